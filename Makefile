@@ -1,0 +1,31 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Each creates its own virtual environment in .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/bitagora: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[central,dev]'
+	touch $@
+
+demo: $(BIN)/bitagora
+	$(BIN)/bitagora demo
+
+test: $(BIN)/bitagora
+	$(BIN)/pytest -q
+
+bench: $(BIN)/bitagora
+	$(BIN)/python bench/sale_finish.py
+	$(BIN)/python bench/kiosk_start.py
+
+lint: $(BIN)/bitagora
+	$(BIN)/ruff check appliance central tests bench
+	$(BIN)/ruff format --check appliance central tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache

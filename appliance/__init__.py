@@ -1,0 +1,3 @@
+"""BitAgora POS appliance."""
+
+__version__ = "0.1.0"

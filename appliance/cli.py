@@ -1,0 +1,157 @@
+"""The ``bitagora`` command: one entry point for the kiosk, the uplink, central and the tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from appliance import __version__
+from appliance.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.data_dir, args.config)
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where all device state lives (default: $BITAGORA_DATA_DIR or "
+                             "/var/lib/bitagora)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="settings file (default: $BITAGORA_CONFIG, <data-dir>/appliance.toml "
+                             "or /etc/bitagora/appliance.toml)")
+
+
+def cmd_kiosk(args: argparse.Namespace) -> int:
+    from appliance.kiosk import run_kiosk
+
+    return asyncio.run(run_kiosk(_settings(args), seed_demo_data=args.seed_demo))
+
+
+def cmd_journal_verify(args: argparse.Namespace) -> int:
+    from appliance.core.journal import JournalError
+    from appliance.store.export import VerifyError, verify_path
+
+    try:
+        result = verify_path(args.path)
+    except JournalError as err:
+        print(f"FAIL: seq {err.seq}: {err.reason}" if err.seq else f"FAIL: {err.reason}")
+        return 1
+    except (VerifyError, OSError) as err:
+        print(f"FAIL: {err}")
+        return 1
+    last = f", last hash {result.last_hash}" if result.last_hash else ""
+    print(f"OK: {result.count} records of {result.device_id} verify{last}")
+    return 0
+
+
+def cmd_journal_export(args: argparse.Namespace) -> int:
+    from appliance.store.db import open_db
+    from appliance.store.export import VerifyError, export_journal
+
+    async def export() -> int:
+        conn = await open_db(args.path)
+        try:
+            return await export_journal(conn, args.out)
+        finally:
+            await conn.close()
+
+    if not args.path.is_file():
+        print(f"error: {args.path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        count = asyncio.run(export())
+    except VerifyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"exported {count} records to {args.out}")
+    return 0
+
+
+def cmd_sim_printer(args: argparse.Namespace) -> int:
+    from appliance.sim.printer import main as printer_main
+
+    return printer_main(args.sim_args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from appliance.demo import run_demo
+
+    return run_demo(args.data_dir, headless=args.headless, sales=args.sales)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bitagora", description="BitAgora POS appliance")
+    parser.add_argument("--version", action="version", version=f"bitagora {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    kiosk = sub.add_parser("kiosk", help="run the touchscreen till")
+    add_device_options(kiosk)
+    kiosk.add_argument("--seed-demo", action="store_true",
+                       help="load the demo catalog and staff into an empty store")
+    kiosk.set_defaults(func=cmd_kiosk)
+
+    from appliance.uplink.main import add_uplink_parser
+
+    add_uplink_parser(sub)
+
+    try:
+        from central.cli import add_central_parser
+    except ImportError as err:  # the device image ships without the central extra
+        missing = str(err)
+        central = sub.add_parser("central", help="fleet backend (needs the 'central' extra)")
+        central.set_defaults(func=lambda _a: _fail(f"central is not installed here ({missing}); "
+                                                   "pip install 'bitagora-appliance[central]'"))
+    else:
+        add_central_parser(sub)
+
+    journal = sub.add_parser("journal", help="verify or export the signed journal")
+    jsub = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
+    verify = jsub.add_parser("verify", help="verify a device database or an export")
+    verify.add_argument("path", type=Path)
+    verify.set_defaults(func=cmd_journal_verify)
+    export = jsub.add_parser("export", help="export a device database's journal as JSON Lines")
+    export.add_argument("path", type=Path)
+    export.add_argument("--out", type=Path, required=True)
+    export.set_defaults(func=cmd_journal_export)
+
+    sim = sub.add_parser("sim", help="wire-level device simulators")
+    ssub = sim.add_subparsers(dest="sim_command", required=True, metavar="DEVICE")
+    printer = ssub.add_parser("printer", help="ESC/POS printer on raw TCP", add_help=False)
+    printer.add_argument("sim_args", nargs=argparse.REMAINDER)
+    printer.set_defaults(func=cmd_sim_printer)
+
+    demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
+    demo.add_argument("--data-dir", type=Path, default=None,
+                      help="demo state (default: $BITAGORA_DATA_DIR or ./demo-data)")
+    demo.add_argument("--headless", action="store_true",
+                      help="drive scripted sales instead of showing the kiosk, then check")
+    demo.add_argument("--sales", type=int, default=3, help="scripted sales with --headless")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        return _fail(f"bad setting: {err}")
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The journal record format: canonical bytes, hash chain and Ed25519 signatures.
+
+This module is the reference for docs/PROTOCOL.md and is shared by the device and central:
+
+- canonical(record) = UTF-8 JSON of {"at", "body", "device_id", "kind", "prev_hash", "seq"} with keys
+  sorted at every level, separators "," and ":", no whitespace, non-ASCII characters unescaped,
+  integers only (a float anywhere is refused), no NaN/Infinity.
+- hash = lowercase hex SHA-256( bytes.fromhex(prev_hash) || canonical(record) )
+- sig  = lowercase hex Ed25519 signature by the device key over the 32 raw bytes of hash
+- the first record (seq 1) has prev_hash = genesis_prev_hash(device_id)
+  = hex SHA-256( b"bitagora-genesis:" || UTF-8 device_id )
+- device_id = "dev-" + the first 20 hex digits of SHA-256(raw 32-byte Ed25519 public key)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+GENESIS_DOMAIN = b"bitagora-genesis:"
+SIGNED_FIELDS = ("at", "body", "device_id", "kind", "prev_hash", "seq")
+KINDS = frozenset({"sale", "refund", "void", "drawer_open", "shift_open", "z_close", "config"})
+
+
+class JournalError(ValueError):
+    """A record or chain that does not verify; ``seq`` names the first bad record."""
+
+    def __init__(self, seq: int | None, reason: str) -> None:
+        super().__init__(f"seq {seq}: {reason}" if seq is not None else reason)
+        self.seq = seq
+        self.reason = reason
+
+
+def _check_values(value: Any, path: str) -> None:
+    # Floats have no single canonical text form; amounts are integers of minor units.
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return
+    if isinstance(value, float):
+        raise JournalError(None, f"{path} is a float; amounts must be integers")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JournalError(None, f"{path} has a non-string key")
+            _check_values(item, f"{path}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_values(item, f"{path}[{index}]")
+        return
+    raise JournalError(None, f"{path} has a {type(value).__name__}, not a JSON value")
+
+
+def canonical_json(value: Any) -> bytes:
+    _check_values(value, "record")
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    return text.encode("utf-8")
+
+
+def utc_now() -> str:
+    """The record timestamp form: RFC 3339 UTC with microseconds and a Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def device_id_for(public_key: bytes) -> str:
+    return "dev-" + hashlib.sha256(public_key).hexdigest()[:20]
+
+
+def genesis_prev_hash(device_id: str) -> str:
+    return hashlib.sha256(GENESIS_DOMAIN + device_id.encode("utf-8")).hexdigest()
+
+
+def public_key_bytes(key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    kind: str
+    at: str
+    device_id: str
+    body: Mapping[str, Any]
+    prev_hash: str
+    hash: str = ""
+    sig: str = ""
+
+    def signed_part(self) -> dict[str, Any]:
+        return {"at": self.at, "body": self.body, "device_id": self.device_id,
+                "kind": self.kind, "prev_hash": self.prev_hash, "seq": self.seq}
+
+    def canonical(self) -> bytes:
+        return canonical_json(self.signed_part())
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(bytes.fromhex(self.prev_hash) + self.canonical()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.signed_part(), "hash": self.hash, "sig": self.sig}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
+        """Build a record from its JSON form, refusing missing or mistyped fields."""
+        try:
+            seq, kind, at = data["seq"], data["kind"], data["at"]
+            device_id, body = data["device_id"], data["body"]
+            prev_hash, hash_, sig = data["prev_hash"], data["hash"], data["sig"]
+        except KeyError as missing:
+            raise JournalError(data.get("seq"), f"missing field {missing}") from None
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise JournalError(None, f"bad seq {seq!r}")
+        for name, value in (("kind", kind), ("at", at), ("device_id", device_id),
+                            ("prev_hash", prev_hash), ("hash", hash_), ("sig", sig)):
+            if not isinstance(value, str):
+                raise JournalError(seq, f"{name} must be a string")
+        if not isinstance(body, Mapping):
+            raise JournalError(seq, "body must be an object")
+        for name, value, size in (("prev_hash", prev_hash, 64), ("hash", hash_, 64),
+                                  ("sig", sig, 128)):
+            if len(value) != size or any(c not in "0123456789abcdef" for c in value):
+                raise JournalError(seq, f"{name} must be {size} lowercase hex digits")
+        return cls(seq, kind, at, device_id, body, prev_hash, hash_, sig)
+
+
+def seal(key: Ed25519PrivateKey, device_id: str, seq: int, kind: str, body: Mapping[str, Any],
+         prev_hash: str, at: str | None = None) -> Record:
+    """Make the next record of a chain: compute its hash and sign it."""
+    if kind not in KINDS:
+        raise JournalError(seq, f"unknown kind {kind!r}")
+    unsigned = Record(seq, kind, at or utc_now(), device_id, body, prev_hash)
+    digest = unsigned.compute_hash()
+    sig = key.sign(bytes.fromhex(digest)).hex()
+    return Record(seq, kind, unsigned.at, device_id, body, prev_hash, digest, sig)
+
+
+def verify_record(record: Record, public_key: Ed25519PublicKey, device_id: str,
+                  expected_seq: int, expected_prev_hash: str) -> None:
+    """Check one record against its expected place in the chain; raise JournalError if bad."""
+    if record.seq != expected_seq:
+        raise JournalError(record.seq, f"expected seq {expected_seq}")
+    if record.device_id != device_id:
+        raise JournalError(record.seq, f"device_id {record.device_id} is not {device_id}")
+    if record.prev_hash != expected_prev_hash:
+        raise JournalError(record.seq, "prev_hash does not match the previous record's hash")
+    try:
+        recomputed = record.compute_hash()
+    except JournalError as err:
+        raise JournalError(record.seq, err.reason) from None
+    if recomputed != record.hash:
+        raise JournalError(record.seq, "hash does not match the record's content")
+    try:
+        public_key.verify(bytes.fromhex(record.sig), bytes.fromhex(record.hash))
+    except (InvalidSignature, ValueError):
+        raise JournalError(record.seq, "signature does not verify with the device key") from None
+
+
+def verify_chain(records: Iterable[Record], public_key: Ed25519PublicKey, device_id: str,
+                 first_seq: int = 1, prev_hash: str | None = None) -> int:
+    """Verify a contiguous run of records; return how many were checked.
+
+    ``prev_hash`` is the hash of the record before ``first_seq`` (genesis when starting at 1).
+    """
+    expected_prev = prev_hash if prev_hash is not None else genesis_prev_hash(device_id)
+    expected_seq = first_seq
+    for record in records:
+        verify_record(record, public_key, device_id, expected_seq, expected_prev)
+        expected_prev, expected_seq = record.hash, expected_seq + 1
+    return expected_seq - first_seq

@@ -1,0 +1,113 @@
+"""Money as integer minor units plus an ISO 4217 currency code.
+
+Rounding rule (the only one in the project): when an amount in minor units has to be derived from a
+fraction, it is rounded half away from zero (``ROUND_HALF_UP`` on the absolute value), the rule
+shop staff expect from a calculator. ``round_minor`` is the single place that applies it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+# Minor-unit exponents of the currencies a till is configured for (ISO 4217).
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "ARS": 2,
+    "CLP": 0,
+    "COP": 2,
+    "JPY": 0,
+}
+
+CURRENCY_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "BRL": "R$", "JPY": "¥"}
+
+
+class MoneyError(ValueError):
+    """An amount or currency that cannot be used."""
+
+
+def exponent(currency: str) -> int:
+    try:
+        return CURRENCY_EXPONENTS[currency]
+    except KeyError:
+        raise MoneyError(f"unsupported currency {currency!r}") from None
+
+
+def round_minor(value: Fraction) -> int:
+    """Round an exact fraction of minor units to an integer, half away from zero."""
+    sign = -1 if value < 0 else 1
+    magnitude = abs(value)
+    whole, remainder = divmod(magnitude.numerator, magnitude.denominator)
+    if 2 * remainder >= magnitude.denominator:
+        whole += 1
+    return sign * whole
+
+
+@dataclass(frozen=True, order=True)
+class Money:
+    """An amount of one currency in integer minor units (cents for EUR)."""
+
+    minor: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.minor, int) or isinstance(self.minor, bool):
+            raise MoneyError(f"money must be an integer of minor units, got {self.minor!r}")
+        exponent(self.currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    @classmethod
+    def parse(cls, text: str, currency: str) -> Money:
+        """Parse a decimal amount typed by a person ("12.5", "12,50") into minor units."""
+        cleaned = text.strip().replace(",", ".")
+        try:
+            value = Decimal(cleaned)
+        except ArithmeticError:
+            raise MoneyError(f"not an amount: {text!r}") from None
+        if not value.is_finite():
+            raise MoneyError(f"not an amount: {text!r}")
+        scaled = value.scaleb(exponent(currency))
+        if scaled != scaled.to_integral_value():
+            raise MoneyError(f"{text!r} has more decimals than {currency} allows")
+        return cls(int(scaled.to_integral_value(rounding=ROUND_HALF_UP)), currency)
+
+    def _same(self, other: Money) -> None:
+        if self.currency != other.currency:
+            raise MoneyError(f"cannot mix {self.currency} and {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def __mul__(self, quantity: int) -> Money:
+        if not isinstance(quantity, int):
+            raise MoneyError("money can only be multiplied by an integer quantity")
+        return Money(self.minor * quantity, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.minor, self.currency)
+
+    def format(self) -> str:
+        """Human form, e.g. "€12.50" or "-$3.00"."""
+        exp = exponent(self.currency)
+        sign = "-" if self.minor < 0 else ""
+        whole, frac = divmod(abs(self.minor), 10**exp) if exp else (abs(self.minor), 0)
+        number = f"{whole:,}" + (f".{frac:0{exp}d}" if exp else "")
+        symbol = CURRENCY_SYMBOLS.get(self.currency)
+        return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {self.currency}"
+
+    def __str__(self) -> str:
+        return self.format()

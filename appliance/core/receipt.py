@@ -1,0 +1,43 @@
+"""What a receipt says, independent of how a printer draws it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    name: str
+    quantity: int
+    unit_price: str  # formatted money, e.g. "€2.50"
+    amount: str  # formatted money for quantity × unit price
+    tax_code: str
+
+
+@dataclass(frozen=True)
+class ReceiptTax:
+    code: str
+    rate: str  # e.g. "21%"
+    net: str
+    tax: str
+    gross: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    merchant: str
+    header_lines: tuple[str, ...]
+    sale_id: str
+    at_local: str  # local time as shown to the customer
+    staff: str
+    lines: tuple[ReceiptLine, ...]
+    subtotal: str
+    tax: str
+    total: str
+    taxes: tuple[ReceiptTax, ...]
+    payments: tuple[tuple[str, str], ...]  # (method label, amount)
+    change: str | None
+    journal_seq: int
+    signature_short: str  # first characters of the journal record's signature
+    footer_lines: tuple[str, ...] = field(default_factory=tuple)
+    copy: bool = False

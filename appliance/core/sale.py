@@ -1,0 +1,119 @@
+"""A finished sale as the journal records it, and the receipt made from that record.
+
+The journal body of a ``sale`` record (all amounts integers of minor units in ``currency``):
+    {"sale_id", "currency", "staff": {"id", "name"},
+     "lines": [{"sku", "name", "quantity", "unit_price", "amount", "tax_code", "tax_bp",
+                "price_includes_tax"}],
+     "taxes": [{"code", "bp", "price_includes_tax", "net", "tax", "gross"}],
+     "subtotal": {"minor", "currency"}, "tax": {"minor", "currency"},
+     "total": {"minor", "currency"},
+     "payments": [{"method", "amount", "tendered", "change"}]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from appliance.core.cart import Cart
+from appliance.core.catalog import TaxRate
+from appliance.core.money import Money
+from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
+
+
+class SaleError(ValueError):
+    """A sale that cannot be finished as asked (empty cart, payments that do not cover it)."""
+
+
+@dataclass(frozen=True)
+class Payment:
+    method: str
+    amount: Money
+    tendered: Money | None = None
+    change: Money | None = None
+
+
+def _money(value: Money) -> dict[str, Any]:
+    return {"minor": value.minor, "currency": value.currency}
+
+
+def sale_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str,
+              payments: list[Payment]) -> dict[str, Any]:
+    if cart.is_empty:
+        raise SaleError("the cart is empty")
+    totals = cart.totals()
+    paid = sum((p.amount for p in payments), Money.zero(cart.currency))
+    if paid != totals.total:
+        raise SaleError(f"payments of {paid} do not settle the total {totals.total}")
+    return {
+        "sale_id": sale_id,
+        "currency": cart.currency,
+        "staff": {"id": staff_id, "name": staff_name},
+        "lines": [
+            {"sku": line.product.sku, "name": line.product.name, "quantity": line.quantity,
+             "unit_price": line.product.price.minor, "amount": line.amount.minor,
+             "tax_code": line.product.tax.code, "tax_bp": line.product.tax.basis_points,
+             "price_includes_tax": line.product.price_includes_tax}
+            for line in cart.lines
+        ],
+        "taxes": [
+            {"code": g.rate.code, "bp": g.rate.basis_points,
+             "price_includes_tax": g.price_includes_tax, "net": g.net.minor, "tax": g.tax.minor,
+             "gross": g.gross.minor}
+            for g in totals.groups
+        ],
+        "subtotal": _money(totals.subtotal),
+        "tax": _money(totals.tax),
+        "total": _money(totals.total),
+        "payments": [
+            {"method": p.method, "amount": p.amount.minor,
+             "tendered": p.tendered.minor if p.tendered else None,
+             "change": p.change.minor if p.change else None}
+            for p in payments
+        ],
+    }
+
+
+METHOD_LABELS = {"cash": "Cash"}
+
+
+def receipt_for(body: dict[str, Any], seq: int, sig: str, at_local: datetime, merchant: str,
+                header: tuple[str, ...], footer: tuple[str, ...], copy: bool = False) -> Receipt:
+    """The customer's receipt, made only from the journal record (what is printed is signed)."""
+    cur = body["currency"]
+
+    def fmt(minor: int) -> str:
+        return Money(minor, cur).format()
+
+    change = sum(p["change"] or 0 for p in body["payments"])
+    return Receipt(
+        merchant=merchant,
+        header_lines=header,
+        sale_id=body["sale_id"],
+        at_local=at_local.strftime("%Y-%m-%d %H:%M"),
+        staff=body["staff"]["name"],
+        lines=tuple(
+            ReceiptLine(ln["name"], ln["quantity"], fmt(ln["unit_price"]), fmt(ln["amount"]),
+                        ln["tax_code"])
+            for ln in body["lines"]
+        ),
+        subtotal=fmt(body["subtotal"]["minor"]),
+        tax=fmt(body["tax"]["minor"]),
+        total=fmt(body["total"]["minor"]),
+        taxes=tuple(
+            ReceiptTax(t["code"], TaxRate(t["code"], t["bp"]).percent_text, fmt(t["net"]),
+                       fmt(t["tax"]), fmt(t["gross"]))
+            for t in body["taxes"]
+        ),
+        payments=tuple(
+            (METHOD_LABELS.get(p["method"], p["method"]),
+             fmt(p["tendered"] if p["tendered"] is not None else p["amount"]))
+            for p in body["payments"]
+        ),
+        change=fmt(change) if change else None,
+        journal_seq=seq,
+        signature_short=sig[:16],
+        footer_lines=footer,
+        copy=copy,
+    )

@@ -1,0 +1,21 @@
+"""Running the kiosk: open the till over the configured drivers and show the Textual app."""
+
+from __future__ import annotations
+
+from appliance.config import Settings
+from appliance.services.till import Till
+from appliance.store.seed import seed_demo
+
+
+async def run_kiosk(settings: Settings, seed_demo_data: bool = False) -> int:
+    from appliance.tui.app import KioskApp
+
+    till = await Till.open(settings)
+    try:
+        if seed_demo_data:
+            await seed_demo(till.conn, till.currency)
+        await till.report_status()
+        await KioskApp(till).run_async()
+    finally:
+        await till.close()
+    return 0

@@ -1,0 +1,93 @@
+"""Opening the device database: WAL, synchronous=FULL, versioned migrations.
+
+Migrations are the numbered SQL files in ``migrations/``; ``PRAGMA user_version`` records the last
+applied one. Each migration runs in its own transaction, so a crash mid-upgrade leaves the previous
+version intact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or migrated."""
+
+
+def migrations() -> list[tuple[int, str]]:
+    folder = resources.files("appliance.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d{4})_\w+\.sql", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def open_db(path: Path) -> aiosqlite.Connection:
+    """Open (creating if needed) and migrate the store; the caller closes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
+        if mode is None or mode[0] != "wal":
+            raise StoreError(f"{path}: cannot switch to WAL journal mode")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await _migrate(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    conn.row_factory = aiosqlite.Row
+    return conn
+
+
+async def _migrate(conn: aiosqlite.Connection) -> None:
+    row = await (await conn.execute("PRAGMA user_version")).fetchone()
+    current = row[0] if row else 0
+    for version, sql in migrations():
+        if version <= current:
+            continue
+        async with transaction(conn):
+            # executescript would commit our transaction; run statement by statement instead.
+            for statement in _statements(sql):
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {version}")
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
+    import sqlite3
+
+    statements, buffer = [], ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not buffer.strip().startswith("--"):
+        raise StoreError("migration ends with an incomplete statement")
+    return statements
+
+
+@asynccontextmanager
+async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+    """One write transaction, taken with BEGIN IMMEDIATE so writers queue instead of failing."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

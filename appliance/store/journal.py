@@ -1,0 +1,71 @@
+"""Appending to and reading the device journal.
+
+``append`` must run inside the caller's write transaction (``db.transaction``), so that a record is
+committed together with whatever it records (a sale's rows, say) and its outbox row, or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiosqlite
+
+from appliance.core.journal import Record, canonical_json, genesis_prev_hash, seal
+from appliance.store.identity import DeviceIdentity
+
+COLUMNS = "seq, kind, at, device_id, body, prev_hash, hash, sig"
+
+
+def record_from_row(row: Any) -> Record:
+    seq, kind, at, device_id, body, prev_hash, hash_, sig = tuple(row)
+    return Record(seq, kind, at, device_id, json.loads(body), prev_hash, hash_, sig)
+
+
+async def tail(conn: aiosqlite.Connection) -> tuple[int, str | None]:
+    """The last seq and its hash, (0, None) for an empty journal."""
+    row = await (await conn.execute(
+        "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")).fetchone()
+    return (row[0], row[1]) if row else (0, None)
+
+
+async def append(conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str,
+                 body: Mapping[str, Any]) -> Record:
+    """Seal the next record and queue it for the uplink; the caller owns the transaction."""
+    if not conn.in_transaction:
+        raise RuntimeError("journal.append needs an open write transaction")
+    last_seq, last_hash = await tail(conn)
+    prev = last_hash or genesis_prev_hash(identity.device_id)
+    record = seal(identity.private_key, identity.device_id, last_seq + 1, kind, body, prev)
+    await conn.execute(
+        f"INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (record.seq, record.kind, record.at, record.device_id,
+         canonical_json(record.body).decode("utf-8"), record.prev_hash, record.hash, record.sig),
+    )
+    await conn.execute("INSERT INTO outbox (seq, queued_at) VALUES (?, ?)",
+                       (record.seq, record.at))
+    return record
+
+
+async def read_range(conn: aiosqlite.Connection, first_seq: int, limit: int) -> list[Record]:
+    rows = await conn.execute_fetchall(
+        f"SELECT {COLUMNS} FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?", (first_seq, limit))
+    return [record_from_row(row) for row in rows]
+
+
+async def iterate(conn: aiosqlite.Connection, page: int = 1000) -> AsyncIterator[Record]:
+    """Every record in seq order, read a page at a time."""
+    next_seq = 1
+    while True:
+        records = await read_range(conn, next_seq, page)
+        for record in records:
+            yield record
+        if len(records) < page:
+            return
+        next_seq = records[-1].seq + 1
+
+
+async def get(conn: aiosqlite.Connection, seq: int) -> Record | None:
+    rows = await read_range(conn, seq, 1)
+    return rows[0] if rows and rows[0].seq == seq else None

@@ -1,0 +1,67 @@
+"""The outbox: journal records not yet acknowledged by central, and the uplink's saved state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from appliance.core.journal import Record
+from appliance.store import journal
+from appliance.store.db import transaction
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest_queued_at: str | None
+    first_seq: int | None
+    last_seq: int | None
+
+    def oldest_age_s(self, now: datetime | None = None) -> int | None:
+        if self.oldest_queued_at is None:
+            return None
+        queued = datetime.strptime(self.oldest_queued_at, "%Y-%m-%dT%H:%M:%S.%fZ")
+        age = (now or datetime.now(UTC)) - queued.replace(tzinfo=UTC)
+        return max(0, int(age.total_seconds()))
+
+
+async def backlog(conn: aiosqlite.Connection) -> Backlog:
+    row = await (await conn.execute(
+        "SELECT count(*), min(queued_at), min(seq), max(seq) FROM outbox")).fetchone()
+    assert row is not None
+    return Backlog(row[0], row[1], row[2], row[3])
+
+
+async def pending(conn: aiosqlite.Connection, limit: int) -> list[Record]:
+    """The oldest unacknowledged records, a contiguous run starting at the lowest queued seq."""
+    row = await (await conn.execute("SELECT min(seq) FROM outbox")).fetchone()
+    if row is None or row[0] is None:
+        return []
+    return await journal.read_range(conn, row[0], limit)
+
+
+async def acknowledge(conn: aiosqlite.Connection, held_seq: int) -> int:
+    """Central holds everything up to ``held_seq``: drop those rows; return how many went."""
+    async with transaction(conn):
+        cursor = await conn.execute("DELETE FROM outbox WHERE seq <= ?", (held_seq,))
+        await set_state(conn, "acked_seq", str(held_seq), in_transaction=True)
+    return cursor.rowcount
+
+
+async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
+    row = await (await conn.execute(
+        "SELECT value FROM uplink_state WHERE key = ?", (key,))).fetchone()
+    return row[0] if row else None
+
+
+async def set_state(conn: aiosqlite.Connection, key: str, value: str,
+                    in_transaction: bool = False) -> None:
+    sql = ("INSERT INTO uplink_state (key, value) VALUES (?, ?) "
+           "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+    if in_transaction:
+        await conn.execute(sql, (key, value))
+        return
+    async with transaction(conn):
+        await conn.execute(sql, (key, value))

@@ -1,0 +1,40 @@
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from appliance.core.money import Money, MoneyError, round_minor
+
+
+def test_round_minor_is_half_away_from_zero() -> None:
+    assert round_minor(Fraction(5, 2)) == 3
+    assert round_minor(Fraction(-5, 2)) == -3
+    assert round_minor(Fraction(7, 3)) == 2
+    assert round_minor(Fraction(-7, 3)) == -2
+
+
+@given(st.integers(-10**9, 10**9), st.integers(1, 10**6))
+def test_round_minor_is_nearest(numerator: int, denominator: int) -> None:
+    value = Fraction(numerator, denominator)
+    assert abs(round_minor(value) - value) <= Fraction(1, 2)
+
+
+def test_parse_and_format() -> None:
+    assert Money.parse("12,5", "EUR") == Money(1250, "EUR")
+    assert Money.parse("1000", "JPY").format() == "¥1,000"
+    assert Money(-305, "EUR").format() == "-€3.05"
+    assert Money(1999, "CHF").format() == "19.99 CHF"
+    with pytest.raises(MoneyError, match="more decimals"):
+        Money.parse("1.005", "EUR")
+    with pytest.raises(MoneyError, match="not an amount"):
+        Money.parse("abc", "EUR")
+
+
+def test_money_refuses_floats_and_mixing() -> None:
+    with pytest.raises(MoneyError):
+        Money(1.5, "EUR")  # type: ignore[arg-type]
+    with pytest.raises(MoneyError, match="cannot mix"):
+        Money(1, "EUR") + Money(1, "USD")
+    with pytest.raises(MoneyError, match="unsupported currency"):
+        Money(1, "XXX")
