@@ -32,7 +32,10 @@ async def tail(conn: aiosqlite.Connection) -> tuple[int, str | None]:
 
 async def append(conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str,
                  body: Mapping[str, Any]) -> Record:
-    """Seal the next record and queue it for the uplink; the caller owns the transaction."""
+    """Seal and store the next record; the caller owns the transaction.
+
+    Triggers in the same statement queue it in the outbox and, for a sale, write the sale rows.
+    """
     if not conn.in_transaction:
         raise RuntimeError("journal.append needs an open write transaction")
     last_seq, last_hash = await tail(conn)
@@ -43,8 +46,6 @@ async def append(conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str
         (record.seq, record.kind, record.at, record.device_id,
          canonical_json(record.body).decode("utf-8"), record.prev_hash, record.hash, record.sig),
     )
-    await conn.execute("INSERT INTO outbox (seq, queued_at) VALUES (?, ?)",
-                       (record.seq, record.at))
     return record
 
 

@@ -16,26 +16,11 @@ async def record_sale(conn: aiosqlite.Connection, identity: DeviceIdentity,
                       body: dict[str, Any]) -> Record:
     """Commit the sale described by ``body`` (see core.sale.sale_body); return its journal record.
 
-    The sale is durable once this returns (WAL with synchronous=FULL fsyncs the commit).
+    Appending the record also writes the sale rows and the outbox row (triggers in migration
+    0001), all in this one transaction; it is durable once this returns (WAL, synchronous=FULL).
     """
     async with transaction(conn):
-        record = await journal.append(conn, identity, "sale", body)
-        await conn.execute(
-            "INSERT INTO sales (sale_id, journal_seq, finished_at, staff_id, currency, subtotal, "
-            "tax, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (body["sale_id"], record.seq, record.at, body["staff"]["id"], body["currency"],
-             body["subtotal"]["minor"], body["tax"]["minor"], body["total"]["minor"]))
-        await conn.executemany(
-            "INSERT INTO sale_lines (sale_id, line_no, sku, name, quantity, unit_price, amount, "
-            "tax_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(body["sale_id"], n, ln["sku"], ln["name"], ln["quantity"], ln["unit_price"],
-              ln["amount"], ln["tax_code"]) for n, ln in enumerate(body["lines"], 1)])
-        await conn.executemany(
-            "INSERT INTO sale_payments (sale_id, line_no, method, amount, tendered, change) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(body["sale_id"], n, p["method"], p["amount"], p["tendered"], p["change"])
-             for n, p in enumerate(body["payments"], 1)])
-    return record
+        return await journal.append(conn, identity, "sale", body)
 
 
 async def sale_count(conn: aiosqlite.Connection) -> int:

@@ -91,3 +91,28 @@ CREATE TABLE uplink_state (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Every journal record is queued for the uplink, in the same statement that appends it.
+CREATE TRIGGER journal_to_outbox AFTER INSERT ON journal
+BEGIN
+    INSERT INTO outbox (seq, queued_at) VALUES (NEW.seq, NEW.at);
+END;
+
+-- The sales tables are a projection of the sale records: written by the same INSERT, so they can
+-- never disagree with the signed journal (and a sale costs one statement, not five).
+CREATE TRIGGER journal_sale_projection AFTER INSERT ON journal WHEN NEW.kind = 'sale'
+BEGIN
+    INSERT INTO sales (sale_id, journal_seq, finished_at, staff_id, currency, subtotal, tax, total)
+    VALUES (NEW.body ->> '$.sale_id', NEW.seq, NEW.at, NEW.body ->> '$.staff.id',
+            NEW.body ->> '$.currency', NEW.body ->> '$.subtotal.minor',
+            NEW.body ->> '$.tax.minor', NEW.body ->> '$.total.minor');
+    INSERT INTO sale_lines (sale_id, line_no, sku, name, quantity, unit_price, amount, tax_code)
+    SELECT NEW.body ->> '$.sale_id', line.key + 1, line.value ->> '$.sku',
+           line.value ->> '$.name', line.value ->> '$.quantity', line.value ->> '$.unit_price',
+           line.value ->> '$.amount', line.value ->> '$.tax_code'
+    FROM json_each(NEW.body, '$.lines') AS line;
+    INSERT INTO sale_payments (sale_id, line_no, method, amount, tendered, change)
+    SELECT NEW.body ->> '$.sale_id', p.key + 1, p.value ->> '$.method', p.value ->> '$.amount',
+           p.value ->> '$.tendered', p.value ->> '$.change'
+    FROM json_each(NEW.body, '$.payments') AS p;
+END;

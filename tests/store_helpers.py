@@ -1,0 +1,41 @@
+"""Helpers shared by tests that need a real device store with sales in it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import aiosqlite
+
+from appliance.core.cart import Cart
+from appliance.core.journal import Record
+from appliance.core.money import Money
+from appliance.core.sale import Payment, sale_body
+from appliance.store import device, sales
+from appliance.store.db import open_db
+from appliance.store.identity import DeviceIdentity, load_or_create_identity
+from appliance.store.seed import demo_products
+
+
+async def open_device(data_dir: Path) -> tuple[aiosqlite.Connection, DeviceIdentity]:
+    identity = load_or_create_identity(data_dir)
+    conn = await open_db(data_dir / "appliance.sqlite3")
+    await device.bind(conn, identity)
+    return conn, identity
+
+
+def cash_sale_body(index: int) -> dict:
+    products = demo_products("EUR")
+    cart = Cart("EUR")
+    cart.add(products[index % len(products)], 1 + index % 3)
+    cart.add(products[(index * 7 + 1) % len(products)])
+    total = cart.totals().total
+    tendered = Money(((total.minor // 1000) + 1) * 1000, "EUR")
+    return sale_body(str(uuid.UUID(int=index + 1)), cart, "ana", "Ana",
+                     [Payment("cash", total, tendered, tendered - total)])
+
+
+async def write_sales(conn: aiosqlite.Connection, identity: DeviceIdentity, count: int,
+                      start: int = 0) -> list[Record]:
+    return [await sales.record_sale(conn, identity, cash_sale_body(i))
+            for i in range(start, start + count)]

@@ -1,0 +1,139 @@
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from store_helpers import cash_sale_body, open_device, write_sales
+
+from appliance.core.journal import verify_chain
+from appliance.store import journal, outbox, sales
+from appliance.store.db import migrations, open_db, transaction
+from appliance.store.device import DeviceMismatch, bind
+from appliance.store.export import verify_database
+from appliance.store.identity import IdentityError, load_identity, load_or_create_identity
+
+
+async def test_store_is_wal_full_and_migrated_once(tmp_path: Path) -> None:
+    conn = await open_db(tmp_path / "a.sqlite3")
+    assert (await (await conn.execute("PRAGMA journal_mode")).fetchone())[0] == "wal"
+    assert (await (await conn.execute("PRAGMA synchronous")).fetchone())[0] == 2  # FULL
+    version = (await (await conn.execute("PRAGMA user_version")).fetchone())[0]
+    assert version == migrations()[-1][0]
+    await conn.close()
+    again = await open_db(tmp_path / "a.sqlite3")  # re-open must not re-run migrations
+    assert (await (await again.execute("PRAGMA user_version")).fetchone())[0] == version
+    await again.close()
+
+
+async def test_a_sale_writes_sale_journal_and_outbox_together(tmp_path: Path) -> None:
+    conn, identity = await open_device(tmp_path)
+    records = await write_sales(conn, identity, 3)
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert await sales.sale_count(conn) == 3
+    assert (await outbox.backlog(conn)).count == 3
+    stored = await journal.read_range(conn, 1, 10)
+    assert stored == records
+    assert verify_chain(stored, identity.public_key, identity.device_id) == 3
+    # the sale rows are exactly what the signed record says
+    body = stored[1].body
+    lines = await conn.execute_fetchall(
+        "SELECT sku, quantity, amount FROM sale_lines WHERE sale_id = ? ORDER BY line_no",
+        (body["sale_id"],))
+    assert [tuple(r) for r in lines] == [(ln["sku"], ln["quantity"], ln["amount"])
+                                         for ln in body["lines"]]
+    (total, seq) = await (await conn.execute(
+        "SELECT total, journal_seq FROM sales WHERE sale_id = ?", (body["sale_id"],))).fetchone()
+    assert (total, seq) == (body["total"]["minor"], 2)
+    await conn.close()
+
+
+async def test_a_failed_sale_leaves_nothing_behind(tmp_path: Path) -> None:
+    conn, identity = await open_device(tmp_path)
+    await write_sales(conn, identity, 1)
+    duplicate = cash_sale_body(0)  # same sale_id: the sales insert fails after the journal append
+    with pytest.raises(sqlite3.IntegrityError):
+        await sales.record_sale(conn, identity, duplicate)
+    assert (await journal.tail(conn))[0] == 1
+    assert (await outbox.backlog(conn)).count == 1
+    assert await sales.sale_count(conn) == 1
+    await conn.close()
+
+
+async def test_journal_rows_cannot_be_updated_or_deleted(tmp_path: Path) -> None:
+    conn, identity = await open_device(tmp_path)
+    await write_sales(conn, identity, 1)
+    for statement in ("UPDATE journal SET body = '{}'", "DELETE FROM journal"):
+        with pytest.raises(sqlite3.IntegrityError, match="never"):
+            async with transaction(conn):
+                await conn.execute(statement)
+    await conn.close()
+
+
+async def test_acknowledge_drops_only_held_records(tmp_path: Path) -> None:
+    conn, identity = await open_device(tmp_path)
+    await write_sales(conn, identity, 5)
+    assert await outbox.acknowledge(conn, 3) == 3
+    backlog = await outbox.backlog(conn)
+    assert (backlog.count, backlog.first_seq) == (2, 4)
+    assert [r.seq for r in await outbox.pending(conn, 10)] == [4, 5]
+    assert await outbox.get_state(conn, "acked_seq") == "3"
+    await conn.close()
+
+
+async def test_database_refuses_another_device_key(tmp_path: Path) -> None:
+    conn, _ = await open_device(tmp_path)
+    other = load_or_create_identity(tmp_path / "other")
+    with pytest.raises(DeviceMismatch, match="belongs to"):
+        await bind(conn, other)
+    await conn.close()
+
+
+def test_key_file_is_private(tmp_path: Path) -> None:
+    identity = load_or_create_identity(tmp_path)
+    assert identity.path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create_identity(tmp_path).device_id == identity.device_id
+    identity.path.chmod(0o644)
+    with pytest.raises(IdentityError, match="0600"):
+        load_identity(tmp_path)
+
+
+WRITER = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from store_helpers import open_device, write_sales
+
+async def main():
+    conn, identity = await open_device(Path(sys.argv[1]))
+    i = 0
+    while True:
+        record = (await write_sales(conn, identity, 1, start=i))[0]
+        print(record.seq, flush=True)  # reported only after the commit returned
+        i += 1
+
+asyncio.run(main())
+"""
+
+
+def test_power_cut_mid_sales_keeps_every_committed_sale(tmp_path: Path) -> None:
+    """SIGKILL a process that is writing sales: every sale it saw committed is there, intact."""
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path),
+                             str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    committed = 0
+    for line in proc.stdout:
+        committed = int(line)
+        if committed >= 25:
+            break
+    os.kill(proc.pid, 9)
+    proc.wait()
+    result = verify_database(tmp_path / "appliance.sqlite3")
+    assert result.count >= committed
+    conn = sqlite3.connect(tmp_path / "appliance.sqlite3")
+    (sale_count,) = conn.execute("SELECT count(*) FROM sales").fetchone()
+    (outbox_count,) = conn.execute("SELECT count(*) FROM outbox").fetchone()
+    conn.close()
+    assert sale_count == outbox_count == result.count  # all or nothing per sale
