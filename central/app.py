@@ -1,0 +1,113 @@
+"""The central ASGI application: device API, ops dashboard, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from central import dashboard
+from central.context import Central, central
+from central.db import apply_migrations, create_pool
+from central.device_auth import prune_nonces_forever
+from central.enroll import enroll
+from central.export import device_journal
+from central.errors import ApiError, api_error_handler
+from central.heartbeat import heartbeat
+from central.ingest import push_journal
+from central.metrics import CONTENT_TYPE, Metrics
+from central.ops_users import DEFAULT_USER, ensure_ops_user
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "bitagora_ops"
+SESSION_MAX_AGE_S = 12 * 3600
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def metrics(request: Request) -> Response:
+    ctx = central(request)
+    return PlainTextResponse(await ctx.metrics.render(ctx.pool, ctx.now()), media_type=CONTENT_TYPE)
+
+
+def create_app(
+    database_url: str,
+    session_secret: str,
+    *,
+    ops_password: str | None = None,
+    clock: Callable[[], float] = time.time,
+    nonce_prune_interval_s: float = 60.0,
+) -> Starlette:
+    """Build central. At start it connects, applies pending migrations and creates the first
+    ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one printed once).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await create_pool(database_url)
+        try:
+            async with pool.acquire() as conn:
+                applied = await apply_migrations(conn)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            generated = await ensure_ops_user(pool, ops_password)
+            if generated is not None:
+                # Shown once, on stdout, for whoever started central the first time.
+                print(
+                    f"central: created ops user {DEFAULT_USER!r} with password {generated}"
+                    " (shown only once)",
+                    flush=True,
+                )
+            ctx = Central(pool=pool, clock=clock, metrics=Metrics())
+            app.state.central = ctx
+            pruner = asyncio.create_task(
+                prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
+            )
+            try:
+                yield
+            finally:
+                pruner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruner
+        finally:
+            await pool.close()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/v1/enroll", enroll, methods=["POST"]),
+        Route("/api/v1/journal", push_journal, methods=["POST"]),
+        Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
+        Route("/", dashboard.index, methods=["GET"]),
+        Route("/login", dashboard.login_form, methods=["GET"]),
+        Route("/login", dashboard.login, methods=["POST"]),
+        Route("/logout", dashboard.logout, methods=["POST"]),
+        Route("/devices/{device_id}/journal.jsonl", device_journal, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=session_secret,
+            session_cookie=SESSION_COOKIE,
+            max_age=SESSION_MAX_AGE_S,
+            same_site="lax",
+        )
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_handler},
+    )

@@ -1,0 +1,187 @@
+"""``bitagora central``: serve central, or make an enrollment code.
+
+    bitagora central [--data-dir DIR] [--host 127.0.0.1] [--port 8600]
+    bitagora central enroll-code --merchant NAME [--data-dir DIR] [--ttl-hours 24]
+
+``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
+data in ``<data-dir>/central/pgdata``. The session secret lives in
+``<data-dir>/central/session_secret`` (0600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8600
+
+
+def central_dir(data_dir: Path | None) -> Path:
+    base = data_dir or Path(os.environ.get("BITAGORA_DATA_DIR", DEFAULT_DATA_DIR))
+    return base.expanduser().resolve() / "central"
+
+
+def load_session_secret(directory: Path) -> str:
+    """The dashboard's cookie-signing secret, made once and kept so sessions survive restarts."""
+    path = directory / "session_secret"
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        secret = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        secret = ""
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secret + "\n")
+    return secret
+
+
+@contextmanager
+def database(directory: Path) -> Iterator[str]:
+    """``DATABASE_URL`` if set, else the embedded server on ``directory/pgdata``."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from central.db import EmbeddedPostgres
+
+    server = EmbeddedPostgres(directory / "pgdata")
+    try:
+        yield server.url()
+    finally:
+        server.close()
+
+
+async def _serve(database_url: str, session_secret: str, host: str, port: int) -> None:
+    from central.app import create_app
+    from central.serve import start_server
+
+    running = await start_server(
+        create_app(database_url, session_secret), host, port, log_level="info"
+    )
+    print(f"central listening on {running.base_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({running.task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await running.stop()
+    log.info("central stopped")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # Until the event loop takes over SIGTERM, turn it into an exception so that the embedded
+    # server started below is still stopped on the way out.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    directory = central_dir(args.data_dir)
+    secret = load_session_secret(directory)
+    with database(directory) as url:
+        asyncio.run(_serve(url, secret, args.host, args.port))
+    return 0
+
+
+async def make_enrollment_code(database_url: str, merchant: str, ttl: timedelta) -> str:
+    from central.db import apply_migrations
+    from central.enroll import create_code
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await apply_migrations(conn)  # the code may be made before central's first start
+        return await create_code(conn, merchant, ttl=ttl)
+    finally:
+        await conn.close()
+
+
+def cmd_enroll_code(args: argparse.Namespace) -> int:
+    if not args.merchant.strip():
+        print("error: --merchant must not be empty", file=sys.stderr)
+        return 2
+    if args.ttl_hours <= 0:
+        print("error: --ttl-hours must be positive", file=sys.stderr)
+        return 2
+    with database(central_dir(args.data_dir)) as url:
+        code = asyncio.run(
+            make_enrollment_code(url, args.merchant, timedelta(hours=args.ttl_hours))
+        )
+    print(code, flush=True)
+    return 0
+
+
+def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``central`` (serve) and ``central enroll-code`` on the ``bitagora`` parser."""
+    data_dir_help = (
+        "central state lives in <data-dir>/central (default: $BITAGORA_DATA_DIR or "
+        f"{DEFAULT_DATA_DIR}); DATABASE_URL, if set, replaces the embedded database"
+    )
+    central = subparsers.add_parser(
+        "central",
+        help="fleet backend: ingest, enrollment, ops dashboard",
+        description="Serve central (default), or make an enrollment code.",
+    )
+    central.add_argument("--data-dir", type=Path, default=None, help=data_dir_help)
+    central.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
+    central.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    central.set_defaults(func=cmd_serve)
+    actions = central.add_subparsers(dest="central_command", metavar="ACTION")
+    code = actions.add_parser(
+        "enroll-code",
+        help="print a one-time enrollment code",
+        description="Print a one-time device enrollment code on stdout.",
+    )
+    code.add_argument("--merchant", required=True, help="merchant the device will belong to")
+    # SUPPRESS keeps a --data-dir given before the action from being reset to None.
+    code.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=data_dir_help)
+    code.add_argument(
+        "--ttl-hours", type=float, default=24.0, help="hours until the code expires (default 24)"
+    )
+    code.set_defaults(func=cmd_enroll_code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m central.cli``), same arguments as ``bitagora central``."""
+    parser = argparse.ArgumentParser(prog="bitagora")
+    add_central_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["central", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""What every central handler needs: the pool, the clock and the metrics, set up by the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from starlette.requests import Request
+
+from central.metrics import Metrics
+
+
+@dataclass
+class Central:
+    pool: asyncpg.Pool
+    # Seconds since the epoch; injectable so tests can move central's clock.
+    clock: Callable[[], float]
+    metrics: Metrics
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+
+def central(request: Request) -> Central:
+    state: Central = request.app.state.central
+    return state

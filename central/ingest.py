@@ -1,0 +1,233 @@
+"""Journal ingest: ``POST /api/v1/journal`` verifies a device's batch and stores it.
+
+A batch is ``{"records": [record.to_dict(), ...]}``, contiguous and ascending, at most
+``MAX_BATCH`` records. Under a row lock on the device (so two pushes from one device never both
+insert), records central already holds are compared with the held ones and skipped when
+identical; the rest must extend the held chain. Answers:
+
+- 200 ``{"held_seq": N}`` (also for an empty batch: a way to ask what central holds)
+- 409 ``{"error": "gap", "expected_seq": held + 1, "held_seq": held}``
+- 409 ``{"error": "fork", "seq": S, "held_seq": held}``: a different record for a held seq;
+  the batch is quarantined and the device flagged
+- 422 ``{"error": "invalid_chain", "seq": S, "reason": ...}``
+- 400 ``{"error": "malformed", "reason": ...}``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from appliance.core.journal import JournalError, Record, canonical_json, verify_chain
+from central.context import central
+from central.device_auth import Device, authenticate
+from central.errors import ApiError, json_object, malformed
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+MAX_SEQ = 2**62  # fits PostgreSQL bigint with room to spare
+
+
+def parse_batch(body: bytes) -> list[Record]:
+    """Decode and shape-check a batch; raise a 400 ``malformed`` ApiError if it is not one."""
+    data = json_object(body)
+    if not isinstance(data.get("records"), list):
+        raise malformed('body must be an object with a "records" list')
+    items = data["records"]
+    if len(items) > MAX_BATCH:
+        raise malformed(f"at most {MAX_BATCH} records per batch, got {len(items)}")
+    records: list[Record] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise malformed(f"records[{index}] is not an object")
+        try:
+            records.append(Record.from_dict(item))
+        except JournalError as err:
+            raise malformed(f"records[{index}]: {err}") from None
+        if records[-1].seq > MAX_SEQ:
+            raise malformed(f"records[{index}]: seq beyond {MAX_SEQ}")
+    for before, after in zip(records, records[1:], strict=False):
+        if after.seq != before.seq + 1:
+            raise malformed(
+                f"records must be contiguous and ascending: {after.seq} after {before.seq}"
+            )
+    return records
+
+
+def sale_total(record: Record) -> tuple[str, int] | None:
+    """(currency, minor) of a sale record's ``body.total``, if it has a well-formed one."""
+    if record.kind != "sale":
+        return None
+    total = record.body.get("total")
+    if not isinstance(total, dict):
+        return None
+    minor, currency = total.get("minor"), total.get("currency")
+    if (
+        isinstance(minor, int)
+        and not isinstance(minor, bool)
+        and abs(minor) < MAX_SEQ
+        and isinstance(currency, str)
+    ):
+        return currency, minor
+    return None
+
+
+def _same_record(record: Record, held: asyncpg.Record) -> bool:
+    try:
+        body_json = canonical_json(record.body).decode("utf-8")
+    except JournalError:
+        return False
+    return (record.kind, record.at, body_json, record.prev_hash, record.hash, record.sig) == (
+        held["kind"],
+        held["at"],
+        held["body_json"],
+        held["prev_hash"],
+        held["hash"],
+        held["sig"],
+    )
+
+
+async def store_batch(
+    conn: asyncpg.Connection, device: Device, records: Sequence[Record], raw_batch: str
+) -> tuple[int, dict[str, Any]]:
+    """Verify and store a parsed batch in one transaction; return (HTTP status, JSON payload).
+
+    A fork is answered only after its quarantine row and the device flag are committed, which
+    is why outcomes are returned rather than raised inside the transaction.
+    """
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT held_seq, held_hash FROM devices WHERE device_id = $1 FOR UPDATE",
+            device.device_id,
+        )
+        held_seq: int = row["held_seq"]
+        held_hash: str | None = row["held_hash"]
+        if not records:
+            return 200, {"held_seq": held_seq}
+        first, last = records[0].seq, records[-1].seq
+        if first > held_seq + 1:
+            return 409, {"error": "gap", "expected_seq": held_seq + 1, "held_seq": held_seq}
+
+        if first <= held_seq:
+            held_rows = await conn.fetch(
+                "SELECT seq, kind, at, body_json, prev_hash, hash, sig FROM journal_records"
+                " WHERE device_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+                device.device_id,
+                first,
+                min(last, held_seq),
+            )
+            overlap = [record for record in records if record.seq <= held_seq]
+            for record, held in zip(overlap, held_rows, strict=True):
+                if record.hash != held["hash"]:
+                    await _quarantine(conn, device.device_id, record.seq, raw_batch)
+                    return 409, {"error": "fork", "seq": record.seq, "held_seq": held_seq}
+                if not _same_record(record, held):
+                    return 422, {
+                        "error": "invalid_chain",
+                        "seq": record.seq,
+                        "reason": "differs from the held record with the same hash",
+                    }
+
+        new = [record for record in records if record.seq > held_seq]
+        if not new:
+            return 200, {"held_seq": held_seq}
+        try:
+            # Hashing and Ed25519 checks of up to 500 records: keep them off the event loop.
+            await asyncio.to_thread(
+                verify_chain, new, device.public_key, device.device_id, held_seq + 1, held_hash
+            )
+        except JournalError as err:
+            return 422, {"error": "invalid_chain", "seq": err.seq, "reason": err.reason}
+        except RecursionError:
+            return 422, {
+                "error": "invalid_chain",
+                "seq": new[0].seq,
+                "reason": "a record body is nested too deeply",
+            }
+
+        await conn.executemany(
+            "INSERT INTO journal_records"
+            " (device_id, seq, kind, at, body_json, prev_hash, hash, sig)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [
+                (
+                    device.device_id,
+                    r.seq,
+                    r.kind,
+                    r.at,
+                    canonical_json(r.body).decode("utf-8"),
+                    r.prev_hash,
+                    r.hash,
+                    r.sig,
+                )
+                for r in new
+            ],
+        )
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for record in new:
+            sale = sale_total(record)
+            if sale is not None:
+                totals[sale[0]][0] += 1
+                totals[sale[0]][1] += sale[1]
+        if totals:
+            await conn.executemany(
+                "INSERT INTO device_sales (device_id, currency, sales, total_minor)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (device_id, currency) DO UPDATE SET"
+                " sales = device_sales.sales + EXCLUDED.sales,"
+                " total_minor = device_sales.total_minor + EXCLUDED.total_minor",
+                [
+                    (device.device_id, currency, count, amount)
+                    for currency, (count, amount) in sorted(totals.items())
+                ],
+            )
+        await conn.execute(
+            "UPDATE devices SET held_seq = $2, held_hash = $3 WHERE device_id = $1",
+            device.device_id,
+            new[-1].seq,
+            new[-1].hash,
+        )
+        return 200, {"held_seq": new[-1].seq, "stored": len(new)}
+
+
+async def _quarantine(conn: asyncpg.Connection, device_id: str, seq: int, raw_batch: str) -> None:
+    await conn.execute(
+        "INSERT INTO quarantined_batches (device_id, seq, reason, batch_json)"
+        " VALUES ($1, $2, 'fork', $3)",
+        device_id,
+        seq,
+        raw_batch,
+    )
+    await conn.execute(
+        "UPDATE devices SET forked_at = coalesce(forked_at, now()),"
+        " fork_seq = coalesce(fork_seq, $2) WHERE device_id = $1",
+        device_id,
+        seq,
+    )
+    log.warning("journal fork: device=%s seq=%d; batch quarantined", device_id, seq)
+
+
+async def push_journal(request: Request) -> JSONResponse:
+    ctx = central(request)
+    try:
+        device, body = await authenticate(request, ctx)
+        records = parse_batch(body)
+    except ApiError as err:
+        ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=err.error)
+        raise
+    # The quarantine keeps the batch as sent; it was valid UTF-8 JSON to get this far.
+    async with ctx.pool.acquire() as conn:
+        status, payload = await store_batch(conn, device, records, body.decode("utf-8"))
+    outcome = payload.get("error", "ok")
+    ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=outcome)
+    stored = payload.pop("stored", 0)
+    if stored:
+        ctx.metrics.inc("bitagora_central_records_ingested_total", stored)
+    return JSONResponse(payload, status_code=status)

