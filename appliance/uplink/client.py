@@ -1,0 +1,311 @@
+"""The device's HTTP client for central: enrollment, signed journal pushes and heartbeats.
+
+Every answer other than success becomes an exception of a small hierarchy, so the daemon decides
+what to do from the type alone:
+
+- ``Transient``: network errors, timeouts, 408, 429, 5xx; ``retry_after`` from ``Retry-After``.
+- ``Rejected`` (central understood and refused): ``GapRejected``, ``ForkRejected``,
+  ``ChainRejected``, ``AuthRejected``, ``EnrollmentRejected``, ``TooLarge``, and plain
+  ``Rejected`` for anything else (400 malformed, 404, an unexpected answer).
+
+A Raspberry Pi has no battery clock, so the signature's ``created`` may be far off until NTP has
+synchronised. On a 401 ``clock_skew`` the client adopts central's ``server_time`` as an offset,
+signs the request again once, and keeps the offset for later requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from appliance import __version__
+from appliance.core.httpsig import sign_request
+from appliance.core.journal import Record
+from appliance.store.identity import DeviceIdentity
+
+log = logging.getLogger(__name__)
+
+ENROLL_PATH = "/api/v1/enroll"
+JOURNAL_PATH = "/api/v1/journal"
+HEARTBEAT_PATH = "/api/v1/heartbeat"
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device_id: str
+    merchant: str
+
+
+class UplinkError(Exception):
+    """Anything that kept a request to central from succeeding."""
+
+
+class Transient(UplinkError):
+    """Worth retrying later: central unreachable, overloaded or failing (``retry_after`` in s)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Rejected(UplinkError):
+    """Central answered and refused; ``error`` is its machine-readable code."""
+
+    def __init__(self, status: int, error: str, payload: Mapping[str, Any] | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.payload: Mapping[str, Any] = payload or {}
+        detail = {k: v for k, v in self.payload.items() if k != "error"}
+        super().__init__(f"HTTP {status} {error}" + (f" {detail}" if detail else ""))
+
+
+class GapRejected(Rejected):
+    """Central holds up to ``held_seq`` and wants ``expected_seq`` next."""
+
+    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
+        super().__init__(status, "gap", payload)
+        self.expected_seq = _int_field(payload, "expected_seq", status)
+        held = _optional_int(payload, "held_seq")
+        self.held_seq = held if held is not None else self.expected_seq - 1
+
+
+class ForkRejected(Rejected):
+    """Central holds a different record for ``seq``: the chains diverged."""
+
+    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
+        super().__init__(status, "fork", payload)
+        self.seq = _int_field(payload, "seq", status)
+        self.held_seq = _optional_int(payload, "held_seq")
+
+
+class ChainRejected(Rejected):
+    """Record ``seq`` does not verify (hash, signature or link to the held chain)."""
+
+    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
+        super().__init__(status, "invalid_chain", payload)
+        self.seq = _optional_int(payload, "seq")
+        reason = payload.get("reason")
+        self.reason = reason if isinstance(reason, str) else "unspecified"
+
+
+class AuthRejected(Rejected):
+    """401: ``code`` is bad_signature, unknown_device, replay, clock_skew, missing_signature, ..."""
+
+    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
+        code = payload.get("error")
+        self.code = code if isinstance(code, str) else "unauthorized"
+        super().__init__(status, self.code, payload)
+        self.server_time = _optional_int(payload, "server_time")
+
+
+class EnrollmentRejected(Rejected):
+    """The enrollment code is ``unknown``, ``used`` or ``expired``."""
+
+    def __init__(self, status: int, payload: Mapping[str, Any]) -> None:
+        super().__init__(status, "enrollment_code_invalid", payload)
+        reason = payload.get("reason")
+        self.reason = reason if isinstance(reason, str) else "unknown"
+
+
+class TooLarge(Rejected):
+    """413: the batch's body is over central's limit; send fewer records at a time."""
+
+
+def _int_field(payload: Mapping[str, Any], name: str, status: int) -> int:
+    value = payload.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise Rejected(status, "bad_response", {"reason": f"{name} missing or not an integer"})
+    return value
+
+
+def _optional_int(payload: Mapping[str, Any], name: str) -> int | None:
+    value = payload.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date).
+
+    An HTTP date is measured against the response's own ``Date`` when there is one, so a device
+    whose clock is wrong still waits the intended time.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+        reference = parsedate_to_datetime(date) if date else datetime.now(UTC)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+def _payload(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def error_for(response: httpx.Response) -> UplinkError:
+    """The exception that describes a non-success answer."""
+    status = response.status_code
+    payload = _payload(response)
+    error = payload.get("error")
+    if status in (408, 429) or status >= 500:
+        retry_after = parse_retry_after(
+            response.headers.get("retry-after"), response.headers.get("date")
+        )
+        return Transient(f"central answered HTTP {status}", retry_after)
+    try:
+        if status == 401:
+            return AuthRejected(status, payload)
+        if status == 409 and error == "gap":
+            return GapRejected(status, payload)
+        if status == 409 and error == "fork":
+            return ForkRejected(status, payload)
+        if status == 422 and error == "invalid_chain":
+            return ChainRejected(status, payload)
+        if status == 403 and error == "enrollment_code_invalid":
+            return EnrollmentRejected(status, payload)
+    except Rejected as unexpected:  # a recognised error with a field missing
+        return unexpected
+    if status == 413:
+        return TooLarge(status, "too_large", payload)
+    return Rejected(status, error if isinstance(error, str) else f"http_{status}", payload)
+
+
+class CentralClient:
+    """Talks to one central; ``http`` is owned by the caller (tests point it at a local server)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        identity: DeviceIdentity,
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.identity = identity
+        self.http = http
+        self._clock = clock
+        # central's time minus ours, learned from a clock_skew answer; kept for later requests.
+        self.clock_offset_s = 0.0
+        self.last_server_time: int | None = None
+
+    def now(self) -> float:
+        """Our best idea of central's clock (seconds since the epoch)."""
+        return self._clock() + self.clock_offset_s
+
+    async def enroll(self, code: str, version: str = __version__) -> Enrollment:
+        """Redeem a one-time enrollment code for this device's public key."""
+        body = _encode(
+            {"code": code, "public_key": self.identity.public_key_hex, "version": version}
+        )
+        response = await self._send(ENROLL_PATH, body, {"Content-Type": "application/json"})
+        if response.status_code != 201:
+            raise error_for(response)
+        data = _payload(response)
+        device_id, merchant = data.get("device_id"), data.get("merchant")
+        if not isinstance(device_id, str) or not isinstance(merchant, str):
+            raise Rejected(
+                response.status_code,
+                "bad_response",
+                {"reason": "enrollment answer lacks device_id or merchant"},
+            )
+        if device_id != self.identity.device_id:
+            raise Rejected(
+                response.status_code,
+                "bad_response",
+                {
+                    "reason": f"central named this device {device_id}, "
+                    f"but its key makes it {self.identity.device_id}"
+                },
+            )
+        return Enrollment(device_id, merchant)
+
+    async def push(self, records: Sequence[Record]) -> int:
+        """Send a contiguous run of records; return the highest seq central holds."""
+        response = await self._signed_post(
+            JOURNAL_PATH, {"records": [record.to_dict() for record in records]}
+        )
+        return _int_field(_payload(response), "held_seq", response.status_code)
+
+    async def heartbeat(self, payload: Mapping[str, Any]) -> int:
+        """Report status; return the highest seq central holds."""
+        response = await self._signed_post(HEARTBEAT_PATH, payload)
+        data = _payload(response)
+        server_time = _optional_int(data, "server_time")
+        if server_time is not None:
+            self.last_server_time = server_time
+        return _int_field(data, "held_seq", response.status_code)
+
+    async def _signed_post(self, path: str, payload: Mapping[str, Any]) -> httpx.Response:
+        body = _encode(payload)
+        url = httpx.URL(self.base_url + path)
+        signed_path = url.raw_path.decode("ascii")  # as central receives it, prefix included
+        corrected = False
+        while True:
+            headers = sign_request(
+                self.identity.private_key,
+                self.identity.device_id,
+                "POST",
+                signed_path,
+                body,
+                created=int(self.now()),
+                nonce=secrets.token_urlsafe(16),
+            )
+            headers["Content-Type"] = "application/json"
+            response = await self._send(path, body, headers)
+            if response.status_code == 200:
+                return response
+            error = error_for(response)
+            if (
+                isinstance(error, AuthRejected)
+                and error.code == "clock_skew"
+                and error.server_time is not None
+                and not corrected
+            ):
+                previous = self.clock_offset_s
+                self.clock_offset_s = error.server_time - self._clock()
+                corrected = True
+                log.warning(
+                    "clock skew: central's time differs from ours by %+.0f s; signing with "
+                    "central's time from now on",
+                    self.clock_offset_s,
+                    extra={"clock_offset_s": self.clock_offset_s, "previous_s": previous},
+                )
+                continue
+            raise error
+
+    async def _send(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        try:
+            return await self.http.post(self.base_url + path, content=body, headers=headers)
+        except httpx.HTTPError as err:
+            kind = type(err).__name__
+            raise Transient(
+                f"{kind} talking to {self.base_url}: {err}"
+                if str(err)
+                else f"{kind} talking to {self.base_url}"
+            ) from err
+
+
+def _encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,463 @@
+"""The uplink daemon: pushes the outbox to central in signed batches and sends heartbeats.
+
+Rules (docs/PROTOCOL.md section 2):
+
+- Nothing is pushed until the device is enrolled; enrollment (device_id, merchant, central_url)
+  lives in the store's ``uplink_state`` table.
+- Batches of ``uplink.batch_size`` contiguous records start at the first unacknowledged seq.
+  Outbox rows are deleted only up to the ``held_seq`` central answers, so a crash at any moment
+  re-sends at most what central already holds (which it skips) and loses nothing.
+- ``gap``: if central expects a seq after the batch's first, it already holds the records before
+  it and they are acknowledged; if it expects an earlier one, central lost data, and the records
+  are sent again from the journal (which is never pruned; only the outbox is). A heartbeat whose
+  ``held_seq`` is below what central once acknowledged triggers the same re-send.
+- ``fork`` / ``invalid_chain``: pushing stops (until the daemon restarts), the problem is logged
+  loudly and reported in every heartbeat; a human has to look.
+- Transient errors (network, timeouts, 5xx, 429): exponential backoff with full jitter, honouring
+  ``Retry-After``.
+- New records are noticed by polling the outbox (one indexed ``min(seq)`` query), so the kiosk
+  never waits on the uplink and needs no channel to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from appliance import __version__
+from appliance.config import Settings
+from appliance.core.journal import Record
+from appliance.store import journal, outbox
+from appliance.store.db import transaction
+from appliance.store.identity import DeviceIdentity
+from appliance.uplink.backoff import Backoff
+from appliance.uplink.client import (
+    AuthRejected,
+    CentralClient,
+    ChainRejected,
+    Enrollment,
+    ForkRejected,
+    GapRejected,
+    Rejected,
+    TooLarge,
+    Transient,
+    UplinkError,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_ENROLLED = "not enrolled: run bitagora uplink enroll --code CODE"
+DEFAULT_POLL_INTERVAL_S = 0.5
+UNKNOWN_PRINTER: dict[str, Any] = {"online": False, "paper": "unknown"}
+THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")  # a Raspberry Pi's SoC sensor
+
+STATE_DEVICE_ID = "device_id"
+STATE_MERCHANT = "merchant"
+STATE_CENTRAL_URL = "central_url"
+STATE_DEVICE_STATUS = "device_status"
+STATE_ACKED_SEQ = "acked_seq"  # written by outbox.acknowledge
+
+
+class NotEnrolled(UplinkError):
+    """The device has no enrollment (or one made with another key)."""
+
+
+class NoProgress(UplinkError):
+    """Central keeps answering without taking the records offered; retried with backoff."""
+
+
+@dataclass(frozen=True)
+class EnrollmentState:
+    device_id: str
+    merchant: str
+    central_url: str
+
+
+async def load_enrollment(conn: aiosqlite.Connection) -> EnrollmentState | None:
+    fetched = await conn.execute_fetchall(
+        "SELECT key, value FROM uplink_state WHERE key IN (?, ?, ?)",
+        (STATE_DEVICE_ID, STATE_MERCHANT, STATE_CENTRAL_URL),
+    )
+    rows: dict[str, str] = {str(row[0]): str(row[1]) for row in fetched}
+    if STATE_DEVICE_ID not in rows or STATE_CENTRAL_URL not in rows:
+        return None
+    return EnrollmentState(
+        rows[STATE_DEVICE_ID], rows.get(STATE_MERCHANT, ""), rows[STATE_CENTRAL_URL]
+    )
+
+
+async def save_enrollment(
+    conn: aiosqlite.Connection, enrollment: Enrollment, central_url: str
+) -> EnrollmentState:
+    state = EnrollmentState(enrollment.device_id, enrollment.merchant, central_url)
+    async with transaction(conn):
+        for key, value in (
+            (STATE_DEVICE_ID, state.device_id),
+            (STATE_MERCHANT, state.merchant),
+            (STATE_CENTRAL_URL, state.central_url),
+        ):
+            await outbox.set_state(conn, key, value, in_transaction=True)
+    return state
+
+
+async def wait_enrolled(
+    conn: aiosqlite.Connection, stop: asyncio.Event, poll_interval_s: float = 2.0
+) -> EnrollmentState | None:
+    """The enrollment, waiting (and saying so once) until there is one; None if stopped first."""
+    state = await load_enrollment(conn)
+    if state is None:
+        log.error(NOT_ENROLLED)
+    while state is None:
+        if await _wait(stop, poll_interval_s):
+            return None
+        state = await load_enrollment(conn)
+    return state
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for ``event`` at most ``timeout_s``; return whether it is set."""
+    if not event.is_set() and timeout_s > 0:
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+    return event.is_set()
+
+
+def _fields(**fields: Any) -> str:
+    return " ".join(f"{key}={value}" for key, value in fields.items())
+
+
+def _event(level: int, event: str, **fields: Any) -> None:
+    """One structured log line: the event, then key=value pairs (also passed as ``extra``)."""
+    log.log(level, "%s %s", event, _fields(**fields), extra={"event": event, **fields})
+
+
+class Uplink:
+    def __init__(
+        self,
+        settings: Settings,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        client: CentralClient,
+        *,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        backoff: Backoff | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.conn = conn
+        self.identity = identity
+        self.client = client
+        self.poll_interval_s = poll_interval_s
+        self.batch_size = settings.uplink.batch_size
+        self.backoff = backoff or Backoff(
+            settings.uplink.backoff_min_s, settings.uplink.backoff_max_s
+        )
+        self._monotonic = monotonic
+        self._started = monotonic()
+        self._enrollment: EnrollmentState | None = None
+        self._said_not_enrolled = False
+        # Set by a gap or a heartbeat that shows central lost records: re-send from this seq.
+        self._resend_from: int | None = None
+        self._wake = asyncio.Event()
+        self._stop: asyncio.Event | None = None
+        # A fork or an invalid chain: pushing has stopped; heartbeats report it.
+        self.problem: Rejected | None = None
+        self.last_error: str | None = None
+        self.held_seq: int | None = None
+
+    # -- pushing ---------------------------------------------------------------------------
+
+    async def enrollment(self) -> EnrollmentState:
+        if self._enrollment is not None:
+            return self._enrollment
+        state = await load_enrollment(self.conn)
+        if state is None:
+            if not self._said_not_enrolled:
+                log.error(NOT_ENROLLED)
+                self._said_not_enrolled = True
+            raise NotEnrolled(NOT_ENROLLED)
+        if state.device_id != self.identity.device_id:
+            raise NotEnrolled(
+                f"enrolled as {state.device_id}, but the device key is "
+                f"{self.identity.device_id}: enroll again"
+            )
+        self._enrollment = state
+        return state
+
+    async def push_once(self) -> int:
+        """Push everything pending; return how many outbox records central acknowledged.
+
+        Raises ``Transient`` (retry later), ``ForkRejected``/``ChainRejected`` (pushing stops),
+        other ``Rejected`` or ``NotEnrolled``.
+        """
+        await self.enrollment()
+        if self.problem is not None:
+            raise self.problem
+        acknowledged = 0
+        cursor, self._resend_from = self._resend_from, None  # None: start at the outbox
+        offered: set[int] = set()
+        try:
+            while not (self._stop is not None and self._stop.is_set()):
+                records = await self._next_batch(cursor)
+                if not records:
+                    cursor = None
+                    break
+                first, last = records[0].seq, records[-1].seq
+                if first in offered:
+                    raise NoProgress(f"central did not take the batch from seq {first}")
+                offered.add(first)
+                try:
+                    held = await self.client.push(records)
+                except GapRejected as gap:
+                    cursor, removed = await self._on_gap(gap, first)
+                    acknowledged += removed
+                    continue
+                except TooLarge:
+                    if len(records) == 1:
+                        raise
+                    self.batch_size = max(1, len(records) // 2)
+                    offered.discard(first)
+                    _event(logging.WARNING, "batch too large", batch_size=self.batch_size)
+                    continue
+                except (ForkRejected, ChainRejected) as err:
+                    self._halt(err)
+                    raise
+                self.held_seq = held
+                removed = await outbox.acknowledge(self.conn, held)
+                acknowledged += removed
+                _event(
+                    logging.DEBUG,
+                    "batch acknowledged",
+                    first_seq=first,
+                    last_seq=last,
+                    held_seq=held,
+                    acknowledged=removed,
+                )
+                if cursor is not None:  # re-sending from the journal: carry on after held
+                    cursor = held + 1
+        except BaseException:
+            if cursor is not None:  # keep re-sending from there on the next attempt
+                self._resend_from = min(cursor, self._resend_from or cursor)
+            raise
+        if acknowledged:
+            _event(logging.INFO, "pushed", acknowledged=acknowledged, held_seq=self.held_seq)
+        return acknowledged
+
+    async def _next_batch(self, cursor: int | None) -> list[Record]:
+        if cursor is None:
+            return await outbox.pending(self.conn, self.batch_size)
+        records = await journal.read_range(self.conn, cursor, self.batch_size)
+        if records and records[0].seq != cursor:
+            raise UplinkError(f"the journal has no record {cursor} (next is {records[0].seq})")
+        return records
+
+    async def _on_gap(self, gap: GapRejected, first: int) -> tuple[int | None, int]:
+        """Decide where to continue after a gap: (journal cursor or None for the outbox,
+        records acknowledged)."""
+        expected = gap.expected_seq
+        if expected > first:
+            # Central already holds everything before ``expected``.
+            tail, _ = await journal.tail(self.conn)
+            level = logging.ERROR if expected - 1 > tail else logging.WARNING
+            _event(
+                level,
+                "central holds more than offered",
+                expected_seq=expected,
+                first_seq=first,
+                journal_tail=tail,
+            )
+            removed = await outbox.acknowledge(self.conn, expected - 1)
+            self.held_seq = expected - 1
+            return None, removed
+        # Central lost records (restored from a backup, say): send them again from the journal.
+        _event(
+            logging.WARNING,
+            "central is missing records; re-sending from the journal",
+            expected_seq=expected,
+            first_seq=first,
+            held_seq=gap.held_seq,
+        )
+        self.held_seq = gap.held_seq
+        return max(1, expected), 0
+
+    def _halt(self, err: Rejected) -> None:
+        self.problem = err
+        seq = getattr(err, "seq", None)
+        log.critical(
+            "JOURNAL %s at seq %s: central refuses this device's chain; pushing has STOPPED "
+            "(records stay in the outbox, nothing is lost). Ask central operations to "
+            "investigate before restarting the uplink. %s",
+            err.error.upper(),
+            seq,
+            err,
+            extra={"event": "halted", "error": err.error, "seq": seq},
+        )
+
+    def wake(self) -> None:
+        """Ask the push loop to look at the outbox now rather than at its next poll."""
+        self._wake.set()
+
+    # -- heartbeat -------------------------------------------------------------------------
+
+    async def heartbeat_payload(self) -> dict[str, Any]:
+        backlog = await outbox.backlog(self.conn)
+        last_seq, _ = await journal.tail(self.conn)
+        payload: dict[str, Any] = {
+            "version": __version__,
+            "uptime_s": int(self._monotonic() - self._started),
+            "backlog": backlog.count,
+            "oldest_unsent_age_s": backlog.oldest_age_s(),
+            "last_seq": last_seq,
+            "printer": await self._printer_status(),
+            "clock": int(time.time()),  # the device's own clock, so central can show its error
+            **await asyncio.to_thread(self._system_status),
+            "uplink": {
+                "state": "halted" if self.problem else ("retrying" if self.last_error else "ok"),
+                "problem": dict(self.problem.payload) if self.problem else None,
+                "last_error": self.last_error,
+                "clock_offset_s": round(self.client.clock_offset_s),
+            },
+        }
+        return payload
+
+    def _system_status(self) -> dict[str, Any]:
+        """Disk space of the data directory and the SoC temperature, where the OS tells them."""
+        status: dict[str, Any] = {}
+        try:
+            usage = shutil.disk_usage(self.settings.data_dir)
+            status["disk"] = {"free_bytes": usage.free, "total_bytes": usage.total}
+        except OSError:
+            pass
+        try:
+            millideg = int(THERMAL_ZONE.read_text(encoding="ascii").strip())
+            status["temperature_c"] = round(millideg / 1000, 1)
+        except (OSError, ValueError):
+            pass
+        return status
+
+    async def _printer_status(self) -> dict[str, Any]:
+        raw = await outbox.get_state(self.conn, STATE_DEVICE_STATUS)
+        try:
+            printer = json.loads(raw)["printer"] if raw else None
+        except (ValueError, TypeError, KeyError):
+            printer = None
+        if (
+            not isinstance(printer, dict)
+            or not isinstance(printer.get("online"), bool)
+            or not isinstance(printer.get("paper"), str)
+        ):
+            return dict(UNKNOWN_PRINTER)
+        return {"online": printer["online"], "paper": printer["paper"]}
+
+    async def heartbeat_once(self) -> int:
+        """Send one heartbeat; return central's held_seq (and re-send if central lost records)."""
+        await self.enrollment()
+        held = await self.client.heartbeat(await self.heartbeat_payload())
+        acked = await outbox.get_state(self.conn, STATE_ACKED_SEQ)
+        if acked is not None and held < int(acked) and self.problem is None:
+            _event(
+                logging.WARNING,
+                "central holds less than it acknowledged; re-sending",
+                held_seq=held,
+                acked_seq=acked,
+            )
+            self._resend_from = min(held + 1, self._resend_from or held + 1)
+            self.wake()
+        return held
+
+    # -- the daemon ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Push and heartbeat until ``stop`` is set; every task started here ends with it."""
+        self._stop = stop
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._relay_stop(stop), name="uplink-stop")
+            tasks.create_task(self._push_loop(stop), name="uplink-push")
+            tasks.create_task(self._heartbeat_loop(stop), name="uplink-heartbeat")
+
+    async def _relay_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        if not stop.is_set():
+            await _wait(self._wake, seconds)
+        if not stop.is_set():
+            self._wake.clear()
+
+    async def _push_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            delay = self.poll_interval_s
+            try:
+                await self.push_once()
+            except NotEnrolled as err:
+                self.last_error = str(err)
+            except Transient as err:
+                delay = self.backoff.next_delay(err.retry_after)
+                self._retrying(logging.WARNING, "central unreachable", err, delay)
+            except (ForkRejected, ChainRejected):
+                await stop.wait()  # halted; heartbeats go on reporting the problem
+                return
+            except AuthRejected as err:
+                delay = self.backoff.next_delay()
+                hint = (
+                    " (central does not know this device: enroll again)"
+                    if err.code == "unknown_device"
+                    else ""
+                )
+                self._retrying(logging.ERROR, "central refused our signature" + hint, err, delay)
+            except (Rejected, UplinkError) as err:
+                delay = self.backoff.next_delay()
+                self._retrying(logging.ERROR, "push refused", err, delay)
+            except Exception as err:  # a store error, say: keep the daemon (and heartbeats) alive
+                delay = self.backoff.next_delay()
+                log.exception("push failed unexpectedly; retry in %.1f s", delay)
+                self.last_error = f"{type(err).__name__}: {err}"
+            else:
+                if self.last_error is not None:
+                    _event(logging.INFO, "central reachable again")
+                self.backoff.reset()
+                self.last_error = None
+            await self._pause(stop, delay)
+
+    def _retrying(self, level: int, what: str, err: Exception, delay: float) -> None:
+        self.last_error = str(err)
+        log.log(
+            level,
+            "%s: %s; retry in %.2f s",
+            what,
+            err,
+            delay,
+            extra={
+                "event": "retry",
+                "error": str(err),
+                "delay_s": delay,
+                "failures": self.backoff.failures,
+            },
+        )
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        interval = float(self.settings.uplink.heartbeat_s)
+        while not stop.is_set():
+            try:
+                held = await self.heartbeat_once()
+            except NotEnrolled:
+                pass
+            except UplinkError as err:
+                log.warning("heartbeat failed: %s", err, extra={"event": "heartbeat_failed"})
+            except Exception:
+                log.exception("heartbeat failed unexpectedly")
+            else:
+                log.debug("heartbeat held_seq=%d", held, extra={"event": "heartbeat"})
+            await _wait(stop, interval)

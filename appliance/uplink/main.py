@@ -1,0 +1,219 @@
+"""``bitagora uplink`` (the daemon) and ``bitagora uplink enroll --code CODE``.
+
+The daemon handles SIGTERM and SIGINT by finishing the request in flight and stopping; under
+systemd (``Type=notify``) it reports READY/STOPPING and pings the watchdog when ``WatchdogSec`` is
+set. It prints ``uplink running for DEVICE_ID -> URL`` on stdout once it is pushing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from appliance.config import Settings, load_settings
+from appliance.store import device
+from appliance.store.db import open_db
+from appliance.store.identity import IdentityError, load_or_create_identity
+from appliance.uplink.client import (
+    CentralClient,
+    EnrollmentRejected,
+    Rejected,
+    Transient,
+)
+from appliance.uplink.daemon import Uplink, save_enrollment, wait_enrolled
+
+log = logging.getLogger(__name__)
+
+
+def _device_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    # The enroll sub-command repeats the options with SUPPRESS, so `uplink --data-dir X enroll`
+    # and `uplink enroll --data-dir X` both work (a sub-parser default would overwrite X).
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default,
+        help="where all device state lives (default: $BITAGORA_DATA_DIR or /var/lib/bitagora)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        help="settings file (default: $BITAGORA_CONFIG, <data-dir>/appliance.toml "
+        "or /etc/bitagora/appliance.toml)",
+    )
+
+
+def add_uplink_parser(subparsers: Any) -> None:
+    """Register ``uplink`` and ``uplink enroll`` on the ``bitagora`` sub-command parser."""
+    uplink = subparsers.add_parser(
+        "uplink",
+        help="push the signed journal to central and send heartbeats",
+        description="Run the uplink daemon, or enroll this device with central.",
+    )
+    _device_options(uplink, None)
+    uplink.set_defaults(func=cmd_uplink)
+    actions = uplink.add_subparsers(dest="uplink_command", metavar="ACTION")
+    enroll = actions.add_parser("enroll", help="enroll this device with a one-time code")
+    enroll.add_argument("--code", required=True, help="enrollment code from central operations")
+    enroll.add_argument(
+        "--central-url",
+        default=None,
+        help="central's base URL (default: the uplink.central_url setting)",
+    )
+    _device_options(enroll, argparse.SUPPRESS)
+    enroll.set_defaults(func=cmd_enroll)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "data_dir", None), getattr(args, "config", None))
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+# -- enroll --------------------------------------------------------------------------------
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    url = (args.central_url or settings.uplink.central_url).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        return _error(f"--central-url: {url!r} is not an http(s) URL")
+    return asyncio.run(enroll(settings, args.code, url))
+
+
+async def enroll(settings: Settings, code: str, central_url: str) -> int:
+    try:
+        identity = load_or_create_identity(settings.data_dir)
+    except IdentityError as err:
+        return _error(str(err))
+    conn = await open_db(settings.database_path)
+    try:
+        try:
+            await device.bind(conn, identity)
+        except device.DeviceMismatch as err:
+            return _error(str(err))
+        async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
+            client = CentralClient(central_url, identity, http)
+            try:
+                enrollment = await client.enroll(code)
+            except EnrollmentRejected as err:
+                return _error(
+                    f"central refused the enrollment code: it is {err.reason}; "
+                    "ask central operations for a new one"
+                )
+            except Transient as err:
+                return _error(f"cannot reach central at {central_url}: {err}")
+            except Rejected as err:
+                return _error(f"central at {central_url} refused the enrollment: {err}")
+        await save_enrollment(conn, enrollment, central_url)
+    finally:
+        await conn.close()
+    print(f"enrolled with {central_url} for merchant {enrollment.merchant!r}; device id:")
+    print(enrollment.device_id, flush=True)
+    return 0
+
+
+# -- the daemon ----------------------------------------------------------------------------
+
+
+def cmd_uplink(args: argparse.Namespace) -> int:
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # httpx logs every request at INFO: one line per push and heartbeat is noise in journald.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    return asyncio.run(run_daemon(_settings(args)))
+
+
+async def run_daemon(settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        return await _serve(settings, stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _serve(settings: Settings, stop: asyncio.Event) -> int:
+    try:
+        identity = load_or_create_identity(settings.data_dir)
+    except IdentityError as err:
+        return _error(str(err))
+    conn = await open_db(settings.database_path)
+    try:
+        try:
+            await device.bind(conn, identity)
+        except device.DeviceMismatch as err:
+            return _error(str(err))
+        state = await wait_enrolled(conn, stop)
+        if state is None:
+            return 0
+        if settings.uplink.central_url.rstrip("/") != state.central_url:
+            log.warning(
+                "uplink.central_url is %s but the device enrolled with %s; using the "
+                "latter (enroll again to move it)",
+                settings.uplink.central_url,
+                state.central_url,
+            )
+        async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
+            uplink = Uplink(
+                settings, conn, identity, CentralClient(state.central_url, identity, http)
+            )
+            async with asyncio.TaskGroup() as tasks:
+                watchdog = _watchdog_interval_s()
+                if watchdog is not None:
+                    tasks.create_task(_watchdog(stop, watchdog), name="uplink-watchdog")
+                print(f"uplink running for {state.device_id} -> {state.central_url}", flush=True)
+                _sd_notify("READY=1")
+                await uplink.run(stop)
+                _sd_notify("STOPPING=1")
+        log.info("uplink stopped")
+        return 0
+    finally:
+        await conn.close()
+
+
+def _sd_notify(message: str) -> None:
+    """Tell systemd (``Type=notify``) about our state; nothing happens outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode("ascii"))
+    except OSError as err:
+        log.warning("cannot notify systemd: %s", err)
+
+
+def _watchdog_interval_s() -> float | None:
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec.isdigit() or (pid is not None and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2_000_000  # ping twice per watchdog period
+
+
+async def _watchdog(stop: asyncio.Event, interval_s: float) -> None:
+    # The event loop answering is what the watchdog checks: a wedged loop stops the pings.
+    while not stop.is_set():
+        _sd_notify("WATCHDOG=1")
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            pass

@@ -1,0 +1,284 @@
+"""The uplink daemon against the real central on a real PostgreSQL, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from uplink_helpers import (
+    CentralDb,
+    FlakyProxy,
+    ScriptedCentral,
+    assert_central_matches,
+    open_device_store,
+    restartable_central,
+    running,
+    serve,
+    uplink_for,
+    wait_until,
+)
+
+from appliance import __version__
+from appliance.core.journal import genesis_prev_hash, seal
+from appliance.store import outbox
+from appliance.uplink.client import ForkRejected
+from appliance.uplink.daemon import NOT_ENROLLED, NotEnrolled, Uplink, load_enrollment
+
+if TYPE_CHECKING:
+    from conftest import CentralTestServer
+    from uplink_helpers import Device
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_enroll_then_push_everything(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    db = CentralDb(central_server.database_url)
+    async with open_device_store(tmp_path) as device:
+        state = await device.enroll(central_server.base_url, await central_server.make_code("Shop"))
+        assert await load_enrollment(device.conn) == state
+        assert state.device_id == device.identity.device_id and state.merchant == "Shop"
+        await device.write(25)
+        async with uplink_for(device, central_server.base_url, batch_size=10) as (uplink, _):
+            assert await uplink.push_once() == 25
+            assert await device.outbox_count() == 0
+            assert await outbox.get_state(device.conn, "acked_seq") == "25"
+            assert await uplink.push_once() == 0
+        await assert_central_matches(db, device)
+        sales = await db.fetchval(
+            "SELECT sales FROM device_sales WHERE device_id = $1", device.identity.device_id
+        )
+        assert sales == 25
+
+
+async def test_refuses_to_push_when_not_enrolled(
+    central_server: CentralTestServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_device_store(tmp_path) as device:
+        await device.write(2)
+        async with uplink_for(device, central_server.base_url) as (uplink, _):
+            with caplog.at_level(logging.ERROR), pytest.raises(NotEnrolled):
+                await uplink.push_once()
+        assert NOT_ENROLLED in caplog.text
+        assert "bitagora uplink enroll --code CODE" in caplog.text
+        assert await device.outbox_count() == 2
+
+
+async def test_daemon_notices_new_records_by_polling(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    db = CentralDb(central_server.database_url)
+    async with open_device_store(tmp_path) as device:
+        await device.enroll(central_server.base_url, await central_server.make_code())
+        async with (
+            uplink_for(device, central_server.base_url, batch_size=7) as (uplink, _),
+            running(uplink),
+        ):
+            for _ in range(3):
+                await device.write(9)
+                await wait_until(lambda: _empty(device), what="the outbox to empty")
+        await assert_central_matches(db, device)
+
+
+async def _empty(device: Device) -> bool:
+    return await device.outbox_count() == 0
+
+
+async def test_central_down_while_selling_then_up(central_db_url: str, tmp_path: Path) -> None:
+    db = CentralDb(central_db_url)
+    async with (
+        restartable_central(central_db_url) as central,
+        open_device_store(tmp_path) as device,
+    ):
+        await device.enroll(central.base_url, await db.make_code())
+        await device.write(3)
+        async with uplink_for(device, central.base_url, batch_size=4) as (uplink, _):
+            assert await uplink.push_once() == 3
+            await central.stop()
+            await device.write(6)
+            async with running(uplink):
+                await wait_until(lambda: _failed(uplink, 2), what="failed pushes")
+                await device.write(5)  # the kiosk sells on while central is down
+                await wait_until(lambda: _failed(uplink, 4), what="more failed pushes")
+                assert await device.outbox_count() == 11  # nothing acknowledged meanwhile
+                assert uplink.last_error is not None
+                await central.start()
+                await wait_until(lambda: _empty(device), what="the outbox to empty")
+            assert uplink.last_error is None and uplink.backoff.failures == 0
+        await assert_central_matches(db, device)
+
+
+async def _failed(uplink: Uplink, at_least: int) -> bool:
+    return uplink.backoff.failures >= at_least
+
+
+async def test_central_answering_500_backs_off_then_succeeds(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    db = CentralDb(central_server.database_url)
+    proxy = FlakyProxy(central_server.base_url)
+    async with serve(proxy.app()) as proxy_url, open_device_store(tmp_path) as device:
+        await device.enroll(central_server.base_url, await central_server.make_code())
+        await device.write(12)
+        async with uplink_for(device, proxy_url, batch_size=5) as (uplink, _), running(uplink):
+            await wait_until(lambda: _failed(uplink, 3), what="three failed pushes")
+            proxy.failure = (429, {"Retry-After": "0"})
+            await wait_until(lambda: _failed(uplink, 5), what="two refused pushes")
+            assert await device.outbox_count() == 12
+            assert await db.held_seq(device.identity.device_id) == 0
+            assert "/api/v1/journal" in proxy.failed and not proxy.forwarded
+            proxy.failing = False
+            await wait_until(lambda: _empty(device), what="the outbox to empty")
+        await assert_central_matches(db, device)
+
+
+async def test_gap_central_lost_records_are_sent_again_from_the_journal(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    db = CentralDb(central_server.database_url)
+    async with open_device_store(tmp_path) as device:
+        device_id = (
+            await device.enroll(central_server.base_url, await central_server.make_code())
+        ).device_id
+        await device.write(5)
+        async with uplink_for(device, central_server.base_url, batch_size=2) as (uplink, _):
+            assert await uplink.push_once() == 5
+            await db.forget_after(device_id, 2)  # central restored from an older backup
+            await device.write(3)
+            # Central answers gap (expects 3); the device re-sends 3..5 from its journal.
+            assert await uplink.push_once() == 3
+            assert await device.outbox_count() == 0
+        await assert_central_matches(db, device)
+
+
+async def test_heartbeat_notices_central_lost_records(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    db = CentralDb(central_server.database_url)
+    async with open_device_store(tmp_path) as device:
+        device_id = (
+            await device.enroll(central_server.base_url, await central_server.make_code())
+        ).device_id
+        await device.write(6)
+        async with uplink_for(device, central_server.base_url) as (uplink, _):
+            assert await uplink.push_once() == 6
+            await db.forget_after(device_id, 1)
+            assert await uplink.push_once() == 0  # an empty outbox sends nothing...
+            assert await uplink.heartbeat_once() == 1  # ...but the heartbeat shows the loss
+            assert await uplink.push_once() == 0
+        await assert_central_matches(db, device)
+
+
+async def test_gap_central_already_holds_more_acknowledges_it(tmp_path: Path) -> None:
+    scripted = ScriptedCentral(script=[(409, {"error": "gap", "expected_seq": 4, "held_seq": 3})])
+    async with serve(scripted.app()) as url, open_device_store(tmp_path) as device:
+        await device.mark_enrolled(url)
+        await device.write(6)
+        async with uplink_for(device, url, batch_size=5) as (uplink, _):
+            assert await uplink.push_once() == 6
+        assert scripted.pushes == [[1, 2, 3, 4, 5], [4, 5, 6]]
+        assert await device.outbox_count() == 0
+
+
+async def test_too_large_batches_are_halved(tmp_path: Path) -> None:
+    scripted = ScriptedCentral(script=[(413, {"error": "too_large"}), (413, {"error": "x"})])
+    async with serve(scripted.app()) as url, open_device_store(tmp_path) as device:
+        await device.mark_enrolled(url)
+        await device.write(8)
+        async with uplink_for(device, url, batch_size=8) as (uplink, _):
+            assert await uplink.push_once() == 8
+            assert uplink.batch_size == 2
+        assert scripted.pushes == [
+            [1, 2, 3, 4, 5, 6, 7, 8],
+            [1, 2, 3, 4],
+            [1, 2],
+            [3, 4],
+            [5, 6],
+            [7, 8],
+        ]
+
+
+async def test_fork_stops_pushing_and_heartbeats_report_it(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    db = CentralDb(central_server.database_url)
+    async with open_device_store(tmp_path) as device:
+        device_id = (
+            await device.enroll(central_server.base_url, await central_server.make_code())
+        ).device_id
+        async with uplink_for(device, central_server.base_url, batch_size=2, heartbeat_s=1) as (
+            uplink,
+            http,
+        ):
+            # Central already holds a different chain for this key (a restored SD card, say).
+            key, prev, other = device.identity.private_key, genesis_prev_hash(device_id), []
+            for seq in (1, 2, 3):
+                other.append(seal(key, device_id, seq, "config", {"n": seq}, prev))
+                prev = other[-1].hash
+            assert await uplink.client.push(other) == 3
+            await device.write(5)
+            async with running(uplink):
+                await wait_until(
+                    lambda: _halted_heartbeat(db, device_id),
+                    what="a heartbeat that reports the fork",
+                )
+                await device.write(2)
+                uplink.wake()
+                await wait_until(
+                    lambda: _halted_heartbeat(db, device_id, after_write=True),
+                    what="a later heartbeat",
+                )
+            assert isinstance(uplink.problem, ForkRejected) and uplink.problem.seq == 1
+            with pytest.raises(ForkRejected):
+                await uplink.push_once()
+        assert await db.held_seq(device_id) == 3
+        assert await db.fetchval("SELECT count(*) FROM quarantined_batches") == 1
+        assert await db.fetchval("SELECT fork_seq FROM devices") == 1
+        assert await device.outbox_count() == 7  # nothing lost, nothing acknowledged
+
+
+async def _halted_heartbeat(db: CentralDb, device_id: str, after_write: bool = False) -> bool:
+    raw = await db.fetchval("SELECT last_heartbeat FROM devices WHERE device_id = $1", device_id)
+    if raw is None:
+        return False
+    beat = json.loads(raw)
+    return bool(
+        beat["uplink"]["state"] == "halted"
+        and beat["uplink"]["problem"]["error"] == "fork"
+        and (not after_write or beat["backlog"] == 7)
+    )
+
+
+async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_path: Path) -> None:
+    db = CentralDb(central_server.database_url)
+    async with open_device_store(tmp_path) as device:
+        device_id = (
+            await device.enroll(central_server.base_url, await central_server.make_code())
+        ).device_id
+        await device.write(3)
+        async with uplink_for(device, central_server.base_url) as (uplink, _):
+            assert await uplink.heartbeat_once() == 0
+            row = (await db.fetch("SELECT * FROM devices WHERE device_id = $1", device_id))[0]
+            assert (row["backlog"], row["reported_last_seq"]) == (3, 3)
+            assert (row["printer_online"], row["printer_paper"]) == (False, "unknown")
+            assert row["version"] == __version__
+            assert row["oldest_unsent_age_s"] is not None and row["oldest_unsent_age_s"] < 600
+            assert abs(row["clock_offset_s"]) <= 2
+
+            status = {"printer": {"online": True, "paper": "near_end"}}
+            await outbox.set_state(device.conn, "device_status", json.dumps(status))
+            await uplink.push_once()
+            assert await uplink.heartbeat_once() == 3
+            row = (await db.fetch("SELECT * FROM devices WHERE device_id = $1", device_id))[0]
+            assert (row["backlog"], row["oldest_unsent_age_s"]) == (0, None)
+            assert (row["printer_online"], row["printer_paper"]) == (True, "near_end")
+            assert json.loads(row["last_heartbeat"])["uplink"]["state"] == "ok"
+
+            await outbox.set_state(device.conn, "device_status", "not json")
+            payload = await uplink.heartbeat_payload()
+            assert payload["printer"] == {"online": False, "paper": "unknown"}
+            assert 0 < payload["disk"]["free_bytes"] <= payload["disk"]["total_bytes"]
