@@ -1,0 +1,69 @@
+"""The kiosk app: it only wires screens together.
+
+Screen stack: the sell screen at the bottom, the lock screen over it at start and whenever staff
+tap Lock; "Pay cash" pushes the cash payment modal, and a finished sale the sale-done modal.
+Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``) and
+screen results; the app talks down by calling the sell screen's methods.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import on
+from textual.app import App
+
+from appliance.services.till import SaleResult, Staff, Till
+from appliance.tui.scan import Clock
+from appliance.tui.screens.lock import LockScreen
+from appliance.tui.screens.pay_cash import PayCashScreen
+from appliance.tui.screens.sale_done import SaleDoneScreen
+from appliance.tui.screens.sell import SellScreen
+
+NEXT_CUSTOMER_AFTER_S = 8.0
+
+
+class KioskApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "BitAgora POS"
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(
+        self,
+        till: Till,
+        *,
+        clock: Clock = time.monotonic,
+        next_customer_after_s: float | None = NEXT_CUSTOMER_AFTER_S,
+    ) -> None:
+        """``clock`` times key bursts (scanner or person); ``next_customer_after_s`` closes the
+        sale-done view by itself (None: only by a tap)."""
+        super().__init__()
+        self.till = till
+        self.clock = clock
+        self.next_customer_after_s = next_customer_after_s
+        self.sell = SellScreen(till, clock)
+
+    async def on_mount(self) -> None:
+        await self.push_screen(self.sell)
+        self.lock()
+
+    def lock(self) -> None:
+        self.push_screen(LockScreen(self.till), self._unlocked)
+
+    def _unlocked(self, staff: Staff | None) -> None:
+        if staff is not None:
+            self.sell.start_shift(staff)
+
+    @on(SellScreen.LockRequested)
+    def _lock_requested(self) -> None:
+        self.lock()
+
+    @on(SellScreen.PayRequested)
+    def _pay_requested(self, event: SellScreen.PayRequested) -> None:
+        self.push_screen(PayCashScreen(self.till, event.cart, event.staff, self.clock), self._paid)
+
+    def _paid(self, result: SaleResult | None) -> None:
+        if result is None:
+            return  # cancelled: back to the same cart
+        self.sell.next_customer()
+        self.push_screen(SaleDoneScreen(result, self.next_customer_after_s))

@@ -1,0 +1,112 @@
+"""The lock screen: a PIN on the on-screen keypad (or typed, then Enter) unlocks the till."""
+
+from __future__ import annotations
+
+import logging
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Center, Vertical
+from textual.reactive import reactive, var
+from textual.screen import Screen
+from textual.widgets import Static
+
+from appliance.services.till import AuthError, Staff, Till
+from appliance.tui.widgets.keypad import PIN_KEYS, Keypad
+
+log = logging.getLogger(__name__)
+
+MAX_PIN_LENGTH = 8
+
+
+class LockScreen(Screen[Staff]):
+    """Dismissed with the ``Staff`` whose PIN was entered."""
+
+    CSS_PATH = "lock.tcss"
+    AUTO_FOCUS = None
+
+    pin: reactive[str] = reactive("", init=False)
+    message: reactive[str] = reactive("", init=False)
+    checking: var[bool] = var(False)
+
+    def __init__(self, till: Till) -> None:
+        super().__init__()
+        self.till = till
+
+    def compose(self) -> ComposeResult:
+        with Center(), Vertical(id="lock-panel"):
+            yield Static(self.till.settings.device.merchant_name, id="lock-title", markup=False)
+            yield Static("Enter your PIN", id="lock-prompt")
+            yield Static(self._masked(""), id="pin-display")
+            yield Static("", id="lock-message", markup=False)
+            with Center():
+                yield Keypad(PIN_KEYS, id="pin-keypad")
+
+    @staticmethod
+    def _masked(pin: str) -> str:
+        return " ".join("●" * len(pin)) if pin else "· · · ·"
+
+    def watch_pin(self, pin: str) -> None:
+        self.query_one("#pin-display", Static).update(self._masked(pin))
+
+    def watch_message(self, message: str) -> None:
+        self.query_one("#lock-message", Static).update(message)
+
+    def type_digit(self, digit: str) -> None:
+        if self.checking or len(self.pin) >= MAX_PIN_LENGTH:
+            return
+        self.message = ""
+        self.pin += digit
+
+    def clear(self) -> None:
+        if not self.checking:
+            self.pin = ""
+
+    def submit(self) -> None:
+        if self.checking:
+            return
+        if not self.pin:
+            self.message = "Enter your PIN first"
+            return
+        self.checking = True
+        self._check(self.pin)
+
+    @on(Keypad.Pressed)
+    def _keypad(self, event: Keypad.Pressed) -> None:
+        if event.key.isdigit():
+            self.type_digit(event.key)
+        elif event.key == "clear":
+            self.clear()
+        elif event.key == "ok":
+            self.submit()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.character is not None and event.character.isdigit():
+            self.type_digit(event.character)
+        elif event.key == "enter":
+            self.submit()
+        elif event.key == "backspace":
+            if not self.checking:
+                self.pin = self.pin[:-1]
+        elif event.key == "escape":
+            self.clear()
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    @work(exclusive=True, group="unlock", exit_on_error=False)
+    async def _check(self, pin: str) -> None:
+        try:
+            staff = await self.till.unlock(pin)
+        except AuthError:
+            self.message = "Wrong PIN, try again"
+            return
+        except Exception as err:
+            log.exception("PIN check failed")
+            self.message = f"Could not check the PIN: {err}"
+            return
+        finally:
+            self.pin = ""
+            self.checking = False
+        self.dismiss(staff)

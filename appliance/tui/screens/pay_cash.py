@@ -1,0 +1,233 @@
+"""Cash payment: the total, quick tenders, a keypad for the amount handed over, live change.
+
+Dismissed with the ``SaleResult`` once the till has committed the sale, or None on Cancel. The
+sale is committed by ``Till.pay_cash`` in a worker, so the screen keeps drawing meanwhile; Cancel
+and the keys are off until it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.reactive import reactive, var
+from textual.screen import ModalScreen
+from textual.widgets import Button, Digits, Static
+
+from appliance.core.cart import Cart
+from appliance.core.money import Money, MoneyError, exponent
+from appliance.core.tender import quick_tenders
+from appliance.services.till import SaleResult, Staff, Till
+from appliance.tui.scan import Clock, ScanBuffer
+from appliance.tui.widgets.basics import TouchScroll, digits_text
+from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad
+from appliance.tui.widgets.tap_button import TapButton
+
+log = logging.getLogger(__name__)
+
+MAX_WHOLE_DIGITS = 7
+
+
+def plain_amount(money: Money) -> str:
+    """An amount as the keypad would type it: "20", "7.30"."""
+    exp = exponent(money.currency)
+    whole, frac = divmod(money.minor, 10**exp)
+    return f"{whole}.{frac:0{exp}d}" if exp and frac else str(whole)
+
+
+class PayCashScreen(ModalScreen[SaleResult | None]):
+    CSS_PATH = "pay_cash.tcss"
+    AUTO_FOCUS = None
+
+    entry: reactive[str] = reactive("", init=False)
+    paying: reactive[bool] = reactive(False, init=False)
+    message: reactive[str] = reactive("", init=False)
+    before_burst: var[str] = var("")
+
+    def __init__(self, till: Till, cart: Cart, staff: Staff, clock: Clock) -> None:
+        super().__init__()
+        self.till = till
+        self.cart = cart
+        self.staff = staff
+        self.total = cart.totals().total
+        self.tenders = quick_tenders(self.total)
+        self.decimals = exponent(self.total.currency)
+        self.scanner = ScanBuffer(clock)
+
+    def compose(self) -> ComposeResult:
+        with TouchScroll(id="pay-dialog"):
+            with Horizontal(id="pay-actions"):
+                yield TapButton("Cancel", "error", id="cancel")
+                yield TapButton("Confirm", "success", id="confirm", disabled=True)
+            yield Static(
+                f"Cash payment · served by {self.staff.name}", id="pay-title", markup=False
+            )
+            with Horizontal(id="pay-amounts"):
+                with Vertical(classes="amount-box"):
+                    yield Static("TOTAL", classes="amount-label")
+                    yield Digits(digits_text(self.total.format()), id="pay-total")
+                with Vertical(classes="amount-box"):
+                    yield Static("TENDERED", classes="amount-label")
+                    yield Digits("", id="pay-tendered")
+                with Vertical(classes="amount-box"):
+                    yield Static("CHANGE", id="change-label", classes="amount-label")
+                    yield Digits("", id="pay-change")
+            with Horizontal(id="pay-body"):
+                with Grid(id="quick-tenders"):
+                    for i, amount in enumerate(self.tenders):
+                        label = f"Exact {amount}" if amount == self.total else str(amount)
+                        yield TapButton(label, "primary", id=f"tender-{i}", classes="tender")
+                yield Keypad(AMOUNT_KEYS, id="amount-keypad")
+            yield Static("", id="pay-message", markup=False)
+
+    def on_mount(self) -> None:
+        self.watch_entry(self.entry)
+
+    @property
+    def tendered(self) -> Money | None:
+        """What the cashier says was handed over, or None while nothing sensible is typed."""
+        if not self.entry or self.entry == ".":
+            return None
+        try:
+            return Money.parse(self.entry, self.total.currency)
+        except MoneyError:
+            return None
+
+    def watch_entry(self, entry: str) -> None:
+        tendered = self.tendered
+        self.query_one("#pay-tendered", Digits).update(
+            digits_text(tendered.format()) if tendered is not None else ""
+        )
+        label, change = (
+            self.query_one("#change-label", Static),
+            self.query_one("#pay-change", Digits),
+        )
+        if tendered is None:
+            label.update("CHANGE")
+            change.update("")
+        elif tendered >= self.total:
+            label.update("CHANGE")
+            change.update(digits_text((tendered - self.total).format()))
+        else:
+            label.update("STILL DUE")
+            change.update(digits_text((self.total - tendered).format()))
+        label.set_class(tendered is not None and tendered < self.total, "-short")
+        self._update_confirm()
+
+    def watch_paying(self, paying: bool) -> None:
+        for widget in self.query(TapButton):
+            widget.disabled = paying
+        self._update_confirm()
+        if paying:
+            self.message = "Recording the sale, opening the drawer, printing…"
+
+    def watch_message(self, message: str) -> None:
+        self.query_one("#pay-message", Static).update(message)
+
+    def _update_confirm(self) -> None:
+        tendered = self.tendered
+        ready = tendered is not None and tendered >= self.total and not self.paying
+        self.query_one("#confirm", TapButton).disabled = not ready
+
+    # -- typing the amount -----------------------------------------------------------------------
+
+    def type_key(self, key: str) -> None:
+        """Apply a keypad key ("0".."9", "00", "dot", "back", "clear") to the amount."""
+        if self.paying:
+            return
+        self.message = ""
+        entry = self.entry
+        if key == "back":
+            entry = entry[:-1]
+        elif key == "clear":
+            entry = ""
+        elif key == "dot":
+            if self.decimals and "." not in entry:
+                entry = (entry or "0") + "."
+        else:
+            for digit in key:
+                entry = self._with_digit(entry, digit)
+        self.entry = entry
+
+    def _with_digit(self, entry: str, digit: str) -> str:
+        whole, dot, frac = entry.partition(".")
+        if dot:
+            return entry + digit if len(frac) < self.decimals else entry
+        if whole == "0":
+            return digit
+        return entry + digit if len(whole) < MAX_WHOLE_DIGITS else entry
+
+    @on(Keypad.Pressed)
+    def _keypad(self, event: Keypad.Pressed) -> None:
+        self.scanner.reset()
+        self.type_key(event.key)
+
+    @on(Button.Pressed, ".tender")
+    def _quick_tender(self, event: Button.Pressed) -> None:
+        index = int((event.button.id or "tender-0").removeprefix("tender-"))
+        self.message = ""
+        self.scanner.reset()
+        self.entry = plain_amount(self.tenders[index])
+
+    def on_key(self, event: events.Key) -> None:
+        char = event.character
+        if event.key == "enter":
+            if self.scanner.enter() is not None:
+                # A barcode scanner's burst, not a person: it must never pay a sale.
+                self.entry = self.before_burst
+                self.message = "That was a barcode scan; finish or cancel the payment first"
+            else:
+                self.confirm()
+        elif event.key == "escape":
+            self.cancel()
+        elif event.key == "backspace":
+            self.scanner.reset()
+            self.type_key("back")
+        elif event.key == "delete":
+            self.scanner.reset()
+            self.type_key("clear")
+        elif event.is_printable and char:
+            before = self.entry
+            self.scanner.key(char)
+            if len(self.scanner.pending) == 1:  # a new burst starts with this key
+                self.before_burst = before
+            if char.isdigit():
+                self.type_key(char)
+            elif char in ".,":
+                self.type_key("dot")
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    # -- confirm / cancel ------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        if not self.paying:
+            self.dismiss(None)
+
+    @on(Button.Pressed, "#confirm")
+    def confirm(self) -> None:
+        tendered = self.tendered
+        if self.paying or tendered is None or tendered < self.total:
+            return
+        if self.cart.is_empty or self.cart.totals().total != self.total:
+            # Never pay a cart other than the one whose total is on screen.
+            self.message = "The cart changed: cancel and pay again"
+            return
+        self.paying = True
+        self._pay(tendered)
+
+    @work(exclusive=True, group="pay", exit_on_error=False)
+    async def _pay(self, tendered: Money) -> None:
+        try:
+            result = await self.till.pay_cash(self.cart, self.staff, tendered)
+        except Exception as err:
+            log.exception("cash payment failed")
+            self.paying = False
+            self.message = f"Sale not completed: {err}"
+            return
+        self.dismiss(result)

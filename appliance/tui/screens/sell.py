@@ -1,0 +1,333 @@
+"""Selling: the product grid by category, search, barcode scans, and the cart with its totals.
+
+Every key reaches this screen (nothing on it takes focus). Printable keys go to a ``ScanBuffer``
+and to the search text; an Enter that ends a fast burst is a barcode scan (and the burst leaves
+the search text again), an Enter after slow typing looks up a typed barcode (digits only) or
+adds the only product the search shows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive, var
+from textual.screen import Screen
+from textual.widgets import Button, Static
+
+from appliance.core.cart import Cart, CartError
+from appliance.core.catalog import Product
+from appliance.services.till import Staff, Till
+from appliance.tui.scan import Clock, ScanBuffer
+from appliance.tui.widgets.cart_view import CartView
+from appliance.tui.widgets.category_bar import CategoryBar
+from appliance.tui.widgets.product_grid import ProductGrid
+from appliance.tui.widgets.search_bar import SearchBar
+from appliance.tui.widgets.tap_button import TapButton
+
+log = logging.getLogger(__name__)
+
+MIN_TYPED_BARCODE = 4
+
+
+class SellScreen(Screen[None]):
+    CSS_PATH = "sell.tcss"
+    AUTO_FOCUS = None
+
+    staff: reactive[Staff | None] = reactive(None, init=False)
+    # The Cart is a mutable core object; every change to it bumps this, which redraws it.
+    cart_revision: reactive[int] = reactive(0, init=False)
+    selected: reactive[int | None] = reactive(None, init=False)
+    category: reactive[str | None] = reactive(None, init=False)
+    search: reactive[str] = reactive("", init=False)
+    notice: reactive[str] = reactive("", init=False, always_update=True)
+    pending_scans: reactive[int] = reactive(0, init=False)
+    catalog_loaded: var[bool] = var(False)
+
+    class LockRequested(Message):
+        """The cashier tapped Lock."""
+
+    class PayRequested(Message):
+        """The cashier tapped Pay cash on a cart that is ready to pay."""
+
+        def __init__(self, cart: Cart, staff: Staff) -> None:
+            super().__init__()
+            self.cart = cart
+            self.staff = staff
+
+    def __init__(self, till: Till, clock: Clock) -> None:
+        super().__init__()
+        self.till = till
+        self.scanner = ScanBuffer(clock)
+        self.products: list[Product] = []
+        self.notice_is_error = False
+        self.cart: Cart = till.new_cart()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top-bar"):
+            yield Static(self.till.settings.device.merchant_name, id="merchant", markup=False)
+            yield Static("", id="staff-name", markup=False)
+            yield TapButton("Lock", "warning", id="lock")
+        with Horizontal(id="body"):
+            with Vertical(id="catalog"):
+                yield CategoryBar(id="categories")
+                yield SearchBar(id="search").data_bind(text=SellScreen.search)
+                yield Static("", id="notice", markup=False)
+                yield ProductGrid(id="products")
+            with Vertical(id="side"):
+                yield CartView(id="cart")
+                yield TapButton("Pay cash", "success", id="pay", disabled=True)
+
+    def on_mount(self) -> None:
+        self._show_cart()
+        self.load_catalog()
+
+    # -- called by the app ----------------------------------------------------------------------
+
+    def start_shift(self, staff: Staff) -> None:
+        """Someone unlocked the till. A cart is kept for the same person, cleared for another."""
+        if self.staff is not None and self.staff.id != staff.id and not self.cart.is_empty:
+            self.cart.clear()
+            self.selected = None
+            self.cart_revision += 1
+            self.show_notice(f"The cart {self.staff.name} left was cleared")
+        else:
+            self.show_notice("")
+        self.staff = staff
+        self.scanner.reset()
+
+    def next_customer(self) -> None:
+        """A sale is done (the till emptied the cart): start afresh."""
+        self.cart.clear()
+        self.selected = None
+        self.search = ""
+        self.scanner.reset()
+        self.show_notice("")
+        self.cart_revision += 1
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def show_notice(self, text: str, error: bool = False) -> None:
+        self.notice_is_error = error
+        self.notice = text
+
+    def watch_notice(self, notice: str) -> None:
+        label = self.query_one("#notice", Static)
+        label.update(notice)
+        label.set_class(self.notice_is_error, "-error")
+
+    def watch_staff(self, staff: Staff | None) -> None:
+        text = f"{staff.name} · {staff.role}" if staff else ""
+        self.query_one("#staff-name", Static).update(text)
+        self._update_pay()
+
+    def watch_cart_revision(self) -> None:
+        self._show_cart()
+
+    def watch_selected(self) -> None:
+        self._show_cart()
+
+    def watch_pending_scans(self) -> None:
+        self._update_pay()
+
+    def watch_category(self, category: str | None) -> None:
+        self.query_one(CategoryBar).active = None if self.search else category
+        self._filter()
+
+    def watch_search(self, search: str) -> None:
+        self.query_one(CategoryBar).active = None if search else self.category
+        self._filter()
+
+    def _filter(self) -> None:
+        if self.catalog_loaded:
+            self.query_one(ProductGrid).filter(self.category, self.search)
+
+    def _show_cart(self) -> None:
+        self.query_one(CartView).show(self.cart, self.selected)
+        self._update_pay()
+
+    def _update_pay(self) -> None:
+        pay = self.query_one("#pay", TapButton)
+        pay.disabled = self.cart.is_empty or self.pending_scans > 0 or self.staff is None
+
+    # -- catalog -------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="catalog", exit_on_error=False)
+    async def load_catalog(self) -> None:
+        try:
+            products = await self.till.products()
+        except Exception as err:
+            log.exception("could not load the catalog")
+            self.show_notice(f"Could not load the products: {err}", error=True)
+            return
+        self.products = products
+        categories = list(dict.fromkeys(p.category for p in products))
+        await self.query_one(CategoryBar).show_categories(categories)
+        await self.query_one(ProductGrid).show_products(products)
+        self.catalog_loaded = True
+        if self.category in categories:
+            self._filter()
+        else:
+            self.category = categories[0] if categories else None
+        if not products:
+            self.show_notice("No products in the catalog", error=True)
+
+    @on(CategoryBar.Selected)
+    def _category_selected(self, event: CategoryBar.Selected) -> None:
+        self.search = ""
+        self.category = event.category
+        self.query_one(CategoryBar).active = event.category
+
+    @on(Button.Pressed, "#search-clear")
+    def _clear_search(self) -> None:
+        self.scanner.reset()
+        self.search = ""
+
+    # -- cart ----------------------------------------------------------------------------------
+
+    @on(ProductGrid.Chosen)
+    def _product_chosen(self, event: ProductGrid.Chosen) -> None:
+        self.add_product(event.product)
+
+    def add_product(self, product: Product) -> None:
+        try:
+            line = self.cart.add(product)
+        except CartError as err:
+            self.show_notice(str(err), error=True)
+            return
+        self.show_notice(f"Added {product.name}")
+        self.set_reactive(SellScreen.selected, self.cart.lines.index(line))
+        self.cart_revision += 1
+
+    @on(CartView.LineSelected)
+    def _line_selected(self, event: CartView.LineSelected) -> None:
+        if 0 <= event.index < len(self.cart.lines):
+            self.selected = event.index
+
+    @on(Button.Pressed, "#qty-plus")
+    def _plus(self) -> None:
+        self.change_quantity(+1)
+
+    @on(Button.Pressed, "#qty-minus")
+    def _minus(self) -> None:
+        self.change_quantity(-1)
+
+    @on(Button.Pressed, "#remove-line")
+    def _remove(self) -> None:
+        self.remove_selected()
+
+    def change_quantity(self, delta: int) -> None:
+        """Change the selected line's quantity; down to zero removes the line."""
+        index = self.selected
+        if index is None or index >= len(self.cart.lines):
+            return
+        try:
+            self.cart.set_quantity(index, self.cart.lines[index].quantity + delta)
+        except CartError as err:
+            self.show_notice(str(err), error=True)
+            return
+        if index >= len(self.cart.lines):  # the line went away
+            self.set_reactive(
+                SellScreen.selected, len(self.cart.lines) - 1 if self.cart.lines else None
+            )
+        self.cart_revision += 1
+
+    def remove_selected(self) -> None:
+        index = self.selected
+        if index is None or index >= len(self.cart.lines):
+            return
+        try:
+            self.cart.remove(index)
+        except CartError as err:
+            self.show_notice(str(err), error=True)
+            return
+        remaining = len(self.cart.lines)
+        self.set_reactive(SellScreen.selected, min(index, remaining - 1) if remaining else None)
+        self.cart_revision += 1
+
+    # -- buttons up ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#pay")
+    def _pay(self) -> None:
+        if self.cart.is_empty or self.pending_scans or self.staff is None:
+            return
+        self.scanner.reset()
+        self.post_message(self.PayRequested(self.cart, self.staff))
+
+    @on(Button.Pressed, "#lock")
+    def _lock(self) -> None:
+        self.scanner.reset()
+        self.post_message(self.LockRequested())
+
+    # -- keys: scanner bursts, search typing, line keys ----------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        key = event.key
+        if key == "enter":
+            code = self.scanner.enter()
+            if code is not None:
+                if self.search.endswith(code):  # the burst typed itself into the search text
+                    self.search = self.search[: -len(code)]
+                self.scan(code)
+            else:
+                self._typed_enter()
+        elif key == "backspace":
+            self.scanner.reset()
+            self.search = self.search[:-1]
+        elif key == "escape":
+            self.scanner.reset()
+            self.search = ""
+        elif key in ("up", "down"):
+            self._move_selection(-1 if key == "up" else 1)
+        elif key == "delete":
+            self.remove_selected()
+        elif event.is_printable and event.character:
+            self.scanner.key(event.character)
+            self.search += event.character
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    def _typed_enter(self) -> None:
+        typed = self.search.strip()
+        if typed.isdigit() and len(typed) >= MIN_TYPED_BARCODE:
+            self.search = ""
+            self.scan(typed)
+            return
+        if typed:
+            matches = [b for b in self.query_one(ProductGrid).buttons if b.display]
+            if len(matches) == 1:
+                self.search = ""
+                self.add_product(matches[0].product)
+
+    def _move_selection(self, step: int) -> None:
+        if not self.cart.lines:
+            return
+        current = self.selected
+        start = (-1 if step > 0 else len(self.cart.lines)) if current is None else current
+        self.selected = max(0, min(len(self.cart.lines) - 1, start + step))
+
+    def scan(self, code: str) -> None:
+        """Look a barcode up and add its product (the lookup runs in a worker)."""
+        self.pending_scans += 1
+        self._lookup(code)
+
+    @work(group="scan", exit_on_error=False)
+    async def _lookup(self, code: str) -> None:
+        try:
+            product = await self.till.product_for_barcode(code)
+        except Exception as err:
+            log.exception("barcode lookup failed")
+            self.show_notice(f"Could not look up barcode {code}: {err}", error=True)
+            product = None
+        else:
+            if product is None:
+                self.show_notice(f"Unknown barcode {code}", error=True)
+        finally:
+            self.pending_scans -= 1
+        if product is not None:
+            self.add_product(product)

@@ -1,0 +1,62 @@
+"""An on-screen numeric keypad: a grid of big ``TapButton`` keys that posts ``Keypad.Pressed``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.message import Message
+from textual.widgets import Button
+from textual.widgets.button import ButtonVariant
+
+from appliance.tui.widgets import tcss
+from appliance.tui.widgets.tap_button import TapButton
+
+# Key names (used in ids: "key-<name>") and what their buttons show.
+LABELS = {"clear": "C", "ok": "OK", "back": "⌫", "dot": ".", "00": "00"}
+VARIANTS: dict[str, ButtonVariant] = {"ok": "success", "clear": "warning", "back": "warning"}
+
+PIN_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "ok")
+AMOUNT_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "dot", "0", "00", "back", "clear")
+
+
+class Keypad(Grid):
+    """Three columns of keys, in the order given."""
+
+    DEFAULT_CSS = tcss(__file__)
+
+    class Pressed(Message):
+        """A key was tapped: ``key`` is "0".."9", "00", "dot", "back", "clear" or "ok"."""
+
+        def __init__(self, keypad: Keypad, key: str) -> None:
+            super().__init__()
+            self.keypad = keypad
+            self.key = key
+
+        @property
+        def control(self) -> Keypad:
+            return self.keypad
+
+    def __init__(
+        self, keys: Sequence[str] = PIN_KEYS, *, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.key_names = tuple(keys)
+
+    def compose(self) -> ComposeResult:
+        for key in self.key_names:
+            yield TapButton(
+                LABELS.get(key, key),
+                VARIANTS.get(key, "default"),
+                id=f"key-{key}",
+                classes="key",
+                name=key,
+            )
+
+    @on(Button.Pressed, ".key")
+    def _key(self, event: Button.Pressed) -> None:
+        event.stop()
+        assert event.button.name is not None
+        self.post_message(self.Pressed(self, event.button.name))

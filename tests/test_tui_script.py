@@ -1,0 +1,37 @@
+"""Scripted sales through the real kiosk app (what ``bitagora demo --headless`` runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tui_helpers import till_with_printer
+
+from appliance.store import journal, sales
+from appliance.tui.script import ScriptError, run_scripted_sales
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def test_scripted_sales_commit_print_and_open_the_drawer(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, sim):
+        results = await run_scripted_sales(till, 2)
+        assert [r.record.seq for r in results] == [1, 2]
+        assert all(r.problems == () for r in results)
+        assert all(r.change.minor >= 0 and r.total.minor > 0 for r in results)
+        receipts = await sim.wait_receipts(2)
+        for result, receipt in zip(results, receipts, strict=True):
+            assert result.sale_id in receipt and result.total.format() in receipt
+        assert len(await sim.wait_drawer_kicks(2)) == 2
+        assert await sales.sale_count(till.conn) == 2
+        records = await journal.read_range(till.conn, 1, 10)
+        assert [r.body["sale_id"] for r in records] == [r.sale_id for r in results]
+        # Sale 2 (index 1): two products tapped, one more scanned.
+        assert sum(line.quantity for line in results[1].receipt.lines) == 3
+
+
+async def test_scripted_sales_fail_clearly(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        with pytest.raises(ScriptError, match="could not unlock: Wrong PIN"):
+            await run_scripted_sales(till, 1, pin="0000")
+        assert await sales.sale_count(till.conn) == 0

@@ -1,0 +1,89 @@
+"""Helpers for the kiosk UI tests: a real Till over a real SQLite store seeded with the demo
+catalog, printing to a real ESC/POS printer simulator on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Digits
+
+from appliance.config import load_settings
+from appliance.services.till import Till
+from appliance.sim.printer import PrinterSimulator
+from appliance.store.seed import seed_demo
+from appliance.tui.app import KioskApp
+from appliance.tui.scan import StepClock
+from appliance.tui.screens.sell import SellScreen
+from appliance.tui.script import SIZE, wait_until
+
+
+@asynccontextmanager
+async def till_with_printer(tmp_path: Path) -> AsyncIterator[tuple[Till, PrinterSimulator]]:
+    async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
+        settings = load_settings(tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(sim.port)})
+        till = await Till.open(settings)
+        try:
+            await seed_demo(till.conn, till.currency)
+            yield till, sim
+        finally:
+            await till.close()
+
+
+@asynccontextmanager
+async def kiosk(
+    till: Till,
+    clock: StepClock | None = None,
+    pin: str | None = "1234",
+    next_customer_after_s: float | None = None,
+) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
+    """The kiosk app headless, catalog loaded, unlocked with ``pin`` (None: left locked).
+
+    Keys are timed by ``clock``: a StepClock makes every key as fast as a scanner's; bump
+    ``clock.now`` between keys to type like a person."""
+    app = KioskApp(till, clock=clock or StepClock(), next_customer_after_s=next_customer_after_s)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.sell.catalog_loaded, "the catalog")
+        if pin is not None:
+            send_keys(pilot, [*pin, "enter"])
+            await wait_until(pilot, lambda: app.screen is app.sell, "the unlocked sell screen")
+        yield app, pilot
+
+
+def send_keys(pilot: Pilot[None], keys: str | list[str]) -> None:
+    """Keys as terminal input arrives: all queued at once through the driver's path into the
+    app (``pilot.press`` instead waits for the app to go idle after every key)."""
+    app = pilot.app
+    for key in keys:
+        character = "\r" if key == "enter" else key if len(key) == 1 else None
+        app.post_message(events.Key(key, character))
+
+
+async def scanner_burst(pilot: Pilot[None], *codes: str) -> None:
+    """What a keyboard-wedge scanner sends: each code's keys and Enter, back to back."""
+    for code in codes:
+        send_keys(pilot, [*code, "enter"])
+    app = pilot.app
+    assert isinstance(app, KioskApp)
+    await wait_until(pilot, lambda: app.sell.pending_scans == 0, "barcode lookups")
+
+
+async def type_slowly(pilot: Pilot[None], clock: StepClock, text: str) -> None:
+    """Keys a person types: the screen's clock sees a second pass between any two of them."""
+    step, clock.step_s = clock.step_s, 1.0
+    try:
+        send_keys(pilot, list(text))
+        await pilot.pause()
+    finally:
+        clock.step_s = step
+
+
+def cart_summary(sell: SellScreen) -> list[tuple[int, str]]:
+    return [(line.quantity, line.product.sku) for line in sell.cart.lines]
+
+
+def digits(app: KioskApp, selector: str) -> str:
+    return app.screen.query_one(selector, Digits).value
