@@ -11,24 +11,46 @@ from pathlib import Path
 from appliance import __version__
 from appliance.config import ConfigError, Settings, load_settings
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.data_dir, args.config)
 
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="where all device state lives (default: $BITAGORA_DATA_DIR or "
-                             "/var/lib/bitagora)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="settings file (default: $BITAGORA_CONFIG, <data-dir>/appliance.toml "
-                             "or /etc/bitagora/appliance.toml)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where all device state lives (default: $BITAGORA_DATA_DIR or /var/lib/bitagora)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="settings file (default: $BITAGORA_CONFIG, <data-dir>/appliance.toml "
+        "or /etc/bitagora/appliance.toml)",
+    )
+
+
+def log_to_file(path: Path, verbose: bool) -> None:
+    """Send logs to a file: a full-screen app must not have log lines written over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        filename=path,
+        force=True,
+        format=LOG_FORMAT,
+    )
 
 
 def cmd_kiosk(args: argparse.Namespace) -> int:
     from appliance.kiosk import run_kiosk
 
-    return asyncio.run(run_kiosk(_settings(args), seed_demo_data=args.seed_demo))
+    settings = _settings(args)
+    log_to_file(settings.data_dir / "logs" / "kiosk.log", args.verbose)
+    return asyncio.run(run_kiosk(settings, seed_demo_data=args.seed_demo))
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
@@ -71,16 +93,12 @@ def cmd_journal_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sim_printer(args: argparse.Namespace) -> int:
-    from appliance.sim.printer import main as printer_main
-
-    return printer_main(args.sim_args)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from appliance.demo import run_demo
+    from appliance.demo import demo_root, run_demo
 
-    return run_demo(args.data_dir, headless=args.headless, sales=args.sales)
+    root = demo_root(args.data_dir)
+    log_to_file(root / "logs" / "kiosk.log", args.verbose)
+    return run_demo(root, headless=args.headless, sales=args.sales)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,8 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     kiosk = sub.add_parser("kiosk", help="run the touchscreen till")
     add_device_options(kiosk)
-    kiosk.add_argument("--seed-demo", action="store_true",
-                       help="load the demo catalog and staff into an empty store")
+    kiosk.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="load the demo catalog and staff into an empty store",
+    )
     kiosk.set_defaults(func=cmd_kiosk)
 
     from appliance.uplink.main import add_uplink_parser
@@ -104,8 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError as err:  # the device image ships without the central extra
         missing = str(err)
         central = sub.add_parser("central", help="fleet backend (needs the 'central' extra)")
-        central.set_defaults(func=lambda _a: _fail(f"central is not installed here ({missing}); "
-                                                   "pip install 'bitagora-appliance[central]'"))
+        central.set_defaults(
+            func=lambda _a: _fail(
+                f"central is not installed here ({missing}); "
+                "pip install 'bitagora-appliance[central]'"
+            )
+        )
     else:
         add_central_parser(sub)
 
@@ -121,15 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="wire-level device simulators")
     ssub = sim.add_subparsers(dest="sim_command", required=True, metavar="DEVICE")
-    printer = ssub.add_parser("printer", help="ESC/POS printer on raw TCP", add_help=False)
-    printer.add_argument("sim_args", nargs=argparse.REMAINDER)
-    printer.set_defaults(func=cmd_sim_printer)
+    from appliance.sim import printer as printer_sim
+
+    printer = ssub.add_parser("printer", help="ESC/POS printer on raw TCP")
+    printer_sim.add_arguments(printer)
+    printer.set_defaults(func=printer_sim.run)
 
     demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
-    demo.add_argument("--data-dir", type=Path, default=None,
-                      help="demo state (default: $BITAGORA_DATA_DIR or ./demo-data)")
-    demo.add_argument("--headless", action="store_true",
-                      help="drive scripted sales instead of showing the kiosk, then check")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="demo state (default: $BITAGORA_DATA_DIR or ./demo-data)",
+    )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="drive scripted sales instead of showing the kiosk, then check",
+    )
     demo.add_argument("--sales", type=int, default=3, help="scripted sales with --headless")
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -143,8 +177,10 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     try:
         return int(args.func(args))
     except ConfigError as err:

@@ -3,8 +3,8 @@
 Where the file comes from, first match wins: ``--config``, ``BITAGORA_CONFIG``,
 ``<data_dir>/appliance.toml``, ``/etc/bitagora/appliance.toml``; without any, the defaults below.
 An environment variable ``BITAGORA_<SECTION>_<KEY>`` overrides ``[section] key`` (for example
-``BITAGORA_PRINTER_PORT=9101``). ``BITAGORA_DATA_DIR`` (or ``--data-dir``) sets where all device state
-lives. A wrong value stops the start with a message that names the key.
+``BITAGORA_PRINTER_PORT=9101``). ``BITAGORA_DATA_DIR`` (or ``--data-dir``) sets where all device
+state lives. A wrong value stops the start with a message that names the key.
 """
 
 from __future__ import annotations
@@ -173,8 +173,9 @@ def config_path(explicit: Path | None, data_dir: Path, env: Mapping[str, str]) -
     return None
 
 
-def load_settings(data_dir: Path | None = None, config: Path | None = None,
-                  env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    data_dir: Path | None = None, config: Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
     env = os.environ if env is None else env
     resolved_dir = data_dir or Path(env.get("BITAGORA_DATA_DIR", DEFAULT_DATA_DIR))
     path = config_path(config, resolved_dir, env)
@@ -187,6 +188,7 @@ def load_settings(data_dir: Path | None = None, config: Path | None = None,
     unknown = set(document) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section in {path}")
-    sections = {name: _section(name, cls, document.get(name, {}), env)
-                for name, cls in SECTIONS.items()}
+    sections = {
+        name: _section(name, cls, document.get(name, {}), env) for name, cls in SECTIONS.items()
+    }
     return Settings(data_dir=resolved_dir.resolve(), **sections)

@@ -53,12 +53,18 @@ async def run(count: int) -> None:
         await bare.close()
     sale_med, sale_p99 = statistics.median(sale_ms), pct(sale_ms, 0.99)
     bare_med, bare_p99 = statistics.median(bare_ms), pct(bare_ms, 0.99)
-    print(f"finish cash sale (sale+journal+outbox, 1 tx): median {sale_med:.3f} ms, "
-          f"p99 {sale_p99:.3f} ms  (n={count})")
-    print(f"bare fsync'd insert of the same bytes:        median {bare_med:.3f} ms, "
-          f"p99 {bare_p99:.3f} ms")
-    print(f"ratio sale/bare: median {sale_med / bare_med:.2f}, p99 {sale_p99 / bare_p99:.2f} "
-          f"(target p99 <= 3)")
+    print(
+        f"finish cash sale (sale+journal+outbox, 1 tx): median {sale_med:.3f} ms, "
+        f"p99 {sale_p99:.3f} ms  (n={count})"
+    )
+    print(
+        f"bare fsync'd insert of the same bytes:        median {bare_med:.3f} ms, "
+        f"p99 {bare_p99:.3f} ms"
+    )
+    print(
+        f"ratio sale/bare: median {sale_med / bare_med:.2f}, p99 {sale_p99 / bare_p99:.2f} "
+        f"(target p99 <= 3)"
+    )
 
 
 def main() -> None:

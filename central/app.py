@@ -20,8 +20,8 @@ from central.context import Central, central
 from central.db import apply_migrations, create_pool
 from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
-from central.export import device_journal
 from central.errors import ApiError, api_error_handler
+from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics

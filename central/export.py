@@ -24,30 +24,45 @@ async def device_journal(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     device_id = request.path_params["device_id"]
     pool = central(request).pool
-    device = await pool.fetchrow(
-        "SELECT public_key FROM devices WHERE device_id = $1", device_id)
+    device = await pool.fetchrow("SELECT public_key FROM devices WHERE device_id = $1", device_id)
     if device is None:
         return PlainTextResponse(f"no device {device_id}\n", status_code=404)
 
     async def lines() -> AsyncIterator[str]:
-        header = {"format": EXPORT_FORMAT, "device_id": device_id,
-                  "public_key": bytes(device["public_key"]).hex()}
+        header = {
+            "format": EXPORT_FORMAT,
+            "device_id": device_id,
+            "public_key": bytes(device["public_key"]).hex(),
+        }
         yield json.dumps(header) + "\n"
         next_seq = 1
         while True:
             rows = await pool.fetch(
                 "SELECT seq, kind, at, body_json, prev_hash, hash, sig FROM journal_records"
                 " WHERE device_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-                device_id, next_seq, PAGE)
+                device_id,
+                next_seq,
+                PAGE,
+            )
             for row in rows:
-                record = {"seq": row["seq"], "kind": row["kind"], "at": row["at"],
-                          "device_id": device_id, "body": json.loads(row["body_json"]),
-                          "prev_hash": row["prev_hash"], "hash": row["hash"], "sig": row["sig"]}
+                record = {
+                    "seq": row["seq"],
+                    "kind": row["kind"],
+                    "at": row["at"],
+                    "device_id": device_id,
+                    "body": json.loads(row["body_json"]),
+                    "prev_hash": row["prev_hash"],
+                    "hash": row["hash"],
+                    "sig": row["sig"],
+                }
                 yield json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
             if len(rows) < PAGE:
                 return
             next_seq = rows[-1]["seq"] + 1
 
     filename = f"{device_id}-journal.jsonl"
-    return StreamingResponse(lines(), media_type="application/x-ndjson",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -31,11 +31,19 @@ def cash_sale_body(index: int) -> dict:
     cart.add(products[(index * 7 + 1) % len(products)])
     total = cart.totals().total
     tendered = Money(((total.minor // 1000) + 1) * 1000, "EUR")
-    return sale_body(str(uuid.UUID(int=index + 1)), cart, "ana", "Ana",
-                     [Payment("cash", total, tendered, tendered - total)])
+    return sale_body(
+        str(uuid.UUID(int=index + 1)),
+        cart,
+        "ana",
+        "Ana",
+        [Payment("cash", total, tendered, tendered - total)],
+    )
 
 
-async def write_sales(conn: aiosqlite.Connection, identity: DeviceIdentity, count: int,
-                      start: int = 0) -> list[Record]:
-    return [await sales.record_sale(conn, identity, cash_sale_body(i))
-            for i in range(start, start + count)]
+async def write_sales(
+    conn: aiosqlite.Connection, identity: DeviceIdentity, count: int, start: int = 0
+) -> list[Record]:
+    return [
+        await sales.record_sale(conn, identity, cash_sale_body(i))
+        for i in range(start, start + count)
+    ]

@@ -10,8 +10,7 @@ from appliance.core.money import Money
 
 
 def product(sku: str, price: int, bp: int = 2100, inclusive: bool = True) -> Product:
-    return Product(sku, sku.title(), Money(price, "EUR"), TaxRate(f"T{bp}", bp), "Test",
-                   inclusive)
+    return Product(sku, sku.title(), Money(price, "EUR"), TaxRate(f"T{bp}", bp), "Test", inclusive)
 
 
 def test_inclusive_and_exclusive_totals() -> None:
@@ -41,8 +40,12 @@ def test_same_product_merges_and_quantity_rules() -> None:
         cart.add(Product("x", "X", Money(1, "USD"), TaxRate("A", 0), "T"))
 
 
-line_strategy = st.tuples(st.integers(0, 100_000), st.integers(1, 50),
-                          st.sampled_from([0, 400, 1000, 2100, 2300]), st.booleans())
+line_strategy = st.tuples(
+    st.integers(0, 100_000),
+    st.integers(1, 50),
+    st.sampled_from([0, 400, 1000, 2100, 2300]),
+    st.booleans(),
+)
 
 
 @given(st.lists(line_strategy, min_size=1, max_size=12))
@@ -67,8 +70,9 @@ def test_totals_properties(lines: list[tuple[int, int, int, bool]]) -> None:
 
 @given(st.lists(line_strategy, min_size=1, max_size=8), st.randoms())
 def test_totals_do_not_depend_on_line_order(lines, rnd) -> None:  # type: ignore[no-untyped-def]
-    items = [(product(f"p{i}", price, bp, inc), qty)
-             for i, (price, qty, bp, inc) in enumerate(lines)]
+    items = [
+        (product(f"p{i}", price, bp, inc), qty) for i, (price, qty, bp, inc) in enumerate(lines)
+    ]
     first, second = Cart("EUR"), Cart("EUR")
     for item, qty in items:
         first.add(item, qty)

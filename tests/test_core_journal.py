@@ -31,10 +31,16 @@ def chain(bodies: list[dict]) -> list[Record]:
 
 
 def test_canonical_form_is_the_documented_one() -> None:
-    record = Record(1, "sale", "2026-01-01T00:00:00.000000Z", "dev-x", {"b": 1, "a": "ñ"}, "00" * 32)
-    assert record.canonical() == (
-        '{"at":"2026-01-01T00:00:00.000000Z","body":{"a":"ñ","b":1},"device_id":"dev-x",'
-        '"kind":"sale","prev_hash":"' + "00" * 32 + '","seq":1}').encode()
+    record = Record(
+        1, "sale", "2026-01-01T00:00:00.000000Z", "dev-x", {"b": 1, "a": "ñ"}, "00" * 32
+    )
+    assert (
+        record.canonical()
+        == (
+            '{"at":"2026-01-01T00:00:00.000000Z","body":{"a":"ñ","b":1},"device_id":"dev-x",'
+            '"kind":"sale","prev_hash":"' + "00" * 32 + '","seq":1}'
+        ).encode()
+    )
     expected = hashlib.sha256(bytes(32) + record.canonical()).hexdigest()
     assert record.compute_hash() == expected
 
@@ -71,8 +77,12 @@ def test_a_chain_verifies_and_each_kind_of_damage_names_its_seq() -> None:
 def test_from_dict_refuses_malformed_records() -> None:
     good = chain([{"total": 1}])[0].to_dict()
     assert Record.from_dict(json.loads(json.dumps(good))) == chain([{"total": 1}])[0]
-    for broken in ({**good, "seq": "1"}, {**good, "hash": "XYZ"}, {**good, "body": []},
-                   {k: v for k, v in good.items() if k != "sig"}):
+    for broken in (
+        {**good, "seq": "1"},
+        {**good, "hash": "XYZ"},
+        {**good, "body": []},
+        {k: v for k, v in good.items() if k != "sig"},
+    ):
         with pytest.raises(JournalError):
             Record.from_dict(broken)
 
@@ -80,7 +90,8 @@ def test_from_dict_refuses_malformed_records() -> None:
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=20)
+    max_leaves=20,
+)
 
 
 @given(st.dictionaries(st.text(), json_values, max_size=6))

@@ -14,7 +14,7 @@ def test_round_minor_is_half_away_from_zero() -> None:
     assert round_minor(Fraction(-7, 3)) == -2
 
 
-@given(st.integers(-10**9, 10**9), st.integers(1, 10**6))
+@given(st.integers(-(10**9), 10**9), st.integers(1, 10**6))
 def test_round_minor_is_nearest(numerator: int, denominator: int) -> None:
     value = Fraction(numerator, denominator)
     assert abs(round_minor(value) - value) <= Fraction(1, 2)

@@ -23,8 +23,10 @@ def tamper_amount(db: Path, seq: int) -> None:
     (body,) = conn.execute("SELECT body FROM journal WHERE seq = ?", (seq,)).fetchone()
     data = json.loads(body)
     data["total"]["minor"] -= 100
-    conn.execute("UPDATE journal SET body = ? WHERE seq = ?",
-                 (json.dumps(data, separators=(",", ":"), sort_keys=True), seq))
+    conn.execute(
+        "UPDATE journal SET body = ? WHERE seq = ?",
+        (json.dumps(data, separators=(",", ":"), sort_keys=True), seq),
+    )
     conn.commit()
     conn.close()
 
@@ -38,11 +40,13 @@ def test_verify_names_the_tampered_seq(device_db: Path, capsys) -> None:  # type
     tamper_amount(device_db, 4)
     assert main(["journal", "verify", str(device_db)]) == 1
     assert capsys.readouterr().out.strip() == (
-        "FAIL: seq 4: hash does not match the record's content")
+        "FAIL: seq 4: hash does not match the record's content"
+    )
 
 
-def test_export_verifies_and_a_tampered_export_fails(device_db: Path, tmp_path: Path,
-                                                     capsys) -> None:  # type: ignore[no-untyped-def]
+def test_export_verifies_and_a_tampered_export_fails(
+    device_db: Path, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "journal.jsonl"
     assert main(["journal", "export", str(device_db), "--out", str(out)]) == 0
     lines = out.read_text(encoding="utf-8").splitlines()

@@ -31,8 +31,9 @@ async def test_documented_verifier_accepts_and_rejects_like_ours(tmp_path: Path)
     script = doc_verifier(tmp_path)
 
     def run() -> str:
-        return subprocess.run([sys.executable, str(script), str(export)], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            [sys.executable, str(script), str(export)], capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     assert run() == "OK: 4 records"
     lines = export.read_text(encoding="utf-8").splitlines()

@@ -40,11 +40,16 @@ async def test_a_sale_writes_sale_journal_and_outbox_together(tmp_path: Path) ->
     body = stored[1].body
     lines = await conn.execute_fetchall(
         "SELECT sku, quantity, amount FROM sale_lines WHERE sale_id = ? ORDER BY line_no",
-        (body["sale_id"],))
-    assert [tuple(r) for r in lines] == [(ln["sku"], ln["quantity"], ln["amount"])
-                                         for ln in body["lines"]]
-    (total, seq) = await (await conn.execute(
-        "SELECT total, journal_seq FROM sales WHERE sale_id = ?", (body["sale_id"],))).fetchone()
+        (body["sale_id"],),
+    )
+    assert [tuple(r) for r in lines] == [
+        (ln["sku"], ln["quantity"], ln["amount"]) for ln in body["lines"]
+    ]
+    (total, seq) = await (
+        await conn.execute(
+            "SELECT total, journal_seq FROM sales WHERE sale_id = ?", (body["sale_id"],)
+        )
+    ).fetchone()
     assert (total, seq) == (body["total"]["minor"], 2)
     await conn.close()
 
@@ -119,9 +124,11 @@ asyncio.run(main())
 
 def test_power_cut_mid_sales_keeps_every_committed_sale(tmp_path: Path) -> None:
     """SIGKILL a process that is writing sales: every sale it saw committed is there, intact."""
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path),
-                             str(Path(__file__).parent)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path), str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     committed = 0
     for line in proc.stdout:

@@ -107,11 +107,16 @@ class Cart:
     def totals(self) -> Totals:
         sums: dict[tuple[str, int, bool], tuple[TaxRate, Money]] = {}
         for line in self.lines:
-            key = (line.product.tax.code, line.product.tax.basis_points,
-                   line.product.price_includes_tax)
+            key = (
+                line.product.tax.code,
+                line.product.tax.basis_points,
+                line.product.price_includes_tax,
+            )
             rate, running = sums.get(key, (line.product.tax, Money.zero(self.currency)))
             sums[key] = (rate, running + line.amount)
-        groups = tuple(tax_group(rate, key[2], amount) for key, (rate, amount) in sorted(sums.items()))
+        groups = tuple(
+            tax_group(rate, key[2], amount) for key, (rate, amount) in sorted(sums.items())
+        )
         zero = Money.zero(self.currency)
         subtotal = sum((g.net for g in groups), zero)
         tax = sum((g.tax for g in groups), zero)

@@ -2,8 +2,8 @@
 
 This module is the reference for docs/PROTOCOL.md and is shared by the device and central:
 
-- canonical(record) = UTF-8 JSON of {"at", "body", "device_id", "kind", "prev_hash", "seq"} with keys
-  sorted at every level, separators "," and ":", no whitespace, non-ASCII characters unescaped,
+- canonical(record) = UTF-8 JSON of {"at", "body", "device_id", "kind", "prev_hash", "seq"} with
+  keys sorted at every level, separators "," and ":", no whitespace, non-ASCII characters unescaped,
   integers only (a float anywhere is refused), no NaN/Infinity.
 - hash = lowercase hex SHA-256( bytes.fromhex(prev_hash) || canonical(record) )
 - sig  = lowercase hex Ed25519 signature by the device key over the 32 raw bytes of hash
@@ -59,8 +59,9 @@ def _check_values(value: Any, path: str) -> None:
 
 def canonical_json(value: Any) -> bytes:
     _check_values(value, "record")
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    text = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return text.encode("utf-8")
 
 
@@ -95,8 +96,14 @@ class Record:
     sig: str = ""
 
     def signed_part(self) -> dict[str, Any]:
-        return {"at": self.at, "body": self.body, "device_id": self.device_id,
-                "kind": self.kind, "prev_hash": self.prev_hash, "seq": self.seq}
+        return {
+            "at": self.at,
+            "body": self.body,
+            "device_id": self.device_id,
+            "kind": self.kind,
+            "prev_hash": self.prev_hash,
+            "seq": self.seq,
+        }
 
     def canonical(self) -> bytes:
         return canonical_json(self.signed_part())
@@ -118,21 +125,37 @@ class Record:
             raise JournalError(data.get("seq"), f"missing field {missing}") from None
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
             raise JournalError(None, f"bad seq {seq!r}")
-        for name, value in (("kind", kind), ("at", at), ("device_id", device_id),
-                            ("prev_hash", prev_hash), ("hash", hash_), ("sig", sig)):
+        for name, value in (
+            ("kind", kind),
+            ("at", at),
+            ("device_id", device_id),
+            ("prev_hash", prev_hash),
+            ("hash", hash_),
+            ("sig", sig),
+        ):
             if not isinstance(value, str):
                 raise JournalError(seq, f"{name} must be a string")
         if not isinstance(body, Mapping):
             raise JournalError(seq, "body must be an object")
-        for name, value, size in (("prev_hash", prev_hash, 64), ("hash", hash_, 64),
-                                  ("sig", sig, 128)):
+        for name, value, size in (
+            ("prev_hash", prev_hash, 64),
+            ("hash", hash_, 64),
+            ("sig", sig, 128),
+        ):
             if len(value) != size or any(c not in "0123456789abcdef" for c in value):
                 raise JournalError(seq, f"{name} must be {size} lowercase hex digits")
         return cls(seq, kind, at, device_id, body, prev_hash, hash_, sig)
 
 
-def seal(key: Ed25519PrivateKey, device_id: str, seq: int, kind: str, body: Mapping[str, Any],
-         prev_hash: str, at: str | None = None) -> Record:
+def seal(
+    key: Ed25519PrivateKey,
+    device_id: str,
+    seq: int,
+    kind: str,
+    body: Mapping[str, Any],
+    prev_hash: str,
+    at: str | None = None,
+) -> Record:
     """Make the next record of a chain: compute its hash and sign it."""
     if kind not in KINDS:
         raise JournalError(seq, f"unknown kind {kind!r}")
@@ -142,8 +165,13 @@ def seal(key: Ed25519PrivateKey, device_id: str, seq: int, kind: str, body: Mapp
     return Record(seq, kind, unsigned.at, device_id, body, prev_hash, digest, sig)
 
 
-def verify_record(record: Record, public_key: Ed25519PublicKey, device_id: str,
-                  expected_seq: int, expected_prev_hash: str) -> None:
+def verify_record(
+    record: Record,
+    public_key: Ed25519PublicKey,
+    device_id: str,
+    expected_seq: int,
+    expected_prev_hash: str,
+) -> None:
     """Check one record against its expected place in the chain; raise JournalError if bad."""
     if record.seq != expected_seq:
         raise JournalError(record.seq, f"expected seq {expected_seq}")
@@ -163,8 +191,13 @@ def verify_record(record: Record, public_key: Ed25519PublicKey, device_id: str,
         raise JournalError(record.seq, "signature does not verify with the device key") from None
 
 
-def verify_chain(records: Iterable[Record], public_key: Ed25519PublicKey, device_id: str,
-                 first_seq: int = 1, prev_hash: str | None = None) -> int:
+def verify_chain(
+    records: Iterable[Record],
+    public_key: Ed25519PublicKey,
+    device_id: str,
+    first_seq: int = 1,
+    prev_hash: str | None = None,
+) -> int:
     """Verify a contiguous run of records; return how many were checked.
 
     ``prev_hash`` is the hash of the record before ``first_seq`` (genesis when starting at 1).

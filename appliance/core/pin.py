@@ -26,6 +26,7 @@ def check_pin(pin: str, stored: str) -> bool:
         return False
     if scheme != "scrypt":
         return False
-    candidate = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                               p=int(p), dklen=32)
+    candidate = hashlib.scrypt(
+        pin.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
     return hmac.compare_digest(candidate.hex(), digest)

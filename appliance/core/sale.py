@@ -38,8 +38,9 @@ def _money(value: Money) -> dict[str, Any]:
     return {"minor": value.minor, "currency": value.currency}
 
 
-def sale_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str,
-              payments: list[Payment]) -> dict[str, Any]:
+def sale_body(
+    sale_id: str, cart: Cart, staff_id: str, staff_name: str, payments: list[Payment]
+) -> dict[str, Any]:
     if cart.is_empty:
         raise SaleError("the cart is empty")
     totals = cart.totals()
@@ -51,25 +52,39 @@ def sale_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str,
         "currency": cart.currency,
         "staff": {"id": staff_id, "name": staff_name},
         "lines": [
-            {"sku": line.product.sku, "name": line.product.name, "quantity": line.quantity,
-             "unit_price": line.product.price.minor, "amount": line.amount.minor,
-             "tax_code": line.product.tax.code, "tax_bp": line.product.tax.basis_points,
-             "price_includes_tax": line.product.price_includes_tax}
+            {
+                "sku": line.product.sku,
+                "name": line.product.name,
+                "quantity": line.quantity,
+                "unit_price": line.product.price.minor,
+                "amount": line.amount.minor,
+                "tax_code": line.product.tax.code,
+                "tax_bp": line.product.tax.basis_points,
+                "price_includes_tax": line.product.price_includes_tax,
+            }
             for line in cart.lines
         ],
         "taxes": [
-            {"code": g.rate.code, "bp": g.rate.basis_points,
-             "price_includes_tax": g.price_includes_tax, "net": g.net.minor, "tax": g.tax.minor,
-             "gross": g.gross.minor}
+            {
+                "code": g.rate.code,
+                "bp": g.rate.basis_points,
+                "price_includes_tax": g.price_includes_tax,
+                "net": g.net.minor,
+                "tax": g.tax.minor,
+                "gross": g.gross.minor,
+            }
             for g in totals.groups
         ],
         "subtotal": _money(totals.subtotal),
         "tax": _money(totals.tax),
         "total": _money(totals.total),
         "payments": [
-            {"method": p.method, "amount": p.amount.minor,
-             "tendered": p.tendered.minor if p.tendered else None,
-             "change": p.change.minor if p.change else None}
+            {
+                "method": p.method,
+                "amount": p.amount.minor,
+                "tendered": p.tendered.minor if p.tendered else None,
+                "change": p.change.minor if p.change else None,
+            }
             for p in payments
         ],
     }
@@ -78,8 +93,16 @@ def sale_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str,
 METHOD_LABELS = {"cash": "Cash"}
 
 
-def receipt_for(body: dict[str, Any], seq: int, sig: str, at_local: datetime, merchant: str,
-                header: tuple[str, ...], footer: tuple[str, ...], copy: bool = False) -> Receipt:
+def receipt_for(
+    body: dict[str, Any],
+    seq: int,
+    sig: str,
+    at_local: datetime,
+    merchant: str,
+    header: tuple[str, ...],
+    footer: tuple[str, ...],
+    copy: bool = False,
+) -> Receipt:
     """The customer's receipt, made only from the journal record (what is printed is signed)."""
     cur = body["currency"]
 
@@ -94,21 +117,29 @@ def receipt_for(body: dict[str, Any], seq: int, sig: str, at_local: datetime, me
         at_local=at_local.strftime("%Y-%m-%d %H:%M"),
         staff=body["staff"]["name"],
         lines=tuple(
-            ReceiptLine(ln["name"], ln["quantity"], fmt(ln["unit_price"]), fmt(ln["amount"]),
-                        ln["tax_code"])
+            ReceiptLine(
+                ln["name"], ln["quantity"], fmt(ln["unit_price"]), fmt(ln["amount"]), ln["tax_code"]
+            )
             for ln in body["lines"]
         ),
         subtotal=fmt(body["subtotal"]["minor"]),
         tax=fmt(body["tax"]["minor"]),
         total=fmt(body["total"]["minor"]),
         taxes=tuple(
-            ReceiptTax(t["code"], TaxRate(t["code"], t["bp"]).percent_text, fmt(t["net"]),
-                       fmt(t["tax"]), fmt(t["gross"]))
+            ReceiptTax(
+                t["code"],
+                TaxRate(t["code"], t["bp"]).percent_text,
+                fmt(t["net"]),
+                fmt(t["tax"]),
+                fmt(t["gross"]),
+            )
             for t in body["taxes"]
         ),
         payments=tuple(
-            (METHOD_LABELS.get(p["method"], p["method"]),
-             fmt(p["tendered"] if p["tendered"] is not None else p["amount"]))
+            (
+                METHOD_LABELS.get(p["method"], p["method"]),
+                fmt(p["tendered"] if p["tendered"] is not None else p["amount"]),
+            )
             for p in body["payments"]
         ),
         change=fmt(change) if change else None,

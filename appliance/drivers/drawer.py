@@ -15,8 +15,7 @@ class Drawer(Protocol):
 class PrinterKickDrawer:
     """A drawer wired to the printer's drawer-kick port."""
 
-    def __init__(self, printer: Printer, pin: int = 0, on_ms: int = 100,
-                 off_ms: int = 100) -> None:
+    def __init__(self, printer: Printer, pin: int = 0, on_ms: int = 100, off_ms: int = 100) -> None:
         self.printer = printer
         self.pin = pin
         self.on_ms = on_ms

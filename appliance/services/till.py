@@ -30,6 +30,8 @@ from appliance.store.catalog import Staff
 from appliance.store.db import open_db
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 
+__all__ = ["AuthError", "SaleResult", "Staff", "Till"]
+
 log = logging.getLogger(__name__)
 
 
@@ -49,8 +51,14 @@ class SaleResult:
 
 
 class Till:
-    def __init__(self, conn: aiosqlite.Connection, identity: DeviceIdentity, settings: Settings,
-                 printer: Printer, drawer: Drawer) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        settings: Settings,
+        printer: Printer,
+        drawer: Drawer,
+    ) -> None:
         self.conn = conn
         self.identity = identity
         self.settings = settings
@@ -67,9 +75,16 @@ class Till:
             await conn.close()
             raise
         p = settings.printer
-        printer = EscposNetworkPrinter(p.host, p.port, width_chars=p.width_chars,
-                                       profile=p.profile or None, timeout=p.timeout_s)
-        return cls(conn, identity, settings, printer, drawer_from_settings(settings.drawer, printer))
+        printer = EscposNetworkPrinter(
+            p.host,
+            p.port,
+            width_chars=p.width_chars,
+            profile=p.profile or None,
+            timeout=p.timeout_s,
+        )
+        return cls(
+            conn, identity, settings, printer, drawer_from_settings(settings.drawer, printer)
+        )
 
     async def close(self) -> None:
         await self.conn.close()
@@ -98,12 +113,24 @@ class Till:
         total = cart.totals().total
         change = change_due(total, tendered)
         sale_id = str(uuid.uuid4())
-        body = sale_body(sale_id, cart, staff.id, staff.name,
-                         [Payment("cash", total, tendered=tendered, change=change)])
+        body = sale_body(
+            sale_id,
+            cart,
+            staff.id,
+            staff.name,
+            [Payment("cash", total, tendered=tendered, change=change)],
+        )
         record = await sales.record_sale(self.conn, self.identity, body)
         device = self.settings.device
-        receipt = receipt_for(body, record.seq, record.sig, datetime.now().astimezone(),
-                              device.merchant_name, device.header_lines, device.footer_lines)
+        receipt = receipt_for(
+            body,
+            record.seq,
+            record.sig,
+            datetime.now().astimezone(),
+            device.merchant_name,
+            device.header_lines,
+            device.footer_lines,
+        )
         problems = []
         try:
             await self.drawer.open()
@@ -116,7 +143,11 @@ class Till:
             log.warning("receipt not printed", extra={"sale_id": sale_id, "error": str(err)})
             problems.append(f"Receipt not printed: {err}")
         cart.clear()
-        await self.report_status()
+        try:
+            await self.report_status()
+        except (aiosqlite.Error, OSError) as err:  # the sale is committed; status is advisory
+            log.warning("device status not recorded", extra={"error": str(err)})
+            problems.append(f"Device status not recorded: {err}")
         return SaleResult(sale_id, record, total, change, receipt, tuple(problems))
 
     async def printer_status(self) -> PrinterStatus | None:
@@ -128,7 +159,10 @@ class Till:
     async def report_status(self) -> PrinterStatus | None:
         """Check the printer and leave its status where the uplink's heartbeat reads it."""
         status = await self.printer_status()
-        printer = ({"online": status.online, "paper": status.paper} if status
-                   else {"online": False, "paper": "unknown"})
+        printer = (
+            {"online": status.online, "paper": status.paper}
+            if status
+            else {"online": False, "paper": "unknown"}
+        )
         await outbox.set_state(self.conn, "device_status", json.dumps({"printer": printer}))
         return status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,9 @@ FROM products p JOIN tax_rates t ON t.code = p.tax_code
 
 def _product(row: Any) -> Product:
     sku, name, category, price, currency, tax_code, bp, inclusive, barcode = tuple(row)
-    return Product(sku, name, Money(price, currency), TaxRate(tax_code, bp), category,
-                   bool(inclusive), barcode)
+    return Product(
+        sku, name, Money(price, currency), TaxRate(tax_code, bp), category, bool(inclusive), barcode
+    )
 
 
 async def products(conn: aiosqlite.Connection) -> list[Product]:
@@ -50,28 +52,45 @@ async def save_products(conn: aiosqlite.Connection, items: list[Product]) -> Non
             await conn.execute(
                 "INSERT INTO tax_rates (code, basis_points) VALUES (?, ?) "
                 "ON CONFLICT (code) DO UPDATE SET basis_points = excluded.basis_points",
-                (product.tax.code, product.tax.basis_points))
+                (product.tax.code, product.tax.basis_points),
+            )
             await conn.execute(
                 "INSERT OR REPLACE INTO products (sku, name, category, price_minor, currency, "
                 "tax_code, price_includes_tax, barcode, position) VALUES (?,?,?,?,?,?,?,?,?)",
-                (product.sku, product.name, product.category, product.price.minor,
-                 product.price.currency, product.tax.code, int(product.price_includes_tax),
-                 product.barcode, position))
+                (
+                    product.sku,
+                    product.name,
+                    product.category,
+                    product.price.minor,
+                    product.price.currency,
+                    product.tax.code,
+                    int(product.price_includes_tax),
+                    product.barcode,
+                    position,
+                ),
+            )
 
 
-async def add_staff(conn: aiosqlite.Connection, staff_id: str, name: str, role: str,
-                    pin: str) -> Staff:
+async def add_staff(
+    conn: aiosqlite.Connection, staff_id: str, name: str, role: str, pin: str
+) -> Staff:
     async with transaction(conn):
         await conn.execute(
             "INSERT OR REPLACE INTO staff (id, name, role, pin_hash) VALUES (?, ?, ?, ?)",
-            (staff_id, name, role, hash_pin(pin)))
+            (staff_id, name, role, hash_pin(pin)),
+        )
     return Staff(staff_id, name, role)
 
 
 async def staff_by_pin(conn: aiosqlite.Connection, pin: str) -> Staff | None:
     """The staff member whose PIN this is (each stored hash has its own salt, so check each)."""
     rows = await conn.execute_fetchall("SELECT id, name, role, pin_hash FROM staff ORDER BY id")
-    for staff_id, name, role, pin_hash in rows:
-        if check_pin(pin, pin_hash):
-            return Staff(staff_id, name, role)
-    return None
+
+    def match() -> Staff | None:
+        for staff_id, name, role, pin_hash in rows:
+            if check_pin(pin, pin_hash):
+                return Staff(staff_id, name, role)
+        return None
+
+    # scrypt is slow on purpose; off the event loop so the screen and drivers keep running.
+    return await asyncio.to_thread(match)

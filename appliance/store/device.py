@@ -20,13 +20,15 @@ async def bind(conn: aiosqlite.Connection, identity: DeviceIdentity) -> None:
         async with transaction(conn):
             await conn.executemany(
                 "INSERT INTO device_info (key, value) VALUES (?, ?)",
-                [("device_id", identity.device_id), ("public_key", identity.public_key_hex)])
+                [("device_id", identity.device_id), ("public_key", identity.public_key_hex)],
+            )
         return
     device_id, public_key = stored
     if public_key != identity.public_key_hex:
         raise DeviceMismatch(
             f"this database belongs to {device_id}, but the device key is "
-            f"{identity.device_id}; restore the matching key or start a new data directory")
+            f"{identity.device_id}; restore the matching key or start a new data directory"
+        )
 
 
 async def read(conn: aiosqlite.Connection) -> tuple[str, str] | None:

@@ -114,8 +114,9 @@ def verify_export(path: Path) -> VerifyResult:
             raise VerifyError(f"{path}: no export header on the first line") from None
         if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
             raise VerifyError(f"{path}: not a {EXPORT_FORMAT} export")
-        return _verify(str(header["device_id"]), str(header["public_key"]),
-                       _export_records(numbered))
+        return _verify(
+            str(header["device_id"]), str(header["public_key"]), _export_records(numbered)
+        )
 
 
 def verify_path(path: Path) -> VerifyResult:

@@ -25,13 +25,15 @@ def record_from_row(row: Any) -> Record:
 
 async def tail(conn: aiosqlite.Connection) -> tuple[int, str | None]:
     """The last seq and its hash, (0, None) for an empty journal."""
-    row = await (await conn.execute(
-        "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")).fetchone()
+    row = await (
+        await conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+    ).fetchone()
     return (row[0], row[1]) if row else (0, None)
 
 
-async def append(conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str,
-                 body: Mapping[str, Any]) -> Record:
+async def append(
+    conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str, body: Mapping[str, Any]
+) -> Record:
     """Seal and store the next record; the caller owns the transaction.
 
     Triggers in the same statement queue it in the outbox and, for a sale, write the sale rows.
@@ -43,15 +45,24 @@ async def append(conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str
     record = seal(identity.private_key, identity.device_id, last_seq + 1, kind, body, prev)
     await conn.execute(
         f"INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (record.seq, record.kind, record.at, record.device_id,
-         canonical_json(record.body).decode("utf-8"), record.prev_hash, record.hash, record.sig),
+        (
+            record.seq,
+            record.kind,
+            record.at,
+            record.device_id,
+            canonical_json(record.body).decode("utf-8"),
+            record.prev_hash,
+            record.hash,
+            record.sig,
+        ),
     )
     return record
 
 
 async def read_range(conn: aiosqlite.Connection, first_seq: int, limit: int) -> list[Record]:
     rows = await conn.execute_fetchall(
-        f"SELECT {COLUMNS} FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?", (first_seq, limit))
+        f"SELECT {COLUMNS} FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?", (first_seq, limit)
+    )
     return [record_from_row(row) for row in rows]
 
 

@@ -28,8 +28,9 @@ class Backlog:
 
 
 async def backlog(conn: aiosqlite.Connection) -> Backlog:
-    row = await (await conn.execute(
-        "SELECT count(*), min(queued_at), min(seq), max(seq) FROM outbox")).fetchone()
+    row = await (
+        await conn.execute("SELECT count(*), min(queued_at), min(seq), max(seq) FROM outbox")
+    ).fetchone()
     assert row is not None
     return Backlog(row[0], row[1], row[2], row[3])
 
@@ -51,15 +52,19 @@ async def acknowledge(conn: aiosqlite.Connection, held_seq: int) -> int:
 
 
 async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
-    row = await (await conn.execute(
-        "SELECT value FROM uplink_state WHERE key = ?", (key,))).fetchone()
+    row = await (
+        await conn.execute("SELECT value FROM uplink_state WHERE key = ?", (key,))
+    ).fetchone()
     return row[0] if row else None
 
 
-async def set_state(conn: aiosqlite.Connection, key: str, value: str,
-                    in_transaction: bool = False) -> None:
-    sql = ("INSERT INTO uplink_state (key, value) VALUES (?, ?) "
-           "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+async def set_state(
+    conn: aiosqlite.Connection, key: str, value: str, in_transaction: bool = False
+) -> None:
+    sql = (
+        "INSERT INTO uplink_state (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
     if in_transaction:
         await conn.execute(sql, (key, value))
         return

@@ -12,8 +12,9 @@ from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 
 
-async def record_sale(conn: aiosqlite.Connection, identity: DeviceIdentity,
-                      body: dict[str, Any]) -> Record:
+async def record_sale(
+    conn: aiosqlite.Connection, identity: DeviceIdentity, body: dict[str, Any]
+) -> Record:
     """Commit the sale described by ``body`` (see core.sale.sale_body); return its journal record.
 
     Appending the record also writes the sale rows and the outbox row (triggers in migration

@@ -31,8 +31,10 @@ DEMO_STAFF = [("ana", "Ana", "cashier", "1234"), ("marco", "Marco", "manager", "
 
 
 def demo_products(currency: str) -> list[Product]:
-    return [Product(sku, name, Money(price, currency), tax, category, True, barcode)
-            for sku, name, category, price, tax, barcode in DEMO_PRODUCTS]
+    return [
+        Product(sku, name, Money(price, currency), tax, category, True, barcode)
+        for sku, name, category, price, tax, barcode in DEMO_PRODUCTS
+    ]
 
 
 async def seed_demo(conn: aiosqlite.Connection, currency: str) -> None:
