@@ -93,6 +93,15 @@ def cmd_journal_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from appliance.doctor import Options, passed, report, run_checks
+
+    options = Options(offline=args.offline, print_test_page=not args.no_print)
+    checks = asyncio.run(run_checks(lambda: _settings(args), options))
+    print(report(checks, args.json))
+    return 0 if passed(checks) else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from appliance.demo import demo_root, run_demo
 
@@ -133,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
     else:
         add_central_parser(sub)
+
+    doctor = sub.add_parser("doctor", help="the technician's self-test")
+    add_device_options(doctor)
+    doctor.add_argument("--json", action="store_true", help="machine-readable report")
+    doctor.add_argument("--offline", action="store_true", help="skip the checks that need central")
+    doctor.add_argument("--no-print", action="store_true", help="do not print a test page")
+    doctor.set_defaults(func=cmd_doctor)
 
     journal = sub.add_parser("journal", help="verify or export the signed journal")
     jsub = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -47,3 +49,18 @@ async def write_sales(
         await sales.record_sale(conn, identity, cash_sale_body(i))
         for i in range(start, start + count)
     ]
+
+
+def tamper_amount(db: Path, seq: int) -> None:
+    """What a fraudster with file access would do: drop the guard and rewrite a total."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER journal_no_update")
+    (body,) = conn.execute("SELECT body FROM journal WHERE seq = ?", (seq,)).fetchone()
+    data = json.loads(body)
+    data["total"]["minor"] -= 100
+    conn.execute(
+        "UPDATE journal SET body = ? WHERE seq = ?",
+        (json.dumps(data, separators=(",", ":"), sort_keys=True), seq),
+    )
+    conn.commit()
+    conn.close()

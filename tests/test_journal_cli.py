@@ -1,9 +1,8 @@
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
-from store_helpers import open_device, write_sales
+from store_helpers import open_device, tamper_amount, write_sales
 
 from appliance.cli import main
 
@@ -14,21 +13,6 @@ async def device_db(tmp_path: Path) -> Path:
     await write_sales(conn, identity, 6)
     await conn.close()
     return tmp_path / "appliance.sqlite3"
-
-
-def tamper_amount(db: Path, seq: int) -> None:
-    """What a fraudster with file access would do: drop the guard and rewrite a total."""
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER journal_no_update")
-    (body,) = conn.execute("SELECT body FROM journal WHERE seq = ?", (seq,)).fetchone()
-    data = json.loads(body)
-    data["total"]["minor"] -= 100
-    conn.execute(
-        "UPDATE journal SET body = ? WHERE seq = ?",
-        (json.dumps(data, separators=(",", ":"), sort_keys=True), seq),
-    )
-    conn.commit()
-    conn.close()
 
 
 def test_verify_accepts_an_untouched_database(device_db: Path, capsys) -> None:  # type: ignore[no-untyped-def]

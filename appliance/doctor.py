@@ -1,0 +1,215 @@
+"""``bitagora doctor``: the technician's self-test, one line per check with what to do.
+
+Each check returns a ``Check`` (OK, WARN, FAIL or SKIP, what was seen, and for WARN/FAIL what to
+do about it). A check never raises: whatever goes wrong becomes its FAIL line, so one broken part
+never hides the report on the others. The exit status is 1 when any check failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+import httpx
+
+from appliance.config import ConfigError, Settings
+from appliance.core.journal import JournalError
+from appliance.store.db import open_db
+from appliance.store.export import VerifyError, verify_database
+
+Status = Literal["OK", "WARN", "FAIL", "SKIP"]
+
+DISK_FAIL_BYTES = 100 * 1024**2
+DISK_WARN_BYTES = 1024**3
+# Device requests are refused beyond ±600 s of central's clock (docs/PROTOCOL.md 2.2).
+CLOCK_FAIL_S = 600
+CLOCK_WARN_S = 60
+# No device can honestly be running before this software was written.
+EARLIEST_PLAUSIBLE = 1764547200  # 2025-12-01T00:00:00Z
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    action: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status:<4}  {self.name:<9} {self.detail}"
+        return f"{text}\n      -> {self.action}" if self.action else text
+
+
+@dataclass(frozen=True)
+class Options:
+    offline: bool = False  # skip everything that needs the network (central)
+    print_test_page: bool = True
+
+
+def config_check(load: Callable[[], Settings]) -> tuple[Check, Settings | None]:
+    try:
+        settings = load()
+    except ConfigError as err:
+        return Check(
+            "config", "FAIL", str(err), "fix that key in appliance.toml or its BITAGORA_* variable"
+        ), None
+    return Check("config", "OK", f"settings valid, data in {settings.data_dir}"), settings
+
+
+async def database_check(settings: Settings) -> Check:
+    path = settings.database_path
+    if not path.is_file():
+        return Check("database", "WARN", f"{path} does not exist yet", "start the kiosk once")
+    try:
+        conn = await open_db(path)
+    except (sqlite3.Error, OSError) as err:
+        return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
+    try:
+        rows = await conn.execute_fetchall("PRAGMA integrity_check")
+        verdict = [str(row[0]) for row in rows]
+        await conn.execute("BEGIN IMMEDIATE")  # takes the write lock: proves we could write
+        await conn.execute("ROLLBACK")
+    except sqlite3.Error as err:
+        return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
+    finally:
+        await conn.close()
+    if verdict != ["ok"]:
+        return Check(
+            "database",
+            "FAIL",
+            f"integrity check: {verdict[0]}",
+            "restore from a backup (docs/TECHNICIAN.md); do not sell on this database",
+        )
+    return Check("database", "OK", f"{path} writable, integrity ok")
+
+
+async def journal_check(settings: Settings) -> Check:
+    try:
+        result = await asyncio.to_thread(verify_database, settings.database_path)
+    except JournalError as err:
+        return Check(
+            "journal",
+            "FAIL",
+            f"seq {err.seq}: {err.reason}",
+            "the journal was altered: stop selling and call central ops",
+        )
+    except VerifyError as err:
+        return Check("journal", "WARN", str(err), "start the kiosk once to create the device")
+    return Check("journal", "OK", f"{result.count} records of {result.device_id} verify")
+
+
+def disk_check(settings: Settings) -> Check:
+    try:
+        free = shutil.disk_usage(settings.data_dir).free
+    except OSError as err:
+        return Check("disk", "FAIL", f"{settings.data_dir}: {err}", "create the data directory")
+    detail = f"{free / 1024**3:.1f} GiB free in {settings.data_dir}"
+    if free < DISK_FAIL_BYTES:
+        return Check("disk", "FAIL", detail, "free space now: sales need room to be written")
+    if free < DISK_WARN_BYTES:
+        return Check("disk", "WARN", detail, "free some space (old logs, backups)")
+    return Check("disk", "OK", detail)
+
+
+async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float | None]:
+    """Enrolled, and central answering; also returns central's clock minus ours, if known."""
+    from appliance.uplink.daemon import load_enrollment
+
+    if not settings.database_path.is_file():
+        return Check(
+            "uplink",
+            "WARN",
+            "not enrolled (no database yet)",
+            "bitagora uplink enroll --code CODE (code from central ops)",
+        ), None
+    try:
+        conn = await open_db(settings.database_path)
+    except (sqlite3.Error, OSError) as err:
+        return Check("uplink", "FAIL", f"cannot read enrollment: {err}"), None
+    try:
+        state = await load_enrollment(conn)
+    finally:
+        await conn.close()
+    if state is None:
+        return Check(
+            "uplink",
+            "WARN",
+            "not enrolled: sales are kept but not reported",
+            "bitagora uplink enroll --code CODE (code from central ops)",
+        ), None
+    if offline:
+        return Check("uplink", "SKIP", f"enrolled as {state.device_id}; --offline"), None
+    url = f"{state.central_url}/healthz"
+    try:
+        async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
+            sent = time.time()
+            response = await http.get(url)
+            received = time.time()
+    except httpx.HTTPError as err:
+        return Check(
+            "uplink",
+            "FAIL",
+            f"central at {state.central_url} unreachable: {err or type(err).__name__}",
+            "check the network, DNS and that central is up",
+        ), None
+    if response.status_code != 200:
+        return Check(
+            "uplink",
+            "FAIL",
+            f"central at {state.central_url} answers HTTP {response.status_code}",
+            "central is unwell: tell central ops",
+        ), None
+    skew = None
+    if "date" in response.headers:
+        central_time = parsedate_to_datetime(response.headers["date"]).timestamp()
+        skew = central_time - (sent + received) / 2
+    return Check("uplink", "OK", f"enrolled as {state.device_id}, central reachable"), skew
+
+
+def clock_check(now: float, skew: float | None) -> Check:
+    if now < EARLIEST_PLAUSIBLE:
+        return Check(
+            "clock",
+            "FAIL",
+            f"the clock says {time.strftime('%Y-%m-%d', time.gmtime(now))}",
+            "connect to the network so NTP can set the time (a Pi has no clock battery)",
+        )
+    if skew is None:
+        return Check("clock", "OK", "plausible (central's time not known)")
+    detail = f"{skew:+.0f} s from central"
+    if abs(skew) > CLOCK_FAIL_S:
+        return Check("clock", "FAIL", detail, "enable NTP (timedatectl set-ntp true)")
+    if abs(skew) > CLOCK_WARN_S:
+        return Check("clock", "WARN", detail, "enable NTP (timedatectl set-ntp true)")
+    return Check("clock", "OK", detail)
+
+
+async def run_checks(load: Callable[[], Settings], options: Options) -> list[Check]:
+    config, settings = config_check(load)
+    if settings is None:
+        return [config]
+    checks = [config, await database_check(settings)]
+    if checks[-1].status == "OK":
+        checks.append(await journal_check(settings))
+    uplink, skew = await uplink_check(settings, options.offline)
+    checks.append(uplink)
+    checks.append(clock_check(time.time(), skew))
+    checks.append(disk_check(settings))
+    return checks
+
+
+def report(checks: list[Check], as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"checks": [asdict(c) for c in checks], "ok": passed(checks)}, indent=2)
+    return "\n".join(c.line() for c in checks)
+
+
+def passed(checks: list[Check]) -> bool:
+    return all(c.status != "FAIL" for c in checks)
