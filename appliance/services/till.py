@@ -16,6 +16,8 @@ from datetime import datetime
 import aiosqlite
 
 from appliance.config import Settings
+from appliance.core import barcode
+from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
 from appliance.core.catalog import Product
 from appliance.core.journal import Record
@@ -30,7 +32,7 @@ from appliance.store.catalog import Staff
 from appliance.store.db import open_db
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 
-__all__ = ["AuthError", "SaleResult", "Staff", "Till"]
+__all__ = ["AuthError", "BarcodeError", "SaleResult", "Staff", "Till"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,12 @@ class Till:
         return [p for p in await catalog.products(self.conn) if p.price.currency == self.currency]
 
     async def product_for_barcode(self, code: str) -> Product | None:
-        return await catalog.product_by_barcode(self.conn, code)
+        """The product a scanned or typed code names, or None if the catalog has none.
+
+        Raises ``BarcodeError`` for a GTIN-shaped code whose check digit is wrong (a misread or a
+        typo): that is "not a valid barcode", which staff handle differently from "unknown
+        product" (scan again rather than set the item aside)."""
+        return await catalog.product_by_barcode(self.conn, barcode.parse(code).lookup_keys)
 
     def new_cart(self) -> Cart:
         return Cart(self.currency)

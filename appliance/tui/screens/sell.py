@@ -3,7 +3,8 @@
 Every key reaches this screen (nothing on it takes focus). Printable keys go to a ``ScanBuffer``
 and to the search text; an Enter that ends a fast burst is a barcode scan (and the burst leaves
 the search text again), an Enter after slow typing looks up a typed barcode (digits only) or
-adds the only product the search shows.
+adds the only product the search shows. The notice says which of "not a valid barcode" (wrong
+check digit) and "unknown product" (valid, but not in the catalog) a failed lookup was.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Button, Static
 
+from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import Product
 from appliance.services.till import Staff, Till
@@ -318,15 +320,20 @@ class SellScreen(Screen[None]):
 
     @work(group="scan", exit_on_error=False)
     async def _lookup(self, code: str) -> None:
+        product = None
         try:
             product = await self.till.product_for_barcode(code)
+        except BarcodeError:
+            self.show_notice(
+                f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",
+                error=True,
+            )
         except Exception as err:
             log.exception("barcode lookup failed")
             self.show_notice(f"Could not look up barcode {code}: {err}", error=True)
-            product = None
         else:
             if product is None:
-                self.show_notice(f"Unknown barcode {code}", error=True)
+                self.show_notice(f"Unknown product: no product has barcode {code}", error=True)
         finally:
             self.pending_scans -= 1
         if product is not None:
