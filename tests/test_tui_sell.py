@@ -120,8 +120,7 @@ async def test_unknown_product_is_told_from_a_bad_check_digit(till: Till) -> Non
         await scanner_burst(pilot, ESPRESSO[:-1] + "2")  # a misread: check digit should be 1
         assert sell.cart.is_empty
         assert str(notice.content) == (
-            f"Not a valid barcode: {ESPRESSO[:-1]}2 has a wrong check digit. "
-            "Scan or type it again."
+            f"Not a valid barcode: {ESPRESSO[:-1]}2 has a wrong check digit. Scan or type it again."
         )
         assert notice.has_class("-error")
 

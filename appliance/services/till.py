@@ -27,6 +27,7 @@ from appliance.core.sale import Payment, receipt_for, sale_body
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, drawer_from_settings
 from appliance.drivers.printer import EscposNetworkPrinter, Printer, PrinterError, PrinterStatus
+from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.store import catalog, device, outbox, sales
 from appliance.store.catalog import Staff
 from appliance.store.db import open_db
@@ -60,12 +61,16 @@ class Till:
         settings: Settings,
         printer: Printer,
         drawer: Drawer,
+        scanner: SerialScanner | None = None,
     ) -> None:
+        """``scanner``: a scanner the kiosk reads itself (serial); None for a keyboard wedge,
+        which the sell screen reads from its keys. The app runs ``scanner.run``."""
         self.conn = conn
         self.identity = identity
         self.settings = settings
         self.printer = printer
         self.drawer = drawer
+        self.scanner = scanner
 
     @classmethod
     async def open(cls, settings: Settings) -> Till:
@@ -85,7 +90,12 @@ class Till:
             timeout=p.timeout_s,
         )
         return cls(
-            conn, identity, settings, printer, drawer_from_settings(settings.drawer, printer)
+            conn,
+            identity,
+            settings,
+            printer,
+            drawer_from_settings(settings.drawer, printer),
+            scanner_from_settings(settings.scanner),
         )
 
     async def close(self) -> None:

@@ -3,7 +3,8 @@
 Every key reaches this screen (nothing on it takes focus). Printable keys go to a ``ScanBuffer``
 and to the search text; an Enter that ends a fast burst is a barcode scan (and the burst leaves
 the search text again), an Enter after slow typing looks up a typed barcode (digits only) or
-adds the only product the search shows. The notice says which of "not a valid barcode" (wrong
+adds the only product the search shows. A serial scanner's codes arrive as ``BarcodeRead``
+messages and take the same lookup path. The notice says which of "not a valid barcode" (wrong
 check digit) and "unknown product" (valid, but not in the catalog) a failed lookup was.
 """
 
@@ -59,6 +60,21 @@ class SellScreen(Screen[None]):
             super().__init__()
             self.cart = cart
             self.staff = staff
+
+    class BarcodeRead(Message):
+        """A code from a scanner that does not type (serial): looked up like a keyboard scan."""
+
+        def __init__(self, code: str) -> None:
+            super().__init__()
+            self.code = code
+
+    class ScannerNotice(Message):
+        """Something staff should know about the scanner (unplugged, back, sent garbage)."""
+
+        def __init__(self, text: str, error: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
 
     def __init__(self, till: Till, clock: Clock) -> None:
         super().__init__()
@@ -338,3 +354,20 @@ class SellScreen(Screen[None]):
             self.pending_scans -= 1
         if product is not None:
             self.add_product(product)
+
+    # -- a scanner that is not a keyboard (serial) ---------------------------------------------
+
+    @on(BarcodeRead)
+    def _barcode_read(self, event: BarcodeRead) -> None:
+        if not self.is_active or self.staff is None:
+            # Locked, or a payment is open over the cart: a scan must not change what is paid.
+            log.info("scan ignored while the sell screen is covered", extra={"code": event.code})
+            text = f"Scan of {event.code} ignored: the till was locked or taking payment"
+            self.show_notice(text, error=True)  # still there when the sell screen shows again
+            self.app.notify(text, severity="warning", timeout=4)
+            return
+        self.scan(event.code)
+
+    @on(ScannerNotice)
+    def _scanner_notice(self, event: ScannerNotice) -> None:
+        self.show_notice(event.text, error=event.error)
