@@ -78,6 +78,32 @@ class DrawerSettings:
                 raise ConfigError(f"drawer.{name}: must be 2..510 ms, got {value}")
 
 
+# The rates barcode scanners offer; 9600 is the factory default of nearly all of them.
+SCANNER_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+@dataclass(frozen=True)
+class ScannerSettings:
+    """``wedge``: the scanner types like a keyboard (the sell screen reads it); ``serial``: the
+    kiosk reads ``port`` itself (a udev rule names it /dev/bitagora/scanner)."""
+
+    kind: str = "wedge"
+    port: str = "/dev/bitagora/scanner"
+    baudrate: int = 9600
+
+    def check(self) -> None:
+        if self.kind not in ("wedge", "serial"):
+            raise ConfigError(f"scanner.kind: {self.kind!r} is not supported (wedge or serial)")
+        if self.kind == "serial" and not self.port.startswith("/"):
+            raise ConfigError(
+                f"scanner.port: must be a device path such as /dev/bitagora/scanner, "
+                f"got {self.port!r}"
+            )
+        if self.baudrate not in SCANNER_BAUDRATES:
+            rates = ", ".join(str(r) for r in SCANNER_BAUDRATES)
+            raise ConfigError(f"scanner.baudrate: must be one of {rates}, got {self.baudrate}")
+
+
 @dataclass(frozen=True)
 class UplinkSettings:
     central_url: str = "http://127.0.0.1:8600"
@@ -104,6 +130,7 @@ class Settings:
     device: DeviceSettings = field(default_factory=DeviceSettings)
     printer: PrinterSettings = field(default_factory=PrinterSettings)
     drawer: DrawerSettings = field(default_factory=DrawerSettings)
+    scanner: ScannerSettings = field(default_factory=ScannerSettings)
     uplink: UplinkSettings = field(default_factory=UplinkSettings)
 
     @property
@@ -115,6 +142,7 @@ SECTIONS: dict[str, type] = {
     "device": DeviceSettings,
     "printer": PrinterSettings,
     "drawer": DrawerSettings,
+    "scanner": ScannerSettings,
     "uplink": UplinkSettings,
 }
 

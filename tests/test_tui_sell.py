@@ -9,7 +9,10 @@ import pytest
 from textual.widgets import Static
 from tui_helpers import cart_summary, kiosk, scanner_burst, till_with_printer, type_slowly
 
+from appliance.core.catalog import Product, TaxRate
+from appliance.core.money import Money
 from appliance.services.till import Till
+from appliance.store import catalog
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.sell import SellScreen
 from appliance.tui.script import tap, tap_product, wait_until
@@ -26,6 +29,10 @@ JUICE = "8410076472939"
 async def till(tmp_path: Path) -> AsyncIterator[Till]:
     async with till_with_printer(tmp_path) as (till, _sim):
         yield till
+
+
+def product_with_barcode(sku: str, name: str, barcode: str) -> Product:
+    return Product(sku, name, Money(100, "EUR"), TaxRate("B", 1000), "Extra", True, barcode)
 
 
 def shown(sell: SellScreen) -> list[str]:
@@ -101,14 +108,64 @@ async def test_slowly_typed_barcode_and_enter_is_looked_up(till: Till) -> None:
         assert cart_summary(sell) == [(1, "juice")]
 
 
-async def test_unknown_barcode_is_reported(till: Till) -> None:
+async def test_unknown_product_is_told_from_a_bad_check_digit(till: Till) -> None:
     async with kiosk(till, StepClock()) as (app, pilot):
         sell = app.sell
-        await scanner_burst(pilot, "1234567890123")
-        assert sell.cart.is_empty
         notice = sell.query_one("#notice", Static)
-        assert str(notice.content) == "Unknown barcode 1234567890123"
+        await scanner_burst(pilot, "1234567890128")  # a valid EAN-13 no product has
+        assert sell.cart.is_empty
+        assert str(notice.content) == "Unknown product: no product has barcode 1234567890128"
         assert notice.has_class("-error")
+
+        await scanner_burst(pilot, ESPRESSO[:-1] + "2")  # a misread: check digit should be 1
+        assert sell.cart.is_empty
+        assert str(notice.content) == (
+            f"Not a valid barcode: {ESPRESSO[:-1]}2 has a wrong check digit. Scan or type it again."
+        )
+        assert notice.has_class("-error")
+
+
+async def test_typed_barcode_is_checked_too(till: Till) -> None:
+    clock = StepClock()
+    async with kiosk(till, clock) as (app, pilot):
+        sell = app.sell
+        notice = sell.query_one("#notice", Static)
+        await type_slowly(pilot, clock, JUICE[:-1] + "0")  # a typo in the last digit
+        clock.now += 1.0
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: sell.pending_scans == 0, "the lookup")
+        assert sell.cart.is_empty
+        assert str(notice.content).startswith("Not a valid barcode: ")
+
+        await type_slowly(pilot, clock, "96385074")  # a valid EAN-8, not in the catalog
+        clock.now += 1.0
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: sell.pending_scans == 0, "the lookup")
+        assert str(notice.content) == "Unknown product: no product has barcode 96385074"
+
+
+async def test_internal_codes_and_upc_a_scan_like_any_other(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        extra = [
+            product_with_barcode("plu", "Loose apples", "20042"),  # in-store PLU, no check digit
+            product_with_barcode("shelf", "Shelf label item", "BA-0042"),  # Code 128 label
+            product_with_barcode("soup", "Tomato soup", "036000291452"),  # stored as UPC-A
+        ]
+        await catalog.save_products(till.conn, extra)
+        async with kiosk(till, StepClock()) as (app, pilot):
+            sell = app.sell
+            # A UPC-A product scanned by a scanner that sends EAN-13 (leading 0), and back to
+            # back with codes that have no GS1 check digit: four scans, four items, no merging.
+            await scanner_burst(pilot, "20042", "BA-0042", "0036000291452", "20042")
+            assert cart_summary(sell) == [(2, "plu"), (1, "shelf"), (1, "soup")]
+            assert sell.search == ""  # the letters of BA-0042 did not stay in the search
+
+
+async def test_a_refused_scan_between_two_good_ones_merges_nothing(till: Till) -> None:
+    async with kiosk(till, StepClock()) as (app, pilot):
+        sell = app.sell
+        await scanner_burst(pilot, ESPRESSO, "4006381333932", JUICE)
+        assert cart_summary(sell) == [(1, "espresso"), (1, "juice")]
 
 
 async def test_select_change_quantity_and_remove_lines(till: Till) -> None:

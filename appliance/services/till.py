@@ -16,6 +16,8 @@ from datetime import datetime
 import aiosqlite
 
 from appliance.config import Settings
+from appliance.core import barcode
+from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
 from appliance.core.catalog import Product
 from appliance.core.journal import Record
@@ -25,12 +27,13 @@ from appliance.core.sale import Payment, receipt_for, sale_body
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, drawer_from_settings
 from appliance.drivers.printer import EscposNetworkPrinter, Printer, PrinterError, PrinterStatus
+from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.store import catalog, device, outbox, sales
 from appliance.store.catalog import Staff
 from appliance.store.db import open_db
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 
-__all__ = ["AuthError", "SaleResult", "Staff", "Till"]
+__all__ = ["AuthError", "BarcodeError", "SaleResult", "Staff", "Till"]
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +61,16 @@ class Till:
         settings: Settings,
         printer: Printer,
         drawer: Drawer,
+        scanner: SerialScanner | None = None,
     ) -> None:
+        """``scanner``: a scanner the kiosk reads itself (serial); None for a keyboard wedge,
+        which the sell screen reads from its keys. The app runs ``scanner.run``."""
         self.conn = conn
         self.identity = identity
         self.settings = settings
         self.printer = printer
         self.drawer = drawer
+        self.scanner = scanner
 
     @classmethod
     async def open(cls, settings: Settings) -> Till:
@@ -83,7 +90,12 @@ class Till:
             timeout=p.timeout_s,
         )
         return cls(
-            conn, identity, settings, printer, drawer_from_settings(settings.drawer, printer)
+            conn,
+            identity,
+            settings,
+            printer,
+            drawer_from_settings(settings.drawer, printer),
+            scanner_from_settings(settings.scanner),
         )
 
     async def close(self) -> None:
@@ -103,7 +115,12 @@ class Till:
         return [p for p in await catalog.products(self.conn) if p.price.currency == self.currency]
 
     async def product_for_barcode(self, code: str) -> Product | None:
-        return await catalog.product_by_barcode(self.conn, code)
+        """The product a scanned or typed code names, or None if the catalog has none.
+
+        Raises ``BarcodeError`` for a GTIN-shaped code whose check digit is wrong (a misread or a
+        typo): that is "not a valid barcode", which staff handle differently from "unknown
+        product" (scan again rather than set the item aside)."""
+        return await catalog.product_by_barcode(self.conn, barcode.parse(code).lookup_keys)
 
     def new_cart(self) -> Cart:
         return Cart(self.currency)

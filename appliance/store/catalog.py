@@ -1,13 +1,17 @@
-"""Catalog and staff as the kiosk reads them."""
+"""Catalog and staff as the kiosk reads them.
+
+Barcodes are stored in the form ``core.barcode.catalog_key`` gives (UPC-A and UPC-E as EAN-13)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
+from appliance.core import barcode
 from appliance.core.catalog import Product, TaxRate
 from appliance.core.money import Money
 from appliance.core.pin import check_pin, hash_pin
@@ -40,8 +44,17 @@ async def products(conn: aiosqlite.Connection) -> list[Product]:
     return [_product(row) for row in rows]
 
 
-async def product_by_barcode(conn: aiosqlite.Connection, barcode: str) -> Product | None:
-    rows = await conn.execute_fetchall(PRODUCT_SQL + " WHERE p.barcode = ?", (barcode,))
+async def product_by_barcode(conn: aiosqlite.Connection, keys: Sequence[str]) -> Product | None:
+    """The product stored under the first of ``keys`` that has one (``Barcode.lookup_keys``:
+    the stored form first, then older forms of the same code)."""
+    if not keys:
+        return None
+    marks = ", ".join("?" * len(keys))
+    order = " ".join(f"WHEN ? THEN {i}" for i in range(len(keys)))
+    rows = await conn.execute_fetchall(
+        PRODUCT_SQL + f" WHERE p.barcode IN ({marks}) ORDER BY CASE p.barcode {order} END LIMIT 1",
+        (*keys, *keys),
+    )
     return _product(rows[0]) if rows else None
 
 
@@ -65,7 +78,7 @@ async def save_products(conn: aiosqlite.Connection, items: list[Product]) -> Non
                     product.price.currency,
                     product.tax.code,
                     int(product.price_includes_tax),
-                    product.barcode,
+                    barcode.catalog_key(product.barcode) if product.barcode else None,
                     position,
                 ),
             )

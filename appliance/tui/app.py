@@ -8,17 +8,23 @@ screen results; the app talks down by calling the sell screen's methods.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 
 from textual import on
 from textual.app import App
 
+from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.scan import Clock
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import SellScreen
+
+log = logging.getLogger(__name__)
 
 NEXT_CUSTOMER_AFTER_S = 8.0
 
@@ -42,10 +48,49 @@ class KioskApp(App[None]):
         self.clock = clock
         self.next_customer_after_s = next_customer_after_s
         self.sell = SellScreen(till, clock)
+        self.scanner_task: asyncio.Task[None] | None = None
+        self.scanner_connected: bool | None = None  # None: not heard from yet
 
     async def on_mount(self) -> None:
         await self.push_screen(self.sell)
         self.lock()
+        if self.till.scanner is not None:
+            self.scanner_task = asyncio.create_task(self._read_scanner(), name="serial scanner")
+
+    async def on_unmount(self) -> None:
+        """The app owns the scanner's task: cancelled and awaited before the till closes."""
+        task, self.scanner_task = self.scanner_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- the serial scanner: its events go to the sell screen as messages ----------------------
+
+    async def _read_scanner(self) -> None:
+        scanner = self.till.scanner
+        assert scanner is not None
+        try:
+            await scanner.run(self._scanner_event)
+        except Exception as err:  # a bug in the driver must not take the till down
+            log.exception("the scanner reader stopped")
+            self.sell.post_message(SellScreen.ScannerNotice(f"Scanner stopped: {err}", True))
+
+    def _scanner_event(self, event: ScannerEvent) -> None:
+        sell = self.sell
+        if isinstance(event, Scanned):
+            sell.post_message(SellScreen.BarcodeRead(event.code))
+        elif isinstance(event, Refused):
+            sell.post_message(SellScreen.ScannerNotice(f"Scan refused: {event.reason}", True))
+        elif isinstance(event, Connected):
+            if self.scanner_connected is False:
+                sell.post_message(SellScreen.ScannerNotice("Scanner connected again"))
+            self.scanner_connected = True
+        elif isinstance(event, Disconnected) and self.scanner_connected is not False:
+            # Said once per outage, not at every retry.
+            self.scanner_connected = False
+            text = f"Scanner not connected ({event.reason}); check its cable. Retrying."
+            sell.post_message(SellScreen.ScannerNotice(text, True))
 
     def lock(self) -> None:
         self.push_screen(LockScreen(self.till), self._unlocked)

@@ -3,7 +3,9 @@
 Every key reaches this screen (nothing on it takes focus). Printable keys go to a ``ScanBuffer``
 and to the search text; an Enter that ends a fast burst is a barcode scan (and the burst leaves
 the search text again), an Enter after slow typing looks up a typed barcode (digits only) or
-adds the only product the search shows.
+adds the only product the search shows. A serial scanner's codes arrive as ``BarcodeRead``
+messages and take the same lookup path. The notice says which of "not a valid barcode" (wrong
+check digit) and "unknown product" (valid, but not in the catalog) a failed lookup was.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Button, Static
 
+from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import Product
 from appliance.services.till import Staff, Till
@@ -57,6 +60,21 @@ class SellScreen(Screen[None]):
             super().__init__()
             self.cart = cart
             self.staff = staff
+
+    class BarcodeRead(Message):
+        """A code from a scanner that does not type (serial): looked up like a keyboard scan."""
+
+        def __init__(self, code: str) -> None:
+            super().__init__()
+            self.code = code
+
+    class ScannerNotice(Message):
+        """Something staff should know about the scanner (unplugged, back, sent garbage)."""
+
+        def __init__(self, text: str, error: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
 
     def __init__(self, till: Till, clock: Clock) -> None:
         super().__init__()
@@ -318,16 +336,38 @@ class SellScreen(Screen[None]):
 
     @work(group="scan", exit_on_error=False)
     async def _lookup(self, code: str) -> None:
+        product = None
         try:
             product = await self.till.product_for_barcode(code)
+        except BarcodeError:
+            self.show_notice(
+                f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",
+                error=True,
+            )
         except Exception as err:
             log.exception("barcode lookup failed")
             self.show_notice(f"Could not look up barcode {code}: {err}", error=True)
-            product = None
         else:
             if product is None:
-                self.show_notice(f"Unknown barcode {code}", error=True)
+                self.show_notice(f"Unknown product: no product has barcode {code}", error=True)
         finally:
             self.pending_scans -= 1
         if product is not None:
             self.add_product(product)
+
+    # -- a scanner that is not a keyboard (serial) ---------------------------------------------
+
+    @on(BarcodeRead)
+    def _barcode_read(self, event: BarcodeRead) -> None:
+        if not self.is_active or self.staff is None:
+            # Locked, or a payment is open over the cart: a scan must not change what is paid.
+            log.info("scan ignored while the sell screen is covered", extra={"code": event.code})
+            text = f"Scan of {event.code} ignored: the till was locked or taking payment"
+            self.show_notice(text, error=True)  # still there when the sell screen shows again
+            self.app.notify(text, severity="warning", timeout=4)
+            return
+        self.scan(event.code)
+
+    @on(ScannerNotice)
+    def _scanner_notice(self, event: ScannerNotice) -> None:
+        self.show_notice(event.text, error=event.error)
