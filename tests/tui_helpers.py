@@ -3,7 +3,7 @@ catalog, printing to a real ESC/POS printer simulator on a free port."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,9 +22,14 @@ from appliance.tui.script import SIZE, wait_until
 
 
 @asynccontextmanager
-async def till_with_printer(tmp_path: Path) -> AsyncIterator[tuple[Till, PrinterSimulator]]:
+async def till_with_printer(
+    tmp_path: Path, env: Mapping[str, str] | None = None
+) -> AsyncIterator[tuple[Till, PrinterSimulator]]:
+    """``env``: further BITAGORA_* settings (a GPIO drawer on gpiozero's MockFactory, say)."""
     async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
-        settings = load_settings(tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(sim.port)})
+        settings = load_settings(
+            tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(sim.port), **(env or {})}
+        )
         till = await Till.open(settings)
         try:
             await seed_demo(till.conn, till.currency)
