@@ -60,22 +60,58 @@ class PrinterSettings:
         return 48 if self.paper_mm == 80 else 32
 
 
+DRAWER_KINDS = ("printer", "gpio", "none")
+# gpiozero's pin factories by entry-point name; "" lets gpiozero choose (GPIOZERO_PIN_FACTORY, or
+# lgpio, rpigpio, pigpio, native in that order). "mock" is gpiozero's own MockFactory.
+GPIO_PIN_FACTORIES = ("", "lgpio", "rpigpio", "pigpio", "native", "mock")
+
+
 @dataclass(frozen=True)
 class DrawerSettings:
+    """``kind = "printer"``: ESC p through the printer's drawer-kick port (``pin`` 0/1 is the
+    port's pin 2 or 5). ``kind = "gpio"``: a pulse on ``gpio_pin`` through a transistor or relay
+    driver, optionally an open sensor on ``sensor_pin``. ``on_ms`` is how long the solenoid is
+    energised with either kind. See docs/TECHNICIAN.md for the wiring."""
+
     kind: str = "printer"
     pin: int = 0
     on_ms: int = 100
     off_ms: int = 100
+    gpio_pin: str = "GPIO17"  # a gpiozero pin name: "GPIO17", "BOARD11", "17"
+    active_level: str = "high"  # the level that energises the solenoid driver
+    sensor_pin: str = ""  # "" = no open sensor
+    sensor_pull: str = "up"  # up | down | none (none: an external resistor)
+    sensor_open_level: str = "low"  # the sensor pin's level while the drawer is open
+    pin_factory: str = ""  # one of GPIO_PIN_FACTORIES
+    open_warn_s: int = 30  # warn when the drawer stays open longer; 0 = never
 
     def check(self) -> None:
-        if self.kind not in ("printer", "none"):
-            raise ConfigError(f"drawer.kind: {self.kind!r} is not supported (printer or none)")
+        if self.kind not in DRAWER_KINDS:
+            raise ConfigError(
+                f"drawer.kind: {self.kind!r} is not supported (printer, gpio or none)"
+            )
         if self.pin not in (0, 1):
             raise ConfigError(f"drawer.pin: must be 0 or 1, got {self.pin}")
         for name in ("on_ms", "off_ms"):
             value = getattr(self, name)
             if not 2 <= value <= 510:
                 raise ConfigError(f"drawer.{name}: must be 2..510 ms, got {value}")
+        if self.kind == "gpio" and not self.gpio_pin.strip():
+            raise ConfigError("drawer.gpio_pin: a GPIO drawer needs its output pin")
+        for name, allowed in (
+            ("active_level", ("high", "low")),
+            ("sensor_pull", ("up", "down", "none")),
+            ("sensor_open_level", ("high", "low")),
+            ("pin_factory", GPIO_PIN_FACTORIES),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                choices = ", ".join(repr(a) for a in allowed)
+                raise ConfigError(f"drawer.{name}: {value!r} is not one of {choices}")
+        if self.sensor_pin and self.sensor_pin == self.gpio_pin:
+            raise ConfigError("drawer.sensor_pin: must not be the output pin drawer.gpio_pin")
+        if self.open_warn_s < 0:
+            raise ConfigError(f"drawer.open_warn_s: must be 0 or more, got {self.open_warn_s}")
 
 
 # The rates barcode scanners offer; 9600 is the factory default of nearly all of them.

@@ -38,12 +38,13 @@ def test_headless_demo_sells_and_central_verifies_twice_over(tmp_path: Path) -> 
     first = demo(tmp_path, "--sales", "2")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("demo OK: 2 cash sales")
-    assert "verified on device (2 records) and central (2)" in first.stdout
+    # Each cash sale is two records: the sale and its drawer opening.
+    assert "verified on device (4 records) and central (4)" in first.stdout
     assert len(list((tmp_path / "printer").glob("receipt-*.txt"))) == 2
     # A second start reuses the enrolled device and the chain continues on central.
     second = demo(tmp_path, "--sales", "1")
     assert second.returncode == 0, second.stderr
-    assert "verified on device (3 records) and central (3)" in second.stdout
+    assert "verified on device (6 records) and central (6)" in second.stdout
 
 
 def test_headless_demo_refuses_zero_sales(tmp_path: Path) -> None:

@@ -38,8 +38,9 @@ async def test_cash_sales_reach_central_signed_printed_and_counted(
             enrollment = await client.enroll(await central_server.make_code("E2E Café"))
             await save_enrollment(till.conn, enrollment, central_server.base_url)
             uplink = Uplink(till.settings, till.conn, till.identity, client, backoff=fast_backoff())
-            assert await uplink.push_once() == 2
-            assert await uplink.heartbeat_once() == 2
+            # Two sales, each followed by its drawer_open record.
+            assert await uplink.push_once() == 4
+            assert await uplink.heartbeat_once() == 4
 
     conn = await asyncpg.connect(central_server.database_url)
     try:
@@ -67,9 +68,11 @@ async def test_cash_sales_reach_central_signed_printed_and_counted(
         )
         for r in rows
     ]
-    assert verify_chain(held, till.identity.public_key, till.identity.device_id) == 2
-    assert [r.body["sale_id"] for r in held] == [r.sale_id for r in results]
-    assert totals["sales"] == 2
+    assert verify_chain(held, till.identity.public_key, till.identity.device_id) == 4
+    assert [(r.kind, r.body["sale_id"]) for r in held] == [
+        (kind, r.sale_id) for r in results for kind in ("sale", "drawer_open")
+    ]
+    assert totals["sales"] == 2  # drawer openings are not sales
     assert totals["total_minor"] == sum(r.total.minor for r in results)
 
     async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as ops:

@@ -82,8 +82,10 @@ async def test_full_cash_sale_by_taps(rig: tuple[Till, PrinterSimulator]) -> Non
 
         assert await sales.sale_count(till.conn) == 1
         records = await journal.read_range(till.conn, 1, 10)
-        assert [r.kind for r in records] == ["sale"]
+        assert [r.kind for r in records] == ["sale", "drawer_open"]
         assert records[0].body["sale_id"] == done.result.sale_id
+        assert records[1].body["reason"] == "sale"
+        assert records[1].body["sale_id"] == done.result.sale_id
 
         await tap(pilot, "#next-customer")
         await wait_until(pilot, lambda: app.screen is sell, "the sell screen")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(90)
 async def test_scripted_sales_commit_print_and_open_the_drawer(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
         results = await run_scripted_sales(till, 2)
-        assert [r.record.seq for r in results] == [1, 2]
+        assert [r.record.seq for r in results] == [1, 3]  # each followed by its drawer_open
         assert all(r.problems == () for r in results)
         assert all(r.change.minor >= 0 and r.total.minor > 0 for r in results)
         receipts = await sim.wait_receipts(2)
@@ -25,7 +25,9 @@ async def test_scripted_sales_commit_print_and_open_the_drawer(tmp_path: Path) -
         assert len(await sim.wait_drawer_kicks(2)) == 2
         assert await sales.sale_count(till.conn) == 2
         records = await journal.read_range(till.conn, 1, 10)
-        assert [r.body["sale_id"] for r in records] == [r.sale_id for r in results]
+        assert [(r.kind, r.body["sale_id"]) for r in records] == [
+            (kind, r.sale_id) for r in results for kind in ("sale", "drawer_open")
+        ]
         # Sale 2 (index 1): two products tapped, one more scanned.
         assert sum(line.quantity for line in results[1].receipt.lines) == 3
 

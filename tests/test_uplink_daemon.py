@@ -269,13 +269,22 @@ async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_p
             assert row["oldest_unsent_age_s"] is not None and row["oldest_unsent_age_s"] < 600
             assert abs(row["clock_offset_s"]) <= 2
 
-            status = {"printer": {"online": True, "paper": "near_end"}}
+            assert (await uplink.heartbeat_payload())["drawer"] == {
+                "open": None,
+                "open_too_long": False,
+            }
+            status = {
+                "printer": {"online": True, "paper": "near_end"},
+                "drawer": {"open": True, "open_too_long": True},
+            }
             await outbox.set_state(device.conn, "device_status", json.dumps(status))
             await uplink.push_once()
             assert await uplink.heartbeat_once() == 3
             row = (await db.fetch("SELECT * FROM devices WHERE device_id = $1", device_id))[0]
             assert (row["backlog"], row["oldest_unsent_age_s"]) == (0, None)
             assert (row["printer_online"], row["printer_paper"]) == (True, "near_end")
+            last = json.loads(row["last_heartbeat"])
+            assert last["drawer"] == {"open": True, "open_too_long": True}
             assert json.loads(row["last_heartbeat"])["uplink"]["state"] == "ok"
 
             await outbox.set_state(device.conn, "device_status", "not json")

@@ -25,10 +25,10 @@ from appliance.tui.script import SIZE, wait_until
 async def till_with_printer(
     tmp_path: Path, env: Mapping[str, str] | None = None
 ) -> AsyncIterator[tuple[Till, PrinterSimulator]]:
-    """``env``: more ``BITAGORA_*`` settings (the printer's port is the simulator's)."""
+    """``env``: further BITAGORA_* settings (a GPIO drawer on gpiozero's MockFactory, say)."""
     async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
         settings = load_settings(
-            tmp_path / "device", env={**(env or {}), "BITAGORA_PRINTER_PORT": str(sim.port)}
+            tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(sim.port), **(env or {})}
         )
         till = await Till.open(settings)
         try:

@@ -7,11 +7,13 @@ holds whichever UI drives it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
@@ -20,26 +22,51 @@ from appliance.core import barcode
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
 from appliance.core.catalog import Product
+from appliance.core.drawer import drawer_open_body
 from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt
 from appliance.core.sale import Payment, receipt_for, sale_body
 from appliance.core.tender import change_due
-from appliance.drivers.drawer import Drawer, drawer_from_settings
+from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
 from appliance.drivers.printer import EscposNetworkPrinter, Printer, PrinterError, PrinterStatus
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
+from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.store import catalog, device, outbox, sales
+from appliance.store import drawer as drawer_store
 from appliance.store.catalog import Staff
 from appliance.store.db import open_db
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 
-__all__ = ["AuthError", "BarcodeError", "SaleResult", "Staff", "Till"]
+__all__ = [
+    "AuthError",
+    "BarcodeError",
+    "DrawerError",
+    "DrawerOpening",
+    "DrawerState",
+    "NotAuthorized",
+    "SaleResult",
+    "Staff",
+    "Till",
+]
 
 log = logging.getLogger(__name__)
 
 
 class AuthError(PermissionError):
     """A PIN that matches nobody."""
+
+
+class NotAuthorized(AuthError):
+    """A PIN of someone whose role may not approve what was asked."""
+
+
+@dataclass(frozen=True)
+class DrawerOpening:
+    """A recorded drawer opening; ``problem`` says why the drawer may not have opened."""
+
+    record: Record
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +98,8 @@ class Till:
         self.printer = printer
         self.drawer = drawer
         self.scanner = scanner
+        self.drawer_watch = DrawerWatch(drawer, settings.drawer.open_warn_s)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, settings: Settings) -> Till:
@@ -89,7 +118,7 @@ class Till:
             profile=p.profile or None,
             timeout=p.timeout_s,
         )
-        return cls(
+        till = cls(
             conn,
             identity,
             settings,
@@ -97,9 +126,33 @@ class Till:
             drawer_from_settings(settings.drawer, printer),
             scanner_from_settings(settings.scanner),
         )
+        try:
+            await till.start_drawer()
+        except BaseException:
+            await till.close()
+            raise
+        return till
+
+    async def start_drawer(self) -> None:
+        """Set the drawer up and follow its open sensor (device trouble shows at opening)."""
+        await self.drawer.start()
+        self.drawer_watch.subscribe(self._drawer_changed)
+        self.drawer_watch.start()
+
+    async def settle(self) -> None:
+        """Wait for the background work the till has started (device status writes)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.conn.close()
+        self.drawer_watch.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.drawer.close()
+        finally:
+            await self.conn.close()
 
     @property
     def currency(self) -> str:
@@ -149,11 +202,9 @@ class Till:
             device.footer_lines,
         )
         problems = []
-        try:
-            await self.drawer.open()
-        except PrinterError as err:
-            log.warning("drawer did not open", extra={"sale_id": sale_id, "error": str(err)})
-            problems.append(f"Drawer did not open: {err}")
+        drawer_problem = await self._open_drawer_for_sale(sale_id, staff)
+        if drawer_problem:
+            problems.append(drawer_problem)
         try:
             await self.printer.print_receipt(receipt)
         except PrinterError as err:
@@ -181,5 +232,99 @@ class Till:
             if status
             else {"online": False, "paper": "unknown"}
         )
-        await outbox.set_state(self.conn, "device_status", json.dumps({"printer": printer}))
+        status_doc = {"printer": printer, "drawer": self.drawer_watch.state.status()}
+        await outbox.set_state(self.conn, "device_status", json.dumps(status_doc))
         return status
+
+    # -- the cash drawer ---------------------------------------------------------------------
+
+    async def open_drawer_no_sale(self, staff: Staff, manager_pin: str) -> DrawerOpening:
+        """Open the drawer outside a sale, approved by a manager's PIN (``staff`` is who is
+        logged in). AuthError for a PIN that matches nobody, NotAuthorized for a non-manager's,
+        DrawerError when there is no drawer or the opening could not be recorded; nothing is
+        recorded or opened in those cases."""
+        return await self._approved_opening("no_sale", staff, manager_pin, ("manager",))
+
+    async def test_drawer(self, pin: str) -> DrawerOpening:
+        """A technician's (or manager's) test pulse, for ``bitagora doctor``; journalled with
+        reason "test" like every other opening."""
+        approver = await self._approver(pin, ("technician", "manager"), "test the drawer")
+        return await self._open_drawer(
+            drawer_open_body(
+                "test", approver.id, approver.name, approved_by=(approver.id, approver.name)
+            )
+        )
+
+    async def _approved_opening(
+        self, reason: str, staff: Staff, pin: str, roles: tuple[str, ...]
+    ) -> DrawerOpening:
+        approver = await self._approver(pin, roles, "open the drawer without a sale")
+        body = drawer_open_body(
+            reason, staff.id, staff.name, approved_by=(approver.id, approver.name)
+        )
+        return await self._open_drawer(body)
+
+    async def _approver(self, pin: str, roles: tuple[str, ...], what: str) -> Staff:
+        if self.drawer.kind == "none":
+            raise DrawerError("this till has no cash drawer")
+        approver = await catalog.staff_by_pin(self.conn, pin)
+        if approver is None:
+            log.warning("drawer approval refused: wrong PIN", extra={"what": what})
+            raise AuthError("wrong PIN")
+        if approver.role not in roles:
+            log.warning("drawer approval refused: role", extra={"staff": approver.id, "what": what})
+            needed = " or ".join(roles)
+            raise NotAuthorized(f"{approver.name} is a {approver.role}: a {needed} must {what}")
+        return approver
+
+    async def _open_drawer(self, body: dict[str, Any]) -> DrawerOpening:
+        """Record the opening, then pulse: the drawer never opens without its journal record.
+
+        A pulse that fails leaves the record (the till did command the opening) and says why."""
+        try:
+            record = await drawer_store.record_opening(self.conn, self.identity, body)
+        except (aiosqlite.Error, OSError) as err:
+            log.error("drawer opening not recorded, drawer left shut", extra={"error": str(err)})
+            raise DrawerError(
+                f"the opening could not be recorded ({err}), drawer left shut"
+            ) from err
+        try:
+            await self.drawer.open()
+        except DrawerError as err:
+            log.warning("drawer did not open", extra={"seq": record.seq, "reason": body["reason"]})
+            return DrawerOpening(record, str(err))
+        return DrawerOpening(record)
+
+    async def _open_drawer_for_sale(self, sale_id: str, staff: Staff) -> str | None:
+        """After a committed cash sale: the problem to show, if any. Never raises: the sale
+        stands whatever the drawer does."""
+        if self.drawer.kind == "none":
+            return None
+        try:
+            body = drawer_open_body("sale", staff.id, staff.name, sale_id=sale_id)
+            opening = await self._open_drawer(body)
+        except Exception as err:
+            log.warning("drawer did not open", extra={"sale_id": sale_id, "error": str(err)})
+            return f"Drawer did not open: {err}"
+        return f"Drawer did not open: {opening.problem}" if opening.problem else None
+
+    def _drawer_changed(self, state: DrawerState) -> None:
+        """The sensor changed: leave it where the uplink's heartbeat reads it (in a task the
+        till owns, as the watch calls back synchronously)."""
+        task = asyncio.get_running_loop().create_task(self._write_drawer_status(state))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write_drawer_status(self, state: DrawerState) -> None:
+        try:
+            raw = await outbox.get_state(self.conn, "device_status")
+            try:
+                doc = json.loads(raw) if raw else {}
+            except ValueError:
+                doc = {}
+            if not isinstance(doc, dict):
+                doc = {}
+            doc["drawer"] = state.status()
+            await outbox.set_state(self.conn, "device_status", json.dumps(doc))
+        except (aiosqlite.Error, OSError, ValueError) as err:  # advisory: never fatal
+            log.warning("drawer status not recorded", extra={"error": str(err)})

@@ -1,8 +1,9 @@
 """The kiosk app: it only wires screens together.
 
 Screen stack: the sell screen at the bottom, the lock screen over it at start and whenever staff
-tap Lock; "Pay cash" pushes the cash payment modal, and a finished sale the sale-done modal.
-Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``) and
+tap Lock; "Pay cash" pushes the cash payment modal, and a finished sale the sale-done modal;
+"No sale" pushes the manager-PIN modal that opens the drawer. Screens talk up with messages
+(``SellScreen.LockRequested``, ``SellScreen.PayRequested``, ``SellScreen.NoSaleRequested``) and
 screen results; the app talks down by calling the sell screen's methods.
 """
 
@@ -17,9 +18,10 @@ from textual import on
 from textual.app import App
 
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
-from appliance.services.till import SaleResult, Staff, Till
+from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
 from appliance.tui.scan import Clock
 from appliance.tui.screens.lock import LockScreen
+from appliance.tui.screens.no_sale import NoSaleScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import SellScreen
@@ -112,3 +114,16 @@ class KioskApp(App[None]):
             return  # cancelled: back to the same cart
         self.sell.next_customer()
         self.push_screen(SaleDoneScreen(result, self.next_customer_after_s))
+
+    @on(SellScreen.NoSaleRequested)
+    def _no_sale_requested(self, event: SellScreen.NoSaleRequested) -> None:
+        self.push_screen(NoSaleScreen(self.till, event.staff), self._no_sale_done)
+
+    def _no_sale_done(self, opening: DrawerOpening | None) -> None:
+        if opening is None:
+            return
+        approver = opening.record.body["approved_by"]["name"]
+        if opening.problem:
+            self.sell.show_notice(f"Drawer did not open: {opening.problem}", error=True)
+        else:
+            self.sell.show_notice(f"Drawer opened (no sale, approved by {approver})")

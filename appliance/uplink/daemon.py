@@ -320,6 +320,7 @@ class Uplink:
             "oldest_unsent_age_s": backlog.oldest_age_s(),
             "last_seq": last_seq,
             "printer": await self._printer_status(),
+            "drawer": await self._drawer_status(),
             "clock": int(time.time()),  # the device's own clock, so central can show its error
             **await asyncio.to_thread(self._system_status),
             "uplink": {
@@ -359,6 +360,17 @@ class Uplink:
         ):
             return dict(UNKNOWN_PRINTER)
         return {"online": printer["online"], "paper": printer["paper"]}
+
+    async def _drawer_status(self) -> dict[str, Any]:
+        """What the kiosk last saw of the drawer's open sensor ({"open": None} without one)."""
+        raw = await outbox.get_state(self.conn, STATE_DEVICE_STATUS)
+        try:
+            drawer = json.loads(raw)["drawer"] if raw else None
+        except (ValueError, TypeError, KeyError):
+            drawer = None
+        if not isinstance(drawer, dict) or not isinstance(drawer.get("open"), (bool, type(None))):
+            return {"open": None, "open_too_long": False}
+        return {"open": drawer["open"], "open_too_long": drawer.get("open_too_long") is True}
 
     async def heartbeat_once(self) -> int:
         """Send one heartbeat; return central's held_seq (and re-send if central lost records)."""

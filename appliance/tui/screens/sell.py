@@ -23,7 +23,7 @@ from textual.widgets import Button, Static
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import Product
-from appliance.services.till import Staff, Till
+from appliance.services.till import DrawerState, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.category_bar import CategoryBar
@@ -49,9 +49,24 @@ class SellScreen(Screen[None]):
     notice: reactive[str] = reactive("", init=False, always_update=True)
     pending_scans: reactive[int] = reactive(0, init=False)
     catalog_loaded: var[bool] = var(False)
+    drawer: reactive[DrawerState] = reactive(DrawerState(None), init=False)
 
     class LockRequested(Message):
         """The cashier tapped Lock."""
+
+    class NoSaleRequested(Message):
+        """Staff tapped No sale: open the drawer outside a sale (on a manager's PIN)."""
+
+        def __init__(self, staff: Staff) -> None:
+            super().__init__()
+            self.staff = staff
+
+    class DrawerChanged(Message):
+        """The drawer's open sensor changed, or it has been open too long."""
+
+        def __init__(self, state: DrawerState) -> None:
+            super().__init__()
+            self.state = state
 
     class PayRequested(Message):
         """The cashier tapped Pay cash on a cart that is ready to pay."""
@@ -88,7 +103,9 @@ class SellScreen(Screen[None]):
         with Horizontal(id="top-bar"):
             yield Static(self.till.settings.device.merchant_name, id="merchant", markup=False)
             yield Static("", id="staff-name", markup=False)
+            yield TapButton("No sale", "default", id="no-sale", disabled=True)
             yield TapButton("Lock", "warning", id="lock")
+        yield Static("", id="drawer-banner", markup=False)
         with Horizontal(id="body"):
             with Vertical(id="catalog"):
                 yield CategoryBar(id="categories")
@@ -102,6 +119,15 @@ class SellScreen(Screen[None]):
     def on_mount(self) -> None:
         self._show_cart()
         self.load_catalog()
+        self.query_one("#no-sale").display = self.till.drawer.kind != "none"
+        watch = self.till.drawer_watch
+        self._unsubscribe_drawer = watch.subscribe(
+            lambda state: self.post_message(self.DrawerChanged(state))
+        )
+        self.drawer = watch.state
+
+    def on_unmount(self) -> None:
+        self._unsubscribe_drawer()
 
     # -- called by the app ----------------------------------------------------------------------
 
@@ -140,7 +166,22 @@ class SellScreen(Screen[None]):
     def watch_staff(self, staff: Staff | None) -> None:
         text = f"{staff.name} · {staff.role}" if staff else ""
         self.query_one("#staff-name", Static).update(text)
+        self.query_one("#no-sale", TapButton).disabled = staff is None
         self._update_pay()
+
+    @on(DrawerChanged)
+    def _drawer_changed(self, event: DrawerChanged) -> None:
+        self.drawer = event.state
+
+    def watch_drawer(self, state: DrawerState) -> None:
+        banner = self.query_one("#drawer-banner", Static)
+        if state.warning:
+            limit = self.till.drawer_watch.warn_after_s
+            banner.update(f"⚠ The cash drawer has been open for over {limit:g} s: close it")
+        elif state.open:
+            banner.update("Cash drawer open")
+        banner.display = bool(state.open)
+        banner.set_class(state.warning, "-warning")
 
     def watch_cart_revision(self) -> None:
         self._show_cart()
@@ -274,6 +315,13 @@ class SellScreen(Screen[None]):
             return
         self.scanner.reset()
         self.post_message(self.PayRequested(self.cart, self.staff))
+
+    @on(Button.Pressed, "#no-sale")
+    def _no_sale(self) -> None:
+        if self.staff is None:
+            return
+        self.scanner.reset()
+        self.post_message(self.NoSaleRequested(self.staff))
 
     @on(Button.Pressed, "#lock")
     def _lock(self) -> None:
