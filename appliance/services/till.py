@@ -11,7 +11,6 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import aiosqlite
 
@@ -21,22 +20,27 @@ from appliance.core.catalog import Product
 from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt
-from appliance.core.sale import Payment, receipt_for, sale_body
+from appliance.core.sale import Payment, sale_body
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, drawer_from_settings
-from appliance.drivers.printer import EscposNetworkPrinter, Printer, PrinterError, PrinterStatus
-from appliance.store import catalog, device, outbox, sales
+from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
+from appliance.services.printing import PrintWorker, receipt_from_record
+from appliance.store import catalog, device, journal, outbox, print_queue, sales
 from appliance.store.catalog import Staff
-from appliance.store.db import open_db
+from appliance.store.db import open_db, transaction
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 
-__all__ = ["AuthError", "SaleResult", "Staff", "Till"]
+__all__ = ["AuthError", "NothingToReprint", "SaleResult", "Staff", "Till"]
 
 log = logging.getLogger(__name__)
 
 
 class AuthError(PermissionError):
     """A PIN that matches nobody."""
+
+
+class NothingToReprint(LookupError):
+    """No sale has been recorded on this device yet."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,14 @@ class Till:
         self.settings = settings
         self.printer = printer
         self.drawer = drawer
+        p = settings.printer
+        self.printing = PrintWorker(
+            settings.database_path,
+            printer,
+            settings.device,
+            retry_min_s=p.retry_min_ms / 1000,
+            retry_max_s=p.retry_max_ms / 1000,
+        )
 
     @classmethod
     async def open(cls, settings: Settings) -> Till:
@@ -74,19 +86,19 @@ class Till:
         except BaseException:
             await conn.close()
             raise
-        p = settings.printer
-        printer = EscposNetworkPrinter(
-            p.host,
-            p.port,
-            width_chars=p.width_chars,
-            profile=p.profile or None,
-            timeout=p.timeout_s,
-        )
-        return cls(
-            conn, identity, settings, printer, drawer_from_settings(settings.drawer, printer)
-        )
+        try:
+            printer = printer_from_settings(settings.printer)
+            till = cls(
+                conn, identity, settings, printer, drawer_from_settings(settings.drawer, printer)
+            )
+            await till.printing.start()  # receipts still queued from before a restart print now
+        except BaseException:
+            await conn.close()
+            raise
+        return till
 
     async def close(self) -> None:
+        await self.printing.close()
         await self.conn.close()
 
     @property
@@ -120,35 +132,51 @@ class Till:
             staff.name,
             [Payment("cash", total, tendered=tendered, change=change)],
         )
+        # The commit queues the receipt too (a trigger of migration 0002).
         record = await sales.record_sale(self.conn, self.identity, body)
-        device = self.settings.device
-        receipt = receipt_for(
-            body,
-            record.seq,
-            record.sig,
-            datetime.now().astimezone(),
-            device.merchant_name,
-            device.header_lines,
-            device.footer_lines,
-        )
+        receipt = receipt_from_record(record, self.settings.device)
         problems = []
         try:
             await self.drawer.open()
         except PrinterError as err:
             log.warning("drawer did not open", extra={"sale_id": sale_id, "error": str(err)})
             problems.append(f"Drawer did not open: {err}")
-        try:
-            await self.printer.print_receipt(receipt)
-        except PrinterError as err:
-            log.warning("receipt not printed", extra={"sale_id": sale_id, "error": str(err)})
-            problems.append(f"Receipt not printed: {err}")
+        problem = await self._receipt_outcome(record.seq)
+        if problem:
+            problems.append(problem)
         cart.clear()
-        try:
-            await self.report_status()
-        except (aiosqlite.Error, OSError) as err:  # the sale is committed; status is advisory
-            log.warning("device status not recorded", extra={"error": str(err)})
-            problems.append(f"Device status not recorded: {err}")
         return SaleResult(sale_id, record, total, change, receipt, tuple(problems))
+
+    async def _receipt_outcome(self, seq: int) -> str | None:
+        """Let the print worker try the receipt record ``seq`` queued; say why if it did not
+        print (it stays queued and prints once the printer is back)."""
+        self.printing.wake()
+        try:
+            error = await self.printing.outcome(seq, self.settings.printer.timeout_s + 1.0)
+        except TimeoutError:
+            return "Receipt still printing: the printer is slow to answer"
+        if error is None:
+            return None
+        log.warning("receipt not printed yet", extra={"journal_seq": seq, "error": error})
+        return f"Receipt not printed: {error} (queued: it prints when the printer is back)"
+
+    async def reprint_last(self, staff: Staff) -> Record:
+        """Journal a reprint of the newest sale's receipt; the copy (marked COPY) is queued by
+        the same INSERT and printed by the worker. Returns the ``reprint`` record."""
+        seq = await print_queue.last_sale_seq(self.conn)
+        if seq is None:
+            raise NothingToReprint("no sale to reprint yet")
+        sale = await journal.get(self.conn, seq)
+        assert sale is not None
+        body = {
+            "sale_id": sale.body["sale_id"],
+            "original_seq": seq,
+            "staff": {"id": staff.id, "name": staff.name},
+        }
+        async with transaction(self.conn):
+            record = await journal.append(self.conn, self.identity, "reprint", body)
+        self.printing.wake()
+        return record
 
     async def printer_status(self) -> PrinterStatus | None:
         try:
