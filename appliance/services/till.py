@@ -151,6 +151,8 @@ class Till:
         """Let the print worker try the receipt record ``seq`` queued; say why if it did not
         print (it stays queued and prints once the printer is back)."""
         self.printing.wake()
+        if not self.printing.state.problem and await print_queue.waiting_before(self.conn, seq):
+            return None  # a healthy printer working through earlier receipts: no need to wait
         try:
             error = await self.printing.outcome(seq, self.settings.printer.timeout_s + 1.0)
         except TimeoutError:

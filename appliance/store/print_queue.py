@@ -116,3 +116,14 @@ async def last_sale_seq(conn: aiosqlite.Connection) -> int | None:
     """The newest sale record's seq (what "reprint the last receipt" copies)."""
     row = await (await conn.execute("SELECT max(journal_seq) FROM sales")).fetchone()
     return row[0] if row and row[0] is not None else None
+
+
+async def waiting_before(conn: aiosqlite.Connection, journal_seq: int) -> int:
+    """How many receipts still wait ahead of the one record ``journal_seq`` queued."""
+    row = await (
+        await conn.execute(
+            "SELECT count(*) FROM print_queue WHERE printed_at IS NULL AND journal_seq < ?",
+            (journal_seq,),
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0
