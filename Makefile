@@ -21,6 +21,7 @@ test: $(BIN)/bitagora
 bench: $(BIN)/bitagora
 	$(BIN)/python bench/sale_finish.py
 	$(BIN)/python bench/kiosk_start.py
+	$(BIN)/python bench/print_latency.py
 
 lint: $(BIN)/bitagora
 	$(BIN)/ruff check appliance central tests bench

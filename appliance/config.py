@@ -38,22 +38,97 @@ class DeviceSettings:
             raise ConfigError(f"device.currency: unsupported currency {self.currency!r}")
 
 
+PRINTER_KINDS = ("network", "usb", "serial", "file")
+SERIAL_BAUDRATES = (2400, 4800, 9600, 19200, 38400, 57600, 115200)
+SERIAL_FLOW = ("dsrdtr", "rtscts", "xonxoff", "none")
+
+
+def parse_usb_id(key: str, value: str) -> int:
+    """A USB id or endpoint written in hex ("04b8" or "0x04b8"); ConfigError names the key."""
+    text = value.strip().lower().removeprefix("0x")
+    try:
+        number = int(text, 16)
+    except ValueError:
+        raise ConfigError(f"{key}: {value!r} is not a hex number (e.g. '04b8')") from None
+    if not 0 <= number <= 0xFFFF:
+        raise ConfigError(f"{key}: {value!r} is out of range (0000..ffff)")
+    return number
+
+
 @dataclass(frozen=True)
 class PrinterSettings:
+    """Which receipt printer, and how it is attached.
+
+    ``kind`` picks the backend: ``network`` (raw TCP, ``host``/``port``), ``usb`` (python-escpos
+    Usb through libusb, ``usb_vendor_id``/``usb_product_id`` in hex), ``serial`` (``serial_port``,
+    ``serial_baudrate``, ``serial_flow``) or ``file`` (a device node such as ``/dev/usb/lp0``,
+    ``file_path``; it cannot be asked for its status).
+    """
+
     kind: str = "network"
     host: str = "127.0.0.1"
     port: int = 9100
+    usb_vendor_id: str = ""
+    usb_product_id: str = ""
+    usb_in_ep: str = "0x82"
+    usb_out_ep: str = "0x01"
+    serial_port: str = ""
+    serial_baudrate: int = 9600
+    serial_flow: str = "dsrdtr"
+    file_path: str = ""
     paper_mm: int = 80
     profile: str = ""
     timeout_s: int = 5
+    retry_min_ms: int = 500
+    retry_max_ms: int = 5000
 
     def check(self) -> None:
-        if self.kind != "network":
-            raise ConfigError(f"printer.kind: {self.kind!r} is not supported (use 'network')")
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"printer.port: {self.port} is not a TCP port")
+        if self.kind not in PRINTER_KINDS:
+            raise ConfigError(
+                f"printer.kind: {self.kind!r} is not supported (use {', '.join(PRINTER_KINDS)})"
+            )
+        if self.kind == "network":
+            if not self.host.strip():
+                raise ConfigError("printer.host: required when printer.kind is 'network'")
+            if not 1 <= self.port <= 65535:
+                raise ConfigError(f"printer.port: {self.port} is not a TCP port")
+        elif self.kind == "usb":
+            for key in ("usb_vendor_id", "usb_product_id"):
+                if not getattr(self, key).strip():
+                    raise ConfigError(
+                        f"printer.{key}: required when printer.kind is 'usb' (hex, e.g. '04b8'; "
+                        "`lsusb` shows vendor:product)"
+                    )
+            for key in ("usb_vendor_id", "usb_product_id", "usb_in_ep", "usb_out_ep"):
+                parse_usb_id(f"printer.{key}", getattr(self, key))
+        elif self.kind == "serial":
+            if not self.serial_port.strip():
+                raise ConfigError(
+                    "printer.serial_port: required when printer.kind is 'serial' "
+                    "(e.g. '/dev/ttyUSB0')"
+                )
+            if self.serial_baudrate not in SERIAL_BAUDRATES:
+                raise ConfigError(
+                    f"printer.serial_baudrate: {self.serial_baudrate} is not one of "
+                    f"{', '.join(map(str, SERIAL_BAUDRATES))}"
+                )
+            if self.serial_flow not in SERIAL_FLOW:
+                raise ConfigError(
+                    f"printer.serial_flow: {self.serial_flow!r} is not one of "
+                    f"{', '.join(SERIAL_FLOW)}"
+                )
+        elif not self.file_path.strip():
+            raise ConfigError(
+                "printer.file_path: required when printer.kind is 'file' (e.g. '/dev/usb/lp0')"
+            )
         if self.paper_mm not in (58, 80):
             raise ConfigError(f"printer.paper_mm: must be 58 or 80, got {self.paper_mm}")
+        if not 1 <= self.timeout_s <= 60:
+            raise ConfigError(f"printer.timeout_s: must be 1..60, got {self.timeout_s}")
+        if self.retry_min_ms < 10:
+            raise ConfigError(f"printer.retry_min_ms: must be at least 10, got {self.retry_min_ms}")
+        if self.retry_max_ms < self.retry_min_ms:
+            raise ConfigError("printer.retry_max_ms: must be at least printer.retry_min_ms")
 
     @property
     def width_chars(self) -> int:

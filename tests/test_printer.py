@@ -221,7 +221,9 @@ async def test_status_follows_the_printer(
     assert await printer.status() == PrinterStatus(online=False, paper="out")
     sim.paper_out = sim.paper_near_end = False
     sim.cover_open = True
-    assert await printer.status() == PrinterStatus(online=False, paper="ok")
+    status = await printer.status()
+    assert status == PrinterStatus(online=False, paper="ok", cover_open=True)
+    assert status.problem == "Printer cover open" and not status.ready
 
 
 async def test_printing_without_paper_raises_and_prints_nothing(
@@ -266,7 +268,7 @@ async def test_printer_that_never_answers_status_still_prints() -> None:
         await printer.print_receipt(make_receipt())
         await asyncio.wait_for(closed.wait(), 2)
         closed.clear()
-        assert await printer.status() == PrinterStatus(online=True, paper="unknown")
+        assert await printer.status() == PrinterStatus(online=True, paper="unknown", known=False)
 
     events = EscPosDecoder().feed(bytes(received))
     [cut] = [event for event in events if isinstance(event, Cut)]

@@ -273,11 +273,10 @@ async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_p
                 "open": None,
                 "open_too_long": False,
             }
-            status = {
-                "printer": {"online": True, "paper": "near_end"},
-                "drawer": {"open": True, "open_too_long": True},
-            }
-            await outbox.set_state(device.conn, "device_status", json.dumps(status))
+            printer = {"online": True, "paper": "near_end"}
+            drawer = {"open": True, "open_too_long": True}
+            await outbox.set_state(device.conn, outbox.PRINTER_STATUS, json.dumps(printer))
+            await outbox.set_state(device.conn, outbox.DRAWER_STATUS, json.dumps(drawer))
             await uplink.push_once()
             assert await uplink.heartbeat_once() == 3
             row = (await db.fetch("SELECT * FROM devices WHERE device_id = $1", device_id))[0]
@@ -287,7 +286,7 @@ async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_p
             assert last["drawer"] == {"open": True, "open_too_long": True}
             assert json.loads(row["last_heartbeat"])["uplink"]["state"] == "ok"
 
-            await outbox.set_state(device.conn, "device_status", "not json")
+            await outbox.set_state(device.conn, outbox.PRINTER_STATUS, "not json")
             payload = await uplink.heartbeat_payload()
             assert payload["printer"] == {"online": False, "paper": "unknown"}
             assert 0 < payload["disk"]["free_bytes"] <= payload["disk"]["total_bytes"]

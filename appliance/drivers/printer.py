@@ -1,9 +1,14 @@
-"""Receipt printers: a ``Printer`` protocol and an ESC/POS network printer built on python-escpos.
+"""Receipt printers: a ``Printer`` protocol and ESC/POS printers built on python-escpos.
 
-``EscposNetworkPrinter`` opens one TCP connection per job (raw port 9100), checks the printer's
-status with DLE EOT before printing, and closes again, so a printer that was power-cycled or
-re-plugged between sales just works. python-escpos blocks, so every job runs in a worker thread,
-and one lock keeps jobs from interleaving on the wire.
+One class per way a printer can be attached, chosen by config (``printer_from_settings``):
+``EscposNetworkPrinter`` (raw TCP 9100), ``EscposUsbPrinter`` (libusb, vendor/product id),
+``EscposSerialPrinter`` (RS-232 or USB-serial) and ``EscposFilePrinter`` (a device node such as
+``/dev/usb/lp0``, written blind: it cannot answer status queries).
+
+Every job opens the printer, asks its status with DLE EOT where the link can read (network,
+serial, USB), sends the whole job as one write, asks again, and closes; so a printer that was
+power-cycled or re-plugged between sales just works. python-escpos blocks, so every job runs in a
+worker thread, and one lock keeps jobs from interleaving on the wire.
 """
 
 from __future__ import annotations
@@ -15,15 +20,19 @@ import textwrap
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from escpos.capabilities import get_profile
 from escpos.constants import DC4, DLE, QR_ECLEVEL_M, RT_STATUS
 from escpos.escpos import Escpos
 from escpos.exceptions import Error as EscposError
-from escpos.printer import Dummy, Network
+from escpos.printer import Dummy, File, Network
 
 from appliance.core.receipt import Receipt, ReceiptLine
+
+if TYPE_CHECKING:
+    from appliance.config import PrinterSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,9 @@ PAPER_STATES = ("ok", "near_end", "out", "unknown")
 # Western European pages that have the euro sign, best first. Starting the job in one of them
 # means python-escpos's automatic code page switching only kicks in for rarer characters.
 PREFERRED_CODE_PAGES = ("CP858", "CP1252", "ISO_8859-15", "CP850", "CP437")
+
+# What a test page prints to show the code page works: Spanish and Portuguese, and the euro.
+ACCENT_SAMPLE = "ñ á é í ó ú ü ç ã õ ê ô à ¿ ¡ €  Ñ Á É Í Ó Ú Ü Ç Ã Õ Ê Ô À"
 
 
 class PrinterError(Exception):
@@ -48,30 +60,70 @@ class PaperOut(PrinterError):
     """The paper roll is empty (before the job, or it ran out during it)."""
 
 
+class PrinterUnreachable(PrinterOffline):
+    """The link to the printer cannot be opened (no answer on the network, device unplugged)."""
+
+
+class CoverOpen(PrinterOffline):
+    """The printer's cover is open (it is offline until it is closed)."""
+
+
 @dataclass(frozen=True)
 class PrinterStatus:
     online: bool
     paper: str  # one of PAPER_STATES; "unknown" when the printer does not answer DLE EOT
+    cover_open: bool = False
+    # False when nothing was learnt from the printer itself: a backend that cannot read (file)
+    # or a printer that never answers DLE EOT. ``online`` then only means "the link opened".
+    known: bool = True
+
+    @property
+    def ready(self) -> bool:
+        """Able to print now, as far as the printer says."""
+        return self.online and self.paper != "out" and not self.cover_open
+
+    @property
+    def problem(self) -> str | None:
+        """What staff should see while the printer cannot print; None when it can."""
+        if self.paper == "out":
+            return "Printer out of paper"
+        if self.cover_open:
+            return "Printer cover open"
+        if not self.online:
+            return "Printer offline"
+        return None
+
+    @property
+    def warning(self) -> str | None:
+        """Worth telling staff even though printing works."""
+        return "Printer paper running low" if self.paper == "near_end" else None
 
 
 class Printer(Protocol):
-    async def print_receipt(self, receipt: Receipt) -> None: ...
+    @property
+    def address(self) -> str: ...
+
+    async def print_receipt(self, receipt: Receipt) -> PrinterStatus: ...
+
+    async def print_test_page(self) -> PrinterStatus: ...
 
     async def kick_drawer(self, pin: int = 0, on_ms: int = 100, off_ms: int = 100) -> None: ...
 
     async def status(self) -> PrinterStatus: ...
 
 
-class EscposNetworkPrinter:
-    """An ESC/POS printer on raw TCP (Epson TM series, most 80/58 mm receipt printers)."""
+class EscposPrinter:
+    """What every python-escpos backend shares: rendering, the job protocol and DLE EOT.
+
+    A backend says how to open its link (``_open``), how to read an answer (``_answer``, None
+    when nothing came back in time) and whether it can read at all (``reads_status``).
+    """
+
+    kind = "escpos"
+    reads_status = True
 
     def __init__(
-        self,
-        host: str,
-        port: int = 9100,
-        width_chars: int = 48,
-        profile: str | None = None,
-        timeout: float = 5.0,
+        self, width_chars: int = 48, profile: str | None = None, timeout: float = 5.0
     ) -> None:
         if width_chars < 16:
             raise ValueError(f"width_chars must be at least 16, got {width_chars}")
@@ -79,33 +131,58 @@ class EscposNetworkPrinter:
             get_profile(profile)  # an unknown profile fails here, at start, not at the first sale
         except Exception as err:
             raise PrinterError(f"unknown python-escpos printer profile {profile!r}") from err
-        self.host = host
-        self.port = port
         self.width_chars = width_chars
         self.profile = profile
         self.timeout = timeout
         # A printer answers DLE EOT in milliseconds; one that never does should not stall a sale.
         self.status_timeout = min(timeout, 2.0)
+        # Some print servers pass data through and never answer DLE EOT: such a printer prints
+        # with paper "unknown". One that has answered before and falls silent is hung, not that.
+        self._answered = False
         self._lock = asyncio.Lock()
 
     @property
     def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        raise NotImplementedError
 
-    async def print_receipt(self, receipt: Receipt) -> None:
-        def job(printer: Network) -> None:
+    def describe(self) -> str:
+        """For technicians: backend, address, paper width and profile."""
+        mm = 80 if self.width_chars >= 42 else 58
+        return f"{self.kind} printer {self.address}, {mm} mm, profile {self.profile or 'default'}"
+
+    def render(self, receipt: Receipt) -> bytes:
+        return render_receipt(receipt, self.width_chars, self.profile)
+
+    async def print_receipt(self, receipt: Receipt) -> PrinterStatus:
+        return await self.print_bytes(self.render(receipt))
+
+    async def print_test_page(self) -> PrinterStatus:
+        """A page for the technician: backend, width ruler, accents through the code page, QR."""
+        return await self.print_bytes(
+            render_test_page(self.describe(), self.width_chars, self.profile)
+        )
+
+    async def print_bytes(self, data: bytes) -> PrinterStatus:
+        """Send one rendered job. Returns once the printer took every byte and, where it can
+        answer, reported after the job that it is still fine (so the paper did not run out);
+        the status returned is the one after the job."""
+
+        def job(printer: Escpos) -> PrinterStatus:
             before = self._read_status(printer)
             self._raise_unless_ready(before)
-            compose_receipt(printer, receipt, self.width_chars)
-            if before.paper == "unknown":
-                return  # a printer that does not answer status queries: nothing more to learn
-            if self._read_status(printer).paper == "out":
+            self._write(printer, data)
+            if not before.known:
+                return before  # a printer that does not answer status: nothing more to learn
+            after = self._read_status(printer)
+            if after.paper == "out":
                 raise PaperOut(
                     f"printer at {self.address} ran out of paper while printing; "
                     "the receipt may be incomplete"
                 )
+            self._raise_unless_ready(after)
+            return after
 
-        await self._run(job)
+        return await self._run(job)
 
     async def kick_drawer(self, pin: int = 0, on_ms: int = 100, off_ms: int = 100) -> None:
         if pin not in (0, 1):
@@ -114,7 +191,7 @@ class EscposNetworkPrinter:
             if not 2 <= ms <= 510:
                 raise ValueError(f"drawer {name} must be 2..510 ms, got {ms}")
 
-        def job(printer: Network) -> None:
+        def job(printer: Escpos) -> None:
             if self._read_status(printer).online:
                 printer.cashdraw([27, ord("p"), pin, on_ms // 2, off_ms // 2])  # ESC p m t1 t2
                 return
@@ -132,42 +209,63 @@ class EscposNetworkPrinter:
     async def status(self) -> PrinterStatus:
         return await self._run(self._read_status)
 
+    # -- what a backend provides -------------------------------------------------------------
+
+    def _open(self) -> Escpos:
+        """An opened python-escpos printer; PrinterOffline when the link cannot be opened."""
+        raise NotImplementedError
+
+    def _answer(self, printer: Escpos, query: bytes) -> bytes | None:
+        """Send a status query and read the answer; None when none came in time."""
+        raise NotImplementedError
+
+    def _write(self, printer: Escpos, data: bytes) -> None:
+        printer._raw(data)
+
     # -- plumbing ----------------------------------------------------------------------------
 
-    async def _run(self, job: Callable[[Network], T]) -> T:
+    async def _run(self, job: Callable[[Escpos], T]) -> T:
         async with self._lock:
             return await asyncio.to_thread(self._connected, job)
 
-    def _connected(self, job: Callable[[Network], T]) -> T:
-        """Run job on a fresh connection (and a fresh python-escpos object, see compose_receipt)."""
-        printer = Network(self.host, self.port, timeout=self.timeout, profile=self.profile)
-        try:
-            # Our own connect: Network.open() leaves the socket unclosed when connect fails.
-            printer.device = socket.create_connection((self.host, self.port), self.timeout)
-        except OSError as err:
-            raise PrinterOffline(f"printer at {self.address} is not reachable: {err}") from err
+    def _connected(self, job: Callable[[Escpos], T]) -> T:
+        """Run job on a freshly opened link (and a fresh python-escpos object)."""
+        printer = self._open()
         try:
             return job(printer)
-        except OSError as err:  # timeouts, resets, broken pipes mid-job
+        except OSError as err:  # timeouts, resets, broken pipes, unplugged devices mid-job
             raise PrinterOffline(
                 f"connection to printer at {self.address} failed: {err or type(err).__name__}"
             ) from err
         except EscposError as err:
             raise PrinterError(f"printer at {self.address}: {err}") from err
         finally:
-            printer.close()
+            try:
+                printer.close()
+            except Exception as err:  # closing a link that already broke
+                log.debug("closing the printer link failed: %r", err)
 
     def _raise_unless_ready(self, status: PrinterStatus) -> None:
         if status.paper == "out":
             raise PaperOut(f"printer at {self.address} is out of paper")
+        if status.cover_open:
+            raise CoverOpen(f"printer at {self.address} has its cover open")
         if not status.online:
             raise PrinterOffline(f"printer at {self.address} is offline (cover open or error?)")
 
-    def _read_status(self, printer: Network) -> PrinterStatus:
-        """DLE EOT 1 (online) and 4 (paper). A printer that does not answer counts as online
-        with paper "unknown": the connection itself worked."""
+    def _read_status(self, printer: Escpos) -> PrinterStatus:
+        """DLE EOT 1 (online), 2 (why offline, asked only then) and 4 (paper sensors)."""
+        if not self.reads_status:
+            return PrinterStatus(online=True, paper="unknown", known=False)
         state = self._query(printer, 1)
-        paper = self._query(printer, 4) if state is not None else None
+        if state is None:
+            if self._answered:
+                raise PrinterOffline(f"printer at {self.address} stopped answering status queries")
+            return PrinterStatus(online=True, paper="unknown", known=False)
+        self._answered = True
+        online = not state & 0x08
+        cause = self._query(printer, 2) if not online else None
+        paper = self._query(printer, 4)
         if paper is None:
             paper_state = "unknown"
         elif paper & 0x60:
@@ -176,22 +274,16 @@ class EscposNetworkPrinter:
             paper_state = "near_end"
         else:
             paper_state = "ok"
-        return PrinterStatus(online=state is None or not state & 0x08, paper=paper_state)
+        cover_open = cause is not None and bool(cause & 0x04)
+        return PrinterStatus(online=online, paper=paper_state, cover_open=cover_open)
 
-    def _query(self, printer: Network, n: int) -> int | None:
+    def _query(self, printer: Escpos, n: int) -> int | None:
         # Own decoding rather than python-escpos's paper_status(), which reports "paper adequate"
         # when nothing comes back.
-        sock = printer.device
-        sock.settimeout(self.status_timeout)
-        try:
-            raw: bytes = printer.query_status(RT_STATUS + bytes([n]))
-        except TimeoutError:
+        raw = self._answer(printer, RT_STATUS + bytes([n]))
+        if raw is None:
             log.warning("printer did not answer DLE EOT %d", n, extra={"printer": self.address})
             return None
-        finally:
-            sock.settimeout(self.timeout)
-        if not raw:
-            raise PrinterOffline(f"printer at {self.address} closed the connection")
         byte = raw[-1]
         if byte & 0x93 != 0x12:  # Epson fixes bits 1 and 4 to 1, bits 0 and 7 to 0
             log.warning(
@@ -204,6 +296,249 @@ class EscposNetworkPrinter:
         return byte
 
 
+class EscposNetworkPrinter(EscposPrinter):
+    """An ESC/POS printer on raw TCP (Epson TM series, most 80/58 mm receipt printers)."""
+
+    kind = "network"
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 9100,
+        width_chars: int = 48,
+        profile: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__(width_chars, profile, timeout)
+        self.host = host
+        self.port = port
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def _open(self) -> Escpos:
+        printer = Network(self.host, self.port, timeout=self.timeout, profile=self.profile)
+        try:
+            # Our own connect: Network.open() leaves the socket unclosed when connect fails.
+            sock = socket.create_connection((self.host, self.port), self.timeout)
+        except OSError as err:
+            raise PrinterUnreachable(f"printer at {self.address} is not reachable: {err}") from err
+        # The 3-byte status query after a job must not wait for the job's ACK (Nagle against
+        # delayed ACK costs ~40 ms a job on Linux).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        printer.device = sock
+        return printer
+
+    def _answer(self, printer: Escpos, query: bytes) -> bytes | None:
+        sock: socket.socket = printer.device  # type: ignore[assignment]
+        printer._raw(query)
+        sock.settimeout(self.status_timeout)
+        try:
+            raw = sock.recv(16)
+        except TimeoutError:
+            return None
+        finally:
+            sock.settimeout(self.timeout)
+        if not raw:
+            raise PrinterOffline(f"printer at {self.address} closed the connection")
+        return raw
+
+
+class EscposSerialPrinter(EscposPrinter):
+    """A printer on a serial line (RS-232, or a USB-serial adapter such as /dev/ttyUSB0)."""
+
+    kind = "serial"
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 9600,
+        flow: str = "dsrdtr",
+        width_chars: int = 48,
+        profile: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        if flow not in ("dsrdtr", "rtscts", "xonxoff", "none"):
+            raise ValueError(f"serial flow control must be dsrdtr, rtscts, xonxoff or none: {flow}")
+        super().__init__(width_chars, profile, timeout)
+        self.port = port
+        self.baudrate = baudrate
+        self.flow = flow
+
+    @property
+    def address(self) -> str:
+        return f"{self.port}@{self.baudrate}"
+
+    def _open(self) -> Escpos:
+        try:
+            from escpos.printer import Serial
+            from serial import SerialException
+        except ImportError as err:  # pragma: no cover - pyserial is a dependency
+            raise PrinterOffline(f"serial printers need pyserial: {err}") from err
+        printer = Serial(
+            self.port,
+            baudrate=self.baudrate,
+            timeout=self.timeout,
+            xonxoff=self.flow == "xonxoff",
+            dsrdtr=self.flow == "dsrdtr",
+            profile=self.profile,
+        )
+        try:
+            printer.open()
+            device: Any = printer.device
+            if self.flow == "rtscts":
+                device.rtscts = True
+            device.write_timeout = self.timeout
+            device.reset_input_buffer()  # a late answer to an earlier query is not this one's
+        except (EscposError, SerialException, OSError) as err:
+            raise PrinterUnreachable(
+                f"serial printer {self.address} cannot be opened: {err}"
+            ) from err
+        return printer
+
+    def _answer(self, printer: Escpos, query: bytes) -> bytes | None:
+        device: Any = printer.device
+        printer._raw(query)
+        device.timeout = self.status_timeout
+        try:
+            raw: bytes = device.read(1)  # read(16) would wait out the timeout for 15 more
+        finally:
+            device.timeout = self.timeout
+        return raw or None
+
+    def _write(self, printer: Escpos, data: bytes) -> None:
+        printer._raw(data)
+        device: Any = printer.device
+        device.flush()  # back only once the bytes left the port
+
+
+class EscposUsbPrinter(EscposPrinter):
+    """A printer on USB, driven through libusb (python-escpos ``Usb``) by vendor and product id.
+
+    Needs read/write access to the device node (a udev rule) and detaches the kernel's usblp
+    driver; a printer that the kernel already exposes as /dev/usb/lp0 can be used as ``file``.
+    """
+
+    kind = "usb"
+
+    def __init__(
+        self,
+        vendor_id: int,
+        product_id: int,
+        in_ep: int = 0x82,
+        out_ep: int = 0x01,
+        width_chars: int = 48,
+        profile: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__(width_chars, profile, timeout)
+        self.vendor_id = vendor_id
+        self.product_id = product_id
+        self.in_ep = in_ep
+        self.out_ep = out_ep
+
+    @property
+    def address(self) -> str:
+        return f"{self.vendor_id:04x}:{self.product_id:04x}"
+
+    def _open(self) -> Escpos:
+        try:
+            from escpos.printer import Usb
+        except ImportError as err:  # pragma: no cover - pyusb is a dependency
+            raise PrinterOffline(f"USB printers need pyusb: {err}") from err
+        printer = Usb(
+            self.vendor_id,
+            self.product_id,
+            timeout=int(self.timeout * 1000),
+            in_ep=self.in_ep,
+            out_ep=self.out_ep,
+            profile=self.profile,
+        )
+        try:
+            printer.open()
+        except Exception as err:  # DeviceNotFoundError, usb.core.NoBackendError (no libusb), ...
+            raise PrinterUnreachable(
+                f"USB printer {self.address} not found or not usable: "
+                f"{str(err).strip() or type(err).__name__}"
+            ) from err
+        return printer
+
+    def _answer(self, printer: Escpos, query: bytes) -> bytes | None:
+        import usb.core
+
+        printer._raw(query)
+        device: Any = printer.device
+        try:
+            return bytes(device.read(self.in_ep, 16, int(self.status_timeout * 1000))) or None
+        except usb.core.USBTimeoutError:
+            return None
+        except usb.core.USBError as err:
+            raise PrinterOffline(f"USB printer {self.address}: {err}") from err
+
+
+class EscposFilePrinter(EscposPrinter):
+    """A printer the kernel exposes as a file (/dev/usb/lp0, a parallel port): write only.
+
+    Nothing can be read back, so its status is always "unknown" and a job counts as printed once
+    the kernel took the bytes."""
+
+    kind = "file"
+    reads_status = False
+
+    def __init__(
+        self,
+        path: str,
+        width_chars: int = 48,
+        profile: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__(width_chars, profile, timeout)
+        self.path = path
+
+    @property
+    def address(self) -> str:
+        return self.path
+
+    def _open(self) -> Escpos:
+        printer = File(self.path, profile=self.profile)
+        try:
+            # Append, unbuffered: a device node does not care, and a plain file (for a trial
+            # without a printer) keeps every job instead of only the last.
+            printer.device = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as err:
+            raise PrinterUnreachable(f"printer device {self.path} cannot be opened: {err}") from err
+        return printer
+
+    def _answer(self, printer: Escpos, query: bytes) -> bytes | None:
+        return None  # pragma: no cover - reads_status is False
+
+
+def printer_from_settings(settings: PrinterSettings) -> EscposPrinter:
+    """The printer the settings describe (checked already by ``PrinterSettings.check``)."""
+    from appliance.config import parse_usb_id
+
+    s = settings
+    common: dict[str, Any] = {
+        "width_chars": s.width_chars,
+        "profile": s.profile or None,
+        "timeout": float(s.timeout_s),
+    }
+    if s.kind == "usb":
+        return EscposUsbPrinter(
+            parse_usb_id("printer.usb_vendor_id", s.usb_vendor_id),
+            parse_usb_id("printer.usb_product_id", s.usb_product_id),
+            in_ep=parse_usb_id("printer.usb_in_ep", s.usb_in_ep),
+            out_ep=parse_usb_id("printer.usb_out_ep", s.usb_out_ep),
+            **common,
+        )
+    if s.kind == "serial":
+        return EscposSerialPrinter(s.serial_port, s.serial_baudrate, s.serial_flow, **common)
+    if s.kind == "file":
+        return EscposFilePrinter(s.file_path, **common)
+    return EscposNetworkPrinter(s.host, s.port, **common)
+
+
 # -- layout ------------------------------------------------------------------------------------
 
 
@@ -212,6 +547,28 @@ def render_receipt(receipt: Receipt, width_chars: int = 48, profile: str | None 
     dummy = Dummy(profile=profile)
     compose_receipt(dummy, receipt, width_chars)
     return bytes(dummy.output)
+
+
+def render_test_page(description: str, width_chars: int = 48, profile: str | None = None) -> bytes:
+    """A technician's test page: what is attached, a ruler of the line width, the accents the
+    shops need (through the code page), a QR code and a cut."""
+    printer = Dummy(profile=profile)
+    printer.hw("INIT")
+    _select_code_page(printer)
+    _banner(printer, "TEST PAGE")
+    printer.set(align="left")
+    for row in _wrap(description, width_chars):
+        printer.textln(row)
+    printer.textln(datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"))
+    printer.textln(("0123456789" * ((width_chars + 9) // 10))[:width_chars])
+    for row in _wrap(ACCENT_SAMPLE, width_chars):
+        printer.textln(row)
+    printer.set(align="center")
+    printer.qr("bitagora:test-page", native=True, size=4, ec=QR_ECLEVEL_M)
+    printer.ln()
+    printer.set(align="left")
+    printer.cut()
+    return bytes(printer.output)
 
 
 def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
@@ -267,6 +624,9 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     printer.ln()
     for row in _wrap(f"Journal #{r.journal_seq} sig {r.signature_short}", width):
         printer.textln(row)
+    if r.copy and r.reprint_seq is not None:
+        for row in _wrap(f"Copy printed {r.reprint_at_local}, journal #{r.reprint_seq}", width):
+            printer.textln(row)
 
     # Native QR (the printer draws it): the payload travels as data, and python-escpos cannot
     # center native codes itself, so alignment does it.

@@ -12,7 +12,6 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -26,16 +25,17 @@ from appliance.core.drawer import drawer_open_body
 from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt
-from appliance.core.sale import Payment, receipt_for, sale_body
+from appliance.core.sale import Payment, sale_body
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
-from appliance.drivers.printer import EscposNetworkPrinter, Printer, PrinterError, PrinterStatus
+from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.services.drawer import DrawerState, DrawerWatch
-from appliance.store import catalog, device, outbox, sales
+from appliance.services.printing import PrintWorker, receipt_from_record
+from appliance.store import catalog, device, journal, outbox, print_queue, sales
 from appliance.store import drawer as drawer_store
 from appliance.store.catalog import Staff
-from appliance.store.db import open_db
+from appliance.store.db import open_db, transaction
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "DrawerOpening",
     "DrawerState",
     "NotAuthorized",
+    "NothingToReprint",
     "SaleResult",
     "Staff",
     "Till",
@@ -67,6 +68,10 @@ class DrawerOpening:
 
     record: Record
     problem: str | None = None
+
+
+class NothingToReprint(LookupError):
+    """No sale has been recorded on this device yet."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,14 @@ class Till:
         self.scanner = scanner
         self.drawer_watch = DrawerWatch(drawer, settings.drawer.open_warn_s)
         self._tasks: set[asyncio.Task[None]] = set()
+        p = settings.printer
+        self.printing = PrintWorker(
+            settings.database_path,
+            printer,
+            settings.device,
+            retry_min_s=p.retry_min_ms / 1000,
+            retry_max_s=p.retry_max_ms / 1000,
+        )
 
     @classmethod
     async def open(cls, settings: Settings) -> Till:
@@ -110,24 +123,22 @@ class Till:
         except BaseException:
             await conn.close()
             raise
-        p = settings.printer
-        printer = EscposNetworkPrinter(
-            p.host,
-            p.port,
-            width_chars=p.width_chars,
-            profile=p.profile or None,
-            timeout=p.timeout_s,
-        )
-        till = cls(
-            conn,
-            identity,
-            settings,
-            printer,
-            drawer_from_settings(settings.drawer, printer),
-            scanner_from_settings(settings.scanner),
-        )
+        try:
+            printer = printer_from_settings(settings.printer)
+            till = cls(
+                conn,
+                identity,
+                settings,
+                printer,
+                drawer_from_settings(settings.drawer, printer),
+                scanner_from_settings(settings.scanner),
+            )
+        except BaseException:
+            await conn.close()
+            raise
         try:
             await till.start_drawer()
+            await till.printing.start()  # receipts still queued from before a restart print now
         except BaseException:
             await till.close()
             raise
@@ -150,6 +161,7 @@ class Till:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
+            await self.printing.close()
             await self.drawer.close()
         finally:
             await self.conn.close()
@@ -190,33 +202,51 @@ class Till:
             staff.name,
             [Payment("cash", total, tendered=tendered, change=change)],
         )
+        # The commit queues the receipt too (a trigger of migration 0002).
         record = await sales.record_sale(self.conn, self.identity, body)
-        device = self.settings.device
-        receipt = receipt_for(
-            body,
-            record.seq,
-            record.sig,
-            datetime.now().astimezone(),
-            device.merchant_name,
-            device.header_lines,
-            device.footer_lines,
-        )
+        receipt = receipt_from_record(record, self.settings.device)
         problems = []
         drawer_problem = await self._open_drawer_for_sale(sale_id, staff)
         if drawer_problem:
             problems.append(drawer_problem)
-        try:
-            await self.printer.print_receipt(receipt)
-        except PrinterError as err:
-            log.warning("receipt not printed", extra={"sale_id": sale_id, "error": str(err)})
-            problems.append(f"Receipt not printed: {err}")
+        problem = await self._receipt_outcome(record.seq)
+        if problem:
+            problems.append(problem)
         cart.clear()
-        try:
-            await self.report_status()
-        except (aiosqlite.Error, OSError) as err:  # the sale is committed; status is advisory
-            log.warning("device status not recorded", extra={"error": str(err)})
-            problems.append(f"Device status not recorded: {err}")
         return SaleResult(sale_id, record, total, change, receipt, tuple(problems))
+
+    async def _receipt_outcome(self, seq: int) -> str | None:
+        """Let the print worker try the receipt record ``seq`` queued; say why if it did not
+        print (it stays queued and prints once the printer is back)."""
+        self.printing.wake()
+        if not self.printing.state.problem and await print_queue.waiting_before(self.conn, seq):
+            return None  # a healthy printer working through earlier receipts: no need to wait
+        try:
+            error = await self.printing.outcome(seq, self.settings.printer.timeout_s + 1.0)
+        except TimeoutError:
+            return "Receipt still printing: the printer is slow to answer"
+        if error is None:
+            return None
+        log.warning("receipt not printed yet", extra={"journal_seq": seq, "error": error})
+        return f"Receipt not printed: {error} (queued: it prints when the printer is back)"
+
+    async def reprint_last(self, staff: Staff) -> Record:
+        """Journal a reprint of the newest sale's receipt; the copy (marked COPY) is queued by
+        the same INSERT and printed by the worker. Returns the ``reprint`` record."""
+        seq = await print_queue.last_sale_seq(self.conn)
+        if seq is None:
+            raise NothingToReprint("no sale to reprint yet")
+        sale = await journal.get(self.conn, seq)
+        assert sale is not None
+        body = {
+            "sale_id": sale.body["sale_id"],
+            "original_seq": seq,
+            "staff": {"id": staff.id, "name": staff.name},
+        }
+        async with transaction(self.conn):
+            record = await journal.append(self.conn, self.identity, "reprint", body)
+        self.printing.wake()
+        return record
 
     async def printer_status(self) -> PrinterStatus | None:
         try:
@@ -232,8 +262,10 @@ class Till:
             if status
             else {"online": False, "paper": "unknown"}
         )
-        status_doc = {"printer": printer, "drawer": self.drawer_watch.state.status()}
-        await outbox.set_state(self.conn, "device_status", json.dumps(status_doc))
+        await outbox.set_state(self.conn, outbox.PRINTER_STATUS, json.dumps(printer))
+        await outbox.set_state(
+            self.conn, outbox.DRAWER_STATUS, json.dumps(self.drawer_watch.state.status())
+        )
         return status
 
     # -- the cash drawer ---------------------------------------------------------------------
@@ -317,14 +349,6 @@ class Till:
 
     async def _write_drawer_status(self, state: DrawerState) -> None:
         try:
-            raw = await outbox.get_state(self.conn, "device_status")
-            try:
-                doc = json.loads(raw) if raw else {}
-            except ValueError:
-                doc = {}
-            if not isinstance(doc, dict):
-                doc = {}
-            doc["drawer"] = state.status()
-            await outbox.set_state(self.conn, "device_status", json.dumps(doc))
+            await outbox.set_state(self.conn, outbox.DRAWER_STATUS, json.dumps(state.status()))
         except (aiosqlite.Error, OSError, ValueError) as err:  # advisory: never fatal
             log.warning("drawer status not recorded", extra={"error": str(err)})

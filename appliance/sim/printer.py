@@ -5,6 +5,14 @@ as UTF-8 text to ``<out>/receipt-NNNNNN.txt``, and every drawer kick as a JSON l
 ``<out>/drawer.jsonl``. Status queries (DLE EOT, GS r) are answered from ``paper_out``,
 ``paper_near_end``, ``cover_open``, ``offline`` and ``drawer_open``.
 
+Tests switch the printer's condition with those attributes and with: ``silent`` (connections are
+taken, but everything sent is swallowed and nothing answered: a hung printer),
+``paper_left`` (the roll ends during the receipt after that many more),
+``read_delay_s`` (a slow printer: it waits that long before each read), and
+``await set_reachable(False)`` (nothing listens on the port any more: connections are refused,
+open ones are dropped; ``set_reachable(True)`` listens again on the same port). ``open_pty()``
+serves the same printer on a pseudo-terminal as well, for serial printer tests.
+
 Behaviour worth knowing:
 - ``ESC t n`` uses Epson's code page numbers (0 = CP437, 2 = CP850, 16 = CP1252, 19 = CP858,
   40 = ISO-8859-15, ...); printers with other numbering (many 58 mm clones) need their own table.
@@ -29,6 +37,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +111,7 @@ class PrintedReceipt:
     lines: list[PrintedLine]
     number: int = 0
     path: Path | None = None
+    cut_at: float = 0.0  # time.perf_counter() when the cut arrived (for benchmarks)
 
     @property
     def qr_payloads(self) -> list[str]:
@@ -515,7 +525,12 @@ class PrinterSimulator:
         self.cover_open = False
         self.offline = False
         self.drawer_open = False  # the drawer's open sensor (DLE EOT 1 bit 2)
+        self.silent = False  # swallow everything, answer nothing (a hung printer)
+        self.paper_left: int | None = None  # receipts the roll still has room for (None: plenty)
+        self.read_delay_s = 0.0  # a slow printer: pause before every read
         self.dropped = 0  # receipts cut while the printer could not print
+        self.bytes_received = 0  # every byte read from any connection, swallowed ones included
+        self._ptys: list[tuple[tuple[int, int], asyncio.Task[Any]]] = []
         self._port = port
         self._server: asyncio.Server | None = None
         self._decoder = EscPosDecoder()
@@ -553,6 +568,16 @@ class PrinterSimulator:
         log.info("printer simulator listening on %s:%d", self.host, self._port)
 
     async def stop(self) -> None:
+        for fds, task in self._ptys:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            for fd in fds:
+                os.close(fd)
+        self._ptys.clear()
+        await self._stop_listening()
+
+    async def _stop_listening(self) -> None:
         if self._server is None:
             return
         self._server.close()
@@ -561,6 +586,45 @@ class PrinterSimulator:
         await asyncio.gather(*self._clients, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
+
+    async def set_reachable(self, reachable: bool) -> None:
+        """Unplug the printer from the network (connections refused) or plug it back in."""
+        if reachable and self._server is None:
+            self._server = await asyncio.start_server(self._serve_client, self.host, self._port)
+        elif not reachable:
+            await self._stop_listening()
+
+    async def open_pty(self) -> str:
+        """Serve this printer on a new pseudo-terminal too; returns the path to open (the
+        serial port a printer driver is given). Closed by ``stop``."""
+        import pty
+        import tty
+
+        master, slave = pty.openpty()
+        tty.setraw(slave)  # no echo, no LF -> CRLF: bytes pass as on a serial line
+        path = os.ttyname(slave)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(master), "rb", 0)
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(os.dup(master), "wb", 0)
+        )
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        # The slave stays open here too, so the master never reads EIO between two jobs; the
+        # line has its own decoder, as a printer's serial port has its own input buffer.
+        decoder = EscPosDecoder()
+
+        async def serve() -> None:
+            try:
+                await self._pump(reader, writer, idle=False, decoder=decoder)
+            finally:
+                writer.close()
+
+        task = asyncio.create_task(serve(), name=f"printer-sim {path}")
+        self._ptys.append(((master, slave), task))
+        return path
 
     async def __aenter__(self) -> PrinterSimulator:
         await self.start()
@@ -638,14 +702,26 @@ class PrinterSimulator:
                 await writer.wait_closed()
             self._clients.discard(task)
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        idle: bool = True,
+        decoder: EscPosDecoder | None = None,
+    ) -> None:
+        decoder = decoder or self._decoder
         try:
             while True:
-                async with asyncio.timeout(self.idle_timeout):
-                    data = await reader.read(65536)
+                if self.read_delay_s:
+                    await asyncio.sleep(self.read_delay_s)
+                async with asyncio.timeout(self.idle_timeout if idle else None):
+                    data = await reader.read(4096 if self.read_delay_s else 65536)
                 if not data:
                     return
-                for event in self._decoder.feed(data):
+                self.bytes_received += len(data)
+                if self.silent:
+                    continue  # hung: takes the bytes, prints nothing, answers nothing
+                for event in decoder.feed(data):
                     if isinstance(event, Query):
                         writer.write(self._answer(event))
                         await writer.drain()
@@ -654,7 +730,7 @@ class PrinterSimulator:
                     else:
                         await self._kick(event)
         finally:
-            self._decoder.end_of_stream()
+            decoder.end_of_stream()
 
     def _answer(self, query: Query) -> bytes:
         """Status bytes as Epson documents them (DLE EOT: bits 1 and 4 set, bits 0 and 7 clear)."""
@@ -682,10 +758,15 @@ class PrinterSimulator:
     async def _finish(self, receipt: PrintedReceipt) -> None:
         if not any(line.text.strip() for line in receipt.lines):
             return  # a cut with nothing printed since the last one leaves no receipt
+        if self.paper_left is not None:
+            if self.paper_left <= 0:
+                self.paper_out = True  # the roll ran out during this receipt
+            self.paper_left -= 1
         if not self.ready:
             self.dropped += 1
             log.warning("printer simulator: offline, receipt dropped (%d so far)", self.dropped)
             return
+        receipt.cut_at = time.perf_counter()
         receipt.number = self._next_number
         self._next_number += 1
         receipt.path = self.out_dir / f"receipt-{receipt.number:06d}.txt"

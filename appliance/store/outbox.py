@@ -51,6 +51,12 @@ async def acknowledge(conn: aiosqlite.Connection, held_seq: int) -> int:
     return cursor.rowcount
 
 
+# What the kiosk last saw of its devices, for the uplink's heartbeat: one key a device, so the
+# print worker and the drawer watch never overwrite each other's part.
+PRINTER_STATUS = "printer_status"
+DRAWER_STATUS = "drawer_status"
+
+
 async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
     row = await (
         await conn.execute("SELECT value FROM uplink_state WHERE key = ?", (key,))

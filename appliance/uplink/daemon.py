@@ -63,7 +63,6 @@ THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")  # a Raspberry Pi's
 STATE_DEVICE_ID = "device_id"
 STATE_MERCHANT = "merchant"
 STATE_CENTRAL_URL = "central_url"
-STATE_DEVICE_STATUS = "device_status"
 STATE_ACKED_SEQ = "acked_seq"  # written by outbox.acknowledge
 
 
@@ -348,10 +347,10 @@ class Uplink:
         return status
 
     async def _printer_status(self) -> dict[str, Any]:
-        raw = await outbox.get_state(self.conn, STATE_DEVICE_STATUS)
+        raw = await outbox.get_state(self.conn, outbox.PRINTER_STATUS)
         try:
-            printer = json.loads(raw)["printer"] if raw else None
-        except (ValueError, TypeError, KeyError):
+            printer = json.loads(raw) if raw else None
+        except ValueError:
             printer = None
         if (
             not isinstance(printer, dict)
@@ -363,10 +362,10 @@ class Uplink:
 
     async def _drawer_status(self) -> dict[str, Any]:
         """What the kiosk last saw of the drawer's open sensor ({"open": None} without one)."""
-        raw = await outbox.get_state(self.conn, STATE_DEVICE_STATUS)
+        raw = await outbox.get_state(self.conn, outbox.DRAWER_STATUS)
         try:
-            drawer = json.loads(raw)["drawer"] if raw else None
-        except (ValueError, TypeError, KeyError):
+            drawer = json.loads(raw) if raw else None
+        except ValueError:
             drawer = None
         if not isinstance(drawer, dict) or not isinstance(drawer.get("open"), (bool, type(None))):
             return {"open": None, "open_too_long": False}

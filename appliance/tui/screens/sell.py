@@ -11,6 +11,7 @@ check digit) and "unknown product" (valid, but not in the catalog) a failed look
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -23,7 +24,8 @@ from textual.widgets import Button, Static
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import Product
-from appliance.services.till import DrawerState, Staff, Till
+from appliance.services.printing import PrinterState
+from appliance.services.till import DrawerState, NothingToReprint, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.category_bar import CategoryBar
@@ -48,8 +50,16 @@ class SellScreen(Screen[None]):
     search: reactive[str] = reactive("", init=False)
     notice: reactive[str] = reactive("", init=False, always_update=True)
     pending_scans: reactive[int] = reactive(0, init=False)
+    printer_banner: reactive[str | None] = reactive(None, init=False)
     catalog_loaded: var[bool] = var(False)
     drawer: reactive[DrawerState] = reactive(DrawerState(None), init=False)
+
+    class PrinterChanged(Message):
+        """The print worker has news (a problem, receipts waiting, all clear)."""
+
+        def __init__(self, state: PrinterState) -> None:
+            super().__init__()
+            self.state = state
 
     class LockRequested(Message):
         """The cashier tapped Lock."""
@@ -98,14 +108,17 @@ class SellScreen(Screen[None]):
         self.products: list[Product] = []
         self.notice_is_error = False
         self.cart: Cart = till.new_cart()
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top-bar"):
             yield Static(self.till.settings.device.merchant_name, id="merchant", markup=False)
             yield Static("", id="staff-name", markup=False)
             yield TapButton("No sale", "default", id="no-sale", disabled=True)
+            yield TapButton("Reprint", "default", id="reprint", disabled=True)
             yield TapButton("Lock", "warning", id="lock")
         yield Static("", id="drawer-banner", markup=False)
+        yield Static("", id="printer-banner", markup=False)
         with Horizontal(id="body"):
             with Vertical(id="catalog"):
                 yield CategoryBar(id="categories")
@@ -125,9 +138,23 @@ class SellScreen(Screen[None]):
             lambda state: self.post_message(self.DrawerChanged(state))
         )
         self.drawer = watch.state
+        self._unsubscribe = self.till.printing.subscribe(
+            lambda state: self.post_message(self.PrinterChanged(state))
+        )
 
     def on_unmount(self) -> None:
         self._unsubscribe_drawer()
+        self._unsubscribe()
+
+    @on(PrinterChanged)
+    def _printer_changed(self, event: PrinterChanged) -> None:
+        self.printer_banner = event.state.banner
+        self.set_class(event.state.problem is not None, "-printer-problem")
+
+    def watch_printer_banner(self, banner: str | None) -> None:
+        label = self.query_one("#printer-banner", Static)
+        label.update(banner or "")
+        label.display = banner is not None
 
     # -- called by the app ----------------------------------------------------------------------
 
@@ -167,6 +194,7 @@ class SellScreen(Screen[None]):
         text = f"{staff.name} · {staff.role}" if staff else ""
         self.query_one("#staff-name", Static).update(text)
         self.query_one("#no-sale", TapButton).disabled = staff is None
+        self.query_one("#reprint", TapButton).disabled = staff is None
         self._update_pay()
 
     @on(DrawerChanged)
@@ -322,6 +350,28 @@ class SellScreen(Screen[None]):
             return
         self.scanner.reset()
         self.post_message(self.NoSaleRequested(self.staff))
+
+    @on(Button.Pressed, "#reprint")
+    def _reprint_pressed(self) -> None:
+        if self.staff is not None:
+            self.reprint_last(self.staff)
+
+    @work(exclusive=True, group="reprint", exit_on_error=False)
+    async def reprint_last(self, staff: Staff) -> None:
+        """Journal a reprint of the last receipt; the copy prints through the queue."""
+        try:
+            record = await self.till.reprint_last(staff)
+        except NothingToReprint:
+            self.show_notice("No receipt to reprint yet", error=True)
+            return
+        except Exception as err:
+            log.exception("reprint failed")
+            self.show_notice(f"Could not reprint: {err}", error=True)
+            return
+        self.show_notice(
+            f"Copy of receipt #{record.body['original_seq']} sent to the printer "
+            f"(journal #{record.seq})"
+        )
 
     @on(Button.Pressed, "#lock")
     def _lock(self) -> None:

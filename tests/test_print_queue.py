@@ -1,0 +1,212 @@
+"""The persistent print queue and its worker, against the ESC/POS simulator over real TCP:
+every printer trouble keeps the receipt queued, shows in the printer state (the kiosk's banner),
+and prints it exactly once when the printer is back, a restart of the kiosk included."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from print_helpers import cashier, open_till, sell, till_and_printer
+from store_helpers import cash_sale_body
+
+from appliance.core.journal import verify_chain
+from appliance.services.printing import PrinterState
+from appliance.services.till import NothingToReprint
+from appliance.sim.printer import PrinterSimulator
+from appliance.store import journal, print_queue, sales
+from appliance.store.db import transaction
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def journal_seqs(texts: list[str]) -> list[int]:
+    return [int(re.findall(r"Journal #(\d+) sig", text)[0]) for text in texts]
+
+
+async def test_a_sale_prints_its_receipt_once_from_the_queue(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        result = await sell(till)
+        assert result.problems == ()
+        [text] = await sim.wait_receipts(1)
+        assert f"Journal #{result.record.seq} sig {result.record.sig[:16]}" in text
+        assert "Peña Açaí" in text and "Espresso" in text and "COPY" not in text
+        assert await print_queue.waiting(till.conn) == []
+        job = await print_queue.get(till.conn, result.record.seq)
+        assert job is not None and job.attempts == 1 and not job.copy
+        assert till.printing.state == PrinterState()
+        assert sim.dropped == 0
+
+
+async def test_the_receipt_is_queued_in_the_sales_transaction(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, _sim):
+        await till.printing.close()  # nobody prints: look at the queue itself
+        with pytest.raises(RuntimeError):
+            async with transaction(till.conn):
+                await journal.append(till.conn, till.identity, "sale", cash_sale_body(1))
+                raise RuntimeError("power cut before COMMIT")
+        assert await print_queue.waiting(till.conn) == []
+        record = await sales.record_sale(till.conn, till.identity, cash_sale_body(2))
+        [job] = await print_queue.waiting(till.conn)
+        assert (job.journal_seq, job.sale_seq, job.copy) == (record.seq, record.seq, False)
+
+
+async def test_paper_out_queues_shows_and_prints_when_paper_is_back(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        sim.paper_out = True
+        first = await sell(till)
+        assert any("Receipt not printed" in p and "out of paper" in p for p in first.problems)
+        second = await sell(till, "water")
+        assert any("out of paper" in p for p in second.problems)
+        state = await till.printing.wait_for(lambda s: s.waiting == 2)
+        assert state.banner == "Printer out of paper — 2 receipts waiting"
+        assert sim.receipts() == [] and sim.dropped == 0  # nothing was even sent
+
+        sim.paper_out = False
+        texts = await sim.wait_receipts(2)
+        await till.printing.wait_idle()
+        assert journal_seqs(texts) == [first.record.seq, second.record.seq]  # in order
+        assert till.printing.state.banner is None
+        assert len(sim.receipts()) == 2
+
+
+async def test_paper_running_out_during_a_job_prints_it_again_whole(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        sim.paper_near_end = True
+        sim.paper_left = 1
+        await sell(till)
+        await sim.wait_receipts(1)
+        state = await till.printing.wait_for(lambda s: s.waiting == 0)
+        assert state.banner == "Printer paper running low"
+
+        result = await sell(till, "cake")  # the roll ends half way through this one
+        assert any("ran out of paper while printing" in p for p in result.problems)
+        state = await till.printing.wait_for(lambda s: s.problem is not None)
+        assert state.banner == "Printer out of paper — 1 receipt waiting"
+        assert sim.dropped == 1
+
+        sim.paper_out = sim.paper_near_end = False  # a new roll
+        sim.paper_left = None
+        texts = await sim.wait_receipts(2)
+        await till.printing.wait_idle()
+        assert journal_seqs(texts)[-1] == result.record.seq and len(sim.receipts()) == 2
+
+
+async def test_unreachable_printer_queues_then_prints_once_when_back(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        await sim.set_reachable(False)
+        result = await sell(till)
+        assert any("not reachable" in p for p in result.problems)
+        state = await till.printing.wait_for(lambda s: s.problem is not None)
+        assert state.banner == "Printer not reachable — 1 receipt waiting"
+        job = await print_queue.get(till.conn, result.record.seq)
+        assert job is not None and job.last_error and "not reachable" in job.last_error
+
+        await sim.set_reachable(True)
+        [text] = await sim.wait_receipts(1)
+        await till.printing.wait_idle()
+        assert journal_seqs([text]) == [result.record.seq]
+        assert till.printing.state.problem is None
+        assert len(sim.receipts()) == 1
+
+
+async def test_printer_that_stops_answering_keeps_the_receipt(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        await sell(till)  # it answered status queries once: silence now means trouble
+        await sim.wait_receipts(1)
+        sim.silent = True
+        result = await sell(till, "tea")
+        assert any("stopped answering" in p for p in result.problems)
+        assert (await till.printing.wait_for(lambda s: s.waiting == 1)).problem == (
+            "Printer offline"
+        )
+        sim.silent = False
+        texts = await sim.wait_receipts(2)
+        await till.printing.wait_idle()
+        assert journal_seqs(texts)[1] == result.record.seq
+        assert len(sim.receipts()) == 2
+
+
+async def test_cover_open_queues_and_prints_when_closed(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        sim.cover_open = True
+        result = await sell(till)
+        assert any("cover open" in p for p in result.problems)
+        state = await till.printing.wait_for(lambda s: s.problem is not None)
+        assert state.banner == "Printer cover open — 1 receipt waiting"
+        sim.cover_open = False
+        [text] = await sim.wait_receipts(1)
+        assert journal_seqs([text]) == [result.record.seq]
+
+
+async def test_slow_printer_still_prints_once(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        sim.read_delay_s = 0.1
+        result = await sell(till)
+        assert result.problems == ()
+        [text] = await sim.wait_receipts(1)
+        assert journal_seqs([text]) == [result.record.seq]
+        await till.printing.wait_idle()
+        assert len(sim.receipts()) == 1
+
+
+async def test_queued_receipt_survives_a_restart_and_prints_once(tmp_path: Path) -> None:
+    async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
+        await sim.set_reachable(False)
+        async with open_till(tmp_path / "device", sim.port) as till:
+            result = await sell(till)
+            assert result.problems
+        # The kiosk is gone; the printer comes back before it restarts.
+        await sim.set_reachable(True)
+        assert sim.receipts() == []
+        async with open_till(tmp_path / "device", sim.port) as till:
+            [text] = await sim.wait_receipts(1)
+            await till.printing.wait_idle()
+            assert journal_seqs([text]) == [result.record.seq] and "COPY" not in text
+        received = sim.bytes_received
+        async with open_till(tmp_path / "device", sim.port) as till:
+            await till.printing.wait_idle()
+            assert await print_queue.waiting(till.conn) == []
+            assert (await print_queue.get(till.conn, result.record.seq)).attempts >= 2  # type: ignore[union-attr]
+        assert len(sim.receipts()) == 1 and sim.bytes_received == received
+
+
+async def test_reprint_is_journaled_and_prints_a_copy(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, sim):
+        with pytest.raises(NothingToReprint):
+            await till.reprint_last(await cashier(till))
+        first = await sell(till)
+        last = await sell(till, "pao")
+        await sim.wait_receipts(2)
+
+        reprint = await till.reprint_last(await cashier(till))
+        assert reprint.kind == "reprint"
+        assert reprint.body == {
+            "sale_id": last.sale_id,
+            "original_seq": last.record.seq,
+            "staff": {"id": "ana", "name": "Ana"},
+        }
+        texts = await sim.wait_receipts(3)
+        copy = texts[2]
+        assert copy.count("** COPY **") == 2
+        assert f"Journal #{last.record.seq} sig {last.record.sig[:16]}" in copy
+        assert f"journal #{reprint.seq}" in copy
+        assert "Pão de queijo" in copy and first.sale_id not in copy
+        records = [r async for r in journal.iterate(till.conn)]
+        # Each cash sale is followed by its drawer_open record.
+        kinds = ["sale", "drawer_open", "sale", "drawer_open", "reprint"]
+        assert [r.kind for r in records] == kinds
+        assert verify_chain(records, till.identity.public_key, till.identity.device_id) == 5
+        job = await print_queue.get(till.conn, reprint.seq)
+        assert job is not None and job.copy and job.sale_seq == last.record.seq
+
+
+async def test_a_reprint_must_name_a_sale(tmp_path: Path) -> None:
+    async with till_and_printer(tmp_path) as (till, _sim):
+        with pytest.raises(Exception, match="not a sale record"):
+            async with transaction(till.conn):
+                await journal.append(
+                    till.conn, till.identity, "reprint", {"sale_id": "x", "original_seq": 7}
+                )
+        assert [r async for r in journal.iterate(till.conn)] == []
