@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import termios
 import threading
 import time
 from collections import deque
@@ -130,7 +131,9 @@ class NfcReader(Protocol):
 
     async def read_card(self) -> CardTap | None: ...
 
-    def taps(self) -> AsyncIterator[CardTap]: ...
+    def taps(
+        self, on_error: Callable[[NfcError], None] | None = None
+    ) -> AsyncIterator[CardTap]: ...
 
     async def close(self) -> None: ...
 
@@ -146,7 +149,9 @@ class NoNfcReader:
     async def read_card(self) -> CardTap | None:
         raise NfcUnavailable("no NFC reader configured (nfc.kind = none)")
 
-    async def taps(self) -> AsyncIterator[CardTap]:
+    async def taps(
+        self, on_error: Callable[[NfcError], None] | None = None
+    ) -> AsyncIterator[CardTap]:
         await asyncio.Event().wait()  # until cancelled
         return
         yield  # pragma: no cover - makes this an async generator
@@ -201,9 +206,12 @@ class Pn532Reader:
         """The card in the field now (UID and NDEF records), or None when there is none."""
         return await self._call(self._read_card)
 
-    async def taps(self) -> AsyncIterator[CardTap]:
+    async def taps(
+        self, on_error: Callable[[NfcError], None] | None = None
+    ) -> AsyncIterator[CardTap]:
         """Each card as it arrives; a card left on the reader is reported once. Runs until
-        cancelled, reopening the port with a backoff whenever the reader fails or vanishes."""
+        cancelled, reopening the port with a backoff whenever the reader fails or vanishes;
+        ``on_error`` hears of each failure (to show or report the reader's state)."""
         backoff = self.backoff_min
         present: str | None = None
         failures = 0
@@ -217,6 +225,8 @@ class Pn532Reader:
                     # the first failure in a row is news; repeats every few seconds are noise
                     level = logging.WARNING if failures == 1 else logging.DEBUG
                     log.log(level, "NFC reader: %s; retrying in %.1f s", err, backoff)
+                    if on_error is not None:
+                        on_error(err)
                     await self.close()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
@@ -261,7 +271,8 @@ class Pn532Reader:
                 self._close()
                 self.status = str(err)
                 raise
-            except (serial.SerialException, OSError) as err:
+            except (serial.SerialException, OSError, termios.error) as err:
+                # termios.error: tcflush/tcsetattr on a tty whose other side is gone
                 self._close()
                 self.status = f"NFC reader on {self.port} went away: {err}"
                 raise NfcUnavailable(self.status) from err
@@ -385,6 +396,7 @@ class Pn532Reader:
         frame = prefix + pf.command_frame(command, params)
         for attempt in range(1, COMMAND_ATTEMPTS + 1):
             self._discard_input(ser)
+            noise_mark = self._decoder.discarded
             ser.write(frame)
             try:
                 ack = self._next_frame(ser, timeout, f"ACK to {name}")
@@ -396,20 +408,36 @@ class Pn532Reader:
             if isinstance(ack, pf.ErrorFrame):
                 raise NfcCommandError(f"PN532 answered {name} with an error frame")
             if isinstance(ack, pf.Ack):
-                return self._answer(ser, command, name, timeout)
+                return self._answer(ser, command, name, timeout, noise_mark)
             if attempt == COMMAND_ATTEMPTS:
                 what = "NACK" if isinstance(ack, pf.Nack) else f"{ack!r}"
                 raise NfcFrameError(f"PN532 answered {name} with {what} instead of ACK, twice")
             log.debug("PN532 answered %s with %r instead of ACK, sending it again", name, ack)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _answer(self, ser: serial.Serial, command: int, name: str, timeout: float) -> bytes:
+    def _answer(
+        self, ser: serial.Serial, command: int, name: str, timeout: float, noise_mark: int
+    ) -> bytes:
+        """Wait for the answer; ``noise_mark`` is the decoder's noise count when the command
+        went out, so that an answer garbled beyond recognition is told from no answer."""
         nacks = 0
         while True:
             try:
                 frame = self._next_frame(ser, timeout, f"answer to {name}")
-            except NfcTimeout:
+            except NfcTimeout as err:
+                noise = self._decoder.discarded - noise_mark
+                if noise and nacks < NACK_RETRIES:
+                    # bytes came but no frame (a garbled length, say): ask for it again
+                    nacks += 1
+                    noise_mark = self._decoder.discarded
+                    ser.write(pf.NACK)
+                    continue
                 ser.write(pf.ACK)  # an ACK from the host aborts the command still running
+                if noise:
+                    raise NfcFrameError(
+                        f"answer to {name}: {noise} bytes that make no frame, "
+                        f"still after {nacks} resends"
+                    ) from err
                 raise
             if isinstance(frame, pf.InfoFrame):
                 if frame.tfi == pf.TFI_PN532 and frame.command == command + 1:
@@ -425,6 +453,7 @@ class Pn532Reader:
                         f"answer to {name}: {frame.reason}, still after {nacks} resends"
                     )
                 nacks += 1
+                noise_mark = self._decoder.discarded
                 ser.write(pf.NACK)  # please send that answer again
             # a late ACK or NACK here belongs to nothing we wait for: skip it
 
@@ -436,7 +465,7 @@ class Pn532Reader:
             if time.monotonic() >= deadline:
                 pending = self._decoder.pending
                 self._decoder.clear()
-                if pending > 1:
+                if pending:
                     raise NfcFrameError(
                         f"truncated frame: {pending} bytes of the {what}, then silence"
                     )

@@ -139,8 +139,9 @@ class FrameDecoder:
 
     @property
     def pending(self) -> int:
-        """Bytes held back as the start of a frame that has not fully arrived."""
-        return len(self._buf)
+        """Bytes held back as the start of a frame that has not fully arrived (a lone 00, which
+        may be a postamble or a preamble, does not count)."""
+        return 0 if self._buf == b"\x00" else len(self._buf)
 
     def clear(self) -> None:
         self._buf.clear()

@@ -24,6 +24,7 @@ from appliance.core.receipt import Receipt
 from appliance.core.sale import Payment, receipt_for, sale_body
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, drawer_from_settings
+from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
 from appliance.drivers.printer import EscposNetworkPrinter, Printer, PrinterError, PrinterStatus
 from appliance.store import catalog, device, outbox, sales
 from appliance.store.catalog import Staff
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class AuthError(PermissionError):
-    """A PIN that matches nobody."""
+    """A PIN or a badge that matches nobody."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,14 @@ class Till:
         settings: Settings,
         printer: Printer,
         drawer: Drawer,
+        nfc: NfcReader | None = None,
     ) -> None:
         self.conn = conn
         self.identity = identity
         self.settings = settings
         self.printer = printer
         self.drawer = drawer
+        self.nfc: NfcReader = nfc if nfc is not None else NoNfcReader()
 
     @classmethod
     async def open(cls, settings: Settings) -> Till:
@@ -83,11 +86,19 @@ class Till:
             timeout=p.timeout_s,
         )
         return cls(
-            conn, identity, settings, printer, drawer_from_settings(settings.drawer, printer)
+            conn,
+            identity,
+            settings,
+            printer,
+            drawer_from_settings(settings.drawer, printer),
+            nfc_from_settings(settings.nfc),
         )
 
     async def close(self) -> None:
-        await self.conn.close()
+        try:
+            await self.nfc.close()
+        finally:
+            await self.conn.close()
 
     @property
     def currency(self) -> str:
@@ -97,6 +108,13 @@ class Till:
         staff = await catalog.staff_by_pin(self.conn, pin)
         if staff is None:
             raise AuthError("wrong PIN")
+        return staff
+
+    async def unlock_badge(self, uid: str) -> Staff:
+        """The staff member whose badge was tapped (UID as the NFC reader reports it)."""
+        staff = await catalog.staff_by_badge(self.conn, uid)
+        if staff is None:
+            raise AuthError("unknown badge")
         return staff
 
     async def products(self) -> list[Product]:

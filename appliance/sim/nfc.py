@@ -122,6 +122,7 @@ class Pn532Simulator:
     card: SimCard | None = None
     commands: list[int] = field(default_factory=list)  # every command code run, in order
     wakeups: int = 0
+    bytes_in: int = 0  # everything the host wrote, heard or not
     resends: int = 0  # answers sent again on the host's NACK
     aborts: int = 0  # waiting commands the host aborted with an ACK
     _plug: _Plug | None = None
@@ -255,6 +256,7 @@ class Pn532Simulator:
         except OSError as err:
             log.warning("nfc simulator: read failed: %s", err)
             return
+        self.bytes_in += len(data)
         if self._asleep:
             if 0x55 not in data:
                 return  # a sleeping chip hears nothing but the wake-up burst
@@ -262,6 +264,7 @@ class Pn532Simulator:
             self.wakeups += 1
             data = data[data.index(0x55) :]
         if self.mute:
+            self._notify()
             return
         for frame in self._decoder.feed(data):
             self._handle(frame)
