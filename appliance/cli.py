@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     printer = ssub.add_parser("printer", help="ESC/POS printer on raw TCP")
     printer_sim.add_arguments(printer)
     printer.set_defaults(func=printer_sim.run)
+    from appliance.sim import nfc as nfc_sim
+
+    nfc = ssub.add_parser("nfc", help="PN532 NFC reader on a pty")
+    nfc_sim.add_arguments(nfc)
+    nfc.set_defaults(func=nfc_sim.run)
 
     demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
     demo.add_argument(

@@ -235,6 +235,27 @@ class UplinkSettings:
             raise ConfigError(f"uplink.heartbeat_s: must be at least 1, got {self.heartbeat_s}")
 
 
+PN532_BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1288000)
+
+
+@dataclass(frozen=True)
+class NfcSettings:
+    kind: str = "none"
+    port: str = "/dev/ttyS0"
+    baudrate: int = 115200
+    timeout_s: float = 1.0
+
+    def check(self) -> None:
+        if self.kind not in ("none", "pn532"):
+            raise ConfigError(f"nfc.kind: {self.kind!r} is not supported (pn532 or none)")
+        if self.kind == "pn532" and not self.port:
+            raise ConfigError("nfc.port: a serial device is needed, e.g. /dev/ttyS0")
+        if self.baudrate not in PN532_BAUDRATES:
+            raise ConfigError(f"nfc.baudrate: the PN532 cannot talk at {self.baudrate} baud")
+        if not 0.05 <= self.timeout_s <= 30:
+            raise ConfigError(f"nfc.timeout_s: must be 0.05..30 s, got {self.timeout_s}")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -243,6 +264,7 @@ class Settings:
     drawer: DrawerSettings = field(default_factory=DrawerSettings)
     scanner: ScannerSettings = field(default_factory=ScannerSettings)
     uplink: UplinkSettings = field(default_factory=UplinkSettings)
+    nfc: NfcSettings = field(default_factory=NfcSettings)
 
     @property
     def database_path(self) -> Path:
@@ -255,6 +277,7 @@ SECTIONS: dict[str, type] = {
     "drawer": DrawerSettings,
     "scanner": ScannerSettings,
     "uplink": UplinkSettings,
+    "nfc": NfcSettings,
 }
 
 
@@ -269,6 +292,15 @@ def _coerce(key: str, kind: Any, value: Any, from_env: bool) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
+    if kind is float:
+        if from_env:
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")

@@ -28,6 +28,7 @@ from appliance.core.receipt import Receipt
 from appliance.core.sale import Payment, sale_body
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
+from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
 from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.services.drawer import DrawerState, DrawerWatch
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 
 
 class AuthError(PermissionError):
-    """A PIN that matches nobody."""
+    """A PIN or a badge that matches nobody."""
 
 
 class NotAuthorized(AuthError):
@@ -94,6 +95,7 @@ class Till:
         printer: Printer,
         drawer: Drawer,
         scanner: SerialScanner | None = None,
+        nfc: NfcReader | None = None,
     ) -> None:
         """``scanner``: a scanner the kiosk reads itself (serial); None for a keyboard wedge,
         which the sell screen reads from its keys. The app runs ``scanner.run``."""
@@ -103,6 +105,7 @@ class Till:
         self.printer = printer
         self.drawer = drawer
         self.scanner = scanner
+        self.nfc: NfcReader = nfc if nfc is not None else NoNfcReader()
         self.drawer_watch = DrawerWatch(drawer, settings.drawer.open_warn_s)
         self._tasks: set[asyncio.Task[None]] = set()
         p = settings.printer
@@ -132,6 +135,7 @@ class Till:
                 printer,
                 drawer_from_settings(settings.drawer, printer),
                 scanner_from_settings(settings.scanner),
+                nfc_from_settings(settings.nfc),
             )
         except BaseException:
             await conn.close()
@@ -163,6 +167,7 @@ class Till:
         try:
             await self.printing.close()
             await self.drawer.close()
+            await self.nfc.close()
         finally:
             await self.conn.close()
 
@@ -174,6 +179,13 @@ class Till:
         staff = await catalog.staff_by_pin(self.conn, pin)
         if staff is None:
             raise AuthError("wrong PIN")
+        return staff
+
+    async def unlock_badge(self, uid: str) -> Staff:
+        """The staff member whose badge was tapped (UID as the NFC reader reports it)."""
+        staff = await catalog.staff_by_badge(self.conn, uid)
+        if staff is None:
+            raise AuthError("unknown badge")
         return staff
 
     async def products(self) -> list[Product]:

@@ -5,6 +5,7 @@ Barcodes are stored in the form ``core.barcode.catalog_key`` gives (UPC-A and UP
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,3 +108,62 @@ async def staff_by_pin(conn: aiosqlite.Connection, pin: str) -> Staff | None:
 
     # scrypt is slow on purpose; off the event loop so the screen and drivers keep running.
     return await asyncio.to_thread(match)
+
+
+class BadgeError(ValueError):
+    """A badge UID that cannot be bound: malformed, or already someone else's."""
+
+
+def normalize_badge_uid(uid: str) -> str:
+    """``04:a2:24:…`` or ``04A224…`` → ``04A224…``; a card UID is 4, 7 or 10 bytes."""
+    cleaned = re.sub(r"[\s:-]", "", uid).upper()
+    if not re.fullmatch(r"[0-9A-F]*", cleaned) or len(cleaned) not in (8, 14, 20):
+        raise BadgeError(f"{uid!r} is not a card UID (4, 7 or 10 bytes in hex)")
+    return cleaned
+
+
+async def bind_badge(conn: aiosqlite.Connection, staff_id: str, uid: str) -> str:
+    """Bind a badge to a staff member; binding it again to the same person is a no-op, to
+    somebody else an error (a lost badge is unbound first, on purpose)."""
+    uid = normalize_badge_uid(uid)
+    async with transaction(conn):
+        rows = await conn.execute_fetchall(
+            "SELECT staff_id FROM staff_badges WHERE uid = ?", (uid,)
+        )
+        if rows:
+            owner = rows[0][0]
+            if owner != staff_id:
+                raise BadgeError(f"badge …{uid[-4:]} is already bound to {owner}")
+            return uid
+        known = await conn.execute_fetchall("SELECT 1 FROM staff WHERE id = ?", (staff_id,))
+        if not known:
+            raise BadgeError(f"no staff member {staff_id!r}")
+        await conn.execute(
+            "INSERT INTO staff_badges (uid, staff_id) VALUES (?, ?)", (uid, staff_id)
+        )
+    return uid
+
+
+async def unbind_badge(conn: aiosqlite.Connection, uid: str) -> bool:
+    """Forget a badge (lost, or handed back); False when it was not bound."""
+    uid = normalize_badge_uid(uid)
+    async with transaction(conn):
+        cursor = await conn.execute("DELETE FROM staff_badges WHERE uid = ?", (uid,))
+    return cursor.rowcount > 0
+
+
+async def staff_by_badge(conn: aiosqlite.Connection, uid: str) -> Staff | None:
+    """The staff member a badge belongs to; None for an unknown or malformed UID."""
+    try:
+        uid = normalize_badge_uid(uid)
+    except BadgeError:
+        return None
+    rows = await conn.execute_fetchall(
+        "SELECT s.id, s.name, s.role FROM staff_badges b JOIN staff s ON s.id = b.staff_id "
+        "WHERE b.uid = ?",
+        (uid,),
+    )
+    if not rows:
+        return None
+    staff_id, name, role = tuple(rows[0])
+    return Staff(staff_id, name, role)

@@ -29,6 +29,9 @@ DEMO_PRODUCTS = [
 
 DEMO_STAFF = [("ana", "Ana", "cashier", "1234"), ("marco", "Marco", "manager", "9999")]
 
+# (staff id, badge UID): NTAG215-style 7-byte UIDs, for `bitagora sim nfc --tap UID`.
+DEMO_BADGES = [("ana", "04A224B2C35E80"), ("marco", "04C1D2E3F40A81")]
+
 
 def demo_products(currency: str) -> list[Product]:
     return [
@@ -44,3 +47,5 @@ async def seed_demo(conn: aiosqlite.Connection, currency: str) -> None:
     await catalog.save_products(conn, demo_products(currency))
     for staff_id, name, role, pin in DEMO_STAFF:
         await catalog.add_staff(conn, staff_id, name, role, pin)
+    for staff_id, uid in DEMO_BADGES:
+        await catalog.bind_badge(conn, staff_id, uid)

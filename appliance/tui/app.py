@@ -1,9 +1,11 @@
 """The kiosk app: it only wires screens together.
 
 Screen stack: the sell screen at the bottom, the lock screen over it at start and whenever staff
-tap Lock; "Pay cash" pushes the cash payment modal, and a finished sale the sale-done modal;
-"No sale" pushes the manager-PIN modal that opens the drawer. Screens talk up with messages
-(``SellScreen.LockRequested``, ``SellScreen.PayRequested``, ``SellScreen.NoSaleRequested``) and
+tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reader's polling
+worker and hands each tap to the lock screen); "Pay cash" pushes the cash payment modal, and a
+finished sale the sale-done modal; "No sale" pushes the manager-PIN modal that opens the drawer.
+Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
+``SellScreen.NoSaleRequested``) and
 screen results; the app talks down by calling the sell screen's methods.
 """
 
@@ -14,9 +16,11 @@ import contextlib
 import logging
 import time
 
-from textual import on
+from textual import on, work
 from textual.app import App
+from textual.message import Message
 
+from appliance.drivers.nfc import CardTap
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
 from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
 from appliance.tui.scan import Clock
@@ -53,11 +57,19 @@ class KioskApp(App[None]):
         self.scanner_task: asyncio.Task[None] | None = None
         self.scanner_connected: bool | None = None  # None: not heard from yet
 
+    class CardTapped(Message):
+        """A card arrived on the NFC reader."""
+
+        def __init__(self, tap: CardTap) -> None:
+            super().__init__()
+            self.tap = tap
+
     async def on_mount(self) -> None:
         await self.push_screen(self.sell)
         self.lock()
         if self.till.scanner is not None:
             self.scanner_task = asyncio.create_task(self._read_scanner(), name="serial scanner")
+        self.watch_nfc()
 
     async def on_unmount(self) -> None:
         """The app owns the scanner's task: cancelled and awaited before the till closes."""
@@ -93,6 +105,22 @@ class KioskApp(App[None]):
             self.scanner_connected = False
             text = f"Scanner not connected ({event.reason}); check its cable. Retrying."
             sell.post_message(SellScreen.ScannerNotice(text, True))
+
+    @work(group="nfc", exit_on_error=False)
+    async def watch_nfc(self) -> None:
+        """Poll the NFC reader for as long as the app runs (the worker is cancelled at exit,
+        which closes the port); reader trouble is retried inside ``taps()``."""
+        try:
+            async for tap in self.till.nfc.taps():
+                self.post_message(self.CardTapped(tap))
+        except Exception:
+            log.exception("NFC reader loop stopped")
+            raise
+
+    @on(CardTapped)
+    def _card_tapped(self, event: CardTapped) -> None:
+        if isinstance(self.screen, LockScreen):
+            self.screen.badge_tapped(event.tap.uid)
 
     def lock(self) -> None:
         self.push_screen(LockScreen(self.till), self._unlocked)

@@ -1,4 +1,5 @@
-"""The lock screen: a PIN on the on-screen keypad (or typed, then Enter) unlocks the till."""
+"""The lock screen: a PIN on the on-screen keypad (or typed, then Enter) unlocks the till, and so
+does a staff badge tapped on the NFC reader (the app passes taps down with ``badge_tapped``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ MAX_PIN_LENGTH = 8
 
 
 class LockScreen(Screen[Staff]):
-    """Dismissed with the ``Staff`` whose PIN was entered."""
+    """Dismissed with the ``Staff`` whose PIN was entered or whose badge was tapped."""
 
     CSS_PATH = "lock.tcss"
     AUTO_FOCUS = None
@@ -36,11 +37,16 @@ class LockScreen(Screen[Staff]):
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="lock-panel"):
             yield Static(self.till.settings.device.merchant_name, id="lock-title", markup=False)
-            yield Static("Enter your PIN", id="lock-prompt")
+            yield Static(self._prompt(), id="lock-prompt")
             yield Static(self._masked(""), id="pin-display")
             yield Static("", id="lock-message", markup=False)
             with Center():
                 yield Keypad(PIN_KEYS, id="pin-keypad")
+
+    def _prompt(self) -> str:
+        if self.till.settings.nfc.kind == "none":
+            return "Enter your PIN"
+        return "Enter your PIN or tap your badge"
 
     @staticmethod
     def _masked(pin: str) -> str:
@@ -70,6 +76,14 @@ class LockScreen(Screen[Staff]):
             return
         self.checking = True
         self._check(self.pin)
+
+    def badge_tapped(self, uid: str) -> None:
+        """A card arrived on the NFC reader: unlock for its owner (ignored mid-check)."""
+        if self.checking:
+            return
+        self.checking = True
+        self.message = ""
+        self._check_badge(uid)
 
     @on(Keypad.Pressed)
     def _keypad(self, event: Keypad.Pressed) -> None:
@@ -105,6 +119,22 @@ class LockScreen(Screen[Staff]):
         except Exception as err:
             log.exception("PIN check failed")
             self.message = f"Could not check the PIN: {err}"
+            return
+        finally:
+            self.pin = ""
+            self.checking = False
+        self.dismiss(staff)
+
+    @work(exclusive=True, group="unlock", exit_on_error=False)
+    async def _check_badge(self, uid: str) -> None:
+        try:
+            staff = await self.till.unlock_badge(uid)
+        except AuthError:
+            self.message = "Unknown badge, use your PIN"
+            return
+        except Exception as err:
+            log.exception("badge check failed")
+            self.message = f"Could not check the badge: {err}"
             return
         finally:
             self.pin = ""

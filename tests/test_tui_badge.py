@@ -1,0 +1,141 @@
+"""Staff badges: bound in the store, checked by the till, and a tap on the (simulated) PN532
+unlocking the kiosk through the real Textual app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+from tui_helpers import kiosk
+
+from appliance.config import load_settings
+from appliance.drivers import pn532_frames as pf
+from appliance.drivers.nfc import NoNfcReader, Pn532Reader
+from appliance.services.till import AuthError, Till
+from appliance.sim.nfc import Pn532Simulator, SimCard
+from appliance.sim.printer import PrinterSimulator
+from appliance.store import catalog
+from appliance.store.seed import DEMO_BADGES, seed_demo
+from appliance.tui.screens.lock import LockScreen
+from appliance.tui.screens.sell import SellScreen
+from appliance.tui.script import wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+ANA_BADGE = dict(DEMO_BADGES)["ana"]
+IN_LIST = pf.IN_LIST_PASSIVE_TARGET
+
+
+@asynccontextmanager
+async def till_with_reader(tmp_path: Path) -> AsyncIterator[tuple[Till, Pn532Simulator]]:
+    """A till whose settings name a PN532 on the simulator's pty, as a kiosk's would."""
+    async with (
+        PrinterSimulator(tmp_path / "printer", port=0) as printer,
+        Pn532Simulator(link=tmp_path / "ttyNFC") as reader,
+    ):
+        env = {
+            "BITAGORA_PRINTER_PORT": str(printer.port),
+            "BITAGORA_NFC_KIND": "pn532",
+            "BITAGORA_NFC_PORT": reader.path,
+            "BITAGORA_NFC_TIMEOUT_S": "0.5",
+        }
+        till = await Till.open(load_settings(tmp_path / "device", env=env))
+        try:
+            await seed_demo(till.conn, till.currency)
+            yield till, reader
+        finally:
+            await till.close()
+
+
+async def test_badges_bind_and_look_up(tmp_path: Path) -> None:
+    async with till_with_reader(tmp_path) as (till, _reader):
+        assert isinstance(till.nfc, Pn532Reader)
+        conn = till.conn
+        assert (await till.unlock_badge(ANA_BADGE)).name == "Ana"
+        # as printed on a card or typed by a technician: separators and case do not matter
+        spaced = ":".join(ANA_BADGE[i : i + 2] for i in range(0, 14, 2)).lower()
+        assert (await till.unlock_badge(spaced)).id == "ana"
+        assert await catalog.bind_badge(conn, "marco", "de:ad:be:ef") == "DEADBEEF"
+        assert await catalog.bind_badge(conn, "marco", "DEADBEEF") == "DEADBEEF"  # again: no-op
+        assert (await till.unlock_badge("DEADBEEF")).name == "Marco"
+        with pytest.raises(catalog.BadgeError, match="already bound to marco"):
+            await catalog.bind_badge(conn, "ana", "DEADBEEF")
+        with pytest.raises(catalog.BadgeError, match="not a card UID"):
+            await catalog.bind_badge(conn, "ana", "12345")
+        with pytest.raises(catalog.BadgeError, match="no staff member"):
+            await catalog.bind_badge(conn, "nobody", "CAFEBABE")
+        assert await catalog.unbind_badge(conn, "DEADBEEF")
+        assert not await catalog.unbind_badge(conn, "DEADBEEF")
+        for unknown in ("DEADBEEF", "not hex at all", ""):
+            with pytest.raises(AuthError):
+                await till.unlock_badge(unknown)
+
+
+async def test_staff_rewritten_keeps_their_badges(tmp_path: Path) -> None:
+    async with till_with_reader(tmp_path) as (till, _reader):
+        await catalog.add_staff(till.conn, "ana", "Ana M.", "cashier", "4321")  # new PIN
+        assert (await till.unlock_badge(ANA_BADGE)).name == "Ana M."
+
+
+async def test_badge_tap_unlocks_the_kiosk(tmp_path: Path) -> None:
+    async with till_with_reader(tmp_path) as (till, reader), kiosk(till, pin=None) as (app, pilot):
+        lock = app.screen
+        assert isinstance(lock, LockScreen)
+        prompt = str(lock.query_one("#lock-prompt", Static).content)
+        assert prompt == "Enter your PIN or tap your badge"
+
+        reader.place_card(SimCard.ntag215("04000000000001"))  # a card nobody owns
+        await wait_until(pilot, lambda: lock.message != "", "the unknown badge")
+        assert lock.message == "Unknown badge, use your PIN"
+        assert app.screen is lock
+
+        reader.place_card(SimCard.ntag215(ANA_BADGE))
+        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        assert app.sell.staff is not None and app.sell.staff.name == "Ana"
+
+        # a tap while selling does nothing; after Lock, Marco's badge takes over
+        reader.place_card(SimCard.ntag215(dict(DEMO_BADGES)["marco"]))
+        await wait_until(pilot, lambda: reader.commands.count(IN_LIST) > 3, "more polls")
+        assert app.screen is app.sell and app.sell.staff.name == "Ana"
+        reader.remove_card()
+        polls = reader.commands.count(IN_LIST)
+        await wait_until(pilot, lambda: reader.commands.count(IN_LIST) > polls + 1, "a poll")
+        app.lock()
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        reader.place_card(SimCard.ntag215(dict(DEMO_BADGES)["marco"]))
+        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        assert app.sell.staff.name == "Marco"
+
+
+async def test_kiosk_keeps_working_when_the_reader_is_unplugged(tmp_path: Path) -> None:
+    async with till_with_reader(tmp_path) as (till, reader), kiosk(till, pin=None) as (app, pilot):
+        await reader.wait_for(lambda: reader.commands.count(IN_LIST) > 0, "a poll")
+        reader.unplug()
+        # the PIN still works while the reader is gone ...
+        await pilot.press("1", "2", "3", "4", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        app.lock()
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        # ... and badges work again once it is back
+        reader.replug()
+        reader.place_card(SimCard.ntag215(ANA_BADGE))
+        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        assert app.sell.staff is not None and app.sell.staff.name == "Ana"
+
+
+async def test_no_reader_configured(tmp_path: Path) -> None:
+    async with PrinterSimulator(tmp_path / "printer", port=0) as printer:
+        env = {"BITAGORA_PRINTER_PORT": str(printer.port)}
+        till = await Till.open(load_settings(tmp_path / "device", env=env))
+        try:
+            await seed_demo(till.conn, till.currency)
+            assert isinstance(till.nfc, NoNfcReader)
+            async with kiosk(till, pin=None) as (app, _pilot):
+                lock = app.screen
+                assert isinstance(lock, LockScreen)
+                assert str(lock.query_one("#lock-prompt", Static).content) == "Enter your PIN"
+        finally:
+            await till.close()
