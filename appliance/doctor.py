@@ -51,6 +51,17 @@ class Check:
 class Options:
     offline: bool = False  # skip everything that needs the network (central)
     print_test_page: bool = True
+    # A technician's or manager's PIN to pulse the drawer with (journaled as a "test" opening);
+    # None: the drawer is not pulsed.
+    drawer_pin: str | None = None
+    card_wait_s: float = 0.0  # how long to wait for a card on the NFC reader; 0: look once
+
+
+PRINTER_ACTIONS = {
+    "Printer out of paper": "load a new roll",
+    "Printer cover open": "close the printer's cover",
+    "Printer offline": "check the printer's power and its error light",
+}
 
 
 def config_check(load: Callable[[], Settings]) -> tuple[Check, Settings | None]:
@@ -116,6 +127,92 @@ def disk_check(settings: Settings) -> Check:
     if free < DISK_WARN_BYTES:
         return Check("disk", "WARN", detail, "free some space (old logs, backups)")
     return Check("disk", "OK", detail)
+
+
+async def printer_check(settings: Settings, print_test_page: bool) -> Check:
+    from appliance.drivers.printer import PrinterError, printer_from_settings
+
+    printer = printer_from_settings(settings.printer)
+    name = printer.describe()
+    try:
+        status = await printer.status()
+        if status.ready and print_test_page:
+            status = await printer.print_test_page()
+            name += ", test page printed"
+    except PrinterError as err:
+        return Check(
+            "printer", "FAIL", f"{name}: {err}", "check power, cable or network and printer.*"
+        )
+    if status.problem:
+        return Check(
+            "printer", "FAIL", f"{name}: {status.problem}", PRINTER_ACTIONS[status.problem]
+        )
+    if status.warning:
+        return Check("printer", "WARN", f"{name}: {status.warning}", "have a new roll ready")
+    if not status.known:
+        return Check("printer", "OK", f"{name} (it does not report paper or cover)")
+    return Check("printer", "OK", f"{name}, paper {status.paper}")
+
+
+async def drawer_check(settings: Settings, pin: str | None) -> Check:
+    from appliance.services.till import AuthError, DrawerError, Till
+
+    if settings.drawer.kind == "none":
+        return Check("drawer", "SKIP", "no cash drawer (drawer.kind = none)")
+    if pin is None:
+        return Check("drawer", "SKIP", f"{settings.drawer.kind} drawer not pulsed (no PIN given)")
+    try:
+        till = await Till.open(settings, print_worker=False)
+    except Exception as err:  # the store or the drawer's pins: reported, never raised
+        return Check("drawer", "FAIL", f"cannot open the till: {err}", "see the lines above")
+    try:
+        opening = await till.test_drawer(pin)
+    except AuthError as err:
+        return Check("drawer", "FAIL", str(err), "use a technician's or manager's PIN")
+    except DrawerError as err:
+        return Check("drawer", "FAIL", str(err), "check drawer.* and the wiring")
+    finally:
+        await till.close()
+    if opening.problem:
+        return Check(
+            "drawer",
+            "FAIL",
+            f"pulse failed (journal #{opening.record.seq}): {opening.problem}",
+            "check the drawer cable and drawer.* settings",
+        )
+    return Check(
+        "drawer",
+        "OK",
+        f"{settings.drawer.kind} drawer pulsed (journal #{opening.record.seq}); did it open?",
+    )
+
+
+async def nfc_check(settings: Settings, card_wait_s: float) -> Check:
+    from appliance.drivers.nfc import NfcError, nfc_from_settings
+
+    if settings.nfc.kind == "none":
+        return Check("nfc", "SKIP", "no NFC reader (nfc.kind = none)")
+    reader = nfc_from_settings(settings.nfc)
+    try:
+        firmware = await reader.firmware_version()
+        deadline = time.monotonic() + card_wait_s
+        tap = await reader.read_card()
+        while tap is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)  # the reader answers "no card" at once: poll, gently
+            tap = await reader.read_card()
+    except NfcError as err:
+        return Check(
+            "nfc",
+            "FAIL",
+            f"{settings.nfc.port}: {err}",
+            "check the wiring, the HSU switches and nfc.port (stop the kiosk first)",
+        )
+    finally:
+        await reader.close()
+    if tap is None:
+        return Check("nfc", "OK", f"{firmware}; no card on the reader")
+    ndef = f", NDEF {tap.uri or ' / '.join(tap.texts) or 'empty'}" if not tap.ndef_error else ""
+    return Check("nfc", "OK", f"{firmware}; card {tap.uid}{ndef}")
 
 
 async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float | None]:
@@ -198,6 +295,9 @@ async def run_checks(load: Callable[[], Settings], options: Options) -> list[Che
     checks = [config, await database_check(settings)]
     if checks[-1].status == "OK":
         checks.append(await journal_check(settings))
+    checks.append(await printer_check(settings, options.print_test_page))
+    checks.append(await drawer_check(settings, options.drawer_pin))
+    checks.append(await nfc_check(settings, options.card_wait_s))
     uplink, skew = await uplink_check(settings, options.offline)
     checks.append(uplink)
     checks.append(clock_check(time.time(), skew))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from store_helpers import open_device, tamper_amount, write_sales
 from appliance.cli import main
 from appliance.config import Settings, load_settings
 from appliance.doctor import EARLIEST_PLAUSIBLE, Options, clock_check, passed, run_checks
+from appliance.sim.printer import PrinterSimulator
 from appliance.uplink.client import CentralClient, Enrollment
 from appliance.uplink.daemon import save_enrollment
 
@@ -20,8 +22,17 @@ ONLINE = Options(print_test_page=False)
 OFFLINE = Options(offline=True, print_test_page=False)
 
 
-def settings_in(data_dir: Path) -> Callable[[], Settings]:
-    return lambda: load_settings(data_dir, env={})
+def settings_in(data_dir: Path, printer: PrinterSimulator) -> Callable[[], Settings]:
+    return lambda: load_settings(data_dir, env={"BITAGORA_PRINTER_PORT": str(printer.port)})
+
+
+@pytest.fixture
+async def printer(tmp_path: Path) -> AsyncIterator[PrinterSimulator]:
+    async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
+        yield sim
+
+
+DEVICES = {"printer": "OK", "drawer": "SKIP", "nfc": "SKIP"}
 
 
 def statuses(checks: list) -> dict[str, str]:  # type: ignore[type-arg]
@@ -36,6 +47,7 @@ async def make_device(data_dir: Path, sales: int = 3) -> None:
 
 async def test_a_healthy_enrolled_device_passes(
     tmp_path: Path,
+    printer: PrinterSimulator,
     central_server,  # type: ignore[no-untyped-def]
 ) -> None:
     conn, identity = await open_device(tmp_path)
@@ -46,8 +58,8 @@ async def test_a_healthy_enrolled_device_passes(
     await save_enrollment(conn, enrollment, central_server.base_url)
     await conn.close()
 
-    checks = await run_checks(settings_in(tmp_path), ONLINE)
-    assert statuses(checks) == {
+    checks = await run_checks(settings_in(tmp_path, printer), ONLINE)
+    assert statuses(checks) == DEVICES | {
         "config": "OK",
         "database": "OK",
         "journal": "OK",
@@ -60,32 +72,38 @@ async def test_a_healthy_enrolled_device_passes(
     assert clock.detail.endswith("s from central")
 
 
-async def test_central_down_fails_the_uplink_line_with_what_to_do(tmp_path: Path) -> None:
+async def test_central_down_fails_the_uplink_line_with_what_to_do(
+    tmp_path: Path, printer: PrinterSimulator
+) -> None:
     conn, identity = await open_device(tmp_path)
     await save_enrollment(conn, Enrollment(identity.device_id, "Shop"), "http://127.0.0.1:9")
     await conn.close()
-    checks = await run_checks(settings_in(tmp_path), ONLINE)
+    checks = await run_checks(settings_in(tmp_path, printer), ONLINE)
     uplink = next(c for c in checks if c.name == "uplink")
     assert uplink.status == "FAIL" and "unreachable" in uplink.detail
     assert "network" in uplink.action
     assert not passed(checks)
     # --offline: the same device passes, the network check is skipped.
-    offline = await run_checks(settings_in(tmp_path), OFFLINE)
+    offline = await run_checks(settings_in(tmp_path, printer), OFFLINE)
     assert statuses(offline)["uplink"] == "SKIP" and passed(offline)
 
 
-async def test_a_tampered_journal_fails_naming_the_seq(tmp_path: Path) -> None:
+async def test_a_tampered_journal_fails_naming_the_seq(
+    tmp_path: Path, printer: PrinterSimulator
+) -> None:
     await make_device(tmp_path, sales=5)
     tamper_amount(tmp_path / "appliance.sqlite3", 3)
-    checks = await run_checks(settings_in(tmp_path), OFFLINE)
+    checks = await run_checks(settings_in(tmp_path, printer), OFFLINE)
     journal = next(c for c in checks if c.name == "journal")
     assert journal.status == "FAIL" and journal.detail.startswith("seq 3:")
     assert not passed(checks)
 
 
-async def test_a_fresh_device_warns_but_does_not_fail(tmp_path: Path) -> None:
-    checks = await run_checks(settings_in(tmp_path), OFFLINE)
-    assert statuses(checks) == {
+async def test_a_fresh_device_warns_but_does_not_fail(
+    tmp_path: Path, printer: PrinterSimulator
+) -> None:
+    checks = await run_checks(settings_in(tmp_path, printer), OFFLINE)
+    assert statuses(checks) == DEVICES | {
         "config": "OK",
         "database": "WARN",
         "uplink": "WARN",
@@ -104,12 +122,21 @@ def test_bad_setting_names_the_key_and_exits_1(tmp_path: Path, capsys) -> None: 
     assert config["status"] == "FAIL" and "printer.port" in config["detail"]
 
 
-def test_text_report_is_one_line_a_check_with_actions(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["doctor", "--data-dir", str(tmp_path), "--offline", "--no-print"]) == 0
+def test_text_report_is_one_line_a_check_with_actions(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BITAGORA_PRINTER_PORT", str(closed_port()))
+    assert main(["doctor", "--data-dir", str(tmp_path), "--offline", "--no-print"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("OK    config")
     assert any(line.startswith("WARN  database") for line in lines)
     assert "      -> start the kiosk once" in lines
+    assert any(line.startswith("FAIL  printer") and "not reachable" in line for line in lines)
+    assert "      -> check power, cable or network and printer.*" in lines
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from store_helpers import cash_sale_body, open_device, write_sales
 
 from appliance.core.journal import verify_chain
 from appliance.store import journal, outbox, sales
-from appliance.store.db import migrations, open_db, transaction
+from appliance.store.db import StoreError, migrations, open_db, transaction
 from appliance.store.device import DeviceMismatch, bind
 from appliance.store.export import verify_database
 from appliance.store.identity import IdentityError, load_identity, load_or_create_identity
@@ -25,6 +25,13 @@ async def test_store_is_wal_full_and_migrated_once(tmp_path: Path) -> None:
     again = await open_db(tmp_path / "a.sqlite3")  # re-open must not re-run migrations
     assert (await (await again.execute("PRAGMA user_version")).fetchone())[0] == version
     await again.close()
+
+
+def test_a_gap_in_the_migration_numbers_is_refused(tmp_path: Path) -> None:
+    for name in ("0001_init.sql", "0003_later.sql"):
+        (tmp_path / name).write_text("SELECT 1;", encoding="utf-8")
+    with pytest.raises(StoreError, match=r"without gaps, found \[1, 3\]"):
+        migrations(tmp_path)
 
 
 async def test_a_sale_writes_sale_journal_and_outbox_together(tmp_path: Path) -> None:

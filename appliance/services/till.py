@@ -118,7 +118,9 @@ class Till:
         )
 
     @classmethod
-    async def open(cls, settings: Settings) -> Till:
+    async def open(cls, settings: Settings, *, print_worker: bool = True) -> Till:
+        """``print_worker=False`` for a tool beside a running kiosk (the doctor): one worker per
+        print queue, or receipts would print twice."""
         identity = load_or_create_identity(settings.data_dir)
         conn = await open_db(settings.database_path)
         try:
@@ -142,7 +144,8 @@ class Till:
             raise
         try:
             await till.start_drawer()
-            await till.printing.start()  # receipts still queued from before a restart print now
+            if print_worker:
+                await till.printing.start()  # receipts still queued from a restart print now
         except BaseException:
             await till.close()
             raise

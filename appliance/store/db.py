@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import aiosqlite
@@ -22,14 +23,20 @@ class StoreError(RuntimeError):
     """The database cannot be opened or migrated."""
 
 
-def migrations() -> list[tuple[int, str]]:
-    folder = resources.files("appliance.store") / "migrations"
+def migrations(folder: Traversable | None = None) -> list[tuple[int, str]]:
+    """The numbered migrations of ``folder`` (default: the package's own), in order."""
+    folder = folder or resources.files("appliance.store") / "migrations"
     found = []
     for entry in folder.iterdir():
         match = re.fullmatch(r"(\d{4})_\w+\.sql", entry.name)
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    found.sort()
+    # A gap would let a database that skipped a number never receive it: refuse to start.
+    numbers = [version for version, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise StoreError(f"migrations must be numbered 1..N without gaps, found {numbers}")
+    return found
 
 
 async def open_db(path: Path) -> aiosqlite.Connection:
