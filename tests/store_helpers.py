@@ -14,14 +14,16 @@ from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.sale import Payment, sale_body
 from appliance.store import device, sales
-from appliance.store.db import open_db
+from appliance.store.db import DEFAULT_CHECKPOINT_PAGES, open_db
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 from appliance.store.seed import demo_products
 
 
-async def open_device(data_dir: Path) -> tuple[aiosqlite.Connection, DeviceIdentity]:
+async def open_device(
+    data_dir: Path, checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
+) -> tuple[aiosqlite.Connection, DeviceIdentity]:
     identity = load_or_create_identity(data_dir)
-    conn = await open_db(data_dir / "appliance.sqlite3")
+    conn = await open_db(data_dir / "appliance.sqlite3", checkpoint_pages)
     await device.bind(conn, identity)
     return conn, identity
 

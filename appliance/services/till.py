@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from appliance.services.printing import PrintWorker, receipt_from_record
 from appliance.store import catalog, device, journal, outbox, print_queue, sales
 from appliance.store import drawer as drawer_store
 from appliance.store.catalog import Staff
-from appliance.store.db import open_db, transaction
+from appliance.store.db import BACKSTOP_CHECKPOINT_PAGES, checkpoint, open_db, transaction
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
 
 __all__ = [
@@ -122,7 +123,7 @@ class Till:
         """``print_worker=False`` for a tool beside a running kiosk (the doctor): one worker per
         print queue, or receipts would print twice."""
         identity = load_or_create_identity(settings.data_dir)
-        conn = await open_db(settings.database_path)
+        conn = await open_db(settings.database_path, BACKSTOP_CHECKPOINT_PAGES)
         try:
             await device.bind(conn, identity)
         except BaseException:
@@ -228,7 +229,16 @@ class Till:
         if problem:
             problems.append(problem)
         cart.clear()
+        self._in_background(self._checkpoint())
         return SaleResult(sale_id, record, total, change, receipt, tuple(problems))
+
+    async def _checkpoint(self) -> None:
+        """After a sale, while staff read the change: so the next sale's commit does not pay
+        for SQLite's own checkpoint (the connection's is only a backstop)."""
+        try:
+            await checkpoint(self.conn)
+        except aiosqlite.Error as err:  # the sale is durable in the WAL already
+            log.warning("checkpoint failed", extra={"error": str(err)})
 
     async def _receipt_outcome(self, seq: int) -> str | None:
         """Let the print worker try the receipt record ``seq`` queued; say why if it did not
@@ -358,7 +368,11 @@ class Till:
     def _drawer_changed(self, state: DrawerState) -> None:
         """The sensor changed: leave it where the uplink's heartbeat reads it (in a task the
         till owns, as the watch calls back synchronously)."""
-        task = asyncio.get_running_loop().create_task(self._write_drawer_status(state))
+        self._in_background(self._write_drawer_status(state))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Start work the till owns: ``settle`` waits for it, ``close`` cancels it."""
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -7,7 +7,7 @@
 -- committed sale always has its receipt queued, and a rolled-back one never has.
 
 CREATE TABLE print_queue (
-    job_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      INTEGER PRIMARY KEY,  -- rows are never deleted, so ids only grow
     journal_seq INTEGER NOT NULL UNIQUE REFERENCES journal(seq),  -- the record that asked
     sale_seq    INTEGER NOT NULL REFERENCES journal(seq),         -- the sale it prints
     copy        INTEGER NOT NULL DEFAULT 0 CHECK (copy IN (0, 1)),
