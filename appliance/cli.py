@@ -94,6 +94,12 @@ def cmd_journal_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff(args: argparse.Namespace) -> int:
+    from appliance.staff import run
+
+    return run(_settings(args), args.staff_action, args)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from appliance.doctor import Options, passed, report, run_checks
 
@@ -153,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
     else:
         add_central_parser(sub)
+
+    from appliance.staff import add_staff_parser
+
+    add_staff_parser(sub, add_device_options)
+    sub.choices["staff"].set_defaults(func=cmd_staff)
 
     doctor = sub.add_parser("doctor", help="the technician's self-test")
     add_device_options(doctor)

@@ -96,6 +96,16 @@ async def add_staff(
     return Staff(staff_id, name, role)
 
 
+async def all_staff(conn: aiosqlite.Connection) -> list[tuple[Staff, list[str]]]:
+    """Everyone who may use the till, with the UIDs of their badges."""
+    people = await conn.execute_fetchall("SELECT id, name, role FROM staff ORDER BY id")
+    badges = await conn.execute_fetchall("SELECT staff_id, uid FROM staff_badges ORDER BY uid")
+    held: dict[str, list[str]] = {}
+    for staff_id, uid in badges:
+        held.setdefault(staff_id, []).append(uid)
+    return [(Staff(i, n, r), held.get(i, [])) for i, n, r in people]
+
+
 async def staff_by_pin(conn: aiosqlite.Connection, pin: str) -> Staff | None:
     """The staff member whose PIN this is (each stored hash has its own salt, so check each)."""
     rows = await conn.execute_fetchall("SELECT id, name, role, pin_hash FROM staff ORDER BY id")

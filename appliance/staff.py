@@ -1,0 +1,108 @@
+"""``bitagora staff``: who may use the till, their PINs and their NFC badges.
+
+    bitagora staff list
+    bitagora staff add ID --name NAME --role cashier|manager|technician   (PIN asked twice)
+    bitagora staff badge ID UID        bind a badge (the UID `bitagora doctor` shows)
+    bitagora staff unbadge UID         forget a lost or returned badge
+
+PINs are read without echo (or one line from standard input with ``--pin-stdin``, for scripts)
+and stored only as scrypt hashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiosqlite
+
+from appliance.config import Settings
+from appliance.store import catalog
+from appliance.store.db import open_db
+
+ROLES = ("cashier", "manager", "technician")
+PIN_DIGITS = range(4, 9)
+
+
+def _pin(from_stdin: bool) -> str:
+    if from_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass("PIN (4-8 digits): ")
+        if getpass.getpass("Same PIN again: ") != pin:
+            raise ValueError("the two PINs differ")
+    if not pin.isdigit() or len(pin) not in PIN_DIGITS:
+        raise ValueError("a PIN is 4 to 8 digits")
+    return pin
+
+
+async def _list(conn: aiosqlite.Connection, args: argparse.Namespace) -> str:
+    rows = await catalog.all_staff(conn)
+    if not rows:
+        return "no staff yet: bitagora staff add ID --name NAME --role ROLE"
+    return "\n".join(
+        f"{s.id:<12} {s.role:<10} {s.name}"
+        + (f"  badges …{', …'.join(u[-4:] for u in b)}" if b else "")
+        for s, b in rows
+    )
+
+
+async def _add(conn: aiosqlite.Connection, args: argparse.Namespace) -> str:
+    staff = await catalog.add_staff(conn, args.id, args.name, args.role, _pin(args.pin_stdin))
+    return f"{staff.name} ({staff.id}) is a {staff.role}"
+
+
+async def _badge(conn: aiosqlite.Connection, args: argparse.Namespace) -> str:
+    uid = await catalog.bind_badge(conn, args.id, args.uid)
+    return f"badge …{uid[-4:]} now unlocks the till for {args.id}"
+
+
+async def _unbadge(conn: aiosqlite.Connection, args: argparse.Namespace) -> str:
+    if await catalog.unbind_badge(conn, args.uid):
+        return "badge forgotten"
+    raise ValueError("that badge was not bound to anybody")
+
+
+Action = Callable[[aiosqlite.Connection, argparse.Namespace], Awaitable[str]]
+
+
+def run(settings: Settings, action: Action, args: argparse.Namespace) -> int:
+    async def go() -> str:
+        conn = await open_db(settings.database_path)
+        try:
+            return await action(conn, args)
+        finally:
+            await conn.close()
+
+    try:
+        print(asyncio.run(go()))
+    except (ValueError, aiosqlite.Error) as err:  # BadgeError is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_staff_parser(subparsers: Any, add_device_options: Callable[[Any], None]) -> None:
+    staff = subparsers.add_parser("staff", help="staff, their roles, PINs and badges")
+    sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="everyone who may use the till")
+    listing.set_defaults(staff_action=_list)
+    add = sub.add_parser("add", help="add someone, or change their name, role or PIN")
+    add.add_argument("id", help="short id, e.g. ana")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    add.set_defaults(staff_action=_add)
+    badge = sub.add_parser("badge", help="bind an NFC badge to someone")
+    badge.add_argument("id")
+    badge.add_argument("uid", help="the card UID in hex, e.g. 04A224B2C35E80")
+    badge.set_defaults(staff_action=_badge)
+    unbadge = sub.add_parser("unbadge", help="forget a badge")
+    unbadge.add_argument("uid")
+    unbadge.set_defaults(staff_action=_unbadge)
+    for parser in (listing, add, badge, unbadge):
+        add_device_options(parser)
