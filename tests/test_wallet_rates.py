@@ -286,6 +286,8 @@ def test_settings_are_checked(tmp_path: Any) -> None:
     settings = load_settings(tmp_path, path, env={})
     assert settings.rates.sources == ("kraken", "bitstamp")
     assert settings.rates.urls() == {"kraken": "http://127.0.0.1:8123"}
+    service = RateService.from_settings(settings, httpx.AsyncClient())
+    assert service.currency == "EUR" and service.settings is settings.rates
     for text, key in [
         ('sources = ["binance"]', "rates.sources"),
         ('sources = ["kraken"]', "rates.min_sources"),

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from appliance.config import RatesSettings
+from appliance.config import RatesSettings, Settings
 from appliance.core.btc import RateError, check_rate
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,11 @@ class RateService:
         self._cache: ExchangeRate | None = None
         self._lock = asyncio.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> RateService:
+        """The device's rate service: ``[rates]`` for ``device.currency``."""
+        return cls(settings.rates, settings.device.currency, client)
+
     def usable(self) -> ExchangeRate | None:
         """The cached rate if it is not older than ``max_age_s``, without asking anyone."""
         if self._cache and self._cache.age_s(self._clock()) <= self.settings.max_age_s:
@@ -274,8 +279,11 @@ class RateService:
                 quotes.append(result)
             elif isinstance(result, SourceError):
                 failures[name] = str(result)
+            elif isinstance(result, Exception):  # odd data tripped a parser: still one source
+                log.error("exchange rate source %s: unexpected failure", name, exc_info=result)
+                failures[name] = f"failed ({type(result).__name__})"
             else:
-                raise result  # a bug or a cancellation, not a source failing
+                raise result  # a cancellation: not a source failing
         for name, why in failures.items():
             log.warning("exchange rate source failed", extra={"source": name, "reason": why})
         try:
