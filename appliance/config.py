@@ -256,6 +256,69 @@ class NfcSettings:
             raise ConfigError(f"nfc.timeout_s: must be 0.05..30 s, got {self.timeout_s}")
 
 
+RATE_SOURCES = ("coingecko", "kraken", "bitstamp", "coinbase")
+
+
+@dataclass(frozen=True)
+class RatesSettings:
+    """Where the fiat ↔ BTC rate comes from (see docs/ARCHITECTURE.md, "Exchange rates").
+
+    ``sources`` are asked at once for ``device.currency``; each answer is a quote, quotes more than
+    ``outlier_pct`` percent from their median are dropped, and the rate is the median of the rest
+    if at least ``min_sources`` remain. A rate is reused without asking again for ``refresh_s``
+    and never used once older than ``max_age_s``. ``base_urls`` overrides a source's address,
+    one ``"name=url"`` each (a proxy, or a local server in tests)."""
+
+    sources: tuple[str, ...] = ("kraken", "bitstamp", "coinbase", "coingecko")
+    min_sources: int = 2
+    outlier_pct: int = 2
+    refresh_s: int = 60
+    max_age_s: int = 300
+    timeout_s: int = 5
+    base_urls: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        if not self.sources:
+            raise ConfigError("rates.sources: name at least one source")
+        for source in self.sources:
+            if source not in RATE_SOURCES:
+                raise ConfigError(
+                    f"rates.sources: {source!r} is not one of {', '.join(RATE_SOURCES)}"
+                )
+        if len(set(self.sources)) != len(self.sources):
+            raise ConfigError("rates.sources: a source is named twice")
+        if not 1 <= self.min_sources <= len(self.sources):
+            raise ConfigError(
+                f"rates.min_sources: must be 1..{len(self.sources)} (the number of "
+                f"rates.sources), got {self.min_sources}"
+            )
+        if not 1 <= self.outlier_pct <= 50:
+            raise ConfigError(f"rates.outlier_pct: must be 1..50, got {self.outlier_pct}")
+        if not 1 <= self.timeout_s <= 60:
+            raise ConfigError(f"rates.timeout_s: must be 1..60, got {self.timeout_s}")
+        if not 10 <= self.max_age_s <= 3600:
+            raise ConfigError(f"rates.max_age_s: must be 10..3600 s, got {self.max_age_s}")
+        if not 0 <= self.refresh_s <= self.max_age_s:
+            raise ConfigError("rates.refresh_s: must be 0..rates.max_age_s")
+        self.urls()
+
+    def urls(self) -> dict[str, str]:
+        """``base_urls`` as a mapping; ConfigError names the key on a malformed entry."""
+        urls: dict[str, str] = {}
+        for entry in self.base_urls:
+            name, sep, url = entry.partition("=")
+            name, url = name.strip(), url.strip()
+            if not sep or name not in RATE_SOURCES:
+                raise ConfigError(
+                    f"rates.base_urls: {entry!r} is not 'name=url' with a name from "
+                    f"{', '.join(RATE_SOURCES)}"
+                )
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"rates.base_urls: {url!r} is not an http(s) URL")
+            urls[name] = url.rstrip("/")
+        return urls
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -265,6 +328,7 @@ class Settings:
     scanner: ScannerSettings = field(default_factory=ScannerSettings)
     uplink: UplinkSettings = field(default_factory=UplinkSettings)
     nfc: NfcSettings = field(default_factory=NfcSettings)
+    rates: RatesSettings = field(default_factory=RatesSettings)
 
     @property
     def database_path(self) -> Path:
@@ -278,6 +342,7 @@ SECTIONS: dict[str, type] = {
     "scanner": ScannerSettings,
     "uplink": UplinkSettings,
     "nfc": NfcSettings,
+    "rates": RatesSettings,
 }
 
 

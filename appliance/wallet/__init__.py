@@ -1,0 +1,1 @@
+"""Bitcoin payments' network side: exchange rates and Bolt Card (LNURL-withdraw)."""

@@ -1,0 +1,25 @@
+"""Helpers for the wallet tests (no tests here): a real HTTP server on a free local port, and a
+server whose handlers can be held until the test lets them go (a "slow" source, without sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from central.serve import start_server
+
+
+@asynccontextmanager
+async def serve(app: Starlette, hold: asyncio.Event | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1:<free port>; yields the base URL. ``hold`` is set before the
+    server stops, so handlers waiting on it return and the server can shut down."""
+    running = await start_server(app, "127.0.0.1", 0)
+    try:
+        yield running.base_url
+    finally:
+        if hold is not None:
+            hold.set()
+        await running.stop()
