@@ -121,6 +121,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(root, headless=args.headless, sales=args.sales)
 
 
+def add_wallet_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from appliance.wallet.cli import add_wallet_parser
+
+    add_wallet_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bitagora", description="BitAgora POS appliance")
     parser.add_argument("--version", action="version", version=f"bitagora {__version__}")
@@ -182,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("path", type=Path)
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(func=cmd_journal_export)
+
+    add_wallet_commands(sub)
 
     sim = sub.add_parser("sim", help="wire-level device simulators")
     ssub = sim.add_subparsers(dest="sim_command", required=True, metavar="DEVICE")

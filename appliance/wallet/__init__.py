@@ -1,0 +1,1 @@
+"""Watch-only wallet: descriptors and addresses, chain sources (no spending keys, ever)."""
