@@ -203,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     nfc = ssub.add_parser("nfc", help="PN532 NFC reader on a pty")
     nfc_sim.add_arguments(nfc)
     nfc.set_defaults(func=nfc_sim.run)
+    from appliance.sim import esplora as esplora_sim
+
+    esplora = ssub.add_parser("esplora", help="Esplora HTTP API with a chain tests can drive")
+    esplora_sim.add_arguments(esplora)
+    esplora.set_defaults(func=esplora_sim.run)
 
     demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
     demo.add_argument(
