@@ -154,6 +154,7 @@ def test_private_material_is_refused_without_echo(secret: str) -> None:
         (f"wpkh({BIP86_ACCOUNT_XPUB}/0h/*)", "cannot be parsed"),
         (f"wpkh({BIP86_ACCOUNT_XPUB}/0/5)", "must be ranged"),
         ("wpkh(0330d54fd0dd420a6e5f8d3624f5f3482cae350f79d5f0753bf5beef9c2d91af3c)", "extended"),
+        (f"wpkh({BIP86_ACCOUNT_XPUB}/*)", "receive and a change branch"),
         ("hello", "not a descriptor"),
         ("", "no descriptor"),
     ],
@@ -173,6 +174,13 @@ def test_network_mismatch_and_bad_index() -> None:
         with pytest.raises(DescriptorError, match="index must be"):
             wallet.address(index)  # type: ignore[arg-type]
     assert isinstance(wallet, WatchOnlyWallet)
+
+
+def test_cli_offers_the_networks_the_parser_knows() -> None:
+    from appliance.wallet.cli import NETWORK_NAMES
+    from appliance.wallet.descriptors import NETWORKS_BY_NAME
+
+    assert set(NETWORK_NAMES) == set(NETWORKS_BY_NAME)
 
 
 def test_cli_derive_prints_the_address(capsys: pytest.CaptureFixture[str]) -> None:

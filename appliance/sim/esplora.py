@@ -28,8 +28,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from embit.script import address_to_scriptpubkey
-
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
@@ -136,6 +134,8 @@ class EsploraSim:
             if self.failing:
                 return PlainTextResponse("simulated outage", status_code=self.failing)
             return None
+
+        from embit.script import address_to_scriptpubkey
 
         def valid(address: str) -> bool:
             try:

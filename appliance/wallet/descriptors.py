@@ -121,8 +121,8 @@ def parse_wallet(text: str, network: str | None = None) -> WatchOnlyWallet:
     derivation = key.allowed_derivation
     if derivation is None or not derivation.is_wildcard:
         raise DescriptorError(
-            "the descriptor must be ranged (end in /<0;1>/*, /0/* or /*) to give a fresh "
-            "address per sale"
+            "the descriptor must be ranged (end in /<0;1>/* or /0/*) to give a fresh address "
+            "per sale"
         )
     if derivation.has_hardend:  # embit's spelling
         raise DescriptorError("hardened derivation after the key needs the private key")
