@@ -22,6 +22,7 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/sale_finish.py
 	$(BIN)/python bench/kiosk_start.py
 	$(BIN)/python bench/print_latency.py
+	$(BIN)/python bench/address_alloc.py
 
 lint: $(BIN)/bitagora
 	$(BIN)/ruff check appliance central tests bench

@@ -127,6 +127,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(root, headless=args.headless, sales=args.sales)
 
 
+def add_wallet_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from appliance.wallet.cli import add_wallet_parser
+
+    add_wallet_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bitagora", description="BitAgora POS appliance")
     parser.add_argument("--version", action="version", version=f"bitagora {__version__}")
@@ -194,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(func=cmd_journal_export)
 
+    add_wallet_commands(sub)
+
     sim = sub.add_parser("sim", help="wire-level device simulators")
     ssub = sim.add_subparsers(dest="sim_command", required=True, metavar="DEVICE")
     from appliance.sim import printer as printer_sim
@@ -206,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     nfc = ssub.add_parser("nfc", help="PN532 NFC reader on a pty")
     nfc_sim.add_arguments(nfc)
     nfc.set_defaults(func=nfc_sim.run)
+    from appliance.sim import esplora as esplora_sim
+
+    esplora = ssub.add_parser("esplora", help="Esplora HTTP API with a chain tests can drive")
+    esplora_sim.add_arguments(esplora)
+    esplora.set_defaults(func=esplora_sim.run)
 
     demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
     demo.add_argument(

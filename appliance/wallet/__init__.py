@@ -1,1 +1,2 @@
-"""Bitcoin payments' network side: exchange rates and Bolt Card (LNURL-withdraw)."""
+"""Bitcoin payments' outside world, watch-only: descriptors and addresses, chain sources,
+exchange rates and Bolt Card (LNURL-withdraw). No spending key, ever."""
