@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     nfc = ssub.add_parser("nfc", help="PN532 NFC reader on a pty")
     nfc_sim.add_arguments(nfc)
     nfc.set_defaults(func=nfc_sim.run)
+    from appliance.sim import lightning as lightning_sim
+
+    lightning = ssub.add_parser("lightning", help="Core Lightning JSON-RPC on a unix socket")
+    lightning_sim.add_arguments(lightning)
+    lightning.set_defaults(func=lightning_sim.run)
 
     demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
     demo.add_argument(
