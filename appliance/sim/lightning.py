@@ -15,8 +15,8 @@ bad parameters, -32601 unknown method; clnrest answers a rune it refuses with HT
 1501 (not authorised) or 1502 (method not permitted by the rune).
 
 Tests drive it with ``await pay(label)`` (status paid, the next ``pay_index``,
-``amount_received_msat``, ``paid_at``; waiters wake), ``expire(label)`` (the invoice's expiry is now)
-and ``await set_reachable(False)`` (the socket goes away: a stopped node).
+``amount_received_msat``, ``paid_at``; waiters wake), ``expire(label)`` (the invoice's expiry is
+now) and ``await set_reachable(False)`` (the socket goes away: a stopped node).
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ class LightningSim:
         if isinstance(expiry_s, bool) or not isinstance(expiry_s, int) or expiry_s <= 0:
             raise RpcFailure(INVALID_PARAMS, "expiry: should be a positive integer")
         if label in self.invoices:
-            raise RpcFailure(INVOICE_LABEL_ALREADY_EXISTS, "Duplicate label '%s'" % label)
+            raise RpcFailure(INVOICE_LABEL_ALREADY_EXISTS, f"Duplicate label '{label}'")
         pre = bytes.fromhex(preimage) if isinstance(preimage, str) else secrets.token_bytes(32)
         payment_hash = hashlib.sha256(pre).digest()
         secret = secrets.token_bytes(32)
@@ -337,7 +337,9 @@ class LightningSim:
                     await asyncio.wait_for(self._changed.wait(), timeout)
 
     async def rpc_waitanyinvoice(
-        self, lastpay_index: Any = None, timeout: Any = None
+        self,
+        lastpay_index: Any = None,
+        timeout: Any = None,  # noqa: ASYNC109 - lightningd's parameter name
     ) -> dict[str, Any]:
         after = 0 if lastpay_index is None else lastpay_index
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
@@ -391,7 +393,7 @@ class LightningSim:
     async def start_socket(self, path: Path) -> None:
         """Listen on ``path`` as lightningd's ``lightning-rpc`` does (mode 0600)."""
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            path.unlink()  # noqa: ASYNC240 - a stale socket file, before serving starts
         self._socket_server = await asyncio.start_unix_server(self._serve_rpc, path=str(path))
         os.chmod(path, 0o600)
         self._socket_path = path
@@ -484,11 +486,11 @@ class LightningSim:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 status, payload = await self._rest(request_line.decode("latin-1"), headers, body)
                 data = json.dumps(payload).encode("utf-8")
-                writer.write(
-                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-                    + data
+                head = (
+                    f"HTTP/1.1 {status} {'OK' if status < 300 else 'Error'}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
                 )
+                writer.write(head.encode("latin-1") + data)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, ssl.SSLError):
             return
