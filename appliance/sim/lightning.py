@@ -447,6 +447,8 @@ class LightningSim:
                     await writer.drain()
         except (ConnectionError, UnicodeDecodeError):
             return
+        except asyncio.CancelledError:
+            return  # closing the simulator: end quietly (asyncio logs a cancelled handler)
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -494,6 +496,8 @@ class LightningSim:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, ssl.SSLError):
             return
+        except asyncio.CancelledError:
+            return  # closing the simulator: end quietly (asyncio logs a cancelled handler)
         finally:
             writer.close()
             with contextlib.suppress(Exception):
