@@ -47,11 +47,13 @@ class InvoiceWatcher:
         wait_s: float = 30.0,
         retry_min_s: float = 1.0,
         retry_max_s: float = 30.0,
+        on_status: Callable[[str | None], None] | None = None,
     ) -> None:
         self.node, self.conn, self.on_paid = node, conn, on_paid
         self.wait_s = wait_s
         self.retry_min_s, self.retry_max_s = retry_min_s, retry_max_s
         self.last_error: str | None = None  # for the status line: why the node is not watched
+        self.on_status = on_status  # called with last_error whenever it changes
         self.caught_up = asyncio.Event()  # set after each completed catch-up
 
     async def issue(
@@ -165,12 +167,18 @@ class InvoiceWatcher:
             try:
                 await self.catch_up()
                 while True:
-                    self.last_error = None
+                    self._status(None)
                     delay = self.retry_min_s
                     if await self._wait_once() is None:
                         await self.catch_up()
             except LightningError as err:
-                self.last_error = str(err)
+                self._status(str(err))
                 log.warning("lightning watcher: %s; retrying in %.0f s", err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
+
+    def _status(self, error: str | None) -> None:
+        if error != self.last_error:
+            self.last_error = error
+            if self.on_status is not None:
+                self.on_status(error)
