@@ -38,7 +38,7 @@ _COLUMNS = (
 
 def _row(row: aiosqlite.Row | tuple[object, ...]) -> LnInvoice:
     values = tuple(row)
-    return LnInvoice(*values)  # type: ignore[arg-type]
+    return LnInvoice(*values)
 
 
 async def add_invoice(
