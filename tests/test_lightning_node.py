@@ -244,3 +244,34 @@ async def test_pyln_client_speaks_to_the_simulator_unmodified(
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def test_bitagora_sim_lightning_command() -> None:
+    """`bitagora sim lightning --socket PATH` serves pyln-client until told to stop."""
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ln-") as folder:
+        path = Path(folder) / "rpc"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "appliance.cli",
+            "sim",
+            "lightning",
+            "--socket",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None
+            banner = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            assert f"JSON-RPC on {path}" in banner
+            client = SocketNode(str(path))
+            info = await client.getinfo()
+            assert info.node_id in banner
+            inv = await client.invoice(3000, "bitagora-cli", "from the command", 60)
+            assert bolt11.decode(inv.bolt11).amount_msat == 3000
+        finally:
+            proc.terminate()
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
