@@ -220,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     esplora_sim.add_arguments(esplora)
     esplora.set_defaults(func=esplora_sim.run)
 
+    from appliance.sim import lightning as lightning_sim
+
+    lightning = ssub.add_parser("lightning", help="Core Lightning JSON-RPC on a unix socket")
+    lightning_sim.add_arguments(lightning)
+    lightning.set_defaults(func=lightning_sim.run)
+
     demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
     demo.add_argument(
         "--data-dir",

@@ -319,6 +319,60 @@ class RatesSettings:
         return urls
 
 
+LIGHTNING_KINDS = ("none", "socket", "clnrest")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class LightningSettings:
+    """Which Core Lightning node takes the till's Lightning payments, and how to reach it.
+
+    ``socket``: lightningd's JSON-RPC unix socket at ``socket_path`` (a node on this machine).
+    ``clnrest``: the clnrest plugin at ``url`` (https), authorised by ``rune`` (restricted to the
+    invoice methods, see docs/TECHNICIAN.md), the server's certificate checked against
+    ``ca_cert``. The rune is a secret: it is never logged and left out of ``repr``."""
+
+    kind: str = "none"
+    socket_path: str = ""
+    url: str = ""
+    rune: str = field(default="", repr=False)
+    ca_cert: str = ""
+    timeout_s: float = 10.0
+    wait_chunk_s: int = 5  # one waitanyinvoice call's timeout: how quickly a wait can be cancelled
+
+    def check(self) -> None:
+        if self.kind not in LIGHTNING_KINDS:
+            raise ConfigError(
+                f"lightning.kind: {self.kind!r} is not supported (none, socket or clnrest)"
+            )
+        if self.kind == "socket" and not self.socket_path.startswith("/"):
+            raise ConfigError(
+                "lightning.socket_path: the absolute path of lightningd's lightning-rpc socket "
+                "is needed (e.g. /var/lib/lightningd/bitcoin/lightning-rpc)"
+            )
+        if self.kind == "clnrest":
+            if self.url.startswith("http://"):
+                host = self.url.removeprefix("http://").split("/")[0].rsplit(":", 1)[0]
+                if host not in _LOOPBACK_HOSTS:
+                    raise ConfigError(
+                        "lightning.url: plain http would show the rune to the network; "
+                        "use https (http is only allowed to this machine)"
+                    )
+            elif not self.url.startswith("https://"):
+                raise ConfigError(f"lightning.url: {self.url!r} is not an https URL")
+            if not self.rune.strip():
+                raise ConfigError(
+                    "lightning.rune: clnrest needs a rune (lightning-cli createrune, restricted "
+                    "to the invoice methods)"
+                )
+            if self.ca_cert and not Path(self.ca_cert).is_file():
+                raise ConfigError(f"lightning.ca_cert: {self.ca_cert} does not exist")
+        if not 0.5 <= self.timeout_s <= 120:
+            raise ConfigError(f"lightning.timeout_s: must be 0.5..120 s, got {self.timeout_s}")
+        if not 1 <= self.wait_chunk_s <= 60:
+            raise ConfigError(f"lightning.wait_chunk_s: must be 1..60 s, got {self.wait_chunk_s}")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -329,6 +383,7 @@ class Settings:
     uplink: UplinkSettings = field(default_factory=UplinkSettings)
     nfc: NfcSettings = field(default_factory=NfcSettings)
     rates: RatesSettings = field(default_factory=RatesSettings)
+    lightning: LightningSettings = field(default_factory=LightningSettings)
 
     @property
     def database_path(self) -> Path:
@@ -343,6 +398,7 @@ SECTIONS: dict[str, type] = {
     "uplink": UplinkSettings,
     "nfc": NfcSettings,
     "rates": RatesSettings,
+    "lightning": LightningSettings,
 }
 
 
