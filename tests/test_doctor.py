@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from http_helpers import closed_port
 from store_helpers import open_device, tamper_amount, write_sales
 
 from appliance.cli import main
@@ -131,12 +131,6 @@ def test_text_report_is_one_line_a_check_with_actions(tmp_path: Path, capsys, mo
     assert "      -> start the kiosk once" in lines
     assert any(line.startswith("FAIL  printer") and "not reachable" in line for line in lines)
     assert "      -> check power, cable or network and printer.*" in lines
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import bolt11
 import pytest
+from http_helpers import closed_port
 
 from appliance.config import ConfigError, LightningSettings
 from appliance.sim.lightning import LightningSim
@@ -152,9 +152,7 @@ async def test_node_down_is_a_clear_error(ln_sim: tuple[LightningSim, Path]) -> 
 
 
 async def test_clnrest_down_is_a_clear_error() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     client = ClnRestNode(f"http://127.0.0.1:{port}", RUNE)
     try:
         with pytest.raises(NodeUnreachable, match="cannot reach the Lightning node"):

@@ -9,13 +9,13 @@ import json
 import random
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from escpos.printer import Dummy
+from http_helpers import closed_port
 
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
 from appliance.drivers.printer import (
@@ -73,12 +73,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[PrinterSimulator]:
 @pytest.fixture
 def printer(sim: PrinterSimulator) -> EscposNetworkPrinter:
     return EscposNetworkPrinter("127.0.0.1", sim.port, timeout=2.0)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def send_raw(port: int, data: bytes) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -10,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from http_helpers import closed_port
+from http_helpers import serve as serve_app
 from uplink_helpers import CentralDb, ScriptedCentral, open_device_store, restartable_central
-from uplink_helpers import serve as serve_app
 
 from appliance.core.journal import seal
 from appliance.uplink.client import (
@@ -204,9 +204,7 @@ async def test_scripted_refusals(tmp_path: Path) -> None:
 
 
 async def test_network_errors_are_transient(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     async with open_device_store(tmp_path) as device, httpx.AsyncClient(timeout=2) as http:
         client = CentralClient(f"http://127.0.0.1:{port}", device.identity, http)
         with pytest.raises(Transient) as err:

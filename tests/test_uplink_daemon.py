@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from http_helpers import serve
 from uplink_helpers import (
     CentralDb,
     FlakyProxy,
@@ -16,7 +17,6 @@ from uplink_helpers import (
     open_device_store,
     restartable_central,
     running,
-    serve,
     uplink_for,
     wait_until,
 )

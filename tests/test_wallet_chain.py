@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from uplink_helpers import serve
+from http_helpers import closed_port, serve
 
 from appliance.sim.esplora import EsploraSim
 from appliance.store import addresses
@@ -100,7 +99,7 @@ async def test_outage_and_refusals_are_told_apart(chain: Chain) -> None:
     with pytest.raises(ChainUnavailable, match="HTTP 503"):
         await chain.source.address_activity(ADDRESS)
     chain.sim.failing = 0
-    closed = EsploraSource(chain.http, f"http://127.0.0.1:{_free_port()}")
+    closed = EsploraSource(chain.http, f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(ChainUnavailable):
         await closed.tip_height()
 
@@ -137,14 +136,8 @@ async def test_core_source_says_it_is_not_there_yet() -> None:
         await core.address_activity(ADDRESS)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_cli_simulator_serves_and_is_driven_over_http() -> None:
-    port = _free_port()
+    port = closed_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "appliance.cli", "sim", "esplora", "--port", str(port)],
         stdout=subprocess.PIPE,

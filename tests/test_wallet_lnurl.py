@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from embit.bech32 import Encoding, bech32_encode, convertbits
+from http_helpers import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from wallet_helpers import serve
 
 from appliance.drivers.ndef import encode_message, parse_message, uri_record
 from appliance.drivers.nfc import CardTap

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from http_helpers import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from wallet_helpers import serve
 
 from appliance.config import ConfigError, RatesSettings, load_settings
 from appliance.wallet.rates import (

@@ -260,15 +260,6 @@ async def restartable_central(
         await server.stop()
 
 
-@asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    running_server = await start_server(app, "127.0.0.1", 0)
-    try:
-        yield running_server.base_url
-    finally:
-        await running_server.stop()
-
-
 @dataclass
 class FlakyProxy:
     """A real HTTP proxy in front of central that answers ``failure`` instead while ``failing``."""

@@ -1,9 +1,10 @@
-"""Helpers for the wallet tests (no tests here): a real HTTP server on a free local port, and a
-server whose handlers can be held until the test lets them go (a "slow" source, without sleeps)."""
+"""A real HTTP server on a free local port for tests (no tests here), whose handlers can be held
+until the test lets them go (a slow server, without sleeps)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,3 +24,10 @@ async def serve(app: Starlette, hold: asyncio.Event | None = None) -> AsyncItera
         if hold is not None:
             hold.set()
         await running.stop()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound for a moment by the OS's choice, then freed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
