@@ -215,6 +215,34 @@ async def nfc_check(settings: Settings, card_wait_s: float) -> Check:
     return Check("nfc", "OK", f"{firmware}; card {tap.uid}{ndef}")
 
 
+async def lightning_check(settings: Settings) -> Check:
+    from appliance.wallet.lightning import LightningError, RuneRefused, make_node
+
+    node = make_node(settings.lightning)
+    if node is None:
+        return Check("lightning", "SKIP", "no Lightning node (lightning.kind = none)")
+    try:
+        info = await node.getinfo()
+    except RuneRefused:
+        return Check(
+            "lightning",
+            "WARN",
+            "the node answers, but the till's rune may not call getinfo",
+            "fine for selling; add method=getinfo to the rune to see the node here",
+        )
+    except LightningError as err:
+        return Check(
+            "lightning", "FAIL", str(err), "check lightning.* and that lightningd is running"
+        )
+    finally:
+        await node.aclose()
+    return Check(
+        "lightning",
+        "OK",
+        f"{info.alias or info.node_id[:16]} on {info.network}, block {info.blockheight}",
+    )
+
+
 async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float | None]:
     """Enrolled, and central answering; also returns central's clock minus ours, if known."""
     from appliance.uplink.daemon import load_enrollment
@@ -298,6 +326,7 @@ async def run_checks(load: Callable[[], Settings], options: Options) -> list[Che
     checks.append(await printer_check(settings, options.print_test_page))
     checks.append(await drawer_check(settings, options.drawer_pin))
     checks.append(await nfc_check(settings, options.card_wait_s))
+    checks.append(await lightning_check(settings))
     uplink, skew = await uplink_check(settings, options.offline)
     checks.append(uplink)
     checks.append(clock_check(time.time(), skew))

@@ -9,17 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lightning_helpers import ln_sim
 from print_helpers import open_till
 
 from appliance.config import Settings, load_settings
-from appliance.doctor import Check, Options, run_checks
+from appliance.doctor import Check, Options, lightning_check, run_checks
 from appliance.drivers.ndef import uri_record
+from appliance.sim.lightning import LightningSim
 from appliance.sim.nfc import Pn532Simulator, SimCard
 from appliance.sim.printer import PrinterSimulator
 from appliance.store import drawer as drawer_store
 from appliance.store.db import open_db
 
 pytestmark = pytest.mark.timeout(60)
+__all__ = ["ln_sim"]  # a fixture, used by name
 
 MANAGER_PIN = "9999"  # Marco, seeded as a manager
 CARD_UID = "04A1B2C3D4E5F6"
@@ -107,3 +110,17 @@ async def test_without_a_pin_the_drawer_is_left_alone(tmp_path: Path) -> None:
         assert checks["printer"].status == "OK" and checks["printer"].detail.endswith("paper ok")
         assert checks["nfc"].detail.endswith("no card on the reader")
         assert b.printer.receipts() == [] and b.printer.drawer_kicks() == []
+
+
+async def test_lightning_node_over_its_socket(
+    ln_sim: tuple[LightningSim, Path],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    _sim, socket_path = ln_sim
+    env = {"BITAGORA_LIGHTNING_KIND": "socket", "BITAGORA_LIGHTNING_SOCKET_PATH": str(socket_path)}
+    check = await lightning_check(load_settings(tmp_path, env=env))
+    assert check.status == "OK" and "block 800000" in check.detail
+
+    env["BITAGORA_LIGHTNING_SOCKET_PATH"] = str(tmp_path / "no-such-socket")
+    check = await lightning_check(load_settings(tmp_path, env=env))
+    assert check.status == "FAIL" and "lightningd is running" in check.action
