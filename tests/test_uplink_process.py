@@ -156,6 +156,42 @@ async def test_not_enrolled_daemon_says_so_and_stops_on_sigterm(tmp_path: Path) 
         assert b"uplink running" not in await proc.stdout.read()
 
 
+async def test_not_enrolled_daemon_is_ready_for_systemd_and_pings_the_watchdog(
+    tmp_path: Path,
+) -> None:
+    # Under Type=notify a daemon that only said READY once enrolled would be timed out by
+    # systemd (and restarted into the start limit) before a technician could enroll it.
+    import socket
+    import tempfile
+
+    data_dir, log = tmp_path / "device", tmp_path / "uplink.log"
+    write_config(data_dir, "http://127.0.0.1:9")
+    with (
+        tempfile.TemporaryDirectory(dir="/tmp") as short,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify,
+    ):
+        path = os.path.join(short, "notify")
+        notify.bind(path)
+        notify.setblocking(False)
+        loop = asyncio.get_running_loop()
+        systemd = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
+        async with daemon(data_dir, log, systemd) as proc:
+            received: list[str] = []
+            while "READY=1" not in received or received.count("WATCHDOG=1") < 2:
+                data = await asyncio.wait_for(loop.sock_recv(notify, 256), 20)
+                received.append(data.decode())
+
+            async def said_so() -> bool:
+                return NOT_ENROLLED in log.read_text()
+
+            await wait_until(said_so, what="the not-enrolled message")
+            proc.send_signal(signal.SIGTERM)
+            while "STOPPING=1" not in received:
+                data = await asyncio.wait_for(loop.sock_recv(notify, 256), 20)
+                received.append(data.decode())
+            assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
 async def test_enroll_with_an_unreachable_central_fails_clearly(tmp_path: Path) -> None:
     status, _, err = await run_cli(
         "uplink",

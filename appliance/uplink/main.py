@@ -17,12 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import httpx
 
 from appliance.config import Settings, load_settings
 from appliance.store import device
 from appliance.store.db import open_db
-from appliance.store.identity import IdentityError, load_or_create_identity
+from appliance.store.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from appliance.uplink.client import (
     CentralClient,
     EnrollmentRejected,
@@ -158,32 +159,42 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> int:
             await device.bind(conn, identity)
         except device.DeviceMismatch as err:
             return _error(str(err))
-        state = await wait_enrolled(conn, stop)
-        if state is None:
-            return 0
-        if settings.uplink.central_url.rstrip("/") != state.central_url:
-            log.warning(
-                "uplink.central_url is %s but the device enrolled with %s; using the "
-                "latter (enroll again to move it)",
-                settings.uplink.central_url,
-                state.central_url,
-            )
-        async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
-            uplink = Uplink(
-                settings, conn, identity, CentralClient(state.central_url, identity, http)
-            )
-            async with asyncio.TaskGroup() as tasks:
-                watchdog = _watchdog_interval_s()
-                if watchdog is not None:
-                    tasks.create_task(_watchdog(stop, watchdog), name="uplink-watchdog")
-                print(f"uplink running for {state.device_id} -> {state.central_url}", flush=True)
-                _sd_notify("READY=1")
-                await uplink.run(stop)
+        # Ready (and watched) from here on, enrolled or not: a device waiting for its enrollment
+        # is a healthy daemon, and under Type=notify a READY that only came after enrollment
+        # would make systemd time the start out and give up before the technician enrolls.
+        async with asyncio.TaskGroup() as tasks:
+            watchdog = _watchdog_interval_s()
+            if watchdog is not None:
+                tasks.create_task(_watchdog(stop, watchdog), name="uplink-watchdog")
+            _sd_notify("READY=1")
+            try:
+                await _push(settings, conn, identity, stop)
+            finally:
                 _sd_notify("STOPPING=1")
+                stop.set()  # ends the watchdog
         log.info("uplink stopped")
         return 0
     finally:
         await conn.close()
+
+
+async def _push(
+    settings: Settings, conn: aiosqlite.Connection, identity: DeviceIdentity, stop: asyncio.Event
+) -> None:
+    state = await wait_enrolled(conn, stop)
+    if state is None:
+        return
+    if settings.uplink.central_url.rstrip("/") != state.central_url:
+        log.warning(
+            "uplink.central_url is %s but the device enrolled with %s; using the "
+            "latter (enroll again to move it)",
+            settings.uplink.central_url,
+            state.central_url,
+        )
+    async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
+        uplink = Uplink(settings, conn, identity, CentralClient(state.central_url, identity, http))
+        print(f"uplink running for {state.device_id} -> {state.central_url}", flush=True)
+        await uplink.run(stop)
 
 
 def _sd_notify(message: str) -> None:
