@@ -5,6 +5,12 @@ Where the file comes from, first match wins: ``--config``, ``BITAGORA_CONFIG``,
 An environment variable ``BITAGORA_<SECTION>_<KEY>`` overrides ``[section] key`` (for example
 ``BITAGORA_PRINTER_PORT=9101``). ``BITAGORA_DATA_DIR`` (or ``--data-dir``) sets where all device
 state lives. A wrong value stops the start with a message that names the key.
+
+A secret setting (``CREDENTIAL_SETTINGS``) may also come as a systemd credential named like the
+setting (``LoadCredential=lightning.rune:/etc/bitagora/credentials/lightning.rune`` in the unit):
+a non-empty ``$CREDENTIALS_DIRECTORY/lightning.rune`` wins over the file, the environment variable
+over both. An empty credential counts as none, so a unit can give ``SetCredential=ID:`` as the
+fallback that keeps a missing credential file from stopping the start.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any, get_type_hints
 from appliance.core.money import CURRENCY_EXPONENTS
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
+CREDENTIAL_SETTINGS = frozenset({"lightning.rune"})
 DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
 
 
@@ -446,11 +453,28 @@ def _section(name: str, cls: type, table: Mapping[str, Any], env: Mapping[str, s
         env_name = f"BITAGORA_{name}_{key}".upper()
         if env_name in env:
             values[key] = _coerce(f"{name}.{key} ({env_name})", hints[key], env[env_name], True)
+        elif (secret := _credential(f"{name}.{key}", env)) is not None:
+            values[key] = _coerce(f"{name}.{key} (credential)", hints[key], secret, True)
         elif key in table:
             values[key] = _coerce(f"{name}.{key}", hints[key], table[key], False)
     section = cls(**values)
     section.check()
     return section
+
+
+def _credential(setting: str, env: Mapping[str, str]) -> str | None:
+    """The systemd credential for a secret setting, or None (not one, none given, or empty)."""
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if setting not in CREDENTIAL_SETTINGS or not directory:
+        return None
+    path = Path(directory) / setting
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{setting}: cannot read the credential {path}: {err}") from None
+    return value or None
 
 
 def config_path(explicit: Path | None, data_dir: Path, env: Mapping[str, str]) -> Path | None:
