@@ -9,7 +9,7 @@ state lives. A wrong value stops the start with a message that names the key.
 A secret setting (``CREDENTIAL_SETTINGS``) may also come as a systemd credential named like the
 setting (``LoadCredential=lightning.rune:/etc/bitagora/credentials/lightning.rune`` in the unit):
 a non-empty ``$CREDENTIALS_DIRECTORY/lightning.rune`` wins over the file, the environment variable
-over both. An empty credential counts as none, so a unit can give ``SetCredential=ID:`` as the
+over both. A blank credential counts as none, so a unit can give ``SetCredential=ID:\\n`` as the
 fallback that keeps a missing credential file from stopping the start.
 """
 
@@ -463,7 +463,7 @@ def _section(name: str, cls: type, table: Mapping[str, Any], env: Mapping[str, s
 
 
 def _credential(setting: str, env: Mapping[str, str]) -> str | None:
-    """The systemd credential for a secret setting, or None (not one, none given, or empty)."""
+    """The systemd credential for a secret setting, or None (not one, none given, or blank)."""
     directory = env.get("CREDENTIALS_DIRECTORY")
     if setting not in CREDENTIAL_SETTINGS or not directory:
         return None

@@ -40,11 +40,11 @@ def test_credential_beats_the_file_and_the_environment_beats_both(tmp_path: Path
     assert load_settings(tmp_path, config, env).lightning.rune == "from-env"
 
 
-def test_an_empty_or_missing_credential_counts_as_none(tmp_path: Path) -> None:
-    # The kiosk unit's SetCredential=lightning.rune: fallback hands over an empty file when
+def test_a_blank_or_missing_credential_counts_as_none(tmp_path: Path) -> None:
+    # The kiosk unit's SetCredential=lightning.rune:\n fallback hands over a lone newline when
     # /etc/bitagora/credentials/lightning.rune does not exist.
     config = settings_file(tmp_path, 'rune = "from-file"\n')
-    env = {"CREDENTIALS_DIRECTORY": str(credentials(tmp_path, lightning_rune=""))}
+    env = {"CREDENTIALS_DIRECTORY": str(credentials(tmp_path, lightning_rune="\n"))}
     assert load_settings(tmp_path, config, env).lightning.rune == "from-file"
     (tmp_path / "credentials" / "lightning.rune").unlink()
     assert load_settings(tmp_path, config, env).lightning.rune == "from-file"
