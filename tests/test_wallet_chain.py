@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,23 +137,18 @@ async def test_core_source_says_it_is_not_there_yet() -> None:
 
 
 def test_cli_simulator_serves_and_is_driven_over_http() -> None:
-    port = closed_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance.cli", "sim", "esplora", "--port", str(port)],
+        [sys.executable, "-m", "appliance.cli", "sim", "esplora", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/blocks/tip/height", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("the simulator did not start") from None
-                time.sleep(0.05)  # polling interval of a bounded wait for the port
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # printed once the server accepts connections
+        match = re.match(r"esplora simulator on (http://127\.0\.0\.1:\d+) ", first)
+        assert match, first or proc.stderr.read()  # type: ignore[union-attr]
+        url = match.group(1)
         paid = httpx.post(url + "/_sim/pay", json={"address": ADDRESS, "sats": 777, "rbf": True})
         assert paid.status_code == 200
         assert httpx.post(url + "/_sim/mine", json={"blocks": 2}).json()["tip"] == 800_002

@@ -23,7 +23,9 @@ It needs Starlette and uvicorn (the ``central`` extra or the dev install); the d
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -209,7 +211,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        from central.serve import start_server
     except ImportError:
         print(
             "error: the Esplora simulator needs uvicorn and starlette: "
@@ -217,11 +219,23 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    sim = EsploraSim(tip=args.tip)
+    return asyncio.run(_serve(start_server, EsploraSim(tip=args.tip), args.host, args.port))
+
+
+async def _serve(start_server: Any, sim: EsploraSim, host: str, port: int) -> int:
+    """Serve until SIGTERM or SIGINT; the first stdout line says where, once it accepts."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    running = await start_server(sim.app(), host, port)
     print(
-        f"esplora simulator on http://{args.host}:{args.port} (tip {sim.tip}); "
+        f"esplora simulator on {running.base_url} (tip {sim.tip}); "
         'POST /_sim/pay {"address","sats","confirmations","rbf"}, /_sim/mine {"blocks"}',
         flush=True,
     )
-    uvicorn.run(sim.app(), host=args.host, port=args.port, log_level="warning")
+    try:
+        await stopping.wait()
+    finally:
+        await running.stop()
     return 0
