@@ -14,6 +14,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,33 +96,37 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return asyncio.run(enroll(settings, args.code, url))
 
 
-async def enroll(settings: Settings, code: str, central_url: str) -> int:
-    try:
-        identity = load_or_create_identity(settings.data_dir)
-    except IdentityError as err:
-        return _error(str(err))
+@asynccontextmanager
+async def _device(settings: Settings) -> AsyncIterator[tuple[DeviceIdentity, aiosqlite.Connection]]:
+    """The device key and its store, bound to each other (IdentityError, DeviceMismatch)."""
+    identity = load_or_create_identity(settings.data_dir)
     conn = await open_db(settings.database_path)
     try:
-        try:
-            await device.bind(conn, identity)
-        except device.DeviceMismatch as err:
-            return _error(str(err))
-        async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
-            client = CentralClient(central_url, identity, http)
-            try:
-                enrollment = await client.enroll(code)
-            except EnrollmentRejected as err:
-                return _error(
-                    f"central refused the enrollment code: it is {err.reason}; "
-                    "ask central operations for a new one"
-                )
-            except Transient as err:
-                return _error(f"cannot reach central at {central_url}: {err}")
-            except Rejected as err:
-                return _error(f"central at {central_url} refused the enrollment: {err}")
-        await save_enrollment(conn, enrollment, central_url)
+        await device.bind(conn, identity)
+        yield identity, conn
     finally:
         await conn.close()
+
+
+async def enroll(settings: Settings, code: str, central_url: str) -> int:
+    try:
+        async with _device(settings) as (identity, conn):
+            async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
+                client = CentralClient(central_url, identity, http)
+                try:
+                    enrollment = await client.enroll(code)
+                except EnrollmentRejected as err:
+                    return _error(
+                        f"central refused the enrollment code: it is {err.reason}; "
+                        "ask central operations for a new one"
+                    )
+                except Transient as err:
+                    return _error(f"cannot reach central at {central_url}: {err}")
+                except Rejected as err:
+                    return _error(f"central at {central_url} refused the enrollment: {err}")
+            await save_enrollment(conn, enrollment, central_url)
+    except (IdentityError, device.DeviceMismatch) as err:
+        return _error(str(err))
     print(f"enrolled with {central_url} for merchant {enrollment.merchant!r}; device id:")
     print(enrollment.device_id, flush=True)
     return 0
@@ -150,32 +156,24 @@ async def run_daemon(settings: Settings) -> int:
 
 async def _serve(settings: Settings, stop: asyncio.Event) -> int:
     try:
-        identity = load_or_create_identity(settings.data_dir)
-    except IdentityError as err:
+        async with _device(settings) as (identity, conn):
+            # Ready (and watched) from here on, enrolled or not: a device waiting for its
+            # enrollment is a healthy daemon, and under Type=notify a READY that only came after
+            # enrollment would make systemd time the start out before the technician enrolls.
+            async with asyncio.TaskGroup() as tasks:
+                watchdog = _watchdog_interval_s()
+                if watchdog is not None:
+                    tasks.create_task(_watchdog(stop, watchdog), name="uplink-watchdog")
+                _sd_notify("READY=1")
+                try:
+                    await _push(settings, conn, identity, stop)
+                finally:
+                    _sd_notify("STOPPING=1")
+                    stop.set()  # ends the watchdog
+    except (IdentityError, device.DeviceMismatch) as err:
         return _error(str(err))
-    conn = await open_db(settings.database_path)
-    try:
-        try:
-            await device.bind(conn, identity)
-        except device.DeviceMismatch as err:
-            return _error(str(err))
-        # Ready (and watched) from here on, enrolled or not: a device waiting for its enrollment
-        # is a healthy daemon, and under Type=notify a READY that only came after enrollment
-        # would make systemd time the start out and give up before the technician enrolls.
-        async with asyncio.TaskGroup() as tasks:
-            watchdog = _watchdog_interval_s()
-            if watchdog is not None:
-                tasks.create_task(_watchdog(stop, watchdog), name="uplink-watchdog")
-            _sd_notify("READY=1")
-            try:
-                await _push(settings, conn, identity, stop)
-            finally:
-                _sd_notify("STOPPING=1")
-                stop.set()  # ends the watchdog
-        log.info("uplink stopped")
-        return 0
-    finally:
-        await conn.close()
+    log.info("uplink stopped")
+    return 0
 
 
 async def _push(
