@@ -4,6 +4,7 @@ does a staff badge tapped on the NFC reader (the app passes taps down with ``bad
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -109,32 +110,23 @@ class LockScreen(Screen[Staff]):
         event.stop()
         event.prevent_default()
 
-    @work(exclusive=True, group="unlock", exit_on_error=False)
-    async def _check(self, pin: str) -> None:
-        try:
-            staff = await self.till.unlock(pin)
-        except AuthError:
-            self.message = "Wrong PIN, try again"
-            return
-        except Exception as err:
-            log.exception("PIN check failed")
-            self.message = f"Could not check the PIN: {err}"
-            return
-        finally:
-            self.pin = ""
-            self.checking = False
-        self.dismiss(staff)
+    def _check(self, pin: str) -> None:
+        self._identify(lambda: self.till.unlock(pin), "Wrong PIN, try again", "PIN")
+
+    def _check_badge(self, uid: str) -> None:
+        self._identify(lambda: self.till.unlock_badge(uid), "Unknown badge, use your PIN", "badge")
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
-    async def _check_badge(self, uid: str) -> None:
+    async def _identify(self, who: Callable[[], Awaitable[Staff]], refused: str, what: str) -> None:
+        """Unlock for whoever ``who`` finds; ``refused`` is shown when it finds nobody."""
         try:
-            staff = await self.till.unlock_badge(uid)
+            staff = await who()
         except AuthError:
-            self.message = "Unknown badge, use your PIN"
+            self.message = refused
             return
         except Exception as err:
-            log.exception("badge check failed")
-            self.message = f"Could not check the badge: {err}"
+            log.exception("%s check failed", what)
+            self.message = f"Could not check the {what}: {err}"
             return
         finally:
             self.pin = ""
