@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +74,33 @@ async def running_line(proc: asyncio.subprocess.Process) -> str:
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 20)
     return line.decode().strip()
+
+
+@contextmanager
+def notify_socket() -> Iterator[tuple[str, socket.socket]]:
+    """A NOTIFY_SOCKET as systemd gives one: a datagram unix socket (on a path short enough)."""
+    with (
+        tempfile.TemporaryDirectory(dir="/tmp") as short,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify,
+    ):
+        path = os.path.join(short, "notify")
+        notify.bind(path)
+        notify.setblocking(False)
+        yield path, notify
+
+
+def ready_and_watched(received: list[str]) -> bool:
+    return "READY=1" in received and received.count("WATCHDOG=1") >= 2
+
+
+async def read_until(
+    notify: socket.socket, received: list[str], done: Callable[[list[str]], bool]
+) -> None:
+    """Collect sd_notify messages into ``received`` until ``done`` holds (20 s per message)."""
+    loop = asyncio.get_running_loop()
+    while not done(received):
+        data = await asyncio.wait_for(loop.sock_recv(notify, 256), 20)
+        received.append(data.decode())
 
 
 async def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(
@@ -161,34 +190,22 @@ async def test_not_enrolled_daemon_is_ready_for_systemd_and_pings_the_watchdog(
 ) -> None:
     # Under Type=notify a daemon that only said READY once enrolled would be timed out by
     # systemd (and restarted into the start limit) before a technician could enroll it.
-    import socket
-    import tempfile
-
     data_dir, log = tmp_path / "device", tmp_path / "uplink.log"
     write_config(data_dir, "http://127.0.0.1:9")
-    with (
-        tempfile.TemporaryDirectory(dir="/tmp") as short,
-        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify,
-    ):
-        path = os.path.join(short, "notify")
-        notify.bind(path)
-        notify.setblocking(False)
-        loop = asyncio.get_running_loop()
+    with notify_socket() as (path, notify):
         systemd = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
         async with daemon(data_dir, log, systemd) as proc:
             received: list[str] = []
-            while "READY=1" not in received or received.count("WATCHDOG=1") < 2:
-                data = await asyncio.wait_for(loop.sock_recv(notify, 256), 20)
-                received.append(data.decode())
+            await read_until(
+                notify, received, lambda r: "READY=1" in r and r.count("WATCHDOG=1") >= 2
+            )
 
             async def said_so() -> bool:
                 return NOT_ENROLLED in log.read_text()
 
             await wait_until(said_so, what="the not-enrolled message")
             proc.send_signal(signal.SIGTERM)
-            while "STOPPING=1" not in received:
-                data = await asyncio.wait_for(loop.sock_recv(notify, 256), 20)
-                received.append(data.decode())
+            await read_until(notify, received, lambda r: "STOPPING=1" in r)
             assert await asyncio.wait_for(proc.wait(), 20) == 0
 
 
@@ -213,29 +230,17 @@ async def test_enroll_with_an_unreachable_central_fails_clearly(tmp_path: Path) 
 async def test_systemd_notify_ready_watchdog_and_stopping(
     central_server: CentralTestServer, tmp_path: Path
 ) -> None:
-    import socket
-    import tempfile
-
     data_dir, log = tmp_path / "device", tmp_path / "uplink.log"
     write_config(data_dir, central_server.base_url)
     async with open_device_store(data_dir) as device:
         await device.enroll(central_server.base_url, await central_server.make_code())
-    with (
-        tempfile.TemporaryDirectory(dir="/tmp") as short,
-        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify,
-    ):
-        path = os.path.join(short, "notify")
-        notify.bind(path)
-        notify.setblocking(False)
-        loop = asyncio.get_running_loop()
+    with notify_socket() as (path, notify):
         systemd = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
         async with daemon(data_dir, log, systemd) as proc:
             received: list[str] = []
-            while "READY=1" not in received or received.count("WATCHDOG=1") < 2:
-                data = await asyncio.wait_for(loop.sock_recv(notify, 256), 20)
-                received.append(data.decode())
+            await read_until(
+                notify, received, lambda r: "READY=1" in r and r.count("WATCHDOG=1") >= 2
+            )
             proc.send_signal(signal.SIGTERM)
-            while "STOPPING=1" not in received:
-                data = await asyncio.wait_for(loop.sock_recv(notify, 256), 20)
-                received.append(data.decode())
+            await read_until(notify, received, lambda r: "STOPPING=1" in r)
             assert await asyncio.wait_for(proc.wait(), 20) == 0
