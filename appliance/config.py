@@ -346,6 +346,7 @@ class LightningSettings:
     ca_cert: str = ""
     timeout_s: float = 10.0
     wait_chunk_s: int = 5  # one waitanyinvoice call's timeout: how quickly a wait can be cancelled
+    expiry_s: int = 600  # how long a sale's invoice can be paid
 
     def check(self) -> None:
         if self.kind not in LIGHTNING_KINDS:
@@ -378,6 +379,83 @@ class LightningSettings:
             raise ConfigError(f"lightning.timeout_s: must be 0.5..120 s, got {self.timeout_s}")
         if not 1 <= self.wait_chunk_s <= 60:
             raise ConfigError(f"lightning.wait_chunk_s: must be 1..60 s, got {self.wait_chunk_s}")
+        if not 60 <= self.expiry_s <= 86400:
+            raise ConfigError(f"lightning.expiry_s: must be 60..86400 s, got {self.expiry_s}")
+
+
+ONCHAIN_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
+
+
+@dataclass(frozen=True)
+class OnchainSettings:
+    """On-chain bitcoin payments (see docs/ARCHITECTURE.md, "Bitcoin checkout").
+
+    ``wallet``: the merchant's watch-only output descriptor, or a zpub/ypub ("" = no on-chain
+    payments); a private key or seed here stops the start. ``esplora_url``: the Esplora API that
+    says what arrived (mempool.space, blockstream.info, or the merchant's own electrs/mempool).
+    Settlement: below ``zero_conf_max_sats`` an unconfirmed payment that does not signal RBF is
+    accepted at once; from there ``tiers`` say how many confirmations an amount needs, one
+    ``"min_sats:confirmations"`` each, the first starting at 0. An address can be paid for
+    ``expiry_s``; money arriving up to ``late_watch_h`` hours after that is flagged as late.
+    The chain is asked every ``poll_s`` seconds while a payment is open."""
+
+    wallet: str = field(default="", repr=False)
+    network: str = "mainnet"
+    esplora_url: str = "https://mempool.space/api"
+    zero_conf_max_sats: int = 0
+    tiers: tuple[str, ...] = ("0:1", "1000000:2", "10000000:6")
+    expiry_s: int = 900
+    poll_s: float = 10.0
+    late_watch_h: int = 24
+
+    def check(self) -> None:
+        if self.network not in ONCHAIN_NETWORKS:
+            raise ConfigError(
+                f"onchain.network: {self.network!r} is not one of {', '.join(ONCHAIN_NETWORKS)}"
+            )
+        if not self.esplora_url.startswith(("http://", "https://")):
+            raise ConfigError(f"onchain.esplora_url: {self.esplora_url!r} is not an http(s) URL")
+        if not 0 <= self.zero_conf_max_sats <= 10_000_000:
+            raise ConfigError("onchain.zero_conf_max_sats: must be 0..10000000 sats")
+        if not 60 <= self.expiry_s <= 86400:
+            raise ConfigError(f"onchain.expiry_s: must be 60..86400 s, got {self.expiry_s}")
+        if not 0.05 <= self.poll_s <= 600:
+            raise ConfigError(f"onchain.poll_s: must be 0.05..600 s, got {self.poll_s}")
+        if not 0 <= self.late_watch_h <= 24 * 30:
+            raise ConfigError("onchain.late_watch_h: must be 0..720 hours")
+        self.policy()
+        if self.wallet.strip():
+            self.watch_only()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.wallet.strip())
+
+    def watch_only(self) -> Any:
+        """The parsed wallet (a ``WatchOnlyWallet``); ConfigError says why it cannot be used."""
+        from appliance.wallet.descriptors import DescriptorError, parse_wallet
+
+        try:
+            return parse_wallet(self.wallet.strip(), self.network)
+        except DescriptorError as err:
+            raise ConfigError(f"onchain.wallet: {err}") from None
+
+    def policy(self) -> Any:
+        """The settlement ``Policy`` (appliance.core.settlement) these settings describe."""
+        from appliance.core.settlement import Policy, Tier
+
+        tiers = []
+        for entry in self.tiers:
+            low, sep, confs = entry.partition(":")
+            if not (sep and low.strip().isdigit() and confs.strip().isdigit()):
+                raise ConfigError(
+                    f"onchain.tiers: {entry!r} is not 'min_sats:confirmations' (e.g. '0:1')"
+                )
+            tiers.append(Tier(int(low), int(confs)))
+        try:
+            return Policy(self.zero_conf_max_sats, tuple(tiers))
+        except ValueError as err:
+            raise ConfigError(f"onchain.tiers: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -391,6 +469,7 @@ class Settings:
     nfc: NfcSettings = field(default_factory=NfcSettings)
     rates: RatesSettings = field(default_factory=RatesSettings)
     lightning: LightningSettings = field(default_factory=LightningSettings)
+    onchain: OnchainSettings = field(default_factory=OnchainSettings)
 
     @property
     def database_path(self) -> Path:
@@ -406,6 +485,7 @@ SECTIONS: dict[str, type] = {
     "nfc": NfcSettings,
     "rates": RatesSettings,
     "lightning": LightningSettings,
+    "onchain": OnchainSettings,
 }
 
 
