@@ -1,0 +1,224 @@
+"""QR codes on the kiosk screen, for the bitcoin pay screen: drawn with half blocks, dark on light.
+
+Each text line holds two rows of modules: "▀" is dark above, "▄" dark below, "█" both and " "
+neither. Dark modules are the *foreground* colour, so the widget sets its own colours (black on
+white): phones do not scan an inverted code, which is what a dark terminal would otherwise show.
+
+``render_qr`` is the pure part (qrcode, no Textual); ``QrCode`` is the widget. Give it
+``qr_payload(uri)`` rather than the raw URI: the code comes out smaller.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import qrcode
+from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q
+from qrcode.exceptions import DataOverflowError
+from textual import events
+from textual.content import Content
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from appliance.tui.widgets import tcss
+
+ErrorCorrection = Literal["L", "M", "Q", "H"]
+
+_ERROR_CORRECTION: dict[str, int] = {
+    "L": ERROR_CORRECT_L,
+    "M": ERROR_CORRECT_M,
+    "Q": ERROR_CORRECT_Q,
+    "H": ERROR_CORRECT_H,
+}
+
+# Light modules around the code. The spec asks for 4; 2 is enough for phone scanners when the code
+# sits on a light background, and it saves 2 lines and 4 columns on a small screen.
+DEFAULT_QUIET = 2
+
+# qrcode's mode mixing: runs of at least this many digits (or alphanumeric characters) get their
+# own numeric (alphanumeric) segment, the rest is bytes. Shorter runs cost more in segment headers
+# than they save (measured on unified BIP21 URIs; 20 is also qrcode's default).
+OPTIMIZE_MIN_RUN = 20
+
+# (top module dark, bottom module dark) -> character; dark is drawn in the foreground colour.
+_HALF_BLOCKS = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
+
+
+class QrError(ValueError):
+    """A payload that cannot be drawn as a QR code (too long, even at version 40)."""
+
+
+@dataclass(frozen=True)
+class QrText:
+    """A QR code as text lines of half blocks, the quiet zone included."""
+
+    lines: tuple[str, ...]
+    version: int
+    modules: int  # per side, without the quiet zone
+    quiet: int
+
+    @property
+    def width(self) -> int:
+        """Cells across: one per module."""
+        return self.modules + 2 * self.quiet
+
+    @property
+    def height(self) -> int:
+        """Lines: two modules each, the last one half light when the module count is odd."""
+        return (self.width + 1) // 2
+
+    @property
+    def size(self) -> Size:
+        return Size(self.width, self.height)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def render_qr(
+    payload: str, *, quiet: int = DEFAULT_QUIET, error_correction: ErrorCorrection = "M"
+) -> QrText:
+    """``payload`` as a QR code of the smallest version that holds it, in half blocks."""
+    if quiet < 0:
+        raise ValueError(f"the quiet zone cannot be negative, got {quiet}")
+    code = qrcode.QRCode(error_correction=_ERROR_CORRECTION[error_correction], border=quiet)
+    code.add_data(payload, optimize=OPTIMIZE_MIN_RUN)
+    try:
+        code.make(fit=True)
+    except (DataOverflowError, ValueError):  # qrcode 8.2 says "Invalid version (was 41 ...)"
+        raise QrError(f"{len(payload)} characters do not fit in one QR code") from None
+    matrix = code.get_matrix()  # quiet zone included
+    if len(matrix) % 2:
+        matrix.append([False] * len(matrix))
+    lines = tuple(
+        "".join(_HALF_BLOCKS[top, bottom] for top, bottom in zip(upper, lower, strict=True))
+        for upper, lower in zip(matrix[::2], matrix[1::2], strict=True)
+    )
+    return QrText(lines, code.version, code.modules_count, quiet)
+
+
+_SCHEME = re.compile(r"^(bitcoin|lightning):", re.IGNORECASE)
+_BECH32_ADDRESS = re.compile(r"^(bc|tb|bcrt)1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]+$", re.IGNORECASE)
+# A BOLT11 invoice or an LNURL: bech32, human-readable part, "1", data (no checksum check here).
+_BECH32_LIGHTNING = re.compile(r"^ln[a-z0-9]*1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]+$", re.IGNORECASE)
+
+
+def _upper_bech32(text: str, pattern: re.Pattern[str]) -> str:
+    # Bech32 is case-insensitive but never mixed-case: a mixed-case string stays as it is (wrong),
+    # rather than being made valid here.
+    if pattern.match(text) and text in (text.lower(), text.upper()):
+        return text.upper()
+    return text
+
+
+def qr_payload(uri: str) -> str:
+    """A BIP21 or ``lightning:`` URI as it is best put in a QR code: the scheme, a bech32
+    address and a Lightning invoice in upper case, everything else as it was.
+
+    Why: QR's alphanumeric mode (11 bits for 2 characters, against 16 in byte mode) has digits,
+    upper-case letters and " $%*+-./:" only. Bech32 and URI schemes are case-insensitive, so in
+    upper case the address and invoice (most of a unified URI) are long alphanumeric runs and the
+    code is a version or two smaller, which is easier to scan from a screen. BTCPay Server's
+    unified QR codes do the same. Base58 addresses are case-sensitive and parameter values such
+    as ``label`` are the shop's own text: they are left alone.
+    """
+    match = _SCHEME.match(uri)
+    if match is None:
+        return uri
+    scheme, rest = match.group(1).lower(), uri[match.end() :]
+    if scheme == "lightning":
+        return "LIGHTNING:" + _upper_bech32(rest, _BECH32_LIGHTNING)
+    address, question, query = rest.partition("?")
+    params = []
+    for param in query.split("&") if question else []:
+        name, equals, value = param.partition("=")
+        if equals and name.lower() == "lightning":
+            value = _upper_bech32(value, _BECH32_LIGHTNING)
+        params.append(name + equals + value)
+    return "BITCOIN:" + _upper_bech32(address, _BECH32_ADDRESS) + question + "&".join(params)
+
+
+class QrCode(Widget):
+    """Shows ``payload`` as a QR code, black on white, at one cell per module.
+
+    The widget is as big as the code (``cells``) unless its container is smaller; then it shows
+    a one-line "too small" message instead of a cropped code that no phone could read.
+    """
+
+    DEFAULT_CSS = tcss(__file__)
+
+    payload: reactive[str] = reactive("", layout=True)
+
+    def __init__(
+        self,
+        payload: str = "",
+        *,
+        quiet: int = DEFAULT_QUIET,
+        error_correction: ErrorCorrection = "M",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.quiet = quiet
+        self.error_correction: ErrorCorrection = error_correction
+        self._code: QrText | None = None
+        self._error: str | None = None
+        self.set_reactive(QrCode.payload, payload)
+        self._draw(payload)
+
+    def _draw(self, payload: str) -> None:
+        self._code, self._error = None, None
+        if payload:
+            try:
+                self._code = render_qr(
+                    payload, quiet=self.quiet, error_correction=self.error_correction
+                )
+            except QrError as error:
+                self._error = f"Cannot show this payment as a QR code: {error}"
+
+    def watch_payload(self, payload: str) -> None:
+        self._draw(payload)
+        self._style_message()
+
+    @property
+    def code(self) -> QrText | None:
+        """The code drawn for the current payload (None when there is none)."""
+        return self._code
+
+    @property
+    def cells(self) -> Size:
+        """The room the code needs, in cells (0x0 without a payload)."""
+        return self._code.size if self._code is not None else Size(0, 0)
+
+    @property
+    def fits(self) -> bool:
+        """Whether the widget has been given room for the whole code."""
+        needed, room = self.cells, self.size
+        return needed.width <= room.width and needed.height <= room.height
+
+    def _style_message(self) -> None:
+        # colours only: a class that changed the size could flip ``fits`` back and forth
+        self.set_class(self._error is not None or not self.fits, "-message")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._style_message()
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return self.cells.width if self._error is None else len(self._error)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self.cells.height if self._error is None else 1
+
+    def render(self) -> Content:
+        if self._error is not None:
+            return Content(self._error)
+        if self._code is None:
+            return Content("")
+        if not self.fits:
+            width, height = self.cells
+            return Content(f"Screen too small for the QR code (needs {width}x{height} cells)")
+        return Content(str(self._code))
