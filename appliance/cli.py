@@ -219,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     esplora = ssub.add_parser("esplora", help="Esplora HTTP API with a chain tests can drive")
     esplora_sim.add_arguments(esplora)
     esplora.set_defaults(func=esplora_sim.run)
+    from appliance.sim import rates as rates_sim
+
+    rates = ssub.add_parser("rates", help="the exchanges' rate tickers, at rates tests set")
+    rates_sim.add_arguments(rates)
+    rates.set_defaults(func=rates_sim.run)
 
     from appliance.sim import lightning as lightning_sim
 
