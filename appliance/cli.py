@@ -174,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="the technician's self-test")
     add_device_options(doctor)
     doctor.add_argument("--json", action="store_true", help="machine-readable report")
-    doctor.add_argument("--offline", action="store_true", help="skip the checks that need central")
+    doctor.add_argument(
+        "--offline",
+        action="store_true",
+        help="skip the checks that need the network (central, exchange rates, Esplora)",
+    )
     doctor.add_argument("--no-print", action="store_true", help="do not print a test page")
     doctor.add_argument(
         "--drawer-pin",
