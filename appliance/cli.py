@@ -174,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="the technician's self-test")
     add_device_options(doctor)
     doctor.add_argument("--json", action="store_true", help="machine-readable report")
-    doctor.add_argument("--offline", action="store_true", help="skip the checks that need central")
+    doctor.add_argument(
+        "--offline",
+        action="store_true",
+        help="skip the checks that need the network (central, exchange rates, Esplora)",
+    )
     doctor.add_argument("--no-print", action="store_true", help="do not print a test page")
     doctor.add_argument(
         "--drawer-pin",
@@ -219,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     esplora = ssub.add_parser("esplora", help="Esplora HTTP API with a chain tests can drive")
     esplora_sim.add_arguments(esplora)
     esplora.set_defaults(func=esplora_sim.run)
+    from appliance.sim import rates as rates_sim
+
+    rates = ssub.add_parser("rates", help="the exchanges' rate tickers, at rates tests set")
+    rates_sim.add_arguments(rates)
+    rates.set_defaults(func=rates_sim.run)
 
     from appliance.sim import lightning as lightning_sim
 

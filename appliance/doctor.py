@@ -33,6 +33,14 @@ CLOCK_FAIL_S = 600
 CLOCK_WARN_S = 60
 # No device can honestly be running before this software was written.
 EARLIEST_PLAUSIBLE = 1764547200  # 2025-12-01T00:00:00Z
+ESPLORA_TIMEOUT_S = 10.0
+# Where a public Esplora API of each network is, for the message when the URL serves another.
+ESPLORA_EXAMPLES = {
+    "mainnet": "https://mempool.space/api",
+    "testnet": "https://mempool.space/testnet4/api or https://mempool.space/testnet/api",
+    "signet": "https://mempool.space/signet/api",
+    "regtest": "the electrs or mempool API of your regtest node",
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Options:
-    offline: bool = False  # skip everything that needs the network (central)
+    offline: bool = False  # skip everything that needs the network (central, rates, Esplora)
     print_test_page: bool = True
     # A technician's or manager's PIN to pulse the drawer with (journaled as a "test" opening);
     # None: the drawer is not pulsed.
@@ -243,6 +251,112 @@ async def lightning_check(settings: Settings) -> Check:
     )
 
 
+async def rates_check(settings: Settings, offline: bool) -> Check:
+    """A rate can be had now: the rate, the sources that gave it, why the others did not."""
+    from appliance.wallet.rates import NoRate, RateService, decimal_string
+
+    if settings.lightning.kind == "none" and not settings.onchain.enabled:
+        return Check(
+            "rates", "SKIP", "no bitcoin payments (lightning.kind = none, onchain.wallet empty)"
+        )
+    if offline:
+        return Check("rates", "SKIP", "exchanges not asked (--offline)")
+    currency = settings.device.currency
+    async with httpx.AsyncClient() as http:  # RateService bounds each request by timeout_s
+        try:
+            rate = await RateService.from_settings(settings, http).refresh()
+        except NoRate as err:
+            why = "; ".join(f"{name}: {reason}" for name, reason in sorted(err.failures.items()))
+            return Check(
+                "rates",
+                "FAIL",
+                f"no {currency} rate, bitcoin payments will be refused: {err.reason}"
+                + (f" ({why})" if why else ""),
+                "check the network to the exchanges (DNS, firewall, proxy), rates.sources and "
+                "rates.base_urls",
+            )
+    detail = f"{decimal_string(rate.rate.normalize())} {currency}/BTC from " + ", ".join(
+        q.source for q in rate.quotes
+    )
+    trouble = [f"{name}: {reason}" for name, reason in rate.failed]
+    trouble += [
+        f"{q.source}: {decimal_string(q.rate)} dropped, over {settings.rates.outlier_pct}% off"
+        for q in rate.dropped
+    ]
+    if trouble:
+        return Check(
+            "rates",
+            "WARN",
+            f"{detail}; {'; '.join(trouble)}",
+            f"bitcoin payments work now, but with fewer than {settings.rates.min_sources} "
+            "agreeing sources they would be refused: check why the others fail",
+        )
+    return Check("rates", "OK", detail)
+
+
+ESPLORA_ODD_ANSWER = (httpx.InvalidURL, KeyError, TypeError, ValueError)  # beyond ChainError
+
+
+async def onchain_check(settings: Settings, offline: bool) -> Check:
+    """The watch-only wallet parses (its receive address #0 shown, to compare with the merchant's
+    wallet) and the Esplora API answers and takes addresses of the wallet's network."""
+    from appliance.wallet.chain import ChainError, ChainRejected, EsploraSource
+
+    onchain = settings.onchain
+    if not onchain.enabled:
+        return Check("onchain", "SKIP", "not configured (onchain.wallet is empty)")
+    try:
+        wallet = onchain.watch_only()
+        first = wallet.receive_address(0)
+    except (ConfigError, ValueError) as err:  # the config check refuses these first
+        return Check("onchain", "FAIL", str(err), "check onchain.wallet and onchain.network")
+    seen = f"{wallet.kind} wallet on {wallet.network}, receive #0 {first}"
+    if offline:
+        return Check("onchain", "OK", f"{seen}; Esplora not asked (--offline)")
+    url = onchain.esplora_url
+    async with httpx.AsyncClient(timeout=ESPLORA_TIMEOUT_S) as http:
+        source = EsploraSource(http, url)
+        try:
+            tip = await source.tip_height()
+        except (ChainError, *ESPLORA_ODD_ANSWER) as err:
+            return esplora_trouble(seen, err)
+        try:
+            await source.address_activity(first)
+        except ChainRejected as err:
+            if err.status != 400:
+                return esplora_trouble(seen, err)
+            return Check(  # the API refuses our own, valid address: it serves another network
+                "onchain",
+                "FAIL",
+                f"{seen}; the API refuses it ({err})",
+                f"onchain.esplora_url serves another network than onchain.network = "
+                f"{wallet.network}: use a {wallet.network} API "
+                f"({ESPLORA_EXAMPLES[wallet.network]}), or fix onchain.network and the wallet",
+            )
+        except (ChainError, *ESPLORA_ODD_ANSWER) as err:
+            return esplora_trouble(seen, err)
+    return Check("onchain", "OK", f"{seen}; {url} at block {tip}")
+
+
+def esplora_trouble(seen: str, err: Exception) -> Check:
+    from appliance.wallet.chain import ChainUnavailable
+
+    if isinstance(err, ChainUnavailable):
+        return Check(
+            "onchain",
+            "FAIL",
+            f"{seen}; Esplora unreachable: {err}",
+            "check the network and onchain.esplora_url: on-chain payments cannot be seen until "
+            "it answers",
+        )
+    return Check(
+        "onchain",
+        "FAIL",
+        f"{seen}; not an Esplora API: {str(err) or type(err).__name__}"[:300],
+        f"onchain.esplora_url is an Esplora API's root, e.g. {ESPLORA_EXAMPLES['mainnet']}",
+    )
+
+
 async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float | None]:
     """Enrolled, and central answering; also returns central's clock minus ours, if known."""
     from appliance.uplink.daemon import load_enrollment
@@ -327,6 +441,8 @@ async def run_checks(load: Callable[[], Settings], options: Options) -> list[Che
     checks.append(await drawer_check(settings, options.drawer_pin))
     checks.append(await nfc_check(settings, options.card_wait_s))
     checks.append(await lightning_check(settings))
+    checks.append(await rates_check(settings, options.offline))
+    checks.append(await onchain_check(settings, options.offline))
     uplink, skew = await uplink_check(settings, options.offline)
     checks.append(uplink)
     checks.append(clock_check(time.time(), skew))

@@ -27,6 +27,11 @@ from appliance.wallet.descriptors import parse_wallet
 
 ADDRESS = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"  # BIP84 m/84'/0'/0'/0/0
 OTHER = "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g"
+# BIP173's testnet P2WPKH vector and BIP49's testnet receive address 0 (P2SH).
+TESTNET_ADDRESSES = (
+    "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",
+    "2Mww8dCYPUpKHofjgcXcBCEGmniw9CoaiD2",
+)
 BIP84_ZPUB = (
     "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf3"
     "1mGDtKsAYz2oz2AGutZYs"
@@ -102,6 +107,20 @@ async def test_outage_and_refusals_are_told_apart(chain: Chain) -> None:
     closed = EsploraSource(chain.http, f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(ChainUnavailable):
         await closed.tip_height()
+
+
+async def test_an_esplora_of_one_network_refuses_other_addresses(chain: Chain) -> None:
+    chain.sim.network = "mainnet"
+    await chain.source.address_activity(ADDRESS)
+    for testnet in TESTNET_ADDRESSES:
+        with pytest.raises(ChainRejected, match="HTTP 400 Address on invalid network") as caught:
+            await chain.source.address_activity(testnet)
+        assert caught.value.status == 400
+    chain.sim.network = "testnet"
+    for testnet in TESTNET_ADDRESSES:
+        await chain.source.address_activity(testnet)
+    with pytest.raises(ChainRejected, match="invalid network"):
+        await chain.source.address_activity(ADDRESS)
 
 
 async def test_not_esplora_is_rejected(chain: Chain) -> None:

@@ -1,26 +1,27 @@
-"""Exchange rates from real HTTP tickers on a local server, shaped like the exchanges' own."""
+"""Exchange rates from real HTTP tickers, shaped like the exchanges' own: the rates simulator
+(appliance/sim/rates.py) on a local port, in process and as ``bitagora sim rates``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from http_helpers import serve
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from http_helpers import closed_port, serve
 
 from appliance.config import ConfigError, RatesSettings, load_settings
+from appliance.sim.rates import RatesSim
 from appliance.wallet.rates import (
     SOURCES,
+    ExchangeRate,
     NoRate,
     Quote,
     RateService,
@@ -29,62 +30,6 @@ from appliance.wallet.rates import (
 )
 
 ALL = ("kraken", "bitstamp", "coinbase", "coingecko")
-
-
-def ticker(source: str, rate: str, currency: str) -> Any:
-    """The body each exchange's public API answers, with the price as it writes it."""
-    if source == "kraken":
-        padded = rate + ("00000" if "." in rate else ".00000")  # Kraken writes fixed decimals
-        pair = {"c": [padded, "0.00120000"], "a": ["1", "1", "1.0"], "v": ["1", "2"]}
-        return {"error": [], "result": {f"XXBTZ{currency}": pair}}
-    if source == "bitstamp":
-        return {"timestamp": "1764390000", "last": rate, "bid": rate, "ask": rate, "open": 1}
-    if source == "coinbase":
-        return {"data": {"amount": rate, "base": "BTC", "currency": currency}}
-    return {"bitcoin": {currency.lower(): json.loads(rate)}}  # CoinGecko: a JSON number
-
-
-@dataclass
-class Exchanges:
-    """One local server playing every exchange; ``behaviour[source]`` says how it answers:
-    a rate string, ``500``, ``"garbage"``, ``"hold"`` (never answers until the test ends) or
-    ``"down"`` (the server is pointed at a closed port instead)."""
-
-    behaviour: dict[str, Any] = field(default_factory=dict)
-    hits: dict[str, int] = field(default_factory=dict)
-    hold: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> Starlette:
-        async def handle(request: Request) -> Response:
-            source = request.path_params["source"]
-            self.hits[source] = self.hits.get(source, 0) + 1
-            how = self.behaviour[source]
-            if how == 500:
-                return JSONResponse({"error": "internal"}, status_code=500)
-            if how == "garbage":
-                return Response("<html>maintenance</html>", media_type="text/html")
-            if how == "hold":
-                await self.hold.wait()
-                return JSONResponse({})
-            if isinstance(how, dict):
-                return JSONResponse(how)
-            currency = self.currency_of(source, request)
-            return Response(
-                json.dumps(ticker(source, how, currency)), media_type="application/json"
-            )
-
-        return Starlette(routes=[Route("/{source}/{rest:path}", handle)])
-
-    @staticmethod
-    def currency_of(source: str, request: Request) -> str:
-        rest = request.path_params["rest"]
-        if source == "kraken":
-            return request.query_params["pair"].removeprefix("XBT")
-        if source == "bitstamp":
-            return rest.split("/")[-2].removeprefix("btc").upper()
-        if source == "coinbase":
-            return rest.split("/")[-2].removeprefix("BTC-")
-        return request.query_params["vs_currencies"].upper()
 
 
 class Clock:
@@ -98,10 +43,13 @@ class Clock:
 
 
 @pytest.fixture
-async def exchanges() -> AsyncIterator[tuple[Exchanges, str]]:
-    exchange = Exchanges()
-    async with serve(exchange.app(), hold=exchange.hold) as url:
-        yield exchange, url
+async def exchanges() -> AsyncIterator[tuple[RatesSim, str]]:
+    sim = RatesSim()
+    async with serve(sim.app()) as url:
+        try:
+            yield sim, url
+        finally:
+            sim.release()  # held requests answer, so the server can stop
 
 
 @pytest.fixture
@@ -111,7 +59,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def settings_for(url: str, down: tuple[str, ...] = (), **extra: Any) -> RatesSettings:
-    urls = [f"{s}=http://127.0.0.1:9/{s}" if s in down else f"{s}={url}/{s}" for s in ALL]
+    closed = f"http://127.0.0.1:{closed_port()}"
+    urls = [f"{s}={closed}" if s in down else f"{s}={url}" for s in ALL]
     values: dict[str, Any] = {"sources": ALL, "base_urls": tuple(urls), "timeout_s": 1}
     values.update(extra)
     settings = RatesSettings(**values)
@@ -119,14 +68,9 @@ def settings_for(url: str, down: tuple[str, ...] = (), **extra: Any) -> RatesSet
     return settings
 
 
-async def test_all_sources_agree(exchanges: tuple[Exchanges, str], client: httpx.AsyncClient):
+async def test_all_sources_agree(exchanges: tuple[RatesSim, str], client: httpx.AsyncClient):
     exchange, url = exchanges
-    exchange.behaviour = {
-        "kraken": "61200.1",
-        "bitstamp": "61210",
-        "coinbase": "61230.55",
-        "coingecko": "61250",
-    }
+    exchange.answer(kraken="61200.1", bitstamp="61210", coinbase="61230.55", coingecko="61250")
     service = RateService(settings_for(url), "EUR", client)
     rate = await service.current()
     assert rate.rate == Decimal("61220.275")  # median of four: mean of the middle two
@@ -148,22 +92,22 @@ async def test_all_sources_agree(exchanges: tuple[Exchanges, str], client: httpx
 
 
 async def test_other_currency_reaches_each_source(
-    exchanges: tuple[Exchanges, str], client: httpx.AsyncClient
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
 ) -> None:
     exchange, url = exchanges
-    exchange.behaviour = dict.fromkeys(ALL, "98765")
+    exchange.set_rate("USD", "98765")  # EUR stays at the simulator's 61234.50
     rate = await RateService(settings_for(url), "USD", client).current()
     assert rate.rate == Decimal("98765") and rate.currency == "USD"
 
 
-async def test_one_outlier_is_dropped(exchanges: tuple[Exchanges, str], client: httpx.AsyncClient):
+async def test_one_outlier_is_dropped(exchanges: tuple[RatesSim, str], client: httpx.AsyncClient):
     exchange, url = exchanges
-    exchange.behaviour = {
-        "kraken": "61200",
-        "bitstamp": "61300",
-        "coinbase": "6125.0",  # a decimal point in the wrong place
-        "coingecko": "61250",
-    }
+    exchange.answer(
+        kraken="61200",
+        bitstamp="61300",
+        coinbase="6125.0",  # a decimal point in the wrong place
+        coingecko="61250",
+    )
     rate = await RateService(settings_for(url), "EUR", client).current()
     assert rate.rate == Decimal("61250")
     assert [q.source for q in rate.dropped] == ["coinbase"]
@@ -174,20 +118,21 @@ async def test_one_outlier_is_dropped(exchanges: tuple[Exchanges, str], client: 
     "failure", [500, "garbage", "hold", "down", {"data": {"amount": "n/a"}}, "0", "1"]
 )
 async def test_one_failing_source_is_left_out(
-    exchanges: tuple[Exchanges, str], client: httpx.AsyncClient, failure: Any
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient, failure: Any
 ) -> None:
     exchange, url = exchanges
-    exchange.behaviour = {"kraken": "61200", "bitstamp": "61300", "coingecko": "61250"}
-    exchange.behaviour["coinbase"] = failure
+    exchange.answer(kraken="61200", bitstamp="61300", coingecko="61250")
     down = ("coinbase",) if failure == "down" else ()
+    if not down:
+        exchange.answer(coinbase=failure)
     rate = await RateService(settings_for(url, down), "EUR", client).current()
     assert rate.rate == Decimal("61250")
     assert sorted(q.source for q in rate.quotes) == ["bitstamp", "coingecko", "kraken"]
 
 
-async def test_all_down_is_no_rate(exchanges: tuple[Exchanges, str], client: httpx.AsyncClient):
+async def test_all_down_is_no_rate(exchanges: tuple[RatesSim, str], client: httpx.AsyncClient):
     exchange, url = exchanges
-    exchange.behaviour = {"kraken": 500, "bitstamp": "garbage", "coingecko": "hold"}
+    exchange.answer(kraken=500, bitstamp="garbage", coingecko="hold")
     service = RateService(settings_for(url, ("coinbase",)), "EUR", client)
     with pytest.raises(NoRate, match="no source answered") as caught:
         await service.current()
@@ -200,21 +145,34 @@ async def test_all_down_is_no_rate(exchanges: tuple[Exchanges, str], client: htt
     assert service.usable() is None
 
 
+async def test_a_currency_no_exchange_quotes_is_no_rate(
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
+) -> None:
+    _, url = exchanges  # the simulator quotes EUR only: each exchange refuses CHF its own way
+    with pytest.raises(NoRate, match="no source answered") as caught:
+        await RateService(settings_for(url), "CHF", client).current()
+    assert caught.value.failures == {
+        "kraken": "kraken says ['EQuery:Unknown asset pair']",
+        "bitstamp": "answered HTTP 404",
+        "coinbase": "answered HTTP 404",
+        "coingecko": "answer has no bitcoin.chf",
+    }
+
+
 async def test_disagreeing_sources_give_no_rate(
-    exchanges: tuple[Exchanges, str], client: httpx.AsyncClient
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
 ) -> None:
     exchange, url = exchanges
-    exchange.behaviour = {"kraken": "60000", "bitstamp": "66000", "coinbase": 500}
-    exchange.behaviour["coingecko"] = 500
+    exchange.answer(kraken="60000", bitstamp="66000", coinbase=500, coingecko=500)
     with pytest.raises(NoRate, match="0 of 2 quotes agree within 2%, 2 needed"):
         await RateService(settings_for(url), "EUR", client).current()
 
 
 async def test_cache_refresh_and_staleness(
-    exchanges: tuple[Exchanges, str], client: httpx.AsyncClient
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
 ) -> None:
     exchange, url = exchanges
-    exchange.behaviour = dict.fromkeys(ALL, "61000")
+    exchange.set_rate("EUR", "61000")
     clock = Clock()
     fixed = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     service = RateService(
@@ -233,12 +191,12 @@ async def test_cache_refresh_and_staleness(
     assert exchange.hits == dict.fromkeys(ALL, 1)
 
     clock.now += 2  # past refresh_s: asked again, the new rate is used
-    exchange.behaviour = dict.fromkeys(ALL, "62000")
+    exchange.set_rate("EUR", "62000")
     second = await service.current()
     assert second.rate == Decimal("62000")
     assert exchange.hits == dict.fromkeys(ALL, 2)
 
-    exchange.behaviour = dict.fromkeys(ALL, 500)  # sources fail: the last rate, while young
+    exchange.answer(**dict.fromkeys(ALL, 500))  # sources fail: the last rate, while young
     clock.now += 299
     assert await service.current() is second
     clock.now += 2  # older than max_age_s: refused
@@ -248,10 +206,9 @@ async def test_cache_refresh_and_staleness(
 
 
 async def test_concurrent_callers_share_one_round(
-    exchanges: tuple[Exchanges, str], client: httpx.AsyncClient
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
 ) -> None:
     exchange, url = exchanges
-    exchange.behaviour = dict.fromkeys(ALL, "61000")
     service = RateService(settings_for(url), "EUR", client)
     rates = await asyncio.gather(*(service.current() for _ in range(5)))
     assert all(r is rates[0] for r in rates)
@@ -304,3 +261,70 @@ def test_settings_are_checked(tmp_path: Any) -> None:
     env = {"BITAGORA_RATES_SOURCES": "coinbase|kraken", "BITAGORA_RATES_MIN_SOURCES": "1"}
     path.write_text("", encoding="utf-8")
     assert load_settings(tmp_path, path, env=env).rates.sources == ("coinbase", "kraken")
+
+
+async def test_simulator_is_driven_over_http(
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
+) -> None:
+    exchange, url = exchanges
+    control = url + "/_sim/rate"
+    assert (await client.post(control, json={"currency": "EUR", "rate": "70000.5"})).is_success
+    assert (await client.post(control, json={"source": "kraken", "fail": 500})).is_success
+    assert (await client.post(control, json={"source": "coinbase", "rate": "1"})).is_success
+    service = RateService(settings_for(url, timeout_s=2), "EUR", client)
+    rate = await service.refresh()
+    assert rate.rate == Decimal("70000.5")
+    assert [q.source for q in rate.quotes] == ["bitstamp", "coingecko"]
+    assert dict(rate.failed) == {
+        "kraken": "answered HTTP 500",
+        "coinbase": "rate 1 per BTC is outside 100..1E+12",
+    }
+    state = (await client.post(control, json={"source": "kraken"})).json()  # kraken back
+    assert state["sources"] == {"coinbase": "1"} and state["rates"]["EUR"] == "70000.5"
+    for wrong in (
+        {"source": "binance", "fail": 500},
+        {"rate": "1"},
+        {"source": "kraken", "fail": "x"},
+    ):
+        answer = await client.post(control, json=wrong)
+        assert answer.status_code == 400 and answer.json()["error"]
+    assert exchange.hits["kraken"] == 1
+
+
+def test_cli_simulator_serves_every_ticker() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "appliance.cli",
+            "sim",
+            "rates",
+            "--port",
+            "0",
+            "--rate",
+            "USD=98765.4",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # printed once the server accepts connections
+        match = re.match(r"rates simulator on (http://127\.0\.0\.1:\d+) \(USD 98765\.4\)", first)
+        assert match, first or proc.stderr.read()  # type: ignore[union-attr]
+        url = match.group(1)
+        failing = httpx.post(url + "/_sim/rate", json={"source": "coingecko", "fail": 503})
+        assert failing.json()["sources"] == {"coingecko": 503}
+
+        async def check() -> ExchangeRate:
+            async with httpx.AsyncClient() as http:
+                return await RateService(settings_for(url), "USD", http).refresh()
+
+        rate = asyncio.run(check())
+        assert rate.rate == Decimal("98765.4")
+        assert sorted(q.source for q in rate.quotes) == ["bitstamp", "coinbase", "kraken"]
+        assert dict(rate.failed) == {"coingecko": "answered HTTP 503"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -4,7 +4,9 @@ Serves what ``appliance.wallet.chain.EsploraSource`` uses, in Esplora's JSON sha
 ``GET /blocks/tip/height``, ``GET /address/:a/txs`` (mempool first, newest first, then the newest
 25 confirmed), ``GET /address/:a/txs/chain/:last_txid`` (the next 25 confirmed),
 ``GET /tx/:txid/status`` and ``GET /tx/:txid``. An address that is not a valid Bitcoin address
-(any network) is answered 400 as Esplora does.
+is answered 400 ``Invalid Bitcoin address`` as Esplora does. A real Esplora serves one network and
+answers a valid address of another 400 ``Address on invalid network``; so does the simulator when
+given a ``network`` (mainnet, testnet, signet, regtest; ``None``, the default, takes them all).
 
 Driving it, from Python (``EsploraSim``) or over HTTP (``bitagora sim esplora`` prints the URL):
 
@@ -29,6 +31,11 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from embit import base58
+from embit.networks import NETWORKS
+
+from appliance.wallet.descriptors import NETWORKS_BY_NAME
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -88,9 +95,21 @@ class SimTx:
         }
 
 
+def on_network(address: str, network: str) -> bool:
+    """Whether a valid ``address`` belongs to ``network`` (signet shares testnet's addresses; a
+    regtest Esplora also takes testnet's base58 ones, as electrs does)."""
+    params = NETWORKS[NETWORKS_BY_NAME[network]]
+    hrp, sep, _ = address.lower().rpartition("1")
+    if sep and hrp in {n["bech32"] for n in NETWORKS.values()}:
+        return bool(hrp == params["bech32"])
+    version = base58.decode_check(address)[:1]
+    return version in (params["p2pkh"], params["p2sh"])
+
+
 @dataclass
 class EsploraSim:
     tip: int = 800_000
+    network: str | None = None  # None: addresses of every network are taken
     failing: int = 0
     txs: dict[str, SimTx] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
@@ -157,6 +176,8 @@ class EsploraSim:
                 return failure
             if not valid(address):
                 return PlainTextResponse("Invalid Bitcoin address", status_code=400)
+            if self.network is not None and not on_network(address, self.network):
+                return PlainTextResponse("Address on invalid network", status_code=400)
             return JSONResponse(self.address_txs(address, request.path_params.get("last")))
 
         async def tx(request: Request) -> Response:
@@ -207,6 +228,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3002)
     parser.add_argument("--tip", type=int, default=800_000, help="starting block height")
+    parser.add_argument(
+        "--network",
+        choices=tuple(NETWORKS_BY_NAME),
+        default=None,
+        help="refuse addresses of other networks, as a real Esplora does (default: take all)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,7 +246,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return asyncio.run(_serve(start_server, EsploraSim(tip=args.tip), args.host, args.port))
+    return asyncio.run(
+        _serve(start_server, EsploraSim(tip=args.tip, network=args.network), args.host, args.port)
+    )
 
 
 async def _serve(start_server: Any, sim: EsploraSim, host: str, port: int) -> int:
@@ -230,7 +259,7 @@ async def _serve(start_server: Any, sim: EsploraSim, host: str, port: int) -> in
         loop.add_signal_handler(sig, stopping.set)
     running = await start_server(sim.app(), host, port)
     print(
-        f"esplora simulator on {running.base_url} (tip {sim.tip}); "
+        f"esplora simulator on {running.base_url} (tip {sim.tip}, {sim.network or 'any network'}); "
         'POST /_sim/pay {"address","sats","confirmations","rbf"}, /_sim/mine {"blocks"}',
         flush=True,
     )

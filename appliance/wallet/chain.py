@@ -39,7 +39,13 @@ class ChainUnavailable(ChainError):
 
 
 class ChainRejected(ChainError):
-    """The source refused the question or answered something that is not its API."""
+    """The source refused the question or answered something that is not its API. ``status`` is
+    the HTTP status of a refusal (400 for an address of another network), None for an answer
+    that is not the API's."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,9 @@ class EsploraSource:
             raise ChainUnavailable(f"{self._base}{path}: HTTP {response.status_code}")
         if response.status_code != 200:
             detail = response.text.strip()[:120]
-            raise ChainRejected(f"{self._base}{path}: HTTP {response.status_code} {detail}")
+            raise ChainRejected(
+                f"{self._base}{path}: HTTP {response.status_code} {detail}", response.status_code
+            )
         return response
 
     @staticmethod

@@ -5,7 +5,8 @@ cached, never used stale.
   of its ticker JSON. Numbers are read as ``Decimal`` (``parse_float``/``parse_int``), never float.
   A source that does not answer within ``timeout_s``, answers other than 200, sends something that
   is not JSON or lacks the price, or quotes an absurd rate (:func:`appliance.core.btc.check_rate`)
-  is left out and the reason kept for the log and the error.
+  is left out and the reason kept for the log, the error (``NoRate.failures``) and, when a rate
+  comes out anyway, its ``ExchangeRate.failed``.
 - **Median with outliers dropped**: the median of all quotes is taken; a quote more than
   ``outlier_pct`` percent away from it is dropped; the rate is the median of the quotes left, if
   at least ``min_sources`` are left. Two sources that disagree by more than twice ``outlier_pct``
@@ -81,6 +82,9 @@ class ExchangeRate:
     quotes: tuple[Quote, ...]  # the quotes the median was taken over
     dropped: tuple[Quote, ...] = ()  # outliers left out
     monotonic_at: float = field(default=0.0, compare=False)  # when fetched, for the age
+    # Sources that gave no quote in this round, and why (for the log and `bitagora doctor`; not
+    # part of the rate lock).
+    failed: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def age_s(self, now: float) -> float:
         return now - self.monotonic_at
@@ -293,7 +297,13 @@ class RateService:
         except NoRate as err:
             raise NoRate(err.reason, failures) from None
         fresh = ExchangeRate(
-            rate, self.currency, self._wall_clock(), used, dropped, monotonic_at=started
+            rate,
+            self.currency,
+            self._wall_clock(),
+            used,
+            dropped,
+            monotonic_at=started,
+            failed=tuple(sorted(failures.items())),
         )
         self._cache = fresh
         return fresh
