@@ -27,7 +27,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 GENESIS_DOMAIN = b"bitagora-genesis:"
 SIGNED_FIELDS = ("at", "body", "device_id", "kind", "prev_hash", "seq")
 KINDS = frozenset(
-    {"sale", "refund", "void", "drawer_open", "shift_open", "z_close", "config", "reprint"}
+    {
+        "sale",
+        "refund",
+        "void",
+        "drawer_open",
+        "shift_open",
+        "z_close",
+        "config",
+        "reprint",
+        "payment",
+    }
 )
 
 

@@ -7,12 +7,16 @@ The journal body of a ``sale`` record (all amounts integers of minor units in ``
      "taxes": [{"code", "bp", "price_includes_tax", "net", "tax", "gross"}],
      "subtotal": {"minor", "currency"}, "tax": {"minor", "currency"},
      "total": {"minor", "currency"},
-     "payments": [{"method", "amount", "tendered", "change"}]}
+     "payments": [{"method", "amount", "tendered", "change", ...details}]}
+
+A bitcoin payment's details (rail, rate lock, sats or msat, address or payment hash) are given
+by the payment session that settled it; see docs/PROTOCOL.md 1.4.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +36,7 @@ class Payment:
     amount: Money
     tendered: Money | None = None
     change: Money | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)  # method-specific, see the doc
 
 
 def _money(value: Money) -> dict[str, Any]:
@@ -41,12 +46,36 @@ def _money(value: Money) -> dict[str, Any]:
 def sale_body(
     sale_id: str, cart: Cart, staff_id: str, staff_name: str, payments: list[Payment]
 ) -> dict[str, Any]:
+    return with_payments(cart_body(sale_id, cart, staff_id, staff_name), payments)
+
+
+def with_payments(cart_part: dict[str, Any], payments: list[Payment]) -> dict[str, Any]:
+    """The sale body: ``cart_part`` (from :func:`cart_body`) settled by ``payments``."""
+    currency, total = cart_part["currency"], cart_part["total"]["minor"]
+    paid = sum((p.amount for p in payments), Money.zero(currency))
+    if paid != Money(total, currency):
+        raise SaleError(f"payments of {paid} do not settle the total {Money(total, currency)}")
+    return {
+        **cart_part,
+        "payments": [
+            {
+                "method": p.method,
+                "amount": p.amount.minor,
+                "tendered": p.tendered.minor if p.tendered else None,
+                "change": p.change.minor if p.change else None,
+                **p.details,
+            }
+            for p in payments
+        ],
+    }
+
+
+def cart_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str) -> dict[str, Any]:
+    """Everything of the sale body but its payments: what a payment session keeps while the
+    customer pays (so a payment that arrives after a restart still finishes this sale)."""
     if cart.is_empty:
         raise SaleError("the cart is empty")
     totals = cart.totals()
-    paid = sum((p.amount for p in payments), Money.zero(cart.currency))
-    if paid != totals.total:
-        raise SaleError(f"payments of {paid} do not settle the total {totals.total}")
     return {
         "sale_id": sale_id,
         "currency": cart.currency,
@@ -78,19 +107,10 @@ def sale_body(
         "subtotal": _money(totals.subtotal),
         "tax": _money(totals.tax),
         "total": _money(totals.total),
-        "payments": [
-            {
-                "method": p.method,
-                "amount": p.amount.minor,
-                "tendered": p.tendered.minor if p.tendered else None,
-                "change": p.change.minor if p.change else None,
-            }
-            for p in payments
-        ],
     }
 
 
-METHOD_LABELS = {"cash": "Cash"}
+METHOD_LABELS = {"cash": "Cash", "lightning": "Lightning", "onchain": "Bitcoin"}
 
 
 def receipt_for(

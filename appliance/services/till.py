@@ -32,6 +32,7 @@ from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
 from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
 from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
+from appliance.payments.bitcoin import BitcoinPayments
 from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.services.printing import PrintWorker, receipt_from_record
 from appliance.store import catalog, device, journal, outbox, print_queue, sales
@@ -108,6 +109,8 @@ class Till:
         self.scanner = scanner
         self.nfc: NfcReader = nfc if nfc is not None else NoNfcReader()
         self.drawer_watch = DrawerWatch(drawer, settings.drawer.open_warn_s)
+        # Bitcoin payments, when a wallet or a Lightning node is configured (``Till.open``).
+        self.bitcoin: BitcoinPayments | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         p = settings.printer
         self.printing = PrintWorker(
@@ -147,6 +150,12 @@ class Till:
             await till.start_drawer()
             if print_worker:
                 await till.printing.start()  # receipts still queued from a restart print now
+                # Only beside the print worker: one watcher of payments per store.
+                till.bitcoin = BitcoinPayments.from_settings(
+                    till.conn, identity, settings, till.finish_sale
+                )
+                if till.bitcoin is not None:
+                    await till.bitcoin.start()
         except BaseException:
             await till.close()
             raise
@@ -169,6 +178,8 @@ class Till:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
+            if self.bitcoin is not None:
+                await self.bitcoin.close()
             await self.printing.close()
             await self.drawer.close()
             await self.nfc.close()
@@ -220,17 +231,25 @@ class Till:
         )
         # The commit queues the receipt too (a trigger of migration 0002).
         record = await sales.record_sale(self.conn, self.identity, body)
-        receipt = receipt_from_record(record, self.settings.device)
-        problems = []
         drawer_problem = await self._open_drawer_for_sale(sale_id, staff)
-        if drawer_problem:
-            problems.append(drawer_problem)
-        problem = await self._receipt_outcome(record.seq)
-        if problem:
-            problems.append(problem)
         cart.clear()
+        return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
+
+    async def finish_sale(self, record: Record, problems: tuple[str, ...] = ()) -> SaleResult:
+        """After a sale's commit (its receipt is queued by then): wait a little for the receipt
+        and say what went wrong with it, without ever undoing the sale."""
+        problem = await self._receipt_outcome(record.seq)
         self._in_background(self._checkpoint())
-        return SaleResult(sale_id, record, total, change, receipt, tuple(problems))
+        currency = record.body["currency"]
+        change = sum(p["change"] or 0 for p in record.body["payments"])
+        return SaleResult(
+            record.body["sale_id"],
+            record,
+            Money(record.body["total"]["minor"], currency),
+            Money(change, currency),
+            receipt_from_record(record, self.settings.device),
+            problems + ((problem,) if problem else ()),
+        )
 
     async def _checkpoint(self) -> None:
         """After a sale, while staff read the change: so the next sale's commit does not pay

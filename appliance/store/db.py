@@ -7,7 +7,9 @@ version intact.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -103,13 +105,23 @@ def _statements(sql: str) -> list[str]:
     return statements
 
 
+# One lock per connection: tasks sharing a connection (a sale, the bitcoin payment watchers) take
+# turns, or the second BEGIN would land inside the first task's transaction.
+_WRITERS: weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 @asynccontextmanager
 async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
-    """One write transaction, taken with BEGIN IMMEDIATE so writers queue instead of failing."""
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        await conn.execute("ROLLBACK")
-        raise
-    await conn.execute("COMMIT")
+    """One write transaction, taken with BEGIN IMMEDIATE so writers queue instead of failing
+    (other connections by SQLite's busy timeout, other tasks on this one by a lock)."""
+    lock = _WRITERS.setdefault(conn, asyncio.Lock())
+    async with lock:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")

@@ -1,0 +1,683 @@
+"""Bitcoin checkout: one offer per sale (on-chain address, Lightning invoice, or both in one
+unified QR) at one locked rate, watched until it settles, expires or is cancelled.
+
+The life of an offer, each step a journal record (``payment``, or the ``sale`` that completes it;
+docs/PROTOCOL.md 1.4) written in the transaction that moves the checkout row (store.checkouts):
+
+- ``offer``: lock a rate (none → :class:`PaymentUnavailable`, never a made-up rate), derive a fresh
+  address and/or ask the node for an invoice, journal ``offered`` with the rate lock.
+- Lightning: the node's settlement (``InvoiceWatcher``, which also finds payments made while the
+  till was off) completes the sale; more than asked is ``overpaid`` (excess recorded for refund).
+  A node never accepts less than the invoice, so Lightning has no underpayment.
+- On-chain: the chain source is asked every ``onchain.poll_s`` and ``core.settlement.judge``
+  decides: ``underpaid`` (the customer may top up: the QR then asks for what is missing),
+  ``confirming``, ``paid``/``overpaid``, and at expiry ``expired`` or ``expired_underpaid`` (the
+  sale is cancelled and what arrived is marked for refund).
+- Expiry and cancel delete the unpaid invoice first; if the node says it was paid meanwhile, that
+  payment completes the sale instead.
+- Late: money reaching a closed checkout (an address after expiry or cancel, for
+  ``onchain.late_watch_h`` hours; an invoice paid as it was being cancelled) is journalled as
+  ``late`` for the manager to refund or accept. It never completes a sale by itself.
+
+Payments that settle with nobody watching the screen (after a restart) still finish their sale
+(the cart is kept with the checkout) and are reported to ``on_background``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+import httpx
+
+from appliance.config import Settings
+from appliance.core.btc import bip21_uri, fiat_to_msat, fiat_to_sat, format_btc, format_sats
+from appliance.core.cart import Cart
+from appliance.core.journal import Record
+from appliance.core.money import Money
+from appliance.core.sale import Payment, cart_body, with_payments
+from appliance.core.settlement import Policy, Seen, State, Verdict, judge
+from appliance.store import addresses, checkouts
+from appliance.store import lightning as ln_store
+from appliance.store.catalog import Staff
+from appliance.store.checkouts import Checkout
+from appliance.store.identity import DeviceIdentity
+from appliance.wallet.chain import ChainError, ChainSource, EsploraSource
+from appliance.wallet.descriptors import WatchOnlyWallet
+from appliance.wallet.lightning import LightningError, LightningNode, make_node
+from appliance.wallet.ln_watch import InvoiceWatcher
+from appliance.wallet.lnurl import withdraw
+from appliance.wallet.rates import NoRate, RateService
+
+log = logging.getLogger(__name__)
+
+HOUR_S = 3600.0
+
+
+class PaymentUnavailable(RuntimeError):
+    """No bitcoin offer can be made now; the message says why, for the screen."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the pay screen shows: the amounts, the QR text and when it stops being payable."""
+
+    sale_id: str
+    total: Money
+    rate: str  # the locked rate, fiat per BTC, as journalled
+    sats: int | None  # on-chain amount (None: no on-chain offer)
+    address: str | None
+    msat: int | None  # Lightning amount (None: no invoice)
+    bolt11: str | None
+    uri: str  # one QR for both: BIP21 with lightning=, or lightning:<invoice>
+    expires_at: float  # unix seconds, device clock
+    notes: tuple[str, ...] = ()  # a rail that could not be offered, in words
+
+    @property
+    def btc_text(self) -> str:
+        sats = self.sats if self.sats is not None else -(-(self.msat or 0) // 1000)
+        return f"{format_btc(sats)} · {format_sats(sats)}"
+
+
+@dataclass(frozen=True)
+class Status:
+    """One change of an offer, for the screen (and for ``on_background`` after a restart)."""
+
+    sale_id: str
+    state: str  # offered, underpaid, confirming, paid, overpaid, expired, ... (module doc)
+    message: str
+    uri: str | None = None  # a new QR to show (a top-up), or None to keep the current one
+    record: Record | None = None  # the journal record of this change
+    result: Any = None  # the till's SaleResult once the sale is recorded
+
+    @property
+    def final(self) -> bool:
+        return self.state not in checkouts.OPEN_STATES
+
+
+Listener = Callable[[Status], None]
+FinishSale = Callable[[Record], Awaitable[Any]]
+
+
+@dataclass
+class _Rails:
+    wallet: WatchOnlyWallet | None = None
+    chain: ChainSource | None = None
+    watcher: InvoiceWatcher | None = None
+    node: LightningNode | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class BitcoinPayments:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        settings: Settings,
+        rates: RateService,
+        http: httpx.AsyncClient,
+        finish: FinishSale,
+        *,
+        wallet: WatchOnlyWallet | None = None,
+        chain: ChainSource | None = None,
+        node: LightningNode | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``finish(record)``: the till's after-sale work (receipt), returning its SaleResult."""
+        self.conn, self.identity, self.settings = conn, identity, settings
+        self.rates, self.http, self.finish = rates, http, finish
+        self.clock = clock
+        self.policy: Policy = settings.onchain.policy()
+        self._rails = _Rails(wallet, chain if wallet else None, node=node)
+        if node is not None:
+            self._rails.watcher = InvoiceWatcher(
+                node, conn, self._lightning_paid, wait_s=settings.lightning.wait_chunk_s
+            )
+        self._listeners: dict[str, list[Listener]] = {}
+        self.on_background: Listener | None = None
+        self.chain_problem: str | None = None
+        self.lnurl_allow_insecure = False  # tests and regtest only: no setting turns it on
+        self._wake = asyncio.Event()
+        self._checking = asyncio.Lock()
+
+    @classmethod
+    def from_settings(
+        cls,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        settings: Settings,
+        finish: FinishSale,
+    ) -> BitcoinPayments | None:
+        """The till's bitcoin payments, or None when neither rail is configured."""
+        onchain = settings.onchain
+        node = make_node(settings.lightning)
+        if not onchain.enabled and node is None:
+            return None
+        http = httpx.AsyncClient(timeout=settings.rates.timeout_s, follow_redirects=False)
+        wallet = onchain.watch_only() if onchain.enabled else None
+        return cls(
+            conn,
+            identity,
+            settings,
+            RateService.from_settings(settings, http),
+            http,
+            finish,
+            wallet=wallet,
+            chain=EsploraSource(http, onchain.esplora_url) if wallet else None,
+            node=node,
+        )
+
+    @property
+    def rails(self) -> tuple[str, ...]:
+        return tuple(
+            name
+            for name, on in (("onchain", self._rails.wallet), ("lightning", self._rails.node))
+            if on is not None
+        )
+
+    @property
+    def lightning_problem(self) -> str | None:
+        watcher = self._rails.watcher
+        return watcher.last_error if watcher else None
+
+    async def start(self) -> None:
+        """Watch the node and the chain until ``close`` (open checkouts from before a restart
+        are watched too)."""
+        if self._rails.watcher is not None:
+            self._rails.tasks.append(asyncio.create_task(self._rails.watcher.run(), name="ln"))
+        self._rails.tasks.append(asyncio.create_task(self._monitor(), name="bitcoin monitor"))
+
+    async def close(self) -> None:
+        for task in self._rails.tasks:
+            task.cancel()
+        await asyncio.gather(*self._rails.tasks, return_exceptions=True)
+        self._rails.tasks.clear()
+        if self._rails.node is not None:
+            await self._rails.node.aclose()
+        await self.http.aclose()
+
+    def wake(self) -> None:
+        """Look at the chain and the expiries now instead of at the next poll."""
+        self._wake.set()
+
+    def watch(self, sale_id: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every status of the sale's offer; returns the unsubscribe."""
+        self._listeners.setdefault(sale_id, []).append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._listeners[sale_id].remove(listener)
+                if not self._listeners[sale_id]:
+                    del self._listeners[sale_id]
+
+        return unsubscribe
+
+    def _tell(self, status: Status) -> None:
+        listeners = list(self._listeners.get(status.sale_id, ()))
+        if not listeners and self.on_background is not None and status.final:
+            listeners = [self.on_background]
+        for listener in listeners:
+            try:
+                listener(status)
+            except Exception:
+                log.exception("a bitcoin status listener failed")
+
+    # -- making the offer ----------------------------------------------------------------------
+
+    async def offer(self, cart: Cart, staff: Staff) -> Offer:
+        if not self.rails:
+            raise PaymentUnavailable("Bitcoin payments are not set up on this till")
+        try:
+            rate = await self.rates.current()
+        except NoRate as err:
+            raise PaymentUnavailable(f"{err}. Take another payment.") from None
+        sale_id = str(uuid.uuid4())
+        cart_part = cart_body(sale_id, cart, staff.id, staff.name)
+        total = Money(cart_part["total"]["minor"], cart.currency)
+        onchain, lightning = self.settings.onchain, self.settings.lightning
+        expiry_s = min(
+            s
+            for s, on in (
+                (onchain.expiry_s, self._rails.wallet),
+                (lightning.expiry_s, self._rails.node),
+            )
+            if on
+        )
+        notes: list[str] = []
+        sats = address = msat = bolt11 = payment_hash = None
+        allocation = None
+        if self._rails.wallet is not None:
+            try:
+                allocation = await addresses.allocate(self.conn, self._rails.wallet, sale_id)
+                sats, address = fiat_to_sat(total, rate.rate), allocation.address
+            except addresses.AddressError as err:
+                notes.append(f"On-chain not offered: {err}")
+        if self._rails.watcher is not None:
+            msat = fiat_to_msat(total, rate.rate)
+            description = f"{self.settings.device.merchant_name} sale {sale_id[:8]}"
+            try:
+                invoice = await self._rails.watcher.issue(sale_id, msat, description, expiry_s)
+                bolt11, payment_hash = invoice.bolt11, invoice.payment_hash
+            except LightningError as err:
+                msat = None
+                notes.append(f"Lightning not offered: {err}")
+        if address is None and bolt11 is None:
+            raise PaymentUnavailable("; ".join(notes) or "no bitcoin rail answered")
+        expires_at = self.clock() + expiry_s
+        checkout = Checkout(
+            sale_id,
+            cart_part,
+            rate.body(),
+            total.minor,
+            sats,
+            address,
+            msat,
+            bolt11,
+            expires_at,
+            "offered",
+            None,
+            0,
+        )
+        body = {
+            "sale_id": sale_id,
+            "state": "offered",
+            "total": cart_part["total"],
+            "staff": cart_part["staff"],
+            "rate": rate.body(),
+            "expires_at": _utc(expires_at),
+            "onchain": None
+            if allocation is None
+            else {
+                "address": address,
+                "sats": sats,
+                "wallet_id": allocation.wallet_id,
+                "index": allocation.index,
+            },
+            "lightning": None if bolt11 is None else {"msat": msat, "payment_hash": payment_hash},
+        }
+        try:
+            await checkouts.open_checkout(self.conn, self.identity, checkout, body)
+        except BaseException:
+            await self._withdraw(sale_id, address, bolt11)
+            raise
+        self.wake()
+        return Offer(
+            sale_id,
+            total,
+            rate.body()["rate"],
+            sats,
+            address,
+            msat,
+            bolt11,
+            self._uri(address, sats, bolt11),
+            expires_at,
+            tuple(notes),
+        )
+
+    async def _withdraw(self, sale_id: str, address: str | None, bolt11: str | None) -> None:
+        """Undo an offer that could not be recorded: nothing of it may stay payable."""
+        with contextlib.suppress(Exception):
+            if bolt11 is not None and self._rails.watcher is not None:
+                await self._rails.watcher.cancel(sale_id)
+            if address is not None:
+                await addresses.release(self.conn, sale_id)
+
+    def _uri(self, address: str | None, sats: int | None, bolt11: str | None) -> str:
+        if address is None:
+            return f"lightning:{bolt11}"
+        return bip21_uri(address, sats, label=self.settings.device.merchant_name, lightning=bolt11)
+
+    # -- cancel, Bolt Card -----------------------------------------------------------------
+
+    async def cancel(self, sale_id: str) -> Status:
+        """Staff gave up on the offer (another payment, the customer left). If it turns out to
+        be paid meanwhile, the returned status says so and the sale is recorded."""
+        co = await checkouts.get(self.conn, sale_id)
+        if co is None:
+            raise KeyError(sale_id)
+        if co.is_open and not await self._invoice_withdrawn(co):
+            co = await checkouts.get(self.conn, sale_id)  # paid meanwhile: the sale is recorded
+            assert co is not None
+        if not co.is_open:
+            return Status(sale_id, co.state, _words(co.state), record=None)
+        received = co.received_sats
+        body = {"sale_id": sale_id, "state": "cancelled", "received_sats": received}
+        if received:
+            body["refund_sats"] = received
+        record = await checkouts.move(
+            self.conn, self.identity, sale_id, "cancelled", body, late_until=self._late_until(co)
+        )
+        if record is None:  # settled in between
+            again = await checkouts.get(self.conn, sale_id)
+            assert again is not None
+            return Status(sale_id, again.state, _words(again.state))
+        if co.address is not None and not received:
+            await addresses.release(self.conn, sale_id)
+        status = Status(sale_id, "cancelled", _words("cancelled", refund=received), record=record)
+        self._tell(status)
+        return status
+
+    async def tap_card(self, sale_id: str, link: str) -> None:
+        """A Bolt Card was tapped: have its service pay the sale's invoice (LNURL-withdraw).
+        Returns once the service accepted; the payment then arrives like any other. Raises
+        ``LnurlError`` (a message for the screen) or PaymentUnavailable."""
+        co = await checkouts.get(self.conn, sale_id)
+        if co is None or not co.is_open:
+            raise PaymentUnavailable("This payment is no longer open")
+        if co.bolt11 is None or co.msat is None:
+            raise PaymentUnavailable("Lightning is not offered for this sale: no card payments")
+        bolt11 = co.bolt11
+
+        async def existing_invoice(_msat: int) -> str:
+            return bolt11
+
+        await withdraw(
+            self.http, link, co.msat, existing_invoice, allow_insecure=self.lnurl_allow_insecure
+        )
+        self._tell(Status(sale_id, co.state, "Card accepted: waiting for the payment…"))
+
+    # -- Lightning settlement --------------------------------------------------------------
+
+    async def _lightning_paid(self, invoice: ln_store.LnInvoice) -> None:
+        sale_id, received = invoice.sale_id, invoice.amount_received_msat or 0
+        co = await checkouts.get(self.conn, sale_id)
+        if co is None or co.msat is None:
+            log.error("lightning payment for an unknown checkout sale_id=%s", sale_id)
+            return
+        if not co.is_open:
+            await self._late(
+                co,
+                {
+                    "rail": "lightning",
+                    "received_msat": received,
+                    "refund_msat": received,
+                    "payment_hash": invoice.payment_hash,
+                },
+            )
+            return
+        refund = max(0, received - co.msat)
+        state = "overpaid" if refund else "paid"
+        details = {
+            "rate": co.rate,
+            "msat": co.msat,
+            "received_msat": received,
+            "refund_msat": refund,
+            "payment_hash": invoice.payment_hash,
+        }
+        await self._complete(co, "lightning", state, details, _words(state, refund_msat=refund))
+
+    async def _complete(
+        self, co: Checkout, rail: str, state: str, details: dict[str, Any], message: str
+    ) -> None:
+        total = Money(co.total_minor, co.cart["currency"])
+        sale = with_payments(co.cart, [Payment(rail, total, details=details)])
+        # A Lightning sale's address stays watched for money the customer sent there anyway.
+        late_until = self._late_until(co) if rail == "lightning" else None
+        record = await checkouts.complete(
+            self.conn, self.identity, co.sale_id, state, sale, late_until=late_until
+        )
+        if record is None:
+            return  # the other rail or a cancel got there first
+        log.info("bitcoin sale paid sale_id=%s rail=%s seq=%d", co.sale_id, rail, record.seq)
+        if rail == "lightning" and co.address is not None and not co.received_sats:
+            await addresses.release(self.conn, co.sale_id)
+        if rail == "onchain" and co.bolt11 is not None and self._rails.watcher is not None:
+            with contextlib.suppress(LightningError):
+                await self._rails.watcher.cancel(co.sale_id)  # a payment there is then late
+        result = await self.finish(record)
+        self._tell(Status(co.sale_id, state, message, record=record, result=result))
+
+    async def _late(self, co: Checkout, details: dict[str, Any]) -> None:
+        body = {"sale_id": co.sale_id, "state": "late", "was": co.state, **details}
+        record = await checkouts.move(
+            self.conn, self.identity, co.sale_id, "late", body, from_states=(co.state,)
+        )
+        if record is not None:
+            log.warning("late bitcoin payment sale_id=%s %s", co.sale_id, details)
+            self._tell(Status(co.sale_id, "late", _late_words(co, details), record=record))
+
+    # -- the chain and the clock ------------------------------------------------------------
+
+    async def _monitor(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.check()
+            except (aiosqlite.Error, OSError):
+                log.exception("bitcoin monitor: store error")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that meets
+            # a wake, and close() would wait for this loop forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.onchain.poll_s):
+                    await self._wake.wait()
+
+    async def check(self) -> None:
+        """One look at every open checkout (chain, expiry) and every address watched for late
+        money. The monitor calls it each poll; ``wake`` makes it come sooner."""
+        async with self._checking:
+            await self._check()
+
+    async def _check(self) -> None:
+        problem = None
+        for co in await checkouts.open_checkouts(self.conn):
+            try:
+                await self._check_open(co)
+            except ChainError as err:
+                problem = f"Cannot ask the chain ({err}); retrying"
+                self._tell(Status(co.sale_id, co.state, problem))
+            except LightningError as err:
+                self._tell(Status(co.sale_id, co.state, f"Lightning node: {err}; retrying"))
+        if self._rails.chain is not None:
+            for co in await checkouts.watched_for_late(self.conn, self.clock()):
+                try:
+                    await self._check_late(co)
+                except ChainError as err:
+                    problem = f"Cannot ask the chain ({err}); retrying"
+        self.chain_problem = problem
+
+    async def _seen(self, co: Checkout) -> list[Seen]:
+        assert self._rails.chain is not None and co.address is not None
+        activity = await self._rails.chain.address_activity(co.address)
+        now = self.clock()
+        seen = [
+            Seen(
+                tx.txid,
+                tx.sats,
+                tx.confirmations,
+                tx.rbf,
+                await checkouts.first_seen(self.conn, co.address, tx.txid, now),
+            )
+            for tx in activity.txs
+        ]
+        if seen:
+            await addresses.mark_used(self.conn, co.address)
+        return seen
+
+    async def _check_open(self, co: Checkout) -> None:
+        now = self.clock()
+        if co.address is None or self._rails.chain is None:
+            if now > co.expires_at:
+                await self._expire(co, Verdict(State.EXPIRED, 0), [])
+            return
+        seen = await self._seen(co)
+        assert co.sats is not None
+        verdict = judge(co.sats, co.expires_at, seen, now, self.policy)
+        state = verdict.state
+        if state in (State.EXPIRED, State.EXPIRED_UNDERPAID):
+            await self._expire(co, verdict, seen)
+        elif state is State.LATE:  # expired unnoticed (the till was off), then paid
+            if await self._invoice_withdrawn(co):
+                await self._late(co, {"rail": "onchain", **_onchain_details(verdict, seen)})
+        elif state.completes_sale:
+            details = {
+                "rate": co.rate,
+                "sats": co.sats,
+                "address": co.address,
+                **_onchain_details(verdict, seen),
+            }
+            await self._complete(
+                co,
+                "onchain",
+                state.value,
+                details,
+                _words(state.value, refund=verdict.refund_sats),
+            )
+        elif state in (State.UNDERPAID, State.CONFIRMING) and (
+            state.value != co.state or verdict.received_sats != co.received_sats
+        ):
+            await self._progress(co, verdict, seen)
+
+    async def _progress(self, co: Checkout, verdict: Verdict, seen: list[Seen]) -> None:
+        assert co.sats is not None and co.address is not None
+        state = verdict.state.value
+        body = {
+            "sale_id": co.sale_id,
+            "state": state,
+            "rail": "onchain",
+            **_onchain_details(verdict, seen),
+        }
+        record = await checkouts.move(
+            self.conn,
+            self.identity,
+            co.sale_id,
+            state,
+            body,
+            received_sats=verdict.received_sats,
+        )
+        if record is None:
+            return
+        uri = None
+        if verdict.state is State.UNDERPAID:
+            due = co.sats - verdict.received_sats
+            uri = bip21_uri(co.address, due, label=self.settings.device.merchant_name)
+            message = (
+                f"Received {format_sats(verdict.received_sats)} of {format_sats(co.sats)}: "
+                f"{format_sats(due)} still due. Scan again to pay the rest."
+            )
+        else:
+            message = (
+                f"Payment seen: waiting for {verdict.needed_confirmations} confirmation"
+                f"{'' if verdict.needed_confirmations == 1 else 's'} "
+                f"({verdict.confirmations}/{verdict.needed_confirmations})"
+            )
+        self._tell(Status(co.sale_id, state, message, uri=uri, record=record))
+
+    async def _invoice_withdrawn(self, co: Checkout) -> bool:
+        """Delete the checkout's unpaid invoice; False if it was paid just in time (that
+        payment then completed the sale). A node that cannot be reached does not keep the
+        checkout open: the invoice may then still be paid, which is journalled as late."""
+        if co.bolt11 is None or self._rails.watcher is None:
+            return True
+        try:
+            return await self._rails.watcher.cancel(co.sale_id)
+        except LightningError as err:
+            log.warning("invoice not deleted sale_id=%s: %s", co.sale_id, err)
+            return True
+
+    async def _expire(self, co: Checkout, verdict: Verdict, seen: list[Seen]) -> None:
+        if not await self._invoice_withdrawn(co):
+            return
+        state = verdict.state.value
+        body: dict[str, Any] = {"sale_id": co.sale_id, "state": state}
+        if co.address is not None:
+            body.update(rail="onchain", **_onchain_details(verdict, seen))
+        record = await checkouts.move(
+            self.conn,
+            self.identity,
+            co.sale_id,
+            state,
+            body,
+            late_until=self._late_until(co),
+            received_sats=verdict.received_sats,
+        )
+        if record is None:
+            return
+        if co.address is not None and not verdict.received_sats:
+            await addresses.release(self.conn, co.sale_id)
+        self._tell(
+            Status(co.sale_id, state, _words(state, refund=verdict.refund_sats), record=record)
+        )
+
+    async def _check_late(self, co: Checkout) -> None:
+        """A closed checkout's address: money arriving now is late (unless the address has
+        been offered to a newer sale since, which then owns it)."""
+        assert co.address is not None and co.sats is not None
+        owners = await addresses.sales_for_address(self.conn, co.address)
+        if owners and owners[-1] != co.sale_id:
+            await checkouts.stop_late_watch(self.conn, co.sale_id)
+            return
+        seen = await self._seen(co)
+        if co.state in ("expired", "expired_underpaid"):
+            verdict = judge(co.sats, co.expires_at, seen, self.clock(), self.policy)
+            if verdict.state is State.LATE:
+                await self._late(co, _onchain_details(verdict, seen))
+        elif sum(s.sats for s in seen) > co.received_sats:
+            received = sum(s.sats for s in seen)
+            await self._late(
+                co,
+                {
+                    "rail": "onchain",
+                    "received_sats": received,
+                    "refund_sats": received - co.received_sats,
+                    "txids": [s.txid for s in seen],
+                },
+            )
+
+    def _late_until(self, co: Checkout) -> float | None:
+        if co.address is None or not self.settings.onchain.late_watch_h:
+            return None
+        return self.clock() + self.settings.onchain.late_watch_h * HOUR_S
+
+
+def _onchain_details(verdict: Verdict, seen: list[Seen]) -> dict[str, Any]:
+    return {
+        "received_sats": verdict.received_sats,
+        "refund_sats": verdict.refund_sats,
+        "confirmations": verdict.confirmations,
+        "needed_confirmations": verdict.needed_confirmations,
+        "txids": sorted(s.txid for s in seen),
+    }
+
+
+def _utc(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _words(state: str, *, refund: int = 0, refund_msat: int = 0) -> str:
+    if state == "paid":
+        return "Paid"
+    if state == "overpaid":
+        extra = format_sats(refund) if refund else f"{refund_msat:,} msat"
+        return f"Paid, {extra} too much: recorded for refund"
+    if state == "expired":
+        return "Time is up: nothing was paid. Take another payment."
+    if state == "expired_underpaid":
+        return (
+            f"Time is up with only part paid: sale cancelled, {format_sats(refund)} "
+            "marked for refund."
+        )
+    if state == "cancelled":
+        return "Cancelled" + (
+            f": {format_sats(refund)} received, marked for refund" if refund else ""
+        )
+    return state
+
+
+def _late_words(co: Checkout, details: dict[str, Any]) -> str:
+    amount = (
+        format_sats(details["received_sats"])
+        if "received_sats" in details
+        else f"{details.get('received_msat', 0):,} msat"
+    )
+    return (
+        f"Late payment of {amount} for the {co.state} sale {co.sale_id[:8]}: "
+        "flagged for the manager (refund or accept)"
+    )

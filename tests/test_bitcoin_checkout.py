@@ -1,0 +1,249 @@
+"""Bitcoin checkout through the till's payment service, against the simulators (Esplora over
+HTTP, Core Lightning JSON-RPC on a unix socket, exchange tickers over HTTP): every path from the
+offer to paid, overpaid, underpaid, expired, cancelled and late, each journalled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bitcoin_helpers import RATE, BitcoinShop, Statuses, bitcoin_shop
+
+from appliance.core.btc import fiat_to_msat, fiat_to_sat
+from appliance.core.cart import Cart
+from appliance.core.money import Money
+from appliance.payments.bitcoin import Offer, PaymentUnavailable
+from appliance.services.till import Staff
+from appliance.store import addresses, journal
+from appliance.store.export import verify_database
+from appliance.wallet.lightning import sale_label
+
+STAFF = Staff("ana", "Ana", "cashier")
+
+
+async def cart_of(shop: BitcoinShop, sku: str = "espresso", quantity: int = 1) -> Cart:
+    products = {p.sku: p for p in await shop.till.products()}
+    cart = shop.till.new_cart()
+    cart.add(products[sku], quantity)
+    return cart
+
+
+async def offered(shop: BitcoinShop, cart: Cart | None = None) -> tuple[Offer, Statuses]:
+    offer = await shop.payments.offer(cart or await cart_of(shop), STAFF)
+    statuses = Statuses()
+    shop.payments.watch(offer.sale_id, statuses)
+    return offer, statuses
+
+
+async def records(shop: BitcoinShop, kind: str | None = None) -> list[Any]:
+    rows = await journal.read_range(shop.till.conn, 1, 1000)
+    return [r for r in rows if kind is None or r.kind == kind]
+
+
+async def payment_states(shop: BitcoinShop, sale_id: str) -> list[str]:
+    return [r.body["state"] for r in await records(shop, "payment") if r.body["sale_id"] == sale_id]
+
+
+async def test_unified_offer_locks_the_rate_and_journals_it(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, _ = await offered(shop)
+        total = Money(180, "EUR")
+        assert offer.total == total and offer.rate == RATE
+        assert offer.sats == fiat_to_sat(total, shop.payments.rates.usable().rate)  # type: ignore[union-attr]
+        assert offer.msat == fiat_to_msat(total, shop.payments.rates.usable().rate)  # type: ignore[union-attr]
+        assert offer.address == "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
+        assert offer.uri.startswith(f"bitcoin:{offer.address}?amount=0.0000294&")
+        assert offer.uri.endswith(f"&lightning={offer.bolt11}")
+        (record,) = await records(shop, "payment")
+        body = record.body
+        assert body["state"] == "offered" and body["sale_id"] == offer.sale_id
+        assert body["rate"]["rate"] == RATE and len(body["rate"]["sources"]) == 4
+        assert body["onchain"] == {
+            "address": offer.address,
+            "sats": offer.sats,
+            "wallet_id": body["onchain"]["wallet_id"],
+            "index": 0,
+        }
+        assert body["lightning"]["msat"] == offer.msat
+        assert shop.lightning.invoices[sale_label(offer.sale_id)].amount_msat == offer.msat
+
+
+async def test_no_rate_refuses_the_payment_and_offers_nothing(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        shop.rates.answer(kraken=500, bitstamp=500, coinbase=500, coingecko=500)
+        with pytest.raises(PaymentUnavailable, match="No exchange rate"):
+            await shop.payments.offer(await cart_of(shop), STAFF)
+        assert await records(shop) == [] and shop.lightning.invoices == {}
+
+
+async def test_paid_by_lightning_records_the_sale_and_prints(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        await shop.lightning.pay(sale_label(offer.sale_id))
+        paid = await statuses.until("paid")
+        sale = paid.record
+        assert sale is not None and sale.kind == "sale"
+        (payment,) = sale.body["payments"]
+        assert payment["method"] == "lightning" and payment["amount"] == 180
+        assert payment["msat"] == payment["received_msat"] == offer.msat
+        assert payment["refund_msat"] == 0 and payment["rate"]["rate"] == RATE
+        assert paid.result.receipt.payments == (("Lightning", "€1.80"),)
+        # The address was not needed: it may be offered again within the gap limit.
+        assert await addresses.unused_in_a_row(shop.till.conn, shop.payments._rails.wallet) == 1  # type: ignore[arg-type]
+        assert verify_database(shop.till.settings.database_path).count == 2
+
+
+async def test_lightning_overpayment_is_recorded_for_refund(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        offer, statuses = await offered(shop)
+        assert offer.address is None and offer.uri == f"lightning:{offer.bolt11}"
+        assert offer.msat is not None
+        await shop.lightning.pay(sale_label(offer.sale_id), offer.msat + 5_000)
+        status = await statuses.until("overpaid")
+        assert "5,000 msat too much" in status.message
+        payment = status.record.body["payments"][0]  # type: ignore[union-attr]
+        assert payment["refund_msat"] == 5_000
+
+
+async def test_small_onchain_payment_settles_unconfirmed(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, lightning=False) as shop:
+        offer, statuses = await offered(shop)
+        assert offer.sats == 2940 and offer.bolt11 is None
+        txid = shop.esplora.pay(offer.address, offer.sats)  # type: ignore[arg-type]
+        shop.payments.wake()
+        paid = await statuses.until("paid")
+        payment = paid.record.body["payments"][0]  # type: ignore[union-attr]
+        assert payment["method"] == "onchain" and payment["txids"] == [txid]
+        assert payment["received_sats"] == 2940 and payment["confirmations"] == 0
+
+
+async def test_rbf_payment_waits_for_a_confirmation(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        shop.esplora.pay(offer.address, offer.sats, rbf=True)  # type: ignore[arg-type]
+        shop.payments.wake()
+        confirming = await statuses.until("confirming")
+        assert "waiting for 1 confirmation (0/1)" in confirming.message
+        shop.esplora.mine(1)
+        shop.payments.wake()
+        await statuses.until("paid")
+        assert await payment_states(shop, offer.sale_id) == ["offered", "confirming"]
+        # Paid on-chain: the invoice is gone from the node, nobody can pay it twice.
+        assert sale_label(offer.sale_id) not in shop.lightning.invoices
+
+
+async def test_large_onchain_payment_needs_more_confirmations(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, lightning=False) as shop:
+        # 350 espressos: 630 EUR, over 1,000,000 sats: 3 confirmations (tiers "0:1|1000000:3").
+        offer, statuses = await offered(shop, await cart_of(shop, quantity=350))
+        assert offer.sats is not None and offer.sats > 1_000_000
+        shop.esplora.pay(offer.address, offer.sats)  # type: ignore[arg-type]
+        shop.payments.wake()
+        assert "(0/3)" in (await statuses.until("confirming")).message
+        shop.esplora.mine(2)
+        shop.payments.wake()
+        await shop.payments.check()
+        assert "paid" not in statuses.states
+        shop.esplora.mine(1)
+        shop.payments.wake()
+        await statuses.until("paid")
+
+
+async def test_underpaid_then_topped_up(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        shop.esplora.pay(offer.address, 2000)  # type: ignore[arg-type]
+        shop.payments.wake()
+        short = await statuses.until("underpaid")
+        assert "Received 2,000 sats of 2,940 sats: 940 sats still due" in short.message
+        assert short.uri == f"bitcoin:{offer.address}?amount=0.0000094&label=BitAgora%20Demo%20Shop"
+        shop.esplora.pay(offer.address, 940)  # type: ignore[arg-type]
+        shop.payments.wake()
+        paid = await statuses.until("paid")
+        assert len(paid.record.body["payments"][0]["txids"]) == 2  # type: ignore[union-attr]
+
+
+async def test_underpaid_at_expiry_cancels_the_sale_for_refund(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        shop.esplora.pay(offer.address, 1000)  # type: ignore[arg-type]
+        shop.payments.wake()
+        await statuses.until("underpaid")
+        shop.clock.now = offer.expires_at + 1
+        shop.payments.wake()
+        expired = await statuses.until("expired_underpaid")
+        assert "1,000 sats marked for refund" in expired.message
+        assert expired.record.body["refund_sats"] == 1000  # type: ignore[union-attr]
+        assert await records(shop, "sale") == []
+        assert sale_label(offer.sale_id) not in shop.lightning.invoices
+
+
+async def test_expired_unpaid_then_paid_late(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        shop.clock.now = offer.expires_at + 1
+        shop.payments.wake()
+        await statuses.until("expired")
+        # The customer pays anyway, after the screen said time was up.
+        shop.clock.now += 60
+        shop.esplora.pay(offer.address, offer.sats)  # type: ignore[arg-type]
+        shop.payments.wake()
+        late = await statuses.until("late")
+        assert (
+            "Late payment of 2,940 sats" in late.message
+            and "flagged for the manager" in late.message
+        )
+        assert late.record.body["refund_sats"] == 2940  # type: ignore[union-attr]
+        assert await payment_states(shop, offer.sale_id) == ["offered", "expired", "late"]
+        assert await records(shop, "sale") == []
+
+
+async def test_onchain_overpayment_completes_and_records_the_excess(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        shop.esplora.pay(offer.address, 5000)  # type: ignore[arg-type]
+        shop.payments.wake()
+        status = await statuses.until("overpaid")
+        assert "2,060 sats too much" in status.message
+        assert status.record.body["payments"][0]["refund_sats"] == 2060  # type: ignore[union-attr]
+
+
+async def test_cancel_deletes_the_invoice_and_releases_the_address(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, _ = await offered(shop)
+        status = await shop.payments.cancel(offer.sale_id)
+        assert status.state == "cancelled"
+        assert sale_label(offer.sale_id) not in shop.lightning.invoices
+        assert await addresses.for_sale(shop.till.conn, offer.sale_id) is not None
+        assert (await records(shop, "payment"))[-1].body == {
+            "sale_id": offer.sale_id,
+            "state": "cancelled",
+            "received_sats": 0,
+        }
+
+
+async def test_invoice_paid_while_the_node_could_not_be_told_to_delete_it_is_late(
+    tmp_path: Path,
+) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        offer, statuses = await offered(shop)
+        await shop.lightning.set_reachable(False)
+        status = await shop.payments.cancel(offer.sale_id)
+        assert status.state == "cancelled"
+        await shop.lightning.set_reachable(True)
+        await shop.lightning.pay(sale_label(offer.sale_id))
+        late = await statuses.until("late")
+        assert late.record.body["refund_msat"] == offer.msat  # type: ignore[union-attr]
+        assert await records(shop, "sale") == []
+
+
+async def test_paid_as_it_is_cancelled_completes_the_sale(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        # Paid at the node just as staff cancel: whichever of the watcher and the cancel
+        # learns it first, the sale is recorded once and the cancel says so.
+        await shop.lightning.pay(sale_label(offer.sale_id))
+        status = await shop.payments.cancel(offer.sale_id)
+        assert status.state == "paid"
+        assert [r.kind for r in await records(shop)] == ["payment", "sale"]
