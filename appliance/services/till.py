@@ -87,6 +87,11 @@ class SaleResult:
     # What went wrong after the sale was committed (printer, drawer): shown, never fatal.
     problems: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def method(self) -> str:
+        """How the sale was paid ("cash", "lightning", "onchain")."""
+        return str(self.record.body["payments"][0]["method"])
+
 
 class Till:
     def __init__(

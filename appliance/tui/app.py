@@ -2,8 +2,9 @@
 
 Screen stack: the sell screen at the bottom, the lock screen over it at start and whenever staff
 tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reader's polling
-worker and hands each tap to the lock screen); "Pay cash" pushes the cash payment modal, and a
-finished sale the sale-done modal; "No sale" pushes the manager-PIN modal that opens the drawer.
+worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
+"Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), and a finished sale
+the sale-done modal; "No sale" pushes the manager-PIN modal that opens the drawer.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
 ``SellScreen.NoSaleRequested``) and
 screen results; the app talks down by calling the sell screen's methods.
@@ -20,12 +21,13 @@ from textual import on, work
 from textual.app import App
 from textual.message import Message
 
-from appliance.drivers.nfc import CardTap
+from appliance.drivers.nfc import CardTap, NoNfcReader
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
 from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
 from appliance.tui.scan import Clock
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import SellScreen
@@ -121,6 +123,8 @@ class KioskApp(App[None]):
     def _card_tapped(self, event: CardTapped) -> None:
         if isinstance(self.screen, LockScreen):
             self.screen.badge_tapped(event.tap.uid)
+        elif isinstance(self.screen, PayBitcoinScreen):
+            self.screen.card_tapped(event.tap.uri)
 
     def lock(self) -> None:
         self.push_screen(LockScreen(self.till), self._unlocked)
@@ -135,7 +139,14 @@ class KioskApp(App[None]):
 
     @on(SellScreen.PayRequested)
     def _pay_requested(self, event: SellScreen.PayRequested) -> None:
-        self.push_screen(PayCashScreen(self.till, event.cart, event.staff, self.clock), self._paid)
+        if event.method == "bitcoin" and self.till.bitcoin is not None:
+            cards = not isinstance(self.till.nfc, NoNfcReader)
+            screen: PayBitcoinScreen | PayCashScreen = PayBitcoinScreen(
+                self.till.bitcoin, event.cart, event.staff, cards=cards
+            )
+        else:
+            screen = PayCashScreen(self.till, event.cart, event.staff, self.clock)
+        self.push_screen(screen, self._paid)
 
     def _paid(self, result: SaleResult | None) -> None:
         if result is None:

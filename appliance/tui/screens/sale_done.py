@@ -1,4 +1,5 @@
-"""After a sale: the change to hand back in big digits, any device trouble, Next customer.
+"""After a sale: the change to hand back in big digits (or, paid in bitcoin, what was paid and
+how), any device trouble, Next customer.
 
 The screen goes away on "Next customer" (or Enter), or by itself after ``auto_next_s`` seconds
 when nothing went wrong; a warning (receipt not printed, drawer shut) stays until someone taps.
@@ -6,15 +7,31 @@ when nothing went wrong; a warning (receipt not printed, drawer shut) stays unti
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
+from appliance.core.btc import format_sats
+from appliance.core.sale import METHOD_LABELS
 from appliance.services.till import SaleResult
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
+
+
+def payment_words(payment: dict[str, Any]) -> str:
+    """A bitcoin payment in a few words: "Lightning 2,940 sats", "Bitcoin 5,000 sats (2,060 sats
+    to refund)"."""
+    label = METHOD_LABELS.get(payment["method"], payment["method"])
+    if "received_msat" in payment:
+        received, refund = -(-payment["received_msat"] // 1000), -(-payment["refund_msat"] // 1000)
+    else:
+        received, refund = payment["received_sats"], payment["refund_sats"]
+    text = f"{label} {format_sats(received)}"
+    return text + (f" ({format_sats(refund)} to refund)" if refund else "")
 
 
 class SaleDoneScreen(ModalScreen[None]):
@@ -31,11 +48,16 @@ class SaleDoneScreen(ModalScreen[None]):
         result = self.result
         with Vertical(id="done-dialog"):
             yield Static("Sale complete", id="done-title")
-            yield Static("CHANGE DUE", id="done-change-label")
-            yield Digits(digits_text(result.change.format()), id="done-change")
+            if result.method == "cash":
+                yield Static("CHANGE DUE", id="done-change-label")
+                yield Digits(digits_text(result.change.format()), id="done-change")
+                paid = f"Cash {result.total + result.change}"
+            else:
+                yield Static("PAID", id="done-change-label")
+                yield Digits(digits_text(result.total.format()), id="done-change")
+                paid = payment_words(result.record.body["payments"][0])
             yield Static(
-                f"Total {result.total} · Cash {result.total + result.change} · "
-                f"Journal #{result.record.seq}",
+                f"Total {result.total} · {paid} · Journal #{result.record.seq}",
                 id="done-summary",
                 markup=False,
             )

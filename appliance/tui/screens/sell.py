@@ -79,12 +79,14 @@ class SellScreen(Screen[None]):
             self.state = state
 
     class PayRequested(Message):
-        """The cashier tapped Pay cash on a cart that is ready to pay."""
+        """The cashier tapped Pay cash (``method`` "cash") or Pay bitcoin ("bitcoin") on a cart
+        that is ready to pay."""
 
-        def __init__(self, cart: Cart, staff: Staff) -> None:
+        def __init__(self, cart: Cart, staff: Staff, method: str = "cash") -> None:
             super().__init__()
             self.cart = cart
             self.staff = staff
+            self.method = method
 
     class BarcodeRead(Message):
         """A code from a scanner that does not type (serial): looked up like a keyboard scan."""
@@ -127,12 +129,16 @@ class SellScreen(Screen[None]):
                 yield ProductGrid(id="products")
             with Vertical(id="side"):
                 yield CartView(id="cart")
-                yield TapButton("Pay cash", "success", id="pay", disabled=True)
+                yield TapButton("Pay cash", "success", id="pay", classes="pay", disabled=True)
+                yield TapButton(
+                    "Pay bitcoin", "primary", id="pay-bitcoin", classes="pay", disabled=True
+                )
 
     def on_mount(self) -> None:
         self._show_cart()
         self.load_catalog()
         self.query_one("#no-sale").display = self.till.drawer.kind != "none"
+        self.query_one("#pay-bitcoin").display = self.till.bitcoin is not None
         watch = self.till.drawer_watch
         self._unsubscribe_drawer = watch.subscribe(
             lambda state: self.post_message(self.DrawerChanged(state))
@@ -237,8 +243,9 @@ class SellScreen(Screen[None]):
         self._update_pay()
 
     def _update_pay(self) -> None:
-        pay = self.query_one("#pay", TapButton)
-        pay.disabled = self.cart.is_empty or self.pending_scans > 0 or self.staff is None
+        ready = not self.cart.is_empty and self.pending_scans == 0 and self.staff is not None
+        for pay in self.query(".pay").results(TapButton):
+            pay.disabled = not ready
 
     # -- catalog -------------------------------------------------------------------------------
 
@@ -337,12 +344,13 @@ class SellScreen(Screen[None]):
 
     # -- buttons up ----------------------------------------------------------------------------
 
-    @on(Button.Pressed, "#pay")
-    def _pay(self) -> None:
+    @on(Button.Pressed, ".pay")
+    def _pay(self, event: Button.Pressed) -> None:
         if self.cart.is_empty or self.pending_scans or self.staff is None:
             return
         self.scanner.reset()
-        self.post_message(self.PayRequested(self.cart, self.staff))
+        method = "bitcoin" if event.button.id == "pay-bitcoin" else "cash"
+        self.post_message(self.PayRequested(self.cart, self.staff, method))
 
     @on(Button.Pressed, "#no-sale")
     def _no_sale(self) -> None:

@@ -1,0 +1,220 @@
+"""Bitcoin payment: one QR for on-chain and Lightning, the amount in fiat and BTC, a countdown,
+and every change of the payment as it happens; a Bolt Card tap pays it too.
+
+The offer is made by ``BitcoinPayments.offer`` in a worker as the screen opens (rate lock,
+address, invoice); the service then tells this screen each status (``watch``), and the screen only
+shows them. Dismissed with the ``SaleResult`` once the sale is recorded, or None when it ended
+without a sale (cancelled, expired, no rate): the cart is then still there for another payment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Button, Digits, Static
+
+from appliance.core.cart import Cart
+from appliance.payments.bitcoin import BitcoinPayments, Offer, PaymentUnavailable, Status
+from appliance.services.till import SaleResult, Staff
+from appliance.tui.widgets.basics import digits_text
+from appliance.tui.widgets.qr import QrCode, qr_payload
+from appliance.tui.widgets.tap_button import TapButton
+from appliance.wallet.lnurl import LnurlError
+
+log = logging.getLogger(__name__)
+
+
+def countdown_text(seconds: float) -> str:
+    """ "Pay within 9:59", or the moment it is over."""
+    if seconds <= 0:
+        return "Time is up"
+    whole = int(seconds)
+    return f"Pay within {whole // 60}:{whole % 60:02d}"
+
+
+class PayBitcoinScreen(ModalScreen[SaleResult | None]):
+    CSS_PATH = "pay_bitcoin.tcss"
+    AUTO_FOCUS = None
+
+    message: reactive[str] = reactive("Asking for the exchange rate…", init=False)
+    offer: reactive[Offer | None] = reactive(None, init=False)
+    closed: reactive[bool] = reactive(False, init=False)  # ended without a sale
+
+    class Changed(Message):
+        """The payment service has news about this sale's payment."""
+
+        def __init__(self, status: Status) -> None:
+            super().__init__()
+            self.status = status
+
+    def __init__(
+        self, payments: BitcoinPayments, cart: Cart, staff: Staff, *, cards: bool = False
+    ) -> None:
+        """``cards``: the till has an NFC reader, so a Bolt Card tap is offered."""
+        super().__init__()
+        self.payments = payments
+        self.cards = cards
+        self.cart = cart
+        self.staff = staff
+        self.total = cart.totals().total
+        self._unwatch: Callable[[], None] = lambda: None
+        self._finished = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="btc-dialog"):
+            yield QrCode(id="btc-qr", error_correction="L")
+            with Vertical(id="btc-side"):
+                yield Static(
+                    f"Bitcoin payment · served by {self.staff.name}", id="btc-title", markup=False
+                )
+                yield Static("TOTAL", classes="amount-label")
+                yield Digits(digits_text(self.total.format()), id="btc-total")
+                yield Static("", id="btc-amount", markup=False)
+                yield Static("", id="btc-rails", markup=False)
+                yield Static("", id="btc-countdown", markup=False)
+                yield Static("", id="btc-message", markup=False)
+                yield TapButton("Cancel", "error", id="btc-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#btc-qr").display = False
+        self.watch_message(self.message)
+        self._make_offer()
+        self.set_interval(1.0, self._tick)
+
+    def on_unmount(self) -> None:
+        self._unwatch()
+
+    # -- the offer ---------------------------------------------------------------------------
+
+    @work(exclusive=True, group="offer", exit_on_error=False)
+    async def _make_offer(self) -> None:
+        try:
+            offer = await self.payments.offer(self.cart, self.staff)
+        except PaymentUnavailable as err:
+            self._close(str(err))
+            return
+        except Exception as err:
+            log.exception("bitcoin offer failed")
+            self._close(f"Bitcoin payment not possible: {err}")
+            return
+        self._unwatch = self.payments.watch(
+            offer.sale_id, lambda status: self.post_message(self.Changed(status))
+        )
+        self.offer = offer
+
+    def watch_offer(self, offer: Offer | None) -> None:
+        if offer is None:
+            return
+        qr = self.query_one("#btc-qr", QrCode)
+        qr.payload = qr_payload(offer.uri)
+        qr.display = True
+        self.query_one("#btc-amount", Static).update(offer.btc_text)
+        rails = [
+            name
+            for name, on in (("On-chain", offer.address), ("Lightning", offer.bolt11))
+            if on is not None
+        ]
+        tap = " · or tap a Bolt Card" if offer.bolt11 and self.cards else ""
+        self.query_one("#btc-rails", Static).update(" + ".join(rails) + tap)
+        self.message = "\n".join(("Scan with a bitcoin wallet", *offer.notes))
+        self._tick()
+
+    def _tick(self) -> None:
+        offer = self.offer
+        if offer is None or self.closed:
+            return
+        left = offer.expires_at - self.payments.clock()
+        self.query_one("#btc-countdown", Static).update(countdown_text(left))
+        if left <= 0:
+            self.payments.wake()  # the service expires it (its clock, its records)
+
+    def watch_message(self, message: str) -> None:
+        self.query_one("#btc-message", Static).update(message)
+
+    def watch_closed(self, closed: bool) -> None:
+        if closed:
+            self.query_one("#btc-qr").display = False
+            self.query_one("#btc-countdown", Static).update("")
+            cancel = self.query_one("#btc-cancel", TapButton)
+            cancel.label = "Back to the sale"
+            cancel.disabled = False
+
+    def _close(self, message: str) -> None:
+        self.message = message
+        self.closed = True
+
+    @on(Changed)
+    def _changed(self, event: Changed) -> None:
+        status = event.status
+        if status.result is not None:
+            self._finish(status.result)
+            return
+        self.message = status.message
+        if status.uri is not None:
+            self.query_one("#btc-qr", QrCode).payload = qr_payload(status.uri)
+        if status.final and status.state not in ("paid", "overpaid"):
+            self._close(status.message)
+
+    def _finish(self, result: SaleResult | None) -> None:
+        if not self._finished:
+            self._finished = True
+            self.dismiss(result)
+
+    # -- Bolt Card ---------------------------------------------------------------------------
+
+    def card_tapped(self, link: str | None) -> None:
+        """A card on the NFC reader (the app hands every tap here while this screen shows)."""
+        offer = self.offer
+        if offer is None or self.closed:
+            return
+        if link is None:
+            self.message = "That card has no payment link: not a Bolt Card"
+            return
+        self.message = "Card read: asking the card's service to pay…"
+        self._tap(offer.sale_id, link)
+
+    @work(exclusive=True, group="card", exit_on_error=False)
+    async def _tap(self, sale_id: str, link: str) -> None:
+        try:
+            await self.payments.tap_card(sale_id, link)
+        except (LnurlError, PaymentUnavailable) as err:
+            self.message = f"Card not paid: {err}"
+
+    # -- leaving -----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#btc-cancel")
+    def cancel(self) -> None:
+        if self.closed or self.offer is None:
+            if self.closed:
+                self._finish(None)
+            return
+        self.query_one("#btc-cancel", TapButton).disabled = True
+        self.message = "Cancelling…"
+        self._cancel(self.offer.sale_id)
+
+    @work(exclusive=True, group="cancel", exit_on_error=False)
+    async def _cancel(self, sale_id: str) -> None:
+        try:
+            status = await self.payments.cancel(sale_id)
+        except Exception as err:
+            log.exception("bitcoin cancel failed")
+            self.message = f"Could not cancel: {err}"
+            self.query_one("#btc-cancel", TapButton).disabled = False
+            return
+        if status.state in ("paid", "overpaid"):
+            return  # paid as staff cancelled: the paid status (with the sale) ends the screen
+        self._finish(None)
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            event.stop()
+            self.cancel()
+        elif event.is_printable or event.key == "enter":
+            event.stop()  # a scanner's burst must not reach the sale behind this screen

@@ -1,0 +1,132 @@
+"""Paying in bitcoin through the kiosk app: the QR on screen, settlement by the Lightning and
+Esplora simulators, top-up, expiry and cancel, each ending on the screen staff expect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bitcoin_helpers import bitcoin_shop
+from textual.widgets import Static
+from tui_helpers import kiosk, till_with_printer
+
+from appliance.store import journal
+from appliance.tui.app import KioskApp
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen, countdown_text
+from appliance.tui.screens.sale_done import SaleDoneScreen
+from appliance.tui.screens.sell import SellScreen
+from appliance.tui.script import tap, tap_product, wait_until
+from appliance.tui.widgets.qr import QrCode, qr_payload
+from appliance.wallet.lightning import sale_label
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def text(screen: PayBitcoinScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def open_bitcoin_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayBitcoinScreen:  # noqa: ANN001
+    sell: SellScreen = app.sell
+    await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
+    await tap(pilot, "#pay-bitcoin")
+    await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the bitcoin screen")
+    screen = app.screen
+    assert isinstance(screen, PayBitcoinScreen)
+    await wait_until(pilot, lambda: screen.offer is not None, "the offer")
+    return screen
+
+
+async def test_lightning_sale_by_taps_shows_the_qr_and_ends_paid(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop, kiosk(shop.till) as (app, pilot):
+        screen = await open_bitcoin_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None
+        qr = screen.query_one(QrCode)
+        assert qr.display and qr.fits and qr.payload == qr_payload(offer.uri)
+        assert qr.payload.startswith("BITCOIN:BC1Q") and "&lightning=LNBC" in qr.payload
+        assert "0.00002940 BTC · 2,940 sats" in text(screen, "#btc-amount")
+        assert text(screen, "#btc-rails") == "On-chain + Lightning"
+        assert text(screen, "#btc-countdown").startswith("Pay within 1")  # 600 s by default
+
+        await shop.lightning.pay(sale_label(offer.sale_id))
+        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        done = app.screen
+        summary = str(done.query_one("#done-summary", Static).render())
+        assert "Total €1.80 · Lightning 2,940 sats · Journal #2" in summary
+        assert str(done.query_one("#done-change-label", Static).render()) == "PAID"
+        assert app.sell.cart.is_empty
+        receipt = (await shop.printer.wait_receipts(1))[0]
+        assert "Lightning" in receipt and "€1.80" in receipt
+
+
+async def test_onchain_underpaid_then_topped_up_shows_the_new_qr(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, lightning=False) as shop, kiosk(shop.till) as (app, pilot):
+        screen = await open_bitcoin_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None and offer.address is not None
+        assert text(screen, "#btc-rails") == "On-chain"
+        shop.esplora.pay(offer.address, 2000)
+        shop.payments.wake()
+        await wait_until(pilot, lambda: "940 sats still due" in screen.message, "the top-up ask")
+        qr = screen.query_one(QrCode)
+        assert qr.payload == qr_payload(
+            f"bitcoin:{offer.address}?amount=0.0000094&label=BitAgora%20Demo%20Shop"
+        )
+        shop.esplora.pay(offer.address, 940)
+        shop.payments.wake()
+        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+
+
+async def test_expiry_goes_back_to_the_same_cart(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop, kiosk(shop.till) as (app, pilot):
+        screen = await open_bitcoin_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None
+        shop.clock.now = offer.expires_at + 1
+        screen._tick()  # the countdown reaching zero wakes the service
+        await wait_until(pilot, lambda: screen.closed, "the expiry")
+        assert "Time is up" in screen.message
+        assert not screen.query_one(QrCode).display
+        await tap(pilot, "#btc-cancel")  # now "Back to the sale"
+        await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")
+        assert not app.sell.cart.is_empty  # the customer can pay another way
+        kinds = [r.kind for r in await journal.read_range(shop.till.conn, 1, 100)]
+        assert kinds == ["payment", "payment"]
+
+
+async def test_cancel_returns_to_the_cart_and_deletes_the_invoice(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop, kiosk(shop.till) as (app, pilot):
+        screen = await open_bitcoin_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None
+        await tap(pilot, "#btc-cancel")
+        await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")
+        assert sale_label(offer.sale_id) not in shop.lightning.invoices
+        assert not app.sell.cart.is_empty
+
+
+async def test_no_rate_says_so_and_offers_nothing(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop, kiosk(shop.till) as (app, pilot):
+        shop.rates.answer(kraken=500, bitstamp=500, coinbase=500, coingecko=500)
+        sell = app.sell
+        await tap_product(pilot, sell, next(p for p in sell.products if p.sku == "espresso"))
+        await tap(pilot, "#pay-bitcoin")
+        await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the screen")
+        screen = app.screen
+        assert isinstance(screen, PayBitcoinScreen)
+        await wait_until(pilot, lambda: screen.closed, "the refusal")
+        assert "No exchange rate" in screen.message and screen.offer is None
+        assert shop.lightning.invoices == {}
+
+
+def test_countdown_words() -> None:
+    assert countdown_text(599.7) == "Pay within 9:59"
+    assert countdown_text(61) == "Pay within 1:01"
+    assert countdown_text(0) == "Time is up"
+
+
+async def test_pay_bitcoin_is_hidden_without_a_wallet_or_node(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _), kiosk(till) as (app, _pilot):
+        assert till.bitcoin is None
+        assert not app.sell.query_one("#pay-bitcoin").display
