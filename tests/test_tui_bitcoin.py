@@ -130,3 +130,48 @@ async def test_pay_bitcoin_is_hidden_without_a_wallet_or_node(tmp_path: Path) ->
     async with till_with_printer(tmp_path) as (till, _), kiosk(till) as (app, _pilot):
         assert till.bitcoin is None
         assert not app.sell.query_one("#pay-bitcoin").display
+
+
+async def test_late_payment_after_expiry_is_told_on_the_sell_screen(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop, kiosk(shop.till) as (app, pilot):
+        screen = await open_bitcoin_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None and offer.address is not None and offer.sats is not None
+        shop.clock.now = offer.expires_at + 1
+        shop.payments.wake()
+        await wait_until(pilot, lambda: screen.closed, "the expiry")
+        await tap(pilot, "#btc-cancel")
+        await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")
+        shop.esplora.pay(offer.address, offer.sats)
+        shop.payments.wake()
+        await wait_until(pilot, lambda: "Late payment" in app.sell.notice, "the late notice")
+        assert "2,940 sats" in app.sell.notice and "flagged for the manager" in app.sell.notice
+        assert app.sell.notice_is_error
+
+
+async def test_large_onchain_payment_shows_the_confirmations_it_waits_for(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, lightning=False) as shop, kiosk(shop.till) as (app, pilot):
+        sell = app.sell
+        espresso = next(p for p in sell.products if p.sku == "espresso")
+        sell.cart.add(espresso, 350)  # 630 EUR: over 1,000,000 sats, 3 confirmations
+        screen = await open_bitcoin_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None and offer.address is not None and offer.sats is not None
+        shop.esplora.pay(offer.address, offer.sats)
+        shop.payments.wake()
+        await wait_until(pilot, lambda: "(0/3)" in screen.message, "the confirmations")
+        shop.esplora.mine(3)
+        shop.payments.wake()
+        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+
+
+async def test_lightning_overpayment_shows_what_is_owed_back(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop, kiosk(shop.till) as (app, pilot):
+        screen = await open_bitcoin_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None and offer.msat is not None
+        assert text(screen, "#btc-rails") == "Lightning"
+        await shop.lightning.pay(sale_label(offer.sale_id), offer.msat + 1_000_000)
+        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        summary = str(app.screen.query_one("#done-summary", Static).render())
+        assert "Lightning 3,940 sats (1,000 sats to refund)" in summary

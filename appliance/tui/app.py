@@ -23,6 +23,7 @@ from textual.message import Message
 
 from appliance.drivers.nfc import CardTap, NoNfcReader
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
+from appliance.payments.bitcoin import Status
 from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
 from appliance.tui.scan import Clock
 from appliance.tui.screens.lock import LockScreen
@@ -69,6 +70,8 @@ class KioskApp(App[None]):
     async def on_mount(self) -> None:
         await self.push_screen(self.sell)
         self.lock()
+        if self.till.bitcoin is not None:
+            self.till.bitcoin.on_background = self._bitcoin_in_background
         if self.till.scanner is not None:
             self.scanner_task = asyncio.create_task(self._read_scanner(), name="serial scanner")
         self.watch_nfc()
@@ -81,6 +84,16 @@ class KioskApp(App[None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _bitcoin_in_background(self, status: Status) -> None:
+        """A bitcoin payment ended while no pay screen showed it: tell staff on the sell screen."""
+        seq = f" (journal #{status.record.seq})" if status.record else ""
+        if status.state in ("paid", "overpaid"):
+            sale = status.sale_id[:8]
+            text = f"Bitcoin payment for sale {sale} arrived: {status.message}, sale recorded{seq}"
+        else:
+            text = status.message + seq
+        self.sell.post_message(SellScreen.Notice(text, status.state not in ("paid", "cancelled")))
+
     # -- the serial scanner: its events go to the sell screen as messages ----------------------
 
     async def _read_scanner(self) -> None:
@@ -90,23 +103,23 @@ class KioskApp(App[None]):
             await scanner.run(self._scanner_event)
         except Exception as err:  # a bug in the driver must not take the till down
             log.exception("the scanner reader stopped")
-            self.sell.post_message(SellScreen.ScannerNotice(f"Scanner stopped: {err}", True))
+            self.sell.post_message(SellScreen.Notice(f"Scanner stopped: {err}", True))
 
     def _scanner_event(self, event: ScannerEvent) -> None:
         sell = self.sell
         if isinstance(event, Scanned):
             sell.post_message(SellScreen.BarcodeRead(event.code))
         elif isinstance(event, Refused):
-            sell.post_message(SellScreen.ScannerNotice(f"Scan refused: {event.reason}", True))
+            sell.post_message(SellScreen.Notice(f"Scan refused: {event.reason}", True))
         elif isinstance(event, Connected):
             if self.scanner_connected is False:
-                sell.post_message(SellScreen.ScannerNotice("Scanner connected again"))
+                sell.post_message(SellScreen.Notice("Scanner connected again"))
             self.scanner_connected = True
         elif isinstance(event, Disconnected) and self.scanner_connected is not False:
             # Said once per outage, not at every retry.
             self.scanner_connected = False
             text = f"Scanner not connected ({event.reason}); check its cable. Retrying."
-            sell.post_message(SellScreen.ScannerNotice(text, True))
+            sell.post_message(SellScreen.Notice(text, True))
 
     @work(group="nfc", exit_on_error=False)
     async def watch_nfc(self) -> None:

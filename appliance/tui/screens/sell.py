@@ -95,8 +95,9 @@ class SellScreen(Screen[None]):
             super().__init__()
             self.code = code
 
-    class ScannerNotice(Message):
-        """Something staff should know about the scanner (unplugged, back, sent garbage)."""
+    class Notice(Message):
+        """Something staff should know: the scanner (unplugged, back, sent garbage), or a bitcoin
+        payment that settled with no payment screen open (after a restart, or late)."""
 
         def __init__(self, text: str, error: bool = False) -> None:
             super().__init__()
@@ -474,6 +475,6 @@ class SellScreen(Screen[None]):
             return
         self.scan(event.code)
 
-    @on(ScannerNotice)
-    def _scanner_notice(self, event: ScannerNotice) -> None:
+    @on(Notice)
+    def _notice(self, event: Notice) -> None:
         self.show_notice(event.text, error=event.error)
