@@ -20,7 +20,7 @@ docs/PROTOCOL.md 1.4) written in the transaction that moves the checkout row (st
   ``late`` for the manager to refund or accept. It never completes a sale by itself.
 
 Payments that settle with nobody watching the screen (after a restart) still finish their sale
-(the cart is kept with the checkout) and are reported to ``on_background``.
+(the cart is kept with the checkout) and are reported to the ``on_background`` listener.
 """
 
 from __future__ import annotations
@@ -142,7 +142,8 @@ class BitcoinPayments:
                 node, conn, self._lightning_paid, wait_s=settings.lightning.wait_chunk_s
             )
         self._listeners: dict[str, list[Listener]] = {}
-        self.on_background: Listener | None = None
+        self._background: Listener | None = None
+        self._unclaimed: list[Status] = []
         self.chain_problem: str | None = None
         self.lnurl_allow_insecure = False  # tests and regtest only: no setting turns it on
         self._wake = asyncio.Event()
@@ -220,15 +221,31 @@ class BitcoinPayments:
 
         return unsubscribe
 
+    def on_background(self, listener: Listener) -> None:
+        """Call ``listener`` with every final status of an offer nobody watches (settled after a
+        restart, late), including those that came before it was set (the till starts watching
+        before the kiosk's screens exist)."""
+        self._background = listener
+        unclaimed, self._unclaimed = self._unclaimed, []
+        for status in unclaimed:
+            self._deliver(listener, status)
+
     def _tell(self, status: Status) -> None:
         listeners = list(self._listeners.get(status.sale_id, ()))
-        if not listeners and self.on_background is not None and status.final:
-            listeners = [self.on_background]
+        if not listeners and status.final:
+            if self._background is None:
+                self._unclaimed.append(status)
+                return
+            listeners = [self._background]
         for listener in listeners:
-            try:
-                listener(status)
-            except Exception:
-                log.exception("a bitcoin status listener failed")
+            self._deliver(listener, status)
+
+    @staticmethod
+    def _deliver(listener: Listener, status: Status) -> None:
+        try:
+            listener(status)
+        except Exception:
+            log.exception("a bitcoin status listener failed")
 
     # -- making the offer ----------------------------------------------------------------------
 

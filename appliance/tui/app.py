@@ -71,7 +71,7 @@ class KioskApp(App[None]):
         await self.push_screen(self.sell)
         self.lock()
         if self.till.bitcoin is not None:
-            self.till.bitcoin.on_background = self._bitcoin_in_background
+            self.till.bitcoin.on_background(self._bitcoin_in_background)
         if self.till.scanner is not None:
             self.scanner_task = asyncio.create_task(self._read_scanner(), name="serial scanner")
         self.watch_nfc()
