@@ -1,12 +1,13 @@
 """A till taking bitcoin against the simulators: Esplora and exchange tickers over local HTTP,
-Core Lightning's JSON-RPC on a unix socket, the ESC/POS printer on TCP. No test here."""
+Core Lightning's JSON-RPC on a unix socket, the ESC/POS printer on TCP; and what the tests do
+with it (offer, read the journal). No test here."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,15 @@ from pathlib import Path
 from http_helpers import serve
 
 from appliance.config import load_settings
-from appliance.payments.bitcoin import BitcoinPayments, Status
-from appliance.services.till import Till
+from appliance.core.cart import Cart
+from appliance.core.journal import Record
+from appliance.payments.bitcoin import BitcoinPayments, Offer, Status
+from appliance.services.till import Staff, Till
 from appliance.sim.esplora import EsploraSim
 from appliance.sim.lightning import LightningSim
 from appliance.sim.printer import PrinterSimulator
 from appliance.sim.rates import RatesSim, base_urls
+from appliance.store import journal
 from appliance.store.seed import seed_demo
 
 # BIP84's test vector account (m/84'/0'/0');
@@ -54,10 +58,21 @@ class Statuses:
 
     async def until(self, state: str, timeout: float = 10.0) -> Status:  # noqa: ASYNC109
         """The first status in ``state`` (already seen or still to come)."""
+        return await self.first(lambda status: status.state == state, timeout)
+
+    async def saying(self, words: str, timeout: float = 10.0) -> Status:  # noqa: ASYNC109
+        """The first status whose message contains ``words``."""
+        return await self.first(lambda status: words in status.message, timeout)
+
+    async def first(
+        self,
+        wanted: Callable[[Status], bool],
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> Status:
         async with asyncio.timeout(timeout):
             while True:
                 for status in self.seen:
-                    if status.state == state:
+                    if wanted(status):
                         return status
                 self._changed.clear()
                 await self._changed.wait()
@@ -69,14 +84,45 @@ class Statuses:
 
 @dataclass
 class BitcoinShop:
-    till: Till
-    payments: BitcoinPayments
+    """The simulators, the device clock and the settings of one shop, and the till running over
+    them. ``close_till`` switches the till off and ``open_till`` on again, as a reboot does: the
+    same data dir and settings, the same simulators (which keep running), the same clock."""
+
     esplora: EsploraSim
     lightning: LightningSim
     rates: RatesSim
     printer: PrinterSimulator
     clock: FakeClock
     settings_env: dict[str, str]
+    data_dir: Path
+    till: Till = field(init=False)
+    payments: BitcoinPayments = field(init=False)
+    # What the service reported with nobody watching the sale (``on_background``), this boot.
+    background: Statuses = field(init=False)
+    running: bool = False
+
+    async def open_till(self) -> Till:
+        """Switch the till on: ``Till.open`` with settings loaded from the same env."""
+        assert not self.running, "the till is on already"
+        before = len(self.esplora.requests), len(self.lightning.calls)
+        till = await Till.open(load_settings(self.data_dir, env=self.settings_env))
+        assert till.bitcoin is not None
+        # Till.open returns right after starting the watchers, before they first run: set the
+        # clock and the background listener now, before this task next yields.
+        if (len(self.esplora.requests), len(self.lightning.calls)) != before:
+            await till.close()
+            raise AssertionError("the bitcoin watchers ran before the test clock was set")
+        till.bitcoin.clock = self.clock
+        self.background = Statuses()
+        till.bitcoin.on_background = self.background
+        self.till, self.payments, self.running = till, till.bitcoin, True
+        return till
+
+    async def close_till(self) -> None:
+        """Switch the till off (a clean stop: the watchers are cancelled, the store closed)."""
+        if self.running:
+            self.running = False
+            await self.till.close()
 
 
 @asynccontextmanager
@@ -89,8 +135,9 @@ async def bitcoin_shop(
     esplora: EsploraSim | None = None,
     node: LightningSim | None = None,
 ) -> AsyncIterator[BitcoinShop]:
-    """A till over the simulators (pass ``esplora``/``node`` to keep them across a restart).
-    The chain is asked only when the test wakes the service (``poll_s`` is long)."""
+    """A till over the simulators (pass ``esplora``/``node`` to set them up otherwise); the
+    shop's ``close_till``/``open_till`` restart it over them. The chain is asked only when the
+    test wakes the service (``poll_s`` is long)."""
     esplora = esplora or EsploraSim(tip=800_000)
     node = node or LightningSim(network="bitcoin")
     rates = RatesSim()
@@ -118,10 +165,39 @@ async def bitcoin_shop(
             ),
             **(env or {}),
         }
-        till = await Till.open(load_settings(tmp_path / "device", env=settings_env))
-        stack.push_async_callback(till.close)
-        await seed_demo(till.conn, till.currency)
-        assert till.bitcoin is not None
-        clock = FakeClock()
-        till.bitcoin.clock = clock
-        yield BitcoinShop(till, till.bitcoin, esplora, node, rates, printer, clock, settings_env)
+        shop = BitcoinShop(
+            esplora, node, rates, printer, FakeClock(), settings_env, tmp_path / "device"
+        )
+        await shop.open_till()
+        stack.push_async_callback(shop.close_till)
+        await seed_demo(shop.till.conn, shop.till.currency)
+        yield shop
+
+
+# -- what the tests do with a shop ---------------------------------------------------------------
+
+STAFF = Staff("ana", "Ana", "cashier")
+
+
+async def cart_of(shop: BitcoinShop, sku: str = "espresso", quantity: int = 1) -> Cart:
+    products = {p.sku: p for p in await shop.till.products()}
+    cart = shop.till.new_cart()
+    cart.add(products[sku], quantity)
+    return cart
+
+
+async def offered(shop: BitcoinShop, cart: Cart | None = None) -> tuple[Offer, Statuses]:
+    """An offer for ``cart`` (an espresso by default) and the statuses of its sale."""
+    offer = await shop.payments.offer(cart or await cart_of(shop), STAFF)
+    statuses = Statuses()
+    shop.payments.watch(offer.sale_id, statuses)
+    return offer, statuses
+
+
+async def records(shop: BitcoinShop, kind: str | None = None) -> list[Record]:
+    rows = await journal.read_range(shop.till.conn, 1, 1000)
+    return [r for r in rows if kind is None or r.kind == kind]
+
+
+async def payment_states(shop: BitcoinShop, sale_id: str) -> list[str]:
+    return [r.body["state"] for r in await records(shop, "payment") if r.body["sale_id"] == sale_id]

@@ -5,44 +5,24 @@ offer to paid, overpaid, underpaid, expired, cancelled and late, each journalled
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from bitcoin_helpers import RATE, BitcoinShop, Statuses, bitcoin_shop
+from bitcoin_helpers import (
+    RATE,
+    STAFF,
+    bitcoin_shop,
+    cart_of,
+    offered,
+    payment_states,
+    records,
+)
 
 from appliance.core.btc import fiat_to_msat, fiat_to_sat
-from appliance.core.cart import Cart
 from appliance.core.money import Money
-from appliance.payments.bitcoin import Offer, PaymentUnavailable
-from appliance.services.till import Staff
-from appliance.store import addresses, journal
+from appliance.payments.bitcoin import PaymentUnavailable
+from appliance.store import addresses
 from appliance.store.export import verify_database
 from appliance.wallet.lightning import sale_label
-
-STAFF = Staff("ana", "Ana", "cashier")
-
-
-async def cart_of(shop: BitcoinShop, sku: str = "espresso", quantity: int = 1) -> Cart:
-    products = {p.sku: p for p in await shop.till.products()}
-    cart = shop.till.new_cart()
-    cart.add(products[sku], quantity)
-    return cart
-
-
-async def offered(shop: BitcoinShop, cart: Cart | None = None) -> tuple[Offer, Statuses]:
-    offer = await shop.payments.offer(cart or await cart_of(shop), STAFF)
-    statuses = Statuses()
-    shop.payments.watch(offer.sale_id, statuses)
-    return offer, statuses
-
-
-async def records(shop: BitcoinShop, kind: str | None = None) -> list[Any]:
-    rows = await journal.read_range(shop.till.conn, 1, 1000)
-    return [r for r in rows if kind is None or r.kind == kind]
-
-
-async def payment_states(shop: BitcoinShop, sale_id: str) -> list[str]:
-    return [r.body["state"] for r in await records(shop, "payment") if r.body["sale_id"] == sale_id]
 
 
 async def test_unified_offer_locks_the_rate_and_journals_it(tmp_path: Path) -> None:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 from embit.bech32 import Encoding, bech32_encode, convertbits
-from http_helpers import serve
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from lnurl_helpers import C, CardService, P, card_link
 
 from appliance.drivers.ndef import encode_message, parse_message, uri_record
 from appliance.drivers.nfc import CardTap
@@ -34,8 +28,6 @@ from appliance.wallet.lnurl import (
 )
 
 INVOICE = "lnbcrt50u1pjtestinvoice"
-P = "4E2E289D945A66BB13377A728884E867"  # a Bolt Card's encrypted UID and counter
-C = "E19CCB1FED8892CE"  # and its SUN CMAC
 
 
 def lnurl_encode(url: str) -> str:
@@ -43,57 +35,11 @@ def lnurl_encode(url: str) -> str:
     return str(bech32_encode(Encoding.BECH32, "lnurl", data)).upper()
 
 
-@dataclass
-class CardService:
-    """A Bolt Card service (like LNbits' boltcards extension): checks the card's p/c on the
-    first GET, then pays the invoice handed to its callback. Fields change how it answers."""
-
-    min_msat: int = 1_000
-    max_msat: int = 100_000_000
-    first: Any = None  # a body to answer the first GET with instead of the withdrawRequest
-    callback_answer: Any = field(default_factory=lambda: {"status": "OK"})
-    hold: asyncio.Event = field(default_factory=asyncio.Event)
-    taps: list[dict[str, str]] = field(default_factory=list)
-    callbacks: list[dict[str, str]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def card(request: Request) -> Response:
-            self.taps.append(dict(request.query_params))
-            if self.first == "hold":
-                await self.hold.wait()
-            if self.first == "garbage":
-                return Response("<h1>502 Bad Gateway</h1>", 502, media_type="text/html")
-            if self.first is not None:
-                return JSONResponse(self.first)
-            if request.query_params.get("c") != C:
-                return JSONResponse({"status": "ERROR", "reason": "card not recognised"}, 400)
-            return JSONResponse(
-                {
-                    "tag": "withdrawRequest",
-                    "callback": str(request.url_for("callback")) + "?session=s1",
-                    "k1": "k1-" + request.query_params["p"],
-                    "defaultDescription": "Bolt Card",
-                    "minWithdrawable": self.min_msat,
-                    "maxWithdrawable": self.max_msat,
-                }
-            )
-
-        async def callback(request: Request) -> Response:
-            self.callbacks.append(dict(request.query_params))
-            if self.callback_answer == "hold":
-                await self.hold.wait()
-            if self.callback_answer == "garbage":
-                return Response("ok", media_type="text/plain")
-            return JSONResponse(self.callback_answer)
-
-        return Starlette(routes=[Route("/ln", card), Route("/ln/cb", callback, name="callback")])
-
-
 @pytest.fixture
 async def service() -> AsyncIterator[tuple[CardService, str]]:
     card_service = CardService()
-    async with serve(card_service.app(), hold=card_service.hold) as url:
-        yield card_service, f"{url}/ln?p={P}&c={C}"
+    async with card_link(card_service) as link:
+        yield card_service, link
 
 
 @pytest.fixture

@@ -399,7 +399,11 @@ class BitcoinPayments:
         await withdraw(
             self.http, link, co.msat, existing_invoice, allow_insecure=self.lnurl_allow_insecure
         )
-        self._tell(Status(sale_id, co.state, "Card accepted: waiting for the payment…"))
+        # A service may answer only once it has paid: the sale can be recorded by then, and
+        # "waiting" must not follow "paid" on the screen.
+        latest = await checkouts.get(self.conn, sale_id)
+        if latest is not None and latest.is_open:
+            self._tell(Status(sale_id, latest.state, "Card accepted: waiting for the payment…"))
 
     # -- Lightning settlement --------------------------------------------------------------
 

@@ -52,9 +52,12 @@ async def product_by_barcode(conn: aiosqlite.Connection, keys: Sequence[str]) ->
         return None
     marks = ", ".join("?" * len(keys))
     order = " ".join(f"WHEN ? THEN {i}" for i in range(len(keys)))
-    rows = await conn.execute_fetchall(
-        PRODUCT_SQL + f" WHERE p.barcode IN ({marks}) ORDER BY CASE p.barcode {order} END LIMIT 1",
-        (*keys, *keys),
+    rows = list(
+        await conn.execute_fetchall(
+            PRODUCT_SQL
+            + f" WHERE p.barcode IN ({marks}) ORDER BY CASE p.barcode {order} END LIMIT 1",
+            (*keys, *keys),
+        )
     )
     return _product(rows[0]) if rows else None
 
@@ -137,8 +140,8 @@ async def bind_badge(conn: aiosqlite.Connection, staff_id: str, uid: str) -> str
     somebody else an error (a lost badge is unbound first, on purpose)."""
     uid = normalize_badge_uid(uid)
     async with transaction(conn):
-        rows = await conn.execute_fetchall(
-            "SELECT staff_id FROM staff_badges WHERE uid = ?", (uid,)
+        rows = list(
+            await conn.execute_fetchall("SELECT staff_id FROM staff_badges WHERE uid = ?", (uid,))
         )
         if rows:
             owner = rows[0][0]
@@ -168,10 +171,12 @@ async def staff_by_badge(conn: aiosqlite.Connection, uid: str) -> Staff | None:
         uid = normalize_badge_uid(uid)
     except BadgeError:
         return None
-    rows = await conn.execute_fetchall(
-        "SELECT s.id, s.name, s.role FROM staff_badges b JOIN staff s ON s.id = b.staff_id "
-        "WHERE b.uid = ?",
-        (uid,),
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT s.id, s.name, s.role FROM staff_badges b JOIN staff s ON s.id = b.staff_id "
+            "WHERE b.uid = ?",
+            (uid,),
+        )
     )
     if not rows:
         return None

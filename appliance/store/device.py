@@ -32,7 +32,9 @@ async def bind(conn: aiosqlite.Connection, identity: DeviceIdentity) -> None:
 
 
 async def read(conn: aiosqlite.Connection) -> tuple[str, str] | None:
-    rows = dict(await conn.execute_fetchall("SELECT key, value FROM device_info"))
+    rows: dict[str, str] = {
+        row[0]: row[1] for row in await conn.execute_fetchall("SELECT key, value FROM device_info")
+    }
     if "public_key" not in rows:
         return None
     return rows["device_id"], rows["public_key"]
