@@ -114,7 +114,7 @@ class BitcoinShop:
             raise AssertionError("the bitcoin watchers ran before the test clock was set")
         till.bitcoin.clock = self.clock
         self.background = Statuses()
-        till.bitcoin.on_background = self.background
+        till.bitcoin.on_background(self.background)
         self.till, self.payments, self.running = till, till.bitcoin, True
         return till
 

@@ -179,12 +179,15 @@ class Till:
 
     async def close(self) -> None:
         self.drawer_watch.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
+            # First: a payment settling now finishes its sale, which starts background work.
             if self.bitcoin is not None:
                 await self.bitcoin.close()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
             await self.printing.close()
             await self.drawer.close()
             await self.nfc.close()
