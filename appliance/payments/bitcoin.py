@@ -494,8 +494,6 @@ class BitcoinPayments:
             except ChainError as err:
                 problem = f"Cannot ask the chain ({err}); retrying"
                 self._tell(Status(co.sale_id, co.state, problem))
-            except LightningError as err:
-                self._tell(Status(co.sale_id, co.state, f"Lightning node: {err}; retrying"))
         if self._rails.chain is not None:
             for co in await checkouts.watched_for_late(self.conn, self.clock()):
                 try:
