@@ -148,11 +148,12 @@ async def complete(
     sale: dict[str, Any],
     *,
     late_until: float | None,
+    received_sats: int | None = None,
 ) -> Record | None:
     """Finish the sale of an open checkout (``paid`` or ``overpaid``): the ``sale`` record (which
     also queues its receipt) and the row in one transaction; None if it was closed already."""
     async with transaction(conn):
-        if not await _move_row(conn, sale_id, state, OPEN_STATES, late_until):
+        if not await _move_row(conn, sale_id, state, OPEN_STATES, late_until, received_sats):
             return None
         return await journal.append(conn, identity, "sale", sale)
 
