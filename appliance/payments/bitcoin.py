@@ -50,7 +50,7 @@ from appliance.store import lightning as ln_store
 from appliance.store.catalog import Staff
 from appliance.store.checkouts import Checkout
 from appliance.store.identity import DeviceIdentity
-from appliance.wallet.chain import ChainError, ChainSource, EsploraSource
+from appliance.wallet.chain import ChainError, ChainSource, chain_from_settings
 from appliance.wallet.descriptors import WatchOnlyWallet
 from appliance.wallet.lightning import LightningError, LightningNode, make_node
 from appliance.wallet.ln_watch import InvoiceWatcher
@@ -172,7 +172,7 @@ class BitcoinPayments:
             http,
             finish,
             wallet=wallet,
-            chain=EsploraSource(http, onchain.esplora_url) if wallet else None,
+            chain=chain_from_settings(onchain, http) if wallet else None,
             node=node,
         )
 
