@@ -8,33 +8,16 @@ from pathlib import Path
 import pytest
 from bitcoin_helpers import bitcoin_shop
 from textual.widgets import Static
-from tui_helpers import kiosk, till_with_printer
+from tui_helpers import kiosk, open_bitcoin_payment, text, till_with_printer
 
 from appliance.store import journal
-from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen, countdown_text
 from appliance.tui.screens.sale_done import SaleDoneScreen
-from appliance.tui.screens.sell import SellScreen
 from appliance.tui.script import tap, tap_product, wait_until
 from appliance.tui.widgets.qr import QrCode, qr_payload
 from appliance.wallet.lightning import sale_label
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def text(screen: PayBitcoinScreen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
-
-
-async def open_bitcoin_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayBitcoinScreen:  # noqa: ANN001
-    sell: SellScreen = app.sell
-    await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
-    await tap(pilot, "#pay-bitcoin")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the bitcoin screen")
-    screen = app.screen
-    assert isinstance(screen, PayBitcoinScreen)
-    await wait_until(pilot, lambda: screen.offer is not None, "the offer")
-    return screen
 
 
 async def test_lightning_sale_by_taps_shows_the_qr_and_ends_paid(tmp_path: Path) -> None:
