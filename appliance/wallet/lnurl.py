@@ -20,7 +20,8 @@ never the card's ``p``/``c`` (they are card data and stay out of logs).
 
 **Transport security**: LUD-01/17 require https, or plain http only to a Tor ``.onion`` host; both
 the card's URL and the callback are checked. ``allow_insecure=True`` lifts that for tests and
-regtest set-ups against a local service; no setting turns it on, so a shop's device cannot.
+regtest set-ups against a local service (and a card's ``lnurlw://`` link then means ``http://``,
+as such a service speaks); no setting turns it on, so a shop's device cannot.
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def withdraw_url(link: str, *, allow_insecure: bool = False) -> str:
         raise LnurlLinkError("The card's link is not for paying (not lnurlw://).")
     if scheme == "lnurlw":
         host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
-        scheme = "http" if host.lower().endswith(".onion") else "https"
+        # A local test or regtest service speaks plain http; its cards say lnurlw:// all the same.
+        insecure = allow_insecure or host.lower().endswith(".onion")
+        scheme = "http" if insecure else "https"
     try:
         url = httpx.URL(f"{scheme}://{rest}")
     except httpx.InvalidURL:
