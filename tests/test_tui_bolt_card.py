@@ -104,7 +104,7 @@ async def test_a_card_that_cannot_pay_that_much_leaves_the_qr_to_pay_by(tmp_path
         c.tap_card()
         await c.told(screen, "Card not paid")
         assert screen.message == (
-            "Card not paid: This card can pay at most 1,000 sats now; the sale is 2,939,520 msat. "
+            "Card not paid: This card can pay at most 1,000 sats now; the sale is 2,940 sats. "
             "Use another payment."
         )
         assert c.service.callbacks == []  # the invoice was never handed over

@@ -149,6 +149,12 @@ def _amount_words(msat: int) -> str:
     return format_sats(msat // 1000) if msat % 1000 == 0 else f"{msat:,} msat"
 
 
+def _sale_words(msat: int) -> str:
+    """The sale's amount as staff saw it on the pay screen: whole sats, rounded up (exact msat
+    for a few sats, where rounding could make it read like the card's bound)."""
+    return format_sats(-(-msat // 1000)) if msat >= 10_000 else _amount_words(msat)
+
+
 def _clean_reason(value: Any) -> str:
     text = value if isinstance(value, str) else "no reason given"
     text = "".join(ch if ch.isprintable() else " " for ch in text).strip() or "no reason given"
@@ -233,12 +239,12 @@ class WithdrawRequest:
                 raise LnurlAmountError("This card cannot pay anything now (limit reached?).")
             raise LnurlAmountError(
                 f"This card can pay at most {_amount_words(self.max_msat)} now; the sale is "
-                f"{_amount_words(msat)}. Use another payment."
+                f"{_sale_words(msat)}. Use another payment."
             )
         if msat < self.min_msat:
             raise LnurlAmountError(
                 f"This card's service pays at least {_amount_words(self.min_msat)}; the sale is "
-                f"only {_amount_words(msat)}. Use another payment."
+                f"only {_sale_words(msat)}. Use another payment."
             )
 
 
