@@ -358,7 +358,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
         if not headless:
             from appliance.tui.app import KioskApp
 
-            await KioskApp(till).run_async()
+            await KioskApp(till, quiet_gc=True).run_async()
             return (
                 f"demo stopped; central dashboard was {central_url} (admin / {ops_password}), "
                 f"receipts in {printer_dir}"

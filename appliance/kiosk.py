@@ -15,7 +15,7 @@ async def run_kiosk(settings: Settings, seed_demo_data: bool = False) -> int:
         if seed_demo_data:
             await seed_demo(till.conn, till.currency)
         await till.report_status()
-        await KioskApp(till).run_async()
+        await KioskApp(till, quiet_gc=True).run_async()
     finally:
         await till.close()
     return 0

@@ -56,6 +56,8 @@ from appliance.tui.script import wait_until  # noqa: E402
 from appliance.tui.widgets.qr import DEFAULT_QUIET, QrCode, qr_payload, render_qr  # noqa: E402
 from appliance.wallet.lightning import sale_label  # noqa: E402
 
+QUIET_GC = True  # the kiosk's garbage collection policy (KioskApp quiet_gc), as `bitagora kiosk`
+
 TIMEOUT_S = 20.0
 CACHED = {"BITAGORA_RATES_REFRESH_S": "3600", "BITAGORA_RATES_MAX_AGE_S": "3600"}
 UNCACHED = {"BITAGORA_RATES_REFRESH_S": "0"}
@@ -297,7 +299,7 @@ async def session(rounds: int, *, onchain: bool, env: dict[str, str], cash: bool
         with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
             async with (
                 bitcoin_shop(Path(folder), onchain=onchain, env=env) as shop,
-                kiosk(shop.till) as (app, pilot),
+                kiosk(shop.till, quiet_gc=QUIET_GC) as (app, pilot),
             ):
                 probe = Probe(app)
                 out.spans = {name: Span(shop.payments, name) for name in ("offer", "finish")}
@@ -411,9 +413,17 @@ async def run(rounds: int) -> None:
 
 
 def main() -> None:
+    global QUIET_GC
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
-    asyncio.run(run(parser.parse_args().rounds))
+    parser.add_argument(
+        "--python-gc",
+        action="store_true",
+        help="leave Python's garbage collection as it is (the kiosk's own policy is the default)",
+    )
+    args = parser.parse_args()
+    QUIET_GC = not args.python_gc
+    asyncio.run(run(args.rounds))
 
 
 if __name__ == "__main__":

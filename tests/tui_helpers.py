@@ -47,12 +47,18 @@ async def kiosk(
     clock: StepClock | None = None,
     pin: str | None = "1234",
     next_customer_after_s: float | None = None,
+    quiet_gc: bool = False,
 ) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
     """The kiosk app headless, catalog loaded, unlocked with ``pin`` (None: left locked).
 
     Keys are timed by ``clock``: a StepClock makes every key as fast as a scanner's; bump
     ``clock.now`` between keys to type like a person."""
-    app = KioskApp(till, clock=clock or StepClock(), next_customer_after_s=next_customer_after_s)
+    app = KioskApp(
+        till,
+        clock=clock or StepClock(),
+        next_customer_after_s=next_customer_after_s,
+        quiet_gc=quiet_gc,
+    )
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.sell.catalog_loaded, "the catalog")
         if pin is not None:
