@@ -163,7 +163,7 @@ async def printer_check(settings: Settings, print_test_page: bool) -> Check:
 
 
 async def drawer_check(settings: Settings, pin: str | None) -> Check:
-    from appliance.services.till import AuthError, DrawerError, Till
+    from appliance.services.till import AuthError, DrawerError, LockedOut, Till
 
     if settings.drawer.kind == "none":
         return Check("drawer", "SKIP", "no cash drawer (drawer.kind = none)")
@@ -175,6 +175,8 @@ async def drawer_check(settings: Settings, pin: str | None) -> Check:
         return Check("drawer", "FAIL", f"cannot open the till: {err}", "see the lines above")
     try:
         opening = await till.test_drawer(pin)
+    except LockedOut as err:
+        return Check("drawer", "FAIL", str(err), "wait, or: bitagora staff unlock --till")
     except AuthError as err:
         return Check("drawer", "FAIL", str(err), "use a technician's or manager's PIN")
     except DrawerError as err:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import re
 from pathlib import Path
 
 import pytest
 
 from appliance.cli import main
+from appliance.config import load_settings
+from appliance.core.journal import Record
+from appliance.core.lockout import LockoutPolicy, utc_now
+from appliance.store import journal, lockout
+from appliance.store.db import open_db
+from appliance.store.identity import load_or_create_identity
 
 
 def staff(tmp_path: Path, *args: str) -> int:
@@ -56,3 +64,63 @@ def test_a_badge_belongs_to_one_person_and_pins_are_digits(
     monkeypatch.setattr("sys.stdin", io.StringIO("12ab\n"))
     assert staff(tmp_path, "add", "cy", "--name", "Cy", "--role", "cashier", "--pin-stdin") == 1
     assert "4 to 8 digits" in capsys.readouterr().err
+
+
+async def lock_out(tmp_path: Path, subject: str, who: tuple[str, str] | None) -> None:
+    """Five wrong PINs against ``subject`` in the store the CLI reads (now, by the wall clock)."""
+    settings = load_settings(tmp_path, env={})
+    identity = load_or_create_identity(settings.data_dir)
+    conn = await open_db(settings.database_path)
+    try:
+        for _ in range(5):
+            await lockout.fail(conn, identity, subject, utc_now(), LockoutPolicy(), "unlock", who)
+    finally:
+        await conn.close()
+
+
+async def lockout_records(tmp_path: Path) -> list[Record]:
+    conn = await open_db(load_settings(tmp_path, env={}).database_path)
+    try:
+        return [r async for r in journal.iterate(conn) if r.kind == "staff_lockout"]
+    finally:
+        await conn.close()
+
+
+def test_unlock_lifts_a_lockout_and_journals_it(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("sys.stdin", io.StringIO("1111\n"))
+    assert staff(tmp_path, "add", "ana", "--name", "Ana", "--role", "cashier", "--pin-stdin") == 0
+    asyncio.run(lock_out(tmp_path, "staff:ana", ("ana", "Ana")))
+    asyncio.run(lock_out(tmp_path, "till", None))
+    capsys.readouterr()
+
+    assert staff(tmp_path, "list") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^ana +cashier +Ana  LOCKED OUT for [01]:\d\d$", out, re.M)
+    assert "the PIN pad is locked out for" in out
+
+    assert staff(tmp_path, "unlock", "ana") == 0
+    assert "Ana (ana) unlocked (journal record" in capsys.readouterr().out
+    assert staff(tmp_path, "unlock", "ana") == 1
+    assert "Ana (ana) is not locked out" in capsys.readouterr().err
+    assert staff(tmp_path, "unlock", "--till") == 0
+    assert staff(tmp_path, "unlock", "nobody") == 1
+    assert "no staff member 'nobody'" in capsys.readouterr().err
+    assert staff(tmp_path, "unlock") == 1
+    assert "--till" in capsys.readouterr().err
+
+    bodies = [r.body for r in asyncio.run(lockout_records(tmp_path))]
+    assert [(b["event"], b["subject"]) for b in bodies] == [
+        ("locked", "staff"),
+        ("locked", "till"),
+        ("unlocked", "staff"),
+        ("unlocked", "till"),
+    ]
+    assert bodies[2] == {
+        "event": "unlocked",
+        "subject": "staff",
+        "staff": {"id": "ana", "name": "Ana"},
+        "via": "cli",
+        "by": None,
+    }
+    assert staff(tmp_path, "list") == 0
+    assert "LOCKED" not in capsys.readouterr().out

@@ -37,6 +37,7 @@ KINDS = frozenset(
         "config",
         "reprint",
         "payment",
+        "staff_lockout",
     }
 )
 

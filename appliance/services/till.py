@@ -11,8 +11,9 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -24,8 +25,10 @@ from appliance.core.cart import Cart
 from appliance.core.catalog import Product
 from appliance.core.drawer import drawer_open_body
 from appliance.core.journal import Record
+from appliance.core.lockout import TILL, LockedOut, LockoutPolicy, staff_subject, utc_now
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt
+from appliance.core.roles import Action, AuthError, NotAuthorized, allowed, require
 from appliance.core.sale import Payment, sale_body
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
@@ -35,7 +38,7 @@ from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.payments.bitcoin import BitcoinPayments
 from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.services.printing import PrintWorker, receipt_from_record
-from appliance.store import catalog, device, journal, outbox, print_queue, sales
+from appliance.store import catalog, device, journal, lockout, outbox, print_queue, sales
 from appliance.store import drawer as drawer_store
 from appliance.store.catalog import Staff
 from appliance.store.db import BACKSTOP_CHECKPOINT_PAGES, checkpoint, open_db, transaction
@@ -47,6 +50,7 @@ __all__ = [
     "DrawerError",
     "DrawerOpening",
     "DrawerState",
+    "LockedOut",
     "NotAuthorized",
     "NothingToReprint",
     "SaleResult",
@@ -55,14 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class AuthError(PermissionError):
-    """A PIN or a badge that matches nobody."""
-
-
-class NotAuthorized(AuthError):
-    """A PIN of someone whose role may not approve what was asked."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +99,17 @@ class Till:
         drawer: Drawer,
         scanner: SerialScanner | None = None,
         nfc: NfcReader | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        lockout_policy: LockoutPolicy | None = None,
     ) -> None:
         """``scanner``: a scanner the kiosk reads itself (serial); None for a keyboard wedge,
-        which the sell screen reads from its keys. The app runs ``scanner.run``."""
+        which the sell screen reads from its keys. The app runs ``scanner.run``.
+
+        ``clock``: the UTC wall clock PIN lockouts are timed by (core/lockout.py says why not a
+        monotonic one); tests pass one they move."""
         self.conn = conn
+        self.clock = clock
+        self.lockout_policy = lockout_policy or LockoutPolicy()
         self.identity = identity
         self.settings = settings
         self.printer = printer
@@ -127,7 +130,13 @@ class Till:
         )
 
     @classmethod
-    async def open(cls, settings: Settings, *, print_worker: bool = True) -> Till:
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        print_worker: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> Till:
         """``print_worker=False`` for a tool beside a running kiosk (the doctor): one worker per
         print queue, or receipts would print twice."""
         identity = load_or_create_identity(settings.data_dir)
@@ -147,6 +156,7 @@ class Till:
                 drawer_from_settings(settings.drawer, printer),
                 scanner_from_settings(settings.scanner),
                 nfc_from_settings(settings.nfc),
+                clock,
             )
         except BaseException:
             await conn.close()
@@ -198,18 +208,125 @@ class Till:
     def currency(self) -> str:
         return self.settings.device.currency
 
+    # -- who is at the till: PINs, badges, lockouts ------------------------------------------
+
     async def unlock(self, pin: str) -> Staff:
+        """The staff member whose PIN this is. A PIN alone says who types it, so a wrong one
+        counts against the till's PIN pad as a whole: ``LockedOut`` (subject ``till``) once five
+        have locked it, and for any PIN, right or not, while it is locked; also ``LockedOut``
+        for the right PIN of a staff member who is locked out."""
+        await self._refuse_if_locked(TILL)
         staff = await catalog.staff_by_pin(self.conn, pin)
         if staff is None:
+            await self._count_wrong_pin(TILL, "unlock")
             raise AuthError("wrong PIN")
+        await self._refuse_if_locked(staff_subject(staff.id), staff)
         return staff
 
     async def unlock_badge(self, uid: str) -> Staff:
-        """The staff member whose badge was tapped (UID as the NFC reader reports it)."""
+        """The staff member whose badge was tapped (UID as the NFC reader reports it).
+
+        Badges work while the PIN pad is locked (a badge is not a guess); a manager's badge then
+        also lifts that lock, journalled. A staff member who is locked out is refused."""
         staff = await catalog.staff_by_badge(self.conn, uid)
         if staff is None:
             raise AuthError("unknown badge")
+        await self._refuse_if_locked(staff_subject(staff.id), staff)
+        if allowed(staff.role, "unlock_staff"):
+            record = await lockout.lift(
+                self.conn, self.identity, TILL, self.clock(), "badge", by=(staff.id, staff.name)
+            )
+            if record is not None:
+                log.warning("PIN pad lockout lifted", extra={"by": staff.id, "via": "badge"})
         return staff
+
+    async def lockout_remaining(self, staff: Staff | None = None) -> timedelta:
+        """How much longer the till's PIN pad (or ``staff``) stays locked; zero when it is not.
+        For screens that show a countdown; the methods that take a PIN check it themselves."""
+        subject = TILL if staff is None else staff_subject(staff.id)
+        now = self.clock()
+        state = await lockout.current(self.conn, subject, now, self.lockout_policy)
+        return state.remaining(now)
+
+    async def lift_lockout(
+        self, manager_pin: str, staff_id: str | None = None, requester: Staff | None = None
+    ) -> Record:
+        """Lift a lockout before its time on a manager's PIN: ``staff_id``'s, or the PIN pad's
+        (None). ``requester`` is who is logged in (a wrong manager's PIN counts against them, or
+        against the PIN pad when nobody is, so a locked PIN pad takes no PIN to lift its own
+        lock: a manager's badge or ``bitagora staff unlock --till`` does). Returns the
+        ``staff_lockout`` record; LookupError when there is no such person or nothing is
+        locked."""
+        manager = await self._approver(manager_pin, "unlock_staff", requester)
+        target: Staff | None = None
+        if staff_id is not None:
+            target = next(
+                (s for s, _ in await catalog.all_staff(self.conn) if s.id == staff_id), None
+            )
+            if target is None:
+                raise LookupError(f"no staff member {staff_id!r}")
+        subject = TILL if target is None else staff_subject(target.id)
+        record = await lockout.lift(
+            self.conn,
+            self.identity,
+            subject,
+            self.clock(),
+            "till",
+            (target.id, target.name) if target else None,
+            (manager.id, manager.name),
+        )
+        if record is None:
+            raise LookupError(f"{target.name if target else 'the PIN pad'} is not locked out")
+        log.warning("PIN lockout lifted", extra={"subject": subject, "by": manager.id})
+        return record
+
+    async def _authorize(self, staff: Staff, action: Action) -> None:
+        """``staff`` (logged in) may do ``action`` themselves: their role allows it and they are
+        not locked out (a lockout holds even if a screen left them logged in)."""
+        require(staff, action)
+        await self._refuse_if_locked(staff_subject(staff.id), staff)
+
+    async def _refuse_if_locked(self, subject: str, staff: Staff | None = None) -> None:
+        now = self.clock()
+        state = await lockout.current(self.conn, subject, now, self.lockout_policy)
+        if state.locked(now):
+            raise LockedOut(subject, state.remaining(now), staff.name if staff else None)
+
+    async def _count_wrong_pin(self, subject: str, action: str, staff: Staff | None = None) -> None:
+        """Count a wrong PIN; raise ``LockedOut`` when it was the one that locked ``subject``."""
+        now = self.clock()
+        who = (staff.id, staff.name) if staff else None
+        failure = await lockout.fail(
+            self.conn, self.identity, subject, now, self.lockout_policy, action, who
+        )
+        log.warning("wrong PIN", extra={"subject": subject, "action": action})
+        if failure.record is not None:
+            log.warning(
+                "PIN lockout",
+                extra={"subject": subject, "seq": failure.record.seq, "action": action},
+            )
+            raise LockedOut(subject, failure.state.remaining(now), staff.name if staff else None)
+
+    async def _approver(self, pin: str, action: Action, requester: Staff | None) -> Staff:
+        """Whose ``pin`` approves ``action`` for ``requester`` (who is logged in; None at a tool
+        like the doctor). Wrong PINs count against the requester, who is the one guessing, not
+        against whoever's PIN they were after (docs/ARCHITECTURE.md says why); with no requester,
+        against the till's PIN pad. AuthError for a PIN that matches nobody, LockedOut for a
+        locked requester or approver, NotAuthorized (not counted: the PIN was right) for a role
+        that may not approve ``action``."""
+        subject = TILL if requester is None else staff_subject(requester.id)
+        await self._refuse_if_locked(subject, requester)
+        approver = await catalog.staff_by_pin(self.conn, pin)
+        if approver is None:
+            await self._count_wrong_pin(subject, action, requester)
+            raise AuthError("wrong PIN")
+        await self._refuse_if_locked(staff_subject(approver.id), approver)
+        try:
+            require(approver, action)
+        except NotAuthorized:
+            log.warning("approval refused: role", extra={"staff": approver.id, "action": action})
+            raise
+        return approver
 
     async def products(self) -> list[Product]:
         return [p for p in await catalog.products(self.conn) if p.price.currency == self.currency]
@@ -227,6 +344,7 @@ class Till:
 
     async def pay_cash(self, cart: Cart, staff: Staff, tendered: Money) -> SaleResult:
         """Commit a cash sale, then open the drawer and print; device trouble is reported."""
+        await self._authorize(staff, "sell")
         total = cart.totals().total
         change = change_due(total, tendered)
         sale_id = str(uuid.uuid4())
@@ -285,6 +403,7 @@ class Till:
     async def reprint_last(self, staff: Staff) -> Record:
         """Journal a reprint of the newest sale's receipt; the copy (marked COPY) is queued by
         the same INSERT and printed by the worker. Returns the ``reprint`` record."""
+        await self._authorize(staff, "reprint")
         seq = await print_queue.last_sale_seq(self.conn)
         if seq is None:
             raise NothingToReprint("no sale to reprint yet")
@@ -324,42 +443,32 @@ class Till:
 
     async def open_drawer_no_sale(self, staff: Staff, manager_pin: str) -> DrawerOpening:
         """Open the drawer outside a sale, approved by a manager's PIN (``staff`` is who is
-        logged in). AuthError for a PIN that matches nobody, NotAuthorized for a non-manager's,
+        logged in). AuthError for a PIN that matches nobody (counted against ``staff``: five
+        close together lock them out, ``LockedOut``), NotAuthorized for a non-manager's,
         DrawerError when there is no drawer or the opening could not be recorded; nothing is
         recorded or opened in those cases."""
-        return await self._approved_opening("no_sale", staff, manager_pin, ("manager",))
+        self._need_drawer()
+        approver = await self._approver(manager_pin, "no_sale", staff)
+        body = drawer_open_body(
+            "no_sale", staff.id, staff.name, approved_by=(approver.id, approver.name)
+        )
+        return await self._open_drawer(body)
 
     async def test_drawer(self, pin: str) -> DrawerOpening:
         """A technician's (or manager's) test pulse, for ``bitagora doctor``; journalled with
-        reason "test" like every other opening."""
-        approver = await self._approver(pin, ("technician", "manager"), "test the drawer")
+        reason "test" like every other opening. Nobody is logged in, so a wrong PIN counts
+        against the till's PIN pad."""
+        self._need_drawer()
+        approver = await self._approver(pin, "drawer_test", None)
         return await self._open_drawer(
             drawer_open_body(
                 "test", approver.id, approver.name, approved_by=(approver.id, approver.name)
             )
         )
 
-    async def _approved_opening(
-        self, reason: str, staff: Staff, pin: str, roles: tuple[str, ...]
-    ) -> DrawerOpening:
-        approver = await self._approver(pin, roles, "open the drawer without a sale")
-        body = drawer_open_body(
-            reason, staff.id, staff.name, approved_by=(approver.id, approver.name)
-        )
-        return await self._open_drawer(body)
-
-    async def _approver(self, pin: str, roles: tuple[str, ...], what: str) -> Staff:
+    def _need_drawer(self) -> None:
         if self.drawer.kind == "none":
             raise DrawerError("this till has no cash drawer")
-        approver = await catalog.staff_by_pin(self.conn, pin)
-        if approver is None:
-            log.warning("drawer approval refused: wrong PIN", extra={"what": what})
-            raise AuthError("wrong PIN")
-        if approver.role not in roles:
-            log.warning("drawer approval refused: role", extra={"staff": approver.id, "what": what})
-            needed = " or ".join(roles)
-            raise NotAuthorized(f"{approver.name} is a {approver.role}: a {needed} must {what}")
-        return approver
 
     async def _open_drawer(self, body: dict[str, Any]) -> DrawerOpening:
         """Record the opening, then pulse: the drawer never opens without its journal record.

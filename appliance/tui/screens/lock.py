@@ -1,10 +1,16 @@
 """The lock screen: a PIN on the on-screen keypad (or typed, then Enter) unlocks the till, and so
-does a staff badge tapped on the NFC reader (the app passes taps down with ``badge_tapped``)."""
+does a staff badge tapped on the NFC reader (the app passes taps down with ``badge_tapped``).
+
+Five wrong PINs close together lock the PIN pad (``Till.unlock`` counts them and keeps the lock
+in the store): the screen then says "Too many wrong PINs: try again in 4:32", counting down, with
+the keypad disabled; badges still work. It asks the till at mount, so a lock survives a
+restart."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -13,7 +19,8 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Static
 
-from appliance.services.till import AuthError, Staff, Till
+from appliance.core.lockout import TILL, locked_message
+from appliance.services.till import AuthError, LockedOut, Staff, Till
 from appliance.tui.widgets.keypad import PIN_KEYS, Keypad
 
 log = logging.getLogger(__name__)
@@ -30,6 +37,8 @@ class LockScreen(Screen[Staff]):
     pin: reactive[str] = reactive("", init=False)
     message: reactive[str] = reactive("", init=False)
     checking: var[bool] = var(False)
+    # Until when the PIN pad is locked, by the till's clock; None when it is not.
+    locked_until: var[datetime | None] = var(None, init=False)
 
     def __init__(self, till: Till) -> None:
         super().__init__()
@@ -43,6 +52,38 @@ class LockScreen(Screen[Staff]):
             yield Static("", id="lock-message", markup=False)
             with Center():
                 yield Keypad(PIN_KEYS, id="pin-keypad")
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+        self._ask_lockout()
+
+    @work(exclusive=True, group="lockout", exit_on_error=False)
+    async def _ask_lockout(self) -> None:
+        """A lock from before a restart (or from another screen) shows at once."""
+        try:
+            remaining = await self.till.lockout_remaining()
+        except Exception:
+            log.exception("could not read the PIN lockout")
+            return
+        if remaining:
+            self.locked_until = self.till.clock() + remaining
+
+    def watch_locked_until(self, until: datetime | None) -> None:
+        self.query_one("#pin-keypad", Keypad).disabled = until is not None
+        self.pin = ""
+        self._tick()
+
+    def _tick(self) -> None:
+        """Count the lock down; when it ends, the keypad comes back (the till stays the judge:
+        a PIN it still refuses starts the countdown again)."""
+        if self.locked_until is None:
+            return
+        left = self.locked_until - self.till.clock()
+        if left.total_seconds() <= 0:
+            self.locked_until = None
+            self.message = ""
+        else:
+            self.message = locked_message(TILL, left)
 
     def _prompt(self) -> str:
         if self.till.settings.nfc.kind == "none":
@@ -60,7 +101,7 @@ class LockScreen(Screen[Staff]):
         self.query_one("#lock-message", Static).update(message)
 
     def type_digit(self, digit: str) -> None:
-        if self.checking or len(self.pin) >= MAX_PIN_LENGTH:
+        if self.checking or self.locked_until or len(self.pin) >= MAX_PIN_LENGTH:
             return
         self.message = ""
         self.pin += digit
@@ -70,7 +111,7 @@ class LockScreen(Screen[Staff]):
             self.pin = ""
 
     def submit(self) -> None:
-        if self.checking:
+        if self.checking or self.locked_until:
             return
         if not self.pin:
             self.message = "Enter your PIN first"
@@ -79,11 +120,13 @@ class LockScreen(Screen[Staff]):
         self._check(self.pin)
 
     def badge_tapped(self, uid: str) -> None:
-        """A card arrived on the NFC reader: unlock for its owner (ignored mid-check)."""
+        """A card arrived on the NFC reader: unlock for its owner (ignored mid-check). Badges
+        work while the PIN pad is locked: a badge is not a guess."""
         if self.checking:
             return
         self.checking = True
-        self.message = ""
+        if not self.locked_until:
+            self.message = ""
         self._check_badge(uid)
 
     @on(Keypad.Pressed)
@@ -101,7 +144,7 @@ class LockScreen(Screen[Staff]):
         elif event.key == "enter":
             self.submit()
         elif event.key == "backspace":
-            if not self.checking:
+            if not self.checking and not self.locked_until:
                 self.pin = self.pin[:-1]
         elif event.key == "escape":
             self.clear()
@@ -121,6 +164,12 @@ class LockScreen(Screen[Staff]):
         """Unlock for whoever ``who`` finds; ``refused`` is shown when it finds nobody."""
         try:
             staff = await who()
+        except LockedOut as err:
+            if err.subject == TILL:
+                self.locked_until = self.till.clock() + err.remaining
+            else:  # the right PIN or badge of someone locked out: tell them, not others
+                self.message = locked_message(err.subject, err.remaining)
+            return
         except AuthError:
             self.message = refused
             return
