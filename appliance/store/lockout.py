@@ -1,4 +1,4 @@
-"""PIN lockout state in the store (table ``pin_lockout``, migration 0008), with the journal.
+"""PIN lockout state in the store (table ``pin_lockout``, migration 0007), with the journal.
 
 The rules are ``core.lockout``'s; this module reads and writes each subject's state in a write
 transaction (so two processes, the kiosk and ``bitagora doctor``, count into the same row), and

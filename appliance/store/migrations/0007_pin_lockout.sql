@@ -1,4 +1,4 @@
--- Device store, version 8: PIN lockout. Wrong PINs are counted per subject: 'till' (this till's
+-- Device store, version 7: PIN lockout. Wrong PINs are counted per subject: 'till' (this till's
 -- PIN pad, where a PIN alone says who is typing) or 'staff:<id>' (a logged-in staff member asking
 -- for an approval PIN); five, each within 15 minutes of the one before, lock the subject for a
 -- while, longer each time (core/lockout.py). Kept here so that a restart, or pulling the plug, does not lift a lockout.

@@ -1,4 +1,0 @@
--- Device store, version 7: RESERVED for another change that is being written beside this one.
--- This empty placeholder only keeps the numbers 1..N without a gap (store/db.py refuses a gap)
--- so that 0008 can be tested on its own branch. Delete this file when merging the change that
--- owns 0007: two 0007 files make the store refuse to start, so it cannot be missed.
