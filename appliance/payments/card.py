@@ -353,6 +353,9 @@ class CardPayments:
             message = _reader_refusal(err, attempt.reader_id)
             await self._abandon(attempt, err.code or "reader_refused")
             raise CardUnavailable(message) from None
+        except CardAuthError:
+            await self._abandon(attempt, "not_permitted")
+            raise
         return attempt
 
     async def _create(self, row: AttemptRow) -> CardAttempt:
@@ -405,6 +408,11 @@ class CardPayments:
                 attempt,
             )
             outcome = self._from_reader(attempt, reader)
+            if outcome.status is CardStatus.FAILED:
+                # A decline between the two looks shows on the reader first: the PaymentIntent
+                # has its reason.
+                pi = await self._retrieve(attempt)
+                outcome = self._from_payment_intent(attempt, pi) or outcome
         if outcome.status is CardStatus.AUTHORIZED and capture:
             return await self.capture(attempt)
         return await self._settle(attempt, outcome)
@@ -693,7 +701,7 @@ class CardPayments:
                 lambda: self._stripe.v1.payment_intents.cancel_async(
                     attempt.payment_intent,
                     {"cancellation_reason": "abandoned"},
-                    {"idempotency_key": attempt.key("cancel-abandoned")},
+                    {"idempotency_key": attempt.key("tidy")},
                 ),
                 attempt,
             )
