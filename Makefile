@@ -23,6 +23,7 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/kiosk_start.py
 	$(BIN)/python bench/print_latency.py
 	$(BIN)/python bench/address_alloc.py
+	$(BIN)/python bench/bitcoin_pay.py
 
 lint: $(BIN)/bitagora
 	$(BIN)/ruff check appliance central tests bench

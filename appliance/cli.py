@@ -223,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     esplora = ssub.add_parser("esplora", help="Esplora HTTP API with a chain tests can drive")
     esplora_sim.add_arguments(esplora)
     esplora.set_defaults(func=esplora_sim.run)
+    from appliance.sim import bitcoind as bitcoind_sim
+
+    bitcoind = ssub.add_parser(
+        "bitcoind", help="Bitcoin Core JSON-RPC (and the Esplora API) over one simulated chain"
+    )
+    bitcoind_sim.add_arguments(bitcoind)
+    bitcoind.set_defaults(func=bitcoind_sim.run)
     from appliance.sim import rates as rates_sim
 
     rates = ssub.add_parser("rates", help="the exchanges' rate tickers, at rates tests set")

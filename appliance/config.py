@@ -6,7 +6,8 @@ An environment variable ``BITAGORA_<SECTION>_<KEY>`` overrides ``[section] key``
 ``BITAGORA_PRINTER_PORT=9101``). ``BITAGORA_DATA_DIR`` (or ``--data-dir``) sets where all device
 state lives. A wrong value stops the start with a message that names the key.
 
-A secret setting (``CREDENTIAL_SETTINGS``: ``lightning.rune``, ``card.api_key``) may also come as
+A secret setting (``CREDENTIAL_SETTINGS``: the Lightning rune, the bitcoind password, the Stripe
+API key) may also come as
 a systemd credential named like the setting
 (``LoadCredential=lightning.rune:/etc/bitagora/credentials/lightning.rune`` in the unit): a
 non-empty ``$CREDENTIALS_DIRECTORY/lightning.rune`` wins over the file, the environment variable
@@ -17,6 +18,7 @@ fallback that keeps a missing credential file from stopping the start.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -26,7 +28,7 @@ from typing import Any, get_type_hints
 from appliance.core.money import CURRENCY_EXPONENTS
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
-CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "card.api_key"})
+CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})
 DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
 
 
@@ -468,6 +470,8 @@ class CardSettings:
 
 
 ONCHAIN_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
+CHAIN_SOURCES = ("esplora", "bitcoind")
+_WALLET_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -475,8 +479,13 @@ class OnchainSettings:
     """On-chain bitcoin payments (see docs/ARCHITECTURE.md, "Bitcoin checkout").
 
     ``wallet``: the merchant's watch-only output descriptor, or a zpub/ypub ("" = no on-chain
-    payments); a private key or seed here stops the start. ``esplora_url``: the Esplora API that
-    says what arrived (mempool.space, blockstream.info, or the merchant's own electrs/mempool).
+    payments); a private key or seed here stops the start. ``source`` says what tells the till
+    what arrived: ``esplora``, the Esplora API at ``esplora_url`` (mempool.space,
+    blockstream.info, or the merchant's own electrs/mempool), or ``bitcoind``, a Bitcoin Core
+    node's JSON-RPC at ``bitcoind_url`` (http only to this machine: it carries the login), whose
+    watch-only wallet ``bitcoind_wallet`` the till creates and fills with the descriptor. Its login
+    is the node's ``bitcoind_cookie`` file, or ``bitcoind_user`` and ``bitcoind_password`` (a
+    secret: never logged, left out of ``repr``, best given as a systemd credential).
     Settlement: below ``zero_conf_max_sats`` an unconfirmed payment that does not signal RBF is
     accepted at once; from there ``tiers`` say how many confirmations an amount needs, one
     ``"min_sats:confirmations"`` each, the first starting at 0. An address can be paid for
@@ -486,6 +495,12 @@ class OnchainSettings:
     wallet: str = field(default="", repr=False)
     network: str = "mainnet"
     esplora_url: str = "https://mempool.space/api"
+    source: str = "esplora"
+    bitcoind_url: str = "http://127.0.0.1:8332"
+    bitcoind_wallet: str = "bitagora"
+    bitcoind_cookie: str = ""
+    bitcoind_user: str = ""
+    bitcoind_password: str = field(default="", repr=False)
     zero_conf_max_sats: int = 0
     tiers: tuple[str, ...] = ("0:1", "1000000:2", "10000000:6")
     expiry_s: int = 900
@@ -499,6 +514,12 @@ class OnchainSettings:
             )
         if not self.esplora_url.startswith(("http://", "https://")):
             raise ConfigError(f"onchain.esplora_url: {self.esplora_url!r} is not an http(s) URL")
+        if self.source not in CHAIN_SOURCES:
+            raise ConfigError(
+                f"onchain.source: {self.source!r} is not one of {', '.join(CHAIN_SOURCES)}"
+            )
+        if self.source == "bitcoind":
+            self._check_bitcoind()
         if not 0 <= self.zero_conf_max_sats <= 10_000_000:
             raise ConfigError("onchain.zero_conf_max_sats: must be 0..10000000 sats")
         if not 60 <= self.expiry_s <= 86400:
@@ -510,6 +531,44 @@ class OnchainSettings:
         self.policy()
         if self.wallet.strip():
             self.watch_only()
+
+    def _check_bitcoind(self) -> None:
+        url = self.bitcoind_url
+        if "@" in url.partition("://")[2].split("/")[0]:
+            raise ConfigError(
+                "onchain.bitcoind_url: no login in the URL; use onchain.bitcoind_user and "
+                "onchain.bitcoind_password, or onchain.bitcoind_cookie"
+            )
+        if url.startswith("http://"):
+            host = url.removeprefix("http://").split("/")[0].rsplit(":", 1)[0]
+            if host not in _LOOPBACK_HOSTS:
+                raise ConfigError(
+                    "onchain.bitcoind_url: plain http would show the node's login to the "
+                    "network; use https, or a tunnel to 127.0.0.1 (http only to this machine)"
+                )
+        elif not url.startswith("https://"):
+            raise ConfigError(f"onchain.bitcoind_url: {url!r} is not an http(s) URL")
+        if not _WALLET_NAME.match(self.bitcoind_wallet):
+            raise ConfigError(
+                f"onchain.bitcoind_wallet: {self.bitcoind_wallet!r} is not a wallet name "
+                "(1-64 letters, digits, '.', '_' or '-')"
+            )
+        if self.bitcoind_cookie:
+            if not self.bitcoind_cookie.startswith("/"):
+                raise ConfigError(
+                    "onchain.bitcoind_cookie: the absolute path of bitcoind's .cookie file is "
+                    "needed (e.g. /var/lib/bitcoind/.cookie)"
+                )
+            if self.bitcoind_user or self.bitcoind_password:
+                raise ConfigError(
+                    "onchain.bitcoind_cookie: give the cookie file or bitcoind_user and "
+                    "bitcoind_password, not both"
+                )
+        elif not (self.bitcoind_user and self.bitcoind_password):
+            raise ConfigError(
+                "onchain.bitcoind_password: source 'bitcoind' needs bitcoind_user and "
+                "bitcoind_password (an rpcauth login on the node) or bitcoind_cookie"
+            )
 
     @property
     def enabled(self) -> bool:

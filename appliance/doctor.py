@@ -299,7 +299,8 @@ ESPLORA_ODD_ANSWER = (httpx.InvalidURL, KeyError, TypeError, ValueError)  # beyo
 
 async def onchain_check(settings: Settings, offline: bool) -> Check:
     """The watch-only wallet parses (its receive address #0 shown, to compare with the merchant's
-    wallet) and the Esplora API answers and takes addresses of the wallet's network."""
+    wallet) and the chain source answers: the Esplora API takes addresses of the wallet's
+    network, or bitcoind is on that network and its watch-only wallet holds the descriptor."""
     from appliance.wallet.chain import ChainError, ChainRejected, EsploraSource
 
     onchain = settings.onchain
@@ -311,6 +312,10 @@ async def onchain_check(settings: Settings, offline: bool) -> Check:
     except (ConfigError, ValueError) as err:  # the config check refuses these first
         return Check("onchain", "FAIL", str(err), "check onchain.wallet and onchain.network")
     seen = f"{wallet.kind} wallet on {wallet.network}, receive #0 {first}"
+    if onchain.source == "bitcoind":
+        if offline:
+            return Check("onchain", "OK", f"{seen}; bitcoind not asked (--offline)")
+        return await bitcoind_check(settings, seen, first)
     if offline:
         return Check("onchain", "OK", f"{seen}; Esplora not asked (--offline)")
     url = onchain.esplora_url
@@ -336,6 +341,57 @@ async def onchain_check(settings: Settings, offline: bool) -> Check:
         except (ChainError, *ESPLORA_ODD_ANSWER) as err:
             return esplora_trouble(seen, err)
     return Check("onchain", "OK", f"{seen}; {url} at block {tip}")
+
+
+async def bitcoind_check(settings: Settings, seen: str, first: str) -> Check:
+    """bitcoind answers on the wallet's network and its watch-only wallet is loaded (created and
+    given the descriptor if need be, as the till would at its first payment) and watches
+    receive address #0."""
+    from appliance.wallet.chain import (
+        BitcoinCoreSource,
+        ChainError,
+        ChainUnavailable,
+        chain_from_settings,
+    )
+
+    url = settings.onchain.bitcoind_url
+    async with httpx.AsyncClient(timeout=ESPLORA_TIMEOUT_S) as http:
+        source = chain_from_settings(settings.onchain, http)
+        assert isinstance(source, BitcoinCoreSource)
+        try:
+            node = await source.prepare()
+            await source.address_activity(first)
+        except ChainUnavailable as err:
+            return Check(
+                "onchain",
+                "FAIL",
+                f"{seen}; bitcoind unreachable: {err}",
+                "check that bitcoind runs and onchain.bitcoind_url: on-chain payments cannot be "
+                "seen until it answers",
+            )
+        except (ChainError, *ESPLORA_ODD_ANSWER) as err:
+            status = getattr(err, "status", None)
+            return Check(
+                "onchain",
+                "FAIL",
+                f"{seen}; {str(err) or type(err).__name__}"[:300],
+                "check onchain.bitcoind_user and bitcoind_password (an rpcauth line on the node) "
+                "or onchain.bitcoind_cookie"
+                if status in (401, 403)
+                else "check onchain.bitcoind_* against the node (docs/TECHNICIAN.md, [onchain])",
+            )
+    done = ", created now" if node.created else ""
+    done += ", descriptor imported now" if node.imported else ""
+    detail = f"{seen}; bitcoind {url} on {node.chain} at block {node.blocks}"
+    detail += f", wallet {node.wallet!r} watches it{done}"
+    if node.syncing:
+        return Check(
+            "onchain",
+            "WARN",
+            f"{detail}; still syncing ({node.blocks} of {node.headers} blocks)",
+            "wait for bitcoind to catch up: payments in blocks it has not reached are not seen",
+        )
+    return Check("onchain", "OK", detail)
 
 
 def esplora_trouble(seen: str, err: Exception) -> Check:

@@ -101,8 +101,12 @@ class BitcoinShop:
     background: Statuses = field(init=False)
     running: bool = False
 
-    async def open_till(self) -> Till:
-        """Switch the till on: ``Till.open`` with settings loaded from the same env."""
+    async def open_till(self, *, listen: bool = True) -> Till:
+        """Switch the till on: ``Till.open`` with settings loaded from the same env.
+
+        ``listen=False`` leaves ``on_background`` to a kiosk app about to start (as on a device,
+        where the app is the only listener): what settles before it is there is kept for it,
+        not taken by ``background``."""
         assert not self.running, "the till is on already"
         before = len(self.esplora.requests), len(self.lightning.calls)
         till = await Till.open(load_settings(self.data_dir, env=self.settings_env))
@@ -114,7 +118,8 @@ class BitcoinShop:
             raise AssertionError("the bitcoin watchers ran before the test clock was set")
         till.bitcoin.clock = self.clock
         self.background = Statuses()
-        till.bitcoin.on_background(self.background)
+        if listen:
+            till.bitcoin.on_background(self.background)
         self.till, self.payments, self.running = till, till.bitcoin, True
         return till
 

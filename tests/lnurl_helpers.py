@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from appliance.sim.lightning import LightningSim
+
 P = "4E2E289D945A66BB13377A728884E867"  # a Bolt Card's encrypted UID and counter
 C = "E19CCB1FED8892CE"  # and its SUN CMAC
 
@@ -69,6 +71,17 @@ class CardService:
             return JSONResponse(self.callback_answer)
 
         return Starlette(routes=[Route("/ln", card), Route("/ln/cb", callback, name="callback")])
+
+
+def paying_on(node: LightningSim) -> Callable[[str], Awaitable[None]]:
+    """How the card's service pays (``CardService.pay``): the invoice it was given, found on the
+    Lightning simulator by its BOLT11."""
+
+    async def pay(bolt11: str) -> None:
+        (label,) = [label for label, inv in node.invoices.items() if inv.bolt11 == bolt11]
+        await node.pay(label)
+
+    return pay
 
 
 @asynccontextmanager

@@ -4,31 +4,20 @@ completes the sale like any other Lightning payment."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from bitcoin_helpers import BitcoinShop, bitcoin_shop, offered, payment_states, records
-from lnurl_helpers import C, CardService, card_link
+from lnurl_helpers import C, CardService, card_link, paying_on
 
 from appliance.payments.bitcoin import PaymentUnavailable
-from appliance.sim.lightning import LightningSim
 from appliance.store import checkouts
 from appliance.wallet.lightning import sale_label
 from appliance.wallet.lnurl import LnurlAmountError, LnurlServiceError
 
 ACCEPTED = "Card accepted: waiting for the payment…"
-
-
-def paying_on(node: LightningSim) -> Callable[[str], Awaitable[None]]:
-    """How the card's service pays: the invoice it was given, found on the node by its BOLT11."""
-
-    async def pay(bolt11: str) -> None:
-        (label,) = [label for label, inv in node.invoices.items() if inv.bolt11 == bolt11]
-        await node.pay(label)
-
-    return pay
 
 
 @asynccontextmanager

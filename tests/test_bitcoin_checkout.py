@@ -159,6 +159,45 @@ async def test_underpaid_at_expiry_cancels_the_sale_for_refund(tmp_path: Path) -
         assert sale_label(offer.sale_id) not in shop.lightning.invoices
 
 
+async def test_each_late_record_owes_only_what_is_new(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        address = offer.address
+        assert address is not None
+        shop.esplora.pay(address, 1000)
+        shop.payments.wake()
+        await statuses.until("underpaid")
+        shop.clock.now = offer.expires_at + 1
+        shop.payments.wake()
+        await statuses.until("expired_underpaid")
+        for sats in (500, 200):  # the customer keeps sending after the sale was given up
+            shop.clock.now += 60
+            shop.esplora.pay(address, sats)
+            shop.payments.wake()
+            await statuses.first(
+                lambda s, owed=sats: s.state == "late" and s.record.body["refund_sats"] == owed  # type: ignore[union-attr]
+            )
+        owed = [r.body.get("refund_sats", 0) for r in await records(shop, "payment")]
+        assert sum(owed) == 1700  # everything that reached the address, each sat owed once
+        late = (await records(shop, "payment"))[-1].body
+        assert late["rail"] == "onchain" and late["received_sats"] == 1700
+
+
+async def test_onchain_part_before_a_lightning_payment_is_owed_back(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        offer, statuses = await offered(shop)
+        assert offer.address is not None
+        shop.esplora.pay(offer.address, 1000)
+        shop.payments.wake()
+        await statuses.until("underpaid")
+        await shop.lightning.pay(sale_label(offer.sale_id))
+        await statuses.until("paid")
+        shop.payments.wake()
+        late = await statuses.until("late")
+        assert late.record.body["refund_sats"] == 1000  # type: ignore[union-attr]
+        assert late.record.body["was"] == "paid"  # type: ignore[union-attr]
+
+
 async def test_expired_unpaid_then_paid_late(tmp_path: Path) -> None:
     async with bitcoin_shop(tmp_path) as shop:
         offer, statuses = await offered(shop)

@@ -411,9 +411,9 @@ def test_card_settings_validation(tmp_path: Path) -> None:
         assert message in str(raised.value), body
         assert "hunter2" not in str(raised.value)
     local = card_settings(
-        tmp_path, good + f'api_key = "{KEY}"\napi_base = "http://127.0.0.1:3004"\n'
+        tmp_path, good + f'api_key = "{KEY}"\napi_base = "http://127.0.0.1:3005"\n'
     )
-    assert local.api_base == "http://127.0.0.1:3004"  # plain http only to this machine
+    assert local.api_base == "http://127.0.0.1:3005"  # plain http only to this machine
     with pytest.raises(CardUnavailable, match="not set up"):
         CardPayments(CardSettings(), None)  # type: ignore[arg-type]
 

@@ -175,3 +175,23 @@ async def test_node_down_then_back_misses_nothing(
         assert till.watcher.last_error is None
     finally:
         await till.stop()
+
+
+async def test_a_store_error_does_not_stop_the_watcher(
+    ln_sim: tuple[LightningSim, Path], db: Callable[[], Awaitable[aiosqlite.Connection]]
+) -> None:
+    sim, path = ln_sim
+    conn = await db()
+    till = Till(SocketNode(str(path), wait_chunk_s=1), conn)
+    await till.watcher.issue("s1", 21_000, "sale s1", 600)
+    await conn.execute("PRAGMA query_only = ON")  # the store refuses writes for a while
+    await sim.pay("bitagora-s1")
+    till.start()
+    try:
+        await asyncio.wait_for(till.node_lost.wait(), 10)
+        assert "cannot record Lightning payments" in (till.watcher.last_error or "")
+        await conn.execute("PRAGMA query_only = OFF")
+        paid = await till.next_paid()
+        assert paid.label == "bitagora-s1" and paid.status == "paid"
+    finally:
+        await till.stop()

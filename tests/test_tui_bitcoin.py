@@ -1,40 +1,27 @@
 """Paying in bitcoin through the kiosk app: the QR on screen, settlement by the Lightning and
-Esplora simulators, top-up, expiry and cancel, each ending on the screen staff expect."""
+Esplora simulators, top-up, expiry and cancel, a payment made while the kiosk was off, each ending
+on the screen staff expect."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from bitcoin_helpers import bitcoin_shop
+from bitcoin_helpers import bitcoin_shop, records
 from textual.widgets import Static
-from tui_helpers import kiosk, till_with_printer
+from tui_helpers import kiosk, open_bitcoin_payment, send_keys, text, till_with_printer
+from uplink_helpers import wait_until as wait_for
 
-from appliance.store import journal
-from appliance.tui.app import KioskApp
+from appliance.store import journal, print_queue
+from appliance.store import lightning as ln_store
+from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen, countdown_text
 from appliance.tui.screens.sale_done import SaleDoneScreen
-from appliance.tui.screens.sell import SellScreen
 from appliance.tui.script import tap, tap_product, wait_until
 from appliance.tui.widgets.qr import QrCode, qr_payload
 from appliance.wallet.lightning import sale_label
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def text(screen: PayBitcoinScreen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
-
-
-async def open_bitcoin_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayBitcoinScreen:  # noqa: ANN001
-    sell: SellScreen = app.sell
-    await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
-    await tap(pilot, "#pay-bitcoin")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the bitcoin screen")
-    screen = app.screen
-    assert isinstance(screen, PayBitcoinScreen)
-    await wait_until(pilot, lambda: screen.offer is not None, "the offer")
-    return screen
 
 
 async def test_lightning_sale_by_taps_shows_the_qr_and_ends_paid(tmp_path: Path) -> None:
@@ -175,3 +162,48 @@ async def test_lightning_overpayment_shows_what_is_owed_back(tmp_path: Path) -> 
         await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
         summary = str(app.screen.query_one("#done-summary", Static).render())
         assert "Lightning 3,940 sats (1,000 sats to refund)" in summary
+
+
+async def test_a_payment_made_while_the_kiosk_was_off_is_told_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        async with kiosk(shop.till) as (app, pilot):
+            screen = await open_bitcoin_payment(pilot, app)
+            offer = screen.offer
+            assert offer is not None
+        await shop.close_till()  # switched off with the QR on screen
+        invoice = await shop.lightning.pay(sale_label(offer.sale_id))  # paid while off
+        assert invoice.pay_index is not None
+
+        await shop.open_till(listen=False)  # the kiosk app hears what the till finds at boot
+        async with kiosk(shop.till, pin=None) as (app, pilot):
+            # Found at boot while the till is still locked ...
+            await wait_until(pilot, lambda: "arrived" in app.sell.notice, "the payment's notice")
+            assert isinstance(app.screen, LockScreen)
+            (sale,) = await records(shop, "sale")
+            assert sale.body["sale_id"] == offer.sale_id
+            notice = (
+                f"Bitcoin payment for sale {offer.sale_id[:8]} arrived: Paid, "
+                f"sale recorded (journal #{sale.seq})"
+            )
+            assert app.sell.notice == notice and not app.sell.notice_is_error
+            # ... and still there for whoever unlocks: that is who needs to know.
+            send_keys(pilot, [*"1234", "enter"])
+            await wait_until(pilot, lambda: app.screen is app.sell, "the unlocked sell screen")
+            assert app.sell.notice == notice
+            assert str(app.sell.query_one("#notice", Static).render()) == notice
+
+            (receipt,) = await shop.printer.wait_receipts(1)
+            assert "Lightning" in receipt and "€1.80" in receipt
+
+            # The watcher also takes the payment from the node's stream (the boot's catch-up
+            # found it by label): that second report must record and print nothing more.
+            async def cursor_moved() -> bool:
+                return await ln_store.last_pay_index(shop.till.conn) >= invoice.pay_index
+
+            await wait_for(cursor_moved, 10.0, "the settlement cursor")
+            assert len(await records(shop, "sale")) == 1
+            assert await print_queue.waiting_before(shop.till.conn, sale.seq + 1) == 0
+            assert len(shop.printer.receipts()) == 1
+            assert app.sell.notice == notice  # told once

@@ -74,3 +74,24 @@ async def test_lock_keeps_the_cart_for_the_same_cashier_only(till: Till) -> None
         await unlock(pilot, "9999", by_keys=True)
         assert sell.cart.is_empty  # Marco does not inherit Ana's cart
         assert "cleared" in sell.notice
+
+
+async def test_a_notice_that_came_while_locked_is_kept_for_whoever_unlocks(till: Till) -> None:
+    async with kiosk(till, clock=StepClock()) as (app, pilot):
+        sell = app.sell
+        await tap_product(pilot, sell, sell.products[0])
+        assert sell.notice.startswith("Added")  # seen: an unlock clears it
+        await tap(pilot, "#lock")
+        await unlock(pilot, "1234", by_keys=True)
+        assert sell.notice == ""
+
+        await tap(pilot, "#lock")
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        news = "Bitcoin payment for sale 1234abcd arrived: Paid, sale recorded (journal #7)"
+        sell.post_message(SellScreen.Notice(news))  # as the app tells a background payment
+        await wait_until(pilot, lambda: sell.notice == news, "the notice")
+        await unlock(pilot, "9999", by_keys=True)  # Marco: Ana's cart goes, the news stays
+        assert sell.notice == f"The cart Ana left was cleared. {news}"
+        await tap(pilot, "#lock")
+        await unlock(pilot, "9999", by_keys=True)
+        assert sell.notice == ""  # read by now

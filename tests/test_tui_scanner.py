@@ -9,7 +9,7 @@ import pytest
 import serial
 from scanner_helpers import PtyScanner
 from textual.widgets import Static
-from tui_helpers import cart_summary, kiosk, till_with_printer
+from tui_helpers import cart_summary, kiosk, send_keys, till_with_printer
 
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.lock import LockScreen
@@ -70,6 +70,10 @@ async def test_serial_scanner_codes_reach_the_cart(tmp_path: Path) -> None:
                     "the ignored scan",
                 )
                 assert cart_summary(sell) == [(2, "espresso"), (2, "juice")]
+                # Still said once staff unlock: they are the ones to scan it again.
+                send_keys(pilot, [*"1234", "enter"])
+                await wait_until(pilot, lambda: app.screen is sell, "the unlocked sell screen")
+                assert str(notice.content).startswith(f"Scan of {ESPRESSO} ignored")
                 task = app.scanner_task
                 assert task is not None and not task.done()
             # The app stopped: its reader task was cancelled, awaited, and let go of the port.

@@ -1,4 +1,10 @@
-"""The Esplora chain source against the Esplora simulator, over real HTTP on a local port."""
+"""The chain sources against the simulators, over real HTTP on a local port.
+
+The ``chain`` fixture runs each test twice: with ``EsploraSource`` on the Esplora simulator and
+with ``BitcoinCoreSource`` on Bitcoin Core's JSON-RPC over the same simulated chain, so both
+implementations are held to the same answers for the same payments. Tests of one source only
+narrow it with ``@pytest.mark.parametrize("chain", [...], indirect=True)``; the Bitcoin Core
+source's own behaviour (its wallet, logins, errors) is in test_wallet_bitcoind.py."""
 
 from __future__ import annotations
 
@@ -9,17 +15,20 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from http_helpers import closed_port, serve
 
+from appliance.sim.bitcoind import BitcoindSim
 from appliance.sim.esplora import EsploraSim
 from appliance.store import addresses
 from appliance.store.db import open_db
 from appliance.wallet.chain import (
     BitcoinCoreSource,
     ChainRejected,
+    ChainSource,
     ChainUnavailable,
     EsploraSource,
 )
@@ -38,19 +47,39 @@ BIP84_ZPUB = (
 )
 
 
+SOURCES = ["esplora", "bitcoind"]
+ESPLORA_ONLY = pytest.mark.parametrize("chain", ["esplora"], indirect=True)
+
+
 @dataclass
 class Chain:
+    kind: str  # esplora | bitcoind
     sim: EsploraSim
-    source: EsploraSource
+    source: ChainSource
     url: str
     http: httpx.AsyncClient
 
 
-@pytest.fixture
-async def chain() -> AsyncIterator[Chain]:
+def core_source(http: httpx.AsyncClient, url: str, **options: Any) -> BitcoinCoreSource:
+    login = {"user": "bitagora", "password": "sim-password"}
+    return BitcoinCoreSource(http, url, parse_wallet(BIP84_ZPUB), **(login | options))
+
+
+@pytest.fixture(params=SOURCES)
+async def chain(request: pytest.FixtureRequest) -> AsyncIterator[Chain]:
+    """One chain served both ways (Esplora paths and JSON-RPC on one port), one source asking."""
     sim = EsploraSim(tip=800_000)
-    async with serve(sim.app()) as url, httpx.AsyncClient(timeout=5) as http:
-        yield Chain(sim, EsploraSource(http, url), url, http)
+    async with serve(BitcoindSim(sim).app()) as url, httpx.AsyncClient(timeout=5) as http:
+        source: ChainSource
+        if request.param == "esplora":
+            source = EsploraSource(http, url)
+        else:
+            source = core_source(http, url)
+            # The node's wallet holds the till's descriptor before anyone pays, as once the till
+            # has asked about its first address (money in the mempool before the import is only
+            # seen once mined: test_wallet_bitcoind.py).
+            await source.prepare()
+        yield Chain(request.param, sim, source, url, http)
 
 
 async def test_nothing_arrived_yet(chain: Chain) -> None:
@@ -90,25 +119,75 @@ async def test_more_than_one_page_of_confirmed_transactions(chain: Chain) -> Non
     seen = await chain.source.address_activity(ADDRESS)
     assert len(seen.txs) == 60 and len(set(seen.txids)) == 60
     assert seen.received_sats == sum(1_000 + i for i in range(60))
-    assert any("/txs/chain/" in path for path in chain.sim.requests)
+    if chain.kind == "esplora":
+        assert any("/txs/chain/" in path for path in chain.sim.requests)
 
 
-async def test_outage_and_refusals_are_told_apart(chain: Chain) -> None:
-    with pytest.raises(ChainRejected, match="HTTP 400 Invalid Bitcoin address"):
+async def test_exact_amounts_however_the_source_writes_them(chain: Chain) -> None:
+    # Esplora gives sats; Bitcoin Core BTC as JSON numbers: 0.00002940 and 20999999.97690000
+    # must come out as these integers, never through a float.
+    small = chain.sim.pay(ADDRESS, 2_940)
+    huge = chain.sim.pay(ADDRESS, 2_099_999_997_690_000, confirmations=1)
+    seen = await chain.source.address_activity(ADDRESS)
+    assert {tx.txid: tx.sats for tx in seen.txs} == {small: 2_940, huge: 2_099_999_997_690_000}
+    assert seen.received_sats == 2_099_999_997_692_940
+
+
+async def test_a_transaction_that_left_the_mempool_is_not_money(chain: Chain) -> None:
+    # Replaced (a fee bump) or evicted: Esplora stops listing it; Bitcoin Core's wallet keeps it
+    # at 0 confirmations, so the source must leave it out or a fee bump would count twice.
+    first = chain.sim.pay(ADDRESS, 7_000, rbf=True)
+    final = chain.sim.pay(ADDRESS, 3_000)
+    chain.sim.drop(first)
+    bump = chain.sim.pay(ADDRESS, 7_000, rbf=True)
+    seen = await chain.source.address_activity(ADDRESS)
+    assert seen.txids == (bump, final) and seen.received_sats == 10_000
+    with pytest.raises(ChainRejected):
+        await chain.source.tx_confirmations(first)
+    chain.sim.drop(final)
+    chain.sim.mine()
+    seen = await chain.source.address_activity(ADDRESS)
+    assert seen.txids == (bump,) and (seen.confirmed_sats, seen.confirmations) == (7_000, 1)
+
+
+async def test_refusals_and_outages_are_told_apart(chain: Chain) -> None:
+    with pytest.raises(ChainRejected):
         await chain.source.address_activity("bc1qnotanaddress")
     with pytest.raises(ChainRejected, match="letters and digits"):
         await chain.source.address_activity("../blocks")
-    with pytest.raises(ChainRejected, match="HTTP 404"):
-        await chain.source.tx_confirmations("ab" * 32)
+    with pytest.raises(ChainRejected):
+        await chain.source.tx_confirmations("ab" * 32)  # no such transaction
+    with pytest.raises(ChainRejected, match="64 lower-case hex"):
+        await chain.source.tx_confirmations("AB" * 32)
     chain.sim.failing = 503
     with pytest.raises(ChainUnavailable, match="HTTP 503"):
         await chain.source.address_activity(ADDRESS)
+    with pytest.raises(ChainUnavailable, match="HTTP 503"):
+        await chain.source.tip_height()
     chain.sim.failing = 0
-    closed = EsploraSource(chain.http, f"http://127.0.0.1:{closed_port()}")
-    with pytest.raises(ChainUnavailable):
-        await closed.tip_height()
+    assert await chain.source.tip_height() == 800_000
 
 
+@pytest.mark.parametrize("kind", SOURCES)
+async def test_nobody_listening_is_unavailable(kind: str) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    async with httpx.AsyncClient(timeout=5) as http:
+        source = EsploraSource(http, url) if kind == "esplora" else core_source(http, url)
+        with pytest.raises(ChainUnavailable):
+            await source.tip_height()
+        with pytest.raises(ChainUnavailable):
+            await source.address_activity(ADDRESS)
+
+
+@ESPLORA_ONLY
+async def test_esplora_refusals_name_the_status(chain: Chain) -> None:
+    with pytest.raises(ChainRejected, match="HTTP 400 Invalid Bitcoin address"):
+        await chain.source.address_activity("bc1qnotanaddress")
+    with pytest.raises(ChainRejected, match="HTTP 404"):
+        await chain.source.tx_confirmations("ab" * 32)
+
+
+@ESPLORA_ONLY
 async def test_an_esplora_of_one_network_refuses_other_addresses(chain: Chain) -> None:
     chain.sim.network = "mainnet"
     await chain.source.address_activity(ADDRESS)
@@ -123,6 +202,7 @@ async def test_an_esplora_of_one_network_refuses_other_addresses(chain: Chain) -
         await chain.source.address_activity(ADDRESS)
 
 
+@ESPLORA_ONLY
 async def test_not_esplora_is_rejected(chain: Chain) -> None:
     wrong = EsploraSource(chain.http, chain.url + "/_sim")  # a path that answers 405, not JSON
     with pytest.raises(ChainRejected):
@@ -147,12 +227,6 @@ async def test_allocation_checks_a_released_address_on_the_chain(
         assert got.address == wallet.receive_address(2) and not got.reused
     finally:
         await conn.close()
-
-
-async def test_core_source_says_it_is_not_there_yet() -> None:
-    core = BitcoinCoreSource("http://127.0.0.1:8332")
-    with pytest.raises(NotImplementedError, match="Esplora"):
-        await core.address_activity(ADDRESS)
 
 
 def test_cli_simulator_serves_and_is_driven_over_http() -> None:

@@ -219,6 +219,16 @@ def test_bolt_card_tap_gives_an_https_url() -> None:
     assert withdraw_url("https://card.example.com/ln") == "https://card.example.com/ln"
 
 
+def test_a_card_of_a_local_service_means_http_only_when_insecure_is_allowed() -> None:
+    """A test or regtest card service speaks plain http, and its cards say lnurlw:// all the
+    same: under ``allow_insecure`` that means http, else https as LUD-17 says."""
+    card = "lnurlw://127.0.0.1:5001/ln?p=A1B2&c=C3D4"
+    assert withdraw_url(card) == "https://127.0.0.1:5001/ln?p=A1B2&c=C3D4"
+    assert withdraw_url(card, allow_insecure=True) == "http://127.0.0.1:5001/ln?p=A1B2&c=C3D4"
+    https = "https://card.example.com/ln"
+    assert withdraw_url(https, allow_insecure=True) == https  # a link naming its scheme keeps it
+
+
 @pytest.mark.parametrize(
     ("link", "match"),
     [

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Digits
+from textual.screen import Screen
+from textual.widgets import Digits, Static
 
 from appliance.config import load_settings
 from appliance.services.till import Till
@@ -17,8 +19,9 @@ from appliance.sim.printer import PrinterSimulator
 from appliance.store.seed import seed_demo
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import SIZE, wait_until
+from appliance.tui.script import SIZE, tap, tap_product, wait_until
 
 
 @asynccontextmanager
@@ -92,3 +95,22 @@ def cart_summary(sell: SellScreen) -> list[tuple[int, str]]:
 
 def digits(app: KioskApp, selector: str) -> str:
     return app.screen.query_one(selector, Digits).value
+
+
+def text(screen: Screen[Any], selector: str) -> str:
+    """What a Static on ``screen`` shows."""
+    return str(screen.query_one(selector, Static).render())
+
+
+async def open_bitcoin_payment(
+    pilot: Pilot[None], app: KioskApp, sku: str = "espresso"
+) -> PayBitcoinScreen:
+    """One ``sku`` in the cart, Pay bitcoin tapped: the pay screen once its offer shows."""
+    sell: SellScreen = app.sell
+    await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
+    await tap(pilot, "#pay-bitcoin")
+    await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the bitcoin screen")
+    screen = app.screen
+    assert isinstance(screen, PayBitcoinScreen)
+    await wait_until(pilot, lambda: screen.offer is not None, "the offer")
+    return screen

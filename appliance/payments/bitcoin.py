@@ -50,7 +50,7 @@ from appliance.store import lightning as ln_store
 from appliance.store.catalog import Staff
 from appliance.store.checkouts import Checkout
 from appliance.store.identity import DeviceIdentity
-from appliance.wallet.chain import ChainError, ChainSource, EsploraSource
+from appliance.wallet.chain import ChainError, ChainSource, chain_from_settings
 from appliance.wallet.descriptors import WatchOnlyWallet
 from appliance.wallet.lightning import LightningError, LightningNode, make_node
 from appliance.wallet.ln_watch import InvoiceWatcher
@@ -172,7 +172,7 @@ class BitcoinPayments:
             http,
             finish,
             wallet=wallet,
-            chain=EsploraSource(http, onchain.esplora_url) if wallet else None,
+            chain=chain_from_settings(onchain, http) if wallet else None,
             node=node,
         )
 
@@ -442,8 +442,16 @@ class BitcoinPayments:
         sale = with_payments(co.cart, [Payment(rail, total, details=details)])
         # A Lightning sale's address stays watched for money the customer sent there anyway.
         late_until = self._late_until(co) if rail == "lightning" else None
+        # Paid by Lightning, on-chain money that came before (a partial payment) is owed back:
+        # nothing at the address counts as accounted for, so the late watch journals it.
         record = await checkouts.complete(
-            self.conn, self.identity, co.sale_id, state, sale, late_until=late_until
+            self.conn,
+            self.identity,
+            co.sale_id,
+            state,
+            sale,
+            late_until=late_until,
+            received_sats=0 if rail == "lightning" else None,
         )
         if record is None:
             return  # the other rail or a cancel got there first
@@ -456,10 +464,22 @@ class BitcoinPayments:
         result = await self.finish(record)
         self._tell(Status(co.sale_id, state, message, record=record, result=result))
 
-    async def _late(self, co: Checkout, details: dict[str, Any]) -> None:
+    async def _late(
+        self, co: Checkout, details: dict[str, Any], *, received_sats: int | None = None
+    ) -> None:
+        """Journal money that reached a closed checkout (``details``: the rail, what arrived,
+        ``refund_sats``/``refund_msat`` newly owed). The address stays watched: more may come."""
         body = {"sale_id": co.sale_id, "state": "late", "was": co.state, **details}
+        late_until = co.late_until if co.late_until is not None else self._late_until(co)
         record = await checkouts.move(
-            self.conn, self.identity, co.sale_id, "late", body, from_states=(co.state,)
+            self.conn,
+            self.identity,
+            co.sale_id,
+            "late",
+            body,
+            from_states=(co.state,),
+            late_until=late_until,
+            received_sats=received_sats,
         )
         if record is not None:
             log.warning("late bitcoin payment sale_id=%s %s", co.sale_id, details)
@@ -534,7 +554,8 @@ class BitcoinPayments:
             await self._expire(co, verdict, seen)
         elif state is State.LATE:  # expired unnoticed (the till was off), then paid
             if await self._invoice_withdrawn(co):
-                await self._late(co, {"rail": "onchain", **_onchain_details(verdict, seen)})
+                details = {"rail": "onchain", **_onchain_details(verdict, seen)}
+                await self._late(co, details, received_sats=verdict.received_sats)
         elif state.completes_sale:
             details = {
                 "rate": co.rate,
@@ -626,29 +647,24 @@ class BitcoinPayments:
         )
 
     async def _check_late(self, co: Checkout) -> None:
-        """A closed checkout's address: money arriving now is late (unless the address has
-        been offered to a newer sale since, which then owns it)."""
-        assert co.address is not None and co.sats is not None
+        """A closed checkout's address: money beyond what is accounted for (counted in its sale
+        or already marked for refund: ``received_sats``) is late. Unless the address has been
+        offered to a newer sale since, which then owns it."""
+        assert co.address is not None
         owners = await addresses.sales_for_address(self.conn, co.address)
         if owners and owners[-1] != co.sale_id:
             await checkouts.stop_late_watch(self.conn, co.sale_id)
             return
         seen = await self._seen(co)
-        if co.state in ("expired", "expired_underpaid"):
-            verdict = judge(co.sats, co.expires_at, seen, self.clock(), self.policy)
-            if verdict.state is State.LATE:
-                await self._late(co, _onchain_details(verdict, seen))
-        elif sum(s.sats for s in seen) > co.received_sats:
-            received = sum(s.sats for s in seen)
-            await self._late(
-                co,
-                {
-                    "rail": "onchain",
-                    "received_sats": received,
-                    "refund_sats": received - co.received_sats,
-                    "txids": [s.txid for s in seen],
-                },
-            )
+        received = sum(s.sats for s in seen)
+        if received > co.received_sats:
+            details = {
+                "rail": "onchain",
+                "received_sats": received,
+                "refund_sats": received - co.received_sats,
+                "txids": sorted(s.txid for s in seen),
+            }
+            await self._late(co, details, received_sats=received)
 
     def _late_until(self, co: Checkout) -> float | None:
         if co.address is None or not self.settings.onchain.late_watch_h:

@@ -265,7 +265,7 @@ class Till:
         try:
             await checkpoint(self.conn)
         except aiosqlite.Error as err:  # the sale is durable in the WAL already
-            log.warning("checkpoint failed", extra={"error": str(err)})
+            log.warning("checkpoint failed: %s", err, extra={"error": str(err)})
 
     async def _receipt_outcome(self, seq: int) -> str | None:
         """Let the print worker try the receipt record ``seq`` queued; say why if it did not

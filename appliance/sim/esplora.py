@@ -16,8 +16,13 @@ Driving it, from Python (``EsploraSim``) or over HTTP (``bitagora sim esplora`` 
   0xfffffffd (BIP125 signal), otherwise 0xffffffff.
 - ``mine(blocks=1)`` (``POST /_sim/mine`` with ``{"blocks"}``): the first block takes every
   mempool transaction.
+- ``drop(txid)`` (``POST /_sim/drop`` with ``{"txid"}``): an unconfirmed transaction leaves the
+  mempool unmined (replaced or evicted): the API no longer lists it and no block takes it.
 - ``failing = 503`` (``POST /_sim/fail`` with ``{"status"}``, 0 to stop): every API request
   answers that status, for outage tests.
+
+The same chain also answers Bitcoin Core's JSON-RPC (``appliance.sim.bitcoind``, ``bitagora sim
+bitcoind``), so a test pays once and both chain sources see it.
 
 It needs Starlette and uvicorn (the ``central`` extra or the dev install); the device runs without.
 """
@@ -39,6 +44,7 @@ from appliance.wallet.descriptors import NETWORKS_BY_NAME
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.routing import Route
 
 PAGE = 25
 MEMPOOL_PAGE = 50
@@ -54,6 +60,7 @@ class SimTx:
     rbf: bool
     height: int | None  # None = in the mempool
     order: int
+    dropped: bool = False  # left the mempool unmined (replaced or evicted)
 
     def to_esplora(self) -> dict[str, Any]:
         change = hashlib.sha256(b"change" + self.txid.encode()).hexdigest()[:40]
@@ -127,12 +134,21 @@ class EsploraSim:
         for _ in range(blocks):
             self.tip += 1
             for tx in self.txs.values():
-                if tx.height is None:
+                if tx.height is None and not tx.dropped:
                     tx.height = self.tip
         return self.tip
 
+    def drop(self, txid: str) -> None:
+        tx = self.txs[txid]
+        if tx.height is not None:
+            raise ValueError("a mined transaction cannot leave the mempool")
+        tx.dropped = True
+
+    def in_mempool(self, tx: SimTx) -> bool:
+        return tx.height is None and not tx.dropped
+
     def address_txs(self, address: str, after: str | None = None) -> list[dict[str, Any]]:
-        mine = [tx for tx in self.txs.values() if tx.address == address]
+        mine = [tx for tx in self.txs.values() if tx.address == address and not tx.dropped]
         confirmed = sorted(
             (tx for tx in mine if tx.height is not None),
             key=lambda tx: (tx.height, tx.order),
@@ -147,6 +163,11 @@ class EsploraSim:
 
     def app(self) -> Starlette:
         from starlette.applications import Starlette
+
+        return Starlette(routes=self.routes())
+
+    def routes(self) -> list[Route]:
+        """The Esplora API and the ``/_sim/`` controls, for this app or one that adds to them."""
         from starlette.requests import Request
         from starlette.responses import JSONResponse, PlainTextResponse, Response
         from starlette.routing import Route
@@ -185,7 +206,7 @@ class EsploraSim:
             if (failure := refuse()) is not None:
                 return failure
             found = self.txs.get(request.path_params["txid"])
-            if found is None:
+            if found is None or found.dropped:
                 return PlainTextResponse("Transaction not found", status_code=404)
             if request.url.path.endswith("/status"):
                 return JSONResponse(found.status())
@@ -208,20 +229,21 @@ class EsploraSim:
                 if action == "fail":
                     self.failing = int(body.get("status", 0))
                     return JSONResponse({"failing": self.failing})
+                if action == "drop":
+                    self.drop(str(body["txid"]))
+                    return JSONResponse({"dropped": body["txid"]})
             except (KeyError, TypeError, ValueError) as err:
                 return JSONResponse({"error": str(err)}, status_code=400)
             return JSONResponse({"error": f"unknown action {action}"}, status_code=404)
 
-        return Starlette(
-            routes=[
-                Route("/blocks/tip/height", tip),
-                Route("/address/{address}/txs", address_txs),
-                Route("/address/{address}/txs/chain/{last}", address_txs),
-                Route("/tx/{txid}/status", tx),
-                Route("/tx/{txid}", tx),
-                Route("/_sim/{action}", control, methods=["POST"]),
-            ]
-        )
+        return [
+            Route("/blocks/tip/height", tip),
+            Route("/address/{address}/txs", address_txs),
+            Route("/address/{address}/txs/chain/{last}", address_txs),
+            Route("/tx/{txid}/status", tx),
+            Route("/tx/{txid}", tx),
+            Route("/_sim/{action}", control, methods=["POST"]),
+        ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -533,6 +533,12 @@ class LightningSim:
             await server.wait_closed()
 
 
+def _pay_index(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pay_index (0 or more)")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", type=Path, required=True, help="unix socket to serve on")
     parser.add_argument(
@@ -543,6 +549,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rest-port", type=int, default=0, help="also serve clnrest (HTTP)")
     parser.add_argument(
+        "--pay-index",
+        type=_pay_index,
+        default=0,
+        metavar="N",
+        help="the last pay_index this node gave: the next payment gets N+1 (a real node keeps "
+        "counting across restarts; the simulator forgets, so tell it where a till stopped)",
+    )
+    parser.add_argument(
         "--rune",
         default=os.environ.get("BITAGORA_SIM_RUNE"),
         help="the rune clnrest accepts (default $BITAGORA_SIM_RUNE)",
@@ -550,7 +564,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    sim = LightningSim(network=args.network, rune=args.rune)
+    sim = LightningSim(network=args.network, rune=args.rune, pay_index=args.pay_index)
     await sim.start_socket(args.socket)
     where = f"JSON-RPC on {args.socket}"
     if args.rest_port:

@@ -780,7 +780,7 @@ class StripeSim:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3004)
+    parser.add_argument("--port", type=int, default=3005)
     parser.add_argument(
         "--api-key", default=DEFAULT_KEY, help=f"the key clients must send (default {DEFAULT_KEY})"
     )

@@ -26,7 +26,7 @@ from typing import Protocol
 import aiosqlite
 
 from appliance.core.journal import utc_now
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
 
 GAP_LIMIT = 20
 
@@ -121,26 +121,24 @@ async def allocate(
 
 async def _window(conn: aiosqlite.Connection, wid: str) -> tuple[int, int]:
     """(next fresh index, last index that received money or -1)."""
-    row = await (
-        await conn.execute(
-            "SELECT coalesce(max(idx) + 1, 0),"
-            " coalesce(max(CASE WHEN used_at IS NOT NULL THEN idx END), -1)"
-            " FROM wallet_addresses WHERE wallet_id = ?",
-            (wid,),
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn,
+        "SELECT coalesce(max(idx) + 1, 0),"
+        " coalesce(max(CASE WHEN used_at IS NOT NULL THEN idx END), -1)"
+        " FROM wallet_addresses WHERE wallet_id = ?",
+        (wid,),
+    )
     assert row is not None
     return int(row[0]), int(row[1])
 
 
 async def _oldest_released(conn: aiosqlite.Connection, wid: str) -> tuple[int, str] | None:
-    row = await (
-        await conn.execute(
-            "SELECT idx, address FROM wallet_addresses WHERE wallet_id = ?"
-            " AND state = 'released' AND used_at IS NULL ORDER BY idx LIMIT 1",
-            (wid,),
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn,
+        "SELECT idx, address FROM wallet_addresses WHERE wallet_id = ?"
+        " AND state = 'released' AND used_at IS NULL ORDER BY idx LIMIT 1",
+        (wid,),
+    )
     return (int(row[0]), str(row[1])) if row else None
 
 
@@ -160,15 +158,14 @@ def _allocation(row: aiosqlite.Row | tuple[object, ...], reused: bool) -> Alloca
 
 
 async def for_sale(conn: aiosqlite.Connection, sale_id: str) -> Allocation | None:
-    row = await (
-        await conn.execute(
-            "SELECT m.sale_id, m.wallet_id, m.idx, m.address, m.allocated_at,"
-            " EXISTS (SELECT 1 FROM wallet_address_sales o WHERE o.address = m.address"
-            "         AND o.rowid < m.rowid)"
-            " FROM wallet_address_sales m WHERE m.sale_id = ?",
-            (sale_id,),
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn,
+        "SELECT m.sale_id, m.wallet_id, m.idx, m.address, m.allocated_at,"
+        " EXISTS (SELECT 1 FROM wallet_address_sales o WHERE o.address = m.address"
+        "         AND o.rowid < m.rowid)"
+        " FROM wallet_address_sales m WHERE m.sale_id = ?",
+        (sale_id,),
+    )
     if row is None:
         return None
     return _allocation(tuple(row)[:5], bool(row[5]))
@@ -188,13 +185,12 @@ async def release(conn: aiosqlite.Connection, sale_id: str) -> bool:
 
     Returns False when the sale has no address or was released already."""
     async with transaction(conn):
-        row = await (
-            await conn.execute(
-                "SELECT wallet_id, idx FROM wallet_address_sales"
-                " WHERE sale_id = ? AND released_at IS NULL",
-                (sale_id,),
-            )
-        ).fetchone()
+        row = await fetch_one(
+            conn,
+            "SELECT wallet_id, idx FROM wallet_address_sales"
+            " WHERE sale_id = ? AND released_at IS NULL",
+            (sale_id,),
+        )
         if row is None:
             return False
         await conn.execute(

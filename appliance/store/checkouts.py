@@ -17,7 +17,7 @@ import aiosqlite
 
 from appliance.core.journal import Record
 from appliance.store import journal
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
 
 OPEN_STATES = ("offered", "underpaid", "confirming")
@@ -148,11 +148,12 @@ async def complete(
     sale: dict[str, Any],
     *,
     late_until: float | None,
+    received_sats: int | None = None,
 ) -> Record | None:
     """Finish the sale of an open checkout (``paid`` or ``overpaid``): the ``sale`` record (which
     also queues its receipt) and the row in one transaction; None if it was closed already."""
     async with transaction(conn):
-        if not await _move_row(conn, sale_id, state, OPEN_STATES, late_until):
+        if not await _move_row(conn, sale_id, state, OPEN_STATES, late_until, received_sats):
             return None
         return await journal.append(conn, identity, "sale", sale)
 
@@ -172,11 +173,10 @@ async def first_seen(conn: aiosqlite.Connection, address: str, txid: str, now: f
             "INSERT OR IGNORE INTO btc_tx_seen (address, txid, first_seen) VALUES (?, ?, ?)",
             (address, txid, now),
         )
-        row = await (
-            await conn.execute(
-                "SELECT first_seen FROM btc_tx_seen WHERE address = ? AND txid = ?",
-                (address, txid),
-            )
-        ).fetchone()
+        row = await fetch_one(
+            conn,
+            "SELECT first_seen FROM btc_tx_seen WHERE address = ? AND txid = ?",
+            (address, txid),
+        )
     assert row is not None
     return float(row[0])

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -56,7 +57,7 @@ async def open_db(
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
+        mode = await fetch_one(conn, "PRAGMA journal_mode = WAL")
         if mode is None or mode[0] != "wal":
             raise StoreError(f"{path}: cannot switch to WAL journal mode")
         await conn.execute("PRAGMA synchronous = FULL")
@@ -70,14 +71,25 @@ async def open_db(
     return conn
 
 
+async def fetch_one(
+    conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()
+) -> tuple[Any, ...] | None:
+    """The first row of ``sql``, read to the end: ``(await conn.execute(...)).fetchone()`` leaves
+    the statement open, and an open statement makes SQLite refuse a checkpoint on the connection
+    ("database table is locked")."""
+    rows = list(await conn.execute_fetchall(sql, params))
+    return tuple(rows[0]) if rows else None
+
+
 async def checkpoint(conn: aiosqlite.Connection) -> None:
     """Copy committed WAL pages into the database file without blocking other connections
     (PASSIVE). Durability does not depend on it: a commit is durable once its WAL is synced."""
-    await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    async with _WRITERS.setdefault(conn, asyncio.Lock()):  # not inside another task's BEGIN
+        await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:
-    row = await (await conn.execute("PRAGMA user_version")).fetchone()
+    row = await fetch_one(conn, "PRAGMA user_version")
     current = row[0] if row else 0
     for version, sql in migrations():
         if version <= current:

@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from appliance.core.journal import Record, canonical_json, genesis_prev_hash, seal
+from appliance.store.db import fetch_one
 from appliance.store.identity import DeviceIdentity
 
 COLUMNS = "seq, kind, at, device_id, body, prev_hash, hash, sig"
@@ -25,9 +26,7 @@ def record_from_row(row: Any) -> Record:
 
 async def tail(conn: aiosqlite.Connection) -> tuple[int, str | None]:
     """The last seq and its hash, (0, None) for an empty journal."""
-    row = await (
-        await conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
-    ).fetchone()
+    row = await fetch_one(conn, "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
     return (row[0], row[1]) if row else (0, None)
 
 

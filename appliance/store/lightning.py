@@ -74,8 +74,8 @@ async def pending(conn: aiosqlite.Connection) -> list[LnInvoice]:
 
 
 async def last_pay_index(conn: aiosqlite.Connection) -> int:
-    row = await (await conn.execute("SELECT pay_index FROM ln_cursor WHERE id = 1")).fetchone()
-    return int(row[0]) if row else 0
+    rows = list(await conn.execute_fetchall("SELECT pay_index FROM ln_cursor WHERE id = 1"))
+    return int(rows[0][0]) if rows else 0
 
 
 async def advance_cursor(conn: aiosqlite.Connection, pay_index: int) -> None:

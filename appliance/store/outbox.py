@@ -9,7 +9,7 @@ import aiosqlite
 
 from appliance.core.journal import Record
 from appliance.store import journal
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,14 @@ class Backlog:
 
 
 async def backlog(conn: aiosqlite.Connection) -> Backlog:
-    row = await (
-        await conn.execute("SELECT count(*), min(queued_at), min(seq), max(seq) FROM outbox")
-    ).fetchone()
+    row = await fetch_one(conn, "SELECT count(*), min(queued_at), min(seq), max(seq) FROM outbox")
     assert row is not None
     return Backlog(row[0], row[1], row[2], row[3])
 
 
 async def pending(conn: aiosqlite.Connection, limit: int) -> list[Record]:
     """The oldest unacknowledged records, a contiguous run starting at the lowest queued seq."""
-    row = await (await conn.execute("SELECT min(seq) FROM outbox")).fetchone()
+    row = await fetch_one(conn, "SELECT min(seq) FROM outbox")
     if row is None or row[0] is None:
         return []
     return await journal.read_range(conn, row[0], limit)
@@ -58,9 +56,7 @@ DRAWER_STATUS = "drawer_status"
 
 
 async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
-    row = await (
-        await conn.execute("SELECT value FROM uplink_state WHERE key = ?", (key,))
-    ).fetchone()
+    row = await fetch_one(conn, "SELECT value FROM uplink_state WHERE key = ?", (key,))
     return row[0] if row else None
 
 

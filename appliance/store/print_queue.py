@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from appliance.core.journal import utc_now
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
 
 
 @dataclass(frozen=True)
@@ -65,33 +65,28 @@ async def next_job(conn: aiosqlite.Connection) -> PrintJob | None:
 
 
 async def summary(conn: aiosqlite.Connection) -> QueueSummary:
-    row = await (
-        await conn.execute(
-            "SELECT count(*), min(queued_at),"
-            " (SELECT last_error FROM print_queue WHERE printed_at IS NULL"
-            "  ORDER BY job_id LIMIT 1)"
-            " FROM print_queue WHERE printed_at IS NULL"
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn,
+        "SELECT count(*), min(queued_at),"
+        " (SELECT last_error FROM print_queue WHERE printed_at IS NULL"
+        "  ORDER BY job_id LIMIT 1)"
+        " FROM print_queue WHERE printed_at IS NULL",
+    )
     assert row is not None
     return QueueSummary(row[0], row[1], row[2])
 
 
 async def get(conn: aiosqlite.Connection, journal_seq: int) -> PrintJob | None:
-    row = await (
-        await conn.execute(
-            f"SELECT {_COLUMNS} FROM print_queue WHERE journal_seq = ?", (journal_seq,)
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn, f"SELECT {_COLUMNS} FROM print_queue WHERE journal_seq = ?", (journal_seq,)
+    )
     return _job(row) if row else None
 
 
 async def is_printed(conn: aiosqlite.Connection, journal_seq: int) -> bool:
-    row = await (
-        await conn.execute(
-            "SELECT printed_at IS NOT NULL FROM print_queue WHERE journal_seq = ?", (journal_seq,)
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn, "SELECT printed_at IS NOT NULL FROM print_queue WHERE journal_seq = ?", (journal_seq,)
+    )
     return bool(row and row[0])
 
 
@@ -114,16 +109,15 @@ async def mark_failed(conn: aiosqlite.Connection, job_id: int, error: str) -> No
 
 async def last_sale_seq(conn: aiosqlite.Connection) -> int | None:
     """The newest sale record's seq (what "reprint the last receipt" copies)."""
-    row = await (await conn.execute("SELECT max(journal_seq) FROM sales")).fetchone()
+    row = await fetch_one(conn, "SELECT max(journal_seq) FROM sales")
     return row[0] if row and row[0] is not None else None
 
 
 async def waiting_before(conn: aiosqlite.Connection, journal_seq: int) -> int:
     """How many receipts still wait ahead of the one record ``journal_seq`` queued."""
-    row = await (
-        await conn.execute(
-            "SELECT count(*) FROM print_queue WHERE printed_at IS NULL AND journal_seq < ?",
-            (journal_seq,),
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn,
+        "SELECT count(*) FROM print_queue WHERE printed_at IS NULL AND journal_seq < ?",
+        (journal_seq,),
+    )
     return int(row[0]) if row else 0

@@ -8,7 +8,7 @@ import aiosqlite
 
 from appliance.core.journal import Record
 from appliance.store import journal
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
 
 
@@ -25,5 +25,5 @@ async def record_sale(
 
 
 async def sale_count(conn: aiosqlite.Connection) -> int:
-    row = await (await conn.execute("SELECT count(*) FROM sales")).fetchone()
+    row = await fetch_one(conn, "SELECT count(*) FROM sales")
     return row[0] if row else 0

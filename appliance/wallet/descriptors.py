@@ -86,6 +86,16 @@ class WatchOnlyWallet:
     def change_address(self, index: int) -> str:
         return self.address(index, change=True)
 
+    def single_path(self) -> tuple[str, str]:
+        """The receive (``/0/*``) and change (``/1/*``) descriptors, each with its checksum: the
+        pair wallets that predate BIP389 multipath import (Bitcoin Core before 29.0)."""
+        body = self.descriptor.split("#")[0]
+        receive, change = (body.replace("/<0;1>/*", f"/{branch}/*") for branch in (0, 1))
+        return (
+            f"{receive}#{descriptor_checksum(receive)}",
+            f"{change}#{descriptor_checksum(change)}",
+        )
+
 
 def parse_wallet(text: str, network: str | None = None) -> WatchOnlyWallet:
     """Turn a descriptor or a zpub/ypub/vpub/upub into a watch-only wallet (see the module doc).

@@ -161,7 +161,8 @@ class InvoiceWatcher:
         return paid
 
     async def run(self) -> None:
-        """Watch until cancelled; node errors are retried with backoff, never raised."""
+        """Watch until cancelled; node and store errors are retried with backoff, never
+        raised (a watcher that ended would silently stop the till taking Lightning)."""
         delay = self.retry_min_s
         while True:
             try:
@@ -174,8 +175,11 @@ class InvoiceWatcher:
             except LightningError as err:
                 self._status(str(err))
                 log.warning("lightning watcher: %s; retrying in %.0f s", err, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+            except Exception as err:  # a store error: keep watching, or no payment is ever taken
+                self._status(f"cannot record Lightning payments: {err}")
+                log.exception("lightning watcher failed; retrying in %.0f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
 
     def _status(self, error: str | None) -> None:
         if error != self.last_error:

@@ -20,7 +20,8 @@ never the card's ``p``/``c`` (they are card data and stay out of logs).
 
 **Transport security**: LUD-01/17 require https, or plain http only to a Tor ``.onion`` host; both
 the card's URL and the callback are checked. ``allow_insecure=True`` lifts that for tests and
-regtest set-ups against a local service; no setting turns it on, so a shop's device cannot.
+regtest set-ups against a local service (and a card's ``lnurlw://`` link then means ``http://``,
+as such a service speaks); no setting turns it on, so a shop's device cannot.
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def withdraw_url(link: str, *, allow_insecure: bool = False) -> str:
         raise LnurlLinkError("The card's link is not for paying (not lnurlw://).")
     if scheme == "lnurlw":
         host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
-        scheme = "http" if host.lower().endswith(".onion") else "https"
+        # A local test or regtest service speaks plain http; its cards say lnurlw:// all the same.
+        insecure = allow_insecure or host.lower().endswith(".onion")
+        scheme = "http" if insecure else "https"
     try:
         url = httpx.URL(f"{scheme}://{rest}")
     except httpx.InvalidURL:
@@ -144,6 +147,12 @@ def withdraw_url(link: str, *, allow_insecure: bool = False) -> str:
 
 def _amount_words(msat: int) -> str:
     return format_sats(msat // 1000) if msat % 1000 == 0 else f"{msat:,} msat"
+
+
+def _sale_words(msat: int) -> str:
+    """The sale's amount as staff saw it on the pay screen: whole sats, rounded up (exact msat
+    for a few sats, where rounding could make it read like the card's bound)."""
+    return format_sats(-(-msat // 1000)) if msat >= 10_000 else _amount_words(msat)
 
 
 def _clean_reason(value: Any) -> str:
@@ -230,12 +239,12 @@ class WithdrawRequest:
                 raise LnurlAmountError("This card cannot pay anything now (limit reached?).")
             raise LnurlAmountError(
                 f"This card can pay at most {_amount_words(self.max_msat)} now; the sale is "
-                f"{_amount_words(msat)}. Use another payment."
+                f"{_sale_words(msat)}. Use another payment."
             )
         if msat < self.min_msat:
             raise LnurlAmountError(
                 f"This card's service pays at least {_amount_words(self.min_msat)}; the sale is "
-                f"only {_amount_words(msat)}. Use another payment."
+                f"only {_sale_words(msat)}. Use another payment."
             )
 
 

@@ -185,7 +185,8 @@ class PayBitcoinScreen(ModalScreen[SaleResult | None]):
         try:
             await self.payments.tap_card(sale_id, link)
         except (LnurlError, PaymentUnavailable) as err:
-            self.message = f"Card not paid: {err}"
+            if not self.closed:  # the payment ended meanwhile (time up): its words stay
+                self.message = f"Card not paid: {err}"
 
     # -- leaving -----------------------------------------------------------------------------
 

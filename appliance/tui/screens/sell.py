@@ -110,6 +110,7 @@ class SellScreen(Screen[None]):
         self.scanner = ScanBuffer(clock)
         self.products: list[Product] = []
         self.notice_is_error = False
+        self._notice_unread = False  # it came while the screen was covered (locked, paying)
         self.cart: Cart = till.new_cart()
         self._unsubscribe: Callable[[], None] = lambda: None
 
@@ -166,14 +167,22 @@ class SellScreen(Screen[None]):
     # -- called by the app ----------------------------------------------------------------------
 
     def start_shift(self, staff: Staff) -> None:
-        """Someone unlocked the till. A cart is kept for the same person, cleared for another."""
+        """Someone unlocked the till. A cart is kept for the same person, cleared for another.
+        A notice that came while the till was locked (a bitcoin payment found at boot, a scan
+        ignored) stays for them to read; an older one is cleared."""
+        unread = self._notice_unread
         if self.staff is not None and self.staff.id != staff.id and not self.cart.is_empty:
             self.cart.clear()
             self.selected = None
             self.cart_revision += 1
-            self.show_notice(f"The cart {self.staff.name} left was cleared")
-        else:
+            cleared = f"The cart {self.staff.name} left was cleared"
+            if unread:
+                self.show_notice(f"{cleared}. {self.notice}", error=self.notice_is_error)
+            else:
+                self.show_notice(cleared)
+        elif not unread:
             self.show_notice("")
+        self._notice_unread = False
         self.staff = staff
         self.scanner.reset()
 
@@ -191,6 +200,7 @@ class SellScreen(Screen[None]):
     def show_notice(self, text: str, error: bool = False) -> None:
         self.notice_is_error = error
         self.notice = text
+        self._notice_unread = bool(text) and not self.is_active
 
     def watch_notice(self, notice: str) -> None:
         label = self.query_one("#notice", Static)
