@@ -236,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     rates_sim.add_arguments(rates)
     rates.set_defaults(func=rates_sim.run)
 
+    from appliance.sim import stripe as stripe_sim
+
+    stripe_parser = ssub.add_parser(
+        "stripe", help="the Stripe API subset card payments use, with simulated readers"
+    )
+    stripe_sim.add_arguments(stripe_parser)
+    stripe_parser.set_defaults(func=stripe_sim.run)
+
     from appliance.sim import lightning as lightning_sim
 
     lightning = ssub.add_parser("lightning", help="Core Lightning JSON-RPC on a unix socket")

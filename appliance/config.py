@@ -6,9 +6,11 @@ An environment variable ``BITAGORA_<SECTION>_<KEY>`` overrides ``[section] key``
 ``BITAGORA_PRINTER_PORT=9101``). ``BITAGORA_DATA_DIR`` (or ``--data-dir``) sets where all device
 state lives. A wrong value stops the start with a message that names the key.
 
-A secret setting (``CREDENTIAL_SETTINGS``) may also come as a systemd credential named like the
-setting (``LoadCredential=lightning.rune:/etc/bitagora/credentials/lightning.rune`` in the unit):
-a non-empty ``$CREDENTIALS_DIRECTORY/lightning.rune`` wins over the file, the environment variable
+A secret setting (``CREDENTIAL_SETTINGS``: the Lightning rune, the bitcoind password, the Stripe
+API key) may also come as
+a systemd credential named like the setting
+(``LoadCredential=lightning.rune:/etc/bitagora/credentials/lightning.rune`` in the unit): a
+non-empty ``$CREDENTIALS_DIRECTORY/lightning.rune`` wins over the file, the environment variable
 over both. A blank credential counts as none, so a unit can give ``SetCredential=ID:\\n`` as the
 fallback that keeps a missing credential file from stopping the start.
 """
@@ -26,7 +28,7 @@ from typing import Any, get_type_hints
 from appliance.core.money import CURRENCY_EXPONENTS
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
-CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password"})
+CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})
 DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
 
 
@@ -384,6 +386,89 @@ class LightningSettings:
             raise ConfigError(f"lightning.expiry_s: must be 60..86400 s, got {self.expiry_s}")
 
 
+CARD_KINDS = ("none", "stripe_terminal")
+CARD_CAPTURE = ("automatic", "manual")
+
+
+def _is_loopback_http(url: str) -> bool:
+    host = url.removeprefix("http://").split("/")[0].rsplit(":", 1)[0]
+    return url.startswith("http://") and host in _LOOPBACK_HOSTS
+
+
+@dataclass(frozen=True)
+class CardSettings:
+    """Card payments on a Stripe Terminal smart reader, server-driven (see docs/ARCHITECTURE.md,
+    "Card (Stripe Terminal)").
+
+    ``api_key``: a Stripe secret key or, better, a restricted key (``rk_…``) allowed to write
+    PaymentIntents and Terminal readers; a secret, never logged and left out of ``repr`` (it may
+    come from the systemd credential ``card.api_key``). ``reader_id``: the reader (``tmr_…``)
+    at this till. ``api_base``: Stripe's API (https; http only to this machine, for the
+    simulator). ``capture``: ``automatic`` (the reader's approval is the charge) or ``manual``
+    (an authorisation the till captures). ``timeout_s``: one HTTP request; ``retries``: how often
+    a request that got no answer is sent again, with the same idempotency key; ``poll_s``: how
+    often the reader is asked while the customer pays; ``wait_s``: how long the till waits for
+    a card before it cancels the payment on the reader."""
+
+    kind: str = "none"
+    api_key: str = field(default="", repr=False)
+    reader_id: str = ""
+    api_base: str = "https://api.stripe.com"
+    capture: str = "automatic"
+    timeout_s: float = 15.0
+    retries: int = 3
+    poll_s: float = 1.0
+    wait_s: int = 120
+
+    def check(self) -> None:
+        if self.kind not in CARD_KINDS:
+            raise ConfigError(
+                f"card.kind: {self.kind!r} is not supported (none or stripe_terminal)"
+            )
+        if self.capture not in CARD_CAPTURE:
+            raise ConfigError(f"card.capture: {self.capture!r} is not automatic or manual")
+        if self.api_base.startswith("http://") and not _is_loopback_http(self.api_base):
+            raise ConfigError(
+                "card.api_base: plain http would show the API key to the network; use https "
+                "(http is only allowed to this machine)"
+            )
+        if not self.api_base.startswith(("http://", "https://")):
+            raise ConfigError(f"card.api_base: {self.api_base!r} is not an https URL")
+        if not 1 <= self.timeout_s <= 120:
+            raise ConfigError(f"card.timeout_s: must be 1..120 s, got {self.timeout_s}")
+        if not 0 <= self.retries <= 10:
+            raise ConfigError(f"card.retries: must be 0..10, got {self.retries}")
+        if not 0.01 <= self.poll_s <= 10:
+            raise ConfigError(f"card.poll_s: must be 0.01..10 s, got {self.poll_s}")
+        if not 10 <= self.wait_s <= 600:
+            raise ConfigError(f"card.wait_s: must be 10..600 s, got {self.wait_s}")
+        if self.kind != "stripe_terminal":
+            return
+        # The key's value is never part of a message: only its kind is named.
+        key = self.api_key.strip()
+        if not key:
+            raise ConfigError(
+                "card.api_key: Stripe Terminal needs an API key (a restricted key rk_… is best; "
+                "from the file, BITAGORA_CARD_API_KEY or the card.api_key credential)"
+            )
+        if key.startswith("pk_"):
+            raise ConfigError(
+                "card.api_key: that is a publishable key (pk_…), which cannot take payments; "
+                "use a secret (sk_…) or restricted (rk_…) key"
+            )
+        if not key.startswith(("sk_", "rk_")):
+            raise ConfigError("card.api_key: not a Stripe secret (sk_…) or restricted (rk_…) key")
+        if not self.reader_id.startswith("tmr_"):
+            raise ConfigError(
+                "card.reader_id: the reader's id is needed (tmr_…, in the Dashboard under "
+                "Terminal → Readers)"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind == "stripe_terminal"
+
+
 ONCHAIN_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
 CHAIN_SOURCES = ("esplora", "bitcoind")
 _WALLET_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -528,6 +613,7 @@ class Settings:
     rates: RatesSettings = field(default_factory=RatesSettings)
     lightning: LightningSettings = field(default_factory=LightningSettings)
     onchain: OnchainSettings = field(default_factory=OnchainSettings)
+    card: CardSettings = field(default_factory=CardSettings)
 
     @property
     def database_path(self) -> Path:
@@ -544,6 +630,7 @@ SECTIONS: dict[str, type] = {
     "rates": RatesSettings,
     "lightning": LightningSettings,
     "onchain": OnchainSettings,
+    "card": CardSettings,
 }
 
 

@@ -1,0 +1,142 @@
+"""Card payment attempts (migration 0007): what a retry or a restart needs to find a sale's
+PaymentIntent again without ever creating a second one for the same attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from appliance.core.journal import utc_now
+from appliance.store.db import transaction
+
+OPEN_STATES = ("creating", "processing", "authorized")
+FINAL_STATES = ("succeeded", "declined", "cancelled", "failed")
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    sale_id: str
+    attempt: int
+    payment_intent: str | None
+    reader_id: str
+    amount_minor: int
+    currency: str
+    description: str
+    capture: str
+    state: str
+    charge_id: str | None
+    reason: str | None
+
+
+_COLUMNS = (
+    "sale_id, attempt, payment_intent, reader_id, amount_minor, currency, description, capture,"
+    " state, charge_id, reason"
+)
+
+
+def _row(row: aiosqlite.Row | tuple[object, ...]) -> AttemptRow:
+    return AttemptRow(*tuple(row))
+
+
+async def open_attempt(
+    conn: aiosqlite.Connection,
+    *,
+    sale_id: str,
+    reader_id: str,
+    amount_minor: int,
+    currency: str,
+    description: str,
+    capture: str,
+) -> AttemptRow:
+    """Number and record the sale's next attempt (state ``creating``). Refused (ValueError)
+    while an earlier attempt of the sale is still open: it has to be finished first."""
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "SELECT attempt, state FROM card_attempt WHERE sale_id = ? ORDER BY attempt DESC",
+            (sale_id,),
+        )
+        rows = list(await cursor.fetchall())
+        for row in rows:
+            if row[1] in OPEN_STATES:
+                raise ValueError(f"attempt {row[0]} of sale {sale_id} is still {row[1]}")
+        number = int(rows[0][0]) + 1 if rows else 1
+        await conn.execute(
+            "INSERT INTO card_attempt (sale_id, attempt, reader_id, amount_minor, currency,"
+            " description, capture, state, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'creating', ?)",
+            (sale_id, number, reader_id, amount_minor, currency, description, capture, utc_now()),
+        )
+    return AttemptRow(
+        sale_id,
+        number,
+        None,
+        reader_id,
+        amount_minor,
+        currency,
+        description,
+        capture,
+        "creating",
+        None,
+        None,
+    )
+
+
+async def set_payment_intent(
+    conn: aiosqlite.Connection, sale_id: str, attempt: int, payment_intent: str
+) -> None:
+    async with transaction(conn):
+        await conn.execute(
+            "UPDATE card_attempt SET payment_intent = ?, state = 'processing'"
+            " WHERE sale_id = ? AND attempt = ? AND state = 'creating'",
+            (payment_intent, sale_id, attempt),
+        )
+
+
+async def set_state(
+    conn: aiosqlite.Connection,
+    sale_id: str,
+    attempt: int,
+    state: str,
+    *,
+    charge_id: str | None = None,
+    reason: str | None = None,
+) -> bool:
+    """Move an open attempt to ``state``; False if it was already final (a final state is
+    never changed, so two watchers cannot record two different ends)."""
+    if state not in OPEN_STATES + FINAL_STATES:
+        raise ValueError(f"unknown card attempt state {state!r}")
+    closed_at = utc_now() if state in FINAL_STATES else None
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "UPDATE card_attempt SET state = ?, charge_id = coalesce(?, charge_id),"
+            " reason = ?, closed_at = ?"
+            " WHERE sale_id = ? AND attempt = ? AND state IN ('creating', 'processing',"
+            " 'authorized')",
+            (state, charge_id, reason, closed_at, sale_id, attempt),
+        )
+        return cursor.rowcount == 1
+
+
+async def get_attempt(conn: aiosqlite.Connection, sale_id: str, attempt: int) -> AttemptRow | None:
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM card_attempt WHERE sale_id = ? AND attempt = ?",
+        (sale_id, attempt),
+    )
+    row = await cursor.fetchone()
+    return _row(row) if row is not None else None
+
+
+async def open_attempts(conn: aiosqlite.Connection) -> list[AttemptRow]:
+    """Attempts not yet final, oldest first: after a restart, each needs a look at Stripe."""
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM card_attempt"
+        " WHERE state IN ('creating', 'processing', 'authorized') ORDER BY opened_at"
+    )
+    return [_row(row) for row in await cursor.fetchall()]
+
+
+async def sale_attempts(conn: aiosqlite.Connection, sale_id: str) -> list[AttemptRow]:
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM card_attempt WHERE sale_id = ? ORDER BY attempt", (sale_id,)
+    )
+    return [_row(row) for row in await cursor.fetchall()]
