@@ -1,4 +1,4 @@
-"""Card payment attempts (migration 0007): what a retry or a restart needs to find a sale's
+"""Card payment attempts (migration 0008): what a retry or a restart needs to find a sale's
 PaymentIntent again without ever creating a second one for the same attempt."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- Device store, version 7: card payments on a Stripe Terminal reader (appliance/payments/card.py).
+-- Device store, version 8: card payments on a Stripe Terminal reader (appliance/payments/card.py).
 --
 -- One row per attempt to take a sale's total by card, written BEFORE Stripe is asked to create
 -- the PaymentIntent: the attempt number is part of the idempotency keys, so a retry (or a
