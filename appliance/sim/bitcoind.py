@@ -50,8 +50,6 @@ import hashlib
 import json
 import re
 import secrets
-import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,6 +62,7 @@ from embit.networks import NETWORKS
 from embit.script import address_to_scriptpubkey
 
 from appliance.sim.esplora import EsploraSim, SimTx, on_network
+from appliance.sim.http_serve import run_http, serve_until_stopped
 from appliance.wallet.descriptors import NETWORKS_BY_NAME
 
 if TYPE_CHECKING:
@@ -690,47 +689,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from central.serve import start_server
-    except ImportError:
-        print(
-            "error: the bitcoind simulator needs uvicorn and starlette: "
-            "pip install 'bitagora-appliance[central]'",
-            file=sys.stderr,
-        )
-        return 2
     password = args.rpc_password or secrets.token_urlsafe(12)
     sim = BitcoindSim(
         EsploraSim(tip=args.tip, network=args.network), logins={args.rpc_user: password}
     )
+
+    def announce(url: str) -> list[str]:
+        cookie = f", cookie {args.cookie}" if args.cookie is not None else ""
+        return [
+            f"bitcoind simulator on {url} (tip {sim.chain.tip}, {sim.network}); "
+            f"JSON-RPC login {args.rpc_user}:{password}{cookie}; the same chain's Esplora API and "
+            'POST /_sim/pay {"address","sats","confirmations","rbf"}, /_sim/mine {"blocks"} there '
+            "too"
+        ]
+
     if args.cookie is not None:
         sim.write_cookie(args.cookie)
     try:
-        return asyncio.run(_serve(start_server, sim, args, password))
+        return run_http(
+            "the bitcoind simulator",
+            lambda start: serve_until_stopped(start, sim.app(), args.host, args.port, announce),
+        )
     finally:
         if args.cookie is not None:
             with contextlib.suppress(FileNotFoundError):
                 args.cookie.unlink()
-
-
-async def _serve(
-    start_server: Any, sim: BitcoindSim, args: argparse.Namespace, password: str
-) -> int:
-    """Serve until SIGTERM or SIGINT; the first stdout line says where, once it accepts."""
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    running = await start_server(sim.app(), args.host, args.port)
-    cookie = f", cookie {args.cookie}" if args.cookie is not None else ""
-    print(
-        f"bitcoind simulator on {running.base_url} (tip {sim.chain.tip}, {sim.network}); "
-        f"JSON-RPC login {args.rpc_user}:{password}{cookie}; the same chain's Esplora API and "
-        'POST /_sim/pay {"address","sats","confirmations","rbf"}, /_sim/mine {"blocks"} there too',
-        flush=True,
-    )
-    try:
-        await stopping.wait()
-    finally:
-        await running.stop()
-    return 0

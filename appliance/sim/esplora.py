@@ -30,16 +30,14 @@ It needs Starlette and uvicorn (the ``central`` extra or the dev install); the d
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
-import signal
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from embit import base58
 from embit.networks import NETWORKS
 
+from appliance.sim.http_serve import run_http, serve_until_stopped
 from appliance.wallet.descriptors import NETWORKS_BY_NAME
 
 if TYPE_CHECKING:
@@ -259,34 +257,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from central.serve import start_server
-    except ImportError:
-        print(
-            "error: the Esplora simulator needs uvicorn and starlette: "
-            "pip install 'bitagora-appliance[central]'",
-            file=sys.stderr,
-        )
-        return 2
-    return asyncio.run(
-        _serve(start_server, EsploraSim(tip=args.tip, network=args.network), args.host, args.port)
-    )
+    sim = EsploraSim(tip=args.tip, network=args.network)
 
+    def announce(url: str) -> list[str]:
+        return [
+            f"esplora simulator on {url} (tip {sim.tip}, {sim.network or 'any network'}); "
+            'POST /_sim/pay {"address","sats","confirmations","rbf"}, /_sim/mine {"blocks"}'
+        ]
 
-async def _serve(start_server: Any, sim: EsploraSim, host: str, port: int) -> int:
-    """Serve until SIGTERM or SIGINT; the first stdout line says where, once it accepts."""
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    running = await start_server(sim.app(), host, port)
-    print(
-        f"esplora simulator on {running.base_url} (tip {sim.tip}, {sim.network or 'any network'}); "
-        'POST /_sim/pay {"address","sats","confirmations","rbf"}, /_sim/mine {"blocks"}',
-        flush=True,
+    return run_http(
+        "the Esplora simulator",
+        lambda start: serve_until_stopped(start, sim.app(), args.host, args.port, announce),
     )
-    try:
-        await stopping.wait()
-    finally:
-        await running.stop()
-    return 0

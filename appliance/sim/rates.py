@@ -37,13 +37,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from appliance.sim.http_serve import run_http, serve_until_stopped
 from appliance.wallet.rates import SOURCES, decimal_string
 
 if TYPE_CHECKING:
@@ -262,36 +261,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from central.serve import start_server
-    except ImportError:
-        print(
-            "error: the rates simulator needs uvicorn and starlette: "
-            "pip install 'bitagora-appliance[central]'",
-            file=sys.stderr,
-        )
-        return 2
     sim = RatesSim(rates=dict(args.rate) if args.rate else dict(DEFAULT_RATES))
-    return asyncio.run(_serve(start_server, sim, args.host, args.port))
 
+    def announce(url: str) -> list[str]:
+        rates = ", ".join(f"{c} {decimal_string(r)}" for c, r in sim.rates.items())
+        return [
+            f"rates simulator on {url} ({rates}); "
+            'POST /_sim/rate {"currency","rate"} or {"source","rate"|"fail"}',
+            f"BITAGORA_RATES_BASE_URLS='{'|'.join(base_urls(url))}'",
+        ]
 
-async def _serve(start_server: Any, sim: RatesSim, host: str, port: int) -> int:
-    """Serve until SIGTERM or SIGINT; the first stdout line says where, once it accepts."""
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    running = await start_server(sim.app(), host, port)
-    rates = ", ".join(f"{c} {decimal_string(r)}" for c, r in sim.rates.items())
-    print(
-        f"rates simulator on {running.base_url} ({rates}); "
-        'POST /_sim/rate {"currency","rate"} or {"source","rate"|"fail"}',
-        flush=True,
+    return run_http(
+        "the rates simulator",
+        lambda start: serve_until_stopped(
+            start, sim.app(), args.host, args.port, announce, on_stop=sim.release
+        ),
     )
-    print(f"BITAGORA_RATES_BASE_URLS='{'|'.join(base_urls(running.base_url))}'", flush=True)
-    try:
-        await stopping.wait()
-    finally:
-        sim.release()
-        await running.stop()
-    return 0

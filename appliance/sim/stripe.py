@@ -59,12 +59,13 @@ import base64
 import hashlib
 import re
 import secrets
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+from appliance.sim.http_serve import run_http, serve_until_stopped
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -793,45 +794,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from central.serve import start_server
-    except ImportError:
-        print(
-            "error: the Stripe simulator needs uvicorn and starlette: "
-            "pip install 'bitagora-appliance[central]'",
-            file=sys.stderr,
-        )
-        return 2
     readers = tuple(args.reader) if args.reader else (DEFAULT_READER,)
     for reader in readers:
         if not reader.startswith("tmr_"):
             print(f"error: a reader id starts with tmr_, got {reader!r}", file=sys.stderr)
             return 2
     sim = StripeSim(api_key=args.api_key, reader_ids=readers)
-    return asyncio.run(_serve(start_server, sim, args.host, args.port))
 
+    def announce(url: str) -> list[str]:
+        return [
+            f"stripe simulator on {url} (readers {', '.join(sim.reader_ids)}); "
+            "tap a card: POST /v1/test_helpers/terminal/readers/<id>/present_payment_method "
+            "card_present[number]=4242424242424242; faults: POST /_sim/drop, /_sim/reader",
+            # A simulator's key, not a secret: printed so a kiosk can be pointed at this server.
+            f"BITAGORA_CARD_KIND=stripe_terminal BITAGORA_CARD_API_BASE={url} "
+            f"BITAGORA_CARD_READER_ID={sim.reader_ids[0]} BITAGORA_CARD_API_KEY={sim.api_key}",
+        ]
 
-async def _serve(start_server: Any, sim: StripeSim, host: str, port: int) -> int:
-    """Serve until SIGTERM or SIGINT; the first stdout line says where, once it accepts."""
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    running = await start_server(sim.app(), host, port)
-    print(
-        f"stripe simulator on {running.base_url} (readers {', '.join(sim.reader_ids)}); "
-        "tap a card: POST /v1/test_helpers/terminal/readers/<id>/present_payment_method "
-        "card_present[number]=4242424242424242; faults: POST /_sim/drop, /_sim/reader",
-        flush=True,
+    return run_http(
+        "the Stripe simulator",
+        lambda start: serve_until_stopped(start, sim.app(), args.host, args.port, announce),
     )
-    # A simulator's key, not a secret: printed so a kiosk can be pointed at this server.
-    print(
-        f"BITAGORA_CARD_KIND=stripe_terminal BITAGORA_CARD_API_BASE={running.base_url} "
-        f"BITAGORA_CARD_READER_ID={sim.reader_ids[0]} BITAGORA_CARD_API_KEY={sim.api_key}",
-        flush=True,
-    )
-    try:
-        await stopping.wait()
-    finally:
-        await running.stop()
-    return 0
