@@ -1,12 +1,14 @@
 """A real HTTP server on a free local port for tests (no tests here), whose handlers can be held
-until the test lets them go (a slow server, without sleeps)."""
+until the test lets them go (a slow server, without sleeps); and the simulators' own commands."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from starlette.applications import Starlette
 
@@ -31,3 +33,23 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def sim_command(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``bitagora sim ARGS`` as a subprocess; yields it and its first stdout line, which a
+    simulator prints once it accepts connections. Terminated and waited for at the end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "sim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first, proc.stderr.read() if proc.stderr else "no output"
+        yield proc, first
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

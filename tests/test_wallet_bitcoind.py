@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,7 +16,7 @@ import httpx
 import pytest
 from bitcoin_helpers import Statuses, bitcoin_shop
 from embit.descriptor.checksum import checksum
-from http_helpers import serve
+from http_helpers import serve, sim_command
 
 from appliance.config import ConfigError, OnchainSettings, load_settings
 from appliance.services.till import Staff
@@ -423,16 +421,9 @@ def test_the_password_can_be_a_systemd_credential(tmp_path: Path) -> None:
 
 def test_cli_simulator_serves_both_apis_over_one_chain(tmp_path: Path) -> None:
     cookie = tmp_path / ".cookie"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance.cli", "sim", "bitcoind", "--port", "0"]
-        + ["--rpc-password", "pw", "--cookie", str(cookie)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # printed once the server accepts connections
+    with sim_command(
+        "bitcoind", "--port", "0", "--rpc-password", "pw", "--cookie", str(cookie)
+    ) as (proc, first):
         pattern = r"bitcoind simulator on (http://127\.0\.0\.1:\d+) .* login bitagora:pw, cookie "
         match = re.match(pattern, first)
         assert match, first or proc.stderr.read()  # type: ignore[union-attr]
@@ -449,7 +440,4 @@ def test_cli_simulator_serves_both_apis_over_one_chain(tmp_path: Path) -> None:
             assert seen == esplora and seen.received_sats == 777
 
         asyncio.run(check())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     assert not cookie.exists()  # removed at exit, as bitcoind does

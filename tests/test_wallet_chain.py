@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from http_helpers import closed_port, serve
+from http_helpers import closed_port, serve, sim_command
 
 from appliance.sim.bitcoind import BitcoindSim
 from appliance.sim.esplora import EsploraSim
@@ -230,15 +228,7 @@ async def test_allocation_checks_a_released_address_on_the_chain(
 
 
 def test_cli_simulator_serves_and_is_driven_over_http() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance.cli", "sim", "esplora", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # printed once the server accepts connections
+    with sim_command("esplora", "--port", "0") as (proc, first):
         match = re.match(r"esplora simulator on (http://127\.0\.0\.1:\d+) ", first)
         assert match, first or proc.stderr.read()  # type: ignore[union-attr]
         url = match.group(1)
@@ -252,6 +242,3 @@ def test_cli_simulator_serves_and_is_driven_over_http() -> None:
             assert (seen.received_sats, seen.confirmations, seen.rbf) == (777, 2, True)
 
         asyncio.run(check())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

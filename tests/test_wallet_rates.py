@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from http_helpers import closed_port, serve
+from http_helpers import closed_port, serve, sim_command
 
 from appliance.config import ConfigError, RatesSettings, load_settings
 from appliance.sim.rates import RatesSim
@@ -292,25 +290,7 @@ async def test_simulator_is_driven_over_http(
 
 
 def test_cli_simulator_serves_every_ticker() -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "appliance.cli",
-            "sim",
-            "rates",
-            "--port",
-            "0",
-            "--rate",
-            "USD=98765.4",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # printed once the server accepts connections
+    with sim_command("rates", "--port", "0", "--rate", "USD=98765.4") as (proc, first):
         match = re.match(r"rates simulator on (http://127\.0\.0\.1:\d+) \(USD 98765\.4\)", first)
         assert match, first or proc.stderr.read()  # type: ignore[union-attr]
         url = match.group(1)
@@ -325,6 +305,3 @@ def test_cli_simulator_serves_every_ticker() -> None:
         assert rate.rate == Decimal("98765.4")
         assert sorted(q.source for q in rate.quotes) == ["bitstamp", "coinbase", "kraken"]
         assert dict(rate.failed) == {"coingecko": "answered HTTP 503"}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
