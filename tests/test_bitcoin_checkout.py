@@ -19,7 +19,9 @@ from bitcoin_helpers import (
 
 from appliance.core.btc import fiat_to_msat, fiat_to_sat
 from appliance.core.money import Money
+from appliance.core.roles import NotAuthorized
 from appliance.payments.bitcoin import PaymentUnavailable
+from appliance.services.till import Staff
 from appliance.store import addresses
 from appliance.store.export import verify_database
 from appliance.wallet.lightning import sale_label
@@ -266,3 +268,11 @@ async def test_paid_as_it_is_cancelled_completes_the_sale(tmp_path: Path) -> Non
         status = await shop.payments.cancel(offer.sale_id)
         assert status.state == "paid"
         assert [r.kind for r in await records(shop)] == ["payment", "sale"]
+
+
+async def test_a_technician_cannot_take_a_bitcoin_payment(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path) as shop:
+        technician = Staff("tess", "Tess", "technician")
+        with pytest.raises(NotAuthorized, match="Tess is a technician"):
+            await shop.payments.offer(await cart_of(shop), technician)
+        assert await records(shop) == [] and shop.lightning.invoices == {}

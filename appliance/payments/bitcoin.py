@@ -30,10 +30,10 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 import httpx
@@ -104,7 +104,16 @@ class Status:
 
 
 Listener = Callable[[Status], None]
-FinishSale = Callable[[Record], Awaitable[Any]]
+
+
+class SaleHooks(Protocol):
+    """What the payment service asks of the till (``services.till.Till``)."""
+
+    async def authorize_sale(self, staff: Staff) -> None:
+        """Raise if ``staff`` may not take payment (role, lockout)."""
+
+    async def finish_sale(self, record: Record) -> Any:
+        """After-sale work on a committed sale (receipt); returns the till's SaleResult."""
 
 
 @dataclass
@@ -124,16 +133,15 @@ class BitcoinPayments:
         settings: Settings,
         rates: RateService,
         http: httpx.AsyncClient,
-        finish: FinishSale,
+        till: SaleHooks,
         *,
         wallet: WatchOnlyWallet | None = None,
         chain: ChainSource | None = None,
         node: LightningNode | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``finish(record)``: the till's after-sale work (receipt), returning its SaleResult."""
         self.conn, self.identity, self.settings = conn, identity, settings
-        self.rates, self.http, self.finish = rates, http, finish
+        self.rates, self.http, self.till = rates, http, till
         self.clock = clock
         self.policy: Policy = settings.onchain.policy()
         self._rails = _Rails(wallet, chain if wallet else None, node=node)
@@ -155,7 +163,7 @@ class BitcoinPayments:
         conn: aiosqlite.Connection,
         identity: DeviceIdentity,
         settings: Settings,
-        finish: FinishSale,
+        till: SaleHooks,
     ) -> BitcoinPayments | None:
         """The till's bitcoin payments, or None when neither rail is configured."""
         onchain = settings.onchain
@@ -170,7 +178,7 @@ class BitcoinPayments:
             settings,
             RateService.from_settings(settings, http),
             http,
-            finish,
+            till,
             wallet=wallet,
             chain=chain_from_settings(onchain, http) if wallet else None,
             node=node,
@@ -252,6 +260,7 @@ class BitcoinPayments:
     async def offer(self, cart: Cart, staff: Staff) -> Offer:
         if not self.rails:
             raise PaymentUnavailable("Bitcoin payments are not set up on this till")
+        await self.till.authorize_sale(staff)
         try:
             rate = await self.rates.current()
         except NoRate as err:
@@ -461,7 +470,7 @@ class BitcoinPayments:
         if rail == "onchain" and co.bolt11 is not None and self._rails.watcher is not None:
             with contextlib.suppress(LightningError):
                 await self._rails.watcher.cancel(co.sale_id)  # a payment there is then late
-        result = await self.finish(record)
+        result = await self.till.finish_sale(record)
         self._tell(Status(co.sale_id, state, message, record=record, result=result))
 
     async def _late(

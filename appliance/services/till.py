@@ -166,9 +166,7 @@ class Till:
             if print_worker:
                 await till.printing.start()  # receipts still queued from a restart print now
                 # Only beside the print worker: one watcher of payments per store.
-                till.bitcoin = BitcoinPayments.from_settings(
-                    till.conn, identity, settings, till.finish_sale
-                )
+                till.bitcoin = BitcoinPayments.from_settings(till.conn, identity, settings, till)
                 if till.bitcoin is not None:
                     await till.bitcoin.start()
         except BaseException:
@@ -280,6 +278,10 @@ class Till:
         log.warning("PIN lockout lifted", extra={"subject": subject, "by": manager.id})
         return record
 
+    async def authorize_sale(self, staff: Staff) -> None:
+        """``staff`` may take payment for a sale (any method): NotAuthorized or LockedOut."""
+        await self._authorize(staff, "sell")
+
     async def _authorize(self, staff: Staff, action: Action) -> None:
         """``staff`` (logged in) may do ``action`` themselves: their role allows it and they are
         not locked out (a lockout holds even if a screen left them logged in)."""
@@ -344,7 +346,7 @@ class Till:
 
     async def pay_cash(self, cart: Cart, staff: Staff, tendered: Money) -> SaleResult:
         """Commit a cash sale, then open the drawer and print; device trouble is reported."""
-        await self._authorize(staff, "sell")
+        await self.authorize_sale(staff)
         total = cart.totals().total
         change = change_due(total, tendered)
         sale_id = str(uuid.uuid4())
