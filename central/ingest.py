@@ -63,8 +63,9 @@ def parse_batch(body: bytes) -> list[Record]:
 
 
 def sale_total(record: Record) -> tuple[str, int] | None:
-    """(currency, minor) of a sale record's ``body.total``, if it has a well-formed one."""
-    if record.kind != "sale":
+    """(currency, minor) of a sale record's ``body.total``, if it has a well-formed one and is
+    not a training sale (practice: kept in the chain, never in a total)."""
+    if record.kind != "sale" or record.body.get("training") is True:
         return None
     total = record.body.get("total")
     if not isinstance(total, dict):

@@ -41,6 +41,7 @@ class Receipt:
     signature_short: str  # first characters of the journal record's signature
     footer_lines: tuple[str, ...] = field(default_factory=tuple)
     copy: bool = False
+    training: bool = False  # a practice sale: marked so nobody takes it for a real one
     # A copy says which journal record asked for it (a ``reprint``) and when.
     reprint_seq: int | None = None
     reprint_at_local: str = ""

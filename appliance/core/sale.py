@@ -44,9 +44,17 @@ def _money(value: Money) -> dict[str, Any]:
 
 
 def sale_body(
-    sale_id: str, cart: Cart, staff_id: str, staff_name: str, payments: list[Payment]
+    sale_id: str,
+    cart: Cart,
+    staff_id: str,
+    staff_name: str,
+    payments: list[Payment],
+    *,
+    training: bool = False,
 ) -> dict[str, Any]:
-    return with_payments(cart_body(sale_id, cart, staff_id, staff_name), payments)
+    """``training``: a practice sale (``"training": true`` in the body; no money, in no total)."""
+    body = with_payments(cart_body(sale_id, cart, staff_id, staff_name), payments)
+    return {**body, "training": True} if training else body
 
 
 def with_payments(cart_part: dict[str, Any], payments: list[Payment]) -> dict[str, Any]:
@@ -163,6 +171,7 @@ def receipt_for(
             for p in body["payments"]
         ),
         change=fmt(change) if change else None,
+        training=body.get("training") is True,
         journal_seq=seq,
         signature_short=sig[:16],
         footer_lines=footer,

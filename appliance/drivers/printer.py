@@ -590,6 +590,8 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
             printer.textln(row)
     if r.copy:
         _banner(printer, "** COPY **")
+    if r.training:
+        _training_banner(printer)
 
     printer.set(align="left")
     printer.ln()
@@ -635,6 +637,8 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     printer.ln()
     if r.copy:
         _banner(printer, "** COPY **")
+    if r.training:
+        _training_banner(printer)
     printer.set(align="left")
     printer.cut()
 
@@ -645,6 +649,13 @@ def _select_code_page(printer: Escpos) -> None:
     if preferred:
         printer.charcode(preferred)  # sends ESC t n now ...
     printer.charcode("AUTO")  # ... and python-escpos switches pages from there when it must
+
+
+def _training_banner(printer: Escpos) -> None:
+    """A practice sale's receipt says so at the top and the bottom, big."""
+    _banner(printer, "** TRAINING **")
+    printer.set(align="center")
+    printer.textln("Not a sale: no money was taken")
 
 
 def _banner(printer: Escpos, text: str) -> None:

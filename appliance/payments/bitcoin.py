@@ -109,6 +109,8 @@ Listener = Callable[[Status], None]
 class SaleHooks(Protocol):
     """What the payment service asks of the till (``services.till.Till``)."""
 
+    training: bool  # practice sales only: no real money may be asked for
+
     async def authorize_sale(self, staff: Staff) -> None:
         """Raise if ``staff`` may not take payment (role, lockout)."""
 
@@ -261,6 +263,10 @@ class BitcoinPayments:
         if not self.rails:
             raise PaymentUnavailable("Bitcoin payments are not set up on this till")
         await self.till.authorize_sale(staff)
+        if self.till.training:
+            raise PaymentUnavailable(
+                "Training mode: take cash only (a bitcoin payment would be real money)"
+            )
         try:
             rate = await self.rates.current()
         except NoRate as err:

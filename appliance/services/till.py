@@ -119,6 +119,8 @@ class Till:
         self.drawer_watch = DrawerWatch(drawer, settings.drawer.open_warn_s)
         # Bitcoin payments, when a wallet or a Lightning node is configured (``Till.open``).
         self.bitcoin: BitcoinPayments | None = None
+        # Training mode: practice sales, marked as such everywhere (``set_training``).
+        self.training = False
         self._tasks: set[asyncio.Task[None]] = set()
         p = settings.printer
         self.printing = PrintWorker(
@@ -162,6 +164,7 @@ class Till:
             await conn.close()
             raise
         try:
+            till.training = await till._training_in_journal()
             await till.start_drawer()
             if print_worker:
                 await till.printing.start()  # receipts still queued from a restart print now
@@ -278,6 +281,28 @@ class Till:
         log.warning("PIN lockout lifted", extra={"subject": subject, "by": manager.id})
         return record
 
+    async def set_training(self, staff: Staff, on: bool) -> Record | None:
+        """Switch training mode (a manager's or technician's "settings" right); journalled as a
+        ``config`` record, which is also where the mode is read back from after a restart.
+        None when the till is in that mode already."""
+        await self._authorize(staff, "settings")
+        if on == self.training:
+            return None
+        body = {
+            "setting": "training",
+            "value": on,
+            "staff": {"id": staff.id, "name": staff.name},
+        }
+        async with transaction(self.conn):
+            record = await journal.append(self.conn, self.identity, "config", body)
+        self.training = on
+        log.warning("training mode %s", "on" if on else "off", extra={"staff": staff.id})
+        return record
+
+    async def _training_in_journal(self) -> bool:
+        record = await journal.last_config(self.conn, "training")
+        return bool(record and record.body.get("value") is True)
+
     async def authorize_sale(self, staff: Staff) -> None:
         """``staff`` may take payment for a sale (any method): NotAuthorized or LockedOut."""
         await self._authorize(staff, "sell")
@@ -356,10 +381,12 @@ class Till:
             staff.id,
             staff.name,
             [Payment("cash", total, tendered=tendered, change=change)],
+            training=self.training,
         )
         # The commit queues the receipt too (a trigger of migration 0002).
         record = await sales.record_sale(self.conn, self.identity, body)
-        drawer_problem = await self._open_drawer_for_sale(sale_id, staff)
+        # Practice sales move no money: the drawer stays shut.
+        drawer_problem = None if self.training else await self._open_drawer_for_sale(sale_id, staff)
         cart.clear()
         return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
 

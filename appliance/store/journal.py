@@ -80,3 +80,14 @@ async def iterate(conn: aiosqlite.Connection, page: int = 1000) -> AsyncIterator
 async def get(conn: aiosqlite.Connection, seq: int) -> Record | None:
     rows = await read_range(conn, seq, 1)
     return rows[0] if rows and rows[0].seq == seq else None
+
+
+async def last_config(conn: aiosqlite.Connection, setting: str) -> Record | None:
+    """The newest ``config`` record that set ``setting`` (the journal is where a till's modes
+    live, so a restart comes back in the mode it was left in)."""
+    rows = await conn.execute_fetchall(
+        f"SELECT {COLUMNS} FROM journal WHERE kind = 'config'"
+        " AND json_extract(body, '$.setting') = ? ORDER BY seq DESC LIMIT 1",
+        (setting,),
+    )
+    return next((record_from_row(row) for row in rows), None)

@@ -25,7 +25,7 @@ from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import Product
 from appliance.services.printing import PrinterState
-from appliance.services.till import DrawerState, NothingToReprint, Staff, Till
+from appliance.services.till import AuthError, DrawerState, NothingToReprint, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.category_bar import CategoryBar
@@ -36,6 +36,7 @@ from appliance.tui.widgets.tap_button import TapButton
 log = logging.getLogger(__name__)
 
 MIN_TYPED_BARCODE = 4
+TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
 
 
 class SellScreen(Screen[None]):
@@ -120,7 +121,9 @@ class SellScreen(Screen[None]):
             yield Static("", id="staff-name", markup=False)
             yield TapButton("No sale", "default", id="no-sale", disabled=True)
             yield TapButton("Reprint", "default", id="reprint", disabled=True)
+            yield TapButton("Training", "default", id="training", disabled=True)
             yield TapButton("Lock", "warning", id="lock")
+        yield Static(TRAINING_BANNER, id="training-banner", markup=False)
         yield Static("", id="drawer-banner", markup=False)
         yield Static("", id="printer-banner", markup=False)
         with Horizontal(id="body"):
@@ -141,6 +144,7 @@ class SellScreen(Screen[None]):
         self.load_catalog()
         self.query_one("#no-sale").display = self.till.drawer.kind != "none"
         self.query_one("#pay-bitcoin").display = self.till.bitcoin is not None
+        self._show_training()
         watch = self.till.drawer_watch
         self._unsubscribe_drawer = watch.subscribe(
             lambda state: self.post_message(self.DrawerChanged(state))
@@ -212,6 +216,7 @@ class SellScreen(Screen[None]):
         self.query_one("#staff-name", Static).update(text)
         self.query_one("#no-sale", TapButton).disabled = staff is None
         self.query_one("#reprint", TapButton).disabled = staff is None
+        self.query_one("#training", TapButton).disabled = staff is None
         self._update_pay()
 
     @on(DrawerChanged)
@@ -390,6 +395,28 @@ class SellScreen(Screen[None]):
         self.show_notice(
             f"Copy of receipt #{record.body['original_seq']} sent to the printer "
             f"(journal #{record.seq})"
+        )
+
+    @on(Button.Pressed, "#training")
+    def _training_pressed(self) -> None:
+        if self.staff is not None:
+            self.switch_training(self.staff)
+
+    @work(exclusive=True, group="training", exit_on_error=False)
+    async def switch_training(self, staff: Staff) -> None:
+        """Training mode on or off (a manager's right, checked by the till)."""
+        try:
+            await self.till.set_training(staff, not self.till.training)
+        except AuthError as err:
+            self.show_notice(str(err), error=True)
+            return
+        self._show_training()
+        self.show_notice("Training mode: sales are practice" if self.till.training else "")
+
+    def _show_training(self) -> None:
+        self.set_class(self.till.training, "-training")
+        self.query_one("#training", TapButton).label = (
+            "End training" if self.till.training else "Training"
         )
 
     @on(Button.Pressed, "#lock")
