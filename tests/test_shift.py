@@ -185,6 +185,12 @@ async def test_the_database_refuses_a_second_z_for_a_period(tmp_path: Path) -> N
         replay = {**z.body, "period": {**z.body["period"], "last_seq": z.seq + 1}}
         with pytest.raises(Exception, match="z_number"):
             await append(till, "z_close", replay)
+        no_number = {k: v for k, v in replay.items() if k != "z_number"}
+        with pytest.raises(Exception, match="z_number"):
+            await append(till, "z_close", no_number)
+        with pytest.raises(Exception, match="period"):
+            await append(till, "z_close", {**replay, "z_number": 2})
+        assert (await shifts.z_close(marco, {})).record.body["z_number"] == 2
 
 
 async def test_roles_are_enforced_by_the_service(tmp_path: Path) -> None:

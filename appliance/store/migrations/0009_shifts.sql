@@ -3,7 +3,7 @@
 -- z_closes projects every z_close journal record, filled by a trigger in the INSERT that appends
 -- it. Its keys make the database itself refuse a second Z for the same period (a retry, two
 -- tills on one store): z numbers run 1, 2, 3 without gaps and each period starts right after the
--- previous one ended.
+-- previous one ended. IS NOT rather than !=: a missing field (NULL) is refused, not let through.
 
 CREATE TABLE z_closes (
     z_number    INTEGER PRIMARY KEY,
@@ -15,11 +15,11 @@ CREATE TABLE z_closes (
 CREATE TRIGGER journal_z_close AFTER INSERT ON journal WHEN NEW.kind = 'z_close'
 BEGIN
     SELECT RAISE(ABORT, 'z_close: z_number does not follow the previous Z')
-    WHERE NEW.body ->> '$.z_number' != coalesce((SELECT max(z_number) FROM z_closes), 0) + 1;
+    WHERE NEW.body ->> '$.z_number' IS NOT coalesce((SELECT max(z_number) FROM z_closes), 0) + 1;
     SELECT RAISE(ABORT, 'z_close: the period must start after the previous Z and end before it')
     WHERE NEW.body ->> '$.period.first_seq'
-              != coalesce((SELECT max(journal_seq) FROM z_closes), 0) + 1
-       OR NEW.body ->> '$.period.last_seq' != NEW.seq - 1
+              IS NOT coalesce((SELECT max(journal_seq) FROM z_closes), 0) + 1
+       OR NEW.body ->> '$.period.last_seq' IS NOT NEW.seq - 1
        OR NEW.body ->> '$.period.last_seq' < NEW.body ->> '$.period.first_seq';
     INSERT INTO z_closes (z_number, journal_seq, first_seq, last_seq)
     VALUES (NEW.body ->> '$.z_number', NEW.seq, NEW.body ->> '$.period.first_seq',
