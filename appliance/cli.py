@@ -94,6 +94,13 @@ def cmd_journal_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from appliance.report_cli import run
+
+    settings = _settings(args)
+    return run(args, settings.database_path, settings.device.currency)
+
+
 def cmd_staff(args: argparse.Namespace) -> int:
     from appliance.staff import run
 
@@ -203,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("path", type=Path)
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(func=cmd_journal_export)
+
+    from appliance.report_cli import add_report_parser
+
+    add_report_parser(sub, add_device_options)
+    sub.choices["report"].set_defaults(func=cmd_report)
 
     add_wallet_commands(sub)
 

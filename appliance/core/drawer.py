@@ -7,7 +7,10 @@ journal counts every opening and says why:
 - ``no_sale``: opened outside a sale (change for a customer, a check); ``approved_by`` names the
   manager whose PIN allowed it.
 - ``refund``: cash paid back; ``refund_id`` names the refund record's sale-like id (reserved).
-- ``count``: counting the drawer at a shift change or closing (reserved).
+- ``count``: counting the drawer at a shift change or closing (before a Z).
+- ``float``: putting the opening float in (``shift_open``).
+- ``paid_in`` / ``paid_out``: cash put in or taken out with a reason (a ``paid_in_out`` record
+  comes just before).
 - ``test``: a technician's test pulse (``bitagora doctor``); ``approved_by`` names who ran it.
 
 ``staff`` is who is logged in at the till (for ``test``, the technician).
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-DRAWER_REASONS = ("sale", "no_sale", "refund", "count", "test")
+DRAWER_REASONS = ("sale", "no_sale", "refund", "count", "test", "float", "paid_in", "paid_out")
 APPROVED_REASONS = ("no_sale", "test")  # an approving PIN is part of these openings
 
 

@@ -33,6 +33,7 @@ KINDS = frozenset(
         "void",
         "drawer_open",
         "shift_open",
+        "paid_in_out",
         "z_close",
         "config",
         "reprint",

@@ -32,7 +32,9 @@ import aiosqlite
 
 from appliance.config import DeviceSettings
 from appliance.core.journal import Record
-from appliance.core.receipt import Receipt
+from appliance.core.money import Money
+from appliance.core.receipt import Receipt, ReceiptTax
+from appliance.core.report import report_lines, tax_label
 from appliance.core.sale import receipt_for
 from appliance.drivers.printer import (
     CoverOpen,
@@ -77,6 +79,80 @@ def receipt_from_record(
         copy=True,
         reprint_seq=reprint.seq,
         reprint_at_local=local_time(reprint.at).strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def report_receipt(
+    title: str,
+    totals: dict[str, Any],
+    currency: str,
+    device: DeviceSettings,
+    at_local: str,
+    staff: str,
+    extra: tuple[str, ...] = (),
+    journal_seq: int = 0,
+    sig: str = "",
+) -> Receipt:
+    """An X or Z report in the receipt layout the printers already draw: taxes as tax rows,
+    methods as payment rows, the rest of the report as footer lines."""
+
+    def fmt(minor: int) -> str:
+        return Money(int(minor), currency).format()
+
+    return Receipt(
+        merchant=device.merchant_name,
+        header_lines=(title,),
+        sale_id=title,
+        at_local=at_local,
+        staff=staff,
+        lines=(),
+        subtotal=fmt(sum(int(t["net"]) for t in totals["by_tax"])),
+        tax=fmt(sum(int(t["tax"]) for t in totals["by_tax"])),
+        total=fmt(totals["net_sales"]),
+        taxes=tuple(
+            ReceiptTax(
+                tax_label(t["code"], t["bp"], t["price_includes_tax"]),
+                f"{t['bp'] / 100:g}%",
+                fmt(t["net"]),
+                fmt(t["tax"]),
+                fmt(t["gross"]),
+            )
+            for t in totals["by_tax"]
+        ),
+        payments=tuple((str(m["method"]), fmt(m["amount"])) for m in totals["by_method"]),
+        change=None,
+        journal_seq=journal_seq,
+        signature_short=sig[:16],
+        footer_lines=(*report_lines(title, totals, currency, breakdowns=False)[1:], *extra),
+    )
+
+
+def z_receipt(record: Record, device: DeviceSettings) -> Receipt:
+    """The printed Z report, made only from its signed ``z_close`` record."""
+    body = record.body
+    cur = body["currency"]
+
+    def fmt(minor: int) -> str:
+        return Money(int(minor), cur).format()
+
+    period = body["period"]
+    extra = (
+        f"Period: journal #{period['first_seq']}-#{period['last_seq']}",
+        f"Counted cash: {fmt(body['counted']['total'])}",
+        f"Expected cash: {fmt(body['expected_cash'])}",
+        f"Difference: {fmt(body['difference'])}",
+        f"Grand total: {fmt(body['grand_total'])}",
+    )
+    return report_receipt(
+        f"Z REPORT #{body['z_number']}",
+        dict(body["totals"]),
+        cur,
+        device,
+        local_time(record.at).strftime("%Y-%m-%d %H:%M"),
+        str(body["staff"]["name"]),
+        extra,
+        record.seq,
+        record.sig,
     )
 
 
@@ -228,8 +304,11 @@ class PrintWorker:
         sale = await journal.get(conn, job.sale_seq)
         if sale is None:  # pragma: no cover - the foreign key makes this impossible
             raise RuntimeError(f"print job {job.job_id}: sale record {job.sale_seq} is missing")
-        reprint = await journal.get(conn, job.journal_seq) if job.copy else None
-        receipt = receipt_from_record(sale, self.device, reprint)
+        if sale.kind == "z_close":
+            receipt = z_receipt(sale, self.device)
+        else:
+            reprint = await journal.get(conn, job.journal_seq) if job.copy else None
+            receipt = receipt_from_record(sale, self.device, reprint)
         log.info(
             "printing receipt",
             extra={"sale_seq": job.sale_seq, "journal_seq": job.journal_seq, "copy": job.copy},

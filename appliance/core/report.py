@@ -1,0 +1,235 @@
+"""Shift reports from journal records: X (running totals, nothing reset) and Z (the closing).
+
+Pure: takes records, returns totals. The Z period runs from the record after the previous
+``z_close`` up to the last record before the new one; both reports compute the same totals, the
+Z writes them into a signed ``z_close`` record (docs/PROTOCOL.md 1.4).
+
+Counting rules (amounts are integers of minor units of the till's currency):
+
+- ``sale``: counted unless ``"training": true``; each payment adds ``amount`` to its method and
+  each tax group adds net/tax/gross to its rate; cash taken is ``tendered - change`` (or
+  ``amount`` when no tender was recorded).
+- ``refund``: counted negative (amounts in a refund body are positive = money given back); cash
+  refunds leave the drawer.
+- ``void``: a sale abandoned before payment, no money moved: only counted.
+- ``shift_open``: its float is cash in the drawer; ``paid_in_out``: cash in or out with a reason.
+- expected cash = float + cash taken - cash refunds + paid in - paid out.
+- grand total: the perpetual sum of net sales (sales - refunds, tax included) since the device's
+  first record; each ``z_close`` carries it, the next adds its period to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.core.journal import Record
+from appliance.core.money import Money
+
+# Notes and coins a drawer is counted in, in minor units, largest first.
+DENOMINATIONS: dict[str, tuple[int, ...]] = {
+    "EUR": (50000, 20000, 10000, 5000, 2000, 1000, 500, 200, 100, 50, 20, 10, 5, 2, 1),
+    "USD": (10000, 5000, 2000, 1000, 500, 200, 100, 25, 10, 5, 1),
+    "GBP": (5000, 2000, 1000, 500, 200, 100, 50, 20, 10, 5, 2, 1),
+}
+
+
+class ReportError(ValueError):
+    """A count or a period that cannot be reported."""
+
+
+def count_total(currency: str, counted: Mapping[int, int]) -> int:
+    """The value of a count {denomination in minor units: pieces}; refuses unknown pieces."""
+    allowed = DENOMINATIONS.get(currency)
+    if allowed is None:
+        raise ReportError(f"no denominations known for {currency}")
+    total = 0
+    for value, pieces in counted.items():
+        if value not in allowed:
+            raise ReportError(f"{Money(value, currency)} is not a {currency} note or coin")
+        if not isinstance(pieces, int) or isinstance(pieces, bool) or pieces < 0:
+            raise ReportError(f"a count of {Money(value, currency)} must be a whole number ≥ 0")
+        total += value * pieces
+    return total
+
+
+@dataclass
+class TaxTotal:
+    code: str
+    bp: int
+    price_includes_tax: bool
+    net: int = 0
+    tax: int = 0
+    gross: int = 0
+
+
+@dataclass
+class PeriodReport:
+    currency: str
+    first_seq: int | None = None
+    last_seq: int | None = None
+    from_at: str | None = None
+    to_at: str | None = None
+    sales_count: int = 0
+    sales_gross: int = 0
+    refunds_count: int = 0
+    refunds_gross: int = 0
+    voids_count: int = 0
+    training_count: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    by_tax: dict[tuple[str, int, bool], TaxTotal] = field(default_factory=dict)
+    float: int = 0
+    cash_taken: int = 0
+    cash_refunds: int = 0
+    paid_in: int = 0
+    paid_out: int = 0
+    grand_total_before: int = 0
+
+    @property
+    def net_sales(self) -> int:
+        return self.sales_gross - self.refunds_gross
+
+    @property
+    def expected_cash(self) -> int:
+        return self.float + self.cash_taken - self.cash_refunds + self.paid_in - self.paid_out
+
+    @property
+    def grand_total(self) -> int:
+        return self.grand_total_before + self.net_sales
+
+    def totals_body(self) -> dict[str, Any]:
+        """The ``totals`` object of a ``z_close`` body."""
+        return {
+            "sales_count": self.sales_count,
+            "sales": self.sales_gross,
+            "refunds_count": self.refunds_count,
+            "refunds": self.refunds_gross,
+            "voids_count": self.voids_count,
+            "training_count": self.training_count,
+            "net_sales": self.net_sales,
+            "by_method": [{"method": m, "amount": a} for m, a in sorted(self.by_method.items())],
+            "by_tax": [
+                {
+                    "code": t.code,
+                    "bp": t.bp,
+                    "price_includes_tax": t.price_includes_tax,
+                    "net": t.net,
+                    "tax": t.tax,
+                    "gross": t.gross,
+                }
+                for _, t in sorted(self.by_tax.items())
+            ],
+            "float": self.float,
+            "cash_taken": self.cash_taken,
+            "cash_refunds": self.cash_refunds,
+            "paid_in": self.paid_in,
+            "paid_out": self.paid_out,
+        }
+
+    def add(self, record: Record) -> None:
+        body = record.body
+        if self.first_seq is None:
+            self.first_seq, self.from_at = record.seq, record.at
+        self.last_seq, self.to_at = record.seq, record.at
+        if record.kind == "sale":
+            if body.get("training"):
+                self.training_count += 1
+                return
+            self.sales_count += 1
+            self._money(body, 1)
+        elif record.kind == "refund":
+            self.refunds_count += 1
+            self._money(body, -1)
+        elif record.kind == "void":
+            self.voids_count += 1
+        elif record.kind == "shift_open":
+            self.float += int(body["float"]["minor"])
+        elif record.kind == "paid_in_out":
+            amount = int(body["amount"]["minor"])
+            if body["direction"] == "in":
+                self.paid_in += amount
+            else:
+                self.paid_out += amount
+
+    def _money(self, body: Mapping[str, Any], sign: int) -> None:
+        gross = int(body["total"]["minor"])
+        if sign > 0:
+            self.sales_gross += gross
+        else:
+            self.refunds_gross += gross
+        for p in body.get("payments", []):
+            method, amount = str(p["method"]), int(p["amount"])
+            self.by_method[method] = self.by_method.get(method, 0) + sign * amount
+            if method == "cash":
+                tendered, change = p.get("tendered"), p.get("change")
+                cash = amount if tendered is None else int(tendered) - int(change or 0)
+                if sign > 0:
+                    self.cash_taken += cash
+                else:
+                    self.cash_refunds += cash
+        for t in body.get("taxes", []):
+            key = (str(t["code"]), int(t["bp"]), bool(t["price_includes_tax"]))
+            total = self.by_tax.setdefault(key, TaxTotal(*key))
+            total.net += sign * int(t["net"])
+            total.tax += sign * int(t["tax"])
+            total.gross += sign * int(t["gross"])
+
+
+def period_report(records: Iterable[Record], currency: str) -> PeriodReport:
+    """Totals since the last ``z_close`` among ``records`` (give them all, or from that Z on).
+
+    Records before the last z_close only set the grand total carried forward."""
+    report = PeriodReport(currency)
+    for record in records:
+        if record.kind == "z_close":
+            report = PeriodReport(currency, grand_total_before=int(record.body["grand_total"]))
+            continue
+        report.add(record)
+    return report
+
+
+def _fmt(minor: int, currency: str) -> str:
+    return Money(minor, currency).format()
+
+
+def tax_label(code: str, bp: int, inclusive: bool) -> str:
+    rate = f"{bp // 100}.{bp % 100:02d}".rstrip("0").rstrip(".")
+    return f"{code} {rate}%{' incl' if inclusive else ''}"
+
+
+def report_lines(
+    title: str, totals: Mapping[str, Any], currency: str, breakdowns: bool = True
+) -> list[str]:
+    """Label/value lines of a report (``totals`` as in a z_close body), for screen and paper;
+    ``breakdowns=False`` leaves out the lines by method and by tax rate (a printout that shows
+    them as payment and tax rows already)."""
+
+    def f(minor: Any) -> str:
+        return _fmt(int(minor), currency)
+
+    lines = [
+        title,
+        f"Sales: {totals['sales_count']}  {f(totals['sales'])}",
+        f"Refunds: {totals['refunds_count']}  {f(-int(totals['refunds']))}",
+        f"Voids: {totals['voids_count']}",
+        f"Net sales: {f(totals['net_sales'])}",
+    ]
+    if breakdowns:
+        lines.append("By payment method:")
+        lines += [f"  {m['method']}: {f(m['amount'])}" for m in totals["by_method"]]
+        lines.append("By tax rate (net / tax / gross):")
+    lines += [
+        f"  {tax_label(t['code'], t['bp'], t['price_includes_tax'])}: "
+        f"{f(t['net'])} / {f(t['tax'])} / {f(t['gross'])}"
+        for t in totals["by_tax"]
+        if breakdowns
+    ]
+    lines += [
+        f"Float: {f(totals['float'])}",
+        f"Cash taken: {f(totals['cash_taken'])}",
+        f"Cash refunds: {f(-int(totals['cash_refunds']))}",
+        f"Paid in: {f(totals['paid_in'])}",
+        f"Paid out: {f(-int(totals['paid_out']))}",
+    ]
+    return lines

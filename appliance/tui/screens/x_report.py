@@ -1,0 +1,76 @@
+"""The X report on screen: the open period's running totals, nothing reset.
+
+Shown for a manager (the shift service refuses anyone else, whatever this screen does); Print
+sends the same report to the receipt printer. Not wired into the sell screen yet.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from appliance.core.money import Money
+from appliance.core.report import report_lines
+from appliance.services.shift import ShiftService
+from appliance.services.till import Staff
+from appliance.tui.widgets.tap_button import TapButton
+
+log = logging.getLogger(__name__)
+
+
+class XReportScreen(ModalScreen[None]):
+    CSS_PATH = "x_report.tcss"
+    AUTO_FOCUS = None
+
+    text: reactive[str] = reactive("Counting…", init=False)
+    message: reactive[str] = reactive("", init=False)
+
+    def __init__(self, shifts: ShiftService, staff: Staff) -> None:
+        super().__init__()
+        self.shifts = shifts
+        self.staff = staff
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="x-dialog"):
+            yield Static("X report", id="x-title")
+            yield Static(self.text, id="x-lines", markup=False)
+            yield Static("", id="x-message", markup=False)
+            yield TapButton("Print", "primary", id="x-print")
+            yield TapButton("Close", "default", id="x-close")
+
+    def on_mount(self) -> None:
+        self._load(print_it=False)
+
+    def watch_text(self, text: str) -> None:
+        self.query_one("#x-lines", Static).update(text)
+
+    def watch_message(self, message: str) -> None:
+        self.query_one("#x-message", Static).update(message)
+
+    @on(Button.Pressed, "#x-print")
+    def _print(self) -> None:
+        self._load(print_it=True)
+
+    @on(Button.Pressed, "#x-close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+    @work(exclusive=True, group="x-report", exit_on_error=False)
+    async def _load(self, print_it: bool) -> None:
+        try:
+            report, problem = await self.shifts.x_report(self.staff, print_it=print_it)
+        except Exception as err:  # refused (role, lockout) or the store failed: say so
+            log.warning("X report failed", extra={"error": str(err)})
+            self.message = str(err)
+            return
+        cur = report.currency
+        lines = report_lines("Running totals (not reset)", report.totals_body(), cur)
+        lines.append(f"Expected cash: {Money(report.expected_cash, cur)}")
+        self.text = "\n".join(lines)
+        self.message = problem or ("Printed" if print_it else "")

@@ -1,0 +1,247 @@
+"""A day at the till: open a shift, sell in every method, refund, paid-out, X, Z (issue: shifts).
+
+The Z's totals are checked against an independent sum over the journal, not against the code
+that wrote them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from print_helpers import sell
+from tui_helpers import till_with_printer
+
+from appliance import cli
+from appliance.core.journal import Record
+from appliance.core.money import Money
+from appliance.core.report import ReportError, count_total
+from appliance.core.roles import NotAuthorized
+from appliance.core.sale import Payment, sale_body
+from appliance.services.printing import local_time
+from appliance.services.shift import ShiftError, ShiftService
+from appliance.services.till import Staff, Till
+from appliance.store import catalog, journal, sales
+from appliance.store.db import transaction
+
+
+async def staff(till: Till, pin: str) -> Staff:
+    who = await catalog.staff_by_pin(till.conn, pin)
+    assert who is not None
+    return who
+
+
+async def other_sale(till: Till, method: str, training: bool = False) -> Record:
+    """A sale paid by ``method`` as its payment session would record it."""
+    products = {p.sku: p for p in await till.products()}
+    cart = till.new_cart()
+    cart.add(products["croissant"], 2)
+    cart.add(products["espresso"])
+    total = cart.totals().total
+    body = sale_body(str(uuid.uuid4()), cart, "ana", "Ana", [Payment(method, total)])
+    if training:
+        body["training"] = True
+    return await sales.record_sale(till.conn, till.identity, body)
+
+
+async def append(till: Till, kind: str, body: dict[str, Any]) -> Record:
+    async with transaction(till.conn):
+        return await journal.append(till.conn, till.identity, kind, body)
+
+
+def refund_body(sale: Record) -> dict[str, Any]:
+    """A cash refund of the sale's first line, in the refund record's agreed shape."""
+    line = sale.body["lines"][0]
+    tax = next(t for t in sale.body["taxes"] if t["code"] == line["tax_code"])
+    bp = tax["bp"]
+    gross = line["amount"]
+    vat = (gross * bp * 2 + (10000 + bp)) // (2 * (10000 + bp))  # inclusive, half up
+    return {
+        "refund_id": str(uuid.uuid4()),
+        "sale_id": sale.body["sale_id"],
+        "original_seq": sale.seq,
+        "currency": "EUR",
+        "staff": {"id": "marco", "name": "Marco"},
+        "approved_by": {"id": "marco", "name": "Marco"},
+        "reason": "cold coffee",
+        "lines": [{k: line[k] for k in ("sku", "name", "quantity", "amount", "tax_code")}],
+        "taxes": [
+            {
+                "code": tax["code"],
+                "bp": bp,
+                "price_includes_tax": True,
+                "net": gross - vat,
+                "tax": vat,
+                "gross": gross,
+            }
+        ],
+        "total": {"minor": gross, "currency": "EUR"},
+        "payments": [{"method": "cash", "amount": gross}],
+    }
+
+
+def independent_sums(records: list[Record]) -> dict[str, Any]:
+    """Totals by a second, plain reading of the journal (not core.report)."""
+    by_method: dict[str, int] = {}
+    by_tax: dict[str, list[int]] = {}
+    net_sales = cash = 0
+    for r in records:
+        if r.kind not in ("sale", "refund") or r.body.get("training"):
+            continue
+        sign = 1 if r.kind == "sale" else -1
+        net_sales += sign * r.body["total"]["minor"]
+        for p in r.body["payments"]:
+            by_method[p["method"]] = by_method.get(p["method"], 0) + sign * p["amount"]
+            if p["method"] == "cash":
+                cash += sign * p["amount"]  # tendered - change = amount for a whole sale
+        for t in r.body["taxes"]:
+            row = by_tax.setdefault(t["code"], [0, 0, 0])
+            for i, k in enumerate(("net", "tax", "gross")):
+                row[i] += sign * t[k]
+    return {"by_method": by_method, "by_tax": by_tax, "net_sales": net_sales, "cash": cash}
+
+
+async def a_day(till: Till) -> tuple[ShiftService, Staff, Staff]:
+    shifts = ShiftService(till)
+    ana, marco = await staff(till, "1234"), await staff(till, "9999")
+    await shifts.open_shift(ana, Money(10000, "EUR"))
+    with pytest.raises(ShiftError, match="already open"):
+        await shifts.open_shift(ana, Money(10000, "EUR"))
+    first = await sell(till, "espresso")
+    await sell(till, "croissant")
+    await other_sale(till, "lightning")
+    await other_sale(till, "onchain")
+    await other_sale(till, "card")
+    await other_sale(till, "cash", training=True)  # not counted
+    await append(till, "refund", refund_body(first.record))
+    await append(till, "void", {"sale_id": str(uuid.uuid4()), "staff": {"id": "ana"}})
+    await shifts.paid_out(marco, Money(1500, "EUR"), "window cleaner")
+    await shifts.paid_in(marco, Money(500, "EUR"), "change from the bank")
+    return shifts, ana, marco
+
+
+async def test_a_day_z_totals_equal_the_journal(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, sim):
+        shifts, ana, marco = await a_day(till)
+
+        x1, problem = await shifts.x_report(marco)
+        assert problem is None
+        x2, _ = await shifts.x_report(marco)
+        assert x1.totals_body() == x2.totals_body()  # an X resets nothing
+        assert x1.sales_count == 5 and x1.refunds_count == 1 and x1.voids_count == 1
+        assert x1.training_count == 1
+
+        await shifts.open_drawer_for_count(marco)
+        expected = x1.expected_cash
+        counted = {1000: expected // 1000 - 1, 1: expected % 1000 + 999}  # a cent short
+        result = await shifts.z_close(marco, counted)
+        z = result.record
+        assert result.problems == ()
+
+        records = [r async for r in journal.iterate(till.conn)]
+        sums = independent_sums(records)
+        totals = z.body["totals"]
+        assert {m["method"]: m["amount"] for m in totals["by_method"]} == sums["by_method"]
+        assert {t["code"]: [t["net"], t["tax"], t["gross"]] for t in totals["by_tax"]} == (
+            sums["by_tax"]
+        )
+        assert totals["net_sales"] == sums["net_sales"] == z.body["grand_total"]
+        assert z.body["expected_cash"] == 10000 + sums["cash"] - 1500 + 500
+        assert z.body["counted"]["total"] == count_total("EUR", counted)
+        assert z.body["difference"] == z.body["counted"]["total"] - z.body["expected_cash"] == -1
+        assert z.body["period"]["first_seq"] == 1 and z.body["period"]["last_seq"] == z.seq - 1
+        openings = [r.body["reason"] for r in records if r.kind == "drawer_open"]
+        assert openings == ["float", "sale", "sale", "paid_out", "paid_in", "count"]
+
+        # Nothing new since: a second Z (or a retry of this one) is refused.
+        with pytest.raises(ShiftError, match="period is closed"):
+            await shifts.z_close(marco, counted)
+
+        # The Z prints from its record, on the receipt printer.
+        texts = await sim.wait_receipts(9)  # 6 sales, 2 X, the Z
+        z_text = next(t for t in texts if "Z REPORT #1" in t)
+        assert "X REPORT" in "".join(texts)
+        assert "Grand total:" in z_text and f"Journal #{z.seq}" in z_text
+
+        # The next day starts afresh and carries the grand total forward.
+        await shifts.open_shift(ana, Money(10000, "EUR"))
+        await sell(till, "espresso")
+        x3, _ = await shifts.x_report(marco, print_it=False)
+        assert x3.sales_count == 1
+        z2 = (await shifts.z_close(marco, {5000: 2})).record
+        assert z2.body["z_number"] == 2
+        assert z2.body["grand_total"] == z.body["grand_total"] + x3.net_sales
+
+
+async def test_the_database_refuses_a_second_z_for_a_period(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        shifts, _ana, marco = await a_day(till)
+        z = (await shifts.z_close(marco, {})).record
+        await sell(till)
+        replay = {**z.body, "period": {**z.body["period"], "last_seq": z.seq + 1}}
+        with pytest.raises(Exception, match="z_number"):
+            await append(till, "z_close", replay)
+        no_number = {k: v for k, v in replay.items() if k != "z_number"}
+        with pytest.raises(Exception, match="z_number"):
+            await append(till, "z_close", no_number)
+        with pytest.raises(Exception, match="period"):
+            await append(till, "z_close", {**replay, "z_number": 2})
+        assert (await shifts.z_close(marco, {})).record.body["z_number"] == 2
+
+
+async def test_roles_are_enforced_by_the_service(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        shifts = ShiftService(till)
+        ana = await staff(till, "1234")
+        await shifts.open_shift(ana, Money(5000, "EUR"))
+        with pytest.raises(NotAuthorized, match="close the day"):
+            await shifts.z_close(ana, {5000: 1})
+        with pytest.raises(NotAuthorized):
+            await shifts.x_report(ana)
+        with pytest.raises(NotAuthorized):
+            await shifts.paid_out(ana, Money(100, "EUR"), "coffee")
+        kinds = [r.kind async for r in journal.iterate(till.conn)]
+        assert "z_close" not in kinds and "paid_in_out" not in kinds
+
+
+def test_counts_refuse_what_is_not_a_note_or_coin() -> None:
+    assert count_total("EUR", {5000: 2, 1: 3}) == 10003
+    with pytest.raises(ReportError, match="not a EUR note"):
+        count_total("EUR", {300: 1})
+    with pytest.raises(ReportError):
+        count_total("EUR", {100: -1})
+
+
+async def test_report_z_csv_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        shifts, _ana, marco = await a_day(till)
+        z = (await shifts.z_close(marco, {5000: 1})).record
+    day = local_time(z.at).date().isoformat()
+    for name in list(__import__("os").environ):
+        if name.startswith("BITAGORA_"):
+            monkeypatch.delenv(name)
+    args = ["report", "z", "--date", day, "--csv", "--data-dir", str(tmp_path / "device")]
+    assert cli.main(args) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows and set(rows[0]) == {
+        "z_number", "closed_at", "currency", "section", "name", "net", "tax", "gross", "amount",
+    }  # fmt: skip
+    figures = {(r["section"], r["name"]): r for r in rows}
+    assert figures[("total", "grand_total")]["amount"] == f"{z.body['grand_total'] / 100:.2f}"
+    assert figures[("method", "card")]["amount"] != ""
+    assert figures[("total", "difference")]["amount"].startswith("-")
+    assert any(r["section"] == "tax" and r["gross"] for r in rows)
+
+    assert (
+        cli.main(["report", "z", "--date", "2000-01-01", "--data-dir", str(tmp_path / "device")])
+        == 1
+    )
+    assert cli.main(["report", "x", "--data-dir", str(tmp_path / "device")]) == 0
+    assert "not reset" in capsys.readouterr().out
+    assert date.fromisoformat(day)
