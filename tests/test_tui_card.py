@@ -202,3 +202,9 @@ async def test_cashier_card_sale_in_the_journal_without_the_card_number(
         rows = "\n".join(repr(tuple(row)) for row in await cursor.fetchall())
     assert VISA not in rows and "424242424242" not in rows
     assert VISA not in caplog.text and KEY not in caplog.text
+
+
+async def test_no_card_button_without_a_reader(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _), kiosk(till) as (app, _pilot):
+        assert till.card is None
+        assert not app.sell.query_one("#pay-card").display

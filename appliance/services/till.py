@@ -36,7 +36,7 @@ from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
 from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.payments.bitcoin import BitcoinPayments
-from appliance.payments.card import CardAttempt, CardOutcome, CardPayments
+from appliance.payments.card import CardAttempt, CardOutcome, CardPayments, CardUnavailable
 from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.services.printing import PrintWorker, receipt_from_record
 from appliance.store import catalog, device, journal, lockout, outbox, print_queue, sales
@@ -385,7 +385,7 @@ class Till:
         the same role and lockout check as cash, before anything can be charged."""
         await self.authorize_sale(staff)
         if self.card is None:
-            raise NotAuthorized("card payments are not set up on this till")
+            raise CardUnavailable("Card payments are not set up on this till ([card] kind).")
         total = cart.totals().total
         return await self.card.start(
             sale_id, total, f"Sale at {self.settings.device.merchant_name}"

@@ -98,14 +98,21 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
         self.message = "Waiting for the card…"
         if self._cancelling:  # Cancel came while the reader was being set up
             self._cancel_attempt(self.attempt)
-        outcome = await card.wait(self.attempt)
+        try:
+            outcome = await card.wait(self.attempt)
+        except CardError as err:  # Stripe refused a poll: the attempt is left to Stripe's words
+            log.warning("card payment stopped", extra={"sale_id": self.sale_id})
+            self._end(f"Card payment stopped: {err}")
+            return
         if outcome.paid:
             self.message = f"{outcome.message} Recording the sale…"
             try:
                 result = await self.till.pay_card(self.cart, self.staff, self.sale_id, outcome)
             except Exception as err:
                 log.exception("card sale not recorded", extra={"sale_id": self.sale_id})
-                self._end(f"Paid, but the sale was not recorded: {err}")
+                # The money is taken: never offer to take it again for this sale.
+                self.query_one("#card-retry").display = False
+                self._end(f"Paid, but the sale was not recorded: {err}. Call a manager.")
                 return
             self._finish(result)
         elif outcome.status is CardStatus.CANCELLED and self._cancelling:
