@@ -204,6 +204,29 @@ async def test_cashier_card_sale_in_the_journal_without_the_card_number(
     assert VISA not in caplog.text and KEY not in caplog.text
 
 
+async def test_a_start_the_network_cut_off_can_be_tried_again(rig: Rig) -> None:
+    # Every try of the create reaches Stripe and loses its answer: the screen says so.
+    retries = rig.till.settings.card.retries
+    rig.sim.drop("POST", "/v1/payment_intents", count=retries + 1)
+    async with kiosk(rig.till) as (app, pilot):
+        sell = app.sell
+        await tap_product(pilot, sell, next(p for p in sell.products if p.sku == "espresso"))
+        await tap(pilot, "#pay-card")
+        await wait_until(pilot, lambda: isinstance(app.screen, PayCardScreen), "the card screen")
+        screen = app.screen
+        assert isinstance(screen, PayCardScreen)
+        await wait_until(pilot, lambda: screen.ended, "the network error")
+        assert "Try again" in text(screen, "#card-message")
+        (lost,) = rig.sim.payment_intents  # Stripe made one
+
+        await tap(pilot, "#card-retry")  # the lost one is found by its key and cancelled
+        await wait_until(pilot, lambda: screen.attempt is not None, "the reader")
+        assert rig.sim.payment_intents[lost]["status"] == "canceled"
+        await rig.present(VISA)
+        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        assert len(rig.sim.succeeded_charges()) == 1
+
+
 async def test_no_card_button_without_a_reader(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _), kiosk(till) as (app, _pilot):
         assert till.card is None

@@ -21,7 +21,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
-from appliance.payments.card import CardAttempt, CardError, CardNetworkError, CardStatus
+from appliance.payments.card import (
+    CardAttempt,
+    CardError,
+    CardNetworkError,
+    CardOutcome,
+    CardPayments,
+    CardStatus,
+)
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, SaleResult, Staff, Till
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
@@ -47,6 +54,7 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
         self.attempt: CardAttempt | None = None
         self._cancelling = False
         self._finished = False
+        self._left_open = False  # a start cut off before its PaymentIntent's id was heard
 
     def compose(self) -> ComposeResult:
         with Vertical(id="card-dialog"):
@@ -86,8 +94,13 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
         self._cancelling = False
         self.query_one("#card-cancel", TapButton).disabled = False
         try:
+            if self._left_open:  # a start the network cut off: end it first (see below)
+                if (paid := await self._close_left_open(card)) is not None:
+                    await self._record(paid)
+                    return
             self.attempt = await self.till.start_card(self.cart, self.staff, self.sale_id)
         except CardNetworkError as err:
+            self._left_open = err.attempt is None
             if err.attempt is None:
                 self._end(f"{err} Try again.")
                 return
@@ -105,20 +118,36 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
             self._end(f"Card payment stopped: {err}")
             return
         if outcome.paid:
-            self.message = f"{outcome.message} Recording the sale…"
-            try:
-                result = await self.till.pay_card(self.cart, self.staff, self.sale_id, outcome)
-            except Exception as err:
-                log.exception("card sale not recorded", extra={"sale_id": self.sale_id})
-                # The money is taken: never offer to take it again for this sale.
-                self.query_one("#card-retry").display = False
-                self._end(f"Paid, but the sale was not recorded: {err}. Call a manager.")
-                return
-            self._finish(result)
+            await self._record(outcome)
         elif outcome.status is CardStatus.CANCELLED and self._cancelling:
             self._finish(None)  # staff cancelled: back to the same cart
         else:
             self._end(outcome.message)
+
+    async def _close_left_open(self, card: CardPayments) -> CardOutcome | None:
+        """An attempt of this sale whose create never answered stays open (it may exist at
+        Stripe, never sent to the reader): find it by its key and cancel it, so the next attempt
+        can start. Its outcome if it was paid after all (it cannot be, but a success is never
+        dropped)."""
+        for attempt in await card.open_attempts():
+            if attempt.sale_id == self.sale_id:
+                outcome = await card.cancel(attempt, reason="abandoned")
+                if outcome.paid:
+                    return outcome
+        self._left_open = False
+        return None
+
+    async def _record(self, outcome: CardOutcome) -> None:
+        self.message = f"{outcome.message} Recording the sale…"
+        try:
+            result = await self.till.pay_card(self.cart, self.staff, self.sale_id, outcome)
+        except Exception as err:
+            log.exception("card sale not recorded", extra={"sale_id": self.sale_id})
+            # The money is taken: never offer to take it again for this sale.
+            self.query_one("#card-retry").display = False
+            self._end(f"Paid, but the sale was not recorded: {err}. Call a manager.")
+            return
+        self._finish(result)
 
     def _end(self, message: str) -> None:
         self.message = message
