@@ -10,7 +10,8 @@ The journal body of a ``sale`` record (all amounts integers of minor units in ``
      "payments": [{"method", "amount", "tendered", "change", ...details}]}
 
 A bitcoin payment's details (rail, rate lock, sats or msat, address or payment hash) are given
-by the payment session that settled it; see docs/PROTOCOL.md 1.4.
+by the payment session that settled it; a card payment's (brand, last4, payment_intent, charge,
+capture) by the till from the card attempt that succeeded; see docs/PROTOCOL.md 1.4.
 """
 
 from __future__ import annotations
@@ -118,7 +119,18 @@ def cart_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str) -> dict[
     }
 
 
-METHOD_LABELS = {"cash": "Cash", "lightning": "Lightning", "onchain": "Bitcoin"}
+METHOD_LABELS = {"cash": "Cash", "lightning": "Lightning", "onchain": "Bitcoin", "card": "Card"}
+
+
+def payment_label(payment: Mapping[str, Any]) -> str:
+    """How a receipt or a screen names a payment: "Cash", or for a card the masked card as
+    card schemes want it on a cardholder receipt, "Card VISA •••• 4242"."""
+    label = METHOD_LABELS.get(payment["method"], payment["method"])
+    if payment["method"] != "card" or not payment.get("brand"):
+        return str(label)
+    brand = str(payment["brand"]).upper()
+    last4 = payment.get("last4")
+    return f"{label} {brand} •••• {last4}" if last4 else f"{label} {brand}"
 
 
 def receipt_for(
@@ -165,7 +177,7 @@ def receipt_for(
         ),
         payments=tuple(
             (
-                METHOD_LABELS.get(p["method"], p["method"]),
+                payment_label(p),
                 fmt(p["tendered"] if p["tendered"] is not None else p["amount"]),
             )
             for p in body["payments"]

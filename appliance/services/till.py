@@ -36,6 +36,7 @@ from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
 from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.payments.bitcoin import BitcoinPayments
+from appliance.payments.card import CardAttempt, CardOutcome, CardPayments, CardUnavailable
 from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.services.printing import PrintWorker, receipt_from_record
 from appliance.store import catalog, device, journal, lockout, outbox, print_queue, sales
@@ -121,6 +122,8 @@ class Till:
         self.bitcoin: BitcoinPayments | None = None
         # Training mode: practice sales, marked as such everywhere (``set_training``).
         self.training = False
+        # Card payments, when ``[card] kind`` names a reader (``Till.open``).
+        self.card: CardPayments | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         p = settings.printer
         self.printing = PrintWorker(
@@ -172,6 +175,7 @@ class Till:
                 till.bitcoin = BitcoinPayments.from_settings(till.conn, identity, settings, till)
                 if till.bitcoin is not None:
                     await till.bitcoin.start()
+                till.open_card()
         except BaseException:
             await till.close()
             raise
@@ -200,6 +204,7 @@ class Till:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             await self.printing.close()
+            await self.close_card()
             await self.drawer.close()
             await self.nfc.close()
         finally:
@@ -389,6 +394,62 @@ class Till:
         drawer_problem = None if self.training else await self._open_drawer_for_sale(sale_id, staff)
         cart.clear()
         return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
+
+    # -- card payments (payments/card.py; the screen drives the attempt) ----------------------
+
+    def open_card(self) -> None:
+        """Card payments when ``[card] kind`` is set (beside the print worker, as bitcoin)."""
+        if self.settings.card.enabled:
+            self.card = CardPayments(self.settings.card, self.conn)
+
+    async def close_card(self) -> None:
+        card, self.card = self.card, None
+        if card is not None:
+            await card.close()
+
+    async def start_card(self, cart: Cart, staff: Staff, sale_id: str) -> CardAttempt:
+        """Show the cart's total on the reader for ``sale_id`` (a new attempt each call): after
+        the same role and lockout check as cash, before anything can be charged."""
+        await self.authorize_sale(staff)
+        if self.card is None:
+            raise CardUnavailable("Card payments are not set up on this till ([card] kind).")
+        if self.training:
+            raise CardUnavailable("Training mode: take cash only (a card payment is real money)")
+        total = cart.totals().total
+        return await self.card.start(
+            sale_id, total, f"Sale at {self.settings.device.merchant_name}"
+        )
+
+    async def pay_card(
+        self, cart: Cart, staff: Staff, sale_id: str, outcome: CardOutcome
+    ) -> SaleResult:
+        """Commit the sale a succeeded card attempt paid. The money is taken by now, so only the
+        role is checked (a lockout that started while the customer paid must not lose the
+        sale). The journal keeps the brand and last four digits for the receipt (PCI DSS allows
+        them to be shown; docs/PROTOCOL.md 1.4), never more of the card."""
+        require(staff, "sell")
+        if not outcome.paid or outcome.amount is None:
+            raise ValueError(f"a card sale needs a succeeded payment, not {outcome.status}")
+        total = cart.totals().total
+        if outcome.amount != total:
+            raise ValueError(f"the card paid {outcome.amount}, the sale is {total}")
+        details = {
+            "brand": outcome.brand,
+            "last4": outcome.last4,
+            "payment_intent": outcome.payment_intent,
+            "charge": outcome.charge,
+            "capture": self.settings.card.capture,
+        }
+        body = sale_body(
+            sale_id, cart, staff.id, staff.name, [Payment("card", total, details=details)]
+        )
+        record = await sales.record_sale(self.conn, self.identity, body)
+        log.info(
+            "card sale recorded",
+            extra={"sale_id": sale_id, "seq": record.seq, "payment_intent": outcome.payment_intent},
+        )
+        cart.clear()
+        return await self.finish_sale(record)
 
     async def finish_sale(self, record: Record, problems: tuple[str, ...] = ()) -> SaleResult:
         """After a sale's commit (its receipt is queued by then): wait a little for the receipt

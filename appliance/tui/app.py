@@ -3,8 +3,9 @@
 Screen stack: the sell screen at the bottom, the lock screen over it at start and whenever staff
 tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reader's polling
 worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
-"Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), and a finished sale
-the sale-done modal; "No sale" pushes the manager-PIN modal that opens the drawer.
+"Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), "Pay card" the
+card one (Stripe Terminal reader), and a finished sale the sale-done modal; "No sale" pushes the
+manager-PIN modal that opens the drawer.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
 ``SellScreen.NoSaleRequested``) and
 screen results; the app talks down by calling the sell screen's methods.
@@ -30,6 +31,7 @@ from appliance.tui.scan import Clock
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import SellScreen
@@ -166,9 +168,11 @@ class KioskApp(App[None]):
     def _pay_requested(self, event: SellScreen.PayRequested) -> None:
         if event.method == "bitcoin" and self.till.bitcoin is not None:
             cards = not isinstance(self.till.nfc, NoNfcReader)
-            screen: PayBitcoinScreen | PayCashScreen = PayBitcoinScreen(
+            screen: PayBitcoinScreen | PayCardScreen | PayCashScreen = PayBitcoinScreen(
                 self.till.bitcoin, event.cart, event.staff, cards=cards
             )
+        elif event.method == "card" and self.till.card is not None:
+            screen = PayCardScreen(self.till, event.cart, event.staff)
         else:
             screen = PayCashScreen(self.till, event.cart, event.staff, self.clock)
         self.push_screen(screen, self._paid)

@@ -16,15 +16,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.btc import format_sats
-from appliance.core.sale import METHOD_LABELS
+from appliance.core.sale import METHOD_LABELS, payment_label
 from appliance.services.till import SaleResult
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
 
 
 def payment_words(payment: dict[str, Any]) -> str:
-    """A bitcoin payment in a few words: "Lightning 2,940 sats", "Bitcoin 5,000 sats (2,060 sats
-    to refund)"."""
+    """A payment other than cash in a few words: "Lightning 2,940 sats", "Bitcoin 5,000 sats
+    (2,060 sats to refund)"; a card payment as its masked card: "Card VISA •••• 4242"."""
+    if payment["method"] == "card":
+        return payment_label(payment)
     label = METHOD_LABELS.get(payment["method"], payment["method"])
     if "received_msat" in payment:
         received, refund = -(-payment["received_msat"] // 1000), -(-payment["refund_msat"] // 1000)

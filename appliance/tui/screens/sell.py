@@ -80,8 +80,8 @@ class SellScreen(Screen[None]):
             self.state = state
 
     class PayRequested(Message):
-        """The cashier tapped Pay cash (``method`` "cash") or Pay bitcoin ("bitcoin") on a cart
-        that is ready to pay."""
+        """The cashier tapped Pay cash (``method`` "cash"), Pay bitcoin ("bitcoin") or Pay card
+        ("card") on a cart that is ready to pay."""
 
         def __init__(self, cart: Cart, staff: Staff, method: str = "cash") -> None:
             super().__init__()
@@ -138,12 +138,14 @@ class SellScreen(Screen[None]):
                 yield TapButton(
                     "Pay bitcoin", "primary", id="pay-bitcoin", classes="pay", disabled=True
                 )
+                yield TapButton("Pay card", "primary", id="pay-card", classes="pay", disabled=True)
 
     def on_mount(self) -> None:
         self._show_cart()
         self.load_catalog()
         self.query_one("#no-sale").display = self.till.drawer.kind != "none"
         self.query_one("#pay-bitcoin").display = self.till.bitcoin is not None
+        self.query_one("#pay-card").display = self.till.card is not None
         self._show_training()
         watch = self.till.drawer_watch
         self._unsubscribe_drawer = watch.subscribe(
@@ -365,7 +367,7 @@ class SellScreen(Screen[None]):
         if self.cart.is_empty or self.pending_scans or self.staff is None:
             return
         self.scanner.reset()
-        method = "bitcoin" if event.button.id == "pay-bitcoin" else "cash"
+        method = {"pay-bitcoin": "bitcoin", "pay-card": "card"}.get(event.button.id or "", "cash")
         self.post_message(self.PayRequested(self.cart, self.staff, method))
 
     @on(Button.Pressed, "#no-sale")
