@@ -4,6 +4,7 @@ proportion, bitcoin refunds become pending payouts, and the rules hold without a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,19 @@ async def test_void_is_journaled(tmp_path: Path) -> None:
         assert record.body["approved_by"] == {"id": "marco", "name": "Marco"}
         assert record.body["lines"][0]["sku"] == "cake"
         assert await sales.sale_count(till.conn) == 0
+
+
+async def test_cli_lists_pending_payouts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from appliance.cli import main
+
+    async with till_with_printer(tmp_path) as (till, _sim):
+        sale = await split_sale(till, ("lightning", "cash"))
+        result = await RefundService(till).refund(
+            ANA, MANAGER, "changed mind", original_seq=sale.seq, destination=BOLT11
+        )
+        db = till.settings.database_path
+    assert await asyncio.to_thread(main, ["refunds", "list", "--pending", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert result.record.body["refund_id"] in out and "lightning to bolt11 lnbc25u" in out
