@@ -284,3 +284,24 @@ async def test_cli_lists_pending_payouts(
     assert await asyncio.to_thread(main, ["refunds", "list", "--pending", str(db)]) == 0
     out = capsys.readouterr().out
     assert result.record.body["refund_id"] in out and "lightning to bolt11 lnbc25u" in out
+
+
+async def test_two_refunds_at_once_cannot_both_take_the_rest(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        sale = await split_sale(till)
+        card = SlowCard()  # Stripe takes a while: both would plan before either is recorded
+        one, two = RefundService(till, card), RefundService(till, card)  # two screens, say
+        results = await asyncio.gather(
+            one.refund(ANA, MANAGER, "x", original_seq=sale.seq),
+            two.refund(ANA, MANAGER, "x", original_seq=sale.seq),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, RefundError) for r in results) == 1, results
+        assert len([r for r in await records(till) if r.kind == "refund"]) == 1
+        assert len(card.calls) == 1
+
+
+class SlowCard(FakeCard):
+    async def refund(self, refund_id: str, payment_intent: str, amount: Money) -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        return await super().refund(refund_id, payment_intent, amount)

@@ -20,8 +20,10 @@ from their own wallet. The till holds no spending key.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -48,6 +50,10 @@ from appliance.store.db import fetch_one, transaction
 __all__ = ["CardRefunder", "RefundError", "RefundResult", "RefundService"]
 
 log = logging.getLogger(__name__)
+
+# One refund at a time per till: a refund reads what earlier refunds gave back, then (for a card)
+# waits on Stripe before it is recorded; two at once could both see the same amount left.
+_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 class CardRefunder(Protocol):
@@ -136,6 +142,23 @@ class RefundService:
         """Refund ``lines`` (None: all that is left) of a sale. ``destination``: where the
         customer wants bitcoin money (BOLT11 invoice, LNURL / Lightning address, or address).
         ``refund_id``: give the same one to retry a refund that failed half-way (card)."""
+        lock = _LOCKS.setdefault(self.till, asyncio.Lock())
+        async with lock:
+            return await self._refund(
+                staff, approval, reason, sale_id, original_seq, lines, destination, refund_id
+            )
+
+    async def _refund(
+        self,
+        staff: Staff,
+        approval: Approval,
+        reason: str,
+        sale_id: str | None,
+        original_seq: int | None,
+        lines: Sequence[LineChoice] | None,
+        destination: str | None,
+        refund_id: str | None,
+    ) -> RefundResult:
         # Checks that cost nothing come first; the approval (which counts wrong PINs) next.
         require(staff, "sell")
         why = check_reason(reason)
