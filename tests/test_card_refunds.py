@@ -17,7 +17,7 @@ from appliance.core.money import Money
 from appliance.core.refund import LineChoice
 from appliance.core.sale import Payment, sale_body
 from appliance.payments.card import CardError, CardPayments, make_client
-from appliance.services.refunds import Approval, RefundService
+from appliance.services.refunds import Approval, CardRefundFailed, RefundService
 from appliance.services.till import Staff, Till
 from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal, sales
@@ -96,8 +96,28 @@ async def test_card_refund_once_despite_a_network_drop(tmp_path: Path) -> None:
         )
         assert again["id"] == refund["id"] and len(sim.refunds) == 1
 
-        # The rest goes back; then Stripe has nothing left and a refused refund records nothing.
-        await service.refund(ANA, MANAGER, "broken", original_seq=sale.seq)
+        # Stripe out of reach for longer than the retries: nothing recorded; the retry with the
+        # same refund id finishes it, and the card is refunded once.
+        for _ in range(4):
+            sim.drop("POST", "/v1/refunds", when="after")
+        with pytest.raises(CardRefundFailed, match="Nothing was recorded") as failed:
+            await service.refund(
+                ANA, MANAGER, "broken", original_seq=sale.seq, lines=[LineChoice(1)]
+            )
+        assert len(sim.refunds) == 2
+        assert not [r async for r in journal.iterate(till.conn) if r.kind == "refund"][1:]
+        retried = await service.refund(
+            ANA,
+            MANAGER,
+            "broken",
+            original_seq=sale.seq,
+            lines=[LineChoice(1)],
+            refund_id=failed.value.refund_id,
+        )
+        assert len(sim.refunds) == 2
+        assert retried.record.body["payments"][0]["refund_id"] in sim.refunds
+
+        # Everything went back: Stripe has nothing left and refuses in words.
         before = [r async for r in journal.iterate(till.conn)]
         with pytest.raises(CardError, match="already been refunded"):
             await card.refund(str(uuid.uuid4()), payment["payment_intent"], Money(1, "EUR"))

@@ -47,7 +47,7 @@ from appliance.store import journal
 from appliance.store.catalog import Staff
 from appliance.store.db import fetch_one, transaction
 
-__all__ = ["CardRefunder", "RefundError", "RefundResult", "RefundService"]
+__all__ = ["CardRefundFailed", "CardRefunder", "RefundError", "RefundResult", "RefundService"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,15 @@ class CardRefunder(Protocol):
     async def refund(
         self, refund_id: str, payment_intent: str, amount: Money
     ) -> dict[str, Any]: ...
+
+
+class CardRefundFailed(RefundError):
+    """The card refund did not go through (or its answer was lost): nothing was recorded.
+    Retrying with ``refund_id`` is safe: Stripe refunds the card at most once for it."""
+
+    def __init__(self, message: str, refund_id: str) -> None:
+        super().__init__(message)
+        self.refund_id = refund_id
 
 
 @dataclass(frozen=True)
@@ -195,9 +204,16 @@ class RefundService:
             if entry["method"] == "card":
                 if self.card is None:
                     raise RefundError("card payments are not set up on this till")
-                answer = await self.card.refund(
-                    refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
-                )
+                from appliance.payments.card import CardError
+
+                try:
+                    answer = await self.card.refund(
+                        refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
+                    )
+                except CardError as err:
+                    raise CardRefundFailed(
+                        f"{err} Nothing was recorded; try again to finish this refund.", refund_id
+                    ) from err
                 entry["refund_id"] = answer["id"]
         body = {
             "refund_id": refund_id,
