@@ -55,6 +55,7 @@ async def split_sale(till: Till, methods: tuple[str, str] = ("cash", "card")) ->
     details: dict[str, dict[str, Any]] = {
         "card": {"payment_intent": "pi_test_split", "brand": "visa", "last4": "4242"},
         "lightning": {"payment_hash": "00" * 32},
+        "onchain": {"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"},
         "cash": {},
     }
     payments = [
@@ -191,7 +192,22 @@ async def test_lightning_refund_is_a_pending_payout(tmp_path: Path) -> None:
         assert "REFUND" in receipt and "to pay" in receipt
 
 
-async def test_onchain_address_checked(tmp_path: Path) -> None:
+async def test_onchain_refund_address_checked_by_embit(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        sale = await split_sale(till, ("onchain", "cash"))
+        service = RefundService(till)
+        bad = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdx"  # last character mistyped
+        with pytest.raises(RefundError, match="not a valid bitcoin address"):
+            await service.refund(ANA, MANAGER, "x", original_seq=sale.seq, destination=bad)
+        good = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+        result = await service.refund(
+            ANA, MANAGER, "x", original_seq=sale.seq, destination=f"bitcoin:{good}?amount=1"
+        )
+        payout = result.record.body["payments"][0]["payout"]
+        assert payout == {"kind": "address", "destination": good, "status": "pending"}
+
+
+async def test_lightning_refund_refuses_an_address(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await split_sale(till, ("cash", "lightning"))
         sale_body_ = dict(sale.body)
