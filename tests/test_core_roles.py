@@ -35,7 +35,7 @@ def test_every_action_has_someone_and_only_known_roles() -> None:
         (ANA, "x_report", "Ana is a cashier: a manager must print an X report"),
         (ANA, "settings", "Ana is a cashier: a manager or technician must change the settings"),
         (TEO, "sell", "Teo is a technician: a cashier or manager must take payment for a sale"),
-        (TEO, "void", "Teo is a technician: a manager must void a finished sale"),
+        (TEO, "void", "Teo is a technician: a manager must void a sale in progress"),
     ],
 )
 def test_refusals_say_who_may(who: Staff, action: str, message: str) -> None:

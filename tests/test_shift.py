@@ -162,7 +162,7 @@ async def test_a_day_z_totals_equal_the_journal(tmp_path: Path) -> None:
             await shifts.z_close(marco, counted)
 
         # The Z prints from its record, on the receipt printer.
-        texts = await sim.wait_receipts(9)  # 6 sales, 2 X, the Z
+        texts = await sim.wait_receipts(10)  # 6 sales, the refund, 2 X, the Z
         z_text = next(t for t in texts if "Z REPORT #1" in t)
         assert "X REPORT" in "".join(texts)
         assert "Grand total:" in z_text and f"Journal #{z.seq}" in z_text

@@ -45,3 +45,5 @@ class Receipt:
     # A copy says which journal record asked for it (a ``reprint``) and when.
     reprint_seq: int | None = None
     reprint_at_local: str = ""
+    # A banner under the header for receipts that are not a sale ("REFUND").
+    title: str | None = None

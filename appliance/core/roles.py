@@ -57,7 +57,7 @@ PERMISSIONS: Mapping[Action, Permission] = {
     "reprint": Permission(frozenset({"cashier", "manager"}), "reprint a receipt"),
     "no_sale": Permission(frozenset({"manager"}), "open the drawer without a sale"),
     "refund": Permission(frozenset({"manager"}), "approve a refund"),
-    "void": Permission(frozenset({"manager"}), "void a finished sale"),
+    "void": Permission(frozenset({"manager"}), "void a sale in progress"),
     "paid_in_out": Permission(frozenset({"manager"}), "pay cash into or out of the drawer"),
     "x_report": Permission(frozenset({"manager"}), "print an X report"),
     "z_close": Permission(frozenset({"manager"}), "close the day (Z)"),

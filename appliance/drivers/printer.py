@@ -588,6 +588,8 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     for line in r.header_lines:
         for row in _wrap(line, width):
             printer.textln(row)
+    if r.title:
+        _banner(printer, f"** {r.title} **")
     if r.copy:
         _banner(printer, "** COPY **")
     if r.training:

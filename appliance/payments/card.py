@@ -548,6 +548,32 @@ class CardPayments:
             attempt,
         )
 
+    async def refund(self, refund_id: str, payment_intent: str, amount: Money) -> dict[str, Any]:
+        """Give ``amount`` of ``payment_intent`` back to the customer's card (Stripe's
+        ``POST /v1/refunds``). The idempotency key is made of ``refund_id``, so the same refund
+        sent again after a network drop (or a retry of the whole refund with the same id) gets
+        Stripe's first answer: the card is refunded once. Returns ``{"id", "status"}``;
+        ``CardError`` in words when Stripe refuses (already refunded, more than was charged)."""
+        key = f"bitagora-refund-{refund_id}-{payment_intent}"
+        try:
+            answer = await self._call(
+                "create refund",
+                lambda: self._stripe.v1.refunds.create_async(
+                    {
+                        "payment_intent": payment_intent,
+                        "amount": amount.minor,
+                        "reason": "requested_by_customer",
+                        "metadata": {"refund_id": refund_id},
+                    },
+                    {"idempotency_key": key},
+                ),
+            )
+        except stripe.InvalidRequestError as err:
+            raise CardError(f"Stripe refused the card refund: {err.user_message or err}") from None
+        if answer.status not in ("succeeded", "pending"):
+            raise CardError(f"The card refund did not go through (Stripe says {answer.status}).")
+        return {"id": answer.id, "status": answer.status}
+
     async def _call(
         self,
         what: str,

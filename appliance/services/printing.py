@@ -34,6 +34,7 @@ from appliance.config import DeviceSettings
 from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt, ReceiptTax
+from appliance.core.refund import refund_receipt
 from appliance.core.report import report_lines, tax_label
 from appliance.core.sale import receipt_for
 from appliance.drivers.printer import (
@@ -62,7 +63,18 @@ def local_time(utc_text: str) -> datetime:
 def receipt_from_record(
     sale: Record, device: DeviceSettings, reprint: Record | None = None
 ) -> Receipt:
-    """The customer's receipt for a sale record; a copy when ``reprint`` (its record) is given."""
+    """The customer's receipt for a sale record (or a refund record: core.refund.refund_receipt);
+    a copy when ``reprint`` (its record) is given."""
+    if sale.kind == "refund":
+        return refund_receipt(
+            dict(sale.body),
+            sale.seq,
+            sale.sig,
+            local_time(sale.at),
+            device.merchant_name,
+            device.header_lines,
+            device.footer_lines,
+        )
     receipt = receipt_for(
         dict(sale.body),
         sale.seq,

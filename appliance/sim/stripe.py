@@ -16,6 +16,9 @@ Endpoints:
 - ``GET /v1/payment_intents/:id`` (``expand[]=latest_charge`` gives the charge object)
 - ``POST /v1/payment_intents/:id/cancel`` (``cancellation_reason``)
 - ``POST /v1/payment_intents/:id/capture`` (``amount_to_capture``)
+- ``POST /v1/refunds`` (``payment_intent`` or ``charge``, ``amount`` (default: all that is left),
+  ``reason``, ``metadata``): refunds a succeeded charge, at most what is left of it
+  (``charge_already_refunded`` once nothing is, ``amount_too_large`` past it)
 - ``GET /v1/terminal/readers/:id``
 - ``POST /v1/terminal/readers/:id/process_payment_intent`` (``payment_intent``,
   ``process_config``): the reader's action becomes ``in_progress``; a reader that is busy or
@@ -238,6 +241,7 @@ class StripeSim:
     readers: dict[str, dict[str, Any]] = field(default_factory=dict)
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     drops: list[_Drop] = field(default_factory=list)
     _idempotent: dict[str, _Stored] = field(default_factory=dict)
@@ -315,6 +319,7 @@ class StripeSim:
             "payment_intents": len(self.payment_intents),
             "charges": len(self.charges),
             "succeeded_charges": len(self.succeeded_charges()),
+            "refunds": len(self.refunds),
             "requests": len(self.requests),
             "readers": {r["id"]: r["status"] for r in self.readers.values()},
         }
@@ -430,6 +435,74 @@ class StripeSim:
         }
         self.payment_intents[pi_id] = pi
         return self._expand(pi, params)
+
+    def create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._only(params, {"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
+        if params.get("charge"):
+            charge = self.charges.get(str(params["charge"]))
+            if charge is None:
+                raise StripeFault(
+                    400,
+                    f"No such charge: '{params['charge']}'",
+                    code="resource_missing",
+                    param="charge",
+                )
+        elif params.get("payment_intent"):
+            pi = self._payment_intent(str(params["payment_intent"]), "payment_intent")
+            charge = self.charges.get(pi["latest_charge"] or "")
+            if charge is None or charge["status"] != "succeeded":
+                raise StripeFault(
+                    400,
+                    f"This PaymentIntent ({pi['id']}) does not have a successful charge to refund.",
+                    code="charge_not_refundable",
+                    param="payment_intent",
+                )
+        else:
+            raise StripeFault(
+                400,
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                param="payment_intent",
+            )
+        left = charge["amount_captured"] - charge["amount_refunded"]
+        if left <= 0:
+            raise StripeFault(
+                400,
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        try:
+            amount = int(params.get("amount", left))
+        except (TypeError, ValueError):
+            raise StripeFault(400, "Invalid integer: amount", param="amount") from None
+        if amount <= 0:
+            raise StripeFault(400, "Invalid positive integer", param="amount")
+        if amount > left:
+            raise StripeFault(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                code="amount_too_large",
+                param="amount",
+            )
+        reason = params.get("reason")
+        if reason not in (None, "duplicate", "fraudulent", "requested_by_customer"):
+            raise StripeFault(400, f"Invalid reason: {reason}", param="reason")
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+        refund = {
+            "id": _new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "created": int(time.time()),
+            "currency": charge["currency"],
+            "metadata": params.get("metadata") or {},
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "status": "succeeded",
+        }
+        self.refunds[refund["id"]] = refund
+        return refund
 
     def cancel_payment_intent(self, pi_id: str, params: dict[str, Any]) -> dict[str, Any]:
         self._only(params, {"cancellation_reason", "expand"})
@@ -697,6 +770,7 @@ class StripeSim:
                     methods=["POST"],
                 ),
                 Route("/v1/payment_intents/{pi}", endpoint(pi_get, "pi"), methods=["GET"]),
+                Route("/v1/refunds", endpoint(self.create_refund), methods=["POST"]),
                 Route(
                     "/v1/payment_intents/{pi}/cancel",
                     endpoint(self.cancel_payment_intent, "pi"),

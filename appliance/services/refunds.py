@@ -1,0 +1,310 @@
+"""Refunds of finished sales and voids of carts in progress, approved by a manager.
+
+Rules live here, not in a screen: whoever is logged in (``staff``) asks, and a manager's PIN or
+badge approves through the till's own approval path (``Till._approver``), so a wrong PIN counts
+towards the PIN lockout exactly as for a no-sale opening, and a cashier's PIN or badge is refused
+(``NotAuthorized``) whatever UI, or none, drives the service.
+
+What a refund writes, in order:
+
+1. card money first, through Stripe's refund API (``CardPayments.refund``, idempotency key made
+   from the refund id, so a retry after a network drop never refunds twice). If Stripe refuses,
+   nothing is recorded;
+2. the ``refund`` record (core/refund.py), which queues its REFUND receipt in the same INSERT;
+3. for cash, a ``drawer_open`` record (reason "refund", ``refund_id``) and the drawer pulse.
+
+Lightning and on-chain money is not sent: the record carries the customer's destination as a
+pending payout (``payouts`` view, ``bitagora refunds list --pending``) for the merchant to pay
+from their own wallet. The till holds no spending key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from appliance.core.drawer import drawer_open_body
+from appliance.core.journal import Record
+from appliance.core.money import Money
+from appliance.core.refund import (
+    BITCOIN_METHODS,
+    LineChoice,
+    RefundError,
+    check_reason,
+    clean_destination,
+    payout_kind,
+    plan_refund,
+    void_body,
+)
+from appliance.core.roles import Action, NotAuthorized, require
+from appliance.core.sale import cart_body
+from appliance.store import journal
+from appliance.store.catalog import Staff
+from appliance.store.db import fetch_one, transaction
+
+__all__ = ["CardRefundFailed", "CardRefunder", "RefundError", "RefundResult", "RefundService"]
+
+log = logging.getLogger(__name__)
+
+# One refund at a time per till: a refund reads what earlier refunds gave back, then (for a card)
+# waits on Stripe before it is recorded; two at once could both see the same amount left.
+_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+class CardRefunder(Protocol):
+    """What the service needs of ``payments.card.CardPayments``."""
+
+    async def refund(
+        self, refund_id: str, payment_intent: str, amount: Money
+    ) -> dict[str, Any]: ...
+
+
+class CardRefundFailed(RefundError):
+    """The card refund did not go through (or its answer was lost): nothing was recorded.
+    Retrying with ``refund_id`` is safe: Stripe refunds the card at most once for it."""
+
+    def __init__(self, message: str, refund_id: str) -> None:
+        super().__init__(message)
+        self.refund_id = refund_id
+
+
+@dataclass(frozen=True)
+class Approval:
+    """How a manager approves: a PIN, or a badge's UID."""
+
+    pin: str | None = None
+    badge: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    record: Record
+    drawer: Record | None = None
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+class RefundService:
+    def __init__(self, till: Any, card: CardRefunder | None = None) -> None:
+        """``till``: the Till (its store, identity, drawer, printer and approval path);
+        ``card``: the till's CardPayments, needed only to refund card payments."""
+        self.till = till
+        self.card = card
+
+    async def _approve(self, approval: Approval, action: Action, staff: Staff) -> Staff:
+        if approval.pin is not None:
+            approver: Staff = await self.till._approver(approval.pin, action, staff)
+            return approver
+        if approval.badge is not None:
+            approver = await self.till.unlock_badge(approval.badge)
+            require(approver, action)
+            return approver
+        raise NotAuthorized(f"a manager's PIN or badge must approve a {action}", action)
+
+    async def sale_record(self, sale_id: str | None = None, seq: int | None = None) -> Record:
+        conn = self.till.conn
+        if seq is None:
+            if sale_id is None:
+                raise RefundError("name the sale to refund (its id or journal number)")
+            row = await fetch_one(
+                conn, "SELECT journal_seq FROM sales WHERE sale_id = ?", (sale_id,)
+            )
+            if row is None:
+                raise RefundError(f"no sale {sale_id} on this till")
+            seq = int(row[0])
+        record = await journal.get(conn, seq)
+        if record is None or record.kind != "sale":
+            raise RefundError(f"journal #{seq} is not a sale")
+        if sale_id is not None and record.body["sale_id"] != sale_id:
+            raise RefundError(f"journal #{seq} is not sale {sale_id}")
+        return record
+
+    async def previous_refunds(self, original_seq: int) -> list[dict[str, Any]]:
+        rows = await self.till.conn.execute_fetchall(
+            "SELECT seq FROM journal WHERE kind = 'refund'"
+            " AND body ->> '$.original_seq' = ? ORDER BY seq",
+            (original_seq,),
+        )
+        out = []
+        for (seq,) in rows:
+            record = await journal.get(self.till.conn, int(seq))
+            assert record is not None
+            out.append(dict(record.body))
+        return out
+
+    async def refund(
+        self,
+        staff: Staff,
+        approval: Approval,
+        reason: str,
+        *,
+        sale_id: str | None = None,
+        original_seq: int | None = None,
+        lines: Sequence[LineChoice] | None = None,
+        destination: str | None = None,
+        refund_id: str | None = None,
+    ) -> RefundResult:
+        """Refund ``lines`` (None: all that is left) of a sale. ``destination``: where the
+        customer wants bitcoin money (BOLT11 invoice, LNURL / Lightning address, or address).
+        ``refund_id``: give the same one to retry a refund that failed half-way (card)."""
+        lock = _LOCKS.setdefault(self.till, asyncio.Lock())
+        async with lock:
+            return await self._refund(
+                staff, approval, reason, sale_id, original_seq, lines, destination, refund_id
+            )
+
+    async def _refund(
+        self,
+        staff: Staff,
+        approval: Approval,
+        reason: str,
+        sale_id: str | None,
+        original_seq: int | None,
+        lines: Sequence[LineChoice] | None,
+        destination: str | None,
+        refund_id: str | None,
+    ) -> RefundResult:
+        # Checks that cost nothing come first; the approval (which counts wrong PINs) next.
+        require(staff, "sell")
+        why = check_reason(reason)
+        sale = await self.sale_record(sale_id, original_seq)
+        approver = await self._approve(approval, "refund", staff)
+        previous = await self.previous_refunds(sale.seq)
+        plan = plan_refund(sale.body, previous, lines)
+        refund_id = refund_id or str(uuid.uuid4())
+        currency = str(sale.body["currency"])
+        payments: list[dict[str, Any]] = []
+        for method, amount, paid in plan.payments:
+            entry: dict[str, Any] = {"method": method, "amount": amount.minor}
+            if method in BITCOIN_METHODS:
+                if not destination:
+                    raise RefundError(
+                        f"{amount} goes back by {method}: ask the customer where to send it"
+                    )
+                kind = payout_kind(method, destination)
+                dest = clean_destination(destination)
+                if kind == "address":
+                    _check_address(dest)
+                elif kind == "lnurl" and dest.lower().startswith("lnurl1"):
+                    _check_lnurl(dest)
+                entry["payout"] = {"kind": kind, "destination": dest, "status": "pending"}
+            elif method == "card":
+                if "payment_intent" not in paid:
+                    raise RefundError("the card payment has no PaymentIntent to refund")
+                entry["payment_intent"] = paid["payment_intent"]
+            elif method != "cash":
+                raise RefundError(f"{method} payments cannot be refunded at the till")
+            payments.append(entry)
+        # Card money goes back before anything is recorded: a refused card refund records nothing.
+        for entry in payments:
+            if entry["method"] == "card":
+                if self.card is None:
+                    raise RefundError("card payments are not set up on this till")
+                from appliance.payments.card import CardError
+
+                try:
+                    answer = await self.card.refund(
+                        refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
+                    )
+                except CardError as err:
+                    raise CardRefundFailed(
+                        f"{err} Nothing was recorded; try again to finish this refund.", refund_id
+                    ) from err
+                entry["refund_id"] = answer["id"]
+        body = {
+            "refund_id": refund_id,
+            "sale_id": sale.body["sale_id"],
+            "original_seq": sale.seq,
+            "currency": currency,
+            "staff": {"id": staff.id, "name": staff.name},
+            "approved_by": {"id": approver.id, "name": approver.name},
+            "reason": why,
+            "lines": plan.lines,
+            "taxes": plan.taxes,
+            "total": {"minor": plan.total.minor, "currency": currency},
+            "payments": payments,
+        }
+        async with transaction(self.till.conn):
+            record = await journal.append(self.till.conn, self.till.identity, "refund", body)
+        log.info("refund recorded", extra={"seq": record.seq, "original_seq": sale.seq})
+        problems: list[str] = []
+        drawer: Record | None = None
+        if any(p["method"] == "cash" for p in payments) and self.till.drawer.kind != "none":
+            try:
+                opening = await self.till._open_drawer(
+                    drawer_open_body("refund", staff.id, staff.name, refund_id=refund_id)
+                )
+                drawer = opening.record
+                if opening.problem:
+                    problems.append(f"Drawer did not open: {opening.problem}")
+            except Exception as err:  # the refund stands whatever the drawer does
+                problems.append(f"Drawer did not open: {err}")
+        receipt_problem = await self.till._receipt_outcome(record.seq)
+        if receipt_problem:
+            problems.append(receipt_problem)
+        return RefundResult(record, drawer, tuple(problems))
+
+    async def void(self, cart: Any, staff: Staff, approval: Approval, reason: str) -> Record:
+        """Give up ``cart`` before payment, approved by a manager: a ``void`` record with what
+        was in it, and the cart emptied."""
+        require(staff, "sell")
+        why = check_reason(reason)
+        if cart.is_empty:
+            raise RefundError("the cart is empty: nothing to void")
+        approver = await self._approve(approval, "void", staff)
+        sale_id = str(uuid.uuid4())
+        body = void_body(
+            sale_id,
+            cart_body(sale_id, cart, staff.id, staff.name),
+            (staff.id, staff.name),
+            (approver.id, approver.name),
+            why,
+        )
+        async with transaction(self.till.conn):
+            record = await journal.append(self.till.conn, self.till.identity, "void", body)
+        cart.clear()
+        return record
+
+
+async def pending_payouts(conn: Any) -> list[dict[str, Any]]:
+    """Bitcoin refunds the merchant still has to pay, oldest first."""
+    rows = await conn.execute_fetchall(
+        "SELECT journal_seq, recorded_at, refund_id, sale_id, method, amount, currency, kind,"
+        " destination FROM payouts WHERE status = 'pending' ORDER BY journal_seq"
+    )
+    keys = (
+        "journal_seq",
+        "recorded_at",
+        "refund_id",
+        "sale_id",
+        "method",
+        "amount",
+        "currency",
+        "kind",
+        "destination",
+    )
+    return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
+
+
+def _check_address(text: str) -> None:
+    from embit.script import address_to_scriptpubkey
+
+    try:
+        address_to_scriptpubkey(text)
+    except Exception as err:
+        raise RefundError(
+            f"{text} is not a valid bitcoin address (check it with the customer)"
+        ) from err
+
+
+def _check_lnurl(text: str) -> None:
+    from appliance.wallet.lnurl import LnurlError, decode_bech32_lnurl
+
+    try:
+        decode_bech32_lnurl(text)
+    except LnurlError as err:
+        raise RefundError(f"that LNURL does not decode: {err}") from err

@@ -1,0 +1,126 @@
+"""Card refunds through the official stripe library against the Stripe simulator over HTTP:
+one refund at Stripe even when the connection drops after Stripe did it, and a refused refund
+records nothing."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tui_helpers import till_with_printer
+
+from appliance.config import CardSettings
+from appliance.core.money import Money
+from appliance.core.refund import LineChoice
+from appliance.core.sale import Payment, sale_body
+from appliance.payments.card import CardError, CardPayments, make_client
+from appliance.services.refunds import Approval, CardRefundFailed, RefundService
+from appliance.services.till import Staff, Till
+from appliance.sim.stripe import DEFAULT_READER, StripeSim
+from appliance.store import journal, sales
+from tests.http_helpers import serve
+
+pytestmark = pytest.mark.timeout(60)
+
+KEY = "sk_test_" + "r3f" * 8
+ANA = Staff("ana", "Ana", "cashier")
+MANAGER = Approval(pin="9999")
+
+
+async def card_sale(till: Till, card: CardPayments, settings: CardSettings, http: Any) -> Any:
+    """A sale paid by card on the simulated reader, then recorded as the till records it."""
+    cart = till.new_cart()
+    products = {p.sku: p for p in await till.products()}
+    cart.add(products["mug"])
+    cart.add(products["cake"])
+    total = cart.totals().total
+    sale_id = str(uuid.uuid4())
+    attempt = await card.start(sale_id, total, "Sale")
+    client = make_client(settings, http)
+    await client.v1.test_helpers.terminal.readers.present_payment_method_async(
+        DEFAULT_READER, {"type": "card_present", "card_present": {"number": "4242424242424242"}}
+    )
+    outcome = await card.wait(attempt)
+    assert outcome.paid
+    payment = Payment("card", total, details={"payment_intent": attempt.payment_intent})
+    body = sale_body(sale_id, cart, "ana", "Ana", [payment])
+    return await sales.record_sale(till.conn, till.identity, body)
+
+
+async def test_card_refund_once_despite_a_network_drop(tmp_path: Path) -> None:
+    sim = StripeSim(api_key=KEY)
+    async with (
+        serve(sim.app()) as url,
+        httpx.AsyncClient(timeout=2.0) as http,
+        till_with_printer(tmp_path) as (till, printer),
+    ):
+        settings = CardSettings(
+            kind="stripe_terminal",
+            api_key=KEY,
+            reader_id=DEFAULT_READER,
+            api_base=url,
+            timeout_s=2.0,
+            retries=3,
+            poll_s=0.02,
+        )
+        card = CardPayments(settings, till.conn, http=http)
+        sale = await card_sale(till, card, settings, http)
+        service = RefundService(till, card)
+
+        sim.drop("POST", "/v1/refunds", when="after")  # Stripe refunds, the answer is lost
+        result = await service.refund(
+            ANA, MANAGER, "broken", original_seq=sale.seq, lines=[LineChoice(0)]
+        )
+        assert [r for r in sim.requests if r == ("POST", "/v1/refunds")] == [
+            ("POST", "/v1/refunds")
+        ] * 2
+        (refund,) = sim.refunds.values()  # sent twice, done once
+        (payment,) = result.record.body["payments"]
+        assert payment == {
+            "method": "card",
+            "amount": 1200,
+            "payment_intent": sale.body["payments"][0]["payment_intent"],
+            "refund_id": refund["id"],
+        }
+        assert refund["amount"] == 1200
+        assert refund["metadata"] == {"refund_id": result.record.body["refund_id"]}
+        assert result.drawer is None  # no cash, no drawer
+        assert "REFUND" in (await printer.wait_receipts(2))[1]
+
+        # The same refund retried whole (same refund id) is not refunded again at Stripe.
+        again = await card.refund(
+            result.record.body["refund_id"], payment["payment_intent"], Money(1200, "EUR")
+        )
+        assert again["id"] == refund["id"] and len(sim.refunds) == 1
+
+        # Stripe out of reach for longer than the retries: nothing recorded; the retry with the
+        # same refund id finishes it, and the card is refunded once.
+        for _ in range(4):
+            sim.drop("POST", "/v1/refunds", when="after")
+        with pytest.raises(CardRefundFailed, match="Nothing was recorded") as failed:
+            await service.refund(
+                ANA, MANAGER, "broken", original_seq=sale.seq, lines=[LineChoice(1)]
+            )
+        assert len(sim.refunds) == 2
+        assert not [r async for r in journal.iterate(till.conn) if r.kind == "refund"][1:]
+        retried = await service.refund(
+            ANA,
+            MANAGER,
+            "broken",
+            original_seq=sale.seq,
+            lines=[LineChoice(1)],
+            refund_id=failed.value.refund_id,
+        )
+        assert len(sim.refunds) == 2
+        assert retried.record.body["payments"][0]["refund_id"] in sim.refunds
+
+        # Everything went back: Stripe has nothing left and refuses in words.
+        before = [r async for r in journal.iterate(till.conn)]
+        with pytest.raises(CardError, match="already been refunded"):
+            await card.refund(str(uuid.uuid4()), payment["payment_intent"], Money(1, "EUR"))
+        assert [r async for r in journal.iterate(till.conn)] == before
+        charge = sim.charges[refund["charge"]]
+        assert charge["refunded"] and charge["amount_refunded"] == sale.body["total"]["minor"]
