@@ -17,6 +17,7 @@ import aiosqlite
 import httpx
 import pytest
 import stripe
+from card_helpers import sim_card_settings
 
 from appliance.config import CardSettings, ConfigError, load_settings
 from appliance.core.money import Money
@@ -63,15 +64,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     sim = StripeSim(api_key=KEY)
     conn = await open_db(tmp_path / "appliance.sqlite3")
     async with serve(sim.app()) as url, httpx.AsyncClient(timeout=2.0) as http:
-        settings = CardSettings(
-            kind="stripe_terminal",
-            api_key=KEY,
-            reader_id=DEFAULT_READER,
-            api_base=url,
-            timeout_s=2.0,
-            retries=3,
-            poll_s=0.02,
-        )
+        settings = sim_card_settings(url, KEY)
         yield Rig(sim, url, settings, conn, http)
     await conn.close()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from card_helpers import sim_card_settings
 from tui_helpers import till_with_printer
 
 from appliance.config import CardSettings
@@ -57,15 +58,7 @@ async def test_card_refund_once_despite_a_network_drop(tmp_path: Path) -> None:
         httpx.AsyncClient(timeout=2.0) as http,
         till_with_printer(tmp_path) as (till, printer),
     ):
-        settings = CardSettings(
-            kind="stripe_terminal",
-            api_key=KEY,
-            reader_id=DEFAULT_READER,
-            api_base=url,
-            timeout_s=2.0,
-            retries=3,
-            poll_s=0.02,
-        )
+        settings = sim_card_settings(url, KEY)
         card = CardPayments(settings, till.conn, http=http)
         sale = await card_sale(till, card, settings, http)
         service = RefundService(till, card)

@@ -65,17 +65,8 @@ def receipt_from_record(
 ) -> Receipt:
     """The customer's receipt for a sale record (or a refund record: core.refund.refund_receipt);
     a copy when ``reprint`` (its record) is given."""
-    if sale.kind == "refund":
-        return refund_receipt(
-            dict(sale.body),
-            sale.seq,
-            sale.sig,
-            local_time(sale.at),
-            device.merchant_name,
-            device.header_lines,
-            device.footer_lines,
-        )
-    receipt = receipt_for(
+    render = refund_receipt if sale.kind == "refund" else receipt_for
+    receipt = render(
         dict(sale.body),
         sale.seq,
         sale.sig,
