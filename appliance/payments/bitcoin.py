@@ -540,20 +540,16 @@ class BitcoinPayments:
     async def _seen(self, co: Checkout) -> list[Seen]:
         assert self._rails.chain is not None and co.address is not None
         activity = await self._rails.chain.address_activity(co.address)
-        now = self.clock()
-        seen = [
-            Seen(
-                tx.txid,
-                tx.sats,
-                tx.confirmations,
-                tx.rbf,
-                await checkouts.first_seen(self.conn, co.address, tx.txid, now),
-            )
-            for tx in activity.txs
-        ]
-        if seen:
+        if not activity.txs:
+            return []
+        first, new = await checkouts.first_seen(
+            self.conn, co.address, [tx.txid for tx in activity.txs], self.clock()
+        )
+        if new:  # money arrived: the address is never offered again
             await addresses.mark_used(self.conn, co.address)
-        return seen
+        return [
+            Seen(tx.txid, tx.sats, tx.confirmations, tx.rbf, first[tx.txid]) for tx in activity.txs
+        ]
 
     async def _check_open(self, co: Checkout) -> None:
         now = self.clock()

@@ -10,6 +10,7 @@ once, and the journal and the row never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import aiosqlite
 
 from appliance.core.journal import Record
 from appliance.store import journal
-from appliance.store.db import fetch_one, transaction
+from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 
 OPEN_STATES = ("offered", "underpaid", "confirming")
@@ -166,17 +167,23 @@ async def stop_late_watch(conn: aiosqlite.Connection, sale_id: str) -> None:
         )
 
 
-async def first_seen(conn: aiosqlite.Connection, address: str, txid: str, now: float) -> float:
-    """When the till first saw ``txid`` paying ``address`` (``now`` the first time it is asked)."""
-    async with transaction(conn):
-        await conn.execute(
-            "INSERT OR IGNORE INTO btc_tx_seen (address, txid, first_seen) VALUES (?, ?, ?)",
-            (address, txid, now),
-        )
-        row = await fetch_one(
-            conn,
-            "SELECT first_seen FROM btc_tx_seen WHERE address = ? AND txid = ?",
-            (address, txid),
-        )
-    assert row is not None
-    return float(row[0])
+async def first_seen(
+    conn: aiosqlite.Connection, address: str, txids: Sequence[str], now: float
+) -> tuple[dict[str, float], bool]:
+    """When the till first saw each of ``txids`` paying ``address`` (``now`` for those it had not
+    seen), and whether any was new. Only new ones are written: a poll that finds nothing new costs
+    no write (and no fsync on the SD card)."""
+    marks = ", ".join("?" * len(txids))
+    rows = await conn.execute_fetchall(
+        f"SELECT txid, first_seen FROM btc_tx_seen WHERE address = ? AND txid IN ({marks})",
+        (address, *txids),
+    )
+    known = {str(txid): float(at) for txid, at in rows}
+    new = [txid for txid in txids if txid not in known]
+    if new:
+        async with transaction(conn):
+            await conn.executemany(
+                "INSERT OR IGNORE INTO btc_tx_seen (address, txid, first_seen) VALUES (?, ?, ?)",
+                [(address, txid, now) for txid in new],
+            )
+    return {**known, **dict.fromkeys(new, now)}, bool(new)
