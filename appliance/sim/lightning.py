@@ -408,11 +408,7 @@ class LightningSim:
     async def _close_socket(self) -> None:
         server, self._socket_server = self._socket_server, None
         if server is not None:
-            server.close()
-            for task in list(self._handlers):
-                task.cancel()
-            await asyncio.gather(*self._handlers, return_exceptions=True)
-            await server.wait_closed()
+            await self._stop_serving(server)
             if self._socket_path is not None:
                 with contextlib.suppress(FileNotFoundError):
                     self._socket_path.unlink()
@@ -526,11 +522,15 @@ class LightningSim:
         await self._close_socket()
         server, self._http_server = self._http_server, None
         if server is not None:
-            server.close()
-            for task in list(self._handlers):
-                task.cancel()
-            await asyncio.gather(*self._handlers, return_exceptions=True)
-            await server.wait_closed()
+            await self._stop_serving(server)
+
+    async def _stop_serving(self, server: asyncio.Server) -> None:
+        """Stop accepting, end the connections being served, and wait for the server to close."""
+        server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await server.wait_closed()
 
 
 def _pay_index(text: str) -> int:
