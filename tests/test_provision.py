@@ -3,8 +3,10 @@ a second run that changes nothing, a refused code, bad setup files, and factory 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
+import sys
 import tomllib
 from pathlib import Path
 
@@ -310,3 +312,62 @@ async def test_factory_reset_asks_for_the_device_id(
     monkeypatch.setattr("builtins.input", lambda _prompt: device_id)
     assert await device.factory_reset() == 0
     assert not device.key.exists()
+
+
+async def test_interactive_provision_asks_and_takes_the_same_path(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    # First boot failed on a code central never made; the technician provisions by hand.
+    device.write_setup(central_server.base_url, "ABCD-EFGH-JKMN")
+    assert await device.provision() == 1
+    code = await central_server.make_code("Padaria Sol")
+    answers = [
+        "Padaria Sol",  # shop name
+        central_server.base_url,
+        code,  # typed unseen
+        "Padaria",  # Wi-Fi
+        "broa-de-milho-7",  # typed unseen
+        "pt",
+        "network",  # printer kind
+        "10.0.0.40",
+        "none",  # drawer
+        "Atlantic/Madeira",
+        "",  # locale: keep
+    ]
+    # A new session: no controlling terminal, so getpass reads the answers from stdin too.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "appliance.cli",
+        "provision",
+        *device.args(),
+        "--owner",
+        "",
+        "--network-wait",
+        "0",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    async with asyncio.timeout(120):
+        out, err = await process.communicate("\n".join(answers).encode() + b"\n")
+    assert process.returncode == 0, err.decode()
+    assert "Shop name [Café Lisboa]: " in out.decode()  # the defaults are what the device has
+
+    config = tomllib.loads(device.config.read_text())
+    assert config["device"]["merchant_name"] == "Padaria Sol"
+    assert config["printer"] == {"kind": "network", "host": "10.0.0.40"}
+    assert config["drawer"] == {"kind": "none"}
+    keyfile = device.root / "etc/NetworkManager/system-connections/bitagora-wifi.nmconnection"
+    assert "psk=broa-de-milho-7\n" in keyfile.read_text() and mode(keyfile) == 0o600
+    assert (device.root / "etc/timezone").read_text() == "Atlantic/Madeira\n"
+    device_id = load_identity(device.data_dir).device_id
+    assert await devices_on_central(CentralDb(central_server.database_url)) == [device_id]
+    assert code not in out.decode() + err.decode()
+    # The setup file on the boot partition lost its secrets and does not come back at next boot.
+    left = device.setup.read_text()
+    assert "ABCD-EFGH-JKMN" not in left and "pastel-de-nata-42" not in left
+    assert await device.provision() == 0
+    assert tomllib.loads(device.config.read_text())["device"]["merchant_name"] == "Padaria Sol"

@@ -25,7 +25,13 @@ from typing import Any
 from appliance.config import ConfigError, Settings, load_settings
 from appliance.doctor import Options, report, run_checks
 from appliance.provision.host import CONFIG, Host, HostError
-from appliance.provision.setup_file import Setup, SetupError, erase_secrets, read_setup
+from appliance.provision.setup_file import (
+    Setup,
+    SetupError,
+    erase_secrets,
+    file_sha256,
+    read_setup,
+)
 from appliance.provision.status import ProvisionStatus, read_status, write_status
 from appliance.store import device
 from appliance.store.identity import IdentityError
@@ -67,6 +73,20 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     if previous is not None and previous.ok and previous.setup_sha256 == setup.sha256:
         return replace(previous, message=ALREADY_APPLIED)
     return await provision(setup, target, system=True)
+
+
+def supersede(target: Target, path: Path) -> None:
+    """Settings typed at ``bitagora provision`` win over the setup file as it is now: its secrets
+    are erased all the same and its hash recorded as applied, so the next boot does not put its
+    older settings back (an edit still counts)."""
+    status = read_status(target.data_dir)
+    if status is None or not status.ok or not path.is_file():
+        return
+    try:
+        sha = erase_secrets(read_setup(path, target.host.read_credentials()), datetime.now(UTC))
+    except SetupError:
+        sha = file_sha256(path)  # a file that does not parse: nothing to apply or to erase
+    write_status(target.data_dir, replace(status, setup_sha256=sha))
 
 
 async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
@@ -219,7 +239,7 @@ async def _finish(target: Target, status: ProvisionStatus) -> ProvisionStatus:
     return status
 
 
-def _settings(target: Target) -> Settings:
+def device_settings(target: Target) -> Settings:
     """The settings the services will see: the written file and, as their credentials, the
     secrets (the files are named like systemd's LoadCredential= names them)."""
     config = target.host.config_path
@@ -229,7 +249,7 @@ def _settings(target: Target) -> Settings:
 
 async def _doctor(target: Target) -> str:
     try:
-        checks = await run_checks(lambda: _settings(target), Options(print_test_page=False))
+        checks = await run_checks(lambda: device_settings(target), Options(print_test_page=False))
     except Exception as err:  # the report is extra information; its failure must not hide ours
         log.exception("doctor failed")
         return f"doctor could not run: {err}"

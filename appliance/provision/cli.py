@@ -12,8 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.config import PRINTER_KINDS, ConfigError, Settings, load_settings
-from appliance.provision.apply import Target, provision, provision_file
+from appliance.config import PRINTER_KINDS, ConfigError, Settings
+from appliance.provision.apply import (
+    Target,
+    device_settings,
+    provision,
+    provision_file,
+    supersede,
+)
 from appliance.provision.host import Host
 from appliance.provision.reset import device_id, final_flush, wipe
 from appliance.provision.setup_file import SETUP_FILE_NAME, SetupError, parse_setup
@@ -118,6 +124,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
         except SetupError as err:
             return _error("\n".join(err.problems))
         status = asyncio.run(provision(setup, target, system=True))
+        boot_setup = Path(args.root) / BOOT_SETUP
+        if status.ok and boot_setup.is_file():
+            supersede(target, boot_setup)
+            print(f"{boot_setup}: secrets erased; applied again only once edited")
     return _print_status(status)
 
 
@@ -181,9 +191,8 @@ def ask(
 
 
 def _current_settings(target: Target) -> Settings:
-    config = target.host.config_path
     try:
-        return load_settings(target.data_dir, config if config.is_file() else None)
+        return device_settings(target)
     except ConfigError:
         return Settings(data_dir=target.data_dir)  # a broken file: its values are no defaults
 
@@ -195,7 +204,7 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
     host = Host(Path(args.root))
     data_dir = _data_dir(args)
     try:
-        settings = load_settings(data_dir, host.config_path if host.config_path.is_file() else None)
+        settings = device_settings(Target(host, data_dir))
     except ConfigError:
         settings = Settings(data_dir=data_dir)  # wiping is how a broken setting gets fixed too
     if not args.yes:

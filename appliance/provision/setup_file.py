@@ -261,6 +261,10 @@ def erase_secrets(setup: Setup, now: datetime) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def write_atomically(path: Path, data: bytes, mode: int | None) -> None:
     """Write a temporary file next to ``path``, flush it to disk, rename it over ``path``.
     ``mode`` None keeps the old file's (a FAT boot partition has none to keep)."""
