@@ -54,6 +54,9 @@ async def test_a_refused_code_shows_the_technician_screen_and_retry_enrolls(
                 "the second answer",
             )
             assert "central refused the enrollment code" in shown(app, "#tech-message")
+            # The kiosk holds the printer and the reader: a retry's report leaves them alone.
+            report = shown(app, "#tech-doctor")
+            assert "uplink" in report and "printer" not in report and "nfc" not in report
 
             # The technician gets a good code from central ops and writes it into the file.
             code = await central_server.make_code("Café Lisboa")

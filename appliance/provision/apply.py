@@ -10,20 +10,30 @@ status file (``status.py``) with the doctor's report, so the kiosk can show a fa
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 import pwd
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from appliance.config import ConfigError, Settings, load_settings
-from appliance.doctor import Options, report, run_checks
+from appliance.doctor import (
+    Check,
+    Options,
+    clock_check,
+    config_check,
+    disk_check,
+    report,
+    run_checks,
+    uplink_check,
+)
 from appliance.provision.host import CONFIG, Host, HostError
 from appliance.provision.setup_file import (
     Setup,
@@ -61,6 +71,8 @@ class Target:
     owner: str | None = "bitagora"
     # How long to keep trying central while the network comes up (Wi-Fi just written).
     network_wait_s: float = DEFAULT_NETWORK_WAIT_S
+    # Whether the doctor may open the printer and the NFC reader (not while the kiosk has them).
+    devices: bool = True
 
 
 async def provision_file(path: Path, target: Target) -> ProvisionStatus:
@@ -100,7 +112,9 @@ async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
             "no setup file to retry with: run bitagora provision",
             "",
         )
-    target = Target(Host(Path(previous.root)), data_dir, owner=None, network_wait_s=0)
+    target = Target(
+        Host(Path(previous.root)), data_dir, owner=None, network_wait_s=0, devices=False
+    )
     # The kiosk cannot read root's credentials folder, but systemd hands it the same secrets.
     given = os.environ.get("CREDENTIALS_DIRECTORY")
     try:
@@ -248,12 +262,25 @@ def device_settings(target: Target) -> Settings:
 
 
 async def _doctor(target: Target) -> str:
+    load = functools.partial(device_settings, target)
     try:
-        checks = await run_checks(lambda: device_settings(target), Options(print_test_page=False))
+        if target.devices:
+            checks = await run_checks(load, Options(print_test_page=False))
+        else:
+            checks = await _network_checks(load)
     except Exception as err:  # the report is extra information; its failure must not hide ours
         log.exception("doctor failed")
         return f"doctor could not run: {err}"
     return report(checks, as_json=False)
+
+
+async def _network_checks(load: Callable[[], Settings]) -> list[Check]:
+    """The doctor's checks that touch no device: what a retry from the kiosk can run."""
+    config, settings = config_check(load)
+    if settings is None:
+        return [config]
+    uplink, skew = await uplink_check(settings, offline=False)
+    return [config, uplink, clock_check(time.time(), skew), disk_check(settings)]
 
 
 def _hand_over(target: Target) -> None:
