@@ -108,7 +108,8 @@ def parse_setup(
     def text(section: str, key: str) -> str:
         value = document.get(section, {}).get(key, "")
         if not isinstance(value, str):
-            problems.append(f"{section}.{key}: must be text in quotes, got {value!r}")
+            shown = "a secret" if f"{section}.{key}" in SECRETS else repr(value)
+            problems.append(f"{section}.{key}: must be text in quotes, got {shown}")
             return ""
         return value.strip()
 
