@@ -371,3 +371,40 @@ async def test_interactive_provision_asks_and_takes_the_same_path(
     assert "ABCD-EFGH-JKMN" not in left and "pastel-de-nata-42" not in left
     assert await device.provision() == 0
     assert tomllib.loads(device.config.read_text())["device"]["merchant_name"] == "Padaria Sol"
+
+
+async def test_factory_reset_refuses_to_drop_the_sales_of_a_device_never_enrolled(
+    tmp_path: Path, capsys
+) -> None:
+    device = device_root(tmp_path)
+    async with open_device_store(device.data_dir) as store:
+        await store.write(2)
+
+    assert await device.factory_reset("--yes") == 1
+
+    err = capsys.readouterr().err
+    assert "this device never enrolled with central" in err
+    assert "2 journal record(s) central does not hold would be LOST" in err
+    assert device.key.is_file() and (device.data_dir / "appliance.sqlite3").is_file()
+
+
+async def test_an_enrolled_device_is_not_moved_to_another_central_silently(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    config = device.config.read_text()
+    device.setup.write_text(
+        device.setup.read_text().replace(central_server.base_url, "https://other.example.com")
+    )
+
+    assert await device.provision() == 1
+
+    assert device.config.read_text() == config  # refused before anything was written
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "enrollment"
+    assert f"enrolled with {central_server.base_url}, not https://other.example.com" in (
+        status.message
+    )
+    assert "factory-reset" in status.message

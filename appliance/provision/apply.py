@@ -44,6 +44,7 @@ from appliance.provision.setup_file import (
 )
 from appliance.provision.status import ProvisionStatus, read_status, write_status
 from appliance.store import device
+from appliance.store.db import open_db
 from appliance.store.identity import IdentityError
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.daemon import load_enrollment
@@ -128,11 +129,13 @@ async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
 
 async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionStatus:
     """Apply ``setup``; ``system`` False leaves the system files and the setup file alone."""
-    step = "system files"
+    step = "enrollment"
     device_id = ""
     sha = ""
     try:
         if system:
+            await _refuse_another_central(setup, target)
+            step = "system files"
             apply_system(setup, target.host)
         step = "enrollment"
         device_id = await _enroll(setup, target)
@@ -169,17 +172,30 @@ def apply_system(setup: Setup, host: Host) -> None:
         host.set_locale(setup.locale)
 
 
+async def _refuse_another_central(setup: Setup, target: Target) -> None:
+    """A device enrolled with one central is not moved to another by a changed setup file (its
+    journal lives there); checked before anything is written."""
+    database = Settings(data_dir=target.data_dir).database_path
+    if not database.is_file():
+        return
+    conn = await open_db(database)
+    try:
+        state = await load_enrollment(conn)
+    finally:
+        await conn.close()
+    if state is not None and state.central_url != setup.central_url:
+        raise EnrollFailed(
+            f"this device is enrolled with {state.central_url}, not {setup.central_url}; "
+            "to move it, run bitagora factory-reset and provision it again"
+        )
+
+
 async def _enroll(setup: Setup, target: Target) -> str:
     """The device key and store (made once), then enrollment unless already enrolled there."""
     settings = Settings(data_dir=target.data_dir)
     async with device_store(settings) as (identity, conn):
         state = await load_enrollment(conn)
         if state is not None and state.device_id == identity.device_id:
-            if state.central_url != setup.central_url:
-                raise EnrollFailed(
-                    f"this device is enrolled with {state.central_url}, not {setup.central_url}; "
-                    "to move it, run bitagora factory-reset and provision it again"
-                )
             return state.device_id
         if not setup.enrollment_code:
             raise EnrollFailed(
