@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_wallet_commands(sub)
 
+    from appliance.provision.cli import add_provision_parsers
+
+    add_provision_parsers(sub)
+
     sim = sub.add_parser("sim", help="wire-level device simulators")
     ssub = sim.add_subparsers(dest="sim_command", required=True, metavar="DEVICE")
     from appliance.sim import printer as printer_sim

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
-UNITS = ("bitagora-uplink.service", "bitagora-kiosk.service")
+UNITS = ("bitagora-uplink.service", "bitagora-kiosk.service", "bitagora-firstboot.service")
 EXECUTABLE = "/opt/bitagora/bin/bitagora"
 HOST_UNITS = Path("/usr/lib/systemd/system")
 
@@ -32,8 +32,13 @@ HOST_UNITS = Path("/usr/lib/systemd/system")
 # The uplink's remaining points: network access (it is its job), the host's root directory.
 # The kiosk's also: real devices (DevicePolicy=closed + a DeviceAllow= list instead of
 # PrivateDevices=), other users' ids (no PrivateUsers=, so device group permissions hold)
-# and netlink (libusb).
-EXPOSURE_CEILING = {"bitagora-uplink.service": 1.1, "bitagora-kiosk.service": 1.5}
+# and netlink (libusb). First boot's: it runs as root (it writes /etc and the boot partition)
+# with the capabilities to hand the state to the bitagora user and to set the Wi-Fi country.
+EXPOSURE_CEILING = {
+    "bitagora-uplink.service": 1.1,
+    "bitagora-kiosk.service": 1.5,
+    "bitagora-firstboot.service": 2.3,
+}
 
 OVERALL = re.compile(r"Overall exposure level for (?P<unit>\S+): (?P<level>\d+\.\d+)")
 
@@ -118,6 +123,20 @@ def test_kiosk_owns_tty1_and_nothing_else_of_dev() -> None:
     assert kiosk["Conflicts"] == ["getty@tty1.service"]
     assert kiosk["DevicePolicy"] == ["closed"]
     assert "char-tty rw" in kiosk["DeviceAllow"]
+
+
+def test_firstboot_runs_once_per_boot_before_the_till_without_holding_it_back() -> None:
+    firstboot = unit_settings("bitagora-firstboot.service")
+    assert firstboot["Type"] == ["oneshot"]
+    assert firstboot["ConditionPathExists"] == ["/boot/firmware/bitagora-setup.toml"]
+    assert firstboot["Before"] == ["bitagora-kiosk.service bitagora-uplink.service"]
+    assert "--from-boot" in firstboot["ExecStart"][0]
+    # The kiosk must start after a failed provisioning too, to show the technician why.
+    for name in ("bitagora-kiosk.service", "bitagora-uplink.service"):
+        settings = unit_settings(name)
+        assert not any(
+            "firstboot" in v for k in ("Requires", "BindsTo") for v in settings.get(k, [])
+        )
 
 
 @pytest.mark.parametrize("name", UNITS)
