@@ -5,13 +5,12 @@ independent ``bolt11`` package."""
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from typing import Any
 
 import bolt11
-import coincurve
 import pytest
+from lightning_helpers import customer_invoice
 
 from appliance.core.btc import fiat_to_msat
 from appliance.core.money import Money
@@ -23,25 +22,11 @@ from appliance.core.payout import (
     payout_body,
     payout_kind,
 )
-from appliance.sim.bolt11 import encode
 
 MAINNET = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 TESTNET = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
 RATE = {"rate": "61220.275", "currency": "EUR"}
 RATE_DECIMAL = Decimal(RATE["rate"])
-
-
-def invoice(network: str, amount_msat: int | None) -> str:
-    return encode(
-        node_key=coincurve.PrivateKey(),
-        network=network,
-        amount_msat=amount_msat,
-        payment_hash=os.urandom(32),
-        payment_secret=os.urandom(32),
-        description="refund",
-        timestamp=1_790_000_000,
-        expiry_s=3600,
-    )
 
 
 @pytest.mark.parametrize(
@@ -69,7 +54,7 @@ def test_payout_refused_in_words() -> None:
 def test_invoice_amount_and_chain_read_like_the_bolt11_package(
     network: str, amount_msat: int | None
 ) -> None:
-    text = invoice(network, amount_msat)
+    text = customer_invoice(amount_msat, network)
     assert invoice_hrp(text) == (network, amount_msat)
     assert bolt11.decode(text).amount_msat == amount_msat
 
@@ -103,10 +88,10 @@ def test_an_invoice_on_another_chain_than_the_paid_one_is_refused() -> None:
     with pytest.raises(PayoutError, match="customer paid on mainnet"):
         check_destination(
             "lightning",
-            invoice("tb", None),
+            customer_invoice(None, "tb"),
             Money(180, "EUR"),
             paid,
-            paid_invoice=invoice("bc", 2_939_520),
+            paid_invoice=customer_invoice(2_939_520),
         )
 
 
@@ -114,14 +99,14 @@ def test_an_invoice_amount_must_be_what_the_refund_is_worth() -> None:
     paid: dict[str, Any] = {"method": "lightning", "rate": RATE}
     amount = Money(180, "EUR")
     worth = fiat_to_msat(amount, RATE_DECIMAL)  # 2,941 sats (rounded up) at the sale's rate
-    exact = invoice("bc", worth)
+    exact = customer_invoice(worth)
     assert check_destination("lightning", exact, amount, paid)["kind"] == "bolt11"
-    assert check_destination("lightning", invoice("bc", None), amount, paid)["kind"] == "bolt11"
-    assert check_destination("lightning", invoice("bc", worth * 99 // 100 + 1), amount, paid)
+    assert check_destination("lightning", customer_invoice(None), amount, paid)["kind"] == "bolt11"
+    assert check_destination("lightning", customer_invoice(worth * 99 // 100 + 1), amount, paid)
     with pytest.raises(PayoutError, match="asks 3,000 sats but the refund of €1.80 is 2,941"):
-        check_destination("lightning", invoice("bc", 3_000_000), amount, paid)
+        check_destination("lightning", customer_invoice(3_000_000), amount, paid)
     with pytest.raises(PayoutError, match="asks only 2,000 sats for a refund worth 2,941"):
-        check_destination("lightning", invoice("bc", 2_000_000), amount, paid)
+        check_destination("lightning", customer_invoice(2_000_000), amount, paid)
     with pytest.raises(PayoutError, match="no rate lock"):
         check_destination("lightning", exact, amount, {"method": "lightning"})
 

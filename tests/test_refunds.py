@@ -5,13 +5,12 @@ proportion, bitcoin refunds become pending payouts, and the rules hold without a
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
-import coincurve
 import pytest
+from lightning_helpers import customer_invoice
 from tui_helpers import till_with_printer
 
 from appliance.core.journal import verify_chain
@@ -21,7 +20,6 @@ from appliance.core.refund import LineChoice, RefundError
 from appliance.core.sale import Payment, sale_body
 from appliance.services.refunds import Approval, RefundService, mark_payout_paid, payouts
 from appliance.services.till import AuthError, NotAuthorized, Staff, Till
-from appliance.sim.bolt11 import encode
 from appliance.store import journal, sales
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,20 +27,6 @@ pytestmark = pytest.mark.timeout(60)
 ANA = Staff("ana", "Ana", "cashier")  # demo staff: Ana 1234, Marco 9999 (manager)
 MANAGER = Approval(pin="9999")
 RATE = {"rate": "61220.275", "currency": "EUR"}
-
-
-def customer_invoice(amount_msat: int | None = None, network: str = "bc") -> str:
-    """A real signed BOLT11 invoice, as the customer's wallet would show it."""
-    return encode(
-        node_key=coincurve.PrivateKey(),
-        network=network,
-        amount_msat=amount_msat,
-        payment_hash=os.urandom(32),
-        payment_secret=os.urandom(32),
-        description="refund",
-        timestamp=1_790_000_000,
-        expiry_s=3600,
-    )
 
 
 BOLT11 = customer_invoice()  # no amount: the merchant's wallet pays the refund's sats
