@@ -13,7 +13,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widget import Widget
 from touch_helpers import Panel, console_cells, make_fifo, panel, touch_env
-from tui_helpers import cart_summary, kiosk, till_with_printer
+from tui_helpers import cart_summary, kiosk, scanner_burst, till_with_printer
 
 from appliance.drivers.touch import Calibration
 from appliance.tui.app import KioskApp
@@ -23,6 +23,7 @@ from appliance.tui.script import wait_until
 from appliance.tui.widgets.product_grid import ProductButton, ProductGrid
 
 RAW = Calibration(0, 4095, 0, 4095)
+BARCODE = "4006381333931"  # the demo catalog's espresso
 
 
 def centre(widget: Widget) -> tuple[int, int]:
@@ -201,3 +202,15 @@ async def test_the_screen_blanks_when_idle_and_the_waking_tap_presses_nothing(
                 assert not app.has_class("-blanked")
                 if backlight:
                     assert light.read_text().strip() == lit
+
+
+async def test_a_scan_at_a_dark_screen_wakes_it_and_still_counts(tmp_path: Path) -> None:
+    fifo = make_fifo(tmp_path / "touch")
+    env = touch_env(fifo, RAW, blank_after_s="1")
+    async with till_with_printer(tmp_path, env) as (till, _printer):
+        async with kiosk(till, size=console_cells(800, 480)) as (app, pilot):
+            await wait_until(pilot, lambda: app.blanker.blanked, "the blank screen")
+            await scanner_burst(pilot, BARCODE)
+            assert not app.blanker.blanked and not app.has_class("-blanked")
+            assert len(app.sell.cart.lines) == 1
+            assert app.sell.cart.lines[0].product.barcode == BARCODE
