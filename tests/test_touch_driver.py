@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from touch_helpers import Panel, make_fifo, panel
+from touch_helpers import RAW, Panel, make_fifo, panel
 
 from appliance.config import TouchSettings
 from appliance.drivers.touch import (
@@ -19,7 +19,6 @@ from appliance.drivers.touch import (
     BTN_TOUCH,
     EV_ABS,
     EV_KEY,
-    Calibration,
     Press,
     Release,
     TouchDecoder,
@@ -29,7 +28,7 @@ from appliance.drivers.touch import (
 )
 
 PANEL = (800, 480)
-RAW = Calibration(0, 4095, 0, 4095)
+
 WAIT_S = 20.0
 
 

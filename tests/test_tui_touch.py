@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widget import Widget
-from touch_helpers import Panel, console_cells, make_fifo, panel, touch_env
+from touch_helpers import (
+    RAW,
+    Panel,
+    centre,
+    console_cells,
+    make_fifo,
+    panel,
+    touch,
+    touch_cell,
+    touch_env,
+)
 from tui_helpers import cart_summary, kiosk, scanner_burst, till_with_printer
 
 from appliance.drivers.touch import Calibration
@@ -22,32 +31,13 @@ from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.script import wait_until
 from appliance.tui.widgets.product_grid import ProductButton, ProductGrid
 
-RAW = Calibration(0, 4095, 0, 4095)
 BARCODE = "4006381333931"  # the demo catalog's espresso
-
-
-def centre(widget: Widget) -> tuple[int, int]:
-    region = widget.region
-    return region.x + region.width // 2, region.y + region.height // 2
 
 
 def products(app: KioskApp) -> list[ProductButton]:
     """The product buttons wholly on screen, top left first."""
     grid = app.sell.query_one(ProductGrid)
     return [b for b in grid.buttons if app.screen.get_widget_at(*centre(b))[0] is b]
-
-
-async def touch(pilot: Pilot[None], glass: Panel, widget: Widget) -> None:
-    """A finger on ``widget``'s middle and off again; returns once the tap reached the app."""
-    await touch_cell(pilot, glass, *centre(widget))
-
-
-async def touch_cell(pilot: Pilot[None], glass: Panel, col: int, row: int) -> None:
-    app = pilot.app
-    assert isinstance(app, KioskApp) and app.touch is not None
-    taps = app.touch.taps
-    glass.tap(*glass.at_cell(col, row))
-    await wait_until(pilot, lambda: app.touch is not None and app.touch.taps > taps, "the tap")
 
 
 async def lock_by_touch(pilot: Pilot[None], glass: Panel, app: KioskApp) -> None:

@@ -13,6 +13,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual.pilot import Pilot
+from textual.widget import Widget
+
 from appliance.drivers.touch import (
     ABS_MT_POSITION_X,
     ABS_MT_POSITION_Y,
@@ -29,8 +32,11 @@ from appliance.drivers.touch import (
     Calibration,
     record,
 )
+from appliance.tui.app import KioskApp
+from appliance.tui.script import wait_until
 
 OPEN_TIMEOUT_S = 20.0
+RAW = Calibration(0, 4095, 0, 4095)  # a panel reporting 12-bit values, the right way round
 FONT = (8, 16)  # the console font Raspberry Pi OS ships (Lat15-Fixed16, 8x16 pixels a cell)
 
 
@@ -176,3 +182,21 @@ async def panel(
     finally:
         if glass.fd >= 0:
             os.close(glass.fd)
+
+
+def centre(widget: Widget) -> tuple[int, int]:
+    region = widget.region
+    return region.x + region.width // 2, region.y + region.height // 2
+
+
+async def touch(pilot: Pilot[None], glass: Panel, widget: Widget) -> None:
+    """A finger on ``widget``'s middle and off again; returns once the tap reached the app."""
+    await touch_cell(pilot, glass, *centre(widget))
+
+
+async def touch_cell(pilot: Pilot[None], glass: Panel, col: int, row: int) -> None:
+    app = pilot.app
+    assert isinstance(app, KioskApp) and app.touch is not None
+    taps = app.touch.taps
+    glass.tap(*glass.at_cell(col, row))
+    await wait_until(pilot, lambda: app.touch is not None and app.touch.taps > taps, "the tap")

@@ -5,7 +5,7 @@ tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reade
 worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
 "Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), "Pay card" the
 card one (Stripe Terminal reader), and a finished sale the sale-done modal; "No sale" pushes the
-manager-PIN modal that opens the drawer.
+manager-PIN modal that opens the drawer; the search bar's "Keys" the on-screen keyboard.
 With ``[touch] device`` set the app also reads the touchscreen (taps become clicks,
 tui/touch.py); with ``blank_after_s`` the screen goes dark when idle on the lock screen or an
 empty sale (tui/blank.py), and wakes at a touch, a key or a card.
@@ -25,6 +25,7 @@ import time
 from textual import events, on, work
 from textual.app import App
 from textual.message import Message
+from textual.widgets import Button
 
 from appliance.drivers.backlight import Backlight
 from appliance.drivers.nfc import CardTap, NoNfcReader
@@ -40,6 +41,7 @@ from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
+from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
 from appliance.tui.screens.sell import SellScreen
 from appliance.tui.touch import TouchInput
 
@@ -214,6 +216,10 @@ class KioskApp(App[None]):
         self.push_screen(SaleDoneScreen(result, self.next_customer_after_s))
         if self.quiet_gc:
             self.call_after_refresh(gc.collect)  # once the done screen is drawn
+
+    @on(Button.Pressed, "#search-keys")
+    def _search_keys(self) -> None:
+        self.push_screen(SearchKeyboardScreen(self.sell))
 
     @on(SellScreen.NoSaleRequested)
     def _no_sale_requested(self, event: SellScreen.NoSaleRequested) -> None:
