@@ -16,6 +16,7 @@ text area is taken to cover the panel (docs/TECHNICIAN.md, "Touchscreen").
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from textual import events
@@ -24,6 +25,8 @@ from textual.screen import Screen
 
 from appliance.drivers.touch import Press, TouchEvent, Touchscreen
 from appliance.tui.blank import Blanker
+
+log = logging.getLogger(__name__)
 
 
 def cell(fraction: float, cells: int) -> int:
@@ -40,7 +43,10 @@ class TouchInput:
         self._waking = False
 
     async def run(self) -> None:
-        await self.touchscreen.run(self._touched)
+        try:
+            await self.touchscreen.run(self._touched)
+        except Exception:  # a bug here must not take the till down: keys and scans still work
+            log.exception("the touchscreen reader stopped")
 
     def _current_screen(self) -> Screen[Any] | None:
         stack = self.app.screen_stack
