@@ -39,6 +39,8 @@ __all__ = [
     "TouchEvent",
     "Touchscreen",
     "absinfo",
+    "device_name",
+    "event_size",
     "record",
 ]
 
