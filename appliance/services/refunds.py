@@ -24,7 +24,7 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ from appliance.core.refund import (
 )
 from appliance.core.roles import Action, NotAuthorized, require
 from appliance.core.sale import cart_body
+from appliance.core.split import SplitSale, given_back_body
 from appliance.store import journal
 from appliance.store.catalog import Staff
 from appliance.store.db import fetch_one, transaction
@@ -177,8 +178,87 @@ class RefundService:
         plan = plan_refund(sale.body, previous, lines)
         refund_id = refund_id or str(uuid.uuid4())
         currency = str(sale.body["currency"])
+        payments = await self._money_back(refund_id, currency, plan.payments, destination)
+        body = {
+            "refund_id": refund_id,
+            "sale_id": sale.body["sale_id"],
+            "original_seq": sale.seq,
+            "currency": currency,
+            "staff": {"id": staff.id, "name": staff.name},
+            "approved_by": {"id": approver.id, "name": approver.name},
+            "reason": why,
+            "lines": plan.lines,
+            "taxes": plan.taxes,
+            "total": {"minor": plan.total.minor, "currency": currency},
+            "payments": payments,
+        }
+        async with transaction(self.till.conn):
+            record = await journal.append(self.till.conn, self.till.identity, "refund", body)
+        log.info("refund recorded", extra={"seq": record.seq, "original_seq": sale.seq})
+        problems: list[str] = []
+        drawer: Record | None = None
+        if any(p["method"] == "cash" for p in payments) and self.till.drawer.kind != "none":
+            try:
+                opening = await self.till._open_drawer(
+                    drawer_open_body("refund", staff.id, staff.name, refund_id=refund_id)
+                )
+                drawer = opening.record
+                if opening.problem:
+                    problems.append(f"Drawer did not open: {opening.problem}")
+            except Exception as err:  # the refund stands whatever the drawer does
+                problems.append(f"Drawer did not open: {err}")
+        receipt_problem = await self.till._receipt_outcome(record.seq)
+        if receipt_problem:
+            problems.append(receipt_problem)
+        return RefundResult(record, drawer, tuple(problems))
+
+    async def give_back(
+        self,
+        staff: Staff,
+        approval: Approval,
+        reason: str,
+        split: SplitSale,
+        *,
+        destination: str | None = None,
+    ) -> RefundResult:
+        """Give every paid part of an unfinished split sale back (core/split.py), approved by a
+        manager like a refund: card parts refunded at Stripe first (keys made of the sale id, so
+        a retry refunds each card once), bitcoin parts as pending payouts to ``destination``,
+        cash handed back (a part's cash goes into the drawer only with its finished sale). One
+        ``payment`` record (``given_back``) lists them, with each part's number."""
+        lock = _LOCKS.setdefault(self.till, asyncio.Lock())
+        async with lock:
+            require(staff, "sell")
+            why = check_reason(reason)
+            if not split.is_open or not split.parts:
+                raise RefundError("this sale has no paid part to give back")
+            approver = await self._approve(approval, "refund", staff)
+            shares = [(p.method, Money(p.amount, split.currency), p.payment) for p in split.parts]
+            payments = await self._money_back(split.sale_id, split.currency, shares, destination)
+            for part, entry in zip(split.parts, payments, strict=True):
+                entry["part"] = part.number
+            body = given_back_body(
+                split, payments, (staff.id, staff.name), (approver.id, approver.name), why
+            )
+            async with transaction(self.till.conn):
+                record = await journal.append(self.till.conn, self.till.identity, "payment", body)
+            log.warning(
+                "split sale given back", extra={"sale_id": split.sale_id, "seq": record.seq}
+            )
+            return RefundResult(record)
+
+    async def _money_back(
+        self,
+        refund_id: str,
+        currency: str,
+        shares: Sequence[tuple[str, Money, Mapping[str, Any]]],
+        destination: str | None,
+    ) -> list[dict[str, Any]]:
+        """The ``payments`` entries that give ``shares`` back (method, amount, the payment entry
+        it repays): card money is refunded at Stripe here, first, so that a refused card refund
+        records nothing; bitcoin money becomes a pending payout to ``destination``."""
         payments: list[dict[str, Any]] = []
-        for method, amount, paid in plan.payments:
+        for method, amount, paid in shares:
             entry: dict[str, Any] = {"method": method, "amount": amount.minor}
             if method in BITCOIN_METHODS:
                 if not destination:
@@ -215,38 +295,7 @@ class RefundService:
                         f"{err} Nothing was recorded; try again to finish this refund.", refund_id
                     ) from err
                 entry["refund_id"] = answer["id"]
-        body = {
-            "refund_id": refund_id,
-            "sale_id": sale.body["sale_id"],
-            "original_seq": sale.seq,
-            "currency": currency,
-            "staff": {"id": staff.id, "name": staff.name},
-            "approved_by": {"id": approver.id, "name": approver.name},
-            "reason": why,
-            "lines": plan.lines,
-            "taxes": plan.taxes,
-            "total": {"minor": plan.total.minor, "currency": currency},
-            "payments": payments,
-        }
-        async with transaction(self.till.conn):
-            record = await journal.append(self.till.conn, self.till.identity, "refund", body)
-        log.info("refund recorded", extra={"seq": record.seq, "original_seq": sale.seq})
-        problems: list[str] = []
-        drawer: Record | None = None
-        if any(p["method"] == "cash" for p in payments) and self.till.drawer.kind != "none":
-            try:
-                opening = await self.till._open_drawer(
-                    drawer_open_body("refund", staff.id, staff.name, refund_id=refund_id)
-                )
-                drawer = opening.record
-                if opening.problem:
-                    problems.append(f"Drawer did not open: {opening.problem}")
-            except Exception as err:  # the refund stands whatever the drawer does
-                problems.append(f"Drawer did not open: {err}")
-        receipt_problem = await self.till._receipt_outcome(record.seq)
-        if receipt_problem:
-            problems.append(receipt_problem)
-        return RefundResult(record, drawer, tuple(problems))
+        return payments
 
     async def void(self, cart: Any, staff: Staff, approval: Approval, reason: str) -> Record:
         """Give up ``cart`` before payment, approved by a manager: a ``void`` record with what

@@ -29,18 +29,28 @@ from appliance.core.lockout import TILL, LockedOut, LockoutPolicy, staff_subject
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt
 from appliance.core.roles import Action, AuthError, NotAuthorized, allowed, require
-from appliance.core.sale import Payment, sale_body
+from appliance.core.sale import Payment, SaleError, cart_body, sale_body, with_payments
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
 from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
 from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.payments.bitcoin import BitcoinPayments
-from appliance.payments.card import CardAttempt, CardOutcome, CardPayments, CardUnavailable
+from appliance.payments.card import (
+    CardAttempt,
+    CardError,
+    CardOutcome,
+    CardPayments,
+    CardStatus,
+    CardUnavailable,
+)
 from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.services.printing import PrintWorker, receipt_from_record
+from appliance.services.split import SplitTender
+from appliance.store import card as card_store
 from appliance.store import catalog, device, journal, lockout, outbox, print_queue, sales
 from appliance.store import drawer as drawer_store
+from appliance.store import split as split_store
 from appliance.store.catalog import Staff
 from appliance.store.db import BACKSTOP_CHECKPOINT_PAGES, checkpoint, open_db, transaction
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
@@ -124,6 +134,10 @@ class Till:
         self.training = False
         # Card payments, when ``[card] kind`` names a reader (``Till.open``).
         self.card: CardPayments | None = None
+        # Sales paid in several parts (services/split.py).
+        self.split = SplitTender(self)
+        # Payments a restart left unsettled, looked into in the background (``recovered``).
+        self._recovery: asyncio.Task[list[str]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         p = settings.printer
         self.printing = PrintWorker(
@@ -176,6 +190,7 @@ class Till:
                 if till.bitcoin is not None:
                     await till.bitcoin.start()
                 till.open_card()
+                till._recovery = asyncio.create_task(till._recover(), name="payment recovery")
         except BaseException:
             await till.close()
             raise
@@ -199,9 +214,10 @@ class Till:
             if self.bitcoin is not None:
                 await self.bitcoin.close()
         finally:
-            for task in list(self._tasks):
+            background = [*self._tasks, *([self._recovery] if self._recovery else [])]
+            for task in background:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
         try:
             await self.printing.close()
             await self.close_card()
@@ -391,7 +407,11 @@ class Till:
         # The commit queues the receipt too (a trigger of migration 0002).
         record = await sales.record_sale(self.conn, self.identity, body)
         # Practice sales move no money: the drawer stays shut.
-        drawer_problem = None if self.training else await self._open_drawer_for_sale(sale_id, staff)
+        drawer_problem = (
+            None
+            if self.training
+            else await self.open_drawer_for_sale(sale_id, staff.id, staff.name)
+        )
         cart.clear()
         return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
 
@@ -407,32 +427,35 @@ class Till:
         if card is not None:
             await card.close()
 
-    async def start_card(self, cart: Cart, staff: Staff, sale_id: str) -> CardAttempt:
-        """Show the cart's total on the reader for ``sale_id`` (a new attempt each call): after
-        the same role and lockout check as cash, before anything can be charged."""
-        await self.authorize_sale(staff)
+    def new_sale_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def card_for_sale(self) -> CardPayments:
+        """The card payments, when a card may be taken now (CardUnavailable in words if not)."""
         if self.card is None:
             raise CardUnavailable("Card payments are not set up on this till ([card] kind).")
         if self.training:
             raise CardUnavailable("Training mode: take cash only (a card payment is real money)")
-        total = cart.totals().total
-        return await self.card.start(
-            sale_id, total, f"Sale at {self.settings.device.merchant_name}"
-        )
+        return self.card
 
-    async def pay_card(
-        self, cart: Cart, staff: Staff, sale_id: str, outcome: CardOutcome
-    ) -> SaleResult:
-        """Commit the sale a succeeded card attempt paid. The money is taken by now, so only the
-        role is checked (a lockout that started while the customer paid must not lose the
-        sale). The journal keeps the brand and last four digits for the receipt (PCI DSS allows
-        them to be shown; docs/PROTOCOL.md 1.4), never more of the card."""
-        require(staff, "sell")
+    def card_description(self) -> str:
+        return f"Sale at {self.settings.device.merchant_name}"
+
+    async def start_card(self, cart: Cart, staff: Staff, sale_id: str) -> CardAttempt:
+        """Show the cart's total on the reader for ``sale_id`` (a new attempt each call): after
+        the same role and lockout check as cash, before anything can be charged. The attempt
+        keeps the cart, so a card found paid after a restart still records this sale."""
+        await self.authorize_sale(staff)
+        card = self.card_for_sale()
+        kept = json.dumps(cart_body(sale_id, cart, staff.id, staff.name))
+        return await card.start(sale_id, cart.totals().total, self.card_description(), cart=kept)
+
+    def card_payment(self, outcome: CardOutcome) -> Payment:
+        """The ``payments`` entry of a succeeded card attempt. The journal keeps the brand and
+        last four digits for the receipt (PCI DSS allows them to be shown; docs/PROTOCOL.md
+        1.4), never more of the card."""
         if not outcome.paid or outcome.amount is None:
-            raise ValueError(f"a card sale needs a succeeded payment, not {outcome.status}")
-        total = cart.totals().total
-        if outcome.amount != total:
-            raise ValueError(f"the card paid {outcome.amount}, the sale is {total}")
+            raise ValueError(f"a card payment needs a succeeded attempt, not {outcome.status}")
         details = {
             "brand": outcome.brand,
             "last4": outcome.last4,
@@ -440,16 +463,128 @@ class Till:
             "charge": outcome.charge,
             "capture": self.settings.card.capture,
         }
-        body = sale_body(
-            sale_id, cart, staff.id, staff.name, [Payment("card", total, details=details)]
-        )
-        record = await sales.record_sale(self.conn, self.identity, body)
-        log.info(
-            "card sale recorded",
-            extra={"sale_id": sale_id, "seq": record.seq, "payment_intent": outcome.payment_intent},
+        return Payment("card", outcome.amount, details=details)
+
+    async def pay_card(
+        self, cart: Cart, staff: Staff, sale_id: str, outcome: CardOutcome
+    ) -> SaleResult:
+        """Commit the sale a succeeded card attempt paid. The money is taken by now, so only the
+        role is checked (a lockout that started while the customer paid must not lose the
+        sale)."""
+        require(staff, "sell")
+        result = await self._record_card_sale(
+            cart_body(sale_id, cart, staff.id, staff.name), outcome
         )
         cart.clear()
+        return result
+
+    async def _record_card_sale(
+        self, cart_part: dict[str, Any], outcome: CardOutcome
+    ) -> SaleResult:
+        payment = self.card_payment(outcome)
+        total = Money(cart_part["total"]["minor"], cart_part["currency"])
+        if payment.amount != total:
+            raise ValueError(f"the card paid {payment.amount}, the sale is {total}")
+        record = await sales.record_sale(
+            self.conn, self.identity, with_payments(cart_part, [payment])
+        )
+        log.info(
+            "card sale recorded",
+            extra={
+                "sale_id": cart_part["sale_id"],
+                "seq": record.seq,
+                "payment_intent": outcome.payment_intent,
+            },
+        )
         return await self.finish_sale(record)
+
+    async def part_paid(self, record: Record) -> Any:
+        """A split sale's part was journalled (by the bitcoin checkout that took it)."""
+        return await self.split.part_paid(record)
+
+    # -- after a restart: payments left unsettled ---------------------------------------------
+
+    async def recovered(self) -> list[str]:
+        """What the look at payments left by a restart found, in words for staff (waits for it
+        to end: it asks Stripe about card attempts left open)."""
+        if self._recovery is None:
+            return []
+        return await asyncio.shield(self._recovery)
+
+    async def _recover(self) -> list[str]:
+        notes: list[str] = []
+        if self.card is not None:
+            notes += await self._resolve_card_attempts(self.card)
+        for split in await self.split.unfinished():
+            if split.remaining.minor == 0:  # its last part was journalled, its sale not yet
+                try:
+                    result = await self.split.finish(split)
+                except (SaleError, aiosqlite.Error, OSError) as err:
+                    notes.append(f"Sale {split.sale_id[:8]} is paid but not recorded: {err}")
+                else:
+                    seq = result.record.seq
+                    notes.append(f"Sale {split.sale_id[:8]} paid in parts: recorded (#{seq})")
+        return notes
+
+    async def _resolve_card_attempts(self, card: CardPayments) -> list[str]:
+        """Ask Stripe what became of each card attempt a restart left open, and of each success
+        whose sale or part was never recorded: paid → the sale (or the split sale's part) is
+        recorded once; otherwise the PaymentIntent is cancelled and the attempt closed."""
+        notes: list[str] = []
+        try:
+            attempts = await card.open_attempts()
+        except CardError as err:
+            log.warning("card attempts not resolved at start: %s", err)
+            return [f"Card payments left open could not be checked: {err}"]
+        attempts += await self._unrecorded_card_successes(card)
+        for attempt in attempts:
+            try:
+                outcome = await card.poll(attempt)
+                if not outcome.done or outcome.status is CardStatus.AUTHORIZED:
+                    outcome = await card.cancel(attempt, reason="abandoned")
+                if outcome.paid:
+                    notes.append(await self._record_found_card(attempt, outcome))
+                else:
+                    log.info(
+                        "card attempt closed at start",
+                        extra={"sale_id": attempt.sale_id, "status": outcome.status.value},
+                    )
+            except (CardError, SaleError, ValueError, aiosqlite.Error) as err:
+                log.warning(
+                    "card attempt not resolved at start",
+                    extra={"sale_id": attempt.sale_id, "error": str(err)},
+                )
+                notes.append(f"Card payment of sale {attempt.sale_id[:8]} not settled: {err}")
+        return notes
+
+    async def _unrecorded_card_successes(self, card: CardPayments) -> list[CardAttempt]:
+        """Succeeded attempts whose sale (or split part) a crash kept from being recorded."""
+        found = []
+        for row in await card_store.succeeded_unrecorded(self.conn):
+            split = await split_store.get(self.conn, row.sale_id)
+            if split is not None and any(
+                p.payment.get("payment_intent") == row.payment_intent for p in split.parts
+            ):
+                continue
+            found.append(card.attempt_of(row))
+        return found
+
+    async def _record_found_card(self, attempt: CardAttempt, outcome: CardOutcome) -> str:
+        sale = attempt.sale_id[:8]
+        split = await split_store.get(self.conn, attempt.sale_id)
+        if split is not None:
+            staff = split.cart["staff"]
+            done = await self.split.record_card_part(split, outcome, (staff["id"], staff["name"]))
+            what = "the sale is recorded" if isinstance(done, SaleResult) else "part recorded"
+            return f"Card part of sale {sale} was paid while the till was off: {what}"
+        row = await card_store.get_attempt(self.conn, attempt.sale_id, attempt.number)
+        if row is None or row.cart_json is None:
+            raise SaleError("the card was paid but its cart is not known: refund it at Stripe")
+        result = await self._record_card_sale(json.loads(row.cart_json), outcome)
+        return (
+            f"Card payment for sale {sale} was paid while the till was off: sale recorded "
+            f"(journal #{result.record.seq})"
+        )
 
     async def finish_sale(self, record: Record, problems: tuple[str, ...] = ()) -> SaleResult:
         """After a sale's commit (its receipt is queued by then): wait a little for the receipt
@@ -578,13 +713,15 @@ class Till:
             return DrawerOpening(record, str(err))
         return DrawerOpening(record)
 
-    async def _open_drawer_for_sale(self, sale_id: str, staff: Staff) -> str | None:
-        """After a committed cash sale: the problem to show, if any. Never raises: the sale
+    async def open_drawer_for_sale(
+        self, sale_id: str, staff_id: str, staff_name: str
+    ) -> str | None:
+        """After a committed sale with cash: the problem to show, if any. Never raises: the sale
         stands whatever the drawer does."""
         if self.drawer.kind == "none":
             return None
         try:
-            body = drawer_open_body("sale", staff.id, staff.name, sale_id=sale_id)
+            body = drawer_open_body("sale", staff_id, staff_name, sale_id=sale_id)
             opening = await self._open_drawer(body)
         except Exception as err:
             log.warning("drawer did not open", extra={"sale_id": sale_id, "error": str(err)})
