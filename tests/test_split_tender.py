@@ -5,18 +5,12 @@ that took money; a restart loses no paid part and finishes no sale twice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from bitcoin_helpers import STAFF, Statuses, bitcoin_shop, cart_of, records
-from http_helpers import serve
+from card_helpers import DECLINED, VISA, card_shop
 
-from appliance.config import Settings, load_settings
 from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.refund import LineChoice
@@ -24,95 +18,20 @@ from appliance.core.report import period_report
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
 from appliance.payments.bitcoin import PaymentUnavailable
-from appliance.payments.card import CardStatus, make_client
-from appliance.services.refunds import Approval, RefundService
+from appliance.payments.card import CardStatus
+from appliance.services.refunds import Approval, RefundError, RefundService, pending_payouts
 from appliance.services.till import SaleResult, Till
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import card as card_store
 from appliance.store import journal
-from appliance.store.seed import seed_demo
 from appliance.wallet.lightning import sale_label
 
 pytestmark = pytest.mark.timeout(60)
 
-KEY = "sk_test_" + "spl1t" * 5
-VISA = "4242424242424242"
-DECLINED = "4000000000000002"
 MANAGER = Approval(pin="9999")
 
 
 def eur(minor: int) -> Money:
     return Money(minor, "EUR")
-
-
-@dataclass
-class CardShop:
-    """A till with a card reader on the Stripe simulator; ``restart`` switches it off and on
-    again over the same data directory and simulators, as a power cut and a boot do."""
-
-    sim: StripeSim
-    http: httpx.AsyncClient
-    printer: PrinterSimulator
-    settings: Settings
-    till: Till
-
-    async def present(self, number: str = VISA) -> None:
-        client = make_client(self.settings.card, self.http)
-        await client.v1.test_helpers.terminal.readers.present_payment_method_async(
-            DEFAULT_READER, {"type": "card_present", "card_present": {"number": number}}
-        )
-
-    async def restart(self) -> list[str]:
-        """Off and on; what the till found of the payments left unsettled."""
-        await self.till.close()
-        self.till = await Till.open(self.settings)
-        return await self.till.recovered()
-
-    async def split_of(self, *skus: str) -> SplitSale:
-        products = {p.sku: p for p in await self.till.products()}
-        cart = self.till.new_cart()
-        for sku in skus:
-            cart.add(products[sku])
-        return await self.till.split.begin(cart, STAFF)
-
-    async def card_part(self, sale_id: str, amount: Money, number: str = VISA) -> Any:
-        attempt = await self.till.split.start_card(sale_id, STAFF, amount)
-        await self.present(number)
-        card = self.till.card
-        assert card is not None
-        outcome = await card.wait(attempt)
-        if not outcome.paid:
-            return outcome
-        return await self.till.split.card_paid(sale_id, STAFF, outcome)
-
-
-@asynccontextmanager
-async def card_shop(tmp_path: Path) -> AsyncIterator[CardShop]:
-    sim = StripeSim(api_key=KEY)
-    async with (
-        serve(sim.app()) as url,
-        httpx.AsyncClient(timeout=5.0) as http,
-        PrinterSimulator(tmp_path / "printer", port=0) as printer,
-    ):
-        settings = load_settings(
-            tmp_path / "device",
-            env={
-                "BITAGORA_PRINTER_PORT": str(printer.port),
-                "BITAGORA_CARD_KIND": "stripe_terminal",
-                "BITAGORA_CARD_API_KEY": KEY,
-                "BITAGORA_CARD_READER_ID": DEFAULT_READER,
-                "BITAGORA_CARD_API_BASE": url,
-                "BITAGORA_CARD_TIMEOUT_S": "2",
-                "BITAGORA_CARD_POLL_S": "0.02",
-            },
-        )
-        shop = CardShop(sim, http, printer, settings, await Till.open(settings))
-        try:
-            await seed_demo(shop.till.conn, shop.till.currency)
-            yield shop
-        finally:
-            await shop.till.close()
 
 
 async def kinds(till: Till, kind: str) -> list[Record]:
@@ -338,3 +257,26 @@ async def test_giving_back_the_paid_parts(tmp_path: Path) -> None:
         assert (await shop.till.split.get(split.sale_id)).state == "given_back"
         assert await shop.till.split.unfinished() == []
         assert await kinds(shop.till, "sale") == []
+
+
+async def test_a_lightning_part_given_back_is_a_pending_payout(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        till = shop.till
+        split = await till.split.begin(await cart_of(shop, "cake", 2), STAFF)
+        offer = await shop.payments.offer_part(split.sale_id, eur(500), STAFF)
+        statuses = Statuses()
+        shop.payments.watch(offer.sale_id, statuses)
+        await shop.lightning.pay(sale_label(offer.sale_id))
+        await statuses.until("paid")
+        with pytest.raises(RefundError, match="ask the customer where to send it"):
+            await till.split.give_back(split.sale_id, STAFF, MANAGER, "customer left")
+        assert (await till.split.get(split.sale_id)).is_open  # nothing was recorded
+        await till.split.give_back(
+            split.sale_id, STAFF, MANAGER, "customer left", destination="alice@example.com"
+        )
+        (payout,) = await pending_payouts(till.conn)
+        assert payout["sale_id"] == split.sale_id and payout["method"] == "lightning"
+        assert payout["amount"] == 500 and payout["destination"] == "alice@example.com"
+        # A bitcoin offer for the given-back sale is no longer possible.
+        with pytest.raises(PaymentUnavailable, match="given back"):
+            await shop.payments.offer_part(split.sale_id, eur(100), STAFF)

@@ -96,8 +96,10 @@ class SaleResult:
 
     @property
     def method(self) -> str:
-        """How the sale was paid ("cash", "lightning", "onchain")."""
-        return str(self.record.body["payments"][0]["method"])
+        """How the sale was paid ("cash", "card", "lightning", "onchain"; "split" for a sale
+        paid in parts)."""
+        payments = self.record.body["payments"]
+        return str(payments[0]["method"]) if len(payments) == 1 else "split"
 
 
 class Till:

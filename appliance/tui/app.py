@@ -4,7 +4,9 @@ Screen stack: the sell screen at the bottom, the lock screen over it at start an
 tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reader's polling
 worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
 "Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), "Pay card" the
-card one (Stripe Terminal reader), and a finished sale the sale-done modal; "No sale" pushes the
+card one (Stripe Terminal reader), "Split" the split payment one (which pushes the card and
+bitcoin ones for a part), and a finished sale the sale-done modal; after an unlock, a split sale
+a restart left unfinished comes back; "No sale" pushes the
 manager-PIN modal that opens the drawer.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
 ``SellScreen.NoSaleRequested``) and
@@ -23,6 +25,7 @@ from textual import on, work
 from textual.app import App
 from textual.message import Message
 
+from appliance.core.cart import Cart
 from appliance.drivers.nfc import CardTap, NoNfcReader
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
 from appliance.payments.bitcoin import Status
@@ -35,6 +38,7 @@ from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import SellScreen
+from appliance.tui.screens.split import SplitScreen
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +163,26 @@ class KioskApp(App[None]):
     def _unlocked(self, staff: Staff | None) -> None:
         if staff is not None:
             self.sell.start_shift(staff)
+            self._resume(staff)
+
+    @work(exclusive=True, group="resume", exit_on_error=False)
+    async def _resume(self, staff: Staff) -> None:
+        """What a restart left: payments the till settled at start (in words), and a sale paid
+        in parts that is not finished, which comes back for the rest or to be given back."""
+        for note in await self.till.recovered():
+            self.sell.show_notice(note)
+        unfinished = await self.till.split.unfinished()
+        if unfinished and self.screen is self.sell:
+            self.push_screen(SplitScreen(self.till, unfinished[0], staff), self._paid)
+
+    @work(exclusive=True, group="split", exit_on_error=False)
+    async def _begin_split(self, cart: Cart, staff: Staff) -> None:
+        try:
+            split = await self.till.split.begin(cart, staff)
+        except Exception as err:
+            self.sell.show_notice(f"Split payment not started: {err}", error=True)
+            return
+        self.push_screen(SplitScreen(self.till, split, staff), self._paid)
 
     @on(SellScreen.LockRequested)
     def _lock_requested(self) -> None:
@@ -166,6 +190,9 @@ class KioskApp(App[None]):
 
     @on(SellScreen.PayRequested)
     def _pay_requested(self, event: SellScreen.PayRequested) -> None:
+        if event.method == "split":
+            self._begin_split(event.cart, event.staff)
+            return
         if event.method == "bitcoin" and self.till.bitcoin is not None:
             cards = not isinstance(self.till.nfc, NoNfcReader)
             screen: PayBitcoinScreen | PayCardScreen | PayCashScreen = PayBitcoinScreen(
