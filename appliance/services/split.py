@@ -13,6 +13,7 @@ when nothing was paid. An unfinished split sale survives a restart (``unfinished
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 import aiosqlite
@@ -42,7 +43,7 @@ class SplitTender:
     async def begin(self, cart: Cart, staff: Staff) -> SplitSale:
         """Start paying ``cart`` in parts (after the same role and lockout check as a sale)."""
         await self.till.authorize_sale(staff)
-        sale_id = self.till.new_sale_id()
+        sale_id = str(uuid.uuid4())
         body = cart_body(sale_id, cart, staff.id, staff.name)
         if self.till.training:
             body["training"] = True

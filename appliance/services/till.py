@@ -41,7 +41,6 @@ from appliance.payments.card import (
     CardError,
     CardOutcome,
     CardPayments,
-    CardStatus,
     CardUnavailable,
 )
 from appliance.services.drawer import DrawerState, DrawerWatch
@@ -429,9 +428,6 @@ class Till:
         if card is not None:
             await card.close()
 
-    def new_sale_id(self) -> str:
-        return str(uuid.uuid4())
-
     def card_for_sale(self) -> CardPayments:
         """The card payments, when a card may be taken now (CardUnavailable in words if not)."""
         if self.card is None:
@@ -541,8 +537,8 @@ class Till:
         attempts += await self._unrecorded_card_successes(card)
         for attempt in attempts:
             try:
-                outcome = await card.poll(attempt)
-                if not outcome.done or outcome.status is CardStatus.AUTHORIZED:
+                outcome = await card.poll(attempt)  # an authorisation is captured: it was paid
+                if not outcome.done:  # still on the reader, with nobody at the screen
                     outcome = await card.cancel(attempt, reason="abandoned")
                 if outcome.paid:
                     notes.append(await self._record_found_card(attempt, outcome))

@@ -74,6 +74,7 @@ class KioskApp(App[None]):
         self.scanner_task: asyncio.Task[None] | None = None
         self.scanner_connected: bool | None = None  # None: not heard from yet
         self.quiet_gc = quiet_gc
+        self._recovery_shown = False  # what the till settled at start, told at the first unlock
 
     class CardTapped(Message):
         """A card arrived on the NFC reader."""
@@ -169,8 +170,10 @@ class KioskApp(App[None]):
     async def _resume(self, staff: Staff) -> None:
         """What a restart left: payments the till settled at start (in words), and a sale paid
         in parts that is not finished, which comes back for the rest or to be given back."""
-        for note in await self.till.recovered():
-            self.sell.show_notice(note)
+        notes = await self.till.recovered()
+        if notes and not self._recovery_shown:
+            self.sell.show_notice(" · ".join(notes))
+        self._recovery_shown = True
         unfinished = await self.till.split.unfinished()
         if unfinished and self.screen is self.sell:
             self.push_screen(SplitScreen(self.till, unfinished[0], staff), self._paid)
