@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bitcoin_helpers import STAFF, Statuses, bitcoin_shop, cart_of, records
+from bitcoin_helpers import STAFF, Statuses, bitcoin_shop, cart_of, payment_states, records
 from card_helpers import DECLINED, VISA, card_shop
 
 from appliance.core.journal import Record
@@ -280,3 +280,35 @@ async def test_a_lightning_part_given_back_is_a_pending_payout(tmp_path: Path) -
         # A bitcoin offer for the given-back sale is no longer possible.
         with pytest.raises(PaymentUnavailable, match="given back"):
             await shop.payments.offer_part(split.sale_id, eur(100), STAFF)
+
+
+async def test_a_lightning_part_paid_after_a_restart_finishes_the_sale(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        split = await shop.till.split.begin(await cart_of(shop, "cake", 2), STAFF)
+        await shop.till.split.pay_cash(split.sale_id, STAFF, eur(340))
+        offer = await shop.payments.offer_part(split.sale_id, eur(500), STAFF)
+        await shop.close_till()
+        await shop.lightning.pay(sale_label(offer.sale_id))  # paid while the till is off
+        await shop.open_till()
+        # Nobody watches the offer: the part is recorded and, as it covers the rest, the sale.
+        done = await shop.background.until("paid")
+        assert isinstance(done.result, SaleResult)
+        (sale,) = await records(shop, "sale")
+        assert sale.body["sale_id"] == split.sale_id
+        assert [(p["method"], p["amount"]) for p in sale.body["payments"]] == [
+            ("cash", 340),
+            ("lightning", 500),
+        ]
+        assert await shop.till.split.unfinished() == []
+
+
+async def test_an_open_part_offer_is_withdrawn_when_the_rest_is_paid_otherwise(
+    tmp_path: Path,
+) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        split = await shop.till.split.begin(await cart_of(shop, "cake", 2), STAFF)
+        offer = await shop.payments.offer_part(split.sale_id, eur(500), STAFF)
+        done = await shop.till.split.pay_cash(split.sale_id, STAFF, eur(1000))
+        assert isinstance(done, SaleResult) and done.change == eur(160)
+        assert await payment_states(shop, offer.sale_id) == ["offered", "cancelled"]
+        assert sale_label(offer.sale_id) not in shop.lightning.invoices

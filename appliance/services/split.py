@@ -116,6 +116,7 @@ class SplitTender:
         except aiosqlite.IntegrityError:
             raise SaleError(f"sale {split.sale_id} is recorded already") from None
         log.info("split sale recorded", extra={"sale_id": split.sale_id, "seq": record.seq})
+        await self._withdraw_offers(split.sale_id)  # a part offered but paid otherwise
         problems: tuple[str, ...] = ()
         if any(p.method == "cash" for p in split.parts) and "training" not in split.cart:
             staff = split.cart["staff"]
