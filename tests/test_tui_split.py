@@ -7,16 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bitcoin_helpers import STAFF, bitcoin_shop, cart_of
 from card_helpers import DECLINED, VISA, CardShop, card_shop
 from tui_helpers import kiosk, send_keys, text
 
 from appliance.core.journal import Record
+from appliance.core.money import Money
 from appliance.store import journal
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.split import SplitScreen
 from appliance.tui.script import tap, tap_product, wait_until
+from appliance.wallet.lightning import sale_label
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -129,3 +132,26 @@ async def test_unfinished_split_comes_back_after_a_restart_and_is_given_back(
         assert refund["amount"] == 500
         assert await shop.till.split.unfinished() == []
         assert await sales(shop) == []
+
+
+async def test_a_bitcoin_part_left_open_by_a_restart_arrives_on_the_split_screen(
+    tmp_path: Path,
+) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        split = await shop.till.split.begin(await cart_of(shop, "cake", 2), STAFF)  # 8.40
+        offer = await shop.payments.offer_part(split.sale_id, Money(500, "EUR"), STAFF)
+        await shop.close_till()
+        await shop.open_till(listen=False)
+        async with kiosk(shop.till, pin=None) as (app, pilot):
+            send_keys(pilot, [*"1234", "enter"])
+            await wait_until(pilot, lambda: isinstance(app.screen, SplitScreen), "the split back")
+            screen = app.screen
+            assert isinstance(screen, SplitScreen)
+            await shop.lightning.pay(sale_label(offer.sale_id))  # the customer pays now
+            await wait_until(
+                pilot, lambda: screen.split is not None and screen.split.parts, "the part"
+            )
+            assert "1. Lightning" in text(screen, "#split-parts")
+            assert screen.amount == Money(340, "EUR")
+            await tap(pilot, "#split-cash")  # the rest, exactly
+            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")

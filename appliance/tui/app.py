@@ -104,7 +104,10 @@ class KioskApp(App[None]):
                 await task
 
     def _bitcoin_in_background(self, status: Status) -> None:
-        """A bitcoin payment ended while no pay screen showed it: tell staff on the sell screen."""
+        """A bitcoin payment ended while no pay screen showed it: tell staff on the sell screen
+        (and the split screen, when it was a part of the sale it shows)."""
+        if isinstance(self.screen, SplitScreen) and status.result is not None:
+            self.screen.part_settled(status.result)
         seq = f" (journal #{status.record.seq})" if status.record else ""
         if status.state in ("paid", "overpaid"):
             sale = status.sale_id[:8]

@@ -254,6 +254,12 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         else:
             self._part_done(result, "Part paid")
 
+    def part_settled(self, result: SaleResult | SplitSale) -> None:
+        """A part settled with no pay screen open (a bitcoin offer left by a restart)."""
+        split = self.split
+        if split is not None and result.sale_id == split.sale_id:
+            self._part_done(result, "A bitcoin part arrived")
+
     def _part_done(self, result: SaleResult | SplitSale, words: str) -> None:
         if isinstance(result, SaleResult):
             self._finish(result)
