@@ -312,3 +312,27 @@ async def test_an_open_part_offer_is_withdrawn_when_the_rest_is_paid_otherwise(
         assert isinstance(done, SaleResult) and done.change == eur(160)
         assert await payment_states(shop, offer.sale_id) == ["offered", "cancelled"]
         assert sale_label(offer.sale_id) not in shop.lightning.invoices
+
+
+async def test_stripe_out_of_reach_at_start_leaves_the_attempt_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    async with card_shop(tmp_path) as shop:
+        split = await shop.split_of("mug")
+        attempt = await shop.till.split.start_card(split.sale_id, STAFF, eur(1200))
+        await shop.till.close()
+        await shop.present(VISA)
+        retries = shop.settings.card.retries
+        shop.sim.drop("GET", f"/v1/payment_intents/{attempt.payment_intent}", count=retries + 1)
+        shop.till = await Till.open(shop.settings)
+        (note,) = await shop.till.recovered()
+        assert "not settled" in note and "Stripe cannot be reached" in note
+        assert [a.sale_id for a in await card_store.open_attempts(shop.till.conn)] == [
+            split.sale_id
+        ]
+        assert (await shop.till.split.get(split.sale_id)).parts == ()
+
+        notes = await shop.restart()  # Stripe answers again
+        assert any("the sale is recorded" in n for n in notes), notes
+        (sale,) = await kinds(shop.till, "sale")
+        assert sale.body["payments"][0]["payment_intent"] == attempt.payment_intent
