@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from bitcoin_helpers import STAFF, bitcoin_shop, cart_of
 from card_helpers import DECLINED, VISA, CardShop, card_shop
+from textual.widgets import Digits
 from tui_helpers import kiosk, send_keys, text
 
 from appliance.core.journal import Record
@@ -122,6 +123,7 @@ async def test_unfinished_split_comes_back_after_a_restart_and_is_given_back(
             await tap(pilot, "#split-cancel")  # Give back: a manager's PIN on the keypad
             assert back.giving_back
             await type_amount(pilot, "1234")  # a cashier's PIN does not do
+            assert back.query_one("#split-amount", Digits).value == "----"  # never shown
             await tap(pilot, "#split-confirm-back")
             await wait_until(pilot, lambda: "Not given back" in back.message, "the refusal")
             assert shop.sim.refunds == {}

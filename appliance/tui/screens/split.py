@@ -148,7 +148,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def _show_amount(self) -> None:
         shown = self.query_one("#split-amount", Digits)
         if self.giving_back:
-            shown.update("•" * len(self.entry))
+            shown.update("-" * len(self.entry))  # a PIN is never shown
             return
         amount = self.amount
         shown.update(digits_text(amount.format()) if amount is not None else "")
@@ -158,7 +158,6 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def type_key(self, key: str) -> None:
         if self.busy:
             return
-        self.message = "" if not self.giving_back else self.message
         if self.giving_back:
             if key == "back":
                 self.entry = self.entry[:-1]
@@ -167,6 +166,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
             elif key.isdigit() and len(self.entry) + len(key) <= MAX_PIN_LENGTH:
                 self.entry += key
             return
+        self.message = ""
         self.entry = typed_amount(self.entry, key, self.decimals)
 
     @on(Keypad.Pressed)
@@ -175,7 +175,9 @@ class SplitScreen(ModalScreen[SaleResult | None]):
 
     def on_key(self, event: events.Key) -> None:
         char = event.character
-        if event.key == "escape":
+        if event.key == "escape" and self.giving_back:
+            self.keep_paying()
+        elif event.key == "escape":
             self.cancel()
         elif event.key == "backspace":
             self.type_key("back")
