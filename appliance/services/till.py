@@ -29,27 +29,20 @@ from appliance.core.lockout import TILL, LockedOut, LockoutPolicy, staff_subject
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt
 from appliance.core.roles import Action, AuthError, NotAuthorized, allowed, require
-from appliance.core.sale import Payment, SaleError, cart_body, sale_body, with_payments
+from appliance.core.sale import Payment, cart_body, sale_body, with_payments
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
 from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
 from appliance.drivers.printer import Printer, PrinterError, PrinterStatus, printer_from_settings
 from appliance.drivers.scanner import SerialScanner, scanner_from_settings
 from appliance.payments.bitcoin import BitcoinPayments
-from appliance.payments.card import (
-    CardAttempt,
-    CardError,
-    CardOutcome,
-    CardPayments,
-    CardUnavailable,
-)
+from appliance.payments.card import CardAttempt, CardOutcome, CardPayments, CardUnavailable
 from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.services.printing import PrintWorker, receipt_from_record
+from appliance.services.recovery import settle_after_restart
 from appliance.services.split import SplitTender
-from appliance.store import card as card_store
 from appliance.store import catalog, device, journal, lockout, outbox, print_queue, sales
 from appliance.store import drawer as drawer_store
-from appliance.store import split as split_store
 from appliance.store.catalog import Staff
 from appliance.store.db import BACKSTOP_CHECKPOINT_PAGES, checkpoint, open_db, transaction
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
@@ -191,7 +184,7 @@ class Till:
                 if till.bitcoin is not None:
                     await till.bitcoin.start()
                 till.open_card()
-                till._recovery = asyncio.create_task(till._recover(), name="payment recovery")
+                till._recovery = asyncio.create_task(settle_after_restart(till), name="recovery")
         except BaseException:
             await till.close()
             raise
@@ -470,15 +463,14 @@ class Till:
         role is checked (a lockout that started while the customer paid must not lose the
         sale)."""
         require(staff, "sell")
-        result = await self._record_card_sale(
+        result = await self.record_card_sale(
             cart_body(sale_id, cart, staff.id, staff.name), outcome
         )
         cart.clear()
         return result
 
-    async def _record_card_sale(
-        self, cart_part: dict[str, Any], outcome: CardOutcome
-    ) -> SaleResult:
+    async def record_card_sale(self, cart_part: dict[str, Any], outcome: CardOutcome) -> SaleResult:
+        """Record the sale (``cart_part``: its body without payments) a card paid in full."""
         payment = self.card_payment(outcome)
         total = Money(cart_part["total"]["minor"], cart_part["currency"])
         if payment.amount != total:
@@ -508,81 +500,6 @@ class Till:
         if self._recovery is None:
             return []
         return await asyncio.shield(self._recovery)
-
-    async def _recover(self) -> list[str]:
-        notes: list[str] = []
-        if self.card is not None:
-            notes += await self._resolve_card_attempts(self.card)
-        for split in await self.split.unfinished():
-            if split.remaining.minor == 0:  # its last part was journalled, its sale not yet
-                try:
-                    result = await self.split.finish(split)
-                except (SaleError, aiosqlite.Error, OSError) as err:
-                    notes.append(f"Sale {split.sale_id[:8]} is paid but not recorded: {err}")
-                else:
-                    seq = result.record.seq
-                    notes.append(f"Sale {split.sale_id[:8]} paid in parts: recorded (#{seq})")
-        return notes
-
-    async def _resolve_card_attempts(self, card: CardPayments) -> list[str]:
-        """Ask Stripe what became of each card attempt a restart left open, and of each success
-        whose sale or part was never recorded: paid → the sale (or the split sale's part) is
-        recorded once; otherwise the PaymentIntent is cancelled and the attempt closed."""
-        notes: list[str] = []
-        try:
-            attempts = await card.open_attempts()
-        except CardError as err:
-            log.warning("card attempts not resolved at start: %s", err)
-            return [f"Card payments left open could not be checked: {err}"]
-        attempts += await self._unrecorded_card_successes(card)
-        for attempt in attempts:
-            try:
-                outcome = await card.poll(attempt)  # an authorisation is captured: it was paid
-                if not outcome.done:  # still on the reader, with nobody at the screen
-                    outcome = await card.cancel(attempt, reason="abandoned")
-                if outcome.paid:
-                    notes.append(await self._record_found_card(attempt, outcome))
-                else:
-                    log.info(
-                        "card attempt closed at start",
-                        extra={"sale_id": attempt.sale_id, "status": outcome.status.value},
-                    )
-            except (CardError, SaleError, ValueError, aiosqlite.Error) as err:
-                log.warning(
-                    "card attempt not resolved at start",
-                    extra={"sale_id": attempt.sale_id, "error": str(err)},
-                )
-                notes.append(f"Card payment of sale {attempt.sale_id[:8]} not settled: {err}")
-        return notes
-
-    async def _unrecorded_card_successes(self, card: CardPayments) -> list[CardAttempt]:
-        """Succeeded attempts whose sale (or split part) a crash kept from being recorded."""
-        found = []
-        for row in await card_store.succeeded_unrecorded(self.conn):
-            split = await split_store.get(self.conn, row.sale_id)
-            if split is not None and any(
-                p.payment.get("payment_intent") == row.payment_intent for p in split.parts
-            ):
-                continue
-            found.append(card.attempt_of(row))
-        return found
-
-    async def _record_found_card(self, attempt: CardAttempt, outcome: CardOutcome) -> str:
-        sale = attempt.sale_id[:8]
-        split = await split_store.get(self.conn, attempt.sale_id)
-        if split is not None:
-            staff = split.cart["staff"]
-            done = await self.split.record_card_part(split, outcome, (staff["id"], staff["name"]))
-            what = "the sale is recorded" if isinstance(done, SaleResult) else "part recorded"
-            return f"Card part of sale {sale} was paid while the till was off: {what}"
-        row = await card_store.get_attempt(self.conn, attempt.sale_id, attempt.number)
-        if row is None or row.cart_json is None:
-            raise SaleError("the card was paid but its cart is not known: refund it at Stripe")
-        result = await self._record_card_sale(json.loads(row.cart_json), outcome)
-        return (
-            f"Card payment for sale {sale} was paid while the till was off: sale recorded "
-            f"(journal #{result.record.seq})"
-        )
 
     async def finish_sale(self, record: Record, problems: tuple[str, ...] = ()) -> SaleResult:
         """After a sale's commit (its receipt is queued by then): wait a little for the receipt
