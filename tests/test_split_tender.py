@@ -23,6 +23,7 @@ from appliance.services.refunds import Approval, RefundError, RefundService, pen
 from appliance.services.till import SaleResult, Till
 from appliance.store import card as card_store
 from appliance.store import journal
+from appliance.store.export import verify_database
 from appliance.wallet.lightning import sale_label
 
 pytestmark = pytest.mark.timeout(60)
@@ -88,7 +89,9 @@ async def test_declined_card_part_then_the_rest_in_cash(tmp_path: Path) -> None:
         receipt = (await shop.printer.wait_receipts(1))[0]
         assert "Card VISA •••• 4242" in receipt and "Cash" in receipt and "€20.00" in receipt
         # The day's totals count each part under its method.
-        report = period_report([r async for r in journal.iterate(shop.till.conn)], "EUR")
+        everything = [r async for r in journal.iterate(shop.till.conn)]
+        assert verify_database(shop.settings.database_path).count == len(everything)
+        report = period_report(everything, "EUR")
         assert report.by_method == {"card": 1000, "cash": 620}
         assert report.cash_taken == 620 and report.sales_gross == 1620
 

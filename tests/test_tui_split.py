@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bitcoin_helpers import STAFF, bitcoin_shop, cart_of
+from bitcoin_helpers import STAFF, bitcoin_shop, cart_of, records
 from card_helpers import DECLINED, VISA, CardShop, card_shop
 from textual.widgets import Digits
 from tui_helpers import kiosk, send_keys, text
@@ -16,6 +16,7 @@ from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.store import journal
 from appliance.tui.app import KioskApp
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.split import SplitScreen
@@ -157,3 +158,26 @@ async def test_a_bitcoin_part_left_open_by_a_restart_arrives_on_the_split_screen
             assert screen.amount == Money(340, "EUR")
             await tap(pilot, "#split-cash")  # the rest, exactly
             await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+
+
+async def test_a_lightning_part_by_taps(tmp_path: Path) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        async with kiosk(shop.till) as (app, pilot):
+            split = await open_split(pilot, app, "cake", "cake")  # 8.40
+            await type_amount(pilot, "5")
+            await tap(pilot, "#split-bitcoin")
+            await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the QR")
+            pay = app.screen
+            assert isinstance(pay, PayBitcoinScreen)
+            await wait_until(pilot, lambda: pay.offer is not None, "the offer")
+            assert pay.offer is not None and pay.offer.total == Money(500, "EUR")
+            await shop.lightning.pay(sale_label(pay.offer.sale_id))
+            await wait_until(pilot, lambda: app.screen is split, "the split screen again")
+            assert "1. Lightning" in text(split, "#split-parts")
+            await tap(pilot, "#split-cash")  # the 3.40 still due, exactly
+            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        (sale,) = await records(shop, "sale")
+        assert [(p["method"], p["amount"]) for p in sale.body["payments"]] == [
+            ("lightning", 500),
+            ("cash", 340),
+        ]
