@@ -1,7 +1,8 @@
 """Bitcoin refunds owed to customers, kept from the journals as they arrive.
 
 A ``refund`` record whose payment has a ``payout`` (Lightning or on-chain money the merchant
-must pay from their own wallet) adds a row to ``device_payouts``; the merchant's ``payout``
+must pay from their own wallet), or a split sale's give-back (a ``payment`` record in state
+``given_back``, named by its sale id), adds a row to ``device_payouts``; the merchant's ``payout``
 record for that refund and method marks it paid, with its proof. ``apply`` runs inside the
 ingest transaction, after the records are verified, so the table never disagrees with the
 stored journals; bodies the device signed but that lack a field are skipped, not refused (the
@@ -22,10 +23,12 @@ PENDING_PAGE = 500
 
 def owed(record: Record) -> list[tuple[str, str, str, int, str, str, str]]:
     """(refund_id, method, sale_id, amount, currency, kind, destination) of each payout a
-    ``refund`` record asks the merchant to pay."""
-    if record.kind != "refund":
-        return []
+    ``refund`` record, or a split sale's give-back (named by its sale id), asks the merchant to
+    pay."""
     body = record.body
+    given_back = record.kind == "payment" and body.get("state") == "given_back"
+    if record.kind != "refund" and not given_back:
+        return []
     rows = []
     for payment in body.get("payments") or []:
         payout = payment.get("payout") if isinstance(payment, dict) else None
@@ -34,7 +37,7 @@ def owed(record: Record) -> list[tuple[str, str, str, int, str, str, str]]:
         try:
             rows.append(
                 (
-                    str(body["refund_id"]),
+                    str(body["sale_id"] if given_back else body["refund_id"]),
                     str(payment["method"]),
                     str(body["sale_id"]),
                     int(payment["amount"]),

@@ -115,6 +115,40 @@ async def test_refund_payouts_listed_until_the_merchant_pays_them(
     assert '<a href="/payouts">1 bitcoin refund to pay</a>' in (await client.get("/")).text
 
 
+async def test_a_split_sale_given_back_owes_its_bitcoin_part(
+    client: httpx.AsyncClient,
+    central_server: CentralTestServer,
+    make_device: Callable[[], SimDevice],
+) -> None:
+    shop = make_device()
+    assert (await shop.enroll(client, await central_server.make_code("Bar"))).status_code == 201
+    shop.seal(
+        "payment",
+        {
+            "sale_id": "split-1",
+            "state": "given_back",
+            "currency": "EUR",
+            "payments": [
+                {"method": "cash", "amount": 340, "part": 1},
+                {
+                    "method": "lightning",
+                    "amount": 500,
+                    "part": 2,
+                    "payout": {
+                        "kind": "lnurl",
+                        "destination": "al@example.com",
+                        "status": "pending",
+                    },
+                },
+            ],
+        },
+    )
+    assert (await shop.push(client)).json() == {"held_seq": 1}
+    owed = (await client.get("/payouts")).text
+    assert "<code>split-1</code>" in owed and "€5.00" in owed and "al@example.com" in owed
+    assert "€3.40" not in owed
+
+
 async def test_payouts_page_needs_a_login(central_server: CentralTestServer) -> None:
     async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
         response = await http.get("/payouts")

@@ -174,18 +174,20 @@ def _check_invoice_amount(msat: int, amount: Money, paid: Mapping[str, Any]) -> 
 def payout_body(
     refund: Mapping[str, Any], method: str, proof: str, by: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The ``payout`` record for the ``method`` payout of ``refund`` (a refund record's body):
-    ``proof`` is the on-chain transaction id, or the Lightning payment's preimage or hash (64
-    hex digits), as the merchant's wallet shows it; ``by``: who says it was paid."""
+    """The ``payout`` record for the ``method`` payout of ``refund`` (a refund record's body, or
+    a split sale's give-back, named by its sale id): ``proof`` is the on-chain transaction id,
+    or the Lightning payment's preimage or hash (64 hex digits), as the merchant's wallet shows
+    it; ``by``: who says it was paid."""
+    refund_id = refund.get("refund_id", refund["sale_id"])
     entry = next((p for p in refund["payments"] if p["method"] == method and p.get("payout")), None)
     if entry is None:
-        raise PayoutError(f"refund {refund['refund_id']} owes nothing by {method}")
+        raise PayoutError(f"refund {refund_id} owes nothing by {method}")
     text = proof.strip().lower()
     if not _PROOF.match(text):
         what = "transaction id" if method == "onchain" else "payment preimage or hash"
         raise PayoutError(f"the proof must be the {what}: 64 hexadecimal digits")
     return {
-        "refund_id": refund["refund_id"],
+        "refund_id": refund_id,
         "sale_id": refund["sale_id"],
         "method": method,
         "amount": entry["amount"],

@@ -66,16 +66,18 @@ def with_payments(cart_part: dict[str, Any], payments: list[Payment]) -> dict[st
         raise SaleError(f"payments of {paid} do not settle the total {Money(total, currency)}")
     return {
         **cart_part,
-        "payments": [
-            {
-                "method": p.method,
-                "amount": p.amount.minor,
-                "tendered": p.tendered.minor if p.tendered else None,
-                "change": p.change.minor if p.change else None,
-                **p.details,
-            }
-            for p in payments
-        ],
+        "payments": [payment_entry(p) for p in payments],
+    }
+
+
+def payment_entry(payment: Payment) -> dict[str, Any]:
+    """One ``payments`` entry of a sale body."""
+    return {
+        "method": payment.method,
+        "amount": payment.amount.minor,
+        "tendered": payment.tendered.minor if payment.tendered else None,
+        "change": payment.change.minor if payment.change else None,
+        **payment.details,
     }
 
 

@@ -43,10 +43,12 @@ from appliance.core.btc import bip21_uri, fiat_to_msat, fiat_to_sat, format_btc,
 from appliance.core.cart import Cart
 from appliance.core.journal import Record
 from appliance.core.money import Money
-from appliance.core.sale import Payment, cart_body, with_payments
+from appliance.core.sale import Payment, SaleError, cart_body, with_payments
 from appliance.core.settlement import Policy, Seen, State, Verdict, judge
+from appliance.core.split import part_body
 from appliance.store import addresses, checkouts
 from appliance.store import lightning as ln_store
+from appliance.store import split as split_store
 from appliance.store.catalog import Staff
 from appliance.store.checkouts import Checkout
 from appliance.store.identity import DeviceIdentity
@@ -116,6 +118,10 @@ class SaleHooks(Protocol):
 
     async def finish_sale(self, record: Record) -> Any:
         """After-sale work on a committed sale (receipt); returns the till's SaleResult."""
+
+    async def part_paid(self, record: Record) -> Any:
+        """A split sale's part was journalled (``record``); finish the sale if it is covered.
+        Returns the till's SaleResult then, else the split sale as it stands."""
 
 
 @dataclass
@@ -260,6 +266,34 @@ class BitcoinPayments:
     # -- making the offer ----------------------------------------------------------------------
 
     async def offer(self, cart: Cart, staff: Staff) -> Offer:
+        """An offer for the whole of ``cart``: paid, it records the sale."""
+        await self._may_offer(staff)
+        sale_id = str(uuid.uuid4())
+        return await self._offer(cart_body(sale_id, cart, staff.id, staff.name))
+
+    async def offer_part(self, split_id: str, amount: Money, staff: Staff) -> Offer:
+        """An offer for one part (``amount``) of the split sale ``split_id`` (core/split.py):
+        paid, it journals the part (a ``part_paid`` record), and the sale once the parts cover
+        it. The checkout has its own id; its records name the split sale as ``part_of``."""
+        await self._may_offer(staff)
+        split = await split_store.get(self.conn, split_id)
+        if split is None:
+            raise PaymentUnavailable(f"No split sale {split_id} on this till")
+        try:
+            split.check_part(amount)
+        except SaleError as err:
+            raise PaymentUnavailable(str(err)) from None
+        checkout_id = str(uuid.uuid4())
+        part = {
+            "sale_id": checkout_id,
+            "currency": amount.currency,
+            "staff": {"id": staff.id, "name": staff.name},
+            "total": {"minor": amount.minor, "currency": amount.currency},
+            "part_of": split_id,
+        }
+        return await self._offer(part)
+
+    async def _may_offer(self, staff: Staff) -> None:
         if not self.rails:
             raise PaymentUnavailable("Bitcoin payments are not set up on this till")
         await self.till.authorize_sale(staff)
@@ -267,13 +301,15 @@ class BitcoinPayments:
             raise PaymentUnavailable(
                 "Training mode: take cash only (a bitcoin payment would be real money)"
             )
+
+    async def _offer(self, cart_part: dict[str, Any]) -> Offer:
+        """Offer ``cart_part`` (a sale body without payments, or a part's stand-in for one)."""
         try:
             rate = await self.rates.current()
         except NoRate as err:
             raise PaymentUnavailable(f"{err}. Take another payment.") from None
-        sale_id = str(uuid.uuid4())
-        cart_part = cart_body(sale_id, cart, staff.id, staff.name)
-        total = Money(cart_part["total"]["minor"], cart.currency)
+        sale_id = str(cart_part["sale_id"])
+        total = Money(cart_part["total"]["minor"], cart_part["currency"])
         onchain, lightning = self.settings.onchain, self.settings.lightning
         expiry_s = min(
             s
@@ -334,6 +370,7 @@ class BitcoinPayments:
                 "index": allocation.index,
             },
             "lightning": None if bolt11 is None else {"msat": msat, "payment_hash": payment_hash},
+            **({"part_of": cart_part["part_of"]} if "part_of" in cart_part else {}),
         }
         try:
             await checkouts.open_checkout(self.conn, self.identity, checkout, body)
@@ -453,30 +490,47 @@ class BitcoinPayments:
     async def _complete(
         self, co: Checkout, rail: str, state: str, details: dict[str, Any], message: str
     ) -> None:
-        total = Money(co.total_minor, co.cart["currency"])
-        sale = with_payments(co.cart, [Payment(rail, total, details=details)])
+        payment = Payment(rail, Money(co.total_minor, co.cart["currency"]), details=details)
+        split_id = co.cart.get("part_of")
+        if split_id is None:
+            kind, body = "sale", with_payments(co.cart, [payment])
+        else:
+            split = await split_store.get(self.conn, split_id)
+            if split is None or not split.is_open or payment.amount > split.remaining:
+                await self._late(co, _unaccounted(rail, details), received_sats=_sats(details))
+                return
+            staff = (co.cart["staff"]["id"], co.cart["staff"]["name"])
+            kind, body = "payment", part_body(split, payment, staff, checkout=co.sale_id)
         # A Lightning sale's address stays watched for money the customer sent there anyway.
         late_until = self._late_until(co) if rail == "lightning" else None
         # Paid by Lightning, on-chain money that came before (a partial payment) is owed back:
         # nothing at the address counts as accounted for, so the late watch journals it.
-        record = await checkouts.complete(
-            self.conn,
-            self.identity,
-            co.sale_id,
-            state,
-            sale,
-            late_until=late_until,
-            received_sats=0 if rail == "lightning" else None,
-        )
+        try:
+            record = await checkouts.complete(
+                self.conn,
+                self.identity,
+                co.sale_id,
+                state,
+                body,
+                kind=kind,
+                late_until=late_until,
+                received_sats=0 if rail == "lightning" else None,
+            )
+        except aiosqlite.IntegrityError:  # the split sale moved on in between: money owed back
+            await self._late(co, _unaccounted(rail, details), received_sats=_sats(details))
+            return
         if record is None:
             return  # the other rail or a cancel got there first
-        log.info("bitcoin sale paid sale_id=%s rail=%s seq=%d", co.sale_id, rail, record.seq)
+        log.info("bitcoin %s paid sale_id=%s rail=%s seq=%d", kind, co.sale_id, rail, record.seq)
         if rail == "lightning" and co.address is not None and not co.received_sats:
             await addresses.release(self.conn, co.sale_id)
         if rail == "onchain" and co.bolt11 is not None and self._rails.watcher is not None:
             with contextlib.suppress(LightningError):
                 await self._rails.watcher.cancel(co.sale_id)  # a payment there is then late
-        result = await self.till.finish_sale(record)
+        if kind == "sale":
+            result = await self.till.finish_sale(record)
+        else:
+            result = await self.till.part_paid(record)
         self._tell(Status(co.sale_id, state, message, record=record, result=result))
 
     async def _late(
@@ -681,6 +735,30 @@ class BitcoinPayments:
         if co.address is None or not self.settings.onchain.late_watch_h:
             return None
         return self.clock() + self.settings.onchain.late_watch_h * HOUR_S
+
+
+def _unaccounted(rail: str, details: dict[str, Any]) -> dict[str, Any]:
+    """The ``late`` details of a part's payment that no open split sale could take: all of it
+    is owed back."""
+    if rail == "lightning":
+        received = details["received_msat"]
+        return {
+            "rail": rail,
+            "received_msat": received,
+            "refund_msat": received,
+            "payment_hash": details["payment_hash"],
+        }
+    received = details["received_sats"]
+    return {
+        "rail": rail,
+        "received_sats": received,
+        "refund_sats": received,
+        "txids": details["txids"],
+    }
+
+
+def _sats(details: dict[str, Any]) -> int | None:
+    return details.get("received_sats")
 
 
 def _onchain_details(verdict: Verdict, seen: list[Seen]) -> dict[str, Any]:

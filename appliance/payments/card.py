@@ -310,10 +310,13 @@ class CardPayments:
 
     # -- the payment ------------------------------------------------------------------------
 
-    async def start(self, sale_id: str, amount: Money, description: str) -> CardAttempt:
+    async def start(
+        self, sale_id: str, amount: Money, description: str, *, cart: str | None = None
+    ) -> CardAttempt:
         """Show ``amount`` on the reader and let it take a card. Raises ``CardUnavailable``
         (reader offline/busy/unknown: nothing can be charged, the attempt is closed),
-        ``CardAuthError``, or ``CardNetworkError`` (the attempt stays open: poll or cancel)."""
+        ``CardAuthError``, or ``CardNetworkError`` (the attempt stays open: poll or cancel).
+        ``cart``: the sale's cart as JSON, kept with the attempt for a restart to finish it."""
         if amount.minor <= 0:
             raise ValueError(f"a card payment needs a positive amount, got {amount}")
         try:
@@ -325,6 +328,7 @@ class CardPayments:
                 currency=amount.currency,
                 description=description,
                 capture=self._settings.capture,
+                cart_json=cart,
             )
         except ValueError as err:
             raise CardError(f"A card payment for this sale is still open ({err}).") from None
@@ -513,17 +517,21 @@ class CardPayments:
             if row.payment_intent is None:
                 attempts.append(await self._create(row))
             else:
-                attempts.append(
-                    CardAttempt(
-                        sale_id=row.sale_id,
-                        number=row.attempt,
-                        payment_intent=row.payment_intent,
-                        reader_id=row.reader_id,
-                        amount=Money(row.amount_minor, row.currency),
-                        capture=row.capture,
-                    )
-                )
+                attempts.append(self.attempt_of(row))
         return attempts
+
+    @staticmethod
+    def attempt_of(row: AttemptRow) -> CardAttempt:
+        """The attempt a stored row (with its PaymentIntent) describes."""
+        assert row.payment_intent is not None
+        return CardAttempt(
+            sale_id=row.sale_id,
+            number=row.attempt,
+            payment_intent=row.payment_intent,
+            reader_id=row.reader_id,
+            amount=Money(row.amount_minor, row.currency),
+            capture=row.capture,
+        )
 
     async def reader_status(self) -> str:
         """The reader's networking status as Stripe sees it (``online``/``offline``), for checks.

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destinatio
 from appliance.core.refund import LineChoice, RefundError, check_reason, plan_refund, void_body
 from appliance.core.roles import Action, NotAuthorized, require
 from appliance.core.sale import cart_body
+from appliance.core.split import SplitSale, given_back_body
 from appliance.store import journal
 from appliance.store.catalog import Staff
 from appliance.store.db import fetch_one, transaction
@@ -178,40 +179,9 @@ class RefundService:
         plan = plan_refund(sale.body, previous, lines)
         refund_id = refund_id or str(uuid.uuid4())
         currency = str(sale.body["currency"])
-        payments: list[dict[str, Any]] = []
-        for method, amount, paid in plan.payments:
-            entry: dict[str, Any] = {"method": method, "amount": amount.minor}
-            if method in BITCOIN_METHODS:
-                if not destination:
-                    raise RefundError(
-                        f"{amount} goes back by {method}: ask the customer where to send it"
-                    )
-                entry["payout"] = await self._payout(
-                    method, destination, amount, paid, str(sale.body["sale_id"])
-                )
-            elif method == "card":
-                if "payment_intent" not in paid:
-                    raise RefundError("the card payment has no PaymentIntent to refund")
-                entry["payment_intent"] = paid["payment_intent"]
-            elif method != "cash":
-                raise RefundError(f"{method} payments cannot be refunded at the till")
-            payments.append(entry)
-        # Card money goes back before anything is recorded: a refused card refund records nothing.
-        for entry in payments:
-            if entry["method"] == "card":
-                if self.card is None:
-                    raise RefundError("card payments are not set up on this till")
-                from appliance.payments.card import CardError
-
-                try:
-                    answer = await self.card.refund(
-                        refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
-                    )
-                except CardError as err:
-                    raise CardRefundFailed(
-                        f"{err} Nothing was recorded; try again to finish this refund.", refund_id
-                    ) from err
-                entry["refund_id"] = answer["id"]
+        payments = await self._money_back(
+            refund_id, str(sale.body["sale_id"]), currency, plan.payments, destination
+        )
         body = {
             "refund_id": refund_id,
             "sale_id": sale.body["sale_id"],
@@ -244,6 +214,89 @@ class RefundService:
         if receipt_problem:
             problems.append(receipt_problem)
         return RefundResult(record, drawer, tuple(problems))
+
+    async def give_back(
+        self,
+        staff: Staff,
+        approval: Approval,
+        reason: str,
+        split: SplitSale,
+        *,
+        destination: str | None = None,
+    ) -> RefundResult:
+        """Give every paid part of an unfinished split sale back (core/split.py), approved by a
+        manager like a refund: card parts refunded at Stripe first (keys made of the sale id, so
+        a retry refunds each card once), bitcoin parts as pending payouts to ``destination``,
+        cash handed back (a part's cash goes into the drawer only with its finished sale). One
+        ``payment`` record (``given_back``) lists them, with each part's number."""
+        lock = _LOCKS.setdefault(self.till, asyncio.Lock())
+        async with lock:
+            require(staff, "sell")
+            why = check_reason(reason)
+            if not split.is_open or not split.parts:
+                raise RefundError("this sale has no paid part to give back")
+            approver = await self._approve(approval, "refund", staff)
+            shares = [(p.method, Money(p.amount, split.currency), p.payment) for p in split.parts]
+            payments = await self._money_back(
+                split.sale_id, split.sale_id, split.currency, shares, destination
+            )
+            for part, entry in zip(split.parts, payments, strict=True):
+                entry["part"] = part.number
+            body = given_back_body(
+                split, payments, (staff.id, staff.name), (approver.id, approver.name), why
+            )
+            async with transaction(self.till.conn):
+                record = await journal.append(self.till.conn, self.till.identity, "payment", body)
+            log.warning(
+                "split sale given back", extra={"sale_id": split.sale_id, "seq": record.seq}
+            )
+            return RefundResult(record)
+
+    async def _money_back(
+        self,
+        refund_id: str,
+        sale_id: str,
+        currency: str,
+        shares: Sequence[tuple[str, Money, Mapping[str, Any]]],
+        destination: str | None,
+    ) -> list[dict[str, Any]]:
+        """The ``payments`` entries that give ``shares`` back (method, amount, the payment entry
+        it repays) of sale ``sale_id``: card money is refunded at Stripe here, first, so that a
+        refused card refund records nothing; bitcoin money becomes a pending payout to
+        ``destination``."""
+        payments: list[dict[str, Any]] = []
+        for method, amount, paid in shares:
+            entry: dict[str, Any] = {"method": method, "amount": amount.minor}
+            if method in BITCOIN_METHODS:
+                if not destination:
+                    raise RefundError(
+                        f"{amount} goes back by {method}: ask the customer where to send it"
+                    )
+                entry["payout"] = await self._payout(method, destination, amount, paid, sale_id)
+            elif method == "card":
+                if "payment_intent" not in paid:
+                    raise RefundError("the card payment has no PaymentIntent to refund")
+                entry["payment_intent"] = paid["payment_intent"]
+            elif method != "cash":
+                raise RefundError(f"{method} payments cannot be refunded at the till")
+            payments.append(entry)
+        # Card money goes back before anything is recorded: a refused card refund records nothing.
+        for entry in payments:
+            if entry["method"] == "card":
+                if self.card is None:
+                    raise RefundError("card payments are not set up on this till")
+                from appliance.payments.card import CardError
+
+                try:
+                    answer = await self.card.refund(
+                        refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
+                    )
+                except CardError as err:
+                    raise CardRefundFailed(
+                        f"{err} Nothing was recorded; try again to finish this refund.", refund_id
+                    ) from err
+                entry["refund_id"] = answer["id"]
+        return payments
 
     async def _payout(
         self, method: str, destination: str, amount: Money, paid: Any, sale_id: str
@@ -300,10 +353,13 @@ async def mark_payout_paid(
     if staff is not None:
         require(staff, "refund")
     by = {"id": staff.id, "name": staff.name} if staff is not None else {"via": "cli"}
+    # A refund, or the give-back of an unfinished split sale (named by its sale id).
     row = await fetch_one(
         conn,
-        "SELECT seq FROM journal WHERE kind = 'refund' AND body ->> '$.refund_id' = ?",
-        (refund_id,),
+        "SELECT seq FROM journal WHERE (kind = 'refund' AND body ->> '$.refund_id' = ?)"
+        " OR (kind = 'payment' AND body ->> '$.state' = 'given_back'"
+        " AND body ->> '$.sale_id' = ?)",
+        (refund_id, refund_id),
     )
     if row is None:
         raise RefundError(f"no refund {refund_id} on this till")

@@ -29,7 +29,7 @@ from appliance.core.lockout import TILL, LockedOut, LockoutPolicy, staff_subject
 from appliance.core.money import Money
 from appliance.core.receipt import Receipt
 from appliance.core.roles import Action, AuthError, NotAuthorized, allowed, require
-from appliance.core.sale import Payment, sale_body
+from appliance.core.sale import Payment, cart_body, sale_body, with_payments
 from appliance.core.tender import change_due
 from appliance.drivers.drawer import Drawer, DrawerError, drawer_from_settings
 from appliance.drivers.nfc import NfcReader, NoNfcReader, nfc_from_settings
@@ -39,6 +39,8 @@ from appliance.payments.bitcoin import BitcoinPayments
 from appliance.payments.card import CardAttempt, CardOutcome, CardPayments, CardUnavailable
 from appliance.services.drawer import DrawerState, DrawerWatch
 from appliance.services.printing import PrintWorker, receipt_from_record
+from appliance.services.recovery import settle_after_restart
+from appliance.services.split import SplitTender
 from appliance.store import catalog, device, journal, lockout, outbox, print_queue, sales
 from appliance.store import drawer as drawer_store
 from appliance.store.catalog import Staff
@@ -86,8 +88,10 @@ class SaleResult:
 
     @property
     def method(self) -> str:
-        """How the sale was paid ("cash", "lightning", "onchain")."""
-        return str(self.record.body["payments"][0]["method"])
+        """How the sale was paid ("cash", "card", "lightning", "onchain"; "split" for a sale
+        paid in parts)."""
+        payments = self.record.body["payments"]
+        return str(payments[0]["method"]) if len(payments) == 1 else "split"
 
 
 class Till:
@@ -124,6 +128,10 @@ class Till:
         self.training = False
         # Card payments, when ``[card] kind`` names a reader (``Till.open``).
         self.card: CardPayments | None = None
+        # Sales paid in several parts (services/split.py).
+        self.split = SplitTender(self)
+        # Payments a restart left unsettled, looked into in the background (``recovered``).
+        self._recovery: asyncio.Task[list[str]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         p = settings.printer
         self.printing = PrintWorker(
@@ -176,6 +184,7 @@ class Till:
                 if till.bitcoin is not None:
                     await till.bitcoin.start()
                 till.open_card()
+                till._recovery = asyncio.create_task(settle_after_restart(till), name="recovery")
         except BaseException:
             await till.close()
             raise
@@ -199,9 +208,10 @@ class Till:
             if self.bitcoin is not None:
                 await self.bitcoin.close()
         finally:
-            for task in list(self._tasks):
+            background = [*self._tasks, *([self._recovery] if self._recovery else [])]
+            for task in background:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
         try:
             await self.printing.close()
             await self.close_card()
@@ -391,7 +401,11 @@ class Till:
         # The commit queues the receipt too (a trigger of migration 0002).
         record = await sales.record_sale(self.conn, self.identity, body)
         # Practice sales move no money: the drawer stays shut.
-        drawer_problem = None if self.training else await self._open_drawer_for_sale(sale_id, staff)
+        drawer_problem = (
+            None
+            if self.training
+            else await self.open_drawer_for_sale(sale_id, staff.id, staff.name)
+        )
         cart.clear()
         return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
 
@@ -407,32 +421,32 @@ class Till:
         if card is not None:
             await card.close()
 
-    async def start_card(self, cart: Cart, staff: Staff, sale_id: str) -> CardAttempt:
-        """Show the cart's total on the reader for ``sale_id`` (a new attempt each call): after
-        the same role and lockout check as cash, before anything can be charged."""
-        await self.authorize_sale(staff)
+    def card_for_sale(self) -> CardPayments:
+        """The card payments, when a card may be taken now (CardUnavailable in words if not)."""
         if self.card is None:
             raise CardUnavailable("Card payments are not set up on this till ([card] kind).")
         if self.training:
             raise CardUnavailable("Training mode: take cash only (a card payment is real money)")
-        total = cart.totals().total
-        return await self.card.start(
-            sale_id, total, f"Sale at {self.settings.device.merchant_name}"
-        )
+        return self.card
 
-    async def pay_card(
-        self, cart: Cart, staff: Staff, sale_id: str, outcome: CardOutcome
-    ) -> SaleResult:
-        """Commit the sale a succeeded card attempt paid. The money is taken by now, so only the
-        role is checked (a lockout that started while the customer paid must not lose the
-        sale). The journal keeps the brand and last four digits for the receipt (PCI DSS allows
-        them to be shown; docs/PROTOCOL.md 1.4), never more of the card."""
-        require(staff, "sell")
+    def card_description(self) -> str:
+        return f"Sale at {self.settings.device.merchant_name}"
+
+    async def start_card(self, cart: Cart, staff: Staff, sale_id: str) -> CardAttempt:
+        """Show the cart's total on the reader for ``sale_id`` (a new attempt each call): after
+        the same role and lockout check as cash, before anything can be charged. The attempt
+        keeps the cart, so a card found paid after a restart still records this sale."""
+        await self.authorize_sale(staff)
+        card = self.card_for_sale()
+        kept = json.dumps(cart_body(sale_id, cart, staff.id, staff.name))
+        return await card.start(sale_id, cart.totals().total, self.card_description(), cart=kept)
+
+    def card_payment(self, outcome: CardOutcome) -> Payment:
+        """The ``payments`` entry of a succeeded card attempt. The journal keeps the brand and
+        last four digits for the receipt (PCI DSS allows them to be shown; docs/PROTOCOL.md
+        1.4), never more of the card."""
         if not outcome.paid or outcome.amount is None:
-            raise ValueError(f"a card sale needs a succeeded payment, not {outcome.status}")
-        total = cart.totals().total
-        if outcome.amount != total:
-            raise ValueError(f"the card paid {outcome.amount}, the sale is {total}")
+            raise ValueError(f"a card payment needs a succeeded attempt, not {outcome.status}")
         details = {
             "brand": outcome.brand,
             "last4": outcome.last4,
@@ -440,16 +454,52 @@ class Till:
             "charge": outcome.charge,
             "capture": self.settings.card.capture,
         }
-        body = sale_body(
-            sale_id, cart, staff.id, staff.name, [Payment("card", total, details=details)]
-        )
-        record = await sales.record_sale(self.conn, self.identity, body)
-        log.info(
-            "card sale recorded",
-            extra={"sale_id": sale_id, "seq": record.seq, "payment_intent": outcome.payment_intent},
+        return Payment("card", outcome.amount, details=details)
+
+    async def pay_card(
+        self, cart: Cart, staff: Staff, sale_id: str, outcome: CardOutcome
+    ) -> SaleResult:
+        """Commit the sale a succeeded card attempt paid. The money is taken by now, so only the
+        role is checked (a lockout that started while the customer paid must not lose the
+        sale)."""
+        require(staff, "sell")
+        result = await self.record_card_sale(
+            cart_body(sale_id, cart, staff.id, staff.name), outcome
         )
         cart.clear()
+        return result
+
+    async def record_card_sale(self, cart_part: dict[str, Any], outcome: CardOutcome) -> SaleResult:
+        """Record the sale (``cart_part``: its body without payments) a card paid in full."""
+        payment = self.card_payment(outcome)
+        total = Money(cart_part["total"]["minor"], cart_part["currency"])
+        if payment.amount != total:
+            raise ValueError(f"the card paid {payment.amount}, the sale is {total}")
+        record = await sales.record_sale(
+            self.conn, self.identity, with_payments(cart_part, [payment])
+        )
+        log.info(
+            "card sale recorded",
+            extra={
+                "sale_id": cart_part["sale_id"],
+                "seq": record.seq,
+                "payment_intent": outcome.payment_intent,
+            },
+        )
         return await self.finish_sale(record)
+
+    async def part_paid(self, record: Record) -> Any:
+        """A split sale's part was journalled (by the bitcoin checkout that took it)."""
+        return await self.split.part_paid(record)
+
+    # -- after a restart: payments left unsettled ---------------------------------------------
+
+    async def recovered(self) -> list[str]:
+        """What the look at payments left by a restart found, in words for staff (waits for it
+        to end: it asks Stripe about card attempts left open)."""
+        if self._recovery is None:
+            return []
+        return await asyncio.shield(self._recovery)
 
     async def finish_sale(self, record: Record, problems: tuple[str, ...] = ()) -> SaleResult:
         """After a sale's commit (its receipt is queued by then): wait a little for the receipt
@@ -578,13 +628,15 @@ class Till:
             return DrawerOpening(record, str(err))
         return DrawerOpening(record)
 
-    async def _open_drawer_for_sale(self, sale_id: str, staff: Staff) -> str | None:
-        """After a committed cash sale: the problem to show, if any. Never raises: the sale
+    async def open_drawer_for_sale(
+        self, sale_id: str, staff_id: str, staff_name: str
+    ) -> str | None:
+        """After a committed sale with cash: the problem to show, if any. Never raises: the sale
         stands whatever the drawer does."""
         if self.drawer.kind == "none":
             return None
         try:
-            body = drawer_open_body("sale", staff.id, staff.name, sale_id=sale_id)
+            body = drawer_open_body("sale", staff_id, staff_name, sale_id=sale_id)
             opening = await self._open_drawer(body)
         except Exception as err:
             log.warning("drawer did not open", extra={"sale_id": sale_id, "error": str(err)})

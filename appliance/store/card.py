@@ -27,11 +27,12 @@ class AttemptRow:
     state: str
     charge_id: str | None
     reason: str | None
+    cart_json: str | None = None  # a whole sale's cart, to record it after a restart
 
 
 _COLUMNS = (
     "sale_id, attempt, payment_intent, reader_id, amount_minor, currency, description, capture,"
-    " state, charge_id, reason"
+    " state, charge_id, reason, cart_json"
 )
 
 
@@ -48,6 +49,7 @@ async def open_attempt(
     currency: str,
     description: str,
     capture: str,
+    cart_json: str | None = None,
 ) -> AttemptRow:
     """Number and record the sale's next attempt (state ``creating``). Refused (ValueError)
     while an earlier attempt of the sale is still open: it has to be finished first."""
@@ -63,8 +65,19 @@ async def open_attempt(
         number = int(rows[0][0]) + 1 if rows else 1
         await conn.execute(
             "INSERT INTO card_attempt (sale_id, attempt, reader_id, amount_minor, currency,"
-            " description, capture, state, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'creating', ?)",
-            (sale_id, number, reader_id, amount_minor, currency, description, capture, utc_now()),
+            " description, capture, state, opened_at, cart_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?)",
+            (
+                sale_id,
+                number,
+                reader_id,
+                amount_minor,
+                currency,
+                description,
+                capture,
+                utc_now(),
+                cart_json,
+            ),
         )
     return AttemptRow(
         sale_id,
@@ -78,6 +91,7 @@ async def open_attempt(
         "creating",
         None,
         None,
+        cart_json,
     )
 
 
@@ -133,6 +147,19 @@ async def open_attempts(conn: aiosqlite.Connection) -> list[AttemptRow]:
         " WHERE state IN ('creating', 'processing', 'authorized') ORDER BY opened_at"
     )
     return [_row(row) for row in await cursor.fetchall()]
+
+
+async def succeeded_unrecorded(conn: aiosqlite.Connection) -> list[AttemptRow]:
+    """Succeeded attempts that may have missed their record (a crash between the success and
+    the commit): a whole sale's whose sale is not in ``sales``, and those of split sales still
+    open (the caller compares them with the parts)."""
+    rows = await conn.execute_fetchall(
+        f"SELECT {_COLUMNS} FROM card_attempt AS a WHERE a.state = 'succeeded' AND ("
+        " (a.cart_json IS NOT NULL AND a.sale_id NOT IN (SELECT sale_id FROM sales))"
+        " OR a.sale_id IN (SELECT sale_id FROM split_sale WHERE state = 'open'))"
+        " ORDER BY a.opened_at"
+    )
+    return [_row(row) for row in rows]
 
 
 async def sale_attempts(conn: aiosqlite.Connection, sale_id: str) -> list[AttemptRow]:

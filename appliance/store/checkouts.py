@@ -96,6 +96,16 @@ async def open_checkouts(conn: aiosqlite.Connection) -> list[Checkout]:
     return [_checkout(row) for row in rows]
 
 
+async def open_parts_of(conn: aiosqlite.Connection, split_id: str) -> list[str]:
+    """The open checkouts of the split sale ``split_id``'s parts."""
+    rows = await conn.execute_fetchall(
+        f"SELECT sale_id FROM btc_checkout WHERE state IN {OPEN_STATES!r}"
+        " AND cart_json ->> '$.part_of' = ?",
+        (split_id,),
+    )
+    return [str(row[0]) for row in rows]
+
+
 async def watched_for_late(conn: aiosqlite.Connection, now: float) -> list[Checkout]:
     """Closed checkouts whose address may still receive money that nobody is waiting for."""
     rows = await conn.execute_fetchall(
@@ -146,17 +156,19 @@ async def complete(
     identity: DeviceIdentity,
     sale_id: str,
     state: str,
-    sale: dict[str, Any],
+    body: dict[str, Any],
     *,
+    kind: str = "sale",
     late_until: float | None,
     received_sats: int | None = None,
 ) -> Record | None:
-    """Finish the sale of an open checkout (``paid`` or ``overpaid``): the ``sale`` record (which
-    also queues its receipt) and the row in one transaction; None if it was closed already."""
+    """Finish an open checkout (``paid`` or ``overpaid``): the record it pays (its ``sale``,
+    which also queues its receipt, or a split sale's ``part_paid`` ``payment``) and the row in
+    one transaction; None if it was closed already."""
     async with transaction(conn):
         if not await _move_row(conn, sale_id, state, OPEN_STATES, late_until, received_sats):
             return None
-        return await journal.append(conn, identity, "sale", sale)
+        return await journal.append(conn, identity, kind, body)
 
 
 async def stop_late_watch(conn: aiosqlite.Connection, sale_id: str) -> None:

@@ -4,12 +4,14 @@ Screen stack: the sell screen at the bottom, the lock screen over it at start an
 tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reader's polling
 worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
 "Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), "Pay card" the
-card one (Stripe Terminal reader), and a finished sale the sale-done modal; "No sale" pushes the
-manager-PIN modal that opens the drawer; the search bar's "Keys" the on-screen keyboard.
-When the device's provisioning failed, the technician screen shows over the lock screen at
-start, with a way to retry. With ``[touch] device`` set the app also reads the touchscreen
-(taps become clicks, tui/touch.py); with ``blank_after_s`` the screen goes dark when idle on
-the lock screen or an empty sale (tui/blank.py), and wakes at a touch, a key or a card.
+card one (Stripe Terminal reader), "Split" the split payment one (which pushes the card and
+bitcoin ones for a part), and a finished sale the sale-done modal; after an unlock, a split sale
+a restart left unfinished comes back; "No sale" pushes the manager-PIN modal that opens the
+drawer; the search bar's "Keys" the on-screen keyboard. When the device's provisioning failed,
+the technician screen shows over the lock screen at start, with a way to retry. With
+``[touch] device`` set the app also reads the touchscreen (taps become clicks, tui/touch.py);
+with ``blank_after_s`` the screen goes dark when idle on the lock screen or an empty sale
+(tui/blank.py), and wakes at a touch, a key or a card.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
 ``SellScreen.NoSaleRequested``) and
 screen results; the app talks down by calling the sell screen's methods.
@@ -28,6 +30,7 @@ from textual.app import App
 from textual.message import Message
 from textual.widgets import Button
 
+from appliance.core.cart import Cart
 from appliance.drivers.backlight import Backlight
 from appliance.drivers.nfc import CardTap, NoNfcReader
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
@@ -45,6 +48,7 @@ from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
 from appliance.tui.screens.sell import SellScreen
+from appliance.tui.screens.split import SplitScreen
 from appliance.tui.screens.technician import TechnicianScreen
 from appliance.tui.touch import TouchInput
 
@@ -91,6 +95,7 @@ class KioskApp(App[None]):
         self.scanner_connected: bool | None = None  # None: not heard from yet
         self.quiet_gc = quiet_gc
         self.provisioning = provisioning
+        self._recovery_shown = False  # what the till settled at start, told at the first unlock
 
     class CardTapped(Message):
         """A card arrived on the NFC reader."""
@@ -145,7 +150,10 @@ class KioskApp(App[None]):
         return isinstance(screen, LockScreen) or (screen is self.sell and not self.sell.cart.lines)
 
     def _bitcoin_in_background(self, status: Status) -> None:
-        """A bitcoin payment ended while no pay screen showed it: tell staff on the sell screen."""
+        """A bitcoin payment ended while no pay screen showed it: tell staff on the sell screen
+        (and the split screen, when it was a part of the sale it shows)."""
+        if isinstance(self.screen, SplitScreen) and status.result is not None:
+            self.screen.part_settled(status.result)
         seq = f" (journal #{status.record.seq})" if status.record else ""
         if status.state in ("paid", "overpaid"):
             sale = status.sale_id[:8]
@@ -206,6 +214,28 @@ class KioskApp(App[None]):
     def _unlocked(self, staff: Staff | None) -> None:
         if staff is not None:
             self.sell.start_shift(staff)
+            self._resume(staff)
+
+    @work(exclusive=True, group="resume", exit_on_error=False)
+    async def _resume(self, staff: Staff) -> None:
+        """What a restart left: payments the till settled at start (in words), and a sale paid
+        in parts that is not finished, which comes back for the rest or to be given back."""
+        notes = await self.till.recovered()
+        if notes and not self._recovery_shown:
+            self.sell.show_notice(" · ".join(notes))
+        self._recovery_shown = True
+        unfinished = await self.till.split.unfinished()
+        if unfinished and self.screen is self.sell:
+            self.push_screen(SplitScreen(self.till, unfinished[0], staff), self._paid)
+
+    @work(exclusive=True, group="split", exit_on_error=False)
+    async def _begin_split(self, cart: Cart, staff: Staff) -> None:
+        try:
+            split = await self.till.split.begin(cart, staff)
+        except Exception as err:
+            self.sell.show_notice(f"Split payment not started: {err}", error=True)
+            return
+        self.push_screen(SplitScreen(self.till, split, staff), self._paid)
 
     @on(SellScreen.LockRequested)
     def _lock_requested(self) -> None:
@@ -213,6 +243,9 @@ class KioskApp(App[None]):
 
     @on(SellScreen.PayRequested)
     def _pay_requested(self, event: SellScreen.PayRequested) -> None:
+        if event.method == "split":
+            self._begin_split(event.cart, event.staff)
+            return
         if event.method == "bitcoin" and self.till.bitcoin is not None:
             cards = not isinstance(self.till.nfc, NoNfcReader)
             screen: PayBitcoinScreen | PayCardScreen | PayCashScreen = PayBitcoinScreen(

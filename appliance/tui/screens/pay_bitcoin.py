@@ -21,6 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
+from appliance.core.money import Money
+from appliance.core.split import SplitSale
 from appliance.payments.bitcoin import BitcoinPayments, Offer, PaymentUnavailable, Status
 from appliance.services.till import SaleResult, Staff
 from appliance.tui.widgets.basics import digits_text
@@ -39,7 +41,7 @@ def countdown_text(seconds: float) -> str:
     return f"Pay within {whole // 60}:{whole % 60:02d}"
 
 
-class PayBitcoinScreen(ModalScreen[SaleResult | None]):
+class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
     CSS_PATH = "pay_bitcoin.tcss"
     AUTO_FOCUS = None
 
@@ -55,15 +57,29 @@ class PayBitcoinScreen(ModalScreen[SaleResult | None]):
             self.status = status
 
     def __init__(
-        self, payments: BitcoinPayments, cart: Cart, staff: Staff, *, cards: bool = False
+        self,
+        payments: BitcoinPayments,
+        cart: Cart | None,
+        staff: Staff,
+        *,
+        cards: bool = False,
+        part: tuple[str, Money] | None = None,
     ) -> None:
-        """``cards``: the till has an NFC reader, so a Bolt Card tap is offered."""
+        """``cards``: the till has an NFC reader, so a Bolt Card tap is offered. ``part``:
+        (split sale id, amount) to pay one part of a split sale instead of the whole of
+        ``cart``; dismissed then with the split sale as it stands, or the SaleResult when this
+        part covered the rest."""
         super().__init__()
         self.payments = payments
         self.cards = cards
         self.cart = cart
         self.staff = staff
-        self.total = cart.totals().total
+        self.part = part
+        if part is not None:
+            self.total = part[1]
+        else:
+            assert cart is not None
+            self.total = cart.totals().total
         self._unwatch: Callable[[], None] = lambda: None
         self._finished = False
 
@@ -96,7 +112,11 @@ class PayBitcoinScreen(ModalScreen[SaleResult | None]):
     @work(exclusive=True, group="offer", exit_on_error=False)
     async def _make_offer(self) -> None:
         try:
-            offer = await self.payments.offer(self.cart, self.staff)
+            if self.part is not None:
+                offer = await self.payments.offer_part(*self.part, self.staff)
+            else:
+                assert self.cart is not None
+                offer = await self.payments.offer(self.cart, self.staff)
         except PaymentUnavailable as err:
             self._close(str(err))
             return
@@ -162,7 +182,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | None]):
         if status.final and status.state not in ("paid", "overpaid"):
             self._close(status.message)
 
-    def _finish(self, result: SaleResult | None) -> None:
+    def _finish(self, result: SaleResult | SplitSale | None) -> None:
         if not self._finished:
             self._finished = True
             self.dismiss(result)

@@ -21,6 +21,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
+from appliance.core.money import Money
+from appliance.core.sale import SaleError
+from appliance.core.split import SplitSale
 from appliance.payments.card import (
     CardAttempt,
     CardError,
@@ -36,21 +39,31 @@ from appliance.tui.widgets.tap_button import TapButton
 log = logging.getLogger(__name__)
 
 
-class PayCardScreen(ModalScreen[SaleResult | None]):
+class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
     CSS_PATH = "pay_card.tcss"
     AUTO_FOCUS = None
 
     message: reactive[str] = reactive("Starting the reader…", init=False)
     ended: reactive[bool] = reactive(False, init=False)  # the attempt ended without a sale
 
-    def __init__(self, till: Till, cart: Cart, staff: Staff) -> None:
+    def __init__(
+        self, till: Till, cart: Cart | None, staff: Staff, *, part: tuple[str, Money] | None = None
+    ) -> None:
+        """``part``: (split sale id, amount) to pay one part of a split sale instead of the
+        whole of ``cart``; dismissed then with the split sale as it stands, or the SaleResult
+        when this part covered the rest."""
         super().__init__()
         self.till = till
         self.cart = cart
         self.staff = staff
-        self.total = cart.totals().total
-        # One sale id for every attempt: Stripe's metadata and the journal name the same sale.
-        self.sale_id = str(uuid.uuid4())
+        self.part = part
+        if part is not None:
+            self.sale_id, self.total = part
+        else:
+            assert cart is not None
+            self.total = cart.totals().total
+            # One sale id for every attempt: Stripe's metadata and the journal name one sale.
+            self.sale_id = str(uuid.uuid4())
         self.attempt: CardAttempt | None = None
         self._cancelling = False
         self._finished = False
@@ -58,9 +71,8 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="card-dialog"):
-            yield Static(
-                f"Card payment · served by {self.staff.name}", id="card-title", markup=False
-            )
+            what = "Card payment" if self.part is None else "Card part of a split payment"
+            yield Static(f"{what} · served by {self.staff.name}", id="card-title", markup=False)
             yield Static("Present card on the reader", id="card-prompt")
             yield Static("TOTAL", classes="amount-label")
             yield Digits(digits_text(self.total.format()), id="card-total")
@@ -98,14 +110,14 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
                 if (paid := await self._close_left_open(card)) is not None:
                     await self._record(paid)
                     return
-            self.attempt = await self.till.start_card(self.cart, self.staff, self.sale_id)
+            self.attempt = await self._start()
         except CardNetworkError as err:
             self._left_open = err.attempt is None
             if err.attempt is None:
                 self._end(f"{err} Try again.")
                 return
             self.attempt = err.attempt  # it may have reached the reader: follow it
-        except (CardError, AuthError, NotAuthorized, LockedOut) as err:
+        except (CardError, SaleError, AuthError, NotAuthorized, LockedOut) as err:
             self._end(str(err))
             return
         self.message = "Waiting for the card…"
@@ -137,10 +149,21 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
         self._left_open = False
         return None
 
+    async def _start(self) -> CardAttempt:
+        if self.part is not None:
+            return await self.till.split.start_card(self.sale_id, self.staff, self.total)
+        assert self.cart is not None
+        return await self.till.start_card(self.cart, self.staff, self.sale_id)
+
     async def _record(self, outcome: CardOutcome) -> None:
         self.message = f"{outcome.message} Recording the sale…"
         try:
-            result = await self.till.pay_card(self.cart, self.staff, self.sale_id, outcome)
+            result: SaleResult | SplitSale
+            if self.part is not None:
+                result = await self.till.split.card_paid(self.sale_id, self.staff, outcome)
+            else:
+                assert self.cart is not None
+                result = await self.till.pay_card(self.cart, self.staff, self.sale_id, outcome)
         except Exception as err:
             log.exception("card sale not recorded", extra={"sale_id": self.sale_id})
             # The money is taken: never offer to take it again for this sale.
@@ -153,7 +176,7 @@ class PayCardScreen(ModalScreen[SaleResult | None]):
         self.message = message
         self.ended = True
 
-    def _finish(self, result: SaleResult | None) -> None:
+    def _finish(self, result: SaleResult | SplitSale | None) -> None:
         if not self._finished:
             self._finished = True
             self.dismiss(result)

@@ -22,12 +22,10 @@ from appliance.core.tender import quick_tenders
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
 from appliance.tui.widgets.basics import TouchScroll, digits_text
-from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad
+from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.tap_button import TapButton
 
 log = logging.getLogger(__name__)
-
-MAX_WHOLE_DIGITS = 7
 
 
 def plain_amount(money: Money) -> str:
@@ -138,26 +136,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
         if self.paying:
             return
         self.message = ""
-        entry = self.entry
-        if key == "back":
-            entry = entry[:-1]
-        elif key == "clear":
-            entry = ""
-        elif key == "dot":
-            if self.decimals and "." not in entry:
-                entry = (entry or "0") + "."
-        else:
-            for digit in key:
-                entry = self._with_digit(entry, digit)
-        self.entry = entry
-
-    def _with_digit(self, entry: str, digit: str) -> str:
-        whole, dot, frac = entry.partition(".")
-        if dot:
-            return entry + digit if len(frac) < self.decimals else entry
-        if whole == "0":
-            return digit
-        return entry + digit if len(whole) < MAX_WHOLE_DIGITS else entry
+        self.entry = typed_amount(self.entry, key, self.decimals)
 
     @on(Keypad.Pressed)
     def _keypad(self, event: Keypad.Pressed) -> None:

@@ -1,5 +1,5 @@
-"""After a sale: the change to hand back in big digits (or, paid in bitcoin, what was paid and
-how), any device trouble, Next customer.
+"""After a sale: the change to hand back in big digits (or, paid without cash, what was paid and
+how; a sale paid in parts lists each), any device trouble, Next customer.
 
 The screen goes away on "Next customer" (or Enter), or by itself after ``auto_next_s`` seconds
 when nothing went wrong; a warning (receipt not printed, drawer shut) stays until someone taps.
@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.btc import format_sats
+from appliance.core.money import Money
 from appliance.core.sale import METHOD_LABELS, payment_label
 from appliance.services.till import SaleResult
 from appliance.tui.widgets.basics import digits_text
@@ -50,14 +51,14 @@ class SaleDoneScreen(ModalScreen[None]):
         result = self.result
         with Vertical(id="done-dialog"):
             yield Static("Sale complete", id="done-title")
-            if result.method == "cash":
+            payments = result.record.body["payments"]
+            if any(p["method"] == "cash" for p in payments):
                 yield Static("CHANGE DUE", id="done-change-label")
                 yield Digits(digits_text(result.change.format()), id="done-change")
-                paid = f"Cash {result.total + result.change}"
             else:
                 yield Static("PAID", id="done-change-label")
                 yield Digits(digits_text(result.total.format()), id="done-change")
-                paid = payment_words(result.record.body["payments"][0])
+            paid = " + ".join(self._paid_by(p) for p in payments)
             yield Static(
                 f"Total {result.total} · {paid} · Journal #{result.record.seq}",
                 id="done-summary",
@@ -68,6 +69,13 @@ class SaleDoneScreen(ModalScreen[None]):
                     "\n".join(f"⚠ {p}" for p in result.problems), id="done-problems", markup=False
                 )
             yield TapButton("Next customer", "primary", id="next-customer")
+
+    def _paid_by(self, payment: dict[str, Any]) -> str:
+        """One payment of the sale: cash as what was handed over, others in their words."""
+        if payment["method"] != "cash":
+            return payment_words(payment)
+        handed = payment["tendered"] if payment["tendered"] is not None else payment["amount"]
+        return f"Cash {Money(handed, self.result.total.currency)}"
 
     def on_mount(self) -> None:
         if self.auto_next_s is not None and not self.result.problems:

@@ -80,8 +80,8 @@ class SellScreen(Screen[None]):
             self.state = state
 
     class PayRequested(Message):
-        """The cashier tapped Pay cash (``method`` "cash"), Pay bitcoin ("bitcoin") or Pay card
-        ("card") on a cart that is ready to pay."""
+        """The cashier tapped Pay cash (``method`` "cash"), Pay bitcoin ("bitcoin"), Pay card
+        ("card") or Split ("split": paid in parts) on a cart that is ready to pay."""
 
         def __init__(self, cart: Cart, staff: Staff, method: str = "cash") -> None:
             super().__init__()
@@ -139,6 +139,7 @@ class SellScreen(Screen[None]):
                     "Pay bitcoin", "primary", id="pay-bitcoin", classes="pay", disabled=True
                 )
                 yield TapButton("Pay card", "primary", id="pay-card", classes="pay", disabled=True)
+                yield TapButton("Split", "default", id="pay-split", classes="pay", disabled=True)
 
     def on_mount(self) -> None:
         self._show_cart()
@@ -367,7 +368,8 @@ class SellScreen(Screen[None]):
         if self.cart.is_empty or self.pending_scans or self.staff is None:
             return
         self.scanner.reset()
-        method = {"pay-bitcoin": "bitcoin", "pay-card": "card"}.get(event.button.id or "", "cash")
+        methods = {"pay-bitcoin": "bitcoin", "pay-card": "card", "pay-split": "split"}
+        method = methods.get(event.button.id or "", "cash")
         self.post_message(self.PayRequested(self.cart, self.staff, method))
 
     @on(Button.Pressed, "#no-sale")

@@ -20,6 +20,27 @@ VARIANTS: dict[str, ButtonVariant] = {"ok": "success", "clear": "warning", "back
 
 PIN_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "ok")
 AMOUNT_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "dot", "0", "00", "back", "clear")
+MAX_WHOLE_DIGITS = 7
+
+
+def typed_amount(entry: str, key: str, decimals: int) -> str:
+    """An amount being typed (``entry``, e.g. "7.3") after one more key of ``AMOUNT_KEYS``:
+    at most ``decimals`` digits after the dot and ``MAX_WHOLE_DIGITS`` before it."""
+    if key == "back":
+        return entry[:-1]
+    if key == "clear":
+        return ""
+    if key == "dot":
+        return (entry or "0") + "." if decimals and "." not in entry else entry
+    for digit in key:
+        whole, dot, frac = entry.partition(".")
+        if dot:
+            entry = entry + digit if len(frac) < decimals else entry
+        elif whole == "0":
+            entry = digit
+        elif len(whole) < MAX_WHOLE_DIGITS:
+            entry += digit
+    return entry
 
 
 class Keypad(Grid):

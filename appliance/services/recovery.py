@@ -1,0 +1,112 @@
+"""After a restart: payments the till left unsettled, settled at start (in the background;
+``Till.recovered`` waits for it and returns what it found, in words for staff).
+
+- Card attempts left open (``CardPayments.open_attempts``): Stripe is asked what became of each.
+  Paid (an authorisation is captured) → its sale is recorded from the cart kept with the attempt,
+  or, for a split sale's part, the part (and the sale when it covers it); still on the reader →
+  cancelled there; declined or failed → closed. Stripe out of reach → left open for next time.
+- Succeeded attempts whose sale or part a crash kept from being recorded: recorded now.
+- A split sale whose parts cover it but whose ``sale`` was not written: finished now.
+
+Each is recorded once: a sale id is recorded at most once (``sales``), and a part's
+PaymentIntent is compared with the parts already journalled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from appliance.core.sale import SaleError
+from appliance.core.split import SplitSale
+from appliance.payments.card import CardAttempt, CardError, CardOutcome, CardPayments
+from appliance.store import card as card_store
+from appliance.store import split as split_store
+
+if TYPE_CHECKING:
+    from appliance.services.till import Till
+
+log = logging.getLogger(__name__)
+
+
+async def settle_after_restart(till: Till) -> list[str]:
+    """What a restart left unsettled, settled, in words for staff (``Till.recovered``)."""
+    notes: list[str] = []
+    if till.card is not None:
+        notes += await _resolve_card_attempts(till, till.card)
+    for split in await till.split.unfinished():
+        if split.remaining.minor == 0:  # its last part was journalled, its sale not yet
+            try:
+                result = await till.split.finish(split)
+            except (SaleError, aiosqlite.Error, OSError) as err:
+                notes.append(f"Sale {split.sale_id[:8]} is paid but not recorded: {err}")
+            else:
+                seq = result.record.seq
+                notes.append(f"Sale {split.sale_id[:8]} paid in parts: recorded (#{seq})")
+    return notes
+
+
+async def _resolve_card_attempts(till: Till, card: CardPayments) -> list[str]:
+    """Ask Stripe what became of each card attempt a restart left open, and of each success
+    whose sale or part was never recorded: paid → the sale (or the split sale's part) is
+    recorded once; otherwise the PaymentIntent is cancelled and the attempt closed."""
+    notes: list[str] = []
+    try:
+        attempts = await card.open_attempts()
+    except CardError as err:
+        log.warning("card attempts not resolved at start: %s", err)
+        return [f"Card payments left open could not be checked: {err}"]
+    attempts += await _unrecorded_card_successes(till, card)
+    for attempt in attempts:
+        try:
+            outcome = await card.poll(attempt)  # an authorisation is captured: it was paid
+            if not outcome.done:  # still on the reader, with nobody at the screen
+                outcome = await card.cancel(attempt, reason="abandoned")
+            if outcome.paid:
+                notes.append(await _record_found_card(till, attempt, outcome))
+            else:
+                log.info(
+                    "card attempt closed at start",
+                    extra={"sale_id": attempt.sale_id, "status": outcome.status.value},
+                )
+        except (CardError, SaleError, ValueError, aiosqlite.Error) as err:
+            log.warning(
+                "card attempt not resolved at start",
+                extra={"sale_id": attempt.sale_id, "error": str(err)},
+            )
+            notes.append(f"Card payment of sale {attempt.sale_id[:8]} not settled: {err}")
+    return notes
+
+
+async def _unrecorded_card_successes(till: Till, card: CardPayments) -> list[CardAttempt]:
+    """Succeeded attempts whose sale (or split part) a crash kept from being recorded."""
+    found = []
+    for row in await card_store.succeeded_unrecorded(till.conn):
+        split = await split_store.get(till.conn, row.sale_id)
+        if split is not None and any(
+            p.payment.get("payment_intent") == row.payment_intent for p in split.parts
+        ):
+            continue
+        found.append(card.attempt_of(row))
+    return found
+
+
+async def _record_found_card(till: Till, attempt: CardAttempt, outcome: CardOutcome) -> str:
+    sale = attempt.sale_id[:8]
+    split = await split_store.get(till.conn, attempt.sale_id)
+    if split is not None:
+        staff = split.cart["staff"]
+        done = await till.split.record_card_part(split, outcome, (staff["id"], staff["name"]))
+        what = "part recorded" if isinstance(done, SplitSale) else "the sale is recorded"
+        return f"Card part of sale {sale} was paid while the till was off: {what}"
+    row = await card_store.get_attempt(till.conn, attempt.sale_id, attempt.number)
+    if row is None or row.cart_json is None:
+        raise SaleError("the card was paid but its cart is not known: refund it at Stripe")
+    result = await till.record_card_sale(json.loads(row.cart_json), outcome)
+    return (
+        f"Card payment for sale {sale} was paid while the till was off: sale recorded "
+        f"(journal #{result.record.seq})"
+    )

@@ -1,0 +1,155 @@
+"""Split tender at the till: one sale paid in several parts (core/split.py has the rules).
+
+``begin`` keeps the cart; each part then takes money its own way and is journalled as a
+``part_paid`` record the moment it has (cash: at once; card: once the reader's payment succeeded;
+bitcoin: when the checkout of ``BitcoinPayments.offer_part`` is paid, which calls back
+``part_paid``). The part that covers the rest finishes the sale: one ``sale`` record listing
+every part, then, if a part was cash, the drawer opens (once, as for a cash sale), then the
+receipt. A part that failed leaves the others as they are; the cashier pays the rest another
+way, or gives the paid parts back (``RefundService.give_back``, a manager's approval), or cancels
+when nothing was paid. An unfinished split sale survives a restart (``unfinished``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from appliance.core.cart import Cart
+from appliance.core.journal import Record, utc_now
+from appliance.core.money import Money
+from appliance.core.roles import require
+from appliance.core.sale import Payment, SaleError, cart_body
+from appliance.core.split import SplitSale, cash_part, finished_body, part_body
+from appliance.payments.card import CardAttempt, CardOutcome
+from appliance.services.refunds import Approval, RefundResult, RefundService
+from appliance.store import checkouts
+from appliance.store import split as split_store
+from appliance.store.catalog import Staff
+
+if TYPE_CHECKING:
+    from appliance.services.till import SaleResult, Till
+
+log = logging.getLogger(__name__)
+
+
+class SplitTender:
+    def __init__(self, till: Till) -> None:
+        self.till = till
+
+    async def begin(self, cart: Cart, staff: Staff) -> SplitSale:
+        """Start paying ``cart`` in parts (after the same role and lockout check as a sale)."""
+        await self.till.authorize_sale(staff)
+        sale_id = str(uuid.uuid4())
+        body = cart_body(sale_id, cart, staff.id, staff.name)
+        if self.till.training:
+            body["training"] = True
+        await split_store.begin(self.till.conn, body, utc_now())
+        return await self.get(sale_id)
+
+    async def get(self, sale_id: str) -> SplitSale:
+        split = await split_store.get(self.till.conn, sale_id)
+        if split is None:
+            raise SaleError(f"no split sale {sale_id} on this till")
+        return split
+
+    async def unfinished(self) -> list[SplitSale]:
+        return await split_store.unfinished(self.till.conn)
+
+    async def pay_cash(self, sale_id: str, staff: Staff, tendered: Money) -> SplitSale | SaleResult:
+        """A cash part: ``tendered`` counts up to what remains (change only then)."""
+        await self.till.authorize_sale(staff)
+        split = await self.get(sale_id)
+        return await self._record_part(split, cash_part(split, tendered), (staff.id, staff.name))
+
+    async def start_card(self, sale_id: str, staff: Staff, amount: Money) -> CardAttempt:
+        """Show ``amount`` (a part) on the reader: an attempt of the split sale's id, so Stripe's
+        ``metadata.sale_id`` names the sale; the ``CardPayments`` rules hold unchanged."""
+        await self.till.authorize_sale(staff)
+        card = self.till.card_for_sale()
+        split = await self.get(sale_id)
+        split.check_part(amount)
+        return await card.start(sale_id, amount, self.till.card_description())
+
+    async def card_paid(
+        self, sale_id: str, staff: Staff, outcome: CardOutcome
+    ) -> SplitSale | SaleResult:
+        """Journal the part a succeeded card attempt paid (the money is taken: role only)."""
+        require(staff, "sell")
+        return await self.record_card_part(await self.get(sale_id), outcome, (staff.id, staff.name))
+
+    async def record_card_part(
+        self, split: SplitSale, outcome: CardOutcome, staff: tuple[str, str]
+    ) -> SplitSale | SaleResult:
+        """Journal a succeeded card attempt as ``split``'s next part (also after a restart, in
+        the name of whoever started the sale)."""
+        return await self._record_part(split, self.till.card_payment(outcome), staff)
+
+    async def _record_part(
+        self, split: SplitSale, payment: Payment, staff: tuple[str, str]
+    ) -> SplitSale | SaleResult:
+        body = part_body(split, payment, staff)
+        record = await split_store.append(self.till.conn, self.till.identity, "payment", body)
+        log.info(
+            "split part paid",
+            extra={"sale_id": split.sale_id, "part": body["part"], "method": payment.method},
+        )
+        return await self.part_paid(record)
+
+    async def part_paid(self, record: Record) -> SplitSale | SaleResult:
+        """After a part's record: finish the sale when the parts cover it."""
+        split = await self.get(str(record.body["sale_id"]))
+        if split.is_open and split.remaining.minor == 0:
+            return await self.finish(split)
+        return split
+
+    async def finish(self, split: SplitSale) -> SaleResult:
+        """Record the sale of a covered split sale, open the drawer for its cash, print. A sale
+        that is recorded already is not recorded again (``sales`` refuses a second one)."""
+        try:
+            record = await split_store.append(
+                self.till.conn, self.till.identity, "sale", finished_body(split)
+            )
+        except aiosqlite.IntegrityError:
+            raise SaleError(f"sale {split.sale_id} is recorded already") from None
+        log.info("split sale recorded", extra={"sale_id": split.sale_id, "seq": record.seq})
+        await self._withdraw_offers(split.sale_id)  # a part offered but paid otherwise
+        problems: tuple[str, ...] = ()
+        if any(p.method == "cash" for p in split.parts) and "training" not in split.cart:
+            staff = split.cart["staff"]
+            problem = await self.till.open_drawer_for_sale(
+                split.sale_id, staff["id"], staff["name"]
+            )
+            problems = (problem,) if problem else ()
+        return await self.till.finish_sale(record, problems)
+
+    async def cancel(self, sale_id: str) -> bool:
+        """Give up a split sale on which nothing was paid; False if a part was paid (those go
+        back through ``give_back``) or it is not open."""
+        await self._withdraw_offers(sale_id)
+        return await split_store.cancel_unpaid(self.till.conn, sale_id)
+
+    async def give_back(
+        self,
+        sale_id: str,
+        staff: Staff,
+        approval: Approval,
+        reason: str,
+        *,
+        destination: str | None = None,
+    ) -> RefundResult:
+        """Give the paid parts back (a manager approves): see ``RefundService.give_back``."""
+        await self._withdraw_offers(sale_id)
+        split = await self.get(sale_id)  # with a part paid as its offer was being withdrawn
+        service = RefundService(self.till, self.till.card)
+        return await service.give_back(staff, approval, reason, split, destination=destination)
+
+    async def _withdraw_offers(self, sale_id: str) -> None:
+        """Cancel bitcoin offers of the sale's parts still open (after a restart, say): nothing
+        may stay payable once the sale is given up."""
+        if self.till.bitcoin is not None:
+            for checkout_id in await checkouts.open_parts_of(self.till.conn, sale_id):
+                await self.till.bitcoin.cancel(checkout_id)

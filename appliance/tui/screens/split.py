@@ -1,0 +1,330 @@
+"""Split payment: one sale paid in parts (services/split.py). The total, what is still due, the
+parts paid so far (method, amount, status), and an amount typed on the keypad (what is due when
+nothing is typed) to pay by Cash, Card or Bitcoin.
+
+Cash is taken here: the amount typed is what the customer handed over, counted up to what is due
+(change only on the part that covers the rest). Card and bitcoin parts open the same pay screens
+as a whole sale does, for the part's amount. A part that fails (a declined card, an expired
+offer) leaves the parts already paid; the cashier pays the rest another way. Leaving: with
+nothing paid, Cancel goes back to the cart; with parts paid, "Give back" needs a manager's PIN
+(typed on the same keypad) and returns them. Dismissed with the ``SaleResult`` once the parts
+cover the sale, or None when it was given up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Button, Digits, Static
+
+from appliance.core.money import Money, MoneyError, exponent
+from appliance.core.split import SplitSale
+from appliance.drivers.nfc import NoNfcReader
+from appliance.services.refunds import Approval
+from appliance.services.till import SaleResult, Staff, Till
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+from appliance.tui.screens.pay_card import PayCardScreen
+from appliance.tui.widgets.basics import digits_text
+from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
+from appliance.tui.widgets.tap_button import TapButton
+
+log = logging.getLogger(__name__)
+
+MAX_PIN_LENGTH = 8
+
+
+def parts_text(split: SplitSale) -> str:
+    """The parts as the screen lists them: number, method, amount, status."""
+    if not split.parts:
+        return "No part paid yet"
+    return "\n".join(
+        f"{p.number}. {p.label:<24} {Money(p.amount, split.currency)!s:>10}  paid"
+        for p in split.parts
+    )
+
+
+class SplitScreen(ModalScreen[SaleResult | None]):
+    CSS_PATH = "split.tcss"
+    AUTO_FOCUS = None
+
+    split: reactive[SplitSale | None] = reactive(None, init=False)
+    entry: reactive[str] = reactive("", init=False)
+    message: reactive[str] = reactive("", init=False)
+    busy: reactive[bool] = reactive(False, init=False)
+    giving_back: reactive[bool] = reactive(False, init=False)  # the keypad types a PIN
+
+    def __init__(self, till: Till, split: SplitSale, staff: Staff) -> None:
+        super().__init__()
+        self.till = till
+        self.staff = staff
+        self._first = split
+        self.decimals = exponent(split.currency)
+        self._finished = False
+
+    def compose(self) -> ComposeResult:
+        split = self._first
+        with Vertical(id="split-dialog"):
+            yield Static(
+                f"Split payment · served by {self.staff.name}", id="split-title", markup=False
+            )
+            with Horizontal(id="split-amounts"):
+                with Vertical(classes="amount-box"):
+                    yield Static("TOTAL", classes="amount-label")
+                    yield Digits(digits_text(split.total.format()), id="split-total")
+                with Vertical(classes="amount-box"):
+                    yield Static("STILL DUE", classes="amount-label")
+                    yield Digits("", id="split-remaining")
+                with Vertical(classes="amount-box"):
+                    yield Static("THIS PART", id="split-amount-label", classes="amount-label")
+                    yield Digits("", id="split-amount")
+            with Horizontal(id="split-body"):
+                with Vertical(id="split-side"):
+                    yield Static("", id="split-parts", markup=False)
+                    yield Static("", id="split-message", markup=False)
+                yield Keypad(AMOUNT_KEYS, id="split-keypad")
+            with Horizontal(id="split-pay"):
+                yield TapButton("Cash", "success", id="split-cash")
+                yield TapButton("Card", "primary", id="split-card")
+                yield TapButton("Bitcoin", "primary", id="split-bitcoin")
+                yield TapButton("Cancel", "error", id="split-cancel")
+            with Horizontal(id="split-approve"):
+                yield TapButton("Give back the paid parts", "error", id="split-confirm-back")
+                yield TapButton("Keep paying", "default", id="split-keep")
+
+    def on_mount(self) -> None:
+        self.query_one("#split-card").display = self.till.card is not None
+        self.query_one("#split-bitcoin").display = self.till.bitcoin is not None
+        self.split = self._first
+        self.watch_giving_back(False)
+
+    # -- what the screen shows ---------------------------------------------------------------
+
+    @property
+    def amount(self) -> Money | None:
+        """The amount of the next part: what is typed, or what is still due."""
+        split = self.split
+        if split is None:
+            return None
+        if not self.entry or self.entry == ".":
+            return split.remaining
+        try:
+            return Money.parse(self.entry, split.currency)
+        except MoneyError:
+            return None
+
+    def watch_split(self, split: SplitSale | None) -> None:
+        if split is None:
+            return
+        self.query_one("#split-remaining", Digits).update(digits_text(split.remaining.format()))
+        self.query_one("#split-parts", Static).update(parts_text(split))
+        cancel = self.query_one("#split-cancel", TapButton)
+        cancel.label = "Give back" if split.parts else "Cancel"
+        self.entry = ""
+        self._show_amount()
+
+    def watch_entry(self) -> None:
+        self._show_amount()
+
+    def watch_message(self, message: str) -> None:
+        self.query_one("#split-message", Static).update(message)
+
+    def watch_busy(self, busy: bool) -> None:
+        for button in self.query(TapButton):
+            button.disabled = busy
+
+    def watch_giving_back(self, giving_back: bool) -> None:
+        self.query_one("#split-pay").display = not giving_back
+        self.query_one("#split-approve").display = giving_back
+        self.query_one("#split-amount-label", Static).update(
+            "MANAGER PIN" if giving_back else "THIS PART"
+        )
+        self._show_amount()
+
+    def _show_amount(self) -> None:
+        shown = self.query_one("#split-amount", Digits)
+        if self.giving_back:
+            shown.update("-" * len(self.entry))  # a PIN is never shown
+            return
+        amount = self.amount
+        shown.update(digits_text(amount.format()) if amount is not None else "")
+
+    # -- typing ------------------------------------------------------------------------------
+
+    def type_key(self, key: str) -> None:
+        if self.busy:
+            return
+        if self.giving_back:
+            if key == "back":
+                self.entry = self.entry[:-1]
+            elif key == "clear":
+                self.entry = ""
+            elif key.isdigit() and len(self.entry) + len(key) <= MAX_PIN_LENGTH:
+                self.entry += key
+            return
+        self.message = ""
+        self.entry = typed_amount(self.entry, key, self.decimals)
+
+    @on(Keypad.Pressed)
+    def _keypad(self, event: Keypad.Pressed) -> None:
+        self.type_key(event.key)
+
+    def on_key(self, event: events.Key) -> None:
+        char = event.character
+        if event.key == "escape" and self.giving_back:
+            self.keep_paying()
+        elif event.key == "escape":
+            self.cancel()
+        elif event.key == "backspace":
+            self.type_key("back")
+        elif event.is_printable and char and char.isdigit():
+            self.type_key(char)
+        elif event.is_printable and char in (".", ","):
+            self.type_key("dot")
+        elif not (event.is_printable or event.key == "enter"):
+            return
+        event.stop()  # a scanner's burst must not reach the sale behind this screen
+        event.prevent_default()
+
+    # -- paying a part -----------------------------------------------------------------------
+
+    def _part_amount(self) -> Money | None:
+        split, amount = self.split, self.amount
+        if split is None or self.busy:
+            return None
+        if amount is None or amount.minor <= 0:
+            self.message = "Type the amount of this part"
+            return None
+        return amount
+
+    @on(Button.Pressed, "#split-cash")
+    def pay_cash(self) -> None:
+        if (tendered := self._part_amount()) is not None:
+            self.busy = True
+            self.message = "Recording the cash…"
+            self._cash(tendered)
+
+    @work(exclusive=True, group="split", exit_on_error=False)
+    async def _cash(self, tendered: Money) -> None:
+        split = self.split
+        assert split is not None
+        try:
+            result = await self.till.split.pay_cash(split.sale_id, self.staff, tendered)
+        except Exception as err:
+            log.warning("cash part not taken", extra={"sale_id": split.sale_id})
+            self.message = f"Cash not taken: {err}"
+            self.busy = False
+            return
+        self.busy = False
+        self._part_done(result, f"Cash {tendered} taken")
+
+    def _checked(self) -> Money | None:
+        amount, split = self._part_amount(), self.split
+        if amount is None or split is None:
+            return None
+        if amount > split.remaining:
+            self.message = f"{amount} is more than the {split.remaining} still due"
+            return None
+        return amount
+
+    @on(Button.Pressed, "#split-card")
+    def pay_card(self) -> None:
+        split, amount = self.split, self._checked()
+        if split is not None and amount is not None:
+            screen = PayCardScreen(self.till, None, self.staff, part=(split.sale_id, amount))
+            self.app.push_screen(screen, self._returned)
+
+    @on(Button.Pressed, "#split-bitcoin")
+    def pay_bitcoin(self) -> None:
+        split, amount = self.split, self._checked()
+        if split is not None and amount is not None and self.till.bitcoin is not None:
+            cards = not isinstance(self.till.nfc, NoNfcReader)
+            screen = PayBitcoinScreen(
+                self.till.bitcoin, None, self.staff, cards=cards, part=(split.sale_id, amount)
+            )
+            self.app.push_screen(screen, self._returned)
+
+    def _returned(self, result: SaleResult | SplitSale | None) -> None:
+        """A card or bitcoin screen closed: paid (a part, or the rest), or not (see why there)."""
+        if result is None:
+            self.message = "That part was not paid: pay it another way"
+            self._reload()
+        else:
+            self._part_done(result, "Part paid")
+
+    def part_settled(self, result: SaleResult | SplitSale) -> None:
+        """A part settled with no pay screen open (a bitcoin offer left by a restart)."""
+        split = self.split
+        if split is not None and result.sale_id == split.sale_id:
+            self._part_done(result, "A bitcoin part arrived")
+
+    def _part_done(self, result: SaleResult | SplitSale, words: str) -> None:
+        if isinstance(result, SaleResult):
+            self._finish(result)
+        else:
+            self.split = result
+            self.message = f"{words}: {result.remaining} still due"
+
+    @work(exclusive=True, group="split", exit_on_error=False)
+    async def _reload(self) -> None:
+        split = self.split
+        assert split is not None
+        self.split = await self.till.split.get(split.sale_id)
+
+    # -- leaving -----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#split-cancel")
+    def cancel(self) -> None:
+        split = self.split
+        if split is None or self.busy or self.giving_back:
+            return
+        if split.parts:
+            self.giving_back = True
+            self.entry = ""
+            self.message = "A manager's PIN gives the paid parts back"
+        else:
+            self._cancel(split.sale_id)
+
+    @work(exclusive=True, group="split", exit_on_error=False)
+    async def _cancel(self, sale_id: str) -> None:
+        if await self.till.split.cancel(sale_id):
+            self._finish(None)
+        else:  # a part was paid meanwhile (a bitcoin payment after a restart)
+            self.split = await self.till.split.get(sale_id)
+
+    @on(Button.Pressed, "#split-keep")
+    def keep_paying(self) -> None:
+        self.giving_back = False
+        self.entry = ""
+        self.message = ""
+
+    @on(Button.Pressed, "#split-confirm-back")
+    def confirm_give_back(self) -> None:
+        split = self.split
+        if split is not None and self.entry and not self.busy:
+            self.busy = True
+            self.message = "Giving the paid parts back…"
+            self._give_back(split.sale_id, self.entry)
+
+    @work(exclusive=True, group="split", exit_on_error=False)
+    async def _give_back(self, sale_id: str, pin: str) -> None:
+        try:
+            await self.till.split.give_back(
+                sale_id, self.staff, Approval(pin=pin), "split payment given up"
+            )
+        except Exception as err:
+            log.warning("split parts not given back", extra={"sale_id": sale_id})
+            self.entry = ""
+            self.message = f"Not given back: {err}"
+            self.busy = False
+            return
+        self._finish(None)
+
+    def _finish(self, result: SaleResult | None) -> None:
+        if not self._finished:
+            self._finished = True
+            self.dismiss(result)
