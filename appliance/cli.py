@@ -245,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backup_parsers(sub, add_device_options)
 
+    from appliance.update.cli import add_update_parser
+
+    add_update_parser(sub, add_device_options)
+
     from appliance.report_cli import add_report_parser
 
     add_report_parser(sub, add_device_options)
