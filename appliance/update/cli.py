@@ -4,6 +4,7 @@ device)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    os.umask(0o022)  # the services' user must be able to read the new slot, whoever installs
     try:
         print(install(load_settings(args.data_dir, args.config), args.bundle))
     except UpdateError as err:
