@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -95,6 +96,9 @@ async def test_restore_round_trip_keeps_the_replaced_database(tmp_path: Path) ->
     # The SD card damages the database.
     (data_dir / DATABASE).write_bytes(b"not a database any more" * 100)
     settings = Settings(data_dir=data_dir)
+    service_user = 4321  # the data directory's owner; the restore runs as root
+    if os.geteuid() == 0:
+        os.chown(data_dir, service_user, service_user)
 
     message = await restore(settings, folder)
 
@@ -105,6 +109,10 @@ async def test_restore_round_trip_keeps_the_replaced_database(tmp_path: Path) ->
     (aside,) = (data_dir / "replaced").iterdir()
     assert (aside / DATABASE).read_bytes() == b"not a database any more" * 100
     assert str(aside) in message
+    if os.geteuid() == 0:  # what the services open must stay theirs
+        for name in (DATABASE, lock.LOCK_FILE):
+            assert (data_dir / name).stat().st_uid == service_user, name
+        assert (data_dir / DATABASE).stat().st_mode & 0o777 == 0o600
     async with open_device_store(data_dir) as device:  # the same key opens it and sells on
         (record,) = await device.write(1)
         assert record.seq == 21 and record.prev_hash == records[-1][1]

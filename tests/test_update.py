@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ class Device:
         self.data_dir = tmp / "var-lib-bitagora"
         self.key = tmp / "release.pem"
         pinned = generate_key(self.key)
-        self.systemctl, self.log = fake_systemctl(tmp)
+        self.systemctl, self.log, self.services_down = fake_systemctl(tmp)
         self.settings = Settings(
             data_dir=self.data_dir,
             update=UpdateSettings(
@@ -145,6 +146,22 @@ async def test_failed_health_check_rolls_back_with_the_data_untouched(device: De
         assert len(await store.all_records()) == 5
 
 
+def test_services_that_never_come_up_roll_back(device: Device) -> None:
+    device.installed_and_confirmed("1.0")
+    fast = replace(device.settings.update, confirm_timeout_s=5)
+    settings = replace(device.settings, update=fast)
+    install(settings, device.bundle("2.0"))
+    device.services_down.touch()  # the new release's kiosk keeps crashing and restarting
+
+    good, message = confirm(settings)
+
+    assert not good
+    assert message.startswith(
+        "release 2.0 failed (the services did not come up within 5 s (active activating))"
+    )
+    assert device.running() == "bitagora 1.0 tiny-dep"
+
+
 def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
     device.installed_and_confirmed("1.0")
     install(device.settings, device.bundle("2.0", "hang"))
@@ -175,6 +192,19 @@ def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
     assert "its health check started before and never finished" in after_boot.stderr
     assert "rolled back to 1.0" in after_boot.stderr
     assert device.running() == "bitagora 1.0 tiny-dep"
+    status = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "update", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "current: 1.0\n" in status.stdout
+    assert "last update: rolled_back 1.0 (failed: 2.0) at " in status.stdout
+    assert status.stdout.rstrip().endswith(
+        "never finished (the device restarted or the check was killed)"
+    )
 
 
 def _rewrite(bundle: Path, out: Path, change: dict[str, bytes]) -> Path:

@@ -45,7 +45,10 @@ def main():
 
 SYSTEMCTL = """#!/bin/sh
 echo "$*" >> {log}
-if [ "$1" = is-active ]; then echo active; echo active; fi
+if [ "$1" = is-active ]; then
+    if [ -e {down} ]; then echo active; echo activating; exit 3; fi
+    echo active; echo active
+fi
 exit 0
 """
 
@@ -112,10 +115,11 @@ def signed_bundle(tmp: Path, key: Path, version: str, mode: str = "healthy") -> 
     return out
 
 
-def fake_systemctl(folder: Path) -> tuple[Path, Path]:
-    """A ``systemctl`` that logs its arguments and says every service is active."""
-    log = folder / "systemctl.log"
+def fake_systemctl(folder: Path) -> tuple[Path, Path, Path]:
+    """A ``systemctl`` that logs its arguments and says every service is active, unless the
+    file it also returns exists (then the kiosk keeps restarting: "activating")."""
+    log, down = folder / "systemctl.log", folder / "services-down"
     script = folder / "systemctl"
-    script.write_text(SYSTEMCTL.format(log=log))
+    script.write_text(SYSTEMCTL.format(log=log, down=down))
     script.chmod(0o755)
-    return script, log
+    return script, log, down

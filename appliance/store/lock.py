@@ -27,8 +27,13 @@ def hold(data_dir: Path, *, exclusive: bool = False) -> Iterator[None]:
     """Hold the store's lock (shared, or exclusive for a restore) for the block; StoreBusy at
     once if it conflicts with a holder, never a wait."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # Read-only is enough for flock. A restore run as root may be the first to make the file:
+    # it goes to the data directory's owner, so the services can still open it.
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
+        if os.geteuid() == 0:
+            owner = data_dir.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
