@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from store_helpers import tamper_amount
 from update_helpers import PACKAGE, fake_systemctl, signed_bundle
 from uplink_helpers import open_device_store
 
@@ -33,6 +34,7 @@ from appliance.update.slots import (
     STATE_FILE,
     UpdateError,
     confirm,
+    health_problem,
     install,
     linked_version,
     load_state,
@@ -205,6 +207,20 @@ def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
     assert status.stdout.rstrip().endswith(
         "never finished (the device restarted or the check was killed)"
     )
+
+
+async def test_health_check_reads_this_appliance_s_own_doctor(device: Device) -> None:
+    """The contract with the real ``bitagora doctor --json``: its software checks decide, its
+    device checks (no printer here) do not."""
+    (device.root / RELEASES).mkdir(parents=True)
+    (device.root / RELEASES / "this").symlink_to(sys.prefix)  # the venv running these tests
+    (device.root / CURRENT).symlink_to(f"{RELEASES}/this")
+    async with open_device_store(device.data_dir) as store:
+        await store.write(3)
+    assert await asyncio.to_thread(health_problem, device.settings, device.root) is None
+    tamper_amount(device.data_dir / "appliance.sqlite3", 2)
+    problem = await asyncio.to_thread(health_problem, device.settings, device.root)
+    assert problem is not None and problem.startswith("doctor failed journal: seq 2: ")
 
 
 def _rewrite(bundle: Path, out: Path, change: dict[str, bytes]) -> Path:
