@@ -25,7 +25,7 @@ from appliance.store import lock
 from appliance.store.backup import DATABASE, MANIFEST, BackupError, take_backup, verify_backup
 from appliance.store.export import verify_database
 from appliance.uplink.client import CentralClient
-from appliance.uplink.main import _serve
+from appliance.uplink.daemon import NOT_ENROLLED
 
 
 def chain(database: Path) -> list[tuple[int, str]]:
@@ -199,18 +199,42 @@ async def test_newer_live_database_is_not_overwritten_without_force(tmp_path: Pa
     assert len(chain(data_dir / DATABASE)) == 5
 
 
-async def test_no_restore_while_a_service_holds_the_store(tmp_path: Path) -> None:
+async def test_no_restore_while_the_uplink_runs_and_no_uplink_during_a_restore(
+    tmp_path: Path,
+) -> None:
     data_dir, dest = tmp_path / "device", tmp_path / "usb"
     dest.mkdir()
     async with open_device_store(data_dir) as device:
         await device.write(1)
     folder, _ = take_backup(data_dir / DATABASE, dest, "test")
     settings = Settings(data_dir=data_dir)
-    with lock.hold(data_dir):  # what the kiosk and the uplink hold while they run
+    env = {**os.environ, "BITAGORA_DATA_DIR": str(data_dir)}
+    env.pop("BITAGORA_CONFIG", None)
+    uplink = [sys.executable, "-m", "appliance.cli", "uplink"]
+    log = tmp_path / "uplink.log"
+    with log.open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            *uplink, stdout=asyncio.subprocess.DEVNULL, stderr=stderr, env=env
+        )
+    try:
+
+        async def waiting_for_enrollment() -> bool:  # up, and holding the store
+            return NOT_ENROLLED in log.read_text()
+
+        await wait_until(waiting_for_enrollment, 30, "the uplink to start")
         with pytest.raises(lock.StoreBusy, match="the kiosk or the uplink is running"):
             await restore(settings, folder)
-    with lock.hold(data_dir, exclusive=True):  # a restore in progress: the uplink will not start
-        assert await _serve(settings, asyncio.Event()) == 1
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+    with lock.hold(data_dir, exclusive=True):  # what a restore holds
+        proc = await asyncio.create_subprocess_exec(
+            *uplink, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and b"is being restored" in err
+    assert "restored" in await restore(settings, folder)  # with the uplink gone, it goes ahead
 
 
 def test_cli_backs_up_and_refuses_in_words(tmp_path: Path) -> None:
