@@ -32,6 +32,7 @@ from typing import Any
 
 from appliance.core.journal import JournalError
 from appliance.store.db import migrations
+from appliance.store.durable import fsync_dir, fsync_file, write_atomic
 from appliance.store.export import VerifyError, verify_database
 
 FORMAT = "bitagora-backup/1"
@@ -84,19 +85,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb+") as handle:
-        os.fsync(handle.fileno())
-
-
 def _head(conn: sqlite3.Connection) -> tuple[str, str, int, str | None, int]:
     """(device id, public key, head seq, head hash, schema version) of a device database."""
     info = dict(conn.execute("SELECT key, value FROM device_info").fetchall())
@@ -131,7 +119,7 @@ def take_backup(database: Path, dest: Path, app_version: str) -> tuple[Path, Man
                 source.close()
         except sqlite3.Error as err:
             raise BackupError(f"cannot copy {database}: {err}") from None
-        _fsync_file(copy)
+        fsync_file(copy)
         created = datetime.now(UTC)
         manifest = Manifest(
             device_id=device_id,
@@ -143,15 +131,14 @@ def take_backup(database: Path, dest: Path, app_version: str) -> tuple[Path, Man
             app_version=app_version,
             sha256=sha256_file(copy),
         )
-        (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-        _fsync_file(staging / MANIFEST)
+        write_atomic(staging / MANIFEST, manifest.to_json().encode("utf-8"))
         name = f"bitagora-{device_id}-{created:%Y%m%dT%H%M%SZ}-seq{seq}"
         final, copies = dest / name, 1
         while final.exists():  # two backups of an idle till within one second
             copies += 1
             final = dest / f"{name}-{copies}"
         staging.rename(final)  # the folder appears complete or not at all
-        _fsync_dir(dest)
+        fsync_dir(dest)
         return final, manifest
     finally:
         if staging.exists():
@@ -223,7 +210,7 @@ def swap_in(src: Path, database: Path) -> Path | None:
     os.chmod(incoming, 0o600)
     if os.geteuid() == 0:
         os.chown(incoming, owner.st_uid, owner.st_gid)
-    _fsync_file(incoming)
+    fsync_file(incoming)
     replaced = [
         path
         for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm")))
@@ -237,5 +224,5 @@ def swap_in(src: Path, database: Path) -> Path | None:
         for path in replaced:
             path.rename(aside / path.name)  # moved with its WAL, so it stays openable
     incoming.rename(database)
-    _fsync_dir(data_dir)
+    fsync_dir(data_dir)
     return aside

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Settings
+from appliance.store.durable import fsync_dir, write_atomic
 from appliance.update.bundle import WHEELS, BundleError, load_public_key, open_verified
 
 log = logging.getLogger(__name__)
@@ -66,14 +67,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def load_state(root: Path) -> UpdateState | None:
     try:
         data: Any = json.loads((root / STATE_FILE).read_text(encoding="utf-8"))
@@ -85,21 +78,14 @@ def load_state(root: Path) -> UpdateState | None:
 
 
 def save_state(root: Path, state: UpdateState) -> None:
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".state-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(asdict(state), handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, root / STATE_FILE)
-    _fsync_dir(root)
+    write_atomic(root / STATE_FILE, json.dumps(asdict(state), indent=2).encode("utf-8"))
 
 
 def linked_version(root: Path, link: str) -> str | None:
     """The release a link points to, or None if there is no link."""
     try:
         return Path(os.readlink(root / link)).name
-    except (FileNotFoundError, OSError):
+    except OSError:  # no link (or not a link)
         return None
 
 
@@ -108,7 +94,7 @@ def _point(root: Path, link: str, version: str) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(Path(RELEASES) / version, tmp)  # relative: the tree can be moved or mounted
     os.replace(tmp, root / link)  # rename(2) over the old link: atomic
-    _fsync_dir(root)
+    fsync_dir(root)
 
 
 def _make_slot(slot: Path, wheels: Path, requirements: tuple[str, ...]) -> None:
