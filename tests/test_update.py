@@ -29,6 +29,7 @@ from appliance.config import Settings, UpdateSettings
 from appliance.update.bundle import generate_key
 from appliance.update.slots import (
     CURRENT,
+    LOCK_FILE,
     PREVIOUS,
     RELEASES,
     STATE_FILE,
@@ -184,6 +185,8 @@ def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
         while json.loads((device.root / STATE_FILE).read_text())["checks_started"] == 0:
             assert checking.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)  # polling interval of a bounded wait
+        with pytest.raises(UpdateError, match="another `bitagora update` step is running"):
+            install(device.settings, device.bundle("3.0"))
     finally:
         os.killpg(checking.pid, signal.SIGKILL)
         checking.wait(10)
@@ -272,7 +275,8 @@ def test_bad_signature_or_tampered_file_is_refused_before_anything_is_installed(
         assert list((device.root / RELEASES).iterdir()) == []
         assert not (device.root / CURRENT).exists() and load_state(device.root) is None
         assert device.systemctl_calls() == []
-        assert sorted(p.name for p in device.root.iterdir()) == [RELEASES]  # no staging left
+        left = sorted(p.name for p in device.root.iterdir())
+        assert left == [LOCK_FILE, RELEASES]  # no staging folder left
 
 
 def test_cli_builds_a_bundle_a_device_without_the_pinned_key_refuses(tmp_path: Path) -> None:

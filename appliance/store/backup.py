@@ -32,7 +32,7 @@ from typing import Any
 
 from appliance.core.journal import JournalError
 from appliance.store.db import migrations
-from appliance.store.durable import fsync_dir, fsync_file, write_atomic
+from appliance.store.durable import fsync_dir, fsync_file
 from appliance.store.export import VerifyError, verify_database
 
 FORMAT = "bitagora-backup/1"
@@ -131,7 +131,10 @@ def take_backup(database: Path, dest: Path, app_version: str) -> tuple[Path, Man
             app_version=app_version,
             sha256=sha256_file(copy),
         )
-        write_atomic(staging / MANIFEST, manifest.to_json().encode("utf-8"))
+        # A plain write: the folder's rename below is what makes the backup appear whole (and
+        # a USB stick's FAT refuses the chmod a write-by-rename would do).
+        (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        fsync_file(staging / MANIFEST)
         name = f"bitagora-{device_id}-{created:%Y%m%dT%H%M%SZ}-seq{seq}"
         final, copies = dest / name, 1
         while final.exists():  # two backups of an idle till within one second

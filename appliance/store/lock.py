@@ -23,29 +23,39 @@ class StoreBusy(RuntimeError):
 
 
 @contextmanager
-def hold(data_dir: Path, *, exclusive: bool = False) -> Iterator[None]:
-    """Hold the store's lock (shared, or exclusive for a restore) for the block; StoreBusy at
-    once if it conflicts with a holder, never a wait."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # Read-only is enough for flock. A restore run as root may be the first to make the file:
-    # it goes to the data directory's owner, so the services can still open it.
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def flocked(path: Path, *, exclusive: bool, busy: Exception) -> Iterator[None]:
+    """Hold a ``flock`` on ``path`` for the block; ``busy`` is raised at once, never a wait, if
+    another process holds it in a conflicting way."""
+    # Read-only is enough for flock. A process run as root may be the first to make the file:
+    # it goes to its folder's owner, so the services can still open it.
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         if os.geteuid() == 0:
-            owner = data_dir.stat()
+            owner = path.parent.stat()
             os.fchown(fd, owner.st_uid, owner.st_gid)
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
-            if exclusive:
-                raise StoreBusy(
-                    f"the device store in {data_dir} is in use (the kiosk or the uplink is "
-                    "running); stop them first: systemctl stop bitagora-kiosk bitagora-uplink"
-                ) from None
-            raise StoreBusy(
-                f"the device store in {data_dir} is being restored; start again when the "
-                "restore has finished"
-            ) from None
+            raise busy from None
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def hold(data_dir: Path, *, exclusive: bool = False) -> Iterator[None]:
+    """Hold the store's lock (shared, or exclusive for a restore) for the block; StoreBusy at
+    once if it conflicts with a holder."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if exclusive:
+        busy = StoreBusy(
+            f"the device store in {data_dir} is in use (the kiosk or the uplink is running); "
+            "stop them first: systemctl stop bitagora-kiosk bitagora-uplink"
+        )
+    else:
+        busy = StoreBusy(
+            f"the device store in {data_dir} is being restored; start again when the restore "
+            "has finished"
+        )
+    with flocked(data_dir / LOCK_FILE, exclusive=exclusive, busy=busy):
+        yield

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import venv
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 
 from appliance.config import Settings
 from appliance.store.durable import fsync_dir, write_atomic
+from appliance.store.lock import flocked
 from appliance.update.bundle import WHEELS, BundleError, load_public_key, open_verified
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ RELEASES = "releases"
 CURRENT = "current"
 PREVIOUS = "previous"
 STATE_FILE = "update-state.json"
+LOCK_FILE = ".update.lock"
 # Doctor checks that a release can break. A printer that is off or a reader that is unplugged
 # says nothing about the release, and must not roll it back.
 SOFTWARE_CHECKS = frozenset({"config", "database", "journal", "disk"})
@@ -144,9 +147,21 @@ def _restart_services(settings: Settings) -> str:
     return ""
 
 
+def _one_at_a_time(root: Path) -> AbstractContextManager[None]:
+    """Installs and confirmations take turns: each reads the state and moves the links."""
+    root.mkdir(parents=True, exist_ok=True)
+    busy = UpdateError("another `bitagora update` step is running on this device; wait for it")
+    return flocked(root / LOCK_FILE, exclusive=True, busy=busy)
+
+
 def install(settings: Settings, bundle: Path) -> str:
     """Verify ``bundle``, install it into a new slot, switch to it (pending) and restart the
     services; the confirmation unit then decides. Returns what was done, in words."""
+    with _one_at_a_time(Path(settings.update.root)):
+        return _install(settings, bundle)
+
+
+def _install(settings: Settings, bundle: Path) -> str:
     root = Path(settings.update.root)
     public_key = load_public_key(Path(settings.update.public_key))
     state = load_state(root)
@@ -187,6 +202,11 @@ def install(settings: Settings, bundle: Path) -> str:
 def confirm(settings: Settings) -> tuple[bool, str]:
     """Judge a pending release: (True, words) when it is good or nothing was pending, (False,
     words) after rolling it back."""
+    with _one_at_a_time(Path(settings.update.root)):
+        return _confirm(settings)
+
+
+def _confirm(settings: Settings) -> tuple[bool, str]:
     root = Path(settings.update.root)
     state = load_state(root)
     running = linked_version(root, CURRENT)
