@@ -199,7 +199,7 @@ async def test_newer_live_database_is_not_overwritten_without_force(tmp_path: Pa
     assert len(chain(data_dir / DATABASE)) == 5
 
 
-async def test_no_restore_while_the_uplink_runs_and_no_uplink_during_a_restore(
+async def test_no_restore_while_the_uplink_runs_and_no_service_starts_during_one(
     tmp_path: Path,
 ) -> None:
     data_dir, dest = tmp_path / "device", tmp_path / "usb"
@@ -228,12 +228,18 @@ async def test_no_restore_while_the_uplink_runs_and_no_uplink_during_a_restore(
         proc.terminate()
         await proc.wait()
 
+    kiosk = [sys.executable, "-m", "appliance.cli", "kiosk"]
     with lock.hold(data_dir, exclusive=True):  # what a restore holds
-        proc = await asyncio.create_subprocess_exec(
-            *uplink, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
-        )
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 1 and b"is being restored" in err
+        for command, status in ((uplink, 1), (kiosk, 2)):
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == status and b"is being restored" in err, command
     assert "restored" in await restore(settings, folder)  # with the uplink gone, it goes ahead
 
 
