@@ -65,8 +65,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_backup(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
-        folder, manifest = take_backup(settings.database_path, args.dest, __version__)
-    except BackupError as err:
+        identity = load_identity(settings.data_dir)
+        folder, manifest = take_backup(settings.database_path, args.dest, __version__, identity)
+    except (BackupError, IdentityError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"backup of {manifest.device_id} up to seq {manifest.head_seq} in {folder}")

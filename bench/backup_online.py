@@ -49,7 +49,7 @@ async def run(records: int, count: int) -> None:
         dest.mkdir()
 
         start = time.perf_counter()
-        backup, manifest = await asyncio.to_thread(take_backup, database, dest, "bench")
+        backup, manifest = await asyncio.to_thread(take_backup, database, dest, "bench", identity)
         backup_s = time.perf_counter() - start
         start = time.perf_counter()
         await asyncio.to_thread(verify_backup, backup)
@@ -64,7 +64,7 @@ async def run(records: int, count: int) -> None:
             nonlocal copies
             while not stop.is_set():
                 if busy.wait(0.01):
-                    made, _ = take_backup(database, dest, "bench")
+                    made, _ = take_backup(database, dest, "bench", identity)
                     copies += 1
                     for path in made.iterdir():
                         path.unlink()

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -22,8 +23,16 @@ from uplink_helpers import CentralDb, open_device_store, wait_until
 from appliance.backup_cli import Refused, restore
 from appliance.config import Settings
 from appliance.store import lock
-from appliance.store.backup import DATABASE, MANIFEST, BackupError, take_backup, verify_backup
+from appliance.store.backup import (
+    DATABASE,
+    MANIFEST,
+    BackupError,
+    Manifest,
+    take_backup,
+    verify_backup,
+)
 from appliance.store.export import verify_database
+from appliance.store.identity import load_identity
 from appliance.uplink.client import CentralClient
 from appliance.uplink.daemon import NOT_ENROLLED
 
@@ -36,6 +45,10 @@ def chain(database: Path) -> list[tuple[int, str]]:
         ]
     finally:
         conn.close()
+
+
+def back_up(data_dir: Path, dest: Path, version: str = "test") -> tuple[Path, Manifest]:
+    return take_backup(data_dir / DATABASE, dest, version, load_identity(data_dir))
 
 
 def digest(path: Path) -> str:
@@ -58,11 +71,7 @@ async def test_backup_while_sales_are_appended_is_a_verified_prefix(tmp_path: Pa
         try:
             for _ in range(3):
                 written = device.written
-                backups.append(
-                    await asyncio.to_thread(
-                        take_backup, device.data_dir / DATABASE, dest, "test-1.0"
-                    )
-                )
+                backups.append(await asyncio.to_thread(back_up, device.data_dir, dest, "test-1.0"))
 
                 async def sold_more(since: int = written) -> bool:
                     return device.written > since + 6
@@ -91,7 +100,7 @@ async def test_restore_round_trip_keeps_the_replaced_database(tmp_path: Path) ->
     dest.mkdir()
     async with open_device_store(data_dir) as device:
         await device.write(20)
-        folder, manifest = take_backup(data_dir / DATABASE, dest, "test")
+        folder, manifest = back_up(data_dir, dest)
         records = chain(data_dir / DATABASE)
     # The SD card damages the database.
     (data_dir / DATABASE).write_bytes(b"not a database any more" * 100)
@@ -123,7 +132,7 @@ async def test_damaged_or_forged_backup_is_refused_and_nothing_changes(tmp_path:
     dest.mkdir()
     async with open_device_store(data_dir) as device:
         await device.write(10)
-    folder, _ = take_backup(data_dir / DATABASE, dest, "test")
+    folder, _ = back_up(data_dir, dest)
     before = digest(data_dir / DATABASE)
     settings = Settings(data_dir=data_dir)
 
@@ -134,12 +143,26 @@ async def test_damaged_or_forged_backup_is_refused_and_nothing_changes(tmp_path:
     with pytest.raises(BackupError, match="does not match the checksum"):
         await restore(settings, folder)
 
-    # A forger who also fixes the checksum is caught by the journal's hashes and signatures.
-    folder, _ = take_backup(data_dir / DATABASE, dest, "test")
-    tamper_amount(folder / DATABASE, 4)
+    # A forger who also fixes the checksum (here: adds a manager whose PIN they know) is caught
+    # by the manifest's signature.
+    folder, _ = back_up(data_dir, dest)
+    with sqlite3.connect(folder / DATABASE) as conn:
+        conn.execute(
+            "INSERT INTO staff (id, name, role, pin_hash) VALUES ('eve', 'Eve', 'manager', 'x')"
+        )
+    conn.close()
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["sha256"] = digest(folder / DATABASE)
     (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BackupError, match="manifest's signature does not verify with the key"):
+        await restore(settings, folder)
+
+    # Even a manifest signed with the device key does not get an altered journal past the
+    # journal's own hashes and signatures.
+    folder, signed = back_up(data_dir, dest)
+    tamper_amount(folder / DATABASE, 4)
+    resigned = replace(signed, sha256=digest(folder / DATABASE)).signed(load_identity(data_dir))
+    (folder / MANIFEST).write_text(resigned.to_json())
     with pytest.raises(BackupError, match="journal does not verify: seq 4"):
         await restore(settings, folder)
 
@@ -155,7 +178,7 @@ async def test_backup_of_another_device_is_refused(tmp_path: Path) -> None:
     for name in ("a", "b"):
         async with open_device_store(tmp_path / name) as device:
             await device.write(2)
-    folder, manifest = take_backup(tmp_path / "a" / DATABASE, dest, "test")
+    folder, manifest = back_up(tmp_path / "a", dest)
     with pytest.raises(Refused, match=f"belongs to {manifest.device_id}, but this device is"):
         await restore(Settings(data_dir=tmp_path / "b"), folder)
 
@@ -169,7 +192,7 @@ async def test_backup_older_than_central_holds_is_refused_unless_forced(
     async with open_device_store(data_dir) as device:
         await device.enroll(central_server.base_url, await central_server.make_code())
         await device.write(5)
-        folder, _ = take_backup(data_dir / DATABASE, dest, "test")
+        folder, _ = back_up(data_dir, dest)
         await device.write(4)
         async with httpx.AsyncClient(timeout=10) as http:
             client = CentralClient(central_server.base_url, device.identity, http)
@@ -192,7 +215,7 @@ async def test_newer_live_database_is_not_overwritten_without_force(tmp_path: Pa
     dest.mkdir()
     async with open_device_store(data_dir) as device:
         await device.write(3)
-        folder, _ = take_backup(data_dir / DATABASE, dest, "test")
+        folder, _ = back_up(data_dir, dest)
         await device.write(2)
     with pytest.raises(Refused, match="up to seq 5, the backup only up to seq 3"):
         await restore(Settings(data_dir=data_dir), folder)
@@ -206,7 +229,7 @@ async def test_no_restore_while_the_uplink_runs_and_no_service_starts_during_one
     dest.mkdir()
     async with open_device_store(data_dir) as device:
         await device.write(1)
-    folder, _ = take_backup(data_dir / DATABASE, dest, "test")
+    folder, _ = back_up(data_dir, dest)
     settings = Settings(data_dir=data_dir)
     env = {**os.environ, "BITAGORA_DATA_DIR": str(data_dir)}
     env.pop("BITAGORA_CONFIG", None)

@@ -6,7 +6,10 @@ A backup is a folder ``bitagora-<device id>-<UTC time>-seq<N>/`` holding:
   consistent snapshot (a read transaction; in WAL mode the kiosk keeps writing meanwhile). The
   copy is switched to rollback-journal mode, so it is one self-contained file.
 - ``manifest.json``: format, device id and public key, the journal head (seq and hash), the
-  schema version, when it was made, by which release, and the SHA-256 of the database file.
+  schema version, when it was made, by which release, the SHA-256 of the database file, and an
+  Ed25519 signature by the device key over all of that. The journal signs only the journal; the
+  manifest's signature covers the rest of the database too (staff and their PIN hashes, the
+  catalog), so a backup altered on the stick is refused, whatever table was changed.
 
 The device key is deliberately not in a backup (docs/ARCHITECTURE.md, "Backups"): a backup
 restores onto the device whose key made it.
@@ -25,15 +28,19 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.core.journal import JournalError
+from cryptography.exceptions import InvalidSignature
+
+from appliance.core.journal import JournalError, canonical_json
 from appliance.store.db import migrations
+from appliance.store.device import public_key_from_hex
 from appliance.store.durable import fsync_dir, fsync_file
 from appliance.store.export import VerifyError, verify_database
+from appliance.store.identity import DeviceIdentity
 
 FORMAT = "bitagora-backup/1"
 MANIFEST = "manifest.json"
@@ -57,9 +64,30 @@ class Manifest:
     app_version: str
     sha256: str
     format: str = FORMAT
+    signature: str = ""  # Ed25519 by the device key over signed_bytes(), hex
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: every other field, as canonical JSON."""
+        fields = {k: v for k, v in asdict(self).items() if k != "signature"}
+        return canonical_json(fields)
+
+    def signed(self, identity: DeviceIdentity) -> Manifest:
+        return replace(self, signature=identity.private_key.sign(self.signed_bytes()).hex())
+
+    def check_signature(self) -> None:
+        """The manifest (so the database's checksum, so every byte of the database, staff and
+        catalog included) was signed by the key it names; BackupError otherwise."""
+        try:
+            _, public_key = public_key_from_hex(self.public_key)
+            public_key.verify(bytes.fromhex(self.signature), self.signed_bytes())
+        except (ValueError, InvalidSignature):
+            raise BackupError(
+                f"the manifest's signature does not verify with the key of {self.device_id}: "
+                "the backup was altered after it was made"
+            ) from None
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -96,8 +124,11 @@ def _head(conn: sqlite3.Connection) -> tuple[str, str, int, str | None, int]:
     return str(info["device_id"]), str(info["public_key"]), seq, hash_, int(schema)
 
 
-def take_backup(database: Path, dest: Path, app_version: str) -> tuple[Path, Manifest]:
-    """Copy the live database into a new backup folder under ``dest``; safe while it is in use."""
+def take_backup(
+    database: Path, dest: Path, app_version: str, identity: DeviceIdentity
+) -> tuple[Path, Manifest]:
+    """Copy the live database into a new backup folder under ``dest``, with a manifest signed by
+    the device key; safe while the database is in use."""
     if not database.is_file():
         raise BackupError(f"{database} does not exist: nothing to back up")
     if not dest.is_dir():
@@ -130,7 +161,12 @@ def take_backup(database: Path, dest: Path, app_version: str) -> tuple[Path, Man
             created_at=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
             app_version=app_version,
             sha256=sha256_file(copy),
-        )
+        ).signed(identity)
+        if public_key != identity.public_key_hex:
+            raise BackupError(
+                f"the database belongs to {device_id}, but the device key is "
+                f"{identity.device_id}: a backup is signed by the key its database is bound to"
+            )
         # A plain write: the folder's rename below is what makes the backup appear whole (and
         # a USB stick's FAT refuses the chmod a write-by-rename would do).
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
@@ -152,6 +188,7 @@ def verify_backup(src: Path) -> Manifest:
     """The manifest of a backup whose checksum, journal chain and signatures all hold, and whose
     database says what the manifest says; BackupError naming the first thing that does not."""
     manifest = Manifest.load(src / MANIFEST)
+    manifest.check_signature()
     database = src / DATABASE
     if not database.is_file():
         raise BackupError(f"{src} has no {DATABASE}")
