@@ -92,7 +92,7 @@ async def restore(settings: Settings, src: Path, *, force: bool = False) -> str:
         manifest = await asyncio.to_thread(verify_backup, src)
         identity = _device_key(settings, manifest.public_key, manifest.device_id)
         warnings: list[str] = []
-        held = await central_held_seq(settings, identity, src / DATABASE, warnings)
+        held = await central_held_seq(settings, identity, src / DATABASE, warnings, force)
         if held is not None and held > manifest.head_seq and not force:
             raise Refused(
                 f"central holds this device's journal up to seq {held}, the backup only up to "
@@ -147,10 +147,15 @@ def _enrolled_url(database: Path) -> str | None:
 
 
 async def central_held_seq(
-    settings: Settings, identity: DeviceIdentity, database: Path, warnings: list[str]
+    settings: Settings,
+    identity: DeviceIdentity,
+    database: Path,
+    warnings: list[str],
+    force: bool = False,
 ) -> int | None:
     """The highest seq central holds for this device, asked with an empty signed push; None
-    (with a warning) when the backup was never enrolled or central cannot be reached."""
+    (with a warning) when the backup was never enrolled, central cannot be reached, or it
+    refuses to answer and ``force`` says go ahead anyway."""
     url = _enrolled_url(database) or _enrolled_url(settings.database_path)
     if url is None:
         warnings.append("the device is not enrolled: central was not asked what it holds")
@@ -162,4 +167,10 @@ async def central_held_seq(
             warnings.append(f"central at {url} could not be asked what it holds: {err}")
             return None
         except Rejected as err:
-            raise Refused(f"central at {url} would not say what it holds: {err}") from None
+            if not force:
+                raise Refused(
+                    f"central at {url} would not say what it holds ({err}); --force to restore "
+                    "without knowing"
+                ) from None
+            warnings.append(f"central at {url} would not say what it holds: {err}")
+            return None

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import CentralTestServer
+from http_helpers import closed_port
 from store_helpers import tamper_amount
 from uplink_helpers import CentralDb, open_device_store, wait_until
 
@@ -208,6 +209,31 @@ async def test_backup_older_than_central_holds_is_refused_unless_forced(
 
     message = await restore(settings, folder, force=True)
     assert "up to seq 5" in message and len(chain(data_dir / DATABASE)) == 5
+
+
+async def test_central_that_cannot_answer_or_will_not(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "device")
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    async with open_device_store(settings.data_dir) as device:
+        await device.mark_enrolled(f"http://127.0.0.1:{closed_port()}")
+        await device.write(2)
+        offline, _ = back_up(settings.data_dir, dest)
+        # Enrolled as far as the device knows, but central has never heard of this key.
+        await device.mark_enrolled(central_server.base_url)
+        stranger, _ = back_up(settings.data_dir, dest)
+    (settings.data_dir / DATABASE).unlink()
+
+    with pytest.raises(Refused, match="would not say what it holds .*unknown_device.*--force"):
+        await restore(settings, stranger)
+    message = await restore(settings, stranger, force=True)
+    assert "note: central at" in message and "unknown_device" in message
+
+    (settings.data_dir / DATABASE).unlink()
+    message = await restore(settings, offline)  # the shop may have to restore while offline
+    assert "restored" in message and "could not be asked what it holds" in message
 
 
 async def test_newer_live_database_is_not_overwritten_without_force(tmp_path: Path) -> None:
