@@ -279,6 +279,13 @@ def test_bad_signature_or_tampered_file_is_refused_before_anything_is_installed(
         assert left == [LOCK_FILE, RELEASES]  # no staging folder left
 
 
+def test_data_inside_the_release_root_is_refused(device: Device) -> None:
+    settings = replace(device.settings, data_dir=device.root / "data")
+    with pytest.raises(UpdateError, match="must live outside every release"):
+        install(settings, device.bundle("1.0"))
+    assert not (device.root / RELEASES).exists()
+
+
 def test_cli_builds_a_bundle_a_device_without_the_pinned_key_refuses(tmp_path: Path) -> None:
     def bitagora(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -163,6 +163,11 @@ def install(settings: Settings, bundle: Path) -> str:
 
 def _install(settings: Settings, bundle: Path) -> str:
     root = Path(settings.update.root)
+    if settings.data_dir.is_relative_to(root.resolve()):
+        raise UpdateError(
+            f"the data directory {settings.data_dir} is inside update.root {root}: the journal "
+            "and the key must live outside every release"
+        )
     public_key = load_public_key(Path(settings.update.public_key))
     state = load_state(root)
     if state is not None and state.state == "pending":
