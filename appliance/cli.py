@@ -75,32 +75,6 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_refunds_list(args: argparse.Namespace) -> int:
-    """Bitcoin refunds the merchant still has to pay from their own wallet (the till never
-    spends): one line each, oldest first."""
-    from appliance.core.money import Money
-    from appliance.services.refunds import pending_payouts
-    from appliance.store.db import open_db
-
-    async def listing() -> list[dict[str, object]]:
-        conn = await open_db(args.path)
-        try:
-            return await pending_payouts(conn)
-        finally:
-            await conn.close()
-
-    payouts = asyncio.run(listing())
-    for p in payouts:
-        amount = Money(int(str(p["amount"])), str(p["currency"])).format()
-        print(
-            f"#{p['journal_seq']} {p['recorded_at']} refund {p['refund_id']} of sale"
-            f" {p['sale_id']}: {amount} by {p['method']} to {p['kind']} {p['destination']}"
-        )
-    if not payouts:
-        print("no pending payouts")
-    return 0
-
-
 def cmd_journal_export(args: argparse.Namespace) -> int:
     from appliance.store.db import open_db
     from appliance.store.export import VerifyError, export_journal
@@ -253,20 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub, add_device_options)
     sub.choices["report"].set_defaults(func=cmd_report)
-    refunds = sub.add_parser("refunds", help="refunds recorded on a device")
-    rsub = refunds.add_subparsers(dest="refunds_command", required=True, metavar="ACTION")
-    rlist = rsub.add_parser(
-        "list", help="bitcoin refunds still to be paid from the merchant's wallet"
-    )
-    rlist.add_argument("path", type=Path, help="the device database")
-    rlist.add_argument(
-        "--pending",
-        action="store_true",
-        help="only payouts still pending (today every payout is: the till never pays them)",
-    )
-    rlist.set_defaults(func=cmd_refunds_list)
+    from appliance.refunds_cli import add_refunds_parser
+
+    add_refunds_parser(sub, add_device_options, _settings)
 
     add_wallet_commands(sub)
+
+    from appliance.provision.cli import add_provision_parsers
+
+    add_provision_parsers(sub)
 
     sim = sub.add_parser("sim", help="wire-level device simulators")
     ssub = sim.add_subparsers(dest="sim_command", required=True, metavar="DEVICE")

@@ -759,10 +759,20 @@ def load_settings(
             document = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return settings_from_document(document, resolved_dir, env, source=str(path))
+
+
+def settings_from_document(
+    document: Mapping[str, Any], data_dir: Path, env: Mapping[str, str], source: str = "settings"
+) -> Settings:
+    """Settings from an already parsed TOML document (the file, or one being provisioned)."""
     unknown = set(document) - set(SECTIONS)
     if unknown:
-        raise ConfigError(f"{sorted(unknown)[0]}: unknown section in {path}")
-    sections = {
-        name: _section(name, cls, document.get(name, {}), env) for name, cls in SECTIONS.items()
-    }
-    return Settings(data_dir=resolved_dir.resolve(), **sections)
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section in {source}")
+    sections = {}
+    for name, cls in SECTIONS.items():
+        table = document.get(name, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{name}: must be a [{name}] table of settings")
+        sections[name] = _section(name, cls, table, env)
+    return Settings(data_dir=data_dir.resolve(), **sections)

@@ -91,18 +91,21 @@ def central_port_for(database: Path) -> int:
 
 
 def stored_pay_index(database: Path) -> int:
-    """The highest Lightning ``pay_index`` this demo till has stored. The simulated node forgets
-    its invoices when it stops; it is told to count on from here, as a real node that kept its
-    database does (a node whose count started again would collide with the till's records)."""
+    """The highest Lightning ``pay_index`` of the current count this demo till has stored. The
+    simulated node forgets its invoices when it stops; it is told to count on from here, as a
+    real node that kept its database does (a count that starts again is taken too, but only
+    noticed when a wait for the next settlement ends: up to 30 s late for the first payment)."""
     if not database.is_file():
         return 0
     try:
         with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn:
             row = conn.execute(
-                "SELECT max((SELECT coalesce(max(pay_index), 0) FROM ln_invoice),"
-                " (SELECT coalesce(max(pay_index), 0) FROM ln_cursor))"
+                "SELECT max((SELECT coalesce(max(pay_index), 0) FROM ln_invoice"
+                "            WHERE epoch = (SELECT max(epoch) FROM ln_cursor)),"
+                " (SELECT coalesce(max(pay_index), 0) FROM ln_cursor"
+                "  WHERE epoch = (SELECT max(epoch) FROM ln_cursor)))"
             ).fetchone()
-    except sqlite3.Error:  # a store from before migration 0005: no Lightning yet
+    except sqlite3.Error:  # before migration 0012: the count then looks new, which is taken too
         return 0
     return int(row[0]) if row and row[0] else 0
 

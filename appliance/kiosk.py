@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from appliance.config import Settings
+from appliance.provision.status import read_status
 from appliance.services.till import Till
 from appliance.store import lock
 from appliance.store.seed import seed_demo
@@ -18,7 +19,8 @@ async def run_kiosk(settings: Settings, seed_demo_data: bool = False) -> int:
             if seed_demo_data:
                 await seed_demo(till.conn, till.currency)
             await till.report_status()
-            await KioskApp(till, quiet_gc=True).run_async()
+            provisioning = read_status(settings.data_dir)
+            await KioskApp(till, quiet_gc=True, provisioning=provisioning).run_async()
         finally:
             await till.close()
     return 0

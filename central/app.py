@@ -94,6 +94,7 @@ def create_app(
         Route("/login", dashboard.login_form, methods=["GET"]),
         Route("/login", dashboard.login, methods=["POST"]),
         Route("/logout", dashboard.logout, methods=["POST"]),
+        Route("/payouts", dashboard.payouts_page, methods=["GET"]),
         Route("/devices/{device_id}/journal.jsonl", device_journal, methods=["GET"]),
     ]
     middleware = [

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from appliance.core.money import Money, MoneyError
+from central import payouts
 from central.context import central
 from central.ops_users import LOCKOUT, LoginResult, check_login
 
@@ -105,6 +106,7 @@ async def index(request: Request) -> Response:
             PAGE_SIZE,
             (page - 1) * PAGE_SIZE,
         )
+        owed = await payouts.pending_count(conn)
         sales = await conn.fetch(
             "SELECT device_id, currency, sales, total_minor FROM device_sales"
             " WHERE device_id = ANY($1::text[]) ORDER BY currency",
@@ -124,6 +126,7 @@ async def index(request: Request) -> Response:
             "devices": devices,
             "total": summary["devices"],
             "forked": summary["forked"],
+            "payouts_owed": owed,
             "page": page,
             "pages": pages,
             "now": now,
@@ -163,3 +166,26 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+async def payouts_page(request: Request) -> Response:
+    """Bitcoin refunds the merchants still have to pay from their own wallets, oldest first."""
+    user = request.session.get(SESSION_USER)
+    if not user:
+        return RedirectResponse("/login", status_code=303)
+    ctx = central(request)
+    async with ctx.pool.acquire() as conn:
+        rows = await payouts.pending(conn)
+    now = ctx.now()
+    for row in rows:
+        row["amount"] = format_amount(row["amount_minor"], row["currency"])
+        try:
+            at = datetime.fromisoformat(row["refunded_at"].replace("Z", "+00:00"))
+            row["age"] = _age((now - at).total_seconds())
+        except ValueError:
+            row["age"] = "—"
+    return templates.TemplateResponse(
+        request,
+        "payouts.html",
+        {"user": user, "payouts": rows, "limit": payouts.PENDING_PAGE, "now": now},
+    )

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from appliance.core.journal import JournalError, Record, canonical_json, verify_chain
+from central import payouts
 from central.context import central
 from central.device_auth import Device, authenticate
 from central.errors import ApiError, json_object, malformed
@@ -189,6 +190,7 @@ async def store_batch(
                     for currency, (count, amount) in sorted(totals.items())
                 ],
             )
+        await payouts.apply(conn, device.device_id, new)
         await conn.execute(
             "UPDATE devices SET held_seq = $2, held_hash = $3 WHERE device_id = $1",
             device.device_id,

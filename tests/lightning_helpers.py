@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import coincurve
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from appliance.sim.bolt11 import encode
 from appliance.sim.lightning import LightningSim
 
 RUNE = "tJqAHbMxdOPXmN8DPsiEHt6RnrG0wV4EKhvSs7WhBRk9MCZtZXRob2Q9aW52b2ljZQ=="
@@ -110,3 +113,17 @@ def make_tls(folder: Path) -> TlsFiles:
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert_path, key_path)
     return TlsFiles(ca_path, server)
+
+
+def customer_invoice(amount_msat: int | None = None, network: str = "bc") -> str:
+    """A real signed BOLT11 invoice from some wallet, as a customer would show it to be paid."""
+    return encode(
+        node_key=coincurve.PrivateKey(),
+        network=network,
+        amount_msat=amount_msat,
+        payment_hash=os.urandom(32),
+        payment_secret=os.urandom(32),
+        description="refund",
+        timestamp=1_790_000_000,
+        expiry_s=3600,
+    )

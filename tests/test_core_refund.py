@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from appliance.core.cart import Cart
 from appliance.core.money import Money
-from appliance.core.refund import LineChoice, RefundError, payout_kind, plan_refund
+from appliance.core.refund import LineChoice, RefundError, plan_refund
 from appliance.core.sale import Payment, sale_body
 from appliance.store.seed import demo_products
 
@@ -90,23 +90,3 @@ def test_rounding_remainder_goes_to_cash_first() -> None:
     sale = make_sale([(0, 1), (1, 1)], 236, ("card", "cash"))  # 2.36 card, 2.34 cash
     plan = plan_refund(sale, [], [LineChoice(1, 1)])  # 2.90: 145.6 / 144.4 → 145 + 144, +1 cash
     assert [(m, a.minor) for m, a, _ in plan.payments] == [("card", 145), ("cash", 145)]
-
-
-@pytest.mark.parametrize(
-    ("method", "text", "kind"),
-    [
-        ("lightning", "lnbc10u1p3xyz", "bolt11"),
-        ("lightning", "LIGHTNING:LNURL1DP68GURN8GHJ7", "lnurl"),
-        ("lightning", "satoshi@example.com", "lnurl"),
-        ("onchain", "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?amount=1", "address"),
-    ],
-)
-def test_payout_kinds(method: str, text: str, kind: str) -> None:
-    assert payout_kind(method, text) == kind
-
-
-def test_payout_refused_in_words() -> None:
-    with pytest.raises(RefundError, match="Lightning address"):
-        payout_kind("lightning", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
-    with pytest.raises(RefundError, match="bitcoin address"):
-        payout_kind("onchain", "lnbc10u1p3xyz!")

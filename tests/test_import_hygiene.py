@@ -19,6 +19,7 @@ HEADLESS_PACKAGES = [
     "appliance.services",
     "appliance.wallet",
     "appliance.payments",
+    "appliance.provision",
     "appliance.update",
 ]
 

@@ -195,3 +195,58 @@ async def test_a_store_error_does_not_stop_the_watcher(
         assert paid.label == "bitagora-s1" and paid.status == "paid"
     finally:
         await till.stop()
+
+
+async def test_a_replaced_node_counting_from_one_again_is_taken(
+    ln_sim: tuple[LightningSim, Path], db: Callable[[], Awaitable[aiosqlite.Connection]]
+) -> None:
+    """The node behind the socket is rebuilt: its pay_index starts at 1 again, below the till's
+    cursor and equal to settlements the till already holds. Its payments are still taken, in a
+    new epoch of the count, and waitanyinvoice follows the new count."""
+    sim, path = ln_sim
+    conn = await db()
+    till = Till(SocketNode(str(path), wait_chunk_s=1), conn)
+    for sale in ("s1", "s2"):
+        await till.watcher.issue(sale, 1000, sale, 600)
+    till.start()
+    try:
+        for sale in ("s1", "s2"):
+            await sim.pay(f"bitagora-{sale}")
+            assert (await till.next_paid()).pay_index == int(sale[1])
+        await till.settle_down()
+        assert await store.last_pay_index(conn) == 2
+
+        await sim.close()
+        rebuilt = LightningSim()
+        await rebuilt.start_socket(path)
+        try:
+            for sale in ("s3", "s4"):
+                await till.watcher.issue(sale, 1000, sale, 600)
+            await rebuilt.pay("bitagora-s3")  # pay_index 1 again
+            paid = await till.next_paid()
+            assert (paid.label, paid.pay_index, paid.status) == ("bitagora-s3", 1, "paid")
+            await rebuilt.pay("bitagora-s4")
+            paid = await till.next_paid()
+            assert (paid.label, paid.pay_index) == ("bitagora-s4", 2)
+            await till.settle_down()
+        finally:
+            await till.stop()
+            await rebuilt.close()
+    finally:
+        if till.task is not None and not till.task.done():
+            await till.stop()
+
+    epochs = {
+        label: (epoch, pay_index)
+        for label, epoch, pay_index in await conn.execute_fetchall(
+            "SELECT label, epoch, pay_index FROM ln_invoice ORDER BY label"
+        )
+    }
+    assert epochs == {
+        "bitagora-s1": (0, 1),
+        "bitagora-s2": (0, 2),
+        "bitagora-s3": (1, 1),
+        "bitagora-s4": (1, 2),
+    }
+    assert await store.last_pay_index(conn) == 2  # the new count's cursor, not the old one
+    assert till.paid.empty()  # every payment taken once

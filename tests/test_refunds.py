@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lightning_helpers import customer_invoice
 from tui_helpers import till_with_printer
 
 from appliance.core.journal import verify_chain
@@ -17,7 +18,7 @@ from appliance.core.lockout import LockedOut
 from appliance.core.money import Money
 from appliance.core.refund import LineChoice, RefundError
 from appliance.core.sale import Payment, sale_body
-from appliance.services.refunds import Approval, RefundService, pending_payouts
+from appliance.services.refunds import Approval, RefundService, mark_payout_paid, payouts
 from appliance.services.till import AuthError, NotAuthorized, Staff, Till
 from appliance.store import journal, sales
 
@@ -25,11 +26,10 @@ pytestmark = pytest.mark.timeout(60)
 
 ANA = Staff("ana", "Ana", "cashier")  # demo staff: Ana 1234, Marco 9999 (manager)
 MANAGER = Approval(pin="9999")
-BOLT11 = (
-    "lnbc25u1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdq5xysxxat"
-    "syp3k7enxv4jsxqzpuaztrnwngzn3kdzw5hydlzf03qdgm2hdq27cqv3agm2awhz5se903vruatfhq77"
-    "w3ls4evs3ch9zw97j25emudupq63nyw24cg27h2rspfj9srp"
-)
+RATE = {"rate": "61220.275", "currency": "EUR"}
+
+
+BOLT11 = customer_invoice()  # no amount: the merchant's wallet pays the refund's sats
 
 
 async def records(till: Till) -> list[Any]:
@@ -54,8 +54,8 @@ async def split_sale(till: Till, methods: tuple[str, str] = ("cash", "card")) ->
     first = Money(total.minor // 2, total.currency)
     details: dict[str, dict[str, Any]] = {
         "card": {"payment_intent": "pi_test_split", "brand": "visa", "last4": "4242"},
-        "lightning": {"payment_hash": "00" * 32},
-        "onchain": {"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"},
+        "lightning": {"payment_hash": "00" * 32, "rate": RATE},
+        "onchain": {"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "rate": RATE},
         "cash": {},
     }
     payments = [
@@ -184,7 +184,7 @@ async def test_lightning_refund_is_a_pending_payout(tmp_path: Path) -> None:
         light = result.record.body["payments"][0]
         assert light["method"] == "lightning"
         assert light["payout"] == {"kind": "bolt11", "destination": BOLT11, "status": "pending"}
-        pending = await pending_payouts(till.conn)
+        pending = await payouts(till.conn, pending_only=True)
         assert [(p["refund_id"], p["amount"], p["kind"]) for p in pending] == [
             (result.record.body["refund_id"], light["amount"], "bolt11")
         ]
@@ -286,9 +286,11 @@ async def test_void_is_journaled(tmp_path: Path) -> None:
         assert await sales.sale_count(till.conn) == 0
 
 
-async def test_cli_lists_pending_payouts(
+async def test_cli_lists_payouts_and_marks_one_paid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The merchant pays the refund from their own wallet, then records it from the device's
+    shell: the payout shows as paid with its proof, once."""
     from appliance.cli import main
 
     async with till_with_printer(tmp_path) as (till, _sim):
@@ -296,10 +298,80 @@ async def test_cli_lists_pending_payouts(
         result = await RefundService(till).refund(
             ANA, MANAGER, "changed mind", original_seq=sale.seq, destination=BOLT11
         )
-        db = till.settings.database_path
-    assert await asyncio.to_thread(main, ["refunds", "list", "--pending", str(db)]) == 0
-    out = capsys.readouterr().out
-    assert result.record.body["refund_id"] in out and "lightning to bolt11 lnbc25u" in out
+        data_dir = str(till.settings.data_dir)
+    refund_id = result.record.body["refund_id"]
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        code = main(["refunds", *args, "--data-dir", data_dir])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = await asyncio.to_thread(cli, "list", "--pending")
+    assert code == 0 and refund_id in out and f"lightning to bolt11 {BOLT11}: pending" in out
+    preimage = "5f" * 32
+    code, _, err = await asyncio.to_thread(
+        cli, "paid", refund_id, "--method", "lightning", "--proof", "nope"
+    )
+    assert code == 1 and "payment preimage or hash: 64 hexadecimal digits" in err
+    code, out, _ = await asyncio.to_thread(
+        cli, "paid", refund_id, "--method", "lightning", "--proof", preimage
+    )
+    assert code == 0 and "recorded as paid" in out
+    code, out, _ = await asyncio.to_thread(cli, "list", "--pending")
+    assert out.strip() == "no pending payouts"
+    code, out, _ = await asyncio.to_thread(cli, "list")
+    assert f": paid (proof {preimage})" in out
+    code, _, err = await asyncio.to_thread(
+        cli, "paid", refund_id, "--method", "lightning", "--proof", preimage
+    )
+    assert code == 1 and "already paid" in err
+
+
+async def test_payout_marked_paid_at_the_till_needs_a_manager(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        sale = await split_sale(till, ("onchain", "cash"))
+        result = await RefundService(till).refund(
+            ANA,
+            MANAGER,
+            "x",
+            original_seq=sale.seq,
+            destination="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        )
+        refund_id, txid = result.record.body["refund_id"], "ab" * 32
+        with pytest.raises(NotAuthorized):
+            await mark_payout_paid(till.conn, till.identity, refund_id, "onchain", txid, ANA)
+        marco = Staff("marco", "Marco", "manager")
+        record = await mark_payout_paid(till.conn, till.identity, refund_id, "onchain", txid, marco)
+        assert record.kind == "payout"
+        assert record.body["by"] == {"id": "marco", "name": "Marco"}
+        (payout,) = await payouts(till.conn)
+        assert (payout["status"], payout["proof"], payout["amount"]) == (
+            "paid",
+            txid,
+            record.body["amount"],
+        )
+        assert verify_chain(await records(till), till.identity.public_key, till.identity.device_id)
+
+
+async def test_refund_destination_on_another_chain_or_for_another_amount_is_refused(
+    tmp_path: Path,
+) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        service = RefundService(till)
+        sale = await split_sale(till, ("onchain", "cash"))
+        testnet = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
+        with pytest.raises(RefundError, match="customer paid on mainnet"):
+            await service.refund(ANA, MANAGER, "x", original_seq=sale.seq, destination=testnet)
+        sale = await split_sale(till, ("lightning", "cash"))
+        with pytest.raises(RefundError, match="asks 1,000,000 sats but the refund"):
+            await service.refund(
+                ANA,
+                MANAGER,
+                "x",
+                original_seq=sale.seq,
+                destination=customer_invoice(10**9),
+            )
+        assert await payouts(till.conn) == []  # nothing recorded by a refused refund
 
 
 async def test_two_refunds_at_once_cannot_both_take_the_rest(tmp_path: Path) -> None:

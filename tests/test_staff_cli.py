@@ -52,7 +52,7 @@ def test_bad_input_is_refused_in_words(
     assert error in capsys.readouterr().err
 
 
-def test_a_badge_belongs_to_one_person_and_pins_are_digits(
+def test_a_badge_and_a_pin_belong_to_one_person_and_pins_are_digits(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     for who, pin in (("ana", "1111"), ("bea", "2222")):
@@ -61,6 +61,11 @@ def test_a_badge_belongs_to_one_person_and_pins_are_digits(
     assert staff(tmp_path, "badge", "ana", "04A224B2C35E99") == 0
     assert staff(tmp_path, "badge", "bea", "04A224B2C35E99") == 1
     assert "already bound to ana" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("2222\n"))  # bea's PIN: whose would it be?
+    assert staff(tmp_path, "add", "cy", "--name", "Cy", "--role", "cashier", "--pin-stdin") == 1
+    assert "already belongs to someone else" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("2222\n"))  # bea may keep her own PIN
+    assert staff(tmp_path, "add", "bea", "--name", "Bea", "--role", "manager", "--pin-stdin") == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("12ab\n"))
     assert staff(tmp_path, "add", "cy", "--name", "Cy", "--role", "cashier", "--pin-stdin") == 1
     assert "4 to 8 digits" in capsys.readouterr().err

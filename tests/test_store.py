@@ -2,6 +2,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from store_helpers import cash_sale_body, open_device, write_sales
 
 from appliance.core.journal import verify_chain
 from appliance.store import journal, outbox, sales
+from appliance.store import lightning as ln_store
 from appliance.store.db import StoreError, migrations, open_db, transaction
 from appliance.store.device import DeviceMismatch, bind
 from appliance.store.export import verify_database
@@ -151,3 +153,29 @@ def test_power_cut_mid_sales_keeps_every_committed_sale(tmp_path: Path) -> None:
     (outbox_count,) = conn.execute("SELECT count(*) FROM outbox").fetchone()
     conn.close()
     assert sale_count == outbox_count == result.count  # all or nothing per sale
+
+
+async def test_lightning_settlements_stored_before_count_epochs_keep_their_cursor(
+    tmp_path: Path,
+) -> None:
+    """A till upgraded from version 11: its paid invoices and its cursor become epoch 0 of the
+    node's count, so waitanyinvoice resumes where it stood."""
+    path = tmp_path / "a.sqlite3"
+    with closing(sqlite3.connect(path)) as old:
+        for version, sql in migrations():
+            if version <= 11:
+                old.executescript(sql)
+        old.executescript(
+            "INSERT INTO ln_invoice (label, sale_id, payment_hash, bolt11, amount_msat,"
+            " expires_at, created_at, status, pay_index) VALUES"
+            " ('bitagora-s1', 's1', 'h1', 'lnbc1', 1000, 0, 'then', 'paid', 7),"
+            " ('bitagora-s2', 's2', 'h2', 'lnbc2', 1000, 0, 'then', 'pending', NULL);"
+            " UPDATE ln_cursor SET pay_index = 9; PRAGMA user_version = 11;"
+        )
+    conn = await open_db(path)
+    try:
+        rows = await conn.execute_fetchall("SELECT label, epoch, pay_index FROM ln_invoice")
+        assert sorted(map(tuple, rows)) == [("bitagora-s1", 0, 7), ("bitagora-s2", None, None)]
+        assert await ln_store.last_pay_index(conn) == 9
+    finally:
+        await conn.close()

@@ -1,14 +1,14 @@
-"""systemd/: the kiosk, uplink and update confirmation units, the system user and the state
-directories.
+"""systemd/: the kiosk, uplink, first-boot and update confirmation units, the system user and
+the state directories.
 
 ``systemd-analyze verify`` checks the units against a throw-away root that holds systemd's own
 units and stubs of ``/opt/bitagora/{current,previous}/bin/bitagora`` (verify insists the
-ExecStart= binary exists), and
-any warning fails the test as an error does. ``systemd-analyze security --offline=yes`` scores each
-unit's hardening; a unit that scores above its recorded ceiling fails, so a relaxed setting has to
-be argued for here, in the open. ``systemd-sysusers`` and ``systemd-tmpfiles`` apply the shipped
-files to a throw-away root. Finally the whole appliance (kiosk, uplink, central) runs under the
-kernel's W^X rule, which is what ``MemoryDenyWriteExecute=yes`` asks for.
+ExecStart= binary exists), and any warning fails the test as an error does.
+``systemd-analyze security --offline=yes`` scores each unit's hardening; a unit that scores
+above its recorded ceiling fails, so a relaxed setting has to be argued for here, in the open.
+``systemd-sysusers`` and ``systemd-tmpfiles`` apply the shipped files to a throw-away root.
+Finally the whole appliance (kiosk, uplink, central) runs under the kernel's W^X rule, which is
+what ``MemoryDenyWriteExecute=yes`` asks for.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 SERVICES = ("bitagora-uplink.service", "bitagora-kiosk.service")
 CONFIRM = "bitagora-update-confirm.service"
-UNITS = (*SERVICES, CONFIRM)
+UNITS = (*SERVICES, "bitagora-firstboot.service", CONFIRM)
 # The services run the current release; the confirmation runs the one that installed it.
 EXECUTABLE = "/opt/bitagora/current/bin/bitagora"
 JUDGE = "/opt/bitagora/previous/bin/bitagora"
@@ -38,12 +38,14 @@ HOST_UNITS = Path("/usr/lib/systemd/system")
 # The uplink's remaining points: network access (it is its job), the host's root directory.
 # The kiosk's also: real devices (DevicePolicy=closed + a DeviceAllow= list instead of
 # PrivateDevices=), other users' ids (no PrivateUsers=, so device group permissions hold)
-# and netlink (libusb).
+# and netlink (libusb). First boot's: it runs as root (it writes /etc and the boot partition)
+# with the capabilities to hand the state to the bitagora user and to set the Wi-Fi country.
 # The confirmation runs as root (it switches the release link and restarts the services) and may
 # change to the bitagora user for the new release's doctor; it has no network at all.
 EXPOSURE_CEILING = {
     "bitagora-uplink.service": 1.1,
     "bitagora-kiosk.service": 1.5,
+    "bitagora-firstboot.service": 2.3,
     "bitagora-update-confirm.service": 1.3,
 }
 
@@ -142,6 +144,20 @@ def test_kiosk_owns_tty1_and_nothing_else_of_dev() -> None:
     assert kiosk["Conflicts"] == ["getty@tty1.service"]
     assert kiosk["DevicePolicy"] == ["closed"]
     assert "char-tty rw" in kiosk["DeviceAllow"]
+
+
+def test_firstboot_runs_once_per_boot_before_the_till_without_holding_it_back() -> None:
+    firstboot = unit_settings("bitagora-firstboot.service")
+    assert firstboot["Type"] == ["oneshot"]
+    assert firstboot["ConditionPathExists"] == ["/boot/firmware/bitagora-setup.toml"]
+    assert firstboot["Before"] == ["bitagora-kiosk.service bitagora-uplink.service"]
+    assert "--from-boot" in firstboot["ExecStart"][0]
+    # The kiosk must start after a failed provisioning too, to show the technician why.
+    for name in ("bitagora-kiosk.service", "bitagora-uplink.service"):
+        settings = unit_settings(name)
+        assert not any(
+            "firstboot" in v for k in ("Requires", "BindsTo") for v in settings.get(k, [])
+        )
 
 
 @pytest.mark.parametrize("name", UNITS)

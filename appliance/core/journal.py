@@ -39,6 +39,7 @@ KINDS = frozenset(
         "reprint",
         "payment",
         "staff_lockout",
+        "payout",
     }
 )
 

@@ -29,7 +29,6 @@ Rules (each one a ``RefundError`` in words when broken):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,16 +37,12 @@ from typing import Any
 from appliance.core.cart import tax_group
 from appliance.core.catalog import TaxRate
 from appliance.core.money import Money
+from appliance.core.payout import PAYOUT_LABELS
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
+from appliance.core.sale import METHOD_LABELS
 
-BITCOIN_METHODS = ("lightning", "onchain")
-METHOD_LABELS = {"cash": "Cash", "card": "Card", "lightning": "Lightning", "onchain": "Bitcoin"}
 METHOD_ORDER = ("cash",)  # who gets rounding remainders first
 REFUND_REASON_MAX = 200
-
-_BOLT11 = re.compile(r"^ln(bc|tb|bcrt|sb)[a-z0-9]+$", re.IGNORECASE)
-_LNURL = re.compile(r"^lnurl1[a-z0-9]+$", re.IGNORECASE)
-_LIGHTNING_ADDRESS = re.compile(r"^[a-z0-9._+-]+@[a-z0-9.-]+\.[a-z]{2,}$", re.IGNORECASE)
 
 
 class RefundError(ValueError):
@@ -213,39 +208,6 @@ def allocate(
     ]
 
 
-def payout_kind(method: str, destination: str) -> str:
-    """The kind of the customer's destination for a bitcoin refund ("bolt11", "lnurl" or
-    "address"), by its form only (the service checks an address's checksum and network).
-    RefundError, in words, for one that cannot be where ``method`` money goes."""
-    text = destination.strip()
-    if text.lower().startswith("lightning:"):
-        text = text[len("lightning:") :]
-    if method == "lightning":
-        if _BOLT11.match(text):
-            return "bolt11"
-        if _LNURL.match(text) or _LIGHTNING_ADDRESS.match(text):
-            return "lnurl"
-        raise RefundError(
-            "a Lightning refund needs the customer's invoice (lnbc…), LNURL (lnurl1…) or"
-            " Lightning address (name@domain)"
-        )
-    if method == "onchain":
-        if text.lower().startswith("bitcoin:"):
-            text = text[len("bitcoin:") :].split("?", 1)[0]
-        if re.fullmatch(r"[a-zA-Z0-9]{14,90}", text):
-            return "address"
-        raise RefundError("an on-chain refund needs the customer's bitcoin address")
-    raise RefundError(f"{method} refunds have no destination")
-
-
-def clean_destination(destination: str) -> str:
-    text = destination.strip()
-    for prefix in ("lightning:", "bitcoin:"):
-        if text.lower().startswith(prefix):
-            text = text[len(prefix) :]
-    return text.split("?", 1)[0]
-
-
 def check_reason(reason: str) -> str:
     text = " ".join(reason.split())
     if not text:
@@ -275,9 +237,6 @@ def void_body(
         "approved_by": {"id": approved_by[0], "name": approved_by[1]},
         "reason": check_reason(reason),
     }
-
-
-PAYOUT_LABELS = {"lightning": "Lightning (to pay)", "onchain": "Bitcoin (to pay)"}
 
 
 def refund_receipt(

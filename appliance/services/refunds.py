@@ -13,9 +13,10 @@ What a refund writes, in order:
 2. the ``refund`` record (core/refund.py), which queues its REFUND receipt in the same INSERT;
 3. for cash, a ``drawer_open`` record (reason "refund", ``refund_id``) and the drawer pulse.
 
-Lightning and on-chain money is not sent: the record carries the customer's destination as a
-pending payout (``payouts`` view, ``bitagora refunds list --pending``) for the merchant to pay
-from their own wallet. The till holds no spending key.
+Lightning and on-chain money is not sent: the record carries the customer's destination
+(checked by core/payout.py) as a pending payout (``payouts`` view, ``bitagora refunds list
+--pending``) for the merchant to pay from their own wallet; ``mark_payout_paid`` records that
+they did. The till holds no spending key.
 """
 
 from __future__ import annotations
@@ -31,23 +32,23 @@ from typing import Any, Protocol
 from appliance.core.drawer import drawer_open_body
 from appliance.core.journal import Record
 from appliance.core.money import Money
-from appliance.core.refund import (
-    BITCOIN_METHODS,
-    LineChoice,
-    RefundError,
-    check_reason,
-    clean_destination,
-    payout_kind,
-    plan_refund,
-    void_body,
-)
+from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination, payout_body
+from appliance.core.refund import LineChoice, RefundError, check_reason, plan_refund, void_body
 from appliance.core.roles import Action, NotAuthorized, require
 from appliance.core.sale import cart_body
 from appliance.store import journal
 from appliance.store.catalog import Staff
 from appliance.store.db import fetch_one, transaction
 
-__all__ = ["CardRefundFailed", "CardRefunder", "RefundError", "RefundResult", "RefundService"]
+__all__ = [
+    "CardRefundFailed",
+    "CardRefunder",
+    "RefundError",
+    "RefundResult",
+    "RefundService",
+    "mark_payout_paid",
+    "payouts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -185,13 +186,9 @@ class RefundService:
                     raise RefundError(
                         f"{amount} goes back by {method}: ask the customer where to send it"
                     )
-                kind = payout_kind(method, destination)
-                dest = clean_destination(destination)
-                if kind == "address":
-                    _check_address(dest)
-                elif kind == "lnurl" and dest.lower().startswith("lnurl1"):
-                    _check_lnurl(dest)
-                entry["payout"] = {"kind": kind, "destination": dest, "status": "pending"}
+                entry["payout"] = await self._payout(
+                    method, destination, amount, paid, str(sale.body["sale_id"])
+                )
             elif method == "card":
                 if "payment_intent" not in paid:
                     raise RefundError("the card payment has no PaymentIntent to refund")
@@ -248,6 +245,29 @@ class RefundService:
             problems.append(receipt_problem)
         return RefundResult(record, drawer, tuple(problems))
 
+    async def _payout(
+        self, method: str, destination: str, amount: Money, paid: Any, sale_id: str
+    ) -> dict[str, Any]:
+        """The pending payout for the customer's ``destination``, checked against the sale's
+        payment (core/payout.py) and, for Lightning, the invoice the customer paid."""
+        from appliance.store import lightning as ln_store
+        from appliance.wallet.lightning import sale_label
+
+        invoice = await ln_store.get(self.till.conn, sale_label(sale_id))
+        try:
+            payout = check_destination(
+                method,
+                destination,
+                amount,
+                paid,
+                paid_invoice=invoice.bolt11 if invoice is not None else None,
+            )
+        except PayoutError as err:
+            raise RefundError(str(err)) from err
+        if payout["kind"] == "lnurl" and payout["destination"].lower().startswith("lnurl1"):
+            _check_lnurl(payout["destination"])
+        return payout
+
     async def void(self, cart: Any, staff: Staff, approval: Approval, reason: str) -> Record:
         """Give up ``cart`` before payment, approved by a manager: a ``void`` record with what
         was in it, and the cart emptied."""
@@ -270,11 +290,49 @@ class RefundService:
         return record
 
 
-async def pending_payouts(conn: Any) -> list[dict[str, Any]]:
-    """Bitcoin refunds the merchant still has to pay, oldest first."""
+async def mark_payout_paid(
+    conn: Any, identity: Any, refund_id: str, method: str, proof: str, staff: Staff | None
+) -> Record:
+    """Record that the merchant paid the ``method`` payout of refund ``refund_id`` from their
+    own wallet (``proof``: txid, or Lightning preimage or hash). ``staff``: the manager saying
+    so at the till, or None from the device's shell (``bitagora refunds paid``: whoever has the
+    shell holds the device). Refused for a payout that does not exist or was already paid."""
+    if staff is not None:
+        require(staff, "refund")
+    by = {"id": staff.id, "name": staff.name} if staff is not None else {"via": "cli"}
+    row = await fetch_one(
+        conn,
+        "SELECT seq FROM journal WHERE kind = 'refund' AND body ->> '$.refund_id' = ?",
+        (refund_id,),
+    )
+    if row is None:
+        raise RefundError(f"no refund {refund_id} on this till")
+    refund = await journal.get(conn, int(row[0]))
+    assert refund is not None
+    try:
+        body = payout_body(refund.body, method, proof, by)
+    except PayoutError as err:
+        raise RefundError(str(err)) from err
+    async with transaction(conn):
+        if await fetch_one(
+            conn,
+            "SELECT 1 FROM payouts WHERE refund_id = ? AND method = ? AND status = 'paid'",
+            (refund_id, method),
+        ):
+            raise RefundError(f"the {method} payout of refund {refund_id} is already paid")
+        record = await journal.append(conn, identity, "payout", body)
+    log.info("payout marked paid", extra={"seq": record.seq, "refund_id": refund_id})
+    return record
+
+
+async def payouts(conn: Any, *, pending_only: bool = False) -> list[dict[str, Any]]:
+    """Bitcoin refunds (``payouts`` view), oldest first: every one, or those the merchant still
+    has to pay."""
     rows = await conn.execute_fetchall(
         "SELECT journal_seq, recorded_at, refund_id, sale_id, method, amount, currency, kind,"
-        " destination FROM payouts WHERE status = 'pending' ORDER BY journal_seq"
+        " destination, status, proof FROM payouts"
+        + (" WHERE status = 'pending'" if pending_only else "")
+        + " ORDER BY journal_seq, method"
     )
     keys = (
         "journal_seq",
@@ -286,19 +344,10 @@ async def pending_payouts(conn: Any) -> list[dict[str, Any]]:
         "currency",
         "kind",
         "destination",
+        "status",
+        "proof",
     )
     return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
-
-
-def _check_address(text: str) -> None:
-    from embit.script import address_to_scriptpubkey
-
-    try:
-        address_to_scriptpubkey(text)
-    except Exception as err:
-        raise RefundError(
-            f"{text} is not a valid bitcoin address (check it with the customer)"
-        ) from err
 
 
 def _check_lnurl(text: str) -> None:

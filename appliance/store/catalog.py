@@ -88,9 +88,18 @@ async def save_products(conn: aiosqlite.Connection, items: list[Product]) -> Non
             )
 
 
+class PinTaken(ValueError):
+    """A PIN that already unlocks the till for someone else."""
+
+
 async def add_staff(
     conn: aiosqlite.Connection, staff_id: str, name: str, role: str, pin: str
 ) -> Staff:
+    """Add ``staff_id`` or replace their name, role and PIN. A PIN is who you are at the PIN pad,
+    so one already someone else's is refused (the till would unlock as whoever comes first)."""
+    holder = await staff_by_pin(conn, pin)
+    if holder is not None and holder.id != staff_id:
+        raise PinTaken("that PIN already belongs to someone else: choose another")
     async with transaction(conn):
         await conn.execute(
             "INSERT OR REPLACE INTO staff (id, name, role, pin_hash) VALUES (?, ?, ?, ?)",

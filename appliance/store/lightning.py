@@ -1,19 +1,28 @@
-"""Lightning invoices of sales and the settlement cursor (migration 0005).
+"""Lightning invoices of sales and the settlement cursor (migrations 0005 and 0012).
 
 A sale's invoice is recorded as ``pending`` when it is issued. ``record_payment`` is the only way
 to ``paid``: it moves a pending row and advances the stored ``pay_index`` in one transaction, and
 says whether this call was the one that took the payment, so the node reporting a payment twice
 (catch-up after a restart, then ``waitanyinvoice``) settles the sale once.
+
+The cursor only ever moves up within an *epoch* of the node's count. The watcher advances it
+past every settlement in order, so every payment of ours at or below it has been taken; a payment
+of ours newly reported at or below it (or at a pay_index the till already holds) means the node
+counts from 1 again (replaced, rebuilt): ``record_payment`` then opens a new epoch whose cursor
+starts at 0, instead of refusing the payment.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import aiosqlite
 
 from appliance.core.journal import utc_now
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,19 +83,48 @@ async def pending(conn: aiosqlite.Connection) -> list[LnInvoice]:
 
 
 async def last_pay_index(conn: aiosqlite.Connection) -> int:
-    rows = list(await conn.execute_fetchall("SELECT pay_index FROM ln_cursor WHERE id = 1"))
-    return int(rows[0][0]) if rows else 0
+    """Where waitanyinvoice resumes: the cursor of the current epoch."""
+    _, pay_index = await _current(conn)
+    return pay_index
 
 
-async def advance_cursor(conn: aiosqlite.Connection, pay_index: int) -> None:
-    """Remember that every settlement up to ``pay_index`` has been seen (never goes back)."""
-    async with transaction(conn):
-        await _advance(conn, pay_index)
+async def _current(conn: aiosqlite.Connection) -> tuple[int, int]:
+    row = await fetch_one(conn, "SELECT epoch, pay_index FROM ln_cursor ORDER BY epoch DESC")
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-async def _advance(conn: aiosqlite.Connection, pay_index: int) -> None:
+async def _epoch_for(conn: aiosqlite.Connection, label: str, pay_index: int) -> int:
+    """The epoch a payment of ``label`` at ``pay_index`` belongs to: the current one, or a new
+    one when the node's count has visibly started again."""
+    epoch, cursor = await _current(conn)
+    if not await fetch_one(
+        conn, "SELECT 1 FROM ln_invoice WHERE label = ? AND status = 'pending'", (label,)
+    ):
+        return epoch  # not ours to take: it cannot tell anything about the count
+    restarted = pay_index <= cursor or await fetch_one(
+        conn, "SELECT 1 FROM ln_invoice WHERE epoch = ? AND pay_index = ?", (epoch, pay_index)
+    )
+    if not restarted:
+        return epoch
+    log.warning(
+        "lightning node counts settlements from 1 again (pay_index %d, cursor %d): new epoch %d",
+        pay_index,
+        cursor,
+        epoch + 1,
+    )
     await conn.execute(
-        "UPDATE ln_cursor SET pay_index = max(pay_index, ?) WHERE id = 1", (pay_index,)
+        "INSERT INTO ln_cursor (epoch, pay_index, opened_at) VALUES (?, 0, ?)",
+        (epoch + 1, utc_now()),
+    )
+    return epoch + 1
+
+
+async def _advance(conn: aiosqlite.Connection, epoch: int, pay_index: int) -> None:
+    """Every settlement of ``epoch`` up to ``pay_index`` has been seen (never goes back)."""
+    await conn.execute(
+        "INSERT INTO ln_cursor (epoch, pay_index, opened_at) VALUES (?, ?, ?) ON CONFLICT (epoch)"
+        " DO UPDATE SET pay_index = max(pay_index, excluded.pay_index)",
+        (epoch, pay_index, utc_now()),
     )
 
 
@@ -102,13 +140,15 @@ async def record_payment(
     """Mark a pending invoice paid; True only for the call that did. ``advance``: also move the
     cursor to ``pay_index`` (for payments learnt from waitanyinvoice, which come in order)."""
     async with transaction(conn):
+        epoch = await _epoch_for(conn, label, pay_index)
         cursor = await conn.execute(
-            "UPDATE ln_invoice SET status = 'paid', pay_index = ?, amount_received_msat = ?,"
-            " paid_at = ?, settled_at = ? WHERE label = ? AND status = 'pending'",
-            (pay_index, amount_received_msat, paid_at, utc_now(), label),
+            "UPDATE ln_invoice SET status = 'paid', pay_index = ?, epoch = ?,"
+            " amount_received_msat = ?, paid_at = ?, settled_at = ?"
+            " WHERE label = ? AND status = 'pending'",
+            (pay_index, epoch, amount_received_msat, paid_at, utc_now(), label),
         )
         if advance:
-            await _advance(conn, pay_index)
+            await _advance(conn, epoch, pay_index)
         return cursor.rowcount == 1
 
 

@@ -5,7 +5,8 @@ tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reade
 worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
 "Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), "Pay card" the
 card one (Stripe Terminal reader), and a finished sale the sale-done modal; "No sale" pushes the
-manager-PIN modal that opens the drawer.
+manager-PIN modal that opens the drawer. When the device's provisioning failed, the technician
+screen shows over the lock screen at start, with a way to retry.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
 ``SellScreen.NoSaleRequested``) and
 screen results; the app talks down by calling the sell screen's methods.
@@ -26,6 +27,7 @@ from textual.message import Message
 from appliance.drivers.nfc import CardTap, NoNfcReader
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
 from appliance.payments.bitcoin import Status
+from appliance.provision.status import ProvisionStatus
 from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
 from appliance.tui.scan import Clock
 from appliance.tui.screens.lock import LockScreen
@@ -35,6 +37,7 @@ from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import SellScreen
+from appliance.tui.screens.technician import TechnicianScreen
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +61,13 @@ class KioskApp(App[None]):
         clock: Clock = time.monotonic,
         next_customer_after_s: float | None = NEXT_CUSTOMER_AFTER_S,
         quiet_gc: bool = False,
+        provisioning: ProvisionStatus | None = None,
     ) -> None:
         """``clock`` times key bursts (scanner or person); ``next_customer_after_s`` closes the
         sale-done view by itself (None: only by a tap). ``quiet_gc``: the kiosk's garbage
-        collection policy (the process-wide settings are left alone for tests)."""
+        collection policy (the process-wide settings are left alone for tests).
+        ``provisioning``: the last provisioning's status; a failed one shows the technician
+        screen at start."""
         super().__init__()
         self.till = till
         self.clock = clock
@@ -70,6 +76,7 @@ class KioskApp(App[None]):
         self.scanner_task: asyncio.Task[None] | None = None
         self.scanner_connected: bool | None = None  # None: not heard from yet
         self.quiet_gc = quiet_gc
+        self.provisioning = provisioning
 
     class CardTapped(Message):
         """A card arrived on the NFC reader."""
@@ -81,6 +88,8 @@ class KioskApp(App[None]):
     async def on_mount(self) -> None:
         await self.push_screen(self.sell)
         self.lock()
+        if self.provisioning is not None and not self.provisioning.ok:
+            self.push_screen(TechnicianScreen(self.provisioning, self._retry_provisioning))
         if self.till.bitcoin is not None:
             self.till.bitcoin.on_background(self._bitcoin_in_background)
         if self.till.scanner is not None:
@@ -89,6 +98,12 @@ class KioskApp(App[None]):
         if self.quiet_gc:
             gc.freeze()  # start-up's objects live as long as the kiosk: never scan them again
             gc.set_threshold(*GC_THRESHOLDS)
+
+    async def _retry_provisioning(self) -> ProvisionStatus:
+        # Imported here: enrollment's HTTP client and the doctor are not needed to start selling.
+        from appliance.provision.apply import retry_enrollment
+
+        return await retry_enrollment(self.till.settings.data_dir)
 
     async def on_unmount(self) -> None:
         """The app owns the scanner's task: cancelled and awaited before the till closes."""

@@ -32,7 +32,7 @@ from appliance.uplink.client import (
     Rejected,
     Transient,
 )
-from appliance.uplink.daemon import Uplink, save_enrollment, wait_enrolled
+from appliance.uplink.daemon import EnrollmentState, Uplink, save_enrollment, wait_enrolled
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 @asynccontextmanager
-async def _device(settings: Settings) -> AsyncIterator[tuple[DeviceIdentity, aiosqlite.Connection]]:
+async def device_store(
+    settings: Settings,
+) -> AsyncIterator[tuple[DeviceIdentity, aiosqlite.Connection]]:
     """The device key and its store, bound to each other (IdentityError, DeviceMismatch)."""
     identity = load_or_create_identity(settings.data_dir)
     conn = await open_db(settings.database_path)
@@ -108,27 +110,49 @@ async def _device(settings: Settings) -> AsyncIterator[tuple[DeviceIdentity, aio
         await conn.close()
 
 
+class EnrollFailed(Exception):
+    """Enrollment did not happen; the message says why in words and what to do.
+    ``transient``: central could not be reached (worth trying again later)."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+async def enroll_device(
+    conn: aiosqlite.Connection,
+    identity: DeviceIdentity,
+    code: str,
+    central_url: str,
+    timeout_s: float,
+) -> EnrollmentState:
+    """Redeem ``code`` with central for this device's key and save the enrollment."""
+    async with httpx.AsyncClient(timeout=timeout_s) as http:
+        client = CentralClient(central_url, identity, http)
+        try:
+            enrollment = await client.enroll(code)
+        except EnrollmentRejected as err:
+            raise EnrollFailed(
+                f"central refused the enrollment code: it is {err.reason}; "
+                "ask central operations for a new one"
+            ) from None
+        except Transient as err:
+            raise EnrollFailed(f"cannot reach central at {central_url}: {err}", True) from None
+        except Rejected as err:
+            raise EnrollFailed(f"central at {central_url} refused the enrollment: {err}") from None
+    return await save_enrollment(conn, enrollment, central_url)
+
+
 async def enroll(settings: Settings, code: str, central_url: str) -> int:
     try:
-        async with _device(settings) as (identity, conn):
-            async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
-                client = CentralClient(central_url, identity, http)
-                try:
-                    enrollment = await client.enroll(code)
-                except EnrollmentRejected as err:
-                    return _error(
-                        f"central refused the enrollment code: it is {err.reason}; "
-                        "ask central operations for a new one"
-                    )
-                except Transient as err:
-                    return _error(f"cannot reach central at {central_url}: {err}")
-                except Rejected as err:
-                    return _error(f"central at {central_url} refused the enrollment: {err}")
-            await save_enrollment(conn, enrollment, central_url)
-    except (IdentityError, device.DeviceMismatch) as err:
+        async with device_store(settings) as (identity, conn):
+            state = await enroll_device(
+                conn, identity, code, central_url, settings.uplink.timeout_s
+            )
+    except (IdentityError, device.DeviceMismatch, EnrollFailed) as err:
         return _error(str(err))
-    print(f"enrolled with {central_url} for merchant {enrollment.merchant!r}; device id:")
-    print(enrollment.device_id, flush=True)
+    print(f"enrolled with {central_url} for merchant {state.merchant!r}; device id:")
+    print(state.device_id, flush=True)
     return 0
 
 
@@ -165,7 +189,7 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> int:
 
 async def _serve_held(settings: Settings, stop: asyncio.Event) -> int:
     try:
-        async with _device(settings) as (identity, conn):
+        async with device_store(settings) as (identity, conn):
             # Ready (and watched) from here on, enrolled or not: a device waiting for its
             # enrollment is a healthy daemon, and under Type=notify a READY that only came after
             # enrollment would make systemd time the start out before the technician enrolls.

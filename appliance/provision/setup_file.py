@@ -1,0 +1,296 @@
+"""``bitagora-setup.toml``: what a technician writes on the SD card's boot partition.
+
+The file names the shop, central and its one-time enrollment code, the Wi-Fi, the timezone and
+locale, and any ``appliance.toml`` section (printer, drawer, Lightning, on-chain, card…) with the
+same keys. Secrets (the enrollment code, the Wi-Fi passphrase and ``CREDENTIAL_SETTINGS``) never
+reach ``appliance.toml``; once applied they are erased from this file (``erase_secrets``), the
+rest kept as written. Every problem is reported at once, each naming its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from appliance.config import CREDENTIAL_SETTINGS, SECTIONS, ConfigError, settings_from_document
+
+SETUP_FILE_NAME = "bitagora-setup.toml"
+# Raspberry Pi OS bookworm mounts the FAT boot partition here.
+BOOT_SETUP_FILE = Path("/boot/firmware") / SETUP_FILE_NAME
+
+SETUP_ONLY = {
+    "central": ("url", "enrollment_code"),
+    "wifi": ("ssid", "passphrase", "country"),
+    "system": ("timezone", "locale"),
+}
+# Erased from the file once applied: "section.key".
+SECRETS = frozenset({"central.enrollment_code", "wifi.passphrase", *CREDENTIAL_SETTINGS})
+
+_CODE = re.compile(r"^[A-Za-z0-9]{12}$")
+_LOCALE = re.compile(r"^[a-z]{2,3}_[A-Z]{2}\.UTF-8$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_HEX_PSK = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class SetupError(ValueError):
+    """The setup file cannot be used; one line per problem, each naming its key."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(f"{path.name}: {problem}" for problem in problems))
+
+
+@dataclass(frozen=True)
+class Wifi:
+    ssid: str
+    passphrase: str  # "" once erased from the file: the network was written already
+    country: str
+
+
+@dataclass(frozen=True)
+class Setup:
+    path: Path
+    sha256: str
+    merchant_name: str
+    central_url: str
+    enrollment_code: str  # "" once erased
+    wifi: Wifi | None
+    timezone: str
+    locale: str
+    config: dict[str, dict[str, Any]] = field(repr=False)  # appliance.toml, secrets left out
+    secrets: dict[str, str] = field(repr=False)  # CREDENTIAL_SETTINGS given in the file
+
+
+def read_setup(path: Path, known_secrets: Mapping[str, str] | None = None) -> Setup:
+    """Parse and check the setup file; SetupError lists every problem. ``known_secrets``: the
+    credentials already on the device, which stand in for those erased from the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SetupError(path, [f"not found at {path}"]) from None
+    except OSError as err:
+        raise SetupError(path, [f"cannot be read: {err.strerror}"]) from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SetupError(path, ["is not UTF-8 text (save it as UTF-8)"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise SetupError(path, [f"is not valid TOML: {err}"]) from None
+    return parse_setup(path, document, hashlib.sha256(raw).hexdigest(), known_secrets)
+
+
+def parse_setup(
+    path: Path,
+    document: Mapping[str, Any],
+    sha256: str = "",
+    known_secrets: Mapping[str, str] | None = None,
+) -> Setup:
+    problems: list[str] = []
+    known = set(SETUP_ONLY) | set(SECTIONS)
+    for name, value in document.items():
+        if name not in known:
+            problems.append(f"[{name}]: unknown section (known: {', '.join(sorted(known))})")
+        elif not isinstance(value, Mapping):
+            problems.append(f"{name}: must be a [{name}] section, not a single value")
+    if problems:
+        raise SetupError(path, problems)
+
+    def text(section: str, key: str) -> str:
+        value = document.get(section, {}).get(key, "")
+        if not isinstance(value, str):
+            shown = "a secret" if f"{section}.{key}" in SECRETS else repr(value)
+            problems.append(f"{section}.{key}: must be text in quotes, got {shown}")
+            return ""
+        return value.strip()
+
+    for section, keys in SETUP_ONLY.items():
+        for key in set(document.get(section, {})) - set(keys):
+            problems.append(f"{section}.{key}: unknown setting (known: {', '.join(keys)})")
+
+    merchant = text("device", "merchant_name")
+    if not merchant:
+        problems.append("device.merchant_name: required: the shop's name, as on receipts")
+    url = text("central", "url")
+    url_ok = _check_url(url, problems)
+    code = text("central", "enrollment_code")
+    if code and not _CODE.match(code.replace("-", "").replace(" ", "")):
+        problems.append(
+            "central.enrollment_code: not a code from central operations "
+            "(twelve letters and digits, like ABCD-EFGH-JKMN)"
+        )
+    wifi = _wifi(document, text, problems)
+    timezone = text("system", "timezone")
+    if timezone and not _known_timezone(timezone):
+        problems.append(
+            f"system.timezone: {timezone!r} is not a known timezone "
+            "(a name like Europe/Lisbon or America/New_York)"
+        )
+    locale = text("system", "locale")
+    if locale and not _LOCALE.match(locale):
+        problems.append(f"system.locale: {locale!r} is not a UTF-8 locale like pt_PT.UTF-8")
+
+    config: dict[str, dict[str, Any]] = {
+        name: dict(document[name]) for name in SECTIONS if name in document
+    }
+    secrets: dict[str, str] = {}
+    for setting in sorted(CREDENTIAL_SETTINGS):
+        section, key = setting.split(".")
+        if key in config.get(section, {}):
+            value = config[section].pop(key)
+            if isinstance(value, str) and value.strip():
+                secrets[setting] = value.strip()
+    if url_ok:
+        config.setdefault("uplink", {})["central_url"] = url.rstrip("/")
+    if merchant:
+        config.setdefault("device", {})["merchant_name"] = merchant
+    problems.extend(_settings_problems(config, {**(known_secrets or {}), **secrets}))
+    if problems:
+        raise SetupError(path, problems)
+    return Setup(
+        path, sha256, merchant, url.rstrip("/"), code, wifi, timezone, locale, config, secrets
+    )
+
+
+def _check_url(url: str, problems: list[str]) -> bool:
+    if not url:
+        problems.append(
+            "central.url: required: central's address, like https://central.example.com"
+        )
+        return False
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(
+            f"central.url: {url!r} is not a web address; write it in full, "
+            "like https://central.example.com"
+        )
+        return False
+    return True
+
+
+def _wifi(document: Mapping[str, Any], text: Any, problems: list[str]) -> Wifi | None:
+    if "wifi" not in document:
+        return None
+    ssid, passphrase, country = (
+        text("wifi", "ssid"),
+        text("wifi", "passphrase"),
+        text("wifi", "country"),
+    )
+    if not ssid:
+        problems.append(
+            "wifi.ssid: required in [wifi]: the network's name (leave out [wifi] for a cable)"
+        )
+    elif len(ssid.encode("utf-8")) > 32:
+        problems.append(f"wifi.ssid: {ssid!r} is longer than a Wi-Fi name can be (32 bytes)")
+    if passphrase and not (8 <= len(passphrase) <= 63 or _HEX_PSK.match(passphrase)):
+        problems.append("wifi.passphrase: a WPA passphrase has 8 to 63 characters")
+    if not _COUNTRY.match(country):
+        problems.append(
+            "wifi.country: required in [wifi]: the two-letter country code (PT, DE, US…); "
+            "the radio stays off without it"
+        )
+    return Wifi(ssid, passphrase, country)
+
+
+def _known_timezone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _settings_problems(config: dict[str, dict[str, Any]], secrets: dict[str, str]) -> list[str]:
+    """Each appliance.toml section checked as the kiosk will check it (secrets included)."""
+    problems: list[str] = []
+    for name in config:
+        section: dict[str, Any] = {name: dict(config[name])}
+        for setting, value in secrets.items():
+            owner, key = setting.split(".")
+            if owner == name:
+                section[name][key] = value
+        try:
+            settings_from_document(section, Path("."), env={}, source=SETUP_FILE_NAME)
+        except ConfigError as err:
+            problems.append(str(err))
+    return problems
+
+
+# -- erasing the secrets once applied --------------------------------------------------------
+
+
+_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$")
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+
+
+def erase_secrets(setup: Setup, now: datetime) -> str:
+    """Rewrite the file without its secrets (each line commented out as erased) and with a
+    first comment saying when it was applied; atomically, so a power cut leaves the old or the
+    new file. Returns the new content's SHA-256."""
+    lines = setup.path.read_text(encoding="utf-8").splitlines()
+    stamp = now.strftime("%Y-%m-%d %H:%M UTC")
+    section = ""
+    kept: list[str] = []
+    for line in lines:
+        if line.startswith("# Applied by bitagora provision"):
+            continue  # the stamp of an earlier run
+        if header := _HEADER.match(line):
+            section = header[1]
+        elif (assignment := _ASSIGNMENT.match(line)) and f"{section}.{assignment[1]}" in SECRETS:
+            line = f"# {assignment[1]} = (erased after provisioning on {stamp})"
+        kept.append(line)
+    text = "\n".join([f"# Applied by bitagora provision on {stamp}; secrets erased.", *kept])
+    text += "\n"
+    left = tomllib.loads(text)
+    still = [s for s in SECRETS if s.split(".")[1] in left.get(s.split(".")[0], {})]
+    if still:  # an inline table or a multi-line string the line scan cannot take apart
+        raise SetupError(
+            setup.path,
+            [f"{', '.join(sorted(still))}: write each on its own 'key = \"value\"' line"],
+        )
+    data = text.encode("utf-8")
+    write_atomically(setup.path, data, mode=None)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_atomically(path: Path, data: bytes, mode: int | None) -> None:
+    """Write a temporary file next to ``path``, flush it to disk, rename it over ``path``.
+    ``mode`` None keeps the old file's (a FAT boot partition has none to keep)."""
+    tmp = path.with_name(f".{path.name}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if mode is None else mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif path.exists():
+            try:
+                os.chmod(tmp, path.stat().st_mode & 0o777)
+            except OSError:
+                pass  # FAT: permissions come from the mount options
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    except OSError:
+        pass  # some file systems (FAT among them on older kernels) refuse fsync on a folder
+    finally:
+        os.close(directory)

@@ -1,0 +1,82 @@
+"""Helpers for the provisioning tests (no tests here): a device's root folder with a setup file on
+its boot partition, and ``bitagora provision`` / ``factory-reset`` run as the command line runs
+them (in a thread, so the test's event loop keeps serving central meanwhile)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.cli import main
+
+SETUP = """\
+# The corner café's till.
+[device]
+merchant_name = "Café Lisboa"
+currency = "EUR"
+
+[central]
+url = "{url}"
+enrollment_code = "{code}"
+
+[wifi]
+ssid = "Cafe Lisboa"
+passphrase = "pastel-de-nata-42"
+country = "PT"
+
+[system]
+timezone = "Europe/Lisbon"
+locale = "pt_PT.UTF-8"
+
+[printer]
+kind = "file"
+file_path = "/dev/usb/lp0"
+paper_mm = 58
+
+[drawer]
+kind = "printer"
+
+[card]
+kind = "stripe_terminal"
+api_key = "rk_test_provisioned_secret"
+reader_id = "tmr_FDOt2wlRZEdpd7"
+"""
+
+
+@dataclass(frozen=True)
+class DeviceRoot:
+    """A device's file system in a folder: /boot/firmware, /etc, /var/lib/bitagora."""
+
+    root: Path
+    data_dir: Path
+
+    @property
+    def setup(self) -> Path:
+        return self.root / "boot/firmware/bitagora-setup.toml"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "etc/bitagora/appliance.toml"
+
+    @property
+    def key(self) -> Path:
+        return self.data_dir / "identity/device_key.pem"
+
+    def write_setup(self, url: str, code: str, text: str = SETUP) -> None:
+        self.setup.parent.mkdir(parents=True, exist_ok=True)
+        self.setup.write_text(text.format(url=url, code=code), encoding="utf-8")
+
+    def args(self) -> list[str]:
+        return ["--root", str(self.root), "--data-dir", str(self.data_dir)]
+
+    async def provision(self, *extra: str) -> int:
+        argv = ["provision", "--from-boot", *self.args(), "--owner", "", "--network-wait", "0"]
+        return await asyncio.to_thread(main, [*argv, *extra])
+
+    async def factory_reset(self, *extra: str) -> int:
+        return await asyncio.to_thread(main, ["factory-reset", *self.args(), *extra])
+
+
+def device_root(tmp_path: Path) -> DeviceRoot:
+    return DeviceRoot(tmp_path / "root", tmp_path / "device")

@@ -1,0 +1,410 @@
+"""Provisioning against a real central (embedded PostgreSQL): first boot from the setup file,
+a second run that changes nothing, a refused code, bad setup files, and factory reset."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from provision_helpers import SETUP, device_root
+from uplink_helpers import CentralDb, open_device_store
+
+from appliance.provision.setup_file import SetupError, read_setup
+from appliance.provision.status import read_status
+from appliance.store.db import open_db
+from appliance.store.identity import load_identity
+from appliance.uplink.daemon import load_enrollment
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def devices_on_central(db: CentralDb) -> list[str]:
+    return [row["device_id"] for row in await db.fetch("SELECT device_id FROM devices")]
+
+
+async def test_first_boot_enrolls_writes_the_system_and_erases_the_secrets(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    code = await central_server.make_code("Café Lisboa")
+    device.write_setup(central_server.base_url, code)
+
+    assert await device.provision() == 0
+
+    identity = load_identity(device.data_dir)
+    assert mode(device.key) == 0o600
+    assert await devices_on_central(CentralDb(central_server.database_url)) == [identity.device_id]
+    # The store knows its enrollment, so the uplink starts pushing without anything more.
+    conn = await open_db(device.data_dir / "appliance.sqlite3")
+    try:
+        state = await load_enrollment(conn)
+    finally:
+        await conn.close()
+    assert state is not None and state.device_id == identity.device_id
+    assert state.central_url == central_server.base_url
+
+    config_text = device.config.read_text()
+    config = tomllib.loads(config_text)
+    assert mode(device.config) == 0o644
+    assert config["device"]["merchant_name"] == "Café Lisboa"
+    assert config["printer"] == {"kind": "file", "file_path": "/dev/usb/lp0", "paper_mm": 58}
+    assert config["uplink"]["central_url"] == central_server.base_url
+    assert config["card"] == {"kind": "stripe_terminal", "reader_id": "tmr_FDOt2wlRZEdpd7"}
+    assert "rk_test" not in config_text and code not in config_text
+
+    secret = device.root / "etc/bitagora/credentials/card.api_key"
+    assert secret.read_text() == "rk_test_provisioned_secret\n" and mode(secret) == 0o600
+
+    keyfile = device.root / "etc/NetworkManager/system-connections/bitagora-wifi.nmconnection"
+    assert mode(keyfile) == 0o600
+    wifi = keyfile.read_text()
+    assert "ssid=Cafe Lisboa\n" in wifi and "psk=pastel-de-nata-42\n" in wifi
+    assert "key-mgmt=wpa-psk" in wifi
+    country = device.root / "etc/modprobe.d/bitagora-wifi-country.conf"
+    assert country.read_text() == "options cfg80211 ieee80211_regdom=PT\n"
+    assert (device.root / "etc/localtime").readlink() == Path("/usr/share/zoneinfo/Europe/Lisbon")
+    assert (device.root / "etc/default/locale").read_text() == "LANG=pt_PT.UTF-8\n"
+
+    # The boot partition keeps the settings but none of the secrets.
+    left = device.setup.read_text()
+    assert left.startswith("# Applied by bitagora provision on ")
+    for secret_value in (code, "pastel-de-nata-42", "rk_test_provisioned_secret"):
+        assert secret_value not in left
+    kept = tomllib.loads(left)
+    assert kept["wifi"] == {"ssid": "Cafe Lisboa", "country": "PT"}
+    assert kept["central"] == {"url": central_server.base_url}
+    assert kept["printer"]["file_path"] == "/dev/usb/lp0"
+    assert "# The corner café's till." in left  # the technician's own comments stay
+
+    status = read_status(device.data_dir)
+    assert status is not None and status.ok and status.device_id == identity.device_id
+    assert "uplink" in status.doctor and f"enrolled as {identity.device_id}" in status.doctor
+    assert mode(device.data_dir / "provision.json") == 0o600
+
+
+async def test_a_second_run_is_a_no_op(central_server, tmp_path: Path, capsys) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    key, setup, status = (
+        device.key.read_bytes(),
+        device.setup.read_text(),
+        read_status(device.data_dir),
+    )
+    config_mtime = device.config.stat().st_mtime_ns
+    capsys.readouterr()
+
+    assert await device.provision() == 0
+
+    assert "already applied" in capsys.readouterr().out
+    assert device.key.read_bytes() == key
+    assert device.setup.read_text() == setup
+    assert read_status(device.data_dir) == status
+    assert device.config.stat().st_mtime_ns == config_mtime
+    assert len(await devices_on_central(CentralDb(central_server.database_url))) == 1
+
+
+async def test_an_edited_setup_file_is_applied_without_enrolling_again(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    device_id = load_identity(device.data_dir).device_id
+    # The technician moves the printer to the network; code and passphrase are long erased.
+    edited = device.setup.read_text().replace(
+        'kind = "file"\nfile_path = "/dev/usb/lp0"', 'kind = "network"\nhost = "192.168.1.50"'
+    )
+    device.setup.write_text(edited)
+
+    assert await device.provision() == 0
+
+    assert tomllib.loads(device.config.read_text())["printer"]["host"] == "192.168.1.50"
+    assert load_identity(device.data_dir).device_id == device_id
+    assert await devices_on_central(CentralDb(central_server.database_url)) == [device_id]
+    wifi = device.root / "etc/NetworkManager/system-connections/bitagora-wifi.nmconnection"
+    assert "psk=pastel-de-nata-42" in wifi.read_text()  # kept: the passphrase is gone from the file
+
+
+async def test_a_refused_code_leaves_a_failed_status_in_words(
+    central_server, tmp_path: Path, capsys
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, "ABCD-EFGH-JKMN")  # central never made it
+
+    assert await device.provision() == 1
+
+    status = read_status(device.data_dir)
+    assert status is not None and status.state == "failed" and status.step == "enrollment"
+    assert "central refused the enrollment code: it is unknown" in status.message
+    assert "not enrolled" in status.doctor
+    assert "central refused the enrollment code" in capsys.readouterr().err
+    # Nothing erased: a new code can go into the same file, and the next run tries again.
+    assert "ABCD-EFGH-JKMN" in device.setup.read_text()
+    assert await devices_on_central(CentralDb(central_server.database_url)) == []
+
+
+async def test_an_unreachable_central_says_to_check_the_network(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    device.write_setup("http://127.0.0.1:9", "ABCD-EFGH-JKMN")  # discard port: nobody listens
+
+    assert await device.provision() == 1
+
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "enrollment"
+    assert "cannot reach central at http://127.0.0.1:9" in status.message
+    assert "check the network" in status.message
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda text: text.replace('merchant_name = "Café Lisboa"\n', ""),
+            "device.merchant_name: required: the shop's name, as on receipts",
+        ),
+        (
+            lambda text: text.replace('url = "{url}"', 'url = "central.example.com"'),
+            "central.url: 'central.example.com' is not a web address; write it in full, "
+            "like https://central.example.com",
+        ),
+        (
+            lambda text: text.replace('kind = "file"', 'kind = "laser"'),
+            "printer.kind: 'laser' is not supported (use network, usb, serial, file)",
+        ),
+        (
+            lambda text: text.replace('country = "PT"', 'country = "Portugal"'),
+            "wifi.country: required in [wifi]: the two-letter country code",
+        ),
+        (
+            lambda text: text.replace("Europe/Lisbon", "Europe/Lisboa"),
+            "system.timezone: 'Europe/Lisboa' is not a known timezone",
+        ),
+        (
+            lambda text: text + '\n[printr]\nkind = "usb"\n',
+            "[printr]: unknown section",
+        ),
+    ],
+)
+def test_a_bad_setup_file_is_named_key_by_key(tmp_path: Path, change, expected: str) -> None:
+    device = device_root(tmp_path)
+    device.write_setup("https://central.example.com", "ABCD-EFGH-JKMN", change(SETUP))
+    with pytest.raises(SetupError) as caught:
+        read_setup(device.setup)
+    assert f"bitagora-setup.toml: {expected}" in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    text = SETUP.replace('merchant_name = "Café Lisboa"\n', "").replace(
+        'kind = "file"', 'kind = "x"'
+    )
+    device.write_setup("ftp://central", "ABCD-EFGH-JKMN", text)
+    with pytest.raises(SetupError) as caught:
+        read_setup(device.setup)
+    keys = [problem.split(":")[0] for problem in caught.value.problems]
+    assert keys == ["device.merchant_name", "central.url", "printer.kind"]
+
+
+async def test_a_bad_setup_file_fails_first_boot_without_touching_the_system(
+    tmp_path: Path,
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(
+        "https://central.example.com", "ABCD-EFGH-JKMN", SETUP.replace("file", "laser", 1)
+    )
+
+    assert await device.provision() == 1
+
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "setup file"
+    assert "printer.kind: 'laser' is not supported" in status.message
+    assert not device.config.exists() and not device.key.exists()
+    assert json.loads((device.data_dir / "provision.json").read_text())["state"] == "failed"
+
+
+# -- factory reset ---------------------------------------------------------------------------
+
+
+async def test_factory_reset_sends_every_record_first_then_wipes(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    async with open_device_store(device.data_dir) as store:
+        written = await store.write(7)
+        device_id = store.identity.device_id
+        assert await store.outbox_count() == 7
+
+    assert await device.factory_reset("--yes") == 0
+
+    db = CentralDb(central_server.database_url)
+    held = await db.records(device_id)
+    assert [(r["seq"], r["hash"]) for r in held] == [(r.seq, r.hash) for r in written]
+    for gone in (
+        device.key,
+        device.data_dir / "appliance.sqlite3",
+        device.data_dir / "provision.json",
+        device.config,
+        device.root / "etc/bitagora/credentials/card.api_key",
+    ):
+        assert not gone.exists(), gone
+    # What it takes to provision again stays: the setup file and the Wi-Fi.
+    assert device.setup.is_file()
+    assert (
+        device.root / "etc/NetworkManager/system-connections/bitagora-wifi.nmconnection"
+    ).is_file()
+
+
+async def test_factory_reset_refuses_while_central_cannot_take_the_records(
+    central_server, tmp_path: Path, capsys
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    async with open_device_store(device.data_dir) as store:
+        await store.write(3)
+        # Central moved away (or the network is down): nobody answers at the enrolled address.
+        await store.conn.execute(
+            "UPDATE uplink_state SET value = 'http://127.0.0.1:9' WHERE key = 'central_url'"
+        )
+        await store.conn.commit()
+    capsys.readouterr()
+
+    assert await device.factory_reset("--yes") == 1
+
+    err = capsys.readouterr().err
+    assert "3 journal record(s) central does not hold would be LOST" in err
+    assert "--force" in err and "Nothing was wiped" in err
+    assert device.key.is_file() and device.config.is_file()
+
+    assert await device.factory_reset("--yes", "--force") == 0
+    assert not device.key.exists() and not (device.data_dir / "appliance.sqlite3").exists()
+
+
+async def test_factory_reset_asks_for_the_device_id(
+    central_server, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    device_id = load_identity(device.data_dir).device_id
+    prompts: list[str] = []
+
+    def answer(prompt: str) -> str:
+        prompts.append(prompt)
+        return "yes"
+
+    monkeypatch.setattr("builtins.input", answer)
+    assert await device.factory_reset() == 1
+    assert prompts == [f"Type {device_id} to wipe this device for good: "]
+    assert "not confirmed; nothing was wiped" in capsys.readouterr().err
+    assert device.key.is_file()
+
+    monkeypatch.setattr("builtins.input", lambda _prompt: device_id)
+    assert await device.factory_reset() == 0
+    assert not device.key.exists()
+
+
+async def test_interactive_provision_asks_and_takes_the_same_path(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    # First boot failed on a code central never made; the technician provisions by hand.
+    device.write_setup(central_server.base_url, "ABCD-EFGH-JKMN")
+    assert await device.provision() == 1
+    code = await central_server.make_code("Padaria Sol")
+    answers = [
+        "Padaria Sol",  # shop name
+        central_server.base_url,
+        code,  # typed unseen
+        "Padaria",  # Wi-Fi
+        "broa-de-milho-7",  # typed unseen
+        "pt",
+        "network",  # printer kind
+        "10.0.0.40",
+        "none",  # drawer
+        "Atlantic/Madeira",
+        "",  # locale: keep
+    ]
+    # A new session: no controlling terminal, so getpass reads the answers from stdin too.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "appliance.cli",
+        "provision",
+        *device.args(),
+        "--owner",
+        "",
+        "--network-wait",
+        "0",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    async with asyncio.timeout(120):
+        out, err = await process.communicate("\n".join(answers).encode() + b"\n")
+    assert process.returncode == 0, err.decode()
+    assert "Shop name [Café Lisboa]: " in out.decode()  # the defaults are what the device has
+
+    config = tomllib.loads(device.config.read_text())
+    assert config["device"]["merchant_name"] == "Padaria Sol"
+    assert config["printer"] == {"kind": "network", "host": "10.0.0.40"}
+    assert config["drawer"] == {"kind": "none"}
+    keyfile = device.root / "etc/NetworkManager/system-connections/bitagora-wifi.nmconnection"
+    assert "psk=broa-de-milho-7\n" in keyfile.read_text() and mode(keyfile) == 0o600
+    assert (device.root / "etc/timezone").read_text() == "Atlantic/Madeira\n"
+    device_id = load_identity(device.data_dir).device_id
+    assert await devices_on_central(CentralDb(central_server.database_url)) == [device_id]
+    assert code not in out.decode() + err.decode()
+    # The setup file on the boot partition lost its secrets and does not come back at next boot.
+    left = device.setup.read_text()
+    assert "ABCD-EFGH-JKMN" not in left and "pastel-de-nata-42" not in left
+    assert await device.provision() == 0
+    assert tomllib.loads(device.config.read_text())["device"]["merchant_name"] == "Padaria Sol"
+
+
+async def test_factory_reset_refuses_to_drop_the_sales_of_a_device_never_enrolled(
+    tmp_path: Path, capsys
+) -> None:
+    device = device_root(tmp_path)
+    async with open_device_store(device.data_dir) as store:
+        await store.write(2)
+
+    assert await device.factory_reset("--yes") == 1
+
+    err = capsys.readouterr().err
+    assert "this device never enrolled with central" in err
+    assert "2 journal record(s) central does not hold would be LOST" in err
+    assert device.key.is_file() and (device.data_dir / "appliance.sqlite3").is_file()
+
+
+async def test_an_enrolled_device_is_not_moved_to_another_central_silently(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    config = device.config.read_text()
+    device.setup.write_text(
+        device.setup.read_text().replace(central_server.base_url, "https://other.example.com")
+    )
+
+    assert await device.provision() == 1
+
+    assert device.config.read_text() == config  # refused before anything was written
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "enrollment"
+    assert f"enrolled with {central_server.base_url}, not https://other.example.com" in (
+        status.message
+    )
+    assert "factory-reset" in status.message

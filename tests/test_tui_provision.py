@@ -1,0 +1,86 @@
+"""The kiosk's technician screen: a failed provisioning shows at start, in words, with the
+doctor's report, and Retry enrolls against a real central once the code is right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provision_helpers import device_root
+from textual.widgets import Static
+from tui_helpers import till_with_printer
+from uplink_helpers import CentralDb
+
+from appliance.provision.status import read_status
+from appliance.store.identity import load_identity
+from appliance.tui.app import KioskApp
+from appliance.tui.scan import StepClock
+from appliance.tui.screens.lock import LockScreen
+from appliance.tui.screens.technician import TechnicianScreen
+from appliance.tui.script import SIZE, wait_until
+
+
+def shown(app: KioskApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_a_refused_code_shows_the_technician_screen_and_retry_enrolls(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, "ABCD-EFGH-JKMN")  # unknown to central
+    assert await device.provision() == 1
+    status = read_status(device.data_dir)
+    assert status is not None
+
+    async with till_with_printer(tmp_path) as (till, _printer):
+        assert till.settings.data_dir == device.data_dir.resolve()
+        app = KioskApp(till, clock=StepClock(), provisioning=status)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, TechnicianScreen), "the technician screen"
+            )
+            message = shown(app, "#tech-message")
+            assert "enrollment failed" in message
+            assert "central refused the enrollment code: it is unknown" in message
+            assert "uplink" in shown(app, "#tech-doctor")
+
+            # Retrying with the same wrong code fails again, and says so again.
+            screen = app.screen
+            assert isinstance(screen, TechnicianScreen)
+            await pilot.click("#tech-retry")
+            await wait_until(
+                pilot,
+                lambda: screen.status is not status and not screen.busy,
+                "the second answer",
+            )
+            assert "central refused the enrollment code" in shown(app, "#tech-message")
+            # The kiosk holds the printer and the reader: a retry's report leaves them alone.
+            report = shown(app, "#tech-doctor")
+            assert "uplink" in report and "printer" not in report and "nfc" not in report
+
+            # The technician gets a good code from central ops and writes it into the file.
+            code = await central_server.make_code("Café Lisboa")
+            device.setup.write_text(device.setup.read_text().replace("ABCD-EFGH-JKMN", code))
+            await pilot.click("#tech-retry")
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen", timeout=30
+            )
+
+    device_id = load_identity(device.data_dir).device_id
+    db = CentralDb(central_server.database_url)
+    assert [r["device_id"] for r in await db.fetch("SELECT device_id FROM devices")] == [device_id]
+    retried = read_status(device.data_dir)
+    assert retried is not None and retried.ok and retried.device_id == device_id
+    # The kiosk may not write the boot partition: the next boot's run erases the code.
+    assert retried.setup_sha256 == ""
+    assert await device.provision() == 0
+    assert code not in device.setup.read_text()
+    assert [r["device_id"] for r in await db.fetch("SELECT device_id FROM devices")] == [device_id]
+
+
+async def test_a_provisioned_kiosk_starts_at_the_lock_screen(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _printer):
+        app = KioskApp(till, clock=StepClock(), provisioning=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+            assert not any(isinstance(s, TechnicianScreen) for s in app.screen_stack)
