@@ -102,7 +102,8 @@ def test_update_installs_switches_and_is_confirmed(device: Device) -> None:
     message = install(device.settings, device.bundle("1.0"))
     assert "installed 1.0 (was none)" in message
     assert device.running() == "bitagora 1.0 tiny-dep"  # its dependency came from the bundle
-    assert load_state(device.root).state == "pending"  # type: ignore[union-attr]
+    pending = load_state(device.root)
+    assert pending is not None and (pending.state, pending.previous) == ("pending", None)
     assert device.systemctl_calls() == [
         f"restart {SERVICES}",
         "start --no-block bitagora-update-confirm.service",
