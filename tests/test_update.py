@@ -250,7 +250,9 @@ def test_bad_signature_or_tampered_file_is_refused_before_anything_is_installed(
 ) -> None:
     genuine = device.bundle("1.0")
     with tarfile.open(genuine) as tar:
-        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        handle = tar.extractfile("manifest.json")
+        assert handle is not None
+        manifest = json.loads(handle.read())
     wheel = next(name for name in manifest["files"] if "bitagora_tiny" in name)
 
     other_key = tmp_path / "not-the-release-key.pem"
