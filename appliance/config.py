@@ -469,6 +469,68 @@ class CardSettings:
         return self.kind == "stripe_terminal"
 
 
+TOUCH_EVENT_SIZES = (0, 16, 24)
+
+
+@dataclass(frozen=True)
+class TouchSettings:
+    """The touchscreen the kiosk reads itself (docs/ARCHITECTURE.md, "Touchscreen"), and screen
+    blanking.
+
+    ``device``: its evdev node ("" = no touchscreen; a udev rule names it /dev/bitagora/touch).
+    ``min_x``..``max_y``: the raw values the panel reports at its edges (``bitagora doctor`` shows
+    the ranges the device announces); ``swap_xy`` exchanges the axes (a panel mounted a quarter
+    turn from its display), then ``invert_x``/``invert_y`` mirror the screen's axes.
+    ``slop_pct``: how far (in percent of an axis) a finger may move and still tap, rather than
+    drag. ``event_size``: bytes per input event, 24 on 64-bit Linux, 16 on 32-bit (0: this
+    process's own word size, which is what the kernel hands it). ``blank_after_s``: the screen
+    goes dark after this long with no touch or key (0 = never); ``backlight``: the panel's
+    /sys/class/backlight/*/bl_power or brightness file ("" = blank the app's own screen)."""
+
+    device: str = ""
+    min_x: int = 0
+    max_x: int = 4095
+    min_y: int = 0
+    max_y: int = 4095
+    swap_xy: bool = False
+    invert_x: bool = False
+    invert_y: bool = False
+    slop_pct: float = 3.0
+    event_size: int = 0
+    blank_after_s: float = 0.0
+    backlight: str = ""
+
+    def check(self) -> None:
+        if self.device and not self.device.startswith("/"):
+            raise ConfigError(
+                f"touch.device: must be a device path such as /dev/bitagora/touch, "
+                f"got {self.device!r}"
+            )
+        for axis in ("x", "y"):
+            low, high = getattr(self, f"min_{axis}"), getattr(self, f"max_{axis}")
+            if high <= low:
+                raise ConfigError(
+                    f"touch.max_{axis}: must be more than touch.min_{axis} ({low}), got {high}"
+                )
+        if not 0 <= self.slop_pct <= 50:
+            raise ConfigError(f"touch.slop_pct: must be 0..50 percent, got {self.slop_pct}")
+        if self.event_size not in TOUCH_EVENT_SIZES:
+            raise ConfigError(
+                f"touch.event_size: must be 24 (64-bit), 16 (32-bit) or 0 (this machine's), "
+                f"got {self.event_size}"
+            )
+        if self.blank_after_s != 0 and not 1 <= self.blank_after_s <= 86400:
+            raise ConfigError(
+                f"touch.blank_after_s: must be 0 (never) or 1..86400 s, got {self.blank_after_s}"
+            )
+        name = Path(self.backlight).name
+        if self.backlight and name not in ("bl_power", "brightness"):
+            raise ConfigError(
+                "touch.backlight: must be a backlight's bl_power or brightness file, e.g. "
+                f"/sys/class/backlight/10-0045/bl_power, got {self.backlight!r}"
+            )
+
+
 ONCHAIN_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
 CHAIN_SOURCES = ("esplora", "bitcoind")
 _WALLET_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -645,6 +707,7 @@ class Settings:
     lightning: LightningSettings = field(default_factory=LightningSettings)
     onchain: OnchainSettings = field(default_factory=OnchainSettings)
     card: CardSettings = field(default_factory=CardSettings)
+    touch: TouchSettings = field(default_factory=TouchSettings)
     update: UpdateSettings = field(default_factory=UpdateSettings)
 
     @property
@@ -663,12 +726,23 @@ SECTIONS: dict[str, type] = {
     "lightning": LightningSettings,
     "onchain": OnchainSettings,
     "card": CardSettings,
+    "touch": TouchSettings,
     "update": UpdateSettings,
 }
 
 
 def _coerce(key: str, kind: Any, value: Any, from_env: bool) -> Any:
     """Turn a TOML or environment value into the field's type, or name the key in an error."""
+    if kind is bool:
+        if from_env:
+            if value.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
     if kind is int:
         if from_env:
             try:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -223,6 +225,67 @@ async def nfc_check(settings: Settings, card_wait_s: float) -> Check:
         return Check("nfc", "OK", f"{firmware}; no card on the reader")
     ndef = f", NDEF {tap.uri or ' / '.join(tap.texts) or 'empty'}" if not tap.ndef_error else ""
     return Check("nfc", "OK", f"{firmware}; card {tap.uid}{ndef}")
+
+
+def touch_check(settings: Settings) -> Check:
+    """Present, readable by us, an input device with X/Y axes whose ranges the calibration
+    matches (the kernel announces them: EVIOCGABS)."""
+    from appliance.drivers import touch as evdev
+
+    path = settings.touch.device
+    if not path:
+        return Check("touch", "SKIP", "no touchscreen (touch.device is empty)")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return Check(
+            "touch",
+            "FAIL",
+            f"{path} does not exist",
+            "check the panel's USB cable and the udev rule (docs/TECHNICIAN.md, Touchscreen)",
+        )
+    except OSError as err:
+        return Check(
+            "touch",
+            "FAIL",
+            f"{path}: {err.strerror}",
+            "the kiosk's user must read it: check the udev rule's GROUP and MODE",
+        )
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode):
+            return Check("touch", "OK", f"{path} is a FIFO (a replay): no axis ranges to show")
+        if not stat.S_ISCHR(mode):
+            return Check("touch", "FAIL", f"{path} is not a device", TOUCH_DEVICE_ACTION)
+        try:
+            name, axes = evdev.device_name(fd), evdev.absinfo(fd)
+        except OSError as err:
+            return Check(
+                "touch",
+                "FAIL",
+                f"{path} is not an input device ({err.strerror})",
+                TOUCH_DEVICE_ACTION,
+            )
+    finally:
+        os.close(fd)
+    x = axes.get(evdev.ABS_MT_POSITION_X) or axes.get(evdev.ABS_X)
+    y = axes.get(evdev.ABS_MT_POSITION_Y) or axes.get(evdev.ABS_Y)
+    if x is None or y is None:
+        return Check("touch", "FAIL", f"{path} ({name}) has no X/Y axes", TOUCH_DEVICE_ACTION)
+    detail = f"{path} ({name}): x {x[1]}..{x[2]}, y {y[1]}..{y[2]}"
+    t = settings.touch
+    if (t.min_x, t.max_x, t.min_y, t.max_y) != (x[1], x[2], y[1], y[2]):
+        return Check(
+            "touch",
+            "WARN",
+            f"{detail}; calibration is x {t.min_x}..{t.max_x}, y {t.min_y}..{t.max_y}",
+            "set touch.min_x/max_x/min_y/max_y to the device's ranges, unless you calibrated "
+            "by hand (docs/TECHNICIAN.md, Touchscreen)",
+        )
+    return Check("touch", "OK", detail)
+
+
+TOUCH_DEVICE_ACTION = "point touch.device at the touchscreen's /dev/input/event* node"
 
 
 async def lightning_check(settings: Settings) -> Check:
@@ -498,6 +561,7 @@ async def run_checks(load: Callable[[], Settings], options: Options) -> list[Che
     checks.append(await printer_check(settings, options.print_test_page))
     checks.append(await drawer_check(settings, options.drawer_pin))
     checks.append(await nfc_check(settings, options.card_wait_s))
+    checks.append(touch_check(settings))
     checks.append(await lightning_check(settings))
     checks.append(await rates_check(settings, options.offline))
     checks.append(await onchain_check(settings, options.offline))

@@ -37,6 +37,7 @@ DEVICES = {
     "printer": "OK",
     "drawer": "SKIP",
     "nfc": "SKIP",
+    "touch": "SKIP",
     "lightning": "SKIP",
     "rates": "SKIP",
     "onchain": "SKIP",

@@ -18,7 +18,13 @@ RULES = Path(__file__).resolve().parent.parent / "systemd" / "99-bitagora.rules"
 MATCH_KEYS = {"ACTION", "SUBSYSTEM", "SUBSYSTEMS", "KERNEL", "KERNELS", "DRIVER", "DRIVERS"}
 MATCH_KEYS_WITH_ATTR = {"ATTR", "ATTRS", "ENV"}
 ASSIGN_KEYS = {"SYMLINK", "GROUP", "MODE", "OWNER", "TAG"}
-ALLOWED_NAMES = {"bitagora/printer", "bitagora/printer-usb", "bitagora/nfc", "bitagora/scanner"}
+ALLOWED_NAMES = {
+    "bitagora/printer",
+    "bitagora/printer-usb",
+    "bitagora/nfc",
+    "bitagora/scanner",
+    "bitagora/touch",
+}
 
 PAIR = re.compile(
     r"\s*(?P<key>[A-Z]+)(?:\{(?P<attr>[A-Za-z_][A-Za-z0-9_]*)\})?"
@@ -93,7 +99,7 @@ def test_rules_file_is_well_formed() -> None:
     for line in active + examples:
         check_rule(line)
     names = {v for line in active for k, _a, _o, v in parse_rule(line) if k == "SYMLINK"}
-    assert {"bitagora/printer", "bitagora/nfc", "bitagora/scanner"} <= names
+    assert {"bitagora/printer", "bitagora/nfc", "bitagora/scanner", "bitagora/touch"} <= names
     text = RULES.read_text(encoding="ascii")
     for ids in ("10c4", "ea60", "1a86", "7523", "0403", "6001"):  # CP210x, CH340, FTDI
         assert f'"{ids}"' in text

@@ -48,8 +48,10 @@ async def kiosk(
     pin: str | None = "1234",
     next_customer_after_s: float | None = None,
     quiet_gc: bool = False,
+    size: tuple[int, int] = SIZE,
 ) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
-    """The kiosk app headless, catalog loaded, unlocked with ``pin`` (None: left locked).
+    """The kiosk app headless in ``size`` cells, catalog loaded, unlocked with ``pin`` (None:
+    left locked).
 
     Keys are timed by ``clock``: a StepClock makes every key as fast as a scanner's; bump
     ``clock.now`` between keys to type like a person."""
@@ -59,7 +61,7 @@ async def kiosk(
         next_customer_after_s=next_customer_after_s,
         quiet_gc=quiet_gc,
     )
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await wait_until(pilot, lambda: app.sell.catalog_loaded, "the catalog")
         if pin is not None:
             send_keys(pilot, [*pin, "enter"])

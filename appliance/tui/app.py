@@ -5,8 +5,11 @@ tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reade
 worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
 "Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), "Pay card" the
 card one (Stripe Terminal reader), and a finished sale the sale-done modal; "No sale" pushes the
-manager-PIN modal that opens the drawer. When the device's provisioning failed, the technician
-screen shows over the lock screen at start, with a way to retry.
+manager-PIN modal that opens the drawer; the search bar's "Keys" the on-screen keyboard.
+When the device's provisioning failed, the technician screen shows over the lock screen at
+start, with a way to retry. With ``[touch] device`` set the app also reads the touchscreen
+(taps become clicks, tui/touch.py); with ``blank_after_s`` the screen goes dark when idle on
+the lock screen or an empty sale (tui/blank.py), and wakes at a touch, a key or a card.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
 ``SellScreen.NoSaleRequested``) and
 screen results; the app talks down by calling the sell screen's methods.
@@ -20,15 +23,19 @@ import gc
 import logging
 import time
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.message import Message
+from textual.widgets import Button
 
+from appliance.drivers.backlight import Backlight
 from appliance.drivers.nfc import CardTap, NoNfcReader
 from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
+from appliance.drivers.touch import Touchscreen
 from appliance.payments.bitcoin import Status
 from appliance.provision.status import ProvisionStatus
 from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
+from appliance.tui.blank import Blanker
 from appliance.tui.scan import Clock
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
@@ -36,8 +43,10 @@ from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
+from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
 from appliance.tui.screens.sell import SellScreen
 from appliance.tui.screens.technician import TechnicianScreen
+from appliance.tui.touch import TouchInput
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +83,11 @@ class KioskApp(App[None]):
         self.next_customer_after_s = next_customer_after_s
         self.sell = SellScreen(till, clock)
         self.scanner_task: asyncio.Task[None] | None = None
+        touch = till.settings.touch
+        backlight = Backlight(touch.backlight) if touch.backlight else None
+        self.blanker = Blanker(self, touch.blank_after_s, backlight, self._may_blank)
+        self.touch = TouchInput(self, Touchscreen(touch), self.blanker) if touch.device else None
+        self.touch_task: asyncio.Task[None] | None = None
         self.scanner_connected: bool | None = None  # None: not heard from yet
         self.quiet_gc = quiet_gc
         self.provisioning = provisioning
@@ -94,6 +108,9 @@ class KioskApp(App[None]):
             self.till.bitcoin.on_background(self._bitcoin_in_background)
         if self.till.scanner is not None:
             self.scanner_task = asyncio.create_task(self._read_scanner(), name="serial scanner")
+        if self.touch is not None:
+            self.touch_task = asyncio.create_task(self.touch.run(), name="touchscreen")
+        self.blanker.start()
         self.watch_nfc()
         if self.quiet_gc:
             gc.freeze()  # start-up's objects live as long as the kiosk: never scan them again
@@ -106,12 +123,26 @@ class KioskApp(App[None]):
         return await retry_enrollment(self.till.settings.data_dir)
 
     async def on_unmount(self) -> None:
-        """The app owns the scanner's task: cancelled and awaited before the till closes."""
-        task, self.scanner_task = self.scanner_task, None
-        if task is not None:
+        """The app owns the scanner's and the touchscreen's tasks: cancelled and awaited before
+        the till closes."""
+        self.blanker.stop()
+        tasks = [t for t in (self.scanner_task, self.touch_task) if t is not None]
+        self.scanner_task = self.touch_task = None
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            # A key wakes the screen and still counts: a scanned barcode is never dropped.
+            self.blanker.activity()
+        await super().on_event(event)
+
+    def _may_blank(self) -> bool:
+        """Dark only while nobody needs the screen: locked, or selling with an empty cart."""
+        screen = self.screen
+        return isinstance(screen, LockScreen) or (screen is self.sell and not self.sell.cart.lines)
 
     def _bitcoin_in_background(self, status: Status) -> None:
         """A bitcoin payment ended while no pay screen showed it: tell staff on the sell screen."""
@@ -163,6 +194,7 @@ class KioskApp(App[None]):
 
     @on(CardTapped)
     def _card_tapped(self, event: CardTapped) -> None:
+        self.blanker.activity()
         if isinstance(self.screen, LockScreen):
             self.screen.badge_tapped(event.tap.uid)
         elif isinstance(self.screen, PayBitcoinScreen):
@@ -199,6 +231,10 @@ class KioskApp(App[None]):
         self.push_screen(SaleDoneScreen(result, self.next_customer_after_s))
         if self.quiet_gc:
             self.call_after_refresh(gc.collect)  # once the done screen is drawn
+
+    @on(Button.Pressed, "#search-keys")
+    def _search_keys(self) -> None:
+        self.push_screen(SearchKeyboardScreen(self.sell))
 
     @on(SellScreen.NoSaleRequested)
     def _no_sale_requested(self, event: SellScreen.NoSaleRequested) -> None:

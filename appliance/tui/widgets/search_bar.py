@@ -1,4 +1,5 @@
-"""What the cashier has typed to search the catalog, with a big Clear button.
+"""What the cashier has typed to search the catalog, with a big Clear button and one that opens
+the on-screen keyboard (the app opens it: ``#search-keys``).
 
 It holds no keyboard focus: the sell screen receives every key (so that it can tell a scanner's
 burst from typing) and sets ``text`` here.
@@ -26,6 +27,7 @@ class SearchBar(Horizontal):
         yield Static("Search", id="search-label")
         yield Static(PLACEHOLDER, id="search-text", markup=False)
         yield TapButton("Clear", id="search-clear")
+        yield TapButton("Keys", id="search-keys")
 
     def watch_text(self, text: str) -> None:
         label = self.query_one("#search-text", Static)

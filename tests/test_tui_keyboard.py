@@ -1,0 +1,43 @@
+"""The on-screen keyboard: a search typed by taps on the touchscreen (input-event bytes into the
+touch driver's FIFO), accents from the second layer, Enter adding the one product found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Button
+from touch_helpers import RAW, console_cells, make_fifo, panel, touch, touch_env
+from tui_helpers import cart_summary, kiosk, till_with_printer
+
+from appliance.tui.scan import StepClock
+from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
+from appliance.tui.script import wait_until
+from appliance.tui.widgets.product_grid import ProductGrid
+from appliance.tui.widgets.text_keyboard import TextKeyboard
+
+
+async def test_a_search_typed_by_taps_with_an_accent(tmp_path: Path) -> None:
+    fifo = make_fifo(tmp_path / "touch")
+    panel_px = (800, 480)
+    async with till_with_printer(tmp_path, touch_env(fifo, RAW)) as (till, _printer):
+        # A person's pace: a second between keys, so no run of them looks like a scan.
+        clock = StepClock(1.0)
+        async with kiosk(till, clock, size=console_cells(*panel_px)) as (app, pilot):
+            sell = app.sell
+            async with panel(fifo, *panel_px, RAW) as glass:
+                await touch(pilot, glass, sell.query_one("#search-keys", Button))
+                await wait_until(
+                    pilot, lambda: isinstance(app.screen, SearchKeyboardScreen), "the keyboard"
+                )
+                keyboard = app.screen.query_one(TextKeyboard)
+                for key in ("p", "layer", "ã", "x", "backspace", "o"):
+                    await touch(pilot, glass, keyboard.key(key))
+                await wait_until(pilot, lambda: sell.search == "pão", "the search text")
+                assert not keyboard.accents  # back to letters after the accented one
+                shown = [b.product.sku for b in sell.query_one(ProductGrid).buttons if b.display]
+                assert shown == ["pao"]
+                await touch(pilot, glass, keyboard.key("enter"))
+                await wait_until(pilot, lambda: bool(sell.cart.lines), "the product")
+                assert cart_summary(sell) == [(1, "pao")] and sell.search == ""
+                await touch(pilot, glass, keyboard.key("done"))
+                await wait_until(pilot, lambda: app.screen is sell, "the sell screen")
