@@ -24,6 +24,7 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/print_latency.py
 	$(BIN)/python bench/address_alloc.py
 	$(BIN)/python bench/bitcoin_pay.py
+	$(BIN)/python bench/backup_online.py
 	$(BIN)/python bench/touch_tap.py
 
 lint: $(BIN)/bitagora

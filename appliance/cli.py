@@ -48,10 +48,14 @@ def log_to_file(path: Path, verbose: bool) -> None:
 
 def cmd_kiosk(args: argparse.Namespace) -> int:
     from appliance.kiosk import run_kiosk
+    from appliance.store.lock import StoreBusy
 
     settings = _settings(args)
     log_to_file(settings.data_dir / "logs" / "kiosk.log", args.verbose)
-    return asyncio.run(run_kiosk(settings, seed_demo_data=args.seed_demo))
+    try:
+        return asyncio.run(run_kiosk(settings, seed_demo_data=args.seed_demo))
+    except StoreBusy as err:
+        return _fail(str(err))
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
@@ -210,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("path", type=Path)
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(func=cmd_journal_export)
+
+    from appliance.backup_cli import add_backup_parsers
+
+    add_backup_parsers(sub, add_device_options)
+
+    from appliance.update.cli import add_update_parser
+
+    add_update_parser(sub, add_device_options)
 
     from appliance.report_cli import add_report_parser
 

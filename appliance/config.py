@@ -663,6 +663,37 @@ class OnchainSettings:
             raise ConfigError(f"onchain.tiers: {err}") from None
 
 
+UNIT_NAME = re.compile(r"[A-Za-z0-9@._:-]+\.service")
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """Signed updates into release slots (docs/ARCHITECTURE.md, "Updates"). ``root`` holds
+    ``releases/<version>/`` (one venv each) and the ``current`` and ``previous`` links;
+    ``public_key`` is the pinned release-signing key (PEM); ``health_user`` runs the new
+    release's health check when the confirmation runs as root ("" = as whoever runs it)."""
+
+    public_key: str = "/etc/bitagora/update-signing.pub"
+    root: str = "/opt/bitagora"
+    services: tuple[str, ...] = ("bitagora-kiosk.service", "bitagora-uplink.service")
+    confirm_unit: str = "bitagora-update-confirm.service"
+    systemctl: str = "systemctl"
+    confirm_timeout_s: int = 120
+    health_user: str = "bitagora"
+
+    def check(self) -> None:
+        for key in ("public_key", "root"):
+            if not getattr(self, key).startswith("/"):
+                raise ConfigError(f"update.{key}: must be an absolute path")
+        for unit in (*self.services, self.confirm_unit):
+            if not UNIT_NAME.fullmatch(unit):
+                raise ConfigError(f"update: {unit!r} is not a systemd service name")
+        if not 5 <= self.confirm_timeout_s <= 3600:
+            raise ConfigError(
+                f"update.confirm_timeout_s: must be 5..3600, got {self.confirm_timeout_s}"
+            )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -677,6 +708,7 @@ class Settings:
     onchain: OnchainSettings = field(default_factory=OnchainSettings)
     card: CardSettings = field(default_factory=CardSettings)
     touch: TouchSettings = field(default_factory=TouchSettings)
+    update: UpdateSettings = field(default_factory=UpdateSettings)
 
     @property
     def database_path(self) -> Path:
@@ -695,6 +727,7 @@ SECTIONS: dict[str, type] = {
     "onchain": OnchainSettings,
     "card": CardSettings,
     "touch": TouchSettings,
+    "update": UpdateSettings,
 }
 
 

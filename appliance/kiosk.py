@@ -5,19 +5,22 @@ from __future__ import annotations
 from appliance.config import Settings
 from appliance.provision.status import read_status
 from appliance.services.till import Till
+from appliance.store import lock
 from appliance.store.seed import seed_demo
 
 
 async def run_kiosk(settings: Settings, seed_demo_data: bool = False) -> int:
     from appliance.tui.app import KioskApp
 
-    till = await Till.open(settings)
-    try:
-        if seed_demo_data:
-            await seed_demo(till.conn, till.currency)
-        await till.report_status()
-        provisioning = read_status(settings.data_dir)
-        await KioskApp(till, quiet_gc=True, provisioning=provisioning).run_async()
-    finally:
-        await till.close()
+    # Held while the till runs, so a restore cannot swap the database under it.
+    with lock.hold(settings.data_dir):
+        till = await Till.open(settings)
+        try:
+            if seed_demo_data:
+                await seed_demo(till.conn, till.currency)
+            await till.report_status()
+            provisioning = read_status(settings.data_dir)
+            await KioskApp(till, quiet_gc=True, provisioning=provisioning).run_async()
+        finally:
+            await till.close()
     return 0

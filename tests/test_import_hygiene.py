@@ -20,6 +20,7 @@ HEADLESS_PACKAGES = [
     "appliance.wallet",
     "appliance.payments",
     "appliance.provision",
+    "appliance.update",
 ]
 
 PROBE = """

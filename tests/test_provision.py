@@ -16,6 +16,7 @@ from uplink_helpers import CentralDb, open_device_store
 
 from appliance.provision.setup_file import SetupError, read_setup
 from appliance.provision.status import read_status
+from appliance.store import lock
 from appliance.store.db import open_db
 from appliance.store.identity import load_identity
 from appliance.uplink.daemon import load_enrollment
@@ -371,6 +372,19 @@ async def test_interactive_provision_asks_and_takes_the_same_path(
     assert "ABCD-EFGH-JKMN" not in left and "pastel-de-nata-42" not in left
     assert await device.provision() == 0
     assert tomllib.loads(device.config.read_text())["device"]["merchant_name"] == "Padaria Sol"
+
+
+async def test_factory_reset_refuses_while_the_till_runs(tmp_path: Path, capsys) -> None:
+    device = device_root(tmp_path)
+    async with open_device_store(device.data_dir) as store:
+        await store.write(1)
+
+    with lock.hold(device.data_dir):  # what the kiosk and the uplink hold while they run
+        assert await device.factory_reset("--yes", "--force") == 1
+
+    err = capsys.readouterr().err
+    assert "the kiosk or the uplink is running" in err and "Nothing was wiped." in err
+    assert device.key.is_file() and (device.data_dir / "appliance.sqlite3").is_file()
 
 
 async def test_factory_reset_refuses_to_drop_the_sales_of_a_device_never_enrolled(

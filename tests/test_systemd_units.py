@@ -1,12 +1,14 @@
-"""systemd/: the kiosk and uplink units, the system user and the state directories.
+"""systemd/: the kiosk, uplink, first-boot and update confirmation units, the system user and
+the state directories.
 
 ``systemd-analyze verify`` checks the units against a throw-away root that holds systemd's own
-units and a stub ``/opt/bitagora/bin/bitagora`` (verify insists the ExecStart= binary exists), and
-any warning fails the test as an error does. ``systemd-analyze security --offline=yes`` scores each
-unit's hardening; a unit that scores above its recorded ceiling fails, so a relaxed setting has to
-be argued for here, in the open. ``systemd-sysusers`` and ``systemd-tmpfiles`` apply the shipped
-files to a throw-away root. Finally the whole appliance (kiosk, uplink, central) runs under the
-kernel's W^X rule, which is what ``MemoryDenyWriteExecute=yes`` asks for.
+units and stubs of ``/opt/bitagora/{current,previous}/bin/bitagora`` (verify insists the
+ExecStart= binary exists), and any warning fails the test as an error does.
+``systemd-analyze security --offline=yes`` scores each unit's hardening; a unit that scores
+above its recorded ceiling fails, so a relaxed setting has to be argued for here, in the open.
+``systemd-sysusers`` and ``systemd-tmpfiles`` apply the shipped files to a throw-away root.
+Finally the whole appliance (kiosk, uplink, central) runs under the kernel's W^X rule, which is
+what ``MemoryDenyWriteExecute=yes`` asks for.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ from pathlib import Path
 import pytest
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
-UNITS = ("bitagora-uplink.service", "bitagora-kiosk.service", "bitagora-firstboot.service")
-EXECUTABLE = "/opt/bitagora/bin/bitagora"
+SERVICES = ("bitagora-uplink.service", "bitagora-kiosk.service")
+CONFIRM = "bitagora-update-confirm.service"
+UNITS = (*SERVICES, "bitagora-firstboot.service", CONFIRM)
+# The services run the current release; the confirmation runs the one that installed it.
+EXECUTABLE = "/opt/bitagora/current/bin/bitagora"
+JUDGE = "/opt/bitagora/previous/bin/bitagora"
 HOST_UNITS = Path("/usr/lib/systemd/system")
 
 # Overall exposure from `systemd-analyze security` (0 = locked down, 10 = unprotected). Lower a
@@ -34,10 +40,13 @@ HOST_UNITS = Path("/usr/lib/systemd/system")
 # PrivateDevices=), other users' ids (no PrivateUsers=, so device group permissions hold)
 # and netlink (libusb). First boot's: it runs as root (it writes /etc and the boot partition)
 # with the capabilities to hand the state to the bitagora user and to set the Wi-Fi country.
+# The confirmation runs as root (it switches the release link and restarts the services) and may
+# change to the bitagora user for the new release's doctor; it has no network at all.
 EXPOSURE_CEILING = {
     "bitagora-uplink.service": 1.1,
     "bitagora-kiosk.service": 1.5,
     "bitagora-firstboot.service": 2.3,
+    "bitagora-update-confirm.service": 1.3,
 }
 
 OVERALL = re.compile(r"Overall exposure level for (?P<unit>\S+): (?P<level>\d+\.\d+)")
@@ -67,10 +76,11 @@ def unit_root(tmp_path: Path) -> Path:
     installed.mkdir(parents=True)
     for name in UNITS:
         shutil.copy(SYSTEMD / name, installed / name)
-    stub = root / EXECUTABLE.lstrip("/")
-    stub.parent.mkdir(parents=True)
-    stub.write_text("#!/bin/sh\nexit 0\n")
-    stub.chmod(0o755)
+    for executable in (EXECUTABLE, JUDGE):
+        stub = root / executable.lstrip("/")
+        stub.parent.mkdir(parents=True)
+        stub.write_text("#!/bin/sh\nexit 0\n")
+        stub.chmod(0o755)
     return root
 
 
@@ -116,6 +126,17 @@ def test_uplink_is_a_notify_service_with_a_watchdog() -> None:
     assert {"StartLimitIntervalSec", "StartLimitBurst"} <= set(uplink)
 
 
+def test_confirmation_runs_once_after_the_services_and_only_with_a_judge() -> None:
+    confirm = unit_settings(CONFIRM)
+    assert confirm["Type"] == ["oneshot"]
+    assert set(confirm["After"][0].split()) == set(SERVICES)
+    assert confirm["ConditionPathExists"] == [JUDGE]
+    # It writes the release links and the new release's doctor the store; nothing else.
+    assert confirm["ReadWritePaths"] == ["/opt/bitagora /var/lib/bitagora"]
+    assert confirm["PrivateNetwork"] == ["yes"]
+    assert confirm["WantedBy"] == ["multi-user.target"]
+
+
 def test_kiosk_owns_tty1_and_nothing_else_of_dev() -> None:
     kiosk = unit_settings("bitagora-kiosk.service")
     assert kiosk["TTYPath"] == ["/dev/tty1"]
@@ -143,9 +164,10 @@ def test_firstboot_runs_once_per_boot_before_the_till_without_holding_it_back() 
 def test_exec_start_is_a_command_the_cli_accepts(name: str) -> None:
     (command,) = unit_settings(name)["ExecStart"]
     argv = shlex.split(command)
-    assert argv[0] == EXECUTABLE
+    assert argv[0] == (JUDGE if name == CONFIRM else EXECUTABLE)
     assert argv[argv.index("--data-dir") + 1] == "/var/lib/bitagora"
-    assert unit_settings(name)["StateDirectory"] == ["bitagora"]
+    if name != CONFIRM:
+        assert unit_settings(name)["StateDirectory"] == ["bitagora"]
     result = subprocess.run(
         [sys.executable, "-m", "appliance.cli", *argv[1:], "--help"],
         capture_output=True,

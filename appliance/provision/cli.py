@@ -24,6 +24,7 @@ from appliance.provision.host import Host
 from appliance.provision.reset import device_id, final_flush, wipe
 from appliance.provision.setup_file import SETUP_FILE_NAME, SetupError, parse_setup
 from appliance.provision.status import ProvisionStatus
+from appliance.store import lock
 
 BOOT_SETUP = Path("boot/firmware") / SETUP_FILE_NAME
 STATE_DIR = Path("var/lib/bitagora")
@@ -212,18 +213,23 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
         answer = input(f"Type {name} to wipe this device for good: ").strip()
         if answer != name:
             return _error("not confirmed; nothing was wiped")
-    flushed = asyncio.run(final_flush(settings))
-    if flushed.unsent:
-        lost = f"{flushed.unsent} journal record(s) central does not hold would be LOST"
-        if not args.force:
-            return _error(
-                f"{flushed.problem}: {lost}. Connect the device to central and try again, "
-                "or pass --force to wipe anyway. Nothing was wiped."
-            )
-        print(f"warning: {flushed.problem}: {lost} (--force)", file=sys.stderr)
-    else:
-        print("central holds every journal record of this device")
-    removed = wipe(settings, host)
+    # The store alone from the flush to the wipe: a sale made in between would be lost.
+    try:
+        with lock.hold(settings.data_dir, exclusive=True):
+            flushed = asyncio.run(final_flush(settings))
+            if flushed.unsent:
+                lost = f"{flushed.unsent} journal record(s) central does not hold would be LOST"
+                if not args.force:
+                    return _error(
+                        f"{flushed.problem}: {lost}. Connect the device to central and try "
+                        "again, or pass --force to wipe anyway. Nothing was wiped."
+                    )
+                print(f"warning: {flushed.problem}: {lost} (--force)", file=sys.stderr)
+            else:
+                print("central holds every journal record of this device")
+            removed = wipe(settings, host)
+    except lock.StoreBusy as err:
+        return _error(f"{err}. Nothing was wiped.")
     for path in removed:
         print(f"removed {path}")
     print(

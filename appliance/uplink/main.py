@@ -23,7 +23,7 @@ import aiosqlite
 import httpx
 
 from appliance.config import Settings, load_settings
-from appliance.store import device
+from appliance.store import device, lock
 from appliance.store.db import open_db
 from appliance.store.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from appliance.uplink.client import (
@@ -179,6 +179,15 @@ async def run_daemon(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, stop: asyncio.Event) -> int:
+    try:
+        # Held while the daemon runs, so a restore cannot swap the database under it.
+        with lock.hold(settings.data_dir):
+            return await _serve_held(settings, stop)
+    except lock.StoreBusy as err:
+        return _error(str(err))
+
+
+async def _serve_held(settings: Settings, stop: asyncio.Event) -> int:
     try:
         async with device_store(settings) as (identity, conn):
             # Ready (and watched) from here on, enrolled or not: a device waiting for its

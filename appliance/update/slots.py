@@ -1,0 +1,303 @@
+"""Release slots: install a verified bundle beside the running release, switch, confirm or roll
+back.
+
+Under ``update.root`` (``/opt/bitagora``)::
+
+    releases/<version>/   one virtualenv per release, never changed once installed
+    current -> releases/<version>    what the services run (ExecStart goes through it)
+    previous -> releases/<version>   the release that installed ``current``: the rollback
+                                     target, and the code that judges the new one
+    update-state.json     {"state": "pending" | "good" | "rolled_back" | "failed", ...}
+
+The device's data (``/var/lib/bitagora``: journal, key) is outside every slot. Links are switched
+by making a new link and renaming it over the old one, so a power cut leaves the old or the new,
+never neither. A switch is "pending" until ``confirm`` has seen the services come up and the new
+release's ``bitagora doctor --offline`` pass its software checks; otherwise (or if a check began
+and never ended, because the device restarted during it) ``current`` goes back to ``previous``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from appliance.config import Settings
+from appliance.store.durable import fsync_dir, write_atomic
+from appliance.store.lock import flocked
+from appliance.update.bundle import WHEELS, BundleError, load_public_key, open_verified
+
+log = logging.getLogger(__name__)
+
+RELEASES = "releases"
+CURRENT = "current"
+PREVIOUS = "previous"
+STATE_FILE = "update-state.json"
+LOCK_FILE = ".update.lock"
+# Doctor checks that a release can break. A printer that is off or a reader that is unplugged
+# says nothing about the release, and must not roll it back.
+SOFTWARE_CHECKS = frozenset({"config", "database", "journal", "disk"})
+PIP_TIMEOUT_S = 600
+
+
+class UpdateError(RuntimeError):
+    """An update step that cannot go ahead; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class UpdateState:
+    state: str  # pending | good | rolled_back | failed
+    version: str  # what current points to
+    previous: str | None = None
+    failed: str | None = None  # the release that was rolled back
+    reason: str = ""
+    at: str = ""
+    checks_started: int = 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def load_state(root: Path) -> UpdateState | None:
+    try:
+        data: Any = json.loads((root / STATE_FILE).read_text(encoding="utf-8"))
+        return UpdateState(**data)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as err:
+        raise UpdateError(f"cannot read {root / STATE_FILE}: {err}") from None
+
+
+def save_state(root: Path, state: UpdateState) -> None:
+    write_atomic(root / STATE_FILE, json.dumps(asdict(state), indent=2).encode("utf-8"))
+
+
+def linked_version(root: Path, link: str) -> str | None:
+    """The release a link points to, or None if there is no link."""
+    try:
+        return Path(os.readlink(root / link)).name
+    except OSError:  # no link (or not a link)
+        return None
+
+
+def _point(root: Path, link: str, version: str) -> None:
+    tmp = root / f".{link}.new"
+    tmp.unlink(missing_ok=True)
+    os.symlink(Path(RELEASES) / version, tmp)  # relative: the tree can be moved or mounted
+    os.replace(tmp, root / link)  # rename(2) over the old link: atomic
+    fsync_dir(root)
+
+
+def _make_slot(slot: Path, wheels: Path, requirements: tuple[str, ...]) -> None:
+    """A new virtualenv at ``slot`` with the requirements from ``wheels`` and nothing else.
+
+    pip runs from this release's interpreter against the slot's (``--python``), so the slot
+    needs no pip of its own to be made; it gets one only if the bundle carries pip's wheel."""
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(slot)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(slot / "bin" / "python"),
+        "--disable-pip-version-check",
+        "--no-input",
+        "install",
+        "--no-index",
+        "--no-cache-dir",
+        "--find-links",
+        str(wheels),
+        *requirements,
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
+    )
+    if result.returncode != 0:
+        shutil.rmtree(slot, ignore_errors=True)
+        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise UpdateError("pip could not install the bundle: " + " / ".join(tail))
+
+
+def _systemctl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [settings.update.systemctl, *args],
+        capture_output=True,
+        text=True,
+        timeout=settings.update.confirm_timeout_s,
+        check=False,
+    )
+
+
+def _restart_services(settings: Settings) -> str:
+    result = _systemctl(settings, "restart", *settings.update.services)
+    if result.returncode != 0:
+        return f"; restarting the services failed: {result.stderr.strip()}"
+    return ""
+
+
+def _one_at_a_time(root: Path) -> AbstractContextManager[None]:
+    """Installs and confirmations take turns: each reads the state and moves the links."""
+    root.mkdir(parents=True, exist_ok=True)
+    busy = UpdateError("another `bitagora update` step is running on this device; wait for it")
+    return flocked(root / LOCK_FILE, exclusive=True, busy=busy)
+
+
+def install(settings: Settings, bundle: Path) -> str:
+    """Verify ``bundle``, install it into a new slot, switch to it (pending) and restart the
+    services; the confirmation unit then decides. Returns what was done, in words."""
+    with _one_at_a_time(Path(settings.update.root)):
+        return _install(settings, bundle)
+
+
+def _install(settings: Settings, bundle: Path) -> str:
+    root = Path(settings.update.root)
+    if settings.data_dir.is_relative_to(root.resolve()):
+        raise UpdateError(
+            f"the data directory {settings.data_dir} is inside update.root {root}: the journal "
+            "and the key must live outside every release"
+        )
+    public_key = load_public_key(Path(settings.update.public_key))
+    state = load_state(root)
+    if state is not None and state.state == "pending":
+        raise UpdateError(
+            f"release {state.version} is still waiting for its confirmation: run "
+            "`bitagora update confirm` (or wait for it) before installing another"
+        )
+    running = linked_version(root, CURRENT)
+    (root / RELEASES).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".staging-") as staging:
+        try:
+            manifest = open_verified(bundle, public_key, Path(staging))
+        except BundleError as err:
+            raise UpdateError(f"bundle refused, nothing installed: {err}") from None
+        if manifest.version == running:
+            raise UpdateError(f"release {running} is already the one running")
+        slot = root / RELEASES / manifest.version
+        if slot.exists():  # a slot left by an attempt that failed or was rolled back
+            shutil.rmtree(slot)
+        _make_slot(slot, Path(staging) / WHEELS, manifest.requirements)
+    if running is not None:
+        _point(root, PREVIOUS, running)
+    # Pending is written before the switch: a power cut in between leaves a confirmation to do
+    # (which finds current still on the old release, and passes), never an unchecked switch.
+    save_state(root, UpdateState("pending", manifest.version, running, at=_now()))
+    _point(root, CURRENT, manifest.version)
+    trouble = _restart_services(settings)
+    started = _systemctl(settings, "start", "--no-block", settings.update.confirm_unit)
+    if started.returncode != 0:
+        trouble += f"; starting {settings.update.confirm_unit} failed: {started.stderr.strip()}"
+    return (
+        f"installed {manifest.version} (was {running or 'none'}); pending until "
+        f"{settings.update.confirm_unit} confirms it{trouble}"
+    )
+
+
+def confirm(settings: Settings) -> tuple[bool, str]:
+    """Judge a pending release: (True, words) when it is good or nothing was pending, (False,
+    words) after rolling it back."""
+    with _one_at_a_time(Path(settings.update.root)):
+        return _confirm(settings)
+
+
+def _confirm(settings: Settings) -> tuple[bool, str]:
+    root = Path(settings.update.root)
+    state = load_state(root)
+    running = linked_version(root, CURRENT)
+    if state is None or state.state != "pending":
+        return True, f"nothing to confirm: release {running or 'none'} is running"
+    if running != state.version:  # the power went between writing "pending" and the switch
+        reason = f"the switch to {state.version} never happened"
+        save_state(root, replace(state, state="failed", version=running or "none", reason=reason))
+        return False, f"{reason}; release {running or 'none'} is still running"
+    problem: str | None
+    if state.checks_started:
+        problem = (
+            "its health check started before and never finished (the device restarted or the "
+            "check was killed)"
+        )
+    else:
+        save_state(root, replace(state, checks_started=1))
+        problem = health_problem(settings, root)
+    if problem is None:
+        save_state(root, replace(state, state="good", at=_now(), checks_started=1))
+        return True, f"release {state.version} confirmed"
+    return False, rollback(settings, state, problem)
+
+
+def rollback(settings: Settings, state: UpdateState, reason: str) -> str:
+    root = Path(settings.update.root)
+    previous = state.previous
+    if previous is None or not (root / RELEASES / previous).is_dir():
+        save_state(root, replace(state, state="failed", reason=reason, at=_now()))
+        return f"release {state.version} failed ({reason}) and there is no previous release"
+    _point(root, CURRENT, previous)
+    save_state(
+        root,
+        UpdateState(
+            "rolled_back", previous, previous, failed=state.version, reason=reason, at=_now()
+        ),
+    )
+    log.error("release %s rolled back to %s: %s", state.version, previous, reason)
+    trouble = _restart_services(settings)
+    return f"release {state.version} failed ({reason}); rolled back to {previous}{trouble}"
+
+
+def health_problem(settings: Settings, root: Path) -> str | None:
+    """None if the services came up and the new release's doctor passes its software checks;
+    otherwise what went wrong, in words."""
+    update = settings.update
+    deadline = time.monotonic() + update.confirm_timeout_s
+    while True:
+        active = _systemctl(settings, "is-active", *update.services)
+        if active.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            states = " ".join(active.stdout.split())
+            return f"the services did not come up within {update.confirm_timeout_s} s ({states})"
+        time.sleep(1)  # polling an outside state with a deadline
+    command = [
+        str(root / CURRENT / "bin" / "bitagora"),
+        "doctor",
+        "--offline",
+        "--no-print",
+        "--json",
+        "--data-dir",
+        str(settings.data_dir),
+    ]
+    if update.health_user and os.geteuid() == 0:
+        user = update.health_user
+        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *command]
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=update.confirm_timeout_s,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"the new release's doctor did not run: {err}"
+    try:
+        checks = json.loads(result.stdout)["checks"]
+        failed = [
+            f"{c['name']}: {c['detail']}"
+            for c in checks
+            if c["status"] == "FAIL" and c["name"] in SOFTWARE_CHECKS
+        ]
+    except (ValueError, KeyError, TypeError):
+        tail = " / ".join(result.stderr.strip().splitlines()[-3:])
+        return f"the new release's doctor gave no report (exit {result.returncode}): {tail}"
+    return "doctor failed " + "; ".join(failed) if failed else None

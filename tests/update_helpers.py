@@ -1,0 +1,125 @@
+"""Helpers for the update tests (no tests here): tiny real wheels of a stand-in release whose
+``bitagora`` command answers ``--version`` and ``doctor`` as a healthy, broken or hanging release
+would, signed bundles of them, and a ``systemctl`` that records what it was asked."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+from appliance.update.bundle import build
+
+PACKAGE = "bitagora-tiny"
+DEPENDENCY = "tiny-dep"
+
+RELEASE_SOURCE = """\
+import json, sys, time
+import tiny_dep
+
+VERSION = {version!r}
+MODE = {mode!r}
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--version"]:
+        print("bitagora", VERSION, tiny_dep.NAME)
+        return 0
+    if args[:1] == ["doctor"]:
+        if MODE == "hang":
+            time.sleep(3600)
+        ok = MODE == "healthy"
+        checks = [
+            {{"name": "database", "status": "OK" if ok else "FAIL",
+              "detail": "writable, integrity ok" if ok else "no such table: journal",
+              "action": ""}},
+            # Hardware trouble is not the release's fault and must not roll it back.
+            {{"name": "printer", "status": "FAIL", "detail": "Printer offline", "action": ""}},
+        ]
+        print(json.dumps({{"checks": checks, "ok": False}}))
+        return 1
+    return 2
+"""
+
+SYSTEMCTL = """#!/bin/sh
+echo "$*" >> {log}
+if [ "$1" = is-active ]; then
+    if [ -e {down} ]; then echo active; echo activating; exit 3; fi
+    echo active; echo active
+fi
+exit 0
+"""
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode("ascii")
+
+
+def make_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    files: dict[str, str],
+    requires: tuple[str, ...] = (),
+    scripts: dict[str, str] | None = None,
+) -> Path:
+    """A real, installable pure-Python wheel (PEP 427), written directly."""
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    contents = {
+        **files,
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    if scripts:
+        contents[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            f"{k} = {v}\n" for k, v in scripts.items()
+        )
+    record = "".join(
+        f"{path},{_record_hash(text.encode())},{len(text.encode())}\n"
+        for path, text in contents.items()
+    )
+    contents[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    path = folder / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for member, text in contents.items():
+            wheel.writestr(member, text)
+    return path
+
+
+def release_wheels(folder: Path, version: str, mode: str = "healthy") -> Path:
+    """The stand-in release ``version`` and its dependency, in ``folder``."""
+    folder.mkdir(parents=True)
+    make_wheel(folder, DEPENDENCY, "1.0", {"tiny_dep.py": "NAME = 'tiny-dep'\n"})
+    make_wheel(
+        folder,
+        PACKAGE,
+        version,
+        {"tiny_release.py": RELEASE_SOURCE.format(version=version, mode=mode)},
+        requires=(DEPENDENCY,),
+        scripts={"bitagora": "tiny_release:main"},
+    )
+    return folder
+
+
+def signed_bundle(tmp: Path, key: Path, version: str, mode: str = "healthy") -> Path:
+    wheels = release_wheels(tmp / f"wheels-{version}-{mode}", version, mode)
+    out = tmp / f"bitagora-{version}-{mode}.bundle"
+    build(wheels, key, out, PACKAGE)
+    return out
+
+
+def fake_systemctl(folder: Path) -> tuple[Path, Path, Path]:
+    """A ``systemctl`` that logs its arguments and says every service is active, unless the
+    file it also returns exists (then the kiosk keeps restarting: "activating")."""
+    log, down = folder / "systemctl.log", folder / "services-down"
+    script = folder / "systemctl"
+    script.write_text(SYSTEMCTL.format(log=log, down=down))
+    script.chmod(0o755)
+    return script, log, down
