@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from appliance.config import Settings
@@ -20,18 +21,28 @@ from appliance.core.money import Money
 from appliance.core.payout import BITCOIN_METHODS
 
 
+def _existing(settings: Settings) -> Path:
+    if not settings.database_path.is_file():
+        raise FileNotFoundError(f"no device store at {settings.database_path} (check --data-dir)")
+    return settings.database_path
+
+
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.services.refunds import payouts
     from appliance.store.db import open_db
 
     async def listing() -> list[dict[str, Any]]:
-        conn = await open_db(settings.database_path)
+        conn = await open_db(_existing(settings))
         try:
             return await payouts(conn, pending_only=args.pending)
         finally:
             await conn.close()
 
-    found = asyncio.run(listing())
+    try:
+        found = asyncio.run(listing())
+    except FileNotFoundError as err:
+        print(f"bitagora refunds list: {err}", file=sys.stderr)
+        return 1
     for p in found:
         amount = Money(int(p["amount"]), str(p["currency"])).format()
         paid = f" (proof {p['proof']})" if p["status"] == "paid" else ""
@@ -49,12 +60,13 @@ def _paid(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.services.refunds import RefundError, mark_payout_paid
     from appliance.store import device
     from appliance.store.db import open_db
-    from appliance.store.identity import load_or_create_identity
+    from appliance.store.identity import IdentityError, load_identity
 
     async def mark() -> int:
-        conn = await open_db(settings.database_path)
+        # Only the device's own key and store: a mistyped --data-dir must make no new device.
+        identity = load_identity(settings.data_dir)
+        conn = await open_db(_existing(settings))
         try:
-            identity = load_or_create_identity(settings.data_dir)
             await device.bind(conn, identity)
             record = await mark_payout_paid(
                 conn, identity, args.refund_id, args.method, args.proof, None
@@ -65,7 +77,7 @@ def _paid(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         seq = asyncio.run(mark())
-    except (RefundError, device.DeviceMismatch) as err:
+    except (RefundError, device.DeviceMismatch, IdentityError, FileNotFoundError) as err:
         print(f"bitagora refunds paid: {err}", file=sys.stderr)
         return 1
     print(f"refund {args.refund_id}: the {args.method} payout is recorded as paid (#{seq})")

@@ -75,6 +75,19 @@ def test_address_chain() -> None:
         address_is_mainnet(MAINNET[:-1] + "x")
 
 
+def test_a_qr_code_in_capitals_is_taken_in_lowercase() -> None:
+    paid = {"method": "onchain", "address": MAINNET, "rate": RATE}
+    payout = check_destination("onchain", f"BITCOIN:{MAINNET.upper()}", Money(180, "EUR"), paid)
+    assert payout["destination"] == MAINNET
+    invoice = customer_invoice()
+    payout = check_destination(
+        "lightning", f"LIGHTNING:{invoice.upper()}", Money(180, "EUR"), {"rate": RATE}
+    )
+    assert payout == {"kind": "bolt11", "destination": invoice, "status": "pending"}
+    base58 = "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"  # case-sensitive: kept as given
+    assert check_destination("onchain", base58, Money(1, "EUR"), {})["destination"] == base58
+
+
 def test_an_address_on_another_chain_than_the_payment_is_refused() -> None:
     paid = {"method": "onchain", "address": MAINNET, "rate": RATE}
     with pytest.raises(PayoutError, match="test destination, but the customer paid on mainnet"):
@@ -85,7 +98,9 @@ def test_an_address_on_another_chain_than_the_payment_is_refused() -> None:
 
 def test_an_invoice_on_another_chain_than_the_paid_one_is_refused() -> None:
     paid: dict[str, Any] = {"method": "lightning", "rate": RATE}
-    with pytest.raises(PayoutError, match="customer paid on mainnet"):
+    with pytest.raises(
+        PayoutError, match="invoice is for testnet, but the customer paid on mainnet"
+    ):
         check_destination(
             "lightning",
             customer_invoice(None, "tb"),

@@ -194,6 +194,31 @@ async def test_the_screen_blanks_when_idle_and_the_waking_tap_presses_nothing(
                     assert light.read_text().strip() == lit
 
 
+async def test_a_backlight_that_failed_to_go_dark_leaves_no_black_screen_behind(
+    tmp_path: Path,
+) -> None:
+    """The panel's backlight cannot be switched off (an I/O error): the app draws black
+    instead. When the backlight answers again at wake, the app's black must go too."""
+    fifo = make_fifo(tmp_path / "touch")
+    light = tmp_path / "backlight" / "bl_power"
+    light.mkdir(parents=True)  # writing it fails, as a backlight driver's I/O error would
+    env = touch_env(fifo, RAW, blank_after_s="1")
+    env["BITAGORA_TOUCH_BACKLIGHT"] = str(light)
+    panel_px = (800, 480)
+    async with till_with_printer(tmp_path, env) as (till, _printer):
+        async with kiosk(till, size=console_cells(*panel_px)) as (app, pilot):
+            async with panel(fifo, *panel_px, RAW) as glass:
+                button = products(app)[0]
+                await wait_until(pilot, lambda: app.blanker.blanked, "the blank screen")
+                assert app.has_class("-blanked")
+                light.rmdir()
+                light.write_text("4\n")  # the backlight works again
+                glass.tap(*glass.at_cell(*centre(button)))
+                await wait_until(pilot, lambda: not app.blanker.blanked, "the screen back")
+                assert not app.has_class("-blanked")
+                assert light.read_text().strip() == "0"
+
+
 async def test_a_scan_at_a_dark_screen_wakes_it_and_still_counts(tmp_path: Path) -> None:
     fifo = make_fifo(tmp_path / "touch")
     env = touch_env(fifo, RAW, blank_after_s="1")

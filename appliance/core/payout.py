@@ -45,6 +45,13 @@ _MSAT_PER_BTC = 100_000_000_000
 _MULTIPLIER = {"m": Fraction(1, 1000), "u": Fraction(1, 10**6), "n": Fraction(1, 10**9)}
 _MULTIPLIER["p"] = Fraction(1, 10**12)
 _PROOF = re.compile(r"^[0-9a-f]{64}$")
+_CHAIN_NAMES = {
+    "bc": "mainnet",
+    "tb": "testnet",
+    "tbs": "signet",
+    "bcrt": "regtest",
+    "sb": "simnet",
+}
 
 
 class PayoutError(ValueError):
@@ -77,11 +84,17 @@ def payout_kind(method: str, destination: str) -> str:
 
 
 def clean_destination(destination: str) -> str:
+    """The destination without a URI scheme or query. Bech32 (addresses, invoices, LNURLs) is
+    case-insensitive and QR codes carry it in capitals (a smaller code); it is stored in the
+    lowercase wallets expect. Base58 addresses are case-sensitive and kept as given."""
     text = destination.strip()
     for prefix in ("lightning:", "bitcoin:"):
         if text.lower().startswith(prefix):
             text = text[len(prefix) :]
-    return text.split("?", 1)[0]
+    text = text.split("?", 1)[0]
+    if text == text.upper() and text.lower().startswith(("bc1", "tb1", "bcrt1", "ln")):
+        return text.lower()
+    return text
 
 
 def invoice_hrp(invoice: str) -> tuple[str, int | None]:
@@ -138,14 +151,19 @@ def check_destination(
             raise PayoutError(_other_chain(on_main))
     elif kind == "bolt11":
         chain, msat = invoice_hrp(dest)
-        if paid_invoice is not None and invoice_hrp(paid_invoice)[0] != chain:
-            raise PayoutError(_other_chain(chain == "bc"))
+        paid_chain = invoice_hrp(paid_invoice)[0] if paid_invoice is not None else chain
+        if paid_chain != chain:
+            raise PayoutError(
+                f"that invoice is for {_CHAIN_NAMES[chain]}, but the customer paid on"
+                f" {_CHAIN_NAMES[paid_chain]}: ask again"
+            )
         if msat is not None:
             _check_invoice_amount(msat, amount, paid)
     return {"kind": kind, "destination": dest, "status": "pending"}
 
 
 def _other_chain(destination_on_main: bool) -> str:
+    # Base58 addresses cannot tell testnet, signet and regtest apart: only mainnet or not.
     given, paid = ("mainnet", "a test network") if destination_on_main else ("test", "mainnet")
     return f"that is a {given} destination, but the customer paid on {paid}: ask again"
 

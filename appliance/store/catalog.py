@@ -97,10 +97,10 @@ async def add_staff(
 ) -> Staff:
     """Add ``staff_id`` or replace their name, role and PIN. A PIN is who you are at the PIN pad,
     so one already someone else's is refused (the till would unlock as whoever comes first)."""
-    holder = await staff_by_pin(conn, pin)
-    if holder is not None and holder.id != staff_id:
-        raise PinTaken("that PIN already belongs to someone else: choose another")
-    async with transaction(conn):
+    async with transaction(conn):  # checked inside: two adds at once cannot both pass
+        holder = await staff_by_pin(conn, pin)
+        if holder is not None and holder.id != staff_id:
+            raise PinTaken("that PIN already belongs to someone else: choose another")
         await conn.execute(
             "INSERT OR REPLACE INTO staff (id, name, role, pin_hash) VALUES (?, ?, ?, ?)",
             (staff_id, name, role, hash_pin(pin)),

@@ -63,10 +63,15 @@ class Blanker:
         self._set_dark(True)
 
     def _set_dark(self, dark: bool) -> None:
+        if not dark:
+            # Whichever way it went dark (the backlight may have failed then and not now), the
+            # app's own black screen must go too.
+            self.app.set_class(False, "-blanked")
         if self.backlight is not None:
             try:
                 self.backlight.off() if dark else self.backlight.on()
                 return
             except BacklightError as err:  # the app's own black screen still hides it
                 log.warning("%s; blanking the app's screen instead", err)
-        self.app.set_class(dark, "-blanked")
+        if dark:
+            self.app.set_class(True, "-blanked")
