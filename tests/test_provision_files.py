@@ -154,16 +154,19 @@ def test_a_setup_file_saved_by_notepad_reads_and_loses_its_secrets(tmp_path: Pat
     assert again.wifi is not None and again.wifi.passphrase == "" and again.enrollment_code == ""
 
 
-async def test_settings_that_cannot_be_written_back_end_in_a_status_in_words(
+async def test_a_bad_setting_kept_from_before_is_refused_before_anything_is_written(
     tmp_path: Path,
 ) -> None:
     device = device_root(tmp_path)
     device.write_setup(UNREACHABLE, "ABCD-EFGH-JKMN")
     device.config.parent.mkdir(parents=True)
-    device.config.write_text("[device]\nopened = 2026-11-29T09:12:00Z\n")  # no setting takes it
+    device.config.write_text('[touch]\nmax_x = "wide"\n')  # edited by hand, wrongly
 
     assert await device.provision() == 1
 
     status = read_status(device.data_dir)
     assert status is not None and status.step == "system files"
-    assert "device.opened: cannot write" in status.message
+    assert "touch.max_x: expected an integer, got 'wide'" in status.message
+    assert f"correct or remove these in {device.config}" in status.message
+    assert device.config.read_text() == '[touch]\nmax_x = "wide"\n'
+    assert not (device.root / "etc/bitagora/credentials").exists()

@@ -44,6 +44,7 @@ from appliance.provision.setup_file import (
     erase_secrets,
     file_sha256,
     read_setup,
+    settings_problems,
 )
 from appliance.provision.status import ProvisionStatus, read_status, write_status
 from appliance.store import device
@@ -189,7 +190,16 @@ async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionS
 
 
 def apply_system(setup: Setup, host: Host) -> None:
-    config = config_text(merged_config(host.config_path, setup.config))
+    merged = merged_config(host.config_path, setup.config)
+    # A value kept from the file may not suit the setup's (or be wrong already): refused here,
+    # before anything is written, rather than found by the kiosk at its start.
+    secrets = {**host.read_credentials(), **setup.secrets}
+    if problems := settings_problems(merged, secrets, str(host.config_path)):
+        raise ConfigError(
+            "\n".join(problems) + f"\ncorrect or remove these in {host.config_path} (kept from "
+            "before), or set them in the setup"
+        )
+    config = config_text(merged)
     host.write_credentials(setup.secrets)
     host.write(CONFIG, config, 0o644)
     if setup.wifi is not None:
@@ -282,11 +292,7 @@ def config_text(config: Mapping[str, Mapping[str, Any]]) -> str:
     ]
     for section in sorted(config):
         lines += ["", f"[{section}]"]
-        for key, value in sorted(config[section].items()):
-            try:
-                lines.append(f"{key} = {_toml_value(value)}")
-            except ConfigError as err:
-                raise ConfigError(f"{section}.{key}: {err}") from None
+        lines += [f"{key} = {_toml_value(value)}" for key, value in sorted(config[section].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -299,7 +305,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise ConfigError(f"cannot write {value!r} into appliance.toml: no setting takes it")
+    raise ConfigError(f"cannot write {value!r} into appliance.toml")
 
 
 def _now() -> str:

@@ -170,7 +170,7 @@ def parse_setup(
         config.setdefault("uplink", {})["central_url"] = url.rstrip("/")
     if merchant:
         config.setdefault("device", {})["merchant_name"] = merchant
-    problems.extend(_settings_problems(config, {**(known_secrets or {}), **secrets}))
+    problems.extend(settings_problems(config, {**(known_secrets or {}), **secrets}))
     if problems:
         raise SetupError(path, problems)
     return Setup(
@@ -226,7 +226,11 @@ def _known_timezone(name: str) -> bool:
     return True
 
 
-def _settings_problems(config: dict[str, dict[str, Any]], secrets: dict[str, str]) -> list[str]:
+def settings_problems(
+    config: Mapping[str, Mapping[str, Any]],
+    secrets: Mapping[str, str],
+    source: str = SETUP_FILE_NAME,
+) -> list[str]:
     """Each appliance.toml section checked as the kiosk will check it (secrets included)."""
     problems: list[str] = []
     for name in config:
@@ -236,7 +240,7 @@ def _settings_problems(config: dict[str, dict[str, Any]], secrets: dict[str, str
             if owner == name:
                 section[name][key] = value
         try:
-            settings_from_document(section, Path("."), env={}, source=SETUP_FILE_NAME)
+            settings_from_document(section, Path("."), env={}, source=source)
         except ConfigError as err:
             problems.append(str(err))
     return problems
