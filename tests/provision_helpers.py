@@ -5,6 +5,7 @@ them (in a thread, so the test's event loop keeps serving central meanwhile)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +75,26 @@ class DeviceRoot:
         argv = ["provision", "--from-boot", *self.args(), "--owner", "", "--network-wait", "0"]
         return await asyncio.to_thread(main, [*argv, *extra])
 
+    async def provision_typed(self, monkeypatch, answers: dict[str, str], *extra: str) -> int:
+        """``bitagora provision`` answering its questions: each prompt that starts with a key of
+        ``answers`` gets its value, every other one Enter (the default)."""
+
+        def reply(prompt: str = "") -> str:
+            return next((value for key, value in answers.items() if prompt.startswith(key)), "")
+
+        monkeypatch.setattr("builtins.input", reply)
+        monkeypatch.setattr("getpass.getpass", reply)  # the code and the passphrase
+        argv = ["provision", *self.args(), "--owner", "", "--network-wait", "0"]
+        return await asyncio.to_thread(main, [*argv, *extra])
+
     async def factory_reset(self, *extra: str) -> int:
         return await asyncio.to_thread(main, ["factory-reset", *self.args(), *extra])
 
 
 def device_root(tmp_path: Path) -> DeviceRoot:
     return DeviceRoot(tmp_path / "root", tmp_path / "device")
+
+
+def checked(report: str) -> set[str]:
+    """The names of the checks in a ``bitagora doctor`` report."""
+    return set(re.findall(r"^[A-Z]+ +(\S+)", report, re.M))

@@ -7,14 +7,16 @@ import asyncio
 import json
 import stat
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
-from provision_helpers import SETUP, device_root
+from provision_helpers import SETUP, checked, device_root
 from uplink_helpers import CentralDb, open_device_store
 
-from appliance.provision.setup_file import SetupError, read_setup
+from appliance.provision.apply import FAILED_BEFORE_NETWORK_WAIT_S, retry_enrollment
+from appliance.provision.setup_file import SetupError, file_sha256, read_setup
 from appliance.provision.status import read_status
 from appliance.store import lock
 from appliance.store.db import open_db
@@ -87,6 +89,9 @@ async def test_first_boot_enrolls_writes_the_system_and_erases_the_secrets(
     status = read_status(device.data_dir)
     assert status is not None and status.ok and status.device_id == identity.device_id
     assert "uplink" in status.doctor and f"enrolled as {identity.device_id}" in status.doctor
+    # First boot sees no devices (PrivateDevices=yes): the report does not blame them.
+    assert "devices" in checked(status.doctor)
+    assert not {"printer", "drawer", "nfc", "touch"} & checked(status.doctor)
     assert mode(device.data_dir / "provision.json") == 0o600
 
 
@@ -235,7 +240,7 @@ async def test_a_bad_setup_file_fails_first_boot_without_touching_the_system(
 
 
 async def test_factory_reset_sends_every_record_first_then_wipes(
-    central_server, tmp_path: Path
+    central_server, tmp_path: Path, capsys
 ) -> None:
     device = device_root(tmp_path)
     device.write_setup(central_server.base_url, await central_server.make_code())
@@ -258,6 +263,10 @@ async def test_factory_reset_sends_every_record_first_then_wipes(
         device.root / "etc/bitagora/credentials/card.api_key",
     ):
         assert not gone.exists(), gone
+    # The secrets provisioning erased from the setup file are gone now: the file needs them back.
+    assert "put a new enrollment code and the secrets wiped here (card.api_key)" in (
+        capsys.readouterr().out
+    )
     # What it takes to provision again stays: the setup file and the Wi-Fi.
     assert device.setup.is_file()
     assert (
@@ -359,7 +368,8 @@ async def test_interactive_provision_asks_and_takes_the_same_path(
 
     config = tomllib.loads(device.config.read_text())
     assert config["device"]["merchant_name"] == "Padaria Sol"
-    assert config["printer"] == {"kind": "network", "host": "10.0.0.40"}
+    assert config["printer"]["kind"] == "network" and config["printer"]["host"] == "10.0.0.40"
+    assert config["printer"]["paper_mm"] == 58  # nobody asked: first boot's value stays
     assert config["drawer"] == {"kind": "none"}
     keyfile = device.root / "etc/NetworkManager/system-connections/bitagora-wifi.nmconnection"
     assert "psk=broa-de-milho-7\n" in keyfile.read_text() and mode(keyfile) == 0o600
@@ -422,3 +432,147 @@ async def test_an_enrolled_device_is_not_moved_to_another_central_silently(
         status.message
     )
     assert "factory-reset" in status.message
+
+
+# -- a setup names only what it changes ------------------------------------------------------
+
+
+async def test_typed_answers_keep_every_setting_nobody_was_asked_about(
+    central_server, tmp_path: Path, monkeypatch
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    # Set by hand in appliance.toml since: the touchscreen's calibration.
+    device.config.write_text(
+        device.config.read_text() + '\n[touch]\ndevice = "/dev/bitagora/touch"\nmax_x = 4095\n'
+    )
+
+    assert await device.provision_typed(monkeypatch, {}) == 0  # Enter at every question
+
+    text = device.config.read_text()
+    config = tomllib.loads(text)
+    assert config["touch"] == {"device": "/dev/bitagora/touch", "max_x": 4095}
+    assert config["device"] == {"merchant_name": "Café Lisboa", "currency": "EUR"}
+    assert config["printer"] == {"kind": "file", "file_path": "/dev/usb/lp0", "paper_mm": 58}
+    assert config["card"] == {"kind": "stripe_terminal", "reader_id": "tmr_FDOt2wlRZEdpd7"}
+    assert "rk_test" not in text
+    secret = device.root / "etc/bitagora/credentials/card.api_key"
+    assert secret.read_text() == "rk_test_provisioned_secret\n"
+
+
+async def test_a_setup_file_naming_some_settings_changes_only_those(
+    central_server, tmp_path: Path
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(central_server.base_url, await central_server.make_code())
+    assert await device.provision() == 0
+    device.write_setup(
+        central_server.base_url,
+        "",
+        '[device]\nmerchant_name = "Café Lisboa"\n\n[central]\nurl = "{url}"\n\n'
+        '[printer]\nkind = "network"\nhost = "192.168.1.50"\n',
+    )
+
+    assert await device.provision() == 0
+
+    config = tomllib.loads(device.config.read_text())
+    assert config["printer"]["kind"] == "network" and config["printer"]["host"] == "192.168.1.50"
+    assert config["printer"]["paper_mm"] == 58
+    assert config["device"]["currency"] == "EUR"
+    assert config["card"] == {"kind": "stripe_terminal", "reader_id": "tmr_FDOt2wlRZEdpd7"}
+    assert config["drawer"] == {"kind": "printer"}
+
+
+# -- typed answers over a boot file that cannot be applied ----------------------------------
+
+
+async def test_typed_answers_erase_the_secrets_of_an_invalid_boot_file(
+    central_server, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(
+        central_server.base_url, "ABCD-EFGH-JKMN", SETUP.replace('kind = "file"', 'kind = "laser"')
+    )
+    assert await device.provision() == 1
+    answers = {
+        "Shop name": "Café Lisboa",
+        "Central's address": central_server.base_url,
+        "Enrollment code": await central_server.make_code(),
+        "Printer kind": "network",
+        "Printer's IP address": "10.0.0.40",
+    }
+    capsys.readouterr()
+
+    assert await device.provision_typed(monkeypatch, answers) == 0
+
+    assert "bitagora-setup.toml: secrets erased" in capsys.readouterr().out
+    left = device.setup.read_text()
+    for secret in ("ABCD-EFGH-JKMN", "pastel-de-nata-42", "rk_test_provisioned_secret"):
+        assert secret not in left
+    assert 'kind = "laser"' in left  # the rest as written: it is not applied
+    # The next boot finds the file as left: nothing to do, the good status stays.
+    assert await device.provision() == 0
+    assert "already applied" in capsys.readouterr().out
+    status = read_status(device.data_dir)
+    assert status is not None and status.ok
+    assert tomllib.loads(device.config.read_text())["printer"]["host"] == "10.0.0.40"
+
+
+async def test_typed_answers_say_when_the_boot_file_could_not_be_erased(
+    central_server, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    device = device_root(tmp_path)
+    device.write_setup("", "", 'enrollment_code = "ABCD-EFGH-JKMN\n[central\n')  # not TOML
+    answers = {
+        "Shop name": "Café Lisboa",
+        "Central's address": central_server.base_url,
+        "Enrollment code": await central_server.make_code(),
+    }
+
+    assert await device.provision_typed(monkeypatch, answers) == 0
+
+    out = capsys.readouterr().out
+    assert "secrets erased" not in out
+    assert "bitagora-setup.toml: its secrets could NOT be erased (is not valid TOML" in out
+    assert "ABCD-EFGH-JKMN" in device.setup.read_text()
+    assert await device.provision() == 0  # superseded as it is: not applied at boot
+    status = read_status(device.data_dir)
+    assert status is not None and status.ok
+
+
+# -- a failing setup at every boot ------------------------------------------------------------
+
+
+async def test_a_file_that_failed_before_holds_the_till_back_only_briefly(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    device.write_setup("http://127.0.0.1:9", "ABCD-EFGH-JKMN")  # nobody listens there
+    assert await device.provision() == 1
+    failed = read_status(device.data_dir)
+    assert failed is not None and failed.setup_sha256 == file_sha256(device.setup)
+
+    started = time.monotonic()
+    async with asyncio.timeout(300):
+        assert await device.provision("--network-wait", "600") == 1
+    # The same file failed before: the till waits for this run, Retry is on its screen.
+    assert time.monotonic() - started < FAILED_BEFORE_NETWORK_WAIT_S + 30
+    status = read_status(device.data_dir)
+    assert status is not None and "cannot reach central" in status.message
+
+
+async def test_retry_after_typed_answers_says_to_type_them_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    device = device_root(tmp_path)
+    answers = {
+        "Shop name": "Café Lisboa",
+        "Central's address": "http://127.0.0.1:9",
+        "Enrollment code": "ABCD-EFGH-JKMN",
+    }
+    assert await device.provision_typed(monkeypatch, answers) == 1
+
+    status = await retry_enrollment(device.data_dir)
+
+    assert status.state == "failed"
+    assert "the settings were typed at bitagora provision" in status.message
+    assert "not found" not in status.message

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provision_helpers import device_root
+from provision_helpers import checked, device_root
 from textual.widgets import Static
 from tui_helpers import till_with_printer
 from uplink_helpers import CentralDb
@@ -56,7 +56,8 @@ async def test_a_refused_code_shows_the_technician_screen_and_retry_enrolls(
             assert "central refused the enrollment code" in shown(app, "#tech-message")
             # The kiosk holds the printer and the reader: a retry's report leaves them alone.
             report = shown(app, "#tech-doctor")
-            assert "uplink" in report and "printer" not in report and "nfc" not in report
+            assert {"uplink", "devices"} <= checked(report)
+            assert not {"printer", "drawer", "nfc", "touch"} & checked(report)
 
             # The technician gets a good code from central ops and writes it into the file.
             code = await central_server.make_code("Café Lisboa")

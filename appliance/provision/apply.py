@@ -17,34 +17,38 @@ import os
 import pwd
 import sqlite3
 import time
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.config import ConfigError, Settings, load_settings
+from appliance.config import CREDENTIAL_SETTINGS, ConfigError, Settings, load_settings
 from appliance.doctor import (
     Check,
-    Options,
     clock_check,
     config_check,
     disk_check,
+    lightning_check,
+    onchain_check,
+    rates_check,
     report,
-    run_checks,
     uplink_check,
 )
 from appliance.provision.host import CONFIG, Host, HostError
 from appliance.provision.setup_file import (
+    TYPED_ANSWERS,
     Setup,
     SetupError,
     erase_secrets,
     file_sha256,
     read_setup,
+    settings_problems,
 )
 from appliance.provision.status import ProvisionStatus, read_status, write_status
 from appliance.store import device
-from appliance.store.db import open_db
+from appliance.store.db import StoreError, open_db
 from appliance.store.identity import IdentityError
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.daemon import load_enrollment
@@ -53,6 +57,9 @@ from appliance.uplink.main import EnrollFailed, device_store, enroll_device
 log = logging.getLogger(__name__)
 
 DEFAULT_NETWORK_WAIT_S = 120.0
+# A boot after a run that failed with this very file: the till waits for this run, and the
+# technician screen has Retry, so the network gets a short while only (an edit gets it all).
+FAILED_BEFORE_NETWORK_WAIT_S = 20.0
 ALREADY_APPLIED = "already applied; nothing to do"
 
 
@@ -72,50 +79,62 @@ class Target:
     owner: str | None = "bitagora"
     # How long to keep trying central while the network comes up (Wi-Fi just written).
     network_wait_s: float = DEFAULT_NETWORK_WAIT_S
-    # Whether the doctor may open the printer and the NFC reader (not while the kiosk has them).
-    devices: bool = True
 
 
 async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     """First boot and ``bitagora provision --setup FILE``: apply the file, erase its secrets."""
     try:
+        sha = file_sha256(path)
+    except OSError:
+        sha = ""  # read_setup says why in words
+    previous = read_status(target.data_dir)
+    if previous is not None and sha and previous.setup_sha256 == sha:
+        # Compared before validating: a file superseded by typed answers may not be valid.
+        if previous.ok:
+            return replace(previous, message=ALREADY_APPLIED)
+        wait = min(target.network_wait_s, FAILED_BEFORE_NETWORK_WAIT_S)
+        target = replace(target, network_wait_s=wait)
+    try:
         setup = read_setup(path, target.host.read_credentials())
     except SetupError as err:
-        return await _finish(target, _failed(target, "setup file", str(err), str(path)))
-    previous = read_status(target.data_dir)
-    if previous is not None and previous.ok and previous.setup_sha256 == setup.sha256:
-        return replace(previous, message=ALREADY_APPLIED)
+        return await _finish(target, _failed(target, "setup file", str(err), str(path), sha=sha))
     return await provision(setup, target, system=True)
 
 
-def supersede(target: Target, path: Path) -> None:
-    """Settings typed at ``bitagora provision`` win over the setup file as it is now: its secrets
-    are erased all the same and its hash recorded as applied, so the next boot does not put its
-    older settings back (an edit still counts)."""
+def supersede(target: Target, path: Path) -> str:
+    """Settings typed at ``bitagora provision`` win over the setup file as it is now, valid or
+    not: its secrets are erased all the same (if it is TOML) and its hash recorded as applied,
+    so the next boot does not put its older settings back (an edit still counts). Returns what
+    happened to the file, in words."""
     status = read_status(target.data_dir)
     if status is None or not status.ok or not path.is_file():
-        return
+        return ""
     try:
-        sha = erase_secrets(read_setup(path, target.host.read_credentials()), datetime.now(UTC))
-    except SetupError:
-        sha = file_sha256(path)  # a file that does not parse: nothing to apply or to erase
+        sha = erase_secrets(path, datetime.now(UTC))
+        done = f"{path}: secrets erased; applied again only once edited"
+    except SetupError as err:
+        sha = file_sha256(path)
+        done = (
+            f"{path}: its secrets could NOT be erased ({'; '.join(err.problems)}); edit or "
+            "delete it. It is applied again only once edited"
+        )
     write_status(target.data_dir, replace(status, setup_sha256=sha))
+    return done
 
 
 async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
     """The kiosk's Retry: enroll again from the setup file the failed run used. The kiosk may not
     write the system or the boot partition, so the secrets are erased at the next boot's run."""
     previous = read_status(data_dir)
-    if previous is None or not previous.setup:
+    if previous is None or previous.setup in ("", str(TYPED_ANSWERS)):
         return _failed(
             Target(Host(), data_dir),
             "retry",
-            "no setup file to retry with: run bitagora provision",
-            "",
+            "no setup file to retry with: the settings were typed at bitagora provision; "
+            "run sudo bitagora provision again",
+            previous.setup if previous else "",
         )
-    target = Target(
-        Host(Path(previous.root)), data_dir, owner=None, network_wait_s=0, devices=False
-    )
+    target = Target(Host(Path(previous.root)), data_dir, owner=None, network_wait_s=0)
     # The kiosk cannot read root's credentials folder, but systemd hands it the same secrets.
     given = os.environ.get("CREDENTIALS_DIRECTORY")
     try:
@@ -141,13 +160,22 @@ async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionS
         device_id = await _enroll(setup, target)
         if system and setup.path.is_file():
             step = "erasing secrets"
-            sha = erase_secrets(setup, datetime.now(UTC))
-    except (SetupError, HostError, EnrollFailed, IdentityError, device.DeviceMismatch) as err:
-        return await _finish(target, _failed(target, step, str(err), str(setup.path), device_id))
+            sha = erase_secrets(setup.path, datetime.now(UTC))
+    except (
+        ValueError,  # SetupError, ConfigError, a TOML error: each says what, in words
+        HostError,
+        EnrollFailed,
+        IdentityError,
+        device.DeviceMismatch,
+        StoreError,
+    ) as err:
+        failed = _failed(target, step, str(err), str(setup.path), device_id, setup.sha256)
+        return await _finish(target, failed)
     except (OSError, sqlite3.Error) as err:
         log.exception("provisioning failed at %s", step)
         message = f"{type(err).__name__}: {err}"
-        return await _finish(target, _failed(target, step, message, str(setup.path), device_id))
+        failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
+        return await _finish(target, failed)
     status = ProvisionStatus(
         "ok",
         "done",
@@ -162,8 +190,18 @@ async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionS
 
 
 def apply_system(setup: Setup, host: Host) -> None:
+    merged = merged_config(host.config_path, setup.config)
+    # A value kept from the file may not suit the setup's (or be wrong already): refused here,
+    # before anything is written, rather than found by the kiosk at its start.
+    secrets = {**host.read_credentials(), **setup.secrets}
+    if problems := settings_problems(merged, secrets, str(host.config_path)):
+        raise ConfigError(
+            "\n".join(problems) + f"\ncorrect or remove these in {host.config_path} (kept from "
+            "before), or set them in the setup"
+        )
+    config = config_text(merged)
     host.write_credentials(setup.secrets)
-    host.write(CONFIG, config_text(setup.config), 0o644)
+    host.write(CONFIG, config, 0o644)
     if setup.wifi is not None:
         host.write_wifi(setup.wifi)
     if setup.timezone:
@@ -224,11 +262,33 @@ async def _enroll(setup: Setup, target: Target) -> str:
             return state.device_id
 
 
+def merged_config(
+    current: Path, setup: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """``appliance.toml`` as it is, with the setup's keys written over it: a setup names only
+    what it changes (typed answers, a short setup file), so a key it does not name keeps its
+    value. Secrets found in it are left out: they live in the credentials."""
+    try:
+        document = tomllib.loads(current.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        document = {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        log.warning("%s cannot be read (%s): written from the setup alone", current, err)
+        document = {}
+    merged = {name: dict(table) for name, table in document.items() if isinstance(table, Mapping)}
+    for setting in CREDENTIAL_SETTINGS:
+        section, key = setting.split(".")
+        merged.get(section, {}).pop(key, None)
+    for name, table in setup.items():
+        merged.setdefault(name, {}).update(table)
+    return merged
+
+
 def config_text(config: Mapping[str, Mapping[str, Any]]) -> str:
     """``appliance.toml`` from the setup's sections (no secrets are in them)."""
     lines = [
-        "# Written by bitagora provision from bitagora-setup.toml. Secrets are in",
-        "# /etc/bitagora/credentials/, never here.",
+        "# Written by bitagora provision: the keys of bitagora-setup.toml (or of its",
+        "# questions) over the settings here before. Secrets are in /etc/bitagora/credentials/.",
     ]
     for section in sorted(config):
         lines += ["", f"[{section}]"]
@@ -253,11 +313,13 @@ def _now() -> str:
 
 
 def _failed(
-    target: Target, step: str, message: str, setup: str, device_id: str = ""
+    target: Target, step: str, message: str, setup: str, device_id: str = "", sha: str = ""
 ) -> ProvisionStatus:
+    """``sha``: the setup file this failed with (the next boot, finding it unchanged, does not
+    hold the till back as long)."""
     log.error("provisioning failed at %s: %s", step, message)
     return ProvisionStatus(
-        "failed", step, message, _now(), setup, str(target.host.root), device_id=device_id
+        "failed", step, message, _now(), setup, str(target.host.root), sha, device_id
     )
 
 
@@ -265,7 +327,16 @@ async def _finish(target: Target, status: ProvisionStatus) -> ProvisionStatus:
     """Add the doctor's report, write the status, hand the state to the services' user."""
     status = replace(status, doctor=await _doctor(target))
     write_status(target.data_dir, status)
-    _hand_over(target)
+    try:
+        _hand_over(target)
+    except (HostError, OSError) as err:
+        problem = f"{target.data_dir} could not be handed to the user {target.owner}: {err}"
+        log.error("provisioning failed: %s", problem)
+        if status.ok:
+            status = replace(status, state="failed", step="state folder", message=problem)
+        else:
+            status = replace(status, message=f"{status.message}\n{problem}")
+        write_status(target.data_dir, status)
     return status
 
 
@@ -278,12 +349,8 @@ def device_settings(target: Target) -> Settings:
 
 
 async def _doctor(target: Target) -> str:
-    load = functools.partial(device_settings, target)
     try:
-        if target.devices:
-            checks = await run_checks(load, Options(print_test_page=False))
-        else:
-            checks = await _network_checks(load)
+        checks = await _network_checks(functools.partial(device_settings, target))
     except Exception as err:  # the report is extra information; its failure must not hide ours
         log.exception("doctor failed")
         return f"doctor could not run: {err}"
@@ -291,12 +358,31 @@ async def _doctor(target: Target) -> str:
 
 
 async def _network_checks(load: Callable[[], Settings]) -> list[Check]:
-    """The doctor's checks that touch no device: what a retry from the kiosk can run."""
+    """The doctor's checks that open no device: first boot runs with PrivateDevices=yes, and
+    by hand or from the kiosk's Retry the kiosk holds the printer and the reader's serial line
+    (a second user would break both)."""
     config, settings = config_check(load)
     if settings is None:
         return [config]
     uplink, skew = await uplink_check(settings, offline=False)
-    return [config, uplink, clock_check(time.time(), skew), disk_check(settings)]
+    return [
+        config,
+        DEVICES_NOT_CHECKED,
+        await lightning_check(settings),
+        await rates_check(settings, offline=False),
+        await onchain_check(settings, offline=False),
+        uplink,
+        clock_check(time.time(), skew),
+        disk_check(settings),
+    ]
+
+
+DEVICES_NOT_CHECKED = Check(
+    "devices",
+    "SKIP",
+    "printer, drawer, NFC reader, touchscreen: not checked while provisioning",
+    "bitagora doctor as the kiosk's user checks them (docs/TECHNICIAN.md, Check a device)",
+)
 
 
 def _hand_over(target: Target) -> None:
@@ -309,7 +395,12 @@ def _hand_over(target: Target) -> None:
         raise HostError(
             f"user {target.owner!r} does not exist: install systemd/bitagora.sysusers first"
         ) from None
-    for folder, _dirs, files in os.walk(target.data_dir):
-        os.chown(folder, user.pw_uid, user.pw_gid)
+    # The owner could plant links in the folder: walk it by descriptors, never through a link
+    # (fwalk does not follow them), and change no link's target.
+    for _folder, _dirs, files, folder_fd in os.fwalk(target.data_dir):
+        os.chown(folder_fd, user.pw_uid, user.pw_gid)
         for name in files:
-            os.chown(os.path.join(folder, name), user.pw_uid, user.pw_gid)
+            try:
+                os.chown(name, user.pw_uid, user.pw_gid, dir_fd=folder_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone since the folder was listed: nothing to hand over

@@ -22,13 +22,17 @@ from appliance.provision.apply import (
 )
 from appliance.provision.host import Host
 from appliance.provision.reset import device_id, final_flush, wipe
-from appliance.provision.setup_file import SETUP_FILE_NAME, SetupError, parse_setup
+from appliance.provision.setup_file import (
+    SETUP_FILE_NAME,
+    TYPED_ANSWERS,
+    SetupError,
+    parse_setup,
+)
 from appliance.provision.status import ProvisionStatus
 from appliance.store import lock
 
 BOOT_SETUP = Path("boot/firmware") / SETUP_FILE_NAME
 STATE_DIR = Path("var/lib/bitagora")
-TYPED_ANSWERS = Path("(answers typed at bitagora provision)")
 
 
 def add_provision_parsers(sub: Any) -> None:
@@ -125,10 +129,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
         except SetupError as err:
             return _error("\n".join(err.problems))
         status = asyncio.run(provision(setup, target, system=True))
-        boot_setup = Path(args.root) / BOOT_SETUP
-        if status.ok and boot_setup.is_file():
-            supersede(target, boot_setup)
-            print(f"{boot_setup}: secrets erased; applied again only once edited")
+        if status.ok and (superseded := supersede(target, Path(args.root) / BOOT_SETUP)):
+            print(superseded)
     return _print_status(status)
 
 
@@ -232,8 +234,15 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
         return _error(f"{err}. Nothing was wiped.")
     for path in removed:
         print(f"removed {path}")
+    # Provisioning erased these from the setup file: they must be written back into it.
+    wiped = sorted(path.name for path in removed if path.parent == host.credentials_dir)
+    again = (
+        f" and the secrets wiped here ({', '.join(wiped)}), each under its section,"
+        if wiped
+        else ""
+    )
     print(
-        f"factory reset done. To provision again: put a new enrollment code into "
+        f"factory reset done. To provision again: put a new enrollment code{again} into "
         f"{Path(args.root) / BOOT_SETUP} and restart, or run bitagora provision."
     )
     return 0

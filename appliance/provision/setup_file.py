@@ -26,6 +26,8 @@ from appliance.config import CREDENTIAL_SETTINGS, SECTIONS, ConfigError, setting
 SETUP_FILE_NAME = "bitagora-setup.toml"
 # Raspberry Pi OS bookworm mounts the FAT boot partition here.
 BOOT_SETUP_FILE = Path("/boot/firmware") / SETUP_FILE_NAME
+# The path of a setup typed at ``bitagora provision``: there is no file to read again.
+TYPED_ANSWERS = Path("(answers typed at bitagora provision)")
 
 SETUP_ONLY = {
     "central": ("url", "enrollment_code"),
@@ -80,13 +82,28 @@ def read_setup(path: Path, known_secrets: Mapping[str, str] | None = None) -> Se
         raise SetupError(path, [f"not found at {path}"]) from None
     except OSError as err:
         raise SetupError(path, [f"cannot be read: {err.strerror}"]) from None
+    text = _decode(path, raw)
     try:
-        document = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise SetupError(path, ["is not UTF-8 text (save it as UTF-8)"]) from None
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SetupError(path, [f"is not valid TOML: {err}"]) from None
-    return parse_setup(path, document, hashlib.sha256(raw).hexdigest(), known_secrets)
+    # Checked before anything is written: a secret the scan could not erase would otherwise
+    # surface only after the system was written and the device enrolled.
+    unerasable = _erased(text, document, "")[1]
+    try:
+        setup = parse_setup(path, document, hashlib.sha256(raw).hexdigest(), known_secrets)
+    except SetupError as err:
+        raise SetupError(path, [*err.problems, *unerasable]) from None
+    if unerasable:
+        raise SetupError(path, unerasable)
+    return setup
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")  # Notepad starts its UTF-8 with a byte order mark
+    except UnicodeDecodeError:
+        raise SetupError(path, ["is not UTF-8 text (save it as UTF-8)"]) from None
 
 
 def parse_setup(
@@ -153,7 +170,7 @@ def parse_setup(
         config.setdefault("uplink", {})["central_url"] = url.rstrip("/")
     if merchant:
         config.setdefault("device", {})["merchant_name"] = merchant
-    problems.extend(_settings_problems(config, {**(known_secrets or {}), **secrets}))
+    problems.extend(settings_problems(config, {**(known_secrets or {}), **secrets}))
     if problems:
         raise SetupError(path, problems)
     return Setup(
@@ -209,7 +226,11 @@ def _known_timezone(name: str) -> bool:
     return True
 
 
-def _settings_problems(config: dict[str, dict[str, Any]], secrets: dict[str, str]) -> list[str]:
+def settings_problems(
+    config: Mapping[str, Mapping[str, Any]],
+    secrets: Mapping[str, str],
+    source: str = SETUP_FILE_NAME,
+) -> list[str]:
     """Each appliance.toml section checked as the kiosk will check it (secrets included)."""
     problems: list[str] = []
     for name in config:
@@ -219,7 +240,7 @@ def _settings_problems(config: dict[str, dict[str, Any]], secrets: dict[str, str
             if owner == name:
                 section[name][key] = value
         try:
-            settings_from_document(section, Path("."), env={}, source=SETUP_FILE_NAME)
+            settings_from_document(section, Path("."), env={}, source=source)
         except ConfigError as err:
             problems.append(str(err))
     return problems
@@ -232,34 +253,83 @@ _HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 
 
-def erase_secrets(setup: Setup, now: datetime) -> str:
+def erase_secrets(path: Path, now: datetime) -> str:
     """Rewrite the file without its secrets (each line commented out as erased) and with a
     first comment saying when it was applied; atomically, so a power cut leaves the old or the
-    new file. Returns the new content's SHA-256."""
-    lines = setup.path.read_text(encoding="utf-8").splitlines()
-    stamp = now.strftime("%Y-%m-%d %H:%M UTC")
+    new file. Returns the new content's SHA-256. SetupError if the file is not TOML or holds a
+    secret the line scan cannot take out (then the file is left as it was)."""
+    try:
+        text = _decode(path, path.read_bytes())
+        document = tomllib.loads(text)
+    except OSError as err:
+        raise SetupError(path, [f"cannot be read: {err.strerror}"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise SetupError(path, [f"is not valid TOML: {err}"]) from None
+    erased, problems = _erased(text, document, now.strftime("%Y-%m-%d %H:%M UTC"))
+    if problems:
+        raise SetupError(path, problems)
+    data = erased.encode("utf-8")
+    write_atomically(path, data, mode=None)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _erased(text: str, document: Mapping[str, Any], stamp: str) -> tuple[str, list[str]]:
+    """``text`` with each secret's line commented out, everything else byte for byte; and the
+    secrets of ``document`` this cannot take out, one problem each."""
     section = ""
     kept: list[str] = []
-    for line in lines:
-        if line.startswith("# Applied by bitagora provision"):
+    cleanly: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith(_STAMP):
             continue  # the stamp of an earlier run
         if header := _HEADER.match(line):
             section = header[1]
         elif (assignment := _ASSIGNMENT.match(line)) and f"{section}.{assignment[1]}" in SECRETS:
+            if assignment[1] in _toml_or_empty(line):  # the value ends on this line
+                cleanly.add(f"{section}.{assignment[1]}")
             line = f"# {assignment[1]} = (erased after provisioning on {stamp})"
         kept.append(line)
-    text = "\n".join([f"# Applied by bitagora provision on {stamp}; secrets erased.", *kept])
-    text += "\n"
-    left = tomllib.loads(text)
-    still = [s for s in SECRETS if s.split(".")[1] in left.get(s.split(".")[0], {})]
-    if still:  # an inline table or a multi-line string the line scan cannot take apart
-        raise SetupError(
-            setup.path,
-            [f"{', '.join(sorted(still))}: write each on its own 'key = \"value\"' line"],
-        )
-    data = text.encode("utf-8")
-    write_atomically(setup.path, data, mode=None)
-    return hashlib.sha256(data).hexdigest()
+    erased = "\n".join([f"{_STAMP} on {stamp}; secrets erased.", *kept]) + "\n"
+    present = {name for name in SECRETS if _holds(document, name)}
+    problems = [
+        f"{name}: cannot be erased from this file once applied as written; put it on a line "
+        f'of its own under [{name.split(".")[0]}], as {name.split(".")[1]} = "…" (not a '
+        "multi-line string, an inline table, a dotted or a quoted key)"
+        for name in sorted(present - cleanly)
+    ]
+    if not problems and _toml_or_empty(erased) != _without(document, present):
+        problems = [
+            "the secrets cannot be erased line by line: write each secret on its own "
+            'key = "value" line under its [section] header, and no other line like it'
+        ]
+    return erased, problems
+
+
+_STAMP = "# Applied by bitagora provision"
+
+
+def _toml_or_empty(text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def _holds(document: Mapping[str, Any], setting: str) -> bool:
+    section, key = setting.split(".")
+    table = document.get(section)
+    return isinstance(table, Mapping) and key in table
+
+
+def _without(document: Mapping[str, Any], settings: set[str]) -> dict[str, Any]:
+    left = {
+        name: dict(table) if isinstance(table, Mapping) else table
+        for name, table in document.items()
+    }
+    for setting in settings:
+        section, key = setting.split(".")
+        del left[section][key]
+    return left
 
 
 def file_sha256(path: Path) -> str:
@@ -268,21 +338,25 @@ def file_sha256(path: Path) -> str:
 
 def write_atomically(path: Path, data: bytes, mode: int | None) -> None:
     """Write a temporary file next to ``path``, flush it to disk, rename it over ``path``.
-    ``mode`` None keeps the old file's (a FAT boot partition has none to keep)."""
+    ``mode`` None keeps the old file's (a FAT boot partition has none to keep). Root writes into
+    folders another user owns (the state folder): the temporary file is made new, never opened
+    through a link planted under its name, and its mode set through the descriptor."""
     tmp = path.with_name(f".{path.name}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if mode is None else mode)
+    tmp.unlink(missing_ok=True)  # a leftover of a power cut, or a planted link (not followed)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    fd = os.open(tmp, flags, 0o600 if mode is None else mode)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)  # whatever the umask
+            elif path.exists():
+                try:
+                    os.fchmod(handle.fileno(), path.stat().st_mode & 0o777)
+                except OSError:
+                    pass  # FAT: permissions come from the mount options
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        elif path.exists():
-            try:
-                os.chmod(tmp, path.stat().st_mode & 0o777)
-            except OSError:
-                pass  # FAT: permissions come from the mount options
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

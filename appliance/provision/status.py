@@ -2,7 +2,8 @@
 
 ``state`` is ``ok`` or ``failed``; ``step`` says which step failed and ``message`` why, in words;
 ``doctor`` is the ``bitagora doctor`` report taken right after. ``setup_sha256`` is the setup
-file as left after a successful run: the same file again is nothing to do.
+file as left after a successful run (the same file again is nothing to do), or the file a failed
+run failed with (the same file again gets a shorter wait for the network).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class ProvisionStatus:
     step: str
     message: str
     at: str  # UTC, ISO 8601
-    setup: str  # the setup file's path ("" for answers typed at `bitagora provision`)
+    setup: str  # the setup file's path, or setup_file.TYPED_ANSWERS's
     root: str
     setup_sha256: str = ""
     device_id: str = ""
