@@ -40,6 +40,7 @@ from appliance.provision.status import ProvisionStatus
 from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
 from appliance.tui.blank import Blanker
 from appliance.tui.scan import Clock
+from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
@@ -203,7 +204,7 @@ class KioskApp(App[None]):
     @on(CardTapped)
     def _card_tapped(self, event: CardTapped) -> None:
         self.blanker.activity()
-        if isinstance(self.screen, LockScreen):
+        if isinstance(self.screen, LockScreen | ApprovalScreen):
             self.screen.badge_tapped(event.tap.uid)
         elif isinstance(self.screen, PayBitcoinScreen):
             self.screen.card_tapped(event.tap.uri)
