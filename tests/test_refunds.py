@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from lightning_helpers import customer_invoice
+from refund_helpers import RATE
 from tui_helpers import till_with_printer
 
 from appliance.core.journal import verify_chain
@@ -26,9 +27,6 @@ pytestmark = pytest.mark.timeout(60)
 
 ANA = Staff("ana", "Ana", "cashier")  # demo staff: Ana 1234, Marco 9999 (manager)
 MANAGER = Approval(pin="9999")
-RATE = {"rate": "61220.275", "currency": "EUR"}
-
-
 BOLT11 = customer_invoice()  # no amount: the merchant's wallet pays the refund's sats
 
 

@@ -25,6 +25,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.lockout import locked_message, staff_subject
+from appliance.core.roles import Action, NotAuthorized, require
 from appliance.services.refunds import Approval
 from appliance.services.till import AuthError, LockedOut, Staff, Till
 from appliance.tui.screens.sell import SellScreen
@@ -34,6 +35,22 @@ from appliance.tui.widgets.tap_button import TapButton
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+HOW = "A manager's PIN or badge approves it."
+
+
+def refusal(staff: Staff, action: Action) -> str:
+    """Why ``staff`` may not do ``action`` alone, in the role table's words ("" when they may)."""
+    try:
+        require(staff, action)
+    except NotAuthorized as err:
+        return f"{err}."
+    return ""
+
+
+def approval_prompt(staff: Staff, action: Action) -> str:
+    """What the approval modal says: the refusal, if any, and how a manager approves."""
+    return " ".join(filter(None, [refusal(staff, action), HOW]))
 
 
 class ApprovalScreen(ModalScreen[T | None]):

@@ -28,3 +28,10 @@ class NoSaleScreen(ApprovalScreen[DrawerOpening]):
     async def _open(self, approval: Approval) -> DrawerOpening:
         assert approval.pin is not None
         return await self.till.open_drawer_no_sale(self.staff, approval.pin)
+
+
+def opening_words(opening: DrawerOpening) -> str:
+    """What staff are told after a no-sale opening."""
+    if opening.problem:
+        return f"Drawer did not open: {opening.problem}"
+    return f"Drawer opened (no sale, approved by {opening.record.body['approved_by']['name']})"
