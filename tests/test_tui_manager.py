@@ -1,7 +1,8 @@
 """The manager menu on the kiosk, driven by taps through the real app (Textual Pilot) against the
 ESC/POS printer simulator: a whole day (float, sale, paid out, X, Z short by a coin), a refund
 of one line approved by a manager's PIN, a cashier's refund refused with wrong PINs counted, a
-void, and a Lightning refund that asks for the customer's destination."""
+void, a Lightning refund that asks for the customer's destination, and a cashier's paid out
+approved by a manager's badge on the (simulated) PN532."""
 
 from __future__ import annotations
 
@@ -20,12 +21,16 @@ from appliance.core.money import Money
 from appliance.core.report import DENOMINATIONS
 from appliance.services.refunds import payouts
 from appliance.services.till import Staff, Till
+from appliance.sim.nfc import Pn532Simulator, SimCard
 from appliance.store import journal
+from appliance.store.seed import DEMO_BADGES
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen
+from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.manager_menu import ManagerMenuScreen
 from appliance.tui.screens.refund import RefundScreen
 from appliance.tui.screens.refund_find import RefundFindScreen
+from appliance.tui.screens.sell import SellScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
@@ -226,6 +231,13 @@ async def test_a_cashier_is_refused_and_wrong_manager_pins_lock_her_out(tmp_path
             await approve(pilot, "5555")
             assert modal.pad.message.startswith("Ana is locked out after too many wrong PINs")
             assert modal.query_one("#pin-keypad", Keypad).disabled
+            await tap(pilot, "#approval-cancel")  # she may not go on: the till locks
+            lock = await on_screen(pilot, LockScreen)
+            assert [type(s) for s in app.screen_stack][-2:] == [SellScreen, LockScreen]
+            await tap_keys(pilot, "9999")
+            await tap(pilot, "#key-ok")
+            await wait_until(pilot, lambda: app.screen is app.sell, "Marco at the sell screen")
+            assert app.sell.staff is not None and app.sell.staff.name == "Marco"
         assert not await records(till, "refund")
         assert (await till.lockout_remaining(ANA)).total_seconds() > 0
 
@@ -284,3 +296,30 @@ async def test_a_lightning_refund_asks_for_and_records_the_destination(tmp_path:
         printed = await sim.wait_receipts(2)  # the sale's, then the refund's
         assert "REFUND" in printed[1] and "to pay" in printed[1]
         assert sim.drawer_kicks() == []
+
+
+async def test_a_cashiers_paid_out_is_approved_by_a_managers_badge(tmp_path: Path) -> None:
+    async with Pn532Simulator(link=tmp_path / "ttyNFC") as reader:
+        env = {
+            "BITAGORA_NFC_KIND": "pn532",
+            "BITAGORA_NFC_PORT": reader.path,
+            "BITAGORA_NFC_TIMEOUT_S": "0.5",
+        }
+        async with till_with_printer(tmp_path, env) as (till, _sim):
+            async with kiosk(till, pin="1234") as (app, pilot):
+                await open_menu(pilot)
+                await tap(pilot, "#menu-paid-out")
+                modal = await on_screen(pilot, ApprovalScreen)
+                assert text(modal, "#approval-prompt").startswith(
+                    "Ana is a cashier: a manager must pay cash into or out of the drawer."
+                )
+                reader.place_card(SimCard.ntag215(dict(DEMO_BADGES)["marco"]))
+                amount = await on_screen(pilot, AmountScreen)
+                reader.remove_card()
+                await tap_keys(pilot, "12")
+                await tap(pilot, "#reason-1")
+                await tap(pilot, "#amount-confirm")
+                await wait_until(pilot, lambda: app.screen is not amount, "the paid out")
+            [paid] = await records(till, "paid_in_out")
+            assert paid.body["direction"] == "out" and paid.body["amount"]["minor"] == 1200
+            assert paid.body["staff"]["name"] == "Marco" and paid.body["reason"] == "Delivery"

@@ -265,6 +265,9 @@ class KioskApp(App[None]):
 
     @on(SellScreen.LockRequested)
     def _lock_requested(self) -> None:
+        # The menu and what it opened act for whoever was logged in: gone before anyone unlocks.
+        while any(isinstance(screen, ManagerMenuScreen) for screen in self.screen_stack):
+            self.pop_screen()
         self.lock()
 
     @on(SellScreen.PayRequested)

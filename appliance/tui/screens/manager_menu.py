@@ -67,7 +67,6 @@ class ManagerMenuScreen(ModalScreen[str | None]):
         self.cart = cart
         self.shifts = ShiftService(till)
         self.refunds = RefundService(till, till.card)
-        self.notice: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="menu-dialog"):
@@ -231,8 +230,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
         if record is None:
             return
         total = Money(record.body["total"]["minor"], record.body["total"]["currency"])
-        self.notice = f"Sale voided ({total}, {record.body['reason']}) · journal #{record.seq}"
-        self.dismiss(self.notice)
+        self.dismiss(f"Sale voided ({total}, {record.body['reason']}) · journal #{record.seq}")
 
     # -- the drawer -----------------------------------------------------------------------
 
@@ -248,4 +246,4 @@ class ManagerMenuScreen(ModalScreen[str | None]):
 
     @on(Button.Pressed, "#menu-close")
     def close(self) -> None:
-        self.dismiss(self.notice)
+        self.dismiss(None)
