@@ -156,6 +156,10 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: "No Z" in again.message, "the refusal")
         assert "this period is closed" in again.message
         assert len(await records(till, "z_close")) == 1
+        await tap(pilot, "#z-cancel")
+        await wait_until(pilot, lambda: app.screen is menu, "the menu again")
+        await tap(pilot, "#menu-close")
+        await wait_until(pilot, lambda: banner.display, "no shift open after the Z")
 
 
 async def find_sale_by_keys(pilot: Any, code: str) -> RefundScreen:
@@ -232,7 +236,7 @@ async def test_a_cashier_is_refused_and_wrong_manager_pins_lock_her_out(tmp_path
             assert modal.pad.message.startswith("Ana is locked out after too many wrong PINs")
             assert modal.query_one("#pin-keypad", Keypad).disabled
             await tap(pilot, "#approval-cancel")  # she may not go on: the till locks
-            lock = await on_screen(pilot, LockScreen)
+            await on_screen(pilot, LockScreen)
             assert [type(s) for s in app.screen_stack][-2:] == [SellScreen, LockScreen]
             await tap_keys(pilot, "9999")
             await tap(pilot, "#key-ok")

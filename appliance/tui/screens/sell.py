@@ -37,9 +37,7 @@ log = logging.getLogger(__name__)
 
 MIN_TYPED_BARCODE = 4
 TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
-NO_SHIFT_BANNER = (
-    "No shift open: sales are recorded; open one (Menu → Open shift) to count the float"
-)
+NO_SHIFT_BANNER = "No shift open: sales are recorded; Menu → Open shift counts the float in"
 
 
 class SellScreen(Screen[None]):
