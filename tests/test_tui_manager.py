@@ -1,15 +1,18 @@
 """The manager menu on the kiosk, driven by taps through the real app (Textual Pilot) against the
 ESC/POS printer simulator: a whole day (float, sale, paid out, X, Z short by a coin), a refund
 of one line approved by a manager's PIN, a cashier's refund refused with wrong PINs counted, a
-void, a Lightning refund that asks for the customer's destination, and a cashier's paid out
-approved by a manager's badge on the (simulated) PN532."""
+void, a Lightning refund that asks for the customer's destination, a card refund through the
+Stripe simulator, and a cashier's paid out approved by a manager's badge on the (simulated)
+PN532."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from card_helpers import card_shop
 from lightning_helpers import customer_invoice
 from print_helpers import sell
 from refund_helpers import lightning_sale
@@ -128,6 +131,9 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
         await tap(pilot, "#menu-z-close")
         z = await on_screen(pilot, ZCloseScreen)
         await wait_until(pilot, lambda: z.expected is not None, "the expected cash")
+        await tap(pilot, "#z-drawer")
+        await wait_until(pilot, lambda: z.message == "Drawer open: count it", "the drawer")
+        assert [r.body["reason"] for r in await records(till, "drawer_open")][-1] == "count"
         counted = count_for(expected - 1, "EUR")  # one cent short
         for value, pieces in counted.items():
             await tap(pilot, f"#denom-{value}")
@@ -327,3 +333,28 @@ async def test_a_cashiers_paid_out_is_approved_by_a_managers_badge(tmp_path: Pat
             [paid] = await records(till, "paid_in_out")
             assert paid.body["direction"] == "out" and paid.body["amount"]["minor"] == 1200
             assert paid.body["staff"]["name"] == "Marco" and paid.body["reason"] == "Delivery"
+
+
+async def test_a_card_refund_by_the_ui_goes_back_through_stripe(tmp_path: Path) -> None:
+    async with card_shop(tmp_path) as shop:
+        till = shop.till
+        cart = till.new_cart()
+        cart.add(next(p for p in await till.products() if p.sku == "mug"))
+        sale_id = str(uuid.uuid4())
+        attempt = await till.start_card(cart, ANA, sale_id)
+        await shop.present()
+        assert till.card is not None
+        sale = await till.pay_card(cart, ANA, sale_id, await till.card.wait(attempt))
+        async with kiosk(till, pin="9999") as (_app, pilot):
+            refund = await find_sale_by_keys(pilot, sale.sale_id[:8])
+            await wait_until(pilot, lambda: refund.previous is not None, "earlier refunds")
+            await tap(pilot, "#refund-all")
+            await tap(pilot, "#reason-0")
+            await tap(pilot, "#refund-go")
+            await approve(pilot, "9999")
+            await wait_until(pilot, lambda: refund.result is not None, "the refund")
+            ((stripe_id, at_stripe),) = shop.sim.refunds.items()
+            assert at_stripe["amount"] == 1200
+            assert f"Card €12.00: refunded to the card ({stripe_id})" in refund.message
+        [record] = await records(till, "refund")
+        assert record.body["payments"][0]["refund_id"] == stripe_id
