@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lightning_helpers import customer_invoice
+from refund_helpers import RATE
 from tui_helpers import till_with_printer
 
 from appliance.core.journal import verify_chain
@@ -18,6 +20,7 @@ from appliance.core.lockout import LockedOut
 from appliance.core.money import Money
 from appliance.core.refund import LineChoice, RefundError
 from appliance.core.sale import Payment, sale_body
+from appliance.services.printing import local_time
 from appliance.services.refunds import Approval, RefundService, mark_payout_paid, payouts
 from appliance.services.till import AuthError, NotAuthorized, Staff, Till
 from appliance.store import journal, sales
@@ -26,9 +29,6 @@ pytestmark = pytest.mark.timeout(60)
 
 ANA = Staff("ana", "Ana", "cashier")  # demo staff: Ana 1234, Marco 9999 (manager)
 MANAGER = Approval(pin="9999")
-RATE = {"rate": "61220.275", "currency": "EUR"}
-
-
 BOLT11 = customer_invoice()  # no amount: the merchant's wallet pays the refund's sats
 
 
@@ -398,3 +398,25 @@ class SlowCard(FakeCard):
     async def refund(self, refund_id: str, payment_intent: str, amount: Money) -> dict[str, Any]:
         await asyncio.sleep(0.05)
         return await super().refund(refund_id, payment_intent, amount)
+
+
+async def test_a_sale_is_found_as_its_receipt_names_it(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, _sim):
+        first = await cash_sale(till, "espresso")
+        second = await cash_sale(till, "mug")
+        service = RefundService(till)
+        for text in (
+            first.sale_id.upper(),
+            f"bitagora:{first.sale_id}:{first.record.seq}",  # the receipt's QR code
+            f" {first.sale_id[:6]} ",
+        ):
+            assert (await service.find_sale(text)).seq == first.record.seq
+        with pytest.raises(RefundError, match="at least 6 characters"):
+            await service.find_sale(first.sale_id[:5])
+        with pytest.raises(RefundError, match="no sale zzzzzz"):
+            await service.find_sale("zzzzzz")
+        today = local_time(first.record.at).date()
+        listed = await service.recent_sales(today)
+        assert [s.sale_id for s in listed] == [second.sale_id, first.sale_id]  # newest first
+        assert listed[1].total == Money(180, "EUR") and listed[1].methods == ["cash"]
+        assert await service.recent_sales(today - timedelta(days=1)) == []

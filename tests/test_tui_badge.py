@@ -88,8 +88,8 @@ async def test_badge_tap_unlocks_the_kiosk(tmp_path: Path) -> None:
         assert prompt == "Enter your PIN or tap your badge"
 
         reader.place_card(SimCard.ntag215("04000000000001"))  # a card nobody owns
-        await wait_until(pilot, lambda: lock.message != "", "the unknown badge")
-        assert lock.message == "Unknown badge, use your PIN"
+        await wait_until(pilot, lambda: lock.pad.message != "", "the unknown badge")
+        assert lock.pad.message == "Unknown badge, use your PIN"
         assert app.screen is lock
 
         reader.place_card(SimCard.ntag215(ANA_BADGE))

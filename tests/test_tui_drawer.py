@@ -42,7 +42,7 @@ async def enter_pin(pilot: Any, screen: NoSaleScreen, pin: str) -> None:
     await tap(pilot, "#key-ok")
     app = pilot.app
     await wait_until(
-        pilot, lambda: app.screen is not screen or bool(screen.message), "the PIN check"
+        pilot, lambda: app.screen is not screen or bool(screen.pad.message), "the PIN check"
     )
 
 
@@ -60,7 +60,7 @@ async def test_no_sale_opens_the_drawer_on_a_managers_pin(
 
         await enter_pin(pilot, modal, "1234")  # Ana's own PIN: refused by the till
         assert app.screen is modal
-        assert "Ana is a cashier" in modal.message
+        assert "Ana is a cashier" in modal.pad.message
         assert await drawer_store.openings(till.conn) == []
         assert [s.state for s in solenoid.states] == [False]  # never pulsed
 
@@ -79,7 +79,7 @@ async def test_cancel_leaves_the_drawer_shut(rig: tuple[Till, PrinterSimulator])
     async with kiosk(till, StepClock()) as (app, pilot):
         await tap(pilot, "#no-sale")
         await wait_until(pilot, lambda: isinstance(app.screen, NoSaleScreen), "the PIN modal")
-        await tap(pilot, "#no-sale-cancel")
+        await tap(pilot, "#approval-cancel")
         await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen again")
         assert await drawer_store.openings(till.conn) == []
 

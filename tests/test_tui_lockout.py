@@ -40,10 +40,10 @@ async def enter(pilot: Any, screen: LockScreen | NoSaleScreen, pin: str) -> None
     """Tap ``pin`` and OK on the screen's keypad; wait for the till's answer."""
     for digit in pin:
         await tap(pilot, f"#key-{digit}")
-    screen.message = ""
+    screen.pad.message = ""
     await tap(pilot, "#key-ok")
     app = pilot.app
-    await wait_until(pilot, lambda: app.screen is not screen or bool(screen.message), "the PIN")
+    await wait_until(pilot, lambda: app.screen is not screen or bool(screen.pad.message), "the PIN")
 
 
 async def test_the_lock_screen_counts_a_locked_pin_pad_down(till: Till) -> None:
@@ -54,22 +54,22 @@ async def test_the_lock_screen_counts_a_locked_pin_pad_down(till: Till) -> None:
         keypad = lock.query_one("#pin-keypad", Keypad)
         for _ in range(4):
             await enter(pilot, lock, "5555")
-            assert lock.message == "Wrong PIN, try again"
+            assert lock.pad.message == "Wrong PIN, try again"
         await enter(pilot, lock, "5555")
-        assert lock.message == "Too many wrong PINs: try again in 1:00"
-        assert str(lock.query_one("#lock-message", Static).content) == lock.message
+        assert lock.pad.message == "Too many wrong PINs: try again in 1:00"
+        assert str(lock.query_one("#pin-message", Static).content) == lock.pad.message
         assert keypad.disabled
 
         await pilot.press("1", "2", "3", "4", "enter")  # typed keys are ignored too
-        assert lock.pin == "" and app.screen is lock
+        assert lock.pad.pin == "" and app.screen is lock
 
         clock.advance(seconds=28)
-        await wait_until(pilot, lambda: lock.message.endswith("0:32"), "the countdown")
-        assert lock.message == "Too many wrong PINs: try again in 0:32"
+        await wait_until(pilot, lambda: lock.pad.message.endswith("0:32"), "the countdown")
+        assert lock.pad.message == "Too many wrong PINs: try again in 0:32"
 
         clock.advance(seconds=32)
         await wait_until(pilot, lambda: not keypad.disabled, "the keypad back")
-        assert lock.message == ""
+        assert lock.pad.message == ""
         await enter(pilot, lock, "1234")
         assert app.screen is app.sell and app.sell.staff is not None
         assert app.sell.staff.name == "Ana"
@@ -85,8 +85,8 @@ async def test_a_lock_from_before_a_restart_shows_at_once_and_badges_still_work(
     async with kiosk(till, pin=None) as (app, pilot):
         lock = app.screen
         assert isinstance(lock, LockScreen)
-        await wait_until(pilot, lambda: bool(lock.message), "the countdown")
-        assert lock.message == "Too many wrong PINs: try again in 0:45"
+        await wait_until(pilot, lambda: bool(lock.pad.message), "the countdown")
+        assert lock.pad.message == "Too many wrong PINs: try again in 0:45"
         assert lock.query_one("#pin-keypad", Keypad).disabled
 
         lock.badge_tapped(dict(DEMO_BADGES)["marco"])  # a manager's badge: in, and lifts it
@@ -103,19 +103,19 @@ async def test_no_sale_guessing_locks_the_cashier_out(till: Till) -> None:
         assert isinstance(modal, NoSaleScreen)
         for _ in range(4):
             await enter(pilot, modal, "5555")
-            assert modal.message == "Wrong PIN, try again"
+            assert modal.pad.message == "Wrong PIN, try again"
         await enter(pilot, modal, "5555")
-        assert modal.message == (
+        assert modal.pad.message == (
             "Ana is locked out after too many wrong PINs: try again in 1:00, or ask a manager"
         )
-        assert modal.query_one("#no-sale-keypad", Keypad).disabled
+        assert modal.query_one("#pin-keypad", Keypad).disabled
 
-        await tap(pilot, "#no-sale-cancel")  # she may not go on selling: the till locks
+        await tap(pilot, "#approval-cancel")  # she may not go on selling: the till locks
         await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
         lock = app.screen
         assert isinstance(lock, LockScreen)
         await enter(pilot, lock, "1234")  # her own PIN, while she is locked out
-        assert lock.message.startswith("You are locked out after too many wrong PINs")
+        assert lock.pad.message.startswith("You are locked out after too many wrong PINs")
         assert not lock.query_one("#pin-keypad", Keypad).disabled  # others may still unlock
         with pytest.raises(LockedOut):
             await till.unlock("1234")

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from bitcoin_helpers import STAFF, bitcoin_shop, cart_of, records
 from card_helpers import DECLINED, VISA, CardShop, card_shop
-from textual.widgets import Digits
 from tui_helpers import kiosk, send_keys, text
 
 from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.store import journal
 from appliance.tui.app import KioskApp
+from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
@@ -121,15 +121,17 @@ async def test_unfinished_split_comes_back_after_a_restart_and_is_given_back(
             assert "1. Card VISA •••• 4242" in text(back, "#split-parts")
             assert back.amount is not None and back.amount.minor == 700
 
-            await tap(pilot, "#split-cancel")  # Give back: a manager's PIN on the keypad
-            assert back.giving_back
+            await tap(pilot, "#split-cancel")  # Give back: on a manager's approval
+            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "approval")
+            modal = app.screen
+            assert isinstance(modal, ApprovalScreen)
             await type_amount(pilot, "1234")  # a cashier's PIN does not do
-            assert back.query_one("#split-amount", Digits).value == "----"  # never shown
-            await tap(pilot, "#split-confirm-back")
-            await wait_until(pilot, lambda: "Not given back" in back.message, "the refusal")
+            assert text(modal, "#pin-display") == "● ● ● ●"  # never shown
+            await tap(pilot, "#key-ok")
+            await wait_until(pilot, lambda: "Ana is a cashier" in modal.pad.message, "refusal")
             assert shop.sim.refunds == {}
             await type_amount(pilot, "9999")
-            await tap(pilot, "#split-confirm-back")
+            await tap(pilot, "#key-ok")
             await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")
         (refund,) = shop.sim.refunds.values()
         assert refund["amount"] == 500

@@ -137,8 +137,8 @@ async def test_a_touch_across_a_screen_change_presses_nothing_on_the_new_screen(
                 assert isinstance(lock, LockScreen)
                 glass.up()
                 await touch_cell(pilot, glass, *five)  # a tap of its own, once that one is in
-                await wait_until(pilot, lambda: lock.pin != "", "a digit")
-                assert lock.pin == "5"
+                await wait_until(pilot, lambda: lock.pad.pin != "", "a digit")
+                assert lock.pad.pin == "5"
                 assert app.touch is not None and app.touch.taps == 6
 
 

@@ -27,6 +27,7 @@ import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from appliance.core.drawer import drawer_open_body
@@ -34,10 +35,11 @@ from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination, payout_body
 from appliance.core.refund import LineChoice, RefundError, check_reason, plan_refund, void_body
-from appliance.core.roles import Action, NotAuthorized, require
+from appliance.core.roles import Action, require
 from appliance.core.sale import cart_body
 from appliance.core.split import SplitSale, given_back_body
-from appliance.store import journal
+from appliance.services.printing import local_time
+from appliance.store import journal, sales
 from appliance.store.catalog import Staff
 from appliance.store.db import fetch_one, transaction
 
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MIN_ID_PREFIX = 6
 
 # One refund at a time per till: a refund reads what earlier refunds gave back, then (for a card)
 # waits on Stripe before it is recorded; two at once could both see the same amount left.
@@ -84,6 +88,17 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class SaleSummary:
+    """A sale as the refund screen lists it."""
+
+    sale_id: str
+    seq: int
+    at_local: datetime
+    total: Money
+    methods: list[str]
+
+
+@dataclass(frozen=True)
 class RefundResult:
     record: Record
     drawer: Record | None = None
@@ -98,14 +113,10 @@ class RefundService:
         self.card = card
 
     async def _approve(self, approval: Approval, action: Action, staff: Staff) -> Staff:
-        if approval.pin is not None:
-            approver: Staff = await self.till._approver(approval.pin, action, staff)
-            return approver
-        if approval.badge is not None:
-            approver = await self.till.unlock_badge(approval.badge)
-            require(approver, action)
-            return approver
-        raise NotAuthorized(f"a manager's PIN or badge must approve a {action}", action)
+        approver: Staff = await self.till.approve(
+            action, staff, pin=approval.pin, badge=approval.badge
+        )
+        return approver
 
     async def sale_record(self, sale_id: str | None = None, seq: int | None = None) -> Record:
         conn = self.till.conn
@@ -137,6 +148,36 @@ class RefundService:
             assert record is not None
             out.append(dict(record.body))
         return out
+
+    async def recent_sales(self, day: date, limit: int = 50) -> list[SaleSummary]:
+        """The sales of ``day`` (the device's local date) among the newest ``limit``, newest
+        first: what staff pick a sale to refund from."""
+        out = []
+        for sale_id, seq, at, total, currency, methods in await sales.newest(self.till.conn, limit):
+            at_local = local_time(at)
+            if at_local.date() == day:
+                out.append(
+                    SaleSummary(sale_id, seq, at_local, Money(total, currency), methods.split(","))
+                )
+        return out
+
+    async def find_sale(self, text: str) -> Record:
+        """The sale a receipt names, typed or scanned: its id, the receipt's QR code
+        (``bitagora:<id>:<seq>``), or the id's first characters (at least
+        ``MIN_ID_PREFIX``, and only one sale starting with them)."""
+        typed = text.strip()
+        if typed.lower().startswith("bitagora:"):
+            typed = typed.split(":")[1]
+        if len(typed) < MIN_ID_PREFIX:
+            raise RefundError(
+                f"type at least {MIN_ID_PREFIX} characters of the sale id, or scan the receipt"
+            )
+        ids = await sales.ids_starting(self.till.conn, typed.lower())
+        if not ids:
+            raise RefundError(f"no sale {typed} on this till")
+        if len(ids) > 1:
+            raise RefundError(f"more than one sale starts with {typed}: type more of the id")
+        return await self.sale_record(ids[0])
 
     async def refund(
         self,

@@ -370,6 +370,26 @@ class Till:
             raise
         return approver
 
+    async def approve(
+        self,
+        action: Action,
+        requester: Staff | None,
+        *,
+        pin: str | None = None,
+        badge: str | None = None,
+    ) -> Staff:
+        """Who approves ``action`` for ``requester``: by ``pin`` (checked and counted as in
+        ``_approver``) or by ``badge``, a UID from the NFC reader (a badge is not a guess, so it
+        is not counted; its owner must not be locked out). NotAuthorized for a role that may not
+        approve ``action``, or when neither is given."""
+        if pin is not None:
+            return await self._approver(pin, action, requester)
+        if badge is not None:
+            approver = await self.unlock_badge(badge)
+            require(approver, action)
+            return approver
+        raise NotAuthorized(f"a manager's PIN or badge must approve a {action}", action)
+
     async def products(self) -> list[Product]:
         return [p for p in await catalog.products(self.conn) if p.price.currency == self.currency]
 

@@ -27,3 +27,28 @@ async def record_sale(
 async def sale_count(conn: aiosqlite.Connection) -> int:
     row = await fetch_one(conn, "SELECT count(*) FROM sales")
     return row[0] if row else 0
+
+
+async def newest(
+    conn: aiosqlite.Connection, limit: int
+) -> list[tuple[str, int, str, int, str, str]]:
+    """The newest ``limit`` sales, newest first: (sale_id, journal_seq, finished_at, total,
+    currency, methods joined by commas)."""
+    rows = await conn.execute_fetchall(
+        "SELECT s.sale_id, s.journal_seq, s.finished_at, s.total, s.currency,"
+        " (SELECT group_concat(method, ',') FROM sale_payments p WHERE p.sale_id = s.sale_id)"
+        " FROM sales s ORDER BY s.journal_seq DESC LIMIT ?",
+        (limit,),
+    )
+    return [(r[0], int(r[1]), r[2], int(r[3]), r[4], r[5] or "") for r in rows]
+
+
+async def ids_starting(conn: aiosqlite.Connection, prefix: str, limit: int = 2) -> list[str]:
+    """Sale ids that start with ``prefix`` (at most ``limit``)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = await conn.execute_fetchall(
+        "SELECT sale_id FROM sales WHERE sale_id LIKE ? ESCAPE '\\' ORDER BY journal_seq DESC"
+        " LIMIT ?",
+        (escaped + "%", limit),
+    )
+    return [r[0] for r in rows]

@@ -7,8 +7,10 @@ worker and hands each tap to the lock screen, or to the bitcoin pay screen for a
 card one (Stripe Terminal reader), "Split" the split payment one (which pushes the card and
 bitcoin ones for a part), and a finished sale the sale-done modal; after an unlock, a split sale
 a restart left unfinished comes back; "No sale" pushes the manager-PIN modal that opens the
-drawer; the search bar's "Keys" the on-screen keyboard. When the device's provisioning failed,
-the technician screen shows over the lock screen at start, with a way to retry. With
+drawer; "Menu" the manager menu (shift, refunds, void), whose approvals take badge taps as the
+lock screen does; the search bar's "Keys" the on-screen keyboard. When the device's
+provisioning failed, the technician screen shows over the lock screen at start, with a way to
+retry. With
 ``[touch] device`` set the app also reads the touchscreen (taps become clicks, tui/touch.py);
 with ``blank_after_s`` the screen goes dark when idle on the lock screen or an empty sale
 (tui/blank.py), and wakes at a touch, a key or a card.
@@ -37,11 +39,14 @@ from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned,
 from appliance.drivers.touch import Touchscreen
 from appliance.payments.bitcoin import Status
 from appliance.provision.status import ProvisionStatus
+from appliance.services.shift import ShiftService
 from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
 from appliance.tui.blank import Blanker
 from appliance.tui.scan import Clock
+from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.lock import LockScreen
-from appliance.tui.screens.no_sale import NoSaleScreen
+from appliance.tui.screens.manager_menu import ManagerMenuScreen
+from appliance.tui.screens.no_sale import NoSaleScreen, opening_words
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
@@ -203,7 +208,7 @@ class KioskApp(App[None]):
     @on(CardTapped)
     def _card_tapped(self, event: CardTapped) -> None:
         self.blanker.activity()
-        if isinstance(self.screen, LockScreen):
+        if isinstance(self.screen, LockScreen | ApprovalScreen):
             self.screen.badge_tapped(event.tap.uid)
         elif isinstance(self.screen, PayBitcoinScreen):
             self.screen.card_tapped(event.tap.uri)
@@ -215,6 +220,7 @@ class KioskApp(App[None]):
         if staff is not None:
             self.sell.start_shift(staff)
             self._resume(staff)
+            self.check_shift()
 
     @work(exclusive=True, group="resume", exit_on_error=False)
     async def _resume(self, staff: Staff) -> None:
@@ -237,8 +243,31 @@ class KioskApp(App[None]):
             return
         self.push_screen(SplitScreen(self.till, split, staff), self._paid)
 
+    @work(exclusive=True, group="shift", exit_on_error=False)
+    async def check_shift(self) -> None:
+        """Show on the sell screen whether a shift is open (sales go on either way)."""
+        try:
+            is_open = await ShiftService(self.till).shift_open()
+        except Exception:
+            log.exception("could not read the shift")
+            return
+        self.sell.show_shift(is_open)
+
+    @on(SellScreen.MenuRequested)
+    def _menu_requested(self, event: SellScreen.MenuRequested) -> None:
+        self.push_screen(ManagerMenuScreen(self.till, event.staff, self.sell.cart), self._menu_done)
+
+    def _menu_done(self, notice: str | None) -> None:
+        if notice is not None:  # a void emptied the cart
+            self.sell.next_customer()
+            self.sell.show_notice(notice)
+        self.check_shift()
+
     @on(SellScreen.LockRequested)
     def _lock_requested(self) -> None:
+        # The menu and what it opened act for whoever was logged in: gone before anyone unlocks.
+        while any(isinstance(screen, ManagerMenuScreen) for screen in self.screen_stack):
+            self.pop_screen()
         self.lock()
 
     @on(SellScreen.PayRequested)
@@ -274,10 +303,5 @@ class KioskApp(App[None]):
         self.push_screen(NoSaleScreen(self.till, event.staff), self._no_sale_done)
 
     def _no_sale_done(self, opening: DrawerOpening | None) -> None:
-        if opening is None:
-            return
-        approver = opening.record.body["approved_by"]["name"]
-        if opening.problem:
-            self.sell.show_notice(f"Drawer did not open: {opening.problem}", error=True)
-        else:
-            self.sell.show_notice(f"Drawer opened (no sale, approved by {approver})")
+        if opening is not None:
+            self.sell.show_notice(opening_words(opening), error=opening.problem is not None)

@@ -104,9 +104,11 @@ async def unlock(pilot: Pilot[Any], pin: str, by_keys: bool = False) -> None:
         for digit in pin:
             await tap(pilot, f"#key-{digit}")
         await tap(pilot, "#key-ok")
-    await wait_until(pilot, lambda: app.screen is not lock or bool(lock.message), "the PIN check")
+    await wait_until(
+        pilot, lambda: app.screen is not lock or bool(lock.pad.message), "the PIN check"
+    )
     if app.screen is lock:
-        raise ScriptError(f"could not unlock: {lock.message}")
+        raise ScriptError(f"could not unlock: {lock.pad.message}")
 
 
 async def tap_product(pilot: Pilot[Any], sell: SellScreen, product: Product) -> None:

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import timedelta
 
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
-from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Static
 
 from appliance.core.lockout import TILL, locked_message
 from appliance.services.till import AuthError, LockedOut, Staff, Till
-from appliance.tui.widgets.keypad import PIN_KEYS, Keypad
+from appliance.tui.widgets.pin_pad import PinPad
 
 log = logging.getLogger(__name__)
 
-MAX_PIN_LENGTH = 8
+
+def _till_locked(left: timedelta) -> str:
+    return locked_message(TILL, left)
 
 
 class LockScreen(Screen[Staff]):
@@ -34,130 +35,55 @@ class LockScreen(Screen[Staff]):
     CSS_PATH = "lock.tcss"
     AUTO_FOCUS = None
 
-    pin: reactive[str] = reactive("", init=False)
-    message: reactive[str] = reactive("", init=False)
-    checking: var[bool] = var(False)
-    # Until when the PIN pad is locked, by the till's clock; None when it is not.
-    locked_until: var[datetime | None] = var(None, init=False)
-
     def __init__(self, till: Till) -> None:
         super().__init__()
         self.till = till
+        self.pad = PinPad(till.clock, _till_locked, id="lock-pad")
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="lock-panel"):
             yield Static(self.till.settings.device.merchant_name, id="lock-title", markup=False)
             yield Static(self._prompt(), id="lock-prompt")
-            yield Static(self._masked(""), id="pin-display")
-            yield Static("", id="lock-message", markup=False)
-            with Center():
-                yield Keypad(PIN_KEYS, id="pin-keypad")
+            yield self.pad
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self._tick)
         self._ask_lockout()
 
     @work(exclusive=True, group="lockout", exit_on_error=False)
     async def _ask_lockout(self) -> None:
         """A lock from before a restart (or from another screen) shows at once."""
         try:
-            remaining = await self.till.lockout_remaining()
+            self.pad.lock_for(await self.till.lockout_remaining())
         except Exception:
             log.exception("could not read the PIN lockout")
-            return
-        if remaining:
-            self.locked_until = self.till.clock() + remaining
-
-    def watch_locked_until(self, until: datetime | None) -> None:
-        self.query_one("#pin-keypad", Keypad).disabled = until is not None
-        self.pin = ""
-        self._tick()
-
-    def _tick(self) -> None:
-        """Count the lock down; when it ends, the keypad comes back (the till stays the judge:
-        a PIN it still refuses starts the countdown again)."""
-        if self.locked_until is None:
-            return
-        left = self.locked_until - self.till.clock()
-        if left.total_seconds() <= 0:
-            self.locked_until = None
-            self.message = ""
-        else:
-            self.message = locked_message(TILL, left)
 
     def _prompt(self) -> str:
         if self.till.settings.nfc.kind == "none":
             return "Enter your PIN"
         return "Enter your PIN or tap your badge"
 
-    @staticmethod
-    def _masked(pin: str) -> str:
-        return " ".join("●" * len(pin)) if pin else "· · · ·"
-
-    def watch_pin(self, pin: str) -> None:
-        self.query_one("#pin-display", Static).update(self._masked(pin))
-
-    def watch_message(self, message: str) -> None:
-        self.query_one("#lock-message", Static).update(message)
-
-    def type_digit(self, digit: str) -> None:
-        if self.checking or self.locked_until or len(self.pin) >= MAX_PIN_LENGTH:
-            return
-        self.message = ""
-        self.pin += digit
-
-    def clear(self) -> None:
-        if not self.checking:
-            self.pin = ""
-
-    def submit(self) -> None:
-        if self.checking or self.locked_until:
-            return
-        if not self.pin:
-            self.message = "Enter your PIN first"
-            return
-        self.checking = True
-        self._check(self.pin)
-
     def badge_tapped(self, uid: str) -> None:
         """A card arrived on the NFC reader: unlock for its owner (ignored mid-check). Badges
         work while the PIN pad is locked: a badge is not a guess."""
-        if self.checking:
+        if self.pad.checking:
             return
-        self.checking = True
-        if not self.locked_until:
-            self.message = ""
-        self._check_badge(uid)
+        self.pad.checking = True
+        self._identify(lambda: self.till.unlock_badge(uid), "Unknown badge, use your PIN", "badge")
 
-    @on(Keypad.Pressed)
-    def _keypad(self, event: Keypad.Pressed) -> None:
-        if event.key.isdigit():
-            self.type_digit(event.key)
-        elif event.key == "clear":
-            self.clear()
-        elif event.key == "ok":
-            self.submit()
+    @on(PinPad.Submitted)
+    def _pin(self, event: PinPad.Submitted) -> None:
+        pin = event.pin
+        self._identify(lambda: self.till.unlock(pin), "Wrong PIN, try again", "PIN")
 
     def on_key(self, event: events.Key) -> None:
-        if event.character is not None and event.character.isdigit():
-            self.type_digit(event.character)
-        elif event.key == "enter":
-            self.submit()
-        elif event.key == "backspace":
-            if not self.checking and not self.locked_until:
-                self.pin = self.pin[:-1]
+        if self.pad.key(event):
+            pass
         elif event.key == "escape":
-            self.clear()
+            self.pad.clear()
         else:
             return
         event.stop()
         event.prevent_default()
-
-    def _check(self, pin: str) -> None:
-        self._identify(lambda: self.till.unlock(pin), "Wrong PIN, try again", "PIN")
-
-    def _check_badge(self, uid: str) -> None:
-        self._identify(lambda: self.till.unlock_badge(uid), "Unknown badge, use your PIN", "badge")
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
     async def _identify(self, who: Callable[[], Awaitable[Staff]], refused: str, what: str) -> None:
@@ -166,18 +92,17 @@ class LockScreen(Screen[Staff]):
             staff = await who()
         except LockedOut as err:
             if err.subject == TILL:
-                self.locked_until = self.till.clock() + err.remaining
+                self.pad.lock_for(err.remaining)
+                self.pad.finished()
             else:  # the right PIN or badge of someone locked out: tell them, not others
-                self.message = locked_message(err.subject, err.remaining)
+                self.pad.finished(locked_message(err.subject, err.remaining))
             return
         except AuthError:
-            self.message = refused
+            self.pad.finished(refused)
             return
         except Exception as err:
             log.exception("%s check failed", what)
-            self.message = f"Could not check the {what}: {err}"
+            self.pad.finished(f"Could not check the {what}: {err}")
             return
-        finally:
-            self.pin = ""
-            self.checking = False
+        self.pad.finished()
         self.dismiss(staff)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MIN_TYPED_BARCODE = 4
 TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
+NO_SHIFT_BANNER = "No shift open: sales are recorded; Menu → Open shift counts the float in"
 
 
 class SellScreen(Screen[None]):
@@ -64,6 +65,13 @@ class SellScreen(Screen[None]):
 
     class LockRequested(Message):
         """The cashier tapped Lock."""
+
+    class MenuRequested(Message):
+        """Staff tapped Menu: the shift, refunds, voids (``ManagerMenuScreen``)."""
+
+        def __init__(self, staff: Staff) -> None:
+            super().__init__()
+            self.staff = staff
 
     class NoSaleRequested(Message):
         """Staff tapped No sale: open the drawer outside a sale (on a manager's PIN)."""
@@ -122,8 +130,10 @@ class SellScreen(Screen[None]):
             yield TapButton("No sale", "default", id="no-sale", disabled=True)
             yield TapButton("Reprint", "default", id="reprint", disabled=True)
             yield TapButton("Training", "default", id="training", disabled=True)
+            yield TapButton("Menu", "primary", id="menu", disabled=True)
             yield TapButton("Lock", "warning", id="lock")
         yield Static(TRAINING_BANNER, id="training-banner", markup=False)
+        yield Static(NO_SHIFT_BANNER, id="shift-banner", markup=False)
         yield Static("", id="drawer-banner", markup=False)
         yield Static("", id="printer-banner", markup=False)
         with Horizontal(id="body"):
@@ -220,7 +230,12 @@ class SellScreen(Screen[None]):
         self.query_one("#no-sale", TapButton).disabled = staff is None
         self.query_one("#reprint", TapButton).disabled = staff is None
         self.query_one("#training", TapButton).disabled = staff is None
+        self.query_one("#menu", TapButton).disabled = staff is None
         self._update_pay()
+
+    def show_shift(self, is_open: bool) -> None:
+        """Whether a shift is open (the app asks the shift service): a banner when none is."""
+        self.query_one("#shift-banner").display = not is_open
 
     @on(DrawerChanged)
     def _drawer_changed(self, event: DrawerChanged) -> None:
@@ -422,6 +437,12 @@ class SellScreen(Screen[None]):
         self.query_one("#training", TapButton).label = (
             "End training" if self.till.training else "Training"
         )
+
+    @on(Button.Pressed, "#menu")
+    def _menu(self) -> None:
+        if self.staff is not None:
+            self.scanner.reset()
+            self.post_message(self.MenuRequested(self.staff))
 
     @on(Button.Pressed, "#lock")
     def _lock(self) -> None:

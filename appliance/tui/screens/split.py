@@ -6,9 +6,9 @@ Cash is taken here: the amount typed is what the customer handed over, counted u
 (change only on the part that covers the rest). Card and bitcoin parts open the same pay screens
 as a whole sale does, for the part's amount. A part that fails (a declined card, an expired
 offer) leaves the parts already paid; the cashier pays the rest another way. Leaving: with
-nothing paid, Cancel goes back to the cart; with parts paid, "Give back" needs a manager's PIN
-(typed on the same keypad) and returns them. Dismissed with the ``SaleResult`` once the parts
-cover the sale, or None when it was given up.
+nothing paid, Cancel goes back to the cart; with parts paid, "Give back" returns them on a
+manager's approval (``ApprovalScreen``: PIN or badge). Dismissed with the ``SaleResult`` once
+the parts cover the sale, or None when it was given up.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from textual.widgets import Button, Digits, Static
 from appliance.core.money import Money, MoneyError, exponent
 from appliance.core.split import SplitSale
 from appliance.drivers.nfc import NoNfcReader
-from appliance.services.refunds import Approval
+from appliance.services.refunds import Approval, RefundResult
 from appliance.services.till import SaleResult, Staff, Till
+from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.widgets.basics import digits_text
@@ -34,8 +35,6 @@ from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.tap_button import TapButton
 
 log = logging.getLogger(__name__)
-
-MAX_PIN_LENGTH = 8
 
 
 def parts_text(split: SplitSale) -> str:
@@ -56,7 +55,6 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     entry: reactive[str] = reactive("", init=False)
     message: reactive[str] = reactive("", init=False)
     busy: reactive[bool] = reactive(False, init=False)
-    giving_back: reactive[bool] = reactive(False, init=False)  # the keypad types a PIN
 
     def __init__(self, till: Till, split: SplitSale, staff: Staff) -> None:
         super().__init__()
@@ -80,7 +78,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                     yield Static("STILL DUE", classes="amount-label")
                     yield Digits("", id="split-remaining")
                 with Vertical(classes="amount-box"):
-                    yield Static("THIS PART", id="split-amount-label", classes="amount-label")
+                    yield Static("THIS PART", classes="amount-label")
                     yield Digits("", id="split-amount")
             with Horizontal(id="split-body"):
                 with Vertical(id="split-side"):
@@ -92,15 +90,11 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                 yield TapButton("Card", "primary", id="split-card")
                 yield TapButton("Bitcoin", "primary", id="split-bitcoin")
                 yield TapButton("Cancel", "error", id="split-cancel")
-            with Horizontal(id="split-approve"):
-                yield TapButton("Give back the paid parts", "error", id="split-confirm-back")
-                yield TapButton("Keep paying", "default", id="split-keep")
 
     def on_mount(self) -> None:
         self.query_one("#split-card").display = self.till.card is not None
         self.query_one("#split-bitcoin").display = self.till.bitcoin is not None
         self.split = self._first
-        self.watch_giving_back(False)
 
     # -- what the screen shows ---------------------------------------------------------------
 
@@ -137,19 +131,8 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         for button in self.query(TapButton):
             button.disabled = busy
 
-    def watch_giving_back(self, giving_back: bool) -> None:
-        self.query_one("#split-pay").display = not giving_back
-        self.query_one("#split-approve").display = giving_back
-        self.query_one("#split-amount-label", Static).update(
-            "MANAGER PIN" if giving_back else "THIS PART"
-        )
-        self._show_amount()
-
     def _show_amount(self) -> None:
         shown = self.query_one("#split-amount", Digits)
-        if self.giving_back:
-            shown.update("-" * len(self.entry))  # a PIN is never shown
-            return
         amount = self.amount
         shown.update(digits_text(amount.format()) if amount is not None else "")
 
@@ -157,14 +140,6 @@ class SplitScreen(ModalScreen[SaleResult | None]):
 
     def type_key(self, key: str) -> None:
         if self.busy:
-            return
-        if self.giving_back:
-            if key == "back":
-                self.entry = self.entry[:-1]
-            elif key == "clear":
-                self.entry = ""
-            elif key.isdigit() and len(self.entry) + len(key) <= MAX_PIN_LENGTH:
-                self.entry += key
             return
         self.message = ""
         self.entry = typed_amount(self.entry, key, self.decimals)
@@ -175,9 +150,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
 
     def on_key(self, event: events.Key) -> None:
         char = event.character
-        if event.key == "escape" and self.giving_back:
-            self.keep_paying()
-        elif event.key == "escape":
+        if event.key == "escape":
             self.cancel()
         elif event.key == "backspace":
             self.type_key("back")
@@ -280,12 +253,10 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     @on(Button.Pressed, "#split-cancel")
     def cancel(self) -> None:
         split = self.split
-        if split is None or self.busy or self.giving_back:
+        if split is None or self.busy:
             return
         if split.parts:
-            self.giving_back = True
-            self.entry = ""
-            self.message = "A manager's PIN gives the paid parts back"
+            self.give_back(split.sale_id)
         else:
             self._cancel(split.sale_id)
 
@@ -296,33 +267,27 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         else:  # a part was paid meanwhile (a bitcoin payment after a restart)
             self.split = await self.till.split.get(sale_id)
 
-    @on(Button.Pressed, "#split-keep")
-    def keep_paying(self) -> None:
-        self.giving_back = False
-        self.entry = ""
-        self.message = ""
+    def give_back(self, sale_id: str) -> None:
+        """Ask a manager to approve giving the paid parts back (the service checks who)."""
 
-    @on(Button.Pressed, "#split-confirm-back")
-    def confirm_give_back(self) -> None:
-        split = self.split
-        if split is not None and self.entry and not self.busy:
-            self.busy = True
-            self.message = "Giving the paid parts back…"
-            self._give_back(split.sale_id, self.entry)
-
-    @work(exclusive=True, group="split", exit_on_error=False)
-    async def _give_back(self, sale_id: str, pin: str) -> None:
-        try:
-            await self.till.split.give_back(
-                sale_id, self.staff, Approval(pin=pin), "split payment given up"
+        async def act(approval: Approval) -> RefundResult:
+            return await self.till.split.give_back(
+                sale_id, self.staff, approval, "split payment given up"
             )
-        except Exception as err:
-            log.warning("split parts not given back", extra={"sale_id": sale_id})
-            self.entry = ""
-            self.message = f"Not given back: {err}"
-            self.busy = False
-            return
-        self._finish(None)
+
+        approval = ApprovalScreen(
+            self.till,
+            self.staff,
+            "Give the paid parts back",
+            approval_prompt(self.staff, "refund"),
+            act,
+            failed="Not given back",
+        )
+        self.app.push_screen(approval, self._given_back)
+
+    def _given_back(self, result: RefundResult | None) -> None:
+        if result is not None:
+            self._finish(None)
 
     def _finish(self, result: SaleResult | None) -> None:
         if not self._finished:

@@ -1,7 +1,7 @@
 """The X report on screen: the open period's running totals, nothing reset.
 
 Shown for a manager (the shift service refuses anyone else, whatever this screen does); Print
-sends the same report to the receipt printer. Not wired into the sell screen yet.
+sends the same report to the receipt printer. Opened from the manager menu.
 """
 
 from __future__ import annotations

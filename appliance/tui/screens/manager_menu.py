@@ -1,0 +1,249 @@
+"""The menu behind the sell screen's "Menu" button: the shift (open with a float, paid in, paid
+out, X report, Z close), refunds, voiding the cart in progress, and no sale.
+
+Anyone logged in may open it; the services decide who may do what. Where the logged-in person's
+role may not do something themselves (a cashier and a paid out, an X or a Z), the menu says why
+in the role table's words and asks for a manager's approval (``ApprovalScreen``); the manager
+who approves is then the one the records name. Refunds and voids always take a manager's
+approval, in their own screens. The menu stays open between actions and says what each did;
+Close returns to selling, dismissing with a notice for the sell screen (a void), or None.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from appliance.core.cart import Cart
+from appliance.core.journal import Record
+from appliance.core.money import Money
+from appliance.core.roles import Action, allowed
+from appliance.services.refunds import Approval, RefundResult, RefundService
+from appliance.services.shift import ShiftService, ZResult
+from appliance.services.till import DrawerOpening, Staff, Till
+from appliance.tui.screens.amount import AmountScreen
+from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
+from appliance.tui.screens.no_sale import NoSaleScreen, opening_words
+from appliance.tui.screens.refund import RefundScreen, outcome_lines
+from appliance.tui.screens.refund_find import RefundFindScreen
+from appliance.tui.screens.void import VoidScreen
+from appliance.tui.screens.x_report import XReportScreen
+from appliance.tui.screens.z_close import ZCloseScreen
+from appliance.tui.widgets.reason_picker import PAID_IN_REASONS, PAID_OUT_REASONS
+from appliance.tui.widgets.tap_button import TapButton
+
+log = logging.getLogger(__name__)
+
+ITEMS = (
+    ("open-shift", "Open shift"),
+    ("paid-in", "Paid in"),
+    ("paid-out", "Paid out"),
+    ("x-report", "X report"),
+    ("z-close", "Z close"),
+    ("refund", "Refund"),
+    ("void", "Void this sale"),
+    ("no-sale", "No sale"),
+)
+
+
+class ManagerMenuScreen(ModalScreen[str | None]):
+    CSS_PATH = "manager_menu.tcss"
+    AUTO_FOCUS = None
+
+    message: reactive[str] = reactive("", init=False)
+    shift_text: reactive[str] = reactive("", init=False)
+
+    def __init__(self, till: Till, staff: Staff, cart: Cart) -> None:
+        super().__init__()
+        self.till = till
+        self.staff = staff
+        self.cart = cart
+        self.shifts = ShiftService(till)
+        self.refunds = RefundService(till, till.card)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="menu-dialog"):
+            yield Static(f"Menu · {self.staff.name} ({self.staff.role})", id="menu-title")
+            yield Static("", id="menu-shift", markup=False)
+            with Grid(id="menu-items"):
+                for key, label in ITEMS:
+                    yield TapButton(label, "primary", id=f"menu-{key}", classes="menu-item")
+            yield Static("", id="menu-message", markup=False)
+            yield TapButton("Close", "default", id="menu-close")
+
+    def on_mount(self) -> None:
+        self.query_one("#menu-no-sale").display = self.till.drawer.kind != "none"
+        self.query_one("#menu-void", TapButton).disabled = self.cart.is_empty
+        self.show_shift()
+
+    @work(exclusive=True, group="menu-shift", exit_on_error=False)
+    async def show_shift(self) -> None:
+        try:
+            report = await self.shifts.current()
+            is_open = await self.shifts.shift_open()
+        except Exception as err:
+            log.exception("could not read the shift")
+            self.shift_text = f"Could not read the shift: {err}"
+            return
+        self.shift_text = (
+            f"Shift open · float {Money(report.float, report.currency)}"
+            f" · {report.sales_count} sale(s)"
+            if is_open
+            else "No shift open: sales are recorded, but no float is counted until one is"
+        )
+
+    def watch_shift_text(self, text: str) -> None:
+        self.query_one("#menu-shift", Static).update(text)
+
+    def watch_message(self, message: str) -> None:
+        self.query_one("#menu-message", Static).update(message)
+
+    def _as(self, action: Action, then: Callable[[Staff], object]) -> None:
+        """Run ``then`` for whoever may do ``action``: the logged-in person if their role may,
+        else the manager who approves (a wrong PIN counts against the logged-in person)."""
+        self.message = ""
+        if allowed(self.staff.role, action):
+            then(self.staff)
+            return
+
+        def approved(manager: Staff | None) -> None:
+            if manager is not None:
+                then(manager)
+
+        async def approve(approval: Approval) -> Staff:
+            return await self.till.approve(
+                action, self.staff, pin=approval.pin, badge=approval.badge
+            )
+
+        self.app.push_screen(
+            ApprovalScreen(
+                self.till,
+                self.staff,
+                "A manager's approval",
+                approval_prompt(self.staff, action),
+                approve,
+            ),
+            approved,
+        )
+
+    # -- the shift ---------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#menu-open-shift")
+    def open_shift(self) -> None:
+        self.message = ""
+        staff = self.staff
+        self.app.push_screen(
+            AmountScreen(
+                "Open shift: the float",
+                self.shifts.currency,
+                lambda amount, _reason: self.shifts.open_shift(staff, amount),
+                hint="Count the cash in the drawer and type it",
+            ),
+            self._recorded,
+        )
+
+    @on(Button.Pressed, "#menu-paid-in, #menu-paid-out")
+    def paid(self, event: Button.Pressed) -> None:
+        out = event.button.id == "menu-paid-out"
+
+        def screen(manager: Staff) -> None:
+            act = self.shifts.paid_out if out else self.shifts.paid_in
+            self.app.push_screen(
+                AmountScreen(
+                    "Paid out of the drawer" if out else "Paid into the drawer",
+                    self.shifts.currency,
+                    lambda amount, reason: act(manager, amount, reason),
+                    reasons=PAID_OUT_REASONS if out else PAID_IN_REASONS,
+                ),
+                self._recorded,
+            )
+
+        self._as("paid_in_out", screen)
+
+    def _recorded(self, record: Record | None) -> None:
+        if record is None:
+            return
+        body = record.body
+        if record.kind == "shift_open":
+            amount = Money(body["float"]["minor"], body["float"]["currency"])
+            self.message = f"Shift open with a float of {amount} (journal #{record.seq})"
+        else:
+            amount = Money(body["amount"]["minor"], body["amount"]["currency"])
+            direction = "in" if body["direction"] == "in" else "out"
+            self.message = f"Paid {direction} {amount}: {body['reason']} (journal #{record.seq})"
+        self.show_shift()
+
+    @on(Button.Pressed, "#menu-x-report")
+    def x_report(self) -> None:
+        self._as(
+            "x_report", lambda manager: self.app.push_screen(XReportScreen(self.shifts, manager))
+        )
+
+    @on(Button.Pressed, "#menu-z-close")
+    def z_close(self) -> None:
+        self._as(
+            "z_close",
+            lambda manager: self.app.push_screen(ZCloseScreen(self.shifts, manager), self._z_done),
+        )
+
+    def _z_done(self, result: ZResult | None) -> None:
+        if result is not None:
+            body = result.record.body
+            diff = Money(body["difference"], body["currency"])
+            self.message = f"Day closed: Z #{body['z_number']}, difference {diff}"
+        self.show_shift()
+
+    # -- refunds and voids -------------------------------------------------------------------
+
+    @on(Button.Pressed, "#menu-refund")
+    def refund(self) -> None:
+        self.message = ""
+        self.app.push_screen(RefundFindScreen(self.refunds), self._sale_found)
+
+    def _sale_found(self, sale: Record | None) -> None:
+        if sale is not None:
+            screen = RefundScreen(self.till, self.refunds, self.staff, sale)
+            self.app.push_screen(screen, self._refunded)
+
+    def _refunded(self, result: RefundResult | None) -> None:
+        if result is not None:
+            self.message = "\n".join(outcome_lines(result))
+            self.show_shift()
+
+    @on(Button.Pressed, "#menu-void")
+    def void(self) -> None:
+        if self.cart.is_empty:
+            self.message = "The cart is empty: nothing to void"
+            return
+        self.app.push_screen(
+            VoidScreen(self.till, self.refunds, self.staff, self.cart), self._voided
+        )
+
+    def _voided(self, record: Record | None) -> None:
+        if record is None:
+            return
+        total = Money(record.body["total"]["minor"], record.body["total"]["currency"])
+        self.dismiss(f"Sale voided ({total}, {record.body['reason']}) · journal #{record.seq}")
+
+    # -- the drawer -----------------------------------------------------------------------
+
+    @on(Button.Pressed, "#menu-no-sale")
+    def no_sale(self) -> None:
+        self.message = ""
+        self.app.push_screen(NoSaleScreen(self.till, self.staff), self._drawer_opened)
+
+    def _drawer_opened(self, opening: DrawerOpening | None) -> None:
+        if opening is None:
+            return
+        self.message = opening_words(opening)
+
+    @on(Button.Pressed, "#menu-close")
+    def close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,26 @@
+"""A sale paid by Lightning as the bitcoin checkout records it (with its rate lock), for refunds
+(the customer's invoice to refund to: ``lightning_helpers.customer_invoice``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from appliance.core.journal import Record
+from appliance.core.sale import Payment, sale_body
+from appliance.services.till import Till
+from appliance.store import sales
+
+RATE = {"rate": "61220.275", "currency": "EUR"}
+
+
+async def lightning_sale(till: Till, *skus: str) -> Record:
+    """A sale of ``skus`` paid in full over Lightning, as the checkout records it."""
+    cart = till.new_cart()
+    products = {p.sku: p for p in await till.products()}
+    for sku in skus:
+        cart.add(products[sku])
+    payment = Payment(
+        "lightning", cart.totals().total, details={"payment_hash": "00" * 32, "rate": RATE}
+    )
+    body = sale_body(str(uuid.uuid4()), cart, "ana", "Ana", [payment])
+    return await sales.record_sale(till.conn, till.identity, body)
