@@ -58,6 +58,24 @@ async def test_a_training_sale_is_marked_everywhere_and_moves_no_money(tmp_path:
         assert kinds == ["config", "sale", "config", "sale", "drawer_open"]
 
 
+async def test_refunds_are_never_practised_and_a_practice_sale_has_none(tmp_path: Path) -> None:
+    from appliance.services.refunds import Approval, RefundError, RefundService
+
+    async with till_with_printer(tmp_path) as (till, _printer):
+        real = await till.pay_cash(await espresso_cart(till), ANA, Money(200, "EUR"))
+        await till.set_training(MARCO, True)
+        practice = await till.pay_cash(await espresso_cart(till), ANA, Money(200, "EUR"))
+        service = RefundService(till)
+        with pytest.raises(RefundError, match="training mode: a refund gives real money back"):
+            await service.refund(ANA, Approval(pin="9999"), "x", original_seq=real.record.seq)
+        await till.set_training(MARCO, False)
+        with pytest.raises(RefundError, match="was a training sale: it took no money"):
+            await service.refund(ANA, Approval(pin="9999"), "x", original_seq=practice.record.seq)
+        kinds = [r.kind for r in await journal.read_range(till.conn, 1, 100)]
+        assert "refund" not in kinds
+        assert kinds.count("drawer_open") == 1  # the real sale's; no refund opened it
+
+
 async def test_only_a_manager_or_technician_switches_it(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _printer):
         with pytest.raises(NotAuthorized, match="Ana is a cashier"):

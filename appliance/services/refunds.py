@@ -215,6 +215,12 @@ class RefundService:
         require(staff, "sell")
         why = check_reason(reason)
         sale = await self.sale_record(sale_id, original_seq)
+        # A refund moves real money (drawer, card, payout), so it is never practised, and a
+        # practice sale took no money to give back.
+        if sale.body.get("training") is True:
+            raise RefundError("that was a training sale: it took no money, there is none to refund")
+        if self.till.training:
+            raise RefundError("training mode: a refund gives real money back; switch training off")
         approver = await self._approve(approval, "refund", staff)
         previous = await self.previous_refunds(sale.seq)
         plan = plan_refund(sale.body, previous, lines)
