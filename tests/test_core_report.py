@@ -59,3 +59,15 @@ def test_period_after_the_last_z_and_grand_total_carried() -> None:
 def test_nothing_since_the_last_z_is_an_empty_period() -> None:
     r = period_report([rec(1, "sale", sale(100)), rec(2, "z_close", {"grand_total": 100})], "EUR")
     assert r.first_seq is None and r.net_sales == 0 and r.grand_total == 100
+
+
+def test_every_till_currency_has_notes_and_coins_to_count() -> None:
+    """A till's drawer is counted at the Z in its own currency: every currency a till may be set
+    to has its denominations, largest first, each a whole number of minor units."""
+    from appliance.core.money import CURRENCY_EXPONENTS
+    from appliance.core.report import DENOMINATIONS, count_total
+
+    assert set(DENOMINATIONS) == set(CURRENCY_EXPONENTS)
+    for currency, pieces in DENOMINATIONS.items():
+        assert list(pieces) == sorted(set(pieces), reverse=True), currency
+        assert count_total(currency, {pieces[0]: 1, pieces[-1]: 3}) == pieces[0] + 3 * pieces[-1]
