@@ -48,6 +48,7 @@ image-check: image-wheel
 
 image: image-wheel
 	apt-get install -y $(IMAGE_TOOLS)
+	rm -rf --one-file-system $(IMAGE_WORK)/arm64
 	image/rootfs.sh arm64 $(IMAGE_WORK)/dist/*.whl $(IMAGE_WORK)/arm64/rootfs
 	image/sdcard.sh $(IMAGE_WORK)/arm64/rootfs $(IMAGE_WORK)/bitagora-sdcard.img
 

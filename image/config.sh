@@ -24,6 +24,11 @@ DISK_ID=b17a6002
 BOOT_PARTUUID=$DISK_ID-01
 ROOT_PARTUUID=$DISK_ID-02
 DATA_PARTUUID=$DISK_ID-03
+# The file systems' UUIDs and hash seeds, and their timestamps: fixed, for the same bytes on
+# every build (mke2fs would pick random ones).
+ROOT_FS_UUID=5b09d157-5ffb-4171-aa70-53bea67b830d
+DATA_FS_UUID=a82960f7-a4b1-4670-8747-9b7a0bf2884e
+FS_TIMESTAMP=${SNAPSHOT%%T*}000000
 
 # What every image has, whatever the board: systemd, Python for the appliance's virtual
 # environment, NetworkManager (first-boot provisioning writes Wi-Fi as its keyfile), time sync
