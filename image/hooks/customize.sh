@@ -21,8 +21,10 @@ in_root() {
 stage=/tmp/bitagora-install
 install -d "$root$stage"
 install -m 0644 "$BITAGORA_WHEEL" "$here/constraints.txt" "$root$stage/"
+# SOURCE_DATE_EPOCH makes its byte code hash-checked rather than dated (see the end).
 pip_env=(PATH=/usr/bin:/bin HOME=/root PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-  PIP_ROOT_USER_ACTION=ignore PIP_INDEX_URL="${PIP_INDEX_URL:-https://pypi.org/simple}")
+  PIP_ROOT_USER_ACTION=ignore PIP_INDEX_URL="${PIP_INDEX_URL:-https://pypi.org/simple}"
+  SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH")
 if [ -n "${PIP_CERT:-}" ]; then
   install -m 0644 "$PIP_CERT" "$root$stage/ca.pem"
   pip_env+=(PIP_CERT="$stage/ca.pem")
@@ -103,8 +105,9 @@ if [ "$BITAGORA_ARCH" = arm64 ]; then
     >"$root/boot/firmware/cmdline.txt"
 fi
 
-# -- Reproducible leftovers: the build host's resolver (NetworkManager writes the device's) and
-# a manifest of every package and Python distribution in the image.
+# -- Reproducible leftovers: the build host's resolver (NetworkManager writes the device's), a
+# manifest of every package and Python distribution in the image, and no file dated after the
+# pinned moment (the byte code checks hashes, not dates, so it stays valid).
 rm -f "$root/etc/resolv.conf"
 echo "$HOSTNAME_DEFAULT" >"$root/etc/hostname"
 manifest=$root/usr/share/bitagora/image-manifest.txt
@@ -118,3 +121,7 @@ install -d "$(dirname "$manifest")"
   echo "# Python distributions in $APPLIANCE_PREFIX"
   in_root "$APPLIANCE_PREFIX/bin/pip" --disable-pip-version-check list --format=freeze --local
 } >"$manifest"
+# (mmdebstrap has the kernel's file systems mounted on /dev, /proc and /sys while hooks run.)
+find "$root" \( -path "$root/dev" -o -path "$root/proc" -o -path "$root/sys" \) -prune -o \
+  -newermt "@$SOURCE_DATE_EPOCH" -print0 |
+  xargs -0r touch --no-dereference --date="@$SOURCE_DATE_EPOCH"
