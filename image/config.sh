@@ -44,12 +44,13 @@ COMMON_PACKAGES=(
   sudo less nano
 )
 
-# The Raspberry Pi's boot firmware and kernels (v8: Pi 3, 4, Zero 2 W; 2712: Pi 5), Wi-Fi
+# The Raspberry Pi's boot firmware and kernels (v8: Pi 3, 4, Zero 2 W; 2712: Pi 5) and
+# initramfs-tools for their initramfs (named, because recommended packages are left out), Wi-Fi
 # firmware and regulatory data, the Pi's udev rules (gpio group for /dev/gpiochip*), the archive
 # key for later updates, and lgpio (gpiozero's pin factory on bookworm; no cp311 arm64 wheel
 # exists, so the virtual environment sees Debian's through --system-site-packages).
 ARM64_PACKAGES=(
-  raspi-firmware linux-image-rpi-v8 linux-image-rpi-2712
+  raspi-firmware linux-image-rpi-v8 linux-image-rpi-2712 initramfs-tools
   firmware-brcm80211 wireless-regdb
   raspberrypi-sys-mods raspberrypi-archive-keyring
   python3-lgpio
