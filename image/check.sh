@@ -14,6 +14,7 @@ systemd_dir=$(dirname "$here")/systemd
 . "$here/config.sh"
 
 [ $# -eq 2 ] || { echo "usage: $0 WHEEL WORKDIR" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "image-check: run as root (sudo make image-check)" >&2; exit 2; }
 # A mount namespace of our own: whatever the checks mount into the root filesystem is gone when
 # this script ends, however it ends, and never shows on the build machine.
 if [ -z "${BITAGORA_CHECK_NAMESPACE:-}" ]; then

@@ -80,6 +80,10 @@ Conflicts=shutdown.target
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/lib/bitagora/grow-data $data_device
+# It needs root and the raw disk, nothing else.
+NoNewPrivileges=yes
+PrivateNetwork=yes
+ProtectHome=yes
 
 [Install]
 WantedBy=local-fs.target
