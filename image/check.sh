@@ -106,6 +106,22 @@ for unit in "${units[@]}"; do
 done
 state=$(in_root systemctl is-enabled getty@tty1.service 2>&1) || true
 if [ "$state" = disabled ]; then pass "getty@tty1 disabled"; else fail "getty@tty1 is $state"; fi
+# The mount table as systemd reads it at boot: its generator makes the data partition's mount
+# (and the file system's growth), and verifying that with the unit that grows the partition and
+# local-fs.target finds any ordering cycle between them.
+generated=/run/systemd/generator
+mkdir -p "$root$generated" "$root$generated.early" "$root$generated.late"
+data_mount=$(in_root systemd-escape --path --suffix=mount "$DATA_DIR")
+if output=$(in_root /lib/systemd/system-generators/systemd-fstab-generator \
+  "$generated" "$generated.early" "$generated.late" 2>&1) &&
+  [ -f "$root$generated/$data_mount" ] &&
+  output+=$(in_root systemd-analyze verify --man=no "$generated/$data_mount" \
+    "$generated/systemd-growfs@${data_mount%.mount}.service" bitagora-grow-data.service \
+    local-fs.target 2>&1) && [ -z "$output" ]; then
+  pass "/etc/fstab: $data_mount, growfs and bitagora-grow-data.service verify together"
+else
+  fail "/etc/fstab at boot: ${output:-no $data_mount generated}"
+fi
 for rules in "$systemd_dir"/*.rules; do
   if cmp --quiet "$rules" "$root/etc/udev/rules.d/$(basename "$rules")"; then
     pass "udev rules $(basename "$rules") installed"

@@ -32,14 +32,15 @@ FS_TIMESTAMP=${SNAPSHOT%%T*}000000
 
 # What every image has, whatever the board: systemd, Python for the appliance's virtual
 # environment, NetworkManager (first-boot provisioning writes Wi-Fi as its keyfile), time sync
-# (the Pi has no clock battery), libusb (USB printers), growpart (data partition to the card's
-# size), a console font with box drawing (console-setup), and a technician's basic tools.
+# (the Pi has no clock battery), libusb (USB printers), the file system checkers of the card's
+# partitions and growpart (data partition to the card's size), a console font with box drawing
+# (console-setup), and a technician's basic tools.
 COMMON_PACKAGES=(
   systemd systemd-sysv systemd-timesyncd udev dbus
   python3 python3-venv ca-certificates tzdata
   network-manager iproute2 kmod
   libusb-1.0-0
-  e2fsprogs fdisk cloud-guest-utils
+  e2fsprogs dosfstools fdisk cloud-guest-utils
   console-setup
   sudo less nano
 )
