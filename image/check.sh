@@ -51,11 +51,10 @@ done
 in_root() {
   chroot "$root" "$@"
 }
-# A command as the service user, with nothing of the caller's environment.
-as_service_user() {
-  in_root setpriv --reuid=bitagora --regid=bitagora --init-groups \
-    env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME="$DATA_DIR" "$@"
-}
+# A command as the service user, with nothing of the caller's environment. Each program execs
+# the next, so the process started is the command itself (and killing it ends it).
+as_service_user=(chroot "$root" setpriv --reuid=bitagora --regid=bitagora --init-groups
+  env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME="$DATA_DIR")
 
 failures=0
 pass() { printf 'ok    %s\n' "$1"; }
@@ -133,7 +132,10 @@ done
 # The appliance as the service user: a technician added (the store is made), the doctor with a
 # test page and a drawer pulse through a printer simulator that runs from the image too (the
 # pulse is the device's first signed journal record), then that journal verified.
-coproc printer { as_service_user "$APPLIANCE_PREFIX/bin/bitagora" sim printer --host 127.0.0.1 --port 0 --out /tmp/receipts; }
+coproc printer {
+  exec "${as_service_user[@]}" "$APPLIANCE_PREFIX/bin/bitagora" sim printer --host 127.0.0.1 \
+    --port 0 --out /tmp/receipts
+}
 # shellcheck disable=SC2154  # printer_PID is set by coproc
 trap 'kill "$printer_PID" 2>/dev/null || true' EXIT
 if read -r -t 60 line <&"${printer[0]}" && [[ $line =~ listening\ on\ 127.0.0.1:([0-9]+) ]]; then
@@ -144,7 +146,7 @@ else
   port=9
 fi
 bitagora() {
-  as_service_user BITAGORA_PRINTER_PORT="$port" "$APPLIANCE_PREFIX/bin/bitagora" "$@" 2>&1
+  "${as_service_user[@]}" BITAGORA_PRINTER_PORT="$port" "$APPLIANCE_PREFIX/bin/bitagora" "$@" 2>&1
 }
 if output=$(echo 4242 | bitagora staff add tech --name Technician --role technician --pin-stdin); then
   pass "bitagora staff add: $output"
