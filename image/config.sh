@@ -57,7 +57,9 @@ ARM64_PACKAGES=(
   python3-lgpio
 )
 
-# The appliance and where it lives (the systemd units expect these paths).
+# The appliance and where it lives (the systemd units expect these paths): release slots under
+# APPLIANCE_PREFIX (releases/<version>, current, previous: appliance/update/slots.py).
 APPLIANCE_PREFIX=/opt/bitagora
+APPLIANCE=$APPLIANCE_PREFIX/current/bin/bitagora
 DATA_DIR=/var/lib/bitagora
 HOSTNAME_DEFAULT=bitagora

@@ -17,8 +17,7 @@ die() {
 [ $# -eq 2 ] || die "usage: $0 ROOTFS_DIR OUTPUT.img"
 rootfs=$(realpath "$1")
 out=$2
-[ -x "$rootfs$APPLIANCE_PREFIX/bin/bitagora" ] ||
-  die "$rootfs has no $APPLIANCE_PREFIX/bin/bitagora: build it with image/rootfs.sh first"
+[ -x "$rootfs$APPLIANCE" ] || die "$rootfs has no $APPLIANCE: build it with image/rootfs.sh first"
 [ "$(id -u)" -eq 0 ] || die "run as root: the file systems must keep the files' owners"
 for tool in genimage mkdosfs mcopy mke2fs; do
   command -v "$tool" >/dev/null || die "$tool is missing: apt-get install genimage dosfstools mtools e2fsprogs"

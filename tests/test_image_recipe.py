@@ -98,7 +98,8 @@ def test_units_find_the_appliance_and_its_data_where_the_image_puts_them() -> No
     for unit in SYSTEMD.glob("bitagora-*.service"):
         settings = unit_settings(unit)
         for start in settings.get("ExecStart", []):
-            assert start.lstrip("-+!@:").startswith(f"{values['APPLIANCE_PREFIX']}/bin/"), start
+            program = start.lstrip("-+!@:").split()[0]
+            assert program.startswith(f"{values['APPLIANCE_PREFIX']}/"), start
         for state in settings.get("StateDirectory", []):
             assert f"/var/lib/{state}" == values["DATA_DIR"], unit.name
 

@@ -13,9 +13,11 @@ in_root() {
   chroot "$root" "$@"
 }
 
-# -- The appliance: a virtual environment at /opt/bitagora (the units' ExecStart=) from the
-# wheel, with the dependencies at the versions in constraints.txt. --system-site-packages lets
-# it see Debian's python3-lgpio on the Pi (no arm64 wheel of it exists for Python 3.11).
+# -- The appliance as its first release slot (the layout appliance updates use, see
+# appliance/update/slots.py): a virtual environment at /opt/bitagora/releases/<version> from the
+# wheel, dependencies at the versions in constraints.txt, and /opt/bitagora/current pointing at
+# it (the units' ExecStart=). --system-site-packages lets it see Debian's python3-lgpio on the
+# Pi (no arm64 wheel of it exists for Python 3.11).
 # pip gets a clean environment (the build machine's pip settings name its own paths); only an
 # index (PIP_INDEX_URL) and a CA bundle for a TLS-inspecting proxy (PIP_CERT) are passed on.
 stage=/tmp/bitagora-install
@@ -29,10 +31,14 @@ if [ -n "${PIP_CERT:-}" ]; then
   install -m 0644 "$PIP_CERT" "$root$stage/ca.pem"
   pip_env+=(PIP_CERT="$stage/ca.pem")
 fi
-in_root python3 -m venv --system-site-packages "$APPLIANCE_PREFIX"
-in_root env -i "${pip_env[@]}" "$APPLIANCE_PREFIX/bin/pip" install --quiet \
-  --constraint "$stage/constraints.txt" "$stage/$(basename "$BITAGORA_WHEEL")"
+wheel=$(basename "$BITAGORA_WHEEL")
+version=$(cut -d- -f2 <<<"$wheel")
+release=$APPLIANCE_PREFIX/releases/$version
+in_root python3 -m venv --system-site-packages "$release"
+in_root env -i "${pip_env[@]}" "$release/bin/pip" install --quiet \
+  --constraint "$stage/constraints.txt" "$stage/$wheel"
 rm -rf "${root:?}$stage"
+ln -s "releases/$version" "$root$APPLIANCE_PREFIX/current"
 
 # -- The project's systemd/ folder, all of it: units as the distribution's own (so that
 # `systemctl edit` overrides land in /etc), the system user, the directories, the udev rules
@@ -118,12 +124,12 @@ manifest=$root/usr/share/bitagora/image-manifest.txt
 install -d "$(dirname "$manifest")"
 {
   echo "# BitAgora POS image: Debian $SUITE from $DEBIAN_MIRROR, $BITAGORA_ARCH"
-  echo "# appliance: $(basename "$BITAGORA_WHEEL")"
+  echo "# appliance: $wheel"
   echo "# Debian packages"
   # shellcheck disable=SC2016  # dpkg-query's own ${field} syntax
   in_root dpkg-query --show --showformat '${Package} ${Version}\n'
-  echo "# Python distributions in $APPLIANCE_PREFIX"
-  in_root "$APPLIANCE_PREFIX/bin/pip" --disable-pip-version-check list --format=freeze --local
+  echo "# Python distributions in $release"
+  in_root "$release/bin/pip" --disable-pip-version-check list --format=freeze --local
 } >"$manifest"
 # (mmdebstrap has the kernel's file systems mounted on /dev, /proc and /sys while hooks run.)
 find "$root" \( -path "$root/dev" -o -path "$root/proc" -o -path "$root/sys" \) -prune -o \
