@@ -5,7 +5,7 @@
 #
 # ARCH is arm64 for the SD image (other architectures run through qemu-user-static/binfmt) or
 # the build machine's own (amd64) for `make image-check`. WHEEL is the appliance's wheel
-# (`pip wheel --no-deps .`). TARGET is an empty directory, or a .tar for sdcard.sh.
+# (`pip wheel --no-deps .`). TARGET is a new or empty directory (what sdcard.sh takes).
 # The hooks in hooks/ do the work; this script only chooses sources and packages. Runs as root
 # (mmdebstrap --mode=root): the output keeps real owners and device nodes.
 set -euo pipefail
@@ -19,7 +19,7 @@ die() {
   exit 2
 }
 
-[ $# -eq 3 ] || die "usage: $0 ARCH WHEEL TARGET (e.g. arm64 dist/bitagora_appliance-0.1.0-py3-none-any.whl rootfs.tar)"
+[ $# -eq 3 ] || die "usage: $0 ARCH WHEEL TARGET (e.g. arm64 dist/bitagora_appliance-0.1.0-py3-none-any.whl rootfs)"
 arch=$1 wheel=$2 target=$3
 [ "$(id -u)" -eq 0 ] || die "run as root: mmdebstrap --mode=root keeps owners and device nodes"
 command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install mmdebstrap"
