@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean image-wheel image-check image
 
 $(BIN)/bitagora: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,26 @@ lint: $(BIN)/bitagora
 	$(BIN)/ruff check appliance central tests bench
 	$(BIN)/ruff format --check appliance central tests bench
 	$(BIN)/mypy
+
+# The SD image (image/, docs/TECHNICIAN.md "Building the SD image"), as root, in $(IMAGE_WORK).
+# image-check builds the root filesystem for this machine and checks it from the inside (minutes,
+# and the network: not part of `make test`); image builds the arm64 SD card image.
+IMAGE_WORK ?= /tmp/bitagora-image
+IMAGE_TOOLS = mmdebstrap genimage qemu-user-static binfmt-support dosfstools mtools curl gpg
+
+image-wheel: $(BIN)/bitagora
+	rm -rf $(IMAGE_WORK)/dist
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(IMAGE_WORK)/dist .
+
+image-check: image-wheel
+	command -v mmdebstrap >/dev/null || { apt-get update && apt-get install -y mmdebstrap; }
+	image/check.sh $(IMAGE_WORK)/dist/*.whl $(IMAGE_WORK)/check
+
+image: image-wheel
+	apt-get install -y $(IMAGE_TOOLS)
+	rm -rf --one-file-system $(IMAGE_WORK)/arm64
+	image/rootfs.sh arm64 $(IMAGE_WORK)/dist/*.whl $(IMAGE_WORK)/arm64/rootfs
+	image/sdcard.sh $(IMAGE_WORK)/arm64/rootfs $(IMAGE_WORK)/bitagora-sdcard.img
 
 clean:
 	rm -rf $(VENV) .pytest_cache
