@@ -102,6 +102,9 @@ def test_update_installs_switches_and_is_confirmed(device: Device) -> None:
     message = install(device.settings, device.bundle("1.0"))
     assert "installed 1.0 (was none)" in message
     assert device.running() == "bitagora 1.0 tiny-dep"  # its dependency came from the bundle
+    # The system's packages stay visible (Debian's lgpio for a GPIO drawer on a Pi).
+    config = (device.root / RELEASES / "1.0" / "pyvenv.cfg").read_text()
+    assert "include-system-site-packages = true" in config
     pending = load_state(device.root)
     assert pending is not None and (pending.state, pending.previous) == ("pending", None)
     assert device.systemctl_calls() == [

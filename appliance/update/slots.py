@@ -104,8 +104,12 @@ def _make_slot(slot: Path, wheels: Path, requirements: tuple[str, ...]) -> None:
     """A new virtualenv at ``slot`` with the requirements from ``wheels`` and nothing else.
 
     pip runs from this release's interpreter against the slot's (``--python``), so the slot
-    needs no pip of its own to be made; it gets one only if the bundle carries pip's wheel."""
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(slot)
+    needs no pip of its own to be made; it gets one only if the bundle carries pip's wheel.
+    Like the image's first release, the slot sees the system's packages: on a Pi, Debian's
+    python3-lgpio (no wheel of it exists for this Python) drives a GPIO cash drawer. Every
+    requirement is still installed from the bundle (``--ignore-installed``), never taken from
+    the system."""
+    venv.EnvBuilder(with_pip=False, symlinks=True, system_site_packages=True).create(slot)
     command = [
         sys.executable,
         "-m",
@@ -115,6 +119,7 @@ def _make_slot(slot: Path, wheels: Path, requirements: tuple[str, ...]) -> None:
         "--disable-pip-version-check",
         "--no-input",
         "install",
+        "--ignore-installed",
         "--no-index",
         "--no-cache-dir",
         "--find-links",
