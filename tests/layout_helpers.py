@@ -22,6 +22,8 @@ from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.script import tap, tap_product, wait_until
+from appliance.tui.widgets.category_bar import CategoryBar
+from appliance.tui.widgets.product_grid import ProductGrid
 
 # The panels a kiosk is built with, in pixels, and the console's cells on each (8x16 font).
 PANELS = {
@@ -89,12 +91,10 @@ def layout_faults(screen: Screen[object]) -> list[str]:
 
 
 def scrolls(widget: Widget) -> bool:
-    """Whether ``widget`` lies in a container that scrolls (a product grid, the category tabs):
-    there an edge may cut the last row, and a swipe brings the rest."""
-    return any(
-        isinstance(a, Widget) and (a.allow_vertical_scroll or a.allow_horizontal_scroll)
-        for a in widget.ancestors
-    )
+    """Whether ``widget`` lies in a row or grid made to scroll (the product grid, the category
+    tabs): there an edge may cut the last button, and a swipe brings the rest. Anywhere else a
+    cut button is a fault, even inside a container that scrolls as a last resort."""
+    return any(isinstance(a, ProductGrid | CategoryBar) for a in widget.ancestors)
 
 
 def hidden(screen: Screen[object], *selectors: str) -> list[str]:
