@@ -35,6 +35,7 @@ PANELS = {
 SCREENS = ("sell", "lock", "pay-cash", "pay-bitcoin")
 MIN_TARGET = (6, 3)  # cells across, rows: docs/TECHNICIAN.md, "Touch targets"
 CART = ("espresso", "croissant", "water", "espresso", "sandwich")
+SELECTED_LINE = "#cart-lines > CartLineRow.-selected"
 
 
 @asynccontextmanager
@@ -50,6 +51,10 @@ async def screen_at(
                 products = {p.sku: p for p in app.sell.products}
                 for sku in CART:
                     await tap_product(pilot, app.sell, products[sku])
+                # the cart scrolls its new line into view once it has been laid out
+                await wait_until(
+                    pilot, lambda: not hidden(app.screen, SELECTED_LINE), "the new line in view"
+                )
             if name == "pay-cash":
                 await tap(pilot, "#pay")
                 await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
