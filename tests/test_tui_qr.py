@@ -299,3 +299,33 @@ async def test_widget_with_too_much_data_says_so() -> None:
         widget = app.query_one(QrCode)
         assert widget.code is None and widget.has_class("-message")
         assert "7100 characters do not fit in one QR code" in widget_text(widget)
+
+
+async def test_widget_falls_back_to_a_shorter_code_that_fits() -> None:
+    """Too little room for the unified code: the Lightning invoice's own code, whole and
+    readable; with room again, the unified one; with room for neither, the message."""
+    unified, invoice = qr_payload(UNIFIED), qr_payload(f"lightning:{INVOICE}")
+    app = QrApp(unified)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        widget = app.query_one(QrCode)
+        widget.fallbacks = (invoice,)
+        small = render_qr(invoice)
+        await pilot.pause()
+        assert widget.shown == unified and widget.size == (73, 37)
+
+        await pilot.resize_terminal(small.width + 4, small.height + 1)
+        await pilot.pause()
+        assert widget.shown == invoice and widget.code == small and widget.size == small.size
+        assert [strip.text for strip in widget_lines(widget)] == list(small.lines)
+        assert decode(small).text == invoice
+        assert not widget.has_class("-message")
+
+        await pilot.resize_terminal(small.width - 1, 40)
+        await pilot.pause()
+        assert widget.shown is None and widget.has_class("-message")
+        assert "needs 73x37 cells" in widget_text(widget)
+
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert widget.shown == unified and widget.size == (73, 37)

@@ -70,6 +70,11 @@ GC_THRESHOLDS = (700, 10, 100)
 class KioskApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "BitAgora POS"
+    # Screen classes by console size in cells (docs/TECHNICIAN.md, "Panel sizes and layouts"):
+    # an 800x480 panel is -narrow and -short (100x30), 1024x600 and up -wide and -tall, a
+    # portrait one -narrow and -tall. Screens' CSS lays out for each.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(

@@ -133,18 +133,32 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
         if offer is None:
             return
         qr = self.query_one("#btc-qr", QrCode)
+        # A unified code is too big for a small panel: there the Lightning invoice alone shows.
+        both = offer.address is not None and offer.bolt11 is not None
+        qr.fallbacks = (qr_payload(f"lightning:{offer.bolt11}"),) if both else ()
         qr.payload = qr_payload(offer.uri)
         qr.display = True
         self.query_one("#btc-amount", Static).update(offer.btc_text)
+        self._show_rails(offer)
+        self.message = "\n".join(("Scan with a bitcoin wallet", *offer.notes))
+        self._tick()
+
+    def _show_rails(self, offer: Offer) -> None:
+        qr = self.query_one("#btc-qr", QrCode)
         rails = [
             name
             for name, on in (("On-chain", offer.address), ("Lightning", offer.bolt11))
             if on is not None
         ]
+        if qr.shown is not None and qr.shown != qr.payload:
+            rails = ["Lightning"]  # the invoice alone: the unified code does not fit here
         tap = " · or tap a Bolt Card" if offer.bolt11 and self.cards else ""
         self.query_one("#btc-rails", Static).update(" + ".join(rails) + tap)
-        self.message = "\n".join(("Scan with a bitcoin wallet", *offer.notes))
-        self._tick()
+
+    @on(QrCode.Shown)
+    def _qr_shown(self) -> None:
+        if self.offer is not None:
+            self._show_rails(self.offer)
 
     def _tick(self) -> None:
         offer = self.offer
@@ -177,8 +191,10 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             self._finish(status.result)
             return
         self.message = status.message
-        if status.uri is not None:
-            self.query_one("#btc-qr", QrCode).payload = qr_payload(status.uri)
+        if status.uri is not None:  # a top-up: on-chain only, a short code
+            qr = self.query_one("#btc-qr", QrCode)
+            qr.fallbacks = ()
+            qr.payload = qr_payload(status.uri)
         if status.final and status.state not in ("paid", "overpaid"):
             self._close(status.message)
 

@@ -20,6 +20,7 @@ from qrcode.exceptions import DataOverflowError
 from textual import events
 from textual.content import Content
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -144,13 +145,28 @@ def qr_payload(uri: str) -> str:
 class QrCode(Widget):
     """Shows ``payload`` as a QR code, black on white, at one cell per module.
 
-    The widget is as big as the code (``cells``) unless its container is smaller; then it shows
-    a one-line "too small" message instead of a cropped code that no phone could read.
+    The widget is as big as the code (``cells``) unless its container is smaller. Then it draws
+    the first of ``fallbacks`` (shorter payloads, e.g. one payment rail of a unified URI) that
+    fits, and when none does, a one-line "too small" message: never a cropped code, which no
+    phone could read.
     """
 
     DEFAULT_CSS = tcss(__file__)
 
     payload: reactive[str] = reactive("", layout=True)
+    fallbacks: reactive[tuple[str, ...]] = reactive((), layout=True)
+
+    class Shown(Message):
+        """Another payload's code is drawn (``shown``; None: no code), e.g. after a resize."""
+
+        def __init__(self, qr: QrCode, shown: str | None) -> None:
+            super().__init__()
+            self.qr = qr
+            self.shown = shown
+
+        @property
+        def control(self) -> QrCode:
+            return self.qr
 
     def __init__(
         self,
@@ -165,60 +181,91 @@ class QrCode(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.quiet = quiet
         self.error_correction: ErrorCorrection = error_correction
-        self._code: QrText | None = None
+        self._codes: list[QrText] = []  # the payload's code first, then the fallbacks' that fit
         self._error: str | None = None
+        self._shown: str | None = None
         self.set_reactive(QrCode.payload, payload)
-        self._draw(payload)
+        self._draw(payload, ())
 
-    def _draw(self, payload: str) -> None:
-        self._code, self._error = None, None
+    def _draw(self, payload: str, fallbacks: tuple[str, ...]) -> None:
+        self._codes, self._error = [], None
         if payload:
             try:
-                self._code = render_qr(
-                    payload, quiet=self.quiet, error_correction=self.error_correction
-                )
+                self._codes = [
+                    render_qr(p, quiet=self.quiet, error_correction=self.error_correction)
+                    for p in (payload, *fallbacks)
+                ]
             except QrError as error:
                 self._error = f"Cannot show this payment as a QR code: {error}"
 
     def watch_payload(self, payload: str) -> None:
-        self._draw(payload)
+        self._draw(payload, self.fallbacks)
         self._style_message()
+
+    def watch_fallbacks(self, fallbacks: tuple[str, ...]) -> None:
+        self._draw(self.payload, fallbacks)
+        self._style_message()
+
+    def _fitting(self, room: Size) -> QrText | None:
+        return next(
+            (c for c in self._codes if c.width <= room.width and c.height <= room.height), None
+        )
 
     @property
     def code(self) -> QrText | None:
-        """The code drawn for the current payload (None when there is none)."""
-        return self._code
+        """The code drawn in the room the widget has (None when there is none, or no room)."""
+        return self._fitting(self.size)
+
+    @property
+    def shown(self) -> str | None:
+        """The payload of the code drawn: ``payload`` or one of ``fallbacks``."""
+        code = self.code
+        return None if code is None else (self.payload, *self.fallbacks)[self._codes.index(code)]
 
     @property
     def cells(self) -> Size:
-        """The room the code needs, in cells (0x0 without a payload)."""
-        return self._code.size if self._code is not None else Size(0, 0)
+        """The room the payload's own code needs, in cells (0x0 without a payload)."""
+        return self._codes[0].size if self._codes else Size(0, 0)
 
     @property
     def fits(self) -> bool:
-        """Whether the widget has been given room for the whole code."""
-        needed, room = self.cells, self.size
-        return needed.width <= room.width and needed.height <= room.height
+        """Whether the widget has been given room for a whole code."""
+        return self.code is not None
 
     def _style_message(self) -> None:
         # colours only: a class that changed the size could flip ``fits`` back and forth
         self.set_class(self._error is not None or not self.fits, "-message")
+        shown = self.shown
+        if shown != self._shown:
+            self._shown = shown
+            self.post_message(self.Shown(self, shown))
 
     def on_resize(self, event: events.Resize) -> None:
         self._style_message()
 
+    def _planned(self, room: Size) -> QrText | None:
+        """The code the widget will draw in ``room`` (the first one, when none fits)."""
+        return self._fitting(room) or (self._codes[0] if self._codes else None)
+
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        return self.cells.width if self._error is None else len(self._error)
+        if self._error is not None:
+            return len(self._error)
+        code = self._planned(container)
+        return code.width if code is not None else 0
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return self.cells.height if self._error is None else 1
+        if self._error is not None:
+            return 1
+        code = self._planned(Size(width, container.height))
+        return code.height if code is not None else 0
 
     def render(self) -> Content:
         if self._error is not None:
             return Content(self._error)
-        if self._code is None:
+        if not self._codes:
             return Content("")
-        if not self.fits:
+        code = self.code
+        if code is None:
             width, height = self.cells
             return Content(f"Screen too small for the QR code (needs {width}x{height} cells)")
-        return Content(str(self._code))
+        return Content(str(code))

@@ -1,0 +1,113 @@
+"""The kiosk's screens at the panel sizes it runs on: opening each one (sell with a cart of
+several lines, lock, pay cash, pay bitcoin) and checking that every button is a finger's size,
+whole on the screen and clear of the others. No test here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bitcoin_helpers import bitcoin_shop
+from textual.errors import NoWidget
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button
+from touch_helpers import console_cells
+from tui_helpers import kiosk, open_bitcoin_payment
+
+from appliance.tui.app import KioskApp
+from appliance.tui.scan import StepClock
+from appliance.tui.screens.pay_cash import PayCashScreen
+from appliance.tui.script import tap, tap_product, wait_until
+from appliance.tui.widgets.category_bar import CategoryBar
+from appliance.tui.widgets.product_grid import ProductGrid
+
+# The panels a kiosk is built with, in pixels, and the console's cells on each (8x16 font).
+PANELS = {
+    "800x480": console_cells(800, 480),
+    "1024x600": console_cells(1024, 600),
+    "1280x800": console_cells(1280, 800),
+    "720x1280": console_cells(720, 1280),
+}
+SCREENS = ("sell", "lock", "pay-cash", "pay-bitcoin")
+MIN_TARGET = (6, 3)  # cells across, rows: docs/TECHNICIAN.md, "Touch targets"
+CART = ("espresso", "croissant", "water", "espresso", "sandwich")
+SELECTED_LINE = "#cart-lines > CartLineRow.-selected"
+
+
+@asynccontextmanager
+async def screen_at(
+    tmp_path: Path, name: str, size: tuple[int, int]
+) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
+    """The kiosk app in ``size`` cells showing screen ``name`` (one of SCREENS), with the till
+    taking cash and bitcoin (so that the sell screen has all its pay buttons)."""
+    async with bitcoin_shop(tmp_path) as shop:
+        pin = None if name == "lock" else "1234"
+        async with kiosk(shop.till, StepClock(), pin=pin, size=size) as (app, pilot):
+            if name in ("sell", "pay-cash"):
+                products = {p.sku: p for p in app.sell.products}
+                for sku in CART:
+                    await tap_product(pilot, app.sell, products[sku])
+                # the cart scrolls its new line into view once it has been laid out
+                await wait_until(
+                    pilot, lambda: not hidden(app.screen, SELECTED_LINE), "the new line in view"
+                )
+            if name == "pay-cash":
+                await tap(pilot, "#pay")
+                await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+            if name == "pay-bitcoin":
+                await open_bitcoin_payment(pilot, app)
+            yield app, pilot
+
+
+def shown(screen: Screen[object], widget: Widget) -> Region | None:
+    """The part of ``widget`` on the screen, or None when none of it is drawn."""
+    try:
+        return screen.find_widget(widget).visible_region
+    except NoWidget:
+        return None
+
+
+def layout_faults(screen: Screen[object]) -> list[str]:
+    """What is wrong with the buttons on ``screen``, in words (empty: nothing)."""
+    faults = []
+    whole = screen.region
+    seen: list[tuple[Button, Region]] = []
+    for button in screen.query(Button):
+        part = shown(screen, button)
+        if part is None:
+            continue
+        name = f"{button.id or button.name or button.label} at {button.region}"
+        width, height = button.region.size
+        if width < MIN_TARGET[0] or height < MIN_TARGET[1]:
+            faults.append(f"{name} is smaller than {MIN_TARGET[0]}x{MIN_TARGET[1]}")
+        if not whole.contains_region(part):
+            faults.append(f"{name} is off the screen")
+        if part != button.region and not scrolls(button):
+            faults.append(f"{name} is cut to {part}")
+        for other, other_part in seen:
+            if part.overlaps(other_part):
+                faults.append(f"{name} overlaps {other.id or other.label}")
+        seen.append((button, part))
+    return faults
+
+
+def scrolls(widget: Widget) -> bool:
+    """Whether ``widget`` lies in a row or grid made to scroll (the product grid, the category
+    tabs): there an edge may cut the last button, and a swipe brings the rest. Anywhere else a
+    cut button is a fault, even inside a container that scrolls as a last resort."""
+    return any(isinstance(a, ProductGrid | CategoryBar) for a in widget.ancestors)
+
+
+def hidden(screen: Screen[object], *selectors: str) -> list[str]:
+    """The widgets among ``selectors`` that are not wholly on the screen."""
+    missing = []
+    for selector in selectors:
+        widget = screen.query_one(selector)
+        part = shown(screen, widget)
+        if part is None or part != widget.region or not widget.region.area:
+            missing.append(f"{selector} ({widget.region}, shown {part})")
+    return missing

@@ -1,0 +1,124 @@
+"""The kiosk at the panel sizes it is built with (800x480, 1024x600, 1280x800, 720x1280
+portrait): on the sell, lock, pay cash and pay bitcoin screens every button is at least the
+minimum touch target, whole on the screen and clear of the others; what a sale needs is on
+screen; the bitcoin QR code is drawn whole or not at all; and each screen matches its snapshot.
+
+Regenerate the snapshots after a deliberate change of a screen's look:
+``pytest --snapshot-update tests/test_tui_layouts.py`` (then look at the SVGs before committing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import coincurve
+import pytest
+from layout_helpers import PANELS, SCREENS, hidden, layout_faults, screen_at, shown
+from pytest_textual_snapshot import SVGImageExtension
+from syrupy.assertion import SnapshotAssertion
+from textual.widgets import Button, Static
+from tui_helpers import text
+
+from appliance.core.btc import bip21_uri
+from appliance.sim import bolt11
+from appliance.tui.app import KioskApp
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+from appliance.tui.script import wait_until
+from appliance.tui.widgets.product_grid import ProductGrid
+from appliance.tui.widgets.qr import QrCode, qr_payload
+from appliance.tui.widgets.tap_button import TapButton
+
+pytestmark = pytest.mark.timeout(90)
+
+# What each screen must show whole for a sale to go on by touch alone.
+NEEDED = {
+    "sell": (
+        "#lock", "#search-keys", "#qty-minus", "#qty-plus", "#remove-line", "#total",
+        "#pay", "#pay-bitcoin", "#pay-split",
+    ),
+    "lock": ("#pin-display", *(f"#key-{k}" for k in "0123456789"), "#key-clear", "#key-ok"),
+    "pay-cash": (
+        "#pay-total", "#change-label", "#tender-0", "#key-0", "#key-9",
+        "#key-dot", "#key-back", "#cancel", "#confirm",
+    ),
+    "pay-bitcoin": ("#btc-qr", "#btc-total", "#btc-amount", "#btc-countdown", "#btc-cancel"),
+}  # fmt: skip
+
+# A Lightning invoice that is the same on every run (the simulator's are random), for the
+# snapshot's QR code: the espresso's 2,940 sats, as long as the simulator's invoices.
+INVOICE = bolt11.encode(
+    node_key=coincurve.PrivateKey(hashlib.sha256(b"layout snapshot node").digest()),
+    network="bc",
+    amount_msat=2_940_000,
+    payment_hash=hashlib.sha256(b"layout preimage").digest(),
+    payment_secret=hashlib.sha256(b"layout secret").digest(),
+    description="BitAgora sale 2026-000001",
+    timestamp=1_790_000_000,
+    expiry_s=600,
+)
+
+
+def fix_the_qr(app: KioskApp, screen: PayBitcoinScreen) -> None:
+    """The same QR code on every run, for the snapshot: the offer's own address and amount,
+    with INVOICE for the simulator's."""
+    offer = screen.offer
+    assert offer is not None and offer.address is not None
+    qr = screen.query_one("#btc-qr", QrCode)
+    qr.fallbacks = (qr_payload(f"lightning:{INVOICE}"),)
+    merchant = app.till.settings.device.merchant_name
+    qr.payload = qr_payload(bip21_uri(offer.address, 2_940, label=merchant, lightning=INVOICE))
+
+
+@pytest.mark.parametrize("panel", list(PANELS))
+@pytest.mark.parametrize("name", SCREENS)
+async def test_each_screen_fits_the_panel_for_fingers(
+    tmp_path: Path, name: str, panel: str, snapshot: SnapshotAssertion
+) -> None:
+    size = PANELS[panel]
+    async with screen_at(tmp_path, name, size) as (app, pilot):
+        screen = app.screen
+        assert app.size == size
+        assert layout_faults(screen) == []
+        assert hidden(screen, *NEEDED[name]) == []
+        if name == "sell":
+            assert len(app.sell.cart.lines) == 4
+            # the line just added, which + and − change, is on screen (screen_at waited for
+            # it); so are a row of products
+            grid = screen.query_one(ProductGrid)
+            whole = [b for b in grid.buttons if b.display and shown(screen, b) == b.region]
+            assert len(whole) >= 2
+        if isinstance(screen, PayBitcoinScreen):
+            qr = screen.query_one("#btc-qr", QrCode)
+            code = qr.code
+            assert code is not None, "no QR code fits"
+            assert shown(screen, qr) == qr.region and qr.region.size == code.size
+            # a unified code where it fits; on the short 7" panel, the Lightning invoice alone
+            short = panel == "800x480"
+            assert qr.shown == (qr.fallbacks[0] if short else qr.payload)
+            rails = "Lightning" if short else "On-chain + Lightning"
+            assert text(screen, "#btc-rails") == rails
+            fix_the_qr(app, screen)
+            await pilot.pause()
+            assert qr.code is not None and shown(screen, qr) == qr.region
+        # nothing caught mid-way: a button's flash, the cart scrolling to its new line
+        await wait_until(pilot, lambda: not screen.query(".-tapped"), "the taps' flash")
+        await pilot.wait_for_scheduled_animations()
+        svg = app.export_screenshot()
+        assert snapshot.use_extension(SVGImageExtension) == svg
+
+
+async def test_the_top_bar_takes_one_more_button_at_800x480(tmp_path: Path) -> None:
+    """A further top-bar button (such as a manager's Menu), the longest label and a long staff
+    name still leave every button whole; the names give way, but stay readable."""
+    async with screen_at(tmp_path, "sell", PANELS["800x480"]) as (app, pilot):
+        sell = app.sell
+        await sell.query_one("#top-bar").mount(TapButton("Menu", id="extra"), before="#lock")
+        sell.query_one("#training", Button).label = "End training"
+        sell.query_one("#staff-name", Static).update("Maria Fernanda Oliveira · manager")
+        await pilot.pause()
+        assert layout_faults(sell) == []
+        assert hidden(sell, "#no-sale", "#reprint", "#training", "#extra", "#lock") == []
+        assert hidden(sell, "#merchant", "#staff-name") == []
+        assert sell.query_one("#merchant").region.width >= 12
+        assert sell.query_one("#staff-name").region.width >= 12
