@@ -101,9 +101,9 @@ def stored_pay_index(database: Path) -> int:
         with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn:
             row = conn.execute(
                 "SELECT max((SELECT coalesce(max(pay_index), 0) FROM ln_invoice"
-                "            WHERE epoch = (SELECT max(epoch) FROM ln_cursor)),"
-                " (SELECT coalesce(max(pay_index), 0) FROM ln_cursor"
-                "  WHERE epoch = (SELECT max(epoch) FROM ln_cursor)))"
+                "            WHERE epoch = (SELECT max(epoch) FROM ln_count_cursor)),"
+                " (SELECT coalesce(max(pay_index), 0) FROM ln_count_cursor"
+                "  WHERE epoch = (SELECT max(epoch) FROM ln_count_cursor)))"
             ).fetchone()
     except sqlite3.Error:  # before migration 0012: the count then looks new, which is taken too
         return 0

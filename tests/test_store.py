@@ -155,7 +155,7 @@ def test_power_cut_mid_sales_keeps_every_committed_sale(tmp_path: Path) -> None:
     assert sale_count == outbox_count == result.count  # all or nothing per sale
 
 
-async def test_lightning_settlements_stored_before_count_epochs_keep_their_cursor(
+async def test_lightning_settlements_stored_before_count_epochs_keep_their_cursor_both_ways(
     tmp_path: Path,
 ) -> None:
     """A till upgraded from version 11: its paid invoices and its cursor become epoch 0 of the
@@ -179,3 +179,12 @@ async def test_lightning_settlements_stored_before_count_epochs_keep_their_curso
         assert await ln_store.last_pay_index(conn) == 9
     finally:
         await conn.close()
+    # An update rolled back: the release before this migration still records its payments here.
+    with closing(sqlite3.connect(path)) as old:
+        old.executescript(
+            "UPDATE ln_invoice SET status = 'paid', pay_index = 8, amount_received_msat = 1000,"
+            " paid_at = 1, settled_at = 'now' WHERE label = 'bitagora-s2' AND status = 'pending';"
+            " UPDATE ln_cursor SET pay_index = max(pay_index, 8) WHERE id = 1;"
+        )
+        paid = old.execute("SELECT status, pay_index FROM ln_invoice WHERE label = 'bitagora-s2'")
+        assert paid.fetchone() == ("paid", 8)

@@ -128,6 +128,12 @@ def test_update_installs_switches_and_is_confirmed(device: Device) -> None:
     with pytest.raises(UpdateError, match="release 2.0 is already the one running"):
         install(device.settings, device.bundle("2.0", "broken"))
 
+    # A third release: once it is judged good, only it and the one to roll back to stay.
+    install(device.settings, device.bundle("3.0"))
+    assert confirm(device.settings) == (True, "release 3.0 confirmed; removed old release 1.0")
+    assert sorted(p.name for p in (device.root / RELEASES).iterdir()) == ["2.0", "3.0"]
+    assert device.running() == "bitagora 3.0 tiny-dep"
+
 
 async def test_failed_health_check_rolls_back_with_the_data_untouched(device: Device) -> None:
     async with open_device_store(device.data_dir) as store:

@@ -89,7 +89,7 @@ async def last_pay_index(conn: aiosqlite.Connection) -> int:
 
 
 async def _current(conn: aiosqlite.Connection) -> tuple[int, int]:
-    row = await fetch_one(conn, "SELECT epoch, pay_index FROM ln_cursor ORDER BY epoch DESC")
+    row = await fetch_one(conn, "SELECT epoch, pay_index FROM ln_count_cursor ORDER BY epoch DESC")
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
@@ -113,7 +113,7 @@ async def _epoch_for(conn: aiosqlite.Connection, label: str, pay_index: int) -> 
         epoch + 1,
     )
     await conn.execute(
-        "INSERT INTO ln_cursor (epoch, pay_index, opened_at) VALUES (?, 0, ?)",
+        "INSERT INTO ln_count_cursor (epoch, pay_index, opened_at) VALUES (?, 0, ?)",
         (epoch + 1, utc_now()),
     )
     return epoch + 1
@@ -122,8 +122,8 @@ async def _epoch_for(conn: aiosqlite.Connection, label: str, pay_index: int) -> 
 async def _advance(conn: aiosqlite.Connection, epoch: int, pay_index: int) -> None:
     """Every settlement of ``epoch`` up to ``pay_index`` has been seen (never goes back)."""
     await conn.execute(
-        "INSERT INTO ln_cursor (epoch, pay_index, opened_at) VALUES (?, ?, ?) ON CONFLICT (epoch)"
-        " DO UPDATE SET pay_index = max(pay_index, excluded.pay_index)",
+        "INSERT INTO ln_count_cursor (epoch, pay_index, opened_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (epoch) DO UPDATE SET pay_index = max(pay_index, excluded.pay_index)",
         (epoch, pay_index, utc_now()),
     )
 

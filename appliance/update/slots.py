@@ -237,8 +237,25 @@ def _confirm(settings: Settings) -> tuple[bool, str]:
         problem = health_problem(settings, root)
     if problem is None:
         save_state(root, replace(state, state="good", at=_now(), checks_started=1))
-        return True, f"release {state.version} confirmed"
+        removed = _prune(root)
+        pruned = f"; removed old release {', '.join(removed)}" if removed else ""
+        return True, f"release {state.version} confirmed{pruned}"
     return False, rollback(settings, state, problem)
+
+
+def _prune(root: Path) -> list[str]:
+    """Remove every release slot but the running one and the one to roll back to, once the
+    running one is judged good: each slot is a whole virtualenv (~150 MB) on an SD card. A
+    failed release's slot is kept until then, for whoever looks into why it failed."""
+    keep = {linked_version(root, CURRENT), linked_version(root, PREVIOUS)}
+    removed = []
+    for slot in sorted((root / RELEASES).iterdir()):
+        if slot.name not in keep and slot.is_dir() and not slot.is_symlink():
+            shutil.rmtree(slot)
+            removed.append(slot.name)
+    if removed:
+        log.info("removed old release slots: %s", ", ".join(removed))
+    return removed
 
 
 def rollback(settings: Settings, state: UpdateState, reason: str) -> str:

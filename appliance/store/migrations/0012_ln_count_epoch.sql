@@ -6,6 +6,11 @@
 -- waitanyinvoice was asked to wait above the old count. Now the count has epochs: a payment of
 -- ours reported with a pay_index the till has already passed (or already holds) opens a new epoch
 -- with its own cursor (store/lightning.py), and pay_index is unique within an epoch.
+--
+-- Kept readable and writable by the release before this one (an update that is rolled back runs
+-- it over this database): ln_invoice keeps every column it had (its rows written with no epoch
+-- are distinct NULLs to the new UNIQUE), and ln_cursor stays where it is; the epochs' cursors
+-- are a new table.
 
 CREATE TABLE ln_invoice_v12 (
     label                TEXT PRIMARY KEY,
@@ -21,10 +26,9 @@ CREATE TABLE ln_invoice_v12 (
     amount_received_msat INTEGER,
     paid_at              INTEGER,           -- the node's clock, unix seconds
     settled_at           TEXT,              -- our clock, when the till learnt of it
-    epoch                INTEGER,           -- the count pay_index belongs to (ln_cursor)
+    epoch                INTEGER,           -- the count pay_index belongs to (ln_count_cursor)
     UNIQUE (epoch, pay_index),
-    CHECK ((status = 'paid') = (pay_index IS NOT NULL)),
-    CHECK ((pay_index IS NULL) = (epoch IS NULL))
+    CHECK ((status = 'paid') = (pay_index IS NOT NULL))
 );
 
 INSERT INTO ln_invoice_v12 (label, sale_id, payment_hash, bolt11, amount_msat, expires_at,
@@ -40,14 +44,11 @@ ALTER TABLE ln_invoice_v12 RENAME TO ln_invoice;
 CREATE INDEX ln_invoice_pending ON ln_invoice (label) WHERE status = 'pending';
 
 -- One row per epoch; the highest epoch is the node's current count.
-CREATE TABLE ln_cursor_v12 (
+CREATE TABLE ln_count_cursor (
     epoch     INTEGER PRIMARY KEY CHECK (epoch >= 0),
     pay_index INTEGER NOT NULL CHECK (pay_index >= 0),
     opened_at TEXT NOT NULL
 );
 
-INSERT INTO ln_cursor_v12 (epoch, pay_index, opened_at)
+INSERT INTO ln_count_cursor (epoch, pay_index, opened_at)
 SELECT 0, pay_index, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM ln_cursor;
-
-DROP TABLE ln_cursor;
-ALTER TABLE ln_cursor_v12 RENAME TO ln_cursor;
