@@ -8,6 +8,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.cli import main
 
@@ -93,6 +94,15 @@ class DeviceRoot:
 
 def device_root(tmp_path: Path) -> DeviceRoot:
     return DeviceRoot(tmp_path / "root", tmp_path / "device")
+
+
+async def provisioned_device(tmp_path: Path, central: Any) -> DeviceRoot:
+    """A device set up at first boot from the example setup file and enrolled with ``central``
+    (the test server of conftest.py)."""
+    device = device_root(tmp_path)
+    device.write_setup(central.base_url, await central.make_code())
+    assert await device.provision() == 0
+    return device
 
 
 def checked(report: str) -> set[str]:

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from provision_helpers import SETUP, checked, device_root
+from provision_helpers import SETUP, checked, device_root, provisioned_device
 from uplink_helpers import CentralDb, open_device_store
 
 from appliance.provision.apply import FAILED_BEFORE_NETWORK_WAIT_S, retry_enrollment
@@ -96,9 +96,7 @@ async def test_first_boot_enrolls_writes_the_system_and_erases_the_secrets(
 
 
 async def test_a_second_run_is_a_no_op(central_server, tmp_path: Path, capsys) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     key, setup, status = (
         device.key.read_bytes(),
         device.setup.read_text(),
@@ -120,9 +118,7 @@ async def test_a_second_run_is_a_no_op(central_server, tmp_path: Path, capsys) -
 async def test_an_edited_setup_file_is_applied_without_enrolling_again(
     central_server, tmp_path: Path
 ) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     device_id = load_identity(device.data_dir).device_id
     # The technician moves the printer to the network; code and passphrase are long erased.
     edited = device.setup.read_text().replace(
@@ -242,9 +238,7 @@ async def test_a_bad_setup_file_fails_first_boot_without_touching_the_system(
 async def test_factory_reset_sends_every_record_first_then_wipes(
     central_server, tmp_path: Path, capsys
 ) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     async with open_device_store(device.data_dir) as store:
         written = await store.write(7)
         device_id = store.identity.device_id
@@ -277,9 +271,7 @@ async def test_factory_reset_sends_every_record_first_then_wipes(
 async def test_factory_reset_refuses_while_central_cannot_take_the_records(
     central_server, tmp_path: Path, capsys
 ) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     async with open_device_store(device.data_dir) as store:
         await store.write(3)
         # Central moved away (or the network is down): nobody answers at the enrolled address.
@@ -303,9 +295,7 @@ async def test_factory_reset_refuses_while_central_cannot_take_the_records(
 async def test_factory_reset_asks_for_the_device_id(
     central_server, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     device_id = load_identity(device.data_dir).device_id
     prompts: list[str] = []
 
@@ -415,9 +405,7 @@ async def test_factory_reset_refuses_to_drop_the_sales_of_a_device_never_enrolle
 async def test_an_enrolled_device_is_not_moved_to_another_central_silently(
     central_server, tmp_path: Path
 ) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     config = device.config.read_text()
     device.setup.write_text(
         device.setup.read_text().replace(central_server.base_url, "https://other.example.com")
@@ -440,9 +428,7 @@ async def test_an_enrolled_device_is_not_moved_to_another_central_silently(
 async def test_typed_answers_keep_every_setting_nobody_was_asked_about(
     central_server, tmp_path: Path, monkeypatch
 ) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     # Set by hand in appliance.toml since: the touchscreen's calibration.
     device.config.write_text(
         device.config.read_text() + '\n[touch]\ndevice = "/dev/bitagora/touch"\nmax_x = 4095\n'
@@ -464,9 +450,7 @@ async def test_typed_answers_keep_every_setting_nobody_was_asked_about(
 async def test_a_setup_file_naming_some_settings_changes_only_those(
     central_server, tmp_path: Path
 ) -> None:
-    device = device_root(tmp_path)
-    device.write_setup(central_server.base_url, await central_server.make_code())
-    assert await device.provision() == 0
+    device = await provisioned_device(tmp_path, central_server)
     device.write_setup(
         central_server.base_url,
         "",
