@@ -3,6 +3,9 @@
 -- The merchant pays a bitcoin refund from their own wallet and then says so: a ``payout`` record
 -- (core/payout.py) names the refund, the method and the proof. ``payouts`` shows such a payout
 -- as paid, with its proof; a second ``payout`` record for the same refund and method is refused.
+-- The bitcoin money of an unfinished split sale given back (a ``payment`` record in state
+-- ``given_back``, migration 0014) is a pending payout too, named by the sale id, as a give-back
+-- has no refund id.
 
 CREATE TRIGGER journal_payout_once BEFORE INSERT ON journal WHEN NEW.kind = 'payout'
 BEGIN
@@ -18,11 +21,10 @@ END;
 CREATE INDEX journal_payout_of ON journal (kind, body ->> '$.refund_id') WHERE kind = 'payout';
 
 DROP VIEW payouts;
-
 CREATE VIEW payouts AS
 SELECT j.seq AS journal_seq,
        j.at AS recorded_at,
-       j.body ->> '$.refund_id' AS refund_id,
+       coalesce(j.body ->> '$.refund_id', j.body ->> '$.sale_id') AS refund_id,
        j.body ->> '$.sale_id' AS sale_id,
        p.value ->> '$.method' AS method,
        p.value ->> '$.amount' AS amount,
@@ -36,6 +38,7 @@ FROM journal AS j
 JOIN json_each(j.body, '$.payments') AS p
 LEFT JOIN journal AS paid
        ON paid.kind = 'payout'
-      AND paid.body ->> '$.refund_id' = j.body ->> '$.refund_id'
+      AND paid.body ->> '$.refund_id' = coalesce(j.body ->> '$.refund_id', j.body ->> '$.sale_id')
       AND paid.body ->> '$.method' = p.value ->> '$.method'
-WHERE j.kind = 'refund' AND p.value ->> '$.payout' IS NOT NULL;
+WHERE (j.kind = 'refund' OR (j.kind = 'payment' AND j.body ->> '$.state' = 'given_back'))
+  AND p.value ->> '$.payout' IS NOT NULL;

@@ -66,28 +66,3 @@ BEGIN
 END;
 
 ALTER TABLE card_attempt ADD COLUMN cart_json TEXT;
-
--- Bitcoin money of given-back parts is a pending payout too, as a refund's is; it is named by
--- the sale id (a give-back has no refund id), and a `payout` record marks it paid the same way.
-DROP VIEW payouts;
-CREATE VIEW payouts AS
-SELECT j.seq AS journal_seq,
-       j.at AS recorded_at,
-       coalesce(j.body ->> '$.refund_id', j.body ->> '$.sale_id') AS refund_id,
-       j.body ->> '$.sale_id' AS sale_id,
-       p.value ->> '$.method' AS method,
-       p.value ->> '$.amount' AS amount,
-       j.body ->> '$.currency' AS currency,
-       p.value ->> '$.payout.kind' AS kind,
-       p.value ->> '$.payout.destination' AS destination,
-       CASE WHEN paid.seq IS NULL THEN p.value ->> '$.payout.status' ELSE 'paid' END AS status,
-       paid.seq AS paid_seq,
-       paid.body ->> '$.proof' AS proof
-FROM journal AS j
-JOIN json_each(j.body, '$.payments') AS p
-LEFT JOIN journal AS paid
-       ON paid.kind = 'payout'
-      AND paid.body ->> '$.refund_id' = coalesce(j.body ->> '$.refund_id', j.body ->> '$.sale_id')
-      AND paid.body ->> '$.method' = p.value ->> '$.method'
-WHERE (j.kind = 'refund' OR (j.kind = 'payment' AND j.body ->> '$.state' = 'given_back'))
-  AND p.value ->> '$.payout' IS NOT NULL;
