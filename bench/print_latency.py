@@ -9,6 +9,10 @@ the print queue drains when the printer comes back.
    two DLE EOT status round trips cost over the bytes themselves.
 2. Throughput: with the printer unreachable, N sales are queued; the printer comes back and the
    time until the last of the N receipts is cut gives receipts per second.
+3. The paid screen with a printer that is down: ``Till.finish_sale`` (what a sale's done screen
+   waits for: the receipt's outcome) while the printer swallows everything and answers nothing
+   (known to be offline after the first such sale), against the same call with the printer
+   working (baseline: it waits until the receipt is printed).
 
 Usage: python bench/print_latency.py [--rounds N] [--queued N]
 """
@@ -92,6 +96,13 @@ async def run(rounds: int, queued: int) -> None:
                 till.printing.wake()
                 await sim.wait_receipts(before + queued, timeout=120)
                 drained = sim.printed()[-1].cut_at - back
+                await till.printing.wait_idle()
+
+                healthy_ms = await finish_times(till, index + queued, 10)
+                sim.silent = True
+                await finish_times(till, index + queued + 10, 1)  # learns that it is offline
+                down_ms = await finish_times(till, index + queued + 11, 10)
+                sim.silent = False
             finally:
                 await till.close()
             assert sim.dropped == 0
@@ -114,6 +125,22 @@ async def run(rounds: int, queued: int) -> None:
         f"queue drain after the printer came back: {queued} receipts in {drained:.2f} s = "
         f"{queued / drained:.1f} receipts/s"
     )
+    print(
+        f"finish_sale, printer known to be offline: median {statistics.median(down_ms):.2f} ms, "
+        f"max {max(down_ms):.2f} ms; printer working (baseline): "
+        f"median {statistics.median(healthy_ms):.2f} ms, max {max(healthy_ms):.2f} ms  (n=10)"
+    )
+
+
+async def finish_times(till: Till, first: int, n: int) -> list[float]:
+    """How long ``finish_sale`` takes after each of ``n`` committed sales, in ms."""
+    times = []
+    for i in range(n):
+        record = await sales.record_sale(till.conn, till.identity, cash_sale_body(first + i))
+        start = time.perf_counter()
+        await till.finish_sale(record)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
 
 
 def main() -> None:

@@ -549,7 +549,12 @@ class Till:
         """Let the print worker try the receipt record ``seq`` queued; say why if it did not
         print (it stays queued and prints once the printer is back)."""
         self.printing.wake()
-        if not self.printing.state.problem and await print_queue.waiting_before(self.conn, seq):
+        known = self.printing.state.problem
+        if known:
+            # The printer is already known to be down: a paid customer must not wait on yet
+            # another attempt (up to printer.timeout_s + 1 on a printer that is off).
+            return f"Receipt not printed: {known} (queued: it prints when the printer is back)"
+        if await print_queue.waiting_before(self.conn, seq):
             return None  # a healthy printer working through earlier receipts: no need to wait
         try:
             error = await self.printing.outcome(seq, self.settings.printer.timeout_s + 1.0)
