@@ -33,6 +33,7 @@ from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.manager_menu import ManagerMenuScreen
 from appliance.tui.screens.refund import RefundScreen
 from appliance.tui.screens.refund_find import RefundFindScreen
+from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
 from appliance.tui.screens.sell import SellScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
@@ -40,6 +41,7 @@ from appliance.tui.screens.z_close import ZCloseScreen
 from appliance.tui.script import one_sale, tap, tap_product, wait_until
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.keypad import Keypad
+from appliance.tui.widgets.text_keyboard import TextKeyboard
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -166,6 +168,28 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: app.screen is menu, "the menu again")
         await tap(pilot, "#menu-close")
         await wait_until(pilot, lambda: banner.display, "no shift open after the Z")
+
+
+async def test_a_reason_typed_on_the_on_screen_keyboard(tmp_path: Path) -> None:
+    """No keyboard at the till: tapping the reason field brings the on-screen one, whose Enter
+    only closes it (the paid out is confirmed by its own button, not by finishing a word)."""
+    async with till_with_printer(tmp_path) as (till, _sim), kiosk(till, pin="9999") as (app, pilot):
+        await open_menu(pilot)
+        await tap(pilot, "#menu-paid-out")
+        amount = await on_screen(pilot, AmountScreen)
+        await tap_keys(pilot, "2")
+        await tap(pilot, "#reason-text")
+        keyboard = (await on_screen(pilot, SearchKeyboardScreen)).query_one(TextKeyboard)
+        for key in ("i", "c", "e", "space", "ç"):
+            await tap(pilot, keyboard.key(key))
+        await tap(pilot, keyboard.key("enter"))
+        assert await on_screen(pilot, AmountScreen) is amount
+        assert amount.picker is not None and amount.picker.reason == "ice ç"
+        assert await records(till, "paid_in_out") == []  # Enter closed the keyboard, no more
+        await tap(pilot, "#amount-confirm")
+        await on_screen(pilot, ManagerMenuScreen)
+        [paid] = await records(till, "paid_in_out")
+        assert paid.body["reason"] == "ice ç" and paid.body["amount"]["minor"] == 200
 
 
 async def find_sale_by_keys(pilot: Any, code: str) -> RefundScreen:

@@ -56,6 +56,7 @@ from appliance.tui.screens.sell import SellScreen
 from appliance.tui.screens.split import SplitScreen
 from appliance.tui.screens.technician import TechnicianScreen
 from appliance.tui.touch import TouchInput
+from appliance.tui.widgets.typed_field import TypedField
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +303,11 @@ class KioskApp(App[None]):
     @on(Button.Pressed, "#search-keys")
     def _search_keys(self) -> None:
         self.push_screen(SearchKeyboardScreen(self.sell))
+
+    @on(TypedField.KeyboardWanted)
+    def _field_keys(self) -> None:
+        if not isinstance(self.screen, SearchKeyboardScreen):
+            self.push_screen(SearchKeyboardScreen(self.screen, enter=False))
 
     @on(SellScreen.NoSaleRequested)
     def _no_sale_requested(self, event: SellScreen.NoSaleRequested) -> None:

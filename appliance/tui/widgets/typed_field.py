@@ -66,6 +66,11 @@ class TypedField(Horizontal):
             return False
         return True
 
+    class KeyboardWanted(Message):
+        """A finger chose the field: there may be no keyboard but the on-screen one (the app
+        opens it over the field's screen)."""
+
     def on_click(self, event: events.Click) -> None:
         event.stop()
         self.post_message(self.Tapped(self))
+        self.post_message(self.KeyboardWanted())
