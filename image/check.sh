@@ -127,6 +127,11 @@ if output=$(in_root /lib/systemd/system-generators/systemd-fstab-generator \
 else
   fail "/etc/fstab at boot: ${output:-no $data_mount generated}"
 fi
+if grep -rqs 'Check-Valid-Until' "$root/etc/apt/"; then
+  fail "apt on the device would accept expired (replayed) archives: Check-Valid-Until is set"
+else
+  pass "apt checks that archives are current"
+fi
 for rules in "$systemd_dir"/*.rules; do
   if cmp --quiet "$rules" "$root/etc/udev/rules.d/$(basename "$rules")"; then
     pass "udev rules $(basename "$rules") installed"

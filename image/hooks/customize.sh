@@ -119,6 +119,9 @@ fi
 # manifest of every package and Python distribution in the image, and no file dated after the
 # pinned moment (the byte code checks hashes, not dates, so it stays valid).
 rm -f "$root/etc/resolv.conf"
+# The build reads a dated snapshot, so it lets apt accept its expired Release files; mmdebstrap
+# keeps its apt options in the image. The device itself must refuse stale (replayed) archives.
+sed -i '/Check-Valid-Until/d' "$root/etc/apt/apt.conf.d/99mmdebstrap"
 echo "$HOSTNAME_DEFAULT" >"$root/etc/hostname"
 manifest=$root/usr/share/bitagora/image-manifest.txt
 install -d "$(dirname "$manifest")"

@@ -15,9 +15,11 @@ done
 key=$(mktemp)
 trap 'rm -f "$key"' EXIT
 curl --fail --silent --show-error --location "$RPI_KEY_URL" --output "$key"
+# Exactly one key, the pinned one: every key in the file would be trusted by apt.
+keys=$(gpg --show-keys --with-colons "$key" | awk -F: '$1 == "pub" { n++ } END { print n + 0 }')
 found=$(gpg --show-keys --with-colons "$key" | awk -F: '$1 == "fpr" { print $10; exit }')
-if [ "$found" != "$RPI_KEY_FINGERPRINT" ]; then
-  echo "setup hook: $RPI_KEY_URL has fingerprint '$found', expected $RPI_KEY_FINGERPRINT" >&2
+if [ "$keys" != 1 ] || [ "$found" != "$RPI_KEY_FINGERPRINT" ]; then
+  echo "setup hook: $RPI_KEY_URL holds $keys key(s), first '$found'; expected only $RPI_KEY_FINGERPRINT" >&2
   exit 2
 fi
 install -d "$root/etc/apt/trusted.gpg.d"
