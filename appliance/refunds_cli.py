@@ -58,7 +58,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 def _paid(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.services.refunds import RefundError, mark_payout_paid
-    from appliance.store import device
+    from appliance.store import device, lock
     from appliance.store.db import open_db
     from appliance.store.identity import IdentityError, load_identity
 
@@ -76,8 +76,16 @@ def _paid(settings: Settings, args: argparse.Namespace) -> int:
         return record.seq
 
     try:
-        seq = asyncio.run(mark())
-    except (RefundError, device.DeviceMismatch, IdentityError, FileNotFoundError) as err:
+        _existing(settings)
+        with lock.hold(settings.data_dir):  # never in the middle of a restore
+            seq = asyncio.run(mark())
+    except (
+        RefundError,
+        device.DeviceMismatch,
+        IdentityError,
+        FileNotFoundError,
+        lock.StoreBusy,
+    ) as err:
         print(f"bitagora refunds paid: {err}", file=sys.stderr)
         return 1
     print(f"refund {args.refund_id}: the {args.method} payout is recorded as paid (#{seq})")

@@ -27,7 +27,7 @@ import aiosqlite
 from appliance.config import Settings
 from appliance.core.lockout import TILL, format_wait, staff_subject, utc_now
 from appliance.core.roles import ROLES
-from appliance.store import catalog, device, lockout
+from appliance.store import catalog, device, lock, lockout
 from appliance.store.db import open_db
 from appliance.store.identity import load_or_create_identity
 
@@ -116,8 +116,13 @@ def run(settings: Settings, action: Action, args: argparse.Namespace) -> int:
             await conn.close()
 
     try:
-        print(asyncio.run(go()))
+        # Beside the kiosk and the uplink (shared), never in the middle of a restore.
+        with lock.hold(settings.data_dir):
+            print(asyncio.run(go()))
     except (ValueError, aiosqlite.Error, device.DeviceMismatch) as err:  # BadgeError: ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except lock.StoreBusy as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

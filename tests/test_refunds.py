@@ -309,7 +309,7 @@ async def test_cli_lists_payouts_and_marks_one_paid(
     elsewhere = ["--data-dir", str(tmp_path / "elsewhere")]
     args = ["refunds", "paid", refund_id, "--method", "lightning", "--proof", "5f" * 32]
     wrong = await asyncio.to_thread(main, args + elsewhere)
-    assert wrong == 1 and "cannot read device key" in capsys.readouterr().err
+    assert wrong == 1 and "no device store at" in capsys.readouterr().err
     assert not (tmp_path / "elsewhere").exists()  # no new device made by a typo
     code, out, _ = await asyncio.to_thread(cli, "list", "--pending")
     assert code == 0 and refund_id in out and f"lightning to bolt11 {BOLT11}: pending" in out
