@@ -22,8 +22,8 @@ from appliance import __version__
 from appliance.config import Settings, load_settings
 from appliance.store import lock
 from appliance.store.backup import (
-    DATABASE,
     BackupError,
+    copy_in,
     live_head,
     swap_in,
     take_backup,
@@ -89,24 +89,34 @@ async def restore(settings: Settings, src: Path, *, force: bool = False) -> str:
     BackupError or StoreBusy when nothing was)."""
     # First, so that nothing writes between the checks below and the swap.
     with lock.hold(settings.data_dir, exclusive=True):
-        manifest = await asyncio.to_thread(verify_backup, src)
-        identity = _device_key(settings, manifest.public_key, manifest.device_id)
-        warnings: list[str] = []
-        held = await central_held_seq(settings, identity, src / DATABASE, warnings, force)
-        if held is not None and held > manifest.head_seq and not force:
-            raise Refused(
-                f"central holds this device's journal up to seq {held}, the backup only up to "
-                f"seq {manifest.head_seq}: the till would sign new records for seqs central "
-                "already has (a fork). Use a newer backup, or --force if central ops agree"
-            )
-        live = live_head(settings.database_path)
-        if live is not None and live > manifest.head_seq and not force:
-            raise Refused(
-                f"the current database holds the journal up to seq {live}, the backup only up "
-                f"to seq {manifest.head_seq}: restoring would drop {live - manifest.head_seq} "
-                "signed records. Use a newer backup, or --force"
-            )
-        aside = await asyncio.to_thread(swap_in, src, settings.database_path)
+        # The copy in the data directory is what is checked and then put in place.
+        incoming = await asyncio.to_thread(copy_in, src, settings.database_path)
+        try:
+            return await _restore_copy(settings, src, incoming, force)
+        finally:
+            incoming.unlink(missing_ok=True)  # gone once swapped in; left over if refused
+
+
+async def _restore_copy(settings: Settings, src: Path, incoming: Path, force: bool) -> str:
+    """Check ``incoming`` (``src``'s database copied into the data directory), then swap it in."""
+    manifest = await asyncio.to_thread(verify_backup, src, incoming)
+    identity = _device_key(settings, manifest.public_key, manifest.device_id)
+    warnings: list[str] = []
+    held = await central_held_seq(settings, identity, incoming, warnings, force)
+    if held is not None and held > manifest.head_seq and not force:
+        raise Refused(
+            f"central holds this device's journal up to seq {held}, the backup only up to "
+            f"seq {manifest.head_seq}: the till would sign new records for seqs central "
+            "already has (a fork). Use a newer backup, or --force if central ops agree"
+        )
+    live = live_head(settings.database_path)
+    if live is not None and live > manifest.head_seq and not force:
+        raise Refused(
+            f"the current database holds the journal up to seq {live}, the backup only up "
+            f"to seq {manifest.head_seq}: restoring would drop {live - manifest.head_seq} "
+            "signed records. Use a newer backup, or --force"
+        )
+    aside = await asyncio.to_thread(swap_in, incoming, settings.database_path)
     kept = f"; the replaced database is in {aside}" if aside else ""
     notes = "".join(f"\nnote: {w}" for w in warnings)
     return (

@@ -671,7 +671,9 @@ class UpdateSettings:
     """Signed updates into release slots (docs/ARCHITECTURE.md, "Updates"). ``root`` holds
     ``releases/<version>/`` (one venv each) and the ``current`` and ``previous`` links;
     ``public_key`` is the pinned release-signing key (PEM); ``health_user`` runs the new
-    release's health check when the confirmation runs as root ("" = as whoever runs it)."""
+    release's health check when the confirmation runs as root ("" = as whoever runs it);
+    ``settle_s``: how long the services must then stay up without systemd restarting them (a
+    kiosk that crashes at start is "active" between its restarts)."""
 
     public_key: str = "/etc/bitagora/update-signing.pub"
     root: str = "/opt/bitagora"
@@ -680,6 +682,7 @@ class UpdateSettings:
     systemctl: str = "systemctl"
     confirm_timeout_s: int = 120
     health_user: str = "bitagora"
+    settle_s: float = 20.0
 
     def check(self) -> None:
         for key in ("public_key", "root"):
@@ -692,6 +695,8 @@ class UpdateSettings:
             raise ConfigError(
                 f"update.confirm_timeout_s: must be 5..3600, got {self.confirm_timeout_s}"
             )
+        if not 0 <= self.settle_s <= 600:
+            raise ConfigError(f"update.settle_s: must be 0..600 seconds, got {self.settle_s}")
 
 
 @dataclass(frozen=True)

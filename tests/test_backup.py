@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -171,6 +172,79 @@ async def test_damaged_or_forged_backup_is_refused_and_nothing_changes(tmp_path:
         await restore(settings, tmp_path)
     assert digest(data_dir / DATABASE) == before
     assert not (data_dir / "replaced").exists()
+
+
+async def test_a_bad_read_from_the_stick_is_caught_in_the_copy_put_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir, dest = tmp_path / "device", tmp_path / "usb"
+    dest.mkdir()
+    async with open_device_store(data_dir) as device:
+        await device.write(5)
+    folder, _ = back_up(data_dir, dest)
+    before = digest(data_dir / DATABASE)
+    copyfile = shutil.copyfile
+
+    def flaky_read(src: Path, dst: Path) -> Path:  # the stick verified well, then misreads
+        copyfile(src, dst)
+        damaged = bytearray(Path(dst).read_bytes())
+        damaged[len(damaged) // 2] ^= 0xFF
+        Path(dst).write_bytes(bytes(damaged))
+        return dst
+
+    monkeypatch.setattr(shutil, "copyfile", flaky_read)
+    with pytest.raises(BackupError, match="does not match the checksum"):
+        await restore(Settings(data_dir=data_dir), folder)
+    assert digest(data_dir / DATABASE) == before
+    assert not (data_dir / f"{DATABASE}.restoring").exists()
+    assert not (data_dir / "replaced").exists()
+
+
+async def test_a_power_cut_before_the_swap_leaves_the_old_database_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir, dest = tmp_path / "device", tmp_path / "usb"
+    dest.mkdir()
+    async with open_device_store(data_dir) as device:
+        await device.write(3)
+        folder, _ = back_up(data_dir, dest)
+        await device.write(1)
+    records = chain(data_dir / DATABASE)
+    # A process that died after a write left it in the WAL only, not yet in the file itself.
+    died = (
+        "import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " c.execute('PRAGMA wal_autocheckpoint=0');"
+        ' c.execute("INSERT INTO staff (id, name, role, pin_hash)'
+        " VALUES ('bo', 'Bo', 'cashier', 'x')\");"
+        " c.commit(); os._exit(0)"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", died, str(data_dir / DATABASE)
+    )
+    assert await process.wait() == 0
+    assert (data_dir / f"{DATABASE}-wal").stat().st_size
+
+    def power_cut(src: Path, dst: Path) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", power_cut)
+    with pytest.raises(OSError, match="power cut"):
+        await restore(Settings(data_dir=data_dir), folder, force=True)
+    # The old database is still where the till opens it (and a link of it is kept aside): a
+    # boot now finds the old chain, not an empty store starting a second chain from seq 1.
+    assert chain(data_dir / DATABASE) == records
+    (aside,) = (data_dir / "replaced").iterdir()
+    assert (aside / DATABASE).stat().st_ino == (data_dir / DATABASE).stat().st_ino
+    with sqlite3.connect(f"file:{data_dir / DATABASE}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT name FROM staff WHERE id = 'bo'").fetchone() == ("Bo",)
+    conn.close()
+    monkeypatch.undo()
+
+    await restore(Settings(data_dir=data_dir), folder, force=True)
+    assert chain(data_dir / DATABASE) == records[:3]
+    async with open_device_store(data_dir) as device:
+        (record,) = await device.write(1)
+        assert record.seq == 4
 
 
 async def test_backup_of_another_device_is_refused(tmp_path: Path) -> None:

@@ -31,23 +31,28 @@ ANA = Staff("ana", "Ana", "cashier")
 MANAGER = Approval(pin="9999")
 
 
-async def card_sale(till: Till, card: CardPayments, settings: CardSettings, http: Any) -> Any:
-    """A sale paid by card on the simulated reader, then recorded as the till records it."""
+async def card_sale(
+    till: Till, card: CardPayments, settings: CardSettings, http: Any, *parts: int
+) -> Any:
+    """A sale paid by card on the simulated reader, then recorded as the till records it;
+    ``parts``: the minor units of the first card parts of a split sale (the last pays the rest)."""
     cart = till.new_cart()
     products = {p.sku: p for p in await till.products()}
     cart.add(products["mug"])
     cart.add(products["cake"])
     total = cart.totals().total
     sale_id = str(uuid.uuid4())
-    attempt = await card.start(sale_id, total, "Sale")
     client = make_client(settings, http)
-    await client.v1.test_helpers.terminal.readers.present_payment_method_async(
-        DEFAULT_READER, {"type": "card_present", "card_present": {"number": "4242424242424242"}}
-    )
-    outcome = await card.wait(attempt)
-    assert outcome.paid
-    payment = Payment("card", total, details={"payment_intent": attempt.payment_intent})
-    body = sale_body(sale_id, cart, "ana", "Ana", [payment])
+    payments = []
+    for amount in [*(Money(n, "EUR") for n in parts), total - Money(sum(parts), "EUR")]:
+        attempt = await card.start(sale_id, amount, "Sale")
+        await client.v1.test_helpers.terminal.readers.present_payment_method_async(
+            DEFAULT_READER, {"type": "card_present", "card_present": {"number": "4242424242424242"}}
+        )
+        outcome = await card.wait(attempt)
+        assert outcome.paid
+        payments.append(Payment("card", amount, details={"payment_intent": attempt.payment_intent}))
+    body = sale_body(sale_id, cart, "ana", "Ana", payments)
     return await sales.record_sale(till.conn, till.identity, body)
 
 
@@ -117,3 +122,47 @@ async def test_card_refund_once_despite_a_network_drop(tmp_path: Path) -> None:
         assert [r async for r in journal.iterate(till.conn)] == before
         charge = sim.charges[refund["charge"]]
         assert charge["refunded"] and charge["amount_refunded"] == sale.body["total"]["minor"]
+
+
+async def test_split_card_sale_refunded_in_pieces_and_after_a_half_failure(tmp_path: Path) -> None:
+    sim = StripeSim(api_key=KEY)
+    async with (
+        serve(sim.app()) as url,
+        httpx.AsyncClient(timeout=2.0) as http,
+        till_with_printer(tmp_path) as (till, _printer),
+    ):
+        settings = sim_card_settings(url, KEY)
+        card = CardPayments(settings, till.conn, http=http)
+        service = RefundService(till, card)
+
+        def left(pi: str) -> int:
+            (charge,) = sim.succeeded_charges(pi)
+            return int(charge["amount_captured"] - charge["amount_refunded"])
+
+        # Two refunds of a sale paid by two cards: each goes to what each card has left, so the
+        # second one is not refused by Stripe and the whole sale goes back.
+        sale = await card_sale(till, card, settings, http, 300)
+        intents = [p["payment_intent"] for p in sale.body["payments"]]
+        await service.refund(ANA, MANAGER, "broken", original_seq=sale.seq, lines=[LineChoice(0)])
+        await service.refund(ANA, MANAGER, "broken", original_seq=sale.seq)
+        assert [left(pi) for pi in intents] == [0, 0]
+
+        # The second card refused after the first was refunded: the error says so, nothing is
+        # journalled, and the refund tried again (no id given, as from a reopened screen) does
+        # not refund the first card twice.
+        sale = await card_sale(till, card, settings, http, 300)
+        first, second = [p["payment_intent"] for p in sale.body["payments"]]
+        charge = sim.payment_intents[second]["latest_charge"]
+        sim.payment_intents[second]["latest_charge"] = None  # Stripe finds nothing to refund
+        with pytest.raises(CardRefundFailed, match=f"Already refunded at Stripe: €3.00 to {first}"):
+            await service.refund(ANA, MANAGER, "broken", original_seq=sale.seq)
+        assert left(first) == 0
+        assert not await service.previous_refunds(sale.seq)
+        sim.payment_intents[second]["latest_charge"] = charge
+        result = await service.refund(ANA, MANAGER, "broken", original_seq=sale.seq)
+        assert [(p["payment_intent"], p["amount"]) for p in result.record.body["payments"]] == [
+            (first, 300),
+            (second, sale.body["total"]["minor"] - 300),
+        ]
+        assert [left(pi) for pi in (first, second)] == [0, 0]
+        assert len([r for r in sim.refunds.values() if r["payment_intent"] == first]) == 1

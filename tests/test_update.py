@@ -53,7 +53,7 @@ class Device:
         self.data_dir = tmp / "var-lib-bitagora"
         self.key = tmp / "release.pem"
         pinned = generate_key(self.key)
-        self.systemctl, self.log, self.services_down = fake_systemctl(tmp)
+        self.systemctl, self.log, self.services_down, self.kiosk_crashing = fake_systemctl(tmp)
         self.settings = Settings(
             data_dir=self.data_dir,
             update=UpdateSettings(
@@ -62,6 +62,7 @@ class Device:
                 systemctl=str(self.systemctl),
                 health_user="",
                 confirm_timeout_s=60,
+                settle_s=0.3,
             ),
         )
 
@@ -170,9 +171,27 @@ def test_services_that_never_come_up_roll_back(device: Device) -> None:
 
     assert not good
     assert message.startswith(
-        "release 2.0 failed (the services did not come up within 5 s (active activating))"
+        "release 2.0 failed (the services did not come up within 5 s"
+        " (bitagora-kiosk.service activating, bitagora-uplink.service active))"
     )
     assert device.running() == "bitagora 1.0 tiny-dep"
+
+
+def test_a_kiosk_that_keeps_restarting_rolls_back(device: Device) -> None:
+    device.installed_and_confirmed("1.0")
+    install(device.settings, device.bundle("2.0"))
+    # Restart=always: the crashing kiosk shows "active" between restarts, and its doctor
+    # --offline never starts the screen; only systemd's restart count gives it away.
+    device.kiosk_crashing.write_text("0")
+
+    good, message = confirm(device.settings)
+
+    assert not good
+    assert message.startswith(
+        "release 2.0 failed (bitagora-kiosk.service was restarted 1 time(s) after it came up)"
+    )
+    assert device.running() == "bitagora 1.0 tiny-dep"
+    assert device.systemctl_calls()[-1] == f"restart {SERVICES}"
 
 
 def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
@@ -185,6 +204,7 @@ def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
         "BITAGORA_UPDATE_PUBLIC_KEY": device.settings.update.public_key,
         "BITAGORA_UPDATE_SYSTEMCTL": str(device.systemctl),
         "BITAGORA_UPDATE_HEALTH_USER": "",
+        "BITAGORA_UPDATE_SETTLE_S": "0.3",
     }
     command = [sys.executable, "-m", "appliance.cli", "update", "confirm"]
     command += ["--data-dir", str(device.data_dir)]

@@ -45,9 +45,15 @@ def main():
 
 SYSTEMCTL = """#!/bin/sh
 echo "$*" >> {log}
-if [ "$1" = is-active ]; then
-    if [ -e {down} ]; then echo active; echo activating; exit 3; fi
-    echo active; echo active
+if [ "$1" = show ]; then
+    state=active; restarts=0
+    case "$6" in bitagora-kiosk*)
+        if [ -e {down} ]; then state=activating; fi
+        if [ -e {crashing} ]; then
+            restarts=$(cat {crashing}); echo $((restarts + 1)) > {crashing}
+        fi
+    esac
+    echo "NRestarts=$restarts"; echo "ActiveState=$state"
 fi
 exit 0
 """
@@ -115,11 +121,12 @@ def signed_bundle(tmp: Path, key: Path, version: str, mode: str = "healthy") -> 
     return out
 
 
-def fake_systemctl(folder: Path) -> tuple[Path, Path, Path]:
-    """A ``systemctl`` that logs its arguments and says every service is active, unless the
-    file it also returns exists (then the kiosk keeps restarting: "activating")."""
+def fake_systemctl(folder: Path) -> tuple[Path, Path, Path, Path]:
+    """A ``systemctl`` that logs its arguments and shows every service active, never restarted,
+    unless the files it also returns exist: ``down``, the kiosk never comes up ("activating");
+    ``crashing`` (holding a number), systemd restarts the kiosk between any two looks at it."""
     log, down = folder / "systemctl.log", folder / "services-down"
-    script = folder / "systemctl"
-    script.write_text(SYSTEMCTL.format(log=log, down=down))
+    crashing, script = folder / "kiosk-crashing", folder / "systemctl"
+    script.write_text(SYSTEMCTL.format(log=log, down=down, crashing=crashing))
     script.chmod(0o755)
-    return script, log, down
+    return script, log, down, crashing

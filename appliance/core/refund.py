@@ -20,11 +20,12 @@ Rules (each one a ``RefundError`` in words when broken):
   far including this refund and the group over what was refunded before. So the refunds of a
   sale never add up to more tax (or net, or gross) than the sale had: once every line has gone
   back, the refunds' taxes sum exactly to the sale's.
-- Money goes back to the sale's own payment methods, in proportion to what is left of each
-  (each method's paid amount less what earlier refunds gave back by it), rounded down; the minor
-  units left by rounding go to cash first (a drawer can give exact coins), then the methods in
-  the sale's order, never more than what is left of a method. A refund of a whole sale thus
-  repays each method exactly what it paid.
+- Money goes back to the sale's own payments, in proportion to what is left of each (its paid
+  amount less what earlier refunds gave back to it: for a card, to its PaymentIntent; for other
+  methods, by the method, using up its payments in order), rounded down; the minor units left by
+  rounding go to cash first (a drawer can give exact coins), then the payments in the sale's
+  order, never more than what is left of one. A refund of a whole sale thus repays each payment
+  exactly what is left of it.
 """
 
 from __future__ import annotations
@@ -177,15 +178,26 @@ def allocate(
 ) -> list[tuple[str, Money, Mapping[str, Any]]]:
     """Split ``total`` over the sale's payment methods (the rule in the module docstring)."""
     paid: list[Mapping[str, Any]] = list(sale["payments"])
-    given: dict[str, int] = {}
+    # A card payment is its own PaymentIntent (a split sale may have several): what earlier
+    # refunds gave back to it is what went to that intent. Other methods are fungible (cash is
+    # cash, a payout comes from the merchant's wallet): earlier refunds by a method use up its
+    # payments in order.
+    by_intent: dict[str, int] = {}
+    by_method: dict[str, int] = {}
     for refund in previous:
         for p in refund["payments"]:
-            given[p["method"]] = given.get(p["method"], 0) + int(p["amount"])
-    # What is left of each payment: earlier refunds by a method use up its payments in order.
+            intent = p.get("payment_intent")
+            if intent:
+                by_intent[intent] = by_intent.get(intent, 0) + int(p["amount"])
+            else:
+                by_method[p["method"]] = by_method.get(p["method"], 0) + int(p["amount"])
     left: list[int] = []
     for p in paid:
-        use = min(int(p["amount"]), given.get(p["method"], 0))
-        given[p["method"]] = given.get(p["method"], 0) - use
+        intent = p.get("payment_intent")
+        given = by_intent if intent else by_method
+        key = intent or p["method"]
+        use = min(int(p["amount"]), given.get(key, 0))
+        given[key] = given.get(key, 0) - use
         left.append(int(p["amount"]) - use)
     pool = sum(left)
     if total.minor > pool:

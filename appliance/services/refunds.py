@@ -8,8 +8,10 @@ towards the PIN lockout exactly as for a no-sale opening, and a cashier's PIN or
 What a refund writes, in order:
 
 1. card money first, through Stripe's refund API (``CardPayments.refund``, idempotency key made
-   from the refund id, so a retry after a network drop never refunds twice). If Stripe refuses,
-   nothing is recorded;
+   from the refund id and the PaymentIntent, so a retry after a network drop never refunds
+   twice). If Stripe refuses, nothing is recorded; a card refunded before another one was
+   refused is named in the error, and trying the same refund again finishes it (the refund id is
+   fixed by the sale and its refunds journalled so far: ``next_refund_id``);
 2. the ``refund`` record (core/refund.py), which queues its REFUND receipt in the same INSERT;
 3. for cash, a ``drawer_open`` record (reason "refund", ``refund_id``) and the drawer pulse.
 
@@ -62,6 +64,16 @@ MIN_ID_PREFIX = 6
 _LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
+# A refund's id when none is given: the same for every try until a refund of the sale is
+# journalled, so a retry (from a reopened screen too) reuses Stripe's idempotency keys.
+_REFUND_IDS = uuid.UUID("6f1c7d52-3b0e-4c4e-9a61-2a3f5e8b9d10")
+
+
+def next_refund_id(sale_id: str, journalled: int) -> str:
+    """The id of the next refund of ``sale_id``, which has ``journalled`` refunds so far."""
+    return str(uuid.uuid5(_REFUND_IDS, f"{sale_id}/{journalled}"))
+
+
 class CardRefunder(Protocol):
     """What the service needs of ``payments.card.CardPayments``."""
 
@@ -71,8 +83,9 @@ class CardRefunder(Protocol):
 
 
 class CardRefundFailed(RefundError):
-    """The card refund did not go through (or its answer was lost): nothing was recorded.
-    Retrying with ``refund_id`` is safe: Stripe refunds the card at most once for it."""
+    """A card refund did not go through (or its answer was lost): nothing was journalled,
+    though cards refunded before it in the same refund were. Retrying with ``refund_id`` is
+    safe: Stripe refunds each card at most once for it."""
 
     def __init__(self, message: str, refund_id: str) -> None:
         super().__init__(message)
@@ -224,7 +237,7 @@ class RefundService:
         approver = await self._approve(approval, "refund", staff)
         previous = await self.previous_refunds(sale.seq)
         plan = plan_refund(sale.body, previous, lines)
-        refund_id = refund_id or str(uuid.uuid4())
+        refund_id = refund_id or next_refund_id(str(sale.body["sale_id"]), len(previous))
         currency = str(sale.body["currency"])
         payments = await self._money_back(
             refund_id, str(sale.body["sale_id"]), currency, plan.payments, destination
@@ -328,6 +341,7 @@ class RefundService:
                 raise RefundError(f"{method} payments cannot be refunded at the till")
             payments.append(entry)
         # Card money goes back before anything is recorded: a refused card refund records nothing.
+        refunded: list[str] = []
         for entry in payments:
             if entry["method"] == "card":
                 if self.card is None:
@@ -339,10 +353,19 @@ class RefundService:
                         refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
                     )
                 except CardError as err:
+                    if not refunded:
+                        raise CardRefundFailed(
+                            f"{err} Nothing was recorded; try again to finish this refund.",
+                            refund_id,
+                        ) from err
                     raise CardRefundFailed(
-                        f"{err} Nothing was recorded; try again to finish this refund.", refund_id
+                        f"{err} Already refunded at Stripe: {', '.join(refunded)}; nothing is"
+                        " journalled yet. Try the same refund again to finish it (a card"
+                        " refunded already is not refunded twice).",
+                        refund_id,
                     ) from err
                 entry["refund_id"] = answer["id"]
+                refunded.append(f"{Money(entry['amount'], currency)} to {entry['payment_intent']}")
         return payments
 
     async def _payout(

@@ -14,10 +14,11 @@ A backup is a folder ``bitagora-<device id>-<UTC time>-seq<N>/`` holding:
 The device key is deliberately not in a backup (docs/ARCHITECTURE.md, "Backups"): a backup
 restores onto the device whose key made it.
 
-Restoring (``verify_backup``, then ``swap_in`` under the store's exclusive lock) checks the
+Restoring (under the store's exclusive lock: ``copy_in``, ``verify_backup`` of that copy, then
+``swap_in``) copies the backup's database into the data directory first and checks the copy (the
 checksum, the whole journal chain and its signatures, and that the manifest says what the
-database holds; the replaced database is moved aside into ``<data_dir>/replaced/<time>/``,
-never deleted.
+database holds), so what is put in place is what was checked, whatever the stick reads the next
+time. The replaced database is kept in ``<data_dir>/replaced/<time>/``, never deleted.
 """
 
 from __future__ import annotations
@@ -184,17 +185,19 @@ def take_backup(
             shutil.rmtree(staging)
 
 
-def verify_backup(src: Path) -> Manifest:
+def verify_backup(src: Path, database: Path | None = None) -> Manifest:
     """The manifest of a backup whose checksum, journal chain and signatures all hold, and whose
-    database says what the manifest says; BackupError naming the first thing that does not."""
+    database says what the manifest says; BackupError naming the first thing that does not.
+    ``database``: a copy of the backup's database to check instead of the one in ``src``."""
     manifest = Manifest.load(src / MANIFEST)
     manifest.check_signature()
-    database = src / DATABASE
+    database = database or src / DATABASE
     if not database.is_file():
         raise BackupError(f"{src} has no {DATABASE}")
     if sha256_file(database) != manifest.sha256:
         raise BackupError(
-            f"{database} does not match the checksum in its manifest: the backup is damaged"
+            f"{database} (from {src}) does not match the checksum in its manifest:"
+            " the backup is damaged"
         )
     known = len(migrations())
     if manifest.schema_version > known:
@@ -237,12 +240,13 @@ def live_head(database: Path) -> int | None:
     return int(row[0] or 0)
 
 
-def swap_in(src: Path, database: Path) -> Path | None:
-    """Put a verified backup's database in place of ``database`` (whose store lock the caller
-    holds exclusively); return the folder the replaced files were moved to, if there were any.
-
-    The new file gets the owner of the data directory, so a restore run as root leaves a
-    database the services' user can still write."""
+def copy_in(src: Path, database: Path) -> Path:
+    """Copy the backup's database into ``database``'s folder (``<name>.restoring``), owned like
+    that folder (a restore run as root leaves a database the services' user can still write)
+    and synced: the copy ``verify_backup`` checks and ``swap_in`` puts in place."""
+    for name in (MANIFEST, DATABASE):
+        if not (src / name).is_file():
+            raise BackupError(f"{src} is not a backup: it has no {name}")
     data_dir = database.parent
     owner = data_dir.stat()
     incoming = data_dir / (database.name + ".restoring")
@@ -251,6 +255,35 @@ def swap_in(src: Path, database: Path) -> Path | None:
     if os.geteuid() == 0:
         os.chown(incoming, owner.st_uid, owner.st_gid)
     fsync_file(incoming)
+    return incoming
+
+
+def _checkpoint(database: Path) -> None:
+    """Fold the WAL of the database in use into its file, so the file alone is the whole of it
+    (a damaged one, the reason for many a restore, is left as it is)."""
+    if not database.is_file():
+        return
+    try:
+        conn = sqlite3.connect(database)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass
+
+
+def swap_in(incoming: Path, database: Path) -> Path | None:
+    """Put ``incoming`` (a checked copy in the same folder) in place of ``database``, whose
+    store lock the caller holds exclusively; return the folder the replaced files are kept in,
+    if there were any.
+
+    A power cut at any point leaves the old database or the new one in place, never none (on
+    none, ``Till.open`` would start an empty store bound to the same key: a second chain from
+    seq 1): the old files are hard-linked aside first, then the new file is renamed over the
+    old one."""
+    data_dir = database.parent
+    _checkpoint(database)
     replaced = [
         path
         for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm")))
@@ -262,7 +295,15 @@ def swap_in(src: Path, database: Path) -> Path | None:
         aside = data_dir / REPLACED / stamp
         aside.mkdir(parents=True, mode=0o700)
         for path in replaced:
-            path.rename(aside / path.name)  # moved with its WAL, so it stays openable
-    incoming.rename(database)
+            os.link(path, aside / path.name)  # kept with its WAL, so it stays openable
+        fsync_dir(aside)
+        fsync_dir(aside.parent)
+        fsync_dir(data_dir)
+        # SQLite would apply an old WAL left beside the new file to it: it goes (it is aside,
+        # and the checkpoint above put what it held into the old file).
+        for path in replaced:
+            if path != database:
+                path.unlink()
+    os.replace(incoming, database)
     fsync_dir(data_dir)
     return aside

@@ -276,19 +276,53 @@ def rollback(settings: Settings, state: UpdateState, reason: str) -> str:
     return f"release {state.version} failed ({reason}); rolled back to {previous}{trouble}"
 
 
-def health_problem(settings: Settings, root: Path) -> str | None:
-    """None if the services came up and the new release's doctor passes its software checks;
-    otherwise what went wrong, in words."""
+def _service_states(settings: Settings) -> dict[str, tuple[str, int]]:
+    """Each service's systemd ActiveState and NRestarts (how often systemd restarted it)."""
+    states = {}
+    for unit in settings.update.services:
+        shown = _systemctl(settings, "show", "-p", "NRestarts", "-p", "ActiveState", unit)
+        props = dict(line.partition("=")[::2] for line in shown.stdout.splitlines())
+        restarts = props.get("NRestarts", "")
+        states[unit] = (
+            props.get("ActiveState") or "unknown",
+            int(restarts) if restarts.isdigit() else 0,
+        )
+    return states
+
+
+def _services_problem(settings: Settings) -> str | None:
+    """None once every service is active and then stays active, not restarted by systemd, for
+    ``update.settle_s`` (a kiosk with Restart=always that crashes at start is "active" between
+    its restarts); otherwise what went wrong, in words."""
     update = settings.update
     deadline = time.monotonic() + update.confirm_timeout_s
     while True:
-        active = _systemctl(settings, "is-active", *update.services)
-        if active.returncode == 0:
+        first = _service_states(settings)
+        if all(state == "active" for state, _ in first.values()):
             break
         if time.monotonic() > deadline:
-            states = " ".join(active.stdout.split())
+            states = ", ".join(f"{unit} {state}" for unit, (state, _) in first.items())
             return f"the services did not come up within {update.confirm_timeout_s} s ({states})"
         time.sleep(1)  # polling an outside state with a deadline
+    settled = time.monotonic() + update.settle_s
+    while True:
+        for unit, (state, restarts) in _service_states(settings).items():
+            if restarts != first[unit][1]:
+                return f"{unit} was restarted {restarts - first[unit][1]} time(s) after it came up"
+            if state != "active":
+                return f"{unit} went {state} after it came up"
+        if time.monotonic() >= settled:
+            return None
+        time.sleep(min(1.0, update.settle_s / 5))  # polling an outside state until it settles
+
+
+def health_problem(settings: Settings, root: Path) -> str | None:
+    """None if the services came up and stayed up, and the new release's doctor passes its
+    software checks; otherwise what went wrong, in words."""
+    update = settings.update
+    problem = _services_problem(settings)
+    if problem:
+        return problem
     command = [
         str(root / CURRENT / "bin" / "bitagora"),
         "doctor",

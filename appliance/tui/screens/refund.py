@@ -13,7 +13,6 @@ opened for cash, the card refund's id, the payout still to pay. Dismissed with t
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from textual import events, on, work
@@ -91,8 +90,6 @@ class RefundScreen(ModalScreen[RefundResult | None]):
         self.left: list[int] = [0] * len(self.lines)
         self.plan: RefundPlan | None = None
         self.result: RefundResult | None = None
-        # One id for every try: a card refund that failed half-way is finished, not repeated.
-        self.refund_id = str(uuid.uuid4())
         self.reasons = ReasonPicker(REFUND_REASONS, id="refund-reasons")
         self.destination = TypedField(
             "Send to", "customer's invoice, Lightning address or bitcoin address", id="refund-dest"
@@ -259,6 +256,8 @@ class RefundScreen(ModalScreen[RefundResult | None]):
     async def _run(
         self, approval: Approval, reason: str, choices: list[LineChoice], destination: str | None
     ) -> RefundResult:
+        # No refund id: the service's is the same on every try until one is journalled, so a
+        # card refunded before another was refused is not refunded again, reopened or not.
         return await self.refunds.refund(
             self.staff,
             approval,
@@ -266,7 +265,6 @@ class RefundScreen(ModalScreen[RefundResult | None]):
             original_seq=self.sale.seq,
             lines=choices,
             destination=destination,
-            refund_id=self.refund_id,
         )
 
     def _refunded(self, result: RefundResult | None) -> None:
