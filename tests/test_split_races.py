@@ -19,12 +19,15 @@ from appliance.core.money import Money
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
 from appliance.payments.card import make_client
+from appliance.services.refunds import Approval
 from appliance.services.split import PartRefunded
 from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal
 from appliance.wallet.lightning import sale_label
 
 pytestmark = pytest.mark.timeout(60)
+
+MANAGER = Approval(pin="9999")
 
 
 def eur(minor: int) -> Money:
@@ -122,6 +125,27 @@ async def test_a_card_charge_more_than_is_due_is_refunded_and_journalled(tmp_pat
         await shop.open_till()
         assert await shop.till.recovered() == []
         assert len(sim.refunds) == 1
+
+
+async def test_a_card_charge_after_the_sale_was_given_back_is_refunded(tmp_path: Path) -> None:
+    async with card_and_lightning(tmp_path) as (shop, sim):
+        split = await split_of_mug_and_cake(shop)
+        await shop.till.split.pay_cash(split.sale_id, STAFF, eur(500))
+        attempt = await shop.till.split.start_card(split.sale_id, STAFF, eur(1120))
+        await shop.till.split.give_back(split.sale_id, STAFF, MANAGER, "customer left")
+        await present(shop)
+        assert shop.till.card is not None
+        outcome = await shop.till.card.wait(attempt)
+        with pytest.raises(PartRefunded, match="the sale is given back"):
+            await shop.till.split.card_paid(split.sale_id, STAFF, outcome)
+        (refund,) = sim.refunds.values()
+        assert refund["payment_intent"] == attempt.payment_intent and refund["amount"] == 1120
+        records = [r async for r in journal.iterate(shop.till.conn) if r.kind == "payment"]
+        assert [r.body["state"] for r in records if r.body["sale_id"] == split.sale_id] == [
+            "part_paid",
+            "given_back",
+            "part_refunded",
+        ]
 
 
 async def test_two_parts_settling_at_once_are_numbered_one_and_two(tmp_path: Path) -> None:

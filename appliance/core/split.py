@@ -121,9 +121,9 @@ def part_body(
 def refunded_body(
     split: SplitSale, payment: Payment, staff: tuple[str, str], refund: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The ``payment`` record of a card charge that could not be a part (it came to more than was
-    still due, another part having paid meanwhile) and was refunded at once (``refund``: the
-    refund id and Stripe's answer)."""
+    """The ``payment`` record of a card charge that could not be a part (another part paid, or
+    the sale was given back, while the customer held the card) and was refunded at once
+    (``refund``: the refund id and Stripe's answer)."""
     return {
         "sale_id": split.sale_id,
         "state": PART_REFUNDED,

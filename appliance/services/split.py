@@ -95,7 +95,7 @@ class SplitTender:
         payment = self.till.card_payment(outcome)
         try:
             return await self._record_part(split, payment, staff)
-        except SaleError:
+        except (SaleError, aiosqlite.IntegrityError):  # more than due, or no longer open
             latest = await self.get(split.sale_id)
             if payment.amount <= latest.remaining and latest.is_open:
                 raise
@@ -110,6 +110,8 @@ class SplitTender:
         intent = str(payment.details["payment_intent"])
         refund_id = f"part-{split.sale_id}"
         due = f"charged {payment.amount} but only {split.remaining} was still due"
+        if not split.is_open:
+            due = f"charged {payment.amount} but the sale is {split.state.replace('_', ' ')}"
         if self.till.card is None:
             raise SaleError(f"The card was {due}: refund payment {intent} at Stripe.")
         try:
@@ -122,10 +124,7 @@ class SplitTender:
             "card part refunded: more than was due",
             extra={"sale_id": split.sale_id, "seq": record.seq},
         )
-        return PartRefunded(
-            f"The card was {due} (another part was paid meanwhile): the {payment.amount} "
-            "went back to the card."
-        )
+        return PartRefunded(f"The card was {due}: the {payment.amount} went back to the card.")
 
     async def _record_part(
         self, split: SplitSale, payment: Payment, staff: tuple[str, str]
