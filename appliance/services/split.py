@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 
 class PartRefunded(SaleError):
-    """A card charge could not be a part (more than was still due) and went back to the card."""
+    """A card charge could not be a part (more than was still due, or the sale no longer open)
+    and went back to the card."""
 
 
 class SplitTender:
@@ -90,8 +91,8 @@ class SplitTender:
     ) -> SplitSale | SaleResult:
         """Journal a succeeded card attempt as ``split``'s next part (also after a restart, in
         the name of whoever started the sale). A charge that came to more than is still due
-        (another part paid meanwhile) is refunded at once and journalled (``PartRefunded``):
-        the customer's money never goes unrecorded."""
+        (another part paid meanwhile) or reached a sale no longer open is refunded at once and
+        journalled (``PartRefunded``): the customer's money never goes unrecorded."""
         payment = self.till.card_payment(outcome)
         try:
             return await self._record_part(split, payment, staff)
@@ -121,7 +122,7 @@ class SplitTender:
         body = refunded_body(split, payment, staff, {"refund_id": refund_id, **answer})
         record = await split_store.append(self.till.conn, self.till.identity, "payment", body)
         log.warning(
-            "card part refunded: more than was due",
+            "card charge refunded: it could not be a part",
             extra={"sale_id": split.sale_id, "seq": record.seq},
         )
         return PartRefunded(f"The card was {due}: the {payment.amount} went back to the card.")
