@@ -280,6 +280,12 @@ async def test_a_lightning_part_given_back_is_a_pending_payout(tmp_path: Path) -
         with pytest.raises(RefundError, match="ask the customer where to send it"):
             await till.split.give_back(split.sale_id, STAFF, MANAGER, "customer left")
         assert (await till.split.get(split.sale_id)).is_open  # nothing was recorded
+        # The part's invoice (its checkout's, not the sale's) tells the chain it was paid on.
+        testnet_invoice = "lntb1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypq"
+        with pytest.raises(RefundError, match="customer paid on mainnet"):
+            await till.split.give_back(
+                split.sale_id, STAFF, MANAGER, "customer left", destination=testnet_invoice
+            )
         await till.split.give_back(
             split.sale_id, STAFF, MANAGER, "customer left", destination="alice@example.com"
         )

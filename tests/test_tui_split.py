@@ -13,6 +13,7 @@ from tui_helpers import kiosk, send_keys, text
 
 from appliance.core.journal import Record
 from appliance.core.money import Money
+from appliance.services.refunds import payouts
 from appliance.store import journal
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.approval import ApprovalScreen
@@ -183,3 +184,47 @@ async def test_a_lightning_part_by_taps(tmp_path: Path) -> None:
             ("lightning", 500),
             ("cash", 340),
         ]
+
+
+async def test_a_lightning_part_given_back_by_taps_goes_to_the_customers_destination(
+    tmp_path: Path,
+) -> None:
+    async with bitcoin_shop(tmp_path, onchain=False) as shop:
+        async with kiosk(shop.till) as (app, pilot):
+            split = await open_split(pilot, app, "cake", "cake")  # 8.40
+            assert not split.destination.display  # no bitcoin part: nothing to ask
+            await type_amount(pilot, "5")
+            await tap(pilot, "#split-bitcoin")
+            await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the QR")
+            pay = app.screen
+            assert isinstance(pay, PayBitcoinScreen)
+            await wait_until(pilot, lambda: pay.offer is not None, "the offer")
+            assert pay.offer is not None
+            await shop.lightning.pay(sale_label(pay.offer.sale_id))
+            await wait_until(pilot, lambda: app.screen is split, "the split screen again")
+            assert split.destination.display
+
+            await tap(pilot, "#split-cancel")  # Give back, with no destination yet
+            await wait_until(pilot, lambda: "where to send it" in split.message, "the ask")
+            assert app.screen is split and split.destination.active
+            send_keys(pilot, [*"bc1qnotanaddress"])
+            await wait_until(pilot, lambda: split.destination.text == "bc1qnotanaddress", "typed")
+            await tap(pilot, "#split-cancel")
+            await wait_until(pilot, lambda: "Not given back" in split.message, "the refusal")
+            assert app.screen is split
+
+            split.destination.text = ""
+            send_keys(pilot, [*"alice@example.com"])
+            await wait_until(pilot, lambda: split.destination.text == "alice@example.com", "typed")
+            await tap(pilot, "#split-cancel")
+            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "approval")
+            await type_amount(pilot, "9999")
+            await tap(pilot, "#key-ok")
+            await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")
+        (payout,) = await payouts(shop.till.conn, pending_only=True)
+        assert (payout["method"], payout["amount"], payout["destination"]) == (
+            "lightning",
+            500,
+            "alice@example.com",
+        )
+        assert await shop.till.split.unfinished() == []

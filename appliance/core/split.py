@@ -22,6 +22,7 @@ from appliance.core.sale import Payment, SaleError, payment_entry, payment_label
 
 PART_PAID = "part_paid"  # a part took money (``payment`` record state)
 GIVEN_BACK = "given_back"  # the paid parts of an unfinished split sale went back
+PART_REFUNDED = "part_refunded"  # a card charge that would have paid more than was due went back
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,23 @@ def part_body(
         "staff": {"id": staff[0], "name": staff[1]},
         "payment": payment_entry(payment),
         **more,
+    }
+
+
+def refunded_body(
+    split: SplitSale, payment: Payment, staff: tuple[str, str], refund: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``payment`` record of a card charge that could not be a part (another part paid, or
+    the sale was given back, while the customer held the card) and was refunded at once
+    (``refund``: the refund id and Stripe's answer)."""
+    return {
+        "sale_id": split.sale_id,
+        "state": PART_REFUNDED,
+        "total": dict(split.cart["total"]),
+        "remaining": {"minor": split.remaining.minor, "currency": split.currency},
+        "staff": {"id": staff[0], "name": staff[1]},
+        "payment": payment_entry(payment),
+        "refund": dict(refund),
     }
 
 

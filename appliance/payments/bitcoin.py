@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -45,7 +46,6 @@ from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.sale import Payment, SaleError, cart_body, with_payments
 from appliance.core.settlement import Policy, Seen, State, Verdict, judge
-from appliance.core.split import part_body
 from appliance.store import addresses, checkouts
 from appliance.store import lightning as ln_store
 from appliance.store import split as split_store
@@ -276,6 +276,7 @@ class BitcoinPayments:
         paid, it journals the part (a ``part_paid`` record), and the sale once the parts cover
         it. The checkout has its own id; its records name the split sale as ``part_of``."""
         await self._may_offer(staff)
+        await self.withdraw_parts(split_id)  # one part offered at a time: see withdraw_parts
         split = await split_store.get(self.conn, split_id)
         if split is None:
             raise PaymentUnavailable(f"No split sale {split_id} on this till")
@@ -292,6 +293,13 @@ class BitcoinPayments:
             "part_of": split_id,
         }
         return await self._offer(part)
+
+    async def withdraw_parts(self, split_id: str) -> None:
+        """Cancel the open offers of the split sale's parts before another part takes money
+        (or the sale is given up): an offer paid meanwhile is journalled as its part by the
+        cancel, so what is still due is known before the next part is asked for."""
+        for checkout_id in await checkouts.open_parts_of(self.conn, split_id):
+            await self.cancel(checkout_id)
 
     async def _may_offer(self, staff: Staff) -> None:
         if not self.rails:
@@ -492,15 +500,22 @@ class BitcoinPayments:
     ) -> None:
         payment = Payment(rail, Money(co.total_minor, co.cart["currency"]), details=details)
         split_id = co.cart.get("part_of")
+        body: dict[str, Any] | Callable[[], Awaitable[dict[str, Any]]]
         if split_id is None:
             kind, body = "sale", with_payments(co.cart, [payment])
         else:
-            split = await split_store.get(self.conn, split_id)
-            if split is None or not split.is_open or payment.amount > split.remaining:
-                await self._late(co, _unaccounted(rail, details), received_sats=_sats(details))
-                return
             staff = (co.cart["staff"]["id"], co.cart["staff"]["name"])
-            kind, body = "payment", part_body(split, payment, staff, checkout=co.sale_id)
+            kind, body = (
+                "payment",
+                functools.partial(
+                    split_store.part_record,
+                    self.conn,
+                    split_id,
+                    payment,
+                    staff,
+                    checkout=co.sale_id,
+                ),
+            )
         # A Lightning sale's address stays watched for money the customer sent there anyway.
         late_until = self._late_until(co) if rail == "lightning" else None
         # Paid by Lightning, on-chain money that came before (a partial payment) is owed back:
@@ -516,7 +531,7 @@ class BitcoinPayments:
                 late_until=late_until,
                 received_sats=0 if rail == "lightning" else None,
             )
-        except aiosqlite.IntegrityError:  # the split sale moved on in between: money owed back
+        except (aiosqlite.IntegrityError, SaleError):  # the split sale moved on: money owed back
             await self._late(co, _unaccounted(rail, details), received_sats=_sats(details))
             return
         if record is None:

@@ -23,6 +23,7 @@ import aiosqlite
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
 from appliance.payments.card import CardAttempt, CardError, CardOutcome, CardPayments
+from appliance.services.split import PartRefunded
 from appliance.store import card as card_store
 from appliance.store import split as split_store
 
@@ -86,8 +87,9 @@ async def _unrecorded_card_successes(till: Till, card: CardPayments) -> list[Car
     found = []
     for row in await card_store.succeeded_unrecorded(till.conn):
         split = await split_store.get(till.conn, row.sale_id)
-        if split is not None and any(
-            p.payment.get("payment_intent") == row.payment_intent for p in split.parts
+        if split is not None and (
+            any(p.payment.get("payment_intent") == row.payment_intent for p in split.parts)
+            or row.payment_intent in await split_store.refunded_intents(till.conn, row.sale_id)
         ):
             continue
         found.append(card.attempt_of(row))
@@ -99,7 +101,10 @@ async def _record_found_card(till: Till, attempt: CardAttempt, outcome: CardOutc
     split = await split_store.get(till.conn, attempt.sale_id)
     if split is not None:
         staff = split.cart["staff"]
-        done = await till.split.record_card_part(split, outcome, (staff["id"], staff["name"]))
+        try:
+            done = await till.split.record_card_part(split, outcome, (staff["id"], staff["name"]))
+        except PartRefunded as err:
+            return f"Card part of sale {sale} was paid while the till was off: {err}"
         what = "part recorded" if isinstance(done, SplitSale) else "the sale is recorded"
         return f"Card part of sale {sale} was paid while the till was off: {what}"
     row = await card_store.get_attempt(till.conn, attempt.sale_id, attempt.number)

@@ -376,7 +376,12 @@ class RefundService:
         from appliance.store import lightning as ln_store
         from appliance.wallet.lightning import sale_label
 
-        invoice = await ln_store.get(self.till.conn, sale_label(sale_id))
+        # A Lightning payment names its invoice by hash (a split part's is its checkout's, not
+        # the sale's); otherwise the sale's own invoice still tells which chain it was on.
+        if paid.get("payment_hash"):
+            invoice = await ln_store.by_payment_hash(self.till.conn, str(paid["payment_hash"]))
+        else:
+            invoice = await ln_store.get(self.till.conn, sale_label(sale_id))
         try:
             payout = check_destination(
                 method,

@@ -23,10 +23,9 @@ from appliance.core.journal import Record, utc_now
 from appliance.core.money import Money
 from appliance.core.roles import require
 from appliance.core.sale import Payment, SaleError, cart_body
-from appliance.core.split import SplitSale, cash_part, finished_body, part_body
-from appliance.payments.card import CardAttempt, CardOutcome
+from appliance.core.split import SplitSale, cash_part, finished_body, refunded_body
+from appliance.payments.card import CardAttempt, CardError, CardOutcome
 from appliance.services.refunds import Approval, RefundResult, RefundService
-from appliance.store import checkouts
 from appliance.store import split as split_store
 from appliance.store.catalog import Staff
 
@@ -34,6 +33,11 @@ if TYPE_CHECKING:
     from appliance.services.till import SaleResult, Till
 
 log = logging.getLogger(__name__)
+
+
+class PartRefunded(SaleError):
+    """A card charge could not be a part (more than was still due, or the sale no longer open)
+    and went back to the card."""
 
 
 class SplitTender:
@@ -70,6 +74,7 @@ class SplitTender:
         ``metadata.sale_id`` names the sale; the ``CardPayments`` rules hold unchanged."""
         await self.till.authorize_sale(staff)
         card = self.till.card_for_sale()
+        await self._withdraw_offers(sale_id)  # a bitcoin part paid meanwhile is a part first
         split = await self.get(sale_id)
         split.check_part(amount)
         return await card.start(sale_id, amount, self.till.card_description())
@@ -85,17 +90,52 @@ class SplitTender:
         self, split: SplitSale, outcome: CardOutcome, staff: tuple[str, str]
     ) -> SplitSale | SaleResult:
         """Journal a succeeded card attempt as ``split``'s next part (also after a restart, in
-        the name of whoever started the sale)."""
-        return await self._record_part(split, self.till.card_payment(outcome), staff)
+        the name of whoever started the sale). A charge that came to more than is still due
+        (another part paid meanwhile) or reached a sale no longer open is refunded at once and
+        journalled (``PartRefunded``): the customer's money never goes unrecorded."""
+        payment = self.till.card_payment(outcome)
+        try:
+            return await self._record_part(split, payment, staff)
+        except (SaleError, aiosqlite.IntegrityError):  # more than due, or no longer open
+            latest = await self.get(split.sale_id)
+            if payment.amount <= latest.remaining and latest.is_open:
+                raise
+            raise await self._refund_part(latest, payment, staff) from None
+
+    async def _refund_part(
+        self, split: SplitSale, payment: Payment, staff: tuple[str, str]
+    ) -> PartRefunded:
+        """Give back at Stripe a card charge that cannot be a part of ``split``, and journal it.
+        The refund's idempotency key comes from the payment intent: sent again (a retry, boot
+        recovery), the card is refunded once."""
+        intent = str(payment.details["payment_intent"])
+        refund_id = f"part-{split.sale_id}"
+        due = f"charged {payment.amount} but only {split.remaining} was still due"
+        if not split.is_open:
+            due = f"charged {payment.amount} but the sale is {split.state.replace('_', ' ')}"
+        if self.till.card is None:
+            raise SaleError(f"The card was {due}: refund payment {intent} at Stripe.")
+        try:
+            answer = await self.till.card.refund(refund_id, intent, payment.amount)
+        except CardError as err:
+            raise SaleError(f"The card was {due}, and the refund failed: {err}") from err
+        body = refunded_body(split, payment, staff, {"refund_id": refund_id, **answer})
+        record = await split_store.append(self.till.conn, self.till.identity, "payment", body)
+        log.warning(
+            "card charge refunded: it could not be a part",
+            extra={"sale_id": split.sale_id, "seq": record.seq},
+        )
+        return PartRefunded(f"The card was {due}: the {payment.amount} went back to the card.")
 
     async def _record_part(
         self, split: SplitSale, payment: Payment, staff: tuple[str, str]
     ) -> SplitSale | SaleResult:
-        body = part_body(split, payment, staff)
-        record = await split_store.append(self.till.conn, self.till.identity, "payment", body)
+        record = await split_store.append_part(
+            self.till.conn, self.till.identity, split.sale_id, payment, staff
+        )
         log.info(
             "split part paid",
-            extra={"sale_id": split.sale_id, "part": body["part"], "method": payment.method},
+            extra={"sale_id": split.sale_id, "part": record.body["part"], "method": payment.method},
         )
         return await self.part_paid(record)
 
@@ -149,7 +189,6 @@ class SplitTender:
 
     async def _withdraw_offers(self, sale_id: str) -> None:
         """Cancel bitcoin offers of the sale's parts still open (after a restart, say): nothing
-        may stay payable once the sale is given up."""
+        may stay payable once the sale is given up or another part takes money."""
         if self.till.bitcoin is not None:
-            for checkout_id in await checkouts.open_parts_of(self.till.conn, sale_id):
-                await self.till.bitcoin.cancel(checkout_id)
+            await self.till.bitcoin.withdraw_parts(sale_id)

@@ -10,7 +10,7 @@ once, and the journal and the row never disagree.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +156,7 @@ async def complete(
     identity: DeviceIdentity,
     sale_id: str,
     state: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | Callable[[], Awaitable[dict[str, Any]]],
     *,
     kind: str = "sale",
     late_until: float | None,
@@ -164,11 +164,14 @@ async def complete(
 ) -> Record | None:
     """Finish an open checkout (``paid`` or ``overpaid``): the record it pays (its ``sale``,
     which also queues its receipt, or a split sale's ``part_paid`` ``payment``) and the row in
-    one transaction; None if it was closed already."""
+    one transaction; None if it was closed already. ``body`` may be built inside that
+    transaction (a part's number depends on the parts recorded before it)."""
     async with transaction(conn):
         if not await _move_row(conn, sale_id, state, OPEN_STATES, late_until, received_sats):
             return None
-        return await journal.append(conn, identity, kind, body)
+        return await journal.append(
+            conn, identity, kind, body if isinstance(body, dict) else await body()
+        )
 
 
 async def stop_late_watch(conn: aiosqlite.Connection, sale_id: str) -> None:

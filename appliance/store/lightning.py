@@ -69,10 +69,16 @@ async def add_invoice(
 
 
 async def get(conn: aiosqlite.Connection, label: str) -> LnInvoice | None:
-    rows = list(
-        await conn.execute_fetchall(f"SELECT {_COLUMNS} FROM ln_invoice WHERE label = ?", (label,))
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM ln_invoice WHERE label = ?", (label,))
+    return _row(row) if row is not None else None
+
+
+async def by_payment_hash(conn: aiosqlite.Connection, payment_hash: str) -> LnInvoice | None:
+    """The invoice a Lightning payment paid (a split sale's part: its checkout's invoice)."""
+    row = await fetch_one(
+        conn, f"SELECT {_COLUMNS} FROM ln_invoice WHERE payment_hash = ?", (payment_hash,)
     )
-    return _row(rows[0]) if rows else None
+    return _row(row) if row is not None else None
 
 
 async def pending(conn: aiosqlite.Connection) -> list[LnInvoice]:

@@ -9,7 +9,8 @@ from typing import Any
 import aiosqlite
 
 from appliance.core.journal import Record
-from appliance.core.split import Part, SplitSale
+from appliance.core.sale import Payment, SaleError
+from appliance.core.split import PART_REFUNDED, Part, SplitSale, part_body
 from appliance.store import journal
 from appliance.store.db import fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
@@ -57,6 +58,45 @@ async def append(
     (and refuse a part for a sale that is not open, or one that pays more than is due)."""
     async with transaction(conn):
         return await journal.append(conn, identity, kind, body)
+
+
+async def part_record(
+    conn: aiosqlite.Connection,
+    sale_id: str,
+    payment: Payment,
+    staff: tuple[str, str],
+    **more: Any,
+) -> dict[str, Any]:
+    """The body of a part's record, to build inside the write transaction that journals it: the
+    parts are read under the transaction's lock, so two parts settling at once are numbered 1
+    and 2 (never the same number twice). SaleError if it pays more than is still due."""
+    split = await get(conn, sale_id)
+    if split is None:
+        raise SaleError(f"no split sale {sale_id} on this till")
+    return part_body(split, payment, staff, **more)
+
+
+async def append_part(
+    conn: aiosqlite.Connection,
+    identity: DeviceIdentity,
+    sale_id: str,
+    payment: Payment,
+    staff: tuple[str, str],
+) -> Record:
+    """Journal a part (``part_record``) as the next part of the split sale ``sale_id``."""
+    async with transaction(conn):
+        body = await part_record(conn, sale_id, payment, staff)
+        return await journal.append(conn, identity, "payment", body)
+
+
+async def refunded_intents(conn: aiosqlite.Connection, sale_id: str) -> set[str]:
+    """The card payments of ``sale_id`` refunded at once because they could not be parts."""
+    rows = await conn.execute_fetchall(
+        "SELECT body ->> '$.payment.payment_intent' FROM journal"
+        " WHERE kind = 'payment' AND body ->> '$.state' = ? AND body ->> '$.sale_id' = ?",
+        (PART_REFUNDED, sale_id),
+    )
+    return {str(row[0]) for row in rows}
 
 
 async def cancel_unpaid(conn: aiosqlite.Connection, sale_id: str) -> bool:

@@ -32,6 +32,7 @@ from appliance.payments.card import (
     CardPayments,
     CardStatus,
 )
+from appliance.services.split import PartRefunded
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, SaleResult, Staff, Till
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
@@ -164,6 +165,10 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
             else:
                 assert self.cart is not None
                 result = await self.till.pay_card(self.cart, self.staff, self.sale_id, outcome)
+        except PartRefunded as err:  # the charge went back: the rest is paid another way
+            self.query_one("#card-retry").display = False
+            self._end(f"{err} Back to the sale to pay the rest.")
+            return
         except Exception as err:
             log.exception("card sale not recorded", extra={"sale_id": self.sale_id})
             # The money is taken: never offer to take it again for this sale.

@@ -7,7 +7,9 @@ Cash is taken here: the amount typed is what the customer handed over, counted u
 as a whole sale does, for the part's amount. A part that fails (a declined card, an expired
 offer) leaves the parts already paid; the cashier pays the rest another way. Leaving: with
 nothing paid, Cancel goes back to the cart; with parts paid, "Give back" returns them on a
-manager's approval (``ApprovalScreen``: PIN or badge). Dismissed with the ``SaleResult`` once
+manager's approval (``ApprovalScreen``: PIN or badge). A paid bitcoin part goes back as a payout:
+the customer's destination is typed in the "Send to" field (shown once such a part is paid) and
+checked before the manager is asked, as on the refund screen. Dismissed with the ``SaleResult`` once
 the parts cover the sale, or None when it was given up.
 """
 
@@ -23,7 +25,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.money import Money, MoneyError, exponent
-from appliance.core.split import SplitSale
+from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination
+from appliance.core.split import Part, SplitSale
 from appliance.drivers.nfc import NoNfcReader
 from appliance.services.refunds import Approval, RefundResult
 from appliance.services.till import SaleResult, Staff, Till
@@ -33,8 +36,13 @@ from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.tap_button import TapButton
+from appliance.tui.widgets.typed_field import TypedField
 
 log = logging.getLogger(__name__)
+
+
+def _bitcoin_parts(split: SplitSale) -> list[Part]:
+    return [p for p in split.parts if p.method in BITCOIN_METHODS]
 
 
 def parts_text(split: SplitSale) -> str:
@@ -63,6 +71,9 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         self._first = split
         self.decimals = exponent(split.currency)
         self._finished = False
+        self.destination = TypedField(
+            "Send to", "customer's invoice, Lightning address or bitcoin address", id="split-dest"
+        )
 
     def compose(self) -> ComposeResult:
         split = self._first
@@ -83,6 +94,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
             with Horizontal(id="split-body"):
                 with Vertical(id="split-side"):
                     yield Static("", id="split-parts", markup=False)
+                    yield self.destination
                     yield Static("", id="split-message", markup=False)
                 yield Keypad(AMOUNT_KEYS, id="split-keypad")
             with Horizontal(id="split-pay"):
@@ -118,6 +130,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         self.query_one("#split-parts", Static).update(parts_text(split))
         cancel = self.query_one("#split-cancel", TapButton)
         cancel.label = "Give back" if split.parts else "Cancel"
+        self.destination.display = bool(_bitcoin_parts(split))
         self.entry = ""
         self._show_amount()
 
@@ -148,10 +161,16 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def _keypad(self, event: Keypad.Pressed) -> None:
         self.type_key(event.key)
 
+    @on(TypedField.Tapped)
+    def _field_tapped(self, event: TypedField.Tapped) -> None:
+        self.destination.active = True
+
     def on_key(self, event: events.Key) -> None:
         char = event.character
         if event.key == "escape":
             self.cancel()
+        elif self.destination.active and self.destination.key(event):
+            pass  # typed into the destination, not the amount
         elif event.key == "backspace":
             self.type_key("back")
         elif event.is_printable and char and char.isdigit():
@@ -256,7 +275,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         if split is None or self.busy:
             return
         if split.parts:
-            self.give_back(split.sale_id)
+            self.give_back(split)
         else:
             self._cancel(split.sale_id)
 
@@ -267,12 +286,29 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         else:  # a part was paid meanwhile (a bitcoin payment after a restart)
             self.split = await self.till.split.get(sale_id)
 
-    def give_back(self, sale_id: str) -> None:
-        """Ask a manager to approve giving the paid parts back (the service checks who)."""
+    def give_back(self, split: SplitSale) -> None:
+        """Ask a manager to approve giving the paid parts back (the service checks who); a
+        bitcoin part needs the customer's destination first, checked here."""
+        destination = self.destination.text.strip() or None
+        for part in _bitcoin_parts(split):
+            amount = Money(part.amount, split.currency)
+            if destination is None:
+                self.message = f"{amount} goes back by {part.method}: type where to send it"
+                self.destination.active = True
+                return
+            try:
+                check_destination(part.method, destination, amount, part.payment)
+            except PayoutError as err:
+                self.message = f"Not given back: {err}"
+                return
 
         async def act(approval: Approval) -> RefundResult:
             return await self.till.split.give_back(
-                sale_id, self.staff, approval, "split payment given up"
+                split.sale_id,
+                self.staff,
+                approval,
+                "split payment given up",
+                destination=destination,
             )
 
         approval = ApprovalScreen(
