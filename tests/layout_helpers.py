@@ -103,11 +103,25 @@ def scrolls(widget: Widget) -> bool:
 
 
 def hidden(screen: Screen[object], *selectors: str) -> list[str]:
-    """The widgets among ``selectors`` that are not wholly on the screen."""
+    """The widgets among ``selectors`` that are not wholly on the screen, or lie partly under
+    another widget (scrolled content under a docked row of buttons)."""
     missing = []
     for selector in selectors:
         widget = screen.query_one(selector)
         part = shown(screen, widget)
         if part is None or part != widget.region or not widget.region.area:
             missing.append(f"{selector} ({widget.region}, shown {part})")
+        elif over := covering(screen, widget):
+            missing.append(f"{selector} ({widget.region}) is under {over}")
     return missing
+
+
+def covering(screen: Screen[object], widget: Widget) -> Widget | None:
+    """A widget drawn over a corner or the middle of ``widget``, if any."""
+    x, y, width, height = widget.region
+    points = ((x, y), (x + width - 1, y), (x, y + height - 1), (x + width - 1, y + height - 1))
+    for point in (*points, (x + width // 2, y + height // 2)):
+        top, _ = screen.get_widget_at(*point)
+        if top is not widget and widget not in top.ancestors:
+            return top
+    return None
