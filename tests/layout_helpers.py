@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bitcoin_helpers import bitcoin_shop
+from rich.cells import cell_len
 from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.pilot import Pilot
@@ -93,6 +94,16 @@ def layout_faults(screen: Screen[object]) -> list[str]:
                 faults.append(f"{name} overlaps {other.id or other.label}")
         seen.append((button, part))
     return faults
+
+
+def cut_labels(screen: Screen[object]) -> list[str]:
+    """The buttons on ``screen`` whose label is wider than the button shows."""
+    return [
+        f"{button.id} cuts its label {str(button.label)!r} to {button.content_size.width} cells"
+        for button in screen.query(Button)
+        if shown(screen, button) is not None
+        and cell_len(str(button.label)) > button.content_size.width
+    ]
 
 
 def scrolls(widget: Widget) -> bool:
