@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,7 +59,7 @@ from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
 from appliance.tui.script import wait_until
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, PIN_KEYS
-from appliance.tui.widgets.reason_picker import PAID_OUT_REASONS
+from appliance.tui.widgets.reason_picker import PAID_IN_REASONS, PAID_OUT_REASONS
 from appliance.tui.widgets.text_keyboard import COMMANDS, LETTERS, key_id
 
 pytestmark = pytest.mark.timeout(180)
@@ -72,6 +73,7 @@ CART = ("espresso", "croissant", "water", "sandwich")
 NEEDED = {
     "manager-menu": (*(f"#menu-{key}" for key, _ in ITEMS), "#menu-close"),
     "float": AMOUNT,
+    "paid-in": (*AMOUNT, "#reason-text", *(f"#reason-{i}" for i in range(len(PAID_IN_REASONS)))),
     "paid-out": (
         *AMOUNT, "#reason-text", *(f"#reason-{i}" for i in range(len(PAID_OUT_REASONS))),
     ),
@@ -153,7 +155,7 @@ def cart(till: Till, products: dict[str, Product], skus: tuple[str, ...] = CART)
     return basket
 
 
-def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[], Screen[object]]]:
+def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[], Screen[Any]]]:
     """How to build each screen of NEEDED, as the app would."""
     till, manager, cashier = day.till, day.manager, day.cashier
     shifts = ShiftService(till)
@@ -174,6 +176,12 @@ def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[],
             currency,
             lambda amount, _: shifts.open_shift(manager, amount),
             hint="Count the cash in the drawer and type it",
+        ),
+        "paid-in": lambda: AmountScreen(
+            "Paid into the drawer",
+            currency,
+            lambda amount, reason: shifts.paid_in(manager, amount, reason),
+            reasons=PAID_IN_REASONS,
         ),
         "paid-out": lambda: AmountScreen(
             "Paid out of the drawer",
@@ -213,7 +221,7 @@ FAILED = ProvisionStatus(
 )
 
 
-async def ready(pilot: Pilot[None], day: Day, name: str, screen: Screen[object]) -> None:
+async def ready(pilot: Pilot[None], day: Day, name: str, screen: Screen[Any]) -> None:
     """``screen`` in the state its check is about."""
     if name == "refund-find":
         await wait_until(pilot, lambda: bool(screen.query("#find-sales Button")), "today's sales")
@@ -236,7 +244,11 @@ async def ready(pilot: Pilot[None], day: Day, name: str, screen: Screen[object])
     await pilot.pause()
 
 
-async def close(pilot: Pilot[None], app: KioskApp, screen: Screen[object]) -> None:
+def on_top(app: KioskApp, screen: Screen[Any]) -> Callable[[], bool]:
+    return lambda: app.screen is screen and screen.is_mounted
+
+
+async def close(pilot: Pilot[None], app: KioskApp, screen: Screen[Any]) -> None:
     if isinstance(screen, PayCardScreen):
         screen.cancel()  # ends the reader's attempt first
     else:
@@ -297,7 +309,7 @@ async def test_every_other_screen_fits_the_panel_for_fingers(tmp_path: Path, pan
         for name, build in screens(app, day, split).items():
             screen = build()
             await app.push_screen(screen)
-            await wait_until(pilot, lambda s=screen: app.screen is s and s.is_mounted, name)
+            await wait_until(pilot, on_top(app, screen), name)
             await ready(pilot, day, name, screen)
             found = layout_faults(screen) + cut_labels(screen) + hidden(screen, *NEEDED[name])
             if found:
