@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from bitcoin_helpers import bitcoin_shop
-from card_helpers import DECLINED, SHOP_KEY
+from card_helpers import DECLINED, SHOP_KEY, card_env, present_card
 from http_helpers import serve
 from layout_helpers import PANELS, cut_labels, hidden, layout_faults
 from refund_helpers import lightning_sale
@@ -34,12 +34,11 @@ from appliance.core.journal import Record
 from appliance.core.money import Money
 from appliance.core.report import DENOMINATIONS
 from appliance.core.split import SplitSale
-from appliance.payments.card import make_client
 from appliance.provision.status import ProvisionStatus
 from appliance.services.refunds import Approval, RefundService
 from appliance.services.shift import ShiftService
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
+from appliance.sim.stripe import StripeSim
 from appliance.store import catalog
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
@@ -125,21 +124,6 @@ class Day:
     unprinted_sale: SaleResult  # sold with the printer out of paper
     lightning_sale: Record
     http: httpx.AsyncClient  # to the Stripe simulator, to present a card on its reader
-
-
-@asynccontextmanager
-async def stripe_env() -> AsyncIterator[dict[str, str]]:
-    """The settings of a card reader on a running Stripe simulator."""
-    sim = StripeSim(api_key=SHOP_KEY)
-    async with serve(sim.app()) as url:
-        yield {
-            "BITAGORA_CARD_KIND": "stripe_terminal",
-            "BITAGORA_CARD_API_KEY": SHOP_KEY,
-            "BITAGORA_CARD_READER_ID": DEFAULT_READER,
-            "BITAGORA_CARD_API_BASE": url,
-            "BITAGORA_CARD_TIMEOUT_S": "2",
-            "BITAGORA_CARD_POLL_S": "0.02",
-        }
 
 
 async def staff(till: Till, pin: str) -> Staff:
@@ -231,10 +215,7 @@ async def ready(pilot: Pilot[None], day: Day, name: str, screen: Screen[Any]) ->
     elif isinstance(screen, PayCardScreen):
         await wait_until(pilot, lambda: screen.attempt is not None, "the reader")
         if name == "pay-card-declined":
-            client = make_client(day.till.settings.card, day.http)
-            await client.v1.test_helpers.terminal.readers.present_payment_method_async(
-                DEFAULT_READER, {"type": "card_present", "card_present": {"number": DECLINED}}
-            )
+            await present_card(day.till.settings.card, day.http, DECLINED)
             await wait_until(pilot, lambda: screen.ended, "the card declined")
     elif isinstance(screen, ZCloseScreen):
         screen.counts = dict.fromkeys(screen.denominations, 12)  # a day's count: longer labels
@@ -260,8 +241,8 @@ async def close(pilot: Pilot[None], app: KioskApp, screen: Screen[Any]) -> None:
 async def a_day(tmp_path: Path) -> AsyncIterator[Day]:
     async with (
         httpx.AsyncClient(timeout=5.0) as http,
-        stripe_env() as card,
-        bitcoin_shop(tmp_path, env=card) as shop,
+        serve(StripeSim(api_key=SHOP_KEY).app()) as stripe,
+        bitcoin_shop(tmp_path, env=card_env(stripe)) as shop,
         till_with_printer(tmp_path / "pesos", {"BITAGORA_DEVICE_CURRENCY": "ARS"}) as (pesos, _),
     ):
         till = shop.till
