@@ -97,13 +97,14 @@ def layout_faults(screen: Screen[object]) -> list[str]:
 
 
 def cut_labels(screen: Screen[object]) -> list[str]:
-    """The buttons on ``screen`` whose label is wider than the button shows."""
-    return [
-        f"{button.id} cuts its label {str(button.label)!r} to {button.content_size.width} cells"
-        for button in screen.query(Button)
-        if shown(screen, button) is not None
-        and cell_len(str(button.label)) > button.content_size.width
-    ]
+    """The buttons on ``screen`` whose label is wider than the button shows (its content less
+    the blank cell each side that Textual's ``line-pad`` keeps)."""
+    cut = []
+    for button in screen.query(Button):
+        room = button.content_size.width - 2 * button.styles.line_pad
+        if shown(screen, button) is not None and cell_len(str(button.label)) > room:
+            cut.append(f"{button.id} cuts its label {str(button.label)!r} to {room} cells")
+    return cut
 
 
 def scrolls(widget: Widget) -> bool:
