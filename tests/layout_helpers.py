@@ -97,8 +97,9 @@ def layout_faults(screen: Screen[object]) -> list[str]:
 
 
 def cut_labels(screen: Screen[object]) -> list[str]:
-    """The buttons on ``screen`` whose label is wider than the button shows (its content less
-    the blank cell each side that Textual's ``line-pad`` keeps)."""
+    """The buttons on ``screen`` whose one-line label is wider than the button shows (its
+    content less the blank cell each side that Textual's ``line-pad`` keeps). Not for buttons
+    whose label wraps onto more lines, such as the product grid's."""
     cut = []
     for button in screen.query(Button):
         room = button.content_size.width - 2 * button.styles.line_pad
