@@ -1,8 +1,9 @@
 """The kiosk's other screens at the panel sizes it is built with (see test_tui_layouts.py for
 sell, lock, pay cash and pay bitcoin): the manager menu and everything behind it, split and
 card payments, sale done, the search keyboard and the technician screen. On each, every button
-is at least the minimum touch target, whole on the screen and clear of the others, and what the
-screen is for can be done by touch (its NEEDED controls are whole on the screen).
+is at least the minimum touch target, whole on the screen, clear of the others and with its label
+whole, and what the screen is for can be done by touch (its NEEDED controls are whole on the
+screen and under no other widget).
 
 One app run per panel opens every screen in turn over a till with real sales in its journal,
 a card reader on the Stripe simulator and, for the Z close of a peso drawer, a second till kept
