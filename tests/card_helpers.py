@@ -40,6 +40,26 @@ def sim_card_settings(api_base: str, api_key: str) -> CardSettings:
     )
 
 
+def card_env(api_base: str) -> dict[str, str]:
+    """The BITAGORA_* settings of the simulator's reader at ``api_base``, as sim_card_settings."""
+    return {
+        "BITAGORA_CARD_KIND": "stripe_terminal",
+        "BITAGORA_CARD_API_KEY": SHOP_KEY,
+        "BITAGORA_CARD_READER_ID": DEFAULT_READER,
+        "BITAGORA_CARD_API_BASE": api_base,
+        "BITAGORA_CARD_TIMEOUT_S": "2",
+        "BITAGORA_CARD_POLL_S": "0.02",
+    }
+
+
+async def present_card(card: CardSettings, http: httpx.AsyncClient, number: str = VISA) -> None:
+    """A card held to the simulator's reader, through Stripe's test helpers."""
+    client = make_client(card, http)
+    await client.v1.test_helpers.terminal.readers.present_payment_method_async(
+        DEFAULT_READER, {"type": "card_present", "card_present": {"number": number}}
+    )
+
+
 @dataclass
 class CardShop:
     """A till with a card reader on the Stripe simulator; ``restart`` switches it off and on
@@ -52,10 +72,7 @@ class CardShop:
     till: Till
 
     async def present(self, number: str = VISA) -> None:
-        client = make_client(self.settings.card, self.http)
-        await client.v1.test_helpers.terminal.readers.present_payment_method_async(
-            DEFAULT_READER, {"type": "card_present", "card_present": {"number": number}}
-        )
+        await present_card(self.settings.card, self.http, number)
 
     async def restart(self) -> list[str]:
         """Off and on; what the till found of the payments left unsettled."""
@@ -90,16 +107,7 @@ async def card_shop(tmp_path: Path) -> AsyncIterator[CardShop]:
         PrinterSimulator(tmp_path / "printer", port=0) as printer,
     ):
         settings = load_settings(
-            tmp_path / "device",
-            env={
-                "BITAGORA_PRINTER_PORT": str(printer.port),
-                "BITAGORA_CARD_KIND": "stripe_terminal",
-                "BITAGORA_CARD_API_KEY": SHOP_KEY,
-                "BITAGORA_CARD_READER_ID": DEFAULT_READER,
-                "BITAGORA_CARD_API_BASE": url,
-                "BITAGORA_CARD_TIMEOUT_S": "2",
-                "BITAGORA_CARD_POLL_S": "0.02",
-            },
+            tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(printer.port), **card_env(url)}
         )
         shop = CardShop(sim, http, printer, settings, await Till.open(settings))
         try:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bitcoin_helpers import bitcoin_shop
+from rich.cells import cell_len
 from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.pilot import Pilot
@@ -95,6 +96,18 @@ def layout_faults(screen: Screen[object]) -> list[str]:
     return faults
 
 
+def cut_labels(screen: Screen[object]) -> list[str]:
+    """The buttons on ``screen`` whose one-line label is wider than the button shows (its
+    content less the blank cell each side that Textual's ``line-pad`` keeps). Not for buttons
+    whose label wraps onto more lines, such as the product grid's."""
+    cut = []
+    for button in screen.query(Button):
+        room = button.content_size.width - 2 * button.styles.line_pad
+        if shown(screen, button) is not None and cell_len(str(button.label)) > room:
+            cut.append(f"{button.id} cuts its label {str(button.label)!r} to {room} cells")
+    return cut
+
+
 def scrolls(widget: Widget) -> bool:
     """Whether ``widget`` lies in a row or grid made to scroll (the product grid, the category
     tabs): there an edge may cut the last button, and a swipe brings the rest. Anywhere else a
@@ -103,11 +116,25 @@ def scrolls(widget: Widget) -> bool:
 
 
 def hidden(screen: Screen[object], *selectors: str) -> list[str]:
-    """The widgets among ``selectors`` that are not wholly on the screen."""
+    """The widgets among ``selectors`` that are not wholly on the screen, or lie partly under
+    another widget (scrolled content under a docked row of buttons)."""
     missing = []
     for selector in selectors:
         widget = screen.query_one(selector)
         part = shown(screen, widget)
         if part is None or part != widget.region or not widget.region.area:
             missing.append(f"{selector} ({widget.region}, shown {part})")
+        elif over := covering(screen, widget):
+            missing.append(f"{selector} ({widget.region}) is under {over}")
     return missing
+
+
+def covering(screen: Screen[object], widget: Widget) -> Widget | None:
+    """A widget drawn over a corner or the middle of ``widget``, if any."""
+    x, y, width, height = widget.region
+    points = ((x, y), (x + width - 1, y), (x, y + height - 1), (x + width - 1, y + height - 1))
+    for point in (*points, (x + width // 2, y + height // 2)):
+        top, _ = screen.get_widget_at(*point)
+        if top is not widget and widget not in top.ancestors:
+            return top
+    return None
