@@ -11,7 +11,7 @@ import logging
 
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal
 from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
@@ -21,7 +21,7 @@ from appliance.core.money import Money, MoneyError, exponent
 from appliance.core.tender import quick_tenders
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
-from appliance.tui.widgets.basics import TouchScroll, digits_text
+from appliance.tui.widgets.basics import TouchScroll, amount_box, digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.tap_button import TapButton
 
@@ -63,15 +63,9 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
                 f"Cash payment · served by {self.staff.name}", id="pay-title", markup=False
             )
             with Horizontal(id="pay-amounts"):
-                with Vertical(classes="amount-box"):
-                    yield Static("TOTAL", classes="amount-label")
-                    yield Digits(digits_text(self.total.format()), id="pay-total")
-                with Vertical(classes="amount-box"):
-                    yield Static("TENDERED", classes="amount-label")
-                    yield Digits("", id="pay-tendered")
-                with Vertical(classes="amount-box"):
-                    yield Static("CHANGE", id="change-label", classes="amount-label")
-                    yield Digits("", id="pay-change")
+                yield amount_box("TOTAL", "pay-total", self.total.format())
+                yield amount_box("TENDERED", "pay-tendered")
+                yield amount_box("CHANGE", "pay-change", label_id="change-label")
             with Horizontal(id="pay-body"):
                 with Grid(id="quick-tenders"):
                     for i, amount in enumerate(self.tenders):

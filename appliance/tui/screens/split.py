@@ -33,7 +33,7 @@ from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
-from appliance.tui.widgets.basics import digits_text
+from appliance.tui.widgets.basics import amount_box, digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.tap_button import TapButton
 from appliance.tui.widgets.typed_field import TypedField
@@ -82,15 +82,9 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                 f"Split payment · served by {self.staff.name}", id="split-title", markup=False
             )
             with Horizontal(id="split-amounts"):
-                with Vertical(classes="amount-box"):
-                    yield Static("TOTAL", classes="amount-label")
-                    yield Digits(digits_text(split.total.format()), id="split-total")
-                with Vertical(classes="amount-box"):
-                    yield Static("STILL DUE", classes="amount-label")
-                    yield Digits("", id="split-remaining")
-                with Vertical(classes="amount-box"):
-                    yield Static("THIS PART", classes="amount-label")
-                    yield Digits("", id="split-amount")
+                yield amount_box("TOTAL", "split-total", split.total.format())
+                yield amount_box("STILL DUE", "split-remaining")
+                yield amount_box("THIS PART", "split-amount")
             with Horizontal(id="split-body"):
                 with Vertical(id="split-side"):
                     yield Static("", id="split-parts", markup=False)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Digits, Static
 
 
 class TouchScroll(VerticalScroll, can_focus=False):
@@ -12,3 +13,14 @@ class TouchScroll(VerticalScroll, can_focus=False):
 def digits_text(text: str) -> str:
     """Money for the ``Digits`` font, which has no thousands separator."""
     return text.replace(",", "")
+
+
+def amount_box(
+    label: str, digits_id: str, value: str = "", *, label_id: str | None = None
+) -> Vertical:
+    """A labelled amount in large digits (TOTAL, TENDERED, CHANGE…), as the pay screens show it."""
+    return Vertical(
+        Static(label, id=label_id, classes="amount-label"),
+        Digits(digits_text(value), id=digits_id),
+        classes="amount-box",
+    )
