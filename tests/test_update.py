@@ -12,11 +12,11 @@ import hashlib
 import io
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tarfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -197,6 +197,8 @@ def test_a_kiosk_that_keeps_restarting_rolls_back(device: Device) -> None:
 def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
     device.installed_and_confirmed("1.0")
     install(device.settings, device.bundle("2.0", "hang"))
+    hanging = device.root.parent / "doctor-hanging"
+    os.mkfifo(hanging)
     env = {
         **os.environ,
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
@@ -205,16 +207,21 @@ def test_a_check_that_never_finished_rolls_back(device: Device) -> None:
         "BITAGORA_UPDATE_SYSTEMCTL": str(device.systemctl),
         "BITAGORA_UPDATE_HEALTH_USER": "",
         "BITAGORA_UPDATE_SETTLE_S": "0.3",
+        "BITAGORA_TEST_HANGING_FIFO": str(hanging),
     }
     command = [sys.executable, "-m", "appliance.cli", "update", "confirm"]
     command += ["--data-dir", str(device.data_dir)]
     # The device loses power while the new release's doctor hangs.
     checking = subprocess.Popen(command, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while json.loads((device.root / STATE_FILE).read_text())["checks_started"] == 0:
-            assert checking.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)  # polling interval of a bounded wait
+        # The hanging doctor says so through the FIFO: the check has begun by then.
+        told = os.open(hanging, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            ready, _, _ = select.select([told], [], [], 30)
+            assert ready and os.read(told, 16) == b"hanging", "the doctor never started"
+        finally:
+            os.close(told)
+        assert json.loads((device.root / STATE_FILE).read_text())["checks_started"] == 1
         with pytest.raises(UpdateError, match="another `bitagora update` step is running"):
             install(device.settings, device.bundle("3.0"))
     finally:

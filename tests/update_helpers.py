@@ -15,7 +15,7 @@ PACKAGE = "bitagora-tiny"
 DEPENDENCY = "tiny-dep"
 
 RELEASE_SOURCE = """\
-import json, sys, time
+import json, os, signal, sys
 import tiny_dep
 
 VERSION = {version!r}
@@ -28,8 +28,10 @@ def main():
         print("bitagora", VERSION, tiny_dep.NAME)
         return 0
     if args[:1] == ["doctor"]:
-        if MODE == "hang":
-            time.sleep(3600)
+        if MODE == "hang":  # say so where the test listens, then hang until killed
+            with open(os.environ["BITAGORA_TEST_HANGING_FIFO"], "w") as told:
+                told.write("hanging")
+            signal.pause()
         ok = MODE == "healthy"
         checks = [
             {{"name": "database", "status": "OK" if ok else "FAIL",
