@@ -14,7 +14,15 @@ from pathlib import Path
 
 import coincurve
 import pytest
-from layout_helpers import PANELS, SCREENS, hidden, layout_faults, screen_at, shown
+from layout_helpers import (
+    PANELS,
+    SCREENS,
+    SELECTED_LINE,
+    hidden,
+    layout_faults,
+    screen_at,
+    shown,
+)
 from pytest_textual_snapshot import SVGImageExtension
 from syrupy.assertion import SnapshotAssertion
 from textual.widgets import Button, Static
@@ -122,3 +130,18 @@ async def test_the_top_bar_takes_one_more_button_at_800x480(tmp_path: Path) -> N
         assert hidden(sell, "#merchant", "#staff-name") == []
         assert sell.query_one("#merchant").region.width >= 12
         assert sell.query_one("#staff-name").region.width >= 12
+
+
+async def test_the_selected_cart_line_comes_into_view_when_it_is_laid_out(tmp_path: Path) -> None:
+    """A cart line has its place only once laid out, which can be refreshes after it was added
+    (later still on a busy till), and again when the panel's size changes: each time, the
+    selected line, which − and + act on, is brought into view."""
+    async with screen_at(tmp_path, "sell", PANELS["1280x800"]) as (app, pilot):
+        lines = app.sell.query_one("#cart-lines")
+        assert lines.scroll_y == 0 and hidden(app.screen, SELECTED_LINE) == []
+        await pilot.resize_terminal(*PANELS["800x480"])
+        await wait_until(pilot, lambda: app.size == PANELS["800x480"], "the smaller panel")
+        await wait_until(
+            pilot, lambda: not hidden(app.screen, SELECTED_LINE), "the selected line in view"
+        )
+        assert lines.scroll_y > 0

@@ -36,6 +36,13 @@ class CartLineRow(Horizontal):
     def on_mount(self) -> None:
         self.set_class(self._selected, "-selected")
 
+    def on_resize(self) -> None:
+        # A new row has no place until it is laid out, which may be several refreshes after it
+        # was mounted (later still on a busy till): the selected one brings itself into view
+        # then. Also keeps it in view when the panel's size changes.
+        if self._selected:
+            self.scroll_visible(animate=False, immediate=True)
+
     def _qty_text(self) -> str:
         return f"{self._line.quantity} ×"
 
@@ -106,5 +113,5 @@ class CartView(Vertical):
         self.query_one("#total", Digits).update(digits_text(totals.total.format()))
         for button_id in ("#qty-minus", "#qty-plus", "#remove-line"):
             self.query_one(button_id, TapButton).disabled = selected is None
-        if selected is not None and selected < len(rows):
-            self.call_after_refresh(lines.scroll_to_widget, rows[selected], animate=False)
+        if selected is not None and selected < len(rows) and rows[selected].size:
+            rows[selected].scroll_visible(animate=False)  # after the refresh that moves it
