@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.payments.bitcoin import PaymentUnavailable, Status
 from appliance.services.till import SaleResult, Till
@@ -344,7 +345,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
             encoding="utf-8",
         )
         settings = load_settings(device_dir, env={})
-        till = await Till.open(settings)
+        till = await bootstrap.open_till(settings)
         stack.push_async_callback(till.close)
         await seed_demo(till.conn, till.currency)
         if await outbox.get_state(till.conn, "device_id") is None:
@@ -395,11 +396,11 @@ async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
     payments = till.bitcoin
     if payments is None or "lightning" not in payments.rails:
         raise DemoError("the demo till has no Lightning payments (see device/appliance.toml)")
-    staff = await till.unlock(DEMO_PIN)
-    products = await till.products()
+    staff = await till.access.unlock(DEMO_PIN)
+    products = await till.sales.products()
     if not products:
         raise DemoError("the catalog is empty: nothing to sell")
-    cart = till.new_cart()
+    cart = till.sales.new_cart()
     cart.add(products[0], 1)
     try:
         offer = await payments.offer(cart, staff)
@@ -410,7 +411,7 @@ async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
             await payments.cancel(offer.sale_id)
         raise DemoError(f"no Lightning invoice: {'; '.join(offer.notes)}")
     statuses: asyncio.Queue[Status] = asyncio.Queue()
-    unsubscribe = payments.watch(offer.sale_id, statuses.put_nowait)
+    unsubscribe = till.watch_payment(offer.sale_id, statuses.put_nowait)
     try:
         await asyncio.to_thread(_sim_pay, ln_socket, sale_label(offer.sale_id))
         try:

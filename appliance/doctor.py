@@ -140,7 +140,8 @@ def disk_check(settings: Settings) -> Check:
 
 
 async def printer_check(settings: Settings, print_test_page: bool) -> Check:
-    from appliance.drivers.printer import PrinterError, printer_from_settings
+    from appliance.bootstrap import printer_from_settings
+    from appliance.drivers.printer import PrinterError
 
     printer = printer_from_settings(settings.printer)
     name = printer.describe()
@@ -165,18 +166,19 @@ async def printer_check(settings: Settings, print_test_page: bool) -> Check:
 
 
 async def drawer_check(settings: Settings, pin: str | None) -> Check:
-    from appliance.services.till import AuthError, DrawerError, LockedOut, Till
+    from appliance import bootstrap
+    from appliance.services.till import AuthError, DrawerError, LockedOut
 
     if settings.drawer.kind == "none":
         return Check("drawer", "SKIP", "no cash drawer (drawer.kind = none)")
     if pin is None:
         return Check("drawer", "SKIP", f"{settings.drawer.kind} drawer not pulsed (no PIN given)")
     try:
-        till = await Till.open(settings, print_worker=False)
+        till = await bootstrap.open_till(settings, print_worker=False)
     except Exception as err:  # the store or the drawer's pins: reported, never raised
         return Check("drawer", "FAIL", f"cannot open the till: {err}", "see the lines above")
     try:
-        opening = await till.test_drawer(pin)
+        opening = await till.drawer.test(pin)
     except LockedOut as err:
         return Check("drawer", "FAIL", str(err), "wait, or: bitagora staff unlock --till")
     except AuthError as err:
@@ -200,7 +202,8 @@ async def drawer_check(settings: Settings, pin: str | None) -> Check:
 
 
 async def nfc_check(settings: Settings, card_wait_s: float) -> Check:
-    from appliance.drivers.nfc import NfcError, nfc_from_settings
+    from appliance.bootstrap import nfc_from_settings
+    from appliance.drivers.nfc import NfcError
 
     if settings.nfc.kind == "none":
         return Check("nfc", "SKIP", "no NFC reader (nfc.kind = none)")

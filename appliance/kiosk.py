@@ -1,10 +1,9 @@
-"""Running the kiosk: open the till over the configured drivers and show the Textual app."""
+"""Running the kiosk: build the till (appliance.bootstrap) and show the Textual app."""
 
 from __future__ import annotations
 
+from appliance import bootstrap
 from appliance.config import Settings
-from appliance.provision.status import read_status
-from appliance.services.till import Till
 from appliance.store import lock
 from appliance.store.seed import seed_demo
 
@@ -14,12 +13,12 @@ async def run_kiosk(settings: Settings, seed_demo_data: bool = False) -> int:
 
     # Held while the till runs, so a restore cannot swap the database under it.
     with lock.hold(settings.data_dir):
-        till = await Till.open(settings)
+        till = await bootstrap.open_till(settings)
         try:
             if seed_demo_data:
                 await seed_demo(till.conn, till.currency)
             await till.report_status()
-            provisioning = read_status(settings.data_dir)
+            provisioning = till.provisioning.status()
             await KioskApp(till, quiet_gc=True, provisioning=provisioning).run_async()
         finally:
             await till.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from http_helpers import serve
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.core.cart import Cart
 from appliance.core.journal import Record
@@ -109,7 +110,7 @@ class BitcoinShop:
         not taken by ``background``."""
         assert not self.running, "the till is on already"
         before = len(self.esplora.requests), len(self.lightning.calls)
-        till = await Till.open(load_settings(self.data_dir, env=self.settings_env))
+        till = await bootstrap.open_till(load_settings(self.data_dir, env=self.settings_env))
         assert till.bitcoin is not None
         # Till.open returns right after starting the watchers, before they first run: set the
         # clock and the background listener now, before this task next yields.
@@ -119,7 +120,7 @@ class BitcoinShop:
         till.bitcoin.clock = self.clock
         self.background = Statuses()
         if listen:
-            till.bitcoin.on_background(self.background)
+            till.on_unwatched_payment(self.background)
         self.till, self.payments, self.running = till, till.bitcoin, True
         return till
 
@@ -185,8 +186,8 @@ STAFF = Staff("ana", "Ana", "cashier")
 
 
 async def cart_of(shop: BitcoinShop, sku: str = "espresso", quantity: int = 1) -> Cart:
-    products = {p.sku: p for p in await shop.till.products()}
-    cart = shop.till.new_cart()
+    products = {p.sku: p for p in await shop.till.sales.products()}
+    cart = shop.till.sales.new_cart()
     cart.add(products[sku], quantity)
     return cart
 
@@ -195,7 +196,7 @@ async def offered(shop: BitcoinShop, cart: Cart | None = None) -> tuple[Offer, S
     """An offer for ``cart`` (an espresso by default) and the statuses of its sale."""
     offer = await shop.payments.offer(cart or await cart_of(shop), STAFF)
     statuses = Statuses()
-    shop.payments.watch(offer.sale_id, statuses)
+    shop.till.watch_payment(offer.sale_id, statuses)
     return offer, statuses
 
 

@@ -13,6 +13,7 @@ import httpx
 from bitcoin_helpers import STAFF
 from http_helpers import serve
 
+from appliance import bootstrap
 from appliance.config import CardSettings, Settings, load_settings
 from appliance.core.money import Money
 from appliance.core.split import SplitSale
@@ -77,12 +78,12 @@ class CardShop:
     async def restart(self) -> list[str]:
         """Off and on; what the till found of the payments left unsettled."""
         await self.till.close()
-        self.till = await Till.open(self.settings)
-        return await self.till.recovered()
+        self.till = await bootstrap.open_till(self.settings)
+        return await self.till.recovery.recovered()
 
     async def split_of(self, *skus: str) -> SplitSale:
-        products = {p.sku: p for p in await self.till.products()}
-        cart = self.till.new_cart()
+        products = {p.sku: p for p in await self.till.sales.products()}
+        cart = self.till.sales.new_cart()
         for sku in skus:
             cart.add(products[sku])
         return await self.till.split.begin(cart, STAFF)
@@ -109,7 +110,7 @@ async def card_shop(tmp_path: Path) -> AsyncIterator[CardShop]:
         settings = load_settings(
             tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(printer.port), **card_env(url)}
         )
-        shop = CardShop(sim, http, printer, settings, await Till.open(settings))
+        shop = CardShop(sim, http, printer, settings, await bootstrap.open_till(settings))
         try:
             await seed_demo(shop.till.conn, shop.till.currency)
             yield shop

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.core.money import Money
 from appliance.services.till import SaleResult, Staff, Till
@@ -27,7 +28,7 @@ def fast_settings_env(port: int) -> dict[str, str]:
 
 @asynccontextmanager
 async def open_till(data_dir: Path, port: int) -> AsyncIterator[Till]:
-    till = await Till.open(load_settings(data_dir, env=fast_settings_env(port)))
+    till = await bootstrap.open_till(load_settings(data_dir, env=fast_settings_env(port)))
     try:
         await seed_demo(till.conn, till.currency)
         yield till
@@ -52,8 +53,8 @@ async def cashier(till: Till) -> Staff:
 
 async def sell(till: Till, sku: str = "espresso") -> SaleResult:
     """A cash sale of one product, paid exactly, through Till.pay_cash."""
-    products = {p.sku: p for p in await till.products()}
-    cart = till.new_cart()
+    products = {p.sku: p for p in await till.sales.products()}
+    cart = till.sales.new_cart()
     cart.add(products[sku])
     total = cart.totals().total
-    return await till.pay_cash(cart, await cashier(till), Money(total.minor, total.currency))
+    return await till.sales.pay_cash(cart, await cashier(till), Money(total.minor, total.currency))

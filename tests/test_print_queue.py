@@ -179,12 +179,12 @@ async def test_queued_receipt_survives_a_restart_and_prints_once(tmp_path: Path)
 async def test_reprint_is_journaled_and_prints_a_copy(tmp_path: Path) -> None:
     async with till_and_printer(tmp_path) as (till, sim):
         with pytest.raises(NothingToReprint):
-            await till.reprint_last(await cashier(till))
+            await till.receipts.reprint_last(await cashier(till))
         first = await sell(till)
         last = await sell(till, "pao")
         await sim.wait_receipts(2)
 
-        reprint = await till.reprint_last(await cashier(till))
+        reprint = await till.receipts.reprint_last(await cashier(till))
         assert reprint.kind == "reprint"
         assert reprint.body == {
             "sale_id": last.sale_id,

@@ -235,9 +235,9 @@ async def test_no_card_button_without_a_reader(tmp_path: Path) -> None:
 
 async def test_no_card_payment_in_training(rig: Rig) -> None:
     till = rig.till
-    await till.set_training(Staff("marco", "Marco", "manager"), True)
-    cart = till.new_cart()
-    cart.add(next(p for p in await till.products() if p.sku == "espresso"))
+    await till.access.set_training(Staff("marco", "Marco", "manager"), True)
+    cart = till.sales.new_cart()
+    cart.add(next(p for p in await till.sales.products() if p.sku == "espresso"))
     with pytest.raises(CardUnavailable, match="Training mode: take cash only"):
-        await till.start_card(cart, Staff("ana", "Ana", "cashier"), "sale-1")
+        await till.sales.start_card(cart, Staff("ana", "Ana", "cashier"), "sale-1")
     assert rig.sim.payment_intents == {}

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Digits, Static
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import Till
 from appliance.sim.printer import PrinterSimulator
@@ -33,7 +34,7 @@ async def till_with_printer(
         settings = load_settings(
             tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(sim.port), **(env or {})}
         )
-        till = await Till.open(settings)
+        till = await bootstrap.open_till(settings)
         try:
             await seed_demo(till.conn, till.currency)
             yield till, sim

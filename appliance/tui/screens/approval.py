@@ -97,7 +97,7 @@ class ApprovalScreen(ModalScreen[T | None]):
     @work(exclusive=True, group="lockout", exit_on_error=False)
     async def _ask_lockout(self) -> None:
         try:
-            self.pad.lock_for(await self.till.lockout_remaining(self.staff))
+            self.pad.lock_for(await self.till.access.lockout_remaining(self.staff))
         except Exception:
             log.exception("could not read the PIN lockout")
 

@@ -197,7 +197,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
     @work(exclusive=True, group="pay", exit_on_error=False)
     async def _pay(self, tendered: Money) -> None:
         try:
-            result = await self.till.pay_cash(self.cart, self.staff, tendered)
+            result = await self.till.sales.pay_cash(self.cart, self.staff, tendered)
         except Exception as err:
             log.exception("cash payment failed")
             self.paying = False
