@@ -144,12 +144,7 @@ def add_wallet_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add_wallet_parser(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bitagora", description="BitAgora POS appliance")
-    parser.add_argument("--version", action="version", version=f"bitagora {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_kiosk_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kiosk = sub.add_parser("kiosk", help="run the touchscreen till")
     add_device_options(kiosk)
     kiosk.add_argument(
@@ -158,6 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the demo catalog and staff into an empty store",
     )
     kiosk.set_defaults(func=cmd_kiosk)
+
+
+def build_parser(
+    only_kiosk: bool = False,
+) -> argparse.ArgumentParser:
+    """Every command; ``only_kiosk``: the kiosk's alone, which starts the till without
+    importing every other command's modules (the uplink's HTTP client, central, the tools)."""
+    parser = argparse.ArgumentParser(prog="bitagora", description="BitAgora POS appliance")
+    parser.add_argument("--version", action="version", version=f"bitagora {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    add_kiosk_parser(sub)
+    if only_kiosk:
+        return parser
 
     from appliance.uplink.main import add_uplink_parser
 
@@ -304,7 +314,9 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    only_kiosk = words[:1] == ["kiosk"] and not {"-h", "--help"} & set(words)
+    args = build_parser(only_kiosk).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         stream=sys.stderr,
