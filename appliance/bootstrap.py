@@ -10,11 +10,8 @@ values and never read the configuration.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.config import (
@@ -166,30 +163,12 @@ async def till_from(settings: Settings, **options: Any) -> AsyncIterator[Till]:
         await till.close()
 
 
-def _load_escpos(cache: Path) -> None:
-    """Import python-escpos with its printer database cached in ``cache``: it parses the YAML
-    database (0.3 s) at every import otherwise, caching it in a new temporary folder each time."""
-    if "escpos.capabilities" in sys.modules or "ESCPOS_CAPABILITIES_PICKLE_DIR" in os.environ:
-        return
-    try:
-        cache.mkdir(mode=0o700, exist_ok=True)
-    except OSError:
-        return
-    os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(cache)
-    try:
-        import escpos.capabilities  # noqa: F401
-    finally:
-        del os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"]
-
-
 async def _build(
     stack: contextlib.AsyncExitStack,
     settings: Settings,
     print_worker: bool,
     clock: Callable[[], datetime],
 ) -> Till:
-    _load_escpos(settings.data_dir / "cache")
-
     identity = load_or_create_identity(settings.data_dir)
     conn = await open_db(settings.database_path, BACKSTOP_CHECKPOINT_PAGES)
     stack.push_async_callback(conn.close)
@@ -200,8 +179,9 @@ async def _build(
     printer = printer_from_settings(settings.printer)
     drawer_device = drawer_from_settings(settings.drawer, printer)
     scanner = scanner_from_settings(settings.scanner)
-    nfc = nfc_from_settings(settings.nfc)
-    stack.push_async_callback(nfc.close)
+    nfc = nfc_from_settings(settings.nfc) if settings.nfc.kind != "none" else None
+    if nfc is not None:
+        stack.push_async_callback(nfc.close)
     touchscreen = touchscreen_from_settings(settings.touch)
     backlight = None
     if settings.touch.backlight:
@@ -237,7 +217,7 @@ async def _build(
     split = SplitTender(conn, identity, access, sales, drawer, refunds, card)
     shifts = ShiftService(conn, identity, settings.device, access, drawer, receipts)
     recovery = Recovery(conn, sales, split, card)
-    inputs = DeviceInputs(bus, scanner, nfc if settings.nfc.kind != "none" else None, touchscreen)
+    inputs = DeviceInputs(bus, scanner, nfc, touchscreen)
     stack.push_async_callback(inputs.close)
 
     await access.load()
@@ -273,7 +253,7 @@ async def _build(
     capabilities = Capabilities(
         printer=True,
         drawer=drawer.present,
-        nfc=settings.nfc.kind != "none",
+        nfc=nfc is not None,
         scanner=scanner is not None,
         touch=touchscreen is not None,
         backlight=backlight is not None,

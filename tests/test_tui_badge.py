@@ -14,7 +14,7 @@ from tui_helpers import kiosk
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.drivers import pn532_frames as pf
-from appliance.drivers.nfc import NoNfcReader, Pn532Reader
+from appliance.drivers.nfc import Pn532Reader
 from appliance.services.till import AuthError, Till
 from appliance.sim.nfc import Pn532Simulator, SimCard
 from appliance.sim.printer import PrinterSimulator
@@ -133,7 +133,7 @@ async def test_no_reader_configured(tmp_path: Path) -> None:
         till = await bootstrap.open_till(load_settings(tmp_path / "device", env=env))
         try:
             await seed_demo(till.conn, till.currency)
-            assert isinstance(till.devices.nfc, NoNfcReader)
+            assert till.devices.nfc is None and not till.capabilities.nfc
             async with kiosk(till, pin=None) as (app, _pilot):
                 lock = app.screen
                 assert isinstance(lock, LockScreen)

@@ -81,7 +81,7 @@ class Devices:
 
     printer: Any
     drawer: Any
-    nfc: Any
+    nfc: Any = None  # None: no NFC reader (nfc.kind = none)
     scanner: Any = None
     touchscreen: Any = None
 

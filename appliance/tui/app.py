@@ -124,6 +124,7 @@ class KioskApp(App[None]):
         if self.quiet_gc:
             gc.freeze()  # start-up's objects live as long as the kiosk: never scan them again
             gc.set_threshold(*GC_THRESHOLDS)
+            gc.enable()  # the kiosk starts with collection off (appliance/kiosk.py)
 
     async def on_unmount(self) -> None:
         """The device inputs are the app's: stopped and awaited before the till closes."""
