@@ -61,10 +61,6 @@ class EventBus:
         for handler in handlers:
             self._deliver(handler, event)
 
-    def heard(self, kind: type[Event]) -> bool:
-        """Whether anyone subscribes to ``kind`` events now."""
-        return any(issubclass(kind, k) or issubclass(k, kind) for k, _ in self._handlers)
-
     @staticmethod
     def _deliver(handler: Callable[[Any], None], event: Event) -> None:
         try:
