@@ -127,11 +127,16 @@ def scanner_from_settings(settings: ScannerSettings) -> SerialScanner | None:
 
 
 def touchscreen_from_settings(settings: TouchSettings) -> Touchscreen | None:
+    """The touchscreen the kiosk reads itself, or None ("" = no touchscreen)."""
     if not settings.device:
         return None
-    from appliance.drivers.touch import Touchscreen
+    from appliance.drivers.touch import Calibration, Touchscreen
 
-    return Touchscreen(settings)
+    s = settings
+    calibration = Calibration(
+        s.min_x, s.max_x, s.min_y, s.max_y, s.swap_xy, s.invert_x, s.invert_y, s.slop_pct
+    )
+    return Touchscreen(s.device, calibration, s.event_size)
 
 
 # -- the till ------------------------------------------------------------------------------------

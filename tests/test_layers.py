@@ -21,8 +21,6 @@ APPLIANCE = ROOT / "appliance"
 
 TUI_MAY_IMPORT = ("appliance.tui", "appliance.services", "appliance.core", "bitagora_protocol")
 TUI_MAY_IMPORT_NAMES = {"appliance.bootstrap": {"Capabilities", "Till"}}
-# The touch driver still takes its calibration as TouchSettings (left for a later step).
-DRIVERS_READING_SETTINGS = {"touch.py"}
 
 
 def modules(folder: Path) -> list[Path]:
@@ -112,8 +110,6 @@ def test_sql_runs_in_the_store_only() -> None:
 def test_drivers_take_plain_values() -> None:
     wrong = []
     for path in modules(APPLIANCE / "drivers"):
-        if path.name in DRIVERS_READING_SETTINGS:
-            continue
         for module, _, line in imports(path):
             if module == "appliance.config":
                 wrong.append(where(path, line))
