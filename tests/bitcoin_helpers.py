@@ -98,21 +98,21 @@ class BitcoinShop:
     data_dir: Path
     till: Till = field(init=False)
     payments: BitcoinPayments = field(init=False)
-    # What the service reported with nobody watching the sale (``on_background``), this boot.
+    # What the service reported with nobody watching the sale (``UnwatchedPayment``), this boot.
     background: Statuses = field(init=False)
     running: bool = False
 
     async def open_till(self, *, listen: bool = True) -> Till:
-        """Switch the till on: ``Till.open`` with settings loaded from the same env.
+        """Switch the till on: ``bootstrap.open_till`` with settings loaded from the same env.
 
-        ``listen=False`` leaves ``on_background`` to a kiosk app about to start (as on a device,
+        ``listen=False`` leaves those to a kiosk app about to start (as on a device,
         where the app is the only listener): what settles before it is there is kept for it,
         not taken by ``background``."""
         assert not self.running, "the till is on already"
         before = len(self.esplora.requests), len(self.lightning.calls)
         till = await bootstrap.open_till(load_settings(self.data_dir, env=self.settings_env))
         assert till.bitcoin is not None
-        # Till.open returns right after starting the watchers, before they first run: set the
+        # open_till returns right after starting the watchers, before they first run: set the
         # clock and the background listener now, before this task next yields.
         if (len(self.esplora.requests), len(self.lightning.calls)) != before:
             await till.close()

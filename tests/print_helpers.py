@@ -52,7 +52,7 @@ async def cashier(till: Till) -> Staff:
 
 
 async def sell(till: Till, sku: str = "espresso") -> SaleResult:
-    """A cash sale of one product, paid exactly, through Till.pay_cash."""
+    """A cash sale of one product, paid exactly, through SalesService.pay_cash."""
     products = {p.sku: p for p in await till.sales.products()}
     cart = till.sales.new_cart()
     cart.add(products[sku])

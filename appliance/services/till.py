@@ -38,6 +38,11 @@ from appliance.store.identity import DeviceIdentity
 
 if TYPE_CHECKING:
     from appliance.config import Settings
+    from appliance.drivers.drawer import Drawer
+    from appliance.drivers.nfc import NfcReader
+    from appliance.drivers.printer import Printer
+    from appliance.drivers.scanner import SerialScanner
+    from appliance.drivers.touch import Touchscreen
     from appliance.payments.bitcoin import BitcoinPayments, Status
     from appliance.payments.card import CardPayments
 
@@ -79,11 +84,11 @@ class Capabilities:
 class Devices:
     """The drivers the services run over: for tools (the doctor) and tests, never the UI."""
 
-    printer: Any
-    drawer: Any
-    nfc: Any = None  # None: no NFC reader (nfc.kind = none)
-    scanner: Any = None
-    touchscreen: Any = None
+    printer: Printer
+    drawer: Drawer
+    nfc: NfcReader | None = None  # None: no NFC reader (nfc.kind = none)
+    scanner: SerialScanner | None = None  # None: a keyboard wedge, or none
+    touchscreen: Touchscreen | None = None
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """The lock screen: a PIN on the on-screen keypad (or typed, then Enter) unlocks the till, and so
 does a staff badge tapped on the NFC reader (the app passes taps down with ``badge_tapped``).
 
-Five wrong PINs close together lock the PIN pad (``Till.unlock`` counts them and keeps the lock
-in the store): the screen then says "Too many wrong PINs: try again in 4:32", counting down, with
-the keypad disabled; badges still work. It asks the till at mount, so a lock survives a
-restart."""
+Five wrong PINs close together lock the PIN pad (``AccessService.unlock`` counts them and keeps
+the lock in the store): the screen then says "Too many wrong PINs: try again in 4:32", counting
+down, with the keypad disabled; badges still work. It asks the till at mount, so a lock survives
+a restart."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Cash payment: the total, quick tenders, a keypad for the amount handed over, live change.
 
 Dismissed with the ``SaleResult`` once the till has committed the sale, or None on Cancel. The
-sale is committed by ``Till.pay_cash`` in a worker, so the screen keeps drawing meanwhile; Cancel
-and the keys are off until it returns.
+sale is committed by ``SalesService.pay_cash`` in a worker, so the screen keeps drawing
+meanwhile; Cancel and the keys are off until it returns.
 """
 
 from __future__ import annotations
