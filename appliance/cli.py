@@ -59,8 +59,8 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
-    from appliance.core.journal import JournalError
     from appliance.store.export import VerifyError, verify_path
+    from bitagora_protocol.journal import JournalError
 
     try:
         result = verify_path(args.path)

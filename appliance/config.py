@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from appliance.core.money import CURRENCY_EXPONENTS
+from bitagora_protocol.money import CURRENCY_EXPONENTS
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
 CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})

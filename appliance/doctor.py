@@ -22,9 +22,9 @@ from typing import Literal
 import httpx
 
 from appliance.config import ConfigError, Settings
-from appliance.core.journal import JournalError
 from appliance.store.db import open_db
 from appliance.store.export import VerifyError, verify_database
+from bitagora_protocol.journal import JournalError
 
 Status = Literal["OK", "WARN", "FAIL", "SKIP"]
 

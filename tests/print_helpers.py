@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from appliance.config import load_settings
-from appliance.core.money import Money
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.sim.printer import PrinterSimulator
 from appliance.store import catalog
 from appliance.store.seed import seed_demo
+from bitagora_protocol.money import Money
 
 
 def fast_settings_env(port: int) -> dict[str, str]:

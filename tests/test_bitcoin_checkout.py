@@ -18,13 +18,13 @@ from bitcoin_helpers import (
 )
 
 from appliance.core.btc import fiat_to_msat, fiat_to_sat
-from appliance.core.money import Money
 from appliance.core.roles import NotAuthorized
 from appliance.payments.bitcoin import PaymentUnavailable
 from appliance.services.till import Staff
 from appliance.store import addresses
 from appliance.store.export import verify_database
 from appliance.wallet.lightning import sale_label
+from bitagora_protocol.money import Money
 
 
 async def test_unified_offer_locks_the_rate_and_journals_it(tmp_path: Path) -> None:

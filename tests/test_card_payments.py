@@ -20,7 +20,6 @@ import stripe
 from card_helpers import sim_card_settings
 
 from appliance.config import CardSettings, ConfigError, load_settings
-from appliance.core.money import Money
 from appliance.payments.card import (
     CardAuthError,
     CardNetworkError,
@@ -33,6 +32,7 @@ from appliance.payments.card import (
 from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import card as card_store
 from appliance.store.db import open_db
+from bitagora_protocol.money import Money
 from tests.http_helpers import serve
 
 KEY = "sk_test_" + "k3y" * 8  # the simulator's key; tests look for it in logs

@@ -14,7 +14,6 @@ from card_helpers import sim_card_settings
 from tui_helpers import till_with_printer
 
 from appliance.config import CardSettings
-from appliance.core.money import Money
 from appliance.core.refund import LineChoice
 from appliance.core.sale import Payment, sale_body
 from appliance.payments.card import CardError, CardPayments, make_client
@@ -22,6 +21,7 @@ from appliance.services.refunds import Approval, CardRefundFailed, RefundService
 from appliance.services.till import Staff, Till
 from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal, sales
+from bitagora_protocol.money import Money
 from tests.http_helpers import serve
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from store_helpers import cash_sale_body, open_device, write_sales
 
-from appliance.core.journal import verify_chain
 from appliance.store import journal, outbox, sales
 from appliance.store import lightning as ln_store
 from appliance.store.db import StoreError, migrations, open_db, transaction
 from appliance.store.device import DeviceMismatch, bind
 from appliance.store.export import verify_database
 from appliance.store.identity import IdentityError, load_identity, load_or_create_identity
+from bitagora_protocol.journal import verify_chain
 
 
 async def test_store_is_wal_full_and_migrated_once(tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from tui_helpers import till_with_printer
 
-from appliance.core.journal import verify_chain
-from appliance.core.money import Money
 from appliance.services.till import AuthError, DrawerError, DrawerState, NotAuthorized, Staff, Till
 from appliance.store import catalog, journal, outbox, sales
 from appliance.store import drawer as drawer_store
+from bitagora_protocol.journal import verify_chain
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 

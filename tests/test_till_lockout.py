@@ -15,11 +15,11 @@ import pytest
 from lockout_helpers import ManualClock
 from tui_helpers import till_with_printer
 
-from appliance.core.journal import verify_chain
-from appliance.core.money import Money
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, Staff, Till
 from appliance.store import catalog, journal
 from appliance.store.seed import DEMO_BADGES
+from bitagora_protocol.journal import verify_chain
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from tui_helpers import kiosk, text, till_with_printer
 
-from appliance.core.journal import Record
 from appliance.payments.card import CardUnavailable, make_client
 from appliance.services.till import Staff, Till
 from appliance.sim.printer import PrinterSimulator
@@ -23,6 +22,7 @@ from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.script import tap, tap_product, wait_until
+from bitagora_protocol.journal import Record
 from tests.http_helpers import serve
 
 pytestmark = pytest.mark.timeout(60)

@@ -31,8 +31,6 @@ from tui_helpers import kiosk, till_with_printer
 
 from appliance.core.cart import Cart
 from appliance.core.catalog import Product
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.report import DENOMINATIONS
 from appliance.core.split import SplitSale
 from appliance.provision.status import ProvisionStatus
@@ -61,6 +59,8 @@ from appliance.tui.script import wait_until
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, PIN_KEYS
 from appliance.tui.widgets.reason_picker import PAID_IN_REASONS, PAID_OUT_REASONS
 from appliance.tui.widgets.text_keyboard import COMMANDS, LETTERS, key_id
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(180)
 

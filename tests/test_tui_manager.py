@@ -19,8 +19,6 @@ from refund_helpers import lightning_sale
 from textual.widgets import Static
 from tui_helpers import kiosk, send_keys, text, till_with_printer
 
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.report import DENOMINATIONS
 from appliance.services.refunds import payouts
 from appliance.services.till import Staff, Till
@@ -42,6 +40,8 @@ from appliance.tui.script import one_sale, tap, tap_product, wait_until
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.keypad import Keypad
 from appliance.tui.widgets.text_keyboard import TextKeyboard
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,6 @@ from http_helpers import closed_port
 from http_helpers import serve as serve_app
 from uplink_helpers import CentralDb, ScriptedCentral, open_device_store, restartable_central
 
-from appliance.core.journal import seal
 from appliance.uplink.client import (
     AuthRejected,
     CentralClient,
@@ -25,6 +24,7 @@ from appliance.uplink.client import (
     TooLarge,
     Transient,
 )
+from bitagora_protocol.journal import seal
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer

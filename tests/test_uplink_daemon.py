@@ -22,10 +22,10 @@ from uplink_helpers import (
 )
 
 from appliance import __version__
-from appliance.core.journal import genesis_prev_hash, seal
 from appliance.store import outbox
 from appliance.uplink.client import ForkRejected
 from appliance.uplink.daemon import NOT_ENROLLED, NotEnrolled, Uplink, load_enrollment
+from bitagora_protocol.journal import genesis_prev_hash, seal
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer

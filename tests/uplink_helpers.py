@@ -24,13 +24,13 @@ from starlette.routing import Route
 from store_helpers import cash_sale_body, open_device
 
 from appliance.config import Settings, UplinkSettings
-from appliance.core.journal import Record
 from appliance.store import journal
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import CentralClient, Enrollment
 from appliance.uplink.daemon import EnrollmentState, Uplink, save_enrollment
+from bitagora_protocol.journal import Record
 from central.serve import RunningServer, start_server
 
 OPS_PASSWORD = "central-test-password"  # as in conftest: the template's ops user exists already

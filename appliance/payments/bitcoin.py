@@ -42,8 +42,6 @@ import httpx
 from appliance.config import Settings
 from appliance.core.btc import bip21_uri, fiat_to_msat, fiat_to_sat, format_btc, format_sats
 from appliance.core.cart import Cart
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.sale import Payment, SaleError, cart_body, with_payments
 from appliance.core.settlement import Policy, Seen, State, Verdict, judge
 from appliance.store import addresses, checkouts
@@ -58,6 +56,8 @@ from appliance.wallet.lightning import LightningError, LightningNode, make_node
 from appliance.wallet.ln_watch import InvoiceWatcher
 from appliance.wallet.lnurl import withdraw
 from appliance.wallet.rates import NoRate, RateService
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

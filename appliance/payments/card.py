@@ -45,9 +45,9 @@ import httpx
 import stripe
 
 from appliance.config import CardSettings
-from appliance.core.money import Money
 from appliance.store import card as card_store
 from appliance.store.card import AttemptRow
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 # Response bodies (a charge's card details) are logged by the library at DEBUG: never ours.

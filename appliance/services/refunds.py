@@ -33,8 +33,6 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from appliance.core.drawer import drawer_open_body
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination, payout_body
 from appliance.core.refund import LineChoice, RefundError, check_reason, plan_refund, void_body
 from appliance.core.roles import Action, require
@@ -44,6 +42,8 @@ from appliance.services.printing import local_time
 from appliance.store import journal, sales
 from appliance.store.catalog import Staff
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 __all__ = [
     "CardRefundFailed",

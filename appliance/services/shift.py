@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.core.drawer import drawer_open_body
-from appliance.core.journal import Record, utc_now
-from appliance.core.money import Money
 from appliance.core.report import PeriodReport, ReportError, count_total, period_report
 from appliance.services.printing import local_time, report_receipt
 from appliance.services.till import DrawerOpening, Staff, Till
 from appliance.store import journal
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol.journal import Record, utc_now
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

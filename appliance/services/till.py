@@ -24,9 +24,7 @@ from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
 from appliance.core.catalog import Product
 from appliance.core.drawer import drawer_open_body
-from appliance.core.journal import Record
 from appliance.core.lockout import TILL, LockedOut, LockoutPolicy, staff_subject, utc_now
-from appliance.core.money import Money
 from appliance.core.receipt import Receipt
 from appliance.core.roles import Action, AuthError, NotAuthorized, allowed, require
 from appliance.core.sale import Payment, cart_body, sale_body, with_payments
@@ -46,6 +44,8 @@ from appliance.store import drawer as drawer_store
 from appliance.store.catalog import Staff
 from appliance.store.db import BACKSTOP_CHECKPOINT_PAGES, checkpoint, open_db, transaction
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 __all__ = [
     "AuthError",

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.store import journal
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol.journal import Record
 
 
 @dataclass(frozen=True)

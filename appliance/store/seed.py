@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiosqlite
 
 from appliance.core.catalog import Product, TaxRate
-from appliance.core.money import Money
 from appliance.store import catalog
+from bitagora_protocol.money import Money
 
 STANDARD = TaxRate("A", 2100)
 REDUCED = TaxRate("B", 1000)

@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 
 from appliance import __version__
-from appliance.core.httpsig import sign_request
-from appliance.core.journal import Record
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.httpsig import sign_request
+from bitagora_protocol.journal import Record
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,6 @@ import aiosqlite
 
 from appliance import __version__
 from appliance.config import Settings
-from appliance.core.journal import Record
 from appliance.store import journal, outbox
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
@@ -52,6 +51,7 @@ from appliance.uplink.client import (
     Transient,
     UplinkError,
 )
+from bitagora_protocol.journal import Record
 
 log = logging.getLogger(__name__)
 
