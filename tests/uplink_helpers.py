@@ -114,7 +114,7 @@ def fast_backoff() -> Backoff:
 
 @asynccontextmanager
 async def uplink_for(
-    device: Device, central_url: str, **uplink: Any
+    device: Device, central_url: str, backoff: Backoff | None = None, **uplink: Any
 ) -> AsyncIterator[tuple[Uplink, httpx.AsyncClient]]:
     async with httpx.AsyncClient(timeout=10) as http:
         client = CentralClient(central_url, device.identity, http)
@@ -125,7 +125,7 @@ async def uplink_for(
                 device.identity,
                 client,
                 poll_interval_s=0.05,
-                backoff=fast_backoff(),
+                backoff=backoff or fast_backoff(),
             ),
             http,
         )

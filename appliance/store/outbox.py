@@ -60,6 +60,15 @@ async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
     return row[0] if row else None
 
 
+async def get_states(conn: aiosqlite.Connection, *keys: str) -> dict[str, str]:
+    """The saved values of those of ``keys`` that have one."""
+    marks = ", ".join("?" * len(keys))
+    rows = await conn.execute_fetchall(
+        f"SELECT key, value FROM uplink_state WHERE key IN ({marks})", keys
+    )
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
 async def set_state(
     conn: aiosqlite.Connection, key: str, value: str, in_transaction: bool = False
 ) -> None:
