@@ -183,6 +183,10 @@ async def test_an_unreachable_central_says_to_check_the_network(tmp_path: Path) 
         ),
         (
             lambda text: text.replace('country = "PT"', 'country = "Portugal"'),
+            "wifi.country: 'PORTUGAL' is not a two-letter country code (PT, DE, US…)",
+        ),
+        (
+            lambda text: text.replace('country = "PT"\n', ""),
             "wifi.country: required in [wifi]: the two-letter country code",
         ),
         (
@@ -191,7 +195,15 @@ async def test_an_unreachable_central_says_to_check_the_network(tmp_path: Path) 
         ),
         (
             lambda text: text + '\n[printr]\nkind = "usb"\n',
-            "[printr]: unknown section",
+            "[printr]: unknown section (did you mean printer?)",
+        ),
+        (
+            lambda text: text.replace("[system]\n", '[system]\ntimezon = "UTC"\n'),
+            "system.timezon: unknown setting (did you mean timezone?)",
+        ),
+        (
+            lambda text: text.replace('kind = "file"', 'kind = "file"\npaper_with = 58'),
+            "printer.paper_with: unknown setting (did you mean paper_mm?)",
         ),
     ],
 )
@@ -201,6 +213,14 @@ def test_a_bad_setup_file_is_named_key_by_key(tmp_path: Path, change, expected: 
     with pytest.raises(SetupError) as caught:
         read_setup(device.setup)
     assert f"bitagora-setup.toml: {expected}" in str(caught.value)
+
+
+def test_a_country_code_in_small_letters_is_taken(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    text = SETUP.replace('country = "PT"', 'country = "pt"')
+    device.write_setup("https://central.example.com", "ABCD-EFGH-JKMN", text)
+    setup = read_setup(device.setup)
+    assert setup.wifi is not None and setup.wifi.country == "PT"
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -228,6 +248,8 @@ async def test_a_bad_setup_file_fails_first_boot_without_touching_the_system(
     status = read_status(device.data_dir)
     assert status is not None and status.step == "setup file"
     assert "printer.kind: 'laser' is not supported" in status.message
+    # nothing of the file was applied: a doctor's report of the old settings would mislead
+    assert status.doctor == ""
     assert not device.config.exists() and not device.key.exists()
     assert json.loads((device.data_dir / "provision.json").read_text())["state"] == "failed"
 

@@ -97,7 +97,8 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     try:
         setup = read_setup(path, target.host.read_credentials())
     except SetupError as err:
-        return await _finish(target, _failed(target, "setup file", str(err), str(path), sha=sha))
+        failed = _failed(target, "setup file", str(err), str(path), sha=sha)
+        return await _finish(target, failed, run_doctor=False)
     return await provision(setup, target, system=True)
 
 
@@ -142,7 +143,8 @@ async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
             Path(previous.setup), target.host.read_credentials(Path(given) if given else None)
         )
     except SetupError as err:
-        return await _finish(target, _failed(target, "setup file", str(err), previous.setup))
+        failed = _failed(target, "setup file", str(err), previous.setup)
+        return await _finish(target, failed, run_doctor=False)
     return await provision(setup, target, system=False)
 
 
@@ -323,9 +325,16 @@ def _failed(
     )
 
 
-async def _finish(target: Target, status: ProvisionStatus) -> ProvisionStatus:
-    """Add the doctor's report, write the status, hand the state to the services' user."""
-    status = replace(status, doctor=await _doctor(target))
+async def _finish(
+    target: Target, status: ProvisionStatus, run_doctor: bool = True
+) -> ProvisionStatus:
+    """Add the doctor's report, write the status, hand the state to the services' user.
+
+    ``run_doctor=False`` when the setup file itself was refused: nothing of it was applied, so
+    the doctor would check the settings from before (and a data folder not made yet), leads
+    that point away from the one thing to fix."""
+    if run_doctor:
+        status = replace(status, doctor=await _doctor(target))
     write_status(target.data_dir, status)
     try:
         _hand_over(target)
