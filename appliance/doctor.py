@@ -140,7 +140,7 @@ def disk_check(settings: Settings) -> Check:
 
 
 async def printer_check(settings: Settings, print_test_page: bool) -> Check:
-    from appliance.drivers.printer import PrinterError, printer_from_settings
+    from appliance.drivers.printer import PrinterError, PrinterNameUnknown, printer_from_settings
 
     printer = printer_from_settings(settings.printer)
     name = printer.describe()
@@ -149,6 +149,8 @@ async def printer_check(settings: Settings, print_test_page: bool) -> Check:
         if status.ready and print_test_page:
             status = await printer.print_test_page()
             name += ", test page printed"
+    except PrinterNameUnknown as err:
+        return Check("printer", "FAIL", f"{name}: {err}", "fix printer.host")
     except PrinterError as err:
         return Check(
             "printer", "FAIL", f"{name}: {err}", "check power, cable or network and printer.*"

@@ -142,6 +142,18 @@ def test_text_report_is_one_line_a_check_with_actions(tmp_path: Path, capsys, mo
     assert "      -> check power, cable or network and printer.*" in lines
 
 
+def test_a_printer_name_that_does_not_resolve_is_called_that(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BITAGORA_PRINTER_HOST", "till-printer.invalid")  # never resolves (RFC 2606)
+    assert main(["doctor", "--data-dir", str(tmp_path), "--offline", "--no-print"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    [printer] = [line for line in lines if line.startswith("FAIL  printer")]
+    assert "printer host 'till-printer.invalid' does not resolve to an address" in printer
+    assert lines[lines.index(printer) + 1] == "      -> fix printer.host"
+    assert not any("cable" in line for line in lines)
+
+
 @pytest.mark.parametrize(
     ("skew", "status"), [(None, "OK"), (5.0, "OK"), (-90.0, "WARN"), (700.0, "FAIL")]
 )
