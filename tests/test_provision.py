@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import stat
 import sys
 import tomllib
@@ -163,6 +164,21 @@ async def test_an_unreachable_central_says_to_check_the_network(tmp_path: Path) 
     assert status is not None and status.step == "enrollment"
     assert "cannot reach central at http://127.0.0.1:9" in status.message
     assert "check the network" in status.message
+
+
+async def test_waiting_for_the_network_says_so_once(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    device = device_root(tmp_path)
+    device.write_setup("http://127.0.0.1:9", "ABCD-EFGH-JKMN")  # discard port: nobody listens
+
+    caplog.set_level(logging.DEBUG, logger="appliance.provision.apply")
+    assert await device.provision("--network-wait", "6") == 1
+
+    waiting = [r for r in caplog.records if "central not reachable yet" in r.getMessage()]
+    assert [r.levelno for r in waiting][:1] == [logging.WARNING]
+    assert len(waiting) >= 2 and {r.levelno for r in waiting[1:]} == {logging.DEBUG}
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "enrollment"
+    assert f"({len(waiting) + 1} tries in " in status.message
 
 
 @pytest.mark.parametrize(

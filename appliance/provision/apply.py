@@ -243,7 +243,8 @@ async def _enroll(setup: Setup, target: Target) -> str:
                 "central operations for a code and write it into the setup file"
             )
         backoff = Backoff(1, 15)
-        deadline = time.monotonic() + target.network_wait_s
+        started = time.monotonic()
+        deadline = started + target.network_wait_s
         while True:
             try:
                 state = await enroll_device(
@@ -253,12 +254,23 @@ async def _enroll(setup: Setup, target: Target) -> str:
                 delay = backoff.next_delay()
                 if not err.transient or time.monotonic() + delay > deadline:
                     if err.transient:
+                        tries = backoff.failures
+                        waited = time.monotonic() - started
                         raise EnrollFailed(
-                            f"{err}; check the network (Wi-Fi name and passphrase, or the "
-                            "cable) and that central's address is right"
+                            f"{err} ({tries} {'try' if tries == 1 else 'tries'} in {waited:.0f} s)"
+                            "; check the network (Wi-Fi name and passphrase, or the cable) and "
+                            "that central's address is right"
                         ) from None
                     raise
-                log.warning("central not reachable yet (%s); trying again in %.0f s", err, delay)
+                # Said once: the network coming up takes a while, and a line per retry would
+                # scroll the technician's screen for minutes.
+                level = logging.WARNING if backoff.failures == 1 else logging.DEBUG
+                log.log(
+                    level,
+                    "central not reachable yet (%s); trying again for up to %.0f s",
+                    err,
+                    deadline - time.monotonic(),
+                )
                 await asyncio.sleep(delay)  # waiting for the network to come up, not a sync
                 continue
             return state.device_id
