@@ -147,6 +147,7 @@ async def test_a_refused_code_leaves_a_failed_status_in_words(
     status = read_status(device.data_dir)
     assert status is not None and status.state == "failed" and status.step == "enrollment"
     assert "central refused the enrollment code: it is unknown" in status.message
+    assert "put its SD card in a computer, edit bitagora-setup.toml" in status.message
     assert "not enrolled" in status.doctor
     assert "central refused the enrollment code" in capsys.readouterr().err
     # Nothing erased: a new code can go into the same file, and the next run tries again.
@@ -266,6 +267,8 @@ async def test_a_bad_setup_file_fails_first_boot_without_touching_the_system(
     assert "printer.kind: 'laser' is not supported" in status.message
     # nothing of the file was applied: a doctor's report of the old settings would mislead
     assert status.doctor == ""
+    # and nobody can log in: the way to fix it is the card's boot partition
+    assert "edit bitagora-setup.toml on the card's BOOT partition" in status.message
     assert not device.config.exists() and not device.key.exists()
     assert json.loads((device.data_dir / "provision.json").read_text())["state"] == "failed"
 

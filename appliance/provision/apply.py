@@ -61,6 +61,11 @@ DEFAULT_NETWORK_WAIT_S = 120.0
 # technician screen has Retry, so the network gets a short while only (an edit gets it all).
 FAILED_BEFORE_NETWORK_WAIT_S = 20.0
 ALREADY_APPLIED = "already applied; nothing to do"
+FIX_ON_THE_CARD = (
+    "To fix it (a new enrollment code, the Wi-Fi, any setting): power the till off, put its SD "
+    "card in a computer, edit {name} on the card's BOOT partition, put the card back and power "
+    "the till on; it applies the file again at start."
+)
 
 
 class StepFailed(Exception):
@@ -97,9 +102,13 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     try:
         setup = read_setup(path, target.host.read_credentials())
     except SetupError as err:
-        failed = _failed(target, "setup file", str(err), str(path), sha=sha)
+        message = f"{err}\n{FIX_ON_THE_CARD.format(name=path.name)}"
+        failed = _failed(target, "setup file", message, str(path), sha=sha)
         return await _finish(target, failed, run_doctor=False)
-    return await provision(setup, target, system=True)
+    # Nobody can log into a fresh till: the way in is the card's boot partition.
+    return await provision(
+        setup, target, system=True, how_to_fix=FIX_ON_THE_CARD.format(name=path.name)
+    )
 
 
 def supersede(target: Target, path: Path) -> str:
@@ -148,8 +157,11 @@ async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
     return await provision(setup, target, system=False)
 
 
-async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionStatus:
-    """Apply ``setup``; ``system`` False leaves the system files and the setup file alone."""
+async def provision(
+    setup: Setup, target: Target, *, system: bool, how_to_fix: str = ""
+) -> ProvisionStatus:
+    """Apply ``setup``; ``system`` False leaves the system files and the setup file alone.
+    ``how_to_fix`` ends the message of a failure."""
     step = "enrollment"
     device_id = ""
     sha = ""
@@ -171,11 +183,12 @@ async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionS
         device.DeviceMismatch,
         StoreError,
     ) as err:
-        failed = _failed(target, step, str(err), str(setup.path), device_id, setup.sha256)
+        message = "\n".join(filter(None, (str(err), how_to_fix)))
+        failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
         return await _finish(target, failed)
     except (OSError, sqlite3.Error) as err:
         log.exception("provisioning failed at %s", step)
-        message = f"{type(err).__name__}: {err}"
+        message = "\n".join(filter(None, (f"{type(err).__name__}: {err}", how_to_fix)))
         failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
         return await _finish(target, failed)
     status = ProvisionStatus(
