@@ -17,7 +17,7 @@ from appliance.core.roles import NotAuthorized
 from appliance.payments.bitcoin import PaymentUnavailable
 from appliance.services.till import Staff, Till
 from appliance.store import journal
-from appliance.tui.script import tap, wait_until
+from bitagora_devtools.script import tap, wait_until
 from central.ingest import sale_total
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ import pytest
 from tui_helpers import till_with_printer
 
 from appliance.store import journal, sales
-from appliance.tui.script import ScriptError, run_scripted_sales
+from bitagora_devtools.script import ScriptError, run_scripted_sales
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -40,12 +40,12 @@ from appliance.payments.bitcoin import PaymentUnavailable, Status
 from appliance.services.till import SaleResult, Till
 from appliance.store import outbox
 from appliance.store.export import VerifyResult, verify_database, verify_export
-from appliance.store.seed import seed_demo
 from appliance.wallet.lightning import sale_label
+from bitagora_devtools.seed import seed_demo
 
 DEFAULT_DEMO_DIR = Path("demo-data")
 DEMO_OPS_PASSWORD = "demo-admin"
-DEMO_PIN = "1234"  # Ana, cashier (store.seed)
+DEMO_PIN = "1234"  # Ana, cashier (bitagora_devtools.seed)
 START_TIMEOUT_S = 60.0
 ACK_TIMEOUT_S = 60.0
 PAY_TIMEOUT_S = 30.0
@@ -367,7 +367,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
                 f"receipts in {printer_dir}"
             )
 
-        from appliance.tui.script import run_scripted_sales
+        from bitagora_devtools.script import run_scripted_sales
 
         results = await run_scripted_sales(till, sales, DEMO_PIN)
         lightning = await lightning_sale(till, ln_socket)
