@@ -4,6 +4,7 @@ catalog. Those are the bitagora-devtools distribution (devtools/), never on a de
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -73,3 +74,21 @@ def test_the_device_wheel_registers_central_and_no_dev_command(wheel: zipfile.Zi
     assert "[bitagora.commands]" in text
     assert "central = central.cli:add_central_parser" in text
     assert "demo" not in text and "sim =" not in text and "bitagora.seeds" not in text
+
+
+def test_appliance_imports_neither_central_nor_the_dev_tools() -> None:
+    """Not even lazily inside a function: central and the dev tools reach `bitagora` through its
+    entry points only (appliance/cli.py), so a device without them loses nothing else."""
+    found = []
+    for path in sorted((ROOT / "appliance").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in ("central", "bitagora_devtools"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert found == []
