@@ -9,9 +9,9 @@ from pathlib import Path
 
 from appliance.config import load_settings
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import catalog
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.printer import PrinterSimulator
 from bitagora_protocol.money import Money
 
 

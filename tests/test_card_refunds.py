@@ -19,8 +19,8 @@ from appliance.core.sale import Payment, sale_body
 from appliance.payments.card import CardError, CardPayments, make_client
 from appliance.services.refunds import Approval, CardRefundFailed, RefundService
 from appliance.services.till import Staff, Till
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal, sales
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
 from bitagora_protocol.money import Money
 from tests.http_helpers import serve
 

@@ -20,7 +20,9 @@ from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 
-ANA = Staff("ana", "Ana", "cashier")  # demo staff (store/seed.py): Ana 1234, Marco 9999
+ANA = Staff(
+    "ana", "Ana", "cashier"
+)  # demo staff (devtools/bitagora_devtools/seed.py): Ana 1234, Marco 9999
 GPIO_ENV = {
     "BITAGORA_DRAWER_KIND": "gpio",
     "BITAGORA_DRAWER_PIN_FACTORY": "mock",

@@ -15,7 +15,7 @@ from appliance.core.roles import NotAuthorized
 from appliance.payments.bitcoin import PaymentUnavailable
 from appliance.services.till import Staff, Till
 from appliance.store import journal
-from appliance.tui.script import tap, wait_until
+from bitagora_devtools.script import tap, wait_until
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 from central.ingest import sale_total

@@ -12,7 +12,7 @@ from appliance.services.shift import ShiftService
 from appliance.services.till import Staff
 from appliance.store import catalog
 from appliance.tui.screens.x_report import XReportScreen
-from appliance.tui.script import SIZE, tap, wait_until
+from bitagora_devtools.script import SIZE, tap, wait_until
 from bitagora_protocol.money import Money
 
 

@@ -1,4 +1,6 @@
-"""A demo catalog and demo staff, so a fresh device or the demo has something to sell."""
+"""The demo catalog and demo staff, so the demo (or ``bitagora kiosk --seed-demo`` where the
+development tools are installed) has something to sell. Written through the store's catalog
+repository, like any catalog."""
 
 from __future__ import annotations
 
