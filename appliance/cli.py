@@ -7,10 +7,26 @@ import asyncio
 import getpass
 import logging
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from appliance import __version__
 from appliance.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+# Command groups other installed distributions add (central in this one's pyproject.toml, `demo`
+# and `sim` in devtools/pyproject.toml): each entry point is a `register(subparsers) -> None`.
+COMMANDS_GROUP = "bitagora.commands"
+# Catalogs `bitagora kiosk --seed-<name>` can load: `async seed(conn, currency) -> None`.
+SEEDS_GROUP = "bitagora.seeds"
+# The development tools' commands, named here only to say so where they are not installed.
+DEV_COMMANDS = ("demo", "sim")
+DEV_TOOLS = "not installed on devices (in a checkout: pip install -e ./devtools)"
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -50,17 +66,22 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
     from appliance.kiosk import run_kiosk
     from appliance.store.lock import StoreBusy
 
+    seed = None
+    if args.seed_demo:
+        seed = find_seed("demo")
+        if seed is None:
+            return _fail(f"--seed-demo: the demo catalog is a development tool, {DEV_TOOLS}")
     settings = _settings(args)
     log_to_file(settings.data_dir / "logs" / "kiosk.log", args.verbose)
     try:
-        return asyncio.run(run_kiosk(settings, seed_demo_data=args.seed_demo))
+        return asyncio.run(run_kiosk(settings, seed=seed))
     except StoreBusy as err:
         return _fail(str(err))
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
-    from appliance.core.journal import JournalError
     from appliance.store.export import VerifyError, verify_path
+    from bitagora_protocol.journal import JournalError
 
     try:
         result = verify_path(args.path)
@@ -130,62 +151,95 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if passed(checks) else 1
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from appliance.demo import demo_root, run_demo
-
-    root = demo_root(args.data_dir)
-    log_to_file(root / "logs" / "kiosk.log", args.verbose)
-    return run_demo(root, headless=args.headless, sales=args.sales)
-
-
 def add_wallet_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from appliance.wallet.cli import add_wallet_parser
 
     add_wallet_parser(sub)
 
 
-def add_kiosk_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    kiosk = sub.add_parser("kiosk", help="run the touchscreen till")
-    add_device_options(kiosk)
-    kiosk.add_argument(
-        "--seed-demo",
-        action="store_true",
-        help="load the demo catalog and staff into an empty store",
-    )
-    kiosk.set_defaults(func=cmd_kiosk)
+def entry_points(group: str) -> list[EntryPoint]:
+    """The installed distributions' entry points of ``group`` (read from their metadata: only
+    called for what the built-in commands do not cover, so they pay nothing for it)."""
+    from importlib.metadata import entry_points as installed
+
+    return list(installed(group=group))
 
 
-def build_parser(
-    only_kiosk: bool = False,
-) -> argparse.ArgumentParser:
-    """Every command; ``only_kiosk``: the kiosk's alone, which starts the till without
-    importing every other command's modules (the uplink's HTTP client, central, the tools)."""
+def find_seed(name: str) -> Callable[[Any, str], Awaitable[None]] | None:
+    """The seed ``name`` of the ``bitagora.seeds`` entry points, or None if none is installed."""
+    for point in entry_points(SEEDS_GROUP):
+        if point.name == name:
+            seed: Callable[[Any, str], Awaitable[None]] = point.load()
+            return seed
+    return None
+
+
+def add_command_groups(sub: Subparsers, command: str | None) -> None:
+    """Add the ``bitagora.commands`` entry points' command groups. The one named after
+    ``command`` (the command asked for) is loaded first, and the others only if it did not add
+    ``command`` (or none was asked for: ``--help`` lists every one)."""
+    points = sorted(entry_points(COMMANDS_GROUP), key=lambda p: p.name)
+    named = [p for p in points if p.name == command]
+    _register(sub, named)
+    if command not in sub.choices:
+        _register(sub, [p for p in points if p not in named and p.name not in sub.choices])
+
+
+def _register(sub: Subparsers, points: list[EntryPoint]) -> None:
+    for point in points:
+        try:
+            register = point.load()
+        except ImportError as err:  # e.g. central on a device: its extra is not installed
+            message = _not_loadable(point, err)
+            parser = sub.add_parser(point.name, help=f"(not installed here: {err})")
+            parser.set_defaults(func=lambda _a, message=message: _fail(message))
+        else:
+            register(sub)
+
+
+def _not_loadable(point: EntryPoint, err: ImportError) -> str:
+    """What to say when a command group cannot load: its distribution's extra of the same name,
+    if it has one, is what to install."""
+    hint = ""
+    dist = point.dist
+    if dist is not None and point.name in (dist.metadata.get_all("Provides-Extra") or []):
+        hint = f"; pip install '{dist.name}[{point.name}]'"
+    return f"{point.name} is not installed here ({err}){hint}"
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` asks for (its first word that is not an option), or None."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``bitagora`` parser: the built-in commands, and the installed command groups when
+    ``argv`` (default: the process's arguments) asks for a command that is not built in."""
+    return _build(sys.argv[1:] if argv is None else argv)[0]
+
+
+def _build(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, Subparsers]:
     parser = argparse.ArgumentParser(prog="bitagora", description="BitAgora POS appliance")
     parser.add_argument("--version", action="version", version=f"bitagora {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    add_kiosk_parser(sub)
-    if only_kiosk:
-        return parser
+    kiosk = sub.add_parser("kiosk", help="run the touchscreen till")
+    add_device_options(kiosk)
+    kiosk.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="load the demo catalog and staff into an empty store (needs the dev tools)",
+    )
+    kiosk.set_defaults(func=cmd_kiosk)
+    if command_word(argv) == "kiosk" and not {"-h", "--help"} & set(argv):
+        # The kiosk starts without importing every other command's modules (the uplink's HTTP
+        # client, the tools: 0.2-0.4 s on the way to the lock screen).
+        return parser, sub
 
     from appliance.uplink.main import add_uplink_parser
 
     add_uplink_parser(sub)
-
-    try:
-        from central.cli import add_central_parser
-    except ImportError as err:  # the device image ships without the central extra
-        missing = str(err)
-        central = sub.add_parser("central", help="fleet backend (needs the 'central' extra)")
-        central.set_defaults(
-            func=lambda _a: _fail(
-                f"central is not installed here ({missing}); "
-                "pip install 'bitagora-appliance[central]'"
-            )
-        )
-    else:
-        add_central_parser(sub)
 
     from appliance.staff import add_staff_parser
 
@@ -247,65 +301,10 @@ def build_parser(
 
     add_provision_parsers(sub)
 
-    sim = sub.add_parser("sim", help="wire-level device simulators")
-    ssub = sim.add_subparsers(dest="sim_command", required=True, metavar="DEVICE")
-    from appliance.sim import printer as printer_sim
-
-    printer = ssub.add_parser("printer", help="ESC/POS printer on raw TCP")
-    printer_sim.add_arguments(printer)
-    printer.set_defaults(func=printer_sim.run)
-    from appliance.sim import nfc as nfc_sim
-
-    nfc = ssub.add_parser("nfc", help="PN532 NFC reader on a pty")
-    nfc_sim.add_arguments(nfc)
-    nfc.set_defaults(func=nfc_sim.run)
-    from appliance.sim import esplora as esplora_sim
-
-    esplora = ssub.add_parser("esplora", help="Esplora HTTP API with a chain tests can drive")
-    esplora_sim.add_arguments(esplora)
-    esplora.set_defaults(func=esplora_sim.run)
-    from appliance.sim import bitcoind as bitcoind_sim
-
-    bitcoind = ssub.add_parser(
-        "bitcoind", help="Bitcoin Core JSON-RPC (and the Esplora API) over one simulated chain"
-    )
-    bitcoind_sim.add_arguments(bitcoind)
-    bitcoind.set_defaults(func=bitcoind_sim.run)
-    from appliance.sim import rates as rates_sim
-
-    rates = ssub.add_parser("rates", help="the exchanges' rate tickers, at rates tests set")
-    rates_sim.add_arguments(rates)
-    rates.set_defaults(func=rates_sim.run)
-
-    from appliance.sim import stripe as stripe_sim
-
-    stripe_parser = ssub.add_parser(
-        "stripe", help="the Stripe API subset card payments use, with simulated readers"
-    )
-    stripe_sim.add_arguments(stripe_parser)
-    stripe_parser.set_defaults(func=stripe_sim.run)
-
-    from appliance.sim import lightning as lightning_sim
-
-    lightning = ssub.add_parser("lightning", help="Core Lightning JSON-RPC on a unix socket")
-    lightning_sim.add_arguments(lightning)
-    lightning.set_defaults(func=lightning_sim.run)
-
-    demo = sub.add_parser("demo", help="kiosk + uplink + central + printer simulator, locally")
-    demo.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="demo state (default: $BITAGORA_DATA_DIR or ./demo-data)",
-    )
-    demo.add_argument(
-        "--headless",
-        action="store_true",
-        help="drive scripted sales instead of showing the kiosk, then check",
-    )
-    demo.add_argument("--sales", type=int, default=3, help="scripted sales with --headless")
-    demo.set_defaults(func=cmd_demo)
-    return parser
+    command = command_word(argv)
+    if command not in sub.choices:
+        add_command_groups(sub, command)
+    return parser, sub
 
 
 def _fail(message: str) -> int:
@@ -314,9 +313,12 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    words = sys.argv[1:] if argv is None else argv
-    only_kiosk = words[:1] == ["kiosk"] and not {"-h", "--help"} & set(words)
-    args = build_parser(only_kiosk).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser, sub = _build(argv)
+    command = command_word(argv)
+    if command in DEV_COMMANDS and command not in sub.choices:
+        return _fail(f"`bitagora {command}` is a development command, {DEV_TOOLS}")
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         stream=sys.stderr,

@@ -17,15 +17,16 @@ fallback that keeps a missing credential file from stopping the start.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from appliance.core.money import CURRENCY_EXPONENTS
+from bitagora_protocol.money import CURRENCY_EXPONENTS
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
 CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})
@@ -779,12 +780,19 @@ def _coerce(key: str, kind: Any, value: Any, from_env: bool) -> Any:
     raise ConfigError(f"{key}: unsupported setting type")  # pragma: no cover - programming error
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """ " (did you mean X?)" naming the known word nearest to a mistyped one, or ""."""
+    nearest = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {nearest[0]}?)" if nearest else ""
+
+
 def _section(name: str, cls: type, table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     hints = get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     unknown = set(table) - known
     if unknown:
-        raise ConfigError(f"{name}.{sorted(unknown)[0]}: unknown setting")
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{name}.{key}: unknown setting{did_you_mean(key, known)}")
     values: dict[str, Any] = {}
     for key in known:
         env_name = f"BITAGORA_{name}_{key}".upper()
@@ -847,7 +855,8 @@ def settings_from_document(
     """Settings from an already parsed TOML document (the file, or one being provisioned)."""
     unknown = set(document) - set(SECTIONS)
     if unknown:
-        raise ConfigError(f"{sorted(unknown)[0]}: unknown section in {source}")
+        name = sorted(unknown)[0]
+        raise ConfigError(f"{name}: unknown section in {source}{did_you_mean(name, SECTIONS)}")
     sections = {}
     for name, cls in SECTIONS.items():
         table = document.get(name, {})

@@ -22,9 +22,9 @@ from typing import Literal
 import httpx
 
 from appliance.config import ConfigError, Settings
-from appliance.core.journal import JournalError
 from appliance.store.db import open_db
 from appliance.store.export import VerifyError, verify_database
+from bitagora_protocol.journal import JournalError
 
 Status = Literal["OK", "WARN", "FAIL", "SKIP"]
 
@@ -141,7 +141,7 @@ def disk_check(settings: Settings) -> Check:
 
 async def printer_check(settings: Settings, print_test_page: bool) -> Check:
     from appliance.bootstrap import printer_from_settings
-    from appliance.drivers.printer import PrinterError
+    from appliance.drivers.printer import PrinterError, PrinterNameUnknown
 
     printer = printer_from_settings(settings.printer)
     name = printer.describe()
@@ -150,6 +150,8 @@ async def printer_check(settings: Settings, print_test_page: bool) -> Check:
         if status.ready and print_test_page:
             status = await printer.print_test_page()
             name += ", test page printed"
+    except PrinterNameUnknown as err:
+        return Check("printer", "FAIL", f"{name}: {err}", "fix printer.host")
     except PrinterError as err:
         return Check(
             "printer", "FAIL", f"{name}: {err}", "check power, cable or network and printer.*"

@@ -6,13 +6,19 @@ import gc
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import aiosqlite
 
 from appliance import bootstrap
 from appliance.config import Settings
 from appliance.services.till import Till
 from appliance.store import lock
-from appliance.store.seed import seed_demo
+
+# Loads a catalog into the store (`bitagora kiosk --seed-demo`: the development tools' demo
+# catalog, bitagora_devtools.seed): ``seed(conn, currency)``.
+Seed = Callable[[aiosqlite.Connection, str], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +44,17 @@ async def _report_status(till: Till) -> None:
         log.exception("device status not recorded at start")
 
 
-async def run_kiosk(settings: Settings, seed_demo_data: bool = False) -> int:
+async def run_kiosk(settings: Settings, seed: Seed | None = None) -> int:
     # Start-up makes objects that live as long as the kiosk: no collection scans them on the way
     # to the lock screen; the app freezes them and collects again once mounted (``quiet_gc``).
     gc.disable()
     try:
-        return await _run_kiosk(settings, seed_demo_data)
+        return await _run_kiosk(settings, seed)
     finally:
         gc.enable()
 
 
-async def _run_kiosk(settings: Settings, seed_demo_data: bool) -> int:
+async def _run_kiosk(settings: Settings, seed: Seed | None) -> int:
     from appliance.tui.app import KioskApp
 
     cache_escpos_profiles(settings.data_dir / "cache")
@@ -56,8 +62,8 @@ async def _run_kiosk(settings: Settings, seed_demo_data: bool) -> int:
     with lock.hold(settings.data_dir):
         till = await bootstrap.open_till(settings)
         try:
-            if seed_demo_data:
-                await seed_demo(till.conn, till.currency)
+            if seed is not None:
+                await seed(till.conn, till.currency)
             # Asked while the lock screen comes up (the printer may take a while to answer).
             till.background.start(_report_status(till))
             provisioning = till.provisioning.status()

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Settings
-from appliance.core.money import Money
 from appliance.core.payout import BITCOIN_METHODS
+from bitagora_protocol.money import Money
 
 
 def _existing(settings: Settings) -> Path:

@@ -32,10 +32,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from appliance.core.journal import Record
-from appliance.core.money import exponent
 from appliance.core.report import period_report, report_lines, tax_label
 from appliance.store.journal import COLUMNS
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import exponent
 
 CSV_COLUMNS = ("z_number", "closed_at", "currency", "section", "name", "net", "tax", "gross")
 CSV_COLUMNS = (*CSV_COLUMNS, "amount")

@@ -36,8 +36,8 @@ from appliance import bootstrap
 from appliance.config import load_settings  # noqa: E402
 from appliance.services.printing import receipt_from_record  # noqa: E402
 from appliance.services.till import Till  # noqa: E402
-from appliance.sim.printer import PrinterSimulator  # noqa: E402
 from appliance.store import sales  # noqa: E402
+from bitagora_devtools.sim.printer import PrinterSimulator  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

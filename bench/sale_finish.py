@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from store_helpers import cash_sale_body, open_device  # noqa: E402
 
-from appliance.core.journal import canonical_json  # noqa: E402
 from appliance.store import sales  # noqa: E402
 from appliance.store.db import (  # noqa: E402
     BACKSTOP_CHECKPOINT_PAGES,
@@ -30,6 +29,7 @@ from appliance.store.db import (  # noqa: E402
     open_db,
     transaction,
 )
+from bitagora_protocol.journal import canonical_json  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

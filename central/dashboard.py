@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from appliance.core.money import Money, MoneyError
+from bitagora_protocol.money import Money, MoneyError
 from central import payouts
 from central.context import central
 from central.ops_users import LOCKOUT, LoginResult, check_login

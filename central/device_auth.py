@@ -17,7 +17,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.requests import Request
 
-from appliance.core.httpsig import SignatureError, signature_key_id, verify_request
+from bitagora_protocol.httpsig import SignatureError, signature_key_id, verify_request
 from central.context import Central
 from central.errors import ApiError
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from appliance.core.journal import device_id_for
+from bitagora_protocol.journal import device_id_for
 from central.context import central
 from central.device_auth import read_body
 from central.errors import ApiError, json_object, malformed

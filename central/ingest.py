@@ -25,7 +25,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from appliance.core.journal import JournalError, Record, canonical_json, verify_chain
+from bitagora_protocol.journal import JournalError, Record, canonical_json, verify_chain
 from central import payouts
 from central.context import central
 from central.device_auth import Device, authenticate

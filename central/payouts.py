@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from appliance.core.journal import Record
+from bitagora_protocol.journal import Record
 
 PENDING_PAGE = 500
 

@@ -17,15 +17,15 @@ from http_helpers import serve
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.core.cart import Cart
-from appliance.core.journal import Record
 from appliance.payments.bitcoin import BitcoinPayments, Offer, Status
 from appliance.services.till import Staff, Till
-from appliance.sim.esplora import EsploraSim
-from appliance.sim.lightning import LightningSim
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.rates import RatesSim, base_urls
 from appliance.store import journal
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.esplora import EsploraSim
+from bitagora_devtools.sim.lightning import LightningSim
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_devtools.sim.rates import RatesSim, base_urls
+from bitagora_protocol.journal import Record
 
 # BIP84's test vector account (m/84'/0'/0');
 # receive index 0 is bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu.

@@ -15,13 +15,13 @@ from http_helpers import serve
 
 from appliance import bootstrap
 from appliance.config import CardSettings, Settings, load_settings
-from appliance.core.money import Money
 from appliance.core.split import SplitSale
 from appliance.payments.card import make_client
 from appliance.services.till import Till
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
+from bitagora_protocol.money import Money
 
 SHOP_KEY = "sk_test_" + "sh0p" * 6
 VISA = "4242424242424242"

@@ -27,8 +27,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.core.httpsig import sign_request
-from appliance.core.journal import (
+from bitagora_protocol.httpsig import sign_request
+from bitagora_protocol.journal import (
     Record,
     device_id_for,
     genesis_prev_hash,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from appliance import bootstrap
 from appliance.config import load_settings
-from appliance.core.money import Money
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import catalog
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_protocol.money import Money
 
 
 def fast_settings_env(port: int) -> dict[str, str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from appliance.core.journal import Record
 from appliance.core.sale import Payment, sale_body
 from appliance.services.refunds import CardRefunder, RefundService
 from appliance.services.till import Till
 from appliance.store import sales
+from bitagora_protocol.journal import Record
 
 RATE = {"rate": "61220.275", "currency": "EUR"}
 

@@ -4,6 +4,7 @@ offer to paid, overpaid, underpaid, expired, cancelled and late, each journalled
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,13 @@ from bitcoin_helpers import (
 )
 
 from appliance.core.btc import fiat_to_msat, fiat_to_sat
-from appliance.core.money import Money
 from appliance.core.roles import NotAuthorized
 from appliance.payments.bitcoin import PaymentUnavailable
 from appliance.services.till import Staff
 from appliance.store import addresses
 from appliance.store.export import verify_database
 from appliance.wallet.lightning import sale_label
+from bitagora_protocol.money import Money
 
 
 async def test_unified_offer_locks_the_rate_and_journals_it(tmp_path: Path) -> None:
@@ -242,6 +243,27 @@ async def test_cancel_deletes_the_invoice_and_releases_the_address(tmp_path: Pat
             "state": "cancelled",
             "received_sats": 0,
         }
+
+
+async def test_an_offer_that_cannot_be_recorded_releases_its_address_even_if_the_invoice_stays(
+    tmp_path: Path,
+) -> None:
+    """Withdrawing an offer that could not be written: a failure to close its invoice does
+    not keep its address from being released (each step is undone on its own)."""
+    async with bitcoin_shop(tmp_path) as shop:
+        conn = shop.till.conn
+        for table, when in (("btc_checkout", "INSERT"), ("ln_invoice", "UPDATE")):
+            await conn.execute(
+                f"CREATE TEMP TRIGGER refuse_{table} BEFORE {when} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'the disk refuses {table}'); END"
+            )
+        with pytest.raises(sqlite3.IntegrityError, match="the disk refuses btc_checkout"):
+            await shop.payments.offer(await cart_of(shop), STAFF)
+        rows = await conn.execute_fetchall(
+            "SELECT sale_id, released_at IS NOT NULL FROM wallet_address_sales"
+        )
+        assert [released for _sale, released in rows] == [1]
+        assert await records(shop, "payment") == []
 
 
 async def test_invoice_paid_while_the_node_could_not_be_told_to_delete_it_is_late(

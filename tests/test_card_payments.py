@@ -1,6 +1,7 @@
 """Card payments on a Stripe Terminal reader, through the official stripe library, against the
-Stripe simulator (appliance/sim/stripe.py) over real HTTP. The card is "tapped" with Stripe's
-own simulated-reader test helper (present_payment_method) and Stripe's test card numbers."""
+Stripe simulator (devtools/bitagora_devtools/sim/stripe.py) over real HTTP. The card is "tapped"
+with Stripe's own simulated-reader test helper (present_payment_method) and Stripe's test card
+numbers."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import stripe
 from card_helpers import sim_card_settings
 
 from appliance.config import CardSettings, ConfigError, load_settings
-from appliance.core.money import Money
 from appliance.payments.card import (
     CardAuthError,
     CardNetworkError,
@@ -30,9 +30,10 @@ from appliance.payments.card import (
     idempotency_key,
     make_client,
 )
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import card as card_store
 from appliance.store.db import open_db
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
+from bitagora_protocol.money import Money
 from tests.http_helpers import serve
 
 KEY = "sk_test_" + "k3y" * 8  # the simulator's key; tests look for it in logs

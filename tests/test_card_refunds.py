@@ -15,14 +15,14 @@ from refund_helpers import refunds_with
 from tui_helpers import till_with_printer
 
 from appliance.config import CardSettings
-from appliance.core.money import Money
 from appliance.core.refund import LineChoice
 from appliance.core.sale import Payment, sale_body
 from appliance.payments.card import CardError, CardPayments, make_client
 from appliance.services.refunds import Approval, CardRefundFailed
 from appliance.services.till import Staff, Till
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal, sales
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
+from bitagora_protocol.money import Money
 from tests.http_helpers import serve
 
 pytestmark = pytest.mark.timeout(60)

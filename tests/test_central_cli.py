@@ -16,7 +16,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.core.journal import public_key_bytes
+from bitagora_protocol.journal import public_key_bytes
 from central.cli import add_central_parser, load_session_secret
 from central.db import apply_migrations, list_migrations
 

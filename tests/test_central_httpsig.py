@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from starlette.datastructures import Headers
 
-from appliance.core.httpsig import (
+from bitagora_protocol.httpsig import (
     SignatureError,
     SignedBy,
     sign_request,
@@ -115,7 +115,7 @@ def test_nonce_and_covered_components_are_required() -> None:
     from http_message_signatures import HTTPMessageSigner
     from http_message_signatures.algorithms import ED25519
 
-    from appliance.core import httpsig
+    from bitagora_protocol import httpsig
 
     class Msg:
         method = "POST"

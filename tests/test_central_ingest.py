@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from appliance.core.journal import Record
+from bitagora_protocol.journal import Record
 from central.device_auth import WINDOW_S, prune_nonces
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from appliance.core.journal import canonical_json
+from bitagora_protocol.journal import canonical_json
 from central.db import apply_migrations, list_migrations
 
 if TYPE_CHECKING:

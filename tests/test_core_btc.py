@@ -21,7 +21,7 @@ from appliance.core.btc import (
     format_sats,
     sat_to_fiat,
 )
-from appliance.core.money import CURRENCY_EXPONENTS, Money
+from bitagora_protocol.money import CURRENCY_EXPONENTS, Money
 
 ADDRESS = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 INVOICE = "lnbc1230n1pjexampleinvoicedata0qqqsp5"

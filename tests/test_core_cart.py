@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from appliance.core.cart import MAX_QUANTITY, Cart, CartError
 from appliance.core.catalog import Product, TaxRate
-from appliance.core.money import Money
+from bitagora_protocol.money import Money
 
 
 def product(sku: str, price: int, bp: int = 2100, inclusive: bool = True) -> Product:

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.core.journal import (
+from bitagora_protocol.journal import (
     JournalError,
     Record,
     canonical_json,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.core.money import Money, MoneyError, round_minor
+from bitagora_protocol.money import Money, MoneyError, round_minor
 
 
 def test_round_minor_is_half_away_from_zero() -> None:

@@ -13,7 +13,6 @@ import pytest
 from lightning_helpers import customer_invoice
 
 from appliance.core.btc import fiat_to_msat
-from appliance.core.money import Money
 from appliance.core.payout import (
     PayoutError,
     address_is_mainnet,
@@ -22,6 +21,7 @@ from appliance.core.payout import (
     payout_body,
     payout_kind,
 )
+from bitagora_protocol.money import Money
 
 MAINNET = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 TESTNET = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.core.journal import Record
 from appliance.core.report import period_report
+from bitagora_protocol.journal import Record
 
 
 def rec(seq: int, kind: str, body: dict[str, Any]) -> Record:
@@ -64,8 +64,8 @@ def test_nothing_since_the_last_z_is_an_empty_period() -> None:
 def test_every_till_currency_has_notes_and_coins_to_count() -> None:
     """A till's drawer is counted at the Z in its own currency: every currency a till may be set
     to has its denominations, largest first, each a whole number of minor units."""
-    from appliance.core.money import CURRENCY_EXPONENTS
     from appliance.core.report import DENOMINATIONS, count_total
+    from bitagora_protocol.money import CURRENCY_EXPONENTS
 
     assert set(DENOMINATIONS) == set(CURRENCY_EXPONENTS)
     for currency, pieces in DENOMINATIONS.items():

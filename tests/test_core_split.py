@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.core.money import Money
 from appliance.core.sale import SaleError
 from appliance.core.split import Part, SplitSale, cash_part, finished_body, part_body
+from bitagora_protocol.money import Money
 
 CART: dict[str, Any] = {
     "sale_id": "s1",

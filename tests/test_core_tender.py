@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.core.money import Money
 from appliance.core.tender import TenderError, change_due, quick_tenders
+from bitagora_protocol.money import Money
 
 
 def test_quick_tenders_for_a_typical_total() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from appliance.demo import BIP84_ZPUB, SOCKET_PATH_MAX, lightning_socket_path
+from bitagora_devtools.demo import BIP84_ZPUB, SOCKET_PATH_MAX, lightning_socket_path
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -14,9 +14,9 @@ from store_helpers import open_device, tamper_amount, write_sales
 from appliance.cli import main
 from appliance.config import Settings, load_settings
 from appliance.doctor import EARLIEST_PLAUSIBLE, Options, clock_check, passed, run_checks
-from appliance.sim.printer import PrinterSimulator
 from appliance.uplink.client import CentralClient, Enrollment
 from appliance.uplink.daemon import save_enrollment
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 ONLINE = Options(print_test_page=False)
 OFFLINE = Options(offline=True, print_test_page=False)
@@ -140,6 +140,18 @@ def test_text_report_is_one_line_a_check_with_actions(tmp_path: Path, capsys, mo
     assert "      -> start the kiosk once" in lines
     assert any(line.startswith("FAIL  printer") and "not reachable" in line for line in lines)
     assert "      -> check power, cable or network and printer.*" in lines
+
+
+def test_a_printer_name_that_does_not_resolve_is_called_that(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BITAGORA_PRINTER_HOST", "till-printer.invalid")  # never resolves (RFC 2606)
+    assert main(["doctor", "--data-dir", str(tmp_path), "--offline", "--no-print"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    [printer] = [line for line in lines if line.startswith("FAIL  printer")]
+    assert "printer host 'till-printer.invalid' does not resolve to an address" in printer
+    assert lines[lines.index(printer) + 1] == "      -> fix printer.host"
+    assert not any("cable" in line for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 HEADLESS_PACKAGES = [
+    "bitagora_protocol",
     "appliance.core",
     "appliance.store",
     "appliance.uplink",

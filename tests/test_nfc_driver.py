@@ -28,7 +28,7 @@ from appliance.drivers.nfc import (
     NoNfcReader,
     Pn532Reader,
 )
-from appliance.sim.nfc import Pn532Simulator, SimCard
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
 
 pytestmark = pytest.mark.timeout(60)
 

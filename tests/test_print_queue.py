@@ -11,12 +11,12 @@ import pytest
 from print_helpers import cashier, open_till, sell, till_and_printer
 from store_helpers import cash_sale_body
 
-from appliance.core.journal import verify_chain
 from appliance.services.printing import PrinterState
 from appliance.services.till import NothingToReprint
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import journal, print_queue, sales
 from appliance.store.db import transaction
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_protocol.journal import verify_chain
 
 pytestmark = pytest.mark.timeout(30)
 

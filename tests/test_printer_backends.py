@@ -22,7 +22,7 @@ from appliance.drivers.printer import (
     PrinterStatus,
     PrinterUnreachable,
 )
-from appliance.sim.printer import Cut, EscPosDecoder, PrinterSimulator
+from bitagora_devtools.sim.printer import Cut, EscPosDecoder, PrinterSimulator
 
 pytestmark = pytest.mark.timeout(20)
 

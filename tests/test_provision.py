@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import stat
 import sys
 import tomllib
@@ -146,6 +147,7 @@ async def test_a_refused_code_leaves_a_failed_status_in_words(
     status = read_status(device.data_dir)
     assert status is not None and status.state == "failed" and status.step == "enrollment"
     assert "central refused the enrollment code: it is unknown" in status.message
+    assert "put its SD card in a computer, edit bitagora-setup.toml" in status.message
     assert "not enrolled" in status.doctor
     assert "central refused the enrollment code" in capsys.readouterr().err
     # Nothing erased: a new code can go into the same file, and the next run tries again.
@@ -163,6 +165,21 @@ async def test_an_unreachable_central_says_to_check_the_network(tmp_path: Path) 
     assert status is not None and status.step == "enrollment"
     assert "cannot reach central at http://127.0.0.1:9" in status.message
     assert "check the network" in status.message
+
+
+async def test_waiting_for_the_network_says_so_once(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    device = device_root(tmp_path)
+    device.write_setup("http://127.0.0.1:9", "ABCD-EFGH-JKMN")  # discard port: nobody listens
+
+    caplog.set_level(logging.DEBUG, logger="appliance.provision.apply")
+    assert await device.provision("--network-wait", "6") == 1
+
+    waiting = [r for r in caplog.records if "central not reachable yet" in r.getMessage()]
+    assert [r.levelno for r in waiting][:1] == [logging.WARNING]
+    assert len(waiting) >= 2 and {r.levelno for r in waiting[1:]} == {logging.DEBUG}
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "enrollment"
+    assert f"({len(waiting) + 1} tries in " in status.message
 
 
 @pytest.mark.parametrize(
@@ -183,6 +200,10 @@ async def test_an_unreachable_central_says_to_check_the_network(tmp_path: Path) 
         ),
         (
             lambda text: text.replace('country = "PT"', 'country = "Portugal"'),
+            "wifi.country: 'PORTUGAL' is not a two-letter country code (PT, DE, US…)",
+        ),
+        (
+            lambda text: text.replace('country = "PT"\n', ""),
             "wifi.country: required in [wifi]: the two-letter country code",
         ),
         (
@@ -191,7 +212,15 @@ async def test_an_unreachable_central_says_to_check_the_network(tmp_path: Path) 
         ),
         (
             lambda text: text + '\n[printr]\nkind = "usb"\n',
-            "[printr]: unknown section",
+            "[printr]: unknown section (did you mean printer?)",
+        ),
+        (
+            lambda text: text.replace("[system]\n", '[system]\ntimezon = "UTC"\n'),
+            "system.timezon: unknown setting (did you mean timezone?)",
+        ),
+        (
+            lambda text: text.replace('kind = "file"', 'kind = "file"\npaper_with = 58'),
+            "printer.paper_with: unknown setting (did you mean paper_mm?)",
         ),
     ],
 )
@@ -201,6 +230,14 @@ def test_a_bad_setup_file_is_named_key_by_key(tmp_path: Path, change, expected: 
     with pytest.raises(SetupError) as caught:
         read_setup(device.setup)
     assert f"bitagora-setup.toml: {expected}" in str(caught.value)
+
+
+def test_a_country_code_in_small_letters_is_taken(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    text = SETUP.replace('country = "PT"', 'country = "pt"')
+    device.write_setup("https://central.example.com", "ABCD-EFGH-JKMN", text)
+    setup = read_setup(device.setup)
+    assert setup.wifi is not None and setup.wifi.country == "PT"
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -228,6 +265,10 @@ async def test_a_bad_setup_file_fails_first_boot_without_touching_the_system(
     status = read_status(device.data_dir)
     assert status is not None and status.step == "setup file"
     assert "printer.kind: 'laser' is not supported" in status.message
+    # nothing of the file was applied: a doctor's report of the old settings would mislead
+    assert status.doctor == ""
+    # and nobody can log in: the way to fix it is the card's boot partition
+    assert "edit bitagora-setup.toml on the card's BOOT partition" in status.message
     assert not device.config.exists() and not device.key.exists()
     assert json.loads((device.data_dir / "provision.json").read_text())["state"] == "failed"
 

@@ -15,15 +15,15 @@ from lightning_helpers import customer_invoice
 from refund_helpers import RATE, refunds_with
 from tui_helpers import till_with_printer
 
-from appliance.core.journal import verify_chain
 from appliance.core.lockout import LockedOut
-from appliance.core.money import Money
 from appliance.core.refund import LineChoice, RefundError
 from appliance.core.sale import Payment, sale_body
 from appliance.services.printing import local_time
 from appliance.services.refunds import Approval, mark_payout_paid, payouts
 from appliance.services.till import AuthError, NotAuthorized, Staff, Till
 from appliance.store import journal, sales
+from bitagora_protocol.journal import verify_chain
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 

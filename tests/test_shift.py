@@ -17,8 +17,6 @@ from print_helpers import sell
 from tui_helpers import till_with_printer
 
 from appliance import cli
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.report import ReportError, count_total
 from appliance.core.roles import NotAuthorized
 from appliance.core.sale import Payment, sale_body
@@ -27,6 +25,8 @@ from appliance.services.shift import ShiftError, ShiftService
 from appliance.services.till import Staff, Till
 from appliance.store import catalog, journal, sales
 from appliance.store.db import transaction
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 
 async def staff(till: Till, pin: str) -> Staff:

@@ -15,15 +15,15 @@ from bitcoin_helpers import STAFF, BitcoinShop, bitcoin_shop, cart_of, payment_s
 from card_helpers import SHOP_KEY, VISA
 from http_helpers import serve
 
-from appliance.core.money import Money
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
 from appliance.payments.card import make_client
 from appliance.services.refunds import Approval
 from appliance.services.split import PartRefunded
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal
 from appliance.wallet.lightning import sale_label
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,8 +12,6 @@ from bitcoin_helpers import STAFF, Statuses, bitcoin_shop, cart_of, payment_stat
 from card_helpers import DECLINED, VISA, card_shop
 
 from appliance import bootstrap
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.refund import LineChoice
 from appliance.core.report import period_report
 from appliance.core.sale import SaleError
@@ -31,6 +29,8 @@ from appliance.store import card as card_store
 from appliance.store import journal
 from appliance.store.export import verify_database
 from appliance.wallet.lightning import sale_label
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 

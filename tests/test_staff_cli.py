@@ -11,11 +11,11 @@ import pytest
 
 from appliance.cli import main
 from appliance.config import load_settings
-from appliance.core.journal import Record
 from appliance.core.lockout import LockoutPolicy, utc_now
 from appliance.store import journal, lockout
 from appliance.store.db import open_db
 from appliance.store.identity import load_or_create_identity
+from bitagora_protocol.journal import Record
 
 
 def staff(tmp_path: Path, *args: str) -> int:

@@ -8,9 +8,9 @@ import pytest
 
 from appliance.core.barcode import BarcodeError, parse
 from appliance.core.catalog import Product, TaxRate
-from appliance.core.money import Money
 from appliance.store import catalog
 from appliance.store.db import open_db
+from bitagora_protocol.money import Money
 
 
 def item(sku: str, barcode: str | None) -> Product:

@@ -12,16 +12,18 @@ from typing import Any
 import pytest
 from tui_helpers import till_with_printer
 
-from appliance.core.journal import verify_chain
-from appliance.core.money import Money
 from appliance.services.drawer import DrawerChanged
 from appliance.services.till import AuthError, DrawerError, DrawerState, NotAuthorized, Staff, Till
 from appliance.store import catalog, journal, outbox, sales
 from appliance.store import drawer as drawer_store
+from bitagora_protocol.journal import verify_chain
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 
-ANA = Staff("ana", "Ana", "cashier")  # demo staff (store/seed.py): Ana 1234, Marco 9999
+ANA = Staff(
+    "ana", "Ana", "cashier"
+)  # demo staff (devtools/bitagora_devtools/seed.py): Ana 1234, Marco 9999
 GPIO_ENV = {
     "BITAGORA_DRAWER_KIND": "gpio",
     "BITAGORA_DRAWER_PIN_FACTORY": "mock",

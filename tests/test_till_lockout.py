@@ -15,15 +15,17 @@ import pytest
 from lockout_helpers import ManualClock
 from tui_helpers import till_with_printer
 
-from appliance.core.journal import verify_chain
-from appliance.core.money import Money
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, Staff, Till
 from appliance.store import catalog, journal
-from appliance.store.seed import DEMO_BADGES
+from bitagora_devtools.seed import DEMO_BADGES
+from bitagora_protocol.journal import verify_chain
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 
-ANA = Staff("ana", "Ana", "cashier")  # demo staff (store/seed.py): Ana 1234, Marco 9999
+ANA = Staff(
+    "ana", "Ana", "cashier"
+)  # demo staff (devtools/bitagora_devtools/seed.py): Ana 1234, Marco 9999
 MARCO = Staff("marco", "Marco", "manager")
 TEO = Staff("teo", "Teo", "technician")
 BADGES = dict(DEMO_BADGES)

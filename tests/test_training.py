@@ -12,13 +12,13 @@ from tui_helpers import kiosk, till_with_printer
 
 from appliance import bootstrap
 from appliance.config import load_settings
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.roles import NotAuthorized
 from appliance.payments.bitcoin import PaymentUnavailable
 from appliance.services.till import Staff, Till
 from appliance.store import journal
-from appliance.tui.script import tap, wait_until
+from bitagora_devtools.script import tap, wait_until
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 from central.ingest import sale_total
 
 pytestmark = pytest.mark.timeout(60)

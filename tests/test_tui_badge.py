@@ -16,13 +16,13 @@ from appliance.config import load_settings
 from appliance.drivers import pn532_frames as pf
 from appliance.drivers.nfc import Pn532Reader
 from appliance.services.till import AuthError, Till
-from appliance.sim.nfc import Pn532Simulator, SimCard
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import catalog
-from appliance.store.seed import DEMO_BADGES, seed_demo
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import wait_until
+from bitagora_devtools.script import wait_until
+from bitagora_devtools.seed import DEMO_BADGES, seed_demo
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 pytestmark = pytest.mark.timeout(60)
 

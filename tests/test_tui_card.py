@@ -13,16 +13,16 @@ import httpx
 import pytest
 from tui_helpers import kiosk, text, till_with_printer
 
-from appliance.core.journal import Record
 from appliance.payments.card import CardUnavailable, make_client
 from appliance.services.till import Staff, Till
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
-from appliance.tui.script import tap, tap_product, wait_until
+from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
+from bitagora_protocol.journal import Record
 from tests.http_helpers import serve
 
 pytestmark = pytest.mark.timeout(60)

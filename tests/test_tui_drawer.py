@@ -13,11 +13,11 @@ from textual.widgets import Static
 from tui_helpers import kiosk, till_with_printer
 
 from appliance.services.till import Till
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import drawer as drawer_store
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.no_sale import NoSaleScreen
-from appliance.tui.script import tap, wait_until
+from bitagora_devtools.script import tap, wait_until
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -31,14 +31,11 @@ from tui_helpers import kiosk, till_with_printer
 
 from appliance.core.cart import Cart
 from appliance.core.catalog import Product
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.report import DENOMINATIONS
 from appliance.core.split import SplitSale
 from appliance.provision.status import ProvisionStatus
 from appliance.services.refunds import Approval
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.sim.stripe import StripeSim
 from appliance.store import catalog
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
@@ -56,10 +53,13 @@ from appliance.tui.screens.technician import TechnicianScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
-from appliance.tui.script import wait_until
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, PIN_KEYS
 from appliance.tui.widgets.reason_picker import PAID_IN_REASONS, PAID_OUT_REASONS
 from appliance.tui.widgets.text_keyboard import COMMANDS, LETTERS, key_id
+from bitagora_devtools.script import wait_until
+from bitagora_devtools.sim.stripe import StripeSim
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(180)
 

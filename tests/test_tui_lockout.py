@@ -15,11 +15,11 @@ from textual.widgets import Static
 from tui_helpers import kiosk, till_with_printer
 
 from appliance.services.till import AuthError, LockedOut, Till
-from appliance.store.seed import DEMO_BADGES
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
-from appliance.tui.script import tap, wait_until
 from appliance.tui.widgets.keypad import Keypad
+from bitagora_devtools.script import tap, wait_until
+from bitagora_devtools.seed import DEMO_BADGES
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,14 +19,10 @@ from refund_helpers import lightning_sale
 from textual.widgets import Static
 from tui_helpers import kiosk, send_keys, text, till_with_printer
 
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.report import DENOMINATIONS
 from appliance.services.refunds import payouts
 from appliance.services.till import Staff, Till
-from appliance.sim.nfc import Pn532Simulator, SimCard
 from appliance.store import journal
-from appliance.store.seed import DEMO_BADGES
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.lock import LockScreen
@@ -38,10 +34,14 @@ from appliance.tui.screens.sell import SellScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
-from appliance.tui.script import one_sale, tap, tap_product, wait_until
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.keypad import Keypad
 from appliance.tui.widgets.text_keyboard import TextKeyboard
+from bitagora_devtools.script import one_sale, tap, tap_product, wait_until
+from bitagora_devtools.seed import DEMO_BADGES
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(120)
 

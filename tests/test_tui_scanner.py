@@ -13,7 +13,7 @@ from tui_helpers import cart_summary, kiosk, send_keys, till_with_printer
 
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.lock import LockScreen
-from appliance.tui.script import wait_until
+from bitagora_devtools.script import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

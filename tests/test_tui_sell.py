@@ -10,14 +10,14 @@ from textual.widgets import Static
 from tui_helpers import cart_summary, kiosk, scanner_burst, till_with_printer, type_slowly
 
 from appliance.core.catalog import Product, TaxRate
-from appliance.core.money import Money
 from appliance.services.till import Till
 from appliance.store import catalog
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import tap, tap_product, wait_until
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.product_grid import ProductGrid
+from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,6 @@ from bitcoin_helpers import STAFF, bitcoin_shop, cart_of, records
 from card_helpers import DECLINED, VISA, CardShop, card_shop
 from tui_helpers import kiosk, send_keys, text
 
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.services.refunds import payouts
 from appliance.store import journal
 from appliance.tui.app import KioskApp
@@ -21,8 +19,10 @@ from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.split import SplitScreen
-from appliance.tui.script import tap, tap_product, wait_until
 from appliance.wallet.lightning import sale_label
+from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(90)
 

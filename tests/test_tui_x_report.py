@@ -8,11 +8,11 @@ from print_helpers import sell
 from textual.app import App
 from tui_helpers import text, till_with_printer
 
-from appliance.core.money import Money
 from appliance.services.till import Staff
 from appliance.store import catalog
 from appliance.tui.screens.x_report import XReportScreen
-from appliance.tui.script import SIZE, tap, wait_until
+from bitagora_devtools.script import SIZE, tap, wait_until
+from bitagora_protocol.money import Money
 
 
 class Host(App[None]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,6 @@ from http_helpers import closed_port
 from http_helpers import serve as serve_app
 from uplink_helpers import CentralDb, ScriptedCentral, open_device_store, restartable_central
 
-from appliance.core.journal import seal
 from appliance.uplink.client import (
     AuthRejected,
     CentralClient,
@@ -22,9 +22,12 @@ from appliance.uplink.client import (
     ForkRejected,
     GapRejected,
     Rejected,
+    ServerFailed,
     TooLarge,
     Transient,
+    Unreachable,
 )
+from bitagora_protocol.journal import seal
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer
@@ -169,9 +172,12 @@ async def test_transient_answers(
         open_device_store(tmp_path) as device,
         httpx.AsyncClient(timeout=10) as http,
     ):
-        with pytest.raises(Transient) as err:
+        with pytest.raises(ServerFailed) as err:
             await CentralClient(url, device.identity, http).push(await device.write(1))
         assert err.value.retry_after == retry_after
+        # central answered: the message says so, with what it answered and to which request
+        reason = httpx.codes.get_reason_phrase(status)
+        assert str(err.value) == f"central answered HTTP {status} {reason} to /api/v1/journal"
 
 
 async def test_scripted_refusals(tmp_path: Path) -> None:
@@ -207,8 +213,28 @@ async def test_network_errors_are_transient(tmp_path: Path) -> None:
     port = closed_port()
     async with open_device_store(tmp_path) as device, httpx.AsyncClient(timeout=2) as http:
         client = CentralClient(f"http://127.0.0.1:{port}", device.identity, http)
-        with pytest.raises(Transient) as err:
+        with pytest.raises(Unreachable) as err:
             await client.push(await device.write(1))
-        assert err.value.retry_after is None and "ConnectError" in str(err.value)
+        assert err.value.retry_after is None
+        assert f"127.0.0.1:{port}/api/v1/journal: could not connect" in str(err.value)
+        assert "ConnectError" in str(err.value)
         with pytest.raises(Transient):
             await client.enroll("AAAA-BBBB-CCCC")
+
+
+async def test_a_connection_dropped_without_an_answer_is_named(tmp_path: Path) -> None:
+    """httpx's ReadError or RemoteProtocolError often carries no text: the message still says
+    what happened."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the request's head arrived; answer nothing
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, open_device_store(tmp_path) as device, httpx.AsyncClient() as http:
+        client = CentralClient(f"http://127.0.0.1:{port}", device.identity, http)
+        with pytest.raises(Unreachable) as err:
+            await client.push(await device.write(1))
+    assert "/api/v1/journal: the connection" in str(err.value), str(err.value)

@@ -22,10 +22,11 @@ from uplink_helpers import (
 )
 
 from appliance import __version__
-from appliance.core.journal import genesis_prev_hash, seal
 from appliance.store import outbox
+from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import ForkRejected
 from appliance.uplink.daemon import NOT_ENROLLED, NotEnrolled, Uplink, load_enrollment
+from bitagora_protocol.journal import genesis_prev_hash, seal
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer
@@ -134,6 +135,27 @@ async def test_central_answering_500_backs_off_then_succeeds(
             proxy.failing = False
             await wait_until(lambda: _empty(device), what="the outbox to empty")
         await assert_central_matches(db, device)
+
+
+async def test_a_heartbeat_that_gets_through_ends_the_push_backoff(
+    central_server: CentralTestServer, tmp_path: Path
+) -> None:
+    """Pushing waits out a long backoff while central fails; once a heartbeat gets through,
+    the backlog drains at once instead of at the end of the backoff."""
+    proxy = FlakyProxy(central_server.base_url)
+    async with serve(proxy.app()) as proxy_url, open_device_store(tmp_path) as device:
+        await device.enroll(central_server.base_url, await central_server.make_code())
+        await device.write(4)
+        long_wait = Backoff(600, 600)  # the test's bound is far shorter
+        async with (
+            uplink_for(device, proxy_url, backoff=long_wait, heartbeat_s=1) as (uplink, _),
+            running(uplink),
+        ):
+            await wait_until(lambda: _failed(uplink, 1), what="a failed push")
+            assert uplink.last_error is not None and "HTTP 500" in uplink.last_error
+            proxy.failing = False
+            await wait_until(lambda: _empty(device), timeout_s=15, what="the outbox to empty")
+            assert uplink.backoff.failures == 0 and uplink.last_error is None
 
 
 async def test_gap_central_lost_records_are_sent_again_from_the_journal(

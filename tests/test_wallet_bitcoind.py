@@ -20,8 +20,6 @@ from http_helpers import serve, sim_command
 
 from appliance.config import ConfigError, OnchainSettings, load_settings
 from appliance.services.till import Staff
-from appliance.sim.bitcoind import BitcoindSim, SimWallet
-from appliance.sim.esplora import EsploraSim
 from appliance.wallet.chain import (
     BitcoinCoreSource,
     ChainRejected,
@@ -32,6 +30,8 @@ from appliance.wallet.chain import (
     chain_from_settings,
 )
 from appliance.wallet.descriptors import parse_wallet
+from bitagora_devtools.sim.bitcoind import BitcoindSim, SimWallet
+from bitagora_devtools.sim.esplora import EsploraSim
 
 pytestmark = pytest.mark.timeout(60)
 

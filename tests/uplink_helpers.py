@@ -24,13 +24,13 @@ from starlette.routing import Route
 from store_helpers import cash_sale_body, open_device
 
 from appliance.config import Settings, UplinkSettings
-from appliance.core.journal import Record
 from appliance.store import journal
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import CentralClient, Enrollment
 from appliance.uplink.daemon import EnrollmentState, Uplink, save_enrollment
+from bitagora_protocol.journal import Record
 from central.serve import RunningServer, start_server
 
 OPS_PASSWORD = "central-test-password"  # as in conftest: the template's ops user exists already
@@ -114,7 +114,7 @@ def fast_backoff() -> Backoff:
 
 @asynccontextmanager
 async def uplink_for(
-    device: Device, central_url: str, **uplink: Any
+    device: Device, central_url: str, backoff: Backoff | None = None, **uplink: Any
 ) -> AsyncIterator[tuple[Uplink, httpx.AsyncClient]]:
     async with httpx.AsyncClient(timeout=10) as http:
         client = CentralClient(central_url, device.identity, http)
@@ -125,7 +125,7 @@ async def uplink_for(
                 device.identity,
                 client,
                 poll_interval_s=0.05,
-                backoff=fast_backoff(),
+                backoff=backoff or fast_backoff(),
             ),
             http,
         )

@@ -11,7 +11,7 @@ single place that applies it; ``fiat_to_sat`` is consistent with ``fiat_to_msat`
 ``ceil(ceil(x) / n) == ceil(x / n)``.
 
 The other direction (``sat_to_fiat``, for showing what a payment was worth) uses the money rule
-of :mod:`appliance.core.money` (half away from zero), because it never decides what is charged.
+of :mod:`bitagora_protocol.money` (half away from zero), because it never decides what is charged.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from decimal import Decimal
 from fractions import Fraction
 from urllib.parse import quote
 
-from appliance.core.money import Money, exponent, round_minor
+from bitagora_protocol.money import Money, exponent, round_minor
 
 SATS_PER_BTC = 100_000_000
 MSATS_PER_SAT = 1_000

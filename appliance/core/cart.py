@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from appliance.core.catalog import Product, TaxRate
-from appliance.core.money import Money, MoneyError, round_minor
+from bitagora_protocol.money import Money, MoneyError, round_minor
 
 MAX_QUANTITY = 9999
 

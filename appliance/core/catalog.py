@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.core.money import Money
+from bitagora_protocol.money import Money
 
 
 @dataclass(frozen=True)

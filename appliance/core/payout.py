@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from appliance.core.btc import fiat_to_msat
-from appliance.core.money import Money
+from bitagora_protocol.money import Money
 
 BITCOIN_METHODS = ("lightning", "onchain")
 PAYOUT_LABELS = {"lightning": "Lightning (to pay)", "onchain": "Bitcoin (to pay)"}

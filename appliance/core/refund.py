@@ -37,10 +37,10 @@ from typing import Any
 
 from appliance.core.cart import tax_group
 from appliance.core.catalog import TaxRate
-from appliance.core.money import Money
 from appliance.core.payout import PAYOUT_LABELS
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
 from appliance.core.sale import METHOD_LABELS
+from bitagora_protocol.money import Money
 
 METHOD_ORDER = ("cash",)  # who gets rounding remainders first
 REFUND_REASON_MAX = 200

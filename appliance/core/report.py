@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.core.journal import Record
-from appliance.core.money import Money
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 # Notes and coins a drawer is counted in, in minor units, largest first.
 DENOMINATIONS: dict[str, tuple[int, ...]] = {

@@ -23,8 +23,8 @@ from typing import Any
 
 from appliance.core.cart import Cart
 from appliance.core.catalog import TaxRate
-from appliance.core.money import Money
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
+from bitagora_protocol.money import Money
 
 
 class SaleError(ValueError):

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.core.money import Money
 from appliance.core.sale import Payment, SaleError, payment_entry, payment_label
+from bitagora_protocol.money import Money
 
 PART_PAID = "part_paid"  # a part took money (``payment`` record state)
 GIVEN_BACK = "given_back"  # the paid parts of an unfinished split sale went back

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.core.money import Money, exponent
+from bitagora_protocol.money import Money, exponent
 
 # Banknotes offered as quick tender, in major units, per currency (others fall back to DEFAULT).
 NOTES: dict[str, tuple[int, ...]] = {

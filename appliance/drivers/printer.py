@@ -61,6 +61,10 @@ class PrinterUnreachable(PrinterOffline):
     """The link to the printer cannot be opened (no answer on the network, device unplugged)."""
 
 
+class PrinterNameUnknown(PrinterUnreachable):
+    """The printer's host name does not resolve: a setting to fix, not a cable to check."""
+
+
 class CoverOpen(PrinterOffline):
     """The printer's cover is open (it is offline until it is closed)."""
 
@@ -330,6 +334,11 @@ class EscposNetworkPrinter(EscposPrinter):
         try:
             # Our own connect: Network.open() leaves the socket unclosed when connect fails.
             sock = socket.create_connection((self.host, self.port), self.timeout)
+        except socket.gaierror as err:
+            raise PrinterNameUnknown(
+                f"printer host {self.host!r} does not resolve to an address ({err.strerror}): "
+                "check the name's spelling, or give the printer's IP address"
+            ) from err
         except OSError as err:
             raise PrinterUnreachable(f"printer at {self.address} is not reachable: {err}") from err
         # The 3-byte status query after a job must not wait for the job's ACK (Nagle against

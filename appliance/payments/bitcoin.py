@@ -42,8 +42,6 @@ import httpx
 from appliance.config import Settings
 from appliance.core.btc import bip21_uri, fiat_to_msat, fiat_to_sat, format_btc, format_sats
 from appliance.core.cart import Cart
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.sale import Payment, SaleError, cart_body, with_payments
 from appliance.core.settlement import Policy, Seen, State, Verdict, judge
 from appliance.store import addresses, checkouts
@@ -58,6 +56,8 @@ from appliance.wallet.lightning import LightningError, LightningNode, make_node
 from appliance.wallet.ln_watch import InvoiceWatcher
 from appliance.wallet.lnurl import withdraw
 from appliance.wallet.rates import NoRate, RateService
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 
@@ -392,12 +392,27 @@ class BitcoinPayments:
         )
 
     async def _withdraw(self, sale_id: str, address: str | None, bolt11: str | None) -> None:
-        """Undo an offer that could not be recorded: nothing of it may stay payable."""
-        with contextlib.suppress(Exception):
-            if bolt11 is not None and self._rails.watcher is not None:
+        """Undo an offer that could not be recorded: nothing of it may stay payable. Each step
+        is tried on its own (a node error must not keep the address from being released), and
+        a failed one is logged with its reason; the caller raises the original error."""
+        if bolt11 is not None and self._rails.watcher is not None:
+            try:
                 await self._rails.watcher.cancel(sale_id)
-            if address is not None:
+            except Exception as err:
+                log.warning(
+                    "withdrawing an unrecorded offer: its invoice could not be cancelled: %s",
+                    err,
+                    extra={"sale_id": sale_id, "error": repr(err)},
+                )
+        if address is not None:
+            try:
                 await addresses.release(self.conn, sale_id)
+            except Exception as err:
+                log.warning(
+                    "withdrawing an unrecorded offer: its address could not be released: %s",
+                    err,
+                    extra={"sale_id": sale_id, "address": address, "error": repr(err)},
+                )
 
     def _uri(self, address: str | None, sats: int | None, bolt11: str | None) -> str:
         if address is None:

@@ -43,7 +43,6 @@ import httpx
 import stripe
 
 from appliance.config import CardSettings
-from appliance.core.money import Money
 from appliance.payments.card_types import (
     CardAttempt,
     CardAuthError,
@@ -56,6 +55,7 @@ from appliance.payments.card_types import (
 )
 from appliance.store import card as card_store
 from appliance.store.card import AttemptRow
+from bitagora_protocol.money import Money
 
 __all__ = [
     "CardAttempt",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from appliance.core.money import Money
+from bitagora_protocol.money import Money
 
 
 def idempotency_key(sale_id: str, attempt: int, step: str) -> str:

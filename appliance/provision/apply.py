@@ -61,6 +61,11 @@ DEFAULT_NETWORK_WAIT_S = 120.0
 # technician screen has Retry, so the network gets a short while only (an edit gets it all).
 FAILED_BEFORE_NETWORK_WAIT_S = 20.0
 ALREADY_APPLIED = "already applied; nothing to do"
+FIX_ON_THE_CARD = (
+    "To fix it (a new enrollment code, the Wi-Fi, any setting): power the till off, put its SD "
+    "card in a computer, edit {name} on the card's BOOT partition, put the card back and power "
+    "the till on; it applies the file again at start."
+)
 
 
 class StepFailed(Exception):
@@ -97,8 +102,13 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     try:
         setup = read_setup(path, target.host.read_credentials())
     except SetupError as err:
-        return await _finish(target, _failed(target, "setup file", str(err), str(path), sha=sha))
-    return await provision(setup, target, system=True)
+        message = f"{err}\n{FIX_ON_THE_CARD.format(name=path.name)}"
+        failed = _failed(target, "setup file", message, str(path), sha=sha)
+        return await _finish(target, failed, run_doctor=False)
+    # Nobody can log into a fresh till: the way in is the card's boot partition.
+    return await provision(
+        setup, target, system=True, how_to_fix=FIX_ON_THE_CARD.format(name=path.name)
+    )
 
 
 def supersede(target: Target, path: Path) -> str:
@@ -142,12 +152,16 @@ async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
             Path(previous.setup), target.host.read_credentials(Path(given) if given else None)
         )
     except SetupError as err:
-        return await _finish(target, _failed(target, "setup file", str(err), previous.setup))
+        failed = _failed(target, "setup file", str(err), previous.setup)
+        return await _finish(target, failed, run_doctor=False)
     return await provision(setup, target, system=False)
 
 
-async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionStatus:
-    """Apply ``setup``; ``system`` False leaves the system files and the setup file alone."""
+async def provision(
+    setup: Setup, target: Target, *, system: bool, how_to_fix: str = ""
+) -> ProvisionStatus:
+    """Apply ``setup``; ``system`` False leaves the system files and the setup file alone.
+    ``how_to_fix`` ends the message of a failure."""
     step = "enrollment"
     device_id = ""
     sha = ""
@@ -169,11 +183,12 @@ async def provision(setup: Setup, target: Target, *, system: bool) -> ProvisionS
         device.DeviceMismatch,
         StoreError,
     ) as err:
-        failed = _failed(target, step, str(err), str(setup.path), device_id, setup.sha256)
+        message = "\n".join(filter(None, (str(err), how_to_fix)))
+        failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
         return await _finish(target, failed)
     except (OSError, sqlite3.Error) as err:
         log.exception("provisioning failed at %s", step)
-        message = f"{type(err).__name__}: {err}"
+        message = "\n".join(filter(None, (f"{type(err).__name__}: {err}", how_to_fix)))
         failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
         return await _finish(target, failed)
     status = ProvisionStatus(
@@ -241,7 +256,8 @@ async def _enroll(setup: Setup, target: Target) -> str:
                 "central operations for a code and write it into the setup file"
             )
         backoff = Backoff(1, 15)
-        deadline = time.monotonic() + target.network_wait_s
+        started = time.monotonic()
+        deadline = started + target.network_wait_s
         while True:
             try:
                 state = await enroll_device(
@@ -251,12 +267,23 @@ async def _enroll(setup: Setup, target: Target) -> str:
                 delay = backoff.next_delay()
                 if not err.transient or time.monotonic() + delay > deadline:
                     if err.transient:
+                        tries = backoff.failures
+                        waited = time.monotonic() - started
                         raise EnrollFailed(
-                            f"{err}; check the network (Wi-Fi name and passphrase, or the "
-                            "cable) and that central's address is right"
+                            f"{err} ({tries} {'try' if tries == 1 else 'tries'} in {waited:.0f} s)"
+                            "; check the network (Wi-Fi name and passphrase, or the cable) and "
+                            "that central's address is right"
                         ) from None
                     raise
-                log.warning("central not reachable yet (%s); trying again in %.0f s", err, delay)
+                # Said once: the network coming up takes a while, and a line per retry would
+                # scroll the technician's screen for minutes.
+                level = logging.WARNING if backoff.failures == 1 else logging.DEBUG
+                log.log(
+                    level,
+                    "central not reachable yet (%s); trying again for up to %.0f s",
+                    err,
+                    deadline - time.monotonic(),
+                )
                 await asyncio.sleep(delay)  # waiting for the network to come up, not a sync
                 continue
             return state.device_id
@@ -323,9 +350,16 @@ def _failed(
     )
 
 
-async def _finish(target: Target, status: ProvisionStatus) -> ProvisionStatus:
-    """Add the doctor's report, write the status, hand the state to the services' user."""
-    status = replace(status, doctor=await _doctor(target))
+async def _finish(
+    target: Target, status: ProvisionStatus, run_doctor: bool = True
+) -> ProvisionStatus:
+    """Add the doctor's report, write the status, hand the state to the services' user.
+
+    ``run_doctor=False`` when the setup file itself was refused: nothing of it was applied, so
+    the doctor would check the settings from before (and a data folder not made yet), leads
+    that point away from the one thing to fix."""
+    if run_doctor:
+        status = replace(status, doctor=await _doctor(target))
     write_status(target.data_dir, status)
     try:
         _hand_over(target)

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from appliance.config import CREDENTIAL_SETTINGS, SECTIONS, ConfigError, settings_from_document
+from appliance.config import (
+    CREDENTIAL_SETTINGS,
+    SECTIONS,
+    ConfigError,
+    did_you_mean,
+    settings_from_document,
+)
 
 SETUP_FILE_NAME = "bitagora-setup.toml"
 # Raspberry Pi OS bookworm mounts the FAT boot partition here.
@@ -116,7 +122,10 @@ def parse_setup(
     known = set(SETUP_ONLY) | set(SECTIONS)
     for name, value in document.items():
         if name not in known:
-            problems.append(f"[{name}]: unknown section (known: {', '.join(sorted(known))})")
+            problems.append(
+                f"[{name}]: unknown section{did_you_mean(name, known)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
         elif not isinstance(value, Mapping):
             problems.append(f"{name}: must be a [{name}] section, not a single value")
     if problems:
@@ -132,7 +141,10 @@ def parse_setup(
 
     for section, keys in SETUP_ONLY.items():
         for key in set(document.get(section, {})) - set(keys):
-            problems.append(f"{section}.{key}: unknown setting (known: {', '.join(keys)})")
+            problems.append(
+                f"{section}.{key}: unknown setting{did_you_mean(key, keys)} "
+                f"(known: {', '.join(keys)})"
+            )
 
     merchant = text("device", "merchant_name")
     if not merchant:
@@ -210,11 +222,14 @@ def _wifi(document: Mapping[str, Any], text: Any, problems: list[str]) -> Wifi |
         problems.append(f"wifi.ssid: {ssid!r} is longer than a Wi-Fi name can be (32 bytes)")
     if passphrase and not (8 <= len(passphrase) <= 63 or _HEX_PSK.match(passphrase)):
         problems.append("wifi.passphrase: a WPA passphrase has 8 to 63 characters")
-    if not _COUNTRY.match(country):
+    country = country.upper()  # "pt" is as clear as "PT"
+    if not country:
         problems.append(
             "wifi.country: required in [wifi]: the two-letter country code (PT, DE, US…); "
             "the radio stays off without it"
         )
+    elif not _COUNTRY.match(country):
+        problems.append(f"wifi.country: {country!r} is not a two-letter country code (PT, DE, US…)")
     return Wifi(ssid, passphrase, country)
 
 

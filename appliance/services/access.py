@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.core.lockout import TILL, LockedOut, LockoutPolicy, staff_subject, utc_now
 from appliance.core.roles import Action, AuthError, NotAuthorized, allowed, require
 from appliance.store import catalog, journal, lockout
 from appliance.store.catalog import Staff
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
 
 __all__ = ["AccessService", "AuthError", "LockedOut", "NotAuthorized", "Staff"]
 

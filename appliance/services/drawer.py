@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from appliance.core.drawer import drawer_open_body
-from appliance.core.journal import Record
 from appliance.drivers.drawer import DrawerError
 from appliance.services.access import AccessService
 from appliance.services.background import Background
@@ -34,6 +33,7 @@ from appliance.store import drawer as drawer_store
 from appliance.store import outbox
 from appliance.store.catalog import Staff
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
 
 if TYPE_CHECKING:
     from appliance.drivers.drawer import Drawer

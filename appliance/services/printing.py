@@ -32,8 +32,6 @@ from typing import Any
 import aiosqlite
 
 from appliance.config import DeviceSettings
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.receipt import Receipt, ReceiptTax
 from appliance.core.refund import refund_receipt
 from appliance.core.report import report_lines, tax_label
@@ -50,6 +48,8 @@ from appliance.services.events import Event, EventBus
 from appliance.store import journal, outbox, print_queue
 from appliance.store.db import open_db
 from appliance.store.print_queue import PrintJob
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.core.receipt import Receipt
 from appliance.services.access import AccessService
 from appliance.services.printing import PrinterState, PrintWorker
@@ -17,6 +16,7 @@ from appliance.store import journal, outbox, print_queue
 from appliance.store.catalog import Staff
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
 
 if TYPE_CHECKING:
     from appliance.drivers.printer import Printer, PrinterStatus

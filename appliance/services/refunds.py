@@ -34,8 +34,6 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination, payout_body
 from appliance.core.refund import LineChoice, RefundError, check_reason, plan_refund, void_body
 from appliance.core.roles import Action, require
@@ -51,6 +49,8 @@ from appliance.store import refunds as refund_store
 from appliance.store.catalog import Staff
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 __all__ = [
     "CardRefundFailed",

@@ -17,8 +17,6 @@ from appliance.core import barcode
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
 from appliance.core.catalog import Product
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.receipt import Receipt
 from appliance.core.roles import require
 from appliance.core.sale import Payment, cart_body, sale_body, with_payments
@@ -33,6 +31,8 @@ from appliance.store import catalog, sales
 from appliance.store.catalog import Staff
 from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 if TYPE_CHECKING:
     from appliance.payments.card import CardPayments

@@ -27,8 +27,6 @@ from typing import Any
 import aiosqlite
 
 from appliance.config import DeviceSettings
-from appliance.core.journal import Record, utc_now
-from appliance.core.money import Money
 from appliance.core.report import PeriodReport, ReportError, count_total, period_report
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerOpening, DrawerService
@@ -39,6 +37,8 @@ from appliance.store import shifts as shift_store
 from appliance.store.catalog import Staff
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record, utc_now
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

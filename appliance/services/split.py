@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 import aiosqlite
 
 from appliance.core.cart import Cart
-from appliance.core.journal import Record, utc_now
-from appliance.core.money import Money
 from appliance.core.roles import require
 from appliance.core.sale import Payment, SaleError, cart_body
 from appliance.core.split import SplitSale, cash_part, finished_body, refunded_body
@@ -32,6 +30,8 @@ from appliance.services.sales import SaleResult, SalesService
 from appliance.store import split as split_store
 from appliance.store.catalog import Staff
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record, utc_now
+from bitagora_protocol.money import Money
 
 if TYPE_CHECKING:
     from appliance.payments.bitcoin import BitcoinPayments

@@ -25,8 +25,8 @@ from typing import Protocol
 
 import aiosqlite
 
-from appliance.core.journal import utc_now
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol.journal import utc_now
 
 GAP_LIMIT = 20
 

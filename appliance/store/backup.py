@@ -36,12 +36,12 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from appliance.core.journal import JournalError, canonical_json
 from appliance.store.db import migrations
 from appliance.store.device import public_key_from_hex
 from appliance.store.durable import fsync_dir, fsync_file
 from appliance.store.export import VerifyError, verify_database
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import JournalError, canonical_json
 
 FORMAT = "bitagora-backup/1"
 MANIFEST = "manifest.json"

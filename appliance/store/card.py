@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from appliance.core.journal import utc_now
 from appliance.store.db import transaction
+from bitagora_protocol.journal import utc_now
 
 OPEN_STATES = ("creating", "processing", "authorized")
 FINAL_STATES = ("succeeded", "declined", "cancelled", "failed")

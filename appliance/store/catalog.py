@@ -14,9 +14,9 @@ import aiosqlite
 
 from appliance.core import barcode
 from appliance.core.catalog import Product, TaxRate
-from appliance.core.money import Money
 from appliance.core.pin import check_pin, hash_pin
 from appliance.store.db import transaction
+from bitagora_protocol.money import Money
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.store import journal
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
 
 OPEN_STATES = ("offered", "underpaid", "confirming")
 

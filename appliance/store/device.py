@@ -5,9 +5,9 @@ from __future__ import annotations
 import aiosqlite
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from appliance.core.journal import device_id_for
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import device_id_for
 
 
 class DeviceMismatch(RuntimeError):

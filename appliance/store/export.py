@@ -16,8 +16,8 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.core.journal import JournalError, Record, verify_chain
 from appliance.store import device, journal
+from bitagora_protocol.journal import JournalError, Record, verify_chain
 
 EXPORT_FORMAT = "bitagora-journal/1"
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from appliance.core.journal import device_id_for, public_key_bytes
+from bitagora_protocol.journal import device_id_for, public_key_bytes
 
 KEY_FILE = "identity/device_key.pem"
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.core.journal import Record, canonical_json, genesis_prev_hash, seal
 from appliance.store.db import fetch_one
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record, canonical_json, genesis_prev_hash, seal
 
 COLUMNS = "seq, kind, at, device_id, body, prev_hash, hash, sig"
 

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from appliance.core import lockout as rules
-from appliance.core.journal import Record
 from appliance.core.lockout import Lockout, LockoutPolicy
 from appliance.store import journal
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
 
 COLUMNS = "failures, level, last_failure_at, locked_at, locked_for_s"
 

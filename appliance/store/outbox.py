@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.store import journal
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol.journal import Record
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,15 @@ DRAWER_STATUS = "drawer_status"
 async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
     row = await fetch_one(conn, "SELECT value FROM uplink_state WHERE key = ?", (key,))
     return row[0] if row else None
+
+
+async def get_states(conn: aiosqlite.Connection, *keys: str) -> dict[str, str]:
+    """The saved values of those of ``keys`` that have one."""
+    marks = ", ".join("?" * len(keys))
+    rows = await conn.execute_fetchall(
+        f"SELECT key, value FROM uplink_state WHERE key IN ({marks})", keys
+    )
+    return {str(row[0]): str(row[1]) for row in rows}
 
 
 async def set_state(

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from appliance.core.journal import utc_now
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol.journal import utc_now
 
 
 @dataclass(frozen=True)

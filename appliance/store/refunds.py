@@ -6,9 +6,9 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.store import journal
 from appliance.store.db import fetch_one
+from bitagora_protocol.journal import Record
 
 PAYOUT_KEYS = (
     "journal_seq",

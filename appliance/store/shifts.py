@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.store import journal
 from appliance.store.db import fetch_one
+from bitagora_protocol.journal import Record
 
 
 async def records_since_last_z(conn: aiosqlite.Connection) -> list[Record]:

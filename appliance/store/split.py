@@ -8,12 +8,12 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.core.journal import Record
 from appliance.core.sale import Payment, SaleError
 from appliance.core.split import PART_REFUNDED, Part, SplitSale, part_body
 from appliance.store import journal
 from appliance.store.db import fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
 
 
 async def begin(conn: aiosqlite.Connection, cart: dict[str, Any], at: str) -> None:

@@ -3,7 +3,8 @@
 Every answer other than success becomes an exception of a small hierarchy, so the daemon decides
 what to do from the type alone:
 
-- ``Transient``: network errors, timeouts, 408, 429, 5xx; ``retry_after`` from ``Retry-After``.
+- ``Transient``: ``Unreachable`` (network errors, timeouts: no answer) or ``ServerFailed`` (408,
+  429, 5xx: an answer that says "not now"); ``retry_after`` from ``Retry-After``.
 - ``Rejected`` (central understood and refused): ``GapRejected``, ``ForkRejected``,
   ``ChainRejected``, ``AuthRejected``, ``EnrollmentRejected``, ``TooLarge``, and plain
   ``Rejected`` for anything else (400 malformed, 404, an unexpected answer).
@@ -28,9 +29,9 @@ from typing import Any
 import httpx
 
 from appliance import __version__
-from appliance.core.httpsig import sign_request
-from appliance.core.journal import Record
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.httpsig import sign_request
+from bitagora_protocol.journal import Record
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,35 @@ class Transient(UplinkError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unreachable(Transient):
+    """No answer came: the connection failed, dropped or timed out."""
+
+
+class ServerFailed(Transient):
+    """Central answered, but with 408, 429 or a 5xx: it could not serve the request now."""
+
+
+# What each network failure means, in words: httpx's own messages are often empty.
+NETWORK_FAILURES: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.ConnectTimeout, "no connection within the timeout"),
+    (httpx.ConnectError, "could not connect (refused, no route, or the name does not resolve)"),
+    (httpx.ReadTimeout, "no answer within the timeout"),
+    (httpx.WriteTimeout, "could not send the request within the timeout"),
+    (httpx.PoolTimeout, "no free connection within the timeout"),
+    (httpx.ReadError, "the connection broke while waiting for the answer"),
+    (httpx.WriteError, "the connection broke while sending the request"),
+    (httpx.RemoteProtocolError, "the connection was closed without a valid answer"),
+)
+
+
+def describe_network_failure(err: httpx.HTTPError) -> str:
+    """``err`` in words, with the operating system's reason where there is one."""
+    words = next((w for kind, w in NETWORK_FAILURES if isinstance(err, kind)), "network error")
+    cause = err.__cause__ or err.__context__
+    detail = str(err) or (f"{type(cause).__name__}: {cause}" if cause is not None else "")
+    return f"{words} ({type(err).__name__}{': ' + detail if detail else ''})"
 
 
 class Rejected(UplinkError):
@@ -163,8 +193,8 @@ def _payload(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def error_for(response: httpx.Response) -> UplinkError:
-    """The exception that describes a non-success answer."""
+def error_for(response: httpx.Response, path: str = "") -> UplinkError:
+    """The exception that describes a non-success answer (to a request for ``path``)."""
     status = response.status_code
     payload = _payload(response)
     error = payload.get("error")
@@ -172,7 +202,10 @@ def error_for(response: httpx.Response) -> UplinkError:
         retry_after = parse_retry_after(
             response.headers.get("retry-after"), response.headers.get("date")
         )
-        return Transient(f"central answered HTTP {status}", retry_after)
+        where = f" to {path}" if path else ""
+        code = f" ({error})" if isinstance(error, str) else ""
+        phrase = f" {response.reason_phrase}" if response.reason_phrase else ""
+        return ServerFailed(f"central answered HTTP {status}{phrase}{where}{code}", retry_after)
     try:
         if status == 401:
             return AuthRejected(status, payload)
@@ -221,7 +254,7 @@ class CentralClient:
         )
         response = await self._send(ENROLL_PATH, body, {"Content-Type": "application/json"})
         if response.status_code != 201:
-            raise error_for(response)
+            raise error_for(response, ENROLL_PATH)
         data = _payload(response)
         device_id, merchant = data.get("device_id"), data.get("merchant")
         if not isinstance(device_id, str) or not isinstance(merchant, str):
@@ -276,7 +309,7 @@ class CentralClient:
             response = await self._send(path, body, headers)
             if response.status_code == 200:
                 return response
-            error = error_for(response)
+            error = error_for(response, path)
             if (
                 isinstance(error, AuthRejected)
                 and error.code == "clock_skew"
@@ -299,12 +332,8 @@ class CentralClient:
         try:
             return await self.http.post(self.base_url + path, content=body, headers=headers)
         except httpx.HTTPError as err:
-            kind = type(err).__name__
-            raise Transient(
-                f"{kind} talking to {self.base_url}: {err}"
-                if str(err)
-                else f"{kind} talking to {self.base_url}"
-            ) from err
+            failure = describe_network_failure(err)
+            raise Unreachable(f"{self.base_url}{path}: {failure}") from err
 
 
 def _encode(payload: Mapping[str, Any]) -> bytes:

@@ -35,7 +35,6 @@ import aiosqlite
 
 from appliance import __version__
 from appliance.config import Settings
-from appliance.core.journal import Record
 from appliance.store import journal, outbox
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
@@ -50,8 +49,10 @@ from appliance.uplink.client import (
     Rejected,
     TooLarge,
     Transient,
+    Unreachable,
     UplinkError,
 )
+from bitagora_protocol.journal import Record
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,7 @@ class EnrollmentState:
 
 
 async def load_enrollment(conn: aiosqlite.Connection) -> EnrollmentState | None:
-    fetched = await conn.execute_fetchall(
-        "SELECT key, value FROM uplink_state WHERE key IN (?, ?, ?)",
-        (STATE_DEVICE_ID, STATE_MERCHANT, STATE_CENTRAL_URL),
-    )
-    rows: dict[str, str] = {str(row[0]): str(row[1]) for row in fetched}
+    rows = await outbox.get_states(conn, STATE_DEVICE_ID, STATE_MERCHANT, STATE_CENTRAL_URL)
     if STATE_DEVICE_ID not in rows or STATE_CENTRAL_URL not in rows:
         return None
     return EnrollmentState(
@@ -169,6 +166,7 @@ class Uplink:
         # Set by a gap or a heartbeat that shows central lost records: re-send from this seq.
         self._resend_from: int | None = None
         self._wake = asyncio.Event()
+        self._waiting_for_central = False  # the push loop backs off from a Transient failure
         self._stop: asyncio.Event | None = None
         # A fork or an invalid chain: pushing has stopped; heartbeats report it.
         self.problem: Rejected | None = None
@@ -416,7 +414,9 @@ class Uplink:
                 self.last_error = str(err)
             except Transient as err:
                 delay = self.backoff.next_delay(err.retry_after)
-                self._retrying(logging.WARNING, "central unreachable", err, delay)
+                what = "central unreachable" if isinstance(err, Unreachable) else "central failed"
+                self._retrying(logging.WARNING, what, err, delay)
+                self._waiting_for_central = True
             except (ForkRejected, ChainRejected):
                 await stop.wait()  # halted; heartbeats go on reporting the problem
                 return
@@ -440,6 +440,7 @@ class Uplink:
                     _event(logging.INFO, "central reachable again")
                 self.backoff.reset()
                 self.last_error = None
+                self._waiting_for_central = False
             await self._pause(stop, delay)
 
     def _retrying(self, level: int, what: str, err: Exception, delay: float) -> None:
@@ -471,4 +472,9 @@ class Uplink:
                 log.exception("heartbeat failed unexpectedly")
             else:
                 log.debug("heartbeat held_seq=%d", held, extra={"event": "heartbeat"})
+                if self._waiting_for_central:
+                    # Central answers again: push now rather than at the end of the backoff.
+                    self._waiting_for_central = False
+                    self.backoff.reset()
+                    self.wake()
             await _wait(stop, interval)

@@ -18,13 +18,13 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
-from appliance.core.journal import Record
-from appliance.core.money import Money, MoneyError, exponent
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.reason_picker import ReasonPicker
 from appliance.tui.widgets.tap_button import TapButton
 from appliance.tui.widgets.typed_field import TypedField
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money, MoneyError, exponent
 
 log = logging.getLogger(__name__)
 

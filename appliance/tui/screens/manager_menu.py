@@ -22,8 +22,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.roles import Action, allowed
 from appliance.services.refunds import Approval, RefundResult
 from appliance.services.shift import ZResult
@@ -38,6 +36,8 @@ from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
 from appliance.tui.widgets.reason_picker import PAID_IN_REASONS, PAID_OUT_REASONS
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
-from appliance.core.money import Money
 from appliance.core.split import SplitSale
 from appliance.services.bitcoin import (
     BitcoinPayments,
@@ -35,6 +34,7 @@ from appliance.services.till import SaleResult, Staff
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.qr import QrCode, qr_payload
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
-from appliance.core.money import Money
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
 from appliance.services.card import (
@@ -36,6 +35,7 @@ from appliance.services.split import PartRefunded
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, SaleResult, Staff, Till
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.money import Money
 
 if TYPE_CHECKING:
     from appliance.services.card import CardPayments

@@ -17,13 +17,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
-from appliance.core.money import Money, MoneyError, exponent
 from appliance.core.tender import quick_tenders
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
 from appliance.tui.widgets.basics import TouchScroll, amount_box, digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.money import Money, MoneyError, exponent
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,6 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from appliance.core.journal import Record
-from appliance.core.money import Money
 from appliance.core.payout import BITCOIN_METHODS, PAYOUT_LABELS, PayoutError, check_destination
 from appliance.core.refund import (
     LineChoice,
@@ -41,6 +39,8 @@ from appliance.tui.widgets.basics import TouchScroll
 from appliance.tui.widgets.reason_picker import REFUND_REASONS, ReasonPicker
 from appliance.tui.widgets.tap_button import TapButton
 from appliance.tui.widgets.typed_field import TypedField
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

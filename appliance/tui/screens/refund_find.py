@@ -17,12 +17,12 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from appliance.core.journal import Record
 from appliance.core.sale import METHOD_LABELS
 from appliance.services.refunds import RefundService, SaleSummary
 from appliance.tui.widgets.basics import TouchScroll
 from appliance.tui.widgets.tap_button import TapButton
 from appliance.tui.widgets.typed_field import TypedField
+from bitagora_protocol.journal import Record
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.btc import format_sats
-from appliance.core.money import Money
 from appliance.core.sale import METHOD_LABELS, payment_label
 from appliance.services.till import SaleResult
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.money import Money
 
 
 def payment_words(payment: dict[str, Any]) -> str:

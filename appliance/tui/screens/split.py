@@ -24,7 +24,6 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
-from appliance.core.money import Money, MoneyError, exponent
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination
 from appliance.core.split import Part, SplitSale
 from appliance.services.refunds import Approval, RefundResult
@@ -35,6 +34,7 @@ from appliance.tui.widgets.basics import amount_box, digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.tap_button import TapButton
 from appliance.tui.widgets.typed_field import TypedField
+from bitagora_protocol.money import Money, MoneyError, exponent
 
 log = logging.getLogger(__name__)
 

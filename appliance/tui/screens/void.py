@@ -14,13 +14,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart
-from appliance.core.journal import Record
 from appliance.core.refund import RefundError, check_reason
 from appliance.services.refunds import Approval, RefundService
 from appliance.services.till import Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
 from appliance.tui.widgets.reason_picker import VOID_REASONS, ReasonPicker
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.journal import Record
 
 
 class VoidScreen(ModalScreen[Record | None]):

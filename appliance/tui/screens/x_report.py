@@ -15,11 +15,11 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from appliance.core.money import Money
 from appliance.core.report import report_lines
 from appliance.services.shift import ShiftService
 from appliance.services.till import Staff
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 

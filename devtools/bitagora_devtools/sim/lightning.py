@@ -39,7 +39,7 @@ from typing import Any
 
 import coincurve
 
-from appliance.sim import bolt11
+from bitagora_devtools.sim import bolt11
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 StartServer = Callable[..., Awaitable[Any]]
 
 
-def run_http(what: str, serve: Callable[[StartServer], Awaitable[int]]) -> int:
+def run_http(what: str, serve: Callable[[StartServer], Coroutine[Any, Any, int]]) -> int:
     """``serve(start_server)`` in a fresh event loop; exit status 2 without uvicorn."""
     try:
         from central.serve import start_server

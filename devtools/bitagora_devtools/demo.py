@@ -24,11 +24,10 @@ import shlex
 import shutil
 import signal
 import socket
-import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, closing, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,14 +38,16 @@ from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.payments.bitcoin import PaymentUnavailable, Status
 from appliance.services.till import SaleResult, Till
+from appliance.store import lightning as ln_store
 from appliance.store import outbox
+from appliance.store.db import open_db
 from appliance.store.export import VerifyResult, verify_database, verify_export
-from appliance.store.seed import seed_demo
 from appliance.wallet.lightning import sale_label
+from bitagora_devtools.seed import seed_demo
 
 DEFAULT_DEMO_DIR = Path("demo-data")
 DEMO_OPS_PASSWORD = "demo-admin"
-DEMO_PIN = "1234"  # Ana, cashier (store.seed)
+DEMO_PIN = "1234"  # Ana, cashier (bitagora_devtools.seed)
 START_TIMEOUT_S = 60.0
 ACK_TIMEOUT_S = 60.0
 PAY_TIMEOUT_S = 30.0
@@ -76,39 +77,35 @@ def free_port(wanted: int = 0) -> int:
         return int(sock.getsockname()[1])
 
 
-def central_port_for(database: Path) -> int:
-    """The port central had when this demo device enrolled: the device keeps talking to that URL."""
-    if database.is_file():
-        try:
-            with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn:
-                row = conn.execute(
-                    "SELECT value FROM uplink_state WHERE key = 'central_url'"
-                ).fetchone()
-        except sqlite3.Error:
-            row = None
-        if row and httpx.URL(row[0]).port:
-            return free_port(httpx.URL(row[0]).port)
-    return free_port()
+@dataclass(frozen=True)
+class Stored:
+    """What an earlier run of this demo left in the device's store."""
+
+    central_url: str | None  # where the device enrolled
+    pay_index: int  # the Lightning count the till has seen (store.lightning.highest_pay_index)
 
 
-def stored_pay_index(database: Path) -> int:
-    """The highest Lightning ``pay_index`` of the current count this demo till has stored. The
-    simulated node forgets its invoices when it stops; it is told to count on from here, as a
-    real node that kept its database does (a count that starts again is taken too, but only
-    noticed when a wait for the next settlement ends: up to 30 s late for the first payment)."""
-    if not database.is_file():
-        return 0
+async def stored(database: Path) -> Stored:
+    """What this demo device kept from its earlier runs (nothing on the first).
+
+    The simulated Lightning node forgets its invoices when it stops; it is told to count on from
+    the stored ``pay_index``, as a real node that kept its database does (a count that starts
+    again is taken too, but only noticed when a wait for the next settlement ends: up to 30 s
+    late for the first payment)."""
+    if not await asyncio.to_thread(database.is_file):
+        return Stored(None, 0)
+    conn = await open_db(database)
     try:
-        with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn:
-            row = conn.execute(
-                "SELECT max((SELECT coalesce(max(pay_index), 0) FROM ln_invoice"
-                "            WHERE epoch = (SELECT max(epoch) FROM ln_count_cursor)),"
-                " (SELECT coalesce(max(pay_index), 0) FROM ln_count_cursor"
-                "  WHERE epoch = (SELECT max(epoch) FROM ln_count_cursor)))"
-            ).fetchone()
-    except sqlite3.Error:  # before migration 0012: the count then looks new, which is taken too
-        return 0
-    return int(row[0]) if row and row[0] else 0
+        central_url = await outbox.get_state(conn, "central_url")
+        return Stored(central_url, await ln_store.highest_pay_index(conn))
+    finally:
+        await conn.close()
+
+
+def central_port_for(central_url: str | None) -> int:
+    """The port central had when this demo device enrolled: the device keeps talking to that URL."""
+    port = httpx.URL(central_url).port if central_url else None
+    return free_port(port) if port else free_port()
 
 
 def bitagora(*args: str) -> list[str]:
@@ -277,8 +274,8 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
     )
     for folder in (device_dir, central_dir, printer_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    database = load_settings(device_dir, env={}).database_path
-    central_port, printer_port = central_port_for(database), free_port()
+    earlier = await stored(load_settings(device_dir, env={}).database_path)
+    central_port, printer_port = central_port_for(earlier.central_url), free_port()
     central_url = f"http://127.0.0.1:{central_port}"
     ops_password = os.environ.get("BITAGORA_OPS_PASSWORD", DEMO_OPS_PASSWORD)
 
@@ -320,7 +317,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
                         "--network",
                         "bitcoin",
                         "--pay-index",
-                        str(stored_pay_index(database)),
+                        str(earlier.pay_index),
                     ),
                     "JSON-RPC on",
                     logs / "lightning.log",
@@ -368,7 +365,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
                 f"receipts in {printer_dir}"
             )
 
-        from appliance.tui.script import run_scripted_sales
+        from bitagora_devtools.script import run_scripted_sales
 
         results = await run_scripted_sales(till, sales, DEMO_PIN)
         lightning = await lightning_sale(till, ln_socket)

@@ -1,12 +1,14 @@
-"""A demo catalog and demo staff, so a fresh device or the demo has something to sell."""
+"""The demo catalog and demo staff, so the demo (or ``bitagora kiosk --seed-demo`` where the
+development tools are installed) has something to sell. Written through the store's catalog
+repository, like any catalog."""
 
 from __future__ import annotations
 
 import aiosqlite
 
 from appliance.core.catalog import Product, TaxRate
-from appliance.core.money import Money
 from appliance.store import catalog
+from bitagora_protocol.money import Money
 
 STANDARD = TaxRate("A", 2100)
 REDUCED = TaxRate("B", 1000)

@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from appliance.sim.http_serve import run_http, serve_until_stopped
+from bitagora_devtools.sim.http_serve import run_http, serve_until_stopped
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -181,7 +181,8 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 node = node.setdefault(part, {})
                 if not isinstance(node, dict):
                     raise StripeFault(400, f"Invalid array or hash: {key}", param=key)
-    return _lists(root)
+    params: dict[str, Any] = _lists(root)
+    return params
 
 
 def _lists(value: Any) -> Any:
@@ -707,7 +708,7 @@ class StripeSim:
         from starlette.routing import Route
 
         def endpoint(handler: Any, *path_params: str) -> Any:
-            async def run(request: Request) -> Response:
+            async def run(request: Request) -> Response | _Cut:
                 method, path = request.method, request.url.path
                 self._arrived(method, path)
                 drop = next(
@@ -722,7 +723,7 @@ class StripeSim:
                         return _Cut(b'{"error": "dropped"}')
                 response = await self._handle(request, handler, path_params)
                 if drop is not None:
-                    return _Cut(response.body)
+                    return _Cut(bytes(response.body))
                 return response
 
             return run
@@ -849,8 +850,8 @@ class StripeSim:
         except StripeFault as fault:
             return answer(fault.status, {"error": fault.body})
         except UnicodeDecodeError:
-            fault = StripeFault(400, "The request body is not UTF-8.")
-            return answer(fault.status, {"error": fault.body})
+            bad = StripeFault(400, "The request body is not UTF-8.")
+            return answer(bad.status, {"error": bad.body})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

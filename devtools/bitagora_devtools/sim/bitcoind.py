@@ -61,9 +61,9 @@ from embit.descriptor.checksum import checksum as descriptor_checksum
 from embit.networks import NETWORKS
 from embit.script import address_to_scriptpubkey
 
-from appliance.sim.esplora import EsploraSim, SimTx, on_network
-from appliance.sim.http_serve import run_http, serve_until_stopped
 from appliance.wallet.descriptors import NETWORKS_BY_NAME
+from bitagora_devtools.sim.esplora import EsploraSim, SimTx, on_network
+from bitagora_devtools.sim.http_serve import run_http, serve_until_stopped
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from appliance.sim.http_serve import run_http, serve_until_stopped
 from appliance.wallet.rates import SOURCES, decimal_string
+from bitagora_devtools.sim.http_serve import run_http, serve_until_stopped
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

@@ -21,10 +21,10 @@ Driving it, from Python (``EsploraSim``) or over HTTP (``bitagora sim esplora`` 
 - ``failing = 503`` (``POST /_sim/fail`` with ``{"status"}``, 0 to stop): every API request
   answers that status, for outage tests.
 
-The same chain also answers Bitcoin Core's JSON-RPC (``appliance.sim.bitcoind``, ``bitagora sim
-bitcoind``), so a test pays once and both chain sources see it.
+The same chain also answers Bitcoin Core's JSON-RPC (``bitagora_devtools.sim.bitcoind``,
+``bitagora sim bitcoind``), so a test pays once and both chain sources see it.
 
-It needs Starlette and uvicorn (the ``central`` extra or the dev install); the device runs without.
+It needs Starlette and uvicorn (the ``central`` extra, which the development tools require).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 from embit import base58
 from embit.networks import NETWORKS
 
-from appliance.sim.http_serve import run_http, serve_until_stopped
 from appliance.wallet.descriptors import NETWORKS_BY_NAME
+from bitagora_devtools.sim.http_serve import run_http, serve_until_stopped
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

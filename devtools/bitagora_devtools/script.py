@@ -42,16 +42,19 @@ async def wait_until(
     what: str,
     timeout: float = STEP_TIMEOUT_S,  # noqa: ASYNC109 (a bound every caller gets by default)
 ) -> None:
-    """Let the app run until ``condition()`` holds; ScriptError after ``timeout`` seconds."""
+    """Let the app run until ``condition()`` holds; ScriptError after ``timeout`` seconds.
+
+    An app that has stopped (failed, or exited) cannot make it hold: the wait ends at once with
+    a ScriptError, and ``run_test`` then raises the app's own exception if it failed."""
     app = pilot.app
     try:
         async with asyncio.timeout(timeout):
             await pilot.pause()
             while not condition():
-                if app._exception is not None:  # the app failed: waiting longer is pointless
+                if app.return_code is not None:  # set once the app has stopped: 1 if it failed
                     raise ScriptError(
-                        f"the kiosk app failed waiting for {what}: {app._exception!r}"
-                    ) from app._exception
+                        f"the kiosk app stopped (exit {app.return_code}) waiting for {what}"
+                    )
                 await pilot.pause()
     except TimeoutError:
         raise ScriptError(f"timed out after {timeout:g}s waiting for {what}") from None
