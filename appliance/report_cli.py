@@ -37,8 +37,17 @@ from appliance.core.money import exponent
 from appliance.core.report import period_report, report_lines, tax_label
 from appliance.store.journal import COLUMNS
 
-CSV_COLUMNS = ("z_number", "closed_at", "currency", "section", "name", "net", "tax", "gross")
-CSV_COLUMNS = (*CSV_COLUMNS, "amount")
+CSV_COLUMNS = (
+    "z_number",
+    "closed_at",
+    "currency",
+    "section",
+    "name",
+    "net",
+    "tax",
+    "gross",
+    "amount",
+)
 COUNTS = ("sales_count", "refunds_count", "voids_count")
 
 
