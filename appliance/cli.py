@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 from pathlib import Path
 
 from appliance import __version__
 from appliance.config import ConfigError, Settings, load_settings
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+from appliance.logs import log_to_file, log_to_stderr
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -32,17 +30,6 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="settings file (default: $BITAGORA_CONFIG, <data-dir>/appliance.toml "
         "or /etc/bitagora/appliance.toml)",
-    )
-
-
-def log_to_file(path: Path, verbose: bool) -> None:
-    """Send logs to a file: a full-screen app must not have log lines written over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        filename=path,
-        force=True,
-        format=LOG_FORMAT,
     )
 
 
@@ -305,11 +292,7 @@ def _fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    log_to_stderr(args.verbose)
     try:
         return int(args.func(args))
     except ConfigError as err:
