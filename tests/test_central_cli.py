@@ -49,8 +49,8 @@ async def _cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_serve_enroll_code_and_stop(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+async def test_serve_enroll_code_and_stop(pg_tmp_path: Path) -> None:
+    data_dir = pg_tmp_path / "data"
     pgdata = data_dir / "central" / "pgdata"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
