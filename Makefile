@@ -15,7 +15,8 @@ $(BIN)/bitagora: pyproject.toml
 demo: $(BIN)/bitagora
 	$(BIN)/bitagora demo
 
-test: $(BIN)/bitagora
+# Lint first: style and types (mypy --strict over appliance and central), then the tests.
+test: lint
 	$(BIN)/pytest -q
 
 bench: $(BIN)/bitagora
