@@ -15,7 +15,8 @@ $(BIN)/bitagora: pyproject.toml
 demo: $(BIN)/bitagora
 	$(BIN)/bitagora demo
 
-# Lint first: style and types (mypy --strict over appliance and central), then the tests.
+# Lint first: style, types (mypy --strict over appliance and central) and the import contracts
+# ([tool.importlinter] in pyproject.toml), then the tests.
 test: lint
 	$(BIN)/pytest -q
 
@@ -32,6 +33,7 @@ lint: $(BIN)/bitagora
 	$(BIN)/ruff check appliance central tests bench
 	$(BIN)/ruff format --check appliance central tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 # The SD image (image/, docs/TECHNICIAN.md "Building the SD image"), as root, in $(IMAGE_WORK).
 # image-check builds the root filesystem for this machine and checks it from the inside (minutes,
