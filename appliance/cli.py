@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from appliance import __version__
 from appliance.config import ConfigError, Settings, load_settings
+from appliance.logs import log_to_file, log_to_stderr
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -27,8 +27,6 @@ DEV_COMMANDS = ("demo", "sim")
 DEV_TOOLS = "not installed on devices (in a checkout: pip install -e ./devtools)"
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -48,17 +46,6 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="settings file (default: $BITAGORA_CONFIG, <data-dir>/appliance.toml "
         "or /etc/bitagora/appliance.toml)",
-    )
-
-
-def log_to_file(path: Path, verbose: bool) -> None:
-    """Send logs to a file: a full-screen app must not have log lines written over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        filename=path,
-        force=True,
-        format=LOG_FORMAT,
     )
 
 
@@ -315,11 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     if command in DEV_COMMANDS and command not in sub.choices:
         return _fail(f"`bitagora {command}` is a development command, {DEV_TOOLS}")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    log_to_stderr(args.verbose)
     try:
         return int(args.func(args))
     except ConfigError as err:

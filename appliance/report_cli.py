@@ -37,8 +37,17 @@ from appliance.store.journal import COLUMNS
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import exponent
 
-CSV_COLUMNS = ("z_number", "closed_at", "currency", "section", "name", "net", "tax", "gross")
-CSV_COLUMNS = (*CSV_COLUMNS, "amount")
+CSV_COLUMNS = (
+    "z_number",
+    "closed_at",
+    "currency",
+    "section",
+    "name",
+    "net",
+    "tax",
+    "gross",
+    "amount",
+)
 COUNTS = ("sales_count", "refunds_count", "voids_count")
 
 

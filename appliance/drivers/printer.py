@@ -340,7 +340,7 @@ class EscposNetworkPrinter(EscposPrinter):
         return printer
 
     def _answer(self, printer: Escpos, query: bytes) -> bytes | None:
-        sock: socket.socket = printer.device  # type: ignore[assignment]
+        sock: socket.socket = printer.device
         printer._raw(query)
         sock.settimeout(self.status_timeout)
         try:
