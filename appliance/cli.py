@@ -307,6 +307,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as err:
         return _fail(f"bad setting: {err}")
+    except PermissionError as err:
+        # Device state belongs to the service user (systemd/bitagora.tmpfiles): a tool run as
+        # someone else cannot write it, and a traceback would not say so.
+        path = f" {err.filename}" if err.filename else ""
+        return _fail(
+            f"permission denied:{path} (running as {getpass.getuser()}). The device's data "
+            "belongs to the user the services run as: run it as that user, e.g. "
+            "sudo -u bitagora /opt/bitagora/current/bin/bitagora …"
+        )
     except KeyboardInterrupt:
         return 130
 

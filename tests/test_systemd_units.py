@@ -141,6 +141,8 @@ def test_kiosk_owns_tty1_and_nothing_else_of_dev() -> None:
     kiosk = unit_settings("bitagora-kiosk.service")
     assert kiosk["TTYPath"] == ["/dev/tty1"]
     assert kiosk["StandardInput"] == ["tty"] and kiosk["StandardOutput"] == ["tty"]
+    # Textual draws on stderr: anywhere but the console, tty1 stays blank.
+    assert kiosk["StandardError"] == ["tty"]
     assert kiosk["Conflicts"] == ["getty@tty1.service"]
     assert kiosk["DevicePolicy"] == ["closed"]
     assert "char-tty rw" in kiosk["DeviceAllow"]
