@@ -30,9 +30,6 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 # each one's queries move into appliance/store (issue 12). A module may leave the list (the test
 # says when one must), none may join it.
 SQL_OUTSIDE_STORE = {
-    "appliance/backup_cli.py": "reads uplink_state's central_url",
-    "appliance/doctor.py": "integrity_check, and BEGIN IMMEDIATE to prove it could write",
-    "appliance/report_cli.py": "reads the journal (read-only) for X and Z reports",
     "appliance/services/refunds.py": "finds a sale's refunds and payouts in the journal",
     "appliance/services/shift.py": "finds the last Z close and the open shift",
 }

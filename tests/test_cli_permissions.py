@@ -18,7 +18,7 @@ def test_permission_denied_names_the_path_and_the_service_user(
     def refuse(*_args: object) -> int:
         raise PermissionError(13, "Permission denied", "/var/lib/bitagora/identity")
 
-    monkeypatch.setattr("appliance.staff.run", refuse)
+    monkeypatch.setattr("appliance.cli.staff.run", refuse)
     assert main(["staff", "list", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "permission denied: /var/lib/bitagora/identity" in err
