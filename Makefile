@@ -18,7 +18,9 @@ $(BIN)/bitagora: pyproject.toml devtools/pyproject.toml
 demo: $(BIN)/bitagora
 	$(BIN)/bitagora demo
 
-test: $(BIN)/bitagora
+# Lint first: style, types (mypy --strict over appliance and central) and the import contracts
+# ([tool.importlinter] in pyproject.toml), then the tests.
+test: lint
 	$(BIN)/pytest -q
 
 bench: $(BIN)/bitagora
@@ -31,9 +33,10 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/touch_tap.py
 
 lint: $(BIN)/bitagora
-	$(BIN)/ruff check appliance central devtools tests bench
-	$(BIN)/ruff format --check appliance central devtools tests bench
+	$(BIN)/ruff check bitagora_protocol appliance central devtools tests bench
+	$(BIN)/ruff format --check bitagora_protocol appliance central devtools tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 # The SD image (image/, docs/TECHNICIAN.md "Building the SD image"), as root, in $(IMAGE_WORK).
 # image-check builds the root filesystem for this machine and checks it from the inside (minutes,

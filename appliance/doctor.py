@@ -22,7 +22,7 @@ from typing import Literal
 import httpx
 
 from appliance.config import ConfigError, Settings
-from appliance.store.db import open_db
+from appliance.store.db import integrity_check, open_db, prove_writable
 from appliance.store.export import VerifyError, verify_database
 from bitagora_protocol.journal import JournalError
 
@@ -93,10 +93,8 @@ async def database_check(settings: Settings) -> Check:
     except (sqlite3.Error, OSError) as err:
         return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
     try:
-        rows = await conn.execute_fetchall("PRAGMA integrity_check")
-        verdict = [str(row[0]) for row in rows]
-        await conn.execute("BEGIN IMMEDIATE")  # takes the write lock: proves we could write
-        await conn.execute("ROLLBACK")
+        verdict = await integrity_check(conn)
+        await prove_writable(conn)
     except sqlite3.Error as err:
         return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
     finally:

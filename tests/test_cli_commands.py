@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance import cli
+from appliance.cli import plugins
 
 
 def no_entry_points(group: str) -> list[EntryPoint]:
@@ -31,7 +32,7 @@ def must_not_scan(group: str) -> list[EntryPoint]:
 def test_a_device_without_the_dev_tools_says_so_in_one_line(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "entry_points", no_entry_points)
+    monkeypatch.setattr(plugins, "entry_points", no_entry_points)
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""
@@ -44,7 +45,7 @@ def test_a_device_without_the_dev_tools_says_so_in_one_line(
 def test_seed_demo_without_the_dev_tools_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "entry_points", no_entry_points)
+    monkeypatch.setattr(plugins, "entry_points", no_entry_points)
     assert cli.main(["kiosk", "--seed-demo", "--data-dir", str(tmp_path)]) == 2
     assert "the demo catalog is a development tool" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing opened, nothing written
@@ -54,7 +55,7 @@ def test_seed_demo_without_the_dev_tools_says_so(
 def test_built_in_commands_do_not_read_entry_points(
     argv: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "entry_points", must_not_scan)
+    monkeypatch.setattr(plugins, "entry_points", must_not_scan)
     with pytest.raises(SystemExit) as done:
         cli.main(argv)
     assert done.value.code == 0
@@ -62,10 +63,10 @@ def test_built_in_commands_do_not_read_entry_points(
 
 def test_the_command_asked_for_loads_only_its_own_group(monkeypatch: pytest.MonkeyPatch) -> None:
     points = [
-        EntryPoint("central", "no_such_module_for_central:register", cli.COMMANDS_GROUP),
-        EntryPoint("sim", "bitagora_devtools.cli:register_sim", cli.COMMANDS_GROUP),
+        EntryPoint("central", "no_such_module_for_central:register", plugins.COMMANDS_GROUP),
+        EntryPoint("sim", "bitagora_devtools.cli:register_sim", plugins.COMMANDS_GROUP),
     ]
-    monkeypatch.setattr(cli, "entry_points", lambda group: points)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: points)
     parser = cli.build_parser(["sim", "printer"])
     args = parser.parse_args(["sim", "printer", "--port", "0"])
     assert args.sim_command == "printer"
@@ -76,8 +77,8 @@ def test_the_command_asked_for_loads_only_its_own_group(monkeypatch: pytest.Monk
 def test_a_group_that_cannot_load_names_what_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    points = [EntryPoint("central", "no_such_module_for_central:register", cli.COMMANDS_GROUP)]
-    monkeypatch.setattr(cli, "entry_points", lambda group: points)
+    points = [EntryPoint("central", "no_such_module_for_central:register", plugins.COMMANDS_GROUP)]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: points)
     assert cli.main(["central"]) == 2
     assert capsys.readouterr().err == (
         "error: central is not installed here (No module named 'no_such_module_for_central')\n"
@@ -111,8 +112,8 @@ def test_installed_groups_as_a_user_runs_them() -> None:
 
 def test_central_without_its_extra_names_the_extra_to_install() -> None:
     """On a device central's package is there but not its extra's libraries (asyncpg...)."""
-    (central,) = [p for p in cli.entry_points(cli.COMMANDS_GROUP) if p.name == "central"]
-    message = cli._not_loadable(central, ModuleNotFoundError("No module named 'asyncpg'"))
+    (central,) = [p for p in plugins.entry_points(plugins.COMMANDS_GROUP) if p.name == "central"]
+    message = plugins._not_loadable(central, ModuleNotFoundError("No module named 'asyncpg'"))
     assert message == (
         "central is not installed here (No module named 'asyncpg'); "
         "pip install 'bitagora-appliance[central]'"

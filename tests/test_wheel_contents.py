@@ -45,7 +45,8 @@ def test_the_device_wheel_holds_the_appliance_and_central(wheel: zipfile.ZipFile
     names = set(wheel.namelist())
     for expected in (
         "bitagora_protocol/journal.py",
-        "appliance/cli.py",
+        "appliance/cli/__init__.py",
+        "appliance/cli/kiosk.py",
         "appliance/kiosk.py",
         "appliance/tui/app.py",
         "appliance/store/catalog.py",

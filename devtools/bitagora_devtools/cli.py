@@ -12,7 +12,7 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from appliance.cli import log_to_file
+    from appliance.logs import log_to_file
     from bitagora_devtools.demo import demo_root, run_demo
 
     root = demo_root(args.data_dir)

@@ -20,10 +20,11 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 import aiosqlite
 
+from appliance.cli.common import Subparsers, add_device_options
+from appliance.cli.common import settings as device_settings
 from appliance.config import Settings
 from appliance.core.lockout import TILL, format_wait, staff_subject, utc_now
 from appliance.core.roles import ROLES
@@ -128,8 +129,9 @@ def run(settings: Settings, action: Action, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_staff_parser(subparsers: Any, add_device_options: Callable[[Any], None]) -> None:
+def register(subparsers: Subparsers) -> None:
     staff = subparsers.add_parser("staff", help="staff, their roles, PINs and badges")
+    staff.set_defaults(func=lambda args: run(device_settings(args), args.staff_action, args))
     sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
     listing = sub.add_parser("list", help="everyone who may use the till")
     listing.set_defaults(staff_action=_list)

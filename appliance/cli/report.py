@@ -23,22 +23,29 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from appliance.cli.common import Subparsers, add_device_options, settings
 from appliance.core.report import period_report, report_lines, tax_label
-from appliance.store.journal import COLUMNS
+from appliance.store.readonly import journal_records, open_read_only
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import exponent
 
-CSV_COLUMNS = ("z_number", "closed_at", "currency", "section", "name", "net", "tax", "gross")
-CSV_COLUMNS = (*CSV_COLUMNS, "amount")
+CSV_COLUMNS = (
+    "z_number",
+    "closed_at",
+    "currency",
+    "section",
+    "name",
+    "net",
+    "tax",
+    "gross",
+    "amount",
+)
 COUNTS = ("sales_count", "refunds_count", "voids_count")
 
 
@@ -51,25 +58,11 @@ def decimal_text(minor: int, currency: str) -> str:
     return f"{sign}{whole}.{frac:0{exp}d}"
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-
-
-def _records(conn: sqlite3.Connection, kind: str | None = None) -> Iterator[Record]:
-    where = " WHERE kind = ?" if kind else ""
-    sql = f"SELECT {COLUMNS} FROM journal{where} ORDER BY seq"
-    cursor = conn.execute(sql, (kind,) if kind else ())
-    for seq, kind_, at, device_id, body, prev_hash, hash_, sig in cursor:
-        yield Record(seq, kind_, at, device_id, json.loads(body), prev_hash, hash_, sig)
-
-
 def z_closes_on(path: Path, day: date) -> list[Record]:
     from appliance.services.printing import local_time
 
-    with closing(_connect(path)) as conn:
-        return [r for r in _records(conn, "z_close") if local_time(r.at).date() == day]
+    with open_read_only(path) as conn:
+        return [r for r in journal_records(conn, "z_close") if local_time(r.at).date() == day]
 
 
 def z_csv(records: list[Record]) -> str:
@@ -131,11 +124,16 @@ def z_text(record: Record) -> str:
 
 
 def x_text(path: Path, currency: str) -> str:
-    with closing(_connect(path)) as conn:
-        report = period_report(_records(conn), currency)
+    with open_read_only(path) as conn:
+        report = period_report(journal_records(conn), currency)
     lines = report_lines("X REPORT (running totals, not reset)", report.totals_body(), currency)
     lines.append(f"Expected cash: {decimal_text(report.expected_cash, currency)}")
     return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    device = settings(args)
+    return run(args, device.database_path, device.device.currency)
 
 
 def run(args: argparse.Namespace, database: Path, currency: str) -> int:
@@ -157,8 +155,9 @@ def run(args: argparse.Namespace, database: Path, currency: str) -> int:
     return 0
 
 
-def add_report_parser(sub: Any, add_device_options: Any) -> None:
+def register(sub: Subparsers) -> None:
     report = sub.add_parser("report", help="shift reports: X (running) and Z (closings)")
+    report.set_defaults(func=cmd_report)
     rsub = report.add_subparsers(dest="report_kind", required=True, metavar="KIND")
     x = rsub.add_parser("x", help="running totals since the last Z (nothing reset)")
     add_device_options(x)

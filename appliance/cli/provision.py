@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance.cli.common import Subparsers, fail
 from appliance.config import PRINTER_KINDS, ConfigError, Settings
 from appliance.provision.apply import (
     Target,
@@ -35,7 +36,7 @@ BOOT_SETUP = Path("boot/firmware") / SETUP_FILE_NAME
 STATE_DIR = Path("var/lib/bitagora")
 
 
-def add_provision_parsers(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     provision_parser = sub.add_parser(
         "provision",
         help="set up this device: settings, Wi-Fi, key, enrollment",
@@ -101,11 +102,6 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return Path(args.root) / STATE_DIR
 
 
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
-
-
 # -- provision -----------------------------------------------------------------------------
 
 
@@ -115,9 +111,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
         try:
             pwd.getpwnam(owner)
         except KeyError:
-            return _error(
+            return fail(
                 f"--owner: user {owner!r} does not exist (install systemd/bitagora.sysusers, "
-                "or --owner '' to leave the files to root)"
+                "or --owner '' to leave the files to root)",
+                1,
             )
     target = Target(Host(Path(args.root)), _data_dir(args), owner, args.network_wait)
     if args.from_boot or args.setup is not None:
@@ -127,7 +124,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         try:
             setup = parse_setup(TYPED_ANSWERS, ask(target, input, getpass.getpass))
         except SetupError as err:
-            return _error("\n".join(err.problems))
+            return fail("\n".join(err.problems), 1)
         status = asyncio.run(provision(setup, target, system=True))
         if status.ok and (superseded := supersede(target, Path(args.root) / BOOT_SETUP)):
             print(superseded)
@@ -214,7 +211,7 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
         name = device_id(settings) or "RESET"
         answer = input(f"Type {name} to wipe this device for good: ").strip()
         if answer != name:
-            return _error("not confirmed; nothing was wiped")
+            return fail("not confirmed; nothing was wiped", 1)
     # The store alone from the flush to the wipe: a sale made in between would be lost.
     try:
         with lock.hold(settings.data_dir, exclusive=True):
@@ -222,16 +219,17 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
             if flushed.unsent:
                 lost = f"{flushed.unsent} journal record(s) central does not hold would be LOST"
                 if not args.force:
-                    return _error(
+                    return fail(
                         f"{flushed.problem}: {lost}. Connect the device to central and try "
-                        "again, or pass --force to wipe anyway. Nothing was wiped."
+                        "again, or pass --force to wipe anyway. Nothing was wiped.",
+                        1,
                     )
                 print(f"warning: {flushed.problem}: {lost} (--force)", file=sys.stderr)
             else:
                 print("central holds every journal record of this device")
             removed = wipe(settings, host)
     except lock.StoreBusy as err:
-        return _error(f"{err}. Nothing was wiped.")
+        return fail(f"{err}. Nothing was wiped.", 1)
     for path in removed:
         print(f"removed {path}")
     # Provisioning erased these from the setup file: they must be written back into it.

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance.cli.common import Subparsers, add_device_options
+from appliance.cli.common import settings as settings_of
 from appliance.config import Settings
 from appliance.core.payout import BITCOIN_METHODS
 from bitagora_protocol.money import Money
@@ -92,11 +93,7 @@ def _paid(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_refunds_parser(
-    subparsers: Any,
-    add_device_options: Callable[[argparse.ArgumentParser], None],
-    settings_of: Callable[[argparse.Namespace], Settings],
-) -> None:
+def register(subparsers: Subparsers) -> None:
     refunds = subparsers.add_parser("refunds", help="bitcoin refunds the merchant pays")
     sub = refunds.add_subparsers(dest="refunds_command", required=True, metavar="ACTION")
     listing = sub.add_parser("list", help="bitcoin refunds recorded on this device")

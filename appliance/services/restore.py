@@ -1,87 +1,30 @@
-"""``bitagora backup DEST`` and ``bitagora restore SRC [--force]``.
+"""Restoring the device store from a backup, and when a restore is refused.
 
 A restore refuses, each time saying why: while the kiosk or the uplink holds the store; a backup
 whose checksum, journal chain or signatures fail; a backup of another device key; and, unless
-``--force``, a backup whose journal head is older than what central holds for this device (or
+``force``, a backup whose journal head is older than what central holds for this device (or
 than the database it would replace), because the device would then sign a second, different
-record for a seq that already exists: a fork.
+record for a seq that already exists: a fork. ``bitagora restore`` (cli/backup.py) runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sqlite3
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from appliance import __version__
-from appliance.config import Settings, load_settings
+from appliance.config import Settings
 from appliance.store import lock
-from appliance.store.backup import (
-    BackupError,
-    copy_in,
-    live_head,
-    swap_in,
-    take_backup,
-    verify_backup,
-)
+from appliance.store.backup import copy_in, live_head, swap_in, verify_backup
 from appliance.store.identity import DeviceIdentity, IdentityError, load_identity
+from appliance.store.readonly import uplink_value
 from appliance.uplink.client import CentralClient, Rejected, Transient
 from appliance.uplink.daemon import STATE_CENTRAL_URL
 
 
 class Refused(RuntimeError):
     """The restore was not done; the message says why and what to do."""
-
-
-def add_backup_parsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_device_options: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    backup = sub.add_parser("backup", help="copy the device store to a folder (USB stick), online")
-    add_device_options(backup)
-    backup.add_argument("dest", type=Path, help="folder the backup folder is made in")
-    backup.set_defaults(func=cmd_backup)
-    restore = sub.add_parser("restore", help="restore the device store from a backup folder")
-    add_device_options(restore)
-    restore.add_argument("src", type=Path, help="a backup folder made by bitagora backup")
-    restore.add_argument(
-        "--force",
-        action="store_true",
-        help="restore even if central or the current database holds a newer journal "
-        "(the device's chain forks: central ops must know)",
-    )
-    restore.set_defaults(func=cmd_restore)
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.data_dir, args.config)
-
-
-def cmd_backup(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    try:
-        identity = load_identity(settings.data_dir)
-        folder, manifest = take_backup(settings.database_path, args.dest, __version__, identity)
-    except (BackupError, IdentityError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"backup of {manifest.device_id} up to seq {manifest.head_seq} in {folder}")
-    return 0
-
-
-def cmd_restore(args: argparse.Namespace) -> int:
-    try:
-        message = asyncio.run(restore(_settings(args), args.src, force=args.force))
-    except (Refused, BackupError, lock.StoreBusy) as err:
-        print(f"restore refused: {err}", file=sys.stderr)
-        return 1
-    print(message)
-    return 0
 
 
 async def restore(settings: Settings, src: Path, *, force: bool = False) -> str:
@@ -142,20 +85,6 @@ def _device_key(settings: Settings, public_key: str, device_id: str) -> DeviceId
     return identity
 
 
-def _enrolled_url(database: Path) -> str | None:
-    try:
-        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-        try:
-            row = conn.execute(
-                "SELECT value FROM uplink_state WHERE key = ?", (STATE_CENTRAL_URL,)
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
-    return str(row[0]) if row else None
-
-
 async def central_held_seq(
     settings: Settings,
     identity: DeviceIdentity,
@@ -166,7 +95,9 @@ async def central_held_seq(
     """The highest seq central holds for this device, asked with an empty signed push; None
     (with a warning) when the backup was never enrolled, central cannot be reached, or it
     refuses to answer and ``force`` says go ahead anyway."""
-    url = _enrolled_url(database) or _enrolled_url(settings.database_path)
+    url = uplink_value(database, STATE_CENTRAL_URL) or uplink_value(
+        settings.database_path, STATE_CENTRAL_URL
+    )
     if url is None:
         warnings.append("the device is not enrolled: central was not asked what it holds")
         return None

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from appliance.cli.common import Subparsers
+
 # Spelled out here so that building the `bitagora` parser does not import embit (~20 ms).
 NETWORK_NAMES = ("mainnet", "testnet", "signet", "regtest")
 
 
-def add_wallet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     wallet = sub.add_parser("wallet", help="watch-only wallet: derive and check addresses")
     wsub = wallet.add_subparsers(dest="wallet_command", required=True, metavar="ACTION")
     derive = wsub.add_parser(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from appliance.cli.common import Subparsers, add_device_options, fail
 from appliance.config import load_settings
 from appliance.update.bundle import BundleError, build, generate_key
 from appliance.update.slots import (
@@ -22,10 +22,7 @@ from appliance.update.slots import (
 )
 
 
-def add_update_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_device_options: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def register(sub: Subparsers) -> None:
     update = sub.add_parser("update", help="signed update bundles and release slots")
     actions = update.add_subparsers(dest="update_command", required=True, metavar="ACTION")
 
@@ -52,16 +49,11 @@ def add_update_parser(
         action.set_defaults(func=func)
 
 
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
-
-
 def cmd_keygen(args: argparse.Namespace) -> int:
     try:
         public = generate_key(args.out)
     except FileExistsError:
-        return _error(f"{args.out} exists already; not overwriting a key")
+        return fail(f"{args.out} exists already; not overwriting a key", 1)
     print(f"private key {args.out} (keep it off devices); pin {public} on devices")
     return 0
 
@@ -70,7 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         manifest = build(args.wheels, args.key, args.out, args.package)
     except BundleError as err:
-        return _error(str(err))
+        return fail(str(err), 1)
     print(f"bundle {args.out}: {manifest.package} {manifest.version}, {len(manifest.files)} wheels")
     return 0
 
@@ -80,7 +72,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     try:
         print(install(load_settings(args.data_dir, args.config), args.bundle))
     except UpdateError as err:
-        return _error(str(err))
+        return fail(str(err), 1)
     return 0
 
 
@@ -88,7 +80,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     try:
         good, message = confirm(load_settings(args.data_dir, args.config))
     except UpdateError as err:
-        return _error(str(err))
+        return fail(str(err), 1)
     print(message, file=sys.stdout if good else sys.stderr)
     return 0 if good else 1
 
@@ -100,7 +92,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         state = load_state(root)
     except UpdateError as err:
-        return _error(str(err))
+        return fail(str(err), 1)
     if state is not None:
         failed = f" (failed: {state.failed})" if state.failed else ""
         reason = f": {state.reason}" if state.reason else ""

@@ -1,4 +1,4 @@
-"""``bitagora uplink`` (the daemon) and ``bitagora uplink enroll --code CODE``.
+"""The uplink process: enrolling the device, and the daemon (``bitagora uplink``, cli/uplink.py).
 
 The daemon handles SIGTERM and SIGINT by finishing the request in flight and stopping; under
 systemd (``Type=notify``) it reports READY/STOPPING and pings the watchdog when ``WatchdogSec`` is
@@ -7,7 +7,6 @@ set. It prints ``uplink running for DEVICE_ID -> URL`` on stdout once it is push
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -16,13 +15,11 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
 import aiosqlite
 import httpx
 
-from appliance.config import Settings, load_settings
+from appliance.config import Settings
 from appliance.store import device, lock
 from appliance.store.db import open_db
 from appliance.store.identity import DeviceIdentity, IdentityError, load_or_create_identity
@@ -37,63 +34,12 @@ from appliance.uplink.daemon import EnrollmentState, Uplink, save_enrollment, wa
 log = logging.getLogger(__name__)
 
 
-def _device_options(parser: argparse.ArgumentParser, default: Any) -> None:
-    # The enroll sub-command repeats the options with SUPPRESS, so `uplink --data-dir X enroll`
-    # and `uplink enroll --data-dir X` both work (a sub-parser default would overwrite X).
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=default,
-        help="where all device state lives (default: $BITAGORA_DATA_DIR or /var/lib/bitagora)",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=default,
-        help="settings file (default: $BITAGORA_CONFIG, <data-dir>/appliance.toml "
-        "or /etc/bitagora/appliance.toml)",
-    )
-
-
-def add_uplink_parser(subparsers: Any) -> None:
-    """Register ``uplink`` and ``uplink enroll`` on the ``bitagora`` sub-command parser."""
-    uplink = subparsers.add_parser(
-        "uplink",
-        help="push the signed journal to central and send heartbeats",
-        description="Run the uplink daemon, or enroll this device with central.",
-    )
-    _device_options(uplink, None)
-    uplink.set_defaults(func=cmd_uplink)
-    actions = uplink.add_subparsers(dest="uplink_command", metavar="ACTION")
-    enroll = actions.add_parser("enroll", help="enroll this device with a one-time code")
-    enroll.add_argument("--code", required=True, help="enrollment code from central operations")
-    enroll.add_argument(
-        "--central-url",
-        default=None,
-        help="central's base URL (default: the uplink.central_url setting)",
-    )
-    _device_options(enroll, argparse.SUPPRESS)
-    enroll.set_defaults(func=cmd_enroll)
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "data_dir", None), getattr(args, "config", None))
-
-
 def _error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
 
 
 # -- enroll --------------------------------------------------------------------------------
-
-
-def cmd_enroll(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    url = (args.central_url or settings.uplink.central_url).rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        return _error(f"--central-url: {url!r} is not an http(s) URL")
-    return asyncio.run(enroll(settings, args.code, url))
 
 
 @asynccontextmanager
@@ -157,13 +103,6 @@ async def enroll(settings: Settings, code: str, central_url: str) -> int:
 
 
 # -- the daemon ----------------------------------------------------------------------------
-
-
-def cmd_uplink(args: argparse.Namespace) -> int:
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        # httpx logs every request at INFO: one line per push and heartbeat is noise in journald.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-    return asyncio.run(run_daemon(_settings(args)))
 
 
 async def run_daemon(settings: Settings) -> int:
