@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.config import (
@@ -30,7 +31,7 @@ from appliance.services.devices import DeviceInputs, ScreenLight
 from appliance.services.drawer import DrawerService, DrawerWatch
 from appliance.services.events import EventBus, PaymentStatus, UnwatchedPayment
 from appliance.services.printing import PrintWorker
-from appliance.services.provisioning import Provisioning
+from appliance.services.provisioning import ProvisionStatus
 from appliance.services.receipts import ReceiptService
 from appliance.services.recovery import Recovery
 from appliance.services.refunds import RefundService
@@ -137,6 +138,24 @@ def touchscreen_from_settings(settings: TouchSettings) -> Touchscreen | None:
         s.min_x, s.max_x, s.min_y, s.max_y, s.swap_xy, s.invert_x, s.invert_y, s.slop_pct
     )
     return Touchscreen(s.device, calibration, s.event_size)
+
+
+class DeviceProvisioning:
+    """``services.provisioning.Provisioning`` over the data directory's ``provision.json``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def status(self) -> ProvisionStatus | None:
+        from appliance.provision.status import read_status
+
+        return read_status(self.data_dir)
+
+    async def retry(self) -> ProvisionStatus:
+        # Imported here: enrollment's HTTP client and the doctor are not needed to start selling.
+        from appliance.provision.apply import retry_enrollment
+
+        return await retry_enrollment(self.data_dir)
 
 
 # -- the till ------------------------------------------------------------------------------------
@@ -284,7 +303,7 @@ async def _build(
         recovery=recovery,
         inputs=inputs,
         light=ScreenLight(backlight),
-        provisioning=Provisioning(settings.data_dir),
+        provisioning=DeviceProvisioning(settings.data_dir),
         printing=worker,
         card=card,
         bitcoin=bitcoin,
