@@ -62,6 +62,11 @@ async def card_part(pilot, app: KioskApp, shop: CardShop, split: SplitScreen, nu
     await wait_until(pilot, lambda: app.screen is split, "the split screen again")
 
 
+def split_back(app: KioskApp) -> bool:
+    """The split screen is up with its sale (the screen comes first; its sale is read after)."""
+    return isinstance(app.screen, SplitScreen) and app.screen.split is not None
+
+
 async def test_split_by_taps_card_declined_card_then_cash(tmp_path: Path) -> None:
     async with card_shop(tmp_path) as shop, kiosk(shop.till) as (app, pilot):
         split = await open_split(pilot, app, "mug", "cake")  # 16.20
@@ -115,7 +120,7 @@ async def test_unfinished_split_comes_back_after_a_restart_and_is_given_back(
         assert await shop.restart() == []
         async with kiosk(shop.till, pin=None) as (app, pilot):
             send_keys(pilot, [*"1234", "enter"])  # whoever unlocks gets the sale back
-            await wait_until(pilot, lambda: isinstance(app.screen, SplitScreen), "the split back")
+            await wait_until(pilot, lambda: split_back(app), "the split back, read from the store")
             back = app.screen
             assert isinstance(back, SplitScreen) and back.split is not None
             assert back.split.sale_id == sale_id
@@ -150,7 +155,7 @@ async def test_a_bitcoin_part_left_open_by_a_restart_arrives_on_the_split_screen
         await shop.open_till(listen=False)
         async with kiosk(shop.till, pin=None) as (app, pilot):
             send_keys(pilot, [*"1234", "enter"])
-            await wait_until(pilot, lambda: isinstance(app.screen, SplitScreen), "the split back")
+            await wait_until(pilot, lambda: split_back(app), "the split back, read from the store")
             screen = app.screen
             assert isinstance(screen, SplitScreen)
             await shop.lightning.pay(sale_label(offer.sale_id))  # the customer pays now
