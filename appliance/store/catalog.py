@@ -1,10 +1,14 @@
 """Catalog and staff as the kiosk reads them.
 
-Barcodes are stored in the form ``core.barcode.catalog_key`` gives (UPC-A and UPC-E as EAN-13)."""
+The kiosk reads the catalog a page at a time (``categories``, ``page``, ``search``,
+``product_by_barcode``), each an indexed query, so that 50,000+ products never sit in memory.
+Barcodes are stored in the form ``core.barcode.catalog_key`` gives (UPC-A and UPC-E as EAN-13),
+every one of a product in ``product_barcodes``, the first also in ``products.barcode``."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,9 +17,9 @@ from typing import Any
 import aiosqlite
 
 from appliance.core import barcode
-from appliance.core.catalog import Product, TaxRate
+from appliance.core.catalog import CatalogItem, Product, TaxRate, fold
 from appliance.core.pin import check_pin, hash_pin
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
 from bitagora_protocol.money import Money
 
 
@@ -31,6 +35,13 @@ SELECT p.sku, p.name, p.category, p.price_minor, p.currency, p.tax_code, t.basis
        p.price_includes_tax, p.barcode
 FROM products p JOIN tax_rates t ON t.code = p.tax_code
 """
+# Display order of a category page, and of the search index's rows (store/migrations/0015).
+PAGE_ORDER = "p.position, p.search_name, p.sku"
+DISPLAY_ORDER = "p.category, " + PAGE_ORDER
+PAGE_SIZE = 60
+# Trigrams need three characters; shorter searches find names starting with the query.
+TRIGRAM = 3
+_TOP = "\U0010ffff"  # sorts after every other character: prefix ≤ name < prefix + _TOP
 
 
 def _product(row: Any) -> Product:
@@ -41,29 +52,220 @@ def _product(row: Any) -> Product:
 
 
 async def products(conn: aiosqlite.Connection) -> list[Product]:
-    rows = await conn.execute_fetchall(PRODUCT_SQL + " ORDER BY p.category, p.position, p.name")
+    """Every product for sale. Loads the whole catalog: for small catalogs and tools only; the
+    kiosk reads ``page`` and ``search``."""
+    rows = await conn.execute_fetchall(
+        PRODUCT_SQL + " WHERE p.active = 1 ORDER BY p.category, p.position, p.name"
+    )
     return [_product(row) for row in rows]
 
 
 async def product_by_barcode(conn: aiosqlite.Connection, keys: Sequence[str]) -> Product | None:
-    """The product stored under the first of ``keys`` that has one (``Barcode.lookup_keys``:
-    the stored form first, then older forms of the same code)."""
+    """The product for sale stored under the first of ``keys`` that has one
+    (``Barcode.lookup_keys``: the stored form first, then older forms of the same code)."""
     if not keys:
         return None
     marks = ", ".join("?" * len(keys))
-    order = " ".join(f"WHEN ? THEN {i}" for i in range(len(keys)))
-    rows = list(
-        await conn.execute_fetchall(
-            PRODUCT_SQL
-            + f" WHERE p.barcode IN ({marks}) ORDER BY CASE p.barcode {order} END LIMIT 1",
-            (*keys, *keys),
-        )
+    for sql in (
+        PRODUCT_SQL + " JOIN product_barcodes b ON b.sku = p.sku"
+        f" WHERE b.code IN ({marks}) AND p.active = 1 ORDER BY CASE b.code {{}} END LIMIT 1",
+        # Rows an older release wrote (after a rollback) have only products.barcode.
+        PRODUCT_SQL
+        + f" WHERE p.barcode IN ({marks}) AND p.active = 1 ORDER BY CASE p.barcode {{}} END"
+        " LIMIT 1",
+    ):
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(keys)))
+        rows = list(await conn.execute_fetchall(sql.format(order), (*keys, *keys)))
+        if rows:
+            return _product(rows[0])
+    return None
+
+
+async def categories(conn: aiosqlite.Connection) -> dict[str, int]:
+    """Each category with products for sale, and how many, in display order (by name, folded)."""
+    rows = await conn.execute_fetchall(
+        "SELECT category, count(*) FROM products WHERE active = 1 GROUP BY category"
     )
-    return _product(rows[0]) if rows else None
+    counts = {str(category): int(count) for category, count in rows}
+    return {c: counts[c] for c in sorted(counts, key=lambda c: (fold(c), c))}
+
+
+async def category_count(conn: aiosqlite.Connection, category: str) -> int:
+    row = await fetch_one(
+        conn, "SELECT count(*) FROM products WHERE category = ? AND active = 1", (category,)
+    )
+    return int(row[0]) if row else 0
+
+
+async def page(
+    conn: aiosqlite.Connection, category: str, offset: int = 0, limit: int = PAGE_SIZE
+) -> list[Product]:
+    """Products ``offset`` … ``offset + limit - 1`` of a category, by position, then name."""
+    rows = await conn.execute_fetchall(
+        PRODUCT_SQL + f" WHERE p.category = ? AND p.active = 1 ORDER BY {PAGE_ORDER}"
+        " LIMIT ? OFFSET ?",
+        (category, limit, offset),
+    )
+    return [_product(row) for row in rows]
+
+
+async def search(
+    conn: aiosqlite.Connection, query: str, offset: int = 0, limit: int = PAGE_SIZE
+) -> list[Product]:
+    """Products for sale whose name contains ``query``, ignoring case and accents ("agua" finds
+    "Água mineral"), in display order (category, position, name). A query of one or two
+    characters (after folding) finds names that start with it instead, by name."""
+    needle = fold(query.strip())
+    if not needle:
+        return []
+    if len(needle) < TRIGRAM:
+        rows = await conn.execute_fetchall(
+            PRODUCT_SQL + " WHERE p.active = 1 AND p.search_name >= ? AND p.search_name < ?"
+            " ORDER BY p.search_name, p.sku LIMIT ? OFFSET ?",
+            (needle, needle + _TOP, limit, offset),
+        )
+        return [_product(row) for row in rows]
+    rows = await conn.execute_fetchall(
+        "WITH hits AS (SELECT sku, rowid AS r FROM product_search WHERE product_search MATCH ?"
+        " ORDER BY rowid LIMIT ? OFFSET ?)"
+        + PRODUCT_SQL.replace("FROM products p", "FROM hits JOIN products p ON p.sku = hits.sku")
+        + " WHERE p.active = 1 ORDER BY hits.r",
+        (_phrase(needle), limit, offset),
+    )
+    return [_product(row) for row in rows]
+
+
+async def search_count(conn: aiosqlite.Connection, query: str) -> int:
+    """How many products ``search`` finds for ``query`` in all."""
+    needle = fold(query.strip())
+    if not needle:
+        return 0
+    if len(needle) < TRIGRAM:
+        row = await fetch_one(
+            conn,
+            "SELECT count(*) FROM products WHERE active = 1 AND search_name >= ?"
+            " AND search_name < ?",
+            (needle, needle + _TOP),
+        )
+    else:
+        row = await fetch_one(
+            conn,
+            "SELECT count(*) FROM product_search WHERE product_search MATCH ?",
+            (_phrase(needle),),
+        )
+    return int(row[0]) if row else 0
+
+
+def _phrase(needle: str) -> str:
+    """An FTS5 string (a phrase: with trigrams, "contains this text")."""
+    return '"' + needle.replace('"', '""') + '"'
+
+
+ITEM_SQL = """
+SELECT p.sku, p.name, p.category, p.price_minor, p.tax_code, t.basis_points,
+       p.price_includes_tax, p.position, p.active, p.barcode,
+       (SELECT json_group_array(code) FROM
+            (SELECT code FROM product_barcodes b WHERE b.sku = p.sku ORDER BY b.ord))
+FROM products p JOIN tax_rates t ON t.code = p.tax_code
+"""
+
+
+async def catalog_items(conn: aiosqlite.Connection) -> list[CatalogItem]:
+    """The whole catalog as a file holds it (inactive products too), in display order."""
+    rows = await conn.execute_fetchall(ITEM_SQL + f" ORDER BY {DISPLAY_ORDER}")
+    items = []
+    for row in rows:
+        sku, name, category, price, code, bp, inclusive, position, active, first, codes = row
+        barcodes = tuple(json.loads(codes)) or ((first,) if first else ())
+        items.append(
+            CatalogItem(
+                sku,
+                name,
+                category,
+                price,
+                code,
+                bp,
+                bool(inclusive),
+                barcodes,
+                position,
+                bool(active),
+            )
+        )
+    return items
+
+
+async def tax_codes(conn: aiosqlite.Connection) -> dict[str, int]:
+    """The device's tax codes and their rates in basis points."""
+    rows = await conn.execute_fetchall("SELECT code, basis_points FROM tax_rates")
+    return {str(code): int(bp) for code, bp in rows}
+
+
+async def write_items(
+    conn: aiosqlite.Connection, currency: str, items: Sequence[CatalogItem]
+) -> None:
+    """Replace the whole catalog by ``items`` and rebuild the search index; the caller owns the
+    transaction (``catalog_versions.apply``)."""
+    if not conn.in_transaction:
+        raise RuntimeError("write_items needs an open write transaction")
+    rates = {item.tax_code: item.tax_bp for item in items}
+    await conn.executemany(
+        "INSERT INTO tax_rates (code, basis_points) VALUES (?, ?) "
+        "ON CONFLICT (code) DO UPDATE SET basis_points = excluded.basis_points"
+        " WHERE basis_points != excluded.basis_points",
+        sorted(rates.items()),
+    )
+    await conn.execute("DELETE FROM product_barcodes")
+    await conn.execute("DELETE FROM products")
+    await conn.executemany(
+        "INSERT INTO products (sku, name, category, price_minor, currency, tax_code,"
+        " price_includes_tax, barcode, position, active, search_name)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                i.sku,
+                i.name,
+                i.category,
+                i.price,
+                currency,
+                i.tax_code,
+                int(i.price_includes_tax),
+                i.barcodes[0] if i.barcodes else None,
+                i.position,
+                int(i.active),
+                fold(i.name),
+            )
+            for i in items
+        ],
+    )
+    await conn.executemany(
+        "INSERT INTO product_barcodes (code, sku, ord) VALUES (?, ?, ?)",
+        [(code, i.sku, n) for i in items for n, code in enumerate(i.barcodes)],
+    )
+    await rebuild_search(conn)
+
+
+async def rebuild_search(conn: aiosqlite.Connection) -> None:
+    """Fill in missing folded names (rows an older release or ``save_products`` wrote) and write
+    the search index again, in display order; the caller owns the transaction."""
+    missing = await conn.execute_fetchall(
+        "SELECT sku, name FROM products WHERE search_name IS NULL OR search_name = ''"
+    )
+    await conn.executemany(
+        "UPDATE products SET search_name = ? WHERE sku = ?",
+        [(fold(name), sku) for sku, name in missing],
+    )
+    await conn.execute("DELETE FROM product_search")
+    await conn.execute(
+        "INSERT INTO product_search (sku, search_name) SELECT p.sku, p.search_name"
+        f" FROM products p WHERE p.active = 1 ORDER BY {DISPLAY_ORDER}"
+    )
 
 
 async def save_products(conn: aiosqlite.Connection, items: list[Product]) -> None:
-    """Insert or replace products (and their tax rates) in one transaction."""
+    """Insert or replace products (and their tax rates) in one transaction, in list order.
+
+    For the demo catalog and tests; a shop's catalog comes in through ``catalog_versions``, which
+    records its version. What this writes is recorded at the next ``ensure_recorded``."""
     async with transaction(conn):
         for position, product in enumerate(items):
             await conn.execute(
@@ -71,9 +273,11 @@ async def save_products(conn: aiosqlite.Connection, items: list[Product]) -> Non
                 "ON CONFLICT (code) DO UPDATE SET basis_points = excluded.basis_points",
                 (product.tax.code, product.tax.basis_points),
             )
+            key = barcode.catalog_key(product.barcode) if product.barcode else None
             await conn.execute(
                 "INSERT OR REPLACE INTO products (sku, name, category, price_minor, currency, "
-                "tax_code, price_includes_tax, barcode, position) VALUES (?,?,?,?,?,?,?,?,?)",
+                "tax_code, price_includes_tax, barcode, position, search_name)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     product.sku,
                     product.name,
@@ -82,10 +286,18 @@ async def save_products(conn: aiosqlite.Connection, items: list[Product]) -> Non
                     product.price.currency,
                     product.tax.code,
                     int(product.price_includes_tax),
-                    barcode.catalog_key(product.barcode) if product.barcode else None,
+                    key,
                     position,
+                    fold(product.name),
                 ),
             )
+            await conn.execute("DELETE FROM product_barcodes WHERE sku = ?", (product.sku,))
+            if key:
+                await conn.execute(
+                    "INSERT OR REPLACE INTO product_barcodes (code, sku, ord) VALUES (?, ?, 0)",
+                    (key, product.sku),
+                )
+        await rebuild_search(conn)
 
 
 class PinTaken(ValueError):
