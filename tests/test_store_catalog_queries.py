@@ -204,3 +204,20 @@ async def test_a_new_catalog_replaces_the_search_index(
     assert await catalog.search(conn, "agua") == []
     assert [p.sku for p in await catalog.search(conn, "tortilla")] == [i.sku for i in renamed]
     assert await catalog.categories(conn) == {"Deli": 10}
+
+
+async def test_the_rebuilt_search_index_is_the_one_the_migration_makes(tmp_path: Path) -> None:
+    conn, identity = await open_device(tmp_path / "fresh")
+    try:
+
+        async def definition() -> str:
+            rows = await conn.execute_fetchall(
+                "SELECT sql FROM sqlite_master WHERE name = 'product_search'"
+            )
+            return "".join(str(next(iter(rows))[0]).split())
+
+        migrated = await definition()
+        await catalog_versions.apply(conn, identity, "EUR", make_items(10), {"kind": "test"})
+        assert await definition() == "".join(catalog.SEARCH_TABLE.split()) == migrated
+    finally:
+        await conn.close()

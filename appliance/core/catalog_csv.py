@@ -31,7 +31,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from appliance.core import barcode
 from appliance.core.catalog import CatalogItem
@@ -51,6 +51,7 @@ _NUMBER = re.compile(r"(\d{1,12})(?:[.,](\d+))?")
 _SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?[eE][+-]?\d+")
 _TAX_CODE = re.compile(r"[A-Z0-9]{1,4}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -301,17 +302,8 @@ def _items(
         assert isinstance(sku, str) and isinstance(name, str) and isinstance(category, str)
         assert isinstance(price, int) and isinstance(tax_bp, int) and isinstance(inclusive, bool)
         assert isinstance(codes, tuple) and isinstance(position, int) and isinstance(active, bool)
-        items.append(
-            (
-                line,
-                _Partial(
-                    CatalogItem(
-                        sku, name, category, price, "", tax_bp, inclusive, codes, position, active
-                    ),
-                    tax_code if isinstance(tax_code, str) else None,
-                ),
-            )
-        )
+        fields = (sku, name, category, price, tax_bp, inclusive, codes, position, active)
+        items.append((line, _Partial(fields, tax_code if isinstance(tax_code, str) else None)))
     return items
 
 
@@ -320,11 +312,12 @@ class _Fields:
 
     def __init__(self, line: int, row: dict[str, str], bad: list[Problem]) -> None:
         self.line, self.row, self.bad = line, row, bad
+        self.clean = not _CONTROL.search("".join(row.values()))  # one search a row, not a cell
 
     def __call__(self, name: str, read: Callable[..., object], *args: object) -> object:
         value = self.row.get(name, "").strip()
         try:
-            if _CONTROL.search(value):
+            if not self.clean and _CONTROL.search(value):
                 raise _Bad("has a control character (a line break or tab inside a value?)")
             return read(value, *args)
         except _Bad as err:
@@ -334,10 +327,18 @@ class _Fields:
 
 @dataclass(frozen=True)
 class _Partial:
-    """An item whose tax code may still have to be assigned."""
+    """An item's fields (``CatalogItem``'s but the tax code, which may still be assigned)."""
 
-    item: CatalogItem
+    fields: tuple[str, str, str, int, int, bool, tuple[str, ...], int, bool]
     tax_code: str | None
+
+    @property
+    def tax_bp(self) -> int:
+        return self.fields[4]
+
+    def item(self, code: str) -> CatalogItem:
+        sku, name, category, price, bp, inclusive, codes, position, active = self.fields
+        return CatalogItem(sku, name, category, price, code, bp, inclusive, codes, position, active)
 
 
 def _text(value: str, name: str) -> str:
@@ -403,7 +404,7 @@ def _barcodes(value: str) -> tuple[str, ...]:
             continue
         if len(code) > MAX_BARCODE:
             raise _Bad(f"{code[:20]}…: a barcode is at most {MAX_BARCODE} characters")
-        if any(ch.isspace() for ch in code):
+        if _SPACE.search(code):
             raise _Bad(f"{code!r} has a space inside (several codes are separated by |)")
         if _SCIENTIFIC.fullmatch(code):
             raise _Bad(
@@ -463,7 +464,7 @@ def _assign_tax_codes(
     rate_of: dict[str, tuple[int, int]] = {}  # code → (bp, line)
     codes_of: dict[int, set[str]] = {}
     for line, partial in partials:
-        code, bp = partial.tax_code, partial.item.tax_bp
+        code, bp = partial.tax_code, partial.tax_bp
         if code is None:
             continue
         if code in rate_of and rate_of[code][0] != bp:
@@ -486,9 +487,9 @@ def _assign_tax_codes(
     chosen: dict[int, str] = {}
     result: list[tuple[int, CatalogItem]] = []
     for line, partial in partials:
-        item, code = partial.item, partial.tax_code
+        code = partial.tax_code
         if code is None:
-            bp = item.tax_bp
+            bp = partial.tax_bp
             given = sorted(codes_of.get(bp, ()))
             if len(given) > 1:
                 problems.append(
@@ -509,12 +510,8 @@ def _assign_tax_codes(
             else:
                 code = chosen[bp] = _free_code(taken)
                 taken.add(code)
-        result.append((line, _with_code(item, code)))
+        result.append((line, partial.item(code)))
     return result
-
-
-def _with_code(item: CatalogItem, code: str) -> CatalogItem:
-    return replace(item, tax_code=code)
 
 
 def _free_code(taken: set[str]) -> str:

@@ -3,9 +3,9 @@
 Every change of the catalog the till sells from is a journal record naming the new version (1, 2,
 3… per device) and the SHA-256 of the catalog's canonical form (docs/PROTOCOL.md 1.7,
 ``bitagora_protocol.catalog``), so an auditor can tell which price list a sale was priced from.
-``catalog_state`` holds the version in force; triggers flag writes to the catalog tables made any
-other way (the demo seed, an older release after a rollback), and ``ensure_recorded`` records
-what they left, as a version of its own.
+``catalog_state`` holds the version in force; writes to the catalog tables made any other way
+(the demo seed, an older release after a rollback) are noticed (migration 0015 says how), and
+``ensure_recorded`` records what they left, as a version of its own.
 """
 
 from __future__ import annotations
@@ -55,7 +55,11 @@ class Applied:
 
 async def current_version(conn: aiosqlite.Connection) -> CatalogVersion:
     """The version sales are priced from now (what a sale names)."""
-    row = await fetch_one(conn, "SELECT version, sha256, seq, changed FROM catalog_state")
+    row = await fetch_one(
+        conn,
+        "SELECT version, sha256, seq, changed OR EXISTS (SELECT 1 FROM products"
+        " WHERE search_name IS NULL) FROM catalog_state",
+    )
     if row is None:  # pragma: no cover - the migration inserts the row
         return CatalogVersion(0, None, None, False)
     version, sha256, seq, changed = row
@@ -81,8 +85,13 @@ async def apply(
         state = await current_version(conn)
         old = {item.sku: item for item in await catalog.catalog_items(conn)}
         change = compare(old, new)
-        held = catalog_sha256(currency, (item.canonical() for item in old.values()))
+        if state.recorded and state.sha256 is not None:
+            held = state.sha256  # the tables hold what the record says
+        else:
+            held = catalog_sha256(currency, (item.canonical() for item in old.values()))
         if held == sha256 and await _same_currency(conn, currency):
+            if not state.recorded:
+                await catalog.rebuild_search(conn)
             if state.sha256 == sha256:
                 await conn.execute("UPDATE catalog_state SET changed = 0")
                 return Applied(state.version, sha256, None, len(new), change)
