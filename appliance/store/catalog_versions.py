@@ -81,9 +81,14 @@ async def apply(
     if len(new) != len(items):
         raise ValueError("two catalog items share a sku")
     sha256 = catalog_sha256(currency, (item.canonical() for item in items))
+    # The catalog held is read before the write lock is taken, to keep the lock short (a sale
+    # waits for it), and again inside only if a version was recorded meanwhile.
+    before = await current_version(conn)
+    old = {item.sku: item for item in await catalog.catalog_items(conn)}
     async with transaction(conn):
         state = await current_version(conn)
-        old = {item.sku: item for item in await catalog.catalog_items(conn)}
+        if state != before or not state.recorded:
+            old = {item.sku: item for item in await catalog.catalog_items(conn)}
         change = compare(old, new)
         if state.recorded and state.sha256 is not None:
             held = state.sha256  # the tables hold what the record says
