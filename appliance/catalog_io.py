@@ -102,8 +102,9 @@ async def export_catalog(conn: aiosqlite.Connection, currency: str, path: Path) 
 
 
 async def show_catalog(conn: aiosqlite.Connection, with_products: bool = False) -> dict[str, Any]:
-    """The version in force and the categories with their counts of products for sale, as JSON
-    values; ``with_products`` adds every product (``CatalogItem.canonical`` form)."""
+    """The version in force, how many products (``for_sale``: active ones) and the categories
+    with their counts of products for sale, as JSON values; ``with_products`` adds every
+    product (``CatalogItem.canonical`` form)."""
     version = await catalog_versions.current_version(conn)
     categories = await catalog.categories(conn)
     shown: dict[str, Any] = {
@@ -111,7 +112,8 @@ async def show_catalog(conn: aiosqlite.Connection, with_products: bool = False) 
         "sha256": version.sha256,
         "seq": version.seq,
         "recorded": version.recorded,
-        "products": sum(categories.values()),
+        "products": await catalog.product_count(conn),
+        "for_sale": sum(categories.values()),
         "categories": [{"name": name, "products": n} for name, n in categories.items()],
     }
     if with_products:

@@ -52,6 +52,7 @@ _SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?[eE][+-]?\d+")
 _TAX_CODE = re.compile(r"[A-Z0-9]{1,4}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPACE = re.compile(r"\s")
+_FIRST_LINE = re.compile(r"[^\r\n]*")
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ def _decode(data: bytes) -> str:
 
 
 def _header(text: str) -> tuple[str, list[str]]:
-    first = text.splitlines()[0]
+    first = _FIRST_LINE.match(text).group()  # type: ignore[union-attr]  # always matches
     best: tuple[int, str, list[str]] | None = None
     for delimiter in DELIMITERS:
         names = [n.strip().lower() for n in next(csv.reader([first], delimiter=delimiter))]

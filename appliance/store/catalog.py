@@ -93,6 +93,12 @@ async def categories(conn: aiosqlite.Connection) -> dict[str, int]:
     return {c: counts[c] for c in sorted(counts, key=lambda c: (fold(c), c))}
 
 
+async def product_count(conn: aiosqlite.Connection) -> int:
+    """How many products the catalog holds, inactive ones too."""
+    row = await fetch_one(conn, "SELECT count(*) FROM products")
+    return int(row[0]) if row else 0
+
+
 async def category_count(conn: aiosqlite.Connection, category: str) -> int:
     row = await fetch_one(
         conn, "SELECT products FROM product_categories WHERE category = ?", (category,)
