@@ -3,7 +3,8 @@
 For each size, on a fresh device store (WAL, synchronous=FULL, as the till's):
 - import: a generated CSV file read (``parse_catalog``) and applied with its ``catalog`` record
   (``catalog_io.import_catalog``), then the same file with 1 % of the prices changed; baseline: a
-  bare ``executemany`` of the same rows into a one-table database in one transaction;
+  bare ``executemany`` of the same rows into a one-table database in one transaction; and how
+  long a write on another connection (a sale) waited meanwhile for the import's transaction;
 - barcode lookup (``product_by_barcode``) of random codes; baseline: a primary-key SELECT on a
   bare table of the same codes;
 - search (``catalog.search``, first page of 60) for 3-6 character pieces of names and for 1-2
@@ -39,6 +40,7 @@ from appliance.core.barcode import parse, with_check_digit  # noqa: E402
 from appliance.core.catalog import fold  # noqa: E402
 from appliance.core.catalog_csv import parse_catalog  # noqa: E402
 from appliance.store import catalog  # noqa: E402
+from appliance.store.db import open_db, transaction  # noqa: E402
 
 HEADER = "sku,name,category,price,tax_percent,price_includes_tax,barcodes,position".split(",")
 PRODUCTS = (
@@ -94,6 +96,39 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return (time.perf_counter() - start) * 1000, result
 
 
+async def while_writing(
+    db: Path, work: Callable[[], Awaitable[Any]]
+) -> tuple[float, Any, list[float], int]:
+    """Run ``work`` (an import) while another connection writes a tiny transaction over and
+    over, as the kiosk commits sales: how long each write waited, and how many gave up
+    ("database is locked" after the store's busy timeout)."""
+    other = await open_db(db)
+    waits: list[float] = []
+    failed = 0
+    done = asyncio.Event()
+
+    async def writer() -> None:
+        nonlocal failed
+        while not done.is_set():
+            start = time.perf_counter()
+            try:
+                async with transaction(other):
+                    await other.execute("UPDATE device_info SET value = value WHERE key = 'x'")
+            except sqlite3.OperationalError:
+                failed += 1
+            waits.append((time.perf_counter() - start) * 1000)
+            await asyncio.sleep(0.01)  # a sale every 10 ms at most: pacing, not synchronisation
+
+    task = asyncio.create_task(writer())
+    try:
+        ms, result = await timed(work)
+    finally:
+        done.set()
+        await task
+        await other.close()
+    return ms, result, waits, failed
+
+
 async def run_size(count: int, queries: int, root: Path) -> None:
     rows = generate(count)
     codes = [row[6].split("|")[0] for row in rows]
@@ -107,19 +142,32 @@ async def run_size(count: int, queries: int, root: Path) -> None:
         start = time.perf_counter()
         parse_catalog(path.read_bytes(), "EUR")
         parse_s = time.perf_counter() - start
-        ms, imported = await timed(lambda: import_catalog(conn, identity, "EUR", path))
+        db = root / f"device-{count}" / "appliance.sqlite3"
+        ms, imported, waits, failed = await while_writing(
+            db, lambda: import_catalog(conn, identity, "EUR", path)
+        )
         print(
             f"  import (read + parse + apply + journal), s        {ms / 1000:9.2f} s"
             f"  (of which parse {parse_s:.2f} s)"
+        )
+        print(
+            f"  a concurrent write (a sale) waited at most          {max(waits) / 1000:9.2f} s"
+            f"  ({failed} of {len(waits)} gave up after the busy timeout)"
         )
         for i in rng.sample(range(count), max(1, count // 100)):
             rows[i][3] = f"{rng.randint(1, 99)}.{rng.randint(0, 99):02d}"
         update = root / f"update-{count}.csv"
         write_csv(update, rows)
-        ms, again = await timed(lambda: import_catalog(conn, identity, "EUR", update))
+        ms, again, waits, failed = await while_writing(
+            db, lambda: import_catalog(conn, identity, "EUR", update)
+        )
         print(
             f"  re-import with 1 % of prices changed, s           {ms / 1000:9.2f} s"
             f"  ({again.applied.change.changed} changed, version {again.applied.version})"
+        )
+        print(
+            f"  a concurrent write (a sale) waited at most          {max(waits) / 1000:9.2f} s"
+            f"  ({failed} of {len(waits)} gave up after the busy timeout)"
         )
         bare = sqlite3.connect(root / f"bare-{count}.sqlite3", isolation_level=None)
         bare.execute("PRAGMA journal_mode = WAL")

@@ -225,3 +225,35 @@ async def test_an_import_is_refused_with_the_currency_of_another_till(
     path = write(tmp_path / "usd.csv", HEADER + ",currency\nx,X,C,1.00,0,no,,USD\n")
     with pytest.raises(CatalogFileError, match="this till sells in EUR"):
         await import_catalog(conn, identity, "EUR", path)
+
+
+async def test_codes_may_move_between_products_from_one_version_to_the_next(
+    device: tuple[aiosqlite.Connection, DeviceIdentity], tmp_path: Path
+) -> None:
+    conn, identity = device
+    first = "a,A,C,1,10,yes,4006381333931\nb,B,C,1,10,yes,20001|20002\nc,C,C,1,10,yes,20003\n"
+    await import_catalog(conn, identity, "EUR", write(tmp_path / "1.csv", HEADER + "\n" + first))
+    # a and b swap codes, c goes and d takes its code, a price changes: only those rows move.
+    second = "b,B,C,1,10,yes,4006381333931\na,A,C,2,10,yes,20002|20001\nd,D,C,1,10,yes,20003\n"
+    imported = await import_catalog(
+        conn, identity, "EUR", write(tmp_path / "2.csv", HEADER + "\n" + second)
+    )
+    change = imported.applied.change
+    assert (change.added, change.changed, change.removed) == (1, 2, 1)
+    assert [await find(conn, code) for code in ("4006381333931", "20001", "20002", "20003")] == [
+        "b",
+        "a",
+        "a",
+        "d",
+    ]
+    a = (await catalog.search(conn, "a"))[0]
+    assert (a.sku, a.price.minor, a.barcode) == ("a", 200, "20002")
+    assert await catalog.categories(conn) == {"C": 3}
+    assert [p.sku for p in await catalog.search(conn, "d")] == ["d"]
+    # The hash is the one a fresh import of the same file gives.
+    other, other_identity = await open_device(tmp_path / "other")
+    try:
+        fresh = await import_catalog(other, other_identity, "EUR", tmp_path / "2.csv")
+    finally:
+        await other.close()
+    assert fresh.applied.sha256 == imported.applied.sha256

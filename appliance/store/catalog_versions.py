@@ -94,14 +94,18 @@ async def apply(
             held = state.sha256  # the tables hold what the record says
         else:
             held = catalog_sha256(currency, (item.canonical() for item in old.values()))
-        if held == sha256 and await _same_currency(conn, currency):
-            if not state.recorded:
-                await catalog.rebuild_search(conn)
+        same_currency = await _same_currency(conn, currency)
+        if held == sha256 and same_currency:
             if state.sha256 == sha256:
+                if not state.recorded:
+                    await catalog.rebuild_search(conn)
                 await conn.execute("UPDATE catalog_state SET changed = 0")
                 return Applied(state.version, sha256, None, len(new), change)
         else:
-            await catalog.write_items(conn, currency, items)
+            # Only what differs is written; all of it when prices are in another currency.
+            await catalog.write_items(conn, currency, items, old if same_currency else None)
+        if not state.recorded:
+            await catalog.rebuild_search(conn)  # rows an older release wrote: index them
         record = await _record(
             conn, identity, state, currency, sha256, len(new), change, source, by
         )
