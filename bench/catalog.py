@@ -10,7 +10,8 @@ For each size, on a fresh device store (WAL, synchronous=FULL, as the till's):
 - search (``catalog.search``, first page of 60) for 3-6 character pieces of names and for 1-2
   characters; baseline: today's kiosk search, a scan of every folded name in Python over the
   list ``products()`` loaded (the load itself timed too);
-- category page (``catalog.page``, 60 products at a random offset) and ``categories()``.
+- category page (``catalog.page``, 60 products at a random offset; ``catalog.page_after``, the
+  60 after a random product) and ``categories()``.
 
 Prints median and p99 per operation. Usage: python bench/catalog.py [--sizes 5000,50000,500000]
 [--queries N]
@@ -249,6 +250,14 @@ async def run_size(count: int, queries: int, root: Path) -> None:
             assert page
             pages.append(ms)
         print(line("category page of 60 at a random offset", pages))
+        keyed = []
+        for row in rng.sample(rows, min(queries, count)):
+            key = catalog.PageKey(int(row[7]), fold(row[1]), row[0])
+            ms, (page, _) = await timed(
+                lambda row=row, key=key: catalog.page_after(conn, row[2], key, 60)
+            )
+            keyed.append(ms)
+        print(line("category page of 60 after a random product", keyed))
         listing = []
         for _ in range(max(1, queries // 10)):
             ms, _ = await timed(lambda: catalog.categories(conn))

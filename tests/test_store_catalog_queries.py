@@ -126,6 +126,25 @@ async def test_pages_of_a_category_are_its_products_by_position_then_name(
     )
 
 
+@pytest.mark.parametrize("size", [1, 37, 60])
+async def test_pages_after_a_key_walk_a_category_like_offsets_do(
+    store: tuple[aiosqlite.Connection, DeviceIdentity], items: list[CatalogItem], size: int
+) -> None:
+    conn, _ = store
+    for category in CATEGORIES[:2] if size == 1 else CATEGORIES:
+        expected = sorted(
+            (i for i in items if i.active and i.category == category), key=display_key
+        )
+        found: list[str] = []
+        key = None
+        while True:
+            page, key = await catalog.page_after(conn, category, key, size)
+            found += [p.sku for p in page]
+            if key is None:
+                break
+        assert found == [i.sku for i in expected]
+
+
 @pytest.mark.parametrize(
     "query",
     [

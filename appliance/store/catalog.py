@@ -120,6 +120,40 @@ async def page(
     return [_product(row) for row in rows]
 
 
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of a category ended: the next page starts after it (``page_after``)."""
+
+    position: int
+    search_name: str
+    sku: str
+
+
+async def page_after(
+    conn: aiosqlite.Connection, category: str, after: PageKey | None, limit: int = PAGE_SIZE
+) -> tuple[list[Product], PageKey | None]:
+    """The ``limit`` products of a category that follow ``after`` (from the first with None),
+    and the key to ask for the next page with (None after the last). Unlike ``page``'s offset,
+    the cost does not grow with how far the cashier has scrolled."""
+    start = (-1, "", "") if after is None else (after.position, after.search_name, after.sku)
+    rows = list(
+        await conn.execute_fetchall(
+            "WITH hits AS (SELECT p.sku, p.position, p.search_name,"
+            f" row_number() OVER (ORDER BY {PAGE_ORDER}) AS r FROM products p"
+            " WHERE p.category = ? AND p.active = 1"
+            " AND (p.position, p.search_name, p.sku) > (?, ?, ?)"
+            f" ORDER BY {PAGE_ORDER} LIMIT ?)"
+            + _FROM_HITS.replace("SELECT p.sku,", "SELECT hits.position, hits.search_name, p.sku,"),
+            (category, *start, limit),
+        )
+    )
+    products = [_product(tuple(row)[2:]) for row in rows]
+    if len(rows) < limit:
+        return products, None
+    last = tuple(rows[-1])
+    return products, PageKey(last[0], last[1], last[2])
+
+
 async def search(
     conn: aiosqlite.Connection, query: str, offset: int = 0, limit: int = PAGE_SIZE
 ) -> list[Product]:
@@ -194,25 +228,16 @@ FROM products p JOIN tax_rates t ON t.code = p.tax_code
 async def catalog_items(conn: aiosqlite.Connection) -> list[CatalogItem]:
     """The whole catalog as a file holds it (inactive products too), in display order."""
     rows = await conn.execute_fetchall(ITEM_SQL + f" ORDER BY {DISPLAY_ORDER}")
-    items = []
-    for row in rows:
-        sku, name, category, price, code, bp, inclusive, position, active, first, codes = row
-        barcodes = tuple(json.loads(codes)) or ((first,) if first else ())
-        items.append(
-            CatalogItem(
-                sku,
-                name,
-                category,
-                price,
-                code,
-                bp,
-                bool(inclusive),
-                barcodes,
-                position,
-                bool(active),
-            )
-        )
-    return items
+    # 500,000 objects take seconds: made off the event loop.
+    return await asyncio.to_thread(lambda: [_item(row) for row in rows])
+
+
+def _item(row: Any) -> CatalogItem:
+    sku, name, category, price, code, bp, inclusive, position, active, first, codes = row
+    barcodes = tuple(json.loads(codes)) or ((first,) if first else ())
+    return CatalogItem(
+        sku, name, category, price, code, bp, bool(inclusive), barcodes, position, bool(active)
+    )
 
 
 async def tax_codes(conn: aiosqlite.Connection) -> dict[str, int]:
