@@ -6,16 +6,21 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test bench lint clean image-wheel image-check image
 
-$(BIN)/bitagora: pyproject.toml
+# The appliance (with central and the test tools), then the development tools (devtools/: the
+# simulators, `bitagora demo`, the scripted kiosk), which never go on a device.
+$(BIN)/bitagora: pyproject.toml devtools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[central,dev]'
+	$(BIN)/pip install --quiet -e ./devtools
 	touch $@
 
 demo: $(BIN)/bitagora
 	$(BIN)/bitagora demo
 
-test: $(BIN)/bitagora
+# Lint first: style, types (mypy --strict over appliance and central) and the import contracts
+# ([tool.importlinter] in pyproject.toml), then the tests.
+test: lint
 	$(BIN)/pytest -q
 
 bench: $(BIN)/bitagora
@@ -29,9 +34,10 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/catalog.py
 
 lint: $(BIN)/bitagora
-	$(BIN)/ruff check appliance central tests bench
-	$(BIN)/ruff format --check appliance central tests bench
+	$(BIN)/ruff check bitagora_protocol appliance central devtools tests bench
+	$(BIN)/ruff format --check bitagora_protocol appliance central devtools tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 # The SD image (image/, docs/TECHNICIAN.md "Building the SD image"), as root, in $(IMAGE_WORK).
 # image-check builds the root filesystem for this machine and checks it from the inside (minutes,
@@ -45,7 +51,7 @@ image-wheel: $(BIN)/bitagora
 
 image-check: image-wheel
 	command -v mmdebstrap >/dev/null || { apt-get update && apt-get install -y mmdebstrap; }
-	image/check.sh $(IMAGE_WORK)/dist/*.whl $(IMAGE_WORK)/check
+	image/check.sh $(IMAGE_WORK)/dist/*.whl $(IMAGE_WORK)/check $(BIN)/bitagora
 
 image: image-wheel
 	apt-get install -y $(IMAGE_TOOLS)

@@ -22,7 +22,7 @@ from typing import Literal
 import httpx
 
 from appliance.config import ConfigError, Settings
-from appliance.store.db import open_db
+from appliance.store.db import integrity_check, open_db, prove_writable
 from appliance.store.export import VerifyError, verify_database
 from bitagora_protocol.journal import JournalError
 
@@ -93,10 +93,8 @@ async def database_check(settings: Settings) -> Check:
     except (sqlite3.Error, OSError) as err:
         return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
     try:
-        rows = await conn.execute_fetchall("PRAGMA integrity_check")
-        verdict = [str(row[0]) for row in rows]
-        await conn.execute("BEGIN IMMEDIATE")  # takes the write lock: proves we could write
-        await conn.execute("ROLLBACK")
+        verdict = await integrity_check(conn)
+        await prove_writable(conn)
     except sqlite3.Error as err:
         return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
     finally:
@@ -140,7 +138,8 @@ def disk_check(settings: Settings) -> Check:
 
 
 async def printer_check(settings: Settings, print_test_page: bool) -> Check:
-    from appliance.drivers.printer import PrinterError, PrinterNameUnknown, printer_from_settings
+    from appliance.bootstrap import printer_from_settings
+    from appliance.drivers.printer import PrinterError, PrinterNameUnknown
 
     printer = printer_from_settings(settings.printer)
     name = printer.describe()
@@ -167,18 +166,19 @@ async def printer_check(settings: Settings, print_test_page: bool) -> Check:
 
 
 async def drawer_check(settings: Settings, pin: str | None) -> Check:
-    from appliance.services.till import AuthError, DrawerError, LockedOut, Till
+    from appliance import bootstrap
+    from appliance.services.till import AuthError, DrawerError, LockedOut
 
     if settings.drawer.kind == "none":
         return Check("drawer", "SKIP", "no cash drawer (drawer.kind = none)")
     if pin is None:
         return Check("drawer", "SKIP", f"{settings.drawer.kind} drawer not pulsed (no PIN given)")
     try:
-        till = await Till.open(settings, print_worker=False)
+        till = await bootstrap.open_till(settings, print_worker=False)
     except Exception as err:  # the store or the drawer's pins: reported, never raised
         return Check("drawer", "FAIL", f"cannot open the till: {err}", "see the lines above")
     try:
-        opening = await till.test_drawer(pin)
+        opening = await till.drawer.test(pin)
     except LockedOut as err:
         return Check("drawer", "FAIL", str(err), "wait, or: bitagora staff unlock --till")
     except AuthError as err:
@@ -202,7 +202,8 @@ async def drawer_check(settings: Settings, pin: str | None) -> Check:
 
 
 async def nfc_check(settings: Settings, card_wait_s: float) -> Check:
-    from appliance.drivers.nfc import NfcError, nfc_from_settings
+    from appliance.bootstrap import nfc_from_settings
+    from appliance.drivers.nfc import NfcError
 
     if settings.nfc.kind == "none":
         return Check("nfc", "SKIP", "no NFC reader (nfc.kind = none)")

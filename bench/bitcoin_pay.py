@@ -52,9 +52,9 @@ from appliance.tui.app import KioskApp  # noqa: E402
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen  # noqa: E402
 from appliance.tui.screens.pay_cash import PayCashScreen  # noqa: E402
 from appliance.tui.screens.sale_done import SaleDoneScreen  # noqa: E402
-from appliance.tui.script import wait_until  # noqa: E402
 from appliance.tui.widgets.qr import DEFAULT_QUIET, QrCode, qr_payload, render_qr  # noqa: E402
 from appliance.wallet.lightning import sale_label  # noqa: E402
+from bitagora_devtools.script import wait_until  # noqa: E402
 
 QUIET_GC = True  # the kiosk's garbage collection policy (KioskApp quiet_gc), as `bitagora kiosk`
 

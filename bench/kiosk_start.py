@@ -92,9 +92,11 @@ def main() -> None:
             "BITAGORA_DATA_DIR": folder,
             "BITAGORA_PRINTER_PORT": str(unused_port()),  # no printer: the kiosk still starts
         }
-        kiosk = [sys.executable, "-m", "appliance.cli", "kiosk", "--seed-demo"]
+        kiosk = [sys.executable, "-m", "appliance.cli", "kiosk"]
         bare = [sys.executable, "-c", BASELINE_APP]
-        time_to_ready(kiosk, env)  # first start: creates the key and seeds the catalog
+        # First start: creates the key and seeds the catalog (the dev tools' demo catalog, found
+        # through an entry point: a cost the starts measured below, as a shop's, do not have).
+        time_to_ready([*kiosk, "--seed-demo"], env)
         time_to_ready(bare, env)
         kiosk_s, bare_s = [], []
         for _ in range(runs):

@@ -32,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from store_helpers import cash_sale_body  # noqa: E402
 
+from appliance import bootstrap
 from appliance.config import load_settings  # noqa: E402
 from appliance.services.printing import receipt_from_record  # noqa: E402
 from appliance.services.till import Till  # noqa: E402
-from appliance.sim.printer import PrinterSimulator  # noqa: E402
 from appliance.store import sales  # noqa: E402
+from bitagora_devtools.sim.printer import PrinterSimulator  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -58,7 +59,7 @@ async def run(rounds: int, queued: int) -> None:
                 "BITAGORA_PRINTER_RETRY_MIN_MS": "20",
                 "BITAGORA_PRINTER_RETRY_MAX_MS": "50",
             }
-            till = await Till.open(load_settings(root / "device", env=env))
+            till = await bootstrap.open_till(load_settings(root / "device", env=env))
             try:
                 queue_ms, raw_ms, done_ms = [], [], []
                 index = 0
@@ -72,7 +73,7 @@ async def run(rounds: int, queued: int) -> None:
                     cut = sim.printed()[-1].cut_at
                     assert await till.printing.outcome(record.seq, 10) is None
                     done = time.perf_counter()
-                    data = till.printer.render(  # type: ignore[attr-defined]
+                    data = till.devices.printer.render(  # type: ignore[attr-defined]
                         receipt_from_record(record, till.settings.device)
                     )
                     raw_start = time.perf_counter()
@@ -138,7 +139,7 @@ async def finish_times(till: Till, first: int, n: int) -> list[float]:
     for i in range(n):
         record = await sales.record_sale(till.conn, till.identity, cash_sale_body(first + i))
         start = time.perf_counter()
-        await till.finish_sale(record)
+        await till.sales.finish_sale(record)
         times.append((time.perf_counter() - start) * 1000)
     return times
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,7 +26,7 @@ from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics
-from central.ops_users import DEFAULT_USER, ensure_ops_user
+from central.ops_users import ensure_ops_user, keep_generated_password
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,13 @@ def create_app(
     session_secret: str,
     *,
     ops_password: str | None = None,
+    ops_password_file: Path | None = None,
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
-    ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one printed once).
+    ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
+    ``ops_password_file``, see ``keep_generated_password``).
     """
 
     @contextlib.asynccontextmanager
@@ -64,12 +67,7 @@ def create_app(
                 log.info("applied migrations: %s", ", ".join(applied))
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
-                # Shown once, on stdout, for whoever started central the first time.
-                print(
-                    f"central: created ops user {DEFAULT_USER!r} with password {generated}"
-                    " (shown only once)",
-                    flush=True,
-                )
+                keep_generated_password(generated, ops_password_file)
             ctx = Central(pool=pool, clock=clock, metrics=Metrics())
             app.state.central = ctx
             pruner = asyncio.create_task(

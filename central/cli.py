@@ -5,7 +5,8 @@
 
 ``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
 data in ``<data-dir>/central/pgdata``. The session secret lives in
-``<data-dir>/central/session_secret`` (0600).
+``<data-dir>/central/session_secret`` (0600); a random first ops password, if central made one, in
+``<data-dir>/central/ops_password`` (0600).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8600
+OPS_PASSWORD_FILE = "ops_password"  # the first ops user's random password, if one was made
 
 
 def central_dir(data_dir: Path | None) -> Path:
@@ -68,13 +70,14 @@ def database(directory: Path) -> Iterator[str]:
         server.close()
 
 
-async def _serve(database_url: str, session_secret: str, host: str, port: int) -> None:
+async def _serve(
+    database_url: str, session_secret: str, host: str, port: int, password_file: Path
+) -> None:
     from central.app import create_app
     from central.serve import start_server
 
-    running = await start_server(
-        create_app(database_url, session_secret), host, port, log_level="info"
-    )
+    app = create_app(database_url, session_secret, ops_password_file=password_file)
+    running = await start_server(app, host, port, log_level="info")
     print(f"central listening on {running.base_url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     directory = central_dir(args.data_dir)
     secret = load_session_secret(directory)
     with database(directory) as url:
-        asyncio.run(_serve(url, secret, args.host, args.port))
+        asyncio.run(_serve(url, secret, args.host, args.port, directory / OPS_PASSWORD_FILE))
     return 0
 
 

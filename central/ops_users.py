@@ -1,8 +1,9 @@
 """Ops users: argon2 password hashes in PostgreSQL, a first user at first start, login throttling.
 
 At central's first start, when no ops user exists, ``admin`` is created with the password from
-``BITAGORA_OPS_PASSWORD`` or, absent that, a random one printed once on stdout. After
-``MAX_FAILURES`` wrong passwords in a row a username is locked for ``LOCKOUT``.
+``BITAGORA_OPS_PASSWORD`` or, absent that, a random one: kept in a file only its owner reads
+(``keep_generated_password``) and shown on the terminal that started central, if any; never in a
+log. After ``MAX_FAILURES`` wrong passwords in a row a username is locked for ``LOCKOUT``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import enum
 import os
 import secrets
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -64,6 +67,34 @@ async def ensure_ops_user(
     )
     # Two centrals starting at once: only the one whose insert won reports a password.
     return generated if created else None
+
+
+def keep_generated_password(password: str, path: Path | None) -> None:
+    """Hand the random first password to whoever started central, without logging it: central's
+    standard output is its log (the system journal under systemd). The password goes into
+    ``path`` (mode 0600, replaced if it exists) and, when standard output is a terminal, is
+    shown there; the log only says where the file is."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # O_EXCL below: a new file, so mode 0600 whatever was there
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(password + "\n")
+        print(
+            f"central: created ops user {DEFAULT_USER!r}; its password is in {path}"
+            " (readable by this user only: log in, then delete the file)",
+            flush=True,
+        )
+    if sys.stdout.isatty():
+        print(
+            f"central: ops user {DEFAULT_USER!r}, password {password} (shown only once)", flush=True
+        )
+    elif path is None:
+        print(
+            f"central: created ops user {DEFAULT_USER!r} with a random password kept nowhere:"
+            f" empty the ops_users table and restart central with ${PASSWORD_ENV} set",
+            flush=True,
+        )
 
 
 async def set_password(pool: asyncpg.Pool, username: str, password: str) -> None:

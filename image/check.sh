@@ -3,9 +3,11 @@
 # same rootfs.sh and hooks as the SD card, then check it from the inside (chroot), the way the
 # device would find it at first boot: an empty data partition, tmpfiles laying it out, the
 # service user, every unit verified and enabled, and `bitagora doctor --offline` passing against
-# a printer simulator run inside the image.
+# a printer simulator. The image has no simulators (they are the development tools, never on a
+# device): DEV_BITAGORA, the development environment's `bitagora`, runs it on the build machine,
+# whose network the root filesystem shares.
 #
-#   image/check.sh WHEEL WORKDIR      (as root; the root filesystem goes to WORKDIR/rootfs)
+#   image/check.sh WHEEL WORKDIR DEV_BITAGORA   (as root; the root filesystem goes to WORKDIR/rootfs)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,7 +15,7 @@ systemd_dir=$(dirname "$here")/systemd
 # shellcheck source=image/config.sh
 . "$here/config.sh"
 
-[ $# -eq 2 ] || { echo "usage: $0 WHEEL WORKDIR" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 WHEEL WORKDIR DEV_BITAGORA" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "image-check: run as root (sudo make image-check)" >&2; exit 2; }
 # A mount namespace of our own: whatever the checks mount into the root filesystem is gone when
 # this script ends, however it ends, and never shows on the build machine.
@@ -22,6 +24,7 @@ if [ -z "${BITAGORA_CHECK_NAMESPACE:-}" ]; then
 fi
 wheel=$1
 work=$(realpath -m "$2")
+dev_bitagora=$(realpath "$3")
 root=$work/rootfs
 arch=$(dpkg --print-architecture)
 
@@ -141,17 +144,17 @@ for rules in "$systemd_dir"/*.rules; do
 done
 
 # The appliance as the service user: a technician added (the store is made), the doctor with a
-# test page and a drawer pulse through a printer simulator that runs from the image too (the
-# pulse is the device's first signed journal record), then that journal verified.
+# test page and a drawer pulse through the printer simulator of the development tools, on the
+# build machine (the pulse is the device's first signed journal record), then that journal
+# verified.
 coproc printer {
-  exec "${as_service_user[@]}" "$APPLIANCE" sim printer --host 127.0.0.1 \
-    --port 0 --out /tmp/receipts
+  exec "$dev_bitagora" sim printer --host 127.0.0.1 --port 0 --out "$work/receipts"
 }
 # shellcheck disable=SC2154  # printer_PID is set by coproc
 trap 'kill "$printer_PID" 2>/dev/null || true' EXIT
 if read -r -t 60 line <&"${printer[0]}" && [[ $line =~ listening\ on\ 127.0.0.1:([0-9]+) ]]; then
   port=${BASH_REMATCH[1]}
-  pass "printer simulator from the image on port $port"
+  pass "printer simulator (development tools) on port $port"
 else
   fail "printer simulator did not start: ${line:-no output}"
   port=9

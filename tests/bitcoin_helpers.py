@@ -14,16 +14,17 @@ from pathlib import Path
 
 from http_helpers import serve
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.core.cart import Cart
 from appliance.payments.bitcoin import BitcoinPayments, Offer, Status
 from appliance.services.till import Staff, Till
-from appliance.sim.esplora import EsploraSim
-from appliance.sim.lightning import LightningSim
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.rates import RatesSim, base_urls
 from appliance.store import journal
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.esplora import EsploraSim
+from bitagora_devtools.sim.lightning import LightningSim
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_devtools.sim.rates import RatesSim, base_urls
 from bitagora_protocol.journal import Record
 
 # BIP84's test vector account (m/84'/0'/0');
@@ -97,21 +98,21 @@ class BitcoinShop:
     data_dir: Path
     till: Till = field(init=False)
     payments: BitcoinPayments = field(init=False)
-    # What the service reported with nobody watching the sale (``on_background``), this boot.
+    # What the service reported with nobody watching the sale (``UnwatchedPayment``), this boot.
     background: Statuses = field(init=False)
     running: bool = False
 
     async def open_till(self, *, listen: bool = True) -> Till:
-        """Switch the till on: ``Till.open`` with settings loaded from the same env.
+        """Switch the till on: ``bootstrap.open_till`` with settings loaded from the same env.
 
-        ``listen=False`` leaves ``on_background`` to a kiosk app about to start (as on a device,
+        ``listen=False`` leaves those to a kiosk app about to start (as on a device,
         where the app is the only listener): what settles before it is there is kept for it,
         not taken by ``background``."""
         assert not self.running, "the till is on already"
         before = len(self.esplora.requests), len(self.lightning.calls)
-        till = await Till.open(load_settings(self.data_dir, env=self.settings_env))
+        till = await bootstrap.open_till(load_settings(self.data_dir, env=self.settings_env))
         assert till.bitcoin is not None
-        # Till.open returns right after starting the watchers, before they first run: set the
+        # open_till returns right after starting the watchers, before they first run: set the
         # clock and the background listener now, before this task next yields.
         if (len(self.esplora.requests), len(self.lightning.calls)) != before:
             await till.close()
@@ -119,7 +120,7 @@ class BitcoinShop:
         till.bitcoin.clock = self.clock
         self.background = Statuses()
         if listen:
-            till.bitcoin.on_background(self.background)
+            till.on_unwatched_payment(self.background)
         self.till, self.payments, self.running = till, till.bitcoin, True
         return till
 
@@ -185,8 +186,8 @@ STAFF = Staff("ana", "Ana", "cashier")
 
 
 async def cart_of(shop: BitcoinShop, sku: str = "espresso", quantity: int = 1) -> Cart:
-    products = {p.sku: p for p in await shop.till.products()}
-    cart = shop.till.new_cart()
+    products = {p.sku: p for p in await shop.till.sales.products()}
+    cart = shop.till.sales.new_cart()
     cart.add(products[sku], quantity)
     return cart
 
@@ -195,7 +196,7 @@ async def offered(shop: BitcoinShop, cart: Cart | None = None) -> tuple[Offer, S
     """An offer for ``cart`` (an espresso by default) and the statuses of its sale."""
     offer = await shop.payments.offer(cart or await cart_of(shop), STAFF)
     statuses = Statuses()
-    shop.payments.watch(offer.sale_id, statuses)
+    shop.till.watch_payment(offer.sale_id, statuses)
     return offer, statuses
 
 

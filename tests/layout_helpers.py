@@ -22,9 +22,9 @@ from tui_helpers import kiosk, open_bitcoin_payment
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_cash import PayCashScreen
-from appliance.tui.script import tap, tap_product, wait_until
 from appliance.tui.widgets.category_bar import CategoryBar
 from appliance.tui.widgets.product_grid import ProductGrid
+from bitagora_devtools.script import tap, tap_product, wait_until
 
 # The panels a kiosk is built with, in pixels, and the console's cells on each (8x16 font).
 PANELS = {

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appliance.sim.bolt11 import encode
-from appliance.sim.lightning import LightningSim
+from bitagora_devtools.sim.bolt11 import encode
+from bitagora_devtools.sim.lightning import LightningSim
 
 RUNE = "tJqAHbMxdOPXmN8DPsiEHt6RnrG0wV4EKhvSs7WhBRk9MCZtZXRob2Q9aW52b2ljZQ=="
 INVOICE_METHODS = frozenset(

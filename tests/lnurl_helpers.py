@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from appliance.sim.lightning import LightningSim
+from bitagora_devtools.sim.lightning import LightningSim
 
 P = "4E2E289D945A66BB13377A728884E867"  # a Bolt Card's encrypted UID and counter
 C = "E19CCB1FED8892CE"  # and its SUN CMAC

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import catalog
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.printer import PrinterSimulator
 from bitagora_protocol.money import Money
 
 
@@ -27,7 +28,7 @@ def fast_settings_env(port: int) -> dict[str, str]:
 
 @asynccontextmanager
 async def open_till(data_dir: Path, port: int) -> AsyncIterator[Till]:
-    till = await Till.open(load_settings(data_dir, env=fast_settings_env(port)))
+    till = await bootstrap.open_till(load_settings(data_dir, env=fast_settings_env(port)))
     try:
         await seed_demo(till.conn, till.currency)
         yield till
@@ -51,9 +52,9 @@ async def cashier(till: Till) -> Staff:
 
 
 async def sell(till: Till, sku: str = "espresso") -> SaleResult:
-    """A cash sale of one product, paid exactly, through Till.pay_cash."""
-    products = {p.sku: p for p in await till.products()}
-    cart = till.new_cart()
+    """A cash sale of one product, paid exactly, through SalesService.pay_cash."""
+    products = {p.sku: p for p in await till.sales.products()}
+    cart = till.sales.new_cart()
     cart.add(products[sku])
     total = cart.totals().total
-    return await till.pay_cash(cart, await cashier(till), Money(total.minor, total.currency))
+    return await till.sales.pay_cash(cart, await cashier(till), Money(total.minor, total.currency))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from appliance.core.sale import Payment, sale_body
+from appliance.services.refunds import CardRefunder, RefundService
 from appliance.services.till import Till
 from appliance.store import sales
 from bitagora_protocol.journal import Record
@@ -15,8 +16,8 @@ RATE = {"rate": "61220.275", "currency": "EUR"}
 
 async def lightning_sale(till: Till, *skus: str) -> Record:
     """A sale of ``skus`` paid in full over Lightning, as the checkout records it."""
-    cart = till.new_cart()
-    products = {p.sku: p for p in await till.products()}
+    cart = till.sales.new_cart()
+    products = {p.sku: p for p in await till.sales.products()}
     for sku in skus:
         cart.add(products[sku])
     payment = Payment(
@@ -24,3 +25,9 @@ async def lightning_sale(till: Till, *skus: str) -> Record:
     )
     body = sale_body(str(uuid.uuid4()), cart, "ana", "Ana", [payment])
     return await sales.record_sale(till.conn, till.identity, body)
+
+
+def refunds_with(till: Till, card: CardRefunder) -> RefundService:
+    """The till's refund service over another card service (a fake, or one with its own
+    HTTP client): as the composition root builds it, with ``card`` instead."""
+    return RefundService(till.conn, till.identity, till.access, till.drawer, till.receipts, card)

@@ -14,7 +14,7 @@ from appliance.core.sale import Payment, sale_body
 from appliance.store import device, sales
 from appliance.store.db import DEFAULT_CHECKPOINT_PAGES, open_db
 from appliance.store.identity import DeviceIdentity, load_or_create_identity
-from appliance.store.seed import demo_products
+from bitagora_devtools.seed import demo_products
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 

@@ -22,8 +22,8 @@ from http_helpers import closed_port
 from store_helpers import tamper_amount
 from uplink_helpers import CentralDb, open_device_store, wait_until
 
-from appliance.backup_cli import Refused, restore
 from appliance.config import Settings
+from appliance.services.restore import Refused, restore
 from appliance.store import lock
 from appliance.store.backup import (
     DATABASE,

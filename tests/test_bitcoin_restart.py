@@ -1,6 +1,6 @@
 """Bitcoin payments made while the till was switched off: the next boot finds them (the Lightning
 watcher's catch-up, the chain monitor's first look), records each sale once, prints its receipt
-and reports it to ``on_background``, as nobody is watching the sale any more."""
+and publishes it as ``UnwatchedPayment``, as nobody is watching the sale any more."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Card payments on a Stripe Terminal reader, through the official stripe library, against the
-Stripe simulator (appliance/sim/stripe.py) over real HTTP. The card is "tapped" with Stripe's
-own simulated-reader test helper (present_payment_method) and Stripe's test card numbers."""
+Stripe simulator (devtools/bitagora_devtools/sim/stripe.py) over real HTTP. The card is "tapped"
+with Stripe's own simulated-reader test helper (present_payment_method) and Stripe's test card
+numbers."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ from appliance.payments.card import (
     idempotency_key,
     make_client,
 )
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import card as card_store
 from appliance.store.db import open_db
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
 from bitagora_protocol.money import Money
 from tests.http_helpers import serve
 

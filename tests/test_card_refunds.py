@@ -11,16 +11,17 @@ from typing import Any
 import httpx
 import pytest
 from card_helpers import sim_card_settings
+from refund_helpers import refunds_with
 from tui_helpers import till_with_printer
 
 from appliance.config import CardSettings
 from appliance.core.refund import LineChoice
 from appliance.core.sale import Payment, sale_body
 from appliance.payments.card import CardError, CardPayments, make_client
-from appliance.services.refunds import Approval, CardRefundFailed, RefundService
+from appliance.services.refunds import Approval, CardRefundFailed
 from appliance.services.till import Staff, Till
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal, sales
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
 from bitagora_protocol.money import Money
 from tests.http_helpers import serve
 
@@ -36,8 +37,8 @@ async def card_sale(
 ) -> Any:
     """A sale paid by card on the simulated reader, then recorded as the till records it;
     ``parts``: the minor units of the first card parts of a split sale (the last pays the rest)."""
-    cart = till.new_cart()
-    products = {p.sku: p for p in await till.products()}
+    cart = till.sales.new_cart()
+    products = {p.sku: p for p in await till.sales.products()}
     cart.add(products["mug"])
     cart.add(products["cake"])
     total = cart.totals().total
@@ -66,7 +67,7 @@ async def test_card_refund_once_despite_a_network_drop(tmp_path: Path) -> None:
         settings = sim_card_settings(url, KEY)
         card = CardPayments(settings, till.conn, http=http)
         sale = await card_sale(till, card, settings, http)
-        service = RefundService(till, card)
+        service = refunds_with(till, card)
 
         sim.drop("POST", "/v1/refunds", when="after")  # Stripe refunds, the answer is lost
         result = await service.refund(
@@ -133,7 +134,7 @@ async def test_split_card_sale_refunded_in_pieces_and_after_a_half_failure(tmp_p
     ):
         settings = sim_card_settings(url, KEY)
         card = CardPayments(settings, till.conn, http=http)
-        service = RefundService(till, card)
+        service = refunds_with(till, card)
 
         def left(pi: str) -> int:
             (charge,) = sim.succeeded_charges(pi)

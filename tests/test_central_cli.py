@@ -49,8 +49,8 @@ async def _cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_serve_enroll_code_and_stop(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+async def test_serve_enroll_code_and_stop(pg_tmp_path: Path) -> None:
+    data_dir = pg_tmp_path / "data"
     pgdata = data_dir / "central" / "pgdata"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -73,7 +73,16 @@ async def test_serve_enroll_code_and_stop(tmp_path: Path) -> None:
             lines.append(line.strip())
         base_url = lines[-1].removeprefix("central listening on ")
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
-        assert any("created ops user 'admin' with password" in line for line in lines)
+        # The random first password is in a file only central's user reads, never in its output
+        # (its log: the system journal under systemd).
+        password_file = data_dir / "central" / "ops_password"
+        assert any(
+            f"created ops user 'admin'; its password is in {password_file}" in line
+            for line in lines
+        )
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        password = password_file.read_text(encoding="utf-8").strip()
+        assert len(password) >= 12 and not any(password in line for line in lines)
         secret = data_dir / "central" / "session_secret"
         assert secret.stat().st_mode & 0o777 == 0o600
 
@@ -98,9 +107,13 @@ async def test_serve_enroll_code_and_stop(tmp_path: Path) -> None:
             )
             assert enrolled.status_code == 201, enrolled.text
             assert enrolled.json()["merchant"] == "CLI Shop"
+            login = await client.post("/login", data={"username": "admin", "password": password})
+            assert login.status_code == 303
 
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert proc.stderr is not None
+        assert password not in (await proc.stdout.read() + await proc.stderr.read()).decode()
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from appliance.core.cart import Cart
 from appliance.core.refund import LineChoice, RefundError, allocate, plan_refund
 from appliance.core.sale import Payment, sale_body
-from appliance.store.seed import demo_products
+from bitagora_devtools.seed import demo_products
 from bitagora_protocol.money import Money
 
 PRODUCTS = demo_products("EUR")

@@ -4,19 +4,27 @@ uplink): cash sales through the kiosk app and one Lightning sale through the pay
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
+import secrets
 import sqlite3
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from contextlib import AsyncExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import outside_basetemp
 
-from appliance.demo import BIP84_ZPUB, SOCKET_PATH_MAX, lightning_socket_path
+from appliance.store.identity import KEY_FILE
+from bitagora_devtools.demo import BIP84_ZPUB, SOCKET_PATH_MAX, lightning_socket_path
+from bitagora_devtools.seed import DEMO_BADGES, DEMO_STAFF
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -24,8 +32,12 @@ pytestmark = pytest.mark.timeout(180)
 BIP84_RECEIVE_0 = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 
 
-def demo(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def demo(
+    data_dir: Path, *args: str, ops_password: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BITAGORA_")}
+    if ops_password is not None:
+        env["BITAGORA_OPS_PASSWORD"] = ops_password
     return subprocess.run(
         [
             sys.executable,
@@ -60,20 +72,45 @@ def lightning_sales(records: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
     ]
 
 
-def test_headless_demo_sells_and_central_verifies_twice_over(tmp_path: Path) -> None:
-    first = demo(tmp_path, "--sales", "2")
+@dataclass(frozen=True)
+class DemoRuns:
+    """Two headless demo runs in one folder (the second reuses the enrolled device), run once
+    for the tests of this module: a demo run costs half a minute."""
+
+    root: Path
+    ops_password: str
+    first: subprocess.CompletedProcess[str]
+    first_records: list[tuple[str, dict[str, Any]]]
+    first_receipts: int
+    second: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def demo_runs() -> Iterator[DemoRuns]:
+    # The demo's central runs an embedded PostgreSQL in the folder: outside pytest's base folder.
+    with outside_basetemp("bitagora-test-demo-") as root:
+        password = "ops-" + secrets.token_urlsafe(12)  # unique, so that finding it means a leak
+        first = demo(root, "--sales", "2", ops_password=password)
+        records = journal(root) if first.returncode == 0 else []
+        receipts = len(list((root / "printer").glob("receipt-*.txt")))
+        second = demo(root, "--sales", "1", ops_password=password)
+        yield DemoRuns(root, password, first, records, receipts, second)
+
+
+def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns) -> None:
+    first, root = demo_runs.first, demo_runs.root
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("demo OK: 2 cash sales and 1 Lightning sale")
     # Each cash sale is two records (the sale and its drawer opening); the Lightning sale is two
     # too (its `payment` offer, then the sale).
     assert "verified on device (6 records) and central (6)" in first.stdout
-    assert len(list((tmp_path / "printer").glob("receipt-*.txt"))) == 3
+    assert demo_runs.first_receipts == 3
 
-    config = tomllib.loads((tmp_path / "device" / "appliance.toml").read_text(encoding="utf-8"))
+    config = tomllib.loads((root / "device" / "appliance.toml").read_text(encoding="utf-8"))
     assert config["onchain"]["wallet"] == BIP84_ZPUB
     assert config["lightning"]["kind"] == "socket"
     assert config["rates"]["base_urls"]
-    records = journal(tmp_path)
+    records = demo_runs.first_records
     assert [kind for kind, _ in records] == ["sale", "drawer_open"] * 2 + ["payment", "sale"]
     offer = records[4][1]
     # One unified offer: the wallet's first address and an invoice, at one locked rate.
@@ -89,10 +126,71 @@ def test_headless_demo_sells_and_central_verifies_twice_over(tmp_path: Path) -> 
 
     # A second start reuses the enrolled device and the chain continues on central; the
     # simulated node (which forgot everything) is told to count payments on from the first run.
-    second = demo(tmp_path, "--sales", "1")
+    second = demo_runs.second
     assert second.returncode == 0, second.stderr
     assert "verified on device (10 records) and central (10)" in second.stdout
-    assert len(lightning_sales(journal(tmp_path))) == 2
+    assert len(lightning_sales(journal(root))) == 2
+
+
+ENROLLMENT_CODE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b")
+SECRET_SETTING = re.compile(r"secret|password|rune|macaroon|api_key|token|credential", re.I)
+
+
+def _secret_settings(table: dict[str, Any]) -> Iterator[str]:
+    """The values of the device's settings whose names say they are secrets."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _secret_settings(value)
+        elif SECRET_SETTING.search(key) and isinstance(value, str) and value.strip():
+            yield value.strip()
+
+
+def demo_secrets(root: Path, ops_password: str) -> dict[str, re.Pattern[str]]:
+    """Every secret the demo uses, by name: what must never be found in a log."""
+    found: dict[str, str] = {"ops password": ops_password}
+    found["central session secret"] = (
+        (root / "central" / "central" / "session_secret").read_text(encoding="ascii").strip()
+    )
+    pem = (root / "device" / KEY_FILE).read_text(encoding="ascii")
+    body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+    found["device key (PEM body)"] = body
+    found["device key (hex)"] = base64.b64decode(body)[-32:].hex()  # PKCS#8: the seed comes last
+    with closing(sqlite3.connect(root / "device" / "appliance.sqlite3")) as conn:
+        for staff_id, pin_hash in conn.execute("SELECT id, pin_hash FROM staff"):
+            found[f"{staff_id}'s PIN hash"] = pin_hash
+    config = tomllib.loads((root / "device" / "appliance.toml").read_text(encoding="utf-8"))
+    for number, value in enumerate(_secret_settings(config)):
+        found[f"secret setting {number}"] = value
+    patterns = {name: re.compile(re.escape(value)) for name, value in found.items()}
+    # PINs are short: a PIN as a number of its own, not four digits inside a longer one.
+    for staff_id, _, _, pin in DEMO_STAFF:
+        patterns[f"{staff_id}'s PIN"] = re.compile(rf"(?<![\w.:,-]){pin}(?![\w.:,-])")
+    for staff_id, uid in DEMO_BADGES:
+        patterns[f"{staff_id}'s badge"] = re.compile(uid, re.I)
+    patterns["an enrollment code"] = ENROLLMENT_CODE
+    return patterns
+
+
+def test_demo_logs_hold_no_secret(demo_runs: DemoRuns) -> None:
+    """Every log the two demo runs wrote (the kiosk's, central's, the uplink's, the simulators')
+    is searched for every secret the demo uses: none may be there."""
+    assert demo_runs.first.returncode == demo_runs.second.returncode == 0
+    logs = sorted((demo_runs.root / "logs").iterdir())
+    names = {path.name for path in logs}
+    assert {"kiosk.log", "central.log", "uplink.log", "lightning.log"} <= names, names
+    patterns = demo_secrets(demo_runs.root, demo_runs.ops_password)
+    assert len(patterns) >= 10
+    leaks = [
+        f"{path.name}:{number}: {name}"
+        for path in logs
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for name, pattern in patterns.items()
+        if pattern.search(line)
+    ]
+    assert not leaks, leaks
+    # The log is not empty of details either: the kiosk's lines carry their ``extra`` fields.
+    kiosk = (demo_runs.root / "logs" / "kiosk.log").read_text(encoding="utf-8")
+    assert re.search(r"printing receipt sale_seq=\d+ journal_seq=\d+ copy=False", kiosk), kiosk
 
 
 def test_headless_demo_refuses_zero_sales(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from store_helpers import open_device, tamper_amount, write_sales
 from appliance.cli import main
 from appliance.config import Settings, load_settings
 from appliance.doctor import EARLIEST_PLAUSIBLE, Options, clock_check, passed, run_checks
-from appliance.sim.printer import PrinterSimulator
 from appliance.uplink.client import CentralClient, Enrollment
 from appliance.uplink.daemon import save_enrollment
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 ONLINE = Options(print_test_page=False)
 OFFLINE = Options(offline=True, print_test_page=False)

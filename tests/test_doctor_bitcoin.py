@@ -12,10 +12,10 @@ from http_helpers import closed_port, serve
 
 from appliance.config import Settings, load_settings
 from appliance.doctor import Options, onchain_check, passed, rates_check, report, run_checks
-from appliance.sim.esplora import EsploraSim
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.rates import RatesSim, base_urls
 from appliance.wallet.rates import SOURCES
+from bitagora_devtools.sim.esplora import EsploraSim
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_devtools.sim.rates import RatesSim, base_urls
 
 pytestmark = pytest.mark.timeout(60)
 

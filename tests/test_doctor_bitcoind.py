@@ -13,8 +13,8 @@ from http_helpers import closed_port, serve
 
 from appliance.config import Settings, load_settings
 from appliance.doctor import onchain_check
-from appliance.sim.bitcoind import BitcoindSim
-from appliance.sim.esplora import EsploraSim
+from bitagora_devtools.sim.bitcoind import BitcoindSim
+from bitagora_devtools.sim.esplora import EsploraSim
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,11 +15,11 @@ from print_helpers import open_till
 from appliance.config import Settings, load_settings
 from appliance.doctor import Check, Options, lightning_check, run_checks
 from appliance.drivers.ndef import uri_record
-from appliance.sim.lightning import LightningSim
-from appliance.sim.nfc import Pn532Simulator, SimCard
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import drawer as drawer_store
 from appliance.store.db import open_db
+from bitagora_devtools.sim.lightning import LightningSim
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 pytestmark = pytest.mark.timeout(60)
 __all__ = ["ln_sim"]  # a fixture, used by name

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from appliance.bootstrap import drawer_from_settings
 from appliance.config import ConfigError, load_settings
 from appliance.core.drawer import DrawerBodyError, drawer_open_body
-from appliance.drivers.drawer import DrawerError, GpioDrawer, drawer_from_settings
+from appliance.drivers.drawer import DrawerError, GpioDrawer
 from appliance.drivers.printer import EscposNetworkPrinter
-from appliance.services.drawer import DrawerState, DrawerWatch
+from appliance.services.drawer import DrawerChanged, DrawerState, DrawerWatch
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,7 +43,7 @@ async def next_state(queue: asyncio.Queue[DrawerState]) -> DrawerState:
 
 def watch_with_queue(watch: DrawerWatch) -> asyncio.Queue[DrawerState]:
     queue: asyncio.Queue[DrawerState] = asyncio.Queue()
-    watch.subscribe(queue.put_nowait)
+    watch.bus.subscribe(DrawerChanged, lambda event: queue.put_nowait(event.state))
     return queue
 
 

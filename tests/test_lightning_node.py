@@ -14,7 +14,6 @@ import pytest
 from http_helpers import closed_port
 
 from appliance.config import ConfigError, LightningSettings
-from appliance.sim.lightning import LightningSim
 from appliance.wallet.lightning import (
     ClnRestNode,
     InvoiceNotFound,
@@ -27,6 +26,7 @@ from appliance.wallet.lightning import (
     make_node,
     sale_label,
 )
+from bitagora_devtools.sim.lightning import LightningSim
 from tests.lightning_helpers import RUNE, ln_sim, make_tls
 
 __all__ = ["ln_sim"]

@@ -11,11 +11,11 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from appliance.sim.lightning import LightningSim
 from appliance.store import lightning as store
 from appliance.store.db import open_db
 from appliance.wallet.lightning import LabelExists, SocketNode
 from appliance.wallet.ln_watch import InvoiceWatcher
+from bitagora_devtools.sim.lightning import LightningSim
 from tests.lightning_helpers import ln_sim
 
 __all__ = ["ln_sim"]

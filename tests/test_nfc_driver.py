@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.bootstrap import nfc_from_settings
 from appliance.config import ConfigError, load_settings
 from appliance.drivers import pn532_frames as pf
 from appliance.drivers.ndef import text_record, uri_record
@@ -26,9 +27,8 @@ from appliance.drivers.nfc import (
     NfcUnavailable,
     NoNfcReader,
     Pn532Reader,
-    nfc_from_settings,
 )
-from appliance.sim.nfc import Pn532Simulator, SimCard
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,9 +13,9 @@ from store_helpers import cash_sale_body
 
 from appliance.services.printing import PrinterState
 from appliance.services.till import NothingToReprint
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import journal, print_queue, sales
 from appliance.store.db import transaction
+from bitagora_devtools.sim.printer import PrinterSimulator
 from bitagora_protocol.journal import verify_chain
 
 pytestmark = pytest.mark.timeout(30)
@@ -179,12 +179,12 @@ async def test_queued_receipt_survives_a_restart_and_prints_once(tmp_path: Path)
 async def test_reprint_is_journaled_and_prints_a_copy(tmp_path: Path) -> None:
     async with till_and_printer(tmp_path) as (till, sim):
         with pytest.raises(NothingToReprint):
-            await till.reprint_last(await cashier(till))
+            await till.receipts.reprint_last(await cashier(till))
         first = await sell(till)
         last = await sell(till, "pao")
         await sim.wait_receipts(2)
 
-        reprint = await till.reprint_last(await cashier(till))
+        reprint = await till.receipts.reprint_last(await cashier(till))
         assert reprint.kind == "reprint"
         assert reprint.body == {
             "sale_id": last.sale_id,

@@ -26,7 +26,7 @@ from appliance.drivers.printer import (
     PrinterStatus,
     render_receipt,
 )
-from appliance.sim.printer import Cut, EscPosDecoder, PrinterSimulator
+from bitagora_devtools.sim.printer import Cut, EscPosDecoder, PrinterSimulator
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -362,7 +362,7 @@ async def test_cli_prints_where_it_listens_and_stops_on_sigterm(tmp_path: Path) 
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "appliance.sim.printer",
+        "bitagora_devtools.sim.printer",
         "--port",
         "0",
         "--out",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_printer import make_receipt
 
+from appliance.bootstrap import printer_from_settings
 from appliance.config import ConfigError, PrinterSettings, load_settings
 from appliance.core.receipt import ReceiptLine
 from appliance.drivers.printer import (
@@ -20,9 +21,8 @@ from appliance.drivers.printer import (
     PaperOut,
     PrinterStatus,
     PrinterUnreachable,
-    printer_from_settings,
 )
-from appliance.sim.printer import Cut, EscPosDecoder, PrinterSimulator
+from bitagora_devtools.sim.printer import Cut, EscPosDecoder, PrinterSimulator
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 from lightning_helpers import customer_invoice
-from refund_helpers import RATE
+from refund_helpers import RATE, refunds_with
 from tui_helpers import till_with_printer
 
 from appliance.core.lockout import LockedOut
 from appliance.core.refund import LineChoice, RefundError
 from appliance.core.sale import Payment, sale_body
 from appliance.services.printing import local_time
-from appliance.services.refunds import Approval, RefundService, mark_payout_paid, payouts
+from appliance.services.refunds import Approval, mark_payout_paid, payouts
 from appliance.services.till import AuthError, NotAuthorized, Staff, Till
 from appliance.store import journal, sales
 from bitagora_protocol.journal import verify_chain
@@ -37,17 +37,17 @@ async def records(till: Till) -> list[Any]:
 
 
 async def cash_sale(till: Till, *skus: str) -> Any:
-    cart = till.new_cart()
-    products = {p.sku: p for p in await till.products()}
+    cart = till.sales.new_cart()
+    products = {p.sku: p for p in await till.sales.products()}
     for sku in skus:
         cart.add(products[sku])
-    return await till.pay_cash(cart, ANA, Money(10_000, till.currency))
+    return await till.sales.pay_cash(cart, ANA, Money(10_000, till.currency))
 
 
 async def split_sale(till: Till, methods: tuple[str, str] = ("cash", "card")) -> Any:
     """A sale paid half by each method, appended directly (split tender has no screen yet)."""
-    cart = till.new_cart()
-    products = {p.sku: p for p in await till.products()}
+    cart = till.sales.new_cart()
+    products = {p.sku: p for p in await till.sales.products()}
     cart.add(products["mug"])  # 12.00 at 21 %
     cart.add(products["espresso"], 2)  # 3.60 at 10 %
     total = cart.totals().total  # 15.60
@@ -71,7 +71,7 @@ async def test_whole_cash_refund_kicks_drawer_and_prints(tmp_path: Path) -> None
         sale = await cash_sale(till, "espresso", "mug")
         await sim.wait_receipts(1)
         await sim.wait_drawer_kicks(1)
-        result = await RefundService(till).refund(ANA, MANAGER, "wrong order", sale_id=sale.sale_id)
+        result = await till.refunds.refund(ANA, MANAGER, "wrong order", sale_id=sale.sale_id)
         body = result.record.body
         assert result.record.kind == "refund" and result.problems == ()
         assert body["original_seq"] == sale.record.seq
@@ -91,14 +91,14 @@ async def test_whole_cash_refund_kicks_drawer_and_prints(tmp_path: Path) -> None
         verify_chain(await records(till), till.identity.public_key, till.identity.device_id)
         # Nothing is left: a second refund is refused in words.
         with pytest.raises(RefundError, match="nothing is left"):
-            await RefundService(till).refund(ANA, MANAGER, "again", sale_id=sale.sale_id)
+            await till.refunds.refund(ANA, MANAGER, "again", sale_id=sale.sale_id)
 
 
 async def test_one_line_of_a_split_sale(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
         sale = await split_sale(till)
         card = FakeCard()
-        service = RefundService(till, card)
+        service = refunds_with(till, card)
         result = await service.refund(
             ANA, MANAGER, "chipped", original_seq=sale.seq, lines=[LineChoice(0)]
         )
@@ -171,7 +171,7 @@ class FakeCard:
 async def test_lightning_refund_is_a_pending_payout(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
         sale = await split_sale(till, ("lightning", "cash"))
-        service = RefundService(till)
+        service = till.refunds
         with pytest.raises(RefundError, match="ask the customer where"):
             await service.refund(ANA, MANAGER, "changed mind", original_seq=sale.seq)
         with pytest.raises(RefundError, match="Lightning refund needs"):
@@ -195,7 +195,7 @@ async def test_lightning_refund_is_a_pending_payout(tmp_path: Path) -> None:
 async def test_onchain_refund_address_checked_by_embit(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await split_sale(till, ("onchain", "cash"))
-        service = RefundService(till)
+        service = till.refunds
         bad = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdx"  # last character mistyped
         with pytest.raises(RefundError, match="not a valid bitcoin address"):
             await service.refund(ANA, MANAGER, "x", original_seq=sale.seq, destination=bad)
@@ -213,7 +213,7 @@ async def test_lightning_refund_refuses_an_address(tmp_path: Path) -> None:
         sale_body_ = dict(sale.body)
         assert sale_body_["payments"][1]["method"] == "lightning"
         with pytest.raises(RefundError, match="needs the customer's invoice"):
-            await RefundService(till).refund(
+            await till.refunds.refund(
                 ANA,
                 MANAGER,
                 "x",
@@ -226,15 +226,15 @@ async def test_cashier_cannot_refund_or_void_even_without_ui(tmp_path: Path) -> 
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await cash_sale(till, "espresso")
         before = len(await records(till))
-        service = RefundService(till)
+        service = till.refunds
         with pytest.raises(NotAuthorized, match="a manager must approve a refund"):
             await service.refund(ANA, Approval(pin="1234"), "x", sale_id=sale.sale_id)
         with pytest.raises(NotAuthorized):
             await service.refund(ANA, Approval(badge="04A224B2C35E80"), "x", sale_id=sale.sale_id)
         with pytest.raises(NotAuthorized):
             await service.refund(ANA, Approval(), "x", sale_id=sale.sale_id)
-        cart = till.new_cart()
-        cart.add((await till.products())[0])
+        cart = till.sales.new_cart()
+        cart.add((await till.sales.products())[0])
         with pytest.raises(NotAuthorized):
             await service.void(cart, ANA, Approval(pin="1234"), "x")
         assert len(await records(till)) == before
@@ -248,7 +248,7 @@ async def test_cashier_cannot_refund_or_void_even_without_ui(tmp_path: Path) -> 
 async def test_wrong_manager_pin_counts_towards_lockout(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await cash_sale(till, "espresso")
-        service = RefundService(till)
+        service = till.refunds
         for _ in range(4):
             with pytest.raises(AuthError):
                 await service.refund(ANA, Approval(pin="0000"), "x", sale_id=sale.sale_id)
@@ -262,7 +262,7 @@ async def test_wrong_manager_pin_counts_towards_lockout(tmp_path: Path) -> None:
 async def test_over_refund_refused(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await cash_sale(till, "espresso")
-        service = RefundService(till)
+        service = till.refunds
         with pytest.raises(RefundError, match="only 1 of Espresso left"):
             await service.refund(ANA, MANAGER, "x", sale_id=sale.sale_id, lines=[LineChoice(0, 2)])
         with pytest.raises(RefundError, match="no line 3"):
@@ -275,10 +275,10 @@ async def test_over_refund_refused(tmp_path: Path) -> None:
 
 async def test_void_is_journaled(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
-        cart = till.new_cart()
-        products = {p.sku: p for p in await till.products()}
+        cart = till.sales.new_cart()
+        products = {p.sku: p for p in await till.sales.products()}
         cart.add(products["cake"], 2)
-        record = await RefundService(till).void(cart, ANA, MANAGER, "customer left")
+        record = await till.refunds.void(cart, ANA, MANAGER, "customer left")
         assert record.kind == "void" and cart.is_empty
         assert record.body["total"]["minor"] == 840
         assert record.body["approved_by"] == {"id": "marco", "name": "Marco"}
@@ -295,7 +295,7 @@ async def test_cli_lists_payouts_and_marks_one_paid(
 
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await split_sale(till, ("lightning", "cash"))
-        result = await RefundService(till).refund(
+        result = await till.refunds.refund(
             ANA, MANAGER, "changed mind", original_seq=sale.seq, destination=BOLT11
         )
         data_dir = str(till.settings.data_dir)
@@ -335,7 +335,7 @@ async def test_cli_lists_payouts_and_marks_one_paid(
 async def test_payout_marked_paid_at_the_till_needs_a_manager(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await split_sale(till, ("onchain", "cash"))
-        result = await RefundService(till).refund(
+        result = await till.refunds.refund(
             ANA,
             MANAGER,
             "x",
@@ -362,7 +362,7 @@ async def test_refund_destination_on_another_chain_or_for_another_amount_is_refu
     tmp_path: Path,
 ) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
-        service = RefundService(till)
+        service = till.refunds
         sale = await split_sale(till, ("onchain", "cash"))
         testnet = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
         with pytest.raises(RefundError, match="customer paid on mainnet"):
@@ -383,7 +383,7 @@ async def test_two_refunds_at_once_cannot_both_take_the_rest(tmp_path: Path) -> 
     async with till_with_printer(tmp_path) as (till, _sim):
         sale = await split_sale(till)
         card = SlowCard()  # Stripe takes a while: both would plan before either is recorded
-        one, two = RefundService(till, card), RefundService(till, card)  # two screens, say
+        one, two = refunds_with(till, card), refunds_with(till, card)  # two screens, say
         results = await asyncio.gather(
             one.refund(ANA, MANAGER, "x", original_seq=sale.seq),
             two.refund(ANA, MANAGER, "x", original_seq=sale.seq),
@@ -404,7 +404,7 @@ async def test_a_sale_is_found_as_its_receipt_names_it(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         first = await cash_sale(till, "espresso")
         second = await cash_sale(till, "mug")
-        service = RefundService(till)
+        service = till.refunds
         for text in (
             first.sale_id.upper(),
             f"bitagora:{first.sale_id}:{first.record.seq}",  # the receipt's QR code

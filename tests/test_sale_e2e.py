@@ -12,9 +12,9 @@ import pytest
 from tui_helpers import till_with_printer
 from uplink_helpers import fast_backoff
 
-from appliance.tui.script import run_scripted_sales
 from appliance.uplink.client import CentralClient
 from appliance.uplink.daemon import Uplink, save_enrollment
+from bitagora_devtools.script import run_scripted_sales
 from bitagora_protocol.journal import Record, verify_chain
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,6 +12,7 @@ import pytest
 import serial
 from scanner_helpers import Events, PtyScanner
 
+from appliance.bootstrap import scanner_from_settings
 from appliance.config import ConfigError, load_settings
 from appliance.drivers.scanner import (
     Connected,
@@ -20,7 +21,6 @@ from appliance.drivers.scanner import (
     Refused,
     Scanned,
     SerialScanner,
-    scanner_from_settings,
 )
 
 pytestmark = pytest.mark.timeout(60)

@@ -37,8 +37,8 @@ async def staff(till: Till, pin: str) -> Staff:
 
 async def other_sale(till: Till, method: str, training: bool = False) -> Record:
     """A sale paid by ``method`` as its payment session would record it."""
-    products = {p.sku: p for p in await till.products()}
-    cart = till.new_cart()
+    products = {p.sku: p for p in await till.sales.products()}
+    cart = till.sales.new_cart()
     cart.add(products["croissant"], 2)
     cart.add(products["espresso"])
     total = cart.totals().total
@@ -106,7 +106,7 @@ def independent_sums(records: list[Record]) -> dict[str, Any]:
 
 
 async def a_day(till: Till) -> tuple[ShiftService, Staff, Staff]:
-    shifts = ShiftService(till)
+    shifts = till.shifts
     ana, marco = await staff(till, "1234"), await staff(till, "9999")
     await shifts.open_shift(ana, Money(10000, "EUR"))
     with pytest.raises(ShiftError, match="already open"):
@@ -195,7 +195,7 @@ async def test_the_database_refuses_a_second_z_for_a_period(tmp_path: Path) -> N
 
 async def test_roles_are_enforced_by_the_service(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
-        shifts = ShiftService(till)
+        shifts = till.shifts
         ana = await staff(till, "1234")
         await shifts.open_shift(ana, Money(5000, "EUR"))
         with pytest.raises(NotAuthorized, match="close the day"):

@@ -20,9 +20,9 @@ from appliance.core.split import SplitSale
 from appliance.payments.card import make_client
 from appliance.services.refunds import Approval
 from appliance.services.split import PartRefunded
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal
 from appliance.wallet.lightning import sale_label
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
 from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,7 +60,7 @@ async def present(shop: BitcoinShop) -> None:
 
 async def split_of_mug_and_cake(shop: BitcoinShop) -> SplitSale:
     cart = await cart_of(shop, "mug")
-    products = {p.sku: p for p in await shop.till.products()}
+    products = {p.sku: p for p in await shop.till.sales.products()}
     cart.add(products["cake"])  # 12.00 + 4.20
     return await shop.till.split.begin(cart, STAFF)
 
@@ -123,7 +123,7 @@ async def test_a_card_charge_more_than_is_due_is_refunded_and_journalled(tmp_pat
         assert (await shop.till.split.get(split.sale_id)).remaining == eur(620)
         await shop.close_till()
         await shop.open_till()
-        assert await shop.till.recovered() == []
+        assert await shop.till.recovery.recovered() == []
         assert len(sim.refunds) == 1
 
 

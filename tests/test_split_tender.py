@@ -11,6 +11,7 @@ import pytest
 from bitcoin_helpers import STAFF, Statuses, bitcoin_shop, cart_of, payment_states, records
 from card_helpers import DECLINED, VISA, card_shop
 
+from appliance import bootstrap
 from appliance.core.refund import LineChoice
 from appliance.core.report import period_report
 from appliance.core.sale import SaleError
@@ -20,7 +21,6 @@ from appliance.payments.card import CardStatus
 from appliance.services.refunds import (
     Approval,
     RefundError,
-    RefundService,
     mark_payout_paid,
     payouts,
 )
@@ -110,7 +110,7 @@ async def test_lightning_part_and_cash(tmp_path: Path) -> None:
         offer = await shop.payments.offer_part(split.sale_id, eur(500), STAFF)
         assert offer.total == eur(500) and offer.sale_id != split.sale_id
         statuses = Statuses()
-        shop.payments.watch(offer.sale_id, statuses)
+        shop.till.watch_payment(offer.sale_id, statuses)
         await shop.lightning.pay(sale_label(offer.sale_id))
         paid = await statuses.until("paid")
         assert isinstance(paid.result, SplitSale) and paid.result.remaining == eur(340)
@@ -142,7 +142,7 @@ async def test_expired_bitcoin_part_leaves_the_paid_part(tmp_path: Path) -> None
             await shop.payments.offer_part(split.sale_id, eur(441), STAFF)
         offer = await shop.payments.offer_part(split.sale_id, eur(440), STAFF)
         statuses = Statuses()
-        shop.payments.watch(offer.sale_id, statuses)
+        shop.till.watch_payment(offer.sale_id, statuses)
         shop.clock.now = offer.expires_at + 1
         shop.payments.wake()
         await statuses.until("expired")
@@ -158,7 +158,7 @@ async def test_refund_one_line_of_a_split_sale(tmp_path: Path) -> None:
         await shop.till.split.pay_cash(split.sale_id, STAFF, eur(620))
         (sale,) = await kinds(shop.till, "sale")
 
-        service = RefundService(shop.till, shop.till.card)
+        service = shop.till.refunds
         result = await service.refund(
             STAFF, MANAGER, "chipped", sale_id=split.sale_id, lines=[LineChoice(0)]
         )
@@ -209,8 +209,8 @@ async def test_card_attempts_open_at_a_restart_are_settled_at_boot(tmp_path: Pat
         part = await shop.till.split.start_card(split.sale_id, STAFF, eur(1200))
         await shop.till.close()
         await shop.present(VISA)
-        shop.till = await Till.open(shop.settings)
-        notes = await shop.till.recovered()
+        shop.till = await bootstrap.open_till(shop.settings)
+        notes = await shop.till.recovery.recovered()
         assert any(split.sale_id[:8] in n and "the sale is recorded" in n for n in notes)
         (sale,) = await kinds(shop.till, "sale")
         assert sale.body["sale_id"] == split.sale_id
@@ -218,10 +218,10 @@ async def test_card_attempts_open_at_a_restart_are_settled_at_boot(tmp_path: Pat
 
         # A whole sale by card, and nobody presents a card before the till goes off: at boot
         # its PaymentIntent is cancelled and the attempt closed; nothing is recorded.
-        products = {p.sku: p for p in await shop.till.products()}
-        cart = shop.till.new_cart()
+        products = {p.sku: p for p in await shop.till.sales.products()}
+        cart = shop.till.sales.new_cart()
         cart.add(products["cake"])
-        lost = await shop.till.start_card(cart, STAFF, "whole-sale-1")
+        lost = await shop.till.sales.start_card(cart, STAFF, "whole-sale-1")
         assert await shop.restart() == []
         assert shop.sim.payment_intents[lost.payment_intent]["status"] == "canceled"
         row = await card_store.get_attempt(shop.till.conn, "whole-sale-1", 1)
@@ -231,11 +231,11 @@ async def test_card_attempts_open_at_a_restart_are_settled_at_boot(tmp_path: Pat
         # records its sale at boot.
         cart.clear()
         cart.add(products["espresso"])
-        paid_late = await shop.till.start_card(cart, STAFF, "whole-sale-2")
+        paid_late = await shop.till.sales.start_card(cart, STAFF, "whole-sale-2")
         await shop.till.close()
         await shop.present(VISA)
-        shop.till = await Till.open(shop.settings)
-        notes = await shop.till.recovered()
+        shop.till = await bootstrap.open_till(shop.settings)
+        notes = await shop.till.recovery.recovered()
         assert any("whole-sa" in n and "sale recorded" in n for n in notes), notes
         sales = await kinds(shop.till, "sale")
         assert [s.body["sale_id"] for s in sales] == [split.sale_id, "whole-sale-2"]
@@ -274,7 +274,7 @@ async def test_a_lightning_part_given_back_is_a_pending_payout(tmp_path: Path) -
         split = await till.split.begin(await cart_of(shop, "cake", 2), STAFF)
         offer = await shop.payments.offer_part(split.sale_id, eur(500), STAFF)
         statuses = Statuses()
-        shop.payments.watch(offer.sale_id, statuses)
+        shop.till.watch_payment(offer.sale_id, statuses)
         await shop.lightning.pay(sale_label(offer.sale_id))
         await statuses.until("paid")
         with pytest.raises(RefundError, match="ask the customer where to send it"):
@@ -346,8 +346,8 @@ async def test_stripe_out_of_reach_at_start_leaves_the_attempt_for_the_next_star
         await shop.present(VISA)
         retries = shop.settings.card.retries
         shop.sim.drop("GET", f"/v1/payment_intents/{attempt.payment_intent}", count=retries + 1)
-        shop.till = await Till.open(shop.settings)
-        (note,) = await shop.till.recovered()
+        shop.till = await bootstrap.open_till(shop.settings)
+        (note,) = await shop.till.recovery.recovered()
         assert "not settled" in note and "Stripe cannot be reached" in note
         assert [a.sale_id for a in await card_store.open_attempts(shop.till.conn)] == [
             split.sale_id

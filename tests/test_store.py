@@ -188,3 +188,38 @@ async def test_lightning_settlements_stored_before_count_epochs_keep_their_curso
         )
         paid = old.execute("SELECT status, pay_index FROM ln_invoice WHERE label = 'bitagora-s2'")
         assert paid.fetchone() == ("paid", 8)
+
+
+async def test_highest_pay_index_is_the_cursor_or_a_payment_taken_above_it(tmp_path: Path) -> None:
+    """What the demo tells its simulated node to count on from (store.lightning)."""
+    conn = await open_db(tmp_path / "a.sqlite3")
+    try:
+        assert await ln_store.highest_pay_index(conn) == 0
+        for n in (1, 2, 3):
+            await ln_store.add_invoice(
+                conn,
+                sale_id=f"s{n}",
+                label=f"bitagora-s{n}",
+                payment_hash=f"h{n}",
+                bolt11=f"lnbc{n}",
+                amount_msat=1000,
+                expires_at=0,
+            )
+
+        async def pay(n: int, advance: bool) -> None:
+            await ln_store.record_payment(
+                conn,
+                label=f"bitagora-s{n}",
+                pay_index=n,
+                amount_received_msat=1000,
+                paid_at=1,
+                advance=advance,
+            )
+
+        await pay(1, advance=True)
+        assert await ln_store.highest_pay_index(conn) == 1
+        await pay(3, advance=False)  # taken on catch-up: the cursor stays at 1
+        assert await ln_store.last_pay_index(conn) == 1
+        assert await ln_store.highest_pay_index(conn) == 3
+    finally:
+        await conn.close()

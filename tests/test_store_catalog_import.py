@@ -20,7 +20,7 @@ from appliance.core.barcode import parse
 from appliance.core.catalog_csv import CatalogFileError
 from appliance.store import catalog, catalog_versions, journal
 from appliance.store.identity import DeviceIdentity
-from appliance.store.seed import seed_demo
+from bitagora_devtools.seed import seed_demo
 from bitagora_protocol.journal import verify_chain
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"

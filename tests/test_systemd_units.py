@@ -119,7 +119,7 @@ def test_exposure_stays_under_the_recorded_ceiling(name: str) -> None:
 def test_uplink_is_a_notify_service_with_a_watchdog() -> None:
     uplink = unit_settings("bitagora-uplink.service")
     assert uplink["Type"] == ["notify"]
-    # appliance/uplink/main.py pings every WATCHDOG_USEC / 2 from the event loop.
+    # appliance/uplink/service.py pings every WATCHDOG_USEC / 2 from the event loop.
     assert uplink["WatchdogSec"] == ["60"]
     assert uplink["Restart"] == ["on-failure"]
     assert uplink["PrivateDevices"] == ["yes"]
@@ -141,6 +141,8 @@ def test_kiosk_owns_tty1_and_nothing_else_of_dev() -> None:
     kiosk = unit_settings("bitagora-kiosk.service")
     assert kiosk["TTYPath"] == ["/dev/tty1"]
     assert kiosk["StandardInput"] == ["tty"] and kiosk["StandardOutput"] == ["tty"]
+    # Textual draws on stderr: anywhere but the console, tty1 stays blank.
+    assert kiosk["StandardError"] == ["tty"]
     assert kiosk["Conflicts"] == ["getty@tty1.service"]
     assert kiosk["DevicePolicy"] == ["closed"]
     assert "char-tty rw" in kiosk["DeviceAllow"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from tui_helpers import till_with_printer
 
+from appliance.services.drawer import DrawerChanged
 from appliance.services.till import AuthError, DrawerError, DrawerState, NotAuthorized, Staff, Till
 from appliance.store import catalog, journal, outbox, sales
 from appliance.store import drawer as drawer_store
@@ -20,7 +21,9 @@ from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 
-ANA = Staff("ana", "Ana", "cashier")  # demo staff (store/seed.py): Ana 1234, Marco 9999
+ANA = Staff(
+    "ana", "Ana", "cashier"
+)  # demo staff (devtools/bitagora_devtools/seed.py): Ana 1234, Marco 9999
 GPIO_ENV = {
     "BITAGORA_DRAWER_KIND": "gpio",
     "BITAGORA_DRAWER_PIN_FACTORY": "mock",
@@ -31,9 +34,9 @@ GPIO_ENV = {
 
 
 async def cash_sale(till: Till, sku: str = "espresso") -> Any:
-    cart = till.new_cart()
-    cart.add(next(p for p in await till.products() if p.sku == sku))
-    return await till.pay_cash(cart, ANA, Money(1000, till.currency))
+    cart = till.sales.new_cart()
+    cart.add(next(p for p in await till.sales.products() if p.sku == sku))
+    return await till.sales.pay_cash(cart, ANA, Money(1000, till.currency))
 
 
 async def records(till: Till) -> list[Any]:
@@ -43,7 +46,7 @@ async def records(till: Till) -> list[Any]:
 async def sensor_to(till: Till, pin: Any, level: str) -> None:
     """Drive the open sensor's pin and wait (bounded) until the till has written the status."""
     changes: asyncio.Queue[DrawerState] = asyncio.Queue()
-    unsubscribe = till.drawer_watch.subscribe(changes.put_nowait)
+    unsubscribe = till.bus.subscribe(DrawerChanged, lambda event: changes.put_nowait(event.state))
     try:
         (pin.drive_low if level == "low" else pin.drive_high)()
         async with asyncio.timeout(5):
@@ -80,13 +83,13 @@ async def test_cash_sale_kicks_through_the_printer_and_records_the_opening(tmp_p
 async def test_no_sale_needs_a_managers_pin(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
         with pytest.raises(NotAuthorized, match="manager"):
-            await till.open_drawer_no_sale(ANA, "1234")  # Ana's own PIN: a cashier's
+            await till.drawer.open_no_sale(ANA, "1234")  # Ana's own PIN: a cashier's
         with pytest.raises(AuthError):
-            await till.open_drawer_no_sale(ANA, "0000")
+            await till.drawer.open_no_sale(ANA, "0000")
         assert await records(till) == []  # refused: nothing recorded ...
         assert sim.drawer_kicks() == []  # ... and nothing opened
 
-        opening = await till.open_drawer_no_sale(ANA, "9999")  # Marco, a manager
+        opening = await till.drawer.open_no_sale(ANA, "9999")  # Marco, a manager
         assert opening.problem is None
         assert opening.record.kind == "drawer_open"
         assert opening.record.body == {
@@ -101,7 +104,7 @@ async def test_no_sale_needs_a_managers_pin(tmp_path: Path) -> None:
 async def test_no_sale_without_a_drawer_is_refused(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path, {"BITAGORA_DRAWER_KIND": "none"}) as (till, sim):
         with pytest.raises(DrawerError, match="no cash drawer"):
-            await till.open_drawer_no_sale(ANA, "9999")
+            await till.drawer.open_no_sale(ANA, "9999")
         result = await cash_sale(till)
         assert result.problems == ()
         assert [r.kind for r in await records(till)] == ["sale"]  # no drawer, no opening
@@ -137,7 +140,7 @@ async def test_gpio_drawer_for_a_sale_and_its_sensor_in_the_device_status(tmp_pa
     async with till_with_printer(tmp_path, GPIO_ENV) as (till, _sim):
         result = await cash_sale(till)
         assert result.problems == ()
-        factory = till.drawer.pin_factory  # type: ignore[attr-defined]
+        factory = till.devices.drawer.pin_factory  # type: ignore[attr-defined]
         solenoid = factory.pin("GPIO17")
         assert [s.state for s in solenoid.states] == [False, True, False]
         assert solenoid.states[2].timestamp >= 0.05
@@ -157,8 +160,8 @@ async def test_technicians_test_pulse_is_journalled(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
         await catalog.add_staff(till.conn, "tec", "Teo", "technician", "4242")
         with pytest.raises(NotAuthorized):
-            await till.test_drawer("1234")
-        opening = await till.test_drawer("4242")
+            await till.drawer.test("1234")
+        opening = await till.drawer.test("4242")
         assert opening.record.body["reason"] == "test"
         assert opening.record.body["approved_by"] == {"id": "tec", "name": "Teo"}
         assert len(await sim.wait_drawer_kicks(1)) == 1

@@ -17,13 +17,15 @@ from tui_helpers import till_with_printer
 
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, Staff, Till
 from appliance.store import catalog, journal
-from appliance.store.seed import DEMO_BADGES
+from bitagora_devtools.seed import DEMO_BADGES
 from bitagora_protocol.journal import verify_chain
 from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)
 
-ANA = Staff("ana", "Ana", "cashier")  # demo staff (store/seed.py): Ana 1234, Marco 9999
+ANA = Staff(
+    "ana", "Ana", "cashier"
+)  # demo staff (devtools/bitagora_devtools/seed.py): Ana 1234, Marco 9999
 MARCO = Staff("marco", "Marco", "manager")
 TEO = Staff("teo", "Teo", "technician")
 BADGES = dict(DEMO_BADGES)
@@ -50,13 +52,13 @@ async def lockout_records(till: Till) -> list[Any]:
 async def wrong_pins(till: Till, times: int) -> None:
     for _ in range(times):
         with pytest.raises(AuthError):
-            await till.unlock(WRONG)
+            await till.access.unlock(WRONG)
 
 
 async def cash_sale(till: Till, staff: Staff) -> Any:
-    cart = till.new_cart()
-    cart.add((await till.products())[0])
-    return await till.pay_cash(cart, staff, Money(1000, till.currency))
+    cart = till.sales.new_cart()
+    cart.add((await till.sales.products())[0])
+    return await till.sales.pay_cash(cart, staff, Money(1000, till.currency))
 
 
 async def test_the_service_refuses_what_a_role_may_not_do(
@@ -65,16 +67,16 @@ async def test_the_service_refuses_what_a_role_may_not_do(
     async with open_till(tmp_path, clock) as till:
         await catalog.add_staff(till.conn, "teo", "Teo", "technician", "4242")
         with pytest.raises(NotAuthorized, match="Ana is a cashier: a manager must open the drawer"):
-            await till.open_drawer_no_sale(ANA, "1234")
+            await till.drawer.open_no_sale(ANA, "1234")
         with pytest.raises(NotAuthorized, match="Ana is a cashier: a manager must lift"):
-            await till.lift_lockout("1234", "ana", requester=ANA)
+            await till.access.lift_lockout("1234", "ana", requester=ANA)
         with pytest.raises(NotAuthorized, match="Teo is a technician: a cashier or manager"):
             await cash_sale(till, TEO)
         with pytest.raises(NotAuthorized, match="Teo is a technician"):
-            await till.reprint_last(TEO)
+            await till.receipts.reprint_last(TEO)
         assert [r async for r in journal.iterate(till.conn)] == []  # nothing was recorded
         await cash_sale(till, ANA)  # what a cashier may do, she does
-        await till.reprint_last(ANA)
+        await till.receipts.reprint_last(ANA)
 
 
 async def test_five_wrong_pins_lock_the_pin_pad_across_a_restart(
@@ -84,7 +86,7 @@ async def test_five_wrong_pins_lock_the_pin_pad_across_a_restart(
         await wrong_pins(till, 4)
         assert await lockout_records(till) == []
         with pytest.raises(LockedOut) as locked:
-            await till.unlock(WRONG)
+            await till.access.unlock(WRONG)
         assert locked.value.subject == "till"
         assert str(locked.value) == "Too many wrong PINs: try again in 1:00"
         (record,) = await lockout_records(till)
@@ -103,15 +105,15 @@ async def test_five_wrong_pins_lock_the_pin_pad_across_a_restart(
     clock.advance(seconds=28)
     async with open_till(tmp_path, clock) as till:  # pulling the plug lifts nothing
         with pytest.raises(LockedOut, match="try again in 0:32"):
-            await till.unlock("1234")  # even the right PIN
+            await till.access.unlock("1234")  # even the right PIN
         with pytest.raises(LockedOut):
-            await till.test_drawer("9999")  # the doctor's PIN goes through the same pad
-        assert await till.lockout_remaining() == timedelta(seconds=32)
+            await till.drawer.test("9999")  # the doctor's PIN goes through the same pad
+        assert await till.access.lockout_remaining() == timedelta(seconds=32)
         assert len(await lockout_records(till)) == 1  # refusals while locked add nothing
 
         clock.advance(seconds=32)
-        assert await till.lockout_remaining() == timedelta(0)
-        assert (await till.unlock("1234")).name == "Ana"
+        assert await till.access.lockout_remaining() == timedelta(0)
+        assert (await till.access.unlock("1234")).name == "Ana"
 
 
 async def test_lockouts_escalate(tmp_path: Path, clock: ManualClock) -> None:
@@ -119,8 +121,8 @@ async def test_lockouts_escalate(tmp_path: Path, clock: ManualClock) -> None:
         for minutes in (1, 5, 15, 15):
             await wrong_pins(till, 4)
             with pytest.raises(LockedOut):
-                await till.unlock(WRONG)
-            assert await till.lockout_remaining() == timedelta(minutes=minutes)
+                await till.access.unlock(WRONG)
+            assert await till.access.lockout_remaining() == timedelta(minutes=minutes)
             clock.advance(minutes=minutes)
         seconds = [r.body["seconds"] for r in await lockout_records(till)]
         assert seconds == [60, 300, 900, 900]
@@ -128,7 +130,7 @@ async def test_lockouts_escalate(tmp_path: Path, clock: ManualClock) -> None:
         clock.advance(hours=24)  # a day without a wrong PIN: back to the first step
         await wrong_pins(till, 4)
         with pytest.raises(LockedOut, match="1:00"):
-            await till.unlock(WRONG)
+            await till.access.unlock(WRONG)
 
 
 async def test_a_right_pin_in_between_does_not_wipe_wrong_ones(
@@ -137,17 +139,17 @@ async def test_a_right_pin_in_between_does_not_wipe_wrong_ones(
     """A cashier's own PIN between guesses at a manager's must not reset the count."""
     async with open_till(tmp_path, clock) as till:
         await wrong_pins(till, 3)
-        await till.unlock("1234")
-        await till.unlock_badge(BADGES["ana"])
+        await till.access.unlock("1234")
+        await till.access.unlock_badge(BADGES["ana"])
         await wrong_pins(till, 1)
         with pytest.raises(LockedOut):
-            await till.unlock(WRONG)
+            await till.access.unlock(WRONG)
 
         clock.advance(minutes=1)
         await wrong_pins(till, 4)
         clock.advance(minutes=15)  # a quarter of an hour without a wrong PIN: counted afresh
         await wrong_pins(till, 4)
-        assert await till.lockout_remaining() == timedelta(0)
+        assert await till.access.lockout_remaining() == timedelta(0)
 
 
 async def test_wrong_approval_pins_lock_the_one_who_typed_them(
@@ -156,11 +158,11 @@ async def test_wrong_approval_pins_lock_the_one_who_typed_them(
     async with open_till(tmp_path, clock) as till:
         for _ in range(4):
             with pytest.raises(AuthError):
-                await till.open_drawer_no_sale(ANA, WRONG)
+                await till.drawer.open_no_sale(ANA, WRONG)
         with pytest.raises(NotAuthorized):  # a real PIN, not a manager's: not counted
-            await till.open_drawer_no_sale(ANA, "1234")
+            await till.drawer.open_no_sale(ANA, "1234")
         with pytest.raises(LockedOut) as locked:
-            await till.open_drawer_no_sale(ANA, WRONG)
+            await till.drawer.open_no_sale(ANA, WRONG)
         assert locked.value.subject == "staff:ana"
         assert str(locked.value).startswith("Ana is locked out after too many wrong PINs")
         (record,) = await lockout_records(till)
@@ -170,33 +172,33 @@ async def test_wrong_approval_pins_lock_the_one_who_typed_them(
 
         # Ana is out: her PIN, her badge, her sales, even the manager's PIN for her approval
         for attempt in (
-            till.unlock("1234"),
-            till.unlock_badge(BADGES["ana"]),
+            till.access.unlock("1234"),
+            till.access.unlock_badge(BADGES["ana"]),
             cash_sale(till, ANA),
-            till.open_drawer_no_sale(ANA, "9999"),
+            till.drawer.open_no_sale(ANA, "9999"),
         ):
             with pytest.raises(LockedOut, match="locked out"):
                 await attempt
         # Not Marco, whose PIN she was after, and not the PIN pad
-        assert (await till.unlock("9999")).name == "Marco"
-        assert await till.lockout_remaining() == timedelta(0)
-        assert await till.lockout_remaining(ANA) == timedelta(minutes=1)
+        assert (await till.access.unlock("9999")).name == "Marco"
+        assert await till.access.lockout_remaining() == timedelta(0)
+        assert await till.access.lockout_remaining(ANA) == timedelta(minutes=1)
 
         clock.advance(minutes=1)
-        assert (await till.unlock("1234")).name == "Ana"
+        assert (await till.access.unlock("1234")).name == "Ana"
 
 
 async def test_a_manager_lifts_a_lockout_journalled(tmp_path: Path, clock: ManualClock) -> None:
     async with open_till(tmp_path, clock) as till:
         for _ in range(5):
             with pytest.raises(AuthError):
-                await till.open_drawer_no_sale(ANA, WRONG)
+                await till.drawer.open_no_sale(ANA, WRONG)
         with pytest.raises(LookupError, match="not locked out"):
-            await till.lift_lockout("9999", "marco", requester=MARCO)
+            await till.access.lift_lockout("9999", "marco", requester=MARCO)
         with pytest.raises(LookupError, match="no staff member"):
-            await till.lift_lockout("9999", "nobody", requester=MARCO)
+            await till.access.lift_lockout("9999", "nobody", requester=MARCO)
 
-        record = await till.lift_lockout("9999", "ana", requester=MARCO)
+        record = await till.access.lift_lockout("9999", "ana", requester=MARCO)
         assert record.kind == "staff_lockout"
         assert record.body == {
             "event": "unlocked",
@@ -205,12 +207,12 @@ async def test_a_manager_lifts_a_lockout_journalled(tmp_path: Path, clock: Manua
             "via": "till",
             "by": {"id": "marco", "name": "Marco"},
         }
-        assert (await till.unlock("1234")).name == "Ana"
+        assert (await till.access.unlock("1234")).name == "Ana"
         # the escalation is forgotten too: her next lockout is a first one again
         for _ in range(5):
             with pytest.raises(AuthError):
-                await till.open_drawer_no_sale(ANA, WRONG)
-        assert await till.lockout_remaining(ANA) == timedelta(minutes=1)
+                await till.drawer.open_no_sale(ANA, WRONG)
+        assert await till.access.lockout_remaining(ANA) == timedelta(minutes=1)
 
 
 async def test_badges_work_on_a_locked_pin_pad_and_a_managers_lifts_it(
@@ -219,12 +221,16 @@ async def test_badges_work_on_a_locked_pin_pad_and_a_managers_lifts_it(
     async with open_till(tmp_path, clock) as till:
         await wrong_pins(till, 4)
         with pytest.raises(LockedOut):
-            await till.unlock(WRONG)
-        assert (await till.unlock_badge(BADGES["ana"])).name == "Ana"  # a badge is not a guess
-        assert await till.lockout_remaining() == timedelta(minutes=1)  # a cashier's lifts nothing
+            await till.access.unlock(WRONG)
+        assert (
+            await till.access.unlock_badge(BADGES["ana"])
+        ).name == "Ana"  # a badge is not a guess
+        assert await till.access.lockout_remaining() == timedelta(
+            minutes=1
+        )  # a cashier's lifts nothing
 
-        assert (await till.unlock_badge(BADGES["marco"])).name == "Marco"
-        assert await till.lockout_remaining() == timedelta(0)
+        assert (await till.access.unlock_badge(BADGES["marco"])).name == "Marco"
+        assert await till.access.lockout_remaining() == timedelta(0)
         locked, lifted = await lockout_records(till)
         assert lifted.body == {
             "event": "unlocked",
@@ -232,7 +238,7 @@ async def test_badges_work_on_a_locked_pin_pad_and_a_managers_lifts_it(
             "via": "badge",
             "by": {"id": "marco", "name": "Marco"},
         }
-        assert (await till.unlock("1234")).name == "Ana"
+        assert (await till.access.unlock("1234")).name == "Ana"
 
 
 async def test_a_clock_set_back_at_boot_cannot_stretch_a_lockout(
@@ -241,9 +247,9 @@ async def test_a_clock_set_back_at_boot_cannot_stretch_a_lockout(
     async with open_till(tmp_path, clock) as till:
         await wrong_pins(till, 4)
         with pytest.raises(LockedOut):
-            await till.unlock(WRONG)
+            await till.access.unlock(WRONG)
     clock.advance(hours=-3)  # a Pi without RTC, back up with an old time and no NTP yet
     async with open_till(tmp_path, clock) as till:
-        assert await till.lockout_remaining() == timedelta(minutes=1)
+        assert await till.access.lockout_remaining() == timedelta(minutes=1)
         clock.advance(minutes=1)
-        assert (await till.unlock("1234")).name == "Ana"
+        assert (await till.access.unlock("1234")).name == "Ana"

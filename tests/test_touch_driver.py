@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from touch_helpers import RAW, Panel, make_fifo, panel
 
-from appliance.config import TouchSettings
 from appliance.drivers.touch import (
     ABS_X,
     BTN_TOUCH,
@@ -38,9 +37,8 @@ async def reading(
 ) -> AsyncIterator[tuple[Panel, asyncio.Queue[TouchEvent], Path]]:
     """The driver reading a FIFO in a task; what it reports goes into the queue."""
     fifo = make_fifo(tmp_path / "touch")
-    settings = TouchSettings(device=str(fifo), event_size=size)
     events: asyncio.Queue[TouchEvent] = asyncio.Queue()
-    task = asyncio.create_task(Touchscreen(settings).run(events.put_nowait))
+    task = asyncio.create_task(Touchscreen(str(fifo), size=size).run(events.put_nowait))
     try:
         async with panel(fifo, *PANEL, RAW, size) as glass:
             yield glass, events, fifo

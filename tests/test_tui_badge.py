@@ -11,17 +11,18 @@ import pytest
 from textual.widgets import Static
 from tui_helpers import kiosk
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.drivers import pn532_frames as pf
-from appliance.drivers.nfc import NoNfcReader, Pn532Reader
+from appliance.drivers.nfc import Pn532Reader
 from appliance.services.till import AuthError, Till
-from appliance.sim.nfc import Pn532Simulator, SimCard
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import catalog
-from appliance.store.seed import DEMO_BADGES, seed_demo
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import wait_until
+from bitagora_devtools.script import wait_until
+from bitagora_devtools.seed import DEMO_BADGES, seed_demo
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -42,7 +43,7 @@ async def till_with_reader(tmp_path: Path) -> AsyncIterator[tuple[Till, Pn532Sim
             "BITAGORA_NFC_PORT": reader.path,
             "BITAGORA_NFC_TIMEOUT_S": "0.5",
         }
-        till = await Till.open(load_settings(tmp_path / "device", env=env))
+        till = await bootstrap.open_till(load_settings(tmp_path / "device", env=env))
         try:
             await seed_demo(till.conn, till.currency)
             yield till, reader
@@ -52,15 +53,15 @@ async def till_with_reader(tmp_path: Path) -> AsyncIterator[tuple[Till, Pn532Sim
 
 async def test_badges_bind_and_look_up(tmp_path: Path) -> None:
     async with till_with_reader(tmp_path) as (till, _reader):
-        assert isinstance(till.nfc, Pn532Reader)
+        assert isinstance(till.devices.nfc, Pn532Reader)
         conn = till.conn
-        assert (await till.unlock_badge(ANA_BADGE)).name == "Ana"
+        assert (await till.access.unlock_badge(ANA_BADGE)).name == "Ana"
         # as printed on a card or typed by a technician: separators and case do not matter
         spaced = ":".join(ANA_BADGE[i : i + 2] for i in range(0, 14, 2)).lower()
-        assert (await till.unlock_badge(spaced)).id == "ana"
+        assert (await till.access.unlock_badge(spaced)).id == "ana"
         assert await catalog.bind_badge(conn, "marco", "de:ad:be:ef") == "DEADBEEF"
         assert await catalog.bind_badge(conn, "marco", "DEADBEEF") == "DEADBEEF"  # again: no-op
-        assert (await till.unlock_badge("DEADBEEF")).name == "Marco"
+        assert (await till.access.unlock_badge("DEADBEEF")).name == "Marco"
         with pytest.raises(catalog.BadgeError, match="already bound to marco"):
             await catalog.bind_badge(conn, "ana", "DEADBEEF")
         with pytest.raises(catalog.BadgeError, match="not a card UID"):
@@ -71,13 +72,13 @@ async def test_badges_bind_and_look_up(tmp_path: Path) -> None:
         assert not await catalog.unbind_badge(conn, "DEADBEEF")
         for unknown in ("DEADBEEF", "not hex at all", ""):
             with pytest.raises(AuthError):
-                await till.unlock_badge(unknown)
+                await till.access.unlock_badge(unknown)
 
 
 async def test_staff_rewritten_keeps_their_badges(tmp_path: Path) -> None:
     async with till_with_reader(tmp_path) as (till, _reader):
         await catalog.add_staff(till.conn, "ana", "Ana M.", "cashier", "4321")  # new PIN
-        assert (await till.unlock_badge(ANA_BADGE)).name == "Ana M."
+        assert (await till.access.unlock_badge(ANA_BADGE)).name == "Ana M."
 
 
 async def test_badge_tap_unlocks_the_kiosk(tmp_path: Path) -> None:
@@ -129,10 +130,10 @@ async def test_kiosk_keeps_working_when_the_reader_is_unplugged(tmp_path: Path) 
 async def test_no_reader_configured(tmp_path: Path) -> None:
     async with PrinterSimulator(tmp_path / "printer", port=0) as printer:
         env = {"BITAGORA_PRINTER_PORT": str(printer.port)}
-        till = await Till.open(load_settings(tmp_path / "device", env=env))
+        till = await bootstrap.open_till(load_settings(tmp_path / "device", env=env))
         try:
             await seed_demo(till.conn, till.currency)
-            assert isinstance(till.nfc, NoNfcReader)
+            assert till.devices.nfc is None and not till.capabilities.nfc
             async with kiosk(till, pin=None) as (app, _pilot):
                 lock = app.screen
                 assert isinstance(lock, LockScreen)

@@ -16,15 +16,15 @@ from textual.pilot import Pilot
 from tui_helpers import kiosk, open_bitcoin_payment, text
 
 from appliance.drivers.ndef import uri_record
-from appliance.sim.nfc import Pn532Simulator, SimCard
-from appliance.store.seed import DEMO_BADGES
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
-from appliance.tui.script import tap, wait_until
 from appliance.tui.widgets.qr import QrCode
 from appliance.wallet.lightning import sale_label
+from bitagora_devtools.script import tap, wait_until
+from bitagora_devtools.seed import DEMO_BADGES
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,13 +15,13 @@ from tui_helpers import kiosk, text, till_with_printer
 
 from appliance.payments.card import CardUnavailable, make_client
 from appliance.services.till import Staff, Till
-from appliance.sim.printer import PrinterSimulator
-from appliance.sim.stripe import DEFAULT_READER, StripeSim
 from appliance.store import journal
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
-from appliance.tui.script import tap, tap_product, wait_until
+from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
 from bitagora_protocol.journal import Record
 from tests.http_helpers import serve
 
@@ -235,9 +235,9 @@ async def test_no_card_button_without_a_reader(tmp_path: Path) -> None:
 
 async def test_no_card_payment_in_training(rig: Rig) -> None:
     till = rig.till
-    await till.set_training(Staff("marco", "Marco", "manager"), True)
-    cart = till.new_cart()
-    cart.add(next(p for p in await till.products() if p.sku == "espresso"))
+    await till.access.set_training(Staff("marco", "Marco", "manager"), True)
+    cart = till.sales.new_cart()
+    cart.add(next(p for p in await till.sales.products() if p.sku == "espresso"))
     with pytest.raises(CardUnavailable, match="Training mode: take cash only"):
-        await till.start_card(cart, Staff("ana", "Ana", "cashier"), "sale-1")
+        await till.sales.start_card(cart, Staff("ana", "Ana", "cashier"), "sale-1")
     assert rig.sim.payment_intents == {}

@@ -13,11 +13,11 @@ from textual.widgets import Static
 from tui_helpers import kiosk, till_with_printer
 
 from appliance.services.till import Till
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import drawer as drawer_store
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.no_sale import NoSaleScreen
-from appliance.tui.script import tap, wait_until
+from bitagora_devtools.script import tap, wait_until
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,7 +50,7 @@ async def test_no_sale_opens_the_drawer_on_a_managers_pin(
     rig: tuple[Till, PrinterSimulator],
 ) -> None:
     till, _sim = rig
-    solenoid = till.drawer.pin_factory.pin("GPIO17")  # type: ignore[attr-defined]
+    solenoid = till.devices.drawer.pin_factory.pin("GPIO17")  # type: ignore[attr-defined]
     async with kiosk(till, StepClock()) as (app, pilot):  # Ana, a cashier, is logged in
         sell = app.sell
         await tap(pilot, "#no-sale")
@@ -88,8 +88,8 @@ async def test_drawer_open_too_long_warning_comes_and_goes(
     rig: tuple[Till, PrinterSimulator],
 ) -> None:
     till, _sim = rig
-    till.drawer_watch.warn_after_s = 0.05  # a short bound instead of the configured 30 s
-    sensor = till.drawer.pin_factory.pin("GPIO27")  # type: ignore[attr-defined]
+    till.drawer.watch.warn_after_s = 0.05  # a short bound instead of the configured 30 s
+    sensor = till.devices.drawer.pin_factory.pin("GPIO27")  # type: ignore[attr-defined]
     async with kiosk(till, StepClock()) as (app, pilot):
         banner = app.sell.query_one("#drawer-banner", Static)
         assert not banner.display

@@ -11,9 +11,9 @@ from tui_helpers import cart_summary, kiosk, till_with_printer
 
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
-from appliance.tui.script import wait_until
 from appliance.tui.widgets.product_grid import ProductGrid
 from appliance.tui.widgets.text_keyboard import TextKeyboard
+from bitagora_devtools.script import wait_until
 
 
 async def test_a_search_typed_by_taps_with_an_accent(tmp_path: Path) -> None:

@@ -29,13 +29,13 @@ from textual.widgets import Button, Static
 from tui_helpers import text
 
 from appliance.core.btc import bip21_uri
-from appliance.sim import bolt11
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
-from appliance.tui.script import wait_until
 from appliance.tui.widgets.product_grid import ProductGrid
 from appliance.tui.widgets.qr import QrCode, qr_payload
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_devtools.script import wait_until
+from bitagora_devtools.sim import bolt11
 
 pytestmark = pytest.mark.timeout(90)
 

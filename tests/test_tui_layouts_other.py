@@ -34,10 +34,8 @@ from appliance.core.catalog import Product
 from appliance.core.report import DENOMINATIONS
 from appliance.core.split import SplitSale
 from appliance.provision.status import ProvisionStatus
-from appliance.services.refunds import Approval, RefundService
-from appliance.services.shift import ShiftService
+from appliance.services.refunds import Approval
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.sim.stripe import StripeSim
 from appliance.store import catalog
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
@@ -55,10 +53,11 @@ from appliance.tui.screens.technician import TechnicianScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
-from appliance.tui.script import wait_until
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, PIN_KEYS
 from appliance.tui.widgets.reason_picker import PAID_IN_REASONS, PAID_OUT_REASONS
 from appliance.tui.widgets.text_keyboard import COMMANDS, LETTERS, key_id
+from bitagora_devtools.script import wait_until
+from bitagora_devtools.sim.stripe import StripeSim
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -134,7 +133,7 @@ async def staff(till: Till, pin: str) -> Staff:
 
 
 def cart(till: Till, products: dict[str, Product], skus: tuple[str, ...] = CART) -> Cart:
-    basket = till.new_cart()
+    basket = till.sales.new_cart()
     for sku in skus:
         basket.add(products[sku])
     return basket
@@ -143,8 +142,8 @@ def cart(till: Till, products: dict[str, Product], skus: tuple[str, ...] = CART)
 def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[], Screen[Any]]]:
     """How to build each screen of NEEDED, as the app would."""
     till, manager, cashier = day.till, day.manager, day.cashier
-    shifts = ShiftService(till)
-    refunds = RefundService(till, till.card)
+    shifts = till.shifts
+    refunds = till.refunds
     currency = till.currency
     basket = app.sell.cart
 
@@ -176,7 +175,7 @@ def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[],
         ),
         "x-report": lambda: XReportScreen(shifts, manager),
         "z-close-EUR": lambda: ZCloseScreen(shifts, manager),
-        "z-close-ARS": lambda: ZCloseScreen(ShiftService(day.peso_till), manager),
+        "z-close-ARS": lambda: ZCloseScreen(day.peso_till.shifts, manager),
         "refund-find": lambda: RefundFindScreen(refunds),
         "refund": lambda: RefundScreen(till, refunds, manager, day.cash_sale.record),
         "refund-bitcoin": lambda: RefundScreen(till, refunds, manager, day.lightning_sale),
@@ -254,17 +253,17 @@ async def a_day(tmp_path: Path) -> AsyncIterator[Day]:
         till_with_printer(tmp_path / "pesos", {"BITAGORA_DEVICE_CURRENCY": "ARS"}) as (pesos, _),
     ):
         till = shop.till
-        products = {p.sku: p for p in await till.products()}
+        products = {p.sku: p for p in await till.sales.products()}
         cashier, manager = await staff(till, "1234"), await staff(till, "9999")
-        await ShiftService(till).open_shift(manager, Money(15_000, till.currency))
+        await till.shifts.open_shift(manager, Money(15_000, till.currency))
         sold = []
         for _ in range(3):
             basket = cart(till, products)
             total = basket.totals().total
             tendered = Money(total.minor + 1_000, total.currency)
-            sold.append(await till.pay_cash(basket, cashier, tendered))
+            sold.append(await till.sales.pay_cash(basket, cashier, tendered))
         shop.printer.paper_out = True
-        unprinted = await till.pay_cash(cart(till, products), cashier, tendered)
+        unprinted = await till.sales.pay_cash(cart(till, products), cashier, tendered)
         shop.printer.paper_out = False
         assert unprinted.problems
         ln = await lightning_sale(till, "espresso", "croissant")
@@ -275,7 +274,7 @@ async def two_parts_paid(day: Day) -> SplitSale:
     """A split sale of CART with two cash parts paid."""
     till = day.till
     split = await till.split.begin(
-        cart(till, {p.sku: p for p in await till.products()}), day.cashier
+        cart(till, {p.sku: p for p in await till.sales.products()}), day.cashier
     )
     for _ in range(2):
         part = await till.split.pay_cash(split.sale_id, day.cashier, Money(300, till.currency))

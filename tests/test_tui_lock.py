@@ -13,7 +13,7 @@ from appliance.services.till import Till
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import tap, tap_product, unlock, wait_until
+from bitagora_devtools.script import tap, tap_product, unlock, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,11 +15,11 @@ from textual.widgets import Static
 from tui_helpers import kiosk, till_with_printer
 
 from appliance.services.till import AuthError, LockedOut, Till
-from appliance.store.seed import DEMO_BADGES
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
-from appliance.tui.script import tap, wait_until
 from appliance.tui.widgets.keypad import Keypad
+from bitagora_devtools.script import tap, wait_until
+from bitagora_devtools.seed import DEMO_BADGES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,7 +80,7 @@ async def test_a_lock_from_before_a_restart_shows_at_once_and_badges_still_work(
 ) -> None:
     for _ in range(5):  # before the kiosk starts: as if before a restart
         with pytest.raises(AuthError):
-            await till.unlock("5555")
+            await till.access.unlock("5555")
     clock_of(till).advance(seconds=15)
     async with kiosk(till, pin=None) as (app, pilot):
         lock = app.screen
@@ -92,7 +92,7 @@ async def test_a_lock_from_before_a_restart_shows_at_once_and_badges_still_work(
         lock.badge_tapped(dict(DEMO_BADGES)["marco"])  # a manager's badge: in, and lifts it
         await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")
         assert app.sell.staff is not None and app.sell.staff.name == "Marco"
-    assert await till.lockout_remaining() == timedelta(0)
+    assert await till.access.lockout_remaining() == timedelta(0)
 
 
 async def test_no_sale_guessing_locks_the_cashier_out(till: Till) -> None:
@@ -118,6 +118,6 @@ async def test_no_sale_guessing_locks_the_cashier_out(till: Till) -> None:
         assert lock.pad.message.startswith("You are locked out after too many wrong PINs")
         assert not lock.query_one("#pin-keypad", Keypad).disabled  # others may still unlock
         with pytest.raises(LockedOut):
-            await till.unlock("1234")
+            await till.access.unlock("1234")
         await enter(pilot, lock, "9999")
         assert app.screen is app.sell

@@ -22,9 +22,7 @@ from tui_helpers import kiosk, send_keys, text, till_with_printer
 from appliance.core.report import DENOMINATIONS
 from appliance.services.refunds import payouts
 from appliance.services.till import Staff, Till
-from appliance.sim.nfc import Pn532Simulator, SimCard
 from appliance.store import journal
-from appliance.store.seed import DEMO_BADGES
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.lock import LockScreen
@@ -36,10 +34,12 @@ from appliance.tui.screens.sell import SellScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
-from appliance.tui.script import one_sale, tap, tap_product, wait_until
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.keypad import Keypad
 from appliance.tui.widgets.text_keyboard import TextKeyboard
+from bitagora_devtools.script import one_sale, tap, tap_product, wait_until
+from bitagora_devtools.seed import DEMO_BADGES
+from bitagora_devtools.sim.nfc import Pn532Simulator, SimCard
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -203,11 +203,11 @@ async def find_sale_by_keys(pilot: Any, code: str) -> RefundScreen:
 
 async def test_a_refund_of_one_line_with_a_managers_pin(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
-        cart = till.new_cart()
-        products = {p.sku: p for p in await till.products()}
+        cart = till.sales.new_cart()
+        products = {p.sku: p for p in await till.sales.products()}
         cart.add(products["espresso"], 2)
         cart.add(products["mug"])
-        sale = await till.pay_cash(cart, ANA, Money(5000, "EUR"))
+        sale = await till.sales.pay_cash(cart, ANA, Money(5000, "EUR"))
         await sim.wait_receipts(1)
         async with kiosk(till, pin="1234") as (app, pilot):  # Ana serves, Marco approves
             # The receipt's QR code, read by a keyboard-wedge scanner.
@@ -273,7 +273,7 @@ async def test_a_cashier_is_refused_and_wrong_manager_pins_lock_her_out(tmp_path
             await wait_until(pilot, lambda: app.screen is app.sell, "Marco at the sell screen")
             assert app.sell.staff is not None and app.sell.staff.name == "Marco"
         assert not await records(till, "refund")
-        assert (await till.lockout_remaining(ANA)).total_seconds() > 0
+        assert (await till.access.lockout_remaining(ANA)).total_seconds() > 0
 
 
 async def test_a_void_by_the_ui(tmp_path: Path) -> None:
@@ -365,13 +365,13 @@ async def test_a_cashiers_paid_out_is_approved_by_a_managers_badge(tmp_path: Pat
 async def test_a_card_refund_by_the_ui_goes_back_through_stripe(tmp_path: Path) -> None:
     async with card_shop(tmp_path) as shop:
         till = shop.till
-        cart = till.new_cart()
-        cart.add(next(p for p in await till.products() if p.sku == "mug"))
+        cart = till.sales.new_cart()
+        cart.add(next(p for p in await till.sales.products() if p.sku == "mug"))
         sale_id = str(uuid.uuid4())
-        attempt = await till.start_card(cart, ANA, sale_id)
+        attempt = await till.sales.start_card(cart, ANA, sale_id)
         await shop.present()
         assert till.card is not None
-        sale = await till.pay_card(cart, ANA, sale_id, await till.card.wait(attempt))
+        sale = await till.sales.pay_card(cart, ANA, sale_id, await till.card.wait(attempt))
         async with kiosk(till, pin="9999") as (_app, pilot):
             refund = await find_sale_by_keys(pilot, sale.sale_id[:8])
             await wait_until(pilot, lambda: refund.previous is not None, "earlier refunds")

@@ -12,13 +12,13 @@ from tui_helpers import cart_summary, digits, kiosk, scanner_burst, till_with_pr
 
 from appliance.core.tender import quick_tenders
 from appliance.services.till import Till
-from appliance.sim.printer import PrinterSimulator
 from appliance.store import journal, sales
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import tap, tap_product, unlock, wait_until
+from bitagora_devtools.script import tap, tap_product, unlock, wait_until
+from bitagora_devtools.sim.printer import PrinterSimulator
 from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)

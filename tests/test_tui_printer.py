@@ -11,7 +11,7 @@ from textual.widgets import Static
 from tui_helpers import kiosk
 
 from appliance.store import journal
-from appliance.tui.script import tap, wait_until
+from bitagora_devtools.script import tap, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

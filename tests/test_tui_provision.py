@@ -16,7 +16,7 @@ from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.technician import TechnicianScreen
-from appliance.tui.script import SIZE, wait_until
+from bitagora_devtools.script import SIZE, wait_until
 
 
 def shown(app: KioskApp, selector: str) -> str:

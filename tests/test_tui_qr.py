@@ -19,7 +19,6 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from appliance.core.btc import bip21_uri
-from appliance.sim import bolt11
 from appliance.tui.widgets.qr import (
     ErrorCorrection,
     QrCode,
@@ -28,6 +27,7 @@ from appliance.tui.widgets.qr import (
     qr_payload,
     render_qr,
 )
+from bitagora_devtools.sim import bolt11
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,7 +13,7 @@ from tui_helpers import cart_summary, kiosk, send_keys, till_with_printer
 
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.lock import LockScreen
-from appliance.tui.script import wait_until
+from bitagora_devtools.script import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +26,7 @@ async def test_serial_scanner_codes_reach_the_cart(tmp_path: Path) -> None:
     env = {"BITAGORA_SCANNER_KIND": "serial", "BITAGORA_SCANNER_PORT": str(link)}
     with PtyScanner(link) as device:
         async with till_with_printer(tmp_path, env) as (till, _sim):
-            assert till.scanner is not None
+            assert till.devices.scanner is not None
             async with kiosk(till, StepClock()) as (app, pilot):
                 sell = app.sell
                 notice = sell.query_one("#notice", Static)
@@ -74,15 +74,15 @@ async def test_serial_scanner_codes_reach_the_cart(tmp_path: Path) -> None:
                 send_keys(pilot, [*"1234", "enter"])
                 await wait_until(pilot, lambda: app.screen is sell, "the unlocked sell screen")
                 assert str(notice.content).startswith(f"Scan of {ESPRESSO} ignored")
-                task = app.scanner_task
-                assert task is not None and not task.done()
+                task = till.inputs.readers["serial scanner"]
+                assert not task.done()
             # The app stopped: its reader task was cancelled, awaited, and let go of the port.
-            assert app.scanner_task is None and task.done()
+            assert not till.inputs.readers and task.done()
             serial.Serial(str(link), 9600, timeout=0, exclusive=True).close()
 
 
 async def test_a_wedge_till_runs_no_reader(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
-        assert till.scanner is None
+        assert till.devices.scanner is None
         async with kiosk(till, StepClock()) as (app, _pilot):
-            assert app.scanner_task is None
+            assert "serial scanner" not in till.inputs.readers

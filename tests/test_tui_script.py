@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from tui_helpers import till_with_printer
 
 from appliance.store import journal, sales
-from appliance.tui.script import ScriptError, run_scripted_sales
+from bitagora_devtools.script import ScriptError, run_scripted_sales, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -37,3 +39,24 @@ async def test_scripted_sales_fail_clearly(tmp_path: Path) -> None:
         with pytest.raises(ScriptError, match="could not unlock: Wrong PIN"):
             await run_scripted_sales(till, 1, pin="0000")
         assert await sales.sale_count(till.conn) == 0
+
+
+class Failing(App[None]):
+    """An app whose one key binding fails, as a bug in a screen would."""
+
+    BINDINGS = [("f", "fail", "fail")]
+
+    def action_fail(self) -> None:
+        raise RuntimeError("a bug in the app")
+
+
+async def test_waiting_ends_at_once_when_the_app_fails() -> None:
+    app = Failing()
+    with pytest.raises(RuntimeError, match="a bug in the app") as raised:
+        async with app.run_test() as pilot:
+            await pilot.press("f")
+            async with asyncio.timeout(10):  # far below wait_until's own bound
+                await wait_until(pilot, lambda: False, "what never comes", timeout=60)
+    # run_test raises the app's own exception; the wait's says which wait it ended.
+    assert isinstance(raised.value.__context__, ScriptError)
+    assert "stopped (exit 1) waiting for what never comes" in str(raised.value.__context__)

@@ -14,9 +14,9 @@ from appliance.services.till import Till
 from appliance.store import catalog
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import tap, tap_product, wait_until
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.product_grid import ProductGrid
+from bitagora_devtools.script import tap, tap_product, wait_until
 from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(60)

@@ -19,8 +19,8 @@ from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.split import SplitScreen
-from appliance.tui.script import tap, tap_product, wait_until
 from appliance.wallet.lightning import sale_label
+from bitagora_devtools.script import tap, tap_product, wait_until
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 

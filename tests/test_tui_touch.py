@@ -28,8 +28,8 @@ from appliance.drivers.touch import Calibration
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
-from appliance.tui.script import wait_until
 from appliance.tui.widgets.product_grid import ProductButton, ProductGrid
+from bitagora_devtools.script import wait_until
 
 BARCODE = "4006381333931"  # the demo catalog's espresso
 

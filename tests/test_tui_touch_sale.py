@@ -14,10 +14,10 @@ from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
-from appliance.tui.script import wait_until
 from appliance.tui.widgets.category_bar import CategoryBar
 from appliance.tui.widgets.product_grid import ProductGrid
 from appliance.tui.widgets.text_keyboard import TextKeyboard
+from bitagora_devtools.script import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,11 +8,10 @@ from print_helpers import sell
 from textual.app import App
 from tui_helpers import text, till_with_printer
 
-from appliance.services.shift import ShiftService
 from appliance.services.till import Staff
 from appliance.store import catalog
 from appliance.tui.screens.x_report import XReportScreen
-from appliance.tui.script import SIZE, tap, wait_until
+from bitagora_devtools.script import SIZE, tap, wait_until
 from bitagora_protocol.money import Money
 
 
@@ -33,7 +32,7 @@ async def who(conn: object, pin: str) -> Staff:
 
 async def test_x_report_screen_shows_and_prints(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
-        shifts = ShiftService(till)
+        shifts = till.shifts
         await shifts.open_shift(await who(till.conn, "1234"), Money(5000, "EUR"))
         await sell(till)
         await sim.wait_receipts(1)
@@ -50,7 +49,7 @@ async def test_x_report_screen_shows_and_prints(tmp_path: Path) -> None:
 
 async def test_x_report_screen_refuses_a_cashier(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
-        screen = XReportScreen(ShiftService(till), await who(till.conn, "1234"))
+        screen = XReportScreen(till.shifts, await who(till.conn, "1234"))
         app = Host(screen)
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: "manager" in text(screen, "#x-message"), "refusal")

@@ -20,8 +20,6 @@ from http_helpers import serve, sim_command
 
 from appliance.config import ConfigError, OnchainSettings, load_settings
 from appliance.services.till import Staff
-from appliance.sim.bitcoind import BitcoindSim, SimWallet
-from appliance.sim.esplora import EsploraSim
 from appliance.wallet.chain import (
     BitcoinCoreSource,
     ChainRejected,
@@ -32,6 +30,8 @@ from appliance.wallet.chain import (
     chain_from_settings,
 )
 from appliance.wallet.descriptors import parse_wallet
+from bitagora_devtools.sim.bitcoind import BitcoindSim, SimWallet
+from bitagora_devtools.sim.esplora import EsploraSim
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -325,12 +325,12 @@ async def test_a_sale_paid_through_bitcoind(tmp_path: Path) -> None:
             "BITAGORA_ONCHAIN_BITCOIND_PASSWORD": "sim-password",
         }
         async with bitcoin_shop(tmp_path, lightning=False, esplora=chain, env=env) as shop:
-            products = {p.sku: p for p in await shop.till.products()}
-            cart = shop.till.new_cart()
+            products = {p.sku: p for p in await shop.till.sales.products()}
+            cart = shop.till.sales.new_cart()
             cart.add(products["espresso"], 1)
             offer = await shop.payments.offer(cart, Staff("ana", "Ana", "cashier"))
             statuses = Statuses()
-            shop.payments.watch(offer.sale_id, statuses)
+            shop.till.watch_payment(offer.sale_id, statuses)
             await shop.payments.check()  # the look the offer wakes: it sets up the node's wallet
             assert offer.address == ADDRESS and offer.sats == 2_940
             txid = chain.pay(offer.address, offer.sats)

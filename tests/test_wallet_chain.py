@@ -19,8 +19,6 @@ import httpx
 import pytest
 from http_helpers import closed_port, serve, sim_command
 
-from appliance.sim.bitcoind import BitcoindSim
-from appliance.sim.esplora import EsploraSim
 from appliance.store import addresses
 from appliance.store.db import open_db
 from appliance.wallet.chain import (
@@ -31,6 +29,8 @@ from appliance.wallet.chain import (
     EsploraSource,
 )
 from appliance.wallet.descriptors import parse_wallet
+from bitagora_devtools.sim.bitcoind import BitcoindSim
+from bitagora_devtools.sim.esplora import EsploraSim
 
 ADDRESS = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"  # BIP84 m/84'/0'/0'/0/0
 OTHER = "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g"

@@ -177,7 +177,7 @@ def test_network_mismatch_and_bad_index() -> None:
 
 
 def test_cli_offers_the_networks_the_parser_knows() -> None:
-    from appliance.wallet.cli import NETWORK_NAMES
+    from appliance.cli.wallet import NETWORK_NAMES
     from appliance.wallet.descriptors import NETWORKS_BY_NAME
 
     assert set(NETWORK_NAMES) == set(NETWORKS_BY_NAME)

@@ -1,5 +1,6 @@
 """Exchange rates from real HTTP tickers, shaped like the exchanges' own: the rates simulator
-(appliance/sim/rates.py) on a local port, in process and as ``bitagora sim rates``."""
+(devtools/bitagora_devtools/sim/rates.py) on a local port, in process and as
+``bitagora sim rates``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import pytest
 from http_helpers import closed_port, serve, sim_command
 
 from appliance.config import ConfigError, RatesSettings, load_settings
-from appliance.sim.rates import RatesSim
 from appliance.wallet.rates import (
     SOURCES,
     ExchangeRate,
@@ -26,6 +26,7 @@ from appliance.wallet.rates import (
     combine,
     parse_kraken,
 )
+from bitagora_devtools.sim.rates import RatesSim
 
 ALL = ("kraken", "bitstamp", "coinbase", "coingecko")
 

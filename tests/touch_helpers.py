@@ -33,7 +33,7 @@ from appliance.drivers.touch import (
     record,
 )
 from appliance.tui.app import KioskApp
-from appliance.tui.script import wait_until
+from bitagora_devtools.script import wait_until
 
 OPEN_TIMEOUT_S = 20.0
 RAW = Calibration(0, 4095, 0, 4095)  # a panel reporting 12-bit values, the right way round

@@ -13,15 +13,16 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Digits, Static
 
+from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import Till
-from appliance.sim.printer import PrinterSimulator
-from appliance.store.seed import seed_demo
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.sell import SellScreen
-from appliance.tui.script import SIZE, tap, tap_product, wait_until
+from bitagora_devtools.script import SIZE, tap, tap_product, wait_until
+from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 
 @asynccontextmanager
@@ -33,7 +34,7 @@ async def till_with_printer(
         settings = load_settings(
             tmp_path / "device", env={"BITAGORA_PRINTER_PORT": str(sim.port), **(env or {})}
         )
-        till = await Till.open(settings)
+        till = await bootstrap.open_till(settings)
         try:
             await seed_demo(till.conn, till.currency)
             yield till, sim

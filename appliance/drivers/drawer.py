@@ -22,7 +22,6 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from appliance.config import DrawerSettings
 from appliance.drivers.printer import Printer, PrinterError
 
 log = logging.getLogger(__name__)
@@ -161,18 +160,6 @@ class GpioDrawer:
         self._lock = asyncio.Lock()
         self._setup_lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: DrawerSettings) -> GpioDrawer:
-        return cls(
-            settings.gpio_pin,
-            pulse_ms=settings.on_ms,
-            active_high=settings.active_level == "high",
-            sensor_pin=settings.sensor_pin or None,
-            sensor_pull=settings.sensor_pull,
-            sensor_open_high=settings.sensor_open_level == "high",
-            pin_factory=settings.pin_factory or None,
-        )
-
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -294,11 +281,3 @@ class GpioDrawer:
         log.info("drawer %s", "opened" if is_open else "closed")
         if self._listener is not None:
             self._listener(is_open)
-
-
-def drawer_from_settings(settings: DrawerSettings, printer: Printer) -> Drawer:
-    if settings.kind == "none":
-        return NoDrawer()
-    if settings.kind == "gpio":
-        return GpioDrawer.from_settings(settings)
-    return PrinterKickDrawer(printer, settings.pin, settings.on_ms, settings.off_ms)

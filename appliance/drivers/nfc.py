@@ -31,7 +31,6 @@ from typing import Protocol, TypeVar
 
 import serial
 
-from appliance.config import NfcSettings
 from appliance.drivers import pn532_frames as pf
 from appliance.drivers.ndef import (
     CC_PAGE,
@@ -54,7 +53,6 @@ __all__ = [
     "NfcUnavailable",
     "NoNfcReader",
     "Pn532Reader",
-    "nfc_from_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -480,9 +478,3 @@ class Pn532Reader:
         ser.reset_input_buffer()
         self._decoder.clear()
         self._frames.clear()
-
-
-def nfc_from_settings(settings: NfcSettings) -> NfcReader:
-    if settings.kind == "pn532":
-        return Pn532Reader(settings.port, settings.baudrate, settings.timeout_s)
-    return NoNfcReader()

@@ -23,16 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from escpos.capabilities import get_profile
-from escpos.constants import DC4, DLE, QR_ECLEVEL_M, RT_STATUS
-from escpos.escpos import Escpos
-from escpos.exceptions import Error as EscposError
-from escpos.printer import Dummy, File, Network
-
 from appliance.core.receipt import Receipt, ReceiptLine
 
 if TYPE_CHECKING:
-    from appliance.config import PrinterSettings
+    from escpos.escpos import Escpos
+
+# python-escpos is imported where it is used: importing it parses its printer database, which
+# a kiosk should not pay for before its first screen.
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +129,10 @@ class EscposPrinter:
         if width_chars < 16:
             raise ValueError(f"width_chars must be at least 16, got {width_chars}")
         try:
-            get_profile(profile)  # an unknown profile fails here, at start, not at the first sale
+            if profile is not None:  # the default profile always exists
+                from escpos.capabilities import get_profile
+
+                get_profile(profile)  # an unknown profile fails at start, not at the first sale
         except Exception as err:
             raise PrinterError(f"unknown python-escpos printer profile {profile!r}") from err
         self.width_chars = width_chars
@@ -205,6 +205,8 @@ class EscposPrinter:
                 "printer offline, opening the drawer with a real-time pulse",
                 extra={"printer": self.address},
             )
+            from escpos.constants import DC4, DLE
+
             pulse = max(1, min(8, round(on_ms / 100)))
             printer._raw(DLE + DC4 + bytes([1, pin, pulse]))
 
@@ -234,6 +236,8 @@ class EscposPrinter:
 
     def _connected(self, job: Callable[[Escpos], T]) -> T:
         """Run job on a freshly opened link (and a fresh python-escpos object)."""
+        from escpos.exceptions import Error as EscposError
+
         printer = self._open()
         try:
             return job(printer)
@@ -284,6 +288,8 @@ class EscposPrinter:
     def _query(self, printer: Escpos, n: int) -> int | None:
         # Own decoding rather than python-escpos's paper_status(), which reports "paper adequate"
         # when nothing comes back.
+        from escpos.constants import RT_STATUS
+
         raw = self._answer(printer, RT_STATUS + bytes([n]))
         if raw is None:
             log.warning("printer did not answer DLE EOT %d", n, extra={"printer": self.address})
@@ -322,6 +328,8 @@ class EscposNetworkPrinter(EscposPrinter):
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _open(self) -> Escpos:
+        from escpos.printer import Network
+
         printer = Network(self.host, self.port, timeout=self.timeout, profile=self.profile)
         try:
             # Our own connect: Network.open() leaves the socket unclosed when connect fails.
@@ -340,7 +348,7 @@ class EscposNetworkPrinter(EscposPrinter):
         return printer
 
     def _answer(self, printer: Escpos, query: bytes) -> bytes | None:
-        sock: socket.socket = printer.device  # type: ignore[assignment]
+        sock: socket.socket = printer.device
         printer._raw(query)
         sock.settimeout(self.status_timeout)
         try:
@@ -381,6 +389,7 @@ class EscposSerialPrinter(EscposPrinter):
 
     def _open(self) -> Escpos:
         try:
+            from escpos.exceptions import Error as EscposError
             from escpos.printer import Serial
             from serial import SerialException
         except ImportError as err:  # pragma: no cover - pyserial is a dependency
@@ -510,6 +519,8 @@ class EscposFilePrinter(EscposPrinter):
         return self.path
 
     def _open(self) -> Escpos:
+        from escpos.printer import File
+
         printer = File(self.path, profile=self.profile)
         try:
             # Append, unbuffered: a device node does not care, and a plain file (for a trial
@@ -523,36 +534,13 @@ class EscposFilePrinter(EscposPrinter):
         return None  # pragma: no cover - reads_status is False
 
 
-def printer_from_settings(settings: PrinterSettings) -> EscposPrinter:
-    """The printer the settings describe (checked already by ``PrinterSettings.check``)."""
-    from appliance.config import parse_usb_id
-
-    s = settings
-    common: dict[str, Any] = {
-        "width_chars": s.width_chars,
-        "profile": s.profile or None,
-        "timeout": float(s.timeout_s),
-    }
-    if s.kind == "usb":
-        return EscposUsbPrinter(
-            parse_usb_id("printer.usb_vendor_id", s.usb_vendor_id),
-            parse_usb_id("printer.usb_product_id", s.usb_product_id),
-            in_ep=parse_usb_id("printer.usb_in_ep", s.usb_in_ep),
-            out_ep=parse_usb_id("printer.usb_out_ep", s.usb_out_ep),
-            **common,
-        )
-    if s.kind == "serial":
-        return EscposSerialPrinter(s.serial_port, s.serial_baudrate, s.serial_flow, **common)
-    if s.kind == "file":
-        return EscposFilePrinter(s.file_path, **common)
-    return EscposNetworkPrinter(s.host, s.port, **common)
-
-
 # -- layout ------------------------------------------------------------------------------------
 
 
 def render_receipt(receipt: Receipt, width_chars: int = 48, profile: str | None = None) -> bytes:
     """The ESC/POS bytes for a receipt, without a printer (for tests, previews and benchmarks)."""
+    from escpos.printer import Dummy
+
     dummy = Dummy(profile=profile)
     compose_receipt(dummy, receipt, width_chars)
     return bytes(dummy.output)
@@ -561,6 +549,9 @@ def render_receipt(receipt: Receipt, width_chars: int = 48, profile: str | None 
 def render_test_page(description: str, width_chars: int = 48, profile: str | None = None) -> bytes:
     """A technician's test page: what is attached, a ruler of the line width, the accents the
     shops need (through the code page), a QR code and a cut."""
+    from escpos.constants import QR_ECLEVEL_M
+    from escpos.printer import Dummy
+
     printer = Dummy(profile=profile)
     printer.hw("INIT")
     _select_code_page(printer)
@@ -586,6 +577,8 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     Use a fresh printer object per job: python-escpos remembers the code page it last selected,
     while ESC @ resets the printer to CP437, so a reused object can print wrong accents.
     """
+    from escpos.constants import QR_ECLEVEL_M
+
     r = receipt
     printer.hw("INIT")
     _select_code_page(printer)

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 import serial
 
-from appliance.config import ScannerSettings
-
 __all__ = [
     "MAX_CODE_LENGTH",
     "Connected",
@@ -37,7 +35,6 @@ __all__ = [
     "Scanned",
     "ScannerEvent",
     "SerialScanner",
-    "scanner_from_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -220,10 +217,3 @@ def _read_some(port: serial.Serial) -> bytes:
 
 def _reason(err: serial.SerialException) -> str:
     return str(err) or type(err).__name__
-
-
-def scanner_from_settings(settings: ScannerSettings) -> SerialScanner | None:
-    """The scanner the till must read itself, or None for a keyboard wedge (the screen reads it)."""
-    if settings.kind != "serial":
-        return None
-    return SerialScanner(settings.port, settings.baudrate)

@@ -29,8 +29,6 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from appliance.config import TouchSettings
-
 __all__ = [
     "Calibration",
     "Press",
@@ -106,19 +104,6 @@ class Calibration:
     invert_x: bool = False
     invert_y: bool = False
     slop_pct: float = 3.0
-
-    @classmethod
-    def from_settings(cls, settings: TouchSettings) -> Calibration:
-        return cls(
-            settings.min_x,
-            settings.max_x,
-            settings.min_y,
-            settings.max_y,
-            settings.swap_xy,
-            settings.invert_x,
-            settings.invert_y,
-            settings.slop_pct,
-        )
 
     def screen(self, raw: tuple[int, int]) -> tuple[float, float]:
         x = _fraction(raw[0], self.min_x, self.max_x)
@@ -294,13 +279,13 @@ def device_name(fd: int) -> str:
 
 
 class Touchscreen:
-    """Reads ``settings.device`` for as long as ``run`` runs, handing each touch to a callback
-    on the event loop."""
+    """Reads the evdev node ``path`` for as long as ``run`` runs, handing each touch to a
+    callback on the event loop. ``size``: bytes per event record (0: this process's own)."""
 
-    def __init__(self, settings: TouchSettings) -> None:
-        self.path = settings.device
-        self.calibration = Calibration.from_settings(settings)
-        self.size = event_size(settings.event_size)
+    def __init__(self, path: str, calibration: Calibration | None = None, size: int = 0) -> None:
+        self.path = path
+        self.calibration = calibration if calibration is not None else Calibration()
+        self.size = event_size(size)
 
     async def run(self, on_event: Callable[[TouchEvent], None]) -> None:
         retry_s = RETRY_MIN_S

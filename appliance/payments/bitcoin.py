@@ -20,7 +20,7 @@ docs/PROTOCOL.md 1.4) written in the transaction that moves the checkout row (st
   ``late`` for the manager to refund or accept. It never completes a sale by itself.
 
 Payments that settle with nobody watching the screen (after a restart) still finish their sale
-(the cart is kept with the checkout) and are reported to the ``on_background`` listener.
+(the cart is kept with the checkout) and are reported through ``publish`` as unwatched.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Offer:
 
 @dataclass(frozen=True)
 class Status:
-    """One change of an offer, for the screen (and for ``on_background`` after a restart)."""
+    """One change of an offer, for the screen (and, unwatched, for staff after a restart)."""
 
     sale_id: str
     state: str  # offered, underpaid, confirming, paid, overpaid, expired, ... (module doc)
@@ -105,13 +105,16 @@ class Status:
         return self.state not in checkouts.OPEN_STATES
 
 
-Listener = Callable[[Status], None]
+# Where statuses go: ``publish(status, watched)``; ``watched`` when a screen watches the sale.
+Publish = Callable[[Status, bool], None]
 
 
 class SaleHooks(Protocol):
-    """What the payment service asks of the till (``services.till.Till``)."""
+    """What the payment service asks of the till (``services.split.PaymentHooks``)."""
 
-    training: bool  # practice sales only: no real money may be asked for
+    @property
+    def training(self) -> bool:
+        """Practice sales only: no real money may be asked for."""
 
     async def authorize_sale(self, staff: Staff) -> None:
         """Raise if ``staff`` may not take payment (role, lockout)."""
@@ -147,7 +150,10 @@ class BitcoinPayments:
         chain: ChainSource | None = None,
         node: LightningNode | None = None,
         clock: Callable[[], float] = time.time,
+        publish: Publish | None = None,
     ) -> None:
+        """``publish(status, watched)`` hears every status of a watched sale (``watch``) and
+        every final status of one nobody watches (settled after a restart, late)."""
         self.conn, self.identity, self.settings = conn, identity, settings
         self.rates, self.http, self.till = rates, http, till
         self.clock = clock
@@ -157,9 +163,8 @@ class BitcoinPayments:
             self._rails.watcher = InvoiceWatcher(
                 node, conn, self._lightning_paid, wait_s=settings.lightning.wait_chunk_s
             )
-        self._listeners: dict[str, list[Listener]] = {}
-        self._background: Listener | None = None
-        self._unclaimed: list[Status] = []
+        self._watched: dict[str, int] = {}
+        self.publish: Publish = publish or (lambda status, watched: None)
         self.chain_problem: str | None = None
         self.lnurl_allow_insecure = False  # tests and regtest only: no setting turns it on
         self._wake = asyncio.Event()
@@ -172,6 +177,7 @@ class BitcoinPayments:
         identity: DeviceIdentity,
         settings: Settings,
         till: SaleHooks,
+        publish: Publish | None = None,
     ) -> BitcoinPayments | None:
         """The till's bitcoin payments, or None when neither rail is configured."""
         onchain = settings.onchain
@@ -190,6 +196,7 @@ class BitcoinPayments:
             wallet=wallet,
             chain=chain_from_settings(onchain, http) if wallet else None,
             node=node,
+            publish=publish,
         )
 
     @property
@@ -225,43 +232,28 @@ class BitcoinPayments:
         """Look at the chain and the expiries now instead of at the next poll."""
         self._wake.set()
 
-    def watch(self, sale_id: str, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every status of the sale's offer; returns the unsubscribe."""
-        self._listeners.setdefault(sale_id, []).append(listener)
+    def watch(self, sale_id: str) -> Callable[[], None]:
+        """A screen shows the sale's offer: its statuses are published as watched from now on;
+        returns the function that ends the watch."""
+        self._watched[sale_id] = self._watched.get(sale_id, 0) + 1
 
-        def unsubscribe() -> None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._listeners[sale_id].remove(listener)
-                if not self._listeners[sale_id]:
-                    del self._listeners[sale_id]
+        def unwatch() -> None:
+            count = self._watched.get(sale_id, 0) - 1
+            if count > 0:
+                self._watched[sale_id] = count
+            else:
+                self._watched.pop(sale_id, None)
 
-        return unsubscribe
-
-    def on_background(self, listener: Listener) -> None:
-        """Call ``listener`` with every final status of an offer nobody watches (settled after a
-        restart, late), including those that came before it was set (the till starts watching
-        before the kiosk's screens exist)."""
-        self._background = listener
-        unclaimed, self._unclaimed = self._unclaimed, []
-        for status in unclaimed:
-            self._deliver(listener, status)
+        return unwatch
 
     def _tell(self, status: Status) -> None:
-        listeners = list(self._listeners.get(status.sale_id, ()))
-        if not listeners and status.final:
-            if self._background is None:
-                self._unclaimed.append(status)
-                return
-            listeners = [self._background]
-        for listener in listeners:
-            self._deliver(listener, status)
-
-    @staticmethod
-    def _deliver(listener: Listener, status: Status) -> None:
+        watched = status.sale_id in self._watched
+        if not watched and not status.final:
+            return
         try:
-            listener(status)
+            self.publish(status, watched)
         except Exception:
-            log.exception("a bitcoin status listener failed")
+            log.exception("a bitcoin status could not be published")
 
     # -- making the offer ----------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from appliance.store.db import StoreError, open_db
 from appliance.store.identity import IdentityError
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.daemon import load_enrollment
-from appliance.uplink.main import EnrollFailed, device_store, enroll_device
+from appliance.uplink.service import EnrollFailed, device_store, enroll_device
 
 log = logging.getLogger(__name__)
 

@@ -9,29 +9,15 @@ run failed with (the same file again gets a shorter wait for the network).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
+from appliance.core.provisioning import ProvisionStatus
 from appliance.provision.setup_file import write_atomically
 
+__all__ = ["STATUS_FILE", "ProvisionStatus", "read_status", "status_path", "write_status"]
+
 STATUS_FILE = "provision.json"
-
-
-@dataclass(frozen=True)
-class ProvisionStatus:
-    state: str  # "ok" | "failed"
-    step: str
-    message: str
-    at: str  # UTC, ISO 8601
-    setup: str  # the setup file's path, or setup_file.TYPED_ANSWERS's
-    root: str
-    setup_sha256: str = ""
-    device_id: str = ""
-    doctor: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "ok"
 
 
 def status_path(data_dir: Path) -> Path:

@@ -5,8 +5,9 @@ journaled. ``PrintWorker`` prints the oldest waiting job, marks it printed only 
 took every byte and reported afterwards that it is fine, and otherwise leaves it queued: it then
 polls the printer's status with a growing delay (``retry_min_s`` doubling up to ``retry_max_s``)
 and retries once the printer says it can print. ``wake()`` cuts a wait short (a new sale, a
-reprint). Staff see the worker's ``state`` as a banner; the uplink's heartbeat sees the printer
-status the worker leaves in ``printer_status`` (store.outbox.PRINTER_STATUS).
+reprint). Staff see the worker's ``state`` as a banner (each change is a ``PrinterChanged`` on
+the event bus); the uplink's heartbeat sees the printer status the worker leaves in
+``printer_status`` (store.outbox.PRINTER_STATUS).
 
 The worker has its own database connection: its writes must never land inside a transaction that
 the till has open on its connection.
@@ -43,6 +44,7 @@ from appliance.drivers.printer import (
     PrinterStatus,
     PrinterUnreachable,
 )
+from appliance.services.events import Event, EventBus
 from appliance.store import journal, outbox, print_queue
 from appliance.store.db import open_db
 from appliance.store.print_queue import PrintJob
@@ -192,6 +194,13 @@ class PrinterState:
         return self.warning
 
 
+@dataclass(frozen=True)
+class PrinterChanged(Event):
+    """The print worker's state changed (published on the bus)."""
+
+    state: PrinterState
+
+
 class PrintWorker:
     def __init__(
         self,
@@ -199,10 +208,13 @@ class PrintWorker:
         printer: Printer,
         device: DeviceSettings,
         *,
+        bus: EventBus | None = None,
         retry_min_s: float = 0.5,
         retry_max_s: float = 5.0,
     ) -> None:
+        """Each new state is published on ``bus`` as ``PrinterChanged``."""
         self.database_path = database_path
+        self.bus = bus if bus is not None else EventBus()
         self.printer = printer
         self.device = device
         self.retry_min_s = retry_min_s
@@ -214,7 +226,6 @@ class PrintWorker:
         self._wake = asyncio.Event()
         self._changed = asyncio.Condition()
         self._outcomes: dict[int, str | None] = {}  # journal seq -> None (printed) or error
-        self._listeners: list[Callable[[PrinterState], None]] = []
         self._reported: dict[str, Any] | None = None
 
     # -- owner's side ------------------------------------------------------------------------
@@ -239,12 +250,6 @@ class PrintWorker:
     def wake(self) -> None:
         """Look at the queue (and the printer) now rather than after the current wait."""
         self._wake.set()
-
-    def subscribe(self, listener: Callable[[PrinterState], None]) -> Callable[[], None]:
-        """Call ``listener`` with every new state (in the event loop); returns an unsubscribe."""
-        self._listeners.append(listener)
-        listener(self.state)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def outcome(self, journal_seq: int, timeout: float) -> str | None:  # noqa: ASYNC109
         """Wait for the first attempt at the job a record queued: None once printed, else why
@@ -384,11 +389,7 @@ class PrintWorker:
         if state == self.state:
             return
         self.state = state
-        for listener in list(self._listeners):
-            try:
-                listener(state)
-            except Exception:
-                log.exception("printer state listener failed")
+        self.bus.publish(PrinterChanged(state))
         async with self._changed:
             self._changed.notify_all()
 

@@ -1,5 +1,5 @@
 """After a restart: payments the till left unsettled, settled at start (in the background;
-``Till.recovered`` waits for it and returns what it found, in words for staff).
+``Recovery.recovered`` waits for it and returns what it found, in words for staff).
 
 - Card attempts left open (``CardPayments.open_attempts``): Stripe is asked what became of each.
   Paid (an authorisation is captured) → its sale is recorded from the cart kept with the attempt,
@@ -14,6 +14,7 @@ PaymentIntent is compared with the parts already journalled.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -22,19 +23,63 @@ import aiosqlite
 
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
-from appliance.payments.card import CardAttempt, CardError, CardOutcome, CardPayments
-from appliance.services.split import PartRefunded
+from appliance.payments.card_types import CardAttempt, CardError, CardOutcome
+from appliance.services.sales import SalesService
+from appliance.services.split import PartRefunded, SplitTender
 from appliance.store import card as card_store
 from appliance.store import split as split_store
 
 if TYPE_CHECKING:
-    from appliance.services.till import Till
+    from appliance.payments.card import CardPayments
 
 log = logging.getLogger(__name__)
 
 
-async def settle_after_restart(till: Till) -> list[str]:
-    """What a restart left unsettled, settled, in words for staff (``Till.recovered``)."""
+class Recovery:
+    """The look at payments a restart left unsettled, run in the background from ``start``."""
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        sales: SalesService,
+        split: SplitTender,
+        card: CardPayments | None,
+    ) -> None:
+        self._till = _Till(conn, sales, split, card)
+        self._task: asyncio.Task[list[str]] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(settle_after_restart(self._till), name="recovery")
+
+    async def recovered(self) -> list[str]:
+        """What the look found, in words for staff (waits for it to end: it asks Stripe about
+        card attempts left open)."""
+        if self._task is None:
+            return []
+        return await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class _Till:
+    """The services recovery works through."""
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        sales: SalesService,
+        split: SplitTender,
+        card: CardPayments | None,
+    ) -> None:
+        self.conn, self.sales, self.split, self.card = conn, sales, split, card
+
+
+async def settle_after_restart(till: _Till) -> list[str]:
+    """What a restart left unsettled, settled, in words for staff (``Recovery.recovered``)."""
     notes: list[str] = []
     if till.card is not None:
         notes += await _resolve_card_attempts(till, till.card)
@@ -50,7 +95,7 @@ async def settle_after_restart(till: Till) -> list[str]:
     return notes
 
 
-async def _resolve_card_attempts(till: Till, card: CardPayments) -> list[str]:
+async def _resolve_card_attempts(till: _Till, card: CardPayments) -> list[str]:
     """Ask Stripe what became of each card attempt a restart left open, and of each success
     whose sale or part was never recorded: paid → the sale (or the split sale's part) is
     recorded once; otherwise the PaymentIntent is cancelled and the attempt closed."""
@@ -82,7 +127,7 @@ async def _resolve_card_attempts(till: Till, card: CardPayments) -> list[str]:
     return notes
 
 
-async def _unrecorded_card_successes(till: Till, card: CardPayments) -> list[CardAttempt]:
+async def _unrecorded_card_successes(till: _Till, card: CardPayments) -> list[CardAttempt]:
     """Succeeded attempts whose sale (or split part) a crash kept from being recorded."""
     found = []
     for row in await card_store.succeeded_unrecorded(till.conn):
@@ -96,7 +141,7 @@ async def _unrecorded_card_successes(till: Till, card: CardPayments) -> list[Car
     return found
 
 
-async def _record_found_card(till: Till, attempt: CardAttempt, outcome: CardOutcome) -> str:
+async def _record_found_card(till: _Till, attempt: CardAttempt, outcome: CardOutcome) -> str:
     sale = attempt.sale_id[:8]
     split = await split_store.get(till.conn, attempt.sale_id)
     if split is not None:
@@ -110,7 +155,7 @@ async def _record_found_card(till: Till, attempt: CardAttempt, outcome: CardOutc
     row = await card_store.get_attempt(till.conn, attempt.sale_id, attempt.number)
     if row is None or row.cart_json is None:
         raise SaleError("the card was paid but its cart is not known: refund it at Stripe")
-    result = await till.record_card_sale(json.loads(row.cart_json), outcome)
+    result = await till.sales.record_card_sale(json.loads(row.cart_json), outcome)
     return (
         f"Card payment for sale {sale} was paid while the till was off: sale recorded "
         f"(journal #{result.record.seq})"

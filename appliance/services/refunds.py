@@ -1,9 +1,9 @@
 """Refunds of finished sales and voids of carts in progress, approved by a manager.
 
 Rules live here, not in a screen: whoever is logged in (``staff``) asks, and a manager's PIN or
-badge approves through the till's own approval path (``Till._approver``), so a wrong PIN counts
-towards the PIN lockout exactly as for a no-sale opening, and a cashier's PIN or badge is refused
-(``NotAuthorized``) whatever UI, or none, drives the service.
+badge approves through the till's own approval path (``AccessService.approve``), so a wrong PIN
+counts towards the PIN lockout exactly as for a no-sale opening, and a cashier's PIN or badge is
+refused (``NotAuthorized``) whatever UI, or none, drives the service.
 
 What a refund writes, in order:
 
@@ -32,16 +32,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from appliance.core.drawer import drawer_open_body
+import aiosqlite
+
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination, payout_body
 from appliance.core.refund import LineChoice, RefundError, check_reason, plan_refund, void_body
 from appliance.core.roles import Action, require
 from appliance.core.sale import cart_body
 from appliance.core.split import SplitSale, given_back_body
+from appliance.payments.card_types import CardError
+from appliance.services.access import AccessService
+from appliance.services.drawer import DrawerService
 from appliance.services.printing import local_time
+from appliance.services.receipts import ReceiptService
 from appliance.store import journal, sales
+from appliance.store import refunds as refund_store
 from appliance.store.catalog import Staff
-from appliance.store.db import fetch_one, transaction
+from appliance.store.db import transaction
+from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -59,9 +66,9 @@ log = logging.getLogger(__name__)
 
 MIN_ID_PREFIX = 6
 
-# One refund at a time per till: a refund reads what earlier refunds gave back, then (for a card)
-# waits on Stripe before it is recorded; two at once could both see the same amount left.
-_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+# One refund at a time per store: a refund reads what earlier refunds gave back, then (for a
+# card) waits on Stripe before it is recorded; two at once could both see the same amount left.
+_LOCKS: weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 # A refund's id when none is given: the same for every try until a refund of the sale is
@@ -119,29 +126,34 @@ class RefundResult:
 
 
 class RefundService:
-    def __init__(self, till: Any, card: CardRefunder | None = None) -> None:
-        """``till``: the Till (its store, identity, drawer, printer and approval path);
-        ``card``: the till's CardPayments, needed only to refund card payments."""
-        self.till = till
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        access: AccessService,
+        drawer: DrawerService,
+        receipts: ReceiptService,
+        card: CardRefunder | None = None,
+    ) -> None:
+        """``card``: the till's CardPayments, needed only to refund card payments."""
+        self.conn = conn
+        self.identity = identity
+        self.access = access
+        self.drawer = drawer
+        self.receipts = receipts
         self.card = card
 
     async def _approve(self, approval: Approval, action: Action, staff: Staff) -> Staff:
-        approver: Staff = await self.till.approve(
-            action, staff, pin=approval.pin, badge=approval.badge
-        )
-        return approver
+        return await self.access.approve(action, staff, pin=approval.pin, badge=approval.badge)
 
     async def sale_record(self, sale_id: str | None = None, seq: int | None = None) -> Record:
-        conn = self.till.conn
+        conn = self.conn
         if seq is None:
             if sale_id is None:
                 raise RefundError("name the sale to refund (its id or journal number)")
-            row = await fetch_one(
-                conn, "SELECT journal_seq FROM sales WHERE sale_id = ?", (sale_id,)
-            )
-            if row is None:
+            seq = await refund_store.sale_seq(conn, sale_id)
+            if seq is None:
                 raise RefundError(f"no sale {sale_id} on this till")
-            seq = int(row[0])
         record = await journal.get(conn, seq)
         if record is None or record.kind != "sale":
             raise RefundError(f"journal #{seq} is not a sale")
@@ -150,23 +162,13 @@ class RefundService:
         return record
 
     async def previous_refunds(self, original_seq: int) -> list[dict[str, Any]]:
-        rows = await self.till.conn.execute_fetchall(
-            "SELECT seq FROM journal WHERE kind = 'refund'"
-            " AND body ->> '$.original_seq' = ? ORDER BY seq",
-            (original_seq,),
-        )
-        out = []
-        for (seq,) in rows:
-            record = await journal.get(self.till.conn, int(seq))
-            assert record is not None
-            out.append(dict(record.body))
-        return out
+        return [dict(r.body) for r in await refund_store.refunds_of(self.conn, original_seq)]
 
     async def recent_sales(self, day: date, limit: int = 50) -> list[SaleSummary]:
         """The sales of ``day`` (the device's local date) among the newest ``limit``, newest
         first: what staff pick a sale to refund from."""
         out = []
-        for sale_id, seq, at, total, currency, methods in await sales.newest(self.till.conn, limit):
+        for sale_id, seq, at, total, currency, methods in await sales.newest(self.conn, limit):
             at_local = local_time(at)
             if at_local.date() == day:
                 out.append(
@@ -185,7 +187,7 @@ class RefundService:
             raise RefundError(
                 f"type at least {MIN_ID_PREFIX} characters of the sale id, or scan the receipt"
             )
-        ids = await sales.ids_starting(self.till.conn, typed.lower())
+        ids = await sales.ids_starting(self.conn, typed.lower())
         if not ids:
             raise RefundError(f"no sale {typed} on this till")
         if len(ids) > 1:
@@ -207,7 +209,7 @@ class RefundService:
         """Refund ``lines`` (None: all that is left) of a sale. ``destination``: where the
         customer wants bitcoin money (BOLT11 invoice, LNURL / Lightning address, or address).
         ``refund_id``: give the same one to retry a refund that failed half-way (card)."""
-        lock = _LOCKS.setdefault(self.till, asyncio.Lock())
+        lock = _LOCKS.setdefault(self.conn, asyncio.Lock())
         async with lock:
             return await self._refund(
                 staff, approval, reason, sale_id, original_seq, lines, destination, refund_id
@@ -232,7 +234,7 @@ class RefundService:
         # practice sale took no money to give back.
         if sale.body.get("training") is True:
             raise RefundError("that was a training sale: it took no money, there is none to refund")
-        if self.till.training:
+        if self.access.training:
             raise RefundError("training mode: a refund gives real money back; switch training off")
         approver = await self._approve(approval, "refund", staff)
         previous = await self.previous_refunds(sale.seq)
@@ -255,22 +257,21 @@ class RefundService:
             "total": {"minor": plan.total.minor, "currency": currency},
             "payments": payments,
         }
-        async with transaction(self.till.conn):
-            record = await journal.append(self.till.conn, self.till.identity, "refund", body)
+        async with transaction(self.conn):
+            record = await journal.append(self.conn, self.identity, "refund", body)
         log.info("refund recorded", extra={"seq": record.seq, "original_seq": sale.seq})
         problems: list[str] = []
         drawer: Record | None = None
-        if any(p["method"] == "cash" for p in payments) and self.till.drawer.kind != "none":
+        if any(p["method"] == "cash" for p in payments) and self.drawer.present:
             try:
-                opening = await self.till._open_drawer(
-                    drawer_open_body("refund", staff.id, staff.name, refund_id=refund_id)
-                )
-                drawer = opening.record
-                if opening.problem:
-                    problems.append(f"Drawer did not open: {opening.problem}")
+                opening = await self.drawer.open_for("refund", staff, refund_id=refund_id)
+                if opening is not None:
+                    drawer = opening.record
+                    if opening.problem:
+                        problems.append(f"Drawer did not open: {opening.problem}")
             except Exception as err:  # the refund stands whatever the drawer does
                 problems.append(f"Drawer did not open: {err}")
-        receipt_problem = await self.till._receipt_outcome(record.seq)
+        receipt_problem = await self.receipts.outcome(record.seq)
         if receipt_problem:
             problems.append(receipt_problem)
         return RefundResult(record, drawer, tuple(problems))
@@ -289,7 +290,7 @@ class RefundService:
         a retry refunds each card once), bitcoin parts as pending payouts to ``destination``,
         cash handed back (a part's cash goes into the drawer only with its finished sale). One
         ``payment`` record (``given_back``) lists them, with each part's number."""
-        lock = _LOCKS.setdefault(self.till, asyncio.Lock())
+        lock = _LOCKS.setdefault(self.conn, asyncio.Lock())
         async with lock:
             require(staff, "sell")
             why = check_reason(reason)
@@ -305,8 +306,8 @@ class RefundService:
             body = given_back_body(
                 split, payments, (staff.id, staff.name), (approver.id, approver.name), why
             )
-            async with transaction(self.till.conn):
-                record = await journal.append(self.till.conn, self.till.identity, "payment", body)
+            async with transaction(self.conn):
+                record = await journal.append(self.conn, self.identity, "payment", body)
             log.warning(
                 "split sale given back", extra={"sale_id": split.sale_id, "seq": record.seq}
             )
@@ -346,8 +347,6 @@ class RefundService:
             if entry["method"] == "card":
                 if self.card is None:
                     raise RefundError("card payments are not set up on this till")
-                from appliance.payments.card import CardError
-
                 try:
                     answer = await self.card.refund(
                         refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
@@ -373,27 +372,22 @@ class RefundService:
     ) -> dict[str, Any]:
         """The pending payout for the customer's ``destination``, checked against the sale's
         payment (core/payout.py) and, for Lightning, the invoice the customer paid."""
-        from appliance.store import lightning as ln_store
-        from appliance.wallet.lightning import sale_label
+        from appliance.payments.payouts import lnurl_problem, paid_invoice
 
-        # A Lightning payment names its invoice by hash (a split part's is its checkout's, not
-        # the sale's); otherwise the sale's own invoice still tells which chain it was on.
-        if paid.get("payment_hash"):
-            invoice = await ln_store.by_payment_hash(self.till.conn, str(paid["payment_hash"]))
-        else:
-            invoice = await ln_store.get(self.till.conn, sale_label(sale_id))
         try:
             payout = check_destination(
                 method,
                 destination,
                 amount,
                 paid,
-                paid_invoice=invoice.bolt11 if invoice is not None else None,
+                paid_invoice=await paid_invoice(self.conn, paid, sale_id),
             )
         except PayoutError as err:
             raise RefundError(str(err)) from err
         if payout["kind"] == "lnurl" and payout["destination"].lower().startswith("lnurl1"):
-            _check_lnurl(payout["destination"])
+            problem = lnurl_problem(payout["destination"])
+            if problem is not None:
+                raise RefundError(f"that LNURL does not decode: {problem}")
         return payout
 
     async def void(self, cart: Any, staff: Staff, approval: Approval, reason: str) -> Record:
@@ -412,8 +406,8 @@ class RefundService:
             (approver.id, approver.name),
             why,
         )
-        async with transaction(self.till.conn):
-            record = await journal.append(self.till.conn, self.till.identity, "void", body)
+        async with transaction(self.conn):
+            record = await journal.append(self.conn, self.identity, "void", body)
         cart.clear()
         return record
 
@@ -429,62 +423,24 @@ async def mark_payout_paid(
         require(staff, "refund")
     by = {"id": staff.id, "name": staff.name} if staff is not None else {"via": "cli"}
     # A refund, or the give-back of an unfinished split sale (named by its sale id).
-    row = await fetch_one(
-        conn,
-        "SELECT seq FROM journal WHERE (kind = 'refund' AND body ->> '$.refund_id' = ?)"
-        " OR (kind = 'payment' AND body ->> '$.state' = 'given_back'"
-        " AND body ->> '$.sale_id' = ?)",
-        (refund_id, refund_id),
-    )
-    if row is None:
+    refund = await refund_store.payout_source(conn, refund_id)
+    if refund is None:
         raise RefundError(f"no refund {refund_id} on this till")
-    refund = await journal.get(conn, int(row[0]))
-    assert refund is not None
     try:
         body = payout_body(refund.body, method, proof, by)
     except PayoutError as err:
         raise RefundError(str(err)) from err
     async with transaction(conn):
-        if await fetch_one(
-            conn,
-            "SELECT 1 FROM payouts WHERE refund_id = ? AND method = ? AND status = 'paid'",
-            (refund_id, method),
-        ):
+        if await refund_store.payout_paid(conn, refund_id, method):
             raise RefundError(f"the {method} payout of refund {refund_id} is already paid")
         record = await journal.append(conn, identity, "payout", body)
     log.info("payout marked paid", extra={"seq": record.seq, "refund_id": refund_id})
     return record
 
 
-async def payouts(conn: Any, *, pending_only: bool = False) -> list[dict[str, Any]]:
+async def payouts(
+    conn: aiosqlite.Connection, *, pending_only: bool = False
+) -> list[dict[str, Any]]:
     """Bitcoin refunds (``payouts`` view), oldest first: every one, or those the merchant still
     has to pay."""
-    rows = await conn.execute_fetchall(
-        "SELECT journal_seq, recorded_at, refund_id, sale_id, method, amount, currency, kind,"
-        " destination, status, proof FROM payouts"
-        + (" WHERE status = 'pending'" if pending_only else "")
-        + " ORDER BY journal_seq, method"
-    )
-    keys = (
-        "journal_seq",
-        "recorded_at",
-        "refund_id",
-        "sale_id",
-        "method",
-        "amount",
-        "currency",
-        "kind",
-        "destination",
-        "status",
-        "proof",
-    )
-    return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
-
-
-def _check_lnurl(text: str) -> None:
-    from appliance.wallet.lnurl import LnurlError, decode_bech32_lnurl
-
-    try:
-        decode_bech32_lnurl(text)
-    except LnurlError as err:
-        raise RefundError(f"that LNURL does not decode: {err}") from err
+    return await refund_store.payouts(conn, pending_only=pending_only)

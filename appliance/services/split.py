@@ -22,15 +22,22 @@ from appliance.core.cart import Cart
 from appliance.core.roles import require
 from appliance.core.sale import Payment, SaleError, cart_body
 from appliance.core.split import SplitSale, cash_part, finished_body, refunded_body
-from appliance.payments.card import CardAttempt, CardError, CardOutcome
+from appliance.payments.card_types import CardAttempt, CardError, CardOutcome
+from appliance.services.access import AccessService
+from appliance.services.drawer import DrawerService
 from appliance.services.refunds import Approval, RefundResult, RefundService
+from appliance.services.sales import SaleResult, SalesService
 from appliance.store import split as split_store
 from appliance.store.catalog import Staff
+from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.journal import Record, utc_now
 from bitagora_protocol.money import Money
 
 if TYPE_CHECKING:
-    from appliance.services.till import SaleResult, Till
+    from appliance.payments.bitcoin import BitcoinPayments
+    from appliance.payments.card import CardPayments
+
+__all__ = ["PartRefunded", "PaymentHooks", "SplitTender"]
 
 log = logging.getLogger(__name__)
 
@@ -41,43 +48,61 @@ class PartRefunded(SaleError):
 
 
 class SplitTender:
-    def __init__(self, till: Till) -> None:
-        self.till = till
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        access: AccessService,
+        sales: SalesService,
+        drawer: DrawerService,
+        refunds: RefundService,
+        card: CardPayments | None = None,
+    ) -> None:
+        """``bitcoin`` (set once the bitcoin payments are built, which call back ``part_paid``):
+        its offers of a part are withdrawn when another part takes money."""
+        self.conn = conn
+        self.identity = identity
+        self.access = access
+        self.sales = sales
+        self.drawer = drawer
+        self.refunds = refunds
+        self.card = card
+        self.bitcoin: BitcoinPayments | None = None
 
     async def begin(self, cart: Cart, staff: Staff) -> SplitSale:
         """Start paying ``cart`` in parts (after the same role and lockout check as a sale)."""
-        await self.till.authorize_sale(staff)
+        await self.access.authorize_sale(staff)
         sale_id = str(uuid.uuid4())
         body = cart_body(sale_id, cart, staff.id, staff.name)
-        if self.till.training:
+        if self.access.training:
             body["training"] = True
-        await split_store.begin(self.till.conn, body, utc_now())
+        await split_store.begin(self.conn, body, utc_now())
         return await self.get(sale_id)
 
     async def get(self, sale_id: str) -> SplitSale:
-        split = await split_store.get(self.till.conn, sale_id)
+        split = await split_store.get(self.conn, sale_id)
         if split is None:
             raise SaleError(f"no split sale {sale_id} on this till")
         return split
 
     async def unfinished(self) -> list[SplitSale]:
-        return await split_store.unfinished(self.till.conn)
+        return await split_store.unfinished(self.conn)
 
     async def pay_cash(self, sale_id: str, staff: Staff, tendered: Money) -> SplitSale | SaleResult:
         """A cash part: ``tendered`` counts up to what remains (change only then)."""
-        await self.till.authorize_sale(staff)
+        await self.access.authorize_sale(staff)
         split = await self.get(sale_id)
         return await self._record_part(split, cash_part(split, tendered), (staff.id, staff.name))
 
     async def start_card(self, sale_id: str, staff: Staff, amount: Money) -> CardAttempt:
         """Show ``amount`` (a part) on the reader: an attempt of the split sale's id, so Stripe's
         ``metadata.sale_id`` names the sale; the ``CardPayments`` rules hold unchanged."""
-        await self.till.authorize_sale(staff)
-        card = self.till.card_for_sale()
+        await self.access.authorize_sale(staff)
+        card = self.sales.card_for_sale()
         await self._withdraw_offers(sale_id)  # a bitcoin part paid meanwhile is a part first
         split = await self.get(sale_id)
         split.check_part(amount)
-        return await card.start(sale_id, amount, self.till.card_description())
+        return await card.start(sale_id, amount, self.sales.card_description())
 
     async def card_paid(
         self, sale_id: str, staff: Staff, outcome: CardOutcome
@@ -93,7 +118,7 @@ class SplitTender:
         the name of whoever started the sale). A charge that came to more than is still due
         (another part paid meanwhile) or reached a sale no longer open is refunded at once and
         journalled (``PartRefunded``): the customer's money never goes unrecorded."""
-        payment = self.till.card_payment(outcome)
+        payment = self.sales.card_payment(outcome)
         try:
             return await self._record_part(split, payment, staff)
         except (SaleError, aiosqlite.IntegrityError):  # more than due, or no longer open
@@ -113,14 +138,14 @@ class SplitTender:
         due = f"charged {payment.amount} but only {split.remaining} was still due"
         if not split.is_open:
             due = f"charged {payment.amount} but the sale is {split.state.replace('_', ' ')}"
-        if self.till.card is None:
+        if self.card is None:
             raise SaleError(f"The card was {due}: refund payment {intent} at Stripe.")
         try:
-            answer = await self.till.card.refund(refund_id, intent, payment.amount)
+            answer = await self.card.refund(refund_id, intent, payment.amount)
         except CardError as err:
             raise SaleError(f"The card was {due}, and the refund failed: {err}") from err
         body = refunded_body(split, payment, staff, {"refund_id": refund_id, **answer})
-        record = await split_store.append(self.till.conn, self.till.identity, "payment", body)
+        record = await split_store.append(self.conn, self.identity, "payment", body)
         log.warning(
             "card charge refunded: it could not be a part",
             extra={"sale_id": split.sale_id, "seq": record.seq},
@@ -131,7 +156,7 @@ class SplitTender:
         self, split: SplitSale, payment: Payment, staff: tuple[str, str]
     ) -> SplitSale | SaleResult:
         record = await split_store.append_part(
-            self.till.conn, self.till.identity, split.sale_id, payment, staff
+            self.conn, self.identity, split.sale_id, payment, staff
         )
         log.info(
             "split part paid",
@@ -151,7 +176,7 @@ class SplitTender:
         that is recorded already is not recorded again (``sales`` refuses a second one)."""
         try:
             record = await split_store.append(
-                self.till.conn, self.till.identity, "sale", finished_body(split)
+                self.conn, self.identity, "sale", finished_body(split)
             )
         except aiosqlite.IntegrityError:
             raise SaleError(f"sale {split.sale_id} is recorded already") from None
@@ -160,17 +185,15 @@ class SplitTender:
         problems: tuple[str, ...] = ()
         if any(p.method == "cash" for p in split.parts) and "training" not in split.cart:
             staff = split.cart["staff"]
-            problem = await self.till.open_drawer_for_sale(
-                split.sale_id, staff["id"], staff["name"]
-            )
+            problem = await self.drawer.open_for_sale(split.sale_id, staff["id"], staff["name"])
             problems = (problem,) if problem else ()
-        return await self.till.finish_sale(record, problems)
+        return await self.sales.finish_sale(record, problems)
 
     async def cancel(self, sale_id: str) -> bool:
         """Give up a split sale on which nothing was paid; False if a part was paid (those go
         back through ``give_back``) or it is not open."""
         await self._withdraw_offers(sale_id)
-        return await split_store.cancel_unpaid(self.till.conn, sale_id)
+        return await split_store.cancel_unpaid(self.conn, sale_id)
 
     async def give_back(
         self,
@@ -184,11 +207,33 @@ class SplitTender:
         """Give the paid parts back (a manager approves): see ``RefundService.give_back``."""
         await self._withdraw_offers(sale_id)
         split = await self.get(sale_id)  # with a part paid as its offer was being withdrawn
-        service = RefundService(self.till, self.till.card)
-        return await service.give_back(staff, approval, reason, split, destination=destination)
+        return await self.refunds.give_back(staff, approval, reason, split, destination=destination)
 
     async def _withdraw_offers(self, sale_id: str) -> None:
         """Cancel bitcoin offers of the sale's parts still open (after a restart, say): nothing
         may stay payable once the sale is given up or another part takes money."""
-        if self.till.bitcoin is not None:
-            await self.till.bitcoin.withdraw_parts(sale_id)
+        if self.bitcoin is not None:
+            await self.bitcoin.withdraw_parts(sale_id)
+
+
+class PaymentHooks:
+    """What the bitcoin payments ask of the till (``payments.bitcoin.SaleHooks``): the role
+    check, training mode, and the after-sale work of a sale or a split sale's part."""
+
+    def __init__(self, access: AccessService, sales: SalesService, split: SplitTender) -> None:
+        self.access = access
+        self.sales = sales
+        self.split = split
+
+    @property
+    def training(self) -> bool:
+        return self.access.training
+
+    async def authorize_sale(self, staff: Staff) -> None:
+        await self.access.authorize_sale(staff)
+
+    async def finish_sale(self, record: Record) -> SaleResult:
+        return await self.sales.finish_sale(record)
+
+    async def part_paid(self, record: Record) -> SplitSale | SaleResult:
+        return await self.split.part_paid(record)

@@ -279,7 +279,7 @@ def swap_in(incoming: Path, database: Path) -> Path | None:
     if there were any.
 
     A power cut at any point leaves the old database or the new one in place, never none (on
-    none, ``Till.open`` would start an empty store bound to the same key: a second chain from
+    none, ``open_till`` would start an empty store bound to the same key: a second chain from
     seq 1): the old files are hard-linked aside first, then the new file is renamed over the
     old one."""
     data_dir = database.parent

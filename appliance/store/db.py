@@ -137,3 +137,16 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
             await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
+
+
+async def integrity_check(conn: aiosqlite.Connection) -> list[str]:
+    """SQLite's own check of the whole file: ``["ok"]``, or what is damaged."""
+    rows = await conn.execute_fetchall("PRAGMA integrity_check")
+    return [str(row[0]) for row in rows]
+
+
+async def prove_writable(conn: aiosqlite.Connection) -> None:
+    """Take the write lock and let it go, writing nothing: sqlite3.Error if this process could
+    not write (a read-only file or folder, another writer holding the lock too long)."""
+    await conn.execute("BEGIN IMMEDIATE")
+    await conn.execute("ROLLBACK")

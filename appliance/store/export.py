@@ -17,7 +17,8 @@ from typing import Any
 import aiosqlite
 
 from appliance.store import device, journal
-from bitagora_protocol.journal import JournalError, Record, verify_chain
+from appliance.store.readonly import journal_records
+from bitagora_protocol.journal import Record, verify_chain
 
 EXPORT_FORMAT = "bitagora-journal/1"
 
@@ -65,15 +66,6 @@ def _verify(device_id: str, public_key_hex: str, records: Iterator[Record]) -> V
     return VerifyResult(device_id, count, seen[0] if seen else None)
 
 
-def _database_records(conn: sqlite3.Connection) -> Iterator[Record]:
-    for row in conn.execute(f"SELECT {journal.COLUMNS} FROM journal ORDER BY seq"):
-        seq = row[0]
-        try:
-            yield journal.record_from_row(row)
-        except ValueError as err:
-            raise JournalError(seq, f"unreadable record: {err}") from None
-
-
 def verify_database(path: Path) -> VerifyResult:
     """Verify a device database file, read-only (safe while the kiosk runs)."""
     try:
@@ -84,7 +76,7 @@ def verify_database(path: Path) -> VerifyResult:
     try:
         if "public_key" not in info:
             raise VerifyError(f"{path} has no device identity")
-        return _verify(info["device_id"], info["public_key"], _database_records(conn))
+        return _verify(info["device_id"], info["public_key"], journal_records(conn))
     finally:
         conn.close()
 

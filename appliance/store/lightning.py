@@ -94,6 +94,20 @@ async def last_pay_index(conn: aiosqlite.Connection) -> int:
     return pay_index
 
 
+async def highest_pay_index(conn: aiosqlite.Connection) -> int:
+    """The highest ``pay_index`` of the current epoch the till holds: its cursor, or a paid
+    invoice's above it (0 before any epoch). A node that forgets its invoices (the demo's
+    simulated one) is told to count on from here, as a real node that kept them does."""
+    row = await fetch_one(
+        conn,
+        "SELECT max((SELECT coalesce(max(pay_index), 0) FROM ln_invoice"
+        "            WHERE epoch = (SELECT max(epoch) FROM ln_count_cursor)),"
+        " (SELECT coalesce(max(pay_index), 0) FROM ln_count_cursor"
+        "  WHERE epoch = (SELECT max(epoch) FROM ln_count_cursor)))",
+    )
+    return int(row[0]) if row and row[0] else 0
+
+
 async def _current(conn: aiosqlite.Connection) -> tuple[int, int]:
     row = await fetch_one(conn, "SELECT epoch, pay_index FROM ln_count_cursor ORDER BY epoch DESC")
     return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -40,12 +40,12 @@ _COLUMNS = "job_id, journal_seq, sale_seq, copy, queued_at, attempts, last_error
 def _job(row: aiosqlite.Row | tuple[object, ...]) -> PrintJob:
     job_id, journal_seq, sale_seq, copy, queued_at, attempts, last_error = tuple(row)
     return PrintJob(
-        int(job_id),  # type: ignore[call-overload]
-        int(journal_seq),  # type: ignore[call-overload]
-        int(sale_seq),  # type: ignore[call-overload]
+        int(job_id),
+        int(journal_seq),
+        int(sale_seq),
         bool(copy),
         str(queued_at),
-        int(attempts),  # type: ignore[call-overload]
+        int(attempts),
         None if last_error is None else str(last_error),
     )
 

@@ -1,8 +1,8 @@
 """The kiosk app: it only wires screens together.
 
 Screen stack: the sell screen at the bottom, the lock screen over it at start and whenever staff
-tap Lock (a staff badge on the NFC reader unlocks it too: the app owns the reader's polling
-worker and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
+tap Lock (a staff badge on the NFC reader unlocks it too: the app starts the till's device
+inputs and hands each tap to the lock screen, or to the bitcoin pay screen for a Bolt Card);
 "Pay cash" pushes the cash payment modal, "Pay bitcoin" the bitcoin one (QR), "Pay card" the
 card one (Stripe Terminal reader), "Split" the split payment one (which pushes the card and
 bitcoin ones for a part), and a finished sale the sale-done modal; after an unlock, a split sale
@@ -15,40 +15,46 @@ retry. With
 with ``blank_after_s`` the screen goes dark when idle on the lock screen or an empty sale
 (tui/blank.py), and wakes at a touch, a key or a card.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
-``SellScreen.NoSaleRequested``) and
-screen results; the app talks down by calling the sell screen's methods.
+``SellScreen.NoSaleRequested``) and screen results; the app talks down by calling the sell
+screen's methods. Device and payment events come from the services' bus through the one bridge
+(tui/bridge.py) as ``BusEvent`` messages, which the app hands to the screen they concern.
+The app holds the till's services and its capabilities, never a driver.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
 import time
+from typing import Any
 
 from textual import events, on, work
 from textual.app import App
-from textual.message import Message
 from textual.widgets import Button
 
 from appliance.core.cart import Cart
-from appliance.drivers.backlight import Backlight
-from appliance.drivers.nfc import CardTap, NoNfcReader
-from appliance.drivers.scanner import Connected, Disconnected, Refused, Scanned, ScannerEvent
-from appliance.drivers.touch import Touchscreen
-from appliance.payments.bitcoin import Status
-from appliance.provision.status import ProvisionStatus
-from appliance.services.shift import ShiftService
-from appliance.services.till import DrawerOpening, SaleResult, Staff, Till
+from appliance.core.split import SplitSale
+from appliance.services.devices import (
+    BarcodeScanned,
+    CardTapped,
+    ScannerConnected,
+    ScannerDisconnected,
+    ScannerStopped,
+    ScanRefused,
+    TouchPressed,
+    TouchReleased,
+)
+from appliance.services.drawer import DrawerChanged
+from appliance.services.events import PaymentStatus, UnwatchedPayment
+from appliance.services.printing import PrinterChanged
+from appliance.services.till import DrawerOpening, ProvisionStatus, SaleResult, Staff, Till
 from appliance.tui.blank import Blanker
+from appliance.tui.bridge import Bridge, BusEvent
 from appliance.tui.scan import Clock
 from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.manager_menu import ManagerMenuScreen
 from appliance.tui.screens.no_sale import NoSaleScreen, opening_words
-from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
-from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
@@ -97,57 +103,34 @@ class KioskApp(App[None]):
         self.clock = clock
         self.next_customer_after_s = next_customer_after_s
         self.sell = SellScreen(till, clock)
-        self.scanner_task: asyncio.Task[None] | None = None
-        touch = till.settings.touch
-        backlight = Backlight(touch.backlight) if touch.backlight else None
-        self.blanker = Blanker(self, touch.blank_after_s, backlight, self._may_blank)
-        self.touch = TouchInput(self, Touchscreen(touch), self.blanker) if touch.device else None
-        self.touch_task: asyncio.Task[None] | None = None
+        self.bridge = Bridge(till.bus, self)
+        light = till.light if till.capabilities.backlight else None
+        self.blanker = Blanker(self, till.settings.touch.blank_after_s, light, self._may_blank)
+        self.touch = TouchInput(self, self.blanker) if till.capabilities.touch else None
         self.scanner_connected: bool | None = None  # None: not heard from yet
         self.quiet_gc = quiet_gc
         self.provisioning = provisioning
         self._recovery_shown = False  # what the till settled at start, told at the first unlock
 
-    class CardTapped(Message):
-        """A card arrived on the NFC reader."""
-
-        def __init__(self, tap: CardTap) -> None:
-            super().__init__()
-            self.tap = tap
-
     async def on_mount(self) -> None:
         await self.push_screen(self.sell)
         self.lock()
         if self.provisioning is not None and not self.provisioning.ok:
-            self.push_screen(TechnicianScreen(self.provisioning, self._retry_provisioning))
-        if self.till.bitcoin is not None:
-            self.till.bitcoin.on_background(self._bitcoin_in_background)
-        if self.till.scanner is not None:
-            self.scanner_task = asyncio.create_task(self._read_scanner(), name="serial scanner")
-        if self.touch is not None:
-            self.touch_task = asyncio.create_task(self.touch.run(), name="touchscreen")
+            self.push_screen(TechnicianScreen(self.provisioning, self.till.provisioning.retry))
+        self.bridge.start()
+        # The app reads the scanner, the NFC reader and the touchscreen for as long as it runs.
+        self.till.inputs.start()
         self.blanker.start()
-        self.watch_nfc()
         if self.quiet_gc:
             gc.freeze()  # start-up's objects live as long as the kiosk: never scan them again
             gc.set_threshold(*GC_THRESHOLDS)
-
-    async def _retry_provisioning(self) -> ProvisionStatus:
-        # Imported here: enrollment's HTTP client and the doctor are not needed to start selling.
-        from appliance.provision.apply import retry_enrollment
-
-        return await retry_enrollment(self.till.settings.data_dir)
+            gc.enable()  # the kiosk starts with collection off (appliance/kiosk.py)
 
     async def on_unmount(self) -> None:
-        """The app owns the scanner's and the touchscreen's tasks: cancelled and awaited before
-        the till closes."""
+        """The device inputs are the app's: stopped and awaited before the till closes."""
         self.blanker.stop()
-        tasks = [t for t in (self.scanner_task, self.touch_task) if t is not None]
-        self.scanner_task = self.touch_task = None
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self.bridge.stop()
+        await self.till.inputs.close()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -160,7 +143,30 @@ class KioskApp(App[None]):
         screen = self.screen
         return isinstance(screen, LockScreen) or (screen is self.sell and not self.sell.cart.lines)
 
-    def _bitcoin_in_background(self, status: Status) -> None:
+    # -- events from the services' bus (tui/bridge.py) ---------------------------------------
+
+    @on(BusEvent)
+    def _bus_event(self, message: BusEvent) -> None:
+        event = message.event
+        if isinstance(event, PrinterChanged):
+            self.sell.post_message(SellScreen.PrinterChanged(event.state))
+        elif isinstance(event, DrawerChanged):
+            self.sell.post_message(SellScreen.DrawerChanged(event.state))
+        elif isinstance(event, PaymentStatus):
+            for screen in self.screen_stack:
+                if hasattr(screen, "payment_changed"):  # a bitcoin pay screen
+                    screen.payment_changed(event.status)
+        elif isinstance(event, UnwatchedPayment):
+            self._bitcoin_in_background(event.status)
+        elif isinstance(event, CardTapped):
+            self._card_tapped(event)
+        elif isinstance(event, TouchPressed | TouchReleased):
+            if self.touch is not None:
+                self.touch.touched(event)
+        else:
+            self._scanner_event(event)
+
+    def _bitcoin_in_background(self, status: Any) -> None:
         """A bitcoin payment ended while no pay screen showed it: tell staff on the sell screen
         (and the split screen, when it was a part of the sale it shows)."""
         if isinstance(self.screen, SplitScreen) and status.result is not None:
@@ -173,51 +179,32 @@ class KioskApp(App[None]):
             text = status.message + seq
         self.sell.post_message(SellScreen.Notice(text, status.state not in ("paid", "cancelled")))
 
-    # -- the serial scanner: its events go to the sell screen as messages ----------------------
+    # -- the serial scanner: its events go to the sell screen as messages
 
-    async def _read_scanner(self) -> None:
-        scanner = self.till.scanner
-        assert scanner is not None
-        try:
-            await scanner.run(self._scanner_event)
-        except Exception as err:  # a bug in the driver must not take the till down
-            log.exception("the scanner reader stopped")
-            self.sell.post_message(SellScreen.Notice(f"Scanner stopped: {err}", True))
-
-    def _scanner_event(self, event: ScannerEvent) -> None:
+    def _scanner_event(self, event: object) -> None:
         sell = self.sell
-        if isinstance(event, Scanned):
+        if isinstance(event, BarcodeScanned):
             sell.post_message(SellScreen.BarcodeRead(event.code))
-        elif isinstance(event, Refused):
+        elif isinstance(event, ScanRefused):
             sell.post_message(SellScreen.Notice(f"Scan refused: {event.reason}", True))
-        elif isinstance(event, Connected):
+        elif isinstance(event, ScannerStopped):
+            sell.post_message(SellScreen.Notice(f"Scanner stopped: {event.error}", True))
+        elif isinstance(event, ScannerConnected):
             if self.scanner_connected is False:
                 sell.post_message(SellScreen.Notice("Scanner connected again"))
             self.scanner_connected = True
-        elif isinstance(event, Disconnected) and self.scanner_connected is not False:
+        elif isinstance(event, ScannerDisconnected) and self.scanner_connected is not False:
             # Said once per outage, not at every retry.
             self.scanner_connected = False
             text = f"Scanner not connected ({event.reason}); check its cable. Retrying."
             sell.post_message(SellScreen.Notice(text, True))
 
-    @work(group="nfc", exit_on_error=False)
-    async def watch_nfc(self) -> None:
-        """Poll the NFC reader for as long as the app runs (the worker is cancelled at exit,
-        which closes the port); reader trouble is retried inside ``taps()``."""
-        try:
-            async for tap in self.till.nfc.taps():
-                self.post_message(self.CardTapped(tap))
-        except Exception:
-            log.exception("NFC reader loop stopped")
-            raise
-
-    @on(CardTapped)
     def _card_tapped(self, event: CardTapped) -> None:
         self.blanker.activity()
         if isinstance(self.screen, LockScreen | ApprovalScreen):
-            self.screen.badge_tapped(event.tap.uid)
-        elif isinstance(self.screen, PayBitcoinScreen):
-            self.screen.card_tapped(event.tap.uri)
+            self.screen.badge_tapped(event.uid)
+        elif hasattr(self.screen, "card_tapped"):  # the bitcoin pay screen: a Bolt Card
+            self.screen.card_tapped(event.uri)
 
     def lock(self) -> None:
         self.push_screen(LockScreen(self.till), self._unlocked)
@@ -232,7 +219,7 @@ class KioskApp(App[None]):
     async def _resume(self, staff: Staff) -> None:
         """What a restart left: payments the till settled at start (in words), and a sale paid
         in parts that is not finished, which comes back for the rest or to be given back."""
-        notes = await self.till.recovered()
+        notes = await self.till.recovery.recovered()
         if notes and not self._recovery_shown:
             self.sell.show_notice(" · ".join(notes))
         self._recovery_shown = True
@@ -253,7 +240,7 @@ class KioskApp(App[None]):
     async def check_shift(self) -> None:
         """Show on the sell screen whether a shift is open (sales go on either way)."""
         try:
-            is_open = await ShiftService(self.till).shift_open()
+            is_open = await self.till.shifts.shift_open()
         except Exception:
             log.exception("could not read the shift")
             return
@@ -281,20 +268,25 @@ class KioskApp(App[None]):
         if event.method == "split":
             self._begin_split(event.cart, event.staff)
             return
+        # The bitcoin and card screens are imported when first wanted: the wallet and Lightning
+        # stacks load with the one, the card types with the other.
         if event.method == "bitcoin" and self.till.bitcoin is not None:
-            cards = not isinstance(self.till.nfc, NoNfcReader)
-            screen: PayBitcoinScreen | PayCardScreen | PayCashScreen = PayBitcoinScreen(
-                self.till.bitcoin, event.cart, event.staff, cards=cards
-            )
-        elif event.method == "card" and self.till.card is not None:
-            screen = PayCardScreen(self.till, event.cart, event.staff)
-        else:
-            screen = PayCashScreen(self.till, event.cart, event.staff, self.clock)
-        self.push_screen(screen, self._paid)
+            from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 
-    def _paid(self, result: SaleResult | None) -> None:
-        if result is None:
-            return  # cancelled: back to the same cart
+            cards = self.till.capabilities.nfc
+            bitcoin = PayBitcoinScreen(self.till.bitcoin, event.cart, event.staff, cards=cards)
+            self.push_screen(bitcoin, self._paid)
+        elif event.method == "card" and self.till.card is not None:
+            from appliance.tui.screens.pay_card import PayCardScreen
+
+            self.push_screen(PayCardScreen(self.till, event.cart, event.staff), self._paid)
+        else:
+            cash = PayCashScreen(self.till, event.cart, event.staff, self.clock)
+            self.push_screen(cash, self._paid)
+
+    def _paid(self, result: SaleResult | SplitSale | None) -> None:
+        if not isinstance(result, SaleResult):
+            return  # cancelled: back to the same cart (a whole cart's payment is never a part)
         self.sell.next_customer()
         self.push_screen(SaleDoneScreen(result, self.next_customer_after_s))
         if self.quiet_gc:

@@ -15,7 +15,7 @@ from typing import Any
 
 from textual.app import App
 
-from appliance.drivers.backlight import Backlight, BacklightError
+from appliance.services.devices import BacklightError, ScreenLight
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class Blanker:
         self,
         app: App[Any],
         after_s: float,
-        backlight: Backlight | None,
+        backlight: ScreenLight | None,
         may_blank: Callable[[], bool],
     ) -> None:
         self.app = app

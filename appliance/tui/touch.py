@@ -5,7 +5,8 @@ finger came down, posted to the app as Textual's own drivers post terminal mouse
 ``App.on_event`` then makes the Click on the widget under both, so buttons see a normal click.
 Both are posted when the finger lifts, back to back, so a tap is one click or none:
 
-- a touch that moved (a drag) or lost events is no tap (``appliance.drivers.touch``);
+- a touch that moved (a drag) or lost events is no tap (the touch driver says so; the app gets
+  the touches from the services' event bus as ``TouchPressed`` / ``TouchReleased``);
 - a touch whose screen changed between finger down and finger up (a payment arrived, the
   sale-done view closed itself) is dropped, so the new screen never gets a tap meant for the old;
 - the touch that wakes a blanked screen only wakes it: staff cannot see what is under the finger.
@@ -16,17 +17,14 @@ text area is taken to cover the panel (docs/TECHNICIAN.md, "Touchscreen").
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from textual import events
 from textual.app import App
 from textual.screen import Screen
 
-from appliance.drivers.touch import Press, TouchEvent, Touchscreen
+from appliance.services.devices import TouchPressed, TouchReleased
 from appliance.tui.blank import Blanker
-
-log = logging.getLogger(__name__)
 
 
 def cell(fraction: float, cells: int) -> int:
@@ -34,27 +32,20 @@ def cell(fraction: float, cells: int) -> int:
 
 
 class TouchInput:
-    def __init__(self, app: App[Any], touchscreen: Touchscreen, blanker: Blanker) -> None:
+    def __init__(self, app: App[Any], blanker: Blanker) -> None:
         self.app = app
-        self.touchscreen = touchscreen
         self.blanker = blanker
         self.taps = 0  # taps delivered as clicks
         self._screen: Screen[Any] | None = None  # where the finger came down
         self._waking = False
 
-    async def run(self) -> None:
-        try:
-            await self.touchscreen.run(self._touched)
-        except Exception:  # a bug here must not take the till down: keys and scans still work
-            log.exception("the touchscreen reader stopped")
-
     def _current_screen(self) -> Screen[Any] | None:
         stack = self.app.screen_stack
         return stack[-1] if stack else None
 
-    def _touched(self, event: TouchEvent) -> None:
+    def touched(self, event: TouchPressed | TouchReleased) -> None:
         woke = self.blanker.activity()
-        if isinstance(event, Press):
+        if isinstance(event, TouchPressed):
             self._screen = self._current_screen()
             self._waking = woke
             return

@@ -129,13 +129,10 @@ async def _wait(event: asyncio.Event, timeout_s: float) -> bool:
     return event.is_set()
 
 
-def _fields(**fields: Any) -> str:
-    return " ".join(f"{key}={value}" for key, value in fields.items())
-
-
 def _event(level: int, event: str, **fields: Any) -> None:
-    """One structured log line: the event, then key=value pairs (also passed as ``extra``)."""
-    log.log(level, "%s %s", event, _fields(**fields), extra={"event": event, **fields})
+    """One structured log line: the event, then its fields as ``extra`` (appliance/logs.py
+    prints them as key=value pairs)."""
+    log.log(level, "%s", event, extra=fields)
 
 
 class Uplink:

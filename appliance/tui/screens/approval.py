@@ -5,7 +5,7 @@ closing, paid in/out for a cashier). The screen only collects the PIN or badge a
 ``act``, the service call that checks it and does the work, so the rules (who may approve, how
 wrong PINs count) are the till's. Dismissed with what ``act`` returned, or None on Cancel.
 
-Wrong PINs count against the staff member who asked (``Till._approver``): after five close
+Wrong PINs count against the staff member who asked (``AccessService.approver``): after five close
 together they are locked out, the pad counts the lock down with its keypad disabled, and Cancel
 locks the till, since they may not go on selling. A refusal that is not a wrong PIN (a cashier's
 PIN, a refund the service refuses) is shown in the service's own words.
@@ -97,7 +97,7 @@ class ApprovalScreen(ModalScreen[T | None]):
     @work(exclusive=True, group="lockout", exit_on_error=False)
     async def _ask_lockout(self) -> None:
         try:
-            self.pad.lock_for(await self.till.lockout_remaining(self.staff))
+            self.pad.lock_for(await self.till.access.lockout_remaining(self.staff))
         except Exception:
             log.exception("could not read the PIN lockout")
 

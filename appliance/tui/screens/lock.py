@@ -1,10 +1,10 @@
 """The lock screen: a PIN on the on-screen keypad (or typed, then Enter) unlocks the till, and so
 does a staff badge tapped on the NFC reader (the app passes taps down with ``badge_tapped``).
 
-Five wrong PINs close together lock the PIN pad (``Till.unlock`` counts them and keeps the lock
-in the store): the screen then says "Too many wrong PINs: try again in 4:32", counting down, with
-the keypad disabled; badges still work. It asks the till at mount, so a lock survives a
-restart."""
+Five wrong PINs close together lock the PIN pad (``AccessService.unlock`` counts them and keeps
+the lock in the store): the screen then says "Too many wrong PINs: try again in 4:32", counting
+down, with the keypad disabled; badges still work. It asks the till at mount, so a lock survives
+a restart."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class LockScreen(Screen[Staff]):
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="lock-panel"):
-            yield Static(self.till.settings.device.merchant_name, id="lock-title", markup=False)
+            yield Static(self.till.merchant_name, id="lock-title", markup=False)
             yield Static(self._prompt(), id="lock-prompt")
             yield self.pad
 
@@ -53,12 +53,12 @@ class LockScreen(Screen[Staff]):
     async def _ask_lockout(self) -> None:
         """A lock from before a restart (or from another screen) shows at once."""
         try:
-            self.pad.lock_for(await self.till.lockout_remaining())
+            self.pad.lock_for(await self.till.access.lockout_remaining())
         except Exception:
             log.exception("could not read the PIN lockout")
 
     def _prompt(self) -> str:
-        if self.till.settings.nfc.kind == "none":
+        if not self.till.capabilities.nfc:
             return "Enter your PIN"
         return "Enter your PIN or tap your badge"
 
@@ -68,12 +68,14 @@ class LockScreen(Screen[Staff]):
         if self.pad.checking:
             return
         self.pad.checking = True
-        self._identify(lambda: self.till.unlock_badge(uid), "Unknown badge, use your PIN", "badge")
+        self._identify(
+            lambda: self.till.access.unlock_badge(uid), "Unknown badge, use your PIN", "badge"
+        )
 
     @on(PinPad.Submitted)
     def _pin(self, event: PinPad.Submitted) -> None:
         pin = event.pin
-        self._identify(lambda: self.till.unlock(pin), "Wrong PIN, try again", "PIN")
+        self._identify(lambda: self.till.access.unlock(pin), "Wrong PIN, try again", "PIN")
 
     def on_key(self, event: events.Key) -> None:
         if self.pad.key(event):

@@ -23,8 +23,8 @@ from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart
 from appliance.core.roles import Action, allowed
-from appliance.services.refunds import Approval, RefundResult, RefundService
-from appliance.services.shift import ShiftService, ZResult
+from appliance.services.refunds import Approval, RefundResult
+from appliance.services.shift import ZResult
 from appliance.services.till import DrawerOpening, Staff, Till
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
@@ -65,8 +65,8 @@ class ManagerMenuScreen(ModalScreen[str | None]):
         self.till = till
         self.staff = staff
         self.cart = cart
-        self.shifts = ShiftService(till)
-        self.refunds = RefundService(till, till.card)
+        self.shifts = till.shifts
+        self.refunds = till.refunds
 
     def compose(self) -> ComposeResult:
         with Vertical(id="menu-dialog"):
@@ -79,7 +79,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             yield TapButton("Close", "default", id="menu-close")
 
     def on_mount(self) -> None:
-        self.query_one("#menu-no-sale").display = self.till.drawer.kind != "none"
+        self.query_one("#menu-no-sale").display = self.till.capabilities.drawer
         self.query_one("#menu-void", TapButton).disabled = self.cart.is_empty
         self.show_shift()
 
@@ -118,7 +118,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
                 then(manager)
 
         async def approve(approval: Approval) -> Staff:
-            return await self.till.approve(
+            return await self.till.access.approve(
                 action, self.staff, pin=approval.pin, badge=approval.badge
             )
 

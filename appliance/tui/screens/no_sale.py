@@ -2,7 +2,7 @@
 
 Dismissed with the ``DrawerOpening`` once the till has recorded the opening and pulsed the drawer
 (its ``problem`` says if the pulse failed), or None on Cancel. The PIN is checked by
-``Till.open_drawer_no_sale``, so a cashier's PIN is refused by the till itself, not only by this
+``DrawerService.open_no_sale``, so a cashier's PIN is refused by the till itself, not only by this
 screen; wrong PINs count against the staff member who asked (``ApprovalScreen``).
 """
 
@@ -27,7 +27,7 @@ class NoSaleScreen(ApprovalScreen[DrawerOpening]):
 
     async def _open(self, approval: Approval) -> DrawerOpening:
         assert approval.pin is not None
-        return await self.till.open_drawer_no_sale(self.staff, approval.pin)
+        return await self.till.drawer.open_no_sale(self.staff, approval.pin)
 
 
 def opening_words(opening: DrawerOpening) -> str:

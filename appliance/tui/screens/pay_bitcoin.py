@@ -2,9 +2,10 @@
 and every change of the payment as it happens; a Bolt Card tap pays it too.
 
 The offer is made by ``BitcoinPayments.offer`` in a worker as the screen opens (rate lock,
-address, invoice); the service then tells this screen each status (``watch``), and the screen only
-shows them. Dismissed with the ``SaleResult`` once the sale is recorded, or None when it ended
-without a sale (cancelled, expired, no rate): the cart is then still there for another payment.
+address, invoice); the service then tells this screen each status (``watch``; the app hands
+them on from the event bus, ``payment_changed``), and the screen only shows them. Dismissed
+with the ``SaleResult`` once the sale is recorded, or None when it ended without a sale
+(cancelled, expired, no rate): the cart is then still there for another payment.
 """
 
 from __future__ import annotations
@@ -22,12 +23,17 @@ from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
 from appliance.core.split import SplitSale
-from appliance.payments.bitcoin import BitcoinPayments, Offer, PaymentUnavailable, Status
+from appliance.services.bitcoin import (
+    BitcoinPayments,
+    LnurlError,
+    Offer,
+    PaymentUnavailable,
+    Status,
+)
 from appliance.services.till import SaleResult, Staff
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.qr import QrCode, qr_payload
 from appliance.tui.widgets.tap_button import TapButton
-from appliance.wallet.lnurl import LnurlError
 from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
@@ -124,10 +130,14 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             log.exception("bitcoin offer failed")
             self._close(f"Bitcoin payment not possible: {err}")
             return
-        self._unwatch = self.payments.watch(
-            offer.sale_id, lambda status: self.post_message(self.Changed(status))
-        )
+        # From now on the app hands this sale's statuses here (tui/bridge.py, ``Changed``).
+        self._unwatch = self.payments.watch(offer.sale_id)
         self.offer = offer
+
+    def payment_changed(self, status: Status) -> None:
+        """A status from the bus (the app hands every watched sale's on): this screen's?"""
+        if self.offer is not None and self.offer.sale_id == status.sale_id:
+            self.post_message(self.Changed(status))
 
     def watch_offer(self, offer: Offer | None) -> None:
         if offer is None:

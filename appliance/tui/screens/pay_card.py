@@ -2,16 +2,17 @@
 reports it, Cancel; after a decline its words, "Try again" (a new attempt for the same sale) and
 "Back to the sale".
 
-The attempt runs in one worker (``Till.start_card``, then ``CardPayments.wait``); Cancel asks
-Stripe to cancel, and the waiting worker sees how it ended: a cancel that came too late is a
-success, and that worker alone records the sale. Dismissed with the ``SaleResult``, or None when
-the sale was left unpaid (the cart is still there).
+The attempt runs in one worker (``SalesService.start_card``, then ``CardPayments.wait``);
+Cancel asks Stripe to cancel, and the waiting worker sees how it ended: a cancel that came too
+late is a success, and that worker alone records the sale. Dismissed with the ``SaleResult``, or
+None when the sale was left unpaid (the cart is still there).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -23,12 +24,11 @@ from textual.widgets import Button, Digits, Static
 from appliance.core.cart import Cart
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
-from appliance.payments.card import (
+from appliance.services.card import (
     CardAttempt,
     CardError,
     CardNetworkError,
     CardOutcome,
-    CardPayments,
     CardStatus,
 )
 from appliance.services.split import PartRefunded
@@ -36,6 +36,9 @@ from appliance.services.till import AuthError, LockedOut, NotAuthorized, SaleRes
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
 from bitagora_protocol.money import Money
+
+if TYPE_CHECKING:
+    from appliance.services.card import CardPayments
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +157,7 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
         if self.part is not None:
             return await self.till.split.start_card(self.sale_id, self.staff, self.total)
         assert self.cart is not None
-        return await self.till.start_card(self.cart, self.staff, self.sale_id)
+        return await self.till.sales.start_card(self.cart, self.staff, self.sale_id)
 
     async def _record(self, outcome: CardOutcome) -> None:
         self.message = f"{outcome.message} Recording the sale…"
@@ -164,7 +167,9 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
                 result = await self.till.split.card_paid(self.sale_id, self.staff, outcome)
             else:
                 assert self.cart is not None
-                result = await self.till.pay_card(self.cart, self.staff, self.sale_id, outcome)
+                result = await self.till.sales.pay_card(
+                    self.cart, self.staff, self.sale_id, outcome
+                )
         except PartRefunded as err:  # the charge went back: the rest is paid another way
             self.query_one("#card-retry").display = False
             self._end(f"{err} Back to the sale to pay the rest.")

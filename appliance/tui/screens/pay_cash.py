@@ -1,8 +1,8 @@
 """Cash payment: the total, quick tenders, a keypad for the amount handed over, live change.
 
 Dismissed with the ``SaleResult`` once the till has committed the sale, or None on Cancel. The
-sale is committed by ``Till.pay_cash`` in a worker, so the screen keeps drawing meanwhile; Cancel
-and the keys are off until it returns.
+sale is committed by ``SalesService.pay_cash`` in a worker, so the screen keeps drawing
+meanwhile; Cancel and the keys are off until it returns.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
     @work(exclusive=True, group="pay", exit_on_error=False)
     async def _pay(self, tendered: Money) -> None:
         try:
-            result = await self.till.pay_cash(self.cart, self.staff, tendered)
+            result = await self.till.sales.pay_cash(self.cart, self.staff, tendered)
         except Exception as err:
             log.exception("cash payment failed")
             self.paying = False

@@ -11,7 +11,6 @@ check digit) and "unknown product" (valid, but not in the catalog) a failed look
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -24,8 +23,14 @@ from textual.widgets import Button, Static
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import Product
-from appliance.services.printing import PrinterState
-from appliance.services.till import AuthError, DrawerState, NothingToReprint, Staff, Till
+from appliance.services.till import (
+    AuthError,
+    DrawerState,
+    NothingToReprint,
+    PrinterState,
+    Staff,
+    Till,
+)
 from appliance.tui.scan import Clock, ScanBuffer
 from appliance.tui.widgets.cart_view import CartView
 from appliance.tui.widgets.category_bar import CategoryBar
@@ -120,12 +125,11 @@ class SellScreen(Screen[None]):
         self.products: list[Product] = []
         self.notice_is_error = False
         self._notice_unread = False  # it came while the screen was covered (locked, paying)
-        self.cart: Cart = till.new_cart()
-        self._unsubscribe: Callable[[], None] = lambda: None
+        self.cart: Cart = till.sales.new_cart()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top-bar"):
-            yield Static(self.till.settings.device.merchant_name, id="merchant", markup=False)
+            yield Static(self.till.merchant_name, id="merchant", markup=False)
             yield Static("", id="staff-name", markup=False)
             yield TapButton("No sale", "default", id="no-sale", disabled=True)
             yield TapButton("Reprint", "default", id="reprint", disabled=True)
@@ -154,22 +158,14 @@ class SellScreen(Screen[None]):
     def on_mount(self) -> None:
         self._show_cart()
         self.load_catalog()
-        self.query_one("#no-sale").display = self.till.drawer.kind != "none"
-        self.query_one("#pay-bitcoin").display = self.till.bitcoin is not None
-        self.query_one("#pay-card").display = self.till.card is not None
+        capabilities = self.till.capabilities
+        self.query_one("#no-sale").display = capabilities.drawer
+        self.query_one("#pay-bitcoin").display = capabilities.bitcoin
+        self.query_one("#pay-card").display = capabilities.card
         self._show_training()
-        watch = self.till.drawer_watch
-        self._unsubscribe_drawer = watch.subscribe(
-            lambda state: self.post_message(self.DrawerChanged(state))
-        )
-        self.drawer = watch.state
-        self._unsubscribe = self.till.printing.subscribe(
-            lambda state: self.post_message(self.PrinterChanged(state))
-        )
-
-    def on_unmount(self) -> None:
-        self._unsubscribe_drawer()
-        self._unsubscribe()
+        # From now on the app hands the bus's drawer and printer events down (tui/bridge.py).
+        self.drawer = self.till.drawer.state
+        self.post_message(self.PrinterChanged(self.till.receipts.state))
 
     @on(PrinterChanged)
     def _printer_changed(self, event: PrinterChanged) -> None:
@@ -244,7 +240,7 @@ class SellScreen(Screen[None]):
     def watch_drawer(self, state: DrawerState) -> None:
         banner = self.query_one("#drawer-banner", Static)
         if state.warning:
-            limit = self.till.drawer_watch.warn_after_s
+            limit = self.till.drawer.warn_after_s
             banner.update(f"⚠ The cash drawer has been open for over {limit:g} s: close it")
         elif state.open:
             banner.update("Cash drawer open")
@@ -286,7 +282,7 @@ class SellScreen(Screen[None]):
     @work(exclusive=True, group="catalog", exit_on_error=False)
     async def load_catalog(self) -> None:
         try:
-            products = await self.till.products()
+            products = await self.till.sales.products()
         except Exception as err:
             log.exception("could not load the catalog")
             self.show_notice(f"Could not load the products: {err}", error=True)
@@ -403,7 +399,7 @@ class SellScreen(Screen[None]):
     async def reprint_last(self, staff: Staff) -> None:
         """Journal a reprint of the last receipt; the copy prints through the queue."""
         try:
-            record = await self.till.reprint_last(staff)
+            record = await self.till.receipts.reprint_last(staff)
         except NothingToReprint:
             self.show_notice("No receipt to reprint yet", error=True)
             return
@@ -425,7 +421,7 @@ class SellScreen(Screen[None]):
     async def switch_training(self, staff: Staff) -> None:
         """Training mode on or off (a manager's right, checked by the till)."""
         try:
-            await self.till.set_training(staff, not self.till.training)
+            await self.till.access.set_training(staff, not self.till.training)
         except AuthError as err:
             self.show_notice(str(err), error=True)
             return
@@ -507,7 +503,7 @@ class SellScreen(Screen[None]):
     async def _lookup(self, code: str) -> None:
         product = None
         try:
-            product = await self.till.product_for_barcode(code)
+            product = await self.till.sales.product_for_barcode(code)
         except BarcodeError:
             self.show_notice(
                 f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",

@@ -26,11 +26,9 @@ from textual.widgets import Button, Digits, Static
 
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination
 from appliance.core.split import Part, SplitSale
-from appliance.drivers.nfc import NoNfcReader
 from appliance.services.refunds import Approval, RefundResult
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
-from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.widgets.basics import amount_box, digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
@@ -228,7 +226,10 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def pay_bitcoin(self) -> None:
         split, amount = self.split, self._checked()
         if split is not None and amount is not None and self.till.bitcoin is not None:
-            cards = not isinstance(self.till.nfc, NoNfcReader)
+            # Imported when first wanted: the wallet and Lightning stacks load with it.
+            from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+
+            cards = self.till.capabilities.nfc
             screen = PayBitcoinScreen(
                 self.till.bitcoin, None, self.staff, cards=cards, part=(split.sale_id, amount)
             )

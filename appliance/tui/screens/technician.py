@@ -18,7 +18,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from appliance.provision.status import ProvisionStatus
+from appliance.services.provisioning import ProvisionStatus
 from appliance.tui.widgets.tap_button import TapButton
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,228 @@
+"""Selling: the catalog as the till sells it, carts, cash sales, card sales and what every
+finished sale does after its commit (drawer, receipt, checkpoint). Card money is taken by
+payments/card.py; this service checks the role first and records the sale it paid."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from appliance.config import DeviceSettings
+from appliance.core import barcode
+from appliance.core.barcode import BarcodeError
+from appliance.core.cart import Cart
+from appliance.core.catalog import Product
+from appliance.core.receipt import Receipt
+from appliance.core.roles import require
+from appliance.core.sale import Payment, cart_body, sale_body, with_payments
+from appliance.core.tender import change_due
+from appliance.payments.card_types import CardAttempt, CardOutcome, CardUnavailable
+from appliance.services.access import AccessService
+from appliance.services.background import Background
+from appliance.services.drawer import DrawerService
+from appliance.services.printing import receipt_from_record
+from appliance.services.receipts import ReceiptService
+from appliance.store import catalog, sales
+from appliance.store.catalog import Staff
+from appliance.store.db import checkpoint
+from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
+
+if TYPE_CHECKING:
+    from appliance.payments.card import CardPayments
+
+__all__ = ["BarcodeError", "CardUnavailable", "SaleResult", "SalesService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    sale_id: str
+    record: Record
+    total: Money
+    change: Money
+    receipt: Receipt
+    # What went wrong after the sale was committed (printer, drawer): shown, never fatal.
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def method(self) -> str:
+        """How the sale was paid ("cash", "card", "lightning", "onchain"; "split" for a sale
+        paid in parts)."""
+        payments = self.record.body["payments"]
+        return str(payments[0]["method"]) if len(payments) == 1 else "split"
+
+
+class SalesService:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        device: DeviceSettings,
+        access: AccessService,
+        drawer: DrawerService,
+        receipts: ReceiptService,
+        background: Background,
+        card: CardPayments | None = None,
+        card_capture: str = "automatic",
+    ) -> None:
+        """``card``: the card payments when a reader is configured; ``card_capture`` the
+        ``[card] capture`` a card payment's record carries."""
+        self.conn = conn
+        self.identity = identity
+        self.device = device
+        self.access = access
+        self.drawer = drawer
+        self.receipts = receipts
+        self.background = background
+        self.card = card
+        self.card_capture = card_capture
+
+    @property
+    def currency(self) -> str:
+        return self.device.currency
+
+    # -- the catalog and carts -------------------------------------------------------------------
+
+    async def products(self) -> list[Product]:
+        return [p for p in await catalog.products(self.conn) if p.price.currency == self.currency]
+
+    async def product_for_barcode(self, code: str) -> Product | None:
+        """The product a scanned or typed code names, or None if the catalog has none.
+
+        Raises ``BarcodeError`` for a GTIN-shaped code whose check digit is wrong (a misread or a
+        typo): that is "not a valid barcode", which staff handle differently from "unknown
+        product" (scan again rather than set the item aside)."""
+        return await catalog.product_by_barcode(self.conn, barcode.parse(code).lookup_keys)
+
+    def new_cart(self) -> Cart:
+        return Cart(self.currency)
+
+    # -- cash ------------------------------------------------------------------------------------
+
+    async def pay_cash(self, cart: Cart, staff: Staff, tendered: Money) -> SaleResult:
+        """Commit a cash sale, then open the drawer and print; device trouble is reported."""
+        await self.access.authorize_sale(staff)
+        total = cart.totals().total
+        change = change_due(total, tendered)
+        sale_id = str(uuid.uuid4())
+        body = sale_body(
+            sale_id,
+            cart,
+            staff.id,
+            staff.name,
+            [Payment("cash", total, tendered=tendered, change=change)],
+            training=self.access.training,
+        )
+        # The commit queues the receipt too (a trigger of migration 0002).
+        record = await sales.record_sale(self.conn, self.identity, body)
+        # Practice sales move no money: the drawer stays shut.
+        drawer_problem = (
+            None
+            if self.access.training
+            else await self.drawer.open_for_sale(sale_id, staff.id, staff.name)
+        )
+        cart.clear()
+        return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
+
+    # -- card (payments/card.py; the screen drives the attempt) ---------------------------------
+
+    def card_for_sale(self) -> CardPayments:
+        """The card payments, when a card may be taken now (CardUnavailable in words if not)."""
+        if self.card is None:
+            raise CardUnavailable("Card payments are not set up on this till ([card] kind).")
+        if self.access.training:
+            raise CardUnavailable("Training mode: take cash only (a card payment is real money)")
+        return self.card
+
+    def card_description(self) -> str:
+        return f"Sale at {self.device.merchant_name}"
+
+    async def start_card(self, cart: Cart, staff: Staff, sale_id: str) -> CardAttempt:
+        """Show the cart's total on the reader for ``sale_id`` (a new attempt each call): after
+        the same role and lockout check as cash, before anything can be charged. The attempt
+        keeps the cart, so a card found paid after a restart still records this sale."""
+        await self.access.authorize_sale(staff)
+        card = self.card_for_sale()
+        kept = json.dumps(cart_body(sale_id, cart, staff.id, staff.name))
+        return await card.start(sale_id, cart.totals().total, self.card_description(), cart=kept)
+
+    def card_payment(self, outcome: CardOutcome) -> Payment:
+        """The ``payments`` entry of a succeeded card attempt. The journal keeps the brand and
+        last four digits for the receipt (PCI DSS allows them to be shown; docs/PROTOCOL.md
+        1.4), never more of the card."""
+        if not outcome.paid or outcome.amount is None:
+            raise ValueError(f"a card payment needs a succeeded attempt, not {outcome.status}")
+        details = {
+            "brand": outcome.brand,
+            "last4": outcome.last4,
+            "payment_intent": outcome.payment_intent,
+            "charge": outcome.charge,
+            "capture": self.card_capture,
+        }
+        return Payment("card", outcome.amount, details=details)
+
+    async def pay_card(
+        self, cart: Cart, staff: Staff, sale_id: str, outcome: CardOutcome
+    ) -> SaleResult:
+        """Commit the sale a succeeded card attempt paid. The money is taken by now, so only the
+        role is checked (a lockout that started while the customer paid must not lose the
+        sale)."""
+        require(staff, "sell")
+        result = await self.record_card_sale(
+            cart_body(sale_id, cart, staff.id, staff.name), outcome
+        )
+        cart.clear()
+        return result
+
+    async def record_card_sale(self, cart_part: dict[str, Any], outcome: CardOutcome) -> SaleResult:
+        """Record the sale (``cart_part``: its body without payments) a card paid in full."""
+        payment = self.card_payment(outcome)
+        total = Money(cart_part["total"]["minor"], cart_part["currency"])
+        if payment.amount != total:
+            raise ValueError(f"the card paid {payment.amount}, the sale is {total}")
+        record = await sales.record_sale(
+            self.conn, self.identity, with_payments(cart_part, [payment])
+        )
+        log.info(
+            "card sale recorded",
+            extra={
+                "sale_id": cart_part["sale_id"],
+                "seq": record.seq,
+                "payment_intent": outcome.payment_intent,
+            },
+        )
+        return await self.finish_sale(record)
+
+    # -- after the commit ------------------------------------------------------------------------
+
+    async def finish_sale(self, record: Record, problems: tuple[str, ...] = ()) -> SaleResult:
+        """After a sale's commit (its receipt is queued by then): wait a little for the receipt
+        and say what went wrong with it, without ever undoing the sale."""
+        problem = await self.receipts.outcome(record.seq)
+        self.background.start(self._checkpoint())
+        currency = record.body["currency"]
+        change = sum(p["change"] or 0 for p in record.body["payments"])
+        return SaleResult(
+            record.body["sale_id"],
+            record,
+            Money(record.body["total"]["minor"], currency),
+            Money(change, currency),
+            receipt_from_record(record, self.device),
+            problems + ((problem,) if problem else ()),
+        )
+
+    async def _checkpoint(self) -> None:
+        """After a sale, while staff read the change: so the next sale's commit does not pay
+        for SQLite's own checkpoint (the connection's is only a backstop)."""
+        try:
+            await checkpoint(self.conn)
+        except aiosqlite.Error as err:  # the sale is durable in the WAL already
+            log.warning("checkpoint failed: %s", err, extra={"error": str(err)})

@@ -1,0 +1,1 @@
+"""BitAgora POS development tools: simulators, the demo, the scripted kiosk. Never on a device."""
