@@ -31,6 +31,7 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/bitcoin_pay.py
 	$(BIN)/python bench/backup_online.py
 	$(BIN)/python bench/touch_tap.py
+	$(BIN)/python bench/catalog.py
 
 lint: $(BIN)/bitagora
 	$(BIN)/ruff check bitagora_protocol appliance central devtools tests bench

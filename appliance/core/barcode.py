@@ -82,7 +82,7 @@ def check_digit(body: str) -> int:
     multiple of 10. The same rule serves EAN-8, UPC-A, EAN-13 and GTIN-14."""
     if not body.isascii() or not body.isdigit():
         raise ValueError(f"check digit needs digits only, got {body!r}")
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    total = 3 * sum(map(int, body[::-1][::2])) + sum(map(int, body[::-1][1::2]))
     return (10 - total % 10) % 10
 
 

@@ -1,8 +1,11 @@
-"""Products and tax rates."""
+"""Products, tax rates and catalog items (a product as a catalog file holds it)."""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bitagora_protocol.money import Money
 
@@ -35,3 +38,70 @@ class Product:
     category: str
     price_includes_tax: bool = True
     barcode: str | None = None
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, so "agua" finds "Água mineral" (the search key of a name)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A product as a catalog file and the catalog's canonical form hold it: everything the
+    till stores about it. ``price`` is in minor units of the catalog's currency; ``barcodes``
+    are catalog keys (``core.barcode.catalog_key``), the first the product's main code."""
+
+    sku: str
+    name: str
+    category: str
+    price: int
+    tax_code: str
+    tax_bp: int
+    price_includes_tax: bool = True
+    barcodes: tuple[str, ...] = ()
+    position: int = 0
+    active: bool = True
+
+    def canonical(self) -> dict[str, Any]:
+        """The product's object in the canonical form (``bitagora_protocol.catalog``)."""
+        return {
+            "active": self.active,
+            "barcodes": list(self.barcodes),
+            "category": self.category,
+            "name": self.name,
+            "position": self.position,
+            "price": self.price,
+            "price_includes_tax": self.price_includes_tax,
+            "sku": self.sku,
+            "tax_bp": self.tax_bp,
+            "tax_code": self.tax_code,
+        }
+
+    def product(self, currency: str) -> Product:
+        return Product(
+            self.sku,
+            self.name,
+            Money(self.price, currency),
+            TaxRate(self.tax_code, self.tax_bp),
+            self.category,
+            self.price_includes_tax,
+            self.barcodes[0] if self.barcodes else None,
+        )
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    """What replacing one catalog by another changes, by sku."""
+
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+
+
+def compare(old: Mapping[str, CatalogItem], new: Mapping[str, CatalogItem]) -> CatalogChange:
+    added = sum(1 for sku in new if sku not in old)
+    changed = sum(1 for sku, item in new.items() if sku in old and old[sku] != item)
+    removed = sum(1 for sku in old if sku not in new)
+    return CatalogChange(added, changed, removed, len(new) - added - changed)
