@@ -26,7 +26,8 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ DEMO_PIN = "1234"  # Ana, cashier (bitagora_devtools.seed)
 START_TIMEOUT_S = 60.0
 ACK_TIMEOUT_S = 60.0
 PAY_TIMEOUT_S = 30.0
+STILL_WAITING_S = 10.0  # how often the start says what it still waits for
 
 # The demo shop's watch-only wallet: BIP84's test vector account (m/84'/0'/0' of the published
 # "abandon … about" seed). Anyone can spend what is sent there, so it suits simulated payments
@@ -68,12 +70,24 @@ class DemoError(RuntimeError):
     """A step of the demo failed; the message says which and why."""
 
 
-def free_port(wanted: int = 0) -> int:
+def free_port(wanted: int = 0, what: str = "a port") -> int:
+    """``wanted`` if it can be listened on (any free one for 0), else DemoError saying what to do.
+
+    SO_REUSEADDR, as every server sets it (uvicorn does): without it, a port whose last
+    connections are still in TIME_WAIT (a minute or so after the previous demo quit) looked
+    taken when it is free."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", wanted))
+            sock.listen()
         except OSError as err:
-            raise DemoError(f"port {wanted} is taken: {err}") from err
+            raise DemoError(
+                f"port {wanted} ({what}) is in use by another program ({err.strerror}): "
+                "stop it first (another `bitagora demo` on the same folder? "
+                f"`ss -ltnp 'sport = {wanted}'` names it), or start the demo with another "
+                "--data-dir"
+            ) from err
         return int(sock.getsockname()[1])
 
 
@@ -105,7 +119,8 @@ async def stored(database: Path) -> Stored:
 def central_port_for(central_url: str | None) -> int:
     """The port central had when this demo device enrolled: the device keeps talking to that URL."""
     port = httpx.URL(central_url).port if central_url else None
-    return free_port(port) if port else free_port()
+    what = "central's, where this demo's device enrolled"
+    return free_port(port, what) if port else free_port()
 
 
 def bitagora(*args: str) -> list[str]:
@@ -164,15 +179,43 @@ async def service(
             await asyncio.gather(drain, return_exceptions=True)
 
 
-async def start_all(stack: AsyncExitStack, services: Sequence[Service]) -> list[str]:
+Progress = Callable[[str], None]
+
+
+def say(text: str) -> None:
+    """A step of the demo's start, on the terminal (stderr: stdout is the headless summary)."""
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+async def start_all(
+    stack: AsyncExitStack, services: Sequence[Service], progress: Progress = say
+) -> list[str]:
     """Start ``services`` at the same time (each is mostly waiting: for PostgreSQL, for Python to
-    import); their ready lines in order. Each stops when ``stack`` closes; if one fails, the
-    others that started stop with the stack too and the first failure is raised."""
+    import); their ready lines in order, each said to ``progress`` as it comes. Each stops when
+    ``stack`` closes; if one fails, the others that started stop with the stack too and the
+    first failure is raised."""
+    began = time.monotonic()
+    waiting = {s.name for s in services}
 
     async def start(s: Service) -> str:
-        return await stack.enter_async_context(service(s.name, s.argv, s.ready, s.log, s.env))
+        line = await stack.enter_async_context(service(s.name, s.argv, s.ready, s.log, s.env))
+        waiting.discard(s.name)
+        progress(f"{s.name} ready ({time.monotonic() - began:.0f} s)")
+        return line
 
-    results = await asyncio.gather(*(start(s) for s in services), return_exceptions=True)
+    async def still_waiting() -> None:
+        while True:
+            await asyncio.sleep(STILL_WAITING_S)  # a display's pace, not a wait for a state
+            if waiting:
+                names = ", ".join(sorted(waiting))
+                progress(f"still starting {names} ({time.monotonic() - began:.0f} s)")
+
+    ticker = asyncio.create_task(still_waiting())
+    try:
+        results = await asyncio.gather(*(start(s) for s in services), return_exceptions=True)
+    finally:
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -265,7 +308,7 @@ def device_config(
     )
 
 
-async def _run(root: Path, headless: bool, sales: int) -> str:
+async def _run(root: Path, headless: bool, sales: int, progress: Progress = say) -> str:
     device_dir, central_dir, printer_dir, logs = (
         root / "device",
         root / "central",
@@ -281,6 +324,13 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
 
     async with AsyncExitStack() as stack:
         ln_socket = lightning_socket_path(root, stack)
+        first = earlier.central_url is None
+        progress(
+            "starting PostgreSQL and central"
+            + (" (the first start creates their database: up to a minute)" if first else "")
+            + ", the printer and the bitcoin simulators; logs in "
+            + str(logs)
+        )
         lines = await start_all(
             stack,
             [
@@ -329,6 +379,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
                     logs / "rates.log",
                 ),
             ],
+            progress,
         )
         esplora_url = _url_after("esplora simulator on", lines[2])
         (device_dir / "appliance.toml").write_text(
@@ -342,11 +393,14 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
             encoding="utf-8",
         )
         settings = load_settings(device_dir, env={})
+        progress("opening the till" + (" and loading the demo catalog and staff" if first else ""))
         till = await bootstrap.open_till(settings)
         stack.push_async_callback(till.close)
         await seed_demo(till.conn, till.currency)
         if await outbox.get_state(till.conn, "device_id") is None:
+            progress("enrolling the demo device with central")
             await _enroll(central_dir, device_dir)
+        progress("starting the uplink")
         await stack.enter_async_context(
             service(
                 "uplink",
@@ -359,6 +413,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
         if not headless:
             from appliance.tui.app import KioskApp
 
+            progress(f"opening the kiosk: PIN {DEMO_PIN} (Ana) or 9999 (Marco); Ctrl+Q quits")
             await KioskApp(till, quiet_gc=True).run_async()
             return (
                 f"demo stopped; central dashboard was {central_url} (admin / {ops_password}), "
@@ -367,11 +422,15 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
 
         from bitagora_devtools.script import run_scripted_sales
 
+        progress(
+            f"selling {sales} scripted cash sale{'s' if sales != 1 else ''} and one by Lightning"
+        )
         results = await run_scripted_sales(till, sales, DEMO_PIN)
         lightning = await lightning_sale(till, ln_socket)
         problems = [p for r in [*results, lightning] for p in r.problems]
         if problems:
             raise DemoError(f"sales committed but devices failed: {problems[0]}")
+        progress("waiting for central to acknowledge every record, then checking both journals")
         await _wait_acknowledged(till)
         local = verify_database(settings.database_path)
         remote, held = await _verify_on_central(central_url, local.device_id, ops_password, root)
