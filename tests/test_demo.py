@@ -113,7 +113,12 @@ def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns
     assert "verified on device (6 records) and central (6)" in first.stdout
     assert demo_runs.first_receipts == 3
 
-    config = tomllib.loads((root / "device" / "appliance.toml").read_text(encoding="utf-8"))
+    written = (root / "device" / "appliance.toml").read_text(encoding="utf-8")
+    # It tells a newcomer how to pay the sale on the screen with what the demo installed
+    # (issue 15 item 11: it said `lightning-cli`, which is not, and a label never shown).
+    assert f"bitagora sim pay --data-dir {root.resolve() / 'device'}" in written
+    assert "lightning-cli" not in written and "bitagora-<sale id>" not in written
+    config = tomllib.loads(written)
     assert config["onchain"]["wallet"] == BIP84_ZPUB
     assert config["lightning"]["kind"] == "socket"
     assert config["rates"]["base_urls"]
@@ -177,7 +182,12 @@ def demo_secrets(root: Path, ops_password: str) -> dict[str, re.Pattern[str]]:
     with closing(sqlite3.connect(root / "device" / "appliance.sqlite3")) as conn:
         for staff_id, pin_hash in conn.execute("SELECT id, pin_hash FROM staff"):
             found[f"{staff_id}'s PIN hash"] = pin_hash
-    config = tomllib.loads((root / "device" / "appliance.toml").read_text(encoding="utf-8"))
+    written = (root / "device" / "appliance.toml").read_text(encoding="utf-8")
+    # It tells a newcomer how to pay the sale on the screen with what the demo installed
+    # (issue 15 item 11: it said `lightning-cli`, which is not, and a label never shown).
+    assert f"bitagora sim pay --data-dir {root.resolve() / 'device'}" in written
+    assert "lightning-cli" not in written and "bitagora-<sale id>" not in written
+    config = tomllib.loads(written)
     for number, value in enumerate(_secret_settings(config)):
         found[f"secret setting {number}"] = value
     patterns = {name: re.compile(re.escape(value)) for name, value in found.items()}

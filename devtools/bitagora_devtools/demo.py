@@ -6,7 +6,8 @@ socket, the exchanges' rate tickers) and the uplink daemon — enrolls the demo 
 either shows the kiosk (interactive) or drives scripted sales and checks that central acknowledged
 them and that the chain verifies on both sides (``--headless``). The headless run sells for cash
 through the real kiosk app, then one sale paid by Lightning through the till's bitcoin payment
-service (an offer, paid on the simulated node with its ``dev-sim-pay`` call).
+service (an offer, paid on the simulated node the way ``bitagora sim pay`` pays the sale on a
+kiosk's screen).
 
 Everything lives under one folder (``--data-dir``, default ./demo-data): ``device/`` (the device's
 data directory), ``central/`` (central's data and PostgreSQL cluster), ``printer/`` (receipts),
@@ -43,8 +44,8 @@ from appliance.store import lightning as ln_store
 from appliance.store import outbox
 from appliance.store.db import open_db
 from appliance.store.export import VerifyResult, verify_database, verify_export
-from appliance.wallet.lightning import sale_label
 from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.pay import PayError, pay_latest
 
 DEFAULT_DEMO_DIR = Path("demo-data")
 DEMO_OPS_PASSWORD = "demo-admin"
@@ -273,6 +274,14 @@ def _rates_base_urls(line: str) -> list[str]:
     return value.split("|")
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the current folder when it is inside it (shorter to type)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _toml(value: Any) -> str:
     # JSON strings and arrays of strings are valid TOML basic strings and arrays.
     return json.dumps(value)
@@ -285,23 +294,29 @@ def device_config(
     esplora_url: str,
     ln_socket: Path,
     rate_base_urls: list[str],
+    data_dir: Path | None = None,
 ) -> str:
     """The demo device's appliance.toml: a café that takes cash, on-chain and Lightning."""
+    where = shlex.quote(str(data_dir)) if data_dir is not None else "DEVICE_DIR"
     return (
         "# Written by `bitagora demo` on each start.\n"
+        "#\n"
+        "# To pay the bitcoin sale on the kiosk's screen (tap Pay bitcoin first), in another\n"
+        "# terminal, from the repository's folder:\n"
+        f"#   .venv/bin/bitagora sim pay --data-dir {where}            # its Lightning invoice\n"
+        f"#   .venv/bin/bitagora sim pay --data-dir {where} --onchain  # its bitcoin address\n"
+        "\n"
         '[device]\nmerchant_name = "BitAgora Demo Café"\n'
         'header_lines = ["Rua Augusta 1", "Lisboa"]\n\n'
         f'[printer]\nhost = "127.0.0.1"\nport = {printer_port}\n\n'
         f'[uplink]\ncentral_url = "{central_url}"\nheartbeat_s = 5\nbackoff_max_s = 5\n\n'
-        "# The simulated chain: pay an address shown on the kiosk with\n"
-        f'#   curl -d \'{{"address": "bc1…", "sats": 2940}}\' {esplora_url}/_sim/pay\n'
-        "# Below 100,000 sats a payment that does not signal RBF is accepted unconfirmed;\n"
-        f"# larger ones wait for a block: curl -d '{{\"blocks\": 1}}' {esplora_url}/_sim/mine\n"
+        "# The simulated chain (`bitagora sim pay --onchain` pays through it). Below 100,000 sats\n"
+        "# a payment that does not signal RBF is accepted unconfirmed; larger ones wait for a\n"
+        f"# block: curl -d '{{\"blocks\": 1}}' {esplora_url}/_sim/mine\n"
         f"[onchain]\nwallet = {_toml(BIP84_ZPUB)}  # BIP84 test vector: watch-only\n"
         f'network = "mainnet"\nesplora_url = {_toml(esplora_url)}\n'
         "zero_conf_max_sats = 100000\npoll_s = 2\n\n"
-        "# The simulated node: pay an invoice shown on the kiosk with\n"
-        f"#   lightning-cli --rpc-file {ln_socket} dev-sim-pay bitagora-<sale id>\n"
+        "# The simulated Lightning node (`bitagora sim pay` pays the sale's invoice on it).\n"
         f'[lightning]\nkind = "socket"\nsocket_path = {_toml(str(ln_socket))}\n\n'
         "# Every exchange's ticker is the rates simulator.\n"
         f"[rates]\nbase_urls = {_toml(rate_base_urls)}\n"
@@ -389,6 +404,7 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
                 esplora_url=esplora_url,
                 ln_socket=ln_socket,
                 rate_base_urls=_rates_base_urls(lines[4]),
+                data_dir=_shown(device_dir),
             ),
             encoding="utf-8",
         )
@@ -426,7 +442,7 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
             f"selling {sales} scripted cash sale{'s' if sales != 1 else ''} and one by Lightning"
         )
         results = await run_scripted_sales(till, sales, DEMO_PIN)
-        lightning = await lightning_sale(till, ln_socket)
+        lightning = await lightning_sale(till)
         problems = [p for r in [*results, lightning] for p in r.problems]
         if problems:
             raise DemoError(f"sales committed but devices failed: {problems[0]}")
@@ -446,7 +462,7 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
     raise AssertionError("unreachable")
 
 
-async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
+async def lightning_sale(till: Till) -> SaleResult:
     """The catalog's first product paid by Lightning through the till's payment service: the
     offer (rate lock, invoice), then the simulated node pays it, as a customer's wallet would."""
     payments = till.bitcoin
@@ -469,7 +485,14 @@ async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
     statuses: asyncio.Queue[Status] = asyncio.Queue()
     unsubscribe = till.watch_payment(offer.sale_id, statuses.put_nowait)
     try:
-        await asyncio.to_thread(_sim_pay, ln_socket, sale_label(offer.sale_id))
+        # As a newcomer pays the sale on the screen (`bitagora sim pay`, the appliance.toml's
+        # comments): the newest open checkout, on the node the settings name.
+        try:
+            paid = await pay_latest(till.settings)
+        except PayError as err:
+            raise DemoError(str(err)) from None
+        if paid.sale_id != offer.sale_id:
+            raise DemoError(f"`bitagora sim pay` paid sale {paid.sale_id}, not {offer.sale_id}")
         try:
             async with asyncio.timeout(PAY_TIMEOUT_S):
                 while not (status := await statuses.get()).final:
@@ -488,16 +511,6 @@ async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
     if status.state != "paid" or not isinstance(status.result, SaleResult):
         raise DemoError(f"the Lightning sale ended {status.state}: {status.message}")
     return status.result
-
-
-def _sim_pay(ln_socket: Path, label: str) -> None:
-    """Pay ``label`` on the simulated node (its ``dev-sim-pay`` JSON-RPC call; blocking)."""
-    from pyln.client import LightningRpc, RpcError
-
-    try:
-        LightningRpc(str(ln_socket)).call("dev-sim-pay", {"label": label})
-    except (RpcError, OSError, ValueError) as err:
-        raise DemoError(f"the Lightning simulator did not pay {label}: {err}") from err
 
 
 def _paid_by_lightning(record: dict[str, Any], sale_id: str) -> bool:
