@@ -20,7 +20,7 @@ from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.split import SplitScreen
 from appliance.wallet.lightning import sale_label
-from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_devtools.script import tap, tap_product, wait_for_screen, wait_until
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -41,7 +41,7 @@ async def open_split(pilot, app: KioskApp, *skus: str) -> SplitScreen:  # noqa: 
     for sku in skus:
         await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
     await tap(pilot, "#pay-split")
-    await wait_until(pilot, lambda: isinstance(app.screen, SplitScreen), "the split screen")
+    await wait_for_screen(pilot, SplitScreen, "the split screen")
     screen = app.screen
     assert isinstance(screen, SplitScreen)
     return screen
@@ -115,7 +115,7 @@ async def test_unfinished_split_comes_back_after_a_restart_and_is_given_back(
         assert await shop.restart() == []
         async with kiosk(shop.till, pin=None) as (app, pilot):
             send_keys(pilot, [*"1234", "enter"])  # whoever unlocks gets the sale back
-            await wait_until(pilot, lambda: isinstance(app.screen, SplitScreen), "the split back")
+            await wait_for_screen(pilot, SplitScreen, "the split back")
             back = app.screen
             assert isinstance(back, SplitScreen) and back.split is not None
             assert back.split.sale_id == sale_id
@@ -150,7 +150,7 @@ async def test_a_bitcoin_part_left_open_by_a_restart_arrives_on_the_split_screen
         await shop.open_till(listen=False)
         async with kiosk(shop.till, pin=None) as (app, pilot):
             send_keys(pilot, [*"1234", "enter"])
-            await wait_until(pilot, lambda: isinstance(app.screen, SplitScreen), "the split back")
+            await wait_for_screen(pilot, SplitScreen, "the split back")
             screen = app.screen
             assert isinstance(screen, SplitScreen)
             await shop.lightning.pay(sale_label(offer.sale_id))  # the customer pays now
