@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +24,13 @@ import pytest
 from conftest import outside_basetemp
 
 from appliance.store.identity import KEY_FILE
-from bitagora_devtools.demo import BIP84_ZPUB, SOCKET_PATH_MAX, lightning_socket_path
+from bitagora_devtools.demo import (
+    BIP84_ZPUB,
+    SOCKET_PATH_MAX,
+    DemoError,
+    central_port_for,
+    lightning_socket_path,
+)
 from bitagora_devtools.seed import DEMO_BADGES, DEMO_STAFF
 
 pytestmark = pytest.mark.timeout(180)
@@ -106,7 +113,12 @@ def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns
     assert "verified on device (6 records) and central (6)" in first.stdout
     assert demo_runs.first_receipts == 3
 
-    config = tomllib.loads((root / "device" / "appliance.toml").read_text(encoding="utf-8"))
+    written = (root / "device" / "appliance.toml").read_text(encoding="utf-8")
+    # It tells a newcomer how to pay the sale on the screen with what the demo installed
+    # (issue 15 item 11: it said `lightning-cli`, which is not, and a label never shown).
+    assert f"bitagora sim pay --data-dir {root.resolve() / 'device'}" in written
+    assert "lightning-cli" not in written and "bitagora-<sale id>" not in written
+    config = tomllib.loads(written)
     assert config["onchain"]["wallet"] == BIP84_ZPUB
     assert config["lightning"]["kind"] == "socket"
     assert config["rates"]["base_urls"]
@@ -124,11 +136,23 @@ def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns
     assert payment["refund_msat"] == 0 and payment["rate"] == offer["rate"]
     assert payment["payment_hash"] == offer["lightning"]["payment_hash"]
 
+    # The start says what it is doing instead of a blank terminal (issue 15 item 10).
+    steps = [
+        "demo: starting PostgreSQL and central (the first start creates their database",
+        "demo: central ready (",
+        "demo: enrolling the demo device with central",
+        "demo: starting the uplink",
+        "demo: selling 2 scripted cash sales and one by Lightning",
+    ]
+    at = [first.stderr.find(step) for step in steps]
+    assert -1 not in at and at == sorted(at), first.stderr
+
     # A second start reuses the enrolled device and the chain continues on central; the
     # simulated node (which forgot everything) is told to count payments on from the first run.
     second = demo_runs.second
     assert second.returncode == 0, second.stderr
     assert "verified on device (10 records) and central (10)" in second.stdout
+    assert "demo: central ready (" in second.stderr and "enrolling" not in second.stderr
     assert len(lightning_sales(journal(root))) == 2
 
 
@@ -158,7 +182,12 @@ def demo_secrets(root: Path, ops_password: str) -> dict[str, re.Pattern[str]]:
     with closing(sqlite3.connect(root / "device" / "appliance.sqlite3")) as conn:
         for staff_id, pin_hash in conn.execute("SELECT id, pin_hash FROM staff"):
             found[f"{staff_id}'s PIN hash"] = pin_hash
-    config = tomllib.loads((root / "device" / "appliance.toml").read_text(encoding="utf-8"))
+    written = (root / "device" / "appliance.toml").read_text(encoding="utf-8")
+    # It tells a newcomer how to pay the sale on the screen with what the demo installed
+    # (issue 15 item 11: it said `lightning-cli`, which is not, and a label never shown).
+    assert f"bitagora sim pay --data-dir {root.resolve() / 'device'}" in written
+    assert "lightning-cli" not in written and "bitagora-<sale id>" not in written
+    config = tomllib.loads(written)
     for number, value in enumerate(_secret_settings(config)):
         found[f"secret setting {number}"] = value
     patterns = {name: re.compile(re.escape(value)) for name, value in found.items()}
@@ -191,6 +220,36 @@ def test_demo_logs_hold_no_secret(demo_runs: DemoRuns) -> None:
     # The log is not empty of details either: the kiosk's lines carry their ``extra`` fields.
     kiosk = (demo_runs.root / "logs" / "kiosk.log").read_text(encoding="utf-8")
     assert re.search(r"printing receipt sale_seq=\d+ journal_seq=\d+ copy=False", kiosk), kiosk
+
+
+def test_a_port_left_in_time_wait_is_free_for_the_next_demo() -> None:
+    """Quitting the demo and starting it again within a minute said "port N is taken": the
+    port central had kept connections in TIME_WAIT, which only a bind without SO_REUSEADDR
+    minds (issue 15 item 10). The server side closes first here, as central does at exit; its
+    listener sets SO_REUSEADDR as uvicorn's does (Linux lets a new bind over TIME_WAIT only
+    when both ends of it set it)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server's end closes first: TIME_WAIT on `port`
+        client.close()
+    assert central_port_for(f"http://127.0.0.1:{port}") == port
+
+
+def test_a_port_really_taken_says_what_to_do() -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(DemoError) as raised:
+            central_port_for(f"http://127.0.0.1:{port}")
+    message = str(raised.value)
+    assert f"port {port} (central's, where this demo's device enrolled) is in use" in message
+    assert "another `bitagora demo` on the same folder" in message and "--data-dir" in message
 
 
 def test_headless_demo_refuses_zero_sales(tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -27,6 +28,64 @@ async def test_store_is_wal_full_and_migrated_once(tmp_path: Path) -> None:
     again = await open_db(tmp_path / "a.sqlite3")  # re-open must not re-run migrations
     assert (await (await again.execute("PRAGMA user_version")).fetchone())[0] == version
     await again.close()
+
+
+async def test_a_transaction_inside_one_of_the_same_task_is_a_savepoint(tmp_path: Path) -> None:
+    """Store calls that each take a transaction, wrapped in one more, land together or not at
+    all (the first start's seeding, issue 15 item 14): the inner ones join the outer one."""
+    conn = await open_db(tmp_path / "a.sqlite3")
+    try:
+        await conn.execute("CREATE TABLE t (x INTEGER)")
+        async with transaction(conn):
+            async with transaction(conn):
+                await conn.execute("INSERT INTO t VALUES (1)")
+            with pytest.raises(RuntimeError):
+                async with transaction(conn):  # its own part undone, the rest goes on
+                    await conn.execute("INSERT INTO t VALUES (2)")
+                    raise RuntimeError
+        assert [tuple(r) for r in await conn.execute_fetchall("SELECT x FROM t")] == [(1,)]
+        with pytest.raises(RuntimeError):
+            async with transaction(conn):
+                async with transaction(conn):
+                    await conn.execute("INSERT INTO t VALUES (3)")
+                raise RuntimeError  # after the inner one finished: all of it undone
+        assert [tuple(r) for r in await conn.execute_fetchall("SELECT x FROM t")] == [(1,)]
+
+        # Another task still waits for the transaction rather than joining it.
+        inside, order = asyncio.Event(), []
+
+        async def other() -> None:
+            await inside.wait()
+            async with transaction(conn):
+                order.append("other")
+
+        waiting = asyncio.create_task(other())
+        async with transaction(conn):
+            inside.set()
+            await asyncio.sleep(0)  # the other task runs up to its wait for the lock
+            order.append("first")
+        await asyncio.wait_for(waiting, 10)
+        assert order == ["first", "other"]
+    finally:
+        await conn.close()
+
+
+async def test_a_migration_failing_half_way_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    """Each migration is one transaction with its version number (issue 15 item 14, "any
+    multi-step migration step: same rule"): here 0014 meets a table it makes in its third
+    statement already there (a real SQLite error after two of its statements ran)."""
+    database = tmp_path / "a.sqlite3"
+    await (await open_db(database)).close()
+    with closing(sqlite3.connect(database)) as db:
+        db.execute("DROP TABLE split_sale")  # as before 0014, but for split_part
+        db.execute("PRAGMA user_version = 13")
+        db.commit()
+    with pytest.raises(sqlite3.OperationalError, match="split_part already exists"):
+        await open_db(database)
+    with closing(sqlite3.connect(database)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 13
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "split_sale" not in tables and "split_sale_open" not in tables  # undone
 
 
 def test_a_gap_in_the_migration_numbers_is_refused(tmp_path: Path) -> None:

@@ -106,6 +106,16 @@ async def test_each_screen_fits_the_panel_for_fingers(
             assert qr.shown == (qr.fallbacks[0] if short else qr.payload)
             rails = "Lightning" if short else "On-chain + Lightning"
             assert text(screen, "#btc-rails") == rails
+            # where the code leaves the address out, the address is in words beside it
+            address = screen.query_one("#btc-address", Static)
+            assert screen.offer is not None and screen.offer.address is not None
+            if short:
+                words = text(screen, "#btc-address").split()
+                assert words[0] == "On-chain:" and "".join(words[1:]) == screen.offer.address
+                assert {len(w) for w in words[1:-1]} == {4}  # in groups of four
+                assert shown(screen, address) == address.region
+            else:
+                assert not address.display
             fix_the_qr(app, screen)
             await pilot.pause()
             assert qr.code is not None and shown(screen, qr) == qr.region

@@ -20,7 +20,7 @@ from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.split import SplitScreen
 from appliance.wallet.lightning import sale_label
-from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_devtools.script import tap, tap_product, wait_for_screen, wait_until
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -41,7 +41,7 @@ async def open_split(pilot, app: KioskApp, *skus: str) -> SplitScreen:  # noqa: 
     for sku in skus:
         await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
     await tap(pilot, "#pay-split")
-    await wait_until(pilot, lambda: isinstance(app.screen, SplitScreen), "the split screen")
+    await wait_for_screen(pilot, SplitScreen, "the split screen")
     screen = app.screen
     assert isinstance(screen, SplitScreen)
     return screen

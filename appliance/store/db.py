@@ -124,19 +124,53 @@ _WRITERS: weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock] = (
 )
 
 
+# The task inside each connection's transaction, so that a store call made inside it (a seed of
+# catalog, staff and badges, say) joins it instead of waiting for it for ever.
+_OWNERS: weakref.WeakKeyDictionary[aiosqlite.Connection, tuple[asyncio.Task[Any], list[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 @asynccontextmanager
 async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so writers queue instead of failing
-    (other connections by SQLite's busy timeout, other tasks on this one by a lock)."""
+    (other connections by SQLite's busy timeout, other tasks on this one by a lock).
+
+    Inside a transaction the same task already holds on ``conn``, it is a savepoint of that one:
+    steps that must land together (a first start's seeding, for one) wrap the store calls that
+    each take a transaction in one more, and a failure or a kill anywhere leaves none of them."""
+    task = asyncio.current_task()
+    owner = _OWNERS.get(conn)
+    if owner is not None and task is not None and owner[0] is task:
+        depth = owner[1]
+        name = f"nested_{len(depth) + 1}"
+        depth.append(0)
+        try:
+            await conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute(f"ROLLBACK TO {name}")
+                await conn.execute(f"RELEASE {name}")
+                raise
+            await conn.execute(f"RELEASE {name}")
+        finally:
+            depth.pop()
+        return
     lock = _WRITERS.setdefault(conn, asyncio.Lock())
     async with lock:
         await conn.execute("BEGIN IMMEDIATE")
+        if task is not None:
+            _OWNERS[conn] = (task, [])
         try:
-            yield conn
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-        await conn.execute("COMMIT")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+        finally:
+            _OWNERS.pop(conn, None)
 
 
 async def integrity_check(conn: aiosqlite.Connection) -> list[str]:

@@ -81,3 +81,12 @@ def register_sim(sub: Subparsers) -> None:
     lightning = ssub.add_parser("lightning", help="Core Lightning JSON-RPC on a unix socket")
     lightning_sim.add_arguments(lightning)
     lightning.set_defaults(func=lightning_sim.run)
+
+    from bitagora_devtools.sim import pay as pay_sim
+
+    pay = ssub.add_parser(
+        "pay",
+        help="pay the bitcoin sale on the till's screen (its invoice, or --onchain its address)",
+    )
+    pay_sim.add_arguments(pay)
+    pay.set_defaults(func=pay_sim.run)

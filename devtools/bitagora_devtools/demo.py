@@ -6,7 +6,8 @@ socket, the exchanges' rate tickers) and the uplink daemon — enrolls the demo 
 either shows the kiosk (interactive) or drives scripted sales and checks that central acknowledged
 them and that the chain verifies on both sides (``--headless``). The headless run sells for cash
 through the real kiosk app, then one sale paid by Lightning through the till's bitcoin payment
-service (an offer, paid on the simulated node with its ``dev-sim-pay`` call).
+service (an offer, paid on the simulated node the way ``bitagora sim pay`` pays the sale on a
+kiosk's screen).
 
 Everything lives under one folder (``--data-dir``, default ./demo-data): ``device/`` (the device's
 data directory), ``central/`` (central's data and PostgreSQL cluster), ``printer/`` (receipts),
@@ -26,7 +27,8 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +44,8 @@ from appliance.store import lightning as ln_store
 from appliance.store import outbox
 from appliance.store.db import open_db
 from appliance.store.export import VerifyResult, verify_database, verify_export
-from appliance.wallet.lightning import sale_label
 from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.pay import PayError, pay_latest
 
 DEFAULT_DEMO_DIR = Path("demo-data")
 DEMO_OPS_PASSWORD = "demo-admin"
@@ -51,6 +53,7 @@ DEMO_PIN = "1234"  # Ana, cashier (bitagora_devtools.seed)
 START_TIMEOUT_S = 60.0
 ACK_TIMEOUT_S = 60.0
 PAY_TIMEOUT_S = 30.0
+STILL_WAITING_S = 10.0  # how often the start says what it still waits for
 
 # The demo shop's watch-only wallet: BIP84's test vector account (m/84'/0'/0' of the published
 # "abandon … about" seed). Anyone can spend what is sent there, so it suits simulated payments
@@ -68,12 +71,24 @@ class DemoError(RuntimeError):
     """A step of the demo failed; the message says which and why."""
 
 
-def free_port(wanted: int = 0) -> int:
+def free_port(wanted: int = 0, what: str = "a port") -> int:
+    """``wanted`` if it can be listened on (any free one for 0), else DemoError saying what to do.
+
+    SO_REUSEADDR, as every server sets it (uvicorn does): without it, a port whose last
+    connections are still in TIME_WAIT (a minute or so after the previous demo quit) looked
+    taken when it is free."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", wanted))
+            sock.listen()
         except OSError as err:
-            raise DemoError(f"port {wanted} is taken: {err}") from err
+            raise DemoError(
+                f"port {wanted} ({what}) is in use by another program ({err.strerror}): "
+                "stop it first (another `bitagora demo` on the same folder? "
+                f"`ss -ltnp 'sport = {wanted}'` names it), or start the demo with another "
+                "--data-dir"
+            ) from err
         return int(sock.getsockname()[1])
 
 
@@ -105,7 +120,8 @@ async def stored(database: Path) -> Stored:
 def central_port_for(central_url: str | None) -> int:
     """The port central had when this demo device enrolled: the device keeps talking to that URL."""
     port = httpx.URL(central_url).port if central_url else None
-    return free_port(port) if port else free_port()
+    what = "central's, where this demo's device enrolled"
+    return free_port(port, what) if port else free_port()
 
 
 def bitagora(*args: str) -> list[str]:
@@ -164,15 +180,43 @@ async def service(
             await asyncio.gather(drain, return_exceptions=True)
 
 
-async def start_all(stack: AsyncExitStack, services: Sequence[Service]) -> list[str]:
+Progress = Callable[[str], None]
+
+
+def say(text: str) -> None:
+    """A step of the demo's start, on the terminal (stderr: stdout is the headless summary)."""
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+async def start_all(
+    stack: AsyncExitStack, services: Sequence[Service], progress: Progress = say
+) -> list[str]:
     """Start ``services`` at the same time (each is mostly waiting: for PostgreSQL, for Python to
-    import); their ready lines in order. Each stops when ``stack`` closes; if one fails, the
-    others that started stop with the stack too and the first failure is raised."""
+    import); their ready lines in order, each said to ``progress`` as it comes. Each stops when
+    ``stack`` closes; if one fails, the others that started stop with the stack too and the
+    first failure is raised."""
+    began = time.monotonic()
+    waiting = {s.name for s in services}
 
     async def start(s: Service) -> str:
-        return await stack.enter_async_context(service(s.name, s.argv, s.ready, s.log, s.env))
+        line = await stack.enter_async_context(service(s.name, s.argv, s.ready, s.log, s.env))
+        waiting.discard(s.name)
+        progress(f"{s.name} ready ({time.monotonic() - began:.0f} s)")
+        return line
 
-    results = await asyncio.gather(*(start(s) for s in services), return_exceptions=True)
+    async def still_waiting() -> None:
+        while True:
+            await asyncio.sleep(STILL_WAITING_S)  # a display's pace, not a wait for a state
+            if waiting:
+                names = ", ".join(sorted(waiting))
+                progress(f"still starting {names} ({time.monotonic() - began:.0f} s)")
+
+    ticker = asyncio.create_task(still_waiting())
+    try:
+        results = await asyncio.gather(*(start(s) for s in services), return_exceptions=True)
+    finally:
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -230,6 +274,14 @@ def _rates_base_urls(line: str) -> list[str]:
     return value.split("|")
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the current folder when it is inside it (shorter to type)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _toml(value: Any) -> str:
     # JSON strings and arrays of strings are valid TOML basic strings and arrays.
     return json.dumps(value)
@@ -242,30 +294,36 @@ def device_config(
     esplora_url: str,
     ln_socket: Path,
     rate_base_urls: list[str],
+    data_dir: Path | None = None,
 ) -> str:
     """The demo device's appliance.toml: a café that takes cash, on-chain and Lightning."""
+    where = shlex.quote(str(data_dir)) if data_dir is not None else "DEVICE_DIR"
     return (
         "# Written by `bitagora demo` on each start.\n"
+        "#\n"
+        "# To pay the bitcoin sale on the kiosk's screen (tap Pay bitcoin first), in another\n"
+        "# terminal, from the repository's folder:\n"
+        f"#   .venv/bin/bitagora sim pay --data-dir {where}            # its Lightning invoice\n"
+        f"#   .venv/bin/bitagora sim pay --data-dir {where} --onchain  # its bitcoin address\n"
+        "\n"
         '[device]\nmerchant_name = "BitAgora Demo Café"\n'
         'header_lines = ["Rua Augusta 1", "Lisboa"]\n\n'
         f'[printer]\nhost = "127.0.0.1"\nport = {printer_port}\n\n'
         f'[uplink]\ncentral_url = "{central_url}"\nheartbeat_s = 5\nbackoff_max_s = 5\n\n'
-        "# The simulated chain: pay an address shown on the kiosk with\n"
-        f'#   curl -d \'{{"address": "bc1…", "sats": 2940}}\' {esplora_url}/_sim/pay\n'
-        "# Below 100,000 sats a payment that does not signal RBF is accepted unconfirmed;\n"
-        f"# larger ones wait for a block: curl -d '{{\"blocks\": 1}}' {esplora_url}/_sim/mine\n"
+        "# The simulated chain (`bitagora sim pay --onchain` pays through it). Below 100,000 sats\n"
+        "# a payment that does not signal RBF is accepted unconfirmed; larger ones wait for a\n"
+        f"# block: curl -d '{{\"blocks\": 1}}' {esplora_url}/_sim/mine\n"
         f"[onchain]\nwallet = {_toml(BIP84_ZPUB)}  # BIP84 test vector: watch-only\n"
         f'network = "mainnet"\nesplora_url = {_toml(esplora_url)}\n'
         "zero_conf_max_sats = 100000\npoll_s = 2\n\n"
-        "# The simulated node: pay an invoice shown on the kiosk with\n"
-        f"#   lightning-cli --rpc-file {ln_socket} dev-sim-pay bitagora-<sale id>\n"
+        "# The simulated Lightning node (`bitagora sim pay` pays the sale's invoice on it).\n"
         f'[lightning]\nkind = "socket"\nsocket_path = {_toml(str(ln_socket))}\n\n'
         "# Every exchange's ticker is the rates simulator.\n"
         f"[rates]\nbase_urls = {_toml(rate_base_urls)}\n"
     )
 
 
-async def _run(root: Path, headless: bool, sales: int) -> str:
+async def _run(root: Path, headless: bool, sales: int, progress: Progress = say) -> str:
     device_dir, central_dir, printer_dir, logs = (
         root / "device",
         root / "central",
@@ -281,6 +339,13 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
 
     async with AsyncExitStack() as stack:
         ln_socket = lightning_socket_path(root, stack)
+        first = earlier.central_url is None
+        progress(
+            "starting PostgreSQL and central"
+            + (" (the first start creates their database: up to a minute)" if first else "")
+            + ", the printer and the bitcoin simulators; logs in "
+            + str(logs)
+        )
         lines = await start_all(
             stack,
             [
@@ -329,6 +394,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
                     logs / "rates.log",
                 ),
             ],
+            progress,
         )
         esplora_url = _url_after("esplora simulator on", lines[2])
         (device_dir / "appliance.toml").write_text(
@@ -338,15 +404,19 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
                 esplora_url=esplora_url,
                 ln_socket=ln_socket,
                 rate_base_urls=_rates_base_urls(lines[4]),
+                data_dir=_shown(device_dir),
             ),
             encoding="utf-8",
         )
         settings = load_settings(device_dir, env={})
+        progress("opening the till" + (" and loading the demo catalog and staff" if first else ""))
         till = await bootstrap.open_till(settings)
         stack.push_async_callback(till.close)
         await seed_demo(till.conn, till.currency)
         if await outbox.get_state(till.conn, "device_id") is None:
+            progress("enrolling the demo device with central")
             await _enroll(central_dir, device_dir)
+        progress("starting the uplink")
         await stack.enter_async_context(
             service(
                 "uplink",
@@ -359,6 +429,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
         if not headless:
             from appliance.tui.app import KioskApp
 
+            progress(f"opening the kiosk: PIN {DEMO_PIN} (Ana) or 9999 (Marco); Ctrl+Q quits")
             await KioskApp(till, quiet_gc=True).run_async()
             return (
                 f"demo stopped; central dashboard was {central_url} (admin / {ops_password}), "
@@ -367,11 +438,15 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
 
         from bitagora_devtools.script import run_scripted_sales
 
+        progress(
+            f"selling {sales} scripted cash sale{'s' if sales != 1 else ''} and one by Lightning"
+        )
         results = await run_scripted_sales(till, sales, DEMO_PIN)
-        lightning = await lightning_sale(till, ln_socket)
+        lightning = await lightning_sale(till)
         problems = [p for r in [*results, lightning] for p in r.problems]
         if problems:
             raise DemoError(f"sales committed but devices failed: {problems[0]}")
+        progress("waiting for central to acknowledge every record, then checking both journals")
         await _wait_acknowledged(till)
         local = verify_database(settings.database_path)
         remote, held = await _verify_on_central(central_url, local.device_id, ops_password, root)
@@ -387,7 +462,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
     raise AssertionError("unreachable")
 
 
-async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
+async def lightning_sale(till: Till) -> SaleResult:
     """The catalog's first product paid by Lightning through the till's payment service: the
     offer (rate lock, invoice), then the simulated node pays it, as a customer's wallet would."""
     payments = till.bitcoin
@@ -410,7 +485,14 @@ async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
     statuses: asyncio.Queue[Status] = asyncio.Queue()
     unsubscribe = till.watch_payment(offer.sale_id, statuses.put_nowait)
     try:
-        await asyncio.to_thread(_sim_pay, ln_socket, sale_label(offer.sale_id))
+        # As a newcomer pays the sale on the screen (`bitagora sim pay`, the appliance.toml's
+        # comments): the newest open checkout, on the node the settings name.
+        try:
+            paid = await pay_latest(till.settings)
+        except PayError as err:
+            raise DemoError(str(err)) from None
+        if paid.sale_id != offer.sale_id:
+            raise DemoError(f"`bitagora sim pay` paid sale {paid.sale_id}, not {offer.sale_id}")
         try:
             async with asyncio.timeout(PAY_TIMEOUT_S):
                 while not (status := await statuses.get()).final:
@@ -429,16 +511,6 @@ async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
     if status.state != "paid" or not isinstance(status.result, SaleResult):
         raise DemoError(f"the Lightning sale ended {status.state}: {status.message}")
     return status.result
-
-
-def _sim_pay(ln_socket: Path, label: str) -> None:
-    """Pay ``label`` on the simulated node (its ``dev-sim-pay`` JSON-RPC call; blocking)."""
-    from pyln.client import LightningRpc, RpcError
-
-    try:
-        LightningRpc(str(ln_socket)).call("dev-sim-pay", {"label": label})
-    except (RpcError, OSError, ValueError) as err:
-        raise DemoError(f"the Lightning simulator did not pay {label}: {err}") from err
 
 
 def _paid_by_lightning(record: dict[str, Any], sale_id: str) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import events
+from textual.css.query import NoMatches
 from textual.dom import NoScreen
 from textual.errors import NoWidget
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
 
 from appliance.core.catalog import Product
@@ -60,6 +62,23 @@ async def wait_until(
         raise ScriptError(f"timed out after {timeout:g}s waiting for {what}") from None
 
 
+S = TypeVar("S", bound=Screen[Any])
+
+
+async def wait_for_screen(pilot: Pilot[Any], kind: type[S], what: str) -> S:
+    """The active screen once it is a ``kind`` and built (composed and mounted): a screen is
+    the active one as soon as it is pushed, before it has any widgets."""
+    app = pilot.app
+
+    def shown() -> bool:
+        return isinstance(app.screen, kind) and app.screen.is_mounted
+
+    await wait_until(pilot, shown, what)
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen
+
+
 def _fully_visible(widget: Widget) -> bool:
     try:
         geometry = widget.screen.find_widget(widget)
@@ -68,27 +87,66 @@ def _fully_visible(widget: Widget) -> bool:
     return geometry.visible_region == geometry.region
 
 
-async def tap(pilot: Pilot[Any], target: Widget | str) -> None:
-    """Tap a widget (or the widget a selector names on the active screen) in its middle.
+def _tappable(app: Any, target: Widget | str) -> tuple[Widget | None, str]:
+    """The widget ``target`` names if a finger could tap it now, else None and why not.
 
-    The press and release go in as terminal input does, through ``App.on_event``, which turns
-    them into a Click on whatever is under them (``pilot.click`` skips that step, and waits
-    between events so that it takes four times as long)."""
-    app = pilot.app
-    widget = app.screen.query_one(target) if isinstance(target, str) else target
+    Scrolls it into view when it is off screen, as a cashier would."""
+    if isinstance(target, str):
+        screen = app.screen
+        if not screen.is_mounted:
+            return None, f"{screen!r} is still being built"
+        try:
+            widget: Widget = screen.query_one(target)
+        except NoMatches:
+            return None, f"{target!r} is not on {screen!r}"
+    else:
+        widget = target
+    if not widget.is_mounted or not widget.display:
+        return None, f"{widget!r} is not shown"
+    if getattr(widget, "disabled", False):
+        return None, f"{widget!r} is disabled"
     if not _fully_visible(widget):
         widget.scroll_visible(animate=False, immediate=True)
-        await pilot.pause()
-    if getattr(widget, "disabled", False):
-        raise ScriptError(f"cannot tap {widget!r}: it is disabled")
+        return None, f"{widget!r} is off screen"
     region = widget.region
+    if not region:
+        return None, f"{widget!r} has no size yet"
     x, y = region.x + region.width // 2, region.y + region.height // 2
     try:
         under, _ = app.screen.get_widget_at(x, y)
     except NoWidget:
         under = None
     if under is not widget and (under is None or widget not in under.ancestors):
-        raise ScriptError(f"tap on {widget!r} would land on {under!r}")
+        return None, f"a tap on {widget!r} would land on {under!r}"
+    return widget, ""
+
+
+async def tap(pilot: Pilot[Any], target: Widget | str, timeout: float = STEP_TIMEOUT_S) -> None:  # noqa: ASYNC109
+    """Tap a widget (or the widget a selector names on the active screen) in its middle, once
+    it can be tapped: on a screen that has been built, shown, enabled, in view and not covered.
+    A slow till (a loaded CPU, a Pi) shows a screen before its buttons: the tap waits for them,
+    as a cashier does, instead of failing because it came early (issue 15 item 18).
+
+    The press and release go in as terminal input does, through ``App.on_event``, which turns
+    them into a Click on whatever is under them (``pilot.click`` skips that step, and waits
+    between events so that it takes four times as long)."""
+    app = pilot.app
+    found: list[Widget] = []
+    why = [""]
+
+    def ready() -> bool:
+        widget, why[0] = _tappable(app, target)
+        if widget is None:
+            return False
+        found.append(widget)
+        return True
+
+    try:
+        await wait_until(pilot, ready, f"{target!r} to be tappable", timeout)
+    except ScriptError as err:
+        raise ScriptError(f"{err} ({why[0]})" if why[0] else str(err)) from None
+    region = found[-1].region
+    x, y = region.x + region.width // 2, region.y + region.height // 2
     for event in (events.MouseDown, events.MouseUp):
         app.post_message(event(None, x, y, 0, 0, 1, False, False, False, screen_x=x, screen_y=y))
     await pilot.pause()
@@ -97,10 +155,7 @@ async def tap(pilot: Pilot[Any], target: Widget | str) -> None:
 async def unlock(pilot: Pilot[Any], pin: str, by_keys: bool = False) -> None:
     """Unlock with taps on the PIN keypad (or typed digits and Enter)."""
     app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
-    screen = app.screen
-    assert isinstance(screen, LockScreen)
-    lock: LockScreen = screen  # declared, so that the closures below know the type
+    lock = await wait_for_screen(pilot, LockScreen, "the lock screen")
     if by_keys:
         await pilot.press(*pin, "enter")
     else:
@@ -126,13 +181,26 @@ async def tap_product(pilot: Pilot[Any], sell: SellScreen, product: Product) -> 
     if button is None:
         raise ScriptError(f"no button for product {product.sku!r}")
     await wait_until(pilot, lambda: button.display, f"{product.name} in the grid")
+    before = _items(sell)
     await tap(pilot, button)
+    await wait_until(pilot, lambda: _items(sell) > before, f"{product.name} in the cart")
 
 
 async def scan(pilot: Pilot[Any], sell: SellScreen, code: str) -> None:
-    """A keyboard-wedge scanner: the code's characters then Enter, as one burst."""
+    """A keyboard-wedge scanner: the code's characters then Enter, as one burst; returns once
+    the product is in the cart (not once the lookups pending are none, which is also true
+    before the keys have arrived)."""
+    before = _items(sell)
     await pilot.press(*code, "enter")
-    await wait_until(pilot, lambda: sell.pending_scans == 0, f"the lookup of barcode {code}")
+    await wait_until(
+        pilot,
+        lambda: _items(sell) > before and sell.pending_scans == 0,
+        f"the product of barcode {code} in the cart",
+    )
+
+
+def _items(sell: SellScreen) -> int:
+    return sum(line.quantity for line in sell.cart.lines)
 
 
 def choose_products(products: list[Product], index: int) -> list[Product]:
@@ -156,15 +224,14 @@ async def one_sale(pilot: Pilot[Any], app: KioskApp, index: int) -> SaleResult:
     expected = sell.cart.totals().total
 
     await tap(pilot, "#pay")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "the payment screen")
-    screen = app.screen
-    assert isinstance(screen, PayCashScreen)
-    pay: PayCashScreen = screen
+    pay = await wait_for_screen(pilot, PayCashScreen, "the payment screen")
+    tender = pay.tenders[index % len(pay.tenders)]
     await tap(pilot, f"#tender-{index % len(pay.tenders)}")
+    await wait_until(pilot, lambda: pay.tendered == tender, f"{tender} tendered")
     await tap(pilot, "#confirm")
 
     def settled() -> bool:
-        return isinstance(app.screen, SaleDoneScreen) or (
+        return (isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted) or (
             app.screen is pay and not pay.paying and pay.message.startswith("Sale not")
         )
 

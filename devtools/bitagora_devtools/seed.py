@@ -8,6 +8,7 @@ import aiosqlite
 
 from appliance.core.catalog import Product, TaxRate
 from appliance.store import catalog
+from appliance.store.db import transaction
 from bitagora_protocol.money import Money
 
 STANDARD = TaxRate("A", 2100)
@@ -43,11 +44,21 @@ def demo_products(currency: str) -> list[Product]:
 
 
 async def seed_demo(conn: aiosqlite.Connection, currency: str) -> None:
-    """Load the demo catalog and staff unless the store already has a catalog."""
-    if await catalog.products(conn):
-        return
-    await catalog.save_products(conn, demo_products(currency))
-    for staff_id, name, role, pin in DEMO_STAFF:
-        await catalog.add_staff(conn, staff_id, name, role, pin)
-    for staff_id, uid in DEMO_BADGES:
-        await catalog.bind_badge(conn, staff_id, uid)
+    """Load the demo catalog, staff and badges, each where the store has none of it yet.
+
+    One transaction: a kill or an error half-way leaves none of it, so the next start seeds
+    again (before, a kill after the products left a till with a catalog and nobody to unlock
+    it, and every later start took it for seeded; issue 15 item 14). Each part is checked on
+    its own, so a store an older release left half-seeded gets what it lacks."""
+    async with transaction(conn):
+        if not await catalog.products(conn):
+            await catalog.save_products(conn, demo_products(currency))
+        people = await catalog.all_staff(conn)
+        if not people:
+            for staff_id, name, role, pin in DEMO_STAFF:
+                await catalog.add_staff(conn, staff_id, name, role, pin)
+        if not any(badges for _, badges in people):
+            known = {staff.id for staff, _ in await catalog.all_staff(conn)}
+            for staff_id, uid in DEMO_BADGES:
+                if staff_id in known:
+                    await catalog.bind_badge(conn, staff_id, uid)

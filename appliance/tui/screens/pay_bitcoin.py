@@ -47,6 +47,12 @@ def countdown_text(seconds: float) -> str:
     return f"Pay within {whole // 60}:{whole % 60:02d}"
 
 
+def grouped(address: str) -> str:
+    """An address in groups of four characters, as wallets show one to read out or type: it
+    wraps between groups, never mid-group."""
+    return " ".join(address[i : i + 4] for i in range(0, len(address), 4))
+
+
 class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
     CSS_PATH = "pay_bitcoin.tcss"
     AUTO_FOCUS = None
@@ -100,6 +106,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
                 yield Digits(digits_text(self.total.format()), id="btc-total")
                 yield Static("", id="btc-amount", markup=False)
                 yield Static("", id="btc-rails", markup=False)
+                yield Static("", id="btc-address", markup=False)
                 yield Static("", id="btc-countdown", markup=False)
                 yield Static("", id="btc-message", markup=False)
                 yield TapButton("Cancel", "error", id="btc-cancel")
@@ -160,10 +167,16 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             for name, on in (("On-chain", offer.address), ("Lightning", offer.bolt11))
             if on is not None
         ]
-        if qr.shown is not None and qr.shown != qr.payload:
+        lightning_only = qr.shown is not None and qr.shown != qr.payload
+        if lightning_only:
             rails = ["Lightning"]  # the invoice alone: the unified code does not fit here
         tap = " · or tap a Bolt Card" if offer.bolt11 and self.cards else ""
         self.query_one("#btc-rails", Static).update(" + ".join(rails) + tap)
+        # The address the code left out, in words, for a wallet without Lightning. Beside the
+        # code rather than under it: on the short panel the code takes every row.
+        address = self.query_one("#btc-address", Static)
+        address.display = lightning_only and offer.address is not None
+        address.update(f"On-chain: {grouped(offer.address)}" if offer.address else "")
 
     @on(QrCode.Shown)
     def _qr_shown(self) -> None:
