@@ -21,7 +21,7 @@ from appliance.core.report import ReportError, count_total
 from appliance.core.roles import NotAuthorized
 from appliance.core.sale import Payment, sale_body
 from appliance.services.printing import local_time
-from appliance.services.shift import ShiftError, ShiftService
+from appliance.services.shift import ShiftError, ShiftService, UnconfirmedDifference
 from appliance.services.till import Staff, Till
 from appliance.store import catalog, journal, sales
 from appliance.store.db import transaction
@@ -138,7 +138,7 @@ async def test_a_day_z_totals_equal_the_journal(tmp_path: Path) -> None:
         await shifts.open_drawer_for_count(marco)
         expected = x1.expected_cash
         counted = {1000: expected // 1000 - 1, 1: expected % 1000 + 999}  # a cent short
-        result = await shifts.z_close(marco, counted)
+        result = await shifts.z_close(marco, counted, accept_difference=-1)
         z = result.record
         assert result.problems == ()
 
@@ -172,7 +172,7 @@ async def test_a_day_z_totals_equal_the_journal(tmp_path: Path) -> None:
         await sell(till, "espresso")
         x3, _ = await shifts.x_report(marco, print_it=False)
         assert x3.sales_count == 1
-        z2 = (await shifts.z_close(marco, {5000: 2})).record
+        z2 = (await shifts.z_close(marco, {5000: 2}, 10000 - x3.expected_cash)).record
         assert z2.body["z_number"] == 2
         assert z2.body["grand_total"] == z.body["grand_total"] + x3.net_sales
 
@@ -180,7 +180,7 @@ async def test_a_day_z_totals_equal_the_journal(tmp_path: Path) -> None:
 async def test_the_database_refuses_a_second_z_for_a_period(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         shifts, _ana, marco = await a_day(till)
-        z = (await shifts.z_close(marco, {})).record
+        z = (await shifts.z_close(marco, {}, -(await shifts.current()).expected_cash)).record
         await sell(till)
         replay = {**z.body, "period": {**z.body["period"], "last_seq": z.seq + 1}}
         with pytest.raises(Exception, match="z_number"):
@@ -190,7 +190,8 @@ async def test_the_database_refuses_a_second_z_for_a_period(tmp_path: Path) -> N
             await append(till, "z_close", no_number)
         with pytest.raises(Exception, match="period"):
             await append(till, "z_close", {**replay, "z_number": 2})
-        assert (await shifts.z_close(marco, {})).record.body["z_number"] == 2
+        short = -(await shifts.current()).expected_cash
+        assert (await shifts.z_close(marco, {}, short)).record.body["z_number"] == 2
 
 
 async def test_roles_are_enforced_by_the_service(tmp_path: Path) -> None:
@@ -221,7 +222,8 @@ async def test_report_z_csv_export(
 ) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         shifts, _ana, marco = await a_day(till)
-        z = (await shifts.z_close(marco, {5000: 1})).record
+        short = 5000 - (await shifts.current()).expected_cash
+        z = (await shifts.z_close(marco, {5000: 1}, short)).record
     day = local_time(z.at).date().isoformat()
     for name in list(__import__("os").environ):
         if name.startswith("BITAGORA_"):
@@ -245,3 +247,25 @@ async def test_report_z_csv_export(
     assert cli.main(["report", "x", "--data-dir", str(tmp_path / "device")]) == 0
     assert "not reset" in capsys.readouterr().out
     assert date.fromisoformat(day)
+
+
+async def test_a_z_with_a_difference_is_closed_only_once_it_is_confirmed(tmp_path: Path) -> None:
+    """Issue 15 item 4: nothing counted against €100.00 expected is not sealed by one tap: the
+    service refuses a Z whose difference nobody confirmed, in the words to ask with, and writes
+    nothing; the confirmed difference must be the one found."""
+    async with till_with_printer(tmp_path) as (till, _sim):
+        shifts = till.shifts
+        marco = await staff(till, "9999")
+        await shifts.open_shift(marco, Money(10000, "EUR"))
+        with pytest.raises(UnconfirmedDifference) as refused:
+            await shifts.z_close(marco, {})
+        assert str(refused.value) == ("Counted €0.00, expected €100.00: close with €100.00 short?")
+        assert refused.value.difference == -10000
+        with pytest.raises(UnconfirmedDifference, match="close with €0.50 over"):
+            await shifts.z_close(marco, {10000: 1, 50: 1}, accept_difference=-10000)
+        assert not [r async for r in journal.iterate(till.conn) if r.kind == "z_close"]
+        z = (await shifts.z_close(marco, {}, accept_difference=-10000)).record
+        assert z.body["difference"] == -10000
+        await shifts.open_shift(marco, Money(5000, "EUR"))
+        even = await shifts.z_close(marco, {5000: 1})  # no difference: nothing to confirm
+        assert even.record.body["difference"] == 0

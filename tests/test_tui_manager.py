@@ -16,7 +16,7 @@ from card_helpers import card_shop
 from lightning_helpers import customer_invoice
 from print_helpers import sell
 from refund_helpers import lightning_sale
-from textual.widgets import Static
+from textual.widgets import Button, Static
 from tui_helpers import kiosk, send_keys, text, till_with_printer
 
 from appliance.core.report import DENOMINATIONS
@@ -25,6 +25,7 @@ from appliance.services.till import Staff, Till
 from appliance.store import journal
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen
+from appliance.tui.screens.confirm import ConfirmScreen
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.manager_menu import ManagerMenuScreen
 from appliance.tui.screens.refund import RefundScreen
@@ -144,6 +145,12 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
         assert f"Counted:    {Money(expected - 1, 'EUR')}" in totals
         assert "Difference: -€0.01  (short)" in totals
         await tap(pilot, "#z-confirm")
+        confirm = await on_screen(pilot, ConfirmScreen)
+        assert text(confirm, "#confirm-question") == (
+            f"Counted {Money(expected - 1, 'EUR')}, expected {Money(expected, 'EUR')}:"
+            " close with €0.01 short?"
+        )
+        await tap(pilot, "#confirm-yes")
         await wait_until(pilot, lambda: z.result is not None, "the Z")
         assert "Z #1 recorded" in z.message and "difference -€0.01" in z.message
         [record] = await records(till, "z_close")
@@ -168,6 +175,35 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: app.screen is menu, "the menu again")
         await tap(pilot, "#menu-close")
         await wait_until(pilot, lambda: banner.display, "no shift open after the Z")
+
+
+async def test_a_z_short_or_over_asks_first_stating_the_difference(tmp_path: Path) -> None:
+    """Issue 15 item 4: "Close the day" with nothing counted against a €100 float asks
+    "Counted €0.00, expected €100.00: close with €100.00 short?"; No goes back to the count and
+    writes nothing, Yes seals the Z with that difference."""
+    async with till_with_printer(tmp_path) as (till, _sim), kiosk(till, pin="9999") as (app, pilot):
+        marco = app.sell.staff
+        assert marco is not None
+        await till.shifts.open_shift(marco, Money(10000, "EUR"))
+        await open_menu(pilot)
+        await tap(pilot, "#menu-z-close")
+        z = await on_screen(pilot, ZCloseScreen)
+        await wait_until(pilot, lambda: z.expected == 10000, "the expected cash")
+        await tap(pilot, "#z-confirm")
+        confirm = await on_screen(pilot, ConfirmScreen)
+        assert text(confirm, "#confirm-question") == (
+            "Counted €0.00, expected €100.00: close with €100.00 short?"
+        )
+        assert str(confirm.query_one("#confirm-yes", Button).label) == "Close €100.00 short"
+        await tap(pilot, "#confirm-no")
+        assert await on_screen(pilot, ZCloseScreen) is z
+        assert z.result is None and await records(till, "z_close") == []
+        await tap(pilot, "#z-confirm")
+        await on_screen(pilot, ConfirmScreen)
+        await tap(pilot, "#confirm-yes")
+        await wait_until(pilot, lambda: z.result is not None, "the Z")
+        [record] = await records(till, "z_close")
+        assert record.body["difference"] == -10000 and record.body["counted"]["total"] == 0
 
 
 async def test_a_reason_typed_on_the_on_screen_keyboard(tmp_path: Path) -> None:
