@@ -249,6 +249,67 @@ async def test_report_z_csv_export(
     assert date.fromisoformat(day)
 
 
+def drawer_sums(records: list[Record]) -> dict[str, int]:
+    """The drawer's cash by a plain reading of the journal since the last Z (not core.report):
+    the float counted at the shift's opening already holds the cash of every record before it,
+    so only what moved after it is expected on top (docs/PROTOCOL.md, ``z_close``)."""
+    last_z = max((i for i, r in enumerate(records) if r.kind == "z_close"), default=-1)
+    period = records[last_z + 1 :]
+    opened = next((i for i, r in enumerate(period) if r.kind == "shift_open"), None)
+    float_ = 0 if opened is None else period[opened].body["float"]["minor"]
+    before, after = 0, 0
+    for i, r in enumerate(period):
+        moved = 0
+        if r.kind in ("sale", "refund") and not r.body.get("training"):
+            sign = 1 if r.kind == "sale" else -1
+            moved = sign * sum(p["amount"] for p in r.body["payments"] if p["method"] == "cash")
+        elif r.kind == "paid_in_out":
+            moved = r.body["amount"]["minor"] * (1 if r.body["direction"] == "in" else -1)
+        if opened is not None and i < opened:
+            before += moved
+        else:
+            after += moved
+    return {"float": float_, "before": before, "expected": float_ + after}
+
+
+async def test_sales_before_the_shift_are_in_its_counted_float(tmp_path: Path) -> None:
+    """Issue 15 item 5: two cash sales, then a shift opened with the drawer counted at €100:
+    those sales' cash is in that count, so the X expects €100 + the shift's €15, not €5.40 more;
+    every sale still counts in the period's totals, and the Z agrees with the X."""
+    async with till_with_printer(tmp_path) as (till, _sim):
+        shifts = till.shifts
+        ana, marco = await staff(till, "1234"), await staff(till, "9999")
+        early = [await sell(till, "croissant"), await sell(till, "espresso")]
+        await shifts.paid_in(marco, Money(200, "EUR"), "change from the bank")
+        await shifts.open_shift(ana, Money(10000, "EUR"))
+        during = [await sell(till, "mug"), await sell(till, "espresso")]
+        x, _ = await shifts.x_report(marco, print_it=False)
+        records = [r async for r in journal.iterate(till.conn)]
+        sums = drawer_sums(records)
+        shift_cash = sum(s.total.minor for s in during)
+        assert sums["expected"] == 10000 + shift_cash
+        assert x.expected_cash == sums["expected"]
+        assert x.cash_taken == shift_cash and x.paid_in == 0 and x.float == 10000
+        assert x.totals_body()["cash_before_shift"] == sums["before"]
+        assert sums["before"] == sum(s.total.minor for s in early) + 200
+        assert x.sales_count == 4  # the period's sales, before the shift too
+        assert x.net_sales == independent_sums(records)["net_sales"]
+        z = (await shifts.z_close(marco, {10000: 1}, accept_difference=-shift_cash)).record
+        assert z.body["expected_cash"] == x.expected_cash
+        assert z.body["totals"] == x.totals_body()
+
+
+async def test_without_a_shift_every_cash_movement_is_expected(tmp_path: Path) -> None:
+    """No float was counted: the drawer is expected to hold what the period took in."""
+    async with till_with_printer(tmp_path) as (till, _sim):
+        marco = await staff(till, "9999")
+        sold = await sell(till, "croissant")
+        x, _ = await till.shifts.x_report(marco, print_it=False)
+        records = [r async for r in journal.iterate(till.conn)]
+        assert x.expected_cash == drawer_sums(records)["expected"] == sold.total.minor
+        assert x.totals_body()["cash_before_shift"] == 0
+
+
 async def test_a_z_with_a_difference_is_closed_only_once_it_is_confirmed(tmp_path: Path) -> None:
     """Issue 15 item 4: nothing counted against €100.00 expected is not sealed by one tap: the
     service refuses a Z whose difference nobody confirmed, in the words to ask with, and writes

@@ -12,7 +12,15 @@ Counting rules (amounts are integers of minor units of the till's currency):
 - ``refund``: counted negative (amounts in a refund body are positive = money given back); cash
   refunds leave the drawer.
 - ``void``: a sale abandoned before payment, no money moved: only counted.
-- ``shift_open``: its float is cash in the drawer; ``paid_in_out``: cash in or out with a reason.
+- ``shift_open``: its float is the drawer counted when the shift opened; ``paid_in_out``: cash in
+  or out with a reason.
+- What belongs to a shift: the period (every record since the last Z) is what the sales, refund,
+  method and tax totals count, so every sale is in exactly one Z whether a shift was open or not.
+  The drawer is another matter: the float is a count of the drawer, so the cash that sales,
+  refunds and paid in/out moved before the shift opened is already in it. Those movements are
+  ``cash_before_shift`` (shown, not expected again); ``cash_taken``, ``cash_refunds``,
+  ``paid_in`` and ``paid_out`` are what moved after the shift opened (the whole period when no
+  shift was opened: no count, so everything the period moved is expected).
 - expected cash = float + cash taken - cash refunds + paid in - paid out.
 - grand total: the perpetual sum of net sales (sales - refunds, tax included) since the device's
   first record; each ``z_close`` carries it, the next adds its period to it.
@@ -91,6 +99,7 @@ class PeriodReport:
     cash_refunds: int = 0
     paid_in: int = 0
     paid_out: int = 0
+    cash_before_shift: int = 0
     grand_total_before: int = 0
 
     @property
@@ -132,6 +141,7 @@ class PeriodReport:
             "cash_refunds": self.cash_refunds,
             "paid_in": self.paid_in,
             "paid_out": self.paid_out,
+            "cash_before_shift": self.cash_before_shift,
         }
 
     def add(self, record: Record) -> None:
@@ -151,6 +161,11 @@ class PeriodReport:
         elif record.kind == "void":
             self.voids_count += 1
         elif record.kind == "shift_open":
+            # The float is the drawer counted now: what moved before is in it (module doc).
+            self.cash_before_shift += (
+                self.cash_taken - self.cash_refunds + self.paid_in - self.paid_out
+            )
+            self.cash_taken = self.cash_refunds = self.paid_in = self.paid_out = 0
             self.float += int(body["float"]["minor"])
         elif record.kind == "paid_in_out":
             amount = int(body["amount"]["minor"])
@@ -239,4 +254,7 @@ def report_lines(
         f"Paid in: {f(totals['paid_in'])}",
         f"Paid out: {f(-int(totals['paid_out']))}",
     ]
+    before = int(totals.get("cash_before_shift", 0))
+    if before:
+        lines.insert(-5, f"Cash before the shift: {f(before)} (in the float)")
     return lines
