@@ -261,6 +261,12 @@ async def test_a_refund_of_one_line_with_a_managers_pin(tmp_path: Path) -> None:
             assert app.screen is refund and modal.pad.message == ""
             await wait_until(pilot, lambda: refund.result is not None, "the refund")
             assert "Cash €12.00: give it back, drawer opened" in refund.message
+            # What is left is what the journal now says (issue 15 item 6), nothing more to tap.
+            mug = "#line-text-1"
+            await wait_until(pilot, lambda: text(refund, mug).endswith("left 0"), "mug left 0")
+            assert text(refund, "#line-text-0").endswith("left 2")
+            assert all(b.disabled for b in refund.query(".qty").results(Button))
+            assert "Cash €12.00: give it back" in refund.message
             await tap(pilot, "#refund-cancel")
             menu = await on_screen(pilot, ManagerMenuScreen)
             assert text(menu, "#menu-message").startswith("Refund recorded")
