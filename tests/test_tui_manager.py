@@ -7,12 +7,14 @@ PN532."""
 
 from __future__ import annotations
 
+import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from card_helpers import card_shop
+from layout_helpers import PANELS
 from lightning_helpers import customer_invoice
 from print_helpers import sell
 from refund_helpers import lightning_sale
@@ -427,3 +429,38 @@ async def test_a_card_refund_by_the_ui_goes_back_through_stripe(tmp_path: Path) 
             assert f"Card €12.00: refunded to the card ({stripe_id})" in refund.message
         [record] = await records(till, "refund")
         assert record.body["payments"][0]["refund_id"] == stripe_id
+
+
+def whole(widget: Static) -> bool:
+    """Whether ``widget`` shows all of its text: as many rows as the text takes at its width."""
+    words = str(widget.render())
+    width, height = widget.content_size
+    return height >= len(textwrap.wrap(words, width)) and widget.region.area > 0
+
+
+@pytest.mark.parametrize("panel", list(PANELS))
+async def test_the_no_shift_banners_are_whole_sentences_shown_whole(
+    tmp_path: Path, panel: str
+) -> None:
+    """Issue 15 item 9: the sell screen's banner and the menu's shift line read as if cut off
+    ("…counts the float in", "…until one is"), and a one-row banner would cut a longer text:
+    each is a whole sentence, and shown whole, at every panel."""
+    async with (
+        till_with_printer(tmp_path) as (till, _sim),
+        kiosk(till, pin="9999", size=PANELS[panel]) as (app, pilot),
+    ):
+        banner = app.sell.query_one("#shift-banner", Static)
+        await wait_until(pilot, lambda: banner.display, "the no-shift banner")
+        menu = await open_menu(pilot)
+        line = menu.query_one("#menu-shift", Static)
+        await wait_until(pilot, lambda: "No shift open" in str(line.render()), "the menu's line")
+        await pilot.pause()
+        for widget in (line, app.sell.query_one("#shift-banner", Static)):
+            words = str(widget.render())
+            assert words.endswith("."), f"{widget.id} reads as cut off: {words!r}"
+            if widget is line:
+                assert whole(widget), f"{widget.id} at {widget.region}: {words!r}"
+        await tap(pilot, "#menu-close")
+        await wait_until(pilot, lambda: app.screen is app.sell, "selling")
+        await pilot.pause()
+        assert whole(banner), f"the banner at {banner.region}: {str(banner.render())!r}"

@@ -41,6 +41,8 @@ from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 
+NO_SHIFT = "No shift open. Sales are recorded; open a shift to count the float."
+
 ITEMS = (
     ("open-shift", "Open shift"),
     ("paid-in", "Paid in"),
@@ -96,7 +98,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             f"Shift open · float {Money(report.float, report.currency)}"
             f" · {report.sales_count} sale(s)"
             if is_open
-            else "No shift open: sales are recorded, but no float is counted until one is"
+            else NO_SHIFT
         )
 
     def watch_shift_text(self, text: str) -> None:
