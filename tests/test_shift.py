@@ -165,7 +165,7 @@ async def test_a_day_z_totals_equal_the_journal(tmp_path: Path) -> None:
         texts = await sim.wait_receipts(10)  # 6 sales, the refund, 2 X, the Z
         z_text = next(t for t in texts if "Z REPORT #1" in t)
         assert "X REPORT" in "".join(texts)
-        assert "Grand total:" in z_text and f"Journal #{z.seq}" in z_text
+        assert "Grand total" in z_text and f"Journal #{z.seq}" in z_text
 
         # The next day starts afresh and carries the grand total forward.
         await shifts.open_shift(ana, Money(10000, "EUR"))
@@ -330,3 +330,38 @@ async def test_a_z_with_a_difference_is_closed_only_once_it_is_confirmed(tmp_pat
         await shifts.open_shift(marco, Money(5000, "EUR"))
         even = await shifts.z_close(marco, {5000: 1})  # no difference: nothing to confirm
         assert even.record.body["difference"] == 0
+
+
+async def test_x_and_z_print_in_a_report_layout(tmp_path: Path) -> None:
+    """Issue 15 item 7: X and Z printouts read "Sale X REPORT", "B 10% incl VAT 10%…",
+    "Journal #0 sig" with no signature and a QR of "bitagora:X REPORT:0". A report has its own
+    layout: its figures by section, no sale line, no tax row of a sale; an X (not journalled)
+    names no journal record and has no QR; a Z names its signed record."""
+    async with till_with_printer(tmp_path) as (till, sim):
+        shifts, _ana, marco = await a_day(till)
+        x, problem = await shifts.x_report(marco)
+        assert problem is None
+        expected = x.expected_cash
+        z = (await shifts.z_close(marco, {5000: 1}, 5000 - expected)).record
+        await sim.wait_receipts(9)
+        printed = sim.printed()
+        [x_paper] = [p for p in printed if "X REPORT" in p.render()]
+        [z_paper] = [p for p in printed if "Z REPORT #1" in p.render()]
+        x_text, z_text = x_paper.render(), z_paper.render()
+        for text in (x_text, z_text):
+            assert "Sale " not in text and " VAT " not in text and "Subtotal" not in text
+            assert "Journal #0" not in text and "TOTAL" not in text
+            assert "B 10% incl" in text and "Net sales" in text and "Card" in text
+        assert x_paper.qr_payloads == [] and z_paper.qr_payloads == []
+        assert "Journal #" not in x_text and "sig" not in x_text
+        assert "Not a closing: totals are not reset" in x_text
+        assert any(r.startswith("  Net ") for r in x_text.splitlines())  # under its tax rate
+        assert f"Journal #{z.seq} sig {z.sig[:16]}" in z_text
+        assert f"journal #{z.body['period']['first_seq']}-#{z.seq - 1}" in z_text
+        rows = {line.strip() for line in z_text.splitlines()}
+        money = Money(expected, "EUR")
+        assert any(r.startswith("Expected cash") and r.endswith(str(money)) for r in rows)
+        assert any(
+            r.startswith("Difference") and r.endswith(str(Money(5000 - expected, "EUR")))
+            for r in rows
+        )

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core.receipt import ReportSection
+from appliance.core.sale import METHOD_LABELS
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -258,3 +260,55 @@ def report_lines(
     if before:
         lines.insert(-5, f"Cash before the shift: {f(before)} (in the float)")
     return lines
+
+
+def report_sections(
+    totals: Mapping[str, Any],
+    currency: str,
+    expected_cash: int,
+    counted: int | None = None,
+    grand_total: int | None = None,
+) -> tuple[ReportSection, ...]:
+    """A report's figures by section for its printout (``totals`` as in a z_close body;
+    ``counted`` and ``grand_total`` for a Z): sales, payment methods, tax rates, the drawer."""
+
+    def f(minor: Any) -> str:
+        return _fmt(int(minor), currency)
+
+    sales = [
+        (f"Sales ({totals['sales_count']})", f(totals["sales"])),
+        (f"Refunds ({totals['refunds_count']})", f(-int(totals["refunds"]))),
+        ("Voids", str(totals["voids_count"])),
+    ]
+    if totals.get("training_count"):
+        sales.append(("Training sales, not counted", str(totals["training_count"])))
+    sales.append(("Net sales", f(totals["net_sales"])))
+    if grand_total is not None:
+        sales.append(("Grand total", f(grand_total)))
+    methods = tuple(
+        (METHOD_LABELS.get(m["method"], str(m["method"])), f(m["amount"]))
+        for m in totals["by_method"]
+    )
+    taxes: list[tuple[str, str]] = []
+    for t in totals["by_tax"]:
+        taxes.append((tax_label(t["code"], t["bp"], t["price_includes_tax"]), ""))
+        taxes += [(f"  {k.capitalize()}", f(t[k])) for k in ("net", "tax", "gross")]
+    drawer = [("Float", f(totals["float"]))]
+    before = int(totals.get("cash_before_shift", 0))
+    if before:
+        drawer.append(("Cash before the shift (in the float)", f(before)))
+    drawer += [
+        ("Cash taken", f(totals["cash_taken"])),
+        ("Cash refunds", f(-int(totals["cash_refunds"]))),
+        ("Paid in", f(totals["paid_in"])),
+        ("Paid out", f(-int(totals["paid_out"]))),
+        ("Expected cash", f(expected_cash)),
+    ]
+    if counted is not None:
+        drawer += [("Counted cash", f(counted)), ("Difference", f(counted - expected_cash))]
+    return (
+        ReportSection("Sales", tuple(sales)),
+        ReportSection("By payment method", methods or (("None", ""),)),
+        ReportSection("By tax rate", tuple(taxes) or (("None", ""),)),
+        ReportSection("Cash drawer", tuple(drawer)),
+    )

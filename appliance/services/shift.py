@@ -30,7 +30,7 @@ from appliance.config import DeviceSettings
 from appliance.core.report import PeriodReport, ReportError, count_total, period_report
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerOpening, DrawerService
-from appliance.services.printing import local_time, report_receipt
+from appliance.services.printing import local_time, x_printout
 from appliance.services.receipts import ReceiptService
 from appliance.store import journal
 from appliance.store import shifts as shift_store
@@ -163,20 +163,11 @@ class ShiftService:
         report = await self.current()
         if not print_it:
             return report, None
-        receipt = report_receipt(
-            "X REPORT",
-            report.totals_body(),
-            self.currency,
-            self.device,
-            local_time(utc_now()).strftime("%Y-%m-%d %H:%M"),
-            staff.name,
-            (
-                f"Expected cash: {Money(report.expected_cash, self.currency)}",
-                "Not a closing: totals are not reset",
-            ),
+        printout = x_printout(
+            report, self.device, local_time(utc_now()).strftime("%Y-%m-%d %H:%M"), staff.name
         )
         try:
-            await self.receipts.print_now(receipt)
+            await self.receipts.print_now(printout)
         except Exception as err:  # a printer problem never loses the report: it is on screen
             log.warning("X report not printed", extra={"error": str(err)})
             return report, f"X report not printed: {err}"
