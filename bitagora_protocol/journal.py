@@ -40,6 +40,7 @@ KINDS = frozenset(
         "payment",
         "staff_lockout",
         "payout",
+        "approval",
     }
 )
 

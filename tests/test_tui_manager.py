@@ -464,3 +464,48 @@ async def test_the_no_shift_banners_are_whole_sentences_shown_whole(
         await wait_until(pilot, lambda: app.screen is app.sell, "selling")
         await pilot.pause()
         assert whole(banner), f"the banner at {banner.region}: {str(banner.render())!r}"
+
+
+async def test_one_approval_covers_the_menu_visit_journalled_once(tmp_path: Path) -> None:
+    """Issue 15 item 8: a cashier's paid in, paid out and X in one visit of the Menu took the
+    manager's PIN three times. One approval covers the visit, journalled once as an
+    ``approval`` record; Close ends it, and the next visit asks again."""
+    async with till_with_printer(tmp_path) as (till, _sim), kiosk(till, pin="1234") as (app, pilot):
+        menu = await open_menu(pilot)
+        await tap(pilot, "#menu-paid-in")
+        modal = await approve(pilot, "9999")
+        assert modal.pad.message == ""
+        await on_screen(pilot, AmountScreen)
+        await tap_keys(pilot, "3")
+        await tap(pilot, "#reason-0")
+        await tap(pilot, "#amount-confirm")
+        await wait_until(pilot, lambda: app.screen is menu, "the menu again")
+
+        await tap(pilot, "#menu-paid-out")  # no PIN this time
+        await on_screen(pilot, AmountScreen)
+        await tap_keys(pilot, "2")
+        await tap(pilot, "#reason-0")
+        await tap(pilot, "#amount-confirm")
+        await wait_until(pilot, lambda: app.screen is menu, "the menu again")
+        await tap(pilot, "#menu-x-report")
+        x = await on_screen(pilot, XReportScreen)
+        await wait_until(pilot, lambda: "Sales: 0" in text(x, "#x-lines"), "the X")
+        await tap(pilot, "#x-close")
+        await wait_until(pilot, lambda: app.screen is menu, "the menu again")
+
+        [grant] = await records(till, "approval")
+        assert grant.body["staff"]["name"] == "Ana"
+        assert grant.body["approved_by"]["name"] == "Marco"
+        assert grant.body["scope"] == "menu" and grant.body["via"] == "pin"
+        assert set(grant.body["actions"]) == {"paid_in_out", "x_report", "z_close"}
+        paid = await records(till, "paid_in_out")
+        assert [p.body["direction"] for p in paid] == ["in", "out"]
+        assert all(p.body["staff"]["name"] == "Marco" and p.seq > grant.seq for p in paid)
+
+        await tap(pilot, "#menu-close")  # the visit ends: the next one asks again
+        await wait_until(pilot, lambda: app.screen is app.sell, "selling")
+        await open_menu(pilot)
+        await tap(pilot, "#menu-x-report")
+        await on_screen(pilot, ApprovalScreen)
+        await tap(pilot, "#approval-cancel")
+        assert len(await records(till, "approval")) == 1
