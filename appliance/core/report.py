@@ -258,7 +258,7 @@ def report_lines(
     ]
     before = int(totals.get("cash_before_shift", 0))
     if before:
-        lines.insert(-5, f"Cash before the shift: {f(before)} (in the float)")
+        lines.insert(-4, f"Cash before the shift: {f(before)} (in the float)")
     return lines
 
 
