@@ -41,6 +41,7 @@ KINDS = frozenset(
         "staff_lockout",
         "payout",
         "catalog",
+        "approval",
     }
 )
 

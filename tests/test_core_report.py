@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.core.report import period_report
+from appliance.core.report import period_report, report_lines
 from bitagora_protocol.journal import Record
 
 
@@ -71,3 +71,18 @@ def test_every_till_currency_has_notes_and_coins_to_count() -> None:
     for currency, pieces in DENOMINATIONS.items():
         assert list(pieces) == sorted(set(pieces), reverse=True), currency
         assert count_total(currency, {pieces[0]: 1, pieces[-1]: 3}) == pieces[0] + 3 * pieces[-1]
+
+
+def test_cash_before_the_shift_is_in_its_float() -> None:
+    """Issue 15 item 5: €5.40 sold, a €100 float counted, €15.00 sold: €115.00 expected."""
+    records = [
+        rec(1, "sale", sale(540, tendered=1000)),
+        rec(2, "shift_open", {"float": {"minor": 10000, "currency": "EUR"}}),
+        rec(3, "sale", sale(1500)),
+    ]
+    r = period_report(records, "EUR")
+    assert r.expected_cash == 11500 and r.cash_before_shift == 540 and r.cash_taken == 1500
+    assert r.sales_count == 2 and r.by_method == {"cash": 2040}
+    lines = report_lines("X", r.totals_body(), "EUR")
+    float_at = lines.index("Float: €100.00")
+    assert lines[float_at + 1] == "Cash before the shift: €5.40 (in the float)"

@@ -253,3 +253,36 @@ async def test_a_clock_set_back_at_boot_cannot_stretch_a_lockout(
         assert await till.access.lockout_remaining() == timedelta(minutes=1)
         clock.advance(minutes=1)
         assert (await till.access.unlock("1234")).name == "Ana"
+
+
+async def test_a_menu_approval_lapses_when_idle_or_ended(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Issue 15 item 8: one manager's approval covers the menu's shift actions for a visit:
+    journalled once, refused for anything else, lapsing after ``grant_idle`` without an action
+    (each action restarts the wait) or at ``end_grant``."""
+    from appliance.services.access import ApprovalLapsed
+
+    async with open_till(tmp_path, clock) as till:
+        ana = ANA
+        grant = await till.access.grant(ana, ("x_report", "paid_in_out"), pin="9999")
+        assert grant.approver.name == "Marco"
+        assert grant.record.kind == "approval" and grant.record.body["idle_seconds"] == 120
+        clock.advance(seconds=119)
+        assert (await till.access.granted(grant, "x_report")).name == "Marco"
+        clock.advance(seconds=119)  # the last action restarted the wait
+        assert (await till.access.granted(grant, "paid_in_out")).name == "Marco"
+        with pytest.raises(ApprovalLapsed, match="does not cover"):
+            await till.access.granted(grant, "no_sale")
+        clock.advance(seconds=120)
+        with pytest.raises(ApprovalLapsed, match="lapsed"):
+            await till.access.granted(grant, "x_report")
+        again = await till.access.grant(ana, ("x_report",), badge=BADGES["marco"])
+        assert again.record.body["via"] == "badge"
+        till.access.end_grant(again)
+        with pytest.raises(ApprovalLapsed, match="ended"):
+            await till.access.granted(again, "x_report")
+        with pytest.raises(NotAuthorized):  # a cashier's PIN approves nothing
+            await till.access.grant(ana, ("x_report",), pin="1234")
+        kinds = [r.kind async for r in journal.iterate(till.conn)]
+        assert kinds.count("approval") == 2

@@ -35,12 +35,14 @@ from appliance.core.report import DENOMINATIONS
 from appliance.core.split import SplitSale
 from appliance.provision.status import ProvisionStatus
 from appliance.services.refunds import Approval
+from appliance.services.shift import difference_question
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.store import catalog
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen
+from appliance.tui.screens.confirm import ConfirmScreen
 from appliance.tui.screens.manager_menu import ITEMS, ManagerMenuScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
 from appliance.tui.screens.pay_card import PayCardScreen
@@ -85,6 +87,7 @@ NEEDED = {
         *(f"#denom-{v}" for v in DENOMINATIONS["ARS"]), "#z-totals", "#key-0", "#key-9",
         "#z-cancel", "#z-drawer", "#z-confirm",
     ),
+    "z-confirm": ("#confirm-question", "#confirm-no", "#confirm-yes"),
     "refund-find": ("#refund-sale-id", "#find-go", "#find-cancel", "#find-sales Button"),
     "refund": (
         *(f"#line-{s}-{i}" for i in range(len(CART)) for s in ("minus", "plus")),
@@ -176,6 +179,13 @@ def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[],
         "x-report": lambda: XReportScreen(shifts, manager),
         "z-close-EUR": lambda: ZCloseScreen(shifts, manager),
         "z-close-ARS": lambda: ZCloseScreen(day.peso_till.shifts, manager),
+        # the longest question and answer: a peso drawer far off
+        "z-confirm": lambda: ConfirmScreen(
+            "Close the day with a difference?",
+            difference_question(0, 1_234_567_890, "ARS"),
+            f"Close {Money(1_234_567_890, 'ARS')} short",
+            "Back to the count",
+        ),
         "refund-find": lambda: RefundFindScreen(refunds),
         "refund": lambda: RefundScreen(till, refunds, manager, day.cash_sale.record),
         "refund-bitcoin": lambda: RefundScreen(till, refunds, manager, day.lightning_sale),

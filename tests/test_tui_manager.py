@@ -7,16 +7,18 @@ PN532."""
 
 from __future__ import annotations
 
+import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from card_helpers import card_shop
+from layout_helpers import PANELS
 from lightning_helpers import customer_invoice
 from print_helpers import sell
 from refund_helpers import lightning_sale
-from textual.widgets import Static
+from textual.widgets import Button, Static
 from tui_helpers import kiosk, send_keys, text, till_with_printer
 
 from appliance.core.report import DENOMINATIONS
@@ -25,6 +27,7 @@ from appliance.services.till import Staff, Till
 from appliance.store import journal
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen
+from appliance.tui.screens.confirm import ConfirmScreen
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.manager_menu import ManagerMenuScreen
 from appliance.tui.screens.refund import RefundScreen
@@ -144,6 +147,12 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
         assert f"Counted:    {Money(expected - 1, 'EUR')}" in totals
         assert "Difference: -€0.01  (short)" in totals
         await tap(pilot, "#z-confirm")
+        confirm = await on_screen(pilot, ConfirmScreen)
+        assert text(confirm, "#confirm-question") == (
+            f"Counted {Money(expected - 1, 'EUR')}, expected {Money(expected, 'EUR')}:"
+            " close with €0.01 short?"
+        )
+        await tap(pilot, "#confirm-yes")
         await wait_until(pilot, lambda: z.result is not None, "the Z")
         assert "Z #1 recorded" in z.message and "difference -€0.01" in z.message
         [record] = await records(till, "z_close")
@@ -168,6 +177,35 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: app.screen is menu, "the menu again")
         await tap(pilot, "#menu-close")
         await wait_until(pilot, lambda: banner.display, "no shift open after the Z")
+
+
+async def test_a_z_short_or_over_asks_first_stating_the_difference(tmp_path: Path) -> None:
+    """Issue 15 item 4: "Close the day" with nothing counted against a €100 float asks
+    "Counted €0.00, expected €100.00: close with €100.00 short?"; No goes back to the count and
+    writes nothing, Yes seals the Z with that difference."""
+    async with till_with_printer(tmp_path) as (till, _sim), kiosk(till, pin="9999") as (app, pilot):
+        marco = app.sell.staff
+        assert marco is not None
+        await till.shifts.open_shift(marco, Money(10000, "EUR"))
+        await open_menu(pilot)
+        await tap(pilot, "#menu-z-close")
+        z = await on_screen(pilot, ZCloseScreen)
+        await wait_until(pilot, lambda: z.expected == 10000, "the expected cash")
+        await tap(pilot, "#z-confirm")
+        confirm = await on_screen(pilot, ConfirmScreen)
+        assert text(confirm, "#confirm-question") == (
+            "Counted €0.00, expected €100.00: close with €100.00 short?"
+        )
+        assert str(confirm.query_one("#confirm-yes", Button).label) == "Close €100.00 short"
+        await tap(pilot, "#confirm-no")
+        assert await on_screen(pilot, ZCloseScreen) is z
+        assert z.result is None and await records(till, "z_close") == []
+        await tap(pilot, "#z-confirm")
+        await on_screen(pilot, ConfirmScreen)
+        await tap(pilot, "#confirm-yes")
+        await wait_until(pilot, lambda: z.result is not None, "the Z")
+        [record] = await records(till, "z_close")
+        assert record.body["difference"] == -10000 and record.body["counted"]["total"] == 0
 
 
 async def test_a_reason_typed_on_the_on_screen_keyboard(tmp_path: Path) -> None:
@@ -225,6 +263,12 @@ async def test_a_refund_of_one_line_with_a_managers_pin(tmp_path: Path) -> None:
             assert app.screen is refund and modal.pad.message == ""
             await wait_until(pilot, lambda: refund.result is not None, "the refund")
             assert "Cash €12.00: give it back, drawer opened" in refund.message
+            # What is left is what the journal now says (issue 15 item 6), nothing more to tap.
+            mug = "#line-text-1"
+            await wait_until(pilot, lambda: text(refund, mug).endswith("left 0"), "mug left 0")
+            assert text(refund, "#line-text-0").endswith("left 2")
+            assert all(b.disabled for b in refund.query(".qty").results(Button))
+            assert "Cash €12.00: give it back" in refund.message
             await tap(pilot, "#refund-cancel")
             menu = await on_screen(pilot, ManagerMenuScreen)
             assert text(menu, "#menu-message").startswith("Refund recorded")
@@ -385,3 +429,83 @@ async def test_a_card_refund_by_the_ui_goes_back_through_stripe(tmp_path: Path) 
             assert f"Card €12.00: refunded to the card ({stripe_id})" in refund.message
         [record] = await records(till, "refund")
         assert record.body["payments"][0]["refund_id"] == stripe_id
+
+
+def whole(widget: Static) -> bool:
+    """Whether ``widget`` shows all of its text: as many rows as the text takes at its width."""
+    words = str(widget.render())
+    width, height = widget.content_size
+    return height >= len(textwrap.wrap(words, width)) and widget.region.area > 0
+
+
+@pytest.mark.parametrize("panel", list(PANELS))
+async def test_the_no_shift_banners_are_whole_sentences_shown_whole(
+    tmp_path: Path, panel: str
+) -> None:
+    """Issue 15 item 9: the sell screen's banner and the menu's shift line read as if cut off
+    ("…counts the float in", "…until one is"), and a one-row banner would cut a longer text:
+    each is a whole sentence, and shown whole, at every panel."""
+    async with (
+        till_with_printer(tmp_path) as (till, _sim),
+        kiosk(till, pin="9999", size=PANELS[panel]) as (app, pilot),
+    ):
+        banner = app.sell.query_one("#shift-banner", Static)
+        await wait_until(pilot, lambda: banner.display, "the no-shift banner")
+        menu = await open_menu(pilot)
+        line = menu.query_one("#menu-shift", Static)
+        await wait_until(pilot, lambda: "No shift open" in str(line.render()), "the menu's line")
+        await pilot.pause()
+        for widget in (line, app.sell.query_one("#shift-banner", Static)):
+            words = str(widget.render())
+            assert words.endswith("."), f"{widget.id} reads as cut off: {words!r}"
+            if widget is line:
+                assert whole(widget), f"{widget.id} at {widget.region}: {words!r}"
+        await tap(pilot, "#menu-close")
+        await wait_until(pilot, lambda: app.screen is app.sell, "selling")
+        await pilot.pause()
+        assert whole(banner), f"the banner at {banner.region}: {str(banner.render())!r}"
+
+
+async def test_one_approval_covers_the_menu_visit_journalled_once(tmp_path: Path) -> None:
+    """Issue 15 item 8: a cashier's paid in, paid out and X in one visit of the Menu took the
+    manager's PIN three times. One approval covers the visit, journalled once as an
+    ``approval`` record; Close ends it, and the next visit asks again."""
+    async with till_with_printer(tmp_path) as (till, _sim), kiosk(till, pin="1234") as (app, pilot):
+        menu = await open_menu(pilot)
+        await tap(pilot, "#menu-paid-in")
+        modal = await approve(pilot, "9999")
+        assert modal.pad.message == ""
+        await on_screen(pilot, AmountScreen)
+        await tap_keys(pilot, "3")
+        await tap(pilot, "#reason-0")
+        await tap(pilot, "#amount-confirm")
+        await wait_until(pilot, lambda: app.screen is menu, "the menu again")
+
+        await tap(pilot, "#menu-paid-out")  # no PIN this time
+        await on_screen(pilot, AmountScreen)
+        await tap_keys(pilot, "2")
+        await tap(pilot, "#reason-0")
+        await tap(pilot, "#amount-confirm")
+        await wait_until(pilot, lambda: app.screen is menu, "the menu again")
+        await tap(pilot, "#menu-x-report")
+        x = await on_screen(pilot, XReportScreen)
+        await wait_until(pilot, lambda: "Sales: 0" in text(x, "#x-lines"), "the X")
+        await tap(pilot, "#x-close")
+        await wait_until(pilot, lambda: app.screen is menu, "the menu again")
+
+        [grant] = await records(till, "approval")
+        assert grant.body["staff"]["name"] == "Ana"
+        assert grant.body["approved_by"]["name"] == "Marco"
+        assert grant.body["scope"] == "menu" and grant.body["via"] == "pin"
+        assert set(grant.body["actions"]) == {"paid_in_out", "x_report", "z_close"}
+        paid = await records(till, "paid_in_out")
+        assert [p.body["direction"] for p in paid] == ["in", "out"]
+        assert all(p.body["staff"]["name"] == "Marco" and p.seq > grant.seq for p in paid)
+
+        await tap(pilot, "#menu-close")  # the visit ends: the next one asks again
+        await wait_until(pilot, lambda: app.screen is app.sell, "selling")
+        await open_menu(pilot)
+        await tap(pilot, "#menu-x-report")
+        await on_screen(pilot, ApprovalScreen)
+        await tap(pilot, "#approval-cancel")
+        assert len(await records(till, "approval")) == 1

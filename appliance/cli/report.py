@@ -9,7 +9,8 @@ local date of its ``z_close`` record); ``--csv`` writes them as CSV to stdout, o
 - ``closed_at``: the z_close record's ``at`` (UTC, as the device believed).
 - amounts are decimal text in the currency's major unit ("12.50"), negative for money out.
 - ``section`` ``total`` rows (``amount``): sales, refunds, net_sales, float, cash_taken,
-  cash_refunds, paid_in, paid_out, expected_cash, counted_cash, difference, grand_total; and the
+  cash_refunds, paid_in, paid_out, cash_before_shift (docs/PROTOCOL.md, ``z_close``),
+  expected_cash, counted_cash, difference, grand_total; and the
   counts sales_count, refunds_count, voids_count (``amount`` a plain integer).
 - ``section`` ``method`` rows: ``name`` the payment method, ``amount`` net of refunds.
 - ``section`` ``tax`` rows: ``name`` code, rate and "incl" for tax-inclusive prices
@@ -89,6 +90,7 @@ def _z_rows(record: Record) -> list[list[Any]]:
     figures = {
         **{k: t[k] for k in ("sales", "refunds", "net_sales", "float", "cash_taken")},
         **{k: t[k] for k in ("cash_refunds", "paid_in", "paid_out")},
+        "cash_before_shift": t.get("cash_before_shift", 0),  # absent from older Zs: 0
         "expected_cash": b["expected_cash"],
         "counted_cash": b["counted"]["total"],
         "difference": b["difference"],

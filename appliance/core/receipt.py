@@ -47,3 +47,30 @@ class Receipt:
     reprint_at_local: str = ""
     # A banner under the header for receipts that are not a sale ("REFUND").
     title: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A titled block of a report printout: label/value rows (a value of "" is a row heading,
+    such as a tax rate over its net, tax and gross rows)."""
+
+    title: str
+    rows: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ReportPrintout:
+    """What an X or Z report printout says: its own layout, not a sale's receipt (no sale id,
+    lines, TOTAL or customer QR code). ``journal_seq`` names the signed record a Z is printed
+    from; an X is not journalled, so it names none and says it resets nothing (``notes``)."""
+
+    merchant: str
+    header_lines: tuple[str, ...]
+    title: str  # "X REPORT", "Z REPORT #3"
+    at_local: str
+    staff: str
+    sections: tuple[ReportSection, ...]
+    period: str | None = None  # a Z's journal range, "journal #18-#40"
+    notes: tuple[str, ...] = ()
+    journal_seq: int | None = None
+    signature_short: str = ""

@@ -12,7 +12,15 @@ Counting rules (amounts are integers of minor units of the till's currency):
 - ``refund``: counted negative (amounts in a refund body are positive = money given back); cash
   refunds leave the drawer.
 - ``void``: a sale abandoned before payment, no money moved: only counted.
-- ``shift_open``: its float is cash in the drawer; ``paid_in_out``: cash in or out with a reason.
+- ``shift_open``: its float is the drawer counted when the shift opened; ``paid_in_out``: cash in
+  or out with a reason.
+- What belongs to a shift: the period (every record since the last Z) is what the sales, refund,
+  method and tax totals count, so every sale is in exactly one Z whether a shift was open or not.
+  The drawer is another matter: the float is a count of the drawer, so the cash that sales,
+  refunds and paid in/out moved before the shift opened is already in it. Those movements are
+  ``cash_before_shift`` (shown, not expected again); ``cash_taken``, ``cash_refunds``,
+  ``paid_in`` and ``paid_out`` are what moved after the shift opened (the whole period when no
+  shift was opened: no count, so everything the period moved is expected).
 - expected cash = float + cash taken - cash refunds + paid in - paid out.
 - grand total: the perpetual sum of net sales (sales - refunds, tax included) since the device's
   first record; each ``z_close`` carries it, the next adds its period to it.
@@ -24,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core.receipt import ReportSection
+from appliance.core.sale import METHOD_LABELS
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -91,6 +101,7 @@ class PeriodReport:
     cash_refunds: int = 0
     paid_in: int = 0
     paid_out: int = 0
+    cash_before_shift: int = 0
     grand_total_before: int = 0
 
     @property
@@ -132,6 +143,7 @@ class PeriodReport:
             "cash_refunds": self.cash_refunds,
             "paid_in": self.paid_in,
             "paid_out": self.paid_out,
+            "cash_before_shift": self.cash_before_shift,
         }
 
     def add(self, record: Record) -> None:
@@ -151,6 +163,11 @@ class PeriodReport:
         elif record.kind == "void":
             self.voids_count += 1
         elif record.kind == "shift_open":
+            # The float is the drawer counted now: what moved before is in it (module doc).
+            self.cash_before_shift += (
+                self.cash_taken - self.cash_refunds + self.paid_in - self.paid_out
+            )
+            self.cash_taken = self.cash_refunds = self.paid_in = self.paid_out = 0
             self.float += int(body["float"]["minor"])
         elif record.kind == "paid_in_out":
             amount = int(body["amount"]["minor"])
@@ -239,4 +256,59 @@ def report_lines(
         f"Paid in: {f(totals['paid_in'])}",
         f"Paid out: {f(-int(totals['paid_out']))}",
     ]
+    before = int(totals.get("cash_before_shift", 0))
+    if before:
+        lines.insert(-4, f"Cash before the shift: {f(before)} (in the float)")
     return lines
+
+
+def report_sections(
+    totals: Mapping[str, Any],
+    currency: str,
+    expected_cash: int,
+    counted: int | None = None,
+    grand_total: int | None = None,
+) -> tuple[ReportSection, ...]:
+    """A report's figures by section for its printout (``totals`` as in a z_close body;
+    ``counted`` and ``grand_total`` for a Z): sales, payment methods, tax rates, the drawer."""
+
+    def f(minor: Any) -> str:
+        return _fmt(int(minor), currency)
+
+    sales = [
+        (f"Sales ({totals['sales_count']})", f(totals["sales"])),
+        (f"Refunds ({totals['refunds_count']})", f(-int(totals["refunds"]))),
+        ("Voids", str(totals["voids_count"])),
+    ]
+    if totals.get("training_count"):
+        sales.append(("Training sales, not counted", str(totals["training_count"])))
+    sales.append(("Net sales", f(totals["net_sales"])))
+    if grand_total is not None:
+        sales.append(("Grand total", f(grand_total)))
+    methods = tuple(
+        (METHOD_LABELS.get(m["method"], str(m["method"])), f(m["amount"]))
+        for m in totals["by_method"]
+    )
+    taxes: list[tuple[str, str]] = []
+    for t in totals["by_tax"]:
+        taxes.append((tax_label(t["code"], t["bp"], t["price_includes_tax"]), ""))
+        taxes += [(f"  {k.capitalize()}", f(t[k])) for k in ("net", "tax", "gross")]
+    drawer = [("Float", f(totals["float"]))]
+    before = int(totals.get("cash_before_shift", 0))
+    if before:
+        drawer.append(("Cash before the shift (in the float)", f(before)))
+    drawer += [
+        ("Cash taken", f(totals["cash_taken"])),
+        ("Cash refunds", f(-int(totals["cash_refunds"]))),
+        ("Paid in", f(totals["paid_in"])),
+        ("Paid out", f(-int(totals["paid_out"]))),
+        ("Expected cash", f(expected_cash)),
+    ]
+    if counted is not None:
+        drawer += [("Counted cash", f(counted)), ("Difference", f(counted - expected_cash))]
+    return (
+        ReportSection("Sales", tuple(sales)),
+        ReportSection("By payment method", methods or (("None", ""),)),
+        ReportSection("By tax rate", tuple(taxes) or (("None", ""),)),
+        ReportSection("Cash drawer", tuple(drawer)),
+    )

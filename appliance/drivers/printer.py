@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from appliance.core.receipt import Receipt, ReceiptLine
+from appliance.core.receipt import Receipt, ReceiptLine, ReportPrintout
 
 if TYPE_CHECKING:
     from escpos.escpos import Escpos
@@ -106,6 +106,8 @@ class Printer(Protocol):
 
     async def print_receipt(self, receipt: Receipt) -> PrinterStatus: ...
 
+    async def print_report(self, report: ReportPrintout) -> PrinterStatus: ...
+
     async def print_test_page(self) -> PrinterStatus: ...
 
     async def kick_drawer(self, pin: int = 0, on_ms: int = 100, off_ms: int = 100) -> None: ...
@@ -159,6 +161,10 @@ class EscposPrinter:
 
     async def print_receipt(self, receipt: Receipt) -> PrinterStatus:
         return await self.print_bytes(self.render(receipt))
+
+    async def print_report(self, report: ReportPrintout) -> PrinterStatus:
+        """An X or Z report, in its own layout (``compose_report``)."""
+        return await self.print_bytes(render_report(report, self.width_chars, self.profile))
 
     async def print_test_page(self) -> PrinterStatus:
         """A page for the technician: backend, width ruler, accents through the code page, QR."""
@@ -546,6 +552,17 @@ def render_receipt(receipt: Receipt, width_chars: int = 48, profile: str | None 
     return bytes(dummy.output)
 
 
+def render_report(
+    report: ReportPrintout, width_chars: int = 48, profile: str | None = None
+) -> bytes:
+    """The ESC/POS bytes for an X or Z report, without a printer."""
+    from escpos.printer import Dummy
+
+    dummy = Dummy(profile=profile)
+    compose_report(dummy, report, width_chars)
+    return bytes(dummy.output)
+
+
 def render_test_page(description: str, width_chars: int = 48, profile: str | None = None) -> bytes:
     """A technician's test page: what is attached, a ruler of the line width, the accents the
     shops need (through the code page), a QR code and a cut."""
@@ -644,6 +661,52 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     if r.training:
         _training_banner(printer)
     printer.set(align="left")
+    printer.cut()
+
+
+def compose_report(printer: Escpos, report: ReportPrintout, width: int) -> None:
+    """Send an X or Z report: the shop, the report's name as a banner, when and by whom, then
+    each section's figures label left, amount right. A Z (a signed record) ends with its journal
+    number and signature; an X, journalled nowhere, with none. No QR code: a report is not a
+    sale to look up."""
+    r = report
+    printer.hw("INIT")
+    _select_code_page(printer)
+    printer.set(align="center", bold=True, double_width=True, double_height=True)
+    for row in _wrap(r.merchant, width // 2):
+        printer.textln(row)
+    printer.set(normal_textsize=True, bold=False)
+    for line in r.header_lines:
+        for row in _wrap(line, width):
+            printer.textln(row)
+    _banner(printer, r.title)
+    printer.set(align="left")
+    printer.ln()
+    _rows(printer, _info("Date", r.at_local, width))
+    _rows(printer, _info("Staff", r.staff, width))
+    if r.period:
+        _rows(printer, _info("Period", r.period, width))
+    for section in r.sections:
+        printer.textln("-" * width)
+        printer.set(bold=True)
+        printer.textln(_truncate(_clean(section.title), width))
+        printer.set(bold=False)
+        for label, value in section.rows:
+            pad = " " * (len(label) - len(label.lstrip()))  # a row under a heading row
+            rows = _pair(label, value, width - len(pad)) if value else _wrap(label, width)
+            _rows(printer, [pad + row for row in rows])
+    printer.textln("-" * width)
+    if r.notes:
+        printer.set(align="center")
+        for note in r.notes:
+            for row in _wrap(note, width):
+                printer.textln(row)
+        printer.set(align="left")
+    if r.journal_seq is not None:
+        printer.ln()
+        for row in _wrap(f"Journal #{r.journal_seq} sig {r.signature_short}", width):
+            printer.textln(row)
+    printer.ln()
     printer.cut()
 
 

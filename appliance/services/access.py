@@ -1,10 +1,16 @@
 """Who is at the till: unlock by PIN or badge, PIN lockouts, a manager's approval, roles, and
-training mode. Every other service asks this one (``authorize``, ``approve``) before it acts."""
+training mode. Every other service asks this one (``authorize``, ``approve``) before it acts.
+
+A manager's approval is for one action (``approve``: a no-sale, a refund, a void), or, for the
+manager menu's shift actions (paid in, paid out, X, Z), for a visit of the menu (``grant``): one
+PIN or badge, journalled once as an ``approval`` record, then ``granted`` for each action until
+the menu closes (``end_grant``) or ``GRANT_IDLE`` passes without one."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiosqlite
@@ -17,9 +23,39 @@ from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.journal import Record
 
-__all__ = ["AccessService", "AuthError", "LockedOut", "NotAuthorized", "Staff"]
+__all__ = [
+    "AccessService",
+    "ApprovalLapsed",
+    "AuthError",
+    "Grant",
+    "LockedOut",
+    "NotAuthorized",
+    "Staff",
+]
 
 log = logging.getLogger(__name__)
+
+# The manager menu's actions one approval covers for the visit. Refunds, voids and no-sales
+# take an approval each: each gives a named amount of money back or opens the drawer.
+MENU_ACTIONS: tuple[Action, ...] = ("paid_in_out", "x_report", "z_close")
+# A visit's approval lapses after this long without an action taken under it.
+GRANT_IDLE = timedelta(minutes=2)
+
+
+class ApprovalLapsed(AuthError):
+    """A visit's approval that no longer covers anything: ended, idle too long, or not for
+    that action. A manager approves again."""
+
+
+@dataclass
+class Grant:
+    """A manager's approval of ``actions`` for ``requester`` over one visit of the menu."""
+
+    approver: Staff
+    requester: Staff
+    actions: tuple[Action, ...]
+    record: Record  # the ``approval`` record
+    last_used: datetime
 
 
 class AccessService:
@@ -38,6 +74,8 @@ class AccessService:
         self.lockout_policy = lockout_policy or LockoutPolicy()
         # Training mode: practice sales, marked as such everywhere (``set_training``).
         self.training = False
+        self.grant_idle = GRANT_IDLE
+        self._grants: dict[int, Grant] = {}  # live grants by their record's seq
 
     async def load(self) -> None:
         """Read back the training mode the journal last recorded."""
@@ -210,3 +248,63 @@ class AccessService:
             require(approver, action)
             return approver
         raise NotAuthorized(f"a manager's PIN or badge must approve a {action}", action)
+
+    # -- an approval for a visit of the menu -------------------------------------------------
+
+    async def grant(
+        self,
+        requester: Staff,
+        actions: Iterable[Action] = MENU_ACTIONS,
+        *,
+        pin: str | None = None,
+        badge: str | None = None,
+    ) -> Grant:
+        """A manager's approval of ``actions`` for ``requester`` until ``end_grant`` or
+        ``grant_idle`` without an action: checked (and wrong PINs counted) as in ``approve``,
+        the approver allowed every action, journalled once as an ``approval`` record."""
+        wanted = tuple(actions)
+        if not wanted:
+            raise ValueError("a grant needs at least one action")
+        approver = await self.approve(wanted[0], requester, pin=pin, badge=badge)
+        for action in wanted[1:]:
+            require(approver, action)
+        body = {
+            "scope": "menu",
+            "actions": list(wanted),
+            "staff": {"id": requester.id, "name": requester.name},
+            "approved_by": {"id": approver.id, "name": approver.name},
+            "via": "pin" if pin is not None else "badge",
+            "idle_seconds": int(self.grant_idle.total_seconds()),
+        }
+        async with transaction(self.conn):
+            record = await journal.append(self.conn, self.identity, "approval", body)
+        log.info(
+            "approval for the menu",
+            extra={"seq": record.seq, "staff": requester.id, "by": approver.id},
+        )
+        grant = Grant(approver, requester, wanted, record, self.clock())
+        self._grants[record.seq] = grant
+        return grant
+
+    async def granted(self, grant: Grant, action: Action) -> Staff:
+        """The approver, for ``action`` under ``grant``, which counts as used now.
+        ``ApprovalLapsed`` when it was ended, went ``grant_idle`` unused, or is not for
+        ``action``; ``LockedOut`` when the approver or the requester is locked out now."""
+        if self._grants.get(grant.record.seq) is not grant:
+            raise ApprovalLapsed("the manager's approval has ended: approve again")
+        if action not in grant.actions:
+            raise ApprovalLapsed(f"the manager's approval does not cover a {action}")
+        now = self.clock()
+        # A clock that went back (a Pi without a battery clock) re-anchors; forward ends it.
+        since = max(now - grant.last_used, timedelta(0))
+        if since >= self.grant_idle:
+            self.end_grant(grant)
+            raise ApprovalLapsed("the manager's approval has lapsed: approve again")
+        await self.refuse_if_locked(staff_subject(grant.requester.id), grant.requester)
+        await self.refuse_if_locked(staff_subject(grant.approver.id), grant.approver)
+        grant.last_used = now
+        return grant.approver
+
+    def end_grant(self, grant: Grant) -> None:
+        """The visit is over (the menu closed, the till locked): the grant covers nothing."""
+        self._grants.pop(grant.record.seq, None)

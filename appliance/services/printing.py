@@ -32,9 +32,9 @@ from typing import Any
 import aiosqlite
 
 from appliance.config import DeviceSettings
-from appliance.core.receipt import Receipt, ReceiptTax
+from appliance.core.receipt import Receipt, ReportPrintout
 from appliance.core.refund import refund_receipt
-from appliance.core.report import report_lines, tax_label
+from appliance.core.report import PeriodReport, report_sections
 from appliance.core.sale import receipt_for
 from appliance.drivers.printer import (
     CoverOpen,
@@ -49,7 +49,6 @@ from appliance.store import journal, outbox, print_queue
 from appliance.store.db import open_db
 from appliance.store.print_queue import PrintJob
 from bitagora_protocol.journal import Record
-from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 
@@ -87,77 +86,43 @@ def receipt_from_record(
     )
 
 
-def report_receipt(
-    title: str,
-    totals: dict[str, Any],
-    currency: str,
-    device: DeviceSettings,
-    at_local: str,
-    staff: str,
-    extra: tuple[str, ...] = (),
-    journal_seq: int = 0,
-    sig: str = "",
-) -> Receipt:
-    """An X or Z report in the receipt layout the printers already draw: taxes as tax rows,
-    methods as payment rows, the rest of the report as footer lines."""
-
-    def fmt(minor: int) -> str:
-        return Money(int(minor), currency).format()
-
-    return Receipt(
+def x_printout(
+    report: PeriodReport, device: DeviceSettings, at_local: str, staff: str
+) -> ReportPrintout:
+    """The printed X report: the open period's running totals. Not journalled, so it names no
+    journal record and says that it resets nothing."""
+    return ReportPrintout(
         merchant=device.merchant_name,
-        header_lines=(title,),
-        sale_id=title,
+        header_lines=device.header_lines,
+        title="X REPORT",
         at_local=at_local,
         staff=staff,
-        lines=(),
-        subtotal=fmt(sum(int(t["net"]) for t in totals["by_tax"])),
-        tax=fmt(sum(int(t["tax"]) for t in totals["by_tax"])),
-        total=fmt(totals["net_sales"]),
-        taxes=tuple(
-            ReceiptTax(
-                tax_label(t["code"], t["bp"], t["price_includes_tax"]),
-                f"{t['bp'] / 100:g}%",
-                fmt(t["net"]),
-                fmt(t["tax"]),
-                fmt(t["gross"]),
-            )
-            for t in totals["by_tax"]
-        ),
-        payments=tuple((str(m["method"]), fmt(m["amount"])) for m in totals["by_method"]),
-        change=None,
-        journal_seq=journal_seq,
-        signature_short=sig[:16],
-        footer_lines=(*report_lines(title, totals, currency, breakdowns=False)[1:], *extra),
+        sections=report_sections(report.totals_body(), report.currency, report.expected_cash),
+        notes=("Not a closing: totals are not reset",),
     )
 
 
-def z_receipt(record: Record, device: DeviceSettings) -> Receipt:
+def z_printout(record: Record, device: DeviceSettings) -> ReportPrintout:
     """The printed Z report, made only from its signed ``z_close`` record."""
     body = record.body
-    cur = body["currency"]
-
-    def fmt(minor: int) -> str:
-        return Money(int(minor), cur).format()
-
     period = body["period"]
-    extra = (
-        f"Period: journal #{period['first_seq']}-#{period['last_seq']}",
-        f"Counted cash: {fmt(body['counted']['total'])}",
-        f"Expected cash: {fmt(body['expected_cash'])}",
-        f"Difference: {fmt(body['difference'])}",
-        f"Grand total: {fmt(body['grand_total'])}",
-    )
-    return report_receipt(
-        f"Z REPORT #{body['z_number']}",
-        dict(body["totals"]),
-        cur,
-        device,
-        local_time(record.at).strftime("%Y-%m-%d %H:%M"),
-        str(body["staff"]["name"]),
-        extra,
-        record.seq,
-        record.sig,
+    return ReportPrintout(
+        merchant=device.merchant_name,
+        header_lines=device.header_lines,
+        title=f"Z REPORT #{body['z_number']}",
+        at_local=local_time(record.at).strftime("%Y-%m-%d %H:%M"),
+        staff=str(body["staff"]["name"]),
+        sections=report_sections(
+            body["totals"],
+            str(body["currency"]),
+            int(body["expected_cash"]),
+            counted=int(body["counted"]["total"]),
+            grand_total=int(body["grand_total"]),
+        ),
+        period=f"journal #{period['first_seq']}-#{period['last_seq']}",
+        notes=("Day closed: totals reset",),
+        journal_seq=record.seq,
+        signature_short=record.sig[:16],
     )
 
 
@@ -312,16 +277,14 @@ class PrintWorker:
         sale = await journal.get(conn, job.sale_seq)
         if sale is None:  # pragma: no cover - the foreign key makes this impossible
             raise RuntimeError(f"print job {job.job_id}: sale record {job.sale_seq} is missing")
-        if sale.kind == "z_close":
-            receipt = z_receipt(sale, self.device)
-        else:
-            reprint = await journal.get(conn, job.journal_seq) if job.copy else None
-            receipt = receipt_from_record(sale, self.device, reprint)
         log.info(
             "printing receipt",
             extra={"sale_seq": job.sale_seq, "journal_seq": job.journal_seq, "copy": job.copy},
         )
-        return await self.printer.print_receipt(receipt)
+        if sale.kind == "z_close":
+            return await self.printer.print_report(z_printout(sale, self.device))
+        reprint = await journal.get(conn, job.journal_seq) if job.copy else None
+        return await self.printer.print_receipt(receipt_from_record(sale, self.device, reprint))
 
     async def _failed(self, conn: aiosqlite.Connection, job: PrintJob, err: PrinterError) -> None:
         log.warning(

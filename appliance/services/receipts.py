@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from appliance.core.receipt import Receipt
+from appliance.core.receipt import ReportPrintout
 from appliance.services.access import AccessService
 from appliance.services.printing import PrinterState, PrintWorker
 from appliance.store import journal, outbox, print_queue
@@ -92,9 +92,9 @@ class ReceiptService:
         self.worker.wake()
         return record
 
-    async def print_now(self, receipt: Receipt) -> None:
-        """Print ``receipt`` at once, outside the queue (an X report); PrinterError if not."""
-        await self.printer.print_receipt(receipt)
+    async def print_now(self, printout: ReportPrintout) -> None:
+        """Print a report at once, outside the queue (an X); PrinterError if not."""
+        await self.printer.print_report(printout)
 
     async def printer_status(self) -> PrinterStatus | None:
         from appliance.drivers.printer import PrinterError

@@ -30,7 +30,7 @@ from appliance.config import DeviceSettings
 from appliance.core.report import PeriodReport, ReportError, count_total, period_report
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerOpening, DrawerService
-from appliance.services.printing import local_time, report_receipt
+from appliance.services.printing import local_time, x_printout
 from appliance.services.receipts import ReceiptService
 from appliance.store import journal
 from appliance.store import shifts as shift_store
@@ -46,6 +46,31 @@ log = logging.getLogger(__name__)
 class ShiftError(RuntimeError):
     """A shift action that does not fit the journal's state (shift already open, nothing to
     close, a Z already written for this period)."""
+
+
+class UnconfirmedDifference(ShiftError):
+    """A Z whose count differs from the expected cash by other than the difference the caller
+    confirmed: nothing was written. ``str()`` is the question to put to the manager."""
+
+    def __init__(self, counted: int, expected: int, currency: str) -> None:
+        self.counted, self.expected, self.currency = counted, expected, currency
+        super().__init__(difference_question(counted, expected, currency))
+
+    @property
+    def difference(self) -> int:
+        return self.counted - self.expected
+
+
+def difference_question(counted: int, expected: int, currency: str) -> str:
+    """ "Counted €0.00, expected €100.00: close with €100.00 short?" ("" when they agree)."""
+    difference = counted - expected
+    if not difference:
+        return ""
+    how = "short" if difference < 0 else "over"
+    return (
+        f"Counted {Money(counted, currency)}, expected {Money(expected, currency)}:"
+        f" close with {Money(abs(difference), currency)} {how}?"
+    )
 
 
 @dataclass(frozen=True)
@@ -138,20 +163,11 @@ class ShiftService:
         report = await self.current()
         if not print_it:
             return report, None
-        receipt = report_receipt(
-            "X REPORT",
-            report.totals_body(),
-            self.currency,
-            self.device,
-            local_time(utc_now()).strftime("%Y-%m-%d %H:%M"),
-            staff.name,
-            (
-                f"Expected cash: {Money(report.expected_cash, self.currency)}",
-                "Not a closing: totals are not reset",
-            ),
+        printout = x_printout(
+            report, self.device, local_time(utc_now()).strftime("%Y-%m-%d %H:%M"), staff.name
         )
         try:
-            await self.receipts.print_now(receipt)
+            await self.receipts.print_now(printout)
         except Exception as err:  # a printer problem never loses the report: it is on screen
             log.warning("X report not printed", extra={"error": str(err)})
             return report, f"X report not printed: {err}"
@@ -161,10 +177,19 @@ class ShiftService:
         await self.access.authorize(staff, "z_close")
         return await self._drawer("count", staff)
 
-    async def z_close(self, staff: Staff, counted: Mapping[int, int]) -> ZResult:
+    async def z_close(
+        self, staff: Staff, counted: Mapping[int, int], accept_difference: int = 0
+    ) -> ZResult:
         """Close the period: count (denomination in minor units → pieces) against expected cash,
         write the ``z_close`` record (it queues its own printout). ShiftError when nothing was
-        recorded since the last Z (a second Z for the same period, or a retry)."""
+        recorded since the last Z (a second Z for the same period, or a retry).
+
+        A Z is sealed for good, so a drawer that is short or over is closed only with that
+        difference confirmed: ``accept_difference`` (counted − expected, minor units) must be
+        the difference found, or nothing is written and ``UnconfirmedDifference`` says what to
+        ask ("Counted €0.00, expected €100.00: close with €100.00 short?"). Checked against the
+        expected cash read in the same transaction as the Z, so a difference confirmed before a
+        late record changed it is asked again."""
         await self.access.authorize(staff, "z_close")
         counted_total = count_total(self.currency, counted)
         async with transaction(self.conn):
@@ -172,6 +197,8 @@ class ShiftService:
             report = period_report(records, self.currency)
             if report.first_seq is None or report.last_seq is None:
                 raise ShiftError("nothing recorded since the last Z: this period is closed")
+            if counted_total - report.expected_cash != accept_difference:
+                raise UnconfirmedDifference(counted_total, report.expected_cash, self.currency)
             z_number = await shift_store.next_z_number(self.conn)
             body: dict[str, Any] = {
                 "z_number": z_number,

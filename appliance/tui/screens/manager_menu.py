@@ -4,9 +4,12 @@ out, X report, Z close), refunds, voiding the cart in progress, and no sale.
 Anyone logged in may open it; the services decide who may do what. Where the logged-in person's
 role may not do something themselves (a cashier and a paid out, an X or a Z), the menu says why
 in the role table's words and asks for a manager's approval (``ApprovalScreen``); the manager
-who approves is then the one the records name. Refunds and voids always take a manager's
-approval, in their own screens. The menu stays open between actions and says what each did;
-Close returns to selling, dismissing with a notice for the sell screen (a void), or None.
+who approves is then the one the records name. That approval covers the visit: paid in, paid
+out, X and Z need no second PIN until Close, or until two minutes pass without one of them
+(``AccessService.grant``, journalled once as an ``approval`` record). Refunds, voids and no
+sales take a manager's approval each, in their own screens: each moves money. The menu stays
+open between actions and says what each did; Close returns to selling, dismissing with a notice
+for the sell screen (a void), or None.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart
 from appliance.core.roles import Action, allowed
+from appliance.services.access import MENU_ACTIONS, ApprovalLapsed, Grant
 from appliance.services.refunds import Approval, RefundResult
 from appliance.services.shift import ZResult
 from appliance.services.till import DrawerOpening, Staff, Till
@@ -40,6 +44,8 @@ from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
+
+NO_SHIFT = "No shift open. Sales are recorded; open a shift to count the float."
 
 ITEMS = (
     ("open-shift", "Open shift"),
@@ -67,6 +73,8 @@ class ManagerMenuScreen(ModalScreen[str | None]):
         self.cart = cart
         self.shifts = till.shifts
         self.refunds = till.refunds
+        # A manager's approval of this visit, for the shift actions (``_as``).
+        self.grant: Grant | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="menu-dialog"):
@@ -96,7 +104,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             f"Shift open · float {Money(report.float, report.currency)}"
             f" · {report.sales_count} sale(s)"
             if is_open
-            else "No shift open: sales are recorded, but no float is counted until one is"
+            else NO_SHIFT
         )
 
     def watch_shift_text(self, text: str) -> None:
@@ -107,19 +115,45 @@ class ManagerMenuScreen(ModalScreen[str | None]):
 
     def _as(self, action: Action, then: Callable[[Staff], object]) -> None:
         """Run ``then`` for whoever may do ``action``: the logged-in person if their role may,
-        else the manager who approves (a wrong PIN counts against the logged-in person)."""
+        else the manager who approved this visit of the menu (one approval covers the shift
+        actions until Close or ``AccessService.grant_idle`` without one), else the manager who
+        approves now (a wrong PIN counts against the logged-in person)."""
         self.message = ""
         if allowed(self.staff.role, action):
             then(self.staff)
+        elif self.grant is not None and action in self.grant.actions:
+            self._under_grant(self.grant, action, then)
+        else:
+            self._ask(action, then)
+
+    @work(exclusive=True, group="menu-grant", exit_on_error=False)
+    async def _under_grant(
+        self, grant: Grant, action: Action, then: Callable[[Staff], object]
+    ) -> None:
+        try:
+            manager = await self.till.access.granted(grant, action)
+        except ApprovalLapsed:
+            self.grant = None
+            self._ask(action, then)
             return
+        except Exception as err:  # a lockout since, or the store failed: say so
+            self.grant = None
+            self.message = str(err)
+            return
+        then(manager)
 
-        def approved(manager: Staff | None) -> None:
-            if manager is not None:
-                then(manager)
+    def _ask(self, action: Action, then: Callable[[Staff], object]) -> None:
+        # The action asked for first: a wrong PIN's lockout names it.
+        actions = (action, *(a for a in MENU_ACTIONS if a != action and action in MENU_ACTIONS))
 
-        async def approve(approval: Approval) -> Staff:
-            return await self.till.access.approve(
-                action, self.staff, pin=approval.pin, badge=approval.badge
+        def approved(grant: Grant | None) -> None:
+            if grant is not None:
+                self.grant = grant
+                then(grant.approver)
+
+        async def approve(approval: Approval) -> Grant:
+            return await self.till.access.grant(
+                self.staff, actions, pin=approval.pin, badge=approval.badge
             )
 
         self.app.push_screen(
@@ -132,6 +166,11 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             ),
             approved,
         )
+
+    def on_unmount(self) -> None:
+        if self.grant is not None:
+            self.till.access.end_grant(self.grant)
+            self.grant = None
 
     # -- the shift ---------------------------------------------------------------------------
 

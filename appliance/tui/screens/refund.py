@@ -6,8 +6,8 @@ per method, live. When money goes back over Lightning or on-chain the customer's
 asked (typed, or scanned: a keyboard-wedge scanner types it) and checked (``core.payout``) before
 anyone is asked to approve. "Refund" then opens the manager's approval (PIN or badge); the
 ``RefundService`` checks it and does the refund, and the screen shows what happened: the drawer
-opened for cash, the card refund's id, the payout still to pay. Dismissed with the
-``RefundResult`` (None: nothing refunded).
+opened for cash, the card refund's id, the payout still to pay, and what is left of each line
+read back from the journal. Dismissed with the ``RefundResult`` (None: nothing refunded).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class RefundScreen(ModalScreen[RefundResult | None]):
         for i, line in enumerate(self.lines):
             sold = sum(int(x["quantity"]) for x in self.lines if x["sku"] == line["sku"])
             self.left[i] = min(int(line["quantity"]), sold - done.get(line["sku"], 0))
-        if not any(self.left):
+        if not any(self.left) and self.result is None:
             self.message = "Nothing is left to refund on this sale"
         self.chosen = {}
 
@@ -147,9 +147,10 @@ class RefundScreen(ModalScreen[RefundResult | None]):
                 f"{self.chosen.get(i, 0)} of {line['quantity']} × {line['name']}"
                 f" ({Money(int(line['unit_price']), self.currency)}) · left {self.left[i]}"
             )
-            self.query_one(f"#line-minus-{i}", TapButton).disabled = not self.chosen.get(i)
+            done = self.result is not None
+            self.query_one(f"#line-minus-{i}", TapButton).disabled = done or not self.chosen.get(i)
             self.query_one(f"#line-plus-{i}", TapButton).disabled = (
-                self.chosen.get(i, 0) >= self.left[i]
+                done or self.chosen.get(i, 0) >= self.left[i]
             )
         self._plan()
 
@@ -275,3 +276,6 @@ class RefundScreen(ModalScreen[RefundResult | None]):
         self.query_one("#refund-cancel", TapButton).label = "Done"
         for button in self.query(TapButton):
             button.disabled = button.id != "refund-cancel"
+        # What is left changed: read it back from the journal, as at the start, rather than
+        # leave the quantities the screen opened with on show.
+        self._load()

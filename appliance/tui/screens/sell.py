@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 MIN_TYPED_BARCODE = 4
 TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
-NO_SHIFT_BANNER = "No shift open: sales are recorded; Menu → Open shift counts the float in"
+NO_SHIFT_BANNER = "No shift open. Sales are recorded; to count a float, open a shift in the Menu."
 
 
 class SellScreen(Screen[None]):

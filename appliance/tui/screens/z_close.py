@@ -4,8 +4,12 @@ and the difference as the count goes, then close the day.
 Tap a note or coin, type how many there are (keypad or keyboard; Enter moves to the next one).
 "Open drawer" opens it for the count (recorded, reason "count"). "Close the day" writes the
 ``z_close`` record through the shift service, which also queues its printout; the screen then
-shows the Z's number, the count and the difference. A second Z for a period already closed is
-refused by the service and shown in its words. Dismissed with the ``ZResult`` (None: cancelled).
+shows the Z's number, the count and the difference. A count that differs from the expected cash
+(nothing counted, say) is sealed only after a confirmation that states it ("Counted €0.00,
+expected €100.00: close with €100.00 short?"); the service checks that the difference confirmed
+is still the one found, and asks again if a record changed it meanwhile. A second Z for a
+period already closed is refused by the service and shown in its words. Dismissed with the
+``ZResult`` (None: cancelled).
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.report import DENOMINATIONS
-from appliance.services.shift import ShiftService, ZResult
+from appliance.services.shift import (
+    ShiftService,
+    UnconfirmedDifference,
+    ZResult,
+    difference_question,
+)
 from appliance.services.till import Staff
+from appliance.tui.screens.confirm import ConfirmScreen
 from appliance.tui.widgets.keypad import Keypad
 from appliance.tui.widgets.tap_button import TapButton
 from bitagora_protocol.money import Money
@@ -206,15 +216,44 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
 
     @on(Button.Pressed, "#z-confirm")
     def confirm(self) -> None:
-        if self.busy or self.result is not None:
+        if self.busy or self.result is not None or self.expected is None:
             return
-        self.busy = True
-        self._close({v: n for v, n in self.counts.items() if n})
+        self._ask(self.counted, self.expected)
+
+    def _ask(self, counted_total: int, expected: int) -> None:
+        """Close at once when the count matches; otherwise ask first, stating the difference."""
+        counted = {v: n for v, n in self.counts.items() if n}
+        difference = counted_total - expected
+        if not difference:
+            self.busy = True
+            self._close(counted, 0)
+            return
+        how = "short" if difference < 0 else "over"
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.result is None and not self.busy:
+                self.busy = True
+                self._close(counted, difference)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Close the day with a difference?",
+                difference_question(counted_total, expected, self.currency),
+                f"Close {self._money(abs(difference))} {how}",
+                "Back to the count",
+            ),
+            answered,
+        )
 
     @work(exclusive=True, group="z-close", exit_on_error=False)
-    async def _close(self, counted: dict[int, int]) -> None:
+    async def _close(self, counted: dict[int, int], accept_difference: int) -> None:
         try:
-            result = await self.shifts.z_close(self.staff, counted)
+            result = await self.shifts.z_close(self.staff, counted, accept_difference)
+        except UnconfirmedDifference as err:  # the expected cash moved since: ask again
+            self.busy = False
+            self.expected = err.expected
+            self._ask(err.counted, err.expected)
+            return
         except Exception as err:  # refused (role, a period already closed) or failed: say so
             log.warning("Z refused", extra={"error": str(err)})
             self.message = f"No Z: {err}"
