@@ -14,7 +14,11 @@ the till has open on its connection.
 
 Exactly once: a job is printed, then marked; a crash between the printer's last status answer and
 the commit of the mark (a few milliseconds) prints that receipt again after the restart. A job is
-never marked without the printer having said it is fine, so a receipt is never lost.
+never marked without the printer having said it is fine, so a receipt is never lost. So that a
+receipt printed twice never makes two originals, each attempt first writes on its job that it is
+on its way (``print_queue.mark_sending``); a job still saying so at its next attempt (the till
+stopped mid-print) is printed as a COPY, "printed again after a restart" (a crash after that
+mark but before any byte went out costs the customer an original: a copy instead).
 """
 
 from __future__ import annotations
@@ -290,6 +294,7 @@ class PrintWorker:
                     await self._wake.wait()
                     continue
                 try:
+                    await print_queue.mark_sending(conn, job.job_id)
                     status = await self._print(conn, job)
                 except PrinterError as err:
                     await self._failed(conn, job, err)
@@ -317,9 +322,14 @@ class PrintWorker:
         else:
             reprint = await journal.get(conn, job.journal_seq) if job.copy else None
             receipt = receipt_from_record(sale, self.device, reprint)
+        if job.last_error == print_queue.INTERRUPTED and not receipt.copy:
+            # An earlier attempt may have printed it: the customer has an original already.
+            log.info("receipt printed again after a restart", extra={"sale_seq": job.sale_seq})
+            now = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+            receipt = replace(receipt, copy=True, reprint_at_local=now)
         log.info(
             "printing receipt",
-            extra={"sale_seq": job.sale_seq, "journal_seq": job.journal_seq, "copy": job.copy},
+            extra={"sale_seq": job.sale_seq, "journal_seq": job.journal_seq, "copy": receipt.copy},
         )
         return await self.printer.print_receipt(receipt)
 
