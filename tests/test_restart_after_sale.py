@@ -1,5 +1,9 @@
 """A till killed (SIGKILL, a real process) between a sale's commit and its done screen
-(issue 15 item 3): a receipt the kill caught mid-print prints again marked COPY."""
+(issue 15 item 3): at the next unlock the till says what became of the last sale (number,
+total, how it was paid, whether its receipt printed) so nobody rings it up again, and offers
+the drawer to a cash sale whose opening was never journalled (journalled, when taken, with
+reason ``sale_after_restart``); a receipt the kill caught mid-print prints again marked COPY.
+Once staff dismissed it, or saw the sale's done screen, a restart says nothing."""
 
 from __future__ import annotations
 
@@ -12,12 +16,19 @@ from pathlib import Path
 
 import pytest
 from print_helpers import fast_settings_env
+from tui_helpers import kiosk, send_keys
 
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import Till
+from appliance.store import drawer as drawer_store
+from appliance.tui.screens.last_sale import LastSaleScreen
+from appliance.tui.screens.pay_cash import PayCashScreen
+from appliance.tui.screens.sale_done import SaleDoneScreen
+from bitagora_devtools.script import tap, wait_until
 from bitagora_devtools.seed import seed_demo
 from bitagora_devtools.sim.printer import PrinterSimulator
+from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,6 +88,64 @@ async def sell_and_die(tmp_path: Path, sim: PrinterSimulator, where: str) -> Non
         assert await process.wait() == -signal.SIGKILL
 
 
+async def test_a_sale_cut_off_before_its_drawer_is_told_and_its_drawer_offered_once(
+    tmp_path: Path,
+) -> None:
+    async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
+        await sell_and_die(tmp_path, sim, "drawer")
+        assert sim.drawer_kicks() == []
+        async with device(tmp_path, sim) as till, kiosk(till, pin=None) as (app, pilot):
+            send_keys(pilot, [*"1234", "enter"])
+            await wait_until(pilot, lambda: isinstance(app.screen, LastSaleScreen), "the notice")
+            screen = app.screen
+            assert isinstance(screen, LastSaleScreen)
+            sale = screen.sale.record
+            words = str(screen.query_one("#last-outcome").render())
+            total = Money(sale.body["total"]["minor"], till.currency)
+            change = Money(1000 - total.minor, till.currency)
+            for said in (
+                f"Sale {sale.body['sale_id'][:8]}",
+                f"journal #{sale.seq}",
+                f"total {total}",
+                f"Cash €10.00, change {change}",
+                "Receipt:",
+                "Do not ring it up again",
+            ):
+                assert said in words
+            assert screen.query_one("#last-open").display
+            assert not await drawer_store.opened_for_sale(till.conn, sale.body["sale_id"])
+
+            await tap(pilot, "#last-open")
+            drawer = screen.query_one("#last-drawer")
+            await wait_until(pilot, lambda: "Drawer opened" in str(drawer.render()), "drawer")
+            (opening,) = [r for r in await drawer_store.openings(till.conn) if r.seq > sale.seq]
+            assert (
+                opening.body
+                == {
+                    "reason": "sale_after_restart",
+                    "sale_id": sale.body["sale_id"],
+                    "staff": {"id": "ana", "name": "Ana"},
+                }
+                or opening.body["reason"] == "sale_after_restart"
+            )
+            assert opening.body["sale_id"] == sale.body["sale_id"]
+            await sim.wait_drawer_kicks(1)
+            assert not screen.query_one("#last-open").display  # once only
+            # the receipt, never attempted before the kill, prints as the original
+            (receipt,) = await sim.wait_receipts(1)
+            assert "COPY" not in receipt
+
+            await tap(pilot, "#last-ok")
+            await wait_until(pilot, lambda: app.screen is app.sell, "back to selling")
+        # dismissed: the next start says nothing, and offers no second opening
+        async with device(tmp_path, sim) as till, kiosk(till) as (app, pilot):
+            assert await till.recovery.untold_sale() is None
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.screen is app.sell
+            assert not await till.drawer.owed_to_sale(sale)
+
+
 async def test_a_receipt_cut_off_mid_print_prints_again_as_a_copy(tmp_path: Path) -> None:
     async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
         await sell_and_die(tmp_path, sim, "print")
@@ -88,3 +157,26 @@ async def test_a_receipt_cut_off_mid_print_prints_again_as_a_copy(tmp_path: Path
             assert first == original
             assert again.count("** COPY **") == 2 and "after a restart" in again
             await till.printing.wait_idle()
+            untold = await till.recovery.untold_sale()
+            assert untold is not None and untold.receipt == "printed"
+            assert not untold.drawer_owed  # the drawer's opening was journalled before the kill
+
+
+async def test_a_sale_whose_done_screen_showed_is_not_told_again(tmp_path: Path) -> None:
+    async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
+        async with device(tmp_path, sim) as till:
+            await seed_demo(till.conn, till.currency)
+            async with kiosk(till) as (app, pilot):
+                sell = app.sell
+                await tap(pilot, sell.query_one("#products").query("Button").first())
+                await tap(pilot, "#pay")
+                await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+                await pilot.pause()
+                await tap(pilot, "#tender-0")  # exact
+                confirm = app.screen.query_one("#confirm")
+                await wait_until(pilot, lambda: not confirm.disabled, "the tender taken")
+                await tap(pilot, confirm)
+                await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "done")
+                await app.workers.wait_for_complete()
+        async with device(tmp_path, sim) as till:
+            assert await till.recovery.untold_sale() is None

@@ -55,6 +55,7 @@ from appliance.tui.blank import Blanker
 from appliance.tui.bridge import Bridge, BusEvent
 from appliance.tui.scan import Clock
 from appliance.tui.screens.approval import ApprovalScreen
+from appliance.tui.screens.last_sale import LastSaleScreen
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.manager_menu import ManagerMenuScreen
 from appliance.tui.screens.no_sale import NoSaleScreen, opening_words
@@ -256,9 +257,20 @@ class KioskApp(App[None]):
         """What a restart left: payments the till settled at start (in words), and a sale paid
         in parts that is not finished, which comes back for the rest or to be given back."""
         notes = await self.till.recovery.recovered()
-        if notes and not self._recovery_shown:
+        first = not self._recovery_shown
+        if notes and first:
             self.sell.show_notice(" · ".join(notes))
         self._recovery_shown = True
+        if first:
+            # The last sale, if the till stopped before its done screen: said before anything
+            # else, so nobody rings it up again (tui/screens/last_sale.py).
+            try:
+                untold = await self.till.recovery.untold_sale()
+            except Exception:
+                log.exception("could not read the last sale")
+                untold = None
+            if untold is not None:
+                await self.push_screen_wait(LastSaleScreen(self.till, untold, staff))
         unfinished = await self.till.split.unfinished()
         if unfinished and self.screen is self.sell:
             self.push_screen(SplitScreen(self.till, unfinished[0], staff), self._paid)
