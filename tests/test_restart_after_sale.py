@@ -96,7 +96,13 @@ async def test_a_sale_cut_off_before_its_drawer_is_told_and_its_drawer_offered_o
         assert sim.drawer_kicks() == []
         async with device(tmp_path, sim) as till, kiosk(till, pin=None) as (app, pilot):
             send_keys(pilot, [*"1234", "enter"])
-            await wait_until(pilot, lambda: isinstance(app.screen, LastSaleScreen), "the notice")
+            await wait_until(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, LastSaleScreen) and bool(app.screen.query("#last-ok"))
+                ),
+                "the notice",
+            )
             screen = app.screen
             assert isinstance(screen, LastSaleScreen)
             sale = screen.sale.record
