@@ -34,6 +34,7 @@ from appliance.core.catalog import Product
 from appliance.core.report import DENOMINATIONS
 from appliance.core.split import SplitSale
 from appliance.provision.status import ProvisionStatus
+from appliance.services.recovery import UntoldSale
 from appliance.services.refunds import Approval
 from appliance.services.shift import difference_question
 from appliance.services.till import SaleResult, Staff, Till
@@ -43,6 +44,7 @@ from appliance.tui.scan import StepClock
 from appliance.tui.screens.amount import AmountScreen
 from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.confirm import ConfirmScreen
+from appliance.tui.screens.last_sale import LastSaleScreen
 from appliance.tui.screens.manager_menu import ITEMS, ManagerMenuScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
 from appliance.tui.screens.pay_card import PayCardScreen
@@ -111,6 +113,7 @@ NEEDED = {
         *(f"#{key_id(name)}" for name, _, _ in COMMANDS),
     ),
     "technician": ("#tech-message", "#tech-retry", "#tech-close"),
+    "last-sale": ("#last-outcome", "#last-drawer", "#last-open", "#last-ok"),
 }  # fmt: skip
 
 
@@ -201,6 +204,11 @@ def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[],
         "sale-done-unprinted": lambda: SaleDoneScreen(day.unprinted_sale),
         "search-keyboard": lambda: SearchKeyboardScreen(app.sell),
         "technician": lambda: TechnicianScreen(FAILED, retry),
+        "last-sale": lambda: LastSaleScreen(
+            till,
+            UntoldSale(day.cash_sale.record, day.cash_sale.total, "interrupted", True),
+            cashier,
+        ),
     }
 
 

@@ -4,6 +4,9 @@ Every time the till commands the cash drawer to open it first appends one of the
 journal counts every opening and says why:
 
 - ``sale``: change for a cash sale; ``sale_id`` names it.
+- ``sale_after_restart``: change for a cash sale whose ``sale`` opening was never recorded (the
+  till stopped between the sale's commit and its drawer's record), opened when staff accepted
+  the till's offer after the restart; ``sale_id`` names it.
 - ``no_sale``: opened outside a sale (change for a customer, a check); ``approved_by`` names the
   manager whose PIN allowed it.
 - ``refund``: cash paid back; ``refund_id`` names the refund record's sale-like id (reserved).
@@ -20,7 +23,18 @@ from __future__ import annotations
 
 from typing import Any
 
-DRAWER_REASONS = ("sale", "no_sale", "refund", "count", "test", "float", "paid_in", "paid_out")
+DRAWER_REASONS = (
+    "sale",
+    "sale_after_restart",
+    "no_sale",
+    "refund",
+    "count",
+    "test",
+    "float",
+    "paid_in",
+    "paid_out",
+)
+SALE_REASONS = ("sale", "sale_after_restart")  # the openings that name a sale_id
 APPROVED_REASONS = ("no_sale", "test")  # an approving PIN is part of these openings
 
 
@@ -40,8 +54,10 @@ def drawer_open_body(
     """``approved_by`` is (id, name) of whoever's PIN allowed the opening."""
     if reason not in DRAWER_REASONS:
         raise DrawerBodyError(f"unknown drawer opening reason {reason!r}")
-    if (reason == "sale") != (sale_id is not None):
-        raise DrawerBodyError("a sale_id goes with reason 'sale', and only with it")
+    if (reason in SALE_REASONS) != (sale_id is not None):
+        raise DrawerBodyError(
+            "a sale_id goes with reason 'sale' or 'sale_after_restart', and only with them"
+        )
     if (reason == "refund") != (refund_id is not None):
         raise DrawerBodyError("a refund_id goes with reason 'refund', and only with it")
     if reason in APPROVED_REASONS and approved_by is None:

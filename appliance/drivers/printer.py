@@ -650,6 +650,9 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     if r.copy and r.reprint_seq is not None:
         for row in _wrap(f"Copy printed {r.reprint_at_local}, journal #{r.reprint_seq}", width):
             printer.textln(row)
+    elif r.copy and r.reprint_at_local:  # printed again because the till stopped mid-print
+        for row in _wrap(f"Copy printed {r.reprint_at_local} after a restart", width):
+            printer.textln(row)
 
     # Native QR (the printer draws it): the payload travels as data, and python-escpos cannot
     # center native codes itself, so alignment does it.

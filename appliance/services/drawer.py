@@ -159,6 +159,7 @@ class DrawerService:
         self.access = access
         self.background = background
         self._unsubscribe: Callable[[], None] | None = None
+        self._after_restart = asyncio.Lock()  # one check-then-open at a time
 
     @property
     def present(self) -> bool:
@@ -258,6 +259,31 @@ class DrawerService:
             log.warning("drawer did not open", extra={"sale_id": sale_id, "error": str(err)})
             return f"Drawer did not open: {err}"
         return f"Drawer did not open: {opening.problem}" if opening.problem else None
+
+    async def owed_to_sale(self, sale: Record) -> bool:
+        """Whether the cash sale ``sale`` (its record) is owed a drawer opening: it took cash,
+        was no practice sale, and no ``drawer_open`` names it (the till stopped between its
+        commit and its drawer's record). False on a till without a drawer."""
+        body = sale.body
+        if not self.present or body.get("training") or sale.kind != "sale":
+            return False
+        if not any(p["method"] == "cash" for p in body["payments"]):
+            return False
+        return not await drawer_store.opened_for_sale(self.conn, str(body["sale_id"]))
+
+    async def open_after_restart(self, sale: Record, staff: Staff) -> DrawerOpening:
+        """Open the drawer for the cash sale ``sale`` that a restart kept from opening it, for
+        ``staff`` (who is logged in; a role that may sell, no manager's PIN: the sale paid for
+        this one opening). Journalled with reason ``sale_after_restart``, once: DrawerError when
+        the sale is not owed one (opened already, not cash, no drawer)."""
+        await self.access.authorize_sale(staff)
+        async with self._after_restart:
+            if not await self.owed_to_sale(sale):
+                raise DrawerError("the drawer was opened for this sale already")
+            sale_id = str(sale.body["sale_id"])
+            return await self.open(
+                drawer_open_body("sale_after_restart", staff.id, staff.name, sale_id=sale_id)
+            )
 
     async def report_status(self) -> None:
         """Leave the drawer's state where the uplink's heartbeat reads it."""

@@ -14,7 +14,11 @@ the till has open on its connection.
 
 Exactly once: a job is printed, then marked; a crash between the printer's last status answer and
 the commit of the mark (a few milliseconds) prints that receipt again after the restart. A job is
-never marked without the printer having said it is fine, so a receipt is never lost.
+never marked without the printer having said it is fine, so a receipt is never lost. So that a
+receipt printed twice never makes two originals, each attempt first writes on its job that it is
+on its way (``print_queue.mark_sending``); a job still saying so at its next attempt (the till
+stopped mid-print) is printed as a COPY, "printed again after a restart" (a crash after that
+mark but before any byte went out costs the customer an original: a copy instead).
 """
 
 from __future__ import annotations
@@ -255,6 +259,7 @@ class PrintWorker:
                     await self._wake.wait()
                     continue
                 try:
+                    await print_queue.mark_sending(conn, job.job_id)
                     status = await self._print(conn, job)
                 except PrinterError as err:
                     await self._failed(conn, job, err)
@@ -277,14 +282,21 @@ class PrintWorker:
         sale = await journal.get(conn, job.sale_seq)
         if sale is None:  # pragma: no cover - the foreign key makes this impossible
             raise RuntimeError(f"print job {job.job_id}: sale record {job.sale_seq} is missing")
-        log.info(
-            "printing receipt",
-            extra={"sale_seq": job.sale_seq, "journal_seq": job.journal_seq, "copy": job.copy},
-        )
         if sale.kind == "z_close":
+            log.info("printing a Z report", extra={"sale_seq": job.sale_seq})
             return await self.printer.print_report(z_printout(sale, self.device))
         reprint = await journal.get(conn, job.journal_seq) if job.copy else None
-        return await self.printer.print_receipt(receipt_from_record(sale, self.device, reprint))
+        receipt = receipt_from_record(sale, self.device, reprint)
+        if job.last_error == print_queue.INTERRUPTED and not receipt.copy:
+            # An earlier attempt may have printed it: the customer has an original already.
+            log.info("receipt printed again after a restart", extra={"sale_seq": job.sale_seq})
+            now = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+            receipt = replace(receipt, copy=True, reprint_at_local=now)
+        log.info(
+            "printing receipt",
+            extra={"sale_seq": job.sale_seq, "journal_seq": job.journal_seq, "copy": receipt.copy},
+        )
+        return await self.printer.print_receipt(receipt)
 
     async def _failed(self, conn: aiosqlite.Connection, job: PrintJob, err: PrinterError) -> None:
         log.warning(

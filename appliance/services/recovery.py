@@ -10,6 +10,11 @@
 
 Each is recorded once: a sale id is recorded at most once (``sales``), and a part's
 PaymentIntent is compared with the parts already journalled.
+
+And the last sale, when staff never saw its outcome (the till stopped between the sale's commit
+and its done screen): ``untold_sale`` says what became of it (number, total, how it was paid,
+whether its receipt printed, whether a cash sale still owes its drawer opening) until staff
+``told`` it was seen. docs/TECHNICIAN.md, "After a crash or a power cut".
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiosqlite
@@ -27,12 +33,33 @@ from appliance.payments.card_types import CardAttempt, CardError, CardOutcome
 from appliance.services.sales import SalesService
 from appliance.services.split import PartRefunded, SplitTender
 from appliance.store import card as card_store
+from appliance.store import print_queue, sales
 from appliance.store import split as split_store
+from bitagora_protocol.journal import Record
+from bitagora_protocol.money import Money
 
 if TYPE_CHECKING:
     from appliance.payments.card import CardPayments
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UntoldSale:
+    """The last sale, whose outcome staff never saw: what to tell them after a restart."""
+
+    record: Record
+    total: Money
+    receipt: str  # "printed", "waiting" (queued, not printed yet) or "interrupted" (mid-print)
+    drawer_owed: bool  # a cash sale whose drawer opening was never recorded
+
+    @property
+    def sale_id(self) -> str:
+        return str(self.record.body["sale_id"])
+
+    @property
+    def payments(self) -> list[dict[str, object]]:
+        return list(self.record.body["payments"])
 
 
 class Recovery:
@@ -57,6 +84,37 @@ class Recovery:
         if self._task is None:
             return []
         return await asyncio.shield(self._task)
+
+    async def untold_sale(self) -> UntoldSale | None:
+        """The newest sale, if staff were never shown its outcome (None otherwise). Asked after
+        the look at unsettled payments, which may record a sale."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        till = self._till
+        record = await sales.newest_sale(till.conn)
+        if record is None:
+            return None
+        told = await sales.outcome_told_seq(till.conn)
+        if told is not None and told >= record.seq:
+            return None
+        job = await print_queue.get(till.conn, record.seq)
+        if await print_queue.printed_at(till.conn, record.seq) is not None:
+            receipt = "printed"
+        elif job is not None and job.last_error == print_queue.INTERRUPTED:
+            receipt = "interrupted"
+        else:
+            receipt = "waiting"
+        body = record.body
+        return UntoldSale(
+            record,
+            Money(body["total"]["minor"], body["currency"]),
+            receipt,
+            await till.sales.drawer.owed_to_sale(record),
+        )
+
+    async def told(self, sale: UntoldSale) -> None:
+        """Staff have seen (and dismissed) what became of ``sale``: not told again."""
+        await sales.mark_outcome_told(self._till.conn, sale.record.seq)
 
     async def close(self) -> None:
         task, self._task = self._task, None

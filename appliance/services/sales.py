@@ -205,8 +205,11 @@ class SalesService:
 
     async def finish_sale(self, record: Record, problems: tuple[str, ...] = ()) -> SaleResult:
         """After a sale's commit (its receipt is queued by then): wait a little for the receipt
-        and say what went wrong with it, without ever undoing the sale."""
+        and say what went wrong with it, without ever undoing the sale. Once its outcome is
+        known, noted as told: a restart before this point has the till tell staff what became
+        of the sale (``Recovery.untold_sale``)."""
         problem = await self.receipts.outcome(record.seq)
+        await self._outcome_told(record)
         self.background.start(self._checkpoint())
         currency = record.body["currency"]
         change = sum(p["change"] or 0 for p in record.body["payments"])
@@ -218,6 +221,12 @@ class SalesService:
             receipt_from_record(record, self.device),
             problems + ((problem,) if problem else ()),
         )
+
+    async def _outcome_told(self, record: Record) -> None:
+        try:
+            await sales.mark_outcome_told(self.conn, record.seq)
+        except (aiosqlite.Error, OSError) as err:  # the sale stands; a restart would retell it
+            log.warning("sale's outcome not noted as told", extra={"error": str(err)})
 
     async def _checkpoint(self) -> None:
         """After a sale, while staff read the change: so the next sale's commit does not pay

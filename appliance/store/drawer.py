@@ -7,7 +7,7 @@ from typing import Any
 import aiosqlite
 
 from appliance.store import journal
-from appliance.store.db import transaction
+from appliance.store.db import fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.journal import Record
 
@@ -28,3 +28,14 @@ async def openings(conn: aiosqlite.Connection) -> list[Record]:
         f"SELECT {journal.COLUMNS} FROM journal WHERE kind = 'drawer_open' ORDER BY seq"
     )
     return [journal.record_from_row(row) for row in rows]
+
+
+async def opened_for_sale(conn: aiosqlite.Connection, sale_id: str) -> bool:
+    """Whether any ``drawer_open`` record names ``sale_id`` (its sale's, a cash part's of a split
+    sale, or one after a restart)."""
+    row = await fetch_one(
+        conn,
+        "SELECT 1 FROM journal WHERE kind = 'drawer_open' AND body ->> '$.sale_id' = ? LIMIT 1",
+        (sale_id,),
+    )
+    return row is not None

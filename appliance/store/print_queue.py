@@ -83,6 +83,14 @@ async def get(conn: aiosqlite.Connection, journal_seq: int) -> PrintJob | None:
     return _job(row) if row else None
 
 
+async def printed_at(conn: aiosqlite.Connection, journal_seq: int) -> str | None:
+    """When the receipt record ``journal_seq`` queued was printed (None: not yet, or none)."""
+    row = await fetch_one(
+        conn, "SELECT printed_at FROM print_queue WHERE journal_seq = ?", (journal_seq,)
+    )
+    return None if row is None or row[0] is None else str(row[0])
+
+
 async def is_printed(conn: aiosqlite.Connection, journal_seq: int) -> bool:
     row = await fetch_one(
         conn, "SELECT printed_at IS NOT NULL FROM print_queue WHERE journal_seq = ?", (journal_seq,)
@@ -96,6 +104,22 @@ async def mark_printed(conn: aiosqlite.Connection, job_id: int) -> None:
             "UPDATE print_queue SET printed_at = ?, attempts = attempts + 1"
             " WHERE job_id = ? AND printed_at IS NULL",
             (utc_now(), job_id),
+        )
+
+
+# What a job's ``last_error`` says while an attempt is on its way to the printer: left there by a
+# crash or power cut before the outcome was written, it tells the next attempt that the receipt
+# may be on paper already, so that one prints as a copy (services/printing.py).
+INTERRUPTED = "interrupted: the till stopped while printing this receipt"
+
+
+async def mark_sending(conn: aiosqlite.Connection, job_id: int) -> None:
+    """Just before a job's bytes go to the printer: committed first, so that a crash before the
+    outcome is written leaves ``INTERRUPTED`` on the job."""
+    async with transaction(conn):
+        await conn.execute(
+            "UPDATE print_queue SET last_error = ? WHERE job_id = ? AND printed_at IS NULL",
+            (INTERRUPTED, job_id),
         )
 
 

@@ -52,3 +52,33 @@ async def ids_starting(conn: aiosqlite.Connection, prefix: str, limit: int = 2) 
         (escaped + "%", limit),
     )
     return [r[0] for r in rows]
+
+
+async def newest_sale(conn: aiosqlite.Connection) -> Record | None:
+    """The newest ``sale`` record, or None before the first sale."""
+    row = await fetch_one(conn, "SELECT max(journal_seq) FROM sales")
+    if row is None or row[0] is None:
+        return None
+    return await journal.get(conn, int(row[0]))
+
+
+# The seq of the newest sale whose outcome was told: handed to the screen that sold it once its
+# drawer and receipt were done (services/sales.py ``finish_sale``), or dismissed by staff on the
+# notice after a restart. Kept with the kiosk's other device state (``uplink_state``).
+OUTCOME_TOLD = "sale_outcome_told"
+
+
+async def outcome_told_seq(conn: aiosqlite.Connection) -> int | None:
+    row = await fetch_one(conn, "SELECT value FROM uplink_state WHERE key = ?", (OUTCOME_TOLD,))
+    return int(row[0]) if row else None
+
+
+async def mark_outcome_told(conn: aiosqlite.Connection, seq: int) -> None:
+    """Sale ``seq``'s outcome was told (never moves back to an older sale)."""
+    async with transaction(conn):
+        await conn.execute(
+            "INSERT INTO uplink_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+            " SET value = excluded.value WHERE CAST(value AS INTEGER) < CAST(excluded.value"
+            " AS INTEGER)",
+            (OUTCOME_TOLD, str(seq)),
+        )

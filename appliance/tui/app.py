@@ -18,7 +18,9 @@ Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayReq
 ``SellScreen.NoSaleRequested``) and screen results; the app talks down by calling the sell
 screen's methods. Device and payment events come from the services' bus through the one bridge
 (tui/bridge.py) as ``BusEvent`` messages, which the app hands to the screen they concern.
-The app holds the till's services and its capabilities, never a driver.
+The app holds the till's services and its capabilities, never a driver. On a console smaller
+than every screen's layout, each screen shows only "screen too small" and input does nothing
+(widgets/too_small.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 from textual import events, on, work
 from textual.app import App
+from textual.geometry import Size
 from textual.widgets import Button
 
 from appliance.core.cart import Cart
@@ -52,6 +55,7 @@ from appliance.tui.blank import Blanker
 from appliance.tui.bridge import Bridge, BusEvent
 from appliance.tui.scan import Clock
 from appliance.tui.screens.approval import ApprovalScreen
+from appliance.tui.screens.last_sale import LastSaleScreen
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.manager_menu import ManagerMenuScreen
 from appliance.tui.screens.no_sale import NoSaleScreen, opening_words
@@ -62,6 +66,7 @@ from appliance.tui.screens.sell import SellScreen
 from appliance.tui.screens.split import SplitScreen
 from appliance.tui.screens.technician import TechnicianScreen
 from appliance.tui.touch import TouchInput
+from appliance.tui.widgets.too_small import TooSmall, too_small
 from appliance.tui.widgets.typed_field import TypedField
 
 log = logging.getLogger(__name__)
@@ -121,6 +126,10 @@ class KioskApp(App[None]):
         # The app reads the scanner, the NFC reader and the touchscreen for as long as it runs.
         self.till.inputs.start()
         self.blanker.start()
+        # Below the smallest panel, every screen (modals too) says so instead of showing half of
+        # itself, at start and whenever the console's size changes (widgets/too_small.py).
+        self.screen_change_signal.subscribe(self, lambda _: self._fit())
+        self._fit()
         if self.quiet_gc:
             gc.freeze()  # start-up's objects live as long as the kiosk: never scan them again
             gc.set_threshold(*GC_THRESHOLDS)
@@ -134,9 +143,33 @@ class KioskApp(App[None]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
+            if self.has_class("-too-small"):
+                # Nothing on screen says what a key (or a scan) did: it does nothing.
+                log.info("key ignored: the screen is too small", extra={"key": event.key})
+                return
             # A key wakes the screen and still counts: a scanned barcode is never dropped.
             self.blanker.activity()
         await super().on_event(event)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Before App's own handler, which is what changes ``self.size``.
+        self._fit(event.size)
+
+    def _fit(self, new_size: Size | None = None) -> None:
+        """Too small for the screens' layouts: the screen on top says so, and nothing else shows
+        (app.tcss); big enough: everything as it was."""
+        width, height = new_size or self.size
+        size = (width, height)
+        small = too_small(size)
+        self.set_class(small, "-too-small")
+        if not small or not self.screen_stack:
+            return
+        screen = self.screen
+        found = screen.query_children(TooSmall)
+        if found:
+            found.first().show_size(size)
+        else:
+            screen.mount(TooSmall(size))
 
     def _may_blank(self) -> bool:
         """Dark only while nobody needs the screen: locked, or selling with an empty cart."""
@@ -148,6 +181,10 @@ class KioskApp(App[None]):
     @on(BusEvent)
     def _bus_event(self, message: BusEvent) -> None:
         event = message.event
+        if self.has_class("-too-small") and isinstance(event, BarcodeScanned | CardTapped):
+            # A scan or a badge would act on a screen nobody can read.
+            log.info("device input ignored: the screen is too small")
+            return
         if isinstance(event, PrinterChanged):
             self.sell.post_message(SellScreen.PrinterChanged(event.state))
         elif isinstance(event, DrawerChanged):
@@ -220,9 +257,20 @@ class KioskApp(App[None]):
         """What a restart left: payments the till settled at start (in words), and a sale paid
         in parts that is not finished, which comes back for the rest or to be given back."""
         notes = await self.till.recovery.recovered()
-        if notes and not self._recovery_shown:
+        first = not self._recovery_shown
+        if notes and first:
             self.sell.show_notice(" · ".join(notes))
         self._recovery_shown = True
+        if first:
+            # The last sale, if the till stopped before its done screen: said before anything
+            # else, so nobody rings it up again (tui/screens/last_sale.py).
+            try:
+                untold = await self.till.recovery.untold_sale()
+            except Exception:
+                log.exception("could not read the last sale")
+                untold = None
+            if untold is not None:
+                await self.push_screen_wait(LastSaleScreen(self.till, untold, staff))
         unfinished = await self.till.split.unfinished()
         if unfinished and self.screen is self.sell:
             self.push_screen(SplitScreen(self.till, unfinished[0], staff), self._paid)
