@@ -12,11 +12,13 @@ import pytest
 from provision_helpers import CATALOG, device_root, shop_setup
 
 from appliance.cli import main
+from appliance.core.catalog_csv import parse_catalog
 from appliance.provision.setup_file import SetupError, read_setup
 from appliance.provision.status import read_status
 from appliance.store import catalog, catalog_versions, journal
 from appliance.store.db import open_db
 
+REPO = Path(__file__).resolve().parent.parent
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nobody listens
 
 
@@ -222,3 +224,27 @@ def test_a_manager_named_only_by_name_gets_a_short_id(tmp_path: Path) -> None:
         "Élodie Dupont",
     )
     assert read.catalog == tmp_path / "catalog.csv"
+
+
+def test_the_technicians_guide_examples_are_taken_as_written(tmp_path: Path) -> None:
+    """TECHNICIAN.md's setup file (with its first manager and catalog) and its catalog example,
+    which is docs/catalog-example.csv, the file README's By hand installs."""
+    guide = (REPO / "docs/TECHNICIAN.md").read_text(encoding="utf-8")
+    start = guide.index("```toml\n", guide.index("## First boot")) + len("```toml\n")
+    (tmp_path / "bitagora-setup.toml").write_text(guide[start : guide.index("```\n", start)])
+    section = guide.index("## The shop's catalog and staff")
+    start = guide.index("```\nsku,", section) + len("```\n")
+    example = guide[start : guide.index("```\n", start)]
+    assert example == (REPO / "docs/catalog-example.csv").read_text(encoding="utf-8")
+    (tmp_path / "catalog.csv").write_text(example, encoding="utf-8")
+
+    setup = read_setup(tmp_path / "bitagora-setup.toml")
+
+    assert setup.manager is not None
+    assert (setup.manager.id, setup.manager.name, setup.manager.pin) == (
+        "marta",
+        "Marta Silva",
+        "2580",
+    )
+    assert setup.catalog == tmp_path / "catalog.csv"
+    assert len(parse_catalog(example.encode("utf-8"), "EUR").items) == 5
