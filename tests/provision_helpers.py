@@ -45,6 +45,37 @@ api_key = "rk_test_provisioned_secret"
 reader_id = "tmr_FDOt2wlRZEdpd7"
 """
 
+# A shop's own till: its first manager and its catalog CSV next to the setup file.
+SHOP_SETUP = """\
+[device]
+merchant_name = "Mercearia Rosa"
+currency = "EUR"
+
+[central]
+url = "{url}"
+enrollment_code = "{code}"
+
+[manager]
+name = "Marta Silva"
+pin = "2580"
+
+[catalog]
+file = "catalog.csv"
+{more}"""
+
+CATALOG = """\
+sku,name,category,price,tax_percent,price_includes_tax,barcodes
+pao,Pão de forma,Padaria,1.95,6,yes,5601234567892
+leite,Leite meio-gordo 1 l,Mercearia,0.89,6,yes,5609876543212
+vinho,Vinho tinto,Bebidas,6.50,23,yes,
+"""
+
+
+def shop_setup(more: str = "") -> str:
+    """The shop's setup file, ``more`` added at its end; ``{url}`` and ``{code}`` are left for
+    ``DeviceRoot.write_setup`` to fill in."""
+    return SHOP_SETUP.replace("{more}", more)
+
 
 @dataclass(frozen=True)
 class DeviceRoot:

@@ -9,12 +9,16 @@ tmpfiles files, and every tool that touches the device's state runs as the servi
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+from store_helpers import open_device
 
+from appliance.cli import main
 from appliance.config import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,7 +86,7 @@ def test_the_user_and_its_folders_come_from_the_shipped_files(name: str) -> None
 def test_by_hand_runs_every_device_tool_as_the_service_user() -> None:
     lines = commands(shell_block(*BLOCKS["README By hand"]))
     tools = [line for line in lines if PROGRAM + " " in line]
-    assert {shlex.split(line)[4] for line in tools} >= {"uplink", "kiosk"}
+    assert {shlex.split(line)[4] for line in tools} >= {"uplink", "kiosk", "staff", "catalog"}
     for line in tools:
         assert line.startswith(AS_SERVICE_USER), line
     # The uplink logs to stderr: in the kiosk's terminal it would write over the till's screen.
@@ -97,3 +101,42 @@ def test_by_hand_settings_are_accepted(tmp_path: Path) -> None:
     (tmp_path / "appliance.toml").write_text(toml.group(1), encoding="utf-8")
     settings = load_settings(tmp_path, tmp_path / "appliance.toml", env={})
     assert settings.printer.host == "192.168.1.50"
+
+
+def test_by_hand_ends_with_a_till_that_sells_the_shops_own_products(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The block's own steps after enrollment, run through the command line against a store
+    (made here as enrollment makes it): a first manager and the catalog file it installs. No
+    demo seed and no development tools: a shop's till has neither."""
+    lines = commands(shell_block(*BLOCKS["README By hand"]))
+    assert not any("--seed-demo" in line or "devtools" in line for line in lines)
+    copies = {
+        shlex.split(line)[-1]: REPO / shlex.split(line)[-2]
+        for line in lines
+        if line.startswith("sudo install") and "/etc/bitagora/" in line
+    }
+    tools = [shlex.split(line)[4:] for line in lines if line.startswith(AS_SERVICE_USER)]
+    assert [argv[0] for argv in tools][-1] == "kiosk" and "--seed-demo" not in tools[-1]
+
+    async def enrolled() -> None:
+        conn, _identity = await open_device(tmp_path)
+        await conn.close()
+
+    asyncio.run(enrolled())
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "2580")
+    ran = set()
+    for argv in tools:
+        if argv[0] in ("staff", "catalog"):
+            argv = [str(copies.get(word, word)) for word in argv]
+            assert main([*argv, "--data-dir", str(tmp_path)]) == 0, argv
+            ran.add(argv[0])
+    assert ran == {"staff", "catalog"}
+
+    capsys.readouterr()
+    assert main(["staff", "list", "--data-dir", str(tmp_path)]) == 0
+    (person,) = capsys.readouterr().out.splitlines()
+    assert person.split()[1] == "manager"
+    assert main(["catalog", "show", "--json", "--data-dir", str(tmp_path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == 1 and shown["for_sale"] == 4

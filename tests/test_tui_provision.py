@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provision_helpers import checked, device_root
+from provision_helpers import CATALOG, checked, device_root, shop_setup
 from textual.widgets import Static
 from tui_helpers import till_with_printer
 from uplink_helpers import CentralDb
 
+from appliance import bootstrap
+from appliance.config import load_settings
 from appliance.provision.status import read_status
 from appliance.store.identity import load_identity
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.technician import TechnicianScreen
-from bitagora_devtools.script import SIZE, wait_until
+from bitagora_devtools.script import SIZE, one_sale, unlock, wait_until
+from bitagora_devtools.sim.printer import PrinterSimulator
 
 
 def shown(app: KioskApp, selector: str) -> str:
@@ -85,3 +88,41 @@ async def test_a_provisioned_kiosk_starts_at_the_lock_screen(tmp_path: Path) -> 
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
             assert not any(isinstance(s, TechnicianScreen) for s in app.screen_stack)
+
+
+async def test_a_shop_provisioned_from_its_card_unlocks_with_its_manager_and_sells_its_products(
+    central_server, tmp_path: Path
+) -> None:
+    # The technician's card: the shop, its first manager and its own catalog, no demo anything.
+    async with PrinterSimulator(tmp_path / "printer", port=0) as printer:
+        device = device_root(tmp_path)
+        more = f'\n[printer]\nkind = "network"\nhost = "127.0.0.1"\nport = {printer.port}\n'
+        device.write_setup(
+            central_server.base_url,
+            await central_server.make_code("Mercearia Rosa"),
+            shop_setup(more),
+        )
+        (device.setup.parent / "catalog.csv").write_text(CATALOG, encoding="utf-8")
+        assert await device.provision() == 0
+        status = read_status(device.data_dir)
+        assert status is not None and status.ok
+
+        # The kiosk as its unit starts it: the settings provisioning wrote, nothing seeded.
+        settings = load_settings(device.data_dir, device.config, env={})
+        till = await bootstrap.open_till(settings)
+        try:
+            app = KioskApp(till, clock=StepClock(), provisioning=status)
+            async with app.run_test(size=SIZE) as pilot:
+                await unlock(pilot, "2580")
+                await wait_until(pilot, lambda: app.sell.catalog_loaded, "the catalog")
+                assert app.screen is app.sell
+                sale = await one_sale(pilot, app, 0)
+        finally:
+            await till.close()
+
+    body = sale.record.body
+    assert body["staff"] == {"id": "marta", "name": "Marta Silva"}
+    (line,) = body["lines"]
+    prices = {"pao": 195, "leite": 89, "vinho": 650}  # CATALOG's, in cents
+    assert line["sku"] in prices and line["quantity"] == 1
+    assert sale.total.minor == line["unit_price"] == prices[line["sku"]]

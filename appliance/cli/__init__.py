@@ -33,6 +33,7 @@ BUILT_IN = {
     "report": "report",
     "refunds": "refunds",
     "wallet": "wallet",
+    "catalog": "catalog",
     "provision": "provision",
     "factory-reset": "provision",
 }

@@ -17,6 +17,9 @@ class ProvisionStatus:
     setup_sha256: str = ""
     device_id: str = ""
     doctor: str = ""
+    # The catalog file (the setup's [catalog] file) provisioning imported last: the same file
+    # again is not imported again, so a catalog imported by hand since stays.
+    catalog_sha256: str = ""
 
     @property
     def ok(self) -> bool:

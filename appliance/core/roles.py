@@ -71,6 +71,19 @@ class AuthError(PermissionError):
     """A PIN or a badge that matches nobody."""
 
 
+class NoStaff(AuthError):
+    """The till has nobody on it yet: no PIN or badge can be right, so none is counted as
+    wrong (a fresh till would otherwise lock its own PIN pad). The message says how to add
+    the first manager."""
+
+
+NO_STAFF = (
+    "No staff yet: add the first manager in bitagora-setup.toml ([manager] name and pin) "
+    "or at the device's shell with bitagora staff add ID --name NAME --role manager "
+    "(docs/TECHNICIAN.md)"
+)
+
+
 class NotAuthorized(AuthError):
     """Somebody whose role may not do (or approve) what was asked; the message says who may."""
 

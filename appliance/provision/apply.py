@@ -1,10 +1,14 @@
 """Applying a setup: the one code path of first boot, ``bitagora provision`` and the kiosk's retry.
 
 Steps, in order: system files (credentials, ``appliance.toml``, Wi-Fi, timezone, locale), the
-device key and store, enrollment with central, erasing the secrets from the setup file. Every
-step can run again without harm: an existing key is kept, an enrolled device is not enrolled
-again, a file that already holds the right content is not rewritten. Whatever happens ends in a
-status file (``status.py``) with the doctor's report, so the kiosk can show a failure in words.
+device key and store, the first manager, the shop's catalog, enrollment with central, erasing the
+secrets from the setup file. Every step can run again without harm: an existing key is kept, a
+manager who already has that PIN is left alone, a catalog file already imported is not imported
+again, an enrolled device is not enrolled again, a file that already holds the right content is
+not rewritten. The manager and the catalog come before enrollment, so a till that cannot reach
+central yet can still be unlocked and sell (its sales are sent once enrolled). Whatever happens
+ends in a status file (``status.py``) with the doctor's report, so the kiosk can show a failure
+in words.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
+
+from appliance.catalog_io import CatalogFileError, import_catalog
 from appliance.config import CREDENTIAL_SETTINGS, ConfigError, Settings, load_settings
 from appliance.doctor import (
     Check,
@@ -39,17 +46,20 @@ from appliance.doctor import (
 from appliance.provision.host import CONFIG, Host, HostError
 from appliance.provision.setup_file import (
     TYPED_ANSWERS,
+    Manager,
     Setup,
     SetupError,
+    catalog_path,
     erase_secrets,
     file_sha256,
     read_setup,
     settings_problems,
 )
 from appliance.provision.status import ProvisionStatus, read_status, write_status
-from appliance.store import device
+from appliance.store import catalog, device, lock
+from appliance.store.catalog import PinTaken, Staff
 from appliance.store.db import StoreError, open_db
-from appliance.store.identity import IdentityError
+from appliance.store.identity import DeviceIdentity, IdentityError
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.daemon import load_enrollment
 from appliance.uplink.service import EnrollFailed, device_store, enroll_device
@@ -66,6 +76,13 @@ FIX_ON_THE_CARD = (
     "card in a computer, edit {name} on the card's BOOT partition, put the card back and power "
     "the till on; it applies the file again at start."
 )
+FIX_THE_CATALOG = (
+    "To fix it: power the till off, put its SD card in a computer, correct {name} on the "
+    "card's BOOT partition (each problem is named above by line and column), put the card "
+    "back and power the till on; it is imported again at start."
+)
+# The catalog record's ``by`` for a catalog the setup file named (docs/PROTOCOL.md 1.4).
+PROVISION = {"via": "provision"}
 
 
 class StepFailed(Exception):
@@ -96,7 +113,11 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     if previous is not None and sha and previous.setup_sha256 == sha:
         # Compared before validating: a file superseded by typed answers may not be valid.
         if previous.ok:
-            return replace(previous, message=ALREADY_APPLIED)
+            named = named_catalog(path)
+            if named is None or _sha_or_none(named) in (None, previous.catalog_sha256):
+                return replace(previous, message=ALREADY_APPLIED)
+            # Only the catalog file was edited: import it, and nothing else of the setup.
+            return await _catalog_again(named, target, previous)
         wait = min(target.network_wait_s, FAILED_BEFORE_NETWORK_WAIT_S)
         target = replace(target, network_wait_s=wait)
     try:
@@ -119,6 +140,11 @@ def supersede(target: Target, path: Path) -> str:
     status = read_status(target.data_dir)
     if status is None or not status.ok or not path.is_file():
         return ""
+    # The catalog it names is superseded as well: imported only once edited.
+    named = named_catalog(path)
+    catalog_sha = _sha_or_none(named) if named is not None else None
+    if catalog_sha is not None:
+        status = replace(status, catalog_sha256=catalog_sha)
     try:
         sha = erase_secrets(path, datetime.now(UTC))
         done = f"{path}: secrets erased; applied again only once edited"
@@ -165,13 +191,26 @@ async def provision(
     step = "enrollment"
     device_id = ""
     sha = ""
+    previous = read_status(target.data_dir)
+    catalog_sha = previous.catalog_sha256 if previous is not None else ""
     try:
         if system:
             await _refuse_another_central(setup, target)
             step = "system files"
             apply_system(setup, target.host)
         step = "enrollment"
-        device_id = await _enroll(setup, target)
+        with lock.hold(target.data_dir):  # never in the middle of a restore
+            async with device_store(Settings(data_dir=target.data_dir)) as (identity, conn):
+                if setup.manager is not None:
+                    step = "first manager"
+                    await add_manager(conn, setup.manager)
+                if setup.catalog is not None:
+                    step = "catalog"
+                    catalog_sha = await import_named_catalog(
+                        conn, identity, setup.catalog, target, catalog_sha
+                    )
+                step = "enrollment"
+                device_id = await _enroll(setup, target, identity, conn)
         if system and setup.path.is_file():
             step = "erasing secrets"
             sha = erase_secrets(setup.path, datetime.now(UTC))
@@ -182,15 +221,18 @@ async def provision(
         IdentityError,
         device.DeviceMismatch,
         StoreError,
+        lock.StoreBusy,
     ) as err:
+        if how_to_fix and step == "catalog" and setup.catalog is not None:
+            how_to_fix = FIX_THE_CATALOG.format(name=setup.catalog.name)
         message = "\n".join(filter(None, (str(err), how_to_fix)))
         failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
-        return await _finish(target, failed)
+        return await _finish(target, replace(failed, catalog_sha256=catalog_sha))
     except (OSError, sqlite3.Error) as err:
         log.exception("provisioning failed at %s", step)
         message = "\n".join(filter(None, (f"{type(err).__name__}: {err}", how_to_fix)))
         failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
-        return await _finish(target, failed)
+        return await _finish(target, replace(failed, catalog_sha256=catalog_sha))
     status = ProvisionStatus(
         "ok",
         "done",
@@ -200,6 +242,7 @@ async def provision(
         str(target.host.root),
         sha,
         device_id,
+        catalog_sha256=catalog_sha,
     )
     return await _finish(target, status)
 
@@ -243,50 +286,155 @@ async def _refuse_another_central(setup: Setup, target: Target) -> None:
         )
 
 
-async def _enroll(setup: Setup, target: Target) -> str:
-    """The device key and store (made once), then enrollment unless already enrolled there."""
+async def add_manager(conn: aiosqlite.Connection, manager: Manager) -> None:
+    """The setup's first manager, so a fresh till can be unlocked: added, or given the name and
+    PIN the file says (a forgotten manager PIN is reset this way). A PIN erased from the file by
+    an earlier run leaves the manager as the till has them."""
+    if not manager.pin:
+        if any(staff.id == manager.id for staff, _ in await catalog.all_staff(conn)):
+            return
+        raise ValueError(
+            f"manager.pin: required: the PIN (4 to 8 digits) {manager.name} unlocks the till "
+            f"with; this till has no staff member {manager.id!r} yet"
+        )
+    wanted = Staff(manager.id, manager.name, "manager")
+    if await catalog.staff_by_pin(conn, manager.pin) == wanted:
+        return  # already so: nothing is written
+    try:
+        await catalog.add_staff(conn, manager.id, manager.name, "manager", manager.pin)
+    except PinTaken as err:
+        raise ValueError(f"manager.pin: {err}") from None
+    log.warning("first manager added", extra={"staff": manager.id})
+
+
+async def import_named_catalog(
+    conn: aiosqlite.Connection,
+    identity: DeviceIdentity,
+    path: Path,
+    target: Target,
+    imported_sha: str,
+) -> str:
+    """Import the catalog file the setup names, unless it is the one provisioning imported
+    last (so a catalog imported by hand since is not put back by a reboot). Returns the SHA-256
+    of the file now imported. ``ValueError`` names every bad row, by line and column."""
+    try:
+        sha = file_sha256(path)
+    except OSError as err:
+        raise ValueError(f"catalog.file: {path} cannot be read: {err.strerror}") from None
+    if sha == imported_sha:
+        return sha
+    currency = device_settings(target).device.currency
+    try:
+        imported = await import_catalog(conn, identity, currency, path, PROVISION)
+    except CatalogFileError as err:
+        raise ValueError(f"{path.name}: {err}") from None
+    log.warning("catalog imported: %s", imported.summary())
+    return sha
+
+
+def named_catalog(setup: Path) -> Path | None:
+    """The catalog file a setup file names, read leniently (None for a file that is not TOML
+    or names none): to notice an edited catalog next to an unchanged setup file."""
+    try:
+        document = tomllib.loads(setup.read_bytes().decode("utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    section = document.get("catalog")
+    name = section.get("file") if isinstance(section, Mapping) else None
+    if not isinstance(name, str) or not name.strip():
+        return None
+    return catalog_path(setup, name.strip())
+
+
+def _sha_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None  # taken off the card since: the catalog stays as imported
+
+
+async def _catalog_again(path: Path, target: Target, previous: ProvisionStatus) -> ProvisionStatus:
+    """The setup file is unchanged and applied, its catalog file edited: import the catalog
+    alone (settings typed at ``bitagora provision`` since still win over the setup file's)."""
     settings = Settings(data_dir=target.data_dir)
-    async with device_store(settings) as (identity, conn):
-        state = await load_enrollment(conn)
-        if state is not None and state.device_id == identity.device_id:
-            return state.device_id
-        if not setup.enrollment_code:
-            raise EnrollFailed(
-                "central.enrollment_code: required: this device is not enrolled yet; ask "
-                "central operations for a code and write it into the setup file"
+    try:
+        with lock.hold(target.data_dir):
+            async with device_store(settings) as (identity, conn):
+                sha = await import_named_catalog(
+                    conn, identity, path, target, previous.catalog_sha256
+                )
+    except (
+        ValueError,
+        IdentityError,
+        device.DeviceMismatch,
+        StoreError,
+        lock.StoreBusy,
+        OSError,
+        sqlite3.Error,
+    ) as err:
+        problem = str(err)
+        if isinstance(err, OSError | sqlite3.Error):
+            log.exception("provisioning failed at catalog")
+            problem = f"{type(err).__name__}: {err}"
+        fix = FIX_THE_CATALOG.format(name=path.name)
+        failed = _failed(
+            target, "catalog", f"{problem}\n{fix}", previous.setup, sha=previous.setup_sha256
+        )
+        failed = replace(
+            failed, device_id=previous.device_id, catalog_sha256=previous.catalog_sha256
+        )
+        return await _finish(target, failed)
+    # The doctor's report of the run that applied the setup stays: nothing else changed.
+    status = replace(
+        previous, message=f"catalog {path.name} imported again", at=_now(), catalog_sha256=sha
+    )
+    return await _finish(target, status, run_doctor=False)
+
+
+async def _enroll(
+    setup: Setup, target: Target, identity: DeviceIdentity, conn: aiosqlite.Connection
+) -> str:
+    """Enrollment with central, unless already enrolled there."""
+    state = await load_enrollment(conn)
+    if state is not None and state.device_id == identity.device_id:
+        return state.device_id
+    if not setup.enrollment_code:
+        raise EnrollFailed(
+            "central.enrollment_code: required: this device is not enrolled yet; ask "
+            "central operations for a code and write it into the setup file"
+        )
+    backoff = Backoff(1, 15)
+    started = time.monotonic()
+    deadline = started + target.network_wait_s
+    while True:
+        try:
+            state = await enroll_device(
+                conn, identity, setup.enrollment_code, setup.central_url, 10
             )
-        backoff = Backoff(1, 15)
-        started = time.monotonic()
-        deadline = started + target.network_wait_s
-        while True:
-            try:
-                state = await enroll_device(
-                    conn, identity, setup.enrollment_code, setup.central_url, 10
-                )
-            except EnrollFailed as err:
-                delay = backoff.next_delay()
-                if not err.transient or time.monotonic() + delay > deadline:
-                    if err.transient:
-                        tries = backoff.failures
-                        waited = time.monotonic() - started
-                        raise EnrollFailed(
-                            f"{err} ({tries} {'try' if tries == 1 else 'tries'} in {waited:.0f} s)"
-                            "; check the network (Wi-Fi name and passphrase, or the cable) and "
-                            "that central's address is right"
-                        ) from None
-                    raise
-                # Said once: the network coming up takes a while, and a line per retry would
-                # scroll the technician's screen for minutes.
-                level = logging.WARNING if backoff.failures == 1 else logging.DEBUG
-                log.log(
-                    level,
-                    "central not reachable yet (%s); trying again for up to %.0f s",
-                    err,
-                    deadline - time.monotonic(),
-                )
-                await asyncio.sleep(delay)  # waiting for the network to come up, not a sync
-                continue
-            return state.device_id
+        except EnrollFailed as err:
+            delay = backoff.next_delay()
+            if not err.transient or time.monotonic() + delay > deadline:
+                if err.transient:
+                    tries = backoff.failures
+                    waited = time.monotonic() - started
+                    raise EnrollFailed(
+                        f"{err} ({tries} {'try' if tries == 1 else 'tries'} in {waited:.0f} s)"
+                        "; check the network (Wi-Fi name and passphrase, or the cable) and "
+                        "that central's address is right"
+                    ) from None
+                raise
+            # Said once: the network coming up takes a while, and a line per retry would
+            # scroll the technician's screen for minutes.
+            level = logging.WARNING if backoff.failures == 1 else logging.DEBUG
+            log.log(
+                level,
+                "central not reachable yet (%s); trying again for up to %.0f s",
+                err,
+                deadline - time.monotonic(),
+            )
+            await asyncio.sleep(delay)  # waiting for the network to come up, not a sync
+            continue
+        return state.device_id
 
 
 def merged_config(

@@ -1,10 +1,12 @@
 """``bitagora-setup.toml``: what a technician writes on the SD card's boot partition.
 
 The file names the shop, central and its one-time enrollment code, the Wi-Fi, the timezone and
-locale, and any ``appliance.toml`` section (printer, drawer, Lightning, on-chain, card…) with the
-same keys. Secrets (the enrollment code, the Wi-Fi passphrase and ``CREDENTIAL_SETTINGS``) never
-reach ``appliance.toml``; once applied they are erased from this file (``erase_secrets``), the
-rest kept as written. Every problem is reported at once, each naming its key.
+locale, the first manager (``[manager]``: name and PIN), the shop's catalog (``[catalog] file``: a
+CSV file next to this one, docs/CATALOG.md), and any ``appliance.toml`` section (printer, drawer,
+Lightning, on-chain, card…) with the same keys. Secrets (the enrollment code, the Wi-Fi
+passphrase, the manager's PIN and ``CREDENTIAL_SETTINGS``) never reach ``appliance.toml``; once
+applied they are erased from this file (``erase_secrets``), the rest kept as written. Every
+problem is reported at once, each naming its key.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from appliance.config import (
     did_you_mean,
     settings_from_document,
 )
+from appliance.core.catalog import fold
 
 SETUP_FILE_NAME = "bitagora-setup.toml"
 # Raspberry Pi OS bookworm mounts the FAT boot partition here.
@@ -39,9 +42,14 @@ SETUP_ONLY = {
     "central": ("url", "enrollment_code"),
     "wifi": ("ssid", "passphrase", "country"),
     "system": ("timezone", "locale"),
+    "manager": ("name", "pin", "id"),
+    "catalog": ("file",),
 }
 # Erased from the file once applied: "section.key".
-SECRETS = frozenset({"central.enrollment_code", "wifi.passphrase", *CREDENTIAL_SETTINGS})
+SECRETS = frozenset(
+    {"central.enrollment_code", "wifi.passphrase", "manager.pin", *CREDENTIAL_SETTINGS}
+)
+PIN_DIGITS = range(4, 9)  # as bitagora staff add takes them
 
 _CODE = re.compile(r"^[A-Za-z0-9]{12}$")
 _LOCALE = re.compile(r"^[a-z]{2,3}_[A-Z]{2}\.UTF-8$")
@@ -66,6 +74,16 @@ class Wifi:
 
 
 @dataclass(frozen=True)
+class Manager:
+    """The first manager: added to the staff with this PIN (``pin`` "" once erased from the
+    file: the manager was added then, and is left as the till has them)."""
+
+    id: str
+    name: str
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Setup:
     path: Path
     sha256: str
@@ -77,6 +95,8 @@ class Setup:
     locale: str
     config: dict[str, dict[str, Any]] = field(repr=False)  # appliance.toml, secrets left out
     secrets: dict[str, str] = field(repr=False)  # CREDENTIAL_SETTINGS given in the file
+    manager: Manager | None = None
+    catalog: Path | None = None  # the catalog file, found next to the setup file
 
 
 def read_setup(path: Path, known_secrets: Mapping[str, str] | None = None) -> Setup:
@@ -167,6 +187,8 @@ def parse_setup(
     locale = text("system", "locale")
     if locale and not _LOCALE.match(locale):
         problems.append(f"system.locale: {locale!r} is not a UTF-8 locale like pt_PT.UTF-8")
+    manager = _manager(document, text, problems)
+    catalog = _catalog(path, document, text, problems)
 
     config: dict[str, dict[str, Any]] = {
         name: dict(document[name]) for name in SECTIONS if name in document
@@ -186,7 +208,18 @@ def parse_setup(
     if problems:
         raise SetupError(path, problems)
     return Setup(
-        path, sha256, merchant, url.rstrip("/"), code, wifi, timezone, locale, config, secrets
+        path,
+        sha256,
+        merchant,
+        url.rstrip("/"),
+        code,
+        wifi,
+        timezone,
+        locale,
+        config,
+        secrets,
+        manager,
+        catalog,
     )
 
 
@@ -231,6 +264,60 @@ def _wifi(document: Mapping[str, Any], text: Any, problems: list[str]) -> Wifi |
     elif not _COUNTRY.match(country):
         problems.append(f"wifi.country: {country!r} is not a two-letter country code (PT, DE, US…)")
     return Wifi(ssid, passphrase, country)
+
+
+def _manager(document: Mapping[str, Any], text: Any, problems: list[str]) -> Manager | None:
+    """``[manager]``: the first manager, so a fresh till can be unlocked. The PIN may be missing
+    only once erased (``apply`` then finds the manager on the till, or says it is required)."""
+    if "manager" not in document:
+        return None
+    name, pin, staff_id = text("manager", "name"), text("manager", "pin"), text("manager", "id")
+    if not name:
+        problems.append("manager.name: required in [manager]: the first manager's name")
+    if pin and (not pin.isdigit() or len(pin) not in PIN_DIGITS):
+        problems.append('manager.pin: a PIN is 4 to 8 digits, in quotes (pin = "4321")')
+    if staff_id and not _STAFF_ID.match(staff_id):
+        problems.append(
+            f"manager.id: {staff_id!r} is not a short id: letters, digits, - and _, at most 32"
+        )
+    return Manager(staff_id or staff_id_for(name), name, pin)
+
+
+_STAFF_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def staff_id_for(name: str) -> str:
+    """The short id a manager named only by name gets: the first word of the name, folded to
+    plain lower-case letters and digits ("Marta Silva" → ``marta``), else ``manager``."""
+    words = [re.sub(r"[^a-z0-9]", "", word) for word in fold(name).split()]
+    return next((word[:32] for word in words if word), "manager")
+
+
+def _catalog(
+    path: Path, document: Mapping[str, Any], text: Any, problems: list[str]
+) -> Path | None:
+    """``[catalog] file``: the shop's catalog CSV, named relative to the setup file's folder
+    (the boot partition), checked to be there now; its rows are checked when it is imported."""
+    if "catalog" not in document:
+        return None
+    name = text("catalog", "file")
+    if not name:
+        problems.append(
+            "catalog.file: required in [catalog]: the catalog CSV's name, next to this file "
+            '(file = "catalog.csv"; docs/CATALOG.md)'
+        )
+        return None
+    found = catalog_path(path, name)
+    if not found.is_file():
+        problems.append(
+            f"catalog.file: {name!r}: no such file next to {path.name} (looked for {found})"
+        )
+    return found
+
+
+def catalog_path(setup: Path, name: str) -> Path:
+    """Where ``[catalog] file = name`` of the setup file ``setup`` points."""
+    return setup.parent / name  # an absolute name stands for itself
 
 
 def _known_timezone(name: str) -> bool:

@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from appliance.core.lockout import TILL, LockedOut, LockoutPolicy, staff_subject, utc_now
-from appliance.core.roles import Action, AuthError, NotAuthorized, allowed, require
+from appliance.core.roles import (
+    NO_STAFF,
+    Action,
+    AuthError,
+    NoStaff,
+    NotAuthorized,
+    allowed,
+    require,
+)
 from appliance.store import catalog, journal, lockout
 from appliance.store.catalog import Staff
 from appliance.store.db import transaction
@@ -29,6 +37,7 @@ __all__ = [
     "AuthError",
     "Grant",
     "LockedOut",
+    "NoStaff",
     "NotAuthorized",
     "Staff",
 ]
@@ -88,7 +97,9 @@ class AccessService:
         """The staff member whose PIN this is. A PIN alone says who types it, so a wrong one
         counts against the till's PIN pad as a whole: ``LockedOut`` (subject ``till``) once five
         have locked it, and for any PIN, right or not, while it is locked; also ``LockedOut``
-        for the right PIN of a staff member who is locked out."""
+        for the right PIN of a staff member who is locked out. ``NoStaff`` (never counted) on
+        a till nobody has been added to yet."""
+        await self.refuse_without_staff()
         await self.refuse_if_locked(TILL)
         staff = await catalog.staff_by_pin(self.conn, pin)
         if staff is None:
@@ -104,6 +115,7 @@ class AccessService:
         also lifts that lock, journalled. A staff member who is locked out is refused."""
         staff = await catalog.staff_by_badge(self.conn, uid)
         if staff is None:
+            await self.refuse_without_staff()
             raise AuthError("unknown badge")
         await self.refuse_if_locked(staff_subject(staff.id), staff)
         if allowed(staff.role, "unlock_staff"):
@@ -113,6 +125,15 @@ class AccessService:
             if record is not None:
                 log.warning("PIN pad lockout lifted", extra={"by": staff.id, "via": "badge"})
         return staff
+
+    async def has_staff(self) -> bool:
+        """Whether anybody has been added to the till (the lock screen says how, if not)."""
+        return await catalog.has_staff(self.conn)
+
+    async def refuse_without_staff(self) -> None:
+        """``NoStaff`` while nobody has been added: no PIN can be right, so none is wrong."""
+        if not await catalog.has_staff(self.conn):
+            raise NoStaff(NO_STAFF)
 
     async def lockout_remaining(self, staff: Staff | None = None) -> timedelta:
         """How much longer the till's PIN pad (or ``staff``) stays locked; zero when it is not.
@@ -216,6 +237,8 @@ class AccessService:
         locked requester or approver, NotAuthorized (not counted: the PIN was right) for a role
         that may not approve ``action``."""
         subject = TILL if requester is None else staff_subject(requester.id)
+        if requester is None:
+            await self.refuse_without_staff()
         await self.refuse_if_locked(subject, requester)
         approver = await catalog.staff_by_pin(self.conn, pin)
         if approver is None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from appliance.core.barcode import BarcodeError
-from appliance.core.roles import AuthError, NotAuthorized
+from appliance.core.roles import AuthError, NoStaff, NotAuthorized
 from appliance.services.access import AccessService, LockedOut
 from appliance.services.background import Background
 from appliance.services.devices import DeviceInputs, ScreenLight
@@ -55,6 +55,7 @@ __all__ = [
     "DrawerOpening",
     "DrawerState",
     "LockedOut",
+    "NoStaff",
     "NotAuthorized",
     "NothingToReprint",
     "PrinterState",

@@ -412,6 +412,12 @@ async def add_staff(
     return Staff(staff_id, name, role)
 
 
+async def has_staff(conn: aiosqlite.Connection) -> bool:
+    """Whether anybody at all may use the till."""
+    row = await fetch_one(conn, "SELECT EXISTS (SELECT 1 FROM staff)")
+    return bool(row and row[0])
+
+
 async def all_staff(conn: aiosqlite.Connection) -> list[tuple[Staff, list[str]]]:
     """Everyone who may use the till, with the UIDs of their badges."""
     people = await conn.execute_fetchall("SELECT id, name, role FROM staff ORDER BY id")

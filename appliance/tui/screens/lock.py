@@ -4,7 +4,10 @@ does a staff badge tapped on the NFC reader (the app passes taps down with ``bad
 Five wrong PINs close together lock the PIN pad (``AccessService.unlock`` counts them and keeps
 the lock in the store): the screen then says "Too many wrong PINs: try again in 4:32", counting
 down, with the keypad disabled; badges still work. It asks the till at mount, so a lock survives
-a restart."""
+a restart.
+
+A till nobody has been added to yet says so, and how to add the first manager, instead of a
+prompt; a PIN typed there is answered the same way and never counted as wrong."""
 
 from __future__ import annotations
 
@@ -19,10 +22,17 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from appliance.core.lockout import TILL, locked_message
-from appliance.services.till import AuthError, LockedOut, Staff, Till
+from appliance.services.till import AuthError, LockedOut, NoStaff, Staff, Till
 from appliance.tui.widgets.pin_pad import PinPad
 
 log = logging.getLogger(__name__)
+
+
+NO_STAFF_PROMPT = (
+    "No staff yet. Add the first manager in bitagora-setup.toml on the card's BOOT partition "
+    "([manager] name and pin), or at the device's shell:\n"
+    "bitagora staff add ID --name NAME --role manager"
+)
 
 
 def _till_locked(left: timedelta) -> str:
@@ -43,11 +53,27 @@ class LockScreen(Screen[Staff]):
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="lock-panel"):
             yield Static(self.till.merchant_name, id="lock-title", markup=False)
-            yield Static(self._prompt(), id="lock-prompt")
+            yield Static(self._prompt(), id="lock-prompt", markup=False)
             yield self.pad
 
     def on_mount(self) -> None:
         self._ask_lockout()
+        self._ask_staff()
+
+    @work(exclusive=True, group="staff", exit_on_error=False)
+    async def _ask_staff(self) -> None:
+        """A fresh till with nobody on it says how to add somebody, rather than "Enter your
+        PIN": no PIN could be right."""
+        try:
+            if not await self.till.access.has_staff():
+                self._no_staff(NO_STAFF_PROMPT)
+        except Exception:
+            log.exception("could not ask whether the till has staff")
+
+    def _no_staff(self, text: str) -> None:
+        prompt = self.query_one("#lock-prompt", Static)
+        prompt.update(text)
+        prompt.add_class("-no-staff")
 
     @work(exclusive=True, group="lockout", exit_on_error=False)
     async def _ask_lockout(self) -> None:
@@ -98,6 +124,10 @@ class LockScreen(Screen[Staff]):
                 self.pad.finished()
             else:  # the right PIN or badge of someone locked out: tell them, not others
                 self.pad.finished(locked_message(err.subject, err.remaining))
+            return
+        except NoStaff:
+            self._no_staff(NO_STAFF_PROMPT)
+            self.pad.finished("Nobody can unlock this till yet")
             return
         except AuthError:
             self.pad.finished(refused)

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 MIN_TYPED_BARCODE = 4
 TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
 NO_SHIFT_BANNER = "No shift open. Sales are recorded; to count a float, open a shift in the Menu."
+# One line: the notice's. The shop's catalog comes from a file (docs/CATALOG.md) or, once the
+# back office sends one, from central.
+NO_PRODUCTS = "No products yet: bitagora catalog import FILE.csv, or wait for central's"
 
 
 class SellScreen(Screen[None]):
@@ -297,7 +300,7 @@ class SellScreen(Screen[None]):
         else:
             self.category = categories[0] if categories else None
         if not products:
-            self.show_notice("No products in the catalog", error=True)
+            self.show_notice(NO_PRODUCTS, error=True)
 
     @on(CategoryBar.Selected)
     def _category_selected(self, event: CategoryBar.Selected) -> None:
