@@ -18,7 +18,7 @@ import logging
 import socket
 import textwrap
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -588,6 +588,20 @@ def render_test_page(description: str, width_chars: int = 48, profile: str | Non
     return bytes(printer.output)
 
 
+def _head(printer: Escpos, merchant: str, header_lines: Sequence[str], width: int) -> None:
+    """Every printout's start: the printer reset to our code page, the shop's name large and
+    centred, then its header lines."""
+    printer.hw("INIT")
+    _select_code_page(printer)
+    printer.set(align="center", bold=True, double_width=True, double_height=True)
+    for row in _wrap(merchant, width // 2):
+        printer.textln(row)
+    printer.set(normal_textsize=True, bold=False)
+    for line in header_lines:
+        for row in _wrap(line, width):
+            printer.textln(row)
+
+
 def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     """Send a receipt to a python-escpos printer object.
 
@@ -597,16 +611,7 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     from escpos.constants import QR_ECLEVEL_M
 
     r = receipt
-    printer.hw("INIT")
-    _select_code_page(printer)
-
-    printer.set(align="center", bold=True, double_width=True, double_height=True)
-    for row in _wrap(r.merchant, width // 2):
-        printer.textln(row)
-    printer.set(normal_textsize=True, bold=False)
-    for line in r.header_lines:
-        for row in _wrap(line, width):
-            printer.textln(row)
+    _head(printer, r.merchant, r.header_lines, width)
     if r.title:
         _banner(printer, f"** {r.title} **")
     if r.copy:
@@ -673,15 +678,7 @@ def compose_report(printer: Escpos, report: ReportPrintout, width: int) -> None:
     number and signature; an X, journalled nowhere, with none. No QR code: a report is not a
     sale to look up."""
     r = report
-    printer.hw("INIT")
-    _select_code_page(printer)
-    printer.set(align="center", bold=True, double_width=True, double_height=True)
-    for row in _wrap(r.merchant, width // 2):
-        printer.textln(row)
-    printer.set(normal_textsize=True, bold=False)
-    for line in r.header_lines:
-        for row in _wrap(line, width):
-            printer.textln(row)
+    _head(printer, r.merchant, r.header_lines, width)
     _banner(printer, r.title)
     printer.set(align="left")
     printer.ln()
