@@ -22,7 +22,7 @@ from textual.widgets import Button, Static
 
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
-from appliance.core.catalog import Product
+from appliance.core.catalog import CatalogRef, Product
 from appliance.services.till import (
     AuthError,
     DrawerState,
@@ -123,6 +123,8 @@ class SellScreen(Screen[None]):
         self.till = till
         self.scanner = ScanBuffer(clock)
         self.products: list[Product] = []
+        # The catalog version the grid shows and a new cart is priced from.
+        self.catalog_version: CatalogRef | None = None
         self.notice_is_error = False
         self._notice_unread = False  # it came while the screen was covered (locked, paying)
         self.cart: Cart = till.sales.new_cart()
@@ -282,6 +284,7 @@ class SellScreen(Screen[None]):
     @work(exclusive=True, group="catalog", exit_on_error=False)
     async def load_catalog(self) -> None:
         try:
+            self.catalog_version = await self.till.sales.catalog_version()
             products = await self.till.sales.products()
         except Exception as err:
             log.exception("could not load the catalog")
@@ -317,6 +320,10 @@ class SellScreen(Screen[None]):
         self.add_product(event.product)
 
     def add_product(self, product: Product) -> None:
+        if self.cart.is_empty:
+            # The cart starts: it is priced from the catalog version the grid shows, and names
+            # it, even if an import lands before it is paid.
+            self.cart.catalog = self.catalog_version
         try:
             line = self.cart.add(product)
         except CartError as err:
@@ -503,7 +510,7 @@ class SellScreen(Screen[None]):
     async def _lookup(self, code: str) -> None:
         product = None
         try:
-            product = await self.till.sales.product_for_barcode(code)
+            product = await self.till.sales.product_for_barcode(code, self.cart)
         except BarcodeError:
             self.show_notice(
                 f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",
