@@ -18,7 +18,7 @@ from appliance.store import catalog_versions, journal
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
-from appliance.tui.screens.sell import SellScreen
+from appliance.tui.screens.sell import PAGE, SellScreen
 from appliance.tui.widgets.product_grid import ProductButton, ProductGrid
 from bitagora_devtools.script import tap, wait_until
 
@@ -66,7 +66,7 @@ async def test_search_and_categories_at_50000_products(large_till: Till) -> None
         tabs = [b.name for b in sell.query(".category")]
         assert tabs == [f"Aisle {a:02d}" for a in range(AISLES)]
         # The first tab's first page, in position order.
-        assert await settled(pilot, sell) == [f"p{i * AISLES:06d}" for i in range(60)]
+        assert await settled(pilot, sell) == [f"p{i * AISLES:06d}" for i in range(PAGE)]
 
         await type_slowly(pilot, clock, "#4999")
         found = await settled(pilot, sell)
@@ -84,13 +84,13 @@ async def test_search_and_categories_at_50000_products(large_till: Till) -> None
             await tap(pilot, tab)
             skus = await settled(pilot, sell)
             assert skus[:3] == [f"p{aisle + k * AISLES:06d}" for k in range(3)]
-            assert len(skus) == 60
+            assert len(skus) == PAGE
 
         # Accent- and case-insensitive, across every aisle.
         await type_slowly(pilot, clock, "CREME FRAICHE #4999")
         assert sorted(await settled(pilot, sell)) == ["p004999", "p049994", "p049999"]
         # Never a widget per product: only the pages shown exist.
-        assert len(list(app.screen.query(ProductButton))) <= 120
+        assert len(list(app.screen.query(ProductButton))) <= 3 * PAGE
 
 
 async def test_scrolling_reads_the_next_pages(large_till: Till) -> None:
@@ -98,18 +98,18 @@ async def test_scrolling_reads_the_next_pages(large_till: Till) -> None:
         sell = app.sell
         grid = sell.query_one(ProductGrid)
         first = await settled(pilot, sell)
-        assert len(first) == 60 and grid.more
+        assert len(first) == PAGE and grid.more
         for pages in (2, 3):
             grid.scroll_end(animate=False)
-            wanted = 60 * pages
+            wanted = PAGE * pages
             await wait_until(pilot, lambda n=wanted: len(grid.buttons) >= n, f"page {pages}")
         skus = grid_skus(sell)
         # Aisle 00 in position order, no product twice, none skipped.
         assert skus == [f"p{i * AISLES:06d}" for i in range(len(skus))]
-        assert len(skus) == len(set(skus)) >= 180
+        assert len(skus) == len(set(skus)) >= 3 * PAGE
         # A product from past the first page sells like any other.
-        await tap(pilot, grid.button_for(f"p{150 * AISLES:06d}"))
-        assert cart_summary(sell) == [(1, f"p{150 * AISLES:06d}")]
+        await tap(pilot, grid.button_for(f"p{(3 * PAGE - 5) * AISLES:06d}"))
+        assert cart_summary(sell) == [(1, f"p{(3 * PAGE - 5) * AISLES:06d}")]
 
 
 HEADER = "sku,name,category,price,tax_percent,price_includes_tax,barcodes\n"

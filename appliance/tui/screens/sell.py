@@ -49,7 +49,7 @@ from appliance.tui.widgets.tap_button import TapButton
 log = logging.getLogger(__name__)
 
 MIN_TYPED_BARCODE = 4
-PAGE = 60  # products read at a time (a screenful or two)
+PAGE = 40  # products read at a time (two screenfuls at 120×40 cells)
 CATALOG_CHECK_S = 3.0  # how often an idle till looks for a new catalog version
 TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
 NO_SHIFT_BANNER = "No shift open: sales are recorded; Menu → Open shift counts the float in"
