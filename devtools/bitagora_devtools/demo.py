@@ -70,6 +70,9 @@ class DemoError(RuntimeError):
 
 def free_port(wanted: int = 0) -> int:
     with socket.socket() as sock:
+        # As the servers bind (uvicorn sets it too): a port whose last connections linger in
+        # TIME_WAIT after the previous run is free; one with a listener is still taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", wanted))
         except OSError as err:
@@ -345,6 +348,7 @@ async def _run(root: Path, headless: bool, sales: int) -> str:
         till = await bootstrap.open_till(settings)
         stack.push_async_callback(till.close)
         await seed_demo(till.conn, till.currency)
+        await till.sales.record_catalog()  # a `catalog` record: the demo's sales name it
         if await outbox.get_state(till.conn, "device_id") is None:
             await _enroll(central_dir, device_dir)
         await stack.enter_async_context(
@@ -397,7 +401,7 @@ async def lightning_sale(till: Till, ln_socket: Path) -> SaleResult:
     products = await till.sales.products()
     if not products:
         raise DemoError("the catalog is empty: nothing to sell")
-    cart = till.sales.new_cart()
+    cart = await till.sales.start_cart()  # priced from the catalog version in force
     cart.add(products[0], 1)
     try:
         offer = await payments.offer(cart, staff)
