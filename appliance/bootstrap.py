@@ -39,7 +39,7 @@ from appliance.services.sales import SalesService
 from appliance.services.shift import ShiftService
 from appliance.services.split import PaymentHooks, SplitTender
 from appliance.services.till import Capabilities, Devices, Till
-from appliance.store import device
+from appliance.store import catalog_versions, device
 from appliance.store.db import BACKSTOP_CHECKPOINT_PAGES, open_db
 from appliance.store.identity import load_or_create_identity
 
@@ -197,6 +197,10 @@ async def _build(
     conn = await open_db(settings.database_path, BACKSTOP_CHECKPOINT_PAGES)
     stack.push_async_callback(conn.close)
     await device.bind(conn, identity)
+    if print_worker:
+        # The catalog the tables hold is a recorded version before the first sale (a tool
+        # beside a running kiosk leaves that to the kiosk).
+        await catalog_versions.ensure_recorded(conn, identity, settings.device.currency)
 
     bus = EventBus()
     background = Background()

@@ -64,6 +64,7 @@ async def _run_kiosk(settings: Settings, seed: Seed | None) -> int:
         try:
             if seed is not None:
                 await seed(till.conn, till.currency)
+                await till.sales.record_catalog()  # the seeded catalog is a version too
             # Asked while the lock screen comes up (the printer may take a while to answer).
             till.background.start(_report_status(till))
             provisioning = till.provisioning.status()

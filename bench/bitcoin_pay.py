@@ -209,7 +209,8 @@ def qr_shown(screen: Screen[Any]) -> bool:
 async def sell_espresso(pilot: Pilot[None], app: KioskApp) -> None:
     """An espresso in the cart, as its product button does (untimed: no taps, one pause)."""
     sell = app.sell
-    sell.add_product(next(p for p in sell.products if p.sku == "espresso"))
+    products = await app.till.sales.products()
+    sell.add_product(next(p for p in products if p.sku == "espresso"))
     await pilot.pause()
 
 

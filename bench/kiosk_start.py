@@ -22,6 +22,7 @@ import sys
 import tempfile
 import termios
 import time
+from collections.abc import Callable
 
 READY = b"Enter your PIN"
 COLUMNS, ROWS = 100, 30  # an 800x480 panel with the shipped console font
@@ -45,8 +46,11 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def time_to_ready(argv: list[str], env: dict[str, str]) -> float:
-    """Seconds from spawn until READY appears on the terminal; the process is then stopped."""
+def time_to_ready(
+    argv: list[str], env: dict[str, str], at_ready: Callable[[int], None] | None = None
+) -> float:
+    """Seconds from spawn until READY appears on the terminal; ``at_ready(pid)`` is then called
+    (bench/catalog_kiosk.py reads the process's memory) and the process stopped."""
     master, slave = os.openpty()  # Textual draws on stderr, so all three are the terminal
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     start = time.perf_counter()
@@ -65,7 +69,10 @@ def time_to_ready(argv: list[str], env: dict[str, str]) -> float:
                     seen = seen[-len(READY) :] + os.read(master, 65536)
                 except OSError:  # the terminal closed: the process is gone
                     continue
-        return time.perf_counter() - start
+        ready = time.perf_counter() - start
+        if at_ready is not None:
+            at_ready(proc.pid)
+        return ready
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

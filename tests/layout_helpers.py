@@ -49,7 +49,7 @@ async def screen_at(
         pin = None if name == "lock" else "1234"
         async with kiosk(shop.till, StepClock(), pin=pin, size=size) as (app, pilot):
             if name in ("sell", "pay-cash"):
-                products = {p.sku: p for p in app.sell.products}
+                products = {p.sku: p for p in await app.till.sales.products()}
                 for sku in CART:
                     await tap_product(pilot, app.sell, products[sku])
                 # the cart scrolls its new line into view once it has been laid out

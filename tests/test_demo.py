@@ -108,9 +108,10 @@ def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns
     first, root = demo_runs.first, demo_runs.root
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("demo OK: 2 cash sales and 1 Lightning sale")
-    # Each cash sale is two records (the sale and its drawer opening); the Lightning sale is two
-    # too (its `payment` offer, then the sale).
-    assert "verified on device (6 records) and central (6)" in first.stdout
+    # The demo catalog's `catalog` record first (every sale names its version); each cash sale
+    # is two records (the sale and its drawer opening); the Lightning sale is two too (its
+    # `payment` offer, then the sale).
+    assert "verified on device (7 records) and central (7)" in first.stdout
     assert demo_runs.first_receipts == 3
 
     written = (root / "device" / "appliance.toml").read_text(encoding="utf-8")
@@ -123,8 +124,15 @@ def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns
     assert config["lightning"]["kind"] == "socket"
     assert config["rates"]["base_urls"]
     records = demo_runs.first_records
-    assert [kind for kind, _ in records] == ["sale", "drawer_open"] * 2 + ["payment", "sale"]
-    offer = records[4][1]
+    assert [kind for kind, _ in records] == ["catalog"] + ["sale", "drawer_open"] * 2 + [
+        "payment",
+        "sale",
+    ]
+    catalog = records[0][1]
+    assert catalog["version"] == 1 and catalog["source"] == {"kind": "local"}
+    version = {"version": 1, "sha256": catalog["sha256"]}
+    assert all(body["catalog"] == version for kind, body in records if kind == "sale")
+    offer = records[5][1]
     # One unified offer: the wallet's first address and an invoice, at one locked rate.
     assert offer["state"] == "offered" and offer["onchain"]["address"] == BIP84_RECEIVE_0
     assert offer["lightning"]["msat"] > 0 and offer["rate"]["currency"] == "EUR"
@@ -151,7 +159,8 @@ def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns
     # simulated node (which forgot everything) is told to count payments on from the first run.
     second = demo_runs.second
     assert second.returncode == 0, second.stderr
-    assert "verified on device (10 records) and central (10)" in second.stdout
+    # The same catalog seeded again is the same version: no second `catalog` record.
+    assert "verified on device (11 records) and central (11)" in second.stdout
     assert "demo: central ready (" in second.stderr and "enrolling" not in second.stderr
     assert len(lightning_sales(journal(root))) == 2
 

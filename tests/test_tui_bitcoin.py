@@ -97,7 +97,9 @@ async def test_no_rate_says_so_and_offers_nothing(tmp_path: Path) -> None:
     async with bitcoin_shop(tmp_path) as shop, kiosk(shop.till) as (app, pilot):
         shop.rates.answer(kraken=500, bitstamp=500, coinbase=500, coingecko=500)
         sell = app.sell
-        await tap_product(pilot, sell, next(p for p in sell.products if p.sku == "espresso"))
+        await tap_product(
+            pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == "espresso")
+        )
         await tap(pilot, "#pay-bitcoin")
         await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the screen")
         screen = app.screen
@@ -139,7 +141,7 @@ async def test_late_payment_after_expiry_is_told_on_the_sell_screen(tmp_path: Pa
 async def test_large_onchain_payment_shows_the_confirmations_it_waits_for(tmp_path: Path) -> None:
     async with bitcoin_shop(tmp_path, lightning=False) as shop, kiosk(shop.till) as (app, pilot):
         sell = app.sell
-        espresso = next(p for p in sell.products if p.sku == "espresso")
+        espresso = next(p for p in await sell.till.sales.products() if p.sku == "espresso")
         sell.cart.add(espresso, 350)  # 630 EUR: over 1,000,000 sats, 3 confirmations
         screen = await open_bitcoin_payment(pilot, app)
         offer = screen.offer

@@ -70,7 +70,9 @@ async def sale_records(till: Till) -> list[Record]:
 async def open_card_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayCardScreen:  # noqa: ANN001
     """One ``sku`` in the cart, Pay card tapped: the card screen once the reader waits."""
     sell = app.sell
-    await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
+    await tap_product(
+        pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
+    )
     await tap(pilot, "#pay-card")
     await wait_until(pilot, lambda: isinstance(app.screen, PayCardScreen), "the card screen")
     screen = app.screen
@@ -210,7 +212,9 @@ async def test_a_start_the_network_cut_off_can_be_tried_again(rig: Rig) -> None:
     rig.sim.drop("POST", "/v1/payment_intents", count=retries + 1)
     async with kiosk(rig.till) as (app, pilot):
         sell = app.sell
-        await tap_product(pilot, sell, next(p for p in sell.products if p.sku == "espresso"))
+        await tap_product(
+            pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == "espresso")
+        )
         await tap(pilot, "#pay-card")
         await wait_until(pilot, lambda: isinstance(app.screen, PayCardScreen), "the card screen")
         screen = app.screen

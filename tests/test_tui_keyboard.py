@@ -34,7 +34,8 @@ async def test_a_search_typed_by_taps_with_an_accent(tmp_path: Path) -> None:
                     await touch(pilot, glass, keyboard.key(key))
                 await wait_until(pilot, lambda: sell.search == "pão", "the search text")
                 assert not keyboard.accents  # back to letters after the accented one
-                shown = [b.product.sku for b in sell.query_one(ProductGrid).buttons if b.display]
+                await wait_until(pilot, lambda: sell.view_settled, "the search's products")
+                shown = [b.product.sku for b in sell.query_one(ProductGrid).buttons]
                 assert shown == ["pao"]
                 await touch(pilot, glass, keyboard.key("enter"))
                 await wait_until(pilot, lambda: bool(sell.cart.lines), "the product")

@@ -307,7 +307,7 @@ async def test_every_other_screen_fits_the_panel_for_fingers(tmp_path: Path, pan
     size = PANELS[panel]
     faults: dict[str, list[str]] = {}
     async with a_day(tmp_path) as day, kiosk(day.till, StepClock(), size=size) as (app, pilot):
-        products = {p.sku: p for p in app.sell.products}
+        products = {p.sku: p for p in await app.till.sales.products()}
         for sku in CART:
             app.sell.cart.add(products[sku])
         # begun once the app is running, which would otherwise take it up at the unlock

@@ -65,7 +65,7 @@ async def test_fast_keypad_taps_are_all_counted(till: Till) -> None:
 async def test_lock_keeps_the_cart_for_the_same_cashier_only(till: Till) -> None:
     async with kiosk(till, clock=StepClock()) as (app, pilot):
         sell = app.sell
-        await tap_product(pilot, sell, sell.products[0])
+        await tap_product(pilot, sell, (await sell.till.sales.products())[0])
         await tap(pilot, "#lock")
         await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
         await unlock(pilot, "1234", by_keys=True)
@@ -79,7 +79,7 @@ async def test_lock_keeps_the_cart_for_the_same_cashier_only(till: Till) -> None
 async def test_a_notice_that_came_while_locked_is_kept_for_whoever_unlocks(till: Till) -> None:
     async with kiosk(till, clock=StepClock()) as (app, pilot):
         sell = app.sell
-        await tap_product(pilot, sell, sell.products[0])
+        await tap_product(pilot, sell, (await sell.till.sales.products())[0])
         assert sell.notice.startswith("Added")  # seen: an unlock clears it
         await tap(pilot, "#lock")
         await unlock(pilot, "1234", by_keys=True)

@@ -323,7 +323,7 @@ async def test_a_cashier_is_refused_and_wrong_manager_pins_lock_her_out(tmp_path
 async def test_a_void_by_the_ui(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _sim):
         async with kiosk(till, pin="1234") as (app, pilot):
-            products = {p.sku: p for p in app.sell.products}
+            products = {p.sku: p for p in await app.till.sales.products()}
             await tap_product(pilot, app.sell, products["cake"])
             await tap_product(pilot, app.sell, products["cake"])
             await open_menu(pilot)

@@ -30,13 +30,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[Till, PrinterSimulator]]:
         yield rig
 
 
-def find(sell: SellScreen, sku: str):  # noqa: ANN201
-    return next(p for p in sell.products if p.sku == sku)
+async def find(sell: SellScreen, sku: str):  # noqa: ANN201
+    return next(p for p in await sell.till.sales.products() if p.sku == sku)
 
 
 async def open_payment(pilot, app, skus: list[str]) -> PayCashScreen:  # noqa: ANN001
     for sku in skus:
-        await tap_product(pilot, app.sell, find(app.sell, sku))
+        await tap_product(pilot, app.sell, await find(app.sell, sku))
     await tap(pilot, "#pay")
     await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "the payment")
     return app.screen
@@ -47,8 +47,8 @@ async def test_full_cash_sale_by_taps(rig: tuple[Till, PrinterSimulator]) -> Non
     async with kiosk(till, StepClock(), pin=None) as (app, pilot):
         await unlock(pilot, "1234")  # on the on-screen keypad
         sell = app.sell
-        await tap_product(pilot, sell, find(sell, "croissant"))
-        await tap_product(pilot, sell, find(sell, "mug"))
+        await tap_product(pilot, sell, await find(sell, "croissant"))
+        await tap_product(pilot, sell, await find(sell, "mug"))
         await tap(pilot, sell.query_one("CartView").rows[0])
         await tap(pilot, "#qty-plus")
         assert cart_summary(sell) == [(2, "croissant"), (1, "mug")]

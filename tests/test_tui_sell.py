@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Static
 from tui_helpers import cart_summary, kiosk, scanner_burst, till_with_printer, type_slowly
 
@@ -35,38 +36,46 @@ def product_with_barcode(sku: str, name: str, barcode: str) -> Product:
     return Product(sku, name, Money(100, "EUR"), TaxRate("B", 1000), "Extra", True, barcode)
 
 
-def shown(sell: SellScreen) -> list[str]:
-    return [b.product.name for b in sell.query_one(ProductGrid).buttons if b.display]
+async def shown(pilot: Pilot[None], sell: SellScreen) -> list[str]:
+    """The products the grid shows once it shows what was asked (the category or the search)."""
+    await wait_until(pilot, lambda: sell.view_settled, "the grid")
+    return [b.product.name for b in sell.query_one(ProductGrid).buttons]
 
 
-def product(sell: SellScreen, sku: str):  # noqa: ANN201
-    return next(p for p in sell.products if p.sku == sku)
+async def product(sell: SellScreen, sku: str):  # noqa: ANN201
+    return next(p for p in await sell.till.sales.products() if p.sku == sku)
 
 
 async def test_categories_and_search_filter_the_grid(till: Till) -> None:
     clock = StepClock()
     async with kiosk(till, clock) as (app, pilot):
         sell = app.sell
-        assert shown(sell) == ["Croissant", "Pão de queijo", "Tarta de Santiago"]  # first tab
+        assert await shown(pilot, sell) == [
+            "Croissant",
+            "Pão de queijo",
+            "Tarta de Santiago",
+        ]  # first tab
         drinks = next(b for b in sell.query(".category") if b.name == "Drinks")
         await tap(pilot, drinks)
-        assert "Espresso" in shown(sell) and "Croissant" not in shown(sell)
+        assert "Espresso" in await shown(pilot, sell) and "Croissant" not in await shown(
+            pilot, sell
+        )
 
         await type_slowly(pilot, clock, "agua")  # accents do not matter
-        assert shown(sell) == ["Água mineral"]
+        assert await shown(pilot, sell) == ["Água mineral"]
         assert "agua" in str(sell.query_one("#search-text", Static).content)
         await pilot.press("backspace", "backspace", "backspace", "backspace")
         await type_slowly(pilot, clock, "CRO")  # searches every category, not just Drinks
-        assert shown(sell) == ["Croissant"]
+        assert await shown(pilot, sell) == ["Croissant"]
         clock.now += 1.0
         await pilot.press("enter")  # the only match: Enter adds it
         assert cart_summary(sell) == [(1, "croissant")]
         assert sell.search == ""
 
         await type_slowly(pilot, clock, "zzz")
-        assert shown(sell) == []
+        assert await shown(pilot, sell) == []
         await tap(pilot, "#search-clear")
-        assert sell.search == "" and "Espresso" in shown(sell)
+        assert sell.search == "" and "Espresso" in await shown(pilot, sell)
 
 
 async def test_barcode_burst_adds_the_product(till: Till) -> None:
@@ -173,8 +182,8 @@ async def test_select_change_quantity_and_remove_lines(till: Till) -> None:
         sell = app.sell
         pay = sell.query_one("#pay")
         assert pay.disabled  # empty cart
-        await tap_product(pilot, sell, product(sell, "croissant"))
-        await tap_product(pilot, sell, product(sell, "espresso"))
+        await tap_product(pilot, sell, await product(sell, "croissant"))
+        await tap_product(pilot, sell, await product(sell, "espresso"))
         assert not pay.disabled
         assert sell.selected == 1  # the line just added
 

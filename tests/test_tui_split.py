@@ -39,7 +39,9 @@ async def type_amount(pilot, keys: str) -> None:  # noqa: ANN001
 async def open_split(pilot, app: KioskApp, *skus: str) -> SplitScreen:  # noqa: ANN001
     sell = app.sell
     for sku in skus:
-        await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
+        await tap_product(
+            pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
+        )
     await tap(pilot, "#pay-split")
     await wait_for_screen(pilot, SplitScreen, "the split screen")
     screen = app.screen

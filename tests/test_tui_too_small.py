@@ -96,7 +96,7 @@ async def test_resizing_while_selling_and_paying_hides_every_screen_then_brings_
         kiosk(till, StepClock(), size=panel) as (app, pilot),
     ):
         sell = app.sell
-        products = {p.sku: p for p in sell.products}
+        products = {p.sku: p for p in await till.sales.products()}
         await tap_product(pilot, sell, products["espresso"])
         for size in TOO_SMALL:
             await resize(pilot, size)
@@ -153,7 +153,7 @@ async def test_the_sale_done_screen_pushed_while_too_small_shows_only_the_messag
     ):
         sell = app.sell
         cart = till.sales.new_cart()
-        cart.add(sell.products[0])
+        cart.add((await till.sales.products())[0])
         staff = sell.staff
         assert staff is not None
         result = await till.sales.pay_cash(cart, staff, cart.totals().total)

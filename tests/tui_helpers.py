@@ -116,7 +116,9 @@ async def open_bitcoin_payment(
 ) -> PayBitcoinScreen:
     """One ``sku`` in the cart, Pay bitcoin tapped: the pay screen once its offer shows."""
     sell: SellScreen = app.sell
-    await tap_product(pilot, sell, next(p for p in sell.products if p.sku == sku))
+    await tap_product(
+        pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
+    )
     await tap(pilot, "#pay-bitcoin")
     await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the bitcoin screen")
     screen = app.screen

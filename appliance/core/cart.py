@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from appliance.core.catalog import Product, TaxRate
+from appliance.core.catalog import CatalogRef, Product, TaxRate
 from bitagora_protocol.money import Money, MoneyError, round_minor
 
 MAX_QUANTITY = 9999
@@ -68,8 +68,13 @@ def tax_group(rate: TaxRate, includes_tax: bool, amount: Money) -> TaxGroup:
 
 @dataclass
 class Cart:
+    """``catalog``: the catalog version the cart was started at (taken when the cart starts, by
+    the sales service or the sell screen), which the sale names; None when no version is
+    recorded. ``clear`` forgets it, so the next sale takes the version in force then."""
+
     currency: str
     lines: list[CartLine] = field(default_factory=list)
+    catalog: CatalogRef | None = None
 
     def add(self, product: Product, quantity: int = 1) -> CartLine:
         """Add a product; the same product again increases the existing line."""
@@ -99,6 +104,7 @@ class Cart:
 
     def clear(self) -> None:
         self.lines.clear()
+        self.catalog = None
 
     @property
     def is_empty(self) -> bool:

@@ -40,6 +40,18 @@ class Product:
     barcode: str | None = None
 
 
+@dataclass(frozen=True)
+class CatalogRef:
+    """A recorded catalog version, as a sale names it (``"catalog": {"version", "sha256"}``,
+    docs/PROTOCOL.md 1.4): the price list the sale was priced from."""
+
+    version: int
+    sha256: str
+
+    def body(self) -> dict[str, Any]:
+        return {"version": self.version, "sha256": self.sha256}
+
+
 def fold(text: str) -> str:
     """Lower case without accents, so "agua" finds "Água mineral" (the search key of a name)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

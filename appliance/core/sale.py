@@ -7,7 +7,9 @@ The journal body of a ``sale`` record (all amounts integers of minor units in ``
      "taxes": [{"code", "bp", "price_includes_tax", "net", "tax", "gross"}],
      "subtotal": {"minor", "currency"}, "tax": {"minor", "currency"},
      "total": {"minor", "currency"},
-     "payments": [{"method", "amount", "tendered", "change", ...details}]}
+     "payments": [{"method", "amount", "tendered", "change", ...details}],
+     "catalog": {"version", "sha256"}}   (the catalog version the cart was priced from; absent
+                                          while no version is recorded)
 
 A bitcoin payment's details (rail, rate lock, sats or msat, address or payment hash) are given
 by the payment session that settled it; a card payment's (brand, last4, payment_intent, charge,
@@ -87,7 +89,7 @@ def cart_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str) -> dict[
     if cart.is_empty:
         raise SaleError("the cart is empty")
     totals = cart.totals()
-    return {
+    body: dict[str, Any] = {
         "sale_id": sale_id,
         "currency": cart.currency,
         "staff": {"id": staff_id, "name": staff_name},
@@ -119,6 +121,9 @@ def cart_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str) -> dict[
         "tax": _money(totals.tax),
         "total": _money(totals.total),
     }
+    if cart.catalog is not None:
+        body["catalog"] = cart.catalog.body()
+    return body
 
 
 METHOD_LABELS = {"cash": "Cash", "lightning": "Lightning", "onchain": "Bitcoin", "card": "Card"}

@@ -16,7 +16,7 @@ from appliance.config import DeviceSettings
 from appliance.core import barcode
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
-from appliance.core.catalog import Product
+from appliance.core.catalog import CatalogRef, Product
 from appliance.core.receipt import Receipt
 from appliance.core.roles import require
 from appliance.core.sale import Payment, cart_body, sale_body, with_payments
@@ -27,8 +27,8 @@ from appliance.services.background import Background
 from appliance.services.drawer import DrawerService
 from appliance.services.printing import receipt_from_record
 from appliance.services.receipts import ReceiptService
-from appliance.store import catalog, sales
-from appliance.store.catalog import Staff
+from appliance.store import catalog, catalog_versions, sales
+from appliance.store.catalog import PAGE_SIZE, PageKey, Staff
 from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.journal import Record
@@ -37,7 +37,14 @@ from bitagora_protocol.money import Money
 if TYPE_CHECKING:
     from appliance.payments.card import CardPayments
 
-__all__ = ["BarcodeError", "CardUnavailable", "SaleResult", "SalesService"]
+__all__ = [
+    "BarcodeError",
+    "CardUnavailable",
+    "CatalogRef",
+    "PageKey",
+    "SaleResult",
+    "SalesService",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +99,68 @@ class SalesService:
     # -- the catalog and carts -------------------------------------------------------------------
 
     async def products(self) -> list[Product]:
+        """Every product for sale: the whole catalog, for small catalogs and tools (the demo);
+        the sell screen reads ``categories``, ``page`` and ``search``."""
         return [p for p in await catalog.products(self.conn) if p.price.currency == self.currency]
 
-    async def product_for_barcode(self, code: str) -> Product | None:
-        """The product a scanned or typed code names, or None if the catalog has none.
+    async def categories(self) -> dict[str, int]:
+        """Each category with products for sale and how many, in display order."""
+        return await catalog.categories(self.conn)
+
+    async def page(
+        self, category: str, after: PageKey | None = None, limit: int = PAGE_SIZE
+    ) -> tuple[list[Product], PageKey | None]:
+        """The next ``limit`` products of ``category`` after ``after`` (from the first with
+        None), and the key of the page after (None at the end): by index, never the whole
+        category."""
+        return await catalog.page_after(self.conn, category, after, limit)
+
+    async def search(self, query: str, offset: int = 0, limit: int = PAGE_SIZE) -> list[Product]:
+        """Products whose name contains ``query`` (case and accents ignored), a page at a time."""
+        return await catalog.search(self.conn, query, offset, limit)
+
+    async def product_for_barcode(self, code: str, cart: Cart | None = None) -> Product | None:
+        """The product a scanned or typed code names, or None if the catalog has none. A product
+        already in ``cart`` comes back as the cart holds it, so a sale keeps the price it
+        started with when a catalog import landed meanwhile.
 
         Raises ``BarcodeError`` for a GTIN-shaped code whose check digit is wrong (a misread or a
         typo): that is "not a valid barcode", which staff handle differently from "unknown
         product" (scan again rather than set the item aside)."""
-        return await catalog.product_by_barcode(self.conn, barcode.parse(code).lookup_keys)
+        product = await catalog.product_by_barcode(self.conn, barcode.parse(code).lookup_keys)
+        if product is not None and cart is not None:
+            held = next((ln.product for ln in cart.lines if ln.product.sku == product.sku), None)
+            return held or product
+        return product
 
-    def new_cart(self) -> Cart:
-        return Cart(self.currency)
+    # -- catalog versions ------------------------------------------------------------------------
+
+    async def catalog_version(self) -> CatalogRef | None:
+        """The catalog version sales are priced from now, None while none is recorded (or the
+        tables were written outside an import since, until ``record_catalog``)."""
+        state = await catalog_versions.current_version(self.conn)
+        if state.version == 0 or not state.recorded or state.sha256 is None:
+            return None
+        return CatalogRef(state.version, state.sha256)
+
+    async def record_catalog(self) -> CatalogRef | None:
+        """Record the catalog the tables hold as a version if it is not yet (start-up, after any
+        seeding, before the first sale): so every sale can name its price list."""
+        await catalog_versions.ensure_recorded(self.conn, self.identity, self.currency)
+        return await self.catalog_version()
+
+    def new_cart(self, catalog: CatalogRef | None = None) -> Cart:
+        """An empty cart priced from ``catalog`` (``start_cart`` takes the version in force)."""
+        return Cart(self.currency, catalog=catalog)
+
+    async def start_cart(self, cart: Cart | None = None) -> Cart:
+        """A cart started now: it names the catalog version in force, and keeps it (and its
+        lines' prices) when an import lands before it is paid. An empty ``cart`` is restarted."""
+        if cart is None:
+            return self.new_cart(await self.catalog_version())
+        if cart.is_empty:
+            cart.catalog = await self.catalog_version()
+        return cart
 
     # -- cash ------------------------------------------------------------------------------------
 

@@ -413,6 +413,7 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
         till = await bootstrap.open_till(settings)
         stack.push_async_callback(till.close)
         await seed_demo(till.conn, till.currency)
+        await till.sales.record_catalog()  # a `catalog` record: the demo's sales name it
         if await outbox.get_state(till.conn, "device_id") is None:
             progress("enrolling the demo device with central")
             await _enroll(central_dir, device_dir)
@@ -472,7 +473,7 @@ async def lightning_sale(till: Till) -> SaleResult:
     products = await till.sales.products()
     if not products:
         raise DemoError("the catalog is empty: nothing to sell")
-    cart = till.sales.new_cart()
+    cart = await till.sales.start_cart()  # priced from the catalog version in force
     cart.add(products[0], 1)
     try:
         offer = await payments.offer(cart, staff)

@@ -177,9 +177,11 @@ async def tap_product(pilot: Pilot[Any], sell: SellScreen, product: Product) -> 
     if tab is None:
         raise ScriptError(f"no category tab {product.category!r}")
     await tap(pilot, tab)
-    button = sell.query_one(ProductGrid).button_for(product.sku)
+    grid = sell.query_one(ProductGrid)
+    await wait_until(pilot, lambda: sell.view_settled, f"the {product.category} page")
+    button = grid.button_for(product.sku)
     if button is None:
-        raise ScriptError(f"no button for product {product.sku!r}")
+        raise ScriptError(f"no button for product {product.sku!r} on the first page")
     await wait_until(pilot, lambda: button.display, f"{product.name} in the grid")
     before = _items(sell)
     await tap(pilot, button)
@@ -211,7 +213,7 @@ def choose_products(products: list[Product], index: int) -> list[Product]:
 
 async def one_sale(pilot: Pilot[Any], app: KioskApp, index: int) -> SaleResult:
     sell = app.sell
-    products = sell.products
+    products = await app.till.sales.products()
     for product in choose_products(products, index):
         await tap_product(pilot, sell, product)
     barcoded = [p for p in products if p.barcode]
@@ -256,7 +258,7 @@ async def run_scripted_sales(till: Till, count: int, pin: str = "1234") -> list[
     async with app.run_test(size=SIZE) as pilot:
         await unlock(pilot, pin)
         await wait_until(pilot, lambda: app.sell.catalog_loaded, "the catalog")
-        if not app.sell.products:
+        if not await app.till.sales.products():
             raise ScriptError("the catalog is empty: nothing to sell")
         for index in range(count):
             results.append(await one_sale(pilot, app, index))

@@ -1,5 +1,12 @@
 """Selling: the product grid by category, search, barcode scans, and the cart with its totals.
 
+The grid shows a page of a category or of search results, read by index (``SalesService.page``
+and ``search``) in a worker, the latest view winning (a keystroke cancels the read of the one
+before), and reads the next page when the cashier scrolls near the end: the screen never holds
+the whole catalog, so it is as quick at 50,000 products as with the demo's few. The catalog
+version is checked every few seconds while the cart is empty: an import that landed is shown
+then (never under a sale in progress, whose cart keeps its version and prices).
+
 Every key reaches this screen (nothing on it takes focus). Printable keys go to a ``ScanBuffer``
 and to the search text; an Enter that ends a fast burst is a barcode scan (and the burst leaves
 the search text again), an Enter after slow typing looks up a typed barcode (digits only) or
@@ -22,7 +29,8 @@ from textual.widgets import Button, Static
 
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
-from appliance.core.catalog import Product
+from appliance.core.catalog import CatalogRef, Product
+from appliance.services.sales import PageKey
 from appliance.services.till import (
     AuthError,
     DrawerState,
@@ -41,6 +49,8 @@ from appliance.tui.widgets.tap_button import TapButton
 log = logging.getLogger(__name__)
 
 MIN_TYPED_BARCODE = 4
+PAGE = 40  # products read at a time (two screenfuls at 120×40 cells)
+CATALOG_CHECK_S = 3.0  # how often an idle till looks for a new catalog version
 TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
 NO_SHIFT_BANNER = "No shift open. Sales are recorded; to count a float, open a shift in the Menu."
 # One line: the notice's. The shop's catalog comes from a file (docs/CATALOG.md) or, once the
@@ -62,6 +72,8 @@ class SellScreen(Screen[None]):
     pending_scans: reactive[int] = reactive(0, init=False)
     printer_banner: reactive[str | None] = reactive(None, init=False)
     catalog_loaded: var[bool] = var(False)
+    # The (category, search) the grid shows now; (None, text) for a search.
+    shown_view: var[tuple[str | None, str] | None] = var(None)
     drawer: reactive[DrawerState] = reactive(DrawerState(None), init=False)
 
     class PrinterChanged(Message):
@@ -112,6 +124,23 @@ class SellScreen(Screen[None]):
             super().__init__()
             self.code = code
 
+    class PageRead(Message):
+        """A page of products read for ``view``; ``after`` is where it was read from (None: a
+        new view), ``next`` where the following page starts (None: the last page)."""
+
+        def __init__(
+            self,
+            view: tuple[str | None, str],
+            products: list[Product],
+            after: PageKey | int | None,
+            next: PageKey | int | None,
+        ) -> None:
+            super().__init__()
+            self.view = view
+            self.products = products
+            self.after = after
+            self.next = next
+
     class Notice(Message):
         """Something staff should know: the scanner (unplugged, back, sent garbage), or a bitcoin
         payment that settled with no payment screen open (after a restart, or late)."""
@@ -125,7 +154,10 @@ class SellScreen(Screen[None]):
         super().__init__()
         self.till = till
         self.scanner = ScanBuffer(clock)
-        self.products: list[Product] = []
+        self._next: PageKey | int | None = None  # where the grid's next page starts
+        self._enter_pending = False  # Enter typed before the search's page was read
+        # The catalog version the grid shows and a new cart is priced from.
+        self.catalog_version: CatalogRef | None = None
         self.notice_is_error = False
         self._notice_unread = False  # it came while the screen was covered (locked, paying)
         self.cart: Cart = till.sales.new_cart()
@@ -161,6 +193,7 @@ class SellScreen(Screen[None]):
     def on_mount(self) -> None:
         self._show_cart()
         self.load_catalog()
+        self.set_interval(CATALOG_CHECK_S, self.check_catalog)
         capabilities = self.till.capabilities
         self.query_one("#no-sale").display = capabilities.drawer
         self.query_one("#pay-bitcoin").display = capabilities.bitcoin
@@ -210,6 +243,7 @@ class SellScreen(Screen[None]):
         self.scanner.reset()
         self.show_notice("")
         self.cart_revision += 1
+        self.check_catalog()
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -264,12 +298,22 @@ class SellScreen(Screen[None]):
         self._filter()
 
     def watch_search(self, search: str) -> None:
+        self._enter_pending = False
         self.query_one(CategoryBar).active = None if search else self.category
         self._filter()
 
     def _filter(self) -> None:
         if self.catalog_loaded:
-            self.query_one(ProductGrid).filter(self.category, self.search)
+            self.read_view()
+
+    @property
+    def view_settled(self) -> bool:
+        """The grid shows the category or search asked for (its first page is read)."""
+        return self.catalog_loaded and self.shown_view == self._view()
+
+    def _view(self) -> tuple[str | None, str]:
+        query = self.search.strip()
+        return (None, query) if query else (self.category, "")
 
     def _show_cart(self) -> None:
         self.query_one(CartView).show(self.cart, self.selected)
@@ -284,23 +328,98 @@ class SellScreen(Screen[None]):
 
     @work(exclusive=True, group="catalog", exit_on_error=False)
     async def load_catalog(self) -> None:
+        """The categories and the version they belong to; then the grid's first page."""
         try:
-            products = await self.till.sales.products()
+            version = await self.till.sales.catalog_version()
+            categories = list(await self.till.sales.categories())
         except Exception as err:
             log.exception("could not load the catalog")
             self.show_notice(f"Could not load the products: {err}", error=True)
             return
-        self.products = products
-        categories = list(dict.fromkeys(p.category for p in products))
+        self.catalog_version = version
         await self.query_one(CategoryBar).show_categories(categories)
-        await self.query_one(ProductGrid).show_products(products)
         self.catalog_loaded = True
-        if self.category in categories:
-            self._filter()
-        else:
-            self.category = categories[0] if categories else None
-        if not products:
+        if self.category not in categories:
+            self.set_reactive(SellScreen.category, categories[0] if categories else None)
+            self.query_one(CategoryBar).active = None if self.search else self.category
+        self.read_view()
+        if not categories:
             self.show_notice(NO_PRODUCTS, error=True)
+
+    @work(exclusive=True, group="catalog-check", exit_on_error=False)
+    async def check_catalog(self) -> None:
+        """Between sales, show a catalog version that landed since the grid was read."""
+        if not self.cart.is_empty or not self.catalog_loaded:
+            return  # a sale in progress keeps the catalog it started with
+        try:
+            version = await self.till.sales.catalog_version()
+        except Exception:
+            log.exception("could not read the catalog version")
+            return
+        if version != self.catalog_version and self.cart.is_empty:
+            log.info("catalog changed: showing it", extra={"version": version and version.version})
+            self.load_catalog()
+
+    @work(exclusive=True, group="view", exit_on_error=False)
+    async def read_view(self) -> None:
+        """The first page of the category or search shown (a newer view cancels this read)."""
+        view = self._view()
+        category, query = view
+        try:
+            after: PageKey | int | None
+            if query:
+                products = await self.till.sales.search(query, 0, PAGE)
+                after = len(products) if len(products) == PAGE else None
+            elif category is not None:
+                products, after = await self.till.sales.page(category, None, PAGE)
+            else:
+                products, after = [], None
+        except Exception as err:
+            log.exception("could not read the products")
+            self.show_notice(f"Could not read the products: {err}", error=True)
+            return
+        self.post_message(self.PageRead(view, products, None, after))
+
+    @on(ProductGrid.NeedMore)
+    def _need_more(self) -> None:
+        if self.shown_view == self._view() and self._next is not None:
+            self.read_more(self.shown_view, self._next)
+
+    @work(exclusive=True, group="more", exit_on_error=False)
+    async def read_more(self, view: tuple[str | None, str], after: PageKey | int) -> None:
+        category, query = view
+        try:
+            following: PageKey | int | None
+            if isinstance(after, int):
+                products = await self.till.sales.search(query, after, PAGE)
+                following = after + len(products) if len(products) == PAGE else None
+            else:
+                assert category is not None
+                products, following = await self.till.sales.page(category, after, PAGE)
+        except Exception as err:
+            log.exception("could not read more products")
+            self.show_notice(f"Could not read the products: {err}", error=True)
+            return
+        self.post_message(self.PageRead(view, products, after, following))
+
+    @on(PageRead)
+    async def _page_read(self, event: PageRead) -> None:
+        if event.view != self._view():
+            return  # read for a view the cashier has left
+        grid = self.query_one(ProductGrid)
+        if event.after is None:
+            query = event.view[1]
+            no_match = f"No product matches “{query}”" if query else ""
+            await grid.show_products(event.products, event.next is not None, no_match)
+        elif event.view == self.shown_view and event.after == self._next:
+            await grid.append_products(event.products, event.next is not None)
+        else:
+            return
+        self._next = event.next
+        self.shown_view = event.view
+        if self._enter_pending and event.after is None:
+            self._enter_pending = False
+            self._typed_enter()
 
     @on(CategoryBar.Selected)
     def _category_selected(self, event: CategoryBar.Selected) -> None:
@@ -320,6 +439,10 @@ class SellScreen(Screen[None]):
         self.add_product(event.product)
 
     def add_product(self, product: Product) -> None:
+        if self.cart.is_empty:
+            # The cart starts: it is priced from the catalog version the grid shows, and names
+            # it, even if an import lands before it is paid.
+            self.cart.catalog = self.catalog_version
         try:
             line = self.cart.add(product)
         except CartError as err:
@@ -485,8 +608,12 @@ class SellScreen(Screen[None]):
             self.scan(typed)
             return
         if typed:
-            matches = [b for b in self.query_one(ProductGrid).buttons if b.display]
-            if len(matches) == 1:
+            if self.shown_view != self._view():
+                self._enter_pending = True  # decided when the search's page is read
+                return
+            grid = self.query_one(ProductGrid)
+            matches = grid.buttons
+            if len(matches) == 1 and not grid.more:
                 self.search = ""
                 self.add_product(matches[0].product)
 
@@ -506,7 +633,7 @@ class SellScreen(Screen[None]):
     async def _lookup(self, code: str) -> None:
         product = None
         try:
-            product = await self.till.sales.product_for_barcode(code)
+            product = await self.till.sales.product_for_barcode(code, self.cart)
         except BarcodeError:
             self.show_notice(
                 f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",
