@@ -66,7 +66,10 @@ async def test_search_and_categories_at_50000_products(large_till: Till) -> None
         tabs = [b.name for b in sell.query(".category")]
         assert tabs == [f"Aisle {a:02d}" for a in range(AISLES)]
         # The first tab's first page, in position order.
-        assert await settled(pilot, sell) == [f"p{i * AISLES:06d}" for i in range(PAGE)]
+        first = await settled(pilot, sell)
+        # a page, in order; a second one may already be read if the grid scrolled near its end
+        assert first[:PAGE] == [f"p{i * AISLES:06d}" for i in range(PAGE)]
+        assert len(first) <= 2 * PAGE
 
         await type_slowly(pilot, clock, "#4999")
         found = await settled(pilot, sell)
@@ -84,7 +87,7 @@ async def test_search_and_categories_at_50000_products(large_till: Till) -> None
             await tap(pilot, tab)
             skus = await settled(pilot, sell)
             assert skus[:3] == [f"p{aisle + k * AISLES:06d}" for k in range(3)]
-            assert len(skus) == PAGE
+            assert PAGE <= len(skus) <= 2 * PAGE
 
         # Accent- and case-insensitive, across every aisle.
         await type_slowly(pilot, clock, "CREME FRAICHE #4999")
@@ -98,7 +101,7 @@ async def test_scrolling_reads_the_next_pages(large_till: Till) -> None:
         sell = app.sell
         grid = sell.query_one(ProductGrid)
         first = await settled(pilot, sell)
-        assert len(first) == PAGE and grid.more
+        assert PAGE <= len(first) <= 2 * PAGE and grid.more
         for pages in (2, 3):
             grid.scroll_end(animate=False)
             wanted = PAGE * pages
