@@ -72,11 +72,11 @@ class Recovery:
         split: SplitTender,
         card: CardPayments | None,
     ) -> None:
-        self._till = _Till(conn, sales, split, card)
+        self.conn, self.sales, self.split, self.card = conn, sales, split, card
         self._task: asyncio.Task[list[str]] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(settle_after_restart(self._till), name="recovery")
+        self._task = asyncio.create_task(settle_after_restart(self), name="recovery")
 
     async def recovered(self) -> list[str]:
         """What the look found, in words for staff (waits for it to end: it asks Stripe about
@@ -90,15 +90,14 @@ class Recovery:
         the look at unsettled payments, which may record a sale."""
         if self._task is not None:
             await asyncio.shield(self._task)
-        till = self._till
-        record = await sales.newest_sale(till.conn)
+        record = await sales.newest_sale(self.conn)
         if record is None:
             return None
-        told = await sales.outcome_told_seq(till.conn)
+        told = await sales.outcome_told_seq(self.conn)
         if told is not None and told >= record.seq:
             return None
-        job = await print_queue.get(till.conn, record.seq)
-        if await print_queue.printed_at(till.conn, record.seq) is not None:
+        job = await print_queue.get(self.conn, record.seq)
+        if await print_queue.printed_at(self.conn, record.seq) is not None:
             receipt = "printed"
         elif job is not None and job.last_error == print_queue.INTERRUPTED:
             receipt = "interrupted"
@@ -109,12 +108,12 @@ class Recovery:
             record,
             Money(body["total"]["minor"], body["currency"]),
             receipt,
-            await till.sales.drawer.owed_to_sale(record),
+            await self.sales.drawer.owed_to_sale(record),
         )
 
     async def told(self, sale: UntoldSale) -> None:
         """Staff have seen (and dismissed) what became of ``sale``: not told again."""
-        await sales.mark_outcome_told(self._till.conn, sale.record.seq)
+        await sales.mark_outcome_told(self.conn, sale.record.seq)
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -123,20 +122,7 @@ class Recovery:
             await asyncio.gather(task, return_exceptions=True)
 
 
-class _Till:
-    """The services recovery works through."""
-
-    def __init__(
-        self,
-        conn: aiosqlite.Connection,
-        sales: SalesService,
-        split: SplitTender,
-        card: CardPayments | None,
-    ) -> None:
-        self.conn, self.sales, self.split, self.card = conn, sales, split, card
-
-
-async def settle_after_restart(till: _Till) -> list[str]:
+async def settle_after_restart(till: Recovery) -> list[str]:
     """What a restart left unsettled, settled, in words for staff (``Recovery.recovered``)."""
     notes: list[str] = []
     if till.card is not None:
@@ -153,7 +139,7 @@ async def settle_after_restart(till: _Till) -> list[str]:
     return notes
 
 
-async def _resolve_card_attempts(till: _Till, card: CardPayments) -> list[str]:
+async def _resolve_card_attempts(till: Recovery, card: CardPayments) -> list[str]:
     """Ask Stripe what became of each card attempt a restart left open, and of each success
     whose sale or part was never recorded: paid → the sale (or the split sale's part) is
     recorded once; otherwise the PaymentIntent is cancelled and the attempt closed."""
@@ -185,7 +171,7 @@ async def _resolve_card_attempts(till: _Till, card: CardPayments) -> list[str]:
     return notes
 
 
-async def _unrecorded_card_successes(till: _Till, card: CardPayments) -> list[CardAttempt]:
+async def _unrecorded_card_successes(till: Recovery, card: CardPayments) -> list[CardAttempt]:
     """Succeeded attempts whose sale (or split part) a crash kept from being recorded."""
     found = []
     for row in await card_store.succeeded_unrecorded(till.conn):
@@ -199,7 +185,7 @@ async def _unrecorded_card_successes(till: _Till, card: CardPayments) -> list[Ca
     return found
 
 
-async def _record_found_card(till: _Till, attempt: CardAttempt, outcome: CardOutcome) -> str:
+async def _record_found_card(till: Recovery, attempt: CardAttempt, outcome: CardOutcome) -> str:
     sale = attempt.sale_id[:8]
     split = await split_store.get(till.conn, attempt.sale_id)
     if split is not None:
