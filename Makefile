@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test bench lint clean image-wheel image-check image
 
@@ -20,8 +21,14 @@ demo: $(BIN)/bitagora
 
 # Lint first: style, types (mypy --strict over appliance and central) and the import contracts
 # ([tool.importlinter] in pyproject.toml), then the tests.
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/pytest -q
+
+# Central's pages are tested in a real browser, Debian's Chromium (tests/browser_helpers.py),
+# installed here on first use as root (Playwright's own browser download is never used).
+$(CHROMIUM):
+	apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 bench: $(BIN)/bitagora
 	$(BIN)/python bench/sale_finish.py
