@@ -4,6 +4,9 @@ nothing. Real PostgreSQL, journals pushed through central's real ingest."""
 
 from __future__ import annotations
 
+import json
+import secrets
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
+from central.db import apply_migrations
 from central.tenancy import as_user
 from central.users import add_user
 
@@ -172,3 +176,72 @@ async def test_only_ops_add_users_and_a_merchant_sees_only_its_own(
         changed = await conn.execute("UPDATE web_users SET active = false")
     assert emails == {"owner@a.example"}
     assert changed == "UPDATE 0"
+
+
+async def test_on_supabase_signed_in_callers_get_the_web_roles_rights_and_anon_none(
+    pg_server: Any,
+) -> None:
+    """Supabase's API roles, as a Supabase project has them: every table of "public" granted to
+    ``anon`` and ``authenticated`` by default. The migration takes that back."""
+    name = f"supabase_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server.get_uri())
+    made = []
+    try:
+        for role in ("anon", "authenticated"):
+            if not await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                await admin.execute(f"CREATE ROLE {role} NOLOGIN")
+                made.append(role)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        conn = await asyncpg.connect(pg_server.get_uri(name))
+        try:
+            await conn.execute(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public"
+                " GRANT ALL ON TABLES TO anon, authenticated"
+            )
+            await apply_migrations(conn)
+            ids = []
+            for shop in ("A", "B"):
+                merchant = await conn.fetchval(
+                    "INSERT INTO merchants (name) VALUES ($1) RETURNING id", shop
+                )
+                await conn.execute(
+                    "INSERT INTO devices (device_id, merchant_id, public_key) VALUES ($1, $2, $3)",
+                    f"dev-{shop}",
+                    merchant,
+                    secrets.token_bytes(32),
+                )
+                ids.append(merchant)
+            await add_user(conn, "owner@b.example", "password-b", "owner", "B")
+
+            async def as_api_role(role: str, claims: dict[str, Any], query: str) -> Any:
+                async with conn.transaction():
+                    await conn.execute(
+                        "SELECT set_config('role', $1, true),"
+                        " set_config('request.jwt.claims', $2, true)",
+                        role,
+                        json.dumps(claims),
+                    )
+                    return await conn.fetch(query)
+
+            seen = await as_api_role(
+                "authenticated", merchant_claims(ids[0]), "SELECT * FROM devices"
+            )
+            assert [r["device_id"] for r in seen] == ["dev-A"]
+            for query in (
+                "SELECT password_hash FROM web_users",
+                "INSERT INTO journal_records (device_id, seq, kind, at, body_json, prev_hash, hash,"
+                " sig, merchant_id) SELECT 'dev-A', 1, 'sale', '', '{}', '', '', '', id"
+                " FROM merchants",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await as_api_role("authenticated", merchant_claims(ids[1]), query)
+            for table in ("devices", "merchants", "web_users"):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await as_api_role("anon", {}, f"SELECT * FROM {table}")
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in made:
+            await admin.execute(f"DROP ROLE {role}")
+        await admin.close()

@@ -20,17 +20,33 @@ CREATE OR REPLACE FUNCTION bitagora_is_ops() RETURNS boolean STABLE LANGUAGE sql
 $$;
 
 -- Roles belong to the whole cluster, not to one database: another database of the same server may
--- have made it already. On Supabase, its API role for signed-in users gets the same rights.
+-- have made it already.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bitagora_web') THEN
         CREATE ROLE bitagora_web NOLOGIN;
     END IF;
+EXCEPTION WHEN duplicate_object THEN
+    NULL;  -- a migration of another database created it at the same moment
+END
+$$;
+-- On Supabase, its API roles get every table of "public" by default, the secret columns and the
+-- device-sent rows included. Take that back: signed-in users (authenticated) get exactly
+-- bitagora_web's rights and policies, anonymous callers (anon) nothing.
+DO $$
+DECLARE
+    api_role text;
+BEGIN
+    FOREACH api_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = api_role) THEN
+            EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM %I',
+                           api_role);
+            EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA public FROM %I', api_role);
+        END IF;
+    END LOOP;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
         GRANT bitagora_web TO authenticated;
     END IF;
-EXCEPTION WHEN duplicate_object THEN
-    NULL;  -- a migration of another database created it at the same moment
 END
 $$;
 -- Central's own role switches to it for every page (SET LOCAL ROLE needs the membership).
