@@ -6,6 +6,10 @@ let ops, and only ops, change users. Every form carries the CSRF token.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -52,47 +56,49 @@ async def users_page(request: Request, who: Principal) -> Response:
     return await _render(request, who)
 
 
-@page(ops_only=True)
-async def add_user_form(request: Request, who: Principal) -> Response:
+async def _change(
+    request: Request,
+    who: Principal,
+    change: Callable[[asyncpg.Connection, FormData], Awaitable[str]],
+) -> Response:
+    """Apply one form's change as the ops user; the page again, with what happened."""
     form = await checked_form(request)
-    email = str(form.get("email") or "")
-    role = str(form.get("role") or "")
-    merchant = str(form.get("merchant") or "") or None
     try:
         async with as_user(central(request).pool, who.claims) as conn:
-            added = await add_user(
-                conn,
-                email,
-                str(form.get("password") or ""),
-                role,
-                None if role == "ops" else merchant,
-            )
+            message = await change(conn, form)
     except UserError as err:
         return await _render(request, who, error=str(err), status=400)
-    return await _render(request, who, message=f"Added {added.email} ({added.role}).")
+    return await _render(request, who, message=message)
+
+
+def _field(form: FormData, name: str) -> str:
+    return str(form.get(name) or "")
+
+
+@page(ops_only=True)
+async def add_user_form(request: Request, who: Principal) -> Response:
+    async def add(conn: asyncpg.Connection, form: FormData) -> str:
+        role = _field(form, "role")
+        merchant = None if role == "ops" else _field(form, "merchant") or None
+        user = await add_user(conn, _field(form, "email"), _field(form, "password"), role, merchant)
+        return f"Added {user.email} ({user.role})."
+
+    return await _change(request, who, add)
 
 
 @page(ops_only=True)
 async def deactivate_form(request: Request, who: Principal) -> Response:
-    form = await checked_form(request)
-    email = str(form.get("email") or "")
-    try:
-        async with as_user(central(request).pool, who.claims) as conn:
-            await deactivate(conn, email)
-    except UserError as err:
-        return await _render(request, who, error=str(err), status=400)
-    return await _render(request, who, message=f"Deactivated {email}; their sessions have ended.")
+    async def off(conn: asyncpg.Connection, form: FormData) -> str:
+        await deactivate(conn, _field(form, "email"))
+        return f"Deactivated {_field(form, 'email')}; their sessions have ended."
+
+    return await _change(request, who, off)
 
 
 @page(ops_only=True)
 async def reset_password_form(request: Request, who: Principal) -> Response:
-    form = await checked_form(request)
-    email = str(form.get("email") or "")
-    try:
-        async with as_user(central(request).pool, who.claims) as conn:
-            await reset_password(conn, email, str(form.get("password") or ""))
-    except UserError as err:
-        return await _render(request, who, error=str(err), status=400)
-    return await _render(
-        request, who, message=f"New password set for {email}; their sessions have ended."
-    )
+    async def reset(conn: asyncpg.Connection, form: FormData) -> str:
+        await reset_password(conn, _field(form, "email"), _field(form, "password"))
+        return f"New password set for {_field(form, 'email')}; their sessions have ended."
+
+    return await _change(request, who, reset)

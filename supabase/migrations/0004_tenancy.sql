@@ -85,26 +85,22 @@ ALTER TABLE web_users ENABLE ROW LEVEL SECURITY;
 
 -- Rows a device sent carry its merchant, so that a policy compares a column instead of joining
 -- devices for every row; ingest writes it with the row (central/ingest.py).
-ALTER TABLE journal_records ADD COLUMN merchant_id bigint REFERENCES merchants (id);
-ALTER TABLE device_sales ADD COLUMN merchant_id bigint REFERENCES merchants (id);
-ALTER TABLE device_catalogs ADD COLUMN merchant_id bigint REFERENCES merchants (id);
-ALTER TABLE device_payouts ADD COLUMN merchant_id bigint REFERENCES merchants (id);
-UPDATE journal_records AS t SET merchant_id = d.merchant_id
-    FROM devices AS d WHERE d.device_id = t.device_id;
-UPDATE device_sales AS t SET merchant_id = d.merchant_id
-    FROM devices AS d WHERE d.device_id = t.device_id;
-UPDATE device_catalogs AS t SET merchant_id = d.merchant_id
-    FROM devices AS d WHERE d.device_id = t.device_id;
-UPDATE device_payouts AS t SET merchant_id = d.merchant_id
-    FROM devices AS d WHERE d.device_id = t.device_id;
-ALTER TABLE journal_records ALTER COLUMN merchant_id SET NOT NULL;
-ALTER TABLE device_sales ALTER COLUMN merchant_id SET NOT NULL;
-ALTER TABLE device_catalogs ALTER COLUMN merchant_id SET NOT NULL;
-ALTER TABLE device_payouts ALTER COLUMN merchant_id SET NOT NULL;
-CREATE INDEX journal_records_merchant ON journal_records (merchant_id);
-CREATE INDEX device_sales_merchant ON device_sales (merchant_id);
-CREATE INDEX device_catalogs_merchant ON device_catalogs (merchant_id);
-CREATE INDEX device_payouts_merchant ON device_payouts (merchant_id);
+DO $$
+DECLARE
+    device_table text;
+BEGIN
+    FOREACH device_table IN ARRAY
+        ARRAY['journal_records', 'device_sales', 'device_catalogs', 'device_payouts'] LOOP
+        EXECUTE format('ALTER TABLE %I ADD COLUMN merchant_id bigint REFERENCES merchants (id)',
+                       device_table);
+        EXECUTE format('UPDATE %I AS t SET merchant_id = d.merchant_id FROM devices AS d'
+                       ' WHERE d.device_id = t.device_id', device_table);
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN merchant_id SET NOT NULL', device_table);
+        EXECUTE format('CREATE INDEX %I ON %I (merchant_id)', device_table || '_merchant',
+                       device_table);
+    END LOOP;
+END
+$$;
 CREATE INDEX devices_merchant ON devices (merchant_id);
 CREATE INDEX enrollment_codes_merchant ON enrollment_codes (merchant_id);
 
@@ -113,24 +109,19 @@ CREATE INDEX enrollment_codes_merchant ON enrollment_codes (merchant_id);
 CREATE POLICY merchants_own ON merchants TO bitagora_web
     USING (bitagora_is_ops() OR id = bitagora_merchant_id())
     WITH CHECK (bitagora_is_ops() OR id = bitagora_merchant_id());
-CREATE POLICY devices_own ON devices TO bitagora_web
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY journal_records_own ON journal_records TO bitagora_web
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY device_sales_own ON device_sales TO bitagora_web
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY device_catalogs_own ON device_catalogs TO bitagora_web
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY device_payouts_own ON device_payouts TO bitagora_web
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY enrollment_codes_own ON enrollment_codes TO bitagora_web
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
+DO $$
+DECLARE
+    owned text;
+BEGIN
+    FOREACH owned IN ARRAY ARRAY['devices', 'journal_records', 'device_sales', 'device_catalogs',
+                                 'device_payouts', 'enrollment_codes'] LOOP
+        EXECUTE format('CREATE POLICY %I ON %I TO bitagora_web'
+                       ' USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())'
+                       ' WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())',
+                       owned || '_own', owned);
+    END LOOP;
+END
+$$;
 GRANT SELECT ON merchants, devices, journal_records, device_sales, device_catalogs, device_payouts,
     enrollment_codes TO bitagora_web;
 
