@@ -53,15 +53,18 @@ def create_app(
     ops_password: str | None = None,
     ops_password_file: Path | None = None,
     supabase_jwt_secret: str | None = None,
+    supabase_jwks_url: str | None = None,
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
-    ``ops_password_file``, see ``keep_generated_password``). With ``supabase_jwt_secret``,
-    pages also accept Supabase Auth access tokens (``central.tokens``).
+    ``ops_password_file``, see ``keep_generated_password``). With ``supabase_jwt_secret`` or
+    ``supabase_jwks_url``, pages also accept Supabase Auth access tokens (``central.tokens``).
     """
-    tokens = TokenVerifier(supabase_jwt_secret) if supabase_jwt_secret else None
+    tokens = None
+    if supabase_jwt_secret or supabase_jwks_url:
+        tokens = TokenVerifier(supabase_jwt_secret or None, supabase_jwks_url or None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -76,13 +76,14 @@ async def _serve(
 ) -> None:
     from central.app import create_app
     from central.serve import start_server
-    from central.tokens import SECRET_ENV
+    from central.tokens import JWKS_URL_ENV, SECRET_ENV
 
     app = create_app(
         database_url,
         session_secret,
         ops_password_file=password_file,
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
+        supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
     )
     running = await start_server(app, host, port, log_level="info")
     print(f"central listening on {running.base_url}", flush=True)

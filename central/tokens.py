@@ -1,39 +1,58 @@
 """Supabase Auth access tokens: ``Authorization: Bearer <JWT>`` on any page, when configured.
 
 Central accepts a token signed with the project's JWT secret (HS256,
-``BITAGORA_SUPABASE_JWT_SECRET``), for the audience ``authenticated``, not expired. Its
-``app_metadata`` must say who the user is to central, exactly as a session's claims do:
-``bitagora_role`` ``ops``, or ``owner``/``manager`` with a ``merchant_id``. Supabase lets only
-the service role write ``app_metadata``, so a user cannot grant themselves a merchant. The
-token's claims, unchanged, become the request's ``request.jwt.claims``.
+``BITAGORA_SUPABASE_JWT_SECRET``) or with one of the project's signing keys (RS256 or ES256,
+published at ``BITAGORA_SUPABASE_JWKS_URL``), for the audience ``authenticated``, not expired,
+with a subject. Its ``app_metadata`` must say who the user is to central, exactly as a session's
+claims do: ``bitagora_role`` ``ops``, or ``owner``/``manager`` with a ``merchant_id``. Supabase
+lets only the service role write ``app_metadata``, so a user cannot grant themselves a merchant.
+The token's claims, unchanged, become the request's ``request.jwt.claims``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
 from typing import Any
 
 import jwt
 
 SECRET_ENV = "BITAGORA_SUPABASE_JWT_SECRET"
+JWKS_URL_ENV = "BITAGORA_SUPABASE_JWKS_URL"
 AUDIENCE = "authenticated"
+ASYMMETRIC = ("RS256", "ES256")
 _LEEWAY_S = 30  # clocks of Supabase and central may differ a little
+_JWKS_TIMEOUT_S = 10
 
 
 class TokenRefused(Exception):
     """A bearer token central does not accept; the message says why (never the token)."""
 
 
-@dataclass(frozen=True)
 class TokenVerifier:
-    secret: str
+    """Checks tokens with the shared secret, the key set, or both (each for its own algorithms:
+    a token naming HS256 is never checked against a public key, nor the reverse)."""
 
-    def claims(self, token: str) -> dict[str, Any]:
+    def __init__(self, secret: str | None = None, jwks_url: str | None = None) -> None:
+        self._secret = secret
+        # PyJWKClient keeps the key set for five minutes and fetches it again for an unknown kid.
+        self._jwks = jwt.PyJWKClient(jwks_url, timeout=_JWKS_TIMEOUT_S) if jwks_url else None
+
+    async def claims(self, token: str) -> dict[str, Any]:
         try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+            key: Any
+            if algorithm == "HS256" and self._secret:
+                key = self._secret
+            elif algorithm in ASYMMETRIC and self._jwks is not None:
+                # urllib underneath: off the event loop.
+                signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                key = signing.key
+            else:
+                raise TokenRefused(f"tokens signed with {algorithm!r} are not accepted here")
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self.secret,
-                algorithms=["HS256"],
+                key,
+                algorithms=[algorithm],
                 audience=AUDIENCE,
                 leeway=_LEEWAY_S,
                 options={"require": ["exp", "sub"]},

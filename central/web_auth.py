@@ -72,7 +72,7 @@ async def signed_in(request: Request) -> Principal | None:
     if token is not None:
         if ctx.tokens is None:
             raise TokenRefused("this central accepts no bearer tokens")
-        claims = ctx.tokens.claims(token)
+        claims = await ctx.tokens.claims(token)
         return Principal(claims, str(claims.get("email") or claims["sub"]))
     session = request.session.get(SESSION_USER)
     if not isinstance(session, dict):

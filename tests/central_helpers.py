@@ -35,7 +35,16 @@ async def post_form(
     return await client.post(action, data={**fields, "csrf": token})
 
 
-def supabase_token(secret: str, app_metadata: dict[str, Any], **claims: Any) -> str:
+def supabase_token(
+    key: Any,
+    app_metadata: dict[str, Any],
+    *,
+    algorithm: str = "HS256",
+    kid: str | None = None,
+    **claims: Any,
+) -> str:
+    """An access token as Supabase Auth issues it, signed with ``key`` (the project's secret for
+    HS256, a private key for ES256); ``claims`` replace or add to the usual ones."""
     now = int(time.time())
     payload = {
         "sub": "6f1c2d1e-0000-4000-8000-000000000001",
@@ -47,4 +56,5 @@ def supabase_token(secret: str, app_metadata: dict[str, Any], **claims: Any) -> 
         "app_metadata": app_metadata,
         **claims,
     }
-    return jwt.encode(payload, secret, algorithm="HS256")
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(payload, key, algorithm=algorithm, headers=headers)

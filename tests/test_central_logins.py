@@ -1,6 +1,7 @@
 """Central's logins over real HTTP: merchant users and ops users with central's own login, a
 deactivated user, a password reset ending sessions, CSRF refusals, merchant users kept off ops
-pages, Supabase Auth bearer tokens (HS256), and the ops Users page."""
+pages, Supabase Auth bearer tokens (HS256 with the project's secret, ES256 with its published
+keys), and the ops Users page."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ import asyncpg
 import httpx
 import pytest
 from central_helpers import csrf_of, log_in, post_form, supabase_token
+from cryptography.hazmat.primitives.asymmetric import ec
+from http_helpers import serve
+from jwt.algorithms import ECAlgorithm
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from central.app import create_app
 from central.users import add_user, reset_password
 
 if TYPE_CHECKING:
@@ -218,3 +227,41 @@ async def test_supabase_auth_bearer_tokens_give_the_same_claims(
         response = await http.get("/merchant", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_supabase_signing_keys_from_a_jwks_url(central_db_url: str) -> None:
+    """A project with asymmetric signing keys: ES256 tokens checked against its published key set
+    (a real HTTP server here); HS256 tokens refused when no secret is configured."""
+    from conftest import OPS_PASSWORD
+
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True) | {"kid": "k1", "alg": "ES256"}
+    fetched: list[str] = []
+
+    async def jwks(request: Request) -> JSONResponse:
+        fetched.append(request.url.path)
+        return JSONResponse({"keys": [jwk]})
+
+    keys_app = Starlette(routes=[Route("/auth/v1/.well-known/jwks.json", jwks)])
+    async with serve(keys_app) as keys_url:
+        app = create_app(
+            central_db_url,
+            "session-secret",
+            ops_password=OPS_PASSWORD,
+            supabase_jwks_url=f"{keys_url}/auth/v1/.well-known/jwks.json",
+        )
+        async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+            ops = {"bitagora_role": "ops"}
+
+            def bearer(token: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {token}"}
+
+            signed = supabase_token(key, ops, algorithm="ES256", kid="k1")
+            assert (await http.get("/users", headers=bearer(signed))).status_code == 200
+            for token in (
+                supabase_token(other, ops, algorithm="ES256", kid="k1"),  # not the project's key
+                supabase_token("some-secret-of-at-least-32-bytes-long!", ops),  # HS256, no secret
+                supabase_token(None, ops, algorithm="none"),
+            ):
+                assert (await http.get("/users", headers=bearer(token))).status_code == 401
+    assert fetched  # the key set was fetched over HTTP
