@@ -46,11 +46,6 @@ class Principal:
         return self.role == "ops"
 
     @property
-    def merchant_id(self) -> int | None:
-        merchant_id = self.claims["app_metadata"].get("merchant_id")
-        return None if merchant_id is None else int(merchant_id)
-
-    @property
     def home(self) -> str:
         return home_of(self.role)
 
