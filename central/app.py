@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from central import dashboard
+from central import dashboard, login, merchant_page, user_pages
 from central.context import Central, central
+from central.csrf import CsrfRefused
 from central.db import apply_migrations, create_pool
 from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
@@ -26,7 +27,9 @@ from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics
-from central.ops_users import ensure_ops_user, keep_generated_password
+from central.tokens import TokenRefused, TokenVerifier
+from central.users import ensure_ops_user, keep_generated_password
+from central.web_auth import csrf_refused, token_refused
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +52,19 @@ def create_app(
     *,
     ops_password: str | None = None,
     ops_password_file: Path | None = None,
+    supabase_jwt_secret: str | None = None,
+    supabase_jwks_url: str | None = None,
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
-    ``ops_password_file``, see ``keep_generated_password``).
+    ``ops_password_file``, see ``keep_generated_password``). With ``supabase_jwt_secret`` or
+    ``supabase_jwks_url``, pages also accept Supabase Auth access tokens (``central.tokens``).
     """
+    tokens = None
+    if supabase_jwt_secret or supabase_jwks_url:
+        tokens = TokenVerifier(supabase_jwt_secret or None, supabase_jwks_url or None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,7 +77,7 @@ def create_app(
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(pool=pool, clock=clock, metrics=Metrics())
+            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), tokens=tokens)
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
@@ -89,10 +98,15 @@ def create_app(
         Route("/api/v1/journal", push_journal, methods=["POST"]),
         Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
         Route("/", dashboard.index, methods=["GET"]),
-        Route("/login", dashboard.login_form, methods=["GET"]),
-        Route("/login", dashboard.login, methods=["POST"]),
-        Route("/logout", dashboard.logout, methods=["POST"]),
+        Route("/login", login.login_form, methods=["GET"]),
+        Route("/login", login.login, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
+        Route("/users", user_pages.users_page, methods=["GET"]),
+        Route("/users", user_pages.add_user_form, methods=["POST"]),
+        Route("/users/deactivate", user_pages.deactivate_form, methods=["POST"]),
+        Route("/users/reset-password", user_pages.reset_password_form, methods=["POST"]),
+        Route("/merchant", merchant_page.merchant_page, methods=["GET"]),
         Route("/devices/{device_id}/journal.jsonl", device_journal, methods=["GET"]),
     ]
     middleware = [
@@ -108,5 +122,9 @@ def create_app(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error_handler},
+        exception_handlers={
+            ApiError: api_error_handler,
+            CsrfRefused: csrf_refused,
+            TokenRefused: token_refused,
+        },
     )

@@ -36,7 +36,9 @@ def catalog_of(record: Record) -> tuple[int, str, str, int] | None:
     return None
 
 
-async def apply(conn: asyncpg.Connection, device_id: str, records: Sequence[Record]) -> None:
+async def apply(
+    conn: asyncpg.Connection, device_id: str, merchant_id: int, records: Sequence[Record]
+) -> None:
     """Keep the newest ``catalog`` record of ``records`` (seq order) as the device's catalog."""
     newest = None
     for record in records:
@@ -48,7 +50,8 @@ async def apply(conn: asyncpg.Connection, device_id: str, records: Sequence[Reco
     record, (version, sha256, currency, products) = newest
     await conn.execute(
         "INSERT INTO device_catalogs (device_id, version, sha256, currency, products, seq,"
-        " changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_id) DO UPDATE SET"
+        " changed_at, merchant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (device_id) DO UPDATE SET merchant_id = EXCLUDED.merchant_id,"
         " version = EXCLUDED.version, sha256 = EXCLUDED.sha256, currency = EXCLUDED.currency,"
         " products = EXCLUDED.products, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at"
         " WHERE device_catalogs.seq < EXCLUDED.seq",
@@ -59,6 +62,7 @@ async def apply(conn: asyncpg.Connection, device_id: str, records: Sequence[Reco
         products,
         record.seq,
         record.at,
+        merchant_id,
     )
 
 

@@ -2,6 +2,7 @@
 
     bitagora central [--data-dir DIR] [--host 127.0.0.1] [--port 8600]
     bitagora central enroll-code --merchant NAME [--data-dir DIR] [--ttl-hours 24]
+    bitagora central merchant add … | user add|list|deactivate|reset-password …  (tenants_cli.py)
 
 ``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
 data in ``<data-dir>/central/pgdata``. The session secret lives in
@@ -75,8 +76,15 @@ async def _serve(
 ) -> None:
     from central.app import create_app
     from central.serve import start_server
+    from central.tokens import JWKS_URL_ENV, SECRET_ENV
 
-    app = create_app(database_url, session_secret, ops_password_file=password_file)
+    app = create_app(
+        database_url,
+        session_secret,
+        ops_password_file=password_file,
+        supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
+        supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
+    )
     running = await start_server(app, host, port, log_level="info")
     print(f"central listening on {running.base_url}", flush=True)
     stop = asyncio.Event()
@@ -171,6 +179,9 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--ttl-hours", type=float, default=24.0, help="hours until the code expires (default 24)"
     )
     code.set_defaults(func=cmd_enroll_code)
+    from central.tenants_cli import add_tenant_parsers
+
+    add_tenant_parsers(actions, data_dir_help)
 
 
 def main(argv: list[str] | None = None) -> int:

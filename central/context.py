@@ -1,4 +1,5 @@
-"""What every central handler needs: the pool, the clock and the metrics, set up by the lifespan."""
+"""What every central handler needs: the pool, the clock, the metrics and the bearer token
+verifier (None when central accepts no Supabase Auth tokens), set up by the lifespan."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncpg
 from starlette.requests import Request
 
 from central.metrics import Metrics
+from central.tokens import TokenVerifier
 
 
 @dataclass
@@ -18,6 +20,7 @@ class Central:
     # Seconds since the epoch; injectable so tests can move central's clock.
     clock: Callable[[], float]
     metrics: Metrics
+    tokens: TokenVerifier | None = None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -1,24 +1,23 @@
-"""The ops dashboard: login, logout and the fleet page, server-rendered, readable without JS."""
+"""The ops dashboard: the fleet page and the bitcoin refunds to pay, server-rendered, readable
+without JS. Ops only; queries run as the user (``central.tenancy.as_user``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from bitagora_protocol.money import Money, MoneyError
 from central import payouts
 from central.context import central
-from central.ops_users import LOCKOUT, LoginResult, check_login
+from central.templating import templates
+from central.tenancy import as_user
+from central.web_auth import Principal, page
 
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PAGE_SIZE = 500
-SESSION_USER = "ops_user"
 
 
 @dataclass(frozen=True)
@@ -83,16 +82,16 @@ def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
     )
 
 
-async def index(request: Request) -> Response:
-    user = request.session.get(SESSION_USER)
-    if not user:
-        return RedirectResponse("/login", status_code=303)
+@page(ops_only=False)
+async def index(request: Request, who: Principal) -> Response:
+    if not who.is_ops:
+        return RedirectResponse(who.home, status_code=303)
     ctx = central(request)
     try:
         page = min(max(1, int(request.query_params.get("page", "1"))), 1_000_000)
     except ValueError:
         page = 1
-    async with ctx.pool.acquire() as conn:
+    async with as_user(ctx.pool, who.claims) as conn:
         summary = await conn.fetchrow(
             "SELECT count(*) AS devices, count(*) FILTER (WHERE forked_at IS NOT NULL) AS forked"
             " FROM devices"
@@ -122,7 +121,7 @@ async def index(request: Request) -> Response:
         request,
         "devices.html",
         {
-            "user": user,
+            "user": who.name,
             "devices": devices,
             "total": summary["devices"],
             "forked": summary["forked"],
@@ -134,47 +133,11 @@ async def index(request: Request) -> Response:
     )
 
 
-async def login_form(request: Request) -> Response:
-    if request.session.get(SESSION_USER):
-        return RedirectResponse("/", status_code=303)
-    return templates.TemplateResponse(request, "login.html", {"error": None, "username": ""})
-
-
-async def login(request: Request) -> Response:
-    form = await request.form()
-    username = str(form.get("username") or "").strip()[:100]
-    password = str(form.get("password") or "")[:1000]
-    ctx = central(request)
-    result = await check_login(ctx.pool, username, password, ctx.now())
-    if result is LoginResult.OK:
-        request.session.clear()
-        request.session[SESSION_USER] = username
-        return RedirectResponse("/", status_code=303)
-    if result is LoginResult.LOCKED:
-        error = (
-            f"Too many failed attempts for this user; try again in "
-            f"{int(LOCKOUT.total_seconds())} seconds."
-        )
-        status = 429
-    else:
-        error, status = "Wrong username or password.", 401
-    return templates.TemplateResponse(
-        request, "login.html", {"error": error, "username": username}, status_code=status
-    )
-
-
-async def logout(request: Request) -> Response:
-    request.session.clear()
-    return RedirectResponse("/login", status_code=303)
-
-
-async def payouts_page(request: Request) -> Response:
+@page(ops_only=True)
+async def payouts_page(request: Request, who: Principal) -> Response:
     """Bitcoin refunds the merchants still have to pay from their own wallets, oldest first."""
-    user = request.session.get(SESSION_USER)
-    if not user:
-        return RedirectResponse("/login", status_code=303)
     ctx = central(request)
-    async with ctx.pool.acquire() as conn:
+    async with as_user(ctx.pool, who.claims) as conn:
         rows = await payouts.pending(conn)
     now = ctx.now()
     for row in rows:
@@ -187,5 +150,5 @@ async def payouts_page(request: Request) -> Response:
     return templates.TemplateResponse(
         request,
         "payouts.html",
-        {"user": user, "payouts": rows, "limit": payouts.PENDING_PAGE, "now": now},
+        {"user": who.name, "payouts": rows, "limit": payouts.PENDING_PAGE, "now": now},
     )

@@ -10,21 +10,24 @@ import json
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from central.context import central
-from central.dashboard import SESSION_USER
+from central.tenancy import as_user
+from central.web_auth import Principal, page
 
 EXPORT_FORMAT = "bitagora-journal/1"
 PAGE = 1000
 
 
-async def device_journal(request: Request) -> Response:
-    if not request.session.get(SESSION_USER):
-        return RedirectResponse("/login", status_code=303)
+@page(ops_only=True)
+async def device_journal(request: Request, who: Principal) -> Response:
     device_id = request.path_params["device_id"]
     pool = central(request).pool
-    device = await pool.fetchrow("SELECT public_key FROM devices WHERE device_id = $1", device_id)
+    async with as_user(pool, who.claims) as conn:
+        device = await conn.fetchrow(
+            "SELECT public_key FROM devices WHERE device_id = $1", device_id
+        )
     if device is None:
         return PlainTextResponse(f"no device {device_id}\n", status_code=404)
 
@@ -37,13 +40,14 @@ async def device_journal(request: Request) -> Response:
         yield json.dumps(header) + "\n"
         next_seq = 1
         while True:
-            rows = await pool.fetch(
-                "SELECT seq, kind, at, body_json, prev_hash, hash, sig FROM journal_records"
-                " WHERE device_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-                device_id,
-                next_seq,
-                PAGE,
-            )
+            async with as_user(pool, who.claims) as conn:
+                rows = await conn.fetch(
+                    "SELECT seq, kind, at, body_json, prev_hash, hash, sig FROM journal_records"
+                    " WHERE device_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                    device_id,
+                    next_seq,
+                    PAGE,
+                )
             for row in rows:
                 record = {
                     "seq": row["seq"],

@@ -107,11 +107,13 @@ async def store_batch(
     """
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT held_seq, held_hash FROM devices WHERE device_id = $1 FOR UPDATE",
+            "SELECT held_seq, held_hash, merchant_id FROM devices WHERE device_id = $1 FOR UPDATE",
             device.device_id,
         )
         held_seq: int = row["held_seq"]
         held_hash: str | None = row["held_hash"]
+        # Every row kept from the batch carries the merchant, for the tenancy policies.
+        merchant_id: int = row["merchant_id"]
         if not records:
             return 200, {"held_seq": held_seq}
         first, last = records[0].seq, records[-1].seq
@@ -157,8 +159,8 @@ async def store_batch(
 
         await conn.executemany(
             "INSERT INTO journal_records"
-            " (device_id, seq, kind, at, body_json, prev_hash, hash, sig)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            " (device_id, seq, kind, at, body_json, prev_hash, hash, sig, merchant_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             [
                 (
                     device.device_id,
@@ -169,6 +171,7 @@ async def store_batch(
                     r.prev_hash,
                     r.hash,
                     r.sig,
+                    merchant_id,
                 )
                 for r in new
             ],
@@ -181,17 +184,17 @@ async def store_batch(
                 totals[sale[0]][1] += sale[1]
         if totals:
             await conn.executemany(
-                "INSERT INTO device_sales (device_id, currency, sales, total_minor)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (device_id, currency) DO UPDATE SET"
+                "INSERT INTO device_sales (device_id, currency, sales, total_minor, merchant_id)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id, currency) DO UPDATE SET"
                 " sales = device_sales.sales + EXCLUDED.sales,"
                 " total_minor = device_sales.total_minor + EXCLUDED.total_minor",
                 [
-                    (device.device_id, currency, count, amount)
+                    (device.device_id, currency, count, amount, merchant_id)
                     for currency, (count, amount) in sorted(totals.items())
                 ],
             )
-        await payouts.apply(conn, device.device_id, new)
-        await catalogs.apply(conn, device.device_id, new)
+        await payouts.apply(conn, device.device_id, merchant_id, new)
+        await catalogs.apply(conn, device.device_id, merchant_id, new)
         await conn.execute(
             "UPDATE devices SET held_seq = $2, held_hash = $3 WHERE device_id = $1",
             device.device_id,

@@ -51,14 +51,16 @@ def owed(record: Record) -> list[tuple[str, str, str, int, str, str, str]]:
     return rows
 
 
-async def apply(conn: asyncpg.Connection, device_id: str, records: Sequence[Record]) -> None:
+async def apply(
+    conn: asyncpg.Connection, device_id: str, merchant_id: int, records: Sequence[Record]
+) -> None:
     """Record the payouts ``records`` owe and those they mark paid (in seq order)."""
     for record in records:
         for refund_id, method, sale_id, amount, currency, kind, destination in owed(record):
             await conn.execute(
                 "INSERT INTO device_payouts (device_id, refund_id, method, sale_id, amount_minor,"
-                " currency, kind, destination, refund_seq, refunded_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                " currency, kind, destination, refund_seq, refunded_at, merchant_id)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
                 device_id,
                 refund_id,
                 method,
@@ -69,6 +71,7 @@ async def apply(conn: asyncpg.Connection, device_id: str, records: Sequence[Reco
                 destination,
                 record.seq,
                 record.at,
+                merchant_id,
             )
         if record.kind == "payout":
             await conn.execute(

@@ -8,7 +8,8 @@ central itself served by uvicorn on a free local port.
 - ``central_db_url``: a fresh database with central's migrations applied, for one test.
 - ``central_server``: the real central app on ``127.0.0.1:<free port>`` over that database; a
   ``CentralTestServer`` with ``base_url``, ``database_url``, ``ops_user``/``ops_password`` and
-  ``await make_code(merchant)`` for enrollment codes.
+  ``await make_code(merchant)`` for enrollment codes; it accepts bearer tokens signed with
+  ``SUPABASE_JWT_SECRET`` (tests/central_helpers.py ``supabase_token``).
 - ``make_device``: a factory of ``SimDevice`` (Ed25519 key, journal sealing, signed requests).
 """
 
@@ -45,6 +46,7 @@ from bitagora_protocol.journal import (
 
 TEMPLATE_DB = "central_template"
 OPS_PASSWORD = "central-test-password"
+SUPABASE_JWT_SECRET = "test-supabase-jwt-secret-at-least-32-bytes-long"
 
 
 @contextmanager
@@ -87,7 +89,7 @@ def pg_tmp_path() -> Iterator[Path]:
 def central_template_db(pg_server: Any) -> str:
     """A database migrated once per session; each test's database is a copy of it."""
     from central.db import apply_migrations
-    from central.ops_users import ensure_ops_user
+    from central.users import ensure_ops_user
 
     async def build() -> None:
         admin = await asyncpg.connect(pg_server.get_uri())
@@ -144,7 +146,12 @@ async def central_server(central_db_url: str) -> AsyncIterator[CentralTestServer
     from central.app import create_app
     from central.serve import start_server
 
-    app = create_app(central_db_url, secrets.token_urlsafe(16), ops_password=OPS_PASSWORD)
+    app = create_app(
+        central_db_url,
+        secrets.token_urlsafe(16),
+        ops_password=OPS_PASSWORD,
+        supabase_jwt_secret=SUPABASE_JWT_SECRET,
+    )
     running = await start_server(app, "127.0.0.1", 0)
     try:
         yield CentralTestServer(running.base_url, central_db_url)

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from central_helpers import log_in
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitagora_protocol.journal import public_key_bytes
@@ -107,7 +108,7 @@ async def test_serve_enroll_code_and_stop(pg_tmp_path: Path) -> None:
             )
             assert enrolled.status_code == 201, enrolled.text
             assert enrolled.json()["merchant"] == "CLI Shop"
-            login = await client.post("/login", data={"username": "admin", "password": password})
+            login = await log_in(client, "admin", password)
             assert login.status_code == 303
 
         proc.send_signal(signal.SIGTERM)

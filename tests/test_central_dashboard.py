@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import asyncpg
 import httpx
 import pytest
+from central_helpers import log_in, post_form
 
-from central.ops_users import MAX_FAILURES, LoginResult, check_login, ensure_ops_user
+from central.users import MAX_FAILURES, LoginResult, check_login, ensure_ops_user
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer, SimDevice
@@ -24,10 +25,6 @@ async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.Async
         yield http
 
 
-async def _login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/login", data={"username": username, "password": password})
-
-
 async def test_logged_out_dashboard_redirects_to_login(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
     assert response.status_code == 303 and response.headers["location"] == "/login"
@@ -38,18 +35,18 @@ async def test_logged_out_dashboard_redirects_to_login(client: httpx.AsyncClient
 async def test_wrong_password_is_refused_then_locked(
     client: httpx.AsyncClient, central_server: CentralTestServer
 ) -> None:
-    refused = await _login(client, central_server.ops_user, "not-it")
+    refused = await log_in(client, central_server.ops_user, "not-it")
     assert refused.status_code == 401 and "Wrong username or password" in refused.text
     assert "bitagora_ops" not in refused.cookies
     assert (await client.get("/")).status_code == 303
-    assert (await _login(client, "nobody", central_server.ops_password)).status_code == 401
+    assert (await log_in(client, "nobody", central_server.ops_password)).status_code == 401
 
     for _ in range(MAX_FAILURES - 2):
-        assert (await _login(client, central_server.ops_user, "not-it")).status_code == 401
-    locked = await _login(client, central_server.ops_user, "not-it")
+        assert (await log_in(client, central_server.ops_user, "not-it")).status_code == 401
+    locked = await log_in(client, central_server.ops_user, "not-it")
     assert locked.status_code == 429 and "Too many failed attempts" in locked.text
     # Locked means locked: the right password waits too.
-    again = await _login(client, central_server.ops_user, central_server.ops_password)
+    again = await log_in(client, central_server.ops_user, central_server.ops_password)
     assert again.status_code == 429
 
 
@@ -93,7 +90,7 @@ async def test_dashboard_shows_devices_sales_heartbeat_and_fork(
     forked.sale(3)
     assert (await forked.push(client)).status_code == 409
 
-    login = await _login(client, central_server.ops_user, central_server.ops_password)
+    login = await log_in(client, central_server.ops_user, central_server.ops_password)
     assert login.status_code == 303 and login.headers["location"] == "/"
     page = await client.get("/")
     assert page.status_code == 200
@@ -108,7 +105,7 @@ async def test_dashboard_shows_devices_sales_heartbeat_and_fork(
     shop_row = html[html.index(shop.device_id) :]
     assert '<td class="num">4</td>' in shop_row[:600]  # journal seq held
 
-    logout = await client.post("/logout")
+    logout = await post_form(client, "/", "/logout")
     assert logout.status_code == 303
     assert (await client.get("/")).status_code == 303
 
@@ -142,7 +139,7 @@ async def test_first_start_creates_admin_once(
 ) -> None:
     conn = await asyncpg.connect(central_db_url)
     try:
-        await conn.execute("DELETE FROM ops_users")
+        await conn.execute("DELETE FROM web_users")
         monkeypatch.delenv("BITAGORA_OPS_PASSWORD", raising=False)
         generated = await ensure_ops_user(conn)
         assert generated and len(generated) >= 12
@@ -152,11 +149,11 @@ async def test_first_start_creates_admin_once(
             from datetime import UTC, datetime
 
             now = datetime.now(UTC)
-            assert await check_login(pool, "admin", generated, now) is LoginResult.OK
-            await conn.execute("DELETE FROM ops_users")
+            assert (await check_login(pool, "admin", generated, now))[0] is LoginResult.OK
+            await conn.execute("DELETE FROM web_users")
             monkeypatch.setenv("BITAGORA_OPS_PASSWORD", "from-env")
             assert await ensure_ops_user(conn) is None  # not random: not printed
-            assert await check_login(pool, "admin", "from-env", now) is LoginResult.OK
+            assert (await check_login(pool, "admin", "from-env", now))[0] is LoginResult.OK
         finally:
             await pool.close()
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from central_helpers import log_in
 
 from appliance.store.export import verify_export
 
@@ -26,10 +27,7 @@ async def test_device_journal_export_needs_login_and_verifies(
         path = f"/devices/{shop.device_id}/journal.jsonl"
 
         assert (await client.get(path)).status_code == 303  # logged out
-        login = await client.post(
-            "/login",
-            data={"username": central_server.ops_user, "password": central_server.ops_password},
-        )
+        login = await log_in(client, central_server.ops_user, central_server.ops_password)
         assert login.status_code == 303
         assert (await client.get("/devices/dev-unknown/journal.jsonl")).status_code == 404
         response = await client.get(path)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import httpx
 import pytest
+from central_helpers import log_in
 
 from bitagora_protocol.journal import canonical_json
 from central.db import apply_migrations, list_migrations
@@ -53,10 +54,7 @@ def refund_body(refund_id: str) -> dict[str, Any]:
 @pytest.fixture
 async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
-        login = await http.post(
-            "/login",
-            data={"username": central_server.ops_user, "password": central_server.ops_password},
-        )
+        login = await log_in(http, central_server.ops_user, central_server.ops_password)
         assert login.status_code == 303
         yield http
 

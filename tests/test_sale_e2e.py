@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from central_helpers import log_in
 from tui_helpers import till_with_printer
 from uplink_helpers import fast_backoff
 
@@ -76,10 +77,7 @@ async def test_cash_sales_reach_central_signed_printed_and_counted(
     assert totals["total_minor"] == sum(r.total.minor for r in results)
 
     async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as ops:
-        login = await ops.post(
-            "/login",
-            data={"username": central_server.ops_user, "password": central_server.ops_password},
-        )
+        login = await log_in(ops, central_server.ops_user, central_server.ops_password)
         assert login.status_code == 303
         page = (await ops.get("/")).text
     assert till.identity.device_id in page and "E2E Café" in page

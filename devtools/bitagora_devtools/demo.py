@@ -563,7 +563,13 @@ async def _verify_on_central(
 ) -> tuple[VerifyResult, list[dict[str, Any]]]:
     """Central's copy of the device's journal, verified; and its records."""
     async with httpx.AsyncClient(base_url=central_url, timeout=30) as http:
-        login = await http.post("/login", data={"username": "admin", "password": password})
+        # The login form carries the session's CSRF token; a browser posts it back.
+        form = await http.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        login = await http.post(
+            "/login",
+            data={"username": "admin", "password": password, "csrf": token[1] if token else ""},
+        )
         if login.status_code != 303:
             raise DemoError("could not log in to central's ops dashboard")
         response = await http.get(f"/devices/{device_id}/journal.jsonl")

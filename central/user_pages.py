@@ -1,0 +1,104 @@
+"""The ops Users page: every web user, and forms to add one, deactivate one or reset a password.
+
+Ops only; every query runs as the ops user (``as_user``), where the policies of migration 0004
+let ops, and only ops, change users. Every form carries the CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from central.context import central
+from central.csrf import checked_form
+from central.templating import templates
+from central.tenancy import as_user
+from central.users import (
+    MERCHANT_ROLES,
+    UserError,
+    add_user,
+    deactivate,
+    list_users,
+    reset_password,
+)
+from central.web_auth import Principal, page
+
+
+async def _render(
+    request: Request, who: Principal, *, message: str = "", error: str = "", status: int = 200
+) -> Response:
+    async with as_user(central(request).pool, who.claims) as conn:
+        users = await list_users(conn)
+        merchants = [
+            row["name"] for row in await conn.fetch("SELECT name FROM merchants ORDER BY name")
+        ]
+    return templates.TemplateResponse(
+        request,
+        "users.html",
+        {
+            "user": who.name,
+            "users": users,
+            "merchants": merchants,
+            "roles": ("ops", *MERCHANT_ROLES),
+            "message": message,
+            "error": error,
+        },
+        status_code=status,
+    )
+
+
+@page(ops_only=True)
+async def users_page(request: Request, who: Principal) -> Response:
+    return await _render(request, who)
+
+
+async def _change(
+    request: Request,
+    who: Principal,
+    change: Callable[[asyncpg.Connection, FormData], Awaitable[str]],
+) -> Response:
+    """Apply one form's change as the ops user; the page again, with what happened."""
+    form = await checked_form(request)
+    try:
+        async with as_user(central(request).pool, who.claims) as conn:
+            message = await change(conn, form)
+    except UserError as err:
+        return await _render(request, who, error=str(err), status=400)
+    return await _render(request, who, message=message)
+
+
+def _field(form: FormData, name: str) -> str:
+    return str(form.get(name) or "")
+
+
+@page(ops_only=True)
+async def add_user_form(request: Request, who: Principal) -> Response:
+    async def add(conn: asyncpg.Connection, form: FormData) -> str:
+        role = _field(form, "role")
+        merchant = None if role == "ops" else _field(form, "merchant") or None
+        user = await add_user(conn, _field(form, "email"), _field(form, "password"), role, merchant)
+        return f"Added {user.email} ({user.role})."
+
+    return await _change(request, who, add)
+
+
+@page(ops_only=True)
+async def deactivate_form(request: Request, who: Principal) -> Response:
+    async def off(conn: asyncpg.Connection, form: FormData) -> str:
+        await deactivate(conn, _field(form, "email"))
+        return f"Deactivated {_field(form, 'email')}; their sessions have ended."
+
+    return await _change(request, who, off)
+
+
+@page(ops_only=True)
+async def reset_password_form(request: Request, who: Principal) -> Response:
+    async def reset(conn: asyncpg.Connection, form: FormData) -> str:
+        await reset_password(conn, _field(form, "email"), _field(form, "password"))
+        return f"New password set for {_field(form, 'email')}; their sessions have ended."
+
+    return await _change(request, who, reset)

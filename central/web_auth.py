@@ -1,0 +1,115 @@
+"""Who is asking for a page: a session from central's own login, or a Supabase Auth bearer token.
+
+Both give the same claims (``central.tenancy``). A session names a user and the
+``session_epoch`` it was made in; every request checks both against the user's row, so a
+deactivation or a password reset ends the session at its next request. That check, like the
+login itself, runs as central's own role: it has to find the user before any claims exist. The
+page itself then runs its queries through ``as_user`` with the claims.
+
+``page`` wraps a handler ``(request, who) -> response``: logged out → the login page; a merchant
+user on an ops page → 403.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from central.context import central
+from central.csrf import bearer_token
+from central.templating import templates
+from central.tenancy import claims_of
+from central.tokens import TokenRefused
+from central.users import WebUser, session_user
+
+SESSION_USER = "user"
+
+Handler = Callable[[Request, "Principal"], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    claims: dict[str, Any]
+    name: str  # shown beside "Log out"
+
+    @property
+    def role(self) -> str:
+        return str(self.claims["app_metadata"]["bitagora_role"])
+
+    @property
+    def is_ops(self) -> bool:
+        return self.role == "ops"
+
+    @property
+    def home(self) -> str:
+        return home_of(self.role)
+
+
+def home_of(role: str) -> str:
+    """The first page of a user: the fleet for ops, their merchant's page for the others."""
+    return "/" if role == "ops" else "/merchant"
+
+
+def start_session(request: Request, user: WebUser) -> None:
+    request.session.clear()  # a fresh session (and CSRF token) for every login
+    request.session[SESSION_USER] = {"id": user.id, "epoch": user.session_epoch}
+
+
+async def signed_in(request: Request) -> Principal | None:
+    """The request's user, or None when logged out; raises ``TokenRefused`` for a bad token."""
+    ctx = central(request)
+    token = bearer_token(request)
+    if token is not None:
+        if ctx.tokens is None:
+            raise TokenRefused("this central accepts no bearer tokens")
+        claims = await ctx.tokens.claims(token)
+        return Principal(claims, str(claims.get("email") or claims["sub"]))
+    session = request.session.get(SESSION_USER)
+    if not isinstance(session, dict):
+        return None
+    user_id, epoch = session.get("id"), session.get("epoch")
+    user = None
+    if isinstance(user_id, int) and isinstance(epoch, int):
+        user = await session_user(ctx.pool, user_id, epoch)
+    if user is None:
+        request.session.clear()
+        return None
+    return Principal(claims_of(user), user.email)
+
+
+def page(*, ops_only: bool) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            who = await signed_in(request)
+            if who is None:
+                return RedirectResponse("/login", status_code=303)
+            if ops_only and not who.is_ops:
+                return templates.TemplateResponse(
+                    request, "forbidden.html", {"user": who.name}, status_code=403
+                )
+            return await handler(request, who)
+
+        return endpoint
+
+    return wrap
+
+
+async def token_refused(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(
+        f"bearer token refused: {exc}\n",
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+async def csrf_refused(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(
+        "This form has expired or did not come from central: reload the page and try again.\n",
+        status_code=403,
+    )
