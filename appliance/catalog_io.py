@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from appliance.config import Settings
-from appliance.core.catalog_csv import CatalogFileError, parse_catalog, render_catalog
 from appliance.store import catalog, catalog_versions
 from appliance.store.catalog_versions import CLI, Applied, CatalogVersion
 from appliance.store.durable import write_atomic
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.catalog_csv import CatalogFileError, parse_catalog, render_catalog
 
 __all__ = [
     "CatalogFileError",

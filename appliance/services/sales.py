@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from appliance.config import DeviceSettings
-from appliance.core import barcode
-from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
 from appliance.core.catalog import CatalogRef, Product
 from appliance.core.receipt import Receipt
@@ -31,6 +29,8 @@ from appliance.store import catalog, catalog_versions, sales
 from appliance.store.catalog import PAGE_SIZE, PageKey, Staff
 from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol import barcode
+from bitagora_protocol.barcode import BarcodeError
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
