@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -17,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from central import dashboard
+from central.config_documents import config_document
 from central.context import Central, central
 from central.db import apply_migrations, create_pool
 from central.device_auth import prune_nonces_forever
@@ -51,11 +53,15 @@ def create_app(
     ops_password_file: Path | None = None,
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
-    ``ops_password_file``, see ``keep_generated_password``).
+    ``ops_password_file``, see ``keep_generated_password``). ``signing_key`` signs configuration
+    documents (``central.signing_key``); without one, a key made now lasts until central stops,
+    and devices enrolled meanwhile refuse documents after a restart (tests use this).
     """
+    key = signing_key or Ed25519PrivateKey.generate()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,7 +74,7 @@ def create_app(
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(pool=pool, clock=clock, metrics=Metrics())
+            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), signing_key=key)
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
@@ -88,6 +94,7 @@ def create_app(
         Route("/api/v1/enroll", enroll, methods=["POST"]),
         Route("/api/v1/journal", push_journal, methods=["POST"]),
         Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
+        Route("/api/v1/config", config_document, methods=["GET"]),
         Route("/", dashboard.index, methods=["GET"]),
         Route("/login", dashboard.login_form, methods=["GET"]),
         Route("/login", dashboard.login, methods=["POST"]),

@@ -1,4 +1,5 @@
-"""What every central handler needs: the pool, the clock and the metrics, set up by the lifespan."""
+"""What every central handler needs: the pool, the clock, the metrics and the signing key, set up
+by the lifespan."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 
 from central.metrics import Metrics
@@ -18,6 +20,8 @@ class Central:
     # Seconds since the epoch; injectable so tests can move central's clock.
     clock: Callable[[], float]
     metrics: Metrics
+    # Signs the configuration documents devices apply (central/signing_key.py).
+    signing_key: Ed25519PrivateKey
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
