@@ -5,6 +5,7 @@ merchant's catalog.
     bitagora central enroll-code --merchant NAME [--data-dir DIR] [--ttl-hours 24]
     bitagora central catalog import --merchant NAME FILE.csv
     bitagora central catalog export --merchant NAME --out FILE.csv
+    bitagora central config export --merchant NAME --out FILE.json   (for a USB stick)
 
 ``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
 data in ``<data-dir>/central/pgdata``. The session secret lives in
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import logging
 import os
 import secrets
@@ -209,6 +211,32 @@ def cmd_catalog_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_export(args: argparse.Namespace) -> int:
+    from central.config_documents import build
+    from central.merchant_catalog import UnknownMerchant, merchant_id
+    from central.signing_key import load_signing_key
+
+    directory = central_dir(args.data_dir)
+    key = load_signing_key(directory)
+
+    async def export(conn: asyncpg.Connection) -> bytes | None:
+        built = await build(conn, await merchant_id(conn, args.merchant), key)
+        return None if built is None else gzip.decompress(built.body_gzip)
+
+    try:
+        with database(directory) as url:
+            data = asyncio.run(_with_database(url, export))
+    except UnknownMerchant as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if data is None:
+        print(f"error: {args.merchant!r} has no configuration yet", file=sys.stderr)
+        return 1
+    args.out.write_bytes(data)
+    print(f"{args.out}: configuration document of {args.merchant!r}, {len(data)} bytes", flush=True)
+    return 0
+
+
 def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``central`` (serve) and ``central enroll-code`` on the ``bitagora`` parser."""
     data_dir_help = (
@@ -263,7 +291,18 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     exports.add_argument("--merchant", required=True, help="the merchant's name")
     exports.add_argument("--out", type=Path, required=True, metavar="FILE.csv")
     exports.set_defaults(func=cmd_catalog_export)
-    for sub in (imports, exports):
+    config = actions.add_parser(
+        "config",
+        help="write a merchant's signed configuration document (for a USB stick)",
+        description="Write the merchant's signed configuration document (docs/PROTOCOL.md 2.6), "
+        "the bytes its devices fetch, for bitagora config apply FILE on a till offline.",
+    )
+    config_actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    config_export = config_actions.add_parser("export", help="write the document to a file")
+    config_export.add_argument("--merchant", required=True, help="the merchant's name")
+    config_export.add_argument("--out", type=Path, required=True, metavar="FILE.json")
+    config_export.set_defaults(func=cmd_config_export)
+    for sub in (imports, exports, config_export):
         sub.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=data_dir_help)
 
 

@@ -9,7 +9,10 @@ import asyncio
 import gzip
 import json
 import logging
+import re
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,6 +48,7 @@ from central import merchant_catalog
 from central.cli import main as central_main
 from central.serve import start_server
 
+DOC = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
 SHOP = "Café Lisboa"
 HEADER = "sku,name,category,price,tax_percent,price_includes_tax,barcodes,position,active\n"
 
@@ -381,14 +385,26 @@ async def test_malformed_documents_are_refused(central_db_url: str, tmp_path: Pa
 
 
 async def test_a_document_from_a_usb_stick_applies_offline(
-    central_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    central_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with restartable_central(central_db_url) as central:
         async with open_device_store(tmp_path / "device") as device:
             await enrolled(device, central_db_url, central.base_url)
             await import_on_central(central_db_url, cafe_csv("2.20"))
-            stick = tmp_path / "bitagora-config.json"
-            stick.write_bytes(await document_bytes(device, central.base_url))
+            served = await document_bytes(device, central.base_url)
+    # Ops write the document with central's key, given as a credential file.
+    key_file = tmp_path / "central_signing_key"
+    key_file.write_text(central.signing_key.private_bytes_raw().hex() + "\n", encoding="ascii")
+    monkeypatch.setenv("BITAGORA_CENTRAL_SIGNING_KEY_FILE", str(key_file))
+    monkeypatch.setenv("DATABASE_URL", central_db_url)
+    stick = tmp_path / "bitagora-config.json"
+    export = ["config", "export", "--merchant", SHOP, "--out", str(stick)]
+    assert await asyncio.to_thread(central_main, export) == 0
+    assert stick.read_bytes() == served
+    assert "configuration document of 'Café Lisboa'" in capsys.readouterr().out
     # Central is gone; the device has only the file and the key it pinned at enrollment.
     command = ["config", "apply", str(stick), "--data-dir", str(tmp_path / "device")]
     assert await asyncio.to_thread(device_main, command) == 0
@@ -467,3 +483,34 @@ async def test_row_level_security_keeps_each_merchant_to_its_rows(central_db_url
                 # No merchant filter on purpose: the policy is what keeps the rows apart.
                 counts[name] = await conn.fetchval("SELECT count(*) FROM merchant_products")
         assert counts == {"mine": 4, "other": 0, "ops": 4, "none": 0}
+
+
+async def test_the_documented_verifier_agrees_on_central_documents(
+    central_db_url: str, tmp_path: Path
+) -> None:
+    section = DOC.read_text(encoding="utf-8").split("### 2.6", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code, "PROTOCOL.md 2.6 has no python block"
+    script = tmp_path / "verify_config.py"
+    script.write_text(code.group(1), encoding="utf-8")
+    async with (
+        restartable_central(central_db_url) as central,
+        open_device_store(tmp_path / "device") as device,
+    ):
+        await enrolled(device, central_db_url, central.base_url)
+        await import_on_central(central_db_url, cafe_csv())
+        document = tmp_path / "config.json"
+        document.write_bytes(await document_bytes(device, central.base_url))
+        pinned = await outbox.get_state(device.conn, config_documents.STATE_CENTRAL_KEY)
+    assert pinned is not None
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), str(path), pinned], capture_output=True, text=True
+        )
+
+    assert run(document).stdout.strip() == "OK: version 1, 4 products"
+    forged = tmp_path / "forged.json"
+    forged.write_bytes(document.read_bytes().replace(b'"price":180', b'"price":1'))
+    refused = run(forged)
+    assert refused.returncode != 0 and "document changed after signing" in refused.stderr
