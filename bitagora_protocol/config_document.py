@@ -120,11 +120,12 @@ def verify(data: bytes, pinned_key: bytes) -> ConfigDocument:
     if not isinstance(signed, dict) or set(signed) != {"document", "signature"}:
         raise DocumentError("not a signed document: expected exactly 'document' and 'signature'")
     document, signature = signed["document"], signed["signature"]
-    if not isinstance(document, dict) or not isinstance(signature, dict):
-        raise DocumentError("'document' and 'signature' must be objects")
-    if signature.get("alg") != ALG:
+    if not isinstance(document, dict):
+        raise DocumentError("'document' must be an object")
+    _keys(signature, "signature", {"alg", "key", "sha256", "sig"})
+    if signature["alg"] != ALG:
         raise DocumentError(f"signature alg must be {ALG!r}")
-    key, sig = signature.get("key"), signature.get("sig")
+    key, sig = signature["key"], signature["sig"]
     if not isinstance(key, str) or not _HEX64.fullmatch(key):
         raise DocumentError("signature key must be 64 lowercase hex digits")
     if not isinstance(sig, str) or not _HEX128.fullmatch(sig):
@@ -137,7 +138,7 @@ def verify(data: bytes, pinned_key: bytes) -> ConfigDocument:
         digest = document_sha256(document)
     except ValueError as err:
         raise DocumentError(f"document is not canonical JSON: {err}") from None
-    if signature.get("sha256") != digest:
+    if signature["sha256"] != digest:
         raise SignatureMismatch("signature sha256 is not the document's SHA-256")
     try:
         Ed25519PublicKey.from_public_bytes(pinned_key).verify(

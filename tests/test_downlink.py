@@ -30,6 +30,7 @@ from starlette.routing import Route
 from uplink_helpers import (
     CentralDb,
     Device,
+    RestartableCentral,
     open_device_store,
     restartable_central,
     running,
@@ -120,17 +121,26 @@ async def enrolled(device: Device, central_db_url: str, base_url: str) -> None:
     await device.enroll(base_url, await CentralDb(central_db_url).make_code(SHOP))
 
 
+@asynccontextmanager
+async def central_and_device(
+    central_db_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[RestartableCentral, Device]]:
+    """Central over HTTP and a device store enrolled with it for the merchant ``SHOP``."""
+    async with (
+        restartable_central(central_db_url) as central,
+        open_device_store(tmp_path / "device") as device,
+    ):
+        await enrolled(device, central_db_url, central.base_url)
+        yield central, device
+
+
 async def test_a_catalog_imported_on_central_reaches_the_device(
     central_db_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with (
-        restartable_central(central_db_url) as central,
-        open_device_store(tmp_path / "device") as device,
-    ):
-        await enrolled(device, central_db_url, central.base_url)
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
         source = tmp_path / "cafe.csv"
         source.write_bytes(cafe_csv())
         monkeypatch.setenv("DATABASE_URL", central_db_url)
@@ -227,11 +237,7 @@ async def test_every_bad_row_on_central_is_reported_and_nothing_changes(
 async def test_a_device_offline_while_the_catalog_changes_twice_gets_the_latest(
     central_db_url: str, tmp_path: Path
 ) -> None:
-    async with (
-        restartable_central(central_db_url) as central,
-        open_device_store(tmp_path / "device") as device,
-    ):
-        await enrolled(device, central_db_url, central.base_url)
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
         await import_on_central(central_db_url, cafe_csv("1.80"))
         async with uplink_for(device, central.base_url, config_s=1) as (uplink, _):
             async with running(uplink):
@@ -261,11 +267,7 @@ async def document_bytes(device: Device, base_url: str) -> bytes:
 
 
 async def test_a_replayed_older_document_is_refused(central_db_url: str, tmp_path: Path) -> None:
-    async with (
-        restartable_central(central_db_url) as central,
-        open_device_store(tmp_path / "device") as device,
-    ):
-        await enrolled(device, central_db_url, central.base_url)
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
         await import_on_central(central_db_url, cafe_csv("1.80"))
         old = await document_bytes(device, central.base_url)
         await import_on_central(central_db_url, cafe_csv("1.90"))
@@ -302,11 +304,7 @@ async def serving(body: bytes) -> AsyncIterator[str]:
 async def test_a_document_signed_by_another_key_is_refused_and_the_till_keeps_selling(
     central_db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with (
-        restartable_central(central_db_url) as central,
-        open_device_store(tmp_path / "device") as device,
-    ):
-        await enrolled(device, central_db_url, central.base_url)
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
         await import_on_central(central_db_url, cafe_csv("1.80"))
         async with uplink_for(device, central.base_url) as (uplink, _):
             assert await uplink.config_once() is not None
@@ -339,11 +337,7 @@ def central_signed(key: Ed25519PrivateKey, data: bytes, change: Any) -> bytes:
 
 
 async def test_malformed_documents_are_refused(central_db_url: str, tmp_path: Path) -> None:
-    async with (
-        restartable_central(central_db_url) as central,
-        open_device_store(tmp_path / "device") as device,
-    ):
-        await enrolled(device, central_db_url, central.base_url)
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
         await import_on_central(central_db_url, cafe_csv())
         good = await document_bytes(device, central.base_url)
         key = central.signing_key
@@ -424,11 +418,7 @@ async def test_a_document_from_a_usb_stick_applies_offline(
 async def test_a_50000_product_document_goes_down_compressed(
     central_db_url: str, tmp_path: Path
 ) -> None:
-    async with (
-        restartable_central(central_db_url) as central,
-        open_device_store(tmp_path / "device") as device,
-    ):
-        await enrolled(device, central_db_url, central.base_url)
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
         started = time.perf_counter()
         imported = await import_on_central(central_db_url, big_csv(50_000))
         import_s = time.perf_counter() - started
@@ -493,11 +483,7 @@ async def test_the_documented_verifier_agrees_on_central_documents(
     assert code, "PROTOCOL.md 2.6 has no python block"
     script = tmp_path / "verify_config.py"
     script.write_text(code.group(1), encoding="utf-8")
-    async with (
-        restartable_central(central_db_url) as central,
-        open_device_store(tmp_path / "device") as device,
-    ):
-        await enrolled(device, central_db_url, central.base_url)
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
         await import_on_central(central_db_url, cafe_csv())
         document = tmp_path / "config.json"
         document.write_bytes(await document_bytes(device, central.base_url))

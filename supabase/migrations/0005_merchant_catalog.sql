@@ -70,24 +70,21 @@ CREATE TABLE merchant_config_documents (
     built_at    timestamptz NOT NULL DEFAULT now()
 );
 
-ALTER TABLE merchant_products ENABLE ROW LEVEL SECURITY;
-ALTER TABLE merchant_settings ENABLE ROW LEVEL SECURITY;
-ALTER TABLE merchant_staff ENABLE ROW LEVEL SECURITY;
-ALTER TABLE merchant_config ENABLE ROW LEVEL SECURITY;
-ALTER TABLE merchant_config_documents ENABLE ROW LEVEL SECURITY;
-
-CREATE POLICY merchant_products_own ON merchant_products
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY merchant_settings_own ON merchant_settings
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY merchant_staff_own ON merchant_staff
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY merchant_config_own ON merchant_config
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
-CREATE POLICY merchant_config_documents_own ON merchant_config_documents
-    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())
-    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
+-- Each table: RLS on, and one policy letting a request see and write only the rows of the
+-- merchant its claims name (ops: every merchant's). The table owner (central) is not subject
+-- to RLS; central's web requests run as a non-owner role with the claims set per transaction.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['merchant_products', 'merchant_settings', 'merchant_staff',
+                             'merchant_config', 'merchant_config_documents'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format(
+            'CREATE POLICY %I ON %I'
+            ' USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())'
+            ' WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id())',
+            t || '_own', t);
+    END LOOP;
+END
+$$;
