@@ -275,11 +275,29 @@ async def test_a_replayed_older_document_is_refused(central_db_url: str, tmp_pat
             applied = await uplink.config_once()
         assert applied is not None and applied.version == 2
         tail = await journal.tail(device.conn)
-        for replayed in (old, await document_bytes(device, central.base_url)):
-            with pytest.raises(config_documents.Refused, match="is not newer than the version"):
-                await config_documents.apply_signed(
-                    device.conn, device.identity, replayed, "EUR", {"via": "cli"}
-                )
+        with pytest.raises(config_documents.Refused, match="1 is not newer than the version"):
+            await config_documents.apply_signed(
+                device.conn, device.identity, old, "EUR", {"via": "cli"}
+            )
+        again = await document_bytes(device, central.base_url)
+        with pytest.raises(config_documents.AlreadyApplied, match="2 is the one applied"):
+            await config_documents.apply_signed(
+                device.conn, device.identity, again, "EUR", {"via": "cli"}
+            )
+        # The same version with other content (a central restored from an old backup that
+        # then changed again) is a replay too.
+        async with connected(central_db_url) as conn:
+            await conn.execute("UPDATE merchant_config SET version = 1")
+            await conn.execute("DELETE FROM merchant_config_documents")
+        await import_on_central(central_db_url, cafe_csv("3.00"))
+        with pytest.raises(config_documents.Refused, match="2 is not newer than the version"):
+            await config_documents.apply_signed(
+                device.conn,
+                device.identity,
+                await document_bytes(device, central.base_url),
+                "EUR",
+                {"via": "cli"},
+            )
         assert await journal.tail(device.conn) == tail
         assert (await prices(device))["espresso"] == 190
 
@@ -383,36 +401,55 @@ async def test_a_document_from_a_usb_stick_applies_offline(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with restartable_central(central_db_url) as central:
         async with open_device_store(tmp_path / "device") as device:
             await enrolled(device, central_db_url, central.base_url)
             await import_on_central(central_db_url, cafe_csv("2.20"))
             served = await document_bytes(device, central.base_url)
-    # Ops write the document with central's key, given as a credential file.
-    key_file = tmp_path / "central_signing_key"
-    key_file.write_text(central.signing_key.private_bytes_raw().hex() + "\n", encoding="ascii")
-    monkeypatch.setenv("BITAGORA_CENTRAL_SIGNING_KEY_FILE", str(key_file))
-    monkeypatch.setenv("DATABASE_URL", central_db_url)
-    stick = tmp_path / "bitagora-config.json"
-    export = ["config", "export", "--merchant", SHOP, "--out", str(stick)]
-    assert await asyncio.to_thread(central_main, export) == 0
-    assert stick.read_bytes() == served
-    assert "configuration document of 'Café Lisboa'" in capsys.readouterr().out
-    # Central is gone; the device has only the file and the key it pinned at enrollment.
-    command = ["config", "apply", str(stick), "--data-dir", str(tmp_path / "device")]
-    assert await asyncio.to_thread(device_main, command) == 0
-    assert capsys.readouterr().out.startswith(
-        "bitagora-config.json: configuration version 1 applied; catalog version 1 (4 products)"
-    )
-    assert await asyncio.to_thread(device_main, command) == 1
-    assert "refused, nothing changed: version 1 is not newer" in capsys.readouterr().err
-    async with open_device_store(tmp_path / "device") as device:
-        assert (await prices(device))["espresso"] == 220
-        state = await catalog_versions.current_version(device.conn)
-        record = await record_at(device, state.seq)
-        assert record.body["by"] == {"via": "cli"}
-        assert record.body["source"]["kind"] == "central"
+        await central.stop()
+        # Ops write the document with central's key, given as a credential file.
+        key_file = tmp_path / "central_signing_key"
+        seed = central.signing_key.private_bytes_raw().hex()
+        key_file.write_text(seed + "\n", encoding="ascii")
+        monkeypatch.setenv("BITAGORA_CENTRAL_SIGNING_KEY_FILE", str(key_file))
+        monkeypatch.setenv("DATABASE_URL", central_db_url)
+        stick = tmp_path / "bitagora-config.json"
+        export = ["config", "export", "--merchant", SHOP, "--out", str(stick)]
+        assert await asyncio.to_thread(central_main, export) == 0
+        assert stick.read_bytes() == served
+        assert "configuration document of 'Café Lisboa'" in capsys.readouterr().out
+
+        # Central is unreachable; the device has the file and the key pinned at enrollment.
+        command = ["config", "apply", str(stick), "--data-dir", str(tmp_path / "device")]
+        assert await asyncio.to_thread(device_main, command) == 0
+        assert capsys.readouterr().out.startswith(
+            "bitagora-config.json: configuration version 1 applied; catalog version 1 (4 products)"
+        )
+        assert await asyncio.to_thread(device_main, command) == 1
+        assert "refused, nothing changed: version 1 is the one applied already" in (
+            capsys.readouterr().err
+        )
+
+        await central.start()
+        async with open_device_store(tmp_path / "device") as device:
+            assert (await prices(device))["espresso"] == 220
+            state = await catalog_versions.current_version(device.conn)
+            record = await record_at(device, state.seq)
+            assert record.body["by"] == {"via": "cli"}
+            assert record.body["source"]["kind"] == "central"
+            # Back online, central sends the same document: nothing to do, and no error.
+            tail = await journal.tail(device.conn)
+            async with uplink_for(device, central.base_url) as (uplink, _):
+                with caplog.at_level(logging.INFO, logger="appliance.uplink.daemon"):
+                    assert await uplink.config_once() is None
+            assert await journal.tail(device.conn) == tail
+            assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == [
+                "configuration already applied"
+            ]
+            etag = await outbox.get_state(device.conn, config_documents.STATE_CONFIG_ETAG)
+            assert (await signed_get(device, central.base_url, etag)).status_code == 304
 
 
 async def test_a_50000_product_document_goes_down_compressed(

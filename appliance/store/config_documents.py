@@ -6,7 +6,8 @@ config apply FILE``) and are taken the same way:
 1. verified against central's key pinned at enrollment (``uplink_state.central_key``), then read
    field by field (``bitagora_protocol.config_document``);
 2. refused if it is for another merchant, not newer than the version applied (a replay), or in
-   another currency than the till's;
+   another currency than the till's; the very document applied last is ``AlreadyApplied`` (not
+   an error: the uplink is sent it after a USB stick brought it);
 3. applied in one transaction: the catalog through ``catalog_versions.apply`` (a ``catalog``
    record whose ``source`` names the document's version), a ``config`` record for each shop
    setting that changed (``receipt``, ``payment_methods``), and the version applied.
@@ -32,11 +33,17 @@ from bitagora_protocol.config_document import ConfigDocument, DocumentError, ver
 STATE_CENTRAL_KEY = "central_key"  # pinned at enrollment
 STATE_MERCHANT_ID = "merchant_id"
 STATE_CONFIG_VERSION = "config_version"  # the document version applied
+STATE_CONFIG_SHA256 = "config_sha256"  # its signature's sha256
 STATE_CONFIG_ETAG = "config_etag"  # its ETag, sent as If-None-Match
 
 
 class Refused(Exception):
     """A document not taken; the message says why (and the till keeps what it had)."""
+
+
+class AlreadyApplied(Refused):
+    """The very document applied last (after a USB stick's, the uplink is sent it again):
+    nothing to do, and nothing wrong."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,10 @@ async def apply_signed(
             f"the document's prices are in {document.currency}, this till sells in {currency} "
             "(device.currency)"
         )
+    if await _is_applied(conn, document):
+        if etag is not None:  # fetched with an older ETag (or none): a 304 from now on
+            await outbox.set_state(conn, STATE_CONFIG_ETAG, etag)
+        raise AlreadyApplied(f"version {document.version} is the one applied already")
     async with transaction(conn):
         held = await applied_version(conn)
         if document.version <= held:
@@ -95,9 +106,17 @@ async def apply_signed(
         await outbox.set_state(
             conn, STATE_CONFIG_VERSION, str(document.version), in_transaction=True
         )
+        await outbox.set_state(conn, STATE_CONFIG_SHA256, document.sha256, in_transaction=True)
         if etag is not None:
             await outbox.set_state(conn, STATE_CONFIG_ETAG, etag, in_transaction=True)
     return Applied(document.version, catalog, changed)
+
+
+async def _is_applied(conn: aiosqlite.Connection, document: ConfigDocument) -> bool:
+    states = await outbox.get_states(conn, STATE_CONFIG_VERSION, STATE_CONFIG_SHA256)
+    return states.get(STATE_CONFIG_VERSION) == str(document.version) and (
+        states.get(STATE_CONFIG_SHA256) == document.sha256
+    )
 
 
 async def _apply_settings(

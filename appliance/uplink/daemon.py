@@ -416,6 +416,10 @@ class Uplink:
                 {"via": "uplink"},
                 fetched.etag,
             )
+        except config_documents.AlreadyApplied as err:
+            self._config_etag = fetched.etag
+            _event(logging.INFO, "configuration already applied", detail=str(err))
+            return None
         except config_documents.Refused as err:
             self._config_etag = fetched.etag  # the same bytes would be refused again
             log.error(
