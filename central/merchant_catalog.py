@@ -137,11 +137,11 @@ async def bump_version(conn: asyncpg.Connection, merchant: int) -> int:
 
 
 async def products(
-    conn: asyncpg.Connection, merchant: int, order: str = "sku"
+    conn: asyncpg.Connection, merchant: int, shelf_order: bool = False
 ) -> list[CatalogItem]:
-    """Every product, in order of sku (the canonical order) or ``"shelf"`` (category, position,
-    name: the sell screen's, as the device exports)."""
-    order_by = "category, position, name, sku" if order == "shelf" else 'sku COLLATE "C"'
+    """Every product, in order of sku by code point (the canonical order), or with
+    ``shelf_order`` by category, position and name (the sell screen's, as the device exports)."""
+    order_by = "category, position, name, sku" if shelf_order else 'sku COLLATE "C"'
     rows = await conn.fetch(
         "SELECT sku, name, category, price_minor, tax_code, tax_bp, price_includes_tax, barcodes,"
         f" position, active FROM merchant_products WHERE merchant_id = $1 ORDER BY {order_by}",
@@ -215,5 +215,5 @@ async def export_csv(conn: asyncpg.Connection, merchant_name: str) -> tuple[str,
     """The merchant's catalog as the device's CSV text (docs/CATALOG.md), and how many products."""
     merchant = await merchant_id(conn, merchant_name)
     currency = (await settings(conn, merchant)).currency
-    items = await products(conn, merchant, order="shelf")
+    items = await products(conn, merchant, shelf_order=True)
     return render_catalog(currency, items), len(items)

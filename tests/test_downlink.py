@@ -41,7 +41,7 @@ from uplink_helpers import (
 from appliance.cli import main as device_main
 from appliance.store import catalog, catalog_versions, config_documents, journal, outbox
 from bitagora_protocol.barcode import with_check_digit
-from bitagora_protocol.config_document import sign
+from bitagora_protocol.config_document import Settings, StaffEntry, sign
 from bitagora_protocol.httpsig import sign_request
 from bitagora_protocol.journal import Record
 from central import config_documents as central_documents
@@ -537,3 +537,44 @@ async def test_the_documented_verifier_agrees_on_central_documents(
     forged.write_bytes(document.read_bytes().replace(b'"price":180', b'"price":1'))
     refused = run(forged)
     assert refused.returncode != 0 and "document changed after signing" in refused.stderr
+
+
+async def test_settings_and_staff_set_on_central_reach_the_device(
+    central_db_url: str, tmp_path: Path
+) -> None:
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
+        await import_on_central(central_db_url, cafe_csv())
+        async with connected(central_db_url) as conn:
+            merchant = await merchant_catalog.merchant_id(conn, SHOP)
+            await merchant_catalog.set_settings(
+                conn,
+                merchant,
+                Settings("EUR", ("Rua Augusta 1",), ("Obrigado!",), ("cash", "card")),
+            )
+            ana = StaffEntry("ana", "Ana", "cashier", True, ("04A224B2C51280",))
+            version = await merchant_catalog.put_staff(conn, merchant, ana)
+        assert version == 3
+        served = json.loads(await document_bytes(device, central.base_url))["document"]
+        assert served["staff"] == [
+            {
+                "id": "ana",
+                "name": "Ana",
+                "role": "cashier",
+                "active": True,
+                "badges": ["04A224B2C51280"],
+            }
+        ]
+        async with uplink_for(device, central.base_url) as (uplink, _):
+            applied = await uplink.config_once()
+        assert applied is not None and applied.version == 3
+        receipt = await journal.last_config(device.conn, "receipt")
+        methods = await journal.last_config(device.conn, "payment_methods")
+        assert receipt is not None and methods is not None
+        assert receipt.body["value"] == {
+            "header_lines": ["Rua Augusta 1"],
+            "footer_lines": ["Obrigado!"],
+        }
+        assert methods.body["value"] == ["cash", "card"]
+        assert methods.body["source"]["version"] == 3
+        # Staff are carried, not applied by this release: the till's own staff are unchanged.
+        assert await catalog.all_staff(device.conn) == []
