@@ -4,6 +4,8 @@
                       make it the catalog and journal its version (``catalog`` record)
     export --out F    write the catalog as a CSV file that imports back to the same catalog
     show [--json]     the version in force, categories and counts (and the products)
+    config apply F    verify central's signed configuration document F (a USB stick's copy of
+                      what the uplink fetches) and apply it: catalog and shop settings
 
 The ``*_catalog`` coroutines work on an open store; ``import_file``, ``export_file`` and
 ``show`` open the device's store from its settings (as the other commands do: the device key
@@ -23,14 +25,15 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from appliance.config import Settings
-from appliance.core.catalog_csv import CatalogFileError, parse_catalog, render_catalog
-from appliance.store import catalog, catalog_versions
+from appliance.store import catalog, catalog_versions, config_documents
 from appliance.store.catalog_versions import CLI, Applied, CatalogVersion
 from appliance.store.durable import write_atomic
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.catalog_csv import CatalogFileError, parse_catalog, render_catalog
 
 __all__ = [
     "CatalogFileError",
+    "apply_config_file",
     "Exported",
     "Imported",
     "export_catalog",
@@ -134,6 +137,19 @@ def export_file(settings: Settings, path: Path) -> Exported:
     return _run(
         settings, lambda conn, _identity: export_catalog(conn, settings.device.currency, path)
     )
+
+
+def apply_config_file(settings: Settings, path: Path) -> config_documents.Applied:
+    """``bitagora config apply PATH``: ``config_documents.Refused`` says why not."""
+
+    async def work(
+        conn: aiosqlite.Connection, identity: DeviceIdentity
+    ) -> config_documents.Applied:
+        data = await asyncio.to_thread(path.read_bytes)
+        currency = settings.device.currency
+        return await config_documents.apply_signed(conn, identity, data, currency, CLI)
+
+    return _run(settings, work)
 
 
 def show(settings: Settings, with_products: bool = False) -> dict[str, Any]:

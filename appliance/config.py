@@ -231,6 +231,9 @@ class UplinkSettings:
     central_url: str = "http://127.0.0.1:8600"
     batch_size: int = 200
     heartbeat_s: int = 30
+    # How often the configuration document is asked for (a 304 when unchanged): a change on
+    # central reaches an online till within this many seconds.
+    config_s: int = 30
     backoff_min_s: int = 1
     backoff_max_s: int = 60
     timeout_s: int = 10
@@ -244,6 +247,8 @@ class UplinkSettings:
             raise ConfigError("uplink.backoff_max_s: must be at least uplink.backoff_min_s")
         if self.heartbeat_s < 1:
             raise ConfigError(f"uplink.heartbeat_s: must be at least 1, got {self.heartbeat_s}")
+        if not 1 <= self.config_s <= 3600:
+            raise ConfigError(f"uplink.config_s: must be 1..3600, got {self.config_s}")
 
 
 PN532_BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1288000)

@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from store_helpers import open_device  # noqa: E402
 
 from appliance.catalog_io import import_catalog  # noqa: E402
-from appliance.core.barcode import parse, with_check_digit  # noqa: E402
 from appliance.core.catalog import fold  # noqa: E402
-from appliance.core.catalog_csv import parse_catalog  # noqa: E402
 from appliance.store import catalog  # noqa: E402
 from appliance.store.db import open_db, transaction  # noqa: E402
+from bitagora_protocol.barcode import parse, with_check_digit  # noqa: E402
+from bitagora_protocol.catalog_csv import parse_catalog  # noqa: E402
 
 HEADER = "sku,name,category,price,tax_percent,price_includes_tax,barcodes,position".split(",")
 PRODUCTS = (

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bitagora_protocol.journal import canonical_json
@@ -35,6 +36,39 @@ PRODUCT_KEYS = (
     "tax_bp",
     "tax_code",
 )
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A product as a catalog file and the catalog's canonical form hold it: everything the
+    till stores about it. ``price`` is in minor units of the catalog's currency; ``barcodes``
+    are catalog keys (``barcode.catalog_key``), the first the product's main code."""
+
+    sku: str
+    name: str
+    category: str
+    price: int
+    tax_code: str
+    tax_bp: int
+    price_includes_tax: bool = True
+    barcodes: tuple[str, ...] = ()
+    position: int = 0
+    active: bool = True
+
+    def canonical(self) -> dict[str, Any]:
+        """The product's object in the canonical form (``bitagora_protocol.catalog``)."""
+        return {
+            "active": self.active,
+            "barcodes": list(self.barcodes),
+            "category": self.category,
+            "name": self.name,
+            "position": self.position,
+            "price": self.price,
+            "price_includes_tax": self.price_includes_tax,
+            "sku": self.sku,
+            "tax_bp": self.tax_bp,
+            "tax_code": self.tax_code,
+        }
 
 
 def canonical_lines(currency: str, products: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -17,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from central import dashboard, login, merchant_page, user_pages
+from central.config_documents import config_document
 from central.context import Central, central
 from central.csrf import CsrfRefused
 from central.db import apply_migrations, create_pool
@@ -56,12 +58,16 @@ def create_app(
     supabase_jwks_url: str | None = None,
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
-    ``ops_password_file``, see ``keep_generated_password``). With ``supabase_jwt_secret`` or
+    ``ops_password_file``, see ``keep_generated_password``). ``signing_key`` signs configuration
+    documents (``central.signing_key``); without one, a key made now lasts until central stops,
+    and devices enrolled meanwhile refuse documents after a restart (tests use this). With ``supabase_jwt_secret`` or
     ``supabase_jwks_url``, pages also accept Supabase Auth access tokens (``central.tokens``).
     """
+    key = signing_key or Ed25519PrivateKey.generate()
     tokens = None
     if supabase_jwt_secret or supabase_jwks_url:
         tokens = TokenVerifier(supabase_jwt_secret or None, supabase_jwks_url or None)
@@ -77,7 +83,9 @@ def create_app(
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), tokens=tokens)
+            ctx = Central(
+                pool=pool, clock=clock, metrics=Metrics(), signing_key=key, tokens=tokens
+            )
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
@@ -97,6 +105,7 @@ def create_app(
         Route("/api/v1/enroll", enroll, methods=["POST"]),
         Route("/api/v1/journal", push_journal, methods=["POST"]),
         Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
+        Route("/api/v1/config", config_document, methods=["GET"]),
         Route("/", dashboard.index, methods=["GET"]),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),

@@ -1,32 +1,43 @@
-"""``bitagora central``: serve central, or make an enrollment code.
+"""``bitagora central``: serve central, make an enrollment code, or import and export a
+merchant's catalog.
 
     bitagora central [--data-dir DIR] [--host 127.0.0.1] [--port 8600]
     bitagora central enroll-code --merchant NAME [--data-dir DIR] [--ttl-hours 24]
     bitagora central merchant add … | user add|list|deactivate|reset-password …  (tenants_cli.py)
+    bitagora central catalog import --merchant NAME FILE.csv
+    bitagora central catalog export --merchant NAME --out FILE.csv
+    bitagora central config export --merchant NAME --out FILE.json   (for a USB stick)
 
 ``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
 data in ``<data-dir>/central/pgdata``. The session secret lives in
 ``<data-dir>/central/session_secret`` (0600); a random first ops password, if central made one, in
-``<data-dir>/central/ops_password`` (0600).
+``<data-dir>/central/ops_password`` (0600). The key that signs configuration documents is
+``<data-dir>/central/signing_key`` (0600, made at the first start) unless
+``$BITAGORA_CENTRAL_SIGNING_KEY_FILE`` names another file (central/signing_key.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import logging
 import os
 import secrets
 import signal
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
 DEFAULT_HOST = "127.0.0.1"
@@ -72,16 +83,18 @@ def database(directory: Path) -> Iterator[str]:
 
 
 async def _serve(
-    database_url: str, session_secret: str, host: str, port: int, password_file: Path
+    database_url: str, session_secret: str, host: str, port: int, directory: Path
 ) -> None:
     from central.app import create_app
     from central.serve import start_server
+    from central.signing_key import load_signing_key
     from central.tokens import JWKS_URL_ENV, SECRET_ENV
 
     app = create_app(
         database_url,
         session_secret,
-        ops_password_file=password_file,
+        ops_password_file=directory / OPS_PASSWORD_FILE,
+        signing_key=load_signing_key(directory),
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
         supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
     )
@@ -113,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     directory = central_dir(args.data_dir)
     secret = load_session_secret(directory)
     with database(directory) as url:
-        asyncio.run(_serve(url, secret, args.host, args.port, directory / OPS_PASSWORD_FILE))
+        asyncio.run(_serve(url, secret, args.host, args.port, directory))
     return 0
 
 
@@ -141,6 +154,90 @@ def cmd_enroll_code(args: argparse.Namespace) -> int:
             make_enrollment_code(url, args.merchant, timedelta(hours=args.ttl_hours))
         )
     print(code, flush=True)
+    return 0
+
+
+async def _with_database(
+    database_url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    from central.db import apply_migrations
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await apply_migrations(conn)
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    from bitagora_protocol.catalog_csv import CatalogFileError
+    from central.merchant_catalog import UnknownMerchant, import_csv
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as err:
+        print(f"error: cannot read {args.file}: {err}", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    try:
+        with database(central_dir(args.data_dir)) as url:
+            done = asyncio.run(
+                _with_database(url, lambda conn: import_csv(conn, args.merchant, data))
+            )
+    except (CatalogFileError, UnknownMerchant) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    ignored = (
+        f"; columns not used: {', '.join(done.ignored_columns)}" if done.ignored_columns else ""
+    )
+    print(
+        f"{args.file.name}: {done.products} products for {args.merchant!r}, configuration "
+        f"version {done.version} ({time.monotonic() - started:.2f} s){ignored}",
+        flush=True,
+    )
+    return 0
+
+
+def cmd_catalog_export(args: argparse.Namespace) -> int:
+    from central.merchant_catalog import UnknownMerchant, export_csv
+
+    try:
+        with database(central_dir(args.data_dir)) as url:
+            text, count = asyncio.run(
+                _with_database(url, lambda conn: export_csv(conn, args.merchant))
+            )
+    except UnknownMerchant as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    args.out.write_text(text, encoding="utf-8", newline="")
+    print(f"{args.out}: {count} products of {args.merchant!r}", flush=True)
+    return 0
+
+
+def cmd_config_export(args: argparse.Namespace) -> int:
+    from central.config_documents import build
+    from central.merchant_catalog import UnknownMerchant, merchant_id
+    from central.signing_key import load_signing_key
+
+    directory = central_dir(args.data_dir)
+    key = load_signing_key(directory)
+
+    async def export(conn: asyncpg.Connection) -> bytes | None:
+        built = await build(conn, await merchant_id(conn, args.merchant), key)
+        return None if built is None else gzip.decompress(built.body_gzip)
+
+    try:
+        with database(directory) as url:
+            data = asyncio.run(_with_database(url, export))
+    except UnknownMerchant as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if data is None:
+        print(f"error: {args.merchant!r} has no configuration yet", file=sys.stderr)
+        return 1
+    args.out.write_bytes(data)
+    print(f"{args.out}: configuration document of {args.merchant!r}, {len(data)} bytes", flush=True)
     return 0
 
 
@@ -182,6 +279,38 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     from central.tenants_cli import add_tenant_parsers
 
     add_tenant_parsers(actions, data_dir_help)
+    catalog = actions.add_parser(
+        "catalog",
+        help="import or export a merchant's catalog (the device's CSV format, docs/CATALOG.md)",
+        description="Import or export a merchant's catalog as the device's CSV file.",
+    )
+    catalog_actions = catalog.add_subparsers(
+        dest="catalog_command", metavar="ACTION", required=True
+    )
+    imports = catalog_actions.add_parser(
+        "import",
+        help="make FILE.csv the merchant's whole catalog (refused whole if any row is bad)",
+    )
+    imports.add_argument("--merchant", required=True, help="the merchant's name")
+    imports.add_argument("file", type=Path, metavar="FILE.csv")
+    imports.set_defaults(func=cmd_catalog_import)
+    exports = catalog_actions.add_parser("export", help="write the merchant's catalog as CSV")
+    exports.add_argument("--merchant", required=True, help="the merchant's name")
+    exports.add_argument("--out", type=Path, required=True, metavar="FILE.csv")
+    exports.set_defaults(func=cmd_catalog_export)
+    config = actions.add_parser(
+        "config",
+        help="write a merchant's signed configuration document (for a USB stick)",
+        description="Write the merchant's signed configuration document (docs/PROTOCOL.md 2.6), "
+        "the bytes its devices fetch, for bitagora config apply FILE on a till offline.",
+    )
+    config_actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    config_export = config_actions.add_parser("export", help="write the document to a file")
+    config_export.add_argument("--merchant", required=True, help="the merchant's name")
+    config_export.add_argument("--out", type=Path, required=True, metavar="FILE.json")
+    config_export.set_defaults(func=cmd_config_export)
+    for sub in (imports, exports, config_export):
+        sub.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=data_dir_help)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
-"""What every central handler needs: the pool, the clock, the metrics and the bearer token
-verifier (None when central accepts no Supabase Auth tokens), set up by the lifespan."""
+"""What every central handler needs: the pool, the clock, the metrics, the signing key and the
+bearer token verifier (None when central accepts no Supabase Auth tokens), set up by the lifespan."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 
 from central.metrics import Metrics
@@ -20,6 +21,8 @@ class Central:
     # Seconds since the epoch; injectable so tests can move central's clock.
     clock: Callable[[], float]
     metrics: Metrics
+    # Signs the configuration documents devices apply (central/signing_key.py).
+    signing_key: Ed25519PrivateKey
     tokens: TokenVerifier | None = None
 
     def now(self) -> datetime:

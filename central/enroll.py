@@ -3,9 +3,10 @@
 Codes look like ``ABCD-EFGH-JKMN``: twelve characters from an alphabet without look-alikes
 (no I, L, O, U, 0, 1), about 59 bits, typed case- and space-insensitively. Only their SHA-256 is
 stored. ``POST /api/v1/enroll`` (unsigned) ``{"code", "public_key": 64 hex, "version"}`` answers
-201 ``{"device_id", "merchant"}`` or 403 ``{"error": "enrollment_code_invalid", "reason":
-"unknown" | "used" | "expired"}``. Enrolling an already known key again (a technician's redo)
-is allowed with a fresh code and keeps the device's journal.
+201 ``{"device_id", "merchant", "merchant_id", "central_key"}`` (``central_key``: the key that
+signs configuration documents, which the device pins) or 403 ``{"error":
+"enrollment_code_invalid", "reason": "unknown" | "used" | "expired"}``. Enrolling an already
+known key again (a technician's redo) is allowed with a fresh code and keeps the device's journal.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bitagora_protocol.journal import device_id_for
+from bitagora_protocol.journal import device_id_for, public_key_bytes
 from central.context import central
 from central.device_auth import read_body
 from central.errors import ApiError, json_object, malformed
@@ -148,4 +149,10 @@ async def enroll(request: Request) -> JSONResponse:
     assert row is not None
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome="ok")
     log.info("enrolled device %s for merchant %r (version %s)", device_id, row["name"], version)
-    return JSONResponse({"device_id": device_id, "merchant": row["name"]}, status_code=201)
+    answer = {
+        "device_id": device_id,
+        "merchant": row["name"],
+        "merchant_id": row["merchant_id"],
+        "central_key": public_key_bytes(ctx.signing_key.public_key()).hex(),
+    }
+    return JSONResponse(answer, status_code=201)

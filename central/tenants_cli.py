@@ -21,6 +21,7 @@ import getpass
 import re
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,13 +92,20 @@ def merchant_add(args: argparse.Namespace) -> str:
         raise CommandError("--country must be an ISO 3166 code such as PT")
 
     async def add(conn: asyncpg.Connection) -> Any:
-        return await conn.fetchval(
-            "INSERT INTO merchants (name, currency, country) VALUES ($1, $2, $3)"
-            " ON CONFLICT (name) DO NOTHING RETURNING id",
-            name,
-            args.currency,
-            args.country,
-        )
+        from central import merchant_catalog
+
+        async with conn.transaction():
+            merchant = await conn.fetchval(
+                "INSERT INTO merchants (name, country) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO NOTHING RETURNING id",
+                name,
+                args.country,
+            )
+            if merchant is not None and args.currency is not None:
+                # The currency is a shop setting: the one the devices price in.
+                shop = replace(merchant_catalog.DEFAULT_SETTINGS, currency=args.currency)
+                await merchant_catalog.set_settings(conn, merchant, shop)
+        return merchant
 
     if _run(args, add) is None:
         raise CommandError(f"a merchant named {name!r} exists already")

@@ -1,6 +1,6 @@
-"""Reading and writing a shop's catalog file (core/catalog_csv.py, docs/CATALOG.md): what a
-spreadsheet writes is taken or refused in words, never misread; every bad row is named by line
-and column; what is written reads back the same."""
+"""Reading and writing a shop's catalog file (bitagora_protocol/catalog_csv.py, docs/CATALOG.md):
+what a spreadsheet writes is taken or refused in words, never misread; every bad row is named by
+line and column; what is written reads back the same."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core.barcode import with_check_digit
-from appliance.core.catalog import CatalogItem
-from appliance.core.catalog_csv import (
+from bitagora_protocol.barcode import with_check_digit
+from bitagora_protocol.catalog import CatalogItem
+from bitagora_protocol.catalog_csv import (
     CatalogFileError,
     Problem,
     format_percent,

@@ -61,7 +61,15 @@ async def test_enroll_returns_device_id_and_merchant(
     typed = " " + code.lower().replace("-", " ") + " "  # case and spacing do not matter
     response = await sim.enroll(client, typed)
     assert response.status_code == 201
-    assert response.json() == {"device_id": sim.device_id, "merchant": "Bakery Blum"}
+    answer = response.json()
+    merchant_id = await db.fetchval("SELECT id FROM merchants WHERE name = 'Bakery Blum'")
+    assert answer == {
+        "device_id": sim.device_id,
+        "merchant": "Bakery Blum",
+        "merchant_id": merchant_id,
+        "central_key": answer["central_key"],
+    }
+    assert len(bytes.fromhex(answer["central_key"])) == 32  # the key the device pins
     stored = await db.fetchval(
         "SELECT count(*) FROM enrollment_codes WHERE code_hash LIKE $1", f"%{code}%"
     )

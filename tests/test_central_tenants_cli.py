@@ -135,7 +135,8 @@ async def test_merchants_and_users_from_the_command_line(central_db_url: str) ->
     conn = await asyncpg.connect(central_db_url)
     try:
         row = await conn.fetchrow(
-            "SELECT currency, country FROM merchants WHERE name = 'Café Lisboa'"
+            "SELECT s.currency, m.country FROM merchants m"
+            " JOIN merchant_settings s ON s.merchant_id = m.id WHERE m.name = 'Café Lisboa'"
         )
     finally:
         await conn.close()

@@ -85,7 +85,9 @@ async def test_central_down_fails_the_uplink_line_with_what_to_do(
     tmp_path: Path, printer: PrinterSimulator
 ) -> None:
     conn, identity = await open_device(tmp_path)
-    await save_enrollment(conn, Enrollment(identity.device_id, "Shop"), "http://127.0.0.1:9")
+    await save_enrollment(
+        conn, Enrollment(identity.device_id, "Shop", 1, "00" * 32), "http://127.0.0.1:9"
+    )
     await conn.close()
     checks = await run_checks(settings_in(tmp_path, printer), ONLINE)
     uplink = next(c for c in checks if c.name == "uplink")

@@ -8,15 +8,19 @@ import re
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from print_helpers import cashier, open_till, sell, till_and_printer
 from store_helpers import cash_sale_body
 
 from appliance.services.printing import PrinterState
 from appliance.services.till import NothingToReprint
-from appliance.store import journal, print_queue, sales
+from appliance.store import catalog, journal, outbox, print_queue, sales
+from appliance.store.config_documents import STATE_CENTRAL_KEY, apply_signed
 from appliance.store.db import transaction
 from bitagora_devtools.sim.printer import PrinterSimulator
-from bitagora_protocol.journal import verify_chain
+from bitagora_protocol.catalog import catalog_sha256
+from bitagora_protocol.config_document import FORMAT, encode, sign
+from bitagora_protocol.journal import public_key_bytes, verify_chain
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -214,3 +218,39 @@ async def test_a_reprint_must_name_a_sale(tmp_path: Path) -> None:
                     till.conn, till.identity, "reprint", {"sale_id": "x", "original_seq": 7}
                 )
         assert [r async for r in journal.iterate(till.conn)] == []
+
+
+async def test_receipt_lines_set_on_central_are_printed(tmp_path: Path) -> None:
+    """A configuration document's receipt header and footer (docs/PROTOCOL.md 2.6) replace the
+    settings file's on the receipts printed after it, once applied."""
+    key = Ed25519PrivateKey.generate()
+    async with till_and_printer(tmp_path) as (till, sim):
+        await outbox.set_state(
+            till.conn, STATE_CENTRAL_KEY, public_key_bytes(key.public_key()).hex()
+        )
+        items = sorted(await catalog.catalog_items(till.conn), key=lambda item: item.sku)
+        canonical = [item.canonical() for item in items]
+        document = {
+            "format": FORMAT,
+            "merchant": {"id": 1, "name": "Peña Açaí"},
+            "version": 1,
+            "issued_at": "2026-12-07T09:00:00.000000Z",
+            "catalog": {
+                "currency": till.currency,
+                "sha256": catalog_sha256(till.currency, canonical),
+                "items": canonical,
+            },
+            "settings": {
+                "currency": till.currency,
+                "receipt": {"header_lines": ["Rua Augusta 1"], "footer_lines": ["Obrigado!"]},
+                "payment_methods": ["cash"],
+            },
+            "staff": [],
+        }
+        await apply_signed(
+            till.conn, till.identity, encode(sign(key, document)), till.currency, {"via": "cli"}
+        )
+        result = await sell(till)
+        [text] = await sim.wait_receipts(1)
+        assert "Rua Augusta 1" in text and "Obrigado!" in text and "Thank you!" not in text
+        assert result.receipt.header_lines == ("Rua Augusta 1",)

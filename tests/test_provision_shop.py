@@ -12,11 +12,11 @@ import pytest
 from provision_helpers import CATALOG, device_root, shop_setup
 
 from appliance.cli import main
-from appliance.core.catalog_csv import parse_catalog
 from appliance.provision.setup_file import SetupError, read_setup
 from appliance.provision.status import read_status
 from appliance.store import catalog, catalog_versions, journal
 from appliance.store.db import open_db
+from bitagora_protocol.catalog_csv import parse_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nobody listens

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core.barcode import BarcodeError, parse
 from appliance.core.catalog import Product, TaxRate
 from appliance.store import catalog
 from appliance.store.db import open_db
+from bitagora_protocol.barcode import BarcodeError, parse
 from bitagora_protocol.money import Money
 
 

@@ -16,11 +16,11 @@ import pytest
 from store_helpers import open_device
 
 from appliance.catalog_io import export_catalog, import_catalog, show_catalog
-from appliance.core.barcode import parse
-from appliance.core.catalog_csv import CatalogFileError
 from appliance.store import catalog, catalog_versions, journal
 from appliance.store.identity import DeviceIdentity
 from bitagora_devtools.seed import seed_demo
+from bitagora_protocol.barcode import parse
+from bitagora_protocol.catalog_csv import CatalogFileError
 from bitagora_protocol.journal import verify_chain
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"

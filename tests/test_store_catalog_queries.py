@@ -11,10 +11,11 @@ import aiosqlite
 import pytest
 from store_helpers import open_device
 
-from appliance.core.barcode import with_check_digit
-from appliance.core.catalog import CatalogItem, fold
+from appliance.core.catalog import fold
 from appliance.store import catalog, catalog_versions
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.barcode import with_check_digit
+from bitagora_protocol.catalog import CatalogItem
 
 WORDS = [
     "Água",

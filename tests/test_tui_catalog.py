@@ -12,7 +12,6 @@ import pytest
 from tui_helpers import cart_summary, kiosk, till_with_printer, type_slowly
 
 from appliance.catalog_io import import_catalog
-from appliance.core.catalog import CatalogItem
 from appliance.services.till import Till
 from appliance.store import catalog_versions, journal
 from appliance.tui.scan import StepClock
@@ -21,6 +20,7 @@ from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.sell import PAGE, SellScreen
 from appliance.tui.widgets.product_grid import ProductButton, ProductGrid
 from bitagora_devtools.script import tap, wait_until
+from bitagora_protocol.catalog import CatalogItem
 
 LARGE = 50_000
 AISLES = 40

@@ -17,6 +17,7 @@ from typing import Any
 import aiosqlite
 import asyncpg
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -95,7 +96,7 @@ class Device:
 
     async def mark_enrolled(self, central_url: str) -> EnrollmentState:
         """Enrollment state as if enrolled (for servers that do not implement enrollment)."""
-        enrollment = Enrollment(self.identity.device_id, "Scripted Shop")
+        enrollment = Enrollment(self.identity.device_id, "Scripted Shop", 1, "00" * 32)
         return await save_enrollment(self.conn, enrollment, central_url)
 
 
@@ -219,9 +220,16 @@ class CentralDb:
 class RestartableCentral:
     """The real central app on a fixed local port that a test can stop and start again."""
 
-    def __init__(self, database_url: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        clock: Callable[[], float] = time.time,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> None:
         self.database_url = database_url
         self.clock = clock
+        # One key across restarts, as central keeps its key file: devices pin it.
+        self.signing_key = signing_key or Ed25519PrivateKey.generate()
         self.port = 0
         self._running: RunningServer | None = None
 
@@ -238,6 +246,7 @@ class RestartableCentral:
             secrets.token_urlsafe(16),
             ops_password=OPS_PASSWORD,
             clock=self.clock,
+            signing_key=self.signing_key,
         )
         self._running = await start_server(app, "127.0.0.1", self.port)
         self.port = self._running.port
@@ -250,9 +259,11 @@ class RestartableCentral:
 
 @asynccontextmanager
 async def restartable_central(
-    database_url: str, clock: Callable[[], float] = time.time
+    database_url: str,
+    clock: Callable[[], float] = time.time,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> AsyncIterator[RestartableCentral]:
-    server = RestartableCentral(database_url, clock)
+    server = RestartableCentral(database_url, clock, signing_key)
     await server.start()
     try:
         yield server

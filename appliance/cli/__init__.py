@@ -34,6 +34,7 @@ BUILT_IN = {
     "refunds": "refunds",
     "wallet": "wallet",
     "catalog": "catalog",
+    "config": "catalog",
     "provision": "provision",
     "factory-reset": "provision",
 }

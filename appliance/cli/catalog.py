@@ -5,6 +5,9 @@
     bitagora catalog show [--json]           the version in force, categories and counts
                                              (--json: and every product)
 
+    bitagora config apply FILE               verify central's signed configuration document
+                                             (from a USB stick) and apply it
+
 A file with any bad row is refused whole, every problem named by line and column on standard
 error, and nothing changes. Importing while the kiosk runs is safe (it lands between two
 sales). Run it as the services' user, as the other device tools:
@@ -54,6 +57,24 @@ def register(subparsers: Subparsers) -> None:
 
     for parser in (imp, exp, show):
         add_device_options(parser, argparse.SUPPRESS)
+
+    config = subparsers.add_parser(
+        "config",
+        help="central's signed configuration document from a file (USB stick): apply",
+        description="Central's signed configuration document (docs/PROTOCOL.md 2.6).",
+    )
+    add_device_options(config)
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    apply = config_sub.add_parser(
+        "apply",
+        help="verify FILE against central's pinned key and apply it (catalog and settings)",
+        description="Verify FILE (what GET /api/v1/config serves, saved to a USB stick) "
+        "against the central key pinned at enrollment, and apply it as the uplink does. "
+        "An older, foreign or malformed document changes nothing.",
+    )
+    apply.add_argument("file", type=Path, metavar="FILE")
+    add_device_options(apply, argparse.SUPPRESS)
+    apply.set_defaults(func=cmd_config_apply)
 
 
 def _run(args: argparse.Namespace, what: str, work: Callable[[Settings], T]) -> T | int:
@@ -110,6 +131,25 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"{exported.products} products written to {exported.path} (catalog version {version})"
         if version
         else f"{exported.products} products written to {exported.path}"
+    )
+    return 0
+
+
+def cmd_config_apply(args: argparse.Namespace) -> int:
+    from appliance.catalog_io import apply_config_file
+    from appliance.store.config_documents import Refused
+
+    try:
+        applied = _run(args, "cannot read the document", lambda s: apply_config_file(s, args.file))
+    except Refused as err:
+        return fail(f"{args.file}: refused, nothing changed: {err}", 1)
+    if isinstance(applied, int):
+        return applied
+    catalog = applied.catalog
+    settings = ", ".join(applied.settings_changed) or "none changed"
+    print(
+        f"{args.file.name}: configuration version {applied.version} applied; catalog version "
+        f"{catalog.version} ({catalog.products} products), settings: {settings}"
     )
     return 0
 

@@ -1,4 +1,5 @@
-"""Products, tax rates and catalog items (a product as a catalog file holds it)."""
+"""Products, tax rates, catalog versions and what replacing a catalog changes (the catalog
+item itself is ``bitagora_protocol.catalog.CatalogItem``: central holds the same)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bitagora_protocol.catalog import CatalogItem
 from bitagora_protocol.money import Money
 
 
@@ -56,50 +58,6 @@ def fold(text: str) -> str:
     """Lower case without accents, so "agua" finds "Água mineral" (the search key of a name)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-@dataclass(frozen=True)
-class CatalogItem:
-    """A product as a catalog file and the catalog's canonical form hold it: everything the
-    till stores about it. ``price`` is in minor units of the catalog's currency; ``barcodes``
-    are catalog keys (``core.barcode.catalog_key``), the first the product's main code."""
-
-    sku: str
-    name: str
-    category: str
-    price: int
-    tax_code: str
-    tax_bp: int
-    price_includes_tax: bool = True
-    barcodes: tuple[str, ...] = ()
-    position: int = 0
-    active: bool = True
-
-    def canonical(self) -> dict[str, Any]:
-        """The product's object in the canonical form (``bitagora_protocol.catalog``)."""
-        return {
-            "active": self.active,
-            "barcodes": list(self.barcodes),
-            "category": self.category,
-            "name": self.name,
-            "position": self.position,
-            "price": self.price,
-            "price_includes_tax": self.price_includes_tax,
-            "sku": self.sku,
-            "tax_bp": self.tax_bp,
-            "tax_code": self.tax_code,
-        }
-
-    def product(self, currency: str) -> Product:
-        return Product(
-            self.sku,
-            self.name,
-            Money(self.price, currency),
-            TaxRate(self.tax_code, self.tax_bp),
-            self.category,
-            self.price_includes_tax,
-            self.barcodes[0] if self.barcodes else None,
-        )
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,21 @@ def local_time(utc_text: str) -> datetime:
     return at.astimezone()
 
 
+async def with_shop_lines(conn: aiosqlite.Connection, device: DeviceSettings) -> DeviceSettings:
+    """``device`` with the receipt header and footer lines central set last (the newest
+    ``receipt`` ``config`` record, docs/PROTOCOL.md 2.6), else as the settings file has them."""
+    record = await journal.last_config(conn, "receipt")
+    value = record.body.get("value") if record is not None else None
+    if not isinstance(value, dict):
+        return device
+    header, footer = value.get("header_lines"), value.get("footer_lines")
+    if not isinstance(header, list) or not isinstance(footer, list):
+        return device
+    return replace(
+        device, header_lines=tuple(map(str, header)), footer_lines=tuple(map(str, footer))
+    )
+
+
 def receipt_from_record(
     sale: Record, device: DeviceSettings, reprint: Record | None = None
 ) -> Receipt:
@@ -282,11 +297,12 @@ class PrintWorker:
         sale = await journal.get(conn, job.sale_seq)
         if sale is None:  # pragma: no cover - the foreign key makes this impossible
             raise RuntimeError(f"print job {job.job_id}: sale record {job.sale_seq} is missing")
+        device = await with_shop_lines(conn, self.device)
         if sale.kind == "z_close":
             log.info("printing a Z report", extra={"sale_seq": job.sale_seq})
-            return await self.printer.print_report(z_printout(sale, self.device))
+            return await self.printer.print_report(z_printout(sale, device))
         reprint = await journal.get(conn, job.journal_seq) if job.copy else None
-        receipt = receipt_from_record(sale, self.device, reprint)
+        receipt = receipt_from_record(sale, device, reprint)
         if job.last_error == print_queue.INTERRUPTED and not receipt.copy:
             # An earlier attempt may have printed it: the customer has an original already.
             log.info("receipt printed again after a restart", extra={"sale_seq": job.sale_seq})

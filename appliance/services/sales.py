@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from appliance.config import DeviceSettings
-from appliance.core import barcode
-from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart
 from appliance.core.catalog import CatalogRef, Product
 from appliance.core.receipt import Receipt
@@ -25,12 +23,14 @@ from appliance.payments.card_types import CardAttempt, CardOutcome, CardUnavaila
 from appliance.services.access import AccessService
 from appliance.services.background import Background
 from appliance.services.drawer import DrawerService
-from appliance.services.printing import receipt_from_record
+from appliance.services.printing import receipt_from_record, with_shop_lines
 from appliance.services.receipts import ReceiptService
 from appliance.store import catalog, catalog_versions, sales
 from appliance.store.catalog import PAGE_SIZE, PageKey, Staff
 from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol import barcode
+from bitagora_protocol.barcode import BarcodeError
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -275,7 +275,7 @@ class SalesService:
             record,
             Money(record.body["total"]["minor"], currency),
             Money(change, currency),
-            receipt_from_record(record, self.device),
+            receipt_from_record(record, await with_shop_lines(self.conn, self.device)),
             problems + ((problem,) if problem else ()),
         )
 

@@ -30,7 +30,7 @@ from appliance.config import DeviceSettings
 from appliance.core.report import PeriodReport, ReportError, count_total, period_report
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerOpening, DrawerService
-from appliance.services.printing import local_time, x_printout
+from appliance.services.printing import local_time, with_shop_lines, x_printout
 from appliance.services.receipts import ReceiptService
 from appliance.store import journal
 from appliance.store import shifts as shift_store
@@ -163,8 +163,9 @@ class ShiftService:
         report = await self.current()
         if not print_it:
             return report, None
+        device = await with_shop_lines(self.conn, self.device)
         printout = x_printout(
-            report, self.device, local_time(utc_now()).strftime("%Y-%m-%d %H:%M"), staff.name
+            report, device, local_time(utc_now()).strftime("%Y-%m-%d %H:%M"), staff.name
         )
         try:
             await self.receipts.print_now(printout)

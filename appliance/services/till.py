@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from appliance.core.barcode import BarcodeError
 from appliance.core.roles import AuthError, NoStaff, NotAuthorized
 from appliance.services.access import AccessService, LockedOut
 from appliance.services.background import Background
@@ -35,6 +34,7 @@ from appliance.services.shift import ShiftService
 from appliance.services.split import SplitTender
 from appliance.store.catalog import Staff
 from appliance.store.identity import DeviceIdentity
+from bitagora_protocol.barcode import BarcodeError
 
 if TYPE_CHECKING:
     from appliance.config import Settings

@@ -2,8 +2,9 @@
 
 The kiosk reads the catalog a page at a time (``categories``, ``page``, ``search``,
 ``product_by_barcode``), each an indexed query, so that 50,000+ products never sit in memory.
-Barcodes are stored in the form ``core.barcode.catalog_key`` gives (UPC-A and UPC-E as EAN-13),
-every one of a product in ``product_barcodes``, the first also in ``products.barcode``."""
+Barcodes are stored in the form ``bitagora_protocol.barcode.catalog_key`` gives (UPC-A and UPC-E
+as EAN-13), every one of a product in ``product_barcodes``, the first also in
+``products.barcode``."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.core import barcode
-from appliance.core.catalog import CatalogItem, Product, TaxRate, fold
+from appliance.core.catalog import Product, TaxRate, fold
 from appliance.core.pin import check_pin, hash_pin
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol import barcode
+from bitagora_protocol.catalog import CatalogItem
 from bitagora_protocol.money import Money
 
 

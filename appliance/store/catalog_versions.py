@@ -17,11 +17,11 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.core.catalog import CatalogChange, CatalogItem, compare
+from appliance.core.catalog import CatalogChange, compare
 from appliance.store import catalog, journal
 from appliance.store.db import fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
-from bitagora_protocol.catalog import FORMAT, catalog_sha256
+from bitagora_protocol.catalog import FORMAT, CatalogItem, catalog_sha256
 from bitagora_protocol.journal import Record
 
 CLI = {"via": "cli"}

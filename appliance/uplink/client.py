@@ -1,4 +1,5 @@
-"""The device's HTTP client for central: enrollment, signed journal pushes and heartbeats.
+"""The device's HTTP client for central: enrollment, signed journal pushes, heartbeats and the
+configuration document (a conditional GET).
 
 Every answer other than success becomes an exception of a small hierarchy, so the daemon decides
 what to do from the type alone:
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,12 +40,29 @@ log = logging.getLogger(__name__)
 ENROLL_PATH = "/api/v1/enroll"
 JOURNAL_PATH = "/api/v1/journal"
 HEARTBEAT_PATH = "/api/v1/heartbeat"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+CONFIG_PATH = "/api/v1/config"
 
 
 @dataclass(frozen=True)
 class Enrollment:
+    """What central answered: ``central_key`` (64 hex) signs the configuration documents and is
+    pinned with the enrollment."""
+
     device_id: str
     merchant: str
+    merchant_id: int
+    central_key: str
+
+
+@dataclass(frozen=True)
+class FetchedConfig:
+    """A configuration document as central served it (decompressed), with its ``etag``;
+    ``wire_bytes`` is what came over the network (gzip-compressed when central compressed it)."""
+
+    etag: str | None
+    body: bytes
+    wire_bytes: int
 
 
 class UplinkError(Exception):
@@ -252,16 +271,27 @@ class CentralClient:
         body = _encode(
             {"code": code, "public_key": self.identity.public_key_hex, "version": version}
         )
-        response = await self._send(ENROLL_PATH, body, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        response = await self._send("POST", ENROLL_PATH, body, headers)
         if response.status_code != 201:
             raise error_for(response, ENROLL_PATH)
         data = _payload(response)
         device_id, merchant = data.get("device_id"), data.get("merchant")
-        if not isinstance(device_id, str) or not isinstance(merchant, str):
+        merchant_id, central_key = data.get("merchant_id"), data.get("central_key")
+        if (
+            not isinstance(device_id, str)
+            or not isinstance(merchant, str)
+            or not isinstance(merchant_id, int)
+            or not isinstance(central_key, str)
+            or not _HEX64.fullmatch(central_key)
+        ):
             raise Rejected(
                 response.status_code,
                 "bad_response",
-                {"reason": "enrollment answer lacks device_id or merchant"},
+                {
+                    "reason": "enrollment answer lacks device_id, merchant, merchant_id or "
+                    "central_key (64 lowercase hex)"
+                },
             )
         if device_id != self.identity.device_id:
             raise Rejected(
@@ -272,7 +302,7 @@ class CentralClient:
                     f"but its key makes it {self.identity.device_id}"
                 },
             )
-        return Enrollment(device_id, merchant)
+        return Enrollment(device_id, merchant, merchant_id, central_key)
 
     async def push(self, records: Sequence[Record]) -> int:
         """Send a contiguous run of records; return the highest seq central holds."""
@@ -290,8 +320,30 @@ class CentralClient:
             self.last_server_time = server_time
         return _int_field(data, "held_seq", response.status_code)
 
+    async def fetch_config(self, etag: str | None) -> FetchedConfig | None:
+        """The configuration document, or None when central answers 304 (``etag`` is still
+        current) or 404 (the merchant has no configuration yet, or central serves none)."""
+        headers = {"Accept-Encoding": "gzip"}
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        response = await self._signed("GET", CONFIG_PATH, b"", headers, ok=(200, 304, 404))
+        if response.status_code in (304, 404):
+            return None
+        wire = response.num_bytes_downloaded
+        return FetchedConfig(response.headers.get("etag"), response.content, wire)
+
     async def _signed_post(self, path: str, payload: Mapping[str, Any]) -> httpx.Response:
-        body = _encode(payload)
+        headers = {"Content-Type": "application/json"}
+        return await self._signed("POST", path, _encode(payload), headers, ok=(200,))
+
+    async def _signed(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        extra_headers: Mapping[str, str],
+        ok: tuple[int, ...],
+    ) -> httpx.Response:
         url = httpx.URL(self.base_url + path)
         signed_path = url.raw_path.decode("ascii")  # as central receives it, prefix included
         corrected = False
@@ -299,15 +351,15 @@ class CentralClient:
             headers = sign_request(
                 self.identity.private_key,
                 self.identity.device_id,
-                "POST",
+                method,
                 signed_path,
                 body,
                 created=int(self.now()),
                 nonce=secrets.token_urlsafe(16),
             )
-            headers["Content-Type"] = "application/json"
-            response = await self._send(path, body, headers)
-            if response.status_code == 200:
+            headers.update(extra_headers)
+            response = await self._send(method, path, body, headers)
+            if response.status_code in ok:
                 return response
             error = error_for(response, path)
             if (
@@ -328,9 +380,13 @@ class CentralClient:
                 continue
             raise error
 
-    async def _send(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
         try:
-            return await self.http.post(self.base_url + path, content=body, headers=headers)
+            return await self.http.request(
+                method, self.base_url + path, content=body or None, headers=headers
+            )
         except httpx.HTTPError as err:
             failure = describe_network_failure(err)
             raise Unreachable(f"{self.base_url}{path}: {failure}") from err

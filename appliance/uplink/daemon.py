@@ -17,6 +17,10 @@ Rules (docs/PROTOCOL.md section 2):
   ``Retry-After``.
 - New records are noticed by polling the outbox (one indexed ``min(seq)`` query), so the kiosk
   never waits on the uplink and needs no channel to it.
+- The configuration document (docs/PROTOCOL.md 2.6) is asked for at start, every
+  ``uplink.config_s`` and as soon as central answers again after an outage, with the ETag of the
+  one applied (304 when unchanged); a new one is applied by ``store.config_documents``. A refused
+  one is logged and not asked for again until central has another.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import aiosqlite
 
 from appliance import __version__
 from appliance.config import Settings
-from appliance.store import journal, outbox
+from appliance.store import config_documents, journal, outbox
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 from appliance.uplink.backoff import Backoff
@@ -100,6 +104,8 @@ async def save_enrollment(
             (STATE_DEVICE_ID, state.device_id),
             (STATE_MERCHANT, state.merchant),
             (STATE_CENTRAL_URL, state.central_url),
+            (config_documents.STATE_MERCHANT_ID, str(enrollment.merchant_id)),
+            (config_documents.STATE_CENTRAL_KEY, enrollment.central_key),
         ):
             await outbox.set_state(conn, key, value, in_transaction=True)
     return state
@@ -163,6 +169,10 @@ class Uplink:
         # Set by a gap or a heartbeat that shows central lost records: re-send from this seq.
         self._resend_from: int | None = None
         self._wake = asyncio.Event()
+        self._config_wake = asyncio.Event()
+        self._config_backoff = Backoff(settings.uplink.backoff_min_s, settings.uplink.backoff_max_s)
+        # The ETag of the last document applied or refused: not fetched again until it changes.
+        self._config_etag: str | None = None
         self._waiting_for_central = False  # the push loop backs off from a Transient failure
         self._stop: asyncio.Event | None = None
         # A fork or an invalid chain: pushing has stopped; heartbeats report it.
@@ -382,6 +392,77 @@ class Uplink:
             self.wake()
         return held
 
+    # -- the configuration document --------------------------------------------------------
+
+    async def config_once(self) -> config_documents.Applied | None:
+        """Ask central for the configuration document and apply it if it is new; None when
+        there was nothing new or it was refused (logged). Raises ``UplinkError``."""
+        await self.enrollment()
+        if self._config_etag is None:
+            self._config_etag = await outbox.get_state(
+                self.conn, config_documents.STATE_CONFIG_ETAG
+            )
+        started = self._monotonic()
+        fetched = await self.client.fetch_config(self._config_etag)
+        if fetched is None:
+            return None
+        held = await config_documents.applied_version(self.conn)
+        try:
+            applied = await config_documents.apply_signed(
+                self.conn,
+                self.identity,
+                fetched.body,
+                self.settings.device.currency,
+                {"via": "uplink"},
+                fetched.etag,
+            )
+        except config_documents.AlreadyApplied as err:
+            self._config_etag = fetched.etag
+            _event(logging.INFO, "configuration already applied", detail=str(err))
+            return None
+        except config_documents.Refused as err:
+            self._config_etag = fetched.etag  # the same bytes would be refused again
+            log.error(
+                "configuration document refused: %s; the till keeps selling on version %d",
+                err,
+                held,
+                extra={"event": "config_refused", "reason": str(err), "applied_version": held},
+            )
+            return None
+        self._config_etag = fetched.etag
+        _event(
+            logging.INFO,
+            "configuration applied",
+            version=applied.version,
+            catalog_version=applied.catalog.version,
+            products=applied.catalog.products,
+            settings=",".join(applied.settings_changed) or None,
+            wire_bytes=fetched.wire_bytes,
+            seconds=round(self._monotonic() - started, 3),
+        )
+        return applied
+
+    async def _config_loop(self, stop: asyncio.Event) -> None:
+        interval = float(self.settings.uplink.config_s)
+        while not stop.is_set():
+            delay = interval
+            try:
+                await self.config_once()
+            except NotEnrolled:
+                pass
+            except Transient as err:
+                delay = min(interval, self._config_backoff.next_delay(err.retry_after))
+                log.warning("configuration fetch failed: %s", err, extra={"event": "config_retry"})
+            except UplinkError as err:
+                log.error("configuration fetch refused: %s", err, extra={"event": "config_retry"})
+            except Exception:  # a store error, say: keep the daemon alive, try at the next round
+                log.exception("configuration fetch failed unexpectedly")
+            else:
+                self._config_backoff.reset()
+            if not stop.is_set():
+                await _wait(self._config_wake, delay)
+                self._config_wake.clear()
+
     # -- the daemon ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -391,10 +472,12 @@ class Uplink:
             tasks.create_task(self._relay_stop(stop), name="uplink-stop")
             tasks.create_task(self._push_loop(stop), name="uplink-push")
             tasks.create_task(self._heartbeat_loop(stop), name="uplink-heartbeat")
+            tasks.create_task(self._config_loop(stop), name="uplink-config")
 
     async def _relay_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
+        self._config_wake.set()
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         if not stop.is_set():
@@ -470,8 +553,10 @@ class Uplink:
             else:
                 log.debug("heartbeat held_seq=%d", held, extra={"event": "heartbeat"})
                 if self._waiting_for_central:
-                    # Central answers again: push now rather than at the end of the backoff.
+                    # Central answers again: push now rather than at the end of the backoff,
+                    # and ask for the configuration that may have changed meanwhile.
                     self._waiting_for_central = False
                     self.backoff.reset()
                     self.wake()
+                    self._config_wake.set()
             await _wait(stop, interval)

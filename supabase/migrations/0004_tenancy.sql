@@ -55,9 +55,8 @@ GRANT USAGE ON SCHEMA public TO bitagora_web;
 GRANT EXECUTE ON FUNCTION bitagora_claims(), bitagora_merchant_id(), bitagora_is_ops()
     TO bitagora_web;
 
-ALTER TABLE merchants
-    ADD COLUMN currency text CHECK (currency ~ '^[A-Z]{3}$'),
-    ADD COLUMN country text CHECK (country ~ '^[A-Z]{2}$');
+-- The merchant's currency is a shop setting (merchant_settings, migration 0005).
+ALTER TABLE merchants ADD COLUMN country text CHECK (country ~ '^[A-Z]{2}$');
 
 -- Central's web users. Ops users see the whole fleet and have no merchant; a merchant's owners and
 -- managers see only that merchant. The first-start ops user keeps its name, `admin`, as its

@@ -27,7 +27,6 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Button, Static
 
-from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import CatalogRef, Product
 from appliance.services.sales import PageKey
@@ -45,6 +44,7 @@ from appliance.tui.widgets.category_bar import CategoryBar
 from appliance.tui.widgets.product_grid import ProductGrid
 from appliance.tui.widgets.search_bar import SearchBar
 from appliance.tui.widgets.tap_button import TapButton
+from bitagora_protocol.barcode import BarcodeError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.core.barcode import (
+from bitagora_protocol.barcode import (
     BarcodeError,
     Kind,
     catalog_key,

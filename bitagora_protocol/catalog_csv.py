@@ -33,8 +33,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from appliance.core import barcode
-from appliance.core.catalog import CatalogItem
+from bitagora_protocol import barcode
+from bitagora_protocol.catalog import CatalogItem
 from bitagora_protocol.money import exponent
 
 REQUIRED = ("sku", "name", "category", "price", "tax_percent", "price_includes_tax", "barcodes")

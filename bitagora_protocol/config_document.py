@@ -1,0 +1,304 @@
+"""The configuration document central sends down to a merchant's devices, and its signature.
+
+docs/PROTOCOL.md 2.6 is the contract; this module is its reference, used by central to sign and
+by the device to check (over the network or from a USB stick: the same file either way).
+
+A signed document is the JSON object ``{"document": D, "signature": S}``:
+
+- ``D`` holds ``format`` (``bitagora-config/1``), ``merchant`` (``{"id", "name"}``), ``version``
+  (1, 2, 3… per merchant, +1 at every change), ``issued_at`` (RFC 3339 UTC, as journal ``at``),
+  ``catalog`` (``{"currency", "sha256", "items"}``: the items in canonical form, by sku; ``sha256``
+  as ``catalog.catalog_sha256`` computes it), ``settings`` and ``staff`` (no PIN, ever).
+- ``S`` is ``{"alg": "ed25519", "key": <64 hex public key>, "sha256": <64 hex>, "sig": <128 hex>}``
+  where ``sha256`` = SHA-256 of the canonical JSON of ``D`` and ``sig`` signs its 32 raw bytes.
+
+``verify`` checks the signature against the key the device pinned, then the document's shape
+(``read``), so a device never acts on a field it has not checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from bitagora_protocol.catalog import PRODUCT_KEYS, CatalogItem, catalog_sha256
+from bitagora_protocol.journal import canonical_json, public_key_bytes
+from bitagora_protocol.money import CURRENCY_EXPONENTS
+
+FORMAT = "bitagora-config/1"
+ALG = "ed25519"
+ROLES = frozenset({"cashier", "manager", "technician"})
+PAYMENT_METHODS = frozenset({"cash", "card", "lightning", "onchain"})
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+_BADGE = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
+_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+class DocumentError(ValueError):
+    """A signed document that cannot be taken: ``reason`` says why in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SignatureMismatch(DocumentError):
+    """Signed by another key than the pinned one, or the signature does not verify."""
+
+
+@dataclass(frozen=True)
+class StaffEntry:
+    id: str
+    name: str
+    role: str
+    active: bool
+    badges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    currency: str
+    header_lines: tuple[str, ...]
+    footer_lines: tuple[str, ...]
+    payment_methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConfigDocument:
+    """A verified document; ``sha256`` is the digest its signature covers."""
+
+    merchant_id: int
+    merchant_name: str
+    version: int
+    issued_at: str
+    currency: str
+    catalog_sha256: str
+    items: tuple[CatalogItem, ...]
+    settings: Settings
+    staff: tuple[StaffEntry, ...]
+    sha256: str
+
+
+def document_sha256(document: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def sign(key: Ed25519PrivateKey, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The signed form ``{"document", "signature"}`` of ``document``."""
+    digest = document_sha256(document)
+    return {
+        "document": dict(document),
+        "signature": {
+            "alg": ALG,
+            "key": public_key_bytes(key.public_key()).hex(),
+            "sha256": digest,
+            "sig": key.sign(bytes.fromhex(digest)).hex(),
+        },
+    }
+
+
+def encode(signed: Mapping[str, Any]) -> bytes:
+    """The bytes central serves and a USB stick carries: canonical JSON of the signed form."""
+    return canonical_json(signed)
+
+
+def verify(data: bytes, pinned_key: bytes) -> ConfigDocument:
+    """Check ``data`` (a signed document's bytes) against the pinned raw public key and read it.
+    Raises ``SignatureMismatch`` or ``DocumentError``."""
+    try:
+        signed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise DocumentError(f"not UTF-8 JSON: {err}") from None
+    if not isinstance(signed, dict) or set(signed) != {"document", "signature"}:
+        raise DocumentError("not a signed document: expected exactly 'document' and 'signature'")
+    document, signature = signed["document"], signed["signature"]
+    if not isinstance(document, dict):
+        raise DocumentError("'document' must be an object")
+    _keys(signature, "signature", {"alg", "key", "sha256", "sig"})
+    if signature["alg"] != ALG:
+        raise DocumentError(f"signature alg must be {ALG!r}")
+    key, sig = signature["key"], signature["sig"]
+    if not isinstance(key, str) or not _HEX64.fullmatch(key):
+        raise DocumentError("signature key must be 64 lowercase hex digits")
+    if not isinstance(sig, str) or not _HEX128.fullmatch(sig):
+        raise DocumentError("signature sig must be 128 lowercase hex digits")
+    if bytes.fromhex(key) != pinned_key:
+        raise SignatureMismatch(
+            f"signed by key {key[:16]}…, not central's pinned key {pinned_key.hex()[:16]}…"
+        )
+    try:
+        digest = document_sha256(document)
+    except ValueError as err:
+        raise DocumentError(f"document is not canonical JSON: {err}") from None
+    if signature["sha256"] != digest:
+        raise SignatureMismatch("signature sha256 is not the document's SHA-256")
+    try:
+        Ed25519PublicKey.from_public_bytes(pinned_key).verify(
+            bytes.fromhex(sig), bytes.fromhex(digest)
+        )
+    except (InvalidSignature, ValueError):
+        raise SignatureMismatch("signature does not verify with central's pinned key") from None
+    return read(document, digest)
+
+
+def read(document: Mapping[str, Any], sha256: str) -> ConfigDocument:
+    """The document's fields, checked; ``DocumentError`` names the first bad one."""
+    _keys(
+        document,
+        "document",
+        {"catalog", "format", "issued_at", "merchant", "settings", "staff", "version"},
+    )
+    if document["format"] != FORMAT:
+        raise DocumentError(f"format must be {FORMAT!r}")
+    merchant = document["merchant"]
+    _keys(merchant, "merchant", {"id", "name"})
+    merchant_id, name = _int(merchant["id"], "merchant.id"), _str(merchant["name"], "merchant.name")
+    version = _int(document["version"], "version")
+    if version < 1:
+        raise DocumentError("version must be 1 or more")
+    issued_at = _str(document["issued_at"], "issued_at")
+    if not _AT.fullmatch(issued_at):
+        raise DocumentError("issued_at must be RFC 3339 UTC with microseconds and Z")
+    catalog = document["catalog"]
+    _keys(catalog, "catalog", {"currency", "items", "sha256"})
+    currency = _str(catalog["currency"], "catalog.currency")
+    if currency not in CURRENCY_EXPONENTS:
+        raise DocumentError(f"catalog.currency {currency!r} is not a supported currency")
+    items = _items(catalog["items"])
+    computed = catalog_sha256(currency, (item.canonical() for item in items))
+    if catalog["sha256"] != computed:
+        raise DocumentError("catalog.sha256 is not the SHA-256 of its items' canonical form")
+    return ConfigDocument(
+        merchant_id,
+        name,
+        version,
+        issued_at,
+        currency,
+        computed,
+        items,
+        _settings(document["settings"], currency),
+        _staff(document["staff"]),
+        sha256,
+    )
+
+
+def _items(value: Any) -> tuple[CatalogItem, ...]:
+    if not isinstance(value, list):
+        raise DocumentError("catalog.items must be a list")
+    items: list[CatalogItem] = []
+    previous: str | None = None
+    for index, product in enumerate(value):
+        where = f"catalog.items[{index}]"
+        _keys(product, where, set(PRODUCT_KEYS))
+        codes = product["barcodes"]
+        if not isinstance(codes, list) or not all(isinstance(c, str) and c for c in codes):
+            raise DocumentError(f"{where}.barcodes must be a list of strings")
+        item = CatalogItem(
+            _str(product["sku"], f"{where}.sku"),
+            _str(product["name"], f"{where}.name"),
+            _str(product["category"], f"{where}.category"),
+            _natural(product["price"], f"{where}.price"),
+            _str(product["tax_code"], f"{where}.tax_code"),
+            _natural(product["tax_bp"], f"{where}.tax_bp"),
+            _bool(product["price_includes_tax"], f"{where}.price_includes_tax"),
+            tuple(codes),
+            _natural(product["position"], f"{where}.position"),
+            _bool(product["active"], f"{where}.active"),
+        )
+        if item.tax_bp > 10_000:
+            raise DocumentError(f"{where}.tax_bp must be 0..10000")
+        if previous is not None and item.sku <= previous:
+            raise DocumentError(f"{where}: items must be in ascending order of sku, each once")
+        previous = item.sku
+        items.append(item)
+    return tuple(items)
+
+
+def _settings(value: Any, currency: str) -> Settings:
+    _keys(value, "settings", {"currency", "payment_methods", "receipt"})
+    if value["currency"] != currency:
+        raise DocumentError("settings.currency must be the catalog's currency")
+    receipt = value["receipt"]
+    _keys(receipt, "settings.receipt", {"footer_lines", "header_lines"})
+    methods = _strings(value["payment_methods"], "settings.payment_methods")
+    unknown = sorted(set(methods) - PAYMENT_METHODS)
+    if unknown:
+        raise DocumentError(f"settings.payment_methods: unknown method {unknown[0]!r}")
+    return Settings(
+        currency,
+        _strings(receipt["header_lines"], "settings.receipt.header_lines"),
+        _strings(receipt["footer_lines"], "settings.receipt.footer_lines"),
+        methods,
+    )
+
+
+def _staff(value: Any) -> tuple[StaffEntry, ...]:
+    if not isinstance(value, list):
+        raise DocumentError("staff must be a list")
+    entries = []
+    for index, person in enumerate(value):
+        where = f"staff[{index}]"
+        _keys(person, where, {"active", "badges", "id", "name", "role"})
+        role = _str(person["role"], f"{where}.role")
+        if role not in ROLES:
+            raise DocumentError(f"{where}.role {role!r} is not one of {sorted(ROLES)}")
+        badges = _strings(person["badges"], f"{where}.badges")
+        if not all(_BADGE.fullmatch(uid) for uid in badges):
+            raise DocumentError(f"{where}.badges: a UID is 8, 14 or 20 upper-case hex digits")
+        entries.append(
+            StaffEntry(
+                _str(person["id"], f"{where}.id"),
+                _str(person["name"], f"{where}.name"),
+                role,
+                _bool(person["active"], f"{where}.active"),
+                badges,
+            )
+        )
+    return tuple(entries)
+
+
+def _keys(value: Any, where: str, expected: set[str]) -> None:
+    if not isinstance(value, dict):
+        raise DocumentError(f"{where} must be an object")
+    if set(value) != expected:
+        missing, extra = sorted(expected - set(value)), sorted(set(value) - expected)
+        raise DocumentError(f"{where}: missing {missing}, unexpected {extra}")
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise DocumentError(f"{where} must be a non-empty string")
+    return value
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DocumentError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DocumentError(f"{where} must be an integer")
+    return value
+
+
+def _natural(value: Any, where: str) -> int:
+    number = _int(value, where)
+    if number < 0:
+        raise DocumentError(f"{where} must be 0 or more")
+    return number
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise DocumentError(f"{where} must be true or false")
+    return value
