@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from central import dashboard
+from central import dashboard, sales_ledger
 from central.context import Central, central
 from central.db import apply_migrations, create_pool
 from central.device_auth import prune_nonces_forever
@@ -65,6 +65,7 @@ def create_app(
                 applied = await apply_migrations(conn)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
+            await sales_ledger.catch_up(pool)
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
