@@ -109,5 +109,12 @@ class Money:
         symbol = CURRENCY_SYMBOLS.get(self.currency)
         return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {self.currency}"
 
+    def decimal(self) -> str:
+        """Plain decimal text for files and spreadsheets, e.g. "12.50", "-3.00", "500" (JPY)."""
+        exp = exponent(self.currency)
+        sign = "-" if self.minor < 0 else ""
+        whole, frac = divmod(abs(self.minor), 10**exp)
+        return f"{sign}{whole}" + (f".{frac:0{exp}d}" if exp else "")
+
     def __str__(self) -> str:
         return self.format()

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from central import dashboard, login, merchant_page, user_pages
+from central import dashboard, login, merchant_page, sales_ledger, user_pages
 from central.config_documents import config_document
 from central.context import Central, central
 from central.csrf import CsrfRefused
@@ -80,12 +80,11 @@ def create_app(
                 applied = await apply_migrations(conn)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
+            await sales_ledger.catch_up(pool)
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(
-                pool=pool, clock=clock, metrics=Metrics(), signing_key=key, tokens=tokens
-            )
+            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), signing_key=key, tokens=tokens)
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"

@@ -174,12 +174,14 @@ class SimDevice:
     def device_id(self) -> str:
         return device_id_for(public_key_bytes(self.key.public_key()))
 
-    def seal(self, kind: str = "sale", body: Mapping[str, Any] | None = None) -> Record:
-        """Append the next record of this device's chain and return it."""
+    def seal(
+        self, kind: str = "sale", body: Mapping[str, Any] | None = None, at: str | None = None
+    ) -> Record:
+        """Append the next record of this device's chain (signed at ``at``, default now)."""
         prev = self.records[-1].hash if self.records else genesis_prev_hash(self.device_id)
         if body is None:
             body = {"total": {"minor": 1250, "currency": "EUR"}, "lines": []}
-        record = seal(self.key, self.device_id, len(self.records) + 1, kind, body, prev)
+        record = seal(self.key, self.device_id, len(self.records) + 1, kind, body, prev, at)
         self.records.append(record)
         return record
 

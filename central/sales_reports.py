@@ -1,0 +1,290 @@
+"""A merchant's sales reports from the ledger (central/sales_ledger.py): by day, by hour of the
+day, by payment method, by product, by staff member, and the Z closings as the devices sealed
+them. Days and hours are counted on the merchant's clock (``merchants.timezone``).
+
+Every query names the merchant, and runs on a connection whose tenancy policies keep it to that
+merchant's rows as well: a forgotten filter cannot show another merchant's sales. Each report
+is a ``Report``: the same rows become an HTML table and a CSV file (money as decimal text beside
+its currency, so a spreadsheet sums it)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+import asyncpg
+
+from bitagora_protocol.money import Money, MoneyError
+
+ColumnKind = Literal["text", "count", "money"]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    kind: ColumnKind = "text"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Rows of one report; a money column's currency is the row's ``currency`` column."""
+
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: list[tuple[Any, ...]]
+
+    def currency_at(self) -> int:
+        return next(i for i, c in enumerate(self.columns) if c.header == "Currency")
+
+    def cells(self) -> list[list[str]]:
+        """The rows as people read them: money with its symbol, counts with separators."""
+        at = self.currency_at()
+        return [
+            [
+                _shown(value, column.kind, row[at])
+                for value, column in zip(row, self.columns, strict=True)
+            ]
+            for row in self.rows
+        ]
+
+    def csv(self) -> str:
+        at = self.currency_at()
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow([c.header for c in self.columns])
+        for row in self.rows:
+            writer.writerow(
+                [
+                    _filed(value, column.kind, row[at])
+                    for value, column in zip(row, self.columns, strict=True)
+                ]
+            )
+        return out.getvalue()
+
+
+def _shown(value: Any, kind: ColumnKind, currency: str) -> str:
+    if kind == "money":
+        try:
+            return Money(value, currency).format()
+        except MoneyError:
+            return f"{value} {currency} (minor units)"
+    if kind == "count":
+        return f"{value:,}"
+    return str(value)
+
+
+def _filed(value: Any, kind: ColumnKind, currency: str) -> str:
+    if kind == "money":
+        try:
+            return Money(value, currency).decimal()
+        except MoneyError:
+            return str(value)
+    text = str(value)
+    # A spreadsheet runs a cell that starts like a formula: staff and product names are typed
+    # at a till, so they are kept as text.
+    return "'" + text if kind == "text" and text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days ``first`` to ``last`` (both included) on the merchant's clock."""
+
+    first: date
+    last: date
+
+
+# The merchant's clock, and the period as timestamps on it ($1 merchant, $2 first, $3 last).
+_SHOP = """shop AS (
+    SELECT id, timezone,
+           ($2::date::timestamp AT TIME ZONE timezone) AS start,
+           (($3::date + 1)::timestamp AT TIME ZONE timezone) AS stop
+    FROM merchants WHERE id = $1)"""
+
+
+async def _rows(conn: asyncpg.Connection, sql: str, merchant_id: int, period: Period) -> list[Any]:
+    # PostgreSQL sums bigints as numeric (never overflowing): whole numbers back as ints.
+    return [
+        tuple(int(v) if isinstance(v, Decimal) else v for v in row)
+        for row in await conn.fetch(sql, merchant_id, period.first, period.last)
+    ]
+
+
+async def by_day(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
+    rows = await _rows(
+        conn,
+        f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'YYYY-MM-DD') AS day,"
+        " e.currency, count(*) FILTER (WHERE e.kind = 'sale'),"
+        " coalesce(sum(e.total) FILTER (WHERE e.kind = 'sale'), 0),"
+        " count(*) FILTER (WHERE e.kind = 'refund'),"
+        " coalesce(-sum(e.total) FILTER (WHERE e.kind = 'refund'), 0), sum(e.total)"
+        " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
+        " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY 1, 2 ORDER BY 1, 2",
+        merchant_id,
+        period,
+    )
+    return Report(
+        "days",
+        "Sales by day",
+        (
+            Column("Day"),
+            Column("Currency"),
+            Column("Sales", "count"),
+            Column("Sold", "money"),
+            Column("Refunds", "count"),
+            Column("Refunded", "money"),
+            Column("Net", "money"),
+        ),
+        rows,
+    )
+
+
+async def by_hour(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
+    rows = await _rows(
+        conn,
+        f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'HH24') || ':00' AS hour,"
+        " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
+        " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
+        " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY 1, 2 ORDER BY 1, 2",
+        merchant_id,
+        period,
+    )
+    return Report(
+        "hours",
+        "Sales by hour of the day",
+        (Column("Hour"), Column("Currency"), Column("Sales", "count"), Column("Net", "money")),
+        rows,
+    )
+
+
+async def by_method(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
+    rows = await _rows(
+        conn,
+        f"WITH {_SHOP} SELECT p.method, p.currency,"
+        " coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0),"
+        " coalesce(-sum(p.amount) FILTER (WHERE p.amount < 0), 0), sum(p.amount)"
+        " FROM ledger_payments p JOIN shop ON p.merchant_id = shop.id"
+        " WHERE p.at >= shop.start AND p.at < shop.stop GROUP BY 1, 2 ORDER BY 5 DESC, 1, 2",
+        merchant_id,
+        period,
+    )
+    return Report(
+        "methods",
+        "Sales by payment method",
+        (
+            Column("Method"),
+            Column("Currency"),
+            Column("Taken", "money"),
+            Column("Given back", "money"),
+            Column("Net", "money"),
+        ),
+        rows,
+    )
+
+
+async def by_product(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
+    rows = await _rows(
+        conn,
+        # The name a product sold under most recently in the period.
+        f"WITH {_SHOP} SELECT l.sku, (array_agg(l.name ORDER BY l.at DESC))[1], l.currency,"
+        " sum(l.quantity), sum(l.amount)"
+        " FROM ledger_lines l JOIN shop ON l.merchant_id = shop.id"
+        " WHERE l.at >= shop.start AND l.at < shop.stop GROUP BY l.sku, l.currency"
+        " ORDER BY 5 DESC, 1, 3",
+        merchant_id,
+        period,
+    )
+    return Report(
+        "products",
+        "Sales by product",
+        (
+            Column("SKU"),
+            Column("Product"),
+            Column("Currency"),
+            Column("Quantity", "count"),
+            Column("Net", "money"),
+        ),
+        rows,
+    )
+
+
+async def by_staff(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
+    rows = await _rows(
+        conn,
+        f"WITH {_SHOP} SELECT e.staff_id, (array_agg(e.staff_name ORDER BY e.at DESC))[1],"
+        " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
+        " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
+        " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY e.staff_id, e.currency"
+        " ORDER BY 5 DESC, 1, 3",
+        merchant_id,
+        period,
+    )
+    return Report(
+        "staff",
+        "Sales by staff member",
+        (
+            Column("Staff ID"),
+            Column("Name"),
+            Column("Currency"),
+            Column("Sales", "count"),
+            Column("Net", "money"),
+        ),
+        rows,
+    )
+
+
+async def closings(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
+    rows = await _rows(
+        conn,
+        f"WITH {_SHOP} SELECT z.device_id, z.z_number,"
+        " to_char(z.closed_at AT TIME ZONE shop.timezone, 'YYYY-MM-DD HH24:MI'), z.currency,"
+        " z.sales_count, z.sales, z.refunds, z.net_sales, z.expected_cash, z.counted_cash,"
+        " z.difference, z.grand_total, z.staff_name"
+        " FROM z_closings z JOIN shop ON z.merchant_id = shop.id"
+        " WHERE z.closed_at >= shop.start AND z.closed_at < shop.stop"
+        " ORDER BY z.closed_at, z.device_id",
+        merchant_id,
+        period,
+    )
+    return Report(
+        "closings",
+        "Z closings",
+        (
+            Column("Device"),
+            Column("Z", "count"),
+            Column("Closed"),
+            Column("Currency"),
+            Column("Sales", "count"),
+            Column("Sold", "money"),
+            Column("Refunded", "money"),
+            Column("Net", "money"),
+            Column("Expected cash", "money"),
+            Column("Counted", "money"),
+            Column("Difference", "money"),
+            Column("Grand total", "money"),
+            Column("Closed by"),
+        ),
+        rows,
+    )
+
+
+REPORTS = {
+    "days": by_day,
+    "hours": by_hour,
+    "methods": by_method,
+    "products": by_product,
+    "staff": by_staff,
+    "closings": closings,
+}
+
+
+def chart_points(report: Report, label: int, value: int) -> Sequence[tuple[str, int]]:
+    """(label, value) pairs of one currency's rows, for a chart (the first currency shown)."""
+    at = report.currency_at()
+    currency = report.rows[0][at] if report.rows else None
+    return [(str(row[label]), int(row[value])) for row in report.rows if row[at] == currency]
