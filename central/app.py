@@ -64,8 +64,9 @@ def create_app(
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
     ``ops_password_file``, see ``keep_generated_password``). ``signing_key`` signs configuration
     documents (``central.signing_key``); without one, a key made now lasts until central stops,
-    and devices enrolled meanwhile refuse documents after a restart (tests use this). With ``supabase_jwt_secret`` or
-    ``supabase_jwks_url``, pages also accept Supabase Auth access tokens (``central.tokens``).
+    and devices enrolled meanwhile refuse documents after a restart (tests use this). With
+    ``supabase_jwt_secret`` or ``supabase_jwks_url``, pages also accept Supabase Auth access
+    tokens (``central.tokens``).
     """
     key = signing_key or Ed25519PrivateKey.generate()
     tokens = None

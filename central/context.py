@@ -1,5 +1,6 @@
-"""What every central handler needs: the pool, the clock, the metrics, the signing key and the
-bearer token verifier (None when central accepts no Supabase Auth tokens), set up by the lifespan."""
+"""What every central handler needs, set up by the lifespan: the pool, the clock, the metrics,
+the signing key and the bearer token verifier (None when central accepts no Supabase Auth
+tokens)."""
 
 from __future__ import annotations
 

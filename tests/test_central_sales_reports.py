@@ -13,8 +13,8 @@ import pytest
 
 from central import sales_ledger, sales_reports
 from central.charts import bar_chart
-from central.tenancy import as_user
 from central.sales_reports import Period
+from central.tenancy import as_user
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer, SimDevice
