@@ -38,7 +38,7 @@ from appliance.services.recovery import UntoldSale
 from appliance.services.refunds import Approval
 from appliance.services.shift import difference_question
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.store import catalog
+from appliance.store import staff as staff_store
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.amount import AmountScreen
@@ -133,7 +133,7 @@ class Day:
 
 
 async def staff(till: Till, pin: str) -> Staff:
-    person = await catalog.staff_by_pin(till.conn, pin)
+    person = await staff_store.staff_by_pin(till.conn, pin)
     assert person is not None
     return person
 

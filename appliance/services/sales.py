@@ -28,9 +28,10 @@ from appliance.services.drawer import DrawerService
 from appliance.services.printing import receipt_from_record
 from appliance.services.receipts import ReceiptService
 from appliance.store import catalog, catalog_versions, sales
-from appliance.store.catalog import PAGE_SIZE, PageKey, Staff
+from appliance.store.catalog import PAGE_SIZE, PageKey
 from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 

@@ -1,11 +1,12 @@
 """The till: the kiosk's application services, assembled (by ``appliance.bootstrap``).
 
 Each job is its own service with public methods only: ``access`` (unlock, lockouts, approvals,
-training), ``sales`` (catalog, carts, cash and card sales), ``drawer``, ``receipts``, ``shifts``,
-``refunds``, ``split`` (split tender) and ``recovery`` (payments a restart left unsettled). Device
-and payment events arrive on ``bus``; ``capabilities`` says which devices and payment methods
-this till has. Screens call these services and never touch the database or a device directly,
-so every rule lives here and holds whichever UI drives it.
+training), ``staff`` (people added, PINs, deactivated), ``sales`` (catalog, carts, cash and card
+sales), ``drawer``, ``receipts``, ``shifts``, ``refunds``, ``split`` (split tender) and
+``recovery`` (payments a restart left unsettled). Device and payment events arrive on ``bus``;
+``capabilities`` says which devices and payment methods this till has. Screens call these
+services and never touch the database or a device directly, so every rule lives here and holds
+whichever UI drives it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from appliance.services.refunds import RefundService
 from appliance.services.sales import SaleResult, SalesService
 from appliance.services.shift import ShiftService
 from appliance.services.split import SplitTender
-from appliance.store.catalog import Staff
+from appliance.services.staff import StaffService
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 
 if TYPE_CHECKING:
     from appliance.config import Settings
@@ -102,6 +104,7 @@ class Till:
     devices: Devices
     background: Background
     access: AccessService
+    staff: StaffService
     receipts: ReceiptService
     drawer: DrawerService
     sales: SalesService
