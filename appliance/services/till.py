@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from appliance.core.barcode import BarcodeError
-from appliance.core.roles import AuthError, NoStaff, NotAuthorized
+from appliance.core.roles import AuthError, Deactivated, NoStaff, NotAuthorized
 from appliance.services.access import AccessService, LockedOut
 from appliance.services.background import Background
 from appliance.services.devices import DeviceInputs, ScreenLight
@@ -52,6 +52,7 @@ __all__ = [
     "AuthError",
     "BarcodeError",
     "Capabilities",
+    "Deactivated",
     "Devices",
     "DrawerError",
     "DrawerOpening",

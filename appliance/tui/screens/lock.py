@@ -6,6 +6,8 @@ the lock in the store): the screen then says "Too many wrong PINs: try again in 
 down, with the keypad disabled; badges still work. It asks the till at mount, so a lock survives
 a restart.
 
+A deactivated person's PIN or badge is answered "<name> has been deactivated", not counted.
+
 A till nobody has been added to yet says so, and how to add the first manager, instead of a
 prompt; a PIN typed there is answered the same way and never counted as wrong."""
 
@@ -22,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from appliance.core.lockout import TILL, locked_message
-from appliance.services.till import AuthError, LockedOut, NoStaff, Staff, Till
+from appliance.services.till import AuthError, Deactivated, LockedOut, NoStaff, Staff, Till
 from appliance.tui.widgets.pin_pad import PinPad
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,9 @@ class LockScreen(Screen[Staff]):
         except NoStaff:
             self._no_staff(NO_STAFF_PROMPT)
             self.pad.finished("Nobody can unlock this till yet")
+            return
+        except Deactivated as err:  # their PIN or badge, but they may not come in
+            self.pad.finished(str(err))
             return
         except AuthError:
             self.pad.finished(refused)
