@@ -7,7 +7,9 @@ in the role table's words and asks for a manager's approval (``ApprovalScreen``)
 who approves is then the one the records name. That approval covers the visit: paid in, paid
 out, X and Z need no second PIN until Close, or until two minutes pass without one of them
 (``AccessService.grant``, journalled once as an ``approval`` record). Refunds, voids and no
-sales take a manager's approval each, in their own screens: each moves money. The menu stays
+sales take a manager's approval each, in their own screens: each moves money. Staff
+(``StaffScreen``) takes an approval of its own for a cashier, ``manage_staff`` alone, which
+covers that screen's changes as long as it stays alive. The menu stays
 open between actions and says what each did; Close returns to selling, dismissing with a notice
 for the sell screen (a void), or None.
 """
