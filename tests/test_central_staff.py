@@ -5,7 +5,6 @@ an embedded PostgreSQL. No PIN or PIN hash reaches it."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,14 +25,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
-        yield http
-
-
 async def test_staff_records_are_stored_in_the_chain(
-    client: httpx.AsyncClient, central_server: CentralTestServer, tmp_path: Path
+    central_server: CentralTestServer, tmp_path: Path
 ) -> None:
     conn, identity = await open_device(tmp_path / "device")
     try:
@@ -48,8 +41,9 @@ async def test_staff_records_are_stored_in_the_chain(
     assert marco == Staff("marco", "Marco", "manager")
 
     shop = SimDevice(key=identity.private_key)
-    assert (await shop.enroll(client, await central_server.make_code())).status_code == 201
-    assert (await shop.push(client, records)).json() == {"held_seq": 3}
+    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as client:
+        assert (await shop.enroll(client, await central_server.make_code())).status_code == 201
+        assert (await shop.push(client, records)).json() == {"held_seq": 3}
 
     db = await asyncpg.connect(central_server.database_url)
     try:

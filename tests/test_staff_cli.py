@@ -83,10 +83,10 @@ async def lock_out(tmp_path: Path, subject: str, who: tuple[str, str] | None) ->
         await conn.close()
 
 
-async def lockout_records(tmp_path: Path) -> list[Record]:
+async def records(tmp_path: Path, kind: str) -> list[Record]:
     conn = await open_db(load_settings(tmp_path, env={}).database_path)
     try:
-        return [r async for r in journal.iterate(conn) if r.kind == "staff_lockout"]
+        return [r async for r in journal.iterate(conn) if r.kind == kind]
     finally:
         await conn.close()
 
@@ -113,7 +113,7 @@ def test_unlock_lifts_a_lockout_and_journals_it(tmp_path: Path, capsys, monkeypa
     assert staff(tmp_path, "unlock") == 1
     assert "--till" in capsys.readouterr().err
 
-    bodies = [r.body for r in asyncio.run(lockout_records(tmp_path))]
+    bodies = [r.body for r in asyncio.run(records(tmp_path, "staff_lockout"))]
     assert [(b["event"], b["subject"]) for b in bodies] == [
         ("locked", "staff"),
         ("locked", "till"),
@@ -129,14 +129,6 @@ def test_unlock_lifts_a_lockout_and_journals_it(tmp_path: Path, capsys, monkeypa
     }
     assert staff(tmp_path, "list") == 0
     assert "LOCKED" not in capsys.readouterr().out
-
-
-async def staff_records(tmp_path: Path) -> list[Record]:
-    conn = await open_db(load_settings(tmp_path, env={}).database_path)
-    try:
-        return [r async for r in journal.iterate(conn) if r.kind == "staff"]
-    finally:
-        await conn.close()
 
 
 def test_pin_deactivate_and_activate_are_journalled(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -166,7 +158,7 @@ def test_pin_deactivate_and_activate_are_journalled(tmp_path: Path, capsys, monk
     assert staff(tmp_path, "activate", "ana", "--pin-stdin") == 1
     assert "4 to 8 digits" in capsys.readouterr().err  # nothing on standard input
 
-    bodies = [r.body for r in asyncio.run(staff_records(tmp_path))]
+    bodies = [r.body for r in asyncio.run(records(tmp_path, "staff"))]
     assert [(b["action"], b["staff"]["id"], b["staff"]["active"]) for b in bodies] == [
         ("added", "marco", True),
         ("added", "ana", True),

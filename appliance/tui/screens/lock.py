@@ -106,14 +106,7 @@ class LockScreen(Screen[Staff]):
         self._identify(lambda: self.till.access.unlock(pin), "Wrong PIN, try again", "PIN")
 
     def on_key(self, event: events.Key) -> None:
-        if self.pad.key(event):
-            pass
-        elif event.key == "escape":
-            self.pad.clear()
-        else:
-            return
-        event.stop()
-        event.prevent_default()
+        self.pad.screen_key(event, self.pad.clear)
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
     async def _identify(self, who: Callable[[], Awaitable[Staff]], refused: str, what: str) -> None:

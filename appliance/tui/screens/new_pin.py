@@ -99,11 +99,4 @@ class NewPinScreen(ModalScreen[T | None]):
             self.dismiss(None)
 
     def on_key(self, event: events.Key) -> None:
-        if self.pad.key(event):
-            pass
-        elif event.key == "escape":
-            self.cancel()
-        else:
-            return
-        event.stop()
-        event.prevent_default()
+        self.pad.screen_key(event, self.cancel)
