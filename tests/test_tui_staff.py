@@ -1,7 +1,7 @@
 """Staff from the kiosk's Menu, driven by taps through the real app (Textual Pilot) over a real
 store: a cashier opens Staff, a manager approves, a cashier is added with a name typed on the
-on-screen keyboard and a PIN typed twice, and unlocks the till with it; a manager deactivates
-someone, whose PIN then opens nothing; refusals are shown on the screen."""
+on-screen keyboard and a PIN typed twice, and unlocks the till with it; a manager gives someone
+a new PIN, then deactivates them, and that PIN opens nothing; refusals are shown on the screen."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ async def lock_and_unlock(pilot: Any, app: KioskApp, pin: str) -> LockScreen:
 async def test_a_cashier_with_a_manager_adds_a_cashier_who_then_unlocks(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, _), kiosk(till, pin="1234") as (app, pilot):
         staff = await open_staff(pilot, approver_pin="9999")
-        assert text(staff, "#staff-title") == "Staff · Marco approves"
+        assert text(staff, "#staff-title") == "Staff · approved by Marco"
         assert "Ana · cashier · active · 1 badge" in str(staff.query_one("#person-ana").label)
 
         await tap(pilot, "#staff-add")  # no name yet: said on the screen
@@ -122,7 +122,7 @@ async def test_a_manager_deactivates_someone_whose_pin_then_opens_nothing(
 ) -> None:
     async with till_with_printer(tmp_path) as (till, _), kiosk(till, pin="9999") as (app, pilot):
         staff = await open_staff(pilot, approver_pin=None)  # a manager needs nobody
-        assert text(staff, "#staff-title") == "Staff · Marco approves"
+        assert text(staff, "#staff-title") == "Staff · Marco"
 
         await tap(pilot, "#person-marco")  # the last manager: refused in words
         await tap(pilot, "#staff-active")
@@ -132,6 +132,12 @@ async def test_a_manager_deactivates_someone_whose_pin_then_opens_nothing(
         assert "nobody deactivates themselves" in staff.message
 
         await tap(pilot, "#person-ana")
+        await tap(pilot, "#staff-pin")
+        await new_pin(pilot, "2468")
+        await wait_for_screen(pilot, StaffScreen, "the staff screen after the PIN")
+        await wait_until(pilot, lambda: "Ana (ana) has a new PIN" in staff.message, "done")
+        assert await till.access.unlock("2468") == Staff("ana", "Ana", "cashier")
+
         await tap(pilot, "#staff-active")
         await wait_for_screen(pilot, ConfirmScreen, "the question")
         await tap(pilot, "#confirm-yes")
@@ -143,11 +149,11 @@ async def test_a_manager_deactivates_someone_whose_pin_then_opens_nothing(
         )
         assert staff.query_one("#staff-pin").disabled  # a PIN comes with reactivation
 
-        lock = await lock_and_unlock(pilot, app, "1234")
+        lock = await lock_and_unlock(pilot, app, "2468")
         await wait_until(pilot, lambda: "deactivated" in lock.pad.message, "the refusal")
         assert lock.pad.message == "Ana has been deactivated: a manager can reactivate them"
         assert app.screen is lock
         assert not await till.access.lockout_remaining()  # not counted as a wrong PIN
-        [record] = await staff_records(till)
-        assert record.body["action"] == "deactivated"
-        assert record.body["by"] == {"id": "marco", "name": "Marco"}
+        records = await staff_records(till)
+        assert [r.body["action"] for r in records] == ["pin_set", "deactivated"]
+        assert all(r.body["by"] == {"id": "marco", "name": "Marco"} for r in records)

@@ -69,7 +69,8 @@ class StaffScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="staff-dialog"):
-            yield Static(f"Staff · {self.manager.name} approves", id="staff-title", markup=False)
+            who = self.manager.name if self.grant is None else f"approved by {self.manager.name}"
+            yield Static(f"Staff · {who}", id="staff-title", markup=False)
             with Horizontal(id="staff-new"):
                 yield self.field
                 yield TapButton("Add cashier", "success", id="staff-add")
