@@ -38,6 +38,7 @@ from appliance.services.refunds import RefundService
 from appliance.services.sales import SalesService
 from appliance.services.shift import ShiftService
 from appliance.services.split import PaymentHooks, SplitTender
+from appliance.services.staff import StaffService
 from appliance.services.till import Capabilities, Devices, Till
 from appliance.store import catalog_versions, device
 from appliance.store.db import BACKSTOP_CHECKPOINT_PAGES, open_db
@@ -218,6 +219,7 @@ async def _build(
         backlight = Backlight(settings.touch.backlight)
 
     access = AccessService(conn, identity, clock)
+    staff = StaffService(conn, identity, access)
     p = settings.printer
     worker = PrintWorker(
         settings.database_path,
@@ -298,6 +300,7 @@ async def _build(
         devices=Devices(printer, drawer_device, nfc, scanner, touchscreen),
         background=background,
         access=access,
+        staff=staff,
         receipts=receipts,
         drawer=drawer,
         sales=sales,

@@ -42,6 +42,7 @@ KINDS = frozenset(
         "payout",
         "catalog",
         "approval",
+        "staff",
     }
 )
 

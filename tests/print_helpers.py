@@ -10,7 +10,7 @@ from pathlib import Path
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.store import catalog
+from appliance.store import staff as staff_store
 from bitagora_devtools.seed import seed_demo
 from bitagora_devtools.sim.printer import PrinterSimulator
 from bitagora_protocol.money import Money
@@ -46,7 +46,7 @@ async def till_and_printer(tmp_path: Path) -> AsyncIterator[tuple[Till, PrinterS
 
 
 async def cashier(till: Till) -> Staff:
-    staff = await catalog.staff_by_pin(till.conn, "1234")
+    staff = await staff_store.staff_by_pin(till.conn, "1234")
     assert staff is not None
     return staff
 

@@ -13,7 +13,7 @@ from appliance.core.roles import (
     require,
     roles_for,
 )
-from appliance.store.catalog import Staff
+from appliance.store.staff import Staff
 
 ANA = Staff("ana", "Ana", "cashier")
 MARCO = Staff("marco", "Marco", "manager")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from appliance.store import catalog
+from appliance.store import staff as staff_store
 from appliance.store.db import open_db
 from bitagora_devtools.seed import (
     DEMO_BADGES,
@@ -31,12 +32,12 @@ async def assert_fully_seeded(database: Path) -> None:
     conn = await open_db(database)
     try:
         assert len(await catalog.products(conn)) == len(DEMO_PRODUCTS)
-        people = await catalog.all_staff(conn)
+        people = await staff_store.all_staff(conn)
         assert sorted(staff.id for staff, _ in people) == sorted(s[0] for s in DEMO_STAFF)
         assert sorted(uid for _, uids in people for uid in uids) == sorted(
             uid for _, uid in DEMO_BADGES
         )
-        ana = await catalog.staff_by_pin(conn, "1234")
+        ana = await staff_store.staff_by_pin(conn, "1234")
         assert ana is not None and ana.name == "Ana"
     finally:
         await conn.close()
@@ -56,7 +57,7 @@ async def test_a_seed_failing_half_way_leaves_nothing_and_the_next_start_seeds_i
         with pytest.raises(sqlite3.Error, match="the power went"):
             await seed_demo(conn, "EUR")
         assert await catalog.products(conn) == []  # not a catalog without staff
-        assert await catalog.all_staff(conn) == []
+        assert await staff_store.all_staff(conn) == []
         await conn.execute("DROP TRIGGER temp.fail_staff")
     finally:
         await conn.close()
@@ -144,8 +145,8 @@ async def test_seeding_twice_changes_nothing(tmp_path: Path) -> None:
     conn = await open_db(database)
     try:
         await seed_demo(conn, "EUR")
-        await catalog.add_staff(conn, "marco", "Marco", "manager", "4321")  # a changed PIN
+        await staff_store.add_staff(conn, "marco", "Marco", "manager", "4321")  # a changed PIN
         await seed_demo(conn, "EUR")
-        assert await catalog.staff_by_pin(conn, "4321") is not None  # kept
+        assert await staff_store.staff_by_pin(conn, "4321") is not None  # kept
     finally:
         await conn.close()

@@ -42,7 +42,7 @@ from pathlib import Path
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.drawer import DrawerService
-from appliance.store import catalog, print_queue
+from appliance.store import print_queue, staff as staff_store
 from bitagora_protocol.money import Money
 
 async def die(*args, **kwargs):
@@ -55,7 +55,7 @@ async def main(data_dir, port, where):
         DrawerService.open_for_sale = die
     else:
         print_queue.mark_printed = die
-    staff = await catalog.staff_by_pin(till.conn, "1234")
+    staff = await staff_store.staff_by_pin(till.conn, "1234")
     products = {p.sku: p for p in await till.sales.products()}
     cart = till.sales.new_cart()
     cart.add(products["espresso"])

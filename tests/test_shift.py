@@ -23,14 +23,15 @@ from appliance.core.sale import Payment, sale_body
 from appliance.services.printing import local_time
 from appliance.services.shift import ShiftError, ShiftService, UnconfirmedDifference
 from appliance.services.till import Staff, Till
-from appliance.store import catalog, journal, sales
+from appliance.store import journal, sales
+from appliance.store import staff as staff_store
 from appliance.store.db import transaction
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
 
 async def staff(till: Till, pin: str) -> Staff:
-    who = await catalog.staff_by_pin(till.conn, pin)
+    who = await staff_store.staff_by_pin(till.conn, pin)
     assert who is not None
     return who
 

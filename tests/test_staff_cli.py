@@ -83,10 +83,10 @@ async def lock_out(tmp_path: Path, subject: str, who: tuple[str, str] | None) ->
         await conn.close()
 
 
-async def lockout_records(tmp_path: Path) -> list[Record]:
+async def records(tmp_path: Path, kind: str) -> list[Record]:
     conn = await open_db(load_settings(tmp_path, env={}).database_path)
     try:
-        return [r async for r in journal.iterate(conn) if r.kind == "staff_lockout"]
+        return [r async for r in journal.iterate(conn) if r.kind == kind]
     finally:
         await conn.close()
 
@@ -113,7 +113,7 @@ def test_unlock_lifts_a_lockout_and_journals_it(tmp_path: Path, capsys, monkeypa
     assert staff(tmp_path, "unlock") == 1
     assert "--till" in capsys.readouterr().err
 
-    bodies = [r.body for r in asyncio.run(lockout_records(tmp_path))]
+    bodies = [r.body for r in asyncio.run(records(tmp_path, "staff_lockout"))]
     assert [(b["event"], b["subject"]) for b in bodies] == [
         ("locked", "staff"),
         ("locked", "till"),
@@ -129,3 +129,41 @@ def test_unlock_lifts_a_lockout_and_journals_it(tmp_path: Path, capsys, monkeypa
     }
     assert staff(tmp_path, "list") == 0
     assert "LOCKED" not in capsys.readouterr().out
+
+
+def test_pin_deactivate_and_activate_are_journalled(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def with_pin(pin: str, *args: str) -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO(pin + "\n"))
+        return staff(tmp_path, *args, "--pin-stdin")
+
+    assert with_pin("9999", "add", "marco", "--name", "Marco", "--role", "manager") == 0
+    assert with_pin("1111", "add", "ana", "--name", "Ana", "--role", "cashier") == 0
+    assert "Ana (ana) is a cashier (journal record 2)" in capsys.readouterr().out
+    assert with_pin("2222", "pin", "ana") == 0
+    assert "Ana (ana) has a new PIN (journal record 3)" in capsys.readouterr().out
+    assert with_pin("9999", "pin", "ana") == 1  # Marco's
+    assert "already belongs to someone else" in capsys.readouterr().err
+
+    assert staff(tmp_path, "deactivate", "ana") == 0
+    assert "Ana (ana) is deactivated" in capsys.readouterr().out
+    assert staff(tmp_path, "deactivate", "marco") == 1
+    assert "last active manager" in capsys.readouterr().err
+    assert staff(tmp_path, "list") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^ana +cashier +Ana  DEACTIVATED$", out, re.M)
+    assert re.search(r"^marco +manager +Marco$", out, re.M)
+
+    assert with_pin("3333", "activate", "ana") == 0
+    assert "Ana (ana) is active again" in capsys.readouterr().out
+    assert staff(tmp_path, "activate", "ana", "--pin-stdin") == 1
+    assert "4 to 8 digits" in capsys.readouterr().err  # nothing on standard input
+
+    bodies = [r.body for r in asyncio.run(records(tmp_path, "staff"))]
+    assert [(b["action"], b["staff"]["id"], b["staff"]["active"]) for b in bodies] == [
+        ("added", "marco", True),
+        ("added", "ana", True),
+        ("pin_set", "ana", True),
+        ("deactivated", "ana", False),
+        ("reactivated", "ana", True),
+    ]
+    assert all(b["by"] == {"via": "cli"} for b in bodies)

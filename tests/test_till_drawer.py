@@ -14,8 +14,9 @@ from tui_helpers import till_with_printer
 
 from appliance.services.drawer import DrawerChanged
 from appliance.services.till import AuthError, DrawerError, DrawerState, NotAuthorized, Staff, Till
-from appliance.store import catalog, journal, outbox, sales
 from appliance.store import drawer as drawer_store
+from appliance.store import journal, outbox, sales
+from appliance.store import staff as staff_store
 from bitagora_protocol.journal import verify_chain
 from bitagora_protocol.money import Money
 
@@ -158,7 +159,7 @@ async def test_gpio_drawer_for_a_sale_and_its_sensor_in_the_device_status(tmp_pa
 
 async def test_technicians_test_pulse_is_journalled(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
-        await catalog.add_staff(till.conn, "tec", "Teo", "technician", "4242")
+        await staff_store.add_staff(till.conn, "tec", "Teo", "technician", "4242")
         with pytest.raises(NotAuthorized):
             await till.drawer.test("1234")
         opening = await till.drawer.test("4242")

@@ -16,7 +16,8 @@ from lockout_helpers import ManualClock
 from tui_helpers import till_with_printer
 
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, Staff, Till
-from appliance.store import catalog, journal
+from appliance.store import journal
+from appliance.store import staff as staff_store
 from bitagora_devtools.seed import DEMO_BADGES
 from bitagora_protocol.journal import verify_chain
 from bitagora_protocol.money import Money
@@ -65,7 +66,7 @@ async def test_the_service_refuses_what_a_role_may_not_do(
     tmp_path: Path, clock: ManualClock
 ) -> None:
     async with open_till(tmp_path, clock) as till:
-        await catalog.add_staff(till.conn, "teo", "Teo", "technician", "4242")
+        await staff_store.add_staff(till.conn, "teo", "Teo", "technician", "4242")
         with pytest.raises(NotAuthorized, match="Ana is a cashier: a manager must open the drawer"):
             await till.drawer.open_no_sale(ANA, "1234")
         with pytest.raises(NotAuthorized, match="Ana is a cashier: a manager must lift"):

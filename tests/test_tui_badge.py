@@ -16,7 +16,7 @@ from appliance.config import load_settings
 from appliance.drivers import pn532_frames as pf
 from appliance.drivers.nfc import Pn532Reader
 from appliance.services.till import AuthError, Till
-from appliance.store import catalog
+from appliance.store import staff as staff_store
 from appliance.tui.screens.lock import LockScreen
 from appliance.tui.screens.sell import SellScreen
 from bitagora_devtools.script import wait_until
@@ -59,17 +59,17 @@ async def test_badges_bind_and_look_up(tmp_path: Path) -> None:
         # as printed on a card or typed by a technician: separators and case do not matter
         spaced = ":".join(ANA_BADGE[i : i + 2] for i in range(0, 14, 2)).lower()
         assert (await till.access.unlock_badge(spaced)).id == "ana"
-        assert await catalog.bind_badge(conn, "marco", "de:ad:be:ef") == "DEADBEEF"
-        assert await catalog.bind_badge(conn, "marco", "DEADBEEF") == "DEADBEEF"  # again: no-op
+        assert await staff_store.bind_badge(conn, "marco", "de:ad:be:ef") == "DEADBEEF"
+        assert await staff_store.bind_badge(conn, "marco", "DEADBEEF") == "DEADBEEF"  # again: no-op
         assert (await till.access.unlock_badge("DEADBEEF")).name == "Marco"
-        with pytest.raises(catalog.BadgeError, match="already bound to marco"):
-            await catalog.bind_badge(conn, "ana", "DEADBEEF")
-        with pytest.raises(catalog.BadgeError, match="not a card UID"):
-            await catalog.bind_badge(conn, "ana", "12345")
-        with pytest.raises(catalog.BadgeError, match="no staff member"):
-            await catalog.bind_badge(conn, "nobody", "CAFEBABE")
-        assert await catalog.unbind_badge(conn, "DEADBEEF")
-        assert not await catalog.unbind_badge(conn, "DEADBEEF")
+        with pytest.raises(staff_store.BadgeError, match="already bound to marco"):
+            await staff_store.bind_badge(conn, "ana", "DEADBEEF")
+        with pytest.raises(staff_store.BadgeError, match="not a card UID"):
+            await staff_store.bind_badge(conn, "ana", "12345")
+        with pytest.raises(staff_store.BadgeError, match="no staff member"):
+            await staff_store.bind_badge(conn, "nobody", "CAFEBABE")
+        assert await staff_store.unbind_badge(conn, "DEADBEEF")
+        assert not await staff_store.unbind_badge(conn, "DEADBEEF")
         for unknown in ("DEADBEEF", "not hex at all", ""):
             with pytest.raises(AuthError):
                 await till.access.unlock_badge(unknown)
@@ -77,7 +77,7 @@ async def test_badges_bind_and_look_up(tmp_path: Path) -> None:
 
 async def test_staff_rewritten_keeps_their_badges(tmp_path: Path) -> None:
     async with till_with_reader(tmp_path) as (till, _reader):
-        await catalog.add_staff(till.conn, "ana", "Ana M.", "cashier", "4321")  # new PIN
+        await staff_store.add_staff(till.conn, "ana", "Ana M.", "cashier", "4321")  # new PIN
         assert (await till.access.unlock_badge(ANA_BADGE)).name == "Ana M."
 
 

@@ -14,7 +14,8 @@ from textual.widgets import Static
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import NoStaff, Till
-from appliance.store import catalog, journal
+from appliance.store import journal
+from appliance.store import staff as staff_store
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.lock import LockScreen
@@ -62,7 +63,7 @@ async def test_a_till_with_no_staff_says_how_to_add_one_and_counts_no_pin(
                 await till.access.unlock("1234")
 
             # The first manager added at the shell while the lock screen shows: their PIN works.
-            await catalog.add_staff(till.conn, "marta", "Marta", "manager", "2580")
+            await staff_store.add_staff(till.conn, "marta", "Marta", "manager", "2580")
             await unlock(pilot, "2580")
             sell = app.sell
             await wait_until(pilot, lambda: sell.catalog_loaded, "the catalog")
@@ -74,7 +75,7 @@ async def test_a_till_with_no_staff_says_how_to_add_one_and_counts_no_pin(
 
 async def test_a_wrong_pin_on_a_till_with_staff_is_still_wrong(tmp_path: Path) -> None:
     async with fresh_till(tmp_path) as till:
-        await catalog.add_staff(till.conn, "marta", "Marta", "manager", "2580")
+        await staff_store.add_staff(till.conn, "marta", "Marta", "manager", "2580")
         app = KioskApp(till, clock=StepClock(), provisioning=None)
         async with app.run_test(size=SIZE) as pilot:
             with pytest.raises(ScriptError, match="Wrong PIN, try again"):

@@ -1,9 +1,9 @@
 """The kiosk's other screens at the panel sizes it is built with (see test_tui_layouts.py for
-sell, lock, pay cash and pay bitcoin): the manager menu and everything behind it, split and
-card payments, sale done, the search keyboard and the technician screen. On each, every button
-is at least the minimum touch target, whole on the screen, clear of the others and with its label
-whole, and what the screen is for can be done by touch (its NEEDED controls are whole on the
-screen and under no other widget).
+sell, lock, pay cash and pay bitcoin): the manager menu and everything behind it (staff and a
+new PIN too), split and card payments, sale done, the search keyboard and the technician screen.
+On each, every button is at least the minimum touch target, whole on the screen, clear of the
+others and with its label whole, and what the screen is for can be done by touch (its NEEDED
+controls are whole on the screen and under no other widget).
 
 One app run per panel opens every screen in turn over a till with real sales in its journal,
 a card reader on the Stripe simulator and, for the Z close of a peso drawer, a second till kept
@@ -38,7 +38,7 @@ from appliance.services.recovery import UntoldSale
 from appliance.services.refunds import Approval
 from appliance.services.shift import difference_question
 from appliance.services.till import SaleResult, Staff, Till
-from appliance.store import catalog
+from appliance.store import staff as staff_store
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.amount import AmountScreen
@@ -46,6 +46,7 @@ from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.confirm import ConfirmScreen
 from appliance.tui.screens.last_sale import LastSaleScreen
 from appliance.tui.screens.manager_menu import ITEMS, ManagerMenuScreen
+from appliance.tui.screens.new_pin import NewPinScreen
 from appliance.tui.screens.no_sale import NoSaleScreen
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.refund import RefundScreen
@@ -53,6 +54,7 @@ from appliance.tui.screens.refund_find import RefundFindScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
 from appliance.tui.screens.split import SplitScreen
+from appliance.tui.screens.staff import StaffScreen
 from appliance.tui.screens.technician import TechnicianScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
@@ -113,6 +115,11 @@ NEEDED = {
         *(f"#{key_id(name)}" for name, _, _ in COMMANDS),
     ),
     "technician": ("#tech-message", "#tech-retry", "#tech-close"),
+    "staff": (
+        "#staff-name", "#staff-add", "#staff-message", "#staff-list", "#person-ana",
+        "#person-marco", "#staff-pin", "#staff-active", "#staff-close",
+    ),
+    "new-pin": (*PIN, "#new-pin-prompt", "#new-pin-cancel"),
     "last-sale": ("#last-outcome", "#last-drawer", "#last-open", "#last-ok"),
 }  # fmt: skip
 
@@ -133,7 +140,7 @@ class Day:
 
 
 async def staff(till: Till, pin: str) -> Staff:
-    person = await catalog.staff_by_pin(till.conn, pin)
+    person = await staff_store.staff_by_pin(till.conn, pin)
     assert person is not None
     return person
 
@@ -204,6 +211,8 @@ def screens(app: KioskApp, day: Day, split: SplitSale) -> dict[str, Callable[[],
         "sale-done-unprinted": lambda: SaleDoneScreen(day.unprinted_sale),
         "search-keyboard": lambda: SearchKeyboardScreen(app.sell),
         "technician": lambda: TechnicianScreen(FAILED, retry),
+        "staff": lambda: StaffScreen(till, manager),
+        "new-pin": lambda: NewPinScreen(till.clock, "A new PIN for Ana", lambda pin: retry()),
         "last-sale": lambda: LastSaleScreen(
             till,
             UntoldSale(day.cash_sale.record, day.cash_sale.total, "interrupted", True),
@@ -241,6 +250,13 @@ async def ready(pilot: Pilot[None], day: Day, name: str, screen: Screen[Any]) ->
             "Refund recorded (journal #12): €11.90\n"
             "Cash €11.90: give it back, drawer opened (journal #13)\n"
             "Receipt not printed: the printer is out of paper; reprint it from the sell screen"
+        )
+    elif isinstance(screen, StaffScreen):
+        await wait_until(pilot, lambda: bool(screen.query("#person-marco")), "the people")
+        screen.selected = screen.people["ana"]
+        # its longest message: a refusal in the service's words
+        screen.message = (
+            "Not done: Marco is the till's last active manager: add another manager first"
         )
     elif isinstance(screen, ZCloseScreen):
         screen.counts = dict.fromkeys(screen.denominations, 12)  # a day's count: longer labels

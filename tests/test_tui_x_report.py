@@ -9,7 +9,7 @@ from textual.app import App
 from tui_helpers import text, till_with_printer
 
 from appliance.services.till import Staff
-from appliance.store import catalog
+from appliance.store import staff as staff_store
 from appliance.tui.screens.x_report import XReportScreen
 from bitagora_devtools.script import SIZE, tap, wait_until
 from bitagora_protocol.money import Money
@@ -25,7 +25,7 @@ class Host(App[None]):
 
 
 async def who(conn: object, pin: str) -> Staff:
-    staff = await catalog.staff_by_pin(conn, pin)  # type: ignore[arg-type]
+    staff = await staff_store.staff_by_pin(conn, pin)  # type: ignore[arg-type]
     assert staff is not None
     return staff
 

@@ -9,11 +9,17 @@ import secrets
 # n=2**14 keeps a check near 50 ms on a Raspberry Pi 4 while costing a brute force of 10^4 PINs
 # per stolen hash real time; lockout after failed tries is what really protects a short PIN.
 N, R, P = 2**14, 8, 1
+PIN_LENGTHS = range(4, 9)
+
+
+def check_pin_form(pin: str) -> None:
+    """ValueError unless ``pin`` is 4 to 8 digits, the only PINs the till gives out."""
+    if not (pin.isascii() and pin.isdigit() and len(pin) in PIN_LENGTHS):
+        raise ValueError("a PIN is 4 to 8 digits")
 
 
 def hash_pin(pin: str) -> str:
-    if not (pin.isdigit() and 4 <= len(pin) <= 8):
-        raise ValueError("a PIN is 4 to 8 digits")
+    check_pin_form(pin)
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(pin.encode(), salt=salt, n=N, r=R, p=P, dklen=32)
     return f"scrypt${N}${R}${P}${salt.hex()}${digest.hex()}"

@@ -14,12 +14,16 @@ screens may also use ``allowed`` to hide a button, never instead of it.
 | x_report      |         | yes     |            |
 | z_close       |         | yes     |            |
 | unlock_staff  |         | yes     |            |
+| manage_staff  |         | yes     |            |
 | settings      |         | yes     | yes        |
 | drawer_test   |         | yes     | yes        |
 
 Technicians install and mend the till; they do not take money (a test sale would be a real sale
 in the fiscal journal). Cashiers do not see the X report: its expected cash in the drawer would
 let a short drawer be topped up to match before anyone counts it (a "blind" cash-up).
+Technicians do not manage staff either: whoever adds people chooses who approves refunds and
+no-sales, which is the money side; a technician has the device's shell (``bitagora staff``)
+for the first manager.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ Action = Literal[
     "x_report",
     "z_close",
     "unlock_staff",
+    "manage_staff",
     "settings",
     "drawer_test",
 ]
@@ -62,6 +67,9 @@ PERMISSIONS: Mapping[Action, Permission] = {
     "x_report": Permission(frozenset({"manager"}), "print an X report"),
     "z_close": Permission(frozenset({"manager"}), "close the day (Z)"),
     "unlock_staff": Permission(frozenset({"manager"}), "lift a PIN lockout"),
+    "manage_staff": Permission(
+        frozenset({"manager"}), "add staff, reset a PIN or deactivate someone"
+    ),
     "settings": Permission(frozenset({"manager", "technician"}), "change the settings"),
     "drawer_test": Permission(frozenset({"manager", "technician"}), "test the drawer"),
 }
@@ -84,6 +92,14 @@ NO_STAFF = (
 )
 
 
+class Deactivated(AuthError):
+    """A right PIN or a known badge of someone who was deactivated: they unlock nothing. Not
+    counted as a wrong PIN (docs/ARCHITECTURE.md, "Staff, roles and PIN lockout")."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} has been deactivated: a manager can reactivate them")
+
+
 class NotAuthorized(AuthError):
     """Somebody whose role may not do (or approve) what was asked; the message says who may."""
 
@@ -93,7 +109,7 @@ class NotAuthorized(AuthError):
 
 
 class Person(Protocol):
-    """Anyone with a name and a role (``store.catalog.Staff``)."""
+    """Anyone with a name and a role (``store.staff.Staff``)."""
 
     @property
     def name(self) -> str: ...

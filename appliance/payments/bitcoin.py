@@ -47,9 +47,9 @@ from appliance.core.settlement import Policy, Seen, State, Verdict, judge
 from appliance.store import addresses, checkouts
 from appliance.store import lightning as ln_store
 from appliance.store import split as split_store
-from appliance.store.catalog import Staff
 from appliance.store.checkouts import Checkout
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from appliance.wallet.chain import ChainError, ChainSource, chain_from_settings
 from appliance.wallet.descriptors import WatchOnlyWallet
 from appliance.wallet.lightning import LightningError, LightningNode, make_node

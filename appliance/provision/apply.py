@@ -56,10 +56,11 @@ from appliance.provision.setup_file import (
     settings_problems,
 )
 from appliance.provision.status import ProvisionStatus, read_status, write_status
-from appliance.store import catalog, device, lock
-from appliance.store.catalog import PinTaken, Staff
+from appliance.store import device, lock
+from appliance.store import staff as staff_store
 from appliance.store.db import StoreError, open_db
 from appliance.store.identity import DeviceIdentity, IdentityError
+from appliance.store.staff import PinTaken, Staff
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.daemon import load_enrollment
 from appliance.uplink.service import EnrollFailed, device_store, enroll_device
@@ -291,17 +292,17 @@ async def add_manager(conn: aiosqlite.Connection, manager: Manager) -> None:
     PIN the file says (a forgotten manager PIN is reset this way). A PIN erased from the file by
     an earlier run leaves the manager as the till has them."""
     if not manager.pin:
-        if any(staff.id == manager.id for staff, _ in await catalog.all_staff(conn)):
+        if any(staff.id == manager.id for staff, _ in await staff_store.all_staff(conn)):
             return
         raise ValueError(
             f"manager.pin: required: the PIN (4 to 8 digits) {manager.name} unlocks the till "
             f"with; this till has no staff member {manager.id!r} yet"
         )
     wanted = Staff(manager.id, manager.name, "manager")
-    if await catalog.staff_by_pin(conn, manager.pin) == wanted:
+    if await staff_store.staff_by_pin(conn, manager.pin) == wanted:
         return  # already so: nothing is written
     try:
-        await catalog.add_staff(conn, manager.id, manager.name, "manager", manager.pin)
+        await staff_store.add_staff(conn, manager.id, manager.name, "manager", manager.pin)
     except PinTaken as err:
         raise ValueError(f"manager.pin: {err}") from None
     log.warning("first manager added", extra={"staff": manager.id})

@@ -20,21 +20,24 @@ from appliance.core.roles import (
     NO_STAFF,
     Action,
     AuthError,
+    Deactivated,
     NoStaff,
     NotAuthorized,
     allowed,
     require,
 )
-from appliance.store import catalog, journal, lockout
-from appliance.store.catalog import Staff
+from appliance.store import journal, lockout
+from appliance.store import staff as staff_store
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.journal import Record
 
 __all__ = [
     "AccessService",
     "ApprovalLapsed",
     "AuthError",
+    "Deactivated",
     "Grant",
     "LockedOut",
     "NoStaff",
@@ -65,6 +68,14 @@ class Grant:
     actions: tuple[Action, ...]
     record: Record  # the ``approval`` record
     last_used: datetime
+
+
+def refuse_deactivated(staff: Staff) -> None:
+    """``Deactivated`` for someone whose PIN or badge no longer opens anything. Their right PIN
+    is not counted as a wrong one: it gets nobody in, and the till can say why."""
+    if not staff.active:
+        log.warning("deactivated staff refused", extra={"staff": staff.id})
+        raise Deactivated(staff.name)
 
 
 class AccessService:
@@ -98,13 +109,15 @@ class AccessService:
         counts against the till's PIN pad as a whole: ``LockedOut`` (subject ``till``) once five
         have locked it, and for any PIN, right or not, while it is locked; also ``LockedOut``
         for the right PIN of a staff member who is locked out. ``NoStaff`` (never counted) on
-        a till nobody has been added to yet."""
+        a till nobody has been added to yet; ``Deactivated`` (not counted: the PIN was right)
+        for someone deactivated."""
         await self.refuse_without_staff()
         await self.refuse_if_locked(TILL)
-        staff = await catalog.staff_by_pin(self.conn, pin)
+        staff = await staff_store.staff_by_pin(self.conn, pin)
         if staff is None:
             await self._count_wrong_pin(TILL, "unlock")
             raise AuthError("wrong PIN")
+        refuse_deactivated(staff)
         await self.refuse_if_locked(staff_subject(staff.id), staff)
         return staff
 
@@ -112,11 +125,13 @@ class AccessService:
         """The staff member whose badge was tapped (UID as the NFC reader reports it).
 
         Badges work while the PIN pad is locked (a badge is not a guess); a manager's badge then
-        also lifts that lock, journalled. A staff member who is locked out is refused."""
-        staff = await catalog.staff_by_badge(self.conn, uid)
+        also lifts that lock, journalled. A staff member who is locked out or deactivated is
+        refused."""
+        staff = await staff_store.staff_by_badge(self.conn, uid)
         if staff is None:
             await self.refuse_without_staff()
             raise AuthError("unknown badge")
+        refuse_deactivated(staff)
         await self.refuse_if_locked(staff_subject(staff.id), staff)
         if allowed(staff.role, "unlock_staff"):
             record = await lockout.lift(
@@ -128,11 +143,11 @@ class AccessService:
 
     async def has_staff(self) -> bool:
         """Whether anybody has been added to the till (the lock screen says how, if not)."""
-        return await catalog.has_staff(self.conn)
+        return await staff_store.has_staff(self.conn)
 
     async def refuse_without_staff(self) -> None:
         """``NoStaff`` while nobody has been added: no PIN can be right, so none is wrong."""
-        if not await catalog.has_staff(self.conn):
+        if not await staff_store.has_staff(self.conn):
             raise NoStaff(NO_STAFF)
 
     async def lockout_remaining(self, staff: Staff | None = None) -> timedelta:
@@ -155,9 +170,7 @@ class AccessService:
         manager = await self.approver(manager_pin, "unlock_staff", requester)
         target: Staff | None = None
         if staff_id is not None:
-            target = next(
-                (s for s, _ in await catalog.all_staff(self.conn) if s.id == staff_id), None
-            )
+            target = await staff_store.get(self.conn, staff_id)
             if target is None:
                 raise LookupError(f"no staff member {staff_id!r}")
         subject = TILL if target is None else staff_subject(target.id)
@@ -203,8 +216,11 @@ class AccessService:
 
     async def authorize(self, staff: Staff, action: Action) -> None:
         """``staff`` (logged in) may do ``action`` themselves: their role allows it and they are
-        not locked out (a lockout holds even if a screen left them logged in)."""
+        not locked out, nor deactivated since (both hold even if a screen left them logged in)."""
         require(staff, action)
+        now = await staff_store.get(self.conn, staff.id)
+        if now is not None:
+            refuse_deactivated(now)
         await self.refuse_if_locked(staff_subject(staff.id), staff)
 
     async def refuse_if_locked(self, subject: str, staff: Staff | None = None) -> None:
@@ -235,15 +251,16 @@ class AccessService:
         against whoever's PIN they were after (docs/ARCHITECTURE.md says why); with no requester,
         against the till's PIN pad. AuthError for a PIN that matches nobody, LockedOut for a
         locked requester or approver, NotAuthorized (not counted: the PIN was right) for a role
-        that may not approve ``action``."""
+        that may not approve ``action``, ``Deactivated`` (not counted) for someone deactivated."""
         subject = TILL if requester is None else staff_subject(requester.id)
         if requester is None:
             await self.refuse_without_staff()
         await self.refuse_if_locked(subject, requester)
-        approver = await catalog.staff_by_pin(self.conn, pin)
+        approver = await staff_store.staff_by_pin(self.conn, pin)
         if approver is None:
             await self._count_wrong_pin(subject, action, requester)
             raise AuthError("wrong PIN")
+        refuse_deactivated(approver)
         await self.refuse_if_locked(staff_subject(approver.id), approver)
         try:
             require(approver, action)

@@ -31,8 +31,8 @@ from appliance.services.background import Background
 from appliance.services.events import Event, EventBus
 from appliance.store import drawer as drawer_store
 from appliance.store import outbox
-from appliance.store.catalog import Staff
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.journal import Record
 
 if TYPE_CHECKING:

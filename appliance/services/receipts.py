@@ -13,9 +13,9 @@ from appliance.core.receipt import ReportPrintout
 from appliance.services.access import AccessService
 from appliance.services.printing import PrinterState, PrintWorker
 from appliance.store import journal, outbox, print_queue
-from appliance.store.catalog import Staff
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.journal import Record
 
 if TYPE_CHECKING:

@@ -46,9 +46,9 @@ from appliance.services.printing import local_time
 from appliance.services.receipts import ReceiptService
 from appliance.store import journal, sales
 from appliance.store import refunds as refund_store
-from appliance.store.catalog import Staff
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 

@@ -26,9 +26,10 @@ from appliance.services.drawer import DrawerService
 from appliance.services.printing import receipt_from_record, with_shop_lines
 from appliance.services.receipts import ReceiptService
 from appliance.store import catalog, catalog_versions, sales
-from appliance.store.catalog import PAGE_SIZE, PageKey, Staff
+from appliance.store.catalog import PAGE_SIZE, PageKey
 from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol import barcode
 from bitagora_protocol.barcode import BarcodeError
 from bitagora_protocol.journal import Record

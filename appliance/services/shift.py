@@ -34,9 +34,9 @@ from appliance.services.printing import local_time, with_shop_lines, x_printout
 from appliance.services.receipts import ReceiptService
 from appliance.store import journal
 from appliance.store import shifts as shift_store
-from appliance.store.catalog import Staff
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.journal import Record, utc_now
 from bitagora_protocol.money import Money
 

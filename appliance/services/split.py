@@ -28,8 +28,8 @@ from appliance.services.drawer import DrawerService
 from appliance.services.refunds import Approval, RefundResult, RefundService
 from appliance.services.sales import SaleResult, SalesService
 from appliance.store import split as split_store
-from appliance.store.catalog import Staff
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.journal import Record, utc_now
 from bitagora_protocol.money import Money
 

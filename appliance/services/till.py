@@ -1,11 +1,12 @@
 """The till: the kiosk's application services, assembled (by ``appliance.bootstrap``).
 
 Each job is its own service with public methods only: ``access`` (unlock, lockouts, approvals,
-training), ``sales`` (catalog, carts, cash and card sales), ``drawer``, ``receipts``, ``shifts``,
-``refunds``, ``split`` (split tender) and ``recovery`` (payments a restart left unsettled). Device
-and payment events arrive on ``bus``; ``capabilities`` says which devices and payment methods
-this till has. Screens call these services and never touch the database or a device directly,
-so every rule lives here and holds whichever UI drives it.
+training), ``staff`` (people added, PINs, deactivated), ``sales`` (catalog, carts, cash and card
+sales), ``drawer``, ``receipts``, ``shifts``, ``refunds``, ``split`` (split tender) and
+``recovery`` (payments a restart left unsettled). Device and payment events arrive on ``bus``;
+``capabilities`` says which devices and payment methods this till has. Screens call these
+services and never touch the database or a device directly, so every rule lives here and holds
+whichever UI drives it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from appliance.core.roles import AuthError, NoStaff, NotAuthorized
+from appliance.core.roles import AuthError, Deactivated, NoStaff, NotAuthorized
 from appliance.services.access import AccessService, LockedOut
 from appliance.services.background import Background
 from appliance.services.devices import DeviceInputs, ScreenLight
@@ -32,8 +33,9 @@ from appliance.services.refunds import RefundService
 from appliance.services.sales import SaleResult, SalesService
 from appliance.services.shift import ShiftService
 from appliance.services.split import SplitTender
-from appliance.store.catalog import Staff
+from appliance.services.staff import StaffService
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.barcode import BarcodeError
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ __all__ = [
     "AuthError",
     "BarcodeError",
     "Capabilities",
+    "Deactivated",
     "Devices",
     "DrawerError",
     "DrawerOpening",
@@ -102,6 +105,7 @@ class Till:
     devices: Devices
     background: Background
     access: AccessService
+    staff: StaffService
     receipts: ReceiptService
     drawer: DrawerService
     sales: SalesService

@@ -1,4 +1,4 @@
-"""Catalog and staff as the kiosk reads them.
+"""The catalog as the kiosk reads it.
 
 The kiosk reads the catalog a page at a time (``categories``, ``page``, ``search``,
 ``product_by_barcode``), each an indexed query, so that 50,000+ products never sit in memory.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,19 +17,10 @@ from typing import Any
 import aiosqlite
 
 from appliance.core.catalog import Product, TaxRate, fold
-from appliance.core.pin import check_pin, hash_pin
 from appliance.store.db import fetch_one, transaction
 from bitagora_protocol import barcode
 from bitagora_protocol.catalog import CatalogItem
 from bitagora_protocol.money import Money
-
-
-@dataclass(frozen=True)
-class Staff:
-    id: str
-    name: str
-    role: str
-
 
 PRODUCT_SQL = """
 SELECT p.sku, p.name, p.category, p.price_minor, p.currency, p.tax_code, t.basis_points,
@@ -392,114 +382,3 @@ async def save_products(conn: aiosqlite.Connection, items: list[Product]) -> Non
                 )
         await rebuild_search(conn)
         await conn.execute("UPDATE catalog_state SET changed = 1")  # not a recorded version
-
-
-class PinTaken(ValueError):
-    """A PIN that already unlocks the till for someone else."""
-
-
-async def add_staff(
-    conn: aiosqlite.Connection, staff_id: str, name: str, role: str, pin: str
-) -> Staff:
-    """Add ``staff_id`` or replace their name, role and PIN. A PIN is who you are at the PIN pad,
-    so one already someone else's is refused (the till would unlock as whoever comes first)."""
-    async with transaction(conn):  # checked inside: two adds at once cannot both pass
-        holder = await staff_by_pin(conn, pin)
-        if holder is not None and holder.id != staff_id:
-            raise PinTaken("that PIN already belongs to someone else: choose another")
-        await conn.execute(
-            "INSERT OR REPLACE INTO staff (id, name, role, pin_hash) VALUES (?, ?, ?, ?)",
-            (staff_id, name, role, hash_pin(pin)),
-        )
-    return Staff(staff_id, name, role)
-
-
-async def has_staff(conn: aiosqlite.Connection) -> bool:
-    """Whether anybody at all may use the till."""
-    row = await fetch_one(conn, "SELECT EXISTS (SELECT 1 FROM staff)")
-    return bool(row and row[0])
-
-
-async def all_staff(conn: aiosqlite.Connection) -> list[tuple[Staff, list[str]]]:
-    """Everyone who may use the till, with the UIDs of their badges."""
-    people = await conn.execute_fetchall("SELECT id, name, role FROM staff ORDER BY id")
-    badges = await conn.execute_fetchall("SELECT staff_id, uid FROM staff_badges ORDER BY uid")
-    held: dict[str, list[str]] = {}
-    for staff_id, uid in badges:
-        held.setdefault(staff_id, []).append(uid)
-    return [(Staff(i, n, r), held.get(i, [])) for i, n, r in people]
-
-
-async def staff_by_pin(conn: aiosqlite.Connection, pin: str) -> Staff | None:
-    """The staff member whose PIN this is (each stored hash has its own salt, so check each)."""
-    rows = await conn.execute_fetchall("SELECT id, name, role, pin_hash FROM staff ORDER BY id")
-
-    def match() -> Staff | None:
-        for staff_id, name, role, pin_hash in rows:
-            if check_pin(pin, pin_hash):
-                return Staff(staff_id, name, role)
-        return None
-
-    # scrypt is slow on purpose; off the event loop so the screen and drivers keep running.
-    return await asyncio.to_thread(match)
-
-
-class BadgeError(ValueError):
-    """A badge UID that cannot be bound: malformed, or already someone else's."""
-
-
-def normalize_badge_uid(uid: str) -> str:
-    """``04:a2:24:…`` or ``04A224…`` → ``04A224…``; a card UID is 4, 7 or 10 bytes."""
-    cleaned = re.sub(r"[\s:-]", "", uid).upper()
-    if not re.fullmatch(r"[0-9A-F]*", cleaned) or len(cleaned) not in (8, 14, 20):
-        raise BadgeError(f"{uid!r} is not a card UID (4, 7 or 10 bytes in hex)")
-    return cleaned
-
-
-async def bind_badge(conn: aiosqlite.Connection, staff_id: str, uid: str) -> str:
-    """Bind a badge to a staff member; binding it again to the same person is a no-op, to
-    somebody else an error (a lost badge is unbound first, on purpose)."""
-    uid = normalize_badge_uid(uid)
-    async with transaction(conn):
-        rows = list(
-            await conn.execute_fetchall("SELECT staff_id FROM staff_badges WHERE uid = ?", (uid,))
-        )
-        if rows:
-            owner = rows[0][0]
-            if owner != staff_id:
-                raise BadgeError(f"badge …{uid[-4:]} is already bound to {owner}")
-            return uid
-        known = await conn.execute_fetchall("SELECT 1 FROM staff WHERE id = ?", (staff_id,))
-        if not known:
-            raise BadgeError(f"no staff member {staff_id!r}")
-        await conn.execute(
-            "INSERT INTO staff_badges (uid, staff_id) VALUES (?, ?)", (uid, staff_id)
-        )
-    return uid
-
-
-async def unbind_badge(conn: aiosqlite.Connection, uid: str) -> bool:
-    """Forget a badge (lost, or handed back); False when it was not bound."""
-    uid = normalize_badge_uid(uid)
-    async with transaction(conn):
-        cursor = await conn.execute("DELETE FROM staff_badges WHERE uid = ?", (uid,))
-    return cursor.rowcount > 0
-
-
-async def staff_by_badge(conn: aiosqlite.Connection, uid: str) -> Staff | None:
-    """The staff member a badge belongs to; None for an unknown or malformed UID."""
-    try:
-        uid = normalize_badge_uid(uid)
-    except BadgeError:
-        return None
-    rows = list(
-        await conn.execute_fetchall(
-            "SELECT s.id, s.name, s.role FROM staff_badges b JOIN staff s ON s.id = b.staff_id "
-            "WHERE b.uid = ?",
-            (uid,),
-        )
-    )
-    if not rows:
-        return None
-    staff_id, name, role = tuple(rows[0])
-    return Staff(staff_id, name, role)

@@ -8,6 +8,7 @@ import aiosqlite
 
 from appliance.core.catalog import Product, TaxRate
 from appliance.store import catalog
+from appliance.store import staff as staff_store
 from appliance.store.db import transaction
 from bitagora_protocol.money import Money
 
@@ -53,12 +54,12 @@ async def seed_demo(conn: aiosqlite.Connection, currency: str) -> None:
     async with transaction(conn):
         if not await catalog.products(conn):
             await catalog.save_products(conn, demo_products(currency))
-        people = await catalog.all_staff(conn)
+        people = await staff_store.all_staff(conn)
         if not people:
             for staff_id, name, role, pin in DEMO_STAFF:
-                await catalog.add_staff(conn, staff_id, name, role, pin)
+                await staff_store.add_staff(conn, staff_id, name, role, pin)
         if not any(badges for _, badges in people):
-            known = {staff.id for staff, _ in await catalog.all_staff(conn)}
+            known = {staff.id for staff, _ in await staff_store.all_staff(conn)}
             for staff_id, uid in DEMO_BADGES:
                 if staff_id in known:
-                    await catalog.bind_badge(conn, staff_id, uid)
+                    await staff_store.bind_badge(conn, staff_id, uid)

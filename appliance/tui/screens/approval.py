@@ -122,14 +122,7 @@ class ApprovalScreen(ModalScreen[T | None]):
         self.dismiss(None)
 
     def on_key(self, event: events.Key) -> None:
-        if self.pad.key(event):
-            pass
-        elif event.key == "escape":
-            self.cancel()
-        else:
-            return
-        event.stop()
-        event.prevent_default()
+        self.pad.screen_key(event, self.cancel)
 
     @work(exclusive=True, group="approval", exit_on_error=False)
     async def _approve(self, approval: Approval, unknown: str) -> None:

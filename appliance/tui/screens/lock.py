@@ -6,6 +6,8 @@ the lock in the store): the screen then says "Too many wrong PINs: try again in 
 down, with the keypad disabled; badges still work. It asks the till at mount, so a lock survives
 a restart.
 
+A deactivated person's PIN or badge is answered "<name> has been deactivated", not counted.
+
 A till nobody has been added to yet says so, and how to add the first manager, instead of a
 prompt; a PIN typed there is answered the same way and never counted as wrong."""
 
@@ -22,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from appliance.core.lockout import TILL, locked_message
-from appliance.services.till import AuthError, LockedOut, NoStaff, Staff, Till
+from appliance.services.till import AuthError, Deactivated, LockedOut, NoStaff, Staff, Till
 from appliance.tui.widgets.pin_pad import PinPad
 
 log = logging.getLogger(__name__)
@@ -104,14 +106,7 @@ class LockScreen(Screen[Staff]):
         self._identify(lambda: self.till.access.unlock(pin), "Wrong PIN, try again", "PIN")
 
     def on_key(self, event: events.Key) -> None:
-        if self.pad.key(event):
-            pass
-        elif event.key == "escape":
-            self.pad.clear()
-        else:
-            return
-        event.stop()
-        event.prevent_default()
+        self.pad.screen_key(event, self.pad.clear)
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
     async def _identify(self, who: Callable[[], Awaitable[Staff]], refused: str, what: str) -> None:
@@ -128,6 +123,9 @@ class LockScreen(Screen[Staff]):
         except NoStaff:
             self._no_staff(NO_STAFF_PROMPT)
             self.pad.finished("Nobody can unlock this till yet")
+            return
+        except Deactivated as err:  # their PIN or badge, but they may not come in
+            self.pad.finished(str(err))
             return
         except AuthError:
             self.pad.finished(refused)

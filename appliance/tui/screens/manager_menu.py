@@ -1,5 +1,5 @@
 """The menu behind the sell screen's "Menu" button: the shift (open with a float, paid in, paid
-out, X report, Z close), refunds, voiding the cart in progress, and no sale.
+out, X report, Z close), refunds, voiding the cart in progress, no sale, and staff.
 
 Anyone logged in may open it; the services decide who may do what. Where the logged-in person's
 role may not do something themselves (a cashier and a paid out, an X or a Z), the menu says why
@@ -7,7 +7,9 @@ in the role table's words and asks for a manager's approval (``ApprovalScreen``)
 who approves is then the one the records name. That approval covers the visit: paid in, paid
 out, X and Z need no second PIN until Close, or until two minutes pass without one of them
 (``AccessService.grant``, journalled once as an ``approval`` record). Refunds, voids and no
-sales take a manager's approval each, in their own screens: each moves money. The menu stays
+sales take a manager's approval each, in their own screens: each moves money. Staff
+(``StaffScreen``) takes an approval of its own for a cashier, ``manage_staff`` alone, which
+covers that screen's changes as long as it stays alive. The menu stays
 open between actions and says what each did; Close returns to selling, dismissing with a notice
 for the sell screen (a void), or None.
 """
@@ -35,6 +37,7 @@ from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
 from appliance.tui.screens.no_sale import NoSaleScreen, opening_words
 from appliance.tui.screens.refund import RefundScreen, outcome_lines
 from appliance.tui.screens.refund_find import RefundFindScreen
+from appliance.tui.screens.staff import StaffScreen
 from appliance.tui.screens.void import VoidScreen
 from appliance.tui.screens.x_report import XReportScreen
 from appliance.tui.screens.z_close import ZCloseScreen
@@ -56,6 +59,7 @@ ITEMS = (
     ("refund", "Refund"),
     ("void", "Void this sale"),
     ("no-sale", "No sale"),
+    ("staff", "Staff"),
 )
 
 
@@ -148,6 +152,8 @@ class ManagerMenuScreen(ModalScreen[str | None]):
 
         def approved(grant: Grant | None) -> None:
             if grant is not None:
+                if self.grant is not None:  # one for other actions: this one replaces it
+                    self.till.access.end_grant(self.grant)
                 self.grant = grant
                 then(grant.approver)
 
@@ -282,6 +288,18 @@ class ManagerMenuScreen(ModalScreen[str | None]):
         if opening is None:
             return
         self.message = opening_words(opening)
+
+    # -- staff ---------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#menu-staff")
+    def staff_screen(self) -> None:
+        def screen(manager: Staff) -> None:
+            # A cashier's visit acts under the approval just given (or still alive), which the
+            # staff screen checks before each change.
+            grant = self.grant if manager is not self.staff else None
+            self.app.push_screen(StaffScreen(self.till, manager, grant))
+
+        self._as("manage_staff", screen)
 
     @on(Button.Pressed, "#menu-close")
     def close(self) -> None:

@@ -124,6 +124,18 @@ class PinPad(Vertical):
         self.checking = True
         self.post_message(self.Submitted(self, self.pin))
 
+    def screen_key(self, event: events.Key, escape: Callable[[], None]) -> None:
+        """A key the screen holding the pad received: digits, Enter and Backspace for the pad,
+        Escape for ``escape`` (the screen's Cancel); either way it goes no further."""
+        if self.key(event):
+            pass
+        elif event.key == "escape":
+            escape()
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
     def key(self, event: events.Key) -> bool:
         """Apply a key the screen received (digits, Enter, Backspace); True if it was one."""
         if event.character is not None and event.character.isdigit():
