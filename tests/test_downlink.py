@@ -40,6 +40,7 @@ from uplink_helpers import (
 
 from appliance.cli import main as device_main
 from appliance.store import catalog, catalog_versions, config_documents, journal, outbox
+from appliance.store import staff as staff_store
 from bitagora_protocol.barcode import with_check_digit
 from bitagora_protocol.config_document import Settings, StaffEntry, sign
 from bitagora_protocol.httpsig import sign_request
@@ -576,5 +577,27 @@ async def test_settings_and_staff_set_on_central_reach_the_device(
         }
         assert methods.body["value"] == ["cash", "card"]
         assert methods.body["source"]["version"] == 3
-        # Staff are carried, not applied by this release: the till's own staff are unchanged.
-        assert await catalog.all_staff(device.conn) == []
+        # Central's person is on the till, without a PIN (a manager sets one at the till), and
+        # her badge unlocks it; the till's own people are left as they were.
+        assert await staff_store.all_staff(device.conn) == [
+            (staff_store.Staff("ana", "Ana", "cashier", True), ["04A224B2C51280"])
+        ]
+        assert await staff_store.staff_by_badge(device.conn, "04A224B2C51280") is not None
+        added = [r async for r in journal.iterate(device.conn) if r.kind == "staff"]
+        assert [r.body["action"] for r in added] == ["added"]
+        assert added[0].body["source"]["version"] == 3 and "pin" not in json.dumps(added[0].body)
+
+        async with connected(central_db_url) as conn:
+            gone = StaffEntry("ana", "Ana", "cashier", False, ())
+            await merchant_catalog.put_staff(conn, merchant, gone)
+        async with uplink_for(device, central.base_url) as (uplink, _):
+            applied = await uplink.config_once()
+        assert applied is not None and applied.version == 4
+        assert await staff_store.all_staff(device.conn) == [
+            (staff_store.Staff("ana", "Ana", "cashier", False), [])
+        ]
+        assert await staff_store.staff_by_badge(device.conn, "04A224B2C51280") is None
+        changes = [
+            r.body["action"] async for r in journal.iterate(device.conn) if r.kind == "staff"
+        ]
+        assert changes == ["added", "deactivated"]

@@ -184,17 +184,8 @@ class StaffService:
             await self.access.authorize(by, "manage_staff")
         async with transaction(self.conn):
             staff, extra = await change()
-            body = {
-                "action": action,
-                "staff": {
-                    "id": staff.id,
-                    "name": staff.name,
-                    "role": staff.role,
-                    "active": staff.active,
-                },
-                "by": {"via": CLI} if by == CLI else {"id": by.id, "name": by.name},
-                **extra,
-            }
+            by_whom = {"via": CLI} if by == CLI else {"id": by.id, "name": by.name}
+            body = staff_store.record_body(action, staff, by_whom, **extra)
             record = await journal.append(self.conn, self.identity, "staff", body)
         who = CLI if by == CLI else by.id
         log.warning("staff %s", action, extra={"staff": staff.id, "by": who, "seq": record.seq})

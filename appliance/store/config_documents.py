@@ -10,10 +10,10 @@ config apply FILE``) and are taken the same way:
    an error: the uplink is sent it after a USB stick brought it);
 3. applied in one transaction: the catalog through ``catalog_versions.apply`` (a ``catalog``
    record whose ``source`` names the document's version), a ``config`` record for each shop
-   setting that changed (``receipt``, ``payment_methods``), and the version applied.
+   setting that changed (``receipt``, ``payment_methods``), a ``staff`` record for each person
+   central names whom the till has otherwise (``_apply_staff``), and the version applied.
 
-A refused document changes nothing: the till keeps selling on what it had. The staff section is
-carried in the document but not applied by this release (docs/PROTOCOL.md 2.6 says why).
+A refused document changes nothing: the till keeps selling on what it had.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from typing import Any
 import aiosqlite
 
 from appliance.store import catalog_versions, journal, outbox
+from appliance.store import staff as staff_store
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.store.staff import Staff
 from bitagora_protocol.config_document import ConfigDocument, DocumentError, verify
 
 STATE_CENTRAL_KEY = "central_key"  # pinned at enrollment
@@ -103,6 +105,7 @@ async def apply_signed(
         source = {"kind": "central", "version": document.version, "sha256": document.sha256}
         catalog = await catalog_versions.apply(conn, identity, currency, document.items, source, by)
         changed = await _apply_settings(conn, identity, document, source, by)
+        await _apply_staff(conn, identity, document, source, by)
         await outbox.set_state(
             conn, STATE_CONFIG_VERSION, str(document.version), in_transaction=True
         )
@@ -144,3 +147,39 @@ async def _apply_settings(
         await journal.append(conn, identity, "config", body)
         changed.append(setting)
     return tuple(changed)
+
+
+async def _apply_staff(
+    conn: aiosqlite.Connection,
+    identity: DeviceIdentity,
+    document: ConfigDocument,
+    source: Mapping[str, Any],
+    by: Mapping[str, Any],
+) -> None:
+    """Central's people as central has them, each change a ``staff`` record: someone new is
+    added without a PIN (a manager sets one at the till, or they use a badge); name, role and
+    active flag follow central; someone central reactivates has no PIN until one is set (their
+    old one may have been given to someone else meanwhile); their badges are the ones central
+    lists. People the till has and central does not name are left as the till has them."""
+    for entry in document.staff:
+        before = await staff_store.get(conn, entry.id)
+        after = Staff(entry.id, entry.name, entry.role, entry.active)
+        extra: dict[str, Any] = {}
+        if before is None:
+            action = "added"
+            await staff_store.insert(conn, after, None)
+        elif before != after:
+            await staff_store.update(conn, after)
+            if before.active != after.active:
+                action = "reactivated" if after.active else "deactivated"
+            else:
+                action = "changed"
+                extra = {"previous": {"name": before.name, "role": before.role}}
+            if after.active and not before.active:
+                await staff_store.forget_pin(conn, entry.id)
+        else:
+            action = ""
+        await staff_store.replace_badges(conn, entry.id, entry.badges)
+        if action:
+            body = staff_store.record_body(action, after, by, source=dict(source), **extra)
+            await journal.append(conn, identity, "staff", body)

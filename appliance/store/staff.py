@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from appliance.core.pin import check_pin, hash_pin
 from appliance.store.db import fetch_one, transaction
 
 COLUMNS = "id, name, role, active"
+# The stored hash of someone who has no PIN yet (added on central: a manager sets one at the
+# till, or they use a badge). No PIN matches it.
+NO_PIN = ""
 
 
 @dataclass(frozen=True)
@@ -75,13 +79,34 @@ async def refuse_taken_pin(conn: aiosqlite.Connection, pin: str, staff_id: str) 
         raise PinTaken("that PIN already belongs to someone else: choose another")
 
 
-async def insert(conn: aiosqlite.Connection, staff: Staff, pin: str) -> None:
-    """A new person; the caller owns the transaction (and has checked the PIN is free)."""
+async def insert(conn: aiosqlite.Connection, staff: Staff, pin: str | None) -> None:
+    """A new person, with no PIN yet when ``pin`` is None; the caller owns the transaction (and
+    has checked the PIN is free)."""
     _in_transaction(conn)
     await conn.execute(
         "INSERT INTO staff (id, name, role, active, pin_hash) VALUES (?, ?, ?, ?, ?)",
-        (staff.id, staff.name, staff.role, int(staff.active), hash_pin(pin)),
+        (
+            staff.id,
+            staff.name,
+            staff.role,
+            int(staff.active),
+            NO_PIN if pin is None else hash_pin(pin),
+        ),
     )
+
+
+async def forget_pin(conn: aiosqlite.Connection, staff_id: str) -> None:
+    """Leave ``staff_id`` without a PIN until one is set at the till; the caller owns the
+    transaction."""
+    _in_transaction(conn)
+    await conn.execute("UPDATE staff SET pin_hash = ? WHERE id = ?", (NO_PIN, staff_id))
+
+
+def record_body(action: str, staff: Staff, by: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """The body of the ``staff`` record of a change (docs/PROTOCOL.md 1.4): never a PIN, nor
+    its hash."""
+    person = {"id": staff.id, "name": staff.name, "role": staff.role, "active": staff.active}
+    return {"action": action, "staff": person, "by": dict(by), **extra}
 
 
 async def update(conn: aiosqlite.Connection, staff: Staff, pin: str | None = None) -> None:
@@ -174,6 +199,17 @@ async def bind_badge(conn: aiosqlite.Connection, staff_id: str, uid: str) -> str
             "INSERT INTO staff_badges (uid, staff_id) VALUES (?, ?)", (uid, staff_id)
         )
     return uid
+
+
+async def replace_badges(conn: aiosqlite.Connection, staff_id: str, uids: Sequence[str]) -> None:
+    """Make ``uids`` (normalized) all of ``staff_id``'s badges, taking any of them from whoever
+    held it; the caller owns the transaction."""
+    _in_transaction(conn)
+    await conn.execute("DELETE FROM staff_badges WHERE staff_id = ?", (staff_id,))
+    await conn.executemany("DELETE FROM staff_badges WHERE uid = ?", [(uid,) for uid in uids])
+    await conn.executemany(
+        "INSERT INTO staff_badges (uid, staff_id) VALUES (?, ?)", [(uid, staff_id) for uid in uids]
+    )
 
 
 async def unbind_badge(conn: aiosqlite.Connection, uid: str) -> bool:
