@@ -40,7 +40,7 @@ from appliance.catalog_io import import_catalog  # noqa: E402
 from appliance.core.barcode import parse, with_check_digit  # noqa: E402
 from appliance.core.catalog import fold  # noqa: E402
 from appliance.core.catalog_csv import parse_catalog  # noqa: E402
-from appliance.store import catalog  # noqa: E402
+from appliance.store import catalog, catalog_history  # noqa: E402
 from appliance.store.db import open_db, transaction  # noqa: E402
 
 HEADER = "sku,name,category,price,tax_percent,price_includes_tax,barcodes,position".split(",")
@@ -191,7 +191,9 @@ async def run_size(count: int, queries: int, root: Path) -> None:
         lookup, bare_lookup = [], []
         for code in rng.sample(codes, min(queries, count)):
             keys = parse(code).lookup_keys
-            ms, found = await timed(lambda keys=keys: catalog.product_by_barcode(conn, keys))
+            ms, found = await timed(
+                lambda keys=keys: catalog_history.product_by_barcode(conn, keys, None)
+            )
             assert found is not None
             lookup.append(ms)
             start = time.perf_counter()

@@ -18,7 +18,7 @@ from store_helpers import open_device
 from appliance.catalog_io import export_catalog, import_catalog, show_catalog
 from appliance.core.barcode import parse
 from appliance.core.catalog_csv import CatalogFileError
-from appliance.store import catalog, catalog_versions, journal
+from appliance.store import catalog, catalog_history, catalog_versions, journal
 from appliance.store.identity import DeviceIdentity
 from bitagora_devtools.seed import seed_demo
 from bitagora_protocol.journal import verify_chain
@@ -51,7 +51,7 @@ async def records(conn: aiosqlite.Connection) -> list[journal.Record]:
 
 
 async def find(conn: aiosqlite.Connection, code: str) -> str | None:
-    product = await catalog.product_by_barcode(conn, parse(code).lookup_keys)
+    product = await catalog_history.product_by_barcode(conn, parse(code).lookup_keys, None)
     return product.sku if product else None
 
 

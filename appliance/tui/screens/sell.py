@@ -5,7 +5,10 @@ and ``search``) in a worker, the latest view winning (a keystroke cancels the re
 before), and reads the next page when the cashier scrolls near the end: the screen never holds
 the whole catalog, so it is as quick at 50,000 products as with the demo's few. The catalog
 version is checked every few seconds while the cart is empty: an import that landed is shown
-then (never under a sale in progress, whose cart keeps its version and prices).
+then (never under a sale in progress, whose cart keeps its version and prices). A product
+scanned or tapped is priced from the cart's version in a worker (a page read after an import
+shows the new catalog's products and prices; the cart takes them at the sale's version, and
+refuses one that version did not sell).
 
 Every key reaches this screen (nothing on it takes focus). Printable keys go to a ``ScanBuffer``
 and to the search text; an Enter that ends a fast burst is a barcode scan (and the burst leaves
@@ -30,7 +33,7 @@ from textual.widgets import Button, Static
 from appliance.core.barcode import BarcodeError
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import CatalogRef, Product
-from appliance.services.sales import PageKey
+from appliance.services.sales import NotInSaleCatalog, PageKey
 from appliance.services.till import (
     AuthError,
     DrawerState,
@@ -69,7 +72,8 @@ class SellScreen(Screen[None]):
     category: reactive[str | None] = reactive(None, init=False)
     search: reactive[str] = reactive("", init=False)
     notice: reactive[str] = reactive("", init=False, always_update=True)
-    pending_scans: reactive[int] = reactive(0, init=False)
+    # Products scanned or tapped being priced (from the cart's catalog version): no pay till then.
+    pending_lookups: reactive[int] = reactive(0, init=False)
     printer_banner: reactive[str | None] = reactive(None, init=False)
     catalog_loaded: var[bool] = var(False)
     # The (category, search) the grid shows now; (None, text) for a search.
@@ -290,7 +294,7 @@ class SellScreen(Screen[None]):
     def watch_selected(self) -> None:
         self._show_cart()
 
-    def watch_pending_scans(self) -> None:
+    def watch_pending_lookups(self) -> None:
         self._update_pay()
 
     def watch_category(self, category: str | None) -> None:
@@ -320,7 +324,7 @@ class SellScreen(Screen[None]):
         self._update_pay()
 
     def _update_pay(self) -> None:
-        ready = not self.cart.is_empty and self.pending_scans == 0 and self.staff is not None
+        ready = not self.cart.is_empty and self.pending_lookups == 0 and self.staff is not None
         for pay in self.query(".pay").results(TapButton):
             pay.disabled = not ready
 
@@ -349,8 +353,8 @@ class SellScreen(Screen[None]):
     @work(exclusive=True, group="catalog-check", exit_on_error=False)
     async def check_catalog(self) -> None:
         """Between sales, show a catalog version that landed since the grid was read."""
-        if not self.cart.is_empty or not self.catalog_loaded:
-            return  # a sale in progress keeps the catalog it started with
+        if not self.cart.is_empty or self.pending_lookups or not self.catalog_loaded:
+            return  # a sale in progress (or starting) keeps the catalog it started with
         try:
             version = await self.till.sales.catalog_version()
         except Exception:
@@ -436,13 +440,38 @@ class SellScreen(Screen[None]):
 
     @on(ProductGrid.Chosen)
     def _product_chosen(self, event: ProductGrid.Chosen) -> None:
-        self.add_product(event.product)
+        self.choose(event.product)
+
+    def _start_cart(self) -> None:
+        """Before a product is priced: an empty cart starts at the catalog version the grid
+        shows, is priced from it and names it, even if an import lands before it is paid."""
+        if self.cart.is_empty:
+            self.cart.catalog = self.catalog_version
+
+    def choose(self, product: Product) -> None:
+        """A product tapped (or the only one a search shows): priced from the cart's catalog
+        version, since a page the grid read after an import shows the new catalog's."""
+        self._start_cart()
+        self.pending_lookups += 1
+        self._price(product)
+
+    @work(group="lookup", exit_on_error=False)
+    async def _price(self, product: Product) -> None:
+        priced = None
+        try:
+            priced = await self.till.sales.priced_for(product, self.cart)
+        except NotInSaleCatalog as err:
+            self.show_notice(str(err), error=True)
+        except Exception as err:
+            log.exception("pricing a product failed")
+            self.show_notice(f"Could not add {product.name}: {err}", error=True)
+        finally:
+            self.pending_lookups -= 1
+        if priced is not None:
+            self.add_product(priced)
 
     def add_product(self, product: Product) -> None:
-        if self.cart.is_empty:
-            # The cart starts: it is priced from the catalog version the grid shows, and names
-            # it, even if an import lands before it is paid.
-            self.cart.catalog = self.catalog_version
+        """Put a product priced from the cart's catalog version in the cart."""
         try:
             line = self.cart.add(product)
         except CartError as err:
@@ -502,7 +531,7 @@ class SellScreen(Screen[None]):
 
     @on(Button.Pressed, ".pay")
     def _pay(self, event: Button.Pressed) -> None:
-        if self.cart.is_empty or self.pending_scans or self.staff is None:
+        if self.cart.is_empty or self.pending_lookups or self.staff is None:
             return
         self.scanner.reset()
         methods = {"pay-bitcoin": "bitcoin", "pay-card": "card", "pay-split": "split"}
@@ -615,7 +644,7 @@ class SellScreen(Screen[None]):
             matches = grid.buttons
             if len(matches) == 1 and not grid.more:
                 self.search = ""
-                self.add_product(matches[0].product)
+                self.choose(matches[0].product)
 
     def _move_selection(self, step: int) -> None:
         if not self.cart.lines:
@@ -626,10 +655,11 @@ class SellScreen(Screen[None]):
 
     def scan(self, code: str) -> None:
         """Look a barcode up and add its product (the lookup runs in a worker)."""
-        self.pending_scans += 1
+        self._start_cart()
+        self.pending_lookups += 1
         self._lookup(code)
 
-    @work(group="scan", exit_on_error=False)
+    @work(group="lookup", exit_on_error=False)
     async def _lookup(self, code: str) -> None:
         product = None
         try:
@@ -639,6 +669,8 @@ class SellScreen(Screen[None]):
                 f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",
                 error=True,
             )
+        except NotInSaleCatalog as err:
+            self.show_notice(str(err), error=True)
         except Exception as err:
             log.exception("barcode lookup failed")
             self.show_notice(f"Could not look up barcode {code}: {err}", error=True)
@@ -646,7 +678,7 @@ class SellScreen(Screen[None]):
             if product is None:
                 self.show_notice(f"Unknown product: no product has barcode {code}", error=True)
         finally:
-            self.pending_scans -= 1
+            self.pending_lookups -= 1
         if product is not None:
             self.add_product(product)
 
