@@ -29,7 +29,7 @@ CAFE = (
     HEADER + ",position,active\n"
     "espresso,Espresso,Drinks,1.80,10,yes,4006381333931|20001,0,yes\n"
     "water,Água mineral,Drinks,1.50,10,yes,036000291452,1,yes\n"
-    "old,Old cake,Bakery,2.00,10,yes,20002,0,no\n"
+    "-old,=Old cake,@Bakery,2.00,10,yes,+20002,0,no\n"  # formulas, to a spreadsheet
     "mug,BitAgora mug,Merch,12.00,21,yes,4012345678901,0,yes\n"
 )
 
