@@ -5,8 +5,9 @@ For each size, on a fresh device store (WAL, synchronous=FULL, as the till's):
   (``catalog_io.import_catalog``), then the same file with 1 % of the prices changed; baseline: a
   bare ``executemany`` of the same rows into a one-table database in one transaction; and how
   long a write on another connection (a sale) waited meanwhile for the import's transaction;
-- barcode lookup (``product_by_barcode``) of random codes; baseline: a primary-key SELECT on a
-  bare table of the same codes;
+- barcode lookup (``catalog_history.product_by_barcode``) of random codes, at the version in
+  force and at the version before the re-import (a sale open across it); baseline: a
+  primary-key SELECT on a bare table of the same codes;
 - search (``catalog.search``, first page of 60) for 3-6 character pieces of names and for 1-2
   characters; baseline: today's kiosk search, a scan of every folded name in Python over the
   list ``products()`` loaded (the load itself timed too);
@@ -201,6 +202,17 @@ async def run_size(count: int, queries: int, root: Path) -> None:
             bare_lookup.append((time.perf_counter() - start) * 1000)
         bare.close()
         print(line("barcode lookup", lookup))
+        # A sale open across the re-import: priced from the version before it (kept rows).
+        opened = imported.applied.version
+        across = []
+        for code in rng.sample(codes, min(queries, count)):
+            keys = parse(code).lookup_keys
+            ms, found = await timed(
+                lambda keys=keys: catalog_history.product_by_barcode(conn, keys, opened)
+            )
+            assert found is not None
+            across.append(ms)
+        print(line("barcode lookup at the version before (a sale open)", across))
         print(line("baseline: bare primary-key SELECT", bare_lookup))
 
         pieces = []

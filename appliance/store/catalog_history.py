@@ -84,8 +84,9 @@ async def product_by_barcode(
         " candidates (k, code, sku) AS ("
         " SELECT keys.k, keys.code, b.sku FROM keys JOIN product_barcodes b ON b.code = keys.code"
         # Rows an older release wrote (after a rollback) have only products.barcode.
-        " UNION SELECT keys.k, keys.code, p.sku FROM keys JOIN products p ON p.barcode = keys.code"
-        " UNION SELECT keys.k, keys.code, c.sku FROM keys JOIN catalog_history_codes c"
+        " UNION ALL SELECT keys.k, keys.code, p.sku FROM keys"
+        " JOIN products p ON p.barcode = keys.code"
+        " UNION ALL SELECT keys.k, keys.code, c.sku FROM keys JOIN catalog_history_codes c"
         " ON c.code = keys.code AND c.version >= (SELECT v FROM at)),"
         f" state AS (SELECT k, code, sku, {_KEPT_ROW.format(sku='candidates.sku')} AS hv"
         " FROM candidates),"
