@@ -131,6 +131,19 @@ async def while_writing(
     return ms, result, waits, failed
 
 
+async def lookups(conn: Any, codes: list[str], version: int | None) -> list[float]:
+    """How long looking each code up at ``version`` took (ms); every one must be found."""
+    took = []
+    for code in codes:
+        keys = parse(code).lookup_keys
+        ms, found = await timed(
+            lambda keys=keys: catalog_history.product_by_barcode(conn, keys, version)
+        )
+        assert found is not None
+        took.append(ms)
+    return took
+
+
 async def run_size(count: int, queries: int, root: Path) -> None:
     rows = generate(count)
     codes = [row[6].split("|")[0] for row in rows]
@@ -189,30 +202,18 @@ async def run_size(count: int, queries: int, root: Path) -> None:
         )
         assert imported.applied.products == count
 
-        lookup, bare_lookup = [], []
-        for code in rng.sample(codes, min(queries, count)):
-            keys = parse(code).lookup_keys
-            ms, found = await timed(
-                lambda keys=keys: catalog_history.product_by_barcode(conn, keys, None)
-            )
-            assert found is not None
-            lookup.append(ms)
+        sample = rng.sample(codes, min(queries, count))
+        print(line("barcode lookup", await lookups(conn, sample, None)))
+        # A sale open across the re-import: priced from the version before it (kept rows).
+        opened = imported.applied.version
+        across = await lookups(conn, rng.sample(codes, min(queries, count)), opened)
+        print(line("barcode lookup at the version before (a sale open)", across))
+        bare_lookup = []
+        for code in sample:
             start = time.perf_counter()
             bare.execute("SELECT sku FROM t WHERE code = ?", (code,)).fetchall()
             bare_lookup.append((time.perf_counter() - start) * 1000)
         bare.close()
-        print(line("barcode lookup", lookup))
-        # A sale open across the re-import: priced from the version before it (kept rows).
-        opened = imported.applied.version
-        across = []
-        for code in rng.sample(codes, min(queries, count)):
-            keys = parse(code).lookup_keys
-            ms, found = await timed(
-                lambda keys=keys: catalog_history.product_by_barcode(conn, keys, opened)
-            )
-            assert found is not None
-            across.append(ms)
-        print(line("barcode lookup at the version before (a sale open)", across))
         print(line("baseline: bare primary-key SELECT", bare_lookup))
 
         pieces = []

@@ -15,12 +15,12 @@ changes; a lookup at an older version raises ``VersionNotKept``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
 
-from appliance.core.catalog import CatalogItem, Product
+from appliance.core.catalog import CatalogChange, Product
 from appliance.store.catalog import PRODUCT_COLUMNS, product_from_row
 
 # A sale keeps its prices through this many imports landing while it is open; one longer than
@@ -115,20 +115,15 @@ async def _one(conn: aiosqlite.Connection, sql: str, params: dict[str, Any]) -> 
     return None if product[0] is None else product_from_row(product)
 
 
-async def keep_replaced(
-    conn: aiosqlite.Connection,
-    version: int,
-    old: Mapping[str, CatalogItem],
-    new: Mapping[str, CatalogItem],
-) -> None:
-    """Before the tables go from ``version`` (whose rows they hold, all of ``old``) to ``new``:
-    keep every product that changes, goes or comes as it was at ``version``, mark ``version``
-    kept, and forget versions older than the last ``KEEP_VERSIONS``. Inside the import's
-    transaction (the caller's), before anything is written."""
+async def keep_replaced(conn: aiosqlite.Connection, version: int, change: CatalogChange) -> None:
+    """Before the tables, which hold ``version``, take the catalog ``change`` leads to: keep
+    every product it changes, removes or adds as it was at ``version``, mark ``version`` kept,
+    and forget versions older than the last ``KEEP_VERSIONS``. Inside the import's transaction
+    (the caller's), before anything is written."""
     if not conn.in_transaction:
         raise RuntimeError("keep_replaced needs the import's open write transaction")
-    replaced = [(sku,) for sku, item in old.items() if new.get(sku) != item]
-    added = [(sku, version) for sku in new if sku not in old]
+    replaced = [(sku,) for sku in change.replaced_skus]
+    added = [(sku, version) for sku in change.added_skus]
     await conn.execute("CREATE TEMP TABLE IF NOT EXISTS replaced (sku TEXT PRIMARY KEY)")
     await conn.execute("DELETE FROM temp.replaced")
     await conn.executemany("INSERT INTO temp.replaced (sku) VALUES (?)", replaced)

@@ -107,7 +107,7 @@ async def apply(
         else:
             if state.recorded and state.version > 0 and same_currency:
                 # What a sale in progress at state.version still prices from.
-                await catalog_history.keep_replaced(conn, state.version, old, new)
+                await catalog_history.keep_replaced(conn, state.version, change)
             # Only what differs is written; all of it when prices are in another currency.
             await catalog.write_items(conn, currency, items, old if same_currency else None)
         if not state.recorded:
