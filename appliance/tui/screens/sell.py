@@ -21,6 +21,7 @@ check digit) and "unknown product" (valid, but not in the catalog) a failed look
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -442,33 +443,57 @@ class SellScreen(Screen[None]):
     def _product_chosen(self, event: ProductGrid.Chosen) -> None:
         self.choose(event.product)
 
-    def _start_cart(self) -> None:
+    def choose(self, product: Product) -> None:
+        """A product tapped (or the only one a search shows): priced from the cart's catalog
+        version, since a page the grid read after an import shows the new catalog's."""
+        self._start_lookup()
+        self._take(lambda: self.till.sales.priced_for(product, self.cart), product.name)
+
+    def scan(self, code: str) -> None:
+        """Look a barcode up and add its product (the lookup runs in a worker)."""
+        self._start_lookup()
+        self._take(lambda: self.till.sales.product_for_barcode(code, self.cart), code)
+
+    def _start_lookup(self) -> None:
         """Before a product is priced: an empty cart starts at the catalog version the grid
         shows, is priced from it and names it, even if an import lands before it is paid."""
         if self.cart.is_empty:
             self.cart.catalog = self.catalog_version
-
-    def choose(self, product: Product) -> None:
-        """A product tapped (or the only one a search shows): priced from the cart's catalog
-        version, since a page the grid read after an import shows the new catalog's."""
-        self._start_cart()
-        self.pending_lookups += 1
-        self._price(product)
+        self.pending_lookups += 1  # counted out by _take
 
     @work(group="lookup", exit_on_error=False)
-    async def _price(self, product: Product) -> None:
-        priced = None
+    async def _take(self, lookup: Callable[[], Awaitable[Product | None]], what: str) -> None:
+        """Add the product ``lookup`` finds, priced from the cart's catalog version; ``what`` (a
+        barcode, or a tapped product's name) is what a notice names when it finds none."""
+        product = None
         try:
-            priced = await self.till.sales.priced_for(product, self.cart)
+            product = await lookup()
+        except BarcodeError:
+            self.show_notice(
+                f"Not a valid barcode: {what} has a wrong check digit. Scan or type it again.",
+                error=True,
+            )
         except NotInSaleCatalog as err:
-            self.show_notice(str(err), error=True)
+            self._not_in_sale_catalog(err)
         except Exception as err:
-            log.exception("pricing a product failed")
-            self.show_notice(f"Could not add {product.name}: {err}", error=True)
+            log.exception("product lookup failed")
+            self.show_notice(f"Could not look up {what}: {err}", error=True)
+        else:
+            if product is None:
+                self.show_notice(f"Unknown product: no product has barcode {what}", error=True)
         finally:
             self.pending_lookups -= 1
-        if priced is not None:
-            self.add_product(priced)
+        if product is not None:
+            self.add_product(product)
+
+    def _not_in_sale_catalog(self, err: NotInSaleCatalog) -> None:
+        if self.cart.is_empty:
+            # No sale yet: the grid is behind an import that just landed. Show the new catalog
+            # (once this lookup is counted out), from which the next try is priced.
+            self.show_notice("The catalog has just changed: scan or tap it again", error=True)
+            self.call_later(self.check_catalog)
+        else:
+            self.show_notice(str(err), error=True)
 
     def add_product(self, product: Product) -> None:
         """Put a product priced from the cart's catalog version in the cart."""
@@ -652,35 +677,6 @@ class SellScreen(Screen[None]):
         current = self.selected
         start = (-1 if step > 0 else len(self.cart.lines)) if current is None else current
         self.selected = max(0, min(len(self.cart.lines) - 1, start + step))
-
-    def scan(self, code: str) -> None:
-        """Look a barcode up and add its product (the lookup runs in a worker)."""
-        self._start_cart()
-        self.pending_lookups += 1
-        self._lookup(code)
-
-    @work(group="lookup", exit_on_error=False)
-    async def _lookup(self, code: str) -> None:
-        product = None
-        try:
-            product = await self.till.sales.product_for_barcode(code, self.cart)
-        except BarcodeError:
-            self.show_notice(
-                f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",
-                error=True,
-            )
-        except NotInSaleCatalog as err:
-            self.show_notice(str(err), error=True)
-        except Exception as err:
-            log.exception("barcode lookup failed")
-            self.show_notice(f"Could not look up barcode {code}: {err}", error=True)
-        else:
-            if product is None:
-                self.show_notice(f"Unknown product: no product has barcode {code}", error=True)
-        finally:
-            self.pending_lookups -= 1
-        if product is not None:
-            self.add_product(product)
 
     # -- a scanner that is not a keyboard (serial) ---------------------------------------------
 
