@@ -23,9 +23,9 @@ import aiosqlite
 from appliance.core.catalog import CatalogChange, Product
 from appliance.store.catalog import PRODUCT_COLUMNS, product_from_row
 
-# A sale keeps its prices through this many imports landing while it is open; one longer than
-# that is asked to finish before it takes more products. Each version kept costs a row for
-# every product its import changed, removed or added.
+# A sale keeps its prices through this many imports landing while it is open; a sale open
+# across more sells what its cart holds but takes no more products. Each version kept costs a
+# row for every product its import changed, removed or added.
 KEEP_VERSIONS = 3
 
 
