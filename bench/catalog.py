@@ -5,8 +5,9 @@ For each size, on a fresh device store (WAL, synchronous=FULL, as the till's):
   (``catalog_io.import_catalog``), then the same file with 1 % of the prices changed; baseline: a
   bare ``executemany`` of the same rows into a one-table database in one transaction; and how
   long a write on another connection (a sale) waited meanwhile for the import's transaction;
-- barcode lookup (``product_by_barcode``) of random codes; baseline: a primary-key SELECT on a
-  bare table of the same codes;
+- barcode lookup (``catalog_history.product_by_barcode``) of random codes, at the version in
+  force and at the version before the re-import (a sale open across it); baseline: a
+  primary-key SELECT on a bare table of the same codes;
 - search (``catalog.search``, first page of 60) for 3-6 character pieces of names and for 1-2
   characters; baseline: today's kiosk search, a scan of every folded name in Python over the
   list ``products()`` loaded (the load itself timed too);
@@ -38,7 +39,7 @@ from store_helpers import open_device  # noqa: E402
 
 from appliance.catalog_io import import_catalog  # noqa: E402
 from appliance.core.catalog import fold  # noqa: E402
-from appliance.store import catalog  # noqa: E402
+from appliance.store import catalog, catalog_history  # noqa: E402
 from appliance.store.db import open_db, transaction  # noqa: E402
 from bitagora_protocol.barcode import parse, with_check_digit  # noqa: E402
 from bitagora_protocol.catalog_csv import parse_catalog  # noqa: E402
@@ -130,6 +131,19 @@ async def while_writing(
     return ms, result, waits, failed
 
 
+async def lookups(conn: Any, codes: list[str], version: int | None) -> list[float]:
+    """How long looking each code up at ``version`` took (ms); every one must be found."""
+    took = []
+    for code in codes:
+        keys = parse(code).lookup_keys
+        ms, found = await timed(
+            lambda keys=keys: catalog_history.product_by_barcode(conn, keys, version)
+        )
+        assert found is not None
+        took.append(ms)
+    return took
+
+
 async def run_size(count: int, queries: int, root: Path) -> None:
     rows = generate(count)
     codes = [row[6].split("|")[0] for row in rows]
@@ -188,17 +202,18 @@ async def run_size(count: int, queries: int, root: Path) -> None:
         )
         assert imported.applied.products == count
 
-        lookup, bare_lookup = [], []
-        for code in rng.sample(codes, min(queries, count)):
-            keys = parse(code).lookup_keys
-            ms, found = await timed(lambda keys=keys: catalog.product_by_barcode(conn, keys))
-            assert found is not None
-            lookup.append(ms)
+        sample = rng.sample(codes, min(queries, count))
+        print(line("barcode lookup", await lookups(conn, sample, None)))
+        # A sale open across the re-import: priced from the version before it (kept rows).
+        opened = imported.applied.version
+        across = await lookups(conn, rng.sample(codes, min(queries, count)), opened)
+        print(line("barcode lookup at the version before (a sale open)", across))
+        bare_lookup = []
+        for code in sample:
             start = time.perf_counter()
             bare.execute("SELECT sku FROM t WHERE code = ?", (code,)).fetchall()
             bare_lookup.append((time.perf_counter() - start) * 1000)
         bare.close()
-        print(line("barcode lookup", lookup))
         print(line("baseline: bare primary-key SELECT", bare_lookup))
 
         pieces = []

@@ -22,6 +22,12 @@ Decisions (each keeps a spreadsheet's file from being misread):
   GTIN-shaped code with a wrong check digit, is refused: none of them could ever be scanned.
 - **Any bad row refuses the whole file**; all problems are reported, each with its line (the
   physical line of the file where the row starts, the header being line 1) and column.
+- **Formulas**: a spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, a tab or a
+  carriage return as a formula ("CSV injection"), so a product named `=HYPERLINK(…)` must not
+  be exported as such. The text columns (`sku`, `name`, `category`, `barcodes`) are written with
+  a leading apostrophe when they start with one of those (spreadsheets show it as text), and
+  reading removes it again. A value that itself starts with an apostrophe followed by one of
+  those characters or by another apostrophe gets one more, so every value reads back as itself.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ _TAX_CODE = re.compile(r"[A-Z0-9]{1,4}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPACE = re.compile(r"\s")
 _FIRST_LINE = re.compile(r"[^\r\n]*")
+# What a spreadsheet reads a cell starting with as a formula, and the apostrophe that stops it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+GUARD = "'"
+TEXT_COLUMNS = frozenset({"sku", "name", "category", "barcodes"})
 
 
 @dataclass(frozen=True)
@@ -153,13 +163,13 @@ def render_catalog(currency: str, items: Iterable[CatalogItem]) -> str:
     for item in items:
         writer.writerow(
             (
-                item.sku,
-                item.name,
-                item.category,
+                guard(item.sku),
+                guard(item.name),
+                guard(item.category),
                 format_minor(item.price, digits),
                 format_percent(item.tax_bp),
                 "yes" if item.price_includes_tax else "no",
-                "|".join(item.barcodes),
+                guard("|".join(item.barcodes)),
                 item.tax_code,
                 item.position,
                 "yes" if item.active else "no",
@@ -167,6 +177,21 @@ def render_catalog(currency: str, items: Iterable[CatalogItem]) -> str:
             )
         )
     return out.getvalue()
+
+
+def guard(value: str) -> str:
+    """A text cell as written: with an apostrophe in front when a spreadsheet would run it as a
+    formula, or when reading would take its own leading apostrophe away (``unguard``)."""
+    return GUARD + value if value.startswith(FORMULA_STARTS) or _guarded(value) else value
+
+
+def unguard(cell: str) -> str:
+    """A text cell as read: without the apostrophe ``guard`` put in front."""
+    return cell[1:] if _guarded(cell) else cell
+
+
+def _guarded(cell: str) -> bool:
+    return cell.startswith(GUARD) and cell[1:2] != "" and cell[1:2] in (*FORMULA_STARTS, GUARD)
 
 
 def format_minor(minor: int, digits: int) -> str:
@@ -317,6 +342,8 @@ class _Fields:
 
     def __call__(self, name: str, read: Callable[..., object], *args: object) -> object:
         value = self.row.get(name, "").strip()
+        if name in TEXT_COLUMNS:
+            value = unguard(value)
         try:
             if not self.clean and _CONTROL.search(value):
                 raise _Bad("has a control character (a line break or tab inside a value?)")

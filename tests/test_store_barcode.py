@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.core.catalog import Product, TaxRate
-from appliance.store import catalog
+from appliance.store import catalog, catalog_history
 from appliance.store.db import open_db
 from bitagora_protocol.barcode import BarcodeError, parse
 from bitagora_protocol.money import Money
@@ -38,7 +38,7 @@ async def test_codes_are_stored_normalised_and_found_in_every_form(tmp_path: Pat
         }
 
         async def find(code: str) -> str | None:
-            found = await catalog.product_by_barcode(conn, parse(code).lookup_keys)
+            found = await catalog_history.product_by_barcode(conn, parse(code).lookup_keys, None)
             return found.sku if found else None
 
         assert await find("036000291452") == "soup"

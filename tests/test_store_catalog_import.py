@@ -16,7 +16,7 @@ import pytest
 from store_helpers import open_device
 
 from appliance.catalog_io import export_catalog, import_catalog, show_catalog
-from appliance.store import catalog, catalog_versions, journal
+from appliance.store import catalog, catalog_history, catalog_versions, journal
 from appliance.store.identity import DeviceIdentity
 from bitagora_devtools.seed import seed_demo
 from bitagora_protocol.barcode import parse
@@ -29,7 +29,7 @@ CAFE = (
     HEADER + ",position,active\n"
     "espresso,Espresso,Drinks,1.80,10,yes,4006381333931|20001,0,yes\n"
     "water,Água mineral,Drinks,1.50,10,yes,036000291452,1,yes\n"
-    "old,Old cake,Bakery,2.00,10,yes,20002,0,no\n"
+    "-old,=Old cake,@Bakery,2.00,10,yes,+20002,0,no\n"  # formulas, to a spreadsheet
     "mug,BitAgora mug,Merch,12.00,21,yes,4012345678901,0,yes\n"
 )
 
@@ -51,7 +51,7 @@ async def records(conn: aiosqlite.Connection) -> list[journal.Record]:
 
 
 async def find(conn: aiosqlite.Connection, code: str) -> str | None:
-    product = await catalog.product_by_barcode(conn, parse(code).lookup_keys)
+    product = await catalog_history.product_by_barcode(conn, parse(code).lookup_keys, None)
     return product.sku if product else None
 
 

@@ -12,7 +12,7 @@ import pytest
 from store_helpers import open_device
 
 from appliance.core.catalog import fold
-from appliance.store import catalog, catalog_versions
+from appliance.store import catalog, catalog_history, catalog_versions
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.barcode import with_check_digit
 from bitagora_protocol.catalog import CatalogItem
@@ -207,7 +207,7 @@ async def test_barcode_lookup_finds_active_products_only(
 ) -> None:
     conn, _ = store
     for item in items[::97]:
-        found = await catalog.product_by_barcode(conn, item.barcodes)
+        found = await catalog_history.product_by_barcode(conn, item.barcodes, None)
         assert (found.sku if found else None) == (item.sku if item.active else None)
 
 

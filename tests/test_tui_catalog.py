@@ -112,20 +112,28 @@ async def test_scrolling_reads_the_next_pages(large_till: Till) -> None:
         assert len(skus) == len(set(skus)) >= 3 * PAGE
         # A product from past the first page sells like any other.
         await tap(pilot, grid.button_for(f"p{(3 * PAGE - 5) * AISLES:06d}"))
+        await wait_until(pilot, lambda: bool(sell.cart.lines), "the product priced")
         assert cart_summary(sell) == [(1, f"p{(3 * PAGE - 5) * AISLES:06d}")]
 
 
 HEADER = "sku,name,category,price,tax_percent,price_includes_tax,barcodes\n"
 
 
-def price_list(tmp_path: Path, espresso: str, name: str) -> Path:
+def price_list(tmp_path: Path, espresso: str, name: str, croissant: str = "2.10") -> Path:
     path = tmp_path / name
     path.write_text(
         HEADER
         + f"espresso,Espresso,Drinks,{espresso},10,yes,4006381333931\n"
-        + "croissant,Croissant,Bakery,2.10,10,yes,\n",
+        + f"croissant,Croissant,Bakery,{croissant},10,yes,\n",
         encoding="utf-8",
     )
+    return path
+
+
+def with_muffin(path: Path) -> Path:
+    """The same price list with a product more."""
+    with path.open("a", encoding="utf-8") as out:
+        out.write("muffin,Muffin,Bakery,2.90,10,yes,\n")
     return path
 
 
@@ -140,17 +148,33 @@ async def test_an_import_while_the_kiosk_runs_lands_between_sales(tmp_path: Path
             await tap(pilot, drinks)
             await settled(pilot, sell)
             await tap(pilot, sell.query_one(ProductGrid).button_for("espresso"))
+            await wait_until(pilot, lambda: bool(sell.cart.lines), "the espresso")
             assert sell.cart.catalog is not None and sell.cart.catalog.version == 1
 
-            second = await import_catalog(
-                till.conn, till.identity, "EUR", price_list(tmp_path, "2.40", "v2.csv")
-            )
+            changed = price_list(tmp_path, "2.40", "v2.csv", croissant="2.60")
+            second = await import_catalog(till.conn, till.identity, "EUR", with_muffin(changed))
             sell.check_catalog()  # as the screen's timer does: not while a sale is in progress
             await pilot.pause()
             assert sell.catalog_version is not None and sell.catalog_version.version == 1
             await pilot.press(*"4006381333931", "enter")  # scanned again: the same price
-            await wait_until(pilot, lambda: sell.pending_scans == 0, "the scan")
+            await wait_until(pilot, lambda: sell.pending_lookups == 0, "the scan")
             assert sell.cart.totals().total.minor == 360
+            # The Bakery page is read now, from the new catalog (2.60, and a muffin): a tap on
+            # the croissant is priced from the sale's version, the muffin waits for the next sale.
+            bakery = next(b for b in sell.query(".category") if b.name == "Bakery")
+            await tap(pilot, bakery)
+            await settled(pilot, sell)
+            grid = sell.query_one(ProductGrid)
+            croissant, muffin = grid.button_for("croissant"), grid.button_for("muffin")
+            assert croissant is not None and muffin is not None
+            assert "2.60" in str(croissant.label)
+            await tap(pilot, croissant)
+            await wait_until(pilot, lambda: len(sell.cart.lines) == 2, "the croissant")
+            await tap(pilot, muffin)
+            await wait_until(pilot, lambda: "new in the catalog" in sell.notice, "the refusal")
+            assert sell.notice.startswith("Muffin is new in the catalog: finish this sale first")
+            assert cart_summary(sell) == [(2, "espresso"), (1, "croissant")]
+            assert sell.cart.totals().total.minor == 360 + 210
 
             await tap(pilot, "#pay")
             await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "payment")
@@ -164,12 +188,14 @@ async def test_an_import_while_the_kiosk_runs_lands_between_sales(tmp_path: Path
                 lambda: sell.catalog_version is not None and sell.catalog_version.version == 2,
                 "the new catalog",
             )
+            await tap(pilot, next(b for b in sell.query(".category") if b.name == "Drinks"))
             await settled(pilot, sell)
             await tap(pilot, sell.query_one(ProductGrid).button_for("espresso"))
+            await wait_until(pilot, lambda: bool(sell.cart.lines), "the espresso")
             assert sell.cart.totals().total.minor == 240
 
         sales = [r async for r in journal.iterate(till.conn) if r.kind == "sale"]
         assert len(sales) == 1
         assert sales[0].body["catalog"] == {"version": 1, "sha256": first.applied.sha256}
-        assert [ln["unit_price"] for ln in sales[0].body["lines"]] == [180]
+        assert [ln["unit_price"] for ln in sales[0].body["lines"]] == [180, 210]
         assert second.applied.version == 2

@@ -34,7 +34,7 @@ async def test_serial_scanner_codes_reach_the_cart(tmp_path: Path) -> None:
 
                 device.send(f"{ESPRESSO}\r\n{JUICE}\r\n{ESPRESSO}\r\n".encode())
                 await wait_until(pilot, lambda: len(sell.cart.lines) == 2, "three scans")
-                await wait_until(pilot, lambda: sell.pending_scans == 0, "the lookups")
+                await wait_until(pilot, lambda: sell.pending_lookups == 0, "the lookups")
                 assert cart_summary(sell) == [(2, "espresso"), (1, "juice")]
 
                 device.send(b"4006381333932\r\n")  # the same words as for a wedge scan

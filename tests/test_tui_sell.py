@@ -82,7 +82,7 @@ async def test_barcode_burst_adds_the_product(till: Till) -> None:
     async with kiosk(till, StepClock()) as (app, pilot):  # pilot.press: one key at a time
         sell = app.sell
         await pilot.press(*ESPRESSO, "enter")
-        await wait_until(pilot, lambda: sell.pending_scans == 0, "the lookup")
+        await wait_until(pilot, lambda: sell.pending_lookups == 0, "the lookup")
         assert cart_summary(sell) == [(1, "espresso")]
         assert sell.search == ""  # the burst did not stay in the search text
 
@@ -113,7 +113,7 @@ async def test_slowly_typed_barcode_and_enter_is_looked_up(till: Till) -> None:
         await type_slowly(pilot, clock, JUICE)
         clock.now += 1.0
         await pilot.press("enter")
-        await wait_until(pilot, lambda: sell.pending_scans == 0, "the lookup")
+        await wait_until(pilot, lambda: sell.pending_lookups == 0, "the lookup")
         assert cart_summary(sell) == [(1, "juice")]
 
 
@@ -142,14 +142,14 @@ async def test_typed_barcode_is_checked_too(till: Till) -> None:
         await type_slowly(pilot, clock, JUICE[:-1] + "0")  # a typo in the last digit
         clock.now += 1.0
         await pilot.press("enter")
-        await wait_until(pilot, lambda: sell.pending_scans == 0, "the lookup")
+        await wait_until(pilot, lambda: sell.pending_lookups == 0, "the lookup")
         assert sell.cart.is_empty
         assert str(notice.content).startswith("Not a valid barcode: ")
 
         await type_slowly(pilot, clock, "96385074")  # a valid EAN-8, not in the catalog
         clock.now += 1.0
         await pilot.press("enter")
-        await wait_until(pilot, lambda: sell.pending_scans == 0, "the lookup")
+        await wait_until(pilot, lambda: sell.pending_lookups == 0, "the lookup")
         assert str(notice.content) == "Unknown product: no product has barcode 96385074"
 
 

@@ -85,7 +85,7 @@ async def scanner_burst(pilot: Pilot[None], *codes: str) -> None:
         send_keys(pilot, [*code, "enter"])
     app = pilot.app
     assert isinstance(app, KioskApp)
-    await wait_until(pilot, lambda: app.sell.pending_scans == 0, "barcode lookups")
+    await wait_until(pilot, lambda: app.sell.pending_lookups == 0, "barcode lookups")
 
 
 async def type_slowly(pilot: Pilot[None], clock: StepClock, text: str) -> None:

@@ -62,16 +62,23 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True)
 class CatalogChange:
-    """What replacing one catalog by another changes, by sku."""
+    """What replacing one catalog by another changes, by sku: how many products it adds,
+    changes, removes and leaves alone, and which (``added_skus``; ``replaced_skus``: the ones
+    changed or removed, whose rows the old catalog held)."""
 
     added: int
     changed: int
     removed: int
     unchanged: int
+    added_skus: tuple[str, ...] = ()
+    replaced_skus: tuple[str, ...] = ()
 
 
 def compare(old: Mapping[str, CatalogItem], new: Mapping[str, CatalogItem]) -> CatalogChange:
-    added = sum(1 for sku in new if sku not in old)
-    changed = sum(1 for sku, item in new.items() if sku in old and old[sku] != item)
-    removed = sum(1 for sku in old if sku not in new)
-    return CatalogChange(added, changed, removed, len(new) - added - changed)
+    added = tuple(sku for sku in new if sku not in old)
+    replaced = tuple(sku for sku, item in old.items() if new.get(sku) != item)
+    removed = sum(1 for sku in replaced if sku not in new)
+    changed = len(replaced) - removed
+    return CatalogChange(
+        len(added), changed, removed, len(new) - len(added) - changed, added, replaced
+    )

@@ -25,8 +25,9 @@ from appliance.services.background import Background
 from appliance.services.drawer import DrawerService
 from appliance.services.printing import receipt_from_record, with_shop_lines
 from appliance.services.receipts import ReceiptService
-from appliance.store import catalog, catalog_versions, sales
+from appliance.store import catalog, catalog_history, catalog_versions, sales
 from appliance.store.catalog import PAGE_SIZE, PageKey
+from appliance.store.catalog_history import VersionNotKept
 from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
 from appliance.store.staff import Staff
@@ -42,12 +43,36 @@ __all__ = [
     "BarcodeError",
     "CardUnavailable",
     "CatalogRef",
+    "NotInSaleCatalog",
     "PageKey",
     "SaleResult",
     "SalesService",
 ]
 
 log = logging.getLogger(__name__)
+
+
+class NotInSaleCatalog(LookupError):
+    """A product the catalog version a sale is priced from did not sell: an import brought it
+    while the sale was open (or, after more imports than are kept, that version's prices are no
+    longer known). The sale names one version and every line is priced from it (docs/CATALOG.md),
+    so the product waits for the next sale; the message says so."""
+
+
+TOO_MANY_IMPORTS = (
+    "The catalog changed several times during this sale: finish it, then sell the rest in a new one"
+)
+
+
+def _new_in_catalog(product: Product) -> str:
+    return (
+        f"{product.name} is new in the catalog: finish this sale first, then sell it in a new one"
+    )
+
+
+def _version(cart: Cart | None) -> int | None:
+    """The catalog version a cart is priced from (None: the version in force)."""
+    return cart.catalog.version if cart is not None and cart.catalog is not None else None
 
 
 @dataclass(frozen=True)
@@ -121,18 +146,41 @@ class SalesService:
         return await catalog.search(self.conn, query, offset, limit)
 
     async def product_for_barcode(self, code: str, cart: Cart | None = None) -> Product | None:
-        """The product a scanned or typed code names, or None if the catalog has none. A product
-        already in ``cart`` comes back as the cart holds it, so a sale keeps the price it
-        started with when a catalog import landed meanwhile.
+        """The product a scanned or typed code names, as the catalog version ``cart`` is priced
+        from sold it (the version in force without a cart or a recorded version), or None if
+        that catalog has none: so a sale keeps the prices it started with when a catalog import
+        lands meanwhile, for products it already holds and for those it takes after.
 
         Raises ``BarcodeError`` for a GTIN-shaped code whose check digit is wrong (a misread or a
         typo): that is "not a valid barcode", which staff handle differently from "unknown
-        product" (scan again rather than set the item aside)."""
-        product = await catalog.product_by_barcode(self.conn, barcode.parse(code).lookup_keys)
-        if product is not None and cart is not None:
-            held = next((ln.product for ln in cart.lines if ln.product.sku == product.sku), None)
-            return held or product
+        product" (scan again rather than set the item aside). Raises ``NotInSaleCatalog`` for a
+        product the import brought that the cart's version did not sell."""
+        keys = barcode.parse(code).lookup_keys
+        version = _version(cart)
+        try:
+            product = await catalog_history.product_by_barcode(self.conn, keys, version)
+        except VersionNotKept:
+            raise NotInSaleCatalog(TOO_MANY_IMPORTS) from None
+        if product is None and version is not None:
+            newer = await catalog_history.product_by_barcode(self.conn, keys, None)
+            if newer is not None:
+                raise NotInSaleCatalog(_new_in_catalog(newer))
         return product
+
+    async def priced_for(self, product: Product, cart: Cart) -> Product:
+        """``product`` (tapped on the grid, which may have read it from a newer catalog) as the
+        catalog version ``cart`` is priced from sold it. Raises ``NotInSaleCatalog`` when that
+        version did not sell it."""
+        version = _version(cart)
+        if version is None:
+            return product  # no recorded version to keep to
+        try:
+            priced = await catalog_history.product_by_sku(self.conn, product.sku, version)
+        except VersionNotKept:
+            raise NotInSaleCatalog(TOO_MANY_IMPORTS) from None
+        if priced is None:
+            raise NotInSaleCatalog(_new_in_catalog(product))
+        return priced
 
     # -- catalog versions ------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """The catalog as the kiosk reads it.
 
-The kiosk reads the catalog a page at a time (``categories``, ``page``, ``search``,
-``product_by_barcode``), each an indexed query, so that 50,000+ products never sit in memory.
-Barcodes are stored in the form ``bitagora_protocol.barcode.catalog_key`` gives (UPC-A and UPC-E
-as EAN-13), every one of a product in ``product_barcodes``, the first also in
-``products.barcode``."""
+The kiosk reads the catalog a page at a time (``categories``, ``page``, ``search``; a barcode
+or a product for a cart through ``catalog_history``), each an indexed query, so that 50,000+
+products never sit in memory. Barcodes are stored in the form
+``bitagora_protocol.barcode.catalog_key`` gives (UPC-A and UPC-E as EAN-13), every one of a
+product in ``product_barcodes``, the first also in ``products.barcode``."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from bitagora_protocol import barcode
 from bitagora_protocol.catalog import CatalogItem
 from bitagora_protocol.money import Money
 
-PRODUCT_SQL = """
-SELECT p.sku, p.name, p.category, p.price_minor, p.currency, p.tax_code, t.basis_points,
-       p.price_includes_tax, p.barcode
-FROM products p JOIN tax_rates t ON t.code = p.tax_code
-"""
+# A product's columns as ``product_from_row`` reads them (products p joined to tax_rates t).
+PRODUCT_COLUMNS = (
+    "p.sku, p.name, p.category, p.price_minor, p.currency, p.tax_code, t.basis_points,"
+    " p.price_includes_tax, p.barcode"
+)
+PRODUCT_SQL = f"SELECT {PRODUCT_COLUMNS} FROM products p JOIN tax_rates t ON t.code = p.tax_code"
 # Display order of a category page, and of the search index's rows (store/migrations/0015).
 PAGE_ORDER = "p.position, p.search_name, p.sku"
 DISPLAY_ORDER = "p.category, " + PAGE_ORDER
@@ -41,7 +42,7 @@ TRIGRAM = 3
 _TOP = "\U0010ffff"  # sorts after every other character: prefix ≤ name < prefix + _TOP
 
 
-def _product(row: Any) -> Product:
+def product_from_row(row: Any) -> Product:
     sku, name, category, price, currency, tax_code, bp, inclusive, barcode = tuple(row)
     return Product(
         sku, name, Money(price, currency), TaxRate(tax_code, bp), category, bool(inclusive), barcode
@@ -54,28 +55,7 @@ async def products(conn: aiosqlite.Connection) -> list[Product]:
     rows = await conn.execute_fetchall(
         PRODUCT_SQL + " WHERE p.active = 1 ORDER BY p.category, p.position, p.name"
     )
-    return [_product(row) for row in rows]
-
-
-async def product_by_barcode(conn: aiosqlite.Connection, keys: Sequence[str]) -> Product | None:
-    """The product for sale stored under the first of ``keys`` that has one
-    (``Barcode.lookup_keys``: the stored form first, then older forms of the same code)."""
-    if not keys:
-        return None
-    marks = ", ".join("?" * len(keys))
-    for sql in (
-        PRODUCT_SQL + " JOIN product_barcodes b ON b.sku = p.sku"
-        f" WHERE b.code IN ({marks}) AND p.active = 1 ORDER BY CASE b.code {{}} END LIMIT 1",
-        # Rows an older release wrote (after a rollback) have only products.barcode.
-        PRODUCT_SQL
-        + f" WHERE p.barcode IN ({marks}) AND p.active = 1 ORDER BY CASE p.barcode {{}} END"
-        " LIMIT 1",
-    ):
-        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(keys)))
-        rows = list(await conn.execute_fetchall(sql.format(order), (*keys, *keys)))
-        if rows:
-            return _product(rows[0])
-    return None
+    return [product_from_row(row) for row in rows]
 
 
 async def categories(conn: aiosqlite.Connection) -> dict[str, int]:
@@ -109,7 +89,7 @@ async def page(
         f" ORDER BY {PAGE_ORDER} LIMIT ? OFFSET ?)" + _FROM_HITS,
         (category, limit, offset),
     )
-    return [_product(row) for row in rows]
+    return [product_from_row(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -139,7 +119,7 @@ async def page_after(
             (category, *start, limit),
         )
     )
-    products = [_product(tuple(row)[2:]) for row in rows]
+    products = [product_from_row(tuple(row)[2:]) for row in rows]
     if len(rows) < limit:
         return products, None
     last = tuple(rows[-1])
@@ -163,13 +143,13 @@ async def search(
             " ORDER BY p.search_name, p.sku LIMIT ? OFFSET ?)" + _FROM_HITS,
             (needle, needle + _TOP, limit, offset),
         )
-        return [_product(row) for row in rows]
+        return [product_from_row(row) for row in rows]
     rows = await conn.execute_fetchall(
         "WITH hits AS (SELECT sku, rowid AS r FROM product_search WHERE product_search MATCH ?"
         " ORDER BY rowid LIMIT ? OFFSET ?)" + _FROM_HITS,
         (_phrase(needle), limit, offset),
     )
-    return [_product(row) for row in rows]
+    return [product_from_row(row) for row in rows]
 
 
 # A page of skus (``hits``: sku, r = order) joined to their products, in that order.

@@ -5,7 +5,8 @@ Every change of the catalog the till sells from is a journal record naming the n
 ``bitagora_protocol.catalog``), so an auditor can tell which price list a sale was priced from.
 ``catalog_state`` holds the version in force; writes to the catalog tables made any other way
 (the demo seed, an older release after a rollback) are noticed (migration 0015 says how), and
-``ensure_recorded`` records what they left, as a version of its own.
+``ensure_recorded`` records what they left, as a version of its own. An import keeps the rows it
+replaces (``catalog_history``), so that a sale open across it still prices from its version.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import aiosqlite
 
 from appliance.core.catalog import CatalogChange, compare
-from appliance.store import catalog, journal
+from appliance.store import catalog, catalog_history, journal
 from appliance.store.db import fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.catalog import FORMAT, CatalogItem, catalog_sha256
@@ -86,11 +87,12 @@ async def apply(
     # waits for it), and again inside only if a version was recorded meanwhile.
     before = await current_version(conn)
     old = {item.sku: item for item in await catalog.catalog_items(conn)}
+    change = await asyncio.to_thread(compare, old, new)
     async with transaction(conn):
         state = await current_version(conn)
         if state != before or not state.recorded:
             old = {item.sku: item for item in await catalog.catalog_items(conn)}
-        change = await asyncio.to_thread(compare, old, new)
+            change = await asyncio.to_thread(compare, old, new)
         if state.recorded and state.sha256 is not None:
             held = state.sha256  # the tables hold what the record says
         else:
@@ -103,6 +105,9 @@ async def apply(
                 await conn.execute("UPDATE catalog_state SET changed = 0")
                 return Applied(state.version, sha256, None, len(new), change)
         else:
+            if state.recorded and state.version > 0 and same_currency:
+                # What a sale in progress at state.version still prices from.
+                await catalog_history.keep_replaced(conn, state.version, change)
             # Only what differs is written; all of it when prices are in another currency.
             await catalog.write_items(conn, currency, items, old if same_currency else None)
         if not state.recorded:

@@ -8,7 +8,10 @@ version intact.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +22,13 @@ from typing import Any
 
 import aiosqlite
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 5000
+# How long a sale's commit waits for the write lock, where other writes give up after
+# BUSY_TIMEOUT_MS: a catalog import holds the lock while it writes (seconds at 500,000 products,
+# longer on a Pi), and a sale that is paid must not fail for that (docs/CATALOG.md).
+SALE_LOCK_WAIT_S = 300.0
 # SQLite's own default: a commit that fills the WAL past this many pages copies it back into the
 # database file (a checkpoint, with an fsync) before it returns.
 DEFAULT_CHECKPOINT_PAGES = 1000
@@ -132,9 +141,13 @@ _OWNERS: weakref.WeakKeyDictionary[aiosqlite.Connection, tuple[asyncio.Task[Any]
 
 
 @asynccontextmanager
-async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+async def transaction(
+    conn: aiosqlite.Connection, lock_wait_s: float = 0.0
+) -> AsyncIterator[aiosqlite.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so writers queue instead of failing
-    (other connections by SQLite's busy timeout, other tasks on this one by a lock).
+    (other connections by SQLite's busy timeout, other tasks on this one by a lock). Another
+    connection holding the write lock past the busy timeout fails it ("database is locked"),
+    unless ``lock_wait_s`` says to keep asking that long (``SALE_LOCK_WAIT_S``).
 
     Inside a transaction the same task already holds on ``conn``, it is a savepoint of that one:
     steps that must land together (a first start's seeding, for one) wrap the store calls that
@@ -159,7 +172,7 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
         return
     lock = _WRITERS.setdefault(conn, asyncio.Lock())
     async with lock:
-        await conn.execute("BEGIN IMMEDIATE")
+        await _begin(conn, lock_wait_s)
         if task is not None:
             _OWNERS[conn] = (task, [])
         try:
@@ -171,6 +184,20 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
             await conn.execute("COMMIT")
         finally:
             _OWNERS.pop(conn, None)
+
+
+async def _begin(conn: aiosqlite.Connection, lock_wait_s: float) -> None:
+    """BEGIN IMMEDIATE, asked again while another connection holds the write lock, until
+    ``lock_wait_s`` has passed (each attempt waits the busy timeout inside SQLite)."""
+    deadline = time.monotonic() + lock_wait_s
+    while True:
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+            log.warning("the store's write lock is held elsewhere: still waiting")
 
 
 async def integrity_check(conn: aiosqlite.Connection) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 import aiosqlite
 
 from appliance.store import journal
-from appliance.store.db import fetch_one, transaction
+from appliance.store.db import SALE_LOCK_WAIT_S, fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.journal import Record
 
@@ -19,8 +19,9 @@ async def record_sale(
 
     Appending the record also writes the sale rows and the outbox row (triggers in migration
     0001), all in this one transaction; it is durable once this returns (WAL, synchronous=FULL).
+    It waits for the write lock as long as another process (a catalog import) holds it.
     """
-    async with transaction(conn):
+    async with transaction(conn, SALE_LOCK_WAIT_S):
         return await journal.append(conn, identity, "sale", body)
 
 

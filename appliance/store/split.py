@@ -11,7 +11,7 @@ import aiosqlite
 from appliance.core.sale import Payment, SaleError
 from appliance.core.split import PART_REFUNDED, Part, SplitSale, part_body
 from appliance.store import journal
-from appliance.store.db import fetch_one, transaction
+from appliance.store.db import SALE_LOCK_WAIT_S, fetch_one, transaction
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.journal import Record
 
@@ -55,8 +55,9 @@ async def append(
     conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str, body: dict[str, Any]
 ) -> Record:
     """Journal a part, the finished sale or the give-back; the triggers move the rows with it
-    (and refuse a part for a sale that is not open, or one that pays more than is due)."""
-    async with transaction(conn):
+    (and refuse a part for a sale that is not open, or one that pays more than is due). Money
+    paid: it waits for the write lock as a sale does (``record_sale``)."""
+    async with transaction(conn, SALE_LOCK_WAIT_S):
         return await journal.append(conn, identity, kind, body)
 
 
@@ -83,8 +84,9 @@ async def append_part(
     payment: Payment,
     staff: tuple[str, str],
 ) -> Record:
-    """Journal a part (``part_record``) as the next part of the split sale ``sale_id``."""
-    async with transaction(conn):
+    """Journal a part (``part_record``) as the next part of the split sale ``sale_id`` (waiting
+    for the write lock as a sale does)."""
+    async with transaction(conn, SALE_LOCK_WAIT_S):
         body = await part_record(conn, sale_id, payment, staff)
         return await journal.append(conn, identity, "payment", body)
 

@@ -196,7 +196,7 @@ async def scan(pilot: Pilot[Any], sell: SellScreen, code: str) -> None:
     await pilot.press(*code, "enter")
     await wait_until(
         pilot,
-        lambda: _items(sell) > before and sell.pending_scans == 0,
+        lambda: _items(sell) > before and sell.pending_lookups == 0,
         f"the product of barcode {code} in the cart",
     )
 

@@ -5,7 +5,10 @@ and ``search``) in a worker, the latest view winning (a keystroke cancels the re
 before), and reads the next page when the cashier scrolls near the end: the screen never holds
 the whole catalog, so it is as quick at 50,000 products as with the demo's few. The catalog
 version is checked every few seconds while the cart is empty: an import that landed is shown
-then (never under a sale in progress, whose cart keeps its version and prices).
+then (never under a sale in progress, whose cart keeps its version and prices). A product
+scanned or tapped is priced from the cart's version in a worker (a page read after an import
+shows the new catalog's products and prices; the cart takes them at the sale's version, and
+refuses one that version did not sell).
 
 Every key reaches this screen (nothing on it takes focus). Printable keys go to a ``ScanBuffer``
 and to the search text; an Enter that ends a fast burst is a barcode scan (and the burst leaves
@@ -18,6 +21,7 @@ check digit) and "unknown product" (valid, but not in the catalog) a failed look
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -29,7 +33,7 @@ from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import CatalogRef, Product
-from appliance.services.sales import PageKey
+from appliance.services.sales import NotInSaleCatalog, PageKey
 from appliance.services.till import (
     AuthError,
     DrawerState,
@@ -69,7 +73,8 @@ class SellScreen(Screen[None]):
     category: reactive[str | None] = reactive(None, init=False)
     search: reactive[str] = reactive("", init=False)
     notice: reactive[str] = reactive("", init=False, always_update=True)
-    pending_scans: reactive[int] = reactive(0, init=False)
+    # Products scanned or tapped being priced (from the cart's catalog version): no pay till then.
+    pending_lookups: reactive[int] = reactive(0, init=False)
     printer_banner: reactive[str | None] = reactive(None, init=False)
     catalog_loaded: var[bool] = var(False)
     # The (category, search) the grid shows now; (None, text) for a search.
@@ -290,7 +295,7 @@ class SellScreen(Screen[None]):
     def watch_selected(self) -> None:
         self._show_cart()
 
-    def watch_pending_scans(self) -> None:
+    def watch_pending_lookups(self) -> None:
         self._update_pay()
 
     def watch_category(self, category: str | None) -> None:
@@ -320,7 +325,7 @@ class SellScreen(Screen[None]):
         self._update_pay()
 
     def _update_pay(self) -> None:
-        ready = not self.cart.is_empty and self.pending_scans == 0 and self.staff is not None
+        ready = not self.cart.is_empty and self.pending_lookups == 0 and self.staff is not None
         for pay in self.query(".pay").results(TapButton):
             pay.disabled = not ready
 
@@ -349,8 +354,8 @@ class SellScreen(Screen[None]):
     @work(exclusive=True, group="catalog-check", exit_on_error=False)
     async def check_catalog(self) -> None:
         """Between sales, show a catalog version that landed since the grid was read."""
-        if not self.cart.is_empty or not self.catalog_loaded:
-            return  # a sale in progress keeps the catalog it started with
+        if not self.cart.is_empty or self.pending_lookups or not self.catalog_loaded:
+            return  # a sale in progress (or starting) keeps the catalog it started with
         try:
             version = await self.till.sales.catalog_version()
         except Exception:
@@ -436,13 +441,62 @@ class SellScreen(Screen[None]):
 
     @on(ProductGrid.Chosen)
     def _product_chosen(self, event: ProductGrid.Chosen) -> None:
-        self.add_product(event.product)
+        self.choose(event.product)
+
+    def choose(self, product: Product) -> None:
+        """A product tapped (or the only one a search shows): priced from the cart's catalog
+        version, since a page the grid read after an import shows the new catalog's."""
+        self._start_lookup()
+        self._take(lambda: self.till.sales.priced_for(product, self.cart), product.name)
+
+    def scan(self, code: str) -> None:
+        """Look a barcode up and add its product (the lookup runs in a worker)."""
+        self._start_lookup()
+        self._take(lambda: self.till.sales.product_for_barcode(code, self.cart), code)
+
+    def _start_lookup(self) -> None:
+        """Before a product is priced: an empty cart starts at the catalog version the grid
+        shows, is priced from it and names it, even if an import lands before it is paid."""
+        if self.cart.is_empty:
+            self.cart.catalog = self.catalog_version
+        self.pending_lookups += 1  # counted out by _take
+
+    @work(group="lookup", exit_on_error=False)
+    async def _take(self, lookup: Callable[[], Awaitable[Product | None]], what: str) -> None:
+        """Add the product ``lookup`` finds, priced from the cart's catalog version; ``what`` (a
+        barcode, or a tapped product's name) is what a notice names when it finds none."""
+        product = None
+        try:
+            product = await lookup()
+        except BarcodeError:
+            self.show_notice(
+                f"Not a valid barcode: {what} has a wrong check digit. Scan or type it again.",
+                error=True,
+            )
+        except NotInSaleCatalog as err:
+            self._not_in_sale_catalog(err)
+        except Exception as err:
+            log.exception("product lookup failed")
+            self.show_notice(f"Could not look up {what}: {err}", error=True)
+        else:
+            if product is None:
+                self.show_notice(f"Unknown product: no product has barcode {what}", error=True)
+        finally:
+            self.pending_lookups -= 1
+        if product is not None:
+            self.add_product(product)
+
+    def _not_in_sale_catalog(self, err: NotInSaleCatalog) -> None:
+        if self.cart.is_empty:
+            # No sale yet: the grid is behind an import that just landed. Show the new catalog
+            # (once this lookup is counted out), from which the next try is priced.
+            self.show_notice("The catalog has just changed: scan or tap it again", error=True)
+            self.call_later(self.check_catalog)
+        else:
+            self.show_notice(str(err), error=True)
 
     def add_product(self, product: Product) -> None:
-        if self.cart.is_empty:
-            # The cart starts: it is priced from the catalog version the grid shows, and names
-            # it, even if an import lands before it is paid.
-            self.cart.catalog = self.catalog_version
+        """Put a product priced from the cart's catalog version in the cart."""
         try:
             line = self.cart.add(product)
         except CartError as err:
@@ -502,7 +556,7 @@ class SellScreen(Screen[None]):
 
     @on(Button.Pressed, ".pay")
     def _pay(self, event: Button.Pressed) -> None:
-        if self.cart.is_empty or self.pending_scans or self.staff is None:
+        if self.cart.is_empty or self.pending_lookups or self.staff is None:
             return
         self.scanner.reset()
         methods = {"pay-bitcoin": "bitcoin", "pay-card": "card", "pay-split": "split"}
@@ -615,7 +669,7 @@ class SellScreen(Screen[None]):
             matches = grid.buttons
             if len(matches) == 1 and not grid.more:
                 self.search = ""
-                self.add_product(matches[0].product)
+                self.choose(matches[0].product)
 
     def _move_selection(self, step: int) -> None:
         if not self.cart.lines:
@@ -623,32 +677,6 @@ class SellScreen(Screen[None]):
         current = self.selected
         start = (-1 if step > 0 else len(self.cart.lines)) if current is None else current
         self.selected = max(0, min(len(self.cart.lines) - 1, start + step))
-
-    def scan(self, code: str) -> None:
-        """Look a barcode up and add its product (the lookup runs in a worker)."""
-        self.pending_scans += 1
-        self._lookup(code)
-
-    @work(group="scan", exit_on_error=False)
-    async def _lookup(self, code: str) -> None:
-        product = None
-        try:
-            product = await self.till.sales.product_for_barcode(code, self.cart)
-        except BarcodeError:
-            self.show_notice(
-                f"Not a valid barcode: {code} has a wrong check digit. Scan or type it again.",
-                error=True,
-            )
-        except Exception as err:
-            log.exception("barcode lookup failed")
-            self.show_notice(f"Could not look up barcode {code}: {err}", error=True)
-        else:
-            if product is None:
-                self.show_notice(f"Unknown product: no product has barcode {code}", error=True)
-        finally:
-            self.pending_scans -= 1
-        if product is not None:
-            self.add_product(product)
 
     # -- a scanner that is not a keyboard (serial) ---------------------------------------------
 
