@@ -10,10 +10,12 @@ import aiosqlite
 import pytest
 from store_helpers import open_device
 
+from appliance.core.catalog import Product, TaxRate
 from appliance.store import catalog, catalog_history, catalog_versions
 from appliance.store.catalog_history import VersionNotKept
 from appliance.store.identity import DeviceIdentity
 from bitagora_protocol.catalog import CatalogItem
+from bitagora_protocol.money import Money
 
 
 @pytest.fixture
@@ -58,7 +60,8 @@ async def test_a_version_replaced_outside_an_import_is_not_kept(
     conn, identity = device
     v1 = await catalog_versions.apply(conn, identity, "EUR", [item("kept", 100)], {"kind": "file"})
     # Tables written another way (the demo seed's way), recorded at the next start.
-    await catalog.save_products(conn, [item("tea", 250).product("EUR")])
+    tea = Product("tea", "Tea", Money(250, "EUR"), TaxRate("B", 1000), "Shelf")
+    await catalog.save_products(conn, [tea])
     local = await catalog_versions.ensure_recorded(conn, identity, "EUR")
     assert local.version == v1.version + 1
     with pytest.raises(VersionNotKept):
