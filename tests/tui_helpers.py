@@ -51,8 +51,8 @@ async def kiosk(
     quiet_gc: bool = False,
     size: tuple[int, int] = SIZE,
 ) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
-    """The kiosk app headless in ``size`` cells, catalog loaded, unlocked with ``pin`` (None:
-    left locked).
+    """The kiosk app headless in ``size`` cells, catalog loaded and its first page on the grid,
+    unlocked with ``pin`` (None: left locked).
 
     Keys are timed by ``clock``: a StepClock makes every key as fast as a scanner's; bump
     ``clock.now`` between keys to type like a person."""
@@ -63,7 +63,9 @@ async def kiosk(
         quiet_gc=quiet_gc,
     )
     async with app.run_test(size=size) as pilot:
-        await wait_until(pilot, lambda: app.sell.catalog_loaded, "the catalog")
+        # The grid's first page is read in a worker after the categories: on a busy machine it
+        # can land after the unlock.
+        await wait_until(pilot, lambda: app.sell.view_settled, "the catalog's first page")
         if pin is not None:
             send_keys(pilot, [*pin, "enter"])
             await wait_until(pilot, lambda: app.screen is app.sell, "the unlocked sell screen")
