@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from appliance.core.catalog import Product, TaxRate, fold
 from appliance.core.pin import check_pin, hash_pin
 from appliance.store.db import fetch_one, transaction
 from bitagora_protocol import barcode
+from bitagora_protocol.badge_uid import BadgeUidError, normalize_uid
 from bitagora_protocol.catalog import CatalogItem
 from bitagora_protocol.money import Money
 
@@ -449,11 +449,11 @@ class BadgeError(ValueError):
 
 
 def normalize_badge_uid(uid: str) -> str:
-    """``04:a2:24:…`` or ``04A224…`` → ``04A224…``; a card UID is 4, 7 or 10 bytes."""
-    cleaned = re.sub(r"[\s:-]", "", uid).upper()
-    if not re.fullmatch(r"[0-9A-F]*", cleaned) or len(cleaned) not in (8, 14, 20):
-        raise BadgeError(f"{uid!r} is not a card UID (4, 7 or 10 bytes in hex)")
-    return cleaned
+    """``04:a2:24:…`` or ``04A224…`` → ``04A224…`` (``bitagora_protocol.badge_uid``)."""
+    try:
+        return normalize_uid(uid)
+    except BadgeUidError as err:
+        raise BadgeError(str(err)) from None
 
 
 async def bind_badge(conn: aiosqlite.Connection, staff_id: str, uid: str) -> str:
