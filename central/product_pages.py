@@ -4,7 +4,7 @@ export.
 
 Every query runs as the user (``as_user``) and every change goes through ``merchant_catalog``,
 which bumps the configuration version in the change's transaction, so the merchant's devices
-fetch the new document at their next poll (``uplink.config_s``, a minute by default). A product
+fetch the new document at their next poll (``uplink.config_s``, every 30 s by default). A product
 typed into the form is read by the catalog file's own parser (a one-row file), so the form and
 an import accept and refuse exactly the same values.
 """

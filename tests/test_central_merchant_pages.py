@@ -299,6 +299,14 @@ async def test_neither_merchant_reaches_the_others_rows_through_any_route(
     assert sorted(r["merchant_id"] for r in taken) == sorted(s.merchant for s in shops)
 
 
+async def timed(http: httpx.AsyncClient, params: dict[str, str]) -> httpx.Response:
+    """The products page, its time printed for docs/PERFORMANCE.md (not asserted)."""
+    started = time.monotonic()
+    page = await http.get("/merchant/products", params=params)
+    print(f"products page {params}: {(time.monotonic() - started) * 1000:.0f} ms")
+    return page
+
+
 async def test_fifty_thousand_products_imported_through_the_page_then_searched_and_paged(
     shops: tuple[Shop, Shop], db: asyncpg.Connection
 ) -> None:
@@ -322,20 +330,18 @@ async def test_fifty_thousand_products_imported_through_the_page_then_searched_a
         == 2
     )
 
-    page = await a.http.get("/merchant/products", params={"page": "401"})
+    page = await timed(a.http, {"page": "401"})
     assert "50,000 product(s), page 401 of 1,000" in page.text or "page 401 of 1000" in page.text
     assert "sku0020000" in page.text and "sku0020049" in page.text
     assert "sku0019999" not in page.text and "sku0020050" not in page.text
 
-    found = await a.http.get("/merchant/products", params={"q": "Produto 31337 "})
+    found = await timed(a.http, {"q": "Produto 31337 "})
     assert "sku0031337" in found.text and "1 product(s)" in found.text
     code = big_csv(31_338).decode().splitlines()[-1].split(",")[6]
-    by_code = await a.http.get("/merchant/products", params={"q": code})
+    by_code = await timed(a.http, {"q": code})
     assert "sku0031337" in by_code.text and "1 product(s)" in by_code.text
 
-    category = await a.http.get(
-        "/merchant/products", params={"category": "Sección 07", "page": "2"}
-    )
+    category = await timed(a.http, {"category": "Sección 07", "page": "2"})
     assert "1,250 product(s), page 2 of 25" in category.text
     # Products of that category in sku order: i = 7, 47, 87, ...; page 2 starts at the 51st.
     assert f"sku{7 + 40 * 50:07d}" in category.text and "sku0000007" not in category.text
