@@ -10,8 +10,9 @@ transaction, so devices see it at their next fetch (docs/PROTOCOL.md 2.6).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -32,6 +33,8 @@ PRODUCT_COLUMNS = (
     "active",
     "position",
 )
+# The columns ``product_of`` reads.
+PRODUCT_FIELDS = ", ".join(PRODUCT_COLUMNS[1:])
 DEFAULT_SETTINGS = Settings("EUR", (), ("Thank you!",), ("cash",))
 
 
@@ -143,25 +146,36 @@ async def products(
     ``shelf_order`` by category, position and name (the sell screen's, as the device exports)."""
     order_by = "category, position, name, sku" if shelf_order else 'sku COLLATE "C"'
     rows = await conn.fetch(
-        "SELECT sku, name, category, price_minor, tax_code, tax_bp, price_includes_tax, barcodes,"
-        f" position, active FROM merchant_products WHERE merchant_id = $1 ORDER BY {order_by}",
+        f"SELECT {PRODUCT_FIELDS} FROM merchant_products WHERE merchant_id = $1"
+        f" ORDER BY {order_by}",
         merchant,
     )
-    return [
-        CatalogItem(
-            r["sku"],
-            r["name"],
-            r["category"],
-            r["price_minor"],
-            r["tax_code"],
-            r["tax_bp"],
-            r["price_includes_tax"],
-            tuple(r["barcodes"]),
-            r["position"],
-            r["active"],
-        )
-        for r in rows
-    ]
+    return [product_of(r) for r in rows]
+
+
+async def product(conn: asyncpg.Connection, merchant: int, sku: str) -> CatalogItem | None:
+    row = await conn.fetchrow(
+        f"SELECT {PRODUCT_FIELDS} FROM merchant_products WHERE merchant_id = $1 AND sku = $2",
+        merchant,
+        sku,
+    )
+    return None if row is None else product_of(row)
+
+
+def product_of(r: Mapping[str, Any]) -> CatalogItem:
+    """A ``merchant_products`` row, selected as ``PRODUCT_FIELDS``, as a catalog item."""
+    return CatalogItem(
+        r["sku"],
+        r["name"],
+        r["category"],
+        r["price_minor"],
+        r["tax_code"],
+        r["tax_bp"],
+        r["price_includes_tax"],
+        tuple(r["barcodes"]),
+        r["position"],
+        r["active"],
+    )
 
 
 async def import_csv(conn: asyncpg.Connection, merchant_name: str, data: bytes) -> CatalogImported:

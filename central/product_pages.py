@@ -15,7 +15,6 @@ import csv
 import dataclasses
 import io
 import time
-from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
@@ -86,12 +85,11 @@ async def find_products(
     condition = " AND ".join(where)
     total = await conn.fetchval(f"SELECT count(*) FROM merchant_products WHERE {condition}", *args)
     rows = await conn.fetch(
-        "SELECT sku, name, category, price_minor, tax_code, tax_bp, price_includes_tax,"
-        f" barcodes, position, active FROM merchant_products WHERE {condition}"
+        f"SELECT {merchant_catalog.PRODUCT_FIELDS} FROM merchant_products WHERE {condition}"
         f" ORDER BY sku LIMIT {PAGE_SIZE} OFFSET {(search.page - 1) * PAGE_SIZE}",
         *args,
     )
-    return int(total), [_item(r) for r in rows]
+    return int(total), [merchant_catalog.product_of(r) for r in rows]
 
 
 def _barcode_key(text: str) -> str:
@@ -100,31 +98,6 @@ def _barcode_key(text: str) -> str:
         return barcode.parse(text).key
     except barcode.BarcodeError:
         return text
-
-
-def _item(r: Any) -> CatalogItem:
-    return CatalogItem(
-        r["sku"],
-        r["name"],
-        r["category"],
-        r["price_minor"],
-        r["tax_code"],
-        r["tax_bp"],
-        r["price_includes_tax"],
-        tuple(r["barcodes"]),
-        r["position"],
-        r["active"],
-    )
-
-
-async def _product(conn: asyncpg.Connection, merchant: int, sku: str) -> CatalogItem | None:
-    row = await conn.fetchrow(
-        "SELECT sku, name, category, price_minor, tax_code, tax_bp, price_includes_tax,"
-        " barcodes, position, active FROM merchant_products WHERE merchant_id = $1 AND sku = $2",
-        merchant,
-        sku,
-    )
-    return None if row is None else _item(row)
 
 
 async def _render_list(
@@ -166,15 +139,11 @@ async def _render_list(
     )
 
 
-def _shown(item: CatalogItem, currency: str) -> dict[str, Any]:
-    return {
-        "sku": item.sku,
-        "name": item.name,
-        "category": item.category,
-        "price": format_amount(item.price, currency),
-        "tax": f"{format_percent(item.tax_bp)} % ({item.tax_code})",
-        "barcodes": " ".join(item.barcodes),
-        "active": item.active,
+def _shown(item: CatalogItem, currency: str) -> dict[str, str]:
+    """A product's row in the list: its form's values, the price with its currency's sign."""
+    return _form_values(item, currency) | {
+        "price_shown": format_amount(item.price, currency),
+        "tax_code": item.tax_code,
     }
 
 
@@ -226,7 +195,6 @@ async def _render_form(
     values: dict[str, str],
     *,
     new: bool,
-    message: str = "",
     errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -238,7 +206,6 @@ async def _render_form(
             "heading": "New product" if new else f"Product {values['sku']}",
             "values": values,
             "new": new,
-            "message": message,
             "errors": errors or [],
         },
         status_code=status,
@@ -267,19 +234,11 @@ async def product_page(request: Request, who: Principal, merchant: int) -> Respo
         empty = dict.fromkeys(_FORM_COLUMNS, "")
         return await _render_form(request, who, empty | {"price_includes_tax": "yes"}, new=True)
     async with as_user(central(request).pool, who.claims) as conn:
-        item = await _product(conn, merchant, sku)
+        item = await merchant_catalog.product(conn, merchant, sku)
         currency = (await merchant_catalog.settings(conn, merchant)).currency
     if item is None:
         return Response("No such product.\n", status_code=404, media_type="text/plain")
-    saved = request.query_params.get("saved", "")
-    message = (
-        f"Saved (configuration version {saved}); devices get it within a minute."
-        if saved.isdigit()
-        else ""
-    )
-    return await _render_form(
-        request, who, _form_values(item, currency), new=False, message=message
-    )
+    return await _render_form(request, who, _form_values(item, currency), new=False)
 
 
 @merchant_page()
@@ -290,7 +249,7 @@ async def save_product_form(request: Request, who: Principal, merchant: int) -> 
     values["active"] = "yes" if _text(form, "active") or new else "no"
     async with as_user(central(request).pool, who.claims) as conn:
         currency = (await merchant_catalog.settings(conn, merchant)).currency
-        before = await _product(conn, merchant, values["sku"])
+        before = await merchant_catalog.product(conn, merchant, values["sku"])
         if before is None and not new:
             return Response("No such product.\n", status_code=404, media_type="text/plain")
         if before is not None:
@@ -323,7 +282,7 @@ async def deactivate_form(request: Request, who: Principal, merchant: int) -> Re
     """Take a product off the till's screen; it stays in the catalog and in past sales."""
     form = await checked_form(request)
     async with as_user(central(request).pool, who.claims) as conn:
-        item = await _product(conn, merchant, _text(form, "sku"))
+        item = await merchant_catalog.product(conn, merchant, _text(form, "sku"))
         if item is None:
             return Response("No such product.\n", status_code=404, media_type="text/plain")
         version = await merchant_catalog.put_product(

@@ -40,7 +40,6 @@ async def _render(
     async with as_user(central(request).pool, who.claims) as conn:
         current = await merchant_catalog.settings(conn, merchant)
         stored_zone = await conn.fetchval("SELECT timezone FROM merchants WHERE id = $1", merchant)
-    saved = request.query_params.get("saved", "")
     return templates.TemplateResponse(
         request,
         "settings.html",
@@ -51,9 +50,6 @@ async def _render(
             "timezone": timezone or stored_zone,
             "timezones": TIMEZONES,
             "methods": sorted(PAYMENT_METHODS),
-            "message": f"Saved (configuration version {saved}); devices get it within a minute."
-            if saved.isdigit()
-            else "",
             "errors": errors or [],
         },
         status_code=status,

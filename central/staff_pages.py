@@ -40,7 +40,6 @@ async def _render(
     if editing is None:
         wanted = request.query_params.get("edit")
         editing = next((p for p in people if p.id == wanted), None)
-    saved = request.query_params.get("saved", "")
     return templates.TemplateResponse(
         request,
         "staff.html",
@@ -50,9 +49,6 @@ async def _render(
             "people": people,
             "editing": editing,
             "roles": sorted(ROLES),
-            "message": f"Saved (configuration version {saved}); devices get it within a minute."
-            if saved.isdigit()
-            else "",
             "errors": errors or [],
         },
         status_code=status,

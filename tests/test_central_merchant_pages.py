@@ -49,15 +49,6 @@ class Shop:
     http: httpx.AsyncClient
 
 
-@pytest.fixture
-async def db(central_server: CentralTestServer) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(central_server.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 async def open_shop(
     server: CentralTestServer,
     db: asyncpg.Connection,
