@@ -85,6 +85,14 @@ async def test_a_price_changed_in_the_browser_is_sold_at_the_till_and_reported(
             "€2.40"
         )
         await expect(page.locator("section#days svg.chart")).to_be_visible()
+        # On a phone the page fits its width: wide tables scroll inside their own box.
+        await page.set_viewport_size({"width": 360, "height": 740})
+        for path in ("/merchant/sales", "/merchant/products", "/merchant/staff"):
+            await page.goto(path)
+            assert await page.evaluate(
+                "document.documentElement.scrollWidth <= window.innerWidth"
+            ), path
+        await page.goto("/merchant/sales")
         async with page.expect_download() as downloading:
             await page.get_by_role("link", name="Sales by product as CSV").click()
         download = await downloading.value
