@@ -44,6 +44,8 @@ from central.web_auth import Principal, merchant_page
 PAGE_SIZE = 50
 # A refused file lists its problems on the page up to this many (and how many there were).
 SHOWN_PROBLEMS = 500
+# A 50,000-product file is about 4 MB; a file far larger is not a catalog.
+MAX_UPLOAD_BYTES = 64 * 2**20
 _FORM_COLUMNS = (*REQUIRED, "active", "position")
 
 
@@ -161,6 +163,9 @@ async def import_form(request: Request, who: Principal, merchant: int) -> Respon
         return await _render_list(
             request, who, merchant, problems=[Problem(None, None, "choose a file")], status=400
         )
+    if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
+        too_big = Problem(None, None, f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB")
+        return await _render_list(request, who, merchant, problems=[too_big], status=400)
     data = await upload.read()
     started = time.monotonic()
     try:
