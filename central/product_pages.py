@@ -64,7 +64,7 @@ class Search:
         return cls(
             params.get("q", "").strip(),
             params.get("category", ""),
-            int(page) if page.isdigit() and int(page) > 0 else 1,
+            min(int(page), 10**6) if page.isdigit() and int(page) > 0 else 1,
         )
 
 
