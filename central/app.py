@@ -17,7 +17,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from central import dashboard, login, merchant_page, sales_ledger, user_pages
+from central import (
+    dashboard,
+    login,
+    merchant_page,
+    product_pages,
+    sales_ledger,
+    sales_pages,
+    shop_settings_page,
+    staff_pages,
+    user_pages,
+)
 from central.config_documents import config_document
 from central.context import Central, central
 from central.csrf import CsrfRefused
@@ -116,6 +126,19 @@ def create_app(
         Route("/users/deactivate", user_pages.deactivate_form, methods=["POST"]),
         Route("/users/reset-password", user_pages.reset_password_form, methods=["POST"]),
         Route("/merchant", merchant_page.merchant_page, methods=["GET"]),
+        Route("/merchant/products", product_pages.products_page, methods=["GET"]),
+        Route("/merchant/products.csv", product_pages.export_file, methods=["GET"]),
+        Route("/merchant/products/import", product_pages.import_form, methods=["POST"]),
+        Route("/merchant/product", product_pages.product_page, methods=["GET"]),
+        Route("/merchant/product", product_pages.save_product_form, methods=["POST"]),
+        Route("/merchant/product/deactivate", product_pages.deactivate_form, methods=["POST"]),
+        Route("/merchant/staff", staff_pages.staff_page, methods=["GET"]),
+        Route("/merchant/staff", staff_pages.save_staff_form, methods=["POST"]),
+        Route("/merchant/staff/deactivate", staff_pages.deactivate_staff_form, methods=["POST"]),
+        Route("/merchant/settings", shop_settings_page.settings_page, methods=["GET"]),
+        Route("/merchant/settings", shop_settings_page.save_settings_form, methods=["POST"]),
+        Route("/merchant/sales", sales_pages.sales_page, methods=["GET"]),
+        Route("/merchant/sales/{report}.csv", sales_pages.report_csv, methods=["GET"]),
         Route("/devices/{device_id}/journal.jsonl", device_journal, methods=["GET"]),
     ]
     middleware = [

@@ -10,8 +10,9 @@ transaction, so devices see it at their next fetch (docs/PROTOCOL.md 2.6).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -32,6 +33,8 @@ PRODUCT_COLUMNS = (
     "active",
     "position",
 )
+# The columns ``product_of`` reads.
+PRODUCT_FIELDS = ", ".join(PRODUCT_COLUMNS[1:])
 DEFAULT_SETTINGS = Settings("EUR", (), ("Thank you!",), ("cash",))
 
 
@@ -143,39 +146,51 @@ async def products(
     ``shelf_order`` by category, position and name (the sell screen's, as the device exports)."""
     order_by = "category, position, name, sku" if shelf_order else 'sku COLLATE "C"'
     rows = await conn.fetch(
-        "SELECT sku, name, category, price_minor, tax_code, tax_bp, price_includes_tax, barcodes,"
-        f" position, active FROM merchant_products WHERE merchant_id = $1 ORDER BY {order_by}",
+        f"SELECT {PRODUCT_FIELDS} FROM merchant_products WHERE merchant_id = $1"
+        f" ORDER BY {order_by}",
         merchant,
     )
-    return [
-        CatalogItem(
-            r["sku"],
-            r["name"],
-            r["category"],
-            r["price_minor"],
-            r["tax_code"],
-            r["tax_bp"],
-            r["price_includes_tax"],
-            tuple(r["barcodes"]),
-            r["position"],
-            r["active"],
-        )
-        for r in rows
-    ]
+    return [product_of(r) for r in rows]
+
+
+async def product(conn: asyncpg.Connection, merchant: int, sku: str) -> CatalogItem | None:
+    row = await conn.fetchrow(
+        f"SELECT {PRODUCT_FIELDS} FROM merchant_products WHERE merchant_id = $1 AND sku = $2",
+        merchant,
+        sku,
+    )
+    return None if row is None else product_of(row)
+
+
+def product_of(r: Mapping[str, Any]) -> CatalogItem:
+    """A ``merchant_products`` row, selected as ``PRODUCT_FIELDS``, as a catalog item."""
+    return CatalogItem(
+        r["sku"],
+        r["name"],
+        r["category"],
+        r["price_minor"],
+        r["tax_code"],
+        r["tax_bp"],
+        r["price_includes_tax"],
+        tuple(r["barcodes"]),
+        r["position"],
+        r["active"],
+    )
 
 
 async def import_csv(conn: asyncpg.Connection, merchant_name: str, data: bytes) -> CatalogImported:
+    """Make the file the named merchant's whole catalog (``import_file``); raises
+    ``UnknownMerchant`` too."""
+    return await import_file(conn, await merchant_id(conn, merchant_name), data)
+
+
+async def import_file(conn: asyncpg.Connection, merchant: int, data: bytes) -> CatalogImported:
     """Make the file the merchant's whole catalog. Raises ``CatalogFileError`` (every bad row, by
-    line and column; nothing changed) or ``UnknownMerchant``."""
-    merchant = await merchant_id(conn, merchant_name)
+    line and column; nothing changed)."""
     currency = (await settings(conn, merchant)).currency
-    known = dict(
-        await conn.fetch(
-            "SELECT DISTINCT tax_code, tax_bp FROM merchant_products WHERE merchant_id = $1",
-            merchant,
-        )
+    parsed: CatalogFile = await asyncio.to_thread(
+        parse_catalog, data, currency, await tax_codes(conn, merchant)
     )
-    parsed: CatalogFile = await asyncio.to_thread(parse_catalog, data, currency, known)
     async with conn.transaction():
         await replace_products(conn, merchant, parsed.items)
         version = await bump_version(conn, merchant)
@@ -184,36 +199,79 @@ async def import_csv(conn: asyncpg.Connection, merchant_name: str, data: bytes) 
     )
 
 
+async def tax_codes(conn: asyncpg.Connection, merchant: int) -> dict[str, int]:
+    """The tax codes the merchant's products use, with their rates: a file or a form giving a
+    rate without its code gets the code already in use."""
+    return dict(
+        await conn.fetch(
+            "SELECT DISTINCT tax_code, tax_bp FROM merchant_products WHERE merchant_id = $1",
+            merchant,
+        )
+    )
+
+
 async def replace_products(
     conn: asyncpg.Connection, merchant: int, items: Sequence[CatalogItem]
 ) -> None:
-    """Replace every product of the merchant (inside the caller's transaction)."""
-    await conn.execute("DELETE FROM merchant_products WHERE merchant_id = $1", merchant)
+    """Replace every product of the merchant (inside the caller's transaction).
+
+    The rows are copied into a temporary table first: PostgreSQL refuses ``COPY`` into a table
+    whose row policies apply, as they do when a page runs this as its user (``as_user``), and
+    the ``INSERT … SELECT`` then has every row checked against them."""
+    await conn.execute(
+        "CREATE TEMPORARY TABLE incoming_products"
+        " (LIKE merchant_products INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
     await conn.copy_records_to_table(
-        "merchant_products",
+        "incoming_products",
         columns=PRODUCT_COLUMNS,
-        records=[
-            (
-                merchant,
-                i.sku,
-                i.name,
-                i.category,
-                i.price,
-                i.tax_code,
-                i.tax_bp,
-                i.price_includes_tax,
-                list(i.barcodes),
-                i.active,
-                i.position,
-            )
-            for i in items
-        ],
+        records=[(merchant, *_product_values(i)) for i in items],
+    )
+    await conn.execute("DELETE FROM merchant_products WHERE merchant_id = $1", merchant)
+    columns = ", ".join(PRODUCT_COLUMNS)
+    await conn.execute(
+        f"INSERT INTO merchant_products ({columns}) SELECT {columns} FROM incoming_products"
+    )
+    await conn.execute("DROP TABLE incoming_products")
+
+
+async def put_product(conn: asyncpg.Connection, merchant: int, item: CatalogItem) -> int:
+    """Add or change one product; return the new configuration version."""
+    values = ", ".join(f"${n}" for n in range(1, len(PRODUCT_COLUMNS) + 1))
+    changes = ", ".join(f"{c} = EXCLUDED.{c}" for c in PRODUCT_COLUMNS[2:])
+    async with conn.transaction():
+        await conn.execute(
+            f"INSERT INTO merchant_products ({', '.join(PRODUCT_COLUMNS)}) VALUES ({values})"
+            f" ON CONFLICT (merchant_id, sku) DO UPDATE SET {changes}",
+            merchant,
+            *_product_values(item),
+        )
+        return await bump_version(conn, merchant)
+
+
+def _product_values(i: CatalogItem) -> tuple[object, ...]:
+    """An item's values in the order of ``PRODUCT_COLUMNS`` after the merchant."""
+    return (
+        i.sku,
+        i.name,
+        i.category,
+        i.price,
+        i.tax_code,
+        i.tax_bp,
+        i.price_includes_tax,
+        list(i.barcodes),
+        i.active,
+        i.position,
     )
 
 
 async def export_csv(conn: asyncpg.Connection, merchant_name: str) -> tuple[str, int]:
+    """The named merchant's catalog as the device's CSV text (``export_file``)."""
+    return await export_file(conn, await merchant_id(conn, merchant_name))
+
+
+async def export_file(conn: asyncpg.Connection, merchant: int) -> tuple[str, int]:
     """The merchant's catalog as the device's CSV text (docs/CATALOG.md), and how many products."""
-    merchant = await merchant_id(conn, merchant_name)
     currency = (await settings(conn, merchant)).currency
     items = await products(conn, merchant, shelf_order=True)
     return render_catalog(currency, items), len(items)

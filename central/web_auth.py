@@ -7,7 +7,9 @@ login itself, runs as central's own role: it has to find the user before any cla
 page itself then runs its queries through ``as_user`` with the claims.
 
 ``page`` wraps a handler ``(request, who) -> response``: logged out → the login page; a merchant
-user on an ops page → 403.
+user on an ops page → 403. ``merchant_page`` wraps a page of the merchant's back office: for a
+merchant's owners and managers only (ops → 403: ops watch the fleet; a merchant's catalog,
+staff and sales are the merchant's to keep), and with ``owner_only`` for owners only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from central.users import WebUser, session_user
 SESSION_USER = "user"
 
 Handler = Callable[[Request, "Principal"], Awaitable[Response]]
+# A back office page: the request, its user and the id of the user's merchant.
+MerchantHandler = Callable[[Request, "Principal", int], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class Principal:
     @property
     def home(self) -> str:
         return home_of(self.role)
+
+    @property
+    def merchant_id(self) -> int | None:
+        found = self.claims["app_metadata"].get("merchant_id")
+        return int(found) if found is not None else None
 
 
 def home_of(role: str) -> str:
@@ -94,6 +103,29 @@ def page(*, ops_only: bool) -> Callable[[Handler], Callable[[Request], Awaitable
                     request, "forbidden.html", {"user": who.name}, status_code=403
                 )
             return await handler(request, who)
+
+        return endpoint
+
+    return wrap
+
+
+def merchant_page(
+    *, owner_only: bool = False
+) -> Callable[[MerchantHandler], Callable[[Request], Awaitable[Response]]]:
+    def wrap(handler: MerchantHandler) -> Callable[[Request], Awaitable[Response]]:
+        @page(ops_only=False)
+        @functools.wraps(handler)
+        async def endpoint(request: Request, who: Principal) -> Response:
+            merchant = who.merchant_id
+            if merchant is None or (owner_only and who.role != "owner"):
+                reason = "a merchant's owners" if owner_only else "a merchant's owners and managers"
+                return templates.TemplateResponse(
+                    request,
+                    "forbidden.html",
+                    {"user": who.name, "for_whom": reason, "home": who.home},
+                    status_code=403,
+                )
+            return await handler(request, who, merchant)
 
         return endpoint
 

@@ -159,6 +159,16 @@ async def central_server(central_db_url: str) -> AsyncIterator[CentralTestServer
         await running.stop()
 
 
+@pytest.fixture
+async def db(central_server: CentralTestServer) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to ``central_server``'s database as its owning role (no row policies)."""
+    conn = await asyncpg.connect(central_server.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 @dataclass
 class SimDevice:
     """A device as central sees it: a key, a sealed journal and signed requests."""

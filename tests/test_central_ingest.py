@@ -30,13 +30,6 @@ async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.Async
 
 
 @pytest.fixture
-async def db(central_server: CentralTestServer) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(central_server.database_url)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def device(
     central_server: CentralTestServer,
     client: httpx.AsyncClient,

@@ -3,7 +3,7 @@ each report (day, hour, method, product, staff, Z closings) and its CSV, on real
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -75,15 +75,6 @@ def z_close(number: int, net: int) -> dict[str, Any]:
         "grand_total": net,
         "staff": MARCO,
     }
-
-
-@pytest.fixture
-async def db(central_server: CentralTestServer) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(central_server.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def push_at(

@@ -13,7 +13,6 @@ writes with ``insert``/``update`` inside its own transaction, beside the ``staff
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ import aiosqlite
 
 from appliance.core.pin import check_pin, hash_pin
 from appliance.store.db import fetch_one, transaction
+from bitagora_protocol.badge_uid import BadgeUidError, normalize_uid
 
 COLUMNS = "id, name, role, active"
 # The stored hash of someone who has no PIN yet (added on central: a manager sets one at the
@@ -173,11 +173,11 @@ async def staff_by_pin(conn: aiosqlite.Connection, pin: str) -> Staff | None:
 
 
 def normalize_badge_uid(uid: str) -> str:
-    """``04:a2:24:…`` or ``04A224…`` → ``04A224…``; a card UID is 4, 7 or 10 bytes."""
-    cleaned = re.sub(r"[\s:-]", "", uid).upper()
-    if not re.fullmatch(r"[0-9A-F]*", cleaned) or len(cleaned) not in (8, 14, 20):
-        raise BadgeError(f"{uid!r} is not a card UID (4, 7 or 10 bytes in hex)")
-    return cleaned
+    """``04:a2:24:…`` or ``04A224…`` → ``04A224…`` (``bitagora_protocol.badge_uid``)."""
+    try:
+        return normalize_uid(uid)
+    except BadgeUidError as err:
+        raise BadgeError(str(err)) from None
 
 
 async def bind_badge(conn: aiosqlite.Connection, staff_id: str, uid: str) -> str:

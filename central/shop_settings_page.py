@@ -1,0 +1,106 @@
+"""The merchant's Settings page (owners only): the receipt's header and footer lines, the currency,
+the payment methods the tills offer, and the shop's timezone.
+
+The first three go to the devices in the configuration document (``merchant_catalog.set_settings``
+bumps its version). The timezone stays on central: the sales reports count days and hours on it.
+The currency is fixed once a device is enrolled, as a till refuses a document in another currency
+than the one it sells in.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bitagora_protocol.config_document import PAYMENT_METHODS, Settings
+from bitagora_protocol.money import MoneyError, exponent
+from central import merchant_catalog
+from central.context import central
+from central.csrf import checked_form
+from central.templating import templates
+from central.tenancy import as_user
+from central.web_auth import Principal, merchant_page
+
+TIMEZONES = sorted(available_timezones())
+MAX_LINES = 8
+
+
+async def _render(
+    request: Request,
+    who: Principal,
+    merchant: int,
+    *,
+    shown: Settings | None = None,
+    timezone: str | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    async with as_user(central(request).pool, who.claims) as conn:
+        current = await merchant_catalog.settings(conn, merchant)
+        stored_zone = await conn.fetchval("SELECT timezone FROM merchants WHERE id = $1", merchant)
+    return templates.TemplateResponse(
+        request,
+        "settings.html",
+        {
+            "user": who.name,
+            "heading": "Shop settings",
+            "settings": shown or current,
+            "timezone": timezone or stored_zone,
+            "timezones": TIMEZONES,
+            "methods": sorted(PAYMENT_METHODS),
+            "errors": errors or [],
+        },
+        status_code=status,
+    )
+
+
+@merchant_page(owner_only=True)
+async def settings_page(request: Request, who: Principal, merchant: int) -> Response:
+    return await _render(request, who, merchant)
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+@merchant_page(owner_only=True)
+async def save_settings_form(request: Request, who: Principal, merchant: int) -> Response:
+    form = await checked_form(request)
+    wanted = Settings(
+        str(form.get("currency") or "").strip().upper(),
+        _lines(str(form.get("header") or "")),
+        _lines(str(form.get("footer") or "")),
+        tuple(m for m in sorted(PAYMENT_METHODS) if m in form.getlist("methods")),
+    )
+    timezone = str(form.get("timezone") or "")
+    errors = []
+    try:
+        exponent(wanted.currency)
+    except MoneyError:
+        errors.append(f"currency: {wanted.currency!r} is not a currency code this central knows")
+    if timezone not in TIMEZONES:
+        errors.append(f"timezone: {timezone!r} is not a timezone name (Europe/Lisbon)")
+    if not wanted.payment_methods:
+        errors.append("payment methods: offer at least one")
+    if len(wanted.header_lines) > MAX_LINES or len(wanted.footer_lines) > MAX_LINES:
+        errors.append(f"receipt: at most {MAX_LINES} header and {MAX_LINES} footer lines")
+    async with as_user(central(request).pool, who.claims) as conn:
+        current = await merchant_catalog.settings(conn, merchant)
+        if wanted.currency != current.currency and await conn.fetchval(
+            "SELECT exists(SELECT 1 FROM devices WHERE merchant_id = $1)", merchant
+        ):
+            errors.append(
+                f"currency: the tills sell in {current.currency}; it cannot change once a"
+                " device is enrolled"
+            )
+        if not errors:
+            await conn.execute(
+                "UPDATE merchants SET timezone = $2 WHERE id = $1", merchant, timezone
+            )
+            version = await merchant_catalog.set_settings(conn, merchant, wanted)
+            return RedirectResponse(f"/merchant/settings?saved={version}", status_code=303)
+    return await _render(
+        request, who, merchant, shown=wanted, timezone=timezone, errors=errors, status=400
+    )
