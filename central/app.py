@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,15 +13,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from central import dashboard, login, merchant_page, sales_ledger, user_pages
 from central.config_documents import config_document
 from central.context import Central, central
-from central.csrf import CsrfRefused
+from central.csrf import CsrfRefused, SameOriginMiddleware
 from central.db import apply_migrations, create_pool
 from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
@@ -29,14 +31,14 @@ from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics
+from central.security_headers import SecurityHeadersMiddleware
+from central.sessions import SessionMiddleware
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
+from central.web_settings import WebSettings
 
 log = logging.getLogger(__name__)
-
-SESSION_COOKIE = "bitagora_ops"
-SESSION_MAX_AGE_S = 12 * 3600
 
 
 async def healthz(request: Request) -> Response:
@@ -59,6 +61,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
     signing_key: Ed25519PrivateKey | None = None,
+    web: WebSettings | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -66,8 +69,10 @@ def create_app(
     documents (``central.signing_key``); without one, a key made now lasts until central stops,
     and devices enrolled meanwhile refuse documents after a restart (tests use this). With
     ``supabase_jwt_secret`` or ``supabase_jwks_url``, pages also accept Supabase Auth access
-    tokens (``central.tokens``).
+    tokens (``central.tokens``). ``web`` holds the public URL and the CORS allow-list
+    (``central.web_settings``; neither by default).
     """
+    web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
     tokens = None
     if supabase_jwt_secret or supabase_jwks_url:
@@ -85,7 +90,14 @@ def create_app(
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), signing_key=key, tokens=tokens)
+            ctx = Central(
+                pool=pool,
+                clock=clock,
+                metrics=Metrics(),
+                signing_key=key,
+                csrf_key=hashlib.sha256(b"bitagora csrf " + session_secret.encode()).digest(),
+                tokens=tokens,
+            )
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
@@ -117,16 +129,24 @@ def create_app(
         Route("/users/reset-password", user_pages.reset_password_form, methods=["POST"]),
         Route("/merchant", merchant_page.merchant_page, methods=["GET"]),
         Route("/devices/{device_id}/journal.jsonl", device_journal, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
+    # Outermost first: every answer gets the security headers, refusals included.
     middleware = [
-        Middleware(
-            SessionMiddleware,
-            secret_key=session_secret,
-            session_cookie=SESSION_COOKIE,
-            max_age=SESSION_MAX_AGE_S,
-            same_site="lax",
-        )
+        Middleware(SecurityHeadersMiddleware, https=web.https),
+        Middleware(SameOriginMiddleware, public_url=web.public_url, allowed=web.cors_origins),
+        Middleware(SessionMiddleware, secure=web.https),
     ]
+    if web.cors_origins:  # without an allow-list no answer carries CORS headers: browsers refuse
+        middleware.insert(
+            1,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=web.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            ),
+        )
     return Starlette(
         routes=routes,
         middleware=middleware,

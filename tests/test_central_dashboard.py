@@ -11,7 +11,7 @@ import httpx
 import pytest
 from central_helpers import log_in, post_form
 
-from central.users import MAX_FAILURES, LoginResult, check_login, ensure_ops_user
+from central.users import LoginResult, check_login, ensure_ops_user
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer, SimDevice
@@ -32,22 +32,13 @@ async def test_logged_out_dashboard_redirects_to_login(client: httpx.AsyncClient
     assert form.status_code == 200 and 'name="password"' in form.text
 
 
-async def test_wrong_password_is_refused_then_locked(
+async def test_a_wrong_password_is_refused(
     client: httpx.AsyncClient, central_server: CentralTestServer
 ) -> None:
     refused = await log_in(client, central_server.ops_user, "not-it")
     assert refused.status_code == 401 and "Wrong username or password" in refused.text
-    assert "bitagora_ops" not in refused.cookies
     assert (await client.get("/")).status_code == 303
     assert (await log_in(client, "nobody", central_server.ops_password)).status_code == 401
-
-    for _ in range(MAX_FAILURES - 2):
-        assert (await log_in(client, central_server.ops_user, "not-it")).status_code == 401
-    locked = await log_in(client, central_server.ops_user, "not-it")
-    assert locked.status_code == 429 and "Too many failed attempts" in locked.text
-    # Locked means locked: the right password waits too.
-    again = await log_in(client, central_server.ops_user, central_server.ops_password)
-    assert again.status_code == 429
 
 
 async def test_dashboard_shows_devices_sales_heartbeat_and_fork(
@@ -146,14 +137,11 @@ async def test_first_start_creates_admin_once(
         assert await ensure_ops_user(conn) is None  # already there: nothing new, nothing shown
         pool = await asyncpg.create_pool(central_db_url, min_size=1, max_size=1)
         try:
-            from datetime import UTC, datetime
-
-            now = datetime.now(UTC)
-            assert (await check_login(pool, "admin", generated, now))[0] is LoginResult.OK
+            assert (await check_login(pool, "admin", generated))[0] is LoginResult.OK
             await conn.execute("DELETE FROM web_users")
             monkeypatch.setenv("BITAGORA_OPS_PASSWORD", "from-env")
             assert await ensure_ops_user(conn) is None  # not random: not printed
-            assert (await check_login(pool, "admin", "from-env", now))[0] is LoginResult.OK
+            assert (await check_login(pool, "admin", "from-env"))[0] is LoginResult.OK
         finally:
             await pool.close()
     finally:
