@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -22,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from central import dashboard, login, merchant_page, sales_ledger, user_pages
 from central.config_documents import config_document
 from central.context import Central, central
-from central.csrf import CsrfRefused, SameOriginMiddleware
+from central.csrf import CsrfRefused, SameOriginMiddleware, bearer_token
 from central.db import apply_migrations, create_pool
 from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
@@ -30,13 +31,13 @@ from central.errors import ApiError, api_error_handler
 from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
-from central.metrics import CONTENT_TYPE, Metrics
+from central.metrics import CONTENT_TYPE, Metrics, RequestTimer
 from central.security_headers import SecurityHeadersMiddleware
 from central.sessions import SessionMiddleware
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
-from central.web_settings import WebSettings
+from central.web_settings import METRICS_TOKEN_ENV, WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,23 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-async def metrics(request: Request) -> Response:
-    ctx = central(request)
-    return PlainTextResponse(await ctx.metrics.render(ctx.pool, ctx.now()), media_type=CONTENT_TYPE)
+def metrics_endpoint(token: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """``/metrics`` for a scraper that sends ``Authorization: Bearer <token>``; without a
+    configured token, for nobody (the counts describe the whole fleet)."""
+
+    async def metrics(request: Request) -> Response:
+        sent = bearer_token(request)
+        if token is None or sent is None or not hmac.compare_digest(sent, token):
+            return PlainTextResponse(
+                f"metrics need the bearer token set in {METRICS_TOKEN_ENV}\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        ctx = central(request)
+        text = await ctx.metrics.render(ctx.pool, ctx.now())
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+    return metrics
 
 
 def create_app(
@@ -69,8 +84,8 @@ def create_app(
     documents (``central.signing_key``); without one, a key made now lasts until central stops,
     and devices enrolled meanwhile refuse documents after a restart (tests use this). With
     ``supabase_jwt_secret`` or ``supabase_jwks_url``, pages also accept Supabase Auth access
-    tokens (``central.tokens``). ``web`` holds the public URL and the CORS allow-list
-    (``central.web_settings``; neither by default).
+    tokens (``central.tokens``). ``web`` holds the public URL, the CORS allow-list and the
+    metrics token (``central.web_settings``; none of them by default).
     """
     web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
@@ -113,7 +128,7 @@ def create_app(
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(web.metrics_token), methods=["GET"]),
         Route("/api/v1/enroll", enroll, methods=["POST"]),
         Route("/api/v1/journal", push_journal, methods=["POST"]),
         Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
@@ -131,15 +146,16 @@ def create_app(
         Route("/devices/{device_id}/journal.jsonl", device_journal, methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
-    # Outermost first: every answer gets the security headers, refusals included.
+    # Outermost first: every answer is timed and gets the security headers, refusals included.
     middleware = [
+        Middleware(RequestTimer),
         Middleware(SecurityHeadersMiddleware, https=web.https),
         Middleware(SameOriginMiddleware, public_url=web.public_url, allowed=web.cors_origins),
         Middleware(SessionMiddleware, secure=web.https),
     ]
     if web.cors_origins:  # without an allow-list no answer carries CORS headers: browsers refuse
         middleware.insert(
-            1,
+            2,
             Middleware(
                 CORSMiddleware,
                 allow_origins=web.cors_origins,

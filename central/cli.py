@@ -132,6 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Until the event loop takes over SIGTERM, turn it into an exception so that the embedded
     # server started below is still stopped on the way out.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    from central.error_reporting import DSN_ENV, report_errors
     from central.web_settings import WebSettings
 
     try:
@@ -139,6 +140,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if os.environ.get(DSN_ENV):
+        try:
+            report_errors(os.environ[DSN_ENV])
+        except ValueError as err:  # sentry-sdk's BadDsn
+            print(f"error: {DSN_ENV}: {err}", file=sys.stderr)
+            return 2
     directory = central_dir(args.data_dir)
     secret = load_session_secret(directory)
     with database(directory) as url:

@@ -3,10 +3,14 @@
 Both forms carry the session's CSRF token (``central.csrf``): a login form posted from another
 site would otherwise log the victim in as the attacker. Every attempt is throttled before its
 password is checked (``central.throttle``); a throttled one is answered 429 with
-``Retry-After``, whether the account exists or not.
+``Retry-After``, whether the account exists or not. Each attempt is one log line with its
+outcome and address as fields; never the name typed (it may be a password typed in the wrong
+box) nor the password.
 """
 
 from __future__ import annotations
+
+import logging
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,6 +21,8 @@ from central.csrf import checked_form
 from central.templating import templates
 from central.users import LoginResult, check_login
 from central.web_auth import home_of, signed_in
+
+log = logging.getLogger(__name__)
 
 
 async def login_form(request: Request) -> Response:
@@ -35,10 +41,13 @@ async def login(request: Request) -> Response:
     headers = {}
     wait = await throttle.allow(ctx.pool, username, address, ctx.now())
     if wait is not None:
+        log.info("login throttled", extra={"address": address, "retry_after_s": wait})
         error = f"Too many attempts; try again in {wait} seconds."
         status, headers = 429, {"Retry-After": str(wait)}
     else:
         result, user = await check_login(ctx.pool, username, password)
+        fields = {"address": address, "outcome": result.value}
+        log.info("login", extra=fields | ({"user_id": user.id} if user else {}))
         if result is LoginResult.OK and user is not None:
             await throttle.succeeded(ctx.pool, username, address)
             await sessions.start(ctx.pool, request, user, ctx.now())

@@ -5,6 +5,8 @@
   unsafe requests must come from (else the one each request was addressed to).
 - ``BITAGORA_CENTRAL_CORS_ORIGINS``: origins, comma-separated, whose pages may call central
   from a browser (with a bearer token); none by default.
+- ``BITAGORA_CENTRAL_METRICS_TOKEN``: the bearer token ``/metrics`` asks for; without it
+  ``/metrics`` answers nobody.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from central.csrf import origin_of
 
 PUBLIC_URL_ENV = "BITAGORA_CENTRAL_PUBLIC_URL"
 CORS_ORIGINS_ENV = "BITAGORA_CENTRAL_CORS_ORIGINS"
+METRICS_TOKEN_ENV = "BITAGORA_CENTRAL_METRICS_TOKEN"
+MIN_METRICS_TOKEN = 16
 
 
 @dataclass(frozen=True)
 class WebSettings:
     public_url: str | None = None
     cors_origins: tuple[str, ...] = ()
+    metrics_token: str | None = None
 
     @property
     def https(self) -> bool:
@@ -39,4 +44,7 @@ class WebSettings:
                 raise ValueError(
                     f"{CORS_ORIGINS_ENV}: {origin!r} is not an origin (scheme://host[:port])"
                 )
-        return cls(public_url, origins)
+        token = env.get(METRICS_TOKEN_ENV, "").strip() or None
+        if token is not None and len(token) < MIN_METRICS_TOKEN:
+            raise ValueError(f"{METRICS_TOKEN_ENV}: use at least {MIN_METRICS_TOKEN} characters")
+        return cls(public_url, origins, token)

@@ -113,7 +113,12 @@ async def test_healthz_and_metrics(
     sim.sale(5)
     await sim.push(client)
     await sim.push(client, [], created=0)  # refused: clock skew
-    metrics = await client.get("/metrics")
+    from conftest import METRICS_TOKEN
+
+    assert (await client.get("/metrics")).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert (await client.get("/metrics", headers=wrong)).status_code == 401
+    metrics = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = metrics.text
@@ -123,6 +128,17 @@ async def test_healthz_and_metrics(
     assert 'bitagora_central_requests_total{endpoint="journal",outcome="ok"} 1' in text
     assert 'bitagora_central_requests_total{endpoint="journal",outcome="clock_skew"} 1' in text
     assert "# TYPE bitagora_central_requests_total counter" in text
+    assert 'bitagora_central_ingest_refused_total{reason="clock_skew"} 1' in text
+    # Latency per route template (one series for every device), method and status class.
+    assert "# TYPE bitagora_central_request_duration_seconds histogram" in text
+    journal = 'method="POST",route="/api/v1/journal"'
+    assert f'bitagora_central_request_duration_seconds_count{{{journal},status="2xx"}} 1' in text
+    assert f'bitagora_central_request_duration_seconds_count{{{journal},status="4xx"}} 1' in text
+    assert (
+        f'bitagora_central_request_duration_seconds_bucket{{le="+Inf",{journal},status="2xx"}} 1'
+        in text
+    )
+    assert 'route="/metrics",status="4xx"' in text  # the refused scrapes
 
 
 async def test_first_start_creates_admin_once(

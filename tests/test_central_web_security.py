@@ -1,14 +1,17 @@
 """Central's web side against a hostile browser, over real HTTP on a real PostgreSQL: login
 throttling under a parallel burst (per account from an address, per address, per account; an
 exponential delay read off central's clock, never waited for), server-side sessions, the Origin
-check, the security headers, and the first ops password kept out of the logs."""
+check, the security headers, the first ops password kept out of the logs, and the login's
+structured log lines."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
+import os
 import re
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,6 +266,8 @@ def test_web_settings_name_the_bad_variable() -> None:
         WebSettings.from_env(env)
     with pytest.raises(ValueError, match="BITAGORA_CENTRAL_CORS_ORIGINS"):
         WebSettings.from_env({"BITAGORA_CENTRAL_CORS_ORIGINS": "https://a.example/path"})
+    with pytest.raises(ValueError, match="BITAGORA_CENTRAL_METRICS_TOKEN"):
+        WebSettings.from_env({"BITAGORA_CENTRAL_METRICS_TOKEN": "short"})
     settings = WebSettings.from_env(
         {
             "BITAGORA_CENTRAL_PUBLIC_URL": "https://central.example.org",
@@ -305,3 +310,42 @@ async def test_the_generated_ops_password_reaches_the_terminal_once_and_no_log(
     formatter = FieldsFormatter()
     for record in caplog.records:  # … and none holds the password, in its text or a field
         assert password not in formatter.format(record), record.getMessage()
+
+
+async def test_each_login_is_one_structured_log_line(
+    central: Central, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="central.login")
+    async with central.client() as http:
+        assert (await log_in(http, "admin", "wrong-password")).status_code == 401
+        assert (await log_in(http, "admin", OPS_PASSWORD)).status_code == 303
+    lines = [FieldsFormatter("%(message)s").format(r) for r in caplog.records]
+    assert lines == [
+        f"login address={ATTACKER} outcome=refused",
+        f"login address={ATTACKER} outcome=ok user_id=1",
+    ]
+    assert not any("wrong-password" in line or OPS_PASSWORD in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("BITAGORA_CENTRAL_PUBLIC_URL", "central.example.org"), ("SENTRY_DSN", "not-a-dsn")],
+)
+async def test_a_bad_setting_stops_central_before_it_starts(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {variable: value}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "central.cli",
+        "--data-dir",
+        str(tmp_path),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert err.decode().startswith(f"error: {variable}: ")
+    assert not (tmp_path / "central" / "pgdata").exists()  # no database was started
