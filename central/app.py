@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from central import (
     dashboard,
@@ -30,7 +33,7 @@ from central import (
 )
 from central.config_documents import config_document
 from central.context import Central, central
-from central.csrf import CsrfRefused
+from central.csrf import CsrfRefused, SameOriginMiddleware, bearer_token
 from central.db import apply_migrations, create_pool
 from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
@@ -38,24 +41,38 @@ from central.errors import ApiError, api_error_handler
 from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
-from central.metrics import CONTENT_TYPE, Metrics
+from central.metrics import CONTENT_TYPE, Metrics, RequestTimer
+from central.security_headers import SecurityHeadersMiddleware
+from central.sessions import SessionMiddleware
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
+from central.web_settings import METRICS_TOKEN_ENV, WebSettings
 
 log = logging.getLogger(__name__)
-
-SESSION_COOKIE = "bitagora_ops"
-SESSION_MAX_AGE_S = 12 * 3600
 
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-async def metrics(request: Request) -> Response:
-    ctx = central(request)
-    return PlainTextResponse(await ctx.metrics.render(ctx.pool, ctx.now()), media_type=CONTENT_TYPE)
+def metrics_endpoint(token: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """``/metrics`` for a scraper that sends ``Authorization: Bearer <token>``; without a
+    configured token, for nobody (the counts describe the whole fleet)."""
+
+    async def metrics(request: Request) -> Response:
+        sent = bearer_token(request)
+        if token is None or sent is None or not hmac.compare_digest(sent, token):
+            return PlainTextResponse(
+                f"metrics need the bearer token set in {METRICS_TOKEN_ENV}\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        ctx = central(request)
+        text = await ctx.metrics.render(ctx.pool, ctx.now())
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+    return metrics
 
 
 def create_app(
@@ -69,6 +86,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
     signing_key: Ed25519PrivateKey | None = None,
+    web: WebSettings | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -76,8 +94,10 @@ def create_app(
     documents (``central.signing_key``); without one, a key made now lasts until central stops,
     and devices enrolled meanwhile refuse documents after a restart (tests use this). With
     ``supabase_jwt_secret`` or ``supabase_jwks_url``, pages also accept Supabase Auth access
-    tokens (``central.tokens``).
+    tokens (``central.tokens``). ``web`` holds the public URL, the CORS allow-list and the
+    metrics token (``central.web_settings``; none of them by default).
     """
+    web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
     tokens = None
     if supabase_jwt_secret or supabase_jwks_url:
@@ -95,7 +115,14 @@ def create_app(
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), signing_key=key, tokens=tokens)
+            ctx = Central(
+                pool=pool,
+                clock=clock,
+                metrics=Metrics(),
+                signing_key=key,
+                csrf_key=hashlib.sha256(b"bitagora csrf " + session_secret.encode()).digest(),
+                tokens=tokens,
+            )
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
@@ -111,7 +138,7 @@ def create_app(
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(web.metrics_token), methods=["GET"]),
         Route("/api/v1/enroll", enroll, methods=["POST"]),
         Route("/api/v1/journal", push_journal, methods=["POST"]),
         Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
@@ -140,16 +167,25 @@ def create_app(
         Route("/merchant/sales", sales_pages.sales_page, methods=["GET"]),
         Route("/merchant/sales/{report}.csv", sales_pages.report_csv, methods=["GET"]),
         Route("/devices/{device_id}/journal.jsonl", device_journal, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
+    # Outermost first: every answer is timed and gets the security headers, refusals included.
     middleware = [
-        Middleware(
-            SessionMiddleware,
-            secret_key=session_secret,
-            session_cookie=SESSION_COOKIE,
-            max_age=SESSION_MAX_AGE_S,
-            same_site="lax",
-        )
+        Middleware(RequestTimer),
+        Middleware(SecurityHeadersMiddleware, https=web.https),
+        Middleware(SameOriginMiddleware, public_url=web.public_url, allowed=web.cors_origins),
+        Middleware(SessionMiddleware, secure=web.https),
     ]
+    if web.cors_origins:  # without an allow-list no answer carries CORS headers: browsers refuse
+        middleware.insert(
+            2,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=web.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            ),
+        )
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -31,9 +31,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from central.web_settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,12 @@ def database(directory: Path) -> Iterator[str]:
 
 
 async def _serve(
-    database_url: str, session_secret: str, host: str, port: int, directory: Path
+    database_url: str,
+    session_secret: str,
+    host: str,
+    port: int,
+    directory: Path,
+    web: WebSettings,
 ) -> None:
     from central.app import create_app
     from central.serve import start_server
@@ -93,6 +101,7 @@ async def _serve(
     app = create_app(
         database_url,
         session_secret,
+        web=web,
         ops_password_file=directory / OPS_PASSWORD_FILE,
         signing_key=load_signing_key(directory),
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
@@ -123,10 +132,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Until the event loop takes over SIGTERM, turn it into an exception so that the embedded
     # server started below is still stopped on the way out.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    from central.error_reporting import DSN_ENV, report_errors
+    from central.web_settings import WebSettings
+
+    try:
+        web = WebSettings.from_env(os.environ)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if os.environ.get(DSN_ENV):
+        try:
+            report_errors(os.environ[DSN_ENV])
+        except ValueError as err:  # sentry-sdk's BadDsn
+            print(f"error: {DSN_ENV}: {err}", file=sys.stderr)
+            return 2
     directory = central_dir(args.data_dir)
     secret = load_session_secret(directory)
     with database(directory) as url:
-        asyncio.run(_serve(url, secret, args.host, args.port, directory))
+        asyncio.run(_serve(url, secret, args.host, args.port, directory, web))
     return 0
 
 

@@ -1,6 +1,6 @@
 """What every central handler needs, set up by the lifespan: the pool, the clock, the metrics,
-the signing key and the bearer token verifier (None when central accepts no Supabase Auth
-tokens)."""
+the signing key, the key of the forms' CSRF tokens and the bearer token verifier (None when
+central accepts no Supabase Auth tokens)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ class Central:
     metrics: Metrics
     # Signs the configuration documents devices apply (central/signing_key.py).
     signing_key: Ed25519PrivateKey
+    # Makes each browser session's CSRF token (central/csrf.py).
+    csrf_key: bytes
     tokens: TokenVerifier | None = None
 
     def now(self) -> datetime:

@@ -229,12 +229,15 @@ async def push_journal(request: Request) -> JSONResponse:
         records = parse_batch(body)
     except ApiError as err:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=err.error)
+        ctx.metrics.inc("bitagora_central_ingest_refused_total", reason=err.error)
         raise
     # The quarantine keeps the batch as sent; it was valid UTF-8 JSON to get this far.
     async with ctx.pool.acquire() as conn:
         status, payload = await store_batch(conn, device, records, body.decode("utf-8"))
     outcome = payload.get("error", "ok")
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=outcome)
+    if outcome != "ok":
+        ctx.metrics.inc("bitagora_central_ingest_refused_total", reason=outcome)
     stored = payload.pop("stored", 0)
     if stored:
         ctx.metrics.inc("bitagora_central_records_ingested_total", stored)

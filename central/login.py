@@ -1,19 +1,28 @@
 """Logging in and out with central's own login (a user's email, or ``admin``, and password).
 
 Both forms carry the session's CSRF token (``central.csrf``): a login form posted from another
-site would otherwise log the victim in as the attacker.
+site would otherwise log the victim in as the attacker. Every attempt is throttled before its
+password is checked (``central.throttle``); a throttled one is answered 429 with
+``Retry-After``, whether the account exists or not. Each attempt is one log line with its
+outcome and address as fields; never the name typed (it may be a password typed in the wrong
+box) nor the password.
 """
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from central import sessions, throttle
 from central.context import central
 from central.csrf import checked_form
 from central.templating import templates
-from central.users import LOCKOUT, LoginResult, check_login
-from central.web_auth import home_of, signed_in, start_session
+from central.users import LoginResult, check_login
+from central.web_auth import home_of, signed_in
+
+log = logging.getLogger(__name__)
 
 
 async def login_form(request: Request) -> Response:
@@ -28,26 +37,35 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "").strip()[:254]
     password = str(form.get("password") or "")[:1000]
     ctx = central(request)
-    result, user = await check_login(ctx.pool, username, password, ctx.now())
-    if result is LoginResult.OK and user is not None:
-        start_session(request, user)
-        return RedirectResponse(home_of(user.role), status_code=303)
-    if result is LoginResult.LOCKED:
-        error = (
-            f"Too many failed attempts for this user; try again in "
-            f"{int(LOCKOUT.total_seconds())} seconds."
-        )
-        status = 429
-    elif result is LoginResult.INACTIVE:
-        error, status = "This user is deactivated; ask central's operators.", 403
+    address = request.client.host if request.client else "unknown"
+    headers = {}
+    wait = await throttle.allow(ctx.pool, username, address, ctx.now())
+    if wait is not None:
+        log.info("login throttled", extra={"address": address, "retry_after_s": wait})
+        error = f"Too many attempts; try again in {wait} seconds."
+        status, headers = 429, {"Retry-After": str(wait)}
     else:
-        error, status = "Wrong username or password.", 401
+        result, user = await check_login(ctx.pool, username, password)
+        fields = {"address": address, "outcome": result.value}
+        log.info("login", extra=fields | ({"user_id": user.id} if user else {}))
+        if result is LoginResult.OK and user is not None:
+            await throttle.succeeded(ctx.pool, username, address)
+            await sessions.start(ctx.pool, request, user, ctx.now())
+            return RedirectResponse(home_of(user.role), status_code=303)
+        if result is LoginResult.INACTIVE:
+            error, status = "This user is deactivated; ask central's operators.", 403
+        else:
+            error, status = "Wrong username or password.", 401
     return templates.TemplateResponse(
-        request, "login.html", {"error": error, "username": username}, status_code=status
+        request,
+        "login.html",
+        {"error": error, "username": username},
+        status_code=status,
+        headers=headers,
     )
 
 
 async def logout(request: Request) -> Response:
     await checked_form(request)
-    request.session.clear()
+    await sessions.end(central(request).pool, request)
     return RedirectResponse("/login", status_code=303)

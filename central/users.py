@@ -4,12 +4,12 @@ merchant); argon2 password hashes, a first ops user at first start, login thrott
 At central's first start, when no ops user exists, ``admin`` is created with the password from
 ``BITAGORA_OPS_PASSWORD`` or, absent that, a random one: kept in a file only its owner reads
 (``keep_generated_password``) and shown on the terminal that started central, if any; never in a
-log. After ``MAX_FAILURES`` wrong passwords in a row a login is locked for ``LOCKOUT``.
+log.
 
 The functions that change users take a connection: the command line passes central's own (the
 owning role), the ops pages one opened by ``central.tenancy.as_user``, where PostgreSQL's
-policies let only ops add, deactivate and reset. Deactivating a user or resetting their password
-bumps their ``session_epoch``, which ends every session made before.
+policies let only ops add, deactivate and reset. Deactivating a user or changing their password
+ends every session they have (a trigger of migration 0011 deletes them, whoever changes the row).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import os
 import secrets
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 DEFAULT_USER = "admin"
 PASSWORD_ENV = "BITAGORA_OPS_PASSWORD"
-MAX_FAILURES = 5
-LOCKOUT = timedelta(seconds=30)
 MIN_PASSWORD = 8
 ROLES = ("owner", "manager", "ops")
 MERCHANT_ROLES = ("owner", "manager")
@@ -39,7 +36,7 @@ MERCHANT_ROLES = ("owner", "manager")
 _hasher = PasswordHasher()
 # Checked for unknown logins so that a miss costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-_USER_COLUMNS = "id, email, role, merchant_id, active, session_epoch"
+USER_COLUMNS = "id, email, role, merchant_id, active"
 
 
 class UserError(ValueError):
@@ -49,7 +46,6 @@ class UserError(ValueError):
 class LoginResult(enum.Enum):
     OK = "ok"
     REFUSED = "refused"
-    LOCKED = "locked"
     INACTIVE = "inactive"
 
 
@@ -60,7 +56,6 @@ class WebUser:
     role: str
     merchant_id: int | None
     active: bool
-    session_epoch: int
 
     @classmethod
     def from_row(cls, row: Any) -> WebUser:
@@ -70,7 +65,6 @@ class WebUser:
             role=row["role"],
             merchant_id=row["merchant_id"],
             active=row["active"],
-            session_epoch=row["session_epoch"],
         )
 
 
@@ -160,7 +154,7 @@ async def add_user(
     try:
         row = await conn.fetchrow(
             "INSERT INTO web_users (email, password_hash, role, merchant_id)"
-            f" VALUES ($1, $2, $3, $4) RETURNING {_USER_COLUMNS}",
+            f" VALUES ($1, $2, $3, $4) RETURNING {USER_COLUMNS}",
             email,
             await hash_password(password),
             role,
@@ -174,7 +168,7 @@ async def add_user(
 async def list_users(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """Every user the connection may see, with their merchant's name, ops first."""
     rows = await conn.fetch(
-        "SELECT u.id, u.email, u.role, u.active, u.created_at, u.locked_until, m.name AS merchant"
+        "SELECT u.id, u.email, u.role, u.active, u.created_at, m.name AS merchant"
         " FROM web_users u LEFT JOIN merchants m ON m.id = u.merchant_id"
         " ORDER BY m.name NULLS FIRST, lower(u.email)"
     )
@@ -184,8 +178,7 @@ async def list_users(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 async def deactivate(conn: asyncpg.Connection, email: str) -> None:
     """Refuse the user's logins from now on and end their sessions."""
     done = await conn.fetchval(
-        "UPDATE web_users SET active = false, session_epoch = session_epoch + 1"
-        " WHERE lower(email) = lower($1) RETURNING true",
+        "UPDATE web_users SET active = false WHERE lower(email) = lower($1) RETURNING true",
         email,
     )
     if not done:
@@ -193,11 +186,10 @@ async def deactivate(conn: asyncpg.Connection, email: str) -> None:
 
 
 async def reset_password(conn: asyncpg.Connection, email: str, password: str) -> None:
-    """Give the user a new password, lift a lockout and end their sessions."""
+    """Give the user a new password and end their sessions."""
     check_new_password(password)
     done = await conn.fetchval(
-        "UPDATE web_users SET password_hash = $2, session_epoch = session_epoch + 1,"
-        " failed_logins = 0, locked_until = NULL WHERE lower(email) = lower($1) RETURNING true",
+        "UPDATE web_users SET password_hash = $2 WHERE lower(email) = lower($1) RETURNING true",
         email,
         await hash_password(password),
     )
@@ -205,48 +197,21 @@ async def reset_password(conn: asyncpg.Connection, email: str, password: str) ->
         raise UserError(f"no user {email!r}")
 
 
-async def session_user(pool: asyncpg.Pool, user_id: int, epoch: int) -> WebUser | None:
-    """The user a session names, while they are active and the session is not older than their
-    last deactivation or password reset."""
-    row = await pool.fetchrow(
-        f"SELECT {_USER_COLUMNS} FROM web_users WHERE id = $1 AND active AND session_epoch = $2",
-        user_id,
-        epoch,
-    )
-    return None if row is None else WebUser.from_row(row)
-
-
 async def check_login(
-    pool: asyncpg.Pool, email: str, password: str, now: datetime
+    pool: asyncpg.Pool, email: str, password: str
 ) -> tuple[LoginResult, WebUser | None]:
+    """Check a password (the caller has throttled the attempt). An unknown login costs as long
+    as a wrong password and answers the same."""
     row = await pool.fetchrow(
-        f"SELECT {_USER_COLUMNS}, password_hash, locked_until FROM web_users"
-        " WHERE lower(email) = lower($1)",
+        f"SELECT {USER_COLUMNS}, password_hash FROM web_users WHERE lower(email) = lower($1)",
         email,
     )
     if row is None:
         await _verify(_DUMMY_HASH, password)
         return LoginResult.REFUSED, None
-    if row["locked_until"] is not None and row["locked_until"] > now:
-        return LoginResult.LOCKED, None
-    if await _verify(row["password_hash"], password):
-        await pool.execute(
-            "UPDATE web_users SET failed_logins = 0, locked_until = NULL WHERE id = $1", row["id"]
-        )
-        # Only who knows the password learns that the user was deactivated.
-        if not row["active"]:
-            return LoginResult.INACTIVE, None
-        return LoginResult.OK, WebUser.from_row(row)
-    failures = await pool.fetchval(
-        "UPDATE web_users SET failed_logins = failed_logins + 1 WHERE id = $1"
-        " RETURNING failed_logins",
-        row["id"],
-    )
-    if failures >= MAX_FAILURES:
-        await pool.execute(
-            "UPDATE web_users SET failed_logins = 0, locked_until = $2 WHERE id = $1",
-            row["id"],
-            now + LOCKOUT,
-        )
-        return LoginResult.LOCKED, None
-    return LoginResult.REFUSED, None
+    if not await _verify(row["password_hash"], password):
+        return LoginResult.REFUSED, None
+    # Only who knows the password learns that the user was deactivated.
+    if not row["active"]:
+        return LoginResult.INACTIVE, None
+    return LoginResult.OK, WebUser.from_row(row)

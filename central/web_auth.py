@@ -1,10 +1,10 @@
 """Who is asking for a page: a session from central's own login, or a Supabase Auth bearer token.
 
-Both give the same claims (``central.tenancy``). A session names a user and the
-``session_epoch`` it was made in; every request checks both against the user's row, so a
-deactivation or a password reset ends the session at its next request. That check, like the
-login itself, runs as central's own role: it has to find the user before any claims exist. The
-page itself then runs its queries through ``as_user`` with the claims.
+Both give the same claims (``central.tenancy``). A session is a row of ``web_sessions``
+(``central.sessions``); every request looks it up with its user, so a logout, a deactivation or
+a password reset ends it at its next request. That check, like the login itself, runs as
+central's own role: it has to find the user before any claims exist. The page itself then runs
+its queries through ``as_user`` with the claims.
 
 ``page`` wraps a handler ``(request, who) -> response``: logged out → the login page; a merchant
 user on an ops page → 403. ``merchant_page`` wraps a page of the merchant's back office: for a
@@ -22,14 +22,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from central import sessions
 from central.context import central
 from central.csrf import bearer_token
 from central.templating import templates
 from central.tenancy import claims_of
 from central.tokens import TokenRefused
-from central.users import WebUser, session_user
-
-SESSION_USER = "user"
 
 Handler = Callable[[Request, "Principal"], Awaitable[Response]]
 # A back office page: the request, its user and the id of the user's merchant.
@@ -64,11 +62,6 @@ def home_of(role: str) -> str:
     return "/" if role == "ops" else "/merchant"
 
 
-def start_session(request: Request, user: WebUser) -> None:
-    request.session.clear()  # a fresh session (and CSRF token) for every login
-    request.session[SESSION_USER] = {"id": user.id, "epoch": user.session_epoch}
-
-
 async def signed_in(request: Request) -> Principal | None:
     """The request's user, or None when logged out; raises ``TokenRefused`` for a bad token."""
     ctx = central(request)
@@ -78,17 +71,8 @@ async def signed_in(request: Request) -> Principal | None:
             raise TokenRefused("this central accepts no bearer tokens")
         claims = await ctx.tokens.claims(token)
         return Principal(claims, str(claims.get("email") or claims["sub"]))
-    session = request.session.get(SESSION_USER)
-    if not isinstance(session, dict):
-        return None
-    user_id, epoch = session.get("id"), session.get("epoch")
-    user = None
-    if isinstance(user_id, int) and isinstance(epoch, int):
-        user = await session_user(ctx.pool, user_id, epoch)
-    if user is None:
-        request.session.clear()
-        return None
-    return Principal(claims_of(user), user.email)
+    user = await sessions.user_of(ctx.pool, request, ctx.now())
+    return None if user is None else Principal(claims_of(user), user.email)
 
 
 def page(*, ops_only: bool) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:

@@ -10,7 +10,6 @@ import os
 import shutil
 import sys
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ async def bitagora_central(database_url: str, *args: str, stdin: str = "") -> tu
 async def login(database_url: str, email: str, password: str) -> LoginResult:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
-        return (await check_login(pool, email, password, datetime.now(UTC)))[0]
+        return (await check_login(pool, email, password))[0]
     finally:
         await pool.close()
 

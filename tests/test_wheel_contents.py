@@ -52,6 +52,8 @@ def test_the_device_wheel_holds_the_appliance_and_central(wheel: zipfile.ZipFile
         "appliance/store/catalog.py",
         "central/cli.py",
         "central/serve.py",
+        "central/templates/base.html",
+        "central/static/central.css",  # the pages' style: the CSP allows no inline one
     ):
         assert expected in names
     assert any(n.startswith("central/migrations/") and n.endswith(".sql") for n in names)
