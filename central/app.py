@@ -21,7 +21,7 @@ from central import dashboard, login, merchant_page, sales_ledger, user_pages
 from central.config_documents import config_document
 from central.context import Central, central
 from central.csrf import CsrfRefused
-from central.db import apply_migrations, create_pool
+from central.db import create_pool
 from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
 from central.errors import ApiError, api_error_handler
@@ -29,6 +29,7 @@ from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics
+from central.schema import apply_migrations
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused

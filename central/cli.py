@@ -7,6 +7,7 @@ merchant's catalog.
     bitagora central catalog import --merchant NAME FILE.csv
     bitagora central catalog export --merchant NAME --out FILE.csv
     bitagora central config export --merchant NAME --out FILE.json   (for a USB stick)
+    bitagora central migrate status|up|down [--to N]                 (migrate_cli.py)
 
 ``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
 data in ``<data-dir>/central/pgdata``. The session secret lives in
@@ -131,8 +132,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def make_enrollment_code(database_url: str, merchant: str, ttl: timedelta) -> str:
-    from central.db import apply_migrations
     from central.enroll import create_code
+    from central.schema import apply_migrations
 
     conn = await asyncpg.connect(database_url)
     try:
@@ -160,7 +161,7 @@ def cmd_enroll_code(args: argparse.Namespace) -> int:
 async def _with_database(
     database_url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]
 ) -> T:
-    from central.db import apply_migrations
+    from central.schema import apply_migrations
 
     conn = await asyncpg.connect(database_url)
     try:
@@ -279,6 +280,9 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     from central.tenants_cli import add_tenant_parsers
 
     add_tenant_parsers(actions, data_dir_help)
+    from central.migrate_cli import add_migrate_parser
+
+    add_migrate_parser(actions, data_dir_help)
     catalog = actions.add_parser(
         "catalog",
         help="import or export a merchant's catalog (the device's CSV format, docs/CATALOG.md)",

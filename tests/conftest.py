@@ -88,7 +88,7 @@ def pg_tmp_path() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def central_template_db(pg_server: Any) -> str:
     """A database migrated once per session; each test's database is a copy of it."""
-    from central.db import apply_migrations
+    from central.schema import apply_migrations
     from central.users import ensure_ops_user
 
     async def build() -> None:

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from central.cli import add_central_parser
-from central.db import apply_migrations, list_migrations
+from central.schema import apply_migrations, list_migrations
 from central.users import LoginResult, check_login, hash_password
 
 pytestmark = pytest.mark.timeout(120)
