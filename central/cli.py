@@ -9,7 +9,8 @@ merchant's catalog.
     bitagora central config export --merchant NAME --out FILE.json   (for a USB stick)
     bitagora central migrate status|up|down [--to N]                 (migrate_cli.py)
 
-``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
+Settings are checked before anything starts (central/settings.py). ``DATABASE_URL`` selects the
+database; without it central runs an embedded PostgreSQL with its
 data in ``<data-dir>/central/pgdata``. The session secret lives in
 ``<data-dir>/central/session_secret`` (0600); a random first ops password, if central made one, in
 ``<data-dir>/central/ops_password`` (0600). The key that signs configuration documents is
@@ -32,9 +33,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from central.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +74,12 @@ def load_session_secret(directory: Path) -> str:
 @contextmanager
 def database(directory: Path) -> Iterator[str]:
     """``DATABASE_URL`` if set, else the embedded server on ``directory/pgdata``."""
+    from central.settings import database_url_problem, refuse
+
     url = os.environ.get("DATABASE_URL")
-    if url:
+    if url is not None:
+        if problem := database_url_problem(url):
+            refuse([problem])
         yield url
         return
     from central.db import EmbeddedPostgres
@@ -83,14 +91,41 @@ def database(directory: Path) -> Iterator[str]:
         server.close()
 
 
+async def _prepare(database_url: str, settings: Settings) -> None:
+    """Bring the schema up to date, or refuse to start (an edited migration, say); in
+    production, refuse to make a random first ops password."""
+    from central.schema import MigrationError, apply_migrations
+    from central.settings import refuse
+    from central.users import PASSWORD_ENV as OPS_PASSWORD_ENV
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        try:
+            await apply_migrations(conn)
+        except MigrationError as err:
+            print(f"bitagora central: cannot start: {err}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+        if settings.production and not os.environ.get(OPS_PASSWORD_ENV):
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM web_users WHERE role = 'ops')"
+            ):
+                refuse(
+                    [f"{OPS_PASSWORD_ENV}: production makes no random first ops password; set it"]
+                )
+    finally:
+        await conn.close()
+
+
 async def _serve(
-    database_url: str, session_secret: str, host: str, port: int, directory: Path
+    database_url: str, session_secret: str, host: str, port: int, settings: Settings
 ) -> None:
     from central.app import create_app
     from central.serve import start_server
     from central.signing_key import load_signing_key
     from central.tokens import JWKS_URL_ENV, SECRET_ENV
 
+    await _prepare(database_url, settings)
+    directory = settings.directory
     app = create_app(
         database_url,
         session_secret,
@@ -123,11 +158,16 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     # Until the event loop takes over SIGTERM, turn it into an exception so that the embedded
     # server started below is still stopped on the way out.
+    from central.settings import SettingsError, check, refuse
+
+    try:  # before anything else: a bad setting must not leave a database started or migrated
+        settings = check(central_dir(args.data_dir), args.port)
+    except SettingsError as err:
+        refuse(err.problems)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    directory = central_dir(args.data_dir)
-    secret = load_session_secret(directory)
-    with database(directory) as url:
-        asyncio.run(_serve(url, secret, args.host, args.port, directory))
+    secret = load_session_secret(settings.directory)
+    with database(settings.directory) as url:
+        asyncio.run(_serve(url, secret, args.host, args.port, settings))
     return 0
 
 
