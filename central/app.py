@@ -26,10 +26,12 @@ from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
 from central.errors import ApiError, api_error_handler
 from central.export import device_journal
+from central.health import healthz, readyz
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics
 from central.schema import apply_migrations
+from central.settings import HealthLimits
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
@@ -38,10 +40,6 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "bitagora_ops"
 SESSION_MAX_AGE_S = 12 * 3600
-
-
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
 
 
 async def metrics(request: Request) -> Response:
@@ -60,6 +58,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
     signing_key: Ed25519PrivateKey | None = None,
+    health: HealthLimits | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -67,7 +66,7 @@ def create_app(
     documents (``central.signing_key``); without one, a key made now lasts until central stops,
     and devices enrolled meanwhile refuse documents after a restart (tests use this). With
     ``supabase_jwt_secret`` or ``supabase_jwks_url``, pages also accept Supabase Auth access
-    tokens (``central.tokens``).
+    tokens (``central.tokens``). ``health`` is what ``/readyz`` checks beyond the database.
     """
     key = signing_key or Ed25519PrivateKey.generate()
     tokens = None
@@ -86,7 +85,14 @@ def create_app(
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), signing_key=key, tokens=tokens)
+            ctx = Central(
+                pool=pool,
+                clock=clock,
+                metrics=Metrics(),
+                signing_key=key,
+                tokens=tokens,
+                health=health or HealthLimits(),
+            )
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
@@ -102,6 +108,7 @@ def create_app(
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1/enroll", enroll, methods=["POST"]),
         Route("/api/v1/journal", push_journal, methods=["POST"]),
