@@ -5,7 +5,8 @@ central itself served by uvicorn on a free local port.
   in a folder of its own outside pytest's base temporary folder (``outside_basetemp``), so that
   two pytest runs on one machine do not pull each other's cluster away.
 - ``pg_tmp_path``: a temporary folder, outside pytest's too, for a test that starts its own.
-- ``central_db_url``: a fresh database with central's migrations applied, for one test.
+- ``central_db_url``: a fresh database with central's migrations applied, for one test;
+  ``empty_db_url``: one with nothing in it.
 - ``central_server``: the real central app on ``127.0.0.1:<free port>`` over that database; a
   ``CentralTestServer`` with ``base_url``, ``database_url``, ``ops_user``/``ops_password`` and
   ``await make_code(merchant)`` for enrollment codes; it accepts bearer tokens signed with
@@ -116,6 +117,19 @@ async def central_db_url(pg_server: Any, central_template_db: str) -> AsyncItera
     try:
         # Copying a migrated template takes milliseconds; migrating afresh would take longer.
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{central_template_db}"')
+        yield str(pg_server.get_uri(name))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_db_url(pg_server: Any) -> AsyncIterator[str]:
+    """A database with nothing in it, on the session's server (to migrate or restore into)."""
+    name = f"empty_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(pg_server.get_uri())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
         yield str(pg_server.get_uri(name))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -4,18 +4,13 @@ schema_migrations gains checksums; ``bitagora central migrate`` drives it all.""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 import shutil
-import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
+from central_helpers import bitagora_central
 
 from central.schema import (
     MigrationError,
@@ -61,18 +56,6 @@ SELECT coalesce(string_agg(fact, E'\n' ORDER BY fact), '') FROM (
 """
 
 
-@pytest.fixture
-async def fresh_db(pg_server: Any) -> AsyncIterator[str]:
-    name = f"migrations_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.get_uri())
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield str(pg_server.get_uri(name))
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def _state(conn: asyncpg.Connection) -> tuple[str, str | None]:
     """The schema, and the ops users: made before tenancy in ops_users, after it in web_users;
     rollbacks keep them."""
@@ -85,9 +68,9 @@ async def _state(conn: asyncpg.Connection) -> tuple[str, str | None]:
     return await conn.fetchval(SCHEMA), users
 
 
-async def test_all_apply_roll_back_and_apply_again(fresh_db: str) -> None:
+async def test_all_apply_roll_back_and_apply_again(empty_db_url: str) -> None:
     versions = ["0000", *(m.version for m in migration_files())]
-    conn = await asyncpg.connect(fresh_db)
+    conn = await asyncpg.connect(empty_db_url)
     try:
         await status(conn)  # the runner's own table, before any step
         # Roles belong to the server and outlive a rollback (0004): have it from the start.
@@ -127,9 +110,9 @@ def _copy_migrations(folder: Path) -> Path:
     return folder
 
 
-async def test_an_edited_applied_migration_is_refused(fresh_db: str, tmp_path: Path) -> None:
+async def test_an_edited_applied_migration_is_refused(empty_db_url: str, tmp_path: Path) -> None:
     folder = _copy_migrations(tmp_path / "migrations")
-    conn = await asyncpg.connect(fresh_db)
+    conn = await asyncpg.connect(empty_db_url)
     try:
         await apply_migrations(conn, folder)
         edited = next(folder.glob("0003_*.sql"))
@@ -146,9 +129,11 @@ async def test_an_edited_applied_migration_is_refused(fresh_db: str, tmp_path: P
         await conn.close()
 
 
-async def test_a_rollback_without_its_file_undoes_nothing(fresh_db: str, tmp_path: Path) -> None:
+async def test_a_rollback_without_its_file_undoes_nothing(
+    empty_db_url: str, tmp_path: Path
+) -> None:
     folder = _copy_migrations(tmp_path / "migrations")
-    conn = await asyncpg.connect(fresh_db)
+    conn = await asyncpg.connect(empty_db_url)
     try:
         await apply_migrations(conn, folder)
         next(folder.glob("0002_*.down.sql")).unlink()
@@ -159,9 +144,9 @@ async def test_a_rollback_without_its_file_undoes_nothing(fresh_db: str, tmp_pat
         await conn.close()
 
 
-async def test_an_older_schema_migrations_gains_checksums(fresh_db: str) -> None:
+async def test_an_older_schema_migrations_gains_checksums(empty_db_url: str) -> None:
     first = list_migrations()[0]
-    conn = await asyncpg.connect(fresh_db)
+    conn = await asyncpg.connect(empty_db_url)
     try:
         # As a central from before checksums left it: the table without the column.
         await conn.execute(
@@ -181,48 +166,33 @@ async def test_an_older_schema_migrations_gains_checksums(fresh_db: str) -> None
         await conn.close()
 
 
-async def _cli(database_url: str, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "BITAGORA_DATA_DIR"}
-    env["DATABASE_URL"] = database_url
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "central.cli",
-        "migrate",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def test_migrate_command(fresh_db: str) -> None:
+async def test_migrate_command(empty_db_url: str) -> None:
     names = [path.name for path in list_migrations()]
-    assert (await _cli(fresh_db, "up", "--to", "2"))[:2] == (
+    assert (await bitagora_central(empty_db_url, "migrate", "up", "--to", "2"))[:2] == (
         0,
         f"applied {names[0]}\napplied {names[1]}\n",
     )
-    code, out, _ = await _cli(fresh_db, "status")
+    code, out, _ = await bitagora_central(empty_db_url, "migrate", "status")
     assert code == 0
     assert out.splitlines() == [f"{names[0]}  applied", f"{names[1]}  applied"] + [
         f"{name}  pending" for name in names[2:]
     ]
-    assert (await _cli(fresh_db, "down"))[:2] == (0, f"rolled back {names[1]}\n")
-    code, out, _ = await _cli(fresh_db, "up")
+    assert (await bitagora_central(empty_db_url, "migrate", "down"))[:2] == (
+        0,
+        f"rolled back {names[1]}\n",
+    )
+    code, out, _ = await bitagora_central(empty_db_url, "migrate", "up")
     assert code == 0 and out.splitlines() == [f"applied {name}" for name in names[1:]]
-    code, out, _ = await _cli(fresh_db, "down", "--to", "0")
+    code, out, _ = await bitagora_central(empty_db_url, "migrate", "down", "--to", "0")
     assert code == 0 and out.splitlines() == [f"rolled back {name}" for name in reversed(names)]
 
-    conn = await asyncpg.connect(fresh_db)
+    conn = await asyncpg.connect(empty_db_url)
     try:
         await apply_migrations(conn)
         await conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = '0002'")
     finally:
         await conn.close()
-    code, out, err = await _cli(fresh_db, "status")
+    code, out, err = await bitagora_central(empty_db_url, "migrate", "status")
     assert code == 1 and f"error: migration {names[1]} was edited" in err
-    code, out, err = await _cli(fresh_db, "down")
+    code, out, err = await bitagora_central(empty_db_url, "migrate", "down")
     assert (code, out) == (1, "") and "was edited" in err and "Traceback" not in err
