@@ -8,6 +8,7 @@ merchant's catalog.
     bitagora central catalog export --merchant NAME --out FILE.csv
     bitagora central config export --merchant NAME --out FILE.json   (for a USB stick)
     bitagora central migrate status|up|down [--to N]                 (migrate_cli.py)
+    bitagora central backup … | restore FILE --identity KEYFILE      (backup_cli.py)
 
 Settings are checked before anything starts (central/settings.py). ``DATABASE_URL`` selects the
 database; without it central runs an embedded PostgreSQL with its
@@ -324,6 +325,9 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     from central.migrate_cli import add_migrate_parser
 
     add_migrate_parser(actions, data_dir_help)
+    from central.backup_cli import add_backup_parsers
+
+    add_backup_parsers(actions, data_dir_help)
     catalog = actions.add_parser(
         "catalog",
         help="import or export a merchant's catalog (the device's CSV format, docs/CATALOG.md)",

