@@ -1,6 +1,7 @@
 """Drill: back up central's database holding N signed journal records, restore it into an empty
 database and check it (row counts, every device's chain verified), with the real pg_dump and
-pg_restore of the embedded server. Prints the time of each half (docs/OPERATIONS.md, "Backups").
+pg_restore of the embedded server. Prints the time of each half (docs/OPERATIONS.md, "Backups of
+central's database").
 Usage: python bench/central_backup_drill.py [--records 100000] [--devices 10]
 """
 

@@ -247,7 +247,8 @@ def test_the_appliance_runs_without_writable_executable_memory(tmp_path: Path) -
 def test_the_central_backup_timer_verifies_and_runs_a_backup_the_cli_accepts(
     unit_root: Path,
 ) -> None:
-    """The example under systemd/ for central's host (docs/OPERATIONS.md, "Backups")."""
+    """The example under systemd/ for central's host (docs/OPERATIONS.md, "Backups of
+    central's database")."""
     units = ("central-backup.service", "central-backup.timer")
     for name in units:
         shutil.copy(SYSTEMD / name, unit_root / "etc/systemd/system" / name)
