@@ -25,7 +25,7 @@ import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -110,30 +110,31 @@ def central_template_db(pg_server: Any) -> str:
     return TEMPLATE_DB
 
 
-@pytest.fixture
-async def central_db_url(pg_server: Any, central_template_db: str) -> AsyncIterator[str]:
-    name = f"central_{uuid.uuid4().hex[:16]}"
+@asynccontextmanager
+async def _database(pg_server: Any, prefix: str, template: str | None) -> AsyncIterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(pg_server.get_uri())
     try:
-        # Copying a migrated template takes milliseconds; migrating afresh would take longer.
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{central_template_db}"')
+        copied = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copied}')
         yield str(pg_server.get_uri(name))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def central_db_url(pg_server: Any, central_template_db: str) -> AsyncIterator[str]:
+    # Copying a migrated template takes milliseconds; migrating afresh would take longer.
+    async with _database(pg_server, "central", central_template_db) as url:
+        yield url
 
 
 @pytest.fixture
 async def empty_db_url(pg_server: Any) -> AsyncIterator[str]:
     """A database with nothing in it, on the session's server (to migrate or restore into)."""
-    name = f"empty_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(pg_server.get_uri())
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield str(pg_server.get_uri(name))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with _database(pg_server, "empty", None) as url:
+        yield url
 
 
 @dataclass
