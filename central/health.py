@@ -42,7 +42,13 @@ async def readyz(request: Request) -> Response:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             async with ctx.pool.acquire() as conn:
                 rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
-                last_backup = await conn.fetchval("SELECT max(finished_at) FROM central_backups")
+                last_backup = None  # also when the table is still to come (a pending migration)
+                if limits.backup_max_age_s is not None and await conn.fetchval(
+                    "SELECT to_regclass('central_backups') IS NOT NULL"
+                ):
+                    last_backup = await conn.fetchval(
+                        "SELECT max(finished_at) FROM central_backups"
+                    )
     except TimeoutError:
         result("database", f"no answer within {CHECK_TIMEOUT_S * 1000:.0f} ms")
     except Exception as err:  # whatever the database does wrong, central is not ready

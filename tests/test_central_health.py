@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from central.app import create_app
 from central.db import EmbeddedPostgres
-from central.schema import apply_migrations
+from central.schema import apply_migrations, migration_files, roll_back
 from central.serve import RunningServer, start_server
 from central.settings import HealthLimits
 
@@ -99,6 +99,15 @@ async def test_each_failed_check_is_named(
     assert body["checks"]["disk"].endswith(f"below {2**62 // 2**20} MiB")
     app.state.central.health = limits
     assert (await _ready(client))[0] == 200
+
+    # Before migration 0008 there is nowhere to record a backup: a pending migration, no error.
+    versions = [m.version for m in migration_files()]
+    await roll_back(conn, versions[versions.index("0008") - 1])
+    status, body, _ = await _ready(client)
+    assert (status, body["failed"]) == (503, ["migrations", "backup"])
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["migrations"].startswith("0008_backups.sql is pending")
+    await apply_migrations(conn)
 
 
 async def test_with_postgresql_stopped_readiness_fails_fast(pg_tmp_path: Path) -> None:
