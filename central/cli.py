@@ -136,7 +136,15 @@ async def _serve(
         supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
         health=settings.health,
     )
-    running = await start_server(app, host, port, log_level="info")
+    try:
+        running = await start_server(app, host, port, log_level="info")
+    except RuntimeError as err:  # uvicorn has logged why (a --port in use, say)
+        print(
+            f"bitagora central: {err}: see the error above (--host {host} --port {port})",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(1) from None
     print(f"central listening on {running.base_url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

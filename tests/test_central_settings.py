@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,18 @@ async def test_production_refuses_to_make_a_random_ops_password(
     assert "BITAGORA_OPS_PASSWORD: production makes no random first ops password" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (pg_tmp_path / "central" / "ops_password").exists()
+
+
+async def test_a_port_in_use_is_one_line_not_a_traceback(
+    central_db_url: str, pg_tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = await asyncio.to_thread(
+            _run, pg_tmp_path, "--port", port, DATABASE_URL=central_db_url
+        )
+    assert done.returncode == 1
+    assert "address already in use" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.rstrip().endswith(f"see the error above (--host 127.0.0.1 --port {port})")
