@@ -196,3 +196,20 @@ async def test_migrate_command(empty_db_url: str) -> None:
     assert code == 1 and f"error: migration {names[1]} was edited" in err
     code, out, err = await bitagora_central(empty_db_url, "migrate", "down")
     assert (code, out) == (1, "") and "was edited" in err and "Traceback" not in err
+
+
+async def test_central_refuses_to_start_over_an_edited_migration(
+    central_db_url: str, pg_tmp_path: Path
+) -> None:
+    conn = await asyncpg.connect(central_db_url)
+    try:
+        await conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = '0002'")
+    finally:
+        await conn.close()
+    code, out, err = await bitagora_central(
+        central_db_url, "--data-dir", str(pg_tmp_path), "--port", "0"
+    )
+    name = list_migrations()[1].name
+    assert (code, out) == (1, "")
+    assert err.startswith(f"bitagora central: cannot start: migration {name} was edited after")
+    assert "Traceback" not in err
