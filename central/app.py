@@ -34,26 +34,25 @@ from central import (
 from central.config_documents import config_document
 from central.context import Central, central
 from central.csrf import CsrfRefused, SameOriginMiddleware, bearer_token
-from central.db import apply_migrations, create_pool
+from central.db import create_pool
 from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
 from central.errors import ApiError, api_error_handler
 from central.export import device_journal
+from central.health import healthz, readyz
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics, RequestTimer
+from central.schema import apply_migrations
 from central.security_headers import SecurityHeadersMiddleware
 from central.sessions import SessionMiddleware
+from central.settings import HealthLimits
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
 from central.web_settings import METRICS_TOKEN_ENV, WebSettings
 
 log = logging.getLogger(__name__)
-
-
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
 
 
 def metrics_endpoint(token: str | None) -> Callable[[Request], Awaitable[Response]]:
@@ -87,6 +86,7 @@ def create_app(
     nonce_prune_interval_s: float = 60.0,
     signing_key: Ed25519PrivateKey | None = None,
     web: WebSettings | None = None,
+    health: HealthLimits | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -95,7 +95,8 @@ def create_app(
     and devices enrolled meanwhile refuse documents after a restart (tests use this). With
     ``supabase_jwt_secret`` or ``supabase_jwks_url``, pages also accept Supabase Auth access
     tokens (``central.tokens``). ``web`` holds the public URL, the CORS allow-list and the
-    metrics token (``central.web_settings``; none of them by default).
+    metrics token (``central.web_settings``; none of them by default). ``health`` is what
+    ``/readyz`` checks beyond the database.
     """
     web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
@@ -122,6 +123,7 @@ def create_app(
                 signing_key=key,
                 csrf_key=hashlib.sha256(b"bitagora csrf " + session_secret.encode()).digest(),
                 tokens=tokens,
+                health=health or HealthLimits(),
             )
             app.state.central = ctx
             pruner = asyncio.create_task(
@@ -138,6 +140,7 @@ def create_app(
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(web.metrics_token), methods=["GET"]),
         Route("/api/v1/enroll", enroll, methods=["POST"]),
         Route("/api/v1/journal", push_journal, methods=["POST"]),

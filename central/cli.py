@@ -7,8 +7,11 @@ merchant's catalog.
     bitagora central catalog import --merchant NAME FILE.csv
     bitagora central catalog export --merchant NAME --out FILE.csv
     bitagora central config export --merchant NAME --out FILE.json   (for a USB stick)
+    bitagora central migrate status|up|down [--to N]                 (migrate_cli.py)
+    bitagora central backup … | restore FILE --identity KEYFILE      (backup_cli.py)
 
-``DATABASE_URL`` selects the database; without it central runs an embedded PostgreSQL with its
+Settings are checked before anything starts (central/settings.py). ``DATABASE_URL`` selects the
+database; without it central runs an embedded PostgreSQL with its
 data in ``<data-dir>/central/pgdata``. The session secret lives in
 ``<data-dir>/central/session_secret`` (0600); a random first ops password, if central made one, in
 ``<data-dir>/central/ops_password`` (0600). The key that signs configuration documents is
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncpg
 
 if TYPE_CHECKING:
-    from central.web_settings import WebSettings
+    from central.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +75,12 @@ def load_session_secret(directory: Path) -> str:
 @contextmanager
 def database(directory: Path) -> Iterator[str]:
     """``DATABASE_URL`` if set, else the embedded server on ``directory/pgdata``."""
+    from central.settings import database_url_problem, refuse
+
     url = os.environ.get("DATABASE_URL")
-    if url:
+    if url is not None:
+        if problem := database_url_problem(url):
+            refuse([problem])
         yield url
         return
     from central.db import EmbeddedPostgres
@@ -85,29 +92,60 @@ def database(directory: Path) -> Iterator[str]:
         server.close()
 
 
+async def _prepare(database_url: str, settings: Settings) -> None:
+    """Bring the schema up to date, or refuse to start (an edited migration, say); in
+    production, refuse to make a random first ops password."""
+    from central.schema import MigrationError, apply_migrations
+    from central.settings import refuse
+    from central.users import PASSWORD_ENV as OPS_PASSWORD_ENV
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        try:
+            await apply_migrations(conn)
+        except MigrationError as err:
+            print(f"bitagora central: cannot start: {err}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+        if settings.production and not os.environ.get(OPS_PASSWORD_ENV):
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM web_users WHERE role = 'ops')"
+            ):
+                refuse(
+                    [f"{OPS_PASSWORD_ENV}: production makes no random first ops password; set it"]
+                )
+    finally:
+        await conn.close()
+
+
 async def _serve(
-    database_url: str,
-    session_secret: str,
-    host: str,
-    port: int,
-    directory: Path,
-    web: WebSettings,
+    database_url: str, session_secret: str, host: str, port: int, settings: Settings
 ) -> None:
     from central.app import create_app
     from central.serve import start_server
     from central.signing_key import load_signing_key
     from central.tokens import JWKS_URL_ENV, SECRET_ENV
 
+    await _prepare(database_url, settings)
+    directory = settings.directory
     app = create_app(
         database_url,
         session_secret,
-        web=web,
+        web=settings.web,
         ops_password_file=directory / OPS_PASSWORD_FILE,
         signing_key=load_signing_key(directory),
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
         supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
+        health=settings.health,
     )
-    running = await start_server(app, host, port, log_level="info")
+    try:
+        running = await start_server(app, host, port, log_level="info")
+    except RuntimeError as err:  # uvicorn has logged why (a --port in use, say)
+        print(
+            f"bitagora central: {err}: see the error above (--host {host} --port {port})",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(1) from None
     print(f"central listening on {running.base_url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,31 +169,29 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     # Until the event loop takes over SIGTERM, turn it into an exception so that the embedded
     # server started below is still stopped on the way out.
+    from central.settings import SettingsError, check, refuse
+
+    try:  # before anything else: a bad setting must not leave a database started or migrated
+        settings = check(central_dir(args.data_dir), args.port)
+    except SettingsError as err:
+        refuse(err.problems)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     from central.error_reporting import DSN_ENV, report_errors
-    from central.web_settings import WebSettings
 
-    try:
-        web = WebSettings.from_env(os.environ)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     if os.environ.get(DSN_ENV):
         try:
             report_errors(os.environ[DSN_ENV])
         except ValueError as err:  # sentry-sdk's BadDsn
-            print(f"error: {DSN_ENV}: {err}", file=sys.stderr)
-            return 2
-    directory = central_dir(args.data_dir)
-    secret = load_session_secret(directory)
-    with database(directory) as url:
-        asyncio.run(_serve(url, secret, args.host, args.port, directory, web))
+            refuse([f"{DSN_ENV}: {err}"])
+    secret = load_session_secret(settings.directory)
+    with database(settings.directory) as url:
+        asyncio.run(_serve(url, secret, args.host, args.port, settings))
     return 0
 
 
 async def make_enrollment_code(database_url: str, merchant: str, ttl: timedelta) -> str:
-    from central.db import apply_migrations
     from central.enroll import create_code
+    from central.schema import apply_migrations
 
     conn = await asyncpg.connect(database_url)
     try:
@@ -183,7 +219,7 @@ def cmd_enroll_code(args: argparse.Namespace) -> int:
 async def _with_database(
     database_url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]
 ) -> T:
-    from central.db import apply_migrations
+    from central.schema import apply_migrations
 
     conn = await asyncpg.connect(database_url)
     try:
@@ -302,6 +338,12 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     from central.tenants_cli import add_tenant_parsers
 
     add_tenant_parsers(actions, data_dir_help)
+    from central.migrate_cli import add_migrate_parser
+
+    add_migrate_parser(actions, data_dir_help)
+    from central.backup_cli import add_backup_parsers
+
+    add_backup_parsers(actions, data_dir_help)
     catalog = actions.add_parser(
         "catalog",
         help="import or export a merchant's catalog (the device's CSV format, docs/CATALOG.md)",

@@ -1,6 +1,6 @@
 """What every central handler needs, set up by the lifespan: the pool, the clock, the metrics,
-the signing key, the key of the forms' CSRF tokens and the bearer token verifier (None when
-central accepts no Supabase Auth tokens)."""
+the signing key, the key of the forms' CSRF tokens, the bearer token verifier (None when
+central accepts no Supabase Auth tokens) and readiness's limits."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 
 from central.metrics import Metrics
+from central.settings import HealthLimits
 from central.tokens import TokenVerifier
 
 
@@ -27,6 +28,8 @@ class Central:
     # Makes each browser session's CSRF token (central/csrf.py).
     csrf_key: bytes
     tokens: TokenVerifier | None = None
+    # What readiness checks beyond the database (central/health.py).
+    health: HealthLimits = HealthLimits()
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

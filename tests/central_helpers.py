@@ -1,9 +1,13 @@
-"""Central's web pages from a test: the CSRF token of a page's forms, logging in as a browser
-does (the login form first, for its token), bearer tokens signed as Supabase Auth signs them."""
+"""Central from a test: the CSRF token of a page's forms, logging in as a browser does (the
+login form first, for its token), bearer tokens signed as Supabase Auth signs them, and
+``bitagora central …`` run as a process on a database."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 import time
 from typing import Any
 
@@ -58,3 +62,21 @@ def supabase_token(
     }
     headers = {"kid": kid} if kid else None
     return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
+
+
+async def bitagora_central(database_url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "BITAGORA_DATA_DIR"}
+    env["DATABASE_URL"] = database_url
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "central.cli",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

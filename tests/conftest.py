@@ -5,7 +5,8 @@ central itself served by uvicorn on a free local port.
   in a folder of its own outside pytest's base temporary folder (``outside_basetemp``), so that
   two pytest runs on one machine do not pull each other's cluster away.
 - ``pg_tmp_path``: a temporary folder, outside pytest's too, for a test that starts its own.
-- ``central_db_url``: a fresh database with central's migrations applied, for one test.
+- ``central_db_url``: a fresh database with central's migrations applied, for one test;
+  ``empty_db_url``: one with nothing in it.
 - ``central_server``: the real central app on ``127.0.0.1:<free port>`` over that database; a
   ``CentralTestServer`` with ``base_url``, ``database_url``, ``ops_user``/``ops_password`` and
   ``await make_code(merchant)`` for enrollment codes; it accepts bearer tokens signed with
@@ -25,7 +26,7 @@ import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -90,7 +91,7 @@ def pg_tmp_path() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def central_template_db(pg_server: Any) -> str:
     """A database migrated once per session; each test's database is a copy of it."""
-    from central.db import apply_migrations
+    from central.schema import apply_migrations
     from central.users import ensure_ops_user
 
     async def build() -> None:
@@ -111,17 +112,31 @@ def central_template_db(pg_server: Any) -> str:
     return TEMPLATE_DB
 
 
-@pytest.fixture
-async def central_db_url(pg_server: Any, central_template_db: str) -> AsyncIterator[str]:
-    name = f"central_{uuid.uuid4().hex[:16]}"
+@asynccontextmanager
+async def _database(pg_server: Any, prefix: str, template: str | None) -> AsyncIterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(pg_server.get_uri())
     try:
-        # Copying a migrated template takes milliseconds; migrating afresh would take longer.
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{central_template_db}"')
+        copied = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copied}')
         yield str(pg_server.get_uri(name))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def central_db_url(pg_server: Any, central_template_db: str) -> AsyncIterator[str]:
+    # Copying a migrated template takes milliseconds; migrating afresh would take longer.
+    async with _database(pg_server, "central", central_template_db) as url:
+        yield url
+
+
+@pytest.fixture
+async def empty_db_url(pg_server: Any) -> AsyncIterator[str]:
+    """A database with nothing in it, on the session's server (to migrate or restore into)."""
+    async with _database(pg_server, "empty", None) as url:
+        yield url
 
 
 @dataclass

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bitagora_protocol.journal import public_key_bytes
 from central.cli import add_central_parser, load_session_secret
-from central.db import apply_migrations, list_migrations
+from central.schema import apply_migrations, list_migrations
 
 pytestmark = pytest.mark.timeout(90)
 CODE = re.compile(r"^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$")

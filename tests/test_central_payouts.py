@@ -17,7 +17,7 @@ import pytest
 from central_helpers import log_in
 
 from bitagora_protocol.journal import canonical_json
-from central.db import apply_migrations, list_migrations
+from central.schema import apply_migrations, list_migrations
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer, SimDevice

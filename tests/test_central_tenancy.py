@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from central.db import apply_migrations
+from central.schema import apply_migrations
 from central.tenancy import as_user
 from central.users import add_user
 

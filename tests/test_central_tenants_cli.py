@@ -5,40 +5,20 @@ central."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import shutil
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from central_helpers import bitagora_central
 
 from central.cli import add_central_parser
-from central.db import apply_migrations, list_migrations
+from central.schema import apply_migrations, list_migrations
 from central.users import LoginResult, check_login, hash_password
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def bitagora_central(database_url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "BITAGORA_DATA_DIR"}
-    env["DATABASE_URL"] = database_url
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "central.cli",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def login(database_url: str, email: str, password: str) -> LoginResult:

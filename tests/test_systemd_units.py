@@ -242,3 +242,24 @@ def test_the_appliance_runs_without_writable_executable_memory(tmp_path: Path) -
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "demo OK" in result.stdout
+
+
+def test_the_central_backup_timer_verifies_and_runs_a_backup_the_cli_accepts(
+    unit_root: Path,
+) -> None:
+    """The example under systemd/ for central's host (docs/OPERATIONS.md, "Backups of
+    central's database")."""
+    units = ("central-backup.service", "central-backup.timer")
+    for name in units:
+        shutil.copy(SYSTEMD / name, unit_root / "etc/systemd/system" / name)
+    result = analyze("verify", "--man=no", f"--root={unit_root}", *units)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert unit_settings("central-backup.timer")["OnCalendar"] == ["00/4:15"]
+    (command,) = unit_settings("central-backup.service")["ExecStart"]
+    argv = shlex.split(command)
+    assert argv[:3] == [EXECUTABLE, "central", "backup"]
+    from appliance.cli import build_parser
+
+    args = build_parser(argv[1:]).parse_args(argv[1:])
+    assert args.func.__name__ == "cmd_backup"
+    assert (args.keep, args.keep_days) == (180, 30.0)

@@ -56,7 +56,11 @@ def test_the_device_wheel_holds_the_appliance_and_central(wheel: zipfile.ZipFile
         "central/static/central.css",  # the pages' style: the CSP allows no inline one
     ):
         assert expected in names
-    assert any(n.startswith("central/migrations/") and n.endswith(".sql") for n in names)
+    migrations = {n for n in names if n.startswith("central/migrations/") and n.endswith(".sql")}
+    ups = {n for n in migrations if not n.endswith(".down.sql")}
+    assert ups
+    # Every step carries its rollback, for `bitagora central migrate down` on an installed central.
+    assert {n.removesuffix(".sql") + ".down.sql" for n in ups} == migrations - ups
 
 
 def test_the_device_wheel_has_no_development_tools(wheel: zipfile.ZipFile) -> None:
