@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import HTTPConnection, Request
@@ -27,10 +26,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from central.context import central
 from central.sessions import session_cookie
+from central.web_settings import origin_of
 
 FIELD = "csrf"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class CsrfRefused(Exception):
@@ -59,21 +58,6 @@ async def checked_form(request: Request) -> FormData:
     ):
         raise CsrfRefused
     return form
-
-
-def origin_of(url: str) -> str | None:
-    """``scheme://host[:port]`` of a URL, lower case, default port left out; None if it has
-    none (``null``, a relative or malformed URL)."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme, host = parts.scheme.lower(), (parts.hostname or "")
-    if scheme not in _DEFAULT_PORTS or not host:
-        return None
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}" + (f":{port}" if port and port != _DEFAULT_PORTS[scheme] else "")
 
 
 class SameOriginMiddleware:

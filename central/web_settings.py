@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from central.csrf import origin_of
+from urllib.parse import urlsplit
 
 PUBLIC_URL_ENV = "BITAGORA_CENTRAL_PUBLIC_URL"
 CORS_ORIGINS_ENV = "BITAGORA_CENTRAL_CORS_ORIGINS"
@@ -48,3 +47,21 @@ class WebSettings:
         if token is not None and len(token) < MIN_METRICS_TOKEN:
             raise ValueError(f"{METRICS_TOKEN_ENV}: use at least {MIN_METRICS_TOKEN} characters")
         return cls(public_url, origins, token)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, lower case, default port left out; None if it has
+    none (``null``, a relative or malformed URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port and port != _DEFAULT_PORTS[scheme] else "")

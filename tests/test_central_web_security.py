@@ -347,5 +347,5 @@ async def test_a_bad_setting_stops_central_before_it_starts(
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
-    assert err.decode().startswith(f"error: {variable}: ")
+    assert err.decode().startswith(f"bitagora central: configuration refused:\n  {variable}: ")
     assert not (tmp_path / "central" / "pgdata").exists()  # no database was started
