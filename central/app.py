@@ -29,6 +29,7 @@ from central.export import device_journal
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics
+from central.stripe_webhooks import stripe_webhook
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
@@ -59,6 +60,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     nonce_prune_interval_s: float = 60.0,
     signing_key: Ed25519PrivateKey | None = None,
+    stripe_webhook_secret: str | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -66,7 +68,8 @@ def create_app(
     documents (``central.signing_key``); without one, a key made now lasts until central stops,
     and devices enrolled meanwhile refuse documents after a restart (tests use this). With
     ``supabase_jwt_secret`` or ``supabase_jwks_url``, pages also accept Supabase Auth access
-    tokens (``central.tokens``).
+    tokens (``central.tokens``). ``stripe_webhook_secret`` (the endpoint's ``whsec_…``) lets
+    ``/v1/webhooks/stripe`` take in Stripe's events (``central.stripe_webhooks``).
     """
     key = signing_key or Ed25519PrivateKey.generate()
     tokens = None
@@ -85,7 +88,14 @@ def create_app(
             generated = await ensure_ops_user(pool, ops_password)
             if generated is not None:
                 keep_generated_password(generated, ops_password_file)
-            ctx = Central(pool=pool, clock=clock, metrics=Metrics(), signing_key=key, tokens=tokens)
+            ctx = Central(
+                pool=pool,
+                clock=clock,
+                metrics=Metrics(),
+                signing_key=key,
+                tokens=tokens,
+                stripe_webhook_secret=stripe_webhook_secret,
+            )
             app.state.central = ctx
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
@@ -106,11 +116,13 @@ def create_app(
         Route("/api/v1/journal", push_journal, methods=["POST"]),
         Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
         Route("/api/v1/config", config_document, methods=["GET"]),
+        Route("/v1/webhooks/stripe", stripe_webhook, methods=["POST"]),
         Route("/", dashboard.index, methods=["GET"]),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
+        Route("/stripe", dashboard.stripe_page, methods=["GET"]),
         Route("/users", user_pages.users_page, methods=["GET"]),
         Route("/users", user_pages.add_user_form, methods=["POST"]),
         Route("/users/deactivate", user_pages.deactivate_form, methods=["POST"]),

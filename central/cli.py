@@ -97,6 +97,7 @@ async def _serve(
         signing_key=load_signing_key(directory),
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
         supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
     )
     running = await start_server(app, host, port, log_level="info")
     print(f"central listening on {running.base_url}", flush=True)

@@ -1,6 +1,6 @@
 """What every central handler needs, set up by the lifespan: the pool, the clock, the metrics,
-the signing key and the bearer token verifier (None when central accepts no Supabase Auth
-tokens)."""
+the signing key, the bearer token verifier (None when central accepts no Supabase Auth
+tokens) and Stripe's webhook secret."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class Central:
     # Signs the configuration documents devices apply (central/signing_key.py).
     signing_key: Ed25519PrivateKey
     tokens: TokenVerifier | None = None
+    # Verifies Stripe's webhook deliveries (central/stripe_webhooks.py); None refuses them.
+    stripe_webhook_secret: str | None = None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

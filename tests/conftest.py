@@ -9,7 +9,8 @@ central itself served by uvicorn on a free local port.
 - ``central_server``: the real central app on ``127.0.0.1:<free port>`` over that database; a
   ``CentralTestServer`` with ``base_url``, ``database_url``, ``ops_user``/``ops_password`` and
   ``await make_code(merchant)`` for enrollment codes; it accepts bearer tokens signed with
-  ``SUPABASE_JWT_SECRET`` (tests/central_helpers.py ``supabase_token``).
+  ``SUPABASE_JWT_SECRET`` (tests/central_helpers.py ``supabase_token``) and Stripe webhook
+  events signed with ``STRIPE_WEBHOOK_SECRET``.
 - ``make_device``: a factory of ``SimDevice`` (Ed25519 key, journal sealing, signed requests).
 """
 
@@ -47,6 +48,7 @@ from bitagora_protocol.journal import (
 TEMPLATE_DB = "central_template"
 OPS_PASSWORD = "central-test-password"
 SUPABASE_JWT_SECRET = "test-supabase-jwt-secret-at-least-32-bytes-long"
+STRIPE_WEBHOOK_SECRET = "whsec_test_central_webhook_secret"
 
 
 @contextmanager
@@ -151,6 +153,7 @@ async def central_server(central_db_url: str) -> AsyncIterator[CentralTestServer
         secrets.token_urlsafe(16),
         ops_password=OPS_PASSWORD,
         supabase_jwt_secret=SUPABASE_JWT_SECRET,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
     )
     running = await start_server(app, "127.0.0.1", 0)
     try:

@@ -1,0 +1,281 @@
+"""Stripe webhooks on central: events signed as Stripe signs them are taken in once by event id,
+a bad or stale signature is refused, and ops see every dispute with the sale it hits and every
+refund at Stripe that no device reported. Real HTTP against the live central on PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import httpx
+import pytest
+from central_helpers import log_in
+from conftest import STRIPE_WEBHOOK_SECRET
+
+if TYPE_CHECKING:
+    from conftest import CentralTestServer, SimDevice
+
+pytestmark = pytest.mark.timeout(60)
+
+WEBHOOK = "/v1/webhooks/stripe"
+
+
+def stripe_id(prefix: str) -> str:
+    """An id shaped like Stripe's (``pi_3Q…``, ``re_3Q…``, ``evt_1Q…``)."""
+    return f"{prefix}_3Q{secrets.token_hex(11)}"
+
+
+def event(kind: str, obj: dict[str, Any], event_id: str | None = None) -> bytes:
+    """A webhook event as Stripe sends it (API version 2025-…, snapshot payload)."""
+    return json.dumps(
+        {
+            "id": event_id or stripe_id("evt"),
+            "object": "event",
+            "api_version": "2025-08-27.basil",
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": kind,
+            "data": {"object": obj},
+        },
+        indent=2,
+    ).encode()
+
+
+def signature(payload: bytes, secret: str = STRIPE_WEBHOOK_SECRET, at: int | None = None) -> str:
+    """``Stripe-Signature`` as Stripe computes it: HMAC-SHA256 of ``"<t>.<body>"``, hex, v1."""
+    t = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+async def deliver(
+    client: httpx.AsyncClient, payload: bytes, sig: str | None = None
+) -> httpx.Response:
+    return await client.post(
+        WEBHOOK,
+        content=payload,
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": signature(payload) if sig is None else sig,
+        },
+    )
+
+
+def dispute(intent: str, amount: int = 1250) -> dict[str, Any]:
+    return {
+        "id": stripe_id("dp"),
+        "object": "dispute",
+        "amount": amount,
+        "currency": "eur",
+        "charge": stripe_id("ch"),
+        "payment_intent": intent,
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }
+
+
+def refund(intent: str, refund_id: str, amount: int, status: str = "succeeded") -> dict[str, Any]:
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "currency": "eur",
+        "charge": stripe_id("ch"),
+        "payment_intent": intent,
+        "reason": "requested_by_customer",
+        "status": status,
+    }
+
+
+def card_sale(device: SimDevice, sale_id: str, intent: str, amount: int) -> None:
+    device.seal(
+        "sale",
+        {
+            "sale_id": sale_id,
+            "currency": "EUR",
+            "total": {"minor": amount, "currency": "EUR"},
+            "lines": [],
+            "payments": [
+                {
+                    "method": "card",
+                    "amount": amount,
+                    "tendered": None,
+                    "change": None,
+                    "brand": "visa",
+                    "last4": "4242",
+                    "payment_intent": intent,
+                    "charge": stripe_id("ch"),
+                    "capture": "automatic",
+                }
+            ],
+        },
+    )
+
+
+def card_refund(device: SimDevice, sale_id: str, intent: str, refund_id: str, amount: int) -> None:
+    device.seal(
+        "refund",
+        {
+            "refund_id": secrets.token_hex(8),
+            "sale_id": sale_id,
+            "original_seq": 1,
+            "currency": "EUR",
+            "total": {"minor": amount, "currency": "EUR"},
+            "lines": [],
+            "payments": [
+                {
+                    "method": "card",
+                    "amount": amount,
+                    "payment_intent": intent,
+                    "refund_id": refund_id,
+                }
+            ],
+        },
+    )
+
+
+@pytest.fixture
+async def ops(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
+        login = await log_in(http, central_server.ops_user, central_server.ops_password)
+        assert login.status_code == 303
+        yield http
+
+
+async def test_a_dispute_on_a_reported_sale_is_shown_to_ops_with_the_sale(
+    ops: httpx.AsyncClient,
+    central_server: CentralTestServer,
+    make_device: Callable[[], SimDevice],
+) -> None:
+    till = make_device()
+    assert (await till.enroll(ops, await central_server.make_code("Café <Sol>"))).status_code == 201
+    intent = stripe_id("pi")
+    card_sale(till, "sale-<1>", intent, 1250)
+    assert (await till.push(ops)).json() == {"held_seq": 1}
+
+    case = dispute(intent)
+    answer = await deliver(ops, event("charge.dispute.created", case))
+    assert answer.status_code == 200 and answer.json() == {"received": True, "duplicate": False}
+
+    page = (await ops.get("/stripe")).text
+    assert case["id"] in page and "needs_response" in page and "fraudulent" in page
+    assert "€12.50" in page and intent in page
+    # the sale as the device reported it, its merchant's and sale's names escaped
+    assert "Café &lt;Sol&gt;" in page and f"<code>{till.device_id}</code> #1" in page
+    assert "sale <code>sale-&lt;1&gt;</code>" in page and "<Sol>" not in page
+    assert "no sale reported" not in page
+
+    # the newest event of a dispute gives its state; a dispute on no reported sale says so
+    closed = {**case, "status": "lost"}
+    stranger = dispute(stripe_id("pi"))
+    assert (await deliver(ops, event("charge.dispute.closed", closed))).status_code == 200
+    assert (await deliver(ops, event("charge.dispute.created", stranger))).status_code == 200
+    page = (await ops.get("/stripe")).text
+    assert page.count(case["id"]) == 1 and "lost" in page and "needs_response" in page
+    assert stranger["id"] in page and "no sale reported" in page
+    assert '<a href="/stripe">' in (await ops.get("/")).text
+
+
+async def test_a_bad_or_stale_signature_is_refused_and_nothing_kept(
+    ops: httpx.AsyncClient, central_server: CentralTestServer
+) -> None:
+    payload = event("charge.dispute.created", dispute(stripe_id("pi")))
+    other_secret = signature(payload, secret="whsec_someone_else")
+    stale = signature(payload, at=int(time.time()) - 600)  # Stripe's tolerance is 300 s
+    tampered = payload.replace(b'"amount": 1250', b'"amount": 1')
+    for body, sig in (
+        (payload, other_secret),
+        (payload, stale),
+        (payload, ""),
+        (payload, "garbage"),
+        (tampered, signature(payload)),
+        (b"\xff\xfe not json", signature(b"\xff\xfe not json")),
+    ):
+        answer = await deliver(ops, body, sig)
+        assert answer.status_code == 400, sig
+        assert answer.json() == {"error": "bad_signature"}
+    conn = await asyncpg.connect(central_server.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM stripe_events") == 0
+    finally:
+        await conn.close()
+    assert "No dispute." in (await ops.get("/stripe")).text
+
+
+async def test_a_replayed_event_is_processed_once(
+    ops: httpx.AsyncClient, central_server: CentralTestServer
+) -> None:
+    event_id = stripe_id("evt")
+    case = dispute(stripe_id("pi"))
+    first = await deliver(ops, event("charge.dispute.created", case, event_id))
+    # Stripe redelivers the same event (same id), signed afresh
+    again = await deliver(ops, event("charge.dispute.created", {**case, "status": "won"}, event_id))
+    assert first.json() == {"received": True, "duplicate": False}
+    assert again.status_code == 200 and again.json() == {"received": True, "duplicate": True}
+    conn = await asyncpg.connect(central_server.database_url)
+    try:
+        rows = await conn.fetch("SELECT event_id, status FROM stripe_events")
+    finally:
+        await conn.close()
+    assert [tuple(row) for row in rows] == [(event_id, "needs_response")]
+    page = (await ops.get("/stripe")).text
+    assert page.count(case["id"]) == 1 and "won" not in page
+    # events reconciliation does not read are acknowledged, not kept
+    ignored = await deliver(ops, event("payment_intent.succeeded", {"id": stripe_id("pi")}))
+    assert ignored.json() == {"received": True, "duplicate": False}
+
+
+async def test_refunds_at_stripe_that_no_device_reported_are_flagged(
+    ops: httpx.AsyncClient,
+    central_server: CentralTestServer,
+    make_device: Callable[[], SimDevice],
+) -> None:
+    till = make_device()
+    assert (await till.enroll(ops, await central_server.make_code("Café Sol"))).status_code == 201
+    intent, at_till, in_dashboard = stripe_id("pi"), stripe_id("re"), stripe_id("re")
+    card_sale(till, "sale-1", intent, 2000)
+    card_refund(till, "sale-1", intent, at_till, 500)
+    assert (await till.push(ops)).json() == {"held_seq": 2}
+
+    reported = refund(intent, at_till, 500)
+    extra = refund(intent, in_dashboard, 700)
+    failed = refund(intent, stripe_id("re"), 300, status="failed")
+    charge = {
+        "id": stripe_id("ch"),
+        "object": "charge",
+        "amount": 2000,
+        "amount_refunded": 1200,
+        "currency": "eur",
+        "payment_intent": intent,
+        "refunded": False,
+        "status": "succeeded",
+    }
+    for kind, obj in (
+        ("refund.created", reported),
+        ("refund.created", extra),
+        ("refund.failed", failed),
+        ("charge.refunded", charge),
+    ):
+        assert (await deliver(ops, event(kind, obj))).status_code == 200
+
+    page = (await ops.get("/stripe")).text
+    flagged = page.split("Refunds no device reported")[1]
+    assert in_dashboard in flagged and "€7.00" in flagged  # made in Stripe's dashboard
+    assert charge["id"] in flagged and "€12.00" in flagged  # Stripe gave back 12, the till 5
+    assert at_till not in flagged and failed["id"] not in flagged
+    assert "sale <code>sale-1</code>" in flagged
+
+    # the till's journal catches up (a refund it made offline): the flags go
+    card_refund(till, "sale-1", intent, in_dashboard, 700)
+    assert (await till.push(ops)).json() == {"held_seq": 3}
+    page = (await ops.get("/stripe")).text
+    assert "Every refund at Stripe matches a device's refund record." in page
+    assert in_dashboard not in page and charge["id"] not in page
