@@ -1,6 +1,7 @@
 """Stripe webhooks on central: events signed as Stripe signs them are taken in once by event id,
 a bad or stale signature is refused, and ops see every dispute with the sale it hits and every
-refund at Stripe that no device reported. Real HTTP against the live central on PostgreSQL."""
+refund at Stripe that no device reported; card payments held before migration 0009 are indexed
+by it as ingest indexes new ones. Real HTTP against the live central on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import hashlib
 import hmac
 import json
 import secrets
+import shutil
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -17,6 +21,10 @@ import httpx
 import pytest
 from central_helpers import log_in
 from conftest import STRIPE_WEBHOOK_SECRET
+
+from bitagora_protocol.journal import canonical_json
+from central.card_payments import card_rows
+from central.db import apply_migrations, list_migrations
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer, SimDevice
@@ -279,3 +287,120 @@ async def test_refunds_at_stripe_that_no_device_reported_are_flagged(
     page = (await ops.get("/stripe")).text
     assert "Every refund at Stripe matches a device's refund record." in page
     assert in_dashboard not in page and charge["id"] not in page
+
+
+async def test_card_payments_held_before_migration_0009_are_indexed_as_ingest_would(
+    pg_server: Any, tmp_path: Path, make_device: Callable[[], SimDevice]
+) -> None:
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in list_migrations():
+        if path.name < "0009":
+            shutil.copy(path, before)
+    till = make_device()
+    intent, part_intent = stripe_id("pi"), stripe_id("pi")
+    card_sale(till, "sale-1", intent, 2000)
+    card_refund(till, "sale-1", intent, stripe_id("re"), 500)
+    till.seal(
+        "sale",
+        {
+            "sale_id": "practice",
+            "training": True,
+            "payments": [{"method": "card", "amount": 100, "payment_intent": stripe_id("pi")}],
+        },
+    )
+    till.seal(
+        "payment",
+        {
+            "sale_id": "split-1",
+            "state": "part_refunded",
+            "payment": {"method": "card", "amount": 1620, "payment_intent": part_intent},
+            "refund": {"refund_id": "part-split-1", "id": stripe_id("re")},
+        },
+    )
+    till.seal(
+        "payment",
+        {
+            "sale_id": "split-2",
+            "state": "given_back",
+            "currency": "EUR",
+            "payments": [
+                {"method": "cash", "amount": 300, "part": 1},
+                {
+                    "method": "card",
+                    "amount": 1000,
+                    "part": 2,
+                    "payment_intent": part_intent,
+                    "refund_id": stripe_id("re"),
+                },
+            ],
+        },
+    )
+    till.seal(  # no bigint holds it: left out
+        "sale",
+        {
+            "sale_id": "odd",
+            "payments": [{"method": "card", "amount": 2**70, "payment_intent": stripe_id("pi")}],
+        },
+    )
+    till.seal(  # text cannot hold a NUL: left out (the migration cannot read it as jsonb)
+        "sale",
+        {
+            "sale_id": "nul\x00",
+            "payments": [{"method": "card", "amount": 1, "payment_intent": stripe_id("pi")}],
+        },
+    )
+    name = f"stripe_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server.get_uri())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        conn = await asyncpg.connect(pg_server.get_uri(name))
+        try:
+            await apply_migrations(conn, before)
+            merchant = await conn.fetchval(
+                "INSERT INTO merchants (name) VALUES ('Old shop') RETURNING id"
+            )
+            await conn.execute(
+                "INSERT INTO devices (device_id, merchant_id, public_key) VALUES ($1, $2, $3)",
+                till.device_id,
+                merchant,
+                bytes.fromhex(till.public_key_hex),
+            )
+            await conn.executemany(
+                "INSERT INTO journal_records (device_id, seq, kind, at, body_json,"
+                " prev_hash, hash, sig, merchant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                [
+                    (
+                        till.device_id,
+                        r.seq,
+                        r.kind,
+                        r.at,
+                        canonical_json(r.body).decode(),
+                        r.prev_hash,
+                        r.hash,
+                        r.sig,
+                        merchant,
+                    )
+                    for r in till.records
+                ],
+            )
+            assert [n[:4] for n in await apply_migrations(conn)][-1] == "0009"
+            rows = await conn.fetch(
+                "SELECT seq, payment, kind, sale_id, payment_intent, refund_id, amount"
+                " FROM card_payments WHERE merchant_id = $1 ORDER BY seq, payment",
+                merchant,
+            )
+        finally:
+            await conn.close()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    # the migration reads the held records as ingest reads new ones
+    expected = [(r.seq, *row) for r in till.records for row in card_rows(r)]
+    assert [tuple(row) for row in rows] == expected
+    assert [row[:3] for row in expected] == [
+        (1, 0, "charge"),
+        (2, 0, "refund"),
+        (4, 0, "refund"),
+        (5, 1, "refund"),
+    ]
