@@ -23,8 +23,11 @@ from central_helpers import log_in
 from conftest import STRIPE_WEBHOOK_SECRET
 
 from bitagora_protocol.journal import canonical_json
+from central.app import create_app
 from central.card_payments import card_rows
 from central.db import apply_migrations, list_migrations
+from central.serve import start_server
+from central.stripe_webhooks import MAX_BODY
 
 if TYPE_CHECKING:
     from conftest import CentralTestServer, SimDevice
@@ -192,7 +195,7 @@ async def test_a_dispute_on_a_reported_sale_is_shown_to_ops_with_the_sale(
     assert '<a href="/stripe">' in (await ops.get("/")).text
 
 
-async def test_a_bad_or_stale_signature_is_refused_and_nothing_kept(
+async def test_a_bad_or_stale_signature_or_a_huge_body_is_refused_and_nothing_kept(
     ops: httpx.AsyncClient, central_server: CentralTestServer
 ) -> None:
     payload = event("charge.dispute.created", dispute(stripe_id("pi")))
@@ -210,6 +213,8 @@ async def test_a_bad_or_stale_signature_is_refused_and_nothing_kept(
         answer = await deliver(ops, body, sig)
         assert answer.status_code == 400, sig
         assert answer.json() == {"error": "bad_signature"}
+    huge = b" " * (MAX_BODY + 1)
+    assert (await deliver(ops, huge)).json() == {"error": "too_large", "limit": MAX_BODY}
     conn = await asyncpg.connect(central_server.database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM stripe_events") == 0
@@ -404,3 +409,16 @@ async def test_card_payments_held_before_migration_0009_are_indexed_as_ingest_wo
         (4, 0, "refund"),
         (5, 1, "refund"),
     ]
+
+
+async def test_without_a_secret_events_are_refused_for_stripe_to_retry(
+    central_db_url: str,
+) -> None:
+    running = await start_server(create_app(central_db_url, secrets.token_urlsafe(16)))
+    try:
+        async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as http:
+            payload = event("charge.dispute.created", dispute(stripe_id("pi")))
+            answer = await deliver(http, payload)
+    finally:
+        await running.stop()
+    assert answer.status_code == 503 and answer.json() == {"error": "not_configured"}
