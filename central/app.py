@@ -47,6 +47,7 @@ from central.schema import apply_migrations
 from central.security_headers import SecurityHeadersMiddleware
 from central.sessions import SessionMiddleware
 from central.settings import HealthLimits
+from central.stripe_webhooks import stripe_webhook
 from central.tokens import TokenRefused, TokenVerifier
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
@@ -87,6 +88,7 @@ def create_app(
     signing_key: Ed25519PrivateKey | None = None,
     web: WebSettings | None = None,
     health: HealthLimits | None = None,
+    stripe_webhook_secret: str | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -97,6 +99,8 @@ def create_app(
     tokens (``central.tokens``). ``web`` holds the public URL, the CORS allow-list and the
     metrics token (``central.web_settings``; none of them by default). ``health`` is what
     ``/readyz`` checks beyond the database.
+    ``stripe_webhook_secret`` (the endpoint's ``whsec_…``) lets ``/v1/webhooks/stripe`` take
+    in Stripe's events (``central.stripe_webhooks``).
     """
     web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
@@ -124,6 +128,7 @@ def create_app(
                 csrf_key=hashlib.sha256(b"bitagora csrf " + session_secret.encode()).digest(),
                 tokens=tokens,
                 health=health or HealthLimits(),
+                stripe_webhook_secret=stripe_webhook_secret,
             )
             app.state.central = ctx
             pruner = asyncio.create_task(
@@ -146,11 +151,13 @@ def create_app(
         Route("/api/v1/journal", push_journal, methods=["POST"]),
         Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
         Route("/api/v1/config", config_document, methods=["GET"]),
+        Route("/v1/webhooks/stripe", stripe_webhook, methods=["POST"]),
         Route("/", dashboard.index, methods=["GET"]),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
+        Route("/stripe", dashboard.stripe_page, methods=["GET"]),
         Route("/users", user_pages.users_page, methods=["GET"]),
         Route("/users", user_pages.add_user_form, methods=["POST"]),
         Route("/users/deactivate", user_pages.deactivate_form, methods=["POST"]),

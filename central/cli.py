@@ -136,6 +136,7 @@ async def _serve(
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
         supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
         health=settings.health,
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
     )
     try:
         running = await start_server(app, host, port, log_level="info")

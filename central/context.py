@@ -1,6 +1,6 @@
 """What every central handler needs, set up by the lifespan: the pool, the clock, the metrics,
 the signing key, the key of the forms' CSRF tokens, the bearer token verifier (None when
-central accepts no Supabase Auth tokens) and readiness's limits."""
+central accepts no Supabase Auth tokens), readiness's limits and Stripe's webhook secret."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class Central:
     tokens: TokenVerifier | None = None
     # What readiness checks beyond the database (central/health.py).
     health: HealthLimits = HealthLimits()
+    # Verifies Stripe's webhook deliveries (central/stripe_webhooks.py); None refuses them.
+    stripe_webhook_secret: str | None = None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

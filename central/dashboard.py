@@ -1,5 +1,6 @@
-"""The ops dashboard: the fleet page and the bitcoin refunds to pay, server-rendered, readable
-without JS. Ops only; queries run as the user (``central.tenancy.as_user``)."""
+"""The ops dashboard: the fleet page, the bitcoin refunds to pay and Stripe's card refunds and
+disputes, server-rendered, readable without JS. Ops only; queries run as the user
+(``central.tenancy.as_user``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bitagora_protocol.money import Money, MoneyError
-from central import payouts
+from central import payouts, stripe_webhooks
 from central.context import central
 from central.templating import templates
 from central.tenancy import as_user
@@ -151,4 +152,27 @@ async def payouts_page(request: Request, who: Principal) -> Response:
         request,
         "payouts.html",
         {"user": who.name, "payouts": rows, "limit": payouts.PENDING_PAGE, "now": now},
+    )
+
+
+@page(ops_only=True)
+async def stripe_page(request: Request, who: Principal) -> Response:
+    """Stripe's disputes, and its refunds that no device reported, newest first."""
+    ctx = central(request)
+    async with as_user(ctx.pool, who.claims) as conn:
+        disputes = await stripe_webhooks.disputes(conn)
+        refunds = await stripe_webhooks.unmatched_refunds(conn)
+    for row in (*disputes, *refunds):
+        currency = (row["currency"] or "").upper()
+        row["money"] = "—" if row["amount"] is None else format_amount(row["amount"], currency)
+    return templates.TemplateResponse(
+        request,
+        "stripe.html",
+        {
+            "user": who.name,
+            "disputes": disputes,
+            "refunds": refunds,
+            "limit": stripe_webhooks.PAGE,
+            "now": ctx.now(),
+        },
     )

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bitagora_protocol.journal import JournalError, Record, canonical_json, verify_chain
-from central import catalogs, payouts, sales_ledger
+from central import card_payments, catalogs, payouts, sales_ledger
 from central.context import central
 from central.device_auth import Device, authenticate
 from central.errors import ApiError, json_object, malformed
@@ -194,6 +194,7 @@ async def store_batch(
                 ],
             )
         await payouts.apply(conn, device.device_id, merchant_id, new)
+        await card_payments.apply(conn, device.device_id, merchant_id, new)
         await catalogs.apply(conn, device.device_id, merchant_id, new)
         await sales_ledger.apply(conn, device.device_id, merchant_id, new)
         await conn.execute(

@@ -10,8 +10,8 @@ central itself served by uvicorn on a free local port.
 - ``central_server``: the real central app on ``127.0.0.1:<free port>`` over that database; a
   ``CentralTestServer`` with ``base_url``, ``database_url``, ``ops_user``/``ops_password`` and
   ``await make_code(merchant)`` for enrollment codes; it accepts bearer tokens signed with
-  ``SUPABASE_JWT_SECRET`` (tests/central_helpers.py ``supabase_token``), and ``METRICS_TOKEN``
-  on ``/metrics``.
+  ``SUPABASE_JWT_SECRET`` (tests/central_helpers.py ``supabase_token``), ``METRICS_TOKEN``
+  on ``/metrics`` and Stripe webhook events signed with ``STRIPE_WEBHOOK_SECRET``.
 - ``make_device``: a factory of ``SimDevice`` (Ed25519 key, journal sealing, signed requests).
 """
 
@@ -50,6 +50,7 @@ TEMPLATE_DB = "central_template"
 OPS_PASSWORD = "central-test-password"
 SUPABASE_JWT_SECRET = "test-supabase-jwt-secret-at-least-32-bytes-long"
 METRICS_TOKEN = "test-metrics-token-0123456789"
+STRIPE_WEBHOOK_SECRET = "whsec_test_central_webhook_secret"
 
 
 @contextmanager
@@ -170,6 +171,7 @@ async def central_server(central_db_url: str) -> AsyncIterator[CentralTestServer
         ops_password=OPS_PASSWORD,
         supabase_jwt_secret=SUPABASE_JWT_SECRET,
         web=WebSettings(metrics_token=METRICS_TOKEN),
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
     )
     running = await start_server(app, "127.0.0.1", 0)
     try:
