@@ -25,7 +25,7 @@ from conftest import STRIPE_WEBHOOK_SECRET
 from bitagora_protocol.journal import canonical_json
 from central.app import create_app
 from central.card_payments import card_rows
-from central.db import apply_migrations, list_migrations
+from central.schema import apply_migrations, list_migrations
 from central.serve import start_server
 from central.stripe_webhooks import MAX_BODY
 
@@ -389,7 +389,7 @@ async def test_card_payments_held_before_migration_0009_are_indexed_as_ingest_wo
                     for r in till.records
                 ],
             )
-            assert [n[:4] for n in await apply_migrations(conn)][-1] == "0009"
+            assert "0009" in [n[:4] for n in await apply_migrations(conn)]
             rows = await conn.fetch(
                 "SELECT seq, payment, kind, sale_id, payment_intent, refund_id, amount"
                 " FROM card_payments WHERE merchant_id = $1 ORDER BY seq, payment",
