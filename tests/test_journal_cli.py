@@ -45,10 +45,10 @@ def test_export_verifies_and_a_tampered_export_fails(
     assert main(["journal", "verify", str(out)]) == 1
     assert "seq 2" in capsys.readouterr().out
 
-    del lines[2]  # a missing record is a gap at the next seq
+    del lines[2]  # a deleted record: the first bad seq is the one missing
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(["journal", "verify", str(out)]) == 1
-    assert "seq 3: expected seq 2" in capsys.readouterr().out
+    assert "seq 2: record 2 is missing (found 3)" in capsys.readouterr().out
 
 
 def test_verify_explains_a_file_that_is_not_a_journal(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

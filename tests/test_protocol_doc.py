@@ -26,7 +26,7 @@ async def test_documented_verifier_accepts_and_rejects_like_ours(tmp_path: Path)
     conn, identity = await open_device(tmp_path / "device")
     await write_sales(conn, identity, 4)
     export = tmp_path / "journal.jsonl"
-    await export_journal(conn, export)
+    await export_journal(conn, export, identity)
     await conn.close()
     script = doc_verifier(tmp_path)
 
