@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from store_helpers import open_device, write_sales
 
+from appliance.cli import main
 from appliance.store.export import export_journal
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
@@ -42,3 +44,64 @@ async def test_documented_verifier_accepts_and_rejects_like_ours(tmp_path: Path)
     lines[3] = json.dumps(record, ensure_ascii=False)
     export.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert run() == "FAIL at seq 3"
+
+
+def _tampered(lines: list[str], how: str) -> list[str]:
+    """The export's lines (header first) with one attack of an independent review applied."""
+    changed = list(lines)
+    second = json.loads(changed[2])  # seq 2
+    if how == "deleted":
+        del changed[2]
+    elif how == "truncated":
+        del changed[-1]
+    elif how == "unsigned_field":
+        changed[2] = json.dumps({**second, "note": "not signed"})
+    elif how == "uppercase_hex":
+        changed[2] = json.dumps({**second, "hash": second["hash"].upper()})
+    elif how == "duplicate_key":
+        text = json.dumps(second)
+        changed[2] = text.replace('"seq": 2', '"seq": 2, "seq": 2')
+        assert changed[2] != text
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("how", "first_bad"),
+    [("deleted", 2), ("truncated", 4), ("unsigned_field", 2), ("uppercase_hex", 2)],
+)
+async def test_the_documented_verifier_and_the_cli_name_the_same_first_bad_seq(
+    how: str, first_bad: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn, identity = await open_device(tmp_path / "device")
+    await write_sales(conn, identity, 4)
+    export = tmp_path / "journal.jsonl"
+    await export_journal(conn, export, identity)
+    await conn.close()
+    lines = _tampered(export.read_text(encoding="utf-8").splitlines(), how)
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    documented = subprocess.run(
+        [sys.executable, str(doc_verifier(tmp_path)), str(export)], capture_output=True, text=True
+    )
+    assert documented.stdout.strip() == f"FAIL at seq {first_bad}"
+    assert main(["journal", "verify", str(export)]) == 1
+    assert capsys.readouterr().out.startswith(f"FAIL: seq {first_bad}: ")
+
+
+async def test_duplicate_keys_make_an_export_invalid_for_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn, identity = await open_device(tmp_path / "device")
+    await write_sales(conn, identity, 2)
+    export = tmp_path / "journal.jsonl"
+    await export_journal(conn, export, identity)
+    await conn.close()
+    lines = _tampered(export.read_text(encoding="utf-8").splitlines(), "duplicate_key")
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    documented = subprocess.run(
+        [sys.executable, str(doc_verifier(tmp_path)), str(export)], capture_output=True, text=True
+    )
+    assert documented.returncode != 0 and "duplicate key" in documented.stderr
+    assert main(["journal", "verify", str(export)]) == 1
+    assert "duplicate key 'seq'" in capsys.readouterr().out
