@@ -65,6 +65,24 @@ def _tampered(lines: list[str], how: str) -> list[str]:
     return changed
 
 
+async def _tampered_export(tmp_path: Path, sales: int, how: str) -> Path:
+    conn, identity = await open_device(tmp_path / "device")
+    await write_sales(conn, identity, sales)
+    export = tmp_path / "journal.jsonl"
+    await export_journal(conn, export, identity)
+    await conn.close()
+    lines = _tampered(export.read_text(encoding="utf-8").splitlines(), how)
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return export
+
+
+def _run_documented(tmp_path: Path, export: Path) -> subprocess.CompletedProcess[str]:
+    script = doc_verifier(tmp_path)
+    return subprocess.run(
+        [sys.executable, str(script), str(export)], capture_output=True, text=True
+    )
+
+
 @pytest.mark.parametrize(
     ("how", "first_bad"),
     [("deleted", 2), ("truncated", 4), ("unsigned_field", 2), ("uppercase_hex", 2)],
@@ -72,17 +90,8 @@ def _tampered(lines: list[str], how: str) -> list[str]:
 async def test_the_documented_verifier_and_the_cli_name_the_same_first_bad_seq(
     how: str, first_bad: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conn, identity = await open_device(tmp_path / "device")
-    await write_sales(conn, identity, 4)
-    export = tmp_path / "journal.jsonl"
-    await export_journal(conn, export, identity)
-    await conn.close()
-    lines = _tampered(export.read_text(encoding="utf-8").splitlines(), how)
-    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    documented = subprocess.run(
-        [sys.executable, str(doc_verifier(tmp_path)), str(export)], capture_output=True, text=True
-    )
+    export = await _tampered_export(tmp_path, 4, how)
+    documented = _run_documented(tmp_path, export)
     assert documented.stdout.strip() == f"FAIL at seq {first_bad}"
     assert main(["journal", "verify", str(export)]) == 1
     assert capsys.readouterr().out.startswith(f"FAIL: seq {first_bad}: ")
@@ -91,17 +100,8 @@ async def test_the_documented_verifier_and_the_cli_name_the_same_first_bad_seq(
 async def test_duplicate_keys_make_an_export_invalid_for_both(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conn, identity = await open_device(tmp_path / "device")
-    await write_sales(conn, identity, 2)
-    export = tmp_path / "journal.jsonl"
-    await export_journal(conn, export, identity)
-    await conn.close()
-    lines = _tampered(export.read_text(encoding="utf-8").splitlines(), "duplicate_key")
-    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    documented = subprocess.run(
-        [sys.executable, str(doc_verifier(tmp_path)), str(export)], capture_output=True, text=True
-    )
+    export = await _tampered_export(tmp_path, 2, "duplicate_key")
+    documented = _run_documented(tmp_path, export)
     assert documented.returncode != 0 and "duplicate key" in documented.stderr
     assert main(["journal", "verify", str(export)]) == 1
     assert "duplicate key 'seq'" in capsys.readouterr().out
