@@ -255,5 +255,20 @@ class SimDevice:
 
 
 @pytest.fixture
+async def central_client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the test's central."""
+    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+async def central_conn(central_server: CentralTestServer) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the test central's database, as its owner."""
+    conn = await asyncpg.connect(central_server.database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
 def make_device() -> Callable[[], SimDevice]:
     return SimDevice

@@ -27,37 +27,24 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
-        yield http
-
-
-@pytest.fixture
-async def db(central_server: CentralTestServer) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(central_server.database_url)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def victim(
     central_server: CentralTestServer,
-    client: httpx.AsyncClient,
+    central_client: httpx.AsyncClient,
     make_device: Callable[[], SimDevice],
 ) -> SimDevice:
     """A device enrolled with "Victim Shop", one sale held by central."""
     sim = make_device()
     assert (
-        await sim.enroll(client, await central_server.make_code("Victim Shop"))
+        await sim.enroll(central_client, await central_server.make_code("Victim Shop"))
     ).status_code == 201
     sim.sale(500)
-    assert (await sim.push(client)).status_code == 200
+    assert (await sim.push(central_client)).status_code == 200
     return sim
 
 
-async def _merchant_of(db: asyncpg.Connection, device_id: str) -> str:
+async def _merchant_of(central_conn: asyncpg.Connection, device_id: str) -> str:
     return str(
-        await db.fetchval(
+        await central_conn.fetchval(
             "SELECT m.name FROM devices d JOIN merchants m ON m.id = d.merchant_id"
             " WHERE d.device_id = $1",
             device_id,
@@ -70,8 +57,8 @@ async def _merchant_of(db: asyncpg.Connection, device_id: str) -> str:
 
 async def test_a_public_key_and_a_code_do_not_move_a_device(
     central_server: CentralTestServer,
-    client: httpx.AsyncClient,
-    db: asyncpg.Connection,
+    central_client: httpx.AsyncClient,
+    central_conn: asyncpg.Connection,
     victim: SimDevice,
     make_device: Callable[[], SimDevice],
 ) -> None:
@@ -79,10 +66,10 @@ async def test_a_public_key_and_a_code_do_not_move_a_device(
     stolen = {"code": code, "public_key": victim.public_key_hex, "version": "evil"}
     attacker = make_device()
 
-    unsigned = await client.post("/api/v1/enroll", json=stolen)
+    unsigned = await central_client.post("/api/v1/enroll", json=stolen)
     assert (unsigned.status_code, unsigned.json()["error"]) == (401, "missing_signature")
     # Signed by the attacker's own key: the body names a key the signer does not hold.
-    own_key = await attacker.post(client, "/api/v1/enroll", stolen)
+    own_key = await attacker.post(central_client, "/api/v1/enroll", stolen)
     assert (own_key.status_code, own_key.json()["error"]) == (401, "bad_signature")
     # The victim's device id as keyid, but signed by the attacker: the signature fails.
     body = json.dumps(stolen).encode()
@@ -90,24 +77,24 @@ async def test_a_public_key_and_a_code_do_not_move_a_device(
     headers["Signature-Input"] = headers["Signature-Input"].replace(
         attacker.device_id, victim.device_id
     )
-    forged = await client.post("/api/v1/enroll", content=body, headers=headers)
+    forged = await central_client.post("/api/v1/enroll", content=body, headers=headers)
     assert (forged.status_code, forged.json()["error"]) == (401, "bad_signature")
 
-    assert await _merchant_of(db, victim.device_id) == "Victim Shop"
+    assert await _merchant_of(central_conn, victim.device_id) == "Victim Shop"
     # The code was not spent by the refused attempts: it still enrolls the attacker's own till.
-    assert (await attacker.enroll(client, code)).status_code == 201
+    assert (await attacker.enroll(central_client, code)).status_code == 201
 
 
 async def test_moving_a_device_takes_the_ops_command(
     central_server: CentralTestServer,
-    client: httpx.AsyncClient,
-    db: asyncpg.Connection,
+    central_client: httpx.AsyncClient,
+    central_conn: asyncpg.Connection,
     victim: SimDevice,
 ) -> None:
     # Even the device itself cannot change merchant with a code.
-    refused = await victim.enroll(client, await central_server.make_code("Other Shop"))
+    refused = await victim.enroll(central_client, await central_server.make_code("Other Shop"))
     assert refused.status_code == 409 and refused.json() == {"error": "enrolled_elsewhere"}
-    assert await _merchant_of(db, victim.device_id) == "Victim Shop"
+    assert await _merchant_of(central_conn, victim.device_id) == "Victim Shop"
 
     env = {**os.environ, "DATABASE_URL": central_server.database_url}
     command = [sys.executable, "-m", "central.cli", "device", "move", victim.device_id]
@@ -122,14 +109,14 @@ async def test_moving_a_device_takes_the_ops_command(
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert "moved from 'Victim Shop' to 'Other Shop'" in out.decode()
-    assert await _merchant_of(db, victim.device_id) == "Other Shop"
-    move = await db.fetchrow(
+    assert await _merchant_of(central_conn, victim.device_id) == "Other Shop"
+    move = await central_conn.fetchrow(
         "SELECT moved_by FROM device_moves WHERE device_id = $1", victim.device_id
     )
     assert move is not None and move["moved_by"].startswith("cli:")
     # Its journal stays: the next sale links to the one central held before the move.
     victim.sale(700)
-    assert (await victim.push(client)).json() == {"held_seq": 2}
+    assert (await victim.push(central_client)).json() == {"held_seq": 2}
 
     again = await asyncio.create_subprocess_exec(
         *command, "--merchant", "Nobody", env=env, stderr=asyncio.subprocess.PIPE
@@ -154,26 +141,26 @@ async def test_a_poison_record_is_refused_with_its_reason(
     kind: str,
     body: dict,
     reason: str,
-    client: httpx.AsyncClient,
-    db: asyncpg.Connection,
+    central_client: httpx.AsyncClient,
+    central_conn: asyncpg.Connection,
     victim: SimDevice,
 ) -> None:
-    # Built past the device's own checks, as a hostile client would.
+    # Built past the device's own checks, as a hostile central_client would.
     from bitagora_protocol.journal import Record
 
     poison = Record(
         2, kind, "2026-01-01T00:00:00.000000Z", victim.device_id, body, victim.records[-1].hash
     )
     payload = {"records": [{**poison.to_dict(), "hash": "0" * 64, "sig": "0" * 128}]}
-    response = await victim.post(client, "/api/v1/journal", payload)
+    response = await victim.post(central_client, "/api/v1/journal", payload)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_value" and response.json()["seq"] == 2
     assert reason in response.json()["reason"]
-    assert await db.fetchval("SELECT held_seq FROM devices") == 1
+    assert await central_conn.fetchval("SELECT held_seq FROM devices") == 1
 
 
 async def test_three_huge_sales_are_refused_not_overflowed(
-    client: httpx.AsyncClient, db: asyncpg.Connection, victim: SimDevice
+    central_client: httpx.AsyncClient, central_conn: asyncpg.Connection, victim: SimDevice
 ) -> None:
     for _ in range(3):
         victim.records.append(
@@ -187,20 +174,20 @@ async def test_three_huge_sales_are_refused_not_overflowed(
             )
         )
     # Every value is in range; the running total is what would leave PostgreSQL's bigint.
-    await db.execute(
+    await central_conn.execute(
         "UPDATE device_sales SET total_minor = $2 WHERE device_id = $1",
         victim.device_id,
         2**63 - 2 * MAX_SAFE_INTEGER,
     )
-    response = await victim.push(client, victim.records[1:])
+    response = await victim.push(central_client, victim.records[1:])
     assert response.status_code == 400
     assert response.json() == {
         "error": "invalid_value",
         "seq": 2,
         "reason": "a running total would overflow",
     }
-    assert await db.fetchval("SELECT held_seq FROM devices") == 1
-    assert await db.fetchval("SELECT count(*) FROM journal_records") == 1
+    assert await central_conn.fetchval("SELECT held_seq FROM devices") == 1
+    assert await central_conn.fetchval("SELECT count(*) FROM journal_records") == 1
 
 
 @pytest.mark.parametrize(
@@ -212,15 +199,18 @@ async def test_three_huge_sales_are_refused_not_overflowed(
     ],
 )
 async def test_a_poison_heartbeat_is_refused_with_its_reason(
-    beat: dict, client: httpx.AsyncClient, db: asyncpg.Connection, victim: SimDevice
+    beat: dict,
+    central_client: httpx.AsyncClient,
+    central_conn: asyncpg.Connection,
+    victim: SimDevice,
 ) -> None:
-    response = await victim.heartbeat(client, **beat)
+    response = await victim.heartbeat(central_client, **beat)
     assert response.status_code == 400 and response.json()["error"] == "invalid_value"
-    assert await db.fetchval("SELECT last_seen_at FROM devices") is None
+    assert await central_conn.fetchval("SELECT last_seen_at FROM devices") is None
 
 
 async def test_duplicate_keys_and_unsigned_fields_make_a_batch_invalid(
-    client: httpx.AsyncClient, db: asyncpg.Connection, victim: SimDevice
+    central_client: httpx.AsyncClient, central_conn: asyncpg.Connection, victim: SimDevice
 ) -> None:
     record = victim.sale(360).to_dict()
     text = json.dumps({"records": [record]})
@@ -228,13 +218,13 @@ async def test_duplicate_keys_and_unsigned_fields_make_a_batch_invalid(
     duplicated = text.replace('"minor": 360', '"minor": 1, "minor": 360')
     assert duplicated != text
     path = "/api/v1/journal"
-    response = await client.post(
+    response = await central_client.post(
         path, content=duplicated.encode(), headers=victim.signed(path, duplicated.encode())
     )
     assert response.status_code == 400 and "duplicate key 'minor'" in response.json()["reason"]
-    extra = await victim.post(client, path, {"records": [{**record, "note": "unsigned"}]})
+    extra = await victim.post(central_client, path, {"records": [{**record, "note": "unsigned"}]})
     assert extra.status_code == 400 and "unsigned field(s) note" in extra.json()["reason"]
-    assert await db.fetchval("SELECT held_seq FROM devices") == 1
+    assert await central_conn.fetchval("SELECT held_seq FROM devices") == 1
 
 
 # -- 3. no body is read before the signature headers and the key are known --------------------
@@ -277,17 +267,17 @@ async def test_an_unsigned_or_unknown_request_is_refused_unread(
     ("path", "limit"), [("/api/v1/heartbeat", 64 * 1024), ("/api/v1/enroll", 16 * 1024)]
 )
 async def test_each_route_caps_its_body(
-    path: str, limit: int, client: httpx.AsyncClient, victim: SimDevice
+    path: str, limit: int, central_client: httpx.AsyncClient, victim: SimDevice
 ) -> None:
     payload = {"version": "x" * limit}
-    response = await victim.post(client, path, payload)
+    response = await victim.post(central_client, path, payload)
     assert response.status_code == 413 and response.json() == {"error": "too_large", "limit": limit}
 
     async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
         yield json.dumps(payload).encode()
 
     body = json.dumps(payload).encode()
-    chunked = await client.post(path, content=streamed(), headers=victim.signed(path, body))
+    chunked = await central_client.post(path, content=streamed(), headers=victim.signed(path, body))
     assert chunked.status_code == 413
 
 
@@ -295,18 +285,20 @@ async def test_each_route_caps_its_body(
 
 
 async def test_an_expired_signature_is_refused(
-    client: httpx.AsyncClient, victim: SimDevice
+    central_client: httpx.AsyncClient, victim: SimDevice
 ) -> None:
     now = int(time.time())
-    expired = await victim.post(client, "/api/v1/heartbeat", {}, created=now - 20, expires=now - 10)
+    expired = await victim.post(
+        central_client, "/api/v1/heartbeat", {}, created=now - 20, expires=now - 10
+    )
     assert expired.status_code == 401 and expired.json()["error"] == "expired"
-    fresh = await victim.heartbeat(client)
+    fresh = await victim.heartbeat(central_client)
     assert fresh.status_code == 200
 
 
 async def test_forked_batches_are_kept_once_and_capped(
-    client: httpx.AsyncClient,
-    db: asyncpg.Connection,
+    central_client: httpx.AsyncClient,
+    central_conn: asyncpg.Connection,
     victim: SimDevice,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -327,11 +319,11 @@ async def test_forked_batches_are_kept_once_and_capped(
         return {"records": [other.to_dict()]}
 
     for _ in range(3):  # the same forked batch re-sent: one row
-        response = await victim.post(client, "/api/v1/journal", fork(1))
+        response = await victim.post(central_client, "/api/v1/journal", fork(1))
         assert response.status_code == 409 and response.json()["error"] == "fork"
-    assert await db.fetchval("SELECT count(*) FROM quarantined_batches") == 1
+    assert await central_conn.fetchval("SELECT count(*) FROM quarantined_batches") == 1
     for n in (2, 3, 4):
-        assert (await victim.post(client, "/api/v1/journal", fork(n))).status_code == 409
-    assert await db.fetchval("SELECT count(*) FROM quarantined_batches") == 2
-    assert await db.fetchval("SELECT quarantine_dropped FROM devices") == 2
-    assert await db.fetchval("SELECT fork_seq FROM devices") == 1
+        assert (await victim.post(central_client, "/api/v1/journal", fork(n))).status_code == 409
+    assert await central_conn.fetchval("SELECT count(*) FROM quarantined_batches") == 2
+    assert await central_conn.fetchval("SELECT quarantine_dropped FROM devices") == 2
+    assert await central_conn.fetchval("SELECT fork_seq FROM devices") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,16 +24,13 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
-        yield http
+def client(central_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return central_client
 
 
 @pytest.fixture
-async def db(central_server: CentralTestServer) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(central_server.database_url)
-    yield conn
-    await conn.close()
+def db(central_conn: asyncpg.Connection) -> asyncpg.Connection:
+    return central_conn
 
 
 @pytest.fixture

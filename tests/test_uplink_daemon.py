@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
 import httpx
 import pytest
 from central_helpers import log_in
@@ -331,11 +330,7 @@ async def test_a_permanent_refusal_is_kept_reported_and_retried_slowly(
         async with uplink_for(device, central_server.base_url, heartbeat_s=1) as (uplink, _):
             assert await uplink.push_once() == 1
             # Central's running total is at its limit: the next sales cannot be counted.
-            conn = await asyncpg.connect(central_server.database_url)
-            try:
-                await conn.execute("UPDATE device_sales SET total_minor = $1", 2**63 - 10)
-            finally:
-                await conn.close()
+            await db.fetchval("UPDATE device_sales SET total_minor = $1", 2**63 - 10)
             await device.write(2)
             with caplog.at_level(logging.INFO, logger="appliance.uplink.daemon"):
                 async with running(uplink):
