@@ -24,6 +24,7 @@ from uplink_helpers import (
 )
 
 from appliance import __version__
+from appliance.doctor import uplink_check
 from appliance.store import outbox
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import ForkRejected
@@ -347,6 +348,8 @@ async def test_a_permanent_refusal_is_kept_reported_and_retried_slowly(
         beat = json.loads(await db.fetchval("SELECT last_heartbeat FROM devices"))
         assert beat["uplink"]["state"] == "refused"
         assert beat["uplink"]["refused"]["seq"] == 2
+        doctor, _ = await uplink_check(device.settings(), offline=True)
+        assert doctor.status == "FAIL" and "HTTP 400 invalid_value" in doctor.detail
         async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
             await log_in(http, central_server.ops_user, central_server.ops_password)
             page = (await http.get("/")).text

@@ -545,7 +545,7 @@ class Uplink:
                 )
                 self._retrying(logging.ERROR, "central refused our signature" + hint, err, delay)
             except Rejected as err:
-                delay = self._refused(err)
+                delay = await self._refused(err)
             except UplinkError as err:
                 delay = self.backoff.next_delay()
                 self._retrying(logging.ERROR, "push refused", err, delay)
@@ -558,14 +558,18 @@ class Uplink:
                     _event(logging.INFO, "central reachable again")
                 self.backoff.reset()
                 self.last_error = None
-                self.refused = self.refused_since = None
+                if self.refused is not None:
+                    self.refused = self.refused_since = None
+                    await outbox.set_state(self.conn, outbox.UPLINK_REFUSED, "null")
                 self._waiting_for_central = False
             await self._pause(stop, delay)
 
-    def _refused(self, err: Rejected) -> float:
+    async def _refused(self, err: Rejected) -> float:
         """Record a permanent refusal; return the slow retry delay. Nothing is dropped."""
         if self.refused is None or self.refused.payload != err.payload:
             self.refused_since = int(time.time())
+            self.refused = err
+            await outbox.set_state(self.conn, outbox.UPLINK_REFUSED, json.dumps(self._refusal()))
         self.refused = err
         delay = float(self.settings.uplink.refused_retry_s)
         self.last_error = str(err)
