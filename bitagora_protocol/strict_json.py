@@ -7,7 +7,9 @@ one that any verifier (a JavaScript one included) and central's PostgreSQL can h
 - ``NaN`` and ``Infinity`` are refused (not JSON);
 - integers lie within ±(2^53 − 1), the range an IEEE double holds exactly;
 - strings (object keys included) hold no U+0000 (PostgreSQL text cannot store it) and no lone
-  surrogate (not encodable as UTF-8).
+  surrogate (not encodable as UTF-8);
+- no object or array lies ``MAX_DEPTH`` or more levels below the outermost one (level 0): a
+  verifier's stack is finite.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 MAX_SAFE_INTEGER = 2**53 - 1
+MAX_DEPTH = 64
 
 
 class StrictJsonError(ValueError):
@@ -56,9 +59,11 @@ def _check_string(text: str, path: str) -> None:
         raise StrictJsonError(f"{path} contains a lone surrogate") from None
 
 
-def check_values(value: Any, path: str, *, floats: bool = False) -> None:
+def check_values(value: Any, path: str, *, floats: bool = False, depth: int = 0) -> None:
     """Refuse any value under ``value`` that is out of range (see the module doc); ``floats``
     allows finite non-integer numbers (a heartbeat's temperature), never in signed records."""
+    if depth >= MAX_DEPTH and isinstance(value, (Mapping, list, tuple)):
+        raise StrictJsonError(f"{path} nests {MAX_DEPTH} levels deep or more")
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
@@ -79,10 +84,10 @@ def check_values(value: Any, path: str, *, floats: bool = False) -> None:
             if not isinstance(key, str):
                 raise StrictJsonError(f"{path} has a non-string key")
             _check_string(key, f"{path} key")
-            check_values(item, f"{path}.{key}", floats=floats)
+            check_values(item, f"{path}.{key}", floats=floats, depth=depth + 1)
         return
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            check_values(item, f"{path}[{index}]", floats=floats)
+            check_values(item, f"{path}[{index}]", floats=floats, depth=depth + 1)
         return
     raise StrictJsonError(f"{path} has a {type(value).__name__}, not a JSON value")

@@ -162,12 +162,6 @@ async def store_batch(
             )
         except JournalError as err:
             return 422, {"error": "invalid_chain", "seq": err.seq, "reason": err.reason}
-        except RecursionError:
-            return 422, {
-                "error": "invalid_chain",
-                "seq": new[0].seq,
-                "reason": "a record body is nested too deeply",
-            }
 
         await conn.executemany(
             "INSERT INTO journal_records"

@@ -135,6 +135,7 @@ async def test_moving_a_device_takes_the_ops_command(
         ("payout", {"amount": 2**70}, "records[0].body.amount is beyond ±(2^53 − 1)"),
         ("sale", {"total": {"minor": 2**62 - 1, "currency": "EUR"}}, "beyond ±(2^53 − 1)"),
         ("sale", {"note": "a\x00b"}, "records[0].body.note contains U+0000"),
+        ("sale", {"deep": json.loads("[" * 900 + "]" * 900)}, "nests 64 levels deep or more"),
     ],
 )
 async def test_a_poison_record_is_refused_with_its_reason(
@@ -196,6 +197,7 @@ async def test_three_huge_sales_are_refused_not_overflowed(
         {"printer": {"online": True, "paper": "o\x00k"}},
         {"disk": {"free_bytes": 2**70}},
         {"nfc": {"reader": "\x00"}},
+        {"nfc": json.loads("[" * 900 + "]" * 900)},
     ],
 )
 async def test_a_poison_heartbeat_is_refused_with_its_reason(

@@ -11,16 +11,21 @@ from store_helpers import open_device, write_sales
 
 from appliance.cli import main
 from appliance.store.export import export_journal
+from bitagora_protocol.strict_json import StrictJsonError, check_values
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md"
 
 
-def doc_verifier(tmp_path: Path) -> Path:
+def doc_verifier_source() -> str:
     section = DOC.read_text(encoding="utf-8").split("### 1.6", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code, "PROTOCOL.md 1.6 has no python block"
+    return code.group(1)
+
+
+def doc_verifier(tmp_path: Path) -> Path:
     script = tmp_path / "verify_from_doc.py"
-    script.write_text(code.group(1), encoding="utf-8")
+    script.write_text(doc_verifier_source(), encoding="utf-8")
     return script
 
 
@@ -105,3 +110,19 @@ async def test_duplicate_keys_make_an_export_invalid_for_both(
     assert documented.returncode != 0 and "duplicate key" in documented.stderr
     assert main(["journal", "verify", str(export)]) == 1
     assert "duplicate key 'seq'" in capsys.readouterr().out
+
+
+def test_the_documented_nesting_limit_is_ours() -> None:
+    # The sample verifier's strict() and the reference agree at the edge of the depth limit.
+    namespace: dict = {}
+    code = doc_verifier_source().split("def verify(path):")[0]
+    exec(code, namespace)  # the helper functions of the documented verifier, nothing run
+    for depth in (62, 63, 64):
+        body = json.loads("[" * depth + "]" * depth)
+        record = {"body": body}
+        try:
+            check_values(record, "record")
+            ours = True
+        except StrictJsonError:
+            ours = False
+        assert namespace["strict"](record) is ours, depth
