@@ -283,6 +283,15 @@ async def test_each_route_caps_its_body(
     assert chunked.status_code == 413
 
 
+async def test_a_configuration_request_carries_no_body(
+    central_client: httpx.AsyncClient, victim: SimDevice
+) -> None:
+    path, body = "/api/v1/config", b"x" * 2048
+    headers = victim.signed(path, body, method="GET")
+    response = await central_client.request("GET", path, content=body, headers=headers)
+    assert response.status_code == 413 and response.json() == {"error": "too_large", "limit": 1024}
+
+
 # -- 4. expires is honoured; forked batches are kept once, within a cap ------------------------
 
 
