@@ -236,6 +236,9 @@ class UplinkSettings:
     config_s: int = 30
     backoff_min_s: int = 1
     backoff_max_s: int = 60
+    # After a permanent refusal (a 4xx that retrying the same batch cannot change): the batch is
+    # kept and tried again this seldom, and the heartbeat reports the refusal meanwhile.
+    refused_retry_s: int = 900
     timeout_s: int = 10
 
     def check(self) -> None:
@@ -249,6 +252,10 @@ class UplinkSettings:
             raise ConfigError(f"uplink.heartbeat_s: must be at least 1, got {self.heartbeat_s}")
         if not 1 <= self.config_s <= 3600:
             raise ConfigError(f"uplink.config_s: must be 1..3600, got {self.config_s}")
+        if self.refused_retry_s < 1:
+            raise ConfigError(
+                f"uplink.refused_retry_s: must be at least 1, got {self.refused_retry_s}"
+            )
 
 
 PN532_BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1288000)

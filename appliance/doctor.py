@@ -22,6 +22,7 @@ from typing import Literal
 import httpx
 
 from appliance.config import ConfigError, Settings
+from appliance.store import outbox
 from appliance.store.db import integrity_check, open_db, prove_writable
 from appliance.store.export import VerifyError, verify_database
 from bitagora_protocol.journal import JournalError
@@ -498,8 +499,19 @@ async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float 
         return Check("uplink", "FAIL", f"cannot read enrollment: {err}"), None
     try:
         state = await load_enrollment(conn)
+        refused = await outbox.get_state(conn, outbox.UPLINK_REFUSED)
     finally:
         await conn.close()
+    refusal = json.loads(refused) if refused else None
+    if state is not None and isinstance(refusal, dict):
+        reason = f": {refusal['reason']}" if refusal.get("reason") else ""
+        return Check(
+            "uplink",
+            "FAIL",
+            f"central refuses the outbox's next batch for good (HTTP {refusal.get('status')} "
+            f"{refusal.get('error')}{reason}); the records are kept",
+            "call central ops: the device retries it every uplink.refused_retry_s",
+        ), None
     if state is None:
         return Check(
             "uplink",

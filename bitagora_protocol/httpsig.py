@@ -14,8 +14,9 @@ The signature base is the RFC 9421 one, e.g.::
     "content-digest": sha-256=:...:
     "@signature-params": ("@method" "@path" "content-digest");created=...;keyid="...";alg=...
 
-This module signs and checks the cryptography only. The freshness window of ``created`` and nonce
-replay are policy of the verifier (central), which owns a clock and a nonce table.
+This module signs and checks the cryptography only. The freshness window of ``created``, an
+``expires`` in the past and nonce replay are policy of the verifier (central), which owns a
+clock and a nonce table.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ class SignatureError(Exception):
 
 @dataclass(frozen=True)
 class SignedBy:
-    """Who signed a verified request, and the signed freshness parameters."""
+    """Who signed a verified request, and the signed freshness parameters (``expires`` is
+    None when the signer set none)."""
 
     key_id: str
     created: int
     nonce: str
+    expires: int | None = None
 
 
 @dataclass
@@ -124,10 +127,12 @@ def sign_request(
     *,
     created: int,
     nonce: str,
+    expires: int | None = None,
 ) -> dict[str, str]:
     """Headers to add to a request: ``Content-Digest``, ``Signature-Input``, ``Signature``.
 
-    ``path`` is the request path exactly as the server receives it (no scheme or host).
+    ``path`` is the request path exactly as the server receives it (no scheme or host);
+    ``expires`` (unix s), if given, is signed too and central refuses the request after it.
     """
     message = _message(method, path, {})
     signer = HTTPMessageSigner(signature_algorithm=ED25519, key_resolver=_PrivateKey(key))
@@ -135,6 +140,7 @@ def sign_request(
         message,
         key_id=key_id,
         created=datetime.fromtimestamp(created, UTC),
+        expires=None if expires is None else datetime.fromtimestamp(expires, UTC),
         nonce=nonce,
         label=LABEL,
         covered_component_ids=COVERED_COMPONENTS,
@@ -227,4 +233,7 @@ def verify_request(
         raise SignatureError(
             "bad_signature", f"a nonce of 1 to {MAX_NONCE_LENGTH} characters is required"
         )
-    return SignedBy(key_id=key_id, created=created, nonce=nonce)
+    expires = params.get("expires")
+    if expires is not None and (not isinstance(expires, int) or expires < created):
+        raise SignatureError("bad_signature", "expires must be an integer not before created")
+    return SignedBy(key_id=key_id, created=created, nonce=nonce, expires=expires)

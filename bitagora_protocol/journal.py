@@ -24,8 +24,11 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from bitagora_protocol.strict_json import MAX_SAFE_INTEGER, StrictJsonError, check_values
+
 GENESIS_DOMAIN = b"bitagora-genesis:"
 SIGNED_FIELDS = ("at", "body", "device_id", "kind", "prev_hash", "seq")
+RECORD_FIELDS = frozenset({*SIGNED_FIELDS, "hash", "sig"})
 KINDS = frozenset(
     {
         "sale",
@@ -57,22 +60,12 @@ class JournalError(ValueError):
 
 
 def _check_values(value: Any, path: str) -> None:
-    # Floats have no single canonical text form; amounts are integers of minor units.
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return
-    if isinstance(value, float):
-        raise JournalError(None, f"{path} is a float; amounts must be integers")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise JournalError(None, f"{path} has a non-string key")
-            _check_values(item, f"{path}.{key}")
-        return
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_values(item, f"{path}[{index}]")
-        return
-    raise JournalError(None, f"{path} has a {type(value).__name__}, not a JSON value")
+    # Floats have no single canonical text form; amounts are integers of minor units. Integers
+    # beyond ±(2^53 − 1) and strings PostgreSQL cannot store are refused as well (strict_json).
+    try:
+        check_values(value, path)
+    except StrictJsonError as err:
+        raise JournalError(None, str(err)) from None
 
 
 def canonical_json(value: Any) -> bytes:
@@ -81,6 +74,11 @@ def canonical_json(value: Any) -> bytes:
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return text.encode("utf-8")
+
+
+def is_lower_hex(value: str, size: int) -> bool:
+    """``size`` lowercase hex digits exactly: the only spelling of a hash, key or signature."""
+    return len(value) == size and all(c in "0123456789abcdef" for c in value)
 
 
 def utc_now() -> str:
@@ -94,6 +92,30 @@ def device_id_for(public_key: bytes) -> str:
 
 def genesis_prev_hash(device_id: str) -> str:
     return hashlib.sha256(GENESIS_DOMAIN + device_id.encode("utf-8")).hexdigest()
+
+
+_FIELD_PRIME = 2**255 - 19
+# y of the order-8 points of edwards25519; with 0 (order 4), 1 (the identity) and p − 1 (order 2)
+# these are every point of small order, whichever the sign of x.
+_ORDER_8_Y = 0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7
+_SMALL_ORDER_Y = frozenset({0, 1, _FIELD_PRIME - 1, _ORDER_8_Y, _FIELD_PRIME - _ORDER_8_Y})
+
+
+def device_public_key(raw: bytes) -> Ed25519PublicKey:
+    """A device's raw Ed25519 public key, refusing what the verification rule of
+    docs/PROTOCOL.md 1.3 excludes: a non-canonical encoding (y ≥ p) and a point of small order,
+    for which signatures prove nothing (OpenSSL's verify accepts some forgeries for those)."""
+    if len(raw) != 32:
+        raise JournalError(None, "a public key is 32 bytes")
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _FIELD_PRIME:
+        raise JournalError(None, "the public key is not canonically encoded")
+    if y in _SMALL_ORDER_Y:
+        raise JournalError(None, "the public key is a point of small order")
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise JournalError(None, "not an Ed25519 public key") from None
 
 
 def public_key_bytes(key: Ed25519PublicKey) -> bytes:
@@ -141,8 +163,12 @@ class Record:
             prev_hash, hash_, sig = data["prev_hash"], data["hash"], data["sig"]
         except KeyError as missing:
             raise JournalError(data.get("seq"), f"missing field {missing}") from None
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SAFE_INTEGER:
             raise JournalError(None, f"bad seq {seq!r}")
+        unsigned = sorted(set(data) - RECORD_FIELDS)
+        if unsigned:
+            # A field outside the signature could say anything; a record has exactly eight.
+            raise JournalError(seq, f"unsigned field(s) {', '.join(unsigned)}")
         for name, value in (
             ("kind", kind),
             ("at", at),
@@ -160,7 +186,7 @@ class Record:
             ("hash", hash_, 64),
             ("sig", sig, 128),
         ):
-            if len(value) != size or any(c not in "0123456789abcdef" for c in value):
+            if not is_lower_hex(value, size):
                 raise JournalError(seq, f"{name} must be {size} lowercase hex digits")
         return cls(seq, kind, at, device_id, body, prev_hash, hash_, sig)
 
@@ -192,7 +218,9 @@ def verify_record(
 ) -> None:
     """Check one record against its expected place in the chain; raise JournalError if bad."""
     if record.seq != expected_seq:
-        raise JournalError(record.seq, f"expected seq {expected_seq}")
+        # The first bad seq is the one missing from its place (a deleted record), not the one
+        # found there: docs/PROTOCOL.md 1.3.
+        raise JournalError(expected_seq, f"record {expected_seq} is missing (found {record.seq})")
     if record.device_id != device_id:
         raise JournalError(record.seq, f"device_id {record.device_id} is not {device_id}")
     if record.prev_hash != expected_prev_hash:

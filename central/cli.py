@@ -9,6 +9,7 @@ merchant's catalog.
     bitagora central config export --merchant NAME --out FILE.json   (for a USB stick)
     bitagora central migrate status|up|down [--to N]                 (migrate_cli.py)
     bitagora central backup … | restore FILE --identity KEYFILE      (backup_cli.py)
+    bitagora central device move DEVICE_ID --merchant NAME   (recorded in device_moves)
 
 Settings are checked before anything starts (central/settings.py). ``DATABASE_URL`` selects the
 database; without it central runs an embedded PostgreSQL with its
@@ -301,6 +302,26 @@ def cmd_config_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device_move(args: argparse.Namespace) -> int:
+    import getpass
+
+    from central.enroll import MoveRefused, move_device
+
+    moved_by = f"cli:{getpass.getuser()}"
+    try:
+        with database(central_dir(args.data_dir)) as url:
+            old, new = asyncio.run(
+                _with_database(
+                    url, lambda conn: move_device(conn, args.device_id, args.merchant, moved_by)
+                )
+            )
+    except MoveRefused as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.device_id} moved from {old!r} to {new!r}", flush=True)
+    return 0
+
+
 def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``central`` (serve) and ``central enroll-code`` on the ``bitagora`` parser."""
     data_dir_help = (
@@ -375,7 +396,17 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     config_export.add_argument("--merchant", required=True, help="the merchant's name")
     config_export.add_argument("--out", type=Path, required=True, metavar="FILE.json")
     config_export.set_defaults(func=cmd_config_export)
-    for sub in (imports, exports, config_export):
+    device = actions.add_parser(
+        "device",
+        help="move an enrolled device to another merchant",
+        description="Move an enrolled device to another merchant (an enrollment code cannot).",
+    )
+    device_actions = device.add_subparsers(dest="device_command", metavar="ACTION", required=True)
+    move = device_actions.add_parser("move", help="give the device to another merchant")
+    move.add_argument("device_id", metavar="DEVICE_ID")
+    move.add_argument("--merchant", required=True, help="the merchant it moves to")
+    move.set_defaults(func=cmd_device_move)
+    for sub in (imports, exports, config_export, move):
         sub.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=data_dir_help)
 
 

@@ -32,6 +32,7 @@ class DeviceRow:
     printer: str
     sales: list[tuple[str, int, str]]  # (currency, count, formatted total)
     fork: str
+    refused: str  # a permanent refusal the device reports (its uplink is stuck), or ""
 
 
 def format_amount(minor: int, currency: str) -> str:
@@ -80,6 +81,7 @@ def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
             for s in sales
         ],
         fork=fork,
+        refused=row["uplink_refused"] or "",
     )
 
 
@@ -94,14 +96,15 @@ async def index(request: Request, who: Principal) -> Response:
         page = 1
     async with as_user(ctx.pool, who.claims) as conn:
         summary = await conn.fetchrow(
-            "SELECT count(*) AS devices, count(*) FILTER (WHERE forked_at IS NOT NULL) AS forked"
-            " FROM devices"
+            "SELECT count(*) AS devices, count(*) FILTER (WHERE forked_at IS NOT NULL) AS forked,"
+            " count(*) FILTER (WHERE uplink_refused IS NOT NULL) AS refused FROM devices"
         )
         rows = await conn.fetch(
             "SELECT d.device_id, d.version, d.last_seen_at, d.held_seq, d.backlog,"
             " d.oldest_unsent_age_s, d.printer_online, d.printer_paper, d.forked_at, d.fork_seq,"
-            " m.name AS merchant FROM devices d JOIN merchants m ON m.id = d.merchant_id"
-            " ORDER BY (d.forked_at IS NULL), m.name, d.device_id"
+            " d.uplink_refused, m.name AS merchant"
+            " FROM devices d JOIN merchants m ON m.id = d.merchant_id"
+            " ORDER BY (d.forked_at IS NULL), (d.uplink_refused IS NULL), m.name, d.device_id"
             " LIMIT $1 OFFSET $2",
             PAGE_SIZE,
             (page - 1) * PAGE_SIZE,
@@ -126,6 +129,7 @@ async def index(request: Request, who: Principal) -> Response:
             "devices": devices,
             "total": summary["devices"],
             "forked": summary["forked"],
+            "refused": summary["refused"],
             "payouts_owed": owed,
             "page": page,
             "pages": pages,

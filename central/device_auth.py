@@ -1,8 +1,10 @@
 """Authenticating device requests: RFC 9421 signature, clock window, nonce replay.
 
-The signature is checked first, so an unauthenticated caller cannot fill the nonce table; then
-``created`` must lie within ``WINDOW_S`` of central's clock; then the nonce must be new for that
-device. A nonce is remembered until ``created + WINDOW_S``: after that the window check alone
+The signature headers and the named device are checked before any body byte is read (each route
+caps its body), then the signature, so an unauthenticated caller can neither make central buffer
+a body nor fill the nonce table; then ``created`` must lie within ``WINDOW_S`` of central's clock
+and an ``expires``, if signed, must be in the future; then the nonce must be new for that device.
+A nonce is remembered until ``created + WINDOW_S``: after that the window check alone
 refuses the request, so the nonce table stays small (pruned periodically).
 """
 
@@ -17,14 +19,13 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.requests import Request
 
-from bitagora_protocol.httpsig import SignatureError, signature_key_id, verify_request
+from bitagora_protocol.httpsig import SignatureError, SignedBy, signature_key_id, verify_request
 from central.context import Central
 from central.errors import ApiError
 
 log = logging.getLogger(__name__)
 
 WINDOW_S = 600
-MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class Device:
     public_key: Ed25519PublicKey
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without buffering them all."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes: a declared length over it is
+    refused unread, and a streamed body is counted as it arrives and dropped once over."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "too_large", limit=limit)
@@ -48,46 +50,68 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def _request_path(request: Request) -> str:
+def request_path(request: Request) -> str:
     # The signature covers the path as sent on the wire (still percent-encoded).
     raw = request.scope.get("raw_path")
     return raw.decode("latin-1") if raw else request.url.path
 
 
-async def authenticate(
-    request: Request, ctx: Central, *, body_limit: int = MAX_BODY_BYTES
-) -> tuple[Device, bytes]:
-    """Verify a signed device request; return the device and the body it signed."""
-    body = await read_body(request, body_limit)
+def signer_named(request: Request) -> str:
+    """The keyid of the request's signature, or 401 ``missing_signature`` before any body
+    byte is read: an unsigned caller costs central no more than its headers."""
     key_id = signature_key_id(request.headers)
-    device: Device | None = None
-    if key_id is not None:
-        row = await ctx.pool.fetchrow("SELECT public_key FROM devices WHERE device_id = $1", key_id)
-        if row is not None:
-            device = Device(key_id, Ed25519PublicKey.from_public_bytes(bytes(row["public_key"])))
+    if key_id is None or "signature" not in request.headers:
+        log.info("refused device request: missing_signature")
+        raise ApiError(401, "missing_signature")
+    return key_id
+
+
+def verify_signed(request: Request, body: bytes, device: Device, now: float) -> SignedBy:
+    """Check the signature over ``body`` by ``device``'s key, then ``created`` and ``expires``
+    against central's clock ``now``; 401 with the code of docs/PROTOCOL.md 2.2 otherwise."""
 
     def resolve(requested: str) -> Ed25519PublicKey | None:
-        return device.public_key if device is not None and requested == device.device_id else None
+        return device.public_key if requested == device.device_id else None
 
     try:
         signed = verify_request(
-            request.method, _request_path(request), request.headers, body, resolve
+            request.method, request_path(request), request.headers, body, resolve
         )
     except SignatureError as err:
-        log.info("refused device request: %s (%s) keyid=%s", err.code, err.message, key_id)
+        log.info(
+            "refused device request: %s (%s) keyid=%s", err.code, err.message, device.device_id
+        )
         raise ApiError(401, err.code) from None
-    assert device is not None  # verify_request resolved the key, so the row exists
-
-    now = ctx.clock()
     if abs(signed.created - now) > WINDOW_S:
         raise ApiError(401, "clock_skew", server_time=int(now))
-    expires = datetime.fromtimestamp(signed.created + WINDOW_S, UTC)
+    if signed.expires is not None and signed.expires <= now:
+        raise ApiError(401, "expired", server_time=int(now))
+    return signed
+
+
+async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tuple[Device, bytes]:
+    """Verify a signed device request; return the device and the body it signed.
+
+    The signature headers and the device's key are checked before the body is read, so an
+    unsigned or unknown caller is refused without buffering anything; ``body_limit`` is the
+    route's cap.
+    """
+    key_id = signer_named(request)
+    row = await ctx.pool.fetchrow("SELECT public_key FROM devices WHERE device_id = $1", key_id)
+    if row is None:
+        log.info("refused device request: unknown_device keyid=%s", key_id)
+        raise ApiError(401, "unknown_device")
+    device = Device(key_id, Ed25519PublicKey.from_public_bytes(bytes(row["public_key"])))
+    body = await read_body(request, body_limit)
+    now = ctx.clock()
+    signed = verify_signed(request, body, device, now)
+    window_end = datetime.fromtimestamp(signed.created + WINDOW_S, UTC)
     fresh = await ctx.pool.fetchval(
         "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING RETURNING true",
         device.device_id,
         signed.nonce,
-        expires,
+        window_end,
     )
     if not fresh:
         raise ApiError(401, "replay")

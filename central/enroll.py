@@ -2,11 +2,16 @@
 
 Codes look like ``ABCD-EFGH-JKMN``: twelve characters from an alphabet without look-alikes
 (no I, L, O, U, 0, 1), about 59 bits, typed case- and space-insensitively. Only their SHA-256 is
-stored. ``POST /api/v1/enroll`` (unsigned) ``{"code", "public_key": 64 hex, "version"}`` answers
-201 ``{"device_id", "merchant", "merchant_id", "central_key"}`` (``central_key``: the key that
-signs configuration documents, which the device pins) or 403 ``{"error":
-"enrollment_code_invalid", "reason": "unknown" | "used" | "expired"}``. Enrolling an already
-known key again (a technician's redo) is allowed with a fresh code and keeps the device's journal.
+stored. ``POST /api/v1/enroll`` ``{"code", "public_key": 64 lowercase hex, "version"}``, signed
+(RFC 9421, as every device call) by the very key it enrolls, with ``keyid`` the device id that
+key makes: the signature proves the caller holds the private key, so a public key copied from an
+export enrolls nothing. Answers 201 ``{"device_id", "merchant", "merchant_id", "central_key"}``
+(``central_key``: the key that signs configuration documents, which the device pins), 401 as a
+signed call (``missing_signature``, ``bad_digest``, ``bad_signature``, ``clock_skew``,
+``expired``), 403 ``{"error": "enrollment_code_invalid", "reason": "unknown" | "used" |
+"expired"}`` or 409 ``{"error": "enrolled_elsewhere"}``. Enrolling an already known key again
+(a technician's redo) is allowed with a fresh code of the same merchant and keeps the device's
+journal; moving a device to another merchant is an ops action (``move_device``), never a code.
 """
 
 from __future__ import annotations
@@ -22,9 +27,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bitagora_protocol.journal import device_id_for, public_key_bytes
+from bitagora_protocol.journal import (
+    JournalError,
+    device_id_for,
+    device_public_key,
+    public_key_bytes,
+)
+from bitagora_protocol.strict_json import StrictJsonError, check_values
 from central.context import central
-from central.device_auth import read_body
+from central.device_auth import Device, read_body, signer_named, verify_signed
 from central.errors import ApiError, json_object, malformed
 
 log = logging.getLogger(__name__)
@@ -33,7 +44,8 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 CODE_GROUPS, GROUP_LENGTH = 3, 4
 DEFAULT_TTL = timedelta(hours=24)
 _SEPARATORS = re.compile(r"[\s\-]+")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+MAX_BODY_BYTES = 16 * 1024
 
 
 def new_code() -> str:
@@ -85,29 +97,48 @@ async def create_code(
 
 def _parse_request(body: bytes) -> tuple[str, bytes, str]:
     data = json_object(body)
+    try:
+        check_values(data, "enrollment")
+    except StrictJsonError as err:
+        raise ApiError(400, "invalid_value", reason=str(err)) from None
     code, public_key, version = data.get("code"), data.get("public_key"), data.get("version")
     if not isinstance(code, str) or not 0 < len(code) <= 64:
         raise malformed("code must be a string")
     if not isinstance(public_key, str) or not _HEX64.match(public_key):
-        raise malformed("public_key must be 64 hex digits (a raw Ed25519 public key)")
+        raise malformed("public_key must be 64 lowercase hex digits (a raw Ed25519 public key)")
     if not isinstance(version, str) or len(version) > 100:
         raise malformed("version must be a string")
     raw_key = bytes.fromhex(public_key)
     try:
-        Ed25519PublicKey.from_public_bytes(raw_key)
-    except ValueError:
-        raise malformed("public_key is not an Ed25519 public key") from None
+        device_public_key(raw_key)
+    except JournalError as err:
+        raise malformed(f"public_key: {err.reason}") from None
     return code, raw_key, version
+
+
+async def _proven_request(request: Request, now: float) -> tuple[str, bytes, str, str]:
+    """(code, raw public key, version, device id) of an enrollment request signed by the key it
+    enrolls; 401 before the body is read when it carries no signature."""
+    key_id = signer_named(request)
+    body = await read_body(request, MAX_BODY_BYTES)
+    code, raw_key, version = _parse_request(body)
+    device_id = device_id_for(raw_key)
+    if key_id != device_id:
+        raise ApiError(401, "bad_signature", reason="keyid is not the device id of public_key")
+    # No nonce is kept: a replayed enrollment carries the same single-use code.
+    verify_signed(
+        request, body, Device(device_id, Ed25519PublicKey.from_public_bytes(raw_key)), now
+    )
+    return code, raw_key, version, device_id
 
 
 async def enroll(request: Request) -> JSONResponse:
     ctx = central(request)
     try:
-        code, raw_key, version = _parse_request(await read_body(request, 16 * 1024))
+        code, raw_key, version, device_id = await _proven_request(request, ctx.clock())
     except ApiError as err:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome=err.error)
         raise
-    device_id = device_id_for(raw_key)
     now = ctx.now()
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
@@ -125,11 +156,16 @@ async def enroll(request: Request) -> JSONResponse:
             else None
         )
         if reason is None:
+            enrolled_with = await conn.fetchval(
+                "SELECT merchant_id FROM devices WHERE device_id = $1", device_id
+            )
+            if enrolled_with is not None and enrolled_with != row["merchant_id"]:
+                reason = "elsewhere"  # the code stays unused: it moves nothing
+        if reason is None:
             await conn.execute(
                 "INSERT INTO devices (device_id, public_key, merchant_id, version, enrolled_at)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id) DO UPDATE SET"
-                " merchant_id = EXCLUDED.merchant_id, version = EXCLUDED.version,"
-                " enrolled_at = EXCLUDED.enrolled_at",
+                " version = EXCLUDED.version, enrolled_at = EXCLUDED.enrolled_at",
                 device_id,
                 raw_key,
                 row["merchant_id"],
@@ -142,6 +178,14 @@ async def enroll(request: Request) -> JSONResponse:
                 now,
                 device_id,
             )
+    if reason == "elsewhere":
+        ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome=reason)
+        log.warning(
+            "enrollment refused: %s is enrolled with another merchant; moving it is "
+            "`bitagora central device move`",
+            device_id,
+        )
+        raise ApiError(409, "enrolled_elsewhere")
     if reason is not None:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome=reason)
         log.info("enrollment refused: %s code", reason)
@@ -156,3 +200,48 @@ async def enroll(request: Request) -> JSONResponse:
         "central_key": public_key_bytes(ctx.signing_key.public_key()).hex(),
     }
     return JSONResponse(answer, status_code=201)
+
+
+class MoveRefused(ValueError):
+    """A device move that cannot be done: unknown device or merchant, or already there."""
+
+
+async def move_device(
+    conn: asyncpg.Connection, device_id: str, merchant: str, moved_by: str
+) -> tuple[str, str]:
+    """Move an enrolled device to ``merchant`` (an ops action; recorded in ``device_moves``);
+    return (old merchant, new merchant) names. Records already received stay with the merchant
+    they were sold for; later ones belong to the new merchant."""
+    async with conn.transaction():
+        current = await conn.fetchrow(
+            "SELECT d.merchant_id, m.name FROM devices d JOIN merchants m ON m.id = d.merchant_id"
+            " WHERE d.device_id = $1 FOR UPDATE OF d",
+            device_id,
+        )
+        if current is None:
+            raise MoveRefused(f"no enrolled device {device_id}")
+        target = await conn.fetchval("SELECT id FROM merchants WHERE name = $1", merchant.strip())
+        if target is None:
+            raise MoveRefused(f"no merchant named {merchant!r}")
+        if target == current["merchant_id"]:
+            raise MoveRefused(f"{device_id} already belongs to {merchant!r}")
+        await conn.execute(
+            "UPDATE devices SET merchant_id = $2 WHERE device_id = $1", device_id, target
+        )
+        await conn.execute(
+            "INSERT INTO device_moves (device_id, from_merchant_id, to_merchant_id, moved_by)"
+            " VALUES ($1, $2, $3, $4)",
+            device_id,
+            current["merchant_id"],
+            target,
+            moved_by,
+        )
+    log.warning(
+        "device %s moved from merchant %r to %r by %s",
+        device_id,
+        current["name"],
+        merchant,
+        moved_by,
+        extra={"event": "device_moved", "device_id": device_id},
+    )
+    return current["name"], merchant.strip()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from bitagora_protocol import strict_json
 
 
 class ApiError(Exception):
@@ -27,11 +28,12 @@ def malformed(reason: str) -> ApiError:
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """A request body that must be a UTF-8 JSON object, or a 400 ``malformed``."""
+    """A request body that must be a strict UTF-8 JSON object (no duplicate key: two parsers
+    must read the same values), or a 400 ``malformed``."""
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise malformed(f"body is not UTF-8 JSON: {err}") from None
+        data = strict_json.loads(body)
+    except strict_json.StrictJsonError as err:
+        raise malformed(f"body is not strict JSON: {err}") from None
     if not isinstance(data, dict):
         raise malformed("body must be a JSON object")
     return data

@@ -1,13 +1,17 @@
 """A device's journal as central holds it, in the export format of docs/PROTOCOL.md (1.5).
 
 Ops (and the headless demo) download it to verify central's copy independently, with
-`bitagora journal verify` or the verifier printed in the protocol document.
+`bitagora journal verify` or the verifier printed in the protocol document. The header's ``head``
+is the chain head the device signed in its latest heartbeat: the copy verifies only if it holds
+the record that head names, so records central lacks show as a truncation. A device that never
+sent a head gives an export without one, which verifiers refuse (completeness unproven).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -26,17 +30,24 @@ async def device_journal(request: Request, who: Principal) -> Response:
     pool = central(request).pool
     async with as_user(pool, who.claims) as conn:
         device = await conn.fetchrow(
-            "SELECT public_key FROM devices WHERE device_id = $1", device_id
+            "SELECT public_key, head_seq, head_hash, head_sig FROM devices WHERE device_id = $1",
+            device_id,
         )
     if device is None:
         return PlainTextResponse(f"no device {device_id}\n", status_code=404)
 
     async def lines() -> AsyncIterator[str]:
-        header = {
+        header: dict[str, Any] = {
             "format": EXPORT_FORMAT,
             "device_id": device_id,
             "public_key": bytes(device["public_key"]).hex(),
         }
+        if device["head_seq"] is not None:
+            header["head"] = {
+                "seq": device["head_seq"],
+                "hash": device["head_hash"],
+                "sig": device["head_sig"],
+            }
         yield json.dumps(header) + "\n"
         next_seq = 1
         while True:

@@ -1,8 +1,12 @@
 """``POST /api/v1/heartbeat``: a device's status report, signed like every device call.
 
 Body ``{"version", "uptime_s", "backlog", "oldest_unsent_age_s" (int or null), "last_seq",
-"printer": {"online", "paper"}, "clock"}``; further fields (drawer, nfc, disk, ...) are kept as
-part of the last heartbeat. Answer ``{"held_seq": N, "server_time": unix}``.
+"printer": {"online", "paper"}, "clock"}``, optionally ``"head"`` (the signed chain head,
+``bitagora_protocol.chain_head``: verified and kept) and ``"uplink": {"refused": ...}`` (a
+permanent refusal the device reports, shown to ops); further fields (drawer, nfc, disk, ...)
+are kept as part of the last heartbeat. Every value must be one PostgreSQL and any verifier can
+hold (``bitagora_protocol.strict_json``, floats allowed), else 400 ``invalid_value``; a head whose
+signature fails is 422 ``invalid_head``. Answer ``{"held_seq": N, "server_time": unix}``.
 """
 
 from __future__ import annotations
@@ -14,25 +18,55 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bitagora_protocol.chain_head import ChainHead, verify_head
+from bitagora_protocol.journal import JournalError
+from bitagora_protocol.strict_json import StrictJsonError, check_values
 from central.context import central
-from central.device_auth import authenticate
+from central.device_auth import Device, authenticate
 from central.errors import ApiError, json_object, malformed
 
-_LIMIT = 2**62
 MAX_BODY_BYTES = 64 * 1024
+MAX_REFUSAL_TEXT = 300
 
 
 def _int(data: Mapping[str, Any], name: str, *, nullable: bool = False) -> int | None:
     value = data.get(name)
     if value is None and nullable and name in data:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= _LIMIT:
+    if not isinstance(value, int) or isinstance(value, bool):
         raise malformed(f"{name} must be an integer" + (" or null" if nullable else ""))
     return value
 
 
-def parse_heartbeat(body: bytes) -> dict[str, Any]:
+def _head(data: Mapping[str, Any], device: Device) -> ChainHead | None:
+    if "head" not in data:
+        return None  # devices of earlier releases send none
+    try:
+        head = ChainHead.from_dict(data["head"])
+        verify_head(head, device.public_key, device.device_id)
+    except JournalError as err:
+        raise ApiError(422, "invalid_head", reason=err.reason) from None
+    return head
+
+
+def _refusal(data: Mapping[str, Any]) -> str | None:
+    """The device's ``uplink.refused`` in words for the dashboard, or None."""
+    uplink = data.get("uplink")
+    refused = uplink.get("refused") if isinstance(uplink, dict) else None
+    if not isinstance(refused, dict):
+        return None
+    words = f"HTTP {refused.get('status')} {refused.get('error')}"
+    if refused.get("reason"):
+        words += f": {refused['reason']}"
+    return words[:MAX_REFUSAL_TEXT]
+
+
+def parse_heartbeat(body: bytes, device: Device) -> dict[str, Any]:
     data = json_object(body)
+    try:
+        check_values(data, "heartbeat", floats=True)
+    except StrictJsonError as err:
+        raise ApiError(400, "invalid_value", reason=str(err)) from None
     version = data.get("version")
     if not isinstance(version, str) or len(version) > 100:
         raise malformed("version must be a string")
@@ -52,6 +86,8 @@ def parse_heartbeat(body: bytes) -> dict[str, Any]:
         "clock": _int(data, "clock"),
         "printer_online": printer["online"],
         "printer_paper": printer["paper"][:100],
+        "head": _head(data, device),
+        "refused": _refusal(data),
         "raw": data,
     }
 
@@ -60,16 +96,19 @@ async def heartbeat(request: Request) -> JSONResponse:
     ctx = central(request)
     try:
         device, body = await authenticate(request, ctx, body_limit=MAX_BODY_BYTES)
-        beat = parse_heartbeat(body)
+        beat = parse_heartbeat(body, device)
     except ApiError as err:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome=err.error)
         raise
+    head: ChainHead | None = beat["head"]
     now = ctx.now()
     server_time = int(now.timestamp())
     held_seq = await ctx.pool.fetchval(
         "UPDATE devices SET last_seen_at = $2, version = $3, uptime_s = $4, backlog = $5,"
         " oldest_unsent_age_s = $6, reported_last_seq = $7, printer_online = $8,"
-        " printer_paper = $9, clock_offset_s = $10, last_heartbeat = $11"
+        " printer_paper = $9, clock_offset_s = $10, last_heartbeat = $11, uplink_refused = $12,"
+        " head_seq = coalesce($13, head_seq), head_hash = coalesce($14, head_hash),"
+        " head_sig = coalesce($15, head_sig)"
         " WHERE device_id = $1 RETURNING held_seq",
         device.device_id,
         now,
@@ -82,6 +121,10 @@ async def heartbeat(request: Request) -> JSONResponse:
         beat["printer_paper"],
         beat["clock"] - server_time,
         json.dumps(beat["raw"]),
+        beat["refused"],
+        head.seq if head else None,
+        head.hash if head else None,
+        head.sig if head else None,
     )
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
     return JSONResponse({"held_seq": held_seq, "server_time": server_time})

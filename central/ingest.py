@@ -11,6 +11,8 @@ identical; the rest must extend the held chain. Answers:
   the batch is quarantined and the device flagged
 - 422 ``{"error": "invalid_chain", "seq": S, "reason": ...}``
 - 400 ``{"error": "malformed", "reason": ...}``
+- 400 ``{"error": "invalid_value", "seq": S, "reason": ...}``: a value outside the protocol's
+  ranges (``bitagora_protocol.strict_json``), or a running total it would overflow
 """
 
 from __future__ import annotations
@@ -26,15 +28,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bitagora_protocol.journal import JournalError, Record, canonical_json, verify_chain
+from bitagora_protocol.strict_json import MAX_SAFE_INTEGER, StrictJsonError, check_values
 from central import card_payments, catalogs, payouts, sales_ledger
 from central.context import central
 from central.device_auth import Device, authenticate
 from central.errors import ApiError, json_object, malformed
+from central.quarantine import quarantine
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-MAX_SEQ = 2**62  # fits PostgreSQL bigint with room to spare
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def invalid_value(seq: int | None, reason: str) -> ApiError:
+    """A value central cannot hold as the protocol defines it: permanent for that record."""
+    return ApiError(400, "invalid_value", seq=seq, reason=reason)
 
 
 def parse_batch(body: bytes) -> list[Record]:
@@ -50,11 +59,14 @@ def parse_batch(body: bytes) -> list[Record]:
         if not isinstance(item, dict):
             raise malformed(f"records[{index}] is not an object")
         try:
-            records.append(Record.from_dict(item))
+            record = Record.from_dict(item)
         except JournalError as err:
             raise malformed(f"records[{index}]: {err}") from None
-        if records[-1].seq > MAX_SEQ:
-            raise malformed(f"records[{index}]: seq beyond {MAX_SEQ}")
+        try:
+            check_values(record.signed_part(), f"records[{index}]")
+        except StrictJsonError as err:
+            raise invalid_value(record.seq, str(err)) from None
+        records.append(record)
     for before, after in zip(records, records[1:], strict=False):
         if after.seq != before.seq + 1:
             raise malformed(
@@ -75,7 +87,7 @@ def sale_total(record: Record) -> tuple[str, int] | None:
     if (
         isinstance(minor, int)
         and not isinstance(minor, bool)
-        and abs(minor) < MAX_SEQ
+        and abs(minor) <= MAX_SAFE_INTEGER
         and isinstance(currency, str)
     ):
         return currency, minor
@@ -131,7 +143,7 @@ async def store_batch(
             overlap = [record for record in records if record.seq <= held_seq]
             for record, held in zip(overlap, held_rows, strict=True):
                 if record.hash != held["hash"]:
-                    await _quarantine(conn, device.device_id, record.seq, raw_batch)
+                    await quarantine(conn, device.device_id, record.seq, raw_batch)
                     return 409, {"error": "fork", "seq": record.seq, "held_seq": held_seq}
                 if not _same_record(record, held):
                     return 422, {
@@ -150,12 +162,6 @@ async def store_batch(
             )
         except JournalError as err:
             return 422, {"error": "invalid_chain", "seq": err.seq, "reason": err.reason}
-        except RecursionError:
-            return 422, {
-                "error": "invalid_chain",
-                "seq": new[0].seq,
-                "reason": "a record body is nested too deeply",
-            }
 
         await conn.executemany(
             "INSERT INTO journal_records"
@@ -206,35 +212,24 @@ async def store_batch(
         return 200, {"held_seq": new[-1].seq, "stored": len(new)}
 
 
-async def _quarantine(conn: asyncpg.Connection, device_id: str, seq: int, raw_batch: str) -> None:
-    await conn.execute(
-        "INSERT INTO quarantined_batches (device_id, seq, reason, batch_json)"
-        " VALUES ($1, $2, 'fork', $3)",
-        device_id,
-        seq,
-        raw_batch,
-    )
-    await conn.execute(
-        "UPDATE devices SET forked_at = coalesce(forked_at, now()),"
-        " fork_seq = coalesce(fork_seq, $2) WHERE device_id = $1",
-        device_id,
-        seq,
-    )
-    log.warning("journal fork: device=%s seq=%d; batch quarantined", device_id, seq)
-
-
 async def push_journal(request: Request) -> JSONResponse:
     ctx = central(request)
     try:
-        device, body = await authenticate(request, ctx)
+        device, body = await authenticate(request, ctx, body_limit=MAX_BODY_BYTES)
         records = parse_batch(body)
     except ApiError as err:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=err.error)
         ctx.metrics.inc("bitagora_central_ingest_refused_total", reason=err.error)
         raise
     # The quarantine keeps the batch as sent; it was valid UTF-8 JSON to get this far.
-    async with ctx.pool.acquire() as conn:
-        status, payload = await store_batch(conn, device, records, body.decode("utf-8"))
+    try:
+        async with ctx.pool.acquire() as conn:
+            status, payload = await store_batch(conn, device, records, body.decode("utf-8"))
+    except asyncpg.NumericValueOutOfRangeError:
+        # Every value is in range, but a running total (sales, refunds, payouts) would leave
+        # bigint: the transaction is rolled back and the batch refused, never half stored.
+        status = 400
+        payload = invalid_value(records[0].seq, "a running total would overflow").payload()
     outcome = payload.get("error", "ok")
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=outcome)
     if outcome != "ok":

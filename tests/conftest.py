@@ -37,6 +37,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bitagora_protocol.chain_head import sign_head
 from bitagora_protocol.httpsig import sign_request
 from bitagora_protocol.journal import (
     Record,
@@ -227,6 +228,7 @@ class SimDevice:
         created: int | None = None,
         nonce: str | None = None,
         method: str = "POST",
+        expires: int | None = None,
     ) -> dict[str, str]:
         headers = sign_request(
             self.key,
@@ -236,22 +238,43 @@ class SimDevice:
             body,
             created=int(time.time()) if created is None else created,
             nonce=nonce or secrets.token_urlsafe(16),
+            expires=expires,
         )
         return {**headers, "Content-Type": "application/json"}
 
     async def enroll(
         self, client: httpx.AsyncClient, code: str, version: str = "test-1.0"
     ) -> httpx.Response:
-        return await client.post(
-            "/api/v1/enroll",
-            json={"code": code, "public_key": self.public_key_hex, "version": version},
-        )
+        """Enroll as a real device does: the request signed by the key it enrolls."""
+        payload = {"code": code, "public_key": self.public_key_hex, "version": version}
+        return await self.post(client, "/api/v1/enroll", payload)
 
     async def post(
         self, client: httpx.AsyncClient, path: str, payload: Any, **sign: Any
     ) -> httpx.Response:
         body = json.dumps(payload).encode("utf-8")
         return await client.post(path, content=body, headers=self.signed(path, body, **sign))
+
+    def head(self) -> dict[str, Any]:
+        """The chain head this device signs over its last record (genesis when it has none)."""
+        last = self.records[-1] if self.records else None
+        hash_ = last.hash if last else genesis_prev_hash(self.device_id)
+        return sign_head(self.key, self.device_id, last.seq if last else 0, hash_).to_dict()
+
+    async def heartbeat(self, client: httpx.AsyncClient, **fields: Any) -> httpx.Response:
+        """A heartbeat as a device of this release sends it, head included; ``fields`` add to
+        or replace its fields."""
+        beat: dict[str, Any] = {
+            "version": "test-1.0",
+            "uptime_s": 60,
+            "backlog": 0,
+            "oldest_unsent_age_s": None,
+            "last_seq": len(self.records),
+            "head": self.head(),
+            "printer": {"online": True, "paper": "ok"},
+            "clock": int(time.time()),
+        }
+        return await self.post(client, "/api/v1/heartbeat", {**beat, **fields})
 
     async def push(
         self, client: httpx.AsyncClient, records: list[Record] | None = None, **sign: Any
@@ -260,6 +283,13 @@ class SimDevice:
         return await self.post(
             client, "/api/v1/journal", {"records": [r.to_dict() for r in batch]}, **sign
         )
+
+
+@pytest.fixture
+async def central_client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the test's central."""
+    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
+        yield http
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ import asyncpg
 import httpx
 import pytest
 from central_helpers import log_in
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from conftest import SimDevice
 
-from bitagora_protocol.journal import public_key_bytes
 from central.cli import add_central_parser, load_session_secret
 from central.schema import apply_migrations, list_migrations
 
@@ -95,17 +94,9 @@ async def test_serve_enroll_code_and_stop(pg_tmp_path: Path) -> None:
         code = out.strip()
         assert CODE.match(code)
 
-        key = Ed25519PrivateKey.generate()
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             assert (await client.get("/healthz")).text == "ok"
-            enrolled = await client.post(
-                "/api/v1/enroll",
-                json={
-                    "code": code,
-                    "public_key": public_key_bytes(key.public_key()).hex(),
-                    "version": "1",
-                },
-            )
+            enrolled = await SimDevice().enroll(client, code, version="1")
             assert enrolled.status_code == 201, enrolled.text
             assert enrolled.json()["merchant"] == "CLI Shop"
             login = await log_in(client, "admin", password)

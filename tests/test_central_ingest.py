@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,9 +24,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
-        yield http
+def client(central_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return central_client
 
 
 @pytest.fixture
@@ -88,13 +87,16 @@ async def test_enroll_refuses_bad_codes(
     assert response.json() == {"error": "enrollment_code_invalid", "reason": case}
 
 
+@pytest.mark.parametrize("public_key", ["zz" * 32, "AB" * 32])
 async def test_enroll_malformed_key_is_400(
-    central_server: CentralTestServer, client: httpx.AsyncClient
+    public_key: str,
+    central_server: CentralTestServer,
+    client: httpx.AsyncClient,
+    make_device: Callable[[], SimDevice],
 ) -> None:
-    response = await client.post(
-        "/api/v1/enroll",
-        json={"code": await central_server.make_code(), "public_key": "zz" * 32, "version": "1"},
-    )
+    # Signed by a real key, but the body names no lowercase-hex key: refused as malformed.
+    payload = {"code": await central_server.make_code(), "public_key": public_key, "version": "1"}
+    response = await make_device().post(client, "/api/v1/enroll", payload)
     assert response.status_code == 400
     assert response.json()["error"] == "malformed"
 
@@ -105,10 +107,10 @@ async def test_reenroll_same_key_keeps_journal(
     device.sale(500)
     assert (await device.push(client)).json() == {"held_seq": 1}
     response = await device.enroll(
-        client, await central_server.make_code("New Owner"), version="2.0"
+        client, await central_server.make_code("Café Zürich"), version="2.0"
     )
     assert response.status_code == 201
-    assert response.json()["merchant"] == "New Owner"
+    assert response.json()["merchant"] == "Café Zürich"
     device.sale(700)
     assert (await device.push(client)).json() == {"held_seq": 2}
 

@@ -7,7 +7,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
+from central_helpers import log_in
 from http_helpers import serve
 from uplink_helpers import (
     CentralDb,
@@ -22,6 +24,7 @@ from uplink_helpers import (
 )
 
 from appliance import __version__
+from appliance.doctor import uplink_check
 from appliance.store import outbox
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import ForkRejected
@@ -312,3 +315,54 @@ async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_p
             payload = await uplink.heartbeat_payload()
             assert payload["printer"] == {"online": False, "paper": "unknown"}
             assert 0 < payload["disk"]["free_bytes"] <= payload["disk"]["total_bytes"]
+
+
+async def test_a_permanent_refusal_is_kept_reported_and_retried_slowly(
+    central_server: CentralTestServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Central refuses a batch for good (a 400 that re-sending cannot change): the records stay,
+    the daemon stops hammering, the heartbeat and the ops dashboard show the refusal."""
+    db = CentralDb(central_server.database_url)
+    async with open_device_store(tmp_path) as device:
+        device_id = (
+            await device.enroll(central_server.base_url, await central_server.make_code())
+        ).device_id
+        await device.write(1)
+        async with uplink_for(device, central_server.base_url, heartbeat_s=1) as (uplink, _):
+            assert await uplink.push_once() == 1
+            # Central's running total is at its limit: the next sales cannot be counted.
+            await db.fetchval("UPDATE device_sales SET total_minor = $1", 2**63 - 10)
+            await device.write(2)
+            with caplog.at_level(logging.INFO, logger="appliance.uplink.daemon"):
+                async with running(uplink):
+                    await wait_until(lambda: _refusal_reported(db, device_id), what="the report")
+                    seen = await db.fetchval("SELECT last_seen_at FROM devices")
+                    await wait_until(
+                        lambda: _seen_after(db, seen), what="a later heartbeat (1 s on)"
+                    )
+        refusals = [r for r in caplog.records if getattr(r, "event", None) == "refused"]
+        assert len(refusals) == 1  # not retried in that second: the next try is 900 s away
+        assert uplink.refused is not None and uplink.refused.error == "invalid_value"
+        assert await device.outbox_count() == 2  # nothing dropped
+        assert await db.held_seq(device_id) == 1
+        beat = json.loads(await db.fetchval("SELECT last_heartbeat FROM devices"))
+        assert beat["uplink"]["state"] == "refused"
+        assert beat["uplink"]["refused"]["seq"] == 2
+        doctor, _ = await uplink_check(device.settings(), offline=True)
+        assert doctor.status == "FAIL" and "HTTP 400 invalid_value" in doctor.detail
+        async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
+            await log_in(http, central_server.ops_user, central_server.ops_password)
+            page = (await http.get("/")).text
+        assert "1 whose batches central refuses" in page
+        assert "HTTP 400 invalid_value: a running total would overflow" in page
+
+
+async def _refusal_reported(db: CentralDb, device_id: str) -> bool:
+    refused = await db.fetchval(
+        "SELECT uplink_refused FROM devices WHERE device_id = $1", device_id
+    )
+    return refused is not None
+
+
+async def _seen_after(db: CentralDb, seen: object) -> bool:
+    return bool(await db.fetchval("SELECT last_seen_at > $1 FROM devices", seen))

@@ -42,16 +42,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from appliance.store.db import open_db
     from appliance.store.export import VerifyError, export_journal
+    from appliance.store.identity import IdentityError, load_identity
 
     async def export() -> int:
         conn = await open_db(args.path)
         try:
-            return await export_journal(conn, args.out)
+            return await export_journal(conn, args.out, identity)
         finally:
             await conn.close()
 
     if not args.path.is_file():
         return fail(f"{args.path} does not exist")
+    try:
+        # The device key signs the export's chain head; it lives in the database's data dir.
+        identity = load_identity(args.path.parent)
+    except IdentityError as err:
+        return fail(str(err), 1)
     try:
         count = asyncio.run(export())
     except VerifyError as err:

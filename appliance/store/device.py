@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
-from bitagora_protocol.journal import device_id_for
+from bitagora_protocol.journal import device_id_for, device_public_key
 
 
 class DeviceMismatch(RuntimeError):
@@ -42,4 +42,4 @@ async def read(conn: aiosqlite.Connection) -> tuple[str, str] | None:
 
 def public_key_from_hex(value: str) -> tuple[str, Ed25519PublicKey]:
     raw = bytes.fromhex(value)
-    return device_id_for(raw), Ed25519PublicKey.from_public_bytes(raw)
+    return device_id_for(raw), device_public_key(raw)

@@ -1,8 +1,12 @@
 """Journal export (JSON Lines) and verification of a device database or an export.
 
-Export format (docs/PROTOCOL.md): the first line is a header object
-``{"format": "bitagora-journal/1", "device_id": ..., "public_key": <64 hex>}``; every further line
-is one record object with the fields seq, kind, at, device_id, body, prev_hash, hash, sig.
+Export format (docs/PROTOCOL.md 1.5): the first line is a header object
+``{"format": "bitagora-journal/1", "device_id": ..., "public_key": <64 hex>, "head": {"seq",
+"hash", "sig"}}`` (the chain head the device signed, ``bitagora_protocol.chain_head``); every
+further line is one record object with exactly the fields seq, kind, at, device_id, body,
+prev_hash, hash, sig. Every line is strict JSON (no duplicate key). An export verifies when its
+chain does and it holds the record the head names with the head's hash: a copy cut short fails
+at the first seq it lacks.
 """
 
 from __future__ import annotations
@@ -17,10 +21,20 @@ from typing import Any
 import aiosqlite
 
 from appliance.store import device, journal
+from appliance.store.identity import DeviceIdentity
 from appliance.store.readonly import journal_records
-from bitagora_protocol.journal import Record, verify_chain
+from bitagora_protocol import strict_json
+from bitagora_protocol.chain_head import ChainHead, sign_head, verify_head
+from bitagora_protocol.journal import (
+    JournalError,
+    Record,
+    genesis_prev_hash,
+    is_lower_hex,
+    verify_chain,
+)
 
 EXPORT_FORMAT = "bitagora-journal/1"
+HEADER_FIELDS = frozenset({"format", "device_id", "public_key", "head"})
 
 
 class VerifyError(RuntimeError):
@@ -34,36 +48,73 @@ class VerifyResult:
     last_hash: str | None
 
 
-async def export_journal(conn: aiosqlite.Connection, out: Path) -> int:
+async def export_journal(conn: aiosqlite.Connection, out: Path, identity: DeviceIdentity) -> int:
+    """Write the journal to ``out`` with a head signed by ``identity`` (the device's key) over
+    the last record written; return how many records."""
     info = await device.read(conn)
     if info is None:
         raise VerifyError("this database has no device identity yet; nothing to export")
     device_id, public_key = info
-    count = 0
+    if identity.device_id != device_id:
+        raise VerifyError(f"the key given is {identity.device_id}'s, not {device_id}'s")
+    count, last_hash = 0, genesis_prev_hash(device_id)
     tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        header = {"format": EXPORT_FORMAT, "device_id": device_id, "public_key": public_key}
-        handle.write(json.dumps(header, ensure_ascii=False) + "\n")
+    body = out.with_name(out.name + ".records")
+    with body.open("w", encoding="utf-8") as handle:
         async for record in journal.iterate(conn):
             handle.write(json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
+            count, last_hash = record.seq, record.hash
+    head = sign_head(identity.private_key, device_id, count, last_hash)
+    header = {
+        "format": EXPORT_FORMAT,
+        "device_id": device_id,
+        "public_key": public_key,
+        "head": head.to_dict(),
+    }
+    with tmp.open("w", encoding="utf-8") as handle, body.open(encoding="utf-8") as records:
+        handle.write(json.dumps(header, ensure_ascii=False) + "\n")
+        for line in records:
+            handle.write(line)
+    body.unlink()
     tmp.replace(out)
     return count
 
 
-def _verify(device_id: str, public_key_hex: str, records: Iterator[Record]) -> VerifyResult:
+def _verify(
+    device_id: str,
+    public_key_hex: str,
+    records: Iterator[Record],
+    head_data: object | None = None,
+) -> VerifyResult:
+    """Verify a chain; with ``head_data`` (an export's signed head) also that the chain holds
+    the record it names, with its hash."""
     derived_id, public_key = device.public_key_from_hex(public_key_hex)
     if derived_id != device_id:
         raise VerifyError(f"public key belongs to {derived_id}, not {device_id}")
-    seen: list[str] = []
+    head = None if head_data is None else ChainHead.from_dict(head_data)
+    if head is not None:
+        verify_head(head, public_key, device_id)
+    hashes = {0: genesis_prev_hash(device_id)}
+    last: list[str] = []
 
-    def remembering_last() -> Iterator[Record]:
+    def remembering() -> Iterator[Record]:
         for record in records:
-            seen[:] = [record.hash]
+            last[:] = [record.hash]
+            if head is not None and record.seq == head.seq:
+                hashes[head.seq] = record.hash
             yield record
 
-    count = verify_chain(remembering_last(), public_key, device_id)
-    return VerifyResult(device_id, count, seen[0] if seen else None)
+    count = verify_chain(remembering(), public_key, device_id)
+    if head is not None:
+        if count < head.seq:
+            raise JournalError(
+                count + 1,
+                f"record {count + 1} is missing: the signed head names seq {head.seq}, "
+                f"the export ends at {count}",
+            )
+        if hashes[head.seq] != head.hash:
+            raise JournalError(head.seq, "differs from the signed chain head's hash")
+    return VerifyResult(device_id, count, last[0] if last else None)
 
 
 def verify_database(path: Path) -> VerifyResult:
@@ -84,9 +135,9 @@ def verify_database(path: Path) -> VerifyResult:
 def _export_records(lines: Iterator[tuple[int, str]]) -> Iterator[Record]:
     for number, line in lines:
         try:
-            data: Any = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise VerifyError(f"line {number}: not JSON ({err.msg})") from None
+            data: Any = strict_json.loads(line)
+        except strict_json.StrictJsonError as err:
+            raise VerifyError(f"line {number}: not strict JSON ({err})") from None
         if not isinstance(data, dict):
             raise VerifyError(f"line {number}: not a record object")
         yield Record.from_dict(data)
@@ -101,14 +152,18 @@ def verify_export(path: Path) -> VerifyResult:
         numbered = ((n, line) for n, line in enumerate(handle, 1) if line.strip())
         try:
             _, first = next(numbered)
-            header = json.loads(first)
-        except (StopIteration, json.JSONDecodeError):
+            header = strict_json.loads(first)
+        except (StopIteration, strict_json.StrictJsonError):
             raise VerifyError(f"{path}: no export header on the first line") from None
         if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
             raise VerifyError(f"{path}: not a {EXPORT_FORMAT} export")
-        return _verify(
-            str(header["device_id"]), str(header["public_key"]), _export_records(numbered)
-        )
+        if set(header) != HEADER_FIELDS:
+            missing = "no signed chain head" if "head" not in header else "unknown header fields"
+            raise VerifyError(f"{path}: {missing}: the header is exactly {sorted(HEADER_FIELDS)}")
+        key = header["public_key"]
+        if not (isinstance(key, str) and is_lower_hex(key, 64)):
+            raise VerifyError(f"{path}: public_key must be 64 lowercase hex digits")
+        return _verify(str(header["device_id"]), key, _export_records(numbered), header["head"])
 
 
 def verify_path(path: Path) -> VerifyResult:

@@ -8,7 +8,7 @@ what to do from the type alone:
   429, 5xx: an answer that says "not now"); ``retry_after`` from ``Retry-After``.
 - ``Rejected`` (central understood and refused): ``GapRejected``, ``ForkRejected``,
   ``ChainRejected``, ``AuthRejected``, ``EnrollmentRejected``, ``TooLarge``, and plain
-  ``Rejected`` for anything else (400 malformed, 404, an unexpected answer).
+  ``Rejected`` for anything else (400 malformed or invalid_value, 404, an unexpected answer).
 
 A Raspberry Pi has no battery clock, so the signature's ``created`` may be far off until NTP has
 synchronised. On a 401 ``clock_skew`` the client adopts central's ``server_time`` as an offset,
@@ -267,14 +267,13 @@ class CentralClient:
         return self._clock() + self.clock_offset_s
 
     async def enroll(self, code: str, version: str = __version__) -> Enrollment:
-        """Redeem a one-time enrollment code for this device's public key."""
+        """Redeem a one-time enrollment code for this device's public key; the request is
+        signed with that key, which proves to central that this device holds it."""
         body = _encode(
             {"code": code, "public_key": self.identity.public_key_hex, "version": version}
         )
         headers = {"Content-Type": "application/json"}
-        response = await self._send("POST", ENROLL_PATH, body, headers)
-        if response.status_code != 201:
-            raise error_for(response, ENROLL_PATH)
+        response = await self._signed("POST", ENROLL_PATH, body, headers, ok=(201,))
         data = _payload(response)
         device_id, merchant = data.get("device_id"), data.get("merchant")
         merchant_id, central_key = data.get("merchant_id"), data.get("central_key")

@@ -13,6 +13,10 @@ Rules (docs/PROTOCOL.md section 2):
   ``held_seq`` is below what central once acknowledged triggers the same re-send.
 - ``fork`` / ``invalid_chain``: pushing stops (until the daemon restarts), the problem is logged
   loudly and reported in every heartbeat; a human has to look.
+- Any other refusal of a batch (a 4xx such as 400 ``invalid_value`` or ``malformed``: sending the
+  same signed records again cannot change the answer) is permanent: the records stay in the
+  outbox, the batch is tried again only every ``uplink.refused_retry_s``, and every heartbeat
+  reports it as ``uplink.refused`` until a push succeeds.
 - Transient errors (network, timeouts, 5xx, 429): exponential backoff with full jitter, honouring
   ``Retry-After``.
 - New records are noticed by polling the outbox (one indexed ``min(seq)`` query), so the kiosk
@@ -56,7 +60,8 @@ from appliance.uplink.client import (
     Unreachable,
     UplinkError,
 )
-from bitagora_protocol.journal import Record
+from bitagora_protocol.chain_head import sign_head
+from bitagora_protocol.journal import Record, genesis_prev_hash
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +184,9 @@ class Uplink:
         self.problem: Rejected | None = None
         self.last_error: str | None = None
         self.held_seq: int | None = None
+        # A permanent refusal of the batch at the head of the outbox, and when it came (unix s).
+        self.refused: Rejected | None = None
+        self.refused_since: int | None = None
 
     # -- pushing ---------------------------------------------------------------------------
 
@@ -316,25 +324,53 @@ class Uplink:
 
     async def heartbeat_payload(self) -> dict[str, Any]:
         backlog = await outbox.backlog(self.conn)
-        last_seq, _ = await journal.tail(self.conn)
+        last_seq, last_hash = await journal.tail(self.conn)
+        head = sign_head(
+            self.identity.private_key,
+            self.identity.device_id,
+            last_seq,
+            last_hash or genesis_prev_hash(self.identity.device_id),
+        )
         payload: dict[str, Any] = {
             "version": __version__,
             "uptime_s": int(self._monotonic() - self._started),
             "backlog": backlog.count,
             "oldest_unsent_age_s": backlog.oldest_age_s(),
             "last_seq": last_seq,
+            "head": head.to_dict(),
             "printer": await self._printer_status(),
             "drawer": await self._drawer_status(),
             "clock": int(time.time()),  # the device's own clock, so central can show its error
             **await asyncio.to_thread(self._system_status),
             "uplink": {
-                "state": "halted" if self.problem else ("retrying" if self.last_error else "ok"),
+                "state": self._state(),
                 "problem": dict(self.problem.payload) if self.problem else None,
+                "refused": self._refusal(),
                 "last_error": self.last_error,
                 "clock_offset_s": round(self.client.clock_offset_s),
             },
         }
         return payload
+
+    def _state(self) -> str:
+        if self.problem:
+            return "halted"
+        if self.refused:
+            return "refused"
+        return "retrying" if self.last_error else "ok"
+
+    def _refusal(self) -> dict[str, Any] | None:
+        if self.refused is None:
+            return None
+        reason = self.refused.payload.get("reason")
+        seq = self.refused.payload.get("seq")
+        return {
+            "status": self.refused.status,
+            "error": self.refused.error,
+            "reason": reason if isinstance(reason, str) else None,
+            "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+            "since": self.refused_since,
+        }
 
     def _system_status(self) -> dict[str, Any]:
         """Disk space of the data directory and the SoC temperature, where the OS tells them."""
@@ -508,7 +544,9 @@ class Uplink:
                     else ""
                 )
                 self._retrying(logging.ERROR, "central refused our signature" + hint, err, delay)
-            except (Rejected, UplinkError) as err:
+            except Rejected as err:
+                delay = await self._refused(err)
+            except UplinkError as err:
                 delay = self.backoff.next_delay()
                 self._retrying(logging.ERROR, "push refused", err, delay)
             except Exception as err:  # a store error, say: keep the daemon (and heartbeats) alive
@@ -520,8 +558,29 @@ class Uplink:
                     _event(logging.INFO, "central reachable again")
                 self.backoff.reset()
                 self.last_error = None
+                if self.refused is not None:
+                    self.refused = self.refused_since = None
+                    await outbox.set_state(self.conn, outbox.UPLINK_REFUSED, "null")
                 self._waiting_for_central = False
             await self._pause(stop, delay)
+
+    async def _refused(self, err: Rejected) -> float:
+        """Record a permanent refusal; return the slow retry delay. Nothing is dropped."""
+        if self.refused is None or self.refused.payload != err.payload:
+            self.refused_since = int(time.time())
+            self.refused = err
+            await outbox.set_state(self.conn, outbox.UPLINK_REFUSED, json.dumps(self._refusal()))
+        self.refused = err
+        delay = float(self.settings.uplink.refused_retry_s)
+        self.last_error = str(err)
+        log.critical(
+            "central REFUSES the batch at the head of the outbox: %s; the records stay in the "
+            "outbox and the batch is tried again in %.0f s. Ask central operations to look.",
+            err,
+            delay,
+            extra={"event": "refused", "error": err.error, "status": err.status},
+        )
+        return delay
 
     def _retrying(self, level: int, what: str, err: Exception, delay: float) -> None:
         self.last_error = str(err)
