@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+CENTRAL_UNITS = SYSTEMD.parent / "deploy" / "central"  # central's host, never the device's image
 SERVICES = ("bitagora-uplink.service", "bitagora-kiosk.service")
 CONFIRM = "bitagora-update-confirm.service"
 UNITS = (*SERVICES, "bitagora-firstboot.service", CONFIRM)
@@ -58,9 +59,9 @@ def analyze(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def unit_settings(name: str) -> dict[str, list[str]]:
+def unit_settings(name: str, folder: Path = SYSTEMD) -> dict[str, list[str]]:
     settings: dict[str, list[str]] = {}
-    for line in (SYSTEMD / name).read_text().splitlines():
+    for line in (folder / name).read_text().splitlines():
         if line.strip() and not line.startswith(("#", "[")):
             key, _, value = line.partition("=")
             settings.setdefault(key.strip(), []).append(value.strip())
@@ -247,15 +248,15 @@ def test_the_appliance_runs_without_writable_executable_memory(tmp_path: Path) -
 def test_the_central_backup_timer_verifies_and_runs_a_backup_the_cli_accepts(
     unit_root: Path,
 ) -> None:
-    """The example under systemd/ for central's host (docs/OPERATIONS.md, "Backups of
-    central's database")."""
+    """The example under deploy/central/ for central's host (docs/OPERATIONS.md, "Backups of
+    central's database"): not in systemd/, whose units all go on the device's image."""
     units = ("central-backup.service", "central-backup.timer")
     for name in units:
-        shutil.copy(SYSTEMD / name, unit_root / "etc/systemd/system" / name)
+        shutil.copy(CENTRAL_UNITS / name, unit_root / "etc/systemd/system" / name)
     result = analyze("verify", "--man=no", f"--root={unit_root}", *units)
     assert (result.returncode, result.stderr) == (0, "")
-    assert unit_settings("central-backup.timer")["OnCalendar"] == ["00/4:15"]
-    (command,) = unit_settings("central-backup.service")["ExecStart"]
+    assert unit_settings("central-backup.timer", CENTRAL_UNITS)["OnCalendar"] == ["00/4:15"]
+    (command,) = unit_settings("central-backup.service", CENTRAL_UNITS)["ExecStart"]
     argv = shlex.split(command)
     assert argv[:3] == [EXECUTABLE, "central", "backup"]
     from appliance.cli import build_parser
