@@ -21,6 +21,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from central import (
+    alert_pages,
+    alerts,
     dashboard,
     login,
     merchant_page,
@@ -134,12 +136,16 @@ def create_app(
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
             )
+            evaluator = asyncio.create_task(
+                alerts.evaluate_forever(ctx), name="central-alert-evaluator"
+            )
             try:
                 yield
             finally:
-                pruner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pruner
+                for task in (pruner, evaluator):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             await pool.close()
 
@@ -156,6 +162,8 @@ def create_app(
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
+        Route("/alerts", alert_pages.alerts_page, methods=["GET"]),
+        Route("/alerts/acknowledge", alert_pages.acknowledge_form, methods=["POST"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
         Route("/stripe", dashboard.stripe_page, methods=["GET"]),
         Route("/users", user_pages.users_page, methods=["GET"]),

@@ -1,0 +1,166 @@
+"""Fleet alerts over real HTTP on a real PostgreSQL, with central's clock moved by the test: a
+device that goes silent is raised as offline by the periodic evaluation, acknowledged through
+the Alerts page (its CSRF token), and resolved by its next heartbeat; heartbeat conditions raise
+and clear with the heartbeats; per-merchant thresholds override the fleet's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+from central_helpers import log_in, post_form
+from conftest import OPS_PASSWORD, SimDevice
+from http_helpers import serve
+
+from central import alerts
+from central.app import create_app
+from central.enroll import create_code
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Fleet:
+    def __init__(self, base_url: str, database_url: str, now: list[float]) -> None:
+        self.base_url, self.database_url, self.now = base_url, database_url, now
+
+    def at(self) -> datetime:
+        return datetime.fromtimestamp(self.now[0], UTC)
+
+    async def evaluate(self) -> tuple[int, int]:
+        """The periodic evaluation, run at central's clock."""
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return await alerts.evaluate(conn, self.at())
+        finally:
+            await conn.close()
+
+    async def rows(self, query: str, *args: object) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def fleet(central_db_url: str) -> AsyncIterator[Fleet]:
+    now = [time.time()]  # within the devices' signature window; moved by hand from here
+    app = create_app(
+        central_db_url, "session-secret", ops_password=OPS_PASSWORD, clock=lambda: now[0]
+    )
+    async with serve(app) as base_url:
+        yield Fleet(base_url, central_db_url, now)
+
+
+async def _enrolled(fleet: Fleet, http: httpx.AsyncClient, device: SimDevice) -> None:
+    conn = await asyncpg.connect(fleet.database_url)
+    try:
+        code = await create_code(conn, "Test Shop")
+    finally:
+        await conn.close()
+    assert (await device.enroll(http, code)).status_code == 201
+
+
+async def _beat(fleet: Fleet, http: httpx.AsyncClient, device: SimDevice, **fields: object):
+    at = int(fleet.now[0])
+    response = await device.post(
+        http,
+        "/api/v1/heartbeat",
+        {
+            "version": "test-1.0",
+            "uptime_s": 60,
+            "backlog": 0,
+            "oldest_unsent_age_s": None,
+            "last_seq": 0,
+            "head": device.head(),
+            "printer": {"online": True, "paper": "ok"},
+            "clock": at,
+            "heartbeat_s": 30,
+            **fields,
+        },
+        created=at,
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_silent_device_alert_acknowledged_then_resolved(
+    fleet: Fleet, make_device: Callable[[], SimDevice]
+) -> None:
+    device = make_device()
+    async with httpx.AsyncClient(base_url=fleet.base_url, timeout=10) as http:
+        await _enrolled(fleet, http, device)
+        await _beat(fleet, http, device)
+        fleet.now[0] += 45  # one heartbeat missed: late, not yet an alert
+        assert await fleet.evaluate() == (0, 0)
+        fleet.now[0] += 30  # 75 s silent: two missed, offline past the 60 s threshold
+        assert await fleet.evaluate() == (1, 0)
+        assert await fleet.evaluate() == (0, 0)  # still open: not raised twice
+        (alert,) = await fleet.rows("SELECT * FROM alerts")
+        assert (alert["device_id"], alert["kind"], alert["resolved_at"]) == (
+            device.device_id,
+            "offline",
+            None,
+        )
+        assert "2 heartbeats missed" in alert["detail"]
+
+        assert (await log_in(http, "admin", OPS_PASSWORD)).status_code == 303
+        page = await http.get("/alerts")
+        assert device.device_id in page.text and "Acknowledge" in page.text
+        refused = await http.post("/alerts/acknowledge", data={"alert": str(alert["id"])})
+        assert refused.status_code == 403  # no CSRF token
+        done = await post_form(http, "/alerts", "/alerts/acknowledge", alert=str(alert["id"]))
+        assert done.status_code == 303
+        (acked,) = await fleet.rows("SELECT * FROM alerts")
+        assert (acked["acknowledged_by"], acked["acknowledged_at"]) == ("admin", fleet.at())
+        assert "Acknowledge</button>" not in (await http.get("/alerts")).text
+
+        fleet.now[0] += 5
+        await _beat(fleet, http, device)  # back: the heartbeat's own evaluation resolves it
+        (resolved,) = await fleet.rows("SELECT * FROM alerts")
+        assert resolved["resolved_at"] == fleet.at()
+        assert device.device_id not in (await http.get("/alerts")).text
+        assert device.device_id in (await http.get("/alerts?state=resolved")).text
+
+
+async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds(
+    fleet: Fleet, make_device: Callable[[], SimDevice]
+) -> None:
+    device = make_device()
+    async with httpx.AsyncClient(base_url=fleet.base_url, timeout=10) as http:
+        await _enrolled(fleet, http, device)
+        await _beat(
+            fleet,
+            http,
+            device,
+            backlog=1500,
+            printer={"online": True, "paper": "out"},
+            drawer={"open": True, "open_too_long": True},
+            disk={"free_bytes": 5, "total_bytes": 100},
+            temperature_c=81.5,
+            clock=int(fleet.now[0]) + 600,
+            uplink={"state": "halted", "problem": {"error": "fork", "seq": 3}},
+        )
+        kinds = {r["kind"]: r["detail"] for r in await fleet.rows("SELECT * FROM alerts")}
+        assert kinds == {
+            "backlog": "1500 records not yet sent",
+            "printer": "printer out of paper",
+            "drawer_open": "cash drawer open too long",
+            "disk_low": "5% of the data disk free (0 MB)",
+            "temperature": "SoC at 81.5 °C",
+            "clock_offset": "device clock +600 s off central's",
+            "chain_fault": "stopped pushing: fork",
+        }
+        # The merchant tolerates a bigger backlog than the fleet, which sets 85 °C.
+        await fleet.rows(
+            "INSERT INTO alert_thresholds (merchant_id, name, value) VALUES"
+            " ((SELECT id FROM merchants WHERE name = 'Test Shop'), 'backlog_records', 2000),"
+            " (NULL, 'temperature_c', 85)"
+        )
+        await _beat(fleet, http, device, backlog=1500, temperature_c=81.5)
+        open_ = await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL")
+        assert open_ == []
+        assert len(await fleet.rows("SELECT * FROM alerts WHERE resolved_at IS NOT NULL")) == 7
