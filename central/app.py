@@ -45,6 +45,7 @@ from central.health import healthz, readyz
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics, RequestTimer
+from central.notify import NotifySettings, notify_forever
 from central.schema import apply_migrations
 from central.security_headers import SecurityHeadersMiddleware
 from central.sessions import SessionMiddleware
@@ -91,6 +92,7 @@ def create_app(
     web: WebSettings | None = None,
     health: HealthLimits | None = None,
     stripe_webhook_secret: str | None = None,
+    notify: NotifySettings | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -102,7 +104,8 @@ def create_app(
     metrics token (``central.web_settings``; none of them by default). ``health`` is what
     ``/readyz`` checks beyond the database.
     ``stripe_webhook_secret`` (the endpoint's ``whsec_…``) lets ``/v1/webhooks/stripe`` take
-    in Stripe's events (``central.stripe_webhooks``).
+    in Stripe's events (``central.stripe_webhooks``). ``notify`` names the channels alerts are
+    sent to (``central.notify``; none by default).
     """
     web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
@@ -136,13 +139,18 @@ def create_app(
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
             )
-            evaluator = asyncio.create_task(
-                alerts.evaluate_forever(ctx), name="central-alert-evaluator"
-            )
+            tasks = [
+                pruner,
+                asyncio.create_task(alerts.evaluate_forever(ctx), name="central-alert-evaluator"),
+            ]
+            if notify and notify.channels:
+                tasks.append(
+                    asyncio.create_task(notify_forever(ctx, notify), name="central-notifier")
+                )
             try:
                 yield
             finally:
-                for task in (pruner, evaluator):
+                for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task

@@ -132,6 +132,7 @@ async def _serve(
         database_url,
         session_secret,
         web=settings.web,
+        notify=settings.notify,
         ops_password_file=directory / OPS_PASSWORD_FILE,
         signing_key=load_signing_key(directory),
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,

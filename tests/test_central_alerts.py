@@ -1,22 +1,34 @@
 """Fleet alerts over real HTTP on a real PostgreSQL, with central's clock moved by the test: a
-device that goes silent is raised as offline by the periodic evaluation, acknowledged through
-the Alerts page (its CSRF token), and resolved by its next heartbeat; heartbeat conditions raise
-and clear with the heartbeats; per-merchant thresholds override the fleet's."""
+device that goes silent is raised as offline by the periodic evaluation, notified once to a real
+webhook receiver and a real SMTP server (aiosmtpd), acknowledged through the Alerts page (its
+CSRF token), and resolved by its next heartbeat; heartbeat conditions raise and clear with the
+heartbeats; per-merchant thresholds override the fleet's; failed deliveries are retried with
+backoff and each channel keeps its rate."""
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from central_helpers import log_in, post_form
 from conftest import OPS_PASSWORD, SimDevice
 from http_helpers import serve
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from central import alerts
+from central import alerts, notify
 from central.app import create_app
 from central.enroll import create_code
 
@@ -56,6 +68,62 @@ async def fleet(central_db_url: str) -> AsyncIterator[Fleet]:
         yield Fleet(base_url, central_db_url, now)
 
 
+@dataclass
+class Receiver:
+    """A webhook receiver: keeps each JSON body; answers 500 while ``failing`` > 0."""
+
+    url: str = ""
+    bodies: list[Any] = field(default_factory=list)
+    failing: int = 0
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    got = Receiver()
+
+    async def hook(request: Request) -> Response:
+        if got.failing:
+            got.failing -= 1
+            return Response("down", status_code=500)
+        got.bodies.append(await request.json())
+        return Response("ok")
+
+    async with serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as base_url:
+        got.url = f"{base_url}/hook"
+        yield got
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        self.messages.append(message_from_bytes(envelope.content or b"", policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+async def _deliver(fleet: Fleet, channels: list[notify.Channel], rate: int = 30) -> int:
+    pool = await asyncpg.create_pool(fleet.database_url, min_size=1, max_size=2)
+    try:
+        return await notify.deliver(pool, channels, rate, fleet.at())
+    finally:
+        await pool.close()
+
+
 async def _enrolled(fleet: Fleet, http: httpx.AsyncClient, device: SimDevice) -> None:
     conn = await asyncpg.connect(fleet.database_url)
     try:
@@ -87,9 +155,17 @@ async def _beat(fleet: Fleet, http: httpx.AsyncClient, device: SimDevice, **fiel
     assert response.status_code == 200, response.text
 
 
-async def test_silent_device_alert_acknowledged_then_resolved(
-    fleet: Fleet, make_device: Callable[[], SimDevice]
+async def test_silent_device_alert_notified_acknowledged_then_resolved(
+    fleet: Fleet,
+    make_device: Callable[[], SimDevice],
+    receiver: Receiver,
+    smtp: tuple[Mailbox, int],
 ) -> None:
+    mailbox, port = smtp
+    channels: list[notify.Channel] = [
+        notify.Webhook(receiver.url),
+        notify.Email("127.0.0.1", port, "central@example.org", ("ops@example.org",)),
+    ]
     device = make_device()
     async with httpx.AsyncClient(base_url=fleet.base_url, timeout=10) as http:
         await _enrolled(fleet, http, device)
@@ -106,6 +182,13 @@ async def test_silent_device_alert_acknowledged_then_resolved(
             None,
         )
         assert "2 heartbeats missed" in alert["detail"]
+        assert await _deliver(fleet, channels) == 2
+        assert await _deliver(fleet, channels) == 0  # once per state change and channel
+        (body,) = receiver.bodies
+        assert body["text"].startswith(f"[BitAgora] alert raised: offline on {device.device_id}")
+        assert (body["alert"]["kind"], body["alert"]["event"]) == ("offline", "raised")
+        (mail,) = mailbox.messages
+        assert mail["Subject"] == body["text"][:200] and mail["To"] == "ops@example.org"
 
         assert (await log_in(http, "admin", OPS_PASSWORD)).status_code == 303
         page = await http.get("/alerts")
@@ -117,6 +200,8 @@ async def test_silent_device_alert_acknowledged_then_resolved(
         (acked,) = await fleet.rows("SELECT * FROM alerts")
         assert (acked["acknowledged_by"], acked["acknowledged_at"]) == ("admin", fleet.at())
         assert "Acknowledge</button>" not in (await http.get("/alerts")).text
+        assert await _deliver(fleet, channels) == 2
+        assert receiver.bodies[-1]["alert"]["event"] == "acknowledged"
 
         fleet.now[0] += 5
         await _beat(fleet, http, device)  # back: the heartbeat's own evaluation resolves it
@@ -124,6 +209,14 @@ async def test_silent_device_alert_acknowledged_then_resolved(
         assert resolved["resolved_at"] == fleet.at()
         assert device.device_id not in (await http.get("/alerts")).text
         assert device.device_id in (await http.get("/alerts?state=resolved")).text
+        assert await _deliver(fleet, channels) == 2
+        events = [b["alert"]["event"] for b in receiver.bodies]
+        assert events == ["raised", "acknowledged", "resolved"]
+        assert [m["Subject"].split(":")[0] for m in mailbox.messages] == [
+            "[BitAgora] alert raised",
+            "[BitAgora] alert acknowledged",
+            "[BitAgora] alert resolved",
+        ]
 
 
 async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds(
@@ -164,3 +257,25 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
         open_ = await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL")
         assert open_ == []
         assert len(await fleet.rows("SELECT * FROM alerts WHERE resolved_at IS NOT NULL")) == 7
+
+
+async def test_failed_deliveries_are_retried_and_each_channel_keeps_its_rate(
+    fleet: Fleet, make_device: Callable[[], SimDevice], receiver: Receiver
+) -> None:
+    device = make_device()
+    channels: list[notify.Channel] = [notify.Webhook(receiver.url)]
+    async with httpx.AsyncClient(base_url=fleet.base_url, timeout=10) as http:
+        await _enrolled(fleet, http, device)
+        await _beat(fleet, http, device, backlog=5000, temperature_c=90, clock=0)
+    receiver.failing = 1
+    assert await _deliver(fleet, channels, rate=2) == 1  # the first failed, the second went
+    (failed,) = await fleet.rows("SELECT * FROM alert_deliveries WHERE delivered_at IS NULL")
+    assert failed["attempts"] == 1 and "500" in failed["last_error"]
+    assert await _deliver(fleet, channels, rate=2) == 1  # the third, not the failed one yet
+    fleet.now[0] += 30
+    assert await _deliver(fleet, channels, rate=2) == 0  # due for a retry, but the hour's 2 went
+    fleet.now[0] += 3600
+    assert await _deliver(fleet, channels, rate=2) == 1  # the retry
+    kinds = sorted(b["alert"]["kind"] for b in receiver.bodies)
+    assert kinds == ["backlog", "clock_offset", "temperature"]
+    assert await fleet.rows("SELECT * FROM alert_deliveries WHERE delivered_at IS NULL") == []

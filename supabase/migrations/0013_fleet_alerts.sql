@@ -1,6 +1,7 @@
--- Fleet alerts (docs/OPERATIONS.md, "Alerts"): what central raises from heartbeats and ingest, one
--- open row per device and kind, acknowledged by ops and resolved when the condition clears; and
--- the thresholds, fleet-wide with per-merchant overrides.
+-- Fleet alerts (docs/OPERATIONS.md, "Device status and alerts"): what central raises from
+-- heartbeats and ingest, one open row per device and kind, acknowledged by ops and resolved when
+-- the condition clears; the thresholds, fleet-wide with per-merchant overrides; and the outbox of
+-- their notifications with each channel's deliveries.
 
 CREATE TABLE alerts (
     id              bigserial PRIMARY KEY,
@@ -37,3 +38,50 @@ CREATE POLICY alerts_own ON alerts TO bitagora_web
     WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
 GRANT SELECT ON alerts TO bitagora_web;
 GRANT UPDATE (acknowledged_at, acknowledged_by) ON alerts TO bitagora_web;
+
+-- One notification per state change of an alert, made by the change itself whoever makes it
+-- (central's evaluation, or a page as bitagora_web acknowledging): the trigger runs as the owner.
+CREATE TABLE alert_notifications (
+    id       bigserial PRIMARY KEY,
+    alert_id bigint NOT NULL REFERENCES alerts (id),
+    event    text NOT NULL CHECK (event IN ('raised', 'acknowledged', 'resolved')),
+    at       timestamptz NOT NULL,
+    UNIQUE (alert_id, event)
+);
+-- Each channel's delivery of a notification: claimed, retried with backoff, delivered or given up
+-- (central/notify.py).
+CREATE TABLE alert_deliveries (
+    notification_id bigint NOT NULL REFERENCES alert_notifications (id),
+    channel         text NOT NULL CHECK (length(channel) <= 40),
+    attempts        integer NOT NULL,
+    next_attempt_at timestamptz NOT NULL,
+    delivered_at    timestamptz,
+    last_error      text CHECK (length(last_error) <= 500),
+    PRIMARY KEY (notification_id, channel)
+);
+CREATE INDEX alert_deliveries_delivered ON alert_deliveries (channel, delivered_at);
+ALTER TABLE alert_notifications ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alert_deliveries ENABLE ROW LEVEL SECURITY;
+
+CREATE FUNCTION bitagora_alert_notification() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO alert_notifications (alert_id, event, at) VALUES (NEW.id, 'raised', NEW.raised_at)
+            ON CONFLICT DO NOTHING;
+        RETURN NEW;
+    END IF;
+    IF NEW.acknowledged_at IS NOT NULL AND OLD.acknowledged_at IS NULL THEN
+        INSERT INTO alert_notifications (alert_id, event, at)
+            VALUES (NEW.id, 'acknowledged', NEW.acknowledged_at) ON CONFLICT DO NOTHING;
+    END IF;
+    IF NEW.resolved_at IS NOT NULL AND OLD.resolved_at IS NULL THEN
+        INSERT INTO alert_notifications (alert_id, event, at)
+            VALUES (NEW.id, 'resolved', NEW.resolved_at) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION bitagora_alert_notification() FROM PUBLIC;
+CREATE TRIGGER alerts_notify AFTER INSERT OR UPDATE ON alerts
+    FOR EACH ROW EXECUTE FUNCTION bitagora_alert_notification();
