@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 from central_helpers import log_in, post_form
-from conftest import OPS_PASSWORD, SimDevice
+from conftest import METRICS_TOKEN, OPS_PASSWORD, SimDevice
 from http_helpers import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +31,7 @@ from starlette.routing import Route
 from central import alerts, notify
 from central.app import create_app
 from central.enroll import create_code
+from central.web_settings import WebSettings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -62,7 +63,11 @@ class Fleet:
 async def fleet(central_db_url: str) -> AsyncIterator[Fleet]:
     now = [time.time()]  # within the devices' signature window; moved by hand from here
     app = create_app(
-        central_db_url, "session-secret", ops_password=OPS_PASSWORD, clock=lambda: now[0]
+        central_db_url,
+        "session-secret",
+        ops_password=OPS_PASSWORD,
+        clock=lambda: now[0],
+        web=WebSettings(metrics_token=METRICS_TOKEN),
     )
     async with serve(app) as base_url:
         yield Fleet(base_url, central_db_url, now)
@@ -182,6 +187,10 @@ async def test_silent_device_alert_notified_acknowledged_then_resolved(
             None,
         )
         assert "2 heartbeats missed" in alert["detail"]
+        metrics = await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert 'bitagora_central_devices_by_status{status="offline"} 1' in metrics.text
+        assert 'bitagora_central_alerts_open{kind="offline"} 1' in metrics.text
+        assert "bitagora_central_alerts_unacknowledged 1" in metrics.text
         assert await _deliver(fleet, channels) == 2
         assert await _deliver(fleet, channels) == 0  # once per state change and channel
         (body,) = receiver.bodies
