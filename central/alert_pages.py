@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from central import alerts
 from central.alert_rules import KINDS
+from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.templating import templates
@@ -54,5 +55,8 @@ async def acknowledge_form(request: Request, who: Principal) -> Response:
         return Response("no such alert", status_code=400)
     ctx = central(request)
     async with as_user(ctx.pool, who.claims) as conn:
-        await alerts.acknowledge(conn, alert_id, who.name, ctx.now())
+        merchant = await alerts.acknowledge(conn, alert_id, who.name, ctx.now())
+        if merchant is not None:
+            actor = Actor.of(request, who.name)
+            await record(conn, actor, "alert.acknowledge", f"alert {alert_id}", merchant)
     return RedirectResponse("/alerts", status_code=303)

@@ -105,16 +105,20 @@ async def evaluate_forever(ctx: Central, interval_s: float = EVALUATE_EVERY_S) -
         await asyncio.sleep(interval_s)
 
 
-async def acknowledge(conn: asyncpg.Connection, alert_id: int, by: str, now: datetime) -> bool:
-    """Acknowledge an open alert (as the page's user); False when there is none to acknowledge."""
-    done = await conn.fetchval(
+async def acknowledge(
+    conn: asyncpg.Connection, alert_id: int, by: str, now: datetime
+) -> int | None:
+    """Acknowledge an open alert (as the page's user): its merchant's id, or None when there is
+    none to acknowledge."""
+    merchant: int | None = await conn.fetchval(
         "UPDATE alerts SET acknowledged_at = $3, acknowledged_by = $2"
-        " WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL RETURNING id",
+        " WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL"
+        " RETURNING merchant_id",
         alert_id,
         by,
         now,
     )
-    return done is not None
+    return merchant
 
 
 async def listed(

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from central import (
     alert_pages,
     alerts,
+    audit_pages,
     dashboard,
     login,
     merchant_page,
@@ -172,6 +173,7 @@ def create_app(
         Route("/logout", login.logout, methods=["POST"]),
         Route("/alerts", alert_pages.alerts_page, methods=["GET"]),
         Route("/alerts/acknowledge", alert_pages.acknowledge_form, methods=["POST"]),
+        Route("/audit", audit_pages.audit_page, methods=["GET"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
         Route("/stripe", dashboard.stripe_page, methods=["GET"]),
         Route("/users", user_pages.users_page, methods=["GET"]),

@@ -208,6 +208,8 @@ async def test_silent_device_alert_notified_acknowledged_then_resolved(
         assert done.status_code == 303
         (acked,) = await fleet.rows("SELECT * FROM alerts")
         assert (acked["acknowledged_by"], acked["acknowledged_at"]) == ("admin", fleet.at())
+        (audit,) = await fleet.rows("SELECT * FROM audit_log WHERE action = 'alert.acknowledge'")
+        assert (audit["actor"], audit["target"]) == ("admin", f"alert {alert['id']}")
         assert "Acknowledge</button>" not in (await http.get("/alerts")).text
         assert await _deliver(fleet, channels) == 2
         assert receiver.bodies[-1]["alert"]["event"] == "acknowledged"

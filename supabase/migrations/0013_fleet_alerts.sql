@@ -1,7 +1,8 @@
 -- Fleet alerts (docs/OPERATIONS.md, "Device status and alerts"): what central raises from
 -- heartbeats and ingest, one open row per device and kind, acknowledged by ops and resolved when
 -- the condition clears; the thresholds, fleet-wide with per-merchant overrides; and the outbox of
--- their notifications with each channel's deliveries.
+-- their notifications with each channel's deliveries. And the audit log of every ops and merchant
+-- action (docs/OPERATIONS.md, "Audit log"), append-only.
 
 CREATE TABLE alerts (
     id              bigserial PRIMARY KEY,
@@ -85,3 +86,33 @@ $$;
 REVOKE ALL ON FUNCTION bitagora_alert_notification() FROM PUBLIC;
 CREATE TRIGGER alerts_notify AFTER INSERT OR UPDATE ON alerts
     FOR EACH ROW EXECUTE FUNCTION bitagora_alert_notification();
+
+-- Who did what, when, from where: one row per ops or merchant action, written in the action's own
+-- transaction (central/audit.py). merchant_id is the merchant the action touched (NULL: the
+-- fleet's, e.g. an ops user added); a merchant's users see their merchant's rows.
+CREATE TABLE audit_log (
+    id          bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL,
+    actor       text NOT NULL CHECK (length(actor) <= 320),
+    address     text CHECK (length(address) <= 100),
+    merchant_id bigint REFERENCES merchants (id),
+    action      text NOT NULL CHECK (length(action) <= 60),
+    target      text NOT NULL CHECK (length(target) <= 500)
+);
+CREATE INDEX audit_log_at ON audit_log (at DESC);
+ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_read ON audit_log FOR SELECT TO bitagora_web
+    USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
+CREATE POLICY audit_log_append ON audit_log FOR INSERT TO bitagora_web
+    WITH CHECK (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());
+GRANT SELECT, INSERT ON audit_log TO bitagora_web;
+GRANT USAGE ON SEQUENCE audit_log_id_seq TO bitagora_web;
+-- Append-only for everyone: bitagora_web has no UPDATE or DELETE grant, and this trigger refuses
+-- them (and TRUNCATE) to the owner too, short of dropping the trigger.
+CREATE FUNCTION bitagora_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP;
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION bitagora_audit_append_only();
