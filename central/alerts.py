@@ -4,13 +4,15 @@ acknowledged by ops.
 ``evaluate`` compares what each device's row calls for with its open alerts and writes only the
 difference: a new condition raises an alert, a cleared one resolves it, and one still holding
 keeps its row (one open alert per device and kind, ``alerts_open``). Central runs it for a
-device after each heartbeat it stores and for the whole fleet every ``EVALUATE_EVERY_S`` (a
-silent device sends nothing that could raise its "offline"). It runs as central's own role.
+device after each heartbeat it stores and each fork it detects on ingest, and for the whole fleet
+every ``EVALUATE_EVERY_S`` (a silent device sends nothing that could raise its "offline"). It
+runs as central's own role.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,69 +26,60 @@ from central.context import Central
 log = logging.getLogger(__name__)
 
 EVALUATE_EVERY_S = 15.0
-DEVICE_COLUMNS = (
-    "device_id, merchant_id, last_seen_at, last_heartbeat, uplink_refused, backlog,"
-    " oldest_unsent_age_s, forked_at, fork_seq, printer_online, printer_paper, clock_offset_s"
-)
-
-
-async def thresholds(conn: asyncpg.Connection) -> dict[int | None, dict[str, int]]:
-    """Merchant id (None: the fleet) → the thresholds set for it, defaults not included."""
-    found: dict[int | None, dict[str, int]] = {}
-    for row in await conn.fetch("SELECT merchant_id, name, value FROM alert_thresholds"):
-        found.setdefault(row["merchant_id"], {})[row["name"]] = row["value"]
-    return found
-
-
-def thresholds_for(merchant_id: int, set_: dict[int | None, dict[str, int]]) -> dict[str, int]:
-    return {**DEFAULTS, **set_.get(None, {}), **set_.get(merchant_id, {})}
+# Each device's row with its open alerts (kind → id) and the thresholds set for it: the fleet's,
+# then its merchant's, which jsonb_object_agg lets override (the last value of a key wins).
+_DEVICES = """
+SELECT d.device_id, d.merchant_id, d.last_seen_at, d.last_heartbeat, d.uplink_refused, d.backlog,
+    d.oldest_unsent_age_s, d.forked_at, d.fork_seq, d.printer_online, d.printer_paper,
+    d.clock_offset_s,
+    (SELECT jsonb_object_agg(a.kind, a.id) FROM alerts a
+        WHERE a.device_id = d.device_id AND a.resolved_at IS NULL) AS open_alerts,
+    (SELECT jsonb_object_agg(t.name, t.value ORDER BY t.merchant_id NULLS FIRST)
+        FROM alert_thresholds t
+        WHERE t.merchant_id IS NULL OR t.merchant_id = d.merchant_id) AS thresholds
+FROM devices d WHERE $1::text[] IS NULL OR d.device_id = ANY($1::text[])
+"""
 
 
 async def evaluate(
     conn: asyncpg.Connection, now: datetime, device_ids: Sequence[str] | None = None
 ) -> tuple[int, int]:
     """Bring the open alerts of ``device_ids`` (default: every device) in line with their rows;
-    returns (raised, resolved)."""
-    ids = None if device_ids is None else list(device_ids)
-    async with conn.transaction():
-        devices = await conn.fetch(
-            f"SELECT {DEVICE_COLUMNS} FROM devices"
-            " WHERE $1::text[] IS NULL OR device_id = ANY($1::text[])",
-            ids,
+    returns (raised, resolved). One round trip when nothing changes (the heartbeat's case)."""
+    devices = await conn.fetch(_DEVICES, None if device_ids is None else list(device_ids))
+    raise_rows: list[tuple[Any, ...]] = []
+    cleared: list[int] = []
+    for device in devices:
+        set_ = json.loads(device["thresholds"] or "{}")
+        found = conditions(device, {**DEFAULTS, **set_}, now)
+        is_open: dict[str, int] = json.loads(device["open_alerts"] or "{}")
+        raise_rows += [
+            (device["merchant_id"], device["device_id"], kind, detail, now)
+            for kind, detail in found.items()
+            if kind not in is_open
+        ]
+        cleared += [alert_id for kind, alert_id in is_open.items() if kind not in found]
+    if raise_rows:
+        # Another evaluation may have raised it meanwhile: the open one stays, once.
+        await conn.executemany(
+            "INSERT INTO alerts (merchant_id, device_id, kind, detail, raised_at)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (device_id, kind) WHERE resolved_at IS NULL DO NOTHING",
+            raise_rows,
         )
-        open_rows = await conn.fetch(
-            "SELECT id, device_id, kind FROM alerts WHERE resolved_at IS NULL"
-            " AND ($1::text[] IS NULL OR device_id = ANY($1::text[]))",
-            ids,
+    if cleared:
+        await conn.execute(
+            "UPDATE alerts SET resolved_at = $2 WHERE id = ANY($1::bigint[])"
+            " AND resolved_at IS NULL",
+            cleared,
+            now,
         )
-        set_ = await thresholds(conn)
-        is_open = {(r["device_id"], r["kind"]): r["id"] for r in open_rows}
-        raise_rows: list[tuple[Any, ...]] = []
-        held: set[tuple[str, str]] = set()
-        for device in devices:
-            found = conditions(device, thresholds_for(device["merchant_id"], set_), now)
-            for kind, detail in found.items():
-                held.add((device["device_id"], kind))
-                if (device["device_id"], kind) not in is_open:
-                    raise_rows.append((device["merchant_id"], device["device_id"], kind, detail))
-        cleared = [alert_id for key, alert_id in is_open.items() if key not in held]
-        if raise_rows:
-            await conn.executemany(
-                "INSERT INTO alerts (merchant_id, device_id, kind, detail, raised_at)"
-                " VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (device_id, kind) WHERE resolved_at IS NULL DO NOTHING",
-                [(*r, now) for r in raise_rows],
-            )
-        if cleared:
-            await conn.execute(
-                "UPDATE alerts SET resolved_at = $2 WHERE id = ANY($1::bigint[])", cleared, now
-            )
     return len(raise_rows), len(cleared)
 
 
-async def after_heartbeat(ctx: Central, device_id: str, now: datetime) -> None:
-    """Raise and resolve the device's alerts from the heartbeat just stored; a failure is logged
-    and left to the next evaluation, never the device's problem."""
+async def evaluate_device(ctx: Central, device_id: str, now: datetime) -> None:
+    """Raise and resolve the device's alerts after a heartbeat or a fork was stored; a failure
+    is logged and left to the next evaluation, never the device's problem."""
     try:
         async with ctx.pool.acquire() as conn:
             await evaluate(conn, now, [device_id])

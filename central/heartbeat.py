@@ -127,6 +127,6 @@ async def heartbeat(request: Request) -> JSONResponse:
         head.hash if head else None,
         head.sig if head else None,
     )
-    await alerts.after_heartbeat(ctx, device.device_id, now)
+    await alerts.evaluate_device(ctx, device.device_id, now)
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
     return JSONResponse({"held_seq": held_seq, "server_time": server_time})

@@ -258,11 +258,15 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
             "clock_offset": "device clock +600 s off central's",
             "chain_fault": "stopped pushing: fork",
         }
-        # The merchant tolerates a bigger backlog than the fleet, which sets 85 °C.
+        # The merchant tolerates a bigger backlog than the fleet (100); the fleet sets 85 °C.
         await fleet.rows(
             "INSERT INTO alert_thresholds (merchant_id, name, value) VALUES"
             " ((SELECT id FROM merchants WHERE name = 'Test Shop'), 'backlog_records', 2000),"
-            " (NULL, 'temperature_c', 85)"
+            " (NULL, 'temperature_c', 70), (NULL, 'backlog_records', 100)"
+        )
+        await fleet.rows(  # as docs/OPERATIONS.md says to change one
+            "INSERT INTO alert_thresholds VALUES (NULL, 'temperature_c', 85)"
+            " ON CONFLICT (merchant_id, name) DO UPDATE SET value = EXCLUDED.value"
         )
         await _beat(fleet, http, device, backlog=1500, temperature_c=81.5)
         open_ = await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL")
@@ -290,3 +294,18 @@ async def test_failed_deliveries_are_retried_and_each_channel_keeps_its_rate(
     kinds = sorted(b["alert"]["kind"] for b in receiver.bodies)
     assert kinds == ["backlog", "clock_offset", "temperature"]
     assert await fleet.rows("SELECT * FROM alert_deliveries WHERE delivered_at IS NULL") == []
+
+
+async def test_a_fork_on_ingest_raises_a_chain_fault_at_once(
+    fleet: Fleet, make_device: Callable[[], SimDevice]
+) -> None:
+    device = make_device()
+    async with httpx.AsyncClient(base_url=fleet.base_url, timeout=10) as http:
+        await _enrolled(fleet, http, device)
+        device.sale(100)
+        assert (await device.push(http)).status_code == 200
+        device.records.clear()
+        device.sale(999)  # another record for seq 1: a fork
+        assert (await device.push(http)).json()["error"] == "fork"
+    (alert,) = await fleet.rows("SELECT kind, detail FROM alerts WHERE resolved_at IS NULL")
+    assert tuple(alert) == ("chain_fault", "journal fork at seq 1")
