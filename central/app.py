@@ -21,6 +21,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from central import (
+    alert_pages,
+    alerts,
+    audit_pages,
     dashboard,
     login,
     merchant_page,
@@ -43,6 +46,7 @@ from central.health import healthz, readyz
 from central.heartbeat import heartbeat
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics, RequestTimer
+from central.notify import NotifySettings, notify_forever
 from central.schema import apply_migrations
 from central.security_headers import SecurityHeadersMiddleware
 from central.sessions import SessionMiddleware
@@ -89,6 +93,7 @@ def create_app(
     web: WebSettings | None = None,
     health: HealthLimits | None = None,
     stripe_webhook_secret: str | None = None,
+    notify: NotifySettings | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -100,7 +105,8 @@ def create_app(
     metrics token (``central.web_settings``; none of them by default). ``health`` is what
     ``/readyz`` checks beyond the database.
     ``stripe_webhook_secret`` (the endpoint's ``whsec_…``) lets ``/v1/webhooks/stripe`` take
-    in Stripe's events (``central.stripe_webhooks``).
+    in Stripe's events (``central.stripe_webhooks``). ``notify`` names the channels alerts are
+    sent to (``central.notify``; none by default).
     """
     web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
@@ -134,12 +140,21 @@ def create_app(
             pruner = asyncio.create_task(
                 prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
             )
+            tasks = [
+                pruner,
+                asyncio.create_task(alerts.evaluate_forever(ctx), name="central-alert-evaluator"),
+            ]
+            if notify and notify.channels:
+                tasks.append(
+                    asyncio.create_task(notify_forever(ctx, notify), name="central-notifier")
+                )
             try:
                 yield
             finally:
-                pruner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pruner
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             await pool.close()
 
@@ -156,6 +171,9 @@ def create_app(
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
+        Route("/alerts", alert_pages.alerts_page, methods=["GET"]),
+        Route("/alerts/acknowledge", alert_pages.acknowledge_form, methods=["POST"]),
+        Route("/audit", audit_pages.audit_page, methods=["GET"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
         Route("/stripe", dashboard.stripe_page, methods=["GET"]),
         Route("/users", user_pages.users_page, methods=["GET"]),

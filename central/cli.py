@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -132,6 +132,7 @@ async def _serve(
         database_url,
         session_secret,
         web=settings.web,
+        notify=settings.notify,
         ops_password_file=directory / OPS_PASSWORD_FILE,
         signing_key=load_signing_key(directory),
         supabase_jwt_secret=os.environ.get(SECRET_ENV) or None,
@@ -303,16 +304,15 @@ def cmd_config_export(args: argparse.Namespace) -> int:
 
 
 def cmd_device_move(args: argparse.Namespace) -> int:
-    import getpass
-
+    from central.audit import Actor
     from central.enroll import MoveRefused, move_device
 
-    moved_by = f"cli:{getpass.getuser()}"
+    actor = Actor.command_line(datetime.now(UTC))
     try:
         with database(central_dir(args.data_dir)) as url:
             old, new = asyncio.run(
                 _with_database(
-                    url, lambda conn: move_device(conn, args.device_id, args.merchant, moved_by)
+                    url, lambda conn: move_device(conn, args.device_id, args.merchant, actor)
                 )
             )
     except MoveRefused as err:

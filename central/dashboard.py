@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from bitagora_protocol.money import Money, MoneyError
 from central import payouts, stripe_webhooks
 from central.context import central
+from central.device_status import DeviceStatus, device_status
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
@@ -24,6 +25,7 @@ PAGE_SIZE = 500
 @dataclass(frozen=True)
 class DeviceRow:
     device_id: str
+    status: DeviceStatus
     merchant: str
     version: str
     last_seen: str
@@ -70,6 +72,7 @@ def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
     fork = f"FORK at seq {row['fork_seq']}" if row["forked_at"] is not None else ""
     return DeviceRow(
         device_id=row["device_id"],
+        status=device_status(row, now),
         merchant=row["merchant"],
         version=row["version"] or "—",
         last_seen=last_seen,
@@ -102,7 +105,7 @@ async def index(request: Request, who: Principal) -> Response:
         rows = await conn.fetch(
             "SELECT d.device_id, d.version, d.last_seen_at, d.held_seq, d.backlog,"
             " d.oldest_unsent_age_s, d.printer_online, d.printer_paper, d.forked_at, d.fork_seq,"
-            " d.uplink_refused, m.name AS merchant"
+            " d.uplink_refused, d.last_heartbeat, m.name AS merchant"
             " FROM devices d JOIN merchants m ON m.id = d.merchant_id"
             " ORDER BY (d.forked_at IS NULL), (d.uplink_refused IS NULL), m.name, d.device_id"
             " LIMIT $1 OFFSET $2",

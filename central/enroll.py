@@ -34,6 +34,7 @@ from bitagora_protocol.journal import (
     public_key_bytes,
 )
 from bitagora_protocol.strict_json import StrictJsonError, check_values
+from central.audit import Actor, record
 from central.context import central
 from central.device_auth import Device, read_body, signer_named, verify_signed
 from central.errors import ApiError, json_object, malformed
@@ -207,9 +208,10 @@ class MoveRefused(ValueError):
 
 
 async def move_device(
-    conn: asyncpg.Connection, device_id: str, merchant: str, moved_by: str
+    conn: asyncpg.Connection, device_id: str, merchant: str, moved_by: Actor
 ) -> tuple[str, str]:
-    """Move an enrolled device to ``merchant`` (an ops action; recorded in ``device_moves``);
+    """Move an enrolled device to ``merchant`` (an ops action; recorded in ``device_moves`` and
+    the audit log);
     return (old merchant, new merchant) names. Records already received stay with the merchant
     they were sold for; later ones belong to the new merchant."""
     async with conn.transaction():
@@ -234,14 +236,15 @@ async def move_device(
             device_id,
             current["merchant_id"],
             target,
-            moved_by,
+            moved_by.name,
         )
+        await record(conn, moved_by, "device.move", f"{device_id} to {merchant.strip()}", target)
     log.warning(
         "device %s moved from merchant %r to %r by %s",
         device_id,
         current["name"],
         merchant,
-        moved_by,
+        moved_by.name,
         extra={"event": "device_moved", "device_id": device_id},
     )
     return current["name"], merchant.strip()

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 
 from bitagora_protocol.journal import JournalError, Record, canonical_json, verify_chain
 from bitagora_protocol.strict_json import MAX_SAFE_INTEGER, StrictJsonError, check_values
-from central import card_payments, catalogs, payouts, sales_ledger
+from central import alerts, card_payments, catalogs, payouts, sales_ledger
 from central.context import central
 from central.device_auth import Device, authenticate
 from central.errors import ApiError, json_object, malformed
@@ -231,6 +231,8 @@ async def push_journal(request: Request) -> JSONResponse:
         status = 400
         payload = invalid_value(records[0].seq, "a running total would overflow").payload()
     outcome = payload.get("error", "ok")
+    if outcome == "fork":
+        await alerts.evaluate_device(ctx, device.device_id, ctx.now())
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=outcome)
     if outcome != "ok":
         ctx.metrics.inc("bitagora_central_ingest_refused_total", reason=outcome)

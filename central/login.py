@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from central import sessions, throttle
+from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.templating import templates
@@ -48,6 +49,9 @@ async def login(request: Request) -> Response:
         result, user = await check_login(ctx.pool, username, password)
         fields = {"address": address, "outcome": result.value}
         log.info("login", extra=fields | ({"user_id": user.id} if user else {}))
+        merchant = user.merchant_id if user else None
+        actor = Actor.of(request, username or "(no username)")
+        await record(ctx.pool, actor, "login", result.value, merchant)
         if result is LoginResult.OK and user is not None:
             await throttle.succeeded(ctx.pool, username, address)
             await sessions.start(ctx.pool, request, user, ctx.now())

@@ -17,6 +17,9 @@ from datetime import datetime, timedelta
 import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from central.alert_rules import KINDS
+from central.device_status import device_status
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SILENT_AFTER = timedelta(minutes=10)
 REQUEST_SECONDS = "bitagora_central_request_duration_seconds"
@@ -39,6 +42,12 @@ _HELP = {
     ),
     "bitagora_central_records_held": ("gauge", "Journal records held, all devices."),
     "bitagora_central_backlog_records": ("gauge", "Unsent records reported by heartbeats."),
+    "bitagora_central_devices_by_status": (
+        "gauge",
+        "Devices online, late (one heartbeat missed) or offline (two), central/device_status.py.",
+    ),
+    "bitagora_central_alerts_open": ("gauge", "Open alerts by kind."),
+    "bitagora_central_alerts_unacknowledged": ("gauge", "Open alerts nobody acknowledged yet."),
 }
 
 
@@ -107,6 +116,7 @@ class Metrics:
             ("bitagora_central_records_held", {}, int(row["held"])),
             ("bitagora_central_backlog_records", {}, int(row["backlog"])),
         ]
+        samples += await _state_gauges(pool, now)
         for (counter, label_items), count in sorted(self._counts.items()):
             samples.append((counter, dict(label_items), count))
         if not self.value("bitagora_central_records_ingested_total"):
@@ -123,6 +133,30 @@ class Metrics:
                 described.add(family)
             lines.append(f"{name}{_labels(labels)} {_number(value)}")
         return "\n".join(lines) + "\n"
+
+
+async def _state_gauges(
+    pool: asyncpg.Pool, now: datetime
+) -> list[tuple[str, dict[str, str], float]]:
+    """Devices by status (the pages' own function, so the figures match them) and open alerts."""
+    statuses = dict.fromkeys(("online", "late", "offline"), 0)
+    for device in await pool.fetch(
+        "SELECT last_seen_at, last_heartbeat, uplink_refused FROM devices"
+    ):
+        statuses[device_status(device, now).state] += 1
+    open_ = dict.fromkeys(KINDS, 0)
+    unacknowledged = 0
+    for row in await pool.fetch(
+        "SELECT kind, count(*) AS n, count(*) FILTER (WHERE acknowledged_at IS NULL) AS new"
+        " FROM alerts WHERE resolved_at IS NULL GROUP BY kind"
+    ):
+        open_[row["kind"]] = row["n"]
+        unacknowledged += row["new"]
+    return [
+        *(("bitagora_central_devices_by_status", {"status": k}, n) for k, n in statuses.items()),
+        *(("bitagora_central_alerts_open", {"kind": k}, n) for k, n in open_.items()),
+        ("bitagora_central_alerts_unacknowledged", {}, unacknowledged),
+    ]
 
 
 class RequestTimer:

@@ -34,6 +34,7 @@ from bitagora_protocol.catalog_csv import (
 )
 from bitagora_protocol.money import exponent
 from central import merchant_catalog
+from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.dashboard import format_amount
@@ -171,6 +172,8 @@ async def import_form(request: Request, who: Principal, merchant: int) -> Respon
     try:
         async with as_user(central(request).pool, who.claims) as conn:
             done = await merchant_catalog.import_file(conn, merchant, data)
+            target = f"{upload.filename}: {done.products} products, version {done.version}"
+            await record(conn, Actor.of(request, who.name), "catalog.import", target, merchant)
     except CatalogFileError as err:
         return await _render_list(request, who, merchant, problems=err.problems, status=400)
     took = time.monotonic() - started
@@ -279,6 +282,8 @@ async def save_product_form(request: Request, who: Principal, merchant: int) -> 
         if errors:
             return await _render_form(request, who, values, new=new, errors=errors, status=400)
         version = await merchant_catalog.put_product(conn, merchant, item)
+        action = "product.add" if new else "product.change"
+        await record(conn, Actor.of(request, who.name), action, item.sku, merchant)
     return _saved(item.sku, version)
 
 
@@ -293,6 +298,7 @@ async def deactivate_form(request: Request, who: Principal, merchant: int) -> Re
         version = await merchant_catalog.put_product(
             conn, merchant, dataclasses.replace(item, active=False)
         )
+        await record(conn, Actor.of(request, who.name), "product.deactivate", item.sku, merchant)
     return _saved(item.sku, version)
 
 

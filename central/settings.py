@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from central.notify import NotifySettings
 from central.tokens import SECRET_ENV as SUPABASE_SECRET_ENV
 from central.users import PASSWORD_ENV as OPS_PASSWORD_ENV
 from central.web_settings import WebSettings
@@ -46,6 +47,7 @@ class Settings:
     production: bool
     health: HealthLimits
     web: WebSettings
+    notify: NotifySettings
 
 
 class SettingsError(Exception):
@@ -140,6 +142,10 @@ def check(directory: Path, port: int, env: Mapping[str, str] = os.environ) -> Se
         web = WebSettings.from_env(env)
     except ValueError as err:
         problems.append(str(err))
+    try:
+        notify = NotifySettings.from_env(env)
+    except ValueError as err:
+        problems.append(str(err))
     min_free_mb = _number(env, MIN_FREE_MB_ENV, problems)
     max_age_h = _number(env, BACKUP_MAX_AGE_ENV, problems)
     if problems:
@@ -153,4 +159,5 @@ def check(directory: Path, port: int, env: Mapping[str, str] = os.environ) -> Se
             None if max_age_h is None else max_age_h * 3600,
         ),
         web=web,
+        notify=notify,
     )

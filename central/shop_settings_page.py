@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from bitagora_protocol.config_document import PAYMENT_METHODS, Settings
 from bitagora_protocol.money import MoneyError, exponent
 from central import merchant_catalog
+from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.templating import templates
@@ -100,6 +101,8 @@ async def save_settings_form(request: Request, who: Principal, merchant: int) ->
                 "UPDATE merchants SET timezone = $2 WHERE id = $1", merchant, timezone
             )
             version = await merchant_catalog.set_settings(conn, merchant, wanted)
+            target = f"version {version}: {wanted.currency}, {timezone}"
+            await record(conn, Actor.of(request, who.name), "settings.save", target, merchant)
             return RedirectResponse(f"/merchant/settings?saved={version}", status_code=303)
     return await _render(
         request, who, merchant, shown=wanted, timezone=timezone, errors=errors, status=400

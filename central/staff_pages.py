@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from bitagora_protocol.badge_uid import BadgeUidError, normalize_uid
 from bitagora_protocol.config_document import ROLES, StaffEntry
 from central import merchant_catalog
+from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.templating import templates
@@ -102,6 +103,7 @@ async def save_staff_form(request: Request, who: Principal, merchant: int) -> Re
             errors = [f"badges: {r['uid']} is the badge of {r['staff_id']}" for r in taken]
         if not errors:
             version = await merchant_catalog.put_staff(conn, merchant, person)
+            await record(conn, Actor.of(request, who.name), "staff.save", person.id, merchant)
             return RedirectResponse(f"/merchant/staff?saved={version}", status_code=303)
     return await _render(request, who, merchant, editing=person, errors=errors, status=400)
 
@@ -120,4 +122,5 @@ async def deactivate_staff_form(request: Request, who: Principal, merchant: int)
         version = await merchant_catalog.put_staff(
             conn, merchant, dataclasses.replace(person, active=False)
         )
+        await record(conn, Actor.of(request, who.name), "staff.deactivate", person.id, merchant)
     return RedirectResponse(f"/merchant/staff?saved={version}", status_code=303)

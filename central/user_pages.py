@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.templating import templates
@@ -59,13 +60,16 @@ async def users_page(request: Request, who: Principal) -> Response:
 async def _change(
     request: Request,
     who: Principal,
+    action: str,
     change: Callable[[asyncpg.Connection, FormData], Awaitable[str]],
 ) -> Response:
-    """Apply one form's change as the ops user; the page again, with what happened."""
+    """Apply one form's change as the ops user, recorded in the audit log as ``action`` on the
+    form's e-mail; the page again, with what happened."""
     form = await checked_form(request)
     try:
         async with as_user(central(request).pool, who.claims) as conn:
             message = await change(conn, form)
+            await record(conn, Actor.of(request, who.name), action, _field(form, "email"))
     except UserError as err:
         return await _render(request, who, error=str(err), status=400)
     return await _render(request, who, message=message)
@@ -83,7 +87,7 @@ async def add_user_form(request: Request, who: Principal) -> Response:
         user = await add_user(conn, _field(form, "email"), _field(form, "password"), role, merchant)
         return f"Added {user.email} ({user.role})."
 
-    return await _change(request, who, add)
+    return await _change(request, who, "user.add", add)
 
 
 @page(ops_only=True)
@@ -92,7 +96,7 @@ async def deactivate_form(request: Request, who: Principal) -> Response:
         await deactivate(conn, _field(form, "email"))
         return f"Deactivated {_field(form, 'email')}; their sessions have ended."
 
-    return await _change(request, who, off)
+    return await _change(request, who, "user.deactivate", off)
 
 
 @page(ops_only=True)
@@ -101,4 +105,4 @@ async def reset_password_form(request: Request, who: Principal) -> Response:
         await reset_password(conn, _field(form, "email"), _field(form, "password"))
         return f"New password set for {_field(form, 'email')}; their sessions have ended."
 
-    return await _change(request, who, reset)
+    return await _change(request, who, "user.reset_password", reset)

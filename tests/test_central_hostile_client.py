@@ -114,6 +114,12 @@ async def test_moving_a_device_takes_the_ops_command(
         "SELECT moved_by FROM device_moves WHERE device_id = $1", victim.device_id
     )
     assert move is not None and move["moved_by"].startswith("cli:")
+    audit = await db.fetchrow("SELECT actor, action, target FROM audit_log")
+    assert audit is not None and (audit["actor"], audit["action"], audit["target"]) == (
+        move["moved_by"],
+        "device.move",
+        f"{victim.device_id} to Other Shop",
+    )
     # Its journal stays: the next sale links to the one central held before the move.
     victim.sale(700)
     assert (await victim.push(central_client)).json() == {"held_seq": 2}

@@ -309,6 +309,7 @@ async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_p
             assert (row["printer_online"], row["printer_paper"]) == (True, "near_end")
             last = json.loads(row["last_heartbeat"])
             assert last["drawer"] == {"open": True, "open_too_long": True}
+            assert last["heartbeat_s"] == uplink.settings.uplink.heartbeat_s
             assert json.loads(row["last_heartbeat"])["uplink"]["state"] == "ok"
 
             await outbox.set_state(device.conn, outbox.PRINTER_STATUS, "not json")

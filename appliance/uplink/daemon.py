@@ -334,6 +334,7 @@ class Uplink:
         payload: dict[str, Any] = {
             "version": __version__,
             "uptime_s": int(self._monotonic() - self._started),
+            "heartbeat_s": self.settings.uplink.heartbeat_s,  # central's late/offline yardstick
             "backlog": backlog.count,
             "oldest_unsent_age_s": backlog.oldest_age_s(),
             "last_seq": last_seq,
