@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from central import (
     dashboard,
+    device_page,
     login,
     merchant_page,
     product_pages,
@@ -158,6 +159,8 @@ def create_app(
         Route("/logout", login.logout, methods=["POST"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
         Route("/stripe", dashboard.stripe_page, methods=["GET"]),
+        Route("/devices/{device_id}", device_page.device_page, methods=["GET"]),
+        Route("/devices/{device_id}/resolve-fork", device_page.resolve_fork, methods=["POST"]),
         Route("/users", user_pages.users_page, methods=["GET"]),
         Route("/users", user_pages.add_user_form, methods=["POST"]),
         Route("/users/deactivate", user_pages.deactivate_form, methods=["POST"]),

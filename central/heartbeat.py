@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from bitagora_protocol.chain_head import ChainHead, verify_head
 from bitagora_protocol.journal import JournalError
 from bitagora_protocol.strict_json import StrictJsonError, check_values
+from central import device_history
 from central.context import central
 from central.device_auth import Device, authenticate
 from central.errors import ApiError, json_object, malformed
@@ -125,6 +126,14 @@ async def heartbeat(request: Request) -> JSONResponse:
         head.seq if head else None,
         head.hash if head else None,
         head.sig if head else None,
+    )
+    await device_history.record(
+        ctx.pool,
+        device.device_id,
+        now,
+        beat["backlog"],
+        beat["oldest_unsent_age_s"],
+        beat["clock"] - server_time,
     )
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
     return JSONResponse({"held_seq": held_seq, "server_time": server_time})

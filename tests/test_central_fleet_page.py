@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(60)
 
 DEVICES = 10_000
-_ROW = re.compile(r"<td><code>(dev-\d{5})</code>")
+_ROW = re.compile(r'<a href="/devices/dev-\d{5}"><code>(dev-\d{5})</code>')
 _MATCHING = re.compile(r"(\d+) devices? match")
 
 
