@@ -36,6 +36,7 @@ class DeviceRow:
     sales: list[tuple[str, int, str]]  # (currency, count, formatted total)
     fork: str
     refused: str  # a permanent refusal the device reports (its uplink is stuck), or ""
+    revoked: bool
 
 
 def format_amount(minor: int, currency: str) -> str:
@@ -88,6 +89,7 @@ def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
         ],
         fork=fork,
         refused=row["uplink_refused"] or "",
+        revoked=row["revoked_at"] is not None,
     )
 
 
@@ -105,7 +107,8 @@ async def index(request: Request, who: Principal) -> Response:
             "SELECT count(*) AS devices, count(*) FILTER (WHERE forked_at IS NOT NULL) AS forked,"
             " count(*) FILTER (WHERE uplink_refused IS NOT NULL) AS refused,"
             f" count(*) FILTER (WHERE ({status_sql('$1')}) = 'offline') AS offline,"
-            f" count(*) FILTER (WHERE ({status_sql('$1')}) = 'late') AS late FROM devices d",
+            f" count(*) FILTER (WHERE ({status_sql('$1')}) = 'late') AS late FROM devices d"
+            " WHERE d.decommissioned_at IS NULL",
             now,
         )
         matching = await conn.fetchval(
@@ -116,7 +119,7 @@ async def index(request: Request, who: Principal) -> Response:
         rows = await conn.fetch(
             "SELECT d.device_id, d.label, d.location, d.version, d.last_seen_at, d.heartbeat_s,"
             " d.held_seq, d.backlog, d.oldest_unsent_age_s, d.printer_online, d.printer_paper,"
-            " d.forked_at, d.fork_seq, d.uplink_refused, m.name AS merchant"
+            " d.forked_at, d.fork_seq, d.uplink_refused, d.revoked_at, m.name AS merchant"
             " FROM devices d JOIN merchants m ON m.id = d.merchant_id"
             f" WHERE {where} ORDER BY {query.order_by()}"
             f" LIMIT {PAGE_SIZE} OFFSET {(query.page - 1) * PAGE_SIZE}",

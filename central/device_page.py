@@ -1,34 +1,26 @@
 """One device's page for ops (``/devices/{device_id}``): its heartbeats charted, the last raw
 heartbeat, the journal record by record with each record's verification, quarantined batches,
-the fork explained (what central holds against what the device sent at the fork's seq) with its
-"resolve" action, and every action ops took on it (``device_actions``, append-only)."""
+the fork explained (what central holds against what the device sent at the fork's seq), the
+lifecycle forms (central/device_lifecycle.py) and every action ops took on it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import asyncpg
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from central import device_history
 from central.charts import step_chart
 from central.context import central
-from central.csrf import checked_form
+from central.device_lifecycle import NOTES
 from central.device_status import status_of
 from central.journal_view import PAGE_SIZE, journal_page
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
-
-MAX_REASON = 500
-NOTES = {
-    "resolved": "Fork resolved: the device's next push is checked against the held chain again.",
-    "none": "This device has no fork to resolve.",
-    "reason": "Nothing was changed: say why the fork is resolved.",
-}
 
 
 def _pretty(text: str | None) -> str:
@@ -88,6 +80,7 @@ async def device_page(request: Request, who: Principal) -> Response:
             device_id,
         )
         held_at_fork = await _held_at(conn, device_id, device["fork_seq"])
+        merchants = await conn.fetch("SELECT name FROM merchants ORDER BY name")
         actions = await conn.fetch(
             "SELECT action, detail, reason, done_by, done_at FROM device_actions"
             " WHERE device_id = $1 ORDER BY id DESC",
@@ -117,34 +110,7 @@ async def device_page(request: Request, who: Principal) -> Response:
             "received_at_fork": _received_at_fork(list(batches), device["fork_seq"]),
             "actions": actions,
             "note": NOTES.get(request.query_params.get("done", ""), ""),
+            "merchants": merchants,
             "now": now,
         },
     )
-
-
-@page(ops_only=True)
-async def resolve_fork(request: Request, who: Principal) -> Response:
-    """Clear the fork flag so the device pushes again, recording who, when and why."""
-    device_id = request.path_params["device_id"]
-    form = await checked_form(request)
-    reason = str(form.get("reason") or "").strip()[:MAX_REASON]
-    if not reason:
-        return RedirectResponse(f"/devices/{quote(device_id)}?done=reason", status_code=303)
-    async with as_user(central(request).pool, who.claims) as conn:
-        seq = await conn.fetchval(
-            "UPDATE devices d SET forked_at = NULL, fork_seq = NULL FROM devices old"
-            " WHERE d.device_id = $1 AND old.device_id = d.device_id AND d.forked_at IS NOT NULL"
-            " RETURNING old.fork_seq",
-            device_id,
-        )
-        if seq is not None:
-            await conn.execute(
-                "INSERT INTO device_actions (device_id, action, detail, reason, done_by)"
-                " VALUES ($1, 'resolve fork', $2, $3, $4)",
-                device_id,
-                f"fork at seq {seq}",
-                reason,
-                who.name,
-            )
-    outcome = "resolved" if seq is not None else "none"
-    return RedirectResponse(f"/devices/{quote(device_id)}?done={outcome}", status_code=303)

@@ -76,22 +76,34 @@ async def create_code(
     merchant = merchant.strip()
     if not merchant:
         raise ValueError("merchant name must not be empty")
-    issued = now or datetime.now(UTC)
-    code = new_code()
     async with conn.transaction():
         merchant_id = await conn.fetchval(
             "INSERT INTO merchants (name) VALUES ($1)"
             " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
             merchant,
         )
-        await conn.execute(
-            "INSERT INTO enrollment_codes (code_hash, merchant_id, created_at, expires_at)"
-            " VALUES ($1, $2, $3, $4)",
-            code_hash(code),
-            merchant_id,
-            issued,
-            issued + ttl,
-        )
+        return await issue_code(conn, merchant_id, ttl=ttl, now=now)
+
+
+async def issue_code(
+    conn: asyncpg.Connection,
+    merchant_id: int,
+    *,
+    ttl: timedelta = DEFAULT_TTL,
+    now: datetime | None = None,
+) -> str:
+    """Make a code for the existing merchant ``merchant_id``, valid for ``ttl``; return it.
+    Only its hash is stored: the code is shown once."""
+    issued = now or datetime.now(UTC)
+    code = new_code()
+    await conn.execute(
+        "INSERT INTO enrollment_codes (code_hash, merchant_id, created_at, expires_at)"
+        " VALUES ($1, $2, $3, $4)",
+        code_hash(code),
+        merchant_id,
+        issued,
+        issued + ttl,
+    )
     return code
 
 

@@ -48,6 +48,7 @@ class FleetQuery:
     merchant: int | None = None
     version: str = ""
     attention: bool = False
+    decommissioned: bool = False  # shown only when asked for
     search: str = ""
     page: int = 1
 
@@ -68,13 +69,14 @@ class FleetQuery:
             merchant=int(merchant) if merchant.isdigit() and len(merchant) < 19 else None,
             version=params.get("version", "")[:MAX_SEARCH],
             attention=params.get("attention") == "1",
+            decommissioned=params.get("decommissioned") == "1",
             search=params.get("q", "").strip()[:MAX_SEARCH],
             page=page,
         )
 
     def where(self, now: datetime) -> tuple[str, list[Any]]:
         """The SQL condition on ``devices d JOIN merchants m`` and its arguments."""
-        conditions: list[str] = []
+        conditions = [] if self.decommissioned else ["d.decommissioned_at IS NULL"]
         args: list[Any] = []
 
         def arg(value: Any) -> str:
@@ -109,6 +111,7 @@ class FleetQuery:
             "merchant": "" if query.merchant is None else str(query.merchant),
             "version": query.version,
             "attention": "1" if query.attention else "",
+            "decommissioned": "1" if query.decommissioned else "",
             "sort": "" if query.sort == "last_seen" else query.sort,
             "dir": "desc" if query.descending else "",
             "page": "" if query.page == 1 else str(query.page),

@@ -6,7 +6,7 @@ triage in a real Chromium: "needs attention", the forked device's page, resolve.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from html import unescape
 from typing import TYPE_CHECKING
 
@@ -26,9 +26,8 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-async def client(central_server: CentralTestServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as http:
-        yield http
+def client(central_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return central_client
 
 
 async def _forked_device(

@@ -4,6 +4,11 @@
 ALTER TABLE devices ADD COLUMN heartbeat_s integer NOT NULL DEFAULT 30 CHECK (heartbeat_s >= 1);
 ALTER TABLE devices ADD COLUMN label text NOT NULL DEFAULT '' CHECK (length(label) <= 100);
 ALTER TABLE devices ADD COLUMN location text NOT NULL DEFAULT '' CHECK (length(location) <= 200);
+-- Lifecycle: a revoked device's key is refused (device API 403 `revoked` with the reason); a
+-- decommissioned one is revoked too and left out of the fleet page's default view.
+ALTER TABLE devices ADD COLUMN revoked_at timestamptz;
+ALTER TABLE devices ADD COLUMN revoked_reason text CHECK (length(revoked_reason) <= 500);
+ALTER TABLE devices ADD COLUMN decommissioned_at timestamptz;
 CREATE INDEX devices_last_seen ON devices (last_seen_at, device_id);
 CREATE INDEX devices_version ON devices (version, device_id);
 CREATE INDEX devices_backlog ON devices (backlog, device_id);
@@ -27,7 +32,7 @@ CREATE TABLE device_actions (
     device_id text NOT NULL REFERENCES devices (device_id),
     action    text NOT NULL,
     detail    text NOT NULL DEFAULT '',
-    reason    text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
+    reason    text NOT NULL DEFAULT '' CHECK (length(reason) <= 500),
     done_by   text NOT NULL,
     done_at   timestamptz NOT NULL DEFAULT now()
 );
@@ -41,7 +46,8 @@ $$;
 CREATE TRIGGER device_actions_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON device_actions
     FOR EACH STATEMENT EXECUTE FUNCTION device_actions_append_only();
 
--- Only ops read heartbeats, quarantined batches and actions, record actions, and clear a fork.
+-- Only ops read heartbeats, quarantined batches and actions, record actions, change a device
+-- (fork, label, location, merchant, revocation, decommissioning) and make enrollment codes.
 CREATE POLICY device_heartbeats_ops ON device_heartbeats FOR SELECT TO bitagora_web
     USING ((SELECT bitagora_is_ops()));
 CREATE POLICY quarantined_batches_ops ON quarantined_batches FOR SELECT TO bitagora_web
@@ -54,4 +60,12 @@ CREATE POLICY devices_ops_change ON devices AS RESTRICTIVE FOR UPDATE TO bitagor
     USING ((SELECT bitagora_is_ops())) WITH CHECK ((SELECT bitagora_is_ops()));
 GRANT SELECT ON device_heartbeats, quarantined_batches, device_actions TO bitagora_web;
 GRANT INSERT (device_id, action, detail, reason, done_by) ON device_actions TO bitagora_web;
-GRANT UPDATE (forked_at, fork_seq) ON devices TO bitagora_web;
+GRANT UPDATE (forked_at, fork_seq, label, location, merchant_id, revoked_at, revoked_reason,
+    decommissioned_at) ON devices TO bitagora_web;
+CREATE POLICY device_moves_ops_add ON device_moves FOR INSERT TO bitagora_web
+    WITH CHECK ((SELECT bitagora_is_ops()));
+GRANT INSERT (device_id, from_merchant_id, to_merchant_id, moved_by) ON device_moves
+    TO bitagora_web;
+CREATE POLICY enrollment_codes_ops_add ON enrollment_codes AS RESTRICTIVE FOR INSERT
+    TO bitagora_web WITH CHECK ((SELECT bitagora_is_ops()));
+GRANT INSERT (code_hash, merchant_id, created_at, expires_at) ON enrollment_codes TO bitagora_web;
