@@ -167,11 +167,15 @@ async def enroll(request: Request) -> JSONResponse:
             if row["expires_at"] <= now
             else None
         )
+        revoked = None
         if reason is None:
-            enrolled_with = await conn.fetchval(
-                "SELECT merchant_id FROM devices WHERE device_id = $1", device_id
+            enrolled = await conn.fetchrow(
+                "SELECT merchant_id, revoked_at, revoked_reason FROM devices WHERE device_id = $1",
+                device_id,
             )
-            if enrolled_with is not None and enrolled_with != row["merchant_id"]:
+            if enrolled is not None and enrolled["revoked_at"] is not None:
+                reason, revoked = "revoked", enrolled["revoked_reason"] or ""  # code stays unused
+            elif enrolled is not None and enrolled["merchant_id"] != row["merchant_id"]:
                 reason = "elsewhere"  # the code stays unused: it moves nothing
         if reason is None:
             await conn.execute(
@@ -198,6 +202,10 @@ async def enroll(request: Request) -> JSONResponse:
             device_id,
         )
         raise ApiError(409, "enrolled_elsewhere")
+    if revoked is not None:
+        ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome="revoked")
+        log.warning("enrollment refused: %s is revoked", device_id)
+        raise ApiError(403, "revoked", reason=revoked)
     if reason is not None:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome=reason)
         log.info("enrollment refused: %s code", reason)

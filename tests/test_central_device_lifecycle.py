@@ -101,6 +101,11 @@ async def test_a_revoked_device_is_refused_with_the_reason(
     device.sale(100)
     assert (await device.push(ops)).json()["error"] == "revoked"
     assert (await other.heartbeat(ops)).status_code == 200  # only that key
+    # Enrolling the revoked key again lifts nothing, and leaves the code for another device.
+    code = await central_server.make_code("Shop A")
+    again = await device.enroll(ops, code)
+    assert again.status_code == 403 and again.json()["error"] == "revoked"
+    assert (await make_device().enroll(ops, code)).status_code == 201
     assert ">revoked</span>" in (await ops.get("/")).text
 
 
