@@ -23,10 +23,6 @@ from central.tenancy import as_user
 from central.web_auth import Principal, page
 
 
-def _pretty(text: str | None) -> str:
-    return "" if text is None else json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-
-
 def _received_at_fork(batches: list[Any], fork_seq: int | None) -> str:
     """The record the device sent for the fork's seq, from the first batch quarantined there."""
     for batch in batches:
@@ -74,10 +70,12 @@ async def device_page(request: Request, who: Principal) -> Response:
             return PlainTextResponse(f"no device {device_id}\n", status_code=404)
         beats = await device_history.history(conn, device_id)
         journal = await journal_page(conn, device_id, bytes(device["public_key"]), number)
-        batches = await conn.fetch(
-            "SELECT id, seq, reason, batch_json, octet_length(batch_json) AS bytes, received_at"
+        batches = await conn.fetch(  # the batches' bytes (up to 32 MiB) only at the fork's seq
+            "SELECT id, seq, reason, CASE WHEN seq = $2 THEN batch_json END AS batch_json,"
+            " octet_length(batch_json) AS bytes, received_at"
             " FROM quarantined_batches WHERE device_id = $1 ORDER BY id",
             device_id,
+            device["fork_seq"],
         )
         held_at_fork = await _held_at(conn, device_id, device["fork_seq"])
         merchants = await conn.fetch("SELECT name FROM merchants ORDER BY name")
@@ -100,8 +98,10 @@ async def device_page(request: Request, who: Principal) -> Response:
                 f"Backlog reported by {device_id}, last {len(beats)} heartbeats",
             ),
             "beats": len(beats),
-            "raw": _pretty(device["last_heartbeat"]),
-            "doctor": json.dumps(raw["doctor"], indent=2) if "doctor" in raw else "",
+            "raw": json.dumps(raw, indent=2, ensure_ascii=False) if raw else "",
+            "doctor": json.dumps(raw["doctor"], indent=2, ensure_ascii=False)
+            if "doctor" in raw
+            else "",
             "journal": journal,
             "page": number,
             "more": len(journal) == PAGE_SIZE and number * PAGE_SIZE < device["held_seq"],

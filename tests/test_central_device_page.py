@@ -55,7 +55,9 @@ async def test_device_page_history_journal_and_fork_resolved(
     await _forked_device(client, central_server, device)
     for backlog in (5, 40, 3):
         assert (
-            await device.heartbeat(client, backlog=backlog, note="<b>raw</b>")
+            await device.heartbeat(
+                client, backlog=backlog, note="<b>raw</b>", doctor={"printer": "fail <paper>"}
+            )
         ).status_code == 200
     # A forged record in central's copy: the page shows it failing, the others verified.
     await db.execute(
@@ -71,6 +73,7 @@ async def test_device_page_history_journal_and_fork_resolved(
     assert "Kiosk &lt;2&gt;" in html and "FORK at seq 2" in html
     assert html.count('class="dot"') == 3 and "Backlog reported by" in html  # the chart
     assert "&lt;b&gt;raw&lt;/b&gt;" in html and "<b>raw</b>" not in html  # escaped JSON
+    assert "<h3>Doctor</h3>" in html and "fail &lt;paper&gt;" in html
     rows = re.findall(
         r'<td class="num">(\d+)</td>\s*<td>sale</td>.*?</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>',
         html,
