@@ -39,6 +39,7 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/backup_online.py
 	$(BIN)/python bench/touch_tap.py
 	$(BIN)/python bench/catalog.py
+	$(BIN)/python bench/fleet_page.py
 
 lint: $(BIN)/bitagora
 	$(BIN)/ruff check bitagora_protocol appliance central devtools tests bench

@@ -14,17 +14,18 @@ from starlette.responses import RedirectResponse, Response
 from bitagora_protocol.money import Money, MoneyError
 from central import payouts, stripe_webhooks
 from central.context import central
-from central.device_status import DeviceStatus, device_status
+from central.device_status import STATUSES, DeviceStatus, device_status, status_sql
+from central.fleet import PAGE_SIZE, SORTS, FleetQuery
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
-
-PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
 class DeviceRow:
     device_id: str
+    label: str
+    location: str
     status: DeviceStatus
     merchant: str
     version: str
@@ -35,6 +36,7 @@ class DeviceRow:
     sales: list[tuple[str, int, str]]  # (currency, count, formatted total)
     fork: str
     refused: str  # a permanent refusal the device reports (its uplink is stuck), or ""
+    revoked: bool
 
 
 def format_amount(minor: int, currency: str) -> str:
@@ -72,6 +74,8 @@ def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
     fork = f"FORK at seq {row['fork_seq']}" if row["forked_at"] is not None else ""
     return DeviceRow(
         device_id=row["device_id"],
+        label=row["label"],
+        location=row["location"],
         status=device_status(row, now),
         merchant=row["merchant"],
         version=row["version"] or "—",
@@ -85,32 +89,46 @@ def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
         ],
         fork=fork,
         refused=row["uplink_refused"] or "",
+        revoked=row["revoked_at"] is not None,
     )
 
 
 @page(ops_only=False)
 async def index(request: Request, who: Principal) -> Response:
+    """The fleet, a page at a time, filtered, searched and sorted in PostgreSQL."""
     if not who.is_ops:
         return RedirectResponse(who.home, status_code=303)
     ctx = central(request)
-    try:
-        page = min(max(1, int(request.query_params.get("page", "1"))), 1_000_000)
-    except ValueError:
-        page = 1
+    query = FleetQuery.from_params(request.query_params)
+    now = ctx.now()
+    where, args = query.where(now)
     async with as_user(ctx.pool, who.claims) as conn:
         summary = await conn.fetchrow(
             "SELECT count(*) AS devices, count(*) FILTER (WHERE forked_at IS NOT NULL) AS forked,"
-            " count(*) FILTER (WHERE uplink_refused IS NOT NULL) AS refused FROM devices"
+            " count(*) FILTER (WHERE uplink_refused IS NOT NULL) AS refused,"
+            f" count(*) FILTER (WHERE ({status_sql('$1')}) = 'offline') AS offline,"
+            f" count(*) FILTER (WHERE ({status_sql('$1')}) = 'late') AS late FROM devices d"
+            " WHERE d.decommissioned_at IS NULL",
+            now,
+        )
+        matching = await conn.fetchval(
+            "SELECT count(*) FROM devices d JOIN merchants m ON m.id = d.merchant_id"
+            f" WHERE {where}",
+            *args,
         )
         rows = await conn.fetch(
-            "SELECT d.device_id, d.version, d.last_seen_at, d.held_seq, d.backlog,"
-            " d.oldest_unsent_age_s, d.printer_online, d.printer_paper, d.forked_at, d.fork_seq,"
-            " d.uplink_refused, d.last_heartbeat, m.name AS merchant"
+            "SELECT d.device_id, d.label, d.location, d.version, d.last_seen_at, d.heartbeat_s,"
+            " d.held_seq, d.backlog, d.oldest_unsent_age_s, d.printer_online, d.printer_paper,"
+            " d.forked_at, d.fork_seq, d.uplink_refused, d.revoked_at, d.last_heartbeat,"
+            " m.name AS merchant"
             " FROM devices d JOIN merchants m ON m.id = d.merchant_id"
-            " ORDER BY (d.forked_at IS NULL), (d.uplink_refused IS NULL), m.name, d.device_id"
-            " LIMIT $1 OFFSET $2",
-            PAGE_SIZE,
-            (page - 1) * PAGE_SIZE,
+            f" WHERE {where} ORDER BY {query.order_by()}"
+            f" LIMIT {PAGE_SIZE} OFFSET {(query.page - 1) * PAGE_SIZE}",
+            *args,
+        )
+        merchants = await conn.fetch("SELECT id, name FROM merchants ORDER BY name, id")
+        versions = await conn.fetch(
+            "SELECT DISTINCT version FROM devices WHERE version IS NOT NULL ORDER BY version"
         )
         owed = await payouts.pending_count(conn)
         sales = await conn.fetch(
@@ -121,21 +139,22 @@ async def index(request: Request, who: Principal) -> Response:
     by_device: dict[str, list[Any]] = {}
     for sale in sales:
         by_device.setdefault(sale["device_id"], []).append(sale)
-    now = ctx.now()
     devices = [_device_row(row, by_device.get(row["device_id"], []), now) for row in rows]
-    pages = max(1, -(-summary["devices"] // PAGE_SIZE))
     return templates.TemplateResponse(
         request,
         "devices.html",
         {
             "user": who.name,
             "devices": devices,
-            "total": summary["devices"],
-            "forked": summary["forked"],
-            "refused": summary["refused"],
+            "summary": summary,
+            "matching": matching,
+            "query": query,
+            "sorts": SORTS,
+            "statuses": STATUSES,
+            "merchants": merchants,
+            "versions": [v["version"] for v in versions],
             "payouts_owed": owed,
-            "page": page,
-            "pages": pages,
+            "pages": max(1, -(-matching // PAGE_SIZE)),
             "now": now,
         },
     )

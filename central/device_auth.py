@@ -3,7 +3,8 @@
 The signature headers and the named device are checked before any body byte is read (each route
 caps its body), then the signature, so an unauthenticated caller can neither make central buffer
 a body nor fill the nonce table; then ``created`` must lie within ``WINDOW_S`` of central's clock
-and an ``expires``, if signed, must be in the future; then the nonce must be new for that device.
+and an ``expires``, if signed, must be in the future; then the nonce must be new for that device;
+then the device must not be revoked (403 ``revoked`` with ops' reason).
 A nonce is remembered until ``created + WINDOW_S``: after that the window check alone
 refuses the request, so the nonce table stays small (pruned periodically).
 """
@@ -97,7 +98,9 @@ async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tu
     route's cap.
     """
     key_id = signer_named(request)
-    row = await ctx.pool.fetchrow("SELECT public_key FROM devices WHERE device_id = $1", key_id)
+    row = await ctx.pool.fetchrow(
+        "SELECT public_key, revoked_at, revoked_reason FROM devices WHERE device_id = $1", key_id
+    )
     if row is None:
         log.info("refused device request: unknown_device keyid=%s", key_id)
         raise ApiError(401, "unknown_device")
@@ -115,6 +118,10 @@ async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tu
     )
     if not fresh:
         raise ApiError(401, "replay")
+    if row["revoked_at"] is not None:
+        # After the signature: only the key's holder learns that and why it is revoked.
+        log.warning("refused device request: revoked keyid=%s", key_id)
+        raise ApiError(403, "revoked", reason=row["revoked_reason"] or "")
     return device, body
 
 

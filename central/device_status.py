@@ -1,11 +1,13 @@
-"""A device's status with its cause, from its row and central's clock: what the pages and the
-alerts both show, so that they never disagree.
+"""A device's status with its cause, from its row and central's clock: what the fleet page, the
+device page, the metrics and the alerts all show, so that they never disagree.
 
-Liveness comes from the heartbeat interval: the one the device reports (``heartbeat_s``,
-PROTOCOL 2.4), else ``DEFAULT_HEARTBEAT_S`` (the device's default). A device is *late* once one
-heartbeat is missed and *offline* once two are (plus ``GRACE_S`` for the network and the
-device's own timing). The uplink's own view comes from its last heartbeat's ``uplink`` part:
-halted on a fork or an invalid chain, refused for good by central, retrying after errors.
+Liveness comes from the heartbeat interval the device reports (``heartbeat_s``, PROTOCOL 2.4,
+kept in ``devices.heartbeat_s``; 30 s, the device's default, until it says). A device is *late*
+once one heartbeat is missed and *offline* once two are, each plus ``GRACE_S`` for the network
+and the device's own timing; never seen is offline. ``status_sql`` is the same rule as a column
+expression, for filtering and counting in PostgreSQL. The uplink's own view comes from its last
+heartbeat's ``uplink`` part: halted on a fork or an invalid chain, refused for good by central,
+retrying after errors.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-DEFAULT_HEARTBEAT_S = 30
 GRACE_S = 10
+LATE_AFTER_MISSED = 1
+OFFLINE_AFTER_MISSED = 2
+STATUSES = ("online", "late", "offline")
 
 
 @dataclass(frozen=True)
 class DeviceStatus:
-    state: str  # "online", "late" or "offline"
+    state: str  # one of STATUSES
     cause: str  # why, in words for ops
     uplink: str  # the uplink's own state: "ok", "retrying", "refused", "halted" or "unknown"
     uplink_cause: str  # what it reports about that state, or ""
@@ -37,24 +41,37 @@ def last_heartbeat(row: Mapping[str, Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def interval_s(beat: Mapping[str, Any]) -> int:
-    reported = beat.get("heartbeat_s")
-    if isinstance(reported, int) and not isinstance(reported, bool) and reported >= 1:
-        return reported
-    return DEFAULT_HEARTBEAT_S
-
-
-def _liveness(row: Mapping[str, Any], beat: Mapping[str, Any], now: datetime) -> tuple[str, str]:
+def _liveness(row: Mapping[str, Any], now: datetime) -> tuple[str, str]:
     seen = row["last_seen_at"]
     if seen is None:
         return "offline", "has never sent a heartbeat"
-    every = interval_s(beat)
+    every = row["heartbeat_s"]
     silent = int((now - seen).total_seconds())
     missed = max(0, silent - GRACE_S) // every
-    if missed == 0:
+    if missed < LATE_AFTER_MISSED:
         return "online", f"heartbeat {silent} s ago (every {every} s)"
-    state = "late" if missed == 1 else "offline"
+    state = "late" if missed < OFFLINE_AFTER_MISSED else "offline"
     return state, f"silent for {silent} s: {missed} heartbeats missed (every {every} s)"
+
+
+def status_of(row: Mapping[str, Any], now: datetime) -> str:
+    """``row`` needs ``last_seen_at`` and ``heartbeat_s``."""
+    return _liveness(row, now)[0]
+
+
+def status_sql(now: str) -> str:
+    """``status_of`` as a column expression on ``devices d``; ``now`` names the parameter."""
+
+    def missed(count: int) -> str:
+        return (
+            f"d.last_seen_at <= {now}::timestamptz"
+            f" - make_interval(secs => {count} * d.heartbeat_s + {GRACE_S})"
+        )
+
+    return (
+        f"CASE WHEN d.last_seen_at IS NULL OR {missed(OFFLINE_AFTER_MISSED)} THEN 'offline'"
+        f" WHEN {missed(LATE_AFTER_MISSED)} THEN 'late' ELSE 'online' END"
+    )
 
 
 def _uplink(row: Mapping[str, Any], beat: Mapping[str, Any]) -> tuple[str, str]:
@@ -74,9 +91,8 @@ def _uplink(row: Mapping[str, Any], beat: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def device_status(row: Mapping[str, Any], now: datetime) -> DeviceStatus:
-    """``row`` needs ``last_seen_at``, ``last_heartbeat`` and ``uplink_refused``; ``now`` is
-    central's clock (``Central.now``)."""
-    beat = last_heartbeat(row)
-    state, cause = _liveness(row, beat, now)
-    uplink, uplink_cause = _uplink(row, beat)
+    """``row`` needs ``last_seen_at``, ``heartbeat_s``, ``last_heartbeat`` and
+    ``uplink_refused``; ``now`` is central's clock (``Central.now``)."""
+    state, cause = _liveness(row, now)
+    uplink, uplink_cause = _uplink(row, last_heartbeat(row))
     return DeviceStatus(state, cause, uplink, uplink_cause)

@@ -77,22 +77,34 @@ async def create_code(
     merchant = merchant.strip()
     if not merchant:
         raise ValueError("merchant name must not be empty")
-    issued = now or datetime.now(UTC)
-    code = new_code()
     async with conn.transaction():
         merchant_id = await conn.fetchval(
             "INSERT INTO merchants (name) VALUES ($1)"
             " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
             merchant,
         )
-        await conn.execute(
-            "INSERT INTO enrollment_codes (code_hash, merchant_id, created_at, expires_at)"
-            " VALUES ($1, $2, $3, $4)",
-            code_hash(code),
-            merchant_id,
-            issued,
-            issued + ttl,
-        )
+        return await issue_code(conn, merchant_id, ttl=ttl, now=now)
+
+
+async def issue_code(
+    conn: asyncpg.Connection,
+    merchant_id: int,
+    *,
+    ttl: timedelta = DEFAULT_TTL,
+    now: datetime | None = None,
+) -> str:
+    """Make a code for the existing merchant ``merchant_id``, valid for ``ttl``; return it.
+    Only its hash is stored: the code is shown once."""
+    issued = now or datetime.now(UTC)
+    code = new_code()
+    await conn.execute(
+        "INSERT INTO enrollment_codes (code_hash, merchant_id, created_at, expires_at)"
+        " VALUES ($1, $2, $3, $4)",
+        code_hash(code),
+        merchant_id,
+        issued,
+        issued + ttl,
+    )
     return code
 
 
@@ -156,11 +168,15 @@ async def enroll(request: Request) -> JSONResponse:
             if row["expires_at"] <= now
             else None
         )
+        revoked = None
         if reason is None:
-            enrolled_with = await conn.fetchval(
-                "SELECT merchant_id FROM devices WHERE device_id = $1", device_id
+            enrolled = await conn.fetchrow(
+                "SELECT merchant_id, revoked_at, revoked_reason FROM devices WHERE device_id = $1",
+                device_id,
             )
-            if enrolled_with is not None and enrolled_with != row["merchant_id"]:
+            if enrolled is not None and enrolled["revoked_at"] is not None:
+                reason, revoked = "revoked", enrolled["revoked_reason"] or ""  # code stays unused
+            elif enrolled is not None and enrolled["merchant_id"] != row["merchant_id"]:
                 reason = "elsewhere"  # the code stays unused: it moves nothing
         if reason is None:
             await conn.execute(
@@ -187,6 +203,10 @@ async def enroll(request: Request) -> JSONResponse:
             device_id,
         )
         raise ApiError(409, "enrolled_elsewhere")
+    if revoked is not None:
+        ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome="revoked")
+        log.warning("enrollment refused: %s is revoked", device_id)
+        raise ApiError(403, "revoked", reason=revoked)
     if reason is not None:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="enroll", outcome=reason)
         log.info("enrollment refused: %s code", reason)

@@ -21,13 +21,14 @@ from starlette.responses import JSONResponse
 from bitagora_protocol.chain_head import ChainHead, verify_head
 from bitagora_protocol.journal import JournalError
 from bitagora_protocol.strict_json import StrictJsonError, check_values
-from central import alerts
+from central import alerts, device_history
 from central.context import central
 from central.device_auth import Device, authenticate
 from central.errors import ApiError, json_object, malformed
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_REFUSAL_TEXT = 300
+MAX_HEARTBEAT_S = 86400
 
 
 def _int(data: Mapping[str, Any], name: str, *, nullable: bool = False) -> int | None:
@@ -62,6 +63,17 @@ def _refusal(data: Mapping[str, Any]) -> str | None:
     return words[:MAX_REFUSAL_TEXT]
 
 
+def _heartbeat_s(data: Mapping[str, Any]) -> int | None:
+    """The device's heartbeat interval, central's yardstick for late and offline; None (the
+    interval kept) when an earlier release sends none."""
+    if "heartbeat_s" not in data:
+        return None
+    every = _int(data, "heartbeat_s")
+    if every is None or not 1 <= every <= MAX_HEARTBEAT_S:
+        raise malformed(f"heartbeat_s must be 1 to {MAX_HEARTBEAT_S}")
+    return every
+
+
 def parse_heartbeat(body: bytes, device: Device) -> dict[str, Any]:
     data = json_object(body)
     try:
@@ -89,6 +101,7 @@ def parse_heartbeat(body: bytes, device: Device) -> dict[str, Any]:
         "printer_paper": printer["paper"][:100],
         "head": _head(data, device),
         "refused": _refusal(data),
+        "heartbeat_s": _heartbeat_s(data),
         "raw": data,
     }
 
@@ -109,7 +122,7 @@ async def heartbeat(request: Request) -> JSONResponse:
         " oldest_unsent_age_s = $6, reported_last_seq = $7, printer_online = $8,"
         " printer_paper = $9, clock_offset_s = $10, last_heartbeat = $11, uplink_refused = $12,"
         " head_seq = coalesce($13, head_seq), head_hash = coalesce($14, head_hash),"
-        " head_sig = coalesce($15, head_sig)"
+        " head_sig = coalesce($15, head_sig), heartbeat_s = coalesce($16, heartbeat_s)"
         " WHERE device_id = $1 RETURNING held_seq",
         device.device_id,
         now,
@@ -126,6 +139,15 @@ async def heartbeat(request: Request) -> JSONResponse:
         head.seq if head else None,
         head.hash if head else None,
         head.sig if head else None,
+        beat["heartbeat_s"],
+    )
+    await device_history.record(
+        ctx.pool,
+        device.device_id,
+        now,
+        beat["backlog"],
+        beat["oldest_unsent_age_s"],
+        beat["clock"] - server_time,
     )
     await alerts.evaluate_device(ctx, device.device_id, now)
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")

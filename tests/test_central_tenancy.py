@@ -153,13 +153,22 @@ async def test_the_web_role_cannot_write_what_devices_sent_nor_read_secrets(
         "INSERT INTO merchants (name) VALUES ('Shop C')",
         "SELECT password_hash FROM web_users",
         "SELECT count(*) FROM request_nonces",
-        "SELECT count(*) FROM quarantined_batches",
+        "DELETE FROM quarantined_batches",
+        "UPDATE device_actions SET reason = 'x'",
     ]
     for claims in (OPS, merchant_claims(shops.a_id)):
         for statement in forbidden:
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 async with as_user(pool, claims) as conn:
                     await conn.execute(statement)
+    # Quarantined batches and device actions are for ops' device page only.
+    await pool.execute(
+        "INSERT INTO quarantined_batches (device_id, seq, reason, batch_json, batch_sha256)"
+        " SELECT device_id, 1, 'fork', '{}', '' FROM devices LIMIT 1"
+    )
+    for claims, seen in ((OPS, 1), (merchant_claims(shops.a_id), 0)):
+        async with as_user(pool, claims) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM quarantined_batches") == seen
 
 
 async def test_only_ops_add_users_and_a_merchant_sees_only_its_own(
