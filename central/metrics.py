@@ -141,7 +141,7 @@ async def _state_gauges(
     """Devices by status (the pages' own function, so the figures match them) and open alerts."""
     statuses = dict.fromkeys(("online", "late", "offline"), 0)
     for device in await pool.fetch(
-        "SELECT last_seen_at, last_heartbeat, uplink_refused FROM devices"
+        "SELECT last_seen_at, heartbeat_s, last_heartbeat, uplink_refused FROM devices"
     ):
         statuses[device_status(device, now).state] += 1
     open_ = dict.fromkeys(KINDS, 0)

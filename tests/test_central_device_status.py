@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import httpx
 
 from central.device_status import device_status
+
+if TYPE_CHECKING:
+    from conftest import CentralTestServer, SimDevice
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def _row(silent_s: int | None, beat: dict[str, Any] | None = None, refused: str | None = None):
+def _row(
+    silent_s: int | None,
+    beat: dict[str, Any] | None = None,
+    refused: str | None = None,
+    heartbeat_s: int = 30,
+) -> dict[str, Any]:
     return {
         "last_seen_at": None if silent_s is None else NOW - timedelta(seconds=silent_s),
+        "heartbeat_s": heartbeat_s,
         "last_heartbeat": None if beat is None else json.dumps(beat),
         "uplink_refused": refused,
     }
@@ -34,11 +47,10 @@ def test_online_late_offline_follow_the_default_interval() -> None:
 
 
 def test_the_interval_the_device_reports_is_the_yardstick() -> None:
-    beat = {"heartbeat_s": 300}
-    assert device_status(_row(309, beat), NOW).state == "online"
-    assert device_status(_row(400, beat), NOW).state == "late"
-    assert device_status(_row(610, beat), NOW).state == "offline"
-    assert device_status(_row(70, {"heartbeat_s": True}), NOW).state == "offline"  # not an int
+    # devices.heartbeat_s: what the device's heartbeats report (central/heartbeat.py keeps it)
+    assert device_status(_row(309, heartbeat_s=300), NOW).state == "online"
+    assert device_status(_row(400, heartbeat_s=300), NOW).state == "late"
+    assert device_status(_row(610, heartbeat_s=300), NOW).state == "offline"
 
 
 def test_the_uplinks_own_view_and_why() -> None:
@@ -55,3 +67,22 @@ def test_the_uplinks_own_view_and_why() -> None:
     assert device_status(_row(1, retrying), NOW).uplink_cause == "retrying: ConnectError"
     ok = device_status(_row(1, {"uplink": {"state": "ok"}}), NOW)
     assert (ok.state, ok.uplink, ok.uplink_cause) == ("online", "ok", "")
+
+
+async def test_central_keeps_the_interval_a_heartbeat_reports(
+    central_server: CentralTestServer,
+    make_device: Callable[[], SimDevice],
+    db: asyncpg.Connection,
+) -> None:
+    till = make_device()
+    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as client:
+        assert (await till.enroll(client, await central_server.make_code())).status_code == 201
+        assert (await till.heartbeat(client)).status_code == 200  # an earlier release: no field
+        interval = "SELECT heartbeat_s FROM devices"
+        assert await db.fetchval(interval) == 30
+        assert (await till.heartbeat(client, heartbeat_s=300)).status_code == 200
+        assert await db.fetchval(interval) == 300
+        for wrong in (0, True, 10**6):
+            refused = await till.heartbeat(client, heartbeat_s=wrong)
+            assert (refused.status_code, refused.json()["error"]) == (400, "malformed")
+        assert await db.fetchval(interval) == 300
