@@ -42,7 +42,7 @@ async def _enrolled_device(database_url: str, base_url: str) -> SimDevice:
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         assert (await device.enroll(http, code)).status_code == 201
     for _ in range(RECORDS):
-        device.sale(1250)
+        device.shop_sale(1250)
     return device
 
 
