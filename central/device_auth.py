@@ -10,7 +10,6 @@ refuses the request, so the nonce table stays small (pruned periodically).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,15 +121,3 @@ async def prune_nonces(pool: asyncpg.Pool, now: datetime) -> int:
     """Forget nonces whose signatures are out of the window anyway; return how many."""
     status = await pool.execute("DELETE FROM request_nonces WHERE expires_at < $1", now)
     return int(status.split()[-1])
-
-
-async def prune_nonces_forever(ctx: Central, interval_s: float) -> None:
-    """The lifespan's pruning task; it runs until cancelled."""
-    while True:
-        try:
-            removed = await prune_nonces(ctx.pool, ctx.now())
-            if removed:
-                log.debug("pruned %d nonces", removed)
-        except Exception as err:  # a failed round is retried at the next interval
-            log.warning("nonce pruning failed: %s", err)
-        await asyncio.sleep(interval_s)
