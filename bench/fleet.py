@@ -5,7 +5,8 @@ Enrolls N devices (real Ed25519 keys, signed requests: tests/sim_device.py), the
   the interval, for ``--duration`` seconds; reports p50/p99 latency, errors and requests/s;
 - ingest (``--records K``): every device pushes K signed, chained records in batches of 500,
   all devices at once; reports records/s end to end (sealing is done before the clock starts).
-Both report central's CPU per request (psutil: central's processes, user + system).
+Both report central's CPU per request (psutil: central's processes, user + system); ingest also
+reports the bytes a record takes in PostgreSQL.
 
 Central runs as ``bitagora central --workers W`` over an embedded PostgreSQL this script starts
 in a temporary directory. Usage:
@@ -187,6 +188,23 @@ async def ingest(
     return report
 
 
+async def bytes_per_record(database_url: str) -> str:
+    """What a journal record costs on disk: its table with indexes and TOAST, and the whole
+    database (the ledger kept at ingest included), each over the records held."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+        rows = await conn.fetchval("SELECT count(*) FROM journal_records")
+        table = await conn.fetchval("SELECT pg_total_relation_size('journal_records')")
+        whole = await conn.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await conn.close()
+    return (
+        f"{rows} records: journal_records {table / rows:.0f} bytes/record,"
+        f" whole database {whole / rows:.0f} bytes/record"
+    )
+
+
 async def _start_central(
     url: str, data_dir: Path, workers: int
 ) -> tuple[asyncio.subprocess.Process, str]:
@@ -240,6 +258,7 @@ async def main(args: argparse.Namespace) -> int:
                         central=central,
                     )
                     print(report.line("ingest"))
+                    print(await bytes_per_record(url))
                 else:
                     report = await heartbeats(
                         base_url,

@@ -88,8 +88,27 @@ def verify_signed(request: Request, body: bytes, device: Device, now: float) -> 
     return signed
 
 
-async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tuple[Device, bytes]:
-    """Verify a signed device request; return the device and the body it signed.
+# The nonce's insert; RETURNING true only when it was new. Heartbeats run it as a CTE of their
+# device update (central/heartbeat.py), so a beat is one round trip after the key lookup.
+NONCE_INSERT = (
+    "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES ($1, {nonce}, {expires})"
+    " ON CONFLICT DO NOTHING RETURNING true"
+)
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A request whose signature, clock window and body checked out; its nonce is not yet
+    taken (``authenticate`` takes it; a caller of ``verify_signature`` must)."""
+
+    device: Device
+    body: bytes
+    nonce: str
+    nonce_expires_at: datetime
+
+
+async def verify_signature(request: Request, ctx: Central, *, body_limit: int) -> Signed:
+    """Everything ``authenticate`` checks but the nonce.
 
     The signature headers and the device's key are checked before the body is read, so an
     unsigned or unknown caller is refused without buffering anything; ``body_limit`` is the
@@ -102,19 +121,24 @@ async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tu
         raise ApiError(401, "unknown_device")
     device = Device(key_id, Ed25519PublicKey.from_public_bytes(bytes(row["public_key"])))
     body = await read_body(request, body_limit)
-    now = ctx.clock()
-    signed = verify_signed(request, body, device, now)
+    signed = verify_signed(request, body, device, ctx.clock())
     window_end = datetime.fromtimestamp(signed.created + WINDOW_S, UTC)
+    return Signed(device, body, signed.nonce, window_end)
+
+
+async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tuple[Device, bytes]:
+    """Verify a signed device request and take its nonce; return the device and the body it
+    signed."""
+    signed = await verify_signature(request, ctx, body_limit=body_limit)
     fresh = await ctx.pool.fetchval(
-        "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING RETURNING true",
-        device.device_id,
+        NONCE_INSERT.format(nonce="$2", expires="$3"),
+        signed.device.device_id,
         signed.nonce,
-        window_end,
+        signed.nonce_expires_at,
     )
     if not fresh:
         raise ApiError(401, "replay")
-    return device, body
+    return signed.device, signed.body
 
 
 async def prune_nonces(pool: asyncpg.Pool, now: datetime) -> int:
