@@ -205,9 +205,11 @@ async def bytes_per_record(database_url: str) -> str:
     )
 
 
-async def _start_central(
+async def start_central(
     url: str, data_dir: Path, workers: int
 ) -> tuple[asyncio.subprocess.Process, str]:
+    """``bitagora central --workers W`` on database ``url``; the process and its address, once
+    it listens (stop it with SIGTERM)."""
     env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     env["BITAGORA_OPS_PASSWORD"] = secrets.token_urlsafe(16)
     proc = await asyncio.create_subprocess_exec(
@@ -240,7 +242,7 @@ async def main(args: argparse.Namespace) -> int:
                 await apply_migrations(conn)
             finally:
                 await conn.close()
-            proc, base_url = await _start_central(url, Path(tmp) / "data", args.workers)
+            proc, base_url = await start_central(url, Path(tmp) / "data", args.workers)
             try:
                 central = central_processes(proc.pid)
                 me = psutil.Process()

@@ -6,7 +6,6 @@ against ``bitagora central --workers 2`` (two real processes on one socket)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import sys
@@ -19,9 +18,13 @@ import psutil
 import pytest
 from conftest import SimDevice
 
-from central.app import create_app
-from central.enroll import create_code
-from central.serve import start_server
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import fleet  # noqa: E402
+
+from central.app import create_app  # noqa: E402
+from central.enroll import create_code  # noqa: E402
+from central.serve import start_server  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,30 +114,10 @@ async def test_two_app_instances_over_one_database(central_db_url: str) -> None:
 @pytest.fixture
 async def two_workers(central_db_url: str, pg_tmp_path: Path) -> AsyncIterator[str]:
     """``bitagora central --workers 2`` on ``central_db_url``; yields its address."""
-    env = {**os.environ, "DATABASE_URL": central_db_url, "PYTHONUNBUFFERED": "1"}
-    env["BITAGORA_OPS_PASSWORD"] = secrets.token_urlsafe(16)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "central.cli",
-        "--data-dir",
-        str(pg_tmp_path / "data"),
-        "--port",
-        "0",
-        "--workers",
-        "2",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc, base_url = await fleet.start_central(central_db_url, pg_tmp_path / "data", 2)
     try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        assert line.startswith("central listening on "), line + str(await proc.stderr.read())  # type: ignore[union-attr]
-        assert line.strip().endswith(" (2 workers)")
-        workers = psutil.Process(proc.pid).children()
-        assert len(workers) == 2
-        yield line.removeprefix("central listening on ").split()[0]
+        assert len(psutil.Process(proc.pid).children()) == 2
+        yield base_url
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
