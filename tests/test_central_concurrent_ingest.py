@@ -127,3 +127,17 @@ async def test_two_worker_processes_on_one_socket(central_db_url: str, two_worke
     device = await _enrolled_device(central_db_url, two_workers)
     await _push_concurrently(device, [two_workers] * 4)  # four connections over two workers
     await _assert_chain_held_once(central_db_url, device)
+
+
+async def test_a_worker_that_dies_stops_central(central_db_url: str, pg_tmp_path: Path) -> None:
+    """Central never serves with fewer workers than asked: it stops and exits 1 (for systemd)."""
+    proc, _ = await fleet.start_central(central_db_url, pg_tmp_path / "data", 2)
+    try:
+        first, second = psutil.Process(proc.pid).children()
+        first.kill()
+        assert await asyncio.wait_for(proc.wait(), 30) == 1
+        assert not second.is_running()  # stopped and reaped before central exits
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
