@@ -2,7 +2,7 @@
 
 Central keeps nothing in a process that correctness depends on (docs/ARCHITECTURE.md, "What
 makes central stateless"), so the parent binds the socket once and forks N workers that each run
-the whole app on it: their own connection pool, metrics and nonce pruner. The kernel hands each
+the whole app on it: their own connection pool, metrics and pruning task. The kernel hands each
 connection to one worker. The parent only supervises: SIGTERM or SIGINT is passed on to every
 worker and waited for; a worker that dies on its own stops the others and the parent exits 1, so
 that systemd restarts the service whole rather than serving with fewer workers than configured.
