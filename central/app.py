@@ -41,12 +41,12 @@ from central.config_documents import config_document
 from central.context import Central, central
 from central.csrf import CsrfRefused, SameOriginMiddleware, bearer_token
 from central.db import create_pool
-from central.device_auth import prune_nonces_forever
 from central.enroll import enroll
 from central.errors import ApiError, api_error_handler
 from central.export import device_journal
 from central.health import healthz, readyz
 from central.heartbeat import heartbeat
+from central.housekeeping import prune_forever
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics, RequestTimer
 from central.notify import NotifySettings, notify_forever
@@ -91,7 +91,7 @@ def create_app(
     supabase_jwt_secret: str | None = None,
     supabase_jwks_url: str | None = None,
     clock: Callable[[], float] = time.time,
-    nonce_prune_interval_s: float = 60.0,
+    prune_interval_s: float = 60.0,
     signing_key: Ed25519PrivateKey | None = None,
     web: WebSettings | None = None,
     health: HealthLimits | None = None,
@@ -141,7 +141,7 @@ def create_app(
             )
             app.state.central = ctx
             pruner = asyncio.create_task(
-                prune_nonces_forever(ctx, nonce_prune_interval_s), name="central-nonce-pruner"
+                prune_forever(ctx, prune_interval_s), name="central-pruner"
             )
             tasks = [
                 pruner,

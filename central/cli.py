@@ -1,7 +1,7 @@
 """``bitagora central``: serve central, make an enrollment code, or import and export a
 merchant's catalog.
 
-    bitagora central [--data-dir DIR] [--host 127.0.0.1] [--port 8600]
+    bitagora central [--data-dir DIR] [--host 127.0.0.1] [--port 8600] [--workers N]
     bitagora central enroll-code --merchant NAME [--data-dir DIR] [--ttl-hours 24]
     bitagora central merchant add … | user add|list|deactivate|reset-password …  (tenants_cli.py)
     bitagora central catalog import --merchant NAME FILE.csv
@@ -29,6 +29,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -119,14 +120,20 @@ async def _prepare(database_url: str, settings: Settings) -> None:
 
 
 async def _serve(
-    database_url: str, session_secret: str, host: str, port: int, settings: Settings
+    database_url: str,
+    session_secret: str,
+    host: str,
+    port: int,
+    settings: Settings,
+    sock: socket.socket | None = None,
 ) -> None:
+    """Serve until SIGTERM/SIGINT; on ``sock`` when a worker of ``--workers`` (which has
+    announced the address already)."""
     from central.app import create_app
     from central.serve import start_server
     from central.signing_key import load_signing_key
     from central.tokens import JWKS_URL_ENV, SECRET_ENV
 
-    await _prepare(database_url, settings)
     directory = settings.directory
     app = create_app(
         database_url,
@@ -141,7 +148,7 @@ async def _serve(
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
     )
     try:
-        running = await start_server(app, host, port, log_level="info")
+        running = await start_server(app, host, port, log_level="info", sock=sock)
     except RuntimeError as err:  # uvicorn has logged why (a --port in use, say)
         print(
             f"bitagora central: {err}: see the error above (--host {host} --port {port})",
@@ -149,7 +156,8 @@ async def _serve(
             flush=True,
         )
         raise SystemExit(1) from None
-    print(f"central listening on {running.base_url}", flush=True)
+    if sock is None:
+        print(f"central listening on {running.base_url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -188,8 +196,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
             refuse([f"{DSN_ENV}: {err}"])
     secret = load_session_secret(settings.directory)
     with database(settings.directory) as url:
-        asyncio.run(_serve(url, secret, args.host, args.port, settings))
-    return 0
+        asyncio.run(_prepare(url, settings))  # once, before any worker starts
+        if args.workers == 1:
+            asyncio.run(_serve(url, secret, args.host, args.port, settings))
+            return 0
+        from central.workers import bind, run_workers
+
+        try:
+            sock = bind(args.host, args.port)
+        except OSError as err:
+            print(
+                f"bitagora central: cannot listen on {args.host}:{args.port}: {err}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        port = sock.getsockname()[1]
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        return run_workers(
+            args.workers,
+            lambda: asyncio.run(_serve(url, secret, args.host, port, settings, sock)),
+            f"http://{host}:{port}",
+        )
 
 
 async def make_enrollment_code(database_url: str, merchant: str, ttl: timedelta) -> str:
@@ -322,6 +350,13 @@ def cmd_device_move(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``central`` (serve) and ``central enroll-code`` on the ``bitagora`` parser."""
     data_dir_help = (
@@ -342,6 +377,12 @@ def add_central_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         type=int,
         default=DEFAULT_PORT,
         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    central.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes serving on one socket (default 1; docs/OPERATIONS.md, Scaling out)",
     )
     central.set_defaults(func=cmd_serve)
     actions = central.add_subparsers(dest="central_command", metavar="ACTION")

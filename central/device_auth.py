@@ -11,7 +11,6 @@ refuses the request, so the nonce table stays small (pruned periodically).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,8 +89,28 @@ def verify_signed(request: Request, body: bytes, device: Device, now: float) -> 
     return signed
 
 
-async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tuple[Device, bytes]:
-    """Verify a signed device request; return the device and the body it signed.
+# The nonce's insert; RETURNING true only when it was new. Heartbeats run it as a CTE of their
+# device update (central/heartbeat.py), so a beat is one round trip after the key lookup.
+NONCE_INSERT = (
+    "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES ($1, {nonce}, {expires})"
+    " ON CONFLICT DO NOTHING RETURNING true"
+)
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A request whose signature, clock window and body checked out; its nonce is not yet
+    taken (``authenticate`` takes it; a caller of ``verify_signature`` must)."""
+
+    device: Device
+    body: bytes
+    nonce: str
+    nonce_expires_at: datetime
+
+
+async def verify_signature(request: Request, ctx: Central, *, body_limit: int) -> Signed:
+    """Everything ``authenticate`` checks but the nonce, the device's revocation included (403
+    ``revoked`` with the reason, once the signature is good).
 
     The signature headers and the device's key are checked before the body is read, so an
     unsigned or unknown caller is refused without buffering anything; ``body_limit`` is the
@@ -106,38 +125,31 @@ async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tu
         raise ApiError(401, "unknown_device")
     device = Device(key_id, Ed25519PublicKey.from_public_bytes(bytes(row["public_key"])))
     body = await read_body(request, body_limit)
-    now = ctx.clock()
-    signed = verify_signed(request, body, device, now)
-    window_end = datetime.fromtimestamp(signed.created + WINDOW_S, UTC)
-    fresh = await ctx.pool.fetchval(
-        "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING RETURNING true",
-        device.device_id,
-        signed.nonce,
-        window_end,
-    )
-    if not fresh:
-        raise ApiError(401, "replay")
+    signed = verify_signed(request, body, device, ctx.clock())
     if row["revoked_at"] is not None:
         # After the signature: only the key's holder learns that and why it is revoked.
         log.warning("refused device request: revoked keyid=%s", key_id)
         raise ApiError(403, "revoked", reason=row["revoked_reason"] or "")
-    return device, body
+    window_end = datetime.fromtimestamp(signed.created + WINDOW_S, UTC)
+    return Signed(device, body, signed.nonce, window_end)
+
+
+async def authenticate(request: Request, ctx: Central, *, body_limit: int) -> tuple[Device, bytes]:
+    """Verify a signed device request and take its nonce; return the device and the body it
+    signed."""
+    signed = await verify_signature(request, ctx, body_limit=body_limit)
+    fresh = await ctx.pool.fetchval(
+        NONCE_INSERT.format(nonce="$2", expires="$3"),
+        signed.device.device_id,
+        signed.nonce,
+        signed.nonce_expires_at,
+    )
+    if not fresh:
+        raise ApiError(401, "replay")
+    return signed.device, signed.body
 
 
 async def prune_nonces(pool: asyncpg.Pool, now: datetime) -> int:
     """Forget nonces whose signatures are out of the window anyway; return how many."""
     status = await pool.execute("DELETE FROM request_nonces WHERE expires_at < $1", now)
     return int(status.split()[-1])
-
-
-async def prune_nonces_forever(ctx: Central, interval_s: float) -> None:
-    """The lifespan's pruning task; it runs until cancelled."""
-    while True:
-        try:
-            removed = await prune_nonces(ctx.pool, ctx.now())
-            if removed:
-                log.debug("pruned %d nonces", removed)
-        except Exception as err:  # a failed round is retried at the next interval
-            log.warning("nonce pruning failed: %s", err)
-        await asyncio.sleep(interval_s)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -22,8 +23,8 @@ from bitagora_protocol.chain_head import ChainHead, verify_head
 from bitagora_protocol.journal import JournalError
 from bitagora_protocol.strict_json import StrictJsonError, check_values
 from central import alerts, device_history
-from central.context import central
-from central.device_auth import Device, authenticate
+from central.context import Central, central
+from central.device_auth import NONCE_INSERT, Device, Signed, verify_signature
 from central.errors import ApiError, json_object, malformed
 
 MAX_BODY_BYTES = 64 * 1024
@@ -109,22 +110,40 @@ def parse_heartbeat(body: bytes, device: Device) -> dict[str, Any]:
 async def heartbeat(request: Request) -> JSONResponse:
     ctx = central(request)
     try:
-        device, body = await authenticate(request, ctx, body_limit=MAX_BODY_BYTES)
-        beat = parse_heartbeat(body, device)
+        signed = await verify_signature(request, ctx, body_limit=MAX_BODY_BYTES)
+        beat = parse_heartbeat(signed.body, signed.device)
+        now = ctx.now()
+        held_seq = await _record(ctx, signed, beat, now)
+        await device_history.record(
+            ctx.pool,
+            signed.device.device_id,
+            now,
+            beat["backlog"],
+            beat["oldest_unsent_age_s"],
+            beat["clock"] - int(now.timestamp()),
+        )
+        await alerts.evaluate_device(ctx, signed.device.device_id, now)
     except ApiError as err:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome=err.error)
         raise
+    ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
+    return JSONResponse({"held_seq": held_seq, "server_time": int(now.timestamp())})
+
+
+async def _record(ctx: Central, signed: Signed, beat: dict[str, Any], now: datetime) -> int:
+    """Take the nonce and store the beat in one statement: the update happens only if the
+    nonce was new; return the seq central holds."""
     head: ChainHead | None = beat["head"]
-    now = ctx.now()
     server_time = int(now.timestamp())
-    held_seq = await ctx.pool.fetchval(
-        "UPDATE devices SET last_seen_at = $2, version = $3, uptime_s = $4, backlog = $5,"
+    held_seq: int | None = await ctx.pool.fetchval(
+        "WITH fresh AS (" + NONCE_INSERT.format(nonce="$16", expires="$17") + ")"
+        " UPDATE devices SET last_seen_at = $2, version = $3, uptime_s = $4, backlog = $5,"
         " oldest_unsent_age_s = $6, reported_last_seq = $7, printer_online = $8,"
         " printer_paper = $9, clock_offset_s = $10, last_heartbeat = $11, uplink_refused = $12,"
         " head_seq = coalesce($13, head_seq), head_hash = coalesce($14, head_hash),"
-        " head_sig = coalesce($15, head_sig), heartbeat_s = coalesce($16, heartbeat_s)"
-        " WHERE device_id = $1 RETURNING held_seq",
-        device.device_id,
+        " head_sig = coalesce($15, head_sig), heartbeat_s = coalesce($18, heartbeat_s)"
+        " WHERE device_id = $1 AND EXISTS (SELECT FROM fresh) RETURNING held_seq",
+        signed.device.device_id,
         now,
         beat["version"],
         beat["uptime_s"],
@@ -139,16 +158,10 @@ async def heartbeat(request: Request) -> JSONResponse:
         head.seq if head else None,
         head.hash if head else None,
         head.sig if head else None,
+        signed.nonce,
+        signed.nonce_expires_at,
         beat["heartbeat_s"],
     )
-    await device_history.record(
-        ctx.pool,
-        device.device_id,
-        now,
-        beat["backlog"],
-        beat["oldest_unsent_age_s"],
-        beat["clock"] - server_time,
-    )
-    await alerts.evaluate_device(ctx, device.device_id, now)
-    ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
-    return JSONResponse({"held_seq": held_seq, "server_time": server_time})
+    if held_seq is None:
+        raise ApiError(401, "replay")
+    return held_seq

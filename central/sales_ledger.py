@@ -232,6 +232,13 @@ async def catch_up(pool: asyncpg.Pool) -> int:
         )
         for device_id, merchant_id in pending:
             async with conn.transaction():
+                # Every worker of a central catches up at start: the row lock makes one of
+                # them take a device in, and the others find it done.
+                if not await conn.fetchval(
+                    "SELECT true FROM ledger_catch_up WHERE device_id = $1 FOR UPDATE",
+                    device_id,
+                ):
+                    continue
                 after = 0
                 while True:
                     rows = await conn.fetch(

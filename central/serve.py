@@ -63,8 +63,10 @@ async def start_server(
     *,
     start_within_s: float = 30.0,
     log_level: str = "warning",
+    sock: socket.socket | None = None,
 ) -> RunningServer:
-    """Start uvicorn in a task; return once it accepts connections (port 0 picks a free one)."""
+    """Start uvicorn in a task; return once it accepts connections (port 0 picks a free one).
+    With ``sock``, serve on that listening socket instead (a worker of ``central.workers``)."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -75,7 +77,9 @@ async def start_server(
         log_config=None,
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve(), name="central-uvicorn")
+    task = asyncio.create_task(
+        server.serve(None if sock is None else [sock]), name="central-uvicorn"
+    )
     ready = asyncio.create_task(server.ready.wait())
     done, _ = await asyncio.wait(
         {task, ready}, timeout=start_within_s, return_when=asyncio.FIRST_COMPLETED

@@ -223,6 +223,22 @@ async def test_replayed_request_is_refused(client: httpx.AsyncClient, device: Si
     assert replay.status_code == 401 and replay.json() == {"error": "replay"}
 
 
+async def test_replayed_heartbeat_is_refused_and_not_stored(
+    client: httpx.AsyncClient, device: SimDevice, db: asyncpg.Connection
+) -> None:
+    beat = {"version": "v-first", "uptime_s": 1, "backlog": 0, "oldest_unsent_age_s": None}
+    beat |= {"last_seq": 0, "head": device.head(), "clock": int(time.time())}
+    beat["printer"] = {"online": True, "paper": "ok"}
+    body = json.dumps(beat).encode()
+    headers = device.signed("/api/v1/heartbeat", body)
+    first = await client.post("/api/v1/heartbeat", content=body, headers=headers)
+    assert first.status_code == 200
+    seen = await db.fetchval("SELECT last_seen_at FROM devices")
+    replay = await client.post("/api/v1/heartbeat", content=body, headers=headers)
+    assert replay.status_code == 401 and replay.json() == {"error": "replay"}
+    assert await db.fetchval("SELECT last_seen_at FROM devices") == seen
+
+
 async def test_clock_skew_answers_server_time(client: httpx.AsyncClient, device: SimDevice) -> None:
     for offset in (-WINDOW_S - 60, WINDOW_S + 60):
         before = int(time.time())
