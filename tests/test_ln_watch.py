@@ -21,6 +21,11 @@ from tests.lightning_helpers import ln_sim
 __all__ = ["ln_sim"]
 
 
+# How long one step may take: each is a second or two (the watcher waits in 1 s chunks, then
+# asks the node again), many times that on a machine running two test suites at once.
+STEP_S = 30
+
+
 class Till:
     """A watcher running the way the kiosk runs it: one owned task, stopped by cancelling."""
 
@@ -43,15 +48,15 @@ class Till:
             await self.task
 
     async def next_paid(self) -> store.LnInvoice:
-        return await asyncio.wait_for(self.paid.get(), 10)
+        return await asyncio.wait_for(self.paid.get(), STEP_S)
 
     async def settle_down(self) -> None:
         """Wait until a catch-up completes after the current moment: every payment the node
         had by now has been processed."""
         self.watcher.caught_up.clear()
-        await asyncio.wait_for(self.watcher.caught_up.wait(), 10)
+        await asyncio.wait_for(self.watcher.caught_up.wait(), STEP_S)
         self.watcher.caught_up.clear()
-        await asyncio.wait_for(self.watcher.caught_up.wait(), 10)
+        await asyncio.wait_for(self.watcher.caught_up.wait(), STEP_S)
 
 
 @pytest.fixture
@@ -167,7 +172,7 @@ async def test_node_down_then_back_misses_nothing(
     await sim.set_reachable(False)
     till.start()
     try:
-        await asyncio.wait_for(till.node_lost.wait(), 10)
+        await asyncio.wait_for(till.node_lost.wait(), STEP_S)
         assert "no Lightning node at" in (till.watcher.last_error or "")
         await sim.pay("bitagora-s1")  # paid while the till cannot see the node
         await sim.set_reachable(True)
@@ -188,7 +193,7 @@ async def test_a_store_error_does_not_stop_the_watcher(
     await sim.pay("bitagora-s1")
     till.start()
     try:
-        await asyncio.wait_for(till.node_lost.wait(), 10)
+        await asyncio.wait_for(till.node_lost.wait(), STEP_S)
         assert "cannot record Lightning payments" in (till.watcher.last_error or "")
         await conn.execute("PRAGMA query_only = OFF")
         paid = await till.next_paid()
