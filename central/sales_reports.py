@@ -115,171 +115,134 @@ async def _rows(conn: asyncpg.Connection, sql: str, merchant_id: int, period: Pe
     ]
 
 
-async def by_day(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
-    rows = await _rows(
-        conn,
-        f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'YYYY-MM-DD') AS day,"
-        " e.currency, count(*) FILTER (WHERE e.kind = 'sale'),"
-        " coalesce(sum(e.total) FILTER (WHERE e.kind = 'sale'), 0),"
-        " count(*) FILTER (WHERE e.kind = 'refund'),"
-        " coalesce(-sum(e.total) FILTER (WHERE e.kind = 'refund'), 0), sum(e.total)"
-        " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
-        " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY 1, 2 ORDER BY 1, 2",
-        merchant_id,
-        period,
-    )
-    return Report(
-        "days",
-        "Sales by day",
-        (
-            Column("Day"),
-            Column("Currency"),
-            Column("Sales", "count"),
-            Column("Sold", "money"),
-            Column("Refunds", "count"),
-            Column("Refunded", "money"),
-            Column("Net", "money"),
-        ),
-        rows,
-    )
+@dataclass(frozen=True)
+class ReportQuery:
+    """A report: its name, title and columns, and the query of its rows (``$1`` the merchant,
+    ``$2``/``$3`` the period's first and last day, ``shop`` the merchant's clock)."""
+
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    sql: str
+
+    async def __call__(self, conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
+        rows = await _rows(conn, self.sql, merchant_id, period)
+        return Report(self.name, self.title, self.columns, rows)
 
 
-async def by_hour(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
-    rows = await _rows(
-        conn,
-        f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'HH24') || ':00' AS hour,"
-        " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
-        " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
-        " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY 1, 2 ORDER BY 1, 2",
-        merchant_id,
-        period,
-    )
-    return Report(
-        "hours",
-        "Sales by hour of the day",
-        (Column("Hour"), Column("Currency"), Column("Sales", "count"), Column("Net", "money")),
-        rows,
-    )
+by_day = ReportQuery(
+    "days",
+    "Sales by day",
+    (
+        Column("Day"),
+        Column("Currency"),
+        Column("Sales", "count"),
+        Column("Sold", "money"),
+        Column("Refunds", "count"),
+        Column("Refunded", "money"),
+        Column("Net", "money"),
+    ),
+    f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'YYYY-MM-DD') AS day,"
+    " e.currency, count(*) FILTER (WHERE e.kind = 'sale'),"
+    " coalesce(sum(e.total) FILTER (WHERE e.kind = 'sale'), 0),"
+    " count(*) FILTER (WHERE e.kind = 'refund'),"
+    " coalesce(-sum(e.total) FILTER (WHERE e.kind = 'refund'), 0), sum(e.total)"
+    " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
+    " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY 1, 2 ORDER BY 1, 2",
+)
 
+by_hour = ReportQuery(
+    "hours",
+    "Sales by hour of the day",
+    (Column("Hour"), Column("Currency"), Column("Sales", "count"), Column("Net", "money")),
+    f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'HH24') || ':00' AS hour,"
+    " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
+    " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
+    " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY 1, 2 ORDER BY 1, 2",
+)
 
-async def by_method(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
-    rows = await _rows(
-        conn,
-        f"WITH {_SHOP} SELECT p.method, p.currency,"
-        " coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0),"
-        " coalesce(-sum(p.amount) FILTER (WHERE p.amount < 0), 0), sum(p.amount)"
-        " FROM ledger_payments p JOIN shop ON p.merchant_id = shop.id"
-        " WHERE p.at >= shop.start AND p.at < shop.stop GROUP BY 1, 2 ORDER BY 5 DESC, 1, 2",
-        merchant_id,
-        period,
-    )
-    return Report(
-        "methods",
-        "Sales by payment method",
-        (
-            Column("Method"),
-            Column("Currency"),
-            Column("Taken", "money"),
-            Column("Given back", "money"),
-            Column("Net", "money"),
-        ),
-        rows,
-    )
+by_method = ReportQuery(
+    "methods",
+    "Sales by payment method",
+    (
+        Column("Method"),
+        Column("Currency"),
+        Column("Taken", "money"),
+        Column("Given back", "money"),
+        Column("Net", "money"),
+    ),
+    f"WITH {_SHOP} SELECT p.method, p.currency,"
+    " coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0),"
+    " coalesce(-sum(p.amount) FILTER (WHERE p.amount < 0), 0), sum(p.amount)"
+    " FROM ledger_payments p JOIN shop ON p.merchant_id = shop.id"
+    " WHERE p.at >= shop.start AND p.at < shop.stop GROUP BY 1, 2 ORDER BY 5 DESC, 1, 2",
+)
 
+by_product = ReportQuery(
+    "products",
+    "Sales by product",
+    (
+        Column("SKU"),
+        Column("Product"),
+        Column("Currency"),
+        Column("Quantity", "count"),
+        Column("Net", "money"),
+    ),
+    # The name a product sold under most recently in the period.
+    f"WITH {_SHOP} SELECT l.sku, (array_agg(l.name ORDER BY l.at DESC))[1], l.currency,"
+    " sum(l.quantity), sum(l.amount)"
+    " FROM ledger_lines l JOIN shop ON l.merchant_id = shop.id"
+    " WHERE l.at >= shop.start AND l.at < shop.stop GROUP BY l.sku, l.currency"
+    " ORDER BY 5 DESC, 1, 3",
+)
 
-async def by_product(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
-    rows = await _rows(
-        conn,
-        # The name a product sold under most recently in the period.
-        f"WITH {_SHOP} SELECT l.sku, (array_agg(l.name ORDER BY l.at DESC))[1], l.currency,"
-        " sum(l.quantity), sum(l.amount)"
-        " FROM ledger_lines l JOIN shop ON l.merchant_id = shop.id"
-        " WHERE l.at >= shop.start AND l.at < shop.stop GROUP BY l.sku, l.currency"
-        " ORDER BY 5 DESC, 1, 3",
-        merchant_id,
-        period,
-    )
-    return Report(
-        "products",
-        "Sales by product",
-        (
-            Column("SKU"),
-            Column("Product"),
-            Column("Currency"),
-            Column("Quantity", "count"),
-            Column("Net", "money"),
-        ),
-        rows,
-    )
+by_staff = ReportQuery(
+    "staff",
+    "Sales by staff member",
+    (
+        Column("Staff ID"),
+        Column("Name"),
+        Column("Currency"),
+        Column("Sales", "count"),
+        Column("Net", "money"),
+    ),
+    f"WITH {_SHOP} SELECT e.staff_id, (array_agg(e.staff_name ORDER BY e.at DESC))[1],"
+    " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
+    " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
+    " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY e.staff_id, e.currency"
+    " ORDER BY 5 DESC, 1, 3",
+)
 
-
-async def by_staff(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
-    rows = await _rows(
-        conn,
-        f"WITH {_SHOP} SELECT e.staff_id, (array_agg(e.staff_name ORDER BY e.at DESC))[1],"
-        " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
-        " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
-        " WHERE e.at >= shop.start AND e.at < shop.stop GROUP BY e.staff_id, e.currency"
-        " ORDER BY 5 DESC, 1, 3",
-        merchant_id,
-        period,
-    )
-    return Report(
-        "staff",
-        "Sales by staff member",
-        (
-            Column("Staff ID"),
-            Column("Name"),
-            Column("Currency"),
-            Column("Sales", "count"),
-            Column("Net", "money"),
-        ),
-        rows,
-    )
-
-
-async def closings(conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
-    rows = await _rows(
-        conn,
-        f"WITH {_SHOP} SELECT z.device_id, z.z_number,"
-        " to_char(z.closed_at AT TIME ZONE shop.timezone, 'YYYY-MM-DD HH24:MI'), z.currency,"
-        " z.sales_count, z.sales, z.refunds, z.net_sales, z.expected_cash, z.counted_cash,"
-        " z.difference, z.grand_total, z.staff_name"
-        " FROM z_closings z JOIN shop ON z.merchant_id = shop.id"
-        " WHERE z.closed_at >= shop.start AND z.closed_at < shop.stop"
-        " ORDER BY z.closed_at, z.device_id",
-        merchant_id,
-        period,
-    )
-    return Report(
-        "closings",
-        "Z closings",
-        (
-            Column("Device"),
-            Column("Z", "count"),
-            Column("Closed"),
-            Column("Currency"),
-            Column("Sales", "count"),
-            Column("Sold", "money"),
-            Column("Refunded", "money"),
-            Column("Net", "money"),
-            Column("Expected cash", "money"),
-            Column("Counted", "money"),
-            Column("Difference", "money"),
-            Column("Grand total", "money"),
-            Column("Closed by"),
-        ),
-        rows,
-    )
+closings = ReportQuery(
+    "closings",
+    "Z closings",
+    (
+        Column("Device"),
+        Column("Z", "count"),
+        Column("Closed"),
+        Column("Currency"),
+        Column("Sales", "count"),
+        Column("Sold", "money"),
+        Column("Refunded", "money"),
+        Column("Net", "money"),
+        Column("Expected cash", "money"),
+        Column("Counted", "money"),
+        Column("Difference", "money"),
+        Column("Grand total", "money"),
+        Column("Closed by"),
+    ),
+    f"WITH {_SHOP} SELECT z.device_id, z.z_number,"
+    " to_char(z.closed_at AT TIME ZONE shop.timezone, 'YYYY-MM-DD HH24:MI'), z.currency,"
+    " z.sales_count, z.sales, z.refunds, z.net_sales, z.expected_cash, z.counted_cash,"
+    " z.difference, z.grand_total, z.staff_name"
+    " FROM z_closings z JOIN shop ON z.merchant_id = shop.id"
+    " WHERE z.closed_at >= shop.start AND z.closed_at < shop.stop"
+    " ORDER BY z.closed_at, z.device_id",
+)
 
 
 REPORTS = {
-    "days": by_day,
-    "hours": by_hour,
-    "methods": by_method,
-    "products": by_product,
-    "staff": by_staff,
-    "closings": closings,
+    report.name: report for report in (by_day, by_hour, by_method, by_product, by_staff, closings)
 }
 
 
