@@ -41,14 +41,24 @@ async def record(
     action: str,
     target: str,
     merchant_id: int | None = None,
+    *,
+    device_id: str | None = None,
+    detail: str = "",
+    reason: str = "",
 ) -> None:
+    """One row; an action on a device names it (``device_id``, shown on the device's page) with
+    what changed (``detail``) and why, when ops had to say (``reason``)."""
     await conn.execute(
-        "INSERT INTO audit_log (at, actor, address, merchant_id, action, target)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO audit_log"
+        " (at, actor, address, merchant_id, action, target, device_id, detail, reason)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         actor.at,
         actor.name[:320],
         actor.address,
         merchant_id,
         action,
         target[:500],
+        device_id,
+        detail[:500],
+        reason[:500],
     )

@@ -1,7 +1,7 @@
 """What ops do to a device from its page: resolve a fork, set its label and location, move it to
 another merchant (the function ``bitagora central device move`` runs), revoke its key, and
-decommission it. Each change and its ``device_actions`` row (what, who, when, why; append-only)
-commit together, as the ops user (row policies on)."""
+decommission it. Each change and its audit log row (central/audit.py: what, who, when, why; the
+device in ``device_id``; append-only) commit together, as the ops user (row policies on)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from central.audit import Actor
+from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.enroll import MoveRefused, move_device
@@ -36,8 +36,9 @@ NOTES = {
     "refused": "Nothing was changed: no such merchant, or the device belongs to it already.",
 }
 
-# One device change: returns (action, detail) to record, or None when nothing changed.
-Change = Callable[[asyncpg.Connection, str, FormData], Awaitable[tuple[str, str] | None]]
+# One device change: returns (action, detail) to record, None when nothing changed, or True when
+# the change recorded itself (a move: ``move_device`` writes its own audit row).
+Change = Callable[[asyncpg.Connection, str, FormData], Awaitable[tuple[str, str] | bool | None]]
 
 
 def _field(form: FormData, name: str, limit: int) -> str:
@@ -57,14 +58,17 @@ async def _act(
                 changed = await change(conn, device_id, form)
                 if changed is None:
                     outcome = "unchanged"
-                else:
-                    await conn.execute(
-                        "INSERT INTO device_actions (device_id, action, detail, reason, done_by)"
-                        " VALUES ($1, $2, $3, $4, $5)",
+                elif isinstance(changed, tuple):
+                    action, detail = changed
+                    actor = Actor.of(request, who.name)
+                    await record(
+                        conn,
+                        actor,
+                        action,
                         device_id,
-                        *changed,
-                        reason,
-                        who.name,
+                        device_id=device_id,
+                        detail=detail,
+                        reason=reason,
                     )
         except MoveRefused:
             outcome = "refused"
@@ -80,7 +84,7 @@ async def _resolve(
         " RETURNING old.fork_seq",
         device_id,
     )
-    return None if seq is None else ("resolve fork", f"fork at seq {seq}")
+    return None if seq is None else ("device.resolve_fork", f"fork at seq {seq}")
 
 
 async def _label(
@@ -94,7 +98,7 @@ async def _label(
         label,
         location,
     )
-    return ("label", f"label {label!r}, location {location!r}") if changed else None
+    return ("device.label", f"label {label!r}, location {location!r}") if changed else None
 
 
 async def _revoke(
@@ -106,7 +110,7 @@ async def _revoke(
         device_id,
         _field(form, "reason", MAX_REASON),
     )
-    return ("revoke", "key refused from now on") if changed else None
+    return ("device.revoke", "key refused from now on") if changed else None
 
 
 async def _decommission(
@@ -119,7 +123,7 @@ async def _decommission(
         device_id,
         _field(form, "reason", MAX_REASON),
     )
-    return ("decommission", "revoked, hidden from the fleet page") if changed else None
+    return ("device.decommission", "revoked, hidden from the fleet page") if changed else None
 
 
 @page(ops_only=True)
@@ -137,10 +141,10 @@ async def set_label(request: Request, who: Principal) -> Response:
 async def move(request: Request, who: Principal) -> Response:
     """What ``bitagora central device move`` does (also recorded in ``device_moves``)."""
 
-    async def change(conn: asyncpg.Connection, device_id: str, form: FormData) -> tuple[str, str]:
+    async def change(conn: asyncpg.Connection, device_id: str, form: FormData) -> bool:
         by = Actor.of(request, who.name)
-        old, new = await move_device(conn, device_id, _field(form, "merchant", 200), by)
-        return ("move", f"from {old!r} to {new!r}")
+        await move_device(conn, device_id, _field(form, "merchant", 200), by)
+        return True
 
     return await _act(request, who, change, "moved", why=False)
 

@@ -80,7 +80,7 @@ async def device_page(request: Request, who: Principal) -> Response:
         held_at_fork = await _held_at(conn, device_id, device["fork_seq"])
         merchants = await conn.fetch("SELECT name FROM merchants ORDER BY name")
         actions = await conn.fetch(
-            "SELECT action, detail, reason, done_by, done_at FROM device_actions"
+            "SELECT action, detail, reason, actor AS done_by, at AS done_at FROM audit_log"
             " WHERE device_id = $1 ORDER BY id DESC",
             device_id,
         )

@@ -258,7 +258,15 @@ async def move_device(
             target,
             moved_by.name,
         )
-        await record(conn, moved_by, "device.move", f"{device_id} to {merchant.strip()}", target)
+        await record(
+            conn,
+            moved_by,
+            "device.move",
+            f"{device_id} to {merchant.strip()}",
+            target,
+            device_id=device_id,
+            detail=f"from {current['name']!r} to {merchant.strip()!r}",
+        )
     log.warning(
         "device %s moved from merchant %r to %r by %s",
         device_id,

@@ -44,7 +44,11 @@ async def test_actions_are_recorded_shown_and_cannot_be_changed(
 
     pool = await asyncpg.create_pool(central_server.database_url, min_size=1, max_size=1)
     try:
-        for change in ("UPDATE audit_log SET actor = 'nobody'", "DELETE FROM audit_log"):
+        for change in (
+            "UPDATE audit_log SET actor = 'nobody'",
+            "UPDATE audit_log SET reason = 'covered up'",
+            "DELETE FROM audit_log",
+        ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 async with as_user(pool, OPS) as conn:
                     assert await conn.fetchval("SELECT current_user") == WEB_ROLE

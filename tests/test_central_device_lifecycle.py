@@ -77,6 +77,12 @@ async def test_move_from_the_page_is_the_cli_move(
         device.device_id,
     )
     assert (moved["name"], moved["moved_by"]) == ("Shop B", central_server.ops_user)
+    recorded = await db.fetch(  # once, by move_device, as from the command line
+        "SELECT action, actor, detail FROM audit_log WHERE device_id = $1", device.device_id
+    )
+    assert [tuple(r) for r in recorded] == [
+        ("device.move", central_server.ops_user, "from 'Shop A' to 'Shop B'")
+    ]
     assert "Nothing was changed: no such merchant" in await _act(
         ops, page, "move", merchant="Shop B"
     )

@@ -1,6 +1,6 @@
 """A device's page over real HTTP against the live central: heartbeat history charted and
 capped, the last raw heartbeat escaped, the journal record by record with its verification, the
-fork explained and resolved (recorded in device_actions, which refuses changes); and the same
+fork explained and resolved (recorded in the audit log, which refuses changes); and the same
 triage in a real Chromium: "needs attention", the forked device's page, resolve."""
 
 from __future__ import annotations
@@ -104,12 +104,19 @@ async def test_device_page_history_journal_and_fork_resolved(
     html = (await client.get(done.headers["location"])).text
     assert "Fork resolved" in html and "No fork." in html
     assert "old backup restored; records checked" in html and "fork at seq 2" in html
-    action = await db.fetchrow(
-        "SELECT * FROM device_actions WHERE device_id = $1", device.device_id
+    action = await db.fetchrow("SELECT * FROM audit_log WHERE device_id = $1", device.device_id)
+    assert (action["action"], action["actor"], action["target"], action["merchant_id"]) == (
+        "device.resolve_fork",
+        central_server.ops_user,
+        device.device_id,
+        None,  # ops' alone, as before the merge into the audit log
     )
-    assert (action["action"], action["done_by"]) == ("resolve fork", central_server.ops_user)
+    assert (action["detail"], action["reason"]) == (
+        "fork at seq 2",
+        "old backup restored; records checked",
+    )
     with pytest.raises(asyncpg.RaiseError, match="append-only"):
-        await db.execute("DELETE FROM device_actions")
+        await db.execute("DELETE FROM audit_log WHERE device_id = $1", device.device_id)
     assert (await client.get("/devices/no-such-device")).status_code == 404
 
 

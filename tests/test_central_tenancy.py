@@ -9,12 +9,14 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
 import pytest
 
+from central.audit import Actor, record
 from central.schema import apply_migrations
 from central.tenancy import as_user
 from central.users import add_user
@@ -154,7 +156,7 @@ async def test_the_web_role_cannot_write_what_devices_sent_nor_read_secrets(
         "SELECT password_hash FROM web_users",
         "SELECT count(*) FROM request_nonces",
         "DELETE FROM quarantined_batches",
-        "UPDATE device_actions SET reason = 'x'",
+        "UPDATE audit_log SET reason = 'x'",
     ]
     for claims in (OPS, merchant_claims(shops.a_id)):
         for statement in forbidden:
@@ -169,6 +171,26 @@ async def test_the_web_role_cannot_write_what_devices_sent_nor_read_secrets(
     for claims, seen in ((OPS, 1), (merchant_claims(shops.a_id), 0)):
         async with as_user(pool, claims) as conn:
             assert await conn.fetchval("SELECT count(*) FROM quarantined_batches") == seen
+    # In the audit log, an ops action on a device (no merchant) is ops' alone, and a merchant
+    # sees its own merchant's rows, never another's.
+    (a_device,), (b_device,) = sorted(shops.a_devices)[:1], shops.b_devices
+    actor = Actor("ops@example.org", None, datetime.now(UTC))
+    async with as_user(pool, OPS) as conn:
+        await record(conn, actor, "device.revoke", a_device, device_id=a_device, reason="lost")
+        await record(conn, actor, "device.label", b_device, shops.b_id, device_id=b_device)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # nor can it write another's
+        async with as_user(pool, merchant_claims(shops.a_id)) as conn:
+            await record(conn, actor, "device.label", b_device, shops.b_id, device_id=b_device)
+    for claims, seen in (
+        (OPS, {a_device, b_device}),
+        (merchant_claims(shops.a_id), set()),
+        (merchant_claims(shops.b_id), {b_device}),
+    ):
+        async with as_user(pool, claims) as conn:
+            rows = await conn.fetch(
+                "SELECT device_id FROM audit_log WHERE device_id = ANY($1)", [a_device, b_device]
+            )
+            assert {r["device_id"] for r in rows} == seen, claims
 
 
 async def test_only_ops_add_users_and_a_merchant_sees_only_its_own(

@@ -89,7 +89,9 @@ CREATE TRIGGER alerts_notify AFTER INSERT OR UPDATE ON alerts
 
 -- Who did what, when, from where: one row per ops or merchant action, written in the action's own
 -- transaction (central/audit.py). merchant_id is the merchant the action touched (NULL: the
--- fleet's, e.g. an ops user added); a merchant's users see their merchant's rows.
+-- fleet's, e.g. an ops user added); a merchant's users see their merchant's rows. An action on a
+-- device (a fork resolved, a revocation, a move, ...) names it in device_id, for the device's page,
+-- with what changed (detail) and, when ops had to say, why (reason).
 CREATE TABLE audit_log (
     id          bigserial PRIMARY KEY,
     at          timestamptz NOT NULL,
@@ -97,9 +99,13 @@ CREATE TABLE audit_log (
     address     text CHECK (length(address) <= 100),
     merchant_id bigint REFERENCES merchants (id),
     action      text NOT NULL CHECK (length(action) <= 60),
-    target      text NOT NULL CHECK (length(target) <= 500)
+    target      text NOT NULL CHECK (length(target) <= 500),
+    device_id   text REFERENCES devices (device_id),
+    detail      text NOT NULL DEFAULT '' CHECK (length(detail) <= 500),
+    reason      text NOT NULL DEFAULT '' CHECK (length(reason) <= 500)
 );
 CREATE INDEX audit_log_at ON audit_log (at DESC);
+CREATE INDEX audit_log_device ON audit_log (device_id, id) WHERE device_id IS NOT NULL;
 ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_log_read ON audit_log FOR SELECT TO bitagora_web
     USING (bitagora_is_ops() OR merchant_id = bitagora_merchant_id());

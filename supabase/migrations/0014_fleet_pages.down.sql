@@ -1,4 +1,4 @@
--- Undoes 0014_fleet_pages.sql: heartbeat history, device actions, labels, locations,
+-- Undoes 0014_fleet_pages.sql: heartbeat history, labels, locations,
 -- revocations, decommissionings and heartbeat intervals go with their indexes, policies and grants.
 REVOKE INSERT (code_hash, merchant_id, created_at, expires_at) ON enrollment_codes
     FROM bitagora_web;
@@ -11,8 +11,7 @@ REVOKE UPDATE (forked_at, fork_seq, label, location, merchant_id, revoked_at, re
 REVOKE SELECT ON quarantined_batches FROM bitagora_web;
 DROP POLICY devices_ops_change ON devices;
 DROP POLICY quarantined_batches_ops ON quarantined_batches;
-DROP TABLE device_actions, device_heartbeats;
-DROP FUNCTION device_actions_append_only();
+DROP TABLE device_heartbeats;
 DROP INDEX devices_backlog;
 DROP INDEX devices_version;
 DROP INDEX devices_last_seen;

@@ -25,41 +25,16 @@ CREATE TABLE device_heartbeats (
 CREATE INDEX device_heartbeats_device ON device_heartbeats (device_id, at);
 ALTER TABLE device_heartbeats ENABLE ROW LEVEL SECURITY;
 
--- What ops did to a device (a fork resolved, ...), who, when and why: append-only, for every
--- role, the owner included.
-CREATE TABLE device_actions (
-    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    device_id text NOT NULL REFERENCES devices (device_id),
-    action    text NOT NULL,
-    detail    text NOT NULL DEFAULT '',
-    reason    text NOT NULL DEFAULT '' CHECK (length(reason) <= 500),
-    done_by   text NOT NULL,
-    done_at   timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX device_actions_device ON device_actions (device_id, id);
-ALTER TABLE device_actions ENABLE ROW LEVEL SECURITY;
-CREATE FUNCTION device_actions_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'device_actions is append-only';
-END
-$$;
-CREATE TRIGGER device_actions_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON device_actions
-    FOR EACH STATEMENT EXECUTE FUNCTION device_actions_append_only();
-
--- Only ops read heartbeats, quarantined batches and actions, record actions, change a device
--- (fork, label, location, merchant, revocation, decommissioning) and make enrollment codes.
+-- Only ops read heartbeats and quarantined batches, change a device (fork, label, location,
+-- merchant, revocation, decommissioning) and make enrollment codes. What ops did to a device is in
+-- the audit log (0013), with its device_id.
 CREATE POLICY device_heartbeats_ops ON device_heartbeats FOR SELECT TO bitagora_web
     USING ((SELECT bitagora_is_ops()));
 CREATE POLICY quarantined_batches_ops ON quarantined_batches FOR SELECT TO bitagora_web
     USING ((SELECT bitagora_is_ops()));
-CREATE POLICY device_actions_ops_read ON device_actions FOR SELECT TO bitagora_web
-    USING ((SELECT bitagora_is_ops()));
-CREATE POLICY device_actions_ops_add ON device_actions FOR INSERT TO bitagora_web
-    WITH CHECK ((SELECT bitagora_is_ops()));
 CREATE POLICY devices_ops_change ON devices AS RESTRICTIVE FOR UPDATE TO bitagora_web
     USING ((SELECT bitagora_is_ops())) WITH CHECK ((SELECT bitagora_is_ops()));
-GRANT SELECT ON device_heartbeats, quarantined_batches, device_actions TO bitagora_web;
-GRANT INSERT (device_id, action, detail, reason, done_by) ON device_actions TO bitagora_web;
+GRANT SELECT ON device_heartbeats, quarantined_batches TO bitagora_web;
 GRANT UPDATE (forked_at, fork_seq, label, location, merchant_id, revoked_at, revoked_reason,
     decommissioned_at) ON devices TO bitagora_web;
 CREATE POLICY device_moves_ops_add ON device_moves FOR INSERT TO bitagora_web
