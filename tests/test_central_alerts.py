@@ -1,12 +1,13 @@
 """Fleet alerts over real HTTP on a real PostgreSQL, with central's clock moved by the test: a
 device that goes silent is raised as offline by the periodic evaluation, notified once to a real
 webhook receiver and a real SMTP server (aiosmtpd), acknowledged through the Alerts page (its
-CSRF token), and resolved by its next heartbeat; heartbeat conditions raise and clear with the
-heartbeats; per-merchant thresholds override the fleet's; failed deliveries are retried with
-backoff and each channel keeps its rate."""
+CSRF token; also in a real Chromium), and resolved by its next heartbeat; heartbeat conditions
+raise and clear with the heartbeats; per-merchant thresholds override the fleet's; failed
+deliveries are retried with backoff and each channel keeps its rate."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,9 +21,11 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from browser_helpers import chromium_page
 from central_helpers import log_in, post_form
 from conftest import METRICS_TOKEN, OPS_PASSWORD, SimDevice
 from http_helpers import serve
+from playwright.async_api import expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -309,3 +312,38 @@ async def test_a_fork_on_ingest_raises_a_chain_fault_at_once(
         assert (await device.push(http)).json()["error"] == "fork"
     (alert,) = await fleet.rows("SELECT kind, detail FROM alerts WHERE resolved_at IS NULL")
     assert tuple(alert) == ("chain_fault", "journal fork at seq 1")
+
+
+async def test_ops_see_a_silent_device_raised_and_acknowledge_it_in_chromium(
+    fleet: Fleet, make_device: Callable[[], SimDevice]
+) -> None:
+    """What ops do at a browser: the device goes silent (central's clock moved past two missed
+    heartbeats and the offline threshold), the fleet page says offline with its cause, the
+    Alerts page lists it, Acknowledge records who did it."""
+    device = make_device()
+    async with httpx.AsyncClient(base_url=fleet.base_url, timeout=10) as http:
+        await _enrolled(fleet, http, device)
+        await _beat(fleet, http, device)
+    fleet.now[0] += 75
+    assert await fleet.evaluate() == (1, 0)
+
+    async with chromium_page(fleet.base_url) as page:
+        await page.goto("/login")
+        await page.get_by_label(re.compile("Username|Email")).fill("admin")
+        await page.get_by_label("Password").fill(OPS_PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        fleet_row = page.get_by_role("row").filter(has_text=device.device_id)
+        await expect(fleet_row).to_contain_text("offline")
+        await expect(fleet_row).to_contain_text("2 heartbeats missed")
+
+        await page.goto("/alerts")
+        alert_row = page.get_by_role("row").filter(has_text=device.device_id)
+        await expect(alert_row).to_contain_text("offline")
+        await expect(alert_row).to_contain_text("open")
+        await alert_row.get_by_role("button", name="Acknowledge").click()
+        await expect(page).to_have_url(re.compile(r"/alerts$"))
+        acknowledged = page.get_by_role("row").filter(has_text=device.device_id)
+        await expect(acknowledged).to_contain_text(f"admin, {fleet.at():%Y-%m-%d %H:%M:%S}")
+        await expect(acknowledged.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    (alert,) = await fleet.rows("SELECT acknowledged_by FROM alerts")
+    assert alert["acknowledged_by"] == "admin"
