@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -17,6 +16,7 @@ from bitagora_protocol.journal import (
     genesis_prev_hash,
     verify_record,
 )
+from central.held_records import COLUMNS, held_record
 
 PAGE_SIZE = 20
 
@@ -31,20 +31,6 @@ class CheckedRecord:
     @property
     def ok(self) -> bool:
         return self.chain == "linked" and self.signature == "verified"
-
-
-def _record(row: Any, device_id: str) -> Record:
-    body = json.loads(row["body_json"])
-    return Record(
-        row["seq"],
-        row["kind"],
-        row["at"],
-        device_id,
-        body,
-        row["prev_hash"],
-        row["hash"],
-        row["sig"],
-    )
 
 
 def _chain(record: Record, previous: Record | None, device_id: str) -> str:
@@ -63,13 +49,13 @@ async def journal_page(
     """Page ``page`` (1 = newest) of the device's held records, each checked."""
     key = device_public_key(public_key)
     rows = await conn.fetch(
-        "SELECT seq, kind, at, body_json, prev_hash, hash, sig FROM journal_records"
+        f"SELECT {COLUMNS} FROM journal_records"
         " WHERE device_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
         device_id,
         PAGE_SIZE + 1,  # and the record before the page's oldest, for its chain link
         (page - 1) * PAGE_SIZE,
     )
-    records = [_record(row, device_id) for row in rows]
+    records = [held_record(device_id, row) for row in rows]
     checked = []
     for index, record in enumerate(records[:PAGE_SIZE]):
         previous = records[index + 1] if index + 1 < len(records) else None

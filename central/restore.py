@@ -18,9 +18,10 @@ import asyncpg
 import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bitagora_protocol.journal import JournalError, Record, verify_chain
+from bitagora_protocol.journal import JournalError, verify_chain
 from central.backup import FORMAT, pg_connection, table_rows
 from central.db import postgres_tool
+from central.held_records import COLUMNS, held_record
 
 PAGE = 5000  # journal records read at a time while verifying
 
@@ -124,7 +125,7 @@ async def check_chains(conn: asyncpg.Connection) -> tuple[int, int, list[str]]:
         try:
             while True:
                 rows = await conn.fetch(
-                    "SELECT seq, kind, at, body_json, prev_hash, hash, sig FROM journal_records"
+                    f"SELECT {COLUMNS} FROM journal_records"
                     " WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                     device_id,
                     seq,
@@ -132,19 +133,7 @@ async def check_chains(conn: asyncpg.Connection) -> tuple[int, int, list[str]]:
                 )
                 if not rows:
                     break
-                chunk = [
-                    Record(
-                        r["seq"],
-                        r["kind"],
-                        r["at"],
-                        device_id,
-                        json.loads(r["body_json"]),
-                        r["prev_hash"],
-                        r["hash"],
-                        r["sig"],
-                    )
-                    for r in rows
-                ]
+                chunk = [held_record(device_id, r) for r in rows]
                 verify_chain(chunk, key, device_id, seq + 1, last_hash)
                 seq, last_hash = chunk[-1].seq, chunk[-1].hash
         except JournalError as err:

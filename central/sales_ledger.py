@@ -9,7 +9,6 @@ truth, the ledger a convenience for reports. Refunds go in negative, so a sum is
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from bitagora_protocol.journal import Record
+from central.held_records import COLUMNS, held_record
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ async def catch_up(pool: asyncpg.Pool) -> int:
                 after = 0
                 while True:
                     rows = await conn.fetch(
-                        "SELECT seq, kind, at, body_json, prev_hash, hash, sig FROM journal_records"
+                        f"SELECT {COLUMNS} FROM journal_records"
                         " WHERE device_id = $1 AND seq > $2"
                         " AND kind IN ('sale', 'refund', 'z_close') ORDER BY seq LIMIT $3",
                         device_id,
@@ -252,7 +252,7 @@ async def catch_up(pool: asyncpg.Pool) -> int:
                     if not rows:
                         break
                     await apply(
-                        conn, device_id, merchant_id, [_record(device_id, row) for row in rows]
+                        conn, device_id, merchant_id, [held_record(device_id, row) for row in rows]
                     )
                     after = rows[-1]["seq"]
                 await conn.execute("DELETE FROM ledger_catch_up WHERE device_id = $1", device_id)
@@ -260,16 +260,3 @@ async def catch_up(pool: asyncpg.Pool) -> int:
     if done:
         log.info("ledger: took in the journals of %d device(s) held before it existed", done)
     return done
-
-
-def _record(device_id: str, row: Mapping[str, Any]) -> Record:
-    return Record(
-        seq=row["seq"],
-        kind=row["kind"],
-        at=row["at"],
-        device_id=device_id,
-        body=json.loads(row["body_json"]),
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-        sig=row["sig"],
-    )
