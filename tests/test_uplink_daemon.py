@@ -92,6 +92,11 @@ async def _empty(device: Device) -> bool:
     return await device.outbox_count() == 0
 
 
+# The outbox empties inside a push; the uplink's error clears when that push returns.
+async def _drained_and_clear(uplink: Uplink, device: Device) -> bool:
+    return await _empty(device) and uplink.last_error is None
+
+
 async def test_central_down_while_selling_then_up(central_db_url: str, tmp_path: Path) -> None:
     db = CentralDb(central_db_url)
     async with (
@@ -111,8 +116,10 @@ async def test_central_down_while_selling_then_up(central_db_url: str, tmp_path:
                 assert await device.outbox_count() == 11  # nothing acknowledged meanwhile
                 assert uplink.last_error is not None
                 await central.start()
-                await wait_until(lambda: _empty(device), what="the outbox to empty")
-            assert uplink.last_error is None and uplink.backoff.failures == 0
+                await wait_until(
+                    lambda: _drained_and_clear(uplink, device), what="the outbox to empty"
+                )
+            assert uplink.backoff.failures == 0
         await assert_central_matches(db, device)
 
 
@@ -157,8 +164,12 @@ async def test_a_heartbeat_that_gets_through_ends_the_push_backoff(
             await wait_until(lambda: _failed(uplink, 1), what="a failed push")
             assert uplink.last_error is not None and "HTTP 500" in uplink.last_error
             proxy.failing = False
-            await wait_until(lambda: _empty(device), timeout_s=15, what="the outbox to empty")
-            assert uplink.backoff.failures == 0 and uplink.last_error is None
+            await wait_until(
+                lambda: _drained_and_clear(uplink, device),
+                timeout_s=15,
+                what="the outbox to empty and the error to clear",
+            )
+            assert uplink.backoff.failures == 0
 
 
 async def test_gap_central_lost_records_are_sent_again_from_the_journal(
