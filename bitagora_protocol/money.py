@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from babel.numbers import format_currency
+
 # Minor-unit exponents of the currencies a till is configured for (ISO 4217).
 CURRENCY_EXPONENTS: dict[str, int] = {
     "EUR": 2,
@@ -108,6 +110,12 @@ class Money:
         number = f"{whole:,}" + (f".{frac:0{exp}d}" if exp else "")
         symbol = CURRENCY_SYMBOLS.get(self.currency)
         return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {self.currency}"
+
+    def localized(self, locale: str) -> str:
+        """The amount as people of ``locale`` write it (CLDR data through Babel), e.g.
+        "1.234,56\u00a0€" for es_ES, "R$\u00a01.234,56" for pt_BR, "$1,234.56" for MXN in es_MX."""
+        amount = Decimal(self.minor).scaleb(-exponent(self.currency))
+        return format_currency(amount, self.currency, locale=locale)
 
     def decimal(self) -> str:
         """Plain decimal text for files and spreadsheets, e.g. "12.50", "-3.00", "500" (JPY)."""

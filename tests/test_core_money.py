@@ -38,3 +38,17 @@ def test_money_refuses_floats_and_mixing() -> None:
         Money(1, "EUR") + Money(1, "USD")
     with pytest.raises(MoneyError, match="unsupported currency"):
         Money(1, "XXX")
+
+
+@pytest.mark.parametrize(
+    ("money", "locale", "text"),
+    [
+        (Money(123456, "EUR"), "es_ES", "1.234,56\u00a0€"),
+        (Money(123456, "BRL"), "pt_BR", "R$\u00a01.234,56"),
+        (Money(123456, "MXN"), "es_MX", "$1,234.56"),
+        (Money(-305, "EUR"), "en_IE", "-€3.05"),
+        (Money(1234, "CLP"), "es_CL", "$1.234"),
+    ],
+)
+def test_localized_follows_the_locale(money: Money, locale: str, text: str) -> None:
+    assert money.localized(locale) == text
