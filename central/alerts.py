@@ -4,7 +4,8 @@ acknowledged by ops.
 ``evaluate`` compares what each device's row calls for with its open alerts and writes only the
 difference: a new condition raises an alert, a cleared one resolves it, and one still holding
 keeps its row (one open alert per device and kind, ``alerts_open``). Central runs it for a
-device after each heartbeat it stores and each fork it detects on ingest, and for the whole fleet
+device after each heartbeat it stores (on the row the heartbeat's statement returns) and each
+fork it detects on ingest, and for the whole fleet
 every ``EVALUATE_EVERY_S`` (a silent device sends nothing that could raise its "offline"). It
 runs as central's own role.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,27 +27,37 @@ from central.context import Central
 log = logging.getLogger(__name__)
 
 EVALUATE_EVERY_S = 15.0
-# Each device's row with its open alerts (kind → id) and the thresholds set for it: the fleet's,
-# then its merchant's, which jsonb_object_agg lets override (the last value of a key wins).
-_DEVICES = """
-SELECT d.device_id, d.merchant_id, d.last_seen_at, d.heartbeat_s, d.last_heartbeat,
+# What the rules read of a device ("d"), with its open alerts (kind → id) and the thresholds set
+# for it: the fleet's, then its merchant's, which jsonb_object_agg lets override (the last value
+# of a key wins). The heartbeat's one statement returns the same columns of the row it updates.
+DEVICE_COLUMNS = """d.device_id, d.merchant_id, d.last_seen_at, d.heartbeat_s, d.last_heartbeat,
     d.uplink_refused, d.backlog, d.oldest_unsent_age_s, d.forked_at, d.fork_seq,
     d.printer_online, d.printer_paper, d.clock_offset_s,
     (SELECT jsonb_object_agg(a.kind, a.id) FROM alerts a
         WHERE a.device_id = d.device_id AND a.resolved_at IS NULL) AS open_alerts,
     (SELECT jsonb_object_agg(t.name, t.value ORDER BY t.merchant_id NULLS FIRST)
         FROM alert_thresholds t
-        WHERE t.merchant_id IS NULL OR t.merchant_id = d.merchant_id) AS thresholds
-FROM devices d WHERE $1::text[] IS NULL OR d.device_id = ANY($1::text[])
-"""
+        WHERE t.merchant_id IS NULL OR t.merchant_id = d.merchant_id) AS thresholds"""
+_DEVICES = (
+    f"SELECT {DEVICE_COLUMNS} FROM devices d"
+    " WHERE $1::text[] IS NULL OR d.device_id = ANY($1::text[])"
+)
 
 
 async def evaluate(
     conn: asyncpg.Connection, now: datetime, device_ids: Sequence[str] | None = None
 ) -> tuple[int, int]:
     """Bring the open alerts of ``device_ids`` (default: every device) in line with their rows;
-    returns (raised, resolved). One round trip when nothing changes (the heartbeat's case)."""
+    returns (raised, resolved)."""
     devices = await conn.fetch(_DEVICES, None if device_ids is None else list(device_ids))
+    return await settle(conn, now, devices)
+
+
+async def settle(
+    db: asyncpg.Connection | asyncpg.Pool, now: datetime, devices: Sequence[Mapping[str, Any]]
+) -> tuple[int, int]:
+    """Raise and resolve alerts for ``devices`` (rows of ``DEVICE_COLUMNS``); no round trip
+    when nothing changes (the heartbeat's case). Returns (raised, resolved)."""
     raise_rows: list[tuple[Any, ...]] = []
     cleared: list[int] = []
     for device in devices:
@@ -61,14 +72,14 @@ async def evaluate(
         cleared += [alert_id for kind, alert_id in is_open.items() if kind not in found]
     if raise_rows:
         # Another evaluation may have raised it meanwhile: the open one stays, once.
-        await conn.executemany(
+        await db.executemany(
             "INSERT INTO alerts (merchant_id, device_id, kind, detail, raised_at)"
             " VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (device_id, kind) WHERE resolved_at IS NULL DO NOTHING",
             raise_rows,
         )
     if cleared:
-        await conn.execute(
+        await db.execute(
             "UPDATE alerts SET resolved_at = $2 WHERE id = ANY($1::bigint[])"
             " AND resolved_at IS NULL",
             cleared,

@@ -12,10 +12,12 @@ signature fails is 422 ``invalid_head``. Answer ``{"held_seq": N, "server_time":
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -26,6 +28,8 @@ from central import alerts, device_history
 from central.context import Central, central
 from central.device_auth import NONCE_INSERT, Device, Signed, verify_signature
 from central.errors import ApiError, json_object, malformed
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_REFUSAL_TEXT = 300
@@ -113,36 +117,33 @@ async def heartbeat(request: Request) -> JSONResponse:
         signed = await verify_signature(request, ctx, body_limit=MAX_BODY_BYTES)
         beat = parse_heartbeat(signed.body, signed.device)
         now = ctx.now()
-        held_seq = await _record(ctx, signed, beat, now)
-        await device_history.record(
-            ctx.pool,
-            signed.device.device_id,
-            now,
-            beat["backlog"],
-            beat["oldest_unsent_age_s"],
-            beat["clock"] - int(now.timestamp()),
-        )
-        await alerts.evaluate_device(ctx, signed.device.device_id, now)
+        device = await _record(ctx, signed, beat, now)
+        await _settle_alerts(ctx, device, now)
     except ApiError as err:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome=err.error)
         raise
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
-    return JSONResponse({"held_seq": held_seq, "server_time": int(now.timestamp())})
+    return JSONResponse({"held_seq": device["held_seq"], "server_time": int(now.timestamp())})
 
 
-async def _record(ctx: Central, signed: Signed, beat: dict[str, Any], now: datetime) -> int:
-    """Take the nonce and store the beat in one statement: the update happens only if the
-    nonce was new; return the seq central holds."""
+async def _record(
+    ctx: Central, signed: Signed, beat: dict[str, Any], now: datetime
+) -> asyncpg.Record:
+    """Take the nonce, store the beat, add it to the history and return the device's row as
+    the alert rules read it, with the seq central holds: one statement, one round trip. The
+    update happens only if the nonce was new."""
     head: ChainHead | None = beat["head"]
     server_time = int(now.timestamp())
-    held_seq: int | None = await ctx.pool.fetchval(
-        "WITH fresh AS (" + NONCE_INSERT.format(nonce="$16", expires="$17") + ")"
-        " UPDATE devices SET last_seen_at = $2, version = $3, uptime_s = $4, backlog = $5,"
-        " oldest_unsent_age_s = $6, reported_last_seq = $7, printer_online = $8,"
+    device: asyncpg.Record | None = await ctx.pool.fetchrow(
+        "WITH fresh AS (" + NONCE_INSERT.format(nonce="$16", expires="$17") + "),"
+        " updated AS (UPDATE devices d SET last_seen_at = $2, version = $3, uptime_s = $4,"
+        " backlog = $5, oldest_unsent_age_s = $6, reported_last_seq = $7, printer_online = $8,"
         " printer_paper = $9, clock_offset_s = $10, last_heartbeat = $11, uplink_refused = $12,"
         " head_seq = coalesce($13, head_seq), head_hash = coalesce($14, head_hash),"
         " head_sig = coalesce($15, head_sig), heartbeat_s = coalesce($18, heartbeat_s)"
-        " WHERE device_id = $1 AND EXISTS (SELECT FROM fresh) RETURNING held_seq",
+        " WHERE device_id = $1 AND EXISTS (SELECT FROM fresh)"
+        f" RETURNING d.held_seq, {alerts.DEVICE_COLUMNS}), {device_history.KEEPING}"
+        " SELECT * FROM updated",
         signed.device.device_id,
         now,
         beat["version"],
@@ -161,7 +162,17 @@ async def _record(ctx: Central, signed: Signed, beat: dict[str, Any], now: datet
         signed.nonce,
         signed.nonce_expires_at,
         beat["heartbeat_s"],
+        device_history.KEEP - 1,
     )
-    if held_seq is None:
+    if device is None:
         raise ApiError(401, "replay")
-    return held_seq
+    return device
+
+
+async def _settle_alerts(ctx: Central, device: asyncpg.Record, now: datetime) -> None:
+    """Raise or resolve the device's alerts from the row just stored; a failure is logged and
+    left to the fleet-wide evaluation, never the device's problem."""
+    try:
+        await alerts.settle(ctx.pool, now, [device])
+    except (asyncpg.PostgresError, OSError) as err:
+        log.warning("alert evaluation for %s failed: %s", device["device_id"], err)
