@@ -1,15 +1,18 @@
-"""The ops Alerts page: open alerts first, then their history, filtered by state and kind, with
-an acknowledge button (CSRF-checked) on each open one not yet acknowledged. Ops only; queries
-run as the user (``as_user``), where migration 0013 lets a page change only the
-acknowledgement."""
+"""The ops Alerts pages: open alerts first, then their history, filtered by state and kind, with
+an acknowledge button (CSRF-checked) on each open one not yet acknowledged; and the thresholds,
+the fleet's and each merchant's, set and cleared. Ops only; queries run as the user
+(``as_user``), where migrations 0013 and 0018 let a page change only the acknowledgement and
+the thresholds."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from central import alerts
-from central.alert_rules import KINDS
+from central.alert_rules import DEFAULTS, KINDS
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
@@ -18,6 +21,7 @@ from central.tenancy import as_user
 from central.web_auth import Principal, page
 
 PAGE = 500
+MAX_THRESHOLD = 10**9
 STATES = ("open", "resolved", "all")
 
 
@@ -60,3 +64,64 @@ async def acknowledge_form(request: Request, who: Principal) -> Response:
             actor = Actor.of(request, who.name)
             await record(conn, actor, "alert.acknowledge", f"alert {alert_id}", merchant)
     return RedirectResponse("/alerts", status_code=303)
+
+
+@page(ops_only=True)
+async def thresholds_page(request: Request, who: Principal) -> Response:
+    ctx = central(request)
+    async with as_user(ctx.pool, who.claims) as conn:
+        rows = await alerts.thresholds(conn)
+        merchants = await conn.fetch("SELECT id, name FROM merchants ORDER BY name, id")
+    fleet = {row["name"]: row["value"] for row in rows if row["merchant_id"] is None}
+    return templates.TemplateResponse(
+        request,
+        "alert_thresholds.html",
+        {
+            "user": who.name,
+            "defaults": DEFAULTS,
+            "fleet": fleet,
+            "overrides": [row for row in rows if row["merchant_id"] is not None],
+            "merchants": merchants,
+            "error": request.query_params.get("error", ""),
+        },
+    )
+
+
+def _threshold(form: dict[str, str]) -> tuple[int | None, str, int | None]:
+    """(merchant id or None for the fleet, name, value or None to clear) from the form, or
+    ValueError naming what is wrong."""
+    name = form.get("name", "")
+    if name not in DEFAULTS:
+        raise ValueError(f"no threshold {name!r}")
+    scope = form.get("merchant", "")
+    merchant = int(scope) if scope.isdigit() else None
+    if scope and merchant is None:
+        raise ValueError("no such merchant")
+    text = form.get("value", "").strip()
+    if not text:
+        return merchant, name, None
+    if not text.isdigit() or int(text) > MAX_THRESHOLD:
+        raise ValueError(f"{name} must be a whole number from 0 to {MAX_THRESHOLD}")
+    return merchant, name, int(text)
+
+
+@page(ops_only=True)
+async def set_threshold_form(request: Request, who: Principal) -> Response:
+    form = await checked_form(request)
+    try:
+        merchant, name, value = _threshold({k: str(v) for k, v in form.items()})
+    except ValueError as err:
+        return RedirectResponse(f"/alerts/thresholds?{urlencode({'error': str(err)})}", 303)
+    ctx = central(request)
+    async with as_user(ctx.pool, who.claims) as conn:
+        if merchant is not None and not await conn.fetchval(
+            "SELECT true FROM merchants WHERE id = $1", merchant
+        ):
+            return RedirectResponse("/alerts/thresholds?error=no+such+merchant", 303)
+        await alerts.set_threshold(conn, merchant, name, value)
+        change = f"{name} = {value}" if value is not None else f"{name} cleared"
+        scope = "fleet" if merchant is None else f"merchant {merchant}"
+        await record(
+            conn, Actor.of(request, who.name), "alert.threshold", scope, merchant, detail=change
+        )
+    return RedirectResponse("/alerts/thresholds", status_code=303)

@@ -142,3 +142,34 @@ async def listed(
         limit,
     )
     return [dict(r) for r in rows]
+
+
+async def thresholds(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """The thresholds set: the fleet's (merchant None) first, then each merchant's."""
+    rows = await conn.fetch(
+        "SELECT t.merchant_id, m.name AS merchant, t.name, t.value FROM alert_thresholds t"
+        " LEFT JOIN merchants m ON m.id = t.merchant_id"
+        " ORDER BY t.merchant_id NULLS FIRST, m.name, t.name"
+    )
+    return [dict(r) for r in rows]
+
+
+async def set_threshold(
+    conn: asyncpg.Connection, merchant_id: int | None, name: str, value: int | None
+) -> None:
+    """Set a threshold for the fleet (``merchant_id`` None) or one merchant; ``value`` None
+    removes it, so the fleet's value or the default applies again."""
+    if value is None:
+        await conn.execute(
+            "DELETE FROM alert_thresholds WHERE merchant_id IS NOT DISTINCT FROM $1 AND name = $2",
+            merchant_id,
+            name,
+        )
+        return
+    await conn.execute(
+        "INSERT INTO alert_thresholds (merchant_id, name, value) VALUES ($1, $2, $3)"
+        " ON CONFLICT (merchant_id, name) DO UPDATE SET value = EXCLUDED.value",
+        merchant_id,
+        name,
+        value,
+    )

@@ -176,6 +176,8 @@ def create_app(
         Route("/logout", login.logout, methods=["POST"]),
         Route("/alerts", alert_pages.alerts_page, methods=["GET"]),
         Route("/alerts/acknowledge", alert_pages.acknowledge_form, methods=["POST"]),
+        Route("/alerts/thresholds", alert_pages.thresholds_page, methods=["GET"]),
+        Route("/alerts/thresholds", alert_pages.set_threshold_form, methods=["POST"]),
         Route("/audit", audit_pages.audit_page, methods=["GET"]),
         Route("/payouts", dashboard.payouts_page, methods=["GET"]),
         Route("/stripe", dashboard.stripe_page, methods=["GET"]),

@@ -233,6 +233,12 @@ async def test_silent_device_alert_notified_acknowledged_then_resolved(
         ]
 
 
+async def _set_threshold(http: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    response = await post_form(http, "/alerts/thresholds", "/alerts/thresholds", **fields)
+    assert response.status_code == 303
+    return response
+
+
 async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds(
     fleet: Fleet, make_device: Callable[[], SimDevice]
 ) -> None:
@@ -261,16 +267,45 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
             "clock_offset": "device clock +600 s off central's",
             "chain_fault": "stopped pushing: fork",
         }
-        # The merchant tolerates a bigger backlog than the fleet (100); the fleet sets 85 °C.
-        await fleet.rows(
-            "INSERT INTO alert_thresholds (merchant_id, name, value) VALUES"
-            " ((SELECT id FROM merchants WHERE name = 'Test Shop'), 'backlog_records', 2000),"
-            " (NULL, 'temperature_c', 70), (NULL, 'backlog_records', 100)"
+        # Ops set them on the thresholds page: the merchant tolerates a bigger backlog than
+        # the fleet (100); the fleet sets 70 °C, then 85 °C; a value set and cleared is gone.
+        assert (await log_in(http, "admin", OPS_PASSWORD)).status_code == 303
+        (shop,) = await fleet.rows("SELECT id FROM merchants WHERE name = 'Test Shop'")
+        for merchant, name, value in [
+            (str(shop["id"]), "backlog_records", "2000"),
+            ("", "temperature_c", "70"),
+            ("", "backlog_records", "100"),
+            ("", "temperature_c", "85"),
+            ("", "clock_offset_s", "5"),
+            ("", "clock_offset_s", ""),
+        ]:
+            done = await _set_threshold(http, merchant=merchant, name=name, value=value)
+            assert done.headers["location"] == "/alerts/thresholds"
+        for wrong, why in [
+            ({"name": "backlog_records", "value": "-1"}, "must be a whole number"),
+            ({"name": "no_such", "value": "1"}, "no threshold"),
+            ({"name": "offline_s", "value": "1", "merchant": "999999"}, "no such merchant"),
+        ]:
+            refused = await _set_threshold(http, **{"merchant": "", **wrong})
+            shown = await http.get(refused.headers["location"])
+            assert why in shown.text
+        set_ = await fleet.rows(
+            "SELECT merchant_id, name, value FROM alert_thresholds ORDER BY merchant_id, name"
         )
-        await fleet.rows(  # as docs/OPERATIONS.md says to change one
-            "INSERT INTO alert_thresholds VALUES (NULL, 'temperature_c', 85)"
-            " ON CONFLICT (merchant_id, name) DO UPDATE SET value = EXCLUDED.value"
+        assert [tuple(r) for r in set_] == [
+            (shop["id"], "backlog_records", 2000),
+            (None, "backlog_records", 100),
+            (None, "temperature_c", 85),
+        ]
+        page = (await http.get("/alerts/thresholds")).text
+        assert "Test Shop" in page and ">85<" in page
+        audit = await fleet.rows(
+            "SELECT target, detail FROM audit_log WHERE action = 'alert.threshold' ORDER BY id"
         )
+        assert [tuple(r) for r in audit][-2:] == [
+            ("fleet", "clock_offset_s = 5"),
+            ("fleet", "clock_offset_s cleared"),
+        ]
         await _beat(fleet, http, device, backlog=1500, temperature_c=81.5)
         open_ = await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL")
         assert open_ == []

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(60)
 
 SHOP_A = "Café <A> & Co"
-OPS_PAGES = ("/users", "/payouts", "/devices/{device}/journal.jsonl")
+OPS_PAGES = ("/users", "/payouts", "/alerts/thresholds", "/devices/{device}/journal.jsonl")
 
 
 @pytest.fixture
