@@ -22,6 +22,7 @@ KINDS = (
     "drawer_open",
     "disk_low",
     "temperature",
+    "throttled",
     "clock_offset",
 )
 
@@ -49,6 +50,23 @@ def _disk_low(beat: Mapping[str, Any], pct: int) -> str | None:
     return f"{free / total:.0%} of the data disk free ({int(free) // 1_000_000} MB)"
 
 
+# A Raspberry Pi's throttled flags (bits 0-3 hold now; bits 16-19 the same since boot).
+_THROTTLED_NOW = {
+    0x1: "under-voltage (check the power supply)",
+    0x2: "CPU frequency capped",
+    0x4: "CPU throttled",
+    0x8: "soft temperature limit",
+}
+
+
+def _throttled(beat: Mapping[str, Any]) -> str | None:
+    flags = beat.get("throttled")
+    if not isinstance(flags, int) or isinstance(flags, bool):
+        return None
+    now = [words for bit, words in _THROTTLED_NOW.items() if flags & bit]
+    return ", ".join(now) if now else None
+
+
 def conditions(
     row: Mapping[str, Any], thresholds: Mapping[str, int], now: datetime
 ) -> dict[str, str]:
@@ -73,6 +91,8 @@ def conditions(
         found["refused"] = f"central refuses a batch for good: {row['uplink_refused']}"
     if row["printer_paper"] == "out":
         found["printer"] = "printer out of paper"
+    elif isinstance(printer := beat.get("printer"), dict) and printer.get("cover_open") is True:
+        found["printer"] = "printer cover open"
     elif row["printer_online"] is False:
         found["printer"] = "printer offline"
     drawer = beat.get("drawer")
@@ -84,6 +104,9 @@ def conditions(
     temperature = _number(beat.get("temperature_c"))
     if temperature is not None and temperature >= thresholds["temperature_c"]:
         found["temperature"] = f"SoC at {temperature} °C"
+    throttled = _throttled(beat)
+    if throttled:
+        found["throttled"] = throttled
     offset = row["clock_offset_s"]
     if offset is not None and abs(offset) > thresholds["clock_offset_s"]:
         found["clock_offset"] = f"device clock {offset:+d} s off central's"

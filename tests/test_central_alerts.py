@@ -254,6 +254,7 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
             drawer={"open": True, "open_too_long": True},
             disk={"free_bytes": 5, "total_bytes": 100},
             temperature_c=81.5,
+            throttled=0x50005,  # under-voltage and throttled now; 0x50000: since boot
             clock=int(fleet.now[0]) + 600,
             uplink={"state": "halted", "problem": {"error": "fork", "seq": 3}},
         )
@@ -264,6 +265,7 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
             "drawer_open": "cash drawer open too long",
             "disk_low": "5% of the data disk free (0 MB)",
             "temperature": "SoC at 81.5 °C",
+            "throttled": "under-voltage (check the power supply), CPU throttled",
             "clock_offset": "device clock +600 s off central's",
             "chain_fault": "stopped pushing: fork",
         }
@@ -306,10 +308,15 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
             ("fleet", "clock_offset_s = 5"),
             ("fleet", "clock_offset_s cleared"),
         ]
-        await _beat(fleet, http, device, backlog=1500, temperature_c=81.5)
-        open_ = await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL")
-        assert open_ == []
-        assert len(await fleet.rows("SELECT * FROM alerts WHERE resolved_at IS NOT NULL")) == 7
+        await _beat(fleet, http, device, backlog=1500, temperature_c=81.5, throttled=0x50000)
+        assert await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL") == []
+        assert len(await fleet.rows("SELECT * FROM alerts WHERE resolved_at IS NOT NULL")) == 8
+        cover = {"online": False, "paper": "ok", "cover_open": True}
+        await _beat(fleet, http, device, printer=cover)
+        open_ = await fleet.rows("SELECT kind, detail FROM alerts WHERE resolved_at IS NULL")
+        assert [tuple(r) for r in open_] == [("printer", "printer cover open")]
+        await _beat(fleet, http, device)
+        assert await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL") == []
 
 
 async def test_failed_deliveries_are_retried_and_each_channel_keeps_its_rate(

@@ -26,6 +26,7 @@ from uplink_helpers import (
 from appliance import __version__
 from appliance.doctor import uplink_check
 from appliance.store import outbox
+from appliance.uplink import daemon
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import ForkRejected
 from appliance.uplink.daemon import NOT_ENROLLED, NotEnrolled, Uplink, load_enrollment
@@ -289,8 +290,13 @@ async def _halted_heartbeat(db: CentralDb, device_id: str, after_write: bool = F
     )
 
 
-async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_path: Path) -> None:
+async def test_heartbeat_reports_status(
+    central_server: CentralTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = CentralDb(central_server.database_url)
+    throttled = tmp_path / "get_throttled"  # as a Raspberry Pi's firmware shows it
+    throttled.write_text("0x50005\n", encoding="ascii")
+    monkeypatch.setattr(daemon, "THROTTLED", throttled)
     async with open_device_store(tmp_path) as device:
         device_id = (
             await device.enroll(central_server.base_url, await central_server.make_code())
@@ -309,7 +315,7 @@ async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_p
                 "open": None,
                 "open_too_long": False,
             }
-            printer = {"online": True, "paper": "near_end"}
+            printer = {"online": True, "paper": "near_end", "cover_open": True}
             drawer = {"open": True, "open_too_long": True}
             await outbox.set_state(device.conn, outbox.PRINTER_STATUS, json.dumps(printer))
             await outbox.set_state(device.conn, outbox.DRAWER_STATUS, json.dumps(drawer))
@@ -320,12 +326,14 @@ async def test_heartbeat_reports_status(central_server: CentralTestServer, tmp_p
             assert (row["printer_online"], row["printer_paper"]) == (True, "near_end")
             last = json.loads(row["last_heartbeat"])
             assert last["drawer"] == {"open": True, "open_too_long": True}
+            assert last["printer"]["cover_open"] is True
+            assert last["throttled"] == 0x50005
             assert last["heartbeat_s"] == uplink.settings.uplink.heartbeat_s
             assert json.loads(row["last_heartbeat"])["uplink"]["state"] == "ok"
 
             await outbox.set_state(device.conn, outbox.PRINTER_STATUS, "not json")
             payload = await uplink.heartbeat_payload()
-            assert payload["printer"] == {"online": False, "paper": "unknown"}
+            assert payload["printer"] == {"online": False, "paper": "unknown", "cover_open": False}
             assert 0 < payload["disk"]["free_bytes"] <= payload["disk"]["total_bytes"]
 
 

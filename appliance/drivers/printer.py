@@ -78,6 +78,16 @@ class PrinterStatus:
     # or a printer that never answers DLE EOT. ``online`` then only means "the link opened".
     known: bool = True
 
+    @classmethod
+    def after(cls, err: PrinterError) -> PrinterStatus:
+        """What a failed print or check tells of the printer."""
+        paper = "out" if isinstance(err, PaperOut) else "unknown"
+        return cls(False, paper, cover_open=isinstance(err, CoverOpen), known=False)
+
+    def reported(self) -> dict[str, Any]:
+        """The printer's part of the heartbeat (docs/PROTOCOL.md), left in the store."""
+        return {"online": self.online, "paper": self.paper, "cover_open": self.cover_open}
+
     @property
     def ready(self) -> bool:
         """Able to print now, as far as the printer says."""

@@ -386,13 +386,11 @@ class PrintWorker:
 
     async def _report(self, status: PrinterStatus | None, err: PrinterError | None = None) -> None:
         """Leave the printer's status where the uplink's heartbeat reads it (when it changed)."""
-        if status is not None:
-            printer = {"online": status.online, "paper": status.paper}
-        elif err is None:
-            return
-        else:
-            paper = "out" if isinstance(err, PaperOut) else "unknown"
-            printer = {"online": False, "paper": paper}
+        if status is None:
+            if err is None:
+                return
+            status = PrinterStatus.after(err)
+        printer = status.reported()
         if printer == self._reported or self._conn is None:
             return
         try:

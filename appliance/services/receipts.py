@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import aiosqlite
 
 from appliance.core.receipt import ReportPrintout
+from appliance.drivers.printer import PrinterStatus
 from appliance.services.access import AccessService
 from appliance.services.printing import PrinterState, PrintWorker
 from appliance.store import journal, outbox, print_queue
@@ -107,10 +108,7 @@ class ReceiptService:
     async def report_status(self) -> PrinterStatus | None:
         """Check the printer and leave its status where the uplink's heartbeat reads it."""
         status = await self.printer_status()
-        printer = (
-            {"online": status.online, "paper": status.paper}
-            if status
-            else {"online": False, "paper": "unknown"}
-        )
+        unknown = PrinterStatus(False, "unknown", known=False)
+        printer = (status or unknown).reported()
         await outbox.set_state(self.conn, outbox.PRINTER_STATUS, json.dumps(printer))
         return status

@@ -67,8 +67,11 @@ log = logging.getLogger(__name__)
 
 NOT_ENROLLED = "not enrolled: run bitagora uplink enroll --code CODE"
 DEFAULT_POLL_INTERVAL_S = 0.5
-UNKNOWN_PRINTER: dict[str, Any] = {"online": False, "paper": "unknown"}
+UNKNOWN_PRINTER: dict[str, Any] = {"online": False, "paper": "unknown", "cover_open": False}
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")  # a Raspberry Pi's SoC sensor
+# The firmware's throttled flags (what `vcgencmd get_throttled` prints), hex: under-voltage,
+# frequency capped, throttled, soft temperature limit, now (bits 0-3) and since boot (16-19).
+THROTTLED = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 
 STATE_DEVICE_ID = "device_id"
 STATE_MERCHANT = "merchant"
@@ -374,7 +377,8 @@ class Uplink:
         }
 
     def _system_status(self) -> dict[str, Any]:
-        """Disk space of the data directory and the SoC temperature, where the OS tells them."""
+        """Disk space of the data directory, the SoC temperature and the Pi's throttled flags,
+        where the OS tells them."""
         status: dict[str, Any] = {}
         try:
             usage = shutil.disk_usage(self.settings.data_dir)
@@ -384,6 +388,10 @@ class Uplink:
         try:
             millideg = int(THERMAL_ZONE.read_text(encoding="ascii").strip())
             status["temperature_c"] = round(millideg / 1000, 1)
+        except (OSError, ValueError):
+            pass
+        try:
+            status["throttled"] = int(THROTTLED.read_text(encoding="ascii").strip(), 16)
         except (OSError, ValueError):
             pass
         return status
@@ -400,7 +408,11 @@ class Uplink:
             or not isinstance(printer.get("paper"), str)
         ):
             return dict(UNKNOWN_PRINTER)
-        return {"online": printer["online"], "paper": printer["paper"]}
+        return {
+            "online": printer["online"],
+            "paper": printer["paper"],
+            "cover_open": printer.get("cover_open") is True,
+        }
 
     async def _drawer_status(self) -> dict[str, Any]:
         """What the kiosk last saw of the drawer's open sensor ({"open": None} without one)."""
