@@ -19,6 +19,7 @@ KINDS = (
     "chain_fault",
     "refused",
     "printer",
+    "payments",
     "drawer_open",
     "disk_low",
     "temperature",
@@ -67,6 +68,15 @@ def _throttled(beat: Mapping[str, Any]) -> str | None:
     return ", ".join(now) if now else None
 
 
+def _payments(beat: Mapping[str, Any]) -> str | None:
+    """The payment services the device reports trouble with (``payments``: name → words)."""
+    services = beat.get("payments")
+    if not isinstance(services, dict):
+        return None
+    trouble = [f"{name}: {words}" for name, words in services.items() if isinstance(words, str)]
+    return "; ".join(sorted(trouble)) or None
+
+
 def conditions(
     row: Mapping[str, Any], thresholds: Mapping[str, int], now: datetime
 ) -> dict[str, str]:
@@ -95,6 +105,9 @@ def conditions(
         found["printer"] = "printer cover open"
     elif row["printer_online"] is False:
         found["printer"] = "printer offline"
+    payments = _payments(beat)
+    if payments:
+        found["payments"] = payments
     drawer = beat.get("drawer")
     if isinstance(drawer, dict) and drawer.get("open_too_long") is True:
         found["drawer_open"] = "cash drawer open too long"

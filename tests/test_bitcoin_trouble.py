@@ -4,6 +4,7 @@ what still works, never records a sale it has not seen paid, and never loses one
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from bitcoin_helpers import (
 )
 
 from appliance.payments.bitcoin import Offer, PaymentUnavailable
-from appliance.store import checkouts
+from appliance.store import checkouts, outbox
 from appliance.wallet.lightning import sale_label
 
 GAP_WORDS = "On-chain not offered: 20 on-chain sales in a row are still waiting for payment"
@@ -38,6 +39,7 @@ async def test_chain_outage_keeps_the_checkout_open_until_the_payment_is_seen(
         assert "HTTP 503" in down.message
         await shop.payments.check()  # the look in progress is over (and one more, still down)
         assert shop.payments.chain_problem == down.message
+        assert await _reported(shop) == {"rates": None, "chain": down.message}
         co = await checkouts.get(shop.till.conn, offer.sale_id)
         assert co is not None and co.is_open
         assert await payment_states(shop, offer.sale_id) == ["offered"]
@@ -49,6 +51,12 @@ async def test_chain_outage_keeps_the_checkout_open_until_the_payment_is_seen(
         assert paid.record.body["payments"][0]["txids"] == [txid]
         await shop.payments.check()
         assert shop.payments.chain_problem is None
+        assert await _reported(shop) == {"rates": None, "chain": None}
+
+
+async def _reported(shop: BitcoinShop) -> object:
+    """The services' problems as the uplink's heartbeat will read them."""
+    return json.loads(await outbox.get_state(shop.till.conn, outbox.PAYMENT_STATUS) or "null")
 
 
 async def test_chain_outage_does_not_stop_lightning(tmp_path: Path) -> None:

@@ -255,6 +255,7 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
             disk={"free_bytes": 5, "total_bytes": 100},
             temperature_c=81.5,
             throttled=0x50005,  # under-voltage and throttled now; 0x50000: since boot
+            payments={"rates": None, "lightning": "node unreachable: connection refused"},
             clock=int(fleet.now[0]) + 600,
             uplink={"state": "halted", "problem": {"error": "fork", "seq": 3}},
         )
@@ -266,6 +267,7 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
             "disk_low": "5% of the data disk free (0 MB)",
             "temperature": "SoC at 81.5 °C",
             "throttled": "under-voltage (check the power supply), CPU throttled",
+            "payments": "lightning: node unreachable: connection refused",
             "clock_offset": "device clock +600 s off central's",
             "chain_fault": "stopped pushing: fork",
         }
@@ -310,7 +312,7 @@ async def test_heartbeat_conditions_raise_and_clear_with_per_merchant_thresholds
         ]
         await _beat(fleet, http, device, backlog=1500, temperature_c=81.5, throttled=0x50000)
         assert await fleet.rows("SELECT kind FROM alerts WHERE resolved_at IS NULL") == []
-        assert len(await fleet.rows("SELECT * FROM alerts WHERE resolved_at IS NOT NULL")) == 8
+        assert len(await fleet.rows("SELECT * FROM alerts WHERE resolved_at IS NOT NULL")) == 9
         cover = {"online": False, "paper": "ok", "cover_open": True}
         await _beat(fleet, http, device, printer=cover)
         open_ = await fleet.rows("SELECT kind, detail FROM alerts WHERE resolved_at IS NULL")

@@ -319,6 +319,8 @@ async def test_heartbeat_reports_status(
             drawer = {"open": True, "open_too_long": True}
             await outbox.set_state(device.conn, outbox.PRINTER_STATUS, json.dumps(printer))
             await outbox.set_state(device.conn, outbox.DRAWER_STATUS, json.dumps(drawer))
+            payments = {"rates": None, "lightning": "node unreachable"}
+            await outbox.set_state(device.conn, outbox.PAYMENT_STATUS, json.dumps(payments))
             await uplink.push_once()
             assert await uplink.heartbeat_once() == 3
             row = (await db.fetch("SELECT * FROM devices WHERE device_id = $1", device_id))[0]
@@ -327,6 +329,7 @@ async def test_heartbeat_reports_status(
             last = json.loads(row["last_heartbeat"])
             assert last["drawer"] == {"open": True, "open_too_long": True}
             assert last["printer"]["cover_open"] is True
+            assert last["payments"] == payments
             assert last["throttled"] == 0x50005
             assert last["heartbeat_s"] == uplink.settings.uplink.heartbeat_s
             assert json.loads(row["last_heartbeat"])["uplink"]["state"] == "ok"

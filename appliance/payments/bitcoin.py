@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import time
 import uuid
@@ -44,7 +45,7 @@ from appliance.core.btc import bip21_uri, fiat_to_msat, fiat_to_sat, format_btc,
 from appliance.core.cart import Cart
 from appliance.core.sale import Payment, SaleError, cart_body, with_payments
 from appliance.core.settlement import Policy, Seen, State, Verdict, judge
-from appliance.store import addresses, checkouts
+from appliance.store import addresses, checkouts, outbox
 from appliance.store import lightning as ln_store
 from appliance.store import split as split_store
 from appliance.store.checkouts import Checkout
@@ -161,11 +162,17 @@ class BitcoinPayments:
         self._rails = _Rails(wallet, chain if wallet else None, node=node)
         if node is not None:
             self._rails.watcher = InvoiceWatcher(
-                node, conn, self._lightning_paid, wait_s=settings.lightning.wait_chunk_s
+                node,
+                conn,
+                self._lightning_paid,
+                wait_s=settings.lightning.wait_chunk_s,
+                on_status=lambda _: self._wake.set(),  # the monitor reports the change
             )
         self._watched: dict[str, int] = {}
         self.publish: Publish = publish or (lambda status, watched: None)
         self.chain_problem: str | None = None
+        self.rate_problem: str | None = None
+        self._reported: dict[str, str | None] | None = None  # services' problems, as stored
         self.lnurl_allow_insecure = False  # tests and regtest only: no setting turns it on
         self._wake = asyncio.Event()
         self._checking = asyncio.Lock()
@@ -211,6 +218,23 @@ class BitcoinPayments:
     def lightning_problem(self) -> str | None:
         watcher = self._rails.watcher
         return watcher.last_error if watcher else None
+
+    def problems(self) -> dict[str, str | None]:
+        """What is wrong with each service the rails need (None: nothing known wrong)."""
+        found: dict[str, str | None] = {"rates": self.rate_problem}
+        if self._rails.node is not None:
+            found["lightning"] = self.lightning_problem
+        if self._rails.chain is not None:
+            found["chain"] = self.chain_problem
+        return found
+
+    async def _report_problems(self) -> None:
+        """Leave the services' problems where the uplink's heartbeat reads them, when they
+        changed (central raises a ``payments`` alert from them)."""
+        problems = self.problems()
+        if problems != self._reported:
+            await outbox.set_state(self.conn, outbox.PAYMENT_STATUS, json.dumps(problems))
+            self._reported = problems
 
     async def start(self) -> None:
         """Watch the node and the chain until ``close`` (open checkouts from before a restart
@@ -307,7 +331,12 @@ class BitcoinPayments:
         try:
             rate = await self.rates.current()
         except NoRate as err:
+            self.rate_problem = str(err)
+            self._wake.set()
             raise PaymentUnavailable(f"{err}. Take another payment.") from None
+        if self.rate_problem is not None:
+            self.rate_problem = None
+            self._wake.set()
         sale_id = str(cart_part["sale_id"])
         total = Money(cart_part["total"]["minor"], cart_part["currency"])
         onchain, lightning = self.settings.onchain, self.settings.lightning
@@ -593,9 +622,11 @@ class BitcoinPayments:
 
     async def check(self) -> None:
         """One look at every open checkout (chain, expiry) and every address watched for late
-        money. The monitor calls it each poll; ``wake`` makes it come sooner."""
+        money, then the services' problems reported if they changed. The monitor calls it each
+        poll; ``wake`` makes it come sooner."""
         async with self._checking:
             await self._check()
+            await self._report_problems()
 
     async def _check(self) -> None:
         problem = None

@@ -53,6 +53,8 @@ async def acknowledge(conn: aiosqlite.Connection, held_seq: int) -> int:
 # print worker and the drawer watch never overwrite each other's part.
 PRINTER_STATUS = "printer_status"
 DRAWER_STATUS = "drawer_status"
+# The payment services' problems ({"lightning" | "chain" | "rates": words or null}).
+PAYMENT_STATUS = "payment_status"
 # The uplink's permanent refusal (its heartbeat's uplink.refused as JSON, "null" when none), for
 # `bitagora doctor`, which runs in another process.
 UPLINK_REFUSED = "uplink_refused"

@@ -344,6 +344,7 @@ class Uplink:
             "head": head.to_dict(),
             "printer": await self._printer_status(),
             "drawer": await self._drawer_status(),
+            "payments": await self._payment_status(),
             "clock": int(time.time()),  # the device's own clock, so central can show its error
             **await asyncio.to_thread(self._system_status),
             "uplink": {
@@ -424,6 +425,20 @@ class Uplink:
         if not isinstance(drawer, dict) or not isinstance(drawer.get("open"), (bool, type(None))):
             return {"open": None, "open_too_long": False}
         return {"open": drawer["open"], "open_too_long": drawer.get("open_too_long") is True}
+
+    async def _payment_status(self) -> dict[str, str | None]:
+        """What the kiosk last saw wrong with each payment service (name → words or null)."""
+        raw = await outbox.get_state(self.conn, outbox.PAYMENT_STATUS)
+        try:
+            services = json.loads(raw) if raw else {}
+        except ValueError:
+            services = {}
+        if not isinstance(services, dict):
+            return {}
+        return {
+            str(name)[:40]: problem[:300] if isinstance(problem, str) else None
+            for name, problem in services.items()
+        }
 
     async def heartbeat_once(self) -> int:
         """Send one heartbeat; return central's held_seq (and re-send if central lost records)."""
