@@ -6,7 +6,8 @@ Body ``{"version", "uptime_s", "backlog", "oldest_unsent_age_s" (int or null), "
 permanent refusal the device reports, shown to ops); further fields (drawer, nfc, disk, ...)
 are kept as part of the last heartbeat. Every value must be one PostgreSQL and any verifier can
 hold (``bitagora_protocol.strict_json``, floats allowed), else 400 ``invalid_value``; a head whose
-signature fails is 422 ``invalid_head``. Answer ``{"held_seq": N, "server_time": unix}``.
+signature fails is 422 ``invalid_head``. Answer ``{"held_seq": N, "server_time": unix}``, with
+``"actions": true`` when remote actions are queued for the device (central/remote_actions.py).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ async def heartbeat(request: Request) -> JSONResponse:
         signed = await verify_signature(request, ctx, body_limit=MAX_BODY_BYTES)
         beat = parse_heartbeat(signed.body, signed.device)
         now = ctx.now()
-        held_seq = await _record(ctx, signed, beat, now)
+        held_seq, actions = await _record(ctx, signed, beat, now)
         await device_history.record(
             ctx.pool,
             signed.device.device_id,
@@ -127,22 +128,30 @@ async def heartbeat(request: Request) -> JSONResponse:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome=err.error)
         raise
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
-    return JSONResponse({"held_seq": held_seq, "server_time": int(now.timestamp())})
+    answer = {"held_seq": held_seq, "server_time": int(now.timestamp())}
+    if actions:
+        answer["actions"] = True  # remote actions wait: the device fetches them at once
+    return JSONResponse(answer)
 
 
-async def _record(ctx: Central, signed: Signed, beat: dict[str, Any], now: datetime) -> int:
+async def _record(
+    ctx: Central, signed: Signed, beat: dict[str, Any], now: datetime
+) -> tuple[int, bool]:
     """Take the nonce and store the beat in one statement: the update happens only if the
-    nonce was new; return the seq central holds."""
+    nonce was new; return the seq central holds and whether remote actions wait for the
+    device (queued, not expired)."""
     head: ChainHead | None = beat["head"]
     server_time = int(now.timestamp())
-    held_seq: int | None = await ctx.pool.fetchval(
+    row = await ctx.pool.fetchrow(
         "WITH fresh AS (" + NONCE_INSERT.format(nonce="$16", expires="$17") + ")"
         " UPDATE devices SET last_seen_at = $2, version = $3, uptime_s = $4, backlog = $5,"
         " oldest_unsent_age_s = $6, reported_last_seq = $7, printer_online = $8,"
         " printer_paper = $9, clock_offset_s = $10, last_heartbeat = $11, uplink_refused = $12,"
         " head_seq = coalesce($13, head_seq), head_hash = coalesce($14, head_hash),"
         " head_sig = coalesce($15, head_sig), heartbeat_s = coalesce($18, heartbeat_s)"
-        " WHERE device_id = $1 AND EXISTS (SELECT FROM fresh) RETURNING held_seq",
+        " WHERE device_id = $1 AND EXISTS (SELECT FROM fresh) RETURNING held_seq,"
+        " EXISTS (SELECT FROM remote_actions r WHERE r.device_id = $1 AND r.state = 'queued'"
+        " AND r.expires_at > $2) AS actions",
         signed.device.device_id,
         now,
         beat["version"],
@@ -162,6 +171,6 @@ async def _record(ctx: Central, signed: Signed, beat: dict[str, Any], now: datet
         signed.nonce_expires_at,
         beat["heartbeat_s"],
     )
-    if held_seq is None:
+    if row is None:
         raise ApiError(401, "replay")
-    return held_seq
+    return int(row["held_seq"]), bool(row["actions"])
