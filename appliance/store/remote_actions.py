@@ -4,7 +4,7 @@ by the uplink.
 
 A claim is a conditional update (``queued`` → ``running``) in a write transaction, so the kiosk
 and the uplink (two processes on one database) never both take an action, and the uplink
-expiring an action cannot race the kiosk starting it.
+expiring an action (a conditional update too) cannot race the kiosk starting it.
 """
 
 from __future__ import annotations
@@ -61,18 +61,25 @@ async def receive(conn: aiosqlite.Connection, action: RemoteAction, signed: str)
 async def claim(
     conn: aiosqlite.Connection, kinds: Sequence[str], now: float
 ) -> StoredAction | None:
-    """The oldest queued action of ``kinds`` not expired at ``now`` (unix s), now running."""
+    """The oldest queued action of ``kinds`` not expired at ``now`` (unix s), now running. Looked
+    for first without a write transaction (the kiosk asks every few seconds, mostly in vain);
+    taken only if it is still queued."""
     marks = ", ".join("?" * len(kinds))
+    row = await fetch_one(
+        conn,
+        "SELECT id, kind, parameters, expires_at FROM remote_actions"
+        f" WHERE state = 'queued' AND kind IN ({marks}) AND expires_at > ? ORDER BY id LIMIT 1",
+        (*kinds, int(now)),
+    )
+    if row is None:
+        return None
     async with transaction(conn):
-        row = await fetch_one(
-            conn,
-            "SELECT id, kind, parameters, expires_at FROM remote_actions"
-            f" WHERE state = 'queued' AND kind IN ({marks}) AND expires_at > ? ORDER BY id LIMIT 1",
-            (*kinds, int(now)),
+        cursor = await conn.execute(
+            "UPDATE remote_actions SET state = 'running' WHERE id = ? AND state = 'queued'",
+            (row[0],),
         )
-        if row is None:
-            return None
-        await conn.execute("UPDATE remote_actions SET state = 'running' WHERE id = ?", (row[0],))
+        if cursor.rowcount != 1:
+            return None  # the other process took it, or expired it, in between
     return StoredAction(int(row[0]), str(row[1]), json.loads(row[2]), int(row[3]))
 
 
