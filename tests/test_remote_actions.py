@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from central_helpers import log_in, post_form
@@ -276,3 +277,48 @@ def test_kiosk_log_lines_reach_into_every_rotated_file(tmp_path: Path) -> None:
     assert [line[:7] for line in lines] == ["file 4", "file 3", "file 2", "file 1", "current"]
     assert len(lines[-1]) == 500  # a line is cut, never the upload's size unbounded
     assert last_lines(tmp_path / "nothing.log", 10) == []
+
+
+def merchant_claims(merchant_id: int) -> dict[str, Any]:
+    return {"sub": "u", "app_metadata": {"bitagora_role": "owner", "merchant_id": merchant_id}}
+
+
+async def test_only_ops_queue_actions_and_a_merchant_sees_only_its_devices(
+    central_server: Any, ops: httpx.AsyncClient, make_device: Any
+) -> None:
+    from central.tenancy import as_user
+
+    shop_a, shop_b = make_device(), make_device()
+    for device, merchant in ((shop_a, "Shop A"), (shop_b, "Shop B")):
+        enrolled = await device.enroll(ops, await central_server.make_code(merchant))
+        assert enrolled.status_code == 201
+    page = f"/devices/{shop_a.device_id}"
+    forged = await ops.post(f"{page}/actions", data={"kind": "restart"})  # no CSRF token
+    assert forged.status_code == 403
+    assert "Nothing was queued" in await request_action(ops, shop_a.device_id, kind="reboot")
+    assert "Action queued" in await request_action(ops, shop_a.device_id, kind="restart")
+
+    db = CentralDb(central_server.database_url)
+    assert await db.fetchval("SELECT count(*) FROM remote_actions") == 1
+    ids = {r["name"]: r["id"] for r in await db.fetch("SELECT name, id FROM merchants")}
+    pool = await asyncpg.create_pool(central_server.database_url, min_size=1, max_size=1)
+    try:
+        for merchant, seen in (("Shop A", 1), ("Shop B", 0)):
+            async with as_user(pool, merchant_claims(ids[merchant])) as conn:
+                assert await conn.fetchval("SELECT count(*) FROM remote_actions") == seen
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):  # the row policy: ops only
+            async with as_user(pool, merchant_claims(ids["Shop A"])) as conn:
+                await conn.execute(
+                    "INSERT INTO remote_actions (merchant_id, device_id, kind, requested_by,"
+                    " requested_at, expires_at) VALUES ($1, $2, 'restart', 'x', now(), now())",
+                    ids["Shop A"],
+                    shop_a.device_id,
+                )
+    finally:
+        await pool.close()
+
+    revoked = await post_form(ops, page, f"{page}/revoke", reason="stolen")
+    assert revoked.status_code == 303
+    html = await request_action(ops, shop_a.device_id, kind="test_print")
+    assert "Nothing was queued: the device is revoked." in html
+    assert await db.fetchval("SELECT count(*) FROM remote_actions") == 1
