@@ -63,8 +63,7 @@ async def request_action(request: Request, who: Principal) -> Response:
     kind = str(form.get("kind") or "")
     parameters: dict[str, Any] = {}
     if kind == "logs":
-        lines = str(form.get("lines") or remote_action.DEFAULT_LOG_LINES)
-        parameters = {"lines": int(lines) if lines.isdigit() else 0}
+        parameters = {"lines": _number(str(form.get("lines") or remote_action.DEFAULT_LOG_LINES))}
     try:
         remote_action.check_parameters(kind, parameters)
     except ActionRefused:
@@ -99,6 +98,11 @@ async def request_action(request: Request, who: Principal) -> Response:
             detail=f"action {action_id} queued" + (f", {parameters}" if parameters else ""),
         )
     return _back(device_id, "action_queued")
+
+
+def _number(text: str) -> int:
+    """A positive decimal integer that fits a bigint, else 0 (which names nothing)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
 
 
 def _back(device_id: str, outcome: str) -> Response:
@@ -153,8 +157,7 @@ def _result_body(body: bytes) -> tuple[str, dict[str, Any]]:
 async def post_result(request: Request) -> JSONResponse:
     ctx = central(request)
     device, body = await authenticate(request, ctx, body_limit=MAX_RESULT_BYTES)
-    raw_id = request.path_params["action_id"]
-    action_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else 0
+    action_id = _number(request.path_params["action_id"])
     state, result = _result_body(body)
     now = ctx.now()
     async with ctx.pool.acquire() as conn, conn.transaction():

@@ -296,6 +296,9 @@ async def test_only_ops_queue_actions_and_a_merchant_sees_only_its_devices(
     forged = await ops.post(f"{page}/actions", data={"kind": "restart"})  # no CSRF token
     assert forged.status_code == 403
     assert "Nothing was queued" in await request_action(ops, shop_a.device_id, kind="reboot")
+    for lines in ("0", "1001", "²", "many"):
+        html = await request_action(ops, shop_a.device_id, kind="logs", lines=lines)
+        assert "Nothing was queued: unknown action or bad parameters." in html
     assert "Action queued" in await request_action(ops, shop_a.device_id, kind="restart")
 
     db = CentralDb(central_server.database_url)
