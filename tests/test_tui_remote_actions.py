@@ -81,6 +81,29 @@ async def test_a_drawer_test_opens_on_a_managers_pin_and_is_journalled(tmp_path:
         assert row["result"]["opened"] is True and row["result"]["approved_by"] == "Marco"
 
 
+async def test_a_drawer_test_approved_after_its_expiry_opens_nothing(tmp_path: Path) -> None:
+    async with till_with_printer(tmp_path) as (till, sim):
+        async with kiosk(till, remote_poll_s=0.1) as (app, pilot):
+            await queue(till, 11, "drawer_test")
+            await wait_for_screen(pilot, DrawerTestScreen, "the drawer test's PIN pad")
+            till.remote.clock = lambda: time.time() + 901  # nobody came for a quarter of an hour
+            send_keys(pilot, [*"9999", "enter"])
+            await wait_until(
+                pilot,
+                lambda: "expired" in str(app.screen.query_one("#pin-message").render()),
+                "the expiry shown",
+            )
+            await tap(pilot, "#approval-cancel")
+            await wait_until(pilot, lambda: app.screen is app.sell, "back to selling")
+        row = await store.get(till.conn, 11)
+        assert row == {
+            "kind": "drawer_test",
+            "state": "failed",
+            "result": {"error": "expired before a manager approved it"},
+        }
+        assert sim.drawer_kicks() == [] and await drawer_openings(till) == []
+
+
 async def test_no_action_is_taken_during_a_sale(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim):
         async with kiosk(till, remote_poll_s=0.1) as (app, pilot):

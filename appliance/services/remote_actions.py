@@ -6,7 +6,7 @@ written here is what the uplink reports to central.
 - A test print goes through the print worker, between two receipts.
 - A drawer test opens the drawer only on a manager's (or technician's) PIN entered at the till,
   journalled as every opening is (a ``drawer_open`` record, reason ``test``); without one it is
-  refused, and the drawer stays shut.
+  refused, and the drawer stays shut, as it does when the PIN comes after the action expired.
 - A restart leaves the action running and the kiosk exits: systemd starts it again
   (``Restart=always``), and the new kiosk finds the action running and reports it done
   (``after_restart``). Any other action found running then was cut short, and fails.
@@ -22,15 +22,19 @@ from typing import Any
 import aiosqlite
 
 from appliance.drivers.printer import PrinterError
-from appliance.services.drawer import DrawerOpening, DrawerService
+from appliance.services.drawer import DrawerError, DrawerOpening, DrawerService
 from appliance.services.receipts import ReceiptService
 from appliance.store import remote_actions as store
 from appliance.store.remote_actions import StoredAction
 from bitagora_protocol.remote_action import KIOSK_KINDS
 
-__all__ = ["RemoteActionService", "StoredAction"]
+__all__ = ["ActionExpired", "RemoteActionService", "StoredAction"]
 
 log = logging.getLogger(__name__)
+
+
+class ActionExpired(DrawerError):
+    """The action's time ran out before it could be done."""
 
 
 class RemoteActionService:
@@ -67,7 +71,12 @@ class RemoteActionService:
 
     async def drawer_test(self, action: StoredAction, pin: str) -> DrawerOpening:
         """Open the drawer on ``pin`` (the service's rules: AuthError and the like leave the
-        action running, for another PIN or a refusal) and record the outcome."""
+        action running, for another PIN or a refusal) and record the outcome. A test whose
+        expiry passed while it waited for a PIN opens nothing: ``ActionExpired``."""
+        if self.clock() >= action.expires_at:
+            error = "expired before a manager approved it"
+            await store.finish(self.conn, action.id, "failed", {"error": error})
+            raise ActionExpired(f"central's drawer test {error}: nothing was opened")
         opening = await self.drawer.test(pin)
         approver = opening.record.body["approved_by"]["name"]
         result: dict[str, Any] = {
