@@ -35,6 +35,7 @@ from appliance.services.provisioning import ProvisionStatus
 from appliance.services.receipts import ReceiptService
 from appliance.services.recovery import Recovery
 from appliance.services.refunds import RefundService
+from appliance.services.remote_actions import RemoteActionService
 from appliance.services.sales import SalesService
 from appliance.services.shift import ShiftService
 from appliance.services.split import PaymentHooks, SplitTender
@@ -312,6 +313,7 @@ async def _build(
         light=ScreenLight(backlight),
         provisioning=DeviceProvisioning(settings.data_dir),
         printing=worker,
+        remote=RemoteActionService(conn, receipts, drawer),
         card=card,
         bitcoin=bitcoin,
     )

@@ -234,6 +234,9 @@ class UplinkSettings:
     # How often the configuration document is asked for (a 304 when unchanged): a change on
     # central reaches an online till within this many seconds.
     config_s: int = 30
+    # How often remote actions are asked for besides when a heartbeat's answer says some wait
+    # (docs/PROTOCOL.md 2.7): the fallback that picks up an action a lost answer left behind.
+    actions_s: int = 300
     backoff_min_s: int = 1
     backoff_max_s: int = 60
     # After a permanent refusal (a 4xx that retrying the same batch cannot change): the batch is
@@ -252,6 +255,8 @@ class UplinkSettings:
             raise ConfigError(f"uplink.heartbeat_s: must be at least 1, got {self.heartbeat_s}")
         if not 1 <= self.config_s <= 3600:
             raise ConfigError(f"uplink.config_s: must be 1..3600, got {self.config_s}")
+        if not 1 <= self.actions_s <= 3600:
+            raise ConfigError(f"uplink.actions_s: must be 1..3600, got {self.actions_s}")
         if self.refused_retry_s < 1:
             raise ConfigError(
                 f"uplink.refused_retry_s: must be at least 1, got {self.refused_retry_s}"

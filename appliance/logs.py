@@ -28,8 +28,11 @@ from typing import Any, TextIO
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # The kiosk's log file: 1 MiB, and 4 older ones (kiosk.log.1 … kiosk.log.4): at most 5 MiB.
+KIOSK_LOG = Path("logs") / "kiosk.log"  # under the data directory
 KIOSK_LOG_MAX_BYTES = 1024 * 1024
 KIOSK_LOG_BACKUPS = 4
+# A line read back for ops (remote actions, docs/OPERATIONS.md) is cut at this many characters.
+MAX_LINE_CHARS = 500
 
 # Libraries that log every request or internal step at INFO or DEBUG: at WARNING unless the
 # process runs with --verbose, and never below INFO (their DEBUG lines carry request payloads and
@@ -128,6 +131,27 @@ def log_to_stderr(verbose: bool, stream: TextIO | None = None) -> None:
     if logging.getLogger().handlers:
         return
     _install(logging.StreamHandler(sys.stderr if stream is None else stream), verbose)
+
+
+def kiosk_log(data_dir: Path) -> Path:
+    return data_dir / KIOSK_LOG
+
+
+def last_lines(path: Path, count: int) -> list[str]:
+    """The last ``count`` lines of the rotated log ``path`` (reaching into ``path.1`` … when
+    the current file holds fewer), oldest first, each cut at ``MAX_LINE_CHARS``. Blocking: call
+    it off the event loop."""
+    lines: list[str] = []
+    for index in range(KIOSK_LOG_BACKUPS + 1):
+        file = path if index == 0 else path.with_name(f"{path.name}.{index}")
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            break
+        lines = text.splitlines()[-(count - len(lines)) :] + lines
+        if len(lines) >= count:
+            break
+    return [line[:MAX_LINE_CHARS] for line in lines]
 
 
 def log_to_file(path: Path, verbose: bool) -> None:

@@ -9,8 +9,7 @@ A signed document is the JSON object ``{"document": D, "signature": S}``:
   (1, 2, 3… per merchant, +1 at every change), ``issued_at`` (RFC 3339 UTC, as journal ``at``),
   ``catalog`` (``{"currency", "sha256", "items"}``: the items in canonical form, by sku; ``sha256``
   as ``catalog.catalog_sha256`` computes it), ``settings`` and ``staff`` (no PIN, ever).
-- ``S`` is ``{"alg": "ed25519", "key": <64 hex public key>, "sha256": <64 hex>, "sig": <128 hex>}``
-  where ``sha256`` = SHA-256 of the canonical JSON of ``D`` and ``sig`` signs its 32 raw bytes.
+- ``S`` is central's signature over ``D`` (``central_signature``).
 
 ``verify`` checks the signature against the key the device pinned, then the document's shape
 (``read``), so a device never acts on a field it has not checked.
@@ -18,40 +17,29 @@ A signed document is the JSON object ``{"document": D, "signature": S}``:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bitagora_protocol import central_signature
 from bitagora_protocol.catalog import PRODUCT_KEYS, CatalogItem, catalog_sha256
-from bitagora_protocol.journal import canonical_json, public_key_bytes
+from bitagora_protocol.central_signature import SignedObjectError
+from bitagora_protocol.journal import canonical_json
 from bitagora_protocol.money import CURRENCY_EXPONENTS
 
 FORMAT = "bitagora-config/1"
-ALG = "ed25519"
 ROLES = frozenset({"cashier", "manager", "technician"})
 PAYMENT_METHODS = frozenset({"cash", "card", "lightning", "onchain"})
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX128 = re.compile(r"[0-9a-f]{128}")
 _BADGE = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
 _AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
-class DocumentError(ValueError):
+class DocumentError(SignedObjectError):
     """A signed document that cannot be taken: ``reason`` says why in words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class SignatureMismatch(DocumentError):
-    """Signed by another key than the pinned one, or the signature does not verify."""
 
 
 @dataclass(frozen=True)
@@ -88,21 +76,12 @@ class ConfigDocument:
 
 
 def document_sha256(document: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(document)).hexdigest()
+    return central_signature.object_sha256(document)
 
 
 def sign(key: Ed25519PrivateKey, document: Mapping[str, Any]) -> dict[str, Any]:
     """The signed form ``{"document", "signature"}`` of ``document``."""
-    digest = document_sha256(document)
-    return {
-        "document": dict(document),
-        "signature": {
-            "alg": ALG,
-            "key": public_key_bytes(key.public_key()).hex(),
-            "sha256": digest,
-            "sig": key.sign(bytes.fromhex(digest)).hex(),
-        },
-    }
+    return {"document": dict(document), "signature": central_signature.signature_of(key, document)}
 
 
 def encode(signed: Mapping[str, Any]) -> bytes:
@@ -112,40 +91,17 @@ def encode(signed: Mapping[str, Any]) -> bytes:
 
 def verify(data: bytes, pinned_key: bytes) -> ConfigDocument:
     """Check ``data`` (a signed document's bytes) against the pinned raw public key and read it.
-    Raises ``SignatureMismatch`` or ``DocumentError``."""
+    Raises ``SignatureMismatch`` or ``DocumentError`` (both ``SignedObjectError``)."""
     try:
         signed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise DocumentError(f"not UTF-8 JSON: {err}") from None
     if not isinstance(signed, dict) or set(signed) != {"document", "signature"}:
         raise DocumentError("not a signed document: expected exactly 'document' and 'signature'")
-    document, signature = signed["document"], signed["signature"]
+    document = signed["document"]
     if not isinstance(document, dict):
         raise DocumentError("'document' must be an object")
-    _keys(signature, "signature", {"alg", "key", "sha256", "sig"})
-    if signature["alg"] != ALG:
-        raise DocumentError(f"signature alg must be {ALG!r}")
-    key, sig = signature["key"], signature["sig"]
-    if not isinstance(key, str) or not _HEX64.fullmatch(key):
-        raise DocumentError("signature key must be 64 lowercase hex digits")
-    if not isinstance(sig, str) or not _HEX128.fullmatch(sig):
-        raise DocumentError("signature sig must be 128 lowercase hex digits")
-    if bytes.fromhex(key) != pinned_key:
-        raise SignatureMismatch(
-            f"signed by key {key[:16]}…, not central's pinned key {pinned_key.hex()[:16]}…"
-        )
-    try:
-        digest = document_sha256(document)
-    except ValueError as err:
-        raise DocumentError(f"document is not canonical JSON: {err}") from None
-    if signature["sha256"] != digest:
-        raise SignatureMismatch("signature sha256 is not the document's SHA-256")
-    try:
-        Ed25519PublicKey.from_public_bytes(pinned_key).verify(
-            bytes.fromhex(sig), bytes.fromhex(digest)
-        )
-    except (InvalidSignature, ValueError):
-        raise SignatureMismatch("signature does not verify with central's pinned key") from None
+    digest = central_signature.check(signed["signature"], document, pinned_key, "document")
     return read(document, digest)
 
 

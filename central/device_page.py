@@ -1,7 +1,8 @@
 """One device's page for ops (``/devices/{device_id}``): its heartbeats charted, the last raw
 heartbeat, the journal record by record with each record's verification, quarantined batches,
 the fork explained (what central holds against what the device sent at the fork's seq), the
-lifecycle forms (central/device_lifecycle.py) and every action ops took on it."""
+lifecycle forms (central/device_lifecycle.py), the remote actions (central/remote_actions.py: a
+form each, and each one's state and result) and every action ops took on it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from central import device_history
+from bitagora_protocol import remote_action
+from central import device_history, remote_actions
 from central.charts import step_chart
 from central.context import central
 from central.device_lifecycle import NOTES
@@ -60,6 +62,7 @@ async def device_page(request: Request, who: Principal) -> Response:
     device_id = request.path_params["device_id"]
     ctx = central(request)
     number = _page_number(request)
+    await remote_actions.expire_overdue(ctx.pool, ctx.now())  # the states shown are current
     async with as_user(ctx.pool, who.claims) as conn:
         device = await conn.fetchrow(
             "SELECT d.*, m.name AS merchant FROM devices d JOIN merchants m"
@@ -84,6 +87,7 @@ async def device_page(request: Request, who: Principal) -> Response:
             " WHERE device_id = $1 ORDER BY id DESC",
             device_id,
         )
+        remote = await remote_actions.of_device(conn, device_id)
     raw = json.loads(device["last_heartbeat"]) if device["last_heartbeat"] else {}
     now = ctx.now()
     return templates.TemplateResponse(
@@ -109,7 +113,11 @@ async def device_page(request: Request, who: Principal) -> Response:
             "held_at_fork": held_at_fork,
             "received_at_fork": _received_at_fork(list(batches), device["fork_seq"]),
             "actions": actions,
-            "note": NOTES.get(request.query_params.get("done", ""), ""),
+            "remote": remote,
+            "remote_labels": remote_actions.LABELS,
+            "max_log_lines": remote_action.MAX_LOG_LINES,
+            "default_log_lines": remote_action.DEFAULT_LOG_LINES,
+            "note": {**NOTES, **remote_actions.NOTES}.get(request.query_params.get("done", ""), ""),
             "merchants": merchants,
             "now": now,
         },

@@ -6,7 +6,8 @@ Body ``{"version", "uptime_s", "backlog", "oldest_unsent_age_s" (int or null), "
 permanent refusal the device reports, shown to ops); further fields (drawer, nfc, disk, ...)
 are kept as part of the last heartbeat. Every value must be one PostgreSQL and any verifier can
 hold (``bitagora_protocol.strict_json``, floats allowed), else 400 ``invalid_value``; a head whose
-signature fails is 422 ``invalid_head``. Answer ``{"held_seq": N, "server_time": unix}``.
+signature fails is 422 ``invalid_head``. Answer ``{"held_seq": N, "server_time": unix}``, with
+``"actions": true`` when remote actions are queued for the device (central/remote_actions.py).
 """
 
 from __future__ import annotations
@@ -123,15 +124,19 @@ async def heartbeat(request: Request) -> JSONResponse:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome=err.error)
         raise
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="heartbeat", outcome="ok")
-    return JSONResponse({"held_seq": device["held_seq"], "server_time": int(now.timestamp())})
+    answer = {"held_seq": device["held_seq"], "server_time": int(now.timestamp())}
+    if device["actions"]:
+        answer["actions"] = True  # remote actions wait: the device fetches them at once
+    return JSONResponse(answer)
 
 
 async def _record(
     ctx: Central, signed: Signed, beat: dict[str, Any], now: datetime
 ) -> asyncpg.Record:
     """Take the nonce, store the beat, add it to the history and return the device's row as
-    the alert rules read it, with the seq central holds: one statement, one round trip. The
-    update happens only if the nonce was new."""
+    the alert rules read it, with the seq central holds and whether remote actions wait for
+    it (queued, not expired): one statement, one round trip. The update happens only if the
+    nonce was new."""
     head: ChainHead | None = beat["head"]
     server_time = int(now.timestamp())
     device: asyncpg.Record | None = await ctx.pool.fetchrow(
@@ -142,7 +147,9 @@ async def _record(
         " head_seq = coalesce($13, head_seq), head_hash = coalesce($14, head_hash),"
         " head_sig = coalesce($15, head_sig), heartbeat_s = coalesce($18, heartbeat_s)"
         " WHERE device_id = $1 AND EXISTS (SELECT FROM fresh)"
-        f" RETURNING d.held_seq, {alerts.DEVICE_COLUMNS}), {device_history.KEEPING}"
+        " RETURNING d.held_seq, EXISTS (SELECT FROM remote_actions r WHERE r.device_id = $1"
+        " AND r.state = 'queued' AND r.expires_at > $2) AS actions,"
+        f" {alerts.DEVICE_COLUMNS}), {device_history.KEEPING}"
         " SELECT * FROM updated",
         signed.device.device_id,
         now,

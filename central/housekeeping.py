@@ -5,6 +5,8 @@ Every central process runs it (``--workers`` and instances alike): each round is
 - ``request_nonces``: a nonce is kept until its signature leaves the time window (device_auth).
 - ``enrollment_codes``: a code, used or not, is deleted ``CODE_KEPT_AFTER_EXPIRY`` after it
   expires (the device it enrolled keeps its own row; an expired code can no longer be used).
+- ``remote_actions``: not pruned (each is a line of the device's history), but one not
+  delivered or answered in time is expired (central/remote_actions.py).
 Login attempts are forgotten by the throttle itself; quarantined batches are capped per device
 (central/quarantine.py).
 """
@@ -19,6 +21,7 @@ import asyncpg
 
 from central.context import Central
 from central.device_auth import prune_nonces
+from central.remote_actions import expire_overdue
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,11 @@ async def prune_enrollment_codes(pool: asyncpg.Pool, now: datetime) -> int:
 async def prune_forever(ctx: Central, interval_s: float) -> None:
     """The lifespan's pruning task; it runs until cancelled."""
     while True:
-        for name, prune in (("nonces", prune_nonces), ("enrollment codes", prune_enrollment_codes)):
+        for name, prune in (
+            ("nonces", prune_nonces),
+            ("enrollment codes", prune_enrollment_codes),
+            ("remote actions", expire_overdue),
+        ):
             try:
                 removed = await prune(ctx.pool, ctx.now())
                 if removed:

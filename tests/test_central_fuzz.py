@@ -145,3 +145,4 @@ async def test_no_server_error_and_no_hang_unsigned_or_signed(
     assert 200 in statuses["POST /api/v1/heartbeat"] and 400 in statuses["POST /api/v1/heartbeat"]
     assert {200, 400} <= statuses["POST /api/v1/journal"]
     assert 200 in statuses["GET /api/v1/config"]
+    assert 200 in statuses["GET /api/v1/actions"]

@@ -17,6 +17,7 @@ from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import Till
 from appliance.tui.app import KioskApp
+from appliance.tui.remote import POLL_S
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.sell import SellScreen
@@ -50,17 +51,20 @@ async def kiosk(
     next_customer_after_s: float | None = None,
     quiet_gc: bool = False,
     size: tuple[int, int] = SIZE,
+    remote_poll_s: float = POLL_S,
 ) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
     """The kiosk app headless in ``size`` cells, catalog loaded and its first page on the grid,
     unlocked with ``pin`` (None: left locked).
 
     Keys are timed by ``clock``: a StepClock makes every key as fast as a scanner's; bump
-    ``clock.now`` between keys to type like a person."""
+    ``clock.now`` between keys to type like a person. ``remote_poll_s``: how often central's
+    remote actions are looked for."""
     app = KioskApp(
         till,
         clock=clock or StepClock(),
         next_customer_after_s=next_customer_after_s,
         quiet_gc=quiet_gc,
+        remote_poll_s=remote_poll_s,
     )
     async with app.run_test(size=size) as pilot:
         # The grid's first page is read in a worker after the categories: on a busy machine it

@@ -9,7 +9,7 @@ from typing import Any
 
 from appliance.cli.common import Subparsers, add_device_options, fail, settings
 from appliance.cli.plugins import DEV_TOOLS, find_seed
-from appliance.logs import log_to_file
+from appliance.logs import kiosk_log, log_to_file
 
 
 def register(sub: Subparsers) -> None:
@@ -33,7 +33,7 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
         if seed is None:
             return fail(f"--seed-demo: the demo catalog is a development tool, {DEV_TOOLS}")
     device = settings(args)
-    log_to_file(device.data_dir / "logs" / "kiosk.log", args.verbose)
+    log_to_file(kiosk_log(device.data_dir), args.verbose)
     try:
         return asyncio.run(run_kiosk(device, seed=seed))
     except StoreBusy as err:

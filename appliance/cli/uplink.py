@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from appliance.cli.common import Subparsers, add_device_options, fail, settings
 
@@ -42,4 +43,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def cmd_uplink(args: argparse.Namespace) -> int:
     from appliance.uplink.service import run_daemon
 
-    return asyncio.run(run_daemon(settings(args)))
+    device = settings(args)
+    # The doctor a remote action runs is a child process: it must read these same settings.
+    for option, variable in (("config", "BITAGORA_CONFIG"), ("data_dir", "BITAGORA_DATA_DIR")):
+        if getattr(args, option, None) is not None:
+            os.environ[variable] = str(getattr(args, option).resolve())
+    return asyncio.run(run_daemon(device))

@@ -211,6 +211,8 @@ class PrintWorker:
         self._changed = asyncio.Condition()
         self._outcomes: dict[int, str | None] = {}  # journal seq -> None (printed) or error
         self._reported: dict[str, Any] | None = None
+        # One job on the printer at a time: the queue's receipts and a one-off test page.
+        self._printer_busy = asyncio.Lock()
 
     # -- owner's side ------------------------------------------------------------------------
 
@@ -259,6 +261,20 @@ class PrintWorker:
         """Wait until no receipt is waiting (tests, benchmarks, shutdown of a demo)."""
         await self.wait_for(lambda state: state.waiting == 0, timeout)
 
+    async def print_test_page(self) -> PrinterStatus:
+        """The technician's test page (a remote test print), between two receipts of the queue,
+        never inside one; PrinterError if it did not print. The status is reported as a
+        receipt's is. It is no journal record, so no row of the queue: the remote action that
+        asked for it is what persists (store/remote_actions.py)."""
+        async with self._printer_busy:
+            try:
+                status = await self.printer.print_test_page()
+            except PrinterError as err:
+                await self._report(None, err)
+                raise
+        await self._report(status)
+        return status
+
     # -- the worker ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -275,7 +291,8 @@ class PrintWorker:
                     continue
                 try:
                     await print_queue.mark_sending(conn, job.job_id)
-                    status = await self._print(conn, job)
+                    async with self._printer_busy:
+                        status = await self._print(conn, job)
                 except PrinterError as err:
                     await self._failed(conn, job, err)
                     await self._until_ready(conn, delay)

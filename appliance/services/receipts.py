@@ -97,6 +97,11 @@ class ReceiptService:
         """Print a report at once, outside the queue (an X); PrinterError if not."""
         await self.printer.print_report(printout)
 
+    async def print_test_page(self) -> PrinterStatus:
+        """The printer's test page, through the print worker (never inside a receipt);
+        PrinterError if not."""
+        return await self.worker.print_test_page()
+
     async def printer_status(self) -> PrinterStatus | None:
         from appliance.drivers.printer import PrinterError
 

@@ -2,8 +2,9 @@
 
 Each job is its own service with public methods only: ``access`` (unlock, lockouts, approvals,
 training), ``staff`` (people added, PINs, deactivated), ``sales`` (catalog, carts, cash and card
-sales), ``drawer``, ``receipts``, ``shifts``, ``refunds``, ``split`` (split tender) and
-``recovery`` (payments a restart left unsettled). Device and payment events arrive on ``bus``;
+sales), ``drawer``, ``receipts``, ``shifts``, ``refunds``, ``split`` (split tender),
+``recovery`` (payments a restart left unsettled) and ``remote`` (what central asks of the
+kiosk). Device and payment events arrive on ``bus``;
 ``capabilities`` says which devices and payment methods this till has. Screens call these
 services and never touch the database or a device directly, so every rule lives here and holds
 whichever UI drives it.
@@ -30,6 +31,7 @@ from appliance.services.provisioning import Provisioning, ProvisionStatus
 from appliance.services.receipts import NothingToReprint, ReceiptService
 from appliance.services.recovery import Recovery
 from appliance.services.refunds import RefundService
+from appliance.services.remote_actions import RemoteActionService
 from appliance.services.sales import SaleResult, SalesService
 from appliance.services.shift import ShiftService
 from appliance.services.split import SplitTender
@@ -117,6 +119,7 @@ class Till:
     light: ScreenLight
     provisioning: Provisioning
     printing: PrintWorker
+    remote: RemoteActionService
     card: CardPayments | None = None
     bitcoin: BitcoinPayments | None = None
     # Set by the composition root: closes everything it opened, in reverse order.

@@ -30,7 +30,8 @@ from appliance.store import staff as staff_store
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 from appliance.store.staff import Staff
-from bitagora_protocol.config_document import ConfigDocument, DocumentError, verify
+from bitagora_protocol.central_signature import SignedObjectError
+from bitagora_protocol.config_document import ConfigDocument, verify
 
 STATE_CENTRAL_KEY = "central_key"  # pinned at enrollment
 STATE_MERCHANT_ID = "merchant_id"
@@ -78,7 +79,7 @@ async def apply_signed(
         )
     try:
         document = await asyncio.to_thread(verify, data, bytes.fromhex(states[STATE_CENTRAL_KEY]))
-    except DocumentError as err:
+    except SignedObjectError as err:
         raise Refused(f"{type(err).__name__}: {err.reason}") from None
     merchant = states.get(STATE_MERCHANT_ID)
     if merchant is not None and document.merchant_id != int(merchant):

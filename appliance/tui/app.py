@@ -8,7 +8,8 @@ card one (Stripe Terminal reader), "Split" the split payment one (which pushes t
 bitcoin ones for a part), and a finished sale the sale-done modal; after an unlock, a split sale
 a restart left unfinished comes back; "No sale" pushes the manager-PIN modal that opens the
 drawer; "Menu" the manager menu (shift, refunds, void), whose approvals take badge taps as the
-lock screen does; the search bar's "Keys" the on-screen keyboard. When the device's
+lock screen does; the search bar's "Keys" the on-screen keyboard. Between sales, central's remote
+actions are taken (tui/remote.py; a drawer test pushes its manager-PIN modal). When the device's
 provisioning failed, the technician screen shows over the lock screen at start, with a way to
 retry. With
 ``[touch] device`` set the app also reads the touchscreen (taps become clicks, tui/touch.py);
@@ -53,6 +54,7 @@ from appliance.services.printing import PrinterChanged
 from appliance.services.till import DrawerOpening, ProvisionStatus, SaleResult, Staff, Till
 from appliance.tui.blank import Blanker
 from appliance.tui.bridge import Bridge, BusEvent
+from appliance.tui.remote import POLL_S, RemoteActionPoller
 from appliance.tui.scan import Clock
 from appliance.tui.screens.approval import ApprovalScreen
 from appliance.tui.screens.last_sale import LastSaleScreen
@@ -97,12 +99,14 @@ class KioskApp(App[None]):
         next_customer_after_s: float | None = NEXT_CUSTOMER_AFTER_S,
         quiet_gc: bool = False,
         provisioning: ProvisionStatus | None = None,
+        remote_poll_s: float = POLL_S,
     ) -> None:
         """``clock`` times key bursts (scanner or person); ``next_customer_after_s`` closes the
         sale-done view by itself (None: only by a tap). ``quiet_gc``: the kiosk's garbage
         collection policy (the process-wide settings are left alone for tests).
         ``provisioning``: the last provisioning's status; a failed one shows the technician
-        screen at start."""
+        screen at start. ``remote_poll_s``: how often central's remote actions are looked for
+        (tui/remote.py)."""
         super().__init__()
         self.till = till
         self.clock = clock
@@ -116,6 +120,7 @@ class KioskApp(App[None]):
         self.quiet_gc = quiet_gc
         self.provisioning = provisioning
         self._recovery_shown = False  # what the till settled at start, told at the first unlock
+        self.remote = RemoteActionPoller(self, remote_poll_s)
 
     async def on_mount(self) -> None:
         await self.push_screen(self.sell)
@@ -126,6 +131,7 @@ class KioskApp(App[None]):
         # The app reads the scanner, the NFC reader and the touchscreen for as long as it runs.
         self.till.inputs.start()
         self.blanker.start()
+        self.remote.start()
         # Below the smallest panel, every screen (modals too) says so instead of showing half of
         # itself, at start and whenever the console's size changes (widgets/too_small.py).
         self.screen_change_signal.subscribe(self, lambda _: self._fit())

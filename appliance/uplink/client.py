@@ -1,5 +1,5 @@
-"""The device's HTTP client for central: enrollment, signed journal pushes, heartbeats and the
-configuration document (a conditional GET).
+"""The device's HTTP client for central: enrollment, signed journal pushes, heartbeats, the
+configuration document (a conditional GET) and remote actions (fetched, results posted).
 
 Every answer other than success becomes an exception of a small hierarchy, so the daemon decides
 what to do from the type alone:
@@ -42,6 +42,7 @@ JOURNAL_PATH = "/api/v1/journal"
 HEARTBEAT_PATH = "/api/v1/heartbeat"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 CONFIG_PATH = "/api/v1/config"
+ACTIONS_PATH = "/api/v1/actions"
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,8 @@ class CentralClient:
         # central's time minus ours, learned from a clock_skew answer; kept for later requests.
         self.clock_offset_s = 0.0
         self.last_server_time: int | None = None
+        # The last heartbeat's answer said remote actions wait for this device.
+        self.actions_waiting = False
 
     def now(self) -> float:
         """Our best idea of central's clock (seconds since the epoch)."""
@@ -317,7 +320,26 @@ class CentralClient:
         server_time = _optional_int(data, "server_time")
         if server_time is not None:
             self.last_server_time = server_time
+        self.actions_waiting = data.get("actions") is True
         return _int_field(data, "held_seq", response.status_code)
+
+    async def fetch_actions(self) -> list[Any]:
+        """The signed remote actions central holds for this device (each still to verify)."""
+        response = await self._signed("GET", ACTIONS_PATH, b"", {}, ok=(200,))
+        actions = _payload(response).get("actions")
+        if not isinstance(actions, list):
+            raise Rejected(response.status_code, "bad_response", {"reason": "no actions list"})
+        return actions
+
+    async def post_action_result(
+        self, action_id: int, state: str, result: Mapping[str, Any]
+    ) -> str:
+        """Report what became of an action; return the state central holds for it (a repeated
+        report is answered with the first one's)."""
+        path = f"{ACTIONS_PATH}/{action_id}/result"
+        response = await self._signed_post(path, {"state": state, "result": result})
+        held = _payload(response).get("state")
+        return held if isinstance(held, str) else state
 
     async def fetch_config(self, etag: str | None) -> FetchedConfig | None:
         """The configuration document, or None when central answers 304 (``etag`` is still

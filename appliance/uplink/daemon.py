@@ -21,6 +21,8 @@ Rules (docs/PROTOCOL.md section 2):
   ``Retry-After``.
 - New records are noticed by polling the outbox (one indexed ``min(seq)`` query), so the kiosk
   never waits on the uplink and needs no channel to it.
+- Remote actions (docs/PROTOCOL.md 2.7) are fetched, run or stored for the kiosk, and reported
+  by ``uplink.actions.ActionRunner``; a heartbeat whose answer says some wait wakes it.
 - The configuration document (docs/PROTOCOL.md 2.6) is asked for at start, every
   ``uplink.config_s`` and as soon as central answers again after an outage, with the ETag of the
   one applied (304 when unchanged); a new one is applied by ``store.config_documents``. A refused
@@ -46,6 +48,7 @@ from appliance.config import Settings
 from appliance.store import config_documents, journal, outbox
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.uplink.actions import ActionRunner
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import (
     AuthRejected,
@@ -190,6 +193,7 @@ class Uplink:
         # A permanent refusal of the batch at the head of the outbox, and when it came (unix s).
         self.refused: Rejected | None = None
         self.refused_since: int | None = None
+        self.actions = ActionRunner(settings, conn, identity, client)
 
     # -- pushing ---------------------------------------------------------------------------
 
@@ -537,11 +541,13 @@ class Uplink:
             tasks.create_task(self._push_loop(stop), name="uplink-push")
             tasks.create_task(self._heartbeat_loop(stop), name="uplink-heartbeat")
             tasks.create_task(self._config_loop(stop), name="uplink-config")
+            tasks.create_task(self.actions.run(stop), name="uplink-actions")
 
     async def _relay_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
         self._config_wake.set()
+        self.actions.wake()
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         if not stop.is_set():
@@ -639,6 +645,8 @@ class Uplink:
                 log.exception("heartbeat failed unexpectedly")
             else:
                 log.debug("heartbeat held_seq=%d", held, extra={"event": "heartbeat"})
+                if self.client.actions_waiting:
+                    self.actions.wake()
                 if self._waiting_for_central:
                     # Central answers again: push now rather than at the end of the backoff,
                     # and ask for the configuration that may have changed meanwhile.
