@@ -461,7 +461,9 @@ async def test_a_50000_product_document_goes_down_compressed(
         imported = await import_on_central(central_db_url, big_csv(50_000))
         import_s = time.perf_counter() - started
         assert imported.products == 50_000
-        async with uplink_for(device, central.base_url) as (uplink, http):
+        # Central builds and signs the document on the first fetch: 2-8 s here, more on a
+        # machine running other suites; the figures are printed, not asserted.
+        async with uplink_for(device, central.base_url, http_timeout_s=60) as (uplink, http):
             started = time.perf_counter()
             fetched = await uplink.client.fetch_config(None)
             first_fetch_s = time.perf_counter() - started

@@ -115,9 +115,13 @@ def fast_backoff() -> Backoff:
 
 @asynccontextmanager
 async def uplink_for(
-    device: Device, central_url: str, backoff: Backoff | None = None, **uplink: Any
+    device: Device,
+    central_url: str,
+    backoff: Backoff | None = None,
+    http_timeout_s: float = 10,
+    **uplink: Any,
 ) -> AsyncIterator[tuple[Uplink, httpx.AsyncClient]]:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=http_timeout_s) as http:
         client = CentralClient(central_url, device.identity, http)
         yield (
             Uplink(
