@@ -16,6 +16,7 @@ from central.alert_rules import DEFAULTS, KINDS
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
+from central.i18n import N_, _
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
@@ -23,6 +24,7 @@ from central.web_auth import Principal, page
 PAGE = 500
 MAX_THRESHOLD = 10**9
 STATES = ("open", "resolved", "all")
+STATE_NAMES = {"open": N_("open"), "resolved": N_("resolved"), "all": N_("all")}
 
 
 @page(ops_only=True)
@@ -43,6 +45,7 @@ async def alerts_page(request: Request, who: Principal) -> Response:
             "state": state,
             "kind": kind or "",
             "states": STATES,
+            "state_names": {state: _(name) for state, name in STATE_NAMES.items()},
             "kinds": KINDS,
             "limit": PAGE,
             "now": ctx.now(),

@@ -17,6 +17,7 @@ from central.charts import step_chart
 from central.context import central
 from central.device_lifecycle import NOTES
 from central.device_status import status_of
+from central.i18n import _
 from central.journal_view import PAGE_SIZE, journal_page
 from central.templating import templates
 from central.tenancy import as_user
@@ -109,7 +110,9 @@ async def device_page(request: Request, who: Principal) -> Response:
             "held_at_fork": held_at_fork,
             "received_at_fork": _received_at_fork(list(batches), device["fork_seq"]),
             "actions": actions,
-            "note": NOTES.get(request.query_params.get("done", ""), ""),
+            "note": _(NOTES[done])
+            if (done := request.query_params.get("done", "")) in NOTES
+            else "",
             "merchants": merchants,
             "now": now,
         },
