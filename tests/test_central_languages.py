@@ -1,7 +1,8 @@
 """Central's pages in the user's language, over real HTTP on a real central and PostgreSQL: the
 browser's Accept-Language first, the user's own setting (Account page, ops' Users page, the
 command line) over it; amounts and dates as the page's language writes them in the merchant's
-country; the sales CSV's header row in the user's language."""
+country; the sales CSV's header row in the user's language. And once in a real Chromium set to
+Spanish (tests/browser_helpers.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import TYPE_CHECKING
 import asyncpg
 import httpx
 import pytest
+from browser_helpers import chromium_page
 from central_helpers import bitagora_central, log_in, post_form
+from playwright.async_api import expect
 from test_central_sales_reports import sale
 from test_downlink import HEADER
 
@@ -104,6 +107,38 @@ async def test_pages_follow_the_browsers_language(
     assert page.status_code == 200
     assert f'<html lang="{lang}">' in page.text
     assert heading in page.text and amount in page.text
+
+
+async def test_a_spanish_browser_gets_spanish_pages_and_euros_as_spain_writes_them(
+    tienda: Tienda,
+) -> None:
+    async with chromium_page(tienda.server.base_url, locale="es-ES") as page:
+        await page.goto("/login")
+        await page.get_by_label("Correo electrónico (o nombre de usuario)").fill(OWNER)
+        await page.get_by_label("Contraseña").fill(PASSWORD)
+        await page.get_by_role("button", name="Iniciar sesión").click()
+        await expect(page.get_by_role("heading", name="Tienda Ñandú")).to_be_visible()
+        await expect(page.locator("tbody td").last).to_have_text(f"1 venta, 1.234,56{NBSP}€")
+
+        await page.get_by_role("link", name="Productos").click()
+        row = page.get_by_role("row").filter(has_text="Ñandú de peluche")
+        await expect(row).to_contain_text(f"1.234,56{NBSP}€")
+        await expect(row.get_by_role("button", name="Desactivar ñandu")).to_be_visible()
+
+        await page.get_by_role("link", name="Ventas").click()
+        days = page.locator("section#days")
+        await expect(days.get_by_role("heading", name="Ventas por día")).to_be_visible()
+        await expect(days.get_by_role("columnheader", name="Devoluciones")).to_be_visible()
+        await expect(days.get_by_role("row").nth(1)).to_contain_text(f"1.234,56{NBSP}€")
+
+        # Her own choice, on the Account page, wins over the browser's Spanish.
+        await page.get_by_role("link", name=OWNER).click()
+        await page.get_by_label("Idioma de estas páginas").select_option("pt_PT")
+        await page.get_by_role("button", name="Guardar").click()
+        await expect(page.get_by_role("status")).to_have_text("Guardado.")
+        await page.get_by_role("link", name="Vendas").click()
+        await expect(page.get_by_role("heading", name="Vendas por dia")).to_be_visible()
+        assert await page.get_attribute("html", "lang") == "pt-PT"
 
 
 async def test_the_users_own_language_wins_over_the_browsers(
