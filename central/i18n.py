@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from babel import Locale, localedata
-from babel.core import UnknownLocaleError, negotiate_locale
+from babel.core import negotiate_locale
 from babel.dates import format_datetime
 from babel.support import NullTranslations, Translations
 from starlette.datastructures import Headers
@@ -128,7 +128,7 @@ async def merchant_locale(conn: asyncpg.Connection, merchant_id: int) -> str:
 def money(minor: int, currency: str, locale: str) -> str:
     try:
         return Money(minor, currency).localized(locale)
-    except (MoneyError, UnknownLocaleError, ValueError):
+    except MoneyError:
         # A currency this build has no exponent for: minor units plainly.
         return _("%(minor)s %(currency)s (minor units)") % {"minor": minor, "currency": currency}
 

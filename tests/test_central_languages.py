@@ -261,3 +261,19 @@ def test_the_language_is_the_users_then_the_browsers_then_english(
     setting: str | None, header: str, chosen: str
 ) -> None:
     assert i18n.negotiate(setting, header) == chosen
+
+
+async def test_ops_pages_speak_the_browsers_language(central_server: CentralTestServer) -> None:
+    headers = {"Accept-Language": "es-ES,es;q=0.9"}
+    async with httpx.AsyncClient(
+        base_url=central_server.base_url, timeout=30, headers=headers
+    ) as http:
+        assert (await log_in(http, "admin", central_server.ops_password)).status_code == 303
+        fleet = await http.get("/")
+        alerts = await http.get("/alerts")
+        audit = await http.get("/audit")
+    assert "<h1>Dispositivos</h1>" in fleet.text
+    assert "Aún no hay ningún dispositivo registrado." in fleet.text
+    assert "<h1>Alertas</h1>" in alerts.text and "0 alertas, las abiertas primero." in alerts.text
+    assert "<h1>Registro de auditoría</h1>" in audit.text
+    assert "Iniciar sesión" not in audit.text and "Cerrar sesión" in audit.text
