@@ -8,7 +8,7 @@ return only the rows of the user's merchant.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +22,15 @@ from central.web_auth import Principal, page
 
 # A device heartbeats every 30 s by default: three missed ones and it is shown offline.
 ONLINE_WITHIN = timedelta(seconds=90)
+
+
+def _signed_at(text: str, locale: str, zone: str) -> str:
+    """A moment a device signed (ISO 8601, on its own clock) as the page writes dates; as the
+    device wrote it if it is not one."""
+    try:
+        return i18n.when(datetime.fromisoformat(text), locale, zone)
+    except ValueError:
+        return text
 
 
 @page(ops_only=False)
@@ -59,7 +68,9 @@ async def merchant_page(request: Request, who: Principal) -> Response:
             "last_seen": i18n.when(d["last_seen_at"], locale, zone)
             if d["last_seen_at"]
             else _("never"),
-            "last_sale": d["last_sale_at"] or _("none yet"),
+            "last_sale": _signed_at(d["last_sale_at"], locale, zone)
+            if d["last_sale_at"]
+            else _("none yet"),
             "totals": totals.get(d["device_id"], []),
         }
         for d in devices

@@ -11,10 +11,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
+from babel.dates import format_datetime
 from browser_helpers import chromium_page
 from central_helpers import bitagora_central, log_in, post_form
 from playwright.async_api import expect
@@ -37,6 +39,7 @@ NBSP = "\xa0"  # CLDR puts a no-break space between the amount and its sign
 class Tienda:
     server: CentralTestServer
     merchant: int
+    sold_at: datetime  # when its till signed its one sale
 
 
 async def a_shop(
@@ -73,9 +76,10 @@ async def tienda(
         code = await central_server.make_code("Tienda Ñandú")
         assert (await till.enroll(http, code)).status_code == 201
         body = sale("s-1", [("ñandu", "Ñandú de peluche", 1, 123456)], [("cash", 123456)])
-        till.seal("sale", body, at=datetime.now(UTC).isoformat())
+        sold_at = datetime.now(UTC).replace(microsecond=0)
+        till.seal("sale", body, at=sold_at.isoformat())
         assert (await till.push(http)).status_code == 200
-    yield Tienda(central_server, merchant)
+    yield Tienda(central_server, merchant, sold_at)
 
 
 @asynccontextmanager
@@ -139,6 +143,22 @@ async def test_a_spanish_browser_gets_spanish_pages_and_euros_as_spain_writes_th
         await page.get_by_role("link", name="Vendas").click()
         await expect(page.get_by_role("heading", name="Vendas por dia")).to_be_visible()
         assert await page.get_attribute("html", "lang") == "pt-PT"
+
+
+async def test_the_merchants_page_writes_times_on_the_shops_clock_in_its_language(
+    tienda: Tienda, db: asyncpg.Connection
+) -> None:
+    await db.execute(
+        "UPDATE merchants SET timezone = 'America/Mexico_City' WHERE id = $1", tienda.merchant
+    )
+    async with browser(tienda.server, "es") as http:
+        page = await http.get("/merchant")
+    shop_time = format_datetime(
+        tienda.sold_at, "medium", tzinfo=ZoneInfo("America/Mexico_City"), locale="es_ES"
+    )
+    assert f"<td>{shop_time}</td>" in page.text  # the last sale, as Spain writes dates
+    assert tienda.sold_at.isoformat() not in page.text
+    assert f"1 venta, 1.234,56{NBSP}€" in page.text and "<td>sin conexión</td>" in page.text
 
 
 async def test_the_users_own_language_wins_over_the_browsers(
