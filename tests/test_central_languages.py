@@ -292,8 +292,10 @@ async def test_ops_pages_speak_the_browsers_language(central_server: CentralTest
         fleet = await http.get("/")
         alerts = await http.get("/alerts")
         audit = await http.get("/audit")
+        thresholds = await http.get("/alerts/thresholds")
     assert "<h1>Dispositivos</h1>" in fleet.text
     assert "Aún no hay ningún dispositivo registrado." in fleet.text
     assert "<h1>Alertas</h1>" in alerts.text and "0 alertas, las abiertas primero." in alerts.text
     assert "<h1>Registro de auditoría</h1>" in audit.text
     assert "Iniciar sesión" not in audit.text and "Cerrar sesión" in audit.text
+    assert "<h1>Umbrales de alerta</h1>" in thresholds.text and "Fijar un umbral" in thresholds.text
