@@ -299,3 +299,25 @@ async def test_ops_pages_speak_the_browsers_language(central_server: CentralTest
     assert "<h1>Registro de auditoría</h1>" in audit.text
     assert "Iniciar sesión" not in audit.text and "Cerrar sesión" in audit.text
     assert "<h1>Umbrales de alerta</h1>" in thresholds.text and "Fijar un umbral" in thresholds.text
+
+
+async def test_the_owner_sets_the_shops_country_and_its_pages_write_money_as_it_does(
+    central_server: CentralTestServer, db: asyncpg.Connection
+) -> None:
+    merchant = await a_shop(db, "Tacos", currency="MXN", country="ES", language="es")
+    async with browser(central_server, None) as http:
+        assert f"1.234,56{NBSP}MXN" in (await http.get("/merchant/products")).text
+        settings = {"currency": "MXN", "methods": "cash", "timezone": "America/Mexico_City"}
+        refused = await post_form(
+            http, "/merchant/settings", "/merchant/settings", **settings, country="México"
+        )
+        assert refused.status_code == 400
+        assert "país: &#39;MÉXICO&#39; no es un código de país de dos letras (ES)" in refused.text
+        saved = await post_form(
+            http, "/merchant/settings", "/merchant/settings", **settings, country="mx"
+        )
+        assert saved.status_code == 303
+        assert "$1,234.56" in (await http.get("/merchant/products")).text
+    assert await db.fetchval("SELECT country FROM merchants WHERE id = $1", merchant) == "MX"
+    target = await db.fetchval("SELECT target FROM audit_log WHERE action = 'settings.save'")
+    assert target.endswith(": MXN, MX, America/Mexico_City")
