@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -27,12 +27,21 @@ from central.i18n import N_, _
 
 ColumnKind = Literal["text", "count", "money"]
 CURRENCY = N_("Currency")  # the column whose code each row's money is in
+# The payment methods (bitagora_protocol.config_document.PAYMENT_METHODS), as pages name them.
+METHOD_NAMES = {
+    "cash": N_("cash"),
+    "card": N_("card"),
+    "onchain": N_("bitcoin (on-chain)"),
+    "lightning": N_("bitcoin (Lightning)"),
+}
 
 
 @dataclass(frozen=True)
 class Column:
     header: str  # English, as the catalog's msgid; ``Report.headers`` translates
     kind: ColumnKind = "text"
+    # Codes a page shows by their names (translated); the CSV keeps the codes, which are data.
+    names: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class Report:
         at = self.currency_at()
         return [
             [
-                _shown(value, column.kind, row[at], locale)
+                _shown(value, column, row[at], locale)
                 for value, column in zip(row, self.columns, strict=True)
             ]
             for row in self.rows
@@ -77,11 +86,13 @@ class Report:
         return out.getvalue()
 
 
-def _shown(value: Any, kind: ColumnKind, currency: str, locale: str) -> str:
-    if kind == "money":
+def _shown(value: Any, column: Column, currency: str, locale: str) -> str:
+    if column.kind == "money":
         return i18n.money(value, currency, locale)
-    if kind == "count":
+    if column.kind == "count":
         return format_decimal(value, locale=locale)
+    if column.names and value in column.names:
+        return _(column.names[value])
     return str(value)
 
 
@@ -176,7 +187,7 @@ by_method = ReportQuery(
     "methods",
     N_("Sales by payment method"),
     (
-        Column(N_("Method")),
+        Column(N_("Method"), names=METHOD_NAMES),
         Column(CURRENCY),
         Column(N_("Taken"), "money"),
         Column(N_("Given back"), "money"),

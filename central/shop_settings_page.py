@@ -23,7 +23,8 @@ from central import merchant_catalog
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
-from central.i18n import N_, _
+from central.i18n import _
+from central.sales_reports import METHOD_NAMES
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, merchant_page
@@ -31,13 +32,6 @@ from central.web_auth import Principal, merchant_page
 TIMEZONES = sorted(available_timezones())
 MAX_LINES = 8
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-# The payment methods (bitagora_protocol.config_document.PAYMENT_METHODS), as the page names them.
-METHOD_NAMES = {
-    "cash": N_("cash"),
-    "card": N_("card"),
-    "onchain": N_("bitcoin (on-chain)"),
-    "lightning": N_("bitcoin (Lightning)"),
-}
 
 
 async def _render(

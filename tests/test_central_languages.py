@@ -174,6 +174,7 @@ async def test_the_users_own_language_wins_over_the_browsers(
         sales = await http.get("/merchant/sales")
         assert "<h1>Vendas</h1>" in sales.text and "Vendas por dia" in sales.text
         assert f"1{NBSP}234,56{NBSP}€" in sales.text  # Portugal's grouping, the shop's euros
+        assert "<td>numerário</td>" in sales.text  # a payment method by its name
         products = await http.get("/merchant/products")
         assert "1 produto." in products.text and "Exportar CSV" in products.text
 
