@@ -16,6 +16,7 @@ from central.alert_rules import DEFAULTS, KINDS
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
+from central.i18n import N_, _
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
@@ -23,6 +24,7 @@ from central.web_auth import Principal, page
 PAGE = 500
 MAX_THRESHOLD = 10**9
 STATES = ("open", "resolved", "all")
+STATE_NAMES = {"open": N_("open"), "resolved": N_("resolved"), "all": N_("all")}
 
 
 @page(ops_only=True)
@@ -43,6 +45,7 @@ async def alerts_page(request: Request, who: Principal) -> Response:
             "state": state,
             "kind": kind or "",
             "states": STATES,
+            "state_names": {state: _(name) for state, name in STATE_NAMES.items()},
             "kinds": KINDS,
             "limit": PAGE,
             "now": ctx.now(),
@@ -92,16 +95,19 @@ def _threshold(form: dict[str, str]) -> tuple[int | None, str, int | None]:
     ValueError naming what is wrong."""
     name = form.get("name", "")
     if name not in DEFAULTS:
-        raise ValueError(f"no threshold {name!r}")
+        raise ValueError(_("no threshold %(name)r") % {"name": name})
     scope = form.get("merchant", "")
     merchant = int(scope) if scope.isdigit() else None
     if scope and merchant is None:
-        raise ValueError("no such merchant")
+        raise ValueError(_("no such merchant"))
     text = form.get("value", "").strip()
     if not text:
         return merchant, name, None
     if not text.isdigit() or int(text) > MAX_THRESHOLD:
-        raise ValueError(f"{name} must be a whole number from 0 to {MAX_THRESHOLD}")
+        raise ValueError(
+            _("%(name)s must be a whole number from 0 to %(max)s")
+            % {"name": name, "max": MAX_THRESHOLD}
+        )
     return merchant, name, int(text)
 
 
@@ -117,7 +123,8 @@ async def set_threshold_form(request: Request, who: Principal) -> Response:
         if merchant is not None and not await conn.fetchval(
             "SELECT true FROM merchants WHERE id = $1", merchant
         ):
-            return RedirectResponse("/alerts/thresholds?error=no+such+merchant", 303)
+            refused = urlencode({"error": _("no such merchant")})
+            return RedirectResponse(f"/alerts/thresholds?{refused}", 303)
         await alerts.set_threshold(conn, merchant, name, value)
         change = f"{name} = {value}" if value is not None else f"{name} cleared"
         scope = "fleet" if merchant is None else f"merchant {merchant}"

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from central import (
+    account_page,
     alert_pages,
     alerts,
     audit_pages,
@@ -48,6 +49,7 @@ from central.export import device_journal
 from central.health import healthz, readyz
 from central.heartbeat import heartbeat
 from central.housekeeping import prune_forever
+from central.i18n import LanguageMiddleware
 from central.ingest import push_journal
 from central.metrics import CONTENT_TYPE, Metrics, RequestTimer
 from central.notify import NotifySettings, notify_forever
@@ -177,6 +179,8 @@ def create_app(
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
+        Route("/account", account_page.account_page, methods=["GET"]),
+        Route("/account", account_page.save_account_form, methods=["POST"]),
         Route("/alerts", alert_pages.alerts_page, methods=["GET"]),
         Route("/alerts/acknowledge", alert_pages.acknowledge_form, methods=["POST"]),
         Route("/alerts/thresholds", alert_pages.thresholds_page, methods=["GET"]),
@@ -217,13 +221,14 @@ def create_app(
     # Outermost first: every answer is timed and gets the security headers, refusals included.
     middleware = [
         Middleware(RequestTimer),
+        Middleware(LanguageMiddleware),
         Middleware(SecurityHeadersMiddleware, https=web.https),
         Middleware(SameOriginMiddleware, public_url=web.public_url, allowed=web.cors_origins),
         Middleware(SessionMiddleware, secure=web.https),
     ]
     if web.cors_origins:  # without an allow-list no answer carries CORS headers: browsers refuse
         middleware.insert(
-            2,
+            3,
             Middleware(
                 CORSMiddleware,
                 allow_origins=web.cors_origins,

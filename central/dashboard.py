@@ -11,11 +11,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bitagora_protocol.money import Money, MoneyError
-from central import payouts, stripe_webhooks
+from central import i18n, payouts, stripe_webhooks
 from central.context import central
 from central.device_status import STATUSES, DeviceStatus, device_status, status_sql
 from central.fleet import PAGE_SIZE, SORTS, FleetQuery
+from central.i18n import _
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
@@ -39,13 +39,6 @@ class DeviceRow:
     revoked: bool
 
 
-def format_amount(minor: int, currency: str) -> str:
-    try:
-        return Money(minor, currency).format()
-    except MoneyError:  # a currency this build has no exponent for: show minor units plainly
-        return f"{minor} {currency} (minor units)"
-
-
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -54,24 +47,36 @@ def _duration(seconds: float) -> str:
     return f"{seconds} s"
 
 
+def format_amount(minor: int, currency: str) -> str:
+    """An amount as the page's language writes it (ops pages have no merchant's country)."""
+    return i18n.money(minor, currency, i18n.language())
+
+
 def _age(seconds: float) -> str:
-    return "in the future" if seconds < 0 else f"{_duration(seconds)} ago"
+    if seconds < 0:
+        return _("in the future")
+    return _("%(duration)s ago") % {"duration": _duration(seconds)}
 
 
 def _device_row(row: Any, sales: list[Any], now: datetime) -> DeviceRow:
     seen = row["last_seen_at"]
     last_seen = (
-        f"{seen:%Y-%m-%d %H:%M:%S} UTC ({_age((now - seen).total_seconds())})" if seen else "never"
+        f"{seen:%Y-%m-%d %H:%M:%S} UTC ({_age((now - seen).total_seconds())})"
+        if seen
+        else _("never")
     )
     backlog = "—" if row["backlog"] is None else str(row["backlog"])
     if row["oldest_unsent_age_s"] is not None:
-        backlog += f" (oldest {_duration(row['oldest_unsent_age_s'])} old)"
+        oldest = _duration(row["oldest_unsent_age_s"])
+        backlog += " " + _("(oldest %(age)s old)") % {"age": oldest}
     if row["printer_online"] is None:
         printer = "—"
     else:
-        state = "online" if row["printer_online"] else "offline"
-        printer = f"{state}, paper {row['printer_paper']}"
-    fork = f"FORK at seq {row['fork_seq']}" if row["forked_at"] is not None else ""
+        state = _("online") if row["printer_online"] else _("offline")
+        printer = _("%(state)s, paper %(paper)s") % {"state": state, "paper": row["printer_paper"]}
+    fork = (
+        _("FORK at seq %(seq)s") % {"seq": row["fork_seq"]} if row["forked_at"] is not None else ""
+    )
     return DeviceRow(
         device_id=row["device_id"],
         label=row["label"],

@@ -17,6 +17,7 @@ from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
 from central.enroll import MoveRefused, move_device
+from central.i18n import N_
 from central.tenancy import as_user
 from central.web_auth import Principal, page
 
@@ -25,15 +26,18 @@ MAX_LABEL = 100
 MAX_LOCATION = 200
 
 # The device page's line for each outcome (its ``?done=`` parameter).
+# What the device page says after each form (translated when shown).
 NOTES = {
-    "resolved": "Fork resolved: the device's next push is checked against the held chain again.",
-    "labelled": "Label and location saved.",
-    "moved": "Device moved: its next records belong to the new merchant.",
-    "revoked": "Device revoked: central refuses its key from now on.",
-    "decommissioned": "Device decommissioned: revoked and left out of the fleet page.",
-    "unchanged": "Nothing was changed: the device is already so.",
-    "reason": "Nothing was changed: say why.",
-    "refused": "Nothing was changed: no such merchant, or the device belongs to it already.",
+    "resolved": N_(
+        "Fork resolved: the device's next push is checked against the held chain again."
+    ),
+    "labelled": N_("Label and location saved."),
+    "moved": N_("Device moved: its next records belong to the new merchant."),
+    "revoked": N_("Device revoked: central refuses its key from now on."),
+    "decommissioned": N_("Device decommissioned: revoked and left out of the fleet page."),
+    "unchanged": N_("Nothing was changed: the device is already so."),
+    "reason": N_("Nothing was changed: say why."),
+    "refused": N_("Nothing was changed: no such merchant, or the device belongs to it already."),
 }
 
 # One device change: returns (action, detail) to record, None when nothing changed, or True when

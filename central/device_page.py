@@ -17,12 +17,16 @@ from bitagora_protocol import remote_action
 from central import device_history, remote_actions
 from central.charts import step_chart
 from central.context import central
-from central.device_lifecycle import NOTES
+from central.device_lifecycle import NOTES as LIFECYCLE_NOTES
 from central.device_status import status_of
+from central.i18n import _
 from central.journal_view import PAGE_SIZE, journal_page
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
+
+# What the page says after one of its forms (?done=...).
+NOTES = {**LIFECYCLE_NOTES, **remote_actions.NOTES}
 
 
 def _received_at_fork(batches: list[Any], fork_seq: int | None) -> str:
@@ -117,7 +121,9 @@ async def device_page(request: Request, who: Principal) -> Response:
             "remote_labels": remote_actions.LABELS,
             "max_log_lines": remote_action.MAX_LOG_LINES,
             "default_log_lines": remote_action.DEFAULT_LOG_LINES,
-            "note": {**NOTES, **remote_actions.NOTES}.get(request.query_params.get("done", ""), ""),
+            "note": _(NOTES[done])
+            if (done := request.query_params.get("done", "")) in NOTES
+            else "",
             "merchants": merchants,
             "now": now,
         },

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from central.context import central
 from central.csrf import checked_form
 from central.enroll import issue_code
+from central.i18n import _
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, page
@@ -53,10 +54,10 @@ async def make_code(request: Request, who: Principal) -> Response:
     merchant_id = str(form.get("merchant") or "")
     hours = str(form.get("ttl_hours") or "")
     if not hours.isdigit() or int(hours) not in TTL_HOURS or not merchant_id.isdigit():
-        return await _render(request, who, error="Choose a merchant and a validity.")
+        return await _render(request, who, error=_("Choose a merchant and a validity."))
     async with as_user(central(request).pool, who.claims) as conn:
         name = await conn.fetchval("SELECT name FROM merchants WHERE id = $1", int(merchant_id))
         if name is None:
-            return await _render(request, who, error="No such merchant.")
+            return await _render(request, who, error=_("No such merchant."))
         code = await issue_code(conn, int(merchant_id), ttl=timedelta(hours=int(hours)))
     return await _render(request, who, code=code, merchant=name)

@@ -19,6 +19,7 @@ from central import sessions, throttle
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
+from central.i18n import _
 from central.templating import templates
 from central.users import LoginResult, check_login
 from central.web_auth import home_of, signed_in
@@ -43,7 +44,7 @@ async def login(request: Request) -> Response:
     wait = await throttle.allow(ctx.pool, username, address, ctx.now())
     if wait is not None:
         log.info("login throttled", extra={"address": address, "retry_after_s": wait})
-        error = f"Too many attempts; try again in {wait} seconds."
+        error = _("Too many attempts; try again in %(seconds)s seconds.") % {"seconds": wait}
         status, headers = 429, {"Retry-After": str(wait)}
     else:
         result, user = await check_login(ctx.pool, username, password)
@@ -57,9 +58,9 @@ async def login(request: Request) -> Response:
             await sessions.start(ctx.pool, request, user, ctx.now())
             return RedirectResponse(home_of(user.role), status_code=303)
         if result is LoginResult.INACTIVE:
-            error, status = "This user is deactivated; ask central's operators.", 403
+            error, status = _("This user is deactivated; ask central's operators."), 403
         else:
-            error, status = "Wrong username or password.", 401
+            error, status = _("Wrong username or password."), 401
     return templates.TemplateResponse(
         request,
         "login.html",

@@ -18,6 +18,7 @@ import time
 from urllib.parse import urlencode
 
 import asyncpg
+from babel.numbers import format_decimal
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -33,11 +34,11 @@ from bitagora_protocol.catalog_csv import (
     parse_catalog,
 )
 from bitagora_protocol.money import exponent
-from central import merchant_catalog
+from central import i18n, merchant_catalog
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
-from central.dashboard import format_amount
+from central.i18n import _
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, merchant_page
@@ -115,6 +116,7 @@ async def _render_list(
     search = Search.of(request)
     async with as_user(central(request).pool, who.claims) as conn:
         currency = (await merchant_catalog.settings(conn, merchant)).currency
+        locale = await i18n.merchant_locale(conn, merchant)
         total, items = await find_products(conn, merchant, search)
         categories = await conn.fetch(
             "SELECT DISTINCT category FROM merchant_products WHERE merchant_id = $1"
@@ -128,12 +130,13 @@ async def _render_list(
         "products.html",
         {
             "user": who.name,
-            "heading": "Products",
+            "heading": _("Products"),
             "search": search,
             "total": total,
+            "total_shown": format_decimal(total, locale=locale),
             "pages": pages,
             "categories": [r["category"] for r in categories],
-            "products": [_shown(item, currency) for item in items],
+            "products": [_shown(item, currency, locale) for item in items],
             "message": message,
             "problems": [str(p) for p in shown[:SHOWN_PROBLEMS]],
             "more_problems": max(0, len(shown) - SHOWN_PROBLEMS),
@@ -142,10 +145,10 @@ async def _render_list(
     )
 
 
-def _shown(item: CatalogItem, currency: str) -> dict[str, str]:
-    """A product's row in the list: its form's values, the price with its currency's sign."""
+def _shown(item: CatalogItem, currency: str, locale: str) -> dict[str, str]:
+    """A product's row in the list: its form's values, the price as the shop's locale writes it."""
     return _form_values(item, currency) | {
-        "price_shown": format_amount(item.price, currency),
+        "price_shown": i18n.money(item.price, currency, locale),
         "tax_code": item.tax_code,
     }
 
@@ -162,10 +165,11 @@ async def import_form(request: Request, who: Principal, merchant: int) -> Respon
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         return await _render_list(
-            request, who, merchant, problems=[Problem(None, None, "choose a file")], status=400
+            request, who, merchant, problems=[Problem(None, None, _("choose a file"))], status=400
         )
     if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
-        too_big = Problem(None, None, f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB")
+        over = _("the file is over %(size)s MB") % {"size": MAX_UPLOAD_BYTES // 2**20}
+        too_big = Problem(None, None, over)
         return await _render_list(request, who, merchant, problems=[too_big], status=400)
     data = await upload.read()
     started = time.monotonic()
@@ -181,8 +185,16 @@ async def import_form(request: Request, who: Principal, merchant: int) -> Respon
         request,
         who,
         merchant,
-        message=f"{upload.filename}: {done.products:,} products imported in {took:.1f} s"
-        f" (configuration version {done.version}); devices get them within a minute.",
+        message=_(
+            "%(file)s: %(count)s products imported in %(seconds)s s (configuration version"
+            " %(version)s); devices get them within a minute."
+        )
+        % {
+            "file": upload.filename,
+            "count": format_decimal(done.products, locale=i18n.language()),
+            "seconds": format_decimal(round(took, 1), locale=i18n.language()),
+            "version": done.version,
+        },
     )
 
 
@@ -211,7 +223,7 @@ async def _render_form(
         "product.html",
         {
             "user": who.name,
-            "heading": "New product" if new else f"Product {values['sku']}",
+            "heading": _("New product") if new else _("Product %(sku)s") % {"sku": values["sku"]},
             "values": values,
             "new": new,
             "errors": errors or [],
@@ -245,7 +257,7 @@ async def product_page(request: Request, who: Principal, merchant: int) -> Respo
         item = await merchant_catalog.product(conn, merchant, sku)
         currency = (await merchant_catalog.settings(conn, merchant)).currency
     if item is None:
-        return Response("No such product.\n", status_code=404, media_type="text/plain")
+        return _no_such_product()
     return await _render_form(request, who, _form_values(item, currency), new=False)
 
 
@@ -259,17 +271,17 @@ async def save_product_form(request: Request, who: Principal, merchant: int) -> 
         currency = (await merchant_catalog.settings(conn, merchant)).currency
         before = await merchant_catalog.product(conn, merchant, values["sku"])
         if before is None and not new:
-            return Response("No such product.\n", status_code=404, media_type="text/plain")
+            return _no_such_product()
         if before is not None:
             values["position"] = str(before.position)
         try:
             item = _one_row(values, currency, await merchant_catalog.tax_codes(conn, merchant))
         except CatalogFileError as err:
-            errors = [f"{p.column or 'product'}: {p.message}" for p in err.problems]
+            errors = [f"{p.column or _('product')}: {p.message}" for p in err.problems]
             return await _render_form(request, who, values, new=new, errors=errors, status=400)
         errors = []
         if new and before is not None:
-            errors.append(f"sku: {item.sku} is already a product")
+            errors.append(_("sku: %(sku)s is already a product") % {"sku": item.sku})
         taken = await conn.fetch(
             "SELECT sku, code FROM merchant_products, unnest(barcodes) AS code"
             " WHERE merchant_id = $1 AND sku <> $2 AND barcodes && $3::text[]"
@@ -278,7 +290,10 @@ async def save_product_form(request: Request, who: Principal, merchant: int) -> 
             item.sku,
             list(item.barcodes),
         )
-        errors += [f"barcodes: {r['code']} is the code of {r['sku']}" for r in taken]
+        errors += [
+            _("barcodes: %(code)s is the code of %(sku)s") % {"code": r["code"], "sku": r["sku"]}
+            for r in taken
+        ]
         if errors:
             return await _render_form(request, who, values, new=new, errors=errors, status=400)
         version = await merchant_catalog.put_product(conn, merchant, item)
@@ -294,12 +309,16 @@ async def deactivate_form(request: Request, who: Principal, merchant: int) -> Re
     async with as_user(central(request).pool, who.claims) as conn:
         item = await merchant_catalog.product(conn, merchant, _text(form, "sku"))
         if item is None:
-            return Response("No such product.\n", status_code=404, media_type="text/plain")
+            return _no_such_product()
         version = await merchant_catalog.put_product(
             conn, merchant, dataclasses.replace(item, active=False)
         )
         await record(conn, Actor.of(request, who.name), "product.deactivate", item.sku, merchant)
     return _saved(item.sku, version)
+
+
+def _no_such_product() -> Response:
+    return Response(_("No such product.") + "\n", status_code=404, media_type="text/plain")
 
 
 def _saved(sku: str, version: int) -> Response:

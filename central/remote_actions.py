@@ -33,6 +33,7 @@ from central.context import central
 from central.csrf import checked_form
 from central.device_auth import authenticate
 from central.errors import ApiError, json_object, malformed
+from central.i18n import N_
 from central.tenancy import as_user
 from central.web_auth import Principal, page
 
@@ -43,16 +44,18 @@ SHOWN_ON_PAGE = 50
 
 # The device page's line for each outcome (its ``?done=`` parameter).
 NOTES = {
-    "action_queued": "Action queued: the device fetches it within its uplink's polling interval.",
-    "action_refused": "Nothing was queued: unknown action or bad parameters.",
-    "action_revoked": "Nothing was queued: the device is revoked.",
+    "action_queued": N_(
+        "Action queued: the device fetches it within its uplink's polling interval."
+    ),
+    "action_refused": N_("Nothing was queued: unknown action or bad parameters."),
+    "action_revoked": N_("Nothing was queued: the device is revoked."),
 }
 LABELS = {
-    "test_print": "Test print",
-    "drawer_test": "Open-drawer test",
-    "doctor": "Run doctor",
-    "logs": "Upload log lines",
-    "restart": "Restart the kiosk",
+    "test_print": N_("Test print"),
+    "drawer_test": N_("Open-drawer test"),
+    "doctor": N_("Run doctor"),
+    "logs": N_("Upload log lines"),
+    "restart": N_("Restart the kiosk"),
 }
 
 

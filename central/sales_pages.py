@@ -11,9 +11,10 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
+from central import i18n
 from central.charts import bar_chart
 from central.context import central
-from central.dashboard import format_amount
+from central.i18n import _
 from central.sales_reports import REPORTS, Period, Report, chart_points
 from central.templating import templates
 from central.tenancy import as_user
@@ -42,21 +43,22 @@ async def _period(conn: asyncpg.Connection, merchant: int, request: Request) -> 
             else last - timedelta(days=DEFAULT_DAYS - 1)
         )
     except ValueError:
-        raise BadPeriod("dates are written 2026-12-31") from None
+        raise BadPeriod(_("dates are written 2026-12-31")) from None
     if first > last:
-        raise BadPeriod("the first day is after the last")
+        raise BadPeriod(_("the first day is after the last"))
     if (last - first).days >= MAX_DAYS:
-        raise BadPeriod(f"a period is at most {MAX_DAYS} days")
+        raise BadPeriod(_("a period is at most %(days)s days") % {"days": MAX_DAYS})
     return Period(first, last)
 
 
-def _chart(report: Report) -> str:
+def _chart(report: Report, locale: str) -> str:
     label, value = CHARTS[report.name]
     points = chart_points(report, label, value)
     if not points:
         return ""
     currency = report.rows[0][report.currency_at()]
-    return bar_chart(points, f"{report.title}, net", lambda v: format_amount(v, currency))
+    title = _("%(report)s, net") % {"report": report.title}
+    return bar_chart(points, title, lambda v: i18n.money(v, currency, locale))
 
 
 @merchant_page()
@@ -65,6 +67,7 @@ async def sales_page(request: Request, who: Principal, merchant: int) -> Respons
         async with as_user(central(request).pool, who.claims) as conn:
             period = await _period(conn, merchant, request)
             reports = [await make(conn, merchant, period) for make in REPORTS.values()]
+            locale = await i18n.merchant_locale(conn, merchant)
     except BadPeriod as err:
         return Response(f"{err}\n", status_code=400, media_type="text/plain")
     return templates.TemplateResponse(
@@ -72,10 +75,12 @@ async def sales_page(request: Request, who: Principal, merchant: int) -> Respons
         "sales.html",
         {
             "user": who.name,
-            "heading": "Sales",
+            "heading": _("Sales"),
             "period": period,
+            "locale": locale,
             "reports": [
-                {"report": r, "chart": _chart(r) if r.name in CHARTS else ""} for r in reports
+                {"report": r, "chart": _chart(r, locale) if r.name in CHARTS else ""}
+                for r in reports
             ],
         },
     )
@@ -85,7 +90,7 @@ async def sales_page(request: Request, who: Principal, merchant: int) -> Respons
 async def report_csv(request: Request, who: Principal, merchant: int) -> Response:
     make = REPORTS.get(request.path_params["report"])
     if make is None:
-        return Response("No such report.\n", status_code=404, media_type="text/plain")
+        return Response(_("No such report.") + "\n", status_code=404, media_type="text/plain")
     try:
         async with as_user(central(request).pool, who.claims) as conn:
             period = await _period(conn, merchant, request)

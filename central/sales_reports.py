@@ -5,29 +5,43 @@ them. Days and hours are counted on the merchant's clock (``merchants.timezone``
 Every query names the merchant, and runs on a connection whose tenancy policies keep it to that
 merchant's rows as well: a forgotten filter cannot show another merchant's sales. Each report
 is a ``Report``: the same rows become an HTML table and a CSV file (money as decimal text beside
-its currency, so a spreadsheet sums it)."""
+its currency, so a spreadsheet sums it). Titles and headers are in English here, marked for
+the catalog (``N_``); a report is made in the request's language, the CSV's header row too."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
+from babel.numbers import format_decimal
 
 from bitagora_protocol.money import Money, MoneyError
+from central import i18n
+from central.i18n import N_, _
 
 ColumnKind = Literal["text", "count", "money"]
+CURRENCY = N_("Currency")  # the column whose code each row's money is in
+# The payment methods (bitagora_protocol.config_document.PAYMENT_METHODS), as pages name them.
+METHOD_NAMES = {
+    "cash": N_("cash"),
+    "card": N_("card"),
+    "onchain": N_("bitcoin (on-chain)"),
+    "lightning": N_("bitcoin (Lightning)"),
+}
 
 
 @dataclass(frozen=True)
 class Column:
-    header: str
+    header: str  # English, as the catalog's msgid; ``Report.headers`` translates
     kind: ColumnKind = "text"
+    # Codes a page shows by their names (translated); the CSV keeps the codes, which are data.
+    names: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,14 +54,18 @@ class Report:
     rows: list[tuple[Any, ...]]
 
     def currency_at(self) -> int:
-        return next(i for i, c in enumerate(self.columns) if c.header == "Currency")
+        return next(i for i, c in enumerate(self.columns) if c.header == CURRENCY)
 
-    def cells(self) -> list[list[str]]:
-        """The rows as people read them: money with its symbol, counts with separators."""
+    def headers(self) -> list[str]:
+        return [_(c.header) for c in self.columns]
+
+    def cells(self, locale: str) -> list[list[str]]:
+        """The rows as people of ``locale`` read them: money with its symbol, counts with
+        separators."""
         at = self.currency_at()
         return [
             [
-                _shown(value, column.kind, row[at])
+                _shown(value, column, row[at], locale)
                 for value, column in zip(row, self.columns, strict=True)
             ]
             for row in self.rows
@@ -57,7 +75,7 @@ class Report:
         at = self.currency_at()
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([c.header for c in self.columns])
+        writer.writerow(self.headers())
         for row in self.rows:
             writer.writerow(
                 [
@@ -68,14 +86,13 @@ class Report:
         return out.getvalue()
 
 
-def _shown(value: Any, kind: ColumnKind, currency: str) -> str:
-    if kind == "money":
-        try:
-            return Money(value, currency).format()
-        except MoneyError:
-            return f"{value} {currency} (minor units)"
-    if kind == "count":
-        return f"{value:,}"
+def _shown(value: Any, column: Column, currency: str, locale: str) -> str:
+    if column.kind == "money":
+        return i18n.money(value, currency, locale)
+    if column.kind == "count":
+        return format_decimal(value, locale=locale)
+    if column.names and value in column.names:
+        return _(column.names[value])
     return str(value)
 
 
@@ -127,20 +144,20 @@ class ReportQuery:
 
     async def __call__(self, conn: asyncpg.Connection, merchant_id: int, period: Period) -> Report:
         rows = await _rows(conn, self.sql, merchant_id, period)
-        return Report(self.name, self.title, self.columns, rows)
+        return Report(self.name, _(self.title), self.columns, rows)
 
 
 by_day = ReportQuery(
     "days",
-    "Sales by day",
+    N_("Sales by day"),
     (
-        Column("Day"),
-        Column("Currency"),
-        Column("Sales", "count"),
-        Column("Sold", "money"),
-        Column("Refunds", "count"),
-        Column("Refunded", "money"),
-        Column("Net", "money"),
+        Column(N_("Day")),
+        Column(CURRENCY),
+        Column(N_("Sales"), "count"),
+        Column(N_("Sold"), "money"),
+        Column(N_("Refunds"), "count"),
+        Column(N_("Refunded"), "money"),
+        Column(N_("Net"), "money"),
     ),
     f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'YYYY-MM-DD') AS day,"
     " e.currency, count(*) FILTER (WHERE e.kind = 'sale'),"
@@ -153,8 +170,13 @@ by_day = ReportQuery(
 
 by_hour = ReportQuery(
     "hours",
-    "Sales by hour of the day",
-    (Column("Hour"), Column("Currency"), Column("Sales", "count"), Column("Net", "money")),
+    N_("Sales by hour of the day"),
+    (
+        Column(N_("Hour")),
+        Column(CURRENCY),
+        Column(N_("Sales"), "count"),
+        Column(N_("Net"), "money"),
+    ),
     f"WITH {_SHOP} SELECT to_char(e.at AT TIME ZONE shop.timezone, 'HH24') || ':00' AS hour,"
     " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
     " FROM ledger_entries e JOIN shop ON e.merchant_id = shop.id"
@@ -163,13 +185,13 @@ by_hour = ReportQuery(
 
 by_method = ReportQuery(
     "methods",
-    "Sales by payment method",
+    N_("Sales by payment method"),
     (
-        Column("Method"),
-        Column("Currency"),
-        Column("Taken", "money"),
-        Column("Given back", "money"),
-        Column("Net", "money"),
+        Column(N_("Method"), names=METHOD_NAMES),
+        Column(CURRENCY),
+        Column(N_("Taken"), "money"),
+        Column(N_("Given back"), "money"),
+        Column(N_("Net"), "money"),
     ),
     f"WITH {_SHOP} SELECT p.method, p.currency,"
     " coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0),"
@@ -180,13 +202,13 @@ by_method = ReportQuery(
 
 by_product = ReportQuery(
     "products",
-    "Sales by product",
+    N_("Sales by product"),
     (
-        Column("SKU"),
-        Column("Product"),
-        Column("Currency"),
-        Column("Quantity", "count"),
-        Column("Net", "money"),
+        Column(N_("SKU")),
+        Column(N_("Product")),
+        Column(CURRENCY),
+        Column(N_("Quantity"), "count"),
+        Column(N_("Net"), "money"),
     ),
     # The name a product sold under most recently in the period.
     f"WITH {_SHOP} SELECT l.sku, (array_agg(l.name ORDER BY l.at DESC))[1], l.currency,"
@@ -198,13 +220,13 @@ by_product = ReportQuery(
 
 by_staff = ReportQuery(
     "staff",
-    "Sales by staff member",
+    N_("Sales by staff member"),
     (
-        Column("Staff ID"),
-        Column("Name"),
-        Column("Currency"),
-        Column("Sales", "count"),
-        Column("Net", "money"),
+        Column(N_("Staff ID")),
+        Column(N_("Name")),
+        Column(CURRENCY),
+        Column(N_("Sales"), "count"),
+        Column(N_("Net"), "money"),
     ),
     f"WITH {_SHOP} SELECT e.staff_id, (array_agg(e.staff_name ORDER BY e.at DESC))[1],"
     " e.currency, count(*) FILTER (WHERE e.kind = 'sale'), sum(e.total)"
@@ -215,21 +237,21 @@ by_staff = ReportQuery(
 
 closings = ReportQuery(
     "closings",
-    "Z closings",
+    N_("Z closings"),
     (
-        Column("Device"),
-        Column("Z", "count"),
-        Column("Closed"),
-        Column("Currency"),
-        Column("Sales", "count"),
-        Column("Sold", "money"),
-        Column("Refunded", "money"),
-        Column("Net", "money"),
-        Column("Expected cash", "money"),
-        Column("Counted", "money"),
-        Column("Difference", "money"),
-        Column("Grand total", "money"),
-        Column("Closed by"),
+        Column(N_("Device")),
+        Column(N_("Z"), "count"),
+        Column(N_("Closed")),
+        Column(CURRENCY),
+        Column(N_("Sales"), "count"),
+        Column(N_("Sold"), "money"),
+        Column(N_("Refunded"), "money"),
+        Column(N_("Net"), "money"),
+        Column(N_("Expected cash"), "money"),
+        Column(N_("Counted"), "money"),
+        Column(N_("Difference"), "money"),
+        Column(N_("Grand total"), "money"),
+        Column(N_("Closed by")),
     ),
     f"WITH {_SHOP} SELECT z.device_id, z.z_number,"
     " to_char(z.closed_at AT TIME ZONE shop.timezone, 'YYYY-MM-DD HH24:MI'), z.currency,"

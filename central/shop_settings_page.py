@@ -1,14 +1,17 @@
 """The merchant's Settings page (owners only): the receipt's header and footer lines, the currency,
-the payment methods the tills offer, and the shop's timezone.
+the payment methods the tills offer, the shop's country and its timezone.
 
 The first three go to the devices in the configuration document (``merchant_catalog.set_settings``
-bumps its version). The timezone stays on central: the sales reports count days and hours on it.
+bumps its version). The country and the timezone stay on central: the back office's pages write
+amounts and dates as the country does (``central.i18n``), the sales reports count days and hours
+on the timezone.
 The currency is fixed once a device is enrolled, as a till refuses a document in another currency
 than the one it sells in.
 """
 
 from __future__ import annotations
 
+import re
 from zoneinfo import available_timezones
 
 from starlette.requests import Request
@@ -20,12 +23,15 @@ from central import merchant_catalog
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
+from central.i18n import _
+from central.sales_reports import METHOD_NAMES
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, merchant_page
 
 TIMEZONES = sorted(available_timezones())
 MAX_LINES = 8
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 async def _render(
@@ -35,22 +41,27 @@ async def _render(
     *,
     shown: Settings | None = None,
     timezone: str | None = None,
+    country: str | None = None,
     errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
     async with as_user(central(request).pool, who.claims) as conn:
         current = await merchant_catalog.settings(conn, merchant)
-        stored_zone = await conn.fetchval("SELECT timezone FROM merchants WHERE id = $1", merchant)
+        stored = await conn.fetchrow(
+            "SELECT timezone, country FROM merchants WHERE id = $1", merchant
+        )
     return templates.TemplateResponse(
         request,
         "settings.html",
         {
             "user": who.name,
-            "heading": "Shop settings",
+            "heading": _("Shop settings"),
             "settings": shown or current,
-            "timezone": timezone or stored_zone,
+            "timezone": timezone or stored["timezone"],
+            "country": stored["country"] if country is None else country,
             "timezones": TIMEZONES,
             "methods": sorted(PAYMENT_METHODS),
+            "method_names": {method: _(name) for method, name in METHOD_NAMES.items()},
             "errors": errors or [],
         },
         status_code=status,
@@ -76,34 +87,59 @@ async def save_settings_form(request: Request, who: Principal, merchant: int) ->
         tuple(m for m in sorted(PAYMENT_METHODS) if m in form.getlist("methods")),
     )
     timezone = str(form.get("timezone") or "")
+    country = str(form.get("country") or "").strip().upper()
     errors = []
     try:
         exponent(wanted.currency)
     except MoneyError:
-        errors.append(f"currency: {wanted.currency!r} is not a currency code this central knows")
+        errors.append(
+            _("currency: %(code)r is not a currency code this central knows")
+            % {"code": wanted.currency}
+        )
+    if country and not _COUNTRY.match(country):
+        errors.append(
+            _("country: %(code)r is not a two-letter country code (ES)") % {"code": country}
+        )
     if timezone not in TIMEZONES:
-        errors.append(f"timezone: {timezone!r} is not a timezone name (Europe/Lisbon)")
+        errors.append(
+            _("timezone: %(zone)r is not a timezone name (Europe/Lisbon)") % {"zone": timezone}
+        )
     if not wanted.payment_methods:
-        errors.append("payment methods: offer at least one")
+        errors.append(_("payment methods: offer at least one"))
     if len(wanted.header_lines) > MAX_LINES or len(wanted.footer_lines) > MAX_LINES:
-        errors.append(f"receipt: at most {MAX_LINES} header and {MAX_LINES} footer lines")
+        errors.append(
+            _("receipt: at most %(count)s header and %(count)s footer lines") % {"count": MAX_LINES}
+        )
     async with as_user(central(request).pool, who.claims) as conn:
         current = await merchant_catalog.settings(conn, merchant)
         if wanted.currency != current.currency and await conn.fetchval(
             "SELECT exists(SELECT 1 FROM devices WHERE merchant_id = $1)", merchant
         ):
             errors.append(
-                f"currency: the tills sell in {current.currency}; it cannot change once a"
-                " device is enrolled"
+                _(
+                    "currency: the tills sell in %(code)s; it cannot change once a device is"
+                    " enrolled"
+                )
+                % {"code": current.currency}
             )
         if not errors:
             await conn.execute(
-                "UPDATE merchants SET timezone = $2 WHERE id = $1", merchant, timezone
+                "UPDATE merchants SET timezone = $2, country = $3 WHERE id = $1",
+                merchant,
+                timezone,
+                country or None,
             )
             version = await merchant_catalog.set_settings(conn, merchant, wanted)
-            target = f"version {version}: {wanted.currency}, {timezone}"
+            target = f"version {version}: {wanted.currency}, {country or '-'}, {timezone}"
             await record(conn, Actor.of(request, who.name), "settings.save", target, merchant)
             return RedirectResponse(f"/merchant/settings?saved={version}", status_code=303)
     return await _render(
-        request, who, merchant, shown=wanted, timezone=timezone, errors=errors, status=400
+        request,
+        who,
+        merchant,
+        shown=wanted,
+        timezone=timezone,
+        country=country,
+        errors=errors,
+        status=400,
     )

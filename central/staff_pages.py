@@ -20,11 +20,14 @@ from central import merchant_catalog
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
+from central.i18n import N_, _
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, merchant_page
 
 _LIMITS = {"staff_id": 64, "name": 200}
+# The tills' roles (bitagora_protocol.config_document.ROLES), as the page names them.
+ROLE_NAMES = {"cashier": N_("cashier"), "manager": N_("manager"), "technician": N_("technician")}
 
 
 async def _render(
@@ -46,10 +49,11 @@ async def _render(
         "staff.html",
         {
             "user": who.name,
-            "heading": "Staff",
+            "heading": _("Staff"),
             "people": people,
             "editing": editing,
             "roles": sorted(ROLES),
+            "role_names": {role: _(name) for role, name in ROLE_NAMES.items()},
             "errors": errors or [],
         },
         status_code=status,
@@ -65,18 +69,20 @@ def _person(form: FormData) -> tuple[StaffEntry, list[str]]:
     """The form's staff member, and what is wrong with it."""
     fields = {name: str(form.get(name) or "").strip() for name in ("staff_id", "name", "role")}
     errors = [
-        f"{name}: is empty" if not fields[name] else f"{name}: at most {limit} characters"
+        _("%(field)s: is empty") % {"field": name}
+        if not fields[name]
+        else _("%(field)s: at most %(count)s characters") % {"field": name, "count": limit}
         for name, limit in _LIMITS.items()
         if not 0 < len(fields[name]) <= limit
     ]
     if fields["role"] not in ROLES:
-        errors.append(f"role: one of {', '.join(sorted(ROLES))}")
+        errors.append(_("role: one of %(roles)s") % {"roles": ", ".join(sorted(ROLES))})
     badges: list[str] = []
     for uid in str(form.get("badges") or "").replace(",", " ").split():
         try:
             badges.append(normalize_uid(uid))
         except BadgeUidError as err:
-            errors.append(f"badges: {err}")
+            errors.append(_("badges: %(reason)s") % {"reason": err})
     person = StaffEntry(
         fields["staff_id"],
         fields["name"],
@@ -100,7 +106,10 @@ async def save_staff_form(request: Request, who: Principal, merchant: int) -> Re
                 person.id,
                 list(person.badges),
             )
-            errors = [f"badges: {r['uid']} is the badge of {r['staff_id']}" for r in taken]
+            errors = [
+                _("badges: %(uid)s is the badge of %(id)s") % {"uid": r["uid"], "id": r["staff_id"]}
+                for r in taken
+            ]
         if not errors:
             version = await merchant_catalog.put_staff(conn, merchant, person)
             await record(conn, Actor.of(request, who.name), "staff.save", person.id, merchant)
@@ -118,7 +127,8 @@ async def deactivate_staff_form(request: Request, who: Principal, merchant: int)
             (p for p in await merchant_catalog.staff(conn, merchant) if p.id == wanted), None
         )
         if person is None:
-            return Response("No such staff member.\n", status_code=404, media_type="text/plain")
+            missing = _("No such staff member.") + "\n"
+            return Response(missing, status_code=404, media_type="text/plain")
         version = await merchant_catalog.put_staff(
             conn, merchant, dataclasses.replace(person, active=False)
         )

@@ -2,8 +2,9 @@
 the command line (scripts, tests, the first owner of a new merchant).
 
     bitagora central merchant add NAME [--currency EUR] [--country PT]
-    bitagora central user add EMAIL --merchant NAME --role owner|manager [--password-stdin]
-    bitagora central user add EMAIL --role ops [--password-stdin]
+    bitagora central user add EMAIL --merchant NAME --role owner|manager [--language es]
+        [--password-stdin]
+    bitagora central user add EMAIL --role ops [--language pt_BR] [--password-stdin]
     bitagora central user list
     bitagora central user deactivate EMAIL
     bitagora central user reset-password EMAIL [--password-stdin]
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+
+from central.i18n import LANGUAGES
 
 T = TypeVar("T")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -118,7 +121,10 @@ def user_add(args: argparse.Namespace) -> str:
     if (args.role == "ops") != (args.merchant is None):
         raise CommandError("--role ops takes no --merchant; --role owner|manager needs one")
     password = _password(args)
-    user = _run(args, lambda conn: add_user(conn, args.email, password, args.role, args.merchant))
+    user = _run(
+        args,
+        lambda conn: add_user(conn, args.email, password, args.role, args.merchant, args.language),
+    )
     where = "" if args.merchant is None else f" of {args.merchant!r}"
     return f"user {user.email} added: {user.role}{where}"
 
@@ -190,6 +196,11 @@ def add_tenant_parsers(
     add.add_argument("email", metavar="EMAIL")
     add.add_argument("--role", required=True, choices=("owner", "manager", "ops"))
     add.add_argument("--merchant", help="the merchant's name (owners and managers only)")
+    add.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        help="the language of the user's pages (default: their browser's)",
+    )
     password_stdin(add)
     action(user, "list", "List the web users (tab-separated).", user_list)
     off = action(

@@ -13,9 +13,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from central import i18n
+from central.account_page import language_choices
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
+from central.i18n import N_, _
 from central.templating import templates
 from central.tenancy import as_user
 from central.users import (
@@ -27,6 +30,9 @@ from central.users import (
     reset_password,
 )
 from central.web_auth import Principal, page
+
+# The web users' roles (central.users.ROLES), as the page names them.
+ROLE_NAMES = {"ops": N_("ops"), "owner": N_("owner"), "manager": N_("manager")}
 
 
 async def _render(
@@ -45,6 +51,9 @@ async def _render(
             "users": users,
             "merchants": merchants,
             "roles": ("ops", *MERCHANT_ROLES),
+            "role_names": {role: _(name) for role, name in ROLE_NAMES.items()},
+            "languages": language_choices(),
+            "language_names": {code: i18n.display_name(code) for code in i18n.LANGUAGES},
             "message": message,
             "error": error,
         },
@@ -84,8 +93,10 @@ async def add_user_form(request: Request, who: Principal) -> Response:
     async def add(conn: asyncpg.Connection, form: FormData) -> str:
         role = _field(form, "role")
         merchant = None if role == "ops" else _field(form, "merchant") or None
-        user = await add_user(conn, _field(form, "email"), _field(form, "password"), role, merchant)
-        return f"Added {user.email} ({user.role})."
+        email, password = _field(form, "email"), _field(form, "password")
+        language = _field(form, "language") or None
+        user = await add_user(conn, email, password, role, merchant, language)
+        return _("Added %(email)s (%(role)s).") % {"email": user.email, "role": _(ROLE_NAMES[role])}
 
     return await _change(request, who, "user.add", add)
 
@@ -94,7 +105,9 @@ async def add_user_form(request: Request, who: Principal) -> Response:
 async def deactivate_form(request: Request, who: Principal) -> Response:
     async def off(conn: asyncpg.Connection, form: FormData) -> str:
         await deactivate(conn, _field(form, "email"))
-        return f"Deactivated {_field(form, 'email')}; their sessions have ended."
+        return _("Deactivated %(email)s; their sessions have ended.") % {
+            "email": _field(form, "email")
+        }
 
     return await _change(request, who, "user.deactivate", off)
 
@@ -103,6 +116,8 @@ async def deactivate_form(request: Request, who: Principal) -> Response:
 async def reset_password_form(request: Request, who: Principal) -> Response:
     async def reset(conn: asyncpg.Connection, form: FormData) -> str:
         await reset_password(conn, _field(form, "email"), _field(form, "password"))
-        return f"New password set for {_field(form, 'email')}; their sessions have ended."
+        return _("New password set for %(email)s; their sessions have ended.") % {
+            "email": _field(form, "email")
+        }
 
     return await _change(request, who, "user.reset_password", reset)

@@ -27,6 +27,8 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from central.i18n import LANGUAGES, _
+
 DEFAULT_USER = "admin"
 PASSWORD_ENV = "BITAGORA_OPS_PASSWORD"
 MIN_PASSWORD = 8
@@ -36,7 +38,7 @@ MERCHANT_ROLES = ("owner", "manager")
 _hasher = PasswordHasher()
 # Checked for unknown logins so that a miss costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-USER_COLUMNS = "id, email, role, merchant_id, active"
+USER_COLUMNS = "id, email, role, merchant_id, active, language"
 
 
 class UserError(ValueError):
@@ -56,6 +58,7 @@ class WebUser:
     role: str
     merchant_id: int | None
     active: bool
+    language: str | None  # None: the browser's (central/i18n.py)
 
     @classmethod
     def from_row(cls, row: Any) -> WebUser:
@@ -65,6 +68,7 @@ class WebUser:
             role=row["role"],
             merchant_id=row["merchant_id"],
             active=row["active"],
+            language=row["language"],
         )
 
 
@@ -81,7 +85,16 @@ async def _verify(password_hash: str, password: str) -> bool:
 
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise UserError(
+            _("the password must have at least %(count)s characters") % {"count": MIN_PASSWORD}
+        )
+
+
+def check_language(language: str | None) -> None:
+    if language is not None and language not in LANGUAGES:
+        raise UserError(
+            _("language must be one of %(languages)s") % {"languages": ", ".join(LANGUAGES)}
+        )
 
 
 async def ensure_ops_user(
@@ -135,40 +148,48 @@ def keep_generated_password(password: str, path: Path | None) -> None:
 
 
 async def add_user(
-    conn: asyncpg.Connection, email: str, password: str, role: str, merchant: str | None
+    conn: asyncpg.Connection,
+    email: str,
+    password: str,
+    role: str,
+    merchant: str | None,
+    language: str | None = None,
 ) -> WebUser:
-    """Add a user: ``role`` ops without a merchant, owner or manager of the merchant named."""
+    """Add a user: ``role`` ops without a merchant, owner or manager of the merchant named;
+    ``language`` the pages' (None: the browser's)."""
     email = email.strip()
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        raise UserError(f"not an email address: {email!r}")
+        raise UserError(_("not an email address: %(email)r") % {"email": email})
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+        raise UserError(_("role must be one of %(roles)s") % {"roles": ", ".join(ROLES)})
     if (role == "ops") != (merchant is None):
-        raise UserError("an ops user has no merchant; an owner or manager needs one")
+        raise UserError(_("an ops user has no merchant; an owner or manager needs one"))
     check_new_password(password)
+    check_language(language)
     merchant_id = None
     if merchant is not None:
         merchant_id = await conn.fetchval("SELECT id FROM merchants WHERE name = $1", merchant)
         if merchant_id is None:
-            raise UserError(f"no merchant named {merchant!r}")
+            raise UserError(_("no merchant named %(name)r") % {"name": merchant})
     try:
         row = await conn.fetchrow(
-            "INSERT INTO web_users (email, password_hash, role, merchant_id)"
-            f" VALUES ($1, $2, $3, $4) RETURNING {USER_COLUMNS}",
+            "INSERT INTO web_users (email, password_hash, role, merchant_id, language)"
+            f" VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}",
             email,
             await hash_password(password),
             role,
             merchant_id,
+            language,
         )
     except asyncpg.UniqueViolationError:
-        raise UserError(f"a user {email!r} exists already") from None
+        raise UserError(_("a user %(email)r exists already") % {"email": email}) from None
     return WebUser.from_row(row)
 
 
 async def list_users(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """Every user the connection may see, with their merchant's name, ops first."""
     rows = await conn.fetch(
-        "SELECT u.id, u.email, u.role, u.active, u.created_at, m.name AS merchant"
+        "SELECT u.id, u.email, u.role, u.active, u.language, u.created_at, m.name AS merchant"
         " FROM web_users u LEFT JOIN merchants m ON m.id = u.merchant_id"
         " ORDER BY m.name NULLS FIRST, lower(u.email)"
     )
@@ -182,7 +203,7 @@ async def deactivate(conn: asyncpg.Connection, email: str) -> None:
         email,
     )
     if not done:
-        raise UserError(f"no user {email!r}")
+        raise UserError(_("no user %(email)r") % {"email": email})
 
 
 async def reset_password(conn: asyncpg.Connection, email: str, password: str) -> None:
@@ -194,7 +215,15 @@ async def reset_password(conn: asyncpg.Connection, email: str, password: str) ->
         await hash_password(password),
     )
     if not done:
-        raise UserError(f"no user {email!r}")
+        raise UserError(_("no user %(email)r") % {"email": email})
+
+
+async def set_own_language(conn: asyncpg.Connection, language: str | None) -> None:
+    """The language of the user whose claims the connection carries (``as_user``); None follows
+    the browser. A user from a Supabase Auth token has no row here to keep it."""
+    check_language(language)
+    if not await conn.fetchval("SELECT bitagora_set_own_language($1)", language):
+        raise UserError(_("this login keeps no settings on central"))
 
 
 async def check_login(

@@ -22,9 +22,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from central import sessions
+from central import i18n, sessions
 from central.context import central
 from central.csrf import bearer_token
+from central.i18n import _
 from central.templating import templates
 from central.tenancy import claims_of
 from central.tokens import TokenRefused
@@ -38,6 +39,7 @@ MerchantHandler = Callable[[Request, "Principal", int], Awaitable[Response]]
 class Principal:
     claims: dict[str, Any]
     name: str  # shown beside "Log out"
+    language: str | None = None  # the user's own setting; None: the browser's
 
     @property
     def role(self) -> str:
@@ -72,7 +74,7 @@ async def signed_in(request: Request) -> Principal | None:
         claims = await ctx.tokens.claims(token)
         return Principal(claims, str(claims.get("email") or claims["sub"]))
     user = await sessions.user_of(ctx.pool, request, ctx.now())
-    return None if user is None else Principal(claims_of(user), user.email)
+    return None if user is None else Principal(claims_of(user), user.email, user.language)
 
 
 def page(*, ops_only: bool) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
@@ -82,6 +84,8 @@ def page(*, ops_only: bool) -> Callable[[Handler], Callable[[Request], Awaitable
             who = await signed_in(request)
             if who is None:
                 return RedirectResponse("/login", status_code=303)
+            if who.language is not None:
+                i18n.activate(who.language)
             if ops_only and not who.is_ops:
                 return templates.TemplateResponse(
                     request, "forbidden.html", {"user": who.name}, status_code=403
@@ -102,7 +106,11 @@ def merchant_page(
         async def endpoint(request: Request, who: Principal) -> Response:
             merchant = who.merchant_id
             if merchant is None or (owner_only and who.role != "owner"):
-                reason = "a merchant's owners" if owner_only else "a merchant's owners and managers"
+                reason = (
+                    _("a merchant's owners")
+                    if owner_only
+                    else _("a merchant's owners and managers")
+                )
                 return templates.TemplateResponse(
                     request,
                     "forbidden.html",
@@ -118,7 +126,7 @@ def merchant_page(
 
 async def token_refused(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(
-        f"bearer token refused: {exc}\n",
+        _("bearer token refused: %(reason)s") % {"reason": exc} + "\n",
         status_code=401,
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
@@ -126,6 +134,7 @@ async def token_refused(request: Request, exc: Exception) -> Response:
 
 async def csrf_refused(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(
-        "This form has expired or did not come from central: reload the page and try again.\n",
+        _("This form has expired or did not come from central: reload the page and try again.")
+        + "\n",
         status_code=403,
     )

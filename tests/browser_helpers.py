@@ -33,14 +33,15 @@ def chromium_path() -> str:
 
 
 @asynccontextmanager
-async def chromium_page(base_url: str) -> AsyncIterator[Page]:
-    """A page in a new headless Chromium whose relative ``goto`` paths start at ``base_url``."""
+async def chromium_page(base_url: str, *, locale: str | None = None) -> AsyncIterator[Page]:
+    """A page in a new headless Chromium whose relative ``goto`` paths start at ``base_url``;
+    ``locale`` (``es-ES``) is the browser's language, sent as Accept-Language."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True
         )
         try:
-            context = await browser.new_context(base_url=base_url)
+            context = await browser.new_context(base_url=base_url, locale=locale)
             page = await context.new_page()
             page.set_default_timeout(15_000)
             yield page

@@ -86,7 +86,7 @@ async def test_a_merchant_user_sees_its_merchant_only_and_no_ops_page(
     assert page.status_code == 200
     assert "Café &lt;A&gt; &amp; Co" in page.text and "<A>" not in page.text  # escaped
     assert devices["a"].device_id in page.text and "<td>online</td>" in page.text
-    assert "1 sales, €12.50" in page.text
+    assert "1 sale, €12.50" in page.text
     assert devices["b"].device_id not in page.text and "Shop B" not in page.text
     assert (await http.get("/")).headers["location"] == "/merchant"
     for path in OPS_PAGES:

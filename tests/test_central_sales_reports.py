@@ -186,7 +186,7 @@ async def test_reports_sum_sales_refunds_and_closings_of_the_period(
         ("2026-12-01", "EUR", 3, 1920, 1, 1200, 720),
         ("2026-12-02", "EUR", 1, 1200, 0, 0, 1200),
     ]
-    assert days.cells()[0] == ["2026-12-01", "EUR", "3", "€19.20", "1", "€12.00", "€7.20"]
+    assert days.cells("en")[0] == ["2026-12-01", "EUR", "3", "€19.20", "1", "€12.00", "€7.20"]
 
     hours = await sales_reports.by_hour(db, merchant, DAY)
     assert hours.rows == [

@@ -54,6 +54,10 @@ def test_the_device_wheel_holds_the_appliance_and_central(wheel: zipfile.ZipFile
         "central/serve.py",
         "central/templates/base.html",
         "central/static/central.css",  # the pages' style: the CSP allows no inline one
+        # The compiled catalogs central's pages are translated with (docs/TRANSLATING.md).
+        "central/locale/es/LC_MESSAGES/central.mo",
+        "central/locale/pt_BR/LC_MESSAGES/central.mo",
+        "central/locale/pt_PT/LC_MESSAGES/central.mo",
     ):
         assert expected in names
     migrations = {n for n in names if n.startswith("central/migrations/") and n.endswith(".sql")}
