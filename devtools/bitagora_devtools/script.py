@@ -31,7 +31,7 @@ from appliance.tui.widgets.category_bar import CategoryBar
 from appliance.tui.widgets.product_grid import ProductGrid
 
 SIZE = (120, 40)
-STEP_TIMEOUT_S = 20.0
+STEP_TIMEOUT_S = 60.0  # a bound for a step; a loaded machine has taken over 20 s
 
 
 class ScriptError(RuntimeError):
