@@ -49,6 +49,11 @@ async def acknowledge(conn: aiosqlite.Connection, held_seq: int) -> int:
     return cursor.rowcount
 
 
+# The enrollment (written by the uplink; read by a restore, which checks the backup against
+# central).
+DEVICE_ID = "device_id"
+MERCHANT = "merchant"
+CENTRAL_URL = "central_url"
 # What the kiosk last saw of its devices, for the uplink's heartbeat: one key a device, so the
 # print worker and the drawer watch never overwrite each other's part.
 PRINTER_STATUS = "printer_status"

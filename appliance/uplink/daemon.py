@@ -70,9 +70,6 @@ DEFAULT_POLL_INTERVAL_S = 0.5
 UNKNOWN_PRINTER: dict[str, Any] = {"online": False, "paper": "unknown"}
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")  # a Raspberry Pi's SoC sensor
 
-STATE_DEVICE_ID = "device_id"
-STATE_MERCHANT = "merchant"
-STATE_CENTRAL_URL = "central_url"
 STATE_ACKED_SEQ = "acked_seq"  # written by outbox.acknowledge
 
 
@@ -92,11 +89,11 @@ class EnrollmentState:
 
 
 async def load_enrollment(conn: aiosqlite.Connection) -> EnrollmentState | None:
-    rows = await outbox.get_states(conn, STATE_DEVICE_ID, STATE_MERCHANT, STATE_CENTRAL_URL)
-    if STATE_DEVICE_ID not in rows or STATE_CENTRAL_URL not in rows:
+    rows = await outbox.get_states(conn, outbox.DEVICE_ID, outbox.MERCHANT, outbox.CENTRAL_URL)
+    if outbox.DEVICE_ID not in rows or outbox.CENTRAL_URL not in rows:
         return None
     return EnrollmentState(
-        rows[STATE_DEVICE_ID], rows.get(STATE_MERCHANT, ""), rows[STATE_CENTRAL_URL]
+        rows[outbox.DEVICE_ID], rows.get(outbox.MERCHANT, ""), rows[outbox.CENTRAL_URL]
     )
 
 
@@ -106,9 +103,9 @@ async def save_enrollment(
     state = EnrollmentState(enrollment.device_id, enrollment.merchant, central_url)
     async with transaction(conn):
         for key, value in (
-            (STATE_DEVICE_ID, state.device_id),
-            (STATE_MERCHANT, state.merchant),
-            (STATE_CENTRAL_URL, state.central_url),
+            (outbox.DEVICE_ID, state.device_id),
+            (outbox.MERCHANT, state.merchant),
+            (outbox.CENTRAL_URL, state.central_url),
             (config_documents.STATE_MERCHANT_ID, str(enrollment.merchant_id)),
             (config_documents.STATE_CENTRAL_KEY, enrollment.central_key),
         ):
