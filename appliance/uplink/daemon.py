@@ -21,6 +21,9 @@ Rules (docs/PROTOCOL.md section 2):
   ``Retry-After``.
 - New records are noticed by polling the outbox (one indexed ``min(seq)`` query), so the kiosk
   never waits on the uplink and needs no channel to it.
+- Staged updates (docs/PROTOCOL.md 2.7, ``uplink/updates.py``): every ``uplink.update_s`` the
+  last update's outcome is reported if it changed, and central's offer is asked for, downloaded,
+  checked and staged for the installer.
 - The configuration document (docs/PROTOCOL.md 2.6) is asked for at start, every
   ``uplink.config_s`` and as soon as central answers again after an outage, with the ETag of the
   one applied (304 when unchanged); a new one is applied by ``store.config_documents``. A refused
@@ -60,6 +63,7 @@ from appliance.uplink.client import (
     Unreachable,
     UplinkError,
 )
+from appliance.uplink.updates import Updates
 from bitagora_protocol.chain_head import sign_head
 from bitagora_protocol.journal import Record, genesis_prev_hash
 
@@ -175,6 +179,7 @@ class Uplink:
         self._config_backoff = Backoff(settings.uplink.backoff_min_s, settings.uplink.backoff_max_s)
         # The ETag of the last document applied or refused: not fetched again until it changes.
         self._config_etag: str | None = None
+        self.updates = Updates(settings, conn, client)
         self._waiting_for_central = False  # the push loop backs off from a Transient failure
         self._stop: asyncio.Event | None = None
         # A fork or an invalid chain: pushing has stopped; heartbeats report it.
@@ -497,6 +502,28 @@ class Uplink:
                 await _wait(self._config_wake, delay)
                 self._config_wake.clear()
 
+    # -- staged updates --------------------------------------------------------------------
+
+    async def update_once(self) -> str | None:
+        """Report the last update's outcome if new, then take central's offer; the version
+        staged, or None. Raises ``UplinkError``."""
+        await self.enrollment()
+        await self.updates.report_once()
+        return await self.updates.offer_once()
+
+    async def _update_loop(self, stop: asyncio.Event) -> None:
+        interval = float(self.settings.uplink.update_s)
+        while not stop.is_set():
+            try:
+                await self.update_once()
+            except NotEnrolled:
+                pass
+            except UplinkError as err:
+                log.warning("update check failed: %s", err, extra={"event": "update_retry"})
+            except Exception:  # a full disk, say: keep the daemon alive, try at the next round
+                log.exception("update check failed unexpectedly")
+            await _wait(stop, interval)
+
     # -- the daemon ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -507,6 +534,7 @@ class Uplink:
             tasks.create_task(self._push_loop(stop), name="uplink-push")
             tasks.create_task(self._heartbeat_loop(stop), name="uplink-heartbeat")
             tasks.create_task(self._config_loop(stop), name="uplink-config")
+            tasks.create_task(self._update_loop(stop), name="uplink-update")
 
     async def _relay_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
