@@ -26,6 +26,7 @@ from appliance.config import (
 )
 from appliance.core.lockout import utc_now
 from appliance.services.access import AccessService
+from appliance.services.activity import TillActivity
 from appliance.services.background import Background
 from appliance.services.devices import DeviceInputs, ScreenLight
 from appliance.services.drawer import DrawerService, DrawerWatch
@@ -312,6 +313,7 @@ async def _build(
         light=ScreenLight(backlight),
         provisioning=DeviceProvisioning(settings.data_dir),
         printing=worker,
+        activity=TillActivity(conn),
         card=card,
         bitcoin=bitcoin,
     )

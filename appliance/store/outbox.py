@@ -58,6 +58,11 @@ CENTRAL_URL = "central_url"
 # print worker and the drawer watch never overwrite each other's part.
 PRINTER_STATUS = "printer_status"
 DRAWER_STATUS = "drawer_status"
+# Whether a sale is under way at the kiosk (services/activity.py): the update installer waits
+# for "idle". A kiosk that never wrote it (none running) leaves the till idle.
+TILL_STATE = "till_state"
+TILL_IDLE = "idle"
+TILL_BUSY = "busy"
 # The uplink's permanent refusal (its heartbeat's uplink.refused as JSON, "null" when none), for
 # `bitagora doctor`, which runs in another process.
 UPLINK_REFUSED = "uplink_refused"
