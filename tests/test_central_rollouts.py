@@ -25,9 +25,9 @@ from uplink_helpers import Device, open_device_store
 from appliance.config import UpdateSettings
 from appliance.update.bundle import generate_key, load_public_key
 from appliance.update.slots import UpdateState, save_state
+from appliance.update.staged import STAGED_BUNDLE, STAGED_OFFER, updates_dir
 from appliance.uplink.client import CentralClient
 from appliance.uplink.daemon import Uplink
-from appliance.uplink.updates import STAGED_BUNDLE, STAGED_OFFER, updates_dir
 from central import alerts, rollouts
 from central.app import create_app
 from central.enroll import create_code

@@ -10,7 +10,7 @@ and a timer) installs it once the till is idle and the maintenance window is ope
 The outcome of the last update is read from the release slots' ``update-state.json`` (written
 by ``bitagora update install`` and ``confirm``, whether the bundle came from central or a USB
 stick) and sent once per change: the state, the release and the time it names are remembered
-in the store (``update_reported``).
+in the store (``update_reported``). Once told, the staged files of that release are removed.
 """
 
 from __future__ import annotations
@@ -31,21 +31,15 @@ from appliance.store import outbox
 from appliance.store.durable import write_atomic
 from appliance.update.bundle import BundleError, load_public_key, verify_file
 from appliance.update.slots import UpdateError, UpdateState, load_state
+from appliance.update.staged import STAGED_BUNDLE, STAGED_OFFER, updates_dir
 from appliance.uplink.client import CentralClient
 
 log = logging.getLogger(__name__)
 
-UPDATES_DIR = "updates"
-STAGED_BUNDLE = "staged.bundle"
-STAGED_OFFER = "staged.json"
 STATE_OFFER_ETAG = "update_offer_etag"  # the offer last staged or refused: not fetched again
 STATE_REPORTED = "update_reported"
 # update-state.json's states that are an outcome to report ("pending" is not one yet).
 OUTCOMES = {"good": "installed", "rolled_back": "rolled_back", "failed": "failed"}
-
-
-def updates_dir(settings: Settings) -> Path:
-    return Path(settings.data_dir) / UPDATES_DIR
 
 
 def report_of(state: UpdateState) -> dict[str, Any] | None:
@@ -133,4 +127,17 @@ class Updates:
             return False
         await self.client.report_update(report)
         await outbox.set_state(self.conn, STATE_REPORTED, key)
+        self._unstage(report["failed"] or report["version"])
         return True
+
+    def _unstage(self, version: str) -> None:
+        """The staged update's outcome is told: its files go (the installer, root, leaves the
+        data directory alone)."""
+        folder = updates_dir(self.settings)
+        try:
+            staged = json.loads((folder / STAGED_OFFER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(staged, dict) and staged.get("version") == version:
+            (folder / STAGED_OFFER).unlink(missing_ok=True)
+            (folder / STAGED_BUNDLE).unlink(missing_ok=True)
