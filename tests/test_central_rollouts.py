@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 from browser_helpers import chromium_page
+from central_helpers import csrf_of, log_in, post_form
 from conftest import OPS_PASSWORD, SimDevice
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from playwright.async_api import expect
@@ -32,6 +33,7 @@ from central import alerts, rollouts
 from central.app import create_app
 from central.enroll import create_code
 from central.serve import start_server
+from central.users import add_user
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -445,3 +447,70 @@ async def _offer_status(central: Central, sims: list[SimDevice], device_id: str)
         return None
     async with httpx.AsyncClient(base_url=central.base_url, timeout=10) as http:
         return (await _offer(http, sim)).status_code
+
+
+async def test_only_ops_reach_the_rollout_pages_and_each_change_is_audited(
+    central: Central, conn: asyncpg.Connection, releases: Releases
+) -> None:
+    """A merchant's owner is refused the pages and the forms; ops pause, resume and stop a
+    rollout (the state machine refuses the rest), each step in the audit log with its reason."""
+    await _enrolled(central, conn, 1)
+    data = releases.bundle("2.0").read_bytes()
+    bundle_id, _ = await rollouts.store_bundle(conn, data, releases.key, "ops", NOW)
+    await add_user(conn, "owner@rollout.example", "a-long-owner-password", "owner", "Rollout Shop")
+    async with httpx.AsyncClient(base_url=central.base_url, timeout=10) as owner:
+        assert (await log_in(owner, "owner@rollout.example", "a-long-owner-password")).status_code
+        assert (await owner.get("/rollouts")).status_code == 403
+        token = csrf_of((await owner.get("/merchant")).text)
+        refused = await owner.post("/rollouts", data={"bundle": str(bundle_id), "csrf": token})
+        assert refused.status_code == 403
+    assert await conn.fetchval("SELECT count(*) FROM rollouts") == 0
+
+    async with httpx.AsyncClient(base_url=central.base_url, timeout=10) as ops:
+        assert (await log_in(ops, "admin", OPS_PASSWORD)).status_code == 303
+        started = await post_form(
+            ops,
+            "/rollouts",
+            "/rollouts",
+            bundle=str(bundle_id),
+            merchant="",
+            cohorts="50, 100",
+            success_pct="90",
+            error_pct="10",
+            window_start="02:00",
+            window_end="05:00",
+        )
+        assert started.status_code == 303
+        page = started.headers["location"]
+        for action, state in (("pause", "paused"), ("resume", "running"), ("stop", "stopped")):
+            token = csrf_of((await ops.get(page)).text)
+            answer = await ops.post(
+                f"{page}/state",
+                data={"action": action, "reason": f"{action} for the test", "csrf": token},
+            )
+            assert answer.status_code == 303
+            shown = re.sub(r"<[^>]+>", "", (await ops.get(page)).text)
+            assert f"{state}: {action} for the test" in shown
+        token = csrf_of((await ops.get(page)).text)
+        again = await ops.post(f"{page}/state", data={"action": "resume", "csrf": token})
+        assert again.status_code == 400
+        assert "cannot resume from its present state" in again.text
+        wrong = await post_form(
+            ops,
+            "/rollouts",
+            "/rollouts",
+            bundle=str(bundle_id),
+            cohorts="50, 20",
+            success_pct="90",
+            error_pct="10",
+        )
+        assert "1 to 10 rising percentages, the last 100" in wrong.text
+    audit = await conn.fetch("SELECT action, reason FROM audit_log ORDER BY id")
+    assert [(r["action"], r["reason"]) for r in audit][-4:] == [
+        ("update.rollout_start", ""),
+        ("update.rollout_pause", "pause for the test"),
+        ("update.rollout_resume", "resume for the test"),
+        ("update.rollout_stop", "stop for the test"),
+    ]
+    window = await conn.fetchrow("SELECT window_start, window_end FROM rollouts")
+    assert (str(window["window_start"]), str(window["window_end"])) == ("02:00:00", "05:00:00")
