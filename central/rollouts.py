@@ -222,8 +222,10 @@ async def change_state(
 # The device's place in a rollout that offers it the bundle now: running (or completed, for
 # devices that were offline meanwhile), its cohort reached, no outcome yet.
 _OFFER = """
-SELECT r.id, b.version, b.sha256, b.size_bytes, r.window_start, r.window_end, r.after_z
+SELECT r.id, b.version, b.sha256, b.size_bytes, r.window_start, r.window_end, r.after_z,
+    d.version AS running
 FROM rollout_devices rd
+JOIN devices d ON d.device_id = rd.device_id
 JOIN rollouts r ON r.id = rd.rollout_id
 JOIN update_bundles b ON b.id = r.bundle_id
 WHERE rd.device_id = $1 AND rd.outcome IS NULL AND rd.cohort <= r.cohort
@@ -233,9 +235,24 @@ ORDER BY r.id DESC LIMIT 1
 
 
 async def offer(conn: asyncpg.Connection, device_id: str, now: datetime) -> Offer | None:
-    """The bundle offered to ``device_id`` now (recording when it was first offered), or None."""
+    """The bundle offered to ``device_id`` now (recording when it was first offered), or None.
+    A device whose heartbeat names the bundle's release already (installed from a USB stick,
+    say) is counted installed instead."""
     row = await conn.fetchrow(_OFFER, device_id)
     if row is None:
+        return None
+    if row["running"] == row["version"]:
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE rollout_devices SET outcome = 'installed', version = $3,"
+                " reason = 'running it already', reported_at = $4"
+                " WHERE rollout_id = $1 AND device_id = $2 AND outcome IS NULL",
+                row["id"],
+                device_id,
+                row["version"],
+                now,
+            )
+            await progress(conn, row["id"], now)
         return None
     await conn.execute(
         "UPDATE rollout_devices SET offered_at = $3 WHERE rollout_id = $1 AND device_id = $2"
