@@ -216,6 +216,8 @@ async def change_state(
     )
     if changed is None:
         raise RolloutError(f"the rollout cannot {action} from its present state")
+    if state == "running":  # reports that came while it was paused count now
+        return await progress(conn, rollout_id, now)
     return state
 
 

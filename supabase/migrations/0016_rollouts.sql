@@ -100,6 +100,6 @@ CREATE POLICY update_reports_own ON update_reports FOR SELECT TO bitagora_web
     USING ((SELECT bitagora_is_ops()) OR merchant_id = (SELECT bitagora_merchant_id()));
 GRANT SELECT, INSERT ON update_bundles TO bitagora_web;
 GRANT SELECT, INSERT ON rollouts, rollout_devices TO bitagora_web;
-GRANT UPDATE (state, state_reason, changed_at) ON rollouts TO bitagora_web;
+GRANT UPDATE (state, state_reason, changed_at, cohort) ON rollouts TO bitagora_web;
 GRANT SELECT ON update_reports TO bitagora_web;
 GRANT USAGE ON SEQUENCE update_bundles_id_seq, rollouts_id_seq TO bitagora_web;
