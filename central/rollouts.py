@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from bitagora_protocol.update_bundle import BundleError, verify
 
 MAX_BUNDLE_BYTES = 256 * 2**20
+SLICE_BYTES = 2**20
 OUTCOMES = ("installed", "rolled_back", "failed")
 ACTIVE = ("running", "paused")
 # Which state an ops action leads to, from which states.
@@ -271,12 +273,18 @@ async def offer(conn: asyncpg.Connection, device_id: str, now: datetime) -> Offe
     )
 
 
-async def bundle_body(conn: asyncpg.Connection, rollout_id: int) -> bytes:
-    body: bytes = await conn.fetchval(
-        "SELECT b.body FROM rollouts r JOIN update_bundles b ON b.id = r.bundle_id WHERE r.id = $1",
-        rollout_id,
-    )
-    return body
+async def bundle_slices(pool: asyncpg.Pool, offer: Offer) -> AsyncIterator[bytes]:
+    """The offered bundle's bytes, ``SLICE_BYTES`` at a time: hundreds of devices of a cohort
+    download at once, and none of them holds a whole bundle in central's memory."""
+    for start in range(0, offer.size_bytes, SLICE_BYTES):
+        piece: bytes = await pool.fetchval(
+            "SELECT substring(b.body FROM $2 FOR $3) FROM rollouts r"
+            " JOIN update_bundles b ON b.id = r.bundle_id WHERE r.id = $1",
+            offer.rollout_id,
+            start + 1,
+            SLICE_BYTES,
+        )
+        yield piece
 
 
 async def record_report(

@@ -3,7 +3,8 @@ device call (``device_auth``):
 
 - ``GET /api/v1/update``: the bundle offered to the device now: 200 with the offer and its
   ``ETag`` (304 for ``If-None-Match`` naming it), 204 when there is none.
-- ``GET /api/v1/update/bundle``: the offered bundle's bytes (404 ``no_offer`` when none).
+- ``GET /api/v1/update/bundle``: the offered bundle's bytes, streamed a slice at a time from
+  PostgreSQL (404 ``no_offer`` when none).
 - ``POST /api/v1/update/report``: what became of an update, from a rollout or a USB stick:
   ``{"outcome": "installed" | "rolled_back" | "failed", "version", "failed", "reason", "at"}``;
   200 ``{"rollout": id or null}``. A failure or rollback raises the device's "update" alert.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from bitagora_protocol.strict_json import StrictJsonError, check_values
 from bitagora_protocol.update_bundle import VERSION
@@ -52,14 +53,17 @@ async def update_bundle(request: Request) -> Response:
     device, _ = await authenticate(request, ctx, body_limit=REQUEST_BODY_LIMIT)
     async with ctx.pool.acquire() as conn:
         offer = await rollouts.offer(conn, device.device_id, ctx.now())
-        if offer is None:
-            raise ApiError(404, "no_offer")
-        body = await rollouts.bundle_body(conn, offer.rollout_id)
+    if offer is None:
+        raise ApiError(404, "no_offer")
     ctx.metrics.inc("bitagora_central_requests_total", endpoint="update_bundle", outcome="ok")
-    return Response(
-        body,
+    return StreamingResponse(
+        rollouts.bundle_slices(ctx.pool, offer),
         media_type="application/octet-stream",
-        headers={"ETag": offer.etag, "X-Bundle-Version": offer.version},
+        headers={
+            "ETag": offer.etag,
+            "X-Bundle-Version": offer.version,
+            "Content-Length": str(offer.size_bytes),
+        },
     )
 
 

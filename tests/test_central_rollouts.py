@@ -4,6 +4,7 @@ headless Chromium for the ops pages."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -20,11 +21,11 @@ from central_helpers import csrf_of, log_in, post_form
 from conftest import OPS_PASSWORD, SimDevice
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from playwright.async_api import expect
-from update_helpers import signed_bundle
+from update_helpers import PACKAGE, make_wheel, release_wheels, signed_bundle
 from uplink_helpers import Device, open_device_store
 
 from appliance.config import UpdateSettings
-from appliance.update.bundle import generate_key, load_public_key
+from appliance.update.bundle import build, generate_key, load_public_key
 from appliance.update.slots import UpdateState, save_state
 from appliance.update.staged import STAGED_BUNDLE, STAGED_OFFER, updates_dir
 from appliance.uplink.client import CentralClient
@@ -52,6 +53,16 @@ class Releases:
 
     def bundle(self, version: str, mode: str = "healthy") -> Path:
         return signed_bundle(self.folder, self.private, version, mode)
+
+    def large_bundle(self, version: str, padding_bytes: int) -> Path:
+        """A bundle with one more wheel of random (incompressible) bytes: central serves it in
+        several slices."""
+        wheels = release_wheels(self.folder / f"large-{version}", version)
+        noise = base64.b64encode(secrets.token_bytes(padding_bytes)).decode()
+        make_wheel(wheels, "padding", "1.0", {"padding.py": f"NOISE = {noise!r}\n"})
+        out = self.folder / f"large-{version}.bundle"
+        build(wheels, self.private, out, PACKAGE)
+        return out
 
 
 @pytest.fixture
@@ -124,7 +135,8 @@ async def test_cohorts_are_a_hash_rank_advance_on_success_and_stop_on_errors(
     central: Central, conn: asyncpg.Connection, releases: Releases
 ) -> None:
     devices = await _enrolled(central, conn, 10)
-    data = releases.bundle("2.0").read_bytes()
+    data = releases.large_bundle("2.0", 2 * rollouts.SLICE_BYTES).read_bytes()
+    assert len(data) > 2 * rollouts.SLICE_BYTES
     bundle_id, version = await rollouts.store_bundle(conn, data, releases.key, "ops", NOW)
     assert version == "2.0"
     rollout_id, count = await rollouts.create(

@@ -16,6 +16,9 @@ CREATE TABLE update_bundles (
     uploaded_by text NOT NULL CHECK (length(uploaded_by) <= 320),
     uploaded_at timestamptz NOT NULL
 );
+-- Stored uncompressed out of line (wheels are compressed already), so that a download reads it
+-- a slice at a time (substring) instead of the whole bundle into one process's memory.
+ALTER TABLE update_bundles ALTER COLUMN body SET STORAGE EXTERNAL;
 
 -- cohorts: cumulative percentages of the rollout's devices, ascending, the last 100
 -- (e.g. {5,25,100}); cohort: the last cohort offered (0-based), advanced when success_pct of
