@@ -34,6 +34,7 @@ from central import alerts, rollouts
 from central.app import create_app
 from central.enroll import create_code
 from central.serve import start_server
+from central.tenancy import as_user
 from central.users import add_user
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -528,3 +529,42 @@ async def test_only_ops_reach_the_rollout_pages_and_each_change_is_audited(
     ]
     window = await conn.fetchrow("SELECT window_start, window_end FROM rollouts")
     assert (str(window["window_start"]), str(window["window_end"])) == ("02:00:00", "05:00:00")
+
+
+async def test_a_merchants_users_see_only_their_devices_progress_and_change_nothing(
+    central: Central, conn: asyncpg.Connection, releases: Releases
+) -> None:
+    """Row Level Security as the pages run (bitagora_web with the user's claims)."""
+    devices = await _enrolled(central, conn, 2)
+    other = SimDevice()
+    async with httpx.AsyncClient(base_url=central.base_url, timeout=10) as http:
+        assert (await other.enroll(http, await create_code(conn, "Other Shop"))).status_code == 201
+    data = releases.bundle("2.0").read_bytes()
+    bundle_id, _ = await rollouts.store_bundle(conn, data, releases.key, "ops", NOW)
+    rollout_id, count = await rollouts.create(
+        conn,
+        bundle_id=bundle_id,
+        merchant_id=None,
+        cohorts=[100],
+        success_pct=100,
+        error_pct=0,
+        window=None,
+        after_z=False,
+        by="ops",
+        now=NOW,
+    )
+    assert count == 3
+    merchant = await conn.fetchval("SELECT id FROM merchants WHERE name = 'Rollout Shop'")
+    claims = {"sub": "u", "app_metadata": {"bitagora_role": "owner", "merchant_id": merchant}}
+    pool = await asyncpg.create_pool(central.database_url, min_size=1, max_size=1)
+    try:
+        async with as_user(pool, claims) as web:
+            seen = {r["device_id"] for r in await rollouts.devices_of(web, rollout_id)}
+            assert seen == {d.device_id for d in devices}
+            assert await web.fetchval("SELECT count(*) FROM update_bundles") == 0
+            # A fleet-wide rollout is not the merchant's row to change: nothing to stop.
+            with pytest.raises(rollouts.RolloutError, match="cannot stop"):
+                await rollouts.change_state(web, rollout_id, "stop", "", NOW)
+    finally:
+        await pool.close()
+    assert await conn.fetchval("SELECT state FROM rollouts") == "running"
