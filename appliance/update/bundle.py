@@ -14,6 +14,7 @@ import os
 import re
 import tarfile
 from pathlib import Path
+from typing import IO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -140,24 +141,23 @@ def build(wheels: Path, private_key: Path, out: Path, package: str) -> BundleMan
     return BundleManifest(version, package, tuple(requirements), files)
 
 
-def verify_file(bundle: Path, public_key: Ed25519PublicKey) -> BundleManifest:
-    """Check the whole of ``bundle`` against the pinned key, extracting nothing."""
+def _opened(bundle: Path) -> IO[bytes]:
     try:
-        handle = bundle.open("rb")
+        return bundle.open("rb")
     except OSError as err:
         raise BundleError(f"cannot read {bundle} as an update bundle: {err}") from None
-    with handle:
+
+
+def verify_file(bundle: Path, public_key: Ed25519PublicKey) -> BundleManifest:
+    """Check the whole of ``bundle`` against the pinned key, extracting nothing."""
+    with _opened(bundle) as handle:
         return verify(handle, public_key)
 
 
 def open_verified(bundle: Path, public_key: Ed25519PublicKey, staging: Path) -> BundleManifest:
     """Check ``bundle`` against the pinned key and extract its wheels into ``staging/wheels``;
     BundleError (and nothing extracted that the caller should use) if any check fails."""
-    try:
-        handle = bundle.open("rb")
-    except OSError as err:
-        raise BundleError(f"cannot read {bundle} as an update bundle: {err}") from None
-    with handle, open_tar(handle) as tar:
+    with _opened(bundle) as handle, open_tar(handle) as tar:
         parsed, members = signed_members(tar, public_key)
         (staging / WHEELS).mkdir(parents=True, exist_ok=True)
         for name, expected in sorted(parsed.files.items()):
