@@ -40,6 +40,7 @@ bench: $(BIN)/bitagora
 	$(BIN)/python bench/touch_tap.py
 	$(BIN)/python bench/catalog.py
 	$(BIN)/python bench/fleet_page.py
+	$(BIN)/python bench/rollout.py
 	$(BIN)/python bench/fleet.py --devices 3000 --duration 60
 	$(BIN)/python bench/fleet.py --devices 20 --records 5000 --workers 2
 

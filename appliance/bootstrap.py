@@ -26,6 +26,7 @@ from appliance.config import (
 )
 from appliance.core.lockout import utc_now
 from appliance.services.access import AccessService
+from appliance.services.activity import TillActivity
 from appliance.services.background import Background
 from appliance.services.devices import DeviceInputs, ScreenLight
 from appliance.services.drawer import DrawerService, DrawerWatch
@@ -314,6 +315,7 @@ async def _build(
         provisioning=DeviceProvisioning(settings.data_dir),
         printing=worker,
         remote=RemoteActionService(conn, receipts, drawer),
+        activity=TillActivity(conn),
         card=card,
         bitcoin=bitcoin,
     )

@@ -243,6 +243,8 @@ class UplinkSettings:
     # kept and tried again this seldom, and the heartbeat reports the refusal meanwhile.
     refused_retry_s: int = 900
     timeout_s: int = 10
+    # How often central is asked for an update offer (and the last update's outcome reported).
+    update_s: int = 300
 
     def check(self) -> None:
         if not self.central_url.startswith(("http://", "https://")):
@@ -257,6 +259,8 @@ class UplinkSettings:
             raise ConfigError(f"uplink.config_s: must be 1..3600, got {self.config_s}")
         if not 1 <= self.actions_s <= 3600:
             raise ConfigError(f"uplink.actions_s: must be 1..3600, got {self.actions_s}")
+        if not 1 <= self.update_s <= 86400:
+            raise ConfigError(f"uplink.update_s: must be 1..86400, got {self.update_s}")
         if self.refused_retry_s < 1:
             raise ConfigError(
                 f"uplink.refused_retry_s: must be at least 1, got {self.refused_retry_s}"

@@ -25,6 +25,7 @@ KINDS = (
     "temperature",
     "throttled",
     "clock_offset",
+    "update",
 )
 
 DEFAULTS: dict[str, int] = {
@@ -123,4 +124,6 @@ def conditions(
     offset = row["clock_offset_s"]
     if offset is not None and abs(offset) > thresholds["clock_offset_s"]:
         found["clock_offset"] = f"device clock {offset:+d} s off central's"
+    if row["update_problem"]:  # until an update succeeds (central/rollouts.py)
+        found["update"] = row["update_problem"]
     return {kind: detail[:500] for kind, detail in found.items()}

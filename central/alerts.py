@@ -32,7 +32,7 @@ EVALUATE_EVERY_S = 15.0
 # of a key wins). The heartbeat's one statement returns the same columns of the row it updates.
 DEVICE_COLUMNS = """d.device_id, d.merchant_id, d.last_seen_at, d.heartbeat_s, d.last_heartbeat,
     d.uplink_refused, d.backlog, d.oldest_unsent_age_s, d.forked_at, d.fork_seq,
-    d.printer_online, d.printer_paper, d.clock_offset_s,
+    d.printer_online, d.printer_paper, d.clock_offset_s, d.update_problem,
     (SELECT jsonb_object_agg(a.kind, a.id) FROM alerts a
         WHERE a.device_id = d.device_id AND a.resolved_at IS NULL) AS open_alerts,
     (SELECT jsonb_object_agg(t.name, t.value ORDER BY t.merchant_id NULLS FIRST)

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -33,6 +33,7 @@ from central import (
     merchant_page,
     product_pages,
     remote_actions,
+    rollout_pages,
     sales_ledger,
     sales_pages,
     shop_settings_page,
@@ -59,6 +60,7 @@ from central.sessions import SessionMiddleware
 from central.settings import HealthLimits
 from central.stripe_webhooks import stripe_webhook
 from central.tokens import TokenRefused, TokenVerifier
+from central.update_api import update_bundle, update_offer, update_report
 from central.users import ensure_ops_user, keep_generated_password
 from central.web_auth import csrf_refused, token_refused
 from central.web_settings import METRICS_TOKEN_ENV, WebSettings
@@ -100,6 +102,7 @@ def create_app(
     health: HealthLimits | None = None,
     stripe_webhook_secret: str | None = None,
     notify: NotifySettings | None = None,
+    update_key: Ed25519PublicKey | None = None,
 ) -> Starlette:
     """Build central. At start it connects, applies pending migrations and creates the first
     ops user (``ops_password``, else ``$BITAGORA_OPS_PASSWORD``, else a random one written to
@@ -112,7 +115,8 @@ def create_app(
     ``/readyz`` checks beyond the database.
     ``stripe_webhook_secret`` (the endpoint's ``whsec_…``) lets ``/v1/webhooks/stripe`` take
     in Stripe's events (``central.stripe_webhooks``). ``notify`` names the channels alerts are
-    sent to (``central.notify``; none by default).
+    sent to (``central.notify``; none by default). ``update_key`` is the release-signing
+    public key uploaded update bundles must verify with (``central.rollouts``; none: no upload).
     """
     web = web or WebSettings()
     key = signing_key or Ed25519PrivateKey.generate()
@@ -141,6 +145,7 @@ def create_app(
                 tokens=tokens,
                 health=health or HealthLimits(),
                 stripe_webhook_secret=stripe_webhook_secret,
+                update_key=update_key,
             )
             app.state.central = ctx
             pruner = asyncio.create_task(
@@ -174,6 +179,9 @@ def create_app(
         Route("/api/v1/config", config_document, methods=["GET"]),
         Route("/api/v1/actions", remote_actions.pending, methods=["GET"]),
         Route("/api/v1/actions/{action_id}/result", remote_actions.post_result, methods=["POST"]),
+        Route("/api/v1/update", update_offer, methods=["GET"]),
+        Route("/api/v1/update/bundle", update_bundle, methods=["GET"]),
+        Route("/api/v1/update/report", update_report, methods=["POST"]),
         Route("/v1/webhooks/stripe", stripe_webhook, methods=["POST"]),
         Route("/", dashboard.index, methods=["GET"]),
         Route("/login", login.login_form, methods=["GET"]),
@@ -197,6 +205,11 @@ def create_app(
         Route("/devices/{device_id}/actions", remote_actions.request_action, methods=["POST"]),
         Route("/enrollment-codes", enrollment_page.codes_page, methods=["GET"]),
         Route("/enrollment-codes", enrollment_page.make_code, methods=["POST"]),
+        Route("/rollouts", rollout_pages.rollouts_page, methods=["GET"]),
+        Route("/rollouts", rollout_pages.create_form, methods=["POST"]),
+        Route("/rollouts/bundles", rollout_pages.upload_form, methods=["POST"]),
+        Route("/rollouts/{rollout_id:int}", rollout_pages.rollout_page, methods=["GET"]),
+        Route("/rollouts/{rollout_id:int}/state", rollout_pages.state_form, methods=["POST"]),
         Route("/users", user_pages.users_page, methods=["GET"]),
         Route("/users", user_pages.add_user_form, methods=["POST"]),
         Route("/users/deactivate", user_pages.deactivate_form, methods=["POST"]),

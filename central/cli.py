@@ -146,6 +146,7 @@ async def _serve(
         supabase_jwks_url=os.environ.get(JWKS_URL_ENV) or None,
         health=settings.health,
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        update_key=settings.update_key,
     )
     try:
         running = await start_server(app, host, port, log_level="info", sock=sock)

@@ -1,6 +1,7 @@
 """What every central handler needs, set up by the lifespan: the pool, the clock, the metrics,
 the signing key, the key of the forms' CSRF tokens, the bearer token verifier (None when
-central accepts no Supabase Auth tokens), readiness's limits and Stripe's webhook secret."""
+central accepts no Supabase Auth tokens), readiness's limits, Stripe's webhook secret and the
+release key update bundles are checked against."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from starlette.requests import Request
 
 from central.metrics import Metrics
@@ -32,6 +33,8 @@ class Central:
     health: HealthLimits = HealthLimits()
     # Verifies Stripe's webhook deliveries (central/stripe_webhooks.py); None refuses them.
     stripe_webhook_secret: str | None = None
+    # Uploaded update bundles must verify with it (central/rollouts.py); None refuses them.
+    update_key: Ed25519PublicKey | None = None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
 from central.notify import NotifySettings
 from central.tokens import SECRET_ENV as SUPABASE_SECRET_ENV
 from central.users import PASSWORD_ENV as OPS_PASSWORD_ENV
@@ -24,6 +27,9 @@ from central.web_settings import WebSettings
 ENV = "BITAGORA_CENTRAL_ENV"
 MIN_FREE_MB_ENV = "BITAGORA_CENTRAL_MIN_FREE_MB"
 BACKUP_MAX_AGE_ENV = "BITAGORA_CENTRAL_BACKUP_MAX_AGE_H"
+# The release-signing public key (PEM) that uploaded update bundles must verify with: the one
+# pinned on the devices (docs/OPERATIONS.md, "Rollouts").
+UPDATE_KEY_ENV = "BITAGORA_CENTRAL_UPDATE_KEY"
 SESSION_SECRET_FILE = "session_secret"
 MIN_SECRET_CHARS = 32  # what central makes itself: 32 random bytes, base64
 MIN_PRODUCTION_PASSWORD = 12
@@ -48,6 +54,7 @@ class Settings:
     health: HealthLimits
     web: WebSettings
     notify: NotifySettings
+    update_key: Ed25519PublicKey | None = None  # None: no bundle can be uploaded
 
 
 class SettingsError(Exception):
@@ -85,6 +92,21 @@ def _writable_problem(directory: Path) -> str | None:
     except OSError as err:
         return f"--data-dir: {directory} is not writable ({err.strerror or err})"
     return None
+
+
+def _update_key(env: Mapping[str, str], problems: list[str]) -> Ed25519PublicKey | None:
+    path = env.get(UPDATE_KEY_ENV)
+    if not path:
+        return None
+    try:
+        key = load_pem_public_key(Path(path).read_bytes())
+    except (OSError, ValueError) as err:
+        problems.append(f"{UPDATE_KEY_ENV}: cannot read a public key from {path} ({err})")
+        return None
+    if not isinstance(key, Ed25519PublicKey):
+        problems.append(f"{UPDATE_KEY_ENV}: {path} is not an Ed25519 public key")
+        return None
+    return key
 
 
 def _number(env: Mapping[str, str], name: str, problems: list[str]) -> float | None:
@@ -148,6 +170,7 @@ def check(directory: Path, port: int, env: Mapping[str, str] = os.environ) -> Se
         problems.append(str(err))
     min_free_mb = _number(env, MIN_FREE_MB_ENV, problems)
     max_age_h = _number(env, BACKUP_MAX_AGE_ENV, problems)
+    update_key = _update_key(env, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -160,4 +183,5 @@ def check(directory: Path, port: int, env: Mapping[str, str] = os.environ) -> Se
         ),
         web=web,
         notify=notify,
+        update_key=update_key,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from appliance.update.bundle import generate_key
 from central.settings import SettingsError, check
 
 pytestmark = pytest.mark.timeout(60)
@@ -87,6 +88,16 @@ def test_every_problem_is_named(tmp_path: Path) -> None:
         {"BITAGORA_CENTRAL_ENV": "production", "BITAGORA_OPS_PASSWORD": STRONG},
     )
     assert settings.production and settings.health.backup_max_age_s is None
+
+
+def test_the_release_key_for_update_bundles_is_read_at_start(tmp_path: Path) -> None:
+    public = generate_key(tmp_path / "release.pem")
+    settings = check(tmp_path / "central", 0, {"BITAGORA_CENTRAL_UPDATE_KEY": str(public)})
+    assert settings.update_key is not None
+    assert check(tmp_path / "central", 0, {}).update_key is None
+    for wrong in (tmp_path / "missing.pub", tmp_path / "release.pem"):  # none, and a private key
+        with pytest.raises(SettingsError, match="BITAGORA_CENTRAL_UPDATE_KEY: cannot read"):
+            check(tmp_path / "central", 0, {"BITAGORA_CENTRAL_UPDATE_KEY": str(wrong)})
 
 
 def test_a_data_dir_central_cannot_write_is_named(tmp_path: Path) -> None:

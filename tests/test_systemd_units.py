@@ -28,7 +28,10 @@ SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 CENTRAL_UNITS = SYSTEMD.parent / "deploy" / "central"  # central's host, never the device's image
 SERVICES = ("bitagora-uplink.service", "bitagora-kiosk.service")
 CONFIRM = "bitagora-update-confirm.service"
-UNITS = (*SERVICES, "bitagora-firstboot.service", CONFIRM)
+APPLY = "bitagora-update-apply.service"
+UNITS = (*SERVICES, "bitagora-firstboot.service", CONFIRM, APPLY)
+# Units that start a service, verified with it.
+TRIGGERS = ("bitagora-update-apply.path", "bitagora-update-apply.timer")
 # The services run the current release; the confirmation runs the one that installed it.
 EXECUTABLE = "/opt/bitagora/current/bin/bitagora"
 JUDGE = "/opt/bitagora/previous/bin/bitagora"
@@ -48,6 +51,7 @@ EXPOSURE_CEILING = {
     "bitagora-kiosk.service": 1.5,
     "bitagora-firstboot.service": 2.3,
     "bitagora-update-confirm.service": 1.3,
+    "bitagora-update-apply.service": 1.3,
 }
 
 OVERALL = re.compile(r"Overall exposure level for (?P<unit>\S+): (?P<level>\d+\.\d+)")
@@ -75,7 +79,7 @@ def unit_root(tmp_path: Path) -> Path:
     shutil.copytree(HOST_UNITS, root / HOST_UNITS.relative_to("/"), symlinks=True)
     installed = root / "etc/systemd/system"
     installed.mkdir(parents=True)
-    for name in UNITS:
+    for name in (*UNITS, *TRIGGERS):
         shutil.copy(SYSTEMD / name, installed / name)
     for executable in (EXECUTABLE, JUDGE):
         stub = root / executable.lstrip("/")
@@ -86,7 +90,7 @@ def unit_root(tmp_path: Path) -> Path:
 
 
 def test_units_verify_without_a_warning(unit_root: Path) -> None:
-    result = analyze("verify", "--man=no", f"--root={unit_root}", *UNITS)
+    result = analyze("verify", "--man=no", f"--root={unit_root}", *UNITS, *TRIGGERS)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
 
@@ -138,6 +142,19 @@ def test_confirmation_runs_once_after_the_services_and_only_with_a_judge() -> No
     assert confirm["WantedBy"] == ["multi-user.target"]
 
 
+def test_a_staged_update_is_installed_when_staged_and_retried_while_it_waits() -> None:
+    apply = unit_settings(APPLY)
+    assert apply["Type"] == ["oneshot"]
+    # It writes the release slots only; the data directory (the uplink's) is read, not written.
+    assert apply["ReadWritePaths"] == ["/opt/bitagora"]
+    assert apply["ReadOnlyPaths"] == ["/var/lib/bitagora"]
+    assert apply["PrivateNetwork"] == ["yes"]
+    path = unit_settings("bitagora-update-apply.path")
+    assert path["PathChanged"] == ["/var/lib/bitagora/updates/staged.json"]
+    assert path["Unit"] == [APPLY]
+    assert "OnUnitInactiveSec" in unit_settings("bitagora-update-apply.timer")
+
+
 def test_kiosk_owns_tty1_and_nothing_else_of_dev() -> None:
     kiosk = unit_settings("bitagora-kiosk.service")
     assert kiosk["TTYPath"] == ["/dev/tty1"]
@@ -169,7 +186,7 @@ def test_exec_start_is_a_command_the_cli_accepts(name: str) -> None:
     argv = shlex.split(command)
     assert argv[0] == (JUDGE if name == CONFIRM else EXECUTABLE)
     assert argv[argv.index("--data-dir") + 1] == "/var/lib/bitagora"
-    if name != CONFIRM:
+    if name not in (CONFIRM, APPLY):
         assert unit_settings(name)["StateDirectory"] == ["bitagora"]
     result = subprocess.run(
         [sys.executable, "-m", "appliance.cli", *argv[1:], "--help"],

@@ -12,7 +12,7 @@ from tui_helpers import cart_summary, digits, kiosk, scanner_burst, till_with_pr
 
 from appliance.core.tender import quick_tenders
 from appliance.services.till import Till
-from appliance.store import journal, sales
+from appliance.store import journal, outbox, sales
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
@@ -159,3 +159,25 @@ async def test_sale_done_view_closes_by_itself(rig: tuple[Till, PrinterSimulator
         await wait_until(pilot, lambda: app.screen is app.sell, "the timer", timeout=10)
         assert app.sell.cart.is_empty
         assert await sales.sale_count(till.conn) == 1
+
+
+async def test_the_till_is_busy_from_the_first_item_to_the_sale_done(
+    rig: tuple[Till, PrinterSimulator],
+) -> None:
+    """What the update installer reads (another process): the store's till_state."""
+    till, _ = rig
+
+    async def till_state() -> str | None:
+        return await outbox.get_state(till.conn, outbox.TILL_STATE)
+
+    async with kiosk(till, StepClock()) as (app, pilot):
+        await app.workers.wait_for_complete()
+        assert await till_state() == "idle"
+        pay = await open_payment(pilot, app, ["croissant"])
+        await app.workers.wait_for_complete()
+        assert await till_state() == "busy"
+        await tap(pilot, pay.query_one("#tender-0"))
+        await tap(pilot, "#confirm")
+        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await app.workers.wait_for_complete()
+        assert await till_state() == "idle"

@@ -8,7 +8,6 @@ real virtualenvs; ``systemctl`` is a script that records what it is asked."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 import os
@@ -22,10 +21,9 @@ from pathlib import Path
 
 import pytest
 from store_helpers import tamper_amount
-from update_helpers import PACKAGE, fake_systemctl, signed_bundle
+from update_helpers import PACKAGE, Device, signed_bundle
 from uplink_helpers import open_device_store
 
-from appliance.config import Settings, UpdateSettings
 from appliance.update.bundle import generate_key
 from appliance.update.slots import (
     CURRENT,
@@ -42,56 +40,6 @@ from appliance.update.slots import (
 )
 
 SERVICES = "bitagora-kiosk.service bitagora-uplink.service"
-
-
-class Device:
-    """A device's update root, pinned key and data directory in a temporary folder."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.root = tmp / "opt-bitagora"
-        self.data_dir = tmp / "var-lib-bitagora"
-        self.key = tmp / "release.pem"
-        pinned = generate_key(self.key)
-        self.systemctl, self.log, self.services_down, self.kiosk_crashing = fake_systemctl(tmp)
-        self.settings = Settings(
-            data_dir=self.data_dir,
-            update=UpdateSettings(
-                public_key=str(pinned),
-                root=str(self.root),
-                systemctl=str(self.systemctl),
-                health_user="",
-                confirm_timeout_s=60,
-                settle_s=0.3,
-            ),
-        )
-
-    def bundle(self, version: str, mode: str = "healthy") -> Path:
-        return signed_bundle(self.tmp, self.key, version, mode)
-
-    def running(self) -> str:
-        result = subprocess.run(
-            [str(self.root / CURRENT / "bin" / "bitagora"), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return result.stdout.strip()
-
-    def systemctl_calls(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def data_files(self) -> dict[str, str]:
-        return {
-            str(p.relative_to(self.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(self.data_dir.rglob("*"))
-            if p.is_file()
-        }
-
-    def installed_and_confirmed(self, version: str) -> None:
-        install(self.settings, self.bundle(version))
-        assert confirm(self.settings) == (True, f"release {version} confirmed")
 
 
 @pytest.fixture

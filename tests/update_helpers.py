@@ -1,15 +1,19 @@
 """Helpers for the update tests (no tests here): tiny real wheels of a stand-in release whose
 ``bitagora`` command answers ``--version`` and ``doctor`` as a healthy, broken or hanging release
-would, signed bundles of them, and a ``systemctl`` that records what it was asked."""
+would, signed bundles of them, a ``systemctl`` that records what it was asked, and a device's
+update root, pinned key and data directory (``Device``)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
 import zipfile
 from pathlib import Path
 
-from appliance.update.bundle import build
+from appliance.config import Settings, UpdateSettings
+from appliance.update.bundle import build, generate_key
+from appliance.update.slots import CURRENT, confirm, install
 
 PACKAGE = "bitagora-tiny"
 DEPENDENCY = "tiny-dep"
@@ -132,3 +136,53 @@ def fake_systemctl(folder: Path) -> tuple[Path, Path, Path, Path]:
     script.write_text(SYSTEMCTL.format(log=log, down=down, crashing=crashing))
     script.chmod(0o755)
     return script, log, down, crashing
+
+
+class Device:
+    """A device's update root, pinned key and data directory in a temporary folder."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.root = tmp / "opt-bitagora"
+        self.data_dir = tmp / "var-lib-bitagora"
+        self.key = tmp / "release.pem"
+        pinned = generate_key(self.key)
+        self.systemctl, self.log, self.services_down, self.kiosk_crashing = fake_systemctl(tmp)
+        self.settings = Settings(
+            data_dir=self.data_dir,
+            update=UpdateSettings(
+                public_key=str(pinned),
+                root=str(self.root),
+                systemctl=str(self.systemctl),
+                health_user="",
+                confirm_timeout_s=60,
+                settle_s=0.3,
+            ),
+        )
+
+    def bundle(self, version: str, mode: str = "healthy") -> Path:
+        return signed_bundle(self.tmp, self.key, version, mode)
+
+    def running(self) -> str:
+        result = subprocess.run(
+            [str(self.root / CURRENT / "bin" / "bitagora"), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    def systemctl_calls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def data_files(self) -> dict[str, str]:
+        return {
+            str(p.relative_to(self.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(self.data_dir.rglob("*"))
+            if p.is_file()
+        }
+
+    def installed_and_confirmed(self, version: str) -> None:
+        install(self.settings, self.bundle(version))
+        assert confirm(self.settings) == (True, f"release {version} confirmed")

@@ -1,5 +1,5 @@
-"""``bitagora update keygen|build`` (the release engineer) and ``install|confirm|status`` (the
-device)."""
+"""``bitagora update keygen|build`` (the release engineer) and ``install|confirm|status`` and
+``apply-staged`` (the device)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from appliance.update.slots import (
     linked_version,
     load_state,
 )
+from appliance.update.staged import apply_staged
 
 
 def register(sub: Subparsers) -> None:
@@ -41,6 +42,11 @@ def register(sub: Subparsers) -> None:
         ("install", "verify a bundle, install it into a new slot and switch to it", cmd_install),
         ("confirm", "check a pending release; roll it back if it is not healthy", cmd_confirm),
         ("status", "which release runs, and the last update's outcome", cmd_status),
+        (
+            "apply-staged",
+            "install the update the uplink staged from central, if the till is idle now",
+            cmd_apply_staged,
+        ),
     ):
         action = actions.add_parser(name, help=helptext)
         add_device_options(action)
@@ -71,6 +77,15 @@ def cmd_install(args: argparse.Namespace) -> int:
     os.umask(0o022)  # the services' user must be able to read the new slot, whoever installs
     try:
         print(install(load_settings(args.data_dir, args.config), args.bundle))
+    except UpdateError as err:
+        return fail(str(err), 1)
+    return 0
+
+
+def cmd_apply_staged(args: argparse.Namespace) -> int:
+    os.umask(0o022)  # as install: the services' user must be able to read the new slot
+    try:
+        print(apply_staged(load_settings(args.data_dir, args.config)))
     except UpdateError as err:
         return fail(str(err), 1)
     return 0

@@ -15,12 +15,11 @@ from pathlib import Path
 import httpx
 
 from appliance.config import Settings
-from appliance.store import lock
+from appliance.store import lock, outbox
 from appliance.store.backup import copy_in, live_head, swap_in, verify_backup
 from appliance.store.identity import DeviceIdentity, IdentityError, load_identity
 from appliance.store.readonly import uplink_value
 from appliance.uplink.client import CentralClient, Rejected, Transient
-from appliance.uplink.daemon import STATE_CENTRAL_URL
 
 
 class Refused(RuntimeError):
@@ -95,8 +94,8 @@ async def central_held_seq(
     """The highest seq central holds for this device, asked with an empty signed push; None
     (with a warning) when the backup was never enrolled, central cannot be reached, or it
     refuses to answer and ``force`` says go ahead anyway."""
-    url = uplink_value(database, STATE_CENTRAL_URL) or uplink_value(
-        settings.database_path, STATE_CENTRAL_URL
+    url = uplink_value(database, outbox.CENTRAL_URL) or uplink_value(
+        settings.database_path, outbox.CENTRAL_URL
     )
     if url is None:
         warnings.append("the device is not enrolled: central was not asked what it holds")

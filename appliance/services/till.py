@@ -3,8 +3,9 @@
 Each job is its own service with public methods only: ``access`` (unlock, lockouts, approvals,
 training), ``staff`` (people added, PINs, deactivated), ``sales`` (catalog, carts, cash and card
 sales), ``drawer``, ``receipts``, ``shifts``, ``refunds``, ``split`` (split tender),
-``recovery`` (payments a restart left unsettled) and ``remote`` (what central asks of the
-kiosk). Device and payment events arrive on ``bus``;
+``recovery`` (payments a restart left unsettled), ``remote`` (what central asks of the kiosk)
+and ``activity`` (idle or busy, for the update installer). Device and payment events arrive on
+``bus``;
 ``capabilities`` says which devices and payment methods this till has. Screens call these
 services and never touch the database or a device directly, so every rule lives here and holds
 whichever UI drives it.
@@ -22,6 +23,7 @@ import aiosqlite
 
 from appliance.core.roles import AuthError, Deactivated, NoStaff, NotAuthorized
 from appliance.services.access import AccessService, LockedOut
+from appliance.services.activity import TillActivity
 from appliance.services.background import Background
 from appliance.services.devices import DeviceInputs, ScreenLight
 from appliance.services.drawer import DrawerError, DrawerOpening, DrawerService, DrawerState
@@ -120,6 +122,7 @@ class Till:
     provisioning: Provisioning
     printing: PrintWorker
     remote: RemoteActionService
+    activity: TillActivity
     card: CardPayments | None = None
     bitcoin: BitcoinPayments | None = None
     # Set by the composition root: closes everything it opened, in reverse order.

@@ -49,12 +49,22 @@ async def acknowledge(conn: aiosqlite.Connection, held_seq: int) -> int:
     return cursor.rowcount
 
 
+# The enrollment (written by the uplink; read by a restore, which checks the backup against
+# central).
+DEVICE_ID = "device_id"
+MERCHANT = "merchant"
+CENTRAL_URL = "central_url"
 # What the kiosk last saw of its devices, for the uplink's heartbeat: one key a device, so the
 # print worker and the drawer watch never overwrite each other's part.
 PRINTER_STATUS = "printer_status"
 DRAWER_STATUS = "drawer_status"
 # The payment services' problems ({"lightning" | "chain" | "rates": words or null}).
 PAYMENT_STATUS = "payment_status"
+# Whether a sale is under way at the kiosk (services/activity.py): the update installer waits
+# for "idle". A kiosk that never wrote it (none running) leaves the till idle.
+TILL_STATE = "till_state"
+TILL_IDLE = "idle"
+TILL_BUSY = "busy"
 # The uplink's permanent refusal (its heartbeat's uplink.refused as JSON, "null" when none), for
 # `bitagora doctor`, which runs in another process.
 UPLINK_REFUSED = "uplink_refused"

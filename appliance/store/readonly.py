@@ -41,8 +41,26 @@ def uplink_value(path: Path, key: str) -> str | None:
     """What the uplink saved under ``key`` in the database at ``path`` (None: nothing, or no
     readable database there)."""
     try:
-        with open_read_only(path) as conn:
-            row = conn.execute("SELECT value FROM uplink_state WHERE key = ?", (key,)).fetchone()
+        return state_value(path, key)
     except (OSError, sqlite3.Error):
         return None
+
+
+def state_value(path: Path, key: str) -> str | None:
+    """The ``uplink_state`` value of ``key`` at ``path`` (None: no such key); OSError or
+    sqlite3.Error when the database cannot be read."""
+    with open_read_only(path) as conn:
+        row = conn.execute("SELECT value FROM uplink_state WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None
+
+
+def sold_since_last_z(path: Path) -> bool:
+    """Whether the journal at ``path`` holds a sale after its last Z closing (or a sale and no
+    Z at all)."""
+    with open_read_only(path) as conn:
+        row = conn.execute(
+            "SELECT (SELECT max(seq) FROM journal WHERE kind = 'sale'),"
+            " (SELECT max(seq) FROM journal WHERE kind = 'z_close')"
+        ).fetchone()
+    last_sale, last_z = row
+    return last_sale is not None and (last_z is None or last_sale > last_z)

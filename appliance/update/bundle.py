@@ -1,33 +1,21 @@
-"""Signed update bundles: a tar of wheels, a manifest of their hashes, an Ed25519 signature.
+"""Signed update bundles on the device: build one (the release engineer), and check one against
+the pinned key while extracting its wheels (the format: ``bitagora_protocol.update_bundle``).
 
-Layout of the tar (uncompressed: wheels are zip files already)::
-
-    manifest.json   {"format": "bitagora-update/1", "version": "0.2.0",
-                     "package": "bitagora-appliance",
-                     "requirements": ["bitagora-appliance==0.2.0", "pip"],
-                     "files": {"wheels/<name>.whl": "<sha256 hex>", ...}}
-    manifest.sig    64 bytes: Ed25519 over the exact bytes of manifest.json
-    wheels/*.whl    the release and every dependency, so pip installs with --no-index
-
-A device checks the signature with its pinned public key first, then extracts only the files the
-signed manifest lists, hashing each on the way; anything else in the tar, a missing file or a hash
-that differs refuses the bundle before anything is installed. Members are read as data and
-written under names we build, so a tar's own paths (``../``, links) never reach the disk.
+Members are read as data and written under names we build, so a tar's own paths (``../``,
+links) never reach the disk; anything the signed manifest does not list, a missing file or a
+hash that differs refuses the bundle before anything is installed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import re
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -38,27 +26,31 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-FORMAT = "bitagora-update/1"
-MANIFEST = "manifest.json"
-SIGNATURE = "manifest.sig"
-WHEELS = "wheels"
-MAX_MANIFEST_BYTES = 1 << 20
-# A version names a directory (releases/<version>), so it may not hold a path separator.
-VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}")
-WHEEL_MEMBER = re.compile(r"wheels/[A-Za-z0-9][A-Za-z0-9._+-]*\.whl")
-_CHUNK = 1 << 20
+from bitagora_protocol.update_bundle import (
+    FORMAT,
+    MANIFEST,
+    SIGNATURE,
+    VERSION,
+    WHEEL_MEMBER,
+    WHEELS,
+    BundleError,
+    BundleManifest,
+    check_member,
+    open_tar,
+    sha256_of,
+    signed_members,
+    verify,
+)
 
-
-class BundleError(RuntimeError):
-    """The bundle cannot be built, or cannot be trusted; the message says why."""
-
-
-@dataclass(frozen=True)
-class BundleManifest:
-    version: str
-    package: str
-    requirements: tuple[str, ...]
-    files: dict[str, str]
+__all__ = [
+    "WHEELS",
+    "BundleError",
+    "BundleManifest",
+    "build",
+    "generate_key",
+    "open_verified",
+    "verify_file",
+]
 
 
 def normalize(name: str) -> str:
@@ -102,15 +94,6 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def _sha256(handle: IO[bytes], copy_to: IO[bytes] | None = None) -> str:
-    digest = hashlib.sha256()
-    while chunk := handle.read(_CHUNK):
-        digest.update(chunk)
-        if copy_to is not None:
-            copy_to.write(chunk)
-    return digest.hexdigest()
-
-
 def build(wheels: Path, private_key: Path, out: Path, package: str) -> BundleManifest:
     """Sign every wheel in ``wheels`` into a bundle for ``package`` (whose wheel must be there);
     pip's own wheel, if present, is installed too, so the new release can install the next."""
@@ -134,7 +117,7 @@ def build(wheels: Path, private_key: Path, out: Path, package: str) -> BundleMan
         if not WHEEL_MEMBER.fullmatch(f"{WHEELS}/{path.name}"):
             raise BundleError(f"{path.name} is not a wheel file name this format accepts")
         with path.open("rb") as handle:
-            files[f"{WHEELS}/{path.name}"] = _sha256(handle)
+            files[f"{WHEELS}/{path.name}"] = sha256_of(handle)
     requirements = [f"{package}=={version}"]
     if any(wheel_version(path.name, "pip") for path in found):
         requirements.append("pip")
@@ -158,76 +141,26 @@ def build(wheels: Path, private_key: Path, out: Path, package: str) -> BundleMan
     return BundleManifest(version, package, tuple(requirements), files)
 
 
-def _parse(manifest: bytes) -> BundleManifest:
+def _opened(bundle: Path) -> IO[bytes]:
     try:
-        data: Any = json.loads(manifest)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(f"the signed manifest is not JSON: {err}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise BundleError(f"the bundle is not in the {FORMAT} format")
-    version, package = data.get("version"), data.get("package")
-    requirements, files = data.get("requirements"), data.get("files")
-    if not isinstance(version, str) or not VERSION.fullmatch(version):
-        raise BundleError(f"the manifest's version {version!r} cannot name a release slot")
-    if not isinstance(package, str) or not isinstance(requirements, list) or not requirements:
-        raise BundleError("the manifest lacks its package or requirements")
-    if not isinstance(files, dict) or not all(
-        isinstance(k, str) and WHEEL_MEMBER.fullmatch(k) and isinstance(v, str)
-        for k, v in files.items()
-    ):
-        raise BundleError("the manifest's file list is not a map of wheels to hashes")
-    return BundleManifest(version, package, tuple(str(r) for r in requirements), files)
+        return bundle.open("rb")
+    except OSError as err:
+        raise BundleError(f"cannot read {bundle} as an update bundle: {err}") from None
 
 
-def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
-    handle = tar.extractfile(member)
-    if handle is None or member.size > limit:
-        raise BundleError(f"{member.name} in the bundle is not a small regular file")
-    return handle.read()
+def verify_file(bundle: Path, public_key: Ed25519PublicKey) -> BundleManifest:
+    """Check the whole of ``bundle`` against the pinned key, extracting nothing."""
+    with _opened(bundle) as handle:
+        return verify(handle, public_key)
 
 
 def open_verified(bundle: Path, public_key: Ed25519PublicKey, staging: Path) -> BundleManifest:
     """Check ``bundle`` against the pinned key and extract its wheels into ``staging/wheels``;
     BundleError (and nothing extracted that the caller should use) if any check fails."""
-    try:
-        tar = tarfile.open(bundle, "r:*")
-    except (OSError, tarfile.TarError) as err:
-        raise BundleError(f"cannot read {bundle} as an update bundle: {err}") from None
-    with tar:
-        members: dict[str, tarfile.TarInfo] = {}
-        for member in tar.getmembers():
-            if not member.isfile() or member.name in members:
-                raise BundleError(
-                    f"{member.name} in the bundle is not a single regular file: refused"
-                )
-            members[member.name] = member
-        if MANIFEST not in members or SIGNATURE not in members:
-            raise BundleError(f"{bundle} has no {MANIFEST} and {SIGNATURE}: not a bundle")
-        manifest = _read_member(tar, members.pop(MANIFEST), MAX_MANIFEST_BYTES)
-        signature = _read_member(tar, members.pop(SIGNATURE), 1024)
-        try:
-            public_key.verify(signature, manifest)
-        except InvalidSignature:
-            raise BundleError(
-                "the bundle's signature does not verify with the pinned release key: it was "
-                "not signed by the release engineer, or its manifest was changed"
-            ) from None
-        parsed = _parse(manifest)
-        unlisted = sorted(set(members) - set(parsed.files))
-        missing = sorted(set(parsed.files) - set(members))
-        if unlisted or missing:
-            raise BundleError(
-                f"the bundle's files differ from its signed manifest (not listed: {unlisted}, "
-                f"missing: {missing})"
-            )
+    with _opened(bundle) as handle, open_tar(handle) as tar:
+        parsed, members = signed_members(tar, public_key)
         (staging / WHEELS).mkdir(parents=True, exist_ok=True)
         for name, expected in sorted(parsed.files.items()):
-            source = tar.extractfile(members[name])
-            assert source is not None  # isfile() was checked above
             with (staging / name).open("xb") as target:
-                if _sha256(source, target) != expected:
-                    raise BundleError(
-                        f"{name} does not match its hash in the signed manifest: the bundle "
-                        "was altered after it was signed"
-                    )
+                check_member(tar, members[name], expected, target)
     return parsed

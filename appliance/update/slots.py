@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import venv
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -55,6 +56,11 @@ class UpdateError(RuntimeError):
     """An update step that cannot go ahead; the message says why and what to do."""
 
 
+class NotNow(UpdateError):
+    """The install was ready to switch, but the device is not (the till became busy): nothing
+    switched, try again later."""
+
+
 @dataclass(frozen=True)
 class UpdateState:
     state: str  # pending | good | rolled_back | failed
@@ -66,7 +72,7 @@ class UpdateState:
     checks_started: int = 0
 
 
-def _now() -> str:
+def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -159,14 +165,15 @@ def _one_at_a_time(root: Path) -> AbstractContextManager[None]:
     return flocked(root / LOCK_FILE, exclusive=True, busy=busy)
 
 
-def install(settings: Settings, bundle: Path) -> str:
+def install(settings: Settings, bundle: Path, ready: Callable[[], str | None] | None = None) -> str:
     """Verify ``bundle``, install it into a new slot, switch to it (pending) and restart the
-    services; the confirmation unit then decides. Returns what was done, in words."""
+    services; the confirmation unit then decides. Returns what was done, in words. ``ready``,
+    asked once the slot is built, names a reason not to switch now (``NotNow``)."""
     with _one_at_a_time(Path(settings.update.root)):
-        return _install(settings, bundle)
+        return _install(settings, bundle, ready)
 
 
-def _install(settings: Settings, bundle: Path) -> str:
+def _install(settings: Settings, bundle: Path, ready: Callable[[], str | None] | None) -> str:
     root = Path(settings.update.root)
     if settings.data_dir.is_relative_to(root.resolve()):
         raise UpdateError(
@@ -176,7 +183,7 @@ def _install(settings: Settings, bundle: Path) -> str:
     public_key = load_public_key(Path(settings.update.public_key))
     state = load_state(root)
     if state is not None and state.state == "pending":
-        raise UpdateError(
+        raise NotNow(
             f"release {state.version} is still waiting for its confirmation: run "
             "`bitagora update confirm` (or wait for it) before installing another"
         )
@@ -193,11 +200,15 @@ def _install(settings: Settings, bundle: Path) -> str:
         if slot.exists():  # a slot left by an attempt that failed or was rolled back
             shutil.rmtree(slot)
         _make_slot(slot, Path(staging) / WHEELS, manifest.requirements)
+    if ready is not None and (reason := ready()):
+        raise NotNow(
+            f"release {manifest.version} is installed in its slot but not switched to: {reason}"
+        )
     if running is not None:
         _point(root, PREVIOUS, running)
     # Pending is written before the switch: a power cut in between leaves a confirmation to do
     # (which finds current still on the old release, and passes), never an unchecked switch.
-    save_state(root, UpdateState("pending", manifest.version, running, at=_now()))
+    save_state(root, UpdateState("pending", manifest.version, running, at=now_text()))
     _point(root, CURRENT, manifest.version)
     trouble = _restart_services(settings)
     started = _systemctl(settings, "start", "--no-block", settings.update.confirm_unit)
@@ -236,7 +247,7 @@ def _confirm(settings: Settings) -> tuple[bool, str]:
         save_state(root, replace(state, checks_started=1))
         problem = health_problem(settings, root)
     if problem is None:
-        save_state(root, replace(state, state="good", at=_now(), checks_started=1))
+        save_state(root, replace(state, state="good", at=now_text(), checks_started=1))
         removed = _prune(root)
         pruned = f"; removed old release {', '.join(removed)}" if removed else ""
         return True, f"release {state.version} confirmed{pruned}"
@@ -262,13 +273,13 @@ def rollback(settings: Settings, state: UpdateState, reason: str) -> str:
     root = Path(settings.update.root)
     previous = state.previous
     if previous is None or not (root / RELEASES / previous).is_dir():
-        save_state(root, replace(state, state="failed", reason=reason, at=_now()))
+        save_state(root, replace(state, state="failed", reason=reason, at=now_text()))
         return f"release {state.version} failed ({reason}) and there is no previous release"
     _point(root, CURRENT, previous)
     save_state(
         root,
         UpdateState(
-            "rolled_back", previous, previous, failed=state.version, reason=reason, at=_now()
+            "rolled_back", previous, previous, failed=state.version, reason=reason, at=now_text()
         ),
     )
     log.error("release %s rolled back to %s: %s", state.version, previous, reason)

@@ -1,5 +1,6 @@
 """The device's HTTP client for central: enrollment, signed journal pushes, heartbeats, the
-configuration document (a conditional GET) and remote actions (fetched, results posted).
+configuration document (a conditional GET), remote actions (fetched, results posted) and
+staged updates (offer, bundle, report).
 
 Every answer other than success becomes an exception of a small hierarchy, so the daemon decides
 what to do from the type alone:
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +45,9 @@ HEARTBEAT_PATH = "/api/v1/heartbeat"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 CONFIG_PATH = "/api/v1/config"
 ACTIONS_PATH = "/api/v1/actions"
+UPDATE_PATH = "/api/v1/update"
+UPDATE_BUNDLE_PATH = "/api/v1/update/bundle"
+UPDATE_REPORT_PATH = "/api/v1/update/report"
 
 
 @dataclass(frozen=True)
@@ -353,6 +358,30 @@ class CentralClient:
         wire = response.num_bytes_downloaded
         return FetchedConfig(response.headers.get("etag"), response.content, wire)
 
+    async def fetch_update_offer(self, etag: str | None) -> tuple[dict[str, Any], str] | None:
+        """The update central offers this device now with its ETag, or None (no offer: 204; or
+        ``etag`` is still the offer's: 304)."""
+        headers = {"If-None-Match": etag} if etag else {}
+        response = await self._signed("GET", UPDATE_PATH, b"", headers, ok=(200, 204, 304))
+        if response.status_code != 200:
+            return None
+        return _payload(response), response.headers.get("etag", "")
+
+    async def download_bundle(self, target: Path) -> None:
+        """Write the offered bundle's bytes to ``target`` (streamed: a bundle is tens of MB)."""
+        response = await self._signed("GET", UPDATE_BUNDLE_PATH, b"", {}, ok=(200,), stream=True)
+        try:
+            with target.open("wb") as handle:
+                async for chunk in response.aiter_bytes():
+                    handle.write(chunk)
+        except httpx.HTTPError as err:
+            raise Unreachable(f"{self.base_url}{UPDATE_BUNDLE_PATH}: {err}") from err
+        finally:
+            await response.aclose()
+
+    async def report_update(self, report: Mapping[str, Any]) -> None:
+        await self._signed_post(UPDATE_REPORT_PATH, report)
+
     async def _signed_post(self, path: str, payload: Mapping[str, Any]) -> httpx.Response:
         headers = {"Content-Type": "application/json"}
         return await self._signed("POST", path, _encode(payload), headers, ok=(200,))
@@ -364,6 +393,8 @@ class CentralClient:
         body: bytes,
         extra_headers: Mapping[str, str],
         ok: tuple[int, ...],
+        *,
+        stream: bool = False,
     ) -> httpx.Response:
         url = httpx.URL(self.base_url + path)
         signed_path = url.raw_path.decode("ascii")  # as central receives it, prefix included
@@ -379,9 +410,11 @@ class CentralClient:
                 nonce=secrets.token_urlsafe(16),
             )
             headers.update(extra_headers)
-            response = await self._send(method, path, body, headers)
+            response = await self._send(method, path, body, headers, stream=stream)
             if response.status_code in ok:
                 return response
+            if stream:
+                await response.aread()  # an error's body is small; read it to describe it
             error = error_for(response, path)
             if (
                 isinstance(error, AuthRejected)
@@ -402,12 +435,13 @@ class CentralClient:
             raise error
 
     async def _send(
-        self, method: str, path: str, body: bytes, headers: dict[str, str]
+        self, method: str, path: str, body: bytes, headers: dict[str, str], *, stream: bool = False
     ) -> httpx.Response:
         try:
-            return await self.http.request(
+            request = self.http.build_request(
                 method, self.base_url + path, content=body or None, headers=headers
             )
+            return await self.http.send(request, stream=stream)
         except httpx.HTTPError as err:
             failure = describe_network_failure(err)
             raise Unreachable(f"{self.base_url}{path}: {failure}") from err

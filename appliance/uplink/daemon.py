@@ -23,6 +23,9 @@ Rules (docs/PROTOCOL.md section 2):
   never waits on the uplink and needs no channel to it.
 - Remote actions (docs/PROTOCOL.md 2.7) are fetched, run or stored for the kiosk, and reported
   by ``uplink.actions.ActionRunner``; a heartbeat whose answer says some wait wakes it.
+- Staged updates (docs/PROTOCOL.md 2.8, ``uplink/updates.py``): every ``uplink.update_s`` the
+  last update's outcome is reported if it changed, and central's offer is asked for, downloaded,
+  checked and staged for the installer.
 - The configuration document (docs/PROTOCOL.md 2.6) is asked for at start, every
   ``uplink.config_s`` and as soon as central answers again after an outage, with the ETag of the
   one applied (304 when unchanged); a new one is applied by ``store.config_documents``. A refused
@@ -63,6 +66,7 @@ from appliance.uplink.client import (
     Unreachable,
     UplinkError,
 )
+from appliance.uplink.updates import Updates
 from bitagora_protocol.chain_head import sign_head
 from bitagora_protocol.journal import Record, genesis_prev_hash
 
@@ -76,9 +80,6 @@ THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")  # a Raspberry Pi's
 # frequency capped, throttled, soft temperature limit, now (bits 0-3) and since boot (16-19).
 THROTTLED = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 
-STATE_DEVICE_ID = "device_id"
-STATE_MERCHANT = "merchant"
-STATE_CENTRAL_URL = "central_url"
 STATE_ACKED_SEQ = "acked_seq"  # written by outbox.acknowledge
 
 
@@ -98,11 +99,11 @@ class EnrollmentState:
 
 
 async def load_enrollment(conn: aiosqlite.Connection) -> EnrollmentState | None:
-    rows = await outbox.get_states(conn, STATE_DEVICE_ID, STATE_MERCHANT, STATE_CENTRAL_URL)
-    if STATE_DEVICE_ID not in rows or STATE_CENTRAL_URL not in rows:
+    rows = await outbox.get_states(conn, outbox.DEVICE_ID, outbox.MERCHANT, outbox.CENTRAL_URL)
+    if outbox.DEVICE_ID not in rows or outbox.CENTRAL_URL not in rows:
         return None
     return EnrollmentState(
-        rows[STATE_DEVICE_ID], rows.get(STATE_MERCHANT, ""), rows[STATE_CENTRAL_URL]
+        rows[outbox.DEVICE_ID], rows.get(outbox.MERCHANT, ""), rows[outbox.CENTRAL_URL]
     )
 
 
@@ -112,9 +113,9 @@ async def save_enrollment(
     state = EnrollmentState(enrollment.device_id, enrollment.merchant, central_url)
     async with transaction(conn):
         for key, value in (
-            (STATE_DEVICE_ID, state.device_id),
-            (STATE_MERCHANT, state.merchant),
-            (STATE_CENTRAL_URL, state.central_url),
+            (outbox.DEVICE_ID, state.device_id),
+            (outbox.MERCHANT, state.merchant),
+            (outbox.CENTRAL_URL, state.central_url),
             (config_documents.STATE_MERCHANT_ID, str(enrollment.merchant_id)),
             (config_documents.STATE_CENTRAL_KEY, enrollment.central_key),
         ):
@@ -184,6 +185,7 @@ class Uplink:
         self._config_backoff = Backoff(settings.uplink.backoff_min_s, settings.uplink.backoff_max_s)
         # The ETag of the last document applied or refused: not fetched again until it changes.
         self._config_etag: str | None = None
+        self.updates = Updates(settings, conn, client)
         self._waiting_for_central = False  # the push loop backs off from a Transient failure
         self._stop: asyncio.Event | None = None
         # A fork or an invalid chain: pushing has stopped; heartbeats report it.
@@ -531,6 +533,28 @@ class Uplink:
                 await _wait(self._config_wake, delay)
                 self._config_wake.clear()
 
+    # -- staged updates --------------------------------------------------------------------
+
+    async def update_once(self) -> str | None:
+        """Report the last update's outcome if new, then take central's offer; the version
+        staged, or None. Raises ``UplinkError``."""
+        await self.enrollment()
+        await self.updates.report_once()
+        return await self.updates.offer_once()
+
+    async def _update_loop(self, stop: asyncio.Event) -> None:
+        interval = float(self.settings.uplink.update_s)
+        while not stop.is_set():
+            try:
+                await self.update_once()
+            except NotEnrolled:
+                pass
+            except UplinkError as err:
+                log.warning("update check failed: %s", err, extra={"event": "update_retry"})
+            except Exception:  # a full disk, say: keep the daemon alive, try at the next round
+                log.exception("update check failed unexpectedly")
+            await _wait(stop, interval)
+
     # -- the daemon ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -542,6 +566,7 @@ class Uplink:
             tasks.create_task(self._heartbeat_loop(stop), name="uplink-heartbeat")
             tasks.create_task(self._config_loop(stop), name="uplink-config")
             tasks.create_task(self.actions.run(stop), name="uplink-actions")
+            tasks.create_task(self._update_loop(stop), name="uplink-update")
 
     async def _relay_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()

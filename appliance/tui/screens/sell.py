@@ -297,6 +297,7 @@ class SellScreen(Screen[None]):
 
     def watch_pending_lookups(self) -> None:
         self._update_pay()
+        self._tell_activity()
 
     def watch_category(self, category: str | None) -> None:
         self.query_one(CategoryBar).active = None if self.search else category
@@ -323,6 +324,13 @@ class SellScreen(Screen[None]):
     def _show_cart(self) -> None:
         self.query_one(CartView).show(self.cart, self.selected)
         self._update_pay()
+        self._tell_activity()
+
+    def _tell_activity(self) -> None:
+        """Busy from the first item (or its lookup) until the sale is done or the cart cleared;
+        a payment screen is only ever over a cart that is not empty."""
+        busy = not self.cart.is_empty or self.pending_lookups > 0
+        self.run_worker(self.till.activity.set_busy(busy), group="activity")
 
     def _update_pay(self) -> None:
         ready = not self.cart.is_empty and self.pending_lookups == 0 and self.staff is not None
