@@ -14,6 +14,7 @@ from central import rollouts
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
+from central.i18n import _
 from central.rollouts import RolloutError
 from central.templating import templates
 from central.tenancy import as_user
@@ -56,9 +57,9 @@ async def upload_form(request: Request, who: Principal) -> Response:
     form = await checked_form(request)
     upload = form.get("bundle")
     if not isinstance(upload, UploadFile):
-        return await _render(request, who, error="Choose a bundle file.")
+        return await _render(request, who, error=_("Choose a bundle file."))
     if upload.size is not None and upload.size > rollouts.MAX_BUNDLE_BYTES:
-        return await _render(request, who, error="The bundle is too large.")
+        return await _render(request, who, error=_("The bundle is too large."))
     data = await upload.read()
     ctx = central(request)
     actor = Actor.of(request, who.name)
@@ -76,7 +77,8 @@ async def upload_form(request: Request, who: Principal) -> Response:
             )
     except RolloutError as err:
         return await _render(request, who, error=str(err))
-    return await _render(request, who, message=f"Bundle {version} checked and kept.")
+    kept = _("Bundle %(version)s checked and kept.") % {"version": version}
+    return await _render(request, who, message=kept)
 
 
 def _window(form: FormData) -> tuple[time, time] | None:

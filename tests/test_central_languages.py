@@ -294,12 +294,14 @@ async def test_ops_pages_speak_the_browsers_language(central_server: CentralTest
         alerts = await http.get("/alerts")
         audit = await http.get("/audit")
         thresholds = await http.get("/alerts/thresholds")
+        rollouts = await http.get("/rollouts")
     assert "<h1>Dispositivos</h1>" in fleet.text
     assert "Aún no hay ningún dispositivo registrado." in fleet.text
     assert "<h1>Alertas</h1>" in alerts.text and "0 alertas, las abiertas primero." in alerts.text
     assert "<h1>Registro de auditoría</h1>" in audit.text
     assert "Iniciar sesión" not in audit.text and "Cerrar sesión" in audit.text
     assert "<h1>Umbrales de alerta</h1>" in thresholds.text and "Fijar un umbral" in thresholds.text
+    assert "<h1>Despliegues</h1>" in rollouts.text and "Todavía no hay paquetes." in rollouts.text
 
 
 async def test_the_owner_sets_the_shops_country_and_its_pages_write_money_as_it_does(
