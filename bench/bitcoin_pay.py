@@ -42,6 +42,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bitcoin_helpers import BitcoinShop, bitcoin_shop  # noqa: E402
+from kiosk_probe import FullCollections, Probe  # noqa: E402
+from smoke import parse_args  # noqa: E402
 from textual import events  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 from textual.screen import Screen  # noqa: E402
@@ -62,56 +64,10 @@ TIMEOUT_S = 20.0
 CACHED = {"BITAGORA_RATES_REFRESH_S": "3600", "BITAGORA_RATES_MAX_AGE_S": "3600"}
 UNCACHED = {"BITAGORA_RATES_REFRESH_S": "0"}
 
-Predicate = Callable[[Screen[Any]], bool]
-
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-class Probe:
-    """Stamps, where they happen, the app's frames and screen switches that satisfy a predicate."""
-
-    def __init__(self, app: KioskApp) -> None:
-        self._frames: list[tuple[Predicate, asyncio.Future[float]]] = []
-        self._switches: list[tuple[Predicate, asyncio.Future[float]]] = []
-        display = app._display
-
-        def stamped_display(screen: Screen[Any], renderable: Any) -> None:
-            if renderable is not None:  # the compositor has just rendered this frame
-                self._stamp(self._frames, screen)
-            display(screen, renderable)
-
-        app._display = stamped_display  # type: ignore[method-assign]
-        app.screen_change_signal.subscribe(
-            app, lambda screen: self._stamp(self._switches, screen), immediate=True
-        )
-
-    @staticmethod
-    def _stamp(waiters: list[tuple[Predicate, asyncio.Future[float]]], screen: Screen[Any]) -> None:
-        now = time.perf_counter()
-        for waiter in list(waiters):
-            predicate, future = waiter
-            if predicate(screen):
-                future.set_result(now)
-                waiters.remove(waiter)
-
-    @staticmethod
-    def _wait(
-        waiters: list[tuple[Predicate, asyncio.Future[float]]], predicate: Predicate
-    ) -> asyncio.Future[float]:
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        waiters.append((predicate, future))
-        return future
-
-    def frame(self, predicate: Predicate) -> asyncio.Future[float]:
-        """When the first frame from now on with ``predicate(screen)`` true is rendered."""
-        return self._wait(self._frames, predicate)
-
-    def switch(self, predicate: Predicate) -> asyncio.Future[float]:
-        """When the active screen next becomes one with ``predicate(screen)`` true."""
-        return self._wait(self._switches, predicate)
 
 
 class Span:
@@ -129,29 +85,6 @@ class Span:
                 self.end = time.perf_counter()
 
         setattr(owner, name, timed)
-
-
-class FullCollections:
-    """Every full (generation 2) garbage collection of the process, start and end."""
-
-    def __init__(self) -> None:
-        self.spans: list[tuple[float, float]] = []
-        self._start = 0.0
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if info["generation"] == 2:
-            if phase == "start":
-                self._start = time.perf_counter()
-            else:
-                self.spans.append((self._start, time.perf_counter()))
-
-    def inside(self, start: float, end: float) -> float:
-        """Milliseconds of full collections between ``start`` and ``end``."""
-        return 1000 * sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.spans)
-
-    def close(self) -> None:
-        gc.callbacks.remove(self._callback)
 
 
 @dataclass
@@ -303,7 +236,10 @@ async def session(rounds: int, *, onchain: bool, env: dict[str, str], cash: bool
                 kiosk(shop.till, quiet_gc=QUIET_GC) as (app, pilot),
             ):
                 probe = Probe(app)
-                out.spans = {name: Span(shop.payments, name) for name in ("offer", "finish")}
+                out.spans = {
+                    "offer": Span(shop.payments, "offer"),
+                    "finish": Span(shop.payments.till, "finish_sale"),
+                }
                 for i in range(rounds + 1):  # round 0: the app's first payments, told apart
                     if cash:
                         await cash_round(pilot, app, probe, out)
@@ -422,7 +358,7 @@ def main() -> None:
         action="store_true",
         help="leave Python's garbage collection as it is (the kiosk's own policy is the default)",
     )
-    args = parser.parse_args()
+    args = parse_args(parser, rounds=1)
     QUIET_GC = not args.python_gc
     asyncio.run(run(args.rounds))
 

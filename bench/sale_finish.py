@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from smoke import parse_args  # noqa: E402
 from store_helpers import cash_sale_body, open_device  # noqa: E402
 
 from appliance.store import sales  # noqa: E402
@@ -79,7 +80,7 @@ async def run(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sales", type=int, default=500)
-    asyncio.run(run(parser.parse_args().sales))
+    asyncio.run(run(parse_args(parser, sales=30).sales))
 
 
 if __name__ == "__main__":
