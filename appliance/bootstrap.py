@@ -27,6 +27,7 @@ from appliance.config import (
 from appliance.core.lockout import utc_now
 from appliance.services.access import AccessService
 from appliance.services.background import Background
+from appliance.services.checkpoints import Checkpoints
 from appliance.services.devices import DeviceInputs, ScreenLight
 from appliance.services.drawer import DrawerService, DrawerWatch
 from appliance.services.events import EventBus, PaymentStatus, UnwatchedPayment
@@ -239,9 +240,12 @@ async def _build(
 
         card = CardPayments(settings.card, conn)
 
+    checkpoints = Checkpoints(conn)
+    checkpoints.start()
+    stack.push_async_callback(checkpoints.close)
     sales = SalesService(
-        conn, identity, settings.device, access, drawer, receipts, background, card,
-        settings.card.capture,
+        conn, identity, settings.device, access, drawer, receipts, background, checkpoints,
+        card, settings.card.capture,
     )  # fmt: skip
     refunds = RefundService(conn, identity, access, drawer, receipts, card)
     split = SplitTender(conn, identity, access, sales, drawer, refunds, card)
