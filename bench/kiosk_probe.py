@@ -62,19 +62,23 @@ class Probe:
 
 
 class FullCollections:
-    """Every full (generation 2) garbage collection of the process, start and end."""
+    """Every garbage collection of the process (``pauses``: generation, start, end) and the full
+    (generation 2) ones apart (``spans``)."""
 
     def __init__(self) -> None:
-        self.spans: list[tuple[float, float]] = []
+        self.pauses: list[tuple[int, float, float]] = []
         self._start = 0.0
         gc.callbacks.append(self._callback)
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if info["generation"] == 2:
-            if phase == "start":
-                self._start = time.perf_counter()
-            else:
-                self.spans.append((self._start, time.perf_counter()))
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], self._start, time.perf_counter()))
+
+    @property
+    def spans(self) -> list[tuple[float, float]]:
+        return [(a, b) for generation, a, b in self.pauses if generation == 2]
 
     def inside(self, start: float, end: float) -> float:
         """Milliseconds of full collections between ``start`` and ``end``."""
