@@ -146,8 +146,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="5000,50000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keys", type=int, default=200)
-    args = parse_args(parser, sizes="500", runs=1, keys=5)
-    sizes = [0, *(int(s) for s in args.sizes.split(","))]
+    args = parse_args(parser, sizes="", runs=1, keys=5)
+    sizes = [0, *(int(s) for s in args.sizes.split(",") if s)]
     label = {0: "demo catalog (baseline)"} | {s: f"{s:,} products" for s in sizes if s}
     with tempfile.TemporaryDirectory() as root:
         envs = {}
