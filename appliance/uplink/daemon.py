@@ -227,9 +227,8 @@ class Uplink:
         try:
             while not (self._stop is not None and self._stop.is_set()):
                 start = cursor if cursor is not None else await outbox.first_pending(self.conn)
-                if ahead is not None and ahead[0] == start:
-                    records = await ahead[1]
-                else:
+                records = await ahead[1] if ahead is not None and ahead[0] == start else []
+                if len(records) < self.batch_size:  # not read ahead, or to the journal's end then
                     records = await self._next_batch(start)
                 await _drop(ahead)
                 ahead = None
