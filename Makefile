@@ -30,18 +30,11 @@ $(CHROMIUM):
 	apt-get install -y -qq --no-install-recommends chromium >/dev/null \
 	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
+# Every benchmark under bench/ at its full size (the test suite runs each in its --smoke mode,
+# tests/test_bench_smoke.py); then the fleet's two other shapes.
 bench: $(BIN)/bitagora
-	$(BIN)/python bench/sale_finish.py
-	$(BIN)/python bench/kiosk_start.py
-	$(BIN)/python bench/print_latency.py
-	$(BIN)/python bench/address_alloc.py
-	$(BIN)/python bench/bitcoin_pay.py
-	$(BIN)/python bench/backup_online.py
-	$(BIN)/python bench/touch_tap.py
-	$(BIN)/python bench/catalog.py
-	$(BIN)/python bench/fleet_page.py
-	$(BIN)/python bench/rollout.py
-	$(BIN)/python bench/fleet.py --devices 3000 --duration 60
+	set -e; for script in $$(grep -l '__name__ == "__main__"' bench/*.py); do \
+	  echo "== $$script"; $(BIN)/python $$script; done
 	$(BIN)/python bench/fleet.py --devices 20 --records 5000 --workers 2
 
 lint: $(BIN)/bitagora

@@ -28,6 +28,7 @@ from appliance.core.lockout import utc_now
 from appliance.services.access import AccessService
 from appliance.services.activity import TillActivity
 from appliance.services.background import Background
+from appliance.services.checkpoints import Checkpoints
 from appliance.services.devices import DeviceInputs, ScreenLight
 from appliance.services.drawer import DrawerService, DrawerWatch
 from appliance.services.events import EventBus, PaymentStatus, UnwatchedPayment
@@ -241,9 +242,12 @@ async def _build(
 
         card = CardPayments(settings.card, conn)
 
+    checkpoints = Checkpoints(conn)
+    checkpoints.start()
+    stack.push_async_callback(checkpoints.close)
     sales = SalesService(
-        conn, identity, settings.device, access, drawer, receipts, background, card,
-        settings.card.capture,
+        conn, identity, settings.device, access, drawer, receipts, background, checkpoints,
+        card, settings.card.capture,
     )  # fmt: skip
     refunds = RefundService(conn, identity, access, drawer, receipts, card)
     split = SplitTender(conn, identity, access, sales, drawer, refunds, card)

@@ -46,7 +46,7 @@ async def _report_status(till: Till) -> None:
 
 async def run_kiosk(settings: Settings, seed: Seed | None = None) -> int:
     # Start-up makes objects that live as long as the kiosk: no collection scans them on the way
-    # to the lock screen; the app freezes them and collects again once mounted (``quiet_gc``).
+    # to the lock screen; the app freezes them once mounted (tui/quiet_gc.py).
     gc.disable()
     try:
         return await _run_kiosk(settings, seed)

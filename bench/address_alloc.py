@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from smoke import parse_args
+
 from appliance.store import addresses
 from appliance.store.db import open_db, transaction
 from appliance.wallet.descriptors import parse_wallet
@@ -70,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--kind", choices=("wpkh", "tr"), default="wpkh")
-    args = parser.parse_args()
+    args = parse_args(parser, count=20)
     asyncio.run(run(args.count, args.kind))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from smoke import parse_args  # noqa: E402
 from store_helpers import cash_sale_body, open_device  # noqa: E402
 
 from appliance.store import journal, sales  # noqa: E402
@@ -108,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--sales", type=int, default=500)
-    args = parser.parse_args()
+    args = parse_args(parser, records=500, sales=50)
     asyncio.run(run(args.records, args.sales))
 
 

@@ -30,6 +30,7 @@ import collections
 import gc
 import itertools
 import logging
+import resource
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bitcoin_helpers import BitcoinShop, bitcoin_shop  # noqa: E402
+from kiosk_probe import FullCollections, Probe  # noqa: E402
+from smoke import parse_args  # noqa: E402
 from textual import events  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 from textual.screen import Screen  # noqa: E402
@@ -59,59 +62,14 @@ from bitagora_devtools.script import wait_until  # noqa: E402
 QUIET_GC = True  # the kiosk's garbage collection policy (KioskApp quiet_gc), as `bitagora kiosk`
 
 TIMEOUT_S = 20.0
+PAUSE_GOAL_MS = 20  # no collection longer than this during the sales
 CACHED = {"BITAGORA_RATES_REFRESH_S": "3600", "BITAGORA_RATES_MAX_AGE_S": "3600"}
 UNCACHED = {"BITAGORA_RATES_REFRESH_S": "0"}
-
-Predicate = Callable[[Screen[Any]], bool]
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-class Probe:
-    """Stamps, where they happen, the app's frames and screen switches that satisfy a predicate."""
-
-    def __init__(self, app: KioskApp) -> None:
-        self._frames: list[tuple[Predicate, asyncio.Future[float]]] = []
-        self._switches: list[tuple[Predicate, asyncio.Future[float]]] = []
-        display = app._display
-
-        def stamped_display(screen: Screen[Any], renderable: Any) -> None:
-            if renderable is not None:  # the compositor has just rendered this frame
-                self._stamp(self._frames, screen)
-            display(screen, renderable)
-
-        app._display = stamped_display  # type: ignore[method-assign]
-        app.screen_change_signal.subscribe(
-            app, lambda screen: self._stamp(self._switches, screen), immediate=True
-        )
-
-    @staticmethod
-    def _stamp(waiters: list[tuple[Predicate, asyncio.Future[float]]], screen: Screen[Any]) -> None:
-        now = time.perf_counter()
-        for waiter in list(waiters):
-            predicate, future = waiter
-            if predicate(screen):
-                future.set_result(now)
-                waiters.remove(waiter)
-
-    @staticmethod
-    def _wait(
-        waiters: list[tuple[Predicate, asyncio.Future[float]]], predicate: Predicate
-    ) -> asyncio.Future[float]:
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        waiters.append((predicate, future))
-        return future
-
-    def frame(self, predicate: Predicate) -> asyncio.Future[float]:
-        """When the first frame from now on with ``predicate(screen)`` true is rendered."""
-        return self._wait(self._frames, predicate)
-
-    def switch(self, predicate: Predicate) -> asyncio.Future[float]:
-        """When the active screen next becomes one with ``predicate(screen)`` true."""
-        return self._wait(self._switches, predicate)
 
 
 class Span:
@@ -131,29 +89,6 @@ class Span:
         setattr(owner, name, timed)
 
 
-class FullCollections:
-    """Every full (generation 2) garbage collection of the process, start and end."""
-
-    def __init__(self) -> None:
-        self.spans: list[tuple[float, float]] = []
-        self._start = 0.0
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if info["generation"] == 2:
-            if phase == "start":
-                self._start = time.perf_counter()
-            else:
-                self.spans.append((self._start, time.perf_counter()))
-
-    def inside(self, start: float, end: float) -> float:
-        """Milliseconds of full collections between ``start`` and ``end``."""
-        return 1000 * sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.spans)
-
-    def close(self) -> None:
-        gc.callbacks.remove(self._callback)
-
-
 @dataclass
 class Series:
     gcs: FullCollections
@@ -164,6 +99,10 @@ class Series:
     qr_modules: int = 0
     sales: int = 0
     objects: int = 0  # tracked by the GC at the end, simulators included
+    frozen: int = 0  # of which frozen (gc.freeze)
+    peak_rss_mb: float = 0.0  # the process's, so far
+    warm_at: float = 0.0  # when the app's first round ended
+    warm_sales: int = 0  # sales in it
     watched: list[int] = field(default_factory=list)  # addresses watched for late money
     spans: dict[str, Span] = field(default_factory=dict)
 
@@ -303,12 +242,19 @@ async def session(rounds: int, *, onchain: bool, env: dict[str, str], cash: bool
                 kiosk(shop.till, quiet_gc=QUIET_GC) as (app, pilot),
             ):
                 probe = Probe(app)
-                out.spans = {name: Span(shop.payments, name) for name in ("offer", "finish")}
+                out.spans = {
+                    "offer": Span(shop.payments, "offer"),
+                    "finish": Span(shop.payments.till, "finish_sale"),
+                }
                 for i in range(rounds + 1):  # round 0: the app's first payments, told apart
                     if cash:
                         await cash_round(pilot, app, probe, out)
                     await bitcoin_round(pilot, app, shop, probe, out, first=i == 0)
-                out.objects = len(gc.get_objects())
+                    if i == 0:
+                        out.warm_at, out.warm_sales = time.perf_counter(), out.sales
+                out.objects = len(gc.get_objects()) + gc.get_freeze_count()
+                out.frozen = gc.get_freeze_count()
+                out.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
         gcs.close()
     for name in ("cash screen", "cash done"):  # the cash side's first round is cold too
@@ -368,9 +314,16 @@ def report(title: str, s: Series, rounds: int) -> None:
     if durations:
         print(
             f"  full garbage collections: {len(durations)} in {s.sales} sales, "
-            f"median {statistics.median(durations):.0f} ms, max {max(durations):.0f} ms; "
-            f"{s.objects:,} objects tracked at the end"
+            f"median {statistics.median(durations):.1f} ms, max {max(durations):.1f} ms"
         )
+    pauses = [(b - a) * 1000 for _, a, b in s.gcs.pauses if a >= s.warm_at]
+    print(
+        f"  every collection after the first round (any generation): {len(pauses)} in"
+        f" {s.sales - s.warm_sales} sales, longest"
+        f" {max(pauses, default=0):.1f} ms, {sum(p > PAUSE_GOAL_MS for p in pauses)} longer than"
+        f" {PAUSE_GOAL_MS} ms; {s.objects:,} objects tracked at the end"
+        f" ({s.frozen:,} of them frozen); peak RSS {s.peak_rss_mb:.0f} MB"
+    )
 
 
 class Tally(logging.Handler):
@@ -386,7 +339,7 @@ class Tally(logging.Handler):
         self.seen[record.name, message] += 1
 
 
-async def run(rounds: int) -> None:
+async def run(rounds: int, lightning_only: bool) -> None:
     tally = Tally()
     root = logging.getLogger()
     for handler in root.handlers:  # python-escpos sets one up at import: errors only there
@@ -395,22 +348,23 @@ async def run(rounds: int) -> None:
     lap = [time.perf_counter()]
     ln = await session(rounds, onchain=False, env=CACHED, cash=True)
     lap.append(time.perf_counter())
-    both = await session(rounds, onchain=True, env=CACHED, cash=True)
-    lap.append(time.perf_counter())
-    fresh = await session(rounds, onchain=False, env=UNCACHED, cash=False)
-    lap.append(time.perf_counter())
     report("Lightning only", ln, rounds)
-    report("On-chain + Lightning (one unified QR)", both, rounds)
-    print("Lightning only, rates.refresh_s = 0 (the four rate simulators asked at every offer)")
-    gc_note = " (a full GC inside)" if fresh.first_gc else ""
-    print(f"  the app's first bitcoin payment: {fresh.first_qr_ms:.1f} ms{gc_note}")
-    print(line("tap Pay bitcoin -> QR on screen (rate not cached)", fresh, "qr"))
-    print(line("  from the tap: offer made", fresh, "tap->offer made", False))
-    print(f"  ratio uncached/cached QR: median {fresh.median('qr') / ln.median('qr'):.2f}")
+    if not lightning_only:
+        both = await session(rounds, onchain=True, env=CACHED, cash=True)
+        lap.append(time.perf_counter())
+        fresh = await session(rounds, onchain=False, env=UNCACHED, cash=False)
+        lap.append(time.perf_counter())
+        report("On-chain + Lightning (one unified QR)", both, rounds)
+        print("Lightning only, rates.refresh_s = 0 (the four rate simulators asked at every offer)")
+        gc_note = " (a full GC inside)" if fresh.first_gc else ""
+        print(f"  the app's first bitcoin payment: {fresh.first_qr_ms:.1f} ms{gc_note}")
+        print(line("tap Pay bitcoin -> QR on screen (rate not cached)", fresh, "qr"))
+        print(line("  from the tap: offer made", fresh, "tap->offer made", False))
+        print(f"  ratio uncached/cached QR: median {fresh.median('qr') / ln.median('qr'):.2f}")
     for (name, message), count in sorted(tally.seen.items()):
         print(f"logged {count}x by {name}: {message}")
     laps = ", ".join(f"{b - a:.0f}" for a, b in itertools.pairwise(lap))
-    print(f"run time {lap[-1] - lap[0]:.0f} s (the three apps: {laps} s)")
+    print(f"run time {lap[-1] - lap[0]:.0f} s (each app: {laps} s)")
 
 
 def main() -> None:
@@ -422,9 +376,14 @@ def main() -> None:
         action="store_true",
         help="leave Python's garbage collection as it is (the kiosk's own policy is the default)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--lightning-only",
+        action="store_true",
+        help="only the first app (Lightning, rate cached): e.g. 100 sales with --rounds 50",
+    )
+    args = parse_args(parser, rounds=1, lightning_only=True)
     QUIET_GC = not args.python_gc
-    asyncio.run(run(args.rounds))
+    asyncio.run(run(args.rounds, args.lightning_only))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ PRODUCTS = (
     "Jamón serrano|Chorizo|Tomate triturado|Garbanzos|Lentejas|Harina de trigo|Azúcar moreno|"
     "Sal marina|Huevos camperos|Pechuga de pollo|Salmón ahumado|Manzanas golden|Plátanos"
 ).split("|")
+from smoke import parse_args  # noqa: E402
+
 BRANDS = "Acme|Bio Casa|Hacendado|Nestlé|Danone|Pascual|Gallo|Barilla|Señorío|Ibérica".split("|")
 SIZES = "250 g|500 g|1 kg|1 l|1,5 l|6 x 33 cl|12 uds|pack 3|75 cl|400 g".split("|")
 
@@ -292,7 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="5000,50000,500000")
     parser.add_argument("--queries", type=int, default=500)
-    args = parser.parse_args()
+    args = parse_args(parser, sizes="1000", queries=20)
     asyncio.run(run([int(s) for s in args.sizes.split(",")], args.queries))
 
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from catalog import generate, write_csv  # noqa: E402
 from kiosk_start import pct, time_to_ready, unused_port  # noqa: E402
+from smoke import parse_args  # noqa: E402
 
 SETTLE_S = 1.0  # after the lock screen is drawn, for the catalog read behind it (a bench only)
 
@@ -145,8 +146,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="5000,50000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keys", type=int, default=200)
-    args = parser.parse_args()
-    sizes = [0, *(int(s) for s in args.sizes.split(","))]
+    args = parse_args(parser, sizes="", runs=1, keys=5)
+    sizes = [0, *(int(s) for s in args.sizes.split(",") if s)]
     label = {0: "demo catalog (baseline)"} | {s: f"{s:,} products" for s in sizes if s}
     with tempfile.TemporaryDirectory() as root:
         envs = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyrage import x25519
+from smoke import parse_args
 
 from bitagora_protocol.journal import (
     canonical_json,
@@ -110,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--devices", type=int, default=10)
-    args = parser.parse_args()
+    args = parse_args(parser, records=500, devices=2)
     with tempfile.TemporaryDirectory(prefix="central-drill-") as folder:
         asyncio.run(drill(Path(folder), args.records, args.devices))
 

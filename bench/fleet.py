@@ -39,6 +39,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from sim_device import SimDevice  # noqa: E402
+from smoke import parse_args  # noqa: E402
 
 from central.db import EmbeddedPostgres  # noqa: E402
 from central.enroll import create_code  # noqa: E402
@@ -294,4 +295,4 @@ if __name__ == "__main__":
         "--records", type=int, default=0, help="ingest this many records a device instead"
     )
     parser.add_argument("--concurrency", type=int, default=200, help="HTTP connections at most")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    sys.exit(asyncio.run(main(parse_args(parser, devices=20, duration=2.0, interval=1.0))))

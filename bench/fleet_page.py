@@ -27,6 +27,7 @@ from central.serve import start_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser_helpers import chromium_page  # noqa: E402  (the tests' Chromium, same flags)
+from smoke import parse_args  # noqa: E402
 
 VIEWS = {
     "default (stalest first)": "/",
@@ -85,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
+    args = parse_args(parser, devices=50, runs=1)
     with tempfile.TemporaryDirectory(prefix="central-fleet-page-") as folder:
         asyncio.run(measure(Path(folder), args.devices, args.runs))
 

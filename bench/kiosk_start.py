@@ -24,6 +24,8 @@ import termios
 import time
 from collections.abc import Callable
 
+from smoke import parse_args
+
 READY = b"Enter your PIN"
 COLUMNS, ROWS = 100, 30  # an 800x480 panel with the shipped console font
 TIMEOUT_S = 60.0
@@ -54,6 +56,8 @@ def time_to_ready(
     master, slave = os.openpty()  # Textual draws on stderr, so all three are the terminal
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     start = time.perf_counter()
+    # Textual takes COLUMNS and LINES over the terminal's size (pytest sets them, for one).
+    env = {**env, "COLUMNS": str(COLUMNS), "LINES": str(ROWS)}
     proc = subprocess.Popen(
         argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
     )
@@ -91,7 +95,7 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    runs = parser.parse_args().runs
+    runs = parse_args(parser, runs=1).runs
     with tempfile.TemporaryDirectory() as folder:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BITAGORA_")}
         env |= {

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from smoke import parse_args  # noqa: E402
 from store_helpers import cash_sale_body  # noqa: E402
 
 from appliance import bootstrap
@@ -148,7 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--queued", type=int, default=100)
-    args = parser.parse_args()
+    args = parse_args(parser, rounds=10, queued=10)
     asyncio.run(run(args.rounds, args.queued))
 
 

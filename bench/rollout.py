@@ -27,6 +27,7 @@ from central.db import EmbeddedPostgres
 from central.schema import apply_migrations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from smoke import parse_args  # noqa: E402
 from update_helpers import signed_bundle  # noqa: E402  (the tests' tiny real release)
 
 
@@ -90,7 +91,7 @@ async def measure(folder: Path, devices: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
-    args = parser.parse_args()
+    args = parse_args(parser, devices=200)
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as folder:
         asyncio.run(measure(Path(folder), args.devices))
 

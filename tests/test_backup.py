@@ -20,7 +20,7 @@ import pytest
 from conftest import CentralTestServer
 from http_helpers import closed_port
 from store_helpers import tamper_amount
-from uplink_helpers import CentralDb, open_device_store, wait_until
+from uplink_helpers import CentralDb, open_device_store, wait_until, wired
 
 from appliance.config import Settings
 from appliance.services.restore import Refused, restore
@@ -271,7 +271,7 @@ async def test_backup_older_than_central_holds_is_refused_unless_forced(
         await device.write(4)
         async with httpx.AsyncClient(timeout=10) as http:
             client = CentralClient(central_server.base_url, device.identity, http)
-            assert await client.push(await device.all_records()) == 9
+            assert await client.push(wired(await device.all_records())) == 9
         device_id = device.identity.device_id
     assert await db.held_seq(device_id) == 9
     (data_dir / DATABASE).unlink()  # lost: only central and the backup remain

@@ -22,6 +22,7 @@ from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.till import Till
 from appliance.store import drawer as drawer_store
+from appliance.store import outbox
 from appliance.tui.screens.last_sale import LastSaleScreen
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
@@ -33,26 +34,36 @@ from bitagora_protocol.money import Money
 pytestmark = pytest.mark.timeout(120)
 
 # A kiosk process selling Espresso and Croissant for €10.00 cash, killed by SIGKILL at the point
-# named by argv[3]: "drawer" (the sale committed, its drawer_open not yet), "print" (the printer
-# has the receipt, the queue does not know yet). Fault injection in the child only: it kills
-# itself there, as a power cut would.
+# named by argv[3]: "drawer" (the sale committed without its drawer_open, as a split sale's cash
+# or a till from before the sale and its opening were one commit left it), "pulse" (the sale and
+# its drawer_open committed, the drawer not pulsed yet), "print" (the printer has the receipt,
+# the queue does not know yet). Fault injection in the child only: it kills itself there, as a
+# power cut would.
 SELL_AND_DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.services.drawer import DrawerService
-from appliance.store import print_queue, staff as staff_store
+from appliance.store import print_queue, sales as sales_store, staff as staff_store
 from bitagora_protocol.money import Money
 
 async def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
+record_sale = sales_store.record_sale
+
+async def sale_alone(conn, identity, body, drawer_opening=None):
+    await record_sale(conn, identity, body)
+    await die()
+
 async def main(data_dir, port, where):
     env = {"BITAGORA_PRINTER_PORT": port, "BITAGORA_PRINTER_TIMEOUT_S": "2"}
     till = await bootstrap.open_till(load_settings(Path(data_dir), env=env))
     if where == "drawer":
-        DrawerService.open_for_sale = die
+        sales_store.record_sale = sale_alone
+    elif where == "pulse":
+        DrawerService.pulse_for_sale = die
     else:
         print_queue.mark_printed = die
     staff = await staff_store.staff_by_pin(till.conn, "1234")
@@ -150,6 +161,26 @@ async def test_a_sale_cut_off_before_its_drawer_is_told_and_its_drawer_offered_o
             await pilot.pause()
             assert app.screen is app.sell
             assert not await till.drawer.owed_to_sale(sale)
+
+
+async def test_a_cash_sale_cut_off_before_its_pulse_has_its_opening_journalled_with_it(
+    tmp_path: Path,
+) -> None:
+    """The sale and its drawer_open are one commit: a kill after it leaves both (consecutive
+    records, both in the outbox), so the restart tells the sale and owes no drawer opening."""
+    async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
+        await sell_and_die(tmp_path, sim, "pulse")
+        assert sim.drawer_kicks() == []
+        async with device(tmp_path, sim) as till:
+            untold = await till.recovery.untold_sale()
+            assert untold is not None and not untold.drawer_owed
+            sale = untold.record
+            (opening,) = await drawer_store.openings(till.conn)
+            assert opening.seq == sale.seq + 1
+            assert opening.body["reason"] == "sale"
+            assert opening.body["sale_id"] == sale.body["sale_id"]
+            queued = await outbox.pending(till.conn, 100)
+            assert [r.seq for r in queued][-2:] == [sale.seq, opening.seq]
 
 
 async def test_a_receipt_cut_off_mid_print_prints_again_as_a_copy(tmp_path: Path) -> None:

@@ -12,7 +12,13 @@ import httpx
 import pytest
 from http_helpers import closed_port
 from http_helpers import serve as serve_app
-from uplink_helpers import CentralDb, ScriptedCentral, open_device_store, restartable_central
+from uplink_helpers import (
+    CentralDb,
+    ScriptedCentral,
+    open_device_store,
+    restartable_central,
+    wired,
+)
 
 from appliance.uplink.client import (
     AuthRejected,
@@ -52,8 +58,8 @@ async def test_enroll_push_and_heartbeat(central_server: CentralTestServer, tmp_
         assert unknown.value.reason == "unknown"
 
         records = await device.write(5)
-        assert await client.push(records[:3]) == 3
-        assert await client.push(records) == 5  # records already held are skipped
+        assert await client.push(wired(records[:3])) == 3
+        assert await client.push(wired(records)) == 5  # records already held are skipped
         assert await client.push([]) == 5
         assert await db.held_seq(device.identity.device_id) == 5
 
@@ -79,29 +85,29 @@ async def test_refusals_map_to_their_exceptions(
         client = CentralClient(central_server.base_url, device.identity, http)
         records = await device.write(4)
         with pytest.raises(AuthRejected) as unknown:
-            await client.push(records)
+            await client.push(wired(records))
         assert unknown.value.code == "unknown_device"
 
         await client.enroll(await central_server.make_code())
         with pytest.raises(GapRejected) as gap:
-            await client.push(records[2:])
+            await client.push(wired(records[2:]))
         assert (gap.value.expected_seq, gap.value.held_seq) == (1, 0)
 
         with pytest.raises(Rejected) as malformed:
-            await client.push([records[0], records[2]])
+            await client.push(wired([records[0], records[2]]))
         assert (malformed.value.status, malformed.value.error) == (400, "malformed")
 
         tampered = replace(records[0], body={**records[0].body, "staff": {"id": "eve"}})
         with pytest.raises(ChainRejected) as chain:
-            await client.push([tampered])
+            await client.push(wired([tampered]))
         assert chain.value.seq == 1 and "hash" in chain.value.reason
 
-        assert await client.push(records[:2]) == 2
+        assert await client.push(wired(records[:2])) == 2
         other = seal(
             device.identity.private_key, device.identity.device_id, 2, "void", {}, records[0].hash
         )
         with pytest.raises(ForkRejected) as fork:
-            await client.push([other])
+            await client.push(wired([other]))
         assert (fork.value.seq, fork.value.held_seq) == (2, 2)
 
 
@@ -127,11 +133,11 @@ async def test_clock_skew_is_corrected_once_and_remembered(
         assert 3590 <= client.clock_offset_s <= 3610
         records = await device.write(3)
         answers.clear()
-        assert await client.push(records[:2]) == 2
+        assert await client.push(wired(records[:2])) == 2
         assert answers == [200]
         assert 3590 <= client.now() - time.time() <= 3610
         answers.clear()
-        assert await client.push(records) == 3
+        assert await client.push(wired(records)) == 3
         assert answers == [200]  # the offset is kept: no second correction needed
 
 
@@ -144,7 +150,7 @@ async def test_clock_skew_is_retried_only_once(tmp_path: Path) -> None:
     ):
         client = CentralClient(url, device.identity, http)
         with pytest.raises(AuthRejected) as skew:
-            await client.push(await device.write(1))
+            await client.push(wired(await device.write(1)))
         assert skew.value.code == "clock_skew" and skew.value.server_time == 1
         assert len(scripted.pushes) == 2
 
@@ -176,7 +182,7 @@ async def test_transient_answers(
         httpx.AsyncClient(timeout=10) as http,
     ):
         with pytest.raises(ServerFailed) as err:
-            await CentralClient(url, device.identity, http).push(await device.write(1))
+            await CentralClient(url, device.identity, http).push(wired(await device.write(1)))
         assert err.value.retry_after == retry_after
         # central answered: the message says so, with what it answered and to which request
         reason = httpx.codes.get_reason_phrase(status)
@@ -200,15 +206,15 @@ async def test_scripted_refusals(tmp_path: Path) -> None:
         client = CentralClient(url, device.identity, http)
         records = await device.write(1)
         with pytest.raises(TooLarge):
-            await client.push(records)
+            await client.push(wired(records))
         with pytest.raises(Rejected) as not_found:
-            await client.push(records)
+            await client.push(wired(records))
         assert (not_found.value.status, not_found.value.error) == (404, "http_404")
         with pytest.raises(Rejected) as bad:
-            await client.push(records)
+            await client.push(wired(records))
         assert bad.value.error == "bad_response"
         with pytest.raises(Rejected) as gap:
-            await client.push(records)
+            await client.push(wired(records))
         assert not isinstance(gap.value, GapRejected) and gap.value.error == "bad_response"
 
 
@@ -217,7 +223,7 @@ async def test_network_errors_are_transient(tmp_path: Path) -> None:
     async with open_device_store(tmp_path) as device, httpx.AsyncClient(timeout=2) as http:
         client = CentralClient(f"http://127.0.0.1:{port}", device.identity, http)
         with pytest.raises(Unreachable) as err:
-            await client.push(await device.write(1))
+            await client.push(wired(await device.write(1)))
         assert err.value.retry_after is None
         assert f"127.0.0.1:{port}/api/v1/journal: could not connect" in str(err.value)
         assert "ConnectError" in str(err.value)
@@ -239,5 +245,5 @@ async def test_a_connection_dropped_without_an_answer_is_named(tmp_path: Path) -
     async with server, open_device_store(tmp_path) as device, httpx.AsyncClient() as http:
         client = CentralClient(f"http://127.0.0.1:{port}", device.identity, http)
         with pytest.raises(Unreachable) as err:
-            await client.push(await device.write(1))
+            await client.push(wired(await device.write(1)))
     assert "/api/v1/journal: the connection" in str(err.value), str(err.value)

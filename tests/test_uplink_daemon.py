@@ -21,6 +21,7 @@ from uplink_helpers import (
     running,
     uplink_for,
     wait_until,
+    wired,
 )
 
 from appliance import __version__
@@ -256,7 +257,7 @@ async def test_fork_stops_pushing_and_heartbeats_report_it(
             for seq in (1, 2, 3):
                 other.append(seal(key, device_id, seq, "config", {"n": seq}, prev))
                 prev = other[-1].hash
-            assert await uplink.client.push(other) == 3
+            assert await uplink.client.push(wired(other)) == 3
             await device.write(5)
             async with running(uplink):
                 await wait_until(

@@ -8,7 +8,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from appliance.config import Settings, UplinkSettings
 from appliance.store import journal
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.store.journal import WireRecord
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import CentralClient, Enrollment
 from appliance.uplink.daemon import EnrollmentState, Uplink, save_enrollment
@@ -107,6 +108,11 @@ async def open_device_store(data_dir: Path) -> AsyncIterator[Device]:
         yield device
     finally:
         await device.close()
+
+
+def wired(records: Sequence[Record]) -> list[WireRecord]:
+    """Records in the form the uplink client sends them."""
+    return [journal.wire_of(record) for record in records]
 
 
 def fast_backoff() -> Backoff:

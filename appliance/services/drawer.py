@@ -3,7 +3,8 @@
 ``DrawerService`` opens the drawer for a sale, a refund, a shift's float or count, a no-sale on a
 manager's PIN, or a technician's test: the ``drawer_open`` record is committed first, so the
 drawer never opens without it (docs/PROTOCOL.md 1.4); a pulse that fails leaves the record and
-says why.
+says why. A cash sale's opening is committed with the sale itself (``opening_for_sale``, one
+durable write) and pulsed after it (``pulse_for_sale``).
 
 ``DrawerWatch`` turns the driver's sensor changes into ``DrawerState`` values, published on the
 event bus as ``DrawerChanged`` (the kiosk's sell screen, the device status). When the drawer has
@@ -231,12 +232,17 @@ class DrawerService:
             raise DrawerError(
                 f"the opening could not be recorded ({err}), drawer left shut"
             ) from err
+        return DrawerOpening(record, await self._pulse(body))
+
+    async def _pulse(self, body: dict[str, Any]) -> str | None:
+        """Open the drawer for an opening that is recorded already: why it may not have opened,
+        or None."""
         try:
             await self.device.open()
         except DrawerError as err:
-            log.warning("drawer did not open", extra={"seq": record.seq, "reason": body["reason"]})
-            return DrawerOpening(record, str(err))
-        return DrawerOpening(record)
+            log.warning("drawer did not open", extra={"reason": body["reason"], "error": str(err)})
+            return str(err)
+        return None
 
     async def open_for(
         self, reason: str, staff: Staff, refund_id: str | None = None
@@ -246,6 +252,26 @@ class DrawerService:
         if not self.present:
             return None
         return await self.open(drawer_open_body(reason, staff.id, staff.name, refund_id=refund_id))
+
+    def opening_for_sale(
+        self, sale_id: str, staff_id: str, staff_name: str
+    ) -> dict[str, Any] | None:
+        """The ``drawer_open`` body a cash sale commits with its record (store.sales.record_sale),
+        None on a till without a drawer; ``pulse_for_sale`` opens the drawer after the commit."""
+        if not self.present:
+            return None
+        return drawer_open_body("sale", staff_id, staff_name, sale_id=sale_id)
+
+    async def pulse_for_sale(self, opening: dict[str, Any]) -> str | None:
+        """Open the drawer for a committed cash sale whose ``opening`` (``opening_for_sale``)
+        was committed with it: the problem to show, if any. Never raises: the sale stands
+        whatever the drawer does."""
+        try:
+            problem = await self._pulse(opening)
+        except Exception as err:
+            log.warning("drawer did not open", extra={"sale_id": opening["sale_id"]})
+            problem = str(err)
+        return f"Drawer did not open: {problem}" if problem else None
 
     async def open_for_sale(self, sale_id: str, staff_id: str, staff_name: str) -> str | None:
         """After a committed sale with cash: the problem to show, if any. Never raises: the sale

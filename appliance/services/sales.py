@@ -1,5 +1,5 @@
 """Selling: the catalog as the till sells it, carts, cash sales, card sales and what every
-finished sale does after its commit (drawer, receipt, checkpoint). Card money is taken by
+finished sale does after its commit (drawer, receipt). Card money is taken by
 payments/card.py; this service checks the role first and records the sale it paid."""
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from appliance.core.tender import change_due
 from appliance.payments.card_types import CardAttempt, CardOutcome, CardUnavailable
 from appliance.services.access import AccessService
 from appliance.services.background import Background
+from appliance.services.checkpoints import Checkpoints
 from appliance.services.drawer import DrawerService
 from appliance.services.printing import receipt_from_record, with_shop_lines
 from appliance.services.receipts import ReceiptService
 from appliance.store import catalog, catalog_history, catalog_versions, sales
 from appliance.store.catalog import PAGE_SIZE, PageKey
 from appliance.store.catalog_history import VersionNotKept
-from appliance.store.db import checkpoint
 from appliance.store.identity import DeviceIdentity
 from appliance.store.staff import Staff
 from bitagora_protocol import barcode
@@ -103,6 +103,7 @@ class SalesService:
         drawer: DrawerService,
         receipts: ReceiptService,
         background: Background,
+        checkpoints: Checkpoints,
         card: CardPayments | None = None,
         card_capture: str = "automatic",
     ) -> None:
@@ -115,6 +116,7 @@ class SalesService:
         self.drawer = drawer
         self.receipts = receipts
         self.background = background
+        self.checkpoints = checkpoints
         self.card = card
         self.card_capture = card_capture
 
@@ -214,7 +216,20 @@ class SalesService:
     # -- cash ------------------------------------------------------------------------------------
 
     async def pay_cash(self, cart: Cart, staff: Staff, tendered: Money) -> SaleResult:
-        """Commit a cash sale, then open the drawer and print; device trouble is reported."""
+        """Commit a cash sale with its drawer opening, then open the drawer and print; device
+        trouble is reported."""
+        record, opening = await self.commit_cash(cart, staff, tendered)
+        drawer_problem = None if opening is None else await self.drawer.pulse_for_sale(opening)
+        cart.clear()
+        return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
+
+    async def commit_cash(
+        self, cart: Cart, staff: Staff, tendered: Money
+    ) -> tuple[Record, dict[str, Any] | None]:
+        """The durable half of a cash sale (what bench/sale_finish.py times): the role and
+        lockout check, then one commit of the sale, its drawer's record and (triggers of
+        migrations 0001 and 0002) the outbox row and the receipt's print job. Returns the sale's
+        record and the drawer opening to pulse (None: practice sale or no drawer)."""
         await self.access.authorize_sale(staff)
         total = cart.totals().total
         change = change_due(total, tendered)
@@ -227,16 +242,13 @@ class SalesService:
             [Payment("cash", total, tendered=tendered, change=change)],
             training=self.access.training,
         )
-        # The commit queues the receipt too (a trigger of migration 0002).
-        record = await sales.record_sale(self.conn, self.identity, body)
         # Practice sales move no money: the drawer stays shut.
-        drawer_problem = (
+        opening = (
             None
             if self.access.training
-            else await self.drawer.open_for_sale(sale_id, staff.id, staff.name)
+            else self.drawer.opening_for_sale(sale_id, staff.id, staff.name)
         )
-        cart.clear()
-        return await self.finish_sale(record, (drawer_problem,) if drawer_problem else ())
+        return await sales.record_sale(self.conn, self.identity, body, opening), opening
 
     # -- card (payments/card.py; the screen drives the attempt) ---------------------------------
 
@@ -316,7 +328,7 @@ class SalesService:
         of the sale (``Recovery.untold_sale``)."""
         problem = await self.receipts.outcome(record.seq)
         await self._outcome_told(record)
-        self.background.start(self._checkpoint())
+        self.checkpoints.sale_committed()
         currency = record.body["currency"]
         change = sum(p["change"] or 0 for p in record.body["payments"])
         return SaleResult(
@@ -333,11 +345,3 @@ class SalesService:
             await sales.mark_outcome_told(self.conn, record.seq)
         except (aiosqlite.Error, OSError) as err:  # the sale stands; a restart would retell it
             log.warning("sale's outcome not noted as told", extra={"error": str(err)})
-
-    async def _checkpoint(self) -> None:
-        """After a sale, while staff read the change: so the next sale's commit does not pay
-        for SQLite's own checkpoint (the connection's is only a backstop)."""
-        try:
-            await checkpoint(self.conn)
-        except aiosqlite.Error as err:  # the sale is durable in the WAL already
-            log.warning("checkpoint failed: %s", err, extra={"error": str(err)})

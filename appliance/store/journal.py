@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 
@@ -63,6 +63,47 @@ async def read_range(conn: aiosqlite.Connection, first_seq: int, limit: int) -> 
         f"SELECT {COLUMNS} FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?", (first_seq, limit)
     )
     return [record_from_row(row) for row in rows]
+
+
+class WireRecord(NamedTuple):
+    """A stored record as the uplink sends it: its seq, and its JSON form."""
+
+    seq: int
+    json: str
+
+
+def _string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def wire_record(row: Any) -> WireRecord:
+    """A journal row (``COLUMNS``) as ``Record.to_dict`` encoded compactly (keys in that order,
+    UTF-8 unescaped, as the uplink's requests are): the stored body is its canonical JSON
+    already, so it goes in as it is, never parsed and encoded again."""
+    seq, kind, at, device_id, body, prev_hash, hash_, sig = tuple(row)
+    text = (
+        f'{{"at":{_string(at)},"body":{body},"device_id":{_string(device_id)},'
+        f'"kind":{_string(kind)},"prev_hash":{_string(prev_hash)},"seq":{int(seq)},'
+        f'"hash":{_string(hash_)},"sig":{_string(sig)}}}'
+    )
+    return WireRecord(int(seq), text)
+
+
+def wire_of(record: Record) -> WireRecord:
+    """``wire_record`` of a record in hand rather than read from the store."""
+    body = canonical_json(record.body).decode("utf-8")
+    fields = (record.seq, record.kind, record.at, record.device_id, body)
+    return wire_record((*fields, record.prev_hash, record.hash, record.sig))
+
+
+async def read_wire_range(
+    conn: aiosqlite.Connection, first_seq: int, limit: int
+) -> list[WireRecord]:
+    """``read_range`` in the uplink's wire form (``wire_record``)."""
+    rows = await conn.execute_fetchall(
+        f"SELECT {COLUMNS} FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?", (first_seq, limit)
+    )
+    return [wire_record(row) for row in rows]
 
 
 async def iterate(conn: aiosqlite.Connection, page: int = 1000) -> AsyncIterator[Record]:

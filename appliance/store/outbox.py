@@ -35,10 +35,14 @@ async def backlog(conn: aiosqlite.Connection) -> Backlog:
 
 async def pending(conn: aiosqlite.Connection, limit: int) -> list[Record]:
     """The oldest unacknowledged records, a contiguous run starting at the lowest queued seq."""
+    first = await first_pending(conn)
+    return [] if first is None else await journal.read_range(conn, first, limit)
+
+
+async def first_pending(conn: aiosqlite.Connection) -> int | None:
+    """The lowest unacknowledged seq (None: nothing to send); every later record is queued too."""
     row = await fetch_one(conn, "SELECT min(seq) FROM outbox")
-    if row is None or row[0] is None:
-        return []
-    return await journal.read_range(conn, row[0], limit)
+    return None if row is None or row[0] is None else int(row[0])
 
 
 async def acknowledge(conn: aiosqlite.Connection, held_seq: int) -> int:

@@ -1,7 +1,9 @@
-"""Finishing a sale: sale rows, journal record and outbox row in one durable transaction."""
+"""Finishing a sale: sale rows, journal record, outbox row (and a cash sale's drawer opening) in one
+durable transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aiosqlite
@@ -13,16 +15,25 @@ from bitagora_protocol.journal import Record
 
 
 async def record_sale(
-    conn: aiosqlite.Connection, identity: DeviceIdentity, body: dict[str, Any]
+    conn: aiosqlite.Connection,
+    identity: DeviceIdentity,
+    body: dict[str, Any],
+    drawer_opening: Mapping[str, Any] | None = None,
 ) -> Record:
     """Commit the sale described by ``body`` (see core.sale.sale_body); return its journal record.
 
     Appending the record also writes the sale rows and the outbox row (triggers in migration
     0001), all in this one transaction; it is durable once this returns (WAL, synchronous=FULL).
+    ``drawer_opening`` (a cash sale's, core.drawer.drawer_open_body) is appended as the next
+    record in the same transaction: one durable write for the sale and its drawer's record,
+    and never a sale whose drawer opening is missing from the journal or the other way round.
     It waits for the write lock as long as another process (a catalog import) holds it.
     """
     async with transaction(conn, SALE_LOCK_WAIT_S):
-        return await journal.append(conn, identity, "sale", body)
+        record = await journal.append(conn, identity, "sale", body)
+        if drawer_opening is not None:
+            await journal.append(conn, identity, "drawer_open", drawer_opening)
+        return record
 
 
 async def sale_count(conn: aiosqlite.Connection) -> int:

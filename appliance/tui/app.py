@@ -26,7 +26,6 @@ than every screen's layout, each screen shows only "screen too small" and input 
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from textual import events, on, work
 from textual.app import App
 from textual.geometry import Size
+from textual.screen import Screen
 from textual.widgets import Button
 
 from appliance.core.cart import Cart
@@ -54,6 +54,7 @@ from appliance.services.printing import PrinterChanged
 from appliance.services.till import DrawerOpening, ProvisionStatus, SaleResult, Staff, Till
 from appliance.tui.blank import Blanker
 from appliance.tui.bridge import Bridge, BusEvent
+from appliance.tui.quiet_gc import QuietGc
 from appliance.tui.remote import POLL_S, RemoteActionPoller
 from appliance.tui.scan import Clock
 from appliance.tui.screens.approval import ApprovalScreen
@@ -74,11 +75,6 @@ from appliance.tui.widgets.typed_field import TypedField
 log = logging.getLogger(__name__)
 
 NEXT_CUSTOMER_AFTER_S = 8.0
-# A full garbage collection over the kiosk's objects (mostly Textual's render caches) takes
-# 0.2-0.5 s here and about 1 s on a Pi 4; left to Python it lands inside someone's tap. The kiosk
-# (``quiet_gc``) freezes what start-up made, makes automatic full collections rare and runs one
-# just after each sale, once the done screen is drawn and staff read it (docs/PERFORMANCE.md).
-GC_THRESHOLDS = (700, 10, 100)
 
 
 class KioskApp(App[None]):
@@ -103,7 +99,8 @@ class KioskApp(App[None]):
     ) -> None:
         """``clock`` times key bursts (scanner or person); ``next_customer_after_s`` closes the
         sale-done view by itself (None: only by a tap). ``quiet_gc``: the kiosk's garbage
-        collection policy (the process-wide settings are left alone for tests).
+        collection policy (tui/quiet_gc.py; off, the process-wide settings are left alone for
+        tests).
         ``provisioning``: the last provisioning's status; a failed one shows the technician
         screen at start. ``remote_poll_s``: how often central's remote actions are looked for
         (tui/remote.py)."""
@@ -117,7 +114,8 @@ class KioskApp(App[None]):
         self.blanker = Blanker(self, till.settings.touch.blank_after_s, light, self._may_blank)
         self.touch = TouchInput(self, self.blanker) if till.capabilities.touch else None
         self.scanner_connected: bool | None = None  # None: not heard from yet
-        self.quiet_gc = quiet_gc
+        self.quiet_gc = QuietGc(self._may_blank) if quiet_gc else None
+        self._sale_over = False  # a sale's done screen was shown since the last collection
         self.provisioning = provisioning
         self._recovery_shown = False  # what the till settled at start, told at the first unlock
         self.remote = RemoteActionPoller(self, remote_poll_s)
@@ -136,14 +134,15 @@ class KioskApp(App[None]):
         # itself, at start and whenever the console's size changes (widgets/too_small.py).
         self.screen_change_signal.subscribe(self, lambda _: self._fit())
         self._fit()
-        if self.quiet_gc:
-            gc.freeze()  # start-up's objects live as long as the kiosk: never scan them again
-            gc.set_threshold(*GC_THRESHOLDS)
-            gc.enable()  # the kiosk starts with collection off (appliance/kiosk.py)
+        if self.quiet_gc is not None:
+            self.quiet_gc.start()
+            self.screen_change_signal.subscribe(self, self._collect_between_customers)
 
     async def on_unmount(self) -> None:
         """The device inputs are the app's: stopped and awaited before the till closes."""
         self.blanker.stop()
+        if self.quiet_gc is not None:
+            self.quiet_gc.stop()
         self.bridge.stop()
         await self.till.inputs.close()
 
@@ -343,8 +342,15 @@ class KioskApp(App[None]):
             return  # cancelled: back to the same cart (a whole cart's payment is never a part)
         self.sell.next_customer()
         self.push_screen(SaleDoneScreen(result, self.next_customer_after_s))
-        if self.quiet_gc:
-            self.call_after_refresh(gc.collect)  # once the done screen is drawn
+
+    def _collect_between_customers(self, screen: Screen[Any]) -> None:
+        """Back on the sell screen after a sale's done screen: once it is drawn, the sale's
+        garbage goes."""
+        if isinstance(screen, SaleDoneScreen):
+            self._sale_over = True
+        elif self._sale_over and screen is self.sell and self.quiet_gc is not None:
+            self._sale_over = False
+            self.call_after_refresh(self.quiet_gc.between_customers)
 
     @on(Button.Pressed, "#search-keys")
     def _search_keys(self) -> None:

@@ -34,8 +34,8 @@ import httpx
 
 from appliance import __version__
 from appliance.store.identity import DeviceIdentity
+from appliance.store.journal import WireRecord
 from bitagora_protocol.httpsig import sign_request
-from bitagora_protocol.journal import Record
 
 log = logging.getLogger(__name__)
 
@@ -311,11 +311,11 @@ class CentralClient:
             )
         return Enrollment(device_id, merchant, merchant_id, central_key)
 
-    async def push(self, records: Sequence[Record]) -> int:
-        """Send a contiguous run of records; return the highest seq central holds."""
-        response = await self._signed_post(
-            JOURNAL_PATH, {"records": [record.to_dict() for record in records]}
-        )
+    async def push(self, records: Sequence[WireRecord]) -> int:
+        """Send a contiguous run of records (their JSON as stored, store.journal.wire_record);
+        return the highest seq central holds."""
+        body = '{"records":[' + ",".join(record.json for record in records) + "]}"
+        response = await self._signed_post(JOURNAL_PATH, body.encode("utf-8"))
         return _int_field(_payload(response), "held_seq", response.status_code)
 
     async def heartbeat(self, payload: Mapping[str, Any]) -> int:
@@ -382,9 +382,11 @@ class CentralClient:
     async def report_update(self, report: Mapping[str, Any]) -> None:
         await self._signed_post(UPDATE_REPORT_PATH, report)
 
-    async def _signed_post(self, path: str, payload: Mapping[str, Any]) -> httpx.Response:
+    async def _signed_post(self, path: str, payload: Mapping[str, Any] | bytes) -> httpx.Response:
+        """POST ``payload`` as JSON (bytes: encoded already)."""
+        body = payload if isinstance(payload, bytes) else _encode(payload)
         headers = {"Content-Type": "application/json"}
-        return await self._signed("POST", path, _encode(payload), headers, ok=(200,))
+        return await self._signed("POST", path, body, headers, ok=(200,))
 
     async def _signed(
         self,

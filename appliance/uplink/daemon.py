@@ -4,7 +4,9 @@ Rules (docs/PROTOCOL.md section 2):
 
 - Nothing is pushed until the device is enrolled; enrollment (device_id, merchant, central_url)
   lives in the store's ``uplink_state`` table.
-- Batches of ``uplink.batch_size`` contiguous records start at the first unacknowledged seq.
+- Batches of ``uplink.batch_size`` contiguous records start at the first unacknowledged seq;
+  the next one is read while one is in flight, in the form it is sent (the stored canonical
+  bodies as they are, store.journal.wire_record: never decoded and encoded again).
   Outbox rows are deleted only up to the ``held_seq`` central answers, so a crash at any moment
   re-sends at most what central already holds (which it skips) and loses nothing.
 - ``gap``: if central expects a seq after the batch's first, it already holds the records before
@@ -51,6 +53,7 @@ from appliance.config import Settings
 from appliance.store import config_documents, journal, outbox
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
+from appliance.store.journal import WireRecord
 from appliance.uplink.actions import ActionRunner
 from appliance.uplink.backoff import Backoff
 from appliance.uplink.client import (
@@ -68,7 +71,7 @@ from appliance.uplink.client import (
 )
 from appliance.uplink.updates import Updates
 from bitagora_protocol.chain_head import sign_head
-from bitagora_protocol.journal import Record, genesis_prev_hash
+from bitagora_protocol.journal import genesis_prev_hash
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +231,16 @@ class Uplink:
         acknowledged = 0
         cursor, self._resend_from = self._resend_from, None  # None: start at the outbox
         offered: set[int] = set()
+        # The batch after the one in flight, read while central answers: (its first seq, read).
+        ahead: tuple[int, asyncio.Task[list[WireRecord]]] | None = None
         try:
             while not (self._stop is not None and self._stop.is_set()):
-                records = await self._next_batch(cursor)
+                start = cursor if cursor is not None else await outbox.first_pending(self.conn)
+                records = await ahead[1] if ahead is not None and ahead[0] == start else []
+                if len(records) < self.batch_size:  # not read ahead, or to the journal's end then
+                    records = await self._next_batch(start)
+                await _drop(ahead)
+                ahead = None
                 if not records:
                     cursor = None
                     break
@@ -238,6 +248,7 @@ class Uplink:
                 if first in offered:
                     raise NoProgress(f"central did not take the batch from seq {first}")
                 offered.add(first)
+                ahead = (last + 1, asyncio.create_task(self._next_batch(last + 1)))
                 try:
                     held = await self.client.push(records)
                 except GapRejected as gap:
@@ -271,16 +282,20 @@ class Uplink:
             if cursor is not None:  # keep re-sending from there on the next attempt
                 self._resend_from = min(cursor, self._resend_from or cursor)
             raise
+        finally:
+            await _drop(ahead)
         if acknowledged:
             _event(logging.INFO, "pushed", acknowledged=acknowledged, held_seq=self.held_seq)
         return acknowledged
 
-    async def _next_batch(self, cursor: int | None) -> list[Record]:
-        if cursor is None:
-            return await outbox.pending(self.conn, self.batch_size)
-        records = await journal.read_range(self.conn, cursor, self.batch_size)
-        if records and records[0].seq != cursor:
-            raise UplinkError(f"the journal has no record {cursor} (next is {records[0].seq})")
+    async def _next_batch(self, first: int | None) -> list[WireRecord]:
+        """Up to ``batch_size`` records from seq ``first`` on (None: nothing to send), in the
+        form they are sent in, never decoded (store.journal.wire_record)."""
+        if first is None:
+            return []
+        records = await journal.read_wire_range(self.conn, first, self.batch_size)
+        if records and records[0].seq != first:
+            raise UplinkError(f"the journal has no record {first} (next is {records[0].seq})")
         return records
 
     async def _on_gap(self, gap: GapRejected, first: int) -> tuple[int | None, int]:
@@ -680,3 +695,10 @@ class Uplink:
                     self.wake()
                     self._config_wake.set()
             await _wait(stop, interval)
+
+
+async def _drop(ahead: tuple[int, asyncio.Task[list[WireRecord]]] | None) -> None:
+    """End a read of the next batch that is not needed (or is done) and wait for it."""
+    if ahead is not None:
+        ahead[1].cancel()
+        await asyncio.gather(ahead[1], return_exceptions=True)

@@ -1,0 +1,106 @@
+"""The kiosk's garbage collection policy (tui/quiet_gc.py) with Python's real collector: no full
+collection until enough sales went by or the till is idle with nobody needing the screen, and
+the kiosk counts each sale once its sell screen is back. How long collections take is
+bench/bitcoin_pay.py's job."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tui_helpers import kiosk, till_with_printer
+from uplink_helpers import wait_until
+
+from appliance.tui.quiet_gc import THRESHOLDS, QuietGc
+from appliance.tui.screens.pay_cash import PayCashScreen
+from appliance.tui.screens.sale_done import SaleDoneScreen
+from bitagora_devtools.script import tap, tap_product
+from bitagora_devtools.script import wait_until as wait_in_app
+
+
+@pytest.fixture
+def full_collections() -> Iterator[list[int]]:
+    """The full collections from now on (one entry each); the process's collector as it was
+    afterwards (the policy changes it process-wide)."""
+    thresholds = gc.get_threshold()
+    seen: list[int] = []
+
+    def heard(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            seen.append(info["collected"])
+
+    gc.callbacks.append(heard)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(heard)
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        gc.enable()
+
+
+async def test_each_customer_collects_what_the_sale_left_and_freezes_the_rest(
+    full_collections: list[int],
+) -> None:
+    policy = QuietGc(lambda: True, idle_s=3600)
+    policy.start()
+    try:
+        assert gc.get_threshold() == THRESHOLDS and gc.get_freeze_count() > 0
+        garbage: list[object] = []
+        garbage.append(garbage)  # a reference cycle nobody holds once the name goes
+        del garbage
+        policy.between_customers()
+        assert len(full_collections) == 1 and full_collections[0] >= 1
+        assert gc.get_count()[2] == 0 and len(gc.get_objects(2)) == 0  # the rest is frozen
+        policy.between_customers()
+        assert len(full_collections) == 2 and policy.sales == 2
+    finally:
+        policy.stop()
+
+
+async def test_an_idle_till_collects_once_nobody_needs_the_screen(
+    full_collections: list[int],
+) -> None:
+    asked: list[bool] = []
+
+    def may_pause() -> bool:  # someone is selling at first, then the till is idle
+        asked.append(len(asked) > 0)
+        return asked[-1]
+
+    policy = QuietGc(may_pause, idle_s=0.05)
+    policy.start()
+    try:
+        policy.between_customers()
+
+        async def collected() -> bool:
+            return len(full_collections) == 2  # the customer's, then the idle till's
+
+        await wait_until(collected, what="the idle till's full collection")
+        assert asked[:2] == [False, True] and policy.sales == 0
+    finally:
+        policy.stop()
+
+
+async def test_the_kiosk_counts_a_sale_once_its_sell_screen_is_back(
+    tmp_path: Path, full_collections: list[int]
+) -> None:
+    async with (
+        till_with_printer(tmp_path) as (till, _sim),
+        kiosk(till, quiet_gc=True) as (app, pilot),
+    ):
+        policy = app.quiet_gc
+        assert policy is not None
+        product = next(p for p in await till.sales.products() if p.sku == "croissant")
+        await tap_product(pilot, app.sell, product)
+        await tap(pilot, "#pay")
+        await wait_in_app(pilot, lambda: isinstance(app.screen, PayCashScreen), "the payment")
+        await tap(pilot, "#tender-0")
+        await tap(pilot, "#confirm")
+        await wait_in_app(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        assert policy.sales == 0
+        await tap(pilot, "#next-customer")
+        await wait_in_app(pilot, lambda: policy.sales == 1, "the sale counted")
+        assert app.screen is app.sell
