@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from bitagora_protocol.money import CURRENCY_EXPONENTS
+from appliance.core.report import DENOMINATIONS
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
 CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})
@@ -45,8 +45,12 @@ class DeviceSettings:
     currency: str = "EUR"
 
     def check(self) -> None:
-        if self.currency not in CURRENCY_EXPONENTS:
-            raise ConfigError(f"device.currency: unsupported currency {self.currency!r}")
+        # A till counts its drawer at the Z, so its currency is one whose notes and coins it knows.
+        if self.currency not in DENOMINATIONS:
+            raise ConfigError(
+                f"device.currency: unsupported currency {self.currency!r}"
+                f" (one of {', '.join(sorted(DENOMINATIONS))})"
+            )
 
 
 PRINTER_KINDS = ("network", "usb", "serial", "file")
