@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bitagora_protocol.catalog import PRODUCT_KEYS, CatalogItem, catalog_sha256
 from bitagora_protocol.journal import canonical_json, public_key_bytes
-from bitagora_protocol.money import CURRENCY_EXPONENTS
+from bitagora_protocol.money import CURRENCIES
 
 FORMAT = "bitagora-config/1"
 ALG = "ed25519"
@@ -170,7 +170,7 @@ def read(document: Mapping[str, Any], sha256: str) -> ConfigDocument:
     catalog = document["catalog"]
     _keys(catalog, "catalog", {"currency", "items", "sha256"})
     currency = _str(catalog["currency"], "catalog.currency")
-    if currency not in CURRENCY_EXPONENTS:
+    if currency not in CURRENCIES:
         raise DocumentError(f"catalog.currency {currency!r} is not a supported currency")
     items = _items(catalog["items"])
     computed = catalog_sha256(currency, (item.canonical() for item in items))

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.core.receipt import ReportSection
-from appliance.core.sale import METHOD_LABELS
+from appliance.core.sale import method_label
+from appliance.core.words import ENGLISH, Translator
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -218,9 +219,12 @@ def _fmt(minor: int, currency: str) -> str:
     return Money(minor, currency).format()
 
 
-def tax_label(code: str, bp: int, inclusive: bool) -> str:
+def tax_label(code: str, bp: int, inclusive: bool, tr: Translator = ENGLISH) -> str:
     rate = f"{bp // 100}.{bp % 100:02d}".rstrip("0").rstrip(".")
-    return f"{code} {rate}%{' incl' if inclusive else ''}"
+    if inclusive:
+        # Translators: a tax rate whose prices include the tax, "A 21% incl"
+        return tr.gettext("{code} {rate}% incl").format(code=code, rate=rate)
+    return f"{code} {rate}%"
 
 
 def report_lines(
@@ -269,47 +273,57 @@ def report_sections(
     expected_cash: int,
     counted: int | None = None,
     grand_total: int | None = None,
+    tr: Translator = ENGLISH,
+    locale: str = "en",
 ) -> tuple[ReportSection, ...]:
     """A report's figures by section for its printout (``totals`` as in a z_close body;
-    ``counted`` and ``grand_total`` for a Z): sales, payment methods, tax rates, the drawer."""
+    ``counted`` and ``grand_total`` for a Z): sales, payment methods, tax rates, the drawer;
+    in ``tr``'s language, amounts as ``locale`` writes them."""
+    _ = tr.gettext
 
     def f(minor: Any) -> str:
-        return _fmt(int(minor), currency)
+        return Money(int(minor), currency).localized(locale)
 
     sales = [
-        (f"Sales ({totals['sales_count']})", f(totals["sales"])),
-        (f"Refunds ({totals['refunds_count']})", f(-int(totals["refunds"]))),
-        ("Voids", str(totals["voids_count"])),
+        (_("Sales ({count})").format(count=totals["sales_count"]), f(totals["sales"])),
+        (
+            _("Refunds ({count})").format(count=totals["refunds_count"]),
+            f(-int(totals["refunds"])),
+        ),
+        (_("Voids"), str(totals["voids_count"])),
     ]
     if totals.get("training_count"):
-        sales.append(("Training sales, not counted", str(totals["training_count"])))
-    sales.append(("Net sales", f(totals["net_sales"])))
+        sales.append((_("Training sales, not counted"), str(totals["training_count"])))
+    sales.append((_("Net sales"), f(totals["net_sales"])))
     if grand_total is not None:
-        sales.append(("Grand total", f(grand_total)))
+        sales.append((_("Grand total"), f(grand_total)))
     methods = tuple(
-        (METHOD_LABELS.get(m["method"], str(m["method"])), f(m["amount"]))
-        for m in totals["by_method"]
+        (method_label(str(m["method"]), tr), f(m["amount"])) for m in totals["by_method"]
     )
+    parts = {"net": _("Net"), "tax": _("Tax"), "gross": _("Gross")}
     taxes: list[tuple[str, str]] = []
     for t in totals["by_tax"]:
-        taxes.append((tax_label(t["code"], t["bp"], t["price_includes_tax"]), ""))
-        taxes += [(f"  {k.capitalize()}", f(t[k])) for k in ("net", "tax", "gross")]
-    drawer = [("Float", f(totals["float"]))]
+        taxes.append((tax_label(t["code"], t["bp"], t["price_includes_tax"], tr), ""))
+        taxes += [(f"  {parts[k]}", f(t[k])) for k in ("net", "tax", "gross")]
+    drawer = [(_("Float"), f(totals["float"]))]
     before = int(totals.get("cash_before_shift", 0))
     if before:
-        drawer.append(("Cash before the shift (in the float)", f(before)))
+        drawer.append((_("Cash before the shift (in the float)"), f(before)))
     drawer += [
-        ("Cash taken", f(totals["cash_taken"])),
-        ("Cash refunds", f(-int(totals["cash_refunds"]))),
-        ("Paid in", f(totals["paid_in"])),
-        ("Paid out", f(-int(totals["paid_out"]))),
-        ("Expected cash", f(expected_cash)),
+        (_("Cash taken"), f(totals["cash_taken"])),
+        (_("Cash refunds"), f(-int(totals["cash_refunds"]))),
+        (_("Paid in"), f(totals["paid_in"])),
+        (_("Paid out"), f(-int(totals["paid_out"]))),
+        (_("Expected cash"), f(expected_cash)),
     ]
     if counted is not None:
-        drawer += [("Counted cash", f(counted)), ("Difference", f(counted - expected_cash))]
+        drawer += [
+            (_("Counted cash"), f(counted)),
+            (_("Difference"), f(counted - expected_cash)),
+        ]
     return (
-        ReportSection("Sales", tuple(sales)),
-        ReportSection("By payment method", methods or (("None", ""),)),
-        ReportSection("By tax rate", tuple(taxes) or (("None", ""),)),
-        ReportSection("Cash drawer", tuple(drawer)),
+        ReportSection(_("Sales"), tuple(sales)),
+        ReportSection(_("By payment method"), methods or ((_("None"), ""),)),
+        ReportSection(_("By tax rate"), tuple(taxes) or ((_("None"), ""),)),
+        ReportSection(_("Cash drawer"), tuple(drawer)),
     )

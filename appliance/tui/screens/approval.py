@@ -26,6 +26,7 @@ from textual.widgets import Button, Static
 
 from appliance.core.lockout import locked_message, staff_subject
 from appliance.core.roles import Action, NotAuthorized, require
+from appliance.i18n import _
 from appliance.services.refunds import Approval
 from appliance.services.till import AuthError, LockedOut, Staff, Till
 from appliance.tui.screens.sell import SellScreen
@@ -79,7 +80,7 @@ class ApprovalScreen(ModalScreen[T | None]):
         self.act = act
         self.failed = failed
         self.badges = badges
-        self.pad = PinPad(till.clock, self._locked, empty_text="Enter the manager's PIN first")
+        self.pad = PinPad(till.clock, self._locked, empty_text=_("Enter the manager's PIN first"))
 
     def _locked(self, left: timedelta) -> str:
         return locked_message(staff_subject(self.staff.id), left, self.staff.name)

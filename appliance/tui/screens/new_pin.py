@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.pin import check_pin_form
+from appliance.i18n import _
 from appliance.tui.widgets.pin_pad import PinPad
 from appliance.tui.widgets.tap_button import TapButton
 
@@ -49,7 +50,7 @@ class NewPinScreen(ModalScreen[T | None]):
         self.title_text = title
         self.act = act
         self.first: str | None = None
-        self.pad = PinPad(clock, _never_locked, empty_text="Type the new PIN first")
+        self.pad = PinPad(clock, _never_locked, empty_text=_("Type the new PIN first"))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="new-pin-dialog"):

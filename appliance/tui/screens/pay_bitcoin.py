@@ -23,6 +23,7 @@ from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
 from appliance.core.split import SplitSale
+from appliance.i18n import money
 from appliance.services.bitcoin import (
     BitcoinPayments,
     LnurlError,
@@ -103,7 +104,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
                     f"Bitcoin payment · served by {self.staff.name}", id="btc-title", markup=False
                 )
                 yield Static("TOTAL", classes="amount-label")
-                yield Digits(digits_text(self.total.format()), id="btc-total")
+                yield Digits(digits_text(money(self.total)), id="btc-total")
                 yield Static("", id="btc-amount", markup=False)
                 yield Static("", id="btc-rails", markup=False)
                 yield Static("", id="btc-address", markup=False)

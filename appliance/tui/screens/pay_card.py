@@ -24,6 +24,7 @@ from textual.widgets import Button, Digits, Static
 from appliance.core.cart import Cart
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
+from appliance.i18n import money
 from appliance.services.card import (
     CardAttempt,
     CardError,
@@ -79,7 +80,7 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
             yield Static(f"{what} · served by {self.staff.name}", id="card-title", markup=False)
             yield Static("Present card on the reader", id="card-prompt")
             yield Static("TOTAL", classes="amount-label")
-            yield Digits(digits_text(self.total.format()), id="card-total")
+            yield Digits(digits_text(money(self.total)), id="card-total")
             yield Static("", id="card-message", markup=False)
             yield TapButton("Cancel", "error", id="card-cancel")
             with Horizontal(id="card-ended"):

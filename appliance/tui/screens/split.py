@@ -26,6 +26,7 @@ from textual.widgets import Button, Digits, Static
 
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination
 from appliance.core.split import Part, SplitSale
+from appliance.i18n import money
 from appliance.services.refunds import Approval, RefundResult
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
@@ -80,7 +81,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                 f"Split payment · served by {self.staff.name}", id="split-title", markup=False
             )
             with Horizontal(id="split-amounts"):
-                yield amount_box("TOTAL", "split-total", split.total.format())
+                yield amount_box("TOTAL", "split-total", money(split.total))
                 yield amount_box("STILL DUE", "split-remaining")
                 yield amount_box("THIS PART", "split-amount")
             with Horizontal(id="split-body"):
@@ -118,7 +119,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def watch_split(self, split: SplitSale | None) -> None:
         if split is None:
             return
-        self.query_one("#split-remaining", Digits).update(digits_text(split.remaining.format()))
+        self.query_one("#split-remaining", Digits).update(digits_text(money(split.remaining)))
         self.query_one("#split-parts", Static).update(parts_text(split))
         cancel = self.query_one("#split-cancel", TapButton)
         cancel.label = "Give back" if split.parts else "Cancel"
@@ -139,7 +140,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def _show_amount(self) -> None:
         shown = self.query_one("#split-amount", Digits)
         amount = self.amount
-        shown.update(digits_text(amount.format()) if amount is not None else "")
+        shown.update(digits_text(money(amount)) if amount is not None else "")
 
     # -- typing ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.report import DENOMINATIONS
+from appliance.i18n import money
 from appliance.services.shift import (
     ShiftService,
     UnconfirmedDifference,
@@ -96,7 +97,7 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
         self.expected = report.expected_cash
 
     def _money(self, minor: int) -> str:
-        return Money(minor, self.currency).format()
+        return money(Money(minor, self.currency))
 
     def _label(self, value: int, pieces: int) -> str:
         return f"{self._money(value)} × {pieces}"

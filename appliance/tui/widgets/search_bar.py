@@ -12,10 +12,11 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from appliance.i18n import N_, _
 from appliance.tui.widgets import tcss
 from appliance.tui.widgets.tap_button import TapButton
 
-PLACEHOLDER = "Type to search, or scan a barcode"
+PLACEHOLDER = N_("Type to search, or scan a barcode")
 
 
 class SearchBar(Horizontal):
@@ -31,6 +32,6 @@ class SearchBar(Horizontal):
 
     def watch_text(self, text: str) -> None:
         label = self.query_one("#search-text", Static)
-        label.update(f"{text}▏" if text else PLACEHOLDER)
+        label.update(f"{text}▏" if text else _(PLACEHOLDER))
         label.set_class(not text, "-placeholder")
         self.query_one("#search-clear", TapButton).disabled = not text
