@@ -783,9 +783,11 @@ def _rows(printer: Escpos, rows: list[str]) -> None:
 
 def _clean(text: str) -> str:
     """One printable line: composed accents (one code page byte each), no control characters,
-    so a product name can never smuggle printer commands (an ESC p in a name opens the drawer)."""
+    so a product name can never smuggle printer commands (an ESC p in a name opens the drawer);
+    the no-break spaces locales put in amounts ("1,80\u00a0€") as plain ones, which every code
+    page has."""
     text = unicodedata.normalize("NFC", text)
-    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zs") else ch for ch in text).strip()
 
 
 def _wrap(text: str, width: int) -> list[str]:
