@@ -32,17 +32,17 @@ class Domain:
     def po(self, language: str) -> Path:
         return ROOT / self.catalogs / language / "LC_MESSAGES" / f"{self.name}.po"
 
-    def extracted(self) -> dict[str, list[str]]:
-        """Each message id the sources mark, with where it is marked."""
+    def extracted(self) -> dict[tuple[str | None, str], list[str]]:
+        """Each (context, message id) the sources mark, with where it is marked."""
         with (ROOT / self.catalogs / "babel.cfg").open(encoding="utf-8") as config:
             method_map, options_map = parse_mapping_cfg(config)
-        found: dict[str, list[str]] = {}
+        found: dict[tuple[str | None, str], list[str]] = {}
         for source in self.sources:
-            for filename, line, message, _comments, _context in extract_from_dir(
+            for filename, line, message, _comments, context in extract_from_dir(
                 ROOT / source, method_map, options_map
             ):
                 key = message[0] if isinstance(message, tuple) else message
-                found.setdefault(key, []).append(f"{source}/{filename}:{line}")
+                found.setdefault((context, key), []).append(f"{source}/{filename}:{line}")
         return found
 
 
@@ -57,21 +57,23 @@ def read(path: Path) -> Catalog:
 
 
 @pytest.fixture(scope="module", params=DOMAINS, ids=[d.name for d in DOMAINS])
-def extracted(request: pytest.FixtureRequest) -> tuple[Domain, dict[str, list[str]]]:
+def extracted(
+    request: pytest.FixtureRequest,
+) -> tuple[Domain, dict[tuple[str | None, str], list[str]]]:
     domain: Domain = request.param
     return domain, domain.extracted()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_marked_string_is_translated(
-    extracted: tuple[Domain, dict[str, list[str]]], language: str
+    extracted: tuple[Domain, dict[tuple[str | None, str], list[str]]], language: str
 ) -> None:
     domain, messages = extracted
     assert messages, f"{domain.name}: nothing marked for translation in {domain.sources}"
     catalog = read(domain.po(language))
     missing, untranslated, fuzzy = [], [], []
-    for msgid, where in sorted(messages.items()):
-        entry = catalog.get(msgid)
+    for (context, msgid), where in sorted(messages.items(), key=lambda item: item[0][1]):
+        entry = catalog.get(msgid, context=context)
         if entry is None:
             missing.append(f"{msgid!r} ({where[0]})")
         elif entry.fuzzy:

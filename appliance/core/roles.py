@@ -32,8 +32,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
+from appliance.core.words import N_
+
 Role = Literal["cashier", "manager", "technician"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# How screens name each role (marked for the catalog; translated where shown).
+ROLE_NAMES: dict[str, str] = {
+    "cashier": N_("cashier"),
+    "manager": N_("manager"),
+    "technician": N_("technician"),
+}
 
 Action = Literal[
     "sell",

@@ -656,7 +656,9 @@ def compose_receipt(
 
     printer.set(align="left")
     printer.ln()
-    for label, value in ((_("Sale"), r.sale_id), (_("Date"), r.at_local), (_("Staff"), r.staff)):
+    # Translators: who served the customer, on a receipt or report ("Atendido por", "Operador")
+    served_by = translations(language).pgettext("printout", "Staff")
+    for label, value in ((_("Sale"), r.sale_id), (_("Date"), r.at_local), (served_by, r.staff)):
         _rows(printer, _info(label, value, width))
     printer.textln("-" * width)
     for item in r.lines:
@@ -724,7 +726,7 @@ def compose_report(
     printer.set(align="left")
     printer.ln()
     _rows(printer, _info(_("Date"), r.at_local, width))
-    _rows(printer, _info(_("Staff"), r.staff, width))
+    _rows(printer, _info(translations(language).pgettext("printout", "Staff"), r.staff, width))
     if r.period:
         _rows(printer, _info(_("Period"), r.period, width))
     for section in r.sections:

@@ -33,6 +33,7 @@ from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import CatalogRef, Product
+from appliance.core.roles import ROLE_NAMES
 from appliance.i18n import N_, _
 from appliance.services.sales import NotInSaleCatalog, PageKey
 from appliance.services.till import (
@@ -268,7 +269,7 @@ class SellScreen(Screen[None]):
         label.set_class(self.notice_is_error, "-error")
 
     def watch_staff(self, staff: Staff | None) -> None:
-        text = f"{staff.name} · {staff.role}" if staff else ""
+        text = f"{staff.name} · {_(ROLE_NAMES.get(staff.role, staff.role))}" if staff else ""
         self.query_one("#staff-name", Static).update(text)
         self.query_one("#no-sale", TapButton).disabled = staff is None
         self.query_one("#reprint", TapButton).disabled = staff is None

@@ -25,10 +25,10 @@ class SearchBar(Horizontal):
     text: reactive[str] = reactive("")
 
     def compose(self) -> ComposeResult:
-        yield Static("Search", id="search-label")
-        yield Static(PLACEHOLDER, id="search-text", markup=False)
-        yield TapButton("Clear", id="search-clear")
-        yield TapButton("Keys", id="search-keys")
+        yield Static(_("Search"), id="search-label")
+        yield Static(_(PLACEHOLDER), id="search-text", markup=False)
+        yield TapButton(_("Clear"), id="search-clear")
+        yield TapButton(_("Keys"), id="search-keys")
 
     def watch_text(self, text: str) -> None:
         label = self.query_one("#search-text", Static)
