@@ -28,7 +28,7 @@ Counting rules (amounts are integers of minor units of the till's currency):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,10 +215,6 @@ def period_report(records: Iterable[Record], currency: str) -> PeriodReport:
     return report
 
 
-def _fmt(minor: int, currency: str) -> str:
-    return Money(minor, currency).format()
-
-
 def tax_label(code: str, bp: int, inclusive: bool, tr: Translator = ENGLISH) -> str:
     rate = f"{bp // 100}.{bp % 100:02d}".rstrip("0").rstrip(".")
     if inclusive:
@@ -228,42 +224,55 @@ def tax_label(code: str, bp: int, inclusive: bool, tr: Translator = ENGLISH) -> 
 
 
 def report_lines(
-    title: str, totals: Mapping[str, Any], currency: str, breakdowns: bool = True
+    title: str,
+    totals: Mapping[str, Any],
+    currency: str,
+    breakdowns: bool = True,
+    tr: Translator = ENGLISH,
+    money: Callable[[Money], str] = Money.format,
 ) -> list[str]:
     """Label/value lines of a report (``totals`` as in a z_close body), for screen and paper;
     ``breakdowns=False`` leaves out the lines by method and by tax rate (a printout that shows
-    them as payment and tax rows already)."""
+    them as payment and tax rows already). In ``tr``'s language, amounts written by ``money``."""
+    _ = tr.gettext
 
     def f(minor: Any) -> str:
-        return _fmt(int(minor), currency)
+        return money(Money(int(minor), currency))
+
+    def row(label: str, value: str) -> str:
+        return _("{label}: {value}").format(label=label, value=value)
 
     lines = [
         title,
-        f"Sales: {totals['sales_count']}  {f(totals['sales'])}",
-        f"Refunds: {totals['refunds_count']}  {f(-int(totals['refunds']))}",
-        f"Voids: {totals['voids_count']}",
-        f"Net sales: {f(totals['net_sales'])}",
+        row(_("Sales"), f"{totals['sales_count']}  {f(totals['sales'])}"),
+        row(_("Refunds"), f"{totals['refunds_count']}  {f(-int(totals['refunds']))}"),
+        row(_("Voids"), str(totals["voids_count"])),
+        row(_("Net sales"), f(totals["net_sales"])),
     ]
     if breakdowns:
-        lines.append("By payment method:")
-        lines += [f"  {m['method']}: {f(m['amount'])}" for m in totals["by_method"]]
-        lines.append("By tax rate (net / tax / gross):")
+        lines.append(_("By payment method:"))
+        lines += [
+            f"  {method_label(m['method'], tr)}: {f(m['amount'])}" for m in totals["by_method"]
+        ]
+        lines.append(_("By tax rate (net / tax / gross):"))
     lines += [
-        f"  {tax_label(t['code'], t['bp'], t['price_includes_tax'])}: "
+        f"  {tax_label(t['code'], t['bp'], t['price_includes_tax'], tr)}: "
         f"{f(t['net'])} / {f(t['tax'])} / {f(t['gross'])}"
         for t in totals["by_tax"]
         if breakdowns
     ]
     lines += [
-        f"Float: {f(totals['float'])}",
-        f"Cash taken: {f(totals['cash_taken'])}",
-        f"Cash refunds: {f(-int(totals['cash_refunds']))}",
-        f"Paid in: {f(totals['paid_in'])}",
-        f"Paid out: {f(-int(totals['paid_out']))}",
+        row(_("Float"), f(totals["float"])),
+        row(_("Cash taken"), f(totals["cash_taken"])),
+        row(_("Cash refunds"), f(-int(totals["cash_refunds"]))),
+        row(_("Paid in"), f(totals["paid_in"])),
+        row(_("Paid out"), f(-int(totals["paid_out"]))),
     ]
     before = int(totals.get("cash_before_shift", 0))
     if before:
-        lines.insert(-4, f"Cash before the shift: {f(before)} (in the float)")
+        lines.insert(
+            -4, _("Cash before the shift: {amount} (in the float)").format(amount=f(before))
+        )
     return lines
 
 
