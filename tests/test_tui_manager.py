@@ -144,7 +144,7 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
             await tap(pilot, f"#denom-{value}")
             await tap_keys(pilot, str(pieces))
         totals = text(z, "#z-totals")
-        assert f"Counted:    {Money(expected - 1, 'EUR')}" in totals
+        assert f"Counted: {Money(expected - 1, 'EUR')}" in totals
         assert "Difference: -€0.01  (short)" in totals
         await tap(pilot, "#z-confirm")
         confirm = await on_screen(pilot, ConfirmScreen)
