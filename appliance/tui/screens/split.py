@@ -73,7 +73,9 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         self.decimals = exponent(split.currency)
         self._finished = False
         self.destination = TypedField(
-            "Send to", "customer's invoice, Lightning address or bitcoin address", id="split-dest"
+            _("Send to"),
+            _("customer's invoice, Lightning address or bitcoin address"),
+            id="split-dest",
         )
 
     def compose(self) -> ComposeResult:
