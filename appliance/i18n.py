@@ -2,9 +2,9 @@
 locale that formats the shop's money.
 
 Two languages are in play. The *UI language* is what the kiosk's screens speak: the device's
-``[device] language`` until a staff member with a language of their own logs in
-(:func:`use`). The *shop language* is fixed by the settings and speaks on paper: receipts and
-reports are printed through :func:`translations` of it, whoever is at the till.
+``[device] language`` at start (:func:`use_shop`), switched by :func:`use`. The *shop language*
+is fixed by the settings and speaks on paper: receipts and reports are printed through
+:func:`translations` of it, whatever the screens speak.
 
 Strings are marked with ``_`` / ``ngettext`` (the active UI language, looked up when called) or
 ``N_`` (marked for extraction only, translated where shown). docs/TRANSLATING.md says how a
@@ -53,14 +53,13 @@ def translations(language: str) -> gettext.NullTranslations:
 
 
 _active: gettext.NullTranslations = NullTranslations()
-_active_language = SOURCE_LANGUAGE
 _money_locale = SOURCE_LANGUAGE
 
 
 def use(language: str) -> None:
     """Make ``language`` the UI's language (at start, and at each staff login)."""
-    global _active, _active_language
-    _active, _active_language = translations(language), language
+    global _active
+    _active = translations(language)
 
 
 def use_shop(language: str, money_locale: str) -> None:
@@ -70,10 +69,6 @@ def use_shop(language: str, money_locale: str) -> None:
     Locale.parse(money_locale)
     _money_locale = money_locale
     use(language)
-
-
-def active_language() -> str:
-    return _active_language
 
 
 def ui_translations() -> gettext.NullTranslations:
