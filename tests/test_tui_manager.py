@@ -353,7 +353,7 @@ async def test_a_lightning_refund_asks_for_and_records_the_destination(tmp_path:
             assert refund.destination.display
             await tap(pilot, "#reason-2")
             await tap(pilot, "#refund-go")
-            assert "goes back by lightning: ask the customer" in refund.message
+            assert "goes back by Lightning: ask the customer" in refund.message
             assert refund.destination.active
             send_keys(pilot, list("hello"))
             await wait_until(pilot, lambda: refund.destination.text == "hello", "typing")
