@@ -25,7 +25,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.lockout import locked_message, staff_subject
-from appliance.core.roles import Action, NotAuthorized, require
+from appliance.core.roles import PERMISSIONS, ROLE_NAMES, Action, allowed, roles_for
 from appliance.i18n import N_, _
 from appliance.services.refunds import Approval
 from appliance.services.till import AuthError, LockedOut, Staff, Till
@@ -41,12 +41,17 @@ HOW = N_("A manager's PIN or badge approves it.")
 
 
 def refusal(staff: Staff, action: Action) -> str:
-    """Why ``staff`` may not do ``action`` alone, in the role table's words ("" when they may)."""
-    try:
-        require(staff, action)
-    except NotAuthorized as err:
-        return f"{err}."
-    return ""
+    """Why ``staff`` may not do ``action`` alone, in the role table's words ("" when they may):
+    "Ana is a cashier: a manager must approve a refund.", in the UI's language."""
+    if allowed(staff.role, action):
+        return ""
+    needed = _(" or ").join(_(ROLE_NAMES[role]) for role in roles_for(action))
+    return _("{name} is a {role}: a {needed} must {what}.").format(
+        name=staff.name,
+        role=_(ROLE_NAMES.get(staff.role, staff.role)),
+        needed=needed,
+        what=_(PERMISSIONS[action].words),
+    )
 
 
 def approval_prompt(staff: Staff, action: Action) -> str:
