@@ -4,7 +4,9 @@ key, the amounts and the receipt as a Spanish shop writes them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from textual.screen import Screen
 from textual.widgets import Button
 from tui_helpers import digits, kiosk, text, till_with_printer
 
@@ -14,8 +16,8 @@ from appliance.tui.screens.sale_done import SaleDoneScreen
 from bitagora_devtools.script import tap, tap_product, wait_until
 
 
-def label(screen: object, selector: str) -> str:
-    return str(screen.query_one(selector, Button).label)  # type: ignore[attr-defined]
+def label(screen: Screen[Any], selector: str) -> str:
+    return str(screen.query_one(selector, Button).label)
 
 
 async def test_a_cash_sale_in_spanish(tmp_path: Path) -> None:
