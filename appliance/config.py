@@ -26,7 +26,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from bitagora_protocol.money import CURRENCY_EXPONENTS
+from babel import Locale, UnknownLocaleError
+
+from appliance.core.report import DENOMINATIONS
+from appliance.i18n import LANGUAGES, money_locale
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
 CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})
@@ -43,10 +46,34 @@ class DeviceSettings:
     header_lines: tuple[str, ...] = ()
     footer_lines: tuple[str, ...] = ("Thank you!",)
     currency: str = "EUR"
+    # The shop's language: the screens' (until a staff member with their own logs in) and
+    # always the receipts' and reports' (appliance/i18n.py).
+    language: str = "en"
+    # The locale that writes amounts and numbers, e.g. "es_EC"; blank: from the language and
+    # the currency (i18n.money_locale: es + MXN → es_MX).
+    locale: str = ""
+
+    @property
+    def money_locale(self) -> str:
+        return money_locale(self.language, self.currency, self.locale)
 
     def check(self) -> None:
-        if self.currency not in CURRENCY_EXPONENTS:
-            raise ConfigError(f"device.currency: unsupported currency {self.currency!r}")
+        if self.language not in LANGUAGES:
+            raise ConfigError(
+                f"device.language: {self.language!r} is not one of {', '.join(LANGUAGES)}"
+                f"{did_you_mean(self.language, LANGUAGES)}"
+            )
+        if self.locale:
+            try:
+                Locale.parse(self.locale)
+            except (ValueError, UnknownLocaleError):
+                raise ConfigError(f"device.locale: unknown locale {self.locale!r}") from None
+        # A till counts its drawer at the Z, so its currency is one whose notes and coins it knows.
+        if self.currency not in DENOMINATIONS:
+            raise ConfigError(
+                f"device.currency: unsupported currency {self.currency!r}"
+                f" (one of {', '.join(sorted(DENOMINATIONS))})"
+            )
 
 
 PRINTER_KINDS = ("network", "usb", "serial", "file")

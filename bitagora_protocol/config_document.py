@@ -29,7 +29,7 @@ from bitagora_protocol import central_signature
 from bitagora_protocol.catalog import PRODUCT_KEYS, CatalogItem, catalog_sha256
 from bitagora_protocol.central_signature import SignedObjectError
 from bitagora_protocol.journal import canonical_json
-from bitagora_protocol.money import CURRENCY_EXPONENTS
+from bitagora_protocol.money import CURRENCIES
 
 FORMAT = "bitagora-config/1"
 ROLES = frozenset({"cashier", "manager", "technician"})
@@ -126,7 +126,7 @@ def read(document: Mapping[str, Any], sha256: str) -> ConfigDocument:
     catalog = document["catalog"]
     _keys(catalog, "catalog", {"currency", "items", "sha256"})
     currency = _str(catalog["currency"], "catalog.currency")
-    if currency not in CURRENCY_EXPONENTS:
+    if currency not in CURRENCIES:
         raise DocumentError(f"catalog.currency {currency!r} is not a supported currency")
     items = _items(catalog["items"])
     computed = catalog_sha256(currency, (item.canonical() for item in items))

@@ -11,21 +11,23 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from babel.numbers import format_currency
+from babel.core import get_global
+from babel.numbers import (
+    NumberFormatError,
+    format_currency,
+    get_currency_precision,
+    get_currency_symbol,
+    parse_decimal,
+)
 
-# Minor-unit exponents of the currencies a till is configured for (ISO 4217).
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "EUR": 2,
-    "USD": 2,
-    "GBP": 2,
-    "CHF": 2,
-    "BRL": 2,
-    "MXN": 2,
-    "ARS": 2,
-    "CLP": 0,
-    "COP": 2,
-    "JPY": 0,
-}
+# The ISO 4217 currencies that are legal tender somewhere today, as CLDR (through Babel) knows
+# them; their minor units are CLDR's (get_currency_precision): CLP, PYG and JPY have none.
+CURRENCIES: frozenset[str] = frozenset(
+    code
+    for spans in get_global("territory_currencies").values()
+    for code, _start, end, tender in spans
+    if end is None and tender
+)
 
 CURRENCY_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "BRL": "R$", "JPY": "¥"}
 
@@ -35,10 +37,10 @@ class MoneyError(ValueError):
 
 
 def exponent(currency: str) -> int:
-    try:
-        return CURRENCY_EXPONENTS[currency]
-    except KeyError:
-        raise MoneyError(f"unsupported currency {currency!r}") from None
+    """Decimal places of the currency's minor unit (2 for EUR, 0 for CLP)."""
+    if currency not in CURRENCIES:
+        raise MoneyError(f"unsupported currency {currency!r}")
+    return get_currency_precision(currency)
 
 
 def round_minor(value: Fraction) -> int:
@@ -68,13 +70,18 @@ class Money:
         return cls(0, currency)
 
     @classmethod
-    def parse(cls, text: str, currency: str) -> Money:
-        """Parse a decimal amount typed by a person ("12.5", "12,50") into minor units."""
-        cleaned = text.strip().replace(",", ".")
-        try:
-            value = Decimal(cleaned)
-        except ArithmeticError:
-            raise MoneyError(f"not an amount: {text!r}") from None
+    def parse(cls, text: str, currency: str, locale: str | None = None) -> Money:
+        """Parse an amount into minor units. Without ``locale``, a decimal typed by a person
+        ("12.5", "12,50"); with one, as that locale writes it, symbol and grouping included
+        ("1.234,56 €" in es_ES: the inverse of :meth:`localized`)."""
+        if locale is None:
+            cleaned = text.strip().replace(",", ".")
+            try:
+                value = Decimal(cleaned)
+            except ArithmeticError:
+                raise MoneyError(f"not an amount: {text!r}") from None
+        else:
+            value = _parse_localized(text, currency, locale)
         if not value.is_finite():
             raise MoneyError(f"not an amount: {text!r}")
         scaled = value.scaleb(exponent(currency))
@@ -126,3 +133,15 @@ class Money:
 
     def __str__(self) -> str:
         return self.format()
+
+
+def _parse_localized(text: str, currency: str, locale: str) -> Decimal:
+    number = text
+    for sign in (get_currency_symbol(currency, locale), currency):
+        number = number.replace(sign, "")
+    # Spaces (no-break ones too) only separate the symbol or group digits: neither is needed.
+    number = "".join(ch for ch in number if not ch.isspace())
+    try:
+        return parse_decimal(number, locale=locale)
+    except NumberFormatError:
+        raise MoneyError(f"not an amount in {locale}: {text!r}") from None

@@ -35,6 +35,8 @@ import httpx
 import pytest
 from sim_device import SimDevice
 
+from appliance.i18n import use_shop
+
 __all__ = ["SimDevice"]  # tests import it from here
 
 TEMPLATE_DB = "central_template"
@@ -42,6 +44,14 @@ OPS_PASSWORD = "central-test-password"
 SUPABASE_JWT_SECRET = "test-supabase-jwt-secret-at-least-32-bytes-long"
 METRICS_TOKEN = "test-metrics-token-0123456789"
 STRIPE_WEBHOOK_SECRET = "whsec_test_central_webhook_secret"
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test() -> Iterator[None]:
+    """A kiosk in another language sets the process's UI language (appliance/i18n.py): back to
+    English after each test, so that no test depends on the one run before it."""
+    yield
+    use_shop("en", "en")
 
 
 @contextmanager

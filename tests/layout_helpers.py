@@ -41,11 +41,11 @@ SELECTED_LINE = "#cart-lines > CartLineRow.-selected"
 
 @asynccontextmanager
 async def screen_at(
-    tmp_path: Path, name: str, size: tuple[int, int]
+    tmp_path: Path, name: str, size: tuple[int, int], language: str = "en"
 ) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
     """The kiosk app in ``size`` cells showing screen ``name`` (one of SCREENS), with the till
-    taking cash and bitcoin (so that the sell screen has all its pay buttons)."""
-    async with bitcoin_shop(tmp_path) as shop:
+    taking cash and bitcoin (so that the sell screen has all its pay buttons), in ``language``."""
+    async with bitcoin_shop(tmp_path, env={"BITAGORA_DEVICE_LANGUAGE": language}) as shop:
         pin = None if name == "lock" else "1234"
         async with kiosk(shop.till, StepClock(), pin=pin, size=size) as (app, pilot):
             if name in ("sell", "pay-cash"):
@@ -98,12 +98,13 @@ def layout_faults(screen: Screen[object]) -> list[str]:
 
 def cut_labels(screen: Screen[object]) -> list[str]:
     """The buttons on ``screen`` whose one-line label is wider than the button shows (its
-    content less the blank cell each side that Textual's ``line-pad`` keeps). Not for buttons
-    whose label wraps onto more lines, such as the product grid's."""
+    content less the blank cell each side that Textual's ``line-pad`` keeps). Buttons whose
+    label is on more lines, such as the product grid's (name, price), are left out."""
     cut = []
     for button in screen.query(Button):
         room = button.content_size.width - 2 * button.styles.line_pad
-        if shown(screen, button) is not None and cell_len(str(button.label)) > room:
+        label = str(button.label)
+        if shown(screen, button) is not None and "\n" not in label and cell_len(label) > room:
             cut.append(f"{button.id} cuts its label {str(button.label)!r} to {room} cells")
     return cut
 

@@ -21,13 +21,14 @@ from appliance.core.btc import (
     format_sats,
     sat_to_fiat,
 )
-from bitagora_protocol.money import CURRENCY_EXPONENTS, Money
+from appliance.core.report import DENOMINATIONS
+from bitagora_protocol.money import Money, exponent
 
 ADDRESS = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 INVOICE = "lnbc1230n1pjexampleinvoicedata0qqqsp5"
 
 rates = st.decimals(min_value=MIN_RATE, max_value=MAX_RATE, places=8, allow_nan=False)
-currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
+currencies = st.sampled_from(sorted(DENOMINATIONS))
 amounts = st.integers(1, 10**9)
 
 
@@ -64,7 +65,7 @@ def test_non_positive_amounts_are_refused(minor: int) -> None:
 @given(amounts, rates, currencies)
 def test_sats_at_the_rate_cover_the_fiat_amount(minor: int, rate: Decimal, currency: str) -> None:
     amount = Money(minor, currency)
-    exact = Fraction(minor, 10 ** CURRENCY_EXPONENTS[currency])
+    exact = Fraction(minor, 10 ** exponent(currency))
     sats = fiat_to_sat(amount, rate)
     msat = fiat_to_msat(amount, rate)
     assert isinstance(sats, int) and isinstance(msat, int)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bitagora_protocol.money import Money, MoneyError, round_minor
+from bitagora_protocol.money import CURRENCIES, Money, MoneyError, round_minor
 
 
 def test_round_minor_is_half_away_from_zero() -> None:
@@ -52,3 +52,30 @@ def test_money_refuses_floats_and_mixing() -> None:
 )
 def test_localized_follows_the_locale(money: Money, locale: str, text: str) -> None:
     assert money.localized(locale) == text
+
+
+def test_minor_units_come_from_iso_4217() -> None:
+    assert Money.parse("1234", "CLP") == Money(1234, "CLP")
+    assert Money.parse("25000", "PYG").minor == 25000
+    with pytest.raises(MoneyError, match="more decimals"):
+        Money.parse("10,5", "PYG")
+    assert Money(123456, "KWD").decimal() == "123.456"
+
+
+# Each language the device speaks, with the countries its shops are in.
+LOCALES = ["en_US", "en_GB", "es_ES", "es_MX", "es_AR", "es_CL", "pt_BR", "pt_PT"]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@given(currency=st.sampled_from(sorted(CURRENCIES)), minor=st.integers(-(10**12), 10**12))
+def test_a_localized_amount_parses_back(locale: str, currency: str, minor: int) -> None:
+    money = Money(minor, currency)
+    assert Money.parse(money.localized(locale), currency, locale) == money
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_currency_parses_back_in_every_locale(locale: str) -> None:
+    """The property above, walked over every currency with one amount that groups digits."""
+    for currency in sorted(CURRENCIES):
+        money = Money(-1234567, currency)
+        assert Money.parse(money.localized(locale), currency, locale) == money, currency

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from appliance.core.report import period_report, report_lines
 from bitagora_protocol.journal import Record
 
@@ -64,10 +66,13 @@ def test_nothing_since_the_last_z_is_an_empty_period() -> None:
 def test_every_till_currency_has_notes_and_coins_to_count() -> None:
     """A till's drawer is counted at the Z in its own currency: every currency a till may be set
     to has its denominations, largest first, each a whole number of minor units."""
+    from appliance.config import ConfigError, DeviceSettings
     from appliance.core.report import DENOMINATIONS, count_total
-    from bitagora_protocol.money import CURRENCY_EXPONENTS
+    from bitagora_protocol.money import CURRENCIES
 
-    assert set(DENOMINATIONS) == set(CURRENCY_EXPONENTS)
+    assert set(DENOMINATIONS) <= CURRENCIES
+    with pytest.raises(ConfigError, match="device.currency"):
+        DeviceSettings(currency="XAU").check()
     for currency, pieces in DENOMINATIONS.items():
         assert list(pieces) == sorted(set(pieces), reverse=True), currency
         assert count_total(currency, {pieces[0]: 1, pieces[-1]: 3}) == pieces[0] + 3 * pieces[-1]

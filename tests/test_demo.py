@@ -40,9 +40,13 @@ BIP84_RECEIVE_0 = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 
 
 def demo(
-    data_dir: Path, *args: str, ops_password: str | None = None
+    data_dir: Path,
+    *args: str,
+    ops_password: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BITAGORA_")}
+    """A headless demo run, with none of this process's BITAGORA_ settings but ``env``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BITAGORA_")} | (env or {})
     if ops_password is not None:
         env["BITAGORA_OPS_PASSWORD"] = ops_password
     return subprocess.run(
@@ -284,3 +288,29 @@ async def test_lightning_socket_moves_to_a_short_folder_when_the_path_is_too_lon
         assert len(os.fsencode(path)) <= SOCKET_PATH_MAX
         assert path.parent.is_dir() and not path.is_relative_to(root)
     assert not path.parent.exists()  # removed with the demo
+
+
+@pytest.mark.parametrize(
+    ("language", "currency", "words"),
+    [
+        ("es", "EUR", ["Efectivo", "Cambio", "TOTAL", " €"]),
+        ("pt_BR", "BRL", ["Dinheiro", "Troco", "TOTAL", "R$ "]),
+    ],
+)
+def test_headless_demo_prints_in_the_device_language(
+    language: str, currency: str, words: list[str]
+) -> None:
+    """``BITAGORA_DEVICE_LANGUAGE`` (and ``_CURRENCY``) reach the demo's till: its cash
+    receipts say cash and change in that language, amounts as its shops write them (the
+    second scripted sale is paid with a note, so it has change)."""
+    with outside_basetemp("bitagora-test-demo-lang-") as root:
+        env = {"BITAGORA_DEVICE_LANGUAGE": language, "BITAGORA_DEVICE_CURRENCY": currency}
+        run = demo(root, "--sales", "2", env=env)
+        assert run.returncode == 0, run.stderr
+        texts = [r.read_text(encoding="utf-8") for r in (root / "printer").glob("receipt-*.txt")]
+        cash = "".join(text for text in texts if words[0] in text)
+    for word in words:
+        assert word in cash, (word, cash)
+    assert "Cash" not in cash and "Change" not in cash
+    amount = r"\d+,\d{2} €" if language == "es" else r"R\$ \d+,\d{2}"
+    assert re.search(amount, cash), cash

@@ -19,7 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APPLIANCE = ROOT / "appliance"
 
-TUI_MAY_IMPORT = ("appliance.tui", "appliance.services", "appliance.core", "bitagora_protocol")
+TUI_MAY_IMPORT = (
+    "appliance.tui",
+    "appliance.services",
+    "appliance.core",
+    "appliance.i18n",
+    "bitagora_protocol",
+)
 TUI_MAY_IMPORT_NAMES = {"appliance.bootstrap": {"Capabilities", "Till"}}
 
 

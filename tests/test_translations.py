@@ -10,6 +10,7 @@ fails, with no ``pybabel extract`` run by hand first. docs/TRANSLATING.md says h
 from __future__ import annotations
 
 import io
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ class Domain:
 
 
 DOMAINS = [
+    Domain(name="bitagora", sources=["appliance/**/*.py"], catalogs=Path("appliance/locale")),
     Domain(
         name="central",
         sources=["central/**/*.py", "central/templates/**/*.html"],
@@ -113,13 +115,27 @@ def test_every_message_is_translated(domain: Domain, language: str) -> None:
 
 @pytest.mark.parametrize(("domain", "language"), CASES)
 def test_placeholders_survive_translation(domain: Domain, language: str) -> None:
-    """A translation that drops or misspells a %(name)s breaks the page that formats it."""
+    """A translation that drops or misspells a placeholder breaks the screen or page that
+    formats it: %(name)s (Babel's check of python-format messages) or {name} (str.format)."""
     po = catalog(domain, language)
     broken = [
         f"{message.id!r}: {', '.join(str(error) for error in errors)}"
         for message, errors in po.check()
     ]
+    for message in po:
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        wanted = _fields(ids[-1])
+        broken += [f"{ids[0]!r}: {text!r}" for text in strings if text and _fields(text) != wanted]
     assert not broken, f"{domain.name}/{language}:\n" + "\n".join(broken)
+
+
+def _fields(text: str) -> set[str]:
+    """The str.format fields of ``text``; none for text that is not a format string."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:  # a lone brace: not a format string
+        return set()
 
 
 @pytest.mark.parametrize(("domain", "language"), CASES)

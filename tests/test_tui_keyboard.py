@@ -12,8 +12,8 @@ from tui_helpers import cart_summary, kiosk, till_with_printer
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.search_keyboard import SearchKeyboardScreen
 from appliance.tui.widgets.product_grid import ProductGrid
-from appliance.tui.widgets.text_keyboard import TextKeyboard
-from bitagora_devtools.script import wait_until
+from appliance.tui.widgets.text_keyboard import TextKeyboard, key_id
+from bitagora_devtools.script import tap, wait_until
 
 
 async def test_a_search_typed_by_taps_with_an_accent(tmp_path: Path) -> None:
@@ -42,3 +42,30 @@ async def test_a_search_typed_by_taps_with_an_accent(tmp_path: Path) -> None:
                 assert cart_summary(sell) == [(1, "pao")] and sell.search == ""
                 await touch(pilot, glass, keyboard.key("done"))
                 await wait_until(pilot, lambda: app.screen is sell, "the sell screen")
+
+
+async def test_capitals_signs_and_accents_and_the_search_ignores_them(tmp_path: Path) -> None:
+    """Shift makes one capital, the symbol layer types ¿ ¡ º ª € and R$ (two characters), the
+    accent layer ú; a search typed in capitals without accents still finds "Pão"."""
+    async with till_with_printer(tmp_path) as (till, _printer):
+        async with kiosk(till, StepClock(1.0)) as (app, pilot):
+            sell = app.sell
+            await tap(pilot, "#search-keys")
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, SearchKeyboardScreen), "the keyboard"
+            )
+            keyboard = app.screen.query_one(TextKeyboard)
+            for key in ("shift", "p", "shift", "a", "shift", "o"):
+                await tap(pilot, f"#{key_id(key)}")
+            await wait_until(pilot, lambda: sell.search == "PAO", "the search text")
+            assert not keyboard.shift and keyboard.key("p").label.plain == "p"
+            await wait_until(pilot, lambda: sell.view_settled, "the search's products")
+            assert [b.product.sku for b in sell.query_one(ProductGrid).buttons] == ["pao"]
+            for key in ("backspace", "backspace", "backspace", "symbols", "¿"):
+                await tap(pilot, f"#{key_id(key)}")
+            assert keyboard.layer == "letters"  # back to letters after one sign
+            for key in ("symbols", "R$", "symbols", "º", "symbols", "€", "layer", "ú"):
+                await tap(pilot, f"#{key_id(key)}")
+            for key in ("shift", "ñ", "symbols", "¡", "symbols", "ª"):
+                await tap(pilot, f"#{key_id(key)}")
+            await wait_until(pilot, lambda: sell.search == "¿R$º€úÑ¡ª", "the signs")

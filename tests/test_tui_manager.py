@@ -144,7 +144,7 @@ async def test_a_day_by_the_ui(tmp_path: Path) -> None:
             await tap(pilot, f"#denom-{value}")
             await tap_keys(pilot, str(pieces))
         totals = text(z, "#z-totals")
-        assert f"Counted:    {Money(expected - 1, 'EUR')}" in totals
+        assert f"Counted: {Money(expected - 1, 'EUR')}" in totals
         assert "Difference: -€0.01  (short)" in totals
         await tap(pilot, "#z-confirm")
         confirm = await on_screen(pilot, ConfirmScreen)
@@ -353,7 +353,7 @@ async def test_a_lightning_refund_asks_for_and_records_the_destination(tmp_path:
             assert refund.destination.display
             await tap(pilot, "#reason-2")
             await tap(pilot, "#refund-go")
-            assert "goes back by lightning: ask the customer" in refund.message
+            assert "goes back by Lightning: ask the customer" in refund.message
             assert refund.destination.active
             send_keys(pilot, list("hello"))
             await wait_until(pilot, lambda: refund.destination.text == "hello", "typing")

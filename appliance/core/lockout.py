@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from appliance.core.roles import AuthError
+from appliance.core.words import ENGLISH, Translator
 
 TILL = "till"
 STAFF_PREFIX = "staff:"
@@ -122,14 +123,21 @@ def format_wait(remaining: timedelta) -> str:
     return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
 
 
-def locked_message(subject: str, remaining: timedelta, name: str | None = None) -> str:
+def locked_message(
+    subject: str, remaining: timedelta, name: str | None = None, tr: Translator = ENGLISH
+) -> str:
     """What staff are told: for the till's PIN pad, nothing about who exists; for a staff
     member, their name, or "You" for whoever just gave their own PIN or badge."""
     wait = format_wait(remaining)
     if subject == TILL:
-        return f"Too many wrong PINs: try again in {wait}"
-    who = f"{name} is" if name else "You are"
-    return f"{who} locked out after too many wrong PINs: try again in {wait}, or ask a manager"
+        return tr.gettext("Too many wrong PINs: try again in {wait}").format(wait=wait)
+    if name:
+        return tr.gettext(
+            "{name} is locked out after too many wrong PINs: try again in {wait}, or ask a manager"
+        ).format(name=name, wait=wait)
+    return tr.gettext(
+        "You are locked out after too many wrong PINs: try again in {wait}, or ask a manager"
+    ).format(wait=wait)
 
 
 class LockedOut(AuthError):

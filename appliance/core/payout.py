@@ -29,10 +29,11 @@ from fractions import Fraction
 from typing import Any
 
 from appliance.core.btc import fiat_to_msat
+from appliance.core.words import N_
 from bitagora_protocol.money import Money
 
 BITCOIN_METHODS = ("lightning", "onchain")
-PAYOUT_LABELS = {"lightning": "Lightning (to pay)", "onchain": "Bitcoin (to pay)"}
+PAYOUT_LABELS = {"lightning": N_("Lightning (to pay)"), "onchain": N_("Bitcoin (to pay)")}
 # The least an invoice with an amount may ask, as a share of the refund's worth in sats.
 INVOICE_MIN_SHARE = Fraction(99, 100)
 

@@ -39,7 +39,8 @@ from appliance.core.cart import tax_group
 from appliance.core.catalog import TaxRate
 from appliance.core.payout import PAYOUT_LABELS
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
-from appliance.core.sale import METHOD_LABELS
+from appliance.core.sale import method_label
+from appliance.core.words import ENGLISH, Translator
 from bitagora_protocol.money import Money
 
 METHOD_ORDER = ("cash",)  # who gets rounding remainders first
@@ -259,13 +260,17 @@ def refund_receipt(
     merchant: str,
     header: tuple[str, ...],
     footer: tuple[str, ...],
+    tr: Translator = ENGLISH,
+    locale: str = "en",
 ) -> Receipt:
     """The customer's refund receipt, from the refund record only: titled REFUND, every amount
-    negative (money going back), a bitcoin payout marked as still to be paid."""
+    negative (money going back), a bitcoin payout marked as still to be paid; in ``tr``'s
+    language, amounts as ``locale`` writes them."""
+    _ = tr.gettext
     cur = body["currency"]
 
     def neg(minor: int) -> str:
-        return Money(-minor, cur).format()
+        return Money(-minor, cur).localized(locale)
 
     net = sum(int(t["net"]) for t in body["taxes"])
     tax = sum(int(t["tax"]) for t in body["taxes"])
@@ -273,9 +278,11 @@ def refund_receipt(
         merchant=merchant,
         header_lines=(
             *header,
-            f"Refund of sale {body['sale_id']} (journal #{body['original_seq']})",
-            f"Reason: {body['reason']}",
-            f"Approved by {body['approved_by']['name']}",
+            _("Refund of sale {sale} (journal #{seq})").format(
+                sale=body["sale_id"], seq=body["original_seq"]
+            ),
+            _("Reason: {reason}").format(reason=body["reason"]),
+            _("Approved by {name}").format(name=body["approved_by"]["name"]),
         ),
         sale_id=body["refund_id"],
         at_local=at_local.strftime("%Y-%m-%d %H:%M"),
@@ -305,7 +312,9 @@ def refund_receipt(
         ),
         payments=tuple(
             (
-                PAYOUT_LABELS.get(p["method"], METHOD_LABELS.get(p["method"], p["method"])),
+                _(PAYOUT_LABELS[p["method"]])
+                if p["method"] in PAYOUT_LABELS
+                else method_label(p["method"], tr),
                 neg(int(p["amount"])),
             )
             for p in body["payments"]
@@ -314,5 +323,5 @@ def refund_receipt(
         journal_seq=seq,
         signature_short=sig[:16],
         footer_lines=footer,
-        title="REFUND",
+        title=_("REFUND"),
     )

@@ -28,12 +28,13 @@ Counting rules (amounts are integers of minor units of the till's currency):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.core.receipt import ReportSection
-from appliance.core.sale import METHOD_LABELS
+from appliance.core.sale import method_label
+from appliance.core.words import ENGLISH, Translator
 from bitagora_protocol.journal import Record
 from bitagora_protocol.money import Money
 
@@ -49,6 +50,7 @@ DENOMINATIONS: dict[str, tuple[int, ...]] = {
     "CLP": (20000, 10000, 5000, 2000, 1000, 500, 100, 50, 10, 5, 1),
     "COP": (10000000, 5000000, 2000000, 1000000, 500000, 200000, 100000, 50000, 20000, 10000, 5000),
     "JPY": (10000, 5000, 2000, 1000, 500, 100, 50, 10, 5, 1),
+    "PYG": (100000, 50000, 20000, 10000, 5000, 2000, 1000, 500, 100, 50),
 }
 
 
@@ -213,52 +215,64 @@ def period_report(records: Iterable[Record], currency: str) -> PeriodReport:
     return report
 
 
-def _fmt(minor: int, currency: str) -> str:
-    return Money(minor, currency).format()
-
-
-def tax_label(code: str, bp: int, inclusive: bool) -> str:
+def tax_label(code: str, bp: int, inclusive: bool, tr: Translator = ENGLISH) -> str:
     rate = f"{bp // 100}.{bp % 100:02d}".rstrip("0").rstrip(".")
-    return f"{code} {rate}%{' incl' if inclusive else ''}"
+    if inclusive:
+        # Translators: a tax rate whose prices include the tax, "A 21% incl"
+        return tr.gettext("{code} {rate}% incl").format(code=code, rate=rate)
+    return f"{code} {rate}%"
 
 
 def report_lines(
-    title: str, totals: Mapping[str, Any], currency: str, breakdowns: bool = True
+    title: str,
+    totals: Mapping[str, Any],
+    currency: str,
+    breakdowns: bool = True,
+    tr: Translator = ENGLISH,
+    money: Callable[[Money], str] = Money.format,
 ) -> list[str]:
     """Label/value lines of a report (``totals`` as in a z_close body), for screen and paper;
     ``breakdowns=False`` leaves out the lines by method and by tax rate (a printout that shows
-    them as payment and tax rows already)."""
+    them as payment and tax rows already). In ``tr``'s language, amounts written by ``money``."""
+    _ = tr.gettext
 
     def f(minor: Any) -> str:
-        return _fmt(int(minor), currency)
+        return money(Money(int(minor), currency))
+
+    def row(label: str, value: str) -> str:
+        return _("{label}: {value}").format(label=label, value=value)
 
     lines = [
         title,
-        f"Sales: {totals['sales_count']}  {f(totals['sales'])}",
-        f"Refunds: {totals['refunds_count']}  {f(-int(totals['refunds']))}",
-        f"Voids: {totals['voids_count']}",
-        f"Net sales: {f(totals['net_sales'])}",
+        row(_("Sales"), f"{totals['sales_count']}  {f(totals['sales'])}"),
+        row(_("Refunds"), f"{totals['refunds_count']}  {f(-int(totals['refunds']))}"),
+        row(_("Voids"), str(totals["voids_count"])),
+        row(_("Net sales"), f(totals["net_sales"])),
     ]
     if breakdowns:
-        lines.append("By payment method:")
-        lines += [f"  {m['method']}: {f(m['amount'])}" for m in totals["by_method"]]
-        lines.append("By tax rate (net / tax / gross):")
+        lines.append(_("By payment method:"))
+        lines += [
+            f"  {method_label(m['method'], tr)}: {f(m['amount'])}" for m in totals["by_method"]
+        ]
+        lines.append(_("By tax rate (net / tax / gross):"))
     lines += [
-        f"  {tax_label(t['code'], t['bp'], t['price_includes_tax'])}: "
+        f"  {tax_label(t['code'], t['bp'], t['price_includes_tax'], tr)}: "
         f"{f(t['net'])} / {f(t['tax'])} / {f(t['gross'])}"
         for t in totals["by_tax"]
         if breakdowns
     ]
     lines += [
-        f"Float: {f(totals['float'])}",
-        f"Cash taken: {f(totals['cash_taken'])}",
-        f"Cash refunds: {f(-int(totals['cash_refunds']))}",
-        f"Paid in: {f(totals['paid_in'])}",
-        f"Paid out: {f(-int(totals['paid_out']))}",
+        row(_("Float"), f(totals["float"])),
+        row(_("Cash taken"), f(totals["cash_taken"])),
+        row(_("Cash refunds"), f(-int(totals["cash_refunds"]))),
+        row(_("Paid in"), f(totals["paid_in"])),
+        row(_("Paid out"), f(-int(totals["paid_out"]))),
     ]
     before = int(totals.get("cash_before_shift", 0))
     if before:
-        lines.insert(-4, f"Cash before the shift: {f(before)} (in the float)")
+        lines.insert(
+            -4, _("Cash before the shift: {amount} (in the float)").format(amount=f(before))
+        )
     return lines
 
 
@@ -268,47 +282,57 @@ def report_sections(
     expected_cash: int,
     counted: int | None = None,
     grand_total: int | None = None,
+    tr: Translator = ENGLISH,
+    locale: str = "en",
 ) -> tuple[ReportSection, ...]:
     """A report's figures by section for its printout (``totals`` as in a z_close body;
-    ``counted`` and ``grand_total`` for a Z): sales, payment methods, tax rates, the drawer."""
+    ``counted`` and ``grand_total`` for a Z): sales, payment methods, tax rates, the drawer;
+    in ``tr``'s language, amounts as ``locale`` writes them."""
+    _ = tr.gettext
 
     def f(minor: Any) -> str:
-        return _fmt(int(minor), currency)
+        return Money(int(minor), currency).localized(locale)
 
     sales = [
-        (f"Sales ({totals['sales_count']})", f(totals["sales"])),
-        (f"Refunds ({totals['refunds_count']})", f(-int(totals["refunds"]))),
-        ("Voids", str(totals["voids_count"])),
+        (_("Sales ({count})").format(count=totals["sales_count"]), f(totals["sales"])),
+        (
+            _("Refunds ({count})").format(count=totals["refunds_count"]),
+            f(-int(totals["refunds"])),
+        ),
+        (_("Voids"), str(totals["voids_count"])),
     ]
     if totals.get("training_count"):
-        sales.append(("Training sales, not counted", str(totals["training_count"])))
-    sales.append(("Net sales", f(totals["net_sales"])))
+        sales.append((_("Training sales, not counted"), str(totals["training_count"])))
+    sales.append((_("Net sales"), f(totals["net_sales"])))
     if grand_total is not None:
-        sales.append(("Grand total", f(grand_total)))
+        sales.append((_("Grand total"), f(grand_total)))
     methods = tuple(
-        (METHOD_LABELS.get(m["method"], str(m["method"])), f(m["amount"]))
-        for m in totals["by_method"]
+        (method_label(str(m["method"]), tr), f(m["amount"])) for m in totals["by_method"]
     )
+    parts = {"net": _("Net"), "tax": _("Tax"), "gross": _("Gross")}
     taxes: list[tuple[str, str]] = []
     for t in totals["by_tax"]:
-        taxes.append((tax_label(t["code"], t["bp"], t["price_includes_tax"]), ""))
-        taxes += [(f"  {k.capitalize()}", f(t[k])) for k in ("net", "tax", "gross")]
-    drawer = [("Float", f(totals["float"]))]
+        taxes.append((tax_label(t["code"], t["bp"], t["price_includes_tax"], tr), ""))
+        taxes += [(f"  {parts[k]}", f(t[k])) for k in ("net", "tax", "gross")]
+    drawer = [(_("Float"), f(totals["float"]))]
     before = int(totals.get("cash_before_shift", 0))
     if before:
-        drawer.append(("Cash before the shift (in the float)", f(before)))
+        drawer.append((_("Cash before the shift (in the float)"), f(before)))
     drawer += [
-        ("Cash taken", f(totals["cash_taken"])),
-        ("Cash refunds", f(-int(totals["cash_refunds"]))),
-        ("Paid in", f(totals["paid_in"])),
-        ("Paid out", f(-int(totals["paid_out"]))),
-        ("Expected cash", f(expected_cash)),
+        (_("Cash taken"), f(totals["cash_taken"])),
+        (_("Cash refunds"), f(-int(totals["cash_refunds"]))),
+        (_("Paid in"), f(totals["paid_in"])),
+        (_("Paid out"), f(-int(totals["paid_out"]))),
+        (_("Expected cash"), f(expected_cash)),
     ]
     if counted is not None:
-        drawer += [("Counted cash", f(counted)), ("Difference", f(counted - expected_cash))]
+        drawer += [
+            (_("Counted cash"), f(counted)),
+            (_("Difference"), f(counted - expected_cash)),
+        ]
     return (
-        ReportSection("Sales", tuple(sales)),
-        ReportSection("By payment method", methods or (("None", ""),)),
-        ReportSection("By tax rate", tuple(taxes) or (("None", ""),)),
-        ReportSection("Cash drawer", tuple(drawer)),
+        ReportSection(_("Sales"), tuple(sales)),
+        ReportSection(_("By payment method"), methods or ((_("None"), ""),)),
+        ReportSection(_("By tax rate"), tuple(taxes) or ((_("None"), ""),)),
+        ReportSection(_("Cash drawer"), tuple(drawer)),
     )

@@ -32,8 +32,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
+from appliance.core.words import N_
+
 Role = Literal["cashier", "manager", "technician"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# How screens name each role (marked for the catalog; translated where shown).
+ROLE_NAMES: dict[str, str] = {
+    "cashier": N_("cashier"),
+    "manager": N_("manager"),
+    "technician": N_("technician"),
+}
 
 Action = Literal[
     "sell",
@@ -58,20 +66,20 @@ class Permission:
 
 
 PERMISSIONS: Mapping[Action, Permission] = {
-    "sell": Permission(frozenset({"cashier", "manager"}), "take payment for a sale"),
-    "reprint": Permission(frozenset({"cashier", "manager"}), "reprint a receipt"),
-    "no_sale": Permission(frozenset({"manager"}), "open the drawer without a sale"),
-    "refund": Permission(frozenset({"manager"}), "approve a refund"),
-    "void": Permission(frozenset({"manager"}), "void a sale in progress"),
-    "paid_in_out": Permission(frozenset({"manager"}), "pay cash into or out of the drawer"),
-    "x_report": Permission(frozenset({"manager"}), "print an X report"),
-    "z_close": Permission(frozenset({"manager"}), "close the day (Z)"),
-    "unlock_staff": Permission(frozenset({"manager"}), "lift a PIN lockout"),
+    "sell": Permission(frozenset({"cashier", "manager"}), N_("take payment for a sale")),
+    "reprint": Permission(frozenset({"cashier", "manager"}), N_("reprint a receipt")),
+    "no_sale": Permission(frozenset({"manager"}), N_("open the drawer without a sale")),
+    "refund": Permission(frozenset({"manager"}), N_("approve a refund")),
+    "void": Permission(frozenset({"manager"}), N_("void a sale in progress")),
+    "paid_in_out": Permission(frozenset({"manager"}), N_("pay cash into or out of the drawer")),
+    "x_report": Permission(frozenset({"manager"}), N_("print an X report")),
+    "z_close": Permission(frozenset({"manager"}), N_("close the day (Z)")),
+    "unlock_staff": Permission(frozenset({"manager"}), N_("lift a PIN lockout")),
     "manage_staff": Permission(
-        frozenset({"manager"}), "add staff, reset a PIN or deactivate someone"
+        frozenset({"manager"}), N_("add staff, reset a PIN or deactivate someone")
     ),
-    "settings": Permission(frozenset({"manager", "technician"}), "change the settings"),
-    "drawer_test": Permission(frozenset({"manager", "technician"}), "test the drawer"),
+    "settings": Permission(frozenset({"manager", "technician"}), N_("change the settings")),
+    "drawer_test": Permission(frozenset({"manager", "technician"}), N_("test the drawer")),
 }
 
 

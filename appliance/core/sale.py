@@ -26,6 +26,7 @@ from typing import Any
 from appliance.core.cart import Cart
 from appliance.core.catalog import TaxRate
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
+from appliance.core.words import ENGLISH, N_, Translator
 from bitagora_protocol.money import Money
 
 
@@ -126,13 +127,24 @@ def cart_body(sale_id: str, cart: Cart, staff_id: str, staff_name: str) -> dict[
     return body
 
 
-METHOD_LABELS = {"cash": "Cash", "lightning": "Lightning", "onchain": "Bitcoin", "card": "Card"}
+METHOD_LABELS = {
+    "cash": N_("Cash"),
+    "lightning": N_("Lightning"),
+    "onchain": N_("Bitcoin"),
+    "card": N_("Card"),
+}
 
 
-def payment_label(payment: Mapping[str, Any]) -> str:
+def method_label(method: str, tr: Translator = ENGLISH) -> str:
+    """A payment method's name in ``tr``'s language ("Efectivo"); an unknown one as it is."""
+    label = METHOD_LABELS.get(method)
+    return tr.gettext(label) if label else method
+
+
+def payment_label(payment: Mapping[str, Any], tr: Translator = ENGLISH) -> str:
     """How a receipt or a screen names a payment: "Cash", or for a card the masked card as
     card schemes want it on a cardholder receipt, "Card VISA •••• 4242"."""
-    label = METHOD_LABELS.get(payment["method"], payment["method"])
+    label = method_label(payment["method"], tr)
     if payment["method"] != "card" or not payment.get("brand"):
         return str(label)
     brand = str(payment["brand"]).upper()
@@ -149,12 +161,15 @@ def receipt_for(
     header: tuple[str, ...],
     footer: tuple[str, ...],
     copy: bool = False,
+    tr: Translator = ENGLISH,
+    locale: str = "en",
 ) -> Receipt:
-    """The customer's receipt, made only from the journal record (what is printed is signed)."""
+    """The customer's receipt, made only from the journal record (what is printed is signed),
+    in ``tr``'s language with amounts as ``locale`` writes them."""
     cur = body["currency"]
 
     def fmt(minor: int) -> str:
-        return Money(minor, cur).format()
+        return Money(minor, cur).localized(locale)
 
     change = sum(p["change"] or 0 for p in body["payments"])
     return Receipt(
@@ -184,7 +199,7 @@ def receipt_for(
         ),
         payments=tuple(
             (
-                payment_label(p),
+                payment_label(p, tr),
                 fmt(p["tendered"] if p["tendered"] is not None else p["amount"]),
             )
             for p in body["payments"]

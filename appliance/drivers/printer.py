@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from appliance.core.receipt import Receipt, ReceiptLine, ReportPrintout
+from appliance.i18n import SOURCE_LANGUAGE, _, check_language, translations
 
 if TYPE_CHECKING:
     from escpos.escpos import Escpos
@@ -37,9 +38,17 @@ T = TypeVar("T")
 
 PAPER_STATES = ("ok", "near_end", "out", "unknown")
 
-# Western European pages that have the euro sign, best first. Starting the job in one of them
-# means python-escpos's automatic code page switching only kicks in for rarer characters.
-PREFERRED_CODE_PAGES = ("CP858", "CP1252", "ISO_8859-15", "CP850", "CP437")
+# The code pages a job starts in, by the shop's language, best first (those the printer's
+# python-escpos capability profile lists): Western European pages with the euro sign, and for
+# Brazil, paying in reais, the Portuguese page. Starting in one of them means python-escpos's
+# automatic code page switching only kicks in for rarer characters.
+WESTERN_PAGES = ("CP858", "CP1252", "ISO_8859-15", "CP850", "CP437")
+CODE_PAGES = {
+    "en": WESTERN_PAGES,
+    "es": WESTERN_PAGES,
+    "pt_PT": WESTERN_PAGES,
+    "pt_BR": ("CP860", *WESTERN_PAGES),
+}
 
 # What a test page prints to show the code page works: Spanish and Portuguese, and the euro.
 ACCENT_SAMPLE = "ñ á é í ó ú ü ç ã õ ê ô à ¿ ¡ €  Ñ Á É Í Ó Ú Ü Ç Ã Õ Ê Ô À"
@@ -97,17 +106,17 @@ class PrinterStatus:
     def problem(self) -> str | None:
         """What staff should see while the printer cannot print; None when it can."""
         if self.paper == "out":
-            return "Printer out of paper"
+            return _("Printer out of paper")
         if self.cover_open:
-            return "Printer cover open"
+            return _("Printer cover open")
         if not self.online:
-            return "Printer offline"
+            return _("Printer offline")
         return None
 
     @property
     def warning(self) -> str | None:
         """Worth telling staff even though printing works."""
-        return "Printer paper running low" if self.paper == "near_end" else None
+        return _("Printer paper running low") if self.paper == "near_end" else None
 
 
 class Printer(Protocol):
@@ -136,8 +145,14 @@ class EscposPrinter:
     reads_status = True
 
     def __init__(
-        self, width_chars: int = 48, profile: str | None = None, timeout: float = 5.0
+        self,
+        width_chars: int = 48,
+        profile: str | None = None,
+        timeout: float = 5.0,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
+        """``language``: what receipts and reports say (the shop's, docs/TRANSLATING.md); it
+        also picks the code page the job starts in (CODE_PAGES)."""
         if width_chars < 16:
             raise ValueError(f"width_chars must be at least 16, got {width_chars}")
         try:
@@ -149,6 +164,7 @@ class EscposPrinter:
             raise PrinterError(f"unknown python-escpos printer profile {profile!r}") from err
         self.width_chars = width_chars
         self.profile = profile
+        self.language = check_language(language)
         self.timeout = timeout
         # A printer answers DLE EOT in milliseconds; one that never does should not stall a sale.
         self.status_timeout = min(timeout, 2.0)
@@ -167,14 +183,16 @@ class EscposPrinter:
         return f"{self.kind} printer {self.address}, {mm} mm, profile {self.profile or 'default'}"
 
     def render(self, receipt: Receipt) -> bytes:
-        return render_receipt(receipt, self.width_chars, self.profile)
+        return render_receipt(receipt, self.width_chars, self.profile, self.language)
 
     async def print_receipt(self, receipt: Receipt) -> PrinterStatus:
         return await self.print_bytes(self.render(receipt))
 
     async def print_report(self, report: ReportPrintout) -> PrinterStatus:
         """An X or Z report, in its own layout (``compose_report``)."""
-        return await self.print_bytes(render_report(report, self.width_chars, self.profile))
+        return await self.print_bytes(
+            render_report(report, self.width_chars, self.profile, self.language)
+        )
 
     async def print_test_page(self) -> PrinterStatus:
         """A page for the technician: backend, width ruler, accents through the code page, QR."""
@@ -334,8 +352,9 @@ class EscposNetworkPrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
-        super().__init__(width_chars, profile, timeout)
+        super().__init__(width_chars, profile, timeout, language)
         self.host = host
         self.port = port
 
@@ -391,10 +410,11 @@ class EscposSerialPrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
         if flow not in ("dsrdtr", "rtscts", "xonxoff", "none"):
             raise ValueError(f"serial flow control must be dsrdtr, rtscts, xonxoff or none: {flow}")
-        super().__init__(width_chars, profile, timeout)
+        super().__init__(width_chars, profile, timeout, language)
         self.port = port
         self.baudrate = baudrate
         self.flow = flow
@@ -465,8 +485,9 @@ class EscposUsbPrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
-        super().__init__(width_chars, profile, timeout)
+        super().__init__(width_chars, profile, timeout, language)
         self.vendor_id = vendor_id
         self.product_id = product_id
         self.in_ep = in_ep
@@ -526,8 +547,9 @@ class EscposFilePrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
-        super().__init__(width_chars, profile, timeout)
+        super().__init__(width_chars, profile, timeout, language)
         self.path = path
 
     @property
@@ -553,23 +575,31 @@ class EscposFilePrinter(EscposPrinter):
 # -- layout ------------------------------------------------------------------------------------
 
 
-def render_receipt(receipt: Receipt, width_chars: int = 48, profile: str | None = None) -> bytes:
+def render_receipt(
+    receipt: Receipt,
+    width_chars: int = 48,
+    profile: str | None = None,
+    language: str = SOURCE_LANGUAGE,
+) -> bytes:
     """The ESC/POS bytes for a receipt, without a printer (for tests, previews and benchmarks)."""
     from escpos.printer import Dummy
 
     dummy = Dummy(profile=profile)
-    compose_receipt(dummy, receipt, width_chars)
+    compose_receipt(dummy, receipt, width_chars, language)
     return bytes(dummy.output)
 
 
 def render_report(
-    report: ReportPrintout, width_chars: int = 48, profile: str | None = None
+    report: ReportPrintout,
+    width_chars: int = 48,
+    profile: str | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> bytes:
     """The ESC/POS bytes for an X or Z report, without a printer."""
     from escpos.printer import Dummy
 
     dummy = Dummy(profile=profile)
-    compose_report(dummy, report, width_chars)
+    compose_report(dummy, report, width_chars, language)
     return bytes(dummy.output)
 
 
@@ -598,11 +628,13 @@ def render_test_page(description: str, width_chars: int = 48, profile: str | Non
     return bytes(printer.output)
 
 
-def _head(printer: Escpos, merchant: str, header_lines: Sequence[str], width: int) -> None:
-    """Every printout's start: the printer reset to our code page, the shop's name large and
-    centred, then its header lines."""
+def _head(
+    printer: Escpos, merchant: str, header_lines: Sequence[str], width: int, language: str
+) -> None:
+    """Every printout's start: the printer reset to the language's code page, the shop's name
+    large and centred, then its header lines."""
     printer.hw("INIT")
-    _select_code_page(printer)
+    _select_code_page(printer, language)
     printer.set(align="center", bold=True, double_width=True, double_height=True)
     for row in _wrap(merchant, width // 2):
         printer.textln(row)
@@ -612,7 +644,9 @@ def _head(printer: Escpos, merchant: str, header_lines: Sequence[str], width: in
             printer.textln(row)
 
 
-def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
+def compose_receipt(
+    printer: Escpos, receipt: Receipt, width: int, language: str = SOURCE_LANGUAGE
+) -> None:
     """Send a receipt to a python-escpos printer object.
 
     Use a fresh printer object per job: python-escpos remembers the code page it last selected,
@@ -621,36 +655,40 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     from escpos.constants import QR_ECLEVEL_M
 
     r = receipt
-    _head(printer, r.merchant, r.header_lines, width)
+    _ = translations(language).gettext
+    _head(printer, r.merchant, r.header_lines, width, language)
     if r.title:
         _banner(printer, f"** {r.title} **")
     if r.copy:
-        _banner(printer, "** COPY **")
+        _banner(printer, _("** COPY **"))
     if r.training:
-        _training_banner(printer)
+        _training_banner(printer, _)
 
     printer.set(align="left")
     printer.ln()
-    for label, value in (("Sale", r.sale_id), ("Date", r.at_local), ("Staff", r.staff)):
+    # Translators: who served the customer, on a receipt or report ("Atendido por", "Operador")
+    served_by = translations(language).pgettext("printout", "Staff")
+    for label, value in ((_("Sale"), r.sale_id), (_("Date"), r.at_local), (served_by, r.staff)):
         _rows(printer, _info(label, value, width))
     printer.textln("-" * width)
     for item in r.lines:
         _rows(printer, _item(item, width))
     printer.textln("-" * width)
 
-    _rows(printer, _pair("Subtotal", r.subtotal, width))
+    _rows(printer, _pair(_("Subtotal"), r.subtotal, width))
     for tax in r.taxes:
         code = f"{_clean(tax.code)} " if tax.code else ""
-        _rows(printer, _pair(f"{code}VAT {tax.rate} on {tax.gross}:", tax.tax, width))
+        vat = _("VAT {rate} on {gross}:").format(rate=tax.rate, gross=tax.gross)
+        _rows(printer, _pair(code + vat, tax.tax, width))
     if len(r.taxes) > 1:
-        _rows(printer, _pair("Tax total", r.tax, width))
+        _rows(printer, _pair(_("Tax total"), r.tax, width))
     printer.set(bold=True, double_height=True)
-    _rows(printer, _pair("TOTAL", r.total, width))
+    _rows(printer, _pair(_("TOTAL"), r.total, width))
     printer.set(normal_textsize=True, bold=False)
     for method, amount in r.payments:
         _rows(printer, _pair(method, amount, width))
     if r.change:
-        _rows(printer, _pair("Change", r.change, width))
+        _rows(printer, _pair(_("Change"), r.change, width))
 
     if r.footer_lines:
         printer.ln()
@@ -660,13 +698,15 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
                 printer.textln(row)
     printer.set(align="left")
     printer.ln()
-    for row in _wrap(f"Journal #{r.journal_seq} sig {r.signature_short}", width):
+    for row in _wrap(_signed(_, r.journal_seq, r.signature_short), width):
         printer.textln(row)
     if r.copy and r.reprint_seq is not None:
-        for row in _wrap(f"Copy printed {r.reprint_at_local}, journal #{r.reprint_seq}", width):
+        copied = _("Copy printed {at}, journal #{seq}")
+        for row in _wrap(copied.format(at=r.reprint_at_local, seq=r.reprint_seq), width):
             printer.textln(row)
     elif r.copy and r.reprint_at_local:  # printed again because the till stopped mid-print
-        for row in _wrap(f"Copy printed {r.reprint_at_local} after a restart", width):
+        copied = _("Copy printed {at} after a restart")
+        for row in _wrap(copied.format(at=r.reprint_at_local), width):
             printer.textln(row)
 
     # Native QR (the printer draws it): the payload travels as data, and python-escpos cannot
@@ -675,27 +715,30 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
     printer.qr(f"bitagora:{r.sale_id}:{r.journal_seq}", native=True, size=4, ec=QR_ECLEVEL_M)
     printer.ln()
     if r.copy:
-        _banner(printer, "** COPY **")
+        _banner(printer, _("** COPY **"))
     if r.training:
-        _training_banner(printer)
+        _training_banner(printer, _)
     printer.set(align="left")
     printer.cut()
 
 
-def compose_report(printer: Escpos, report: ReportPrintout, width: int) -> None:
+def compose_report(
+    printer: Escpos, report: ReportPrintout, width: int, language: str = SOURCE_LANGUAGE
+) -> None:
     """Send an X or Z report: the shop, the report's name as a banner, when and by whom, then
     each section's figures label left, amount right. A Z (a signed record) ends with its journal
     number and signature; an X, journalled nowhere, with none. No QR code: a report is not a
     sale to look up."""
     r = report
-    _head(printer, r.merchant, r.header_lines, width)
+    _ = translations(language).gettext
+    _head(printer, r.merchant, r.header_lines, width, language)
     _banner(printer, r.title)
     printer.set(align="left")
     printer.ln()
-    _rows(printer, _info("Date", r.at_local, width))
-    _rows(printer, _info("Staff", r.staff, width))
+    _rows(printer, _info(_("Date"), r.at_local, width))
+    _rows(printer, _info(translations(language).pgettext("printout", "Staff"), r.staff, width))
     if r.period:
-        _rows(printer, _info("Period", r.period, width))
+        _rows(printer, _info(_("Period"), r.period, width))
     for section in r.sections:
         printer.textln("-" * width)
         printer.set(bold=True)
@@ -714,25 +757,29 @@ def compose_report(printer: Escpos, report: ReportPrintout, width: int) -> None:
         printer.set(align="left")
     if r.journal_seq is not None:
         printer.ln()
-        for row in _wrap(f"Journal #{r.journal_seq} sig {r.signature_short}", width):
+        for row in _wrap(_signed(_, r.journal_seq, r.signature_short), width):
             printer.textln(row)
     printer.ln()
     printer.cut()
 
 
-def _select_code_page(printer: Escpos) -> None:
+def _select_code_page(printer: Escpos, language: str = SOURCE_LANGUAGE) -> None:
     pages = printer.profile.get_code_pages()
-    preferred = next((page for page in PREFERRED_CODE_PAGES if page in pages), None)
+    preferred = next((page for page in CODE_PAGES[language] if page in pages), None)
     if preferred:
         printer.charcode(preferred)  # sends ESC t n now ...
     printer.charcode("AUTO")  # ... and python-escpos switches pages from there when it must
 
 
-def _training_banner(printer: Escpos) -> None:
+def _signed(_: Callable[[str], str], seq: int, signature: str) -> str:
+    return _("Journal #{seq} sig {signature}").format(seq=seq, signature=signature)
+
+
+def _training_banner(printer: Escpos, _: Callable[[str], str]) -> None:
     """A practice sale's receipt says so at the top and the bottom, big."""
-    _banner(printer, "** TRAINING **")
+    _banner(printer, _("** TRAINING **"))
     printer.set(align="center")
-    printer.textln("Not a sale: no money was taken")
+    printer.textln(_("Not a sale: no money was taken"))
 
 
 def _banner(printer: Escpos, text: str) -> None:
@@ -748,9 +795,11 @@ def _rows(printer: Escpos, rows: list[str]) -> None:
 
 def _clean(text: str) -> str:
     """One printable line: composed accents (one code page byte each), no control characters,
-    so a product name can never smuggle printer commands (an ESC p in a name opens the drawer)."""
+    so a product name can never smuggle printer commands (an ESC p in a name opens the drawer);
+    the no-break spaces locales put in amounts ("1,80\u00a0€") as plain ones, which every code
+    page has."""
     text = unicodedata.normalize("NFC", text)
-    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zs") else ch for ch in text).strip()
 
 
 def _wrap(text: str, width: int) -> list[str]:

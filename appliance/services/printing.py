@@ -48,6 +48,7 @@ from appliance.drivers.printer import (
     PrinterStatus,
     PrinterUnreachable,
 )
+from appliance.i18n import _, ngettext, translations
 from appliance.services.events import Event, EventBus
 from appliance.store import journal, outbox, print_queue
 from appliance.store.db import open_db
@@ -94,6 +95,8 @@ def receipt_from_record(
         device.merchant_name,
         device.header_lines,
         device.footer_lines,
+        tr=translations(device.language),
+        locale=device.money_locale,
     )
     if reprint is None:
         return receipt
@@ -109,26 +112,35 @@ def x_printout(
     report: PeriodReport, device: DeviceSettings, at_local: str, staff: str
 ) -> ReportPrintout:
     """The printed X report: the open period's running totals. Not journalled, so it names no
-    journal record and says that it resets nothing."""
+    journal record and says that it resets nothing. In the shop's language."""
+    tr = translations(device.language)
     return ReportPrintout(
         merchant=device.merchant_name,
         header_lines=device.header_lines,
-        title="X REPORT",
+        title=tr.gettext("X REPORT"),
         at_local=at_local,
         staff=staff,
-        sections=report_sections(report.totals_body(), report.currency, report.expected_cash),
-        notes=("Not a closing: totals are not reset",),
+        sections=report_sections(
+            report.totals_body(),
+            report.currency,
+            report.expected_cash,
+            tr=tr,
+            locale=device.money_locale,
+        ),
+        notes=(tr.gettext("Not a closing: totals are not reset"),),
     )
 
 
 def z_printout(record: Record, device: DeviceSettings) -> ReportPrintout:
-    """The printed Z report, made only from its signed ``z_close`` record."""
+    """The printed Z report, made only from its signed ``z_close`` record, in the shop's
+    language."""
+    tr = translations(device.language)
     body = record.body
     period = body["period"]
     return ReportPrintout(
         merchant=device.merchant_name,
         header_lines=device.header_lines,
-        title=f"Z REPORT #{body['z_number']}",
+        title=tr.gettext("Z REPORT #{number}").format(number=body["z_number"]),
         at_local=local_time(record.at).strftime("%Y-%m-%d %H:%M"),
         staff=str(body["staff"]["name"]),
         sections=report_sections(
@@ -137,9 +149,13 @@ def z_printout(record: Record, device: DeviceSettings) -> ReportPrintout:
             int(body["expected_cash"]),
             counted=int(body["counted"]["total"]),
             grand_total=int(body["grand_total"]),
+            tr=tr,
+            locale=device.money_locale,
         ),
-        period=f"journal #{period['first_seq']}-#{period['last_seq']}",
-        notes=("Day closed: totals reset",),
+        period=tr.gettext("journal #{first}-#{last}").format(
+            first=period["first_seq"], last=period["last_seq"]
+        ),
+        notes=(tr.gettext("Day closed: totals reset"),),
         journal_seq=record.seq,
         signature_short=record.sig[:16],
     )
@@ -148,16 +164,16 @@ def z_printout(record: Record, device: DeviceSettings) -> ReportPrintout:
 def problem_text(err: PrinterError) -> str:
     """The banner's words for a failed job."""
     if isinstance(err, PaperOut):
-        return "Printer out of paper"
+        return _("Printer out of paper")
     if isinstance(err, CoverOpen):
-        return "Printer cover open"
+        return _("Printer cover open")
     if isinstance(err, PrinterUnreachable):
-        return "Printer not reachable"
-    return "Printer offline"
+        return _("Printer not reachable")
+    return _("Printer offline")
 
 
 def _receipts(n: int) -> str:
-    return f"{n} receipt{'s' if n != 1 else ''} waiting"
+    return ngettext("{n} receipt waiting", "{n} receipts waiting", n).format(n=n)
 
 
 @dataclass(frozen=True)
@@ -174,7 +190,7 @@ class PrinterState:
         if self.problem:
             return f"{self.problem} — {_receipts(self.waiting)}" if self.waiting else self.problem
         if self.waiting:
-            return f"Printing — {_receipts(self.waiting)}"
+            return _("Printing — {waiting}").format(waiting=_receipts(self.waiting))
         return self.warning
 
 

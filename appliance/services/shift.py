@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ import aiosqlite
 
 from appliance.config import DeviceSettings
 from appliance.core.report import PeriodReport, ReportError, count_total, period_report
+from appliance.i18n import _
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerOpening, DrawerService
 from appliance.services.printing import local_time, with_shop_lines, x_printout
@@ -61,15 +62,23 @@ class UnconfirmedDifference(ShiftError):
         return self.counted - self.expected
 
 
-def difference_question(counted: int, expected: int, currency: str) -> str:
-    """ "Counted €0.00, expected €100.00: close with €100.00 short?" ("" when they agree)."""
+def difference_question(
+    counted: int, expected: int, currency: str, money: Callable[[Money], str] = Money.format
+) -> str:
+    """ "Counted €0.00, expected €100.00: close with €100.00 short?" ("" when they agree), in
+    the UI's language, amounts written by ``money``."""
     difference = counted - expected
     if not difference:
         return ""
-    how = "short" if difference < 0 else "over"
-    return (
-        f"Counted {Money(counted, currency)}, expected {Money(expected, currency)}:"
-        f" close with {Money(abs(difference), currency)} {how}?"
+    question = (
+        _("Counted {counted}, expected {expected}: close with {difference} short?")
+        if difference < 0
+        else _("Counted {counted}, expected {expected}: close with {difference} over?")
+    )
+    return question.format(
+        counted=money(Money(counted, currency)),
+        expected=money(Money(expected, currency)),
+        difference=money(Money(abs(difference), currency)),
     )
 
 

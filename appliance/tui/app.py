@@ -38,6 +38,7 @@ from textual.widgets import Button
 
 from appliance.core.cart import Cart
 from appliance.core.split import SplitSale
+from appliance.i18n import _, use_shop
 from appliance.services.devices import (
     BarcodeScanned,
     CardTapped,
@@ -105,6 +106,8 @@ class KioskApp(App[None]):
         screen at start. ``remote_poll_s``: how often central's remote actions are looked for
         (tui/remote.py)."""
         super().__init__()
+        device = till.settings.device
+        use_shop(device.language, device.money_locale)
         self.till = till
         self.clock = clock
         self.next_customer_after_s = next_customer_after_s
@@ -216,7 +219,10 @@ class KioskApp(App[None]):
         seq = f" (journal #{status.record.seq})" if status.record else ""
         if status.state in ("paid", "overpaid"):
             sale = status.sale_id[:8]
-            text = f"Bitcoin payment for sale {sale} arrived: {status.message}, sale recorded{seq}"
+            text = _("Bitcoin payment for sale {sale} arrived: {status}, sale recorded").format(
+                sale=sale, status=status.message
+            )
+            text += seq
         else:
             text = status.message + seq
         self.sell.post_message(SellScreen.Notice(text, status.state not in ("paid", "cancelled")))
@@ -228,17 +234,23 @@ class KioskApp(App[None]):
         if isinstance(event, BarcodeScanned):
             sell.post_message(SellScreen.BarcodeRead(event.code))
         elif isinstance(event, ScanRefused):
-            sell.post_message(SellScreen.Notice(f"Scan refused: {event.reason}", True))
+            sell.post_message(
+                SellScreen.Notice(_("Scan refused: {reason}").format(reason=event.reason), True)
+            )
         elif isinstance(event, ScannerStopped):
-            sell.post_message(SellScreen.Notice(f"Scanner stopped: {event.error}", True))
+            sell.post_message(
+                SellScreen.Notice(_("Scanner stopped: {error}").format(error=event.error), True)
+            )
         elif isinstance(event, ScannerConnected):
             if self.scanner_connected is False:
-                sell.post_message(SellScreen.Notice("Scanner connected again"))
+                sell.post_message(SellScreen.Notice(_("Scanner connected again")))
             self.scanner_connected = True
         elif isinstance(event, ScannerDisconnected) and self.scanner_connected is not False:
             # Said once per outage, not at every retry.
             self.scanner_connected = False
-            text = f"Scanner not connected ({event.reason}); check its cable. Retrying."
+            text = _("Scanner not connected ({reason}); check its cable. Retrying.").format(
+                reason=event.reason
+            )
             sell.post_message(SellScreen.Notice(text, True))
 
     def _card_tapped(self, event: CardTapped) -> None:
@@ -285,7 +297,9 @@ class KioskApp(App[None]):
         try:
             split = await self.till.split.begin(cart, staff)
         except Exception as err:
-            self.sell.show_notice(f"Split payment not started: {err}", error=True)
+            self.sell.show_notice(
+                _("Split payment not started: {error}").format(error=err), error=True
+            )
             return
         self.push_screen(SplitScreen(self.till, split, staff), self._paid)
 

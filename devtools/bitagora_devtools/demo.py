@@ -50,6 +50,8 @@ from bitagora_devtools.sim.pay import PayError, pay_latest
 DEFAULT_DEMO_DIR = Path("demo-data")
 DEMO_OPS_PASSWORD = "demo-admin"
 DEMO_PIN = "1234"  # Ana, cashier (bitagora_devtools.seed)
+# What the rates simulator quotes a bitcoin at, by the demo shop's currency (others: EUR's).
+DEMO_RATES = {"EUR": "61234.50", "BRL": "365000.00", "USD": "66000.00", "MXN": "1250000.00"}
 START_TIMEOUT_S = 60.0
 ACK_TIMEOUT_S = 60.0
 PAY_TIMEOUT_S = 30.0
@@ -295,8 +297,11 @@ def device_config(
     ln_socket: Path,
     rate_base_urls: list[str],
     data_dir: Path | None = None,
+    language: str = "en",
+    currency: str = "EUR",
 ) -> str:
-    """The demo device's appliance.toml: a café that takes cash, on-chain and Lightning."""
+    """The demo device's appliance.toml: a café that takes cash, on-chain and Lightning, in
+    ``language`` and ``currency`` (``BITAGORA_DEVICE_LANGUAGE`` and ``_CURRENCY``)."""
     where = shlex.quote(str(data_dir)) if data_dir is not None else "DEVICE_DIR"
     return (
         "# Written by `bitagora demo` on each start.\n"
@@ -307,7 +312,8 @@ def device_config(
         f"#   .venv/bin/bitagora sim pay --data-dir {where} --onchain  # its bitcoin address\n"
         "\n"
         '[device]\nmerchant_name = "BitAgora Demo Café"\n'
-        'header_lines = ["Rua Augusta 1", "Lisboa"]\n\n'
+        'header_lines = ["Rua Augusta 1", "Lisboa"]\n'
+        f"language = {_toml(language)}\ncurrency = {_toml(currency)}\n\n"
         f'[printer]\nhost = "127.0.0.1"\nport = {printer_port}\n\n'
         f'[uplink]\ncentral_url = "{central_url}"\nheartbeat_s = 5\nbackoff_max_s = 5\n\n'
         "# The simulated chain (`bitagora sim pay --onchain` pays through it). Below 100,000 sats\n"
@@ -336,6 +342,10 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
     central_port, printer_port = central_port_for(earlier.central_url), free_port()
     central_url = f"http://127.0.0.1:{central_port}"
     ops_password = os.environ.get("BITAGORA_OPS_PASSWORD", DEMO_OPS_PASSWORD)
+    # The shop's language and money, as a device takes them; the demo's rate for the currency.
+    language = os.environ.get("BITAGORA_DEVICE_LANGUAGE", "en")
+    currency = os.environ.get("BITAGORA_DEVICE_CURRENCY", "EUR")
+    rate = DEMO_RATES.get(currency, DEMO_RATES["EUR"])
 
     async with AsyncExitStack() as stack:
         ln_socket = lightning_socket_path(root, stack)
@@ -389,7 +399,7 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
                 ),
                 Service(
                     "rates simulator",
-                    bitagora("sim", "rates", "--port", "0"),
+                    bitagora("sim", "rates", "--port", "0", "--rate", f"{currency}={rate}"),
                     "BITAGORA_RATES_BASE_URLS=",
                     logs / "rates.log",
                 ),
@@ -405,6 +415,8 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
                 ln_socket=ln_socket,
                 rate_base_urls=_rates_base_urls(lines[4]),
                 data_dir=_shown(device_dir),
+                language=language,
+                currency=currency,
             ),
             encoding="utf-8",
         )

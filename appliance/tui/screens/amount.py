@@ -18,6 +18,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
+from appliance.i18n import _, money
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.keypad import AMOUNT_KEYS, Keypad, typed_amount
 from appliance.tui.widgets.reason_picker import ReasonPicker
@@ -59,15 +60,15 @@ class AmountScreen(ModalScreen[Record | None]):
         with Vertical(id="amount-dialog"):
             yield Static(self.title_text, id="amount-title", markup=False)
             yield Static(self.hint, id="amount-hint", markup=False)
-            yield Digits(digits_text(Money(0, self.currency).format()), id="amount-value")
+            yield Digits(digits_text(money(Money(0, self.currency))), id="amount-value")
             with Horizontal(id="amount-body"):
                 yield Keypad(AMOUNT_KEYS, id="amount-keypad")
                 if self.picker is not None:
                     yield self.picker
             yield Static("", id="amount-message", markup=False)
             with Horizontal(id="amount-actions"):
-                yield TapButton("Cancel", "error", id="amount-cancel")
-                yield TapButton("Confirm", "success", id="amount-confirm")
+                yield TapButton(_("Cancel"), "error", id="amount-cancel")
+                yield TapButton(_("Confirm"), "success", id="amount-confirm")
 
     @property
     def amount(self) -> Money | None:
@@ -80,7 +81,7 @@ class AmountScreen(ModalScreen[Record | None]):
 
     def watch_entry(self) -> None:
         amount = self.amount or Money(0, self.currency)
-        self.query_one("#amount-value", Digits).update(digits_text(amount.format()))
+        self.query_one("#amount-value", Digits).update(digits_text(money(amount)))
 
     def watch_message(self, message: str) -> None:
         self.query_one("#amount-message", Static).update(message)
@@ -138,7 +139,7 @@ class AmountScreen(ModalScreen[Record | None]):
             return
         amount = self.amount
         if amount is None:
-            self.message = "Type the amount first"
+            self.message = _("Type the amount first")
             return
         self.busy = True
         self._run(amount, self.picker.reason if self.picker is not None else "")
@@ -149,7 +150,7 @@ class AmountScreen(ModalScreen[Record | None]):
             record = await self.act(amount, reason)
         except Exception as err:  # refused (role, shift state, amount, reason): say so
             log.warning("%s refused", self.title_text, extra={"error": str(err)})
-            self.message = f"Not done: {err}"
+            self.message = _("Not done: {error}").format(error=err)
             self.busy = False
             return
         self.dismiss(record)

@@ -25,7 +25,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.lockout import locked_message, staff_subject
-from appliance.core.roles import Action, NotAuthorized, require
+from appliance.core.roles import PERMISSIONS, ROLE_NAMES, Action, allowed, roles_for
+from appliance.i18n import N_, _
 from appliance.services.refunds import Approval
 from appliance.services.till import AuthError, LockedOut, Staff, Till
 from appliance.tui.screens.sell import SellScreen
@@ -36,21 +37,26 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-HOW = "A manager's PIN or badge approves it."
+HOW = N_("A manager's PIN or badge approves it.")
 
 
 def refusal(staff: Staff, action: Action) -> str:
-    """Why ``staff`` may not do ``action`` alone, in the role table's words ("" when they may)."""
-    try:
-        require(staff, action)
-    except NotAuthorized as err:
-        return f"{err}."
-    return ""
+    """Why ``staff`` may not do ``action`` alone, in the role table's words ("" when they may):
+    "Ana is a cashier: a manager must approve a refund.", in the UI's language."""
+    if allowed(staff.role, action):
+        return ""
+    needed = _(" or ").join(_(ROLE_NAMES[role]) for role in roles_for(action))
+    return _("{name} is a {role}: a {needed} must {what}.").format(
+        name=staff.name,
+        role=_(ROLE_NAMES.get(staff.role, staff.role)),
+        needed=needed,
+        what=_(PERMISSIONS[action].words),
+    )
 
 
 def approval_prompt(staff: Staff, action: Action) -> str:
     """What the approval modal says: the refusal, if any, and how a manager approves."""
-    return " ".join(filter(None, [refusal(staff, action), HOW]))
+    return " ".join(filter(None, [refusal(staff, action), _(HOW)]))
 
 
 class ApprovalScreen(ModalScreen[T | None]):
@@ -65,7 +71,7 @@ class ApprovalScreen(ModalScreen[T | None]):
         prompt: str,
         act: Callable[[Approval], Awaitable[T]],
         *,
-        failed: str = "Not done",
+        failed: str | None = None,
         badges: bool = True,
     ) -> None:
         """``staff``: who is logged in and asks; ``act``: the service call the approval is for;
@@ -77,9 +83,9 @@ class ApprovalScreen(ModalScreen[T | None]):
         self.title_text = title
         self.prompt = prompt
         self.act = act
-        self.failed = failed
+        self.failed = failed or _("Not done")
         self.badges = badges
-        self.pad = PinPad(till.clock, self._locked, empty_text="Enter the manager's PIN first")
+        self.pad = PinPad(till.clock, self._locked, empty_text=_("Enter the manager's PIN first"))
 
     def _locked(self, left: timedelta) -> str:
         return locked_message(staff_subject(self.staff.id), left, self.staff.name)
@@ -89,7 +95,7 @@ class ApprovalScreen(ModalScreen[T | None]):
             yield Static(self.title_text, id="approval-title", markup=False)
             yield Static(self.prompt, id="approval-prompt", markup=False)
             yield self.pad
-            yield TapButton("Cancel", "error", id="approval-cancel")
+            yield TapButton(_("Cancel"), "error", id="approval-cancel")
 
     def on_mount(self) -> None:
         self._ask_lockout()
@@ -103,7 +109,7 @@ class ApprovalScreen(ModalScreen[T | None]):
 
     @on(PinPad.Submitted)
     def _pin(self, event: PinPad.Submitted) -> None:
-        self._approve(Approval(pin=event.pin), "Wrong PIN, try again")
+        self._approve(Approval(pin=event.pin), _("Wrong PIN, try again"))
 
     def badge_tapped(self, uid: str) -> None:
         """A card on the NFC reader: a manager's badge approves (a badge is not a guess, so it
@@ -111,7 +117,7 @@ class ApprovalScreen(ModalScreen[T | None]):
         if not self.badges or self.pad.checking:
             return
         self.pad.checking = True
-        self._approve(Approval(badge=uid), "Unknown badge")
+        self._approve(Approval(badge=uid), _("Unknown badge"))
 
     @on(Button.Pressed, "#approval-cancel")
     def cancel(self) -> None:

@@ -20,7 +20,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from appliance.core.sale import payment_label
+from appliance.core.sale import method_label, payment_label
+from appliance.i18n import N_, _, money, ui_translations
 from appliance.services.printing import local_time
 from appliance.services.recovery import UntoldSale
 from appliance.services.till import Staff, Till
@@ -30,30 +31,39 @@ from bitagora_protocol.money import Money
 log = logging.getLogger(__name__)
 
 RECEIPT_WORDS = {
-    "printed": "Receipt: printed.",
-    "waiting": "Receipt: not printed yet; it prints once the printer is ready.",
-    "interrupted": "Receipt: the till stopped while printing it; it prints again marked COPY.",
+    "printed": N_("Receipt: printed."),
+    "waiting": N_("Receipt: not printed yet; it prints once the printer is ready."),
+    "interrupted": N_("Receipt: the till stopped while printing it; it prints again marked COPY."),
 }
 
 
 def paid_words(payment: dict[str, Any], currency: str) -> str:
     """One payment of the sale: cash as handed over and the change, others by name and amount
     ("Lightning €2.10", "Card VISA •••• 4242 €5.40")."""
+    tr = ui_translations()
     if payment["method"] != "cash":
-        return f"{payment_label(payment)} {Money(payment['amount'], currency)}"
+        return f"{payment_label(payment, tr)} {money(Money(payment['amount'], currency))}"
     handed = payment["tendered"] if payment["tendered"] is not None else payment["amount"]
-    text = f"Cash {Money(handed, currency)}"
-    return text + (f", change {Money(payment['change'], currency)}" if payment["change"] else "")
+    text = f"{method_label('cash', tr)} {money(Money(handed, currency))}"
+    if not payment["change"]:
+        return text
+    return _("{paid}, change {change}").format(
+        paid=text, change=money(Money(payment["change"], currency))
+    )
 
 
 def outcome_words(sale: UntoldSale) -> str:
     record = sale.record
     at = local_time(record.at).strftime("%H:%M")
     paid = " + ".join(paid_words(p, sale.total.currency) for p in sale.payments)
-    return (
-        f"Sale {sale.sale_id[:8]} (journal #{record.seq}) at {at} went through:"
-        f" total {sale.total}, paid {paid}.\n{RECEIPT_WORDS[sale.receipt]}\n"
-        "Do not ring it up again."
+    went = _("Sale {sale} (journal #{seq}) at {at} went through: total {total}, paid {paid}.")
+    total = money(sale.total)
+    return "\n".join(
+        [
+            went.format(sale=sale.sale_id[:8], seq=record.seq, at=at, total=total, paid=paid),
+            _(RECEIPT_WORDS[sale.receipt]),
+            _("Do not ring it up again."),
+        ]
     )
 
 
@@ -70,15 +80,17 @@ class LastSaleScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="last-dialog"):
-            yield Static("The last sale before the restart", id="last-title")
+            yield Static(_("The last sale before the restart"), id="last-title")
             yield Static(outcome_words(self.sale), id="last-outcome", markup=False)
             drawer = ""
             if self.sale.drawer_owed:
-                drawer = "⚠ The cash drawer never opened for this sale: open it to give the change."
+                drawer = _(
+                    "⚠ The cash drawer never opened for this sale: open it to give the change."
+                )
             yield Static(drawer, id="last-drawer", markup=False)
             with Horizontal(id="last-buttons"):
-                yield TapButton("Open drawer", "warning", id="last-open")
-                yield TapButton("OK", "primary", id="last-ok")
+                yield TapButton(_("Open drawer"), "warning", id="last-open")
+                yield TapButton(_("OK"), "primary", id="last-ok")
 
     def on_mount(self) -> None:
         self.query_one("#last-open").display = self.sale.drawer_owed
@@ -96,13 +108,17 @@ class LastSaleScreen(ModalScreen[None]):
             opening = await self.till.drawer.open_after_restart(self.sale.record, self.staff)
         except Exception as err:
             log.warning("drawer not opened after the restart", extra={"error": str(err)})
-            words.update(f"⚠ Drawer not opened: {err}")
+            words.update("⚠ " + _("Drawer not opened: {error}").format(error=err))
             return
         if opening.problem:
             seq = opening.record.seq
-            words.update(f"⚠ Drawer did not open: {opening.problem} (journal #{seq})")
+            words.update(
+                "⚠ "
+                + _("Drawer did not open: {problem}").format(problem=opening.problem)
+                + f" (journal #{seq})"
+            )
         else:
-            words.update(f"Drawer opened (journal #{opening.record.seq})")
+            words.update(_("Drawer opened (journal #{seq})").format(seq=opening.record.seq))
         self.query_one("#last-open").display = False
 
     @on(Button.Pressed, "#last-ok")

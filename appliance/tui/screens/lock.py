@@ -24,13 +24,14 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from appliance.core.lockout import TILL, locked_message
+from appliance.i18n import N_, _, ui_translations
 from appliance.services.till import AuthError, Deactivated, LockedOut, NoStaff, Staff, Till
 from appliance.tui.widgets.pin_pad import PinPad
 
 log = logging.getLogger(__name__)
 
 
-NO_STAFF_PROMPT = (
+NO_STAFF_PROMPT = N_(
     "No staff yet. Add the first manager in bitagora-setup.toml on the card's BOOT partition "
     "([manager] name and pin), or at the device's shell:\n"
     "bitagora staff add ID --name NAME --role manager"
@@ -38,7 +39,7 @@ NO_STAFF_PROMPT = (
 
 
 def _till_locked(left: timedelta) -> str:
-    return locked_message(TILL, left)
+    return locked_message(TILL, left, tr=ui_translations())
 
 
 class LockScreen(Screen[Staff]):
@@ -68,7 +69,7 @@ class LockScreen(Screen[Staff]):
         PIN": no PIN could be right."""
         try:
             if not await self.till.access.has_staff():
-                self._no_staff(NO_STAFF_PROMPT)
+                self._no_staff(_(NO_STAFF_PROMPT))
         except Exception:
             log.exception("could not ask whether the till has staff")
 
@@ -87,8 +88,8 @@ class LockScreen(Screen[Staff]):
 
     def _prompt(self) -> str:
         if not self.till.capabilities.nfc:
-            return "Enter your PIN"
-        return "Enter your PIN or tap your badge"
+            return _("Enter your PIN")
+        return _("Enter your PIN or tap your badge")
 
     def badge_tapped(self, uid: str) -> None:
         """A card arrived on the NFC reader: unlock for its owner (ignored mid-check). Badges
@@ -97,20 +98,29 @@ class LockScreen(Screen[Staff]):
             return
         self.pad.checking = True
         self._identify(
-            lambda: self.till.access.unlock_badge(uid), "Unknown badge, use your PIN", "badge"
+            lambda: self.till.access.unlock_badge(uid),
+            _("Unknown badge, use your PIN"),
+            _("Could not check the badge: {error}"),
         )
 
     @on(PinPad.Submitted)
     def _pin(self, event: PinPad.Submitted) -> None:
         pin = event.pin
-        self._identify(lambda: self.till.access.unlock(pin), "Wrong PIN, try again", "PIN")
+        self._identify(
+            lambda: self.till.access.unlock(pin),
+            _("Wrong PIN, try again"),
+            _("Could not check the PIN: {error}"),
+        )
 
     def on_key(self, event: events.Key) -> None:
         self.pad.screen_key(event, self.pad.clear)
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
-    async def _identify(self, who: Callable[[], Awaitable[Staff]], refused: str, what: str) -> None:
-        """Unlock for whoever ``who`` finds; ``refused`` is shown when it finds nobody."""
+    async def _identify(
+        self, who: Callable[[], Awaitable[Staff]], refused: str, failed: str
+    ) -> None:
+        """Unlock for whoever ``who`` finds; ``refused`` is shown when it finds nobody,
+        ``failed`` (with its ``{error}``) when it could not look."""
         try:
             staff = await who()
         except LockedOut as err:
@@ -118,11 +128,11 @@ class LockScreen(Screen[Staff]):
                 self.pad.lock_for(err.remaining)
                 self.pad.finished()
             else:  # the right PIN or badge of someone locked out: tell them, not others
-                self.pad.finished(locked_message(err.subject, err.remaining))
+                self.pad.finished(locked_message(err.subject, err.remaining, tr=ui_translations()))
             return
         except NoStaff:
-            self._no_staff(NO_STAFF_PROMPT)
-            self.pad.finished("Nobody can unlock this till yet")
+            self._no_staff(_(NO_STAFF_PROMPT))
+            self.pad.finished(_("Nobody can unlock this till yet"))
             return
         except Deactivated as err:  # their PIN or badge, but they may not come in
             self.pad.finished(str(err))
@@ -131,8 +141,8 @@ class LockScreen(Screen[Staff]):
             self.pad.finished(refused)
             return
         except Exception as err:
-            log.exception("%s check failed", what)
-            self.pad.finished(f"Could not check the {what}: {err}")
+            log.exception("unlock check failed")
+            self.pad.finished(failed.format(error=err))
             return
         self.pad.finished()
         self.dismiss(staff)

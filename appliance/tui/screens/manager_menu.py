@@ -27,7 +27,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart
-from appliance.core.roles import Action, allowed
+from appliance.core.roles import ROLE_NAMES, Action, allowed
+from appliance.i18n import N_, _, money, ngettext
 from appliance.services.access import MENU_ACTIONS, ApprovalLapsed, Grant
 from appliance.services.refunds import Approval, RefundResult
 from appliance.services.shift import ZResult
@@ -48,18 +49,18 @@ from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
 
-NO_SHIFT = "No shift open. Sales are recorded; open a shift to count the float."
+NO_SHIFT = N_("No shift open. Sales are recorded; open a shift to count the float.")
 
 ITEMS = (
-    ("open-shift", "Open shift"),
-    ("paid-in", "Paid in"),
-    ("paid-out", "Paid out"),
-    ("x-report", "X report"),
-    ("z-close", "Z close"),
-    ("refund", "Refund"),
-    ("void", "Void this sale"),
-    ("no-sale", "No sale"),
-    ("staff", "Staff"),
+    ("open-shift", N_("Open shift")),
+    ("paid-in", N_("Paid in")),
+    ("paid-out", N_("Paid out")),
+    ("x-report", N_("X report")),
+    ("z-close", N_("Z close")),
+    ("refund", N_("Refund")),
+    ("void", N_("Void this sale")),
+    ("no-sale", N_("No sale")),
+    ("staff", N_("Staff")),
 )
 
 
@@ -82,13 +83,16 @@ class ManagerMenuScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="menu-dialog"):
-            yield Static(f"Menu · {self.staff.name} ({self.staff.role})", id="menu-title")
+            role = _(ROLE_NAMES.get(self.staff.role, self.staff.role))
+            yield Static(
+                _("Menu · {name} ({role})").format(name=self.staff.name, role=role), id="menu-title"
+            )
             yield Static("", id="menu-shift", markup=False)
             with Grid(id="menu-items"):
                 for key, label in ITEMS:
-                    yield TapButton(label, "primary", id=f"menu-{key}", classes="menu-item")
+                    yield TapButton(_(label), "primary", id=f"menu-{key}", classes="menu-item")
             yield Static("", id="menu-message", markup=False)
-            yield TapButton("Close", "default", id="menu-close")
+            yield TapButton(_("Close"), "default", id="menu-close")
 
     def on_mount(self) -> None:
         self.query_one("#menu-no-sale").display = self.till.capabilities.drawer
@@ -102,13 +106,14 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             is_open = await self.shifts.shift_open()
         except Exception as err:
             log.exception("could not read the shift")
-            self.shift_text = f"Could not read the shift: {err}"
+            self.shift_text = _("Could not read the shift: {error}").format(error=err)
             return
-        self.shift_text = (
-            f"Shift open · float {Money(report.float, report.currency)}"
-            f" · {report.sales_count} sale(s)"
-            if is_open
-            else NO_SHIFT
+        if not is_open:
+            self.shift_text = _(NO_SHIFT)
+            return
+        sales = ngettext("{n} sale", "{n} sales", report.sales_count).format(n=report.sales_count)
+        self.shift_text = _("Shift open · float {float} · {sales}").format(
+            float=money(Money(report.float, report.currency)), sales=sales
         )
 
     def watch_shift_text(self, text: str) -> None:
@@ -166,7 +171,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             ApprovalScreen(
                 self.till,
                 self.staff,
-                "A manager's approval",
+                _("A manager's approval"),
                 approval_prompt(self.staff, action),
                 approve,
             ),
@@ -186,10 +191,10 @@ class ManagerMenuScreen(ModalScreen[str | None]):
         staff = self.staff
         self.app.push_screen(
             AmountScreen(
-                "Open shift: the float",
+                _("Open shift: the float"),
                 self.shifts.currency,
                 lambda amount, _reason: self.shifts.open_shift(staff, amount),
-                hint="Count the cash in the drawer and type it",
+                hint=_("Count the cash in the drawer and type it"),
             ),
             self._recorded,
         )
@@ -202,7 +207,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             act = self.shifts.paid_out if out else self.shifts.paid_in
             self.app.push_screen(
                 AmountScreen(
-                    "Paid out of the drawer" if out else "Paid into the drawer",
+                    _("Paid out of the drawer") if out else _("Paid into the drawer"),
                     self.shifts.currency,
                     lambda amount, reason: act(manager, amount, reason),
                     reasons=PAID_OUT_REASONS if out else PAID_IN_REASONS,
@@ -217,12 +222,18 @@ class ManagerMenuScreen(ModalScreen[str | None]):
             return
         body = record.body
         if record.kind == "shift_open":
-            amount = Money(body["float"]["minor"], body["float"]["currency"])
-            self.message = f"Shift open with a float of {amount} (journal #{record.seq})"
+            amount = money(Money(body["float"]["minor"], body["float"]["currency"]))
+            self.message = _("Shift open with a float of {amount} (journal #{seq})").format(
+                amount=amount, seq=record.seq
+            )
         else:
-            amount = Money(body["amount"]["minor"], body["amount"]["currency"])
-            direction = "in" if body["direction"] == "in" else "out"
-            self.message = f"Paid {direction} {amount}: {body['reason']} (journal #{record.seq})"
+            amount = money(Money(body["amount"]["minor"], body["amount"]["currency"]))
+            paid = (
+                _("Paid in {amount}: {reason} (journal #{seq})")
+                if body["direction"] == "in"
+                else _("Paid out {amount}: {reason} (journal #{seq})")
+            )
+            self.message = paid.format(amount=amount, reason=body["reason"], seq=record.seq)
         self.show_shift()
 
     @on(Button.Pressed, "#menu-x-report")
@@ -241,8 +252,10 @@ class ManagerMenuScreen(ModalScreen[str | None]):
     def _z_done(self, result: ZResult | None) -> None:
         if result is not None:
             body = result.record.body
-            diff = Money(body["difference"], body["currency"])
-            self.message = f"Day closed: Z #{body['z_number']}, difference {diff}"
+            diff = money(Money(body["difference"], body["currency"]))
+            self.message = _("Day closed: Z #{number}, difference {difference}").format(
+                number=body["z_number"], difference=diff
+            )
         self.show_shift()
 
     # -- refunds and voids -------------------------------------------------------------------
@@ -265,7 +278,7 @@ class ManagerMenuScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#menu-void")
     def void(self) -> None:
         if self.cart.is_empty:
-            self.message = "The cart is empty: nothing to void"
+            self.message = _("The cart is empty: nothing to void")
             return
         self.app.push_screen(
             VoidScreen(self.till, self.refunds, self.staff, self.cart), self._voided

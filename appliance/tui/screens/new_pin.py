@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.pin import check_pin_form
+from appliance.i18n import N_, _
 from appliance.tui.widgets.pin_pad import PinPad
 from appliance.tui.widgets.tap_button import TapButton
 
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-FIRST = "Type the new PIN (4 to 8 digits), then OK"
-AGAIN = "The same PIN again, then OK"
+FIRST = N_("Type the new PIN (4 to 8 digits), then OK")
+AGAIN = N_("The same PIN again, then OK")
 
 
 def _never_locked(left: timedelta) -> str:
@@ -40,7 +41,7 @@ class NewPinScreen(ModalScreen[T | None]):
     CSS_PATH = "new_pin.tcss"
     AUTO_FOCUS = None
 
-    prompt: reactive[str] = reactive(FIRST, init=False)
+    prompt: reactive[str] = reactive("", init=False)
 
     def __init__(
         self, clock: Callable[[], datetime], title: str, act: Callable[[str], Awaitable[T]]
@@ -49,21 +50,21 @@ class NewPinScreen(ModalScreen[T | None]):
         self.title_text = title
         self.act = act
         self.first: str | None = None
-        self.pad = PinPad(clock, _never_locked, empty_text="Type the new PIN first")
+        self.pad = PinPad(clock, _never_locked, empty_text=_("Type the new PIN first"))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="new-pin-dialog"):
             yield Static(self.title_text, id="new-pin-title", markup=False)
-            yield Static(self.prompt, id="new-pin-prompt", markup=False)
+            yield Static(self.prompt or _(FIRST), id="new-pin-prompt", markup=False)
             yield self.pad
-            yield TapButton("Cancel", "error", id="new-pin-cancel")
+            yield TapButton(_("Cancel"), "error", id="new-pin-cancel")
 
     def watch_prompt(self, prompt: str) -> None:
         self.query_one("#new-pin-prompt", Static).update(prompt)
 
     def _again_from_the_start(self, why: str) -> None:
         self.first = None
-        self.prompt = FIRST
+        self.prompt = _(FIRST)
         self.pad.finished(why)
 
     @on(PinPad.Submitted)
@@ -72,13 +73,13 @@ class NewPinScreen(ModalScreen[T | None]):
             try:
                 check_pin_form(event.pin)
             except ValueError as err:
-                self.pad.finished(f"Not a PIN: {err}")
+                self.pad.finished(_("Not a PIN: {error}").format(error=err))
                 return
             self.first = event.pin
-            self.prompt = AGAIN
+            self.prompt = _(AGAIN)
             self.pad.finished()
         elif event.pin != self.first:
-            self._again_from_the_start("The two PINs differ: type the new PIN again")
+            self._again_from_the_start(_("The two PINs differ: type the new PIN again"))
         else:
             self._save(event.pin)
 
@@ -88,7 +89,7 @@ class NewPinScreen(ModalScreen[T | None]):
             result = await self.act(pin)
         except Exception as err:  # the PIN is someone else's, a rule refused: say so
             log.warning("%s refused", self.title_text, extra={"error": str(err)})
-            self._again_from_the_start(f"Not done: {err}")
+            self._again_from_the_start(_("Not done: {error}").format(error=err))
             return
         self.pad.finished()
         self.dismiss(result)

@@ -8,6 +8,7 @@ screen; wrong PINs count against the staff member who asked (``ApprovalScreen``)
 
 from __future__ import annotations
 
+from appliance.i18n import _
 from appliance.services.refunds import Approval
 from appliance.services.till import DrawerOpening, Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen
@@ -18,10 +19,10 @@ class NoSaleScreen(ApprovalScreen[DrawerOpening]):
         super().__init__(
             till,
             staff,
-            "No sale: open the drawer",
-            "A manager's PIN is needed",
+            _("No sale: open the drawer"),
+            _("A manager's PIN is needed"),
             self._open,
-            failed="Drawer not opened",
+            failed=_("Drawer not opened"),
             badges=False,  # the till opens the drawer on a PIN only
         )
 
@@ -33,5 +34,7 @@ class NoSaleScreen(ApprovalScreen[DrawerOpening]):
 def opening_words(opening: DrawerOpening) -> str:
     """What staff are told after a no-sale opening."""
     if opening.problem:
-        return f"Drawer did not open: {opening.problem}"
-    return f"Drawer opened (no sale, approved by {opening.record.body['approved_by']['name']})"
+        return _("Drawer did not open: {problem}").format(problem=opening.problem)
+    return _("Drawer opened (no sale, approved by {name})").format(
+        name=opening.record.body["approved_by"]["name"]
+    )

@@ -23,6 +23,7 @@ from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
 from appliance.core.split import SplitSale
+from appliance.i18n import _, money
 from appliance.services.bitcoin import (
     BitcoinPayments,
     LnurlError,
@@ -42,9 +43,9 @@ log = logging.getLogger(__name__)
 def countdown_text(seconds: float) -> str:
     """ "Pay within 9:59", or the moment it is over."""
     if seconds <= 0:
-        return "Time is up"
+        return _("Time is up")
     whole = int(seconds)
-    return f"Pay within {whole // 60}:{whole % 60:02d}"
+    return _("Pay within {time}").format(time=f"{whole // 60}:{whole % 60:02d}")
 
 
 def grouped(address: str) -> str:
@@ -57,7 +58,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
     CSS_PATH = "pay_bitcoin.tcss"
     AUTO_FOCUS = None
 
-    message: reactive[str] = reactive("Asking for the exchange rate…", init=False)
+    message: reactive[str] = reactive("", init=False)
     offer: reactive[Offer | None] = reactive(None, init=False)
     closed: reactive[bool] = reactive(False, init=False)  # ended without a sale
 
@@ -100,10 +101,12 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             yield QrCode(id="btc-qr", error_correction="L")
             with Vertical(id="btc-side"):
                 yield Static(
-                    f"Bitcoin payment · served by {self.staff.name}", id="btc-title", markup=False
+                    _("Bitcoin payment · served by {name}").format(name=self.staff.name),
+                    id="btc-title",
+                    markup=False,
                 )
-                yield Static("TOTAL", classes="amount-label")
-                yield Digits(digits_text(self.total.format()), id="btc-total")
+                yield Static(_("TOTAL"), classes="amount-label")
+                yield Digits(digits_text(money(self.total)), id="btc-total")
                 yield Static("", id="btc-amount", markup=False)
                 yield Static("", id="btc-rails", markup=False)
                 yield Static("", id="btc-address", markup=False)
@@ -113,7 +116,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
 
     def on_mount(self) -> None:
         self.query_one("#btc-qr").display = False
-        self.watch_message(self.message)
+        self.message = _("Asking for the exchange rate…")
         self._make_offer()
         self.set_interval(1.0, self._tick)
 
@@ -135,7 +138,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             return
         except Exception as err:
             log.exception("bitcoin offer failed")
-            self._close(f"Bitcoin payment not possible: {err}")
+            self._close(_("Bitcoin payment not possible: {error}").format(error=err))
             return
         # From now on the app hands this sale's statuses here (tui/bridge.py, ``Changed``).
         self._unwatch = self.payments.watch(offer.sale_id)
@@ -157,26 +160,27 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
         qr.display = True
         self.query_one("#btc-amount", Static).update(offer.btc_text)
         self._show_rails(offer)
-        self.message = "\n".join(("Scan with a bitcoin wallet", *offer.notes))
+        self.message = "\n".join((_("Scan with a bitcoin wallet"), *offer.notes))
         self._tick()
 
     def _show_rails(self, offer: Offer) -> None:
         qr = self.query_one("#btc-qr", QrCode)
         rails = [
             name
-            for name, on in (("On-chain", offer.address), ("Lightning", offer.bolt11))
+            for name, on in ((_("On-chain"), offer.address), ("Lightning", offer.bolt11))
             if on is not None
         ]
         lightning_only = qr.shown is not None and qr.shown != qr.payload
         if lightning_only:
             rails = ["Lightning"]  # the invoice alone: the unified code does not fit here
-        tap = " · or tap a Bolt Card" if offer.bolt11 and self.cards else ""
+        tap = " · " + _("or tap a Bolt Card") if offer.bolt11 and self.cards else ""
         self.query_one("#btc-rails", Static).update(" + ".join(rails) + tap)
         # The address the code left out, in words, for a wallet without Lightning. Beside the
         # code rather than under it: on the short panel the code takes every row.
         address = self.query_one("#btc-address", Static)
         address.display = lightning_only and offer.address is not None
-        address.update(f"On-chain: {grouped(offer.address)}" if offer.address else "")
+        on_chain = _("On-chain: {address}")
+        address.update(on_chain.format(address=grouped(offer.address)) if offer.address else "")
 
     @on(QrCode.Shown)
     def _qr_shown(self) -> None:
@@ -200,7 +204,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             self.query_one("#btc-qr").display = False
             self.query_one("#btc-countdown", Static).update("")
             cancel = self.query_one("#btc-cancel", TapButton)
-            cancel.label = "Back to the sale"
+            cancel.label = _("Back to the sale")
             cancel.disabled = False
 
     def _close(self, message: str) -> None:
@@ -234,9 +238,9 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
         if offer is None or self.closed:
             return
         if link is None:
-            self.message = "That card has no payment link: not a Bolt Card"
+            self.message = _("That card has no payment link: not a Bolt Card")
             return
-        self.message = "Card read: asking the card's service to pay…"
+        self.message = _("Card read: asking the card's service to pay…")
         self._tap(offer.sale_id, link)
 
     @work(exclusive=True, group="card", exit_on_error=False)
@@ -245,7 +249,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             await self.payments.tap_card(sale_id, link)
         except (LnurlError, PaymentUnavailable) as err:
             if not self.closed:  # the payment ended meanwhile (time up): its words stay
-                self.message = f"Card not paid: {err}"
+                self.message = _("Card not paid: {error}").format(error=err)
 
     # -- leaving -----------------------------------------------------------------------------
 
@@ -256,7 +260,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
                 self._finish(None)
             return
         self.query_one("#btc-cancel", TapButton).disabled = True
-        self.message = "Cancelling…"
+        self.message = _("Cancelling…")
         self._cancel(self.offer.sale_id)
 
     @work(exclusive=True, group="cancel", exit_on_error=False)
@@ -265,7 +269,7 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             status = await self.payments.cancel(sale_id)
         except Exception as err:
             log.exception("bitcoin cancel failed")
-            self.message = f"Could not cancel: {err}"
+            self.message = _("Could not cancel: {error}").format(error=err)
             self.query_one("#btc-cancel", TapButton).disabled = False
             return
         if status.state in ("paid", "overpaid"):

@@ -24,6 +24,7 @@ from textual.widgets import Button, Digits, Static
 from appliance.core.cart import Cart
 from appliance.core.sale import SaleError
 from appliance.core.split import SplitSale
+from appliance.i18n import _, money
 from appliance.services.card import (
     CardAttempt,
     CardError,
@@ -47,7 +48,7 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
     CSS_PATH = "pay_card.tcss"
     AUTO_FOCUS = None
 
-    message: reactive[str] = reactive("Starting the reader…", init=False)
+    message: reactive[str] = reactive("", init=False)
     ended: reactive[bool] = reactive(False, init=False)  # the attempt ended without a sale
 
     def __init__(
@@ -75,19 +76,23 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="card-dialog"):
-            what = "Card payment" if self.part is None else "Card part of a split payment"
-            yield Static(f"{what} · served by {self.staff.name}", id="card-title", markup=False)
+            title = (
+                _("Card payment · served by {name}")
+                if self.part is None
+                else _("Card part of a split payment · served by {name}")
+            )
+            yield Static(title.format(name=self.staff.name), id="card-title", markup=False)
             yield Static("Present card on the reader", id="card-prompt")
-            yield Static("TOTAL", classes="amount-label")
-            yield Digits(digits_text(self.total.format()), id="card-total")
+            yield Static(_("TOTAL"), classes="amount-label")
+            yield Digits(digits_text(money(self.total)), id="card-total")
             yield Static("", id="card-message", markup=False)
-            yield TapButton("Cancel", "error", id="card-cancel")
+            yield TapButton(_("Cancel"), "error", id="card-cancel")
             with Horizontal(id="card-ended"):
-                yield TapButton("Try again", "primary", id="card-retry")
-                yield TapButton("Back to the sale", "default", id="card-back")
+                yield TapButton(_("Try again"), "primary", id="card-retry")
+                yield TapButton(_("Back to the sale"), "default", id="card-back")
 
     def on_mount(self) -> None:
-        self.watch_message(self.message)
+        self.message = _("Starting the reader…")
         self.watch_ended(False)
         self._pay()
 
@@ -104,7 +109,7 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
     async def _pay(self) -> None:
         card = self.till.card
         if card is None:
-            self._end("Card payments are not set up on this till.")
+            self._end(_("Card payments are not set up on this till."))
             return
         self.attempt = None
         self._cancelling = False
@@ -118,20 +123,20 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
         except CardNetworkError as err:
             self._left_open = err.attempt is None
             if err.attempt is None:
-                self._end(f"{err} Try again.")
+                self._end(f"{err} " + _("Try again."))
                 return
             self.attempt = err.attempt  # it may have reached the reader: follow it
         except (CardError, SaleError, AuthError, NotAuthorized, LockedOut) as err:
             self._end(str(err))
             return
-        self.message = "Waiting for the card…"
+        self.message = _("Waiting for the card…")
         if self._cancelling:  # Cancel came while the reader was being set up
             self._cancel_attempt(self.attempt)
         try:
             outcome = await card.wait(self.attempt)
         except CardError as err:  # Stripe refused a poll: the attempt is left to Stripe's words
             log.warning("card payment stopped", extra={"sale_id": self.sale_id})
-            self._end(f"Card payment stopped: {err}")
+            self._end(_("Card payment stopped: {error}").format(error=err))
             return
         if outcome.paid:
             await self._record(outcome)
@@ -160,7 +165,7 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
         return await self.till.sales.start_card(self.cart, self.staff, self.sale_id)
 
     async def _record(self, outcome: CardOutcome) -> None:
-        self.message = f"{outcome.message} Recording the sale…"
+        self.message = f"{outcome.message} " + _("Recording the sale…")
         try:
             result: SaleResult | SplitSale
             if self.part is not None:
@@ -172,13 +177,15 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
                 )
         except PartRefunded as err:  # the charge went back: the rest is paid another way
             self.query_one("#card-retry").display = False
-            self._end(f"{err} Back to the sale to pay the rest.")
+            self._end(f"{err} " + _("Back to the sale to pay the rest."))
             return
         except Exception as err:
             log.exception("card sale not recorded", extra={"sale_id": self.sale_id})
             # The money is taken: never offer to take it again for this sale.
             self.query_one("#card-retry").display = False
-            self._end(f"Paid, but the sale was not recorded: {err}. Call a manager.")
+            self._end(
+                _("Paid, but the sale was not recorded: {error}. Call a manager.").format(error=err)
+            )
             return
         self._finish(result)
 
@@ -202,7 +209,7 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
             return
         self._cancelling = True
         self.query_one("#card-cancel", TapButton).disabled = True
-        self.message = "Cancelling…"
+        self.message = _("Cancelling…")
         if self.attempt is not None:
             self._cancel_attempt(self.attempt)
 
@@ -216,13 +223,13 @@ class PayCardScreen(ModalScreen[SaleResult | SplitSale | None]):
         except CardError as err:
             log.warning("card cancel failed", extra={"sale_id": attempt.sale_id})
             self._cancelling = False
-            self.message = f"Could not cancel: {err}"
+            self.message = _("Could not cancel: {error}").format(error=err)
             self.query_one("#card-cancel", TapButton).disabled = False
 
     @on(Button.Pressed, "#card-retry")
     def try_again(self) -> None:
         self.ended = False
-        self.message = "Starting the reader…"
+        self.message = _("Starting the reader…")
         self._pay()
 
     @on(Button.Pressed, "#card-back")

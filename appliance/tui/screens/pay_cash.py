@@ -18,6 +18,7 @@ from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
 from appliance.core.tender import quick_tenders
+from appliance.i18n import _, money
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
 from appliance.tui.widgets.basics import TouchScroll, amount_box, digits_text
@@ -57,19 +58,26 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
     def compose(self) -> ComposeResult:
         with TouchScroll(id="pay-dialog"):
             with Horizontal(id="pay-actions"):
-                yield TapButton("Cancel", "error", id="cancel")
-                yield TapButton("Confirm", "success", id="confirm", disabled=True)
+                yield TapButton(_("Cancel"), "error", id="cancel")
+                yield TapButton(_("Confirm"), "success", id="confirm", disabled=True)
             yield Static(
-                f"Cash payment · served by {self.staff.name}", id="pay-title", markup=False
+                _("Cash payment · served by {name}").format(name=self.staff.name),
+                id="pay-title",
+                markup=False,
             )
             with Horizontal(id="pay-amounts"):
-                yield amount_box("TOTAL", "pay-total", self.total.format())
-                yield amount_box("TENDERED", "pay-tendered")
-                yield amount_box("CHANGE", "pay-change", label_id="change-label")
+                yield amount_box(_("TOTAL"), "pay-total", money(self.total))
+                yield amount_box(_("TENDERED"), "pay-tendered")
+                yield amount_box(_("CHANGE"), "pay-change", label_id="change-label")
             with Horizontal(id="pay-body"):
                 with Grid(id="quick-tenders"):
                     for i, amount in enumerate(self.tenders):
-                        label = f"Exact {amount}" if amount == self.total else str(amount)
+                        shown = money(amount)
+                        label = (
+                            _("Exact {amount}").format(amount=shown)
+                            if amount == self.total
+                            else shown
+                        )
                         yield TapButton(label, "primary", id=f"tender-{i}", classes="tender")
                 yield Keypad(AMOUNT_KEYS, id="amount-keypad")
             yield Static("", id="pay-message", markup=False)
@@ -90,21 +98,21 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
     def watch_entry(self, entry: str) -> None:
         tendered = self.tendered
         self.query_one("#pay-tendered", Digits).update(
-            digits_text(tendered.format()) if tendered is not None else ""
+            digits_text(money(tendered)) if tendered is not None else ""
         )
         label, change = (
             self.query_one("#change-label", Static),
             self.query_one("#pay-change", Digits),
         )
         if tendered is None:
-            label.update("CHANGE")
+            label.update(_("CHANGE"))
             change.update("")
         elif tendered >= self.total:
-            label.update("CHANGE")
-            change.update(digits_text((tendered - self.total).format()))
+            label.update(_("CHANGE"))
+            change.update(digits_text(money(tendered - self.total)))
         else:
-            label.update("STILL DUE")
-            change.update(digits_text((self.total - tendered).format()))
+            label.update(_("STILL DUE"))
+            change.update(digits_text(money(self.total - tendered)))
         label.set_class(tendered is not None and tendered < self.total, "-short")
         self._update_confirm()
 
@@ -113,7 +121,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
             widget.disabled = paying
         self._update_confirm()
         if paying:
-            self.message = "Recording the sale, opening the drawer, printing…"
+            self.message = _("Recording the sale, opening the drawer, printing…")
 
     def watch_message(self, message: str) -> None:
         self.query_one("#pay-message", Static).update(message)
@@ -150,7 +158,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
             if self.scanner.enter() is not None:
                 # A barcode scanner's burst, not a person: it must never pay a sale.
                 self.entry = self.before_burst
-                self.message = "That was a barcode scan; finish or cancel the payment first"
+                self.message = _("That was a barcode scan; finish or cancel the payment first")
             else:
                 self.confirm()
         elif event.key == "escape":
@@ -189,7 +197,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
             return
         if self.cart.is_empty or self.cart.totals().total != self.total:
             # Never pay a cart other than the one whose total is on screen.
-            self.message = "The cart changed: cancel and pay again"
+            self.message = _("The cart changed: cancel and pay again")
             return
         self.paying = True
         self._pay(tendered)
@@ -201,6 +209,6 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
         except Exception as err:
             log.exception("cash payment failed")
             self.paying = False
-            self.message = f"Sale not completed: {err}"
+            self.message = _("Sale not completed: {error}").format(error=err)
             return
         self.dismiss(result)

@@ -31,7 +31,8 @@ from appliance.core.refund import (
     plan_refund,
     refunded_quantities,
 )
-from appliance.core.sale import METHOD_LABELS
+from appliance.core.sale import method_label
+from appliance.i18n import _, money, ui_translations
 from appliance.services.refunds import Approval, RefundResult, RefundService
 from appliance.services.till import Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt, refusal
@@ -50,22 +51,34 @@ def outcome_lines(result: RefundResult) -> list[str]:
     body = result.record.body
     cur = body["currency"]
     lines = [
-        f"Refund recorded (journal #{result.record.seq}): {Money(body['total']['minor'], cur)}"
+        _("Refund recorded (journal #{seq}): {amount}").format(
+            seq=result.record.seq, amount=money(Money(body["total"]["minor"], cur))
+        )
     ]
     for payment in body["payments"]:
-        amount = Money(payment["amount"], cur)
+        amount = money(Money(payment["amount"], cur))
         method = payment["method"]
         if method == "cash":
-            opened = (
-                f"drawer opened (journal #{result.drawer.seq})" if result.drawer else "no drawer"
-            )
-            lines.append(f"Cash {amount}: give it back, {opened}")
+            if result.drawer:
+                lines.append(
+                    _("Cash {amount}: give it back, drawer opened (journal #{seq})").format(
+                        amount=amount, seq=result.drawer.seq
+                    )
+                )
+            else:
+                lines.append(_("Cash {amount}: give it back, no drawer").format(amount=amount))
         elif method == "card":
-            lines.append(f"Card {amount}: refunded to the card ({payment['refund_id']})")
-        elif "payout" in payment:
             lines.append(
-                f"{PAYOUT_LABELS.get(method, method)} {amount}: pending payout to"
-                f" {payment['payout']['destination']}"
+                _("Card {amount}: refunded to the card ({refund})").format(
+                    amount=amount, refund=payment["refund_id"]
+                )
+            )
+        elif "payout" in payment:
+            label = _(PAYOUT_LABELS[method]) if method in PAYOUT_LABELS else method
+            lines.append(
+                _("{method} {amount}: pending payout to {destination}").format(
+                    method=label, amount=amount, destination=payment["payout"]["destination"]
+                )
             )
     return lines + list(result.problems)
 
@@ -92,15 +105,19 @@ class RefundScreen(ModalScreen[RefundResult | None]):
         self.result: RefundResult | None = None
         self.reasons = ReasonPicker(REFUND_REASONS, id="refund-reasons")
         self.destination = TypedField(
-            "Send to", "customer's invoice, Lightning address or bitcoin address", id="refund-dest"
+            _("Send to"),
+            _("customer's invoice, Lightning address or bitcoin address"),
+            id="refund-dest",
         )
 
     def compose(self) -> ComposeResult:
         body = self.sale.body
         with TouchScroll(id="refund-dialog"):
             yield Static(
-                f"Refund of sale {body['sale_id'][:8]} (journal #{self.sale.seq})"
-                f" · {Money(body['total']['minor'], self.currency)}",
+                _("Refund of sale {sale} (journal #{seq})").format(
+                    sale=body["sale_id"][:8], seq=self.sale.seq
+                )
+                + f" · {money(Money(body['total']['minor'], self.currency))}",
                 id="refund-title",
                 markup=False,
             )
@@ -111,14 +128,14 @@ class RefundScreen(ModalScreen[RefundResult | None]):
                         yield Static("", id=f"line-text-{i}", classes="line-text", markup=False)
                         yield TapButton("−", id=f"line-minus-{i}", classes="qty line-minus")
                         yield TapButton("+", id=f"line-plus-{i}", classes="qty line-plus")
-            yield TapButton("All that is left", id="refund-all")
+            yield TapButton(_("All that is left"), id="refund-all")
             yield self.reasons
             yield self.destination
             yield Static("", id="refund-plan", markup=False)
             yield Static("", id="refund-message", markup=False)
             with Horizontal(id="refund-actions"):
-                yield TapButton("Cancel", "error", id="refund-cancel")
-                yield TapButton("Refund", "success", id="refund-go", disabled=True)
+                yield TapButton(_("Cancel"), "error", id="refund-cancel")
+                yield TapButton(_("Refund"), "success", id="refund-go", disabled=True)
 
     def on_mount(self) -> None:
         self.query_one("#refund-why").display = bool(refusal(self.staff, "refund"))
@@ -131,21 +148,26 @@ class RefundScreen(ModalScreen[RefundResult | None]):
             self.previous = await self.refunds.previous_refunds(self.sale.seq)
         except Exception as err:
             log.exception("could not read earlier refunds")
-            self.message = f"Could not read earlier refunds: {err}"
+            self.message = _("Could not read earlier refunds: {error}").format(error=err)
             return
         done = refunded_quantities(self.previous)
         for i, line in enumerate(self.lines):
             sold = sum(int(x["quantity"]) for x in self.lines if x["sku"] == line["sku"])
             self.left[i] = min(int(line["quantity"]), sold - done.get(line["sku"], 0))
         if not any(self.left) and self.result is None:
-            self.message = "Nothing is left to refund on this sale"
+            self.message = _("Nothing is left to refund on this sale")
         self.chosen = {}
 
     def watch_chosen(self) -> None:
         for i, line in enumerate(self.lines):
             self.query_one(f"#line-text-{i}", Static).update(
-                f"{self.chosen.get(i, 0)} of {line['quantity']} × {line['name']}"
-                f" ({Money(int(line['unit_price']), self.currency)}) · left {self.left[i]}"
+                _("{chosen} of {sold} × {name} ({price}) · left {left}").format(
+                    chosen=self.chosen.get(i, 0),
+                    sold=line["quantity"],
+                    name=line["name"],
+                    price=money(Money(int(line["unit_price"]), self.currency)),
+                    left=self.left[i],
+                )
             )
             done = self.result is not None
             self.query_one(f"#line-minus-{i}", TapButton).disabled = done or not self.chosen.get(i)
@@ -159,17 +181,21 @@ class RefundScreen(ModalScreen[RefundResult | None]):
 
     def _plan(self) -> None:
         self.plan = None
-        text = "Choose what to refund"
+        text = _("Choose what to refund")
         if self.previous is not None and self._choices():
             try:
                 self.plan = plan_refund(self.sale.body, self.previous, self._choices())
             except RefundError as err:
                 text = str(err)
             else:
+                tr = ui_translations()
                 back = ", ".join(
-                    f"{METHOD_LABELS.get(m, m)} {amount}" for m, amount, _ in self.plan.payments
+                    f"{method_label(m, tr)} {money(amount)}"
+                    for m, amount, _paid in self.plan.payments
                 )
-                text = f"Back to the customer: {self.plan.total} · {back}"
+                text = _("Back to the customer: {total} · {back}").format(
+                    total=money(self.plan.total), back=back
+                )
         self.query_one("#refund-plan", Static).update(text)
         self.destination.display = self._needs_destination()
         if self.destination.display and not self.reasons.field.active:
@@ -228,14 +254,16 @@ class RefundScreen(ModalScreen[RefundResult | None]):
         try:
             reason = check_reason(self.reasons.reason)
         except RefundError as err:
-            self.message = f"Refund: {err}"
+            self.message = _("Refund: {error}").format(error=err)
             return
         destination = self.destination.text.strip() or None
         for method, amount, paid in plan.payments:
             if method not in BITCOIN_METHODS:
                 continue
             if destination is None:
-                self.message = f"{amount} goes back by {method}: ask the customer where to send it"
+                self.message = _(
+                    "{amount} goes back by {method}: ask the customer where to send it"
+                ).format(amount=money(amount), method=method_label(method, ui_translations()))
                 self.destination.active, self.reasons.field.active = True, False
                 return
             try:
@@ -247,10 +275,10 @@ class RefundScreen(ModalScreen[RefundResult | None]):
         approval = ApprovalScreen(
             self.till,
             self.staff,
-            f"Approve a refund of {plan.total}",
+            _("Approve a refund of {amount}").format(amount=money(plan.total)),
             approval_prompt(self.staff, "refund"),
             lambda approval: self._run(approval, reason, choices, destination),
-            failed="Not refunded",
+            failed=_("Not refunded"),
         )
         self.app.push_screen(approval, self._refunded)
 

@@ -17,7 +17,8 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from appliance.core.sale import METHOD_LABELS
+from appliance.core.sale import method_label
+from appliance.i18n import _, money, ui_translations
 from appliance.services.refunds import RefundService, SaleSummary
 from appliance.tui.widgets.basics import TouchScroll
 from appliance.tui.widgets.tap_button import TapButton
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def sale_label(sale: SaleSummary) -> str:
-    methods = " + ".join(METHOD_LABELS.get(m, m) for m in sale.methods)
-    return f"{sale.at_local:%H:%M}  {sale.total}  {methods}  · {sale.sale_id[:8]}"
+    methods = " + ".join(method_label(m, ui_translations()) for m in sale.methods)
+    return f"{sale.at_local:%H:%M}  {money(sale.total)}  {methods}  · {sale.sale_id[:8]}"
 
 
 class RefundFindScreen(ModalScreen[Record | None]):
@@ -42,17 +43,19 @@ class RefundFindScreen(ModalScreen[Record | None]):
     def __init__(self, refunds: RefundService) -> None:
         super().__init__()
         self.refunds = refunds
-        self.field = TypedField("Sale", "scan the receipt, or type its id", id="refund-sale-id")
+        self.field = TypedField(
+            _("Sale"), _("scan the receipt, or type its id"), id="refund-sale-id"
+        )
         self.sales: list[SaleSummary] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="find-dialog"):
-            yield Static("Refund: which sale?", id="find-title")
+            yield Static(_("Refund: which sale?"), id="find-title")
             with Horizontal(id="find-typed"):
                 yield self.field
-                yield TapButton("Find", "primary", id="find-go")
+                yield TapButton(_("Find"), "primary", id="find-go")
             yield Static("", id="find-message", markup=False)
-            yield Static("Today's sales, newest first", id="find-list-title")
+            yield Static(_("Today's sales, newest first"), id="find-list-title")
             yield TouchScroll(id="find-sales")
             yield TapButton("Cancel", "error", id="find-cancel")
 
@@ -66,14 +69,14 @@ class RefundFindScreen(ModalScreen[Record | None]):
             self.sales = await self.refunds.recent_sales(date.today())
         except Exception as err:
             log.exception("could not list the sales")
-            self.message = f"Could not list the sales: {err}"
+            self.message = _("Could not list the sales: {error}").format(error=err)
             return
         await self.query_one("#find-sales", TouchScroll).mount_all(
             TapButton(sale_label(s), id=f"sale-{s.seq}", classes="sale", name=str(s.seq))
             for s in self.sales
         )
         if not self.sales:
-            self.message = "No sales today on this till"
+            self.message = _("No sales today on this till")
 
     def watch_message(self, message: str) -> None:
         self.query_one("#find-message", Static).update(message)

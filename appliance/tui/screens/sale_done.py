@@ -16,7 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.btc import format_sats
-from appliance.core.sale import METHOD_LABELS, payment_label
+from appliance.core.sale import method_label, payment_label
+from appliance.i18n import _, money, ui_translations
 from appliance.services.till import SaleResult
 from appliance.tui.widgets.basics import digits_text
 from appliance.tui.widgets.tap_button import TapButton
@@ -27,14 +28,16 @@ def payment_words(payment: dict[str, Any]) -> str:
     """A payment other than cash in a few words: "Lightning 2,940 sats", "Bitcoin 5,000 sats
     (2,060 sats to refund)"; a card payment as its masked card: "Card VISA •••• 4242"."""
     if payment["method"] == "card":
-        return payment_label(payment)
-    label = METHOD_LABELS.get(payment["method"], payment["method"])
+        return payment_label(payment, ui_translations())
+    label = method_label(payment["method"], ui_translations())
     if "received_msat" in payment:
         received, refund = -(-payment["received_msat"] // 1000), -(-payment["refund_msat"] // 1000)
     else:
         received, refund = payment["received_sats"], payment["refund_sats"]
     text = f"{label} {format_sats(received)}"
-    return text + (f" ({format_sats(refund)} to refund)" if refund else "")
+    if not refund:
+        return text
+    return text + " " + _("({sats} to refund)").format(sats=format_sats(refund))
 
 
 class SaleDoneScreen(ModalScreen[None]):
@@ -50,17 +53,19 @@ class SaleDoneScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         result = self.result
         with Vertical(id="done-dialog"):
-            yield Static("Sale complete", id="done-title")
+            yield Static(_("Sale complete"), id="done-title")
             payments = result.record.body["payments"]
             if any(p["method"] == "cash" for p in payments):
-                yield Static("CHANGE DUE", id="done-change-label")
-                yield Digits(digits_text(result.change.format()), id="done-change")
+                yield Static(_("CHANGE DUE"), id="done-change-label")
+                yield Digits(digits_text(money(result.change)), id="done-change")
             else:
-                yield Static("PAID", id="done-change-label")
-                yield Digits(digits_text(result.total.format()), id="done-change")
+                yield Static(_("PAID"), id="done-change-label")
+                yield Digits(digits_text(money(result.total)), id="done-change")
             paid = " + ".join(self._paid_by(p) for p in payments)
             yield Static(
-                f"Total {result.total} · {paid} · Journal #{result.record.seq}",
+                _("Total {total} · {paid} · Journal #{seq}").format(
+                    total=money(result.total), paid=paid, seq=result.record.seq
+                ),
                 id="done-summary",
                 markup=False,
             )
@@ -68,14 +73,15 @@ class SaleDoneScreen(ModalScreen[None]):
                 yield Static(
                     "\n".join(f"⚠ {p}" for p in result.problems), id="done-problems", markup=False
                 )
-            yield TapButton("Next customer", "primary", id="next-customer")
+            yield TapButton(_("Next customer"), "primary", id="next-customer")
 
     def _paid_by(self, payment: dict[str, Any]) -> str:
         """One payment of the sale: cash as what was handed over, others in their words."""
         if payment["method"] != "cash":
             return payment_words(payment)
         handed = payment["tendered"] if payment["tendered"] is not None else payment["amount"]
-        return f"Cash {Money(handed, self.result.total.currency)}"
+        cash = method_label("cash", ui_translations())
+        return f"{cash} {money(Money(handed, self.result.total.currency))}"
 
     def on_mount(self) -> None:
         if self.auto_next_s is not None and not self.result.problems:

@@ -33,6 +33,8 @@ from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart, CartError
 from appliance.core.catalog import CatalogRef, Product
+from appliance.core.roles import ROLE_NAMES
+from appliance.i18n import N_, _
 from appliance.services.sales import NotInSaleCatalog, PageKey
 from appliance.services.till import (
     AuthError,
@@ -55,11 +57,13 @@ log = logging.getLogger(__name__)
 MIN_TYPED_BARCODE = 4
 PAGE = 40  # products read at a time (two screenfuls at 120×40 cells)
 CATALOG_CHECK_S = 3.0  # how often an idle till looks for a new catalog version
-TRAINING_BANNER = "TRAINING MODE · practice sales: no money, not in any total"
-NO_SHIFT_BANNER = "No shift open. Sales are recorded; to count a float, open a shift in the Menu."
+TRAINING_BANNER = N_("TRAINING MODE · practice sales: no money, not in any total")
+NO_SHIFT_BANNER = N_(
+    "No shift open. Sales are recorded; to count a float, open a shift in the Menu."
+)
 # One line: the notice's. The shop's catalog comes from a file (docs/CATALOG.md) or, once the
 # back office sends one, from central.
-NO_PRODUCTS = "No products yet: bitagora catalog import FILE.csv, or wait for central's"
+NO_PRODUCTS = N_("No products yet: bitagora catalog import FILE.csv, or wait for central's")
 
 
 class SellScreen(Screen[None]):
@@ -171,13 +175,13 @@ class SellScreen(Screen[None]):
         with Horizontal(id="top-bar"):
             yield Static(self.till.merchant_name, id="merchant", markup=False)
             yield Static("", id="staff-name", markup=False)
-            yield TapButton("No sale", "default", id="no-sale", disabled=True)
-            yield TapButton("Reprint", "default", id="reprint", disabled=True)
-            yield TapButton("Training", "default", id="training", disabled=True)
-            yield TapButton("Menu", "primary", id="menu", disabled=True)
-            yield TapButton("Lock", "warning", id="lock")
-        yield Static(TRAINING_BANNER, id="training-banner", markup=False)
-        yield Static(NO_SHIFT_BANNER, id="shift-banner", markup=False)
+            yield TapButton(_("No sale"), "default", id="no-sale", disabled=True)
+            yield TapButton(_("Reprint"), "default", id="reprint", disabled=True)
+            yield TapButton(_("Training"), "default", id="training", disabled=True)
+            yield TapButton(_("Menu"), "primary", id="menu", disabled=True)
+            yield TapButton(_("Lock"), "warning", id="lock")
+        yield Static(_(TRAINING_BANNER), id="training-banner", markup=False)
+        yield Static(_(NO_SHIFT_BANNER), id="shift-banner", markup=False)
         yield Static("", id="drawer-banner", markup=False)
         yield Static("", id="printer-banner", markup=False)
         with Horizontal(id="body"):
@@ -188,12 +192,14 @@ class SellScreen(Screen[None]):
                 yield ProductGrid(id="products")
             with Vertical(id="side"):
                 yield CartView(id="cart")
-                yield TapButton("Pay cash", "success", id="pay", classes="pay", disabled=True)
+                yield TapButton(_("Pay cash"), "success", id="pay", classes="pay", disabled=True)
                 yield TapButton(
-                    "Pay bitcoin", "primary", id="pay-bitcoin", classes="pay", disabled=True
+                    _("Pay bitcoin"), "primary", id="pay-bitcoin", classes="pay", disabled=True
                 )
-                yield TapButton("Pay card", "primary", id="pay-card", classes="pay", disabled=True)
-                yield TapButton("Split", "default", id="pay-split", classes="pay", disabled=True)
+                yield TapButton(
+                    _("Pay card"), "primary", id="pay-card", classes="pay", disabled=True
+                )
+                yield TapButton(_("Split"), "default", id="pay-split", classes="pay", disabled=True)
 
     def on_mount(self) -> None:
         self._show_cart()
@@ -229,7 +235,7 @@ class SellScreen(Screen[None]):
             self.cart.clear()
             self.selected = None
             self.cart_revision += 1
-            cleared = f"The cart {self.staff.name} left was cleared"
+            cleared = _("The cart {name} left was cleared").format(name=self.staff.name)
             if unread:
                 self.show_notice(f"{cleared}. {self.notice}", error=self.notice_is_error)
             else:
@@ -263,7 +269,7 @@ class SellScreen(Screen[None]):
         label.set_class(self.notice_is_error, "-error")
 
     def watch_staff(self, staff: Staff | None) -> None:
-        text = f"{staff.name} · {staff.role}" if staff else ""
+        text = f"{staff.name} · {_(ROLE_NAMES.get(staff.role, staff.role))}" if staff else ""
         self.query_one("#staff-name", Static).update(text)
         self.query_one("#no-sale", TapButton).disabled = staff is None
         self.query_one("#reprint", TapButton).disabled = staff is None
@@ -283,9 +289,13 @@ class SellScreen(Screen[None]):
         banner = self.query_one("#drawer-banner", Static)
         if state.warning:
             limit = self.till.drawer.warn_after_s
-            banner.update(f"⚠ The cash drawer has been open for over {limit:g} s: close it")
+            banner.update(
+                _("⚠ The cash drawer has been open for over {seconds} s: close it").format(
+                    seconds=f"{limit:g}"
+                )
+            )
         elif state.open:
-            banner.update("Cash drawer open")
+            banner.update(_("Cash drawer open"))
         banner.display = bool(state.open)
         banner.set_class(state.warning, "-warning")
 
@@ -347,7 +357,9 @@ class SellScreen(Screen[None]):
             categories = list(await self.till.sales.categories())
         except Exception as err:
             log.exception("could not load the catalog")
-            self.show_notice(f"Could not load the products: {err}", error=True)
+            self.show_notice(
+                _("Could not load the products: {error}").format(error=err), error=True
+            )
             return
         self.catalog_version = version
         await self.query_one(CategoryBar).show_categories(categories)
@@ -357,7 +369,7 @@ class SellScreen(Screen[None]):
             self.query_one(CategoryBar).active = None if self.search else self.category
         self.read_view()
         if not categories:
-            self.show_notice(NO_PRODUCTS, error=True)
+            self.show_notice(_(NO_PRODUCTS), error=True)
 
     @work(exclusive=True, group="catalog-check", exit_on_error=False)
     async def check_catalog(self) -> None:
@@ -389,7 +401,9 @@ class SellScreen(Screen[None]):
                 products, after = [], None
         except Exception as err:
             log.exception("could not read the products")
-            self.show_notice(f"Could not read the products: {err}", error=True)
+            self.show_notice(
+                _("Could not read the products: {error}").format(error=err), error=True
+            )
             return
         self.post_message(self.PageRead(view, products, None, after))
 
@@ -411,7 +425,9 @@ class SellScreen(Screen[None]):
                 products, following = await self.till.sales.page(category, after, PAGE)
         except Exception as err:
             log.exception("could not read more products")
-            self.show_notice(f"Could not read the products: {err}", error=True)
+            self.show_notice(
+                _("Could not read the products: {error}").format(error=err), error=True
+            )
             return
         self.post_message(self.PageRead(view, products, after, following))
 
@@ -478,17 +494,24 @@ class SellScreen(Screen[None]):
             product = await lookup()
         except BarcodeError:
             self.show_notice(
-                f"Not a valid barcode: {what} has a wrong check digit. Scan or type it again.",
+                _(
+                    "Not a valid barcode: {code} has a wrong check digit. Scan or type it again."
+                ).format(code=what),
                 error=True,
             )
         except NotInSaleCatalog as err:
             self._not_in_sale_catalog(err)
         except Exception as err:
             log.exception("product lookup failed")
-            self.show_notice(f"Could not look up {what}: {err}", error=True)
+            self.show_notice(
+                _("Could not look up {code}: {error}").format(code=what, error=err), error=True
+            )
         else:
             if product is None:
-                self.show_notice(f"Unknown product: no product has barcode {what}", error=True)
+                self.show_notice(
+                    _("Unknown product: no product has barcode {code}").format(code=what),
+                    error=True,
+                )
         finally:
             self.pending_lookups -= 1
         if product is not None:
@@ -498,7 +521,7 @@ class SellScreen(Screen[None]):
         if self.cart.is_empty:
             # No sale yet: the grid is behind an import that just landed. Show the new catalog
             # (once this lookup is counted out), from which the next try is priced.
-            self.show_notice("The catalog has just changed: scan or tap it again", error=True)
+            self.show_notice(_("The catalog has just changed: scan or tap it again"), error=True)
             self.call_later(self.check_catalog)
         else:
             self.show_notice(str(err), error=True)
@@ -510,7 +533,7 @@ class SellScreen(Screen[None]):
         except CartError as err:
             self.show_notice(str(err), error=True)
             return
-        self.show_notice(f"Added {product.name}")
+        self.show_notice(_("Added {name}").format(name=product.name))
         self.set_reactive(SellScreen.selected, self.cart.lines.index(line))
         self.cart_revision += 1
 
@@ -589,15 +612,16 @@ class SellScreen(Screen[None]):
         try:
             record = await self.till.receipts.reprint_last(staff)
         except NothingToReprint:
-            self.show_notice("No receipt to reprint yet", error=True)
+            self.show_notice(_("No receipt to reprint yet"), error=True)
             return
         except Exception as err:
             log.exception("reprint failed")
-            self.show_notice(f"Could not reprint: {err}", error=True)
+            self.show_notice(_("Could not reprint: {error}").format(error=err), error=True)
             return
         self.show_notice(
-            f"Copy of receipt #{record.body['original_seq']} sent to the printer "
-            f"(journal #{record.seq})"
+            _("Copy of receipt #{seq} sent to the printer (journal #{journal})").format(
+                seq=record.body["original_seq"], journal=record.seq
+            )
         )
 
     @on(Button.Pressed, "#training")
@@ -614,12 +638,12 @@ class SellScreen(Screen[None]):
             self.show_notice(str(err), error=True)
             return
         self._show_training()
-        self.show_notice("Training mode: sales are practice" if self.till.training else "")
+        self.show_notice(_("Training mode: sales are practice") if self.till.training else "")
 
     def _show_training(self) -> None:
         self.set_class(self.till.training, "-training")
         self.query_one("#training", TapButton).label = (
-            "End training" if self.till.training else "Training"
+            _("End training") if self.till.training else _("Training")
         )
 
     @on(Button.Pressed, "#menu")
@@ -693,7 +717,9 @@ class SellScreen(Screen[None]):
         if not self.is_active or self.staff is None:
             # Locked, or a payment is open over the cart: a scan must not change what is paid.
             log.info("scan ignored while the sell screen is covered", extra={"code": event.code})
-            text = f"Scan of {event.code} ignored: the till was locked or taking payment"
+            text = _("Scan of {code} ignored: the till was locked or taking payment").format(
+                code=event.code
+            )
             self.show_notice(text, error=True)  # still there when the sell screen shows again
             self.app.notify(text, severity="warning", timeout=4)
             return

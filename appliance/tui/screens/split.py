@@ -25,7 +25,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.payout import BITCOIN_METHODS, PayoutError, check_destination
+from appliance.core.sale import method_label
 from appliance.core.split import Part, SplitSale
+from appliance.i18n import _, money, ui_translations
 from appliance.services.refunds import Approval, RefundResult
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
@@ -46,9 +48,10 @@ def _bitcoin_parts(split: SplitSale) -> list[Part]:
 def parts_text(split: SplitSale) -> str:
     """The parts as the screen lists them: number, method, amount, status."""
     if not split.parts:
-        return "No part paid yet"
+        return _("No part paid yet")
+    paid = _("paid")
     return "\n".join(
-        f"{p.number}. {p.label:<24} {Money(p.amount, split.currency)!s:>10}  paid"
+        f"{p.number}. {p.label:<24} {money(Money(p.amount, split.currency)):>10}  {paid}"
         for p in split.parts
     )
 
@@ -70,19 +73,23 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         self.decimals = exponent(split.currency)
         self._finished = False
         self.destination = TypedField(
-            "Send to", "customer's invoice, Lightning address or bitcoin address", id="split-dest"
+            _("Send to"),
+            _("customer's invoice, Lightning address or bitcoin address"),
+            id="split-dest",
         )
 
     def compose(self) -> ComposeResult:
         split = self._first
         with Vertical(id="split-dialog"):
             yield Static(
-                f"Split payment · served by {self.staff.name}", id="split-title", markup=False
+                _("Split payment · served by {name}").format(name=self.staff.name),
+                id="split-title",
+                markup=False,
             )
             with Horizontal(id="split-amounts"):
-                yield amount_box("TOTAL", "split-total", split.total.format())
-                yield amount_box("STILL DUE", "split-remaining")
-                yield amount_box("THIS PART", "split-amount")
+                yield amount_box(_("TOTAL"), "split-total", money(split.total))
+                yield amount_box(_("STILL DUE"), "split-remaining")
+                yield amount_box(_("THIS PART"), "split-amount")
             with Horizontal(id="split-body"):
                 with Vertical(id="split-side"):
                     yield Static("", id="split-parts", markup=False)
@@ -90,10 +97,10 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                     yield Static("", id="split-message", markup=False)
                 yield Keypad(AMOUNT_KEYS, id="split-keypad")
             with Horizontal(id="split-pay"):
-                yield TapButton("Cash", "success", id="split-cash")
-                yield TapButton("Card", "primary", id="split-card")
-                yield TapButton("Bitcoin", "primary", id="split-bitcoin")
-                yield TapButton("Cancel", "error", id="split-cancel")
+                yield TapButton(_("Cash"), "success", id="split-cash")
+                yield TapButton(_("Card"), "primary", id="split-card")
+                yield TapButton(_("Bitcoin"), "primary", id="split-bitcoin")
+                yield TapButton(_("Cancel"), "error", id="split-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#split-card").display = self.till.card is not None
@@ -118,10 +125,10 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def watch_split(self, split: SplitSale | None) -> None:
         if split is None:
             return
-        self.query_one("#split-remaining", Digits).update(digits_text(split.remaining.format()))
+        self.query_one("#split-remaining", Digits).update(digits_text(money(split.remaining)))
         self.query_one("#split-parts", Static).update(parts_text(split))
         cancel = self.query_one("#split-cancel", TapButton)
-        cancel.label = "Give back" if split.parts else "Cancel"
+        cancel.label = _("Give back") if split.parts else _("Cancel")
         self.destination.display = bool(_bitcoin_parts(split))
         self.entry = ""
         self._show_amount()
@@ -139,7 +146,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def _show_amount(self) -> None:
         shown = self.query_one("#split-amount", Digits)
         amount = self.amount
-        shown.update(digits_text(amount.format()) if amount is not None else "")
+        shown.update(digits_text(money(amount)) if amount is not None else "")
 
     # -- typing ------------------------------------------------------------------------------
 
@@ -181,7 +188,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         if split is None or self.busy:
             return None
         if amount is None or amount.minor <= 0:
-            self.message = "Type the amount of this part"
+            self.message = _("Type the amount of this part")
             return None
         return amount
 
@@ -189,7 +196,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def pay_cash(self) -> None:
         if (tendered := self._part_amount()) is not None:
             self.busy = True
-            self.message = "Recording the cash…"
+            self.message = _("Recording the cash…")
             self._cash(tendered)
 
     @work(exclusive=True, group="split", exit_on_error=False)
@@ -200,18 +207,20 @@ class SplitScreen(ModalScreen[SaleResult | None]):
             result = await self.till.split.pay_cash(split.sale_id, self.staff, tendered)
         except Exception as err:
             log.warning("cash part not taken", extra={"sale_id": split.sale_id})
-            self.message = f"Cash not taken: {err}"
+            self.message = _("Cash not taken: {error}").format(error=err)
             self.busy = False
             return
         self.busy = False
-        self._part_done(result, f"Cash {tendered} taken")
+        self._part_done(result, _("Cash {amount} taken").format(amount=money(tendered)))
 
     def _checked(self) -> Money | None:
         amount, split = self._part_amount(), self.split
         if amount is None or split is None:
             return None
         if amount > split.remaining:
-            self.message = f"{amount} is more than the {split.remaining} still due"
+            self.message = _("{amount} is more than the {due} still due").format(
+                amount=money(amount), due=money(split.remaining)
+            )
             return None
         return amount
 
@@ -238,23 +247,25 @@ class SplitScreen(ModalScreen[SaleResult | None]):
     def _returned(self, result: SaleResult | SplitSale | None) -> None:
         """A card or bitcoin screen closed: paid (a part, or the rest), or not (see why there)."""
         if result is None:
-            self.message = "That part was not paid: pay it another way"
+            self.message = _("That part was not paid: pay it another way")
             self._reload()
         else:
-            self._part_done(result, "Part paid")
+            self._part_done(result, _("Part paid"))
 
     def part_settled(self, result: SaleResult | SplitSale) -> None:
         """A part settled with no pay screen open (a bitcoin offer left by a restart)."""
         split = self.split
         if split is not None and result.sale_id == split.sale_id:
-            self._part_done(result, "A bitcoin part arrived")
+            self._part_done(result, _("A bitcoin part arrived"))
 
     def _part_done(self, result: SaleResult | SplitSale, words: str) -> None:
         if isinstance(result, SaleResult):
             self._finish(result)
         else:
             self.split = result
-            self.message = f"{words}: {result.remaining} still due"
+            self.message = _("{words}: {due} still due").format(
+                words=words, due=money(result.remaining)
+            )
 
     @work(exclusive=True, group="split", exit_on_error=False)
     async def _reload(self) -> None:
@@ -288,13 +299,15 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         for part in _bitcoin_parts(split):
             amount = Money(part.amount, split.currency)
             if destination is None:
-                self.message = f"{amount} goes back by {part.method}: type where to send it"
+                self.message = _("{amount} goes back by {method}: type where to send it").format(
+                    amount=money(amount), method=method_label(part.method, ui_translations())
+                )
                 self.destination.active = True
                 return
             try:
                 check_destination(part.method, destination, amount, part.payment)
             except PayoutError as err:
-                self.message = f"Not given back: {err}"
+                self.message = _("Not given back: {error}").format(error=err)
                 return
 
         async def act(approval: Approval) -> RefundResult:
@@ -309,10 +322,10 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         approval = ApprovalScreen(
             self.till,
             self.staff,
-            "Give the paid parts back",
+            _("Give the paid parts back"),
             approval_prompt(self.staff, "refund"),
             act,
-            failed="Not given back",
+            failed=_("Not given back"),
         )
         self.app.push_screen(approval, self._given_back)
 

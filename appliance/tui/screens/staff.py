@@ -21,6 +21,8 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from appliance.core.roles import ROLE_NAMES
+from appliance.i18n import N_, _, ngettext
 from appliance.services.access import Grant
 from appliance.services.staff import StaffChange
 from appliance.services.till import Staff, Till
@@ -33,22 +35,30 @@ from appliance.tui.widgets.typed_field import TypedField
 log = logging.getLogger(__name__)
 
 DONE = {
-    "added": "added as a {role}",
-    "pin_set": "has a new PIN",
-    "deactivated": "is deactivated: their PIN and badges open nothing",
-    "reactivated": "is active again, with the new PIN",
+    "added": N_("{name} ({id}) added as a {role} · journal #{seq}"),
+    "pin_set": N_("{name} ({id}) has a new PIN · journal #{seq}"),
+    "deactivated": N_(
+        "{name} ({id}) is deactivated: their PIN and badges open nothing · journal #{seq}"
+    ),
+    "reactivated": N_("{name} ({id}) is active again, with the new PIN · journal #{seq}"),
 }
 
 
+def role_name(staff: Staff) -> str:
+    return _(ROLE_NAMES.get(staff.role, staff.role))
+
+
 def person_label(staff: Staff, badges: int) -> str:
-    state = "active" if staff.active else "DEACTIVATED"
-    return f"{staff.name} · {staff.role} · {state} · {badges} badge{'s' if badges != 1 else ''}"
+    state = _("active") if staff.active else _("DEACTIVATED")
+    count = ngettext("{n} badge", "{n} badges", badges).format(n=badges)
+    return f"{staff.name} · {role_name(staff)} · {state} · {count}"
 
 
 def change_words(change: StaffChange) -> str:
     staff, record = change.staff, change.record
-    what = DONE[record.body["action"]].format(role=staff.role)
-    return f"{staff.name} ({staff.id}) {what} · journal #{record.seq}"
+    return _(DONE[record.body["action"]]).format(
+        name=staff.name, id=staff.id, role=role_name(staff), seq=record.seq
+    )
 
 
 class StaffScreen(ModalScreen[None]):
@@ -65,21 +75,23 @@ class StaffScreen(ModalScreen[None]):
         self.manager = manager
         self.grant = grant
         self.people: dict[str, Staff] = {}
-        self.field = TypedField("Name", "tap, then type a name", max_length=40, id="staff-name")
+        self.field = TypedField(
+            _("Name"), _("tap, then type a name"), max_length=40, id="staff-name"
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical(id="staff-dialog"):
-            who = self.manager.name if self.grant is None else f"approved by {self.manager.name}"
-            yield Static(f"Staff · {who}", id="staff-title", markup=False)
+            title = _("Staff · {name}") if self.grant is None else _("Staff · approved by {name}")
+            yield Static(title.format(name=self.manager.name), id="staff-title", markup=False)
             with Horizontal(id="staff-new"):
                 yield self.field
-                yield TapButton("Add cashier", "success", id="staff-add")
+                yield TapButton(_("Add cashier"), "success", id="staff-add")
             yield Static("", id="staff-message", markup=False)
             yield TouchScroll(id="staff-list")
             with Horizontal(id="staff-actions"):
-                yield TapButton("Reset PIN", "primary", id="staff-pin", disabled=True)
-                yield TapButton("Deactivate", "warning", id="staff-active", disabled=True)
-                yield TapButton("Close", "default", id="staff-close")
+                yield TapButton(_("Reset PIN"), "primary", id="staff-pin", disabled=True)
+                yield TapButton(_("Deactivate"), "warning", id="staff-active", disabled=True)
+                yield TapButton(_("Close"), "default", id="staff-close")
 
     def on_mount(self) -> None:
         self.show_people()
@@ -90,7 +102,7 @@ class StaffScreen(ModalScreen[None]):
             people = await self.till.staff.people()
         except Exception as err:
             log.exception("could not list the staff")
-            self.message = f"Could not list the staff: {err}"
+            self.message = _("Could not list the staff: {error}").format(error=err)
             return
         self.people = {staff.id: staff for staff, _ in people}
         listing = self.query_one("#staff-list", TouchScroll)
@@ -112,7 +124,7 @@ class StaffScreen(ModalScreen[None]):
         toggle = self.query_one("#staff-active", TapButton)
         pin.disabled = toggle.disabled = staff is None
         pin.disabled = pin.disabled or not (staff and staff.active)
-        toggle.label = "Reactivate" if staff and not staff.active else "Deactivate"
+        toggle.label = _("Reactivate") if staff and not staff.active else _("Deactivate")
 
     @on(Button.Pressed, ".person")
     def _chosen(self, event: Button.Pressed) -> None:
@@ -150,11 +162,11 @@ class StaffScreen(ModalScreen[None]):
     def add(self) -> None:
         name = " ".join(self.field.text.split())
         if not name:
-            self.message = "Type the new cashier's name first (tap the Name field)"
+            self.message = _("Type the new cashier's name first (tap the Name field)")
             return
         self.field.active = False
         self._with_pin(
-            f"A PIN for {name}",
+            _("A PIN for {name}").format(name=name),
             lambda by, pin: self.till.staff.add(name, "cashier", pin, by),
         )
 
@@ -163,7 +175,7 @@ class StaffScreen(ModalScreen[None]):
         staff = self.selected
         if staff is not None:
             self._with_pin(
-                f"A new PIN for {staff.name}",
+                _("A new PIN for {name}").format(name=staff.name),
                 lambda by, pin: self.till.staff.set_pin(staff.id, pin, by),
             )
 
@@ -174,7 +186,7 @@ class StaffScreen(ModalScreen[None]):
             return
         if not staff.active:
             self._with_pin(
-                f"Reactivate {staff.name}: a new PIN",
+                _("Reactivate {name}: a new PIN").format(name=staff.name),
                 lambda by, pin: self.till.staff.reactivate(staff.id, pin, by),
             )
             return
@@ -183,13 +195,12 @@ class StaffScreen(ModalScreen[None]):
             if yes:
                 self._deactivate(staff)
 
-        question = (
-            f"{staff.name}'s PIN and badges will open nothing. Their sales and records stay; "
-            "a manager can reactivate them with a new PIN."
-        )
-        self.app.push_screen(
-            ConfirmScreen(f"Deactivate {staff.name}?", question, "Deactivate", "Keep"), confirmed
-        )
+        question = _(
+            "{name}'s PIN and badges will open nothing. Their sales and records stay;"
+            " a manager can reactivate them with a new PIN."
+        ).format(name=staff.name)
+        title = _("Deactivate {name}?").format(name=staff.name)
+        self.app.push_screen(ConfirmScreen(title, question, _("Deactivate"), _("Keep")), confirmed)
 
     @work(exclusive=True, group="staff-change", exit_on_error=False)
     async def _deactivate(self, staff: Staff) -> None:
@@ -197,7 +208,7 @@ class StaffScreen(ModalScreen[None]):
             change = await self.till.staff.deactivate(staff.id, await self._acting())
         except Exception as err:  # the last manager, oneself, an approval lapsed: say so
             log.warning("deactivation refused", extra={"error": str(err)})
-            self.message = f"Not done: {err}"
+            self.message = _("Not done: {error}").format(error=err)
             return
         self._changed(change)
 

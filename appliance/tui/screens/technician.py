@@ -18,6 +18,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from appliance.i18n import _
 from appliance.services.provisioning import ProvisionStatus
 from appliance.tui.widgets.tap_button import TapButton
 
@@ -40,13 +41,13 @@ class TechnicianScreen(ModalScreen[ProvisionStatus]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="tech-panel"):
-            yield Static("Setup did not finish", id="tech-title")
+            yield Static(_("Setup did not finish"), id="tech-title")
             yield Static("", id="tech-message", markup=False)
             with VerticalScroll(id="tech-doctor-box"):
                 yield Static("", id="tech-doctor", markup=False)
             with Horizontal(id="tech-buttons"):
-                yield TapButton("Retry", "primary", id="tech-retry")
-                yield TapButton("Close", "default", id="tech-close")
+                yield TapButton(_("Retry"), "primary", id="tech-retry")
+                yield TapButton(_("Close"), "default", id="tech-close")
 
     def on_mount(self) -> None:
         self.watch_status(self.status)
@@ -55,7 +56,8 @@ class TechnicianScreen(ModalScreen[ProvisionStatus]):
         if status is None:
             return
         self.query_one("#tech-message", Static).update(
-            f"{status.step} failed ({status.at}):\n{status.message}"
+            _("{step} failed ({at}):").format(step=status.step, at=status.at)
+            + f"\n{status.message}"
         )
         self.query_one("#tech-doctor", Static).update(
             f"bitagora doctor:\n{status.doctor}" if status.doctor else ""

@@ -15,6 +15,7 @@ from textual.widgets import Button, Static
 
 from appliance.core.cart import Cart
 from appliance.core.refund import RefundError, check_reason
+from appliance.i18n import _, money, ngettext
 from appliance.services.refunds import Approval, RefundService
 from appliance.services.till import Staff, Till
 from appliance.tui.screens.approval import ApprovalScreen, approval_prompt
@@ -40,18 +41,23 @@ class VoidScreen(ModalScreen[Record | None]):
     def compose(self) -> ComposeResult:
         items = sum(line.quantity for line in self.cart.lines)
         with Vertical(id="void-dialog"):
-            yield Static("Void this sale", id="void-title")
+            yield Static(_("Void this sale"), id="void-title")
             yield Static(
-                f"{items} item(s), {self.cart.totals().total}: nothing is paid, the cart is"
-                " given up and recorded as void.",
+                ngettext(
+                    "{n} item, {total}: nothing is paid, the cart is given up and recorded"
+                    " as void.",
+                    "{n} items, {total}: nothing is paid, the cart is given up and recorded"
+                    " as void.",
+                    items,
+                ).format(n=items, total=money(self.cart.totals().total)),
                 id="void-summary",
                 markup=False,
             )
             yield self.reasons
             yield Static("", id="void-message", markup=False)
             with Horizontal(id="void-actions"):
-                yield TapButton("Cancel", "error", id="void-cancel")
-                yield TapButton("Void", "warning", id="void-go")
+                yield TapButton(_("Cancel"), "error", id="void-cancel")
+                yield TapButton(_("Void"), "warning", id="void-go")
 
     def on_mount(self) -> None:
         self.reasons.field.active = True
@@ -78,15 +84,15 @@ class VoidScreen(ModalScreen[Record | None]):
         try:
             reason = check_reason(self.reasons.reason)
         except RefundError as err:
-            self.message = f"Void: {err}"
+            self.message = _("Void: {error}").format(error=err)
             return
         approval = ApprovalScreen(
             self.till,
             self.staff,
-            "Approve voiding this sale",
+            _("Approve voiding this sale"),
             approval_prompt(self.staff, "void"),
             lambda approval: self._run(approval, reason),
-            failed="Not voided",
+            failed=_("Not voided"),
         )
         self.app.push_screen(approval, self._voided)
 

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.report import report_lines
+from appliance.i18n import _, money, ui_translations
 from appliance.services.shift import ShiftService
 from appliance.services.till import Staff
 from appliance.tui.widgets.tap_button import TapButton
@@ -28,7 +29,7 @@ class XReportScreen(ModalScreen[None]):
     CSS_PATH = "x_report.tcss"
     AUTO_FOCUS = None
 
-    text: reactive[str] = reactive("Counting…", init=False)
+    text: reactive[str] = reactive("…", init=False)
     message: reactive[str] = reactive("", init=False)
 
     def __init__(self, shifts: ShiftService, staff: Staff) -> None:
@@ -38,11 +39,11 @@ class XReportScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="x-dialog"):
-            yield Static("X report", id="x-title")
+            yield Static(_("X report"), id="x-title")
             yield Static(self.text, id="x-lines", markup=False)
             yield Static("", id="x-message", markup=False)
-            yield TapButton("Print", "primary", id="x-print")
-            yield TapButton("Close", "default", id="x-close")
+            yield TapButton(_("Print"), "primary", id="x-print")
+            yield TapButton(_("Close"), "default", id="x-close")
 
     def on_mount(self) -> None:
         self._load(print_it=False)
@@ -70,7 +71,9 @@ class XReportScreen(ModalScreen[None]):
             self.message = str(err)
             return
         cur = report.currency
-        lines = report_lines("Running totals (not reset)", report.totals_body(), cur)
-        lines.append(f"Expected cash: {Money(report.expected_cash, cur)}")
+        title = _("Running totals (not reset)")
+        lines = report_lines(title, report.totals_body(), cur, tr=ui_translations(), money=money)
+        expected = money(Money(report.expected_cash, cur))
+        lines.append(_("Expected cash: {amount}").format(amount=expected))
         self.text = "\n".join(lines)
-        self.message = problem or ("Printed" if print_it else "")
+        self.message = problem or (_("Printed") if print_it else "")

@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from appliance.core.report import DENOMINATIONS
+from appliance.i18n import _, money
 from appliance.services.shift import (
     ShiftService,
     UnconfirmedDifference,
@@ -63,7 +64,11 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="z-dialog"):
-            yield Static(f"Close the day (Z) · {self.staff.name}", id="z-title", markup=False)
+            yield Static(
+                _("Close the day (Z) · {name}").format(name=self.staff.name),
+                id="z-title",
+                markup=False,
+            )
             with Horizontal(id="z-body"):
                 with Grid(id="z-denominations"):
                     for value in self.denominations:
@@ -73,13 +78,15 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
                     yield Keypad(COUNT_KEYS, id="z-keypad")
             yield Static("", id="z-message", markup=False)
             with Horizontal(id="z-actions"):
-                yield TapButton("Cancel", "error", id="z-cancel")
-                yield TapButton("Open drawer", "default", id="z-drawer")
-                yield TapButton("Close the day", "success", id="z-confirm", disabled=True)
+                yield TapButton(_("Cancel"), "error", id="z-cancel")
+                yield TapButton(_("Open drawer"), "default", id="z-drawer")
+                yield TapButton(_("Close the day"), "success", id="z-confirm", disabled=True)
 
     def on_mount(self) -> None:
         if not self.denominations:
-            self.message = f"No notes and coins known for {self.currency}: count by CLI"
+            self.message = _("No notes and coins known for {currency}: count by CLI").format(
+                currency=self.currency
+            )
         else:
             self.selected = self.denominations[0]
         self._load_expected()
@@ -91,12 +98,12 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
             report = await self.shifts.current()
         except Exception as err:
             log.exception("could not compute the expected cash")
-            self.message = f"Could not compute the expected cash: {err}"
+            self.message = _("Could not compute the expected cash: {error}").format(error=err)
             return
         self.expected = report.expected_cash
 
     def _money(self, minor: int) -> str:
-        return Money(minor, self.currency).format()
+        return money(Money(minor, self.currency))
 
     def _label(self, value: int, pieces: int) -> str:
         return f"{self._money(value)} × {pieces}"
@@ -134,16 +141,16 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
         )
 
     def _show_totals(self) -> None:
-        lines = [f"Counted:    {self._money(self.counted)}"]
+        lines = [_("Counted: {amount}").format(amount=self._money(self.counted))]
         if self.expected is None:
-            lines.append("Expected:   …")
+            lines.append(_("Expected: {amount}").format(amount="…"))
         else:
             difference = self.counted - self.expected
-            lines += [
-                f"Expected:   {self._money(self.expected)}",
-                f"Difference: {self._money(difference)}"
-                + ("  (short)" if difference < 0 else "  (over)" if difference > 0 else ""),
-            ]
+            lines.append(_("Expected: {amount}").format(amount=self._money(self.expected)))
+            shown = _("Difference: {amount}").format(amount=self._money(difference))
+            if difference:
+                shown += "  " + (_("(short)") if difference < 0 else _("(over)"))
+            lines.append(shown)
         self.query_one("#z-totals", Static).update("\n".join(lines))
         self._update_buttons()
 
@@ -203,14 +210,14 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
         try:
             opening = await self.shifts.open_drawer_for_count(self.staff)
         except Exception as err:
-            self.message = f"Drawer not opened: {err}"
+            self.message = _("Drawer not opened: {error}").format(error=err)
         else:
             if opening is None:
-                self.message = "This till has no cash drawer"
+                self.message = _("This till has no cash drawer")
             elif opening.problem:
-                self.message = f"Drawer did not open: {opening.problem}"
+                self.message = _("Drawer did not open: {problem}").format(problem=opening.problem)
             else:
-                self.message = "Drawer open: count it"
+                self.message = _("Drawer open: count it")
         finally:
             self.busy = False
 
@@ -228,7 +235,7 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
             self.busy = True
             self._close(counted, 0)
             return
-        how = "short" if difference < 0 else "over"
+        close = _("Close {amount} short") if difference < 0 else _("Close {amount} over")
 
         def answered(yes: bool | None) -> None:
             if yes and self.result is None and not self.busy:
@@ -237,10 +244,10 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
 
         self.app.push_screen(
             ConfirmScreen(
-                "Close the day with a difference?",
-                difference_question(counted_total, expected, self.currency),
-                f"Close {self._money(abs(difference))} {how}",
-                "Back to the count",
+                _("Close the day with a difference?"),
+                difference_question(counted_total, expected, self.currency, money),
+                close.format(amount=self._money(abs(difference))),
+                _("Back to the count"),
             ),
             answered,
         )
@@ -256,18 +263,22 @@ class ZCloseScreen(ModalScreen[ZResult | None]):
             return
         except Exception as err:  # refused (role, a period already closed) or failed: say so
             log.warning("Z refused", extra={"error": str(err)})
-            self.message = f"No Z: {err}"
+            self.message = _("No Z: {error}").format(error=err)
             self.busy = False
             return
         self.result = result
         body = result.record.body
         words = [
-            f"Z #{body['z_number']} recorded (journal #{result.record.seq}), printing.",
-            f"Counted {self._money(body['counted']['total'])},"
-            f" expected {self._money(body['expected_cash'])},"
-            f" difference {self._money(body['difference'])}.",
+            _("Z #{number} recorded (journal #{seq}), printing.").format(
+                number=body["z_number"], seq=result.record.seq
+            ),
+            _("Counted {counted}, expected {expected}, difference {difference}.").format(
+                counted=self._money(body["counted"]["total"]),
+                expected=self._money(body["expected_cash"]),
+                difference=self._money(body["difference"]),
+            ),
             *result.problems,
         ]
         self.message = " ".join(words)
-        self.query_one("#z-cancel", TapButton).label = "Done"
+        self.query_one("#z-cancel", TapButton).label = _("Done")
         self.busy = False

@@ -5,14 +5,16 @@ from __future__ import annotations
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Digits, Static
 
+from appliance.i18n import group_symbol
+
 
 class TouchScroll(VerticalScroll, can_focus=False):
     """Scrolls by touch or wheel; never takes the keyboard away from the screen."""
 
 
 def digits_text(text: str) -> str:
-    """Money for the ``Digits`` font, which has no thousands separator."""
-    return text.replace(",", "")
+    """Money for the ``Digits`` font, which has no thousands separator (nor a no-break space)."""
+    return text.replace(group_symbol(), "").replace("\u00a0", " ")
 
 
 def amount_box(

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Digits, Static
 
 from appliance.core.cart import Cart, CartLine
+from appliance.i18n import _, money
 from appliance.tui.widgets import tcss
 from appliance.tui.widgets.basics import TouchScroll, digits_text
 from appliance.tui.widgets.tap_button import TapButton
@@ -31,7 +32,7 @@ class CartLineRow(Horizontal):
     def compose(self) -> ComposeResult:
         yield Static(self._qty_text(), classes="qty", markup=False)
         yield Static(self._line.product.name, classes="name", markup=False)
-        yield Static(self._line.amount.format(), classes="amount", markup=False)
+        yield Static(money(self._line.amount), classes="amount", markup=False)
 
     def on_mount(self) -> None:
         self.set_class(self._selected, "-selected")
@@ -52,7 +53,7 @@ class CartLineRow(Horizontal):
         if self.is_mounted:
             self.query_one(".qty", Static).update(self._qty_text())
             self.query_one(".name", Static).update(line.product.name)
-            self.query_one(".amount", Static).update(line.amount.format())
+            self.query_one(".amount", Static).update(money(line.amount))
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
@@ -68,21 +69,21 @@ class CartView(Vertical):
             self.index = index
 
     def compose(self) -> ComposeResult:
-        yield Static("Cart is empty: tap a product or scan a barcode", id="cart-empty")
+        yield Static(_("Cart is empty: tap a product or scan a barcode"), id="cart-empty")
         yield TouchScroll(id="cart-lines")
         with Horizontal(id="line-actions"):
             yield TapButton("−", id="qty-minus", disabled=True)
             yield TapButton("+", id="qty-plus", disabled=True)
-            yield TapButton("Remove", "error", id="remove-line", disabled=True)
+            yield TapButton(_("Remove"), "error", id="remove-line", disabled=True)
         with Vertical(id="totals"):
             with Horizontal(classes="total-row"):
-                yield Static("Subtotal", classes="label")
+                yield Static(_("Subtotal"), classes="label")
                 yield Static("", id="subtotal", classes="value")
             with Horizontal(classes="total-row"):
-                yield Static("Tax", classes="label")
+                yield Static(_("Tax"), classes="label")
                 yield Static("", id="tax", classes="value")
             with Horizontal(classes="total-row", id="total-row"):
-                yield Static("TOTAL", classes="label")
+                yield Static(_("TOTAL"), classes="label")
                 yield Digits("", id="total")
 
     @property
@@ -108,9 +109,9 @@ class CartView(Vertical):
         rows = rows[: len(cart.lines)] + new_rows
         self.query_one("#cart-empty").display = cart.is_empty
         totals = cart.totals()
-        self.query_one("#subtotal", Static).update(totals.subtotal.format())
-        self.query_one("#tax", Static).update(totals.tax.format())
-        self.query_one("#total", Digits).update(digits_text(totals.total.format()))
+        self.query_one("#subtotal", Static).update(money(totals.subtotal))
+        self.query_one("#tax", Static).update(money(totals.tax))
+        self.query_one("#total", Digits).update(digits_text(money(totals.total)))
         for button_id in ("#qty-minus", "#qty-plus", "#remove-line"):
             self.query_one(button_id, TapButton).disabled = selected is None
         if selected is not None and selected < len(rows) and rows[selected].size:

@@ -11,11 +11,12 @@ from textual.message import Message
 from textual.widgets import Button
 from textual.widgets.button import ButtonVariant
 
+from appliance.i18n import decimal_symbol
 from appliance.tui.widgets import tcss
 from appliance.tui.widgets.tap_button import TapButton
 
 # Key names (used in ids: "key-<name>") and what their buttons show.
-LABELS = {"clear": "C", "ok": "OK", "back": "⌫", "dot": ".", "00": "00"}
+LABELS = {"clear": "C", "ok": "OK", "back": "⌫", "00": "00"}
 VARIANTS: dict[str, ButtonVariant] = {"ok": "success", "clear": "warning", "back": "warning"}
 
 PIN_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "ok")
@@ -67,9 +68,11 @@ class Keypad(Grid):
         self.key_names = tuple(keys)
 
     def compose(self) -> ComposeResult:
+        # The decimal key shows what the shop's locale writes before the cents ("," in Spain).
+        labels = {**LABELS, "dot": decimal_symbol()}
         for key in self.key_names:
             yield TapButton(
-                LABELS.get(key, key),
+                labels.get(key, key),
                 VARIANTS.get(key, "default"),
                 id=f"key-{key}",
                 classes="key",

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.reactive import reactive, var
 from textual.widgets import Static
 
+from appliance.i18n import _
 from appliance.tui.widgets import tcss
 from appliance.tui.widgets.keypad import PIN_KEYS, Keypad
 
@@ -55,13 +56,13 @@ class PinPad(Vertical):
         clock: Callable[[], datetime],
         locked_text: Callable[[timedelta], str],
         *,
-        empty_text: str = "Enter your PIN first",
+        empty_text: str | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.clock = clock
         self.locked_text = locked_text
-        self.empty_text = empty_text
+        self.empty_text = empty_text or _("Enter your PIN first")
 
     def compose(self) -> ComposeResult:
         yield Static(masked(""), id="pin-display")

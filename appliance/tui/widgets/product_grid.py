@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Button, Static
 
 from appliance.core.catalog import Product
+from appliance.i18n import money
 from appliance.tui.widgets import tcss
 from appliance.tui.widgets.tap_button import TapButton
 
@@ -28,7 +29,7 @@ KEEP_BUTTONS = 120
 
 
 def _label(product: Product) -> Content:
-    return Content(f"{product.name}\n{product.price}")
+    return Content(f"{product.name}\n{money(product.price)}")
 
 
 class ProductButton(TapButton):

@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from appliance.i18n import _
 from appliance.tui.widgets import tcss
 
 ErrorCorrection = Literal["L", "M", "Q", "H"]
@@ -196,7 +197,9 @@ class QrCode(Widget):
                     for p in (payload, *fallbacks)
                 ]
             except QrError as error:
-                self._error = f"Cannot show this payment as a QR code: {error}"
+                self._error = _("Cannot show this payment as a QR code: {error}").format(
+                    error=error
+                )
 
     def watch_payload(self, payload: str) -> None:
         self._draw(payload, self.fallbacks)
@@ -267,5 +270,9 @@ class QrCode(Widget):
         code = self.code
         if code is None:
             width, height = self.cells
-            return Content(f"Screen too small for the QR code (needs {width}x{height} cells)")
+            return Content(
+                _("Screen too small for the QR code (needs {size} cells)").format(
+                    size=f"{width}x{height}"
+                )
+            )
         return Content(str(code))

@@ -12,14 +12,21 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Button
 
+from appliance.i18n import N_, _
 from appliance.tui.widgets import tcss
 from appliance.tui.widgets.tap_button import TapButton
 from appliance.tui.widgets.typed_field import TypedField
 
-PAID_IN_REASONS = ("Change from the bank", "Float top-up", "Tips pooled", "Other income")
-PAID_OUT_REASONS = ("Supplies", "Delivery", "Cleaning", "Change to the bank")
-REFUND_REASONS = ("Faulty", "Wrong item", "Changed mind", "Overcharged")
-VOID_REASONS = ("Customer left", "Changed mind", "Wrong items", "Could not pay")
+# A tapped reason is recorded in the UI's language, as one typed would be.
+PAID_IN_REASONS = (
+    N_("Change from the bank"),
+    N_("Float top-up"),
+    N_("Tips pooled"),
+    N_("Other income"),
+)
+PAID_OUT_REASONS = (N_("Supplies"), N_("Delivery"), N_("Cleaning"), N_("Change to the bank"))
+REFUND_REASONS = (N_("Faulty"), N_("Wrong item"), N_("Changed mind"), N_("Overcharged"))
+VOID_REASONS = (N_("Customer left"), N_("Changed mind"), N_("Wrong items"), N_("Could not pay"))
 
 
 class ReasonPicker(Vertical):
@@ -28,12 +35,13 @@ class ReasonPicker(Vertical):
     def __init__(self, reasons: Sequence[str], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.reasons = tuple(reasons)
-        self.field = TypedField("Reason", "tap one, or type", id="reason-text")
+        self.field = TypedField(_("Reason"), _("tap one, or type"), id="reason-text")
 
     def compose(self) -> ComposeResult:
         with Grid(classes="reasons"):
             for i, reason in enumerate(self.reasons):
-                yield TapButton(reason, id=f"reason-{i}", classes="reason", name=reason)
+                shown = _(reason)
+                yield TapButton(shown, id=f"reason-{i}", classes="reason", name=shown)
         yield self.field
 
     @property

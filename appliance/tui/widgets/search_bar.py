@@ -12,10 +12,11 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from appliance.i18n import N_, _
 from appliance.tui.widgets import tcss
 from appliance.tui.widgets.tap_button import TapButton
 
-PLACEHOLDER = "Type to search, or scan a barcode"
+PLACEHOLDER = N_("Type to search, or scan a barcode")
 
 
 class SearchBar(Horizontal):
@@ -24,13 +25,13 @@ class SearchBar(Horizontal):
     text: reactive[str] = reactive("")
 
     def compose(self) -> ComposeResult:
-        yield Static("Search", id="search-label")
-        yield Static(PLACEHOLDER, id="search-text", markup=False)
-        yield TapButton("Clear", id="search-clear")
-        yield TapButton("Keys", id="search-keys")
+        yield Static(_("Search"), id="search-label")
+        yield Static(_(PLACEHOLDER), id="search-text", markup=False)
+        yield TapButton(_("Clear"), id="search-clear")
+        yield TapButton(_("Keys"), id="search-keys")
 
     def watch_text(self, text: str) -> None:
         label = self.query_one("#search-text", Static)
-        label.update(f"{text}▏" if text else PLACEHOLDER)
+        label.update(f"{text}▏" if text else _(PLACEHOLDER))
         label.set_class(not text, "-placeholder")
         self.query_one("#search-clear", TapButton).disabled = not text

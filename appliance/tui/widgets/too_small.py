@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from appliance.i18n import _
 from appliance.tui.widgets import tcss
 
 # The smallest console the screens are laid out for, in cells: the narrowest panel (720x1280
@@ -26,11 +27,11 @@ def too_small(size: tuple[int, int]) -> bool:
 
 def too_small_words(size: tuple[int, int]) -> str:
     width, height = size
-    return (
-        f"Screen too small: the till needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]} characters,"
-        f" this one has {width}×{height}.\n\nUse the panel the till was set up for, or a"
-        ' smaller console font (docs/TECHNICIAN.md, "Panel sizes and layouts").'
-    )
+    return _(
+        "Screen too small: the till needs at least {needed} characters, this one has {has}."
+        "\n\nUse the panel the till was set up for, or a smaller console font"
+        ' (docs/TECHNICIAN.md, "Panel sizes and layouts").'
+    ).format(needed=f"{MIN_SIZE[0]}×{MIN_SIZE[1]}", has=f"{width}×{height}")
 
 
 class TooSmall(Static):
