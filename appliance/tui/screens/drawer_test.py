@@ -4,6 +4,7 @@ with the ``DrawerOpening``, or None on Cancel, which refuses the test."""
 
 from __future__ import annotations
 
+from appliance.i18n import _
 from appliance.services.refunds import Approval
 from appliance.services.remote_actions import StoredAction
 from appliance.services.till import DrawerOpening, Staff, Till
@@ -15,10 +16,10 @@ class DrawerTestScreen(ApprovalScreen[DrawerOpening]):
         super().__init__(
             till,
             staff,
-            "Central asks for a drawer test",
-            "A manager's PIN opens the drawer for the test; Cancel refuses it.",
+            _("Central asks for a drawer test"),
+            _("A manager's PIN opens the drawer for the test; Cancel refuses it."),
             self._open,
-            failed="Drawer not opened",
+            failed=_("Drawer not opened"),
             badges=False,  # the till opens the drawer on a PIN only
         )
         self.action = action
