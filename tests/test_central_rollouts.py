@@ -132,6 +132,24 @@ async def _report(
     return await device.post(http, "/api/v1/update/report", report)
 
 
+async def _start(
+    conn: asyncpg.Connection, bundle_id: int, cohorts: list[int], error_pct: int
+) -> tuple[int, int]:
+    """A rollout of ``bundle_id`` to the whole fleet, any time, by ops at NOW."""
+    return await rollouts.create(
+        conn,
+        bundle_id=bundle_id,
+        merchant_id=None,
+        cohorts=cohorts,
+        success_pct=100,
+        error_pct=error_pct,
+        window=None,
+        after_z=False,
+        by="ops",
+        now=NOW,
+    )
+
+
 async def test_cohorts_are_a_hash_rank_advance_on_success_and_stop_on_errors(
     central: Central, conn: asyncpg.Connection, releases: Releases
 ) -> None:
@@ -140,18 +158,7 @@ async def test_cohorts_are_a_hash_rank_advance_on_success_and_stop_on_errors(
     assert len(data) > 2 * rollouts.SLICE_BYTES
     bundle_id, version = await rollouts.store_bundle(conn, data, releases.key, "ops", NOW)
     assert version == "2.0"
-    rollout_id, count = await rollouts.create(
-        conn,
-        bundle_id=bundle_id,
-        merchant_id=None,
-        cohorts=[20, 50, 100],
-        success_pct=100,
-        error_pct=30,
-        window=None,
-        after_z=False,
-        by="ops",
-        now=NOW,
-    )
+    rollout_id, count = await _start(conn, bundle_id, [20, 50, 100], error_pct=30)
     assert count == 10
     # Cohorts by rank in md5(rollout ‖ device): 2, then 3 more, then the last 5.
     order = sorted(
@@ -273,18 +280,7 @@ async def test_a_device_takes_the_offer_stages_the_checked_bundle_and_reports_it
         httpx.AsyncClient(timeout=10) as http,
     ):
         await device.enroll(central.base_url, await create_code(conn, "Rollout Shop"))
-        rollout_id, _ = await rollouts.create(
-            conn,
-            bundle_id=bundle_id,
-            merchant_id=None,
-            cohorts=[100],
-            success_pct=100,
-            error_pct=0,
-            window=None,
-            after_z=False,
-            by="ops",
-            now=NOW,
-        )
+        rollout_id, _ = await _start(conn, bundle_id, [100], error_pct=0)
         uplink = _device_uplink(device, central.base_url, releases, http)
         assert await uplink.update_once() == "2.0"
         staged = updates_dir(uplink.settings)
@@ -338,18 +334,7 @@ async def test_a_bundle_that_differs_from_the_offer_is_refused_and_reported(
         httpx.AsyncClient(timeout=10) as http,
     ):
         await device.enroll(central.base_url, await create_code(conn, "Rollout Shop"))
-        await rollouts.create(
-            conn,
-            bundle_id=bundle_id,
-            merchant_id=None,
-            cohorts=[100],
-            success_pct=100,
-            error_pct=50,
-            window=None,
-            after_z=False,
-            by="ops",
-            now=NOW,
-        )
+        await _start(conn, bundle_id, [100], error_pct=50)
         uplink = _device_uplink(
             device, central.base_url, replace(releases, public=generate_key(other)), http
         )
@@ -541,18 +526,7 @@ async def test_a_merchants_users_see_only_their_devices_progress_and_change_noth
         assert (await other.enroll(http, await create_code(conn, "Other Shop"))).status_code == 201
     data = releases.bundle("2.0").read_bytes()
     bundle_id, _ = await rollouts.store_bundle(conn, data, releases.key, "ops", NOW)
-    rollout_id, count = await rollouts.create(
-        conn,
-        bundle_id=bundle_id,
-        merchant_id=None,
-        cohorts=[100],
-        success_pct=100,
-        error_pct=0,
-        window=None,
-        after_z=False,
-        by="ops",
-        now=NOW,
-    )
+    rollout_id, count = await _start(conn, bundle_id, [100], error_pct=0)
     assert count == 3
     merchant = await conn.fetchval("SELECT id FROM merchants WHERE name = 'Rollout Shop'")
     claims = {"sub": "u", "app_metadata": {"bitagora_role": "owner", "merchant_id": merchant}}
