@@ -20,9 +20,10 @@ demo: $(BIN)/bitagora
 	$(BIN)/bitagora demo
 
 # Lint first: style, types (mypy --strict over appliance and central) and the import contracts
-# ([tool.importlinter] in pyproject.toml), then the tests.
+# ([tool.importlinter] in pyproject.toml), then the tests in two processes (pytest-xdist): most
+# tests wait on servers, simulators and fsync, so two share the cores well.
 test: lint $(CHROMIUM)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # Central's pages are tested in a real browser, Debian's Chromium (tests/browser_helpers.py),
 # installed here on first use as root (Playwright's own browser download is never used).
