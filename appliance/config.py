@@ -30,6 +30,7 @@ from babel import Locale, UnknownLocaleError
 
 from appliance.core.report import DENOMINATIONS
 from appliance.i18n import LANGUAGES, money_locale
+from bitagora_protocol.config_document import MAX_CASH_ROUNDING
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
 CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})
@@ -52,6 +53,9 @@ class DeviceSettings:
     # The locale that writes amounts and numbers, e.g. "es_EC"; blank: from the language and
     # the currency (i18n.money_locale: es + MXN → es_MX).
     locale: str = ""
+    # Cash rounding: the cash amount due is rounded to this many minor units (5: to 0.05) where
+    # the smallest coins are not used; 1: none (core/tender.py). Central's shop settings win.
+    cash_rounding: int = 1
 
     @property
     def money_locale(self) -> str:
@@ -68,6 +72,11 @@ class DeviceSettings:
                 Locale.parse(self.locale)
             except (ValueError, UnknownLocaleError):
                 raise ConfigError(f"device.locale: unknown locale {self.locale!r}") from None
+        if not 1 <= self.cash_rounding <= MAX_CASH_ROUNDING:
+            raise ConfigError(
+                f"device.cash_rounding: {self.cash_rounding} must be 1..{MAX_CASH_ROUNDING}"
+                " minor units (5: cash rounded to 0.05; 1: no rounding)"
+            )
         # A till counts its drawer at the Z, so its currency is one whose notes and coins it knows.
         if self.currency not in DENOMINATIONS:
             raise ConfigError(

@@ -57,6 +57,8 @@ class Settings:
     header_lines: tuple[str, ...]
     footer_lines: tuple[str, ...]
     payment_methods: tuple[str, ...]
+    # Cash rounding increment in minor units (5: cash due rounded to 0.05); None: not set.
+    cash_rounding: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,11 @@ def _items(value: Any) -> tuple[CatalogItem, ...]:
     return tuple(items)
 
 
+MAX_CASH_ROUNDING = 1000  # minor units: coarser than any country's smallest coin
+
+
 def _settings(value: Any, currency: str) -> Settings:
-    _keys(value, "settings", {"currency", "payment_methods", "receipt"})
+    _keys(value, "settings", {"currency", "payment_methods", "receipt"}, {"cash_rounding"})
     if value["currency"] != currency:
         raise DocumentError("settings.currency must be the catalog's currency")
     receipt = value["receipt"]
@@ -193,7 +198,17 @@ def _settings(value: Any, currency: str) -> Settings:
         _strings(receipt["header_lines"], "settings.receipt.header_lines"),
         _strings(receipt["footer_lines"], "settings.receipt.footer_lines"),
         methods,
+        _cash_rounding(value.get("cash_rounding")),
     )
+
+
+def _cash_rounding(value: Any) -> int | None:
+    if value is None:
+        return None
+    increment = _int(value, "settings.cash_rounding")
+    if not 1 <= increment <= MAX_CASH_ROUNDING:
+        raise DocumentError(f"settings.cash_rounding must be 1..{MAX_CASH_ROUNDING} minor units")
+    return increment
 
 
 def _staff(value: Any) -> tuple[StaffEntry, ...]:
@@ -221,11 +236,11 @@ def _staff(value: Any) -> tuple[StaffEntry, ...]:
     return tuple(entries)
 
 
-def _keys(value: Any, where: str, expected: set[str]) -> None:
+def _keys(value: Any, where: str, expected: set[str], optional: frozenset[str] | set[str] = frozenset()) -> None:
     if not isinstance(value, dict):
         raise DocumentError(f"{where} must be an object")
-    if set(value) != expected:
-        missing, extra = sorted(expected - set(value)), sorted(set(value) - expected)
+    if not expected <= set(value) <= expected | optional:
+        missing, extra = sorted(expected - set(value)), sorted(set(value) - expected - optional)
         raise DocumentError(f"{where}: missing {missing}, unexpected {extra}")
 
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from appliance.core.cart import Cart
 from appliance.core.refund import LineChoice, RefundError, allocate, plan_refund
-from appliance.core.sale import Payment, sale_body
+from appliance.core.sale import Payment, cart_body, sale_body, with_payments
+from appliance.core.tender import cash_payment
 from bitagora_devtools.seed import demo_products
 from bitagora_protocol.money import Money
 
@@ -157,3 +158,15 @@ def test_refunds_of_split_card_parts_never_exceed_any_part(items, cuts, order) -
             assert back(paid) <= paid["amount"]
     for paid in sale["payments"]:
         assert back(paid) == paid["amount"]
+
+
+def test_a_rounded_cash_sale_is_refunded_its_exact_price() -> None:
+    cart = Cart("EUR")
+    cart.add(PRODUCTS[0], 1)
+    total = cart.totals().total
+    cash = cash_payment(total, Money(500, "EUR"), 25)  # 1.80 rounded to 1.75
+    sale = with_payments(cart_body("s", cart, "ana", "Ana"), [cash])
+    assert sale["rounding"] == cash.details["rounding"] == -5
+    plan = plan_refund(sale, [])
+    assert plan.total == total
+    assert [(m, a) for m, a, _ in plan.payments] == [("cash", total)]

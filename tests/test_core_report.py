@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from appliance.core.report import period_report, report_lines
+from appliance.core.report import period_report, report_lines, report_sections
 from bitagora_protocol.journal import Record
 
 
@@ -91,3 +91,20 @@ def test_cash_before_the_shift_is_in_its_float() -> None:
     lines = report_lines("X", r.totals_body(), "EUR")
     float_at = lines.index("Float: €100.00")
     assert lines[float_at + 1] == "Cash before the shift: €5.40 (in the float)"
+
+
+def test_cash_rounding_is_counted_so_the_methods_add_up() -> None:
+    rounded = sale(102)  # 1.02 paid with 5.00 in cash, rounded to 1.00
+    rounded["payments"] = [
+        {"method": "cash", "amount": 100, "tendered": 500, "change": 400, "rounding": -2}
+    ]
+    records = [rec(1, "sale", {**rounded, "rounding": -2}), rec(2, "sale", sale(303, "card"))]
+    r = period_report(records, "EUR")
+    totals = r.totals_body()
+    assert (r.sales_gross, r.rounding, r.cash_taken) == (405, -2, 100)
+    assert sum(m["amount"] for m in totals["by_method"]) == totals["sales"] + totals["rounding"]
+    assert "  Cash: €1.00" in report_lines("X", totals, "EUR")
+    assert "Cash rounding: -€0.02" in report_lines("X", totals, "EUR")
+    assert "rounding" not in period_report(records[1:], "EUR").totals_body()
+    methods = report_sections(totals, "EUR", r.expected_cash)[1]
+    assert methods.rows[-1] == ("Cash rounding", "-€0.02")

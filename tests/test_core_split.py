@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.core.sale import SaleError
+from appliance.core.sale import Payment, SaleError
 from appliance.core.split import Part, SplitSale, cash_part, finished_body, part_body
 from bitagora_protocol.money import Money
 
@@ -89,3 +89,44 @@ def test_cash_parts_never_pay_more_than_the_total(tenders: list[int]) -> None:
         assert sum(p["tendered"] - p["change"] for p in body["payments"]) == 1620
     else:
         assert changes[-1] == 0
+
+
+def test_only_the_cash_part_that_pays_the_rest_is_rounded() -> None:
+    split = SplitSale("s1", CART, (), "open")  # 16.20 due, cash rounded to 0.05
+    short = cash_part(split, eur(1000), increment=5)
+    assert (short.amount, short.details) == (eur(1000), {})
+    card = Payment("card", eur(498))
+    split = with_part(split, part_body(split, short, ("ana", "Ana")))
+    split = with_part(split, part_body(split, card, ("ana", "Ana")))
+    assert split.remaining == eur(122)
+    last = cash_part(split, eur(200), increment=5)
+    assert (last.amount, last.change, last.details) == (eur(120), eur(80), {"rounding": -2})
+    split = with_part(split, part_body(split, last, ("ana", "Ana")))
+    assert split.remaining == eur(0)
+    body = finished_body(split)
+    assert body["rounding"] == -2
+    assert sum(p["amount"] for p in body["payments"]) == 1620 - 2
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=12),
+    st.sampled_from([5, 10, 50]),
+    st.integers(min_value=1, max_value=5000),
+)
+def test_rounded_cash_parts_settle_the_total(tenders: list[int], increment: int, total: int) -> None:
+    cart = {**CART, "total": {"minor": total, "currency": "EUR"}}
+    split = SplitSale("s1", cart, (), "open")
+    for tendered in tenders:
+        if split.remaining.minor == 0:
+            break
+        payment = cash_part(split, eur(tendered), increment)
+        split = with_part(split, part_body(split, payment, ("ana", "Ana")))
+    if split.remaining.minor == 0:
+        body = finished_body(split)
+        rounding = body.get("rounding", 0)
+        assert 2 * abs(rounding) <= increment
+        assert sum(p["amount"] for p in body["payments"]) == total + rounding
+        # Only the last part, the one that paid the rest, may carry a rounding.
+        assert all("rounding" not in p for p in body["payments"][:-1])
+    else:
+        assert all("rounding" not in p.payment for p in split.parts)

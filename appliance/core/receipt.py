@@ -42,6 +42,7 @@ class Receipt:
     footer_lines: tuple[str, ...] = field(default_factory=tuple)
     copy: bool = False
     training: bool = False  # a practice sale: marked so nobody takes it for a real one
+    rounding: str | None = None  # cash rounding, "-0,02 €" (core/tender.py)
     # A copy says which journal record asked for it (a ``reprint``) and when.
     reprint_seq: int | None = None
     reprint_at_local: str = ""

@@ -21,7 +21,7 @@ Rules (each one a ``RefundError`` in words when broken):
   sale never add up to more tax (or net, or gross) than the sale had: once every line has gone
   back, the refunds' taxes sum exactly to the sale's.
 - Money goes back to the sale's own payments, in proportion to what is left of each (its paid
-  amount less what earlier refunds gave back to it: for a card, to its PaymentIntent; for other
+  amount, without a cash payment's rounding, less what earlier refunds gave back to it: for a card, to its PaymentIntent; for other
   methods, by the method, using up its payments in order), rounded down; the minor units left by
   rounding go to cash first (a drawer can give exact coins), then the payments in the sale's
   order, never more than what is left of one. A refund of a whole sale thus repays each payment
@@ -197,9 +197,11 @@ def allocate(
         intent = p.get("payment_intent")
         given = by_intent if intent else by_method
         key = intent or p["method"]
-        use = min(int(p["amount"]), given.get(key, 0))
+        # A rounded cash payment settled the exact amount due: that is what goes back.
+        settled = int(p["amount"]) - int(p.get("rounding", 0))
+        use = min(settled, given.get(key, 0))
         given[key] = given.get(key, 0) - use
-        left.append(int(p["amount"]) - use)
+        left.append(settled - use)
     pool = sum(left)
     if total.minor > pool:
         raise RefundError(f"{total} is more than the {Money(pool, total.currency)} left to refund")

@@ -8,7 +8,8 @@ Counting rules (amounts are integers of minor units of the till's currency):
 
 - ``sale``: counted unless ``"training": true``; each payment adds ``amount`` to its method and
   each tax group adds net/tax/gross to its rate; cash taken is ``tendered - change`` (or
-  ``amount`` when no tender was recorded).
+  ``amount`` when no tender was recorded); its cash ``rounding`` adds to ``rounding``, so the
+  methods add up to the sales plus the rounding.
 - ``refund``: counted negative (amounts in a refund body are positive = money given back); cash
   refunds leave the drawer.
 - ``void``: a sale abandoned before payment, no money moved: only counted.
@@ -104,6 +105,7 @@ class PeriodReport:
     paid_in: int = 0
     paid_out: int = 0
     cash_before_shift: int = 0
+    rounding: int = 0
     grand_total_before: int = 0
 
     @property
@@ -119,7 +121,8 @@ class PeriodReport:
         return self.grand_total_before + self.net_sales
 
     def totals_body(self) -> dict[str, Any]:
-        """The ``totals`` object of a ``z_close`` body."""
+        """The ``totals`` object of a ``z_close`` body (``rounding`` only when there was any)."""
+        rounding = {"rounding": self.rounding} if self.rounding else {}
         return {
             "sales_count": self.sales_count,
             "sales": self.sales_gross,
@@ -146,6 +149,7 @@ class PeriodReport:
             "paid_in": self.paid_in,
             "paid_out": self.paid_out,
             "cash_before_shift": self.cash_before_shift,
+            **rounding,
         }
 
     def add(self, record: Record) -> None:
@@ -182,6 +186,7 @@ class PeriodReport:
         gross = int(body["total"]["minor"])
         if sign > 0:
             self.sales_gross += gross
+            self.rounding += int(body.get("rounding", 0))
         else:
             self.refunds_gross += gross
         for p in body.get("payments", []):
@@ -254,6 +259,8 @@ def report_lines(
         lines += [
             f"  {method_label(m['method'], tr)}: {f(m['amount'])}" for m in totals["by_method"]
         ]
+        if totals.get("rounding"):
+            lines.append(row(_("Cash rounding"), f(totals["rounding"])))
         lines.append(_("By tax rate (net / tax / gross):"))
     lines += [
         f"  {tax_label(t['code'], t['bp'], t['price_includes_tax'], tr)}: "
@@ -309,6 +316,8 @@ def report_sections(
     methods = tuple(
         (method_label(str(m["method"]), tr), f(m["amount"])) for m in totals["by_method"]
     )
+    if totals.get("rounding"):
+        methods += ((_("Cash rounding"), f(totals["rounding"])),)
     parts = {"net": _("Net"), "tax": _("Tax"), "gross": _("Gross")}
     taxes: list[tuple[str, str]] = []
     for t in totals["by_tax"]:

@@ -8,6 +8,8 @@ The journal body of a ``sale`` record (all amounts integers of minor units in ``
      "subtotal": {"minor", "currency"}, "tax": {"minor", "currency"},
      "total": {"minor", "currency"},
      "payments": [{"method", "amount", "tendered", "change", ...details}],
+     "rounding": int,                    (cash rounding, core/tender.py: the payments' amounts
+                                          add up to total + rounding; absent when none)
      "catalog": {"version", "sha256"}}   (the catalog version the cart was priced from; absent
                                           while no version is recorded)
 
@@ -18,7 +20,7 @@ capture) by the till from the card attempt that succeeded; see docs/PROTOCOL.md 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,13 +66,22 @@ def sale_body(
 def with_payments(cart_part: dict[str, Any], payments: list[Payment]) -> dict[str, Any]:
     """The sale body: ``cart_part`` (from :func:`cart_body`) settled by ``payments``."""
     currency, total = cart_part["currency"], cart_part["total"]["minor"]
+    entries = [payment_entry(p) for p in payments]
     paid = sum((p.amount for p in payments), Money.zero(currency))
-    if paid != Money(total, currency):
+    rounding = entries_rounding(entries)
+    if paid != Money(total + rounding, currency):
         raise SaleError(f"payments of {paid} do not settle the total {Money(total, currency)}")
-    return {
-        **cart_part,
-        "payments": [payment_entry(p) for p in payments],
-    }
+    return with_rounding({**cart_part, "payments": entries}, rounding)
+
+
+def entries_rounding(entries: Iterable[Mapping[str, Any]]) -> int:
+    """The cash rounding ``payments`` entries made (core/tender.py), in minor units."""
+    return sum(int(entry.get("rounding", 0)) for entry in entries)
+
+
+def with_rounding(body: dict[str, Any], rounding: int) -> dict[str, Any]:
+    """A sale body with its ``rounding`` when it has one."""
+    return {**body, "rounding": rounding} if rounding else body
 
 
 def payment_entry(payment: Payment) -> dict[str, Any]:
@@ -205,6 +216,7 @@ def receipt_for(
             for p in body["payments"]
         ),
         change=fmt(change) if change else None,
+        rounding=fmt(body["rounding"]) if body.get("rounding") else None,
         training=body.get("training") is True,
         journal_seq=seq,
         signature_short=sig[:16],

@@ -7,7 +7,10 @@ order they were paid, whose amounts add up to the total. A part that failed (a d
 expired bitcoin offer) is never a part: it took no money.
 
 - Cash: the amount handed over counts up to what remains; change only on the part that covers
-  the rest (a cash part that leaves something due gives nothing back).
+  the rest (a cash part that leaves something due gives nothing back). With cash rounding
+  (core/tender.py), only the cash part that pays the rest is rounded: it covers the rest when
+  what was handed over reaches the rounded rest, and its entry carries the ``rounding``; the
+  ``sale`` record adds up the parts' rounding.
 - Card, bitcoin: the part's amount is asked for exactly; at most what remains.
 """
 
@@ -17,7 +20,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.core.sale import Payment, SaleError, payment_entry, payment_label
+from appliance.core.sale import (
+    Payment,
+    SaleError,
+    entries_rounding,
+    payment_entry,
+    payment_label,
+    with_rounding,
+)
+from appliance.core.tender import cash_payment, rounded_cash
 from bitagora_protocol.money import Money
 
 PART_PAID = "part_paid"  # a part took money (``payment`` record state)
@@ -40,6 +51,11 @@ class Part:
     @property
     def amount(self) -> int:
         return int(self.payment["amount"])
+
+    @property
+    def settled(self) -> int:
+        """What the part settled of the total: its amount less its cash rounding."""
+        return self.amount - int(self.payment.get("rounding", 0))
 
     @property
     def label(self) -> str:
@@ -70,7 +86,7 @@ class SplitSale:
 
     @property
     def remaining(self) -> Money:
-        return self.total - self.paid
+        return self.total - Money(sum(p.settled for p in self.parts), self.currency)
 
     @property
     def is_open(self) -> bool:
@@ -88,15 +104,16 @@ class SplitSale:
             raise SaleError(f"{amount} is more than the {self.remaining} still due")
 
 
-def cash_part(split: SplitSale, tendered: Money) -> Payment:
-    """The cash part for ``tendered``: what remains at most, change only when it covers it."""
+def cash_part(split: SplitSale, tendered: Money, increment: int = 1) -> Payment:
+    """The cash part for ``tendered``: what remains at most (rounded to ``increment`` when it
+    pays the rest), change only when it covers it."""
     if tendered.currency != split.currency or tendered.minor <= 0:
         raise SaleError(f"the cash handed over must be a positive amount of {split.currency}")
     remaining = split.remaining
     if not split.is_open or remaining.minor <= 0:
         raise SaleError("nothing is due on this sale")
-    if tendered >= remaining:
-        return Payment("cash", remaining, tendered=tendered, change=tendered - remaining)
+    if tendered >= rounded_cash(remaining, increment):
+        return cash_payment(remaining, tendered, increment)
     return Payment("cash", tendered, tendered=tendered, change=Money.zero(split.currency))
 
 
@@ -105,7 +122,8 @@ def part_body(
 ) -> dict[str, Any]:
     """The ``payment`` record of a part that took money (``more``: e.g. the bitcoin checkout
     that took it)."""
-    if payment.amount > split.remaining:
+    rounding = Money(int(payment.details.get("rounding", 0)), split.currency)
+    if payment.amount - rounding > split.remaining:
         raise SaleError(f"{payment.amount} is more than the {split.remaining} still due")
     return {
         "sale_id": split.sale_id,
@@ -139,7 +157,8 @@ def finished_body(split: SplitSale) -> dict[str, Any]:
     """The ``sale`` body once the parts cover the total: every part, in the order paid."""
     if split.remaining.minor != 0:
         raise SaleError(f"{split.remaining} is still due")
-    return {**split.cart, "payments": [dict(p.payment) for p in split.parts]}
+    payments = [dict(p.payment) for p in split.parts]
+    return with_rounding({**split.cart, "payments": payments}, entries_rounding(payments))
 
 
 def given_back_body(

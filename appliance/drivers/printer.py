@@ -685,6 +685,9 @@ def compose_receipt(
     printer.set(bold=True, double_height=True)
     _rows(printer, _pair(_("TOTAL"), r.total, width))
     printer.set(normal_textsize=True, bold=False)
+    if r.rounding:
+        # Translators: cash rounding on a receipt: the total rounded to the coins in use
+        _rows(printer, _pair(_("Rounding"), r.rounding, width))
     for method, amount in r.payments:
         _rows(printer, _pair(method, amount, width))
     if r.change:

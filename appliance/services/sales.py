@@ -18,7 +18,7 @@ from appliance.core.catalog import CatalogRef, Product
 from appliance.core.receipt import Receipt
 from appliance.core.roles import require
 from appliance.core.sale import Payment, cart_body, sale_body, with_payments
-from appliance.core.tender import change_due
+from appliance.core.tender import cash_payment
 from appliance.payments.card_types import CardAttempt, CardOutcome, CardUnavailable
 from appliance.services.access import AccessService
 from appliance.services.background import Background
@@ -26,7 +26,7 @@ from appliance.services.checkpoints import Checkpoints
 from appliance.services.drawer import DrawerService
 from appliance.services.printing import receipt_from_record, with_shop_lines
 from appliance.services.receipts import ReceiptService
-from appliance.store import catalog, catalog_history, catalog_versions, sales
+from appliance.store import catalog, catalog_history, catalog_versions, journal, sales
 from appliance.store.catalog import PAGE_SIZE, PageKey
 from appliance.store.catalog_history import VersionNotKept
 from appliance.store.identity import DeviceIdentity
@@ -215,6 +215,16 @@ class SalesService:
 
     # -- cash ------------------------------------------------------------------------------------
 
+    async def cash_rounding(self) -> int:
+        """The cash rounding increment in minor units (core/tender.py): central's shop setting
+        (its newest ``cash_rounding`` ``config`` record, docs/PROTOCOL.md 2.6), else the
+        settings file's ``[device] cash_rounding``."""
+        record = await journal.last_config(self.conn, "cash_rounding")
+        value = record.body.get("value") if record is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        return self.device.cash_rounding
+
     async def pay_cash(self, cart: Cart, staff: Staff, tendered: Money) -> SaleResult:
         """Commit a cash sale with its drawer opening, then open the drawer and print; device
         trouble is reported."""
@@ -231,16 +241,10 @@ class SalesService:
         migrations 0001 and 0002) the outbox row and the receipt's print job. Returns the sale's
         record and the drawer opening to pulse (None: practice sale or no drawer)."""
         await self.access.authorize_sale(staff)
-        total = cart.totals().total
-        change = change_due(total, tendered)
+        payment = cash_payment(cart.totals().total, tendered, await self.cash_rounding())
         sale_id = str(uuid.uuid4())
         body = sale_body(
-            sale_id,
-            cart,
-            staff.id,
-            staff.name,
-            [Payment("cash", total, tendered=tendered, change=change)],
-            training=self.access.training,
+            sale_id, cart, staff.id, staff.name, [payment], training=self.access.training
         )
         # Practice sales move no money: the drawer stays shut.
         opening = (

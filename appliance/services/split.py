@@ -89,10 +89,12 @@ class SplitTender:
         return await split_store.unfinished(self.conn)
 
     async def pay_cash(self, sale_id: str, staff: Staff, tendered: Money) -> SplitSale | SaleResult:
-        """A cash part: ``tendered`` counts up to what remains (change only then)."""
+        """A cash part: ``tendered`` counts up to what remains (change only then, and the cash
+        rounding only then)."""
         await self.access.authorize_sale(staff)
         split = await self.get(sale_id)
-        return await self._record_part(split, cash_part(split, tendered), (staff.id, staff.name))
+        part = cash_part(split, tendered, await self.sales.cash_rounding())
+        return await self._record_part(split, part, (staff.id, staff.name))
 
     async def start_card(self, sale_id: str, staff: Staff, amount: Money) -> CardAttempt:
         """Show ``amount`` (a part) on the reader: an attempt of the split sale's id, so Stripe's

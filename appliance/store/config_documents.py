@@ -10,7 +10,8 @@ config apply FILE``) and are taken the same way:
    an error: the uplink is sent it after a USB stick brought it);
 3. applied in one transaction: the catalog through ``catalog_versions.apply`` (a ``catalog``
    record whose ``source`` names the document's version), a ``config`` record for each shop
-   setting that changed (``receipt``, ``payment_methods``), a ``staff`` record for each person
+   setting that changed (``receipt``, ``payment_methods``, ``cash_rounding`` when the document
+   has it), a ``staff`` record for each person
    central names whom the till has otherwise (``_apply_staff``), and the version applied.
 
 A refused document changes nothing: the till keeps selling on what it had.
@@ -139,6 +140,8 @@ async def _apply_settings(
         },
         "payment_methods": list(settings.payment_methods),
     }
+    if settings.cash_rounding is not None:  # absent: the device's own setting stands
+        wanted["cash_rounding"] = settings.cash_rounding
     changed = []
     for setting, value in wanted.items():
         last = await journal.last_config(conn, setting)

@@ -348,8 +348,17 @@ class KioskApp(App[None]):
 
             self.push_screen(PayCardScreen(self.till, event.cart, event.staff), self._paid)
         else:
-            cash = PayCashScreen(self.till, event.cart, event.staff, self.clock)
-            self.push_screen(cash, self._paid)
+            self._pay_cash(event.cart, event.staff)
+
+    @work(exclusive=True, group="pay-cash", exit_on_error=False)
+    async def _pay_cash(self, cart: Cart, staff: Staff) -> None:
+        try:
+            increment = await self.till.sales.cash_rounding()
+        except Exception:  # the setting unreadable: exact cash, never no sale
+            log.exception("could not read the cash rounding")
+            increment = 1
+        cash = PayCashScreen(self.till, cart, staff, self.clock, increment)
+        self.push_screen(cash, self._paid)
 
     def _paid(self, result: SaleResult | SplitSale | None) -> None:
         if not isinstance(result, SaleResult):

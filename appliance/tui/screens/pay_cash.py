@@ -1,5 +1,8 @@
 """Cash payment: the total, quick tenders, a keypad for the amount handed over, live change.
 
+With cash rounding (core/tender.py) the amount due in cash is the total rounded to the shop's
+increment; the screen shows it, with the total and the rounding above it.
+
 Dismissed with the ``SaleResult`` once the till has committed the sale, or None on Cancel. The
 sale is committed by ``SalesService.pay_cash`` in a worker, so the screen keeps drawing
 meanwhile; Cancel and the keys are off until it returns.
@@ -17,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Digits, Static
 
 from appliance.core.cart import Cart
-from appliance.core.tender import quick_tenders
+from appliance.core.tender import quick_tenders, rounded_cash
 from appliance.i18n import _, money
 from appliance.services.till import SaleResult, Staff, Till
 from appliance.tui.scan import Clock, ScanBuffer
@@ -45,13 +48,17 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
     message: reactive[str] = reactive("", init=False)
     before_burst: var[str] = var("")
 
-    def __init__(self, till: Till, cart: Cart, staff: Staff, clock: Clock) -> None:
+    def __init__(
+        self, till: Till, cart: Cart, staff: Staff, clock: Clock, cash_rounding: int = 1
+    ) -> None:
+        """``cash_rounding``: the increment the cash due is rounded to (minor units)."""
         super().__init__()
         self.till = till
         self.cart = cart
         self.staff = staff
         self.total = cart.totals().total
-        self.tenders = quick_tenders(self.total)
+        self.due = rounded_cash(self.total, cash_rounding)
+        self.tenders = quick_tenders(self.due)
         self.decimals = exponent(self.total.currency)
         self.scanner = ScanBuffer(clock)
 
@@ -65,8 +72,17 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
                 id="pay-title",
                 markup=False,
             )
+            if self.due != self.total:
+                yield Static(
+                    _("Total {total}, rounded for cash by {rounding}").format(
+                        total=money(self.total), rounding=money(self.due - self.total)
+                    ),
+                    id="pay-rounding",
+                    markup=False,
+                )
             with Horizontal(id="pay-amounts"):
-                yield amount_box(_("TOTAL"), "pay-total", money(self.total))
+                label = _("TOTAL") if self.due == self.total else _("CASH DUE")
+                yield amount_box(label, "pay-total", money(self.due))
                 yield amount_box(_("TENDERED"), "pay-tendered")
                 yield amount_box(_("CHANGE"), "pay-change", label_id="change-label")
             with Horizontal(id="pay-body"):
@@ -75,7 +91,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
                         shown = money(amount)
                         label = (
                             _("Exact {amount}").format(amount=shown)
-                            if amount == self.total
+                            if amount == self.due
                             else shown
                         )
                         yield TapButton(label, "primary", id=f"tender-{i}", classes="tender")
@@ -107,13 +123,13 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
         if tendered is None:
             label.update(_("CHANGE"))
             change.update("")
-        elif tendered >= self.total:
+        elif tendered >= self.due:
             label.update(_("CHANGE"))
-            change.update(digits_text(money(tendered - self.total)))
+            change.update(digits_text(money(tendered - self.due)))
         else:
             label.update(_("STILL DUE"))
-            change.update(digits_text(money(self.total - tendered)))
-        label.set_class(tendered is not None and tendered < self.total, "-short")
+            change.update(digits_text(money(self.due - tendered)))
+        label.set_class(tendered is not None and tendered < self.due, "-short")
         self._update_confirm()
 
     def watch_paying(self, paying: bool) -> None:
@@ -128,7 +144,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
 
     def _update_confirm(self) -> None:
         tendered = self.tendered
-        ready = tendered is not None and tendered >= self.total and not self.paying
+        ready = tendered is not None and tendered >= self.due and not self.paying
         self.query_one("#confirm", TapButton).disabled = not ready
 
     # -- typing the amount -----------------------------------------------------------------------
@@ -193,7 +209,7 @@ class PayCashScreen(ModalScreen[SaleResult | None]):
     @on(Button.Pressed, "#confirm")
     def confirm(self) -> None:
         tendered = self.tendered
-        if self.paying or tendered is None or tendered < self.total:
+        if self.paying or tendered is None or tendered < self.due:
             return
         if self.cart.is_empty or self.cart.totals().total != self.total:
             # Never pay a cart other than the one whose total is on screen.
