@@ -236,7 +236,9 @@ def _staff(value: Any) -> tuple[StaffEntry, ...]:
     return tuple(entries)
 
 
-def _keys(value: Any, where: str, expected: set[str], optional: frozenset[str] | set[str] = frozenset()) -> None:
+def _keys(
+    value: Any, where: str, expected: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> None:
     if not isinstance(value, dict):
         raise DocumentError(f"{where} must be an object")
     if not expected <= set(value) <= expected | optional:

@@ -113,7 +113,9 @@ def test_only_the_cash_part_that_pays_the_rest_is_rounded() -> None:
     st.sampled_from([5, 10, 50]),
     st.integers(min_value=1, max_value=5000),
 )
-def test_rounded_cash_parts_settle_the_total(tenders: list[int], increment: int, total: int) -> None:
+def test_rounded_cash_parts_settle_the_total(
+    tenders: list[int], increment: int, total: int
+) -> None:
     cart = {**CART, "total": {"minor": total, "currency": "EUR"}}
     split = SplitSale("s1", cart, (), "open")
     for tendered in tenders:

@@ -21,8 +21,9 @@ Rules (each one a ``RefundError`` in words when broken):
   sale never add up to more tax (or net, or gross) than the sale had: once every line has gone
   back, the refunds' taxes sum exactly to the sale's.
 - Money goes back to the sale's own payments, in proportion to what is left of each (its paid
-  amount, without a cash payment's rounding, less what earlier refunds gave back to it: for a card, to its PaymentIntent; for other
-  methods, by the method, using up its payments in order), rounded down; the minor units left by
+  amount, without a cash payment's rounding, less what earlier refunds gave back to it: for a
+  card, to its PaymentIntent; for other methods, by the method, using up its payments in
+  order), rounded down; the minor units left by
   rounding go to cash first (a drawer can give exact coins), then the payments in the sale's
   order, never more than what is left of one. A refund of a whole sale thus repays each payment
   exactly what is left of it.
