@@ -10,9 +10,10 @@ import pytest
 from textual.widgets import Static
 from tui_helpers import cart_summary, digits, kiosk, scanner_burst, till_with_printer
 
+from appliance.core.catalog import Product, TaxRate
 from appliance.core.tender import quick_tenders
 from appliance.services.till import Till
-from appliance.store import journal, outbox, sales
+from appliance.store import catalog, journal, outbox, sales
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_cash import PayCashScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
@@ -181,3 +182,35 @@ async def test_the_till_is_busy_from_the_first_item_to_the_sale_done(
         await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
         await app.workers.wait_for_complete()
         assert await till_state() == "idle"
+
+
+async def test_cash_rounded_to_five_cents_by_taps(tmp_path: Path) -> None:
+    """With ``cash_rounding = 5`` a sale of €1.02 asks €1.00 in cash; the record and the
+    receipt say the rounding."""
+    env = {"BITAGORA_DEVICE_CASH_ROUNDING": "5"}
+    async with till_with_printer(tmp_path, env) as (till, sim):
+        sweet = Product("sweet", "Sweet", Money(102, "EUR"), TaxRate("B", 1000), "Food")
+        await catalog.save_products(till.conn, [sweet])
+        async with kiosk(till, StepClock()) as (app, pilot):
+            pay = await open_payment(pilot, app, ["sweet"])
+            assert pay.due == Money(100, "EUR")
+            assert digits(app, "#pay-total") == "€1.00"
+            rounding = str(pay.query_one("#pay-rounding", Static).content)
+            assert rounding == "Total €1.02, rounded for cash by -€0.02"
+            await tap(pilot, "#tender-0")  # exact: €1.00
+            await tap(pilot, "#confirm")
+            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+
+        receipt = (await sim.wait_receipts(1))[0]
+        assert "TOTAL" in receipt and "€1.02" in receipt
+        assert any(
+            line.startswith("Rounding") and line.endswith("-€0.02") for line in receipt.splitlines()
+        )
+        assert any(
+            line.startswith("Cash") and line.endswith("€1.00") for line in receipt.splitlines()
+        )
+        sale = (await journal.read_range(till.conn, 1, 1))[0]
+        assert sale.body["total"]["minor"] == 102 and sale.body["rounding"] == -2
+        assert sale.body["payments"] == [
+            {"method": "cash", "amount": 100, "tendered": 100, "change": 0, "rounding": -2}
+        ]
