@@ -92,6 +92,12 @@ async def build(conn: asyncpg.Connection, merchant: int, key: Ed25519PrivateKey)
                     "footer_lines": list(settings.footer_lines),
                 },
                 "payment_methods": list(settings.payment_methods),
+                # Optional: without it, each till keeps its own [device] cash_rounding.
+                **(
+                    {"cash_rounding": settings.cash_rounding}
+                    if settings.cash_rounding is not None
+                    else {}
+                ),
             },
             "staff": [
                 {

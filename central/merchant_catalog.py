@@ -61,8 +61,8 @@ async def merchant_id(conn: asyncpg.Connection, name: str) -> int:
 
 async def settings(conn: asyncpg.Connection, merchant: int) -> Settings:
     row = await conn.fetchrow(
-        "SELECT currency, receipt_header, receipt_footer, payment_methods FROM merchant_settings"
-        " WHERE merchant_id = $1",
+        "SELECT currency, receipt_header, receipt_footer, payment_methods, cash_rounding"
+        " FROM merchant_settings WHERE merchant_id = $1",
         merchant,
     )
     if row is None:
@@ -72,6 +72,7 @@ async def settings(conn: asyncpg.Connection, merchant: int) -> Settings:
         tuple(row["receipt_header"]),
         tuple(row["receipt_footer"]),
         tuple(row["payment_methods"]),
+        row["cash_rounding"],
     )
 
 
@@ -83,15 +84,17 @@ async def set_settings(conn: asyncpg.Connection, merchant: int, new: Settings) -
     async with conn.transaction():
         await conn.execute(
             "INSERT INTO merchant_settings (merchant_id, currency, receipt_header,"
-            " receipt_footer, payment_methods) VALUES ($1, $2, $3, $4, $5)"
+            " receipt_footer, payment_methods, cash_rounding) VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (merchant_id) DO UPDATE SET currency = EXCLUDED.currency,"
             " receipt_header = EXCLUDED.receipt_header, receipt_footer = EXCLUDED.receipt_footer,"
-            " payment_methods = EXCLUDED.payment_methods",
+            " payment_methods = EXCLUDED.payment_methods,"
+            " cash_rounding = EXCLUDED.cash_rounding",
             merchant,
             new.currency,
             list(new.header_lines),
             list(new.footer_lines),
             list(new.payment_methods),
+            new.cash_rounding,
         )
         return await bump_version(conn, merchant)
 

@@ -38,6 +38,7 @@ class Entry:
     staff: tuple[str, str]
     lines: tuple[tuple[str, str, int, int], ...]  # sku, name, quantity, amount
     payments: tuple[tuple[str, int], ...]  # method, amount
+    rounding: int = 0  # a sale's cash rounding: its payments add up to total + rounding
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def entry_of(record: Record) -> Entry | None:
     currency = _text(body.get("currency"))
     sale_id, at, staff = _text(body.get("sale_id")), _when(record), _staff(body)
     lines, payments = _lines(body.get("lines"), sign), _payments(body.get("payments"), sign)
+    rounding = _int(body.get("rounding", 0))
     if (
         minor is None
         or currency is None
@@ -129,11 +131,21 @@ def entry_of(record: Record) -> Entry | None:
         or staff is None
         or lines is None
         or payments is None
+        or rounding is None
     ):
         log.warning("ledger: %s record %d has no report shape; left out", record.kind, record.seq)
         return None
     return Entry(
-        record.seq, record.kind, sale_id, at, currency, sign * minor, staff, lines, payments
+        record.seq,
+        record.kind,
+        sale_id,
+        at,
+        currency,
+        sign * minor,
+        staff,
+        lines,
+        payments,
+        sign * rounding,
     )
 
 
@@ -171,10 +183,21 @@ async def apply(
         return
     await conn.executemany(
         "INSERT INTO ledger_entries (device_id, seq, merchant_id, kind, sale_id, at, currency,"
-        " total, staff_id, staff_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT DO NOTHING",
+        " total, staff_id, staff_name, rounding)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
         [
-            (device_id, e.seq, merchant_id, e.kind, e.sale_id, e.at, e.currency, e.total, *e.staff)
+            (
+                device_id,
+                e.seq,
+                merchant_id,
+                e.kind,
+                e.sale_id,
+                e.at,
+                e.currency,
+                e.total,
+                *e.staff,
+                e.rounding,
+            )
             for e in entries
         ],
     )

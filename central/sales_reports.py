@@ -34,6 +34,10 @@ METHOD_NAMES = {
     "onchain": N_("bitcoin (on-chain)"),
     "lightning": N_("bitcoin (Lightning)"),
 }
+# Sales by method shows the cash rounding as one more row, so that its net adds up to the
+# sales': a sale of 1.02 paid 1.00 in cash (rounding -2, docs/PROTOCOL.md 1.4) counts 0.02
+# here, what the rounding let go of.
+ROUNDING = "rounding"
 
 
 @dataclass(frozen=True)
@@ -187,17 +191,21 @@ by_method = ReportQuery(
     "methods",
     N_("Sales by payment method"),
     (
-        Column(N_("Method"), names=METHOD_NAMES),
+        Column(N_("Method"), names={**METHOD_NAMES, ROUNDING: N_("cash rounding")}),
         Column(CURRENCY),
         Column(N_("Taken"), "money"),
         Column(N_("Given back"), "money"),
         Column(N_("Net"), "money"),
     ),
-    f"WITH {_SHOP} SELECT p.method, p.currency,"
-    " coalesce(sum(p.amount) FILTER (WHERE p.amount > 0), 0),"
-    " coalesce(-sum(p.amount) FILTER (WHERE p.amount < 0), 0), sum(p.amount)"
-    " FROM ledger_payments p JOIN shop ON p.merchant_id = shop.id"
-    " WHERE p.at >= shop.start AND p.at < shop.stop GROUP BY 1, 2 ORDER BY 5 DESC, 1, 2",
+    f"WITH {_SHOP}, moved AS ("
+    " SELECT p.method, p.currency, p.amount FROM ledger_payments p JOIN shop"
+    " ON p.merchant_id = shop.id WHERE p.at >= shop.start AND p.at < shop.stop"
+    f" UNION ALL SELECT '{ROUNDING}', e.currency, -e.rounding FROM ledger_entries e JOIN shop"
+    " ON e.merchant_id = shop.id WHERE e.at >= shop.start AND e.at < shop.stop"
+    " AND e.rounding <> 0)"
+    " SELECT method, currency, coalesce(sum(amount) FILTER (WHERE amount > 0), 0),"
+    " coalesce(-sum(amount) FILTER (WHERE amount < 0), 0), sum(amount)"
+    " FROM moved GROUP BY 1, 2 ORDER BY 5 DESC, 1, 2",
 )
 
 by_product = ReportQuery(

@@ -1,7 +1,7 @@
 """The merchant's Settings page (owners only): the receipt's header and footer lines, the currency,
-the payment methods the tills offer, the shop's country and its timezone.
+the cash rounding, the payment methods the tills offer, the shop's country and its timezone.
 
-The first three go to the devices in the configuration document (``merchant_catalog.set_settings``
+The first four go to the devices in the configuration document (``merchant_catalog.set_settings``
 bumps its version). The country and the timezone stay on central: the back office's pages write
 amounts and dates as the country does (``central.i18n``), the sales reports count days and hours
 on the timezone.
@@ -17,7 +17,7 @@ from zoneinfo import available_timezones
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bitagora_protocol.config_document import PAYMENT_METHODS, Settings
+from bitagora_protocol.config_document import MAX_CASH_ROUNDING, PAYMENT_METHODS, Settings
 from bitagora_protocol.money import MoneyError, exponent
 from central import merchant_catalog
 from central.audit import Actor, record
@@ -80,15 +80,22 @@ def _lines(text: str) -> tuple[str, ...]:
 @merchant_page(owner_only=True)
 async def save_settings_form(request: Request, who: Principal, merchant: int) -> Response:
     form = await checked_form(request)
+    rounding = str(form.get("cash_rounding") or "").strip()
     wanted = Settings(
         str(form.get("currency") or "").strip().upper(),
         _lines(str(form.get("header") or "")),
         _lines(str(form.get("footer") or "")),
         tuple(m for m in sorted(PAYMENT_METHODS) if m in form.getlist("methods")),
+        int(rounding) if rounding.isdigit() else None,
     )
     timezone = str(form.get("timezone") or "")
     country = str(form.get("country") or "").strip().upper()
     errors = []
+    if rounding and not (rounding.isdigit() and 1 <= int(rounding) <= MAX_CASH_ROUNDING):
+        errors.append(
+            _("cash rounding: %(value)r is not a whole number from 1 to %(most)s")
+            % {"value": rounding, "most": MAX_CASH_ROUNDING}
+        )
     try:
         exponent(wanted.currency)
     except MoneyError:

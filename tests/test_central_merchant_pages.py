@@ -175,6 +175,13 @@ async def test_an_owner_edits_products_staff_and_settings_through_the_pages(
     assert await db.fetchval("SELECT timezone FROM merchants WHERE id = $1", a.merchant) == (
         "Europe/Lisbon"
     )
+    rounded = {**settings, "methods": "cash", "csrf": token, "cash_rounding": "5"}
+    assert (await a.http.post("/merchant/settings", data=rounded)).status_code == 303
+    assert (await merchant_catalog.settings(db, a.merchant)).cash_rounding == 5
+    wrong = await a.http.post("/merchant/settings", data={**rounded, "cash_rounding": "0"})
+    assert wrong.status_code == 400 and "cash rounding: &#39;0&#39; is not a whole number" in (
+        wrong.text
+    )
     usd = await a.http.post(
         "/merchant/settings", data={**settings, "currency": "USD", "methods": "cash", "csrf": token}
     )

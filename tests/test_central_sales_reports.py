@@ -320,3 +320,40 @@ def test_bar_chart_escapes_labels_and_hangs_negatives_below_the_axis() -> None:
     assert 'aria-label="Net &lt;by&gt; hour"' in svg
     assert 'class="bar negative"' in svg and "-50 €" in svg
     assert bar_chart([], "nothing") == ""
+
+
+async def test_cash_rounding_keeps_the_methods_equal_to_the_sales(
+    central_server: CentralTestServer,
+    make_device: Callable[[], SimDevice],
+    db: asyncpg.Connection,
+) -> None:
+    till = make_device()
+    rounded = sale("r1", [("sweet", "Sweet", 1, 102)], [], rounding=-2)
+    rounded["payments"] = [
+        {"method": "cash", "amount": 100, "tendered": 200, "change": 100, "rounding": -2}
+    ]
+    async with httpx.AsyncClient(base_url=central_server.base_url, timeout=10) as client:
+        code = await central_server.make_code("Shop R")
+        assert (await till.enroll(client, code)).status_code == 201
+        await push_at(
+            client,
+            till,
+            [
+                ("sale", "2026-12-01T09:00:00.000000Z", rounded),
+                (
+                    "sale",
+                    "2026-12-01T09:05:00.000000Z",
+                    sale("r2", [("x", "X", 1, 103)], [("card", 103)]),
+                ),
+            ],
+        )
+    merchant = await db.fetchval("SELECT id FROM merchants WHERE name = 'Shop R'")
+    days = await sales_reports.by_day(db, merchant, DAY)
+    assert days.rows == [("2026-12-01", "EUR", 2, 205, 0, 0, 205)]
+    methods = await sales_reports.by_method(db, merchant, DAY)
+    assert methods.rows == [
+        ("card", "EUR", 103, 0, 103),
+        ("cash", "EUR", 100, 0, 100),
+        ("rounding", "EUR", 2, 0, 2),
+    ]
+    assert sum(row[4] for row in methods.rows) == days.rows[0][-1]  # the books balance

@@ -379,8 +379,12 @@ async def test_malformed_documents_are_refused(central_db_url: str, tmp_path: Pa
                 }
             ]
 
+        def no_rounding(document: dict[str, Any]) -> None:
+            document["settings"]["cash_rounding"] = 0
+
         cases = {
             "not UTF-8 JSON": good[:-10],
+            "settings.cash_rounding must be 1..1000": central_signed(key, good, no_rounding),
             "signature sha256 is not the document's": good.replace(b'"price":180', b'"price":1'),
             "catalog.sha256 is not the SHA-256": central_signed(key, good, cheaper),
             "is a float": good.replace(b'"price":180', b'"price":1.8'),
@@ -603,3 +607,25 @@ async def test_settings_and_staff_set_on_central_reach_the_device(
             r.body["action"] async for r in journal.iterate(device.conn) if r.kind == "staff"
         ]
         assert changes == ["added", "deactivated"]
+
+
+async def test_cash_rounding_set_on_central_reaches_the_device(
+    central_db_url: str, tmp_path: Path
+) -> None:
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
+        await import_on_central(central_db_url, cafe_csv())
+        async with uplink_for(device, central.base_url) as (uplink, _):
+            assert await uplink.config_once() is not None
+        # A document without it leaves the till's own setting alone.
+        assert await journal.last_config(device.conn, "cash_rounding") is None
+        async with connected(central_db_url) as conn:
+            merchant = await merchant_catalog.merchant_id(conn, SHOP)
+            shop = Settings("EUR", (), ("Obrigado!",), ("cash",), cash_rounding=5)
+            await merchant_catalog.set_settings(conn, merchant, shop)
+        served = json.loads(await document_bytes(device, central.base_url))["document"]
+        assert served["settings"]["cash_rounding"] == 5
+        async with uplink_for(device, central.base_url) as (uplink, _):
+            applied = await uplink.config_once()
+        assert applied is not None and "cash_rounding" in applied.settings_changed
+        rounding = await journal.last_config(device.conn, "cash_rounding")
+        assert rounding is not None and rounding.body["value"] == 5
