@@ -170,3 +170,14 @@ async def test_a_bad_setting_kept_from_before_is_refused_before_anything_is_writ
     assert f"correct or remove these in {device.config}" in status.message
     assert device.config.read_text() == '[touch]\nmax_x = "wide"\n'
     assert not (device.root / "etc/bitagora/credentials").exists()
+
+
+def test_the_setup_file_sets_the_cash_rounding(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    device.write_setup(UNREACHABLE, "ABCD-EFGH-JKMN")
+    text = device.setup.read_text()
+    device.setup.write_text(text.replace('currency = "EUR"', 'currency = "EUR"\ncash_rounding = 5'))
+    assert read_setup(device.setup).config["device"]["cash_rounding"] == 5
+    device.setup.write_text(text.replace('currency = "EUR"', 'currency = "EUR"\ncash_rounding = 0'))
+    with pytest.raises(SetupError, match=r"device.cash_rounding: 0 must be 1..1000"):
+        read_setup(device.setup)
