@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from appliance.config import ConfigError, load_settings
+from appliance.core.words import moment_text
 from appliance.i18n import money_locale, translations
 from appliance.provision.setup_file import SetupError, read_setup
 from bitagora_protocol.money import Money
@@ -71,3 +73,18 @@ def test_the_setup_file_sets_the_language(tmp_path: Path) -> None:
     path.write_text(SETUP.format(language="br"), encoding="utf-8")
     with pytest.raises(SetupError, match="device.language"):
         read_setup(path)
+
+
+@pytest.mark.parametrize(
+    ("locale", "written"),
+    [
+        ("es_ES", "7 dic 2026, 14:05"),
+        ("pt_BR", "7 de dez. de 2026 14:05"),
+        ("pt_PT", "07/12/2026, 14:05"),
+        ("en", "Dec 7, 2026, 2:05\u202fPM"),
+    ],
+)
+def test_receipts_and_reports_write_a_moment_as_the_shops_locale_does(
+    locale: str, written: str
+) -> None:
+    assert moment_text(datetime(2026, 12, 7, 14, 5), locale) == written

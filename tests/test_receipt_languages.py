@@ -4,6 +4,7 @@ page the ESC t it received selected, so the letters arrive intact."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ from test_printer import make_receipt
 from appliance import bootstrap
 from appliance.config import load_settings
 from appliance.core.receipt import ReceiptLine
+from appliance.core.words import moment_text
 from appliance.drivers.printer import EscposNetworkPrinter, render_receipt
+from appliance.services.printing import local_time
+from appliance.store import staff as staff_store
 from bitagora_devtools.seed import seed_demo
 from bitagora_devtools.sim.printer import PrinterSimulator
 from bitagora_protocol.money import Money
@@ -51,15 +55,33 @@ def test_brazilian_text_is_sent_in_cp860() -> None:
 
 
 @pytest.mark.parametrize(
-    ("language", "currency", "words"),
+    ("language", "currency", "words", "locale", "report_date"),
     [
-        ("es", "EUR", ["Efectivo", "2,30 €", "Cambio", "0,50 €", "Fecha", "Atendido por"]),
-        ("pt_BR", "BRL", ["Dinheiro", "R$ 2,30", "Troco", "R$ 0,50", "Atendente"]),
-        ("pt_PT", "EUR", ["Numerário", "2,30 €", "Troco", "0,50 €", "Operador"]),
+        (
+            "es",
+            "EUR",
+            ["Efectivo", "2,30 €", "Cambio", "0,50 €", "Fecha", "Atendido por"],
+            "es_ES",
+            r"\d{1,2} [a-z]{3} \d{4}, \d{1,2}:\d\d",  # 7 dic 2026, 14:05
+        ),
+        (
+            "pt_BR",
+            "BRL",
+            ["Dinheiro", "R$ 2,30", "Troco", "R$ 0,50", "Atendente"],
+            "pt_BR",
+            r"\d{1,2} de [a-z]{3}\. de \d{4} \d\d:\d\d",  # 7 de dez. de 2026 14:05
+        ),
+        (
+            "pt_PT",
+            "EUR",
+            ["Numerário", "2,30 €", "Troco", "0,50 €", "Operador"],
+            "pt_PT",
+            r"\d\d/\d\d/\d{4}, \d\d:\d\d",  # 07/12/2026, 14:05
+        ),
     ],
 )
 async def test_a_sale_prints_in_the_shops_language_and_money(
-    tmp_path: Path, language: str, currency: str, words: list[str]
+    tmp_path: Path, language: str, currency: str, words: list[str], locale: str, report_date: str
 ) -> None:
     async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
         env = {
@@ -75,11 +97,19 @@ async def test_a_sale_prints_in_the_shops_language_and_money(
             cart.add(products["espresso"])
             total = cart.totals().total
             tendered = Money(total.minor + 50, currency)
-            await till.sales.pay_cash(cart, await cashier(till), tendered)
+            result = await till.sales.pay_cash(cart, await cashier(till), tendered)
             [text] = await sim.wait_receipts(1)
+            # The X report's date too, as the shop's locale writes it.
+            manager = await staff_store.get(till.conn, "marco")
+            assert manager is not None
+            await till.shifts.x_report(manager)
+            report = (await sim.wait_receipts(2))[1]
         finally:
             await till.close()
     lines = [" ".join(line.split()) for line in text.splitlines()]
     for word in words:
         assert any(word in line for line in lines), (word, text)
     assert "Cash" not in text and "Change" not in text
+    sold = local_time(result.record.at)
+    assert moment_text(sold, locale) in text and sold.strftime("%Y-%m-%d") not in text
+    assert re.search(report_date, report), report

@@ -41,7 +41,7 @@ from appliance.core.catalog import TaxRate
 from appliance.core.payout import PAYOUT_LABELS
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
 from appliance.core.sale import method_label
-from appliance.core.words import ENGLISH, Translator
+from appliance.core.words import ENGLISH, Translator, moment_text
 from bitagora_protocol.money import Money
 
 METHOD_ORDER = ("cash",)  # who gets rounding remainders first
@@ -268,7 +268,7 @@ def refund_receipt(
 ) -> Receipt:
     """The customer's refund receipt, from the refund record only: titled REFUND, every amount
     negative (money going back), a bitcoin payout marked as still to be paid; in ``tr``'s
-    language, amounts as ``locale`` writes them."""
+    language, amounts and the date as ``locale`` writes them."""
     _ = tr.gettext
     cur = body["currency"]
 
@@ -288,7 +288,7 @@ def refund_receipt(
             _("Approved by {name}").format(name=body["approved_by"]["name"]),
         ),
         sale_id=body["refund_id"],
-        at_local=at_local.strftime("%Y-%m-%d %H:%M"),
+        at_local=moment_text(at_local, locale),
         staff=body["staff"]["name"],
         lines=tuple(
             ReceiptLine(

@@ -28,7 +28,7 @@ from typing import Any
 from appliance.core.cart import Cart
 from appliance.core.catalog import TaxRate
 from appliance.core.receipt import Receipt, ReceiptLine, ReceiptTax
-from appliance.core.words import ENGLISH, N_, Translator
+from appliance.core.words import ENGLISH, N_, Translator, moment_text
 from bitagora_protocol.money import Money
 
 
@@ -176,7 +176,7 @@ def receipt_for(
     locale: str = "en",
 ) -> Receipt:
     """The customer's receipt, made only from the journal record (what is printed is signed),
-    in ``tr``'s language with amounts as ``locale`` writes them."""
+    in ``tr``'s language with amounts and its date as ``locale`` writes them."""
     cur = body["currency"]
 
     def fmt(minor: int) -> str:
@@ -187,7 +187,7 @@ def receipt_for(
         merchant=merchant,
         header_lines=header,
         sale_id=body["sale_id"],
-        at_local=at_local.strftime("%Y-%m-%d %H:%M"),
+        at_local=moment_text(at_local, locale),
         staff=body["staff"]["name"],
         lines=tuple(
             ReceiptLine(

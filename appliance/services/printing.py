@@ -40,6 +40,7 @@ from appliance.core.receipt import Receipt, ReportPrintout
 from appliance.core.refund import refund_receipt
 from appliance.core.report import PeriodReport, report_sections
 from appliance.core.sale import receipt_for
+from appliance.core.words import moment_text
 from appliance.drivers.printer import (
     CoverOpen,
     PaperOut,
@@ -104,12 +105,12 @@ def receipt_from_record(
         receipt,
         copy=True,
         reprint_seq=reprint.seq,
-        reprint_at_local=local_time(reprint.at).strftime("%Y-%m-%d %H:%M"),
+        reprint_at_local=moment_text(local_time(reprint.at), device.money_locale),
     )
 
 
 def x_printout(
-    report: PeriodReport, device: DeviceSettings, at_local: str, staff: str
+    report: PeriodReport, device: DeviceSettings, at_local: datetime, staff: str
 ) -> ReportPrintout:
     """The printed X report: the open period's running totals. Not journalled, so it names no
     journal record and says that it resets nothing. In the shop's language."""
@@ -118,7 +119,7 @@ def x_printout(
         merchant=device.merchant_name,
         header_lines=device.header_lines,
         title=tr.gettext("X REPORT"),
-        at_local=at_local,
+        at_local=moment_text(at_local, device.money_locale),
         staff=staff,
         sections=report_sections(
             report.totals_body(),
@@ -141,7 +142,7 @@ def z_printout(record: Record, device: DeviceSettings) -> ReportPrintout:
         merchant=device.merchant_name,
         header_lines=device.header_lines,
         title=tr.gettext("Z REPORT #{number}").format(number=body["z_number"]),
-        at_local=local_time(record.at).strftime("%Y-%m-%d %H:%M"),
+        at_local=moment_text(local_time(record.at), device.money_locale),
         staff=str(body["staff"]["name"]),
         sections=report_sections(
             body["totals"],
@@ -339,7 +340,7 @@ class PrintWorker:
         if job.last_error == print_queue.INTERRUPTED and not receipt.copy:
             # An earlier attempt may have printed it: the customer has an original already.
             log.info("receipt printed again after a restart", extra={"sale_seq": job.sale_seq})
-            now = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+            now = moment_text(datetime.now(UTC).astimezone(), device.money_locale)
             receipt = replace(receipt, copy=True, reprint_at_local=now)
         log.info(
             "printing receipt",

@@ -173,9 +173,7 @@ class ShiftService:
         if not print_it:
             return report, None
         device = await with_shop_lines(self.conn, self.device)
-        printout = x_printout(
-            report, device, local_time(utc_now()).strftime("%Y-%m-%d %H:%M"), staff.name
-        )
+        printout = x_printout(report, device, local_time(utc_now()), staff.name)
         try:
             await self.receipts.print_now(printout)
         except Exception as err:  # a printer problem never loses the report: it is on screen
