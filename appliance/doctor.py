@@ -3,6 +3,9 @@
 Each check returns a ``Check`` (OK, WARN, FAIL or SKIP, what was seen, and for WARN/FAIL what to
 do about it). A check never raises: whatever goes wrong becomes its FAIL line, so one broken part
 never hides the report on the others. The exit status is 1 when any check failed.
+
+What was seen and what to do are in the UI language (``bitagora doctor``: the device's); the
+check's name and status are data (``--json`` readers, the update check) and stay as they are.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Literal
 import httpx
 
 from appliance.config import ConfigError, Settings
+from appliance.i18n import N_, _
 from appliance.store import outbox
 from appliance.store.db import integrity_check, open_db, prove_writable
 from appliance.store.export import VerifyError, verify_database
@@ -69,9 +73,9 @@ class Options:
 
 
 PRINTER_ACTIONS = {
-    "Printer out of paper": "load a new roll",
-    "Printer cover open": "close the printer's cover",
-    "Printer offline": "check the printer's power and its error light",
+    "Printer out of paper": N_("load a new roll"),
+    "Printer cover open": N_("close the printer's cover"),
+    "Printer offline": N_("check the printer's power and its error light"),
 }
 
 
@@ -80,34 +84,46 @@ def config_check(load: Callable[[], Settings]) -> tuple[Check, Settings | None]:
         settings = load()
     except ConfigError as err:
         return Check(
-            "config", "FAIL", str(err), "fix that key in appliance.toml or its BITAGORA_* variable"
+            "config",
+            "FAIL",
+            str(err),
+            _("fix that key in appliance.toml or its BITAGORA_* variable"),
         ), None
-    return Check("config", "OK", f"settings valid, data in {settings.data_dir}"), settings
+    detail = _("settings valid, data in {folder}").format(folder=settings.data_dir)
+    return Check("config", "OK", detail), settings
 
 
 async def database_check(settings: Settings) -> Check:
     path = settings.database_path
     if not path.is_file():
-        return Check("database", "WARN", f"{path} does not exist yet", "start the kiosk once")
+        return Check(
+            "database",
+            "WARN",
+            _("{path} does not exist yet").format(path=path),
+            _("start the kiosk once"),
+        )
     try:
         conn = await open_db(path)
     except (sqlite3.Error, OSError) as err:
-        return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
+        return Check("database", "FAIL", f"{path}: {err}", _(DISK_OR_OWNER))
     try:
         verdict = await integrity_check(conn)
         await prove_writable(conn)
     except sqlite3.Error as err:
-        return Check("database", "FAIL", f"{path}: {err}", "check the disk and the folder's owner")
+        return Check("database", "FAIL", f"{path}: {err}", _(DISK_OR_OWNER))
     finally:
         await conn.close()
     if verdict != ["ok"]:
         return Check(
             "database",
             "FAIL",
-            f"integrity check: {verdict[0]}",
-            "restore from a backup (docs/TECHNICIAN.md); do not sell on this database",
+            _("integrity check: {verdict}").format(verdict=verdict[0]),
+            _("restore from a backup (docs/TECHNICIAN.md); do not sell on this database"),
         )
-    return Check("database", "OK", f"{path} writable, integrity ok")
+    return Check("database", "OK", _("{path} writable, integrity ok").format(path=path))
+
+
+DISK_OR_OWNER = N_("check the disk and the folder's owner")
 
 
 async def journal_check(settings: Settings) -> Check:
@@ -118,23 +134,29 @@ async def journal_check(settings: Settings) -> Check:
             "journal",
             "FAIL",
             f"seq {err.seq}: {err.reason}",
-            "the journal was altered: stop selling and call central ops",
+            _("the journal was altered: stop selling and call central ops"),
         )
     except VerifyError as err:
-        return Check("journal", "WARN", str(err), "start the kiosk once to create the device")
-    return Check("journal", "OK", f"{result.count} records of {result.device_id} verify")
+        return Check("journal", "WARN", str(err), _("start the kiosk once to create the device"))
+    return Check(
+        "journal",
+        "OK",
+        _("{count} records of {device} verify").format(count=result.count, device=result.device_id),
+    )
 
 
 def disk_check(settings: Settings) -> Check:
     try:
         free = shutil.disk_usage(settings.data_dir).free
     except OSError as err:
-        return Check("disk", "FAIL", f"{settings.data_dir}: {err}", "create the data directory")
-    detail = f"{free / 1024**3:.1f} GiB free in {settings.data_dir}"
+        return Check("disk", "FAIL", f"{settings.data_dir}: {err}", _("create the data directory"))
+    detail = _("{gib} GiB free in {folder}").format(
+        gib=f"{free / 1024**3:.1f}", folder=settings.data_dir
+    )
     if free < DISK_FAIL_BYTES:
-        return Check("disk", "FAIL", detail, "free space now: sales need room to be written")
+        return Check("disk", "FAIL", detail, _("free space now: sales need room to be written"))
     if free < DISK_WARN_BYTES:
-        return Check("disk", "WARN", detail, "free some space (old logs, backups)")
+        return Check("disk", "WARN", detail, _("free some space (old logs, backups)"))
     return Check("disk", "OK", detail)
 
 
@@ -148,22 +170,29 @@ async def printer_check(settings: Settings, print_test_page: bool) -> Check:
         status = await printer.status()
         if status.ready and print_test_page:
             status = await printer.print_test_page()
-            name += ", test page printed"
+            name = _("{printer}, test page printed").format(printer=name)
     except PrinterNameUnknown as err:
-        return Check("printer", "FAIL", f"{name}: {err}", "fix printer.host")
+        return Check("printer", "FAIL", f"{name}: {err}", _("fix printer.host"))
     except PrinterError as err:
         return Check(
-            "printer", "FAIL", f"{name}: {err}", "check power, cable or network and printer.*"
+            "printer", "FAIL", f"{name}: {err}", _("check power, cable or network and printer.*")
         )
     if status.problem:
         return Check(
-            "printer", "FAIL", f"{name}: {status.problem}", PRINTER_ACTIONS[status.problem]
+            "printer",
+            "FAIL",
+            f"{name}: {_(status.problem)}",
+            _(PRINTER_ACTIONS[status.problem]),
         )
     if status.warning:
-        return Check("printer", "WARN", f"{name}: {status.warning}", "have a new roll ready")
+        return Check("printer", "WARN", f"{name}: {_(status.warning)}", _("have a new roll ready"))
     if not status.known:
-        return Check("printer", "OK", f"{name} (it does not report paper or cover)")
-    return Check("printer", "OK", f"{name}, paper {status.paper}")
+        return Check(
+            "printer", "OK", _("{printer} (it does not report paper or cover)").format(printer=name)
+        )
+    return Check(
+        "printer", "OK", _("{printer}, paper {paper}").format(printer=name, paper=status.paper)
+    )
 
 
 async def drawer_check(settings: Settings, pin: str | None) -> Check:
@@ -171,34 +200,47 @@ async def drawer_check(settings: Settings, pin: str | None) -> Check:
     from appliance.services.till import AuthError, DrawerError, LockedOut
 
     if settings.drawer.kind == "none":
-        return Check("drawer", "SKIP", "no cash drawer (drawer.kind = none)")
+        return Check("drawer", "SKIP", _("no cash drawer (drawer.kind = none)"))
     if pin is None:
-        return Check("drawer", "SKIP", f"{settings.drawer.kind} drawer not pulsed (no PIN given)")
+        return Check(
+            "drawer",
+            "SKIP",
+            _("{kind} drawer not pulsed (no PIN given)").format(kind=settings.drawer.kind),
+        )
     try:
         till = await bootstrap.open_till(settings, print_worker=False)
     except Exception as err:  # the store or the drawer's pins: reported, never raised
-        return Check("drawer", "FAIL", f"cannot open the till: {err}", "see the lines above")
+        return Check(
+            "drawer",
+            "FAIL",
+            _("cannot open the till: {error}").format(error=err),
+            _("see the lines above"),
+        )
     try:
         opening = await till.drawer.test(pin)
     except LockedOut as err:
-        return Check("drawer", "FAIL", str(err), "wait, or: bitagora staff unlock --till")
+        return Check("drawer", "FAIL", str(err), _("wait, or: bitagora staff unlock --till"))
     except AuthError as err:
-        return Check("drawer", "FAIL", str(err), "use a technician's or manager's PIN")
+        return Check("drawer", "FAIL", str(err), _("use a technician's or manager's PIN"))
     except DrawerError as err:
-        return Check("drawer", "FAIL", str(err), "check drawer.* and the wiring")
+        return Check("drawer", "FAIL", str(err), _("check drawer.* and the wiring"))
     finally:
         await till.close()
     if opening.problem:
         return Check(
             "drawer",
             "FAIL",
-            f"pulse failed (journal #{opening.record.seq}): {opening.problem}",
-            "check the drawer cable and drawer.* settings",
+            _("pulse failed (journal #{seq}): {problem}").format(
+                seq=opening.record.seq, problem=opening.problem
+            ),
+            _("check the drawer cable and drawer.* settings"),
         )
     return Check(
         "drawer",
         "OK",
-        f"{settings.drawer.kind} drawer pulsed (journal #{opening.record.seq}); did it open?",
+        _("{kind} drawer pulsed (journal #{seq}); did it open?").format(
+            kind=settings.drawer.kind, seq=opening.record.seq
+        ),
     )
 
 
@@ -207,7 +249,7 @@ async def nfc_check(settings: Settings, card_wait_s: float) -> Check:
     from appliance.drivers.nfc import NfcError
 
     if settings.nfc.kind == "none":
-        return Check("nfc", "SKIP", "no NFC reader (nfc.kind = none)")
+        return Check("nfc", "SKIP", _("no NFC reader (nfc.kind = none)"))
     reader = nfc_from_settings(settings.nfc)
     try:
         firmware = await reader.firmware_version()
@@ -221,14 +263,16 @@ async def nfc_check(settings: Settings, card_wait_s: float) -> Check:
             "nfc",
             "FAIL",
             f"{settings.nfc.port}: {err}",
-            "check the wiring, the HSU switches and nfc.port (stop the kiosk first)",
+            _("check the wiring, the HSU switches and nfc.port (stop the kiosk first)"),
         )
     finally:
         await reader.close()
     if tap is None:
-        return Check("nfc", "OK", f"{firmware}; no card on the reader")
-    ndef = f", NDEF {tap.uri or ' / '.join(tap.texts) or 'empty'}" if not tap.ndef_error else ""
-    return Check("nfc", "OK", f"{firmware}; card {tap.uid}{ndef}")
+        return Check("nfc", "OK", _("{firmware}; no card on the reader").format(firmware=firmware))
+    found = tap.uri or " / ".join(tap.texts) or _("empty")
+    ndef = f", NDEF {found}" if not tap.ndef_error else ""
+    card = _("{firmware}; card {uid}").format(firmware=firmware, uid=tap.uid)
+    return Check("nfc", "OK", card + ndef)
 
 
 def touch_check(settings: Settings) -> Check:
@@ -238,58 +282,78 @@ def touch_check(settings: Settings) -> Check:
 
     path = settings.touch.device
     if not path:
-        return Check("touch", "SKIP", "no touchscreen (touch.device is empty)")
+        return Check("touch", "SKIP", _("no touchscreen (touch.device is empty)"))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return Check(
             "touch",
             "FAIL",
-            f"{path} does not exist",
-            "check the panel's USB cable and the udev rule (docs/TECHNICIAN.md, Touchscreen)",
+            _("{path} does not exist").format(path=path),
+            _("check the panel's USB cable and the udev rule (docs/TECHNICIAN.md, Touchscreen)"),
         )
     except OSError as err:
         return Check(
             "touch",
             "FAIL",
             f"{path}: {err.strerror}",
-            "the kiosk's user must read it: check the udev rule's GROUP and MODE",
+            _("the kiosk's user must read it: check the udev rule's GROUP and MODE"),
         )
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode):
-            return Check("touch", "OK", f"{path} is a FIFO (a replay): no axis ranges to show")
+            return Check(
+                "touch",
+                "OK",
+                _("{path} is a FIFO (a replay): no axis ranges to show").format(path=path),
+            )
         if not stat.S_ISCHR(mode):
-            return Check("touch", "FAIL", f"{path} is not a device", TOUCH_DEVICE_ACTION)
+            return Check(
+                "touch",
+                "FAIL",
+                _("{path} is not a device").format(path=path),
+                _(TOUCH_DEVICE_ACTION),
+            )
         try:
             name, axes = evdev.device_name(fd), evdev.absinfo(fd)
         except OSError as err:
             return Check(
                 "touch",
                 "FAIL",
-                f"{path} is not an input device ({err.strerror})",
-                TOUCH_DEVICE_ACTION,
+                _("{path} is not an input device ({error})").format(path=path, error=err.strerror),
+                _(TOUCH_DEVICE_ACTION),
             )
     finally:
         os.close(fd)
     x = axes.get(evdev.ABS_MT_POSITION_X) or axes.get(evdev.ABS_X)
     y = axes.get(evdev.ABS_MT_POSITION_Y) or axes.get(evdev.ABS_Y)
     if x is None or y is None:
-        return Check("touch", "FAIL", f"{path} ({name}) has no X/Y axes", TOUCH_DEVICE_ACTION)
+        return Check(
+            "touch",
+            "FAIL",
+            _("{path} ({name}) has no X/Y axes").format(path=path, name=name),
+            _(TOUCH_DEVICE_ACTION),
+        )
     detail = f"{path} ({name}): x {x[1]}..{x[2]}, y {y[1]}..{y[2]}"
     t = settings.touch
     if (t.min_x, t.max_x, t.min_y, t.max_y) != (x[1], x[2], y[1], y[2]):
         return Check(
             "touch",
             "WARN",
-            f"{detail}; calibration is x {t.min_x}..{t.max_x}, y {t.min_y}..{t.max_y}",
-            "set touch.min_x/max_x/min_y/max_y to the device's ranges, unless you calibrated "
-            "by hand (docs/TECHNICIAN.md, Touchscreen)",
+            detail
+            + "; "
+            + _("calibration is x {min_x}..{max_x}, y {min_y}..{max_y}").format(
+                min_x=t.min_x, max_x=t.max_x, min_y=t.min_y, max_y=t.max_y
+            ),
+            _(
+                "set touch.min_x/max_x/min_y/max_y to the device's ranges, unless you calibrated "
+                "by hand (docs/TECHNICIAN.md, Touchscreen)"
+            ),
         )
     return Check("touch", "OK", detail)
 
 
-TOUCH_DEVICE_ACTION = "point touch.device at the touchscreen's /dev/input/event* node"
+TOUCH_DEVICE_ACTION = N_("point touch.device at the touchscreen's /dev/input/event* node")
 
 
 async def lightning_check(settings: Settings) -> Check:
@@ -297,26 +361,28 @@ async def lightning_check(settings: Settings) -> Check:
 
     node = make_node(settings.lightning)
     if node is None:
-        return Check("lightning", "SKIP", "no Lightning node (lightning.kind = none)")
+        return Check("lightning", "SKIP", _("no Lightning node (lightning.kind = none)"))
     try:
         info = await node.getinfo()
     except RuneRefused:
         return Check(
             "lightning",
             "WARN",
-            "the node answers, but the till's rune may not call getinfo",
-            "fine for selling; add method=getinfo to the rune to see the node here",
+            _("the node answers, but the till's rune may not call getinfo"),
+            _("fine for selling; add method=getinfo to the rune to see the node here"),
         )
     except LightningError as err:
         return Check(
-            "lightning", "FAIL", str(err), "check lightning.* and that lightningd is running"
+            "lightning", "FAIL", str(err), _("check lightning.* and that lightningd is running")
         )
     finally:
         await node.aclose()
     return Check(
         "lightning",
         "OK",
-        f"{info.alias or info.node_id[:16]} on {info.network}, block {info.blockheight}",
+        _("{node} on {network}, block {height}").format(
+            node=info.alias or info.node_id[:16], network=info.network, height=info.blockheight
+        ),
     )
 
 
@@ -326,10 +392,10 @@ async def rates_check(settings: Settings, offline: bool) -> Check:
 
     if settings.lightning.kind == "none" and not settings.onchain.enabled:
         return Check(
-            "rates", "SKIP", "no bitcoin payments (lightning.kind = none, onchain.wallet empty)"
+            "rates", "SKIP", _("no bitcoin payments (lightning.kind = none, onchain.wallet empty)")
         )
     if offline:
-        return Check("rates", "SKIP", "exchanges not asked (--offline)")
+        return Check("rates", "SKIP", _("exchanges not asked (--offline)"))
     currency = settings.device.currency
     async with httpx.AsyncClient() as http:  # RateService bounds each request by timeout_s
         try:
@@ -339,17 +405,25 @@ async def rates_check(settings: Settings, offline: bool) -> Check:
             return Check(
                 "rates",
                 "FAIL",
-                f"no {currency} rate, bitcoin payments will be refused: {err.reason}"
+                _("no {currency} rate, bitcoin payments will be refused: {reason}").format(
+                    currency=currency, reason=err.reason
+                )
                 + (f" ({why})" if why else ""),
-                "check the network to the exchanges (DNS, firewall, proxy), rates.sources and "
-                "rates.base_urls",
+                _(
+                    "check the network to the exchanges (DNS, firewall, proxy), rates.sources and "
+                    "rates.base_urls"
+                ),
             )
-    detail = f"{decimal_string(rate.rate.normalize())} {currency}/BTC from " + ", ".join(
-        q.source for q in rate.quotes
+    detail = _("{rate} {currency}/BTC from {sources}").format(
+        rate=decimal_string(rate.rate.normalize()),
+        currency=currency,
+        sources=", ".join(q.source for q in rate.quotes),
     )
     trouble = [f"{name}: {reason}" for name, reason in rate.failed]
     trouble += [
-        f"{q.source}: {decimal_string(q.rate)} dropped, over {settings.rates.outlier_pct}% off"
+        _("{source}: {rate} dropped, over {share} off").format(
+            source=q.source, rate=decimal_string(q.rate), share=f"{settings.rates.outlier_pct}%"
+        )
         for q in rate.dropped
     ]
     if trouble:
@@ -357,8 +431,10 @@ async def rates_check(settings: Settings, offline: bool) -> Check:
             "rates",
             "WARN",
             f"{detail}; {'; '.join(trouble)}",
-            f"bitcoin payments work now, but with fewer than {settings.rates.min_sources} "
-            "agreeing sources they would be refused: check why the others fail",
+            _(
+                "bitcoin payments work now, but with fewer than {count} agreeing sources they "
+                "would be refused: check why the others fail"
+            ).format(count=settings.rates.min_sources),
         )
     return Check("rates", "OK", detail)
 
@@ -374,19 +450,21 @@ async def onchain_check(settings: Settings, offline: bool) -> Check:
 
     onchain = settings.onchain
     if not onchain.enabled:
-        return Check("onchain", "SKIP", "not configured (onchain.wallet is empty)")
+        return Check("onchain", "SKIP", _("not configured (onchain.wallet is empty)"))
     try:
         wallet = onchain.watch_only()
         first = wallet.receive_address(0)
     except (ConfigError, ValueError) as err:  # the config check refuses these first
-        return Check("onchain", "FAIL", str(err), "check onchain.wallet and onchain.network")
-    seen = f"{wallet.kind} wallet on {wallet.network}, receive #0 {first}"
+        return Check("onchain", "FAIL", str(err), _("check onchain.wallet and onchain.network"))
+    seen = _("{kind} wallet on {network}, receive #0 {address}").format(
+        kind=wallet.kind, network=wallet.network, address=first
+    )
     if onchain.source == "bitcoind":
         if offline:
-            return Check("onchain", "OK", f"{seen}; bitcoind not asked (--offline)")
+            return Check("onchain", "OK", seen + "; " + _("bitcoind not asked (--offline)"))
         return await bitcoind_check(settings, seen, first)
     if offline:
-        return Check("onchain", "OK", f"{seen}; Esplora not asked (--offline)")
+        return Check("onchain", "OK", seen + "; " + _("Esplora not asked (--offline)"))
     url = onchain.esplora_url
     async with httpx.AsyncClient(timeout=ESPLORA_TIMEOUT_S) as http:
         source = EsploraSource(http, url)
@@ -402,14 +480,16 @@ async def onchain_check(settings: Settings, offline: bool) -> Check:
             return Check(  # the API refuses our own, valid address: it serves another network
                 "onchain",
                 "FAIL",
-                f"{seen}; the API refuses it ({err})",
-                f"onchain.esplora_url serves another network than onchain.network = "
-                f"{wallet.network}: use a {wallet.network} API "
-                f"({ESPLORA_EXAMPLES[wallet.network]}), or fix onchain.network and the wallet",
+                seen + "; " + _("the API refuses it ({error})").format(error=err),
+                _(
+                    "onchain.esplora_url serves another network than onchain.network = "
+                    "{network}: use a {network} API ({example}), or fix onchain.network and the "
+                    "wallet"
+                ).format(network=wallet.network, example=ESPLORA_EXAMPLES[wallet.network]),
             )
         except (ChainError, *ESPLORA_ODD_ANSWER) as err:
             return esplora_trouble(seen, err)
-    return Check("onchain", "OK", f"{seen}; {url} at block {tip}")
+    return Check("onchain", "OK", seen + "; " + _("{url} at block {tip}").format(url=url, tip=tip))
 
 
 async def bitcoind_check(settings: Settings, seen: str, first: str) -> Check:
@@ -434,9 +514,11 @@ async def bitcoind_check(settings: Settings, seen: str, first: str) -> Check:
             return Check(
                 "onchain",
                 "FAIL",
-                f"{seen}; bitcoind unreachable: {err}",
-                "check that bitcoind runs and onchain.bitcoind_url: on-chain payments cannot be "
-                "seen until it answers",
+                seen + "; " + _("bitcoind unreachable: {error}").format(error=err),
+                _(
+                    "check that bitcoind runs and onchain.bitcoind_url: on-chain payments cannot "
+                    "be seen until it answers"
+                ),
             )
         except (ChainError, *ESPLORA_ODD_ANSWER) as err:
             status = getattr(err, "status", None)
@@ -444,21 +526,33 @@ async def bitcoind_check(settings: Settings, seen: str, first: str) -> Check:
                 "onchain",
                 "FAIL",
                 f"{seen}; {str(err) or type(err).__name__}"[:300],
-                "check onchain.bitcoind_user and bitcoind_password (an rpcauth line on the node) "
-                "or onchain.bitcoind_cookie"
+                _(
+                    "check onchain.bitcoind_user and bitcoind_password (an rpcauth line on the "
+                    "node) or onchain.bitcoind_cookie"
+                )
                 if status in (401, 403)
-                else "check onchain.bitcoind_* against the node (docs/TECHNICIAN.md, [onchain])",
+                else _("check onchain.bitcoind_* against the node (docs/TECHNICIAN.md, [onchain])"),
             )
-    done = ", created now" if node.created else ""
-    done += ", descriptor imported now" if node.imported else ""
-    detail = f"{seen}; bitcoind {url} on {node.chain} at block {node.blocks}"
-    detail += f", wallet {node.wallet!r} watches it{done}"
+    done = _(", created now") if node.created else ""
+    done += _(", descriptor imported now") if node.imported else ""
+    detail = (
+        seen
+        + "; "
+        + _("bitcoind {url} on {chain} at block {blocks}").format(
+            url=url, chain=node.chain, blocks=node.blocks
+        )
+    )
+    detail += _(", wallet {wallet} watches it").format(wallet=repr(node.wallet)) + done
     if node.syncing:
         return Check(
             "onchain",
             "WARN",
-            f"{detail}; still syncing ({node.blocks} of {node.headers} blocks)",
-            "wait for bitcoind to catch up: payments in blocks it has not reached are not seen",
+            detail
+            + "; "
+            + _("still syncing ({blocks} of {headers} blocks)").format(
+                blocks=node.blocks, headers=node.headers
+            ),
+            _("wait for bitcoind to catch up: payments in blocks it has not reached are not seen"),
         )
     return Check("onchain", "OK", detail)
 
@@ -470,15 +564,20 @@ def esplora_trouble(seen: str, err: Exception) -> Check:
         return Check(
             "onchain",
             "FAIL",
-            f"{seen}; Esplora unreachable: {err}",
-            "check the network and onchain.esplora_url: on-chain payments cannot be seen until "
-            "it answers",
+            seen + "; " + _("Esplora unreachable: {error}").format(error=err),
+            _(
+                "check the network and onchain.esplora_url: on-chain payments cannot be seen "
+                "until it answers"
+            ),
         )
+    why = str(err) or type(err).__name__
     return Check(
         "onchain",
         "FAIL",
-        f"{seen}; not an Esplora API: {str(err) or type(err).__name__}"[:300],
-        f"onchain.esplora_url is an Esplora API's root, e.g. {ESPLORA_EXAMPLES['mainnet']}",
+        (seen + "; " + _("not an Esplora API: {error}").format(error=why))[:300],
+        _("onchain.esplora_url is an Esplora API's root, e.g. {example}").format(
+            example=ESPLORA_EXAMPLES["mainnet"]
+        ),
     )
 
 
@@ -490,13 +589,13 @@ async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float 
         return Check(
             "uplink",
             "WARN",
-            "not enrolled (no database yet)",
-            "bitagora uplink enroll --code CODE (code from central ops)",
+            _("not enrolled (no database yet)"),
+            _(ENROLL),
         ), None
     try:
         conn = await open_db(settings.database_path)
     except (sqlite3.Error, OSError) as err:
-        return Check("uplink", "FAIL", f"cannot read enrollment: {err}"), None
+        return Check("uplink", "FAIL", _("cannot read enrollment: {error}").format(error=err)), None
     try:
         state = await load_enrollment(conn)
         refused = await outbox.get_state(conn, outbox.UPLINK_REFUSED)
@@ -508,19 +607,22 @@ async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float 
         return Check(
             "uplink",
             "FAIL",
-            f"central refuses the outbox's next batch for good (HTTP {refusal.get('status')} "
-            f"{refusal.get('error')}{reason}); the records are kept",
-            "call central ops: the device retries it every uplink.refused_retry_s",
+            _(
+                "central refuses the outbox's next batch for good (HTTP {status} {error}); the "
+                "records are kept"
+            ).format(status=refusal.get("status"), error=f"{refusal.get('error')}{reason}"),
+            _("call central ops: the device retries it every uplink.refused_retry_s"),
         ), None
     if state is None:
         return Check(
             "uplink",
             "WARN",
-            "not enrolled: sales are kept but not reported",
-            "bitagora uplink enroll --code CODE (code from central ops)",
+            _("not enrolled: sales are kept but not reported"),
+            _(ENROLL),
         ), None
     if offline:
-        return Check("uplink", "SKIP", f"enrolled as {state.device_id}; --offline"), None
+        enrolled = _("enrolled as {device}; --offline").format(device=state.device_id)
+        return Check("uplink", "SKIP", enrolled), None
     url = f"{state.central_url}/healthz"
     try:
         async with httpx.AsyncClient(timeout=settings.uplink.timeout_s) as http:
@@ -531,21 +633,29 @@ async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float 
         return Check(
             "uplink",
             "FAIL",
-            f"central at {state.central_url} unreachable: {err or type(err).__name__}",
-            "check the network, DNS and that central is up",
+            _("central at {url} unreachable: {error}").format(
+                url=state.central_url, error=err or type(err).__name__
+            ),
+            _("check the network, DNS and that central is up"),
         ), None
     if response.status_code != 200:
         return Check(
             "uplink",
             "FAIL",
-            f"central at {state.central_url} answers HTTP {response.status_code}",
-            "central is unwell: tell central ops",
+            _("central at {url} answers HTTP {status}").format(
+                url=state.central_url, status=response.status_code
+            ),
+            _("central is unwell: tell central ops"),
         ), None
     skew = None
     if "date" in response.headers:
         central_time = parsedate_to_datetime(response.headers["date"]).timestamp()
         skew = central_time - (sent + received) / 2
-    return Check("uplink", "OK", f"enrolled as {state.device_id}, central reachable"), skew
+    reachable = _("enrolled as {device}, central reachable").format(device=state.device_id)
+    return Check("uplink", "OK", reachable), skew
+
+
+ENROLL = N_("bitagora uplink enroll --code CODE (code from central ops)")
 
 
 def clock_check(now: float, skew: float | None) -> Check:
@@ -553,16 +663,16 @@ def clock_check(now: float, skew: float | None) -> Check:
         return Check(
             "clock",
             "FAIL",
-            f"the clock says {time.strftime('%Y-%m-%d', time.gmtime(now))}",
-            "connect to the network so NTP can set the time (a Pi has no clock battery)",
+            _("the clock says {date}").format(date=time.strftime("%Y-%m-%d", time.gmtime(now))),
+            _("connect to the network so NTP can set the time (a Pi has no clock battery)"),
         )
     if skew is None:
-        return Check("clock", "OK", "plausible (central's time not known)")
-    detail = f"{skew:+.0f} s from central"
+        return Check("clock", "OK", _("plausible (central's time not known)"))
+    detail = _("{seconds} s from central").format(seconds=f"{skew:+.0f}")
     if abs(skew) > CLOCK_FAIL_S:
-        return Check("clock", "FAIL", detail, "enable NTP (timedatectl set-ntp true)")
+        return Check("clock", "FAIL", detail, _("enable NTP (timedatectl set-ntp true)"))
     if abs(skew) > CLOCK_WARN_S:
-        return Check("clock", "WARN", detail, "enable NTP (timedatectl set-ntp true)")
+        return Check("clock", "WARN", detail, _("enable NTP (timedatectl set-ntp true)"))
     return Check("clock", "OK", detail)
 
 

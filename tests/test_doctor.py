@@ -14,6 +14,7 @@ from store_helpers import open_device, tamper_amount, write_sales
 from appliance.cli import main
 from appliance.config import Settings, load_settings
 from appliance.doctor import EARLIEST_PLAUSIBLE, Options, clock_check, passed, run_checks
+from appliance.i18n import use
 from appliance.uplink.client import CentralClient, Enrollment
 from appliance.uplink.daemon import save_enrollment
 from bitagora_devtools.sim.printer import PrinterSimulator
@@ -166,3 +167,18 @@ def test_clock_is_judged_against_central(skew: float | None, status: str) -> Non
 def test_a_clock_from_before_the_software_existed_fails() -> None:
     check = clock_check(0.0, None)
     assert check.status == "FAIL" and "1970-01-01" in check.detail and "NTP" in check.action
+
+
+def test_the_report_is_in_the_tills_language(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What was seen and what to do in Spanish; the names and statuses stay as data."""
+    monkeypatch.setenv("BITAGORA_PRINTER_PORT", str(closed_port()))
+    monkeypatch.setenv("BITAGORA_DEVICE_LANGUAGE", "es")
+    try:
+        assert main(["doctor", "--data-dir", str(tmp_path), "--offline", "--no-print"]) == 1
+    finally:
+        use("en")  # the process's language, as the other tests expect it
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("OK    config    ajustes válidos, datos en ")
+    assert "      -> arranque el quiosco una vez" in lines
+    assert "      -> revise la alimentación, el cable o la red y printer.*" in lines
+    assert any(line.startswith("SKIP  nfc       sin lector NFC") for line in lines)

@@ -15,6 +15,7 @@ import pytest
 from provision_helpers import SETUP, checked, device_root, provisioned_device
 from uplink_helpers import CentralDb, open_device_store
 
+from appliance.i18n import use
 from appliance.provision import apply
 from appliance.provision.apply import retry_enrollment
 from appliance.provision.setup_file import SetupError, file_sha256, read_setup
@@ -603,3 +604,17 @@ async def test_retry_after_typed_answers_says_to_type_them_again(
     assert status.state == "failed"
     assert "the settings were typed at bitagora provision" in status.message
     assert "not found" not in status.message
+
+
+async def test_a_failure_is_told_in_the_setups_language(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    spanish = SETUP.replace('currency = "EUR"', 'currency = "EUR"\nlanguage = "es"', 1)
+    device.write_setup("http://127.0.0.1:9", "ABCD-EFGH-JKMN", spanish)
+    try:
+        assert await device.provision() == 1
+    finally:
+        use("en")  # the process's language, as the other tests expect it
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "enrollment"  # data: translated where shown
+    assert "Para corregirlo (un código de alta nuevo, el wifi, cualquier ajuste)" in status.message
+    assert "ajustes válidos, datos en" in status.doctor

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import sys
 
 from appliance.cli.common import Subparsers, add_device_options, settings
+from appliance.config import ConfigError
+from appliance.i18n import use
 
 
 def register(sub: Subparsers) -> None:
@@ -49,6 +52,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         drawer_pin=pin,
         card_wait_s=args.card_wait,
     )
+    with contextlib.suppress(ConfigError):  # the config check says what is wrong, in English
+        use(settings(args).device.language)  # what was seen and what to do, in the till's
     checks = asyncio.run(run_checks(lambda: settings(args), options))
     print(report(checks, args.json))
     return 0 if passed(checks) else 1

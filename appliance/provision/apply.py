@@ -8,7 +8,8 @@ again, an enrolled device is not enrolled again, a file that already holds the r
 not rewritten. The manager and the catalog come before enrollment, so a till that cannot reach
 central yet can still be unlocked and sell (its sales are sent once enrolled). Whatever happens
 ends in a status file (``status.py``) with the doctor's report, so the kiosk can show a failure
-in words.
+in words: in the till's language (the setup's ``[device] language``, else the settings'), which
+the status keeps as written; its step names stay English there and are translated where shown.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from appliance.doctor import (
     report,
     uplink_check,
 )
+from appliance.i18n import LANGUAGES, N_, _, use
 from appliance.provision.host import CONFIG, Host, HostError
 from appliance.provision.setup_file import (
     TYPED_ANSWERS,
@@ -71,16 +73,28 @@ DEFAULT_NETWORK_WAIT_S = 120.0
 # A boot after a run that failed with this very file: the till waits for this run, and the
 # technician screen has Retry, so the network gets a short while only (an edit gets it all).
 FAILED_BEFORE_NETWORK_WAIT_S = 20.0
-ALREADY_APPLIED = "already applied; nothing to do"
-FIX_ON_THE_CARD = (
+ALREADY_APPLIED = N_("already applied; nothing to do")
+FIX_ON_THE_CARD = N_(
     "To fix it (a new enrollment code, the Wi-Fi, any setting): power the till off, put its SD "
     "card in a computer, edit {name} on the card's BOOT partition, put the card back and power "
     "the till on; it applies the file again at start."
 )
-FIX_THE_CATALOG = (
+FIX_THE_CATALOG = N_(
     "To fix it: power the till off, put its SD card in a computer, correct {name} on the "
     "card's BOOT partition (each problem is named above by line and column), put the card "
     "back and power the till on; it is imported again at start."
+)
+# The steps a status names (translated where shown: the technician screen).
+STEPS = (
+    N_("setup file"),
+    N_("system files"),
+    N_("first manager"),
+    N_("catalog"),
+    N_("enrollment"),
+    N_("erasing secrets"),
+    N_("retry"),
+    N_("state folder"),
+    N_("done"),
 )
 # The catalog record's ``by`` for a catalog the setup file named (docs/PROTOCOL.md 1.4).
 PROVISION = {"via": "provision"}
@@ -106,6 +120,7 @@ class Target:
 
 async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     """First boot and ``bitagora provision --setup FILE``: apply the file, erase its secrets."""
+    _speak_settings_language(target)
     try:
         sha = file_sha256(path)
     except OSError:
@@ -116,7 +131,7 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
         if previous.ok:
             named = named_catalog(path)
             if named is None or _sha_or_none(named) in (None, previous.catalog_sha256):
-                return replace(previous, message=ALREADY_APPLIED)
+                return replace(previous, message=_(ALREADY_APPLIED))
             # Only the catalog file was edited: import it, and nothing else of the setup.
             return await _catalog_again(named, target, previous)
         wait = min(target.network_wait_s, FAILED_BEFORE_NETWORK_WAIT_S)
@@ -124,13 +139,30 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     try:
         setup = read_setup(path, target.host.read_credentials())
     except SetupError as err:
-        message = f"{err}\n{FIX_ON_THE_CARD.format(name=path.name)}"
+        message = f"{err}\n{_(FIX_ON_THE_CARD).format(name=path.name)}"
         failed = _failed(target, "setup file", message, str(path), sha=sha)
         return await _finish(target, failed, run_doctor=False)
+    _speak_setup_language(setup)
     # Nobody can log into a fresh till: the way in is the card's boot partition.
     return await provision(
-        setup, target, system=True, how_to_fix=FIX_ON_THE_CARD.format(name=path.name)
+        setup, target, system=True, how_to_fix=_(FIX_ON_THE_CARD).format(name=path.name)
     )
+
+
+def _speak_settings_language(target: Target) -> None:
+    """Say what happens in the language of the till's settings as they are (English when they
+    cannot be read: the setup file may be what fixes them)."""
+    try:
+        use(device_settings(target).device.language)
+    except (ConfigError, OSError, tomllib.TOMLDecodeError):
+        return
+
+
+def _speak_setup_language(setup: Setup) -> None:
+    """The setup's ``[device] language`` from here on, when it names one."""
+    language = setup.config.get("device", {}).get("language")
+    if language in LANGUAGES:
+        use(str(language))
 
 
 def supersede(target: Target, path: Path) -> str:
@@ -167,8 +199,10 @@ async def retry_enrollment(data_dir: Path) -> ProvisionStatus:
         return _failed(
             Target(Host(), data_dir),
             "retry",
-            "no setup file to retry with: the settings were typed at bitagora provision; "
-            "run sudo bitagora provision again",
+            _(
+                "no setup file to retry with: the settings were typed at bitagora provision; "
+                "run sudo bitagora provision again"
+            ),
             previous.setup if previous else "",
         )
     target = Target(Host(Path(previous.root)), data_dir, owner=None, network_wait_s=0)
@@ -225,7 +259,7 @@ async def provision(
         lock.StoreBusy,
     ) as err:
         if how_to_fix and step == "catalog" and setup.catalog is not None:
-            how_to_fix = FIX_THE_CATALOG.format(name=setup.catalog.name)
+            how_to_fix = _(FIX_THE_CATALOG).format(name=setup.catalog.name)
         message = "\n".join(filter(None, (str(err), how_to_fix)))
         failed = _failed(target, step, message, str(setup.path), device_id, setup.sha256)
         return await _finish(target, replace(failed, catalog_sha256=catalog_sha))
@@ -237,7 +271,9 @@ async def provision(
     status = ProvisionStatus(
         "ok",
         "done",
-        f"provisioned for {setup.merchant_name}, enrolled with {setup.central_url}",
+        _("provisioned for {shop}, enrolled with {central}").format(
+            shop=setup.merchant_name, central=setup.central_url
+        ),
         _now(),
         str(setup.path),
         str(target.host.root),
@@ -255,8 +291,11 @@ def apply_system(setup: Setup, host: Host) -> None:
     secrets = {**host.read_credentials(), **setup.secrets}
     if problems := settings_problems(merged, secrets, str(host.config_path)):
         raise ConfigError(
-            "\n".join(problems) + f"\ncorrect or remove these in {host.config_path} (kept from "
-            "before), or set them in the setup"
+            "\n".join(problems)
+            + "\n"
+            + _(
+                "correct or remove these in {path} (kept from before), or set them in the setup"
+            ).format(path=host.config_path)
         )
     config = config_text(merged)
     host.write_credentials(setup.secrets)
@@ -282,8 +321,10 @@ async def _refuse_another_central(setup: Setup, target: Target) -> None:
         await conn.close()
     if state is not None and state.central_url != setup.central_url:
         raise EnrollFailed(
-            f"this device is enrolled with {state.central_url}, not {setup.central_url}; "
-            "to move it, run bitagora factory-reset and provision it again"
+            _(
+                "this device is enrolled with {enrolled}, not {wanted}; to move it, run "
+                "bitagora factory-reset and provision it again"
+            ).format(enrolled=state.central_url, wanted=setup.central_url)
         )
 
 
@@ -295,8 +336,11 @@ async def add_manager(conn: aiosqlite.Connection, manager: Manager) -> None:
         if any(staff.id == manager.id for staff, _ in await staff_store.all_staff(conn)):
             return
         raise ValueError(
-            f"manager.pin: required: the PIN (4 to 8 digits) {manager.name} unlocks the till "
-            f"with; this till has no staff member {manager.id!r} yet"
+            "manager.pin: "
+            + _(
+                "required: the PIN (4 to 8 digits) {name} unlocks the till with; this till has "
+                "no staff member {id} yet"
+            ).format(name=manager.name, id=repr(manager.id))
         )
     wanted = Staff(manager.id, manager.name, "manager")
     if await staff_store.staff_by_pin(conn, manager.pin) == wanted:

@@ -56,7 +56,7 @@ class TechnicianScreen(ModalScreen[ProvisionStatus]):
         if status is None:
             return
         self.query_one("#tech-message", Static).update(
-            _("{step} failed ({at}):").format(step=status.step, at=status.at)
+            _("{step} failed ({at}):").format(step=_(status.step), at=status.at)
             + f"\n{status.message}"
         )
         self.query_one("#tech-doctor", Static).update(
@@ -66,7 +66,7 @@ class TechnicianScreen(ModalScreen[ProvisionStatus]):
     def watch_busy(self, busy: bool) -> None:
         self.query_one("#tech-retry", Button).disabled = busy
         if busy:
-            self.query_one("#tech-message", Static).update("Trying again…")
+            self.query_one("#tech-message", Static).update(_("Trying again…"))
 
     @on(Button.Pressed, "#tech-retry")
     def _retry_pressed(self) -> None:
