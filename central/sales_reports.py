@@ -14,18 +14,21 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
+from babel.dates import format_date
 from babel.numbers import format_decimal
 
 from bitagora_protocol.money import Money, MoneyError
 from central import i18n
 from central.i18n import N_, _
 
-ColumnKind = Literal["text", "count", "money"]
+# "day" ("2026-12-01") and "moment" ("2026-12-01 14:05", the shop's clock) are ISO text in the
+# rows and the CSV, and written as the page's locale writes them on the page.
+ColumnKind = Literal["text", "count", "money", "day", "moment"]
 CURRENCY = N_("Currency")  # the column whose code each row's money is in
 # The payment methods (bitagora_protocol.config_document.PAYMENT_METHODS), as pages name them.
 METHOD_NAMES = {
@@ -65,7 +68,7 @@ class Report:
 
     def cells(self, locale: str) -> list[list[str]]:
         """The rows as people of ``locale`` read them: money with its symbol, counts with
-        separators."""
+        separators, days and moments in words."""
         at = self.currency_at()
         return [
             [
@@ -95,6 +98,10 @@ def _shown(value: Any, column: Column, currency: str, locale: str) -> str:
         return i18n.money(value, currency, locale)
     if column.kind == "count":
         return format_decimal(value, locale=locale)
+    if column.kind == "day":
+        return format_date(date.fromisoformat(value), "medium", locale=locale)
+    if column.kind == "moment":
+        return i18n.when(datetime.fromisoformat(value), locale)
     if column.names and value in column.names:
         return _(column.names[value])
     return str(value)
@@ -155,7 +162,7 @@ by_day = ReportQuery(
     "days",
     N_("Sales by day"),
     (
-        Column(N_("Day")),
+        Column(N_("Day"), "day"),
         Column(CURRENCY),
         Column(N_("Sales"), "count"),
         Column(N_("Sold"), "money"),
@@ -249,7 +256,7 @@ closings = ReportQuery(
     (
         Column(N_("Device")),
         Column(N_("Z"), "count"),
-        Column(N_("Closed")),
+        Column(N_("Closed"), "moment"),
         Column(CURRENCY),
         Column(N_("Sales"), "count"),
         Column(N_("Sold"), "money"),

@@ -186,7 +186,9 @@ async def test_reports_sum_sales_refunds_and_closings_of_the_period(
         ("2026-12-01", "EUR", 3, 1920, 1, 1200, 720),
         ("2026-12-02", "EUR", 1, 1200, 0, 0, 1200),
     ]
-    assert days.cells("en")[0] == ["2026-12-01", "EUR", "3", "€19.20", "1", "€12.00", "€7.20"]
+    assert days.cells("en")[0] == ["Dec 1, 2026", "EUR", "3", "€19.20", "1", "€12.00", "€7.20"]
+    assert days.cells("es_ES")[0][0] == "1 dic 2026"  # on the page; the CSV keeps ISO days
+    assert days.csv().splitlines()[1].startswith("2026-12-01,EUR,3,19.20")
 
     hours = await sales_reports.by_hour(db, merchant, DAY)
     assert hours.rows == [
@@ -227,6 +229,7 @@ async def test_reports_sum_sales_refunds_and_closings_of_the_period(
             "=Marco",
         )
     ]
+    assert closings.cells("pt_BR")[0][2] == "2 de dez. de 2026 20:00:00"
     text = staff.csv()
     assert text.splitlines() == [
         "Staff ID,Name,Currency,Sales,Net",
