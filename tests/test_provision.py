@@ -618,3 +618,18 @@ async def test_a_failure_is_told_in_the_setups_language(tmp_path: Path) -> None:
     assert status is not None and status.step == "enrollment"  # data: translated where shown
     assert "Para corregirlo (un código de alta nuevo, el wifi, cualquier ajuste)" in status.message
     assert "ajustes válidos, datos en" in status.doctor
+
+
+async def test_a_bad_setup_file_is_told_in_its_own_language(tmp_path: Path) -> None:
+    device = device_root(tmp_path)
+    spanish = SETUP.replace('currency = "EUR"', 'currency = "EUR"\nlanguage = "es"', 1)
+    lisboa = spanish.replace("Europe/Lisbon", "Lisboa")
+    device.write_setup("http://127.0.0.1:9", "ABCD-EFGH-JKMN", lisboa)
+    try:
+        assert await device.provision() == 1
+    finally:
+        use("en")
+    status = read_status(device.data_dir)
+    assert status is not None and status.step == "setup file"
+    assert "system.timezone: 'Lisboa' no es una zona horaria conocida" in status.message
+    assert "Para corregirlo" in status.message

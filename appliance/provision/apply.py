@@ -121,6 +121,7 @@ class Target:
 async def provision_file(path: Path, target: Target) -> ProvisionStatus:
     """First boot and ``bitagora provision --setup FILE``: apply the file, erase its secrets."""
     _speak_settings_language(target)
+    _speak_setup_file_language(path)
     try:
         sha = file_sha256(path)
     except OSError:
@@ -142,7 +143,6 @@ async def provision_file(path: Path, target: Target) -> ProvisionStatus:
         message = f"{err}\n{_(FIX_ON_THE_CARD).format(name=path.name)}"
         failed = _failed(target, "setup file", message, str(path), sha=sha)
         return await _finish(target, failed, run_doctor=False)
-    _speak_setup_language(setup)
     # Nobody can log into a fresh till: the way in is the card's boot partition.
     return await provision(
         setup, target, system=True, how_to_fix=_(FIX_ON_THE_CARD).format(name=path.name)
@@ -158,9 +158,14 @@ def _speak_settings_language(target: Target) -> None:
         return
 
 
-def _speak_setup_language(setup: Setup) -> None:
-    """The setup's ``[device] language`` from here on, when it names one."""
-    language = setup.config.get("device", {}).get("language")
+def _speak_setup_file_language(path: Path) -> None:
+    """The setup file's ``[device] language`` from here on, when it names one: its own problems
+    are then told in it too."""
+    try:
+        device_table = tomllib.loads(path.read_text("utf-8-sig")).get("device", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return
+    language = device_table.get("language") if isinstance(device_table, dict) else None
     if language in LANGUAGES:
         use(str(language))
 

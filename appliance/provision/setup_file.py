@@ -6,7 +6,8 @@ CSV file next to this one, docs/CATALOG.md), and any ``appliance.toml`` section 
 Lightning, on-chain, card…) with the same keys. Secrets (the enrollment code, the Wi-Fi
 passphrase, the manager's PIN and ``CREDENTIAL_SETTINGS``) never reach ``appliance.toml``; once
 applied they are erased from this file (``erase_secrets``), the rest kept as written. Every
-problem is reported at once, each naming its key.
+problem is reported at once, each naming its key, in the UI language (provisioning speaks the
+setup's ``[device] language``); the settings' own checks (appliance/config.py) stay English.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from appliance.config import (
     settings_from_document,
 )
 from appliance.core.catalog import fold
+from appliance.i18n import N_, _
 
 SETUP_FILE_NAME = "bitagora-setup.toml"
 # Raspberry Pi OS bookworm mounts the FAT boot partition here.
@@ -105,14 +107,14 @@ def read_setup(path: Path, known_secrets: Mapping[str, str] | None = None) -> Se
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SetupError(path, [f"not found at {path}"]) from None
+        raise SetupError(path, [_("not found at {path}").format(path=path)]) from None
     except OSError as err:
-        raise SetupError(path, [f"cannot be read: {err.strerror}"]) from None
+        raise SetupError(path, [_(CANNOT_BE_READ).format(error=err.strerror)]) from None
     text = _decode(path, raw)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise SetupError(path, [f"is not valid TOML: {err}"]) from None
+        raise SetupError(path, [_(NOT_TOML).format(error=err)]) from None
     # Checked before anything is written: a secret the scan could not erase would otherwise
     # surface only after the system was written and the device enrolled.
     unerasable = _erased(text, document, "")[1]
@@ -129,7 +131,11 @@ def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")  # Notepad starts its UTF-8 with a byte order mark
     except UnicodeDecodeError:
-        raise SetupError(path, ["is not UTF-8 text (save it as UTF-8)"]) from None
+        raise SetupError(path, [_("is not UTF-8 text (save it as UTF-8)")]) from None
+
+
+CANNOT_BE_READ = N_("cannot be read: {error}")
+NOT_TOML = N_("is not valid TOML: {error}")
 
 
 def parse_setup(
@@ -143,50 +149,66 @@ def parse_setup(
     for name, value in document.items():
         if name not in known:
             problems.append(
-                f"[{name}]: unknown section{did_you_mean(name, known)} "
-                f"(known: {', '.join(sorted(known))})"
+                f"[{name}]: "
+                + _("unknown section{suggestion} (known: {known})").format(
+                    suggestion=did_you_mean(name, known), known=", ".join(sorted(known))
+                )
             )
         elif not isinstance(value, Mapping):
-            problems.append(f"{name}: must be a [{name}] section, not a single value")
+            problems.append(
+                f"{name}: " + _("must be a [{name}] section, not a single value").format(name=name)
+            )
     if problems:
         raise SetupError(path, problems)
 
     def text(section: str, key: str) -> str:
         value = document.get(section, {}).get(key, "")
         if not isinstance(value, str):
-            shown = "a secret" if f"{section}.{key}" in SECRETS else repr(value)
-            problems.append(f"{section}.{key}: must be text in quotes, got {shown}")
+            shown = _("a secret") if f"{section}.{key}" in SECRETS else repr(value)
+            problems.append(
+                f"{section}.{key}: " + _("must be text in quotes, got {value}").format(value=shown)
+            )
             return ""
         return value.strip()
 
     for section, keys in SETUP_ONLY.items():
         for key in set(document.get(section, {})) - set(keys):
             problems.append(
-                f"{section}.{key}: unknown setting{did_you_mean(key, keys)} "
-                f"(known: {', '.join(keys)})"
+                f"{section}.{key}: "
+                + _("unknown setting{suggestion} (known: {known})").format(
+                    suggestion=did_you_mean(key, keys), known=", ".join(keys)
+                )
             )
 
     merchant = text("device", "merchant_name")
     if not merchant:
-        problems.append("device.merchant_name: required: the shop's name, as on receipts")
+        problems.append("device.merchant_name: " + _("required: the shop's name, as on receipts"))
     url = text("central", "url")
     url_ok = _check_url(url, problems)
     code = text("central", "enrollment_code")
     if code and not _CODE.match(code.replace("-", "").replace(" ", "")):
         problems.append(
-            "central.enrollment_code: not a code from central operations "
-            "(twelve letters and digits, like ABCD-EFGH-JKMN)"
+            "central.enrollment_code: "
+            + _(
+                "not a code from central operations (twelve letters and digits, like "
+                "ABCD-EFGH-JKMN)"
+            )
         )
     wifi = _wifi(document, text, problems)
     timezone = text("system", "timezone")
     if timezone and not _known_timezone(timezone):
         problems.append(
-            f"system.timezone: {timezone!r} is not a known timezone "
-            "(a name like Europe/Lisbon or America/New_York)"
+            "system.timezone: "
+            + _(
+                "{zone} is not a known timezone (a name like Europe/Lisbon or America/New_York)"
+            ).format(zone=repr(timezone))
         )
     locale = text("system", "locale")
     if locale and not _LOCALE.match(locale):
-        problems.append(f"system.locale: {locale!r} is not a UTF-8 locale like pt_PT.UTF-8")
+        problems.append(
+            "system.locale: "
+            + _("{locale} is not a UTF-8 locale like pt_PT.UTF-8").format(locale=repr(locale))
+        )
     manager = _manager(document, text, problems)
     catalog = _catalog(path, document, text, problems)
 
@@ -226,14 +248,16 @@ def parse_setup(
 def _check_url(url: str, problems: list[str]) -> bool:
     if not url:
         problems.append(
-            "central.url: required: central's address, like https://central.example.com"
+            "central.url: " + _("required: central's address, like https://central.example.com")
         )
         return False
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         problems.append(
-            f"central.url: {url!r} is not a web address; write it in full, "
-            "like https://central.example.com"
+            "central.url: "
+            + _(
+                "{url} is not a web address; write it in full, like https://central.example.com"
+            ).format(url=repr(url))
         )
         return False
     return True
@@ -249,20 +273,30 @@ def _wifi(document: Mapping[str, Any], text: Any, problems: list[str]) -> Wifi |
     )
     if not ssid:
         problems.append(
-            "wifi.ssid: required in [wifi]: the network's name (leave out [wifi] for a cable)"
+            "wifi.ssid: "
+            + _("required in [wifi]: the network's name (leave out [wifi] for a cable)")
         )
     elif len(ssid.encode("utf-8")) > 32:
-        problems.append(f"wifi.ssid: {ssid!r} is longer than a Wi-Fi name can be (32 bytes)")
+        problems.append(
+            "wifi.ssid: "
+            + _("{name} is longer than a Wi-Fi name can be (32 bytes)").format(name=repr(ssid))
+        )
     if passphrase and not (8 <= len(passphrase) <= 63 or _HEX_PSK.match(passphrase)):
-        problems.append("wifi.passphrase: a WPA passphrase has 8 to 63 characters")
+        problems.append("wifi.passphrase: " + _("a WPA passphrase has 8 to 63 characters"))
     country = country.upper()  # "pt" is as clear as "PT"
     if not country:
         problems.append(
-            "wifi.country: required in [wifi]: the two-letter country code (PT, DE, US…); "
-            "the radio stays off without it"
+            "wifi.country: "
+            + _(
+                "required in [wifi]: the two-letter country code (PT, DE, US…); the radio stays "
+                "off without it"
+            )
         )
     elif not _COUNTRY.match(country):
-        problems.append(f"wifi.country: {country!r} is not a two-letter country code (PT, DE, US…)")
+        problems.append(
+            "wifi.country: "
+            + _("{code} is not a two-letter country code (PT, DE, US…)").format(code=repr(country))
+        )
     return Wifi(ssid, passphrase, country)
 
 
@@ -273,12 +307,15 @@ def _manager(document: Mapping[str, Any], text: Any, problems: list[str]) -> Man
         return None
     name, pin, staff_id = text("manager", "name"), text("manager", "pin"), text("manager", "id")
     if not name:
-        problems.append("manager.name: required in [manager]: the first manager's name")
+        problems.append("manager.name: " + _("required in [manager]: the first manager's name"))
     if pin and (not pin.isdigit() or len(pin) not in PIN_DIGITS):
-        problems.append('manager.pin: a PIN is 4 to 8 digits, in quotes (pin = "4321")')
+        problems.append("manager.pin: " + _('a PIN is 4 to 8 digits, in quotes (pin = "4321")'))
     if staff_id and not _STAFF_ID.match(staff_id):
         problems.append(
-            f"manager.id: {staff_id!r} is not a short id: letters, digits, - and _, at most 32"
+            "manager.id: "
+            + _("{id} is not a short id: letters, digits, - and _, at most 32").format(
+                id=repr(staff_id)
+            )
         )
     return Manager(staff_id or staff_id_for(name), name, pin)
 
@@ -303,14 +340,20 @@ def _catalog(
     name = text("catalog", "file")
     if not name:
         problems.append(
-            "catalog.file: required in [catalog]: the catalog CSV's name, next to this file "
-            '(file = "catalog.csv"; docs/CATALOG.md)'
+            "catalog.file: "
+            + _(
+                "required in [catalog]: the catalog CSV's name, next to this file "
+                '(file = "catalog.csv"; docs/CATALOG.md)'
+            )
         )
         return None
     found = catalog_path(path, name)
     if not found.is_file():
         problems.append(
-            f"catalog.file: {name!r}: no such file next to {path.name} (looked for {found})"
+            f"catalog.file: {name!r}: "
+            + _("no such file next to {setup} (looked for {found})").format(
+                setup=path.name, found=found
+            )
         )
     return found
 
@@ -364,9 +407,9 @@ def erase_secrets(path: Path, now: datetime) -> str:
         text = _decode(path, path.read_bytes())
         document = tomllib.loads(text)
     except OSError as err:
-        raise SetupError(path, [f"cannot be read: {err.strerror}"]) from None
+        raise SetupError(path, [_(CANNOT_BE_READ).format(error=err.strerror)]) from None
     except tomllib.TOMLDecodeError as err:
-        raise SetupError(path, [f"is not valid TOML: {err}"]) from None
+        raise SetupError(path, [_(NOT_TOML).format(error=err)]) from None
     erased, problems = _erased(text, document, now.strftime("%Y-%m-%d %H:%M UTC"))
     if problems:
         raise SetupError(path, problems)
