@@ -103,6 +103,9 @@ def test_only_the_cash_part_that_pays_the_rest_is_rounded() -> None:
     assert (last.amount, last.change, last.details) == (eur(120), eur(80), {"rounding": -2})
     split = with_part(split, part_body(split, last, ("ana", "Ana")))
     assert split.remaining == eur(0)
+    up = SplitSale("s2", {**CART, "total": {"minor": 123, "currency": "EUR"}}, (), "open")
+    with pytest.raises(SaleError, match="does not cover the €1.25 due in cash"):
+        cash_part(up, eur(124), increment=5)
     body = finished_body(split)
     assert body["rounding"] == -2
     assert sum(p["amount"] for p in body["payments"]) == 1620 - 2
@@ -121,7 +124,12 @@ def test_rounded_cash_parts_settle_the_total(
     for tendered in tenders:
         if split.remaining.minor == 0:
             break
-        payment = cash_part(split, eur(tendered), increment)
+        try:
+            payment = cash_part(split, eur(tendered), increment)
+        except SaleError as refused:  # more than the rest, short of the rest rounded up
+            assert split.remaining.minor <= tendered < split.remaining.minor + increment
+            assert "due in cash" in str(refused)
+            continue
         split = with_part(split, part_body(split, payment, ("ana", "Ana")))
     if split.remaining.minor == 0:
         body = finished_body(split)

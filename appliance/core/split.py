@@ -9,7 +9,8 @@ expired bitcoin offer) is never a part: it took no money.
 - Cash: the amount handed over counts up to what remains; change only on the part that covers
   the rest (a cash part that leaves something due gives nothing back). With cash rounding
   (core/tender.py), only the cash part that pays the rest is rounded: it covers the rest when
-  what was handed over reaches the rounded rest, and its entry carries the ``rounding``; the
+  what was handed over reaches the rounded rest, and its entry carries the ``rounding``; cash
+  between the rest and the rest rounded up is refused (short of what is due in cash); the
   ``sale`` record adds up the parts' rounding.
 - Card, bitcoin: the part's amount is asked for exactly; at most what remains.
 """
@@ -112,8 +113,11 @@ def cash_part(split: SplitSale, tendered: Money, increment: int = 1) -> Payment:
     remaining = split.remaining
     if not split.is_open or remaining.minor <= 0:
         raise SaleError("nothing is due on this sale")
-    if tendered >= rounded_cash(remaining, increment):
+    due = rounded_cash(remaining, increment)
+    if tendered >= due:
         return cash_payment(remaining, tendered, increment)
+    if tendered >= remaining:  # rounded up: short of the cash due, yet more than the rest
+        raise SaleError(f"{tendered} does not cover the {due} due in cash")
     return Payment("cash", tendered, tendered=tendered, change=Money.zero(split.currency))
 
 
