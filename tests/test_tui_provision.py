@@ -12,6 +12,8 @@ from uplink_helpers import CentralDb
 
 from appliance import bootstrap
 from appliance.config import load_settings
+from appliance.core.provisioning import ProvisionStatus
+from appliance.i18n import use
 from appliance.provision.status import read_status
 from appliance.store.identity import load_identity
 from appliance.tui.app import KioskApp
@@ -126,3 +128,20 @@ async def test_a_shop_provisioned_from_its_card_unlocks_with_its_manager_and_sel
     prices = {"pao": 195, "leite": 89, "vinho": 650}  # CATALOG's, in cents
     assert line["sku"] in prices and line["quantity"] == 1
     assert sale.total.minor == line["unit_price"] == prices[line["sku"]]
+
+
+async def test_the_technician_screen_names_the_step_in_the_tills_language(tmp_path: Path) -> None:
+    status = ProvisionStatus(
+        "failed", "enrollment", "…", "2026-12-07T09:00:00Z", "/boot/firmware/x.toml", "/"
+    )
+    env = {"BITAGORA_DEVICE_LANGUAGE": "es"}
+    async with till_with_printer(tmp_path, env) as (till, _printer):
+        app = KioskApp(till, clock=StepClock(), provisioning=status)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_until(
+                    pilot, lambda: isinstance(app.screen, TechnicianScreen), "the technician screen"
+                )
+                assert shown(app, "#tech-message").startswith("alta falló (2026-12-07T09:00:00Z):")
+        finally:
+            use("en")  # the process's language, as the other tests expect it
