@@ -92,6 +92,8 @@ async def build(conn: asyncpg.Connection, merchant: int, key: Ed25519PrivateKey)
                     "footer_lines": list(settings.footer_lines),
                 },
                 "payment_methods": list(settings.payment_methods),
+                # Only when set: a device that has none keeps its own device.language.
+                **({"language": settings.language} if settings.language else {}),
             },
             "staff": [
                 {
@@ -100,6 +102,7 @@ async def build(conn: asyncpg.Connection, merchant: int, key: Ed25519PrivateKey)
                     "role": p.role,
                     "active": p.active,
                     "badges": list(p.badges),
+                    **({"language": p.language} if p.language else {}),
                 }
                 for p in staff
             ],
