@@ -706,10 +706,10 @@ def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
 
 
 def compose_report(printer: Escpos, report: ReportPrintout, width: int) -> None:
-    """Send an X or Z report, in its language: the shop, the report's name as a banner, when and by whom, then
-    each section's figures label left, amount right. A Z (a signed record) ends with its journal
-    number and signature; an X, journalled nowhere, with none. No QR code: a report is not a
-    sale to look up."""
+    """Send an X or Z report, in its language: the shop, the report's name as a banner, when
+    and by whom, then each section's figures label left, amount right. A Z (a signed record)
+    ends with its journal number and signature; an X, journalled nowhere, with none. No QR
+    code: a report is not a sale to look up."""
     r = report
     language = check_language(r.language)
     _ = translations(language).gettext

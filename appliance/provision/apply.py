@@ -289,8 +289,8 @@ async def _refuse_another_central(setup: Setup, target: Target) -> None:
 
 async def add_manager(conn: aiosqlite.Connection, manager: Manager) -> None:
     """The setup's first manager, so a fresh till can be unlocked: added, or given the name,
-    PIN and own language the file says (a forgotten manager PIN is reset this way). A PIN erased from the file by
-    an earlier run leaves the manager as the till has them."""
+    PIN and own language the file says (a forgotten manager PIN is reset this way). A PIN
+    erased from the file by an earlier run leaves the manager as the till has them."""
     if not manager.pin:
         if any(staff.id == manager.id for staff, _ in await staff_store.all_staff(conn)):
             return
