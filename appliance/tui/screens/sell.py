@@ -480,7 +480,7 @@ class SellScreen(Screen[None]):
         grid = self.query_one(ProductGrid)
         if event.after is None:
             query = event.view[1]
-            no_match = f"No product matches “{query}”" if query else ""
+            no_match = _("No product matches “{query}”").format(query=query) if query else ""
             await grid.show_products(event.products, event.next is not None, no_match)
         elif event.view == self.shown_view and event.after == self._next:
             await grid.append_products(event.products, event.next is not None)
