@@ -247,7 +247,7 @@ class SellScreen(Screen[None]):
             except asyncio.CancelledError:
                 done.cancel()
                 raise
-            except Exception as err:  # the app says so; the screen stays as it was composed
+            except Exception as err:  # the app logs it and carries on
                 done.set_exception(err)
             else:
                 done.set_result(None)
