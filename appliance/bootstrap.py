@@ -70,9 +70,8 @@ __all__ = [
 # -- drivers from settings ---------------------------------------------------------------------
 
 
-def printer_from_settings(settings: PrinterSettings, language: str = "en") -> EscposPrinter:
-    """The printer the settings describe (checked already by ``PrinterSettings.check``),
-    printing in the shop's ``language``."""
+def printer_from_settings(settings: PrinterSettings) -> EscposPrinter:
+    """The printer the settings describe (checked already by ``PrinterSettings.check``)."""
     from appliance.drivers import printer as p
 
     s = settings
@@ -80,7 +79,6 @@ def printer_from_settings(settings: PrinterSettings, language: str = "en") -> Es
         "width_chars": s.width_chars,
         "profile": s.profile or None,
         "timeout": float(s.timeout_s),
-        "language": language,
     }
     if s.kind == "usb":
         return p.EscposUsbPrinter(
@@ -210,7 +208,7 @@ async def _build(
 
     bus = EventBus()
     background = Background()
-    printer = printer_from_settings(settings.printer, settings.device.language)
+    printer = printer_from_settings(settings.printer)
     drawer_device = drawer_from_settings(settings.drawer, printer)
     scanner = scanner_from_settings(settings.scanner)
     nfc = nfc_from_settings(settings.nfc) if settings.nfc.kind != "none" else None

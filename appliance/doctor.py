@@ -164,7 +164,7 @@ async def printer_check(settings: Settings, print_test_page: bool) -> Check:
     from appliance.bootstrap import printer_from_settings
     from appliance.drivers.printer import PrinterError, PrinterNameUnknown
 
-    printer = printer_from_settings(settings.printer, settings.device.language)
+    printer = printer_from_settings(settings.printer)
     name = printer.describe()
     try:
         status = await printer.status()

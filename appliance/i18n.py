@@ -22,11 +22,11 @@ from babel.core import get_global
 from babel.numbers import get_decimal_symbol, get_group_symbol
 from babel.support import NullTranslations, Translations
 
+from bitagora_protocol.languages import LANGUAGES as LANGUAGES
 from bitagora_protocol.money import Money
 
 DOMAIN = "bitagora"
 CATALOGS = Path(__file__).parent / "locale"
-LANGUAGES = ("en", "es", "pt_BR", "pt_PT")
 SOURCE_LANGUAGE = "en"
 
 

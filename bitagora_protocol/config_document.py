@@ -8,7 +8,8 @@ A signed document is the JSON object ``{"document": D, "signature": S}``:
 - ``D`` holds ``format`` (``bitagora-config/1``), ``merchant`` (``{"id", "name"}``), ``version``
   (1, 2, 3… per merchant, +1 at every change), ``issued_at`` (RFC 3339 UTC, as journal ``at``),
   ``catalog`` (``{"currency", "sha256", "items"}``: the items in canonical form, by sku; ``sha256``
-  as ``catalog.catalog_sha256`` computes it), ``settings`` and ``staff`` (no PIN, ever).
+  as ``catalog.catalog_sha256`` computes it), ``settings`` and ``staff`` (no PIN, ever). The
+  shop's ``settings.language`` and a person's ``language`` are optional: present only when set.
 - ``S`` is central's signature over ``D`` (``central_signature``).
 
 ``verify`` checks the signature against the key the device pinned, then the document's shape
@@ -29,6 +30,7 @@ from bitagora_protocol import central_signature
 from bitagora_protocol.catalog import PRODUCT_KEYS, CatalogItem, catalog_sha256
 from bitagora_protocol.central_signature import SignedObjectError
 from bitagora_protocol.journal import canonical_json
+from bitagora_protocol.languages import LANGUAGES
 from bitagora_protocol.money import CURRENCIES
 
 FORMAT = "bitagora-config/1"
@@ -49,6 +51,7 @@ class StaffEntry:
     role: str
     active: bool
     badges: tuple[str, ...]
+    language: str | None = None  # the screens' language at their login; None: the shop's
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Settings:
     payment_methods: tuple[str, ...]
     # Cash rounding increment in minor units (5: cash due rounded to 0.05); None: not set.
     cash_rounding: int | None = None
+    language: str | None = None  # receipts', reports' and screens'; None: the device's own
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ MAX_CASH_ROUNDING = 1000  # minor units: coarser than any country's smallest coi
 
 
 def _settings(value: Any, currency: str) -> Settings:
-    _keys(value, "settings", {"currency", "payment_methods", "receipt"}, {"cash_rounding"})
+    _keys(value, "settings", {"currency", "payment_methods", "receipt"}, {"cash_rounding", "language"})
     if value["currency"] != currency:
         raise DocumentError("settings.currency must be the catalog's currency")
     receipt = value["receipt"]
@@ -199,6 +203,7 @@ def _settings(value: Any, currency: str) -> Settings:
         _strings(receipt["footer_lines"], "settings.receipt.footer_lines"),
         methods,
         _cash_rounding(value.get("cash_rounding")),
+        _language(value, "settings"),
     )
 
 
@@ -217,7 +222,7 @@ def _staff(value: Any) -> tuple[StaffEntry, ...]:
     entries = []
     for index, person in enumerate(value):
         where = f"staff[{index}]"
-        _keys(person, where, {"active", "badges", "id", "name", "role"})
+        _keys(person, where, {"active", "badges", "id", "name", "role"}, {"language"})
         role = _str(person["role"], f"{where}.role")
         if role not in ROLES:
             raise DocumentError(f"{where}.role {role!r} is not one of {sorted(ROLES)}")
@@ -231,6 +236,7 @@ def _staff(value: Any) -> tuple[StaffEntry, ...]:
                 role,
                 _bool(person["active"], f"{where}.active"),
                 badges,
+                _language(person, where),
             )
         )
     return tuple(entries)
@@ -244,6 +250,16 @@ def _keys(
     if not expected <= set(value) <= expected | optional:
         missing, extra = sorted(expected - set(value)), sorted(set(value) - expected - optional)
         raise DocumentError(f"{where}: missing {missing}, unexpected {extra}")
+
+
+def _language(value: Mapping[str, Any], where: str) -> str | None:
+    """The optional ``language`` key: absent, or one of the devices' ``LANGUAGES``."""
+    if "language" not in value:
+        return None
+    language = _str(value["language"], f"{where}.language")
+    if language not in LANGUAGES:
+        raise DocumentError(f"{where}.language {language!r} is not one of {', '.join(LANGUAGES)}")
+    return language
 
 
 def _str(value: Any, where: str) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from central.device_status import device_status, last_heartbeat
+from central.i18n import N_
 
 KINDS = (
     "offline",
@@ -27,6 +28,13 @@ KINDS = (
     "clock_offset",
     "update",
 )
+
+# Details in fixed words: stored in English, shown in the page's language (central/stored_words.py).
+PAPER_OUT = N_("printer out of paper")
+COVER_OPEN = N_("printer cover open")
+PRINTER_OFFLINE = N_("printer offline")
+DRAWER_OPEN = N_("cash drawer open too long")
+FIXED_DETAILS = frozenset({PAPER_OUT, COVER_OPEN, PRINTER_OFFLINE, DRAWER_OPEN})
 
 DEFAULTS: dict[str, int] = {
     "offline_s": 60,  # offline (two missed heartbeats) and silent at least this long
@@ -101,17 +109,17 @@ def conditions(
     if row["uplink_refused"]:
         found["refused"] = f"central refuses a batch for good: {row['uplink_refused']}"
     if row["printer_paper"] == "out":
-        found["printer"] = "printer out of paper"
+        found["printer"] = PAPER_OUT
     elif isinstance(printer := beat.get("printer"), dict) and printer.get("cover_open") is True:
-        found["printer"] = "printer cover open"
+        found["printer"] = COVER_OPEN
     elif row["printer_online"] is False:
-        found["printer"] = "printer offline"
+        found["printer"] = PRINTER_OFFLINE
     payments = _payments(beat)
     if payments:
         found["payments"] = payments
     drawer = beat.get("drawer")
     if isinstance(drawer, dict) and drawer.get("open_too_long") is True:
-        found["drawer_open"] = "cash drawer open too long"
+        found["drawer_open"] = DRAWER_OPEN
     disk = _disk_low(beat, thresholds["disk_free_pct"])
     if disk:
         found["disk_low"] = disk

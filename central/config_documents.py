@@ -98,6 +98,8 @@ async def build(conn: asyncpg.Connection, merchant: int, key: Ed25519PrivateKey)
                     if settings.cash_rounding is not None
                     else {}
                 ),
+                # Only when set: a device that has none keeps its own device.language.
+                **({"language": settings.language} if settings.language else {}),
             },
             "staff": [
                 {
@@ -106,6 +108,7 @@ async def build(conn: asyncpg.Connection, merchant: int, key: Ed25519PrivateKey)
                     "role": p.role,
                     "active": p.active,
                     "badges": list(p.badges),
+                    **({"language": p.language} if p.language else {}),
                 }
                 for p in staff
             ],

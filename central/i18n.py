@@ -28,6 +28,7 @@ from babel.support import NullTranslations, Translations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bitagora_protocol.languages import LANGUAGES as TILL_LANGUAGES
 from bitagora_protocol.money import Money, MoneyError
 
 DOMAIN = "central"
@@ -108,6 +109,20 @@ def display_name(language: str) -> str:
     """A language's name in itself, as a menu shows it: "Español", "Português (Brasil)"."""
     name = Locale.parse(language).get_display_name(language) or language
     return name[:1].upper() + name[1:]
+
+
+def till_language_choices() -> list[tuple[str, str]]:
+    """(value, name) of each language the tills speak (``bitagora_protocol.languages``), each
+    named in itself: what a shop's or a staff member's language may be."""
+    return [(code, display_name(code)) for code in TILL_LANGUAGES]
+
+
+def till_language(value: str) -> str | None:
+    """A form's shop or staff language: "" is not set (None); else one the tills speak, or
+    ``ValueError``."""
+    if value and value not in TILL_LANGUAGES:
+        raise ValueError(value)
+    return value or None
 
 
 def locale_for(country: str | None) -> str:

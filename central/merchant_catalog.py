@@ -19,6 +19,7 @@ import asyncpg
 from bitagora_protocol.catalog import CatalogItem
 from bitagora_protocol.catalog_csv import CatalogFile, parse_catalog, render_catalog
 from bitagora_protocol.config_document import PAYMENT_METHODS, ROLES, Settings, StaffEntry
+from bitagora_protocol.languages import LANGUAGES
 
 PRODUCT_COLUMNS = (
     "merchant_id",
@@ -61,7 +62,8 @@ async def merchant_id(conn: asyncpg.Connection, name: str) -> int:
 
 async def settings(conn: asyncpg.Connection, merchant: int) -> Settings:
     row = await conn.fetchrow(
-        "SELECT currency, receipt_header, receipt_footer, payment_methods, cash_rounding"
+        "SELECT currency, receipt_header, receipt_footer, payment_methods, cash_rounding,"
+        " language"
         " FROM merchant_settings WHERE merchant_id = $1",
         merchant,
     )
@@ -73,6 +75,7 @@ async def settings(conn: asyncpg.Connection, merchant: int) -> Settings:
         tuple(row["receipt_footer"]),
         tuple(row["payment_methods"]),
         row["cash_rounding"],
+        row["language"],
     )
 
 
@@ -81,32 +84,37 @@ async def set_settings(conn: asyncpg.Connection, merchant: int, new: Settings) -
     unknown = sorted(set(new.payment_methods) - PAYMENT_METHODS)
     if unknown:
         raise ValueError(f"unknown payment method {unknown[0]!r}")
+    _check_language(new.language)
     async with conn.transaction():
         await conn.execute(
             "INSERT INTO merchant_settings (merchant_id, currency, receipt_header,"
-            " receipt_footer, payment_methods, cash_rounding) VALUES ($1, $2, $3, $4, $5, $6)"
+            " receipt_footer, payment_methods, cash_rounding, language)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (merchant_id) DO UPDATE SET currency = EXCLUDED.currency,"
             " receipt_header = EXCLUDED.receipt_header, receipt_footer = EXCLUDED.receipt_footer,"
             " payment_methods = EXCLUDED.payment_methods,"
-            " cash_rounding = EXCLUDED.cash_rounding",
+            " cash_rounding = EXCLUDED.cash_rounding, language = EXCLUDED.language",
             merchant,
             new.currency,
             list(new.header_lines),
             list(new.footer_lines),
             list(new.payment_methods),
             new.cash_rounding,
+            new.language,
         )
         return await bump_version(conn, merchant)
 
 
 async def staff(conn: asyncpg.Connection, merchant: int) -> list[StaffEntry]:
     rows = await conn.fetch(
-        "SELECT staff_id, name, role, active, badges FROM merchant_staff WHERE merchant_id = $1"
-        " ORDER BY staff_id",
+        "SELECT staff_id, name, role, active, badges, language FROM merchant_staff"
+        " WHERE merchant_id = $1 ORDER BY staff_id",
         merchant,
     )
     return [
-        StaffEntry(r["staff_id"], r["name"], r["role"], r["active"], tuple(r["badges"]))
+        StaffEntry(
+            r["staff_id"], r["name"], r["role"], r["active"], tuple(r["badges"]), r["language"]
+        )
         for r in rows
     ]
 
@@ -115,20 +123,29 @@ async def put_staff(conn: asyncpg.Connection, merchant: int, person: StaffEntry)
     """Add or change a staff member (never a PIN); return the new configuration version."""
     if person.role not in ROLES:
         raise ValueError(f"role must be one of {sorted(ROLES)}")
+    _check_language(person.language)
     async with conn.transaction():
         await conn.execute(
-            "INSERT INTO merchant_staff (merchant_id, staff_id, name, role, active, badges)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (merchant_id, staff_id) DO UPDATE SET"
-            " name = EXCLUDED.name, role = EXCLUDED.role, active = EXCLUDED.active,"
-            " badges = EXCLUDED.badges",
+            "INSERT INTO merchant_staff (merchant_id, staff_id, name, role, active, badges,"
+            " language) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (merchant_id, staff_id) DO UPDATE SET name = EXCLUDED.name,"
+            " role = EXCLUDED.role, active = EXCLUDED.active, badges = EXCLUDED.badges,"
+            " language = EXCLUDED.language",
             merchant,
             person.id,
             person.name,
             person.role,
             person.active,
             list(person.badges),
+            person.language,
         )
         return await bump_version(conn, merchant)
+
+
+def _check_language(language: str | None) -> None:
+    """A shop's or person's language is one the devices speak, or None (not set)."""
+    if language is not None and language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
 
 
 async def bump_version(conn: asyncpg.Connection, merchant: int) -> int:

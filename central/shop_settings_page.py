@@ -1,10 +1,12 @@
 """The merchant's Settings page (owners only): the receipt's header and footer lines, the currency,
-the cash rounding, the payment methods the tills offer, the shop's country and its timezone.
+the cash rounding, the payment methods the tills offer, the shop's language, its country and its
+timezone.
 
-The first four go to the devices in the configuration document (``merchant_catalog.set_settings``
-bumps its version). The country and the timezone stay on central: the back office's pages write
-amounts and dates as the country does (``central.i18n``), the sales reports count days and hours
-on the timezone.
+The first five go to the devices in the configuration document (``merchant_catalog.set_settings``
+bumps its version); a language or cash rounding left unset lets each till keep its own
+``device.language`` / ``device.cash_rounding``. The country and the timezone stay on central: the
+back office's pages write amounts and dates as the country does (``central.i18n``), the sales
+reports count days and hours on the timezone.
 The currency is fixed once a device is enrolled, as a till refuses a document in another currency
 than the one it sells in.
 """
@@ -23,7 +25,7 @@ from central import merchant_catalog
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
-from central.i18n import _
+from central.i18n import _, till_language, till_language_choices
 from central.sales_reports import METHOD_NAMES
 from central.templating import templates
 from central.tenancy import as_user
@@ -62,6 +64,7 @@ async def _render(
             "timezones": TIMEZONES,
             "methods": sorted(PAYMENT_METHODS),
             "method_names": {method: _(name) for method, name in METHOD_NAMES.items()},
+            "languages": till_language_choices(),
             "errors": errors or [],
         },
         status_code=status,
@@ -81,16 +84,25 @@ def _lines(text: str) -> tuple[str, ...]:
 async def save_settings_form(request: Request, who: Principal, merchant: int) -> Response:
     form = await checked_form(request)
     rounding = str(form.get("cash_rounding") or "").strip()
+    errors = []
+    language = str(form.get("language") or "")
+    try:
+        shop_language = till_language(language)
+    except ValueError:
+        errors.append(
+            _("language: %(code)r is not a language the tills speak") % {"code": language}
+        )
+        shop_language = None
     wanted = Settings(
         str(form.get("currency") or "").strip().upper(),
         _lines(str(form.get("header") or "")),
         _lines(str(form.get("footer") or "")),
         tuple(m for m in sorted(PAYMENT_METHODS) if m in form.getlist("methods")),
         int(rounding) if rounding.isdigit() else None,
+        shop_language,
     )
     timezone = str(form.get("timezone") or "")
     country = str(form.get("country") or "").strip().upper()
-    errors = []
     if rounding and not (rounding.isdigit() and 1 <= int(rounding) <= MAX_CASH_ROUNDING):
         errors.append(
             _("cash rounding: %(value)r is not a whole number from 1 to %(most)s")
@@ -138,6 +150,8 @@ async def save_settings_form(request: Request, who: Principal, merchant: int) ->
             )
             version = await merchant_catalog.set_settings(conn, merchant, wanted)
             target = f"version {version}: {wanted.currency}, {country or '-'}, {timezone}"
+            if wanted.language:
+                target += f", language {wanted.language}"
             await record(conn, Actor.of(request, who.name), "settings.save", target, merchant)
             return RedirectResponse(f"/merchant/settings?saved={version}", status_code=303)
     return await _render(

@@ -1,5 +1,5 @@
-"""The merchant's Staff page: who works at its tills, their role and badges; add, change,
-deactivate.
+"""The merchant's Staff page: who works at its tills, their role, badges and own screen language
+(the tills switch to it at their login; "the shop's" when unset); add, change, deactivate.
 
 Central never holds a PIN (docs/ARCHITECTURE.md, "PINs"): a person added here gets their PIN at
 the till from a manager, or works with a badge. Changes go through ``merchant_catalog.put_staff``,
@@ -20,7 +20,7 @@ from central import merchant_catalog
 from central.audit import Actor, record
 from central.context import central
 from central.csrf import checked_form
-from central.i18n import N_, _
+from central.i18n import N_, _, display_name, till_language, till_language_choices
 from central.templating import templates
 from central.tenancy import as_user
 from central.web_auth import Principal, merchant_page
@@ -54,6 +54,8 @@ async def _render(
             "editing": editing,
             "roles": sorted(ROLES),
             "role_names": {role: _(name) for role, name in ROLE_NAMES.items()},
+            "languages": till_language_choices(),
+            "language_name": display_name,
             "errors": errors or [],
         },
         status_code=status,
@@ -83,12 +85,21 @@ def _person(form: FormData) -> tuple[StaffEntry, list[str]]:
             badges.append(normalize_uid(uid))
         except BadgeUidError as err:
             errors.append(_("badges: %(reason)s") % {"reason": err})
+    language = str(form.get("language") or "")
+    try:
+        own_language = till_language(language)
+    except ValueError:
+        errors.append(
+            _("language: %(code)r is not a language the tills speak") % {"code": language}
+        )
+        own_language = None
     person = StaffEntry(
         fields["staff_id"],
         fields["name"],
         fields["role"],
         form.get("active") == "yes",
         tuple(dict.fromkeys(badges)),
+        own_language,
     )
     return person, errors
 

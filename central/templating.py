@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from central import i18n
+from central import i18n, stored_words
 from central.csrf import FIELD, csrf_token
 
 
@@ -40,4 +40,9 @@ env.globals["csrf_token"] = csrf_token
 env.globals["csrf_field"] = FIELD
 env.globals["saved_note"] = saved_note
 env.globals["language_tag"] = lambda: i18n.tag(i18n.language())
+# Stored English words shown in the page's language (central/stored_words.py).
+env.globals["alert_kind"] = stored_words.alert_kind
+env.globals["alert_detail"] = stored_words.alert_detail
+env.globals["device_state"] = stored_words.device_state
+env.globals["uplink_state"] = stored_words.uplink_state
 templates = Jinja2Templates(env=env)

@@ -391,3 +391,37 @@ async def test_ops_see_a_silent_device_raised_and_acknowledge_it_in_chromium(
         await expect(acknowledged.get_by_role("button", name="Acknowledge")).to_have_count(0)
     (alert,) = await fleet.rows("SELECT acknowledged_by FROM alerts")
     assert alert["acknowledged_by"] == "admin"
+
+
+async def test_ops_pages_show_stored_english_words_in_the_pages_language(
+    fleet: Fleet, make_device: Callable[[], SimDevice]
+) -> None:
+    """Alert kinds, their details in fixed words and device states are stored in English and
+    shown translated (central/stored_words.py); a detail with figures in it is shown as stored."""
+    device = make_device()
+    async with httpx.AsyncClient(
+        base_url=fleet.base_url, timeout=10, headers={"Accept-Language": "es"}
+    ) as http:
+        await _enrolled(fleet, http, device)
+        await _beat(
+            fleet,
+            http,
+            device,
+            printer={"online": True, "paper": "out"},
+            drawer={"open": True, "open_too_long": True},
+            temperature_c=81.5,
+        )
+        assert (await log_in(http, "admin", OPS_PASSWORD)).status_code == 303
+        alerts_page = (await http.get("/alerts")).text
+        fleet_page = (await http.get("/")).text
+    for words in (
+        '<span class="fork">impresora</span></td>\n      <td>impresora sin papel</td>',
+        "<td>cajón de efectivo abierto demasiado tiempo</td>",
+        "<td>SoC at 81.5 °C</td>",
+        '<option value="drawer_open">cajón abierto</option>',
+    ):
+        assert words in alerts_page
+    assert '<option value="late">con retraso</option>' in fleet_page
+    assert "conectado: " in fleet_page
+    stored = {r["kind"]: r["detail"] for r in await fleet.rows("SELECT kind, detail FROM alerts")}
+    assert stored["printer"] == "printer out of paper"

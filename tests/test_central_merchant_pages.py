@@ -5,6 +5,8 @@ any route, whatever ids or skus they send."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,10 +17,14 @@ import asyncpg
 import httpx
 import pytest
 from central_helpers import csrf_of, log_in, post_form
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_central_sales_reports import sale
 from test_downlink import HEADER, big_csv
 
+from bitagora_protocol import config_document
 from bitagora_protocol.config_document import StaffEntry
+from bitagora_protocol.journal import public_key_bytes
+from central import config_documents as central_documents
 from central import merchant_catalog
 from central.sales_reports import REPORTS
 from central.users import add_user
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(120)
 
 PASSWORD = "merchant-password"
+KEY = Ed25519PrivateKey.generate()  # signs the documents built here
 
 
 def catalog_of(prefix: str) -> bytes:
@@ -369,3 +376,50 @@ async def test_fifty_thousand_products_imported_through_the_page_then_searched_a
     assert "1,250 products, page 2 of 25" in category.text
     # Products of that category in sku order: i = 7, 47, 87, ...; page 2 starts at the 51st.
     assert f"sku{7 + 40 * 50:07d}" in category.text and "sku0000007" not in category.text
+
+
+async def test_the_shops_and_each_persons_language_are_set_on_the_pages_and_sent_down(
+    shops: tuple[Shop, Shop], db: asyncpg.Connection
+) -> None:
+    """The Settings page's language (the tills' own when unset) and the Staff page's (the
+    shop's when unset) are saved, refused when no till speaks them, and carried by the signed
+    configuration document only when set (docs/PROTOCOL.md 2.6)."""
+    a, _ = shops
+    form = await a.http.get("/merchant/settings")
+    assert '<option value="pt_BR">Português (Brasil)</option>' in form.text
+    settings = {"header": "", "footer": "Gracias", "currency": "EUR", "methods": "cash"}
+    settings |= {"timezone": "Europe/Madrid"}
+    french = await post_form(
+        a.http, "/merchant/settings", "/merchant/settings", **settings, language="fr"
+    )
+    assert french.status_code == 400
+    assert "language: &#39;fr&#39; is not a language the tills speak" in french.text
+    saved = await post_form(
+        a.http, "/merchant/settings", "/merchant/settings", **settings, language="es"
+    )
+    assert saved.status_code == 303
+    assert (await merchant_catalog.settings(db, a.merchant)).language == "es"
+    assert (
+        '<option value="es" selected>Español</option>'
+        in (await a.http.get("/merchant/settings")).text
+    )
+
+    person = {"staff_id": "a-joana", "name": "Joana", "role": "cashier", "active": "yes"}
+    refused = await post_form(
+        a.http, "/merchant/staff", "/merchant/staff", **person, language="klingon"
+    )
+    assert refused.status_code == 400 and "is not a language the tills speak" in refused.text
+    assert (
+        await post_form(a.http, "/merchant/staff", "/merchant/staff", **person, language="pt_BR")
+    ).status_code == 303
+    page = (await a.http.get("/merchant/staff")).text
+    assert "<td>Português (Brasil)</td>" in page and "<td>the shop's</td>" in page  # a-staff
+
+    served = await central_documents.build(db, a.merchant, KEY)
+    assert served is not None
+    signed = gzip.decompress(served.body_gzip)
+    document = config_document.verify(signed, public_key_bytes(KEY.public_key()))
+    assert document.settings.language == "es"
+    assert {p.id: p.language for p in document.staff} == {"a-joana": "pt_BR", "a-staff": None}
+    staff = json.loads(signed)["document"]["staff"]
+    assert [sorted(p) for p in staff][1] == ["active", "badges", "id", "name", "role"]

@@ -382,9 +382,32 @@ async def test_malformed_documents_are_refused(central_db_url: str, tmp_path: Pa
         def no_rounding(document: dict[str, Any]) -> None:
             document["settings"]["cash_rounding"] = 0
 
+            "settings.cash_rounding must be 1..1000": central_signed(key, good, no_rounding),
+
+        def french(document: dict[str, Any]) -> None:
+            document["settings"]["language"] = "fr"
+
+        def blank_language(document: dict[str, Any]) -> None:
+            document["staff"] = [
+                {
+                    "id": "ana",
+                    "name": "Ana",
+                    "role": "cashier",
+                    "active": True,
+                    "badges": [],
+                    "language": "",
+                }
+            ]
+
         cases = {
             "not UTF-8 JSON": good[:-10],
             "settings.cash_rounding must be 1..1000": central_signed(key, good, no_rounding),
+            "settings.language 'fr' is not one of en, es, pt_BR, pt_PT": central_signed(
+                key, good, french
+            ),
+            "staff[0].language must be a non-empty string": central_signed(
+                key, good, blank_language
+            ),
             "signature sha256 is not the document's": good.replace(b'"price":180', b'"price":1'),
             "catalog.sha256 is not the SHA-256": central_signed(key, good, cheaper),
             "is a float": good.replace(b'"price":180', b'"price":1.8'),
@@ -629,3 +652,56 @@ async def test_cash_rounding_set_on_central_reaches_the_device(
         assert applied is not None and "cash_rounding" in applied.settings_changed
         rounding = await journal.last_config(device.conn, "cash_rounding")
         assert rounding is not None and rounding.body["value"] == 5
+
+
+async def test_languages_set_on_central_reach_the_device(
+    central_db_url: str, tmp_path: Path
+) -> None:
+    """The shop's language and a person's own (docs/PROTOCOL.md 2.6) are in the document only
+    when set; the device journals the shop's as a ``language`` setting and keeps the person's,
+    named in their ``staff`` record; unset on central again, both go back to the till's own."""
+    async with central_and_device(central_db_url, tmp_path) as (central, device):
+        await import_on_central(central_db_url, cafe_csv())
+        async with connected(central_db_url) as conn:
+            merchant = await merchant_catalog.merchant_id(conn, SHOP)
+            shop = Settings("EUR", (), ("Obrigado!",), ("cash",), language="pt_PT")
+            await merchant_catalog.set_settings(conn, merchant, shop)
+            await merchant_catalog.put_staff(
+                conn, merchant, StaffEntry("ana", "Ana", "cashier", True, (), "es")
+            )
+            await merchant_catalog.put_staff(
+                conn, merchant, StaffEntry("bia", "Bia", "cashier", True, ())
+            )
+        served = json.loads(await document_bytes(device, central.base_url))["document"]
+        assert served["settings"]["language"] == "pt_PT"
+        assert [person.get("language") for person in served["staff"]] == ["es", None]
+        assert "language" not in served["staff"][1]
+        async with uplink_for(device, central.base_url) as (uplink, _):
+            assert await uplink.config_once() is not None
+        language = await journal.last_config(device.conn, "language")
+        assert language is not None and language.body["value"] == "pt_PT"
+        ana = await staff_store.get(device.conn, "ana")
+        assert ana is not None and ana.language == "es"
+        records = [r.body async for r in journal.iterate(device.conn) if r.kind == "staff"]
+        assert [r["staff"].get("language") for r in records] == ["es", None]
+
+        async with connected(central_db_url) as conn:
+            await merchant_catalog.set_settings(
+                conn, merchant, Settings("EUR", (), ("Obrigado!",), ("cash",))
+            )
+            await merchant_catalog.put_staff(
+                conn, merchant, StaffEntry("ana", "Ana", "cashier", True, ())
+            )
+        async with uplink_for(device, central.base_url) as (uplink, _):
+            assert await uplink.config_once() is not None
+        language = await journal.last_config(device.conn, "language")
+        assert language is not None and language.body["value"] is None
+        assert await staff_store.get(device.conn, "ana") == staff_store.Staff(
+            "ana", "Ana", "cashier", True
+        )
+        changed = [r.body async for r in journal.iterate(device.conn) if r.kind == "staff"][-1]
+        assert changed["action"] == "changed" and changed["previous"] == {
+            "name": "Ana",
+            "role": "cashier",
+            "language": "es",
+        }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,7 +14,7 @@ from print_helpers import cashier, open_till, sell, till_and_printer
 from store_helpers import cash_sale_body
 
 from appliance.services.printing import PrinterState
-from appliance.services.till import NothingToReprint
+from appliance.services.till import NothingToReprint, Till
 from appliance.store import catalog, journal, outbox, print_queue, sales
 from appliance.store.config_documents import STATE_CENTRAL_KEY, apply_signed
 from appliance.store.db import transaction
@@ -220,37 +221,63 @@ async def test_a_reprint_must_name_a_sale(tmp_path: Path) -> None:
         assert [r async for r in journal.iterate(till.conn)] == []
 
 
+async def apply_central_settings(
+    till: Till, key: Ed25519PrivateKey, version: int, **settings: Any
+) -> None:
+    """Apply a configuration document signed by ``key`` (pinned as central's) with the till's own
+    catalog and ``settings`` (the ``settings`` object's keys besides ``currency``)."""
+    await outbox.set_state(till.conn, STATE_CENTRAL_KEY, public_key_bytes(key.public_key()).hex())
+    items = sorted(await catalog.catalog_items(till.conn), key=lambda item: item.sku)
+    canonical = [item.canonical() for item in items]
+    document = {
+        "format": FORMAT,
+        "merchant": {"id": 1, "name": "Peña Açaí"},
+        "version": version,
+        "issued_at": "2026-12-07T09:00:00.000000Z",
+        "catalog": {
+            "currency": till.currency,
+            "sha256": catalog_sha256(till.currency, canonical),
+            "items": canonical,
+        },
+        "settings": {"currency": till.currency, **settings},
+        "staff": [],
+    }
+    await apply_signed(
+        till.conn, till.identity, encode(sign(key, document)), till.currency, {"via": "cli"}
+    )
+
+
 async def test_receipt_lines_set_on_central_are_printed(tmp_path: Path) -> None:
     """A configuration document's receipt header and footer (docs/PROTOCOL.md 2.6) replace the
     settings file's on the receipts printed after it, once applied."""
-    key = Ed25519PrivateKey.generate()
     async with till_and_printer(tmp_path) as (till, sim):
-        await outbox.set_state(
-            till.conn, STATE_CENTRAL_KEY, public_key_bytes(key.public_key()).hex()
-        )
-        items = sorted(await catalog.catalog_items(till.conn), key=lambda item: item.sku)
-        canonical = [item.canonical() for item in items]
-        document = {
-            "format": FORMAT,
-            "merchant": {"id": 1, "name": "Peña Açaí"},
-            "version": 1,
-            "issued_at": "2026-12-07T09:00:00.000000Z",
-            "catalog": {
-                "currency": till.currency,
-                "sha256": catalog_sha256(till.currency, canonical),
-                "items": canonical,
-            },
-            "settings": {
-                "currency": till.currency,
-                "receipt": {"header_lines": ["Rua Augusta 1"], "footer_lines": ["Obrigado!"]},
-                "payment_methods": ["cash"],
-            },
-            "staff": [],
-        }
-        await apply_signed(
-            till.conn, till.identity, encode(sign(key, document)), till.currency, {"via": "cli"}
+        receipt = {"header_lines": ["Rua Augusta 1"], "footer_lines": ["Obrigado!"]}
+        await apply_central_settings(
+            till, Ed25519PrivateKey.generate(), 1, receipt=receipt, payment_methods=["cash"]
         )
         result = await sell(till)
         [text] = await sim.wait_receipts(1)
         assert "Rua Augusta 1" in text and "Obrigado!" in text and "Thank you!" not in text
         assert result.receipt.header_lines == ("Rua Augusta 1",)
+
+
+async def test_the_shop_language_set_on_central_prints_the_next_receipts(tmp_path: Path) -> None:
+    """A document's ``settings.language`` (docs/PROTOCOL.md 2.6) is journalled as a ``config``
+    record and the receipts printed after it speak it, amounts in its money format; a later
+    document that leaves it out gives the till its own ``device.language`` (English) back."""
+    key = Ed25519PrivateKey.generate()
+    receipt = {"header_lines": [], "footer_lines": []}
+    async with till_and_printer(tmp_path) as (till, sim):
+        await apply_central_settings(
+            till, key, 1, receipt=receipt, payment_methods=["cash"], language="es"
+        )
+        result = await sell(till)
+        [spanish] = await sim.wait_receipts(1)
+        await apply_central_settings(till, key, 2, receipt=receipt, payment_methods=["cash"])
+        await sell(till)
+        english = (await sim.wait_receipts(2))[1]
+        changes = [r.body async for r in journal.iterate(till.conn) if r.kind == "config"]
+    assert result.receipt.language == "es"
+    assert "Efectivo" in spanish and "1,80 €" in spanish and "Cash" not in spanish
+    assert "Cash" in english and "€1.80" in english and "Efectivo" not in english
+    assert [c["value"] for c in changes if c["setting"] == "language"] == ["es", None]

@@ -12,9 +12,11 @@ import pytest
 from provision_helpers import CATALOG, device_root, shop_setup
 
 from appliance.cli import main
+from appliance.provision.apply import add_manager
 from appliance.provision.setup_file import SetupError, read_setup
 from appliance.provision.status import read_status
 from appliance.store import catalog, catalog_versions, journal
+from appliance.store import staff as staff_store
 from appliance.store.db import open_db
 from bitagora_protocol.catalog_csv import parse_catalog
 
@@ -195,6 +197,7 @@ async def test_a_forgotten_manager_pin_is_reset_from_the_card(
         ('[manager]\nname = "Rui"\npin = 2580\n', "manager.pin: must be text in quotes"),
         ('[manager]\nname = "Rui"\nid = "rui silva"\n', "manager.id: 'rui silva' is not"),
         ('[manager]\nname = "Rui"\nrole = "cashier"\n', "manager.role: unknown setting"),
+        ('[manager]\nname = "Rui"\nlanguage = "pt"\n', "manager.language: 'pt' is not one of"),
         ('[catalog]\nfile = "produtos.csv"\n', "catalog.file: 'produtos.csv': no such file"),
         ("[catalog]\n", "catalog.file: required in [catalog]"),
     ],
@@ -224,6 +227,26 @@ def test_a_manager_named_only_by_name_gets_a_short_id(tmp_path: Path) -> None:
         "Élodie Dupont",
     )
     assert read.catalog == tmp_path / "catalog.csv"
+
+
+async def test_the_first_managers_own_language_is_kept_with_them(tmp_path: Path) -> None:
+    """``[manager] language``: the screens' language at their login (the shop's when left
+    out), kept with the manager; the file applied again with another changes it."""
+    setup = tmp_path / "bitagora-setup.toml"
+    text = shop_setup().format(url=UNREACHABLE, code="").split("[manager]")[0]
+    manager = '[manager]\nname = "Rui"\npin = "2580"\nlanguage = "{language}"\n'
+    conn = await open_db(tmp_path / "bitagora.db")
+    try:
+        for language in ("es", "es", "pt_BR"):
+            setup.write_text(text + manager.format(language=language), encoding="utf-8")
+            read = read_setup(setup)
+            assert read.manager is not None and read.manager.language == language
+            await add_manager(conn, read.manager)
+            assert await staff_store.get(conn, "rui") == staff_store.Staff(
+                "rui", "Rui", "manager", True, language
+            )
+    finally:
+        await conn.close()
 
 
 def test_the_technicians_guide_examples_are_taken_as_written(tmp_path: Path) -> None:

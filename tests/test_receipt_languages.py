@@ -35,12 +35,13 @@ async def test_letters_arrive_intact_on_the_languages_code_page(
     """CP858 (19: Western European with €) for Spanish and Portugal, CP860 (3: Portuguese)
     for Brazil."""
     receipt = make_receipt(
-        lines=tuple(ReceiptLine(name, 1, "R$ 1,00", "R$ 1,00", "A") for name in NAMES)
+        lines=tuple(ReceiptLine(name, 1, "R$ 1,00", "R$ 1,00", "A") for name in NAMES),
+        language=language,
     )
-    data = render_receipt(receipt, language=language)
+    data = render_receipt(receipt)
     assert data.startswith(b"\x1b@" + ESC_T + bytes([page]))
     async with PrinterSimulator(tmp_path / "printer", port=0) as sim:
-        printer = EscposNetworkPrinter("127.0.0.1", sim.port, timeout=2.0, language=language)
+        printer = EscposNetworkPrinter("127.0.0.1", sim.port, timeout=2.0)
         await printer.print_receipt(receipt)
         [text] = await sim.wait_receipts(1)
     for name in NAMES:
@@ -50,8 +51,10 @@ async def test_letters_arrive_intact_on_the_languages_code_page(
 
 def test_brazilian_text_is_sent_in_cp860() -> None:
     """The bytes themselves are CP860's (ç is 0x87, ã 0x84), not another page's."""
-    receipt = make_receipt(lines=(ReceiptLine("Coração", 1, "R$ 1,00", "R$ 1,00", ""),))
-    assert "Coração".encode("cp860") in render_receipt(receipt, language="pt_BR")
+    receipt = make_receipt(
+        lines=(ReceiptLine("Coração", 1, "R$ 1,00", "R$ 1,00", ""),), language="pt_BR"
+    )
+    assert "Coração".encode("cp860") in render_receipt(receipt)
 
 
 @pytest.mark.parametrize(

@@ -167,3 +167,28 @@ def test_pin_deactivate_and_activate_are_journalled(tmp_path: Path, capsys, monk
         ("reactivated", "ana", True),
     ]
     assert all(b["by"] == {"via": "cli"} for b in bodies)
+
+
+def test_a_persons_own_language_is_set_kept_and_given_back_to_the_shops(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    def add(*args: str) -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO("1111\n"))
+        return staff(tmp_path, "add", "ana", "--name", "Ana", "--role", "cashier", *args)
+
+    assert add("--language", "es", "--pin-stdin") == 0
+    assert "Ana (ana) is a cashier, speaking es" in capsys.readouterr().out
+    assert add("--pin-stdin") == 0  # left out: Ana keeps hers
+    assert staff(tmp_path, "list") == 0
+    assert re.search(r"^ana +cashier +Ana  speaks es$", capsys.readouterr().out, re.M)
+    assert add("--language", "shop", "--pin-stdin") == 0
+    with pytest.raises(SystemExit):
+        add("--language", "fr", "--pin-stdin")
+    assert "invalid choice: 'fr'" in capsys.readouterr().err
+
+    bodies = [r.body for r in asyncio.run(records(tmp_path, "staff"))]
+    assert [b["staff"].get("language") for b in bodies] == ["es", "es", None]
+    assert [b.get("previous") for b in bodies[1:]] == [
+        {"name": "Ana", "role": "cashier", "language": "es"},
+        {"name": "Ana", "role": "cashier", "language": "es"},
+    ]

@@ -1,7 +1,8 @@
 """``bitagora staff``: who may use the till, their PINs and their NFC badges.
 
     bitagora staff list                everyone, deactivated people marked
-    bitagora staff add ID --name NAME --role cashier|manager|technician   (PIN asked twice)
+    bitagora staff add ID --name NAME --role cashier|manager|technician [--language LANG]
+                                       (PIN asked twice; LANG: en, es, pt_BR, pt_PT or shop)
     bitagora staff pin ID              a new PIN (asked twice)
     bitagora staff deactivate ID       their PIN and badges open nothing; their history stays
     bitagora staff activate ID         let them in again, with a new PIN (asked twice)
@@ -35,12 +36,15 @@ from appliance.config import Settings
 from appliance.core.lockout import TILL, format_wait, staff_subject, utc_now
 from appliance.core.pin import check_pin_form
 from appliance.core.roles import ROLES
+from appliance.i18n import LANGUAGES
 from appliance.services.access import AccessService
 from appliance.services.staff import CLI, StaffChange, StaffService
 from appliance.store import device, lock, lockout
 from appliance.store import staff as staff_store
 from appliance.store.db import open_db
 from appliance.store.identity import load_or_create_identity
+
+SHOP_LANGUAGE = "shop"  # --language: speak the shop's language, not one of one's own
 
 
 def _pin(from_stdin: bool) -> str:
@@ -65,6 +69,7 @@ async def _list(conn: aiosqlite.Connection, args: argparse.Namespace, settings: 
     locked = await lockout.locked_subjects(conn, utc_now())
     lines = [
         f"{s.id:<12} {s.role:<10} {s.name}"
+        + (f"  speaks {s.language}" if s.language else "")
         + ("" if s.active else "  DEACTIVATED")
         + (f"  badges …{', …'.join(u[-4:] for u in b)}" if b else "")
         + _locked(locked.get(staff_subject(s.id)))
@@ -90,8 +95,14 @@ def _done(change: StaffChange, what: str) -> str:
 
 async def _add(conn: aiosqlite.Connection, args: argparse.Namespace, settings: Settings) -> str:
     pin = _pin(args.pin_stdin)
-    change = await (await _bound(conn, settings)).put(args.id, args.name, args.role, pin, CLI)
-    return _done(change, f"is a {change.staff.role}")
+    language = None if args.language == SHOP_LANGUAGE else args.language
+    if args.language is None:  # left out: someone there already keeps their own
+        existing = await staff_store.get(conn, args.id)
+        language = existing.language if existing else None
+    staff = await _bound(conn, settings)
+    change = await staff.put(args.id, args.name, args.role, pin, CLI, language)
+    speaks = f", speaking {language}" if language else ""
+    return _done(change, f"is a {change.staff.role}{speaks}")
 
 
 async def _set_pin(conn: aiosqlite.Connection, args: argparse.Namespace, settings: Settings) -> str:
@@ -179,6 +190,12 @@ def register(subparsers: Subparsers) -> None:
     add.add_argument("id", help="short id, e.g. ana")
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--language",
+        choices=(*LANGUAGES, SHOP_LANGUAGE),
+        help="the screens' language from their login (shop: the shop's); left out, someone "
+        "there already keeps theirs, someone new speaks the shop's",
+    )
     add.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
     add.set_defaults(staff_action=_add)
     pin = sub.add_parser("pin", help="give someone a new PIN (journalled)")

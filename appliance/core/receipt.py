@@ -48,6 +48,8 @@ class Receipt:
     reprint_at_local: str = ""
     # A banner under the header for receipts that are not a sale ("REFUND").
     title: str | None = None
+    # The language its words are in (the shop's): the printer's own words and code page follow.
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -75,3 +77,4 @@ class ReportPrintout:
     notes: tuple[str, ...] = ()
     journal_seq: int | None = None
     signature_short: str = ""
+    language: str = "en"  # the shop's, as for a receipt

@@ -149,10 +149,9 @@ class EscposPrinter:
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
-        language: str = SOURCE_LANGUAGE,
     ) -> None:
-        """``language``: what receipts and reports say (the shop's, docs/TRANSLATING.md); it
-        also picks the code page the job starts in (CODE_PAGES)."""
+        """Receipts and reports are printed in the language each says it is in (the shop's,
+        docs/TRANSLATING.md), which also picks the code page the job starts in (CODE_PAGES)."""
         if width_chars < 16:
             raise ValueError(f"width_chars must be at least 16, got {width_chars}")
         try:
@@ -164,7 +163,6 @@ class EscposPrinter:
             raise PrinterError(f"unknown python-escpos printer profile {profile!r}") from err
         self.width_chars = width_chars
         self.profile = profile
-        self.language = check_language(language)
         self.timeout = timeout
         # A printer answers DLE EOT in milliseconds; one that never does should not stall a sale.
         self.status_timeout = min(timeout, 2.0)
@@ -183,16 +181,14 @@ class EscposPrinter:
         return f"{self.kind} printer {self.address}, {mm} mm, profile {self.profile or 'default'}"
 
     def render(self, receipt: Receipt) -> bytes:
-        return render_receipt(receipt, self.width_chars, self.profile, self.language)
+        return render_receipt(receipt, self.width_chars, self.profile)
 
     async def print_receipt(self, receipt: Receipt) -> PrinterStatus:
         return await self.print_bytes(self.render(receipt))
 
     async def print_report(self, report: ReportPrintout) -> PrinterStatus:
         """An X or Z report, in its own layout (``compose_report``)."""
-        return await self.print_bytes(
-            render_report(report, self.width_chars, self.profile, self.language)
-        )
+        return await self.print_bytes(render_report(report, self.width_chars, self.profile))
 
     async def print_test_page(self) -> PrinterStatus:
         """A page for the technician: backend, width ruler, accents through the code page, QR."""
@@ -352,9 +348,8 @@ class EscposNetworkPrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
-        language: str = SOURCE_LANGUAGE,
     ) -> None:
-        super().__init__(width_chars, profile, timeout, language)
+        super().__init__(width_chars, profile, timeout)
         self.host = host
         self.port = port
 
@@ -410,11 +405,10 @@ class EscposSerialPrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
-        language: str = SOURCE_LANGUAGE,
     ) -> None:
         if flow not in ("dsrdtr", "rtscts", "xonxoff", "none"):
             raise ValueError(f"serial flow control must be dsrdtr, rtscts, xonxoff or none: {flow}")
-        super().__init__(width_chars, profile, timeout, language)
+        super().__init__(width_chars, profile, timeout)
         self.port = port
         self.baudrate = baudrate
         self.flow = flow
@@ -485,9 +479,8 @@ class EscposUsbPrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
-        language: str = SOURCE_LANGUAGE,
     ) -> None:
-        super().__init__(width_chars, profile, timeout, language)
+        super().__init__(width_chars, profile, timeout)
         self.vendor_id = vendor_id
         self.product_id = product_id
         self.in_ep = in_ep
@@ -547,9 +540,8 @@ class EscposFilePrinter(EscposPrinter):
         width_chars: int = 48,
         profile: str | None = None,
         timeout: float = 5.0,
-        language: str = SOURCE_LANGUAGE,
     ) -> None:
-        super().__init__(width_chars, profile, timeout, language)
+        super().__init__(width_chars, profile, timeout)
         self.path = path
 
     @property
@@ -575,31 +567,23 @@ class EscposFilePrinter(EscposPrinter):
 # -- layout ------------------------------------------------------------------------------------
 
 
-def render_receipt(
-    receipt: Receipt,
-    width_chars: int = 48,
-    profile: str | None = None,
-    language: str = SOURCE_LANGUAGE,
-) -> bytes:
+def render_receipt(receipt: Receipt, width_chars: int = 48, profile: str | None = None) -> bytes:
     """The ESC/POS bytes for a receipt, without a printer (for tests, previews and benchmarks)."""
     from escpos.printer import Dummy
 
     dummy = Dummy(profile=profile)
-    compose_receipt(dummy, receipt, width_chars, language)
+    compose_receipt(dummy, receipt, width_chars)
     return bytes(dummy.output)
 
 
 def render_report(
-    report: ReportPrintout,
-    width_chars: int = 48,
-    profile: str | None = None,
-    language: str = SOURCE_LANGUAGE,
+    report: ReportPrintout, width_chars: int = 48, profile: str | None = None
 ) -> bytes:
     """The ESC/POS bytes for an X or Z report, without a printer."""
     from escpos.printer import Dummy
 
     dummy = Dummy(profile=profile)
-    compose_report(dummy, report, width_chars, language)
+    compose_report(dummy, report, width_chars)
     return bytes(dummy.output)
 
 
@@ -644,10 +628,8 @@ def _head(
             printer.textln(row)
 
 
-def compose_receipt(
-    printer: Escpos, receipt: Receipt, width: int, language: str = SOURCE_LANGUAGE
-) -> None:
-    """Send a receipt to a python-escpos printer object.
+def compose_receipt(printer: Escpos, receipt: Receipt, width: int) -> None:
+    """Send a receipt to a python-escpos printer object, in the receipt's language.
 
     Use a fresh printer object per job: python-escpos remembers the code page it last selected,
     while ESC @ resets the printer to CP437, so a reused object can print wrong accents.
@@ -655,6 +637,7 @@ def compose_receipt(
     from escpos.constants import QR_ECLEVEL_M
 
     r = receipt
+    language = check_language(r.language)
     _ = translations(language).gettext
     _head(printer, r.merchant, r.header_lines, width, language)
     if r.title:
@@ -725,14 +708,13 @@ def compose_receipt(
     printer.cut()
 
 
-def compose_report(
-    printer: Escpos, report: ReportPrintout, width: int, language: str = SOURCE_LANGUAGE
-) -> None:
-    """Send an X or Z report: the shop, the report's name as a banner, when and by whom, then
-    each section's figures label left, amount right. A Z (a signed record) ends with its journal
-    number and signature; an X, journalled nowhere, with none. No QR code: a report is not a
-    sale to look up."""
+def compose_report(printer: Escpos, report: ReportPrintout, width: int) -> None:
+    """Send an X or Z report, in its language: the shop, the report's name as a banner, when
+    and by whom, then each section's figures label left, amount right. A Z (a signed record)
+    ends with its journal number and signature; an X, journalled nowhere, with none. No QR
+    code: a report is not a sale to look up."""
     r = report
+    language = check_language(r.language)
     _ = translations(language).gettext
     _head(printer, r.merchant, r.header_lines, width, language)
     _banner(printer, r.title)

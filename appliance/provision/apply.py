@@ -334,9 +334,9 @@ async def _refuse_another_central(setup: Setup, target: Target) -> None:
 
 
 async def add_manager(conn: aiosqlite.Connection, manager: Manager) -> None:
-    """The setup's first manager, so a fresh till can be unlocked: added, or given the name and
-    PIN the file says (a forgotten manager PIN is reset this way). A PIN erased from the file by
-    an earlier run leaves the manager as the till has them."""
+    """The setup's first manager, so a fresh till can be unlocked: added, or given the name,
+    PIN and own language the file says (a forgotten manager PIN is reset this way). A PIN
+    erased from the file by an earlier run leaves the manager as the till has them."""
     if not manager.pin:
         if any(staff.id == manager.id for staff, _ in await staff_store.all_staff(conn)):
             return
@@ -347,11 +347,13 @@ async def add_manager(conn: aiosqlite.Connection, manager: Manager) -> None:
                 "no staff member {id} yet"
             ).format(name=manager.name, id=repr(manager.id))
         )
-    wanted = Staff(manager.id, manager.name, "manager")
+    wanted = Staff(manager.id, manager.name, "manager", language=manager.language)
     if await staff_store.staff_by_pin(conn, manager.pin) == wanted:
         return  # already so: nothing is written
     try:
-        await staff_store.add_staff(conn, manager.id, manager.name, "manager", manager.pin)
+        await staff_store.add_staff(
+            conn, manager.id, manager.name, "manager", manager.pin, manager.language
+        )
     except PinTaken as err:
         raise ValueError(f"manager.pin: {err}") from None
     log.warning("first manager added", extra={"staff": manager.id})

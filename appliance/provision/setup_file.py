@@ -32,7 +32,7 @@ from appliance.config import (
     settings_from_document,
 )
 from appliance.core.catalog import fold
-from appliance.i18n import N_, _
+from appliance.i18n import LANGUAGES, N_, _
 
 SETUP_FILE_NAME = "bitagora-setup.toml"
 # Raspberry Pi OS bookworm mounts the FAT boot partition here.
@@ -44,7 +44,7 @@ SETUP_ONLY = {
     "central": ("url", "enrollment_code"),
     "wifi": ("ssid", "passphrase", "country"),
     "system": ("timezone", "locale"),
-    "manager": ("name", "pin", "id"),
+    "manager": ("name", "pin", "id", "language"),
     "catalog": ("file",),
 }
 # Erased from the file once applied: "section.key".
@@ -83,6 +83,7 @@ class Manager:
     id: str
     name: str
     pin: str = field(repr=False)
+    language: str | None = None  # their own screen language; None: the shop's
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ def _manager(document: Mapping[str, Any], text: Any, problems: list[str]) -> Man
     if "manager" not in document:
         return None
     name, pin, staff_id = text("manager", "name"), text("manager", "pin"), text("manager", "id")
+    language = text("manager", "language")
     if not name:
         problems.append("manager.name: " + _("required in [manager]: the first manager's name"))
     if pin and (not pin.isdigit() or len(pin) not in PIN_DIGITS):
@@ -317,7 +319,12 @@ def _manager(document: Mapping[str, Any], text: Any, problems: list[str]) -> Man
                 id=repr(staff_id)
             )
         )
-    return Manager(staff_id or staff_id_for(name), name, pin)
+    if language and language not in LANGUAGES:
+        problems.append(
+            f"manager.language: {language!r} is not one of {', '.join(LANGUAGES)}"
+            f"{did_you_mean(language, LANGUAGES)} (leave it out for the shop's language)"
+        )
+    return Manager(staff_id or staff_id_for(name), name, pin, language or None)
 
 
 _STAFF_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

@@ -49,7 +49,7 @@ from appliance.drivers.printer import (
     PrinterStatus,
     PrinterUnreachable,
 )
-from appliance.i18n import _, ngettext, translations
+from appliance.i18n import LANGUAGES, _, ngettext, translations
 from appliance.services.events import Event, EventBus
 from appliance.store import journal, outbox, print_queue
 from appliance.store.db import open_db
@@ -67,19 +67,24 @@ def local_time(utc_text: str) -> datetime:
     return at.astimezone()
 
 
-async def with_shop_lines(conn: aiosqlite.Connection, device: DeviceSettings) -> DeviceSettings:
-    """``device`` with the receipt header and footer lines central set last (the newest
-    ``receipt`` ``config`` record, docs/PROTOCOL.md 2.6), else as the settings file has them."""
+async def with_shop_settings(conn: aiosqlite.Connection, device: DeviceSettings) -> DeviceSettings:
+    """``device`` with the shop settings central set last (the newest ``receipt`` and
+    ``language`` ``config`` records, docs/PROTOCOL.md 2.6): the receipt's header and footer
+    lines, and the shop's language (which also picks the money's locale); each as the settings
+    file has it where central set none."""
     record = await journal.last_config(conn, "receipt")
     value = record.body.get("value") if record is not None else None
-    if not isinstance(value, dict):
-        return device
-    header, footer = value.get("header_lines"), value.get("footer_lines")
-    if not isinstance(header, list) or not isinstance(footer, list):
-        return device
-    return replace(
-        device, header_lines=tuple(map(str, header)), footer_lines=tuple(map(str, footer))
-    )
+    if isinstance(value, dict):
+        header, footer = value.get("header_lines"), value.get("footer_lines")
+        if isinstance(header, list) and isinstance(footer, list):
+            device = replace(
+                device, header_lines=tuple(map(str, header)), footer_lines=tuple(map(str, footer))
+            )
+    record = await journal.last_config(conn, "language")
+    language = record.body.get("value") if record is not None else None
+    if language in LANGUAGES:
+        device = replace(device, language=language)
+    return device
 
 
 def receipt_from_record(
@@ -99,6 +104,7 @@ def receipt_from_record(
         tr=translations(device.language),
         locale=device.money_locale,
     )
+    receipt = replace(receipt, language=device.language)
     if reprint is None:
         return receipt
     return replace(
@@ -129,6 +135,7 @@ def x_printout(
             locale=device.money_locale,
         ),
         notes=(tr.gettext("Not a closing: totals are not reset"),),
+        language=device.language,
     )
 
 
@@ -159,6 +166,7 @@ def z_printout(record: Record, device: DeviceSettings) -> ReportPrintout:
         notes=(tr.gettext("Day closed: totals reset"),),
         journal_seq=record.seq,
         signature_short=record.sig[:16],
+        language=device.language,
     )
 
 
@@ -331,7 +339,7 @@ class PrintWorker:
         sale = await journal.get(conn, job.sale_seq)
         if sale is None:  # pragma: no cover - the foreign key makes this impossible
             raise RuntimeError(f"print job {job.job_id}: sale record {job.sale_seq} is missing")
-        device = await with_shop_lines(conn, self.device)
+        device = await with_shop_settings(conn, self.device)
         if sale.kind == "z_close":
             log.info("printing a Z report", extra={"sale_seq": job.sale_seq})
             return await self.printer.print_report(z_printout(sale, device))

@@ -24,7 +24,7 @@ from appliance.services.access import AccessService
 from appliance.services.background import Background
 from appliance.services.checkpoints import Checkpoints
 from appliance.services.drawer import DrawerService
-from appliance.services.printing import receipt_from_record, with_shop_lines
+from appliance.services.printing import receipt_from_record, with_shop_settings
 from appliance.services.receipts import ReceiptService
 from appliance.store import catalog, catalog_history, catalog_versions, journal, sales
 from appliance.store.catalog import PAGE_SIZE, PageKey
@@ -340,7 +340,7 @@ class SalesService:
             record,
             Money(record.body["total"]["minor"], currency),
             Money(change, currency),
-            receipt_from_record(record, await with_shop_lines(self.conn, self.device)),
+            receipt_from_record(record, await with_shop_settings(self.conn, self.device)),
             problems + ((problem,) if problem else ()),
         )
 

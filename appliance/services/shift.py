@@ -31,7 +31,7 @@ from appliance.core.report import PeriodReport, ReportError, count_total, period
 from appliance.i18n import _
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerOpening, DrawerService
-from appliance.services.printing import local_time, with_shop_lines, x_printout
+from appliance.services.printing import local_time, with_shop_settings, x_printout
 from appliance.services.receipts import ReceiptService
 from appliance.store import journal
 from appliance.store import shifts as shift_store
@@ -172,7 +172,7 @@ class ShiftService:
         report = await self.current()
         if not print_it:
             return report, None
-        device = await with_shop_lines(self.conn, self.device)
+        device = await with_shop_settings(self.conn, self.device)
         printout = x_printout(report, device, local_time(utc_now()), staff.name)
         try:
             await self.receipts.print_now(printout)

@@ -1,6 +1,6 @@
 """Changes of staff, at the kiosk (a manager, or a cashier with a manager's approval) or at the
 device's shell (``bitagora staff``): add someone, give them a new PIN, deactivate and reactivate
-them, change a name or role.
+them, change a name, role or own screen language.
 
 Each change is one ``staff`` journal record, written in the same transaction as the change
 (docs/PROTOCOL.md 1.4). The record names the action, the person as they are after it and who
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import aiosqlite
@@ -28,6 +28,7 @@ import aiosqlite
 from appliance.core.pin import check_pin_form
 from appliance.core.roles import ROLES
 from appliance.core.staff import staff_id_for
+from appliance.i18n import LANGUAGES
 from appliance.services.access import AccessService
 from appliance.store import journal
 from appliance.store import staff as staff_store
@@ -75,19 +76,27 @@ class StaffService:
         return await staff_store.all_staff(self.conn)
 
     async def add(
-        self, name: str, role: str, pin: str, by: Staff | Literal["cli"], staff_id: str = ""
+        self,
+        name: str,
+        role: str,
+        pin: str,
+        by: Staff | Literal["cli"],
+        staff_id: str = "",
+        language: str | None = None,
     ) -> StaffChange:
         """Add someone new; their id is ``staff_id`` or made from the name (``ana-maria``,
-        ``ana-maria-2`` …), never one given before."""
+        ``ana-maria-2`` …), never one given before. ``language``: their own screen language
+        (None: the shop's)."""
         name = _name(name)
         _role(role)
+        _language(language)
         check_pin_form(pin)
 
         async def change() -> tuple[Staff, Mapping[str, Any]]:
             taken = await staff_store.ids(self.conn)
             if staff_id and staff_id in taken:
                 raise StaffError(f"there is already a staff member {staff_id!r}")
-            new = Staff(staff_id or staff_id_for(name, taken), name, role)
+            new = Staff(staff_id or staff_id_for(name, taken), name, role, language=language)
             await staff_store.refuse_taken_pin(self.conn, pin, new.id)
             await staff_store.insert(self.conn, new, pin)
             return new, {}
@@ -95,26 +104,34 @@ class StaffService:
         return await self._change("added", by, change)
 
     async def put(
-        self, staff_id: str, name: str, role: str, pin: str, by: Staff | Literal["cli"]
+        self,
+        staff_id: str,
+        name: str,
+        role: str,
+        pin: str,
+        by: Staff | Literal["cli"],
+        language: str | None = None,
     ) -> StaffChange:
-        """``bitagora staff add ID``: add ``staff_id``, or give them this name, role and PIN
-        (recorded as ``changed``, with what they were before)."""
+        """``bitagora staff add ID``: add ``staff_id``, or give them this name, role, PIN and
+        own screen language (None: the shop's), recorded as ``changed``, with what they were
+        before."""
         if not staff_id.strip():
             raise StaffError("a staff member needs an id")
         name = _name(name)
         _role(role)
+        _language(language)
         check_pin_form(pin)
         if await staff_store.get(self.conn, staff_id) is None:
-            return await self.add(name, role, pin, by, staff_id)
+            return await self.add(name, role, pin, by, staff_id, language)
 
         async def change() -> tuple[Staff, Mapping[str, Any]]:
             before = await self._existing(staff_id)
             if role != "manager":
                 await self._keep_a_manager(before)
             await staff_store.refuse_taken_pin(self.conn, pin, staff_id)
-            after = Staff(staff_id, name, role, before.active)
+            after = replace(before, name=name, role=role, language=language)
             await staff_store.update(self.conn, after, pin)
-            return after, {"previous": {"name": before.name, "role": before.role}}
+            return after, {"previous": staff_store.previous(before)}
 
         return await self._change("changed", by, change)
 
@@ -142,7 +159,7 @@ class StaffService:
             if by != CLI and by.id == staff.id:
                 raise StaffError("nobody deactivates themselves: another manager must")
             await self._keep_a_manager(staff)
-            after = Staff(staff.id, staff.name, staff.role, False)
+            after = replace(staff, active=False)
             await staff_store.update(self.conn, after)
             return after, {}
 
@@ -157,7 +174,7 @@ class StaffService:
             if staff.active:
                 raise StaffError(f"{staff.name} is active already")
             await staff_store.refuse_taken_pin(self.conn, pin, staff_id)
-            after = Staff(staff.id, staff.name, staff.role, True)
+            after = replace(staff, active=True)
             await staff_store.update(self.conn, after, pin)
             return after, {}
 
@@ -204,3 +221,8 @@ def _name(name: str) -> str:
 def _role(role: str) -> None:
     if role not in ROLES:
         raise StaffError(f"a role is one of {', '.join(ROLES)}")
+
+
+def _language(language: str | None) -> None:
+    if language is not None and language not in LANGUAGES:
+        raise StaffError(f"a language is one of {', '.join(LANGUAGES)}")

@@ -28,7 +28,7 @@ from appliance.services.background import Background
 from appliance.services.devices import DeviceInputs, ScreenLight
 from appliance.services.drawer import DrawerError, DrawerOpening, DrawerService, DrawerState
 from appliance.services.events import EventBus, PaymentStatus, UnwatchedPayment
-from appliance.services.printing import PrinterState, PrintWorker
+from appliance.services.printing import PrinterState, PrintWorker, with_shop_settings
 from appliance.services.provisioning import Provisioning, ProvisionStatus
 from appliance.services.receipts import NothingToReprint, ReceiptService
 from appliance.services.recovery import Recovery
@@ -43,7 +43,7 @@ from appliance.store.staff import Staff
 from bitagora_protocol.barcode import BarcodeError
 
 if TYPE_CHECKING:
-    from appliance.config import Settings
+    from appliance.config import DeviceSettings, Settings
     from appliance.drivers.drawer import Drawer
     from appliance.drivers.nfc import NfcReader
     from appliance.drivers.printer import Printer
@@ -152,6 +152,12 @@ class Till:
     @property
     def merchant_name(self) -> str:
         return self.settings.device.merchant_name
+
+    async def shop_settings(self) -> DeviceSettings:
+        """The shop's settings as central set them last (receipt lines, language), else as the
+        settings file has them: the language the lock screen speaks, and staff without their
+        own."""
+        return await with_shop_settings(self.conn, self.settings.device)
 
     def watch_payment(self, sale_id: str, listener: Callable[[Status], None]) -> Callable[[], None]:
         """Hear every status of ``sale_id``'s bitcoin offer, as a pay screen does (the sale is

@@ -10,9 +10,9 @@ config apply FILE``) and are taken the same way:
    an error: the uplink is sent it after a USB stick brought it);
 3. applied in one transaction: the catalog through ``catalog_versions.apply`` (a ``catalog``
    record whose ``source`` names the document's version), a ``config`` record for each shop
-   setting that changed (``receipt``, ``payment_methods``, ``cash_rounding`` when the document
-   has it), a ``staff`` record for each person
-   central names whom the till has otherwise (``_apply_staff``), and the version applied.
+   setting that changed (``receipt``, ``payment_methods``, ``language``, ``cash_rounding`` when
+   the document has them), a ``staff`` record for each person central names whom the till has
+   otherwise (``_apply_staff``), and the version applied.
 
 A refused document changes nothing: the till keeps selling on what it had.
 """
@@ -131,7 +131,9 @@ async def _apply_settings(
     source: Mapping[str, Any],
     by: Mapping[str, Any],
 ) -> tuple[str, ...]:
-    """A ``config`` record for each setting whose value differs from its newest record."""
+    """A ``config`` record for each setting whose value differs from its newest record (none
+    for a ``language`` the document leaves out on a till central never gave one: None, the
+    till's own ``device.language``, is what it has)."""
     settings = document.settings
     wanted: dict[str, Any] = {
         "receipt": {
@@ -139,13 +141,14 @@ async def _apply_settings(
             "footer_lines": list(settings.footer_lines),
         },
         "payment_methods": list(settings.payment_methods),
+        "language": settings.language,
     }
     if settings.cash_rounding is not None:  # absent: the device's own setting stands
         wanted["cash_rounding"] = settings.cash_rounding
     changed = []
     for setting, value in wanted.items():
         last = await journal.last_config(conn, setting)
-        if last is not None and last.body.get("value") == value:
+        if (last.body.get("value") if last is not None else None) == value:
             continue
         body = {"setting": setting, "value": value, "source": dict(source), "by": dict(by)}
         await journal.append(conn, identity, "config", body)
@@ -161,13 +164,14 @@ async def _apply_staff(
     by: Mapping[str, Any],
 ) -> None:
     """Central's people as central has them, each change a ``staff`` record: someone new is
-    added without a PIN (a manager sets one at the till, or they use a badge); name, role and
-    active flag follow central; someone central reactivates has no PIN until one is set (their
-    old one may have been given to someone else meanwhile); their badges are the ones central
-    lists. People the till has and central does not name are left as the till has them."""
+    added without a PIN (a manager sets one at the till, or they use a badge); name, role,
+    active flag and own language follow central; someone central reactivates has no PIN until
+    one is set (their old one may have been given to someone else meanwhile); their badges are
+    the ones central lists. People the till has and central does not name are left as the till
+    has them."""
     for entry in document.staff:
         before = await staff_store.get(conn, entry.id)
-        after = Staff(entry.id, entry.name, entry.role, entry.active)
+        after = Staff(entry.id, entry.name, entry.role, entry.active, entry.language)
         extra: dict[str, Any] = {}
         if before is None:
             action = "added"
@@ -178,7 +182,7 @@ async def _apply_staff(
                 action = "reactivated" if after.active else "deactivated"
             else:
                 action = "changed"
-                extra = {"previous": {"name": before.name, "role": before.role}}
+                extra = {"previous": staff_store.previous(before)}
             if after.active and not before.active:
                 await staff_store.forget_pin(conn, entry.id)
         else:

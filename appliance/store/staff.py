@@ -1,5 +1,5 @@
-"""Staff in the device store: who may use the till, their PIN hashes, badges and whether they are
-active (migration 0016).
+"""Staff in the device store: who may use the till, their PIN hashes, badges, whether they are
+active (migration 0016) and the screen language they chose (None: the shop's).
 
 A PIN says who is typing it, so it belongs to one active person (``PinTaken``); it is stored
 only as a scrypt hash, each with its own salt, so finding a PIN's owner checks every hash. A
@@ -23,7 +23,7 @@ from appliance.core.pin import check_pin, hash_pin
 from appliance.store.db import fetch_one, transaction
 from bitagora_protocol.badge_uid import BadgeUidError, normalize_uid
 
-COLUMNS = "id, name, role, active"
+COLUMNS = "id, name, role, active, language"
 # The stored hash of someone who has no PIN yet (added on central: a manager sets one at the
 # till, or they use a badge). No PIN matches it.
 NO_PIN = ""
@@ -35,6 +35,7 @@ class Staff:
     name: str
     role: str
     active: bool = True
+    language: str | None = None  # the screens speak it from their login; None: the shop's
 
 
 class PinTaken(ValueError):
@@ -46,8 +47,8 @@ class BadgeError(ValueError):
 
 
 def _staff(row: Any) -> Staff:
-    staff_id, name, role, active = tuple(row)
-    return Staff(staff_id, name, role, bool(active))
+    staff_id, name, role, active, language = tuple(row)
+    return Staff(staff_id, name, role, bool(active), language)
 
 
 def _in_transaction(conn: aiosqlite.Connection) -> None:
@@ -56,12 +57,17 @@ def _in_transaction(conn: aiosqlite.Connection) -> None:
 
 
 async def add_staff(
-    conn: aiosqlite.Connection, staff_id: str, name: str, role: str, pin: str
+    conn: aiosqlite.Connection,
+    staff_id: str,
+    name: str,
+    role: str,
+    pin: str,
+    language: str | None = None,
 ) -> Staff:
-    """Add ``staff_id`` or give them this name, role and PIN (and make them active), without a
-    journal record (the demo staff, the setup file's first manager). ``PinTaken`` when the PIN
-    already unlocks the till for someone else."""
-    staff = Staff(staff_id, name, role)
+    """Add ``staff_id`` or give them this name, role, PIN and language (and make them active),
+    without a journal record (the demo staff, the setup file's first manager). ``PinTaken``
+    when the PIN already unlocks the till for someone else."""
+    staff = Staff(staff_id, name, role, language=language)
     async with transaction(conn):  # checked inside: two adds at once cannot both pass
         await refuse_taken_pin(conn, pin, staff_id)
         if await get(conn, staff_id) is None:
@@ -84,12 +90,13 @@ async def insert(conn: aiosqlite.Connection, staff: Staff, pin: str | None) -> N
     has checked the PIN is free)."""
     _in_transaction(conn)
     await conn.execute(
-        "INSERT INTO staff (id, name, role, active, pin_hash) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO staff (id, name, role, active, language, pin_hash) VALUES (?, ?, ?, ?, ?, ?)",
         (
             staff.id,
             staff.name,
             staff.role,
             int(staff.active),
+            staff.language,
             NO_PIN if pin is None else hash_pin(pin),
         ),
     )
@@ -104,21 +111,32 @@ async def forget_pin(conn: aiosqlite.Connection, staff_id: str) -> None:
 
 def record_body(action: str, staff: Staff, by: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     """The body of the ``staff`` record of a change (docs/PROTOCOL.md 1.4): never a PIN, nor
-    its hash."""
+    its hash; the person's ``language`` only when they have their own."""
     person = {"id": staff.id, "name": staff.name, "role": staff.role, "active": staff.active}
+    if staff.language is not None:
+        person["language"] = staff.language
     return {"action": action, "staff": person, "by": dict(by), **extra}
 
 
+def previous(staff: Staff) -> dict[str, Any]:
+    """What a ``changed`` record says the person was before: name, role, and their own
+    language when they had one."""
+    before: dict[str, Any] = {"name": staff.name, "role": staff.role}
+    if staff.language is not None:
+        before["language"] = staff.language
+    return before
+
+
 async def update(conn: aiosqlite.Connection, staff: Staff, pin: str | None = None) -> None:
-    """Give ``staff.id`` the name, role and active flag of ``staff``, and ``pin`` unless None;
-    the caller owns the transaction."""
+    """Give ``staff.id`` the name, role, active flag and language of ``staff``, and ``pin``
+    unless None; the caller owns the transaction."""
     _in_transaction(conn)
-    values: tuple[Any, ...] = (staff.name, staff.role, int(staff.active))
+    values: tuple[Any, ...] = (staff.name, staff.role, int(staff.active), staff.language)
     set_pin = ""
     if pin is not None:
         set_pin, values = ", pin_hash = ?", (*values, hash_pin(pin))
     await conn.execute(
-        f"UPDATE staff SET name = ?, role = ?, active = ?{set_pin} WHERE id = ?",
+        f"UPDATE staff SET name = ?, role = ?, active = ?, language = ?{set_pin} WHERE id = ?",
         (*values, staff.id),
     )
 
@@ -164,8 +182,9 @@ async def staff_by_pin(conn: aiosqlite.Connection, pin: str) -> Staff | None:
 
     def match() -> Staff | None:
         for row in rows:
-            if check_pin(pin, row[4]):
-                return _staff(tuple(row)[:4])
+            *person, pin_hash = tuple(row)
+            if check_pin(pin, pin_hash):
+                return _staff(person)
         return None
 
     # scrypt is slow on purpose; off the event loop so the screen and drivers keep running.
@@ -229,7 +248,7 @@ async def staff_by_badge(conn: aiosqlite.Connection, uid: str) -> Staff | None:
         return None
     row = await fetch_one(
         conn,
-        "SELECT s.id, s.name, s.role, s.active FROM staff_badges b"
+        "SELECT s.id, s.name, s.role, s.active, s.language FROM staff_badges b"
         " JOIN staff s ON s.id = b.staff_id WHERE b.uid = ?",
         (uid,),
     )

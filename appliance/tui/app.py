@@ -15,6 +15,9 @@ retry. With
 ``[touch] device`` set the app also reads the touchscreen (taps become clicks, tui/touch.py);
 with ``blank_after_s`` the screen goes dark when idle on the lock screen or an empty sale
 (tui/blank.py), and wakes at a touch, a key or a card.
+The lock screen speaks the shop's language (central's setting, else ``[device] language``); a
+staff member with a language of their own has the screens in it from their login to their lock,
+the sell screen composed again in it (``SellScreen.speak``); receipts stay in the shop's.
 Screens talk up with messages (``SellScreen.LockRequested``, ``SellScreen.PayRequested``,
 ``SellScreen.NoSaleRequested``) and screen results; the app talks down by calling the sell
 screen's methods. Device and payment events come from the services' bus through the one bridge
@@ -38,7 +41,7 @@ from textual.widgets import Button
 
 from appliance.core.cart import Cart
 from appliance.core.split import SplitSale
-from appliance.i18n import _, use_shop
+from appliance.i18n import _, use, use_shop
 from appliance.services.devices import (
     BarcodeScanned,
     CardTapped,
@@ -107,7 +110,10 @@ class KioskApp(App[None]):
         (tui/remote.py)."""
         super().__init__()
         device = till.settings.device
-        use_shop(device.language, device.money_locale)
+        # The shop's language and money locale (central's, once read at mount and each login).
+        self.shop_speaks = (device.language, device.money_locale)
+        use_shop(*self.shop_speaks)
+        self.sell_speaks = self.shop_speaks  # what the sell screen was composed in
         self.till = till
         self.clock = clock
         self.next_customer_after_s = next_customer_after_s
@@ -124,6 +130,8 @@ class KioskApp(App[None]):
         self.remote = RemoteActionPoller(self, remote_poll_s)
 
     async def on_mount(self) -> None:
+        await self._read_shop()
+        self.sell_speaks = self.shop_speaks
         await self.push_screen(self.sell)
         self.lock()
         if self.provisioning is not None and not self.provisioning.ok:
@@ -261,13 +269,43 @@ class KioskApp(App[None]):
             self.screen.card_tapped(event.uri)
 
     def lock(self) -> None:
+        use_shop(*self.shop_speaks)  # whoever had their own language is gone
         self.push_screen(LockScreen(self.till), self._unlocked)
 
-    def _unlocked(self, staff: Staff | None) -> None:
+    async def _unlocked(self, staff: Staff | None) -> None:
         if staff is not None:
-            self.sell.start_shift(staff)
+            use(staff.language or self.shop_speaks[0])
+            self.sell.start_shift(staff)  # at once: the next sale need not wait on the language
+            await self._speak_for(staff)
             self._resume(staff)
             self.check_shift()
+
+    async def _read_shop(self) -> None:
+        """The shop's language as central set it last (a document applied since the start)."""
+        try:
+            shop = await self.till.shop_settings()
+        except Exception:
+            log.exception("could not read the shop's settings; the screens keep their language")
+            return
+        self.shop_speaks = (shop.language, shop.money_locale)
+        use_shop(*self.shop_speaks)
+
+    async def _speak_for(self, staff: Staff) -> None:
+        """The screens in ``staff``'s own language, else the shop's (amounts in the shop's
+        money locale either way); the sell screen composed again when that is not the one it
+        speaks."""
+        await self._read_shop()
+        language, money_locale = self.shop_speaks
+        speaks = (staff.language or language, money_locale)
+        use(speaks[0])
+        if speaks == self.sell_speaks:
+            return
+        try:
+            await self.sell.speak()
+        except Exception:
+            log.exception("could not compose the sell screen again in %s", speaks[0])
+            return
+        self.sell_speaks = speaks
 
     @work(exclusive=True, group="resume", exit_on_error=False)
     async def _resume(self, staff: Staff) -> None:

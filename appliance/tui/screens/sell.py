@@ -16,10 +16,14 @@ the search text again), an Enter after slow typing looks up a typed barcode (dig
 adds the only product the search shows. A serial scanner's codes arrive as ``BarcodeRead``
 messages and take the same lookup path. The notice says which of "not a valid barcode" (wrong
 check digit) and "unknown product" (valid, but not in the catalog) a failed lookup was.
+
+At a login that changes the UI language (a staff member's own, docs/TRANSLATING.md) the app has
+the screen composed again (``speak``): the sale, the view and the banners stay as they were.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -170,6 +174,7 @@ class SellScreen(Screen[None]):
         self.notice_is_error = False
         self._notice_unread = False  # it came while the screen was covered (locked, paying)
         self.cart: Cart = till.sales.new_cart()
+        self._categories: list[str] = []  # as the category bar shows them
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top-bar"):
@@ -202,17 +207,53 @@ class SellScreen(Screen[None]):
                 yield TapButton(_("Split"), "default", id="pay-split", classes="pay", disabled=True)
 
     def on_mount(self) -> None:
-        self._show_cart()
+        self._show_state()
         self.load_catalog()
         self.set_interval(CATALOG_CHECK_S, self.check_catalog)
+        # From now on the app hands the bus's drawer and printer events down (tui/bridge.py).
+        self.drawer = self.till.drawer.state
+        self.post_message(self.PrinterChanged(self.till.receipts.state))
+
+    def _show_state(self) -> None:
+        """Put the screen's state on its widgets (as composed, they show none of it)."""
+        self._show_cart()
         capabilities = self.till.capabilities
         self.query_one("#no-sale").display = capabilities.drawer
         self.query_one("#pay-bitcoin").display = capabilities.bitcoin
         self.query_one("#pay-card").display = capabilities.card
         self._show_training()
-        # From now on the app hands the bus's drawer and printer events down (tui/bridge.py).
-        self.drawer = self.till.drawer.state
-        self.post_message(self.PrinterChanged(self.till.receipts.state))
+        self.watch_staff(self.staff)
+        self.watch_notice(self.notice)
+        self.watch_drawer(self.drawer)
+        self.watch_printer_banner(self.printer_banner)
+
+    async def speak(self) -> None:
+        """Compose the screen again in the UI language now in use, showing the same sale, view
+        and banners; returns when done. It runs on the screen's own message loop, so that none
+        of its handlers (a printer or drawer event, a page read) meets its widgets half
+        replaced."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def again() -> None:
+            try:
+                await self.recompose()
+                self._show_state()
+                if self.catalog_loaded:
+                    bar = self.query_one(CategoryBar)
+                    await bar.show_categories(self._categories)
+                    bar.active = None if self.search else self.category
+                    self.shown_view = None
+                    self.read_view()
+            except asyncio.CancelledError:
+                done.cancel()
+                raise
+            except Exception as err:  # the app logs it and carries on
+                done.set_exception(err)
+            else:
+                done.set_result(None)
+
+        self.call_next(again)
+        await done
 
     @on(PrinterChanged)
     def _printer_changed(self, event: PrinterChanged) -> None:
@@ -362,6 +403,7 @@ class SellScreen(Screen[None]):
             )
             return
         self.catalog_version = version
+        self._categories = categories
         await self.query_one(CategoryBar).show_categories(categories)
         self.catalog_loaded = True
         if self.category not in categories:
@@ -438,7 +480,7 @@ class SellScreen(Screen[None]):
         grid = self.query_one(ProductGrid)
         if event.after is None:
             query = event.view[1]
-            no_match = f"No product matches “{query}”" if query else ""
+            no_match = _("No product matches “{query}”").format(query=query) if query else ""
             await grid.show_products(event.products, event.next is not None, no_match)
         elif event.view == self.shown_view and event.after == self._next:
             await grid.append_products(event.products, event.next is not None)
