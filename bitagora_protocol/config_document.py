@@ -188,7 +188,9 @@ MAX_CASH_ROUNDING = 1000  # minor units: coarser than any country's smallest coi
 
 
 def _settings(value: Any, currency: str) -> Settings:
-    _keys(value, "settings", {"currency", "payment_methods", "receipt"}, {"cash_rounding", "language"})
+    _keys(
+        value, "settings", {"currency", "payment_methods", "receipt"}, {"cash_rounding", "language"}
+    )
     if value["currency"] != currency:
         raise DocumentError("settings.currency must be the catalog's currency")
     receipt = value["receipt"]
