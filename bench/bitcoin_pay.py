@@ -162,20 +162,26 @@ def in_sale(app: KioskApp) -> bool:
     )
 
 
-async def next_customer(pilot: Pilot[None], app: KioskApp, probe: Probe) -> None:
+def collected_sales(app: KioskApp) -> int:
+    """Sales whose garbage the kiosk's policy has collected so far."""
+    return app.quiet_gc.sales if app.quiet_gc is not None else 0
+
+
+async def next_customer(pilot: Pilot[None], app: KioskApp, probe: Probe, owed: int) -> None:
     """Tap "Next customer" on the done screen (drawn by then) and wait for the sell screen.
     With the kiosk's policy, first the moment staff read the done screen: until the policy has
-    collected what the sale left (quiet_gc.QUIET_S without a tap), as between real customers."""
+    collected what the sale left (``owed``: the count to reach; quiet_gc.QUIET_S without a
+    tap), as between real customers."""
     policy = app.quiet_gc
     if policy is not None:
-        collected = policy.sales + 1
-        await wait_until(pilot, lambda: policy.sales >= collected, "the sale's collection")
+        await wait_until(pilot, lambda: policy.sales >= owed, "the sale's collection")
     back = probe.switch(lambda s: s is app.sell)
     press(app, "#next-customer")
     await stamp(back, "the sell screen")
 
 
 async def cash_round(pilot: Pilot[None], app: KioskApp, probe: Probe, out: Series) -> None:
+    owed = collected_sales(app) + 1
     await sell_espresso(pilot, app)
     shown = probe.frame(lambda s: isinstance(s, PayCashScreen))
     start = press(app, "#pay")
@@ -188,13 +194,14 @@ async def cash_round(pilot: Pilot[None], app: KioskApp, probe: Probe, out: Serie
     out.add("cash done", start, await stamp(done, "the cash sale's done screen"))
     await stamp(done_frame, "the done screen's first frame")
     out.sales += 1
-    await next_customer(pilot, app, probe)
+    await next_customer(pilot, app, probe, owed)
 
 
 async def bitcoin_round(
     pilot: Pilot[None], app: KioskApp, shop: BitcoinShop, probe: Probe, out: Series, first: bool
 ) -> None:
     offer, finish = out.spans["offer"], out.spans["finish"]
+    owed = collected_sales(app) + 1
     await sell_espresso(pilot, app)
     screen_frame = probe.frame(lambda s: isinstance(s, PayBitcoinScreen))
     qr_frame = probe.frame(qr_shown)
@@ -245,7 +252,7 @@ async def bitcoin_round(
         out.add("finish_sale", finish.start, finish.end)
         out.add("finish->active", finish.end, active_at)
     out.sales += 1
-    await next_customer(pilot, app, probe)
+    await next_customer(pilot, app, probe, owed)
 
 
 async def session(rounds: int, *, onchain: bool, env: dict[str, str], cash: bool) -> Series:

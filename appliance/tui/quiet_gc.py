@@ -40,7 +40,7 @@ class QuietGc:
         self.may_pause = may_pause
         self.idle_s = idle_s
         self.quiet_s = quiet_s
-        self.sales = 0  # collected after, since the last collection of everything
+        self.sales = 0  # whose garbage was collected after them
         self._owed = False  # a sale is over and its garbage not collected yet
         self._idle: asyncio.TimerHandle | None = None
         self._quiet: asyncio.TimerHandle | None = None
@@ -105,4 +105,3 @@ class QuietGc:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
-        self.sales = 0
