@@ -101,7 +101,9 @@ class QuietGc:
         self._collect_everything()
 
     def _collect_everything(self) -> None:
-        self._owed = False
+        if self._owed:  # the last sale's garbage goes with everything else
+            self._owed = False
+            self.sales += 1
         gc.unfreeze()
         gc.collect()
         gc.freeze()
