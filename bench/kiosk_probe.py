@@ -63,18 +63,24 @@ class Probe:
 
 class FullCollections:
     """Every garbage collection of the process (``pauses``: generation, start, end) and the full
-    (generation 2) ones apart (``spans``)."""
+    (generation 2) ones apart (``spans``); ``in_sale()``, asked as each starts, tells the ones
+    in the middle of a sale (``in_sale``: one flag a pause)."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_sale: Callable[[], bool] = lambda: True) -> None:
         self.pauses: list[tuple[int, float, float]] = []
+        self.in_sale: list[bool] = []
+        self._is_in_sale = in_sale
         self._start = 0.0
+        self._starting_in_sale = False
         gc.callbacks.append(self._callback)
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
+            self._starting_in_sale = self._is_in_sale()
             self._start = time.perf_counter()
         else:
             self.pauses.append((info["generation"], self._start, time.perf_counter()))
+            self.in_sale.append(self._starting_in_sale)
 
     @property
     def spans(self) -> list[tuple[float, float]]:

@@ -27,7 +27,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bitagora_protocol.journal import JournalError, Record, canonical_json, verify_chain
+from bitagora_protocol.journal import JournalError, Record, verify_chain
 from bitagora_protocol.strict_json import MAX_SAFE_INTEGER, StrictJsonError, check_values
 from central import alerts, card_payments, catalogs, payouts, sales_ledger
 from central.context import central
@@ -96,7 +96,7 @@ def sale_total(record: Record) -> tuple[str, int] | None:
 
 def _same_record(record: Record, held: asyncpg.Record) -> bool:
     try:
-        body_json = canonical_json(record.body).decode("utf-8")
+        body_json = record.body_json
     except JournalError:
         return False
     return (record.kind, record.at, body_json, record.prev_hash, record.hash, record.sig) == (
@@ -173,7 +173,7 @@ async def store_batch(
                     r.seq,
                     r.kind,
                     r.at,
-                    canonical_json(r.body).decode("utf-8"),
+                    r.body_json,  # encoded once, by verify_chain's hash
                     r.prev_hash,
                     r.hash,
                     r.sig,

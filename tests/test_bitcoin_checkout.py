@@ -245,25 +245,27 @@ async def test_cancel_deletes_the_invoice_and_releases_the_address(tmp_path: Pat
         }
 
 
-async def test_an_offer_that_cannot_be_recorded_releases_its_address_even_if_the_invoice_stays(
+async def test_an_offer_that_cannot_be_recorded_leaves_nothing_payable_or_reserved(
     tmp_path: Path,
 ) -> None:
-    """Withdrawing an offer that could not be written: a failure to close its invoice does
-    not keep its address from being released (each step is undone on its own)."""
+    """The address, the invoice's row and the offer's record are one transaction: when the
+    record cannot be written, none of them stays, the node's invoice is deleted, and the next
+    offer gets the same address (nobody saw it)."""
     async with bitcoin_shop(tmp_path) as shop:
         conn = shop.till.conn
-        for table, when in (("btc_checkout", "INSERT"), ("ln_invoice", "UPDATE")):
-            await conn.execute(
-                f"CREATE TEMP TRIGGER refuse_{table} BEFORE {when} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'the disk refuses {table}'); END"
-            )
+        await conn.execute(
+            "CREATE TEMP TRIGGER refuse_checkout BEFORE INSERT ON btc_checkout "
+            "BEGIN SELECT RAISE(ABORT, 'the disk refuses btc_checkout'); END"
+        )
         with pytest.raises(sqlite3.IntegrityError, match="the disk refuses btc_checkout"):
             await shop.payments.offer(await cart_of(shop), STAFF)
-        rows = await conn.execute_fetchall(
-            "SELECT sale_id, released_at IS NOT NULL FROM wallet_address_sales"
-        )
-        assert [released for _sale, released in rows] == [1]
+        for table in ("wallet_address_sales", "wallet_addresses", "ln_invoice"):
+            assert await conn.execute_fetchall(f"SELECT * FROM {table}") == [], table
         assert await records(shop, "payment") == []
+        assert shop.lightning.invoices == {}
+        await conn.execute("DROP TRIGGER refuse_checkout")
+        offer, _ = await offered(shop)
+        assert offer.address == "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"  # index 0 again
 
 
 async def test_invoice_paid_while_the_node_could_not_be_told_to_delete_it_is_late(

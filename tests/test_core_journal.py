@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 
@@ -57,7 +58,7 @@ def test_a_chain_verifies_and_each_kind_of_damage_names_its_seq() -> None:
     assert verify_chain(records, KEY.public_key(), DEVICE) == 5
 
     changed = list(records)
-    changed[2] = Record(**{**changed[2].__dict__, "body": {"total": 999}})
+    changed[2] = dataclasses.replace(changed[2], body={"total": 999})
     with pytest.raises(JournalError) as err:
         verify_chain(changed, KEY.public_key(), DEVICE)
     assert err.value.seq == 3 and "hash" in err.value.reason
@@ -70,7 +71,7 @@ def test_a_chain_verifies_and_each_kind_of_damage_names_its_seq() -> None:
     other = Ed25519PrivateKey.generate()
     resigned = list(records)
     r = resigned[1]
-    resigned[1] = Record(**{**r.__dict__, "sig": other.sign(bytes.fromhex(r.hash)).hex()})
+    resigned[1] = dataclasses.replace(r, sig=other.sign(bytes.fromhex(r.hash)).hex())
     with pytest.raises(JournalError) as err:
         verify_chain(resigned, KEY.public_key(), DEVICE)
     assert err.value.seq == 2 and "signature" in err.value.reason
@@ -157,7 +158,7 @@ def test_a_non_canonical_signature_is_refused() -> None:
     raw = bytes.fromhex(record.sig)
     s_value = int.from_bytes(raw[32:], "little") + ED25519_ORDER
     malleated = raw[:32] + s_value.to_bytes(32, "little")
-    forged = Record(**{**record.__dict__, "sig": malleated.hex()})
+    forged = dataclasses.replace(record, sig=malleated.hex())
     with pytest.raises(JournalError, match="signature does not verify"):
         verify_chain([forged], KEY.public_key(), DEVICE)
 

@@ -49,6 +49,7 @@ from appliance.store import addresses, checkouts, outbox
 from appliance.store import lightning as ln_store
 from appliance.store import split as split_store
 from appliance.store.checkouts import Checkout
+from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 from appliance.store.staff import Staff
 from appliance.wallet.chain import ChainError, ChainSource, chain_from_settings
@@ -88,6 +89,10 @@ class Offer:
     def btc_text(self) -> str:
         sats = self.sats if self.sats is not None else -(-(self.msat or 0) // 1000)
         return f"{format_btc(sats)} · {format_sats(sats)}"
+
+
+# Started with an offer before its commit, awaited with it (``BitcoinPayments.offer``).
+Drawing = Callable[[Offer], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -281,13 +286,18 @@ class BitcoinPayments:
 
     # -- making the offer ----------------------------------------------------------------------
 
-    async def offer(self, cart: Cart, staff: Staff) -> Offer:
-        """An offer for the whole of ``cart``: paid, it records the sale."""
+    async def offer(self, cart: Cart, staff: Staff, *, drawing: Drawing | None = None) -> Offer:
+        """An offer for the whole of ``cart``: paid, it records the sale.
+
+        ``drawing(offer)`` is started as soon as the offer is known and before its commit, and
+        awaited with it: the pay screen draws the QR code while the disk writes the offer."""
         await self._may_offer(staff)
         sale_id = str(uuid.uuid4())
-        return await self._offer(cart_body(sale_id, cart, staff.id, staff.name))
+        return await self._offer(cart_body(sale_id, cart, staff.id, staff.name), drawing)
 
-    async def offer_part(self, split_id: str, amount: Money, staff: Staff) -> Offer:
+    async def offer_part(
+        self, split_id: str, amount: Money, staff: Staff, *, drawing: Drawing | None = None
+    ) -> Offer:
         """An offer for one part (``amount``) of the split sale ``split_id`` (core/split.py):
         paid, it journals the part (a ``part_paid`` record), and the sale once the parts cover
         it. The checkout has its own id; its records name the split sale as ``part_of``."""
@@ -308,7 +318,7 @@ class BitcoinPayments:
             "total": {"minor": amount.minor, "currency": amount.currency},
             "part_of": split_id,
         }
-        return await self._offer(part)
+        return await self._offer(part, drawing)
 
     async def withdraw_parts(self, split_id: str) -> None:
         """Cancel the open offers of the split sale's parts before another part takes money
@@ -326,7 +336,7 @@ class BitcoinPayments:
                 "Training mode: take cash only (a bitcoin payment would be real money)"
             )
 
-    async def _offer(self, cart_part: dict[str, Any]) -> Offer:
+    async def _offer(self, cart_part: dict[str, Any], drawing: Drawing | None) -> Offer:
         """Offer ``cart_part`` (a sale body without payments, or a part's stand-in for one)."""
         try:
             rate = await self.rates.current()
@@ -348,82 +358,107 @@ class BitcoinPayments:
             )
             if on
         )
-        notes: list[str] = []
+        # The node is asked first, outside any transaction (it may be slow); then the address,
+        # the invoice's row and the offer's record are one transaction: one commit (fsync)
+        # before the QR, instead of one each. Nothing is payable before that commit: nobody
+        # has seen the address or the invoice yet.
+        onchain_note = lightning_note = None
         sats = address = msat = bolt11 = payment_hash = None
-        allocation = None
-        if self._rails.wallet is not None:
-            try:
-                allocation = await addresses.allocate(self.conn, self._rails.wallet, sale_id)
-                sats, address = fiat_to_sat(total, rate.rate), allocation.address
-            except addresses.AddressError as err:
-                notes.append(f"On-chain not offered: {err}")
+        invoice = allocation = None
+        drawn: asyncio.Future[None] | None = None
         if self._rails.watcher is not None:
             msat = fiat_to_msat(total, rate.rate)
             description = f"{self.settings.device.merchant_name} sale {sale_id[:8]}"
             try:
-                invoice = await self._rails.watcher.issue(sale_id, msat, description, expiry_s)
+                invoice = await self._rails.watcher.ask(sale_id, msat, description, expiry_s)
                 bolt11, payment_hash = invoice.bolt11, invoice.payment_hash
             except LightningError as err:
                 msat = None
-                notes.append(f"Lightning not offered: {err}")
-        if address is None and bolt11 is None:
-            raise PaymentUnavailable("; ".join(notes) or "no bitcoin rail answered")
+                lightning_note = f"Lightning not offered: {err}"
         expires_at = self.clock() + expiry_s
-        checkout = Checkout(
-            sale_id,
-            cart_part,
-            rate.body(),
-            total.minor,
-            sats,
-            address,
-            msat,
-            bolt11,
-            expires_at,
-            "offered",
-            None,
-            0,
-        )
-        body = {
-            "sale_id": sale_id,
-            "state": "offered",
-            "total": cart_part["total"],
-            "staff": cart_part["staff"],
-            "rate": rate.body(),
-            "expires_at": _utc(expires_at),
-            "onchain": None
-            if allocation is None
-            else {
-                "address": address,
-                "sats": sats,
-                "wallet_id": allocation.wallet_id,
-                "index": allocation.index,
-            },
-            "lightning": None if bolt11 is None else {"msat": msat, "payment_hash": payment_hash},
-            **({"part_of": cart_part["part_of"]} if "part_of" in cart_part else {}),
-        }
         try:
-            await checkouts.open_checkout(self.conn, self.identity, checkout, body)
+            async with transaction(self.conn):
+                if self._rails.wallet is not None:
+                    try:
+                        allocation = await addresses.allocate(
+                            self.conn, self._rails.wallet, sale_id
+                        )
+                        sats, address = fiat_to_sat(total, rate.rate), allocation.address
+                    except addresses.AddressError as err:
+                        onchain_note = f"On-chain not offered: {err}"
+                notes = [n for n in (onchain_note, lightning_note) if n is not None]
+                if address is None and bolt11 is None:
+                    raise PaymentUnavailable("; ".join(notes) or "no bitcoin rail answered")
+                if invoice is not None and self._rails.watcher is not None:
+                    assert msat is not None
+                    await self._rails.watcher.record(sale_id, invoice, msat)
+                checkout = Checkout(
+                    sale_id,
+                    cart_part,
+                    rate.body(),
+                    total.minor,
+                    sats,
+                    address,
+                    msat,
+                    bolt11,
+                    expires_at,
+                    "offered",
+                    None,
+                    0,
+                )
+                body = {
+                    "sale_id": sale_id,
+                    "state": "offered",
+                    "total": cart_part["total"],
+                    "staff": cart_part["staff"],
+                    "rate": rate.body(),
+                    "expires_at": _utc(expires_at),
+                    "onchain": None
+                    if allocation is None
+                    else {
+                        "address": address,
+                        "sats": sats,
+                        "wallet_id": allocation.wallet_id,
+                        "index": allocation.index,
+                    },
+                    "lightning": None
+                    if bolt11 is None
+                    else {"msat": msat, "payment_hash": payment_hash},
+                    **({"part_of": cart_part["part_of"]} if "part_of" in cart_part else {}),
+                }
+                offer = Offer(
+                    sale_id,
+                    total,
+                    rate.body()["rate"],
+                    sats,
+                    address,
+                    msat,
+                    bolt11,
+                    self._uri(address, sats, bolt11),
+                    expires_at,
+                    tuple(notes),
+                )
+                if drawing is not None:
+                    drawn = asyncio.ensure_future(drawing(offer))
+                await checkouts.open_checkout(self.conn, self.identity, checkout, body)
         except BaseException:
-            await self._withdraw(sale_id, address, bolt11)
+            if drawn is not None:
+                drawn.cancel()
+                await asyncio.gather(drawn, return_exceptions=True)
+            await self._withdraw(sale_id, bolt11)
             raise
         self.wake()
-        return Offer(
-            sale_id,
-            total,
-            rate.body()["rate"],
-            sats,
-            address,
-            msat,
-            bolt11,
-            self._uri(address, sats, bolt11),
-            expires_at,
-            tuple(notes),
-        )
+        if drawn is not None:  # the offer stands whatever became of its drawing
+            (problem,) = await asyncio.gather(drawn, return_exceptions=True)
+            if isinstance(problem, Exception):
+                log.warning("the offer's QR code could not be drawn ahead: %s", problem)
+        return offer
 
-    async def _withdraw(self, sale_id: str, address: str | None, bolt11: str | None) -> None:
-        """Undo an offer that could not be recorded: nothing of it may stay payable. Each step
-        is tried on its own (a node error must not keep the address from being released), and
-        a failed one is logged with its reason; the caller raises the original error."""
+    async def _withdraw(self, sale_id: str, bolt11: str | None) -> None:
+        """Undo an offer that could not be recorded: its transaction rolled back the address
+        and the invoice's row, so only the node's invoice is left to delete (a failure is
+        logged with its reason; nobody has seen that invoice). The caller raises the original
+        error."""
         if bolt11 is not None and self._rails.watcher is not None:
             try:
                 await self._rails.watcher.cancel(sale_id)
@@ -432,15 +467,6 @@ class BitcoinPayments:
                     "withdrawing an unrecorded offer: its invoice could not be cancelled: %s",
                     err,
                     extra={"sale_id": sale_id, "error": repr(err)},
-                )
-        if address is not None:
-            try:
-                await addresses.release(self.conn, sale_id)
-            except Exception as err:
-                log.warning(
-                    "withdrawing an unrecorded offer: its address could not be released: %s",
-                    err,
-                    extra={"sale_id": sale_id, "address": address, "error": repr(err)},
                 )
 
     def _uri(self, address: str | None, sats: int | None, bolt11: str | None) -> str:

@@ -123,8 +123,7 @@ class KioskApp(App[None]):
         self.blanker = Blanker(self, till.settings.touch.blank_after_s, light, self._may_blank)
         self.touch = TouchInput(self, self.blanker) if till.capabilities.touch else None
         self.scanner_connected: bool | None = None  # None: not heard from yet
-        self.quiet_gc = QuietGc(self._may_blank) if quiet_gc else None
-        self._sale_over = False  # a sale's done screen was shown since the last collection
+        self.quiet_gc = QuietGc(self._between_sales) if quiet_gc else None
         self.provisioning = provisioning
         self._recovery_shown = False  # what the till settled at start, told at the first unlock
         self.remote = RemoteActionPoller(self, remote_poll_s)
@@ -165,6 +164,8 @@ class KioskApp(App[None]):
                 return
             # A key wakes the screen and still counts: a scanned barcode is never dropped.
             self.blanker.activity()
+        if self.quiet_gc is not None and isinstance(event, events.Key | events.MouseDown):
+            self.quiet_gc.activity()  # someone waits for the screen: no collection now
         await super().on_event(event)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -405,13 +406,14 @@ class KioskApp(App[None]):
         self.push_screen(SaleDoneScreen(result, self.next_customer_after_s))
 
     def _collect_between_customers(self, screen: Screen[Any]) -> None:
-        """Back on the sell screen after a sale's done screen: once it is drawn, the sale's
-        garbage goes."""
-        if isinstance(screen, SaleDoneScreen):
-            self._sale_over = True
-        elif self._sale_over and screen is self.sell and self.quiet_gc is not None:
-            self._sale_over = False
-            self.call_after_refresh(self.quiet_gc.between_customers)
+        """A sale's done screen: once it is drawn and the till is quiet, the sale's garbage
+        goes (tui/quiet_gc.py)."""
+        if isinstance(screen, SaleDoneScreen) and self.quiet_gc is not None:
+            self.call_after_refresh(self.quiet_gc.sale_over)
+
+    def _between_sales(self) -> bool:
+        """Nobody is in the middle of a sale: locked, a sale's done screen, or an empty cart."""
+        return isinstance(self.screen, SaleDoneScreen) or self._may_blank()
 
     @on(Button.Pressed, "#search-keys")
     def _search_keys(self) -> None:

@@ -5,10 +5,11 @@ scans every object it tracks: over the kiosk's (mostly Textual's: widgets, rende
 took 0.2-0.5 s here and about 1 s on a Pi 4. So:
 - once the app is up, what start-up made is frozen (``gc.freeze``): never scanned again;
 - automatic collections are young ones only (generations 0 and 1, a few milliseconds);
-- when a sale is over and the sell screen is drawn again, a full collection takes what the sale
-  left in reference cycles (the screens it closed), and what survives is frozen too: so that
-  collection scans only what was made since the last customer (about 40,000 objects a sale,
-  docs/PERFORMANCE.md), never the whole kiosk;
+- when a sale is over (its done screen drawn) and nobody has touched the till for ``quiet_s``, a
+  full collection takes what the sale left in reference cycles (the screens it closed), and what
+  survives is frozen too: so that collection scans only what was made since the last customer
+  (about 40,000 objects a sale, docs/PERFORMANCE.md), never the whole kiosk, and never while a
+  tap waits (a tap or key first puts it off, a started sale until that sale is over);
 - an object frozen while alive that becomes garbage in a cycle later (a few thousand a sale)
   waits for the one collection of everything (unfreeze, collect, freeze again), run only when
   the till has been idle for ``idle_s`` after a sale with nobody needing the screen (locked, or
@@ -26,16 +27,23 @@ from collections.abc import Callable
 # Generations 0 and 1 as Python's defaults; generation 2 never by itself.
 THRESHOLDS = (700, 10, 1_000_000)
 IDLE_S = 10.0
+# No tap or key for this long after a sale's done screen is drawn: nobody waits for the screen.
+# Staff read the done screen for longer than this before the next customer's first tap.
+QUIET_S = 0.3
 
 
 class QuietGc:
-    def __init__(self, may_pause: Callable[[], bool], idle_s: float = IDLE_S) -> None:
-        """``may_pause()``: nobody needs the screen now (the collection of everything may
-        run)."""
+    def __init__(
+        self, may_pause: Callable[[], bool], idle_s: float = IDLE_S, quiet_s: float = QUIET_S
+    ) -> None:
+        """``may_pause()``: nobody is in the middle of a sale (a collection may run)."""
         self.may_pause = may_pause
         self.idle_s = idle_s
-        self.sales = 0  # since the last collection of everything
+        self.quiet_s = quiet_s
+        self.sales = 0  # whose garbage was collected after them
+        self._owed = False  # a sale is over and its garbage not collected yet
         self._idle: asyncio.TimerHandle | None = None
+        self._quiet: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         """The app is up: freeze what start-up made (the kiosk starts with collection off,
@@ -46,20 +54,43 @@ class QuietGc:
         self._wait_for_idle()
 
     def stop(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        for timer in (self._idle, self._quiet):
+            if timer is not None:
+                timer.cancel()
+        self._idle = self._quiet = None
 
-    def between_customers(self) -> None:
-        """A sale is over and the sell screen is drawn: collect what it left, freeze the rest,
-        and collect everything once the till is idle."""
+    def sale_over(self) -> None:
+        """A sale's done screen is drawn: collect what the sale left once the till is quiet."""
+        self._owed = True
+        self._wait_for_quiet()
+
+    def activity(self) -> None:
+        """A tap or a key: an owed collection waits for the next quiet moment."""
+        if self._owed:
+            self._wait_for_quiet()
+
+    def _wait_for_quiet(self) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
+        self._quiet = asyncio.get_running_loop().call_later(self.quiet_s, self._when_quiet)
+
+    def _when_quiet(self) -> None:
+        self._quiet = None
+        if self._owed and self.may_pause():  # else the next sale's end owes it again
+            self._collect_sale()
+
+    def _collect_sale(self) -> None:
+        """Collect what is not frozen (made since the last customer), freeze the rest, and
+        collect everything once the till is idle."""
+        self._owed = False
         self.sales += 1
-        gc.collect()  # what is not frozen: made since the last customer
+        gc.collect()
         gc.freeze()
         self._wait_for_idle()
 
     def _wait_for_idle(self) -> None:
-        self.stop()
+        if self._idle is not None:
+            self._idle.cancel()
         self._idle = asyncio.get_running_loop().call_later(self.idle_s, self._when_idle)
 
     def _when_idle(self) -> None:
@@ -70,7 +101,9 @@ class QuietGc:
         self._collect_everything()
 
     def _collect_everything(self) -> None:
+        if self._owed:  # the last sale's garbage goes with everything else
+            self._owed = False
+            self.sales += 1
         gc.unfreeze()
         gc.collect()
         gc.freeze()
-        self.sales = 0

@@ -60,9 +60,16 @@ class InvoiceWatcher:
         self, sale_id: str, amount_msat: int, description: str, expiry_s: int
     ) -> Invoice:
         """Ask the node for the sale's invoice and record it as pending."""
+        invoice = await self.ask(sale_id, amount_msat, description, expiry_s)
+        await self.record(sale_id, invoice, amount_msat)
+        return invoice
+
+    async def ask(self, sale_id: str, amount_msat: int, description: str, expiry_s: int) -> Invoice:
+        """The node's invoice for the sale, not yet recorded: ``record`` it before anyone sees
+        it (inside the caller's transaction, so that an offer is one commit)."""
         label = sale_label(sale_id)
         try:
-            invoice = await self.node.invoice(amount_msat, label, description, expiry_s)
+            return await self.node.invoice(amount_msat, label, description, expiry_s)
         except LabelExists:
             # We asked before and stopped before recording it: take the node's invoice if it is
             # still for this amount and open, else the caller has to cancel it first.
@@ -74,17 +81,19 @@ class InvoiceWatcher:
                 or await store.get(self.conn, label) is not None
             ):
                 raise
-            invoice = Invoice(state.bolt11, state.payment_hash, state.expires_at, label)
+            return Invoice(state.bolt11, state.payment_hash, state.expires_at, label)
+
+    async def record(self, sale_id: str, invoice: Invoice, amount_msat: int) -> None:
+        """Record ``invoice`` (from ``ask``) as pending: from then on it is watched."""
         await store.add_invoice(
             self.conn,
             sale_id=sale_id,
-            label=label,
+            label=invoice.label,
             payment_hash=invoice.payment_hash,
             bolt11=invoice.bolt11,
             amount_msat=amount_msat,
             expires_at=invoice.expires_at,
         )
-        return invoice
 
     async def cancel(self, sale_id: str) -> bool:
         """Delete the sale's unpaid invoice (the customer chose another way to pay). False when

@@ -10,6 +10,7 @@ with the ``SaleResult`` once the sale is recorded, or None when it ended without
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -46,6 +47,14 @@ def countdown_text(seconds: float) -> str:
         return _("Time is up")
     whole = int(seconds)
     return _("Pay within {time}").format(time=f"{whole // 60}:{whole % 60:02d}")
+
+
+def qr_payloads(offer: Offer) -> tuple[str, tuple[str, ...]]:
+    """The offer's code and its fallbacks: a unified code is too big for a small panel, where
+    the Lightning invoice alone shows."""
+    both = offer.address is not None and offer.bolt11 is not None
+    fallbacks = (qr_payload(f"lightning:{offer.bolt11}"),) if both else ()
+    return qr_payload(offer.uri), fallbacks
 
 
 def grouped(address: str) -> str:
@@ -129,10 +138,12 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
     async def _make_offer(self) -> None:
         try:
             if self.part is not None:
-                offer = await self.payments.offer_part(*self.part, self.staff)
+                offer = await self.payments.offer_part(
+                    *self.part, self.staff, drawing=self._draw_ahead
+                )
             else:
                 assert self.cart is not None
-                offer = await self.payments.offer(self.cart, self.staff)
+                offer = await self.payments.offer(self.cart, self.staff, drawing=self._draw_ahead)
         except PaymentUnavailable as err:
             self._close(str(err))
             return
@@ -144,6 +155,12 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
         self._unwatch = self.payments.watch(offer.sale_id)
         self.offer = offer
 
+    async def _draw_ahead(self, offer: Offer) -> None:
+        """The QR codes, drawn in a thread while the disk commits the offer (qrcode is pure
+        Python: tens of ms that would otherwise come after the commit, on the event loop)."""
+        payload, fallbacks = qr_payloads(offer)
+        await asyncio.to_thread(self.query_one("#btc-qr", QrCode).prepare, (payload, *fallbacks))
+
     def payment_changed(self, status: Status) -> None:
         """A status from the bus (the app hands every watched sale's on): this screen's?"""
         if self.offer is not None and self.offer.sale_id == status.sale_id:
@@ -153,10 +170,8 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
         if offer is None:
             return
         qr = self.query_one("#btc-qr", QrCode)
-        # A unified code is too big for a small panel: there the Lightning invoice alone shows.
-        both = offer.address is not None and offer.bolt11 is not None
-        qr.fallbacks = (qr_payload(f"lightning:{offer.bolt11}"),) if both else ()
-        qr.payload = qr_payload(offer.uri)
+        payload, qr.fallbacks = qr_payloads(offer)
+        qr.payload = payload
         qr.display = True
         self.query_one("#btc-amount", Static).update(offer.btc_text)
         self._show_rails(offer)

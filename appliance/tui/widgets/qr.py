@@ -10,6 +10,7 @@ white): phones do not scan an inverted code, which is what a dark terminal would
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -80,10 +81,15 @@ class QrText:
         return "\n".join(self.lines)
 
 
+@functools.lru_cache(maxsize=8)
 def render_qr(
     payload: str, *, quiet: int = DEFAULT_QUIET, error_correction: ErrorCorrection = "M"
 ) -> QrText:
-    """``payload`` as a QR code of the smallest version that holds it, in half blocks."""
+    """``payload`` as a QR code of the smallest version that holds it, in half blocks.
+
+    Kept for the last few payloads (a ``QrText`` never changes): qrcode takes 10-50 ms for a
+    Lightning invoice, so the pay screen draws its code ahead in a thread (``QrCode.prepare``)
+    while the offer is committed, and the widget then finds it here."""
     if quiet < 0:
         raise ValueError(f"the quiet zone cannot be negative, got {quiet}")
     code = qrcode.QRCode(error_correction=_ERROR_CORRECTION[error_correction], border=quiet)
@@ -200,6 +206,15 @@ class QrCode(Widget):
                 self._error = _("Cannot show this payment as a QR code: {error}").format(
                     error=error
                 )
+
+    def prepare(self, payloads: tuple[str, ...]) -> None:
+        """Draw the codes of ``payloads`` ahead (blocking: run it in a thread), so that showing
+        them later costs nothing; a payload that does not fit is left for the widget to say."""
+        for payload in payloads:
+            try:
+                render_qr(payload, quiet=self.quiet, error_correction=self.error_correction)
+            except QrError:
+                return
 
     def watch_payload(self, payload: str) -> None:
         self._draw(payload, self.fallbacks)
