@@ -36,8 +36,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import aiosqlite
@@ -45,9 +43,33 @@ import requests
 
 from appliance.config import MercadoPagoSettings
 from appliance.payments.card_types import idempotency_key
+from appliance.payments.mercadopago_types import (
+    ASK_ANOTHER,
+    MercadoPagoAuthError,
+    MercadoPagoError,
+    MercadoPagoMethod,
+    MercadoPagoNetworkError,
+    MercadoPagoUnavailable,
+    OrderAttempt,
+    OrderOutcome,
+    OrderStatus,
+    status_detail_words,
+)
 from appliance.store import mercadopago as attempt_store
 from appliance.store.mercadopago import AttemptRow
 from bitagora_protocol.money import Money
+
+__all__ = [
+    "MercadoPagoAuthError",
+    "MercadoPagoError",
+    "MercadoPagoMethod",
+    "MercadoPagoNetworkError",
+    "MercadoPagoPayments",
+    "MercadoPagoUnavailable",
+    "OrderAttempt",
+    "OrderOutcome",
+    "OrderStatus",
+]
 
 log = logging.getLogger(__name__)
 # The SDK and urllib3 log request lines; the Authorization header never, but keep them quiet.
@@ -58,115 +80,12 @@ RETRY_MIN_S = 0.2
 RETRY_MAX_S = 2.0
 
 
-class MercadoPagoMethod(StrEnum):
-    POINT = "mercadopago_point"
-    QR = "mercadopago_qr"
-
-
-METHODS = frozenset(MercadoPagoMethod)
-
-
-class MercadoPagoError(RuntimeError):
-    """A Mercado Pago payment could not go on; the message says why, in words for the screen."""
-
-
-class MercadoPagoUnavailable(MercadoPagoError):
-    """It cannot start now (device busy or unknown, not configured, …): nothing was charged."""
-
-
-class MercadoPagoAuthError(MercadoPagoError):
-    """Mercado Pago refused the access token, or the token may not do what the till asked."""
-
-
-class MercadoPagoNetworkError(MercadoPagoError):
-    """Mercado Pago could not be reached, even with retries. The attempt stays open (the order
-    may exist): starting again for the same sale creates it again with the same key."""
-
-
-class OrderStatus(StrEnum):
-    WAITING = "waiting"
-    PAID = "paid"
-    DECLINED = "declined"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-ASK_ANOTHER = "Ask for another card or another way to pay."
-# Mercado Pago's status_detail of a rejected payment, in words for the screen. Details that
-# point at fraud are shown as a plain rejection (the customer is in front of the screen).
-_GENERIC = "The payment was rejected."
-STATUS_DETAIL_WORDS: dict[str, str] = {
-    "cc_rejected_bad_filled_card_number": "The card number was entered wrong.",
-    "cc_rejected_bad_filled_date": "The card's expiry date is wrong.",
-    "cc_rejected_bad_filled_other": "The card's details were entered wrong.",
-    "cc_rejected_bad_filled_security_code": "The card's security code is wrong.",
-    "cc_rejected_blacklist": _GENERIC,
-    "cc_rejected_call_for_authorize": "The bank needs the customer to call it to allow this.",
-    "cc_rejected_card_disabled": "The card is not activated; the customer should call the bank.",
-    "cc_rejected_duplicated_payment": "The same amount was just paid with this card.",
-    "cc_rejected_high_risk": _GENERIC,
-    "cc_rejected_insufficient_amount": "The card has insufficient funds.",
-    "cc_rejected_invalid_installments": "The card does not allow these installments.",
-    "cc_rejected_max_attempts": "Too many tries with this card; use another one.",
-    "cc_rejected_other_reason": "The card's bank rejected the payment.",
-    "rejected_by_issuer": "The card's bank rejected the payment.",
-    "rejected_by_bank": "The bank rejected the payment.",
-    "insufficient_amount": "The card has insufficient funds.",
-}
-
 _STATE_OF = {
     OrderStatus.PAID: "paid",
     OrderStatus.DECLINED: "declined",
     OrderStatus.CANCELLED: "cancelled",
     OrderStatus.EXPIRED: "expired",
 }
-
-
-def status_detail_words(detail: str | None) -> str:
-    """A rejected payment's ``status_detail`` in words, for the screen."""
-    return STATUS_DETAIL_WORDS.get(detail or "", _GENERIC)
-
-
-@dataclass(frozen=True)
-class OrderAttempt:
-    """One attempt: an order for ``amount`` of sale ``sale_id``. ``qr_data``: the EMVCo payload
-    a QR order's code shows; ``wait_s``: how long the customer has to pay."""
-
-    sale_id: str
-    number: int
-    method: MercadoPagoMethod
-    order_id: str
-    amount: Money
-    wait_s: int
-    qr_data: str = ""
-
-    def key(self, step: str) -> str:
-        return idempotency_key(self.sale_id, self.number, step)
-
-
-@dataclass(frozen=True)
-class OrderOutcome:
-    """Where an attempt stands. ``brand``, ``last4`` and ``auth_code`` are for the receipt
-    (the last two left out of ``repr``, so an outcome in a log line carries no card digits)."""
-
-    status: OrderStatus
-    message: str
-    method: MercadoPagoMethod
-    order_id: str
-    amount: Money | None = None
-    payment_id: str | None = None  # Mercado Pago's payment (reference_id) of a paid order
-    status_detail: str | None = None
-    brand: str | None = None
-    last4: str | None = field(default=None, repr=False)
-    auth_code: str | None = field(default=None, repr=False)
-
-    @property
-    def done(self) -> bool:
-        return self.status is not OrderStatus.WAITING
-
-    @property
-    def paid(self) -> bool:
-        return self.status is OrderStatus.PAID
 
 
 def _http_client(api_base: str) -> Any:
@@ -579,7 +498,7 @@ def _ended(
     }
     return OrderOutcome(
         status=status,
-        message=message or words.get(status, _GENERIC),
+        message=message or words.get(status, status.value),
         method=attempt.method,
         order_id=attempt.order_id,
         status_detail=detail,

@@ -23,6 +23,12 @@ from appliance.core.roles import require
 from appliance.core.sale import Payment, SaleError, cart_body
 from appliance.core.split import SplitSale, cash_part, finished_body, refunded_body
 from appliance.payments.card_types import CardAttempt, CardError, CardOutcome
+from appliance.payments.mercadopago_types import (
+    MercadoPagoMethod,
+    OrderAttempt,
+    OrderOutcome,
+    mercadopago_payment,
+)
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerService
 from appliance.services.refunds import Approval, RefundResult, RefundService
@@ -103,6 +109,26 @@ class SplitTender:
         split = await self.get(sale_id)
         split.check_part(amount)
         return await card.start(sale_id, amount, self.sales.card_description())
+
+    async def start_mercadopago(
+        self, method: MercadoPagoMethod, sale_id: str, staff: Staff, amount: Money
+    ) -> OrderAttempt:
+        """A part of ``amount`` by Mercado Pago (Point or QR): an order of the split sale's id,
+        as a card part is an attempt of it."""
+        await self.access.authorize_sale(staff)
+        payments = self.sales.mercadopago_for_sale()
+        await self._withdraw_offers(sale_id)
+        split = await self.get(sale_id)
+        split.check_part(amount)
+        return await payments.start(method, sale_id, amount, self.sales.card_description())
+
+    async def mercadopago_paid(
+        self, sale_id: str, staff: Staff, outcome: OrderOutcome
+    ) -> SplitSale | SaleResult:
+        """Journal the part a paid Mercado Pago order paid (the money is taken: role only)."""
+        require(staff, "sell")
+        split = await self.get(sale_id)
+        return await self._record_part(split, mercadopago_payment(outcome), (staff.id, staff.name))
 
     async def card_paid(
         self, sale_id: str, staff: Staff, outcome: CardOutcome
