@@ -258,6 +258,7 @@ async def _build(
     )  # fmt: skip
     sales.mercadopago = mercadopago
     refunds = RefundService(conn, identity, access, drawer, receipts, card)
+    refunds.mercadopago = mercadopago
     split = SplitTender(conn, identity, access, sales, drawer, refunds, card)
     shifts = ShiftService(conn, identity, settings.device, access, drawer, receipts)
     recovery = Recovery(conn, sales, split, card)

@@ -34,6 +34,7 @@ digits and the cardholder are never read. The access token is never logged nor p
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -298,9 +299,10 @@ class MercadoPagoPayments:
 
     async def refund(self, refund_id: str, order_id: str, amount: Money | None) -> dict[str, Any]:
         """Give ``amount`` of ``order_id``'s payment back (None: all of it). The idempotency key
-        is made of ``refund_id`` and the order, so the same refund sent again gets the first
-        answer: the customer is refunded once. Returns ``{"id", "status"}``; MercadoPagoError
-        in words when Mercado Pago refuses (already refunded, more than was paid)."""
+        is made of ``refund_id`` and the order (hashed, to fit Mercado Pago's 64 characters), so
+        the same refund sent again gets the first answer: the customer is refunded once.
+        Returns ``{"id", "status"}``; MercadoPagoError in words when Mercado Pago refuses
+        (already refunded, more than was paid)."""
         body: dict[str, Any] | None = None
         if amount is not None:
             order = await self._call(
@@ -308,7 +310,9 @@ class MercadoPagoPayments:
             )
             payment = order["transactions"]["payments"][0]
             body = {"transactions": [{"id": payment["id"], "amount": amount.decimal()}]}
-        key = f"bitagora-refund-{refund_id}"[:64]
+        key = (
+            "bitagora-refund-" + hashlib.sha256(f"{refund_id}/{order_id}".encode()).hexdigest()[:40]
+        )
         try:
             answer = await self._call(
                 "refund order",
