@@ -13,7 +13,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from appliance.config import ConfigError, MercadoPagoSettings, load_settings
+from appliance.config import ConfigError, MercadoPagoSettings, Settings, load_settings
+from appliance.doctor import mercadopago_check
 from appliance.payments.mercadopago import (
     MercadoPagoAuthError,
     MercadoPagoMethod,
@@ -260,3 +261,23 @@ def test_settings_name_the_key_and_keep_the_token_secret(tmp_path: Path) -> None
     cfg.write_text('[mercadopago]\nqr_external_pos_id = "P"\n')
     loaded = load_settings(tmp_path, cfg, env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert loaded.mercadopago.access_token.strip() == "TEST-from-credential"
+
+
+async def test_the_doctor_line_says_token_device_and_mode(rig: Rig, tmp_path: Path) -> None:
+    def settings(**changes: object) -> Settings:
+        return replace(Settings(data_dir=tmp_path), mercadopago=replace(rig.settings, **changes))  # type: ignore[arg-type]
+
+    ok = await mercadopago_check(settings(), offline=False)
+    assert ok.status == "OK" and f"Point {DEFAULT_TERMINAL} in PDV mode" in ok.detail
+    rig.sim.device(DEFAULT_TERMINAL, mode="STANDALONE")
+    standalone = await mercadopago_check(settings(), offline=False)
+    assert standalone.status == "FAIL" and "PDV" in standalone.action
+    bad = await mercadopago_check(settings(access_token="TEST-revoked"), offline=False)
+    assert (
+        bad.status == "FAIL" and "access token" in bad.detail and "TEST-revoked" not in bad.line()
+    )
+    qr_only = await mercadopago_check(settings(point_terminal_id=""), offline=False)
+    assert qr_only.status == "OK" and DEFAULT_POS in qr_only.detail
+    off = await mercadopago_check(settings(), offline=True)
+    none = await mercadopago_check(Settings(data_dir=tmp_path), offline=False)
+    assert (off.status, none.status) == ("SKIP", "SKIP")

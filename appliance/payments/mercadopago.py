@@ -61,6 +61,7 @@ from appliance.store.mercadopago import AttemptRow
 from bitagora_protocol.money import Money
 
 __all__ = [
+    "MercadoPagoApi",
     "MercadoPagoAuthError",
     "MercadoPagoError",
     "MercadoPagoMethod",
@@ -106,10 +107,11 @@ def _http_client(api_base: str) -> Any:
     return ApiBaseClient()
 
 
-class MercadoPagoPayments:
-    """Mercado Pago payments for this till's Point device and QR POS; attempts in ``conn``."""
+class MercadoPagoApi:
+    """The calls to Mercado Pago's API that this till makes, through the SDK, with the access
+    token of ``settings``: what the doctor checks and what the payments build on."""
 
-    def __init__(self, settings: MercadoPagoSettings, conn: aiosqlite.Connection) -> None:
+    def __init__(self, settings: MercadoPagoSettings) -> None:
         if not settings.enabled:
             raise MercadoPagoUnavailable(
                 "Mercado Pago is not set up on this till ([mercadopago] point_terminal_id or "
@@ -118,7 +120,6 @@ class MercadoPagoPayments:
         import mercadopago
 
         self._settings = settings
-        self._conn = conn
         self._sdk = mercadopago.SDK(
             settings.access_token.strip(), http_client=_http_client(settings.api_base)
         )
@@ -126,9 +127,93 @@ class MercadoPagoPayments:
     def __repr__(self) -> str:
         s = self._settings
         return (
-            f"MercadoPagoPayments(point_terminal_id={s.point_terminal_id!r}, "
+            f"{type(self).__name__}(point_terminal_id={s.point_terminal_id!r}, "
             f"qr_external_pos_id={s.qr_external_pos_id!r}, api_base={s.api_base!r})"
         )
+
+    # -- checks -----------------------------------------------------------------------------
+
+    async def account(self) -> dict[str, Any]:
+        """The account the access token belongs to (``GET /users/me``): the token works."""
+        return await self._call("get user", lambda options: self._sdk.user().get(options))
+
+    async def point_device(self) -> dict[str, Any]:
+        """The Point device as Mercado Pago lists it (with its ``operating_mode``); raises
+        MercadoPagoUnavailable when the account has no such device."""
+        listed = await self._call(
+            "list devices", lambda options: self._sdk.point().get_devices(None, options)
+        )
+        wanted = self._settings.point_terminal_id.strip()
+        for device in listed.get("devices") or []:
+            if device.get("id") == wanted:
+                return dict(device)
+        raise MercadoPagoUnavailable(
+            f"Mercado Pago does not list the Point device {wanted} on this account "
+            "(mercadopago.point_terminal_id)."
+        )
+
+    async def _call(
+        self, what: str, request: Callable[[Any], Any], key: str | None = None
+    ) -> dict[str, Any]:
+        """One API call in a worker thread, sent again (with the same ``key``) while Mercado
+        Pago cannot be reached or answers 429/5xx, up to ``mercadopago.retries`` times."""
+        from mercadopago.config import RequestOptions
+
+        options = RequestOptions(
+            access_token=self._settings.access_token.strip(),
+            connection_timeout=float(self._settings.timeout_s),
+            custom_headers={"x-idempotency-key": key} if key else None,
+            max_retries=0,
+        )
+        delay = RETRY_MIN_S
+        for number in range(self._settings.retries + 1):
+            try:
+                answer = await asyncio.to_thread(request, options)
+            except requests.RequestException as err:
+                failure = type(err).__name__  # no answer (the message may name the URL only)
+            except Exception as err:  # the SDK's own: an answer it could not read
+                failure = type(err).__name__
+            else:
+                status = int(answer.get("status", 0))
+                body = answer.get("response")
+                if 200 <= status < 300 and isinstance(body, dict):
+                    return body
+                if status in (401, 403):
+                    raise MercadoPagoAuthError(
+                        "Mercado Pago refused the access token (mercadopago.access_token): "
+                        "check it in Your integrations → Credentials, or a new one may be needed."
+                    )
+                if status == 409 and what == "create order":
+                    raise MercadoPagoUnavailable(
+                        "The Point device is busy with another payment: finish or cancel it "
+                        "on the device."
+                    )
+                if status == 404 and what == "create order":
+                    raise MercadoPagoUnavailable(
+                        "Mercado Pago does not know this till's Point device or QR point of sale"
+                        " (mercadopago.point_terminal_id / qr_external_pos_id)."
+                    )
+                if status < 500 and status != 429:
+                    raise _Refused(status, _error_text(body))
+                failure = f"HTTP {status}"
+            if number < self._settings.retries:
+                log.warning(
+                    "mercadopago: request failed, sending it again",
+                    extra={"call": what, "try": number + 1, "error": failure},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        raise MercadoPagoNetworkError(
+            "Mercado Pago cannot be reached: check the till's network connection."
+        )
+
+
+class MercadoPagoPayments(MercadoPagoApi):
+    """Mercado Pago payments for this till's Point device and QR POS; attempts in ``conn``."""
+
+    def __init__(self, settings: MercadoPagoSettings, conn: aiosqlite.Connection) -> None:
+        super().__init__(settings)
+        self._conn = conn
 
     @property
     def methods(self) -> frozenset[MercadoPagoMethod]:
@@ -326,27 +411,6 @@ class MercadoPagoPayments:
             raise MercadoPagoError("Mercado Pago answered the refund without a refund.")
         return {"id": str(refunds[-1]["id"]), "status": str(refunds[-1].get("status", ""))}
 
-    # -- checks -----------------------------------------------------------------------------
-
-    async def account(self) -> dict[str, Any]:
-        """The account the access token belongs to (``GET /users/me``): the token works."""
-        return await self._call("get user", lambda options: self._sdk.user().get(options))
-
-    async def point_device(self) -> dict[str, Any]:
-        """The Point device as Mercado Pago lists it (with its ``operating_mode``); raises
-        MercadoPagoUnavailable when the account has no such device."""
-        listed = await self._call(
-            "list devices", lambda options: self._sdk.point().get_devices(None, options)
-        )
-        wanted = self._settings.point_terminal_id.strip()
-        for device in listed.get("devices") or []:
-            if device.get("id") == wanted:
-                return dict(device)
-        raise MercadoPagoUnavailable(
-            f"Mercado Pago does not list the Point device {wanted} on this account "
-            "(mercadopago.point_terminal_id)."
-        )
-
     # -- helpers ----------------------------------------------------------------------------
 
     async def _outcome(self, attempt: OrderAttempt, order: dict[str, Any]) -> OrderOutcome:
@@ -418,61 +482,6 @@ class MercadoPagoPayments:
                 extra=_ids(attempt, status=outcome.status.value, reason=reason),
             )
         return outcome
-
-    async def _call(
-        self, what: str, request: Callable[[Any], Any], key: str | None = None
-    ) -> dict[str, Any]:
-        """One API call in a worker thread, sent again (with the same ``key``) while Mercado
-        Pago cannot be reached or answers 429/5xx, up to ``mercadopago.retries`` times."""
-        from mercadopago.config import RequestOptions
-
-        options = RequestOptions(
-            access_token=self._settings.access_token.strip(),
-            connection_timeout=float(self._settings.timeout_s),
-            custom_headers={"x-idempotency-key": key} if key else None,
-            max_retries=0,
-        )
-        delay = RETRY_MIN_S
-        for number in range(self._settings.retries + 1):
-            try:
-                answer = await asyncio.to_thread(request, options)
-            except requests.RequestException as err:
-                failure = type(err).__name__  # no answer (the message may name the URL only)
-            except Exception as err:  # the SDK's own: an answer it could not read
-                failure = type(err).__name__
-            else:
-                status = int(answer.get("status", 0))
-                body = answer.get("response")
-                if 200 <= status < 300 and isinstance(body, dict):
-                    return body
-                if status in (401, 403):
-                    raise MercadoPagoAuthError(
-                        "Mercado Pago refused the access token (mercadopago.access_token): "
-                        "check it in Your integrations → Credentials, or a new one may be needed."
-                    )
-                if status == 409 and what == "create order":
-                    raise MercadoPagoUnavailable(
-                        "The Point device is busy with another payment: finish or cancel it "
-                        "on the device."
-                    )
-                if status == 404 and what == "create order":
-                    raise MercadoPagoUnavailable(
-                        "Mercado Pago does not know this till's Point device or QR point of sale"
-                        " (mercadopago.point_terminal_id / qr_external_pos_id)."
-                    )
-                if status < 500 and status != 429:
-                    raise _Refused(status, _error_text(body))
-                failure = f"HTTP {status}"
-            if number < self._settings.retries:
-                log.warning(
-                    "mercadopago: request failed, sending it again",
-                    extra={"call": what, "try": number + 1, "error": failure},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-        raise MercadoPagoNetworkError(
-            "Mercado Pago cannot be reached: check the till's network connection."
-        )
 
 
 class _Refused(MercadoPagoError):
