@@ -33,6 +33,8 @@ METHOD_NAMES = {
     "card": N_("card"),
     "onchain": N_("bitcoin (on-chain)"),
     "lightning": N_("bitcoin (Lightning)"),
+    "mercadopago_point": N_("Mercado Pago Point"),
+    "mercadopago_qr": N_("Mercado Pago QR"),
 }
 
 
