@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiosqlite
+import httpx
 import pytest
 
 from appliance.config import ConfigError, MercadoPagoSettings, Settings, load_settings
@@ -25,9 +26,14 @@ from appliance.payments.mercadopago import (
 )
 from appliance.store import mercadopago as attempt_store
 from appliance.store.db import open_db
-from bitagora_devtools.sim.mercadopago import DEFAULT_POS, DEFAULT_TERMINAL, MercadoPagoSim
+from bitagora_devtools.sim.mercadopago import (
+    DEFAULT_POS,
+    DEFAULT_TERMINAL,
+    DEFAULT_TOKEN,
+    MercadoPagoSim,
+)
 from bitagora_protocol.money import Money
-from tests.http_helpers import serve
+from tests.http_helpers import serve, sim_command
 
 TOKEN = "TEST-" + "t0k3n" * 10  # the simulator's token; tests look for it in logs
 POINT = MercadoPagoMethod.POINT
@@ -281,3 +287,28 @@ async def test_the_doctor_line_says_token_device_and_mode(rig: Rig, tmp_path: Pa
     off = await mercadopago_check(settings(), offline=True)
     none = await mercadopago_check(Settings(data_dir=tmp_path), offline=False)
     assert (off.status, none.status) == ("SKIP", "SKIP")
+
+
+def test_sim_command_serves_the_api_and_its_controls_over_http() -> None:
+    with sim_command("mercadopago", "--port", "0") as (process, ready):
+        assert ready.startswith("mercadopago simulator on http://127.0.0.1:"), ready
+        url = ready.split()[3]
+        assert process.stdout is not None
+        env_line = process.stdout.readline()
+        assert f"BITAGORA_MERCADOPAGO_API_BASE={url}" in env_line
+        auth = {"Authorization": f"Bearer {DEFAULT_TOKEN}", "X-Idempotency-Key": "k1"}
+        assert httpx.get(f"{url}/users/me", timeout=5).status_code == 401
+        body = {
+            "type": "qr",
+            "external_reference": "s1",
+            "total_amount": "5.00",
+            "transactions": {"payments": [{"amount": "5.00"}]},
+            "config": {"qr": {"external_pos_id": DEFAULT_POS, "mode": "dynamic"}},
+        }
+        order = httpx.post(f"{url}/v1/orders", json=body, headers=auth, timeout=5).json()
+        paid = httpx.post(f"{url}/_sim/qr", json={"name": "APRO"}, timeout=5)
+        assert paid.json()["by_status"] == {"processed": 1}
+        seen = httpx.get(f"{url}/v1/orders/{order['id']}", headers=auth, timeout=5).json()
+        assert seen["status"] == "processed"
+        bad = httpx.post(f"{url}/_sim/point", json={"name": "NOPE"}, timeout=5)
+        assert bad.status_code == 400
