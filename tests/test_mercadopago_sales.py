@@ -15,6 +15,7 @@ from tui_helpers import till_with_printer
 from appliance.core.refund import LineChoice
 from appliance.payments.mercadopago import MercadoPagoMethod
 from appliance.services.refunds import Approval
+from appliance.services.split import PartRefunded
 from appliance.services.till import SaleResult, Staff, Till
 from bitagora_devtools.sim.mercadopago import DEFAULT_POS, DEFAULT_TERMINAL, MercadoPagoSim
 from bitagora_protocol.money import Money
@@ -128,3 +129,18 @@ async def test_qr_sale_journals_the_order_and_no_card(rig: Rig) -> None:
     assert payment["method"] == "mercadopago_qr" and payment["order_id"] == attempt.order_id
     assert {"brand", "last4", "auth_code"}.isdisjoint(payment)
     assert sale.method == "mercadopago_qr"
+
+
+async def test_a_point_part_that_comes_to_more_than_is_due_goes_back_at_once(rig: Rig) -> None:
+    till = rig.till
+    split = await till.split.begin(await cart_of(till, "mug", "cake"), ANA)
+    attempt = await till.split.start_mercadopago(POINT, split.sale_id, ANA, split.remaining)
+    await till.split.pay_cash(split.sale_id, ANA, Money(500, split.currency))  # meanwhile
+    rig.sim.point("APRO")
+    assert till.mercadopago is not None
+    outcome = await till.mercadopago.wait(attempt, timeout_s=60)
+    with pytest.raises(PartRefunded, match="went back"):
+        await till.split.mercadopago_paid(split.sale_id, ANA, outcome)
+    assert rig.sim.orders[attempt.order_id]["status"] == "refunded"
+    latest = await till.split.get(split.sale_id)
+    assert latest.is_open and latest.remaining == split.remaining - Money(500, split.currency)
