@@ -259,13 +259,6 @@ class MercadoPagoPayments(MercadoPagoApi):
         )
         return await self._create(row, description)
 
-    async def open_attempt(self, sale_id: str) -> OrderAttempt | None:
-        """The sale's attempt still open (left by a lost answer or a restart), created again
-        with its own key if its order's id was never heard; None if there is none."""
-        for row in await attempt_store.open_attempts(self._conn, sale_id):
-            return await self._create(row, "")
-        return None
-
     def _order_body(self, row: AttemptRow, description: str) -> dict[str, Any]:
         amount = Money(row.amount_minor, row.currency).decimal()
         body: dict[str, Any] = {
