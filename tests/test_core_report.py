@@ -91,3 +91,16 @@ def test_cash_before_the_shift_is_in_its_float() -> None:
     lines = report_lines("X", r.totals_body(), "EUR")
     float_at = lines.index("Float: €100.00")
     assert lines[float_at + 1] == "Cash before the shift: €5.40 (in the float)"
+
+
+def test_mercadopago_sales_and_refunds_count_by_method_under_their_names() -> None:
+    records = [
+        rec(1, "sale", sale(700, "mercadopago_point", order_id="ORD1")),
+        rec(2, "sale", sale(500, "mercadopago_qr", order_id="ORD2")),
+        rec(3, "refund", sale(300, "mercadopago_point", order_id="ORD1")),
+    ]
+    r = period_report(records, "EUR")
+    assert r.by_method == {"mercadopago_point": 400, "mercadopago_qr": 500}
+    assert r.cash_taken == 0 and r.net_sales == 900
+    lines = report_lines("Z", r.totals_body(), "EUR")
+    assert "  Mercado Pago Point: €4.00" in lines and "  Mercado Pago QR: €5.00" in lines
