@@ -241,6 +241,11 @@ async def _build(
         from appliance.payments.card import CardPayments
 
         card = CardPayments(settings.card, conn)
+    mercadopago = None
+    if print_worker and settings.mercadopago.enabled:
+        from appliance.payments.mercadopago import MercadoPagoPayments
+
+        mercadopago = MercadoPagoPayments(settings.mercadopago, conn)
 
     checkpoints = Checkpoints(conn)
     checkpoints.start()
@@ -249,7 +254,9 @@ async def _build(
         conn, identity, settings.device, access, drawer, receipts, background, checkpoints,
         card, settings.card.capture,
     )  # fmt: skip
+    sales.mercadopago = mercadopago
     refunds = RefundService(conn, identity, access, drawer, receipts, card)
+    refunds.mercadopago = mercadopago
     split = SplitTender(conn, identity, access, sales, drawer, refunds, card)
     shifts = ShiftService(conn, identity, settings.device, access, drawer, receipts)
     recovery = Recovery(conn, sales, split, card)
@@ -296,6 +303,7 @@ async def _build(
         card=card is not None,
         bitcoin=bitcoin is not None,
         bitcoin_rails=bitcoin.rails if bitcoin is not None else (),
+        mercadopago=tuple(sorted(mercadopago.methods)) if mercadopago is not None else (),
     )
     return Till(
         conn=conn,
@@ -322,4 +330,5 @@ async def _build(
         activity=TillActivity(conn),
         card=card,
         bitcoin=bitcoin,
+        mercadopago=mercadopago,
     )

@@ -7,7 +7,7 @@ An environment variable ``BITAGORA_<SECTION>_<KEY>`` overrides ``[section] key``
 state lives. A wrong value stops the start with a message that names the key.
 
 A secret setting (``CREDENTIAL_SETTINGS``: the Lightning rune, the bitcoind password, the Stripe
-API key) may also come as
+API key, the Mercado Pago access token) may also come as
 a systemd credential named like the setting
 (``LoadCredential=lightning.rune:/etc/bitagora/credentials/lightning.rune`` in the unit): a
 non-empty ``$CREDENTIALS_DIRECTORY/lightning.rune`` wins over the file, the environment variable
@@ -33,7 +33,9 @@ from appliance.i18n import LANGUAGES, money_locale
 from bitagora_protocol.config_document import MAX_CASH_ROUNDING
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
-CREDENTIAL_SETTINGS = frozenset({"lightning.rune", "onchain.bitcoind_password", "card.api_key"})
+CREDENTIAL_SETTINGS = frozenset(
+    {"lightning.rune", "onchain.bitcoind_password", "card.api_key", "mercadopago.access_token"}
+)
 DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
 
 
@@ -527,6 +529,83 @@ class CardSettings:
         return self.kind == "stripe_terminal"
 
 
+@dataclass(frozen=True)
+class MercadoPagoSettings:
+    """Mercado Pago payments through its Orders API (see docs/ARCHITECTURE.md, "Mercado Pago"):
+    a card on the shop's Point device, and an in-store dynamic QR code (Pix in Brazil).
+
+    ``access_token``: the account's production access token (``APP_USR-…``; ``TEST-…`` for a
+    test account); a secret, never logged and left out of ``repr`` (it may come from the systemd
+    credential ``mercadopago.access_token``). ``point_terminal_id``: the Point device
+    (``NEWLAND_N950__N950NCB…``, as ``GET /point/integration-api/devices`` lists it; "" = no
+    Point). ``qr_external_pos_id``: the ``external_id`` of the store's POS (caja) that the QR
+    orders go to ("" = no QR). ``api_base``: Mercado Pago's API (https; http only to this
+    machine, for the simulator). ``timeout_s``: one HTTP request; ``retries``: how often a
+    request that got no answer is sent again, with the same idempotency key; ``poll_s``: how
+    often the order is looked at while the customer pays; ``point_wait_s``: how long a Point
+    order waits for a card; ``qr_wait_s``: how long a QR code stays payable (the order's
+    ``expiration_time``)."""
+
+    access_token: str = field(default="", repr=False)
+    point_terminal_id: str = ""
+    qr_external_pos_id: str = ""
+    api_base: str = "https://api.mercadopago.com"
+    timeout_s: float = 15.0
+    retries: int = 3
+    poll_s: float = 1.0
+    point_wait_s: int = 120
+    qr_wait_s: int = 300
+
+    def check(self) -> None:
+        if self.api_base.startswith("http://") and not _is_loopback_http(self.api_base):
+            raise ConfigError(
+                "mercadopago.api_base: plain http would show the access token to the network; "
+                "use https (http is only allowed to this machine)"
+            )
+        if not self.api_base.startswith(("http://", "https://")):
+            raise ConfigError(f"mercadopago.api_base: {self.api_base!r} is not an https URL")
+        if not 1 <= self.timeout_s <= 120:
+            raise ConfigError(f"mercadopago.timeout_s: must be 1..120 s, got {self.timeout_s}")
+        if not 0 <= self.retries <= 10:
+            raise ConfigError(f"mercadopago.retries: must be 0..10, got {self.retries}")
+        if not 0.01 <= self.poll_s <= 10:
+            raise ConfigError(f"mercadopago.poll_s: must be 0.01..10 s, got {self.poll_s}")
+        if not 10 <= self.point_wait_s <= 600:
+            raise ConfigError(
+                f"mercadopago.point_wait_s: must be 10..600 s, got {self.point_wait_s}"
+            )
+        # Mercado Pago accepts a QR order's expiration from 30 seconds to 3 hours.
+        if not 30 <= self.qr_wait_s <= 10800:
+            raise ConfigError(f"mercadopago.qr_wait_s: must be 30..10800 s, got {self.qr_wait_s}")
+        if not self.enabled:
+            return
+        # The token's value is never part of a message: only its kind is named.
+        token = self.access_token.strip()
+        if not token:
+            raise ConfigError(
+                "mercadopago.access_token: Mercado Pago needs the account's access token (from "
+                "the file, BITAGORA_MERCADOPAGO_ACCESS_TOKEN or the mercadopago.access_token "
+                "credential)"
+            )
+        if not token.startswith(("APP_USR-", "TEST-")):
+            raise ConfigError(
+                "mercadopago.access_token: not a Mercado Pago access token (APP_USR-… or TEST-…;"
+                " the public key cannot take payments)"
+            )
+
+    @property
+    def point(self) -> bool:
+        return bool(self.point_terminal_id.strip())
+
+    @property
+    def qr(self) -> bool:
+        return bool(self.qr_external_pos_id.strip())
+
+    @property
+    def enabled(self) -> bool:
+        return self.point or self.qr
+
+
 TOUCH_EVENT_SIZES = (0, 16, 24)
 
 
@@ -770,6 +849,7 @@ class Settings:
     lightning: LightningSettings = field(default_factory=LightningSettings)
     onchain: OnchainSettings = field(default_factory=OnchainSettings)
     card: CardSettings = field(default_factory=CardSettings)
+    mercadopago: MercadoPagoSettings = field(default_factory=MercadoPagoSettings)
     touch: TouchSettings = field(default_factory=TouchSettings)
     update: UpdateSettings = field(default_factory=UpdateSettings)
 
@@ -789,6 +869,7 @@ SECTIONS: dict[str, type] = {
     "lightning": LightningSettings,
     "onchain": OnchainSettings,
     "card": CardSettings,
+    "mercadopago": MercadoPagoSettings,
     "touch": TouchSettings,
     "update": UpdateSettings,
 }

@@ -386,6 +386,39 @@ async def lightning_check(settings: Settings) -> Check:
     )
 
 
+async def mercadopago_check(settings: Settings, offline: bool) -> Check:
+    """The access token works (``GET /users/me``) and the Point device is on the account and in
+    PDV mode, the mode in which it takes the till's orders."""
+    from appliance.payments.mercadopago import MercadoPagoApi, MercadoPagoError
+
+    mp = settings.mercadopago
+    if not mp.enabled:
+        return Check("mercadopago", "SKIP", "no Mercado Pago (no Point device nor QR POS set)")
+    if offline:
+        return Check("mercadopago", "SKIP", "offline: Mercado Pago not asked")
+    api = MercadoPagoApi(mp)
+    fix = "check mercadopago.* (docs/TECHNICIAN.md, Mercado Pago)"
+    try:
+        account = await api.account()
+        detail = f"account {account.get('nickname') or account.get('id')}"
+        if mp.qr:
+            detail += f", QR on POS {mp.qr_external_pos_id}"
+        if not mp.point:
+            return Check("mercadopago", "OK", detail)
+        device = await api.point_device()
+    except MercadoPagoError as err:
+        return Check("mercadopago", "FAIL", str(err), fix)
+    mode = device.get("operating_mode")
+    if mode != "PDV":
+        return Check(
+            "mercadopago",
+            "FAIL",
+            f"{detail}; Point {mp.point_terminal_id} is in {mode} mode, not PDV",
+            "switch the Point device to PDV mode (docs/TECHNICIAN.md, Mercado Pago)",
+        )
+    return Check("mercadopago", "OK", f"{detail}, Point {mp.point_terminal_id} in PDV mode")
+
+
 async def rates_check(settings: Settings, offline: bool) -> Check:
     """A rate can be had now: the rate, the sources that gave it, why the others did not."""
     from appliance.wallet.rates import NoRate, RateService, decimal_string
@@ -688,6 +721,7 @@ async def run_checks(load: Callable[[], Settings], options: Options) -> list[Che
     checks.append(await nfc_check(settings, options.card_wait_s))
     checks.append(touch_check(settings))
     checks.append(await lightning_check(settings))
+    checks.append(await mercadopago_check(settings, options.offline))
     checks.append(await rates_check(settings, options.offline))
     checks.append(await onchain_check(settings, options.offline))
     uplink, skew = await uplink_check(settings, options.offline)

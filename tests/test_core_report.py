@@ -108,3 +108,16 @@ def test_cash_rounding_is_counted_so_the_methods_add_up() -> None:
     assert "rounding" not in period_report(records[1:], "EUR").totals_body()
     methods = report_sections(totals, "EUR", r.expected_cash)[1]
     assert methods.rows[-1] == ("Cash rounding", "-€0.02")
+
+
+def test_mercadopago_sales_and_refunds_count_by_method_under_their_names() -> None:
+    records = [
+        rec(1, "sale", sale(700, "mercadopago_point", order_id="ORD1")),
+        rec(2, "sale", sale(500, "mercadopago_qr", order_id="ORD2")),
+        rec(3, "refund", sale(300, "mercadopago_point", order_id="ORD1")),
+    ]
+    r = period_report(records, "EUR")
+    assert r.by_method == {"mercadopago_point": 400, "mercadopago_qr": 500}
+    assert r.cash_taken == 0 and r.net_sales == 900
+    lines = report_lines("Z", r.totals_body(), "EUR")
+    assert "  Mercado Pago Point: €4.00" in lines and "  Mercado Pago QR: €5.00" in lines

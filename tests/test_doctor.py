@@ -33,13 +33,14 @@ async def printer(tmp_path: Path) -> AsyncIterator[PrinterSimulator]:
         yield sim
 
 
-# No bitcoin payments configured: no exchange rate is asked for, no wallet checked.
+# No bitcoin payments configured: no exchange rate is asked for, no wallet checked; no Mercado Pago.
 DEVICES = {
     "printer": "OK",
     "drawer": "SKIP",
     "nfc": "SKIP",
     "touch": "SKIP",
     "lightning": "SKIP",
+    "mercadopago": "SKIP",
     "rates": "SKIP",
     "onchain": "SKIP",
 }

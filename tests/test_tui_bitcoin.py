@@ -15,8 +15,9 @@ from uplink_helpers import wait_until as wait_for
 from appliance.store import journal, print_queue
 from appliance.store import lightning as ln_store
 from appliance.tui.screens.lock import LockScreen
-from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen, countdown_text
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
+from appliance.tui.widgets.basics import countdown_text
 from appliance.tui.widgets.qr import QrCode, qr_payload
 from appliance.wallet.lightning import sale_label
 from bitagora_devtools.script import tap, tap_product, wait_until

@@ -180,22 +180,22 @@ def allocate(
 ) -> list[tuple[str, Money, Mapping[str, Any]]]:
     """Split ``total`` over the sale's payment methods (the rule in the module docstring)."""
     paid: list[Mapping[str, Any]] = list(sale["payments"])
-    # A card payment is its own PaymentIntent (a split sale may have several): what earlier
-    # refunds gave back to it is what went to that intent. Other methods are fungible (cash is
-    # cash, a payout comes from the merchant's wallet): earlier refunds by a method use up its
-    # payments in order.
+    # A card payment is its own PaymentIntent, a Mercado Pago payment its own order (a split
+    # sale may have several): what earlier refunds gave back to it is what went to that one.
+    # Other methods are fungible (cash is cash, a payout comes from the merchant's wallet):
+    # earlier refunds by a method use up its payments in order.
     by_intent: dict[str, int] = {}
     by_method: dict[str, int] = {}
     for refund in previous:
         for p in refund["payments"]:
-            intent = p.get("payment_intent")
+            intent = p.get("payment_intent") or p.get("order_id")
             if intent:
                 by_intent[intent] = by_intent.get(intent, 0) + int(p["amount"])
             else:
                 by_method[p["method"]] = by_method.get(p["method"], 0) + int(p["amount"])
     left: list[int] = []
     for p in paid:
-        intent = p.get("payment_intent")
+        intent = p.get("payment_intent") or p.get("order_id")
         given = by_intent if intent else by_method
         key = intent or p["method"]
         # A rounded cash payment settled the exact amount due: that is what goes back.

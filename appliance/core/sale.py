@@ -143,7 +143,11 @@ METHOD_LABELS = {
     "lightning": N_("Lightning"),
     "onchain": N_("Bitcoin"),
     "card": N_("Card"),
+    "mercadopago_point": N_("Mercado Pago Point"),
+    "mercadopago_qr": N_("Mercado Pago QR"),
 }
+# Methods whose payment entry may name the card (brand, last4) for the receipt.
+CARD_METHODS = frozenset({"card", "mercadopago_point"})
 
 
 def method_label(method: str, tr: Translator = ENGLISH) -> str:
@@ -156,7 +160,7 @@ def payment_label(payment: Mapping[str, Any], tr: Translator = ENGLISH) -> str:
     """How a receipt or a screen names a payment: "Cash", or for a card the masked card as
     card schemes want it on a cardholder receipt, "Card VISA •••• 4242"."""
     label = method_label(payment["method"], tr)
-    if payment["method"] != "card" or not payment.get("brand"):
+    if payment["method"] not in CARD_METHODS or not payment.get("brand"):
         return str(label)
     brand = str(payment["brand"]).upper()
     last4 = payment.get("last4")

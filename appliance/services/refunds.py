@@ -9,9 +9,11 @@ What a refund writes, in order:
 
 1. card money first, through Stripe's refund API (``CardPayments.refund``, idempotency key made
    from the refund id and the PaymentIntent, so a retry after a network drop never refunds
-   twice). If Stripe refuses, nothing is recorded; a card refunded before another one was
-   refused is named in the error, and trying the same refund again finishes it (the refund id is
-   fixed by the sale and its refunds journalled so far: ``next_refund_id``);
+   twice), and Mercado Pago money through its Orders API (``MercadoPagoPayments.refund``, key
+   made from the refund id and the order). If the provider refuses, nothing is recorded; a
+   payment refunded before another one was refused is named in the error, and trying the same
+   refund again finishes it (the refund id is fixed by the sale and its refunds journalled so
+   far: ``next_refund_id``);
 2. the ``refund`` record (core/refund.py), which queues its REFUND receipt in the same INSERT;
 3. for cash, a ``drawer_open`` record (reason "refund", ``refund_id``) and the drawer pulse.
 
@@ -40,6 +42,8 @@ from appliance.core.roles import Action, require
 from appliance.core.sale import cart_body
 from appliance.core.split import SplitSale, given_back_body
 from appliance.payments.card_types import CardError
+from appliance.payments.mercadopago_types import METHODS as MERCADOPAGO_METHODS
+from appliance.payments.mercadopago_types import MercadoPagoError
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerService
 from appliance.services.printing import local_time
@@ -135,13 +139,24 @@ class RefundService:
         receipts: ReceiptService,
         card: CardRefunder | None = None,
     ) -> None:
-        """``card``: the till's CardPayments, needed only to refund card payments."""
+        """``card``: the till's CardPayments, needed only to refund card payments;
+        ``mercadopago`` (set by bootstrap): the till's MercadoPagoPayments, likewise."""
         self.conn = conn
         self.identity = identity
         self.access = access
         self.drawer = drawer
         self.receipts = receipts
         self.card = card
+        self.mercadopago: CardRefunder | None = None
+
+    def _provider(self, method: str) -> tuple[CardRefunder | None, str, str] | None:
+        """Who refunds ``method``'s money, the payment entry's field naming what was paid, and
+        the provider's name; None for money the till gives back itself (cash, payouts)."""
+        if method == "card":
+            return self.card, "payment_intent", "Stripe"
+        if method in MERCADOPAGO_METHODS:
+            return self.mercadopago, "order_id", "Mercado Pago"
+        return None
 
     async def _approve(self, approval: Approval, action: Action, staff: Staff) -> Staff:
         return await self.access.approve(action, staff, pin=approval.pin, badge=approval.badge)
@@ -334,37 +349,41 @@ class RefundService:
                         f"{amount} goes back by {method}: ask the customer where to send it"
                     )
                 entry["payout"] = await self._payout(method, destination, amount, paid, sale_id)
-            elif method == "card":
-                if "payment_intent" not in paid:
-                    raise RefundError("the card payment has no PaymentIntent to refund")
-                entry["payment_intent"] = paid["payment_intent"]
+            elif (provider := self._provider(method)) is not None:
+                _, field, name = provider
+                if field not in paid:
+                    raise RefundError(f"the {name} payment has no {field} to refund")
+                entry[field] = paid[field]
             elif method != "cash":
                 raise RefundError(f"{method} payments cannot be refunded at the till")
             payments.append(entry)
-        # Card money goes back before anything is recorded: a refused card refund records nothing.
+        # Card (and Mercado Pago) money goes back before anything is recorded: a refused refund
+        # at the provider records nothing.
         refunded: list[str] = []
         for entry in payments:
-            if entry["method"] == "card":
-                if self.card is None:
-                    raise RefundError("card payments are not set up on this till")
-                try:
-                    answer = await self.card.refund(
-                        refund_id, str(entry["payment_intent"]), Money(entry["amount"], currency)
-                    )
-                except CardError as err:
-                    if not refunded:
-                        raise CardRefundFailed(
-                            f"{err} Nothing was recorded; try again to finish this refund.",
-                            refund_id,
-                        ) from err
+            if (provider := self._provider(entry["method"])) is None:
+                continue
+            refunder, field, name = provider
+            if refunder is None:
+                raise RefundError(f"{name} payments are not set up on this till")
+            try:
+                answer = await refunder.refund(
+                    refund_id, str(entry[field]), Money(entry["amount"], currency)
+                )
+            except (CardError, MercadoPagoError) as err:
+                if not refunded:
                     raise CardRefundFailed(
-                        f"{err} Already refunded at Stripe: {', '.join(refunded)}; nothing is"
-                        " journalled yet. Try the same refund again to finish it (a card"
-                        " refunded already is not refunded twice).",
+                        f"{err} Nothing was recorded; try again to finish this refund.",
                         refund_id,
                     ) from err
-                entry["refund_id"] = answer["id"]
-                refunded.append(f"{Money(entry['amount'], currency)} to {entry['payment_intent']}")
+                raise CardRefundFailed(
+                    f"{err} Already refunded at {name}: {', '.join(refunded)}; nothing is"
+                    " journalled yet. Try the same refund again to finish it (a payment"
+                    " refunded already is not refunded twice).",
+                    refund_id,
+                ) from err
+            entry["refund_id"] = answer["id"]
+            refunded.append(f"{Money(entry['amount'], currency)} to {entry[field]}")
         return payments
 
     async def _payout(

@@ -20,6 +20,13 @@ from appliance.core.roles import require
 from appliance.core.sale import Payment, cart_body, sale_body, with_payments
 from appliance.core.tender import cash_payment
 from appliance.payments.card_types import CardAttempt, CardOutcome, CardUnavailable
+from appliance.payments.mercadopago_types import (
+    MercadoPagoMethod,
+    MercadoPagoUnavailable,
+    OrderAttempt,
+    OrderOutcome,
+    mercadopago_payment,
+)
 from appliance.services.access import AccessService
 from appliance.services.background import Background
 from appliance.services.checkpoints import Checkpoints
@@ -38,6 +45,7 @@ from bitagora_protocol.money import Money
 
 if TYPE_CHECKING:
     from appliance.payments.card import CardPayments
+    from appliance.payments.mercadopago import MercadoPagoPayments
 
 __all__ = [
     "BarcodeError",
@@ -119,6 +127,7 @@ class SalesService:
         self.checkpoints = checkpoints
         self.card = card
         self.card_capture = card_capture
+        self.mercadopago: MercadoPagoPayments | None = None  # set by bootstrap when configured
 
     @property
     def currency(self) -> str:
@@ -306,22 +315,54 @@ class SalesService:
 
     async def record_card_sale(self, cart_part: dict[str, Any], outcome: CardOutcome) -> SaleResult:
         """Record the sale (``cart_part``: its body without payments) a card paid in full."""
-        payment = self.card_payment(outcome)
+        return await self.record_paid_sale(cart_part, self.card_payment(outcome))
+
+    async def record_paid_sale(self, cart_part: dict[str, Any], payment: Payment) -> SaleResult:
+        """Record the sale (``cart_part``: its body without payments) that one payment, already
+        taken (a card, Mercado Pago), paid in full."""
         total = Money(cart_part["total"]["minor"], cart_part["currency"])
         if payment.amount != total:
-            raise ValueError(f"the card paid {payment.amount}, the sale is {total}")
+            raise ValueError(f"the {payment.method} payment was {payment.amount}, the sale {total}")
         record = await sales.record_sale(
             self.conn, self.identity, with_payments(cart_part, [payment])
         )
         log.info(
-            "card sale recorded",
-            extra={
-                "sale_id": cart_part["sale_id"],
-                "seq": record.seq,
-                "payment_intent": outcome.payment_intent,
-            },
+            "paid sale recorded",
+            extra={"sale_id": cart_part["sale_id"], "seq": record.seq, "method": payment.method},
         )
         return await self.finish_sale(record)
+
+    # -- Mercado Pago (payments/mercadopago.py; the screen drives the attempt) -------------------
+
+    def mercadopago_for_sale(self) -> MercadoPagoPayments:
+        """Mercado Pago, when it may be used now (MercadoPagoUnavailable in words if not)."""
+        if self.mercadopago is None:
+            raise MercadoPagoUnavailable("Mercado Pago is not set up on this till.")
+        if self.access.training:
+            raise MercadoPagoUnavailable(
+                "Training mode: take cash only (Mercado Pago is real money)"
+            )
+        return self.mercadopago
+
+    async def start_mercadopago(
+        self, method: MercadoPagoMethod, cart: Cart, staff: Staff, sale_id: str
+    ) -> OrderAttempt:
+        """Create the Mercado Pago order for the cart's total (``sale_id``: one per sale, for
+        every attempt), after the same role and lockout check as cash."""
+        await self.access.authorize_sale(staff)
+        payments = self.mercadopago_for_sale()
+        return await payments.start(method, sale_id, cart.totals().total, self.card_description())
+
+    async def pay_mercadopago(
+        self, cart: Cart, staff: Staff, sale_id: str, outcome: OrderOutcome
+    ) -> SaleResult:
+        """Commit the sale a paid Mercado Pago order paid (the money is taken: role only)."""
+        require(staff, "sell")
+        result = await self.record_paid_sale(
+            cart_body(sale_id, cart, staff.id, staff.name), mercadopago_payment(outcome)
+        )
+        cart.clear()
+        return result
 
     # -- after the commit ------------------------------------------------------------------------
 

@@ -23,9 +23,16 @@ from appliance.core.roles import require
 from appliance.core.sale import Payment, SaleError, cart_body
 from appliance.core.split import SplitSale, cash_part, finished_body, refunded_body
 from appliance.payments.card_types import CardAttempt, CardError, CardOutcome
+from appliance.payments.mercadopago_types import (
+    MercadoPagoError,
+    MercadoPagoMethod,
+    OrderAttempt,
+    OrderOutcome,
+    mercadopago_payment,
+)
 from appliance.services.access import AccessService
 from appliance.services.drawer import DrawerService
-from appliance.services.refunds import Approval, RefundResult, RefundService
+from appliance.services.refunds import Approval, CardRefunder, RefundResult, RefundService
 from appliance.services.sales import SaleResult, SalesService
 from appliance.store import split as split_store
 from appliance.store.identity import DeviceIdentity
@@ -106,6 +113,26 @@ class SplitTender:
         split.check_part(amount)
         return await card.start(sale_id, amount, self.sales.card_description())
 
+    async def start_mercadopago(
+        self, method: MercadoPagoMethod, sale_id: str, staff: Staff, amount: Money
+    ) -> OrderAttempt:
+        """A part of ``amount`` by Mercado Pago (Point or QR): an order of the split sale's id,
+        as a card part is an attempt of it."""
+        await self.access.authorize_sale(staff)
+        payments = self.sales.mercadopago_for_sale()
+        await self._withdraw_offers(sale_id)
+        split = await self.get(sale_id)
+        split.check_part(amount)
+        return await payments.start(method, sale_id, amount, self.sales.card_description())
+
+    async def mercadopago_paid(
+        self, sale_id: str, staff: Staff, outcome: OrderOutcome
+    ) -> SplitSale | SaleResult:
+        """Journal the part a paid Mercado Pago order paid (the money is taken: role only)."""
+        require(staff, "sell")
+        split = await self.get(sale_id)
+        return await self._record_taken(split, mercadopago_payment(outcome), (staff.id, staff.name))
+
     async def card_paid(
         self, sale_id: str, staff: Staff, outcome: CardOutcome
     ) -> SplitSale | SaleResult:
@@ -120,7 +147,13 @@ class SplitTender:
         the name of whoever started the sale). A charge that came to more than is still due
         (another part paid meanwhile) or reached a sale no longer open is refunded at once and
         journalled (``PartRefunded``): the customer's money never goes unrecorded."""
-        payment = self.sales.card_payment(outcome)
+        return await self._record_taken(split, self.sales.card_payment(outcome), staff)
+
+    async def _record_taken(
+        self, split: SplitSale, payment: Payment, staff: tuple[str, str]
+    ) -> SplitSale | SaleResult:
+        """Journal money already taken (a card, Mercado Pago) as ``split``'s next part, or give
+        it back at once when it cannot be one (``record_card_part``)."""
         try:
             return await self._record_part(split, payment, staff)
         except (SaleError, aiosqlite.IntegrityError):  # more than due, or no longer open
@@ -132,19 +165,25 @@ class SplitTender:
     async def _refund_part(
         self, split: SplitSale, payment: Payment, staff: tuple[str, str]
     ) -> PartRefunded:
-        """Give back at Stripe a card charge that cannot be a part of ``split``, and journal it.
+        """Give back (at Stripe, or Mercado Pago) money taken that cannot be a part of ``split``,
+        and journal it.
         The refund's idempotency key comes from the payment intent: sent again (a retry, boot
         recovery), the card is refunded once."""
-        intent = str(payment.details["payment_intent"])
+        refunder: CardRefunder | None
+        if payment.method == "card":
+            refunder, intent, where = self.card, str(payment.details["payment_intent"]), "Stripe"
+        else:
+            refunder, where = self.sales.mercadopago, "Mercado Pago"
+            intent = str(payment.details["order_id"])
         refund_id = f"part-{split.sale_id}"
         due = f"charged {payment.amount} but only {split.remaining} was still due"
         if not split.is_open:
             due = f"charged {payment.amount} but the sale is {split.state.replace('_', ' ')}"
-        if self.card is None:
-            raise SaleError(f"The card was {due}: refund payment {intent} at Stripe.")
+        if refunder is None:
+            raise SaleError(f"The card was {due}: refund payment {intent} at {where}.")
         try:
-            answer = await self.card.refund(refund_id, intent, payment.amount)
-        except CardError as err:
+            answer = await refunder.refund(refund_id, intent, payment.amount)
+        except (CardError, MercadoPagoError) as err:
             raise SaleError(f"The card was {due}, and the refund failed: {err}") from err
         body = refunded_body(split, payment, staff, {"refund_id": refund_id, **answer})
         record = await split_store.append(self.conn, self.identity, "payment", body)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from appliance.drivers.touch import Touchscreen
     from appliance.payments.bitcoin import BitcoinPayments, Status
     from appliance.payments.card import CardPayments
+    from appliance.payments.mercadopago import MercadoPagoPayments
 
 __all__ = [
     "AuthError",
@@ -86,6 +87,7 @@ class Capabilities:
     card: bool = False
     bitcoin: bool = False
     bitcoin_rails: tuple[str, ...] = ()  # "onchain", "lightning"
+    mercadopago: tuple[str, ...] = ()  # "mercadopago_point", "mercadopago_qr"
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class Till:
     activity: TillActivity
     card: CardPayments | None = None
     bitcoin: BitcoinPayments | None = None
+    mercadopago: MercadoPagoPayments | None = None
     # Set by the composition root: closes everything it opened, in reverse order.
     closer: Callable[[], Any] | None = None
 

@@ -386,6 +386,13 @@ class KioskApp(App[None]):
             from appliance.tui.screens.pay_card import PayCardScreen
 
             self.push_screen(PayCardScreen(self.till, event.cart, event.staff), self._paid)
+        elif event.method in self.till.capabilities.mercadopago:
+            from appliance.services.mercadopago import MercadoPagoMethod
+            from appliance.tui.screens.pay_mercadopago import PayMercadoPagoScreen
+
+            method = MercadoPagoMethod(event.method)
+            screen = PayMercadoPagoScreen(self.till, event.cart, event.staff, method)
+            self.push_screen(screen, self._paid)
         else:
             self._pay_cash(event.cart, event.staff)
 

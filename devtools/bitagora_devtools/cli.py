@@ -47,6 +47,7 @@ SIMULATORS = {
     "bitcoind": "Bitcoin Core JSON-RPC (and the Esplora API) over one simulated chain",
     "rates": "the exchanges' rate tickers, at rates tests set",
     "stripe": "the Stripe API subset card payments use, with simulated readers",
+    "mercadopago": "the Mercado Pago API subset the till uses, a Point device and a QR payer",
     "lightning": "Core Lightning JSON-RPC on a unix socket",
     "pay": "pay the bitcoin sale on the till's screen (its invoice, or --onchain its address)",
 }

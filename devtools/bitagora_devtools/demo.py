@@ -45,6 +45,9 @@ from appliance.store import outbox
 from appliance.store.db import open_db
 from appliance.store.export import VerifyResult, verify_database, verify_export
 from bitagora_devtools.seed import seed_demo
+from bitagora_devtools.sim.mercadopago import DEFAULT_POS as MERCADOPAGO_SIM_POS
+from bitagora_devtools.sim.mercadopago import DEFAULT_TERMINAL as MERCADOPAGO_SIM_TERMINAL
+from bitagora_devtools.sim.mercadopago import DEFAULT_TOKEN as MERCADOPAGO_SIM_TOKEN
 from bitagora_devtools.sim.pay import PayError, pay_latest
 
 DEFAULT_DEMO_DIR = Path("demo-data")
@@ -296,12 +299,14 @@ def device_config(
     esplora_url: str,
     ln_socket: Path,
     rate_base_urls: list[str],
+    mercadopago_url: str,
     data_dir: Path | None = None,
     language: str = "en",
     currency: str = "EUR",
 ) -> str:
-    """The demo device's appliance.toml: a café that takes cash, on-chain and Lightning, in
-    ``language`` and ``currency`` (``BITAGORA_DEVICE_LANGUAGE`` and ``_CURRENCY``)."""
+    """The demo device's appliance.toml: a café that takes cash, on-chain, Lightning and
+    Mercado Pago (Point and QR, on the simulator), in ``language`` and ``currency``
+    (``BITAGORA_DEVICE_LANGUAGE`` and ``_CURRENCY``)."""
     where = shlex.quote(str(data_dir)) if data_dir is not None else "DEVICE_DIR"
     return (
         "# Written by `bitagora demo` on each start.\n"
@@ -325,7 +330,16 @@ def device_config(
         "# The simulated Lightning node (`bitagora sim pay` pays the sale's invoice on it).\n"
         f'[lightning]\nkind = "socket"\nsocket_path = {_toml(str(ln_socket))}\n\n'
         "# Every exchange's ticker is the rates simulator.\n"
-        f"[rates]\nbase_urls = {_toml(rate_base_urls)}\n"
+        f"[rates]\nbase_urls = {_toml(rate_base_urls)}\n\n"
+        "# The Mercado Pago simulator (its own test token, not a secret). The customer pays on\n"
+        "# the simulated Point device or scans the QR as a test payer (APRO approves, FUND\n"
+        "# is declined for insufficient funds, TIME lets the order expire):\n"
+        f'#   curl -d \'{{"name": "APRO"}}\' {mercadopago_url}/_sim/point\n'
+        f'#   curl -d \'{{"name": "APRO"}}\' {mercadopago_url}/_sim/qr\n'
+        f"[mercadopago]\naccess_token = {_toml(MERCADOPAGO_SIM_TOKEN)}\n"
+        f"point_terminal_id = {_toml(MERCADOPAGO_SIM_TERMINAL)}\n"
+        f"qr_external_pos_id = {_toml(MERCADOPAGO_SIM_POS)}\n"
+        f"api_base = {_toml(mercadopago_url)}\n"
     )
 
 
@@ -403,6 +417,12 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
                     "BITAGORA_RATES_BASE_URLS=",
                     logs / "rates.log",
                 ),
+                Service(
+                    "Mercado Pago simulator",
+                    bitagora("sim", "mercadopago", "--port", "0"),
+                    "mercadopago simulator on",
+                    logs / "mercadopago.log",
+                ),
             ],
             progress,
         )
@@ -414,6 +434,7 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
                 esplora_url=esplora_url,
                 ln_socket=ln_socket,
                 rate_base_urls=_rates_base_urls(lines[4]),
+                mercadopago_url=_url_after("mercadopago simulator on", lines[5]),
                 data_dir=_shown(device_dir),
                 language=language,
                 currency=currency,

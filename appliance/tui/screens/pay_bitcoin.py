@@ -33,20 +33,12 @@ from appliance.services.bitcoin import (
     Status,
 )
 from appliance.services.till import SaleResult, Staff
-from appliance.tui.widgets.basics import digits_text
+from appliance.tui.widgets.basics import countdown_text, digits_text
 from appliance.tui.widgets.qr import QrCode, qr_payload
 from appliance.tui.widgets.tap_button import TapButton
 from bitagora_protocol.money import Money
 
 log = logging.getLogger(__name__)
-
-
-def countdown_text(seconds: float) -> str:
-    """ "Pay within 9:59", or the moment it is over."""
-    if seconds <= 0:
-        return _("Time is up")
-    whole = int(seconds)
-    return _("Pay within {time}").format(time=f"{whole // 60}:{whole % 60:02d}")
 
 
 def qr_payloads(offer: Offer) -> tuple[str, tuple[str, ...]]:

@@ -73,6 +73,14 @@ def outcome_lines(result: RefundResult) -> list[str]:
                     amount=amount, refund=payment["refund_id"]
                 )
             )
+        elif "order_id" in payment:
+            lines.append(
+                _("{method} {amount}: refunded through Mercado Pago ({refund})").format(
+                    method=method_label(method, ui_translations()),
+                    amount=amount,
+                    refund=payment["refund_id"],
+                )
+            )
         elif "payout" in payment:
             label = _(PAYOUT_LABELS[method]) if method in PAYOUT_LABELS else method
             lines.append(

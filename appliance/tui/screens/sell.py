@@ -122,7 +122,8 @@ class SellScreen(Screen[None]):
 
     class PayRequested(Message):
         """The cashier tapped Pay cash (``method`` "cash"), Pay bitcoin ("bitcoin"), Pay card
-        ("card") or Split ("split": paid in parts) on a cart that is ready to pay."""
+        ("card"), Mercado Pago Point or QR ("mercadopago_point", "mercadopago_qr") or Split
+        ("split": paid in parts) on a cart that is ready to pay."""
 
         def __init__(self, cart: Cart, staff: Staff, method: str = "cash") -> None:
             super().__init__()
@@ -204,6 +205,20 @@ class SellScreen(Screen[None]):
                 yield TapButton(
                     _("Pay card"), "primary", id="pay-card", classes="pay", disabled=True
                 )
+                yield TapButton(
+                    _("Mercado Pago Point"),
+                    "primary",
+                    id="pay-mercadopago_point",
+                    classes="pay",
+                    disabled=True,
+                )
+                yield TapButton(
+                    _("Mercado Pago QR"),
+                    "primary",
+                    id="pay-mercadopago_qr",
+                    classes="pay",
+                    disabled=True,
+                )
                 yield TapButton(_("Split"), "default", id="pay-split", classes="pay", disabled=True)
 
     def on_mount(self) -> None:
@@ -221,6 +236,8 @@ class SellScreen(Screen[None]):
         self.query_one("#no-sale").display = capabilities.drawer
         self.query_one("#pay-bitcoin").display = capabilities.bitcoin
         self.query_one("#pay-card").display = capabilities.card
+        for method in ("mercadopago_point", "mercadopago_qr"):
+            self.query_one(f"#pay-{method}").display = method in capabilities.mercadopago
         self._show_training()
         self.watch_staff(self.staff)
         self.watch_notice(self.notice)
@@ -632,7 +649,13 @@ class SellScreen(Screen[None]):
         if self.cart.is_empty or self.pending_lookups or self.staff is None:
             return
         self.scanner.reset()
-        methods = {"pay-bitcoin": "bitcoin", "pay-card": "card", "pay-split": "split"}
+        methods = {
+            "pay-bitcoin": "bitcoin",
+            "pay-card": "card",
+            "pay-split": "split",
+            "pay-mercadopago_point": "mercadopago_point",
+            "pay-mercadopago_qr": "mercadopago_qr",
+        }
         method = methods.get(event.button.id or "", "cash")
         self.post_message(self.PayRequested(self.cart, self.staff, method))
 

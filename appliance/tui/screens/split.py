@@ -100,11 +100,16 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                 yield TapButton(_("Cash"), "success", id="split-cash")
                 yield TapButton(_("Card"), "primary", id="split-card")
                 yield TapButton(_("Bitcoin"), "primary", id="split-bitcoin")
+                yield TapButton(_("MP Point"), "primary", id="split-mercadopago_point")
+                yield TapButton(_("MP QR"), "primary", id="split-mercadopago_qr")
                 yield TapButton(_("Cancel"), "error", id="split-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#split-card").display = self.till.card is not None
         self.query_one("#split-bitcoin").display = self.till.bitcoin is not None
+        for method in ("mercadopago_point", "mercadopago_qr"):
+            offered = method in self.till.capabilities.mercadopago
+            self.query_one(f"#split-{method}").display = offered
         self.split = self._first
 
     # -- what the screen shows ---------------------------------------------------------------
@@ -229,6 +234,19 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         split, amount = self.split, self._checked()
         if split is not None and amount is not None:
             screen = PayCardScreen(self.till, None, self.staff, part=(split.sale_id, amount))
+            self.app.push_screen(screen, self._returned)
+
+    @on(Button.Pressed, "#split-mercadopago_point, #split-mercadopago_qr")
+    def pay_mercadopago(self, event: Button.Pressed) -> None:
+        split, amount = self.split, self._checked()
+        if split is not None and amount is not None and event.button.id:
+            from appliance.services.mercadopago import MercadoPagoMethod
+            from appliance.tui.screens.pay_mercadopago import PayMercadoPagoScreen
+
+            method = MercadoPagoMethod(event.button.id.removeprefix("split-"))
+            screen = PayMercadoPagoScreen(
+                self.till, None, self.staff, method, part=(split.sale_id, amount)
+            )
             self.app.push_screen(screen, self._returned)
 
     @on(Button.Pressed, "#split-bitcoin")

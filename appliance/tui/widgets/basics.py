@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Digits, Static
 
-from appliance.i18n import group_symbol
+from appliance.i18n import _, group_symbol
 
 
 class TouchScroll(VerticalScroll, can_focus=False):
@@ -26,3 +26,11 @@ def amount_box(
         Digits(digits_text(value), id=digits_id),
         classes="amount-box",
     )
+
+
+def countdown_text(seconds: float) -> str:
+    """ "Pay within 9:59", or the moment it is over."""
+    if seconds <= 0:
+        return _("Time is up")
+    whole = int(seconds)
+    return _("Pay within {time}").format(time=f"{whole // 60}:{whole % 60:02d}")

@@ -11,9 +11,33 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
 
 StartServer = Callable[..., Awaitable[Any]]
+
+
+class CutAnswer:
+    """An answer whose connection is cut halfway: headers promise more body than is sent, and
+    the app returns without finishing, so the server closes the connection."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self.body) + 100).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body[:7], "more_body": True})
 
 
 def run_http(what: str, serve: Callable[[StartServer], Coroutine[Any, Any, int]]) -> int:

@@ -68,13 +68,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from bitagora_devtools.sim.http_serve import run_http, serve_until_stopped
+from bitagora_devtools.sim.http_serve import CutAnswer, run_http, serve_until_stopped
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import Receive, Scope, Send
 
 DEFAULT_KEY = "sk_test_bitagora_simulator"
 DEFAULT_READER = "tmr_bitagora_sim_1"
@@ -212,27 +211,6 @@ class _Drop:
     path: str
     when: str  # after | before
     count: int
-
-
-class _Cut:
-    """An answer whose connection is cut halfway: headers promise more body than is sent, and
-    the app returns without finishing, so the server closes the connection."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(self.body) + 100).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": self.body[:7], "more_body": True})
 
 
 @dataclass
@@ -708,7 +686,7 @@ class StripeSim:
         from starlette.routing import Route
 
         def endpoint(handler: Any, *path_params: str) -> Any:
-            async def run(request: Request) -> Response | _Cut:
+            async def run(request: Request) -> Response | CutAnswer:
                 method, path = request.method, request.url.path
                 self._arrived(method, path)
                 drop = next(
@@ -720,10 +698,10 @@ class StripeSim:
                     if drop.count <= 0:
                         self.drops.remove(drop)
                     if drop.when == "before":
-                        return _Cut(b'{"error": "dropped"}')
+                        return CutAnswer(b'{"error": "dropped"}')
                 response = await self._handle(request, handler, path_params)
                 if drop is not None:
-                    return _Cut(bytes(response.body))
+                    return CutAnswer(bytes(response.body))
                 return response
 
             return run
