@@ -48,6 +48,7 @@ SIMULATORS = {
     "rates": "the exchanges' rate tickers, at rates tests set",
     "stripe": "the Stripe API subset card payments use, with simulated readers",
     "lightning": "Core Lightning JSON-RPC on a unix socket",
+    "trongrid": "the TronGrid API subset USDT-TRC20 payments use, with a chain tests can drive",
     "pay": "pay the bitcoin sale on the till's screen (its invoice, or --onchain its address)",
 }
 
