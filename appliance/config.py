@@ -765,6 +765,13 @@ class TronSettings:
     def enabled(self) -> bool:
         return bool(self.xpub.strip())
 
+    def policy(self) -> Any:
+        """The settlement ``Policy`` (appliance.core.settlement): a transfer settles once
+        solidified (one "confirmation"), never before, whatever the amount."""
+        from appliance.core.settlement import Policy, Tier
+
+        return Policy(zero_conf_max_sats=0, tiers=(Tier(0, 1),))
+
     def account(self) -> Any:
         """The parsed account (a ``TronAccount``); ConfigError says why it cannot be used."""
         from appliance.wallet.descriptors import DescriptorError

@@ -17,7 +17,11 @@ every request carries the ``TRON-PRO-API-KEY`` header, which is never logged):
   service answers, takes the key, and knows the contract.
 
 Amounts are integers in the token's 6-decimal units ("micro-USDT"); a listing with other decimals
-is refused. Errors are the chain sources' (``appliance.wallet.chain``): ``ChainUnavailable``
+is refused. ``address_activity`` gives the same answer in the chain sources' shape
+(``AddressActivity``, one ``TxSeen`` per transfer: its ``sats`` field carries token units, one
+confirmation means solidified, never RBF), so the on-chain settlement rules
+(``core.settlement.judge`` with ``TronSettings.policy()``) and address bookkeeping apply as they
+are. Errors are the chain sources' (``appliance.wallet.chain``): ``ChainUnavailable``
 (network, timeout, 429, 5xx: try again) and ``ChainRejected`` (401/403: the key; 400; an answer
 that is not TronGrid's).
 """
@@ -32,7 +36,7 @@ from urllib.parse import quote
 
 import httpx
 
-from appliance.wallet.chain import ChainRejected, ChainUnavailable
+from appliance.wallet.chain import AddressActivity, ChainRejected, ChainUnavailable, TxSeen
 from appliance.wallet.tron import check_address
 
 USDT_DECIMALS = 6
@@ -76,6 +80,16 @@ class TronGridSource:
             if txid not in solid
         )
         return tuple(found)
+
+    async def address_activity(self, address: str) -> AddressActivity:
+        """``transfers`` as a chain source reports an address (see the module doc)."""
+        return AddressActivity(
+            address,
+            tuple(
+                TxSeen(t.txid, t.units, 1 if t.confirmed else 0, False)
+                for t in await self.transfers(address)
+            ),
+        )
 
     async def check(self) -> str:
         """The contract's name as TronGrid knows it; ChainRejected if it knows no contract there."""
