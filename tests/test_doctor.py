@@ -41,6 +41,7 @@ DEVICES = {
     "lightning": "SKIP",
     "rates": "SKIP",
     "onchain": "SKIP",
+    "tron": "SKIP",
 }
 
 
