@@ -235,7 +235,7 @@ class TronGridSim:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3005)
+    parser.add_argument("--port", type=int, default=3007)
     parser.add_argument(
         "--api-key-file",
         default=None,
