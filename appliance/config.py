@@ -737,14 +737,8 @@ class TronSettings:
     late_watch_h: int = 24
 
     def check(self) -> None:
-        from appliance.wallet.tron import TronAddressError, check_address
-
         if not self.trongrid_url.startswith(("http://", "https://")):
             raise ConfigError(f"tron.trongrid_url: {self.trongrid_url!r} is not an http(s) URL")
-        try:
-            check_address(self.contract)
-        except TronAddressError as err:
-            raise ConfigError(f"tron.contract: {err}") from None
         if not 1 <= self.gap_limit <= 1000:
             raise ConfigError(f"tron.gap_limit: must be 1..1000, got {self.gap_limit}")
         if not 60 <= self.expiry_s <= 86400:
@@ -753,7 +747,13 @@ class TronSettings:
             raise ConfigError(f"tron.poll_s: must be 0.05..600 s, got {self.poll_s}")
         if not 0 <= self.late_watch_h <= 24 * 30:
             raise ConfigError("tron.late_watch_h: must be 0..720 hours")
-        if self.enabled:
+        if self.enabled:  # the wallet modules (embit) load only on a till that takes USDT
+            from appliance.wallet.tron import TronAddressError, check_address
+
+            try:
+                check_address(self.contract)
+            except TronAddressError as err:
+                raise ConfigError(f"tron.contract: {err}") from None
             self.account()
             if not self.api_key.strip():
                 raise ConfigError(
