@@ -51,6 +51,17 @@ async def test_failed_transactions_and_other_tokens_never_count(
     assert sim.requests.count("/walletsolidity/gettransactioninfobyid") == asked
 
 
+async def test_a_transfer_the_solidity_node_does_not_have_yet_stays_pending(
+    grid: tuple[TronGridSim, TronGridSource],
+) -> None:
+    sim, source = grid
+    sim.lagging = True
+    txid = sim.pay(FIRST_ADDRESS, 5_000_000, solid=True)
+    assert await source.transfers(FIRST_ADDRESS) == (Trc20Transfer(txid, 5_000_000, False),)
+    sim.lagging = False
+    assert await source.transfers(FIRST_ADDRESS) == (Trc20Transfer(txid, 5_000_000, True),)
+
+
 async def test_pages_are_followed(grid: tuple[TronGridSim, TronGridSource]) -> None:
     sim, source = grid
     for _ in range(205):

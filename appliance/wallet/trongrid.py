@@ -12,7 +12,8 @@ every request carries the ``TRON-PRO-API-KEY`` header, which is never logged):
   TronGrid's index lists a transfer whose transaction failed (out of energy, reverted), so a
   transfer counts as confirmed only when its solidified transaction's ``receipt.result`` is
   ``SUCCESS``. A failed one never counts. The answer never changes once solidified, so it is
-  asked once per transaction.
+  asked once per transaction; while the solidity node answers ``{}`` (the index can be a moment
+  ahead of it) the transfer stays pending.
 - ``POST /wallet/getcontract {"value": :usdt, "visible": true}`` (``check``, for the doctor): the
   service answers, takes the key, and knows the contract.
 
@@ -72,8 +73,9 @@ class TronGridSource:
         pending = await self._listing(address, "only_unconfirmed")
         found: list[Trc20Transfer] = []
         for txid, units in solid.items():
-            if await self._succeeded_once(txid):
-                found.append(Trc20Transfer(txid, units, True))
+            succeeded = await self._succeeded_once(txid)
+            if succeeded is not False:  # None: the result is not known yet, still pending
+                found.append(Trc20Transfer(txid, units, bool(succeeded)))
         found.extend(
             Trc20Transfer(txid, units, False)
             for txid, units in pending.items()
@@ -98,13 +100,15 @@ class TronGridSource:
             raise ChainRejected(f"TronGrid knows no contract at {self.contract}")
         return str(answer.get("name") or "unnamed contract")
 
-    async def _succeeded_once(self, txid: str) -> bool:
+    async def _succeeded_once(self, txid: str) -> bool | None:
+        """Whether the solidified transaction succeeded; None while the solidity node does not
+        have it yet (the index can be a moment ahead): asked again next time."""
         known = self._succeeded.get(txid)
         if known is not None:
             return known
         info = await self._post("/walletsolidity/gettransactioninfobyid", {"value": txid})
         if not info:
-            return False  # solidified in the index a moment before the node: ask next time
+            return None
         receipt = info.get("receipt")
         succeeded = (
             isinstance(receipt, dict)

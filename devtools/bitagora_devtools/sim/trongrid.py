@@ -24,6 +24,8 @@ Controls (``TronGridSim`` from Python, or ``POST /_sim/...`` without the key):
   ``token`` another contract: the wrong token; ``failed``: the transaction reverted.
 - ``solidify()`` (``/_sim/solidify``): every transfer so far is solidified (confirmed).
 - ``failing = 503`` (``/_sim/fail`` with ``{"status"}``, 0 to stop): every API request answers it.
+- ``lagging = True`` (``/_sim/lag`` with ``{"on"}``): the solidity node is behind the index, so
+  ``gettransactioninfobyid`` answers ``{}`` for transfers the listing shows solidified.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class TronGridSim:
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))
     block: int = 60_000_000
     failing: int = 0
+    lagging: bool = False
     transfers: dict[str, SimTransfer] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     keys_seen: list[str] = field(default_factory=list)  # what came in the header, for tests
@@ -185,7 +188,8 @@ class TronGridSim:
                 return failure
             body = await request.json()
             found = self.transfers.get(str(body.get("value", "")))
-            return JSONResponse(found.info() if found is not None and found.solid else {})
+            known = found is not None and found.solid and not self.lagging
+            return JSONResponse(found.info() if known and found is not None else {})
 
         async def contract(request: Request) -> Response:
             if (failure := refuse(request)) is not None:
@@ -221,6 +225,9 @@ class TronGridSim:
                 if action == "fail":
                     self.failing = int(body.get("status", 0))
                     return JSONResponse({"failing": self.failing})
+                if action == "lag":
+                    self.lagging = bool(body.get("on", True))
+                    return JSONResponse({"lagging": self.lagging})
             except (KeyError, TypeError, ValueError) as err:
                 return JSONResponse({"error": str(err)}, status_code=400)
             return JSONResponse({"error": f"unknown action {action}"}, status_code=404)
