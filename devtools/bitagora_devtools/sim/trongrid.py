@@ -188,8 +188,9 @@ class TronGridSim:
                 return failure
             body = await request.json()
             found = self.transfers.get(str(body.get("value", "")))
-            known = found is not None and found.solid and not self.lagging
-            return JSONResponse(found.info() if known and found is not None else {})
+            if found is None or not found.solid or self.lagging:
+                return JSONResponse({})
+            return JSONResponse(found.info())
 
         async def contract(request: Request) -> Response:
             if (failure := refuse(request)) is not None:
