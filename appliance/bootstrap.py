@@ -261,7 +261,7 @@ async def _build(
     await access.load()
     await drawer.start()
     stack.push_async_callback(drawer_device.close)
-    bitcoin = None
+    bitcoin = usdt = None
     if print_worker:
         await worker.start()  # receipts still queued from a restart print now
         stack.push_async_callback(worker.close)
@@ -283,6 +283,19 @@ async def _build(
                 await bitcoin.start()
                 # First at close: a payment settling now finishes its sale.
                 stack.push_async_callback(bitcoin.close)
+        if settings.tron.enabled:  # the same checkout machinery over TronGrid
+            from appliance.payments.bitcoin import BitcoinPayments
+
+            def publish_usdt(status: Any, watched: bool) -> None:
+                bus.publish(PaymentStatus(status) if watched else UnwatchedPayment(status))
+
+            usdt = BitcoinPayments.usdt_from_settings(
+                conn, identity, settings, PaymentHooks(access, sales, split), publish_usdt
+            )
+            if usdt is not None:
+                split.usdt = usdt
+                await usdt.start()
+                stack.push_async_callback(usdt.close)
         recovery.start()
     else:
         stack.push_async_callback(background.close)
@@ -298,6 +311,7 @@ async def _build(
         card=card is not None,
         bitcoin=bitcoin is not None,
         bitcoin_rails=bitcoin.rails if bitcoin is not None else (),
+        usdt=usdt is not None,
     )
     return Till(
         conn=conn,
@@ -324,4 +338,5 @@ async def _build(
         activity=TillActivity(conn),
         card=card,
         bitcoin=bitcoin,
+        usdt=usdt,
     )

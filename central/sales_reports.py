@@ -33,6 +33,7 @@ METHOD_NAMES = {
     "card": N_("card"),
     "onchain": N_("bitcoin (on-chain)"),
     "lightning": N_("bitcoin (Lightning)"),
+    "usdt_tron": N_("USDT (TRON)"),
 }
 
 

@@ -132,6 +132,7 @@ METHOD_LABELS = {
     "lightning": N_("Lightning"),
     "onchain": N_("Bitcoin"),
     "card": N_("Card"),
+    "usdt_tron": N_("USDT (TRON)"),
 }
 
 

@@ -86,6 +86,7 @@ class Capabilities:
     card: bool = False
     bitcoin: bool = False
     bitcoin_rails: tuple[str, ...] = ()  # "onchain", "lightning"
+    usdt: bool = False  # USDT on TRON ([tron])
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Till:
     activity: TillActivity
     card: CardPayments | None = None
     bitcoin: BitcoinPayments | None = None
+    usdt: BitcoinPayments | None = None  # USDT on TRON: the same checkouts, another chain
     # Set by the composition root: closes everything it opened, in reverse order.
     closer: Callable[[], Any] | None = None
 

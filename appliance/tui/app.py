@@ -343,6 +343,10 @@ class KioskApp(App[None]):
             cards = self.till.capabilities.nfc
             bitcoin = PayBitcoinScreen(self.till.bitcoin, event.cart, event.staff, cards=cards)
             self.push_screen(bitcoin, self._paid)
+        elif event.method == "usdt" and self.till.usdt is not None:
+            from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+
+            self.push_screen(PayBitcoinScreen(self.till.usdt, event.cart, event.staff), self._paid)
         elif event.method == "card" and self.till.card is not None:
             from appliance.tui.screens.pay_card import PayCardScreen
 

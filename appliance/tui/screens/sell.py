@@ -118,7 +118,8 @@ class SellScreen(Screen[None]):
 
     class PayRequested(Message):
         """The cashier tapped Pay cash (``method`` "cash"), Pay bitcoin ("bitcoin"), Pay card
-        ("card") or Split ("split": paid in parts) on a cart that is ready to pay."""
+        ("card"), USDT ("usdt") or Split ("split": paid in parts) on a cart that is ready to
+        pay."""
 
         def __init__(self, cart: Cart, staff: Staff, method: str = "cash") -> None:
             super().__init__()
@@ -199,6 +200,7 @@ class SellScreen(Screen[None]):
                 yield TapButton(
                     _("Pay card"), "primary", id="pay-card", classes="pay", disabled=True
                 )
+                yield TapButton(_("USDT"), "primary", id="pay-usdt", classes="pay", disabled=True)
                 yield TapButton(_("Split"), "default", id="pay-split", classes="pay", disabled=True)
 
     def on_mount(self) -> None:
@@ -209,6 +211,7 @@ class SellScreen(Screen[None]):
         self.query_one("#no-sale").display = capabilities.drawer
         self.query_one("#pay-bitcoin").display = capabilities.bitcoin
         self.query_one("#pay-card").display = capabilities.card
+        self.query_one("#pay-usdt").display = capabilities.usdt
         self._show_training()
         # From now on the app hands the bus's drawer and printer events down (tui/bridge.py).
         self.drawer = self.till.drawer.state
@@ -591,6 +594,7 @@ class SellScreen(Screen[None]):
             return
         self.scanner.reset()
         methods = {"pay-bitcoin": "bitcoin", "pay-card": "card", "pay-split": "split"}
+        methods["pay-usdt"] = "usdt"
         method = methods.get(event.button.id or "", "cash")
         self.post_message(self.PayRequested(self.cart, self.staff, method))
 

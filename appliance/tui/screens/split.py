@@ -100,11 +100,13 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                 yield TapButton(_("Cash"), "success", id="split-cash")
                 yield TapButton(_("Card"), "primary", id="split-card")
                 yield TapButton(_("Bitcoin"), "primary", id="split-bitcoin")
+                yield TapButton(_("USDT"), "primary", id="split-usdt")
                 yield TapButton(_("Cancel"), "error", id="split-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#split-card").display = self.till.card is not None
         self.query_one("#split-bitcoin").display = self.till.bitcoin is not None
+        self.query_one("#split-usdt").display = self.till.usdt is not None
         self.split = self._first
 
     # -- what the screen shows ---------------------------------------------------------------
@@ -242,6 +244,16 @@ class SplitScreen(ModalScreen[SaleResult | None]):
             screen = PayBitcoinScreen(
                 self.till.bitcoin, None, self.staff, cards=cards, part=(split.sale_id, amount)
             )
+            self.app.push_screen(screen, self._returned)
+
+    @on(Button.Pressed, "#split-usdt")
+    def pay_usdt(self) -> None:
+        split, amount = self.split, self._checked()
+        if split is not None and amount is not None and self.till.usdt is not None:
+            from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+
+            part = (split.sale_id, amount)
+            screen = PayBitcoinScreen(self.till.usdt, None, self.staff, part=part)
             self.app.push_screen(screen, self._returned)
 
     def _returned(self, result: SaleResult | SplitSale | None) -> None:

@@ -1,0 +1,184 @@
+"""Paying in USDT on TRON through the kiosk app, against the TronGrid and rates simulators over
+HTTP: the plain address as the QR, the amount in USDT and in fiat, settlement once solidified,
+the sale journalled with its USDT payment and printed; part paid then expired takes no money; a
+split cash + USDT sale; a refund of USDT money is a pending payout."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from bitcoin_helpers import STAFF, BitcoinShop, bitcoin_shop, cart_of, records
+from http_helpers import serve
+from test_wallet_tron import FIRST_ADDRESS, account_xpub
+from textual.widgets import Static
+from tui_helpers import kiosk, text
+
+from appliance.core.refund import RefundError
+from appliance.payments.bitcoin import BitcoinPayments
+from appliance.services.refunds import Approval, payouts
+from appliance.tui.app import KioskApp
+from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+from appliance.tui.screens.sale_done import SaleDoneScreen
+from appliance.tui.widgets.qr import QrCode
+from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_devtools.sim.trongrid import TronGridSim
+from bitagora_protocol.money import Money
+
+pytestmark = pytest.mark.timeout(90)
+
+# The rates simulator's USDT quote is 0.9213 EUR: an espresso (1.80 EUR) is 1.953761 USDT.
+ESPRESSO_UNITS = 1_953_761
+CUSTOMER = "TNPeeaaFB7K9cmo4uQpcU32zGK8G1NYqeL"  # a TRON address to refund to
+
+
+@dataclass
+class UsdtShop:
+    shop: BitcoinShop
+    grid: TronGridSim
+
+    @property
+    def usdt(self) -> BitcoinPayments:
+        assert self.shop.till.usdt is not None
+        return self.shop.till.usdt
+
+
+@asynccontextmanager
+async def usdt_shop(tmp_path: Path) -> AsyncIterator[UsdtShop]:
+    """A till taking bitcoin on-chain and USDT on TRON; TronGrid is asked when the test wakes
+    the USDT payments (``poll_s`` is long)."""
+    grid = TronGridSim()
+    async with serve(grid.app()) as grid_url:
+        env = {
+            "BITAGORA_TRON_XPUB": account_xpub(),
+            "BITAGORA_TRON_TRONGRID_URL": grid_url,
+            "BITAGORA_TRON_API_KEY": grid.api_key,
+            "BITAGORA_TRON_POLL_S": "600",
+        }
+        async with bitcoin_shop(tmp_path, lightning=False, env=env) as shop:
+            assert shop.till.usdt is not None and shop.till.capabilities.usdt
+            shop.till.usdt.clock = shop.clock
+            yield UsdtShop(shop, grid)
+
+
+async def open_usdt_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayBitcoinScreen:  # noqa: ANN001
+    sell = app.sell
+    await tap_product(
+        pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
+    )
+    await tap(pilot, "#pay-usdt")
+    await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the USDT screen")
+    screen = app.screen
+    assert isinstance(screen, PayBitcoinScreen)
+    await wait_until(pilot, lambda: screen.offer is not None, "the offer")
+    return screen
+
+
+async def test_usdt_sale_by_taps_shows_the_address_and_ends_paid(tmp_path: Path) -> None:
+    async with usdt_shop(tmp_path) as s, kiosk(s.shop.till) as (app, pilot):
+        assert app.sell.query_one("#pay-usdt").display
+        screen = await open_usdt_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None and offer.address == FIRST_ADDRESS
+        qr = screen.query_one(QrCode)
+        assert qr.display and qr.fits and qr.payload == FIRST_ADDRESS  # the plain T… address
+        assert text(screen, "#btc-amount") == "1.953761 USDT"
+        assert text(screen, "#btc-rails") == "USDT (TRON)"
+        assert text(screen, "#btc-address").replace(" ", "") == FIRST_ADDRESS
+        assert text(screen, "#btc-countdown").startswith("Pay within 1")  # 900 s by default
+        assert "TRON wallet" in screen.message
+        assert str(screen.query_one("#btc-title", Static).render()).startswith("USDT (TRON)")
+
+        txid = s.grid.pay(FIRST_ADDRESS, ESPRESSO_UNITS)
+        s.usdt.wake()  # seen, not solidified: not paid yet
+        await wait_until(pilot, lambda: "confirmation" in screen.message, "the transfer seen")
+        assert isinstance(app.screen, PayBitcoinScreen)
+        s.grid.solidify()
+        s.usdt.wake()
+        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        summary = str(app.screen.query_one("#done-summary", Static).render())
+        assert "USDT (TRON) 1.953761 USDT" in summary
+
+        (sale,) = await records(s.shop, "sale")
+        (payment,) = sale.body["payments"]
+        assert payment["method"] == "usdt_tron" and payment["amount"] == 180
+        assert payment["address"] == FIRST_ADDRESS and payment["txids"] == [txid]
+        assert payment["units"] == payment["received_units"] == ESPRESSO_UNITS
+        assert payment["refund_units"] == 0
+        assert payment["rate"]["rate"] == "0.9213" and payment["rate"]["currency"] == "EUR"
+        offered = [r for r in await records(s.shop, "payment") if r.body["state"] == "offered"]
+        assert offered[0].body["method"] == "usdt_tron"
+        assert offered[0].body["onchain"]["units"] == ESPRESSO_UNITS
+
+        receipt = (await s.shop.printer.wait_receipts(1))[0]
+        assert "USDT (TRON)" in receipt and "€1.80" in receipt
+
+
+async def test_underpaid_then_expired_takes_no_money(tmp_path: Path) -> None:
+    async with usdt_shop(tmp_path) as s, kiosk(s.shop.till) as (app, pilot):
+        screen = await open_usdt_payment(pilot, app)
+        offer = screen.offer
+        assert offer is not None and offer.address is not None
+        s.grid.pay(offer.address, 1_000_000, solid=True)
+        s.usdt.wake()
+        await wait_until(pilot, lambda: "still due" in screen.message, "the part paid")
+        assert "Received 1.00 USDT of 1.953761 USDT: 0.953761 USDT still due" in screen.message
+        assert screen.query_one(QrCode).payload == offer.address  # the same address again
+
+        s.shop.clock.now = offer.expires_at + 1
+        screen._tick()  # the countdown reaching zero wakes the service
+        await wait_until(pilot, lambda: screen.closed, "the expiry")
+        assert "Time is up with only part paid" in screen.message
+        assert "1.00 USDT marked for refund" in screen.message
+        await tap(pilot, "#btc-cancel")  # "Back to the sale"
+        await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")
+        assert not app.sell.cart.is_empty
+        assert await records(s.shop, "sale") == []
+        states = [r.body["state"] for r in await records(s.shop, "payment")]
+        assert states == ["offered", "underpaid", "expired_underpaid"]
+
+
+async def test_split_cash_and_usdt(tmp_path: Path) -> None:
+    async with usdt_shop(tmp_path) as s:
+        till = s.shop.till
+        split = await till.split.begin(await cart_of(s.shop, "mug", 1), STAFF)  # 12.00
+        await till.split.pay_cash(split.sale_id, STAFF, Money(1000, "EUR"))
+        offer = await s.usdt.offer_part(split.sale_id, Money(200, "EUR"), STAFF)
+        assert offer.address is not None and offer.sats is not None
+        s.grid.pay(offer.address, offer.sats, solid=True)
+        await s.usdt.check()  # one look at TronGrid: solidified, the part paid, the sale done
+        (sale,) = await records(s.shop, "sale")
+        methods = [(p["method"], p["amount"]) for p in sale.body["payments"]]
+        assert methods == [("cash", 1000), ("usdt_tron", 200)]
+        usdt = sale.body["payments"][1]
+        assert usdt["address"] == offer.address and usdt["received_units"] == offer.sats
+
+
+async def test_usdt_refund_is_a_pending_payout(tmp_path: Path) -> None:
+    async with usdt_shop(tmp_path) as s:
+        till = s.shop.till
+        offer = await s.usdt.offer(await cart_of(s.shop), STAFF)
+        assert offer.address is not None and offer.sats is not None
+        s.grid.pay(offer.address, offer.sats, solid=True)
+        await s.usdt.check()
+        (sale,) = await records(s.shop, "sale")
+        manager = Approval(pin="9999")
+        with pytest.raises(RefundError, match="TRON address"):
+            await till.refunds.refund(
+                STAFF, manager, "changed mind", original_seq=sale.seq, destination="bc1qnot-tron"
+            )
+        result = await till.refunds.refund(
+            STAFF, manager, "changed mind", original_seq=sale.seq, destination=CUSTOMER
+        )
+        (entry,) = result.record.body["payments"]
+        assert entry["method"] == "usdt_tron" and entry["amount"] == 180
+        assert entry["payout"] == {
+            "kind": "tron_address",
+            "destination": CUSTOMER,
+            "status": "pending",
+        }
+        pending = await payouts(till.conn, pending_only=True)
+        assert [(p["method"], p["amount"]) for p in pending] == [("usdt_tron", 180)]
