@@ -1,5 +1,5 @@
 """Benchmark: the till's side of a USDT-on-TRON payment, against the TronGrid and rates simulators
-over real HTTP on local ports (the pay screen does not offer USDT yet, so no screen is timed).
+over real HTTP on local ports, then the same in the real kiosk app, headless.
 
 1. Pay -> address ready: what the till does between the tap and having the QR's content: the
    USDT rate (cached, as at a till that priced a payment less than ``rates.refresh_s`` ago), the
@@ -11,7 +11,14 @@ over real HTTP on local ports (the pay screen does not offer USDT yet, so no scr
    ``core.settlement.judge``. On a real till add up to ``tron.poll_s`` (5 s) of waiting for the
    next look and TronGrid's own latency.
 
-Prints median and p99. Usage: python bench/usdt_tron.py [--rounds N]
+3. At the kiosk (``bench/bitcoin_pay.py``'s probe: frames stamped where the app renders them):
+   "USDT" tapped -> the first frame with the QR (the plain address) laid out whole; and the
+   simulator's transfer solidified, the payments woken (as the ``tron.poll_s`` timer does) ->
+   SaleDoneScreen active and its first frame: one look at TronGrid, the judge, the sale's
+   durable commit, the receipt wait. The rate is cached after each app's first payment (not
+   timed). On a real till add TronGrid's latency and up to ``tron.poll_s`` of waiting.
+
+Prints median and p99. Usage: python bench/usdt_tron.py [--rounds N] [--kiosk-rounds N]
 """
 
 from __future__ import annotations
@@ -19,13 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from embit import bip32, bip39
 from smoke import parse_args
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from appliance.config import RatesSettings, TronSettings
 from appliance.core.settlement import Seen, State, judge
@@ -113,11 +124,66 @@ async def run(rounds: int) -> None:
     print(f"USDT rate used: {rate.rate} EUR/USDT, {PRICE.minor / 100} EUR = {units} units")
 
 
+def usdt_qr_shown(screen: Any) -> bool:
+    from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+    from appliance.tui.widgets.qr import QrCode
+
+    if not isinstance(screen, PayBitcoinScreen) or screen.offer is None:
+        return False
+    qr = screen.query_one(QrCode)
+    return bool(qr.display and qr.payload == screen.offer.uri and qr.fits and qr.region.area)
+
+
+async def kiosk(rounds: int) -> None:
+    from bitcoin_pay import next_customer, press, sell_espresso, stamp
+    from kiosk_probe import Probe
+    from tui_helpers import kiosk as kiosk_app
+    from usdt_helpers import usdt_shop
+
+    from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+    from appliance.tui.screens.sale_done import SaleDoneScreen
+
+    qr_ms: list[float] = []
+    done_ms: list[float] = []
+    frame_ms: list[float] = []
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
+        async with usdt_shop(Path(folder)) as s, kiosk_app(s.shop.till) as (app, pilot):
+            probe = Probe(app)
+            for i in range(rounds + 1):  # round 0: the app's first payment (no rate yet)
+                await sell_espresso(pilot, app)
+                qr_frame = probe.frame(usdt_qr_shown)
+                tapped = press(app, "#pay-usdt")
+                qr_at = await stamp(qr_frame, "the USDT QR on screen")
+                screen = app.screen
+                assert isinstance(screen, PayBitcoinScreen) and screen.offer is not None
+                offer = screen.offer
+                assert offer.address is not None and offer.sats is not None
+                await s.usdt.check()  # the look the offer woke: over before a customer pays
+                s.grid.pay(offer.address, offer.sats)
+                active = probe.switch(lambda sc: isinstance(sc, SaleDoneScreen))
+                frame = probe.frame(lambda sc: isinstance(sc, SaleDoneScreen))
+                s.grid.solidify()
+                paid = time.perf_counter()
+                s.usdt.wake()
+                active_at = await stamp(active, "the done screen")
+                frame_at = await stamp(frame, "the done screen's first frame")
+                if i:
+                    qr_ms.append((qr_at - tapped) * 1000)
+                    done_ms.append((active_at - paid) * 1000)
+                    frame_ms.append((frame_at - paid) * 1000)
+                await next_customer(app, probe)
+    print(line("USDT tapped -> QR frame", qr_ms))
+    print(line("solidified -> paid screen active", done_ms))
+    print(line("solidified -> paid screen frame", frame_ms))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=200)
-    args = parse_args(parser, rounds=5)
+    parser.add_argument("--kiosk-rounds", type=int, default=30)
+    args = parse_args(parser, rounds=5, kiosk_rounds=3)
     asyncio.run(run(args.rounds))
+    asyncio.run(kiosk(args.kiosk_rounds))
 
 
 if __name__ == "__main__":

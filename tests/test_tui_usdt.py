@@ -5,63 +5,26 @@ split cash + USDT sale; a refund of USDT money is a pending payout."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bitcoin_helpers import STAFF, BitcoinShop, bitcoin_shop, cart_of, records
-from http_helpers import serve
-from test_wallet_tron import FIRST_ADDRESS, account_xpub
+from bitcoin_helpers import STAFF, cart_of, records
+from layout_helpers import CART, PANELS, cut_labels, hidden, layout_faults
+from test_wallet_tron import FIRST_ADDRESS
 from textual.widgets import Static
 from tui_helpers import kiosk, text
+from usdt_helpers import CUSTOMER, ESPRESSO_UNITS, usdt_shop
 
 from appliance.core.refund import RefundError
-from appliance.payments.bitcoin import BitcoinPayments
 from appliance.services.refunds import Approval, payouts
 from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.widgets.qr import QrCode
 from bitagora_devtools.script import tap, tap_product, wait_until
-from bitagora_devtools.sim.trongrid import TronGridSim
 from bitagora_protocol.money import Money
 
 pytestmark = pytest.mark.timeout(90)
-
-# The rates simulator's USDT quote is 0.9213 EUR: an espresso (1.80 EUR) is 1.953761 USDT.
-ESPRESSO_UNITS = 1_953_761
-CUSTOMER = "TNPeeaaFB7K9cmo4uQpcU32zGK8G1NYqeL"  # a TRON address to refund to
-
-
-@dataclass
-class UsdtShop:
-    shop: BitcoinShop
-    grid: TronGridSim
-
-    @property
-    def usdt(self) -> BitcoinPayments:
-        assert self.shop.till.usdt is not None
-        return self.shop.till.usdt
-
-
-@asynccontextmanager
-async def usdt_shop(tmp_path: Path) -> AsyncIterator[UsdtShop]:
-    """A till taking bitcoin on-chain and USDT on TRON; TronGrid is asked when the test wakes
-    the USDT payments (``poll_s`` is long)."""
-    grid = TronGridSim()
-    async with serve(grid.app()) as grid_url:
-        env = {
-            "BITAGORA_TRON_XPUB": account_xpub(),
-            "BITAGORA_TRON_TRONGRID_URL": grid_url,
-            "BITAGORA_TRON_API_KEY": grid.api_key,
-            "BITAGORA_TRON_POLL_S": "600",
-        }
-        async with bitcoin_shop(tmp_path, lightning=False, env=env) as shop:
-            assert shop.till.usdt is not None and shop.till.capabilities.usdt
-            shop.till.usdt.clock = shop.clock
-            yield UsdtShop(shop, grid)
 
 
 async def open_usdt_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayBitcoinScreen:  # noqa: ANN001
@@ -182,3 +145,25 @@ async def test_usdt_refund_is_a_pending_payout(tmp_path: Path) -> None:
         }
         pending = await payouts(till.conn, pending_only=True)
         assert [(p["method"], p["amount"]) for p in pending] == [("usdt_tron", 180)]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_usdt_fits_the_smallest_panel(tmp_path: Path, language: str) -> None:
+    """At 800x480, with every pay button the till can show (cash, bitcoin, USDT, split), each
+    is a finger's size and shows its whole label; the USDT pay screen shows what a sale needs."""
+    env = {"BITAGORA_DEVICE_LANGUAGE": language}
+    async with usdt_shop(tmp_path, env) as s:
+        async with kiosk(s.shop.till, size=PANELS["800x480"]) as (app, pilot):
+            products = {p.sku: p for p in await app.till.sales.products()}
+            for sku in CART:
+                await tap_product(pilot, app.sell, products[sku])
+            assert layout_faults(app.sell) == [] and cut_labels(app.sell) == []
+            assert hidden(app.sell, "#pay", "#pay-bitcoin", "#pay-usdt", "#pay-split") == []
+            await tap(pilot, "#pay-usdt")
+            await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "USDT")
+            screen = app.screen
+            assert isinstance(screen, PayBitcoinScreen)
+            await wait_until(pilot, lambda: screen.offer is not None, "the offer")
+            assert layout_faults(screen) == [] and cut_labels(screen) == []
+            needed = ("#btc-qr", "#btc-total", "#btc-amount", "#btc-countdown", "#btc-cancel")
+            assert hidden(screen, *needed, "#btc-address") == []
