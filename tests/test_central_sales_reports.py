@@ -320,3 +320,10 @@ def test_bar_chart_escapes_labels_and_hangs_negatives_below_the_axis() -> None:
     assert 'aria-label="Net &lt;by&gt; hour"' in svg
     assert 'class="bar negative"' in svg and "-50 €" in svg
     assert bar_chart([], "nothing") == ""
+
+
+def test_every_payment_method_has_a_name_on_the_pages() -> None:
+    from bitagora_protocol.config_document import PAYMENT_METHODS
+
+    assert set(sales_reports.METHOD_NAMES) == PAYMENT_METHODS
+    assert sales_reports.METHOD_NAMES["usdt_tron"] == "USDT (TRON)"

@@ -91,3 +91,14 @@ def test_cash_before_the_shift_is_in_its_float() -> None:
     lines = report_lines("X", r.totals_body(), "EUR")
     float_at = lines.index("Float: €100.00")
     assert lines[float_at + 1] == "Cash before the shift: €5.40 (in the float)"
+
+
+def test_usdt_sales_are_a_method_of_their_own_in_the_report() -> None:
+    records = [
+        rec(1, "sale", sale(500, tendered=500)),
+        rec(2, "sale", sale(180, "usdt_tron", address="TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH")),
+    ]
+    r = period_report(records, "EUR")
+    assert r.by_method == {"cash": 500, "usdt_tron": 180}
+    lines = report_lines("X report", r.totals_body(), "EUR")
+    assert any("USDT (TRON)" in line and "1.80" in line for line in lines), lines
