@@ -167,3 +167,19 @@ async def test_usdt_fits_the_smallest_panel(tmp_path: Path, language: str) -> No
             assert layout_faults(screen) == [] and cut_labels(screen) == []
             needed = ("#btc-qr", "#btc-total", "#btc-amount", "#btc-countdown", "#btc-cancel")
             assert hidden(screen, *needed, "#btc-address") == []
+
+
+async def test_a_usdt_payment_made_while_the_till_was_off_completes_its_sale(
+    tmp_path: Path,
+) -> None:
+    async with usdt_shop(tmp_path) as s:
+        offer = await s.usdt.offer(await cart_of(s.shop), STAFF)
+        assert offer.address is not None and offer.sats is not None
+        await s.shop.close_till()  # switched off with the QR on screen
+        s.grid.pay(offer.address, offer.sats, solid=True)  # paid and solidified while off
+        await s.shop.open_till()  # its USDT watcher looks at the open checkout first thing
+        status = await s.shop.background.until("paid", timeout=60)
+        assert status.sale_id == offer.sale_id and status.record is not None
+        (sale,) = await records(s.shop, "sale")
+        assert sale.body["sale_id"] == offer.sale_id
+        assert sale.body["payments"][0]["method"] == "usdt_tron"
