@@ -177,9 +177,13 @@ async def test_a_usdt_payment_made_while_the_till_was_off_completes_its_sale(
         assert offer.address is not None and offer.sats is not None
         await s.shop.close_till()  # switched off with the QR on screen
         s.grid.pay(offer.address, offer.sats, solid=True)  # paid and solidified while off
-        await s.shop.open_till()  # its USDT watcher looks at the open checkout first thing
-        status = await s.shop.background.until("paid", timeout=60)
-        assert status.sale_id == offer.sale_id and status.record is not None
-        (sale,) = await records(s.shop, "sale")
-        assert sale.body["sale_id"] == offer.sale_id
-        assert sale.body["payments"][0]["method"] == "usdt_tron"
+        await s.shop.open_till(listen=False)  # the kiosk app hears what the till finds
+        async with kiosk(s.shop.till, pin=None) as (app, pilot):
+            await wait_until(pilot, lambda: "arrived" in app.sell.notice, "the notice")
+            (sale,) = await records(s.shop, "sale")
+            assert sale.body["sale_id"] == offer.sale_id
+            assert sale.body["payments"][0]["method"] == "usdt_tron"
+            assert app.sell.notice == (
+                f"USDT payment for sale {offer.sale_id[:8]} arrived: Paid, "
+                f"sale recorded (journal #{sale.seq})"
+            )

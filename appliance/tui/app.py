@@ -219,9 +219,14 @@ class KioskApp(App[None]):
         seq = f" (journal #{status.record.seq})" if status.record else ""
         if status.state in ("paid", "overpaid"):
             sale = status.sale_id[:8]
-            text = _("Bitcoin payment for sale {sale} arrived: {status}, sale recorded").format(
-                sale=sale, status=status.message
+            payments = status.record.body.get("payments", []) if status.record else []
+            usdt = any(p.get("method") == "usdt_tron" for p in payments)
+            words = (
+                _("USDT payment for sale {sale} arrived: {status}, sale recorded")
+                if usdt
+                else _("Bitcoin payment for sale {sale} arrived: {status}, sale recorded")
             )
+            text = words.format(sale=sale, status=status.message)
             text += seq
         else:
             text = status.message + seq
