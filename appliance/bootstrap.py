@@ -266,7 +266,7 @@ async def _build(
     await access.load()
     await drawer.start()
     stack.push_async_callback(drawer_device.close)
-    bitcoin = None
+    bitcoin = usdt = None
     if print_worker:
         await worker.start()  # receipts still queued from a restart print now
         stack.push_async_callback(worker.close)
@@ -288,6 +288,19 @@ async def _build(
                 await bitcoin.start()
                 # First at close: a payment settling now finishes its sale.
                 stack.push_async_callback(bitcoin.close)
+        if settings.tron.enabled:  # the same checkout machinery over TronGrid
+            from appliance.payments.bitcoin import BitcoinPayments
+
+            def publish_usdt(status: Any, watched: bool) -> None:
+                bus.publish(PaymentStatus(status) if watched else UnwatchedPayment(status))
+
+            usdt = BitcoinPayments.usdt_from_settings(
+                conn, identity, settings, PaymentHooks(access, sales, split), publish_usdt
+            )
+            if usdt is not None:
+                split.usdt = usdt
+                await usdt.start()
+                stack.push_async_callback(usdt.close)
         recovery.start()
     else:
         stack.push_async_callback(background.close)
@@ -304,6 +317,7 @@ async def _build(
         bitcoin=bitcoin is not None,
         bitcoin_rails=bitcoin.rails if bitcoin is not None else (),
         mercadopago=tuple(sorted(mercadopago.methods)) if mercadopago is not None else (),
+        usdt=usdt is not None,
     )
     return Till(
         conn=conn,
@@ -331,4 +345,5 @@ async def _build(
         card=card,
         bitcoin=bitcoin,
         mercadopago=mercadopago,
+        usdt=usdt,
     )

@@ -7,7 +7,7 @@ An environment variable ``BITAGORA_<SECTION>_<KEY>`` overrides ``[section] key``
 state lives. A wrong value stops the start with a message that names the key.
 
 A secret setting (``CREDENTIAL_SETTINGS``: the Lightning rune, the bitcoind password, the Stripe
-API key, the Mercado Pago access token) may also come as
+API key, the Mercado Pago access token, the TronGrid API key) may also come as
 a systemd credential named like the setting
 (``LoadCredential=lightning.rune:/etc/bitagora/credentials/lightning.rune`` in the unit): a
 non-empty ``$CREDENTIALS_DIRECTORY/lightning.rune`` wins over the file, the environment variable
@@ -34,7 +34,13 @@ from bitagora_protocol.config_document import MAX_CASH_ROUNDING
 
 SYSTEM_CONFIG = Path("/etc/bitagora/appliance.toml")
 CREDENTIAL_SETTINGS = frozenset(
-    {"lightning.rune", "onchain.bitcoind_password", "card.api_key", "mercadopago.access_token"}
+    {
+        "lightning.rune",
+        "onchain.bitcoind_password",
+        "card.api_key",
+        "mercadopago.access_token",
+        "tron.api_key",
+    }
 )
 DEFAULT_DATA_DIR = Path("/var/lib/bitagora")
 
@@ -800,6 +806,75 @@ class OnchainSettings:
             raise ConfigError(f"onchain.tiers: {err}") from None
 
 
+@dataclass(frozen=True)
+class TronSettings:
+    """USDT-TRC20 payments on TRON (see docs/ARCHITECTURE.md, "USDT on TRON").
+
+    ``xpub``: the merchant's TRON account public key (BIP44 ``m/44'/195'/account'``; "" = no
+    USDT payments); the till derives receive addresses ``0/i`` from it and never holds a private
+    key or seed (one here stops the start). TronGrid at ``trongrid_url`` says what arrived, asked
+    with ``api_key`` (a secret: never logged, left out of ``repr``, best given as the systemd
+    credential ``tron.api_key``). ``contract``: the USDT token contract (mainnet's by default;
+    Shasta or Nile for tests). ``gap_limit``: addresses in a row that may stay unpaid. An address
+    can be paid for ``expiry_s``; money arriving up to ``late_watch_h`` hours after that is flagged
+    as late. TronGrid is asked every ``poll_s`` seconds while a payment is open."""
+
+    xpub: str = field(default="", repr=False)
+    trongrid_url: str = "https://api.trongrid.io"
+    api_key: str = field(default="", repr=False)
+    contract: str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+    gap_limit: int = 20
+    expiry_s: int = 900
+    poll_s: float = 5.0
+    late_watch_h: int = 24
+
+    def check(self) -> None:
+        if not self.trongrid_url.startswith(("http://", "https://")):
+            raise ConfigError(f"tron.trongrid_url: {self.trongrid_url!r} is not an http(s) URL")
+        if not 1 <= self.gap_limit <= 1000:
+            raise ConfigError(f"tron.gap_limit: must be 1..1000, got {self.gap_limit}")
+        if not 60 <= self.expiry_s <= 86400:
+            raise ConfigError(f"tron.expiry_s: must be 60..86400 s, got {self.expiry_s}")
+        if not 0.05 <= self.poll_s <= 600:
+            raise ConfigError(f"tron.poll_s: must be 0.05..600 s, got {self.poll_s}")
+        if not 0 <= self.late_watch_h <= 24 * 30:
+            raise ConfigError("tron.late_watch_h: must be 0..720 hours")
+        if self.enabled:  # the wallet modules (embit) load only on a till that takes USDT
+            from appliance.wallet.tron import TronAddressError, check_address
+
+            try:
+                check_address(self.contract)
+            except TronAddressError as err:
+                raise ConfigError(f"tron.contract: {err}") from None
+            self.account()
+            if not self.api_key.strip():
+                raise ConfigError(
+                    "tron.api_key: USDT payments need a TronGrid API key (from the file, "
+                    "BITAGORA_TRON_API_KEY or the tron.api_key credential)"
+                )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.xpub.strip())
+
+    def policy(self) -> Any:
+        """The settlement ``Policy`` (appliance.core.settlement): a transfer settles once
+        solidified (one "confirmation"), never before, whatever the amount."""
+        from appliance.core.settlement import Policy, Tier
+
+        return Policy(zero_conf_max_sats=0, tiers=(Tier(0, 1),))
+
+    def account(self) -> Any:
+        """The parsed account (a ``TronAccount``); ConfigError says why it cannot be used."""
+        from appliance.wallet.descriptors import DescriptorError
+        from appliance.wallet.tron import parse_tron_account
+
+        try:
+            return parse_tron_account(self.xpub)
+        except DescriptorError as err:
+            raise ConfigError(f"tron.xpub: {err}") from None
+
+
 UNIT_NAME = re.compile(r"[A-Za-z0-9@._:-]+\.service")
 
 
@@ -850,6 +925,7 @@ class Settings:
     onchain: OnchainSettings = field(default_factory=OnchainSettings)
     card: CardSettings = field(default_factory=CardSettings)
     mercadopago: MercadoPagoSettings = field(default_factory=MercadoPagoSettings)
+    tron: TronSettings = field(default_factory=TronSettings)
     touch: TouchSettings = field(default_factory=TouchSettings)
     update: UpdateSettings = field(default_factory=UpdateSettings)
 
@@ -870,6 +946,7 @@ SECTIONS: dict[str, type] = {
     "onchain": OnchainSettings,
     "card": CardSettings,
     "mercadopago": MercadoPagoSettings,
+    "tron": TronSettings,
     "touch": TouchSettings,
     "update": UpdateSettings,
 }

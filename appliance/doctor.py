@@ -614,6 +614,63 @@ def esplora_trouble(seen: str, err: Exception) -> Check:
     )
 
 
+async def tron_check(settings: Settings, offline: bool) -> Check:
+    """USDT on TRON: the account xpub parses (receive address #0 shown, to compare with the
+    merchant's wallet), TronGrid answers and accepts the API key, knows the USDT contract and
+    lists the address's transfers, and a fiat → USDT rate can be had."""
+    from appliance.wallet.chain import ChainError, ChainUnavailable
+    from appliance.wallet.rates import NoRate, RateService, decimal_string
+    from appliance.wallet.trongrid import TronGridSource
+
+    tron = settings.tron
+    if not tron.enabled:
+        return Check("tron", "SKIP", "not configured (tron.xpub is empty)")
+    try:
+        first = tron.account().receive_address(0)
+    except (ConfigError, ValueError) as err:  # the config check refuses these first
+        return Check("tron", "FAIL", str(err), "check tron.xpub")
+    seen = f"TRON account, receive #0 {first}"
+    if offline:
+        return Check("tron", "OK", f"{seen}; TronGrid not asked (--offline)")
+    async with httpx.AsyncClient(timeout=ESPLORA_TIMEOUT_S) as http:
+        source = TronGridSource(http, tron.trongrid_url, tron.api_key, tron.contract)
+        try:
+            name = await source.check()
+            await source.address_activity(first)
+        except ChainUnavailable as err:
+            return Check(
+                "tron",
+                "FAIL",
+                f"{seen}; {err}",
+                "check the network to tron.trongrid_url: USDT payments cannot be seen until "
+                "TronGrid answers",
+            )
+        except ChainError as err:
+            status = getattr(err, "status", None)
+            return Check(
+                "tron",
+                "FAIL",
+                f"{seen}; {err}"[:300],
+                "check tron.api_key (a key from trongrid.io, docs/TECHNICIAN.md)"
+                if status in (401, 403)
+                else f"check tron.contract ({tron.contract}) against tron.trongrid_url's "
+                "network: mainnet's USDT is TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+            )
+        currency = settings.device.currency
+        try:
+            rate = await RateService.from_settings(settings, http, asset="USDT").refresh()
+        except NoRate as err:
+            return Check(
+                "tron",
+                "FAIL",
+                f"{seen}; contract {name}; no {currency} rate for USDT: {err.reason}",
+                "check the network to the exchanges, rates.sources and rates.base_urls: USDT "
+                "payments are refused without a rate",
+            )
+    priced = f"{decimal_string(rate.rate.normalize())} {currency}/USDT"
+    return Check("tron", "OK", f"{seen}; contract {name} at {tron.trongrid_url}; {priced}")
+
+
 async def uplink_check(settings: Settings, offline: bool) -> tuple[Check, float | None]:
     """Enrolled, and central answering; also returns central's clock minus ours, if known."""
     from appliance.uplink.daemon import load_enrollment
@@ -724,6 +781,7 @@ async def run_checks(load: Callable[[], Settings], options: Options) -> list[Che
     checks.append(await mercadopago_check(settings, options.offline))
     checks.append(await rates_check(settings, options.offline))
     checks.append(await onchain_check(settings, options.offline))
+    checks.append(await tron_check(settings, options.offline))
     uplink, skew = await uplink_check(settings, options.offline)
     checks.append(uplink)
     checks.append(clock_check(time.time(), skew))

@@ -36,7 +36,7 @@ from bitagora_protocol.money import CURRENCIES
 FORMAT = "bitagora-config/1"
 ROLES = frozenset({"cashier", "manager", "technician"})
 PAYMENT_METHODS = frozenset(
-    {"cash", "card", "lightning", "onchain", "mercadopago_point", "mercadopago_qr"}
+    {"cash", "card", "lightning", "onchain", "mercadopago_point", "mercadopago_qr", "usdt_tron"}
 )
 _BADGE = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
 _AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

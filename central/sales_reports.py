@@ -38,6 +38,7 @@ METHOD_NAMES = {
     "lightning": N_("bitcoin (Lightning)"),
     "mercadopago_point": N_("Mercado Pago Point"),
     "mercadopago_qr": N_("Mercado Pago QR"),
+    "usdt_tron": N_("USDT (TRON)"),
 }
 # Sales by method shows the cash rounding as one more row, so that its net adds up to the
 # sales': a sale of 1.02 paid 1.00 in cash (rounding -2, docs/PROTOCOL.md 1.4) counts 0.02

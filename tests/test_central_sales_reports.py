@@ -360,3 +360,10 @@ async def test_cash_rounding_keeps_the_methods_equal_to_the_sales(
         ("rounding", "EUR", 2, 0, 2),
     ]
     assert sum(row[4] for row in methods.rows) == days.rows[0][-1]  # the books balance
+
+
+def test_every_payment_method_has_a_name_on_the_pages() -> None:
+    from bitagora_protocol.config_document import PAYMENT_METHODS
+
+    assert set(sales_reports.METHOD_NAMES) == PAYMENT_METHODS
+    assert sales_reports.METHOD_NAMES["usdt_tron"] == "USDT (TRON)"

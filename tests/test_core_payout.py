@@ -156,3 +156,25 @@ def test_payout_record_names_the_refund_and_its_proof() -> None:
         payout_body(refund, "lightning", txid, {"via": "cli"})
     with pytest.raises(PayoutError, match="transaction id: 64 hexadecimal digits"):
         payout_body(refund, "onchain", "not-a-txid", {"via": "cli"})
+
+
+def test_usdt_refunds_go_to_a_checked_tron_address() -> None:
+    good = "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"
+    paid = {"address": "TNPeeaaFB7K9cmo4uQpcU32zGK8G1NYqeL", "rate": {"rate": "0.9213"}}
+    payout = check_destination("usdt_tron", f" {good} ", Money(180, "EUR"), paid)
+    assert payout == {"kind": "tron_address", "destination": good, "status": "pending"}
+    with pytest.raises(PayoutError, match="not a valid TRON address"):
+        check_destination("usdt_tron", good[:-1] + "X", Money(180, "EUR"), paid)
+    with pytest.raises(PayoutError, match="needs the customer's TRON address"):
+        check_destination(
+            "usdt_tron", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Money(1, "EUR"), paid
+        )
+    refund = {
+        "refund_id": "r1",
+        "sale_id": "s1",
+        "currency": "EUR",
+        "payments": [{"method": "usdt_tron", "amount": 180, "payout": payout}],
+    }
+    body = payout_body(refund, "usdt_tron", "AB" * 32, {"id": "marco", "name": "Marco"})
+    assert body["method"] == "usdt_tron" and body["proof"] == "ab" * 32
+    assert body["destination"] == good

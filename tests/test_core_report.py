@@ -121,3 +121,14 @@ def test_mercadopago_sales_and_refunds_count_by_method_under_their_names() -> No
     assert r.cash_taken == 0 and r.net_sales == 900
     lines = report_lines("Z", r.totals_body(), "EUR")
     assert "  Mercado Pago Point: €4.00" in lines and "  Mercado Pago QR: €5.00" in lines
+
+
+def test_usdt_sales_are_a_method_of_their_own_in_the_report() -> None:
+    records = [
+        rec(1, "sale", sale(500, tendered=500)),
+        rec(2, "sale", sale(180, "usdt_tron", address="TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH")),
+    ]
+    r = period_report(records, "EUR")
+    assert r.by_method == {"cash": 500, "usdt_tron": 180}
+    lines = report_lines("X report", r.totals_body(), "EUR")
+    assert any("USDT (TRON)" in line and "1.80" in line for line in lines), lines

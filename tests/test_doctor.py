@@ -43,6 +43,7 @@ DEVICES = {
     "mercadopago": "SKIP",
     "rates": "SKIP",
     "onchain": "SKIP",
+    "tron": "SKIP",
 }
 
 

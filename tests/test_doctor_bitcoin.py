@@ -184,7 +184,7 @@ async def test_the_report_lines(sims: Sims, tmp_path: Path) -> None:
     lines = report(healthy, as_json=False).splitlines()
     assert "OK    rates     61234.5 EUR/BTC from kraken, bitstamp, coinbase, coingecko" in lines
     assert f"OK    onchain   wpkh wallet on mainnet, receive #0 {RECEIVE_0}; " in "\n".join(lines)
-    assert [c.name for c in healthy][-5:] == ["rates", "onchain", "uplink", "clock", "disk"]
+    assert [c.name for c in healthy][-6:] == ["rates", "onchain", "tron", "uplink", "clock", "disk"]
 
     lines = report(failing, as_json=False).splitlines()
     assert any(line.startswith("FAIL  rates     no EUR rate, bitcoin payments") for line in lines)

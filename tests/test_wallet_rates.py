@@ -18,6 +18,7 @@ from http_helpers import closed_port, serve, sim_command
 
 from appliance.config import ConfigError, RatesSettings, load_settings
 from appliance.wallet.rates import (
+    ASSETS,
     SOURCES,
     ExchangeRate,
     NoRate,
@@ -228,7 +229,7 @@ def test_kraken_error_is_reported() -> None:
     from appliance.wallet.rates import SourceError
 
     with pytest.raises(SourceError, match="Unknown asset pair"):
-        parse_kraken({"error": ["EQuery:Unknown asset pair"]}, "ARS")
+        parse_kraken({"error": ["EQuery:Unknown asset pair"]}, ASSETS["BTC"], "ARS")
     assert set(SOURCES) == set(ALL)
 
 
@@ -306,3 +307,42 @@ def test_cli_simulator_serves_every_ticker() -> None:
         assert rate.rate == Decimal("98765.4")
         assert sorted(q.source for q in rate.quotes) == ["bitstamp", "coinbase", "kraken"]
         assert dict(rate.failed) == {"coingecko": "answered HTTP 503"}
+
+
+async def test_usdt_is_quoted_by_each_source_under_its_own_name(
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
+) -> None:
+    exchange, url = exchanges
+    exchange.answer(coinbase="0.9215")
+    rate = await RateService(settings_for(url), "EUR", client, asset="USDT").current()
+    assert rate.rate == Decimal("0.9213")  # USDT is not exactly a dollar, nor a euro
+    assert {q.source for q in rate.quotes} == set(ALL)
+    exchange.set_rate("ARS", "1187.5", asset="USDT")
+    exchange.answer(coinbase=None)
+    ars = await RateService(settings_for(url), "ARS", client, asset="USDT").current()
+    assert ars.rate == Decimal("1187.5") and ars.body()["currency"] == "ARS"
+    # The bitcoin service of the same till is not moved by USDT's rates.
+    btc = await RateService(settings_for(url), "EUR", client).current()
+    assert btc.rate == Decimal("61234.50")
+
+
+async def test_usdt_rates_keep_the_staleness_guard_and_refuse_absurd_quotes(
+    exchanges: tuple[RatesSim, str], client: httpx.AsyncClient
+) -> None:
+    exchange, url = exchanges
+    clock = Clock()
+    service = RateService(
+        settings_for(url, refresh_s=60, max_age_s=300), "USD", client, asset="USDT", clock=clock
+    )
+    first = await service.current()
+    assert first.rate == Decimal("1.0002")
+    exchange.answer(kraken="0.001", bitstamp="0", coinbase=500, coingecko=500)
+    clock.now += 299
+    assert await service.current() is first
+    clock.now += 2
+    with pytest.raises(NoRate) as refused:
+        await service.current()
+    assert "per USDT is outside" in refused.value.failures["kraken"]
+    assert "not a positive number" in refused.value.failures["bitstamp"]
+    with pytest.raises(KeyError):
+        RateService(settings_for(url), "EUR", client, asset="DOGE")

@@ -18,10 +18,17 @@ def register(sub: Subparsers) -> None:
         "derive",
         help="print the address at an index (compare it with your wallet's)",
         description="Print the receive (or change) address at INDEX of a watch-only descriptor "
-        "or zpub/ypub/vpub/upub. Private keys are refused.",
+        "or zpub/ypub/vpub/upub, or with --chain tron the TRON receive address 0/INDEX of an "
+        "account xpub (m/44'/195'/account'). Private keys are refused.",
     )
     derive.add_argument("wallet", metavar="DESCRIPTOR_OR_XPUB")
     derive.add_argument("--index", type=int, required=True, metavar="N")
+    derive.add_argument(
+        "--chain",
+        choices=("bitcoin", "tron"),
+        default="bitcoin",
+        help="tron: the wallet is a TRON account xpub (USDT-TRC20 payments)",
+    )
     derive.add_argument("--change", action="store_true", help="the change branch (/1/N)")
     derive.add_argument(
         "--network",
@@ -38,6 +45,8 @@ def register(sub: Subparsers) -> None:
 def cmd_wallet_derive(args: argparse.Namespace) -> int:
     from appliance.wallet.descriptors import DescriptorError, parse_wallet
 
+    if args.chain == "tron":
+        return _derive_tron(args)
     try:
         wallet = parse_wallet(args.wallet, args.network)
         address = wallet.address(args.index, change=args.change)
@@ -46,5 +55,21 @@ def cmd_wallet_derive(args: argparse.Namespace) -> int:
         return 2
     if args.show_descriptor:
         print(wallet.descriptor)
+    print(address)
+    return 0
+
+
+def _derive_tron(args: argparse.Namespace) -> int:
+    from appliance.wallet.descriptors import DescriptorError
+    from appliance.wallet.tron import parse_tron_account
+
+    if args.change or args.network or args.show_descriptor:
+        print("error: --change, --network and --show-descriptor are bitcoin's", file=sys.stderr)
+        return 2
+    try:
+        address = parse_tron_account(args.wallet).receive_address(args.index)
+    except DescriptorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(address)
     return 0

@@ -6,9 +6,9 @@ Nothing here ever sees a ``float``: conversions are done on exact fractions.
 Rounding rule (the only one for fiat → bitcoin): the fiat amount is converted exactly and then
 rounded **up** to the next whole unit (msat for Lightning, sat for on-chain), so that the bitcoin
 asked for is always worth at least the fiat amount at the locked rate: the merchant is never
-short, and the customer pays at most one sat (or msat) more than the exact value. ``_ceil`` is the
-single place that applies it; ``fiat_to_sat`` is consistent with ``fiat_to_msat`` because
-``ceil(ceil(x) / n) == ceil(x / n)``.
+short, and the customer pays at most one sat (or msat) more than the exact value.
+``ceil_fraction`` is the single place that applies it (to USDT too, core/usdt.py);
+``fiat_to_sat`` is consistent with ``fiat_to_msat`` because ``ceil(ceil(x) / n) == ceil(x / n)``.
 
 The other direction (``sat_to_fiat``, for showing what a payment was worth) uses the money rule
 of :mod:`bitagora_protocol.money` (half away from zero), because it never decides what is charged.
@@ -55,8 +55,8 @@ def check_rate(rate: Decimal) -> Decimal:
     return rate
 
 
-def _ceil(value: Fraction) -> int:
-    """Round an exact non-negative fraction up to an integer (the fiat → bitcoin rule)."""
+def ceil_fraction(value: Fraction) -> int:
+    """Round an exact non-negative fraction up to an integer (the fiat → coin rule)."""
     return -((-value.numerator) // value.denominator)
 
 
@@ -69,7 +69,7 @@ def _btc_of(amount: Money, rate: Decimal) -> Fraction:
 
 def fiat_to_msat(amount: Money, rate: Decimal) -> int:
     """Millisatoshis worth at least ``amount`` at ``rate`` (rounded up to the next msat)."""
-    msat = _ceil(_btc_of(amount, rate) * SATS_PER_BTC * MSATS_PER_SAT)
+    msat = ceil_fraction(_btc_of(amount, rate) * SATS_PER_BTC * MSATS_PER_SAT)
     if msat > MAX_SATS * MSATS_PER_SAT:
         raise BtcError(f"{amount} is more than all bitcoin at rate {rate}")
     return msat
@@ -77,7 +77,7 @@ def fiat_to_msat(amount: Money, rate: Decimal) -> int:
 
 def fiat_to_sat(amount: Money, rate: Decimal) -> int:
     """Satoshis worth at least ``amount`` at ``rate`` (rounded up to the next sat)."""
-    return _ceil(Fraction(fiat_to_msat(amount, rate), MSATS_PER_SAT))
+    return ceil_fraction(Fraction(fiat_to_msat(amount, rate), MSATS_PER_SAT))
 
 
 def sat_to_fiat(sats: int, rate: Decimal, currency: str) -> Money:

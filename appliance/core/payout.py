@@ -7,7 +7,8 @@ sends it: it holds no spending key. So what the customer gives is checked here, 
 still at the counter, for the mistakes that would lose their money:
 
 - the form: a BOLT11 invoice, an LNURL or Lightning address for Lightning money; a bitcoin
-  address (checksum by embit) for on-chain money;
+  address (checksum by embit) for on-chain money; a TRON address (``T…``, base58check by embit)
+  for USDT on TRON (``usdt_tron``), paid back in USDT from the merchant's TRON wallet;
 - the chain: a refund address or invoice must be on the chain the customer paid on (a testnet
   invoice given to a mainnet till would never be paid);
 - a BOLT11 invoice's own amount: it must be what the refund is worth in the sale's rate lock
@@ -32,8 +33,11 @@ from appliance.core.btc import fiat_to_msat
 from appliance.core.words import N_
 from bitagora_protocol.money import Money
 
-BITCOIN_METHODS = ("lightning", "onchain")
+# The methods whose refunds are payouts from the merchant's own wallet (USDT on TRON too).
+BITCOIN_METHODS = ("lightning", "onchain", "usdt_tron")
 PAYOUT_LABELS = {"lightning": N_("Lightning (to pay)"), "onchain": N_("Bitcoin (to pay)")}
+PAYOUT_LABELS["usdt_tron"] = N_("USDT (TRON) (to pay)")
+_TRON_ADDRESS = re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$")
 # The least an invoice with an amount may ask, as a share of the refund's worth in sats.
 INVOICE_MIN_SHARE = Fraction(99, 100)
 
@@ -81,6 +85,10 @@ def payout_kind(method: str, destination: str) -> str:
         if re.fullmatch(r"[a-zA-Z0-9]{14,90}", text):
             return "address"
         raise PayoutError("an on-chain refund needs the customer's bitcoin address")
+    if method == "usdt_tron":
+        if _TRON_ADDRESS.match(text):
+            return "tron_address"
+        raise PayoutError("a USDT refund needs the customer's TRON address (T…)")
     raise PayoutError(f"{method} refunds have no destination")
 
 
@@ -150,6 +158,8 @@ def check_destination(
         on_main = address_is_mainnet(dest)
         if paid.get("address") and address_is_mainnet(str(paid["address"])) != on_main:
             raise PayoutError(_other_chain(on_main))
+    elif kind == "tron_address":
+        _check_tron_address(dest)
     elif kind == "bolt11":
         chain, msat = invoice_hrp(dest)
         paid_chain = invoice_hrp(paid_invoice)[0] if paid_invoice is not None else chain
@@ -161,6 +171,20 @@ def check_destination(
         if msat is not None:
             _check_invoice_amount(msat, amount, paid)
     return {"kind": kind, "destination": dest, "status": "pending"}
+
+
+def _check_tron_address(address: str) -> None:
+    """A TRON address whose base58check checksum and 0x41 prefix hold; PayoutError if not."""
+    from embit.base58 import decode_check
+
+    try:
+        raw = decode_check(address)
+    except Exception as err:
+        raise PayoutError(
+            f"{address} is not a valid TRON address (check it with the customer)"
+        ) from err
+    if len(raw) != 21 or raw[0] != 0x41:
+        raise PayoutError(f"{address} is not a TRON address (check it with the customer)")
 
 
 def _other_chain(destination_on_main: bool) -> str:
@@ -203,7 +227,7 @@ def payout_body(
         raise PayoutError(f"refund {refund_id} owes nothing by {method}")
     text = proof.strip().lower()
     if not _PROOF.match(text):
-        what = "transaction id" if method == "onchain" else "payment preimage or hash"
+        what = "transaction id" if method != "lightning" else "payment preimage or hash"
         raise PayoutError(f"the proof must be the {what}: 64 hexadecimal digits")
     return {
         "refund_id": refund_id,

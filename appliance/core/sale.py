@@ -145,6 +145,7 @@ METHOD_LABELS = {
     "card": N_("Card"),
     "mercadopago_point": N_("Mercado Pago Point"),
     "mercadopago_qr": N_("Mercado Pago QR"),
+    "usdt_tron": N_("USDT (TRON)"),
 }
 # Methods whose payment entry may name the card (brand, last4) for the receipt.
 CARD_METHODS = frozenset({"card", "mercadopago_point"})

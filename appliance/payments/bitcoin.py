@@ -19,6 +19,11 @@ docs/PROTOCOL.md 1.4) written in the transaction that moves the checkout row (st
   ``onchain.late_watch_h`` hours; an invoice paid as it was being cancelled) is journalled as
   ``late`` for the manager to refund or accept. It never completes a sale by itself.
 
+USDT on TRON runs on the same machinery: a second instance with the ``USDT_TRON`` asset (a
+TRON account for addresses, TronGrid for the chain, no Lightning) differs only in what
+``ChainAsset`` names: the journalled method, the amount's unit and conversion, the QR text,
+the settings section (timings and settlement policy) and the checkouts' ``chain``.
+
 Payments that settle with nobody watching the screen (after a restart) still finish their sale
 (the cart is kept with the checkout) and are reported through ``publish`` as unwatched.
 """
@@ -35,6 +40,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import aiosqlite
@@ -45,6 +51,7 @@ from appliance.core.btc import bip21_uri, fiat_to_msat, fiat_to_sat, format_btc,
 from appliance.core.cart import Cart
 from appliance.core.sale import Payment, SaleError, cart_body, with_payments
 from appliance.core.settlement import Policy, Seen, State, Verdict, judge
+from appliance.core.usdt import fiat_to_usdt_units, format_usdt
 from appliance.store import addresses, checkouts, outbox
 from appliance.store import lightning as ln_store
 from appliance.store import split as split_store
@@ -52,8 +59,7 @@ from appliance.store.checkouts import Checkout
 from appliance.store.db import transaction
 from appliance.store.identity import DeviceIdentity
 from appliance.store.staff import Staff
-from appliance.wallet.chain import ChainError, ChainSource, chain_from_settings
-from appliance.wallet.descriptors import WatchOnlyWallet
+from appliance.wallet.chain import AddressActivity, ChainError, chain_from_settings
 from appliance.wallet.lightning import LightningError, LightningNode, make_node
 from appliance.wallet.ln_watch import InvoiceWatcher
 from appliance.wallet.lnurl import withdraw
@@ -64,6 +70,65 @@ from bitagora_protocol.money import Money
 log = logging.getLogger(__name__)
 
 HOUR_S = 3600.0
+
+
+class ActivitySource(Protocol):
+    """What the checkouts ask a chain (``wallet.chain.ChainSource``, ``TronGridSource``)."""
+
+    async def address_activity(self, address: str) -> AddressActivity: ...
+
+
+class ChainSection(Protocol):
+    """The settings of one chain's payments (``[onchain]``, ``[tron]``) that the checkout uses."""
+
+    @property
+    def expiry_s(self) -> int: ...
+    @property
+    def poll_s(self) -> float: ...
+    @property
+    def late_watch_h(self) -> int: ...
+    def policy(self) -> Any: ...
+
+
+def _bip21(address: str, amount: int, label: str) -> str:
+    return bip21_uri(address, amount, label=label)
+
+
+def _plain_address(address: str, amount: int, label: str) -> str:
+    return address
+
+
+@dataclass(frozen=True)
+class ChainAsset:
+    """What an on-chain checkout takes, and how it is named, priced and shown."""
+
+    method: str  # the journalled payment method: "onchain", "usdt_tron"
+    chain: str  # the checkouts' chain column: "bitcoin", "tron"
+    unit: str  # the amount keys of the journal's details: sats, received_sats, refund_sats
+    section: str  # the settings section with expiry_s, poll_s, late_watch_h, policy()
+    to_units: Callable[[Money, Decimal], int]  # fiat at a rate → amount, rounded up
+    format: Callable[[int], str]  # "2,940 sats", "1.96 USDT"
+    qr: Callable[[str, int, str], str]  # (address, amount due, merchant) → the QR's text
+    reports_problems: bool = True  # left where the heartbeat reads them (bitcoin's alone)
+
+    def settings(self, settings: Settings) -> ChainSection:
+        section: ChainSection = getattr(settings, self.section)
+        return section
+
+
+BITCOIN = ChainAsset("onchain", "bitcoin", "sats", "onchain", fiat_to_sat, format_sats, _bip21)
+# A plain ``T…`` address: what TronLink and Trust Wallet scan reliably (there is no URI scheme
+# they agree on); the amount is on the screen beside it.
+USDT_TRON = ChainAsset(
+    "usdt_tron",
+    "tron",
+    "units",
+    "tron",
+    fiat_to_usdt_units,
+    format_usdt,
+    _plain_address,
+    reports_problems=False,
+)
 
 
 class PaymentUnavailable(RuntimeError):
@@ -85,8 +150,13 @@ class Offer:
     expires_at: float  # unix seconds, device clock
     notes: tuple[str, ...] = ()  # a rail that could not be offered, in words
 
+    method: str = "onchain"  # the on-chain rail's method: "onchain" or "usdt_tron"
+
     @property
     def btc_text(self) -> str:
+        """The amount as the customer's wallet will ask for it."""
+        if self.method == USDT_TRON.method:
+            return format_usdt(self.sats or 0)
         sats = self.sats if self.sats is not None else -(-(self.msat or 0) // 1000)
         return f"{format_btc(sats)} · {format_sats(sats)}"
 
@@ -135,8 +205,8 @@ class SaleHooks(Protocol):
 
 @dataclass
 class _Rails:
-    wallet: WatchOnlyWallet | None = None
-    chain: ChainSource | None = None
+    wallet: addresses.AddressSource | None = None
+    chain: ActivitySource | None = None
     watcher: InvoiceWatcher | None = None
     node: LightningNode | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -152,18 +222,21 @@ class BitcoinPayments:
         http: httpx.AsyncClient,
         till: SaleHooks,
         *,
-        wallet: WatchOnlyWallet | None = None,
-        chain: ChainSource | None = None,
+        wallet: addresses.AddressSource | None = None,
+        chain: ActivitySource | None = None,
         node: LightningNode | None = None,
         clock: Callable[[], float] = time.time,
         publish: Publish | None = None,
+        asset: ChainAsset = BITCOIN,
     ) -> None:
         """``publish(status, watched)`` hears every status of a watched sale (``watch``) and
         every final status of one nobody watches (settled after a restart, late)."""
         self.conn, self.identity, self.settings = conn, identity, settings
         self.rates, self.http, self.till = rates, http, till
         self.clock = clock
-        self.policy: Policy = settings.onchain.policy()
+        self.asset = asset
+        self.onchain: ChainSection = asset.settings(settings)  # the on-chain rail's timings
+        self.policy: Policy = self.onchain.policy()
         self._rails = _Rails(wallet, chain if wallet else None, node=node)
         if node is not None:
             self._rails.watcher = InvoiceWatcher(
@@ -211,6 +284,40 @@ class BitcoinPayments:
             publish=publish,
         )
 
+    @classmethod
+    def usdt_from_settings(
+        cls,
+        conn: aiosqlite.Connection,
+        identity: DeviceIdentity,
+        settings: Settings,
+        till: SaleHooks,
+        publish: Publish | None = None,
+    ) -> BitcoinPayments | None:
+        """The till's USDT-on-TRON payments, or None when ``[tron]`` has no account."""
+        from appliance.wallet.trongrid import TronGridSource
+
+        tron = settings.tron
+        if not tron.enabled:
+            return None
+        http = httpx.AsyncClient(timeout=settings.rates.timeout_s, follow_redirects=False)
+        return cls(
+            conn,
+            identity,
+            settings,
+            RateService.from_settings(settings, http, asset="USDT"),
+            http,
+            till,
+            wallet=tron.account(),
+            chain=TronGridSource(http, tron.trongrid_url, tron.api_key, tron.contract),
+            publish=publish,
+            asset=USDT_TRON,
+        )
+
+    @property
+    def method(self) -> str:
+        """The on-chain rail's payment method: "onchain" (bitcoin) or "usdt_tron"."""
+        return self.asset.method
+
     @property
     def rails(self) -> tuple[str, ...]:
         return tuple(
@@ -237,7 +344,7 @@ class BitcoinPayments:
         """Leave the services' problems where the uplink's heartbeat reads them, when they
         changed (central raises a ``payments`` alert from them)."""
         problems = self.problems()
-        if problems != self._reported:
+        if self.asset.reports_problems and problems != self._reported:
             await outbox.set_state(self.conn, outbox.PAYMENT_STATUS, json.dumps(problems))
             self._reported = problems
 
@@ -246,7 +353,8 @@ class BitcoinPayments:
         are watched too)."""
         if self._rails.watcher is not None:
             self._rails.tasks.append(asyncio.create_task(self._rails.watcher.run(), name="ln"))
-        self._rails.tasks.append(asyncio.create_task(self._monitor(), name="bitcoin monitor"))
+        monitor = asyncio.create_task(self._monitor(), name=f"{self.asset.chain} monitor")
+        self._rails.tasks.append(monitor)
 
     async def close(self) -> None:
         for task in self._rails.tasks:
@@ -324,7 +432,7 @@ class BitcoinPayments:
         """Cancel the open offers of the split sale's parts before another part takes money
         (or the sale is given up): an offer paid meanwhile is journalled as its part by the
         cancel, so what is still due is known before the next part is asked for."""
-        for checkout_id in await checkouts.open_parts_of(self.conn, split_id):
+        for checkout_id in await checkouts.open_parts_of(self.conn, split_id, self.asset.chain):
             await self.cancel(checkout_id)
 
     async def _may_offer(self, staff: Staff) -> None:
@@ -349,7 +457,7 @@ class BitcoinPayments:
             self._wake.set()
         sale_id = str(cart_part["sale_id"])
         total = Money(cart_part["total"]["minor"], cart_part["currency"])
-        onchain, lightning = self.settings.onchain, self.settings.lightning
+        onchain, lightning = self.onchain, self.settings.lightning
         expiry_s = min(
             s
             for s, on in (
@@ -383,7 +491,7 @@ class BitcoinPayments:
                         allocation = await addresses.allocate(
                             self.conn, self._rails.wallet, sale_id
                         )
-                        sats, address = fiat_to_sat(total, rate.rate), allocation.address
+                        sats, address = self.asset.to_units(total, rate.rate), allocation.address
                     except addresses.AddressError as err:
                         onchain_note = f"On-chain not offered: {err}"
                 notes = [n for n in (onchain_note, lightning_note) if n is not None]
@@ -405,6 +513,7 @@ class BitcoinPayments:
                     "offered",
                     None,
                     0,
+                    self.asset.chain,
                 )
                 body = {
                     "sale_id": sale_id,
@@ -417,7 +526,7 @@ class BitcoinPayments:
                     if allocation is None
                     else {
                         "address": address,
-                        "sats": sats,
+                        self.asset.unit: sats,
                         "wallet_id": allocation.wallet_id,
                         "index": allocation.index,
                     },
@@ -425,6 +534,7 @@ class BitcoinPayments:
                     if bolt11 is None
                     else {"msat": msat, "payment_hash": payment_hash},
                     **({"part_of": cart_part["part_of"]} if "part_of" in cart_part else {}),
+                    **({"method": self.asset.method} if self.asset is not BITCOIN else {}),
                 }
                 offer = Offer(
                     sale_id,
@@ -437,6 +547,7 @@ class BitcoinPayments:
                     self._uri(address, sats, bolt11),
                     expires_at,
                     tuple(notes),
+                    self.asset.method,
                 )
                 if drawing is not None:
                     drawn = asyncio.ensure_future(drawing(offer))
@@ -472,6 +583,8 @@ class BitcoinPayments:
     def _uri(self, address: str | None, sats: int | None, bolt11: str | None) -> str:
         if address is None:
             return f"lightning:{bolt11}"
+        if self.asset is not BITCOIN:
+            return self.asset.qr(address, sats or 0, self.settings.device.merchant_name)
         return bip21_uri(address, sats, label=self.settings.device.merchant_name, lightning=bolt11)
 
     # -- cancel, Bolt Card -----------------------------------------------------------------
@@ -486,21 +599,22 @@ class BitcoinPayments:
             co = await checkouts.get(self.conn, sale_id)  # paid meanwhile: the sale is recorded
             assert co is not None
         if not co.is_open:
-            return Status(sale_id, co.state, _words(co.state), record=None)
-        received = co.received_sats
-        body = {"sale_id": sale_id, "state": "cancelled", "received_sats": received}
+            return Status(sale_id, co.state, self._words(co.state), record=None)
+        received, unit = co.received_sats, self.asset.unit
+        body = {"sale_id": sale_id, "state": "cancelled", f"received_{unit}": received}
         if received:
-            body["refund_sats"] = received
+            body[f"refund_{unit}"] = received
         record = await checkouts.move(
             self.conn, self.identity, sale_id, "cancelled", body, late_until=self._late_until(co)
         )
         if record is None:  # settled in between
             again = await checkouts.get(self.conn, sale_id)
             assert again is not None
-            return Status(sale_id, again.state, _words(again.state))
+            return Status(sale_id, again.state, self._words(again.state))
         if co.address is not None and not received:
             await addresses.release(self.conn, sale_id)
-        status = Status(sale_id, "cancelled", _words("cancelled", refund=received), record=record)
+        words = self._words("cancelled", refund=received)
+        status = Status(sale_id, "cancelled", words, record=record)
         self._tell(status)
         return status
 
@@ -555,7 +669,9 @@ class BitcoinPayments:
             "refund_msat": refund,
             "payment_hash": invoice.payment_hash,
         }
-        await self._complete(co, "lightning", state, details, _words(state, refund_msat=refund))
+        await self._complete(
+            co, "lightning", state, details, self._words(state, refund_msat=refund)
+        )
 
     async def _complete(
         self, co: Checkout, rail: str, state: str, details: dict[str, Any], message: str
@@ -594,14 +710,17 @@ class BitcoinPayments:
                 received_sats=0 if rail == "lightning" else None,
             )
         except (aiosqlite.IntegrityError, SaleError):  # the split sale moved on: money owed back
-            await self._late(co, _unaccounted(rail, details), received_sats=_sats(details))
+            unit = self.asset.unit
+            await self._late(
+                co, _unaccounted(rail, details, unit), received_sats=details.get(f"received_{unit}")
+            )
             return
         if record is None:
             return  # the other rail or a cancel got there first
-        log.info("bitcoin %s paid sale_id=%s rail=%s seq=%d", kind, co.sale_id, rail, record.seq)
+        log.info("%s paid sale_id=%s rail=%s seq=%d", kind, co.sale_id, rail, record.seq)
         if rail == "lightning" and co.address is not None and not co.received_sats:
             await addresses.release(self.conn, co.sale_id)
-        if rail == "onchain" and co.bolt11 is not None and self._rails.watcher is not None:
+        if rail != "lightning" and co.bolt11 is not None and self._rails.watcher is not None:
             with contextlib.suppress(LightningError):
                 await self._rails.watcher.cancel(co.sale_id)  # a payment there is then late
         if kind == "sale":
@@ -629,7 +748,8 @@ class BitcoinPayments:
         )
         if record is not None:
             log.warning("late bitcoin payment sale_id=%s %s", co.sale_id, details)
-            self._tell(Status(co.sale_id, "late", _late_words(co, details), record=record))
+            words = _late_words(co, details, self.asset)
+            self._tell(Status(co.sale_id, "late", words, record=record))
 
     # -- the chain and the clock ------------------------------------------------------------
 
@@ -643,7 +763,7 @@ class BitcoinPayments:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that meets
             # a wake, and close() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.onchain.poll_s):
+                async with asyncio.timeout(self.onchain.poll_s):
                     await self._wake.wait()
 
     async def check(self) -> None:
@@ -656,14 +776,14 @@ class BitcoinPayments:
 
     async def _check(self) -> None:
         problem = None
-        for co in await checkouts.open_checkouts(self.conn):
+        for co in await checkouts.open_checkouts(self.conn, self.asset.chain):
             try:
                 await self._check_open(co)
             except ChainError as err:
                 problem = f"Cannot ask the chain ({err}); retrying"
                 self._tell(Status(co.sale_id, co.state, problem))
         if self._rails.chain is not None:
-            for co in await checkouts.watched_for_late(self.conn, self.clock()):
+            for co in await checkouts.watched_for_late(self.conn, self.clock(), self.asset.chain):
                 try:
                     await self._check_late(co)
                 except ChainError as err:
@@ -698,21 +818,21 @@ class BitcoinPayments:
             await self._expire(co, verdict, seen)
         elif state is State.LATE:  # expired unnoticed (the till was off), then paid
             if await self._invoice_withdrawn(co):
-                details = {"rail": "onchain", **_onchain_details(verdict, seen)}
+                details = {"rail": self.asset.method, **self._details(verdict, seen)}
                 await self._late(co, details, received_sats=verdict.received_sats)
         elif state.completes_sale:
             details = {
                 "rate": co.rate,
-                "sats": co.sats,
+                self.asset.unit: co.sats,
                 "address": co.address,
-                **_onchain_details(verdict, seen),
+                **self._details(verdict, seen),
             }
             await self._complete(
                 co,
-                "onchain",
+                self.asset.method,
                 state.value,
                 details,
-                _words(state.value, refund=verdict.refund_sats),
+                self._words(state.value, refund=verdict.refund_sats),
             )
         elif state in (State.UNDERPAID, State.CONFIRMING) and (
             state.value != co.state or verdict.received_sats != co.received_sats
@@ -725,8 +845,8 @@ class BitcoinPayments:
         body = {
             "sale_id": co.sale_id,
             "state": state,
-            "rail": "onchain",
-            **_onchain_details(verdict, seen),
+            "rail": self.asset.method,
+            **self._details(verdict, seen),
         }
         record = await checkouts.move(
             self.conn,
@@ -741,10 +861,11 @@ class BitcoinPayments:
         uri = None
         if verdict.state is State.UNDERPAID:
             due = co.sats - verdict.received_sats
-            uri = bip21_uri(co.address, due, label=self.settings.device.merchant_name)
+            uri = self.asset.qr(co.address, due, self.settings.device.merchant_name)
+            fmt = self.asset.format
             message = (
-                f"Received {format_sats(verdict.received_sats)} of {format_sats(co.sats)}: "
-                f"{format_sats(due)} still due. Scan again to pay the rest."
+                f"Received {fmt(verdict.received_sats)} of {fmt(co.sats)}: "
+                f"{fmt(due)} still due. Scan again to pay the rest."
             )
         else:
             message = (
@@ -772,7 +893,7 @@ class BitcoinPayments:
         state = verdict.state.value
         body: dict[str, Any] = {"sale_id": co.sale_id, "state": state}
         if co.address is not None:
-            body.update(rail="onchain", **_onchain_details(verdict, seen))
+            body.update(rail=self.asset.method, **self._details(verdict, seen))
         record = await checkouts.move(
             self.conn,
             self.identity,
@@ -787,7 +908,7 @@ class BitcoinPayments:
         if co.address is not None and not verdict.received_sats:
             await addresses.release(self.conn, co.sale_id)
         self._tell(
-            Status(co.sale_id, state, _words(state, refund=verdict.refund_sats), record=record)
+            Status(co.sale_id, state, self._words(state, refund=verdict.refund_sats), record=record)
         )
 
     async def _check_late(self, co: Checkout) -> None:
@@ -802,21 +923,28 @@ class BitcoinPayments:
         seen = await self._seen(co)
         received = sum(s.sats for s in seen)
         if received > co.received_sats:
+            unit = self.asset.unit
             details = {
-                "rail": "onchain",
-                "received_sats": received,
-                "refund_sats": received - co.received_sats,
+                "rail": self.asset.method,
+                f"received_{unit}": received,
+                f"refund_{unit}": received - co.received_sats,
                 "txids": sorted(s.txid for s in seen),
             }
             await self._late(co, details, received_sats=received)
 
     def _late_until(self, co: Checkout) -> float | None:
-        if co.address is None or not self.settings.onchain.late_watch_h:
+        if co.address is None or not self.onchain.late_watch_h:
             return None
-        return self.clock() + self.settings.onchain.late_watch_h * HOUR_S
+        return self.clock() + self.onchain.late_watch_h * HOUR_S
+
+    def _details(self, verdict: Verdict, seen: list[Seen]) -> dict[str, Any]:
+        return _onchain_details(verdict, seen, self.asset.unit)
+
+    def _words(self, state: str, *, refund: int = 0, refund_msat: int = 0) -> str:
+        return _words(state, refund=refund, refund_msat=refund_msat, fmt=self.asset.format)
 
 
-def _unaccounted(rail: str, details: dict[str, Any]) -> dict[str, Any]:
+def _unaccounted(rail: str, details: dict[str, Any], unit: str = "sats") -> dict[str, Any]:
     """The ``late`` details of a part's payment that no open split sale could take: all of it
     is owed back."""
     if rail == "lightning":
@@ -827,23 +955,19 @@ def _unaccounted(rail: str, details: dict[str, Any]) -> dict[str, Any]:
             "refund_msat": received,
             "payment_hash": details["payment_hash"],
         }
-    received = details["received_sats"]
+    received = details[f"received_{unit}"]
     return {
         "rail": rail,
-        "received_sats": received,
-        "refund_sats": received,
+        f"received_{unit}": received,
+        f"refund_{unit}": received,
         "txids": details["txids"],
     }
 
 
-def _sats(details: dict[str, Any]) -> int | None:
-    return details.get("received_sats")
-
-
-def _onchain_details(verdict: Verdict, seen: list[Seen]) -> dict[str, Any]:
+def _onchain_details(verdict: Verdict, seen: list[Seen], unit: str = "sats") -> dict[str, Any]:
     return {
-        "received_sats": verdict.received_sats,
-        "refund_sats": verdict.refund_sats,
+        f"received_{unit}": verdict.received_sats,
+        f"refund_{unit}": verdict.refund_sats,
         "confirmations": verdict.confirmations,
         "needed_confirmations": verdict.needed_confirmations,
         "txids": sorted(s.txid for s in seen),
@@ -854,30 +978,28 @@ def _utc(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _words(state: str, *, refund: int = 0, refund_msat: int = 0) -> str:
+def _words(
+    state: str, *, refund: int = 0, refund_msat: int = 0, fmt: Callable[[int], str] = format_sats
+) -> str:
     if state == "paid":
         return "Paid"
     if state == "overpaid":
-        extra = format_sats(refund) if refund else f"{refund_msat:,} msat"
+        extra = fmt(refund) if refund else f"{refund_msat:,} msat"
         return f"Paid, {extra} too much: recorded for refund"
     if state == "expired":
         return "Time is up: nothing was paid. Take another payment."
     if state == "expired_underpaid":
-        return (
-            f"Time is up with only part paid: sale cancelled, {format_sats(refund)} "
-            "marked for refund."
-        )
+        return f"Time is up with only part paid: sale cancelled, {fmt(refund)} marked for refund."
     if state == "cancelled":
-        return "Cancelled" + (
-            f": {format_sats(refund)} received, marked for refund" if refund else ""
-        )
+        return "Cancelled" + (f": {fmt(refund)} received, marked for refund" if refund else "")
     return state
 
 
-def _late_words(co: Checkout, details: dict[str, Any]) -> str:
+def _late_words(co: Checkout, details: dict[str, Any], asset: ChainAsset = BITCOIN) -> str:
+    received = f"received_{asset.unit}"
     amount = (
-        format_sats(details["received_sats"])
-        if "received_sats" in details
+        asset.format(details[received])
+        if received in details
         else f"{details.get('received_msat', 0):,} msat"
     )
     return (

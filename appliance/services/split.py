@@ -66,7 +66,8 @@ class SplitTender:
         card: CardPayments | None = None,
     ) -> None:
         """``bitcoin`` (set once the bitcoin payments are built, which call back ``part_paid``):
-        its offers of a part are withdrawn when another part takes money."""
+        its offers of a part are withdrawn when another part takes money; ``usdt`` likewise
+        (USDT on TRON, the same checkouts on another chain)."""
         self.conn = conn
         self.identity = identity
         self.access = access
@@ -75,6 +76,7 @@ class SplitTender:
         self.refunds = refunds
         self.card = card
         self.bitcoin: BitcoinPayments | None = None
+        self.usdt: BitcoinPayments | None = None
 
     async def begin(self, cart: Cart, staff: Staff) -> SplitSale:
         """Start paying ``cart`` in parts (after the same role and lockout check as a sale)."""
@@ -253,8 +255,9 @@ class SplitTender:
     async def _withdraw_offers(self, sale_id: str) -> None:
         """Cancel bitcoin offers of the sale's parts still open (after a restart, say): nothing
         may stay payable once the sale is given up or another part takes money."""
-        if self.bitcoin is not None:
-            await self.bitcoin.withdraw_parts(sale_id)
+        for payments in (self.bitcoin, self.usdt):
+            if payments is not None:
+                await payments.withdraw_parts(sale_id)
 
 
 class PaymentHooks:

@@ -88,6 +88,7 @@ class Capabilities:
     bitcoin: bool = False
     bitcoin_rails: tuple[str, ...] = ()  # "onchain", "lightning"
     mercadopago: tuple[str, ...] = ()  # "mercadopago_point", "mercadopago_qr"
+    usdt: bool = False  # USDT on TRON ([tron])
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class Till:
     card: CardPayments | None = None
     bitcoin: BitcoinPayments | None = None
     mercadopago: MercadoPagoPayments | None = None
+    usdt: BitcoinPayments | None = None  # USDT on TRON: the same checkouts, another chain
     # Set by the composition root: closes everything it opened, in reverse order.
     closer: Callable[[], Any] | None = None
 

@@ -1,4 +1,5 @@
-"""Bitcoin checkouts (migration 0006): each state change journalled with the row it moves.
+"""On-chain checkouts, bitcoin and USDT on TRON (migration 0006; the chain column
+from the ``checkout_chain`` migration): each state change journalled with the row it moves.
 
 ``open_checkout`` writes the ``payment`` record of the offer and the row together; ``move`` takes
 an open row to its next state and appends that state's record in the same transaction, or does
@@ -37,7 +38,8 @@ class Checkout:
     expires_at: float  # unix seconds, device clock
     state: str
     late_until: float | None
-    received_sats: int
+    received_sats: int  # on-chain, as last journalled (USDT: token units)
+    chain: str = "bitcoin"  # "bitcoin" or "tron" (the ``checkout_chain`` migration)
 
     @property
     def is_open(self) -> bool:
@@ -46,7 +48,7 @@ class Checkout:
 
 _COLUMNS = (
     "sale_id, cart_json, rate_json, total_minor, sats, address, msat, bolt11, expires_at, state,"
-    " late_until, received_sats"
+    " late_until, received_sats, chain"
 )
 
 
@@ -63,7 +65,7 @@ async def open_checkout(
         record = await journal.append(conn, identity, "payment", body)
         await conn.execute(
             f"INSERT INTO btc_checkout ({_COLUMNS}, opened_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'offered', NULL, 0, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'offered', NULL, 0, ?, ?)",
             (
                 checkout.sale_id,
                 json.dumps(checkout.cart),
@@ -74,6 +76,7 @@ async def open_checkout(
                 checkout.msat,
                 checkout.bolt11,
                 checkout.expires_at,
+                checkout.chain,
                 record.at,
             ),
         )
@@ -89,27 +92,42 @@ async def get(conn: aiosqlite.Connection, sale_id: str) -> Checkout | None:
     return _checkout(rows[0]) if rows else None
 
 
-async def open_checkouts(conn: aiosqlite.Connection) -> list[Checkout]:
+def _of_chain(chain: str | None) -> tuple[str, tuple[str, ...]]:
+    return ("", ()) if chain is None else (" AND chain = ?", (chain,))
+
+
+async def open_checkouts(conn: aiosqlite.Connection, chain: str | None = None) -> list[Checkout]:
+    """The open checkouts (of ``chain`` only, unless None), oldest first."""
+    where, args = _of_chain(chain)
     rows = await conn.execute_fetchall(
-        f"SELECT {_COLUMNS} FROM btc_checkout WHERE state IN {OPEN_STATES!r} ORDER BY opened_at"
+        f"SELECT {_COLUMNS} FROM btc_checkout WHERE state IN {OPEN_STATES!r}{where}"
+        " ORDER BY opened_at",
+        args,
     )
     return [_checkout(row) for row in rows]
 
 
-async def open_parts_of(conn: aiosqlite.Connection, split_id: str) -> list[str]:
-    """The open checkouts of the split sale ``split_id``'s parts."""
+async def open_parts_of(
+    conn: aiosqlite.Connection, split_id: str, chain: str | None = None
+) -> list[str]:
+    """The open checkouts of the split sale ``split_id``'s parts (on ``chain`` only)."""
+    where, args = _of_chain(chain)
     rows = await conn.execute_fetchall(
         f"SELECT sale_id FROM btc_checkout WHERE state IN {OPEN_STATES!r}"
-        " AND cart_json ->> '$.part_of' = ?",
-        (split_id,),
+        f" AND cart_json ->> '$.part_of' = ?{where}",
+        (split_id, *args),
     )
     return [str(row[0]) for row in rows]
 
 
-async def watched_for_late(conn: aiosqlite.Connection, now: float) -> list[Checkout]:
+async def watched_for_late(
+    conn: aiosqlite.Connection, now: float, chain: str | None = None
+) -> list[Checkout]:
     """Closed checkouts whose address may still receive money that nobody is waiting for."""
+    where, args = _of_chain(chain)
     rows = await conn.execute_fetchall(
-        f"SELECT {_COLUMNS} FROM btc_checkout WHERE late_until > ? ORDER BY opened_at", (now,)
+        f"SELECT {_COLUMNS} FROM btc_checkout WHERE late_until > ?{where} ORDER BY opened_at",
+        (now, *args),
     )
     return [_checkout(row) for row in rows]
 

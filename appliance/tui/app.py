@@ -228,9 +228,14 @@ class KioskApp(App[None]):
         seq = f" (journal #{status.record.seq})" if status.record else ""
         if status.state in ("paid", "overpaid"):
             sale = status.sale_id[:8]
-            text = _("Bitcoin payment for sale {sale} arrived: {status}, sale recorded").format(
-                sale=sale, status=status.message
+            payments = status.record.body.get("payments", []) if status.record else []
+            usdt = any(p.get("method") == "usdt_tron" for p in payments)
+            words = (
+                _("USDT payment for sale {sale} arrived: {status}, sale recorded")
+                if usdt
+                else _("Bitcoin payment for sale {sale} arrived: {status}, sale recorded")
             )
+            text = words.format(sale=sale, status=status.message)
             text += seq
         else:
             text = status.message + seq
@@ -382,6 +387,10 @@ class KioskApp(App[None]):
             cards = self.till.capabilities.nfc
             bitcoin = PayBitcoinScreen(self.till.bitcoin, event.cart, event.staff, cards=cards)
             self.push_screen(bitcoin, self._paid)
+        elif event.method == "usdt" and self.till.usdt is not None:
+            from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+
+            self.push_screen(PayBitcoinScreen(self.till.usdt, event.cart, event.staff), self._paid)
         elif event.method == "card" and self.till.card is not None:
             from appliance.tui.screens.pay_card import PayCardScreen
 

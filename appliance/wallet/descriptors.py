@@ -108,7 +108,7 @@ def parse_wallet(text: str, network: str | None = None) -> WatchOnlyWallet:
     text = text.strip()
     if not text:
         raise DescriptorError("no descriptor or extended public key given")
-    _refuse_secrets(text)
+    refuse_secrets(text)
     if _EXTENDED_PUBLIC.match(text):
         body, kind = _from_bare_key(text)
     else:
@@ -120,7 +120,7 @@ def parse_wallet(text: str, network: str | None = None) -> WatchOnlyWallet:
             "the descriptor needs an extended public key (xpub/tpub) to give a fresh address "
             "per sale; a single public key would reuse one address"
         )
-    if key.is_private:  # _refuse_secrets catches these first; this is the backstop
+    if key.is_private:  # refuse_secrets catches these first; this is the backstop
         raise PrivateKeyRefused(_PRIVATE_MESSAGE)
     mainnet_key = key.key.version in _MAINNET_VERSIONS
     if network is None:
@@ -152,7 +152,7 @@ _PRIVATE_MESSAGE = (
 )
 
 
-def _refuse_secrets(text: str) -> None:
+def refuse_secrets(text: str) -> None:
     if _EXTENDED_PRIVATE.search(text):
         raise PrivateKeyRefused(_PRIVATE_MESSAGE)
     for candidate in _WIF_CANDIDATE.findall(text):

@@ -1,5 +1,5 @@
-"""Fiat ↔ BTC exchange rate from several public tickers: asked at once, median, outliers dropped,
-cached, never used stale.
+"""Fiat ↔ BTC (or USDT) exchange rate from several public tickers: asked at once, median,
+outliers dropped, cached, never used stale.
 
 - **Sources** (``[rates] sources``): each is a URL on the exchange's public API and a small parser
   of its ticker JSON. Numbers are read as ``Decimal`` (``parse_float``/``parse_int``), never float.
@@ -17,6 +17,11 @@ cached, never used stale.
   ``fetched_at`` (UTC wall clock) is only recorded for the journal.
 - **No usable rate** raises :class:`NoRate`: the bitcoin payment is refused. There is no fallback
   rate, and rate 0 or 1 cannot come out of here (``check_rate`` refuses them per quote).
+- **Assets** (``ASSETS``): the same sources quote bitcoin and Tether's USDT, each under its own
+  ticker name; a ``RateService`` serves one asset and one currency, and a USDT quote is checked
+  against USDT's plausible range (:func:`appliance.core.usdt.check_usdt_rate`). Not every
+  exchange lists every pair (Kraken and Bitstamp quote USDT in USD, EUR and GBP only): a pair a
+  source does not list is that source failing, so ``min_sources`` still applies.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import httpx
 
 from appliance.config import RatesSettings, Settings
 from appliance.core.btc import RateError, check_rate
+from appliance.core.usdt import check_usdt_rate
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +79,25 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class Asset:
+    """What is priced, under the names the sources give it."""
+
+    code: str  # BTC | USDT: Coinbase's and Bitstamp's name (lower case for Bitstamp)
+    kraken: str  # Kraken's: XBT for bitcoin
+    coingecko: str  # CoinGecko's coin id
+    check: Callable[[Decimal], Decimal]  # refuses an absurd quote (RateError)
+
+
+ASSETS: dict[str, Asset] = {
+    "BTC": Asset("BTC", "XBT", "bitcoin", check_rate),
+    "USDT": Asset("USDT", "USDT", "tether", check_usdt_rate),
+}
+
+
+@dataclass(frozen=True)
 class ExchangeRate:
-    """A rate a sale may lock: fiat major units of ``currency`` per BTC."""
+    """A rate a sale may lock: fiat major units of ``currency`` per BTC (or per USDT, from a
+    USDT rate service)."""
 
     rate: Decimal
     currency: str
@@ -122,12 +145,13 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
-def parse_coingecko(data: Any, currency: str) -> Decimal:
-    """``/api/v3/simple/price?ids=bitcoin&vs_currencies=eur`` → ``{"bitcoin": {"eur": 61234.5}}``"""
-    return _number(_get(data, "bitcoin", currency.lower()), "bitcoin price")
+def parse_coingecko(data: Any, asset: Asset, currency: str) -> Decimal:
+    """``/api/v3/simple/price?ids=bitcoin&vs_currencies=eur`` → ``{"bitcoin": {"eur": 61234.5}}``
+    (``ids=tether`` for USDT)"""
+    return _number(_get(data, asset.coingecko, currency.lower()), f"{asset.coingecko} price")
 
 
-def parse_kraken(data: Any, currency: str) -> Decimal:
+def parse_kraken(data: Any, asset: Asset, currency: str) -> Decimal:
     """``/0/public/Ticker?pair=XBTEUR`` → ``{"error": [], "result": {"XXBTZEUR": {"c": [last,
     volume], ...}}}``; the result's key is Kraken's own pair name, so the only entry is taken."""
     errors = _get(data, "error")
@@ -143,41 +167,46 @@ def parse_kraken(data: Any, currency: str) -> Decimal:
     return _number(last[0], "last trade price")
 
 
-def parse_bitstamp(data: Any, currency: str) -> Decimal:
-    """``/api/v2/ticker/btceur/`` → ``{"last": "61234", "bid": ..., ...}``"""
+def parse_bitstamp(data: Any, asset: Asset, currency: str) -> Decimal:
+    """``/api/v2/ticker/btceur/`` (``usdteur``) → ``{"last": "61234", "bid": ..., ...}``"""
     return _number(_get(data, "last"), "last price")
 
 
-def parse_coinbase(data: Any, currency: str) -> Decimal:
-    """``/v2/prices/BTC-EUR/spot`` → ``{"data": {"amount": "61234.56", "base": "BTC",
-    "currency": "EUR"}}``"""
+def parse_coinbase(data: Any, asset: Asset, currency: str) -> Decimal:
+    """``/v2/prices/BTC-EUR/spot`` (``USDT-EUR``) → ``{"data": {"amount": "61234.56", "base":
+    "BTC", "currency": "EUR"}}``"""
     quoted = _get(data, "data", "currency")
-    if quoted != currency or _get(data, "data", "base") != "BTC":
-        raise SourceError(f"answer quotes BTC-{quoted}, not BTC-{currency}")
+    base = _get(data, "data", "base")
+    if quoted != currency or base != asset.code:
+        raise SourceError(f"answer quotes {base}-{quoted}, not {asset.code}-{currency}")
     return _number(_get(data, "data", "amount"), "spot price")
 
 
 @dataclass(frozen=True)
 class SourceKind:
     base_url: str
-    path: Callable[[str], str]
-    parse: Callable[[Any, str], Decimal]
+    path: Callable[[Asset, str], str]
+    parse: Callable[[Any, Asset, str], Decimal]
 
 
 SOURCES: dict[str, SourceKind] = {
     "coingecko": SourceKind(
         "https://api.coingecko.com",
-        lambda c: f"/api/v3/simple/price?ids=bitcoin&vs_currencies={c.lower()}",
+        lambda a, c: f"/api/v3/simple/price?ids={a.coingecko}&vs_currencies={c.lower()}",
         parse_coingecko,
     ),
     "kraken": SourceKind(
-        "https://api.kraken.com", lambda c: f"/0/public/Ticker?pair=XBT{c}", parse_kraken
+        "https://api.kraken.com", lambda a, c: f"/0/public/Ticker?pair={a.kraken}{c}", parse_kraken
     ),
     "bitstamp": SourceKind(
-        "https://www.bitstamp.net", lambda c: f"/api/v2/ticker/btc{c.lower()}/", parse_bitstamp
+        "https://www.bitstamp.net",
+        lambda a, c: f"/api/v2/ticker/{a.code.lower()}{c.lower()}/",
+        parse_bitstamp,
     ),
     "coinbase": SourceKind(
-        "https://api.coinbase.com", lambda c: f"/v2/prices/BTC-{c}/spot", parse_coinbase
+        "https://api.coinbase.com",
+        lambda a, c: f"/v2/prices/{a.code}-{c}/spot",
+        parse_coinbase,
     ),
 }
 
@@ -194,7 +223,10 @@ def median(values: Sequence[Decimal]) -> Decimal:
 
 
 def combine(
-    quotes: Sequence[Quote], outlier_pct: int, min_sources: int
+    quotes: Sequence[Quote],
+    outlier_pct: int,
+    min_sources: int,
+    check: Callable[[Decimal], Decimal] = check_rate,
 ) -> tuple[Decimal, tuple[Quote, ...], tuple[Quote, ...]]:
     """(rate, quotes used, quotes dropped) by the rule in the module docstring, or NoRate."""
     if not quotes:
@@ -207,7 +239,7 @@ def combine(
         raise NoRate(
             f"{len(used)} of {len(quotes)} quotes agree within {outlier_pct}%, {min_sources} needed"
         )
-    return check_rate(median([q.rate for q in used])), used, dropped
+    return check(median([q.rate for q in used])), used, dropped
 
 
 def _utcnow() -> datetime:
@@ -215,8 +247,9 @@ def _utcnow() -> datetime:
 
 
 class RateService:
-    """The device's exchange rate for one currency. ``client`` belongs to the caller (as in the
-    uplink), so tests point sources at a local server through ``settings.base_urls``."""
+    """The device's exchange rate for one currency, of bitcoin or (``asset="USDT"``) of USDT.
+    ``client`` belongs to the caller (as in the uplink), so tests point sources at a local server
+    through ``settings.base_urls``."""
 
     def __init__(
         self,
@@ -224,26 +257,31 @@ class RateService:
         currency: str,
         client: httpx.AsyncClient,
         *,
+        asset: str = "BTC",
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.settings = settings
         self.currency = currency
+        self.asset = ASSETS[asset]
         self.client = client
         self._clock = clock
         self._wall_clock = wall_clock
         overrides = settings.urls()
         self._urls = {
-            name: overrides.get(name, SOURCES[name].base_url) + SOURCES[name].path(currency)
+            name: overrides.get(name, SOURCES[name].base_url)
+            + SOURCES[name].path(self.asset, currency)
             for name in settings.sources
         }
         self._cache: ExchangeRate | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> RateService:
-        """The device's rate service: ``[rates]`` for ``device.currency``."""
-        return cls(settings.rates, settings.device.currency, client)
+    def from_settings(
+        cls, settings: Settings, client: httpx.AsyncClient, asset: str = "BTC"
+    ) -> RateService:
+        """The device's rate service for ``asset``: ``[rates]`` for ``device.currency``."""
+        return cls(settings.rates, settings.device.currency, client, asset=asset)
 
     def usable(self) -> ExchangeRate | None:
         """The cached rate if it is not older than ``max_age_s``, without asking anyone."""
@@ -292,7 +330,7 @@ class RateService:
             log.warning("exchange rate source failed", extra={"source": name, "reason": why})
         try:
             rate, used, dropped = combine(
-                quotes, self.settings.outlier_pct, self.settings.min_sources
+                quotes, self.settings.outlier_pct, self.settings.min_sources, self.asset.check
             )
         except NoRate as err:
             raise NoRate(err.reason, failures) from None
@@ -325,9 +363,9 @@ class RateService:
             data = json.loads(response.content, parse_float=Decimal, parse_int=Decimal)
         except ValueError:
             raise SourceError("answer is not JSON") from None
-        rate = SOURCES[name].parse(data, self.currency)
+        rate = SOURCES[name].parse(data, self.asset, self.currency)
         try:
-            check_rate(rate)
+            self.asset.check(rate)
         except RateError as err:
             raise SourceError(str(err)) from None
         return Quote(name, rate)

@@ -49,6 +49,7 @@ SIMULATORS = {
     "stripe": "the Stripe API subset card payments use, with simulated readers",
     "mercadopago": "the Mercado Pago API subset the till uses, a Point device and a QR payer",
     "lightning": "Core Lightning JSON-RPC on a unix socket",
+    "trongrid": "the TronGrid API subset USDT-TRC20 payments use, with a chain tests can drive",
     "pay": "pay the bitcoin sale on the till's screen (its invoice, or --onchain its address)",
 }
 

@@ -63,6 +63,11 @@ STILL_WAITING_S = 10.0  # how often the start says what it still waits for
 # The demo shop's watch-only wallet: BIP84's test vector account (m/84'/0'/0' of the published
 # "abandon … about" seed). Anyone can spend what is sent there, so it suits simulated payments
 # and nothing else. Receive index 0 is bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu.
+# The TRON account m/44'/195'/0' of the "abandon … about" test seed: watch-only.
+TRON_XPUB = (
+    "xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAHcHGoaQgmv8"
+    "D45oNUKx6DZMNZBCd"
+)
 BIP84_ZPUB = (
     "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf3"
     "1mGDtKsAYz2oz2AGutZYs"
@@ -300,13 +305,25 @@ def device_config(
     ln_socket: Path,
     rate_base_urls: list[str],
     mercadopago_url: str,
+    trongrid_url: str | None = None,
+    trongrid_key: str = "",
     data_dir: Path | None = None,
     language: str = "en",
     currency: str = "EUR",
 ) -> str:
     """The demo device's appliance.toml: a café that takes cash, on-chain, Lightning and
-    Mercado Pago (Point and QR, on the simulator), in ``language`` and ``currency``
-    (``BITAGORA_DEVICE_LANGUAGE`` and ``_CURRENCY``)."""
+    Mercado Pago (Point and QR, on the simulator), and USDT on TRON when ``trongrid_url`` names
+    the TronGrid simulator, in ``language`` and ``currency`` (``BITAGORA_DEVICE_LANGUAGE`` and
+    ``_CURRENCY``)."""
+    tron = (
+        ""
+        if trongrid_url is None
+        else "\n# The simulated TronGrid (USDT on TRON). To pay the USDT sale on the screen:\n"
+        f'#   curl -H \'content-type: application/json\' -d \'{{"address": "T…", '
+        f'"units": N, "solid": true}}\' {trongrid_url}/_sim/pay\n'
+        f"[tron]\nxpub = {_toml(TRON_XPUB)}  # a test seed's account: watch-only\n"
+        f"trongrid_url = {_toml(trongrid_url)}\napi_key = {_toml(trongrid_key)}\npoll_s = 2\n"
+    )
     where = shlex.quote(str(data_dir)) if data_dir is not None else "DEVICE_DIR"
     return (
         "# Written by `bitagora demo` on each start.\n"
@@ -339,7 +356,7 @@ def device_config(
         f"[mercadopago]\naccess_token = {_toml(MERCADOPAGO_SIM_TOKEN)}\n"
         f"point_terminal_id = {_toml(MERCADOPAGO_SIM_TERMINAL)}\n"
         f"qr_external_pos_id = {_toml(MERCADOPAGO_SIM_POS)}\n"
-        f"api_base = {_toml(mercadopago_url)}\n"
+        f"api_base = {_toml(mercadopago_url)}\n" + tron
     )
 
 
@@ -361,6 +378,7 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
     currency = os.environ.get("BITAGORA_DEVICE_CURRENCY", "EUR")
     rate = DEMO_RATES.get(currency, DEMO_RATES["EUR"])
 
+    trongrid_key = root / "trongrid.key"  # the simulator's API key, kept across starts
     async with AsyncExitStack() as stack:
         ln_socket = lightning_socket_path(root, stack)
         first = earlier.central_url is None
@@ -423,10 +441,17 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
                     "mercadopago simulator on",
                     logs / "mercadopago.log",
                 ),
+                Service(
+                    "TronGrid simulator",
+                    bitagora("sim", "trongrid", "--port", "0", "--api-key-file", str(trongrid_key)),
+                    "trongrid simulator on",
+                    logs / "trongrid.log",
+                ),
             ],
             progress,
         )
         esplora_url = _url_after("esplora simulator on", lines[2])
+        trongrid_url = _url_after("trongrid simulator on", lines[6])
         (device_dir / "appliance.toml").write_text(
             device_config(
                 printer_port=printer_port,
@@ -435,6 +460,8 @@ async def _run(root: Path, headless: bool, sales: int, progress: Progress = say)
                 ln_socket=ln_socket,
                 rate_base_urls=_rates_base_urls(lines[4]),
                 mercadopago_url=_url_after("mercadopago simulator on", lines[5]),
+                trongrid_url=trongrid_url,
+                trongrid_key=trongrid_key.read_text(encoding="utf-8").strip(),
                 data_dir=_shown(device_dir),
                 language=language,
                 currency=currency,

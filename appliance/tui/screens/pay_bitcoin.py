@@ -1,5 +1,7 @@
 """Bitcoin payment: one QR for on-chain and Lightning, the amount in fiat and BTC, a countdown,
-and every change of the payment as it happens; a Bolt Card tap pays it too.
+and every change of the payment as it happens; a Bolt Card tap pays it too. The same screen
+takes USDT on TRON when given the USDT payments (``payments.method == "usdt_tron"``): the QR is
+the plain ``T…`` address, the amount in USDT beside the fiat total, the address in words.
 
 The offer is made by ``BitcoinPayments.offer`` in a worker as the screen opens (rate lock,
 address, invoice); the service then tells this screen each status (``watch``; the app hands
@@ -96,13 +98,19 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             self.total = cart.totals().total
         self._unwatch: Callable[[], None] = lambda: None
         self._finished = False
+        self.usdt = payments.method == "usdt_tron"
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="btc-dialog"):
             yield QrCode(id="btc-qr", error_correction="L")
             with Vertical(id="btc-side"):
+                title = (
+                    _("USDT (TRON) payment · served by {name}")
+                    if self.usdt
+                    else _("Bitcoin payment · served by {name}")
+                )
                 yield Static(
-                    _("Bitcoin payment · served by {name}").format(name=self.staff.name),
+                    title.format(name=self.staff.name),
                     id="btc-title",
                     markup=False,
                 )
@@ -140,8 +148,9 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
             self._close(str(err))
             return
         except Exception as err:
-            log.exception("bitcoin offer failed")
-            self._close(_("Bitcoin payment not possible: {error}").format(error=err))
+            log.exception("on-chain offer failed")
+            words = _("USDT payment not possible: {error}") if self.usdt else None
+            self._close((words or _("Bitcoin payment not possible: {error}")).format(error=err))
             return
         # From now on the app hands this sale's statuses here (tui/bridge.py, ``Changed``).
         self._unwatch = self.payments.watch(offer.sale_id)
@@ -167,10 +176,17 @@ class PayBitcoinScreen(ModalScreen[SaleResult | SplitSale | None]):
         qr.display = True
         self.query_one("#btc-amount", Static).update(offer.btc_text)
         self._show_rails(offer)
-        self.message = "\n".join((_("Scan with a bitcoin wallet"), *offer.notes))
+        scan = _("Scan with a TRON wallet: USDT (TRC-20) only") if self.usdt else None
+        self.message = "\n".join((scan or _("Scan with a bitcoin wallet"), *offer.notes))
         self._tick()
 
     def _show_rails(self, offer: Offer) -> None:
+        if self.usdt:  # one rail; the address beside the code, to check or type
+            self.query_one("#btc-rails", Static).update(_("USDT (TRON)"))
+            address = self.query_one("#btc-address", Static)
+            address.update(grouped(offer.address or ""))
+            address.display = True
+            return
         qr = self.query_one("#btc-qr", QrCode)
         rails = [
             name

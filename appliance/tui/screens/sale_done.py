@@ -17,6 +17,7 @@ from textual.widgets import Button, Digits, Static
 
 from appliance.core.btc import format_sats
 from appliance.core.sale import method_label, payment_label
+from appliance.core.usdt import format_usdt
 from appliance.i18n import _, money, ui_translations
 from appliance.services.till import SaleResult
 from appliance.tui.widgets.basics import digits_text
@@ -31,6 +32,12 @@ def payment_words(payment: dict[str, Any]) -> str:
     if payment["method"] not in ("lightning", "onchain"):
         return payment_label(payment, ui_translations())
     label = method_label(payment["method"], ui_translations())
+    if "received_units" in payment:  # USDT on TRON
+        received, refund = payment["received_units"], payment["refund_units"]
+        text = f"{label} {format_usdt(received)}"
+        if not refund:
+            return text
+        return text + " " + _("({sats} to refund)").format(sats=format_usdt(refund))
     if "received_msat" in payment:
         received, refund = -(-payment["received_msat"] // 1000), -(-payment["refund_msat"] // 1000)
     else:

@@ -122,8 +122,8 @@ class SellScreen(Screen[None]):
 
     class PayRequested(Message):
         """The cashier tapped Pay cash (``method`` "cash"), Pay bitcoin ("bitcoin"), Pay card
-        ("card"), Mercado Pago Point or QR ("mercadopago_point", "mercadopago_qr") or Split
-        ("split": paid in parts) on a cart that is ready to pay."""
+        ("card"), Mercado Pago Point or QR ("mercadopago_point", "mercadopago_qr"), USDT ("usdt")
+        or Split ("split": paid in parts) on a cart that is ready to pay."""
 
         def __init__(self, cart: Cart, staff: Staff, method: str = "cash") -> None:
             super().__init__()
@@ -219,6 +219,7 @@ class SellScreen(Screen[None]):
                     classes="pay",
                     disabled=True,
                 )
+                yield TapButton(_("USDT"), "primary", id="pay-usdt", classes="pay", disabled=True)
                 yield TapButton(_("Split"), "default", id="pay-split", classes="pay", disabled=True)
 
     def on_mount(self) -> None:
@@ -238,6 +239,7 @@ class SellScreen(Screen[None]):
         self.query_one("#pay-card").display = capabilities.card
         for method in ("mercadopago_point", "mercadopago_qr"):
             self.query_one(f"#pay-{method}").display = method in capabilities.mercadopago
+        self.query_one("#pay-usdt").display = capabilities.usdt
         self._show_training()
         self.watch_staff(self.staff)
         self.watch_notice(self.notice)
@@ -655,6 +657,7 @@ class SellScreen(Screen[None]):
             "pay-split": "split",
             "pay-mercadopago_point": "mercadopago_point",
             "pay-mercadopago_qr": "mercadopago_qr",
+            "pay-usdt": "usdt",
         }
         method = methods.get(event.button.id or "", "cash")
         self.post_message(self.PayRequested(self.cart, self.staff, method))

@@ -102,6 +102,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
                 yield TapButton(_("Bitcoin"), "primary", id="split-bitcoin")
                 yield TapButton(_("MP Point"), "primary", id="split-mercadopago_point")
                 yield TapButton(_("MP QR"), "primary", id="split-mercadopago_qr")
+                yield TapButton(_("USDT"), "primary", id="split-usdt")
                 yield TapButton(_("Cancel"), "error", id="split-cancel")
 
     def on_mount(self) -> None:
@@ -110,6 +111,7 @@ class SplitScreen(ModalScreen[SaleResult | None]):
         for method in ("mercadopago_point", "mercadopago_qr"):
             offered = method in self.till.capabilities.mercadopago
             self.query_one(f"#split-{method}").display = offered
+        self.query_one("#split-usdt").display = self.till.usdt is not None
         self.split = self._first
 
     # -- what the screen shows ---------------------------------------------------------------
@@ -260,6 +262,16 @@ class SplitScreen(ModalScreen[SaleResult | None]):
             screen = PayBitcoinScreen(
                 self.till.bitcoin, None, self.staff, cards=cards, part=(split.sale_id, amount)
             )
+            self.app.push_screen(screen, self._returned)
+
+    @on(Button.Pressed, "#split-usdt")
+    def pay_usdt(self) -> None:
+        split, amount = self.split, self._checked()
+        if split is not None and amount is not None and self.till.usdt is not None:
+            from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
+
+            part = (split.sale_id, amount)
+            screen = PayBitcoinScreen(self.till.usdt, None, self.staff, part=part)
             self.app.push_screen(screen, self._returned)
 
     def _returned(self, result: SaleResult | SplitSale | None) -> None:

@@ -46,7 +46,7 @@ async def latest_open(database: Path) -> checkouts.Checkout:
         raise PayError(f"no till store at {database}: is --data-dir the till's?")
     conn = await open_db(database)
     try:
-        waiting = await checkouts.open_checkouts(conn)
+        waiting = await checkouts.open_checkouts(conn, "bitcoin")  # USDT: the TronGrid sim
     finally:
         await conn.close()
     if not waiting:

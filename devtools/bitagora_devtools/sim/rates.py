@@ -13,14 +13,18 @@ works unmodified:
 - CoinGecko ``GET /api/v3/simple/price?ids=bitcoin&vs_currencies=eur`` → ``{"bitcoin": {"eur":
   61234.50}}`` (a JSON number, written from the Decimal's digits, never through a float).
 
+USDT is quoted the same way under each exchange's name for it (Kraken ``pair=USDTEUR`` →
+``{"USDTEUR": ...}``, Bitstamp ``usdteur``, Coinbase ``USDT-EUR``, CoinGecko ``ids=tether``), at
+the USDT rates (``usdt_rates``, default USD 1.0002 and EUR 0.9213).
+
 A currency without a rate is answered the way each exchange refuses a pair it does not list
 (Kraken's ``EQuery:Unknown asset pair``, HTTP 404 from Bitstamp and Coinbase, an empty object from
 CoinGecko), so the rate service has nothing to quote.
 
 Driving it, from Python (``RatesSim``) or over HTTP (``bitagora sim rates`` prints the URL):
 
-- ``set_rate(currency, rate)`` (``POST /_sim/rate`` with ``{"currency", "rate"}``): every source
-  quotes ``rate`` for ``currency``.
+- ``set_rate(currency, rate, asset="BTC")`` (``POST /_sim/rate`` with ``{"currency", "rate"}``
+  and optionally ``"asset": "USDT"``): every source quotes ``rate`` for ``currency``.
 - ``answer(source=how)`` (``POST /_sim/rate`` with ``{"source", "rate"}`` or ``{"source",
   "fail"}``; ``{"source"}`` alone resets it): one source answers otherwise, until reset. ``how``
   is a rate (that source quotes it, in every currency: an outlier or an absurd quote), an HTTP
@@ -42,7 +46,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from appliance.wallet.rates import SOURCES, decimal_string
+from appliance.wallet.rates import ASSETS, SOURCES, Asset, decimal_string
 from bitagora_devtools.sim.http_serve import run_http, serve_until_stopped
 
 if TYPE_CHECKING:
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 
 FAILURES = ("garbage", "hold")
 DEFAULT_RATES = {"EUR": Decimal("61234.50")}
+DEFAULT_USDT_RATES = {"USD": Decimal("1.0002"), "EUR": Decimal("0.9213")}
 
 # How one source answers instead of its ticker: a rate it quotes whatever the currency, an HTTP
 # status, "garbage", "hold", or a JSON body.
@@ -70,59 +75,76 @@ def as_rate(value: Any) -> Decimal:
     return rate
 
 
-def ticker(source: str, rate: Decimal, currency: str) -> str:
-    """The JSON text ``source``'s public API answers for BTC in ``currency`` at ``rate``."""
+def ticker(source: str, rate: Decimal, asset: Asset, currency: str) -> str:
+    """The JSON text ``source``'s public API answers for ``asset`` in ``currency`` at ``rate``."""
     price = decimal_string(rate)
     if source == "kraken":  # Kraken writes its XBT prices with five decimals
         last = decimal_string(rate.quantize(Decimal("0.00001")))
         pair = {"a": [price, "1", "1.000"], "c": [last, "0.00120000"], "v": ["1", "2"]}
-        return json.dumps({"error": [], "result": {f"XXBTZ{currency}": pair}})
+        name = f"XXBTZ{currency}" if asset.code == "BTC" else f"{asset.kraken}{currency}"
+        return json.dumps({"error": [], "result": {name: pair}})
     if source == "bitstamp":
         body = {"timestamp": "1764390000", "open": price, "high": price, "low": price}
         return json.dumps(body | {"last": price, "bid": price, "ask": price, "volume": "812.3"})
     if source == "coinbase":
-        return json.dumps({"data": {"amount": price, "base": "BTC", "currency": currency}})
+        return json.dumps({"data": {"amount": price, "base": asset.code, "currency": currency}})
     if source == "coingecko":  # a JSON number: written from the digits, so no float rounds it
-        return '{"bitcoin": {' + json.dumps(currency.lower()) + ": " + price + "}}"
+        coin = json.dumps(asset.coingecko)
+        return "{" + coin + ": {" + json.dumps(currency.lower()) + ": " + price + "}}"
     raise ValueError(f"unknown source {source!r}")
 
 
-def unknown_pair(source: str, currency: str) -> tuple[int, str]:
+def unknown_pair(source: str, asset: Asset, currency: str) -> tuple[int, str]:
     """(status, JSON text) of ``source`` asked for a currency it does not quote."""
     if source == "kraken":
         return 200, json.dumps({"error": ["EQuery:Unknown asset pair"]})
     if source == "bitstamp":
         return 404, json.dumps({"code": "404", "message": "Not Found"})
     if source == "coinbase":
-        message = f"Invalid base or quote currency: BTC-{currency}"
+        message = f"Invalid base or quote currency: {asset.code}-{currency}"
         return 404, json.dumps({"errors": [{"id": "not_found", "message": message}]})
-    return 200, json.dumps({"bitcoin": {}})  # CoinGecko: known coin, unknown vs_currency
+    # CoinGecko: known coin, unknown vs_currency
+    return 200, json.dumps({asset.coingecko: {}})
 
 
-def currency_asked(source: str, request: Request) -> str:
-    """The currency ``source``'s ticker request asks for (upper case)."""
-    if source == "kraken":
-        return request.query_params.get("pair", "").removeprefix("XBT").upper()
-    if source == "bitstamp":
-        return str(request.path_params["pair"]).removeprefix("btc").upper()
-    if source == "coinbase":
-        return str(request.path_params["pair"]).removeprefix("BTC-").upper()
-    if request.query_params.get("ids") != "bitcoin":
-        return ""
-    return request.query_params.get("vs_currencies", "").upper()
+def pair_asked(source: str, request: Request) -> tuple[Asset | None, str]:
+    """The asset (None: one the simulator does not quote) and currency (upper case) that
+    ``source``'s ticker request asks for."""
+    for asset in ASSETS.values():
+        if source == "kraken":
+            pair = request.query_params.get("pair", "")
+            if pair.startswith(asset.kraken):
+                return asset, pair.removeprefix(asset.kraken).upper()
+        elif source == "bitstamp":
+            pair = str(request.path_params["pair"])
+            if pair.startswith(asset.code.lower()):
+                return asset, pair.removeprefix(asset.code.lower()).upper()
+        elif source == "coinbase":
+            pair = str(request.path_params["pair"])
+            if pair.startswith(f"{asset.code}-"):
+                return asset, pair.removeprefix(f"{asset.code}-").upper()
+        elif request.query_params.get("ids") == asset.coingecko:
+            return asset, request.query_params.get("vs_currencies", "").upper()
+    return None, ""
 
 
 @dataclass
 class RatesSim:
     rates: dict[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    usdt_rates: dict[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_USDT_RATES))
     behaviour: dict[str, Behaviour] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
     _held: dict[str, asyncio.Event] = field(default_factory=dict, repr=False)
 
-    def set_rate(self, currency: str, rate: str | Decimal) -> None:
+    def set_rate(self, currency: str, rate: str | Decimal, asset: str = "BTC") -> None:
         if not (len(currency) == 3 and currency.isalpha()):
             raise ValueError(f"a currency is a three-letter code, got {currency!r}")
-        self.rates[currency.upper()] = as_rate(rate)
+        if asset not in ASSETS:
+            raise ValueError(f"an asset is one of {', '.join(ASSETS)}, got {asset!r}")
+        self._rates_of(ASSETS[asset])[currency.upper()] = as_rate(rate)
+
+    def _rates_of(self, asset: Asset) -> dict[str, Decimal]:
+        return self.usdt_rates if asset.code == "USDT" else self.rates
 
     def answer(self, **how: Behaviour | None) -> None:
         """``answer(kraken=500, coinbase="6123.4")``: those sources answer so; ``None`` resets."""
@@ -158,6 +180,7 @@ class RatesSim:
 
         return {
             "rates": {currency: decimal_string(rate) for currency, rate in self.rates.items()},
+            "usdt_rates": {c: decimal_string(rate) for c, rate in self.usdt_rates.items()},
             "sources": {s: shown(self.behaviour[s]) for s in SOURCES if s in self.behaviour},
             "hits": dict(self.hits),
         }
@@ -168,7 +191,7 @@ class RatesSim:
         if source is None:
             if "currency" not in body or "rate" not in body:
                 raise ValueError('give {"currency", "rate"}, or a "source"')
-            self.set_rate(str(body["currency"]), body["rate"])
+            self.set_rate(str(body["currency"]), body["rate"], str(body.get("asset", "BTC")))
         elif "fail" in body:
             fail = body["fail"]
             if not (fail is None or fail in FAILURES or type(fail) is int):
@@ -196,18 +219,20 @@ class RatesSim:
                     how = self.behaviour.get(source)
                     if how == "hold":  # still held: the server is stopping
                         return json_text('{"error": "released"}', 503)
-                currency = currency_asked(source, request)
+                asset, currency = pair_asked(source, request)
                 if isinstance(how, int):
                     return JSONResponse({"error": "simulated failure"}, status_code=how)
                 if how == "garbage":
                     return Response("<html>maintenance</html>", media_type="text/html")
                 if isinstance(how, dict):
                     return JSONResponse(how)
-                rate = how if isinstance(how, Decimal) else self.rates.get(currency)
+                if asset is None:
+                    asset, currency = ASSETS["BTC"], ""  # refused as an unknown pair
+                rate = how if isinstance(how, Decimal) else self._rates_of(asset).get(currency)
                 if rate is None:
-                    status, text = unknown_pair(source, currency)
+                    status, text = unknown_pair(source, asset, currency)
                     return json_text(text, status)
-                return json_text(ticker(source, rate, currency))
+                return json_text(ticker(source, rate, asset, currency))
 
             return ticker_endpoint
 
