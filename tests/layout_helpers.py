@@ -58,7 +58,11 @@ async def screen_at(
                 )
             if name == "pay-cash":
                 await tap(pilot, "#pay")
-                await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+                await wait_until(
+                    pilot,
+                    lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+                    "pay",
+                )
             if name == "pay-bitcoin":
                 await open_bitcoin_payment(pilot, app)
             yield app, pilot

@@ -126,9 +126,17 @@ async def test_the_kiosk_collects_after_a_sale_once_its_done_screen_is_drawn(
         product = next(p for p in await till.sales.products() if p.sku == "croissant")
         await tap_product(pilot, app.sell, product)
         await tap(pilot, "#pay")
-        await wait_in_app(pilot, lambda: isinstance(app.screen, PayCashScreen), "the payment")
+        await wait_in_app(
+            pilot,
+            lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+            "the payment",
+        )
         await tap(pilot, "#tender-0")
         await tap(pilot, "#confirm")
-        await wait_in_app(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_in_app(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         await wait_in_app(pilot, lambda: policy.sales == 1, "the sale's collection")
         assert isinstance(app.screen, SaleDoneScreen)

@@ -207,13 +207,21 @@ async def test_a_sale_whose_done_screen_showed_is_not_told_again(tmp_path: Path)
                 sell = app.sell
                 await tap(pilot, sell.query_one("#products").query("Button").first())
                 await tap(pilot, "#pay")
-                await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+                await wait_until(
+                    pilot,
+                    lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+                    "pay",
+                )
                 await pilot.pause()
                 await tap(pilot, "#tender-0")  # exact
                 confirm = app.screen.query_one("#confirm")
                 await wait_until(pilot, lambda: not confirm.disabled, "the tender taken")
                 await tap(pilot, confirm)
-                await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "done")
+                await wait_until(
+                    pilot,
+                    lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                    "done",
+                )
                 await app.workers.wait_for_complete()
         async with device(tmp_path, sim) as till:
             assert await till.recovery.untold_sale() is None

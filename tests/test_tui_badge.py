@@ -94,7 +94,11 @@ async def test_badge_tap_unlocks_the_kiosk(tmp_path: Path) -> None:
         assert app.screen is lock
 
         reader.place_card(SimCard.ntag215(ANA_BADGE))
-        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SellScreen) and app.screen.is_mounted,
+            "the sell screen",
+        )
         assert app.sell.staff is not None and app.sell.staff.name == "Ana"
 
         # a tap while selling does nothing; after Lock, Marco's badge takes over
@@ -105,9 +109,17 @@ async def test_badge_tap_unlocks_the_kiosk(tmp_path: Path) -> None:
         polls = reader.commands.count(IN_LIST)
         await wait_until(pilot, lambda: reader.commands.count(IN_LIST) > polls + 1, "a poll")
         app.lock()
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+            "the lock screen",
+        )
         reader.place_card(SimCard.ntag215(dict(DEMO_BADGES)["marco"]))
-        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SellScreen) and app.screen.is_mounted,
+            "the sell screen",
+        )
         assert app.sell.staff.name == "Marco"
 
 
@@ -117,13 +129,25 @@ async def test_kiosk_keeps_working_when_the_reader_is_unplugged(tmp_path: Path) 
         reader.unplug()
         # the PIN still works while the reader is gone ...
         await pilot.press("1", "2", "3", "4", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SellScreen) and app.screen.is_mounted,
+            "the sell screen",
+        )
         app.lock()
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+            "the lock screen",
+        )
         # ... and badges work again once it is back
         reader.replug()
         reader.place_card(SimCard.ntag215(ANA_BADGE))
-        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SellScreen) and app.screen.is_mounted,
+            "the sell screen",
+        )
         assert app.sell.staff is not None and app.sell.staff.name == "Ana"
 
 

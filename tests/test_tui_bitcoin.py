@@ -38,7 +38,11 @@ async def test_lightning_sale_by_taps_shows_the_qr_and_ends_paid(tmp_path: Path)
         assert text(screen, "#btc-countdown").startswith("Pay within 1")  # 600 s by default
 
         await shop.lightning.pay(sale_label(offer.sale_id))
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the done view",
+        )
         done = app.screen
         summary = str(done.query_one("#done-summary", Static).render())
         assert "Total €1.80 · Lightning 2,940 sats · Journal #2" in summary
@@ -63,7 +67,11 @@ async def test_onchain_underpaid_then_topped_up_shows_the_new_qr(tmp_path: Path)
         )
         shop.esplora.pay(offer.address, 940)
         shop.payments.wake()
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the done view",
+        )
 
 
 async def test_expiry_goes_back_to_the_same_cart(tmp_path: Path) -> None:
@@ -102,7 +110,11 @@ async def test_no_rate_says_so_and_offers_nothing(tmp_path: Path) -> None:
             pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == "espresso")
         )
         await tap(pilot, "#pay-bitcoin")
-        await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, PayBitcoinScreen) and app.screen.is_mounted,
+            "the screen",
+        )
         screen = app.screen
         assert isinstance(screen, PayBitcoinScreen)
         await wait_until(pilot, lambda: screen.closed, "the refusal")
@@ -152,7 +164,11 @@ async def test_large_onchain_payment_shows_the_confirmations_it_waits_for(tmp_pa
         await wait_until(pilot, lambda: "(0/3)" in screen.message, "the confirmations")
         shop.esplora.mine(3)
         shop.payments.wake()
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the done view",
+        )
 
 
 async def test_lightning_overpayment_shows_what_is_owed_back(tmp_path: Path) -> None:
@@ -162,7 +178,11 @@ async def test_lightning_overpayment_shows_what_is_owed_back(tmp_path: Path) -> 
         assert offer is not None and offer.msat is not None
         assert text(screen, "#btc-rails") == "Lightning"
         await shop.lightning.pay(sale_label(offer.sale_id), offer.msat + 1_000_000)
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the done view",
+        )
         summary = str(app.screen.query_one("#done-summary", Static).render())
         assert "Lightning 3,940 sats (1,000 sats to refund)" in summary
 

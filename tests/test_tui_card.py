@@ -74,7 +74,11 @@ async def open_card_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayC
         pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
     )
     await tap(pilot, "#pay-card")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayCardScreen), "the card screen")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, PayCardScreen) and app.screen.is_mounted,
+        "the card screen",
+    )
     screen = app.screen
     assert isinstance(screen, PayCardScreen)
     await wait_until(pilot, lambda: screen.attempt is not None, "the reader")
@@ -88,7 +92,11 @@ async def test_card_sale_by_taps(rig: Rig) -> None:
         assert "Present card on the reader" in text(screen, "#card-prompt")
         assert text(screen, "#card-message") == "Waiting for the card…"
         await rig.present(VISA)
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
 
         done = app.screen
         assert isinstance(done, SaleDoneScreen)
@@ -125,7 +133,11 @@ async def test_decline_in_words_then_try_again(rig: Rig) -> None:
         assert screen.attempt is not None and first is not None
         assert screen.attempt.number == 2 and screen.attempt.sale_id == first.sale_id
         await rig.present(VISA)
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         assert len(rig.sim.succeeded_charges()) == 1
 
 
@@ -162,7 +174,11 @@ async def test_a_cancel_that_comes_too_late_records_the_sale(rig: Rig) -> None:
         assert card is not None
         await rig.present(VISA)  # the card went through just as staff tapped Cancel
         screen.cancel()
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         assert len(rig.sim.succeeded_charges()) == 1
 
 
@@ -175,7 +191,11 @@ async def test_network_error_mid_payment_still_one_charge(rig: Rig) -> None:
         assert screen.attempt is not None
         rig.sim.drop("GET", f"/v1/payment_intents/{screen.attempt.payment_intent}", count=2)
         await rig.present(VISA)
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         assert len(rig.sim.payment_intents) == 1
         assert len(rig.sim.succeeded_charges()) == 1 == len(rig.sim.charges)
         (sale,) = await sale_records(rig.till)  # one charge, one sale
@@ -189,7 +209,11 @@ async def test_cashier_card_sale_in_the_journal_without_the_card_number(
     async with kiosk(rig.till, pin="1234") as (app, pilot):  # Ana, a cashier
         screen = await open_card_payment(pilot, app)
         await rig.present(VISA)
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         done = app.screen
         assert isinstance(done, SaleDoneScreen)
         assert screen.staff.role == "cashier"
@@ -216,7 +240,11 @@ async def test_a_start_the_network_cut_off_can_be_tried_again(rig: Rig) -> None:
             pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == "espresso")
         )
         await tap(pilot, "#pay-card")
-        await wait_until(pilot, lambda: isinstance(app.screen, PayCardScreen), "the card screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, PayCardScreen) and app.screen.is_mounted,
+            "the card screen",
+        )
         screen = app.screen
         assert isinstance(screen, PayCardScreen)
         await wait_until(pilot, lambda: screen.ended, "the network error")
@@ -227,7 +255,11 @@ async def test_a_start_the_network_cut_off_can_be_tried_again(rig: Rig) -> None:
         await wait_until(pilot, lambda: screen.attempt is not None, "the reader")
         assert rig.sim.payment_intents[lost]["status"] == "canceled"
         await rig.present(VISA)
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         assert len(rig.sim.succeeded_charges()) == 1
 
 

@@ -177,10 +177,18 @@ async def test_an_import_while_the_kiosk_runs_lands_between_sales(tmp_path: Path
             assert sell.cart.totals().total.minor == 360 + 210
 
             await tap(pilot, "#pay")
-            await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "payment")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+                "payment",
+            )
             await tap(pilot, "#tender-0")
             await tap(pilot, "#confirm")
-            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                "the sale",
+            )
             await tap(pilot, "#next-customer")
             # Between sales: the new version is shown without a restart.
             await wait_until(

@@ -54,7 +54,11 @@ async def test_no_sale_opens_the_drawer_on_a_managers_pin(
     async with kiosk(till, StepClock()) as (app, pilot):  # Ana, a cashier, is logged in
         sell = app.sell
         await tap(pilot, "#no-sale")
-        await wait_until(pilot, lambda: isinstance(app.screen, NoSaleScreen), "the PIN modal")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, NoSaleScreen) and app.screen.is_mounted,
+            "the PIN modal",
+        )
         modal = app.screen
         assert isinstance(modal, NoSaleScreen)
 
@@ -78,7 +82,11 @@ async def test_cancel_leaves_the_drawer_shut(rig: tuple[Till, PrinterSimulator])
     till, _sim = rig
     async with kiosk(till, StepClock()) as (app, pilot):
         await tap(pilot, "#no-sale")
-        await wait_until(pilot, lambda: isinstance(app.screen, NoSaleScreen), "the PIN modal")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, NoSaleScreen) and app.screen.is_mounted,
+            "the PIN modal",
+        )
         await tap(pilot, "#approval-cancel")
         await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen again")
         assert await drawer_store.openings(till.conn) == []

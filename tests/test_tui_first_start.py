@@ -42,7 +42,11 @@ async def test_a_till_with_no_staff_says_how_to_add_one_and_counts_no_pin(
     async with fresh_till(tmp_path) as till:
         app = KioskApp(till, clock=StepClock(), provisioning=None)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                "the lock screen",
+            )
             lock = app.screen
             assert isinstance(lock, LockScreen)
             prompt = lock.query_one("#lock-prompt", Static)

@@ -27,7 +27,9 @@ async def test_a_search_typed_by_taps_with_an_accent(tmp_path: Path) -> None:
             async with panel(fifo, *panel_px, RAW) as glass:
                 await touch(pilot, glass, sell.query_one("#search-keys", Button))
                 await wait_until(
-                    pilot, lambda: isinstance(app.screen, SearchKeyboardScreen), "the keyboard"
+                    pilot,
+                    lambda: isinstance(app.screen, SearchKeyboardScreen) and app.screen.is_mounted,
+                    "the keyboard",
                 )
                 keyboard = app.screen.query_one(TextKeyboard)
                 for key in ("p", "layer", "ã", "x", "backspace", "o"):
@@ -52,7 +54,9 @@ async def test_capitals_signs_and_accents_and_the_search_ignores_them(tmp_path: 
             sell = app.sell
             await tap(pilot, "#search-keys")
             await wait_until(
-                pilot, lambda: isinstance(app.screen, SearchKeyboardScreen), "the keyboard"
+                pilot,
+                lambda: isinstance(app.screen, SearchKeyboardScreen) and app.screen.is_mounted,
+                "the keyboard",
             )
             keyboard = app.screen.query_one(TextKeyboard)
             for key in ("shift", "p", "shift", "a", "shift", "o"):

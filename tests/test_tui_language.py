@@ -28,7 +28,11 @@ async def test_a_cash_sale_in_spanish(tmp_path: Path) -> None:
             products = {p.sku: p for p in await till.sales.products()}
             await tap_product(pilot, sell, products["sandwich"])  # €6.50
             await tap(pilot, "#pay")
-            await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+                "pay",
+            )
             pay = app.screen
             assert label(pay, "#key-dot") == ","  # the keypad types as Spain writes
             assert label(pay, "#tender-0") == "Justo 6,50\u00a0€"
@@ -37,7 +41,11 @@ async def test_a_cash_sale_in_spanish(tmp_path: Path) -> None:
             assert digits(app, "#pay-tendered") == "10,50 €"
             assert text(pay, "#change-label") == "CAMBIO" and digits(app, "#pay-change") == "4,00 €"
             await tap(pilot, "#confirm")
-            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                "the sale",
+            )
             done = app.screen
             assert text(done, "#done-change-label") == "CAMBIO A DEVOLVER"
             assert "Efectivo 10,50\u00a0€" in text(done, "#done-summary")

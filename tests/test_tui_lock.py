@@ -45,7 +45,11 @@ async def test_typed_pin_and_enter_unlock(till: Till) -> None:
         assert isinstance(lock, LockScreen)
         assert str(lock.query_one("#pin-display", Static).content) == "● ● ● ●"  # masked
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, SellScreen), "the sell screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SellScreen) and app.screen.is_mounted,
+            "the sell screen",
+        )
         assert app.sell.staff is not None and app.sell.staff.name == "Marco"
         assert "Marco" in str(app.sell.query_one("#staff-name", Static).content)
 
@@ -67,7 +71,11 @@ async def test_lock_keeps_the_cart_for_the_same_cashier_only(till: Till) -> None
         sell = app.sell
         await tap_product(pilot, sell, (await sell.till.sales.products())[0])
         await tap(pilot, "#lock")
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+            "the lock screen",
+        )
         await unlock(pilot, "1234", by_keys=True)
         assert len(sell.cart.lines) == 1  # Ana again: her cart is still there
         await tap(pilot, "#lock")
@@ -86,7 +94,11 @@ async def test_a_notice_that_came_while_locked_is_kept_for_whoever_unlocks(till:
         assert sell.notice == ""
 
         await tap(pilot, "#lock")
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+            "the lock screen",
+        )
         news = "Bitcoin payment for sale 1234abcd arrived: Paid, sale recorded (journal #7)"
         sell.post_message(SellScreen.Notice(news))  # as the app tells a background payment
         await wait_until(pilot, lambda: sell.notice == news, "the notice")

@@ -98,7 +98,11 @@ async def test_a_lock_from_before_a_restart_shows_at_once_and_badges_still_work(
 async def test_no_sale_guessing_locks_the_cashier_out(till: Till) -> None:
     async with kiosk(till) as (app, pilot):  # Ana, a cashier, is logged in
         await tap(pilot, "#no-sale")
-        await wait_until(pilot, lambda: isinstance(app.screen, NoSaleScreen), "the PIN modal")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, NoSaleScreen) and app.screen.is_mounted,
+            "the PIN modal",
+        )
         modal = app.screen
         assert isinstance(modal, NoSaleScreen)
         for _ in range(4):
@@ -111,7 +115,11 @@ async def test_no_sale_guessing_locks_the_cashier_out(till: Till) -> None:
         assert modal.query_one("#pin-keypad", Keypad).disabled
 
         await tap(pilot, "#approval-cancel")  # she may not go on selling: the till locks
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+            "the lock screen",
+        )
         lock = app.screen
         assert isinstance(lock, LockScreen)
         await enter(pilot, lock, "1234")  # her own PIN, while she is locked out

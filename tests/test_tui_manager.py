@@ -57,7 +57,9 @@ async def records(till: Till, kind: str) -> list[Record]:
 
 async def on_screen(pilot: Any, kind: type) -> Any:
     app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, kind), kind.__name__)
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, kind) and app.screen.is_mounted, kind.__name__
+    )
     return app.screen
 
 

@@ -55,7 +55,11 @@ async def open_payment(pilot, app: KioskApp, method: str) -> PayMercadoPagoScree
     espresso = next(p for p in await sell.till.sales.products() if p.sku == "espresso")
     await tap_product(pilot, sell, espresso)
     await tap(pilot, f"#pay-{method}")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayMercadoPagoScreen), "the screen")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, PayMercadoPagoScreen) and app.screen.is_mounted,
+        "the screen",
+    )
     screen = app.screen
     assert isinstance(screen, PayMercadoPagoScreen)
     await wait_until(pilot, lambda: screen.attempt is not None, "the order")
@@ -69,7 +73,11 @@ async def test_point_sale_by_taps(rig: Rig) -> None:
         assert "Point device" in text(screen, "#mp-prompt")
         assert not screen.query_one("#mp-qr").display
         rig.sim.point("APRO")
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         done = app.screen
         assert isinstance(done, SaleDoneScreen)
         assert done.result.method == "mercadopago_point"
@@ -95,7 +103,11 @@ async def test_qr_sale_shows_the_code_and_a_countdown(rig: Rig) -> None:
         await wait_until(pilot, lambda: qr.shown == screen.attempt.qr_data, "the code drawn")  # type: ignore[union-attr]
         assert qr.display and "Pay within" in text(screen, "#mp-countdown")
         rig.sim.qr("APRO")
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         done = app.screen
         assert isinstance(done, SaleDoneScreen)
         payment = done.result.record.body["payments"][0]

@@ -39,7 +39,11 @@ async def open_payment(pilot, app, skus: list[str]) -> PayCashScreen:  # noqa: A
     for sku in skus:
         await tap_product(pilot, app.sell, await find(app.sell, sku))
     await tap(pilot, "#pay")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "the payment")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+        "the payment",
+    )
     return app.screen
 
 
@@ -57,7 +61,11 @@ async def test_full_cash_sale_by_taps(rig: tuple[Till, PrinterSimulator]) -> Non
         assert totals.total == Money(1620, "EUR")
 
         await tap(pilot, "#pay")
-        await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "the payment")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+            "the payment",
+        )
         pay = app.screen
         assert digits(app, "#pay-total") == "€16.20"
         tenders = quick_tenders(totals.total)
@@ -65,7 +73,11 @@ async def test_full_cash_sale_by_taps(rig: tuple[Till, PrinterSimulator]) -> Non
         await tap(pilot, f"#tender-{tenders.index(Money(2000, 'EUR'))}")
         assert digits(app, "#pay-change") == "€3.80"  # live, before Confirm
         await tap(pilot, "#confirm")
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
 
         done = app.screen
         assert isinstance(done, SaleDoneScreen) and pay is not done
@@ -141,7 +153,11 @@ async def test_printer_down_still_commits_and_warns(rig: tuple[Till, PrinterSimu
         await sim.stop()
         await tap(pilot, "#tender-0")  # exact
         await pilot.press("enter")  # Confirm from the keyboard
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         done = app.screen
         assert isinstance(done, SaleDoneScreen) and done is not pay
         banner = str(done.query_one("#done-problems", Static).content)
@@ -179,7 +195,11 @@ async def test_the_till_is_busy_from_the_first_item_to_the_sale_done(
         assert await till_state() == "busy"
         await tap(pilot, pay.query_one("#tender-0"))
         await tap(pilot, "#confirm")
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         await app.workers.wait_for_complete()
         assert await till_state() == "idle"
 
@@ -199,7 +219,11 @@ async def test_cash_rounded_to_five_cents_by_taps(tmp_path: Path) -> None:
             assert rounding == "Total €1.02, rounded for cash by -€0.02"
             await tap(pilot, "#tender-0")  # exact: €1.00
             await tap(pilot, "#confirm")
-            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                "the sale",
+            )
 
         receipt = (await sim.wait_receipts(1))[0]
         assert "TOTAL" in receipt and "€1.02" in receipt

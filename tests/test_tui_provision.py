@@ -42,7 +42,9 @@ async def test_a_refused_code_shows_the_technician_screen_and_retry_enrolls(
         app = KioskApp(till, clock=StepClock(), provisioning=status)
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(
-                pilot, lambda: isinstance(app.screen, TechnicianScreen), "the technician screen"
+                pilot,
+                lambda: isinstance(app.screen, TechnicianScreen) and app.screen.is_mounted,
+                "the technician screen",
             )
             message = shown(app, "#tech-message")
             assert "enrollment failed" in message
@@ -69,7 +71,10 @@ async def test_a_refused_code_shows_the_technician_screen_and_retry_enrolls(
             device.setup.write_text(device.setup.read_text().replace("ABCD-EFGH-JKMN", code))
             await pilot.click("#tech-retry")
             await wait_until(
-                pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen", timeout=30
+                pilot,
+                lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                "the lock screen",
+                timeout=30,
             )
 
     device_id = load_identity(device.data_dir).device_id
@@ -88,7 +93,11 @@ async def test_a_provisioned_kiosk_starts_at_the_lock_screen(tmp_path: Path) -> 
     async with till_with_printer(tmp_path) as (till, _printer):
         app = KioskApp(till, clock=StepClock(), provisioning=None)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                "the lock screen",
+            )
             assert not any(isinstance(s, TechnicianScreen) for s in app.screen_stack)
 
 
@@ -140,7 +149,9 @@ async def test_the_technician_screen_names_the_step_in_the_tills_language(tmp_pa
         try:
             async with app.run_test(size=SIZE) as pilot:
                 await wait_until(
-                    pilot, lambda: isinstance(app.screen, TechnicianScreen), "the technician screen"
+                    pilot,
+                    lambda: isinstance(app.screen, TechnicianScreen) and app.screen.is_mounted,
+                    "the technician screen",
                 )
                 assert shown(app, "#tech-message").startswith("alta falló (2026-12-07T09:00:00Z):")
         finally:

@@ -62,7 +62,11 @@ async def test_serial_scanner_codes_reach_the_cart(tmp_path: Path) -> None:
 
                 # Locked: a scan must not change the cart behind the lock screen.
                 app.lock()
-                await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock")
+                await wait_until(
+                    pilot,
+                    lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                    "the lock",
+                )
                 device.send(f"{ESPRESSO}\r\n".encode())
                 await wait_until(
                     pilot,

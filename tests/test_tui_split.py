@@ -52,7 +52,11 @@ async def open_split(pilot, app: KioskApp, *skus: str) -> SplitScreen:  # noqa: 
 async def card_part(pilot, app: KioskApp, shop: CardShop, split: SplitScreen, number: str) -> None:  # noqa: ANN001
     """Tap Card for the amount typed, present ``number``; back on the split screen after."""
     await tap(pilot, "#split-card")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayCardScreen), "the card screen")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, PayCardScreen) and app.screen.is_mounted,
+        "the card screen",
+    )
     card = app.screen
     assert isinstance(card, PayCardScreen)
     await wait_until(pilot, lambda: card.attempt is not None, "the reader")
@@ -90,7 +94,11 @@ async def test_split_by_taps_card_declined_card_then_cash(tmp_path: Path) -> Non
 
         await type_amount(pilot, "20")  # the customer hands over 20 for the rest
         await tap(pilot, "#split-cash")
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the sale",
+        )
         done = app.screen
         assert isinstance(done, SaleDoneScreen)
         assert done.result.method == "split" and done.result.change.minor == 1380
@@ -130,7 +138,11 @@ async def test_unfinished_split_comes_back_after_a_restart_and_is_given_back(
             assert back.amount is not None and back.amount.minor == 700
 
             await tap(pilot, "#split-cancel")  # Give back: on a manager's approval
-            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "approval")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, ApprovalScreen) and app.screen.is_mounted,
+                "approval",
+            )
             modal = app.screen
             assert isinstance(modal, ApprovalScreen)
             await type_amount(pilot, "1234")  # a cashier's PIN does not do
@@ -167,7 +179,11 @@ async def test_a_bitcoin_part_left_open_by_a_restart_arrives_on_the_split_screen
             assert "1. Lightning" in text(screen, "#split-parts")
             assert screen.amount == Money(340, "EUR")
             await tap(pilot, "#split-cash")  # the rest, exactly
-            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                "the sale",
+            )
 
 
 async def test_a_lightning_part_by_taps(tmp_path: Path) -> None:
@@ -176,7 +192,11 @@ async def test_a_lightning_part_by_taps(tmp_path: Path) -> None:
             split = await open_split(pilot, app, "cake", "cake")  # 8.40
             await type_amount(pilot, "5")
             await tap(pilot, "#split-bitcoin")
-            await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the QR")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, PayBitcoinScreen) and app.screen.is_mounted,
+                "the QR",
+            )
             pay = app.screen
             assert isinstance(pay, PayBitcoinScreen)
             await wait_until(pilot, lambda: pay.offer is not None, "the offer")
@@ -185,7 +205,11 @@ async def test_a_lightning_part_by_taps(tmp_path: Path) -> None:
             await wait_until(pilot, lambda: app.screen is split, "the split screen again")
             assert "1. Lightning" in text(split, "#split-parts")
             await tap(pilot, "#split-cash")  # the 3.40 still due, exactly
-            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                "the sale",
+            )
         (sale,) = await records(shop, "sale")
         assert [(p["method"], p["amount"]) for p in sale.body["payments"]] == [
             ("lightning", 500),
@@ -202,7 +226,11 @@ async def test_a_lightning_part_given_back_by_taps_goes_to_the_customers_destina
             assert not split.destination.display  # no bitcoin part: nothing to ask
             await type_amount(pilot, "5")
             await tap(pilot, "#split-bitcoin")
-            await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the QR")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, PayBitcoinScreen) and app.screen.is_mounted,
+                "the QR",
+            )
             pay = app.screen
             assert isinstance(pay, PayBitcoinScreen)
             await wait_until(pilot, lambda: pay.offer is not None, "the offer")
@@ -224,7 +252,11 @@ async def test_a_lightning_part_given_back_by_taps_goes_to_the_customers_destina
             send_keys(pilot, [*"alice@example.com"])
             await wait_until(pilot, lambda: split.destination.text == "alice@example.com", "typed")
             await tap(pilot, "#split-cancel")
-            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "approval")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, ApprovalScreen) and app.screen.is_mounted,
+                "approval",
+            )
             await type_amount(pilot, "9999")
             await tap(pilot, "#key-ok")
             await wait_until(pilot, lambda: app.screen is app.sell, "the sell screen")

@@ -51,18 +51,30 @@ async def test_a_spanish_cashier_sells_in_spanish_on_an_english_shop(tmp_path: P
             products = {p.sku: p for p in await till.sales.products()}
             await tap_product(pilot, sell, products["espresso"])
             await tap(pilot, "#pay")
-            await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+                "pay",
+            )
             assert label(app.screen, "#confirm") == "Confirmar"
             await tap(pilot, "#tender-0")  # exact: €1.80, as the shop writes it
             await tap(pilot, "#confirm")
-            await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the sale")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                "the sale",
+            )
             assert text(app.screen, "#done-title") == "Venta completada"
             [receipt] = await sim.wait_receipts(1)
             await tap(pilot, "#next-customer")
             await wait_until(pilot, lambda: app.screen is sell, "the sell screen again")
 
             await tap(pilot, "#lock")
-            await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                "the lock",
+            )
             assert text(app.screen, "#lock-prompt") == "Enter your PIN"
             # The demo cashier has no language of their own: the shop's, English.
             await unlock(pilot, app, "1234", "en")
@@ -94,7 +106,11 @@ async def test_a_shop_language_set_on_central_reaches_the_screens_at_the_next_lo
                 language="pt_PT",
             )
             await tap(pilot, "#lock")
-            await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                "the lock",
+            )
             await unlock(pilot, app, "1234", "pt_PT")
             assert label(sell, "#pay") == "Cobrar numerário"
             # The sale in progress is on the screen composed again, ready to pay.
@@ -105,5 +121,9 @@ async def test_a_shop_language_set_on_central_reaches_the_screens_at_the_next_lo
             assert text(sell, "#subtotal") == "1,64\xa0€"
             assert not sell.query_one("#pay", Button).disabled
             await tap(pilot, "#lock")
-            await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                "the lock",
+            )
             assert text(app.screen, "#lock-prompt") == "Introduza o seu PIN"

@@ -104,7 +104,11 @@ async def test_resizing_while_selling_and_paying_hides_every_screen_then_brings_
         await resize(pilot, panel)
         assert app.screen is sell and layout_faults(sell) == []
         await tap(pilot, "#pay")
-        await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay cash")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+            "pay cash",
+        )
         await resize(pilot, (80, 24))
         assert only_too_small(app, (80, 24)) is None
         # a screen that comes up while the console is too small shows only the message too
@@ -159,6 +163,10 @@ async def test_the_sale_done_screen_pushed_while_too_small_shows_only_the_messag
         result = await till.sales.pay_cash(cart, staff, cart.totals().total)
         await resize(pilot, (80, 24))
         app._paid(result)
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "sale done")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "sale done",
+        )
         await pilot.pause()
         assert only_too_small(app, (80, 24)) is None

@@ -42,7 +42,11 @@ def products(app: KioskApp) -> list[ProductButton]:
 
 async def lock_by_touch(pilot: Pilot[None], glass: Panel, app: KioskApp) -> None:
     await touch(pilot, glass, app.screen.query_one("#lock"))
-    await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock screen")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+        "the lock screen",
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,7 +136,11 @@ async def test_a_touch_across_a_screen_change_presses_nothing_on_the_new_screen(
                 glass.down(*glass.at_cell(*five))
                 await pilot.pause()
                 app.lock()
-                await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), "the lock")
+                await wait_until(
+                    pilot,
+                    lambda: isinstance(app.screen, LockScreen) and app.screen.is_mounted,
+                    "the lock",
+                )
                 lock = app.screen
                 assert isinstance(lock, LockScreen)
                 glass.up()
@@ -152,7 +160,11 @@ async def test_a_tap_that_opens_a_screen_is_not_a_tap_on_it(tmp_path: Path) -> N
                 pay = app.screen.query_one("#pay")
                 await wait_until(pilot, lambda: not pay.disabled, "Pay cash")
                 await touch(pilot, glass, pay)
-                await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+                await wait_until(
+                    pilot,
+                    lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+                    "pay",
+                )
                 screen = app.screen
                 assert isinstance(screen, PayCashScreen)
                 await touch(pilot, glass, screen.query_one("#key-7"))

@@ -40,7 +40,9 @@ async def test_a_cash_sale_by_taps_alone_at_800x480(tmp_path: Path) -> None:
                 # A croissant found by a search typed on the on-screen keyboard.
                 await touch(pilot, glass, sell.query_one("#search-keys"))
                 await wait_until(
-                    pilot, lambda: isinstance(app.screen, SearchKeyboardScreen), "the keyboard"
+                    pilot,
+                    lambda: isinstance(app.screen, SearchKeyboardScreen) and app.screen.is_mounted,
+                    "the keyboard",
                 )
                 keyboard = app.screen.query_one(TextKeyboard)
                 for key in ("c", "r", "o", "i", "enter"):
@@ -65,7 +67,11 @@ async def test_a_cash_sale_by_taps_alone_at_800x480(tmp_path: Path) -> None:
 
                 # Pay cash: 20 on the keypad, Confirm, then Next customer.
                 await touch(pilot, glass, sell.query_one("#pay"))
-                await wait_until(pilot, lambda: isinstance(app.screen, PayCashScreen), "pay")
+                await wait_until(
+                    pilot,
+                    lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+                    "pay",
+                )
                 pay = app.screen
                 for key in ("2", "0"):
                     await touch(pilot, glass, pay.query_one(f"#key-{key}"))
@@ -73,7 +79,9 @@ async def test_a_cash_sale_by_taps_alone_at_800x480(tmp_path: Path) -> None:
                 await wait_until(pilot, lambda: not confirm.disabled, "Confirm")
                 await touch(pilot, glass, confirm)
                 await wait_until(
-                    pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done screen"
+                    pilot,
+                    lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+                    "the done screen",
                 )
                 done = app.screen
                 assert isinstance(done, SaleDoneScreen)

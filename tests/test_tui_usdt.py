@@ -33,7 +33,11 @@ async def open_usdt_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayB
         pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
     )
     await tap(pilot, "#pay-usdt")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the USDT screen")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, PayBitcoinScreen) and app.screen.is_mounted,
+        "the USDT screen",
+    )
     screen = app.screen
     assert isinstance(screen, PayBitcoinScreen)
     await wait_until(pilot, lambda: screen.offer is not None, "the offer")
@@ -61,7 +65,11 @@ async def test_usdt_sale_by_taps_shows_the_address_and_ends_paid(tmp_path: Path)
         assert isinstance(app.screen, PayBitcoinScreen)
         s.grid.solidify()
         s.usdt.wake()
-        await wait_until(pilot, lambda: isinstance(app.screen, SaleDoneScreen), "the done view")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
+            "the done view",
+        )
         summary = str(app.screen.query_one("#done-summary", Static).render())
         assert "USDT (TRON) 1.953761 USDT" in summary
 
@@ -160,7 +168,11 @@ async def test_usdt_fits_the_smallest_panel(tmp_path: Path, language: str) -> No
             assert layout_faults(app.sell) == [] and cut_labels(app.sell) == []
             assert hidden(app.sell, "#pay", "#pay-bitcoin", "#pay-usdt", "#pay-split") == []
             await tap(pilot, "#pay-usdt")
-            await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "USDT")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, PayBitcoinScreen) and app.screen.is_mounted,
+                "USDT",
+            )
             screen = app.screen
             assert isinstance(screen, PayBitcoinScreen)
             await wait_until(pilot, lambda: screen.offer is not None, "the offer")

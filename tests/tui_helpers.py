@@ -126,7 +126,11 @@ async def open_bitcoin_payment(
         pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
     )
     await tap(pilot, "#pay-bitcoin")
-    await wait_until(pilot, lambda: isinstance(app.screen, PayBitcoinScreen), "the bitcoin screen")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, PayBitcoinScreen) and app.screen.is_mounted,
+        "the bitcoin screen",
+    )
     screen = app.screen
     assert isinstance(screen, PayBitcoinScreen)
     await wait_until(pilot, lambda: screen.offer is not None, "the offer")
