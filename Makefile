@@ -21,9 +21,11 @@ demo: $(BIN)/bitagora
 
 # Lint first: style, types (mypy --strict over appliance and central) and the import contracts
 # ([tool.importlinter] in pyproject.toml), then the tests in two processes (pytest-xdist): most
-# tests wait on servers, simulators and fsync, so two share the cores well.
+# tests wait on servers, simulators and fsync, so two share the cores well. worksteal: a process
+# that runs out of tests takes half of the other's queue, so neither idles at the end while the
+# other still has minutes of tests queued (docs/ARCHITECTURE.md, "Tests").
 test: lint $(CHROMIUM)
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 # Central's pages are tested in a real browser, Debian's Chromium (tests/browser_helpers.py),
 # installed here on first use as root (Playwright's own browser download is never used).

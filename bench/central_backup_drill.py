@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import asyncpg
+from bench_postgres import BenchPostgres, add_postgres_option
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyrage import x25519
 from smoke import parse_args
@@ -25,7 +26,6 @@ from bitagora_protocol.journal import (
     seal,
 )
 from central.backup import back_up
-from central.db import EmbeddedPostgres
 from central.restore import restore
 from central.schema import apply_migrations
 
@@ -86,34 +86,33 @@ async def fill(url: str, records: int, devices: int) -> None:
         await conn.close()
 
 
-async def drill(folder: Path, records: int, devices: int) -> None:
-    server = EmbeddedPostgres(folder / "pgdata")
+async def drill(folder: Path, records: int, devices: int, postgres_url: str | None) -> None:
+    server = await BenchPostgres.open(postgres_url, folder)
     try:
-        admin = await asyncpg.connect(server.url())
-        await admin.execute("CREATE DATABASE drill")
-        await admin.execute("CREATE DATABASE drill_restored")
-        await admin.close()
-        await fill(server.url("drill"), records, devices)
+        drilled = await server.database("drill")
+        restored = await server.database("drill_restored")
+        await fill(drilled, records, devices)
         identity = x25519.Identity.generate()
-        made = await back_up(server.url("drill"), folder, [identity.to_public()])
+        made = await back_up(drilled, folder, [identity.to_public()])
         print(f"backup: {made.rows} rows, {made.bytes / 2**20:.1f} MiB, {made.seconds:.1f} s")
-        done = await restore(server.url("drill_restored"), made.path, [identity])
+        done = await restore(restored, made.path, [identity])
         assert not done.problems, done.problems
         print(
             f"restore and check: {done.rows} rows, {done.records} journal records of "
             f"{done.devices} devices verified, {done.seconds:.1f} s"
         )
     finally:
-        server.close()
+        await server.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--devices", type=int, default=10)
+    add_postgres_option(parser)
     args = parse_args(parser, records=500, devices=2)
     with tempfile.TemporaryDirectory(prefix="central-drill-") as folder:
-        asyncio.run(drill(Path(folder), args.records, args.devices))
+        asyncio.run(drill(Path(folder), args.records, args.devices, args.postgres_url))
 
 
 if __name__ == "__main__":

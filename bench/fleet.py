@@ -9,7 +9,7 @@ Both report central's CPU per request (psutil: central's processes, user + syste
 reports the bytes a record takes in PostgreSQL.
 
 Central runs as ``bitagora central --workers W`` over an embedded PostgreSQL this script starts
-in a temporary directory. Usage:
+in a temporary directory (or a database of its own on the server ``--postgres-url`` names). Usage:
 
     python bench/fleet.py [--devices 3000] [--duration 60] [--interval 30] [--workers 1]
                           [--records 0] [--concurrency 200]
@@ -38,10 +38,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from bench_postgres import BenchPostgres, add_postgres_option  # noqa: E402
 from sim_device import SimDevice  # noqa: E402
 from smoke import parse_args  # noqa: E402
 
-from central.db import EmbeddedPostgres  # noqa: E402
 from central.enroll import create_code  # noqa: E402
 from central.schema import apply_migrations  # noqa: E402
 
@@ -235,9 +235,9 @@ async def start_central(
 
 async def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bitagora-fleet-bench-") as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pgdata")
+        pg = await BenchPostgres.open(args.postgres_url, Path(tmp))
         try:
-            url = pg.url()
+            url = await pg.database("fleet")
             conn = await asyncpg.connect(url)
             try:
                 await apply_migrations(conn)
@@ -282,7 +282,7 @@ async def main(args: argparse.Namespace) -> int:
                 proc.send_signal(signal.SIGTERM)
                 await proc.wait()
         finally:
-            pg.close()
+            await pg.close()
 
 
 if __name__ == "__main__":
@@ -295,4 +295,5 @@ if __name__ == "__main__":
         "--records", type=int, default=0, help="ingest this many records a device instead"
     )
     parser.add_argument("--concurrency", type=int, default=200, help="HTTP connections at most")
+    add_postgres_option(parser)
     sys.exit(asyncio.run(main(parse_args(parser, devices=20, duration=2.0, interval=1.0))))

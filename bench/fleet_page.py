@@ -21,11 +21,11 @@ import asyncpg
 
 from bitagora_devtools.fleet_seed import seed_fleet
 from central.app import create_app
-from central.db import EmbeddedPostgres
 from central.schema import apply_migrations
 from central.serve import start_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from bench_postgres import BenchPostgres, add_postgres_option  # noqa: E402
 from browser_helpers import chromium_page  # noqa: E402  (the tests' Chromium, same flags)
 from smoke import parse_args  # noqa: E402
 
@@ -39,13 +39,10 @@ VIEWS = {
 PASSWORD = secrets.token_urlsafe(12)
 
 
-async def measure(folder: Path, devices: int, runs: int) -> None:
-    server = EmbeddedPostgres(folder / "pgdata")
+async def measure(folder: Path, devices: int, runs: int, postgres_url: str | None) -> None:
+    server = await BenchPostgres.open(postgres_url, folder)
     try:
-        admin = await asyncpg.connect(server.url())
-        await admin.execute("CREATE DATABASE fleet")
-        await admin.close()
-        url = server.url("fleet")
+        url = await server.database("fleet")
         conn = await asyncpg.connect(url)
         try:
             await apply_migrations(conn)
@@ -79,16 +76,17 @@ async def measure(folder: Path, devices: int, runs: int) -> None:
         finally:
             await running.stop()
     finally:
-        server.close()
+        await server.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=20)
+    add_postgres_option(parser)
     args = parse_args(parser, devices=50, runs=1)
     with tempfile.TemporaryDirectory(prefix="central-fleet-page-") as folder:
-        asyncio.run(measure(Path(folder), args.devices, args.runs))
+        asyncio.run(measure(Path(folder), args.devices, args.runs, args.postgres_url))
 
 
 if __name__ == "__main__":

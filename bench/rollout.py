@@ -23,10 +23,10 @@ import asyncpg
 from appliance.update.bundle import generate_key, load_public_key
 from bitagora_devtools.fleet_seed import device_id, seed_fleet
 from central import rollouts
-from central.db import EmbeddedPostgres
 from central.schema import apply_migrations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from bench_postgres import BenchPostgres, add_postgres_option  # noqa: E402
 from smoke import parse_args  # noqa: E402
 from update_helpers import signed_bundle  # noqa: E402  (the tests' tiny real release)
 
@@ -37,13 +37,10 @@ def _ms(samples: list[float]) -> str:
     return f"median {statistics.median(ordered) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
 
 
-async def measure(folder: Path, devices: int) -> None:
-    server = EmbeddedPostgres(folder / "pgdata")
+async def measure(folder: Path, devices: int, postgres_url: str | None) -> None:
+    server = await BenchPostgres.open(postgres_url, folder)
     try:
-        admin = await asyncpg.connect(server.url())
-        await admin.execute("CREATE DATABASE rollout")
-        await admin.close()
-        conn = await asyncpg.connect(server.url("rollout"))
+        conn = await asyncpg.connect(await server.database("rollout"))
         try:
             await apply_migrations(conn)
             now = datetime.now(UTC)
@@ -85,15 +82,16 @@ async def measure(folder: Path, devices: int) -> None:
         finally:
             await conn.close()
     finally:
-        server.close()
+        await server.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
+    add_postgres_option(parser)
     args = parse_args(parser, devices=200)
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as folder:
-        asyncio.run(measure(Path(folder), args.devices))
+        asyncio.run(measure(Path(folder), args.devices, args.postgres_url))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 A real device store (SQLite, key) holds N sealed one-line cash sales, all in the outbox (a till
 that was offline); ``bitagora central`` runs as its own process over an embedded PostgreSQL the
-script starts, and the device enrolls with it. Timed: ``Uplink.push_once`` from the first batch to
-the outbox empty (every batch signed, sent, verified and stored by central, acknowledged and
-deleted on the device), in batches of ``--batch-size``; central's CPU (its process, user + system)
-over the same time. Prints the drain's time and rate.
+script starts (or on the server ``--postgres-url`` names), and the device enrolls with it.
+Timed: ``Uplink.push_once`` from the first batch to the outbox empty (every batch signed, sent,
+verified and stored by central, acknowledged and deleted on the device), in batches of
+``--batch-size``; central's CPU (its process, user + system) over the same time. Prints the
+drain's time and rate.
 Usage: python bench/uplink_drain.py [--records 100000] [--batch-size 500]
 """
 
@@ -24,11 +25,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from bench_postgres import BenchPostgres, add_postgres_option  # noqa: E402
 from fleet import central_processes, start_central  # noqa: E402
 from smoke import parse_args  # noqa: E402
 from uplink_helpers import Device, uplink_for  # noqa: E402
 
-from central.db import EmbeddedPostgres  # noqa: E402
 from central.enroll import create_code  # noqa: E402
 from central.schema import apply_migrations  # noqa: E402
 
@@ -39,10 +40,10 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
-async def drain(folder: Path, records: int, batch_size: int) -> None:
-    pg = EmbeddedPostgres(folder / "pgdata")
+async def drain(folder: Path, records: int, batch_size: int, postgres_url: str | None) -> None:
+    pg = await BenchPostgres.open(postgres_url, folder)
     try:
-        url = pg.url()
+        url = await pg.database("drain")
         conn = await asyncpg.connect(url)
         try:
             await apply_migrations(conn)
@@ -73,7 +74,7 @@ async def drain(folder: Path, records: int, batch_size: int) -> None:
             proc.send_signal(signal.SIGTERM)
             await proc.wait()
     finally:
-        pg.close()
+        await pg.close()
     if sent != records or left:
         raise SystemExit(f"drained {sent} of {records} records, {left} left in the outbox")
     print(
@@ -86,9 +87,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=500)
+    add_postgres_option(parser)
     args = parse_args(parser, records=2000)
     with tempfile.TemporaryDirectory(prefix="uplink-drain-") as folder:
-        asyncio.run(drain(Path(folder), args.records, args.batch_size))
+        asyncio.run(drain(Path(folder), args.records, args.batch_size, args.postgres_url))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from sim_device import SimDevice
 
 from appliance.i18n import use_shop
@@ -44,6 +46,13 @@ OPS_PASSWORD = "central-test-password"
 SUPABASE_JWT_SECRET = "test-supabase-jwt-secret-at-least-32-bytes-long"
 METRICS_TOKEN = "test-metrics-token-0123456789"
 STRIPE_WEBHOOK_SECRET = "whsec_test_central_webhook_secret"
+
+# Hypothesis writes nothing under the repository: no example database (a failure prints the blob
+# that replays it) and its caches in the temporary folder. No per-example deadline either, which
+# a loaded machine would miss where the code is right.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "bitagora-test-hypothesis")
+settings.register_profile("suite", database=None, print_blob=True, deadline=None)
+settings.load_profile("suite")
 
 
 @pytest.fixture(autouse=True)

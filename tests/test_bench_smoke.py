@@ -1,6 +1,8 @@
 """Every benchmark under bench/ runs in its smoke mode (``--smoke``: a few rounds, bench/smoke.py)
 as its own process, so a benchmark that no longer runs fails here rather than on the day someone
-needs its figures. Nothing is timed: the figures are printed (``pytest -s``) and not asserted."""
+needs its figures. Nothing is timed: the figures are printed (``pytest -s``) and not asserted.
+A benchmark that takes ``--postgres-url`` (bench/bench_postgres.py) makes its databases on the
+session's PostgreSQL rather than starting a server of its own."""
 
 from __future__ import annotations
 
@@ -24,9 +26,14 @@ def test_every_benchmark_is_found() -> None:
 
 @pytest.mark.timeout(RUN_LIMIT_S + 30)
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_benchmark_runs_in_smoke_mode(script: str, tmp_path: Path) -> None:
+def test_benchmark_runs_in_smoke_mode(
+    script: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    command = [sys.executable, str(BENCH / script), "--smoke"]
+    if "add_postgres_option(parser)" in (BENCH / script).read_text():
+        command += ["--postgres-url", request.getfixturevalue("pg_server").get_uri()]
     done = subprocess.run(
-        [sys.executable, str(BENCH / script), "--smoke"],
+        command,
         cwd=tmp_path,
         capture_output=True,
         text=True,
