@@ -135,7 +135,7 @@ def usdt_qr_shown(screen: Any) -> bool:
 
 
 async def kiosk(rounds: int) -> None:
-    from bitcoin_pay import next_customer, press, sell_espresso, stamp
+    from bitcoin_pay import collected_sales, next_customer, press, sell_espresso, stamp
     from kiosk_probe import Probe
     from tui_helpers import kiosk as kiosk_app
     from usdt_helpers import usdt_shop
@@ -150,6 +150,7 @@ async def kiosk(rounds: int) -> None:
         async with usdt_shop(Path(folder)) as s, kiosk_app(s.shop.till) as (app, pilot):
             probe = Probe(app)
             for i in range(rounds + 1):  # round 0: the app's first payment (no rate yet)
+                owed = collected_sales(app) + 1
                 await sell_espresso(pilot, app)
                 qr_frame = probe.frame(usdt_qr_shown)
                 tapped = press(app, "#pay-usdt")
@@ -171,7 +172,7 @@ async def kiosk(rounds: int) -> None:
                     qr_ms.append((qr_at - tapped) * 1000)
                     done_ms.append((active_at - paid) * 1000)
                     frame_ms.append((frame_at - paid) * 1000)
-                await next_customer(app, probe)
+                await next_customer(pilot, app, probe, owed)
     print(line("USDT tapped -> QR frame", qr_ms))
     print(line("solidified -> paid screen active", done_ms))
     print(line("solidified -> paid screen frame", frame_ms))

@@ -192,7 +192,8 @@ async def test_a_receipt_cut_off_mid_print_prints_again_as_a_copy(tmp_path: Path
         async with device(tmp_path, sim) as till:
             first, again = await sim.wait_receipts(2, timeout=20)
             assert first == original
-            assert again.count("** COPY **") == 2 and "after a restart" in again
+            # The note may wrap on the paper's width (a date in words is longer than ISO's).
+            assert again.count("** COPY **") == 2 and "after a restart" in " ".join(again.split())
             await till.printing.wait_idle()
             untold = await till.recovery.untold_sale()
             assert untold is not None and untold.receipt == "printed"

@@ -29,7 +29,7 @@ def payment_words(payment: dict[str, Any]) -> str:
     """A payment other than cash in a few words: "Lightning 2,940 sats", "Bitcoin 5,000 sats
     (2,060 sats to refund)"; a card payment as its masked card: "Card VISA •••• 4242"; others
     (Mercado Pago) by their label."""
-    if payment["method"] not in ("lightning", "onchain"):
+    if payment["method"] not in ("lightning", "onchain", "usdt_tron"):
         return payment_label(payment, ui_translations())
     label = method_label(payment["method"], ui_translations())
     if "received_units" in payment:  # USDT on TRON
