@@ -29,6 +29,7 @@ from appliance.services.mercadopago import (
     OrderOutcome,
     OrderStatus,
 )
+from appliance.services.split import PartRefunded
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, SaleResult, Staff, Till
 from appliance.tui.screens.terminal_payment import TerminalPaymentScreen
 from appliance.tui.widgets.basics import countdown_text, digits_text
@@ -44,6 +45,7 @@ class PayMercadoPagoScreen(TerminalPaymentScreen[OrderAttempt, OrderOutcome]):
     ID_PREFIX = "mp"
     ERROR = MercadoPagoError
     CANCELLED = OrderStatus.CANCELLED
+    PASSED_BACK = (PartRefunded,)  # a split part that came to more than was due went back
     LOG_NAME = "mercadopago"
     LOGGER = log
 
