@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tui_helpers import till_with_printer
+from mercadopago_helpers import mercadopago_till
 
 from appliance.core.refund import LineChoice
 from appliance.payments.mercadopago import MercadoPagoMethod
 from appliance.services.refunds import Approval
 from appliance.services.split import PartRefunded
 from appliance.services.till import SaleResult, Staff, Till
-from bitagora_devtools.sim.mercadopago import DEFAULT_POS, DEFAULT_TERMINAL, MercadoPagoSim
+from bitagora_devtools.sim.mercadopago import MercadoPagoSim
 from bitagora_protocol.money import Money
-from tests.http_helpers import serve
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,17 +37,8 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    sim = MercadoPagoSim(access_token=TOKEN)
-    async with serve(sim.app()) as url:
-        env = {
-            "BITAGORA_MERCADOPAGO_ACCESS_TOKEN": TOKEN,
-            "BITAGORA_MERCADOPAGO_POINT_TERMINAL_ID": DEFAULT_TERMINAL,
-            "BITAGORA_MERCADOPAGO_QR_EXTERNAL_POS_ID": DEFAULT_POS,
-            "BITAGORA_MERCADOPAGO_API_BASE": url,
-            "BITAGORA_MERCADOPAGO_POLL_S": "0.02",
-        }
-        async with till_with_printer(tmp_path, env) as (till, _printer):
-            yield Rig(till, sim)
+    async with mercadopago_till(tmp_path, TOKEN) as (till, _printer, sim):
+        yield Rig(till, sim)
 
 
 async def cart_of(till: Till, *skus: str):  # noqa: ANN201

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tui_helpers import kiosk, text, till_with_printer
+from tui_helpers import kiosk, open_terminal_payment, text, till_with_printer
 
 from appliance.payments.card import CardUnavailable, make_client
 from appliance.services.till import Staff, Till
 from appliance.store import journal
-from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_card import PayCardScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
-from bitagora_devtools.script import tap, tap_product, wait_until
+from bitagora_devtools.script import tap, tap_product, wait_for_screen, wait_until
 from bitagora_devtools.sim.printer import PrinterSimulator
 from bitagora_devtools.sim.stripe import DEFAULT_READER, StripeSim
 from bitagora_protocol.journal import Record
@@ -67,39 +66,19 @@ async def sale_records(till: Till) -> list[Record]:
     return [r async for r in journal.iterate(till.conn) if r.kind == "sale"]
 
 
-async def open_card_payment(pilot, app: KioskApp, sku: str = "espresso") -> PayCardScreen:  # noqa: ANN001
+async def open_card_payment(pilot, sku: str = "espresso") -> PayCardScreen:  # noqa: ANN001
     """One ``sku`` in the cart, Pay card tapped: the card screen once the reader waits."""
-    sell = app.sell
-    await tap_product(
-        pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
-    )
-    await tap(pilot, "#pay-card")
-    await wait_until(
-        pilot,
-        lambda: isinstance(app.screen, PayCardScreen) and app.screen.is_mounted,
-        "the card screen",
-    )
-    screen = app.screen
-    assert isinstance(screen, PayCardScreen)
-    await wait_until(pilot, lambda: screen.attempt is not None, "the reader")
-    return screen
+    return await open_terminal_payment(pilot, PayCardScreen, "card", sku)
 
 
 async def test_card_sale_by_taps(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
         assert app.sell.query_one("#pay-card").display
-        screen = await open_card_payment(pilot, app)
+        screen = await open_card_payment(pilot)
         assert "Present card on the reader" in text(screen, "#card-prompt")
         assert text(screen, "#card-message") == "Waiting for the card…"
         await rig.present(VISA)
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
-
-        done = app.screen
-        assert isinstance(done, SaleDoneScreen)
+        done = await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert done.result.method == "card"
         assert "PAID" in text(done, "#done-change-label")
         assert "Card VISA •••• 4242" in text(done, "#done-summary")
@@ -116,7 +95,7 @@ async def test_card_sale_by_taps(rig: Rig) -> None:
 
 async def test_decline_in_words_then_try_again(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
-        screen = await open_card_payment(pilot, app)
+        screen = await open_card_payment(pilot)
         first = screen.attempt
         await rig.present(DECLINED)
         await wait_until(pilot, lambda: screen.ended, "the decline")
@@ -133,17 +112,13 @@ async def test_decline_in_words_then_try_again(rig: Rig) -> None:
         assert screen.attempt is not None and first is not None
         assert screen.attempt.number == 2 and screen.attempt.sale_id == first.sale_id
         await rig.present(VISA)
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
+        await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert len(rig.sim.succeeded_charges()) == 1
 
 
 async def test_back_to_the_sale_after_a_decline_keeps_the_cart(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
-        screen = await open_card_payment(pilot, app)
+        screen = await open_card_payment(pilot)
         await rig.present(DECLINED)
         await wait_until(pilot, lambda: screen.ended, "the decline")
         await tap(pilot, "#card-back")
@@ -154,7 +129,7 @@ async def test_back_to_the_sale_after_a_decline_keeps_the_cart(rig: Rig) -> None
 
 async def test_cancel_from_the_kiosk_returns_to_the_cart(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
-        screen = await open_card_payment(pilot, app)
+        screen = await open_card_payment(pilot)
         attempt = screen.attempt
         assert attempt is not None
         await tap(pilot, "#card-cancel")
@@ -169,16 +144,12 @@ async def test_cancel_from_the_kiosk_returns_to_the_cart(rig: Rig) -> None:
 
 async def test_a_cancel_that_comes_too_late_records_the_sale(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
-        screen = await open_card_payment(pilot, app)
+        screen = await open_card_payment(pilot)
         card = rig.till.card
         assert card is not None
         await rig.present(VISA)  # the card went through just as staff tapped Cancel
         screen.cancel()
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
+        await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert len(rig.sim.succeeded_charges()) == 1
 
 
@@ -187,15 +158,11 @@ async def test_network_error_mid_payment_still_one_charge(rig: Rig) -> None:
     rig.sim.drop("POST", "/v1/payment_intents", when="after")
     rig.sim.drop("POST", f"/v1/terminal/readers/{DEFAULT_READER}/process_payment_intent")
     async with kiosk(rig.till) as (app, pilot):
-        screen = await open_card_payment(pilot, app)
+        screen = await open_card_payment(pilot)
         assert screen.attempt is not None
         rig.sim.drop("GET", f"/v1/payment_intents/{screen.attempt.payment_intent}", count=2)
         await rig.present(VISA)
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
+        await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert len(rig.sim.payment_intents) == 1
         assert len(rig.sim.succeeded_charges()) == 1 == len(rig.sim.charges)
         (sale,) = await sale_records(rig.till)  # one charge, one sale
@@ -207,15 +174,9 @@ async def test_cashier_card_sale_in_the_journal_without_the_card_number(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with kiosk(rig.till, pin="1234") as (app, pilot):  # Ana, a cashier
-        screen = await open_card_payment(pilot, app)
+        screen = await open_card_payment(pilot)
         await rig.present(VISA)
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
-        done = app.screen
-        assert isinstance(done, SaleDoneScreen)
+        done = await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert screen.staff.role == "cashier"
     seq = done.result.record.seq
     record = await journal.get(rig.till.conn, seq)
@@ -240,13 +201,7 @@ async def test_a_start_the_network_cut_off_can_be_tried_again(rig: Rig) -> None:
             pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == "espresso")
         )
         await tap(pilot, "#pay-card")
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, PayCardScreen) and app.screen.is_mounted,
-            "the card screen",
-        )
-        screen = app.screen
-        assert isinstance(screen, PayCardScreen)
+        screen = await wait_for_screen(pilot, PayCardScreen, "the card screen")
         await wait_until(pilot, lambda: screen.ended, "the network error")
         assert "Try again" in text(screen, "#card-message")
         (lost,) = rig.sim.payment_intents  # Stripe made one
@@ -255,11 +210,7 @@ async def test_a_start_the_network_cut_off_can_be_tried_again(rig: Rig) -> None:
         await wait_until(pilot, lambda: screen.attempt is not None, "the reader")
         assert rig.sim.payment_intents[lost]["status"] == "canceled"
         await rig.present(VISA)
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
+        await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert len(rig.sim.succeeded_charges()) == 1
 
 

@@ -9,17 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tui_helpers import kiosk, text, till_with_printer
+from mercadopago_helpers import mercadopago_till
+from tui_helpers import kiosk, open_terminal_payment, text
 
 from appliance.services.till import Till
-from appliance.tui.app import KioskApp
 from appliance.tui.screens.pay_mercadopago import PayMercadoPagoScreen
 from appliance.tui.screens.sale_done import SaleDoneScreen
 from appliance.tui.widgets.qr import QrCode
-from bitagora_devtools.script import tap, tap_product, wait_until
-from bitagora_devtools.sim.mercadopago import DEFAULT_POS, DEFAULT_TERMINAL, MercadoPagoSim
+from bitagora_devtools.script import tap, wait_for_screen, wait_until
+from bitagora_devtools.sim.mercadopago import MercadoPagoSim
 from bitagora_devtools.sim.printer import PrinterSimulator
-from tests.http_helpers import serve
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,51 +34,23 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    sim = MercadoPagoSim(access_token=TOKEN)
-    async with serve(sim.app()) as url:
-        env = {
-            "BITAGORA_MERCADOPAGO_ACCESS_TOKEN": TOKEN,
-            "BITAGORA_MERCADOPAGO_POINT_TERMINAL_ID": DEFAULT_TERMINAL,
-            "BITAGORA_MERCADOPAGO_QR_EXTERNAL_POS_ID": DEFAULT_POS,
-            "BITAGORA_MERCADOPAGO_API_BASE": url,
-            "BITAGORA_MERCADOPAGO_TIMEOUT_S": "5",
-            "BITAGORA_MERCADOPAGO_POLL_S": "0.02",
-        }
-        async with till_with_printer(tmp_path, env) as (till, printer):
-            yield Rig(till, printer, sim)
+    async with mercadopago_till(tmp_path, TOKEN, timeout_s="5") as (till, printer, sim):
+        yield Rig(till, printer, sim)
 
 
-async def open_payment(pilot, app: KioskApp, method: str) -> PayMercadoPagoScreen:  # noqa: ANN001
+async def open_payment(pilot, method: str) -> PayMercadoPagoScreen:  # noqa: ANN001
     """An espresso in the cart, the Mercado Pago button tapped: the screen once the order is."""
-    sell = app.sell
-    espresso = next(p for p in await sell.till.sales.products() if p.sku == "espresso")
-    await tap_product(pilot, sell, espresso)
-    await tap(pilot, f"#pay-{method}")
-    await wait_until(
-        pilot,
-        lambda: isinstance(app.screen, PayMercadoPagoScreen) and app.screen.is_mounted,
-        "the screen",
-    )
-    screen = app.screen
-    assert isinstance(screen, PayMercadoPagoScreen)
-    await wait_until(pilot, lambda: screen.attempt is not None, "the order")
-    return screen
+    return await open_terminal_payment(pilot, PayMercadoPagoScreen, method)
 
 
 async def test_point_sale_by_taps(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
         assert app.sell.query_one("#pay-card").display is False
-        screen = await open_payment(pilot, app, "mercadopago_point")
+        screen = await open_payment(pilot, "mercadopago_point")
         assert "Point device" in text(screen, "#mp-prompt")
         assert not screen.query_one("#mp-qr").display
         rig.sim.point("APRO")
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
-        done = app.screen
-        assert isinstance(done, SaleDoneScreen)
+        done = await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert done.result.method == "mercadopago_point"
         assert "Mercado Pago Point VISA •••• 3704" in text(done, "#done-summary")
         (order,) = rig.sim.processed()
@@ -98,25 +69,19 @@ async def test_point_sale_by_taps(rig: Rig) -> None:
 
 async def test_qr_sale_shows_the_code_and_a_countdown(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
-        screen = await open_payment(pilot, app, "mercadopago_qr")
+        screen = await open_payment(pilot, "mercadopago_qr")
         qr = screen.query_one("#mp-qr", QrCode)
         await wait_until(pilot, lambda: qr.shown == screen.attempt.qr_data, "the code drawn")  # type: ignore[union-attr]
         assert qr.display and "Pay within" in text(screen, "#mp-countdown")
         rig.sim.qr("APRO")
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
-        done = app.screen
-        assert isinstance(done, SaleDoneScreen)
+        done = await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         payment = done.result.record.body["payments"][0]
         assert payment["method"] == "mercadopago_qr" and "last4" not in payment
 
 
 async def test_decline_in_words_then_cancel_back_to_the_cart(rig: Rig) -> None:
     async with kiosk(rig.till) as (app, pilot):
-        screen = await open_payment(pilot, app, "mercadopago_point")
+        screen = await open_payment(pilot, "mercadopago_point")
         rig.sim.point("FUND")
         await wait_until(pilot, lambda: screen.ended, "the rejection")
         assert "insufficient funds" in text(screen, "#mp-message")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from bitcoin_helpers import STAFF, bitcoin_shop, cart_of, records
 from card_helpers import DECLINED, VISA, CardShop, card_shop
-from tui_helpers import kiosk, send_keys, text
+from tui_helpers import kiosk, send_keys, terminal_attempt, text
 
 from appliance.services.refunds import payouts
 from appliance.store import journal
@@ -52,14 +52,7 @@ async def open_split(pilot, app: KioskApp, *skus: str) -> SplitScreen:  # noqa: 
 async def card_part(pilot, app: KioskApp, shop: CardShop, split: SplitScreen, number: str) -> None:  # noqa: ANN001
     """Tap Card for the amount typed, present ``number``; back on the split screen after."""
     await tap(pilot, "#split-card")
-    await wait_until(
-        pilot,
-        lambda: isinstance(app.screen, PayCardScreen) and app.screen.is_mounted,
-        "the card screen",
-    )
-    card = app.screen
-    assert isinstance(card, PayCardScreen)
-    await wait_until(pilot, lambda: card.attempt is not None, "the reader")
+    card = await terminal_attempt(pilot, PayCardScreen)
     await shop.present(number)
     if number == DECLINED:
         await wait_until(pilot, lambda: card.ended, "the decline")
@@ -94,13 +87,7 @@ async def test_split_by_taps_card_declined_card_then_cash(tmp_path: Path) -> Non
 
         await type_amount(pilot, "20")  # the customer hands over 20 for the rest
         await tap(pilot, "#split-cash")
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-            "the sale",
-        )
-        done = app.screen
-        assert isinstance(done, SaleDoneScreen)
+        done = await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         assert done.result.method == "split" and done.result.change.minor == 1380
         assert "CHANGE DUE" in text(done, "#done-change-label")
         assert "Card VISA •••• 4242 + Cash €20.00" in text(done, "#done-summary")
@@ -179,11 +166,7 @@ async def test_a_bitcoin_part_left_open_by_a_restart_arrives_on_the_split_screen
             assert "1. Lightning" in text(screen, "#split-parts")
             assert screen.amount == Money(340, "EUR")
             await tap(pilot, "#split-cash")  # the rest, exactly
-            await wait_until(
-                pilot,
-                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-                "the sale",
-            )
+            await wait_for_screen(pilot, SaleDoneScreen, "the sale")
 
 
 async def test_a_lightning_part_by_taps(tmp_path: Path) -> None:
@@ -205,11 +188,7 @@ async def test_a_lightning_part_by_taps(tmp_path: Path) -> None:
             await wait_until(pilot, lambda: app.screen is split, "the split screen again")
             assert "1. Lightning" in text(split, "#split-parts")
             await tap(pilot, "#split-cash")  # the 3.40 still due, exactly
-            await wait_until(
-                pilot,
-                lambda: isinstance(app.screen, SaleDoneScreen) and app.screen.is_mounted,
-                "the sale",
-            )
+            await wait_for_screen(pilot, SaleDoneScreen, "the sale")
         (sale,) = await records(shop, "sale")
         assert [(p["method"], p["amount"]) for p in sale.body["payments"]] == [
             ("lightning", 500),

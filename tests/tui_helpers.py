@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import events
 from textual.pilot import Pilot
@@ -21,7 +21,8 @@ from appliance.tui.remote import POLL_S
 from appliance.tui.scan import StepClock
 from appliance.tui.screens.pay_bitcoin import PayBitcoinScreen
 from appliance.tui.screens.sell import SellScreen
-from bitagora_devtools.script import SIZE, tap, tap_product, wait_until
+from appliance.tui.screens.terminal_payment import TerminalPaymentScreen
+from bitagora_devtools.script import SIZE, tap, tap_product, wait_for_screen, wait_until
 from bitagora_devtools.seed import seed_demo
 from bitagora_devtools.sim.printer import PrinterSimulator
 
@@ -135,3 +136,27 @@ async def open_bitcoin_payment(
     assert isinstance(screen, PayBitcoinScreen)
     await wait_until(pilot, lambda: screen.offer is not None, "the offer")
     return screen
+
+
+TerminalScreen = TypeVar("TerminalScreen", bound=TerminalPaymentScreen[Any, Any])
+
+
+async def terminal_attempt(pilot: Pilot[None], kind: type[TerminalScreen]) -> TerminalScreen:
+    """The terminal payment screen (card, Mercado Pago) once it is built and its attempt
+    started (on the reader or the Point device, or its QR code drawn)."""
+    screen = await wait_for_screen(pilot, kind, "the payment screen")
+    await wait_until(pilot, lambda: screen.attempt is not None, "the attempt")
+    return screen
+
+
+async def open_terminal_payment(
+    pilot: Pilot[None], kind: type[TerminalScreen], method: str, sku: str = "espresso"
+) -> TerminalScreen:
+    """One ``sku`` in the cart, the ``#pay-{method}`` button tapped: the payment screen once
+    its attempt started."""
+    sell: SellScreen = pilot.app.sell  # type: ignore[attr-defined]
+    await tap_product(
+        pilot, sell, next(p for p in await sell.till.sales.products() if p.sku == sku)
+    )
+    await tap(pilot, f"#pay-{method}")
+    return await terminal_attempt(pilot, kind)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from appliance.store.attempts import next_attempt
 from appliance.store.db import transaction
 from bitagora_protocol.journal import utc_now
 
@@ -54,15 +55,7 @@ async def open_attempt(
     """Number and record the sale's next attempt (state ``creating``). Refused (ValueError)
     while an earlier attempt of the sale is still open: it has to be finished first."""
     async with transaction(conn):
-        cursor = await conn.execute(
-            "SELECT attempt, state FROM card_attempt WHERE sale_id = ? ORDER BY attempt DESC",
-            (sale_id,),
-        )
-        rows = list(await cursor.fetchall())
-        for row in rows:
-            if row[1] in OPEN_STATES:
-                raise ValueError(f"attempt {row[0]} of sale {sale_id} is still {row[1]}")
-        number = int(rows[0][0]) + 1 if rows else 1
+        number = await next_attempt(conn, "card_attempt", sale_id, OPEN_STATES)
         await conn.execute(
             "INSERT INTO card_attempt (sale_id, attempt, reader_id, amount_minor, currency,"
             " description, capture, state, opened_at, cart_json)"

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
-from textual import events, on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
-from textual.screen import ModalScreen
-from textual.widgets import Button, Digits, Static
+from textual.widgets import Digits, Static
 
 from appliance.core.cart import Cart
 from appliance.core.sale import SaleError, method_label
@@ -32,7 +29,9 @@ from appliance.services.mercadopago import (
     OrderOutcome,
     OrderStatus,
 )
+from appliance.services.split import PartRefunded
 from appliance.services.till import AuthError, LockedOut, NotAuthorized, SaleResult, Staff, Till
+from appliance.tui.screens.terminal_payment import TerminalPaymentScreen
 from appliance.tui.widgets.basics import countdown_text, digits_text
 from appliance.tui.widgets.qr import QrCode
 from appliance.tui.widgets.tap_button import TapButton
@@ -41,12 +40,14 @@ from bitagora_protocol.money import Money
 log = logging.getLogger(__name__)
 
 
-class PayMercadoPagoScreen(ModalScreen[SaleResult | SplitSale | None]):
+class PayMercadoPagoScreen(TerminalPaymentScreen[OrderAttempt, OrderOutcome]):
     CSS_PATH = "pay_mercadopago.tcss"
-    AUTO_FOCUS = None
-
-    message: reactive[str] = reactive("", init=False)
-    ended: reactive[bool] = reactive(False, init=False)  # the attempt ended without a sale
+    ID_PREFIX = "mp"
+    ERROR = MercadoPagoError
+    CANCELLED = OrderStatus.CANCELLED
+    PASSED_BACK = (PartRefunded,)  # a split part that came to more than was due went back
+    LOG_NAME = "mercadopago"
+    LOGGER = log
 
     def __init__(
         self,
@@ -59,22 +60,9 @@ class PayMercadoPagoScreen(ModalScreen[SaleResult | SplitSale | None]):
     ) -> None:
         """``part``: (split sale id, amount) to pay one part of a split sale instead of the
         whole of ``cart``."""
-        super().__init__()
-        self.till = till
-        self.cart = cart
-        self.staff = staff
+        super().__init__(till, cart, staff, part=part)
         self.method = method
-        self.part = part
-        if part is not None:
-            self.sale_id, self.total = part
-        else:
-            assert cart is not None
-            self.total = cart.totals().total
-            self.sale_id = str(uuid.uuid4())  # one sale id for every attempt
-        self.attempt: OrderAttempt | None = None
         self._deadline = 0.0
-        self._cancelling = False
-        self._finished = False
 
     @property
     def qr(self) -> bool:
@@ -108,12 +96,8 @@ class PayMercadoPagoScreen(ModalScreen[SaleResult | SplitSale | None]):
         self.set_interval(1.0, self._tick)
         self._pay()
 
-    def watch_message(self, message: str) -> None:
-        self.query_one("#mp-message", Static).update(message)
-
     def watch_ended(self, ended: bool) -> None:
-        self.query_one("#mp-cancel").display = not ended
-        self.query_one("#mp-ended").display = ended
+        super().watch_ended(ended)
         if ended:
             self.query_one("#mp-qr").display = False
             self.query_one("#mp-countdown", Static).update("")
@@ -131,9 +115,7 @@ class PayMercadoPagoScreen(ModalScreen[SaleResult | SplitSale | None]):
         if payments is None:
             self._end(_("Mercado Pago is not set up on this till."))
             return
-        self.attempt = None
-        self._cancelling = False
-        self.query_one("#mp-cancel", TapButton).disabled = False
+        self._begin()
         self.message = _("Creating the payment…")
         try:
             self.attempt = attempt = await self._start()
@@ -149,20 +131,7 @@ class PayMercadoPagoScreen(ModalScreen[SaleResult | SplitSale | None]):
             self.message = _("Waiting for the customer to pay…")
         else:
             self.message = _("Waiting for the card…")
-        if self._cancelling:  # Cancel came while the order was being created
-            self._cancel_attempt(attempt)
-        try:
-            outcome = await payments.wait(attempt)
-        except MercadoPagoError as err:
-            log.warning("mercadopago payment stopped", extra={"sale_id": self.sale_id})
-            self._end(_("Payment stopped: {error}").format(error=err))
-            return
-        if outcome.paid:
-            await self._record(outcome)
-        elif outcome.status is OrderStatus.CANCELLED and self._cancelling:
-            self._finish(None)  # staff cancelled: back to the same cart
-        else:
-            self._end(outcome.message)
+        await self._follow(attempt)
 
     async def _start(self) -> OrderAttempt:
         if self.part is not None:
@@ -174,77 +143,25 @@ class PayMercadoPagoScreen(ModalScreen[SaleResult | SplitSale | None]):
             self.method, self.cart, self.staff, self.sale_id
         )
 
-    async def _record(self, outcome: OrderOutcome) -> None:
-        self.query_one("#mp-qr").display = False
-        self.message = f"{outcome.message} " + _("Recording the sale…")
-        try:
-            result: SaleResult | SplitSale
-            if self.part is not None:
-                result = await self.till.split.mercadopago_paid(self.sale_id, self.staff, outcome)
-            else:
-                assert self.cart is not None
-                result = await self.till.sales.pay_mercadopago(
-                    self.cart, self.staff, self.sale_id, outcome
-                )
-        except Exception as err:
-            log.exception("mercadopago sale not recorded", extra={"sale_id": self.sale_id})
-            # The money is taken: never offer to take it again for this sale.
-            self.query_one("#mp-retry").display = False
-            self._end(
-                _("Paid, but the sale was not recorded: {error}. Call a manager.").format(error=err)
-            )
-            return
-        self._finish(result)
-
-    def _end(self, message: str) -> None:
-        self.message = message
-        self.ended = True
-
-    def _finish(self, result: SaleResult | SplitSale | None) -> None:
-        if not self._finished:
-            self._finished = True
-            self.dismiss(result)
-
-    # -- buttons -----------------------------------------------------------------------------
-
-    @on(Button.Pressed, "#mp-cancel")
-    def cancel(self) -> None:
-        if self.ended:
-            self._finish(None)
-            return
-        if self._cancelling:
-            return
-        self._cancelling = True
-        self.query_one("#mp-cancel", TapButton).disabled = True
-        self.message = _("Cancelling…")
-        if self.attempt is not None:
-            self._cancel_attempt(self.attempt)
-
-    @work(exclusive=True, group="cancel", exit_on_error=False)
-    async def _cancel_attempt(self, attempt: OrderAttempt) -> None:
-        """Ask Mercado Pago to cancel; the waiting worker sees the outcome (cancelled, or paid)."""
+    async def _wait(self, attempt: OrderAttempt) -> OrderOutcome:
         payments = self.till.mercadopago
         assert payments is not None
-        try:
-            await payments.cancel(attempt)
-        except MercadoPagoError as err:
-            log.warning("mercadopago cancel failed", extra={"sale_id": attempt.sale_id})
-            self._cancelling = False
-            self.message = _("Could not cancel: {error}").format(error=err)
-            self.query_one("#mp-cancel", TapButton).disabled = False
+        return await payments.wait(attempt)
 
-    @on(Button.Pressed, "#mp-retry")
-    def try_again(self) -> None:
-        self.ended = False
-        self._pay()
+    async def _cancel(self, attempt: OrderAttempt) -> None:
+        """Ask Mercado Pago to cancel."""
+        payments = self.till.mercadopago
+        assert payments is not None
+        await payments.cancel(attempt)
 
-    @on(Button.Pressed, "#mp-back")
-    def back(self) -> None:
-        self._finish(None)
+    async def _paid(self, outcome: OrderOutcome) -> SaleResult | SplitSale:
+        if self.part is not None:
+            return await self.till.split.mercadopago_paid(self.sale_id, self.staff, outcome)
+        assert self.cart is not None
+        return await self.till.sales.pay_mercadopago(self.cart, self.staff, self.sale_id, outcome)
 
-    def on_key(self, event: events.Key) -> None:
-        if event.key == "escape":
-            event.stop()
-            self.cancel()
-        elif event.is_printable or event.key == "enter":
-            event.stop()  # a scanner's burst must not reach the sale behind this screen
+    def _stopped(self, error: Exception) -> str:
+        return _("Payment stopped: {error}").format(error=error)
+
+    def _recording(self) -> None:
+        self.query_one("#mp-qr").display = False

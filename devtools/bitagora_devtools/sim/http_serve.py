@@ -11,9 +11,11 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
     from starlette.types import Receive, Scope, Send
 
 StartServer = Callable[..., Awaitable[Any]]
@@ -38,6 +40,51 @@ class CutAnswer:
             }
         )
         await send({"type": "http.response.body", "body": self.body[:7], "more_body": True})
+
+
+@dataclass
+class Drop:
+    """A cut connection asked of a simulator (its ``/_sim/drop`` control): the next ``count``
+    ``method`` requests to a path under ``path`` are cut ``before`` they are handled (the
+    provider never heard them) or ``after`` (it did, and the answer is lost)."""
+
+    method: str
+    path: str
+    when: str  # after | before
+    count: int
+
+
+def drop_asked(body: dict[str, Any]) -> tuple[str, str, str, int]:
+    """The drop a ``/_sim/drop`` body asks for: (method, path, when, count)."""
+    return (
+        str(body.get("method", "POST")),
+        str(body["path"]),
+        str(body.get("when", "after")),
+        int(body.get("count", 1)),
+    )
+
+
+async def answer_or_cut(
+    drops: list[Drop],
+    method: str,
+    path: str,
+    answer: Callable[[], Awaitable[Response]],
+    cut_before: bytes,
+) -> Response | CutAnswer:
+    """``answer()``, unless one of ``drops`` matches the request (it counts down, and goes
+    when spent): then the connection is cut before the request is handled (``cut_before``
+    being the answer the client never gets whole) or after (the handled answer, cut)."""
+    drop = next((d for d in drops if d.method == method and path.startswith(d.path)), None)
+    if drop is not None:
+        drop.count -= 1
+        if drop.count <= 0:
+            drops.remove(drop)
+        if drop.when == "before":
+            return CutAnswer(cut_before)
+    response = await answer()
+    if drop is not None:
+        return CutAnswer(bytes(response.body))
+    return response
 
 
 def run_http(what: str, serve: Callable[[StartServer], Coroutine[Any, Any, int]]) -> int:

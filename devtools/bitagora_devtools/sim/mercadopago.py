@@ -68,7 +68,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from bitagora_devtools.sim.http_serve import CutAnswer, run_http, serve_until_stopped
+from bitagora_devtools.sim.http_serve import (
+    CutAnswer,
+    Drop,
+    answer_or_cut,
+    drop_asked,
+    run_http,
+    serve_until_stopped,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -125,14 +132,6 @@ class _Stored:
 
 
 @dataclass
-class _Drop:
-    method: str
-    path: str
-    when: str
-    count: int
-
-
-@dataclass
 class _Device:
     terminal_id: str
     mode: str = "PDV"
@@ -149,7 +148,7 @@ class MercadoPagoSim:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    drops: list[_Drop] = field(default_factory=list)
+    drops: list[Drop] = field(default_factory=list)
     _idempotent: dict[str, _Stored] = field(default_factory=dict)
     _devices: dict[str, _Device] = field(default_factory=dict)
     _deadlines: dict[str, float] = field(default_factory=dict)
@@ -163,7 +162,7 @@ class MercadoPagoSim:
     def drop(self, method: str, path: str, when: str = "after", count: int = 1) -> None:
         if when not in ("after", "before"):
             raise ValueError("when is after or before")
-        self.drops.append(_Drop(method.upper(), path, when, count))
+        self.drops.append(Drop(method.upper(), path, when, count))
 
     def device(self, terminal: str, *, busy: bool | None = None, mode: str | None = None) -> None:
         device = self._device(terminal)
@@ -381,20 +380,13 @@ class MercadoPagoSim:
             async def run(request: Request) -> Response | CutAnswer:
                 method, path = request.method, request.url.path
                 self.requests.append((method, path))
-                drop = next(
-                    (d for d in self.drops if d.method == method and path.startswith(d.path)),
-                    None,
+                return await answer_or_cut(
+                    self.drops,
+                    method,
+                    path,
+                    lambda: self._handle(request, handler, path_params),
+                    b'{"errors": []}',
                 )
-                if drop is not None:
-                    drop.count -= 1
-                    if drop.count <= 0:
-                        self.drops.remove(drop)
-                    if drop.when == "before":
-                        return CutAnswer(b'{"errors": []}')
-                response = await self._handle(request, handler, path_params)
-                if drop is not None:
-                    return CutAnswer(bytes(response.body))
-                return response
 
             return run
 
@@ -405,12 +397,7 @@ class MercadoPagoSim:
                     raise ValueError("the body is a JSON object")
                 action = request.path_params["action"]
                 if action == "drop":
-                    self.drop(
-                        str(body.get("method", "POST")),
-                        str(body["path"]),
-                        str(body.get("when", "after")),
-                        int(body.get("count", 1)),
-                    )
+                    self.drop(*drop_asked(body))
                 elif action == "point":
                     self.point(str(body["name"]), body.get("terminal_id"))
                 elif action == "qr":

@@ -68,7 +68,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from bitagora_devtools.sim.http_serve import CutAnswer, run_http, serve_until_stopped
+from bitagora_devtools.sim.http_serve import (
+    CutAnswer,
+    Drop,
+    answer_or_cut,
+    drop_asked,
+    run_http,
+    serve_until_stopped,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -206,14 +213,6 @@ class _Stored:
 
 
 @dataclass
-class _Drop:
-    method: str
-    path: str
-    when: str  # after | before
-    count: int
-
-
-@dataclass
 class StripeSim:
     api_key: str = DEFAULT_KEY
     reader_ids: tuple[str, ...] = (DEFAULT_READER,)
@@ -222,7 +221,7 @@ class StripeSim:
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    drops: list[_Drop] = field(default_factory=list)
+    drops: list[Drop] = field(default_factory=list)
     _idempotent: dict[str, _Stored] = field(default_factory=dict)
     _waiters: list[tuple[str, str, asyncio.Event]] = field(default_factory=list)
 
@@ -249,7 +248,7 @@ class StripeSim:
     def drop(self, method: str, path: str, when: str = "after", count: int = 1) -> None:
         if when not in ("after", "before"):
             raise ValueError(f'when is "after" or "before", got {when!r}')
-        self.drops.append(_Drop(method.upper(), path, when, count))
+        self.drops.append(Drop(method.upper(), path, when, count))
 
     def set_reader(
         self, reader_id: str, *, status: str | None = None, customer_cancel: bool = False
@@ -689,20 +688,13 @@ class StripeSim:
             async def run(request: Request) -> Response | CutAnswer:
                 method, path = request.method, request.url.path
                 self._arrived(method, path)
-                drop = next(
-                    (d for d in self.drops if d.method == method and path.startswith(d.path)),
-                    None,
+                return await answer_or_cut(
+                    self.drops,
+                    method,
+                    path,
+                    lambda: self._handle(request, handler, path_params),
+                    b'{"error": "dropped"}',
                 )
-                if drop is not None:
-                    drop.count -= 1
-                    if drop.count <= 0:
-                        self.drops.remove(drop)
-                    if drop.when == "before":
-                        return CutAnswer(b'{"error": "dropped"}')
-                response = await self._handle(request, handler, path_params)
-                if drop is not None:
-                    return CutAnswer(bytes(response.body))
-                return response
 
             return run
 
@@ -713,12 +705,7 @@ class StripeSim:
                     raise ValueError("the body is a JSON object")
                 action = request.path_params["action"]
                 if action == "drop":
-                    self.drop(
-                        str(body.get("method", "POST")),
-                        str(body["path"]),
-                        str(body.get("when", "after")),
-                        int(body.get("count", 1)),
-                    )
+                    self.drop(*drop_asked(body))
                 elif action == "reader":
                     self.set_reader(
                         str(body.get("reader", self.reader_ids[0])),
