@@ -10,6 +10,7 @@ secret mounted by the platform), else from ``<central dir>/signing_key``, made a
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,13 +36,21 @@ def load_signing_key(directory: Path) -> Ed25519PrivateKey:
     directory.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    # O_EXCL: two centrals starting at once never each write a key of their own.
+    # Written whole under a name of its own, then linked into place: two centrals starting at
+    # once never each keep a key of their own (link refuses a name that exists), and neither
+    # ever reads the other's file half written.
+    fd, draft = tempfile.mkstemp(prefix=".signing_key.", dir=directory)  # 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read(path)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(seed.hex() + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(seed.hex() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return _read(path)
+    finally:
+        os.unlink(draft)
     return key
 
 
