@@ -274,6 +274,9 @@ class ScannerSettings:
 class UplinkSettings:
     central_url: str = "http://127.0.0.1:8600"
     batch_size: int = 200
+    # Batches sent before the first is answered: central checks one while it stores the one
+    # ahead (docs/PERFORMANCE.md, "Uplink drain"); 1 waits for each answer.
+    in_flight: int = 2
     heartbeat_s: int = 30
     # How often the configuration document is asked for (a 304 when unchanged): a change on
     # central reaches an online till within this many seconds.
@@ -295,6 +298,8 @@ class UplinkSettings:
             raise ConfigError(f"uplink.central_url: {self.central_url!r} is not an http(s) URL")
         if not 1 <= self.batch_size <= 500:
             raise ConfigError(f"uplink.batch_size: must be 1..500, got {self.batch_size}")
+        if not 1 <= self.in_flight <= 4:
+            raise ConfigError(f"uplink.in_flight: must be 1..4, got {self.in_flight}")
         if self.backoff_min_s < 0 or self.backoff_max_s < self.backoff_min_s:
             raise ConfigError("uplink.backoff_max_s: must be at least uplink.backoff_min_s")
         if self.heartbeat_s < 1:

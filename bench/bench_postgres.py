@@ -41,6 +41,13 @@ class BenchPostgres:
         embedded = EmbeddedPostgres(folder / "pgdata")
         return cls(embedded.url(), embedded)
 
+    def server_pid(self) -> int | None:
+        """The embedded server's postmaster (its backends are its children); None on a
+        server the benchmark was given."""
+        if self._embedded is None:
+            return None
+        return int((self._embedded.pgdata / "postmaster.pid").read_text().split()[0])
+
     async def database(self, name: str) -> str:
         """The URL of a new empty database; its name is ``name`` and a random suffix, so that
         benchmarks sharing a server never meet."""

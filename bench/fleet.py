@@ -80,6 +80,11 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
     return total
 
 
+# Idle connections are dropped well before central's (uvicorn's 5 s keep-alive) would close
+# them: a request sent on a connection central is closing is reset, not answered.
+KEEPALIVE_EXPIRY_S = 2.0
+
+
 def central_processes(pid: int) -> list[psutil.Process]:
     """Central's process and its workers (not the PostgreSQL server, measured apart)."""
     parent = psutil.Process(pid)
@@ -93,7 +98,7 @@ async def enroll(base_url: str, database_url: str, count: int, concurrency: int)
     finally:
         await conn.close()
     devices = [SimDevice() for _ in range(count)]
-    limits = httpx.Limits(max_connections=concurrency)
+    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=KEEPALIVE_EXPIRY_S)
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
 
@@ -118,7 +123,11 @@ async def heartbeats(
 ) -> Report:
     """Each device beats every ``interval_s``, device i at offset i/N of the interval."""
     report = Report()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(
+        max_connections=concurrency,
+        max_keepalive_connections=concurrency,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
     loop = asyncio.get_running_loop()
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
 
@@ -167,7 +176,7 @@ async def ingest(
             device.shop_sale(1250)
         new = device.records[first:]
         batches.append([new[i : i + BATCH] for i in range(0, len(new), BATCH)])
-    limits = httpx.Limits(max_connections=concurrency)
+    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=KEEPALIVE_EXPIRY_S)
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
 
         async def push(device: SimDevice, chunks: list[list[object]]) -> None:

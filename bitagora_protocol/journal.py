@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,9 +81,12 @@ def _dumps(value: Any) -> str:
     )
 
 
+_LOWER_HEX = re.compile("[0-9a-f]*")
+
+
 def is_lower_hex(value: str, size: int) -> bool:
     """``size`` lowercase hex digits exactly: the only spelling of a hash, key or signature."""
-    return len(value) == size and all(c in "0123456789abcdef" for c in value)
+    return len(value) == size and _LOWER_HEX.fullmatch(value) is not None
 
 
 def utc_now() -> str:
@@ -228,6 +232,23 @@ def seal(
     return Record(seq, kind, unsigned.at, device_id, body, prev_hash, digest, sig)
 
 
+def content_error(record: Record, public_key: Ed25519PublicKey) -> JournalError | None:
+    """What is wrong with the record's own hash and signature, if anything: the costly half of
+    verifying a record, which needs nothing of the chain around it (so central makes it before
+    taking the device's lock, docs/ARCHITECTURE.md)."""
+    try:
+        recomputed = record.compute_hash()
+    except JournalError as err:
+        return JournalError(record.seq, err.reason)
+    if recomputed != record.hash:
+        return JournalError(record.seq, "hash does not match the record's content")
+    try:
+        public_key.verify(bytes.fromhex(record.sig), bytes.fromhex(record.hash))
+    except (InvalidSignature, ValueError):
+        return JournalError(record.seq, "signature does not verify with the device key")
+    return None
+
+
 def verify_record(
     record: Record,
     public_key: Ed25519PublicKey,
@@ -236,24 +257,21 @@ def verify_record(
     expected_prev_hash: str,
 ) -> None:
     """Check one record against its expected place in the chain; raise JournalError if bad."""
+    _check_link(record, device_id, expected_seq, expected_prev_hash)
+    error = content_error(record, public_key)
+    if error is not None:
+        raise error
+
+
+def _check_link(record: Record, device_id: str, expected_seq: int, expected_prev: str) -> None:
     if record.seq != expected_seq:
         # The first bad seq is the one missing from its place (a deleted record), not the one
         # found there: docs/PROTOCOL.md 1.3.
         raise JournalError(expected_seq, f"record {expected_seq} is missing (found {record.seq})")
     if record.device_id != device_id:
         raise JournalError(record.seq, f"device_id {record.device_id} is not {device_id}")
-    if record.prev_hash != expected_prev_hash:
+    if record.prev_hash != expected_prev:
         raise JournalError(record.seq, "prev_hash does not match the previous record's hash")
-    try:
-        recomputed = record.compute_hash()
-    except JournalError as err:
-        raise JournalError(record.seq, err.reason) from None
-    if recomputed != record.hash:
-        raise JournalError(record.seq, "hash does not match the record's content")
-    try:
-        public_key.verify(bytes.fromhex(record.sig), bytes.fromhex(record.hash))
-    except (InvalidSignature, ValueError):
-        raise JournalError(record.seq, "signature does not verify with the device key") from None
 
 
 def verify_chain(
@@ -262,14 +280,20 @@ def verify_chain(
     device_id: str,
     first_seq: int = 1,
     prev_hash: str | None = None,
+    contents: Sequence[JournalError | None] | None = None,
 ) -> int:
     """Verify a contiguous run of records; return how many were checked.
 
     ``prev_hash`` is the hash of the record before ``first_seq`` (genesis when starting at 1).
+    ``contents``: each record's ``content_error``, made beforehand (else made here). Either
+    way a record's link is checked before its content, as docs/PROTOCOL.md 1.3 orders them.
     """
     expected_prev = prev_hash if prev_hash is not None else genesis_prev_hash(device_id)
     expected_seq = first_seq
-    for record in records:
-        verify_record(record, public_key, device_id, expected_seq, expected_prev)
+    for index, record in enumerate(records):
+        _check_link(record, device_id, expected_seq, expected_prev)
+        error = contents[index] if contents is not None else content_error(record, public_key)
+        if error is not None:
+            raise error
         expected_prev, expected_seq = record.hash, expected_seq + 1
     return expected_seq - first_seq

@@ -62,6 +62,50 @@ def _check_string(text: str, path: str) -> None:
 def check_values(value: Any, path: str, *, floats: bool = False, depth: int = 0) -> None:
     """Refuse any value under ``value`` that is out of range (see the module doc); ``floats``
     allows finite non-integer numbers (a heartbeat's temperature), never in signed records."""
+    if not _plainly_valid(value, depth):
+        _check(value, path, floats, depth)
+
+
+def _valid_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plainly_valid(value: Any, depth: int) -> bool:
+    """True for a value ``_check`` would accept that holds only dicts, lists, strings, integers,
+    booleans and None: what a parser gives, checked without naming every path it walks (a
+    central checks every record of every batch). False where ``_check`` must decide (and name
+    the path of what it refuses): anything else, a float included, or a value it refuses."""
+    kind = type(value)
+    if kind is str:
+        return _valid_text(value)
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        for key, item in value.items():
+            if type(key) is not str or not _valid_text(key) or not _plainly_valid(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            return False
+        for item in value:
+            if not _plainly_valid(item, depth + 1):
+                return False
+        return True
+    return value is None or kind is bool
+
+
+def _check(value: Any, path: str, floats: bool, depth: int) -> None:
     if depth >= MAX_DEPTH and isinstance(value, (Mapping, list, tuple)):
         raise StrictJsonError(f"{path} nests {MAX_DEPTH} levels deep or more")
     if value is None or isinstance(value, bool):
@@ -84,10 +128,10 @@ def check_values(value: Any, path: str, *, floats: bool = False, depth: int = 0)
             if not isinstance(key, str):
                 raise StrictJsonError(f"{path} has a non-string key")
             _check_string(key, f"{path} key")
-            check_values(item, f"{path}.{key}", floats=floats, depth=depth + 1)
+            _check(item, f"{path}.{key}", floats, depth + 1)
         return
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            check_values(item, f"{path}[{index}]", floats=floats, depth=depth + 1)
+            _check(item, f"{path}[{index}]", floats, depth + 1)
         return
     raise StrictJsonError(f"{path} has a {type(value).__name__}, not a JSON value")

@@ -1,9 +1,12 @@
 """Journal ingest: ``POST /api/v1/journal`` verifies a device's batch and stores it.
 
 A batch is ``{"records": [record.to_dict(), ...]}``, contiguous and ascending, at most
-``MAX_BATCH`` records. Under a row lock on the device (so two pushes from one device never both
-insert), records central already holds are compared with the held ones and skipped when
-identical; the rest must extend the held chain. Answers:
+``MAX_BATCH`` records. Each record's own hash and signature are checked first, outside any lock
+(so a device's next batch is checked while its previous one is stored); then under a row lock on
+the device (so two pushes from one device never both insert), records central already holds are
+compared with the held ones and skipped when identical; the rest must extend the held chain. A
+batch that reaches the lock before the batch ahead of it is stored is answered ``gap`` (the
+uplink sends it again once the one ahead is acknowledged). Answers:
 
 - 200 ``{"held_seq": N}`` (also for an empty batch: a way to ask what central holds)
 - 409 ``{"error": "gap", "expected_seq": held + 1, "held_seq": held}``
@@ -27,7 +30,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bitagora_protocol.journal import JournalError, Record, verify_chain
+from bitagora_protocol.journal import JournalError, Record, content_error, verify_chain
 from bitagora_protocol.strict_json import MAX_SAFE_INTEGER, StrictJsonError, check_values
 from central import alerts, card_payments, catalogs, payouts, sales_ledger
 from central.context import central
@@ -109,10 +112,22 @@ def _same_record(record: Record, held: asyncpg.Record) -> bool:
     )
 
 
+def content_errors(records: Sequence[Record], device: Device) -> list[JournalError | None]:
+    """Each record's own hash and signature checked (``content_error``): the costly part of a
+    batch's verification, made before the device's lock is taken, so that a worker checks one
+    batch while another stores the device's batch before it."""
+    return [content_error(record, device.public_key) for record in records]
+
+
 async def store_batch(
-    conn: asyncpg.Connection, device: Device, records: Sequence[Record], raw_batch: str
+    conn: asyncpg.Connection,
+    device: Device,
+    records: Sequence[Record],
+    contents: Sequence[JournalError | None],
+    raw_batch: str,
 ) -> tuple[int, dict[str, Any]]:
-    """Verify and store a parsed batch in one transaction; return (HTTP status, JSON payload).
+    """Verify (with each record's ``content_errors``) and store a parsed batch in one
+    transaction; return (HTTP status, JSON payload).
 
     A fork is answered only after its quarantine row and the device flag are committed, which
     is why outcomes are returned rather than raised inside the transaction.
@@ -152,28 +167,35 @@ async def store_batch(
                         "reason": "differs from the held record with the same hash",
                     }
 
-        new = [record for record in records if record.seq > held_seq]
+        skipped = max(0, held_seq + 1 - first)
+        new = records[skipped:]
         if not new:
             return 200, {"held_seq": held_seq}
         try:
-            # Hashing and Ed25519 checks of up to 500 records: keep them off the event loop.
-            await asyncio.to_thread(
-                verify_chain, new, device.public_key, device.device_id, held_seq + 1, held_hash
+            verify_chain(
+                new,
+                device.public_key,
+                device.device_id,
+                held_seq + 1,
+                held_hash,
+                contents[skipped:],
             )
         except JournalError as err:
             return 422, {"error": "invalid_chain", "seq": err.seq, "reason": err.reason}
 
+        # Stored now, under the lock: the transaction's start (received_at's default) may come
+        # before the one of a batch ahead that took the lock first (two in flight, 2.3).
         await conn.executemany(
             "INSERT INTO journal_records"
-            " (device_id, seq, kind, at, body_json, prev_hash, hash, sig, merchant_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            " (device_id, seq, kind, at, body_json, prev_hash, hash, sig, merchant_id, received_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())",
             [
                 (
                     device.device_id,
                     r.seq,
                     r.kind,
                     r.at,
-                    r.body_json,  # encoded once, by verify_chain's hash
+                    r.body_json,  # encoded once, by content_error's hash
                     r.prev_hash,
                     r.hash,
                     r.sig,
@@ -221,10 +243,14 @@ async def push_journal(request: Request) -> JSONResponse:
         ctx.metrics.inc("bitagora_central_requests_total", endpoint="journal", outcome=err.error)
         ctx.metrics.inc("bitagora_central_ingest_refused_total", reason=err.error)
         raise
+    # Hashing and Ed25519 checks of up to 500 records: off the event loop, and before the lock.
+    contents = await asyncio.to_thread(content_errors, records, device)
     # The quarantine keeps the batch as sent; it was valid UTF-8 JSON to get this far.
     try:
         async with ctx.pool.acquire() as conn:
-            status, payload = await store_batch(conn, device, records, body.decode("utf-8"))
+            status, payload = await store_batch(
+                conn, device, records, contents, body.decode("utf-8")
+            )
     except asyncpg.NumericValueOutOfRangeError:
         # Every value is in range, but a running total (sales, refunds, payouts) would leave
         # bigint: the transaction is rolled back and the batch refused, never half stored.

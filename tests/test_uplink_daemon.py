@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -11,6 +12,10 @@ import httpx
 import pytest
 from central_helpers import log_in
 from http_helpers import serve
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from uplink_helpers import (
     CentralDb,
     FlakyProxy,
@@ -216,9 +221,38 @@ async def test_gap_central_already_holds_more_acknowledges_it(tmp_path: Path) ->
     async with serve(scripted.app()) as url, open_device_store(tmp_path) as device:
         await device.mark_enrolled(url)
         await device.write(6)
-        async with uplink_for(device, url, batch_size=5) as (uplink, _):
+        # One batch in flight: the scripted answers go to the batches in the order sent.
+        async with uplink_for(device, url, batch_size=5, in_flight=1) as (uplink, _):
             assert await uplink.push_once() == 6
         assert scripted.pushes == [[1, 2, 3, 4, 5], [4, 5, 6]]
+        assert await device.outbox_count() == 0
+
+
+async def test_a_batch_that_overtakes_the_one_ahead_is_sent_again(tmp_path: Path) -> None:
+    # Two batches in flight (uplink.in_flight = 2): the second reaches central first and is
+    # answered gap, central not holding the first yet; the first is then stored, and the device
+    # sends the second again rather than re-sending from the journal (docs/PROTOCOL.md 2.3).
+    pushes: list[list[int]] = []
+    overtaken = asyncio.Event()
+
+    async def push(request: Request) -> Response:
+        seqs = [record["seq"] for record in json.loads(await request.body())["records"]]
+        pushes.append(seqs)
+        if seqs[0] == 1:
+            await overtaken.wait()  # stored only after the batch behind it was answered
+            return JSONResponse({"held_seq": 2})
+        if not overtaken.is_set():
+            overtaken.set()
+            return JSONResponse({"error": "gap", "expected_seq": 1, "held_seq": 0}, 409)
+        return JSONResponse({"held_seq": seqs[-1]})
+
+    app = Starlette(routes=[Route("/api/v1/journal", push, methods=["POST"])])
+    async with serve(app) as url, open_device_store(tmp_path) as device:
+        await device.mark_enrolled(url)
+        await device.write(4)
+        async with uplink_for(device, url, batch_size=2, in_flight=2) as (uplink, _):
+            assert await uplink.push_once() == 4
+        assert sorted(pushes[:2]) == [[1, 2], [3, 4]] and pushes[2:] == [[3, 4]]
         assert await device.outbox_count() == 0
 
 
@@ -227,7 +261,7 @@ async def test_too_large_batches_are_halved(tmp_path: Path) -> None:
     async with serve(scripted.app()) as url, open_device_store(tmp_path) as device:
         await device.mark_enrolled(url)
         await device.write(8)
-        async with uplink_for(device, url, batch_size=8) as (uplink, _):
+        async with uplink_for(device, url, batch_size=8, in_flight=1) as (uplink, _):
             assert await uplink.push_once() == 8
             assert uplink.batch_size == 2
         assert scripted.pushes == [
@@ -248,10 +282,10 @@ async def test_fork_stops_pushing_and_heartbeats_report_it(
         device_id = (
             await device.enroll(central_server.base_url, await central_server.make_code())
         ).device_id
-        async with uplink_for(device, central_server.base_url, batch_size=2, heartbeat_s=1) as (
-            uplink,
-            http,
-        ):
+        # One batch in flight: the one forked batch is quarantined, none sent behind it.
+        async with uplink_for(
+            device, central_server.base_url, batch_size=2, heartbeat_s=1, in_flight=1
+        ) as (uplink, http):
             # Central already holds a different chain for this key (a restored SD card, say).
             key, prev, other = device.identity.private_key, genesis_prev_hash(device_id), []
             for seq in (1, 2, 3):

@@ -4,9 +4,12 @@ Rules (docs/PROTOCOL.md section 2):
 
 - Nothing is pushed until the device is enrolled; enrollment (device_id, merchant, central_url)
   lives in the store's ``uplink_state`` table.
-- Batches of ``uplink.batch_size`` contiguous records start at the first unacknowledged seq;
-  the next one is read while one is in flight, in the form it is sent (the stored canonical
-  bodies as they are, store.journal.wire_record: never decoded and encoded again).
+- Batches of ``uplink.batch_size`` contiguous records start at the first unacknowledged seq,
+  read in the form they are sent in (the stored canonical bodies as they are,
+  store.journal.wire_record: never decoded and encoded again). Up to ``uplink.in_flight`` are
+  sent before the first is answered, each next one read while the ones ahead are in flight;
+  answers are taken in order. A batch answered ``gap`` because it reached central before the
+  one ahead of it was stored is sent again once that one is acknowledged.
   Outbox rows are deleted only up to the ``held_seq`` central answers, so a crash at any moment
   re-sends at most what central already holds (which it skips) and loses nothing.
 - ``gap``: if central expects a seq after the batch's first, it already holds the records before
@@ -37,12 +40,13 @@ Rules (docs/PROTOCOL.md section 2):
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +96,56 @@ class NotEnrolled(UplinkError):
 
 class NoProgress(UplinkError):
     """Central keeps answering without taking the records offered; retried with backoff."""
+
+
+@dataclass
+class Batch:
+    """A batch sent and not answered yet: its records, central's answer to come (the seq it
+    holds), and the last seq of the batch sent ahead of it, unanswered then (None: none was)."""
+
+    records: list[WireRecord]
+    answer: asyncio.Task[int]
+    behind: int | None
+
+    @property
+    def first(self) -> int:
+        return self.records[0].seq
+
+    @property
+    def last(self) -> int:
+        return self.records[-1].seq
+
+
+@dataclass
+class Window:
+    """The batches in flight, oldest first, and the first seq of each batch offered in this
+    push and answered: offering one of those again means central is not taking it."""
+
+    batches: collections.deque[Batch] = field(default_factory=collections.deque)
+    offered: set[int] = field(default_factory=set)
+
+    def send(
+        self,
+        records: list[WireRecord],
+        push: Callable[[list[WireRecord]], Coroutine[Any, Any, int]],
+        behind: int | None,
+    ) -> None:
+        """Start ``push(records)`` and put it at the end of the window."""
+        first = records[0].seq
+        if first in self.offered:
+            raise NoProgress(f"central did not take the batch from seq {first}")
+        self.offered.add(first)
+        self.batches.append(Batch(records, asyncio.create_task(push(records)), behind))
+
+    async def drop(self) -> None:
+        """Give up the answers still to come: whatever central stored of those batches is sent
+        again later and skipped there as already held."""
+        tasks = [batch.answer for batch in self.batches]
+        self.offered.difference_update(batch.first for batch in self.batches)
+        self.batches.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass(frozen=True)
@@ -222,44 +276,45 @@ class Uplink:
     async def push_once(self) -> int:
         """Push everything pending; return how many outbox records central acknowledged.
 
-        Raises ``Transient`` (retry later), ``ForkRejected``/``ChainRejected`` (pushing stops),
-        other ``Rejected`` or ``NotEnrolled``.
+        Up to ``uplink.in_flight`` batches are sent before the first is answered (central
+        checks one while it stores the one ahead, central/ingest.py); answers are taken in
+        order. Raises ``Transient`` (retry later), ``ForkRejected``/``ChainRejected``
+        (pushing stops), other ``Rejected`` or ``NotEnrolled``.
         """
         await self.enrollment()
         if self.problem is not None:
             raise self.problem
         acknowledged = 0
         cursor, self._resend_from = self._resend_from, None  # None: start at the outbox
-        offered: set[int] = set()
-        # The batch after the one in flight, read while central answers: (its first seq, read).
-        ahead: tuple[int, asyncio.Task[list[WireRecord]]] | None = None
+        window = Window()
         try:
             while not (self._stop is not None and self._stop.is_set()):
-                start = cursor if cursor is not None else await outbox.first_pending(self.conn)
-                records = await ahead[1] if ahead is not None and ahead[0] == start else []
-                if len(records) < self.batch_size:  # not read ahead, or to the journal's end then
-                    records = await self._next_batch(start)
-                await _drop(ahead)
-                ahead = None
-                if not records:
+                await self._fill(window, cursor)
+                if not window.batches:
                     cursor = None
                     break
-                first, last = records[0].seq, records[-1].seq
-                if first in offered:
-                    raise NoProgress(f"central did not take the batch from seq {first}")
-                offered.add(first)
-                ahead = (last + 1, asyncio.create_task(self._next_batch(last + 1)))
+                batch = window.batches.popleft()
+                first, last = batch.first, batch.last
                 try:
-                    held = await self.client.push(records)
+                    held = await batch.answer
                 except GapRejected as gap:
+                    await window.drop()  # the batches behind it were sent to follow it
+                    if batch.behind is not None and gap.expected_seq <= batch.behind <= (
+                        self.held_seq or 0
+                    ):
+                        # It reached central before the batch ahead of it was stored, and that
+                        # one has been since: send it again (docs/PROTOCOL.md 2.3).
+                        window.offered.discard(first)
+                        continue
                     cursor, removed = await self._on_gap(gap, first)
                     acknowledged += removed
                     continue
                 except TooLarge:
-                    if len(records) == 1:
+                    await window.drop()
+                    if len(batch.records) == 1:
                         raise
-                    self.batch_size = max(1, len(records) // 2)
-                    offered.discard(first)
+                    self.batch_size = max(1, len(batch.records) // 2)
+                    window.offered.discard(first)
                     _event(logging.WARNING, "batch too large", batch_size=self.batch_size)
                     continue
                 except (ForkRejected, ChainRejected) as err:
@@ -276,6 +331,8 @@ class Uplink:
                     held_seq=held,
                     acknowledged=removed,
                 )
+                if held < last:  # central did not take it all: what follows it cannot follow
+                    await window.drop()
                 if cursor is not None:  # re-sending from the journal: carry on after held
                     cursor = held + 1
         except BaseException:
@@ -283,10 +340,27 @@ class Uplink:
                 self._resend_from = min(cursor, self._resend_from or cursor)
             raise
         finally:
-            await _drop(ahead)
+            await window.drop()
         if acknowledged:
             _event(logging.INFO, "pushed", acknowledged=acknowledged, held_seq=self.held_seq)
         return acknowledged
+
+    async def _fill(self, window: Window, cursor: int | None) -> None:
+        """Send batches until ``uplink.in_flight`` are unanswered or nothing is left to send: the
+        first from ``cursor`` (None: the outbox's first record), each next one after the last
+        one sent. Each is read while the ones before it are in flight."""
+        while len(window.batches) < self.settings.uplink.in_flight:
+            behind = window.batches[-1].last if window.batches else None
+            if behind is not None:
+                start: int | None = behind + 1
+            elif cursor is not None:
+                start = cursor
+            else:
+                start = await outbox.first_pending(self.conn)
+            records = await self._next_batch(start)
+            if not records:
+                return
+            window.send(records, self.client.push, behind)
 
     async def _next_batch(self, first: int | None) -> list[WireRecord]:
         """Up to ``batch_size`` records from seq ``first`` on (None: nothing to send), in the
@@ -695,10 +769,3 @@ class Uplink:
                     self.wake()
                     self._config_wake.set()
             await _wait(stop, interval)
-
-
-async def _drop(ahead: tuple[int, asyncio.Task[list[WireRecord]]] | None) -> None:
-    """End a read of the next batch that is not needed (or is done) and wait for it."""
-    if ahead is not None:
-        ahead[1].cancel()
-        await asyncio.gather(ahead[1], return_exceptions=True)
