@@ -17,6 +17,7 @@ import httpx
 import psutil
 import pytest
 from conftest import SimDevice
+from uplink_helpers import CentralDb, assert_central_matches, open_device_store, uplink_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
@@ -141,3 +142,23 @@ async def test_a_worker_that_dies_stops_central(central_db_url: str, pg_tmp_path
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_the_uplink_with_two_batches_in_flight_over_two_workers(
+    central_db_url: str, two_workers: str, tmp_path: Path
+) -> None:
+    # Each worker may take one of the two batches in flight: the second is checked while the
+    # first is stored, and answered gap if it takes the lock first (then sent again). Whichever
+    # happens, central ends up with the chain once, stored in order.
+    conn = await asyncpg.connect(central_db_url)
+    try:
+        code = await create_code(conn, "Pipelined Shop")
+    finally:
+        await conn.close()
+    async with open_device_store(tmp_path) as device:
+        await device.enroll(two_workers, code)
+        await device.write(RECORDS)
+        async with uplink_for(device, two_workers, batch_size=25, in_flight=2) as (uplink, _):
+            assert await uplink.push_once() == RECORDS
+        assert await device.outbox_count() == 0
+        await assert_central_matches(CentralDb(central_db_url), device)
