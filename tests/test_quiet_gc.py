@@ -6,6 +6,7 @@ is bench/bitcoin_pay.py's job."""
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,32 @@ async def test_each_customer_collects_what_the_sale_left_and_freezes_the_rest(
         policy.sale_over()
         await wait_until(lambda: _is(policy.sales == 2), what="the next sale's collection")
         assert len(full_collections) == 2
+    finally:
+        policy.stop()
+
+
+class Node:
+    """Something in a reference cycle that a weak reference can watch."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+@pytest.mark.parametrize("max_frozen_growth, freed", [(10**9, False), (0, True)])
+async def test_a_till_never_idle_collects_everything_once_enough_is_frozen(
+    full_collections: list[int], max_frozen_growth: int, freed: bool
+) -> None:
+    # A cycle alive at start-up is frozen; once it is garbage, only a collection of everything
+    # frees it. With the bound passed (0 here), the sale's collection is that collection.
+    node = Node()
+    watch = weakref.ref(node)
+    policy = QuietGc(lambda: True, idle_s=3600, quiet_s=0.01, max_frozen_growth=max_frozen_growth)
+    policy.start()
+    try:
+        del node
+        policy.sale_over()
+        await wait_until(lambda: _is(policy.sales == 1), what="the sale's collection")
+        assert (watch() is None) == freed
     finally:
         policy.stop()
 

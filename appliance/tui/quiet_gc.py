@@ -14,7 +14,11 @@ took 0.2-0.5 s here and about 1 s on a Pi 4. So:
   waits for the one collection of everything (unfreeze, collect, freeze again), run only when
   the till has been idle for ``idle_s`` after a sale with nobody needing the screen (locked, or
   an empty sale): it scans the whole kiosk, and a busy machine that has paged the frozen objects
-  out took seconds for it.
+  out took seconds for it. A till that never stays idle that long would keep that garbage for
+  good (about 19,000 objects a sale in bench/bitcoin_pay.py, whose process grew to 593 MB over
+  200 sales with no idle moment, docs/PERFORMANCE.md): once ``max_frozen_growth``
+  objects have been frozen since start-up or the last such collection, the sale's collection
+  collects everything instead, at the same quiet moment.
 Objects freed by their reference count (most of them) are freed at once, frozen or not.
 """
 
@@ -30,16 +34,24 @@ IDLE_S = 10.0
 # No tap or key for this long after a sale's done screen is drawn: nobody waits for the screen.
 # Staff read the done screen for longer than this before the next customer's first tap.
 QUIET_S = 0.3
+# About 25 sales' worth of frozen objects (bench/bitcoin_pay.py) with no idle moment between.
+MAX_FROZEN_GROWTH = 500_000
 
 
 class QuietGc:
     def __init__(
-        self, may_pause: Callable[[], bool], idle_s: float = IDLE_S, quiet_s: float = QUIET_S
+        self,
+        may_pause: Callable[[], bool],
+        idle_s: float = IDLE_S,
+        quiet_s: float = QUIET_S,
+        max_frozen_growth: int = MAX_FROZEN_GROWTH,
     ) -> None:
         """``may_pause()``: nobody is in the middle of a sale (a collection may run)."""
         self.may_pause = may_pause
         self.idle_s = idle_s
         self.quiet_s = quiet_s
+        self.max_frozen_growth = max_frozen_growth
+        self._frozen_base = 0  # objects frozen after start-up or the last collection of all
         self.sales = 0  # whose garbage was collected after them
         self._owed = False  # a sale is over and its garbage not collected yet
         self._idle: asyncio.TimerHandle | None = None
@@ -49,6 +61,7 @@ class QuietGc:
         """The app is up: freeze what start-up made (the kiosk starts with collection off,
         appliance/kiosk.py) and collect from now on."""
         gc.freeze()
+        self._frozen_base = gc.get_freeze_count()
         gc.set_threshold(*THRESHOLDS)
         gc.enable()
         self._wait_for_idle()
@@ -86,6 +99,8 @@ class QuietGc:
         self.sales += 1
         gc.collect()
         gc.freeze()
+        if gc.get_freeze_count() - self._frozen_base >= self.max_frozen_growth:
+            self._collect_everything()  # no idle moment came for too long
         self._wait_for_idle()
 
     def _wait_for_idle(self) -> None:
@@ -107,3 +122,4 @@ class QuietGc:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        self._frozen_base = gc.get_freeze_count()
