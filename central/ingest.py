@@ -66,7 +66,7 @@ def parse_batch(body: bytes) -> list[Record]:
         except JournalError as err:
             raise malformed(f"records[{index}]: {err}") from None
         try:
-            check_values(record.signed_part(), f"records[{index}]")
+            _check_values(record, f"records[{index}]")
         except StrictJsonError as err:
             raise invalid_value(record.seq, str(err)) from None
         records.append(record)
@@ -76,6 +76,17 @@ def parse_batch(body: bytes) -> list[Record]:
                 f"records must be contiguous and ascending: {after.seq} after {before.seq}"
             )
     return records
+
+
+def _check_values(record: Record, path: str) -> None:
+    """Refuse a value outside the protocol anywhere in the record's signed part, naming its
+    path: the body through ``Record.body_json``, which checks it once and keeps its canonical
+    text for the hash and the insert (walked again only to name what it refuses)."""
+    try:
+        _ = record.body_json
+    except JournalError:
+        check_values(record.body, f"{path}.body", depth=1)
+    check_values({k: v for k, v in record.signed_part().items() if k != "body"}, path)
 
 
 def sale_total(record: Record) -> tuple[str, int] | None:
