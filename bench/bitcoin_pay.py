@@ -43,9 +43,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bitcoin_helpers import BitcoinShop, bitcoin_shop  # noqa: E402
-from kiosk_probe import FullCollections, Probe  # noqa: E402
+from kiosk_probe import FullCollections, Probe, press  # noqa: E402
+from kiosk_probe import stamp as probe_stamp  # noqa: E402
 from smoke import parse_args  # noqa: E402
-from textual import events  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 from tui_helpers import kiosk  # noqa: E402
@@ -117,23 +117,8 @@ class Series:
         return pct(self.values[name], 0.99)
 
 
-def press(app: KioskApp, selector: str) -> float:
-    """A tap on a widget of the active screen, posted as terminal input is (``script.tap``
-    without its Pilot pause after, which renders a frame itself); returns when it was posted."""
-    region = app.screen.query_one(selector).region
-    x, y = region.x + region.width // 2, region.y + region.height // 2
-    start = time.perf_counter()
-    for event in (events.MouseDown, events.MouseUp):
-        app.post_message(event(None, x, y, 0, 0, 1, False, False, False, screen_x=x, screen_y=y))
-    return start
-
-
 async def stamp(future: asyncio.Future[float], what: str) -> float:
-    try:
-        async with asyncio.timeout(TIMEOUT_S):
-            return await future
-    except TimeoutError:
-        raise SystemExit(f"timed out after {TIMEOUT_S:g}s waiting for {what}") from None
+    return await probe_stamp(future, what, TIMEOUT_S)
 
 
 def qr_shown(screen: Screen[Any]) -> bool:

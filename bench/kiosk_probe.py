@@ -1,6 +1,6 @@
 """What the kiosk benchmarks watch in the real app: its rendered frames and screen switches
 (stamped where they happen, never by polling: a Pilot pause takes 20 ms or more), and the
-process's full garbage collections."""
+process's full garbage collections; and how they tap it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,32 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from textual import events
 from textual.screen import Screen
 
 from appliance.tui.app import KioskApp
 
 Predicate = Callable[[Screen[Any]], bool]
+
+
+def press(app: KioskApp, selector: str) -> float:
+    """A tap on a widget of the active screen, posted as terminal input is (``script.tap``
+    without its Pilot pause after, which renders a frame itself); returns when it was posted."""
+    region = app.screen.query_one(selector).region
+    x, y = region.x + region.width // 2, region.y + region.height // 2
+    start = time.perf_counter()
+    for event in (events.MouseDown, events.MouseUp):
+        app.post_message(event(None, x, y, 0, 0, 1, False, False, False, screen_x=x, screen_y=y))
+    return start
+
+
+async def stamp(future: asyncio.Future[float], what: str, timeout_s: float) -> float:
+    """When ``future`` was stamped; the bench stops if ``what`` has not happened in time."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await future
+    except TimeoutError:
+        raise SystemExit(f"timed out after {timeout_s:g}s waiting for {what}") from None
 
 
 class Probe:
