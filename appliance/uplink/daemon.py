@@ -492,12 +492,17 @@ class Uplink:
             pass
         return status
 
-    async def _printer_status(self) -> dict[str, Any]:
-        raw = await outbox.get_state(self.conn, outbox.PRINTER_STATUS)
+    async def _kiosk_state(self, key: str) -> Any:
+        """What the kiosk last wrote under ``key`` (JSON in the store's state), None if nothing
+        or not JSON: the heartbeat reports it, never fails on it."""
+        raw = await outbox.get_state(self.conn, key)
         try:
-            printer = json.loads(raw) if raw else None
+            return json.loads(raw) if raw else None
         except ValueError:
-            printer = None
+            return None
+
+    async def _printer_status(self) -> dict[str, Any]:
+        printer = await self._kiosk_state(outbox.PRINTER_STATUS)
         if (
             not isinstance(printer, dict)
             or not isinstance(printer.get("online"), bool)
@@ -512,22 +517,14 @@ class Uplink:
 
     async def _drawer_status(self) -> dict[str, Any]:
         """What the kiosk last saw of the drawer's open sensor ({"open": None} without one)."""
-        raw = await outbox.get_state(self.conn, outbox.DRAWER_STATUS)
-        try:
-            drawer = json.loads(raw) if raw else None
-        except ValueError:
-            drawer = None
+        drawer = await self._kiosk_state(outbox.DRAWER_STATUS)
         if not isinstance(drawer, dict) or not isinstance(drawer.get("open"), (bool, type(None))):
             return {"open": None, "open_too_long": False}
         return {"open": drawer["open"], "open_too_long": drawer.get("open_too_long") is True}
 
     async def _payment_status(self) -> dict[str, str | None]:
         """What the kiosk last saw wrong with each payment service (name → words or null)."""
-        raw = await outbox.get_state(self.conn, outbox.PAYMENT_STATUS)
-        try:
-            services = json.loads(raw) if raw else {}
-        except ValueError:
-            services = {}
+        services = await self._kiosk_state(outbox.PAYMENT_STATUS)
         if not isinstance(services, dict):
             return {}
         return {
