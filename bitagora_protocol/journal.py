@@ -229,7 +229,11 @@ def seal(
     unsigned = Record(seq, kind, at or utc_now(), device_id, body, prev_hash)
     digest = unsigned.compute_hash()
     sig = key.sign(bytes.fromhex(digest)).hex()
-    return Record(seq, kind, unsigned.at, device_id, body, prev_hash, digest, sig)
+    sealed = Record(seq, kind, unsigned.at, device_id, body, prev_hash, digest, sig)
+    # The same body: its canonical text, checked and encoded for the hash, is the sealed
+    # record's too (where cached_property keeps it), for the store's insert.
+    sealed.__dict__["body_json"] = unsigned.body_json
+    return sealed
 
 
 def content_error(record: Record, public_key: Ed25519PublicKey) -> JournalError | None:

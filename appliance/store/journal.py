@@ -31,15 +31,20 @@ async def tail(conn: aiosqlite.Connection) -> tuple[int, str | None]:
 
 
 async def append(
-    conn: aiosqlite.Connection, identity: DeviceIdentity, kind: str, body: Mapping[str, Any]
+    conn: aiosqlite.Connection,
+    identity: DeviceIdentity,
+    kind: str,
+    body: Mapping[str, Any],
+    after: Record | None = None,
 ) -> Record:
-    """Seal and store the next record; the caller owns the transaction.
+    """Seal and store the next record; the caller owns the transaction. ``after``: the record
+    this transaction appended last, which this one follows (the journal's tail is not read).
 
     Triggers in the same statement queue it in the outbox and, for a sale, write the sale rows.
     """
     if not conn.in_transaction:
         raise RuntimeError("journal.append needs an open write transaction")
-    last_seq, last_hash = await tail(conn)
+    last_seq, last_hash = (after.seq, after.hash) if after is not None else await tail(conn)
     prev = last_hash or genesis_prev_hash(identity.device_id)
     record = seal(identity.private_key, identity.device_id, last_seq + 1, kind, body, prev)
     await conn.execute(
@@ -49,7 +54,7 @@ async def append(
             record.kind,
             record.at,
             record.device_id,
-            canonical_json(record.body).decode("utf-8"),
+            record.body_json,
             record.prev_hash,
             record.hash,
             record.sig,

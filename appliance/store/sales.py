@@ -32,7 +32,7 @@ async def record_sale(
     async with transaction(conn, SALE_LOCK_WAIT_S):
         record = await journal.append(conn, identity, "sale", body)
         if drawer_opening is not None:
-            await journal.append(conn, identity, "drawer_open", drawer_opening)
+            await journal.append(conn, identity, "drawer_open", drawer_opening, after=record)
         return record
 
 
