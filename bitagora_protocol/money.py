@@ -7,6 +7,7 @@ shop staff expect from a calculator. ``round_minor`` is the single place that ap
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -36,6 +37,7 @@ class MoneyError(ValueError):
     """An amount or currency that cannot be used."""
 
 
+@functools.cache  # every Money made asks it: dozens a sale, a catalog's worth on a price list
 def exponent(currency: str) -> int:
     """Decimal places of the currency's minor unit (2 for EUR, 0 for CLP)."""
     if currency not in CURRENCIES:
