@@ -37,6 +37,7 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from sim_device import SimDevice
 
+from appliance.core import pin
 from appliance.i18n import use_shop
 
 __all__ = ["SimDevice"]  # tests import it from here
@@ -61,6 +62,18 @@ def english_after_each_test() -> Iterator[None]:
     English after each test, so that no test depends on the one run before it."""
     yield
     use_shop("en", "en")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_pin_hashes() -> Iterator[None]:
+    """PINs hashed in this process at scrypt's smallest work factor instead of the device's
+    2**14 (appliance/core/pin.py): each kiosk test hashes and checks several PINs, at a tenth of
+    a second each on a loaded machine. A hash names its own cost and is checked at that cost,
+    so hashing and checking take the same path; nothing a test asserts is about the cost.
+    Processes a test starts (`bitagora staff add`, the demo) hash at the device's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pin, "N", 2**4)
+        yield
 
 
 @contextmanager
