@@ -56,6 +56,14 @@ settings.register_profile("suite", database=None, print_blob=True, deadline=None
 settings.load_profile("suite")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (half a minute or so on a loaded machine) run first, in their own
+    order. With ``--dist worksteal`` a process that runs out of tests takes the end of the
+    other's queue; with the long tests at the front, what is left to take at the end is short,
+    so neither process waits long for the other's last test (docs/ARCHITECTURE.md, "Tests")."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(autouse=True)
 def english_after_each_test() -> Iterator[None]:
     """A kiosk in another language sets the process's UI language (appliance/i18n.py): back to

@@ -108,6 +108,7 @@ def demo_runs() -> Iterator[DemoRuns]:
         yield DemoRuns(root, password, first, records, receipts, second)
 
 
+@pytest.mark.long
 def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns) -> None:
     first, root = demo_runs.first, demo_runs.root
     assert first.returncode == 0, first.stderr
@@ -213,6 +214,7 @@ def demo_secrets(root: Path, ops_password: str) -> dict[str, re.Pattern[str]]:
     return patterns
 
 
+@pytest.mark.long
 def test_demo_logs_hold_no_secret(demo_runs: DemoRuns) -> None:
     """Every log the two demo runs wrote (the kiosk's, central's, the uplink's, the simulators')
     is searched for every secret the demo uses: none may be there."""
@@ -290,6 +292,7 @@ async def test_lightning_socket_moves_to_a_short_folder_when_the_path_is_too_lon
     assert not path.parent.exists()  # removed with the demo
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("language", "currency", "words"),
     [

@@ -245,6 +245,7 @@ def _deny_write_execute() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_MDWE) needs Linux 6.3 or later")
 
 
+@pytest.mark.long
 def test_the_appliance_runs_without_writable_executable_memory(tmp_path: Path) -> None:
     """MemoryDenyWriteExecute=yes: no W+X mappings. cffi callbacks or a JIT would need them;
     the kernel's MDWE rule (the same refusal, inherited by every child) proves we use none:
