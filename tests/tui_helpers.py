@@ -72,9 +72,14 @@ async def kiosk(
         # can land after the unlock.
         await wait_until(pilot, lambda: app.sell.view_settled, "the catalog's first page")
         if pin is not None:
-            send_keys(pilot, [*pin, "enter"])
-            await wait_until(pilot, lambda: app.screen is app.sell, "the unlocked sell screen")
+            await unlock(pilot, app, pin)
         yield app, pilot
+
+
+async def unlock(pilot: Pilot[None], app: KioskApp, pin: str) -> None:
+    """``pin`` typed on the lock screen, then the sell screen."""
+    send_keys(pilot, [*pin, "enter"])
+    await wait_until(pilot, lambda: app.screen is app.sell, "the unlocked sell screen")
 
 
 def send_keys(pilot: Pilot[None], keys: str | list[str]) -> None:
