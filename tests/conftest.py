@@ -33,6 +33,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from demo_helpers import DemoRuns, two_demo_runs
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from sim_device import SimDevice
@@ -97,6 +98,15 @@ def outside_basetemp(prefix: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def demo_runs() -> Iterator[DemoRuns]:
+    """Two headless demo runs (tests/demo_helpers.py), made once a process for the tests of
+    test_demo.py and test_systemd_units.py that read them (all marked ``long``, so they run
+    first and in one process)."""
+    with outside_basetemp("bitagora-test-demo-") as root:
+        yield two_demo_runs(root)
 
 
 @pytest.fixture(scope="session")
