@@ -58,7 +58,7 @@ settings.load_profile("suite")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``long`` (half a minute or so on a loaded machine) run first, in their own
+    """Tests marked ``long`` (ten seconds or more on a loaded machine) run first, in their own
     order. With ``--dist worksteal`` a process that runs out of tests takes the end of the
     other's queue; with the long tests at the front, what is left to take at the end is short,
     so neither process waits long for the other's last test (docs/ARCHITECTURE.md, "Tests")."""
