@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from bitcoin_helpers import STAFF
 from http_helpers import serve
+from tui_helpers import PROVIDER_POLL_S
 
 from appliance import bootstrap
 from appliance.config import CardSettings, Settings, load_settings
@@ -37,7 +38,7 @@ def sim_card_settings(api_base: str, api_key: str) -> CardSettings:
         api_base=api_base,
         timeout_s=2.0,
         retries=3,
-        poll_s=0.02,
+        poll_s=PROVIDER_POLL_S,
     )
 
 
@@ -49,7 +50,7 @@ def card_env(api_base: str) -> dict[str, str]:
         "BITAGORA_CARD_READER_ID": DEFAULT_READER,
         "BITAGORA_CARD_API_BASE": api_base,
         "BITAGORA_CARD_TIMEOUT_S": "2",
-        "BITAGORA_CARD_POLL_S": "0.02",
+        "BITAGORA_CARD_POLL_S": str(PROVIDER_POLL_S),
     }
 
 

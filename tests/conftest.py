@@ -33,10 +33,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from demo_helpers import DemoRuns, two_demo_runs
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from sim_device import SimDevice
 
+from appliance.core import pin
 from appliance.i18n import use_shop
 
 __all__ = ["SimDevice"]  # tests import it from here
@@ -55,12 +57,32 @@ settings.register_profile("suite", database=None, print_blob=True, deadline=None
 settings.load_profile("suite")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (ten seconds or more on a loaded machine) run first, in their own
+    order. With ``--dist worksteal`` a process that runs out of tests takes the end of the
+    other's queue; with the long tests at the front, what is left to take at the end is short,
+    so neither process waits long for the other's last test (docs/ARCHITECTURE.md, "Tests")."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(autouse=True)
 def english_after_each_test() -> Iterator[None]:
     """A kiosk in another language sets the process's UI language (appliance/i18n.py): back to
     English after each test, so that no test depends on the one run before it."""
     yield
     use_shop("en", "en")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_pin_hashes() -> Iterator[None]:
+    """PINs hashed in this process at scrypt's smallest work factor instead of the device's
+    2**14 (appliance/core/pin.py): each kiosk test hashes and checks several PINs, at a tenth of
+    a second each on a loaded machine. A hash names its own cost and is checked at that cost,
+    so hashing and checking take the same path; nothing a test asserts is about the cost.
+    Processes a test starts (`bitagora staff add`, the demo) hash at the device's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pin, "N", 2**4)
+        yield
 
 
 @contextmanager
@@ -76,6 +98,15 @@ def outside_basetemp(prefix: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def demo_runs() -> Iterator[DemoRuns]:
+    """Two headless demo runs (tests/demo_helpers.py), made once a process for the tests of
+    test_demo.py and test_systemd_units.py that read them (all marked ``long``, so they run
+    first and in one process)."""
+    with outside_basetemp("bitagora-test-demo-") as root:
+        yield two_demo_runs(root)
 
 
 @pytest.fixture(scope="session")

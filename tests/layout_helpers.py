@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button
 from touch_helpers import console_cells
-from tui_helpers import kiosk, open_bitcoin_payment
+from tui_helpers import kiosk, open_bitcoin_payment, unlock
 
 from appliance.tui.app import KioskApp
 from appliance.tui.scan import StepClock
@@ -33,39 +33,65 @@ PANELS = {
     "1280x800": console_cells(1280, 800),
     "720x1280": console_cells(720, 1280),
 }
-SCREENS = ("sell", "lock", "pay-cash", "pay-bitcoin")
+# The screens checked, in the order one app run visits them: the lock screen it starts on, the
+# sell screen once unlocked with CART in the cart, then that cart's cash payment. Paying bitcoin
+# takes a cart of its own (one espresso): another run.
+WALKS = (("lock", "sell", "pay-cash"), ("pay-bitcoin",))
+SCREENS = tuple(name for walk in WALKS for name in walk)
 MIN_TARGET = (6, 3)  # cells across, rows: docs/TECHNICIAN.md, "Touch targets"
 CART = ("espresso", "croissant", "water", "espresso", "sandwich")
 SELECTED_LINE = "#cart-lines > CartLineRow.-selected"
+PIN = "1234"  # Ana's
+
+
+@asynccontextmanager
+async def kiosk_at(
+    tmp_path: Path, size: tuple[int, int], language: str = "en", locked: bool = False
+) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
+    """The kiosk app in ``size`` cells, in ``language``, with the till taking cash and bitcoin
+    (so that the sell screen has all its pay buttons); on its lock screen if ``locked``, else
+    unlocked by Ana."""
+    async with bitcoin_shop(tmp_path, env={"BITAGORA_DEVICE_LANGUAGE": language}) as shop:
+        pin = None if locked else PIN
+        async with kiosk(shop.till, StepClock(), pin=pin, size=size) as (app, pilot):
+            yield app, pilot
+
+
+async def step_to(pilot: Pilot[None], app: KioskApp, name: str) -> None:
+    """From the screen before ``name`` in its walk (WALKS), or the unlocked sell screen, to
+    screen ``name``. The lock screen is where a locked app starts: nothing to do."""
+    if name == "sell":
+        if app.screen is not app.sell:
+            await unlock(pilot, app, PIN)
+        products = {p.sku: p for p in await app.till.sales.products()}
+        for sku in CART:
+            await tap_product(pilot, app.sell, products[sku])
+        # the cart scrolls its new line into view once it has been laid out
+        await wait_until(
+            pilot, lambda: not hidden(app.screen, SELECTED_LINE), "the new line in view"
+        )
+    elif name == "pay-cash":
+        await tap(pilot, "#pay")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
+            "pay",
+        )
+    elif name == "pay-bitcoin":
+        await open_bitcoin_payment(pilot, app)
 
 
 @asynccontextmanager
 async def screen_at(
     tmp_path: Path, name: str, size: tuple[int, int], language: str = "en"
 ) -> AsyncIterator[tuple[KioskApp, Pilot[None]]]:
-    """The kiosk app in ``size`` cells showing screen ``name`` (one of SCREENS), with the till
-    taking cash and bitcoin (so that the sell screen has all its pay buttons), in ``language``."""
-    async with bitcoin_shop(tmp_path, env={"BITAGORA_DEVICE_LANGUAGE": language}) as shop:
-        pin = None if name == "lock" else "1234"
-        async with kiosk(shop.till, StepClock(), pin=pin, size=size) as (app, pilot):
-            if name in ("sell", "pay-cash"):
-                products = {p.sku: p for p in await app.till.sales.products()}
-                for sku in CART:
-                    await tap_product(pilot, app.sell, products[sku])
-                # the cart scrolls its new line into view once it has been laid out
-                await wait_until(
-                    pilot, lambda: not hidden(app.screen, SELECTED_LINE), "the new line in view"
-                )
-            if name == "pay-cash":
-                await tap(pilot, "#pay")
-                await wait_until(
-                    pilot,
-                    lambda: isinstance(app.screen, PayCashScreen) and app.screen.is_mounted,
-                    "pay",
-                )
-            if name == "pay-bitcoin":
-                await open_bitcoin_payment(pilot, app)
-            yield app, pilot
+    """The kiosk app (``kiosk_at``) showing screen ``name`` (one of SCREENS), reached along
+    its walk."""
+    walk = next(walk for walk in WALKS if name in walk)
+    async with kiosk_at(tmp_path, size, language, locked=name == "lock") as (app, pilot):
+        for step in walk[: walk.index(name) + 1]:
+            await step_to(pilot, app, step)
+        yield app, pilot
 
 
 def shown(screen: Screen[object], widget: Widget) -> Region | None:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from http_helpers import serve
-from tui_helpers import till_with_printer
+from tui_helpers import PROVIDER_POLL_S, till_with_printer
 
 from appliance.services.till import Till
 from bitagora_devtools.sim.mercadopago import DEFAULT_POS, DEFAULT_TERMINAL, MercadoPagoSim
@@ -29,7 +29,7 @@ async def mercadopago_till(
             "BITAGORA_MERCADOPAGO_QR_EXTERNAL_POS_ID": DEFAULT_POS,
             "BITAGORA_MERCADOPAGO_API_BASE": url,
             **{f"BITAGORA_MERCADOPAGO_{key.upper()}": value for key, value in settings.items()},
-            "BITAGORA_MERCADOPAGO_POLL_S": "0.02",
+            "BITAGORA_MERCADOPAGO_POLL_S": str(PROVIDER_POLL_S),
         }
         async with till_with_printer(tmp_path, env) as (till, printer):
             yield till, printer, sim

@@ -18,6 +18,7 @@ import fleet  # noqa: E402
 pytestmark = pytest.mark.timeout(900)
 
 
+@pytest.mark.long
 async def test_reduced_fleet_run_has_no_errors(central_server: CentralTestServer) -> None:
     url = central_server.base_url
     devices = await fleet.enroll(url, central_server.database_url, 200, concurrency=50)

@@ -114,6 +114,7 @@ def test_the_description_names_every_device_route() -> None:
     assert described == device_routes
 
 
+@pytest.mark.long
 async def test_no_server_error_and_no_hang_unsigned_or_signed(
     central_server: CentralTestServer, make_device: Callable[[], SimDevice]
 ) -> None:

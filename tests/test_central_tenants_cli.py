@@ -29,6 +29,7 @@ async def login(database_url: str, email: str, password: str) -> LoginResult:
         await pool.close()
 
 
+@pytest.mark.long
 async def test_merchants_and_users_from_the_command_line(central_db_url: str) -> None:
     run = bitagora_central
     assert await run(

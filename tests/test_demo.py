@@ -5,23 +5,19 @@ uplink): cash sales through the kiosk app and one Lightning sale through the pay
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
-import secrets
 import socket
 import sqlite3
-import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import outside_basetemp
+from demo_helpers import DemoRuns, demo, journal
 
 from appliance.store.identity import KEY_FILE
 from bitagora_devtools.demo import (
@@ -39,42 +35,6 @@ pytestmark = pytest.mark.timeout(180)
 BIP84_RECEIVE_0 = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 
 
-def demo(
-    data_dir: Path,
-    *args: str,
-    ops_password: str | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """A headless demo run, with none of this process's BITAGORA_ settings but ``env``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BITAGORA_")} | (env or {})
-    if ops_password is not None:
-        env["BITAGORA_OPS_PASSWORD"] = ops_password
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "appliance.cli",
-            "demo",
-            "--headless",
-            "--data-dir",
-            str(data_dir),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=170,
-        env=env,
-        check=False,
-    )
-
-
-def journal(data_dir: Path) -> list[tuple[str, dict[str, Any]]]:
-    database = data_dir / "device" / "appliance.sqlite3"
-    with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn:
-        rows = conn.execute("SELECT kind, body FROM journal ORDER BY seq").fetchall()
-    return [(kind, json.loads(body)) for kind, body in rows]
-
-
 def lightning_sales(records: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     return [
         body
@@ -83,31 +43,7 @@ def lightning_sales(records: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
     ]
 
 
-@dataclass(frozen=True)
-class DemoRuns:
-    """Two headless demo runs in one folder (the second reuses the enrolled device), run once
-    for the tests of this module: a demo run costs half a minute."""
-
-    root: Path
-    ops_password: str
-    first: subprocess.CompletedProcess[str]
-    first_records: list[tuple[str, dict[str, Any]]]
-    first_receipts: int
-    second: subprocess.CompletedProcess[str]
-
-
-@pytest.fixture(scope="module")
-def demo_runs() -> Iterator[DemoRuns]:
-    # The demo's central runs an embedded PostgreSQL in the folder: outside pytest's base folder.
-    with outside_basetemp("bitagora-test-demo-") as root:
-        password = "ops-" + secrets.token_urlsafe(12)  # unique, so that finding it means a leak
-        first = demo(root, "--sales", "2", ops_password=password)
-        records = journal(root) if first.returncode == 0 else []
-        receipts = len(list((root / "printer").glob("receipt-*.txt")))
-        second = demo(root, "--sales", "1", ops_password=password)
-        yield DemoRuns(root, password, first, records, receipts, second)
-
-
+@pytest.mark.long
 def test_headless_demo_sells_and_central_verifies_twice_over(demo_runs: DemoRuns) -> None:
     first, root = demo_runs.first, demo_runs.root
     assert first.returncode == 0, first.stderr
@@ -213,6 +149,7 @@ def demo_secrets(root: Path, ops_password: str) -> dict[str, re.Pattern[str]]:
     return patterns
 
 
+@pytest.mark.long
 def test_demo_logs_hold_no_secret(demo_runs: DemoRuns) -> None:
     """Every log the two demo runs wrote (the kiosk's, central's, the uplink's, the simulators')
     is searched for every secret the demo uses: none may be there."""
@@ -290,6 +227,7 @@ async def test_lightning_socket_moves_to_a_short_folder_when_the_path_is_too_lon
     assert not path.parent.exists()  # removed with the demo
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("language", "currency", "words"),
     [

@@ -478,6 +478,7 @@ async def test_a_document_from_a_usb_stick_applies_offline(
             assert (await signed_get(device, central.base_url, etag)).status_code == 304
 
 
+@pytest.mark.long
 async def test_a_50000_product_document_goes_down_compressed(
     central_db_url: str, tmp_path: Path
 ) -> None:

@@ -13,7 +13,6 @@ what ``MemoryDenyWriteExecute=yes`` asks for.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shlex
@@ -23,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from demo_helpers import DemoRuns
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 CENTRAL_UNITS = SYSTEMD.parent / "deploy" / "central"  # central's host, never the device's image
@@ -236,30 +236,16 @@ def test_sysusers_and_tmpfiles_make_the_user_and_the_directories(tmp_path: Path)
             assert status.st_uid == owner, path
 
 
-PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1  # Linux 6.3+
-
-
-def _deny_write_execute() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_MDWE) needs Linux 6.3 or later")
-
-
-def test_the_appliance_runs_without_writable_executable_memory(tmp_path: Path) -> None:
+@pytest.mark.long
+@pytest.mark.timeout(180)  # the first test of a process to ask for demo_runs waits for both
+def test_the_appliance_runs_without_writable_executable_memory(demo_runs: DemoRuns) -> None:
     """MemoryDenyWriteExecute=yes: no W+X mappings. cffi callbacks or a JIT would need them;
     the kernel's MDWE rule (the same refusal, inherited by every child) proves we use none:
-    the headless demo runs the kiosk app, the uplink and central, signs and verifies."""
-    result = subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "demo", "--headless", "--sales", "1"]
-        + ["--data-dir", str(tmp_path / "demo")],
-        preexec_fn=_deny_write_execute,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "demo OK" in result.stdout
+    the first of the process's headless demo runs (tests/demo_helpers.py) runs under it, with
+    the kiosk app, the uplink and central, and signs and verifies."""
+    first = demo_runs.first
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "demo OK" in first.stdout
 
 
 def test_the_central_backup_timer_verifies_and_runs_a_backup_the_cli_accepts(

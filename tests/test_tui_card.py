@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tui_helpers import kiosk, open_terminal_payment, text, till_with_printer
+from tui_helpers import PROVIDER_POLL_S, kiosk, open_terminal_payment, text, till_with_printer
 
 from appliance.payments.card import CardUnavailable, make_client
 from appliance.services.till import Staff, Till
@@ -56,7 +56,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             "BITAGORA_CARD_READER_ID": DEFAULT_READER,
             "BITAGORA_CARD_API_BASE": url,
             "BITAGORA_CARD_TIMEOUT_S": "2",
-            "BITAGORA_CARD_POLL_S": "0.02",
+            "BITAGORA_CARD_POLL_S": str(PROVIDER_POLL_S),
         }
         async with till_with_printer(tmp_path, env) as (till, printer):
             yield Rig(till, printer, sim, http)

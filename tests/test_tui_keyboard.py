@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button
 from touch_helpers import RAW, console_cells, make_fifo, panel, touch, touch_env
 from tui_helpers import cart_summary, kiosk, till_with_printer
@@ -46,6 +47,7 @@ async def test_a_search_typed_by_taps_with_an_accent(tmp_path: Path) -> None:
                 await wait_until(pilot, lambda: app.screen is sell, "the sell screen")
 
 
+@pytest.mark.long
 async def test_capitals_signs_and_accents_and_the_search_ignores_them(tmp_path: Path) -> None:
     """Shift makes one capital, the symbol layer types ¿ ¡ º ª € and R$ (two characters), the
     accent layer ú; a search typed in capitals without accents still finds "Pão"."""

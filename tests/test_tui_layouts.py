@@ -16,16 +16,19 @@ import coincurve
 import pytest
 from layout_helpers import (
     PANELS,
-    SCREENS,
     SELECTED_LINE,
+    WALKS,
     cut_labels,
     hidden,
+    kiosk_at,
     layout_faults,
     screen_at,
     shown,
+    step_to,
 )
 from pytest_textual_snapshot import SVGImageExtension
 from syrupy.assertion import SnapshotAssertion
+from textual.pilot import Pilot
 from textual.widgets import Button, Static
 from tui_helpers import text
 
@@ -53,6 +56,7 @@ NEEDED = {
     ),
     "pay-bitcoin": ("#btc-qr", "#btc-total", "#btc-amount", "#btc-countdown", "#btc-cancel"),
 }  # fmt: skip
+WALK_IDS = ["lock-sell-pay-cash", "pay-bitcoin"]
 
 # A Lightning invoice that is the same on every run (the simulator's are random), for the
 # snapshot's QR code: the espresso's 2,940 sats, as long as the simulator's invoices.
@@ -80,70 +84,91 @@ def fix_the_qr(app: KioskApp, screen: PayBitcoinScreen) -> None:
 
 
 @pytest.mark.parametrize("language", ["es", "pt_BR", "pt_PT"])
-@pytest.mark.parametrize("name", SCREENS)
+@pytest.mark.parametrize("walk", WALKS, ids=WALK_IDS)
 async def test_each_screen_fits_the_smallest_panel_in_each_language(
-    tmp_path: Path, name: str, language: str, snapshot: SnapshotAssertion
+    tmp_path: Path, walk: tuple[str, ...], language: str, snapshot: SnapshotAssertion
 ) -> None:
     """Spanish and Portuguese run 20-30 % longer than English: at 800x480 every button still
     fits, shows its whole label, and what a sale needs is on screen; the sell screen matches its
-    snapshot in each language (docs/TRANSLATING.md)."""
-    async with screen_at(tmp_path, name, PANELS["800x480"], language) as (app, pilot):
-        screen = app.screen
-        assert layout_faults(screen) == []
-        assert cut_labels(screen) == []
-        assert hidden(screen, *NEEDED[name]) == []
-        if name == "sell":
-            await wait_until(pilot, lambda: not screen.query(".-tapped"), "the taps' flash")
-            await pilot.wait_for_scheduled_animations()
-            assert snapshot.use_extension(SVGImageExtension) == app.export_screenshot()
+    snapshot in each language (docs/TRANSLATING.md). One app run visits the screens of
+    ``walk`` in turn."""
+    async with kiosk_at(tmp_path, PANELS["800x480"], language, locked=walk[0] == "lock") as (
+        app,
+        pilot,
+    ):
+        for name in walk:
+            await step_to(pilot, app, name)
+            screen = app.screen
+            assert layout_faults(screen) == [], name
+            assert cut_labels(screen) == [], name
+            assert hidden(screen, *NEEDED[name]) == [], name
+            if name == "sell":
+                svg = await settled_screenshot(app, pilot)
+                assert snapshot(name=name, extension_class=SVGImageExtension) == svg
 
 
 @pytest.mark.parametrize("panel", list(PANELS))
-@pytest.mark.parametrize("name", SCREENS)
+@pytest.mark.parametrize("walk", WALKS, ids=WALK_IDS)
 async def test_each_screen_fits_the_panel_for_fingers(
-    tmp_path: Path, name: str, panel: str, snapshot: SnapshotAssertion
+    tmp_path: Path, walk: tuple[str, ...], panel: str, snapshot: SnapshotAssertion
 ) -> None:
+    """One app run visits the screens of ``walk`` in turn: each one's buttons fit, what a sale
+    needs is on it, and it matches its snapshot."""
     size = PANELS[panel]
-    async with screen_at(tmp_path, name, size) as (app, pilot):
-        screen = app.screen
-        assert app.size == size
-        assert layout_faults(screen) == []
-        assert hidden(screen, *NEEDED[name]) == []
-        if name == "sell":
-            assert len(app.sell.cart.lines) == 4
-            # the line just added, which + and − change, is on screen (screen_at waited for
-            # it); so are a row of products
-            grid = screen.query_one(ProductGrid)
-            whole = [b for b in grid.buttons if b.display and shown(screen, b) == b.region]
-            assert len(whole) >= 2
-        if isinstance(screen, PayBitcoinScreen):
-            qr = screen.query_one("#btc-qr", QrCode)
-            code = qr.code
-            assert code is not None, "no QR code fits"
-            assert shown(screen, qr) == qr.region and qr.region.size == code.size
-            # a unified code where it fits; on the short 7" panel, the Lightning invoice alone
-            short = panel == "800x480"
-            assert qr.shown == (qr.fallbacks[0] if short else qr.payload)
-            rails = "Lightning" if short else "On-chain + Lightning"
-            assert text(screen, "#btc-rails") == rails
-            # where the code leaves the address out, the address is in words beside it
-            address = screen.query_one("#btc-address", Static)
-            assert screen.offer is not None and screen.offer.address is not None
-            if short:
-                words = text(screen, "#btc-address").split()
-                assert words[0] == "On-chain:" and "".join(words[1:]) == screen.offer.address
-                assert {len(w) for w in words[1:-1]} == {4}  # in groups of four
-                assert shown(screen, address) == address.region
-            else:
-                assert not address.display
-            fix_the_qr(app, screen)
-            await pilot.pause()
-            assert qr.code is not None and shown(screen, qr) == qr.region
-        # nothing caught mid-way: a button's flash, the cart scrolling to its new line
-        await wait_until(pilot, lambda: not screen.query(".-tapped"), "the taps' flash")
-        await pilot.wait_for_scheduled_animations()
-        svg = app.export_screenshot()
-        assert snapshot.use_extension(SVGImageExtension) == svg
+    async with kiosk_at(tmp_path, size, locked=walk[0] == "lock") as (app, pilot):
+        for name in walk:
+            await step_to(pilot, app, name)
+            await check_the_screen(app, pilot, name, panel)
+            svg = await settled_screenshot(app, pilot)
+            assert snapshot(name=name, extension_class=SVGImageExtension) == svg
+
+
+async def settled_screenshot(app: KioskApp, pilot: Pilot[None]) -> str:
+    """The screen as an SVG once nothing is caught mid-way: a button's flash, the cart
+    scrolling to its new line."""
+    screen = app.screen
+    await wait_until(pilot, lambda: not screen.query(".-tapped"), "the taps' flash")
+    await pilot.wait_for_scheduled_animations()
+    return app.export_screenshot()
+
+
+async def check_the_screen(app: KioskApp, pilot: Pilot[None], name: str, panel: str) -> None:
+    """Screen ``name``, shown by ``app`` on ``panel``, fits it for fingers; a bitcoin screen's
+    QR code is then made the same on every run, for its snapshot."""
+    screen = app.screen
+    assert app.size == PANELS[panel]
+    assert layout_faults(screen) == [], name
+    assert hidden(screen, *NEEDED[name]) == [], name
+    if name == "sell":
+        assert len(app.sell.cart.lines) == 4
+        # the line just added, which + and − change, is on screen (step_to waited for it); so
+        # are a row of products
+        grid = screen.query_one(ProductGrid)
+        whole = [b for b in grid.buttons if b.display and shown(screen, b) == b.region]
+        assert len(whole) >= 2
+    if isinstance(screen, PayBitcoinScreen):
+        qr = screen.query_one("#btc-qr", QrCode)
+        code = qr.code
+        assert code is not None, "no QR code fits"
+        assert shown(screen, qr) == qr.region and qr.region.size == code.size
+        # a unified code where it fits; on the short 7" panel, the Lightning invoice alone
+        short = panel == "800x480"
+        assert qr.shown == (qr.fallbacks[0] if short else qr.payload)
+        rails = "Lightning" if short else "On-chain + Lightning"
+        assert text(screen, "#btc-rails") == rails
+        # where the code leaves the address out, the address is in words beside it
+        address = screen.query_one("#btc-address", Static)
+        assert screen.offer is not None and screen.offer.address is not None
+        if short:
+            words = text(screen, "#btc-address").split()
+            assert words[0] == "On-chain:" and "".join(words[1:]) == screen.offer.address
+            assert {len(w) for w in words[1:-1]} == {4}  # in groups of four
+            assert shown(screen, address) == address.region
+        else:
+            assert not address.display
+        fix_the_qr(app, screen)
+        await pilot.pause()
+        assert qr.code is not None and shown(screen, qr) == qr.region
 
 
 async def test_the_top_bar_takes_one_more_button_at_800x480(tmp_path: Path) -> None:

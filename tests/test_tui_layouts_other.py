@@ -318,6 +318,7 @@ async def two_parts_paid(day: Day) -> SplitSale:
     return split
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("panel", list(PANELS))
 async def test_every_other_screen_fits_the_panel_for_fingers(tmp_path: Path, panel: str) -> None:
     size = PANELS[panel]

@@ -93,6 +93,7 @@ def count_for(minor: int, currency: str) -> dict[int, int]:
     return {v: n for v, n in count.items() if n}
 
 
+@pytest.mark.long
 async def test_a_day_by_the_ui(tmp_path: Path) -> None:
     async with till_with_printer(tmp_path) as (till, sim), kiosk(till, pin="9999") as (app, pilot):
         sell_screen = app.sell

@@ -9,8 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from layout_helpers import PANELS, cut_labels, hidden, layout_faults, screen_at, shown
-from test_tui_layouts import NEEDED
+from layout_helpers import (
+    PANELS,
+    WALKS,
+    cut_labels,
+    hidden,
+    kiosk_at,
+    layout_faults,
+    screen_at,
+    shown,
+    step_to,
+)
+from test_tui_layouts import NEEDED, WALK_IDS
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
@@ -127,15 +137,20 @@ def drawn_too_small(app: KioskApp) -> list[Widget]:
     return [w for w in drawn(app.screen) if isinstance(w, TooSmall)]
 
 
-@pytest.mark.parametrize("name", list(NEEDED))
-async def test_every_screen_is_whole_at_the_smallest_size(tmp_path: Path, name: str) -> None:
-    async with screen_at(tmp_path, name, MIN_SIZE) as (app, pilot):
-        screen = app.screen
-        assert not drawn_too_small(app)
-        assert layout_faults(screen) == []
-        assert hidden(screen, *NEEDED[name]) == []
-        # (the product grid's labels wrap onto two lines: not for cut_labels)
-        assert [c for c in cut_labels(screen) if not c.startswith("product-")] == []
+@pytest.mark.parametrize("walk", WALKS, ids=WALK_IDS)
+async def test_every_screen_is_whole_at_the_smallest_size(
+    tmp_path: Path, walk: tuple[str, ...]
+) -> None:
+    """One app run visits the screens of ``walk`` in turn."""
+    async with kiosk_at(tmp_path, MIN_SIZE, locked=walk[0] == "lock") as (app, pilot):
+        for name in walk:
+            await step_to(pilot, app, name)
+            screen = app.screen
+            assert not drawn_too_small(app), name
+            assert layout_faults(screen) == [], name
+            assert hidden(screen, *NEEDED[name]) == [], name
+            # (the product grid's labels wrap onto two lines: not for cut_labels)
+            assert [c for c in cut_labels(screen) if not c.startswith("product-")] == [], name
 
 
 @pytest.mark.parametrize("size", [MIN_SIZE, PANELS["720x1280"]], ids=["90x30", "720x1280"])

@@ -119,12 +119,12 @@ def test_cli_refuses_a_tron_private_key_without_echo() -> None:
 def test_keccak_runs_without_writable_executable_memory() -> None:
     """The kiosk unit has MemoryDenyWriteExecute=yes: pycryptodome's compiled Keccak, loaded
     through cffi, must work under the kernel's same refusal (PR_SET_MDWE)."""
-    from test_systemd_units import _deny_write_execute
+    from demo_helpers import deny_write_execute
 
     done = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "wallet", "derive", "--chain", "tron"]
         + [account_xpub(), "--index", "0"],
-        preexec_fn=_deny_write_execute,
+        preexec_fn=deny_write_execute,
         capture_output=True,
         text=True,
         timeout=60,

@@ -26,6 +26,11 @@ from bitagora_devtools.script import SIZE, tap, tap_product, wait_for_screen, wa
 from bitagora_devtools.seed import seed_demo
 from bitagora_devtools.sim.printer import PrinterSimulator
 
+# How often a till in a test asks a payment simulator (Stripe's reader, Mercado Pago's order):
+# ten times the device's pace. Faster (every 20 ms) kept a kiosk test's process from ever being
+# idle for Textual's ``pilot.pause()``, which then waited its whole second each time.
+PROVIDER_POLL_S = 0.1
+
 
 @asynccontextmanager
 async def till_with_printer(
@@ -72,9 +77,14 @@ async def kiosk(
         # can land after the unlock.
         await wait_until(pilot, lambda: app.sell.view_settled, "the catalog's first page")
         if pin is not None:
-            send_keys(pilot, [*pin, "enter"])
-            await wait_until(pilot, lambda: app.screen is app.sell, "the unlocked sell screen")
+            await unlock(pilot, app, pin)
         yield app, pilot
+
+
+async def unlock(pilot: Pilot[None], app: KioskApp, pin: str) -> None:
+    """``pin`` typed on the lock screen, then the sell screen."""
+    send_keys(pilot, [*pin, "enter"])
+    await wait_until(pilot, lambda: app.screen is app.sell, "the unlocked sell screen")
 
 
 def send_keys(pilot: Pilot[None], keys: str | list[str]) -> None:
