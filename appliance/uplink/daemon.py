@@ -101,11 +101,11 @@ class NoProgress(UplinkError):
 @dataclass
 class Batch:
     """A batch sent and not answered yet: its records, central's answer to come (the seq it
-    holds), and the last seq of the batch sent ahead of it, unanswered then (None: none was)."""
+    holds), and whether it was sent behind another batch still unanswered then."""
 
     records: list[WireRecord]
     answer: asyncio.Task[int]
-    behind: int | None
+    behind: bool
 
     @property
     def first(self) -> int:
@@ -128,13 +128,13 @@ class Window:
         self,
         records: list[WireRecord],
         push: Callable[[list[WireRecord]], Coroutine[Any, Any, int]],
-        behind: int | None,
     ) -> None:
         """Start ``push(records)`` and put it at the end of the window."""
         first = records[0].seq
         if first in self.offered:
             raise NoProgress(f"central did not take the batch from seq {first}")
         self.offered.add(first)
+        behind = bool(self.batches)
         self.batches.append(Batch(records, asyncio.create_task(push(records)), behind))
 
     async def drop(self) -> None:
@@ -299,9 +299,7 @@ class Uplink:
                     held = await batch.answer
                 except GapRejected as gap:
                     await window.drop()  # the batches behind it were sent to follow it
-                    if batch.behind is not None and gap.expected_seq <= batch.behind <= (
-                        self.held_seq or 0
-                    ):
+                    if batch.behind and gap.expected_seq < first <= (self.held_seq or 0) + 1:
                         # It reached central before the batch ahead of it was stored, and that
                         # one has been since: send it again (docs/PROTOCOL.md 2.3).
                         window.offered.discard(first)
@@ -350,9 +348,8 @@ class Uplink:
         first from ``cursor`` (None: the outbox's first record), each next one after the last
         one sent. Each is read while the ones before it are in flight."""
         while len(window.batches) < self.settings.uplink.in_flight:
-            behind = window.batches[-1].last if window.batches else None
-            if behind is not None:
-                start: int | None = behind + 1
+            if window.batches:
+                start: int | None = window.batches[-1].last + 1
             elif cursor is not None:
                 start = cursor
             else:
@@ -360,7 +357,7 @@ class Uplink:
             records = await self._next_batch(start)
             if not records:
                 return
-            window.send(records, self.client.push, behind)
+            window.send(records, self.client.push)
 
     async def _next_batch(self, first: int | None) -> list[WireRecord]:
         """Up to ``batch_size`` records from seq ``first`` on (None: nothing to send), in the
