@@ -72,10 +72,14 @@ class Report:
         return text
 
 
-def _cpu_s(processes: list[psutil.Process]) -> float:
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU of the processes (0 for one that has exited)."""
     total = 0.0
     for process in processes:
-        times = process.cpu_times()
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
         total += times.user + times.system
     return total
 
@@ -85,8 +89,9 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
 KEEPALIVE_EXPIRY_S = 2.0
 
 
-def central_processes(pid: int) -> list[psutil.Process]:
-    """Central's process and its workers (not the PostgreSQL server, measured apart)."""
+def with_children(pid: int) -> list[psutil.Process]:
+    """A process and its children: central and its workers, or a PostgreSQL server and its
+    backends."""
     parent = psutil.Process(pid)
     return [parent, *parent.children()]
 
@@ -142,7 +147,7 @@ async def heartbeats(
             report.latencies_s.append(time.perf_counter() - started)
             report.requests += 1
 
-        cpu_before = _cpu_s(central) if central else 0.0
+        cpu_before = cpu_seconds(central) if central else 0.0
         start = loop.time()
         pending: set[asyncio.Task[None]] = set()
         slot = interval_s / len(devices)
@@ -155,7 +160,7 @@ async def heartbeats(
             n += 1
         await asyncio.gather(*pending)
         report.elapsed_s = loop.time() - start
-        report.central_cpu_s = (_cpu_s(central) if central else 0.0) - cpu_before
+        report.central_cpu_s = (cpu_seconds(central) if central else 0.0) - cpu_before
     return report
 
 
@@ -190,11 +195,11 @@ async def ingest(
                     return
                 report.records += len(chunk)
 
-        cpu_before = _cpu_s(central) if central else 0.0
+        cpu_before = cpu_seconds(central) if central else 0.0
         started = time.perf_counter()
         await asyncio.gather(*(push(d, b) for d, b in zip(devices, batches, strict=True)))
         report.elapsed_s = time.perf_counter() - started
-        report.central_cpu_s = (_cpu_s(central) if central else 0.0) - cpu_before
+        report.central_cpu_s = (cpu_seconds(central) if central else 0.0) - cpu_before
     return report
 
 
@@ -254,7 +259,7 @@ async def main(args: argparse.Namespace) -> int:
                 await conn.close()
             proc, base_url = await start_central(url, Path(tmp) / "data", args.workers)
             try:
-                central = central_processes(proc.pid)
+                central = with_children(proc.pid)
                 me = psutil.Process()
                 t0 = time.perf_counter()
                 devices = await enroll(base_url, url, args.devices, args.concurrency)

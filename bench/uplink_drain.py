@@ -33,7 +33,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bench_postgres import BenchPostgres, add_postgres_option  # noqa: E402
-from fleet import central_processes, start_central  # noqa: E402
+from fleet import cpu_seconds, start_central, with_children  # noqa: E402
 from smoke import parse_args  # noqa: E402
 from uplink_helpers import Device, uplink_for  # noqa: E402
 
@@ -41,23 +41,6 @@ from central.enroll import create_code  # noqa: E402
 from central.schema import apply_migrations  # noqa: E402
 
 WRITE_CHUNK = 5000  # records a transaction while filling the store (untimed)
-
-
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    """User + system CPU of the processes (0 for one that has exited)."""
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def with_children(pid: int) -> list[psutil.Process]:
-    parent = psutil.Process(pid)
-    return [parent, *parent.children()]
 
 
 @dataclass(frozen=True)
@@ -101,7 +84,7 @@ async def drain(
             server = pg.server_pid()
             sides = {
                 "device": [psutil.Process()],
-                "central": central_processes(proc.pid),
+                "central": with_children(proc.pid),
                 "PostgreSQL": with_children(server) if server is not None else [],
             }
             settings = {"batch_size": batch_size, "in_flight": in_flight}
